@@ -1,0 +1,153 @@
+/*
+ * http.h - the HTTP/1.1 server: libuv event loops, llhttp parsing.
+ *
+ * The server runs `loops` event loops, each on its own thread with its own
+ * listening socket bound with SO_REUSEPORT, so the kernel spreads
+ * connections over every core and loops share nothing on the hot path.
+ * It handles keep-alive and pipelining (responses leave in request order: a
+ * connection parses no further request until the current one is answered),
+ * collects each request body into one buffer sized from Content-Length (one
+ * copy from the socket buffer, none after), and enforces the limits of
+ * kv_limits.h: header bytes and count (431), URL length (414), body size
+ * (413, decided per request by the application), idle keep-alive and slow
+ * clients (408). Malformed requests get 400 and the connection is closed.
+ *
+ * The application supplies two callbacks, both called on the loop thread of
+ * the connection:
+ *   head(req)  after the headers: returns the largest body it accepts for
+ *              this request. If Content-Length is larger, `too_large` is
+ *              called instead of `request` (the app answers, typically 413)
+ *              and the connection is closed after the answer.
+ *   request(req)  with the whole request. The app must call http_respond()
+ *              exactly once, now or later, on the same loop thread (e.g. from
+ *              a uv_queue_work after-callback on http_req_loop(req)).
+ *
+ * What this is not: routing, auth, JSON. Those live in the API modules.
+ */
+#ifndef NODE_HTTP_H
+#define NODE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "kv_limits.h"
+
+typedef struct http_server http_server_t;
+
+typedef enum {
+    HTTP_M_OTHER = 0,
+    HTTP_M_GET,
+    HTTP_M_HEAD,
+    HTTP_M_PUT,
+    HTTP_M_POST,
+    HTTP_M_DELETE,
+    HTTP_M_PATCH,
+    HTTP_M_OPTIONS
+} http_method_t;
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} http_header_t;
+
+/* A request. Every pointer borrows from the connection and stays valid until
+ * http_respond() returns. */
+typedef struct http_req {
+    http_method_t method;
+    const char *target; /* request target as sent (path + '?' + query) */
+    size_t target_len;
+    const char *path; /* target up to '?', not decoded */
+    size_t path_len;
+    const char *query; /* after '?', not decoded; NULL when absent */
+    size_t query_len;
+    http_header_t headers[KV_HTTP_HEADER_MAX_COUNT];
+    size_t header_count;
+    uint64_t content_length; /* from the header; UINT64_MAX when absent/chunked */
+    uint8_t *body;           /* whole body; NULL when empty */
+    size_t body_len;
+    uint64_t start_ns; /* uv_hrtime() when the first byte of the request arrived */
+    unsigned loop_index;
+    void *app; /* for the application; NULL when the request arrives */
+} http_req_t;
+
+typedef struct {
+    int status;
+    /* Reason phrase; NULL uses the standard one. Copied. The binding protocol
+     * carries its error messages here. Must not contain CR or LF (they are
+     * replaced by spaces). */
+    const char *reason;
+    const char *content_type; /* NULL: no Content-Type header */
+    /* Extra header lines, each "Name: value\r\n"; copied. May be NULL. */
+    const char *headers;
+    size_t headers_len;
+    const void *body;
+    size_t body_len;
+    /* NULL: the body is copied before http_respond returns. Otherwise the
+     * body is borrowed until body_release(body_release_arg) is called, once,
+     * after the bytes were written or the connection died. */
+    void (*body_release)(void *arg);
+    void *body_release_arg;
+    /* HEAD-style: send Content-Length of body_len but no body bytes. */
+    bool omit_body;
+} http_response_t;
+
+typedef struct {
+    /* Largest body accepted for this request (bytes). */
+    uint64_t (*head)(http_req_t *req, void *ctx);
+    /* Body would exceed head()'s answer: answer it (req->body is NULL,
+     * req->content_length is the announced or counted size). */
+    void (*too_large)(http_req_t *req, uint64_t body_len, void *ctx);
+    void (*request)(http_req_t *req, void *ctx);
+    void *ctx;
+} http_handler_t;
+
+typedef struct {
+    const char *host; /* "127.0.0.1" */
+    int port;         /* 0 picks a free port (see http_server_port) */
+    unsigned loops;   /* threads, 1..KV_HTTP_MAX_LOOPS */
+    http_handler_t handler;
+    unsigned idle_timeout_ms; /* 0 = KV_HTTP_IDLE_TIMEOUT_MS */
+    unsigned read_timeout_ms; /* 0 = KV_HTTP_READ_TIMEOUT_MS */
+} http_config_t;
+
+/* Bind and start the loop threads. Returns 0 or a negative code (-errno of
+ * bind, KV_EINVAL); on error nothing is left running. */
+int http_server_start(const http_config_t *cfg, http_server_t **out);
+
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server_t *s);
+
+/* Graceful stop: close the listeners, let in-flight requests finish (at most
+ * grace_ms), close idle connections, join the threads, free the server. */
+void http_server_stop(http_server_t *s, unsigned grace_ms);
+
+/* Answer a request (exactly once). On the request's loop thread. */
+void http_respond(http_req_t *req, const http_response_t *resp);
+
+/* The libuv loop of the request's connection, for uv_queue_work and timers. */
+uv_loop_t *http_req_loop(const http_req_t *req);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const http_header_t *http_req_header(const http_req_t *req, const char *name);
+
+/* Standard reason phrase for a status ("Not Found"); "Unknown" if none. */
+const char *http_status_text(int status);
+
+/* Per-loop counters the server keeps, summed over loops. */
+typedef struct {
+    uint64_t connections_open;
+    uint64_t connections_total;
+    uint64_t connections_rejected;
+    uint64_t requests_total;
+    uint64_t parse_errors;
+    uint64_t timeouts;
+} http_server_stats_t;
+
+void http_server_get_stats(http_server_t *s, http_server_stats_t *out);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * kv_limits.h - every limit edgekv enforces, in one place.
+ *
+ * The Workers KV limits come from KV-SPEC (the behavioural contract); the
+ * server limits protect the node from slow, huge or hostile clients. Each is
+ * a named constant with the reason it has the value it has, and the
+ * relations between them are checked at compile time. No other file may
+ * hard-code any of these numbers.
+ */
+#ifndef KV_LIMITS_H
+#define KV_LIMITS_H
+
+/* ---- Workers KV data limits (KV-SPEC "Limits table") ---------------------- */
+
+/* Key names: 512 bytes of UTF-8. */
+#define KV_KEY_MAX_BYTES 512
+/* Serialised metadata JSON: 1024 bytes. */
+#define KV_METADATA_MAX_BYTES 1024
+/* Values: 25 MiB (26 214 400 B, the constant Miniflare and production use). */
+#define KV_VALUE_MAX_BYTES (25u * 1024u * 1024u)
+/* Minimum expiration_ttl, and minimum lead of an absolute expiration. */
+#define KV_EXPIRATION_MIN_TTL_S 60
+/* Minimum cacheTtl accepted by get (lowered from 60 to 30 on 2026-01-30). */
+#define KV_CACHE_TTL_MIN_S 30
+/* Binding list: default and maximum page size. */
+#define KV_LIST_MAX_KEYS 1000
+/* REST list: `limit` must be in [10, 1000]. */
+#define KV_REST_LIST_MIN_KEYS 10
+/* Multi-key get: 1..100 keys, response at most 25 MiB. */
+#define KV_BULK_GET_MAX_KEYS 100
+#define KV_BULK_GET_MAX_RESPONSE_BYTES KV_VALUE_MAX_BYTES
+/* REST bulk write / delete: at most 10 000 items per request. */
+#define KV_BULK_WRITE_MAX_ITEMS 10000
+/* REST bulk body: 100 MB (the gateway refuses larger with a bare 413). */
+#define KV_BULK_BODY_MAX_BYTES (100u * 1000u * 1000u)
+/* Namespaces: 32-hex ids, titles up to 512 bytes, 1000 per account. */
+#define KV_NS_ID_LEN 32
+#define KV_NS_TITLE_MAX_BYTES 512
+#define KV_NS_PER_ACCOUNT_MAX 1000
+/* REST namespace list page size: default 20, maximum 1000 (wrangler asks 1000). */
+#define KV_NS_PAGE_DEFAULT 20
+#define KV_NS_PAGE_MAX 1000
+/* Account ids: wrangler accepts [A-Za-z0-9_-]; production ids are 32 hex. */
+#define KV_ACCOUNT_ID_MAX_BYTES 64
+/* API tokens: long enough for 32 random bytes in hex. */
+#define KV_TOKEN_MAX_BYTES 128
+/* Writes to one key: 1 per second (KV-SPEC gotcha 10). */
+#define KV_KEY_WRITE_INTERVAL_MS 1000
+
+/* ---- storage ---------------------------------------------------------------- */
+
+/* A list page scans at most this many stored entries (live, expired or
+ * deleted) before it returns, so a run of tombstones cannot make one request
+ * unbounded; the page may then hold fewer keys with list_complete false,
+ * exactly as Workers KV documents. */
+#define KV_LIST_SCAN_MAX 10000
+/* Values at least this large go to RocksDB blob files, not the LSM tree. */
+#define KV_BLOB_MIN_BYTES (4u * 1024u)
+
+/* ---- HTTP server ------------------------------------------------------------ */
+
+/* Request line plus headers; more gives 431. 16 KiB holds any real client. */
+#define KV_HTTP_HEADER_MAX_BYTES (16u * 1024u)
+/* Header count; more gives 431. */
+#define KV_HTTP_HEADER_MAX_COUNT 64
+/* Request target length; longer gives 414. A 512-byte key percent-encoded is
+ * at most 1536 bytes, plus the REST prefix and query. */
+#define KV_HTTP_URL_MAX_BYTES 4096
+/* Largest body any route accepts (REST bulk); others have smaller caps. */
+#define KV_HTTP_BODY_MAX_BYTES KV_BULK_BODY_MAX_BYTES
+/* Body cap of a single-value write: the value plus multipart framing and a
+ * metadata part. */
+#define KV_HTTP_VALUE_BODY_MAX_BYTES (KV_VALUE_MAX_BYTES + 64u * 1024u)
+/* Body cap of every other route (namespace JSON, bulk get). */
+#define KV_HTTP_SMALL_BODY_MAX_BYTES (1u * 1024u * 1024u)
+/* A keep-alive connection with no request in progress is closed after this. */
+#define KV_HTTP_IDLE_TIMEOUT_MS 60000
+/* A request must arrive in full (headers, then each body chunk) with gaps no
+ * longer than this, else 408: defeats slowloris without hurting big uploads. */
+#define KV_HTTP_READ_TIMEOUT_MS 15000
+/* Concurrent connections per process; further accepts are closed at once. */
+#define KV_HTTP_MAX_CONNECTIONS 10000
+/* Requests parsed from one read before yielding to other connections. */
+#define KV_HTTP_PIPELINE_MAX_PER_READ 32
+/* Read buffer per connection (bodies go to their own buffer). */
+#define KV_HTTP_READ_BUF_BYTES (64u * 1024u)
+/* On SIGTERM in-flight requests get this long to finish. */
+#define KV_SHUTDOWN_GRACE_MS 10000
+/* Event loops (threads) serving HTTP. */
+#define KV_HTTP_MAX_LOOPS 64
+
+/* ---- read cache ------------------------------------------------------------- */
+
+#define KV_CACHE_DEFAULT_BYTES (256u * 1024u * 1024u)
+/* Values bigger than this are never cached: one would evict thousands of
+ * small hot keys. */
+#define KV_CACHE_MAX_ENTRY_BYTES (1u * 1024u * 1024u)
+
+/* ---- relations -------------------------------------------------------------- */
+
+_Static_assert(KV_REST_LIST_MIN_KEYS <= KV_LIST_MAX_KEYS, "REST list range");
+_Static_assert(KV_LIST_SCAN_MAX >= KV_LIST_MAX_KEYS, "a page must fit in one scan");
+_Static_assert(KV_HTTP_VALUE_BODY_MAX_BYTES > KV_VALUE_MAX_BYTES, "room for multipart framing");
+_Static_assert(KV_HTTP_BODY_MAX_BYTES >= KV_HTTP_VALUE_BODY_MAX_BYTES, "bulk is the largest body");
+_Static_assert(KV_HTTP_URL_MAX_BYTES > 3 * KV_KEY_MAX_BYTES, "an encoded max key fits a URL");
+_Static_assert(KV_HTTP_URL_MAX_BYTES < KV_HTTP_HEADER_MAX_BYTES, "URL is part of the head");
+_Static_assert(KV_CACHE_MAX_ENTRY_BYTES < KV_CACHE_DEFAULT_BYTES, "an entry fits the cache");
+_Static_assert(KV_NS_PAGE_DEFAULT <= KV_NS_PAGE_MAX, "namespace page sizes");
+
+#endif
