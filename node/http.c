@@ -1,1 +1,477 @@
-/* placeholder: being written */
+/*
+ * http.c - the HTTP/1.1 server: start/stop, the loop threads, accepting
+ * connections, the per-loop ready queue, stats and small lookups.
+ *
+ * Each loop owns a listening socket of its own bound with SO_REUSEPORT to
+ * the same port, so the kernel spreads new connections over the loops and
+ * the loops share nothing but the process-wide connection count. What
+ * happens on a connection is in http_conn.c; responses are in http_resp.c.
+ *
+ * This is not a general web server: no TLS, no HTTP/2, no routing, no
+ * static files; just what edgekv's APIs need, with hard limits.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_int.h"
+#include "kv_err.h"
+#include "kv_log.h"
+#include "kv_mem.h"
+
+/* Listen queue per loop socket; the kernel caps it at somaxconn anyway. */
+#define HTTP__LISTEN_BACKLOG 1024
+
+/* Connections open in the whole process, over every server and loop. */
+static atomic_uint http__conns_process;
+
+void http__conns_process_dec(void)
+{
+    atomic_fetch_sub_explicit(&http__conns_process, 1, memory_order_relaxed);
+}
+
+/* ---- ready queue ----------------------------------------------------------------- */
+
+static void http__on_idle(uv_idle_t *h)
+{
+    http_loop_t *l = h->data;
+    http__link_t batch;
+
+    /* Take the current queue; connections queued while it runs wait for the
+     * next loop iteration, so a busy pipeliner cannot starve the others. */
+    http__link_init(&batch);
+    if (!http__link_empty(&l->ready)) {
+        batch.next = l->ready.next;
+        batch.prev = l->ready.prev;
+        batch.next->prev = &batch;
+        batch.prev->next = &batch;
+        http__link_init(&l->ready);
+    }
+    while (!http__link_empty(&batch)) {
+        http_conn_t *c = HTTP__CONTAINER_OF(batch.next, http_conn_t, ready);
+        http__link_remove(&c->ready);
+        c->queued = false;
+        http__conn_parse(c, false);
+    }
+    if (http__link_empty(&l->ready))
+        uv_idle_stop(h);
+}
+
+/* Parse c's buffered bytes on a later loop iteration. */
+void http__loop_enqueue(http_conn_t *c)
+{
+    http_loop_t *l = c->loop;
+
+    if (c->queued || c->closing || l->done)
+        return;
+    c->queued = true;
+    http__link_add_tail(&l->ready, &c->ready);
+    if (!uv_is_active((uv_handle_t *)&l->ready_idle))
+        uv_idle_start(&l->ready_idle, http__on_idle);
+}
+
+void http__loop_dequeue(http_conn_t *c)
+{
+    if (!c->queued)
+        return;
+    c->queued = false;
+    http__link_remove(&c->ready);
+}
+
+/* ---- accepting -------------------------------------------------------------------- */
+
+static void http__on_refused_closed(uv_handle_t *h)
+{
+    http_loop_t *l = h->data;
+
+    if (h == (uv_handle_t *)&l->spare)
+        l->spare_busy = false;
+    else
+        kv_free(h);
+}
+
+/* Accept the pending connection and close it at once. */
+static void http__refuse(http_loop_t *l)
+{
+    uv_tcp_t *t = kv_malloc(sizeof(*t));
+
+    if (!t && !l->spare_busy) {
+        t = &l->spare;
+        l->spare_busy = true;
+    }
+    if (!t) {
+        KV_LOG_ERROR(HTTP_LOG, "out of memory refusing a connection");
+        return;
+    }
+    uv_tcp_init(&l->loop, t);
+    t->data = l;
+    (void)uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, http__on_refused_closed);
+    HTTP__STAT_ADD(l, rejected, 1);
+}
+
+static void http__on_connection(uv_stream_t *server, int status)
+{
+    http_loop_t *l = server->data;
+
+    if (status < 0) {
+        KV_LOG_WARN(HTTP_LOG, "accept: %s", uv_strerror(status));
+        return;
+    }
+    unsigned open = atomic_fetch_add_explicit(&http__conns_process, 1, memory_order_relaxed);
+    if (open >= KV_HTTP_MAX_CONNECTIONS) {
+        http__conns_process_dec();
+        http__refuse(l);
+        return;
+    }
+    int rc = http__conn_accept(l);
+    if (rc == -ENOMEM) {
+        http__conns_process_dec();
+        http__refuse(l);
+    } else if (rc < 0) {
+        KV_LOG_WARN(HTTP_LOG, "accept: %s", kv_strerror(rc));
+    }
+}
+
+/* ---- loops ------------------------------------------------------------------------ */
+
+/* Close every loop handle once the loop has no open connection left. */
+void http__loop_maybe_done(http_loop_t *l)
+{
+    if (!l->stopping || l->done || l->conns_open > 0)
+        return;
+    l->done = true;
+    uv_close((uv_handle_t *)&l->grace_timer, NULL);
+    uv_close((uv_handle_t *)&l->ready_idle, NULL);
+}
+
+static void http__on_grace(uv_timer_t *t)
+{
+    http_loop_t *l = t->data;
+    http__link_t *n, *next;
+
+    for (n = l->conns.next; n != &l->conns; n = next) {
+        next = n->next;
+        http__conn_close(HTTP__CONTAINER_OF(n, http_conn_t, all));
+    }
+    http__loop_maybe_done(l);
+}
+
+/* Stop accepting; close idle connections, let busy ones finish. */
+static void http__loop_stop_now(http_loop_t *l)
+{
+    http__link_t *n, *next;
+
+    if (l->stopping)
+        return;
+    l->stopping = true;
+    uv_close((uv_handle_t *)&l->listener, NULL);
+    uv_close((uv_handle_t *)&l->stop_async, NULL);
+    for (n = l->conns.next; n != &l->conns; n = next) {
+        next = n->next;
+        http__conn_stop(HTTP__CONTAINER_OF(n, http_conn_t, all));
+    }
+    if (l->conns_open > 0)
+        uv_timer_start(&l->grace_timer, http__on_grace, l->srv->grace_ms, 0);
+    http__loop_maybe_done(l);
+}
+
+static void http__on_stop_async(uv_async_t *a)
+{
+    http__loop_stop_now(a->data);
+}
+
+static void http__loop_main(void *arg)
+{
+    http_loop_t *l = arg;
+
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+}
+
+/* After the loop ran to its end: free zombies (requests the application
+ * never answered) and close the loop. */
+static void http__loop_fini(http_loop_t *l)
+{
+    while (!http__link_empty(&l->conns))
+        http__conn_free(HTTP__CONTAINER_OF(l->conns.next, http_conn_t, all));
+    int rc = uv_loop_close(&l->loop);
+    if (rc != 0)
+        KV_LOG_ERROR(HTTP_LOG, "loop %u: uv_loop_close: %s (a handle left open)", l->index,
+                     uv_strerror(rc));
+}
+
+/* Stop a loop whose thread never started, from the caller's thread. */
+static void http__loop_teardown_inline(http_loop_t *l)
+{
+    http__loop_stop_now(l);
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    http__loop_fini(l);
+}
+
+/* Set up loop l around the listening socket fd (always taken, even on
+ * error). On error the loop is fully torn down. */
+static int http__loop_init(http_server_t *s, http_loop_t *l, unsigned index, int fd)
+{
+    l->srv = s;
+    l->index = index;
+    http__link_init(&l->conns);
+    http__link_init(&l->ready);
+    int rc = uv_loop_init(&l->loop);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    rc = uv_async_init(&l->loop, &l->stop_async, http__on_stop_async);
+    if (rc != 0) {
+        close(fd);
+        uv_loop_close(&l->loop);
+        return rc;
+    }
+    uv_tcp_init(&l->loop, &l->listener);
+    uv_timer_init(&l->loop, &l->grace_timer);
+    uv_idle_init(&l->loop, &l->ready_idle);
+    l->listener.data = l->stop_async.data = l->grace_timer.data = l->ready_idle.data = l;
+    l->handles_init = true;
+    rc = uv_tcp_open(&l->listener, fd);
+    if (rc != 0)
+        close(fd);
+    else
+        rc = uv_listen((uv_stream_t *)&l->listener, HTTP__LISTEN_BACKLOG, http__on_connection);
+    if (rc != 0)
+        http__loop_teardown_inline(l);
+    return rc;
+}
+
+/* ---- start / stop ----------------------------------------------------------------- */
+
+static int http__parse_addr(const char *host, int port, struct sockaddr_storage *ss)
+{
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0)
+        return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
+        return 0;
+    return KV_EINVAL;
+}
+
+static void http__addr_set_port(struct sockaddr_storage *ss, int port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+}
+
+/* A listening socket on ss with SO_REUSEPORT; returns the fd or -errno. */
+static int http__listen_fd(const struct sockaddr_storage *ss)
+{
+    socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                              : sizeof(struct sockaddr_in6);
+    int one = 1;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 ||
+        listen(fd, HTTP__LISTEN_BACKLOG) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* The port fd is bound to, or -errno. */
+static int http__fd_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int http__config_check(const http_config_t *cfg)
+{
+    if (!cfg || !cfg->host || !cfg->handler.request)
+        return KV_EINVAL;
+    if (cfg->loops < 1 || cfg->loops > KV_HTTP_MAX_LOOPS || cfg->port < 0 || cfg->port > 65535)
+        return KV_EINVAL;
+    return 0;
+}
+
+static void http__server_free(http_server_t *s)
+{
+    kv_free(s->loops);
+    kv_free(s);
+}
+
+/* Create the sockets and loops (no threads yet). */
+static int http__server_open(http_server_t *s, struct sockaddr_storage *ss)
+{
+    for (unsigned i = 0; i < s->cfg.loops; i++) {
+        int fd = http__listen_fd(ss);
+        if (fd < 0)
+            return fd;
+        if (i == 0) {
+            s->port = http__fd_port(fd);
+            if (s->port < 0) {
+                int rc = s->port;
+                close(fd);
+                return rc;
+            }
+            http__addr_set_port(ss, s->port);
+        }
+        int rc = http__loop_init(s, &s->loops[i], i, fd);
+        if (rc != 0)
+            return rc;
+        s->loop_count = i + 1;
+    }
+    return 0;
+}
+
+int http_server_start(const http_config_t *cfg, http_server_t **out)
+{
+    struct sockaddr_storage ss;
+    int rc;
+
+    *out = NULL;
+    if ((rc = http__config_check(cfg)) != 0)
+        return rc;
+    memset(&ss, 0, sizeof(ss));
+    if ((rc = http__parse_addr(cfg->host, cfg->port, &ss)) != 0)
+        return rc;
+    http_server_t *s = kv_calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->cfg = *cfg;
+    if (s->cfg.idle_timeout_ms == 0)
+        s->cfg.idle_timeout_ms = KV_HTTP_IDLE_TIMEOUT_MS;
+    if (s->cfg.read_timeout_ms == 0)
+        s->cfg.read_timeout_ms = KV_HTTP_READ_TIMEOUT_MS;
+    s->loops = kv_calloc(cfg->loops, sizeof(*s->loops));
+    if (!s->loops) {
+        kv_free(s);
+        return -ENOMEM;
+    }
+    rc = http__server_open(s, &ss);
+    for (unsigned i = 0; rc == 0 && i < s->loop_count; i++) {
+        rc = uv_thread_create(&s->loops[i].thread, http__loop_main, &s->loops[i]);
+        s->loops[i].thread_started = rc == 0;
+    }
+    if (rc != 0) {
+        http_server_stop(s, 0);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const http_server_t *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server_t *s, unsigned grace_ms)
+{
+    if (!s)
+        return;
+    s->grace_ms = grace_ms;
+    /* Signal every loop first so they drain in parallel, then join. */
+    for (unsigned i = 0; i < s->loop_count; i++)
+        if (s->loops[i].thread_started)
+            uv_async_send(&s->loops[i].stop_async);
+    for (unsigned i = 0; i < s->loop_count; i++) {
+        http_loop_t *l = &s->loops[i];
+        if (l->thread_started) {
+            uv_thread_join(&l->thread);
+            http__loop_fini(l);
+        } else {
+            http__loop_teardown_inline(l);
+        }
+    }
+    http__server_free(s);
+}
+
+/* ---- small lookups ---------------------------------------------------------------- */
+
+uv_loop_t *http_req_loop(const http_req_t *req)
+{
+    return &http__conn_of(req)->loop->loop;
+}
+
+const http_header_t *http_req_header(const http_req_t *req, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < req->header_count; i++) {
+        const http_header_t *h = &req->headers[i];
+        if (h->name_len == len && strncasecmp(h->name, name, len) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+const char *http_status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+void http_server_get_stats(http_server_t *s, http_server_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < s->loop_count; i++) {
+        http_stats_atomic_t *st = &s->loops[i].stats;
+        out->connections_open += atomic_load_explicit(&st->open, memory_order_relaxed);
+        out->connections_total += atomic_load_explicit(&st->total, memory_order_relaxed);
+        out->connections_rejected += atomic_load_explicit(&st->rejected, memory_order_relaxed);
+        out->requests_total += atomic_load_explicit(&st->requests, memory_order_relaxed);
+        out->parse_errors += atomic_load_explicit(&st->parse_errors, memory_order_relaxed);
+        out->timeouts += atomic_load_explicit(&st->timeouts, memory_order_relaxed);
+    }
+}

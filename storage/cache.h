@@ -63,6 +63,10 @@ void cache_fill(cache_t *c, cache_ticket_t t, const char *ns_id, const char *key
  * shard. Never replaces a newer cached version. */
 void cache_put(cache_t *c, const char *ns_id, const char *key, size_t key_len, stor_blob_t *blob);
 
+/* Forget (ns, key) and invalidate outstanding tickets of its shard: the
+ * write-through for a record too large to cache. */
+void cache_invalidate(cache_t *c, const char *ns_id, const char *key, size_t key_len);
+
 /* Drop every entry of a namespace (namespace deleted). */
 void cache_drop_namespace(cache_t *c, const char *ns_id);
 

@@ -1,0 +1,264 @@
+/* app.c - dispatch, operations endpoints and response helpers of app.h. */
+#include "app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+
+#define REST_PREFIX "/client/v4/"
+
+static int is_binding(const http_req_t *req)
+{
+    return http_req_header(req, "X-EdgeKV-Namespace") != NULL;
+}
+
+static int path_is(const http_req_t *req, const char *p)
+{
+    size_t n = strlen(p);
+    return req->path_len == n && memcmp(req->path, p, n) == 0;
+}
+
+static int is_rest(const http_req_t *req)
+{
+    return req->path_len >= sizeof REST_PREFIX - 1 &&
+           memcmp(req->path, REST_PREFIX, sizeof REST_PREFIX - 1) == 0;
+}
+
+void app_respond(node_app_t *app, http_req_t *req, metrics_route_t route,
+                 const http_response_t *resp)
+{
+    uint64_t now = uv_hrtime();
+    metrics_request(app->metrics, req->loop_index, route, resp->status,
+                    now > req->start_ns ? now - req->start_ns : 0);
+    http_respond(req, resp);
+}
+
+static void free_text(void *p)
+{
+    free(p); /* jansson's json_dumps allocates with malloc */
+}
+
+void app_respond_json(node_app_t *app, http_req_t *req, metrics_route_t route, int status,
+                      json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    http_response_t r = {.status = status, .content_type = "application/json"};
+    json_decref(doc);
+    if (!text) {
+        r.status = 500;
+        r.body = "{\"success\":false}";
+        r.body_len = strlen(r.body);
+    } else {
+        r.body = text;
+        r.body_len = strlen(text);
+        r.body_release = free_text;
+        r.body_release_arg = text;
+    }
+    app_respond(app, req, route, &r);
+}
+
+static json_t *envelope(int ok, json_t *errors, json_t *result)
+{
+    return json_pack("{s:b, s:o, s:[], s:o}", "success", ok, "errors", errors, "messages",
+                     "result", result ? result : json_null());
+}
+
+void app_rest_ok(node_app_t *app, http_req_t *req, metrics_route_t route, json_t *result,
+                 json_t *result_info)
+{
+    json_t *doc = envelope(1, json_array(), result);
+    if (doc && result_info)
+        json_object_set_new(doc, "result_info", result_info);
+    else
+        json_decref(result_info);
+    app_respond_json(app, req, route, 200, doc);
+}
+
+void app_rest_error(node_app_t *app, http_req_t *req, metrics_route_t route, int status, int code,
+                    const char *msg)
+{
+    json_t *errs = json_pack("[{s:i, s:s}]", "code", code, "message", msg);
+    app_respond_json(app, req, route, status, envelope(0, errs, NULL));
+}
+
+void app_bind_error(node_app_t *app, http_req_t *req, metrics_route_t route, int status,
+                    const char *msg)
+{
+    http_response_t r = {.status = status,
+                         .reason = msg,
+                         .content_type = "text/plain;charset=UTF-8",
+                         .body = msg,
+                         .body_len = strlen(msg)};
+    app_respond(app, req, route, &r);
+}
+
+/* ---- offloading -------------------------------------------------------------- */
+
+typedef struct {
+    uv_work_t w;
+    void (*work)(void *);
+    void (*done)(void *);
+    void *arg;
+} offload_t;
+
+static void offload_work(uv_work_t *w)
+{
+    offload_t *o = (offload_t *)w;
+    o->work(o->arg);
+}
+
+static void offload_done(uv_work_t *w, int status)
+{
+    offload_t *o = (offload_t *)w;
+    (void)status; /* never cancelled: we do not call uv_cancel */
+    o->done(o->arg);
+    kv_free(o);
+}
+
+int app_offload(http_req_t *req, void (*work)(void *), void (*done)(void *), void *arg)
+{
+    offload_t *o = kv_malloc(sizeof *o);
+    int rc;
+    if (!o)
+        return -ENOMEM;
+    o->work = work;
+    o->done = done;
+    o->arg = arg;
+    rc = uv_queue_work(http_req_loop(req), &o->w, offload_work, offload_done);
+    if (rc != 0)
+        kv_free(o);
+    return rc;
+}
+
+/* ---- operations endpoints ------------------------------------------------------- */
+
+static void ops_text(node_app_t *app, http_req_t *req, metrics_route_t route, const char *ct,
+                     metrics_buf_t *b)
+{
+    http_response_t r = {.status = b->oom ? 500 : 200,
+                         .content_type = ct,
+                         .body = b->data ? b->data : "",
+                         .body_len = b->len};
+    app_respond(app, req, route, &r); /* copies the body */
+    metrics_buf_free(b);
+}
+
+static void render_gauges(node_app_t *app, metrics_buf_t *b)
+{
+    cache_stats_t cs;
+    stor_stats_t ss;
+    http_server_stats_t hs = {0};
+    cache_get_stats(kvops_cache(app->ops), &cs);
+    stor_get_stats(kvops_store(app->ops), &ss);
+    if (app->http)
+        http_server_get_stats(app->http, &hs);
+#define G(type, name, help, val)                                                                   \
+    metrics_buf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n",   \
+                       (unsigned long long)(val))
+    G("counter", "edgekv_cache_hits_total", "Read cache hits (positive).", cs.hits);
+    G("counter", "edgekv_cache_negative_hits_total", "Read cache hits on absent keys.",
+      cs.negative_hits);
+    G("counter", "edgekv_cache_misses_total", "Read cache misses.", cs.misses);
+    G("counter", "edgekv_cache_evictions_total", "Read cache evictions.", cs.evictions);
+    G("gauge", "edgekv_cache_bytes", "Bytes held by the read cache.", cs.bytes);
+    G("gauge", "edgekv_cache_entries", "Entries in the read cache.", cs.entries);
+    G("gauge", "edgekv_rocksdb_live_sst_bytes", "Live SST file bytes.", ss.live_sst_bytes);
+    G("gauge", "edgekv_rocksdb_blob_bytes", "Blob file bytes.", ss.blob_bytes);
+    G("gauge", "edgekv_rocksdb_memtable_bytes", "Memtable bytes.", ss.memtable_bytes);
+    G("gauge", "edgekv_rocksdb_estimated_keys", "Estimated stored keys.", ss.estimated_keys);
+    G("gauge", "edgekv_rocksdb_block_cache_bytes", "Block cache usage.", ss.block_cache_bytes);
+    G("gauge", "edgekv_http_connections_open", "Open client connections.", hs.connections_open);
+    G("counter", "edgekv_http_connections_total", "Accepted connections.", hs.connections_total);
+    G("counter", "edgekv_http_connections_rejected_total", "Connections refused at the cap.",
+      hs.connections_rejected);
+    G("counter", "edgekv_http_parse_errors_total", "Malformed requests.", hs.parse_errors);
+    G("counter", "edgekv_http_timeouts_total", "Idle and slow-client timeouts.", hs.timeouts);
+#undef G
+}
+
+static void ops_status(node_app_t *app, http_req_t *req)
+{
+    cache_stats_t cs;
+    stor_stats_t ss;
+    http_server_stats_t hs = {0};
+    uint64_t now = kvops_now_ms(app->ops);
+    cache_get_stats(kvops_cache(app->ops), &cs);
+    stor_get_stats(kvops_store(app->ops), &ss);
+    if (app->http)
+        http_server_get_stats(app->http, &hs);
+    json_t *doc = json_pack(
+        "{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}}",
+        "role", app->role, "node_id", (json_int_t)app->node_id, "version", EDGEKV_VERSION,
+        "uptime_s", (json_int_t)((now - app->start_ms) / 1000), "cache", "hits",
+        (json_int_t)cs.hits, "misses", (json_int_t)cs.misses, "negative_hits",
+        (json_int_t)cs.negative_hits, "bytes", (json_int_t)cs.bytes, "entries",
+        (json_int_t)cs.entries, "storage", "live_sst_bytes", (json_int_t)ss.live_sst_bytes,
+        "blob_bytes", (json_int_t)ss.blob_bytes, "estimated_keys", (json_int_t)ss.estimated_keys,
+        "http", "connections_open", (json_int_t)hs.connections_open, "requests_total",
+        (json_int_t)hs.requests_total);
+    app_respond_json(app, req, METRICS_ROUTE_STATUS, 200, doc);
+}
+
+static int ops_handle(node_app_t *app, http_req_t *req)
+{
+    metrics_buf_t b = {0};
+    if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD)
+        return 0;
+    if (path_is(req, "/healthz")) {
+        metrics_buf_printf(&b, "ok\n");
+        ops_text(app, req, METRICS_ROUTE_HEALTHZ, "text/plain", &b);
+    } else if (path_is(req, "/metrics")) {
+        metrics_render(app->metrics, &b);
+        render_gauges(app, &b);
+        ops_text(app, req, METRICS_ROUTE_METRICS, "text/plain; version=0.0.4", &b);
+    } else if (path_is(req, "/status")) {
+        ops_status(app, req);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- the handler ------------------------------------------------------------------ */
+
+static uint64_t on_head(http_req_t *req, void *ctx)
+{
+    node_app_t *app = ctx;
+    if (is_binding(req))
+        return binding_body_limit(app, req);
+    if (is_rest(req))
+        return rest_body_limit(app, req);
+    return KV_HTTP_SMALL_BODY_MAX_BYTES;
+}
+
+static void on_too_large(http_req_t *req, uint64_t len, void *ctx)
+{
+    node_app_t *app = ctx;
+    if (is_binding(req))
+        binding_too_large(app, req, len);
+    else if (is_rest(req))
+        rest_too_large(app, req, len);
+    else
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 413, KVOP_CODE_TOO_LARGE,
+                       "Request body too large");
+}
+
+static void on_request(http_req_t *req, void *ctx)
+{
+    node_app_t *app = ctx;
+    if (is_binding(req))
+        binding_handle(app, req);
+    else if (is_rest(req))
+        rest_handle(app, req);
+    else if (!ops_handle(app, req))
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 404, KVOP_CODE_NO_ROUTE,
+                       "No route for the URI");
+}
+
+http_handler_t app_http_handler(node_app_t *app)
+{
+    return (http_handler_t){
+        .head = on_head, .too_large = on_too_large, .request = on_request, .ctx = app};
+}

@@ -1,0 +1,73 @@
+/*
+ * app.h - the node application: what a request means.
+ *
+ * Glues the HTTP server to the KV operations. A request carrying
+ * X-EdgeKV-Namespace is a Workers binding request (binding.c); a path under
+ * /client/v4/ is the Cloudflare REST API (rest.c); /healthz, /metrics and
+ * /status are operations endpoints (here). Everything else is a REST-style
+ * 404 (code 7003).
+ *
+ * app_* functions run on the loop thread of the request.
+ */
+#ifndef NODE_APP_H
+#define NODE_APP_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "http.h"
+#include "kvops.h"
+#include "metrics.h"
+
+typedef struct {
+    kvops_t *ops;
+    auth_t *auth;
+    metrics_t *metrics;
+    http_server_t *http; /* set once the server runs; for /status and /metrics */
+    const char *role;    /* "origin" */
+    uint32_t node_id;
+    const char *account_id;
+    uint64_t start_ms;
+} node_app_t;
+
+/* The handler to give http_server_start (ctx = the app). */
+http_handler_t app_http_handler(node_app_t *app);
+
+/* Answer and record the request in the metrics. */
+void app_respond(node_app_t *app, http_req_t *req, metrics_route_t route,
+                 const http_response_t *resp);
+
+/* Answer with a JSON document (consumed: decref'd here). */
+void app_respond_json(node_app_t *app, http_req_t *req, metrics_route_t route, int status,
+                      json_t *doc);
+
+/* REST envelope helpers. `result` and `result_info` are consumed (NULL ok). */
+void app_rest_ok(node_app_t *app, http_req_t *req, metrics_route_t route, json_t *result,
+                 json_t *result_info);
+void app_rest_error(node_app_t *app, http_req_t *req, metrics_route_t route, int status, int code,
+                    const char *msg);
+
+/* Binding error: the message travels in the reason phrase (and the body). */
+void app_bind_error(node_app_t *app, http_req_t *req, metrics_route_t route, int status,
+                    const char *msg);
+
+/* Run work(arg) on the libuv threadpool, then done(arg) on the request's
+ * loop. Returns 0, or a negative code and calls neither. */
+int app_offload(http_req_t *req, void (*work)(void *), void (*done)(void *), void *arg);
+
+/* Front ends (rest.c, binding.c). */
+uint64_t rest_body_limit(node_app_t *app, http_req_t *req);
+void rest_too_large(node_app_t *app, http_req_t *req, uint64_t len);
+void rest_handle(node_app_t *app, http_req_t *req);
+uint64_t binding_body_limit(node_app_t *app, http_req_t *req);
+void binding_too_large(node_app_t *app, http_req_t *req, uint64_t len);
+void binding_handle(node_app_t *app, http_req_t *req);
+
+/* The values of a bulk get (shared by both APIs): an object mapping each
+ * key to its value (parsed when type_json) or null; with_meta wraps each as
+ * {value, metadata[, expiration when with_exp]}. -1 with *e on failure. */
+int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_json,
+                        int with_meta, int with_exp, json_t **out, kvop_err_t *e);
+
+#endif

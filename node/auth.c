@@ -1,0 +1,157 @@
+/* auth.c - the token table of auth.h. */
+#include "auth.h"
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+
+typedef struct {
+    char *token;
+    size_t token_len;
+    char *account;
+    char **namespaces; /* NULL = all */
+    size_t namespace_count;
+    bool write;
+} entry_t;
+
+struct auth {
+    entry_t *entries;
+    size_t count;
+};
+
+static void entry_free(entry_t *e)
+{
+    size_t i;
+    kv_free(e->token);
+    kv_free(e->account);
+    for (i = 0; e->namespaces && i < e->namespace_count; i++)
+        kv_free(e->namespaces[i]);
+    kv_free(e->namespaces);
+}
+
+static int entry_init(entry_t *e, const auth_token_t *t)
+{
+    size_t i;
+    memset(e, 0, sizeof *e);
+    e->token_len = strlen(t->token);
+    e->token = kv_strndup(t->token, e->token_len);
+    e->account = kv_strndup(t->account, strlen(t->account));
+    e->write = t->write;
+    if (!e->token || !e->account)
+        return -ENOMEM;
+    if (t->namespaces) {
+        e->namespaces = kv_calloc(t->namespace_count ? t->namespace_count : 1, sizeof(char *));
+        if (!e->namespaces)
+            return -ENOMEM;
+        e->namespace_count = t->namespace_count;
+        for (i = 0; i < t->namespace_count; i++)
+            if (!(e->namespaces[i] = kv_strndup(t->namespaces[i], strlen(t->namespaces[i]))))
+                return -ENOMEM;
+    }
+    return 0;
+}
+
+static int token_ok(const auth_token_t *t, const auth_token_t *all, size_t i)
+{
+    size_t len = t->token ? strlen(t->token) : 0, j;
+    if (len == 0 || len > KV_TOKEN_MAX_BYTES || !t->account || !t->account[0] ||
+        strlen(t->account) > KV_ACCOUNT_ID_MAX_BYTES)
+        return 0;
+    for (j = 0; j < i; j++)
+        if (strcmp(all[j].token, t->token) == 0)
+            return 0;
+    return 1;
+}
+
+int auth_create(const auth_token_t *tokens, size_t n, auth_t **out)
+{
+    auth_t *a;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < n; i++)
+        if (!token_ok(&tokens[i], tokens, i))
+            return KV_EINVAL;
+    if (!(a = kv_calloc(1, sizeof *a)))
+        return -ENOMEM;
+    if (n && !(a->entries = kv_calloc(n, sizeof *a->entries))) {
+        kv_free(a);
+        return -ENOMEM;
+    }
+    for (i = 0; i < n && rc == 0; i++, a->count++)
+        rc = entry_init(&a->entries[i], &tokens[i]);
+    if (rc != 0) {
+        auth_destroy(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+void auth_destroy(auth_t *a)
+{
+    size_t i;
+    if (!a)
+        return;
+    for (i = 0; i < a->count; i++)
+        entry_free(&a->entries[i]);
+    kv_free(a->entries);
+    kv_free(a);
+}
+
+size_t auth_count(const auth_t *a)
+{
+    return a->count;
+}
+
+/* Constant time in the length of the stored token. */
+static int secret_eq(const char *given, size_t given_len, const entry_t *e)
+{
+    unsigned char diff = given_len != e->token_len;
+    size_t i;
+    for (i = 0; i < e->token_len; i++)
+        diff |= (unsigned char)(e->token[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
+static int ns_allowed(const entry_t *e, const char *ns_id)
+{
+    size_t i;
+    if (!ns_id || !e->namespaces)
+        return 1;
+    for (i = 0; i < e->namespace_count; i++)
+        if (strcmp(e->namespaces[i], ns_id) == 0)
+            return 1;
+    return 0;
+}
+
+auth_result_t auth_check(const auth_t *a, const char *header, size_t header_len,
+                         const char *account, const char *ns_id, bool write,
+                         const char **account_out)
+{
+    const entry_t *found = NULL;
+    size_t i;
+
+    if (!header || header_len < 8 || strncasecmp(header, "Bearer ", 7) != 0)
+        return AUTH_UNAUTHENTICATED;
+    header += 7, header_len -= 7;
+    while (header_len && *header == ' ')
+        header++, header_len--;
+    while (header_len && (header[header_len - 1] == ' ' || header[header_len - 1] == '\t'))
+        header_len--;
+    for (i = 0; i < a->count; i++)
+        if (secret_eq(header, header_len, &a->entries[i]))
+            found = &a->entries[i];
+    if (!found)
+        return AUTH_UNAUTHENTICATED;
+    if (account_out)
+        *account_out = found->account;
+    /* Account-level writes (creating namespaces) need an all-namespace token. */
+    if ((account && strcmp(account, found->account) != 0) || !ns_allowed(found, ns_id) ||
+        (write && !found->write) || (write && !ns_id && found->namespaces))
+        return AUTH_FORBIDDEN;
+    return AUTH_OK;
+}

@@ -1,0 +1,308 @@
+/* config.c - defaults, JSON file and flags of config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kv_limits.h"
+#include "kv_mem.h"
+
+#define DEFAULT_PORT_ORIGIN 8788
+#define DEFAULT_WRITE_THREADS 16
+
+void node_config_defaults(node_config_t *c, const char *role)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+    c->listen_port = DEFAULT_PORT_ORIGIN;
+    snprintf(c->data_dir, sizeof c->data_dir, "./data/%s", role);
+    c->http_threads = ncpu > 0 ? (unsigned)ncpu : 1;
+    c->write_threads = DEFAULT_WRITE_THREADS;
+    c->cache_bytes = KV_CACHE_DEFAULT_BYTES;
+    stor_options_default(&c->storage);
+    c->log_level = KV_LOG_INFO;
+}
+
+static int errf(char *err, size_t n, const char *fmt, const char *a, const char *b)
+{
+    snprintf(err, n, fmt, a, b ? b : "");
+    return -1;
+}
+
+static int parse_listen(node_config_t *c, const char *v, char *err, size_t n)
+{
+    const char *colon = strrchr(v, ':');
+    char *end;
+    long port;
+    if (!colon || colon == v || (size_t)(colon - v) >= sizeof c->listen_host)
+        return errf(err, n, "listen: expected HOST:PORT, got '%s'%s", v, NULL);
+    port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return errf(err, n, "listen: bad port in '%s'%s", v, NULL);
+    memcpy(c->listen_host, v, (size_t)(colon - v));
+    c->listen_host[colon - v] = '\0';
+    c->listen_port = (int)port;
+    return 0;
+}
+
+static int parse_level(const char *v, kv_log_level_t *out)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = (kv_log_level_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int add_token(node_config_t *c, const auth_token_t *t)
+{
+    auth_token_t *n = kv_realloc(c->tokens, (c->token_count + 1) * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    c->tokens = n;
+    c->tokens[c->token_count++] = *t;
+    return 0;
+}
+
+/* {"token": "...", "account": "...", "namespaces": "*" | [ids], "access": "read"|"write"} */
+static int load_token(node_config_t *c, json_t *t, char *err, size_t n)
+{
+    auth_token_t a = {0};
+    json_t *ns = json_object_get(t, "namespaces");
+    const char *access = json_string_value(json_object_get(t, "access"));
+    a.token = json_string_value(json_object_get(t, "token"));
+    a.account = json_string_value(json_object_get(t, "account"));
+    a.name = json_string_value(json_object_get(t, "name"));
+    if (!a.token || !a.account)
+        return errf(err, n, "tokens: each needs \"token\" and \"account\" strings%s%s", "", NULL);
+    if (!access || strcmp(access, "write") == 0)
+        a.write = true;
+    else if (strcmp(access, "read") != 0)
+        return errf(err, n, "tokens: access must be \"read\" or \"write\", got '%s'%s", access,
+                    NULL);
+    if (json_is_array(ns)) {
+        size_t i, k = json_array_size(ns);
+        const char **ids = kv_calloc(k ? k : 1, sizeof *ids);
+        if (!ids)
+            return -1;
+        for (i = 0; i < k; i++)
+            if (!(ids[i] = json_string_value(json_array_get(ns, i)))) {
+                kv_free(ids);
+                return errf(err, n, "tokens: namespaces must be strings%s%s", "", NULL);
+            }
+        a.namespaces = ids;
+        a.namespace_count = k;
+    } else if (ns && !(json_is_string(ns) && strcmp(json_string_value(ns), "*") == 0)) {
+        return errf(err, n, "tokens: namespaces must be \"*\" or an array of ids%s%s", "", NULL);
+    }
+    return add_token(c, &a);
+}
+
+static int load_number(json_t *v, const char *key, long long min, long long max, long long *out,
+                       char *err, size_t n)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return errf(err, n, "%s: expected an integer in range%s", key, NULL);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int load_key(node_config_t *c, const char *key, json_t *v, char *err, size_t n)
+{
+    long long x = 0;
+    const char *s = json_string_value(v);
+    if (strcmp(key, "listen") == 0)
+        return s ? parse_listen(c, s, err, n) : errf(err, n, "%s: expected a string%s", key, NULL);
+    if (strcmp(key, "data_dir") == 0 && s)
+        return snprintf(c->data_dir, sizeof c->data_dir, "%s", s) < 0;
+    if (strcmp(key, "account_id") == 0 && s && strlen(s) <= KV_ACCOUNT_ID_MAX_BYTES)
+        return snprintf(c->account_id, sizeof c->account_id, "%s", s) < 0;
+    if (strcmp(key, "sync") == 0 && s)
+        return stor_sync_parse(s, &c->storage.sync) == 0
+                   ? 0
+                   : errf(err, n, "sync: expected always|batch|off, got '%s'%s", s, NULL);
+    if (strcmp(key, "log_level") == 0 && s)
+        return parse_level(s, &c->log_level) == 0
+                   ? 0
+                   : errf(err, n, "log_level: expected debug|info|warn|error%s%s", "", NULL);
+    if (strcmp(key, "compression") == 0 && json_is_boolean(v)) {
+        c->storage.compression = json_is_true(v);
+        return 0;
+    }
+    if (strcmp(key, "tokens") == 0 && json_is_array(v)) {
+        size_t i;
+        for (i = 0; i < json_array_size(v); i++)
+            if (load_token(c, json_array_get(v, i), err, n) != 0)
+                return -1;
+        return 0;
+    }
+#define NUM(name, lo, hi, dst)                                                                     \
+    if (strcmp(key, name) == 0) {                                                                  \
+        if (load_number(v, key, lo, hi, &x, err, n) != 0)                                          \
+            return -1;                                                                             \
+        dst = x;                                                                                   \
+        return 0;                                                                                  \
+    }
+    NUM("http_threads", 1, KV_HTTP_MAX_LOOPS, c->http_threads)
+    NUM("write_threads", 1, 1024, c->write_threads)
+    NUM("cache_bytes", 0, 1LL << 40, c->cache_bytes)
+    NUM("block_cache_bytes", 1 << 20, 1LL << 40, c->storage.block_cache_bytes)
+    NUM("write_buffer_bytes", 1 << 20, 1LL << 34, c->storage.write_buffer_bytes)
+    NUM("blob_min_bytes", 0, KV_VALUE_MAX_BYTES, c->storage.blob_min_bytes)
+    NUM("sync_interval_ms", 1, 60000, c->storage.sync_interval_ms)
+    NUM("tombstone_retention_s", 60, 1LL << 32, c->storage.tombstone_retention_s)
+    NUM("node_id", 1, UINT32_MAX, c->node_id)
+#undef NUM
+    return errf(err, n, "unknown or mistyped configuration key '%s'%s", key, NULL);
+}
+
+int node_config_load_file(node_config_t *c, const char *path, char *err, size_t n)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr), *v;
+    const char *key;
+    if (!root) {
+        snprintf(err, n, "%s:%d: %s", path, jerr.line, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return errf(err, n, "%s: the configuration must be a JSON object%s", path, NULL);
+    }
+    if (c->json_root)
+        json_decref(c->json_root);
+    c->json_root = root;
+    json_object_foreach(root, key, v)
+    {
+        if (load_key(c, key, v, err, n) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void node_config_usage(const char *role)
+{
+    printf("usage: edgekv %s [options]\n"
+           "  --config FILE        JSON configuration file (flags override it)\n"
+           "  --listen HOST:PORT   API address (default 127.0.0.1:%d)\n"
+           "  --data DIR           data directory (default ./data/%s)\n"
+           "  --threads N          HTTP event loops (default: one per CPU)\n"
+           "  --write-threads N    threads for durable writes (default %d)\n"
+           "  --cache-bytes N      read cache size in bytes (default %u)\n"
+           "  --sync MODE          WAL sync: always | batch | off (default always)\n"
+           "  --node-id N          node id, 1..2^32-1 (default: generated, kept in DIR)\n"
+           "  --account ID         account id (default: generated, kept in DIR)\n"
+           "  --token SECRET       accept SECRET as a read+write token of the account\n"
+           "  --log-level LEVEL    debug | info | warn | error (default info)\n",
+           role, DEFAULT_PORT_ORIGIN, role, DEFAULT_WRITE_THREADS, KV_CACHE_DEFAULT_BYTES);
+}
+
+static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long x;
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (errno || *end || end == v || x > max || v[0] == '-')
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int apply_flag(node_config_t *c, const char *f, const char *v, char *err, size_t n)
+{
+    unsigned long long x;
+    if (strcmp(f, "--listen") == 0)
+        return parse_listen(c, v, err, n);
+    if (strcmp(f, "--data") == 0)
+        return snprintf(c->data_dir, sizeof c->data_dir, "%s", v) < 0;
+    if (strcmp(f, "--sync") == 0)
+        return stor_sync_parse(v, &c->storage.sync) == 0
+                   ? 0
+                   : errf(err, n, "--sync: expected always|batch|off, got '%s'%s", v, NULL);
+    if (strcmp(f, "--log-level") == 0)
+        return parse_level(v, &c->log_level) == 0
+                   ? 0
+                   : errf(err, n, "--log-level: expected debug|info|warn|error, got '%s'%s", v,
+                          NULL);
+    if (strcmp(f, "--account") == 0) {
+        if (!v[0] || strlen(v) > KV_ACCOUNT_ID_MAX_BYTES)
+            return errf(err, n, "--account: 1..64 characters, got '%s'%s", v, NULL);
+        snprintf(c->account_id, sizeof c->account_id, "%s", v);
+        return 0;
+    }
+    if (strcmp(f, "--token") == 0) {
+        auth_token_t t = {.name = "flag", .token = v, .account = NULL, .write = true};
+        return add_token(c, &t);
+    }
+#define UINTF(name, lo, hi, dst)                                                                   \
+    if (strcmp(f, name) == 0) {                                                                    \
+        if (parse_uint(v, hi, &x) != 0 || (long long)x < (long long)(lo))                                            \
+            return errf(err, n, name ": bad number '%s'%s", v, NULL);                              \
+        dst = x;                                                                                   \
+        return 0;                                                                                  \
+    }
+    UINTF("--threads", 1, KV_HTTP_MAX_LOOPS, c->http_threads)
+    UINTF("--write-threads", 1, 1024, c->write_threads)
+    UINTF("--cache-bytes", 0, 1ULL << 40, c->cache_bytes)
+    UINTF("--node-id", 1, UINT32_MAX, c->node_id)
+#undef UINTF
+    return errf(err, n, "unknown option '%s'%s (see --help)", f, NULL);
+}
+
+int node_config_parse(node_config_t *c, int argc, char **argv, char *err, size_t n)
+{
+    int i;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc)
+                return errf(err, n, "--config needs a file%s%s", "", NULL);
+            if (node_config_load_file(c, argv[i + 1], err, n) != 0)
+                return -1;
+        }
+    }
+    for (i = 0; i < argc; i++) {
+        const char *f = argv[i], *eq = strchr(f, '=');
+        char name[64];
+        const char *v;
+        if (strncmp(f, "--", 2) != 0)
+            return errf(err, n, "unexpected argument '%s'%s", f, NULL);
+        if (eq && (size_t)(eq - f) < sizeof name) {
+            memcpy(name, f, (size_t)(eq - f));
+            name[eq - f] = '\0';
+            f = name;
+            v = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return errf(err, n, "%s needs a value%s", f, NULL);
+            v = argv[++i];
+        }
+        if (strcmp(f, "--config") == 0)
+            continue;
+        if (apply_flag(c, f, v, err, n) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void node_config_free(node_config_t *c)
+{
+    size_t i;
+    for (i = 0; i < c->token_count; i++)
+        kv_free((void *)c->tokens[i].namespaces);
+    kv_free(c->tokens);
+    if (c->json_root)
+        json_decref(c->json_root);
+    c->tokens = NULL;
+    c->token_count = 0;
+    c->json_root = NULL;
+}

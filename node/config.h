@@ -1,0 +1,55 @@
+/*
+ * config.h - the node's configuration: defaults, a JSON file, flags.
+ *
+ * Precedence: built-in defaults < the file given with --config < flags.
+ * Every setting has a default that needs no file. The file is JSON (parsed
+ * with jansson); unknown keys are an error, so a typo never passes silently.
+ * See README "Configuration" for every key.
+ */
+#ifndef NODE_CONFIG_H
+#define NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "kv_log.h"
+#include "store.h"
+
+#define NODE_PATH_MAX 4096
+#define NODE_HOST_MAX 256
+
+typedef struct {
+    char listen_host[NODE_HOST_MAX];
+    int listen_port;
+    char data_dir[NODE_PATH_MAX];
+    unsigned http_threads;  /* event loops; default: number of CPUs */
+    unsigned write_threads; /* libuv threadpool size for durable writes */
+    size_t cache_bytes;
+    stor_options_t storage; /* .path is filled from data_dir at start */
+    uint32_t node_id;       /* 0: generated once and kept in the data dir */
+    char account_id[KV_ACCOUNT_ID_MAX_BYTES + 1]; /* "": generated and kept */
+    auth_token_t *tokens;   /* from the file and --token; strings owned */
+    size_t token_count;
+    kv_log_level_t log_level;
+    void *json_root; /* owns the strings tokens point to */
+} node_config_t;
+
+/* Defaults for a role ("origin"): 127.0.0.1:8788, ./data/origin. */
+void node_config_defaults(node_config_t *c, const char *role);
+
+/* Parse flags (argv after the subcommand). --config FILE is read first,
+ * wherever it appears. Returns 0, 1 when --help was printed, or -1 with a
+ * message in err. */
+int node_config_parse(node_config_t *c, int argc, char **argv, char *err, size_t err_len);
+
+/* Load a JSON config file into c. 0 or -1 with a message. */
+int node_config_load_file(node_config_t *c, const char *path, char *err, size_t err_len);
+
+void node_config_free(node_config_t *c);
+
+/* Print the flag reference for `role`. */
+void node_config_usage(const char *role);
+
+#endif

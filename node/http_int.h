@@ -1,0 +1,192 @@
+/*
+ * http_int.h - what the files of the HTTP server share: the server, loop and
+ * connection structs and a few helpers. Private to node/http*.c.
+ *
+ * The module is split by subject: http.c (server start/stop, loop threads,
+ * accepting, the ready queue, stats, small lookups), http_conn.c (one
+ * connection: reading, llhttp callbacks, timers, closing) and http_resp.c
+ * (building and writing responses, http_respond).
+ *
+ * Threading: a loop and every connection on it are touched only by that
+ * loop's thread, except the stats counters (relaxed atomics, read by any
+ * thread) and the fields written before the threads start.
+ */
+#ifndef NODE_HTTP_INT_H
+#define NODE_HTTP_INT_H
+
+#include <llhttp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http.h"
+
+#define HTTP_LOG "http"
+
+#define HTTP__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Intrusive circular doubly-linked list; a node unlinks itself from
+ * whichever list it is on. */
+typedef struct http__link {
+    struct http__link *prev, *next;
+} http__link_t;
+
+static inline void http__link_init(http__link_t *l)
+{
+    l->prev = l->next = l;
+}
+
+static inline bool http__link_empty(const http__link_t *l)
+{
+    return l->next == l;
+}
+
+static inline void http__link_add_tail(http__link_t *head, http__link_t *n)
+{
+    n->prev = head->prev;
+    n->next = head;
+    head->prev->next = n;
+    head->prev = n;
+}
+
+static inline void http__link_remove(http__link_t *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    http__link_init(n);
+}
+
+typedef struct http_loop http_loop_t;
+
+/* Where the connection's current request is. */
+typedef enum {
+    HTTP_RS_IDLE, /* between requests */
+    HTTP_RS_HEAD, /* request line and headers arriving */
+    HTTP_RS_BODY, /* body arriving */
+    HTTP_RS_APP   /* the application holds the request (request/too_large) */
+} http_rstate_t;
+
+/* What the connection's one timer is measuring. */
+typedef enum {
+    HTTP_TIMER_NONE,
+    HTTP_TIMER_IDLE,  /* keep-alive with nothing pending, or a slow reader */
+    HTTP_TIMER_READ,  /* gap between bytes of a partial request -> 408 */
+    HTTP_TIMER_LINGER /* discarding input after the last response */
+} http_timer_kind_t;
+
+typedef enum { HTTP_HDR_NONE, HTTP_HDR_FIELD, HTTP_HDR_AFTER_FIELD, HTTP_HDR_VALUE } http_hdr_state_t;
+
+/* One client connection. Owned by its loop thread. Freed when both handles
+ * are closed and the application no longer holds the request (a request in
+ * the application keeps the struct alive, "zombie", after the socket died). */
+typedef struct http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shutdown;
+    http_loop_t *loop;
+    http__link_t all;   /* on loop->conns until freed */
+    http__link_t ready; /* on loop->ready while queued */
+    llhttp_t parser;
+    http_req_t req;
+
+    /* Read buffer of KV_HTTP_READ_BUF_BYTES: [rbuf_off, rbuf_len) unparsed. */
+    char *rbuf;
+    size_t rbuf_off, rbuf_len;
+    /* Header arena of KV_HTTP_HEADER_MAX_BYTES: the URL, then header names
+     * and values; req's pointers point here. */
+    char *arena;
+    size_t arena_len;
+    size_t url_len;
+    size_t head_raw;         /* raw bytes of an unfinished head (or trailers) */
+    const char *head_mark;   /* where the current head began in this execute */
+    bool head_mark_pending;  /* message began; its first on_method sets the mark */
+    http_hdr_state_t hdr_state;
+
+    uint64_t body_limit; /* head()'s answer */
+    size_t body_cap;     /* size of req.body's allocation */
+
+    http_rstate_t rstate;
+    http_timer_kind_t timer_kind;
+    int err_status;           /* status of an error found in a parser callback */
+    unsigned writes_pending;  /* queued uv_write requests */
+    unsigned handles_open;    /* tcp + timer until their close callbacks ran */
+    unsigned parsed_round;    /* requests parsed in this parse round */
+
+    bool keep_alive;      /* the client allows another request */
+    bool http10;          /* HTTP/1.0 request */
+    bool reading;         /* uv_read_start is in effect */
+    bool in_parse;        /* inside llhttp_execute */
+    bool paused;          /* llhttp returned HPE_PAUSED and was not resumed */
+    bool queued;          /* on loop->ready */
+    bool parse_stopped;   /* no further request will be parsed */
+    bool peer_eof;        /* the client shut down its side */
+    bool lingering;       /* responses done, FIN sent, discarding input */
+    bool closing;         /* uv_close called on the handles */
+} http_conn_t;
+
+typedef struct {
+    _Atomic uint64_t open, total, rejected, requests, parse_errors, timeouts;
+} http_stats_atomic_t;
+
+struct http_loop {
+    http_server_t *srv;
+    unsigned index;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop_async;
+    uv_timer_t grace_timer;
+    uv_idle_t ready_idle; /* runs the ready queue; active only when non-empty */
+    uv_tcp_t spare;       /* used to refuse a connection when malloc fails */
+    uv_thread_t thread;
+    http__link_t conns;   /* every allocated connection, zombies included */
+    http__link_t ready;   /* connections with buffered requests to parse */
+    unsigned conns_open;  /* connections not yet closing */
+    bool handles_init;    /* listener, async, grace timer and idle initialised */
+    bool thread_started;
+    bool stopping;
+    bool done;            /* loop handles closed; uv_run is about to return */
+    bool spare_busy;
+    http_stats_atomic_t stats;
+};
+
+struct http_server {
+    /* Written before the loop threads start; read-only afterwards except
+     * grace_ms, written by http_server_stop before it signals the loops. */
+    http_config_t cfg; /* with the timeouts' defaults filled in */
+    int port;
+    unsigned grace_ms;
+    unsigned loop_count; /* loops initialised in loops[] */
+    http_loop_t *loops;
+};
+
+#define HTTP__STAT_ADD(l, field, n)                                                               \
+    atomic_fetch_add_explicit(&(l)->stats.field, (n), memory_order_relaxed)
+#define HTTP__STAT_SUB(l, field, n)                                                               \
+    atomic_fetch_sub_explicit(&(l)->stats.field, (n), memory_order_relaxed)
+
+/* http.c */
+void http__loop_enqueue(http_conn_t *c);
+void http__loop_dequeue(http_conn_t *c);
+void http__loop_maybe_done(http_loop_t *l);
+void http__conns_process_dec(void);
+
+/* http_conn.c */
+int http__conn_accept(http_loop_t *l);
+void http__conn_parse(http_conn_t *c, bool progressed);
+void http__conn_settle(http_conn_t *c, bool progressed);
+void http__conn_close(http_conn_t *c);
+void http__conn_free(http_conn_t *c);
+void http__conn_stop(http_conn_t *c);
+void http__req_clear(http_conn_t *c);
+
+/* http_resp.c */
+void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const void *body,
+                      size_t body_len, void (*release)(void *), void *release_arg);
+void http__conn_fail(http_conn_t *c, int status);
+
+static inline http_conn_t *http__conn_of(const http_req_t *req)
+{
+    return HTTP__CONTAINER_OF(req, http_conn_t, req);
+}
+
+#endif

@@ -1,0 +1,290 @@
+/*
+ * main.c - the edgekv executable: subcommand dispatch and the lifecycle of
+ * a node (open storage, establish identity and tokens, serve, stop).
+ *
+ * `edgekv origin` serves the REST API, the binding protocol and the
+ * operations endpoints from one RocksDB replica. SIGINT/SIGTERM stop
+ * accepting, let in-flight requests finish (KV_SHUTDOWN_GRACE_MS at most)
+ * and close RocksDB cleanly.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <uv.h>
+
+#include "app.h"
+#include "config.h"
+#include "kv_err.h"
+#include "kv_limits.h"
+#include "kv_log.h"
+#include "kv_mem.h"
+#include "text.h"
+
+#define TOKEN_HEX_LEN 64
+#define ACCOUNT_HEX_LEN 32
+
+typedef struct {
+    node_config_t cfg;
+    stor_t *store;
+    cache_t *cache;
+    kvops_t *ops;
+    auth_t *auth;
+    metrics_t *metrics;
+    http_server_t *http;
+    node_app_t app;
+    char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
+    char default_token[TOKEN_HEX_LEN + 1];
+    uv_signal_t sigint, sigterm;
+} node_t;
+
+static int mkdir_p(const char *path)
+{
+    char tmp[NODE_PATH_MAX];
+    size_t i, n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return -EINVAL;
+    memcpy(tmp, path, n + 1);
+    for (i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == '\0') {
+            char c = tmp[i];
+            tmp[i] = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+                return -errno;
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}
+
+/* A durable fact of this node: the configured value, else the stored one,
+ * else a freshly generated one that is stored for the next start. */
+static int identity(stor_t *s, const char *name, const char *configured, size_t hex_len,
+                    char *out, size_t cap, int *generated)
+{
+    char *v = NULL;
+    size_t len;
+    int rc;
+    *generated = 0;
+    if (configured && configured[0]) {
+        snprintf(out, cap, "%s", configured);
+        return 0;
+    }
+    if ((rc = stor_state_get(s, name, &v, &len)) == 0) {
+        snprintf(out, cap, "%.*s", (int)len, v);
+        kv_free(v);
+        return 0;
+    }
+    if (rc != KV_ENOTFOUND)
+        return rc;
+    if ((rc = text_random_hex(out, hex_len)) != 0)
+        return rc;
+    *generated = 1;
+    return stor_state_put(s, name, out, strlen(out));
+}
+
+static int node_identity(node_t *n)
+{
+    char id[16], cfg_id[16] = "";
+    int gen, rc;
+    if (n->cfg.node_id)
+        snprintf(cfg_id, sizeof cfg_id, "%08x", n->cfg.node_id);
+    if ((rc = identity(n->store, "node_id", cfg_id, 8, id, sizeof id, &gen)) != 0)
+        return rc;
+    n->app.node_id = (uint32_t)strtoul(id, NULL, 16);
+    if (n->app.node_id == 0)
+        n->app.node_id = 1;
+    return identity(n->store, "account_id", n->cfg.account_id, ACCOUNT_HEX_LEN, n->account,
+                    sizeof n->account, &gen);
+}
+
+/* Tokens from the configuration; with none, the node's default token (so
+ * the server is never silently open). */
+static int node_tokens(node_t *n, int *generated)
+{
+    size_t i;
+    int rc;
+    *generated = 0;
+    for (i = 0; i < n->cfg.token_count; i++)
+        if (!n->cfg.tokens[i].account)
+            n->cfg.tokens[i].account = n->account;
+    if (n->cfg.token_count)
+        return auth_create(n->cfg.tokens, n->cfg.token_count, &n->auth);
+    rc = identity(n->store, "default_token", NULL, TOKEN_HEX_LEN, n->default_token,
+                  sizeof n->default_token, generated);
+    if (rc != 0)
+        return rc;
+    auth_token_t t = {.name = "default", .token = n->default_token, .account = n->account,
+                      .write = true};
+    return auth_create(&t, 1, &n->auth);
+}
+
+static void write_env_file(node_t *n)
+{
+    char path[NODE_PATH_MAX + 16];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/edgekv.env", n->cfg.data_dir);
+    if (!(f = fopen(path, "w")))
+        return;
+    fprintf(f,
+            "# Point wrangler and the Cloudflare SDK at this node.\n"
+            "CLOUDFLARE_API_BASE_URL=http://%s:%d/client/v4\n"
+            "CLOUDFLARE_BASE_URL=http://%s:%d/client/v4\n"
+            "CLOUDFLARE_ACCOUNT_ID=%s\n",
+            n->cfg.listen_host, http_server_port(n->http), n->cfg.listen_host,
+            http_server_port(n->http), n->account);
+    if (n->default_token[0])
+        fprintf(f, "CLOUDFLARE_API_TOKEN=%s\n", n->default_token);
+    fprintf(f, "WRANGLER_SEND_METRICS=false\n");
+    fclose(f);
+    chmod(path, 0600);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    node_t *n = h->data;
+    KV_LOG_INFO("node", "signal %d: stopping (grace %d ms)", signum, KV_SHUTDOWN_GRACE_MS);
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+}
+
+static int open_parts(node_t *n, int *token_generated)
+{
+    char path[NODE_PATH_MAX + 8];
+    int rc;
+    if ((rc = mkdir_p(n->cfg.data_dir)) != 0) {
+        KV_LOG_ERROR("node", "cannot create %s: %s", n->cfg.data_dir, kv_strerror(rc));
+        return rc;
+    }
+    snprintf(path, sizeof path, "%s/db", n->cfg.data_dir);
+    n->cfg.storage.path = path;
+    if ((rc = stor_open(&n->cfg.storage, &n->store)) != 0) {
+        KV_LOG_ERROR("node", "cannot open storage at %s: %s", path, kv_strerror(rc));
+        return rc;
+    }
+    n->cfg.storage.path = NULL;
+    if ((rc = node_identity(n)) != 0 || (rc = node_tokens(n, token_generated)) != 0) {
+        KV_LOG_ERROR("node", "identity or tokens: %s", kv_strerror(rc));
+        return rc;
+    }
+    if ((rc = cache_create(n->cfg.cache_bytes, &n->cache)) != 0 ||
+        (rc = kvops_create(n->store, n->cache, n->app.node_id, &n->ops)) != 0 ||
+        (rc = metrics_create(n->cfg.http_threads, &n->metrics)) != 0)
+        return rc;
+    n->app.ops = n->ops;
+    n->app.auth = n->auth;
+    n->app.metrics = n->metrics;
+    n->app.account_id = n->account;
+    n->app.start_ms = kvops_now_ms(n->ops);
+    return 0;
+}
+
+static void close_parts(node_t *n)
+{
+    kvops_destroy(n->ops);
+    cache_destroy(n->cache);
+    stor_close(n->store);
+    auth_destroy(n->auth);
+    metrics_destroy(n->metrics);
+    node_config_free(&n->cfg);
+}
+
+static void banner(node_t *n, int token_generated)
+{
+    int port = http_server_port(n->http);
+    printf("edgekv %s %s: node %08x serving http://%s:%d (account %s, %u loops, sync %s)\n",
+           n->app.role, EDGEKV_VERSION, n->app.node_id, n->cfg.listen_host, port, n->account,
+           n->cfg.http_threads, stor_sync_name(n->cfg.storage.sync));
+    if (n->default_token[0])
+        printf("  token (%s): %s\n", token_generated ? "generated" : "kept in data dir",
+               n->default_token);
+    else
+        printf("  tokens: %zu from the configuration\n", auth_count(n->auth));
+    printf("  REST base: http://%s:%d/client/v4   env file: %s/edgekv.env\n",
+           n->cfg.listen_host, port, n->cfg.data_dir);
+    fflush(stdout);
+}
+
+static int run_node(const char *role, int argc, char **argv)
+{
+    node_t n = {0};
+    char err[512], threads[16];
+    int rc, gen = 0;
+    http_config_t hc = {0};
+
+    node_config_defaults(&n.cfg, role);
+    rc = node_config_parse(&n.cfg, argc, argv, err, sizeof err);
+    if (rc != 0) {
+        if (rc > 0)
+            node_config_usage(role);
+        else
+            fprintf(stderr, "edgekv %s: %s\n", role, err);
+        node_config_free(&n.cfg);
+        return rc > 0 ? 0 : 2;
+    }
+    kv_log_set_level(n.cfg.log_level);
+    snprintf(threads, sizeof threads, "%u", n.cfg.write_threads);
+    setenv("UV_THREADPOOL_SIZE", threads, 1); /* before the first uv_queue_work */
+    signal(SIGPIPE, SIG_IGN);
+    n.app.role = role;
+    if ((rc = open_parts(&n, &gen)) != 0) {
+        close_parts(&n);
+        return 1;
+    }
+    hc.host = n.cfg.listen_host;
+    hc.port = n.cfg.listen_port;
+    hc.loops = n.cfg.http_threads;
+    hc.handler = app_http_handler(&n.app);
+    if ((rc = http_server_start(&hc, &n.http)) != 0) {
+        KV_LOG_ERROR("node", "cannot listen on %s:%d: %s", hc.host, hc.port, kv_strerror(rc));
+        close_parts(&n);
+        return 1;
+    }
+    n.app.http = n.http;
+    write_env_file(&n);
+    banner(&n, gen);
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_signal_init(loop, &n.sigint);
+    uv_signal_init(loop, &n.sigterm);
+    n.sigint.data = n.sigterm.data = &n;
+    uv_signal_start(&n.sigint, on_signal, SIGINT);
+    uv_signal_start(&n.sigterm, on_signal, SIGTERM);
+    uv_run(loop, UV_RUN_DEFAULT); /* returns once a signal closed both handles */
+    http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS);
+    uv_loop_close(loop);
+    close_parts(&n);
+    KV_LOG_INFO("node", "stopped cleanly");
+    return 0;
+}
+
+static void usage(void)
+{
+    printf("edgekv %s - a self-hosted, geo-distributed Workers KV\n\n"
+           "usage: edgekv <command> [options]\n\n"
+           "commands:\n"
+           "  origin     run the origin node (REST API, binding protocol, storage)\n"
+           "  version    print the version\n"
+           "  help       this text\n\n"
+           "`edgekv <command> --help` lists the options of a command.\n",
+           EDGEKV_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("edgekv %s\n", EDGEKV_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "origin") == 0)
+        return run_node("origin", argc - 2, argv + 2);
+    fprintf(stderr, "edgekv: unknown command '%s' (see edgekv help)\n", argv[1]);
+    return 2;
+}

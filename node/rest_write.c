@@ -1,0 +1,475 @@
+/*
+ * rest_write.c - the REST API's writes: values (raw or multipart), bulk
+ * put/delete, and namespace create/rename/delete.
+ *
+ * Validation runs on the loop, in KV-SPEC order, before any work is queued;
+ * the durable write itself runs on the threadpool (app_offload) and the
+ * answer is sent from the loop when storage has acknowledged it. A bulk
+ * request is one atomic RocksDB batch: it is applied whole or not at all, so
+ * unsuccessful_keys is always empty on success.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_limits.h"
+#include "kv_mem.h"
+#include "multipart.h"
+#include "rest_int.h"
+#include "text.h"
+
+typedef struct rest_job rest_job_t;
+
+struct rest_job {
+    node_app_t *app;
+    http_req_t *req;
+    rest_call_t call;
+    kvops_write_t *writes;
+    size_t nwrites;
+    json_t *doc;      /* parsed body; writes may point into it */
+    uint8_t **bufs;   /* decoded base64 values and dumped metadata */
+    size_t nbufs;
+    char *title;
+    int (*work)(rest_job_t *j);
+    int rc;
+    json_t *result;
+};
+
+static void job_free(rest_job_t *j)
+{
+    size_t i;
+    for (i = 0; i < j->nbufs; i++)
+        free(j->bufs[i]); /* from malloc (base64) or json_dumps */
+    kv_free(j->bufs);
+    kv_free(j->writes);
+    kv_free(j->call.key);
+    kv_free(j->title);
+    json_decref(j->doc);
+    json_decref(j->result);
+    kv_free(j);
+}
+
+static rest_job_t *job_new(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    rest_job_t *j = kv_calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->app = app;
+    j->req = req;
+    j->call = *c;
+    c->key = NULL; /* ownership moved */
+    return j;
+}
+
+static void job_work(void *arg)
+{
+    rest_job_t *j = arg;
+    j->rc = j->work(j);
+}
+
+static void job_done(void *arg)
+{
+    rest_job_t *j = arg;
+    switch (j->rc) {
+    case 0:
+        app_rest_ok(j->app, j->req, j->call.route, json_incref(j->result), NULL);
+        break;
+    case KV_ENOTFOUND:
+        rest_fail(j->app, j->req, &j->call, 404, KVOP_CODE_NS_NOT_FOUND, "namespace not found");
+        break;
+    case KV_EEXISTS:
+        rest_fail(j->app, j->req, &j->call, 400, KVOP_CODE_NS_TITLE_EXISTS,
+                  "a namespace with this account ID and title already exists");
+        break;
+    case KV_ELIMIT:
+        rest_fail(j->app, j->req, &j->call, 400, KVOP_CODE_NS_LIMIT,
+                  "the account has reached its limit of 1000 namespaces");
+        break;
+    default: {
+        kvop_err_t e;
+        kvops_internal(j->rc, j->call.op, &e);
+        rest_fail_err(j->app, j->req, &j->call, &e);
+    }
+    }
+    job_free(j);
+}
+
+/* Queue the job; on failure answer 500 and free it. */
+static void job_start(rest_job_t *j)
+{
+    if (app_offload(j->req, job_work, job_done, j) != 0) {
+        j->rc = -ENOMEM;
+        job_done(j);
+    }
+}
+
+static int write_work(rest_job_t *j)
+{
+    int rc = kvops_write(j->app->ops, j->call.ns, j->writes, j->nwrites);
+    if (rc == 0 && j->call.route != METRICS_ROUTE_REST_VALUE_PUT &&
+        j->call.route != METRICS_ROUTE_REST_VALUE_DELETE)
+        j->result = json_pack("{s:I, s:[]}", "successful_key_count", (json_int_t)j->nwrites,
+                              "unsuccessful_keys");
+    return rc == KV_ENOTFOUND ? -EIO : rc;
+}
+
+/* ---- single values ------------------------------------------------------------------ */
+
+static int query_int(http_req_t *req, const char *name, bool *has, int64_t *v)
+{
+    const char *s;
+    size_t n;
+    *has = text_query_get(req->query, req->query_len, name, &s, &n);
+    *v = 0;
+    if (*has)
+        text_parse_int(s, n, v);
+    return 0;
+}
+
+int rest_check_put_params(node_app_t *app, http_req_t *req, const rest_call_t *c,
+                          int64_t *exp_abs, kvop_err_t *e)
+{
+    bool has_ttl, has_exp;
+    int64_t ttl, exp;
+    if (kvops_check_key(c->key, c->key_len, e) != 0)
+        return -1;
+    query_int(req, "expiration_ttl", &has_ttl, &ttl);
+    query_int(req, "expiration", &has_exp, &exp);
+    return kvops_check_expiry(has_ttl, ttl, has_exp, exp, kvops_now_s(app->ops), exp_abs, e);
+}
+
+/* Fill w from a multipart body: a `value` part and an optional `metadata`
+ * part holding a JSON string. Bracketed fields (metadata[foo]) are ignored,
+ * as Cloudflare ignores them. */
+static int multipart_value(http_req_t *req, const http_header_t *ct, kvops_write_t *w,
+                           kvop_err_t *e)
+{
+    mp_part_t parts[MP_MAX_PARTS];
+    const mp_part_t *v, *m;
+    size_t n;
+    e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
+    if (mp_parse(ct->value, ct->value_len, req->body, req->body_len, parts, MP_MAX_PARTS, &n) != 0)
+        return snprintf(e->msg, sizeof e->msg, "could not parse multipart body"), -1;
+    v = mp_find(parts, n, "value");
+    m = mp_find(parts, n, "metadata");
+    if (!v)
+        return snprintf(e->msg, sizeof e->msg,
+                        "multipart put request does not contain required form field 'value'"),
+               -1;
+    w->value = v->data;
+    w->value_len = v->len;
+    if (m && m->len) {
+        if (kvops_check_metadata((const char *)m->data, m->len, e) != 0)
+            return -1;
+        w->metadata = (const char *)m->data;
+        w->metadata_len = m->len;
+    }
+    return 0;
+}
+
+void rest_value_put(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    const http_header_t *ct = http_req_header(req, "Content-Type");
+    kvops_write_t w = {.key = c->key, .key_len = c->key_len};
+    rest_job_t *j;
+    kvop_err_t e;
+
+    if (rest_check_put_params(app, req, c, &w.expiration, &e) != 0)
+        goto fail;
+    if (ct && mp_is_multipart(ct->value, ct->value_len)) {
+        if (multipart_value(req, ct, &w, &e) != 0)
+            goto fail;
+    } else {
+        w.value = req->body;
+        w.value_len = req->body_len;
+    }
+    if (kvops_check_value_len(w.value_len, &e) != 0)
+        goto fail;
+    if (!(j = job_new(app, req, c)))
+        goto oom;
+    if (!(j->writes = kv_malloc(sizeof w))) {
+        j->rc = -ENOMEM;
+        job_done(j);
+        return;
+    }
+    w.key = j->call.key;
+    j->writes[0] = w;
+    j->nwrites = 1;
+    j->work = write_work;
+    job_start(j);
+    return;
+oom:
+    kvops_internal(-ENOMEM, "put", &e);
+fail:
+    rest_fail_err(app, req, c, &e);
+}
+
+void rest_value_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    kvop_err_t e;
+    rest_job_t *j;
+    if (kvops_check_key(c->key, c->key_len, &e) != 0) {
+        rest_fail_err(app, req, c, &e);
+        return;
+    }
+    if (!(j = job_new(app, req, c))) {
+        kvops_internal(-ENOMEM, "remove key", &e);
+        rest_fail_err(app, req, c, &e);
+        return;
+    }
+    if (!(j->writes = kv_calloc(1, sizeof *j->writes))) {
+        j->rc = -ENOMEM;
+        job_done(j);
+        return;
+    }
+    j->writes[0] = (kvops_write_t){.key = j->call.key, .key_len = j->call.key_len, .tombstone = true};
+    j->nwrites = 1;
+    j->work = write_work;
+    job_start(j);
+}
+
+/* ---- bulk ----------------------------------------------------------------------------- */
+
+static int keep_buf(rest_job_t *j, void *p)
+{
+    uint8_t **n = kv_realloc(j->bufs, (j->nbufs + 1) * sizeof *n);
+    if (!n) {
+        free(p);
+        return -1;
+    }
+    j->bufs = n;
+    j->bufs[j->nbufs++] = p;
+    return 0;
+}
+
+static bool num_field(json_t *o, const char *name, int64_t *v)
+{
+    json_t *f = json_object_get(o, name);
+    *v = 0;
+    if (!f || json_is_null(f))
+        return false;
+    if (json_is_number(f))
+        *v = (int64_t)json_number_value(f);
+    else if (json_is_string(f))
+        text_parse_int(json_string_value(f), json_string_length(f), v);
+    return true;
+}
+
+static int bulk_metadata(rest_job_t *j, json_t *m, kvops_write_t *w, kvop_err_t *e)
+{
+    char *text;
+    if (!m || json_is_null(m))
+        return 0;
+    text = json_dumps(m, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text || keep_buf(j, text) != 0) {
+        kvops_internal(-ENOMEM, "bulk put", e);
+        return -1;
+    }
+    w->metadata = text;
+    w->metadata_len = strlen(text);
+    return kvops_check_metadata(w->metadata, w->metadata_len, e);
+}
+
+static int bulk_value(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t *e)
+{
+    json_t *v = json_object_get(item, "value");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v), pos;
+    uint8_t *buf;
+    long n;
+    if (!s) {
+        e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
+        snprintf(e->msg, sizeof e->msg, "value for key \"%.*s\" must be a string",
+                 (int)w->key_len, w->key);
+        return -1;
+    }
+    w->value = (const uint8_t *)s;
+    w->value_len = len;
+    if (!json_is_true(json_object_get(item, "base64")))
+        return kvops_check_value_len(len, e);
+    if (!(buf = malloc(len / 4 * 3 + 3)) || keep_buf(j, buf) != 0) {
+        kvops_internal(-ENOMEM, "bulk put", e);
+        return -1;
+    }
+    n = text_b64_decode(s, len, buf, &pos);
+    if (n < 0) {
+        e->status = 400, e->code = KVOP_CODE_BASE64;
+        snprintf(e->msg, sizeof e->msg,
+                 "could not base64 decode value for key: \"%.*s\", err: 'illegal base64 data at "
+                 "input byte %zu'",
+                 (int)w->key_len, w->key, pos);
+        return -1;
+    }
+    w->value = buf;
+    w->value_len = (size_t)n;
+    return kvops_check_value_len(w->value_len, e);
+}
+
+/* One item of a bulk put, in the validation order of a single put. */
+static int bulk_item(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t *e)
+{
+    json_t *k = json_object_get(item, "key");
+    int64_t ttl, exp;
+    bool has_ttl, has_exp;
+    e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
+    if (!json_is_object(item) || !json_is_string(k))
+        return snprintf(e->msg, sizeof e->msg, "each item needs a string \"key\""), -1;
+    w->key = json_string_value(k);
+    w->key_len = json_string_length(k);
+    if (kvops_check_key(w->key, w->key_len, e) != 0)
+        return -1;
+    has_ttl = num_field(item, "expiration_ttl", &ttl);
+    has_exp = num_field(item, "expiration", &exp);
+    if (kvops_check_expiry(has_ttl, ttl, has_exp, exp, kvops_now_s(j->app->ops), &w->expiration,
+                           e) != 0)
+        return -1;
+    if (bulk_metadata(j, json_object_get(item, "metadata"), w, e) != 0)
+        return -1;
+    return bulk_value(j, item, w, e);
+}
+
+/* Parse the JSON array body into j->doc and check its size. */
+static int bulk_array(rest_job_t *j, kvop_err_t *e)
+{
+    json_error_t jerr;
+    e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
+    j->doc = json_loadb((const char *)j->req->body, j->req->body_len, 0, &jerr);
+    if (!json_is_array(j->doc))
+        return snprintf(e->msg, sizeof e->msg, "request body must be a JSON array"), -1;
+    if (json_array_size(j->doc) > KV_BULK_WRITE_MAX_ITEMS) {
+        e->code = KVOP_CODE_TOO_MANY_ITEMS;
+        return snprintf(e->msg, sizeof e->msg, "a bulk request may hold at most %d items",
+                        KV_BULK_WRITE_MAX_ITEMS),
+               -1;
+    }
+    j->nwrites = json_array_size(j->doc);
+    j->writes = kv_calloc(j->nwrites ? j->nwrites : 1, sizeof *j->writes);
+    if (!j->writes) {
+        kvops_internal(-ENOMEM, "bulk", e);
+        return -1;
+    }
+    return 0;
+}
+
+static void bulk_start(rest_job_t *j, rest_call_t *c, int rc, kvop_err_t *e)
+{
+    if (rc != 0) {
+        rest_fail_err(j->app, j->req, c, e);
+        job_free(j);
+        return;
+    }
+    j->work = write_work;
+    job_start(j);
+}
+
+void rest_bulk_put(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    rest_job_t *j = job_new(app, req, c);
+    kvop_err_t e;
+    int rc;
+    size_t i;
+    if (!j) {
+        kvops_internal(-ENOMEM, "bulk put", &e);
+        rest_fail_err(app, req, c, &e);
+        return;
+    }
+    rc = bulk_array(j, &e);
+    for (i = 0; rc == 0 && i < j->nwrites; i++)
+        rc = bulk_item(j, json_array_get(j->doc, i), &j->writes[i], &e);
+    bulk_start(j, c, rc, &e);
+}
+
+void rest_bulk_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    rest_job_t *j = job_new(app, req, c);
+    kvop_err_t e;
+    int rc;
+    size_t i;
+    if (!j) {
+        kvops_internal(-ENOMEM, "bulk remove keys", &e);
+        rest_fail_err(app, req, c, &e);
+        return;
+    }
+    rc = bulk_array(j, &e);
+    for (i = 0; rc == 0 && i < j->nwrites; i++) {
+        json_t *it = json_array_get(j->doc, i), *k = it;
+        /* Keys as strings; wrangler's file format also allows {"name": k}. */
+        if (json_is_object(it))
+            k = json_object_get(it, json_object_get(it, "name") ? "name" : "key");
+        if (!json_is_string(k)) {
+            rc = -1;
+            snprintf(e.msg, sizeof e.msg, "keys must be strings");
+            break;
+        }
+        j->writes[i] = (kvops_write_t){
+            .key = json_string_value(k), .key_len = json_string_length(k), .tombstone = true};
+        rc = kvops_check_key(j->writes[i].key, j->writes[i].key_len, &e);
+    }
+    bulk_start(j, c, rc, &e);
+}
+
+/* ---- namespaces ----------------------------------------------------------------------- */
+
+static int ns_create_work(rest_job_t *j)
+{
+    stor_ns_t ns;
+    int rc = kvops_ns_create(j->app->ops, j->call.account, j->title, &ns);
+    if (rc == 0)
+        j->result = rest_ns_json(&ns);
+    return rc;
+}
+
+static int ns_rename_work(rest_job_t *j)
+{
+    stor_ns_t ns;
+    int rc = kvops_ns_rename(j->app->ops, j->call.ns, j->title);
+    if (rc == 0 && (rc = stor_ns_get(kvops_store(j->app->ops), j->call.ns, &ns)) == 0)
+        j->result = rest_ns_json(&ns);
+    return rc;
+}
+
+static int ns_delete_work(rest_job_t *j)
+{
+    return kvops_ns_delete(j->app->ops, j->call.ns);
+}
+
+/* {"title": "..."}: 1..512 bytes of UTF-8. */
+static int parse_title(rest_job_t *j, kvop_err_t *e)
+{
+    json_t *doc = json_loadb((const char *)j->req->body, j->req->body_len, 0, NULL);
+    json_t *t = json_object_get(doc, "title");
+    int rc = -1;
+    e->status = 400, e->code = KVOP_CODE_NS_TITLE_INVALID;
+    if (!json_is_string(t) || json_string_length(t) == 0)
+        snprintf(e->msg, sizeof e->msg, "request body must be {\"title\": \"<non-empty title>\"}");
+    else if (json_string_length(t) > KV_NS_TITLE_MAX_BYTES)
+        snprintf(e->msg, sizeof e->msg, "title must be at most %d bytes", KV_NS_TITLE_MAX_BYTES);
+    else if (!(j->title = kv_strndup(json_string_value(t), json_string_length(t))))
+        kvops_internal(-ENOMEM, "namespace", e);
+    else
+        rc = 0;
+    json_decref(doc);
+    return rc;
+}
+
+void rest_ns_write(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    rest_job_t *j = job_new(app, req, c);
+    kvop_err_t e;
+    if (!j) {
+        kvops_internal(-ENOMEM, c->op, &e);
+        rest_fail_err(app, req, c, &e);
+        return;
+    }
+    if (c->route == METRICS_ROUTE_REST_NS_DELETE) {
+        j->work = ns_delete_work;
+    } else if (parse_title(j, &e) != 0) {
+        rest_fail_err(app, req, c, &e);
+        job_free(j);
+        return;
+    } else {
+        j->work = c->route == METRICS_ROUTE_REST_NS_CREATE ? ns_create_work : ns_rename_work;
+    }
+    job_start(j);
+}

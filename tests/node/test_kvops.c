@@ -1,0 +1,265 @@
+/* test_kvops.c - node/kvops.c: every server-side validation rule of
+ * KV-SPEC §2 with its exact text and status, cached reads, and stamped
+ * writes (including a wall clock that goes backwards). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kv_err.h"
+#include "kv_limits.h"
+#include "kvops.h"
+
+#define NS "0123456789abcdef0123456789abcdef"
+#define NOW_S 1800000000LL
+
+typedef struct {
+    char dir[64];
+    stor_t *store;
+    cache_t *cache;
+    kvops_t *ops;
+    uint64_t now_ms;
+} fx_t;
+
+static uint64_t fake_clock(void *arg)
+{
+    return ((fx_t *)arg)->now_ms;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    stor_options_t o;
+    stor_ns_t ns;
+    snprintf(f->dir, sizeof f->dir, "/tmp/edgekv-kvops-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    stor_options_default(&o);
+    o.path = f->dir;
+    o.sync = STOR_SYNC_OFF;
+    assert_int_equal(stor_open(&o, &f->store), 0);
+    assert_int_equal(cache_create(1 << 20, &f->cache), 0);
+    assert_int_equal(kvops_create(f->store, f->cache, 7, &f->ops), 0);
+    f->now_ms = (uint64_t)NOW_S * 1000 + 500;
+    kvops_set_clock(f->ops, fake_clock, f);
+    assert_int_equal(stor_ns_create(f->store, "acct", "t", (kv_version_t){1, 1}, NS, &ns), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    char cmd[128];
+    kvops_destroy(f->ops);
+    cache_destroy(f->cache);
+    stor_close(f->store);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void expect_err(int rc, const kvop_err_t *e, int status, const char *msg)
+{
+    assert_int_equal(rc, -1);
+    assert_int_equal(e->status, status);
+    assert_string_equal(e->msg, msg);
+}
+
+static void test_keys(void **state)
+{
+    kvop_err_t e;
+    char big[KV_KEY_MAX_BYTES + 2];
+    (void)state;
+    memset(big, 'x', sizeof big);
+    expect_err(kvops_check_key("", 0, &e), &e, 400, "Key names must not be empty");
+    expect_err(kvops_check_key(".", 1, &e), &e, 400,
+               "Illegal key name \".\". Please use a different name.");
+    expect_err(kvops_check_key("..", 2, &e), &e, 400,
+               "Illegal key name \"..\". Please use a different name.");
+    expect_err(kvops_check_key(big, KV_KEY_MAX_BYTES + 1, &e), &e, 414,
+               "UTF-8 encoded length of 513 exceeds key length limit of 512.");
+    assert_int_equal(kvops_check_key(big, KV_KEY_MAX_BYTES, &e), 0);
+    assert_int_equal(kvops_check_key("...", 3, &e), 0);
+    assert_int_equal(kvops_check_key(".a", 2, &e), 0);
+}
+
+static void test_expiry_rules(void **state)
+{
+    kvop_err_t e;
+    int64_t abs = -1;
+    (void)state;
+    /* Rule 7: TTL <= 0 (NaN arrives as 0). */
+    expect_err(kvops_check_expiry(true, 0, false, 0, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration_ttl of 0. Please specify integer greater than 0.");
+    expect_err(kvops_check_expiry(true, -5, false, 0, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration_ttl of -5. Please specify integer greater than 0.");
+    /* Rule 8: 1..59. */
+    expect_err(kvops_check_expiry(true, 30, false, 0, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration_ttl of 30. Expiration TTL must be at least 60.");
+    expect_err(kvops_check_expiry(true, 59, false, 0, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration_ttl of 59. Expiration TTL must be at least 60.");
+    /* Rule 9: expiration <= now. */
+    expect_err(kvops_check_expiry(false, 0, true, NOW_S, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration of 1800000000. Please specify integer greater than the "
+               "current number of seconds since the UNIX epoch.");
+    expect_err(kvops_check_expiry(false, 0, true, 0, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration of 0. Please specify integer greater than the current number "
+               "of seconds since the UNIX epoch.");
+    /* Rule 10: now < expiration < now + 60. */
+    expect_err(kvops_check_expiry(false, 0, true, NOW_S + 59, NOW_S, &abs, &e), &e, 400,
+               "Invalid expiration of 1800000059. Expiration times must be at least 60 seconds "
+               "in the future.");
+    /* Rule 12: both given: TTL wins and only it is validated. */
+    assert_int_equal(kvops_check_expiry(true, 60, true, 5, NOW_S, &abs, &e), 0);
+    assert_int_equal(abs, NOW_S + 60);
+    assert_int_equal(kvops_check_expiry(false, 0, true, NOW_S + 60, NOW_S, &abs, &e), 0);
+    assert_int_equal(abs, NOW_S + 60);
+    assert_int_equal(kvops_check_expiry(false, 0, false, 0, NOW_S, &abs, &e), 0);
+    assert_int_equal(abs, 0);
+    assert_int_equal(e.code, KVOP_CODE_EXPIRATION);
+}
+
+static void test_metadata_and_value(void **state)
+{
+    kvop_err_t e;
+    char meta[KV_METADATA_MAX_BYTES + 2];
+    (void)state;
+    meta[0] = '"';
+    memset(meta + 1, 'm', sizeof meta - 1);
+    meta[KV_METADATA_MAX_BYTES] = '"'; /* 1025 bytes: "mmm...m" + one more */
+    expect_err(kvops_check_metadata(meta, KV_METADATA_MAX_BYTES + 1, &e), &e, 413,
+               "Metadata length of 1025 exceeds limit of 1024.");
+    meta[KV_METADATA_MAX_BYTES - 1] = '"';
+    assert_int_equal(kvops_check_metadata(meta, KV_METADATA_MAX_BYTES, &e), 0);
+    assert_int_equal(kvops_check_metadata("{\"a\":1}", 7, &e), 0);
+    assert_int_equal(kvops_check_metadata("{bad", 4, &e), -1);
+    assert_int_equal(e.status, 400);
+    expect_err(kvops_check_value_len(KV_VALUE_MAX_BYTES + 1, &e), &e, 413,
+               "Value length of 26214401 exceeds limit of 26214400.");
+    assert_int_equal(kvops_check_value_len(KV_VALUE_MAX_BYTES, &e), 0);
+}
+
+static void put(fx_t *f, const char *key, const char *val, int64_t exp)
+{
+    kvops_write_t w = {.key = key,
+                       .key_len = strlen(key),
+                       .value = (const uint8_t *)val,
+                       .value_len = strlen(val),
+                       .expiration = exp};
+    assert_int_equal(kvops_write(f->ops, NS, &w, 1), 0);
+}
+
+static void check_value(fx_t *f, const char *key, const char *val)
+{
+    stor_blob_t *b = (stor_blob_t *)1;
+    stor_record_t r;
+    assert_int_equal(kvops_get(f->ops, NS, key, strlen(key), &b), 0);
+    if (!val) {
+        assert_null(b);
+        return;
+    }
+    assert_non_null(b);
+    stor_blob_record(b, &r);
+    assert_int_equal(r.value_len, strlen(val));
+    assert_memory_equal(r.value, val, r.value_len);
+    stor_blob_unref(b);
+}
+
+static void test_write_read_delete(void **state)
+{
+    fx_t *f = *state;
+    kvops_write_t del = {.key = "k", .key_len = 1, .tombstone = true};
+    check_value(f, "k", NULL); /* negative, now cached */
+    put(f, "k", "v1", 0);
+    check_value(f, "k", "v1"); /* write-through replaced the negative entry */
+    put(f, "k", "v2", 0);
+    check_value(f, "k", "v2");
+    assert_int_equal(kvops_write(f->ops, NS, &del, 1), 0);
+    check_value(f, "k", NULL);
+    put(f, "k", "v3", 0);
+    check_value(f, "k", "v3");
+}
+
+static void test_expiry_at_read_time(void **state)
+{
+    fx_t *f = *state;
+    put(f, "e", "soon", NOW_S + 60);
+    check_value(f, "e", "soon");
+    f->now_ms += 59 * 1000;
+    check_value(f, "e", "soon");
+    f->now_ms += 1000; /* expiration <= now: gone, even though cached */
+    check_value(f, "e", NULL);
+}
+
+static void test_clock_going_back(void **state)
+{
+    fx_t *f = *state;
+    put(f, "c", "new", 0);
+    /* The wall clock jumps back an hour (a restart with a wrong clock, a
+     * fresh kvops with an empty HLC): the acknowledged write must still win
+     * over what storage holds. */
+    kvops_destroy(f->ops);
+    assert_int_equal(kvops_create(f->store, f->cache, 7, &f->ops), 0);
+    kvops_set_clock(f->ops, fake_clock, f);
+    f->now_ms -= 3600 * 1000;
+    put(f, "c", "newer", 0);
+    check_value(f, "c", "newer");
+    cache_invalidate(f->cache, NS, "c", 1);
+    check_value(f, "c", "newer"); /* from storage, not only the cache */
+}
+
+static void test_batch(void **state)
+{
+    fx_t *f = *state;
+    kvops_write_t w[3] = {
+        {.key = "b1", .key_len = 2, .value = (const uint8_t *)"1", .value_len = 1},
+        {.key = "b2", .key_len = 2, .value = (const uint8_t *)"2", .value_len = 1},
+        {.key = "b1", .key_len = 2, .tombstone = true}, /* later in the batch wins */
+    };
+    const char *keys[] = {"b1", "b2", "zz"};
+    size_t lens[] = {2, 2, 2};
+    stor_blob_t *out[3];
+    assert_int_equal(kvops_write(f->ops, NS, w, 3), 0);
+    check_value(f, "b2", "2");
+    check_value(f, "b1", NULL);
+    assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 3, out), 0);
+    assert_null(out[0]);
+    assert_non_null(out[1]);
+    assert_null(out[2]);
+    stor_blob_unref(out[1]);
+}
+
+static void test_namespaces(void **state)
+{
+    fx_t *f = *state;
+    stor_ns_t a, b;
+    assert_int_equal(kvops_ns_create(f->ops, "acct", "one", &a), 0);
+    assert_int_equal(kvops_ns_create(f->ops, "acct", "one", &b), KV_EEXISTS);
+    assert_int_equal(kvops_ns_rename(f->ops, a.id, "two"), 0);
+    assert_int_equal(stor_ns_get(f->store, a.id, &b), 0);
+    assert_string_equal(b.title, "two");
+    assert_int_equal(kvops_ns_delete(f->ops, a.id), 0);
+    assert_int_equal(stor_ns_get(f->store, a.id, &b), KV_ENOTFOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_expiry_rules),
+        cmocka_unit_test(test_metadata_and_value),
+        cmocka_unit_test_setup_teardown(test_write_read_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_at_read_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clock_going_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
