@@ -396,7 +396,7 @@ int stor_ns_list(stor_t *s, const char *account, stor_ns_order_t order, bool des
     *out = NULL;
     *count = 0;
     *total = 0;
-    if (!account || page == 0 || per_page == 0 || per_page > KV_NS_PAGE_MAX)
+    if (!account || page == 0 || per_page == 0)
         return KV_EINVAL;
     if (order != STOR_NS_ORDER_ID && order != STOR_NS_ORDER_TITLE)
         return KV_EINVAL;

@@ -634,7 +634,21 @@ static void test_compaction_filter(void **state)
     assert_int_equal(del(f->s, NS1, "old-del", hlc_at_ms(ms - keep_ms - 60000), 1), 0);
     assert_int_equal(del(f->s, NS1, "new-del", hlc_at_ms(ms), 1), 0);
     assert_string_equal(value_of(f->s, NS1, "expired", buf, sizeof(buf)), "x");
+    /* A value in a blob file is filtered too (RocksDB fetches it for us). */
+    char *bigval = malloc(4 * KV_BLOB_MIN_BYTES + 1);
+    memset(bigval, 'b', 4 * KV_BLOB_MIN_BYTES);
+    bigval[4 * KV_BLOB_MIN_BYTES] = '\0';
+    assert_int_equal(put(f->s, NS1, "big-expired", 1, 1, bigval, now - 10), 0);
+    assert_int_equal(put(f->s, NS1, "big-live", 1, 1, bigval, 0), 0);
     assert_int_equal(stor_compact(f->s), 0);
+    stor_blob_t *b = NULL;
+    assert_int_equal(stor_get(f->s, NS1, "big-expired", 11, &b), 0);
+    assert_null(b);
+    assert_int_equal(stor_get(f->s, NS1, "big-live", 8, &b), 0);
+    assert_non_null(b);
+    assert_int_equal(b->len, STOR_RECORD_HEADER_BYTES + 4 * KV_BLOB_MIN_BYTES);
+    stor_blob_unref(b);
+    free(bigval);
     assert_string_equal(value_of(f->s, NS1, "r", buf, sizeof(buf)), "");
     assert_string_equal(value_of(f->s, NS1, "expired", buf, sizeof(buf)), "");
     assert_string_equal(value_of(f->s, NS1, "future", buf, sizeof(buf)), "x");
@@ -683,6 +697,33 @@ static void test_sync_policies(void **state)
     o.sync_interval_ms = 0;
     assert_int_equal(stor_open(&o, &t), KV_ECONFIG);
     assert_null(t);
+}
+
+static void test_open_errors(void **state)
+{
+    fx_t *f = *state;
+    stor_options_t o = f->o;
+    stor_t *t = (stor_t *)1;
+    o.path = NULL;
+    assert_int_equal(stor_open(&o, &t), KV_ECONFIG);
+    assert_null(t);
+    o.path = "";
+    assert_int_equal(stor_open(&o, &t), KV_ECONFIG);
+    /* A directory below a regular file cannot be created. */
+    char file[128], under[160];
+    snprintf(file, sizeof(file), "%s/plain-file", f->dir);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    snprintf(under, sizeof(under), "%s/db", file);
+    o.path = under;
+    assert_int_equal(stor_open(&o, &t), KV_EIO);
+    assert_null(t);
+    /* The store already open holds the DB lock: a second open fails cleanly. */
+    o.path = f->dir;
+    assert_int_equal(stor_open(&o, &t), KV_EIO);
+    assert_null(t);
+    stor_close(NULL);
 }
 
 static void test_big_value(void **state)
@@ -1014,29 +1055,18 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_put_get),
-        T(test_lww),
-        T(test_tombstone),
-        T(test_batch),
-        T(test_multi_get),
-        T(test_lww_concurrent),
-        T(test_list_order),
-        T(test_list_prefix),
-        T(test_list_paging),
-        T(test_list_hidden),
-        T(test_list_bad_cursor),
-        T(test_list_scan_budget),
-        T(test_reopen),
-        T(test_compaction_filter),
-        T(test_sync_policies),
-        T(test_big_value),
-        T(test_oom),
-        T(test_ns_basic),
-        T(test_ns_id_opt),
-        T(test_ns_list),
-        T(test_ns_limit),
-        T(test_state),
-        T(test_stats),
+        T(test_put_get),         T(test_lww),
+        T(test_tombstone),       T(test_batch),
+        T(test_multi_get),       T(test_lww_concurrent),
+        T(test_list_order),      T(test_list_prefix),
+        T(test_list_paging),     T(test_list_hidden),
+        T(test_list_bad_cursor), T(test_list_scan_budget),
+        T(test_reopen),          T(test_compaction_filter),
+        T(test_sync_policies),   T(test_open_errors),
+        T(test_big_value),       T(test_oom),
+        T(test_ns_basic),        T(test_ns_id_opt),
+        T(test_ns_list),         T(test_ns_limit),
+        T(test_state),           T(test_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

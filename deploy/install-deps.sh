@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package edgekv's build, tests and benchmarks need.
+# Idempotent and quiet when everything is present; needs root (or sudo).
+#   deploy/install-deps.sh           build + tests
+#   deploy/install-deps.sh --bench   also the benchmark peers (wrk, nginx)
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git ca-certificates
+  libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libssl-dev
+  libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
+  curl jq procps
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  PKGS+=(wrk nginx-light)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

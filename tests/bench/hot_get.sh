@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Read benchmark: edgekv GET of a 100-byte value vs nginx serving the same
+# 100 bytes as a static file, with identical wrk settings. See
+# tests/bench/README.md for what each row measures and how to read it.
+#   tests/bench/hot_get.sh
+# Env: EDGEKV_BENCH_SECONDS (10) wrk duration per scenario
+#      EDGEKV_BENCH_THREADS (2)  edgekv --threads
+#      EDGEKV_BENCH_WARMUP  (1)  seconds of untimed wrk before each scenario
+#      EDGEKV_BENCH_OUT          JSON result file (default <tmp>/hot_get.json)
+#      EDGEKV_BIN                use this binary instead of building
+#      EDGEKV_BENCH_TIMEOUT      hard limit for the whole run, seconds
+# Exit 0 when every scenario ran and returned the right bytes; speed is not
+# asserted.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_DIR="$REPO/tests/bench"
+SECS=${EDGEKV_BENCH_SECONDS:-10}
+NTHREADS=${EDGEKV_BENCH_THREADS:-2}
+WARMUP=${EDGEKV_BENCH_WARMUP:-1}
+NKEYS=100000       # distinct keys for the miss scenario
+NFILES=10000       # static files for nginx's random-file baseline
+BULK=10000         # items per bulk PUT (the API maximum)
+WRK_ARGS=(-t2 -c50 --latency)
+
+log() { echo "hot_get: $*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+"$REPO/deploy/install-deps.sh" --bench
+for c in wrk nginx curl jq awk cmp; do
+  command -v "$c" >/dev/null || die "missing command $c"
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-bench.XXXXXX")
+OUT=${EDGEKV_BENCH_OUT:-$TMP/hot_get.json}
+EDGE_PID="" NGINX_PID="" WD_PID=""
+
+stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
+  local pid=$1 i
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$EDGE_PID"
+  stop_pid "$NGINX_PID"
+  if [[ -n "$WD_PID" ]]; then kill -TERM "$WD_PID" 2>/dev/null || true; wait "$WD_PID" 2>/dev/null || true; fi
+  if [[ $rc -ne 0 ]]; then
+    for f in "$TMP"/edgekv*.log "$TMP"/nginx/error.log; do
+      [[ -s "$f" ]] && { log "--- tail of $f"; tail -n 20 "$f" >&2; }
+    done
+  fi
+  # Keep the JSON if it was asked for outside the temp dir.
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Watchdog: the whole run is bounded (5 wrk scenarios + setup).
+LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 6 * (SECS + WARMUP + 5)))}
+MAIN_PID=$$
+(
+  trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$LIMIT" & sp=$!
+  wait "$sp"
+  echo "hot_get: timeout after ${LIMIT}s" >&2
+  kill -TERM "$MAIN_PID"
+) &
+WD_PID=$!
+
+free_port() { # a TCP port on 127.0.0.1 nobody listens on
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 40000))
+    [[ "$p" == "${1:-}" ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# ---- build -----------------------------------------------------------------------------
+if [[ -n "${EDGEKV_BIN:-}" ]]; then
+  BIN=$EDGEKV_BIN
+else
+  log "building"
+  bdir=$(cd "$REPO" && deploy/build.sh | tail -n1)
+  [[ "$bdir" == /* ]] || bdir="$REPO/$bdir"
+  BIN="$bdir/node/edgekv"
+fi
+[[ -x "$BIN" ]] || die "no edgekv binary at $BIN"
+
+# ---- data --------------------------------------------------------------------------------
+# Value of key kNNNNNN: exactly 100 printable bytes, derived from the key.
+value_awk='function val(k,   s) { s = k ":"; while (length(s) < 100) s = s "abcdefghijklmnopqrstuvwxyz0123456789"; return substr(s, 1, 100) }'
+mkdir -p "$TMP/www/r" "$TMP/bulk" "$TMP/nginx"
+awk 'BEGIN { s = "hot-value:"; while (length(s) < 100) s = s "0123456789"; printf "%s", substr(s, 1, 100) }' >"$TMP/www/hot"
+[[ $(wc -c <"$TMP/www/hot") -eq 100 ]] || die "hot value is not 100 bytes"
+awk -v n="$NKEYS" -v b="$BULK" -v dir="$TMP/bulk" "$value_awk"'
+  BEGIN {
+    for (i = 1; i <= n; i++) {
+      f = sprintf("%s/%03d.json", dir, int((i - 1) / b))
+      k = sprintf("k%06d", i)
+      printf "%s{\"key\":\"%s\",\"value\":\"%s\"}", ((i - 1) % b ? "," : "["), k, val(k) > f
+      if (i % b == 0 || i == n) { printf "]" > f; close(f) }
+    }
+  }'
+awk -v n="$NFILES" -v dir="$TMP/www/r" "$value_awk"'
+  BEGIN { for (i = 1; i <= n; i++) { k = sprintf("k%06d", i); f = dir "/" k; printf "%s", val(k) > f; close(f) } }'
+expect() { awk -v k="$1" "$value_awk"' BEGIN { printf "%s", val(k) }'; }
+
+# ---- edgekv --------------------------------------------------------------------------------
+TOKEN=$(hex 16)
+ACCT=$(hex 16)
+EPORT=$(free_port) || die "no free port"
+EBASE="http://127.0.0.1:$EPORT"
+AUTH="Authorization: Bearer $TOKEN"
+CURL=(curl -sS --max-time 60)
+
+start_edgekv() { # start_edgekv LOGNAME [extra flags...]
+  local name=$1 i
+  shift
+  "$BIN" origin --listen "127.0.0.1:$EPORT" --data "$TMP/data" --token "$TOKEN" \
+    --account "$ACCT" --sync off --threads "$NTHREADS" "$@" >"$TMP/$name.log" 2>&1 &
+  EDGE_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$EDGE_PID" 2>/dev/null || die "edgekv exited at startup"
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -H "$AUTH" \
+      "$EBASE/client/v4/accounts/$ACCT/storage/kv/namespaces" 2>/dev/null) == 200 ]]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "edgekv did not answer within 30 s"
+}
+
+log "starting edgekv on port $EPORT (--threads $NTHREADS)"
+start_edgekv edgekv
+NSJSON=$("${CURL[@]}" -X POST -H "$AUTH" -H 'Content-Type: application/json' -d '{"title":"bench"}' \
+  "$EBASE/client/v4/accounts/$ACCT/storage/kv/namespaces")
+NS=$(jq -er 'select(.success == true) | .result.id' <<<"$NSJSON") || die "create namespace: $NSJSON"
+VALS="$EBASE/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values"
+
+r=$("${CURL[@]}" -X PUT -H "$AUTH" --data-binary @"$TMP/www/hot" "$VALS/hot")
+jq -e '.success == true' <<<"$r" >/dev/null || die "put hot: $r"
+log "loading $NKEYS keys (bulk of $BULK)"
+for f in "$TMP"/bulk/*.json; do
+  r=$("${CURL[@]}" -X PUT -H "$AUTH" -H 'Content-Type: application/json' --data-binary @"$f" \
+    "$EBASE/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/bulk")
+  jq -e '.success == true' <<<"$r" >/dev/null || die "bulk put $f: $(head -c 300 <<<"$r")"
+done
+
+check_bytes() { # check_bytes WHAT EXPECTED_FILE CURL_ARGS...
+  local what=$1 want=$2 got="$TMP/got"
+  shift 2
+  code=$("${CURL[@]}" -o "$got" -w '%{http_code}' "$@") || die "$what: request failed"
+  [[ "$code" == 200 ]] || die "$what: HTTP $code"
+  cmp -s "$want" "$got" || die "$what: wrong bytes"
+}
+check_keys() { # a few of the bulk-loaded keys, REST path
+  local k
+  for k in k000001 k000002 k050000 k099999 k100000; do
+    expect "$k" >"$TMP/want"
+    check_bytes "REST GET $k" "$TMP/want" -H "$AUTH" "$VALS/$k"
+  done
+}
+check_bytes "REST GET hot" "$TMP/www/hot" -H "$AUTH" "$VALS/hot"
+check_bytes "binding GET hot" "$TMP/www/hot" -H "$AUTH" -H "X-EdgeKV-Namespace: $NS" "$EBASE/hot?urlencoded=true"
+check_keys
+
+# ---- nginx ---------------------------------------------------------------------------------
+NPORT=$(free_port "$EPORT") || die "no free port"
+NBASE="http://127.0.0.1:$NPORT"
+user_line=""
+[[ $(id -u) -eq 0 ]] && user_line="user root;"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NPORT;
+    location / { root $TMP/www; }
+  }
+}
+EOF
+log "starting nginx on port $NPORT"
+nginx -p "$TMP/nginx/" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/stdout.log" 2>&1 &
+NGINX_PID=$!
+for ((i = 0; i < 100; i++)); do
+  kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited at startup"
+  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NBASE/hot" 2>/dev/null) == 200 ]] && break
+  sleep 0.1
+done
+check_bytes "nginx GET hot" "$TMP/www/hot" "$NBASE/hot"
+expect k000042 >"$TMP/want"
+check_bytes "nginx GET r/k000042" "$TMP/want" "$NBASE/r/k000042"
+
+# ---- wrk -------------------------------------------------------------------------------------
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { # utime+stime of a process and its direct children (nginx workers)
+  local p t=0 x
+  for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    x=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || x=0
+    t=$((t + ${x:-0}))
+  done
+  echo "$t"
+}
+to_ms() { # 1.23ms / 456.00us / 1.20s / 2.00m -> ms
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    else if (u != "ms") { print "?"; exit }
+    printf "%.3f", n }'
+}
+declare -A RPS P99 CPU
+run_wrk() { # run_wrk NAME SERVER_PID wrk-args...
+  local name=$1 pid=$2 out="$TMP/wrk.$1.txt" t0 t1 non2xx bad
+  shift 2
+  if [[ "$WARMUP" != 0 ]]; then
+    wrk "${WRK_ARGS[@]}" -d"${WARMUP}s" "$@" >/dev/null 2>&1 || die "$name: wrk warm-up failed"
+  fi
+  t0=$(cpu_ticks "$pid")
+  wrk "${WRK_ARGS[@]}" -d"${SECS}s" "$@" >"$out" 2>&1 || { cat "$out" >&2; die "$name: wrk failed"; }
+  t1=$(cpu_ticks "$pid")
+  kill -0 "$pid" 2>/dev/null || die "$name: server died during the run"
+  echo "== $name" >&2
+  sed 's/^/   /' "$out" >&2
+  RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  CPU[$name]=$(awk -v d=$((t1 - t0)) -v hz="$CLK" -v s="$SECS" 'BEGIN { printf "%.0f", 100 * d / hz / s }')
+  [[ -n "${RPS[$name]}" && "${P99[$name]}" != "?" ]] || die "$name: cannot parse wrk output"
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  [[ -z "$non2xx" || "$non2xx" == 0 ]] || die "$name: $non2xx non-2xx responses"
+  bad=$(awk '/^miss.lua: bad responses/ { print $NF }' "$out")
+  [[ -z "$bad" || "$bad" == 0 ]] || die "$name: $bad responses with a wrong status or size"
+}
+
+NG_HOT="nginx static"
+NG_RND="nginx static random ($NFILES files)"
+ED_REST="edgekv REST hot GET"
+ED_BIND="edgekv binding hot GET"
+ED_MISS="edgekv REST miss (cache off)"
+
+run_wrk "$NG_HOT" "$NGINX_PID" "$NBASE/hot"
+run_wrk "$ED_REST" "$EDGE_PID" -H "$AUTH" "$VALS/hot"
+run_wrk "$ED_BIND" "$EDGE_PID" -H "$AUTH" -H "X-EdgeKV-Namespace: $NS" "$EBASE/hot?urlencoded=true"
+run_wrk "$NG_RND" "$NGINX_PID" -s "$BENCH_DIR/miss.lua" "$NBASE/" -- "/r/" "$NFILES" 100
+
+log "restarting edgekv with --cache-bytes 0"
+stop_pid "$EDGE_PID"
+EDGE_PID=""
+start_edgekv edgekv-nocache --cache-bytes 0
+check_keys
+run_wrk "$ED_MISS" "$EDGE_PID" -H "$AUTH" -s "$BENCH_DIR/miss.lua" "$EBASE/" \
+  -- "/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values/" "$NKEYS" 100
+
+# ---- report ----------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+rows=("$NG_HOT|$NG_HOT" "$ED_REST|$NG_HOT" "$ED_BIND|$NG_HOT" "$NG_RND|$NG_RND" "$ED_MISS|$NG_RND")
+json="[]"
+echo
+echo "wrk ${WRK_ARGS[*]} -d${SECS}s; edgekv --threads $NTHREADS --sync off; $(nproc) CPUs"
+printf '%-34s | %10s | %8s | %25s | %s\n' scenario "req/s" "p99 ms" "ratio edgekv/nginx (req/s)" "server CPU %"
+for row in "${rows[@]}"; do
+  name=${row%%|*} base=${row#*|}
+  r=$(ratio "${RPS[$name]}" "${RPS[$base]}")
+  printf '%-34s | %10.0f | %8.3f | %25s | %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "${CPU[$name]}"
+  json=$(jq -c --arg s "$name" --arg b "$base" --argjson rps "${RPS[$name]}" --argjson p99 "${P99[$name]}" \
+    --argjson ratio "$r" --argjson cpu "${CPU[$name]}" \
+    '. + [{scenario: $s, req_per_s: $rps, p99_ms: $p99, baseline: $b, ratio_req_per_s: $ratio, server_cpu_pct: $cpu}]' <<<"$json")
+done
+jq -n --argjson rows "$json" --argjson secs "$SECS" --argjson threads "$NTHREADS" --argjson cpus "$(nproc)" \
+  --arg wrk "${WRK_ARGS[*]} -d${SECS}s" \
+  '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
+echo
+echo "JSON: $OUT"
+if [[ "$OUT" == "$TMP"/* ]]; then
+  echo "(inside the temp dir, which is removed on exit; set EDGEKV_BENCH_OUT to keep it)"
+  cat "$OUT"
+fi

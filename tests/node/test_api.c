@@ -1,0 +1,647 @@
+/*
+ * test_api.c - both HTTP APIs end to end inside one process: the real app
+ * and HTTP server on a loopback port, driven with libcurl (and a raw socket
+ * where curl would hide the bytes). Checks routing, auth, envelopes, status
+ * lines and the exact KV-SPEC texts as a client sees them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "app.h"
+#include "kv_limits.h"
+
+#define TOKEN "test-token-0123456789"
+#define RO_TOKEN "read-only-token-0123"
+#define ACCT "acct0123"
+
+typedef struct {
+    char dir[64];
+    stor_t *store;
+    cache_t *cache;
+    kvops_t *ops;
+    auth_t *auth;
+    metrics_t *metrics;
+    http_server_t *http;
+    node_app_t app;
+    int port;
+    char ns[KV_NS_ID_LEN + 1];
+} fx_t;
+
+typedef struct {
+    long status;
+    char reason[600];
+    char *body;
+    size_t len;
+    char headers[4096];
+} resp_t;
+
+static fx_t *g;
+static json_t *g_info; /* result_info of the last expect_rest_ok */
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    resp_t *r = arg;
+    r->body = realloc(r->body, r->len + sz * n + 1);
+    memcpy(r->body + r->len, p, sz * n);
+    r->len += sz * n;
+    r->body[r->len] = '\0';
+    return sz * n;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    resp_t *r = arg;
+    size_t len = sz * n;
+    if (len > 12 && memcmp(p, "HTTP/1.1 ", 9) == 0) {
+        size_t rl = len - 13;
+        while (rl && (p[13 + rl - 1] == '\r' || p[13 + rl - 1] == '\n'))
+            rl--;
+        snprintf(r->reason, sizeof r->reason, "%.*s", (int)rl, p + 13);
+        r->headers[0] = '\0';
+    } else if (strlen(r->headers) + len < sizeof r->headers) {
+        strncat(r->headers, p, len);
+    }
+    return len;
+}
+
+/* One request. hdrs: NULL-terminated list of "Name: value". */
+static resp_t req(const char *method, const char *path, const char *const *hdrs, const void *body,
+                  size_t body_len)
+{
+    resp_t r = {0};
+    char url[4096];
+    CURL *c = curl_easy_init();
+    struct curl_slist *list = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g->port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    list = curl_slist_append(list, "Expect:");
+    for (; hdrs && *hdrs; hdrs++)
+        list = curl_slist_append(list, *hdrs);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(c);
+    if (!r.body)
+        r.body = calloc(1, 1);
+    return r;
+}
+
+static const char *const AUTH[] = {"Authorization: Bearer " TOKEN, NULL};
+
+static resp_t rest(const char *method, const char *sub, const void *body, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "/client/v4/accounts/" ACCT "/storage/kv/namespaces%s", sub);
+    return req(method, path, AUTH, body, len);
+}
+
+static resp_t nsreq(const char *method, const char *sub, const char *body)
+{
+    char path[2048];
+    snprintf(path, sizeof path, "/%s%s", g->ns, sub);
+    return rest(method, path, body, body ? strlen(body) : 0);
+}
+
+/* A binding request with the namespace header and token. */
+static resp_t bindreq(const char *method, const char *path, const char *extra, const void *body,
+                   size_t len)
+{
+    char nsh[80];
+    const char *h[4] = {nsh, "Authorization: Bearer " TOKEN, extra, NULL};
+    snprintf(nsh, sizeof nsh, "X-EdgeKV-Namespace: %s", g->ns);
+    return req(method, path, h, body, len);
+}
+
+static void done(resp_t *r)
+{
+    free(r->body);
+}
+
+/* Assert a REST failure envelope with one error. */
+static void expect_rest_error(resp_t r, long status, int code, const char *msg)
+{
+    json_t *d = json_loads(r.body, 0, NULL), *e;
+    assert_int_equal(r.status, status);
+    assert_non_null(d);
+    assert_true(json_is_false(json_object_get(d, "success")));
+    assert_true(json_is_null(json_object_get(d, "result")));
+    e = json_array_get(json_object_get(d, "errors"), 0);
+    assert_int_equal(json_integer_value(json_object_get(e, "code")), code);
+    assert_string_equal(json_string_value(json_object_get(e, "message")), msg);
+    json_decref(d);
+    done(&r);
+}
+
+static json_t *expect_rest_ok(resp_t r)
+{
+    json_t *d = json_loads(r.body, 0, NULL), *res;
+    if (r.status != 200)
+        fprintf(stderr, "unexpected %ld: %s\n", r.status, r.body);
+    assert_int_equal(r.status, 200);
+    assert_non_null(d);
+    assert_true(json_is_true(json_object_get(d, "success")));
+    assert_int_equal(json_array_size(json_object_get(d, "errors")), 0);
+    res = json_incref(json_object_get(d, "result"));
+    json_decref(g_info);
+    g_info = json_incref(json_object_get(d, "result_info"));
+    json_decref(d);
+    done(&r);
+    return res;
+}
+
+static void expect_bind_error(resp_t r, long status, const char *reason)
+{
+    assert_int_equal(r.status, status);
+    assert_string_equal(r.reason, reason);
+    done(&r);
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    stor_options_t o;
+    stor_ns_t ns;
+    http_config_t hc = {0};
+    auth_token_t toks[2] = {
+        {.token = TOKEN, .account = ACCT, .write = true},
+        {.token = RO_TOKEN, .account = ACCT, .write = false},
+    };
+    snprintf(f->dir, sizeof f->dir, "/tmp/edgekv-api-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    stor_options_default(&o);
+    o.path = f->dir;
+    o.sync = STOR_SYNC_OFF;
+    assert_int_equal(stor_open(&o, &f->store), 0);
+    assert_int_equal(cache_create(4 << 20, &f->cache), 0);
+    assert_int_equal(kvops_create(f->store, f->cache, 3, &f->ops), 0);
+    assert_int_equal(auth_create(toks, 2, &f->auth), 0);
+    assert_int_equal(metrics_create(1, &f->metrics), 0);
+    f->app = (node_app_t){.ops = f->ops,
+                          .auth = f->auth,
+                          .metrics = f->metrics,
+                          .role = "origin",
+                          .node_id = 3,
+                          .account_id = ACCT};
+    assert_int_equal(kvops_ns_create(f->ops, ACCT, "fixture", &ns), 0);
+    memcpy(f->ns, ns.id, sizeof f->ns);
+    hc.host = "127.0.0.1";
+    hc.port = 0;
+    hc.loops = 1;
+    hc.handler = app_http_handler(&f->app);
+    assert_int_equal(http_server_start(&hc, &f->http), 0);
+    f->app.http = f->http;
+    f->port = http_server_port(f->http);
+    g = f;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    char cmd[128];
+    http_server_stop(f->http, 1000);
+    kvops_destroy(f->ops);
+    cache_destroy(f->cache);
+    stor_close(f->store);
+    auth_destroy(f->auth);
+    metrics_destroy(f->metrics);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* ---- REST ------------------------------------------------------------------------- */
+
+static void test_rest_auth(void **state)
+{
+    const char *none[] = {NULL};
+    const char *bad[] = {"Authorization: Bearer nope", NULL};
+    const char *ro[] = {"Authorization: Bearer " RO_TOKEN, NULL};
+    char path[256];
+    (void)state;
+    expect_rest_error(req("GET", "/client/v4/accounts/" ACCT "/storage/kv/namespaces", none, NULL, 0),
+                      401, 10000, "Authentication error");
+    expect_rest_error(req("GET", "/client/v4/accounts/" ACCT "/storage/kv/namespaces", bad, NULL, 0),
+                      401, 10000, "Authentication error");
+    /* Another account's path with a valid token. */
+    expect_rest_error(req("GET", "/client/v4/accounts/other/storage/kv/namespaces", AUTH, NULL, 0),
+                      403, 10000, "Authentication error");
+    /* A read-only token may read but not write. */
+    snprintf(path, sizeof path, "/client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/keys", g->ns);
+    resp_t r = req("GET", path, ro, NULL, 0);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    snprintf(path, sizeof path, "/client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/values/k",
+             g->ns);
+    expect_rest_error(req("PUT", path, ro, "v", 1), 403, 10000, "Authentication error");
+    expect_rest_error(req("GET", "/client/v4/nothing", AUTH, NULL, 0), 404, 7003,
+                      "No route for the URI");
+    expect_rest_error(rest("PATCH", "", NULL, 0), 405, 7001, "Method not allowed");
+}
+
+static void test_rest_namespaces(void **state)
+{
+    json_t *res, *info;
+    char id[KV_NS_ID_LEN + 1], sub[64];
+    size_t i;
+    (void)state;
+    res = expect_rest_ok(rest("POST", "", "{\"title\":\"alpha\"}", 17));
+    assert_string_equal(json_string_value(json_object_get(res, "title")), "alpha");
+    assert_int_equal(strlen(json_string_value(json_object_get(res, "id"))), 32);
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(res, "id")));
+    json_decref(res);
+    expect_rest_error(rest("POST", "", "{\"title\":\"alpha\"}", 17), 400, 10014,
+                      "create namespace: 'a namespace with this account ID and title already "
+                      "exists'");
+    expect_rest_error(rest("POST", "", "{\"title\":\"\"}", 12), 400, 10018,
+                      "create namespace: 'request body must be {\"title\": \"<non-empty title>\"}'");
+    for (i = 0; i < 5; i++) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"title\":\"t%zu\"}", i);
+        json_decref(expect_rest_ok(rest("POST", "", body, (size_t)n)));
+    }
+    /* 7 namespaces (fixture, alpha, t0..t4): pages of 3 by title. */
+    res = expect_rest_ok(rest("GET", "?per_page=3&page=3&order=title&direction=asc", NULL, 0));
+    assert_int_equal(json_array_size(res), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 0), "title")), "t4");
+    info = g_info;
+    assert_int_equal(json_integer_value(json_object_get(info, "total_count")), 7);
+    assert_int_equal(json_integer_value(json_object_get(info, "page")), 3);
+    json_decref(res);
+    res = expect_rest_ok(rest("GET", "?per_page=3&page=4", NULL, 0));
+    assert_int_equal(json_array_size(res), 0); /* the SDK stops on an empty page */
+    json_decref(res);
+    snprintf(sub, sizeof sub, "/%s", id);
+    res = expect_rest_ok(rest("PUT", sub, "{\"title\":\"beta\"}", 16));
+    assert_string_equal(json_string_value(json_object_get(res, "title")), "beta");
+    json_decref(res);
+    res = expect_rest_ok(rest("GET", sub, NULL, 0));
+    assert_string_equal(json_string_value(json_object_get(res, "title")), "beta");
+    json_decref(res);
+    json_decref(expect_rest_ok(rest("DELETE", sub, NULL, 0)));
+    expect_rest_error(rest("GET", sub, NULL, 0), 404, 10013,
+                      "get namespace: 'namespace not found'");
+    expect_rest_error(rest("GET", "/ffffffffffffffffffffffffffffffff/keys", NULL, 0), 404, 10013,
+                      "list keys: 'namespace not found'");
+}
+
+static void test_rest_values(void **state)
+{
+    const char *mp_ct = "Content-Type: multipart/form-data; boundary=XyZ";
+    const char *mp = "--XyZ\r\nContent-Disposition: form-data; name=\"value\"\r\n\r\nhello\r\n"
+                     "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"
+                     "{\"n\":1}\r\n--XyZ--\r\n";
+    const char *mph[] = {"Authorization: Bearer " TOKEN, mp_ct, NULL};
+    char path[256];
+    resp_t r;
+    json_t *res;
+    (void)state;
+    /* Raw body, binary-safe, JSON stored verbatim. */
+    json_decref(expect_rest_ok(nsreq("PUT", "/values/raw", "{\"value\":1}")));
+    r = nsreq("GET", "/values/raw", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"value\":1}");
+    done(&r);
+    /* Percent-encoded key: "a/b?c" */
+    json_decref(expect_rest_ok(nsreq("PUT", "/values/a%2Fb%3Fc?expiration_ttl=120", "x")));
+    r = nsreq("GET", "/values/a%2Fb%3Fc", NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.headers, "expiration: "));
+    done(&r);
+    /* Multipart with metadata. */
+    snprintf(path, sizeof path, "/client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/values/mp",
+             g->ns);
+    json_decref(expect_rest_ok(req("PUT", path, mph, mp, strlen(mp))));
+    r = nsreq("GET", "/values/mp", NULL);
+    assert_string_equal(r.body, "hello");
+    done(&r);
+    res = expect_rest_ok(nsreq("GET", "/metadata/mp", NULL));
+    assert_int_equal(json_integer_value(json_object_get(res, "n")), 1);
+    json_decref(res);
+    /* Errors. */
+    expect_rest_error(nsreq("GET", "/values/missing", NULL), 404, 10009, "get: 'key not found'");
+    expect_rest_error(nsreq("PUT", "/values/k?expiration_ttl=30", "v"), 400, 10033,
+                      "put: 'Invalid expiration_ttl of 30. Expiration TTL must be at least 60.'");
+    expect_rest_error(nsreq("PUT", "/values/k?expiration=1000", "v"), 400, 10033,
+                      "put: 'Invalid expiration of 1000. Please specify integer greater than the "
+                      "current number of seconds since the UNIX epoch.'");
+    expect_rest_error(nsreq("PUT", "/values/..", "v"), 400, 10019,
+                      "put: 'Illegal key name \"..\". Please use a different name.'");
+    json_decref(expect_rest_ok(nsreq("DELETE", "/values/mp", NULL)));
+    expect_rest_error(nsreq("GET", "/metadata/mp", NULL), 404, 10009, "get: 'key not found'");
+    json_decref(expect_rest_ok(nsreq("DELETE", "/values/never-existed", NULL)));
+}
+
+static void test_rest_keys_and_bulk(void **state)
+{
+    char body[8192], sub[256], names[64][16];
+    size_t n = 0, i, seen = 0;
+    json_t *res;
+    const char *cursor = "";
+    (void)state;
+    /* 25 keys through bulk put, metadata on one, base64 on another. */
+    n += (size_t)snprintf(body + n, sizeof body - n, "[");
+    for (i = 0; i < 25; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s{\"key\":\"k%02zu\",\"value\":\"v%zu\"%s}",
+                              i ? "," : "", i, i,
+                              i == 3 ? ",\"metadata\":{\"m\":3}"
+                              : i == 4 ? ",\"value\":\"aGk=\",\"base64\":true"
+                                       : "");
+    n += (size_t)snprintf(body + n, sizeof body - n, "]");
+    res = expect_rest_ok(nsreq("PUT", "/bulk", body));
+    assert_int_equal(json_integer_value(json_object_get(res, "successful_key_count")), 25);
+    assert_int_equal(json_array_size(json_object_get(res, "unsuccessful_keys")), 0);
+    json_decref(res);
+    resp_t r = nsreq("GET", "/values/k04", NULL);
+    assert_string_equal(r.body, "hi");
+    done(&r);
+    /* Page through with limit=10: 10 + 10 + 5, in order, cursor "" at the end. */
+    for (int page = 0; page < 3; page++) {
+        char q[512];
+        snprintf(q, sizeof q, "/keys?limit=10%s%s", cursor[0] ? "&cursor=" : "", cursor);
+        res = expect_rest_ok(nsreq("GET", q, NULL));
+        for (i = 0; i < json_array_size(res); i++, seen++) {
+            json_t *k = json_array_get(res, i);
+            snprintf(names[seen], sizeof names[seen], "%s",
+                     json_string_value(json_object_get(k, "name")));
+            if (strcmp(names[seen], "k03") == 0)
+                assert_int_equal(
+                    json_integer_value(json_object_get(json_object_get(k, "metadata"), "m")), 3);
+        }
+        snprintf(sub, sizeof sub, "%s",
+                 json_string_value(json_object_get(g_info, "cursor")));
+        cursor = sub;
+        json_decref(res);
+        if (!cursor[0])
+            break;
+    }
+    assert_int_equal(seen, 25);
+    assert_string_equal(cursor, "");
+    for (i = 0; i < 25; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "k%02zu", i);
+        assert_string_equal(names[i], want);
+    }
+    res = expect_rest_ok(nsreq("GET", "/keys?prefix=k1", NULL));
+    assert_int_equal(json_array_size(res), 10);
+    json_decref(res);
+    expect_rest_error(nsreq("GET", "/keys?limit=5", NULL), 400, 10022,
+                      "list keys: 'Invalid limit. Please specify an integer between 10 and 1000.'");
+    /* Bulk errors, as production words them. */
+    expect_rest_error(nsreq("PUT", "/bulk", "[{\"key\":\"b\",\"value\":\"aGVsbG!=\",\"base64\":true}]"),
+                      400, 10012,
+                      "bulk put: 'could not base64 decode value for key: \"b\", err: 'illegal "
+                      "base64 data at input byte 6''");
+    expect_rest_error(nsreq("PUT", "/bulk", "[{\"key\":\"b\",\"value\":\"x\",\"expiration\":1647570824}]"),
+                      400, 10033,
+                      "bulk put: 'Invalid expiration of 1647570824. Please specify integer greater "
+                      "than the current number of seconds since the UNIX epoch.'");
+    /* Bulk get, with metadata. */
+    res = expect_rest_ok(
+        nsreq("POST", "/bulk/get", "{\"keys\":[\"k03\",\"nope\"],\"withMetadata\":true}"));
+    json_t *vals = json_object_get(res, "values");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(vals, "k03"), "value")), "v3");
+    assert_true(json_is_null(json_object_get(vals, "nope")));
+    json_decref(res);
+    /* Both bulk delete forms. */
+    res = expect_rest_ok(nsreq("DELETE", "/bulk", "[\"k00\",\"k01\"]"));
+    assert_int_equal(json_integer_value(json_object_get(res, "successful_key_count")), 2);
+    json_decref(res);
+    json_decref(expect_rest_ok(nsreq("POST", "/bulk/delete", "[\"k02\"]")));
+    res = expect_rest_ok(nsreq("GET", "/keys", NULL));
+    assert_int_equal(json_array_size(res), 22);
+    json_decref(res);
+}
+
+/* ---- binding ------------------------------------------------------------------------ */
+
+static void test_binding_get_put_delete(void **state)
+{
+    resp_t r;
+    (void)state;
+    r = bindreq("PUT", "/b%20key?urlencoded=true&expiration_ttl=300", "CF-KV-Metadata: {\"a\":\"b\"}",
+             "value-1", 7);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    r = bindreq("GET", "/b%20key?urlencoded=true", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "value-1");
+    assert_non_null(strstr(r.headers, "CF-KV-Metadata: {\"a\":\"b\"}\r\n"));
+    assert_non_null(strstr(r.headers, "CF-Expiration: "));
+    done(&r);
+    expect_bind_error(bindreq("GET", "/missing?urlencoded=true", NULL, NULL, 0), 404, "Not Found");
+    expect_bind_error(bindreq("GET", "/k?urlencoded=true&cache_ttl=10", NULL, NULL, 0), 400,
+                      "Invalid cache_ttl of 10. Cache TTL must be at least 30.");
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=0", NULL, "v", 1), 400,
+                      "Invalid expiration_ttl of 0. Please specify integer greater than 0.");
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=30", NULL, "v", 1), 400,
+                      "Invalid expiration_ttl of 30. Expiration TTL must be at least 60.");
+    expect_bind_error(bindreq("PUT", "/k%zz?urlencoded=true", NULL, "v", 1), 400,
+                      "Could not URL-decode key name");
+    /* TTL is checked before metadata, metadata before the value. */
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=5",
+                           "CF-KV-Metadata: {bad", "v", 1),
+                      400, "Invalid expiration_ttl of 5. Expiration TTL must be at least 60.");
+    char big[KV_METADATA_MAX_BYTES + 64];
+    memset(big, 0, sizeof big);
+    strcpy(big, "CF-KV-Metadata: \"");
+    memset(big + strlen(big), 'm', KV_METADATA_MAX_BYTES - 1);
+    strcat(big, "\"");
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true", big, "v", 1), 413,
+                      "Metadata length of 1025 exceeds limit of 1024.");
+    r = bindreq("DELETE", "/b%20key?urlencoded=true", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    expect_bind_error(bindreq("GET", "/b%20key?urlencoded=true", NULL, NULL, 0), 404, "Not Found");
+    /* Auth and namespace. */
+    const char *noauth[] = {"X-EdgeKV-Namespace: 0123456789abcdef0123456789abcdef", NULL};
+    expect_bind_error(req("GET", "/k", noauth, NULL, 0), 401, "Unauthorized");
+    const char *nons[] = {"X-EdgeKV-Namespace: 0123456789abcdef0123456789abcdef",
+                          "Authorization: Bearer " TOKEN, NULL};
+    expect_bind_error(req("GET", "/k", nons, NULL, 0), 400,
+                      "Namespace 0123456789abcdef0123456789abcdef not found");
+}
+
+/* A raw exchange: send `out`, return what comes back until the server
+ * closes (or 2 s pass). */
+static char *raw(const char *out, size_t len)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {2, 0};
+    static char buf[8192];
+    size_t n = 0;
+    ssize_t k;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(send(fd, out, len, 0), (ssize_t)len);
+    while (n < sizeof buf - 1 && (k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fd);
+    return buf;
+}
+
+static void test_binding_value_too_large(void **state)
+{
+    char head[512];
+    (void)state;
+    /* Content-Length decides before a byte of the body is read (rule 14). */
+    snprintf(head, sizeof head,
+             "PUT /big?urlencoded=true HTTP/1.1\r\nHost: x\r\nX-EdgeKV-Namespace: %s\r\n"
+             "Authorization: Bearer " TOKEN "\r\nContent-Length: %u\r\n\r\n",
+             g->ns, KV_VALUE_MAX_BYTES + 1);
+    char *resp = raw(head, strlen(head));
+    const char *want = "HTTP/1.1 413 Value length of 26214401 exceeds limit of 26214400.\r\n";
+    assert_memory_equal(resp, want, strlen(want));
+    /* The key is still checked first. */
+    snprintf(head, sizeof head,
+             "PUT /..?urlencoded=true HTTP/1.1\r\nHost: x\r\nX-EdgeKV-Namespace: %s\r\n"
+             "Authorization: Bearer " TOKEN "\r\nContent-Length: %u\r\n\r\n",
+             g->ns, KV_VALUE_MAX_BYTES + 1);
+    resp = raw(head, strlen(head));
+    want = "HTTP/1.1 400 Illegal key name \"..\". Please use a different name.\r\n";
+    assert_memory_equal(resp, want, strlen(want));
+}
+
+static void test_binding_list_and_bulk(void **state)
+{
+    json_t *d, *keys;
+    resp_t r;
+    char cursor[512];
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/p%d?urlencoded=true", i);
+        r = bindreq("PUT", path, i == 1 ? "CF-KV-Metadata: {\"i\":1}" : NULL, "{\"j\":1}", 7);
+        assert_int_equal(r.status, 200);
+        done(&r);
+    }
+    r = bindreq("GET", "/?key_count_limit=2&prefix=p", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    d = json_loads(r.body, 0, NULL);
+    done(&r);
+    keys = json_object_get(d, "keys");
+    assert_int_equal(json_array_size(keys), 2);
+    /* Metadata travels as a JSON string in the binding list. */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(keys, 1), "metadata")),
+                        "{\"i\":1}");
+    assert_true(json_is_false(json_object_get(d, "list_complete")));
+    snprintf(cursor, sizeof cursor, "/?key_count_limit=1000&prefix=p&cursor=%s",
+             json_string_value(json_object_get(d, "cursor")));
+    json_decref(d);
+    r = bindreq("GET", cursor, NULL, NULL, 0);
+    d = json_loads(r.body, 0, NULL);
+    done(&r);
+    assert_int_equal(json_array_size(json_object_get(d, "keys")), 3);
+    assert_true(json_is_true(json_object_get(d, "list_complete")));
+    assert_null(json_object_get(d, "cursor")); /* absent on the last page */
+    json_decref(d);
+    expect_bind_error(bindreq("GET", "/?key_count_limit=1001", NULL, NULL, 0), 400,
+                      "Invalid key_count_limit of 1001. Please specify an integer less than 1000.");
+    expect_bind_error(bindreq("GET", "/?key_count_limit=0", NULL, NULL, 0), 400,
+                      "Invalid key_count_limit of 0. Please specify an integer greater than 0.");
+    /* Multi-get. */
+    const char *q = "{\"keys\":[\"p0\",\"p1\",\"zz\"],\"type\":\"json\",\"withMetadata\":true}";
+    r = bindreq("POST", "/bulk/get", "Content-Type: application/json", q, strlen(q));
+    assert_int_equal(r.status, 200);
+    d = json_loads(r.body, 0, NULL);
+    done(&r);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(d, "p1"), "value"), "j")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(d, "p1"), "metadata"), "i")),
+                     1);
+    assert_true(json_is_null(json_object_get(json_object_get(d, "p0"), "metadata")));
+    assert_true(json_is_null(json_object_get(d, "zz")));
+    json_decref(d);
+    expect_bind_error(bindreq("POST", "/bulk/get", NULL, "{\"keys\":[]}", 11), 400,
+                      "You must request a minimum of 1 key");
+    expect_bind_error(bindreq("POST", "/bulk/get", NULL, "{\"keys\":[\"a\"],\"type\":\"invalid\"}", 31),
+                      400, "\"invalid\" is not a valid type. Use \"json\" or \"text\"");
+    r = bindreq("PUT", "/notjson?urlencoded=true", NULL, "plain", 5);
+    done(&r);
+    expect_bind_error(bindreq("POST", "/bulk/get", NULL,
+                           "{\"keys\":[\"notjson\"],\"type\":\"json\"}", 34),
+                      400, "At least one of the requested keys corresponds to a non-json value");
+    char many[4096];
+    size_t n = (size_t)snprintf(many, sizeof many, "{\"keys\":[");
+    for (int i = 0; i < 101; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "%s\"k%d\"", i ? "," : "", i);
+    snprintf(many + n, sizeof many - n, "]}");
+    expect_bind_error(bindreq("POST", "/bulk/get", NULL, many, strlen(many)), 400,
+                      "You can request a maximum of 100 keys");
+}
+
+static void test_ops_endpoints(void **state)
+{
+    resp_t r;
+    json_t *d;
+    (void)state;
+    r = req("GET", "/healthz", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok\n");
+    done(&r);
+    r = req("GET", "/healthz", NULL, NULL, 0);
+    done(&r);
+    r = req("GET", "/metrics", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "edgekv_http_requests_total{route=\"healthz\",status=\"200\"} 2\n"));
+    assert_non_null(strstr(r.body, "edgekv_cache_hits_total"));
+    assert_non_null(strstr(r.body, "edgekv_rocksdb_live_sst_bytes"));
+    assert_non_null(strstr(r.body, "edgekv_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 2\n"));
+    done(&r);
+    r = req("GET", "/status", NULL, NULL, 0);
+    d = json_loads(r.body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(d, "role")), "origin");
+    assert_int_equal(json_integer_value(json_object_get(d, "node_id")), 3);
+    json_decref(d);
+    done(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rest_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_namespaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_keys_and_bulk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binding_get_put_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binding_value_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binding_list_and_bulk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ops_endpoints, setup, teardown),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    json_decref(g_info);
+    return rc;
+}

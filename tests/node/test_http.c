@@ -1,0 +1,1083 @@
+/*
+ * test_http.c - the HTTP/1.1 server (node/http.h) over real sockets.
+ *
+ * A server on 127.0.0.1:0 with two loops and a test handler; clients are raw
+ * blocking sockets so every byte sent and expected is exact. Short read and
+ * idle timeouts let the timeout paths run in well under a second.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "kv_err.h"
+#include "kv_mem.h"
+
+#define T_READ_TIMEOUT_MS 200
+#define T_IDLE_TIMEOUT_MS 400
+#define T_BIG_LIMIT (16u * 1024u * 1024u) /* head() for most paths */
+#define T_SMALL_LIMIT 100                 /* head() for /small */
+
+static const char HELLO_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
+                                "Content-Type: text/plain\r\n\r\nhello world";
+
+/* ---- shared state, touched by loop threads ---------------------------------------- */
+
+static atomic_int g_releases;
+static atomic_int g_too_large_calls;
+static _Atomic uint64_t g_too_large_len;
+static http_server_t *g_srv;
+static int g_port;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint8_t pattern_byte(size_t i)
+{
+    return (uint8_t)((i * 31u + 7u) ^ (i >> 13));
+}
+
+/* ---- the test handler ------------------------------------------------------------- */
+
+static bool path_is(const http_req_t *req, const char *p)
+{
+    return req->path_len == strlen(p) && memcmp(req->path, p, req->path_len) == 0;
+}
+
+static void respond_text(http_req_t *req, int status, const char *text, size_t len)
+{
+    http_response_t r = {.status = status, .content_type = "text/plain", .body = text,
+                         .body_len = len};
+    http_respond(req, &r);
+}
+
+static void count_release(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&g_releases, 1);
+}
+
+static const char BORROWED[] = "borrowed body";
+
+static void respond_borrowed(http_req_t *req)
+{
+    http_response_t r = {.status = 200, .content_type = "text/plain", .body = BORROWED,
+                         .body_len = sizeof(BORROWED) - 1, .body_release = count_release};
+    http_respond(req, &r);
+}
+
+typedef struct {
+    uv_timer_t timer;
+    http_req_t *req;
+} t_async_t;
+
+static void t_async_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void t_async_fire(uv_timer_t *t)
+{
+    t_async_t *a = t->data;
+    http_req_t *req = a->req;
+
+    if (path_is(req, "/async-borrow"))
+        respond_borrowed(req);
+    else if (path_is(req, "/slow"))
+        respond_text(req, 200, "slow done", 9);
+    else if (path_is(req, "/late"))
+        respond_text(req, 200, "late", 4);
+    else
+        respond_text(req, 200, req->query, req->query_len);
+    uv_close((uv_handle_t *)t, t_async_closed);
+}
+
+/* Answer req after ms, from a timer on the request's loop. */
+static void respond_later(http_req_t *req, unsigned ms)
+{
+    t_async_t *a = malloc(sizeof(*a));
+    assert_non_null(a);
+    a->req = req;
+    uv_timer_init(http_req_loop(req), &a->timer);
+    a->timer.data = a;
+    uv_timer_start(&a->timer, t_async_fire, ms, 0);
+}
+
+static void respond_pattern_check(http_req_t *req)
+{
+    char out[64];
+
+    for (size_t i = 0; i < req->body_len; i++) {
+        if (req->body[i] != pattern_byte(i)) {
+            int n = snprintf(out, sizeof(out), "bad at %zu", i);
+            respond_text(req, 200, out, (size_t)n);
+            return;
+        }
+    }
+    int n = snprintf(out, sizeof(out), "ok %zu", req->body_len);
+    respond_text(req, 200, out, (size_t)n);
+}
+
+static void respond_header(http_req_t *req)
+{
+    const http_header_t *h = http_req_header(req, "X-TEST");
+    char out[128];
+
+    if (!h) {
+        respond_text(req, 200, "none", 4);
+        return;
+    }
+    int n = snprintf(out, sizeof(out), "[%.*s] %zu", (int)h->value_len, h->value,
+                     req->header_count);
+    respond_text(req, 200, out, (size_t)n);
+}
+
+static void respond_status(http_req_t *req, int status, const char *reason)
+{
+    http_response_t r = {.status = status, .reason = reason};
+    http_respond(req, &r);
+}
+
+static void t_request(http_req_t *req, void *ctx)
+{
+    (void)ctx;
+    if (path_is(req, "/hello")) {
+        respond_text(req, 200, "hello world", 11);
+    } else if (path_is(req, "/q")) {
+        if (req->query)
+            respond_text(req, 200, req->query, req->query_len);
+        else
+            respond_text(req, 200, "-", 1);
+    } else if (path_is(req, "/async")) {
+        respond_later(req, 50);
+    } else if (path_is(req, "/echo")) {
+        respond_text(req, 200, (const char *)req->body, req->body_len);
+    } else if (path_is(req, "/pattern")) {
+        respond_pattern_check(req);
+    } else if (path_is(req, "/reason")) {
+        respond_status(req, 400, "Invalid expiration_ttl of 0. Please specify integer "
+                                 "greater than 0.");
+    } else if (path_is(req, "/crlf")) {
+        respond_status(req, 400, "bad\r\nX-Injected: 1");
+    } else if (path_is(req, "/borrow")) {
+        respond_borrowed(req);
+    } else if (path_is(req, "/async-borrow")) {
+        respond_later(req, 150);
+    } else if (path_is(req, "/slow")) {
+        respond_later(req, 100);
+    } else if (path_is(req, "/late")) {
+        respond_later(req, T_IDLE_TIMEOUT_MS + T_READ_TIMEOUT_MS);
+    } else if (path_is(req, "/header")) {
+        respond_header(req);
+    } else if (path_is(req, "/omit")) {
+        http_response_t r = {.status = 200, .content_type = "text/plain", .body = "hello world",
+                             .body_len = 11, .omit_body = true};
+        http_respond(req, &r);
+    } else if (path_is(req, "/extra")) {
+        http_response_t r = {.status = 201, .headers = "X-A: 1\r\nX-B: 2\r\n", .headers_len = 16};
+        http_respond(req, &r);
+    } else if (path_is(req, "/nocontent")) {
+        respond_status(req, 204, NULL);
+    } else {
+        respond_text(req, 404, "not found", 9);
+    }
+}
+
+static uint64_t t_head(http_req_t *req, void *ctx)
+{
+    (void)ctx;
+    return path_is(req, "/small") ? T_SMALL_LIMIT : T_BIG_LIMIT;
+}
+
+static void t_too_large(http_req_t *req, uint64_t body_len, void *ctx)
+{
+    (void)ctx;
+    assert_null(req->body);
+    atomic_store(&g_too_large_len, body_len);
+    atomic_fetch_add(&g_too_large_calls, 1);
+    respond_text(req, 413, "too large", 9);
+}
+
+static http_config_t t_config(void)
+{
+    http_config_t cfg = {.host = "127.0.0.1",
+                         .port = 0,
+                         .loops = 2,
+                         .handler = {.head = t_head, .too_large = t_too_large,
+                                     .request = t_request},
+                         .idle_timeout_ms = T_IDLE_TIMEOUT_MS,
+                         .read_timeout_ms = T_READ_TIMEOUT_MS};
+    return cfg;
+}
+
+/* ---- raw client ------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    size_t len;
+    char buf[256 * 1024];
+} cli_t;
+
+static cli_t *cli_open_port(int port)
+{
+    cli_t *c = calloc(1, sizeof(*c));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {5, 0};
+
+    assert_non_null(c);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return c;
+}
+
+static cli_t *cli_open(void)
+{
+    return cli_open_port(g_port);
+}
+
+static void cli_close(cli_t *c)
+{
+    close(c->fd);
+    free(c);
+}
+
+static void cli_send(cli_t *c, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void cli_send_str(cli_t *c, const char *s)
+{
+    cli_send(c, s, strlen(s));
+}
+
+static bool cli_fill(cli_t *c)
+{
+    if (c->len == sizeof(c->buf))
+        return false;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+    if (n <= 0)
+        return false;
+    c->len += (size_t)n;
+    return true;
+}
+
+/* The next response (with its Content-Length body when `body`); NULL when
+ * the connection ended first. Free with free(). */
+static char *cli_next(cli_t *c, bool body)
+{
+    for (;;) {
+        char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+        if (end) {
+            size_t head = (size_t)(end + 4 - c->buf), cl = 0;
+            char *p = memmem(c->buf, head, "Content-Length: ", 16);
+            if (body && p)
+                cl = strtoul(p + 16, NULL, 10);
+            if (c->len >= head + cl) {
+                char *r = strndup(c->buf, head + cl);
+                memmove(c->buf, c->buf + head + cl, c->len - head - cl);
+                c->len -= head + cl;
+                return r;
+            }
+        }
+        if (!cli_fill(c))
+            return NULL;
+    }
+}
+
+static void cli_expect(cli_t *c, const char *want)
+{
+    char *r = cli_next(c, true);
+    assert_non_null(r);
+    assert_string_equal(r, want);
+    free(r);
+}
+
+/* Wait for the server to close: returns the bytes that came first, or -1
+ * when nothing closed within the receive timeout (-2 on a reset). */
+static long cli_wait_eof(cli_t *c)
+{
+    long extra = (long)c->len;
+    char tmp[4096];
+
+    for (;;) {
+        ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
+        if (n == 0)
+            return extra;
+        if (n < 0)
+            return errno == ECONNRESET ? -2 : -1;
+        extra += n;
+    }
+}
+
+/* ---- tests: basics ---------------------------------------------------------------- */
+
+static void test_simple_get(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    cli_send_str(c, "GET /extra HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nX-A: 1\r\nX-B: 2\r\n\r\n");
+    cli_send_str(c, "DELETE /nocontent HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 204 No Content\r\n\r\n");
+    cli_send_str(c, "GET /nowhere HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n"
+                  "Content-Type: text/plain\r\n\r\nnot found");
+    cli_close(c);
+}
+
+static void test_query_and_headers(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /q?a=1&b=%20 HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Type: text/plain\r\n\r\n"
+                  "a=1&b=%20");
+    cli_send_str(c, "GET /q HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Type: text/plain\r\n\r\n-");
+    cli_send_str(c, "GET /header HTTP/1.1\r\nHost: x\r\nx-tEsT:   abc def  \r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\n"
+                  "[abc def] 2");
+    cli_send_str(c, "GET /header HTTP/1.1\r\nX-Test:\r\nHost: y\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\r\n"
+                  "[] 2");
+    cli_send_str(c, "GET /header HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\r\n"
+                  "none");
+    cli_close(c);
+}
+
+static void test_keepalive(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    for (int i = 0; i < 3; i++) {
+        cli_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+        cli_expect(c, HELLO_200);
+    }
+    cli_send_str(c, "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n"
+                  "Connection: close\r\n\r\nhello world");
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+
+    /* HTTP/1.0: closes unless keep-alive is asked for, and then says so. */
+    c = cli_open();
+    cli_send_str(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n"
+                  "Connection: keep-alive\r\n\r\nhello world");
+    cli_send_str(c, "GET /hello HTTP/1.0\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n"
+                  "Connection: close\r\n\r\nhello world");
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+}
+
+static void test_pipeline(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    /* The second is answered 50 ms later from a timer; order must hold. */
+    cli_send_str(c, "GET /q?1 HTTP/1.1\r\n\r\nGET /async?2 HTTP/1.1\r\n\r\n"
+                    "GET /q?3 HTTP/1.1\r\n\r\nGET /q?4 HTTP/1.1\r\n\r\nGET /q?5 HTTP/1.1\r\n\r\n");
+    for (int i = 1; i <= 5; i++) {
+        char want[128];
+        snprintf(want, sizeof(want),
+                 "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Type: text/plain\r\n\r\n%d", i);
+        cli_expect(c, want);
+    }
+    cli_close(c);
+}
+
+static void test_pipeline_many(void **state)
+{
+    (void)state;
+    /* Several times KV_HTTP_PIPELINE_MAX_PER_READ in one send: the server
+     * yields between rounds and still answers every one, in order. */
+    enum { N = 4 * KV_HTTP_PIPELINE_MAX_PER_READ + 3 };
+    char *reqs = malloc(N * 40);
+    size_t len = 0;
+    assert_non_null(reqs);
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(reqs + len, "GET /q?%d HTTP/1.1\r\n\r\n", i);
+    cli_t *c = cli_open();
+    cli_send(c, reqs, len);
+    for (int i = 0; i < N; i++) {
+        char want[128];
+        char num[16];
+        int n = snprintf(num, sizeof(num), "%d", i);
+        snprintf(want, sizeof(want),
+                 "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n%s", n,
+                 num);
+        cli_expect(c, want);
+    }
+    cli_close(c);
+    free(reqs);
+}
+
+/* ---- tests: bodies ---------------------------------------------------------------- */
+
+static void test_post_large(void **state)
+{
+    (void)state;
+    const size_t total = 10u * 1024u * 1024u, piece = 100000;
+    uint8_t *body = malloc(total);
+    char head[128], want[128];
+    assert_non_null(body);
+    for (size_t i = 0; i < total; i++)
+        body[i] = pattern_byte(i);
+    cli_t *c = cli_open();
+    snprintf(head, sizeof(head), "POST /pattern HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", total);
+    cli_send_str(c, head);
+    for (size_t off = 0; off < total; off += piece) {
+        cli_send(c, body + off, off + piece <= total ? piece : total - off);
+        if (off % (20 * piece) == 0)
+            sleep_ms(2);
+    }
+    int n = snprintf(want, sizeof(want), "ok %zu", total);
+    char full[256];
+    snprintf(full, sizeof(full),
+             "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n%s", n,
+             want);
+    cli_expect(c, full);
+    /* A flipped byte is noticed: the check can fail. */
+    body[4321] ^= 1;
+    snprintf(head, sizeof(head), "POST /pattern HTTP/1.1\r\nContent-Length: %d\r\n\r\n", 8192);
+    cli_send_str(c, head);
+    cli_send(c, body, 8192);
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\n"
+                  "bad at 4321");
+    cli_close(c);
+    free(body);
+}
+
+static void test_expect_continue(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    char *r = cli_next(c, false);
+    assert_non_null(r);
+    assert_string_equal(r, "HTTP/1.1 100 Continue\r\n\r\n");
+    free(r);
+    cli_send_str(c, "hello");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello");
+    cli_close(c);
+}
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    sleep_ms(20);
+    cli_send_str(c, "6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\n"
+                  "hello world");
+
+    /* Larger than the first chunked allocation: the buffer grows. */
+    enum { CHUNKS = 70, CHUNK = 1000 };
+    cli_send_str(c, "POST /pattern HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (size_t k = 0; k < CHUNKS; k++) {
+        char line[32], data[CHUNK];
+        snprintf(line, sizeof(line), "%x\r\n", CHUNK);
+        cli_send_str(c, line);
+        for (size_t i = 0; i < CHUNK; i++)
+            data[i] = (char)pattern_byte(k * CHUNK + i);
+        cli_send(c, data, CHUNK);
+        cli_send_str(c, "\r\n");
+    }
+    cli_send_str(c, "0\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nContent-Type: text/plain\r\n\r\n"
+                  "ok 70000");
+    cli_close(c);
+}
+
+static void test_too_large(void **state)
+{
+    (void)state;
+    static const char want[] = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n"
+                               "Content-Type: text/plain\r\nConnection: close\r\n\r\ntoo large";
+    int calls = atomic_load(&g_too_large_calls);
+
+    /* Announced length over the limit, with part of the body already sent. */
+    cli_t *c = cli_open();
+    char body[500];
+    memset(body, 'b', sizeof(body));
+    cli_send_str(c, "POST /small HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+    cli_send(c, body, sizeof(body));
+    cli_expect(c, want);
+    assert_int_equal(atomic_load(&g_too_large_calls), calls + 1);
+    assert_int_equal(atomic_load(&g_too_large_len), 1000);
+    shutdown(c->fd, SHUT_WR);
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+
+    /* Exactly the limit is fine. */
+    c = cli_open();
+    char head[128];
+    snprintf(head, sizeof(head), "POST /small HTTP/1.1\r\nContent-Length: %d\r\n\r\n",
+             T_SMALL_LIMIT);
+    cli_send_str(c, head);
+    cli_send(c, body, T_SMALL_LIMIT);
+    cli_expect(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n"
+                  "Content-Type: text/plain\r\n\r\nnot found");
+    cli_close(c);
+
+    /* Chunked: too_large gets the bytes counted when the limit was passed. */
+    c = cli_open();
+    char chunked[512];
+    int n = snprintf(chunked, sizeof(chunked),
+                     "POST /small HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3c\r\n%.60s\r\n"
+                     "3c\r\n%.60s\r\n0\r\n\r\n",
+                     body, body);
+    cli_send(c, chunked, (size_t)n);
+    cli_expect(c, want);
+    assert_int_equal(atomic_load(&g_too_large_calls), calls + 2);
+    assert_int_equal(atomic_load(&g_too_large_len), 120);
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+}
+
+/* ---- tests: limits and errors ----------------------------------------------------- */
+
+static void expect_error_and_close(cli_t *c, int status, const char *text)
+{
+    char want[256];
+    snprintf(want, sizeof(want),
+             "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: text/plain\r\n"
+             "Connection: close\r\n\r\n%s\n",
+             status, text, strlen(text) + 1, text);
+    cli_expect(c, want);
+    shutdown(c->fd, SHUT_WR);
+    assert_int_equal(cli_wait_eof(c), 0);
+}
+
+static void test_header_bytes_431(void **state)
+{
+    (void)state;
+    size_t n = KV_HTTP_HEADER_MAX_BYTES + 64;
+    char *req = malloc(n + 64);
+    assert_non_null(req);
+    size_t len = (size_t)sprintf(req, "GET /hello HTTP/1.1\r\nX-Big: ");
+    memset(req + len, 'a', KV_HTTP_HEADER_MAX_BYTES);
+    len += KV_HTTP_HEADER_MAX_BYTES;
+    len += (size_t)sprintf(req + len, "\r\n\r\n");
+    cli_t *c = cli_open();
+    cli_send(c, req, len);
+    expect_error_and_close(c, 431, "Request Header Fields Too Large");
+    cli_close(c);
+
+    /* Whitespace the parser skips still counts toward the head. */
+    len = (size_t)sprintf(req, "GET /hello HTTP/1.1\r\nX-Big:");
+    memset(req + len, ' ', KV_HTTP_HEADER_MAX_BYTES);
+    len += KV_HTTP_HEADER_MAX_BYTES;
+    c = cli_open();
+    cli_send(c, req, len);
+    expect_error_and_close(c, 431, "Request Header Fields Too Large");
+    cli_close(c);
+    free(req);
+}
+
+static void send_headers(cli_t *c, int count)
+{
+    char line[64];
+    cli_send_str(c, "GET /header HTTP/1.1\r\n");
+    for (int i = 0; i < count - 1; i++) {
+        snprintf(line, sizeof(line), "X-H%d: v\r\n", i);
+        cli_send_str(c, line);
+    }
+    cli_send_str(c, "X-Test: last\r\n\r\n");
+}
+
+static void test_header_count_431(void **state)
+{
+    (void)state;
+    char want[128];
+    cli_t *c = cli_open();
+    send_headers(c, KV_HTTP_HEADER_MAX_COUNT);
+    int n = snprintf(want + 64, 64, "[last] %d", KV_HTTP_HEADER_MAX_COUNT);
+    snprintf(want, 64, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n", n);
+    char full[256];
+    snprintf(full, sizeof(full), "%sContent-Type: text/plain\r\n\r\n%s", want, want + 64);
+    cli_expect(c, full);
+    send_headers(c, KV_HTTP_HEADER_MAX_COUNT + 1);
+    expect_error_and_close(c, 431, "Request Header Fields Too Large");
+    cli_close(c);
+}
+
+static void test_url_414(void **state)
+{
+    (void)state;
+    char *req = malloc(KV_HTTP_URL_MAX_BYTES + 64);
+    assert_non_null(req);
+
+    /* Exactly the limit passes. */
+    size_t len = (size_t)sprintf(req, "GET /");
+    memset(req + len, 'u', KV_HTTP_URL_MAX_BYTES - 1);
+    len += KV_HTTP_URL_MAX_BYTES - 1;
+    len += (size_t)sprintf(req + len, " HTTP/1.1\r\n\r\n");
+    cli_t *c = cli_open();
+    cli_send(c, req, len);
+    cli_expect(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n"
+                  "Content-Type: text/plain\r\n\r\nnot found");
+
+    len = (size_t)sprintf(req, "GET /");
+    memset(req + len, 'u', KV_HTTP_URL_MAX_BYTES);
+    len += KV_HTTP_URL_MAX_BYTES;
+    len += (size_t)sprintf(req + len, " HTTP/1.1\r\n\r\n");
+    cli_send(c, req, len);
+    expect_error_and_close(c, 414, "URI Too Long");
+    cli_close(c);
+    free(req);
+}
+
+static void test_garbage_400(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "\x01\x02\x03 garbage\r\n\r\n");
+    expect_error_and_close(c, 400, "Bad Request");
+    cli_close(c);
+
+    /* A good request, then garbage: the first is answered, then 400. */
+    c = cli_open();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\nGET / HTTP/9.9x\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    expect_error_and_close(c, 400, "Bad Request");
+    cli_close(c);
+
+    /* Content-Length with Transfer-Encoding (request smuggling) is refused. */
+    c = cli_open();
+    cli_send_str(c, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+    expect_error_and_close(c, 400, "Bad Request");
+    cli_close(c);
+}
+
+static void test_fuzz(void **state)
+{
+    (void)state;
+    static const char valid[] = "POST /echo?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+                                "Transfer-Encoding: chunked\r\nX-A: b\r\n\r\n4\r\nbody\r\n0\r\n\r\n";
+    unsigned seed = 12345;
+    char buf[2048];
+
+    for (int iter = 0; iter < 300; iter++) {
+        size_t len;
+        if (iter % 2 == 0) { /* random bytes */
+            len = 1 + (size_t)rand_r(&seed) % sizeof(buf);
+            for (size_t i = 0; i < len; i++)
+                buf[i] = (char)rand_r(&seed);
+        } else { /* a valid request with a few bytes changed */
+            len = sizeof(valid) - 1;
+            memcpy(buf, valid, len);
+            for (int k = 0; k < 1 + rand_r(&seed) % 4; k++)
+                buf[(size_t)rand_r(&seed) % len] = (char)rand_r(&seed);
+        }
+        cli_t *c = cli_open();
+        cli_send(c, buf, len);
+        shutdown(c->fd, SHUT_WR);
+        long r = cli_wait_eof(c);
+        assert_true(r >= 0 || r == -2); /* closed, never hung */
+        cli_close(c);
+    }
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    cli_close(c);
+}
+
+/* ---- tests: timeouts -------------------------------------------------------------- */
+
+static void test_slow_client_408(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    uint64_t t0 = now_ms();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\n");
+    expect_error_and_close(c, 408, "Request Timeout");
+    uint64_t dt = now_ms() - t0;
+    assert_true(dt >= T_READ_TIMEOUT_MS - 20);
+    assert_true(dt < 3000);
+    cli_close(c);
+
+    /* A body that stops halfway. */
+    c = cli_open();
+    cli_send_str(c, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
+    expect_error_and_close(c, 408, "Request Timeout");
+    cli_close(c);
+
+    /* Bytes that keep coming in time reset the read timer. */
+    c = cli_open();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n");
+    for (int i = 0; i < 4; i++) {
+        sleep_ms(T_READ_TIMEOUT_MS / 2);
+        cli_send_str(c, "X-A: b\r\n");
+    }
+    cli_send_str(c, "\r\n");
+    cli_expect(c, HELLO_200);
+    cli_close(c);
+}
+
+static void test_idle_close(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    uint64_t t0 = now_ms();
+    assert_int_equal(cli_wait_eof(c), 0);
+    uint64_t dt = now_ms() - t0;
+    assert_true(dt >= T_IDLE_TIMEOUT_MS - 50);
+    assert_true(dt < 3000);
+    cli_close(c);
+
+    /* Connected but silent. */
+    c = cli_open();
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+}
+
+/* The application takes longer than both timeouts: no 408, no close. */
+static void test_no_timeout_in_app(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /late HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\r\n"
+                  "late");
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    cli_close(c);
+}
+
+/* ---- tests: responses ------------------------------------------------------------- */
+
+static void test_reason(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /reason HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 400 Invalid expiration_ttl of 0. Please specify integer greater "
+                  "than 0.\r\nContent-Length: 0\r\n\r\n");
+    cli_send_str(c, "GET /crlf HTTP/1.1\r\n\r\n");
+    cli_expect(c, "HTTP/1.1 400 bad  X-Injected: 1\r\nContent-Length: 0\r\n\r\n");
+    cli_close(c);
+}
+
+/* The release runs on the loop thread just after the bytes left, so the
+ * client may see the response first: wait for it (briefly), then check it
+ * ran exactly `want` times in total. */
+static void expect_releases(int want)
+{
+    for (int i = 0; i < 100 && atomic_load(&g_releases) < want; i++)
+        sleep_ms(10);
+    sleep_ms(20);
+    assert_int_equal(atomic_load(&g_releases), want);
+}
+
+static void test_body_release(void **state)
+{
+    (void)state;
+    static const char want[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+                               "Content-Type: text/plain\r\n\r\nborrowed body";
+    int base = atomic_load(&g_releases);
+
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /borrow HTTP/1.1\r\n\r\n");
+    cli_expect(c, want);
+    expect_releases(base + 1);
+    /* HEAD: released although no body byte is sent. */
+    cli_send_str(c, "HEAD /borrow HTTP/1.1\r\n\r\n");
+    char *r = cli_next(c, false);
+    assert_non_null(r);
+    assert_string_equal(r, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+                           "Content-Type: text/plain\r\n\r\n");
+    free(r);
+    expect_releases(base + 2);
+    cli_close(c);
+
+    /* The client leaves (FIN) before the async answer. */
+    c = cli_open();
+    cli_send_str(c, "GET /async-borrow HTTP/1.1\r\n\r\n");
+    sleep_ms(20);
+    cli_close(c);
+    /* ... and with a reset. */
+    c = cli_open();
+    cli_send_str(c, "GET /async-borrow HTTP/1.1\r\n\r\n");
+    sleep_ms(20);
+    struct linger lg = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    cli_close(c);
+    sleep_ms(300);
+    expect_releases(base + 4);
+}
+
+static void test_head_omit(void **state)
+{
+    (void)state;
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
+                               "Content-Type: text/plain\r\n\r\n";
+    cli_t *c = cli_open();
+    cli_send_str(c, "HEAD /hello HTTP/1.1\r\n\r\n");
+    char *r = cli_next(c, false);
+    assert_non_null(r);
+    assert_string_equal(r, head);
+    free(r);
+    cli_send_str(c, "GET /omit HTTP/1.1\r\n\r\n");
+    r = cli_next(c, false);
+    assert_non_null(r);
+    assert_string_equal(r, head);
+    free(r);
+    /* Nothing stray between responses: the next one starts right here. */
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    cli_close(c);
+}
+
+static void test_status_text(void **state)
+{
+    (void)state;
+    assert_string_equal(http_status_text(200), "OK");
+    assert_string_equal(http_status_text(404), "Not Found");
+    assert_string_equal(http_status_text(413), "Payload Too Large");
+    assert_string_equal(http_status_text(429), "Too Many Requests");
+    assert_string_equal(http_status_text(431), "Request Header Fields Too Large");
+    assert_string_equal(http_status_text(503), "Service Unavailable");
+    assert_string_equal(http_status_text(299), "Unknown");
+}
+
+static void test_stats(void **state)
+{
+    (void)state;
+    http_server_stats_t st;
+    http_server_get_stats(g_srv, &st);
+    assert_true(st.connections_total >= 20);
+    assert_true(st.requests_total >= 20);
+    assert_true(st.parse_errors >= 6);
+    assert_true(st.timeouts >= 2);
+    assert_int_equal(st.connections_rejected, 0);
+}
+
+/* ---- tests with their own server -------------------------------------------------- */
+
+static void test_graceful_stop(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int port = http_server_port(s);
+
+    cli_t *busy = cli_open_port(port);
+    cli_t *idle = cli_open_port(port);
+    cli_send_str(idle, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(idle, HELLO_200);
+    cli_send_str(busy, "GET /slow HTTP/1.1\r\n\r\n"); /* answered after 100 ms */
+    sleep_ms(30);
+    uint64_t t0 = now_ms();
+    http_server_stop(s, 2000);
+    uint64_t dt = now_ms() - t0;
+    assert_true(dt >= 50);
+    assert_true(dt < 1500);
+    cli_expect(busy, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Type: text/plain\r\n"
+                     "Connection: close\r\n\r\nslow done");
+    assert_int_equal(cli_wait_eof(busy), 0);
+    assert_int_equal(cli_wait_eof(idle), 0);
+    cli_close(busy);
+    cli_close(idle);
+}
+
+static void test_stop_grace_expires(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int base = atomic_load(&g_releases);
+    cli_t *c = cli_open_port(http_server_port(s));
+    cli_send_str(c, "GET /async-borrow HTTP/1.1\r\n\r\n"); /* answered after 150 ms */
+    sleep_ms(30);
+    http_server_stop(s, 20); /* force-closed first; the late answer is dropped */
+    assert_int_equal(cli_wait_eof(c), 0);
+    assert_int_equal(atomic_load(&g_releases), base + 1);
+    cli_close(c);
+}
+
+static void test_start_errors(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s = (http_server_t *)&cfg;
+
+    cfg.loops = 0;
+    assert_int_equal(http_server_start(&cfg, &s), KV_EINVAL);
+    assert_null(s);
+    cfg.loops = KV_HTTP_MAX_LOOPS + 1;
+    assert_int_equal(http_server_start(&cfg, &s), KV_EINVAL);
+    cfg = t_config();
+    cfg.host = "not-an-address";
+    assert_int_equal(http_server_start(&cfg, &s), KV_EINVAL);
+    cfg = t_config();
+    cfg.handler.request = NULL;
+    assert_int_equal(http_server_start(&cfg, &s), KV_EINVAL);
+
+    /* A port taken by a socket without SO_REUSEPORT. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    cfg = t_config();
+    cfg.port = ntohs(sa.sin_port);
+    assert_int_equal(http_server_start(&cfg, &s), -EADDRINUSE);
+    assert_null(s);
+    close(fd);
+}
+
+static void test_start_alloc_failure(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    int rc = -1;
+
+    for (long n = 0; n < 10 && rc != 0; n++) {
+        kv_mem_failing_set(n);
+        rc = http_server_start(&cfg, &s);
+        kv_mem_set(NULL);
+        if (rc != 0) {
+            assert_int_equal(rc, -ENOMEM);
+            assert_null(s);
+        }
+    }
+    assert_int_equal(rc, 0);
+    http_server_stop(s, 0);
+}
+
+/* Allocation failures on a running server: the connection is refused, a
+ * chunked body that cannot grow gets 500. */
+static void test_runtime_alloc_failure(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    http_server_stats_t st;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int port = http_server_port(s);
+
+    cli_t *c = cli_open_port(port);
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+
+    kv_mem_failing_set(0);
+    cli_t *refused = cli_open_port(port);
+    assert_int_equal(cli_wait_eof(refused), 0);
+    cli_close(refused);
+    kv_mem_set(NULL);
+    http_server_get_stats(s, &st);
+    assert_int_equal(st.connections_rejected, 1);
+
+    kv_mem_failing_set(0);
+    cli_send_str(c, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n");
+    expect_error_and_close(c, 500, "Internal Server Error");
+    kv_mem_set(NULL);
+    cli_close(c);
+    http_server_stop(s, 0);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    if (http_server_start(&cfg, &g_srv) != 0)
+        return -1;
+    g_port = http_server_port(g_srv);
+    return g_port > 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    http_server_stop(g_srv, 1000);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest own[] = {
+        cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_start_alloc_failure),
+        cmocka_unit_test(test_runtime_alloc_failure),
+        cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_grace_expires),
+    };
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test(test_status_text),
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_query_and_headers),
+        cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_pipeline_many),
+        cmocka_unit_test(test_post_large),
+        cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_header_bytes_431),
+        cmocka_unit_test(test_header_count_431),
+        cmocka_unit_test(test_url_414),
+        cmocka_unit_test(test_garbage_400),
+        cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_slow_client_408),
+        cmocka_unit_test(test_idle_close),
+        cmocka_unit_test(test_no_timeout_in_app),
+        cmocka_unit_test(test_reason),
+        cmocka_unit_test(test_body_release),
+        cmocka_unit_test(test_head_omit),
+        cmocka_unit_test(test_stats),
+    };
+    int failed = cmocka_run_group_tests_name("http_own_server", own, NULL, NULL);
+    failed += cmocka_run_group_tests_name("http_shared_server", shared, group_setup,
+                                          group_teardown);
+    return failed;
+}
