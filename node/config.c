@@ -108,8 +108,10 @@ static int load_token(node_config_t *c, json_t *t, char *err, size_t n)
 static int load_number(json_t *v, const char *key, long long min, long long max, long long *out,
                        char *err, size_t n)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return errf(err, n, "%s: expected an integer in range%s", key, NULL);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+        snprintf(err, n, "%s: expected an integer in [%lld, %lld]", key, min, max);
+        return -1;
+    }
     *out = json_integer_value(v);
     return 0;
 }

@@ -107,11 +107,11 @@ static void http__refuse(http_loop_t *l)
         KV_LOG_ERROR(HTTP_LOG, "out of memory refusing a connection");
         return;
     }
+    HTTP__STAT_ADD(l, rejected, 1); /* before the client can see the close */
     uv_tcp_init(&l->loop, t);
     t->data = l;
     (void)uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)t);
     uv_close((uv_handle_t *)t, http__on_refused_closed);
-    HTTP__STAT_ADD(l, rejected, 1);
 }
 
 static void http__on_connection(uv_stream_t *server, int status)

@@ -6,7 +6,7 @@
 # Env: EDGEKV_BENCH_SECONDS (10) wrk duration per scenario
 #      EDGEKV_BENCH_THREADS (2)  edgekv --threads
 #      EDGEKV_BENCH_WARMUP  (1)  seconds of untimed wrk before each scenario
-#      EDGEKV_BENCH_OUT          JSON result file (default <tmp>/hot_get.json)
+#      EDGEKV_BENCH_OUT          JSON result file (default $TMPDIR/edgekv-hot_get.json)
 #      EDGEKV_BIN                use this binary instead of building
 #      EDGEKV_BENCH_TIMEOUT      hard limit for the whole run, seconds
 # Exit 0 when every scenario ran and returned the right bytes; speed is not
@@ -31,7 +31,7 @@ for c in wrk nginx curl jq awk cmp; do
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-bench.XXXXXX")
-OUT=${EDGEKV_BENCH_OUT:-$TMP/hot_get.json}
+OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-hot_get.json}
 EDGE_PID="" NGINX_PID="" WD_PID=""
 
 stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
@@ -294,7 +294,3 @@ jq -n --argjson rows "$json" --argjson secs "$SECS" --argjson threads "$NTHREADS
   '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
 echo
 echo "JSON: $OUT"
-if [[ "$OUT" == "$TMP"/* ]]; then
-  echo "(inside the temp dir, which is removed on exit; set EDGEKV_BENCH_OUT to keep it)"
-  cat "$OUT"
-fi

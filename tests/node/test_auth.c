@@ -1,0 +1,101 @@
+/* test_auth.c - node/auth.c: token scopes, 401 vs 403, malformed headers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "auth.h"
+#include "kv_err.h"
+#include "kv_mem.h"
+
+#define NS_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define NS_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static auth_result_t chk(auth_t *a, const char *hdr, const char *acct, const char *ns, bool w)
+{
+    return auth_check(a, hdr, hdr ? strlen(hdr) : 0, acct, ns, w, NULL);
+}
+
+static void test_scopes(void **state)
+{
+    const char *only_a[] = {NS_A};
+    auth_token_t t[] = {
+        {.token = "all-write", .account = "acct", .write = true},
+        {.token = "all-read", .account = "acct", .write = false},
+        {.token = "a-write", .account = "acct", .namespaces = only_a, .namespace_count = 1,
+         .write = true},
+    };
+    auth_t *a;
+    const char *acct_out = NULL;
+    (void)state;
+    assert_int_equal(auth_create(t, 3, &a), 0);
+    assert_int_equal(auth_count(a), 3);
+    assert_int_equal(chk(a, NULL, "acct", NULL, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Basic all-write", "acct", NULL, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Bearer nope", "acct", NULL, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Bearer all-writ", "acct", NULL, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Bearer all-write2", "acct", NULL, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Bearer all-write", "acct", NS_B, true), AUTH_OK);
+    assert_int_equal(chk(a, "bearer  all-write ", "acct", NS_B, true), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer all-write", "other", NS_B, false), AUTH_FORBIDDEN);
+    assert_int_equal(chk(a, "Bearer all-read", "acct", NS_B, false), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer all-read", "acct", NS_B, true), AUTH_FORBIDDEN);
+    assert_int_equal(chk(a, "Bearer a-write", "acct", NS_A, true), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer a-write", "acct", NS_B, false), AUTH_FORBIDDEN);
+    /* Namespace-scoped tokens may list, but not create, namespaces. */
+    assert_int_equal(chk(a, "Bearer a-write", "acct", NULL, false), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer a-write", "acct", NULL, true), AUTH_FORBIDDEN);
+    assert_int_equal(chk(a, "Bearer all-write", NULL, NS_A, true), AUTH_OK);
+    assert_int_equal(auth_check(a, "Bearer all-read", 15, NULL, NULL, false, &acct_out), AUTH_OK);
+    assert_string_equal(acct_out, "acct");
+    auth_destroy(a);
+}
+
+static void test_invalid_tables(void **state)
+{
+    auth_token_t dup[] = {{.token = "x", .account = "a"}, {.token = "x", .account = "b"}};
+    auth_token_t empty[] = {{.token = "", .account = "a"}};
+    auth_token_t noacct[] = {{.token = "x", .account = NULL}};
+    auth_t *a = NULL;
+    (void)state;
+    assert_int_equal(auth_create(dup, 2, &a), KV_EINVAL);
+    assert_int_equal(auth_create(empty, 1, &a), KV_EINVAL);
+    assert_int_equal(auth_create(noacct, 1, &a), KV_EINVAL);
+    assert_null(a);
+}
+
+static void test_alloc_failure(void **state)
+{
+    const char *ns[] = {NS_A, NS_B};
+    auth_token_t t[] = {{.token = "t1", .account = "a", .namespaces = ns, .namespace_count = 2},
+                        {.token = "t2", .account = "a"}};
+    auth_t *a;
+    (void)state;
+    for (long n = 0; n < 12; n++) {
+        int rc;
+        a = NULL;
+        kv_mem_failing_set(n);
+        rc = auth_create(t, 2, &a);
+        kv_mem_set(NULL);
+        if (rc == 0) {
+            assert_int_equal(auth_count(a), 2);
+            auth_destroy(a);
+        } else {
+            assert_int_equal(rc, -ENOMEM);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scopes),
+        cmocka_unit_test(test_invalid_tables),
+        cmocka_unit_test(test_alloc_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
