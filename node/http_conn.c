@@ -52,14 +52,22 @@ static int http__arena_append(http_conn_t *c, const char *at, size_t len)
 static http_method_t http__method(uint8_t m)
 {
     switch (m) {
-    case HTTP_GET: return HTTP_M_GET;
-    case HTTP_HEAD: return HTTP_M_HEAD;
-    case HTTP_PUT: return HTTP_M_PUT;
-    case HTTP_POST: return HTTP_M_POST;
-    case HTTP_DELETE: return HTTP_M_DELETE;
-    case HTTP_PATCH: return HTTP_M_PATCH;
-    case HTTP_OPTIONS: return HTTP_M_OPTIONS;
-    default: return HTTP_M_OTHER;
+    case HTTP_GET:
+        return HTTP_M_GET;
+    case HTTP_HEAD:
+        return HTTP_M_HEAD;
+    case HTTP_PUT:
+        return HTTP_M_PUT;
+    case HTTP_POST:
+        return HTTP_M_POST;
+    case HTTP_DELETE:
+        return HTTP_M_DELETE;
+    case HTTP_PATCH:
+        return HTTP_M_PATCH;
+    case HTTP_OPTIONS:
+        return HTTP_M_OPTIONS;
+    default:
+        return HTTP_M_OTHER;
     }
 }
 
@@ -221,7 +229,9 @@ static void http__too_large(http_conn_t *c, uint64_t body_len)
         h->too_large(&c->req, body_len, h->ctx);
     } else {
         static const char body[] = "Payload Too Large\n";
-        http_response_t r = {.status = 413, .content_type = "text/plain", .body = body,
+        http_response_t r = {.status = 413,
+                             .content_type = "text/plain",
+                             .body = body,
                              .body_len = sizeof(body) - 1};
         http_respond(&c->req, &r);
     }

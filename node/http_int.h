@@ -74,7 +74,12 @@ typedef enum {
     HTTP_TIMER_LINGER /* discarding input after the last response */
 } http_timer_kind_t;
 
-typedef enum { HTTP_HDR_NONE, HTTP_HDR_FIELD, HTTP_HDR_AFTER_FIELD, HTTP_HDR_VALUE } http_hdr_state_t;
+typedef enum {
+    HTTP_HDR_NONE,
+    HTTP_HDR_FIELD,
+    HTTP_HDR_AFTER_FIELD,
+    HTTP_HDR_VALUE
+} http_hdr_state_t;
 
 /* One client connection. Owned by its loop thread. Freed when both handles
  * are closed and the application no longer holds the request (a request in
@@ -97,9 +102,9 @@ typedef struct http_conn {
     char *arena;
     size_t arena_len;
     size_t url_len;
-    size_t head_raw;         /* raw bytes of an unfinished head (or trailers) */
-    const char *head_mark;   /* where the current head began in this execute */
-    bool head_mark_pending;  /* message began; its first on_method sets the mark */
+    size_t head_raw;        /* raw bytes of an unfinished head (or trailers) */
+    const char *head_mark;  /* where the current head began in this execute */
+    bool head_mark_pending; /* message began; its first on_method sets the mark */
     http_hdr_state_t hdr_state;
 
     uint64_t body_limit; /* head()'s answer */
@@ -107,21 +112,21 @@ typedef struct http_conn {
 
     http_rstate_t rstate;
     http_timer_kind_t timer_kind;
-    int err_status;           /* status of an error found in a parser callback */
-    unsigned writes_pending;  /* queued uv_write requests */
-    unsigned handles_open;    /* tcp + timer until their close callbacks ran */
-    unsigned parsed_round;    /* requests parsed in this parse round */
+    int err_status;          /* status of an error found in a parser callback */
+    unsigned writes_pending; /* queued uv_write requests */
+    unsigned handles_open;   /* tcp + timer until their close callbacks ran */
+    unsigned parsed_round;   /* requests parsed in this parse round */
 
-    bool keep_alive;      /* the client allows another request */
-    bool http10;          /* HTTP/1.0 request */
-    bool reading;         /* uv_read_start is in effect */
-    bool in_parse;        /* inside llhttp_execute */
-    bool paused;          /* llhttp returned HPE_PAUSED and was not resumed */
-    bool queued;          /* on loop->ready */
-    bool parse_stopped;   /* no further request will be parsed */
-    bool peer_eof;        /* the client shut down its side */
-    bool lingering;       /* responses done, FIN sent, discarding input */
-    bool closing;         /* uv_close called on the handles */
+    bool keep_alive;    /* the client allows another request */
+    bool http10;        /* HTTP/1.0 request */
+    bool reading;       /* uv_read_start is in effect */
+    bool in_parse;      /* inside llhttp_execute */
+    bool paused;        /* llhttp returned HPE_PAUSED and was not resumed */
+    bool queued;        /* on loop->ready */
+    bool parse_stopped; /* no further request will be parsed */
+    bool peer_eof;      /* the client shut down its side */
+    bool lingering;     /* responses done, FIN sent, discarding input */
+    bool closing;       /* uv_close called on the handles */
 } http_conn_t;
 
 typedef struct {
@@ -138,13 +143,13 @@ struct http_loop {
     uv_idle_t ready_idle; /* runs the ready queue; active only when non-empty */
     uv_tcp_t spare;       /* used to refuse a connection when malloc fails */
     uv_thread_t thread;
-    http__link_t conns;   /* every allocated connection, zombies included */
-    http__link_t ready;   /* connections with buffered requests to parse */
-    unsigned conns_open;  /* connections not yet closing */
-    bool handles_init;    /* listener, async, grace timer and idle initialised */
+    http__link_t conns;  /* every allocated connection, zombies included */
+    http__link_t ready;  /* connections with buffered requests to parse */
+    unsigned conns_open; /* connections not yet closing */
+    bool handles_init;   /* listener, async, grace timer and idle initialised */
     bool thread_started;
     bool stopping;
-    bool done;            /* loop handles closed; uv_run is about to return */
+    bool done; /* loop handles closed; uv_run is about to return */
     bool spare_busy;
     http_stats_atomic_t stats;
 };
@@ -159,9 +164,9 @@ struct http_server {
     http_loop_t *loops;
 };
 
-#define HTTP__STAT_ADD(l, field, n)                                                               \
+#define HTTP__STAT_ADD(l, field, n)                                                                \
     atomic_fetch_add_explicit(&(l)->stats.field, (n), memory_order_relaxed)
-#define HTTP__STAT_SUB(l, field, n)                                                               \
+#define HTTP__STAT_SUB(l, field, n)                                                                \
     atomic_fetch_sub_explicit(&(l)->stats.field, (n), memory_order_relaxed)
 
 /* http.c */

@@ -52,8 +52,7 @@ static void http__on_write(uv_write_t *w, int status)
 
 /* Queue what uv_try_write left: `done` bytes of head+body are out. */
 static int http__queue_rest(http_conn_t *c, size_t done, const char *head, size_t head_len,
-                            const char *body, size_t body_len, void (*release)(void *),
-                            void *arg)
+                            const char *body, size_t body_len, void (*release)(void *), void *arg)
 {
     size_t head_rest = done < head_len ? head_len - done : 0;
     size_t body_off = done > head_len ? done - head_len : 0;
@@ -98,8 +97,7 @@ void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const v
     if (n == UV_EAGAIN)
         n = 0;
     if (n >= 0 && (size_t)n < head_len + body_len)
-        n = http__queue_rest(c, (size_t)n, head, head_len, body, body_len, release,
-                             release_arg);
+        n = http__queue_rest(c, (size_t)n, head, head_len, body, body_len, release, release_arg);
     else if (n >= 0)
         http__release(release, release_arg);
     if (n < 0) {
@@ -231,8 +229,8 @@ void http__conn_fail(http_conn_t *c, int status)
     size_t len = strlen(text);
     memcpy(body, text, len);
     body[len++] = '\n';
-    http_response_t r = {.status = status, .content_type = "text/plain", .body = body,
-                         .body_len = len};
+    http_response_t r = {
+        .status = status, .content_type = "text/plain", .body = body, .body_len = len};
     http__send(c, &r, true);
 }
 

@@ -30,8 +30,8 @@
 
 #define T_READ_TIMEOUT_MS 200
 #define T_IDLE_TIMEOUT_MS 400
-#define T_BIG_LIMIT (16u * 1024u * 1024u) /* head() for most paths */
-#define T_SMALL_LIMIT 100                 /* head() for /small */
+#define T_BIG_LIMIT       (16u * 1024u * 1024u) /* head() for most paths */
+#define T_SMALL_LIMIT     100                   /* head() for /small */
 
 static const char HELLO_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
                                 "Content-Type: text/plain\r\n\r\nhello world";
@@ -71,8 +71,8 @@ static bool path_is(const http_req_t *req, const char *p)
 
 static void respond_text(http_req_t *req, int status, const char *text, size_t len)
 {
-    http_response_t r = {.status = status, .content_type = "text/plain", .body = text,
-                         .body_len = len};
+    http_response_t r = {
+        .status = status, .content_type = "text/plain", .body = text, .body_len = len};
     http_respond(req, &r);
 }
 
@@ -86,8 +86,11 @@ static const char BORROWED[] = "borrowed body";
 
 static void respond_borrowed(http_req_t *req)
 {
-    http_response_t r = {.status = 200, .content_type = "text/plain", .body = BORROWED,
-                         .body_len = sizeof(BORROWED) - 1, .body_release = count_release};
+    http_response_t r = {.status = 200,
+                         .content_type = "text/plain",
+                         .body = BORROWED,
+                         .body_len = sizeof(BORROWED) - 1,
+                         .body_release = count_release};
     http_respond(req, &r);
 }
 
@@ -152,8 +155,8 @@ static void respond_header(http_req_t *req)
         respond_text(req, 200, "none", 4);
         return;
     }
-    int n = snprintf(out, sizeof(out), "[%.*s] %zu", (int)h->value_len, h->value,
-                     req->header_count);
+    int n =
+        snprintf(out, sizeof(out), "[%.*s] %zu", (int)h->value_len, h->value, req->header_count);
     respond_text(req, 200, out, (size_t)n);
 }
 
@@ -180,8 +183,9 @@ static void t_request(http_req_t *req, void *ctx)
     } else if (path_is(req, "/pattern")) {
         respond_pattern_check(req);
     } else if (path_is(req, "/reason")) {
-        respond_status(req, 400, "Invalid expiration_ttl of 0. Please specify integer "
-                                 "greater than 0.");
+        respond_status(req, 400,
+                       "Invalid expiration_ttl of 0. Please specify integer "
+                       "greater than 0.");
     } else if (path_is(req, "/crlf")) {
         respond_status(req, 400, "bad\r\nX-Injected: 1");
     } else if (path_is(req, "/borrow")) {
@@ -195,8 +199,11 @@ static void t_request(http_req_t *req, void *ctx)
     } else if (path_is(req, "/header")) {
         respond_header(req);
     } else if (path_is(req, "/omit")) {
-        http_response_t r = {.status = 200, .content_type = "text/plain", .body = "hello world",
-                             .body_len = 11, .omit_body = true};
+        http_response_t r = {.status = 200,
+                             .content_type = "text/plain",
+                             .body = "hello world",
+                             .body_len = 11,
+                             .omit_body = true};
         http_respond(req, &r);
     } else if (path_is(req, "/extra")) {
         http_response_t r = {.status = 201, .headers = "X-A: 1\r\nX-B: 2\r\n", .headers_len = 16};
@@ -225,13 +232,13 @@ static void t_too_large(http_req_t *req, uint64_t body_len, void *ctx)
 
 static http_config_t t_config(void)
 {
-    http_config_t cfg = {.host = "127.0.0.1",
-                         .port = 0,
-                         .loops = 2,
-                         .handler = {.head = t_head, .too_large = t_too_large,
-                                     .request = t_request},
-                         .idle_timeout_ms = T_IDLE_TIMEOUT_MS,
-                         .read_timeout_ms = T_READ_TIMEOUT_MS};
+    http_config_t cfg = {
+        .host = "127.0.0.1",
+        .port = 0,
+        .loops = 2,
+        .handler = {.head = t_head, .too_large = t_too_large, .request = t_request},
+        .idle_timeout_ms = T_IDLE_TIMEOUT_MS,
+        .read_timeout_ms = T_READ_TIMEOUT_MS};
     return cfg;
 }
 
@@ -695,8 +702,9 @@ static void test_garbage_400(void **state)
 static void test_fuzz(void **state)
 {
     (void)state;
-    static const char valid[] = "POST /echo?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
-                                "Transfer-Encoding: chunked\r\nX-A: b\r\n\r\n4\r\nbody\r\n0\r\n\r\n";
+    static const char valid[] =
+        "POST /echo?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+        "Transfer-Encoding: chunked\r\nX-A: b\r\n\r\n4\r\nbody\r\n0\r\n\r\n";
     unsigned seed = 12345;
     char buf[2048];
 
@@ -1046,10 +1054,8 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest own[] = {
-        cmocka_unit_test(test_start_errors),
-        cmocka_unit_test(test_start_alloc_failure),
-        cmocka_unit_test(test_runtime_alloc_failure),
-        cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_start_errors),          cmocka_unit_test(test_start_alloc_failure),
+        cmocka_unit_test(test_runtime_alloc_failure), cmocka_unit_test(test_graceful_stop),
         cmocka_unit_test(test_stop_grace_expires),
     };
     const struct CMUnitTest shared[] = {
@@ -1077,7 +1083,7 @@ int main(void)
         cmocka_unit_test(test_stats),
     };
     int failed = cmocka_run_group_tests_name("http_own_server", own, NULL, NULL);
-    failed += cmocka_run_group_tests_name("http_shared_server", shared, group_setup,
-                                          group_teardown);
+    failed +=
+        cmocka_run_group_tests_name("http_shared_server", shared, group_setup, group_teardown);
     return failed;
 }
