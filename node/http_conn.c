@@ -312,19 +312,32 @@ static int http__on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-static int http__on_message_complete(llhttp_t *p)
+/* Hand the complete request to the application. */
+static void http__deliver(http_conn_t *c)
 {
-    http_conn_t *c = p->data;
     const http_handler_t *h = &c->loop->srv->cfg.handler;
 
-    if (c->rstate != HTTP_RS_BODY)
-        return HPE_PAUSED;
     c->rstate = HTTP_RS_APP;
     if (!c->keep_alive)
         c->parse_stopped = true;
     c->parsed_round++;
     HTTP__STAT_ADD(c->loop, requests, 1);
     h->request(&c->req, h->ctx);
+}
+
+static int http__on_message_complete(llhttp_t *p)
+{
+    http_conn_t *c = p->data;
+
+    if (c->rstate != HTTP_RS_BODY)
+        return HPE_PAUSED;
+    /* After the client's FIN, deliver from the parse loop, which knows
+     * whether bytes follow (the last answer says Connection: close). */
+    if (c->peer_eof) {
+        c->deliver_pending = true;
+        return HPE_PAUSED;
+    }
+    http__deliver(c);
     /* Answered at once: go on with the next pipelined request in this same
      * llhttp_execute, unless this round has had its share. */
     if (c->rstate == HTTP_RS_APP || c->parse_stopped || c->closing ||
@@ -382,7 +395,11 @@ static bool http__parse_step(http_conn_t *c)
         return false;
     }
     c->paused = e == HPE_PAUSED;
-    return c->paused;
+    if (c->deliver_pending) {
+        c->deliver_pending = false;
+        http__deliver(c);
+    }
+    return c->paused && !c->closing;
 }
 
 /* Parse buffered requests until the bytes run out, the application holds a

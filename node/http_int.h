@@ -117,16 +117,17 @@ typedef struct http_conn {
     unsigned handles_open;   /* tcp + timer until their close callbacks ran */
     unsigned parsed_round;   /* requests parsed in this parse round */
 
-    bool keep_alive;    /* the client allows another request */
-    bool http10;        /* HTTP/1.0 request */
-    bool reading;       /* uv_read_start is in effect */
-    bool in_parse;      /* inside llhttp_execute */
-    bool paused;        /* llhttp returned HPE_PAUSED and was not resumed */
-    bool queued;        /* on loop->ready */
-    bool parse_stopped; /* no further request will be parsed */
-    bool peer_eof;      /* the client shut down its side */
-    bool lingering;     /* responses done, FIN sent, discarding input */
-    bool closing;       /* uv_close called on the handles */
+    bool keep_alive;      /* the client allows another request */
+    bool http10;          /* HTTP/1.0 request */
+    bool reading;         /* uv_read_start is in effect */
+    bool in_parse;        /* inside llhttp_execute */
+    bool paused;          /* llhttp returned HPE_PAUSED and was not resumed */
+    bool deliver_pending; /* message complete; deliver after llhttp returns */
+    bool queued;          /* on loop->ready */
+    bool parse_stopped;   /* no further request will be parsed */
+    bool peer_eof;        /* the client shut down its side */
+    bool lingering;       /* responses done, FIN sent, discarding input */
+    bool closing;         /* uv_close called on the handles */
 } http_conn_t;
 
 typedef struct {

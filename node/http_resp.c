@@ -247,7 +247,9 @@ void http_respond(http_req_t *req, const http_response_t *resp)
             http__conn_free(c);
         return;
     }
-    bool close = !c->keep_alive || c->parse_stopped || c->peer_eof || c->loop->stopping;
+    /* After the client's FIN, answer what it sent before and then close. */
+    bool last = c->peer_eof && c->rbuf_off == c->rbuf_len;
+    bool close = !c->keep_alive || c->parse_stopped || last || c->loop->stopping;
     if (close)
         c->parse_stopped = true;
     http__send(c, resp, close);

@@ -433,6 +433,21 @@ static void test_pipeline(void **state)
     cli_close(c);
 }
 
+/* Requests, then the client's FIN: every request is still answered, the
+ * last with Connection: close, then the server closes. */
+static void test_half_close(void **state)
+{
+    (void)state;
+    cli_t *c = cli_open();
+    cli_send_str(c, "GET /async?a HTTP/1.1\r\n\r\nGET /q?b HTTP/1.1\r\n\r\n");
+    shutdown(c->fd, SHUT_WR);
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Type: text/plain\r\n\r\na");
+    cli_expect(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Type: text/plain\r\n"
+                  "Connection: close\r\n\r\nb");
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+}
+
 static void test_pipeline_many(void **state)
 {
     (void)state;
@@ -1065,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_pipeline_many),
+        cmocka_unit_test(test_half_close),
         cmocka_unit_test(test_post_large),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_chunked),
