@@ -61,8 +61,8 @@ void app_respond_json(node_app_t *app, http_req_t *req, metrics_route_t route, i
 
 static json_t *envelope(int ok, json_t *errors, json_t *result)
 {
-    return json_pack("{s:b, s:o, s:[], s:o}", "success", ok, "errors", errors, "messages",
-                     "result", result ? result : json_null());
+    return json_pack("{s:b, s:o, s:[], s:o}", "success", ok, "errors", errors, "messages", "result",
+                     result ? result : json_null());
 }
 
 void app_rest_ok(node_app_t *app, http_req_t *req, metrics_route_t route, json_t *result,

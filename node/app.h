@@ -67,7 +67,7 @@ void binding_handle(node_app_t *app, http_req_t *req);
 /* The values of a bulk get (shared by both APIs): an object mapping each
  * key to its value (parsed when type_json) or null; with_meta wraps each as
  * {value, metadata[, expiration when with_exp]}. -1 with *e on failure. */
-int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_json,
-                        int with_meta, int with_exp, json_t **out, kvop_err_t *e);
+int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_json, int with_meta,
+                        int with_exp, json_t **out, kvop_err_t *e);
 
 #endif

@@ -17,9 +17,9 @@
 typedef struct auth auth_t;
 
 typedef struct {
-    const char *name;    /* label for logs; may be NULL */
-    const char *token;   /* secret */
-    const char *account; /* account id */
+    const char *name;              /* label for logs; may be NULL */
+    const char *token;             /* secret */
+    const char *account;           /* account id */
     const char *const *namespaces; /* NULL = every namespace of the account */
     size_t namespace_count;
     bool write;

@@ -98,8 +98,8 @@ static int check_put(node_app_t *app, http_req_t *req, bind_write_t *w, kvop_err
         return -1;
     query_int(req, "expiration_ttl", &has_ttl, &ttl);
     query_int(req, "expiration", &has_exp, &exp);
-    if (kvops_check_expiry(has_ttl, ttl, has_exp, exp, kvops_now_s(app->ops), &w->expiration,
-                           e) != 0)
+    if (kvops_check_expiry(has_ttl, ttl, has_exp, exp, kvops_now_s(app->ops), &w->expiration, e) !=
+        0)
         return -1;
     if (meta && kvops_check_metadata(meta->value, meta->value_len, e) != 0)
         return -1;
@@ -157,8 +157,8 @@ static size_t meta_header(char *out, size_t cap, const stor_record_t *r)
         n += (size_t)snprintf(out + n, cap - n, "\r\n");
     }
     if (r->expiration)
-        n += (size_t)snprintf(out + n, cap - n, "CF-Expiration: %lld\r\n",
-                              (long long)r->expiration);
+        n +=
+            (size_t)snprintf(out + n, cap - n, "CF-Expiration: %lld\r\n", (long long)r->expiration);
     return n;
 }
 
@@ -253,10 +253,9 @@ static void bind_write(node_app_t *app, http_req_t *req, const char *ns, metrics
     }
     w->app = app, w->req = req, w->route = route;
     memcpy(w->ns, ns, sizeof w->ns);
-    rc = route == METRICS_ROUTE_BIND_PUT
-             ? check_put(app, req, w, &e)
-             : (decode_key(req, &w->key, &w->key_len, &e) ||
-                kvops_check_key(w->key, w->key_len, &e));
+    rc = route == METRICS_ROUTE_BIND_PUT ? check_put(app, req, w, &e)
+                                         : (decode_key(req, &w->key, &w->key_len, &e) ||
+                                            kvops_check_key(w->key, w->key_len, &e));
     if (rc == 0 && route == METRICS_ROUTE_BIND_PUT)
         rc = kvops_check_value_len(req->body_len, &e);
     if (rc == 0 && app_offload(req, write_work, write_done, w) == 0)
@@ -355,8 +354,8 @@ static void bind_list(node_app_t *app, http_req_t *req, const char *ns)
         app_bind_error(app, req, METRICS_ROUTE_BIND_LIST, e.status, e.msg);
         return;
     }
-    rc = stor_list(kvops_store(app->ops), ns, prefix, prefix_len, cursor[0] ? cursor : NULL,
-                   limit, kvops_now_s(app->ops), &l);
+    rc = stor_list(kvops_store(app->ops), ns, prefix, prefix_len, cursor[0] ? cursor : NULL, limit,
+                   kvops_now_s(app->ops), &l);
     if (rc == KV_EBADCURSOR) {
         app_bind_error(app, req, METRICS_ROUTE_BIND_LIST, 400, "Invalid cursor");
         return;
@@ -402,7 +401,9 @@ static int bulk_params(node_app_t *app, http_req_t *req, json_t **doc, int *type
         } else if (!ts || strcmp(ts, "text") != 0) {
             char *dump = ts ? NULL : json_dumps(t, JSON_ENCODE_ANY | JSON_COMPACT);
             snprintf(e->msg, sizeof e->msg, "\"%s\" is not a valid type. Use \"json\" or \"text\"",
-                     ts ? ts : dump ? dump : "");
+                     ts     ? ts
+                     : dump ? dump
+                            : "");
             free(dump);
             return -1;
         }
@@ -464,8 +465,8 @@ static json_t *bulk_entry(const stor_record_t *r, int type, int with_meta, int w
     return o;
 }
 
-int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_json,
-                        int with_meta, int with_exp, json_t **out, kvop_err_t *e)
+int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_json, int with_meta,
+                        int with_exp, json_t **out, kvop_err_t *e)
 {
     size_t i, n = json_array_size(keys), total = 0;
     json_t *res = json_object();
@@ -528,7 +529,8 @@ static void bind_bulk_get(node_app_t *app, http_req_t *req, const char *ns)
 
 static int is_bulk_get(const http_req_t *req)
 {
-    return req->method == HTTP_M_POST && req->path_len == 9 && memcmp(req->path, "/bulk/get", 9) == 0;
+    return req->method == HTTP_M_POST && req->path_len == 9 &&
+           memcmp(req->path, "/bulk/get", 9) == 0;
 }
 
 static metrics_route_t route_of(const http_req_t *req)

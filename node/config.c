@@ -11,7 +11,7 @@
 #include "kv_limits.h"
 #include "kv_mem.h"
 
-#define DEFAULT_PORT_ORIGIN 8788
+#define DEFAULT_PORT_ORIGIN   8788
 #define DEFAULT_WRITE_THREADS 16
 
 void node_config_defaults(node_config_t *c, const char *role)
@@ -246,7 +246,7 @@ static int apply_flag(node_config_t *c, const char *f, const char *v, char *err,
     }
 #define UINTF(name, lo, hi, dst)                                                                   \
     if (strcmp(f, name) == 0) {                                                                    \
-        if (parse_uint(v, hi, &x) != 0 || (long long)x < (long long)(lo))                                            \
+        if (parse_uint(v, hi, &x) != 0 || (long long)x < (long long)(lo))                          \
             return errf(err, n, name ": bad number '%s'%s", v, NULL);                              \
         dst = x;                                                                                   \
         return 0;                                                                                  \

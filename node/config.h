@@ -27,10 +27,10 @@ typedef struct {
     unsigned http_threads;  /* event loops; default: number of CPUs */
     unsigned write_threads; /* libuv threadpool size for durable writes */
     size_t cache_bytes;
-    stor_options_t storage; /* .path is filled from data_dir at start */
-    uint32_t node_id;       /* 0: generated once and kept in the data dir */
+    stor_options_t storage;                       /* .path is filled from data_dir at start */
+    uint32_t node_id;                             /* 0: generated once and kept in the data dir */
     char account_id[KV_ACCOUNT_ID_MAX_BYTES + 1]; /* "": generated and kept */
-    auth_token_t *tokens;   /* from the file and --token; strings owned */
+    auth_token_t *tokens;                         /* from the file and --token; strings owned */
     size_t token_count;
     kv_log_level_t log_level;
     void *json_root; /* owns the strings tokens point to */

@@ -89,7 +89,7 @@ cache_t *kvops_cache(kvops_t *k)
 }
 
 __attribute__((format(printf, 4, 5))) static int fail(kvop_err_t *e, int status, int code,
-                                                       const char *fmt, ...)
+                                                      const char *fmt, ...)
 {
     va_list ap;
     e->status = status;

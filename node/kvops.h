@@ -28,24 +28,24 @@
  * NS_TITLE_EXISTS, BASE64, EXPIRATION, AUTH, NO_ROUTE. The others are not
  * documented publicly; edgekv picks codes from the ranges legacy wrangler
  * lists for the same family (README, "REST error codes"). */
-#define KVOP_CODE_AUTH 10000
-#define KVOP_CODE_BAD_REQUEST 10001
-#define KVOP_CODE_KEY_NOT_FOUND 10009
-#define KVOP_CODE_NS_ID_INVALID 10011
-#define KVOP_CODE_BASE64 10012
-#define KVOP_CODE_NS_NOT_FOUND 10013
-#define KVOP_CODE_NS_TITLE_EXISTS 10014
+#define KVOP_CODE_AUTH             10000
+#define KVOP_CODE_BAD_REQUEST      10001
+#define KVOP_CODE_KEY_NOT_FOUND    10009
+#define KVOP_CODE_NS_ID_INVALID    10011
+#define KVOP_CODE_BASE64           10012
+#define KVOP_CODE_NS_NOT_FOUND     10013
+#define KVOP_CODE_NS_TITLE_EXISTS  10014
 #define KVOP_CODE_NS_TITLE_INVALID 10018
-#define KVOP_CODE_KEY_INVALID 10019
-#define KVOP_CODE_LIMIT 10022
-#define KVOP_CODE_TOO_MANY_ITEMS 10024
-#define KVOP_CODE_NS_LIMIT 10026
-#define KVOP_CODE_TOO_LARGE 10030
-#define KVOP_CODE_EXPIRATION 10033
-#define KVOP_CODE_METADATA 10035
-#define KVOP_CODE_INTERNAL 10043
-#define KVOP_CODE_NO_ROUTE 7003
-#define KVOP_CODE_METHOD 7001
+#define KVOP_CODE_KEY_INVALID      10019
+#define KVOP_CODE_LIMIT            10022
+#define KVOP_CODE_TOO_MANY_ITEMS   10024
+#define KVOP_CODE_NS_LIMIT         10026
+#define KVOP_CODE_TOO_LARGE        10030
+#define KVOP_CODE_EXPIRATION       10033
+#define KVOP_CODE_METADATA         10035
+#define KVOP_CODE_INTERNAL         10043
+#define KVOP_CODE_NO_ROUTE         7003
+#define KVOP_CODE_METHOD           7001
 
 /* An operation's failure as both APIs report it. */
 typedef struct {

@@ -24,7 +24,7 @@
 #include "kv_mem.h"
 #include "text.h"
 
-#define TOKEN_HEX_LEN 64
+#define TOKEN_HEX_LEN   64
 #define ACCOUNT_HEX_LEN 32
 
 typedef struct {
@@ -62,8 +62,8 @@ static int mkdir_p(const char *path)
 
 /* A durable fact of this node: the configured value, else the stored one,
  * else a freshly generated one that is stored for the next start. */
-static int identity(stor_t *s, const char *name, const char *configured, size_t hex_len,
-                    char *out, size_t cap, int *generated)
+static int identity(stor_t *s, const char *name, const char *configured, size_t hex_len, char *out,
+                    size_t cap, int *generated)
 {
     char *v = NULL;
     size_t len;
@@ -117,8 +117,8 @@ static int node_tokens(node_t *n, int *generated)
                   sizeof n->default_token, generated);
     if (rc != 0)
         return rc;
-    auth_token_t t = {.name = "default", .token = n->default_token, .account = n->account,
-                      .write = true};
+    auth_token_t t = {
+        .name = "default", .token = n->default_token, .account = n->account, .write = true};
     return auth_create(&t, 1, &n->auth);
 }
 
@@ -203,8 +203,8 @@ static void banner(node_t *n, int token_generated)
                n->default_token);
     else
         printf("  tokens: %zu from the configuration\n", auth_count(n->auth));
-    printf("  REST base: http://%s:%d/client/v4   env file: %s/edgekv.env\n",
-           n->cfg.listen_host, port, n->cfg.data_dir);
+    printf("  REST base: http://%s:%d/client/v4   env file: %s/edgekv.env\n", n->cfg.listen_host,
+           port, n->cfg.data_dir);
     fflush(stdout);
 }
 

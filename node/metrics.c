@@ -15,8 +15,8 @@ static const int k_statuses[] = {200, 201, 204, 400, 401, 403, 404, 405, 408,
 #define N_STATUS (sizeof k_statuses / sizeof k_statuses[0])
 
 /* Histogram upper bounds in seconds (Prometheus `le`), then +Inf. */
-static const double k_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                  0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5, 10.0};
+static const double k_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                  0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   10.0};
 #define N_BOUNDS (sizeof k_bounds / sizeof k_bounds[0])
 
 static const char *const k_route_labels[] = {
@@ -73,8 +73,7 @@ void metrics_request(metrics_t *m, unsigned slot, metrics_route_t route, int sta
     size_t b = 0;
     while (b < N_BOUNDS && secs > k_bounds[b])
         b++;
-    atomic_fetch_add_explicit(&s->by_status[route][status_index(status)], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->by_status[route][status_index(status)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->buckets[route][b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->sum_ns[route], latency_ns, memory_order_relaxed);
 }
@@ -145,10 +144,11 @@ static void render_histogram(metrics_t *m, metrics_buf_t *b, int r)
                                " %llu\n",
                                k_route_labels[r], k_bounds[k], (unsigned long long)cum);
         else
-            metrics_buf_printf(b,
-                               "edgekv_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
-                               " %llu\n",
-                               k_route_labels[r], (unsigned long long)cum);
+            metrics_buf_printf(
+                b,
+                "edgekv_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+                " %llu\n",
+                k_route_labels[r], (unsigned long long)cum);
     }
     for (unsigned i = 0; i < m->nslots; i++)
         sum += atomic_load_explicit(&m->slots[i].sum_ns[r], memory_order_relaxed);
@@ -168,12 +168,13 @@ void metrics_render(metrics_t *m, metrics_buf_t *b)
             if (!v)
                 continue;
             if (k_statuses[st])
-                metrics_buf_printf(b, "edgekv_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                metrics_buf_printf(b,
+                                   "edgekv_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
                                    k_route_labels[r], k_statuses[st], (unsigned long long)v);
             else
-                metrics_buf_printf(b,
-                                   "edgekv_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
-                                   k_route_labels[r], (unsigned long long)v);
+                metrics_buf_printf(
+                    b, "edgekv_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+                    k_route_labels[r], (unsigned long long)v);
         }
     metrics_buf_printf(b, "# HELP edgekv_http_request_duration_seconds Request latency from the "
                           "first byte to the response.\n"

@@ -16,7 +16,7 @@
 #include "rest_int.h"
 #include "text.h"
 
-#define ACCOUNTS "/client/v4/accounts/"
+#define ACCOUNTS   "/client/v4/accounts/"
 #define NAMESPACES "/storage/kv/namespaces"
 
 void rest_fail(node_app_t *app, http_req_t *req, const rest_call_t *c, int status, int code,
@@ -171,7 +171,8 @@ static int method_ok(const rest_call_t *c, http_method_t m)
 static int is_write(const rest_call_t *c, http_method_t m)
 {
     return c->target == REST_BULK || c->target == REST_BULK_DELETE ||
-           (c->target != REST_BULK_GET && (m == HTTP_M_PUT || m == HTTP_M_POST || m == HTTP_M_DELETE));
+           (c->target != REST_BULK_GET &&
+            (m == HTTP_M_PUT || m == HTTP_M_POST || m == HTTP_M_DELETE));
 }
 
 /* Authenticate, then check the namespace belongs to the account. On
@@ -181,11 +182,11 @@ static int admit(node_app_t *app, http_req_t *req, rest_call_t *c)
     const http_header_t *h = http_req_header(req, "Authorization");
     const char *ns = c->target == REST_NS_COLLECTION ? NULL : c->ns;
     stor_ns_t info;
-    auth_result_t ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0,
-                                  c->account, ns, is_write(c, req->method), NULL);
+    auth_result_t ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0, c->account,
+                                  ns, is_write(c, req->method), NULL);
     if (ar != AUTH_OK) {
-        app_rest_error(app, req, c->route, ar == AUTH_UNAUTHENTICATED ? 401 : 403,
-                       KVOP_CODE_AUTH, "Authentication error");
+        app_rest_error(app, req, c->route, ar == AUTH_UNAUTHENTICATED ? 401 : 403, KVOP_CODE_AUTH,
+                       "Authentication error");
         return -1;
     }
     if (!ns)
@@ -206,8 +207,7 @@ static int admit(node_app_t *app, http_req_t *req, rest_call_t *c)
 
 json_t *rest_ns_json(const stor_ns_t *n)
 {
-    return json_pack("{s:s, s:s, s:b}", "id", n->id, "title", n->title, "supports_url_encoding",
-                     1);
+    return json_pack("{s:s, s:s, s:b}", "id", n->id, "title", n->title, "supports_url_encoding", 1);
 }
 
 static int query_uint(http_req_t *req, const char *name, int64_t dflt, int64_t lo, int64_t hi,
@@ -234,7 +234,8 @@ static void ns_list(node_app_t *app, http_req_t *req, rest_call_t *c)
     text_query_decode(req->query, req->query_len, "direction", dir, sizeof dir);
     if (query_uint(req, "page", 1, 1, 1 << 30, &page) != 0 ||
         query_uint(req, "per_page", KV_NS_PAGE_DEFAULT, 1, KV_NS_PAGE_MAX, &per_page) != 0 ||
-        (strcmp(order, "id") && strcmp(order, "title")) || (strcmp(dir, "asc") && strcmp(dir, "desc"))) {
+        (strcmp(order, "id") && strcmp(order, "title")) ||
+        (strcmp(dir, "asc") && strcmp(dir, "desc"))) {
         rest_fail(app, req, c, 400, KVOP_CODE_LIMIT,
                   "page and per_page must be integers (per_page 1..1000), order id|title, "
                   "direction asc|desc");
@@ -242,7 +243,8 @@ static void ns_list(node_app_t *app, http_req_t *req, rest_call_t *c)
     }
     if (stor_ns_list(kvops_store(app->ops), c->account,
                      strcmp(order, "title") == 0 ? STOR_NS_ORDER_TITLE : STOR_NS_ORDER_ID,
-                     strcmp(dir, "desc") == 0, 1, KV_NS_PER_ACCOUNT_MAX, &all, &count, &total) != 0) {
+                     strcmp(dir, "desc") == 0, 1, KV_NS_PER_ACCOUNT_MAX, &all, &count,
+                     &total) != 0) {
         rest_fail(app, req, c, 500, KVOP_CODE_INTERNAL, "Internal Server Error");
         return;
     }
@@ -377,7 +379,8 @@ static void keys_list(node_app_t *app, http_req_t *req, rest_call_t *c)
     plen = text_query_decode(req->query, req->query_len, "prefix", prefix, sizeof prefix);
     if (plen == -2 || plen > KV_KEY_MAX_BYTES) {
         rest_fail(app, req, c, plen == -2 ? 400 : 414, KVOP_CODE_KEY_INVALID,
-                  plen == -2 ? "Could not URL-decode prefix" : "prefix exceeds key length limit of 512");
+                  plen == -2 ? "Could not URL-decode prefix"
+                             : "prefix exceeds key length limit of 512");
         return;
     }
     if (text_query_decode(req->query, req->query_len, "cursor", cursor, sizeof cursor) == -2) {
@@ -424,9 +427,9 @@ static void bulk_get(node_app_t *app, http_req_t *req, rest_call_t *c)
         else
             kvops_check_key(json_string_value(k), json_string_length(k), &e);
     }
-    if (e.msg[0] || binding_bulk_values(app, c->ns, keys, ts && strcmp(ts, "json") == 0,
-                                        json_is_true(json_object_get(doc, "withMetadata")), 1,
-                                        &res, &e) != 0) {
+    if (e.msg[0] ||
+        binding_bulk_values(app, c->ns, keys, ts && strcmp(ts, "json") == 0,
+                            json_is_true(json_object_get(doc, "withMetadata")), 1, &res, &e) != 0) {
         json_decref(doc);
         rest_fail_err(app, req, c, &e);
         return;
@@ -463,7 +466,9 @@ void rest_too_large(node_app_t *app, http_req_t *req, uint64_t len)
         rest_fail_err(app, req, &c, &e);
     } else {
         /* The gateway refuses oversized bulk bodies with a bare 413. */
-        http_response_t r = {.status = 413, .content_type = "text/plain", .body = "Payload Too Large\n",
+        http_response_t r = {.status = 413,
+                             .content_type = "text/plain",
+                             .body = "Payload Too Large\n",
                              .body_len = 18};
         app_respond(app, req, c.route, &r);
     }

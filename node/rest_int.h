@@ -46,7 +46,7 @@ void rest_bulk_delete(node_app_t *app, http_req_t *req, rest_call_t *c);
 void rest_ns_write(node_app_t *app, http_req_t *req, rest_call_t *c);
 
 /* PUT values validation steps 1-4 for the too-large path too. */
-int rest_check_put_params(node_app_t *app, http_req_t *req, const rest_call_t *c,
-                          int64_t *exp_abs, kvop_err_t *e);
+int rest_check_put_params(node_app_t *app, http_req_t *req, const rest_call_t *c, int64_t *exp_abs,
+                          kvop_err_t *e);
 
 #endif

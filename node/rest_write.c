@@ -27,8 +27,8 @@ struct rest_job {
     rest_call_t call;
     kvops_write_t *writes;
     size_t nwrites;
-    json_t *doc;      /* parsed body; writes may point into it */
-    uint8_t **bufs;   /* decoded base64 values and dumped metadata */
+    json_t *doc;    /* parsed body; writes may point into it */
+    uint8_t **bufs; /* decoded base64 values and dumped metadata */
     size_t nbufs;
     char *title;
     int (*work)(rest_job_t *j);
@@ -127,8 +127,8 @@ static int query_int(http_req_t *req, const char *name, bool *has, int64_t *v)
     return 0;
 }
 
-int rest_check_put_params(node_app_t *app, http_req_t *req, const rest_call_t *c,
-                          int64_t *exp_abs, kvop_err_t *e)
+int rest_check_put_params(node_app_t *app, http_req_t *req, const rest_call_t *c, int64_t *exp_abs,
+                          kvop_err_t *e)
 {
     bool has_ttl, has_exp;
     int64_t ttl, exp;
@@ -223,7 +223,8 @@ void rest_value_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
         job_done(j);
         return;
     }
-    j->writes[0] = (kvops_write_t){.key = j->call.key, .key_len = j->call.key_len, .tombstone = true};
+    j->writes[0] =
+        (kvops_write_t){.key = j->call.key, .key_len = j->call.key_len, .tombstone = true};
     j->nwrites = 1;
     j->work = write_work;
     job_start(j);
@@ -280,8 +281,8 @@ static int bulk_value(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t 
     long n;
     if (!s) {
         e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
-        snprintf(e->msg, sizeof e->msg, "value for key \"%.*s\" must be a string",
-                 (int)w->key_len, w->key);
+        snprintf(e->msg, sizeof e->msg, "value for key \"%.*s\" must be a string", (int)w->key_len,
+                 w->key);
         return -1;
     }
     w->value = (const uint8_t *)s;

@@ -61,8 +61,7 @@ int text_query_get(const char *query, size_t query_len, const char *name, const 
     return 0;
 }
 
-long text_query_decode(const char *query, size_t query_len, const char *name, char *buf,
-                       size_t cap)
+long text_query_decode(const char *query, size_t query_len, const char *name, char *buf, size_t cap)
 {
     const char *v;
     size_t vlen;

@@ -17,7 +17,6 @@ void kv_assert_set_hook(kv_assert_hook_fn fn, void *arg);
 
 _Noreturn void kv__assert_fail(const char *expr, const char *file, int line);
 
-#define KV_ASSERT(expr)                                                                            \
-    ((expr) ? (void)0 : kv__assert_fail(#expr, __FILE__, __LINE__))
+#define KV_ASSERT(expr) ((expr) ? (void)0 : kv__assert_fail(#expr, __FILE__, __LINE__))
 
 #endif

@@ -27,19 +27,19 @@
 /* REST list: `limit` must be in [10, 1000]. */
 #define KV_REST_LIST_MIN_KEYS 10
 /* Multi-key get: 1..100 keys, response at most 25 MiB. */
-#define KV_BULK_GET_MAX_KEYS 100
+#define KV_BULK_GET_MAX_KEYS           100
 #define KV_BULK_GET_MAX_RESPONSE_BYTES KV_VALUE_MAX_BYTES
 /* REST bulk write / delete: at most 10 000 items per request. */
 #define KV_BULK_WRITE_MAX_ITEMS 10000
 /* REST bulk body: 100 MB (the gateway refuses larger with a bare 413). */
 #define KV_BULK_BODY_MAX_BYTES (100u * 1000u * 1000u)
 /* Namespaces: 32-hex ids, titles up to 512 bytes, 1000 per account. */
-#define KV_NS_ID_LEN 32
+#define KV_NS_ID_LEN          32
 #define KV_NS_TITLE_MAX_BYTES 512
 #define KV_NS_PER_ACCOUNT_MAX 1000
 /* REST namespace list page size: default 20, maximum 1000 (wrangler asks 1000). */
 #define KV_NS_PAGE_DEFAULT 20
-#define KV_NS_PAGE_MAX 1000
+#define KV_NS_PAGE_MAX     1000
 /* Account ids: wrangler accepts [A-Za-z0-9_-]; production ids are 32 hex. */
 #define KV_ACCOUNT_ID_MAX_BYTES 64
 /* API tokens: long enough for 32 random bytes in hex. */

@@ -17,8 +17,8 @@ __attribute__((format(printf, 3, 4))) void kv_log(kv_log_level_t level, const ch
                                                   const char *fmt, ...);
 
 #define KV_LOG_DEBUG(mod, ...) kv_log(KV_LOG_DEBUG, mod, __VA_ARGS__)
-#define KV_LOG_INFO(mod, ...) kv_log(KV_LOG_INFO, mod, __VA_ARGS__)
-#define KV_LOG_WARN(mod, ...) kv_log(KV_LOG_WARN, mod, __VA_ARGS__)
+#define KV_LOG_INFO(mod, ...)  kv_log(KV_LOG_INFO, mod, __VA_ARGS__)
+#define KV_LOG_WARN(mod, ...)  kv_log(KV_LOG_WARN, mod, __VA_ARGS__)
 #define KV_LOG_ERROR(mod, ...) kv_log(KV_LOG_ERROR, mod, __VA_ARGS__)
 
 #endif

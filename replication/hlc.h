@@ -18,8 +18,8 @@
 #include "kv_version.h"
 
 #define HLC_LOGICAL_BITS 16
-#define HLC_LOGICAL_MAX 0xffffu
-#define HLC_MS_MAX ((UINT64_C(1) << 48) - 1)
+#define HLC_LOGICAL_MAX  0xffffu
+#define HLC_MS_MAX       ((UINT64_C(1) << 48) - 1)
 
 typedef struct {
     uint64_t last;    /* last timestamp issued or observed */

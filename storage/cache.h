@@ -40,9 +40,9 @@ int cache_create(size_t max_bytes, cache_t **out);
 void cache_destroy(cache_t *c);
 
 typedef enum {
-    CACHE_MISS,     /* nothing known: read storage */
-    CACHE_HIT,      /* *blob set: a new reference the caller must unref */
-    CACHE_NEGATIVE  /* known absent (never stored, or a tombstone) */
+    CACHE_MISS,    /* nothing known: read storage */
+    CACHE_HIT,     /* *blob set: a new reference the caller must unref */
+    CACHE_NEGATIVE /* known absent (never stored, or a tombstone) */
 } cache_result_t;
 
 cache_result_t cache_get(cache_t *c, const char *ns_id, const char *key, size_t key_len,

@@ -30,7 +30,7 @@
 
 #include "kv_version.h"
 
-#define STOR_RECORD_FORMAT 1
+#define STOR_RECORD_FORMAT       1
 #define STOR_RECORD_HEADER_BYTES 32
 
 /* Decoded view of a record. Pointers borrow from the buffer decoded (or

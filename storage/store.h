@@ -40,14 +40,14 @@ typedef enum {
 } stor_sync_t;
 
 typedef struct {
-    const char *path;               /* directory, created if missing */
-    size_t block_cache_bytes;       /* RocksDB LRU block cache */
-    size_t write_buffer_bytes;      /* memtable size per column family */
-    size_t blob_min_bytes;          /* values this large go to blob files */
+    const char *path;          /* directory, created if missing */
+    size_t block_cache_bytes;  /* RocksDB LRU block cache */
+    size_t write_buffer_bytes; /* memtable size per column family */
+    size_t blob_min_bytes;     /* values this large go to blob files */
     stor_sync_t sync;
-    unsigned sync_interval_ms;      /* STOR_SYNC_BATCH only */
-    bool compression;               /* LZ4 for SST and blob files */
-    int64_t tombstone_retention_s;  /* compaction may drop older tombstones */
+    unsigned sync_interval_ms;     /* STOR_SYNC_BATCH only */
+    bool compression;              /* LZ4 for SST and blob files */
+    int64_t tombstone_retention_s; /* compaction may drop older tombstones */
 } stor_options_t;
 
 /* Defaults: 64 MiB block cache, 64 MiB memtables, KV_BLOB_MIN_BYTES, sync
@@ -104,8 +104,8 @@ typedef struct {
 typedef struct {
     stor_list_item_t *items;
     size_t count;
-    bool complete;  /* no further keys with the prefix */
-    char *cursor;   /* opaque, NUL-terminated; NULL when complete */
+    bool complete; /* no further keys with the prefix */
+    char *cursor;  /* opaque, NUL-terminated; NULL when complete */
 } stor_list_t;
 
 /* List live keys of a namespace in UTF-8 byte order. `cursor` NULL (or "")

@@ -7,6 +7,7 @@
 #      EDGEKV_BENCH_THREADS (2)  edgekv --threads
 #      EDGEKV_BENCH_WARMUP  (1)  seconds of untimed wrk before each scenario
 #      EDGEKV_BENCH_OUT          JSON result file (default $TMPDIR/edgekv-hot_get.json)
+#      EDGEKV_BENCH_NGINX_WORKERS (1) nginx worker_processes
 #      EDGEKV_BIN                use this binary instead of building
 #      EDGEKV_BENCH_TIMEOUT      hard limit for the whole run, seconds
 # Exit 0 when every scenario ran and returned the right bytes; speed is not
@@ -20,6 +21,7 @@ WARMUP=${EDGEKV_BENCH_WARMUP:-1}
 NKEYS=100000       # distinct keys for the miss scenario
 NFILES=10000       # static files for nginx's random-file baseline
 BULK=10000         # items per bulk PUT (the API maximum)
+NGINX_WORKERS=${EDGEKV_BENCH_NGINX_WORKERS:-1}
 WRK_ARGS=(-t2 -c50 --latency)
 
 log() { echo "hot_get: $*" >&2; }
@@ -32,7 +34,7 @@ done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-bench.XXXXXX")
 OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-hot_get.json}
-EDGE_PID="" NGINX_PID="" WD_PID=""
+EDGE_PID="" NGINX_PID="" WD_PID="" WRK_PID=""
 
 stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
   local pid=$1 i
@@ -48,6 +50,7 @@ stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  stop_pid "$WRK_PID"
   stop_pid "$EDGE_PID"
   stop_pid "$NGINX_PID"
   if [[ -n "$WD_PID" ]]; then kill -TERM "$WD_PID" 2>/dev/null || true; wait "$WD_PID" 2>/dev/null || true; fi
@@ -68,7 +71,7 @@ trap 'exit 143' TERM
 LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 6 * (SECS + WARMUP + 5)))}
 MAIN_PID=$$
 (
-  trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
   sleep "$LIMIT" & sp=$!
   wait "$sp"
   echo "hot_get: timeout after ${LIMIT}s" >&2
@@ -76,11 +79,16 @@ MAIN_PID=$$
 ) &
 WD_PID=$!
 
-free_port() { # a TCP port on 127.0.0.1 nobody listens on
-  local p i
+free_port() { # a TCP port on 127.0.0.1 that no socket uses, outside the ephemeral range
+  local p i lo=32768 hi=60999 base span
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  if ((lo > 11000)); then base=10000 span=$((lo - 10000)); else base=$((hi + 1)) span=$((65535 - hi)); fi
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((base + RANDOM % span))
     [[ "$p" == "${1:-}" ]] && continue
+    if command -v ss >/dev/null; then
+      [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]] || continue
+    fi
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   return 1
@@ -183,7 +191,7 @@ user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root;"
 cat >"$TMP/nginx/nginx.conf" <<EOF
 $user_line
-worker_processes 1;
+worker_processes $NGINX_WORKERS;
 daemon off;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log;
@@ -233,14 +241,22 @@ to_ms() { # 1.23ms / 456.00us / 1.20s / 2.00m -> ms
     printf "%.3f", n }'
 }
 declare -A RPS P99 CPU
+wrk_bg() { # wrk in the background so a signal interrupts the wait; killed by PID on exit
+  local rc=0
+  wrk "$@" &
+  WRK_PID=$!
+  wait "$WRK_PID" || rc=$?
+  WRK_PID=""
+  return $rc
+}
 run_wrk() { # run_wrk NAME SERVER_PID wrk-args...
   local name=$1 pid=$2 out="$TMP/wrk.$1.txt" t0 t1 non2xx bad
   shift 2
   if [[ "$WARMUP" != 0 ]]; then
-    wrk "${WRK_ARGS[@]}" -d"${WARMUP}s" "$@" >/dev/null 2>&1 || die "$name: wrk warm-up failed"
+    wrk_bg "${WRK_ARGS[@]}" -d"${WARMUP}s" "$@" >/dev/null 2>&1 || die "$name: wrk warm-up failed"
   fi
   t0=$(cpu_ticks "$pid")
-  wrk "${WRK_ARGS[@]}" -d"${SECS}s" "$@" >"$out" 2>&1 || { cat "$out" >&2; die "$name: wrk failed"; }
+  wrk_bg "${WRK_ARGS[@]}" -d"${SECS}s" "$@" >"$out" 2>&1 || { cat "$out" >&2; die "$name: wrk failed"; }
   t1=$(cpu_ticks "$pid")
   kill -0 "$pid" 2>/dev/null || die "$name: server died during the run"
   echo "== $name" >&2
@@ -279,7 +295,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rows=("$NG_HOT|$NG_HOT" "$ED_REST|$NG_HOT" "$ED_BIND|$NG_HOT" "$NG_RND|$NG_RND" "$ED_MISS|$NG_RND")
 json="[]"
 echo
-echo "wrk ${WRK_ARGS[*]} -d${SECS}s; edgekv --threads $NTHREADS --sync off; $(nproc) CPUs"
+echo "wrk ${WRK_ARGS[*]} -d${SECS}s; edgekv --threads $NTHREADS --sync off; nginx worker_processes $NGINX_WORKERS; $(nproc) CPUs"
 printf '%-34s | %10s | %8s | %25s | %s\n' scenario "req/s" "p99 ms" "ratio edgekv/nginx (req/s)" "server CPU %"
 for row in "${rows[@]}"; do
   name=${row%%|*} base=${row#*|}
@@ -289,8 +305,8 @@ for row in "${rows[@]}"; do
     --argjson ratio "$r" --argjson cpu "${CPU[$name]}" \
     '. + [{scenario: $s, req_per_s: $rps, p99_ms: $p99, baseline: $b, ratio_req_per_s: $ratio, server_cpu_pct: $cpu}]' <<<"$json")
 done
-jq -n --argjson rows "$json" --argjson secs "$SECS" --argjson threads "$NTHREADS" --argjson cpus "$(nproc)" \
+jq -n --argjson rows "$json" --argjson threads "$NTHREADS" --argjson ngw "$NGINX_WORKERS" --argjson cpus "$(nproc)" \
   --arg wrk "${WRK_ARGS[*]} -d${SECS}s" \
-  '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
+  '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, nginx_workers: $ngw, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
 echo
 echo "JSON: $OUT"

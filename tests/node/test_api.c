@@ -23,9 +23,9 @@
 #include "app.h"
 #include "kv_limits.h"
 
-#define TOKEN "test-token-0123456789"
+#define TOKEN    "test-token-0123456789"
 #define RO_TOKEN "read-only-token-0123"
-#define ACCT "acct0123"
+#define ACCT     "acct0123"
 
 typedef struct {
     char dir[64];
@@ -128,7 +128,7 @@ static resp_t nsreq(const char *method, const char *sub, const char *body)
 
 /* A binding request with the namespace header and token. */
 static resp_t bindreq(const char *method, const char *path, const char *extra, const void *body,
-                   size_t len)
+                      size_t len)
 {
     char nsh[80];
     const char *h[4] = {nsh, "Authorization: Bearer " TOKEN, extra, NULL};
@@ -245,15 +245,18 @@ static void test_rest_auth(void **state)
     const char *ro[] = {"Authorization: Bearer " RO_TOKEN, NULL};
     char path[256];
     (void)state;
-    expect_rest_error(req("GET", "/client/v4/accounts/" ACCT "/storage/kv/namespaces", none, NULL, 0),
-                      401, 10000, "Authentication error");
-    expect_rest_error(req("GET", "/client/v4/accounts/" ACCT "/storage/kv/namespaces", bad, NULL, 0),
-                      401, 10000, "Authentication error");
+    expect_rest_error(
+        req("GET", "/client/v4/accounts/" ACCT "/storage/kv/namespaces", none, NULL, 0), 401, 10000,
+        "Authentication error");
+    expect_rest_error(
+        req("GET", "/client/v4/accounts/" ACCT "/storage/kv/namespaces", bad, NULL, 0), 401, 10000,
+        "Authentication error");
     /* Another account's path with a valid token. */
     expect_rest_error(req("GET", "/client/v4/accounts/other/storage/kv/namespaces", AUTH, NULL, 0),
                       403, 10000, "Authentication error");
     /* A read-only token may read but not write. */
-    snprintf(path, sizeof path, "/client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/keys", g->ns);
+    snprintf(path, sizeof path, "/client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/keys",
+             g->ns);
     resp_t r = req("GET", path, ro, NULL, 0);
     assert_int_equal(r.status, 200);
     done(&r);
@@ -279,8 +282,9 @@ static void test_rest_namespaces(void **state)
     expect_rest_error(rest("POST", "", "{\"title\":\"alpha\"}", 17), 400, 10014,
                       "create namespace: 'a namespace with this account ID and title already "
                       "exists'");
-    expect_rest_error(rest("POST", "", "{\"title\":\"\"}", 12), 400, 10018,
-                      "create namespace: 'request body must be {\"title\": \"<non-empty title>\"}'");
+    expect_rest_error(
+        rest("POST", "", "{\"title\":\"\"}", 12), 400, 10018,
+        "create namespace: 'request body must be {\"title\": \"<non-empty title>\"}'");
     for (i = 0; i < 5; i++) {
         char body[64];
         int n = snprintf(body, sizeof body, "{\"title\":\"t%zu\"}", i);
@@ -368,9 +372,9 @@ static void test_rest_keys_and_bulk(void **state)
     /* 25 keys through bulk put, metadata on one, base64 on another. */
     n += (size_t)snprintf(body + n, sizeof body - n, "[");
     for (i = 0; i < 25; i++)
-        n += (size_t)snprintf(body + n, sizeof body - n, "%s{\"key\":\"k%02zu\",\"value\":\"v%zu\"%s}",
-                              i ? "," : "", i, i,
-                              i == 3 ? ",\"metadata\":{\"m\":3}"
+        n += (size_t)snprintf(body + n, sizeof body - n,
+                              "%s{\"key\":\"k%02zu\",\"value\":\"v%zu\"%s}", i ? "," : "", i, i,
+                              i == 3   ? ",\"metadata\":{\"m\":3}"
                               : i == 4 ? ",\"value\":\"aGk=\",\"base64\":true"
                                        : "");
     n += (size_t)snprintf(body + n, sizeof body - n, "]");
@@ -394,8 +398,7 @@ static void test_rest_keys_and_bulk(void **state)
                 assert_int_equal(
                     json_integer_value(json_object_get(json_object_get(k, "metadata"), "m")), 3);
         }
-        snprintf(sub, sizeof sub, "%s",
-                 json_string_value(json_object_get(g_info, "cursor")));
+        snprintf(sub, sizeof sub, "%s", json_string_value(json_object_get(g_info, "cursor")));
         cursor = sub;
         json_decref(res);
         if (!cursor[0])
@@ -414,19 +417,22 @@ static void test_rest_keys_and_bulk(void **state)
     expect_rest_error(nsreq("GET", "/keys?limit=5", NULL), 400, 10022,
                       "list keys: 'Invalid limit. Please specify an integer between 10 and 1000.'");
     /* Bulk errors, as production words them. */
-    expect_rest_error(nsreq("PUT", "/bulk", "[{\"key\":\"b\",\"value\":\"aGVsbG!=\",\"base64\":true}]"),
-                      400, 10012,
-                      "bulk put: 'could not base64 decode value for key: \"b\", err: 'illegal "
-                      "base64 data at input byte 6''");
-    expect_rest_error(nsreq("PUT", "/bulk", "[{\"key\":\"b\",\"value\":\"x\",\"expiration\":1647570824}]"),
-                      400, 10033,
-                      "bulk put: 'Invalid expiration of 1647570824. Please specify integer greater "
-                      "than the current number of seconds since the UNIX epoch.'");
+    expect_rest_error(
+        nsreq("PUT", "/bulk", "[{\"key\":\"b\",\"value\":\"aGVsbG!=\",\"base64\":true}]"), 400,
+        10012,
+        "bulk put: 'could not base64 decode value for key: \"b\", err: 'illegal "
+        "base64 data at input byte 6''");
+    expect_rest_error(
+        nsreq("PUT", "/bulk", "[{\"key\":\"b\",\"value\":\"x\",\"expiration\":1647570824}]"), 400,
+        10033,
+        "bulk put: 'Invalid expiration of 1647570824. Please specify integer greater "
+        "than the current number of seconds since the UNIX epoch.'");
     /* Bulk get, with metadata. */
     res = expect_rest_ok(
         nsreq("POST", "/bulk/get", "{\"keys\":[\"k03\",\"nope\"],\"withMetadata\":true}"));
     json_t *vals = json_object_get(res, "values");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(vals, "k03"), "value")), "v3");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(vals, "k03"), "value")),
+                        "v3");
     assert_true(json_is_null(json_object_get(vals, "nope")));
     json_decref(res);
     /* Both bulk delete forms. */
@@ -445,8 +451,8 @@ static void test_binding_get_put_delete(void **state)
 {
     resp_t r;
     (void)state;
-    r = bindreq("PUT", "/b%20key?urlencoded=true&expiration_ttl=300", "CF-KV-Metadata: {\"a\":\"b\"}",
-             "value-1", 7);
+    r = bindreq("PUT", "/b%20key?urlencoded=true&expiration_ttl=300",
+                "CF-KV-Metadata: {\"a\":\"b\"}", "value-1", 7);
     assert_int_equal(r.status, 200);
     done(&r);
     r = bindreq("GET", "/b%20key?urlencoded=true", NULL, NULL, 0);
@@ -465,9 +471,9 @@ static void test_binding_get_put_delete(void **state)
     expect_bind_error(bindreq("PUT", "/k%zz?urlencoded=true", NULL, "v", 1), 400,
                       "Could not URL-decode key name");
     /* TTL is checked before metadata, metadata before the value. */
-    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=5",
-                           "CF-KV-Metadata: {bad", "v", 1),
-                      400, "Invalid expiration_ttl of 5. Expiration TTL must be at least 60.");
+    expect_bind_error(
+        bindreq("PUT", "/k?urlencoded=true&expiration_ttl=5", "CF-KV-Metadata: {bad", "v", 1), 400,
+        "Invalid expiration_ttl of 5. Expiration TTL must be at least 60.");
     char big[KV_METADATA_MAX_BYTES + 64];
     memset(big, 0, sizeof big);
     strcpy(big, "CF-KV-Metadata: \"");
@@ -574,8 +580,8 @@ static void test_binding_list_and_bulk(void **state)
     assert_int_equal(r.status, 200);
     d = json_loads(r.body, 0, NULL);
     done(&r);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(d, "p1"), "value"), "j")),
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_object_get(json_object_get(d, "p1"), "value"), "j")),
                      1);
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(json_object_get(d, "p1"), "metadata"), "i")),
@@ -585,13 +591,14 @@ static void test_binding_list_and_bulk(void **state)
     json_decref(d);
     expect_bind_error(bindreq("POST", "/bulk/get", NULL, "{\"keys\":[]}", 11), 400,
                       "You must request a minimum of 1 key");
-    expect_bind_error(bindreq("POST", "/bulk/get", NULL, "{\"keys\":[\"a\"],\"type\":\"invalid\"}", 31),
-                      400, "\"invalid\" is not a valid type. Use \"json\" or \"text\"");
+    expect_bind_error(
+        bindreq("POST", "/bulk/get", NULL, "{\"keys\":[\"a\"],\"type\":\"invalid\"}", 31), 400,
+        "\"invalid\" is not a valid type. Use \"json\" or \"text\"");
     r = bindreq("PUT", "/notjson?urlencoded=true", NULL, "plain", 5);
     done(&r);
-    expect_bind_error(bindreq("POST", "/bulk/get", NULL,
-                           "{\"keys\":[\"notjson\"],\"type\":\"json\"}", 34),
-                      400, "At least one of the requested keys corresponds to a non-json value");
+    expect_bind_error(
+        bindreq("POST", "/bulk/get", NULL, "{\"keys\":[\"notjson\"],\"type\":\"json\"}", 34), 400,
+        "At least one of the requested keys corresponds to a non-json value");
     char many[4096];
     size_t n = (size_t)snprintf(many, sizeof many, "{\"keys\":[");
     for (int i = 0; i < 101; i++)
@@ -614,10 +621,12 @@ static void test_ops_endpoints(void **state)
     done(&r);
     r = req("GET", "/metrics", NULL, NULL, 0);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "edgekv_http_requests_total{route=\"healthz\",status=\"200\"} 2\n"));
+    assert_non_null(
+        strstr(r.body, "edgekv_http_requests_total{route=\"healthz\",status=\"200\"} 2\n"));
     assert_non_null(strstr(r.body, "edgekv_cache_hits_total"));
     assert_non_null(strstr(r.body, "edgekv_rocksdb_live_sst_bytes"));
-    assert_non_null(strstr(r.body, "edgekv_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(
+        r.body, "edgekv_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 2\n"));
     done(&r);
     r = req("GET", "/status", NULL, NULL, 0);
     d = json_loads(r.body, 0, NULL);

@@ -26,7 +26,10 @@ static void test_scopes(void **state)
     auth_token_t t[] = {
         {.token = "all-write", .account = "acct", .write = true},
         {.token = "all-read", .account = "acct", .write = false},
-        {.token = "a-write", .account = "acct", .namespaces = only_a, .namespace_count = 1,
+        {.token = "a-write",
+         .account = "acct",
+         .namespaces = only_a,
+         .namespace_count = 1,
          .write = true},
     };
     auth_t *a;

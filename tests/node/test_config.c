@@ -42,10 +42,11 @@ static void test_file_then_flags(void **state)
 {
     node_config_t c;
     char err[256];
-    char *path = write_tmp("{\"listen\": \"0.0.0.0:9000\", \"sync\": \"batch\", \"http_threads\": 3,"
-                           " \"cache_bytes\": 1048576, \"node_id\": 42, \"account_id\": \"acc\","
-                           " \"tokens\": [{\"token\": \"s1\", \"account\": \"acc\", \"access\": "
-                           "\"read\", \"namespaces\": [\"n1\", \"n2\"]}]}");
+    char *path =
+        write_tmp("{\"listen\": \"0.0.0.0:9000\", \"sync\": \"batch\", \"http_threads\": 3,"
+                  " \"cache_bytes\": 1048576, \"node_id\": 42, \"account_id\": \"acc\","
+                  " \"tokens\": [{\"token\": \"s1\", \"account\": \"acc\", \"access\": "
+                  "\"read\", \"namespaces\": [\"n1\", \"n2\"]}]}");
     char *argv[] = {"--sync", "off", "--config", path, "--listen=127.0.0.2:9001", "--token", "s2"};
     (void)state;
     node_config_defaults(&c, "origin");
@@ -101,7 +102,8 @@ static void test_errors(void **state)
     const char *dangling[] = {"--data"};
     (void)state;
     expect_error("{\"typo_key\": 1}", NULL, 0, "unknown or mistyped configuration key 'typo_key'");
-    expect_error("{\"http_threads\": \"two\"}", NULL, 0, "http_threads: expected an integer in [1, 64]");
+    expect_error("{\"http_threads\": \"two\"}", NULL, 0,
+                 "http_threads: expected an integer in [1, 64]");
     expect_error("{not json", NULL, 0, "edgekv-cfg-");
     expect_error("[1]", NULL, 0, "must be a JSON object");
     expect_error("{\"tokens\": [{\"token\": \"x\"}]}", NULL, 0, "needs \"token\" and \"account\"");

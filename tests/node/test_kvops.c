@@ -16,7 +16,7 @@
 #include "kv_limits.h"
 #include "kvops.h"
 
-#define NS "0123456789abcdef0123456789abcdef"
+#define NS    "0123456789abcdef0123456789abcdef"
 #define NOW_S 1800000000LL
 
 typedef struct {

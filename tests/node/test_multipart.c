@@ -26,9 +26,8 @@ static void test_sdk_shape(void **state)
     const mp_part_t *v, *m;
     (void)state;
     assert_true(mp_is_multipart(ct, strlen(ct)));
-    assert_int_equal(mp_parse(ct, strlen(ct), (const uint8_t *)body, strlen(body), parts,
-                              MP_MAX_PARTS, &n),
-                     0);
+    assert_int_equal(
+        mp_parse(ct, strlen(ct), (const uint8_t *)body, strlen(body), parts, MP_MAX_PARTS, &n), 0);
     assert_int_equal(n, 2);
     v = mp_find(parts, n, "value");
     m = mp_find(parts, n, "metadata");
@@ -55,13 +54,12 @@ static void test_quoted_boundary_and_errors(void **state)
     assert_int_equal(n, 1);
     assert_memory_equal(parts[0].data, "v", 1);
     assert_false(parts[0].is_file);
-    assert_int_equal(
-        mp_parse(ct, strlen(ct), (const uint8_t *)trunc, strlen(trunc), parts, 1, &n), -1);
-    assert_int_equal(
-        mp_parse(ct, strlen(ct), (const uint8_t *)nohdr, strlen(nohdr), parts, 1, &n), -1);
-    assert_int_equal(mp_parse("multipart/form-data", 19, (const uint8_t *)ok, strlen(ok), parts, 1,
-                              &n),
+    assert_int_equal(mp_parse(ct, strlen(ct), (const uint8_t *)trunc, strlen(trunc), parts, 1, &n),
                      -1);
+    assert_int_equal(mp_parse(ct, strlen(ct), (const uint8_t *)nohdr, strlen(nohdr), parts, 1, &n),
+                     -1);
+    assert_int_equal(
+        mp_parse("multipart/form-data", 19, (const uint8_t *)ok, strlen(ok), parts, 1, &n), -1);
     assert_false(mp_is_multipart("text/plain", 10));
 }
 
@@ -69,14 +67,14 @@ static void test_bracketed_fields_are_separate(void **state)
 {
     /* The SDK sends object metadata as metadata[foo]; it must not match. */
     const char *ct = "multipart/form-data; boundary=b";
-    const char *body = "--b\r\nContent-Disposition: form-data; name=\"metadata[foo]\"\r\n\r\nbar\r\n"
-                       "--b\r\nContent-Disposition: form-data; name=\"value\"\r\n\r\nv\r\n--b--\r\n";
+    const char *body =
+        "--b\r\nContent-Disposition: form-data; name=\"metadata[foo]\"\r\n\r\nbar\r\n"
+        "--b\r\nContent-Disposition: form-data; name=\"value\"\r\n\r\nv\r\n--b--\r\n";
     mp_part_t parts[MP_MAX_PARTS];
     size_t n;
     (void)state;
-    assert_int_equal(mp_parse(ct, strlen(ct), (const uint8_t *)body, strlen(body), parts,
-                              MP_MAX_PARTS, &n),
-                     0);
+    assert_int_equal(
+        mp_parse(ct, strlen(ct), (const uint8_t *)body, strlen(body), parts, MP_MAX_PARTS, &n), 0);
     assert_null(mp_find(parts, n, "metadata"));
     assert_non_null(mp_find(parts, n, "value"));
 }
