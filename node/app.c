@@ -26,13 +26,49 @@ static int is_rest(const http_req_t *req)
            memcmp(req->path, REST_PREFIX, sizeof REST_PREFIX - 1) == 0;
 }
 
+/* An edge that has not heard from the origin within the propagation bound
+ * says so on every answer: X-EdgeKV-Stale-Ms: <ms since last heard>. */
+#define STALE_HEADER_MAX 1024
+
 void app_respond(node_app_t *app, http_req_t *req, metrics_route_t route,
                  const http_response_t *resp)
 {
-    uint64_t now = uv_hrtime();
+    uint64_t now = uv_hrtime(), stale_ms;
+    http_response_t r = *resp;
+    char hdr[KV_METADATA_MAX_BYTES + STALE_HEADER_MAX];
     metrics_request(app->metrics, req->loop_index, route, resp->status,
                     now > req->start_ns ? now - req->start_ns : 0);
-    http_respond(req, resp);
+    if (app->replica && replica_is_stale(app->replica, &stale_ms) &&
+        resp->headers_len < KV_METADATA_MAX_BYTES + STALE_HEADER_MAX / 2) {
+        int n = snprintf(hdr, sizeof hdr, "%.*sX-EdgeKV-Stale-Ms: %llu\r\n",
+                         (int)resp->headers_len, resp->headers ? resp->headers : "",
+                         (unsigned long long)stale_ms);
+        r.headers = hdr;
+        r.headers_len = (size_t)n;
+    }
+    http_respond(req, &r);
+}
+
+/* Strict staleness: reads at a stale edge are refused rather than served
+ * from a replica that may be arbitrarily behind. Writes go to the origin
+ * and are judged there. */
+static int refuse_stale(node_app_t *app, http_req_t *req)
+{
+    uint64_t ms;
+    char msg[160];
+    bool read = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD ||
+                (req->method == HTTP_M_POST && req->path_len >= 9 &&
+                 memcmp(req->path + req->path_len - 9, "/bulk/get", 9) == 0);
+    if (!app->strict_staleness || !app->replica || !read ||
+        !replica_is_stale(app->replica, &ms))
+        return 0;
+    snprintf(msg, sizeof msg, "Service Unavailable: edge replica is stale (origin last heard %llu ms ago)",
+             (unsigned long long)ms);
+    if (is_binding(req))
+        app_bind_error(app, req, METRICS_ROUTE_OTHER, 503, msg);
+    else
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 503, KVOP_CODE_UNAVAILABLE, msg);
+    return 1;
 }
 
 static void free_text(void *p)
@@ -178,6 +214,88 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
 #undef G
 }
 
+static const char *link_name(repl_link_state_t l)
+{
+    static const char *names[] = {"down", "connecting", "syncing", "live", "refused"};
+    return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "unknown";
+}
+
+static json_t *replication_json(node_app_t *app)
+{
+    replica_status_t st;
+    json_t *j;
+    replica_status(app->replica, &st);
+    if (st.role == REPLICA_EDGE) {
+        j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I}", "history_id", st.history_id,
+                      "link", link_name(st.edge.link), "applied_seq",
+                      (json_int_t)st.edge.applied_seq, "origin_seq",
+                      (json_int_t)st.edge.origin_seq, "lag_seq", (json_int_t)st.edge.lag_seq,
+                      "lag_ms", (json_int_t)st.edge.lag_ms, "stale", st.edge.stale,
+                      "staleness_ms", (json_int_t)st.edge.staleness_ms);
+    } else {
+        json_t *edges = json_array();
+        for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
+            json_array_append_new(
+                edges, json_pack("{s:I, s:b, s:I, s:I, s:I}", "node_id",
+                                 (json_int_t)st.edges[i].node_id, "connected",
+                                 st.edges[i].connected, "acked_seq",
+                                 (json_int_t)st.edges[i].acked_seq, "lag_seq",
+                                 (json_int_t)st.edges[i].lag_seq, "lag_ms",
+                                 (json_int_t)st.edges[i].lag_ms));
+        j = json_pack("{s:s, s:I, s:I, s:I, s:o}", "history_id", st.history_id, "last_seq",
+                      (json_int_t)st.origin.last_seq, "log_first_seq",
+                      (json_int_t)st.origin.log_first_seq, "writes_committed",
+                      (json_int_t)st.origin.writes_committed, "edges", edges);
+    }
+    if (j && st.alarm)
+        json_object_set_new(j, "alarm", json_string(st.alarm_reason));
+    return j;
+}
+
+static void render_replication(node_app_t *app, metrics_buf_t *b)
+{
+    replica_status_t st;
+    replica_status(app->replica, &st);
+#define G(type, name, help, val)                                                                   \
+    metrics_buf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n",   \
+                       (unsigned long long)(val))
+    G("gauge", "edgekv_replication_alarm", "1 when an operator must look (history changed).",
+      st.alarm);
+    if (st.role == REPLICA_EDGE) {
+        G("gauge", "edgekv_replication_applied_seq", "Last log sequence applied here.",
+          st.edge.applied_seq);
+        G("gauge", "edgekv_replication_origin_seq", "Last sequence the origin announced.",
+          st.edge.origin_seq);
+        G("gauge", "edgekv_replication_lag_seq", "Mutations announced but not applied.",
+          st.edge.lag_seq);
+        G("gauge", "edgekv_replication_lag_ms", "Age of the oldest unapplied announcement.",
+          st.edge.lag_ms);
+        G("gauge", "edgekv_replication_staleness_ms", "Time since the origin was last heard.",
+          st.edge.staleness_ms);
+        G("gauge", "edgekv_replication_stale", "1 when past the propagation bound.", st.edge.stale);
+        G("gauge", "edgekv_replication_link_live", "1 when the link to the origin is live.",
+          st.edge.link == REPL_LINK_LIVE);
+    } else {
+        G("gauge", "edgekv_replication_last_seq", "Last committed log sequence.",
+          st.origin.last_seq);
+        G("gauge", "edgekv_replication_log_first_seq", "Oldest sequence still in the log.",
+          st.origin.log_first_seq);
+        G("gauge", "edgekv_replication_edges_connected", "Edges connected now.",
+          st.origin.edges_connected);
+        metrics_buf_printf(b, "# HELP edgekv_replication_edge_lag_seq Per-edge lag in mutations.\n"
+                              "# TYPE edgekv_replication_edge_lag_seq gauge\n");
+        for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
+            metrics_buf_printf(b, "edgekv_replication_edge_lag_seq{node=\"%08x\"} %llu\n",
+                               st.edges[i].node_id, (unsigned long long)st.edges[i].lag_seq);
+        metrics_buf_printf(b, "# HELP edgekv_replication_edge_lag_ms Per-edge lag in ms.\n"
+                              "# TYPE edgekv_replication_edge_lag_ms gauge\n");
+        for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
+            metrics_buf_printf(b, "edgekv_replication_edge_lag_ms{node=\"%08x\"} %llu\n",
+                               st.edges[i].node_id, (unsigned long long)st.edges[i].lag_ms);
+    }
+#undef G
+}
+
 static void ops_status(node_app_t *app, http_req_t *req)
 {
     cache_stats_t cs;
@@ -198,6 +316,8 @@ static void ops_status(node_app_t *app, http_req_t *req)
         "blob_bytes", (json_int_t)ss.blob_bytes, "estimated_keys", (json_int_t)ss.estimated_keys,
         "http", "connections_open", (json_int_t)hs.connections_open, "requests_total",
         (json_int_t)hs.requests_total);
+    if (doc && app->replica)
+        json_object_set_new(doc, "replication", replication_json(app));
     app_respond_json(app, req, METRICS_ROUTE_STATUS, 200, doc);
 }
 
@@ -212,6 +332,8 @@ static int ops_handle(node_app_t *app, http_req_t *req)
     } else if (path_is(req, "/metrics")) {
         metrics_render(app->metrics, &b);
         render_gauges(app, &b);
+        if (app->replica)
+            render_replication(app, &b);
         ops_text(app, req, METRICS_ROUTE_METRICS, "text/plain; version=0.0.4", &b);
     } else if (path_is(req, "/status")) {
         ops_status(app, req);
@@ -248,6 +370,8 @@ static void on_too_large(http_req_t *req, uint64_t len, void *ctx)
 static void on_request(http_req_t *req, void *ctx)
 {
     node_app_t *app = ctx;
+    if ((is_binding(req) || is_rest(req)) && refuse_stale(app, req))
+        return;
     if (is_binding(req))
         binding_handle(app, req);
     else if (is_rest(req))

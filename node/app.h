@@ -19,6 +19,7 @@
 #include "http.h"
 #include "kvops.h"
 #include "metrics.h"
+#include "replica.h"
 
 typedef struct {
     kvops_t *ops;
@@ -29,6 +30,8 @@ typedef struct {
     uint32_t node_id;
     const char *account_id;
     uint64_t start_ms;
+    struct replica *replica; /* NULL for a lone origin */
+    bool strict_staleness;   /* edge: refuse reads with 503 while stale */
 } node_app_t;
 
 /* The handler to give http_server_start (ctx = the app). */

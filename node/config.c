@@ -12,6 +12,8 @@
 #include "kv_mem.h"
 
 #define DEFAULT_PORT_ORIGIN   8788
+#define DEFAULT_PORT_EDGE     8787
+#define DEFAULT_PORT_REPL     7400
 #define DEFAULT_WRITE_THREADS 16
 
 void node_config_defaults(node_config_t *c, const char *role)
@@ -19,8 +21,19 @@ void node_config_defaults(node_config_t *c, const char *role)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     memset(c, 0, sizeof *c);
     snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
-    c->listen_port = DEFAULT_PORT_ORIGIN;
+    c->listen_port = strcmp(role, "edge") == 0 ? DEFAULT_PORT_EDGE : DEFAULT_PORT_ORIGIN;
     snprintf(c->data_dir, sizeof c->data_dir, "./data/%s", role);
+    snprintf(c->repl_host, sizeof c->repl_host, "0.0.0.0");
+    c->repl_port = DEFAULT_PORT_REPL;
+    snprintf(c->origin_host, sizeof c->origin_host, "127.0.0.1");
+    c->origin_port = DEFAULT_PORT_REPL;
+    snprintf(c->name, sizeof c->name, "%s", role);
+    c->propagation_bound_ms = 1000;
+    c->heartbeat_interval_ms = 200;
+    c->max_clock_offset_ms = 500;
+    c->write_timeout_ms = 10000;
+    c->log_retention = 100000;
+    c->log_retention_max = 5000000;
     c->http_threads = ncpu > 0 ? (unsigned)ncpu : 1;
     c->write_threads = DEFAULT_WRITE_THREADS;
     c->cache_bytes = KV_CACHE_DEFAULT_BYTES;
@@ -34,20 +47,30 @@ static int errf(char *err, size_t n, const char *fmt, const char *a, const char 
     return -1;
 }
 
-static int parse_listen(node_config_t *c, const char *v, char *err, size_t n)
+static int parse_hostport(const char *what, const char *v, char *host, int *port_out, char *err,
+                          size_t n)
 {
     const char *colon = strrchr(v, ':');
     char *end;
     long port;
-    if (!colon || colon == v || (size_t)(colon - v) >= sizeof c->listen_host)
-        return errf(err, n, "listen: expected HOST:PORT, got '%s'%s", v, NULL);
+    if (!colon || colon == v || (size_t)(colon - v) >= NODE_HOST_MAX) {
+        snprintf(err, n, "%s: expected HOST:PORT, got '%s'", what, v);
+        return -1;
+    }
     port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535)
-        return errf(err, n, "listen: bad port in '%s'%s", v, NULL);
-    memcpy(c->listen_host, v, (size_t)(colon - v));
-    c->listen_host[colon - v] = '\0';
-    c->listen_port = (int)port;
+    if (*end || port < 0 || port > 65535) {
+        snprintf(err, n, "%s: bad port in '%s'", what, v);
+        return -1;
+    }
+    memcpy(host, v, (size_t)(colon - v));
+    host[colon - v] = '\0';
+    *port_out = (int)port;
     return 0;
+}
+
+static int parse_listen(node_config_t *c, const char *v, char *err, size_t n)
+{
+    return parse_hostport("listen", v, c->listen_host, &c->listen_port, err, n);
 }
 
 static int parse_level(const char *v, kv_log_level_t *out)
@@ -134,6 +157,18 @@ static int load_key(node_config_t *c, const char *key, json_t *v, char *err, siz
         return parse_level(s, &c->log_level) == 0
                    ? 0
                    : errf(err, n, "log_level: expected debug|info|warn|error%s%s", "", NULL);
+    if (strcmp(key, "repl_listen") == 0 && s)
+        return parse_hostport(key, s, c->repl_host, &c->repl_port, err, n);
+    if (strcmp(key, "origin") == 0 && s)
+        return parse_hostport(key, s, c->origin_host, &c->origin_port, err, n);
+    if (strcmp(key, "certs_dir") == 0 && s)
+        return snprintf(c->certs_dir, sizeof c->certs_dir, "%s", s) < 0;
+    if (strcmp(key, "name") == 0 && s && s[0] && strlen(s) < sizeof c->name)
+        return snprintf(c->name, sizeof c->name, "%s", s) < 0;
+    if (strcmp(key, "strict_staleness") == 0 && json_is_boolean(v)) {
+        c->strict_staleness = json_is_true(v);
+        return 0;
+    }
     if (strcmp(key, "compression") == 0 && json_is_boolean(v)) {
         c->storage.compression = json_is_true(v);
         return 0;
@@ -161,6 +196,12 @@ static int load_key(node_config_t *c, const char *key, json_t *v, char *err, siz
     NUM("sync_interval_ms", 1, 60000, c->storage.sync_interval_ms)
     NUM("tombstone_retention_s", 60, 1LL << 32, c->storage.tombstone_retention_s)
     NUM("node_id", 1, UINT32_MAX, c->node_id)
+    NUM("propagation_bound_ms", 10, 3600000, c->propagation_bound_ms)
+    NUM("heartbeat_interval_ms", 5, 600000, c->heartbeat_interval_ms)
+    NUM("max_clock_offset_ms", 0, 3600000, c->max_clock_offset_ms)
+    NUM("write_timeout_ms", 100, 3600000, c->write_timeout_ms)
+    NUM("log_retention", 1, 1LL << 40, c->log_retention)
+    NUM("log_retention_max", 1, 1LL << 40, c->log_retention_max)
 #undef NUM
     return errf(err, n, "unknown or mistyped configuration key '%s'%s", key, NULL);
 }
@@ -202,8 +243,18 @@ void node_config_usage(const char *role)
            "  --node-id N          node id, 1..2^32-1 (default: generated, kept in DIR)\n"
            "  --account ID         account id (default: generated, kept in DIR)\n"
            "  --token SECRET       accept SECRET as a read+write token of the account\n"
-           "  --log-level LEVEL    debug | info | warn | error (default info)\n",
-           role, DEFAULT_PORT_ORIGIN, role, DEFAULT_WRITE_THREADS, KV_CACHE_DEFAULT_BYTES);
+           "  --log-level LEVEL    debug | info | warn | error (default info)\n"
+           "replication:\n"
+           "  --certs DIR          cluster certificates (ca.crt, NAME.crt, NAME.key); an origin\n"
+           "                       without --certs runs alone, with replication off\n"
+           "  --name NAME          this node's certificate name (default: the role)\n"
+           "  --repl-listen H:P    origin: where edges connect (default 0.0.0.0:%d)\n"
+           "  --origin H:P         edge: the origin's replication address (default 127.0.0.1:%d)\n"
+           "  --propagation-bound-ms N  edge: stale after N ms without news (default 1000)\n"
+           "  --strict-staleness true|false  edge: refuse reads with 503 while stale\n"
+           "  --heartbeat-ms N     origin: heartbeat interval (default 200)\n",
+           role, strcmp(role, "edge") == 0 ? DEFAULT_PORT_EDGE : DEFAULT_PORT_ORIGIN, role,
+           DEFAULT_WRITE_THREADS, KV_CACHE_DEFAULT_BYTES, DEFAULT_PORT_REPL, DEFAULT_PORT_REPL);
 }
 
 static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
@@ -240,6 +291,24 @@ static int apply_flag(node_config_t *c, const char *f, const char *v, char *err,
         snprintf(c->account_id, sizeof c->account_id, "%s", v);
         return 0;
     }
+    if (strcmp(f, "--repl-listen") == 0)
+        return parse_hostport(f, v, c->repl_host, &c->repl_port, err, n);
+    if (strcmp(f, "--origin") == 0)
+        return parse_hostport(f, v, c->origin_host, &c->origin_port, err, n);
+    if (strcmp(f, "--certs") == 0)
+        return snprintf(c->certs_dir, sizeof c->certs_dir, "%s", v) < 0;
+    if (strcmp(f, "--name") == 0) {
+        if (!v[0] || strlen(v) >= sizeof c->name)
+            return errf(err, n, "--name: 1..63 characters, got '%s'%s", v, NULL);
+        snprintf(c->name, sizeof c->name, "%s", v);
+        return 0;
+    }
+    if (strcmp(f, "--strict-staleness") == 0) {
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            return errf(err, n, "--strict-staleness: true or false, got '%s'%s", v, NULL);
+        c->strict_staleness = strcmp(v, "true") == 0;
+        return 0;
+    }
     if (strcmp(f, "--token") == 0) {
         auth_token_t t = {.name = "flag", .token = v, .account = NULL, .write = true};
         return add_token(c, &t);
@@ -255,6 +324,8 @@ static int apply_flag(node_config_t *c, const char *f, const char *v, char *err,
     UINTF("--write-threads", 1, 1024, c->write_threads)
     UINTF("--cache-bytes", 0, 1ULL << 40, c->cache_bytes)
     UINTF("--node-id", 1, UINT32_MAX, c->node_id)
+    UINTF("--propagation-bound-ms", 10, 3600000, c->propagation_bound_ms)
+    UINTF("--heartbeat-ms", 5, 600000, c->heartbeat_interval_ms)
 #undef UINTF
     return errf(err, n, "unknown option '%s'%s (see --help)", f, NULL);
 }

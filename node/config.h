@@ -34,9 +34,25 @@ typedef struct {
     size_t token_count;
     kv_log_level_t log_level;
     void *json_root; /* owns the strings tokens point to */
+
+    /* Replication (see README "Cluster"). */
+    char repl_host[NODE_HOST_MAX]; /* origin: replication listener */
+    int repl_port;
+    char origin_host[NODE_HOST_MAX]; /* edge: the origin's replication address */
+    int origin_port;
+    char certs_dir[NODE_PATH_MAX]; /* "": replication off (origin only) */
+    char name[64];                 /* certificate name: DIR/<name>.crt and .key */
+    uint64_t propagation_bound_ms;
+    uint64_t heartbeat_interval_ms;
+    uint64_t max_clock_offset_ms;
+    uint64_t write_timeout_ms;
+    uint64_t log_retention;
+    uint64_t log_retention_max;
+    bool strict_staleness;
 } node_config_t;
 
-/* Defaults for a role ("origin"): 127.0.0.1:8788, ./data/origin. */
+/* Defaults for a role: "origin" 127.0.0.1:8788 (replication 0.0.0.0:7400),
+ * "edge" 127.0.0.1:8787 (origin 127.0.0.1:7400); data in ./data/<role>. */
 void node_config_defaults(node_config_t *c, const char *role);
 
 /* Parse flags (argv after the subcommand). --config FILE is read first,

@@ -17,6 +17,8 @@
 #include "kv_limits.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "replica.h"
+#include "text.h"
 
 /* Re-stamps of one write that lost to a stored newer version. One suffices
  * (the clock then observed the newer version); more means a concurrent
@@ -30,6 +32,7 @@ struct kvops {
     hlc_t hlc;
     kvops_clock_fn clock;
     void *clock_arg;
+    replica_t *replica; /* NULL: local writes */
 };
 
 static uint64_t wall_ms(void *arg)
@@ -60,6 +63,11 @@ void kvops_destroy(kvops_t *k)
         return;
     pthread_mutex_destroy(&k->hlc_lock);
     kv_free(k);
+}
+
+void kvops_set_replica(kvops_t *k, struct replica *r)
+{
+    k->replica = r;
 }
 
 void kvops_set_clock(kvops_t *k, kvops_clock_fn fn, void *arg)
@@ -170,6 +178,13 @@ int kvops_check_value_len(uint64_t len, kvop_err_t *e)
 
 void kvops_internal(int rc, const char *what, kvop_err_t *e)
 {
+    if (rc == KV_EUNAVAILABLE || rc == KV_ETIMEDOUT || rc == KV_ESHUTDOWN) {
+        /* The origin could not be reached (or the node is stopping): the
+         * write may or may not have been applied; a retry is safe (LWW). */
+        KV_LOG_WARN("kvops", "%s: %s", what, kv_strerror(rc));
+        fail(e, 503, KVOP_CODE_UNAVAILABLE, "Service Unavailable");
+        return;
+    }
     KV_LOG_ERROR("kvops", "%s: %s", what, kv_strerror(rc));
     fail(e, 500, KVOP_CODE_INTERNAL, "Internal Server Error");
 }
@@ -296,6 +311,51 @@ static int restamp(kvops_t *k, const char *ns, stor_mutation_t *m)
     return rc;
 }
 
+/* Writes through the replication driver: ops in, one outcome per op. */
+static int write_replicated(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
+{
+    repl_op_t *ops = kv_calloc(n, sizeof *ops);
+    int *res = kv_calloc(n, sizeof *res), rc;
+    size_t i;
+    if (!ops || !res) {
+        kv_free(ops);
+        kv_free(res);
+        return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        repl_op_t *o = &ops[i];
+        o->kind = w[i].tombstone ? REPL_OP_DELETE : REPL_OP_PUT;
+        memcpy(o->ns_id, ns, KV_NS_ID_LEN);
+        o->key = w[i].key;
+        o->key_len = w[i].key_len;
+        if (!w[i].tombstone) {
+            o->value = w[i].value;
+            o->value_len = w[i].value_len;
+            o->metadata = w[i].metadata;
+            o->metadata_len = w[i].metadata_len;
+            o->expiration = w[i].expiration;
+        }
+    }
+    rc = replica_write(k->replica, ops, n, res, NULL);
+    /* A namespace deleted meanwhile refuses its writes: report it whole. */
+    for (i = 0; rc == 0 && i < n; i++)
+        if (res[i] != 0 && res[i] != KV_ESTALE)
+            rc = res[i] == KV_ENOTFOUND ? KV_ENOTFOUND : res[i];
+    kv_free(ops);
+    kv_free(res);
+    return rc;
+}
+
+static int ns_replicated(kvops_t *k, repl_op_kind_t kind, const char *id, const char *account,
+                         const char *title)
+{
+    repl_op_t op = {.kind = kind, .account = account, .title = title};
+    int res = 0, rc;
+    memcpy(op.ns_id, id, KV_NS_ID_LEN);
+    rc = replica_write(k->replica, &op, 1, &res, NULL);
+    return rc != 0 ? rc : res;
+}
+
 int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
 {
     stor_mutation_t *m;
@@ -304,6 +364,8 @@ int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
 
     if (n == 0)
         return 0;
+    if (k->replica)
+        return write_replicated(k, ns, w, n);
     m = kv_malloc(n * sizeof *m);
     res = kv_malloc(n * sizeof *res);
     if (!m || !res) {
@@ -332,17 +394,34 @@ int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
 
 int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out)
 {
-    return stor_ns_create(k->store, account, title, stamp(k), NULL, out);
+    char id[KV_NS_ID_LEN + 1];
+    int rc;
+    if (!k->replica)
+        return stor_ns_create(k->store, account, title, stamp(k), NULL, out);
+    /* The id is chosen here (128 random bits) and the origin checks it. */
+    if ((rc = text_random_hex(id, KV_NS_ID_LEN)) != 0 ||
+        (rc = ns_replicated(k, REPL_OP_NS_CREATE, id, account, title)) != 0)
+        return rc;
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", id);
+    snprintf(out->account, sizeof out->account, "%s", account);
+    snprintf(out->title, sizeof out->title, "%s", title);
+    return 0;
 }
 
 int kvops_ns_rename(kvops_t *k, const char *id, const char *title)
 {
+    if (k->replica)
+        return ns_replicated(k, REPL_OP_NS_RENAME, id, NULL, title);
     return stor_ns_rename(k->store, id, title, stamp(k));
 }
 
 int kvops_ns_delete(kvops_t *k, const char *id)
 {
-    int rc = stor_ns_delete(k->store, id, stamp(k));
+    int rc;
+    if (k->replica)
+        return ns_replicated(k, REPL_OP_NS_DELETE, id, NULL, NULL);
+    rc = stor_ns_delete(k->store, id, stamp(k));
     if (rc == 0)
         cache_drop_namespace(k->cache, id);
     return rc;

@@ -43,7 +43,8 @@
 #define KVOP_CODE_TOO_LARGE        10030
 #define KVOP_CODE_EXPIRATION       10033
 #define KVOP_CODE_METADATA         10035
-#define KVOP_CODE_INTERNAL         10043
+#define KVOP_CODE_INTERNAL          10043
+#define KVOP_CODE_UNAVAILABLE 10044
 #define KVOP_CODE_NO_ROUTE         7003
 #define KVOP_CODE_METHOD           7001
 
@@ -112,7 +113,15 @@ typedef struct {
  * past it, so an acknowledged local write is always the visible one. */
 int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n);
 
-/* Namespace changes; versions are stamped here. */
+/* Route every write through the replication driver (the node is an origin
+ * with replication on, or an edge): kvops_write and the namespace changes
+ * then block until the origin made the write durable (and, on an edge, it
+ * was applied here); the origin core stamps versions. NULL: write the local
+ * store directly, stamping here (a lone origin). Set before serving. */
+struct replica;
+void kvops_set_replica(kvops_t *k, struct replica *r);
+
+/* Namespace changes; versions are stamped here (or by the origin). */
 int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out);
 int kvops_ns_rename(kvops_t *k, const char *id, const char *title);
 int kvops_ns_delete(kvops_t *k, const char *id);

@@ -17,7 +17,9 @@
 #include <uv.h>
 
 #include "app.h"
+#include "certs.h"
 #include "config.h"
+#include "dev.h"
 #include "kv_err.h"
 #include "kv_limits.h"
 #include "kv_log.h"
@@ -35,6 +37,7 @@ typedef struct {
     auth_t *auth;
     metrics_t *metrics;
     http_server_t *http;
+    replica_t *replica;
     node_app_t app;
     char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
     char default_token[TOKEN_HEX_LEN + 1];
@@ -182,6 +185,43 @@ static int open_parts(node_t *n, int *token_generated)
     return 0;
 }
 
+/* Replication: always on an edge; on an origin when it has certificates. */
+static int start_replica(node_t *n)
+{
+    replica_config_t rc;
+    const node_config_t *c = &n->cfg;
+    bool edge = strcmp(n->app.role, "edge") == 0;
+    int err;
+    if (!c->certs_dir[0]) {
+        if (edge) {
+            KV_LOG_ERROR("node", "an edge needs --certs DIR (the cluster CA and its certificate)");
+            return KV_ECONFIG;
+        }
+        return 0; /* a lone origin */
+    }
+    replica_config_defaults(&rc, edge ? REPLICA_EDGE : REPLICA_ORIGIN);
+    rc.node_id = n->app.node_id;
+    rc.store = n->store;
+    rc.cache = n->cache;
+    snprintf(rc.host, sizeof rc.host, "%s", edge ? c->origin_host : c->repl_host);
+    rc.port = edge ? c->origin_port : c->repl_port;
+    snprintf(rc.ca_file, sizeof rc.ca_file, "%s/ca.crt", c->certs_dir);
+    snprintf(rc.cert_file, sizeof rc.cert_file, "%s/%s.crt", c->certs_dir, c->name);
+    snprintf(rc.key_file, sizeof rc.key_file, "%s/%s.key", c->certs_dir, c->name);
+    rc.propagation_bound_ms = c->propagation_bound_ms;
+    rc.heartbeat_interval_ms = c->heartbeat_interval_ms;
+    rc.max_clock_offset_ms = c->max_clock_offset_ms;
+    rc.write_timeout_ms = c->write_timeout_ms;
+    rc.log_retention = c->log_retention;
+    rc.log_retention_max = c->log_retention_max;
+    if ((err = replica_start(&rc, &n->replica)) != 0)
+        return err;
+    kvops_set_replica(n->ops, n->replica);
+    n->app.replica = n->replica;
+    n->app.strict_staleness = c->strict_staleness;
+    return 0;
+}
+
 static void close_parts(node_t *n)
 {
     kvops_destroy(n->ops);
@@ -234,12 +274,18 @@ static int run_node(const char *role, int argc, char **argv)
         close_parts(&n);
         return 1;
     }
+    if ((rc = start_replica(&n)) != 0) {
+        KV_LOG_ERROR("node", "replication: %s", kv_strerror(rc));
+        close_parts(&n);
+        return 1;
+    }
     hc.host = n.cfg.listen_host;
     hc.port = n.cfg.listen_port;
     hc.loops = n.cfg.http_threads;
     hc.handler = app_http_handler(&n.app);
     if ((rc = http_server_start(&hc, &n.http)) != 0) {
         KV_LOG_ERROR("node", "cannot listen on %s:%d: %s", hc.host, hc.port, kv_strerror(rc));
+        replica_stop(n.replica);
         close_parts(&n);
         return 1;
     }
@@ -254,7 +300,8 @@ static int run_node(const char *role, int argc, char **argv)
     uv_signal_start(&n.sigint, on_signal, SIGINT);
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
     uv_run(loop, UV_RUN_DEFAULT); /* returns once a signal closed both handles */
-    http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS);
+    http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
+    replica_stop(n.replica);
     uv_loop_close(loop);
     close_parts(&n);
     KV_LOG_INFO("node", "stopped cleanly");
@@ -266,7 +313,11 @@ static void usage(void)
     printf("edgekv %s - a self-hosted, geo-distributed Workers KV\n\n"
            "usage: edgekv <command> [options]\n\n"
            "commands:\n"
-           "  origin     run the origin node (REST API, binding protocol, storage)\n"
+           "  origin     run the origin node (REST API, binding protocol, storage; with\n"
+           "             --certs it also orders and pushes writes to edges)\n"
+           "  edge       run an edge node replicating from an origin over mutual TLS\n"
+           "  dev        run a whole local cluster: one origin and N edges (default 3)\n"
+           "  certs      create the cluster CA and node certificates\n"
            "  version    print the version\n"
            "  help       this text\n\n"
            "`edgekv <command> --help` lists the options of a command.\n",
@@ -283,8 +334,12 @@ int main(int argc, char **argv)
         printf("edgekv %s\n", EDGEKV_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "origin") == 0)
-        return run_node("origin", argc - 2, argv + 2);
+    if (strcmp(argv[1], "origin") == 0 || strcmp(argv[1], "edge") == 0)
+        return run_node(argv[1], argc - 2, argv + 2);
+    if (strcmp(argv[1], "certs") == 0)
+        return certs_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "dev") == 0)
+        return dev_main(argc - 2, argv + 2);
     fprintf(stderr, "edgekv: unknown command '%s' (see edgekv help)\n", argv[1]);
     return 2;
 }

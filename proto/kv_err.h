@@ -25,7 +25,11 @@
     XX(BADCURSOR, "invalid list cursor")                                                           \
     XX(CLOCK, "clock hint too far in the future")                                                  \
     XX(CONFIG, "invalid configuration")                                                            \
-    XX(SHUTDOWN, "shutting down")
+    XX(SHUTDOWN, "shutting down")                                                                  \
+    XX(UNAVAILABLE, "origin unreachable")                                                          \
+    XX(TIMEDOUT, "timed out")                                                                      \
+    XX(HISTORY, "history changed")                                                                 \
+    XX(BUSY, "overloaded, try again")
 
 enum {
     KV_E__FIRST = KV_ERR_BASE,

@@ -96,6 +96,54 @@
  * small hot keys. */
 #define KV_CACHE_MAX_ENTRY_BYTES (1u * 1024u * 1024u)
 
+/* ---- replication ------------------------------------------------------------ */
+
+/* Largest frame body (after the 4-byte length prefix): one 25 MiB value with
+ * its key, metadata and message overhead, with room to spare. A peer that
+ * announces more is cut off before anything is allocated. */
+#define KV_FRAME_MAX_BYTES (26u * 1024u * 1024u + 64u * 1024u)
+/* A frame reader keeps a body buffer up to this size between frames; a
+ * larger one (a big value went by) is freed rather than pinned per link. */
+#define KV_FRAME_READER_KEEP_BYTES (256u * 1024u)
+/* Soft cap on one MutationBatch or SnapshotChunk: small enough to interleave
+ * heartbeats and keep per-edge buffers short; a single larger mutation still
+ * goes alone in its own batch. */
+#define KV_REPL_BATCH_MAX_BYTES (1u * 1024u * 1024u)
+/* Mutations per batch frame: bounds the scratch used to encode one. */
+#define KV_REPL_BATCH_MAX_MUTS 1024
+/* Ops in one write (REST bulk): a write is committed in one group. */
+#define KV_REPL_WRITE_MAX_OPS KV_BULK_WRITE_MAX_ITEMS
+/* Soft cap on one group commit (PERSIST); a single larger write goes alone. */
+#define KV_REPL_GROUP_MAX_BYTES (64u * 1024u * 1024u)
+/* Writes queued at the origin behind the group in flight; beyond either cap
+ * new writes are refused with KV_EBUSY rather than queued without bound. */
+#define KV_REPL_PENDING_MAX_BYTES (256u * 1024u * 1024u)
+#define KV_REPL_PENDING_MAX_OPS   100000
+/* Default in-memory tail of recent mutations at the origin: live and
+ * briefly-behind edges are served from it without storage reads. */
+#define KV_REPL_TAIL_DEFAULT_BYTES (64u * 1024u * 1024u)
+#define KV_REPL_TAIL_MAX_MUTS      65536
+/* Commit times remembered (one per group) to report per-edge lag in ms. */
+#define KV_REPL_COMMIT_INDEX_MAX 4096
+/* Connections, and distinct edges remembered, per origin. */
+#define KV_REPL_PEERS_MAX 1024
+#define KV_REPL_EDGES_MAX 1024
+/* A link must finish Hello/Welcome within this long or it is closed. */
+#define KV_REPL_HANDSHAKE_TIMEOUT_MS 10000
+/* Default: an edge that hears nothing for this long drops the link and
+ * reconnects (half-open TCP; the origin heartbeats far more often). */
+#define KV_REPL_LINK_TIMEOUT_DEFAULT_MS 15000
+/* Received but not yet applied at an edge; beyond it the edge closes the
+ * link and resumes later instead of buffering without bound. */
+#define KV_REPL_APPLY_QUEUE_MAX_BYTES (64u * 1024u * 1024u)
+#define KV_REPL_APPLY_QUEUE_MAX_ITEMS 1024
+/* Progress acks are coalesced to at most one per this interval while busy. */
+#define KV_REPL_ACK_INTERVAL_MS 10
+/* Forwarded writes awaiting an answer at one edge; more get KV_EBUSY. */
+#define KV_REPL_EDGE_WRITES_MAX 4096
+/* Samples of (announced seq, first seen) an edge keeps to report lag in ms. */
+#define KV_REPL_LAG_SAMPLES_MAX 64
+
 /* ---- relations -------------------------------------------------------------- */
 
 _Static_assert(KV_REST_LIST_MIN_KEYS <= KV_LIST_MAX_KEYS, "REST list range");
@@ -106,5 +154,17 @@ _Static_assert(KV_HTTP_URL_MAX_BYTES > 3 * KV_KEY_MAX_BYTES, "an encoded max key
 _Static_assert(KV_HTTP_URL_MAX_BYTES < KV_HTTP_HEADER_MAX_BYTES, "URL is part of the head");
 _Static_assert(KV_CACHE_MAX_ENTRY_BYTES < KV_CACHE_DEFAULT_BYTES, "an entry fits the cache");
 _Static_assert(KV_NS_PAGE_DEFAULT <= KV_NS_PAGE_MAX, "namespace page sizes");
+_Static_assert(KV_FRAME_MAX_BYTES >=
+                   KV_VALUE_MAX_BYTES + KV_METADATA_MAX_BYTES + KV_KEY_MAX_BYTES + 16u * 1024u,
+               "a frame carries one maximal mutation");
+_Static_assert(KV_FRAME_MAX_BYTES < 0x7fffffffu, "frame length fits the 4-byte prefix");
+_Static_assert(KV_REPL_BATCH_MAX_BYTES < KV_FRAME_MAX_BYTES, "the batch cap is soft, below a frame");
+_Static_assert(KV_REPL_GROUP_MAX_BYTES >= KV_FRAME_MAX_BYTES, "a group holds a maximal write");
+_Static_assert(KV_REPL_PENDING_MAX_BYTES >= KV_REPL_GROUP_MAX_BYTES, "a full group can queue");
+_Static_assert(KV_REPL_PENDING_MAX_OPS >= KV_REPL_WRITE_MAX_OPS, "a maximal write can queue");
+_Static_assert(KV_REPL_APPLY_QUEUE_MAX_BYTES >= 2u * KV_FRAME_MAX_BYTES,
+               "an edge queues a maximal frame behind the one applying");
+_Static_assert(KV_REPL_TAIL_DEFAULT_BYTES >= 2u * KV_FRAME_MAX_BYTES, "the tail holds big values");
+_Static_assert(KV_REPL_ACK_INTERVAL_MS < KV_REPL_HANDSHAKE_TIMEOUT_MS, "acks are frequent");
 
 #endif

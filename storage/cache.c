@@ -473,13 +473,18 @@ void cache_drop_namespace(cache_t *c, const char *ns_id)
         cache_entry_t *e = s->head;
         while (e) {
             cache_entry_t *next = e->next;
-            if (memcmp(e->ns_id, ns_id, KV_NS_ID_LEN) == 0)
+            if (!ns_id || memcmp(e->ns_id, ns_id, KV_NS_ID_LEN) == 0)
                 cache__remove(s, e, &garbage);
             e = next;
         }
         pthread_mutex_unlock(&s->lock);
         cache__release(garbage);
     }
+}
+
+void cache_clear(cache_t *c)
+{
+    cache_drop_namespace(c, NULL);
 }
 
 void cache_get_stats(cache_t *c, cache_stats_t *out)

@@ -70,6 +70,9 @@ void cache_invalidate(cache_t *c, const char *ns_id, const char *key, size_t key
 /* Drop every entry of a namespace (namespace deleted). */
 void cache_drop_namespace(cache_t *c, const char *ns_id);
 
+/* Drop every entry (a replica reset before a snapshot). */
+void cache_clear(cache_t *c);
+
 typedef struct {
     uint64_t hits, misses, negative_hits;
     uint64_t fills, fills_refused, evictions;

@@ -2,8 +2,8 @@
  * store.c - the RocksDB replica: options, open and close, WAL sync policy,
  * the expiry compaction filter, node state and introspection.
  *
- * This module (store.c, store_rec.c, store_ns.c) is the only code in edgekv
- * that talks to RocksDB. Every RocksDB option we rely on is set in one place,
+ * This module (store*.c, see store_int.h) is the only code in edgekv that
+ * talks to RocksDB. Every RocksDB option we rely on is set in one place,
  * stor__options_build(), so tuning has one home. RocksDB errors are turned
  * into KV_EIO at the call site, logged and freed; nothing here asserts on
  * I/O. What this file is not: record semantics (store_rec.c), namespaces
@@ -88,6 +88,8 @@ int stor__write(stor_t *s, rocksdb_writebatch_t *wb)
 {
     char *err = NULL;
     rocksdb_write(s->db, s->wopts, wb, &err);
+    if (err)
+        atomic_store(&s->write_failed, true);
     return stor__err(err, "write");
 }
 
@@ -234,7 +236,8 @@ static void *stor__sync_main(void *arg)
             continue;
         pthread_mutex_unlock(&s->sync_lock);
         char *err = NULL;
-        rocksdb_flush_wal(s->db, 1, &err);
+        if (!atomic_load(&s->write_failed))
+            rocksdb_flush_wal(s->db, 1, &err);
         stor__err(err, "batch WAL sync");
         pthread_mutex_lock(&s->sync_lock);
     }
@@ -293,7 +296,7 @@ static void stor__locks_destroy(stor_t *s)
     pthread_cond_destroy(&s->sync_cond);
 }
 
-static const char *const stor__cf_names[] = {"default", "records", "namespaces", "state"};
+static const char *const stor__cf_names[] = {"default", "records", "namespaces", "state", "log"};
 #define STOR__CF_OURS ((int)(sizeof(stor__cf_names) / sizeof(stor__cf_names[0])))
 
 /* Names to open: ours, then any other CF the DB has (RocksDB insists that
@@ -348,6 +351,7 @@ static int stor__open_db(stor_t *s, const char *path)
         s->cf_records = s->cfs[1]; /* order of stor__cf_names */
         s->cf_ns = s->cfs[2];
         s->cf_state = s->cfs[3];
+        s->cf_log = s->cfs[4];
     }
 out:
     if (have)
@@ -372,6 +376,8 @@ int stor_open(const stor_options_t *o, stor_t **out)
     s->sync_interval_ms = o->sync_interval_ms;
     s->tombstone_retention_s = o->tombstone_retention_s;
     atomic_init(&s->filter_warned, false);
+    atomic_init(&s->write_failed, false);
+    atomic_init(&s->log_floor, 0);
     stor__options_build(s, o);
     rc = stor__open_db(s, o->path);
     if (rc == 0)
@@ -391,7 +397,7 @@ void stor_close(stor_t *s)
     if (!s)
         return;
     stor__sync_stop(s);
-    if (s->db && s->sync != STOR_SYNC_ALWAYS) {
+    if (s->db && s->sync != STOR_SYNC_ALWAYS && !atomic_load(&s->write_failed)) {
         /* A clean shutdown is durable under every policy. */
         char *err = NULL;
         rocksdb_flush_wal(s->db, 1, &err);
@@ -454,9 +460,9 @@ int stor_state_put(stor_t *s, const char *name, const void *val, size_t len)
 {
     if (!name || !name[0] || (!val && len))
         return KV_EINVAL;
-    char *err = NULL;
-    rocksdb_put_cf(s->db, s->wopts, s->cf_state, name, strlen(name), val ? val : "", len, &err);
-    return stor__err(err, "state put");
+    stor_state_put_t put = {name, val, len};
+    stor_commit_t c = {.state = &put, .n_state = 1};
+    return stor_commit(s, &c);
 }
 
 /* ---- introspection ---------------------------------------------------------------- */

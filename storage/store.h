@@ -2,11 +2,13 @@
  * store.h - the RocksDB replica: records, namespaces and node state.
  *
  * This module is the only code in edgekv that includes rocksdb/c.h. It owns
- * three column families:
+ * four column families:
  *   records     key = namespace id (32 hex) + user key; value = record.h form.
  *               Bytewise order of these keys is the spec's list order.
  *   namespaces  key = namespace id; value = account, title and version.
  *   state       small node facts (account id, default token, history id...).
+ *   log         key = sequence number, 8 bytes big-endian; value = opaque
+ *               bytes (replication's encoded mutations, never read here).
  *
  * Every write goes through last-writer-wins: stor_apply() stores a record only
  * if its version is newer than the stored one, so the same call serves local
@@ -14,6 +16,11 @@
  * converge. Expiry is evaluated at read time and purged by a compaction
  * filter. Namespaces are mirrored in memory (they are consulted by every
  * request) and changed only through this module.
+ *
+ * Replication writes through stor_commit(): record mutations, namespace
+ * changes, log entries and state (last_seq, applied_seq...) in one atomic
+ * RocksDB write batch, so a crash never separates a mutation from the
+ * sequence number that says it was applied.
  *
  * Thread-safety: every function may be called from any thread concurrently,
  * except stor_open/stor_close. What is NOT here: caching (cache.h), clocks
@@ -81,7 +88,8 @@ int stor_apply(stor_t *s, const char *ns_id, const char *key, size_t key_len,
 
 /* Apply n mutations in one atomic write batch, each under LWW. results[i]
  * gets 0 or KV_ESTALE per mutation (results may be NULL). Returns 0 when the
- * batch was written, else a negative code and nothing was written. */
+ * batch was written, else a negative code and nothing was written. The same
+ * as stor_commit with mutations only. */
 int stor_apply_batch(stor_t *s, const stor_mutation_t *muts, size_t n, int *results);
 
 /* Read the record of (ns_id, key) whether hidden or not. *out is a new
@@ -119,6 +127,9 @@ void stor_list_free(stor_list_t *l);
 
 /* ---- namespaces -------------------------------------------------------------- */
 
+/* create, rename and delete below are one-change stor_commit()s with
+ * replicated = false: the same rules, the same atomicity. */
+
 typedef struct {
     char id[KV_NS_ID_LEN + 1];
     char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
@@ -151,6 +162,172 @@ int stor_ns_list(stor_t *s, const char *account, stor_ns_order_t order, bool des
 /* Small durable facts. *val is kv_malloc'd, NUL-terminated (kv_free). */
 int stor_state_get(stor_t *s, const char *name, char **val, size_t *len);
 int stor_state_put(stor_t *s, const char *name, const void *val, size_t len);
+
+/* ---- replication: atomic commits ------------------------------------------- */
+
+typedef enum { STOR_NS_CREATE = 1, STOR_NS_RENAME, STOR_NS_DELETE } stor_ns_op_t;
+
+/* One namespace change of a commit. Strings borrow, NUL-terminated.
+ *
+ * replicated = false: this node decides (the origin). The rules of
+ * stor_ns_create/rename/delete apply, against the namespaces as the earlier
+ * changes of the same commit left them: CREATE gets KV_EEXISTS when the id
+ * exists or the account has the title, KV_ELIMIT past KV_NS_PER_ACCOUNT_MAX;
+ * RENAME gets KV_ENOTFOUND or KV_EEXISTS (title taken by another namespace
+ * of the account); DELETE gets KV_ENOTFOUND. A refused change writes nothing.
+ *
+ * replicated = true: the origin decided; apply without checks. CREATE puts
+ * the namespace under `id` (replacing one with that id; a local title clash
+ * is ignored), RENAME sets the title (KV_ENOTFOUND, nothing written, if the
+ * id is unknown here), DELETE removes the entry and range-deletes every
+ * record of the id whether the namespace is known or not. Result 0 else. */
+typedef struct {
+    stor_ns_op_t kind;
+    const char *id;      /* KV_NS_ID_LEN lowercase hex digits */
+    const char *account; /* CREATE only */
+    const char *title;   /* CREATE and RENAME */
+    kv_version_t version;
+    bool replicated;
+} stor_ns_change_t;
+
+/* One log entry: `data` borrows (len bytes, opaque to storage). */
+typedef struct {
+    uint64_t seq; /* >= 1 */
+    const void *data;
+    size_t len;
+} stor_log_entry_t;
+
+/* One state put: `name` NUL-terminated, `value` len bytes; both borrow. */
+typedef struct {
+    const char *name;
+    const void *value;
+    size_t len;
+} stor_state_put_t;
+
+/* Everything one commit writes. Arrays borrow for the duration of the call;
+ * a count of 0 allows a NULL array. Result arrays (n entries each, may be
+ * NULL) are meaningful only when stor_commit returns 0. */
+typedef struct {
+    const stor_mutation_t *muts; /* LWW as stor_apply_batch */
+    size_t n_muts;
+    int *mut_results;           /* 0, KV_ESTALE, or KV_ENOTFOUND (check_namespaces) */
+    const stor_ns_change_t *ns; /* applied in array order */
+    size_t n_ns;
+    int *ns_results; /* see stor_ns_change_t */
+    /* Refuse (KV_ENOTFOUND, nothing written) a mutation whose namespace
+     * does not exist once this commit's namespace changes are applied, or
+     * is deleted by them. The origin sets it; an edge applying the origin's
+     * log does not. */
+    bool check_namespaces;
+    const stor_log_entry_t *log; /* into the log CF; a seq already there is replaced */
+    size_t n_log;
+    const stor_state_put_t *state; /* into the state CF */
+    size_t n_state;
+} stor_commit_t;
+
+/* Write a whole commit as ONE atomic RocksDB write batch, durable per the
+ * sync policy when it returns 0. Order of effect within the batch: record
+ * mutations first, then namespace changes, so a namespace the commit deletes
+ * loses its records including any the commit wrote; then log and state.
+ * The namespace mirror changes after the batch is written, in one step
+ * (stor_ns_get/list see all of the commit's namespace changes or none).
+ *
+ * Returns 0 (per-item outcomes in the result arrays; nothing is written when
+ * every item was refused), KV_EINVAL / KV_ETOOBIG for a malformed item
+ * (zero-length key, bad id, seq 0, empty state name...), -ENOMEM, KV_EIO.
+ * On any error nothing was written and the mirror is unchanged.
+ *
+ * Thread-safety: commits may run concurrently with each other and with
+ * every reader; record writes lock their keys' stripes, and a commit with
+ * namespace changes or check_namespaces also holds the namespace write
+ * lock, so its checks and its write are atomic. */
+int stor_commit(stor_t *s, const stor_commit_t *c);
+
+/* A fresh random namespace id not in use now, NUL-terminated, for a
+ * non-replicated CREATE (the caller logs the id before committing). */
+int stor_ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1]);
+
+/* ---- replication: the log ------------------------------------------------- */
+
+/* Called once per entry; `data` borrows, valid only during the call. Return
+ * 0 to go on, non-zero to stop (stor_log_read then returns it if negative,
+ * else 0). */
+typedef int (*stor_log_cb)(void *arg, uint64_t seq, const void *data, size_t len);
+
+/* Deliver consecutive entries from_seq, from_seq + 1, ... to cb, from the
+ * calling thread, before returning. Stops at the first missing seq, after
+ * max_entries (>= 1), or before an entry that would take the bytes
+ * delivered past max_bytes; the first entry is always delivered if present,
+ * however large. Returns 0 (cb called zero or more times) or a negative
+ * code (KV_EINVAL, KV_EIO, KV_ECORRUPT, or cb's); after an error, entries
+ * already delivered were genuine but the read is incomplete. */
+int stor_log_read(stor_t *s, uint64_t from_seq, size_t max_entries, size_t max_bytes,
+                  stor_log_cb cb, void *arg);
+
+/* Smallest and largest stored seq; both 0 when the log is empty. Two
+ * iterator seeks, cheap enough for every heartbeat. */
+int stor_log_bounds(stor_t *s, uint64_t *first, uint64_t *last);
+
+/* Delete every entry with seq < below_seq (one range delete, durable per
+ * the sync policy). Trimmed sequence numbers must not be committed again,
+ * except after stor_reset: reads start at the highest trim point. */
+int stor_log_trim(stor_t *s, uint64_t below_seq);
+
+/* ---- replication: snapshots ----------------------------------------------- */
+
+/* A consistent, read-only view of the whole store at one instant (a RocksDB
+ * snapshot), for streaming a full copy to an edge while commits go on. One
+ * thread at a time per handle; any number of handles. Close every snapshot
+ * before stor_close. The expiry filter may still drop expired records and
+ * tombstones past the retention window from under a long-lived snapshot. */
+typedef struct stor_snap stor_snap_t;
+
+int stor_snapshot_open(stor_t *s, stor_snap_t **out);
+/* NULL is a no-op. */
+void stor_snapshot_close(stor_snap_t *snap);
+
+/* A state value as of the snapshot (e.g. "last_seq": the seq the snapshot
+ * contains). As stor_state_get: *val kv_malloc'd, NUL-terminated (kv_free);
+ * KV_ENOTFOUND when absent. */
+int stor_snapshot_state(stor_snap_t *snap, const char *name, char **val, size_t *len);
+
+/* Every namespace as of the snapshot, in id order, read from disk (not from
+ * the mirror). *out is kv_malloc'd (kv_free; NULL when *count is 0). */
+int stor_snapshot_namespaces(stor_snap_t *snap, stor_ns_t **out, size_t *count);
+
+typedef struct {
+    char ns_id[KV_NS_ID_LEN + 1]; /* NUL-terminated */
+    const char *key;              /* borrows from the snapshot until the next call */
+    size_t key_len;
+    stor_blob_t *blob; /* the stored record, a new reference: caller unrefs */
+} stor_snap_item_t;
+
+/* The next record in key order: every stored record, tombstones and expired
+ * ones included (the receiver needs tombstones for LWW). Returns 1 with
+ * *item filled, 0 at the end (and after it), or a negative code. Memory is
+ * bounded: an iterator, one record copied at a time. */
+int stor_snapshot_next(stor_snap_t *snap, stor_snap_item_t *item);
+
+/* ---- replication: reset and digest ---------------------------------------- */
+
+/* Wipe the replica before a snapshot is applied: one batch that range-
+ * deletes every record, namespace and log entry and deletes every state
+ * name except the nkeep names in keep_state (e.g. "node_id"); then the
+ * namespace mirror is emptied. Excludes namespace and record writers while
+ * it runs; the caller must not commit log entries or state concurrently.
+ * 0, KV_EINVAL, -ENOMEM or KV_EIO (then nothing was deleted). */
+int stor_reset(stor_t *s, const char *const *keep_state, size_t nkeep);
+
+#define STOR_DIGEST_BYTES 32
+
+/* SHA-256 over a canonical encoding of every namespace (id, account, title)
+ * and every record (ns id, key, version, tombstone, expiration, metadata,
+ * value), in key order, read from one snapshot. Two replicas with the same
+ * logical content give the same digest whatever their RocksDB layout.
+ * Records expired at now_s are left out, since the expiry filter drops them
+ * at different times on different replicas (now_s 0 keeps them all);
+ * tombstones are always in. 0 or a negative code. */
+int stor_digest(stor_t *s, int64_t now_s, uint8_t out[STOR_DIGEST_BYTES]);
 
 /* ---- introspection ----------------------------------------------------------- */
 

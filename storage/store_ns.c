@@ -3,16 +3,18 @@
  * mirrored in memory, because every request looks its namespace up.
  *
  * The mirror is an array of entries sorted by id (binary search, O(log n))
- * under a rwlock. Mutations are serialised by ns_write_lock, so their checks
- * (title taken? account full?) read the mirror without racing another
- * mutation; they write RocksDB first and only then take the rwlock for the
- * brief in-memory update, so readers never wait on a disk write. Anything
- * that can fail (allocation, I/O) happens before the mirror changes, so the
- * mirror always equals what is on disk.
+ * under a rwlock. Every change goes through stor_commit (store_nsplan.c
+ * plans it on a private copy of the array, under ns_write_lock, so checks
+ * such as "title taken?" never race another change); the batch is written
+ * first and the copy then replaces the mirror's array under the rwlock in
+ * one step, so readers never wait on a disk write and never see half a
+ * commit. Anything that can fail happens before that swap, so the mirror
+ * always equals what is on disk.
  *
- * Not here: which account may see which namespace (the HTTP layer), and
- * version conflict resolution across nodes (single origin for now: a create,
- * rename or delete simply applies and records its version).
+ * This file holds the encoding, the mirror's load/free, the checks shared
+ * with the plan, and the one-change public calls. Not here: which account
+ * may see which namespace (the HTTP layer), and conflict resolution across
+ * nodes (a single origin decides; edges apply its decisions verbatim).
  *
  * Stored value: format byte (1), hlc u64 LE, node_id u32 LE, account length
  * u16 LE + bytes, title length u16 LE + bytes. Key: the 32-hex id.
@@ -27,12 +29,11 @@
 #include "kv_mem.h"
 #include "store_int.h"
 
-#define STOR__NS_FORMAT  1
-#define STOR__NS_VAL_MAX (1 + 8 + 4 + 2 + KV_ACCOUNT_ID_MAX_BYTES + 2 + KV_NS_TITLE_MAX_BYTES)
+#define STOR__NS_FORMAT 1
 
 /* ---- encoding ------------------------------------------------------------------ */
 
-static size_t stor__ns_encode(const stor_ns_t *ns, uint8_t *buf)
+size_t stor__ns_encode(const stor_ns_t *ns, uint8_t buf[STOR__NS_VAL_MAX])
 {
     size_t o = 0, alen = strlen(ns->account), tlen = strlen(ns->title);
     buf[o++] = STOR__NS_FORMAT;
@@ -65,8 +66,7 @@ static int stor__ns_str(const uint8_t *b, size_t len, size_t *o, char *dst, size
     return 0;
 }
 
-static int stor__ns_decode(const char *key, size_t klen, const uint8_t *b, size_t len,
-                           stor_ns_t *ns)
+int stor__ns_decode(const char *key, size_t klen, const uint8_t *b, size_t len, stor_ns_t *ns)
 {
     if (klen != KV_NS_ID_LEN || !stor__hex_valid(key, KV_NS_ID_LEN))
         return KV_ECORRUPT;
@@ -87,25 +87,14 @@ static int stor__ns_decode(const char *key, size_t klen, const uint8_t *b, size_
     return rc;
 }
 
-static int stor__ns_put(stor_t *s, const stor_ns_t *ns)
-{
-    uint8_t buf[STOR__NS_VAL_MAX];
-    size_t n = stor__ns_encode(ns, buf);
-    char *err = NULL;
-    rocksdb_put_cf(s->db, s->wopts, s->cf_ns, ns->id, KV_NS_ID_LEN, (const char *)buf, n, &err);
-    return stor__err(err, "namespace put");
-}
-
 /* ---- the mirror ------------------------------------------------------------------ */
 
-/* Position of id in the mirror, or where it would go. Caller holds ns_lock
- * or ns_write_lock. */
-static size_t stor__ns_find(const stor_t *s, const char *id, bool *found)
+size_t stor__nsv_find(stor_ns_t *const *v, size_t n, const char *id, bool *found)
 {
-    size_t lo = 0, hi = s->ns_count;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(s->ns[mid]->id, id, KV_NS_ID_LEN);
+        int c = memcmp(v[mid]->id, id, KV_NS_ID_LEN);
         if (c == 0) {
             *found = true;
             return mid;
@@ -119,32 +108,18 @@ static size_t stor__ns_find(const stor_t *s, const char *id, bool *found)
     return lo;
 }
 
-/* Room for one more entry; called before the disk write so the insert after
- * it cannot fail. */
-static int stor__ns_reserve(stor_t *s)
+/* Room for one more entry while loading (no reader exists yet). */
+static int stor__ns_grow(stor_t *s)
 {
     if (s->ns_count < s->ns_cap)
         return 0;
     size_t cap = s->ns_cap ? s->ns_cap * 2 : 16;
-    pthread_rwlock_wrlock(&s->ns_lock);
     stor_ns_t **v = kv_realloc(s->ns, cap * sizeof(*v));
-    if (v) {
-        s->ns = v;
-        s->ns_cap = cap;
-    }
-    pthread_rwlock_unlock(&s->ns_lock);
-    return v ? 0 : -ENOMEM;
-}
-
-static void stor__ns_insert(stor_t *s, stor_ns_t *ns)
-{
-    bool found;
-    size_t i = stor__ns_find(s, ns->id, &found);
-    pthread_rwlock_wrlock(&s->ns_lock);
-    memmove(s->ns + i + 1, s->ns + i, (s->ns_count - i) * sizeof(*s->ns));
-    s->ns[i] = ns;
-    s->ns_count++;
-    pthread_rwlock_unlock(&s->ns_lock);
+    if (!v)
+        return -ENOMEM;
+    s->ns = v;
+    s->ns_cap = cap;
+    return 0;
 }
 
 int stor__ns_load(stor_t *s)
@@ -156,7 +131,7 @@ int stor__ns_load(stor_t *s)
         const char *k = rocksdb_iter_key(it, &kl);
         const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
         stor_ns_t *ns = kv_malloc(sizeof(*ns));
-        rc = ns ? stor__ns_reserve(s) : -ENOMEM;
+        rc = ns ? stor__ns_grow(s) : -ENOMEM;
         if (rc == 0)
             rc = stor__ns_decode(k, kl, v, vl, ns);
         if (rc == KV_ECORRUPT)
@@ -185,6 +160,16 @@ void stor__ns_free(stor_t *s)
     s->ns_count = s->ns_cap = 0;
 }
 
+void stor__ns_clear(stor_t *s)
+{
+    pthread_rwlock_wrlock(&s->ns_lock);
+    size_t n = s->ns_count;
+    s->ns_count = 0;
+    pthread_rwlock_unlock(&s->ns_lock);
+    for (size_t i = 0; i < n; i++)
+        kv_free(s->ns[i]);
+}
+
 /* ---- checks ------------------------------------------------------------------------ */
 
 /* An id argument: exactly 32 lowercase hex digits, NUL-terminated. */
@@ -200,28 +185,38 @@ static int stor__ns_str_ok(const char *str, size_t max)
     return strnlen(str, max + 1) > max ? KV_ETOOBIG : 0;
 }
 
-/* KV_EEXISTS if another namespace (not `self`) of account has title;
- * KV_ELIMIT if the account is full (only checked when self is NULL). Caller
- * holds ns_write_lock. */
-static int stor__ns_conflicts(const stor_t *s, const char *account, const char *title,
-                              const stor_ns_t *self)
+int stor__ns_change_check(const stor_ns_change_t *ch)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->ns_count; i++) {
-        const stor_ns_t *x = s->ns[i];
+    if (ch->kind != STOR_NS_CREATE && ch->kind != STOR_NS_RENAME && ch->kind != STOR_NS_DELETE)
+        return KV_EINVAL;
+    if (!stor__ns_id_ok(ch->id))
+        return KV_EINVAL;
+    int rc = 0;
+    if (ch->kind == STOR_NS_CREATE)
+        rc = stor__ns_str_ok(ch->account, KV_ACCOUNT_ID_MAX_BYTES);
+    if (rc == 0 && ch->kind != STOR_NS_DELETE)
+        rc = stor__ns_str_ok(ch->title, KV_NS_TITLE_MAX_BYTES);
+    return rc;
+}
+
+int stor__nsv_conflicts(stor_ns_t *const *v, size_t n, const char *account, const char *title,
+                        const stor_ns_t *self)
+{
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        const stor_ns_t *x = v[i];
         if (x == self || strcmp(x->account, account) != 0)
             continue;
         if (strcmp(x->title, title) == 0)
             return KV_EEXISTS;
-        n++;
+        mine++;
     }
-    if (!self && n >= KV_NS_PER_ACCOUNT_MAX)
+    if (!self && mine >= KV_NS_PER_ACCOUNT_MAX)
         return KV_ELIMIT;
     return 0;
 }
 
-/* A fresh random id not in use. Caller holds ns_write_lock. */
-static int stor__ns_new_id(const stor_t *s, char id[KV_NS_ID_LEN + 1])
+int stor_ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     for (;;) {
@@ -234,7 +229,9 @@ static int stor__ns_new_id(const stor_t *s, char id[KV_NS_ID_LEN + 1])
         }
         id[KV_NS_ID_LEN] = '\0';
         bool found;
-        stor__ns_find(s, id, &found);
+        pthread_rwlock_rdlock(&s->ns_lock);
+        stor__nsv_find(s->ns, s->ns_count, id, &found);
+        pthread_rwlock_unlock(&s->ns_lock);
         if (!found)
             return 0;
     }
@@ -242,27 +239,13 @@ static int stor__ns_new_id(const stor_t *s, char id[KV_NS_ID_LEN + 1])
 
 /* ---- API --------------------------------------------------------------------------- */
 
-/* Under ns_write_lock: checks, id, disk, mirror. Takes ns on success. */
-static int stor__ns_create_locked(stor_t *s, stor_ns_t *ns, const char *id_opt)
+/* One non-replicated change as a commit: its result, or the commit's error. */
+static int stor__ns_commit1(stor_t *s, const stor_ns_change_t *ch)
 {
-    int rc = stor__ns_conflicts(s, ns->account, ns->title, NULL);
-    if (rc)
-        return rc;
-    if (id_opt) {
-        bool found;
-        stor__ns_find(s, id_opt, &found);
-        if (found)
-            return KV_EEXISTS;
-        memcpy(ns->id, id_opt, KV_NS_ID_LEN + 1);
-    } else if ((rc = stor__ns_new_id(s, ns->id)) != 0) {
-        return rc;
-    }
-    rc = stor__ns_reserve(s);
-    if (rc == 0)
-        rc = stor__ns_put(s, ns);
-    if (rc == 0)
-        stor__ns_insert(s, ns);
-    return rc;
+    int res = 0;
+    stor_commit_t c = {.ns = ch, .n_ns = 1, .ns_results = &res};
+    int rc = stor_commit(s, &c);
+    return rc ? rc : res;
 }
 
 int stor_ns_create(stor_t *s, const char *account, const char *title, kv_version_t version,
@@ -275,19 +258,22 @@ int stor_ns_create(stor_t *s, const char *account, const char *title, kv_version
         rc = KV_EINVAL;
     if (rc)
         return rc;
-    stor_ns_t *ns = kv_calloc(1, sizeof(*ns));
-    if (!ns)
-        return -ENOMEM;
-    strcpy(ns->account, account);
-    strcpy(ns->title, title);
-    ns->version = version;
-    pthread_mutex_lock(&s->ns_write_lock);
-    rc = stor__ns_create_locked(s, ns, id_opt);
-    if (rc == 0 && out)
-        *out = *ns;
-    pthread_mutex_unlock(&s->ns_write_lock);
-    if (rc)
-        kv_free(ns);
+    /* A fresh id is free now; in the unlikely case another create takes it
+     * before ours commits, the commit says KV_EEXISTS rather than clobber. */
+    char id[KV_NS_ID_LEN + 1];
+    if (id_opt)
+        memcpy(id, id_opt, sizeof(id));
+    else if ((rc = stor_ns_new_id(s, id)) != 0)
+        return rc;
+    stor_ns_change_t ch = {STOR_NS_CREATE, id, account, title, version, false};
+    rc = stor__ns_commit1(s, &ch);
+    if (rc == 0 && out) {
+        memset(out, 0, sizeof(*out));
+        memcpy(out->id, id, sizeof(id));
+        strcpy(out->account, account);
+        strcpy(out->title, title);
+        out->version = version;
+    }
     return rc;
 }
 
@@ -299,7 +285,7 @@ int stor_ns_get(stor_t *s, const char *id, stor_ns_t *out)
         return KV_ENOTFOUND; /* cannot name a namespace */
     pthread_rwlock_rdlock(&s->ns_lock);
     bool found;
-    size_t i = stor__ns_find(s, id, &found);
+    size_t i = stor__nsv_find(s->ns, s->ns_count, id, &found);
     if (found && out)
         *out = *s->ns[i];
     pthread_rwlock_unlock(&s->ns_lock);
@@ -313,59 +299,16 @@ int stor_ns_rename(stor_t *s, const char *id, const char *title, kv_version_t ve
         return rc;
     if (!stor__ns_id_ok(id))
         return id ? KV_ENOTFOUND : KV_EINVAL;
-    pthread_mutex_lock(&s->ns_write_lock);
-    bool found;
-    size_t i = stor__ns_find(s, id, &found);
-    stor_ns_t *cur = found ? s->ns[i] : NULL;
-    rc = cur ? stor__ns_conflicts(s, cur->account, title, cur) : KV_ENOTFOUND;
-    if (rc == 0) {
-        stor_ns_t next = *cur;
-        strcpy(next.title, title);
-        next.version = version;
-        rc = stor__ns_put(s, &next);
-        if (rc == 0) {
-            pthread_rwlock_wrlock(&s->ns_lock);
-            *cur = next;
-            pthread_rwlock_unlock(&s->ns_lock);
-        }
-    }
-    pthread_mutex_unlock(&s->ns_write_lock);
-    return rc;
-}
-
-/* Delete the entry and all its records in one atomic batch. */
-static int stor__ns_delete_disk(stor_t *s, const char *id)
-{
-    char lo[KV_NS_ID_LEN], hi[KV_NS_ID_LEN];
-    memcpy(lo, id, KV_NS_ID_LEN);
-    memcpy(hi, id, KV_NS_ID_LEN);
-    hi[KV_NS_ID_LEN - 1]++; /* a hex digit: never 0xff, so no carry */
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete_cf(wb, s->cf_ns, id, KV_NS_ID_LEN);
-    rocksdb_writebatch_delete_range_cf(wb, s->cf_records, lo, sizeof(lo), hi, sizeof(hi));
-    int rc = stor__write(s, wb);
-    rocksdb_writebatch_destroy(wb);
-    return rc;
+    stor_ns_change_t ch = {STOR_NS_RENAME, id, NULL, title, version, false};
+    return stor__ns_commit1(s, &ch);
 }
 
 int stor_ns_delete(stor_t *s, const char *id, kv_version_t version)
 {
     if (!stor__ns_id_ok(id))
         return id ? KV_ENOTFOUND : KV_EINVAL;
-    pthread_mutex_lock(&s->ns_write_lock);
-    bool found;
-    size_t i = stor__ns_find(s, id, &found);
-    int rc = found ? stor__ns_delete_disk(s, id) : KV_ENOTFOUND;
-    if (rc == 0) {
-        stor_ns_t *gone = s->ns[i];
-        pthread_rwlock_wrlock(&s->ns_lock);
-        memmove(s->ns + i, s->ns + i + 1, (s->ns_count - i - 1) * sizeof(*s->ns));
-        s->ns_count--;
-        pthread_rwlock_unlock(&s->ns_lock);
-        kv_free(gone);
-    }
-    pthread_mutex_unlock(&s->ns_write_lock);
-    return rc;
+    stor_ns_change_t ch = {STOR_NS_DELETE, id, NULL, NULL, version, false};
+    return stor__ns_commit1(s, &ch);
 }
 
 static int stor__ns_cmp_title(const void *a, const void *b)

@@ -8,6 +8,9 @@
  * copy in a reference-counted blob, tombstones included: visibility
  * (deleted, expired) is the caller's call, except in stor_list which skips
  * hidden keys itself. List cursors are opaque strings made here.
+ *
+ * Multi-record writes are stor_commits (store_commit.c); their LWW part,
+ * stor__recs_*, lives here next to the single-record stor_apply.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -120,13 +123,6 @@ int stor_apply(stor_t *s, const char *ns_id, const char *key, size_t key_len,
     return rc;
 }
 
-/* One mutation of a batch, sorted by key then by position. */
-typedef struct {
-    const char *k; /* records-CF key in the batch's arena */
-    uint32_t klen;
-    uint32_t idx; /* position in the caller's array */
-} stor__bent_t;
-
 static int stor__bent_cmp(const void *a, const void *b)
 {
     const stor__bent_t *x = a, *y = b;
@@ -139,10 +135,15 @@ static int stor__bent_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
-/* Validate every mutation and build the sorted entries. *ents is one
- * kv_malloc block (entries, then the key arena). */
-static int stor__batch_prepare(const stor_mutation_t *muts, size_t n, stor__bent_t **ents)
+/* Validate every mutation and build the sorted entries (one kv_malloc
+ * block: entries, then the key arena) and the set of stripes they hash to. */
+int stor__recs_prepare(const stor_mutation_t *muts, size_t n, stor__recs_t *r)
 {
+    memset(r, 0, sizeof(*r));
+    if (n == 0)
+        return 0;
+    if (!muts || n > UINT32_MAX)
+        return KV_EINVAL;
     size_t arena = 0;
     for (size_t i = 0; i < n; i++) {
         char tmp[STOR__KEY_BUF_BYTES];
@@ -163,51 +164,66 @@ static int stor__batch_prepare(const stor_mutation_t *muts, size_t n, stor__bent
         stor__rec_key(muts[i].ns_id, muts[i].key, muts[i].key_len, p, &klen);
         e[i] = (stor__bent_t){p, (uint32_t)klen, (uint32_t)i};
         p += klen;
+        unsigned st = stor__stripe(e[i].k, e[i].klen);
+        r->stripes[st / 64] |= (uint64_t)1 << (st % 64);
     }
     qsort(e, n, sizeof(*e), stor__bent_cmp);
-    *ents = e;
+    r->e = e;
+    r->n = n;
     return 0;
 }
 
-/* Decide each mutation under LWW and add the winners to wb. Mutations of
- * the same key within the batch are judged in batch order, each against the
- * newest version so far, so the result is that of applying them one by one;
- * only the final winner of a key is written. */
-static int stor__batch_decide(stor_t *s, const stor_mutation_t *muts, const stor__bent_t *e,
-                              size_t n, rocksdb_writebatch_t *wb, int *results)
+void stor__recs_free(stor__recs_t *r)
 {
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && e[j].klen == e[i].klen && memcmp(e[j].k, e[i].k, e[i].klen) == 0)
+    kv_free(r->e);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Decide each mutation under LWW and add the winners to wb. Mutations of
+ * the same key within the commit are judged in array order, each against
+ * the newest version so far, so the result is that of applying them one by
+ * one; only the final winner of a key is written. Keys are sorted, so the
+ * mutations of one namespace are adjacent and admit() runs once per run. */
+int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t *r,
+                      stor__admit_fn admit, void *admit_arg, rocksdb_writebatch_t *wb, int *results)
+{
+    const stor__bent_t *e = r->e;
+    const char *admit_ns = NULL; /* namespace of the last admit() verdict */
+    int refuse = 0;
+    for (size_t i = 0, j; i < r->n; i = j) {
+        j = i + 1;
+        while (j < r->n && e[j].klen == e[i].klen && memcmp(e[j].k, e[i].k, e[i].klen) == 0)
             j++;
-        kv_version_t cur;
-        int rc = stor__stored_version(s, e[i].k, e[i].klen, &cur);
+        if (admit && (!admit_ns || memcmp(admit_ns, e[i].k, KV_NS_ID_LEN) != 0)) {
+            admit_ns = e[i].k;
+            refuse = admit(admit_arg, e[i].k);
+        }
+        kv_version_t cur = KV_VERSION_ZERO;
+        int rc = refuse ? 0 : stor__stored_version(s, e[i].k, e[i].klen, &cur);
         if (rc)
             return rc;
         const stor_record_t *win = NULL;
         for (size_t x = i; x < j; x++) {
-            const stor_record_t *r = &muts[e[x].idx].rec;
-            bool newer = kv_version_cmp(r->version, cur) > 0;
+            const stor_record_t *rec = &muts[e[x].idx].rec;
+            bool newer = !refuse && kv_version_cmp(rec->version, cur) > 0;
             if (newer) {
-                cur = r->version;
-                win = r;
+                cur = rec->version;
+                win = rec;
             }
             if (results)
-                results[e[x].idx] = newer ? 0 : KV_ESTALE;
+                results[e[x].idx] = refuse ? refuse : newer ? 0 : KV_ESTALE;
         }
         if (win)
             stor__batch_put(s, wb, e[i].k, e[i].klen, win);
-        i = j;
     }
     return 0;
 }
 
-/* Lock (or unlock) the distinct stripes in `set`, in ascending order so two
- * batches can never wait on each other. */
-static void stor__stripes_lock(stor_t *s, const uint64_t set[STOR__STRIPES / 64], bool lock)
+/* Ascending order, so two commits can never wait on each other. */
+void stor__recs_lock(stor_t *s, const stor__recs_t *r, bool lock)
 {
     for (unsigned i = 0; i < STOR__STRIPES; i++) {
-        if (!(set[i / 64] >> (i % 64) & 1))
+        if (!(r->stripes[i / 64] >> (i % 64) & 1))
             continue;
         if (lock)
             pthread_mutex_lock(&s->stripes[i]);
@@ -218,28 +234,10 @@ static void stor__stripes_lock(stor_t *s, const uint64_t set[STOR__STRIPES / 64]
 
 int stor_apply_batch(stor_t *s, const stor_mutation_t *muts, size_t n, int *results)
 {
-    if (n == 0)
-        return 0;
-    if (!muts || n > UINT32_MAX)
+    if (n > 0 && !muts)
         return KV_EINVAL;
-    stor__bent_t *e = NULL;
-    int rc = stor__batch_prepare(muts, n, &e);
-    if (rc)
-        return rc;
-    uint64_t set[STOR__STRIPES / 64] = {0};
-    for (size_t i = 0; i < n; i++) {
-        unsigned st = stor__stripe(e[i].k, e[i].klen);
-        set[st / 64] |= (uint64_t)1 << (st % 64);
-    }
-    stor__stripes_lock(s, set, true);
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    rc = stor__batch_decide(s, muts, e, n, wb, results);
-    if (rc == 0 && rocksdb_writebatch_count(wb) > 0)
-        rc = stor__write(s, wb);
-    rocksdb_writebatch_destroy(wb);
-    stor__stripes_lock(s, set, false);
-    kv_free(e);
-    return rc;
+    stor_commit_t c = {.muts = muts, .n_muts = n, .mut_results = results};
+    return stor_commit(s, &c);
 }
 
 /* ---- reads ----------------------------------------------------------------------- */

@@ -1,0 +1,71 @@
+/*
+ * certs.h - the cluster's certificate authority and node certificates, and
+ * the `edgekv certs` subcommand.
+ *
+ * Everything is made with OpenSSL's API (EVP_PKEY, X509, X509_sign), never by
+ * running the openssl tool. Keys are EC P-256, signatures ECDSA-SHA256.
+ * A directory holds ca.crt/ca.key and <name>.crt/<name>.key per node. Key
+ * files are written 0600, every file atomically (temporary file, fsync,
+ * rename), so a crash never leaves half a key.
+ *
+ * Node certificates carry what tls.h checks: subject O=edgekv,
+ * OU=edgekv-origin|edgekv-edge (the role), CN=<node name>; extendedKeyUsage
+ * serverAuth+clientAuth (either side of a link); subjectAltName with the
+ * node's hosts/IPs.
+ *
+ * What this is not: a PKI. No revocation lists, no renewal daemon; to retire
+ * a node, re-create the CA and re-issue (`certs issue` is cheap).
+ */
+#ifndef NODE_CERTS_H
+#define NODE_CERTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Defaults of `certs init` / `certs issue`. */
+#define CERTS_CA_DAYS_DEFAULT   3650
+#define CERTS_NODE_DAYS_DEFAULT 825
+#define CERTS_EDGES_DEFAULT     3
+/* Upper bound of --edges: a generous cluster, and a guard against typos. */
+#define CERTS_EDGES_MAX 1000
+/* Upper bound of --days (about 100 years: past 2049 X.509 switches time
+ * encoding, which works but no node lives that long). */
+#define CERTS_DAYS_MAX 36500
+/* Certificates start this long in the past so that a node whose clock is a
+ * little behind the issuer's accepts a fresh one. */
+#define CERTS_BACKDATE_S 300
+/* subjectAltName entries per certificate. */
+#define CERTS_HOSTS_MAX 32
+
+/* Create dir/ca.crt and dir/ca.key (a new key; CN "edgekv cluster CA <id>"
+ * with a random id, so two clusters' CAs are told apart), valid for `days`.
+ * Creates `dir` (0700) when missing. KV_EEXISTS if dir/ca.crt exists,
+ * KV_EINVAL for days outside [1, CERTS_DAYS_MAX], -errno for file errors,
+ * KV_EIO for OpenSSL failures (logged). */
+int certs_create_ca(const char *dir, int days);
+
+/* Issue dir/<name>.crt and dir/<name>.key signed by the CA in `dir`, for role
+ * "origin" or "edge", valid from CERTS_BACKDATE_S ago for `days`. `hosts`
+ * (DNS names or IP literals) become the subjectAltName; NULL or 0 gives
+ * "localhost" and "127.0.0.1". Replaces an existing certificate of that
+ * name. `name` is [A-Za-z0-9._-]{1,64} and not "ca". KV_EINVAL for bad
+ * arguments, KV_ENOTFOUND when the CA is missing, else as above. */
+int certs_issue(const char *dir, const char *role, const char *name, int days,
+                const char *const *hosts, size_t host_count);
+
+/* certs_issue with an explicit validity window, in seconds relative to now
+ * (negative = past). Tests use it for expired and not-yet-valid
+ * certificates. KV_EINVAL unless not_before_s < not_after_s. */
+int certs_issue_window(const char *dir, const char *role, const char *name, int64_t not_before_s,
+                       int64_t not_after_s, const char *const *hosts, size_t host_count);
+
+/* `edgekv certs ...`: argv[0] is the word after "certs" (main.c calls
+ * certs_main(argc - 2, argv + 2)).
+ *   init  --dir D [--edges N] [--days N] [--host H]...
+ *         CA (kept if present) + "origin" + "edge1".."edgeN" (kept if present)
+ *   issue --dir D --role origin|edge --name NAME [--days N] [--host H]...
+ *   --help
+ * Returns the process exit status: 0, 1 (failure), 2 (usage). */
+int certs_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * replica.c - the replication driver's loop: lifecycle, writers blocked in
+ * replica_write, the core's deadlines, and the dispatch of its actions.
+ *
+ * Threading: the core object, the connections and the timers belong to the
+ * replication loop thread. Other threads reach it only through two queues
+ * under `lock` (new writes; finished storage jobs), each followed by a
+ * uv_async_send. The status snapshot is copied under `lock` after every
+ * batch of actions so /status and the staleness check never touch the core.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv_assert.h"
+#include "kv_err.h"
+#include "kv_log.h"
+#include "kv_mem.h"
+#include "replica_int.h"
+
+void replica_config_defaults(replica_config_t *c, replica_role_t role)
+{
+    memset(c, 0, sizeof *c);
+    c->role = role;
+    snprintf(c->host, sizeof c->host, role == REPLICA_ORIGIN ? "127.0.0.1" : "127.0.0.1");
+    c->port = 7400;
+    c->propagation_bound_ms = 1000;
+    c->heartbeat_interval_ms = 200;
+    c->max_clock_offset_ms = 500;
+    c->write_timeout_ms = 10000;
+    c->log_retention = 100000;
+    c->log_retention_max = 5000000;
+}
+
+uint64_t replica__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- status ------------------------------------------------------------------------ */
+
+static void update_status(replica_t *r)
+{
+    replica_status_t s;
+    uint64_t now = replica__now_ms();
+    memset(&s, 0, sizeof s);
+    s.role = r->cfg.role;
+    if (r->edge) {
+        repl_edge_status(r->edge, now, &s.edge);
+    } else {
+        repl_origin_stats(r->origin, &s.origin);
+        s.edge_count = repl_origin_edges(r->origin, now, s.edges, sizeof s.edges / sizeof s.edges[0]);
+    }
+    pthread_mutex_lock(&r->lock);
+    memcpy(s.history_id, r->status.history_id, sizeof s.history_id);
+    s.alarm = r->status.alarm;
+    memcpy(s.alarm_reason, r->status.alarm_reason, sizeof s.alarm_reason);
+    r->status = s;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void replica_status(replica_t *r, replica_status_t *out)
+{
+    pthread_mutex_lock(&r->lock);
+    *out = r->status;
+    pthread_mutex_unlock(&r->lock);
+    if (out->role == REPLICA_EDGE) {
+        uint64_t now = replica__now_ms(), heard = out->edge.last_heard_ms;
+        out->edge.staleness_ms = heard && now > heard ? now - heard : (heard ? 0 : now);
+        out->edge.stale = !heard || out->edge.staleness_ms > r->cfg.propagation_bound_ms ||
+                          out->edge.link == REPL_LINK_REFUSED;
+    }
+}
+
+bool replica_is_stale(replica_t *r, uint64_t *staleness_ms)
+{
+    replica_status_t s;
+    if (r->cfg.role != REPLICA_EDGE) {
+        *staleness_ms = 0;
+        return false;
+    }
+    replica_status(r, &s);
+    *staleness_ms = s.edge.staleness_ms;
+    return s.edge.stale;
+}
+
+/* ---- actions ----------------------------------------------------------------------- */
+
+static void write_done(replica_t *r, const repl_action_t *act)
+{
+    rwrite_t **pp = &r->waiting, *w;
+    for (; (w = *pp); pp = &w->next)
+        if ((uint64_t)(uintptr_t)w == act->token)
+            break;
+    if (!w) {
+        KV_LOG_WARN(REPLICA_LOG, "answer for an unknown writer %llx",
+                    (unsigned long long)act->token);
+        return;
+    }
+    *pp = w->next;
+    pthread_mutex_lock(&r->lock);
+    w->status = act->status;
+    w->seq = act->seq;
+    for (size_t i = 0; i < w->n && w->results; i++)
+        w->results[i] = act->results && i < act->n ? act->results[i] : act->status;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void alarm_raised(replica_t *r, const char *reason)
+{
+    KV_LOG_ERROR(REPLICA_LOG, "ALARM: %s", reason ? reason : "");
+    pthread_mutex_lock(&r->lock);
+    r->status.alarm = true;
+    snprintf(r->status.alarm_reason, sizeof r->status.alarm_reason, "%s", reason ? reason : "");
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void dispatch_one(replica_t *r, const repl_action_t *act)
+{
+    switch (act->kind) {
+    case REPL_ACT_SEND:
+        replica__send(r, act->peer, act->data, act->len);
+        break;
+    case REPL_ACT_CLOSE:
+        KV_LOG_INFO(REPLICA_LOG, "closing link %u: %s", act->peer, act->reason ? act->reason : "");
+        replica__close_peer(r, act->peer);
+        break;
+    case REPL_ACT_CONNECT:
+        replica__connect(r);
+        break;
+    case REPL_ACT_PERSIST:
+        replica__persist(r, act);
+        break;
+    case REPL_ACT_READ_LOG:
+        replica__read_log(r, act);
+        break;
+    case REPL_ACT_SNAPSHOT:
+        replica__snapshot(r, act->peer);
+        break;
+    case REPL_ACT_TRIM_LOG:
+        replica__trim(r, act->seq);
+        break;
+    case REPL_ACT_RESET:
+        replica__reset(r);
+        break;
+    case REPL_ACT_APPLY:
+        replica__apply(r, act);
+        break;
+    case REPL_ACT_WRITE_DONE:
+        write_done(r, act);
+        break;
+    case REPL_ACT_ALARM:
+        alarm_raised(r, act->reason);
+        break;
+    }
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void rearm(replica_t *r)
+{
+    uint64_t dl = r->edge ? repl_edge_deadline(r->edge) : repl_origin_deadline(r->origin);
+    uint64_t now = replica__now_ms();
+    if (dl == UINT64_MAX) {
+        uv_timer_stop(&r->timer);
+        return;
+    }
+    uv_timer_start(&r->timer, on_timer, dl > now ? dl - now : 0, 0);
+}
+
+void replica__dispatch(replica_t *r, repl_actions_t *a)
+{
+    for (;;) {
+        for (size_t i = 0; i < a->n; i++)
+            dispatch_one(r, &a->acts[i]);
+        a->n = 0;
+        if (r->edge)
+            repl_edge_poll(r->edge, a);
+        else
+            repl_origin_poll(r->origin, a);
+        if (a->n == 0)
+            break;
+    }
+    rearm(r);
+    update_status(r);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    replica_t *r = t->data;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (r->edge)
+        repl_edge_tick(r->edge, replica__now_ms(), &a);
+    else
+        repl_origin_tick(r->origin, replica__now_ms(), &a);
+    replica__dispatch(r, &a);
+}
+
+/* ---- queues from other threads ------------------------------------------------------ */
+
+void replica__complete(replica_t *r, rjob_t *j)
+{
+    pthread_mutex_lock(&r->lock);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        j->drop(j);
+        return;
+    }
+    j->next = NULL;
+    if (r->done_tail)
+        r->done_tail->next = j;
+    else
+        r->done_head = j;
+    r->done_tail = j;
+    /* Under the lock: the wake handle closes only after `stopping` is set. */
+    uv_async_send(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void fail_writer(replica_t *r, rwrite_t *w, int status)
+{
+    pthread_mutex_lock(&r->lock);
+    w->status = status;
+    for (size_t i = 0; i < w->n && w->results; i++)
+        w->results[i] = status;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void take_submissions(replica_t *r)
+{
+    rwrite_t *w, *next;
+    pthread_mutex_lock(&r->lock);
+    w = r->submit_head;
+    r->submit_head = r->submit_tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    for (; w; w = next) {
+        repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+        uint64_t token = (uint64_t)(uintptr_t)w;
+        next = w->next;
+        w->next = r->waiting;
+        r->waiting = w;
+        if (r->edge)
+            repl_edge_write(r->edge, token, w->ops, w->n, replica__now_ms(), &a);
+        else
+            repl_origin_write(r->origin, token, w->ops, w->n, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
+}
+
+static void take_completions(replica_t *r)
+{
+    rjob_t *j, *next;
+    pthread_mutex_lock(&r->lock);
+    j = r->done_head;
+    r->done_head = r->done_tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    for (; j; j = next) {
+        next = j->next;
+        j->done(j); /* frees j */
+    }
+}
+
+static void shutdown_loop(replica_t *r);
+
+void replica__defer(replica_t *r)
+{
+    uv_async_send(&r->wake);
+}
+
+static void take_deferred(replica_t *r)
+{
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (r->defer_connect_failed) {
+        r->defer_connect_failed = false;
+        repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
+    if (r->defer_persist_failed) {
+        r->defer_persist_failed = false;
+        repl_origin_persisted(r->origin, r->defer_persist_batch, -ENOMEM, NULL, replica__now_ms(),
+                              &a);
+        replica__dispatch(r, &a);
+    }
+}
+
+static void on_wake(uv_async_t *h)
+{
+    replica_t *r = h->data;
+    bool stopping;
+    take_deferred(r);
+    take_completions(r);
+    pthread_mutex_lock(&r->lock);
+    stopping = r->stopping;
+    pthread_mutex_unlock(&r->lock);
+    if (stopping) {
+        shutdown_loop(r);
+        return;
+    }
+    take_submissions(r);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static void shutdown_loop(replica_t *r)
+{
+    rwrite_t *w, *next;
+    if (!r->loop_started)
+        return;
+    r->loop_started = false;
+    /* Writers not yet answered: the node is going away. */
+    pthread_mutex_lock(&r->lock);
+    w = r->submit_head;
+    r->submit_head = r->submit_tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    for (; w; w = next) {
+        next = w->next;
+        fail_writer(r, w, KV_ESHUTDOWN);
+    }
+    for (w = r->waiting, r->waiting = NULL; w; w = next) {
+        next = w->next;
+        fail_writer(r, w, KV_ESHUTDOWN);
+    }
+    replica__net_stop(r);
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, NULL);
+    uv_close((uv_handle_t *)&r->wake, NULL);
+}
+
+static void loop_main(void *arg)
+{
+    replica_t *r = arg;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (r->edge)
+        repl_edge_start(r->edge, replica__now_ms(), &a);
+    replica__dispatch(r, &a);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+}
+
+static int create_core(replica_t *r)
+{
+    char history[33] = "";
+    uint64_t last_seq = 0, log_first = 0, hlc_last = 0;
+    int rc = replica__load_state(r, history, &last_seq, &log_first, &hlc_last);
+    if (rc != 0)
+        return rc;
+    memcpy(r->status.history_id, history, sizeof history);
+    if (r->cfg.role == REPLICA_ORIGIN) {
+        repl_origin_config_t oc = {.node_id = r->cfg.node_id,
+                                   .last_seq = last_seq,
+                                   .log_first_seq = log_first,
+                                   .hlc_last = hlc_last,
+                                   .heartbeat_interval_ms = r->cfg.heartbeat_interval_ms,
+                                   .max_clock_offset_ms = r->cfg.max_clock_offset_ms,
+                                   .log_retention = r->cfg.log_retention,
+                                   .log_retention_max = r->cfg.log_retention_max,
+                                   .peer_buffer_max_bytes = 8u * 1024u * 1024u,
+                                   .group_max_ops = 4 * KV_BULK_WRITE_MAX_ITEMS};
+        memcpy(oc.history_id, history, sizeof oc.history_id);
+        return repl_origin_create(&oc, &r->origin);
+    }
+    repl_edge_config_t ec = {.node_id = r->cfg.node_id,
+                             .applied_seq = last_seq,
+                             .hlc_last = hlc_last,
+                             .propagation_bound_ms = r->cfg.propagation_bound_ms,
+                             .write_timeout_ms = r->cfg.write_timeout_ms,
+                             .reconnect_min_ms = 50,
+                             .reconnect_max_ms = 2000,
+                             .seed = r->cfg.node_id};
+    memcpy(ec.history_id, history, sizeof ec.history_id);
+    return repl_edge_create(&ec, &r->edge);
+}
+
+static void replica_free(replica_t *r)
+{
+    repl_origin_destroy(r->origin);
+    repl_edge_destroy(r->edge);
+    tls_ctx_free(r->tls);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->snap_cond);
+    kv_free(r);
+}
+
+static int init_loop(replica_t *r)
+{
+    int rc = uv_loop_init(&r->loop);
+    if (rc != 0)
+        return rc;
+    uv_async_init(&r->loop, &r->wake, on_wake);
+    uv_timer_init(&r->loop, &r->timer);
+    r->wake.data = r->timer.data = r;
+    r->loop_started = true;
+    return 0;
+}
+
+int replica_start(const replica_config_t *cfg, replica_t **out)
+{
+    replica_t *r = kv_calloc(1, sizeof *r);
+    int rc;
+    if (!r)
+        return -ENOMEM;
+    r->cfg = *cfg;
+    r->next_peer = 1;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->snap_cond, NULL);
+    rc = tls_ctx_create(cfg->role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE, cfg->ca_file,
+                        cfg->cert_file, cfg->key_file, &r->tls);
+    if (rc == 0)
+        rc = create_core(r);
+    if (rc == 0)
+        rc = init_loop(r);
+    if (rc == 0 && cfg->role == REPLICA_ORIGIN)
+        rc = replica__listen(r);
+    if (rc == 0)
+        rc = rworker_start(&r->store_w, r);
+    if (rc == 0)
+        rc = rworker_start(&r->read_w, r);
+    if (rc == 0)
+        rc = uv_thread_create(&r->thread, loop_main, r);
+    if (rc != 0) {
+        KV_LOG_ERROR(REPLICA_LOG, "cannot start replication: %s", kv_strerror(rc));
+        rworker_stop(&r->store_w);
+        rworker_stop(&r->read_w);
+        if (r->loop_started) {
+            shutdown_loop(r);
+            uv_run(&r->loop, UV_RUN_DEFAULT);
+            uv_loop_close(&r->loop);
+        }
+        replica_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int replica_port(const replica_t *r)
+{
+    return r->port;
+}
+
+void replica_stop(replica_t *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->snap_cond);
+    uv_async_send(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    uv_thread_join(&r->thread);
+    /* Storage work already queued finishes (a commit in progress completes);
+     * its completions are dropped: nobody is waiting any more. */
+    rworker_stop(&r->store_w);
+    rworker_stop(&r->read_w);
+    /* Completions queued before `stopping` was seen: drop them (snapshot
+     * frames among them release their streams), then wait for streams. */
+    pthread_mutex_lock(&r->lock);
+    rjob_t *j = r->done_head, *next;
+    r->done_head = r->done_tail = NULL;
+    pthread_mutex_unlock(&r->lock);
+    for (; j; j = next) {
+        next = j->next;
+        j->drop(j);
+    }
+    pthread_mutex_lock(&r->lock);
+    while (r->snapshots_running > 0)
+        pthread_cond_wait(&r->snap_cond, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&r->loop);
+    replica_free(r);
+}
+
+int replica_write(replica_t *r, const repl_op_t *ops, size_t n, int *results, uint64_t *seq)
+{
+    rwrite_t w = {.ops = ops, .n = n, .results = results};
+    int status;
+    pthread_cond_init(&w.cond, NULL);
+    pthread_mutex_lock(&r->lock);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        pthread_cond_destroy(&w.cond);
+        return KV_ESHUTDOWN;
+    }
+    if (r->submit_tail)
+        r->submit_tail->next = &w;
+    else
+        r->submit_head = &w;
+    r->submit_tail = &w;
+    uv_async_send(&r->wake);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &r->lock);
+    status = w.status;
+    pthread_mutex_unlock(&r->lock);
+    pthread_cond_destroy(&w.cond);
+    if (seq)
+        *seq = w.seq;
+    return status;
+}

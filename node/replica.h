@@ -1,0 +1,87 @@
+/*
+ * replica.h - the libuv driver of the replication core (replication/repl.h).
+ *
+ * One replica per node. It runs the core on its own event-loop thread (the
+ * "replication loop"), which owns the core object, the TLS connections
+ * (tls.h) and the timers; storage work (group commits, applies, log reads,
+ * snapshot streaming) runs on dedicated worker threads so an fsync never
+ * stalls the link.
+ *
+ * On the origin it listens for edges; on an edge it keeps one link to the
+ * origin, reconnecting with backoff. Writes from the HTTP APIs enter with
+ * replica_write(), which blocks its (threadpool) caller until the write is
+ * durable at the origin and, on an edge, applied locally (read-your-writes
+ * at the writing edge).
+ */
+#ifndef NODE_REPLICA_H
+#define NODE_REPLICA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "kv_limits.h"
+#include "repl.h"
+#include "store.h"
+
+typedef struct replica replica_t;
+
+typedef enum { REPLICA_ORIGIN, REPLICA_EDGE } replica_role_t;
+
+typedef struct {
+    replica_role_t role;
+    uint32_t node_id;
+    stor_t *store;  /* borrowed */
+    cache_t *cache; /* borrowed */
+    /* Origin: where edges connect. Edge: the origin's replication address. */
+    char host[256];
+    int port;
+    /* TLS: the cluster CA and this node's certificate and key. */
+    char ca_file[4096 + 80], cert_file[4096 + 80], key_file[4096 + 80];
+    uint64_t propagation_bound_ms;
+    uint64_t heartbeat_interval_ms;
+    uint64_t max_clock_offset_ms;
+    uint64_t write_timeout_ms;
+    uint64_t log_retention;     /* entries kept even when every edge has them */
+    uint64_t log_retention_max; /* at most this many for lagging edges */
+} replica_config_t;
+
+void replica_config_defaults(replica_config_t *c, replica_role_t role);
+
+/* Start the replication loop thread. 0 or a negative code (nothing left
+ * running on error). */
+int replica_start(const replica_config_t *cfg, replica_t **out);
+
+/* Stop the link/listener, finish storage work, join threads, free. */
+void replica_stop(replica_t *r);
+
+/* The port the origin's replication listener bound (useful with port 0). */
+int replica_port(const replica_t *r);
+
+/* Submit ops and wait for the outcome. Any thread except the replication
+ * loop. Returns 0 (results[i] per op: 0 or a negative kv code) or a
+ * negative code for the whole write (KV_EUNAVAILABLE, KV_ETIMEDOUT, ...).
+ * *seq, when not NULL, gets the log sequence of the last op. */
+int replica_write(replica_t *r, const repl_op_t *ops, size_t n, int *results, uint64_t *seq);
+
+typedef struct {
+    replica_role_t role;
+    /* edge */
+    repl_edge_status_t edge;
+    /* origin */
+    repl_origin_stats_t origin;
+    repl_edge_info_t edges[64];
+    size_t edge_count;
+    char history_id[33];
+    bool alarm;
+    char alarm_reason[256];
+} replica_status_t;
+
+/* A consistent copy of the replication state (any thread). */
+void replica_status(replica_t *r, replica_status_t *out);
+
+/* Edge: should reads be refused (strict staleness)? Cheap; any thread.
+ * *staleness_ms gets how long since the origin was last heard. */
+bool replica_is_stale(replica_t *r, uint64_t *staleness_ms);
+
+#endif

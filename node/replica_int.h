@@ -1,0 +1,152 @@
+/*
+ * replica_int.h - what the files of the replication driver share.
+ *
+ *   replica.c       lifecycle, the loop thread, writer submissions, status,
+ *                   and the dispatch of core actions
+ *   replica_net.c   the TLS listener (origin) and link (edge), frames in/out
+ *   replica_work.c  storage workers: group commits, applies, log reads,
+ *                   snapshot streams, resets
+ */
+#ifndef NODE_REPLICA_INT_H
+#define NODE_REPLICA_INT_H
+
+#include <pthread.h>
+#include <uv.h>
+
+#include "replica.h"
+#include "tls.h"
+
+#define REPLICA_LOG "replica"
+
+/* Actions taken from the core per call before polling for more. */
+#define REPLICA_ACTIONS_CAP 64
+/* Concurrent edges an origin serves; further connections are refused. */
+#define REPLICA_PEERS_MAX 1024
+/* Snapshot streams at once; more edges wait for a slot (the core retries). */
+#define REPLICA_SNAPSHOTS_MAX 4
+/* Unflushed snapshot bytes per stream before the streamer waits. */
+#define REPLICA_SNAPSHOT_INFLIGHT_BYTES (4u * 1024u * 1024u)
+/* Log entries read per READ_LOG (bytes bound it too). */
+#define REPLICA_LOG_READ_ENTRIES 10000
+/* Log bytes read per READ_LOG. */
+#define REPLICA_LOG_READ_BYTES (1u * 1024u * 1024u)
+/* A TLS handshake must finish within this. */
+#define REPLICA_HANDSHAKE_TIMEOUT_MS 5000
+
+typedef struct rjob rjob_t;
+
+/* Work for a worker thread: run() there, done() back on the loop. */
+struct rjob {
+    rjob_t *next;
+    replica_t *r;
+    void (*run)(rjob_t *j);
+    void (*done)(rjob_t *j); /* on the loop; frees the job */
+    void (*drop)(rjob_t *j); /* instead of done() when stopping; frees it */
+};
+
+typedef struct {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    rjob_t *head, *tail; /* guarded by lock */
+    bool stop;           /* guarded by lock */
+    bool running;
+    replica_t *r;
+} rworker_t;
+
+/* A writer blocked in replica_write. */
+typedef struct rwrite {
+    struct rwrite *next;
+    const repl_op_t *ops;
+    size_t n;
+    int *results;
+    uint64_t seq;
+    int status;
+    bool done; /* guarded by replica.lock */
+    pthread_cond_t cond;
+} rwrite_t;
+
+/* A replication connection (origin: one per edge; edge: the link). */
+typedef struct {
+    replica_t *r;
+    repl_peer_t id;
+    tls_conn_t *tls;
+    uv_timer_t handshake_timer;
+    bool live;     /* handshake done, known to the core */
+    bool closing;
+} rpeer_t;
+
+struct replica {
+    replica_config_t cfg;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;
+    uv_timer_t timer;
+    bool loop_started;
+
+    tls_ctx_t *tls;
+    uv_tcp_t listener; /* origin */
+    int port;
+    bool listening;
+
+    repl_origin_t *origin;
+    repl_edge_t *edge;
+    repl_action_t act_buf[REPLICA_ACTIONS_CAP];
+
+    rpeer_t *peers[REPLICA_PEERS_MAX]; /* loop thread only */
+    repl_peer_t next_peer;
+    rpeer_t *link; /* edge: the current link, or NULL */
+
+    rworker_t store_w; /* persist, apply, reset, trim: in order */
+    rworker_t read_w;  /* log reads */
+    int snapshots_running; /* guarded by lock */
+
+    pthread_mutex_t lock;
+    rwrite_t *submit_head, *submit_tail; /* new writes, guarded by lock */
+    rjob_t *done_head, *done_tail;       /* finished jobs, guarded by lock */
+    pthread_cond_t snap_cond;            /* snapshot streamers wait here */
+    bool stopping;                       /* guarded by lock */
+    rwrite_t *waiting;                   /* submitted, loop thread only */
+    replica_status_t status;             /* guarded by lock */
+    /* Core events that arose while its actions were being dispatched; they
+     * are delivered from on_wake, never re-entrantly (loop thread only). */
+    bool defer_connect_failed;
+    bool defer_persist_failed;
+    uint64_t defer_persist_batch;
+    uint64_t stale_since_ms;             /* guarded by lock */
+};
+
+/* replica.c */
+uint64_t replica__now_ms(void);
+void replica__run(replica_t *r, int (*call)(replica_t *, repl_actions_t *, void *), void *arg);
+void replica__dispatch(replica_t *r, repl_actions_t *a);
+void replica__complete(replica_t *r, rjob_t *j); /* any thread */
+void replica__defer(replica_t *r);                /* loop thread: run on_wake soon */
+
+/* replica_net.c */
+int replica__listen(replica_t *r);
+void replica__connect(replica_t *r);
+int replica__send(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len);
+void replica__close_peer(replica_t *r, repl_peer_t p);
+rpeer_t *replica__peer(replica_t *r, repl_peer_t p);
+void replica__net_stop(replica_t *r);
+/* Send a frame the driver built (snapshot chunks; copied). The caller added
+ * len to *inflight (under lock); it is subtracted, with a broadcast of
+ * snap_cond, once the bytes are flushed or dropped. */
+void replica__send_counted(replica_t *r, repl_peer_t p, const uint8_t *frame, size_t len,
+                           size_t *inflight);
+
+/* replica_work.c */
+int rworker_start(rworker_t *w, replica_t *r);
+void rworker_push(rworker_t *w, rjob_t *j);
+void rworker_stop(rworker_t *w);
+int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_t *log_first,
+                        uint64_t *hlc_last);
+void replica__persist(replica_t *r, const repl_action_t *act);
+void replica__apply(replica_t *r, const repl_action_t *act);
+void replica__reset(replica_t *r);
+void replica__read_log(replica_t *r, const repl_action_t *act);
+void replica__snapshot(replica_t *r, repl_peer_t p);
+void replica__trim(replica_t *r, uint64_t below);
+
+#endif

@@ -1,0 +1,345 @@
+/*
+ * replica_net.c - the replication links: the origin's TLS listener and the
+ * edge's TLS link, with frames handed to and from the core as bytes.
+ *
+ * A connection becomes known to the core only once the mutual TLS handshake
+ * succeeded (the peer's certificate chains to the cluster CA and carries the
+ * expected role); until then a handshake timer bounds it. Every SEND is
+ * copied, queued on the TLS connection and, when flushed to the socket,
+ * reported to the origin core for flow control.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_log.h"
+#include "kv_mem.h"
+#include "replica_int.h"
+
+typedef struct {
+    replica_t *r;
+    repl_peer_t peer;
+    size_t len;
+    size_t *inflight; /* snapshot frames: the stream's unflushed bytes */
+    uint8_t data[];
+} rsend_t;
+
+rpeer_t *replica__peer(replica_t *r, repl_peer_t p)
+{
+    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+        if (r->peers[i] && r->peers[i]->id == p)
+            return r->peers[i];
+    return NULL;
+}
+
+static int peer_slot(replica_t *r, rpeer_t *peer)
+{
+    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+        if (!r->peers[i]) {
+            r->peers[i] = peer;
+            return 0;
+        }
+    return KV_ELIMIT;
+}
+
+static void peer_unslot(replica_t *r, rpeer_t *peer)
+{
+    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+        if (r->peers[i] == peer)
+            r->peers[i] = NULL;
+    if (r->link == peer)
+        r->link = NULL;
+}
+
+/* ---- core calls -------------------------------------------------------------------- */
+
+static void core_connected(replica_t *r, rpeer_t *peer)
+{
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    peer->live = true;
+    if (r->edge)
+        repl_edge_on_connect(r->edge, peer->id, replica__now_ms(), &a);
+    else
+        repl_origin_on_connect(r->origin, peer->id, replica__now_ms(), &a);
+    replica__dispatch(r, &a);
+}
+
+static void core_gone(replica_t *r, rpeer_t *peer)
+{
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (!r->loop_started)
+        return;
+    if (r->edge && peer->live)
+        repl_edge_on_disconnect(r->edge, replica__now_ms(), &a);
+    else if (r->edge)
+        repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
+    else if (peer->live)
+        repl_origin_on_disconnect(r->origin, peer->id, replica__now_ms(), &a);
+    replica__dispatch(r, &a);
+}
+
+/* ---- TLS callbacks ------------------------------------------------------------------ */
+
+static void on_handshake(tls_conn_t *c, int status)
+{
+    rpeer_t *peer = tls_conn_user(c);
+    replica_t *r = peer->r;
+    uv_timer_stop(&peer->handshake_timer);
+    if (status != 0) {
+        KV_LOG_WARN(REPLICA_LOG, "link %u refused: %s", peer->id, tls_conn_error(c));
+        return; /* on_close follows */
+    }
+    KV_LOG_INFO(REPLICA_LOG, "link %u up: %s %s", peer->id, tls_role_name(tls_conn_peer_role(c)),
+                tls_conn_peer_name(c));
+    core_connected(r, peer);
+}
+
+static void on_data(tls_conn_t *c, const uint8_t *data, size_t len)
+{
+    rpeer_t *peer = tls_conn_user(c);
+    replica_t *r = peer->r;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (!peer->live || peer->closing)
+        return;
+    if (r->edge)
+        repl_edge_on_bytes(r->edge, data, len, replica__now_ms(), &a);
+    else
+        repl_origin_on_bytes(r->origin, peer->id, data, len, replica__now_ms(), &a);
+    replica__dispatch(r, &a);
+}
+
+static void free_peer(uv_handle_t *h)
+{
+    kv_free(h->data);
+}
+
+static void on_close(tls_conn_t *c, int status, const char *reason)
+{
+    rpeer_t *peer = tls_conn_user(c);
+    replica_t *r = peer->r;
+    if (status != 0 && status != UV_EOF)
+        KV_LOG_INFO(REPLICA_LOG, "link %u closed: %s", peer->id,
+                    reason && reason[0] ? reason : kv_strerror(status));
+    peer_unslot(r, peer);
+    core_gone(r, peer);
+    uv_close((uv_handle_t *)&peer->handshake_timer, free_peer);
+}
+
+static void on_handshake_timeout(uv_timer_t *t)
+{
+    rpeer_t *peer = t->data;
+    KV_LOG_WARN(REPLICA_LOG, "link %u: TLS handshake timed out", peer->id);
+    peer->closing = true;
+    tls_conn_close(peer->tls);
+}
+
+static const tls_conn_cbs_t k_cbs = {
+    .on_handshake = on_handshake, .on_data = on_data, .on_close = on_close};
+
+static rpeer_t *peer_new(replica_t *r, bool is_server)
+{
+    rpeer_t *peer = kv_calloc(1, sizeof *peer);
+    if (!peer)
+        return NULL;
+    peer->r = r;
+    peer->id = r->next_peer++;
+    if (tls_conn_create(r->tls, &r->loop, is_server, &k_cbs, peer, &peer->tls) != 0) {
+        kv_free(peer);
+        return NULL;
+    }
+    uv_timer_init(&r->loop, &peer->handshake_timer);
+    peer->handshake_timer.data = peer;
+    if (peer_slot(r, peer) != 0) {
+        KV_LOG_WARN(REPLICA_LOG, "refusing a link: %d links open", REPLICA_PEERS_MAX);
+        peer->closing = true;
+        tls_conn_close(peer->tls); /* on_close frees the peer */
+        return NULL;
+    }
+    uv_timer_start(&peer->handshake_timer, on_handshake_timeout, REPLICA_HANDSHAKE_TIMEOUT_MS, 0);
+    return peer;
+}
+
+/* ---- origin: the listener ------------------------------------------------------------ */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    replica_t *r = server->data;
+    rpeer_t *peer;
+    if (status != 0) {
+        KV_LOG_WARN(REPLICA_LOG, "accept: %s", uv_strerror(status));
+        return;
+    }
+    if (!(peer = peer_new(r, true))) {
+        uv_tcp_t tmp;
+        uv_tcp_init(&r->loop, &tmp); /* accept and drop, or the backlog spins */
+        if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
+            uv_close((uv_handle_t *)&tmp, NULL);
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)tls_conn_tcp(peer->tls)) != 0 ||
+        tls_conn_start(peer->tls) != 0) {
+        peer->closing = true;
+        tls_conn_close(peer->tls);
+        return;
+    }
+    uv_tcp_nodelay(tls_conn_tcp(peer->tls), 1);
+}
+
+int replica__listen(replica_t *r)
+{
+    struct sockaddr_storage addr;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+    int namelen = sizeof addr, rc;
+    if (uv_ip4_addr(r->cfg.host, r->cfg.port, a4) != 0 &&
+        uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0)
+        return KV_ECONFIG;
+    uv_tcp_init(&r->loop, &r->listener);
+    r->listener.data = r;
+    r->listening = true;
+    if ((rc = uv_tcp_bind(&r->listener, (struct sockaddr *)&addr, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&r->listener, 128, on_connection)) != 0) {
+        KV_LOG_ERROR(REPLICA_LOG, "replication listener %s:%d: %s", r->cfg.host, r->cfg.port,
+                     uv_strerror(rc));
+        return rc;
+    }
+    uv_tcp_getsockname(&r->listener, (struct sockaddr *)&addr, &namelen);
+    r->port = ntohs(addr.ss_family == AF_INET ? a4->sin_port
+                                              : ((struct sockaddr_in6 *)&addr)->sin6_port);
+    return 0;
+}
+
+/* ---- edge: the link ------------------------------------------------------------------- */
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    rpeer_t *peer = req->data;
+    kv_free(req);
+    if (peer->closing)
+        return; /* closed meanwhile; on_close reports it */
+    if (status != 0 || tls_conn_start(peer->tls) != 0) {
+        KV_LOG_DEBUG(REPLICA_LOG, "connect to origin: %s", status ? uv_strerror(status) : "tls");
+        peer->closing = true;
+        tls_conn_close(peer->tls);
+        return;
+    }
+    uv_tcp_nodelay(tls_conn_tcp(peer->tls), 1);
+}
+
+void replica__connect(replica_t *r)
+{
+    struct sockaddr_storage addr;
+    uv_connect_t *req = NULL;
+    rpeer_t *peer;
+
+    if (r->link)
+        return; /* one link at a time */
+    if ((uv_ip4_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in *)&addr) != 0 &&
+         uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0) ||
+        !(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false))) {
+        KV_LOG_ERROR(REPLICA_LOG, "cannot open a link to %s:%d", r->cfg.host, r->cfg.port);
+        kv_free(req);
+        r->defer_connect_failed = true; /* we are inside a dispatch */
+        replica__defer(r);
+        return;
+    }
+    r->link = peer;
+    req->data = peer;
+    if (uv_tcp_connect(req, tls_conn_tcp(peer->tls), (struct sockaddr *)&addr, on_connected) != 0) {
+        kv_free(req);
+        peer->closing = true;
+        tls_conn_close(peer->tls);
+    }
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+static void on_written(tls_conn_t *c, void *arg, int status)
+{
+    rsend_t *s = arg;
+    replica_t *r = s->r;
+    (void)c;
+    if (s->inflight) {
+        pthread_mutex_lock(&r->lock);
+        *s->inflight -= s->len;
+        pthread_cond_broadcast(&r->snap_cond);
+        pthread_mutex_unlock(&r->lock);
+    } else if (status == 0 && r->origin && r->loop_started) {
+        repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+        repl_origin_on_flushed(r->origin, s->peer, s->len, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
+    kv_free(s);
+}
+
+static int queue_send(replica_t *r, rpeer_t *peer, rsend_t *s)
+{
+    int rc = tls_conn_write(peer->tls, s->data, s->len, on_written, s);
+    if (rc != 0) {
+        KV_LOG_WARN(REPLICA_LOG, "link %u: send failed (%s); closing", peer->id, kv_strerror(rc));
+        kv_free(s);
+        peer->closing = true;
+        tls_conn_close(peer->tls);
+    }
+    return rc;
+}
+
+int replica__send(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len)
+{
+    rpeer_t *peer = replica__peer(r, p);
+    rsend_t *s;
+    if (!peer || peer->closing)
+        return -EPIPE;
+    if (!(s = kv_malloc(sizeof *s + len))) {
+        peer->closing = true;
+        tls_conn_close(peer->tls);
+        return -ENOMEM;
+    }
+    s->r = r, s->peer = p, s->len = len, s->inflight = NULL;
+    memcpy(s->data, data, len);
+    return queue_send(r, peer, s);
+}
+
+void replica__send_counted(replica_t *r, repl_peer_t p, const uint8_t *frame, size_t len,
+                           size_t *inflight)
+{
+    rpeer_t *peer = replica__peer(r, p);
+    rsend_t *s = kv_malloc(sizeof *s + len);
+    if (!peer || peer->closing || !s) {
+        kv_free(s);
+        pthread_mutex_lock(&r->lock);
+        *inflight -= len;
+        pthread_cond_broadcast(&r->snap_cond);
+        pthread_mutex_unlock(&r->lock);
+        return;
+    }
+    s->r = r, s->peer = p, s->len = len, s->inflight = inflight;
+    memcpy(s->data, frame, len);
+    if (queue_send(r, peer, s) != 0) {
+        pthread_mutex_lock(&r->lock);
+        *inflight -= len;
+        pthread_cond_broadcast(&r->snap_cond);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+void replica__close_peer(replica_t *r, repl_peer_t p)
+{
+    rpeer_t *peer = replica__peer(r, p);
+    if (peer && !peer->closing) {
+        peer->closing = true;
+        tls_conn_close(peer->tls);
+    }
+}
+
+void replica__net_stop(replica_t *r)
+{
+    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+        if (r->peers[i] && !r->peers[i]->closing) {
+            r->peers[i]->closing = true;
+            tls_conn_close(r->peers[i]->tls);
+        }
+    if (r->listening) {
+        r->listening = false;
+        uv_close((uv_handle_t *)&r->listener, NULL);
+    }
+}

@@ -1,0 +1,1036 @@
+/*
+ * replica_work.c - the replication driver's storage work, off the loop:
+ * origin group commits (data, log entries and last_seq in one RocksDB
+ * batch), edge applies (data and applied_seq in one batch), log reads for
+ * lagging edges, snapshot streams, resets and log trims.
+ *
+ * Mutations handed over by the core borrow core memory that lives only
+ * until the next core call, so each job starts with a deep copy into one
+ * arena (mcopy_t) made on the loop thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_log.h"
+#include "kv_mem.h"
+#include "replica_int.h"
+#include "text.h"
+#include "wire.h"
+
+#define STATE_HISTORY "history_id"
+#define STATE_LAST_SEQ "last_seq"       /* origin: last committed seq */
+#define STATE_APPLIED_SEQ "applied_seq" /* edge: last applied seq */
+#define STATE_HLC_LAST "hlc_last"       /* highest version timestamp stored */
+
+/* Snapshot chunk: mutations per frame before the byte cap decides. */
+#define SNAPSHOT_CHUNK_MAX 1024
+
+/* ---- workers ----------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    rworker_t *w = arg;
+    for (;;) {
+        rjob_t *j;
+        pthread_mutex_lock(&w->lock);
+        while (!w->head && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        j = w->head;
+        if (j) {
+            w->head = j->next;
+            if (!w->head)
+                w->tail = NULL;
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (!j)
+            return NULL; /* stop, queue drained */
+        j->run(j);
+        replica__complete(w->r, j);
+    }
+}
+
+int rworker_start(rworker_t *w, replica_t *r)
+{
+    memset(w, 0, sizeof *w);
+    w->r = r;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return -EAGAIN;
+    w->running = true;
+    return 0;
+}
+
+void rworker_push(rworker_t *w, rjob_t *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void rworker_stop(rworker_t *w)
+{
+    if (!w->running)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    w->running = false;
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+}
+
+/* ---- deep copies of core mutations ----------------------------------------------------- */
+
+typedef struct {
+    repl_mutation_t *muts;
+    size_t n;
+    uint8_t *arena;
+} mcopy_t;
+
+static size_t str_bytes(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static uint8_t *put_bytes(uint8_t **p, const void *src, size_t len)
+{
+    uint8_t *d = *p;
+    if (len)
+        memcpy(d, src, len);
+    *p += len;
+    return d;
+}
+
+static int mcopy(const repl_mutation_t *src, size_t n, mcopy_t *out)
+{
+    size_t bytes = 0, i;
+    uint8_t *p;
+    for (i = 0; i < n; i++) {
+        const repl_op_t *o = &src[i].op;
+        bytes += o->key_len + o->value_len + o->metadata_len + str_bytes(o->account) +
+                 str_bytes(o->title);
+    }
+    out->n = n;
+    out->muts = kv_malloc(n ? n * sizeof *out->muts : 1);
+    out->arena = kv_malloc(bytes ? bytes : 1);
+    if (!out->muts || !out->arena) {
+        kv_free(out->muts);
+        kv_free(out->arena);
+        return -ENOMEM;
+    }
+    for (i = 0, p = out->arena; i < n; i++) {
+        repl_op_t *o = &out->muts[i].op;
+        out->muts[i] = src[i];
+        o->key = (const char *)put_bytes(&p, o->key, o->key_len);
+        o->value = put_bytes(&p, o->value, o->value_len);
+        o->metadata = o->metadata ? (const char *)put_bytes(&p, o->metadata, o->metadata_len) : NULL;
+        o->account = o->account ? (const char *)put_bytes(&p, o->account, str_bytes(o->account)) : NULL;
+        o->title = o->title ? (const char *)put_bytes(&p, o->title, str_bytes(o->title)) : NULL;
+    }
+    return 0;
+}
+
+static void mcopy_free(mcopy_t *m)
+{
+    kv_free(m->muts);
+    kv_free(m->arena);
+}
+
+/* ---- state ------------------------------------------------------------------------------- */
+
+static uint64_t state_u64(stor_t *s, const char *name)
+{
+    char *v = NULL;
+    size_t len;
+    uint64_t x = 0;
+    if (stor_state_get(s, name, &v, &len) == 0) {
+        x = strtoull(v, NULL, 10);
+        kv_free(v);
+    }
+    return x;
+}
+
+int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_t *log_first,
+                        uint64_t *hlc_last)
+{
+    stor_t *s = r->cfg.store;
+    char *v = NULL;
+    size_t len;
+    uint64_t first = 0, last = 0;
+    int rc = stor_state_get(s, STATE_HISTORY, &v, &len);
+    if (rc == 0) {
+        snprintf(history, 33, "%.*s", (int)len, v);
+        kv_free(v);
+    } else if (rc == KV_ENOTFOUND && r->cfg.role == REPLICA_ORIGIN) {
+        /* A new data set starts a new history: edges that knew another
+         * one refuse it rather than be silently rewound. */
+        if ((rc = text_random_hex(history, 32)) != 0 ||
+            (rc = stor_state_put(s, STATE_HISTORY, history, 32)) != 0)
+            return rc;
+    } else if (rc != KV_ENOTFOUND) {
+        return rc;
+    }
+    *hlc_last = state_u64(s, STATE_HLC_LAST);
+    if (r->cfg.role == REPLICA_EDGE) {
+        *last_seq = state_u64(s, STATE_APPLIED_SEQ);
+        return 0;
+    }
+    *last_seq = state_u64(s, STATE_LAST_SEQ);
+    if ((rc = stor_log_bounds(s, &first, &last)) != 0)
+        return rc;
+    *log_first = first ? first : *last_seq + 1;
+    return 0;
+}
+
+/* ---- mutations into a commit --------------------------------------------------------- */
+
+/* Storage arrays for one commit, sized for n mutations. */
+typedef struct {
+    stor_mutation_t *recs;
+    size_t nrecs;
+    size_t *rec_of; /* recs[k] came from muts[rec_of[k]] */
+    stor_ns_change_t *ns;
+    size_t nns;
+    stor_log_entry_t *log;
+    uint8_t *log_buf;
+    size_t nlog;
+} commit_arrays_t;
+
+static void arrays_free(commit_arrays_t *c)
+{
+    kv_free(c->recs);
+    kv_free(c->rec_of);
+    kv_free(c->ns);
+    kv_free(c->log);
+    kv_free(c->log_buf);
+}
+
+static int arrays_alloc(commit_arrays_t *c, size_t n)
+{
+    memset(c, 0, sizeof *c);
+    c->recs = kv_calloc(n + 1, sizeof *c->recs);
+    c->rec_of = kv_calloc(n + 1, sizeof *c->rec_of);
+    c->ns = kv_calloc(n + 1, sizeof *c->ns);
+    c->log = kv_calloc(n + 1, sizeof *c->log);
+    if (!c->recs || !c->rec_of || !c->ns || !c->log) {
+        arrays_free(c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Add muts[i] to the commit (skipped when failed[i] != 0: a no-op). */
+static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m, size_t i)
+{
+    const repl_op_t *o = &m->op;
+    switch (o->kind) {
+    case REPL_OP_PUT:
+    case REPL_OP_DELETE:
+        c->rec_of[c->nrecs] = i;
+        c->recs[c->nrecs++] = (stor_mutation_t){
+            .ns_id = o->ns_id,
+            .key = o->key,
+            .key_len = o->key_len,
+            .rec = {.version = m->version,
+                    .tombstone = o->kind == REPL_OP_DELETE,
+                    .expiration = o->kind == REPL_OP_PUT ? o->expiration : 0,
+                    .metadata = o->kind == REPL_OP_PUT ? o->metadata : NULL,
+                    .metadata_len = o->kind == REPL_OP_PUT ? o->metadata_len : 0,
+                    .value = o->kind == REPL_OP_PUT ? o->value : NULL,
+                    .value_len = o->kind == REPL_OP_PUT ? o->value_len : 0}};
+        break;
+    case REPL_OP_NS_CREATE:
+    case REPL_OP_NS_RENAME:
+    case REPL_OP_NS_DELETE:
+        c->ns[c->nns++] = (stor_ns_change_t){
+            .kind = o->kind == REPL_OP_NS_CREATE   ? STOR_NS_CREATE
+                    : o->kind == REPL_OP_NS_RENAME ? STOR_NS_RENAME
+                                                   : STOR_NS_DELETE,
+            .id = o->ns_id,
+            .account = o->account,
+            .title = o->title,
+            .version = m->version,
+            .replicated = true};
+        break;
+    case REPL_OP_NOOP:
+        break;
+    }
+}
+
+/* Encode every mutation (failed ones as no-ops) as log entries. */
+static int encode_log(commit_arrays_t *c, const repl_mutation_t *muts, size_t n, const int *failed)
+{
+    size_t total = 0, i, off = 0, len;
+    for (i = 0; i < n; i++)
+        total += repl_mutation_encoded_size(&muts[i]);
+    if (!(c->log_buf = kv_malloc(total ? total : 1)))
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        repl_mutation_t noop = {.seq = muts[i].seq, .version = muts[i].version};
+        const repl_mutation_t *m = failed && failed[i] ? &noop : &muts[i];
+        int rc = repl_mutation_encode(m, c->log_buf + off, total - off, &len);
+        if (rc != 0)
+            return rc;
+        c->log[c->nlog++] = (stor_log_entry_t){.seq = m->seq, .data = c->log_buf + off, .len = len};
+        off += len;
+    }
+    return 0;
+}
+
+/* Publish committed records to the read cache (write-through), as kvops
+ * does for local writes; namespace deletes drop their entries. */
+static void publish(replica_t *r, const commit_arrays_t *c, const int *rec_results)
+{
+    for (size_t k = 0; k < c->nrecs; k++) {
+        const stor_mutation_t *m = &c->recs[k];
+        stor_blob_t *b = NULL;
+        if (rec_results && rec_results[k] == 0 &&
+            STOR_RECORD_HEADER_BYTES + m->rec.value_len + m->rec.metadata_len <=
+                KV_CACHE_MAX_ENTRY_BYTES)
+            b = stor_blob_from_record(&m->rec);
+        if (b)
+            cache_put(r->cfg.cache, m->ns_id, m->key, m->key_len, b);
+        else if (!rec_results || rec_results[k] != KV_ESTALE)
+            cache_invalidate(r->cfg.cache, m->ns_id, m->key, m->key_len);
+        stor_blob_unref(b);
+    }
+    for (size_t k = 0; k < c->nns; k++)
+        if (c->ns[k].kind == STOR_NS_DELETE)
+            cache_drop_namespace(r->cfg.cache, c->ns[k].id);
+}
+
+/* ---- the origin decides ------------------------------------------------------------------ */
+
+/* The origin is the only writer of its store, so it can decide which ops
+ * fail (a taken title, an unknown namespace) before committing, against the
+ * namespace mirror plus the effect of the earlier ops of the same group;
+ * failed ops are then logged as no-ops in the same atomic batch. */
+typedef struct {
+    const repl_mutation_t *muts;
+    size_t upto; /* ops [0, upto) already judged */
+    const int *failed;
+} overlay_t;
+
+/* The namespace `id` after the ops before ov->upto: 1 exists, 0 not; its
+ * account/title in *ns when it exists. */
+static int ov_ns(stor_t *s, const overlay_t *ov, const char *id, stor_ns_t *ns)
+{
+    int exists = stor_ns_get(s, id, ns) == 0;
+    for (size_t i = 0; i < ov->upto; i++) {
+        const repl_op_t *o = &ov->muts[i].op;
+        if (ov->failed[i] || strcmp(o->ns_id, id) != 0)
+            continue;
+        if (o->kind == REPL_OP_NS_CREATE) {
+            exists = 1;
+            snprintf(ns->id, sizeof ns->id, "%s", id);
+            snprintf(ns->account, sizeof ns->account, "%s", o->account);
+            snprintf(ns->title, sizeof ns->title, "%s", o->title);
+        } else if (o->kind == REPL_OP_NS_RENAME && exists) {
+            snprintf(ns->title, sizeof ns->title, "%s", o->title);
+        } else if (o->kind == REPL_OP_NS_DELETE) {
+            exists = 0;
+        }
+    }
+    return exists;
+}
+
+/* Count the account's namespaces and look for `title` among them (other
+ * than except_id). */
+static int ov_scan(stor_t *s, const overlay_t *ov, const char *account, const char *title,
+                   const char *except_id, size_t *count)
+{
+    stor_ns_t *all = NULL, ns;
+    size_t n = 0, total = 0, i;
+    int taken = 0;
+    if (stor_ns_list(s, account, STOR_NS_ORDER_ID, false, 1, KV_NS_PER_ACCOUNT_MAX * 2, &all, &n,
+                     &total) != 0)
+        return -1;
+    *count = 0;
+    /* Every id the mirror knows plus every id the group created. */
+    for (i = 0; i < n + ov->upto; i++) {
+        const char *id = i < n ? all[i].id : ov->muts[i - n].op.ns_id;
+        if (i >= n && (ov->failed[i - n] || ov->muts[i - n].op.kind != REPL_OP_NS_CREATE ||
+                       stor_ns_get(s, id, &ns) == 0))
+            continue;
+        if (!ov_ns(s, ov, id, &ns) || strcmp(ns.account, account) != 0)
+            continue;
+        (*count)++;
+        if (title && strcmp(ns.title, title) == 0 && (!except_id || strcmp(id, except_id) != 0))
+            taken = 1;
+    }
+    kv_free(all);
+    return taken;
+}
+
+static int judge(stor_t *s, const overlay_t *ov, const repl_op_t *o)
+{
+    stor_ns_t ns;
+    size_t count;
+    switch (o->kind) {
+    case REPL_OP_PUT:
+    case REPL_OP_DELETE:
+        return ov_ns(s, ov, o->ns_id, &ns) ? 0 : KV_ENOTFOUND;
+    case REPL_OP_NS_CREATE:
+        if (ov_ns(s, ov, o->ns_id, &ns))
+            return KV_EEXISTS;
+        switch (ov_scan(s, ov, o->account, o->title, NULL, &count)) {
+        case 1:
+            return KV_EEXISTS;
+        case 0:
+            return count >= KV_NS_PER_ACCOUNT_MAX ? KV_ELIMIT : 0;
+        default:
+            return KV_EIO;
+        }
+    case REPL_OP_NS_RENAME:
+        if (!ov_ns(s, ov, o->ns_id, &ns))
+            return KV_ENOTFOUND;
+        switch (ov_scan(s, ov, ns.account, o->title, o->ns_id, &count)) {
+        case 1:
+            return KV_EEXISTS;
+        case 0:
+            return 0;
+        default:
+            return KV_EIO;
+        }
+    case REPL_OP_NS_DELETE:
+        return ov_ns(s, ov, o->ns_id, &ns) ? 0 : KV_ENOTFOUND;
+    case REPL_OP_NOOP:
+        return 0;
+    }
+    return KV_EINVAL;
+}
+
+/* ---- origin: group commit -------------------------------------------------------------- */
+
+typedef struct {
+    rjob_t job;
+    uint64_t batch_id;
+    mcopy_t m;
+    int *results;
+    int rc;
+} persist_job_t;
+
+static void persist_run(rjob_t *j)
+{
+    persist_job_t *p = (persist_job_t *)j;
+    replica_t *r = j->r;
+    stor_t *s = r->cfg.store;
+    commit_arrays_t c;
+    overlay_t ov = {.muts = p->m.muts, .failed = p->results};
+    char last[24], hlc[24];
+    uint64_t hlc_max = 0;
+    int *rec_res = NULL;
+
+    if ((p->rc = arrays_alloc(&c, p->m.n)) != 0)
+        return;
+    for (size_t i = 0; i < p->m.n; i++, ov.upto++) {
+        p->results[i] = judge(s, &ov, &p->m.muts[i].op);
+        if (p->results[i] == 0)
+            add_mutation(&c, &p->m.muts[i], i);
+        if (p->m.muts[i].version.hlc > hlc_max)
+            hlc_max = p->m.muts[i].version.hlc;
+    }
+    snprintf(last, sizeof last, "%llu", (unsigned long long)p->m.muts[p->m.n - 1].seq);
+    snprintf(hlc, sizeof hlc, "%llu", (unsigned long long)hlc_max);
+    stor_state_put_t st[2] = {{STATE_LAST_SEQ, last, strlen(last)}, {STATE_HLC_LAST, hlc, strlen(hlc)}};
+    if ((p->rc = encode_log(&c, p->m.muts, p->m.n, p->results)) == 0 &&
+        (rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
+        stor_commit_t cm = {.muts = c.recs, .n_muts = c.nrecs, .mut_results = rec_res,
+                            .ns = c.ns, .n_ns = c.nns, .log = c.log, .n_log = c.nlog,
+                            .state = st, .n_state = 2};
+        p->rc = stor_commit(s, &cm);
+        if (p->rc == 0)
+            publish(r, &c, rec_res);
+    } else if (p->rc == 0) {
+        p->rc = -ENOMEM;
+    }
+    kv_free(rec_res);
+    arrays_free(&c);
+}
+
+static void persist_free(persist_job_t *p)
+{
+    mcopy_free(&p->m);
+    kv_free(p->results);
+    kv_free(p);
+}
+
+static void persist_done(rjob_t *j)
+{
+    persist_job_t *p = (persist_job_t *)j;
+    repl_actions_t a = {j->r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (p->rc != 0)
+        KV_LOG_ERROR(REPLICA_LOG, "group commit failed: %s", kv_strerror(p->rc));
+    replica_t *r = j->r;
+    repl_origin_persisted(r->origin, p->batch_id, p->rc, p->results, replica__now_ms(), &a);
+    persist_free(p);
+    replica__dispatch(r, &a);
+}
+
+static void persist_drop(rjob_t *j)
+{
+    persist_free((persist_job_t *)j);
+}
+
+void replica__persist(replica_t *r, const repl_action_t *act)
+{
+    persist_job_t *p = kv_calloc(1, sizeof *p);
+    if (p && (p->results = kv_calloc(act->n + 1, sizeof *p->results)) &&
+        mcopy(act->muts, act->n, &p->m) == 0) {
+        p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
+        p->batch_id = act->batch_id;
+        rworker_push(&r->store_w, &p->job);
+        return;
+    }
+    /* Out of memory: report the group failed (the core fails its writers),
+     * from on_wake since we are inside a dispatch. */
+    if (p)
+        kv_free(p->results);
+    kv_free(p);
+    r->defer_persist_failed = true;
+    r->defer_persist_batch = act->batch_id;
+    replica__defer(r);
+}
+
+/* ---- edge: apply, reset ------------------------------------------------------------------- */
+
+typedef struct {
+    rjob_t job;
+    mcopy_t m;
+    uint64_t seq; /* 0: leave applied_seq alone (a snapshot chunk) */
+    char history[33];
+    bool set_history;
+    int rc;
+} apply_job_t;
+
+static void apply_run(rjob_t *j)
+{
+    apply_job_t *p = (apply_job_t *)j;
+    replica_t *r = j->r;
+    commit_arrays_t c;
+    stor_state_put_t st[3];
+    char seq[24], hlc[24];
+    size_t nst = 0;
+    uint64_t hlc_max = 0;
+    int *rec_res = NULL;
+
+    if ((p->rc = arrays_alloc(&c, p->m.n)) != 0)
+        return;
+    for (size_t i = 0; i < p->m.n; i++) {
+        add_mutation(&c, &p->m.muts[i], i);
+        if (p->m.muts[i].version.hlc > hlc_max)
+            hlc_max = p->m.muts[i].version.hlc;
+    }
+    if (p->seq) {
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)p->seq);
+        st[nst++] = (stor_state_put_t){STATE_APPLIED_SEQ, seq, strlen(seq)};
+    }
+    if (p->set_history)
+        st[nst++] = (stor_state_put_t){STATE_HISTORY, p->history, strlen(p->history)};
+    if (hlc_max) {
+        snprintf(hlc, sizeof hlc, "%llu", (unsigned long long)hlc_max);
+        st[nst++] = (stor_state_put_t){STATE_HLC_LAST, hlc, strlen(hlc)};
+    }
+    if (!(rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
+        p->rc = -ENOMEM;
+    } else {
+        stor_commit_t cm = {.muts = c.recs, .n_muts = c.nrecs, .mut_results = rec_res,
+                            .ns = c.ns, .n_ns = c.nns, .state = st, .n_state = nst};
+        p->rc = stor_commit(r->cfg.store, &cm);
+        if (p->rc == 0)
+            publish(r, &c, rec_res);
+    }
+    kv_free(rec_res);
+    arrays_free(&c);
+}
+
+static void apply_free(apply_job_t *p)
+{
+    mcopy_free(&p->m);
+    kv_free(p);
+}
+
+static void apply_done(rjob_t *j)
+{
+    apply_job_t *p = (apply_job_t *)j;
+    replica_t *r = j->r;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    if (p->rc != 0)
+        KV_LOG_ERROR(REPLICA_LOG, "apply failed: %s", kv_strerror(p->rc));
+    repl_edge_applied(r->edge, p->rc, p->seq, replica__now_ms(), &a);
+    if (p->rc == 0 && p->set_history) {
+        pthread_mutex_lock(&r->lock);
+        memcpy(r->status.history_id, p->history, sizeof p->history);
+        pthread_mutex_unlock(&r->lock);
+    }
+    apply_free(p);
+    replica__dispatch(r, &a);
+}
+
+static void apply_drop(rjob_t *j)
+{
+    apply_free((apply_job_t *)j);
+}
+
+void replica__apply(replica_t *r, const repl_action_t *act)
+{
+    apply_job_t *p = kv_calloc(1, sizeof *p);
+    if (!p || mcopy(act->muts, act->n, &p->m) != 0) {
+        /* Without memory the replica cannot keep up: drop the link; the
+         * core resumes from the applied seq on reconnect. */
+        kv_free(p);
+        KV_LOG_ERROR(REPLICA_LOG, "out of memory applying a batch; dropping the link");
+        if (r->link)
+            replica__close_peer(r, r->link->id);
+        return;
+    }
+    p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
+    p->seq = act->seq;
+    if (act->history_id && act->history_id[0]) {
+        p->set_history = true;
+        snprintf(p->history, sizeof p->history, "%s", act->history_id);
+    }
+    rworker_push(&r->store_w, &p->job);
+}
+
+typedef struct {
+    rjob_t job;
+    int rc;
+} simple_job_t;
+
+static void reset_run(rjob_t *j)
+{
+    static const char *const keep[] = {"node_id", "account_id", "default_token"};
+    simple_job_t *p = (simple_job_t *)j;
+    p->rc = stor_reset(j->r->cfg.store, keep, sizeof keep / sizeof keep[0]);
+    if (p->rc == 0)
+        cache_clear(j->r->cfg.cache);
+}
+
+static void reset_done(rjob_t *j)
+{
+    simple_job_t *p = (simple_job_t *)j;
+    replica_t *r = j->r;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    KV_LOG_INFO(REPLICA_LOG, "replica reset for a snapshot: %s", kv_strerror(p->rc));
+    pthread_mutex_lock(&r->lock);
+    r->status.history_id[0] = '\0';
+    pthread_mutex_unlock(&r->lock);
+    repl_edge_reset_done(r->edge, p->rc, replica__now_ms(), &a);
+    kv_free(p);
+    replica__dispatch(r, &a);
+}
+
+static void simple_drop(rjob_t *j)
+{
+    kv_free(j);
+}
+
+void replica__reset(replica_t *r)
+{
+    simple_job_t *p = kv_calloc(1, sizeof *p);
+    if (!p) {
+        if (r->link)
+            replica__close_peer(r, r->link->id);
+        return;
+    }
+    p->job = (rjob_t){.r = r, .run = reset_run, .done = reset_done, .drop = simple_drop};
+    rworker_push(&r->store_w, &p->job);
+}
+
+typedef struct {
+    rjob_t job;
+    uint64_t below;
+} trim_job_t;
+
+static void trim_run(rjob_t *j)
+{
+    trim_job_t *p = (trim_job_t *)j;
+    int rc = stor_log_trim(j->r->cfg.store, p->below);
+    if (rc != 0)
+        KV_LOG_WARN(REPLICA_LOG, "log trim below %llu: %s", (unsigned long long)p->below,
+                    kv_strerror(rc));
+}
+
+static void trim_done(rjob_t *j)
+{
+    kv_free(j);
+}
+
+void replica__trim(replica_t *r, uint64_t below)
+{
+    trim_job_t *p = kv_calloc(1, sizeof *p);
+    if (!p)
+        return; /* trimming is best effort: the next trim covers it */
+    p->job = (rjob_t){.r = r, .run = trim_run, .done = trim_done, .drop = trim_done};
+    p->below = below;
+    rworker_push(&r->store_w, &p->job);
+}
+
+/* ---- origin: log reads for lagging edges --------------------------------------------------- */
+
+typedef struct {
+    rjob_t job;
+    repl_peer_t peer;
+    uint64_t from;
+    size_t max_bytes;
+    repl_mutation_t **decoded;
+    size_t n, cap;
+    int rc;
+} read_job_t;
+
+static int read_cb(void *arg, uint64_t seq, const void *data, size_t len)
+{
+    read_job_t *p = arg;
+    repl_mutation_t *m;
+    int rc;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        repl_mutation_t **d = kv_realloc(p->decoded, cap * sizeof *d);
+        if (!d)
+            return -ENOMEM;
+        p->decoded = d;
+        p->cap = cap;
+    }
+    if ((rc = repl_mutation_decode(data, len, &m)) != 0)
+        return rc;
+    if (m->seq != seq) {
+        repl_mutation_free(m);
+        return KV_ECORRUPT;
+    }
+    p->decoded[p->n++] = m;
+    return 0;
+}
+
+static void read_run(rjob_t *j)
+{
+    read_job_t *p = (read_job_t *)j;
+    p->rc = stor_log_read(j->r->cfg.store, p->from, REPLICA_LOG_READ_ENTRIES,
+                          p->max_bytes ? p->max_bytes : REPLICA_LOG_READ_BYTES, read_cb, p);
+}
+
+static void read_free(read_job_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        repl_mutation_free(p->decoded[i]);
+    kv_free(p->decoded);
+    kv_free(p);
+}
+
+static void read_done(rjob_t *j)
+{
+    read_job_t *p = (read_job_t *)j;
+    replica_t *r = j->r;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    repl_mutation_t *flat = p->n ? kv_malloc(p->n * sizeof *flat) : NULL;
+    int rc = p->rc;
+    if (p->n && !flat)
+        rc = -ENOMEM;
+    for (size_t i = 0; flat && i < p->n; i++)
+        flat[i] = *p->decoded[i];
+    repl_origin_log_read(r->origin, p->peer, rc, flat, rc == 0 ? p->n : 0, replica__now_ms(), &a);
+    kv_free(flat);
+    read_free(p);
+    replica__dispatch(r, &a);
+}
+
+static void read_drop(rjob_t *j)
+{
+    read_free((read_job_t *)j);
+}
+
+void replica__read_log(replica_t *r, const repl_action_t *act)
+{
+    read_job_t *p = kv_calloc(1, sizeof *p);
+    if (!p) {
+        replica__close_peer(r, act->peer); /* it reconnects and resumes */
+        return;
+    }
+    p->job = (rjob_t){.r = r, .run = read_run, .done = read_done, .drop = read_drop};
+    p->peer = act->peer;
+    p->from = act->seq;
+    p->max_bytes = act->max_bytes;
+    rworker_push(&r->read_w, &p->job);
+}
+
+/* ---- origin: snapshot streams --------------------------------------------------------------- */
+
+/* A snapshot runs on its own thread: it walks a RocksDB snapshot, builds
+ * SnapshotChunk frames and hands them to the loop, waiting while more than
+ * REPLICA_SNAPSHOT_INFLIGHT_BYTES are unflushed (so a slow edge costs a
+ * bounded amount of memory), then SnapshotEnd{seq}. */
+typedef struct {
+    rjob_t job; /* the final completion: snapshot_sent */
+    repl_peer_t peer;
+    pthread_t thread;
+    size_t inflight; /* guarded by replica.lock */
+    uint64_t seq;
+    int rc;
+} snap_job_t;
+
+typedef struct {
+    rjob_t job;
+    snap_job_t *owner;
+    uint8_t *frame;
+    size_t len;
+} snap_send_t;
+
+static void snap_send_done(rjob_t *j)
+{
+    snap_send_t *s = (snap_send_t *)j;
+    replica__send_counted(j->r, s->owner->peer, s->frame, s->len, &s->owner->inflight);
+    kv_free(s->frame);
+    kv_free(s);
+}
+
+static void snap_send_drop(rjob_t *j)
+{
+    snap_send_t *s = (snap_send_t *)j;
+    pthread_mutex_lock(&j->r->lock);
+    s->owner->inflight -= s->len;
+    pthread_cond_broadcast(&j->r->snap_cond);
+    pthread_mutex_unlock(&j->r->lock);
+    kv_free(s->frame);
+    kv_free(s);
+}
+
+static void snap_noop(rjob_t *j)
+{
+    (void)j;
+}
+
+/* Hand one frame to the loop; wait for room first. */
+static int snap_emit(snap_job_t *sj, uint8_t *frame, size_t len)
+{
+    replica_t *r = sj->job.r;
+    snap_send_t *s = kv_calloc(1, sizeof *s);
+    if (!s) {
+        kv_free(frame);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (sj->inflight > REPLICA_SNAPSHOT_INFLIGHT_BYTES && !r->stopping)
+        pthread_cond_wait(&r->snap_cond, &r->lock);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        kv_free(frame);
+        kv_free(s);
+        return KV_ESHUTDOWN;
+    }
+    sj->inflight += len;
+    pthread_mutex_unlock(&r->lock);
+    s->job = (rjob_t){.r = r, .run = snap_noop, .done = snap_send_done, .drop = snap_send_drop};
+    s->owner = sj;
+    s->frame = frame;
+    s->len = len;
+    replica__complete(r, &s->job);
+    return 0;
+}
+
+static int snap_flush(snap_job_t *sj, repl_mutation_t *buf, size_t *n)
+{
+    uint8_t *frame;
+    size_t len;
+    int rc;
+    if (*n == 0)
+        return 0;
+    rc = repl_wire_snapshot_chunk(buf, *n, &frame, &len);
+    if (rc == 0)
+        rc = snap_emit(sj, frame, len);
+    *n = 0;
+    return rc;
+}
+
+static int snap_namespaces(snap_job_t *sj, stor_snap_t *snap, repl_mutation_t *buf, size_t *n)
+{
+    stor_ns_t *ns = NULL;
+    size_t count = 0;
+    int rc = stor_snapshot_namespaces(snap, &ns, &count);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        buf[*n] = (repl_mutation_t){.version = ns[i].version,
+                                    .op = {.kind = REPL_OP_NS_CREATE,
+                                           .account = ns[i].account,
+                                           .title = ns[i].title}};
+        memcpy(buf[*n].op.ns_id, ns[i].id, sizeof buf[*n].op.ns_id);
+        if (++*n == SNAPSHOT_CHUNK_MAX)
+            rc = snap_flush(sj, buf, n);
+    }
+    if (rc == 0)
+        rc = snap_flush(sj, buf, n); /* namespaces before their records */
+    kv_free(ns);
+    return rc;
+}
+
+/* Records, in chunks bounded by count and KV_REPL_BATCH_MAX_BYTES. The
+ * mutations borrow their record blobs and key copies until the chunk is
+ * encoded. */
+typedef struct {
+    stor_blob_t *rec[SNAPSHOT_CHUNK_MAX];
+    stor_blob_t *key[SNAPSHOT_CHUNK_MAX];
+    size_t n, bytes;
+} snap_hold_t;
+
+static void hold_release(snap_hold_t *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        stor_blob_unref(h->rec[i]);
+        stor_blob_unref(h->key[i]);
+    }
+    h->n = h->bytes = 0;
+}
+
+static int snap_record(snap_hold_t *h, const stor_snap_item_t *it, repl_mutation_t *m)
+{
+    stor_record_t rec;
+    stor_blob_t *key = stor_blob_new(it->key, it->key_len); /* the key borrows the iterator */
+    if (!key) {
+        stor_blob_unref(it->blob);
+        return -ENOMEM;
+    }
+    stor_blob_record(it->blob, &rec);
+    *m = (repl_mutation_t){.version = rec.version,
+                           .op = {.kind = rec.tombstone ? REPL_OP_DELETE : REPL_OP_PUT,
+                                  .key = (const char *)key->data,
+                                  .key_len = it->key_len,
+                                  .value = rec.value,
+                                  .value_len = rec.value_len,
+                                  .metadata = rec.metadata_len ? rec.metadata : NULL,
+                                  .metadata_len = rec.metadata_len,
+                                  .expiration = rec.expiration}};
+    memcpy(m->op.ns_id, it->ns_id, sizeof m->op.ns_id);
+    h->rec[h->n] = it->blob;
+    h->key[h->n] = key;
+    h->n++;
+    h->bytes += repl_mutation_cost(m);
+    return 0;
+}
+
+static int snap_records(snap_job_t *sj, stor_snap_t *snap, repl_mutation_t *buf)
+{
+    snap_hold_t *h = kv_calloc(1, sizeof *h);
+    stor_snap_item_t it;
+    int rc = h ? 0 : -ENOMEM, more = 0;
+    while (rc == 0 && (more = stor_snapshot_next(snap, &it)) == 1) {
+        rc = snap_record(h, &it, &buf[h->n]);
+        if (rc == 0 && (h->n == SNAPSHOT_CHUNK_MAX || h->bytes >= KV_REPL_BATCH_MAX_BYTES)) {
+            size_t n = h->n;
+            rc = snap_flush(sj, buf, &n);
+            hold_release(h);
+        }
+    }
+    if (rc == 0 && more < 0)
+        rc = more;
+    if (rc == 0 && h->n) {
+        size_t n = h->n;
+        rc = snap_flush(sj, buf, &n);
+    }
+    if (h)
+        hold_release(h);
+    kv_free(h);
+    return rc;
+}
+
+static int snap_stream(snap_job_t *sj)
+{
+    stor_t *s = sj->job.r->cfg.store;
+    stor_snap_t *snap = NULL;
+    char *v = NULL, *hist = NULL;
+    size_t len, n = 0;
+    repl_mutation_t *buf = kv_calloc(SNAPSHOT_CHUNK_MAX, sizeof *buf);
+    uint8_t *frame;
+    int rc = buf ? stor_snapshot_open(s, &snap) : -ENOMEM;
+
+    if (rc == 0) {
+        rc = stor_snapshot_state(snap, STATE_LAST_SEQ, &v, &len);
+        sj->seq = rc == 0 ? strtoull(v, NULL, 10) : 0;
+        rc = rc == KV_ENOTFOUND ? 0 : rc; /* nothing committed yet: seq 0 */
+    }
+    if (rc == 0)
+        rc = stor_snapshot_state(snap, STATE_HISTORY, &hist, &len);
+    if (rc == 0)
+        rc = snap_namespaces(sj, snap, buf, &n);
+    if (rc == 0)
+        rc = snap_records(sj, snap, buf);
+    if (rc == 0 && (rc = repl_wire_snapshot_end(sj->seq, hist, &frame, &len)) == 0)
+        rc = snap_emit(sj, frame, len);
+    kv_free(v);
+    kv_free(hist);
+    kv_free(buf);
+    stor_snapshot_close(snap);
+    return rc;
+}
+
+static void *snap_main(void *arg)
+{
+    snap_job_t *sj = arg;
+    replica_t *r = sj->job.r;
+    sj->rc = snap_stream(sj);
+    KV_LOG_INFO(REPLICA_LOG, "snapshot to link %u up to seq %llu: %s", sj->peer,
+                (unsigned long long)sj->seq, kv_strerror(sj->rc));
+    /* Every frame flushed or dropped: then no callback can touch sj. */
+    pthread_mutex_lock(&r->lock);
+    while (sj->inflight > 0)
+        pthread_cond_wait(&r->snap_cond, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+    replica__complete(r, &sj->job); /* sj is the loop's (or dropped) from here */
+    pthread_mutex_lock(&r->lock);
+    r->snapshots_running--;
+    pthread_cond_broadcast(&r->snap_cond);
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static void snap_done(rjob_t *j)
+{
+    snap_job_t *sj = (snap_job_t *)j;
+    repl_actions_t a = {j->r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    replica_t *r = j->r;
+    repl_origin_snapshot_sent(r->origin, sj->peer, sj->rc, sj->seq, replica__now_ms(), &a);
+    kv_free(sj);
+    replica__dispatch(r, &a);
+}
+
+static void snap_drop(rjob_t *j)
+{
+    kv_free(j);
+}
+
+void replica__snapshot(replica_t *r, repl_peer_t p)
+{
+    snap_job_t *sj = kv_calloc(1, sizeof *sj);
+    bool slot;
+    pthread_mutex_lock(&r->lock);
+    slot = sj && r->snapshots_running < REPLICA_SNAPSHOTS_MAX;
+    if (slot)
+        r->snapshots_running++;
+    pthread_mutex_unlock(&r->lock);
+    if (!slot) {
+        kv_free(sj);
+        KV_LOG_WARN(REPLICA_LOG, "no snapshot slot for link %u; it will retry", p);
+        replica__close_peer(r, p);
+        return;
+    }
+    sj->job = (rjob_t){.r = r, .run = snap_noop, .done = snap_done, .drop = snap_drop};
+    sj->peer = p;
+    if (pthread_create(&sj->thread, NULL, snap_main, sj) != 0) {
+        pthread_mutex_lock(&r->lock);
+        r->snapshots_running--;
+        pthread_mutex_unlock(&r->lock);
+        kv_free(sj);
+        replica__close_peer(r, p);
+        return;
+    }
+    pthread_detach(sj->thread);
+}

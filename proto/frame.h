@@ -1,0 +1,79 @@
+/*
+ * frame.h - the framing of the replication link: a 4-byte big-endian body
+ * length, then one protobuf-encoded edgekv.Frame of that many bytes.
+ *
+ * Encoding packs a Frame straight into one buffer of its final size (prefix
+ * included), so a 25 MiB value is copied once, from the message into the
+ * wire buffer. Decoding goes through frame_reader_t, an incremental reader
+ * that is fed whatever the socket delivered and hands back whole frames. It
+ * checks the announced length against its limit before allocating anything,
+ * grows its buffer to that length once (not per chunk), and decodes a frame
+ * that arrived whole in one chunk straight from the caller's bytes, with no
+ * copy into its own buffer. protobuf-c copies bytes fields while unpacking;
+ * that copy is the one the decoded Frame owns.
+ *
+ * This is not a transport: no sockets, no TLS, no retries. All memory comes
+ * from kv_mem (protobuf-c is given a kv_mem allocator too), so tests can fail
+ * any allocation.
+ */
+#ifndef PROTO_FRAME_H
+#define PROTO_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgekv.pb-c.h"
+#include "kv_limits.h"
+
+#define FRAME_PREFIX_BYTES 4
+
+/* protobuf-c allocator backed by kv_malloc/kv_free. Static; never NULL. */
+ProtobufCAllocator *frame_pb_allocator(void);
+
+/* Size of f once framed (prefix + body) into *out. KV_ETOOBIG when the body
+ * would exceed KV_FRAME_MAX_BYTES. */
+int frame_size(const Edgekv__Frame *f, size_t *out);
+
+/* Pack f into buf, which holds exactly `size` bytes as frame_size() said. */
+void frame_pack(const Edgekv__Frame *f, uint8_t *buf, size_t size);
+
+/* Frame f into a new kv_malloc()'d buffer (*out, *out_len); the caller
+ * frees it with kv_free(). KV_ETOOBIG, -ENOMEM. */
+int frame_encode(const Edgekv__Frame *f, uint8_t **out, size_t *out_len);
+
+/* Decode one frame body (no prefix). *out is freed with frame_free().
+ * KV_ECORRUPT when the bytes are not a Frame (or memory ran out: protobuf-c
+ * does not tell the two apart). */
+int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out);
+void frame_free(Edgekv__Frame *f);
+
+/* Big-endian length prefix helpers. */
+void frame_put_len(uint8_t *p, uint32_t len);
+uint32_t frame_get_len(const uint8_t *p);
+
+typedef struct {
+    size_t max_bytes;        /* largest body accepted */
+    uint8_t hdr[FRAME_PREFIX_BYTES];
+    size_t hdr_have;         /* prefix bytes received, 0..4 */
+    size_t body_len;         /* announced body length (hdr_have == 4) */
+    size_t body_have;        /* body bytes buffered in buf */
+    uint8_t *buf;            /* kv_malloc'd; body being assembled */
+    size_t buf_cap;
+    size_t last_frame_bytes; /* prefix + body of the frame last returned */
+    int err;                 /* sticky: once set, every call returns it */
+} frame_reader_t;
+
+/* max_bytes: the largest body accepted (normally KV_FRAME_MAX_BYTES). */
+void frame_reader_init(frame_reader_t *r, size_t max_bytes);
+void frame_reader_free(frame_reader_t *r);
+
+/* Consume bytes from (*data, *len), advancing both, until one frame is
+ * complete or the input is used up. Returns 1 with *out set (free it with
+ * frame_free()) when a frame completed; the rest of the input is still in
+ * (*data, *len). Returns 0 when all input was consumed without completing a
+ * frame. Returns KV_ETOOBIG (announced length over the limit), KV_ECORRUPT
+ * (undecodable body) or -ENOMEM; the error is sticky: the stream cannot be
+ * resynchronised and the caller must drop the connection. */
+int frame_reader_next(frame_reader_t *r, const uint8_t **data, size_t *len, Edgekv__Frame **out);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * edge.c - the edge state machine: lifecycle, the link to the origin
+ * (connect, Hello, reconnect with jittered exponential backoff, timeouts),
+ * frame dispatch, the deadline and the status view.
+ *
+ * What the edge does with the stream (welcome, snapshot, batches, applies,
+ * acks) is in edge_sync.c; forwarded writes are in edge_write.c. A refused
+ * link (the origin's history is not ours, or it is behind us) stays refused
+ * until the process restarts: an operator must look, and reconnecting in a
+ * loop would only repeat the alarm. No I/O, no clock (repl.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "edge_int.h"
+
+void repl_edge_config_default(repl_edge_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->propagation_bound_ms = 1000;
+    cfg->write_timeout_ms = 10000;
+    cfg->reconnect_min_ms = 100;
+    cfg->reconnect_max_ms = 10000;
+    cfg->link_timeout_ms = KV_REPL_LINK_TIMEOUT_DEFAULT_MS;
+}
+
+static int edge__config_ok(const repl_edge_config_t *c)
+{
+    size_t hl = strnlen(c->history_id, sizeof c->history_id);
+    if (hl != 0 && hl != KV_NS_ID_LEN)
+        return 0;
+    return c->propagation_bound_ms > 0 && c->write_timeout_ms > 0 && c->reconnect_min_ms > 0 &&
+           c->reconnect_min_ms <= c->reconnect_max_ms;
+}
+
+int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
+{
+    if (!edge__config_ok(cfg))
+        return KV_ECONFIG;
+    repl_edge_t *e = kv_calloc(1, sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    e->cfg = *cfg;
+    if (e->cfg.link_timeout_ms == 0)
+        e->cfg.link_timeout_ms = KV_REPL_LINK_TIMEOUT_DEFAULT_MS;
+    hlc_init(&e->hlc, cfg->node_id, cfg->hlc_last);
+    e->link = REPL_LINK_DOWN;
+    memcpy(e->history_id, cfg->history_id, sizeof e->history_id);
+    e->history_id[sizeof e->history_id - 1] = '\0';
+    e->applied_seq = e->recv_seq = cfg->applied_seq;
+    e->rng = cfg->seed;
+    e->reconnect_at = UINT64_MAX;
+    *out = e;
+    return 0;
+}
+
+void repl_edge_destroy(repl_edge_t *e)
+{
+    if (!e)
+        return;
+    frame_reader_free(&e->rd);
+    repl__edge_queue_free(e);
+    repl__edge_writes_free(e);
+    repl__out_free(&e->out);
+    kv_free(e);
+}
+
+void repl__edge_begin(repl_edge_t *e)
+{
+    repl__out_begin(&e->out);
+}
+
+static void edge__connect(repl_edge_t *e, repl_actions_t *a)
+{
+    repl_action_t act = {.kind = REPL_ACT_CONNECT};
+    repl__out_emit(&e->out, a, &act, NULL);
+    e->link = REPL_LINK_CONNECTING;
+    e->reconnect_at = UINT64_MAX;
+}
+
+/* Next attempt after min * 2^attempts (capped), with "equal jitter": half
+ * fixed, half drawn from the seeded PRNG, so edges that lost the origin
+ * together do not come back together, yet a seed replays exactly. */
+static void edge__schedule(repl_edge_t *e, uint64_t now_ms)
+{
+    if (e->link == REPL_LINK_REFUSED)
+        return;
+    uint64_t d = e->cfg.reconnect_max_ms;
+    if (e->attempts < 32 && (e->cfg.reconnect_min_ms << e->attempts) < d)
+        d = e->cfg.reconnect_min_ms << e->attempts;
+    e->attempts++;
+    uint64_t half = d / 2;
+    d = half + repl__rand(&e->rng) % (d - half + 1);
+    e->reconnect_at = repl__add_sat(now_ms, d);
+    e->link = REPL_LINK_DOWN;
+}
+
+void repl_edge_start(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    if (e->started)
+        return;
+    e->started = true;
+    e->started_ms = now_ms;
+    edge__connect(e, a);
+}
+
+void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Hello h = EDGEKV__HELLO__INIT;
+    h.history_id = e->history_id;
+    h.applied_seq = e->applied_seq;
+    h.node_id = e->cfg.node_id;
+    h.hlc_ms = hlc_ms(hlc_now(&e->hlc, now_ms));
+    f.msg_case = EDGEKV__FRAME__MSG_HELLO;
+    f.hello = &h;
+    if (repl__edge_send(e, &f, now_ms, a) != 0)
+        return;
+    e->hello_sent = true;
+    e->recv_seq = e->applied_seq;
+    e->acked_sent = e->applied_seq;
+}
+
+void repl_edge_on_connect(repl_edge_t *e, repl_peer_t p, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    if (e->link != REPL_LINK_CONNECTING) {
+        repl__emit_close(&e->out, a, p, "not connecting");
+        return;
+    }
+    e->connected = true;
+    e->peer = p;
+    frame_reader_init(&e->rd, KV_FRAME_MAX_BYTES);
+    e->connect_ms = now_ms;
+    e->hello_sent = e->welcomed = e->stream_ok = e->snap_ended = false;
+    e->link = REPL_LINK_SYNCING;
+    /* Hello states what is durable: wait until queued applies are done. */
+    if (e->q_n == 0)
+        repl__edge_send_hello(e, now_ms, a);
+}
+
+void repl_edge_on_connect_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    if (e->link == REPL_LINK_CONNECTING)
+        edge__schedule(e, now_ms);
+}
+
+void repl__edge_drop(repl_edge_t *e, bool close, const char *reason, uint64_t now_ms,
+                     repl_actions_t *a)
+{
+    if (!e->connected)
+        return;
+    if (close)
+        repl__emit_close(&e->out, a, e->peer, reason);
+    e->connected = false;
+    frame_reader_free(&e->rd);
+    e->hello_sent = e->welcomed = e->stream_ok = e->snap_ended = false;
+    e->ack_due = false;
+    repl__edge_writes_link_lost(e, a);
+    edge__schedule(e, now_ms);
+}
+
+void repl_edge_on_disconnect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    repl__edge_drop(e, false, NULL, now_ms, a);
+}
+
+int repl__edge_send(repl_edge_t *e, const Edgekv__Frame *f, uint64_t now_ms, repl_actions_t *a)
+{
+    int rc = repl__send_frame(&e->out, a, e->peer, f, NULL);
+    if (rc != 0)
+        repl__edge_drop(e, true, "cannot encode frame", now_ms, a);
+    return rc;
+}
+
+void repl__edge_heard(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms)
+{
+    e->heard = true;
+    e->last_heard_ms = now_ms;
+    e->stale_seen = false;
+    if (origin_seq <= e->origin_seq)
+        return;
+    e->origin_seq = origin_seq;
+    if (origin_seq <= e->applied_seq)
+        return;
+    if (e->samples_n == KV_REPL_LAG_SAMPLES_MAX) {
+        /* Full: stretch the newest sample (its older time overstates). */
+        size_t last = (e->samples_head + e->samples_n - 1) % KV_REPL_LAG_SAMPLES_MAX;
+        e->samples[last].seq = origin_seq;
+        return;
+    }
+    esample_t *s = &e->samples[(e->samples_head + e->samples_n) % KV_REPL_LAG_SAMPLES_MAX];
+    s->seq = origin_seq;
+    s->ms = now_ms;
+    e->samples_n++;
+}
+
+void repl__edge_lag_update(repl_edge_t *e)
+{
+    while (e->samples_n > 0 && e->samples[e->samples_head].seq <= e->applied_seq) {
+        e->samples_head = (e->samples_head + 1) % KV_REPL_LAG_SAMPLES_MAX;
+        e->samples_n--;
+    }
+}
+
+/* One frame; takes ownership of *f (handlers keep it by NULLing *f). */
+static void edge__dispatch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Frame *fr = *f;
+    repl__edge_heard(e, 0, now_ms);
+    if (!e->welcomed && fr->msg_case != EDGEKV__FRAME__MSG_WELCOME) {
+        repl__edge_drop(e, true, "expected welcome", now_ms, a);
+        return;
+    }
+    switch (fr->msg_case) {
+    case EDGEKV__FRAME__MSG_WELCOME:
+        repl__edge_on_welcome(e, fr->welcome, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_BATCH:
+        repl__edge_on_batch(e, f, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_HEARTBEAT:
+        repl__edge_heard(e, fr->heartbeat->origin_seq, now_ms);
+        break;
+    case EDGEKV__FRAME__MSG_WRITE_RESULT:
+        repl__edge_on_write_result(e, fr->write_result, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_SNAPSHOT_CHUNK:
+        repl__edge_on_chunk(e, f, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_SNAPSHOT_END:
+        repl__edge_on_snapshot_end(e, fr->snapshot_end, now_ms, a);
+        break;
+    default:
+        repl__edge_drop(e, true, "unexpected frame", now_ms, a);
+        break;
+    }
+}
+
+void repl_edge_on_bytes(repl_edge_t *e, const uint8_t *data, size_t len, uint64_t now_ms,
+                        repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    while (e->connected) {
+        Edgekv__Frame *f;
+        int rc = frame_reader_next(&e->rd, &data, &len, &f);
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            repl__edge_drop(e, true, rc == KV_ETOOBIG ? "frame too big" : "bad frame", now_ms, a);
+            return;
+        }
+        edge__dispatch(e, &f, now_ms, a);
+        frame_free(f);
+    }
+}
+
+void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    if (e->link == REPL_LINK_DOWN && now_ms >= e->reconnect_at)
+        edge__connect(e, a);
+    if (e->connected && !e->welcomed &&
+        now_ms >= repl__add_sat(e->connect_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS))
+        repl__edge_drop(e, true, "no welcome", now_ms, a);
+    uint64_t heard = e->last_heard_ms > e->connect_ms ? e->last_heard_ms : e->connect_ms;
+    if (e->connected && now_ms >= repl__add_sat(heard, e->cfg.link_timeout_ms))
+        repl__edge_drop(e, true, "origin silent", now_ms, a);
+    if (e->heard && now_ms > repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms))
+        e->stale_seen = true;
+    if (e->ack_due && now_ms >= repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS))
+        repl__edge_ack(e, true, now_ms, a);
+    repl__edge_writes_expire(e, now_ms, a);
+}
+
+void repl_edge_poll(repl_edge_t *e, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    repl__out_poll(&e->out, a);
+}
+
+uint64_t repl_edge_deadline(const repl_edge_t *e)
+{
+    uint64_t d = e->link == REPL_LINK_DOWN ? e->reconnect_at : UINT64_MAX;
+    if (e->connected) {
+        if (!e->welcomed)
+            d = repl__min64(d, repl__add_sat(e->connect_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS));
+        uint64_t heard = e->last_heard_ms > e->connect_ms ? e->last_heard_ms : e->connect_ms;
+        d = repl__min64(d, repl__add_sat(heard, e->cfg.link_timeout_ms));
+    }
+    if (e->heard && !e->stale_seen)
+        d = repl__min64(d, repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms + 1));
+    if (e->ack_due)
+        d = repl__min64(d, repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS));
+    return repl__min64(d, repl__edge_writes_deadline(e));
+}
+
+void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->link = e->link;
+    out->applied_seq = e->applied_seq;
+    out->origin_seq = e->origin_seq;
+    out->lag_seq = e->origin_seq > e->applied_seq ? e->origin_seq - e->applied_seq : 0;
+    for (size_t i = 0; i < e->samples_n; i++) {
+        const esample_t *s = &e->samples[(e->samples_head + i) % KV_REPL_LAG_SAMPLES_MAX];
+        if (s->seq > e->applied_seq) {
+            out->lag_ms = now_ms > s->ms ? now_ms - s->ms : 0;
+            break;
+        }
+    }
+    out->last_heard_ms = e->last_heard_ms;
+    uint64_t since = e->heard ? e->last_heard_ms : e->started_ms;
+    out->staleness_ms = now_ms > since ? now_ms - since : 0;
+    out->stale = !e->heard || out->staleness_ms > e->cfg.propagation_bound_ms ||
+                 e->snapshotting || !e->history_id[0];
+}

@@ -1,0 +1,325 @@
+/*
+ * edge_sync.c - how the edge follows the origin's log: the welcome
+ * decision (resume, snapshot, or refuse a different history), snapshot
+ * chunks, mutation batches, the storage step queue and progress acks.
+ *
+ * Storage steps (RESET, APPLY) run one at a time, in order, from a bounded
+ * queue; when it is full the edge drops the link and resumes later rather
+ * than buffer without bound. A batch's mutations at or below what is
+ * already queued are duplicates and skipped; the first new one must follow
+ * directly, else the link is dropped and the resume fills the gap. The
+ * queued steps point into the frames they came in (no copies).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "edge_int.h"
+
+static eitem_t *q_at(repl_edge_t *e, size_t i)
+{
+    KV_ASSERT(i < e->q_n);
+    return &e->q[(e->q_head + i) % e->q_cap];
+}
+
+static void item_free(eitem_t *it)
+{
+    kv_free(it->muts);
+    frame_free(it->frame);
+}
+
+static void q_pop(repl_edge_t *e)
+{
+    eitem_t *it = q_at(e, 0);
+    e->q_bytes -= it->bytes;
+    item_free(it);
+    e->q_head = (e->q_head + 1) % e->q_cap;
+    e->q_n--;
+}
+
+void repl__edge_queue_free(repl_edge_t *e)
+{
+    while (e->q_n > 0)
+        q_pop(e);
+    kv_free(e->q);
+    e->q = NULL;
+    e->q_cap = 0;
+    e->q_inflight = false;
+}
+
+static bool q_admit(const repl_edge_t *e, size_t bytes)
+{
+    return e->q_n < KV_REPL_APPLY_QUEUE_MAX_ITEMS &&
+           (e->q_n == 0 || e->q_bytes + bytes <= KV_REPL_APPLY_QUEUE_MAX_BYTES);
+}
+
+/* Start the head step if none is in flight. */
+static void q_next(repl_edge_t *e, repl_actions_t *a)
+{
+    if (e->q_inflight || e->q_n == 0)
+        return;
+    const eitem_t *it = q_at(e, 0);
+    repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY,
+                         .muts = it->muts,
+                         .n = it->n,
+                         .seq = it->seq,
+                         .history_id = it->set_history ? e->origin_history : NULL};
+    e->q_inflight = true;
+    repl__out_emit(&e->out, a, &act, NULL);
+}
+
+static void q_push(repl_edge_t *e, const eitem_t *it, repl_actions_t *a)
+{
+    if (e->q_n == e->q_cap) {
+        size_t cap = e->q_cap ? 2 * e->q_cap : 16;
+        eitem_t *q = kv_malloc(cap * sizeof *q);
+        REPL__NOMEM(q);
+        for (size_t i = 0; i < e->q_n; i++)
+            q[i] = *q_at(e, i);
+        kv_free(e->q);
+        e->q = q;
+        e->q_cap = cap;
+        e->q_head = 0;
+    }
+    e->q[(e->q_head + e->q_n) % e->q_cap] = *it;
+    e->q_n++;
+    e->q_bytes += it->bytes;
+    q_next(e, a);
+}
+
+static void edge__refuse(repl_edge_t *e, const char *reason, uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Refuse r = EDGEKV__REFUSE__INIT;
+    r.reason = (char *)reason;
+    f.msg_case = EDGEKV__FRAME__MSG_REFUSE;
+    f.refuse = &r;
+    /* Refused first, so that no path below schedules a reconnect. */
+    e->link = REPL_LINK_REFUSED;
+    repl__emit_alarm(&e->out, a, reason);
+    if (repl__edge_send(e, &f, now_ms, a) == 0)
+        repl__edge_drop(e, true, reason, now_ms, a);
+}
+
+void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t now_ms,
+                           repl_actions_t *a)
+{
+    const char *wh = w->history_id ? w->history_id : "";
+    if (e->welcomed || strnlen(wh, KV_NS_ID_LEN + 1) != KV_NS_ID_LEN) {
+        repl__edge_drop(e, true, "bad welcome", now_ms, a);
+        return;
+    }
+    e->welcomed = true;
+    if (e->history_id[0] && strcmp(wh, e->history_id) != 0) {
+        edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
+        return;
+    }
+    if (e->history_id[0] && w->origin_seq < e->applied_seq) {
+        edge__refuse(e, "origin is behind this replica: refusing to rewind", now_ms, a);
+        return;
+    }
+    e->attempts = 0;
+    repl__edge_heard(e, w->origin_seq, now_ms);
+    if (w->mode == EDGEKV__WELCOME__MODE__RESUME) {
+        if (!e->history_id[0] || w->from_seq != e->applied_seq + 1) {
+            repl__edge_drop(e, true, "bad resume", now_ms, a);
+            return;
+        }
+        e->link = REPL_LINK_LIVE;
+        e->stream_ok = true;
+        e->recv_seq = e->applied_seq;
+        return;
+    }
+    memcpy(e->origin_history, wh, KV_NS_ID_LEN + 1);
+    e->snapshotting = true;
+    e->snap_min_seq = w->origin_seq;
+    e->link = REPL_LINK_SYNCING;
+    eitem_t it = {.reset = true};
+    q_push(e, &it, a);
+}
+
+/* Views of pb mutations [0..n) (checked); NULL mutation array on error. */
+static int edge__muts(Edgekv__Mutation **pb, size_t n, repl_mutation_t **out, uint64_t *max_hlc)
+{
+    repl_mutation_t *m = kv_malloc(n * sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int rc = repl_wire_mut_from_pb(pb[i], &m[i]);
+        if (rc != 0) {
+            kv_free(m);
+            return rc;
+        }
+        if (m[i].version.hlc > *max_hlc)
+            *max_hlc = m[i].version.hlc;
+    }
+    *out = m;
+    return 0;
+}
+
+/* Queue an APPLY of pb mutations [0..n) taken from frame *f. */
+static void edge__queue_apply(repl_edge_t *e, Edgekv__Frame **f, Edgekv__Mutation **pb, size_t n,
+                              uint64_t seq, uint64_t now_ms, repl_actions_t *a)
+{
+    size_t bytes = e->rd.last_frame_bytes;
+    if (!q_admit(e, bytes)) {
+        repl__edge_drop(e, true, "apply queue full", now_ms, a);
+        return;
+    }
+    eitem_t it = {.n = n, .seq = seq, .bytes = bytes};
+    uint64_t max_hlc = 0, ts;
+    int rc = edge__muts(pb, n, &it.muts, &max_hlc);
+    if (rc != 0) {
+        repl__edge_drop(e, true, rc == -ENOMEM ? "out of memory" : "bad mutation", now_ms, a);
+        return;
+    }
+    for (size_t i = 0; seq && i < n; i++) {
+        if (it.muts[i].seq != seq - n + 1 + i) {
+            kv_free(it.muts);
+            repl__edge_drop(e, true, "batch out of order", now_ms, a);
+            return;
+        }
+    }
+    /* Facts from the origin: no offset limit. */
+    (void)hlc_update(&e->hlc, max_hlc, now_ms, UINT64_MAX, &ts);
+    it.frame = *f;
+    *f = NULL;
+    if (seq)
+        e->recv_seq = seq;
+    q_push(e, &it, a);
+}
+
+void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a)
+{
+    const Edgekv__MutationBatch *b = (*f)->batch;
+    if (!e->stream_ok) {
+        repl__edge_drop(e, true, "unexpected batch", now_ms, a);
+        return;
+    }
+    repl__edge_heard(e, b->origin_seq, now_ms);
+    size_t start = 0;
+    while (start < b->n_mutations && b->mutations[start]->seq <= e->recv_seq)
+        start++; /* already applied or queued */
+    if (start == b->n_mutations)
+        return;
+    if (b->mutations[start]->seq != e->recv_seq + 1) {
+        repl__edge_drop(e, true, "gap in the log", now_ms, a);
+        return;
+    }
+    size_t n = b->n_mutations - start;
+    edge__queue_apply(e, f, b->mutations + start, n, e->recv_seq + n, now_ms, a);
+}
+
+void repl__edge_on_chunk(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a)
+{
+    const Edgekv__SnapshotChunk *c = (*f)->snapshot_chunk;
+    if (!e->snapshotting || e->snap_ended) {
+        repl__edge_drop(e, true, "unexpected snapshot chunk", now_ms, a);
+        return;
+    }
+    if (c->n_mutations > 0)
+        edge__queue_apply(e, f, c->mutations, c->n_mutations, 0, now_ms, a);
+}
+
+void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, uint64_t now_ms,
+                                repl_actions_t *a)
+{
+    const char *h = end->history_id ? end->history_id : "";
+    if (!e->snapshotting || e->snap_ended || strcmp(h, e->origin_history) != 0 ||
+        end->seq < e->snap_min_seq) {
+        repl__edge_drop(e, true, "unexpected snapshot end", now_ms, a);
+        return;
+    }
+    if (!q_admit(e, 0)) {
+        repl__edge_drop(e, true, "apply queue full", now_ms, a);
+        return;
+    }
+    repl__edge_heard(e, end->seq, now_ms);
+    e->snap_ended = true;
+    e->stream_ok = true;
+    e->recv_seq = end->seq;
+    eitem_t it = {.seq = end->seq, .set_history = true};
+    q_push(e, &it, a);
+}
+
+void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t *a)
+{
+    if (!e->connected || !e->welcomed || e->link == REPL_LINK_REFUSED ||
+        e->applied_seq <= e->acked_sent) {
+        e->ack_due = false;
+        return;
+    }
+    /* Coalesce while busy: at most one per interval; at once when idle. */
+    if (!force && e->q_n > 0 && now_ms < repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS)) {
+        e->ack_due = true;
+        return;
+    }
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+    ack.applied_seq = e->applied_seq;
+    f.msg_case = EDGEKV__FRAME__MSG_ACK;
+    f.ack = &ack;
+    e->ack_due = false;
+    if (repl__edge_send(e, &f, now_ms, a) != 0)
+        return;
+    e->acked_sent = e->applied_seq;
+    e->last_ack_ms = now_ms;
+}
+
+/* Storage could not apply: nothing queued can go on. */
+static void edge__storage_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__emit_alarm(&e->out, a, "edge storage failed to apply: replication paused");
+    while (e->q_n > 0)
+        q_pop(e);
+    e->q_inflight = false;
+    e->recv_seq = e->applied_seq;
+    repl__edge_drop(e, true, "storage failed", now_ms, a);
+}
+
+/* A step finished: start the next, say Hello if it was waiting, ack. */
+static void edge__step_done(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    q_pop(e);
+    e->q_inflight = false;
+    q_next(e, a);
+    if (e->connected && !e->hello_sent && e->q_n == 0)
+        repl__edge_send_hello(e, now_ms, a);
+    repl__edge_ack(e, false, now_ms, a);
+}
+
+void repl_edge_reset_done(repl_edge_t *e, int rc, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    KV_ASSERT(e->q_inflight && q_at(e, 0)->reset);
+    if (rc != 0) {
+        edge__storage_failed(e, now_ms, a);
+        return;
+    }
+    e->history_id[0] = '\0';
+    e->applied_seq = 0;
+    edge__step_done(e, now_ms, a);
+}
+
+void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    KV_ASSERT(e->q_inflight && !q_at(e, 0)->reset && q_at(e, 0)->seq == seq);
+    if (rc != 0) {
+        edge__storage_failed(e, now_ms, a);
+        return;
+    }
+    const eitem_t *it = q_at(e, 0);
+    if (it->seq)
+        e->applied_seq = it->seq;
+    if (it->set_history) {
+        memcpy(e->history_id, e->origin_history, sizeof e->history_id);
+        e->snapshotting = false;
+        if (e->connected)
+            e->link = REPL_LINK_LIVE;
+    }
+    repl__edge_lag_update(e);
+    repl__edge_writes_applied(e, a);
+    edge__step_done(e, now_ms, a);
+}

@@ -1,0 +1,203 @@
+/*
+ * edge_write.c - writes made at an edge: forwarded to the origin, answered
+ * only once the origin made them durable AND this edge applied them
+ * (read-your-writes at the writing edge).
+ *
+ * A write is pending from the WriteRequest until its WriteResult, then
+ * "answered" until applied_seq reaches the result's seq. A link that drops
+ * fails the pending ones with KV_EUNAVAILABLE (the client may retry: last
+ * writer wins makes a retried put harmless) and keeps the answered ones:
+ * they arrive after the resume. Every write times out after
+ * write_timeout_ms. The table is bounded (KV_REPL_EDGE_WRITES_MAX) and kept
+ * in request_id order, so results are found by binary search.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "edge_int.h"
+
+void repl__edge_writes_free(repl_edge_t *e)
+{
+    for (size_t i = 0; i < e->nw; i++)
+        kv_free(e->w[i].results);
+    kv_free(e->w);
+    e->w = NULL;
+    e->nw = e->wcap = 0;
+}
+
+/* Encode and send the WriteRequest; the write (not the link) fails on a
+ * frame too big or no memory. */
+static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size_t n,
+                         uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Op *pbs = kv_malloc(n * sizeof *pbs);
+    Edgekv__Op **ptrs = kv_malloc(n * sizeof *ptrs);
+    int rc = -ENOMEM;
+    if (pbs && ptrs) {
+        for (size_t i = 0; i < n; i++) {
+            repl_wire_op_view(&ops[i], &pbs[i]);
+            ptrs[i] = &pbs[i];
+        }
+        Edgekv__Frame f = EDGEKV__FRAME__INIT;
+        Edgekv__WriteRequest r = EDGEKV__WRITE_REQUEST__INIT;
+        r.request_id = id;
+        r.hlc_hint = hlc_now(&e->hlc, now_ms);
+        r.n_ops = n;
+        r.ops = ptrs;
+        f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;
+        f.write_request = &r;
+        rc = repl__send_frame(&e->out, a, e->peer, &f, NULL);
+    }
+    kv_free(pbs);
+    kv_free(ptrs);
+    return rc;
+}
+
+static int edge__check(const repl_edge_t *e, const repl_op_t *ops, size_t n)
+{
+    if (e->link != REPL_LINK_LIVE)
+        return KV_EUNAVAILABLE;
+    if (n == 0 || n > KV_REPL_WRITE_MAX_OPS)
+        return KV_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].kind == REPL_OP_NOOP)
+            return KV_EINVAL;
+        int rc = repl_op_check(&ops[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return e->nw >= KV_REPL_EDGE_WRITES_MAX ? KV_EBUSY : 0;
+}
+
+void repl_edge_write(repl_edge_t *e, uint64_t token, const repl_op_t *ops, size_t n,
+                     uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    int rc = edge__check(e, ops, n);
+    uint64_t id = e->next_request_id + 1;
+    if (rc == 0)
+        rc = edge__request(e, id, ops, n, now_ms, a);
+    if (rc != 0) {
+        repl__emit_write_done(&e->out, a, token, rc, 0, NULL, 0);
+        return;
+    }
+    e->next_request_id = id;
+    if (e->nw == e->wcap) {
+        size_t cap = e->wcap ? 2 * e->wcap : 16;
+        ewrite_t *t = kv_realloc(e->w, cap * sizeof *t);
+        REPL__NOMEM(t);
+        e->w = t;
+        e->wcap = cap;
+    }
+    ewrite_t *w = &e->w[e->nw++];
+    memset(w, 0, sizeof *w);
+    w->token = token;
+    w->request_id = id;
+    w->n = n;
+    w->deadline_ms = repl__add_sat(now_ms, e->cfg.write_timeout_ms);
+}
+
+static ewrite_t *edge__find(repl_edge_t *e, uint64_t id)
+{
+    size_t lo = 0, hi = e->nw;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->w[mid].request_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < e->nw && e->w[lo].request_id == id ? &e->w[lo] : NULL;
+}
+
+/* Answer and drop every write `done` selects, keeping the order. */
+static void edge__sweep(repl_edge_t *e, repl_actions_t *a,
+                        int (*done)(const repl_edge_t *e, const ewrite_t *w, uint64_t now_ms),
+                        uint64_t now_ms)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < e->nw; i++) {
+        ewrite_t *w = &e->w[i];
+        int status = done(e, w, now_ms);
+        if (status > 0) {
+            e->w[j++] = *w;
+            continue;
+        }
+        if (status == 0)
+            repl__emit_write_done(&e->out, a, w->token, 0, w->seq, w->results, w->n);
+        else
+            repl__emit_write_done(&e->out, a, w->token, status, 0, NULL, 0);
+        kv_free(w->results);
+    }
+    e->nw = j;
+}
+
+/* Sweep selectors: 1 keep, 0 done, < 0 failed with that code. */
+static int edge__sel_applied(const repl_edge_t *e, const ewrite_t *w, uint64_t now_ms)
+{
+    (void)now_ms;
+    return w->answered && w->seq <= e->applied_seq ? 0 : 1;
+}
+
+static int edge__sel_link_lost(const repl_edge_t *e, const ewrite_t *w, uint64_t now_ms)
+{
+    (void)e;
+    (void)now_ms;
+    return w->answered ? 1 : KV_EUNAVAILABLE;
+}
+
+static int edge__sel_expired(const repl_edge_t *e, const ewrite_t *w, uint64_t now_ms)
+{
+    (void)e;
+    return now_ms >= w->deadline_ms ? KV_ETIMEDOUT : 1;
+}
+
+void repl__edge_writes_applied(repl_edge_t *e, repl_actions_t *a)
+{
+    edge__sweep(e, a, edge__sel_applied, 0);
+}
+
+void repl__edge_writes_link_lost(repl_edge_t *e, repl_actions_t *a)
+{
+    edge__sweep(e, a, edge__sel_link_lost, 0);
+}
+
+void repl__edge_writes_expire(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    edge__sweep(e, a, edge__sel_expired, now_ms);
+}
+
+uint64_t repl__edge_writes_deadline(const repl_edge_t *e)
+{
+    uint64_t d = UINT64_MAX;
+    for (size_t i = 0; i < e->nw; i++)
+        d = repl__min64(d, e->w[i].deadline_ms);
+    return d;
+}
+
+void repl__edge_on_write_result(repl_edge_t *e, const Edgekv__WriteResult *r, uint64_t now_ms,
+                                repl_actions_t *a)
+{
+    (void)now_ms;
+    ewrite_t *w = edge__find(e, r->request_id);
+    if (!w || w->answered)
+        return; /* timed out meanwhile, or a duplicate */
+    if (r->status != 0) {
+        /* Make the status a code the core's callers know: negative. */
+        int status = r->status < 0 ? r->status : KV_EIO;
+        size_t idx = (size_t)(w - e->w);
+        repl__emit_write_done(&e->out, a, w->token, status, 0, NULL, 0);
+        memmove(&e->w[idx], &e->w[idx + 1], (e->nw - idx - 1) * sizeof *w);
+        e->nw--;
+        return;
+    }
+    w->results = kv_calloc(w->n, sizeof *w->results);
+    REPL__NOMEM(w->results);
+    for (size_t i = 0; i < w->n && i < r->n_results; i++)
+        w->results[i] = r->results[i];
+    w->answered = true;
+    w->seq = r->seq;
+    repl__edge_writes_applied(e, a);
+}

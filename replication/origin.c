@@ -1,0 +1,318 @@
+/*
+ * origin.c - the origin state machine: lifecycle, connections, frame
+ * dispatch, time (heartbeats, handshake timeouts, the deadline) and the
+ * status views.
+ *
+ * The origin orders every write and pushes the log to its edges. This file
+ * only routes: writes and group commit are in origin_write.c, the handshake
+ * and pushing in origin_stream.c, the tail, acks and trimming in
+ * origin_log.c. It performs no I/O and reads no clock (repl.h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "origin_int.h"
+
+void repl_origin_config_default(repl_origin_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->heartbeat_interval_ms = 250;
+    cfg->max_clock_offset_ms = 60000;
+    cfg->log_retention = 10000;
+    cfg->log_retention_max = 1000000;
+    cfg->peer_buffer_max_bytes = 8u * 1024u * 1024u;
+    cfg->group_max_ops = 1000;
+    cfg->tail_max_bytes = KV_REPL_TAIL_DEFAULT_BYTES;
+}
+
+static int origin__config_ok(const repl_origin_config_t *c)
+{
+    if (c->heartbeat_interval_ms == 0 || c->peer_buffer_max_bytes == 0 || c->group_max_ops == 0)
+        return 0;
+    if (c->log_retention_max && c->log_retention_max < c->log_retention)
+        return 0;
+    if (c->log_first_seq == 0 || c->log_first_seq > c->last_seq + 1)
+        return 0;
+    return strnlen(c->history_id, sizeof c->history_id) == KV_NS_ID_LEN;
+}
+
+int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
+{
+    if (!origin__config_ok(cfg))
+        return KV_ECONFIG;
+    repl_origin_t *o = kv_calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    o->cfg = *cfg;
+    if (o->cfg.tail_max_bytes == 0)
+        o->cfg.tail_max_bytes = KV_REPL_TAIL_DEFAULT_BYTES;
+    hlc_init(&o->hlc, cfg->node_id, cfg->hlc_last);
+    o->last_seq = cfg->last_seq;
+    o->next_seq = cfg->last_seq + 1;
+    o->log_first_seq = cfg->log_first_seq;
+    o->tail_first_seq = cfg->last_seq + 1;
+    *out = o;
+    return 0;
+}
+
+static void origin__peer_free(opeer_t *p)
+{
+    frame_reader_free(&p->rd);
+    kv_free(p);
+}
+
+void repl_origin_destroy(repl_origin_t *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->npeers; i++)
+        origin__peer_free(o->peers[i]);
+    kv_free(o->peers);
+    kv_free(o->edges);
+    repl__origin_writes_free(o);
+    repl__tail_free(o);
+    repl_buf_unref(o->cache);
+    repl__out_free(&o->out);
+    kv_free(o);
+}
+
+/* Every entry point starts here: release what the last call handed out,
+ * and forget the shared batch frame (it carries the time of that call). */
+void repl__origin_begin(repl_origin_t *o)
+{
+    repl__out_begin(&o->out);
+    repl_buf_unref(o->cache);
+    o->cache = NULL;
+}
+
+opeer_t *repl__origin_peer(repl_origin_t *o, repl_peer_t id)
+{
+    for (size_t i = 0; i < o->npeers; i++)
+        if (o->peers[i]->id == id)
+            return o->peers[i];
+    return NULL;
+}
+
+static void origin__peer_remove(repl_origin_t *o, opeer_t *p)
+{
+    if (p->edge != SIZE_MAX) {
+        oedge_t *e = &o->edges[p->edge];
+        if (e->connected && e->peer == p->id)
+            e->connected = false;
+    }
+    for (size_t i = 0; i < o->npeers; i++) {
+        if (o->peers[i] == p) {
+            o->peers[i] = o->peers[--o->npeers];
+            break;
+        }
+    }
+    origin__peer_free(p);
+}
+
+void repl__origin_close(repl_origin_t *o, opeer_t *p, const char *reason, repl_actions_t *a)
+{
+    repl__emit_close(&o->out, a, p->id, reason);
+    origin__peer_remove(o, p);
+    /* A snapshot pin may be gone: the log may shrink. */
+    repl__origin_trim(o, a);
+}
+
+void repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
+                           repl_actions_t *a)
+{
+    p->unflushed += b->len;
+    p->last_send_ms = now_ms;
+    repl__emit_send(&o->out, a, p->id, b);
+}
+
+int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint64_t now_ms,
+                      repl_actions_t *a)
+{
+    repl_buf_t *b;
+    int rc = repl__buf_frame(f, &b);
+    if (rc != 0) {
+        repl__origin_close(o, p, "cannot encode frame", a);
+        return rc;
+    }
+    repl__origin_send_buf(o, p, b, now_ms, a);
+    return 0;
+}
+
+void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    KV_ASSERT(repl__origin_peer(o, id) == NULL);
+    if (o->npeers >= KV_REPL_PEERS_MAX) {
+        repl__emit_close(&o->out, a, id, "too many replication links");
+        return;
+    }
+    if (o->npeers == o->peers_cap) {
+        size_t cap = o->peers_cap ? 2 * o->peers_cap : 8;
+        opeer_t **t = kv_realloc(o->peers, cap * sizeof *t);
+        REPL__NOMEM(t);
+        o->peers = t;
+        o->peers_cap = cap;
+    }
+    opeer_t *p = kv_calloc(1, sizeof *p);
+    REPL__NOMEM(p);
+    p->id = id;
+    p->state = OPEER_HELLO;
+    p->edge = SIZE_MAX;
+    p->connected_ms = now_ms;
+    p->last_send_ms = now_ms;
+    frame_reader_init(&p->rd, KV_FRAME_MAX_BYTES);
+    o->peers[o->npeers++] = p;
+}
+
+/* One frame from p; takes ownership of *f (handlers keep it by NULLing
+ * *f). Returns false when p was closed. */
+static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,
+                             repl_actions_t *a)
+{
+    Edgekv__Frame *fr = *f;
+    if (p->state == OPEER_HELLO && fr->msg_case != EDGEKV__FRAME__MSG_HELLO) {
+        repl__origin_close(o, p, "expected hello", a);
+        return false;
+    }
+    switch (fr->msg_case) {
+    case EDGEKV__FRAME__MSG_HELLO:
+        repl__origin_on_hello(o, p, fr->hello, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_WRITE_REQUEST:
+        repl__origin_on_write_request(o, p, f, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_ACK:
+        repl__origin_on_ack(o, p, fr->ack, now_ms, a);
+        break;
+    case EDGEKV__FRAME__MSG_REFUSE:
+        repl__origin_close(o, p, "edge refused the link", a);
+        return false;
+    default:
+        repl__origin_close(o, p, "unexpected frame", a);
+        return false;
+    }
+    return repl__origin_peer(o, p->id) == p;
+}
+
+void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t id, const uint8_t *data, size_t len,
+                          uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    opeer_t *p = repl__origin_peer(o, id);
+    if (!p)
+        return; /* closed by us; the driver may still have had bytes */
+    for (;;) {
+        Edgekv__Frame *f;
+        int rc = frame_reader_next(&p->rd, &data, &len, &f);
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            repl__origin_close(o, p, rc == KV_ETOOBIG ? "frame too big" : "bad frame", a);
+            return;
+        }
+        bool alive = origin__dispatch(o, p, &f, now_ms, a);
+        frame_free(f);
+        if (!alive)
+            return;
+    }
+}
+
+void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t id, size_t len, uint64_t now_ms,
+                            repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    opeer_t *p = repl__origin_peer(o, id);
+    if (!p)
+        return;
+    p->unflushed -= len < p->unflushed ? len : p->unflushed;
+    if (p->behind && p->unflushed <= o->cfg.peer_buffer_max_bytes / 2) {
+        p->behind = false;
+        repl__origin_pump(o, p, now_ms, a);
+    }
+}
+
+void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms,
+                               repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    opeer_t *p = repl__origin_peer(o, id);
+    if (!p)
+        return;
+    origin__peer_remove(o, p);
+    repl__origin_trim(o, a);
+}
+
+void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    /* Backwards: closing swaps the last peer into the slot just visited. */
+    for (size_t i = o->npeers; i-- > 0;) {
+        opeer_t *p = o->peers[i];
+        if (p->state == OPEER_HELLO &&
+            now_ms >= repl__add_sat(p->connected_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS))
+            repl__origin_close(o, p, "no hello", a);
+    }
+    repl__origin_heartbeats(o, now_ms, a);
+}
+
+void repl_origin_poll(repl_origin_t *o, repl_actions_t *a)
+{
+    repl__out_begin(&o->out);
+    repl__out_poll(&o->out, a);
+}
+
+uint64_t repl_origin_deadline(const repl_origin_t *o)
+{
+    uint64_t d = UINT64_MAX;
+    for (size_t i = 0; i < o->npeers; i++) {
+        const opeer_t *p = o->peers[i];
+        if (p->state == OPEER_HELLO)
+            d = repl__min64(d, repl__add_sat(p->connected_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS));
+        else if (p->state == OPEER_STREAM)
+            d = repl__min64(d, repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms));
+    }
+    return d;
+}
+
+void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->last_seq = o->last_seq;
+    out->log_first_seq = o->log_first_seq;
+    out->writes_committed = o->writes_committed;
+    out->failed = o->failed;
+    for (size_t i = 0; i < o->nedges; i++)
+        out->edges_connected += o->edges[i].connected;
+}
+
+static void origin__edge_info(const repl_origin_t *o, const oedge_t *e, uint64_t now_ms,
+                              repl_edge_info_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->node_id = e->node_id;
+    out->peer = e->peer;
+    out->connected = e->connected;
+    out->acked_seq = e->acked_seq;
+    out->last_ack_ms = e->last_ack_ms;
+    out->lag_seq = o->last_seq > e->acked_seq ? o->last_seq - e->acked_seq : 0;
+    if (out->lag_seq) {
+        uint64_t t = repl__commit_ms(o, e->acked_seq + 1);
+        out->lag_ms = now_ms > t ? now_ms - t : 0;
+    }
+    const opeer_t *p = e->connected ? repl__origin_peer((repl_origin_t *)o, e->peer) : NULL;
+    if (p) {
+        out->sent_seq = p->state == OPEER_STREAM ? p->next_seq - 1 : 0;
+        out->behind = p->behind;
+        out->snapshotting = p->state == OPEER_SNAPSHOT;
+    }
+}
+
+size_t repl_origin_edges(const repl_origin_t *o, uint64_t now_ms, repl_edge_info_t *out,
+                         size_t cap)
+{
+    for (size_t i = 0; i < o->nedges && i < cap; i++)
+        origin__edge_info(o, &o->edges[i], now_ms, &out[i]);
+    return o->nedges;
+}

@@ -1,0 +1,145 @@
+/*
+ * origin_int.h - the origin state machine's private state, shared by
+ * origin.c (connections, dispatch, time), origin_write.c (writes and group
+ * commit), origin_stream.c (handshake, pushing, catch-up) and origin_log.c
+ * (in-memory tail, acks, trimming, lag).
+ *
+ * Owner: the single thread that drives the origin (see repl.h).
+ */
+#ifndef REPL_ORIGIN_INT_H
+#define REPL_ORIGIN_INT_H
+
+#include "hlc.h"
+#include "repl_int.h"
+
+typedef enum {
+    OPEER_HELLO,    /* connected, waiting for Hello */
+    OPEER_SNAPSHOT, /* the driver is streaming a snapshot */
+    OPEER_STREAM,   /* pushing the log from next_seq */
+    OPEER_REFUSED   /* told a history it will refuse; sending nothing */
+} opeer_state_t;
+
+/* One connection. Heap-allocated so pointers stay put while the table grows. */
+typedef struct {
+    repl_peer_t id;
+    opeer_state_t state;
+    frame_reader_t rd;
+    size_t edge;            /* index into o->edges, SIZE_MAX before Hello */
+    uint64_t connected_ms;
+    uint64_t last_send_ms;  /* heartbeats go out when this gets old */
+    uint64_t next_seq;      /* STREAM: next seq to send */
+    uint64_t snap_pin;      /* SNAPSHOT: the log from snap_pin + 1 is kept */
+    bool post_snapshot;     /* STREAM after a snapshot, not yet caught up:
+                               its catch-up is protected from trimming */
+    size_t unflushed;       /* bytes of SENDs not yet reported flushed */
+    bool behind;            /* unflushed hit the cap: no pushes until half */
+    bool read_pending;      /* a READ_LOG for it is outstanding */
+} opeer_t;
+
+/* An edge the origin has heard from, kept after it disconnects. */
+typedef struct {
+    uint32_t node_id;
+    repl_peer_t peer;
+    bool connected;
+    uint64_t acked_seq;
+    uint64_t last_ack_ms;
+} oedge_t;
+
+/* A write waiting to be committed: its ops are stamped and sequenced. */
+typedef struct {
+    bool remote;
+    uint64_t token;      /* local: WRITE_DONE token */
+    repl_peer_t peer;    /* remote: where the WriteResult goes */
+    uint64_t request_id; /* remote */
+    uint64_t first_seq;
+    size_t n;
+    size_t bytes;
+    repl_mutation_t *muts; /* n, kv_malloc'd; payloads in hold */
+    repl__hold_t *hold;
+} owrite_t;
+
+/* A committed mutation kept in memory. */
+typedef struct {
+    repl_mutation_t m;
+    repl__hold_t *hold; /* NULL for a NOOP */
+    size_t cost;
+} otail_t;
+
+typedef struct {
+    uint64_t first_seq;
+    uint64_t ms;
+} ocommit_t;
+
+struct repl_origin {
+    repl_origin_config_t cfg;
+    repl__out_t out;
+    hlc_t hlc;
+    uint64_t last_seq;      /* last committed */
+    uint64_t next_seq;      /* next to assign */
+    uint64_t log_first_seq; /* oldest seq not trimmed */
+    int failed;             /* persist error that stopped writes, or 0 */
+    uint64_t writes_committed;
+
+    /* Writes in seq order; the first group_writes form the PERSIST in flight. */
+    owrite_t *wq;
+    size_t wq_head, wq_n, wq_cap;
+    size_t wq_ops, wq_bytes;
+    size_t group_writes;
+    uint64_t group_id;
+    repl_mutation_t *group_muts; /* what PERSIST pointed at */
+    size_t group_n;
+
+    /* Recent committed mutations, consecutive from tail_first_seq. */
+    otail_t *tail;
+    size_t tail_head, tail_n, tail_cap;
+    size_t tail_bytes;
+    uint64_t tail_first_seq;
+
+    ocommit_t commits[KV_REPL_COMMIT_INDEX_MAX]; /* ring: first seq and time per group */
+    size_t commits_head, commits_n;
+
+    opeer_t **peers;
+    size_t npeers, peers_cap;
+    oedge_t *edges;
+    size_t nedges, edges_cap;
+
+    /* The batch frame last encoded in this call: live edges share it. */
+    repl_buf_t *cache;
+    uint64_t cache_first, cache_last;
+};
+
+/* origin.c */
+void repl__origin_begin(repl_origin_t *o);
+opeer_t *repl__origin_peer(repl_origin_t *o, repl_peer_t id);
+void repl__origin_close(repl_origin_t *o, opeer_t *p, const char *reason, repl_actions_t *a);
+/* Send a frame to p (counted as unflushed); closes p and returns the error
+ * when it cannot be encoded. */
+int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint64_t now_ms,
+                      repl_actions_t *a);
+void repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
+                           repl_actions_t *a);
+
+/* origin_write.c */
+void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f,
+                                   uint64_t now_ms, repl_actions_t *a);
+void repl__origin_writes_free(repl_origin_t *o);
+
+/* origin_stream.c */
+void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h, uint64_t now_ms,
+                           repl_actions_t *a);
+void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a);
+void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+
+/* origin_log.c */
+const otail_t *repl__tail_at(const repl_origin_t *o, uint64_t seq); /* NULL if not held */
+void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *hold);
+void repl__tail_evict(repl_origin_t *o);
+void repl__tail_free(repl_origin_t *o);
+void repl__commit_note(repl_origin_t *o, uint64_t first_seq, uint64_t now_ms);
+uint64_t repl__commit_ms(const repl_origin_t *o, uint64_t seq);
+void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck *ack,
+                         uint64_t now_ms, repl_actions_t *a);
+void repl__origin_trim(repl_origin_t *o, repl_actions_t *a);
+
+#endif

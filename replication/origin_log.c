@@ -1,0 +1,167 @@
+/*
+ * origin_log.c - the origin's view of its log: the in-memory tail of recent
+ * mutations, commit times (for lag in ms), edge acknowledgements and the
+ * trimming decision.
+ *
+ * The tail is a ring of consecutive committed mutations bounded by
+ * tail_max_bytes and KV_REPL_TAIL_MAX_MUTS; entries share the payload of
+ * their write through a hold, so keeping them costs no copy. Trimming tells
+ * storage which log entries no edge will need: below the lowest ack of any
+ * known edge, keeping at least log_retention entries and at most
+ * log_retention_max (an edge further behind takes a snapshot), and never
+ * past what an edge taking a snapshot, or catching up after one, still
+ * needs.
+ */
+#include <string.h>
+
+#include "kv_mem.h"
+#include "origin_int.h"
+
+const otail_t *repl__tail_at(const repl_origin_t *o, uint64_t seq)
+{
+    if (seq < o->tail_first_seq || seq - o->tail_first_seq >= o->tail_n)
+        return NULL;
+    return &o->tail[(o->tail_head + (seq - o->tail_first_seq)) % o->tail_cap];
+}
+
+static void tail__pop(repl_origin_t *o)
+{
+    otail_t *t = &o->tail[o->tail_head];
+    repl__hold_unref(t->hold);
+    o->tail_bytes -= t->cost;
+    o->tail_head = (o->tail_head + 1) % o->tail_cap;
+    o->tail_n--;
+    o->tail_first_seq++;
+}
+
+static void tail__grow(repl_origin_t *o)
+{
+    size_t cap = o->tail_cap ? 2 * o->tail_cap : 64;
+    if (cap > KV_REPL_TAIL_MAX_MUTS)
+        cap = KV_REPL_TAIL_MAX_MUTS;
+    otail_t *t = kv_malloc(cap * sizeof *t);
+    REPL__NOMEM(t);
+    for (size_t i = 0; i < o->tail_n; i++)
+        t[i] = o->tail[(o->tail_head + i) % o->tail_cap];
+    kv_free(o->tail);
+    o->tail = t;
+    o->tail_cap = cap;
+    o->tail_head = 0;
+}
+
+void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *hold)
+{
+    if (o->tail_n == KV_REPL_TAIL_MAX_MUTS)
+        tail__pop(o);
+    if (o->tail_n == o->tail_cap)
+        tail__grow(o);
+    if (o->tail_n == 0)
+        o->tail_first_seq = m->seq;
+    KV_ASSERT(m->seq == o->tail_first_seq + o->tail_n);
+    otail_t *t = &o->tail[(o->tail_head + o->tail_n) % o->tail_cap];
+    t->m = *m;
+    t->hold = hold ? repl__hold_ref(hold) : NULL;
+    t->cost = repl_mutation_cost(m);
+    o->tail_bytes += t->cost;
+    o->tail_n++;
+}
+
+void repl__tail_evict(repl_origin_t *o)
+{
+    while (o->tail_n > 0 && o->tail_bytes > o->cfg.tail_max_bytes)
+        tail__pop(o);
+    if (o->tail_n == 0)
+        o->tail_first_seq = o->last_seq + 1;
+}
+
+void repl__tail_free(repl_origin_t *o)
+{
+    while (o->tail_n > 0)
+        tail__pop(o);
+    kv_free(o->tail);
+    o->tail = NULL;
+    o->tail_cap = 0;
+}
+
+void repl__commit_note(repl_origin_t *o, uint64_t first_seq, uint64_t now_ms)
+{
+    if (o->commits_n == KV_REPL_COMMIT_INDEX_MAX) {
+        o->commits_head = (o->commits_head + 1) % KV_REPL_COMMIT_INDEX_MAX;
+        o->commits_n--;
+    }
+    ocommit_t *c = &o->commits[(o->commits_head + o->commits_n) % KV_REPL_COMMIT_INDEX_MAX];
+    c->first_seq = first_seq;
+    c->ms = now_ms;
+    o->commits_n++;
+}
+
+/* Commit time of the group holding seq; for a seq older than the index,
+ * the oldest time known (so lag is under- rather than over-stated); 0 if
+ * nothing was committed since start. */
+uint64_t repl__commit_ms(const repl_origin_t *o, uint64_t seq)
+{
+    if (o->commits_n == 0)
+        return 0;
+    size_t lo = 0, hi = o->commits_n; /* find the last entry with first_seq <= seq */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        const ocommit_t *c = &o->commits[(o->commits_head + mid) % KV_REPL_COMMIT_INDEX_MAX];
+        if (c->first_seq <= seq)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return o->commits[(o->commits_head + lo) % KV_REPL_COMMIT_INDEX_MAX].ms;
+}
+
+void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck *ack,
+                         uint64_t now_ms, repl_actions_t *a)
+{
+    if (p->state == OPEER_REFUSED || p->edge == SIZE_MAX) {
+        repl__origin_close(o, p, "unexpected ack", a);
+        return;
+    }
+    if (ack->applied_seq > o->last_seq) {
+        repl__origin_close(o, p, "ack beyond the log", a);
+        return;
+    }
+    oedge_t *e = &o->edges[p->edge];
+    if (ack->applied_seq > e->acked_seq)
+        e->acked_seq = ack->applied_seq;
+    e->last_ack_ms = now_ms;
+    repl__origin_trim(o, a);
+}
+
+/* The seq an edge's link still needs regardless of retention_max, or
+ * UINT64_MAX: a snapshot in progress, or the catch-up right after one. */
+static uint64_t origin__pinned(const opeer_t *p)
+{
+    if (p->state == OPEER_SNAPSHOT)
+        return p->snap_pin + 1;
+    if (p->state == OPEER_STREAM && p->post_snapshot)
+        return p->next_seq;
+    return UINT64_MAX;
+}
+
+void repl__origin_trim(repl_origin_t *o, repl_actions_t *a)
+{
+    uint64_t end = o->last_seq + 1;
+    uint64_t below = o->cfg.log_retention < end ? end - o->cfg.log_retention : 0;
+    for (size_t i = 0; i < o->nedges; i++) {
+        const oedge_t *e = &o->edges[i];
+        const opeer_t *p = e->connected ? repl__origin_peer(o, e->peer) : NULL;
+        if (p && origin__pinned(p) != UINT64_MAX)
+            continue; /* its pin below decides */
+        below = repl__min64(below, e->acked_seq + 1);
+    }
+    if (o->cfg.log_retention_max && end > o->cfg.log_retention_max &&
+        below < end - o->cfg.log_retention_max)
+        below = end - o->cfg.log_retention_max;
+    for (size_t i = 0; i < o->npeers; i++)
+        below = repl__min64(below, origin__pinned(o->peers[i]));
+    if (below <= o->log_first_seq)
+        return;
+    o->log_first_seq = below;
+    repl_action_t act = {.kind = REPL_ACT_TRIM_LOG, .seq = below};
+    repl__out_emit(&o->out, a, &act, NULL);
+}

@@ -1,0 +1,278 @@
+/*
+ * origin_stream.c - what the origin sends to an edge: the handshake
+ * (resume, snapshot or refusal), the pushed log, catch-up, heartbeats.
+ *
+ * One loop, origin__pump, serves every state of an edge's stream: while the
+ * edge is not "behind" (its unflushed bytes under peer_buffer_max_bytes) and
+ * not waiting for a storage read, it sends batches from the in-memory tail
+ * from next_seq on; a seq no longer in memory becomes a READ_LOG. A live
+ * edge is simply one whose next_seq is last_seq + 1, so after a commit every
+ * live edge asks for the same range and they share one encoded frame. An
+ * edge whose buffer fills stops receiving until the driver reports it
+ * flushed below half, then catches up the same way: nothing is queued for
+ * it meanwhile, it is just a position in the log.
+ */
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "origin_int.h"
+
+static oedge_t *origin__edge(repl_origin_t *o, uint32_t node_id, size_t *idx)
+{
+    for (size_t i = 0; i < o->nedges; i++) {
+        if (o->edges[i].node_id == node_id) {
+            *idx = i;
+            return &o->edges[i];
+        }
+    }
+    if (o->nedges >= KV_REPL_EDGES_MAX)
+        return NULL;
+    if (o->nedges == o->edges_cap) {
+        size_t cap = o->edges_cap ? 2 * o->edges_cap : 8;
+        oedge_t *t = kv_realloc(o->edges, cap * sizeof *t);
+        REPL__NOMEM(t);
+        o->edges = t;
+        o->edges_cap = cap;
+    }
+    oedge_t *e = &o->edges[o->nedges];
+    memset(e, 0, sizeof *e);
+    e->node_id = node_id;
+    *idx = o->nedges++;
+    return e;
+}
+
+static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode mode,
+                           uint64_t from_seq, uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+    w.history_id = o->cfg.history_id;
+    w.mode = mode;
+    w.origin_seq = o->last_seq;
+    w.from_seq = from_seq;
+    f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    f.welcome = &w;
+    return repl__origin_send(o, p, &f, now_ms, a);
+}
+
+/* Attach p to its edge record; an older link of the same edge is stale. */
+static oedge_t *origin__attach(repl_origin_t *o, opeer_t *p, uint32_t node_id, repl_actions_t *a)
+{
+    size_t idx;
+    oedge_t *e = origin__edge(o, node_id, &idx);
+    if (!e)
+        return NULL;
+    if (e->connected && e->peer != p->id) {
+        opeer_t *old = repl__origin_peer(o, e->peer);
+        if (old)
+            repl__origin_close(o, old, "replaced by a newer link", a);
+    }
+    e = &o->edges[idx];
+    e->connected = true;
+    e->peer = p->id;
+    p->edge = idx;
+    return e;
+}
+
+void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h, uint64_t now_ms,
+                           repl_actions_t *a)
+{
+    if (p->state != OPEER_HELLO) {
+        repl__origin_close(o, p, "second hello", a);
+        return;
+    }
+    oedge_t *e = origin__attach(o, p, h->node_id, a);
+    if (!e) {
+        repl__origin_close(o, p, "too many edges", a);
+        return;
+    }
+    const char *hist = h->history_id ? h->history_id : "";
+    uint64_t applied = h->applied_seq;
+    if (hist[0] && (strcmp(hist, o->cfg.history_id) != 0 || applied > o->last_seq)) {
+        /* Never rewind an edge: tell it our history; it refuses and alarms. */
+        p->state = OPEER_REFUSED;
+        (void)origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, 0, now_ms, a);
+        return;
+    }
+    e->acked_seq = hist[0] ? applied : 0;
+    if (hist[0] && applied + 1 >= o->log_first_seq) {
+        if (origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, applied + 1, now_ms, a) != 0)
+            return;
+        p->state = OPEER_STREAM;
+        p->next_seq = applied + 1;
+        repl__origin_pump(o, p, now_ms, a);
+        return;
+    }
+    if (origin__welcome(o, p, EDGEKV__WELCOME__MODE__SNAPSHOT, 0, now_ms, a) != 0)
+        return;
+    p->state = OPEER_SNAPSHOT;
+    p->snap_pin = o->last_seq;
+    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT, .peer = p->id, .seq = o->last_seq};
+    repl__out_emit(&o->out, a, &act, NULL);
+}
+
+typedef struct {
+    const repl_origin_t *o;
+    uint64_t first;
+} origin__tail_ctx_t;
+
+static const repl_mutation_t *origin__tail_mut(const void *ctx, size_t i)
+{
+    const origin__tail_ctx_t *c = ctx;
+    return &repl__tail_at(c->o, c->first + i)->m;
+}
+
+/* One batch from the tail starting at p->next_seq (which it holds). */
+static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
+{
+    uint64_t first = p->next_seq, last = first;
+    size_t cost = repl__tail_at(o, first)->cost;
+    while (last < o->last_seq && last - first + 1 < KV_REPL_BATCH_MAX_MUTS) {
+        const otail_t *t = repl__tail_at(o, last + 1);
+        if (!t || cost + t->cost > KV_REPL_BATCH_MAX_BYTES)
+            break;
+        cost += t->cost;
+        last++;
+    }
+    repl_buf_t *b;
+    if (o->cache && o->cache_first == first && o->cache_last == last) {
+        b = repl__buf_ref(o->cache);
+    } else {
+        origin__tail_ctx_t ctx = {o, first};
+        int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1),
+                                  o->last_seq, now_ms, &b);
+        if (rc != 0) {
+            repl__origin_close(o, p, "cannot encode batch", a);
+            return rc;
+        }
+        repl_buf_unref(o->cache);
+        o->cache = repl__buf_ref(b);
+        o->cache_first = first;
+        o->cache_last = last;
+    }
+    repl__origin_send_buf(o, p, b, now_ms, a);
+    p->next_seq = last + 1;
+    return 0;
+}
+
+void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
+{
+    if (p->state != OPEER_STREAM)
+        return;
+    while (!p->behind && !p->read_pending && p->next_seq <= o->last_seq) {
+        if (p->unflushed >= o->cfg.peer_buffer_max_bytes) {
+            p->behind = true;
+            return;
+        }
+        if (!repl__tail_at(o, p->next_seq)) {
+            repl_action_t act = {.kind = REPL_ACT_READ_LOG,
+                                 .peer = p->id,
+                                 .seq = p->next_seq,
+                                 .max_bytes = KV_REPL_BATCH_MAX_BYTES};
+            repl__out_emit(&o->out, a, &act, NULL);
+            p->read_pending = true;
+            return;
+        }
+        if (origin__send_tail(o, p, now_ms, a) != 0)
+            return;
+    }
+    if (p->next_seq > o->last_seq)
+        p->post_snapshot = false;
+}
+
+void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
+{
+    /* Backwards: a peer closed while pumping is replaced by the last one,
+     * which was already visited. */
+    for (size_t i = o->npeers; i-- > 0;)
+        repl__origin_pump(o, o->peers[i], now_ms, a);
+}
+
+void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
+{
+    for (size_t i = o->npeers; i-- > 0;) {
+        opeer_t *p = o->peers[i];
+        if (p->state != OPEER_STREAM ||
+            now_ms < repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms))
+            continue;
+        Edgekv__Frame f = EDGEKV__FRAME__INIT;
+        Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
+        hb.origin_seq = o->last_seq;
+        hb.origin_time_ms = now_ms;
+        f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
+        f.heartbeat = &hb;
+        (void)repl__origin_send(o, p, &f, now_ms, a);
+    }
+}
+
+/* Send log-read mutations [0..n) as batches; they must continue next_seq. */
+static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t *muts, size_t n,
+                             uint64_t now_ms, repl_actions_t *a)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i, cost = 0;
+        while (j < n && j - i < KV_REPL_BATCH_MAX_MUTS) {
+            size_t c = repl_mutation_cost(&muts[j]);
+            if (j > i && cost + c > KV_REPL_BATCH_MAX_BYTES)
+                break;
+            if (muts[j].seq != p->next_seq + (j - i) || muts[j].seq > o->last_seq) {
+                repl__origin_close(o, p, "log read out of order", a);
+                return KV_ECORRUPT;
+            }
+            cost += c;
+            j++;
+        }
+        repl_buf_t *b;
+        int rc = repl__batch_frame_array(muts + i, j - i, o->last_seq, now_ms, &b);
+        if (rc != 0) {
+            repl__origin_close(o, p, "cannot encode batch", a);
+            return rc;
+        }
+        repl__origin_send_buf(o, p, b, now_ms, a);
+        p->next_seq += j - i;
+        i = j;
+    }
+    return 0;
+}
+
+void repl_origin_log_read(repl_origin_t *o, repl_peer_t id, int rc, const repl_mutation_t *muts,
+                          size_t n, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    opeer_t *p = repl__origin_peer(o, id);
+    if (!p || p->state != OPEER_STREAM || !p->read_pending)
+        return; /* the link went away meanwhile */
+    p->read_pending = false;
+    if (rc != 0) {
+        repl__origin_close(o, p, "log read failed", a);
+        return;
+    }
+    if (n == 0 || muts[0].seq != p->next_seq) {
+        /* Trimmed meanwhile: the edge reconnects and takes a snapshot. */
+        repl__origin_close(o, p, "log trimmed past this edge", a);
+        return;
+    }
+    if (origin__send_read(o, p, muts, n, now_ms, a) != 0)
+        return;
+    repl__origin_pump(o, p, now_ms, a);
+}
+
+void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t id, int rc, uint64_t seq,
+                               uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    opeer_t *p = repl__origin_peer(o, id);
+    if (!p || p->state != OPEER_SNAPSHOT)
+        return;
+    if (rc != 0 || seq < p->snap_pin || seq > o->last_seq) {
+        repl__origin_close(o, p, rc != 0 ? "snapshot failed" : "snapshot inconsistent", a);
+        return;
+    }
+    p->state = OPEER_STREAM;
+    p->next_seq = seq + 1;
+    p->post_snapshot = true;
+    p->last_send_ms = now_ms;
+    repl__origin_pump(o, p, now_ms, a);
+    repl__origin_trim(o, a);
+}

@@ -1,0 +1,300 @@
+/*
+ * origin_write.c - how the origin orders writes: stamp, sequence, group
+ * commit, answer.
+ *
+ * A write (local, or a WriteRequest from an edge) gets a version per op
+ * from the HLC (advanced past the edge's hint first) and consecutive
+ * sequence numbers at once, then waits in the write queue. At most one
+ * group is being persisted; writes that arrive meanwhile form the next
+ * group (up to group_max_ops, or KV_REPL_GROUP_MAX_BYTES; a bigger single
+ * write goes alone). When storage reports the group committed, its
+ * mutations move to the in-memory tail, are pushed to the edges, and the
+ * writers are answered. A failed commit stops writes for good: storage
+ * that cannot commit must not be written around.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "origin_int.h"
+
+_Static_assert(sizeof(int) == sizeof(int32_t), "results travel as int32");
+
+static owrite_t *wq_at(repl_origin_t *o, size_t i)
+{
+    KV_ASSERT(i < o->wq_n);
+    return &o->wq[(o->wq_head + i) % o->wq_cap];
+}
+
+static void wq_push(repl_origin_t *o, const owrite_t *w)
+{
+    if (o->wq_n == o->wq_cap) {
+        size_t cap = o->wq_cap ? 2 * o->wq_cap : 16;
+        owrite_t *q = kv_malloc(cap * sizeof *q);
+        REPL__NOMEM(q);
+        for (size_t i = 0; i < o->wq_n; i++)
+            q[i] = *wq_at(o, i);
+        kv_free(o->wq);
+        o->wq = q;
+        o->wq_cap = cap;
+        o->wq_head = 0;
+    }
+    o->wq[(o->wq_head + o->wq_n) % o->wq_cap] = *w;
+    o->wq_n++;
+    o->wq_ops += w->n;
+    o->wq_bytes += w->bytes;
+}
+
+/* Drop the head write (answered). */
+static void wq_pop(repl_origin_t *o)
+{
+    owrite_t *w = wq_at(o, 0);
+    o->wq_ops -= w->n;
+    o->wq_bytes -= w->bytes;
+    kv_free(w->muts);
+    repl__hold_unref(w->hold);
+    o->wq_head = (o->wq_head + 1) % o->wq_cap;
+    o->wq_n--;
+}
+
+void repl__origin_writes_free(repl_origin_t *o)
+{
+    while (o->wq_n > 0)
+        wq_pop(o);
+    kv_free(o->wq);
+    o->wq = NULL;
+    kv_free(o->group_muts);
+    o->group_muts = NULL;
+}
+
+/* Answer a remote writer; dropped if its link is gone (it sees a
+ * disconnect and answers its client itself). */
+static void origin__write_result(repl_origin_t *o, repl_peer_t peer, uint64_t request_id,
+                                 int status, uint64_t seq, const int *results, size_t n,
+                                 uint64_t now_ms, repl_actions_t *a)
+{
+    opeer_t *p = repl__origin_peer(o, peer);
+    if (!p || p->state == OPEER_HELLO)
+        return;
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__WriteResult r = EDGEKV__WRITE_RESULT__INIT;
+    r.request_id = request_id;
+    r.status = status;
+    r.seq = seq;
+    /* NULL results (a storage that reported none) read as all zero. */
+    r.n_results = status == 0 && results ? n : 0;
+    r.results = (int32_t *)results;
+    f.msg_case = EDGEKV__FRAME__MSG_WRITE_RESULT;
+    f.write_result = &r;
+    (void)repl__origin_send(o, p, &f, now_ms, a);
+}
+
+/* results: per op when status is 0, else NULL. */
+static void origin__answer(repl_origin_t *o, const owrite_t *w, int status, const int *results,
+                           uint64_t now_ms, repl_actions_t *a)
+{
+    uint64_t seq = status == 0 ? w->first_seq + w->n - 1 : 0;
+    if (w->remote)
+        origin__write_result(o, w->peer, w->request_id, status, seq, results, w->n, now_ms, a);
+    else
+        repl__emit_write_done(&o->out, a, w->token, status, seq, results,
+                              status == 0 ? w->n : 0);
+}
+
+static void origin__start_group(repl_origin_t *o, repl_actions_t *a)
+{
+    if (o->group_writes > 0 || o->wq_n == 0 || o->failed)
+        return;
+    size_t k = 0, ops = 0, bytes = 0;
+    for (; k < o->wq_n; k++) {
+        const owrite_t *w = wq_at(o, k);
+        if (k > 0 && (ops + w->n > o->cfg.group_max_ops || bytes + w->bytes > KV_REPL_GROUP_MAX_BYTES))
+            break;
+        ops += w->n;
+        bytes += w->bytes;
+    }
+    o->group_muts = kv_malloc(ops * sizeof *o->group_muts);
+    REPL__NOMEM(o->group_muts);
+    size_t off = 0;
+    for (size_t i = 0; i < k; i++) {
+        const owrite_t *w = wq_at(o, i);
+        memcpy(o->group_muts + off, w->muts, w->n * sizeof *w->muts);
+        off += w->n;
+    }
+    o->group_n = ops;
+    o->group_writes = k;
+    o->group_id++;
+    repl_action_t act = {
+        .kind = REPL_ACT_PERSIST, .batch_id = o->group_id, .muts = o->group_muts, .n = ops};
+    repl__out_emit(&o->out, a, &act, NULL);
+}
+
+/* Stamp and sequence w, queue it, and start a group if none is in flight. */
+static void origin__enqueue(repl_origin_t *o, owrite_t *w, uint64_t now_ms, repl_actions_t *a)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        w->muts[i].seq = o->next_seq++;
+        w->muts[i].version = hlc_stamp(&o->hlc, now_ms);
+    }
+    w->first_seq = w->muts[0].seq;
+    wq_push(o, w);
+    origin__start_group(o, a);
+}
+
+/* May a write of n ops and `bytes` join the queue? */
+static int origin__admit(const repl_origin_t *o, size_t n, size_t bytes)
+{
+    if (o->failed)
+        return KV_EIO;
+    if (n == 0 || n > KV_REPL_WRITE_MAX_OPS)
+        return KV_EINVAL;
+    if (o->wq_n > 0 &&
+        (o->wq_ops + n > KV_REPL_PENDING_MAX_OPS || o->wq_bytes + bytes > KV_REPL_PENDING_MAX_BYTES))
+        return KV_EBUSY;
+    return 0;
+}
+
+static int origin__check_op(const repl_op_t *op)
+{
+    return op->kind == REPL_OP_NOOP ? KV_EINVAL : repl_op_check(op);
+}
+
+void repl_origin_write(repl_origin_t *o, uint64_t token, const repl_op_t *ops, size_t n,
+                       uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    size_t bytes = 0;
+    int rc = n == 0 || n > KV_REPL_WRITE_MAX_OPS ? KV_EINVAL : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = origin__check_op(&ops[i]);
+        bytes += ops[i].key_len + ops[i].value_len + ops[i].metadata_len;
+    }
+    if (rc == 0)
+        rc = origin__admit(o, n, bytes);
+    owrite_t w = {.token = token, .n = n, .bytes = bytes};
+    if (rc == 0 && !(w.muts = kv_calloc(n, sizeof *w.muts)))
+        rc = -ENOMEM;
+    if (rc == 0 && !(w.hold = repl__hold_copy(ops, n, w.muts))) {
+        kv_free(w.muts);
+        rc = -ENOMEM;
+    }
+    if (rc != 0) {
+        repl__emit_write_done(&o->out, a, token, rc, 0, NULL, 0);
+        return;
+    }
+    origin__enqueue(o, &w, now_ms, a);
+}
+
+/* Ops of a WriteRequest, borrowing the frame's bytes. */
+static int origin__request_ops(const Edgekv__WriteRequest *r, repl_mutation_t **out)
+{
+    if (r->n_ops == 0 || r->n_ops > KV_REPL_WRITE_MAX_OPS)
+        return KV_EINVAL;
+    repl_mutation_t *muts = kv_calloc(r->n_ops, sizeof *muts);
+    if (!muts)
+        return -ENOMEM;
+    for (size_t i = 0; i < r->n_ops; i++) {
+        int rc = repl_wire_op_from_pb(r->ops[i], &muts[i].op);
+        if (rc == 0)
+            rc = origin__check_op(&muts[i].op);
+        if (rc != 0) {
+            kv_free(muts);
+            return rc;
+        }
+    }
+    *out = muts;
+    return 0;
+}
+
+void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f,
+                                   uint64_t now_ms, repl_actions_t *a)
+{
+    const Edgekv__WriteRequest *r = (*f)->write_request;
+    owrite_t w = {.remote = true, .peer = p->id, .request_id = r->request_id, .n = r->n_ops};
+    w.bytes = p->rd.last_frame_bytes;
+    uint64_t ts;
+    int rc = origin__admit(o, w.n, w.bytes);
+    if (rc == 0)
+        rc = origin__request_ops(r, &w.muts);
+    /* The hint last: a refused write must not move the clock. */
+    if (rc == 0 && (rc = hlc_update(&o->hlc, r->hlc_hint, now_ms, o->cfg.max_clock_offset_ms,
+                                    &ts)) != 0)
+        kv_free(w.muts);
+    if (rc == 0 && !(w.hold = repl__hold_frame(*f, w.bytes))) {
+        kv_free(w.muts);
+        rc = -ENOMEM;
+    }
+    if (rc == 0)
+        *f = NULL; /* the hold owns it (or freed it) */
+    if (rc != 0) {
+        origin__write_result(o, p->id, w.request_id, rc, 0, NULL, 0, now_ms, a);
+        return;
+    }
+    origin__enqueue(o, &w, now_ms, a);
+}
+
+/* A commit failed: every queued writer gets rc, writes stop. */
+static void origin__fail(repl_origin_t *o, int rc, uint64_t now_ms, repl_actions_t *a)
+{
+    o->failed = rc;
+    kv_free(o->group_muts);
+    o->group_muts = NULL;
+    o->group_writes = 0;
+    while (o->wq_n > 0) {
+        origin__answer(o, wq_at(o, 0), rc, NULL, now_ms, a);
+        wq_pop(o);
+    }
+    o->next_seq = o->last_seq + 1;
+    repl__emit_alarm(&o->out, a, "origin storage failed to commit: writes stopped");
+}
+
+/* Committed: mutations (failed ops as NOOPs) go to the tail. */
+static void origin__commit_group(repl_origin_t *o, const int *results, uint64_t now_ms)
+{
+    size_t off = 0;
+    for (size_t k = 0; k < o->group_writes; k++) {
+        owrite_t *w = wq_at(o, k);
+        for (size_t i = 0; i < w->n; i++, off++) {
+            repl_mutation_t m = w->muts[i];
+            bool ok = !results || results[off] == 0;
+            if (!ok) {
+                memset(&m.op, 0, sizeof m.op);
+                m.op.kind = REPL_OP_NOOP;
+            }
+            o->writes_committed += ok;
+            repl__tail_push(o, &m, ok ? w->hold : NULL);
+        }
+    }
+    KV_ASSERT(off == o->group_n);
+    KV_ASSERT(o->group_muts[0].seq == o->last_seq + 1);
+    repl__commit_note(o, o->last_seq + 1, now_ms);
+    o->last_seq += o->group_n;
+    kv_free(o->group_muts);
+    o->group_muts = NULL;
+}
+
+void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const int *results,
+                           uint64_t now_ms, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    KV_ASSERT(o->group_writes > 0 && batch_id == o->group_id);
+    if (rc != 0) {
+        origin__fail(o, rc, now_ms, a);
+        return;
+    }
+    size_t writes = o->group_writes;
+    origin__commit_group(o, results, now_ms);
+    o->group_writes = 0;
+    repl__origin_push_all(o, now_ms, a);
+    size_t off = 0;
+    for (size_t k = 0; k < writes; k++) {
+        const owrite_t *w = wq_at(o, 0);
+        origin__answer(o, w, 0, results ? results + off : NULL, now_ms, a);
+        off += w->n;
+        wq_pop(o);
+    }
+    repl__tail_evict(o);
+    repl__origin_trim(o, a);
+    origin__start_group(o, a);
+}

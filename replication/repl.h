@@ -1,0 +1,316 @@
+/*
+ * repl.h - the sans-I/O replication core: the origin and edge state machines.
+ *
+ * No sockets, no clocks, no storage: events go in (bytes from a peer, a
+ * storage completion, the current time as an argument), actions come out
+ * (send these bytes to that peer, persist this group of mutations, apply this
+ * batch, answer that writer), and repl_*_deadline() says when to call back.
+ * node/ drives it with libuv, TLS and RocksDB; sim/ drives the very same
+ * object files with a virtual clock, a seeded network and an in-memory store.
+ *
+ * The protocol (frames are proto/frame.h length-prefixed protobuf messages,
+ * defined in proto/edgekv.proto):
+ *   edge -> origin   Hello{history_id, applied_seq, node_id, hlc_ms}
+ *   origin -> edge   Welcome{history_id, mode RESUME|SNAPSHOT, origin_seq,
+ *                    from_seq}; then SnapshotChunk*, SnapshotEnd{seq,
+ *                    history_id} when SNAPSHOT (streamed by the driver),
+ *                    then MutationBatch{mutations with seq} as the log grows,
+ *                    and Heartbeat{origin_seq, origin_time_ms} when idle
+ *   edge -> origin   ProgressAck{applied_seq} after applying,
+ *                    WriteRequest{request_id, hlc_hint, ops}
+ *   origin -> edge   WriteResult{request_id, status, seq, results} once
+ *                    durable
+ *   either           Refuse{reason} before closing a refused link
+ *
+ * Ordering: only the origin stamps versions (HLC, advanced past the edge's
+ * hint, refusing hints more than max_clock_offset_ms ahead) and assigns log
+ * sequence numbers; every replica applies under last-writer-wins, so
+ * duplicated, reordered or replayed batches converge. Ops that fail at the
+ * origin (e.g. a duplicate namespace title) still consume their sequence as
+ * a no-op, so an edge's stream has no gaps.
+ *
+ * Ownership: pointers inside actions borrow core memory valid until the
+ * next call into the same core object (process an action array before
+ * calling again, poll included), with three exceptions that outlive it:
+ *   - SEND hands the driver one reference on `buf` (data/len point into it):
+ *     write the bytes, then repl_buf_unref(buf), also when dropping them.
+ *     The same buffer may go to many peers (one encoding per fan-out).
+ *   - PERSIST muts stay valid until repl_origin_persisted() for that batch
+ *     returns; APPLY muts and history_id until repl_edge_applied() for it
+ *     returns (storage runs off the event loop).
+ *   - CLOSE/ALARM reasons are static strings.
+ * Pointers passed in are borrowed for the duration of the call only (the
+ * core copies what it keeps). The core appends to the caller's array; the
+ * driver resets `n` between calls.
+ *
+ * Allocation failure: payload allocations (value copies, frames) fail the
+ * write or the link; the core's small bookkeeping (action queue, peer
+ * tables) aborts through KV_ASSERT, since a state machine that has lost an
+ * action cannot continue correctly.
+ *
+ * Not thread-safe: one owner (an event loop or the simulator) per object.
+ */
+#ifndef REPL_REPL_H
+#define REPL_REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv_limits.h"
+#include "kv_version.h"
+
+/* A reference-counted, immutable buffer of frame bytes (see SEND). */
+typedef struct repl_buf repl_buf_t;
+/* Drop one reference; the last one frees the buffer. NULL is a no-op. */
+void repl_buf_unref(repl_buf_t *b);
+
+/* A connection, numbered by the driver (never reused while open). */
+typedef uint32_t repl_peer_t;
+
+typedef enum {
+    REPL_OP_NOOP = 0, /* a failed op's sequence slot */
+    REPL_OP_PUT,
+    REPL_OP_DELETE,
+    REPL_OP_NS_CREATE,
+    REPL_OP_NS_RENAME,
+    REPL_OP_NS_DELETE
+} repl_op_kind_t;
+
+/* One logical write. Strings are not NUL-terminated unless noted. */
+typedef struct {
+    repl_op_kind_t kind;
+    char ns_id[KV_NS_ID_LEN + 1]; /* NUL-terminated; all kinds but NOOP */
+    const char *key;              /* PUT, DELETE */
+    size_t key_len;
+    const uint8_t *value; /* PUT */
+    size_t value_len;
+    const char *metadata; /* PUT; JSON, NULL = none */
+    size_t metadata_len;
+    int64_t expiration; /* PUT; absolute seconds, 0 = never */
+    const char *account; /* NS_CREATE; NUL-terminated */
+    const char *title;   /* NS_CREATE, NS_RENAME; NUL-terminated */
+} repl_op_t;
+
+/* An op with its place in history. */
+typedef struct {
+    uint64_t seq;
+    kv_version_t version;
+    repl_op_t op;
+} repl_mutation_t;
+
+typedef enum {
+    REPL_ACT_SEND,        /* peer, data/len: write these bytes (whole frames) in
+                             order, then repl_buf_unref(buf) */
+    REPL_ACT_CLOSE,       /* peer, reason: close the connection. The core has
+                             already forgotten it: report nothing more about
+                             it (no on_bytes/on_disconnect; they are ignored) */
+    REPL_ACT_CONNECT,     /* edge: open the link to the origin now */
+    REPL_ACT_PERSIST,     /* origin: commit muts[0..n) durably, in one batch, then
+                             call repl_origin_persisted(batch_id, results) */
+    REPL_ACT_READ_LOG,    /* origin: read the log from seq for peer (at least
+                             one entry, then up to max_bytes), then call
+                             repl_origin_log_read */
+    REPL_ACT_SNAPSHOT,    /* origin: after writing the SENDs before it, stream
+                             a consistent snapshot to peer (SnapshotChunk
+                             frames, then SnapshotEnd{seq, history_id} where
+                             seq is the last committed seq it contains; see
+                             wire.h), then call repl_origin_snapshot_sent */
+    REPL_ACT_TRIM_LOG,    /* origin: log entries with seq < seq may be dropped */
+    REPL_ACT_RESET,       /* edge: a snapshot begins: remove every record and
+                             namespace and clear the stored history_id and
+                             applied seq (one batch, so a crash mid-snapshot
+                             restarts fresh), then repl_edge_reset_done */
+    REPL_ACT_APPLY,       /* edge: apply muts[0..n) under LWW and set the
+                             applied seq to seq, in one batch (n may be 0: only
+                             advance; seq 0: a snapshot chunk, leave the
+                             applied seq alone); also store history_id when
+                             non-NULL; then call repl_edge_applied(seq) */
+    REPL_ACT_WRITE_DONE,  /* token, status (0 or negative kv code), seq,
+                             results[n] per op: answer a writer */
+    REPL_ACT_ALARM        /* reason: an operator must look (history changed) */
+} repl_act_kind_t;
+
+typedef struct {
+    repl_act_kind_t kind;
+    repl_peer_t peer;
+    const uint8_t *data; /* SEND */
+    size_t len;
+    repl_buf_t *buf;     /* SEND: the driver's reference on data */
+    uint64_t batch_id; /* PERSIST */
+    const repl_mutation_t *muts; /* PERSIST, APPLY */
+    size_t n;
+    uint64_t seq;       /* READ_LOG from, TRIM_LOG below, APPLY/WRITE_DONE seq */
+    size_t max_bytes;   /* READ_LOG */
+    const char *history_id; /* APPLY: NUL-terminated, set after a snapshot */
+    uint64_t token;     /* WRITE_DONE */
+    int status;         /* WRITE_DONE */
+    const int *results; /* WRITE_DONE: per op, n entries */
+    const char *reason; /* CLOSE, ALARM */
+} repl_action_t;
+
+/* Caller-sized action array: the core appends; when it is full the core
+ * keeps the rest queued and repl_*_poll() returns them next. */
+typedef struct {
+    repl_action_t *acts;
+    size_t cap;
+    size_t n;
+} repl_actions_t;
+
+/* ------------------------------------------------------------------------------------- */
+
+typedef struct repl_origin repl_origin_t;
+
+typedef struct {
+    uint32_t node_id;
+    char history_id[33];           /* 32 hex, NUL-terminated; stable per data set */
+    uint64_t last_seq;             /* last committed sequence (from storage) */
+    uint64_t log_first_seq;        /* oldest seq still in the log (last_seq+1 if empty) */
+    uint64_t hlc_last;             /* highest version timestamp stored */
+    uint64_t heartbeat_interval_ms;
+    uint64_t max_clock_offset_ms;
+    uint64_t log_retention;        /* entries kept even if no edge needs them ... */
+    uint64_t log_retention_max;    /* ... and at most this many whatever edges need */
+    size_t peer_buffer_max_bytes;  /* unflushed bytes per edge before it is "behind" */
+    size_t group_max_ops;          /* ops per PERSIST (a bigger single write goes alone) */
+    size_t tail_max_bytes;         /* in-memory tail of recent mutations */
+} repl_origin_config_t;
+
+/* Defaults for every tunable; identity and log position are left zero. */
+void repl_origin_config_default(repl_origin_config_t *cfg);
+
+/* KV_ECONFIG for a config that cannot work, -ENOMEM. */
+int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out);
+void repl_origin_destroy(repl_origin_t *o);
+
+/* Connection events. on_connect: a TLS-authenticated edge. */
+void repl_origin_on_connect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t p, const uint8_t *data, size_t len,
+                          uint64_t now_ms, repl_actions_t *a);
+/* The driver wrote `len` bytes of earlier SENDs to p's socket (bytes of
+ * snapshot frames the driver writes itself are not counted). */
+void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t p, size_t len, uint64_t now_ms,
+                            repl_actions_t *a);
+void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms,
+                               repl_actions_t *a);
+
+/* A write arriving at the origin's own API (1..KV_REPL_WRITE_MAX_OPS ops,
+ * checked with repl_op_check). Answered by WRITE_DONE(token), maybe within
+ * this call (KV_EINVAL, KV_ETOOBIG, KV_EBUSY, KV_EIO after a failed commit). */
+void repl_origin_write(repl_origin_t *o, uint64_t token, const repl_op_t *ops, size_t n,
+                       uint64_t now_ms, repl_actions_t *a);
+
+/* Storage completions. results[i]: 0 or the op's negative kv code (it then
+ * was logged as a no-op). rc != 0: nothing was committed (the core fails
+ * the writers and stops: a storage that cannot commit must not be written
+ * around). */
+void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const int *results,
+                           uint64_t now_ms, repl_actions_t *a);
+/* muts: the log from the requested seq on, consecutive. n == 0 or a first
+ * seq past the requested one (trimmed meanwhile) closes the link: the edge
+ * reconnects and takes a snapshot. */
+void repl_origin_log_read(repl_origin_t *o, repl_peer_t p, int rc, const repl_mutation_t *muts,
+                          size_t n, uint64_t now_ms, repl_actions_t *a);
+void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t p, int rc, uint64_t seq,
+                               uint64_t now_ms, repl_actions_t *a);
+
+void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+void repl_origin_poll(repl_origin_t *o, repl_actions_t *a);
+uint64_t repl_origin_deadline(const repl_origin_t *o); /* UINT64_MAX = none */
+
+typedef struct {
+    uint32_t node_id;
+    repl_peer_t peer;
+    bool connected;
+    uint64_t acked_seq;
+    uint64_t lag_seq;
+    uint64_t lag_ms;       /* age of the oldest unacknowledged mutation */
+    uint64_t last_ack_ms;
+    uint64_t sent_seq;     /* last seq sent on the current link */
+    bool behind;           /* its buffer is full: served by catch-up */
+    bool snapshotting;     /* a snapshot is streaming to it */
+} repl_edge_info_t;
+
+typedef struct {
+    uint64_t last_seq;
+    uint64_t log_first_seq;
+    uint64_t writes_committed; /* ops committed (failed ops excluded) */
+    size_t edges_connected;
+    int failed;                /* 0, or the commit error that stopped writes */
+} repl_origin_stats_t;
+
+void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out);
+/* Fill up to cap edge records (ages as of now_ms); returns how many edges
+ * are known. */
+size_t repl_origin_edges(const repl_origin_t *o, uint64_t now_ms, repl_edge_info_t *out,
+                         size_t cap);
+
+/* ------------------------------------------------------------------------------------- */
+
+typedef struct repl_edge repl_edge_t;
+
+typedef struct {
+    uint32_t node_id;
+    char history_id[33];      /* "" for a fresh replica */
+    uint64_t applied_seq;
+    uint64_t hlc_last;        /* highest version stored here */
+    uint64_t propagation_bound_ms;
+    uint64_t write_timeout_ms;
+    uint64_t reconnect_min_ms, reconnect_max_ms;
+    uint64_t seed;            /* backoff jitter */
+    uint64_t link_timeout_ms; /* silence after which the link is dropped */
+} repl_edge_config_t;
+
+/* Defaults for every tunable; identity and position are left zero. */
+void repl_edge_config_default(repl_edge_config_t *cfg);
+
+/* KV_ECONFIG for a config that cannot work, -ENOMEM. */
+int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out);
+void repl_edge_destroy(repl_edge_t *e);
+
+/* Start: emits CONNECT. */
+void repl_edge_start(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
+void repl_edge_on_connect(repl_edge_t *e, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+void repl_edge_on_connect_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
+void repl_edge_on_bytes(repl_edge_t *e, const uint8_t *data, size_t len, uint64_t now_ms,
+                        repl_actions_t *a);
+void repl_edge_on_disconnect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
+
+/* A write arriving at this edge's API: forwarded to the origin, answered
+ * (WRITE_DONE) once the origin made it durable AND this edge applied it.
+ * Answered at once with KV_EUNAVAILABLE when the link is not live, KV_EBUSY
+ * when too many writes are pending, KV_EINVAL/KV_ETOOBIG for a bad write. */
+void repl_edge_write(repl_edge_t *e, uint64_t token, const repl_op_t *ops, size_t n,
+                     uint64_t now_ms, repl_actions_t *a);
+
+void repl_edge_reset_done(repl_edge_t *e, int rc, uint64_t now_ms, repl_actions_t *a);
+void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, repl_actions_t *a);
+
+void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
+void repl_edge_poll(repl_edge_t *e, repl_actions_t *a);
+uint64_t repl_edge_deadline(const repl_edge_t *e);
+
+typedef enum {
+    REPL_LINK_DOWN,
+    REPL_LINK_CONNECTING,
+    REPL_LINK_SYNCING, /* hello sent, or a snapshot streaming */
+    REPL_LINK_LIVE,
+    REPL_LINK_REFUSED  /* history changed: alarm raised, not applying and not
+                          reconnecting until the process restarts */
+} repl_link_state_t;
+
+typedef struct {
+    repl_link_state_t link;
+    uint64_t applied_seq;
+    uint64_t origin_seq;      /* latest the origin announced */
+    uint64_t lag_seq;
+    uint64_t lag_ms;          /* now - when origin_seq was first seen unapplied */
+    uint64_t last_heard_ms;   /* local time of the last frame from the origin */
+    bool stale;               /* not heard within propagation_bound_ms, never
+                                 heard, or a snapshot is half applied */
+    uint64_t staleness_ms;    /* now - last_heard_ms (since start if never) */
+} repl_edge_status_t;
+
+void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);
+
+#endif

@@ -1,0 +1,234 @@
+// wrangler.test.mjs - the real wrangler CLI (`wrangler kv ... --remote`)
+// against the edgekv node, redirected with CLOUDFLARE_API_BASE_URL (KV-SPEC
+// §4). Every command runs in a throwaway HOME with telemetry off. The tests
+// share one namespace and run in order: create, keys, bulk, errors, delete.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { API, ACCOUNT, TOKEN, plainText, rest, runProcess, scratchDir } from "./lib.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const WRANGLER = join(here, "node_modules", ".bin", "wrangler");
+const dir = scratchDir("wrangler");
+const title = `compat-wrangler-${process.pid}`;
+let ns; // the namespace id wrangler created
+
+function env(token = TOKEN) {
+  const home = join(dir, "home");
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, ".config"),
+    XDG_CACHE_HOME: join(home, ".cache"),
+    XDG_DATA_HOME: join(home, ".local", "share"),
+    TMPDIR: join(dir, "tmp"),
+    CLOUDFLARE_API_BASE_URL: API,
+    CLOUDFLARE_API_TOKEN: token,
+    CLOUDFLARE_ACCOUNT_ID: ACCOUNT,
+    WRANGLER_SEND_METRICS: "false",
+    WRANGLER_HIDE_BANNER: "true",
+    DO_NOT_TRACK: "1",
+    NO_COLOR: "1",
+  };
+}
+
+// Runs wrangler; answers {code, stdout (Buffer), out (all text, no colours)}.
+async function wrangler(args, { token, timeoutMs = 90000 } = {}) {
+  const r = await runProcess(WRANGLER, args, { env: env(token), cwd: dir, timeoutMs });
+  return { ...r, out: plainText(r.out) };
+}
+async function wranglerOk(args, opts) {
+  const r = await wrangler(args, opts);
+  assert.equal(r.code, 0, `wrangler ${args.join(" ")} failed:\n${r.out}`);
+  return r;
+}
+// wrangler prints JSON after other text; take the JSON document.
+function jsonIn(text) {
+  const i = text.search(/^[[{]/m);
+  assert.ok(i >= 0, `no JSON in:\n${text}`);
+  const end = text.lastIndexOf(text[i] === "[" ? "]" : "}");
+  return JSON.parse(text.slice(i, end + 1));
+}
+const kv = (...a) => ["kv", ...a];
+const nsArgs = () => ["--namespace-id", ns, "--remote"];
+
+before(() => {
+  for (const d of ["home/.config", "home/.cache", "tmp"]) mkdirSync(join(dir, d), { recursive: true });
+});
+
+test("kv namespace create", async () => {
+  const r = await wranglerOk(kv("namespace", "create", title));
+  assert.match(r.out, /Success!/);
+  ns = jsonIn(r.out).kv_namespaces[0].id;
+  assert.match(ns, /^[0-9a-f]{32}$/);
+});
+
+test("kv namespace list shows it", async () => {
+  const list = jsonIn((await wranglerOk(kv("namespace", "list"))).out);
+  assert.ok(Array.isArray(list));
+  assert.deepEqual(list.find((n) => n.id === ns), { id: ns, title, supports_url_encoding: true });
+});
+
+test("kv namespace rename", async () => {
+  const r = await wranglerOk(kv("namespace", "rename", "--namespace-id", ns, "--new-name", `${title}-renamed`));
+  assert.match(r.out, /Successfully renamed namespace/);
+  const got = await rest("GET", `/${ns}`);
+  assert.equal(got.body.result.title, `${title}-renamed`);
+});
+
+test("kv key put / get text", async () => {
+  const r = await wranglerOk(kv("key", "put", "greeting", "Hello, edge!", ...nsArgs()));
+  assert.match(r.out, /Writing the value "Hello, edge!" to key "greeting"/);
+  const g = await wranglerOk(kv("key", "get", "greeting", ...nsArgs()));
+  assert.equal(g.stdout.toString("utf8"), "Hello, edge!");
+});
+
+test("kv key put with --ttl, --expiration and --metadata", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  await wranglerOk(kv("key", "put", "ttl", "t", "--ttl", "3600", ...nsArgs()));
+  await wranglerOk(kv("key", "put", "exp", "e", "--expiration", String(now + 7200), ...nsArgs()));
+  const m = await wranglerOk(kv("key", "put", "user:42", '{"name":"Ada"}', "--metadata", '{"plan":"pro","n":1}', ...nsArgs()));
+  assert.match(m.out, /with metadata/);
+  const keys = jsonIn((await wranglerOk(kv("key", "list", ...nsArgs()))).out);
+  const by = Object.fromEntries(keys.map((k) => [k.name, k]));
+  assert.ok(Math.abs(by.ttl.expiration - (now + 3600)) <= 10, JSON.stringify(by.ttl));
+  assert.equal(by.exp.expiration, now + 7200);
+  assert.deepEqual(by["user:42"], { name: "user:42", metadata: { plan: "pro", n: 1 } });
+  const meta = await rest("GET", `/${ns}/metadata/user%3A42`);
+  assert.deepEqual(meta.body.result, { plan: "pro", n: 1 });
+  const v = await wranglerOk(kv("key", "get", "user:42", ...nsArgs()));
+  assert.equal(v.stdout.toString(), '{"name":"Ada"}');
+});
+
+test("kv key put --path / get of a binary value is byte-exact", async () => {
+  const bin = Buffer.alloc(70000);
+  for (let i = 0; i < bin.length; i++) bin[i] = (i * 7919 + (i >> 8)) & 0xff;
+  writeFileSync(join(dir, "in.bin"), bin);
+  await wranglerOk(kv("key", "put", "blob/1", "--path", join(dir, "in.bin"), ...nsArgs()));
+  const g = await wranglerOk(kv("key", "get", "blob/1", ...nsArgs()));
+  assert.ok(g.stdout.equals(bin), `got ${g.stdout.length} bytes, want ${bin.length}`);
+  // and with --metadata: wrangler switches to multipart for the file.
+  await wranglerOk(kv("key", "put", "blob/2", "--path", join(dir, "in.bin"), "--metadata", '{"kind":"bin"}', ...nsArgs()));
+  const g2 = await wranglerOk(kv("key", "get", "blob/2", ...nsArgs()));
+  assert.ok(g2.stdout.equals(bin), "multipart file value differs");
+  assert.deepEqual((await rest("GET", `/${ns}/metadata/blob%2F2`)).body.result, { kind: "bin" });
+});
+
+test("kv key put / get of an odd key name", async () => {
+  const key = "dir/ключ ?&#%=+😀";
+  await wranglerOk(kv("key", "put", key, "odd", ...nsArgs()));
+  assert.equal((await wranglerOk(kv("key", "get", key, ...nsArgs()))).stdout.toString(), "odd");
+});
+
+const N = 2500; // > 1000: several bulk batches and several list pages
+const bulkKey = (i) => `bulk/${String(i).padStart(5, "0")}`;
+
+test(`kv bulk put of ${N} items (3 batches)`, async () => {
+  const items = Array.from({ length: N }, (_, i) => {
+    const it = { key: bulkKey(i), value: `value-${i}` };
+    if (i % 3 === 0) it.metadata = { i };
+    if (i % 5 === 0) it.expiration_ttl = 3600;
+    if (i === 7) Object.assign(it, { value: Buffer.from("bytes\x00\x01").toString("base64"), base64: true });
+    return it;
+  });
+  writeFileSync(join(dir, "bulk.json"), JSON.stringify(items));
+  const r = await wranglerOk(kv("bulk", "put", join(dir, "bulk.json"), ...nsArgs()), { timeoutMs: 120000 });
+  assert.match(r.out, /Uploaded 100% \(2,500 out of 2,500\)/);
+  assert.match(r.out, /Success!/);
+});
+
+test("kv key list --prefix follows the cursor over several pages", async () => {
+  const keys = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "bulk/", ...nsArgs()))).out);
+  assert.equal(keys.length, N);
+  assert.deepEqual(keys.map((k) => k.name), Array.from({ length: N }, (_, i) => bulkKey(i)));
+  assert.deepEqual(keys[3].metadata, { i: 3 });
+  assert.ok(keys[5].expiration > Date.now() / 1000 + 3000);
+  assert.ok(!("expiration" in keys[1]) && !("metadata" in keys[1]));
+  const other = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "blob/", ...nsArgs()))).out);
+  assert.deepEqual(other.map((k) => k.name), ["blob/1", "blob/2"]);
+});
+
+test("bulk put values read back (base64 decoded)", async () => {
+  assert.equal((await wranglerOk(kv("key", "get", bulkKey(2499), ...nsArgs()))).stdout.toString(), "value-2499");
+  assert.ok((await wranglerOk(kv("key", "get", bulkKey(7), ...nsArgs()))).stdout.equals(Buffer.from("bytes\x00\x01")));
+});
+
+test("kv bulk get of 100 keys", async () => {
+  const keys = Array.from({ length: 99 }, (_, i) => bulkKey(i + 10));
+  keys.push({ name: "missing-key" });
+  writeFileSync(join(dir, "get.json"), JSON.stringify(keys));
+  const r = await wranglerOk(kv("bulk", "get", join(dir, "get.json"), ...nsArgs()));
+  const values = jsonIn(r.out);
+  assert.equal(Object.keys(values).length, 100);
+  assert.equal(values[bulkKey(10)], "value-10");
+  assert.equal(values[bulkKey(108)], "value-108");
+  assert.equal(values["missing-key"], null);
+});
+
+test("kv bulk get of 1001 keys is refused as Cloudflare refuses it (max 100 per request)", async () => {
+  writeFileSync(join(dir, "get-many.json"), JSON.stringify(Array.from({ length: 1001 }, (_, i) => bulkKey(i))));
+  const r = await wrangler(kv("bulk", "get", join(dir, "get-many.json"), ...nsArgs()));
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /bulk get keys: 'You must request between 1 and 100 keys'/);
+});
+
+test(`kv bulk delete of ${N} items (strings and {name} objects)`, async () => {
+  const del = Array.from({ length: N }, (_, i) => (i % 2 ? bulkKey(i) : { name: bulkKey(i) }));
+  writeFileSync(join(dir, "del.json"), JSON.stringify(del));
+  const r = await wranglerOk(kv("bulk", "delete", join(dir, "del.json"), "--force", ...nsArgs()), { timeoutMs: 120000 });
+  assert.match(r.out, /Deleted 100% \(2,500 out of 2,500\)/);
+  const keys = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "bulk/", ...nsArgs()))).out);
+  assert.deepEqual(keys, []);
+});
+
+test("kv key delete", async () => {
+  await wranglerOk(kv("key", "delete", "greeting", ...nsArgs()));
+  const r = await wrangler(kv("key", "get", "greeting", ...nsArgs()));
+  assert.notEqual(r.code, 0);
+});
+
+test("error: a missing key", async () => {
+  const r = await wrangler(kv("key", "get", "no-such-key", ...nsArgs()));
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /Failed to fetch \S+\/values\/no-such-key - 404: Not Found/);
+});
+
+test("error: a bad token", async () => {
+  const r = await wrangler(kv("key", "list", ...nsArgs()), { token: "not-the-token" });
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /A request to the Cloudflare API \(\/accounts\/[^)]*\/keys\) failed\./);
+  assert.match(r.out, /Authentication error \[code: 10000\]/);
+  const g = await wrangler(kv("key", "get", "ttl", ...nsArgs()), { token: "not-the-token" });
+  assert.notEqual(g.code, 0);
+  assert.match(g.out, /- 401: Unauthorized/);
+});
+
+test("error: an invalid TTL and a past expiration", async () => {
+  const r = await wrangler(kv("key", "put", "k", "v", "--ttl", "30", ...nsArgs()));
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /put: 'Invalid expiration_ttl of 30\. Expiration TTL must be at least 60\.' \[code: 10033\]/);
+  const e = await wrangler(kv("key", "put", "k", "v", "--expiration", "1000", ...nsArgs()));
+  assert.notEqual(e.code, 0);
+  assert.match(e.out, /put: 'Invalid expiration of 1000\. Please specify integer greater than the current number of seconds since the UNIX epoch\.' \[code: 10033\]/);
+});
+
+test("error: an unknown namespace id", async () => {
+  const r = await wrangler(kv("key", "list", "--namespace-id", "0".repeat(32), "--remote"));
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /list keys: 'namespace not found' \[code: 10013\]/);
+});
+
+test("error: a duplicate namespace title", async () => {
+  const r = await wrangler(kv("namespace", "create", `${title}-renamed`));
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /already exists/);
+});
+
+test("kv namespace delete", async () => {
+  await wranglerOk(kv("namespace", "delete", "--namespace-id", ns, "--skip-confirmation"));
+  const list = jsonIn((await wranglerOk(kv("namespace", "list"))).out);
+  assert.equal(list.find((n) => n.id === ns), undefined);
+  assert.equal((await rest("GET", `/${ns}`)).status, 404);
+});

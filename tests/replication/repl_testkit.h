@@ -1,0 +1,216 @@
+/*
+ * repl_testkit.h - a test driver for the replication core: an in-memory
+ * replica model with last-writer-wins, an origin log of encoded entries,
+ * in-memory links, and virtual time. No sockets, no threads.
+ *
+ * The driver executes the core's actions the way node/ would: SEND appends
+ * to the link's byte queue, PERSIST/APPLY/RESET/READ_LOG/SNAPSHOT become
+ * pending storage work completed later (PERSIST and APPLY keep pointing at
+ * the core's memory until completion, as repl.h promises), CONNECT becomes
+ * a pending connection. tk_step() performs one pending item, chosen in a
+ * fixed order or, with a seed, at random among those the protocol allows to
+ * go next (bytes of one link stay in order; each store does one thing at a
+ * time). Helpers for the unit tests that drive one core by hand live here
+ * too.
+ */
+#ifndef REPL_TESTKIT_H
+#define REPL_TESTKIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edgekv.pb-c.h"
+#include "repl.h"
+
+/* ---- replica model ------------------------------------------------------------ */
+
+typedef struct {
+    char ns[KV_NS_ID_LEN + 1];
+    char *key;
+    size_t key_len;
+    kv_version_t v;
+    bool tomb;
+    uint8_t *val;
+    size_t val_len;
+    char *meta;
+    size_t meta_len;
+    int64_t exp;
+} tk_rec_t;
+
+typedef struct {
+    char id[KV_NS_ID_LEN + 1];
+    char *title;
+    char *account;
+    kv_version_t v;
+    bool deleted;
+} tk_ns_t;
+
+typedef struct {
+    tk_rec_t *recs;
+    size_t n, cap;
+    tk_ns_t *ns;
+    size_t nns, nscap;
+    uint64_t applied_seq;
+    char history[33];
+} tk_model_t;
+
+void tk_model_init(tk_model_t *m);
+void tk_model_free(tk_model_t *m);
+void tk_model_clear(tk_model_t *m);
+/* LWW: true when the mutation won. */
+bool tk_model_apply(tk_model_t *m, const repl_mutation_t *mu);
+const tk_rec_t *tk_model_get(const tk_model_t *m, const char *ns, const char *key);
+/* Same records and namespaces (applied_seq and history not compared). */
+bool tk_model_equal(const tk_model_t *a, const tk_model_t *b);
+/* Snapshot mutations (seq 0) viewing the model; free the array with free(). */
+size_t tk_model_snapshot(const tk_model_t *m, repl_mutation_t **out);
+
+/* ---- ops ---------------------------------------------------------------------- */
+
+extern const char TK_NS[KV_NS_ID_LEN + 1];
+extern const char TK_HIST_A[33];
+extern const char TK_HIST_B[33];
+repl_op_t tk_put(const char *key, const char *value);
+repl_op_t tk_del(const char *key);
+
+/* ---- single-core helpers ------------------------------------------------------ */
+
+#define TK_ACTS_MAX 256
+typedef struct {
+    repl_action_t buf[TK_ACTS_MAX];
+    repl_actions_t a;
+} tk_acts_t;
+
+void tk_acts_reset(tk_acts_t *t, size_t cap);
+/* Unref the SEND buffers of the collected actions. */
+void tk_acts_release(tk_acts_t *t);
+/* Index of the first action of `kind` at or after `from`, or -1. */
+int tk_acts_find(const tk_acts_t *t, repl_act_kind_t kind, size_t from);
+size_t tk_acts_count(const tk_acts_t *t, repl_act_kind_t kind);
+/* Decode the frame a SEND action carries (must be exactly one). */
+Edgekv__Frame *tk_send_frame(const repl_action_t *act);
+/* Decode the k-th SEND's frame (of any peer), NULL when none. */
+Edgekv__Frame *tk_acts_frame(const tk_acts_t *t, size_t k);
+/* Encode a frame into a malloc'd buffer. */
+uint8_t *tk_frame_bytes(const Edgekv__Frame *f, size_t *len);
+
+/* ---- world -------------------------------------------------------------------- */
+
+#define TK_MAX_EDGES 8
+
+typedef struct {
+    uint8_t *data;
+    size_t len, cap, off;
+} tk_bytes_t;
+
+typedef struct {
+    bool up;               /* both sides know the connection */
+    repl_peer_t id;
+    tk_bytes_t o2e, e2o;   /* bytes in flight */
+    size_t unflushed;      /* SEND bytes the origin has not been told were written */
+    bool origin_closed;    /* origin CLOSEd: edge hears on_disconnect after o2e drains */
+    bool edge_closed;      /* edge CLOSEd: origin hears on_disconnect after e2o drains */
+    tk_bytes_t capture;    /* every o2e byte, when capturing */
+} tk_link_t;
+
+typedef struct {
+    uint64_t token;
+    int status;
+    uint64_t seq;
+    size_t n;
+    uint64_t at_ms;
+} tk_done_t;
+
+typedef struct {
+    repl_edge_t *e;
+    tk_model_t m;
+    tk_link_t link;
+    bool partitioned;      /* connects fail */
+    bool connect_pending;
+    bool step_pending;     /* a RESET or APPLY */
+    bool step_reset;
+    const repl_mutation_t *muts;
+    size_t n;
+    uint64_t seq;
+    const char *hist;
+    tk_done_t *done;
+    size_t ndone, donecap;
+    int alarms;
+    bool capture;
+} tk_edge_t;
+
+typedef struct {
+    uint64_t seq;
+    uint8_t *b;
+    size_t len;
+} tk_entry_t;
+
+typedef struct {
+    repl_peer_t peer;
+    uint64_t seq;
+    size_t max_bytes;
+} tk_read_t;
+
+typedef struct {
+    repl_origin_t *o;
+    tk_model_t m;
+    tk_entry_t *log;   /* consecutive seqs from log[0].seq */
+    size_t nlog, logcap;
+    uint64_t last_seq;
+    bool persist_pending;
+    uint64_t batch;
+    const repl_mutation_t *pmuts;
+    size_t pn;
+    int persist_fail_rc;   /* next persist fails with this */
+    tk_read_t reads[64];
+    size_t nreads;
+    struct {
+        repl_peer_t peer;
+        uint64_t seq;
+    } snaps[64];
+    size_t nsnaps;
+    tk_done_t *done;
+    size_t ndone, donecap;
+    int alarms;
+    uint64_t trimmed_below;
+    size_t trims;
+    size_t snapshots;
+} tk_origin_t;
+
+typedef struct {
+    uint64_t now;
+    uint64_t rng;
+    bool random_order;
+    size_t chunk_max;   /* deliver bytes in random pieces of at most this (0: all) */
+    size_t act_cap;     /* caller action array size (1 exercises overflow) */
+    repl_peer_t next_peer;
+    tk_origin_t origin;
+    tk_edge_t edges[TK_MAX_EDGES];
+    size_t nedges;
+    uint64_t trace;     /* hash of every event, for determinism checks */
+    size_t ryw_checked; /* edge WRITE_DONEs checked for read-your-writes */
+} tk_world_t;
+
+/* Origin at last_seq 0 with history A; nedges fresh edges (node ids 101..)
+ * with the given template (history/applied overridden per edge later if
+ * wanted). seed 0: fixed order; else random order and chunking. */
+void tk_world_init(tk_world_t *w, const repl_origin_config_t *oc, const repl_edge_config_t *ec,
+                   size_t nedges, uint64_t seed);
+void tk_world_free(tk_world_t *w);
+void tk_world_start(tk_world_t *w);
+bool tk_step(tk_world_t *w);
+void tk_quiesce(tk_world_t *w);
+/* Move time forward to `to`, ticking every core at each deadline on the way. */
+void tk_run_until(tk_world_t *w, uint64_t to);
+void tk_origin_write(tk_world_t *w, uint64_t token, const repl_op_t *ops, size_t n);
+void tk_edge_write(tk_world_t *w, size_t i, uint64_t token, const repl_op_t *ops, size_t n);
+/* Cut edge i off (both sides see a disconnect; connects fail) or heal it. */
+void tk_partition(tk_world_t *w, size_t i, bool down);
+uint64_t tk_rand(tk_world_t *w);
+
+/* Config helpers. */
+void tk_origin_config(repl_origin_config_t *c);
+void tk_edge_config(repl_edge_config_t *c, uint32_t node_id);
+
+#endif

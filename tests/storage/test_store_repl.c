@@ -1,0 +1,1031 @@
+/* test_store_repl.c - the replication side of the RocksDB replica: atomic
+ * commits (records, namespaces, log, state), namespace rules for deciding
+ * and replicated changes, the log, snapshots, reset and the digest. Each
+ * test runs in fresh temporary directories that are removed afterwards. */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "store.h"
+
+#define NS1 "0123456789abcdef0123456789abcdef"
+#define NS2 "fedcba9876543210fedcba9876543210"
+#define NS3 "00000000000000000000000000000003"
+
+typedef struct {
+    char dir[64], dir2[64];
+    stor_options_t o, o2;
+    stor_t *s, *s2; /* s2: a second replica, opened on demand */
+} fx_t;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void fx_options(stor_options_t *o, const char *dir)
+{
+    stor_options_default(o);
+    o->path = dir;
+    o->sync = STOR_SYNC_OFF;
+    o->block_cache_bytes = 8u << 20;
+    o->write_buffer_bytes = 4u << 20;
+}
+
+static void fx_reopen(fx_t *f)
+{
+    stor_close(f->s);
+    f->s = NULL;
+    assert_int_equal(stor_open(&f->o, &f->s), 0);
+}
+
+static stor_t *fx_second(fx_t *f)
+{
+    strcpy(f->dir2, "/tmp/edgekv-test-repl2-XXXXXX");
+    assert_non_null(mkdtemp(f->dir2));
+    fx_options(&f->o2, f->dir2);
+    assert_int_equal(stor_open(&f->o2, &f->s2), 0);
+    return f->s2;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    strcpy(f->dir, "/tmp/edgekv-test-repl-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    fx_options(&f->o, f->dir);
+    if (stor_open(&f->o, &f->s) != 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    kv_mem_set(NULL);
+    stor_close(f->s);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (f->dir2[0]) {
+        stor_close(f->s2);
+        nftw(f->dir2, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static stor_mutation_t mut(const char *ns, const char *key, uint64_t hlc, const char *val)
+{
+    stor_mutation_t m = {0};
+    m.ns_id = ns;
+    m.key = key;
+    m.key_len = strlen(key);
+    m.rec.version = (kv_version_t){hlc, 1};
+    m.rec.value = (const uint8_t *)val;
+    m.rec.value_len = val ? strlen(val) : 0;
+    m.rec.tombstone = val == NULL;
+    return m;
+}
+
+static stor_ns_change_t nsc(stor_ns_op_t kind, const char *id, const char *account,
+                            const char *title, bool replicated)
+{
+    return (stor_ns_change_t){kind, id, account, title, (kv_version_t){1, 1}, replicated};
+}
+
+/* Commit only mutations / only namespace changes. */
+static int commit_muts(stor_t *s, const stor_mutation_t *m, size_t n, int *res, bool check)
+{
+    stor_commit_t c = {.muts = m, .n_muts = n, .mut_results = res, .check_namespaces = check};
+    return stor_commit(s, &c);
+}
+
+static int commit_ns(stor_t *s, const stor_ns_change_t *ch, size_t n, int *res)
+{
+    stor_commit_t c = {.ns = ch, .n_ns = n, .ns_results = res};
+    return stor_commit(s, &c);
+}
+
+/* The stored value of key as a string ("" for none), tombstones as "<del>". */
+static const char *value_of(stor_t *s, const char *ns, const char *key, char *buf, size_t cap)
+{
+    stor_blob_t *b = NULL;
+    assert_int_equal(stor_get(s, ns, key, strlen(key), &b), 0);
+    if (!b)
+        return "";
+    stor_record_t r;
+    stor_blob_record(b, &r);
+    if (r.tombstone)
+        snprintf(buf, cap, "<del>");
+    else
+        snprintf(buf, cap, "%.*s", (int)r.value_len, (const char *)r.value);
+    stor_blob_unref(b);
+    return buf;
+}
+
+static const char *state_of(stor_t *s, const char *name, char *buf, size_t cap)
+{
+    char *v = NULL;
+    int rc = stor_state_get(s, name, &v, NULL);
+    if (rc == KV_ENOTFOUND)
+        return "<none>";
+    assert_int_equal(rc, 0);
+    snprintf(buf, cap, "%s", v);
+    kv_free(v);
+    return buf;
+}
+
+/* "account/title" of a namespace, in a static buffer (one use at a time). */
+static const char *title_of(stor_t *s, const char *id)
+{
+    static char buf[KV_ACCOUNT_ID_MAX_BYTES + 1 + KV_NS_TITLE_MAX_BYTES + 1];
+    stor_ns_t ns;
+    if (stor_ns_get(s, id, &ns) != 0)
+        return "<none>";
+    snprintf(buf, sizeof(buf), "%s/%s", ns.account, ns.title);
+    return buf;
+}
+
+static size_t ns_count(stor_t *s, const char *account)
+{
+    stor_ns_t *out = NULL;
+    size_t count = 0, total = 0;
+    assert_int_equal(
+        stor_ns_list(s, account, STOR_NS_ORDER_ID, false, 1, KV_NS_PAGE_MAX, &out, &count, &total),
+        0);
+    kv_free(out);
+    return total;
+}
+
+/* Log entries collected by a read, as "seq:data,..." */
+typedef struct {
+    char text[512];
+    size_t n;
+    int stop_after; /* return `stop_rc` after this many (0: never) */
+    int stop_rc;
+} logbuf_t;
+
+static int log_collect(void *arg, uint64_t seq, const void *data, size_t len)
+{
+    logbuf_t *b = arg;
+    size_t o = strlen(b->text);
+    snprintf(b->text + o, sizeof(b->text) - o, "%s%llu:%.*s", o ? "," : "", (unsigned long long)seq,
+             (int)len, (const char *)data);
+    b->n++;
+    return b->stop_after && (int)b->n == b->stop_after ? b->stop_rc : 0;
+}
+
+static const char *log_text(stor_t *s, uint64_t from, size_t max_n, size_t max_bytes, logbuf_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    assert_int_equal(stor_log_read(s, from, max_n, max_bytes, log_collect, b), 0);
+    return b->text;
+}
+
+static int commit_log(stor_t *s, uint64_t seq, const char *data)
+{
+    stor_log_entry_t e = {seq, data, strlen(data)};
+    stor_commit_t c = {.log = &e, .n_log = 1};
+    return stor_commit(s, &c);
+}
+
+/* ---- commits -------------------------------------------------------------------- */
+
+/* Records, namespaces, log and state of one commit all land, or none. */
+static void test_commit_all(void **state)
+{
+    fx_t *f = *state;
+    char buf[128];
+    stor_mutation_t m[] = {mut(NS1, "a", 5, "va"), mut(NS1, "b", 5, "vb")};
+    stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS1, "acc", "t1", false)};
+    stor_log_entry_t log[] = {{1, "e1", 2}, {2, "e2", 2}};
+    stor_state_put_t st[] = {{"last_seq", "2", 1}, {"history_id", "h", 1}};
+    int mres[2] = {99, 99}, nres[1] = {99};
+    stor_commit_t c = {m, 2, mres, ch, 1, nres, true, log, 2, st, 2};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    assert_int_equal(mres[0], 0);
+    assert_int_equal(mres[1], 0);
+    assert_int_equal(nres[0], 0);
+    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "va");
+    assert_string_equal(title_of(f->s, NS1), "acc/t1");
+    assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "2");
+    assert_string_equal(state_of(f->s, "history_id", buf, sizeof(buf)), "h");
+    uint64_t first = 9, last = 9;
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 1 && last == 2);
+    logbuf_t lb;
+    assert_string_equal(log_text(f->s, 1, 10, 1000, &lb), "1:e1,2:e2");
+
+    /* A malformed item anywhere: nothing of the commit is written. */
+    stor_mutation_t m2[] = {mut(NS1, "c", 9, "vc")};
+    stor_ns_change_t ch2[] = {nsc(STOR_NS_CREATE, NS2, "acc", "t2", false)};
+    stor_log_entry_t bad_log[] = {{3, "e3", 2}, {0, "zero", 4}};
+    stor_state_put_t st2[] = {{"last_seq", "4", 1}};
+    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, false, bad_log, 2, st2, 1};
+    assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
+    stor_state_put_t bad_st[] = {{"", "x", 1}};
+    c2.log = log + 1; /* seq 2 again: fine */
+    c2.n_log = 1;
+    c2.state = bad_st;
+    assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
+    stor_ns_change_t bad_ch[] = {nsc(STOR_NS_CREATE, "XYZ", "acc", "t", true)};
+    c2.state = st2;
+    c2.ns = bad_ch;
+    assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
+    bad_ch[0] = nsc(STOR_NS_RENAME, NS1, NULL, "", true);
+    assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
+    bad_ch[0] = nsc((stor_ns_op_t)42, NS1, NULL, "x", true);
+    assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
+    stor_mutation_t bad_m[] = {mut(NS1, "", 9, "x")};
+    c2.ns = ch2;
+    c2.muts = bad_m;
+    assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
+    assert_string_equal(value_of(f->s, NS1, "c", buf, sizeof(buf)), "");
+    assert_string_equal(title_of(f->s, NS2), "<none>");
+    assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "2");
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 1 && last == 2);
+    assert_int_equal(stor_commit(f->s, NULL), KV_EINVAL);
+    stor_commit_t empty = {0};
+    assert_int_equal(stor_commit(f->s, &empty), 0);
+}
+
+/* Every allocation of a commit failing in turn: -ENOMEM and no trace. */
+static void test_commit_oom(void **state)
+{
+    fx_t *f = *state;
+    char buf[128];
+    assert_int_equal(stor_ns_create(f->s, "acc", "old", (kv_version_t){1, 1}, NS3, NULL), 0);
+    stor_mutation_t m[] = {mut(NS1, "a", 5, "va"), mut(NS3, "b", 5, "vb")};
+    stor_ns_change_t ch[] = {
+        nsc(STOR_NS_CREATE, NS1, "acc", "t1", false),
+        nsc(STOR_NS_RENAME, NS1, NULL, "t1b", false),
+        nsc(STOR_NS_RENAME, NS3, NULL, "renamed", false),
+        nsc(STOR_NS_CREATE, NS2, "acc", "t2", false),
+        nsc(STOR_NS_DELETE, NS2, NULL, NULL, false),
+    };
+    stor_log_entry_t log[] = {{7, "e7", 2}};
+    stor_state_put_t st[] = {{"last_seq", "7", 1}};
+    int fails = 0;
+    for (long n = 0; n < 20; n++) {
+        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, true, log, 1, st, 1};
+        kv_mem_failing_set(n);
+        int rc = stor_commit(f->s, &c);
+        kv_mem_set(NULL);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        fails++;
+        assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "");
+        assert_string_equal(value_of(f->s, NS3, "b", buf, sizeof(buf)), "");
+        assert_string_equal(title_of(f->s, NS1), "<none>");
+        assert_string_equal(title_of(f->s, NS3), "acc/old");
+        assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "<none>");
+        uint64_t first = 9, last = 9;
+        assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+        assert_true(first == 0 && last == 0);
+    }
+    /* prepare, plan array, plan bookkeeping, create, copy on rename of a
+     * mirror entry, create: six allocations, then success. */
+    assert_int_equal(fails, 6);
+    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "va");
+    assert_string_equal(title_of(f->s, NS1), "acc/t1b");
+    assert_string_equal(title_of(f->s, NS3), "acc/renamed");
+    assert_string_equal(title_of(f->s, NS2), "<none>");
+    assert_int_equal(ns_count(f->s, "acc"), 2);
+}
+
+/* The size of the biggest file of a store directory. */
+static off_t biggest_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    off_t max = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[512];
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > max)
+            max = sb.st_size;
+    }
+    closedir(d);
+    return max;
+}
+
+/* A write that really fails (the WAL cannot grow past RLIMIT_FSIZE, set
+ * with room for RocksDB's info LOG to go on growing a little):
+ * KV_EIO, nothing visible, the mirror unchanged, and still nothing after a
+ * reopen replays the WAL. */
+static void test_commit_io_error(void **state)
+{
+    fx_t *f = *state;
+    char buf[128];
+    assert_int_equal(commit_log(f->s, 1, "before"), 0);
+    size_t big_len = 4u << 20;
+    char *big = malloc(big_len);
+    memset(big, 'x', big_len);
+    stor_mutation_t m[] = {mut(NS1, "a", 5, "va")};
+    stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS1, "acc", "t1", false)};
+    stor_log_entry_t log[] = {{2, big, big_len}};
+    stor_state_put_t st[] = {{"last_seq", "2", 1}};
+    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, true, log, 1, st, 1};
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)biggest_file(f->dir) + 256 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = stor_commit(f->s, &c);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    free(big);
+    assert_int_equal(rc, KV_EIO);
+
+    for (int round = 0; round < 2; round++) {
+        assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "");
+        assert_string_equal(title_of(f->s, NS1), "<none>");
+        assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "<none>");
+        uint64_t first = 9, last = 9;
+        assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+        assert_true(first == 1 && last == 1);
+        fx_reopen(f);
+    }
+    /* The reopened store writes again. */
+    c.log = NULL;
+    c.n_log = 0;
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    assert_string_equal(title_of(f->s, NS1), "acc/t1");
+}
+
+static void test_commit_lww(void **state)
+{
+    fx_t *f = *state;
+    char buf[64];
+    stor_mutation_t first[] = {mut(NS1, "k1", 10, "old")};
+    assert_int_equal(commit_muts(f->s, first, 1, NULL, false), 0);
+    stor_mutation_t m[] = {
+        mut(NS1, "k1", 5, "stale"),  mut(NS1, "k2", 3, "three"), mut(NS1, "k2", 2, "two"),
+        mut(NS1, "k1", 10, "equal"), mut(NS1, "k1", 11, NULL),   mut(NS1, "k2", 4, "four"),
+    };
+    int res[6];
+    memset(res, 0x55, sizeof(res));
+    stor_log_entry_t log[] = {{1, "x", 1}};
+    stor_commit_t c = {.muts = m, .n_muts = 6, .mut_results = res, .log = log, .n_log = 1};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    int want[] = {KV_ESTALE, 0, KV_ESTALE, KV_ESTALE, 0, 0};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(res[i], want[i]);
+    assert_string_equal(value_of(f->s, NS1, "k1", buf, sizeof(buf)), "<del>");
+    assert_string_equal(value_of(f->s, NS1, "k2", buf, sizeof(buf)), "four");
+    /* Replayed: every mutation stale, yet the log entry is (re)written. */
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(res[i], KV_ESTALE);
+    /* stor_apply_batch is the same path. */
+    stor_mutation_t m2[] = {mut(NS1, "k2", 4, "again"), mut(NS1, "k2", 5, "five")};
+    assert_int_equal(stor_apply_batch(f->s, m2, 2, res), 0);
+    assert_int_equal(res[0], KV_ESTALE);
+    assert_int_equal(res[1], 0);
+    assert_string_equal(value_of(f->s, NS1, "k2", buf, sizeof(buf)), "five");
+}
+
+/* ---- namespace rules ------------------------------------------------------------------ */
+
+static void test_ns_decided(void **state)
+{
+    fx_t *f = *state;
+    /* Create then rename it, in one commit; a clash with the first create's
+     * title; a rename onto the new title; delete of the unknown. */
+    stor_ns_change_t ch[] = {
+        nsc(STOR_NS_CREATE, NS1, "acc", "a", false), nsc(STOR_NS_RENAME, NS1, NULL, "b", false),
+        nsc(STOR_NS_CREATE, NS2, "acc", "b", false), nsc(STOR_NS_CREATE, NS2, "acc", "a", false),
+        nsc(STOR_NS_RENAME, NS2, NULL, "b", false),  nsc(STOR_NS_DELETE, NS3, NULL, NULL, false),
+        nsc(STOR_NS_RENAME, NS3, NULL, "z", false),  nsc(STOR_NS_CREATE, NS1, "other", "q", false),
+    };
+    int res[8];
+    assert_int_equal(commit_ns(f->s, ch, 8, res), 0);
+    int want[] = {0, 0, KV_EEXISTS, 0, KV_EEXISTS, KV_ENOTFOUND, KV_ENOTFOUND, KV_EEXISTS};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(res[i], want[i]);
+    assert_string_equal(title_of(f->s, NS1), "acc/b");
+    assert_string_equal(title_of(f->s, NS2), "acc/a");
+    /* Delete then re-create the id and take its title in one commit. */
+    stor_ns_change_t ch2[] = {
+        nsc(STOR_NS_DELETE, NS2, NULL, NULL, false),
+        nsc(STOR_NS_RENAME, NS1, NULL, "a", false),
+        nsc(STOR_NS_CREATE, NS2, "acc", "b", false),
+    };
+    assert_int_equal(commit_ns(f->s, ch2, 3, res), 0);
+    assert_true(res[0] == 0 && res[1] == 0 && res[2] == 0);
+    assert_string_equal(title_of(f->s, NS1), "acc/a");
+    assert_string_equal(title_of(f->s, NS2), "acc/b");
+    /* All survives a reopen (the mirror was what is on disk). */
+    fx_reopen(f);
+    assert_string_equal(title_of(f->s, NS1), "acc/a");
+    assert_string_equal(title_of(f->s, NS2), "acc/b");
+    assert_int_equal(ns_count(f->s, "acc"), 2);
+
+    /* The account limit counts this commit's creates. */
+    static char ids[KV_NS_PER_ACCOUNT_MAX][KV_NS_ID_LEN + 1];
+    static char titles[KV_NS_PER_ACCOUNT_MAX][16];
+    static stor_ns_change_t many[KV_NS_PER_ACCOUNT_MAX];
+    static int many_res[KV_NS_PER_ACCOUNT_MAX];
+    for (int i = 0; i < KV_NS_PER_ACCOUNT_MAX; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%032x", 0x100 + i);
+        snprintf(titles[i], sizeof(titles[i]), "n%d", i);
+        many[i] = nsc(STOR_NS_CREATE, ids[i], "acc", titles[i], false);
+    }
+    assert_int_equal(commit_ns(f->s, many, KV_NS_PER_ACCOUNT_MAX, many_res), 0);
+    for (int i = 0; i < KV_NS_PER_ACCOUNT_MAX; i++)
+        assert_int_equal(many_res[i], i < KV_NS_PER_ACCOUNT_MAX - 2 ? 0 : KV_ELIMIT);
+    assert_int_equal(ns_count(f->s, "acc"), KV_NS_PER_ACCOUNT_MAX);
+}
+
+static void test_ns_replicated(void **state)
+{
+    fx_t *f = *state;
+    char buf[128];
+    assert_int_equal(stor_ns_create(f->s, "acc", "t", (kv_version_t){1, 1}, NS1, NULL), 0);
+    stor_mutation_t m[] = {mut(NS3, "k", 1, "orphan"), mut(NS1, "k", 1, "v1")};
+    assert_int_equal(commit_muts(f->s, m, 2, NULL, false), 0);
+    /* The origin says: NS2 "t" too (a local clash: still applied), NS1 is
+     * renamed onto "t" (ditto), NS3 (unknown here) is deleted, and a
+     * rename of an id unknown here cannot apply. */
+    stor_ns_change_t ch[] = {
+        nsc(STOR_NS_CREATE, NS2, "acc", "t", true),
+        nsc(STOR_NS_RENAME, NS1, NULL, "t", true),
+        nsc(STOR_NS_DELETE, NS3, NULL, NULL, true),
+        nsc(STOR_NS_RENAME, "0000000000000000000000000000dead", NULL, "x", true),
+    };
+    int res[4];
+    assert_int_equal(commit_ns(f->s, ch, 4, res), 0);
+    assert_true(res[0] == 0 && res[1] == 0 && res[2] == 0 && res[3] == KV_ENOTFOUND);
+    assert_string_equal(title_of(f->s, NS1), "acc/t");
+    assert_string_equal(title_of(f->s, NS2), "acc/t");
+    assert_string_equal(value_of(f->s, NS3, "k", buf, sizeof(buf)), "");
+    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "v1");
+    /* A replicated create over an existing id replaces the entry and keeps
+     * the records; a replicated delete removes entry and records. */
+    stor_ns_change_t ch2[] = {nsc(STOR_NS_CREATE, NS1, "acc2", "u", true)};
+    assert_int_equal(commit_ns(f->s, ch2, 1, res), 0);
+    assert_string_equal(title_of(f->s, NS1), "acc2/u");
+    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "v1");
+    assert_int_equal(ns_count(f->s, "acc"), 1);
+    ch2[0] = nsc(STOR_NS_DELETE, NS1, NULL, NULL, true);
+    assert_int_equal(commit_ns(f->s, ch2, 1, res), 0);
+    assert_string_equal(title_of(f->s, NS1), "<none>");
+    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "");
+    fx_reopen(f);
+    assert_string_equal(title_of(f->s, NS2), "acc/t");
+    assert_string_equal(title_of(f->s, NS1), "<none>");
+}
+
+static void test_check_namespaces(void **state)
+{
+    fx_t *f = *state;
+    char buf[64];
+    assert_int_equal(stor_ns_create(f->s, "acc", "t1", (kv_version_t){1, 1}, NS1, NULL), 0);
+    assert_int_equal(stor_ns_create(f->s, "acc", "t3", (kv_version_t){1, 1}, NS3, NULL), 0);
+    stor_mutation_t m[] = {mut(NS1, "a", 1, "in-ns1"), mut(NS2, "a", 1, "in-ns2"),
+                           mut(NS2, "b", 1, "in-ns2"), mut(NS3, "a", 1, "in-ns3"),
+                           mut("0000000000000000000000000000beef", "a", 1, "unknown")};
+    stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS2, "acc", "t2", false),
+                             nsc(STOR_NS_DELETE, NS3, NULL, NULL, false)};
+    int mres[5], nres[2];
+    stor_commit_t c = {m, 5, mres, ch, 2, nres, true, NULL, 0, NULL, 0};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    int want[] = {0, 0, 0, KV_ENOTFOUND, KV_ENOTFOUND};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(mres[i], want[i]);
+    assert_string_equal(value_of(f->s, NS2, "b", buf, sizeof(buf)), "in-ns2");
+    assert_string_equal(value_of(f->s, "0000000000000000000000000000beef", "a", buf, sizeof(buf)),
+                        "");
+    /* Checks without changes (the origin's plain writes). */
+    stor_mutation_t m2[] = {mut(NS3, "x", 2, "gone"), mut(NS1, "x", 2, "ok")};
+    assert_int_equal(commit_muts(f->s, m2, 2, mres, true), 0);
+    assert_true(mres[0] == KV_ENOTFOUND && mres[1] == 0);
+    assert_string_equal(value_of(f->s, NS3, "x", buf, sizeof(buf)), "");
+    /* Deleted and re-created in one commit: refused, since the delete wipes
+     * whatever the commit writes into the id. */
+    stor_ns_change_t ch2[] = {nsc(STOR_NS_DELETE, NS1, NULL, NULL, false),
+                              nsc(STOR_NS_CREATE, NS1, "acc", "t1", false)};
+    stor_mutation_t m3[] = {mut(NS1, "y", 3, "lost")};
+    stor_commit_t c2 = {m3, 1, mres, ch2, 2, nres, true, NULL, 0, NULL, 0};
+    assert_int_equal(stor_commit(f->s, &c2), 0);
+    assert_int_equal(mres[0], KV_ENOTFOUND);
+    assert_string_equal(value_of(f->s, NS1, "x", buf, sizeof(buf)), "");
+    /* Without the check (an edge), a put then the delete of its namespace
+     * in one commit: the delete wins, as it did at the origin. */
+    stor_ns_change_t ch3[] = {nsc(STOR_NS_DELETE, NS2, NULL, NULL, true)};
+    stor_mutation_t m4[] = {mut(NS2, "c", 9, "wiped"), mut(NS3, "z", 9, "kept")};
+    stor_commit_t c3 = {m4, 2, mres, ch3, 1, nres, false, NULL, 0, NULL, 0};
+    assert_int_equal(stor_commit(f->s, &c3), 0);
+    assert_true(mres[0] == 0 && mres[1] == 0);
+    assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
+    assert_string_equal(value_of(f->s, NS2, "b", buf, sizeof(buf)), "");
+    assert_string_equal(value_of(f->s, NS3, "z", buf, sizeof(buf)), "kept");
+}
+
+/* Readers see all of a commit's namespace changes or none: two namespaces
+ * are always created together and deleted together. */
+typedef struct {
+    fx_t *f;
+    atomic_bool stop;
+    int odd; /* times a reader saw one of the pair without the other */
+} pair_t;
+
+static void *pair_reader(void *arg)
+{
+    pair_t *p = arg;
+    while (!atomic_load(&p->stop)) {
+        if (ns_count(p->f->s, "acc") % 2 != 0)
+            p->odd++;
+    }
+    return NULL;
+}
+
+static void test_ns_commit_visibility(void **state)
+{
+    fx_t *f = *state;
+    pair_t p = {.f = f};
+    atomic_init(&p.stop, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, pair_reader, &p), 0);
+    for (int i = 0; i < 300; i++) {
+        char t1[16], t2[16];
+        snprintf(t1, sizeof(t1), "x%d", i);
+        snprintf(t2, sizeof(t2), "y%d", i);
+        stor_ns_change_t add[] = {nsc(STOR_NS_CREATE, NS1, "acc", t1, false),
+                                  nsc(STOR_NS_CREATE, NS2, "acc", t2, false)};
+        stor_ns_change_t del[] = {nsc(STOR_NS_DELETE, NS2, NULL, NULL, false),
+                                  nsc(STOR_NS_DELETE, NS1, NULL, NULL, false)};
+        int res[2];
+        assert_int_equal(commit_ns(f->s, add, 2, res), 0);
+        assert_true(res[0] == 0 && res[1] == 0);
+        assert_int_equal(commit_ns(f->s, del, 2, res), 0);
+        assert_true(res[0] == 0 && res[1] == 0);
+    }
+    atomic_store(&p.stop, true);
+    pthread_join(t, NULL);
+    assert_int_equal(p.odd, 0);
+}
+
+/* ---- the log -------------------------------------------------------------------------- */
+
+static void test_log(void **state)
+{
+    fx_t *f = *state;
+    logbuf_t b;
+    uint64_t first = 9, last = 9;
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 0 && last == 0);
+    assert_string_equal(log_text(f->s, 1, 10, 100, &b), "");
+    /* 1..5 in one commit, 7 and 8 later (6 missing), 300 far away. */
+    stor_log_entry_t e[] = {{1, "a", 1}, {2, "bb", 2}, {3, "ccc", 3}, {4, "dddd", 4}, {5, "", 0}};
+    stor_commit_t c = {.log = e, .n_log = 5};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    assert_int_equal(commit_log(f->s, 8, "h"), 0);
+    assert_int_equal(commit_log(f->s, 7, "g"), 0);
+    assert_int_equal(commit_log(f->s, 300, "far"), 0);
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 1 && last == 300);
+    assert_string_equal(log_text(f->s, 1, 100, 1000, &b), "1:a,2:bb,3:ccc,4:dddd,5:");
+    assert_string_equal(log_text(f->s, 2, 2, 1000, &b), "2:bb,3:ccc");
+    assert_string_equal(log_text(f->s, 6, 100, 1000, &b), "");
+    assert_string_equal(log_text(f->s, 7, 100, 1000, &b), "7:g,8:h");
+    /* max_bytes: never exceeded, except by a lone first entry. */
+    assert_string_equal(log_text(f->s, 1, 100, 6, &b), "1:a,2:bb,3:ccc");
+    assert_string_equal(log_text(f->s, 1, 100, 5, &b), "1:a,2:bb");
+    assert_string_equal(log_text(f->s, 4, 100, 1, &b), "4:dddd");
+    assert_string_equal(log_text(f->s, 4, 100, 0, &b), "4:dddd");
+    assert_string_equal(log_text(f->s, 3, 100, 7, &b), "3:ccc,4:dddd,5:");
+    /* The callback stops a read: positive -> 0, negative -> returned. */
+    memset(&b, 0, sizeof(b));
+    b.stop_after = 2;
+    b.stop_rc = 1;
+    assert_int_equal(stor_log_read(f->s, 1, 100, 1000, log_collect, &b), 0);
+    assert_string_equal(b.text, "1:a,2:bb");
+    memset(&b, 0, sizeof(b));
+    b.stop_after = 1;
+    b.stop_rc = -ENOSPC;
+    assert_int_equal(stor_log_read(f->s, 1, 100, 1000, log_collect, &b), -ENOSPC);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(stor_log_read(f->s, 0, 1, 1, log_collect, &b), KV_EINVAL);
+    assert_int_equal(stor_log_read(f->s, 1, 0, 1, log_collect, &b), KV_EINVAL);
+    assert_int_equal(stor_log_read(f->s, 1, 1, 1, NULL, &b), KV_EINVAL);
+
+    /* Trim: below 4, then again lower (no-op), then everything. */
+    assert_int_equal(stor_log_trim(f->s, 4), 0);
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 4 && last == 300);
+    assert_string_equal(log_text(f->s, 2, 100, 1000, &b), "");
+    assert_string_equal(log_text(f->s, 4, 100, 1000, &b), "4:dddd,5:");
+    assert_int_equal(stor_log_trim(f->s, 2), 0);
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 4);
+    fx_reopen(f); /* the trim is durable; the floor is rebuilt lazily */
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 4 && last == 300);
+    assert_string_equal(log_text(f->s, 3, 100, 1000, &b), "");
+    assert_int_equal(stor_log_trim(f->s, 301), 0);
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 0 && last == 0);
+    assert_int_equal(commit_log(f->s, 301, "next"), 0);
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 301 && last == 301);
+    assert_string_equal(log_text(f->s, 301, 10, 10, &b), "301:next");
+}
+
+typedef struct {
+    const char *big;
+    size_t big_len;
+    int calls;
+} big_check_t;
+
+static int big_cb(void *arg, uint64_t seq, const void *data, size_t len)
+{
+    big_check_t *c = arg;
+    c->calls++;
+    if (seq == 41)
+        return len == 1 && memcmp(data, "x", 1) == 0 ? 0 : -1;
+    return seq == 42 && len == c->big_len && memcmp(data, c->big, len) == 0 ? 0 : -1;
+}
+
+/* Log and state outlive a reopen, and a big entry reads back whole. */
+static void test_reopen_log_state(void **state)
+{
+    fx_t *f = *state;
+    size_t big_len = 64u * 1024u; /* past blob_min_bytes: a blob file */
+    char *big = malloc(big_len + 1);
+    memset(big, 'b', big_len);
+    big[big_len] = '\0';
+    stor_log_entry_t e[] = {{41, "x", 1}, {42, big, big_len}};
+    stor_state_put_t st[] = {{"applied_seq", "42", 2}, {"history_id", "hist", 4}};
+    stor_commit_t c = {.log = e, .n_log = 2, .state = st, .n_state = 2};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    stor_compact(f->s);
+    fx_reopen(f);
+    char buf[64];
+    assert_string_equal(state_of(f->s, "applied_seq", buf, sizeof(buf)), "42");
+    assert_string_equal(state_of(f->s, "history_id", buf, sizeof(buf)), "hist");
+    uint64_t first = 0, last = 0;
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 41 && last == 42);
+    big_check_t bc = {big, big_len, 0};
+    assert_int_equal(stor_log_read(f->s, 41, 10, 1, big_cb, &bc), 0);
+    assert_int_equal(bc.calls, 1); /* 41, then 42 would pass max_bytes */
+    bc.calls = 0;
+    assert_int_equal(stor_log_read(f->s, 42, 10, 1, big_cb, &bc), 0);
+    assert_int_equal(bc.calls, 1); /* alone, delivered despite max_bytes */
+    free(big);
+}
+
+/* ---- snapshots ---------------------------------------------------------------------- */
+
+static void test_snapshot(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(stor_ns_create(f->s, "acc", "one", (kv_version_t){1, 1}, NS1, NULL), 0);
+    assert_int_equal(stor_ns_create(f->s, "acc", "two", (kv_version_t){1, 1}, NS2, NULL), 0);
+    stor_mutation_t m[] = {mut(NS1, "b", 5, "vb"), mut(NS1, "a", 5, "va"), mut(NS1, "c", 5, NULL),
+                           mut(NS2, "a", 5, "v2"), mut(NS1, "e", 5, "expired")};
+    m[4].rec.expiration = now - 100;
+    stor_state_put_t st[] = {{"last_seq", "10", 2}};
+    stor_commit_t c = {.muts = m, .n_muts = 5, .state = st, .n_state = 1};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+
+    stor_snap_t *snap = NULL;
+    assert_int_equal(stor_snapshot_open(f->s, &snap), 0);
+    /* Afterwards: overwrites, a new key, a deleted namespace, a new one. */
+    stor_mutation_t m2[] = {mut(NS1, "a", 6, "new"), mut(NS1, "d", 6, "vd")};
+    stor_ns_change_t ch[] = {nsc(STOR_NS_DELETE, NS2, NULL, NULL, false),
+                             nsc(STOR_NS_CREATE, NS3, "acc", "three", false)};
+    stor_state_put_t st2[] = {{"last_seq", "11", 2}};
+    stor_commit_t c2 = {.muts = m2, .n_muts = 2, .ns = ch, .n_ns = 2, .state = st2, .n_state = 1};
+    assert_int_equal(stor_commit(f->s, &c2), 0);
+
+    char *v = NULL;
+    size_t len = 0;
+    assert_int_equal(stor_snapshot_state(snap, "last_seq", &v, &len), 0);
+    assert_string_equal(v, "10");
+    kv_free(v);
+    assert_int_equal(stor_snapshot_state(snap, "nope", &v, &len), KV_ENOTFOUND);
+    assert_null(v);
+    stor_ns_t *nss = NULL;
+    size_t n = 0;
+    assert_int_equal(stor_snapshot_namespaces(snap, &nss, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(nss[0].id, NS1);
+    assert_string_equal(nss[0].title, "one");
+    assert_string_equal(nss[1].id, NS2);
+    assert_string_equal(nss[1].account, "acc");
+    kv_free(nss);
+
+    const char *want[][3] = {
+        {NS1, "a", "va"}, {NS1, "b", "vb"}, {NS1, "c", "<del>"}, {NS1, "e", "expired"}};
+    stor_snap_item_t it;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(stor_snapshot_next(snap, &it), 1);
+        /* The first next() pinned the iterator's view: a compaction now
+         * (whose expiry filter would drop "e") cannot change what it sees. */
+        if (i == 0)
+            stor_compact(f->s);
+        assert_string_equal(it.ns_id, want[i][0]);
+        assert_int_equal(it.key_len, 1);
+        assert_memory_equal(it.key, want[i][1], 1);
+        stor_record_t r;
+        stor_blob_record(it.blob, &r);
+        char got[32];
+        snprintf(got, sizeof(got), "%.*s", (int)r.value_len, (const char *)r.value);
+        assert_string_equal(r.tombstone ? "<del>" : got, want[i][2]);
+        stor_blob_unref(it.blob);
+    }
+    /* NS2's record: deleted since, but the snapshot still has it. */
+    assert_int_equal(stor_snapshot_next(snap, &it), 1);
+    assert_string_equal(it.ns_id, NS2);
+    stor_blob_unref(it.blob);
+    assert_int_equal(stor_snapshot_next(snap, &it), 0);
+    assert_null(it.blob);
+    assert_int_equal(stor_snapshot_next(snap, &it), 0);
+    stor_snapshot_close(snap);
+    stor_snapshot_close(NULL);
+    char buf[32];
+    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "new");
+}
+
+/* Stream a snapshot of one replica into an empty one: equal digests. */
+static void test_snapshot_copy(void **state)
+{
+    fx_t *f = *state;
+    stor_t *dst = fx_second(f);
+    assert_int_equal(stor_ns_create(f->s, "acc", "one", (kv_version_t){1, 1}, NS1, NULL), 0);
+    for (int i = 0; i < 200; i++) {
+        char k[16], val[16];
+        snprintf(k, sizeof(k), "key%03d", i);
+        snprintf(val, sizeof(val), "val%d", i);
+        stor_mutation_t m = mut(NS1, k, 10 + (uint64_t)i, i % 7 ? val : NULL);
+        assert_int_equal(commit_muts(f->s, &m, 1, NULL, true), 0);
+    }
+    stor_state_put_t st[] = {{"last_seq", "200", 3}};
+    stor_commit_t sc = {.state = st, .n_state = 1};
+    assert_int_equal(stor_commit(f->s, &sc), 0);
+
+    stor_snap_t *snap = NULL;
+    assert_int_equal(stor_snapshot_open(f->s, &snap), 0);
+    stor_ns_t *nss = NULL;
+    size_t n = 0;
+    assert_int_equal(stor_snapshot_namespaces(snap, &nss, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        stor_ns_change_t ch = nsc(STOR_NS_CREATE, nss[i].id, nss[i].account, nss[i].title, true);
+        assert_int_equal(commit_ns(dst, &ch, 1, NULL), 0);
+    }
+    kv_free(nss);
+    stor_snap_item_t it;
+    int rc, items = 0;
+    while ((rc = stor_snapshot_next(snap, &it)) == 1) {
+        stor_mutation_t m = {.ns_id = it.ns_id, .key = it.key, .key_len = it.key_len};
+        stor_blob_record(it.blob, &m.rec);
+        int res = 9;
+        assert_int_equal(commit_muts(dst, &m, 1, &res, false), 0);
+        assert_int_equal(res, 0);
+        stor_blob_unref(it.blob);
+        items++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(items, 200);
+    stor_snapshot_close(snap);
+    uint8_t d1[STOR_DIGEST_BYTES], d2[STOR_DIGEST_BYTES];
+    assert_int_equal(stor_digest(f->s, 0, d1), 0);
+    assert_int_equal(stor_digest(dst, 0, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(d1));
+}
+
+/* ---- reset -------------------------------------------------------------------------- */
+
+static void test_reset(void **state)
+{
+    fx_t *f = *state;
+    char buf[64];
+    assert_int_equal(stor_ns_create(f->s, "acc", "one", (kv_version_t){1, 1}, NS1, NULL), 0);
+    stor_mutation_t m[] = {mut(NS1, "a", 1, "va"), mut(NS1, "b", 1, NULL), mut(NS2, "c", 1, "o")};
+    stor_log_entry_t e[] = {{1, "x", 1}, {2, "y", 1}};
+    stor_state_put_t st[] = {{"node_id", "7", 1}, {"applied_seq", "2", 1}, {"history_id", "h", 1}};
+    stor_commit_t c = {.muts = m, .n_muts = 3, .log = e, .n_log = 2, .state = st, .n_state = 3};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    assert_int_equal(stor_log_trim(f->s, 2), 0);
+    const char *keep[] = {"not-there", "node_id"};
+    assert_int_equal(stor_reset(f->s, keep, 2), 0);
+    for (int round = 0; round < 2; round++) {
+        assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "");
+        assert_string_equal(value_of(f->s, NS1, "b", buf, sizeof(buf)), "");
+        assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
+        assert_string_equal(title_of(f->s, NS1), "<none>");
+        assert_int_equal(ns_count(f->s, "acc"), 0);
+        assert_string_equal(state_of(f->s, "node_id", buf, sizeof(buf)), "7");
+        assert_string_equal(state_of(f->s, "applied_seq", buf, sizeof(buf)), "<none>");
+        assert_string_equal(state_of(f->s, "history_id", buf, sizeof(buf)), "<none>");
+        uint64_t first = 9, last = 9;
+        assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+        assert_true(first == 0 && last == 0);
+        uint8_t d[STOR_DIGEST_BYTES], empty[STOR_DIGEST_BYTES];
+        assert_int_equal(stor_digest(f->s, 0, d), 0);
+        stor_t *fresh = f->s2 ? f->s2 : fx_second(f);
+        assert_int_equal(stor_digest(fresh, 0, empty), 0);
+        assert_memory_equal(d, empty, sizeof(d));
+        fx_reopen(f);
+    }
+    /* Usable again: the old title is free; log seqs below a trim point of
+     * before the reset are readable (a snapshot may start anywhere). */
+    assert_int_equal(stor_ns_create(f->s, "acc", "one", (kv_version_t){2, 1}, NS2, NULL), 0);
+    assert_int_equal(commit_log(f->s, 5, "five"), 0);
+    assert_int_equal(stor_log_trim(f->s, 6), 0);
+    assert_int_equal(stor_reset(f->s, keep, 2), 0);
+    assert_int_equal(commit_log(f->s, 1, "again"), 0);
+    logbuf_t b;
+    assert_string_equal(log_text(f->s, 1, 10, 100, &b), "1:again");
+    uint64_t first = 0, last = 0;
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 1 && last == 1);
+    /* Reset of an empty-but-for-node_id store, keeping everything. */
+    const char *keep_all[] = {"node_id"};
+    assert_int_equal(stor_reset(f->s, keep_all, 1), 0);
+    assert_string_equal(state_of(f->s, "node_id", buf, sizeof(buf)), "7");
+    assert_int_equal(stor_reset(f->s, NULL, 0), 0);
+    assert_string_equal(state_of(f->s, "node_id", buf, sizeof(buf)), "<none>");
+    assert_int_equal(stor_reset(f->s, NULL, 1), KV_EINVAL);
+}
+
+/* ---- digest ------------------------------------------------------------------------- */
+
+static void hex(const uint8_t *d, char *out)
+{
+    for (int i = 0; i < STOR_DIGEST_BYTES; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* Reference values from Python's hashlib over the documented encoding. */
+static void test_digest_vectors(void **state)
+{
+    fx_t *f = *state;
+    uint8_t d[STOR_DIGEST_BYTES];
+    char h[2 * STOR_DIGEST_BYTES + 1];
+    assert_int_equal(stor_digest(f->s, 0, d), 0);
+    hex(d, h);
+    assert_string_equal(h, "af13988e15fbbed7b9dc9e9bd02ab2929fce48113ff4d205bc52147747029a00");
+    assert_int_equal(stor_ns_create(f->s, "acc", "title", (kv_version_t){1, 1}, NS1, NULL), 0);
+    char v[101];
+    memset(v, 'v', 100);
+    v[100] = '\0';
+    stor_mutation_t m = mut(NS1, "key", 0x1234, v);
+    m.rec.version.node_id = 7;
+    m.rec.expiration = 4102444800;
+    m.rec.metadata = "{\"m\":1}";
+    m.rec.metadata_len = 7;
+    assert_int_equal(commit_muts(f->s, &m, 1, NULL, false), 0);
+    assert_int_equal(stor_digest(f->s, 0, d), 0);
+    hex(d, h);
+    assert_string_equal(h, "6040452d50285f9ff75cb7500b5a5c6e0e7152c39fdd91b0236bf7cd1de7f09c");
+}
+
+/* Build the same content into a store: in order one at a time (order 0),
+ * or in reverse, in batches, with superseded versions first (order 1).
+ * Versions are recent (hlc from `base`): the expiry filter drops
+ * tombstones older than the retention window in a compaction. */
+static void build(stor_t *s, int order, uint64_t base)
+{
+    kv_version_t v = {1, 1};
+    if (order == 0) {
+        assert_int_equal(stor_ns_create(s, "acc", "one", v, NS1, NULL), 0);
+        assert_int_equal(stor_ns_create(s, "acc", "two", v, NS2, NULL), 0);
+    } else {
+        stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS2, "acc", "zwei", true),
+                                 nsc(STOR_NS_CREATE, NS1, "acc", "one", true),
+                                 nsc(STOR_NS_RENAME, NS2, NULL, "two", true)};
+        assert_int_equal(commit_ns(s, ch, 3, NULL), 0);
+    }
+    stor_mutation_t batch[64];
+    char keys[64][16], vals[64][32]; /* mutations borrow them */
+    size_t nb = 0;
+    for (int j = 0; j < 120; j++) {
+        int i = order == 0 ? j : 119 - j;
+        const char *ns = i % 3 ? NS1 : NS2;
+        snprintf(keys[nb], sizeof(keys[nb]), "k%03d", i);
+        if (order == 1) {
+            batch[nb] = mut(ns, keys[nb], base, "superseded");
+            nb++;
+            memcpy(keys[nb], keys[nb - 1], sizeof(keys[nb]));
+        }
+        snprintf(vals[nb], sizeof(vals[nb]), "value-%d", i * 7);
+        batch[nb] = mut(ns, keys[nb], base + 100 + (uint64_t)i, i % 10 == 0 ? NULL : vals[nb]);
+        nb++;
+        if (order == 0 || nb >= 60 || j == 119) {
+            assert_int_equal(commit_muts(s, batch, nb, NULL, false), 0);
+            nb = 0;
+        }
+    }
+}
+
+static void test_digest_converge(void **state)
+{
+    fx_t *f = *state;
+    stor_t *b = fx_second(f);
+    uint64_t base = (uint64_t)time(NULL) * 1000 << 16;
+    build(f->s, 0, base);
+    build(b, 1, base);
+    stor_compact(b); /* a different layout: SSTs vs memtable */
+    uint8_t d1[STOR_DIGEST_BYTES], d2[STOR_DIGEST_BYTES];
+    assert_int_equal(stor_digest(f->s, 0, d1), 0);
+    assert_int_equal(stor_digest(b, 0, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(d1));
+    fx_reopen(f);
+    assert_int_equal(stor_digest(f->s, 0, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(d1));
+
+    /* One byte of one value (same key and version): different. */
+    stor_mutation_t m = mut(NS1, "k001", base + 1000, "value-7");
+    assert_int_equal(commit_muts(f->s, &m, 1, NULL, false), 0);
+    m = mut(NS1, "k001", base + 1000, "value-8");
+    assert_int_equal(commit_muts(b, &m, 1, NULL, false), 0);
+    assert_int_equal(stor_digest(f->s, 0, d1), 0);
+    assert_int_equal(stor_digest(b, 0, d2), 0);
+    assert_memory_not_equal(d1, d2, sizeof(d1));
+    /* Only the version's node id differs: different. */
+    m = mut(NS1, "k001", base + 1001, "same");
+    assert_int_equal(commit_muts(f->s, &m, 1, NULL, false), 0);
+    m.rec.version.node_id = 2;
+    assert_int_equal(commit_muts(b, &m, 1, NULL, false), 0);
+    assert_int_equal(stor_digest(f->s, 0, d1), 0);
+    assert_int_equal(stor_digest(b, 0, d2), 0);
+    assert_memory_not_equal(d1, d2, sizeof(d1));
+    /* Both take the same newer write: equal again. */
+    m = mut(NS1, "k001", base + 1002, "final");
+    assert_int_equal(commit_muts(f->s, &m, 1, NULL, false), 0);
+    assert_int_equal(commit_muts(b, &m, 1, NULL, false), 0);
+    assert_int_equal(stor_digest(f->s, 0, d1), 0);
+    assert_int_equal(stor_digest(b, 0, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(d1));
+    /* A namespace title. */
+    assert_int_equal(stor_ns_rename(b, NS2, "twO", (kv_version_t){5, 1}), 0);
+    assert_int_equal(stor_digest(b, 0, d2), 0);
+    assert_memory_not_equal(d1, d2, sizeof(d1));
+    assert_int_equal(stor_ns_rename(b, NS2, "two", (kv_version_t){6, 1}), 0);
+    assert_int_equal(stor_digest(b, 0, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(d1));
+
+    /* An expired record on one side only counts until it has expired. */
+    int64_t now = (int64_t)time(NULL);
+    m = mut(NS1, "ttl", base + 2000, "soon");
+    m.rec.expiration = now + 60;
+    assert_int_equal(commit_muts(b, &m, 1, NULL, false), 0);
+    assert_int_equal(stor_digest(b, now, d2), 0);
+    assert_memory_not_equal(d1, d2, sizeof(d1));
+    assert_int_equal(stor_digest(f->s, now + 60, d1), 0);
+    assert_int_equal(stor_digest(b, now + 60, d2), 0);
+    assert_memory_equal(d1, d2, sizeof(d1));
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_commit_all),
+        T(test_commit_oom),
+        T(test_commit_io_error),
+        T(test_commit_lww),
+        T(test_ns_decided),
+        T(test_ns_replicated),
+        T(test_check_namespaces),
+        T(test_ns_commit_visibility),
+        T(test_log),
+        T(test_reopen_log_state),
+        T(test_snapshot),
+        T(test_snapshot_copy),
+        T(test_reset),
+        T(test_digest_vectors),
+        T(test_digest_converge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
