@@ -321,6 +321,21 @@ static void ops_status(node_app_t *app, http_req_t *req)
     app_respond_json(app, req, METRICS_ROUTE_STATUS, 200, doc);
 }
 
+/* A SHA-256 over the replica's logical content (records, tombstones and
+ * namespaces; records expired now left out): equal on two replicas that
+ * converged. It reads the whole store: an operations and test tool. */
+static void ops_digest(node_app_t *app, http_req_t *req)
+{
+    uint8_t d[STOR_DIGEST_BYTES];
+    char hex[2 * STOR_DIGEST_BYTES + 2];
+    metrics_buf_t b = {0};
+    int rc = stor_digest(kvops_store(app->ops), kvops_now_s(app->ops), d);
+    for (size_t i = 0; rc == 0 && i < sizeof d; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    metrics_buf_printf(&b, "%s\n", rc == 0 ? hex : kv_strerror(rc));
+    ops_text(app, req, METRICS_ROUTE_STATUS, "text/plain", &b);
+}
+
 static int ops_handle(node_app_t *app, http_req_t *req)
 {
     metrics_buf_t b = {0};
@@ -337,6 +352,8 @@ static int ops_handle(node_app_t *app, http_req_t *req)
         ops_text(app, req, METRICS_ROUTE_METRICS, "text/plain; version=0.0.4", &b);
     } else if (path_is(req, "/status")) {
         ops_status(app, req);
+    } else if (path_is(req, "/digest")) {
+        ops_digest(app, req);
     } else {
         return 0;
     }

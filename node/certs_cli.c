@@ -18,6 +18,8 @@ typedef struct {
     int days, ca_days, edges;
     const char *hosts[CERTS_HOSTS_MAX];
     size_t host_count;
+    bool window; /* --valid-from/--valid-until given */
+    long long valid_from_s, valid_until_s;
 } certs__args_t;
 
 static void certs__usage(FILE *out)
@@ -35,7 +37,10 @@ static void certs__usage(FILE *out)
             "  --days N     validity of node certificates in days (default %d)\n"
             "  --ca-days N  validity of a new CA in days (default %d)\n"
             "  --host H     a DNS name or IP for subjectAltName; repeatable\n"
-            "               (default: localhost and 127.0.0.1)\n\n"
+            "               (default: localhost and 127.0.0.1)\n"
+            "  --valid-from S --valid-until S\n"
+            "               issue: an explicit validity window in seconds relative to now\n"
+            "               (negative = past), e.g. an expired certificate for a test\n\n"
             "The role is recorded in the subject (OU=edgekv-origin or OU=edgekv-edge) and\n"
             "the node name in CN; key files are written with mode 0600.\n",
             CERTS_EDGES_DEFAULT, CERTS_NODE_DAYS_DEFAULT, CERTS_CA_DAYS_DEFAULT);
@@ -84,7 +89,13 @@ static int certs__parse(int argc, char **argv, certs__args_t *a)
             ok = certs__int(v, 1, CERTS_DAYS_MAX, &a->ca_days);
         else if (CERTS__IS("--edges"))
             ok = certs__int(v, 0, CERTS_EDGES_MAX, &a->edges);
-        else if (CERTS__IS("--host") && a->host_count < CERTS_HOSTS_MAX)
+        else if (CERTS__IS("--valid-from") || CERTS__IS("--valid-until")) {
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            ok = *v && !*end;
+            a->window = true;
+            *(CERTS__IS("--valid-from") ? &a->valid_from_s : &a->valid_until_s) = x;
+        } else if (CERTS__IS("--host") && a->host_count < CERTS_HOSTS_MAX)
             a->hosts[a->host_count++] = v;
         else {
             fprintf(stderr, "edgekv certs: unknown or repeated option '%.*s'\n", (int)olen, opt);
@@ -184,7 +195,9 @@ int certs_main(int argc, char **argv)
         fprintf(stderr, "edgekv certs issue: --role and --name are required\n");
         return 2;
     }
-    rc = certs_issue(a.dir, a.role, a.name, a.days, a.hosts, a.host_count);
+    rc = a.window ? certs_issue_window(a.dir, a.role, a.name, a.valid_from_s, a.valid_until_s,
+                                       a.hosts, a.host_count)
+                  : certs_issue(a.dir, a.role, a.name, a.days, a.hosts, a.host_count);
     if (rc == KV_EINVAL)
         fprintf(stderr, "edgekv certs issue: bad role, name ([A-Za-z0-9._-]{1,64}) or host\n");
     return certs__report(rc, "issued", a.dir, a.name) == 0 ? 0 : 1;

@@ -252,7 +252,11 @@ void node_config_usage(const char *role)
            "  --origin H:P         edge: the origin's replication address (default 127.0.0.1:%d)\n"
            "  --propagation-bound-ms N  edge: stale after N ms without news (default 1000)\n"
            "  --strict-staleness true|false  edge: refuse reads with 503 while stale\n"
-           "  --heartbeat-ms N     origin: heartbeat interval (default 200)\n",
+           "  --heartbeat-ms N     origin: heartbeat interval (default 200)\n"
+           "  --log-retention N    origin: log entries always kept (default 100000)\n"
+           "  --log-retention-max N  origin: most entries kept for a lagging edge (default\n"
+           "                       5000000); an edge further behind takes a snapshot\n"
+           "  --write-timeout-ms N edge: how long a forwarded write may wait (default 10000)\n",
            role, strcmp(role, "edge") == 0 ? DEFAULT_PORT_EDGE : DEFAULT_PORT_ORIGIN, role,
            DEFAULT_WRITE_THREADS, KV_CACHE_DEFAULT_BYTES, DEFAULT_PORT_REPL, DEFAULT_PORT_REPL);
 }
@@ -326,6 +330,9 @@ static int apply_flag(node_config_t *c, const char *f, const char *v, char *err,
     UINTF("--node-id", 1, UINT32_MAX, c->node_id)
     UINTF("--propagation-bound-ms", 10, 3600000, c->propagation_bound_ms)
     UINTF("--heartbeat-ms", 5, 600000, c->heartbeat_interval_ms)
+    UINTF("--log-retention", 1, 1ULL << 40, c->log_retention)
+    UINTF("--log-retention-max", 1, 1ULL << 40, c->log_retention_max)
+    UINTF("--write-timeout-ms", 100, 3600000, c->write_timeout_ms)
 #undef UINTF
     return errf(err, n, "unknown option '%s'%s (see --help)", f, NULL);
 }

@@ -245,6 +245,14 @@ static void banner(node_t *n, int token_generated)
         printf("  tokens: %zu from the configuration\n", auth_count(n->auth));
     printf("  REST base: http://%s:%d/client/v4   env file: %s/edgekv.env\n", n->cfg.listen_host,
            port, n->cfg.data_dir);
+    if (n->replica && strcmp(n->app.role, "origin") == 0)
+        printf("  replication: listening on %s:%d (mutual TLS, certs %s)\n", n->cfg.repl_host,
+               replica_port(n->replica), n->cfg.certs_dir);
+    else if (n->replica)
+        printf("  replication: origin %s:%d (mutual TLS as %s, bound %llu ms%s)\n",
+               n->cfg.origin_host, n->cfg.origin_port, n->cfg.name,
+               (unsigned long long)n->cfg.propagation_bound_ms,
+               n->cfg.strict_staleness ? ", strict" : "");
     fflush(stdout);
 }
 

@@ -33,8 +33,14 @@ finish() {
 # banner, sets PORT, TOKEN (if generated), ACCOUNT, PID.
 start_node() {
   local name=$1; shift
+  start_role "$name" origin "$@"
+}
+
+# start_role NAME ROLE ARGS... : as start_node for `edgekv ROLE ARGS`.
+start_role() {
+  local name=$1 role=$2; shift 2
   local log=$TMP/$name.log
-  "$EDGEKV" origin --listen 127.0.0.1:0 "$@" >"$log" 2>"$TMP/$name.err" &
+  "$EDGEKV" "$role" --listen 127.0.0.1:0 "$@" >"$log" 2>"$TMP/$name.err" &
   PID=$!
   PIDS+=("$PID")
   for _ in $(seq 1 100); do
@@ -47,7 +53,20 @@ start_node() {
   PORT=$(sed -n 's|.*serving http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -1)
   ACCOUNT=$(sed -n 's|.*(account \([^,]*\),.*|\1|p' "$log" | head -1)
   TOKEN=$(sed -n 's|.*token ([^)]*): \(.*\)$|\1|p' "$log" | head -1)
+  REPL_PORT=$(sed -n 's|.*replication: listening on [^:]*:\([0-9]*\).*|\1|p' "$log" | head -1)
   BASE="http://127.0.0.1:$PORT/client/v4/accounts/$ACCOUNT/storage/kv/namespaces"
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND... : retry COMMAND (every 0.1 s)
+# until it succeeds; fails the test (and returns 1) on timeout.
+wait_for() {
+  local what=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [[ $SECONDS -ge $deadline ]]; then bad "timed out waiting for $what"; return 1; fi
+    sleep 0.1
+  done
+  return 0
 }
 
 # stop_node SIGNAL : signals PID and waits; sets RC to the exit status.

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# test_cluster.sh - a real cluster on loopback: one origin and three edges
+# as separate processes over mutual TLS. Writes at one edge are read at the
+# others; an edge killed with SIGKILL catches up by sequence; an edge kept
+# away past the log window takes a snapshot and converges (digests equal);
+# deletes made while an edge was away stay deleted; the origin killed with
+# SIGKILL under a stream of writes loses none it acknowledged; untrusted,
+# expired and wrong-role certificates are refused.
+source "$(dirname "$0")/lib.sh"
+
+CERTS=$TMP/certs
+"$EDGEKV" certs init --dir "$CERTS" --edges 3 >/dev/null
+ACCT=acctcluster
+TOK=cluster-token-0123456789
+COMMON=(--account "$ACCT" --token "$TOK" --sync always --threads 1)
+TOKEN=$TOK
+ACCOUNT=$ACCT
+
+# The log keeps at most 40 entries for an edge that is away: past that it
+# needs a snapshot.
+start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin \
+  --repl-listen 127.0.0.1:0 --log-retention 10 --log-retention-max 40 "${COMMON[@]}"
+OPID=$PID OPORT=$PORT RP=$REPL_PORT
+declare -A EPID EPORT
+start_edge() { # start_edge N [extra args]
+  local n=$1; shift
+  start_role "edge$n" edge --data "$TMP/edge$n" --certs "$CERTS" --name "edge$n" \
+    --origin "127.0.0.1:$RP" "${COMMON[@]}" "$@"
+  EPID[$n]=$PID EPORT[$n]=$PORT
+}
+for n in 1 2 3; do start_edge "$n"; done
+
+url() { echo "http://127.0.0.1:$1/client/v4/accounts/$ACCT/storage/kv/namespaces$2"; }
+put() { curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $TOK" --data-binary "$4" "$(url "$1" "/$2/values/$3")"; }
+del() { curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $TOK" "$(url "$1" "/$2/values/$3")"; }
+get() { curl -s -H "Authorization: Bearer $TOK" "$(url "$1" "/$2/values/$3")"; }
+code() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOK" "$(url "$1" "/$2/values/$3")"; }
+digest() { curl -s "http://127.0.0.1:$1/digest"; }
+live() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.link)" == live ]]; }
+same_digest() { [[ "$(digest "$1")" == "$(digest "$OPORT")" ]]; }
+has_value() { [[ "$(get "$1" "$2" "$3")" == "$4" ]]; }
+is_gone() { [[ "$(code "$1" "$2" "$3")" == 404 ]]; }
+
+up=0
+for n in 1 2 3; do wait_for "edge$n live" 10 live "${EPORT[$n]}" && up=$((up + 1)); done
+check "edges live over mutual TLS" 3 "$up"
+
+# A namespace and a write through edge1, read everywhere.
+NS=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d '{"title":"cluster"}' "$(url "${EPORT[1]}" "")" | jq -r .result.id)
+check "namespace created through an edge" 32 "${#NS}"
+check "write at edge1" 200 "$(put "${EPORT[1]}" "$NS" greeting hello)"
+check "read-your-write at edge1" hello "$(get "${EPORT[1]}" "$NS" greeting)"
+wait_for "edge2 sees the write" 5 has_value "${EPORT[2]}" "$NS" greeting hello && ok "edge2 reads edge1's write"
+wait_for "edge3 sees the write" 5 has_value "${EPORT[3]}" "$NS" greeting hello && ok "edge3 reads edge1's write"
+check "origin has it" hello "$(get "$OPORT" "$NS" greeting)"
+
+# Edge2 killed, written around, restarted: catches up by sequence.
+put "${EPORT[1]}" "$NS" doomed x >/dev/null
+wait_for "edge2 sees doomed" 5 has_value "${EPORT[2]}" "$NS" doomed x || true
+snaps_before=$(grep -c "snapshot to link" "$TMP/origin.err" || true)
+kill -9 "${EPID[2]}"; wait "${EPID[2]}" 2>/dev/null || true
+for i in $(seq 1 20); do put "${EPORT[3]}" "$NS" "k$i" "v$i" >/dev/null; done
+check "delete while edge2 is away" 200 "$(del "${EPORT[1]}" "$NS" doomed)"
+start_edge 2
+wait_for "edge2 converges after SIGKILL" 10 same_digest "${EPORT[2]}" && ok "edge2 caught up by sequence (digest equal)"
+check "edge2 has a write made while away" v20 "$(get "${EPORT[2]}" "$NS" k20)"
+check "a delete made while edge2 was away stays deleted" 404 "$(code "${EPORT[2]}" "$NS" doomed)"
+check "edge2 resumed from the log (no new snapshot)" "$snaps_before" "$(grep -c "snapshot to link" "$TMP/origin.err" || true)"
+
+# Edge3 away past the log window: snapshot, then converge.
+put "${EPORT[1]}" "$NS" doomed2 y >/dev/null
+wait_for "edge3 sees doomed2" 5 has_value "${EPORT[3]}" "$NS" doomed2 y || true
+snaps_before=$(grep -c "snapshot to link" "$TMP/origin.err" || true)
+kill -9 "${EPID[3]}"; wait "${EPID[3]}" 2>/dev/null || true
+for i in $(seq 1 100); do put "${EPORT[1]}" "$NS" "w$i" "$i" >/dev/null; done
+del "${EPORT[1]}" "$NS" doomed2 >/dev/null
+start_edge 3
+wait_for "edge3 converges by snapshot" 15 same_digest "${EPORT[3]}" && ok "edge3 converged after a snapshot (digest equal)"
+[[ $(grep -c "snapshot to link" "$TMP/origin.err" || true) -gt $snaps_before ]] && ok "origin streamed a snapshot to edge3" || bad "no snapshot was streamed"
+check "snapshot keeps deletes" 404 "$(code "${EPORT[3]}" "$NS" doomed2)"
+check "snapshot carries data" 100 "$(get "${EPORT[3]}" "$NS" w100)"
+
+# The origin killed with SIGKILL under a stream of writes: none of the
+# acknowledged ones may be lost.
+: >"$TMP/ledger"
+(
+  for i in $(seq 1 400); do
+    c=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X PUT -H "Authorization: Bearer $TOK" \
+      --data-binary "L$i" "$(url "$OPORT" "/$NS/values/ledger$i")")
+    [[ "$c" == 200 ]] && echo "$i" >>"$TMP/ledger"
+  done
+) &
+WRITER=$!
+sleep 1
+kill -9 "$OPID"; wait "$OPID" 2>/dev/null || true
+wait "$WRITER" || true
+acked=$(wc -l <"$TMP/ledger")
+[[ $acked -gt 0 ]] && ok "$acked writes acknowledged before the crash" || bad "no write was acknowledged"
+check "a write through an edge with the origin down is refused" 503 "$(put "${EPORT[1]}" "$NS" nowhere x)"
+start_node origin2 --data "$TMP/origin" --certs "$CERTS" --name origin \
+  --repl-listen "127.0.0.1:$RP" --log-retention 10 --log-retention-max 40 "${COMMON[@]}"
+OPID=$PID OPORT=$PORT
+lost=0
+while read -r i; do
+  [[ "$(get "$OPORT" "$NS" "ledger$i")" == "L$i" ]] || lost=$((lost + 1))
+done <"$TMP/ledger"
+check "acknowledged writes lost by the origin crash" 0 "$lost"
+for n in 1 2 3; do
+  wait_for "edge$n converges after the origin restart" 15 same_digest "${EPORT[$n]}" && ok "edge$n converged after the origin restart"
+done
+
+# Certificates: another CA, an expired certificate, an origin certificate
+# used by an edge (wrong role).
+"$EDGEKV" certs init --dir "$TMP/other" --edges 1 >/dev/null
+"$EDGEKV" certs issue --dir "$CERTS" --role edge --name expired --valid-from -7200 --valid-until -3600 >/dev/null
+refused() { # refused NAME CERTDIR CERTNAME
+  start_role "$1" edge --data "$TMP/$1" --certs "$2" --name "$3" --origin "127.0.0.1:$RP" "${COMMON[@]}"
+  sleep 1.5
+  local link
+  link=$(curl -s "http://127.0.0.1:$PORT/status" | jq -r .replication.link)
+  if [[ "$link" != live ]]; then ok "$1 refused (link $link)"; else bad "$1 was accepted"; fi
+  stop_node TERM
+}
+refused foreign "$TMP/other" edge1
+refused expired "$CERTS" expired
+grep -q "expired" "$TMP/origin2.err" && ok "origin logged the expired certificate" || bad "no expiry reason in the origin log"
+# An edge given the origin's certificate refuses to start ...
+set +e
+"$EDGEKV" edge --listen 127.0.0.1:0 --data "$TMP/wrongrole" --certs "$CERTS" --name origin \
+  --origin "127.0.0.1:$RP" "${COMMON[@]}" >/dev/null 2>"$TMP/wrongrole.err"
+rc=$?
+set -e
+check "an edge with an origin certificate does not start" 1 "$rc"
+grep -q "has role origin, but this node is an edge" "$TMP/wrongrole.err" && ok "wrong-role message" || bad "wrong-role message: $(cat "$TMP/wrongrole.err")"
+# ... and an edge refuses a peer that presents an edge certificate as the
+# origin (a rogue TLS server holding a valid edge certificate of the cluster).
+RPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+openssl s_server -quiet -accept "127.0.0.1:$RPORT" -tls1_3 -cert "$CERTS/edge1.crt" -key "$CERTS/edge1.key" \
+  -CAfile "$CERTS/ca.crt" -Verify 1 </dev/null >/dev/null 2>&1 &
+PIDS+=("$!")
+ROGUE=$!
+sleep 0.5
+start_role rogue edge --data "$TMP/rogue" --certs "$CERTS" --name edge3 --origin "127.0.0.1:$RPORT" "${COMMON[@]}"
+sleep 1.5
+check "an edge refuses an edge certificate posing as the origin" down "$(curl -s "http://127.0.0.1:$PORT/status" | jq -r .replication.link | sed 's/connecting/down/')"
+grep -q "role edge where origin expected" "$TMP/rogue.err" && ok "wrong-role reason logged" || bad "wrong-role reason: $(tail -3 "$TMP/rogue.err")"
+stop_node TERM
+kill "$ROGUE" 2>/dev/null || true
+
+for n in 1 2 3; do kill -TERM "${EPID[$n]}"; done
+PID=$OPID stop_node TERM
+check "origin stops cleanly" 0 "$RC"
+finish

@@ -1,0 +1,781 @@
+/*
+ * test_origin.c - unit tests of the origin state machine, driven by hand:
+ * frames an edge would send go in as bytes, and the actions that come out
+ * (decoded frames included) are checked one by one at exact virtual times.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "frame.h"
+#include "hlc.h"
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "repl_testkit.h"
+#include "wire.h"
+
+typedef struct {
+    repl_origin_t *o;
+    tk_acts_t t;
+} fx_t;
+
+static void fx_init(fx_t *x, const repl_origin_config_t *c)
+{
+    memset(x, 0, sizeof *x);
+    assert_int_equal(repl_origin_create(c, &x->o), 0);
+    tk_acts_reset(&x->t, TK_ACTS_MAX);
+}
+
+/* Before each call: release the previous call's actions. */
+static repl_actions_t *fx_a(fx_t *x)
+{
+    tk_acts_release(&x->t);
+    tk_acts_reset(&x->t, TK_ACTS_MAX);
+    return &x->t.a;
+}
+
+static void fx_free(fx_t *x)
+{
+    tk_acts_release(&x->t);
+    repl_origin_destroy(x->o);
+}
+
+static void cfg_at(repl_origin_config_t *c, uint64_t last_seq, uint64_t log_first_seq)
+{
+    tk_origin_config(c);
+    c->last_seq = last_seq;
+    c->log_first_seq = log_first_seq;
+}
+
+static void fx_frame(fx_t *x, repl_peer_t p, const Edgekv__Frame *f, uint64_t now)
+{
+    size_t len;
+    uint8_t *b = tk_frame_bytes(f, &len);
+    repl_origin_on_bytes(x->o, p, b, len, now, fx_a(x));
+    free(b);
+}
+
+static void fx_hello(fx_t *x, repl_peer_t p, const char *hist, uint64_t applied, uint32_t node,
+                     uint64_t now)
+{
+    repl_origin_on_connect(x->o, p, now, fx_a(x));
+    assert_int_equal(x->t.a.n, 0);
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Hello h = EDGEKV__HELLO__INIT;
+    h.history_id = (char *)hist;
+    h.applied_seq = applied;
+    h.node_id = node;
+    f.msg_case = EDGEKV__FRAME__MSG_HELLO;
+    f.hello = &h;
+    fx_frame(x, p, &f, now);
+}
+
+static void fx_ack(fx_t *x, repl_peer_t p, uint64_t seq, uint64_t now)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+    ack.applied_seq = seq;
+    f.msg_case = EDGEKV__FRAME__MSG_ACK;
+    f.ack = &ack;
+    fx_frame(x, p, &f, now);
+}
+
+static void fx_write_req(fx_t *x, repl_peer_t p, uint64_t id, uint64_t hint, const repl_op_t *ops,
+                         size_t n, uint64_t now)
+{
+    Edgekv__Op pbs[8], *ptrs[8];
+    for (size_t i = 0; i < n; i++) {
+        repl_wire_op_view(&ops[i], &pbs[i]);
+        ptrs[i] = &pbs[i];
+    }
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__WriteRequest r = EDGEKV__WRITE_REQUEST__INIT;
+    r.request_id = id;
+    r.hlc_hint = hint;
+    r.n_ops = n;
+    r.ops = ptrs;
+    f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;
+    f.write_request = &r;
+    fx_frame(x, p, &f, now);
+}
+
+/* The single action of `kind` in the last call's actions. */
+static const repl_action_t *fx_one(fx_t *x, repl_act_kind_t kind)
+{
+    assert_int_equal(tk_acts_count(&x->t, kind), 1);
+    return &x->t.buf[tk_acts_find(&x->t, kind, 0)];
+}
+
+/* Commit the PERSIST of the last call with all-zero results. */
+static void fx_persist_ok(fx_t *x, uint64_t now)
+{
+    const repl_action_t *p = fx_one(x, REPL_ACT_PERSIST);
+    uint64_t id = p->batch_id;
+    repl_origin_persisted(x->o, id, 0, NULL, now, fx_a(x));
+}
+
+static void test_fresh_edge_gets_snapshot(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, "", 0, 101, 1000);
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+    assert_int_equal(f->welcome->mode, EDGEKV__WELCOME__MODE__SNAPSHOT);
+    assert_int_equal(f->welcome->origin_seq, 10);
+    assert_string_equal(f->welcome->history_id, TK_HIST_A);
+    frame_free(f);
+    /* SEND (welcome) comes before SNAPSHOT: the driver writes it first. */
+    assert_true(tk_acts_find(&x.t, REPL_ACT_SEND, 0) < tk_acts_find(&x.t, REPL_ACT_SNAPSHOT, 0));
+    assert_int_equal(fx_one(&x, REPL_ACT_SNAPSHOT)->peer, 1);
+    repl_edge_info_t info;
+    assert_int_equal(repl_origin_edges(x.o, 1000, &info, 1), 1);
+    assert_true(info.snapshotting);
+    /* Snapshot done at 10: the edge is live; a commit reaches it. */
+    repl_origin_snapshot_sent(x.o, 1, 0, 10, 1001, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_op_t op = tk_put("k", "v");
+    repl_origin_write(x.o, 7, &op, 1, 1002, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->muts[0].seq, 11);
+    fx_persist_ok(&x, 1003);
+    f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_BATCH);
+    assert_int_equal(f->batch->n_mutations, 1);
+    assert_int_equal(f->batch->mutations[0]->seq, 11);
+    assert_int_equal(f->batch->origin_seq, 11);
+    assert_int_equal(f->batch->origin_time_ms, 1003);
+    frame_free(f);
+    fx_free(&x);
+}
+
+static void check_welcome(fx_t *x, Edgekv__Welcome__Mode mode, uint64_t from)
+{
+    Edgekv__Frame *f = tk_acts_frame(&x->t, 0);
+    assert_non_null(f);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+    assert_int_equal(f->welcome->mode, mode);
+    if (mode == EDGEKV__WELCOME__MODE__RESUME)
+        assert_int_equal(f->welcome->from_seq, from);
+    frame_free(f);
+}
+
+static void test_resume_or_snapshot_by_window(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 5); /* log holds 5..10 */
+    fx_t x;
+    fx_init(&x, &c);
+    /* applied 4: the next entry (5) is in the log: resume, read it. */
+    fx_hello(&x, 1, TK_HIST_A, 4, 101, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 5);
+    const repl_action_t *r = fx_one(&x, REPL_ACT_READ_LOG);
+    assert_int_equal(r->seq, 5);
+    assert_int_equal(r->max_bytes, KV_REPL_BATCH_MAX_BYTES);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SNAPSHOT), 0);
+    /* applied 3: entry 4 is trimmed: snapshot. */
+    fx_hello(&x, 2, TK_HIST_A, 3, 102, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__SNAPSHOT, 0);
+    fx_one(&x, REPL_ACT_SNAPSHOT);
+    /* applied 10: caught up; nothing to read. */
+    fx_hello(&x, 3, TK_HIST_A, 10, 103, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 11);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_READ_LOG), 0);
+    /* The read for edge 1 comes back: one batch 5..10. */
+    repl_mutation_t muts[6];
+    for (int i = 0; i < 6; i++)
+        muts[i] = (repl_mutation_t){.seq = 5 + i, .version = {100 + i, 1}, .op = tk_put("k", "v")};
+    repl_origin_log_read(x.o, 1, 0, muts, 6, 1001, fx_a(&x));
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->batch->n_mutations, 6);
+    assert_int_equal(f->batch->mutations[0]->seq, 5);
+    assert_int_equal(f->batch->mutations[5]->seq, 10);
+    frame_free(f);
+    fx_free(&x);
+}
+
+static void test_history_mismatch_and_edge_ahead_refused(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_B, 3, 101, 1000);
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_string_equal(f->welcome->history_id, TK_HIST_A); /* ours: the edge refuses */
+    frame_free(f);
+    assert_int_equal(x.t.a.n, 1); /* no snapshot, no read: never rewind it */
+    fx_hello(&x, 2, TK_HIST_A, 11, 102, 1000); /* ahead of our log */
+    f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->welcome->origin_seq, 10);
+    frame_free(f);
+    assert_int_equal(x.t.a.n, 1);
+    /* Refused links get nothing when the log grows. */
+    repl_op_t op = tk_put("k", "v");
+    repl_origin_write(x.o, 1, &op, 1, 1001, fx_a(&x));
+    fx_persist_ok(&x, 1002);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 1);
+    assert_int_equal(repl_origin_deadline(x.o), UINT64_MAX); /* no heartbeats either */
+    fx_free(&x);
+}
+
+static void test_group_commit(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.group_max_ops = 4;
+    fx_t x;
+    fx_init(&x, &c);
+    repl_op_t ops[3] = {tk_put("a", "1"), tk_put("b", "2"), tk_del("c")};
+    repl_origin_write(x.o, 1, ops, 1, 1000, fx_a(&x));
+    const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_int_equal(p->n, 1);
+    assert_int_equal(p->muts[0].seq, 11);
+    const repl_mutation_t *first = p->muts; /* valid until persisted */
+    uint64_t b1 = p->batch_id;
+    kv_version_t v1 = p->muts[0].version;
+    assert_int_equal(v1.node_id, 1);
+    assert_int_equal(hlc_ms(v1.hlc), 1000);
+    /* Two more writes while the first is in flight: no second PERSIST. */
+    repl_origin_write(x.o, 2, ops, 2, 1000, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_write(x.o, 3, ops, 3, 1001, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    assert_int_equal(first[0].seq, 11);
+    assert_memory_equal(first[0].op.key, "a", 1);
+    repl_origin_persisted(x.o, b1, 0, NULL, 1002, fx_a(&x));
+    const repl_action_t *d = fx_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 1);
+    assert_int_equal(d->status, 0);
+    assert_int_equal(d->seq, 11);
+    assert_int_equal(d->n, 1);
+    /* Next group: write 2 (2 ops); write 3 would pass group_max_ops. */
+    p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_int_equal(p->n, 2);
+    assert_int_equal(p->muts[0].seq, 12);
+    assert_int_equal(p->muts[1].seq, 13);
+    assert_true(kv_version_cmp(p->muts[0].version, v1) > 0);
+    assert_true(kv_version_cmp(p->muts[1].version, p->muts[0].version) > 0);
+    fx_persist_ok(&x, 1003);
+    d = fx_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 2);
+    assert_int_equal(d->seq, 13);
+    p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_int_equal(p->n, 3);
+    assert_int_equal(p->muts[2].seq, 16);
+    fx_persist_ok(&x, 1004);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->seq, 16);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.last_seq, 16);
+    assert_int_equal(st.writes_committed, 6);
+    fx_free(&x);
+}
+
+static void test_failed_op_becomes_noop(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    repl_op_t ops[2] = {tk_put("a", "1"), tk_put("b", "2")};
+    repl_origin_write(x.o, 5, ops, 2, 1000, fx_a(&x));
+    uint64_t id = fx_one(&x, REPL_ACT_PERSIST)->batch_id;
+    int results[2] = {0, KV_EEXISTS};
+    repl_origin_persisted(x.o, id, 0, results, 1001, fx_a(&x));
+    const repl_action_t *d = fx_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->status, 0);
+    assert_int_equal(d->seq, 12);
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->results[0], 0);
+    assert_int_equal(d->results[1], KV_EEXISTS);
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->batch->n_mutations, 2);
+    assert_int_equal(f->batch->mutations[1]->seq, 12);
+    assert_int_equal(f->batch->mutations[1]->op->kind, EDGEKV__OP__KIND__NOOP);
+    assert_int_equal(f->batch->mutations[1]->op->key.len, 0);
+    frame_free(f);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.writes_committed, 1);
+    fx_free(&x);
+}
+
+static void test_remote_write_clock_hint(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.max_clock_offset_ms = 500;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    repl_op_t op = tk_put("k", "v");
+    /* 501 ms ahead: refused, nothing written, the clock untouched. */
+    fx_write_req(&x, 1, 77, hlc_pack(1501, 0), &op, 1, 1000);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WRITE_RESULT);
+    assert_int_equal(f->write_result->request_id, 77);
+    assert_int_equal(f->write_result->status, KV_ECLOCK);
+    frame_free(f);
+    /* 500 ms ahead: accepted, stamped after the hint. */
+    uint64_t hint = hlc_pack(1500, 3);
+    fx_write_req(&x, 1, 78, hint, &op, 1, 1000);
+    const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_true(p->muts[0].version.hlc > hint);
+    assert_int_equal(p->muts[0].seq, 11);
+    fx_persist_ok(&x, 1001);
+    /* The batch and the result go to the writer's link. */
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 2);
+    f = tk_acts_frame(&x.t, 1);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WRITE_RESULT);
+    assert_int_equal(f->write_result->status, 0);
+    assert_int_equal(f->write_result->seq, 11);
+    frame_free(f);
+    /* A bad op from an edge is refused, not committed. */
+    repl_op_t bad = tk_put("k", "v");
+    bad.ns_id[3] = 'Z';
+    fx_write_req(&x, 1, 79, 0, &bad, 1, 1002);
+    f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->write_result->status, KV_EINVAL);
+    frame_free(f);
+    fx_free(&x);
+}
+
+static void test_persist_failure_stops_writes(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    repl_op_t op = tk_put("k", "v");
+    repl_origin_write(x.o, 1, &op, 1, 1000, fx_a(&x));
+    uint64_t id = fx_one(&x, REPL_ACT_PERSIST)->batch_id;
+    repl_origin_write(x.o, 2, &op, 1, 1000, fx_a(&x));
+    repl_origin_persisted(x.o, id, -EIO, NULL, 1001, fx_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 2);
+    for (size_t i = 0; i < x.t.a.n; i++)
+        if (x.t.buf[i].kind == REPL_ACT_WRITE_DONE)
+            assert_int_equal(x.t.buf[i].status, -EIO);
+    fx_one(&x, REPL_ACT_ALARM);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    repl_origin_write(x.o, 3, &op, 1, 1002, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EIO);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.failed, -EIO);
+    assert_int_equal(st.last_seq, 10);
+    fx_free(&x);
+}
+
+/* Commit one write of one 200-byte value at time now. */
+static void commit_one(fx_t *x, uint64_t now)
+{
+    static char value[201];
+    memset(value, 'v', 200);
+    repl_op_t op = tk_put("key", value);
+    repl_origin_write(x->o, now, &op, 1, now, fx_a(x));
+    fx_persist_ok(x, now);
+}
+
+static void test_flow_control_behind_and_catch_up(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.peer_buffer_max_bytes = 1000;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    size_t unflushed = x.t.buf[0].len; /* the welcome */
+    uint64_t now = 1000;
+    size_t pushed = 0;
+    for (int i = 0; i < 10; i++) {
+        commit_one(&x, ++now);
+        if (tk_acts_count(&x.t, REPL_ACT_SEND)) {
+            unflushed += x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)].len;
+            pushed++;
+        }
+    }
+    /* Pushing stopped once 1000 bytes were unflushed: no unbounded queue. */
+    assert_true(pushed >= 3 && pushed < 10);
+    assert_true(unflushed >= 1000 && unflushed < 1000 + 400);
+    repl_edge_info_t info;
+    repl_origin_edges(x.o, now, &info, 1);
+    assert_true(info.behind);
+    assert_int_equal(info.sent_seq, pushed);
+    /* Flushed to just above half: still behind. */
+    repl_origin_on_flushed(x.o, 1, unflushed - 501, now, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    /* Below half: catch up from memory, in order, from where it stopped. */
+    repl_origin_on_flushed(x.o, 1, 2, now, fx_a(&x));
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->batch->mutations[0]->seq, pushed + 1);
+    frame_free(f);
+    repl_origin_on_flushed(x.o, 1, 100000, now, fx_a(&x));
+    repl_origin_on_flushed(x.o, 1, 100000, now, fx_a(&x));
+    repl_origin_edges(x.o, now, &info, 1);
+    assert_false(info.behind);
+    assert_int_equal(info.sent_seq, 10);
+    fx_free(&x);
+}
+
+static void test_catch_up_reads_log_when_tail_evicted(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.peer_buffer_max_bytes = 300;
+    c.tail_max_bytes = 600; /* about two mutations */
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    for (int i = 0; i < 6; i++)
+        commit_one(&x, 1001 + i);
+    repl_origin_on_flushed(x.o, 1, 1u << 20, 1010, fx_a(&x));
+    const repl_action_t *r = fx_one(&x, REPL_ACT_READ_LOG);
+    uint64_t from = r->seq;
+    assert_true(from >= 2 && from <= 4);
+    /* Entries come back; the batch continues the stream. */
+    repl_mutation_t muts[6];
+    size_t n = 0;
+    for (uint64_t s = from; s <= 6; s++, n++)
+        muts[n] = (repl_mutation_t){.seq = s, .version = {s, 1}, .op = tk_put("key", "v")};
+    repl_origin_log_read(x.o, 1, 0, muts, n, 1011, fx_a(&x));
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->batch->mutations[0]->seq, from);
+    assert_int_equal(f->batch->mutations[f->batch->n_mutations - 1]->seq, 6);
+    frame_free(f);
+    /* A read that skips entries (trimmed meanwhile) closes the link. */
+    fx_hello(&x, 2, TK_HIST_A, 1, 102, 1012);
+    assert_int_equal(fx_one(&x, REPL_ACT_READ_LOG)->seq, 2);
+    repl_origin_log_read(x.o, 2, 0, muts + 1, n - 1, 1013, fx_a(&x));
+    fx_one(&x, REPL_ACT_CLOSE);
+    fx_free(&x);
+}
+
+static void test_heartbeat_when_idle(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.heartbeat_interval_ms = 100;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    assert_int_equal(repl_origin_deadline(x.o), 1100);
+    repl_origin_tick(x.o, 1099, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_tick(x.o, 1100, fx_a(&x));
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HEARTBEAT);
+    assert_int_equal(f->heartbeat->origin_seq, 10);
+    assert_int_equal(f->heartbeat->origin_time_ms, 1100);
+    frame_free(f);
+    assert_int_equal(repl_origin_deadline(x.o), 1200);
+    /* Anything sent resets the clock: a batch at 1150 moves it to 1250. */
+    commit_one(&x, 1150);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 1);
+    assert_int_equal(repl_origin_deadline(x.o), 1250);
+    repl_origin_tick(x.o, 1200, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    fx_free(&x);
+}
+
+static uint64_t last_trim(fx_t *x)
+{
+    int i = tk_acts_find(&x->t, REPL_ACT_TRIM_LOG, 0);
+    return i < 0 ? 0 : x->t.buf[i].seq;
+}
+
+static void test_trim_follows_acks_within_retention(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.log_retention = 8;
+    c.log_retention_max = 64;
+    c.peer_buffer_max_bytes = 1u << 30;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    fx_hello(&x, 2, TK_HIST_A, 0, 102, 1000);
+    uint64_t now = 1000;
+    uint64_t trimmed = 0;
+    for (int i = 0; i < 20; i++) {
+        commit_one(&x, ++now);
+        trimmed = last_trim(&x) ? last_trim(&x) : trimmed;
+    }
+    assert_int_equal(trimmed, 0); /* nobody acked: the log stays */
+    fx_ack(&x, 1, 20, now);
+    assert_int_equal(x.t.a.n, 0); /* edge 2 still needs 1.. */
+    fx_ack(&x, 2, 5, now);
+    assert_int_equal(last_trim(&x), 6);
+    fx_ack(&x, 2, 15, now);
+    assert_int_equal(last_trim(&x), 13); /* at least 8 entries kept: 13..20 */
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.log_first_seq, 13);
+    /* An ack past the log is a protocol error. */
+    fx_ack(&x, 2, 21, now);
+    fx_one(&x, REPL_ACT_CLOSE);
+    /* Edge 2 is gone at 15; edge 1 keeps acking. Past 64 entries the log is
+     * trimmed regardless: edge 2 will need a snapshot. */
+    for (int i = 0; i < 100; i++) {
+        commit_one(&x, ++now);
+        fx_ack(&x, 1, 20 + (uint64_t)i + 1, now);
+    }
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.last_seq, 120);
+    assert_int_equal(st.log_first_seq, 121 - 64);
+    repl_edge_info_t info[2];
+    assert_int_equal(repl_origin_edges(x.o, now, info, 2), 2);
+    assert_false(info[1].connected);
+    assert_int_equal(info[1].acked_seq, 15);
+    assert_int_equal(info[1].lag_seq, 105);
+    fx_free(&x);
+}
+
+static void test_trim_never_passes_a_snapshot(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.log_retention = 2;
+    c.log_retention_max = 4;
+    c.peer_buffer_max_bytes = 1u << 30;
+    fx_t x;
+    fx_init(&x, &c);
+    for (int i = 0; i < 3; i++)
+        commit_one(&x, 1000 + i);
+    fx_hello(&x, 1, "", 0, 101, 1010); /* snapshot as of seq 3 */
+    fx_one(&x, REPL_ACT_SNAPSHOT);
+    uint64_t now = 1010;
+    for (int i = 0; i < 20; i++) {
+        commit_one(&x, ++now);
+        assert_true(last_trim(&x) <= 4); /* 4.. is what the edge needs next */
+    }
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.log_first_seq, 4);
+    /* The snapshot ends at 3; the edge then streams from 4. */
+    repl_origin_snapshot_sent(x.o, 1, 0, 3, ++now, fx_a(&x));
+    /* The tail still has it all: no storage read needed. */
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_READ_LOG), 0);
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->batch->mutations[0]->seq, 4);
+    frame_free(f);
+    /* Caught up: the pin is gone; retention_max applies again. */
+    commit_one(&x, ++now);
+    assert_int_equal(last_trim(&x), 24 - 4 + 1);
+    fx_free(&x);
+}
+
+static void test_action_overflow_poll(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t big, small;
+    fx_init(&big, &c);
+    fx_init(&small, &c);
+    /* Same inputs: with room for 1 action the rest come from poll, in order. */
+    repl_op_t op = tk_put("k", "v");
+    for (repl_peer_t p = 1; p <= 3; p++) {
+        fx_hello(&big, p, TK_HIST_A, 10, 100 + p, 1000);
+        fx_hello(&small, p, TK_HIST_A, 10, 100 + p, 1000);
+    }
+    repl_origin_write(big.o, 1, &op, 1, 1000, fx_a(&big));
+    repl_origin_write(small.o, 1, &op, 1, 1000, fx_a(&small));
+    repl_origin_write(big.o, 2, &op, 1, 1000, fx_a(&big));
+    repl_origin_write(small.o, 2, &op, 1, 1000, fx_a(&small));
+    assert_int_equal(big.t.a.n, 0); /* write 1 is in flight (batch 1) */
+    repl_origin_persisted(big.o, 1, 0, NULL, 1001, fx_a(&big));
+    size_t want = big.t.a.n;
+    assert_true(want >= 5); /* 3 batches, 1 write done, 1 persist */
+    tk_acts_release(&small.t);
+    tk_acts_reset(&small.t, 1);
+    repl_origin_persisted(small.o, 1, 0, NULL, 1001, &small.t.a);
+    size_t got = 0;
+    while (small.t.a.n == 1) {
+        const repl_action_t *s = &small.t.buf[0], *b = &big.t.buf[got];
+        assert_int_equal(s->kind, b->kind);
+        assert_int_equal(s->peer, b->peer);
+        assert_int_equal(s->len, b->len);
+        if (s->kind == REPL_ACT_SEND)
+            assert_memory_equal(s->data, b->data, s->len);
+        if (s->kind == REPL_ACT_PERSIST)
+            assert_int_equal(s->muts[0].seq, b->muts[0].seq);
+        got++;
+        tk_acts_release(&small.t);
+        tk_acts_reset(&small.t, 1);
+        repl_origin_poll(small.o, &small.t.a);
+    }
+    assert_int_equal(got, want);
+    fx_free(&big);
+    fx_free(&small);
+}
+
+static void test_hello_timeout_and_bad_frames(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    repl_origin_on_connect(x.o, 1, 1000, fx_a(&x));
+    assert_int_equal(repl_origin_deadline(x.o), 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS);
+    repl_origin_tick(x.o, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS - 1, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_tick(x.o, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_CLOSE)->peer, 1);
+    /* Bytes for a closed link are ignored. */
+    repl_origin_on_bytes(x.o, 1, (const uint8_t *)"xx", 2, 20000, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    /* Garbage. */
+    repl_origin_on_connect(x.o, 2, 1000, fx_a(&x));
+    uint8_t junk[] = {0, 0, 0, 2, 0xff, 0xff};
+    repl_origin_on_bytes(x.o, 2, junk, sizeof junk, 1000, fx_a(&x));
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "bad frame");
+    /* A length over the limit. */
+    repl_origin_on_connect(x.o, 3, 1000, fx_a(&x));
+    uint8_t huge[4];
+    frame_put_len(huge, KV_FRAME_MAX_BYTES + 1);
+    repl_origin_on_bytes(x.o, 3, huge, 4, 1000, fx_a(&x));
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "frame too big");
+    /* Anything but Hello first. */
+    repl_origin_on_connect(x.o, 4, 1000, fx_a(&x));
+    fx_ack(&x, 4, 1, 1000);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "expected hello");
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.edges_connected, 0);
+    fx_free(&x);
+}
+
+static void test_same_edge_new_link_replaces_old(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    fx_hello(&x, 2, TK_HIST_A, 10, 101, 1001);
+    const repl_action_t *cl = fx_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(cl->peer, 1);
+    repl_edge_info_t info[2];
+    assert_int_equal(repl_origin_edges(x.o, 1001, info, 2), 1);
+    assert_int_equal(info[0].peer, 2);
+    assert_true(info[0].connected);
+    /* The old link's disconnect, arriving late, changes nothing. */
+    repl_origin_on_disconnect(x.o, 1, 1002, fx_a(&x));
+    repl_origin_edges(x.o, 1002, info, 2);
+    assert_true(info[0].connected);
+    repl_origin_on_disconnect(x.o, 2, 1003, fx_a(&x));
+    repl_origin_edges(x.o, 1003, info, 2);
+    assert_false(info[0].connected);
+    fx_free(&x);
+}
+
+static void test_edge_lag(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.peer_buffer_max_bytes = 1u << 30;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    commit_one(&x, 1100); /* seq 1 */
+    commit_one(&x, 1200); /* seq 2 */
+    repl_edge_info_t info;
+    repl_origin_edges(x.o, 1500, &info, 1);
+    assert_int_equal(info.lag_seq, 2);
+    assert_int_equal(info.lag_ms, 400); /* seq 1 committed at 1100 */
+    fx_ack(&x, 1, 1, 1500);
+    repl_origin_edges(x.o, 1500, &info, 1);
+    assert_int_equal(info.lag_seq, 1);
+    assert_int_equal(info.lag_ms, 300);
+    assert_int_equal(info.last_ack_ms, 1500);
+    fx_ack(&x, 1, 2, 1600);
+    repl_origin_edges(x.o, 1700, &info, 1);
+    assert_int_equal(info.lag_seq, 0);
+    assert_int_equal(info.lag_ms, 0);
+    fx_free(&x);
+}
+
+static void test_write_checks_and_alloc_failure(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    repl_op_t op = tk_put("k", "v");
+    repl_origin_write(x.o, 1, &op, 0, 1000, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EINVAL);
+    repl_op_t big = tk_put("k", "v");
+    big.value_len = KV_VALUE_MAX_BYTES + 1;
+    repl_origin_write(x.o, 2, &big, 1, 1000, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, KV_ETOOBIG);
+    kv_mem_failing_set(0);
+    repl_origin_write(x.o, 3, &op, 1, 1000, fx_a(&x));
+    kv_mem_set(NULL);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, -ENOMEM);
+    kv_mem_failing_set(1); /* the mutation array, then the payload copy fails */
+    repl_origin_write(x.o, 4, &op, 1, 1000, fx_a(&x));
+    kv_mem_set(NULL);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, -ENOMEM);
+    /* Nothing was sequenced by the failures. */
+    repl_origin_write(x.o, 5, &op, 1, 1000, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->muts[0].seq, 11);
+    /* The caller's buffers may change right after the call: the core copied. */
+    fx_free(&x);
+    repl_origin_t *o;
+    c.history_id[0] = '\0';
+    assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
+    cfg_at(&c, 10, 12);
+    assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fresh_edge_gets_snapshot),
+        cmocka_unit_test(test_resume_or_snapshot_by_window),
+        cmocka_unit_test(test_history_mismatch_and_edge_ahead_refused),
+        cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_failed_op_becomes_noop),
+        cmocka_unit_test(test_remote_write_clock_hint),
+        cmocka_unit_test(test_persist_failure_stops_writes),
+        cmocka_unit_test(test_flow_control_behind_and_catch_up),
+        cmocka_unit_test(test_catch_up_reads_log_when_tail_evicted),
+        cmocka_unit_test(test_heartbeat_when_idle),
+        cmocka_unit_test(test_trim_follows_acks_within_retention),
+        cmocka_unit_test(test_trim_never_passes_a_snapshot),
+        cmocka_unit_test(test_action_overflow_poll),
+        cmocka_unit_test(test_hello_timeout_and_bad_frames),
+        cmocka_unit_test(test_same_edge_new_link_replaces_old),
+        cmocka_unit_test(test_edge_lag),
+        cmocka_unit_test(test_write_checks_and_alloc_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
