@@ -2,7 +2,7 @@
 # Installs every Debian package edgekv's build, tests and benchmarks need.
 # Idempotent and quiet when everything is present; needs root (or sudo).
 #   deploy/install-deps.sh           build + tests
-#   deploy/install-deps.sh --bench   also the benchmark peers (wrk, nginx)
+#   deploy/install-deps.sh --bench   also the benchmark peers (wrk, nginx, redis)
 set -euo pipefail
 
 PKGS=(
@@ -12,7 +12,7 @@ PKGS=(
   curl jq procps openssl python3-minimal
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(wrk nginx-light)
+  PKGS+=(wrk nginx-light redis-server)
 fi
 
 missing=()

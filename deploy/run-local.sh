@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The first README command: install what is missing, build, and start a
-# local edgekv node in the foreground (Ctrl-C stops it cleanly).
-#   deploy/run-local.sh [edgekv origin options...]
-# Data lives in ./data/origin; the token and account are generated on the
-# first run and printed, and an env file for wrangler / the Cloudflare SDK is
-# written to ./data/origin/edgekv.env.
+# real local cluster in the foreground: one origin and three edges as
+# separate processes on loopback, replicating over mutual TLS, with
+# certificates, an account and a token generated on the first run (all
+# under ./data/dev). Ctrl-C stops every process cleanly.
+#   deploy/run-local.sh [edgekv dev options...]     (see: edgekv dev --help)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
 dir=$(deploy/build.sh)
-exec "$dir/node/edgekv" origin "$@"
+exec "$dir/node/edgekv" dev "$@"
