@@ -253,6 +253,8 @@ void node_config_usage(const char *role)
            "  --propagation-bound-ms N  edge: stale after N ms without news (default 1000)\n"
            "  --strict-staleness true|false  edge: refuse reads with 503 while stale\n"
            "  --heartbeat-ms N     origin: heartbeat interval (default 200)\n"
+           "  --new-history true   origin: start a new history (after restoring a backup, so\n"
+           "                       edges refuse it instead of resuming onto other data)\n"
            "  --log-retention N    origin: log entries always kept (default 100000)\n"
            "  --log-retention-max N  origin: most entries kept for a lagging edge (default\n"
            "                       5000000); an edge further behind takes a snapshot\n"
@@ -305,6 +307,12 @@ static int apply_flag(node_config_t *c, const char *f, const char *v, char *err,
         if (!v[0] || strlen(v) >= sizeof c->name)
             return errf(err, n, "--name: 1..63 characters, got '%s'%s", v, NULL);
         snprintf(c->name, sizeof c->name, "%s", v);
+        return 0;
+    }
+    if (strcmp(f, "--new-history") == 0) {
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            return errf(err, n, "--new-history: true or false, got '%s'%s", v, NULL);
+        c->new_history = strcmp(v, "true") == 0;
         return 0;
     }
     if (strcmp(f, "--strict-staleness") == 0) {

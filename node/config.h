@@ -49,6 +49,7 @@ typedef struct {
     uint64_t log_retention;
     uint64_t log_retention_max;
     bool strict_staleness;
+    bool new_history; /* origin: --new-history (after restoring a backup) */
 } node_config_t;
 
 /* Defaults for a role: "origin" 127.0.0.1:8788 (replication 0.0.0.0:7400),

@@ -185,6 +185,14 @@ void kvops_internal(int rc, const char *what, kvop_err_t *e)
         fail(e, 503, KVOP_CODE_UNAVAILABLE, "Service Unavailable");
         return;
     }
+    if (rc == KV_ETOOBIG) {
+        /* A write through an edge travels as one replication frame. */
+        fail(e, 413, KVOP_CODE_TOO_LARGE,
+             "Request too large to forward to the origin in one piece (over %u bytes); "
+             "split the bulk request",
+             KV_FRAME_MAX_BYTES);
+        return;
+    }
     KV_LOG_ERROR("kvops", "%s: %s", what, kv_strerror(rc));
     fail(e, 500, KVOP_CODE_INTERNAL, "Internal Server Error");
 }

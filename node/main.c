@@ -214,6 +214,7 @@ static int start_replica(node_t *n)
     rc.write_timeout_ms = c->write_timeout_ms;
     rc.log_retention = c->log_retention;
     rc.log_retention_max = c->log_retention_max;
+    rc.new_history = c->new_history;
     if ((err = replica_start(&rc, &n->replica)) != 0)
         return err;
     kvops_set_replica(n->ops, n->replica);

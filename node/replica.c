@@ -54,6 +54,16 @@ static void update_status(replica_t *r)
         repl_origin_stats(r->origin, &s.origin);
         s.edge_count = repl_origin_edges(r->origin, now, s.edges, sizeof s.edges / sizeof s.edges[0]);
     }
+    if (!r->edge && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
+        uint64_t h = 1469598103934665603ull;
+        for (size_t i = 0; i < s.edge_count && i < sizeof s.edges / sizeof s.edges[0]; i++)
+            h = (h ^ (s.edges[i].node_id * 31u + s.edges[i].acked_seq)) * 1099511628211ull;
+        if (h != r->acks_hash) {
+            r->acks_hash = h;
+            r->acks_saved_ms = now;
+            replica__save_acks(r, s.edges, s.edge_count < 64 ? s.edge_count : 64);
+        }
+    }
     pthread_mutex_lock(&r->lock);
     memcpy(s.history_id, r->status.history_id, sizeof s.history_id);
     s.alarm = r->status.alarm;
@@ -124,7 +134,7 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
 {
     switch (act->kind) {
     case REPL_ACT_SEND:
-        replica__send(r, act->peer, act->data, act->len);
+        replica__send(r, act->peer, act->data, act->len, act->buf);
         break;
     case REPL_ACT_CLOSE:
         KV_LOG_INFO(REPLICA_LOG, "closing link %u: %s", act->peer, act->reason ? act->reason : "");
@@ -352,27 +362,29 @@ static int create_core(replica_t *r)
         return rc;
     memcpy(r->status.history_id, history, sizeof history);
     if (r->cfg.role == REPLICA_ORIGIN) {
-        repl_origin_config_t oc = {.node_id = r->cfg.node_id,
-                                   .last_seq = last_seq,
-                                   .log_first_seq = log_first,
-                                   .hlc_last = hlc_last,
-                                   .heartbeat_interval_ms = r->cfg.heartbeat_interval_ms,
-                                   .max_clock_offset_ms = r->cfg.max_clock_offset_ms,
-                                   .log_retention = r->cfg.log_retention,
-                                   .log_retention_max = r->cfg.log_retention_max,
-                                   .peer_buffer_max_bytes = 8u * 1024u * 1024u,
-                                   .group_max_ops = 4 * KV_BULK_WRITE_MAX_ITEMS};
+        repl_origin_config_t oc;
+        repl_origin_config_default(&oc);
+        oc.node_id = r->cfg.node_id;
+        oc.last_seq = last_seq;
+        oc.log_first_seq = log_first;
+        oc.hlc_last = hlc_last;
+        oc.heartbeat_interval_ms = r->cfg.heartbeat_interval_ms;
+        oc.max_clock_offset_ms = r->cfg.max_clock_offset_ms;
+        oc.log_retention = r->cfg.log_retention;
+        oc.log_retention_max = r->cfg.log_retention_max;
         memcpy(oc.history_id, history, sizeof oc.history_id);
-        return repl_origin_create(&oc, &r->origin);
+        if ((rc = repl_origin_create(&oc, &r->origin)) == 0)
+            replica__restore_acks(r);
+        return rc;
     }
-    repl_edge_config_t ec = {.node_id = r->cfg.node_id,
-                             .applied_seq = last_seq,
-                             .hlc_last = hlc_last,
-                             .propagation_bound_ms = r->cfg.propagation_bound_ms,
-                             .write_timeout_ms = r->cfg.write_timeout_ms,
-                             .reconnect_min_ms = 50,
-                             .reconnect_max_ms = 2000,
-                             .seed = r->cfg.node_id};
+    repl_edge_config_t ec;
+    repl_edge_config_default(&ec);
+    ec.node_id = r->cfg.node_id;
+    ec.applied_seq = last_seq;
+    ec.hlc_last = hlc_last;
+    ec.propagation_bound_ms = r->cfg.propagation_bound_ms;
+    ec.write_timeout_ms = r->cfg.write_timeout_ms;
+    ec.seed = r->cfg.node_id;
     memcpy(ec.history_id, history, sizeof ec.history_id);
     return repl_edge_create(&ec, &r->edge);
 }

@@ -44,6 +44,7 @@ typedef struct {
     uint64_t write_timeout_ms;
     uint64_t log_retention;     /* entries kept even when every edge has them */
     uint64_t log_retention_max; /* at most this many for lagging edges */
+    bool new_history;           /* origin: start a new history (after a restore) */
 } replica_config_t;
 
 void replica_config_defaults(replica_config_t *c, replica_role_t role);

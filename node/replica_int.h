@@ -30,6 +30,8 @@
 #define REPLICA_LOG_READ_ENTRIES 10000
 /* Log bytes read per READ_LOG. */
 #define REPLICA_LOG_READ_BYTES (1u * 1024u * 1024u)
+/* Edge acknowledgements are saved at most this often (origin). */
+#define REPLICA_ACKS_SAVE_MS 1000
 /* A TLS handshake must finish within this. */
 #define REPLICA_HANDSHAKE_TIMEOUT_MS 5000
 
@@ -96,6 +98,7 @@ struct replica {
     rpeer_t *peers[REPLICA_PEERS_MAX]; /* loop thread only */
     repl_peer_t next_peer;
     rpeer_t *link; /* edge: the current link, or NULL */
+    bool connect_pending; /* edge: CONNECT arrived while the old link closed */
 
     rworker_t store_w; /* persist, apply, reset, trim: in order */
     rworker_t read_w;  /* log reads */
@@ -114,6 +117,8 @@ struct replica {
     bool defer_persist_failed;
     uint64_t defer_persist_batch;
     uint64_t stale_since_ms;             /* guarded by lock */
+    uint64_t acks_saved_ms;              /* loop thread only */
+    uint64_t acks_hash;                  /* loop thread only: what was saved */
 };
 
 /* replica.c */
@@ -126,7 +131,8 @@ void replica__defer(replica_t *r);                /* loop thread: run on_wake so
 /* replica_net.c */
 int replica__listen(replica_t *r);
 void replica__connect(replica_t *r);
-int replica__send(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len);
+/* Queue a frame; with `buf` the bytes are referenced, not copied. */
+int replica__send(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len, repl_buf_t *buf);
 void replica__close_peer(replica_t *r, repl_peer_t p);
 rpeer_t *replica__peer(replica_t *r, repl_peer_t p);
 void replica__net_stop(replica_t *r);
@@ -148,5 +154,7 @@ void replica__reset(replica_t *r);
 void replica__read_log(replica_t *r, const repl_action_t *act);
 void replica__snapshot(replica_t *r, repl_peer_t p);
 void replica__trim(replica_t *r, uint64_t below);
+void replica__save_acks(replica_t *r, const repl_edge_info_t *e, size_t n);
+void replica__restore_acks(replica_t *r);
 
 #endif

@@ -16,11 +16,15 @@
 #include "kv_mem.h"
 #include "replica_int.h"
 
+/* One queued frame: either a reference to the core's shared buffer (a
+ * batch encoded once for every edge) or an inline copy. */
 typedef struct {
     replica_t *r;
     repl_peer_t peer;
     size_t len;
     size_t *inflight; /* snapshot frames: the stream's unflushed bytes */
+    repl_buf_t *buf;  /* core buffer referenced, or NULL: data[] holds a copy */
+    const uint8_t *ptr;
     uint8_t data[];
 } rsend_t;
 
@@ -123,6 +127,10 @@ static void on_close(tls_conn_t *c, int status, const char *reason)
     peer_unslot(r, peer);
     core_gone(r, peer);
     uv_close((uv_handle_t *)&peer->handshake_timer, free_peer);
+    if (r->connect_pending && !r->link && r->loop_started) {
+        r->connect_pending = false;
+        replica__connect(r);
+    }
 }
 
 static void on_handshake_timeout(uv_timer_t *t)
@@ -231,8 +239,11 @@ void replica__connect(replica_t *r)
     uv_connect_t *req = NULL;
     rpeer_t *peer;
 
-    if (r->link)
-        return; /* one link at a time */
+    if (r->link) {
+        /* The old link is still closing: connect once it is gone. */
+        r->connect_pending = true;
+        return;
+    }
     if ((uv_ip4_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in *)&addr) != 0 &&
          uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0) ||
         !(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false))) {
@@ -268,14 +279,18 @@ static void on_written(tls_conn_t *c, void *arg, int status)
         repl_origin_on_flushed(r->origin, s->peer, s->len, replica__now_ms(), &a);
         replica__dispatch(r, &a);
     }
+    if (s->buf)
+        repl_buf_unref(s->buf); /* loop thread, like every core call */
     kv_free(s);
 }
 
 static int queue_send(replica_t *r, rpeer_t *peer, rsend_t *s)
 {
-    int rc = tls_conn_write(peer->tls, s->data, s->len, on_written, s);
+    int rc = tls_conn_write(peer->tls, s->ptr, s->len, on_written, s);
     if (rc != 0) {
         KV_LOG_WARN(REPLICA_LOG, "link %u: send failed (%s); closing", peer->id, kv_strerror(rc));
+        if (s->buf)
+            repl_buf_unref(s->buf);
         kv_free(s);
         peer->closing = true;
         tls_conn_close(peer->tls);
@@ -283,19 +298,26 @@ static int queue_send(replica_t *r, rpeer_t *peer, rsend_t *s)
     return rc;
 }
 
-int replica__send(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len)
+int replica__send(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len, repl_buf_t *buf)
 {
     rpeer_t *peer = replica__peer(r, p);
     rsend_t *s;
     if (!peer || peer->closing)
         return -EPIPE;
-    if (!(s = kv_malloc(sizeof *s + len))) {
+    if (!(s = kv_malloc(sizeof *s + (buf ? 0 : len)))) {
         peer->closing = true;
         tls_conn_close(peer->tls);
         return -ENOMEM;
     }
     s->r = r, s->peer = p, s->len = len, s->inflight = NULL;
-    memcpy(s->data, data, len);
+    if (buf) {
+        s->buf = repl_buf_ref(buf); /* no copy: the bytes live until written */
+        s->ptr = data;
+    } else {
+        s->buf = NULL;
+        memcpy(s->data, data, len);
+        s->ptr = s->data;
+    }
     return queue_send(r, peer, s);
 }
 
@@ -312,8 +334,9 @@ void replica__send_counted(replica_t *r, repl_peer_t p, const uint8_t *frame, si
         pthread_mutex_unlock(&r->lock);
         return;
     }
-    s->r = r, s->peer = p, s->len = len, s->inflight = inflight;
+    s->r = r, s->peer = p, s->len = len, s->inflight = inflight, s->buf = NULL;
     memcpy(s->data, frame, len);
+    s->ptr = s->data;
     if (queue_send(r, peer, s) != 0) {
         pthread_mutex_lock(&r->lock);
         *inflight -= len;

@@ -24,6 +24,7 @@
 #define STATE_LAST_SEQ "last_seq"       /* origin: last committed seq */
 #define STATE_APPLIED_SEQ "applied_seq" /* edge: last applied seq */
 #define STATE_HLC_LAST "hlc_last"       /* highest version timestamp stored */
+#define STATE_EDGE_ACKS "edge_acks"     /* origin: "node:acked:last_ms;..." of known edges */
 
 /* Snapshot chunk: mutations per frame before the byte cap decides. */
 #define SNAPSHOT_CHUNK_MAX 1024
@@ -169,7 +170,9 @@ int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_
     char *v = NULL;
     size_t len;
     uint64_t first = 0, last = 0;
-    int rc = stor_state_get(s, STATE_HISTORY, &v, &len);
+    int rc = r->cfg.role == REPLICA_ORIGIN && r->cfg.new_history
+                 ? KV_ENOTFOUND
+                 : stor_state_get(s, STATE_HISTORY, &v, &len);
     if (rc == 0) {
         snprintf(history, 33, "%.*s", (int)len, v);
         kv_free(v);
@@ -1033,4 +1036,62 @@ void replica__snapshot(replica_t *r, repl_peer_t p)
         return;
     }
     pthread_detach(sj->thread);
+}
+
+/* ---- origin: known edges survive a restart ------------------------------------------------ */
+
+/* The origin trims its log past what every known edge acknowledged; after
+ * a restart it must still know the edges that were away, or it would trim
+ * past them and force snapshots. Their acks are saved (at most once per
+ * REPLICA_ACKS_SAVE_MS, when they changed) and restored at start. */
+typedef struct {
+    rjob_t job;
+    size_t len;
+    char text[];
+} acks_job_t;
+
+static void acks_run(rjob_t *j)
+{
+    acks_job_t *p = (acks_job_t *)j;
+    int rc = stor_state_put(j->r->cfg.store, STATE_EDGE_ACKS, p->text, p->len);
+    if (rc != 0)
+        KV_LOG_WARN(REPLICA_LOG, "saving edge acks: %s", kv_strerror(rc));
+}
+
+static void acks_done(rjob_t *j)
+{
+    kv_free(j);
+}
+
+void replica__save_acks(replica_t *r, const repl_edge_info_t *e, size_t n)
+{
+    acks_job_t *p = kv_malloc(sizeof *p + n * 64 + 1);
+    size_t off = 0;
+    if (!p)
+        return; /* best effort: the next change saves them */
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(p->text + off, 64, "%u:%llu:%llu;", e[i].node_id,
+                                (unsigned long long)e[i].acked_seq,
+                                (unsigned long long)e[i].last_ack_ms);
+    p->len = off;
+    p->job = (rjob_t){.r = r, .run = acks_run, .done = acks_done, .drop = acks_done};
+    rworker_push(&r->store_w, &p->job);
+}
+
+void replica__restore_acks(replica_t *r)
+{
+    char *v = NULL, *p, *save = NULL;
+    size_t len, restored = 0;
+    if (stor_state_get(r->cfg.store, STATE_EDGE_ACKS, &v, &len) != 0)
+        return;
+    for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
+        unsigned long node;
+        unsigned long long acked, last;
+        if (sscanf(p, "%lu:%llu:%llu", &node, &acked, &last) == 3 &&
+            repl_origin_restore_edge(r->origin, (uint32_t)node, acked, last) == 0)
+            restored++;
+    }
+    kv_free(v);
+    if (restored)
+        KV_LOG_INFO(REPLICA_LOG, "remembering %zu edges from before the restart", restored);
 }

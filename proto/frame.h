@@ -52,12 +52,12 @@ void frame_put_len(uint8_t *p, uint32_t len);
 uint32_t frame_get_len(const uint8_t *p);
 
 typedef struct {
-    size_t max_bytes;        /* largest body accepted */
+    size_t max_bytes; /* largest body accepted */
     uint8_t hdr[FRAME_PREFIX_BYTES];
-    size_t hdr_have;         /* prefix bytes received, 0..4 */
-    size_t body_len;         /* announced body length (hdr_have == 4) */
-    size_t body_have;        /* body bytes buffered in buf */
-    uint8_t *buf;            /* kv_malloc'd; body being assembled */
+    size_t hdr_have;  /* prefix bytes received, 0..4 */
+    size_t body_len;  /* announced body length (hdr_have == 4) */
+    size_t body_have; /* body bytes buffered in buf */
+    uint8_t *buf;     /* kv_malloc'd; body being assembled */
     size_t buf_cap;
     size_t last_frame_bytes; /* prefix + body of the frame last returned */
     int err;                 /* sticky: once set, every call returns it */

@@ -139,8 +139,10 @@
 #define KV_REPL_APPLY_QUEUE_MAX_ITEMS 1024
 /* Progress acks are coalesced to at most one per this interval while busy. */
 #define KV_REPL_ACK_INTERVAL_MS 10
-/* Forwarded writes awaiting an answer at one edge; more get KV_EBUSY. */
-#define KV_REPL_EDGE_WRITES_MAX 4096
+/* Forwarded writes awaiting an answer at one edge, by count and by the
+ * bytes of their requests; more get KV_EBUSY. */
+#define KV_REPL_EDGE_WRITES_MAX       4096
+#define KV_REPL_EDGE_WRITES_MAX_BYTES (256u * 1024u * 1024u)
 /* Samples of (announced seq, first seen) an edge keeps to report lag in ms. */
 #define KV_REPL_LAG_SAMPLES_MAX 64
 
@@ -158,7 +160,8 @@ _Static_assert(KV_FRAME_MAX_BYTES >=
                    KV_VALUE_MAX_BYTES + KV_METADATA_MAX_BYTES + KV_KEY_MAX_BYTES + 16u * 1024u,
                "a frame carries one maximal mutation");
 _Static_assert(KV_FRAME_MAX_BYTES < 0x7fffffffu, "frame length fits the 4-byte prefix");
-_Static_assert(KV_REPL_BATCH_MAX_BYTES < KV_FRAME_MAX_BYTES, "the batch cap is soft, below a frame");
+_Static_assert(KV_REPL_BATCH_MAX_BYTES < KV_FRAME_MAX_BYTES,
+               "the batch cap is soft, below a frame");
 _Static_assert(KV_REPL_GROUP_MAX_BYTES >= KV_FRAME_MAX_BYTES, "a group holds a maximal write");
 _Static_assert(KV_REPL_PENDING_MAX_BYTES >= KV_REPL_GROUP_MAX_BYTES, "a full group can queue");
 _Static_assert(KV_REPL_PENDING_MAX_OPS >= KV_REPL_WRITE_MAX_OPS, "a maximal write can queue");
@@ -166,5 +169,7 @@ _Static_assert(KV_REPL_APPLY_QUEUE_MAX_BYTES >= 2u * KV_FRAME_MAX_BYTES,
                "an edge queues a maximal frame behind the one applying");
 _Static_assert(KV_REPL_TAIL_DEFAULT_BYTES >= 2u * KV_FRAME_MAX_BYTES, "the tail holds big values");
 _Static_assert(KV_REPL_ACK_INTERVAL_MS < KV_REPL_HANDSHAKE_TIMEOUT_MS, "acks are frequent");
+_Static_assert(KV_REPL_EDGE_WRITES_MAX_BYTES >= KV_FRAME_MAX_BYTES,
+               "an edge forwards a maximal write");
 
 #endif

@@ -72,11 +72,12 @@ void repl__edge_begin(repl_edge_t *e)
     repl__out_begin(&e->out);
 }
 
-static void edge__connect(repl_edge_t *e, repl_actions_t *a)
+static void edge__connect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl_action_t act = {.kind = REPL_ACT_CONNECT};
     repl__out_emit(&e->out, a, &act, NULL);
     e->link = REPL_LINK_CONNECTING;
+    e->connect_ms_started = now_ms;
     e->reconnect_at = UINT64_MAX;
 }
 
@@ -104,7 +105,7 @@ void repl_edge_start(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
         return;
     e->started = true;
     e->started_ms = now_ms;
-    edge__connect(e, a);
+    edge__connect(e, now_ms, a);
 }
 
 void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
@@ -264,7 +265,11 @@ void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl__edge_begin(e);
     if (e->link == REPL_LINK_DOWN && now_ms >= e->reconnect_at)
-        edge__connect(e, a);
+        edge__connect(e, now_ms, a);
+    /* A connect that never reported back is given up and retried. */
+    if (e->link == REPL_LINK_CONNECTING &&
+        now_ms >= repl__add_sat(e->connect_ms_started, KV_REPL_HANDSHAKE_TIMEOUT_MS))
+        edge__schedule(e, now_ms);
     if (e->connected && !e->welcomed &&
         now_ms >= repl__add_sat(e->connect_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS))
         repl__edge_drop(e, true, "no welcome", now_ms, a);
@@ -287,6 +292,8 @@ void repl_edge_poll(repl_edge_t *e, repl_actions_t *a)
 uint64_t repl_edge_deadline(const repl_edge_t *e)
 {
     uint64_t d = e->link == REPL_LINK_DOWN ? e->reconnect_at : UINT64_MAX;
+    if (e->link == REPL_LINK_CONNECTING)
+        d = repl__add_sat(e->connect_ms_started, KV_REPL_HANDSHAKE_TIMEOUT_MS);
     if (e->connected) {
         if (!e->welcomed)
             d = repl__min64(d, repl__add_sat(e->connect_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS));
@@ -317,6 +324,6 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
     out->last_heard_ms = e->last_heard_ms;
     uint64_t since = e->heard ? e->last_heard_ms : e->started_ms;
     out->staleness_ms = now_ms > since ? now_ms - since : 0;
-    out->stale = !e->heard || out->staleness_ms > e->cfg.propagation_bound_ms ||
-                 e->snapshotting || !e->history_id[0];
+    out->stale = !e->heard || out->staleness_ms > e->cfg.propagation_bound_ms || e->snapshotting ||
+                 !e->history_id[0];
 }

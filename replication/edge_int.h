@@ -18,9 +18,9 @@ typedef struct {
     bool reset;
     repl_mutation_t *muts; /* kv_malloc'd views into frame */
     size_t n;
-    uint64_t seq;          /* APPLY seq; 0 = snapshot chunk */
-    bool set_history;      /* the SnapshotEnd step */
-    Edgekv__Frame *frame;  /* owns the bytes muts point at */
+    uint64_t seq;         /* APPLY seq; 0 = snapshot chunk */
+    bool set_history;     /* the SnapshotEnd step */
+    Edgekv__Frame *frame; /* owns the bytes muts point at */
     size_t bytes;
 } eitem_t;
 
@@ -29,10 +29,11 @@ typedef struct {
     uint64_t token;
     uint64_t request_id;
     uint64_t deadline_ms;
-    size_t n;          /* ops */
-    bool answered;     /* the origin committed it: waiting for the apply */
+    size_t n;      /* ops */
+    size_t bytes;  /* of the request frame, until the result arrives */
+    bool answered; /* the origin committed it: waiting for the apply */
     uint64_t seq;
-    int *results;      /* n, once answered */
+    int *results; /* n, once answered */
 } ewrite_t;
 
 typedef struct {
@@ -53,7 +54,7 @@ struct repl_edge {
     repl_peer_t peer;
     frame_reader_t rd;
     uint64_t connect_ms;
-    bool hello_sent;   /* else pending until the apply queue drains */
+    bool hello_sent; /* else pending until the apply queue drains */
     bool welcomed;
     bool stream_ok;    /* batches accepted (RESUME, or after SnapshotEnd) */
     bool snapshotting; /* Welcome SNAPSHOT seen, SnapshotEnd not applied */
@@ -77,7 +78,8 @@ struct repl_edge {
     /* Reconnects. */
     uint64_t rng;
     unsigned attempts;
-    uint64_t reconnect_at; /* UINT64_MAX: none scheduled */
+    uint64_t connect_ms_started; /* CONNECT emitted (a lost one is retried) */
+    uint64_t reconnect_at;       /* UINT64_MAX: none scheduled */
 
     /* Storage steps. */
     eitem_t *q;
@@ -93,6 +95,7 @@ struct repl_edge {
     /* Forwarded writes, in request_id order. */
     ewrite_t *w;
     size_t nw, wcap;
+    size_t w_bytes; /* sum of bytes of unanswered writes */
     uint64_t next_request_id;
 };
 

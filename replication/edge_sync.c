@@ -106,7 +106,7 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
                            repl_actions_t *a)
 {
     const char *wh = w->history_id ? w->history_id : "";
-    if (e->welcomed || strnlen(wh, KV_NS_ID_LEN + 1) != KV_NS_ID_LEN) {
+    if (e->welcomed || !e->hello_sent || strnlen(wh, KV_NS_ID_LEN + 1) != KV_NS_ID_LEN) {
         repl__edge_drop(e, true, "bad welcome", now_ms, a);
         return;
     }

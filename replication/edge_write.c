@@ -8,8 +8,9 @@
  * fails the pending ones with KV_EUNAVAILABLE (the client may retry: last
  * writer wins makes a retried put harmless) and keeps the answered ones:
  * they arrive after the resume. Every write times out after
- * write_timeout_ms. The table is bounded (KV_REPL_EDGE_WRITES_MAX) and kept
- * in request_id order, so results are found by binary search.
+ * write_timeout_ms. The table is bounded (KV_REPL_EDGE_WRITES_MAX writes, and
+ * KV_REPL_EDGE_WRITES_MAX_BYTES of requests not yet answered) and kept in
+ * request_id order, so results are found by binary search.
  */
 #include <errno.h>
 #include <string.h>
@@ -30,7 +31,7 @@ void repl__edge_writes_free(repl_edge_t *e)
 /* Encode and send the WriteRequest; the write (not the link) fails on a
  * frame too big or no memory. */
 static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size_t n,
-                         uint64_t now_ms, repl_actions_t *a)
+                         uint64_t now_ms, repl_actions_t *a, size_t *bytes)
 {
     Edgekv__Op *pbs = kv_malloc(n * sizeof *pbs);
     Edgekv__Op **ptrs = kv_malloc(n * sizeof *ptrs);
@@ -48,7 +49,7 @@ static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size
         r.ops = ptrs;
         f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;
         f.write_request = &r;
-        rc = repl__send_frame(&e->out, a, e->peer, &f, NULL);
+        rc = repl__send_frame(&e->out, a, e->peer, &f, bytes);
     }
     kv_free(pbs);
     kv_free(ptrs);
@@ -68,7 +69,9 @@ static int edge__check(const repl_edge_t *e, const repl_op_t *ops, size_t n)
         if (rc != 0)
             return rc;
     }
-    return e->nw >= KV_REPL_EDGE_WRITES_MAX ? KV_EBUSY : 0;
+    if (e->nw >= KV_REPL_EDGE_WRITES_MAX || e->w_bytes >= KV_REPL_EDGE_WRITES_MAX_BYTES)
+        return KV_EBUSY;
+    return 0;
 }
 
 void repl_edge_write(repl_edge_t *e, uint64_t token, const repl_op_t *ops, size_t n,
@@ -77,8 +80,9 @@ void repl_edge_write(repl_edge_t *e, uint64_t token, const repl_op_t *ops, size_
     repl__edge_begin(e);
     int rc = edge__check(e, ops, n);
     uint64_t id = e->next_request_id + 1;
+    size_t bytes = 0;
     if (rc == 0)
-        rc = edge__request(e, id, ops, n, now_ms, a);
+        rc = edge__request(e, id, ops, n, now_ms, a, &bytes);
     if (rc != 0) {
         repl__emit_write_done(&e->out, a, token, rc, 0, NULL, 0);
         return;
@@ -96,6 +100,8 @@ void repl_edge_write(repl_edge_t *e, uint64_t token, const repl_op_t *ops, size_
     w->token = token;
     w->request_id = id;
     w->n = n;
+    w->bytes = bytes;
+    e->w_bytes += bytes;
     w->deadline_ms = repl__add_sat(now_ms, e->cfg.write_timeout_ms);
 }
 
@@ -125,6 +131,7 @@ static void edge__sweep(repl_edge_t *e, repl_actions_t *a,
             e->w[j++] = *w;
             continue;
         }
+        e->w_bytes -= w->bytes;
         if (status == 0)
             repl__emit_write_done(&e->out, a, w->token, 0, w->seq, w->results, w->n);
         else
@@ -188,6 +195,7 @@ void repl__edge_on_write_result(repl_edge_t *e, const Edgekv__WriteResult *r, ui
         /* Make the status a code the core's callers know: negative. */
         int status = r->status < 0 ? r->status : KV_EIO;
         size_t idx = (size_t)(w - e->w);
+        e->w_bytes -= w->bytes;
         repl__emit_write_done(&e->out, a, w->token, status, 0, NULL, 0);
         memmove(&e->w[idx], &e->w[idx + 1], (e->nw - idx - 1) * sizeof *w);
         e->nw--;
@@ -199,5 +207,7 @@ void repl__edge_on_write_result(repl_edge_t *e, const Edgekv__WriteResult *r, ui
         w->results[i] = r->results[i];
     w->answered = true;
     w->seq = r->seq;
+    e->w_bytes -= w->bytes; /* it reached the origin */
+    w->bytes = 0;
     repl__edge_writes_applied(e, a);
 }

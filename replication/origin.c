@@ -53,6 +53,7 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
     o->next_seq = cfg->last_seq + 1;
     o->log_first_seq = cfg->log_first_seq;
     o->tail_first_seq = cfg->last_seq + 1;
+    o->trim_need = UINT64_MAX;
     *out = o;
     return 0;
 }
@@ -87,12 +88,25 @@ void repl__origin_begin(repl_origin_t *o)
     o->cache = NULL;
 }
 
+/* The peer table is sorted by id: lookups are a binary search, and
+ * removing an entry while walking it backwards skips nothing. */
+static size_t origin__peer_pos(const repl_origin_t *o, repl_peer_t id)
+{
+    size_t lo = 0, hi = o->npeers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->peers[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 opeer_t *repl__origin_peer(repl_origin_t *o, repl_peer_t id)
 {
-    for (size_t i = 0; i < o->npeers; i++)
-        if (o->peers[i]->id == id)
-            return o->peers[i];
-    return NULL;
+    size_t i = origin__peer_pos(o, id);
+    return i < o->npeers && o->peers[i]->id == id ? o->peers[i] : NULL;
 }
 
 static void origin__peer_remove(repl_origin_t *o, opeer_t *p)
@@ -102,12 +116,10 @@ static void origin__peer_remove(repl_origin_t *o, opeer_t *p)
         if (e->connected && e->peer == p->id)
             e->connected = false;
     }
-    for (size_t i = 0; i < o->npeers; i++) {
-        if (o->peers[i] == p) {
-            o->peers[i] = o->peers[--o->npeers];
-            break;
-        }
-    }
+    size_t i = origin__peer_pos(o, p->id);
+    KV_ASSERT(i < o->npeers && o->peers[i] == p);
+    memmove(&o->peers[i], &o->peers[i + 1], (o->npeers - i - 1) * sizeof *o->peers);
+    o->npeers--;
     origin__peer_free(p);
 }
 
@@ -163,7 +175,10 @@ void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms, r
     p->connected_ms = now_ms;
     p->last_send_ms = now_ms;
     frame_reader_init(&p->rd, KV_FRAME_MAX_BYTES);
-    o->peers[o->npeers++] = p;
+    size_t i = origin__peer_pos(o, id);
+    memmove(&o->peers[i + 1], &o->peers[i], (o->npeers - i) * sizeof *o->peers);
+    o->peers[i] = p;
+    o->npeers++;
 }
 
 /* One frame from p; takes ownership of *f (handlers keep it by NULLing
@@ -172,8 +187,14 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
                              repl_actions_t *a)
 {
     Edgekv__Frame *fr = *f;
+    repl_peer_t id = p->id; /* p may be freed below */
     if (p->state == OPEER_HELLO && fr->msg_case != EDGEKV__FRAME__MSG_HELLO) {
         repl__origin_close(o, p, "expected hello", a);
+        return false;
+    }
+    if (p->state == OPEER_REFUSED && fr->msg_case != EDGEKV__FRAME__MSG_REFUSE) {
+        /* It follows another history: nothing it says may enter ours. */
+        repl__origin_close(o, p, "refused link", a);
         return false;
     }
     switch (fr->msg_case) {
@@ -193,7 +214,7 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
         repl__origin_close(o, p, "unexpected frame", a);
         return false;
     }
-    return repl__origin_peer(o, p->id) == p;
+    return repl__origin_peer(o, id) != NULL;
 }
 
 void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t id, const uint8_t *data, size_t len,
@@ -233,8 +254,7 @@ void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t id, size_t len, uint64
     }
 }
 
-void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms,
-                               repl_actions_t *a)
+void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms, repl_actions_t *a)
 {
     repl__origin_begin(o);
     opeer_t *p = repl__origin_peer(o, id);
@@ -247,7 +267,7 @@ void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms
 void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
 {
     repl__origin_begin(o);
-    /* Backwards: closing swaps the last peer into the slot just visited. */
+    /* Backwards: closing a peer shifts only those already visited. */
     for (size_t i = o->npeers; i-- > 0;) {
         opeer_t *p = o->peers[i];
         if (p->state == OPEER_HELLO &&
@@ -309,8 +329,7 @@ static void origin__edge_info(const repl_origin_t *o, const oedge_t *e, uint64_t
     }
 }
 
-size_t repl_origin_edges(const repl_origin_t *o, uint64_t now_ms, repl_edge_info_t *out,
-                         size_t cap)
+size_t repl_origin_edges(const repl_origin_t *o, uint64_t now_ms, repl_edge_info_t *out, size_t cap)
 {
     for (size_t i = 0; i < o->nedges && i < cap; i++)
         origin__edge_info(o, &o->edges[i], now_ms, &out[i]);

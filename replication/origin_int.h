@@ -24,16 +24,16 @@ typedef struct {
     repl_peer_t id;
     opeer_state_t state;
     frame_reader_t rd;
-    size_t edge;            /* index into o->edges, SIZE_MAX before Hello */
+    size_t edge; /* index into o->edges, SIZE_MAX before Hello */
     uint64_t connected_ms;
-    uint64_t last_send_ms;  /* heartbeats go out when this gets old */
-    uint64_t next_seq;      /* STREAM: next seq to send */
-    uint64_t snap_pin;      /* SNAPSHOT: the log from snap_pin + 1 is kept */
-    bool post_snapshot;     /* STREAM after a snapshot, not yet caught up:
-                               its catch-up is protected from trimming */
-    size_t unflushed;       /* bytes of SENDs not yet reported flushed */
-    bool behind;            /* unflushed hit the cap: no pushes until half */
-    bool read_pending;      /* a READ_LOG for it is outstanding */
+    uint64_t last_send_ms; /* heartbeats go out when this gets old */
+    uint64_t next_seq;     /* STREAM: next seq to send */
+    uint64_t snap_pin;     /* SNAPSHOT: the log from snap_pin + 1 is kept */
+    bool post_snapshot;    /* STREAM after a snapshot, not yet caught up:
+                              its catch-up is protected from trimming */
+    size_t unflushed;      /* bytes of SENDs not yet reported flushed */
+    bool behind;           /* unflushed hit the cap: no pushes until half */
+    bool read_pending;     /* a READ_LOG for it is outstanding */
 } opeer_t;
 
 /* An edge the origin has heard from, kept after it disconnects. */
@@ -43,6 +43,7 @@ typedef struct {
     bool connected;
     uint64_t acked_seq;
     uint64_t last_ack_ms;
+    bool pinned; /* scratch of repl__origin_trim */
 } oedge_t;
 
 /* A write waiting to be committed: its ops are stamped and sequenced. */
@@ -102,6 +103,7 @@ struct repl_origin {
     size_t npeers, peers_cap;
     oedge_t *edges;
     size_t nedges, edges_cap;
+    uint64_t trim_need; /* lowest acked + 1 of unpinned edges, at the last trim */
 
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;
@@ -120,8 +122,8 @@ void repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t
                            repl_actions_t *a);
 
 /* origin_write.c */
-void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f,
-                                   uint64_t now_ms, repl_actions_t *a);
+void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,
+                                   repl_actions_t *a);
 void repl__origin_writes_free(repl_origin_t *o);
 
 /* origin_stream.c */

@@ -126,10 +126,14 @@ void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck
         return;
     }
     oedge_t *e = &o->edges[p->edge];
+    uint64_t old = e->acked_seq;
     if (ack->applied_seq > e->acked_seq)
         e->acked_seq = ack->applied_seq;
     e->last_ack_ms = now_ms;
-    repl__origin_trim(o, a);
+    /* Only the slowest edge moving can move the trim point: with many
+     * edges acking every few ms, the others must not rescan them all. */
+    if (old + 1 <= o->trim_need)
+        repl__origin_trim(o, a);
 }
 
 /* The seq an edge's link still needs regardless of retention_max, or
@@ -145,20 +149,31 @@ static uint64_t origin__pinned(const opeer_t *p)
 
 void repl__origin_trim(repl_origin_t *o, repl_actions_t *a)
 {
+    uint64_t pins = UINT64_MAX;
+    for (size_t i = 0; i < o->npeers; i++) {
+        const opeer_t *p = o->peers[i];
+        uint64_t pin = origin__pinned(p);
+        if (pin == UINT64_MAX)
+            continue;
+        pins = repl__min64(pins, pin);
+        if (p->edge != SIZE_MAX)
+            o->edges[p->edge].pinned = true; /* its pin decides, not its ack */
+    }
+    uint64_t need = UINT64_MAX;
+    for (size_t i = 0; i < o->nedges; i++) {
+        oedge_t *e = &o->edges[i];
+        if (!e->pinned)
+            need = repl__min64(need, e->acked_seq + 1);
+        e->pinned = false;
+    }
+    o->trim_need = need;
     uint64_t end = o->last_seq + 1;
     uint64_t below = o->cfg.log_retention < end ? end - o->cfg.log_retention : 0;
-    for (size_t i = 0; i < o->nedges; i++) {
-        const oedge_t *e = &o->edges[i];
-        const opeer_t *p = e->connected ? repl__origin_peer(o, e->peer) : NULL;
-        if (p && origin__pinned(p) != UINT64_MAX)
-            continue; /* its pin below decides */
-        below = repl__min64(below, e->acked_seq + 1);
-    }
+    below = repl__min64(below, need);
     if (o->cfg.log_retention_max && end > o->cfg.log_retention_max &&
         below < end - o->cfg.log_retention_max)
         below = end - o->cfg.log_retention_max;
-    for (size_t i = 0; i < o->npeers; i++)
-        below = repl__min64(below, origin__pinned(o->peers[i]));
+    below = repl__min64(below, pins);
     if (below <= o->log_first_seq)
         return;
     o->log_first_seq = below;

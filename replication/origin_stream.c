@@ -42,6 +42,21 @@ static oedge_t *origin__edge(repl_origin_t *o, uint32_t node_id, size_t *idx)
     return e;
 }
 
+int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
+                             uint64_t last_ack_ms)
+{
+    repl__origin_begin(o);
+    if (acked_seq > o->last_seq)
+        return KV_EINVAL;
+    size_t idx;
+    oedge_t *e = origin__edge(o, node_id, &idx);
+    if (!e)
+        return KV_ELIMIT;
+    e->acked_seq = acked_seq;
+    e->last_ack_ms = last_ack_ms;
+    return 0;
+}
+
 static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode mode,
                            uint64_t from_seq, uint64_t now_ms, repl_actions_t *a)
 {
@@ -137,7 +152,7 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
     }
     repl_buf_t *b;
     if (o->cache && o->cache_first == first && o->cache_last == last) {
-        b = repl__buf_ref(o->cache);
+        b = repl_buf_ref(o->cache);
     } else {
         origin__tail_ctx_t ctx = {o, first};
         int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1),
@@ -147,7 +162,7 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
             return rc;
         }
         repl_buf_unref(o->cache);
-        o->cache = repl__buf_ref(b);
+        o->cache = repl_buf_ref(b);
         o->cache_first = first;
         o->cache_last = last;
     }
@@ -163,6 +178,11 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
     while (!p->behind && !p->read_pending && p->next_seq <= o->last_seq) {
         if (p->unflushed >= o->cfg.peer_buffer_max_bytes) {
             p->behind = true;
+            return;
+        }
+        if (p->next_seq < o->log_first_seq && !repl__tail_at(o, p->next_seq)) {
+            /* Trimmed past it (log_retention_max): it needs a snapshot. */
+            repl__origin_close(o, p, "log trimmed past this edge", a);
             return;
         }
         if (!repl__tail_at(o, p->next_seq)) {
@@ -183,8 +203,7 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
 
 void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
 {
-    /* Backwards: a peer closed while pumping is replaced by the last one,
-     * which was already visited. */
+    /* Backwards: closing a peer shifts only those already visited. */
     for (size_t i = o->npeers; i-- > 0;)
         repl__origin_pump(o, o->peers[i], now_ms, a);
 }

@@ -98,8 +98,7 @@ static void origin__answer(repl_origin_t *o, const owrite_t *w, int status, cons
     if (w->remote)
         origin__write_result(o, w->peer, w->request_id, status, seq, results, w->n, now_ms, a);
     else
-        repl__emit_write_done(&o->out, a, w->token, status, seq, results,
-                              status == 0 ? w->n : 0);
+        repl__emit_write_done(&o->out, a, w->token, status, seq, results, status == 0 ? w->n : 0);
 }
 
 static void origin__start_group(repl_origin_t *o, repl_actions_t *a)
@@ -109,7 +108,8 @@ static void origin__start_group(repl_origin_t *o, repl_actions_t *a)
     size_t k = 0, ops = 0, bytes = 0;
     for (; k < o->wq_n; k++) {
         const owrite_t *w = wq_at(o, k);
-        if (k > 0 && (ops + w->n > o->cfg.group_max_ops || bytes + w->bytes > KV_REPL_GROUP_MAX_BYTES))
+        if (k > 0 &&
+            (ops + w->n > o->cfg.group_max_ops || bytes + w->bytes > KV_REPL_GROUP_MAX_BYTES))
             break;
         ops += w->n;
         bytes += w->bytes;
@@ -149,8 +149,8 @@ static int origin__admit(const repl_origin_t *o, size_t n, size_t bytes)
         return KV_EIO;
     if (n == 0 || n > KV_REPL_WRITE_MAX_OPS)
         return KV_EINVAL;
-    if (o->wq_n > 0 &&
-        (o->wq_ops + n > KV_REPL_PENDING_MAX_OPS || o->wq_bytes + bytes > KV_REPL_PENDING_MAX_BYTES))
+    if (o->wq_n > 0 && (o->wq_ops + n > KV_REPL_PENDING_MAX_OPS ||
+                        o->wq_bytes + bytes > KV_REPL_PENDING_MAX_BYTES))
         return KV_EBUSY;
     return 0;
 }
@@ -207,8 +207,8 @@ static int origin__request_ops(const Edgekv__WriteRequest *r, repl_mutation_t **
     return 0;
 }
 
-void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f,
-                                   uint64_t now_ms, repl_actions_t *a)
+void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,
+                                   repl_actions_t *a)
 {
     const Edgekv__WriteRequest *r = (*f)->write_request;
     owrite_t w = {.remote = true, .peer = p->id, .request_id = r->request_id, .n = r->n_ops};
@@ -218,8 +218,8 @@ void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame *
     if (rc == 0)
         rc = origin__request_ops(r, &w.muts);
     /* The hint last: a refused write must not move the clock. */
-    if (rc == 0 && (rc = hlc_update(&o->hlc, r->hlc_hint, now_ms, o->cfg.max_clock_offset_ms,
-                                    &ts)) != 0)
+    if (rc == 0 &&
+        (rc = hlc_update(&o->hlc, r->hlc_hint, now_ms, o->cfg.max_clock_offset_ms, &ts)) != 0)
         kv_free(w.muts);
     if (rc == 0 && !(w.hold = repl__hold_frame(*f, w.bytes))) {
         kv_free(w.muts);

@@ -32,9 +32,11 @@
  * Ownership: pointers inside actions borrow core memory valid until the
  * next call into the same core object (process an action array before
  * calling again, poll included), with three exceptions that outlive it:
- *   - SEND hands the driver one reference on `buf` (data/len point into it):
- *     write the bytes, then repl_buf_unref(buf), also when dropping them.
- *     The same buffer may go to many peers (one encoding per fan-out).
+ *   - SEND data/len point into `buf`, a reference-counted buffer (the same
+ *     one may go to many peers: one encoding per fan-out). A driver that
+ *     writes asynchronously keeps it without copying: repl_buf_ref(buf)
+ *     before the next call, repl_buf_unref(buf) once written. One that
+ *     copies the bytes need do nothing.
  *   - PERSIST muts stay valid until repl_origin_persisted() for that batch
  *     returns; APPLY muts and history_id until repl_edge_applied() for it
  *     returns (storage runs off the event loop).
@@ -60,8 +62,11 @@
 #include "kv_limits.h"
 #include "kv_version.h"
 
-/* A reference-counted, immutable buffer of frame bytes (see SEND). */
+/* A reference-counted, immutable buffer of frame bytes (see SEND). The
+ * count is not atomic: take and drop references on the core's thread. */
 typedef struct repl_buf repl_buf_t;
+/* Take one more reference; returns b. */
+repl_buf_t *repl_buf_ref(repl_buf_t *b);
 /* Drop one reference; the last one frees the buffer. NULL is a no-op. */
 void repl_buf_unref(repl_buf_t *b);
 
@@ -87,7 +92,7 @@ typedef struct {
     size_t value_len;
     const char *metadata; /* PUT; JSON, NULL = none */
     size_t metadata_len;
-    int64_t expiration; /* PUT; absolute seconds, 0 = never */
+    int64_t expiration;  /* PUT; absolute seconds, 0 = never */
     const char *account; /* NS_CREATE; NUL-terminated */
     const char *title;   /* NS_CREATE, NS_RENAME; NUL-terminated */
 } repl_op_t;
@@ -100,35 +105,36 @@ typedef struct {
 } repl_mutation_t;
 
 typedef enum {
-    REPL_ACT_SEND,        /* peer, data/len: write these bytes (whole frames) in
-                             order, then repl_buf_unref(buf) */
-    REPL_ACT_CLOSE,       /* peer, reason: close the connection. The core has
-                             already forgotten it: report nothing more about
-                             it (no on_bytes/on_disconnect; they are ignored) */
-    REPL_ACT_CONNECT,     /* edge: open the link to the origin now */
-    REPL_ACT_PERSIST,     /* origin: commit muts[0..n) durably, in one batch, then
-                             call repl_origin_persisted(batch_id, results) */
-    REPL_ACT_READ_LOG,    /* origin: read the log from seq for peer (at least
-                             one entry, then up to max_bytes), then call
-                             repl_origin_log_read */
-    REPL_ACT_SNAPSHOT,    /* origin: after writing the SENDs before it, stream
-                             a consistent snapshot to peer (SnapshotChunk
-                             frames, then SnapshotEnd{seq, history_id} where
-                             seq is the last committed seq it contains; see
-                             wire.h), then call repl_origin_snapshot_sent */
-    REPL_ACT_TRIM_LOG,    /* origin: log entries with seq < seq may be dropped */
-    REPL_ACT_RESET,       /* edge: a snapshot begins: remove every record and
-                             namespace and clear the stored history_id and
-                             applied seq (one batch, so a crash mid-snapshot
-                             restarts fresh), then repl_edge_reset_done */
-    REPL_ACT_APPLY,       /* edge: apply muts[0..n) under LWW and set the
-                             applied seq to seq, in one batch (n may be 0: only
-                             advance; seq 0: a snapshot chunk, leave the
-                             applied seq alone); also store history_id when
-                             non-NULL; then call repl_edge_applied(seq) */
-    REPL_ACT_WRITE_DONE,  /* token, status (0 or negative kv code), seq,
-                             results[n] per op: answer a writer */
-    REPL_ACT_ALARM        /* reason: an operator must look (history changed) */
+    REPL_ACT_SEND,       /* peer, data/len: write these bytes (whole frames) in
+                            order (buf: see Ownership) */
+    REPL_ACT_CLOSE,      /* peer, reason: close the connection. The core has
+                            already forgotten it: report nothing more about
+                            it (no on_bytes/on_disconnect; they are ignored) */
+    REPL_ACT_CONNECT,    /* edge: open the link to the origin now */
+    REPL_ACT_PERSIST,    /* origin: commit muts[0..n) durably, in one batch, then
+                            call repl_origin_persisted(batch_id, results) */
+    REPL_ACT_READ_LOG,   /* origin: read the log from seq for peer (at least
+                            one entry, then up to max_bytes), then call
+                            repl_origin_log_read */
+    REPL_ACT_SNAPSHOT,   /* origin: after writing the SENDs before it, stream
+                            a consistent snapshot to peer (SnapshotChunk
+                            frames, then SnapshotEnd{seq, history_id} where
+                            seq is the last committed seq it contains, at
+                            least the action's seq; see wire.h), then call
+                            repl_origin_snapshot_sent */
+    REPL_ACT_TRIM_LOG,   /* origin: log entries with seq < seq may be dropped */
+    REPL_ACT_RESET,      /* edge: a snapshot begins: remove every record and
+                            namespace and clear the stored history_id and
+                            applied seq (one batch, so a crash mid-snapshot
+                            restarts fresh), then repl_edge_reset_done */
+    REPL_ACT_APPLY,      /* edge: apply muts[0..n) under LWW and set the
+                            applied seq to seq, in one batch (n may be 0: only
+                            advance; seq 0: a snapshot chunk, leave the
+                            applied seq alone); also store history_id when
+                            non-NULL; then call repl_edge_applied(seq) */
+    REPL_ACT_WRITE_DONE, /* token, status (0 or negative kv code), seq,
+                            results[n] per op: answer a writer */
+    REPL_ACT_ALARM       /* reason: an operator must look (history changed) */
 } repl_act_kind_t;
 
 typedef struct {
@@ -136,17 +142,17 @@ typedef struct {
     repl_peer_t peer;
     const uint8_t *data; /* SEND */
     size_t len;
-    repl_buf_t *buf;     /* SEND: the driver's reference on data */
-    uint64_t batch_id; /* PERSIST */
+    repl_buf_t *buf;             /* SEND: the buffer data points into */
+    uint64_t batch_id;           /* PERSIST */
     const repl_mutation_t *muts; /* PERSIST, APPLY */
     size_t n;
-    uint64_t seq;       /* READ_LOG from, TRIM_LOG below, APPLY/WRITE_DONE seq */
-    size_t max_bytes;   /* READ_LOG */
+    uint64_t seq;           /* READ_LOG from, TRIM_LOG below, APPLY/WRITE_DONE seq */
+    size_t max_bytes;       /* READ_LOG */
     const char *history_id; /* APPLY: NUL-terminated, set after a snapshot */
-    uint64_t token;     /* WRITE_DONE */
-    int status;         /* WRITE_DONE */
-    const int *results; /* WRITE_DONE: per op, n entries */
-    const char *reason; /* CLOSE, ALARM */
+    uint64_t token;         /* WRITE_DONE */
+    int status;             /* WRITE_DONE */
+    const int *results;     /* WRITE_DONE: per op, n entries */
+    const char *reason;     /* CLOSE, ALARM */
 } repl_action_t;
 
 /* Caller-sized action array: the core appends; when it is full the core
@@ -163,17 +169,17 @@ typedef struct repl_origin repl_origin_t;
 
 typedef struct {
     uint32_t node_id;
-    char history_id[33];           /* 32 hex, NUL-terminated; stable per data set */
-    uint64_t last_seq;             /* last committed sequence (from storage) */
-    uint64_t log_first_seq;        /* oldest seq still in the log (last_seq+1 if empty) */
-    uint64_t hlc_last;             /* highest version timestamp stored */
+    char history_id[33];    /* 32 hex, NUL-terminated; stable per data set */
+    uint64_t last_seq;      /* last committed sequence (from storage) */
+    uint64_t log_first_seq; /* oldest seq still in the log (last_seq+1 if empty) */
+    uint64_t hlc_last;      /* highest version timestamp stored */
     uint64_t heartbeat_interval_ms;
     uint64_t max_clock_offset_ms;
-    uint64_t log_retention;        /* entries kept even if no edge needs them ... */
-    uint64_t log_retention_max;    /* ... and at most this many whatever edges need */
-    size_t peer_buffer_max_bytes;  /* unflushed bytes per edge before it is "behind" */
-    size_t group_max_ops;          /* ops per PERSIST (a bigger single write goes alone) */
-    size_t tail_max_bytes;         /* in-memory tail of recent mutations */
+    uint64_t log_retention;       /* entries kept even if no edge needs them ... */
+    uint64_t log_retention_max;   /* ... and at most this many whatever edges need */
+    size_t peer_buffer_max_bytes; /* unflushed bytes per edge before it is "behind" */
+    size_t group_max_ops;         /* ops per PERSIST (a bigger single write goes alone) */
+    size_t tail_max_bytes;        /* in-memory tail of recent mutations */
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */
@@ -191,8 +197,7 @@ void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t p, const uint8_t *data, 
  * snapshot frames the driver writes itself are not counted). */
 void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t p, size_t len, uint64_t now_ms,
                             repl_actions_t *a);
-void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms,
-                               repl_actions_t *a);
+void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
 
 /* A write arriving at the origin's own API (1..KV_REPL_WRITE_MAX_OPS ops,
  * checked with repl_op_check). Answered by WRITE_DONE(token), maybe within
@@ -214,6 +219,13 @@ void repl_origin_log_read(repl_origin_t *o, repl_peer_t p, int rc, const repl_mu
 void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t p, int rc, uint64_t seq,
                                uint64_t now_ms, repl_actions_t *a);
 
+/* Seed a known edge at start-up from the driver's own record of acks
+ * (repl_origin_edges), so that a restart does not trim the log past an
+ * edge that was away meanwhile. KV_EINVAL (acked past last_seq),
+ * KV_ELIMIT (KV_REPL_EDGES_MAX). */
+int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
+                             uint64_t last_ack_ms);
+
 void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl_origin_poll(repl_origin_t *o, repl_actions_t *a);
 uint64_t repl_origin_deadline(const repl_origin_t *o); /* UINT64_MAX = none */
@@ -224,11 +236,11 @@ typedef struct {
     bool connected;
     uint64_t acked_seq;
     uint64_t lag_seq;
-    uint64_t lag_ms;       /* age of the oldest unacknowledged mutation */
+    uint64_t lag_ms; /* age of the oldest unacknowledged mutation */
     uint64_t last_ack_ms;
-    uint64_t sent_seq;     /* last seq sent on the current link */
-    bool behind;           /* its buffer is full: served by catch-up */
-    bool snapshotting;     /* a snapshot is streaming to it */
+    uint64_t sent_seq; /* last seq sent on the current link */
+    bool behind;       /* its buffer is full: served by catch-up */
+    bool snapshotting; /* a snapshot is streaming to it */
 } repl_edge_info_t;
 
 typedef struct {
@@ -236,7 +248,7 @@ typedef struct {
     uint64_t log_first_seq;
     uint64_t writes_committed; /* ops committed (failed ops excluded) */
     size_t edges_connected;
-    int failed;                /* 0, or the commit error that stopped writes */
+    int failed; /* 0, or the commit error that stopped writes */
 } repl_origin_stats_t;
 
 void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out);
@@ -251,9 +263,9 @@ typedef struct repl_edge repl_edge_t;
 
 typedef struct {
     uint32_t node_id;
-    char history_id[33];      /* "" for a fresh replica */
+    char history_id[33]; /* "" for a fresh replica */
     uint64_t applied_seq;
-    uint64_t hlc_last;        /* highest version stored here */
+    uint64_t hlc_last; /* highest version stored here */
     uint64_t propagation_bound_ms;
     uint64_t write_timeout_ms;
     uint64_t reconnect_min_ms, reconnect_max_ms;
@@ -295,20 +307,20 @@ typedef enum {
     REPL_LINK_CONNECTING,
     REPL_LINK_SYNCING, /* hello sent, or a snapshot streaming */
     REPL_LINK_LIVE,
-    REPL_LINK_REFUSED  /* history changed: alarm raised, not applying and not
-                          reconnecting until the process restarts */
+    REPL_LINK_REFUSED /* history changed: alarm raised, not applying and not
+                         reconnecting until the process restarts */
 } repl_link_state_t;
 
 typedef struct {
     repl_link_state_t link;
     uint64_t applied_seq;
-    uint64_t origin_seq;      /* latest the origin announced */
+    uint64_t origin_seq; /* latest the origin announced */
     uint64_t lag_seq;
-    uint64_t lag_ms;          /* now - when origin_seq was first seen unapplied */
-    uint64_t last_heard_ms;   /* local time of the last frame from the origin */
-    bool stale;               /* not heard within propagation_bound_ms, never
-                                 heard, or a snapshot is half applied */
-    uint64_t staleness_ms;    /* now - last_heard_ms (since start if never) */
+    uint64_t lag_ms;        /* now - when the oldest unapplied seq was announced */
+    uint64_t last_heard_ms; /* local time of the last frame from the origin */
+    bool stale;             /* not heard within propagation_bound_ms, never
+                               heard, or a snapshot is half applied */
+    uint64_t staleness_ms;  /* now - last_heard_ms (since start if never) */
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);

@@ -28,7 +28,7 @@ int repl__buf_frame(const Edgekv__Frame *f, repl_buf_t **out)
     return 0;
 }
 
-repl_buf_t *repl__buf_ref(repl_buf_t *b)
+repl_buf_t *repl_buf_ref(repl_buf_t *b)
 {
     KV_ASSERT(b->refs > 0);
     b->refs++;
@@ -46,8 +46,20 @@ void repl_buf_unref(repl_buf_t *b)
 
 /* ---- action output ------------------------------------------------------------ */
 
-static void out__hand(repl__out_t *o, void *own)
+/* The action goes to the caller: what it points into lives until the
+ * next call (repl__out_begin). */
+static void out__hand(repl__out_t *o, const repl_action_t *act, void *own)
 {
+    if (act->kind == REPL_ACT_SEND) {
+        if (o->hbufs_n == o->hbufs_cap) {
+            size_t cap = o->hbufs_cap ? 2 * o->hbufs_cap : 16;
+            repl_buf_t **h = kv_realloc(o->hbufs, cap * sizeof *h);
+            REPL__NOMEM(h);
+            o->hbufs = h;
+            o->hbufs_cap = cap;
+        }
+        o->hbufs[o->hbufs_n++] = act->buf;
+    }
     if (!own)
         return;
     if (o->handed_n == o->handed_cap) {
@@ -65,6 +77,9 @@ void repl__out_begin(repl__out_t *o)
     for (size_t i = 0; i < o->handed_n; i++)
         kv_free(o->handed[i]);
     o->handed_n = 0;
+    for (size_t i = 0; i < o->hbufs_n; i++)
+        repl_buf_unref(o->hbufs[i]);
+    o->hbufs_n = 0;
 }
 
 static void out__queue(repl__out_t *o, const repl_action_t *act, void *own)
@@ -90,7 +105,7 @@ void repl__out_emit(repl__out_t *o, repl_actions_t *a, const repl_action_t *act,
 {
     if (o->n == 0 && a && a->n < a->cap) {
         a->acts[a->n++] = *act;
-        out__hand(o, own);
+        out__hand(o, act, own);
         return;
     }
     out__queue(o, act, own);
@@ -101,7 +116,7 @@ void repl__out_poll(repl__out_t *o, repl_actions_t *a)
     while (o->n > 0 && a->n < a->cap) {
         repl__qact_t *slot = &o->q[o->head];
         a->acts[a->n++] = slot->act;
-        out__hand(o, slot->own);
+        out__hand(o, &slot->act, slot->own);
         o->head = (o->head + 1) % o->cap;
         o->n--;
     }
@@ -120,12 +135,14 @@ void repl__out_free(repl__out_t *o)
     }
     kv_free(o->q);
     kv_free(o->handed);
+    kv_free(o->hbufs);
     memset(o, 0, sizeof *o);
 }
 
 void repl__emit_send(repl__out_t *o, repl_actions_t *a, repl_peer_t p, repl_buf_t *b)
 {
-    repl_action_t act = {.kind = REPL_ACT_SEND, .peer = p, .data = b->data, .len = b->len, .buf = b};
+    repl_action_t act = {
+        .kind = REPL_ACT_SEND, .peer = p, .data = b->data, .len = b->len, .buf = b};
     repl__out_emit(o, a, &act, NULL);
 }
 

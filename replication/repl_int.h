@@ -30,7 +30,6 @@ struct repl_buf {
 
 /* Frame f into a new buffer holding one reference. KV_ETOOBIG, -ENOMEM. */
 int repl__buf_frame(const Edgekv__Frame *f, repl_buf_t **out);
-repl_buf_t *repl__buf_ref(repl_buf_t *b);
 
 /* ---- action output ------------------------------------------------------------ */
 
@@ -44,6 +43,8 @@ typedef struct {
     size_t head, n, cap;
     void **handed; /* `own` of actions handed out; freed at the next call */
     size_t handed_n, handed_cap;
+    repl_buf_t **hbufs; /* buffers of SENDs handed out; unref'd at the next call */
+    size_t hbufs_n, hbufs_cap;
 } repl__out_t;
 
 /* Every public entry point calls this first: frees what the actions handed
@@ -95,8 +96,8 @@ typedef const repl_mutation_t *(*repl__mut_at_fn)(const void *ctx, size_t i);
 
 /* Frame muts [0..n) as a MutationBatch (chunk = false, with origin_seq and
  * time_ms) or a SnapshotChunk, into a new buffer (one reference). */
-int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n,
-                     uint64_t origin_seq, uint64_t time_ms, repl_buf_t **out);
+int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
+                     uint64_t time_ms, repl_buf_t **out);
 
 /* The same for a MutationBatch of an array. */
 int repl__batch_frame_array(const repl_mutation_t *muts, size_t n, uint64_t origin_seq,

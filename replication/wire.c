@@ -184,8 +184,7 @@ typedef struct {
 int repl_mutation_decode(const uint8_t *buf, size_t len, repl_mutation_t **out)
 {
     static const uint8_t empty[1];
-    Edgekv__Mutation *pb =
-        edgekv__mutation__unpack(frame_pb_allocator(), len, len ? buf : empty);
+    Edgekv__Mutation *pb = edgekv__mutation__unpack(frame_pb_allocator(), len, len ? buf : empty);
     if (!pb)
         return KV_ECORRUPT;
     wire__decoded_t *d = kv_malloc(sizeof *d);
@@ -272,8 +271,8 @@ static void wire__muts_msg_fini(wire__muts_msg_t *w)
     kv_free(w->ptrs);
 }
 
-int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n,
-                     uint64_t origin_seq, uint64_t time_ms, repl_buf_t **out)
+int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
+                     uint64_t time_ms, repl_buf_t **out)
 {
     wire__muts_msg_t w;
     int rc = wire__muts_msg(&w, chunk, at, ctx, n, origin_seq, time_ms);

@@ -262,13 +262,6 @@ void tk_acts_reset(tk_acts_t *t, size_t cap)
     t->a.n = 0;
 }
 
-void tk_acts_release(tk_acts_t *t)
-{
-    for (size_t i = 0; i < t->a.n; i++)
-        if (t->buf[i].kind == REPL_ACT_SEND)
-            repl_buf_unref(t->buf[i].buf);
-}
-
 int tk_acts_find(const tk_acts_t *t, repl_act_kind_t kind, size_t from)
 {
     for (size_t i = from; i < t->a.n; i++)

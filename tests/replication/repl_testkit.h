@@ -83,8 +83,6 @@ typedef struct {
 } tk_acts_t;
 
 void tk_acts_reset(tk_acts_t *t, size_t cap);
-/* Unref the SEND buffers of the collected actions. */
-void tk_acts_release(tk_acts_t *t);
 /* Index of the first action of `kind` at or after `from`, or -1. */
 int tk_acts_find(const tk_acts_t *t, repl_act_kind_t kind, size_t from);
 size_t tk_acts_count(const tk_acts_t *t, repl_act_kind_t kind);
@@ -105,13 +103,13 @@ typedef struct {
 } tk_bytes_t;
 
 typedef struct {
-    bool up;               /* both sides know the connection */
+    bool up; /* both sides know the connection */
     repl_peer_t id;
-    tk_bytes_t o2e, e2o;   /* bytes in flight */
-    size_t unflushed;      /* SEND bytes the origin has not been told were written */
-    bool origin_closed;    /* origin CLOSEd: edge hears on_disconnect after o2e drains */
-    bool edge_closed;      /* edge CLOSEd: origin hears on_disconnect after e2o drains */
-    tk_bytes_t capture;    /* every o2e byte, when capturing */
+    tk_bytes_t o2e, e2o; /* bytes in flight */
+    size_t unflushed;    /* SEND bytes the origin has not been told were written */
+    bool origin_closed;  /* origin CLOSEd: edge hears on_disconnect after o2e drains */
+    bool edge_closed;    /* edge CLOSEd: origin hears on_disconnect after e2o drains */
+    tk_bytes_t capture;  /* every o2e byte, when capturing */
 } tk_link_t;
 
 typedef struct {
@@ -126,9 +124,9 @@ typedef struct {
     repl_edge_t *e;
     tk_model_t m;
     tk_link_t link;
-    bool partitioned;      /* connects fail */
+    bool partitioned; /* connects fail */
     bool connect_pending;
-    bool step_pending;     /* a RESET or APPLY */
+    bool step_pending; /* a RESET or APPLY */
     bool step_reset;
     const repl_mutation_t *muts;
     size_t n;
@@ -155,14 +153,14 @@ typedef struct {
 typedef struct {
     repl_origin_t *o;
     tk_model_t m;
-    tk_entry_t *log;   /* consecutive seqs from log[0].seq */
+    tk_entry_t *log; /* consecutive seqs from log[0].seq */
     size_t nlog, logcap;
     uint64_t last_seq;
     bool persist_pending;
     uint64_t batch;
     const repl_mutation_t *pmuts;
     size_t pn;
-    int persist_fail_rc;   /* next persist fails with this */
+    int persist_fail_rc; /* next persist fails with this */
     tk_read_t reads[64];
     size_t nreads;
     struct {
@@ -182,8 +180,8 @@ typedef struct {
     uint64_t now;
     uint64_t rng;
     bool random_order;
-    size_t chunk_max;   /* deliver bytes in random pieces of at most this (0: all) */
-    size_t act_cap;     /* caller action array size (1 exercises overflow) */
+    size_t chunk_max; /* deliver bytes in random pieces of at most this (0: all) */
+    size_t act_cap;   /* caller action array size (1 exercises overflow) */
     repl_peer_t next_peer;
     tk_origin_t origin;
     tk_edge_t edges[TK_MAX_EDGES];

@@ -159,7 +159,6 @@ static void origin_act(tk_world_t *w, const repl_action_t *act)
             e->link.unflushed += act->len;
         }
         tk_trace(w, act->len);
-        repl_buf_unref(act->buf);
         break;
     case REPL_ACT_CLOSE:
         e = edge_by_peer(w, act->peer);
@@ -204,7 +203,6 @@ static void edge_act(tk_world_t *w, tk_edge_t *e, const repl_action_t *act)
         assert_true(e->link.up && act->peer == e->link.id);
         if (!e->link.edge_closed)
             bytes_put(&e->link.e2o, act->data, act->len);
-        repl_buf_unref(act->buf);
         break;
     case REPL_ACT_CLOSE:
         assert_true(e->link.up && act->peer == e->link.id);
@@ -477,7 +475,17 @@ void tk_partition(tk_world_t *w, size_t i, bool down)
 
 /* ---- scheduling --------------------------------------------------------------- */
 
-typedef enum { W_PERSIST, W_READ, W_SNAP, W_O2E, W_E2O, W_FLUSH, W_STEP, W_CONNECT, W_DOWN } tk_work_t;
+typedef enum {
+    W_PERSIST,
+    W_READ,
+    W_SNAP,
+    W_O2E,
+    W_E2O,
+    W_FLUSH,
+    W_STEP,
+    W_CONNECT,
+    W_DOWN
+} tk_work_t;
 
 typedef struct {
     tk_work_t kind;

@@ -35,14 +35,12 @@ static void fx_init(fx_t *x, const repl_origin_config_t *c)
 /* Before each call: release the previous call's actions. */
 static repl_actions_t *fx_a(fx_t *x)
 {
-    tk_acts_release(&x->t);
     tk_acts_reset(&x->t, TK_ACTS_MAX);
     return &x->t.a;
 }
 
 static void fx_free(fx_t *x)
 {
-    tk_acts_release(&x->t);
     repl_origin_destroy(x->o);
 }
 
@@ -214,7 +212,7 @@ static void test_history_mismatch_and_edge_ahead_refused(void **state)
     Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
     assert_string_equal(f->welcome->history_id, TK_HIST_A); /* ours: the edge refuses */
     frame_free(f);
-    assert_int_equal(x.t.a.n, 1); /* no snapshot, no read: never rewind it */
+    assert_int_equal(x.t.a.n, 1);              /* no snapshot, no read: never rewind it */
     fx_hello(&x, 2, TK_HIST_A, 11, 102, 1000); /* ahead of our log */
     f = tk_acts_frame(&x.t, 0);
     assert_int_equal(f->welcome->origin_seq, 10);
@@ -610,7 +608,6 @@ static void test_action_overflow_poll(void **state)
     repl_origin_persisted(big.o, 1, 0, NULL, 1001, fx_a(&big));
     size_t want = big.t.a.n;
     assert_true(want >= 5); /* 3 batches, 1 write done, 1 persist */
-    tk_acts_release(&small.t);
     tk_acts_reset(&small.t, 1);
     repl_origin_persisted(small.o, 1, 0, NULL, 1001, &small.t.a);
     size_t got = 0;
@@ -624,7 +621,6 @@ static void test_action_overflow_poll(void **state)
         if (s->kind == REPL_ACT_PERSIST)
             assert_int_equal(s->muts[0].seq, b->muts[0].seq);
         got++;
-        tk_acts_release(&small.t);
         tk_acts_reset(&small.t, 1);
         repl_origin_poll(small.o, &small.t.a);
     }
@@ -756,6 +752,69 @@ static void test_write_checks_and_alloc_failure(void **state)
     assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
 }
 
+static void test_send_buffers_shared_and_kept_by_ref(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    fx_hello(&x, 2, TK_HIST_A, 0, 102, 1000);
+    commit_one(&x, 1001);
+    /* One commit, two live edges: one encoding, the same bytes twice. */
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 2);
+    const repl_action_t *s1 = &x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)];
+    const repl_action_t *s2 = &x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 1)];
+    assert_int_not_equal(s1->peer, s2->peer);
+    assert_ptr_equal(s1->buf, s2->buf);
+    assert_ptr_equal(s1->data, s2->data);
+    /* An asynchronous writer keeps it past the next call without a copy. */
+    repl_buf_t *kept = repl_buf_ref(s1->buf);
+    const uint8_t *data = s1->data;
+    size_t len = s1->len;
+    commit_one(&x, 1002);
+    commit_one(&x, 1003);
+    Edgekv__Frame *f;
+    assert_int_equal(frame_decode(data + 4, len - 4, &f), 0);
+    assert_int_equal(f->batch->mutations[0]->seq, 1);
+    frame_free(f);
+    repl_buf_unref(kept);
+    fx_free(&x);
+}
+
+static void test_restored_edge_holds_the_log(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 3, 1);
+    c.log_retention = 2;
+    c.log_retention_max = 10;
+    fx_t x;
+    fx_init(&x, &c);
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, 4, 0), KV_EINVAL);
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, 1, 900), 0);
+    for (int i = 0; i < 5; i++)
+        commit_one(&x, 1000 + i);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.log_first_seq, 2); /* edge 101 still needs 2.. */
+    for (int i = 5; i < 12; i++)
+        commit_one(&x, 1000 + i);
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.log_first_seq, 15 - 10 + 1); /* retention_max wins */
+    /* It comes back behind the log: snapshot. */
+    fx_hello(&x, 1, TK_HIST_A, 1, 101, 2000);
+    fx_one(&x, REPL_ACT_SNAPSHOT);
+    /* A refused link may not write into our history. */
+    fx_hello(&x, 2, TK_HIST_B, 1, 102, 2000);
+    repl_op_t op = tk_put("k", "v");
+    fx_write_req(&x, 2, 1, 0, &op, 1, 2001);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "refused link");
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    fx_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +835,8 @@ int main(void)
         cmocka_unit_test(test_same_edge_new_link_replaces_old),
         cmocka_unit_test(test_edge_lag),
         cmocka_unit_test(test_write_checks_and_alloc_failure),
+        cmocka_unit_test(test_restored_edge_holds_the_log),
+        cmocka_unit_test(test_send_buffers_shared_and_kept_by_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,140 @@
+/*
+ * cli_int.h - internals shared by the `edgekv kv` files: cli.c (arguments,
+ * help, dispatch), cli_http.c (libcurl and the v4 envelope), cli_ns.c,
+ * cli_key.c and cli_bulk.c (the commands).
+ */
+#ifndef NODE_CLI_INT_H
+#define NODE_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli.h"
+
+/* Items per bulk put / delete request: wrangler's batch size (a tenth of
+ * the API's 10 000), so one failed request loses little work. A client
+ * choice, not a server limit; the server limits are in kv_limits.h. */
+#define CLI_BULK_BATCH_ITEMS 1000
+/* Default server: what deploy/run-local.sh starts. */
+#define CLI_DEFAULT_URL "http://127.0.0.1:8788"
+/* Largest bulk input file read into memory: ten requests of the API's
+ * largest body, far beyond any sane bulk file. */
+#define CLI_BULK_FILE_MAX_BYTES (10ull * 100u * 1000u * 1000u)
+/* Connect timeout; a transfer itself may take as long as it needs. */
+#define CLI_CONNECT_TIMEOUT_S 10
+/* A transfer that moves fewer than 1 byte/s for this long is abandoned. */
+#define CLI_STALL_TIMEOUT_S 120
+
+/* Flags. Each command lists the ones it accepts; the connection and output
+ * flags are accepted everywhere. */
+enum {
+    CLI_F_URL = 1u << 0,
+    CLI_F_TOKEN = 1u << 1,
+    CLI_F_ACCOUNT = 1u << 2,
+    CLI_F_JSON = 1u << 3,
+    CLI_F_PROGRESS = 1u << 4,
+    CLI_F_HELP = 1u << 5,
+    CLI_F_NS_ID = 1u << 6,
+    CLI_F_PREFIX = 1u << 7,
+    CLI_F_TTL = 1u << 8,
+    CLI_F_EXPIRATION = 1u << 9,
+    CLI_F_METADATA = 1u << 10,
+    CLI_F_PATH = 1u << 11,
+    CLI_F_NEW_NAME = 1u << 12,
+    CLI_F_FORCE = 1u << 13,  /* bulk delete: wrangler's --force (no prompt here) */
+    CLI_F_YES = 1u << 14,    /* namespace delete: --skip-confirmation / -y */
+    CLI_F_REMOTE = 1u << 15, /* wrangler's --remote: accepted, always true here */
+};
+#define CLI_F_COMMON                                                                               \
+    (CLI_F_URL | CLI_F_TOKEN | CLI_F_ACCOUNT | CLI_F_JSON | CLI_F_PROGRESS | CLI_F_HELP |          \
+     CLI_F_REMOTE)
+
+#define CLI_MAX_POSITIONAL 4
+
+/* One invocation. Strings point into argv or the environment (borrowed for
+ * the whole run) except base and the curl handle, which cli_main owns. */
+typedef struct {
+    unsigned flags_seen;
+    const char *url, *token, *account; /* resolved: flag, EDGEKV_*, CLOUDFLARE_* */
+    const char *ns_id, *prefix, *ttl, *expiration, *metadata, *path, *new_name;
+    bool json, progress;
+    const char *pos[CLI_MAX_POSITIONAL];
+    int npos;
+
+    char *base;     /* <url>/client/v4/accounts/<account>/storage/kv/namespaces */
+    char *auth_hdr; /* "Authorization: Bearer <token>" */
+    CURL *curl;     /* one handle: keep-alive across every request of the run */
+} cli_t;
+
+/* A response. body is NUL-terminated (not counted in len); kv_malloc'd. */
+typedef struct {
+    long status;
+    char *body;
+    size_t len, cap;
+    char expiration[24]; /* the `expiration` header of GET values, "" if none */
+} cli_resp_t;
+
+/* A request. path is appended to c->base ("" for the collection). */
+typedef struct {
+    const char *method;
+    const char *path;
+    const char *content_type; /* NULL: none */
+    const void *body;
+    size_t body_len;
+    curl_mime *mime; /* multipart body instead of body */
+} cli_req_t;
+
+/* ---- cli.c ---- */
+void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- cli_http.c ---- */
+int cli_http_init(cli_t *c);
+void cli_http_fini(cli_t *c);
+/* Sends the request; 0, or CLI_EXIT_CONN with the reason printed. */
+int cli_http(cli_t *c, const cli_req_t *rq, cli_resp_t *out);
+void cli_resp_free(cli_resp_t *r);
+/* Checks the v4 envelope of r. On success 0 with *result (and *info if
+ * not NULL) borrowed from *doc, which the caller json_decref()s. On an API
+ * error prints "edgekv kv: <message> [code: N]" and returns the exit status
+ * (CLI_EXIT_API / _NOT_FOUND / _AUTH); *doc is then NULL. */
+int cli_envelope(const cli_resp_t *r, json_t **doc, json_t **result, json_t **info);
+/* cli_http then cli_envelope. */
+int cli_call(cli_t *c, const cli_req_t *rq, json_t **doc, json_t **result, json_t **info);
+/* Exit status for a non-2xx HTTP status (after printing the error). */
+int cli_status_exit(long status);
+/* Percent-encodes s for a path segment or query value: everything but
+ * A-Z a-z 0-9 - _ ~ is escaped (so "." and ".." keys survive as keys).
+ * kv_malloc'd, NULL on allocation failure. */
+char *cli_pct(const char *s, size_t len);
+/* printf into a kv_malloc'd string; NULL on allocation failure. */
+char *cli_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints j as indented JSON on stdout. */
+void cli_print_json(json_t *j);
+
+/* ---- cli_key.c ---- */
+/* Reads path ("-" = stdin) into a kv_malloc'd, NUL-terminated buffer of at
+ * most max bytes. 0, or CLI_EXIT_USAGE with the reason printed. */
+int cli__read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* ---- commands (cli_ns.c, cli_key.c, cli_bulk.c) ---- */
+int cli_ns_create(cli_t *c);
+int cli_ns_list(cli_t *c);
+int cli_ns_rename(cli_t *c);
+int cli_ns_delete(cli_t *c);
+int cli_key_put(cli_t *c);
+int cli_key_get(cli_t *c);
+int cli_key_list(cli_t *c);
+int cli_key_delete(cli_t *c);
+int cli_bulk_put(cli_t *c);
+int cli_bulk_get(cli_t *c);
+int cli_bulk_delete(cli_t *c);
+
+/* The namespace id a key or bulk command works on (--namespace-id). 0 or
+ * CLI_EXIT_USAGE with the reason printed. */
+int cli_need_ns(cli_t *c);
+
+#endif

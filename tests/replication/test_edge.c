@@ -1,0 +1,778 @@
+/*
+ * test_edge.c - unit tests of the edge state machine, driven by hand: the
+ * frames an origin would send go in as bytes, storage completions are
+ * called explicitly, and every action and status is checked at exact
+ * virtual times.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "frame.h"
+#include "hlc.h"
+#include "kv_err.h"
+#include "kv_mem.h"
+#include "repl_testkit.h"
+#include "wire.h"
+
+typedef struct {
+    repl_edge_t *e;
+    tk_acts_t t;
+} ex_t;
+
+static repl_actions_t *ex_a(ex_t *x)
+{
+    tk_acts_reset(&x->t, TK_ACTS_MAX);
+    return &x->t.a;
+}
+
+static void ex_init(ex_t *x, const char *hist, uint64_t applied)
+{
+    memset(x, 0, sizeof *x);
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    memcpy(c.history_id, hist, strlen(hist) + 1);
+    c.applied_seq = applied;
+    assert_int_equal(repl_edge_create(&c, &x->e), 0);
+    tk_acts_reset(&x->t, TK_ACTS_MAX);
+}
+
+static void ex_free(ex_t *x)
+{
+    repl_edge_destroy(x->e);
+}
+
+static const repl_action_t *ex_one(ex_t *x, repl_act_kind_t kind)
+{
+    assert_int_equal(tk_acts_count(&x->t, kind), 1);
+    return &x->t.buf[tk_acts_find(&x->t, kind, 0)];
+}
+
+/* The frame of the single SEND of the last call. */
+static Edgekv__Frame *ex_sent(ex_t *x)
+{
+    return tk_send_frame(ex_one(x, REPL_ACT_SEND));
+}
+
+static void ex_frame(ex_t *x, const Edgekv__Frame *f, uint64_t now)
+{
+    size_t len;
+    uint8_t *b = tk_frame_bytes(f, &len);
+    repl_edge_on_bytes(x->e, b, len, now, ex_a(x));
+    free(b);
+}
+
+static void ex_connect(ex_t *x, repl_peer_t p, uint64_t now)
+{
+    repl_edge_start(x->e, now, ex_a(x));
+    if (x->t.a.n == 0) /* already started: a reconnect is due */
+        repl_edge_tick(x->e, now, ex_a(x));
+    ex_one(x, REPL_ACT_CONNECT);
+    repl_edge_on_connect(x->e, p, now, ex_a(x));
+}
+
+static void ex_welcome(ex_t *x, const char *hist, Edgekv__Welcome__Mode mode, uint64_t origin_seq,
+                       uint64_t from, uint64_t now)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+    w.history_id = (char *)hist;
+    w.mode = mode;
+    w.origin_seq = origin_seq;
+    w.from_seq = from;
+    f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    f.welcome = &w;
+    ex_frame(x, &f, now);
+}
+
+/* Connect and resume at `applied` (the edge's history is A). */
+static void ex_live(ex_t *x, uint64_t applied, uint64_t now)
+{
+    ex_connect(x, 1, now);
+    ex_welcome(x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, applied, applied + 1, now);
+    repl_edge_status_t st;
+    repl_edge_status(x->e, now, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
+}
+
+static char key_buf[64][8];
+
+static void ex_muts_frame(ex_t *x, bool chunk, uint64_t first, uint64_t last, uint64_t origin_seq,
+                          uint64_t now)
+{
+    repl_mutation_t m[64];
+    size_t n = 0;
+    for (uint64_t s = first; s <= last; s++, n++) {
+        snprintf(key_buf[n], sizeof key_buf[n], "k%llu", (unsigned long long)s);
+        m[n] = (repl_mutation_t){.seq = chunk ? 0 : s, .version = {hlc_pack(s, 0), 1}};
+        m[n].op = tk_put(key_buf[n], "v");
+    }
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__MutationBatch b = EDGEKV__MUTATION_BATCH__INIT;
+    Edgekv__SnapshotChunk c = EDGEKV__SNAPSHOT_CHUNK__INIT;
+    repl_wire_mut_t views[64];
+    Edgekv__Mutation *ptrs[64];
+    for (size_t i = 0; i < n; i++) {
+        repl_wire_mut_view(&m[i], &views[i]);
+        ptrs[i] = &views[i].mut;
+    }
+    if (chunk) {
+        c.n_mutations = n;
+        c.mutations = ptrs;
+        f.msg_case = EDGEKV__FRAME__MSG_SNAPSHOT_CHUNK;
+        f.snapshot_chunk = &c;
+    } else {
+        b.n_mutations = n;
+        b.mutations = ptrs;
+        b.origin_seq = origin_seq;
+        b.origin_time_ms = now;
+        f.msg_case = EDGEKV__FRAME__MSG_BATCH;
+        f.batch = &b;
+    }
+    ex_frame(x, &f, now);
+}
+
+static void ex_batch(ex_t *x, uint64_t first, uint64_t last, uint64_t now)
+{
+    ex_muts_frame(x, false, first, last, last, now);
+}
+
+static void ex_heartbeat(ex_t *x, uint64_t origin_seq, uint64_t now)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
+    hb.origin_seq = origin_seq;
+    hb.origin_time_ms = now;
+    f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
+    f.heartbeat = &hb;
+    ex_frame(x, &f, now);
+}
+
+static void ex_result(ex_t *x, uint64_t id, int status, uint64_t seq, uint64_t now)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__WriteResult r = EDGEKV__WRITE_RESULT__INIT;
+    int32_t results[1] = {0};
+    r.request_id = id;
+    r.status = status;
+    r.seq = seq;
+    r.n_results = status == 0 ? 1 : 0;
+    r.results = results;
+    f.msg_case = EDGEKV__FRAME__MSG_WRITE_RESULT;
+    f.write_result = &r;
+    ex_frame(x, &f, now);
+}
+
+static void test_connect_and_hello(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 0, &st);
+    assert_int_equal(st.link, REPL_LINK_DOWN);
+    repl_edge_start(x.e, 1000, ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_CONNECTING);
+    repl_edge_on_connect(x.e, 3, 1000, ex_a(&x));
+    const repl_action_t *s = ex_one(&x, REPL_ACT_SEND);
+    assert_int_equal(s->peer, 3);
+    Edgekv__Frame *f = tk_send_frame(s);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HELLO);
+    assert_string_equal(f->hello->history_id, TK_HIST_A);
+    assert_int_equal(f->hello->applied_seq, 5);
+    assert_int_equal(f->hello->node_id, 101);
+    assert_int_equal(f->hello->hlc_ms, 1000);
+    frame_free(f);
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_SYNCING);
+    /* No welcome within the handshake timeout: drop and retry later. */
+    assert_int_equal(repl_edge_deadline(x.e), 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS);
+    repl_edge_tick(x.e, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS, ex_a(&x));
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "no welcome");
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_DOWN);
+    ex_free(&x);
+}
+
+static void test_lost_connect_is_retried(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    repl_edge_start(x.e, 1000, ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    /* The driver never reports back: given up after the handshake time. */
+    assert_int_equal(repl_edge_deadline(x.e), 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS);
+    repl_edge_tick(x.e, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    uint64_t d = repl_edge_deadline(x.e);
+    assert_true(d > 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS);
+    repl_edge_tick(x.e, d, ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    /* Two reports for one CONNECT (the lost one, late): the second is closed. */
+    repl_edge_on_connect(x.e, 1, d, ex_a(&x));
+    ex_one(&x, REPL_ACT_SEND); /* adopted: we were connecting */
+    repl_edge_on_connect(x.e, 2, d, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_CLOSE)->peer, 2);
+    ex_free(&x);
+}
+
+static void test_batches_apply_in_order_and_ack(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    ex_batch(&x, 6, 8, 1000);
+    const repl_action_t *ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->n, 3);
+    assert_int_equal(ap->seq, 8);
+    assert_null(ap->history_id);
+    assert_int_equal(ap->muts[0].seq, 6);
+    assert_memory_equal(ap->muts[2].op.key, "k8", 2);
+    const repl_mutation_t *held = ap->muts; /* valid until applied */
+    /* Overlapping batch while applying: only 9..10 are new; queued. */
+    ex_batch(&x, 7, 10, 1001);
+    assert_int_equal(x.t.a.n, 0);
+    assert_int_equal(held[1].seq, 7);
+    repl_edge_applied(x.e, 0, 8, 1002, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->n, 2);
+    assert_int_equal(ap->muts[0].seq, 9);
+    assert_int_equal(ap->seq, 10);
+    Edgekv__Frame *f = ex_sent(&x); /* first ack: nothing sent before */
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_ACK);
+    assert_int_equal(f->ack->applied_seq, 8);
+    frame_free(f);
+    /* Idle after this one: acked at once even within 10 ms. */
+    repl_edge_applied(x.e, 0, 10, 1003, ex_a(&x));
+    f = ex_sent(&x);
+    assert_int_equal(f->ack->applied_seq, 10);
+    frame_free(f);
+    /* All duplicates: nothing to do. */
+    ex_batch(&x, 5, 10, 1004);
+    assert_int_equal(x.t.a.n, 0);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1004, &st);
+    assert_int_equal(st.applied_seq, 10);
+    assert_int_equal(st.origin_seq, 10);
+    ex_free(&x);
+}
+
+static void test_gap_closes_and_backs_off(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    ex_batch(&x, 7, 8, 1000);
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "gap in the log");
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_APPLY), 0);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_DOWN);
+    /* reconnect_min 50: the first retry is 25..50 ms later. */
+    uint64_t d = repl_edge_deadline(x.e);
+    assert_true(d >= 1025 && d <= 1050);
+    repl_edge_tick(x.e, d - 1, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CONNECT), 0);
+    repl_edge_tick(x.e, d, ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    ex_free(&x);
+}
+
+static void test_refuses_other_history(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_connect(&x, 1, 1000);
+    ex_welcome(&x, TK_HIST_B, EDGEKV__WELCOME__MODE__SNAPSHOT, 100, 0, 1000);
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_REFUSE);
+    frame_free(f);
+    ex_one(&x, REPL_ACT_ALARM);
+    ex_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_RESET), 0);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_APPLY), 0);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_REFUSED);
+    assert_int_equal(st.applied_seq, 5);
+    /* Stays refused: no reconnect, writes fail at once. */
+    assert_int_equal(repl_edge_deadline(x.e), 1000 + 1000 + 1); /* only the staleness edge */
+    repl_edge_tick(x.e, 100000, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    assert_int_equal(repl_edge_deadline(x.e), UINT64_MAX);
+    repl_op_t op = tk_put("k", "v");
+    repl_edge_write(x.e, 1, &op, 1, 100000, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EUNAVAILABLE);
+    ex_free(&x);
+
+    /* Same history, but the origin is behind us: no silent rewind. */
+    ex_init(&x, TK_HIST_A, 20);
+    ex_connect(&x, 1, 1000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 10, 21, 1000);
+    ex_one(&x, REPL_ACT_ALARM);
+    ex_one(&x, REPL_ACT_CLOSE);
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_REFUSED);
+    ex_free(&x);
+}
+
+static void test_snapshot_flow(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, "", 0);
+    ex_connect(&x, 1, 1000);
+    ex_muts_frame(&x, true, 1, 2, 0, 1000); /* a chunk before the welcome */
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "expected welcome");
+    ex_connect(&x, 2, 2000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__SNAPSHOT, 3, 0, 2000);
+    ex_one(&x, REPL_ACT_RESET);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 2000, &st);
+    assert_int_equal(st.link, REPL_LINK_SYNCING);
+    assert_true(st.stale);                  /* heard, but the replica is not whole */
+    ex_muts_frame(&x, true, 1, 2, 0, 2001); /* queued behind the reset */
+    assert_int_equal(x.t.a.n, 0);
+    repl_edge_reset_done(x.e, 0, 2002, ex_a(&x));
+    const repl_action_t *ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->n, 2);
+    assert_int_equal(ap->seq, 0);
+    assert_null(ap->history_id);
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(repl_wire_snapshot_end(3, TK_HIST_A, &b, &len), 0);
+    repl_edge_on_bytes(x.e, b, len, 2003, ex_a(&x));
+    kv_free(b);
+    assert_int_equal(x.t.a.n, 0);
+    ex_batch(&x, 4, 4, 2003); /* the tail after the snapshot: queued */
+    assert_int_equal(x.t.a.n, 0);
+    repl_edge_applied(x.e, 0, 0, 2004, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->n, 0);
+    assert_int_equal(ap->seq, 3);
+    assert_string_equal(ap->history_id, TK_HIST_A);
+    repl_edge_status(x.e, 2004, &st);
+    assert_int_equal(st.link, REPL_LINK_SYNCING);
+    repl_edge_applied(x.e, 0, 3, 2005, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->seq, 4);
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->ack->applied_seq, 3);
+    frame_free(f);
+    repl_edge_status(x.e, 2005, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
+    assert_false(st.stale);
+    assert_int_equal(st.applied_seq, 3);
+    ex_free(&x);
+}
+
+static void test_staleness_exact(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 500, &st);
+    assert_true(st.stale); /* never heard */
+    ex_live(&x, 5, 1000);  /* heard at 1000; bound 1000 */
+    repl_edge_status(x.e, 2000, &st);
+    assert_false(st.stale);
+    assert_int_equal(st.staleness_ms, 1000);
+    repl_edge_status(x.e, 2001, &st);
+    assert_true(st.stale);
+    assert_int_equal(st.staleness_ms, 1001);
+    assert_int_equal(repl_edge_deadline(x.e), 2001);
+    repl_edge_tick(x.e, 2000, ex_a(&x)); /* not yet stale: still due at 2001 */
+    assert_int_equal(repl_edge_deadline(x.e), 2001);
+    /* A heartbeat at 1500 keeps it fresh until 2500. */
+    ex_heartbeat(&x, 5, 1500);
+    repl_edge_status(x.e, 2001, &st);
+    assert_false(st.stale);
+    repl_edge_status(x.e, 2500, &st);
+    assert_false(st.stale);
+    repl_edge_status(x.e, 2501, &st);
+    assert_true(st.stale);
+    assert_int_equal(st.last_heard_ms, 1500);
+    assert_int_equal(repl_edge_deadline(x.e), 2501);
+    repl_edge_tick(x.e, 2501, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    /* Silent past link_timeout: the link is dropped and retried. */
+    assert_int_equal(repl_edge_deadline(x.e), 1500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS);
+    repl_edge_tick(x.e, 1500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS, ex_a(&x));
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "origin silent");
+    ex_free(&x);
+}
+
+static void test_lag(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.lag_seq, 0);
+    assert_int_equal(st.lag_ms, 0);
+    ex_heartbeat(&x, 8, 1100);
+    ex_heartbeat(&x, 10, 1200);
+    repl_edge_status(x.e, 1300, &st);
+    assert_int_equal(st.lag_seq, 5);
+    assert_int_equal(st.lag_ms, 200); /* seq 8 announced at 1100 */
+    ex_batch(&x, 6, 8, 1300);
+    repl_edge_applied(x.e, 0, 8, 1350, ex_a(&x));
+    repl_edge_status(x.e, 1400, &st);
+    assert_int_equal(st.lag_seq, 2);
+    assert_int_equal(st.lag_ms, 200); /* seq 10 announced at 1200 */
+    ex_batch(&x, 9, 10, 1400);
+    repl_edge_applied(x.e, 0, 10, 1400, ex_a(&x));
+    repl_edge_status(x.e, 1500, &st);
+    assert_int_equal(st.lag_seq, 0);
+    assert_int_equal(st.lag_ms, 0);
+    ex_free(&x);
+}
+
+static uint64_t ex_write(ex_t *x, uint64_t token, uint64_t now)
+{
+    repl_op_t op = tk_put("mine", "v");
+    repl_edge_write(x->e, token, &op, 1, now, ex_a(x));
+    Edgekv__Frame *f = ex_sent(x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WRITE_REQUEST);
+    assert_int_equal(f->write_request->n_ops, 1);
+    assert_true(hlc_ms(f->write_request->hlc_hint) >= now);
+    uint64_t id = f->write_request->request_id;
+    frame_free(f);
+    return id;
+}
+
+static void test_write_read_your_writes(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    uint64_t id = ex_write(&x, 9, 1000);
+    ex_result(&x, id, 0, 7, 1001); /* durable at the origin as seq 7 */
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0);
+    ex_batch(&x, 6, 7, 1002);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0); /* not applied yet */
+    repl_edge_applied(x.e, 0, 7, 1003, ex_a(&x));
+    const repl_action_t *d = ex_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 9);
+    assert_int_equal(d->status, 0);
+    assert_int_equal(d->seq, 7);
+    assert_int_equal(d->n, 1);
+    assert_int_equal(d->results[0], 0);
+    /* A result for something already applied answers at once. */
+    id = ex_write(&x, 10, 1004);
+    ex_result(&x, id, 0, 6, 1005);
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->token, 10);
+    /* An error from the origin is passed on. */
+    id = ex_write(&x, 11, 1006);
+    ex_result(&x, id, KV_ECLOCK, 0, 1007);
+    d = ex_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 11);
+    assert_int_equal(d->status, KV_ECLOCK);
+    ex_free(&x);
+}
+
+static void test_write_too_big_for_a_frame(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    /* Two maximal values do not fit one frame: the write (not the link)
+     * fails, before any byte is copied (the lengths alone decide). */
+    static const uint8_t tiny[1];
+    repl_op_t ops[2] = {tk_put("a", ""), tk_put("b", "")};
+    for (int i = 0; i < 2; i++) {
+        ops[i].value = tiny;
+        ops[i].value_len = KV_VALUE_MAX_BYTES;
+    }
+    repl_edge_write(x.e, 4, ops, 2, 1000, ex_a(&x));
+    const repl_action_t *d = ex_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->status, KV_ETOOBIG);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
+    ex_free(&x);
+}
+
+static void test_write_unavailable_timeout_disconnect(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    repl_op_t op = tk_put("k", "v");
+    repl_edge_write(x.e, 1, &op, 1, 900, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EUNAVAILABLE);
+    ex_live(&x, 5, 1000);
+    uint64_t a1 = ex_write(&x, 1, 1000); /* answered, never applied: times out */
+    uint64_t b = ex_write(&x, 2, 1100);  /* answered, applied after the resume */
+    ex_write(&x, 3, 1200);               /* unanswered at the disconnect */
+    ex_result(&x, a1, 0, 100, 1300);
+    ex_result(&x, b, 0, 50, 1300);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0);
+    repl_edge_on_disconnect(x.e, 1400, ex_a(&x));
+    const repl_action_t *d = ex_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 3);
+    assert_int_equal(d->status, KV_EUNAVAILABLE);
+    /* Timeout 5000: write 1 (sent at 1000) expires exactly at 6000. */
+    ex_heartbeat(&x, 5, 1400); /* ignored: link is down */
+    repl_edge_tick(x.e, 5999, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CONNECT), 1); /* backoff passed */
+    repl_edge_on_connect(x.e, 2, 5999, ex_a(&x));
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 50, 6, 5999);
+    assert_int_equal(repl_edge_deadline(x.e), 6000);
+    repl_edge_tick(x.e, 6000, ex_a(&x));
+    d = ex_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 1);
+    assert_int_equal(d->status, KV_ETIMEDOUT);
+    /* Write 2 arrives with the resume and is answered after its apply. */
+    ex_batch(&x, 6, 50, 6001);
+    repl_edge_applied(x.e, 0, 50, 6002, ex_a(&x));
+    d = ex_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->token, 2);
+    assert_int_equal(d->status, 0);
+    assert_int_equal(d->seq, 50);
+    ex_free(&x);
+}
+
+/* The reconnect delays an edge with this seed goes through. */
+static void backoff_delays(uint64_t seed, uint64_t *out, size_t n)
+{
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    c.reconnect_min_ms = 100;
+    c.reconnect_max_ms = 1000;
+    c.seed = seed;
+    repl_edge_t *e;
+    assert_int_equal(repl_edge_create(&c, &e), 0);
+    tk_acts_t t;
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    uint64_t now = 1000;
+    repl_edge_start(e, now, &t.a);
+    for (size_t i = 0; i < n; i++) {
+        tk_acts_reset(&t, TK_ACTS_MAX);
+        repl_edge_on_connect_failed(e, now, &t.a);
+        uint64_t d = repl_edge_deadline(e);
+        out[i] = d - now;
+        now = d;
+        tk_acts_reset(&t, TK_ACTS_MAX);
+        repl_edge_tick(e, now, &t.a);
+        assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 1);
+    }
+    repl_edge_destroy(e);
+}
+
+static void test_backoff_exponential_jittered_deterministic(void **state)
+{
+    (void)state;
+    uint64_t a[8], b[8], c[8];
+    backoff_delays(7, a, 8);
+    backoff_delays(7, b, 8);
+    backoff_delays(8, c, 8);
+    assert_memory_equal(a, b, sizeof a);
+    assert_true(memcmp(a, c, sizeof a) != 0);
+    static const uint64_t cap[8] = {100, 200, 400, 800, 1000, 1000, 1000, 1000};
+    for (int i = 0; i < 8; i++) {
+        assert_true(a[i] >= cap[i] / 2);
+        assert_true(a[i] <= cap[i]);
+    }
+}
+
+static void test_ack_coalescing(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 0);
+    ex_live(&x, 0, 1000);
+    for (uint64_t s = 1; s <= 4; s++)
+        ex_batch(&x, s, s, 1000);
+    repl_edge_applied(x.e, 0, 1, 1000, ex_a(&x));
+    Edgekv__Frame *f = ex_sent(&x); /* the first: nothing sent before */
+    assert_int_equal(f->ack->applied_seq, 1);
+    frame_free(f);
+    repl_edge_applied(x.e, 0, 2, 1003, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0); /* busy, < 10 ms */
+    assert_int_equal(repl_edge_deadline(x.e), 1010);
+    repl_edge_applied(x.e, 0, 3, 1006, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    repl_edge_tick(x.e, 1010, ex_a(&x));
+    f = ex_sent(&x);
+    assert_int_equal(f->ack->applied_seq, 3); /* one ack covers 2 and 3 */
+    frame_free(f);
+    repl_edge_applied(x.e, 0, 4, 1012, ex_a(&x)); /* idle now: at once */
+    f = ex_sent(&x);
+    assert_int_equal(f->ack->applied_seq, 4);
+    frame_free(f);
+    ex_free(&x);
+}
+
+static void test_apply_queue_is_bounded(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 0);
+    ex_live(&x, 0, 1000);
+    ex_batch(&x, 1, 1, 1000);
+    ex_one(&x, REPL_ACT_APPLY); /* in flight, never completed */
+    uint64_t s = 2;
+    for (; s < 2 + KV_REPL_APPLY_QUEUE_MAX_ITEMS; s++) {
+        ex_batch(&x, s, s, 1000);
+        if (x.t.a.n)
+            break;
+    }
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "apply queue full");
+    assert_int_equal(s, KV_REPL_APPLY_QUEUE_MAX_ITEMS + 1);
+    /* The queue drains; the reconnect's Hello waits for it, then says so. */
+    uint64_t d = repl_edge_deadline(x.e);
+    repl_edge_tick(x.e, d, ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    repl_edge_on_connect(x.e, 2, d, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0); /* no hello yet */
+    for (uint64_t k = 1; k < s; k++) {
+        repl_edge_applied(x.e, 0, k, d, ex_a(&x));
+        if (k + 1 < s)
+            assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    }
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HELLO);
+    assert_int_equal(f->hello->applied_seq, s - 1);
+    frame_free(f);
+    ex_free(&x);
+}
+
+static void test_apply_failure_alarms(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 0);
+    ex_live(&x, 0, 1000);
+    ex_batch(&x, 1, 2, 1000);
+    ex_batch(&x, 3, 3, 1000);
+    repl_edge_applied(x.e, 0, 2, 1001, ex_a(&x));
+    ex_one(&x, REPL_ACT_APPLY);
+    repl_edge_applied(x.e, -EIO, 3, 1002, ex_a(&x));
+    ex_one(&x, REPL_ACT_ALARM);
+    ex_one(&x, REPL_ACT_CLOSE);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1002, &st);
+    assert_int_equal(st.applied_seq, 2);
+    assert_int_equal(st.link, REPL_LINK_DOWN);
+    /* The retry says what is durable. */
+    uint64_t d = repl_edge_deadline(x.e);
+    repl_edge_tick(x.e, d, ex_a(&x));
+    repl_edge_on_connect(x.e, 2, d, ex_a(&x));
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->hello->applied_seq, 2);
+    frame_free(f);
+    ex_free(&x);
+}
+
+static void test_action_overflow_poll(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 0);
+    ex_live(&x, 0, 1000);
+    uint64_t id = ex_write(&x, 77, 1000);
+    ex_result(&x, id, 0, 1, 1000);
+    ex_batch(&x, 1, 1, 1000);
+    ex_batch(&x, 2, 2, 1000);
+    /* applied(1) gives: APPLY(2), WRITE_DONE(77), ack: 3 actions, 1 slot. */
+    tk_acts_reset(&x.t, 1);
+    repl_edge_applied(x.e, 0, 1, 1001, &x.t.a);
+    repl_act_kind_t kinds[8];
+    size_t n = 0;
+    while (x.t.a.n == 1 && n < 8) {
+        kinds[n++] = x.t.buf[0].kind;
+        if (x.t.buf[0].kind == REPL_ACT_WRITE_DONE)
+            assert_int_equal(x.t.buf[0].token, 77);
+        tk_acts_reset(&x.t, 1);
+        repl_edge_poll(x.e, &x.t.a);
+    }
+    assert_int_equal(n, 3);
+    assert_int_equal(kinds[0], REPL_ACT_WRITE_DONE);
+    assert_int_equal(kinds[1], REPL_ACT_APPLY);
+    assert_int_equal(kinds[2], REPL_ACT_SEND);
+    ex_free(&x);
+}
+
+static void test_bad_input_closes(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    uint8_t junk[] = {0, 0, 0, 3, 0x0a, 0x7f, 0x00};
+    repl_edge_on_bytes(x.e, junk, sizeof junk, 1000, ex_a(&x));
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "bad frame");
+    ex_connect(&x, 2, 2000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 5, 3, 2000); /* wrong from */
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "bad resume");
+    /* A mutation breaking a limit is refused with its batch. */
+    ex_connect(&x, 3, 3000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 6, 6, 3000);
+    repl_mutation_t m = {.seq = 6, .version = {1, 1}, .op = tk_put("k", "v")};
+    m.op.key_len = KV_KEY_MAX_BYTES + 1;
+    static char longkey[KV_KEY_MAX_BYTES + 1];
+    m.op.key = longkey;
+    repl_wire_mut_t v;
+    repl_wire_mut_view(&m, &v);
+    Edgekv__Mutation *ptr = &v.mut;
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__MutationBatch b = EDGEKV__MUTATION_BATCH__INIT;
+    b.n_mutations = 1;
+    b.mutations = &ptr;
+    f.msg_case = EDGEKV__FRAME__MSG_BATCH;
+    f.batch = &b;
+    ex_frame(&x, &f, 3000);
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "bad mutation");
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_APPLY), 0);
+    ex_free(&x);
+    repl_edge_config_t c;
+    tk_edge_config(&c, 1);
+    c.reconnect_min_ms = 0;
+    repl_edge_t *e;
+    assert_int_equal(repl_edge_create(&c, &e), KV_ECONFIG);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_connect_and_hello),
+        cmocka_unit_test(test_lost_connect_is_retried),
+        cmocka_unit_test(test_batches_apply_in_order_and_ack),
+        cmocka_unit_test(test_gap_closes_and_backs_off),
+        cmocka_unit_test(test_refuses_other_history),
+        cmocka_unit_test(test_snapshot_flow),
+        cmocka_unit_test(test_staleness_exact),
+        cmocka_unit_test(test_lag),
+        cmocka_unit_test(test_write_read_your_writes),
+        cmocka_unit_test(test_write_too_big_for_a_frame),
+        cmocka_unit_test(test_write_unavailable_timeout_disconnect),
+        cmocka_unit_test(test_backoff_exponential_jittered_deterministic),
+        cmocka_unit_test(test_ack_coalescing),
+        cmocka_unit_test(test_apply_queue_is_bounded),
+        cmocka_unit_test(test_apply_failure_alarms),
+        cmocka_unit_test(test_action_overflow_poll),
+        cmocka_unit_test(test_bad_input_closes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
