@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# Replication benchmark: one origin and N edges (separate processes, mutual
+# TLS, all fsyncing) on loopback, and in the same run a Redis primary and
+# replica driven by the same tool (repl_lag) the same way. Measures durable
+# write throughput, write-to-visible delay at every edge under a fixed write
+# rate, and catch-up speed (from the log and by snapshot). See
+# tests/bench/README.md for what each row measures and how to read it.
+#   tests/bench/repl.sh
+# Env: EDGEKV_BENCH_EDGES (8)          edges
+#      EDGEKV_BENCH_RATE (5000)        paced writes/s of the delay scenario
+#      EDGEKV_BENCH_SECONDS (10)       duration of the delay scenario
+#      EDGEKV_BENCH_TPUT_SECONDS (5)   timed seconds of each throughput row (+1 s warm-up)
+#      EDGEKV_BENCH_WRITERS (64)       concurrent keep-alive writers (throughput, pacing pool)
+#      EDGEKV_BENCH_CATCHUP (1000000)  mutations written while one edge is down
+#      EDGEKV_BENCH_PROBE_EVERY (50)   every Nth paced write is a probe
+#      EDGEKV_BENCH_POLL_US (200)      least interval between two polls of one edge
+#      EDGEKV_BENCH_THREADS (2)        origin --threads
+#      EDGEKV_BENCH_EDGE_THREADS (1)   edge --threads
+#      EDGEKV_BENCH_OUT                JSON result file (default $TMPDIR/edgekv-repl.json)
+#      EDGEKV_BIN                      use this binary instead of building
+#      EDGEKV_BENCH_TIMEOUT            hard limit for the whole run, seconds
+# Exit 0 when every scenario ran and every read returned the bytes written;
+# speed is not asserted.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+NEDGES=${EDGEKV_BENCH_EDGES:-8}
+RATE=${EDGEKV_BENCH_RATE:-5000}
+SECS=${EDGEKV_BENCH_SECONDS:-10}
+TSECS=${EDGEKV_BENCH_TPUT_SECONDS:-5}
+WRITERS=${EDGEKV_BENCH_WRITERS:-64}
+NCATCH=${EDGEKV_BENCH_CATCHUP:-1000000}
+PROBE_EVERY=${EDGEKV_BENCH_PROBE_EVERY:-50}
+POLL_US=${EDGEKV_BENCH_POLL_US:-200}
+OTHREADS=${EDGEKV_BENCH_THREADS:-2}
+ETHREADS=${EDGEKV_BENCH_EDGE_THREADS:-1}
+WARMUP=1
+VALUE_BYTES=100    # throughput and delay scenarios
+CATCH_BYTES=16     # catch-up mutations ("small values")
+
+log() { echo "repl: $*" >&2; }
+die() { log "FAIL: $*"; exit 1; }
+
+"$REPO/deploy/install-deps.sh" --bench
+for c in redis-server redis-cli curl jq awk cc; do
+  command -v "$c" >/dev/null || die "missing command $c"
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-repl.XXXXXX")
+OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-repl.json}
+declare -A EPID EPORT
+OPID="" RPID="" RRPID="" WD_PID="" TOOL_PID=""
+
+stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
+  local pid=$1 i
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$? n f
+  trap - EXIT INT TERM
+  stop_pid "$TOOL_PID"
+  for n in "${!EPID[@]}"; do stop_pid "${EPID[$n]}"; done
+  stop_pid "$OPID"
+  stop_pid "$RRPID"
+  stop_pid "$RPID"
+  if [[ -n "$WD_PID" ]]; then kill -TERM "$WD_PID" 2>/dev/null || true; wait "$WD_PID" 2>/dev/null || true; fi
+  if [[ $rc -ne 0 ]]; then
+    for f in "$TMP"/*.err "$TMP"/redis*/*.log; do
+      [[ -s "$f" ]] && { log "--- tail of $f"; tail -n 15 "$f" >&2; }
+    done
+  fi
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 3 * (TSECS + WARMUP) + 2 * SECS))}
+MAIN_PID=$$
+(
+  trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$LIMIT" & sp=$!
+  wait "$sp"
+  echo "repl: timeout after ${LIMIT}s" >&2
+  kill -TERM "$MAIN_PID"
+) &
+WD_PID=$!
+
+free_port() { # a TCP port on 127.0.0.1 that no socket uses, outside the ephemeral range
+  local p i lo=32768 hi=60999 base span
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  if ((lo > 11000)); then base=10000 span=$((lo - 10000)); else base=$((hi + 1)) span=$((65535 - hi)); fi
+  for ((i = 0; i < 200; i++)); do
+    p=$((base + RANDOM % span))
+    [[ "$p" == "${1:-}" ]] && continue
+    if command -v ss >/dev/null; then
+      [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]] || continue
+    fi
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# ---- build -----------------------------------------------------------------------------
+if [[ -n "${EDGEKV_BIN:-}" ]]; then
+  BIN=$EDGEKV_BIN
+  TOOL=""
+else
+  log "building"
+  bdir=$(cd "$REPO" && deploy/build.sh | tail -n1)
+  [[ "$bdir" == /* ]] || bdir="$REPO/$bdir"
+  BIN="$bdir/node/edgekv"
+  TOOL="$bdir/tests/bench/repl_lag"
+fi
+[[ -x "$BIN" ]] || die "no edgekv binary at $BIN"
+if [[ -z "$TOOL" || ! -x "$TOOL" ]]; then # EDGEKV_BIN given, or a build without tests
+  TOOL="$TMP/repl_lag"
+  cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$TOOL" "$REPO/tests/bench/repl_lag.c" ||
+    die "cannot compile repl_lag"
+fi
+
+# ---- helpers -----------------------------------------------------------------------------
+TOKEN=$(hex 16)
+ACCT=$(hex 16)
+AUTH="Authorization: Bearer $TOKEN"
+CURL=(curl -sS --max-time 30)
+CLK=$(getconf CLK_TCK)
+
+# start_node VAR_PID VAR_PORT NAME ROLE ARGS...: starts edgekv, waits for its banner.
+start_node() {
+  local -n _pid=$1 _port=$2
+  local name=$3 role=$4 i
+  shift 4
+  "$BIN" "$role" --listen 127.0.0.1:0 --account "$ACCT" --token "$TOKEN" "$@" \
+    >"$TMP/$name.log" 2>"$TMP/$name.err" &
+  _pid=$!
+  _port=""
+  for ((i = 0; i < 1000; i++)); do # the whole banner line, not a partly written one
+    _port=$(sed -n 's|.*serving http://127\.0\.0\.1:\([0-9][0-9]*\) (.*|\1|p' "$TMP/$name.log" 2>/dev/null | head -1)
+    [[ -n "$_port" ]] && break
+    kill -0 "$_pid" 2>/dev/null || die "$name exited at startup"
+    sleep 0.01
+  done
+  [[ -n "$_port" ]] || die "$name printed no banner within 10 s"
+}
+status() { "${CURL[@]}" "http://127.0.0.1:$1/status"; }
+origin_seq() { status "$OPORT" | jq -er .replication.last_seq; }
+edge_applied() { status "$1" | jq -er .replication.applied_seq; }
+# wait_converged SECONDS: every running edge live with applied_seq == origin last_seq.
+wait_converged() {
+  local deadline=$((SECONDS + $1)) n s target ok
+  while :; do
+    target=$(origin_seq)
+    ok=1
+    for n in "${!EPID[@]}"; do
+      s=$(status "${EPORT[$n]}") || { ok=0; break; }
+      [[ $(jq -r .replication.link <<<"$s") == live && $(jq -r .replication.applied_seq <<<"$s") -ge $target ]] ||
+        { ok=0; break; }
+    done
+    ((ok)) && return 0
+    ((SECONDS < deadline)) || die "edges did not converge to seq $target within $1 s"
+    sleep 0.1
+  done
+}
+cpu_ticks() { # utime+stime of the given PIDs, summed
+  local p t=0 x
+  for p in "$@"; do
+    [[ -n "$p" ]] || continue
+    x=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || x=0
+    t=$((t + ${x:-0}))
+  done
+  echo "$t"
+}
+edge_pids() { local n; for n in "${!EPID[@]}"; do echo "${EPID[$n]}"; done; }
+# run_tool NAME ARGS...: repl_lag in the background (so a signal interrupts the
+# wait), its JSON into $TMP/NAME.json, CPU % of origin, edges and redis during it.
+declare -A CPU_O CPU_E CPU_R
+run_tool() {
+  local name=$1 rc=0 t0 t1 o0 o1 e0 e1 r0 r1 pids
+  shift
+  pids=$(edge_pids)
+  o0=$(cpu_ticks "$OPID") e0=$(cpu_ticks $pids) r0=$(cpu_ticks "$RPID" "$RRPID") t0=$(date +%s%N)
+  "$TOOL" "$@" >"$TMP/$name.json" 2>"$TMP/$name.tool.err" &
+  TOOL_PID=$!
+  wait "$TOOL_PID" || rc=$?
+  TOOL_PID=""
+  t1=$(date +%s%N) o1=$(cpu_ticks "$OPID") e1=$(cpu_ticks $pids) r1=$(cpu_ticks "$RPID" "$RRPID")
+  if [[ $rc -ne 0 ]]; then
+    cat "$TMP/$name.tool.err" >&2
+    die "$name: repl_lag failed (exit $rc)"
+  fi
+  pct() { awk -v d="$1" -v hz="$CLK" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", 100 * d / hz / (ns / 1e9) }'; }
+  CPU_O[$name]=$(pct $((o1 - o0))) CPU_E[$name]=$(pct $((e1 - e0))) CPU_R[$name]=$(pct $((r1 - r0)))
+  jq -c . "$TMP/$name.json" >&2
+}
+J() { jq -r "$2" "$TMP/$1.json"; }
+
+# ---- the edgekv cluster --------------------------------------------------------------------
+"$BIN" certs init --dir "$TMP/certs" --edges $((NEDGES + 1)) >/dev/null
+log "starting the origin and $NEDGES edges"
+start_node OPID OPORT origin origin --data "$TMP/origin" --certs "$TMP/certs" --name origin \
+  --repl-listen 127.0.0.1:0 --sync always --threads "$OTHREADS"
+RPORT=$(sed -n 's|.*replication: listening on [^:]*:\([0-9]*\).*|\1|p' "$TMP/origin.log" | head -1)
+[[ -n "$RPORT" ]] || die "origin printed no replication port"
+start_edge() { # start_edge N DATADIR
+  local pid port
+  start_node pid port "edge$1" edge --data "$2" --certs "$TMP/certs" --name "edge$1" \
+    --origin "127.0.0.1:$RPORT" --threads "$ETHREADS"
+  EPID[$1]=$pid EPORT[$1]=$port
+}
+for ((n = 1; n <= NEDGES; n++)); do start_edge "$n" "$TMP/edge$n"; done
+OBASE="http://127.0.0.1:$OPORT/client/v4/accounts/$ACCT/storage/kv/namespaces"
+NSJSON=$("${CURL[@]}" -X POST -H "$AUTH" -H 'Content-Type: application/json' -d '{"title":"repl-bench"}' "$OBASE")
+NS=$(jq -er 'select(.success == true) | .result.id' <<<"$NSJSON") || die "create namespace: $NSJSON"
+r=$("${CURL[@]}" -X PUT -H "$AUTH" --data-binary "hello-edges" "$OBASE/$NS/values/hello")
+jq -e '.success == true' <<<"$r" >/dev/null || die "put hello: $r"
+wait_converged 30
+for ((n = 1; n <= NEDGES; n++)); do
+  got=$("${CURL[@]}" -H "$AUTH" -H "X-EdgeKV-Namespace: $NS" "http://127.0.0.1:${EPORT[$n]}/hello?urlencoded=true")
+  [[ "$got" == hello-edges ]] || die "edge$n returned [$got] for hello"
+done
+log "cluster up: origin :$OPORT, edges ${EPORT[*]}"
+
+# ---- redis -------------------------------------------------------------------------------------
+RP=$(free_port) || die "no free port"
+RRP=$(free_port "$RP") || die "no free port"
+mkdir -p "$TMP/redis1" "$TMP/redis2"
+# Both fsync every write (appendfsync always), as edgekv's origin and edges do (--sync always).
+redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP/redis1" --daemonize no --save '' \
+  --appendonly yes --appendfsync always --repl-diskless-sync-delay 0 --logfile "$TMP/redis1/redis.log" &
+RPID=$!
+redis-server --bind 127.0.0.1 --port "$RRP" --dir "$TMP/redis2" --daemonize no --save '' \
+  --appendonly yes --appendfsync always --replicaof 127.0.0.1 "$RP" --logfile "$TMP/redis2/redis.log" &
+RRPID=$!
+for ((i = 0; i < 300; i++)); do
+  kill -0 "$RPID" 2>/dev/null && kill -0 "$RRPID" 2>/dev/null || die "redis exited at startup"
+  redis-cli -p "$RRP" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
+  sleep 0.1
+done
+((i < 300)) || die "redis replica not in sync within 30 s"
+redis-cli -p "$RP" set hello hello-replica >/dev/null
+for ((i = 0; i < 100; i++)); do
+  [[ $(redis-cli -p "$RRP" get hello) == hello-replica ]] && break
+  sleep 0.05
+done
+((i < 100)) || die "redis replica does not return a write"
+log "redis primary :$RP, replica :$RRP ($(redis-server --version | awk '{ print $3 }'))"
+
+HTTP=(--acct "$ACCT" --ns "$NS" --token "$TOKEN")
+
+# ---- 1. durable write throughput ------------------------------------------------------------------
+log "throughput: $WRITERS writers, ${TSECS}s (+${WARMUP}s warm-up) each"
+run_tool tput_origin tput "${HTTP[@]}" --port "$OPORT" --conns "$WRITERS" --seconds "$TSECS" \
+  --warmup "$WARMUP" --prefix t-o- --value-bytes "$VALUE_BYTES"
+wait_converged 60
+run_tool tput_edge tput "${HTTP[@]}" --port "${EPORT[1]}" --conns "$WRITERS" --seconds "$TSECS" \
+  --warmup "$WARMUP" --prefix t-e- --value-bytes "$VALUE_BYTES"
+wait_converged 60
+run_tool tput_redis tput --proto resp --port "$RP" --conns "$WRITERS" --seconds "$TSECS" \
+  --warmup "$WARMUP" --prefix t-r- --value-bytes "$VALUE_BYTES"
+
+# ---- 2./3. write-to-visible delay ----------------------------------------------------------------
+READ_PORTS=$(for ((n = 1; n <= NEDGES; n++)); do printf '%s,' "${EPORT[$n]}"; done)
+READ_PORTS=${READ_PORTS%,}
+log "delay: $RATE writes/s for ${SECS}s, every ${PROBE_EVERY}th probed on each of $NEDGES edges"
+wait_converged 60
+run_tool lag_edgekv lag "${HTTP[@]}" --write-port "$OPORT" --read-ports "$READ_PORTS" --rate "$RATE" \
+  --seconds "$SECS" --conns "$WRITERS" --probe-every "$PROBE_EVERY" --poll-us "$POLL_US" \
+  --prefix l-e- --value-bytes "$VALUE_BYTES"
+run_tool lag_redis lag --proto resp --write-port "$RP" --read-ports "$RRP" --rate "$RATE" \
+  --seconds "$SECS" --conns "$WRITERS" --probe-every "$PROBE_EVERY" --poll-us "$POLL_US" \
+  --prefix l-r- --value-bytes "$VALUE_BYTES"
+stop_pid "$RRPID"; RRPID=""
+stop_pid "$RPID"; RPID=""
+
+# ---- 4. catch-up -------------------------------------------------------------------------------
+wait_converged 60
+snaps() { grep -c "snapshot to link" "$TMP/origin.err" || true; }
+LAST=$NEDGES
+before=$(edge_applied "${EPORT[$LAST]}")
+log "stopping edge$LAST (applied_seq $before); writing $NCATCH mutations by bulk PUT"
+stop_pid "${EPID[$LAST]}"
+unset "EPID[$LAST]" "EPORT[$LAST]"
+run_tool bulk bulk "${HTTP[@]}" --port "$OPORT" --count "$NCATCH" --batch 10000 --prefix c- \
+  --value-bytes "$CATCH_BYTES"
+wait_converged 300 # the other edges, so that the catch-up runs alone
+TARGET=$(origin_seq)
+snaps0=$(snaps)
+log "restarting edge$LAST: catching up from seq $before to $TARGET"
+t0=$(date +%s%N)
+start_edge "$LAST" "$TMP/edge$LAST"
+run_tool catchup_log catchup --port "${EPORT[$LAST]}" --target "$TARGET" --since-ns "$t0" --timeout 240
+CATCH_MODE=log
+(($(snaps) == snaps0)) || CATCH_MODE=snapshot
+digest_o=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:$OPORT/digest")
+digest_e=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:${EPORT[$LAST]}/digest")
+[[ -n "$digest_o" && "$digest_o" == "$digest_e" ]] || die "edge$LAST digest differs after catch-up: $digest_e vs $digest_o"
+
+FRESH=$((NEDGES + 1))
+log "starting a fresh edge$FRESH (empty data dir) at seq $TARGET"
+snaps0=$(snaps)
+t0=$(date +%s%N)
+start_edge "$FRESH" "$TMP/edge$FRESH"
+run_tool catchup_snap catchup --port "${EPORT[$FRESH]}" --target "$TARGET" --since-ns "$t0" --timeout 240
+SNAP_MODE=snapshot
+(($(snaps) > snaps0)) || SNAP_MODE=log
+digest_f=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:${EPORT[$FRESH]}/digest")
+[[ "$digest_f" == "$digest_o" ]] || die "edge$FRESH digest differs after the snapshot: $digest_f vs $digest_o"
+# Every write of this run used a distinct key: the live records the snapshot carried.
+RECORDS=$((1 + $(J tput_origin .writes_total) + $(J tput_edge .writes_total) + $(J lag_edgekv .writes) + NCATCH))
+for n in "${!EPID[@]}"; do kill -0 "${EPID[$n]}" 2>/dev/null || die "edge$n died"; done
+kill -0 "$OPID" 2>/dev/null || die "the origin died"
+
+# ---- report ----------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+MUT=$((TARGET - before))
+LOG_S=$(J catchup_log .done_s) SNAP_S=$(J catchup_snap .done_s)
+LOG_RATE=$(awk -v m="$MUT" -v s="$LOG_S" 'BEGIN { printf "%.0f", m / s }')
+SNAP_RATE=$(awk -v m="$RECORDS" -v s="$SNAP_S" 'BEGIN { printf "%.0f", m / s }')
+echo
+echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync always --threads $OTHREADS, edges --sync always --threads $ETHREADS;"
+echo "redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//'), primary and replica appendfsync always"
+echo
+echo "1. durable write throughput: $WRITERS keep-alive writers, ${TSECS}s, $VALUE_BYTES-byte values"
+printf '%-34s | %9s | %7s | %7s | %7s | %s\n' scenario "writes/s" "p50 ms" "p99 ms" "max ms" "CPU % origin / edges / redis"
+for s in "tput_origin|edgekv PUT at the origin" "tput_edge|edgekv PUT through edge1" "tput_redis|redis SET (primary)"; do
+  k=${s%%|*}
+  printf '%-34s | %9.0f | %7.3f | %7.3f | %7.3f | %s / %s / %s\n' "${s#*|}" "$(J "$k" .writes_per_s)" \
+    "$(J "$k" .p50_ms)" "$(J "$k" .p99_ms)" "$(J "$k" .max_ms)" "${CPU_O[$k]}" "${CPU_E[$k]}" "${CPU_R[$k]}"
+done
+TR_O=$(ratio "$(J tput_origin .writes_per_s)" "$(J tput_redis .writes_per_s)")
+TR_E=$(ratio "$(J tput_edge .writes_per_s)" "$(J tput_redis .writes_per_s)")
+echo "ratio edgekv/redis (writes/s): origin $TR_O, through an edge $TR_E"
+echo
+echo "2./3. write-to-visible delay: $RATE writes/s to the primary for ${SECS}s, every ${PROBE_EVERY}th probed,"
+echo "      polls at most every ${POLL_US} us per replica; delay = first read returning the value - just before the write"
+printf '%-22s | %8s | %6s | %7s | %7s | %7s | %s\n' replica "achv w/s" probes "p50 ms" "p99 ms" "max ms" "ack p50/p99 ms"
+for ((n = 1; n <= NEDGES; n++)); do
+  printf '%-22s | %8s | %6s | %7.3f | %7.3f | %7.3f |\n' "edgekv edge$n" "" \
+    "$(J lag_edgekv ".per_port[$((n - 1))].probes")" "$(J lag_edgekv ".per_port[$((n - 1))].p50_ms")" \
+    "$(J lag_edgekv ".per_port[$((n - 1))].p99_ms")" "$(J lag_edgekv ".per_port[$((n - 1))].max_ms")"
+done
+for s in "lag_edgekv|edgekv, all edges" "lag_redis|redis replica"; do
+  k=${s%%|*}
+  printf '%-22s | %8.0f | %6s | %7.3f | %7.3f | %7.3f | %.3f / %.3f\n' "${s#*|}" "$(J "$k" .achieved_rate)" \
+    "$(J "$k" '.per_port | map(.probes) | add')" "$(J "$k" .p50_ms)" "$(J "$k" .p99_ms)" "$(J "$k" .max_ms)" \
+    "$(J "$k" .ack_p50_ms)" "$(J "$k" .ack_p99_ms)"
+done
+LR50=$(ratio "$(J lag_edgekv .p50_ms)" "$(J lag_redis .p50_ms)")
+LR99=$(ratio "$(J lag_edgekv .p99_ms)" "$(J lag_redis .p99_ms)")
+echo "ratio edgekv/redis (delay): p50 $LR50, p99 $LR99   (target: edgekv p99 < 5 ms)"
+echo "CPU % during the delay run: edgekv origin ${CPU_O[lag_edgekv]}, edges ${CPU_E[lag_edgekv]} (sum), tool $(J lag_edgekv .tool_cpu_pct) ($(J lag_edgekv .polls_per_s) polls/s);" \
+  "redis ${CPU_R[lag_redis]} (both), tool $(J lag_redis .tool_cpu_pct)"
+echo
+echo "4. catch-up (bulk load of $NCATCH mutations at $(J bulk .mutations_per_s | awk '{ printf "%.0f", $1 }')/s durable, 10 000 per request)"
+printf '%-34s | %9s | %8s | %8s | %12s\n' scenario mutations "start s" "total s" "per second"
+printf '%-34s | %9s | %8.3f | %8.3f | %12s\n' "edge$LAST restarted ($CATCH_MODE)" "$MUT" "$(J catchup_log .live_s)" "$LOG_S" "$LOG_RATE"
+printf '%-34s | %9s | %8.3f | %8.3f | %12s\n' "fresh edge$FRESH ($SNAP_MODE)" "$RECORDS" "$(J catchup_snap .live_s)" "$SNAP_S" "$SNAP_RATE"
+echo "(start s: from exec until the link is live; total s: until applied_seq = origin last_seq $TARGET; target > 200000/s)"
+
+jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE" --argjson secs "$SECS" \
+  --argjson tsecs "$TSECS" --argjson writers "$WRITERS" --argjson othreads "$OTHREADS" --argjson ethreads "$ETHREADS" \
+  --slurpfile to "$TMP/tput_origin.json" --slurpfile te "$TMP/tput_edge.json" --slurpfile tr "$TMP/tput_redis.json" \
+  --slurpfile le "$TMP/lag_edgekv.json" --slurpfile lr "$TMP/lag_redis.json" --slurpfile bulk "$TMP/bulk.json" \
+  --slurpfile cl "$TMP/catchup_log.json" --slurpfile cs "$TMP/catchup_snap.json" \
+  --argjson cpu "$(for k in tput_origin tput_edge tput_redis lag_edgekv lag_redis bulk; do
+    jq -n --arg k "$k" --argjson o "${CPU_O[$k]}" --argjson e "${CPU_E[$k]}" --argjson r "${CPU_R[$k]}" \
+      '{($k): {origin: $o, edges: $e, redis: $r}}'; done | jq -s add)" \
+  --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
+  --arg lmode "$CATCH_MODE" --arg smode "$SNAP_MODE" \
+  '{benchmark: "repl", edges: $edges, cpus: $cpus, origin_threads: $othreads, edge_threads: $ethreads,
+    throughput: {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
+                 ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)},
+    delay: {rate: $rate, seconds: $secs, edgekv: $le[0], redis: $lr[0],
+            ratio_p99_edgekv_redis: (if $lr[0].p99_ms > 0 then $le[0].p99_ms / $lr[0].p99_ms else null end)},
+    catchup: {bulk: $bulk[0],
+              restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate}),
+              fresh: ($cs[0] + {resumed_from: $smode, records: $recs, records_per_s: $srate})},
+    cpu_pct: $cpu}' >"$OUT"
+echo
+echo "JSON: $OUT"
