@@ -29,6 +29,9 @@ start_edge() { # start_edge N [extra args]
   EPID[$n]=$PID EPORT[$n]=$PORT
 }
 for n in 1 2 3; do start_edge "$n"; done
+# edge4 refuses reads while stale (strict staleness, a 500 ms bound).
+"$EDGEKV" certs issue --dir "$CERTS" --role edge --name edge4 >/dev/null
+start_edge 4 --strict-staleness true --propagation-bound-ms 500
 
 url() { echo "http://127.0.0.1:$1/client/v4/accounts/$ACCT/storage/kv/namespaces$2"; }
 put() { curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $TOK" --data-binary "$4" "$(url "$1" "/$2/values/$3")"; }
@@ -42,8 +45,8 @@ has_value() { [[ "$(get "$1" "$2" "$3")" == "$4" ]]; }
 is_gone() { [[ "$(code "$1" "$2" "$3")" == 404 ]]; }
 
 up=0
-for n in 1 2 3; do wait_for "edge$n live" 10 live "${EPORT[$n]}" && up=$((up + 1)); done
-check "edges live over mutual TLS" 3 "$up"
+for n in 1 2 3 4; do wait_for "edge$n live" 10 live "${EPORT[$n]}" && up=$((up + 1)); done
+check "edges live over mutual TLS" 4 "$up"
 
 # A namespace and a write through edge1, read everywhere.
 NS=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d '{"title":"cluster"}' "$(url "${EPORT[1]}" "")" | jq -r .result.id)
@@ -97,6 +100,12 @@ wait "$WRITER" || true
 acked=$(wc -l <"$TMP/ledger")
 [[ $acked -gt 0 ]] && ok "$acked writes acknowledged before the crash" || bad "no write was acknowledged"
 check "a write through an edge with the origin down is refused" 503 "$(put "${EPORT[1]}" "$NS" nowhere x)"
+sleep 1.2 # past edge4's 500 ms bound and edge1's 1000 ms bound
+check "a stale edge still serves reads" hello "$(get "${EPORT[1]}" "$NS" greeting)"
+curl -s -D - -o /dev/null -H "Authorization: Bearer $TOK" "$(url "${EPORT[1]}" "/$NS/values/greeting")" |
+  grep -qi '^X-EdgeKV-Stale-Ms: [0-9]' && ok "and says how stale (X-EdgeKV-Stale-Ms)" || bad "no X-EdgeKV-Stale-Ms header"
+check "a strict edge refuses reads while stale" 503 "$(code "${EPORT[4]}" "$NS" greeting)"
+check "stale in /status" true "$(curl -s "http://127.0.0.1:${EPORT[4]}/status" | jq -r .replication.stale)"
 start_node origin2 --data "$TMP/origin" --certs "$CERTS" --name origin \
   --repl-listen "127.0.0.1:$RP" --log-retention 10 --log-retention-max 40 "${COMMON[@]}"
 OPID=$PID OPORT=$PORT
@@ -105,9 +114,10 @@ while read -r i; do
   [[ "$(get "$OPORT" "$NS" "ledger$i")" == "L$i" ]] || lost=$((lost + 1))
 done <"$TMP/ledger"
 check "acknowledged writes lost by the origin crash" 0 "$lost"
-for n in 1 2 3; do
+for n in 1 2 3 4; do
   wait_for "edge$n converges after the origin restart" 15 same_digest "${EPORT[$n]}" && ok "edge$n converged after the origin restart"
 done
+check "the strict edge serves reads again once fresh" hello "$(get "${EPORT[4]}" "$NS" greeting)"
 
 # Certificates: another CA, an expired certificate, an origin certificate
 # used by an edge (wrong role).
@@ -147,7 +157,7 @@ grep -q "role edge where origin expected" "$TMP/rogue.err" && ok "wrong-role rea
 stop_node TERM
 kill "$ROGUE" 2>/dev/null || true
 
-for n in 1 2 3; do kill -TERM "${EPID[$n]}"; done
+for n in 1 2 3 4; do kill -TERM "${EPID[$n]}"; done
 PID=$OPID stop_node TERM
 check "origin stops cleanly" 0 "$RC"
 finish
