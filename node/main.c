@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "certs.h"
+#include "cli.h"
 #include "config.h"
 #include "dev.h"
 #include "kv_err.h"
@@ -327,6 +328,8 @@ static void usage(void)
            "  edge       run an edge node replicating from an origin over mutual TLS\n"
            "  dev        run a whole local cluster: one origin and N edges (default 3)\n"
            "  certs      create the cluster CA and node certificates\n"
+           "  kv         Workers KV from the command line (namespace, key, bulk), like\n"
+           "             `wrangler kv`, against any node\n"
            "  version    print the version\n"
            "  help       this text\n\n"
            "`edgekv <command> --help` lists the options of a command.\n",
@@ -349,6 +352,8 @@ int main(int argc, char **argv)
         return certs_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "dev") == 0)
         return dev_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "kv") == 0)
+        return cli_main(argc - 2, argv + 2);
     fprintf(stderr, "edgekv: unknown command '%s' (see edgekv help)\n", argv[1]);
     return 2;
 }
