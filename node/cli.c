@@ -177,13 +177,14 @@ static void help_group(FILE *f, const char *group)
     fprintf(f, "usage: edgekv kv %s <command> [args] [options]\n\ncommands:\n", group);
     for (i = 0; i < NCMDS; i++)
         if (strcmp(cmds[i].group, group) == 0)
-            fprintf(f, "  edgekv kv %s %s %s\n", group, cmds[i].name, cmds[i].args);
-    fprintf(f, "\n`edgekv kv %s <command> --help` describes a command.\n" EXIT_TEXT, group);
+            fprintf(f, "  edgekv kv %s %s%s%s\n", group, cmds[i].name, cmds[i].args[0] ? " " : "",
+                    cmds[i].args);
+    fprintf(f, "\n`edgekv kv %s <command> --help` describes a command.\n\n" EXIT_TEXT, group);
 }
 
 static void help_cmd(const cli_cmd_t *k)
 {
-    printf("usage: edgekv kv %s %s %s%s[options]\n\n%s\n%s" EXIT_TEXT, k->group, k->name, k->args,
+    printf("usage: edgekv kv %s %s %s%s[options]\n\n%s\n%s\n" EXIT_TEXT, k->group, k->name, k->args,
            k->args[0] ? " " : "", k->help, common_help);
 }
 

@@ -270,10 +270,10 @@ static int list_page(cli_t *c, char **cursor, json_t *all)
     char *ns = cli_pct(c->ns_id, strlen(c->ns_id));
     char *pre = c->prefix ? cli_pct(c->prefix, strlen(c->prefix)) : NULL;
     char *cur = *cursor ? cli_pct(*cursor, strlen(*cursor)) : NULL;
-    char *path = ns ? cli_fmt("/%s/keys?limit=%d%s%s%s%s", ns, KV_LIST_MAX_KEYS,
-                              pre ? "&prefix=" : "", pre ? pre : "", cur ? "&cursor=" : "",
-                              cur ? cur : "")
-                    : NULL;
+    char *path =
+        ns ? cli_fmt("/%s/keys?limit=%d%s%s%s%s", ns, KV_LIST_MAX_KEYS, pre ? "&prefix=" : "",
+                     pre ? pre : "", cur ? "&cursor=" : "", cur ? cur : "")
+           : NULL;
     json_t *doc, *res, *info, *k;
     size_t i;
     int rc = CLI_EXIT_API;
@@ -292,7 +292,9 @@ static int list_page(cli_t *c, char **cursor, json_t *all)
         if (c->json)
             json_array_append(all, k);
         else
-            printf("%s\n", json_string_value(json_object_get(k, "name")));
+            printf("%s\n", json_is_string(json_object_get(k, "name"))
+                               ? json_string_value(json_object_get(k, "name"))
+                               : "");
     }
     /* A page may be empty and still not the last (tombstones): only an
      * empty cursor ends the listing, as in wrangler. */

@@ -15,6 +15,14 @@
 /* A server that never answers an empty page cannot make `list` loop for
  * ever: an account holds at most KV_NS_PER_ACCOUNT_MAX namespaces. */
 #define NS_LIST_MAX_PAGES (KV_NS_PER_ACCOUNT_MAX / KV_NS_PAGE_MAX + 2)
+/* Room for a namespace id: edgekv's are 32 hex, other servers' may be longer. */
+#define NS_ID_CAP 128
+
+static const char *str_of(json_t *o, const char *field)
+{
+    const char *s = json_string_value(json_object_get(o, field));
+    return s ? s : "";
+}
 
 int cli_need_ns(cli_t *c)
 {
@@ -55,7 +63,7 @@ static int list_all(cli_t *c, json_t **out)
     return 0;
 }
 
-/* The id of the namespace titled `title`, copied into id (>= 65 bytes). */
+/* The id of the namespace titled `title`, copied into id (cap bytes). */
 static int resolve_title(cli_t *c, const char *title, char *id, size_t cap)
 {
     json_t *all, *ns;
@@ -137,7 +145,7 @@ int cli_ns_create(cli_t *c)
     if (c->json)
         cli_print_json(res);
     else
-        printf("%s\n", json_string_value(json_object_get(res, "id")));
+        printf("%s\n", str_of(res, "id"));
     json_decref(doc);
     return 0;
 }
@@ -154,8 +162,7 @@ int cli_ns_list(cli_t *c)
     } else {
         json_array_foreach(all, i, ns)
         {
-            printf("%s  %s\n", json_string_value(json_object_get(ns, "id")),
-                   json_string_value(json_object_get(ns, "title")));
+            printf("%s  %s\n", str_of(ns, "id"), str_of(ns, "title"));
         }
     }
     json_decref(all);
@@ -164,7 +171,7 @@ int cli_ns_list(cli_t *c)
 
 int cli_ns_rename(cli_t *c)
 {
-    char id[KV_ACCOUNT_ID_MAX_BYTES + 1], *path;
+    char id[NS_ID_CAP], *path;
     json_t *doc, *res;
     int rc;
     if (!c->new_name) {
@@ -190,7 +197,7 @@ int cli_ns_rename(cli_t *c)
 
 int cli_ns_delete(cli_t *c)
 {
-    char id[KV_ACCOUNT_ID_MAX_BYTES + 1], *path;
+    char id[NS_ID_CAP], *path;
     json_t *doc, *res;
     int rc = target_ns(c, id, sizeof id);
     if (rc != 0)

@@ -1,0 +1,247 @@
+/* test_cli.c - node/cli*.c without a server: escaping, argument errors and
+ * their exit statuses, help texts, input-file validation, a refused
+ * connection, and every allocation failure on those paths. The commands
+ * against a live node are tests/process/test_cli.sh. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cli_int.h"
+#include "kv_mem.h"
+
+/* Nothing listens on port 1 of loopback: connections are refused at once. */
+#define DEAD_URL "http://127.0.0.1:1"
+
+static char out_path[] = "/tmp/edgekv-test-cli-XXXXXX";
+
+/* Runs cli_main with stdout and stderr captured into out_path. */
+static int run(int argc, const char **argv)
+{
+    int saved_out, saved_err, fd, rc;
+    fflush(stdout), fflush(stderr);
+    saved_out = dup(1), saved_err = dup(2);
+    fd = open(out_path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    dup2(fd, 1), dup2(fd, 2);
+    close(fd);
+    rc = cli_main(argc, (char **)argv);
+    fflush(stdout), fflush(stderr);
+    dup2(saved_out, 1), dup2(saved_err, 2);
+    close(saved_out), close(saved_err);
+    return rc;
+}
+#define RUN(...)                                                                                   \
+    run((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                       \
+        (const char *[]){__VA_ARGS__})
+
+static bool output_has(const char *text)
+{
+    static char buf[65536];
+    FILE *f = fopen(out_path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+static int setup(void **state)
+{
+    int fd = mkstemp(out_path);
+    (void)state;
+    unsetenv("EDGEKV_URL"), unsetenv("EDGEKV_TOKEN"), unsetenv("EDGEKV_ACCOUNT");
+    unsetenv("CLOUDFLARE_API_BASE_URL"), unsetenv("CLOUDFLARE_API_TOKEN");
+    unsetenv("CLOUDFLARE_ACCOUNT_ID");
+    return fd >= 0 ? close(fd) : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return unlink(out_path);
+}
+
+static void test_pct(void **state)
+{
+    char *s;
+    (void)state;
+    s = cli_pct("a b/.%?&#+~-_Zz09", 17);
+    assert_string_equal(s, "a%20b%2F%2E%25%3F%26%23%2B~-_Zz09");
+    kv_free(s);
+    s = cli_pct("\xd0\xba\x00x", 4); /* UTF-8 and a NUL byte */
+    assert_string_equal(s, "%D0%BA%00x");
+    kv_free(s);
+    s = cli_pct("", 0);
+    assert_string_equal(s, "");
+    kv_free(s);
+    s = cli_fmt("%s-%d", "n", 42);
+    assert_string_equal(s, "n-42");
+    kv_free(s);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    assert_int_equal(RUN("--help"), CLI_EXIT_OK);
+    assert_true(output_has("5  cannot connect to the server"));
+    assert_true(output_has("bulk delete <file>"));
+    assert_int_equal(RUN("kv", "help"), CLI_EXIT_OK); /* a leading "kv" is skipped */
+    assert_int_equal(RUN("key", "put", "--help"), CLI_EXIT_OK);
+    assert_true(output_has("usage: edgekv kv key put <key> [<value>] [options]"));
+    assert_true(output_has("--metadata JSON"));
+    assert_int_equal(RUN("bulk", "-h"), CLI_EXIT_OK);
+    assert_true(output_has("edgekv kv bulk get <file>"));
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run(0, NULL), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("frob"), CLI_EXIT_USAGE);
+    assert_true(output_has("unknown command 'frob'"));
+    assert_int_equal(RUN("key"), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("key", "frob"), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("key", "list", "--frob"), CLI_EXIT_USAGE);
+    assert_true(output_has("unknown option '--frob'"));
+    assert_int_equal(RUN("key", "list", "--json=yes"), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("key", "list", "--prefix"), CLI_EXIT_USAGE);
+    assert_true(output_has("'--prefix' needs a value"));
+    assert_int_equal(RUN("key", "list", "--ttl", "60"), CLI_EXIT_USAGE);
+    assert_true(output_has("'key list' does not take --ttl"));
+    assert_int_equal(RUN("key", "get"), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("key", "get", "a", "b"), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("a", "b", "c", "d", "e", "f", "g"), CLI_EXIT_USAGE);
+    assert_true(output_has("too many arguments"));
+    /* Configuration. */
+    assert_int_equal(RUN("namespace", "list"), CLI_EXIT_USAGE);
+    assert_true(output_has("no API token"));
+    assert_int_equal(RUN("namespace", "list", "--token", "t"), CLI_EXIT_USAGE);
+    assert_true(output_has("no account id"));
+    assert_int_equal(RUN("namespace", "list", "--token=t", "--account=a", "--url=ftp://x"),
+                     CLI_EXIT_USAGE);
+    /* Command arguments, checked before any request. */
+    assert_int_equal(RUN("key", "put", "k", "v", "--token=t", "--account=a"), CLI_EXIT_USAGE);
+    assert_true(output_has("--namespace-id is required"));
+    assert_int_equal(RUN("key", "put", "k", "--namespace-id=n", "--token=t", "--account=a"),
+                     CLI_EXIT_USAGE);
+    assert_int_equal(RUN("key", "put", "k", "v", "--path=/nonexistent", "--namespace-id=n",
+                         "--token=t", "--account=a"),
+                     CLI_EXIT_USAGE);
+    assert_int_equal(
+        RUN("key", "put", "k", "v", "--ttl=1h", "--namespace-id=n", "--token=t", "--account=a"),
+        CLI_EXIT_USAGE);
+    assert_int_equal(RUN("key", "put", "k", "v", "--metadata=[1]", "--namespace-id=n", "--token=t",
+                         "--account=a"),
+                     CLI_EXIT_USAGE);
+    assert_true(output_has("--metadata must be a JSON object"));
+    assert_int_equal(RUN("namespace", "rename", "t", "--token=t", "--account=a"), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("namespace", "delete", "--token=t", "--account=a"), CLI_EXIT_USAGE);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Malformed bulk files are refused whole, before the first request (so
+ * the dead URL is never reached: the status is 2, not 5). */
+static void test_bulk_files(void **state)
+{
+    char path[] = "/tmp/edgekv-test-cli-bulk-XXXXXX";
+    int fd = mkstemp(path);
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "[{\"key\":1,\"value\":\"v\"},{\"key\":\"k\"},7,"
+                     "{\"key\":\"k\",\"value\":\"v\",\"expiration\":\"soon\",\"base64\":1}]");
+    assert_int_equal(
+        RUN("bulk", "put", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        CLI_EXIT_USAGE);
+    assert_true(output_has("item 0: \"key\" must be a string"));
+    assert_true(output_has("item 1: \"value\" must be a string"));
+    assert_true(output_has("item 2: not an object"));
+    assert_true(output_has("item 3: \"expiration\" and \"expiration_ttl\" must be numbers"));
+    assert_true(output_has("item 3: \"base64\" must be true or false"));
+    assert_true(output_has("5 errors; nothing was written"));
+    write_file(path, "[\"a\", {\"name\": \"b\"}, {\"key\": \"c\"}]");
+    assert_int_equal(RUN("bulk", "delete", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t",
+                         "--account=a"),
+                     CLI_EXIT_USAGE);
+    assert_true(output_has("item 2: expected a string or an object"));
+    write_file(path, "{\"not\": \"an array\"}");
+    assert_int_equal(
+        RUN("bulk", "get", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        CLI_EXIT_USAGE);
+    assert_true(output_has("expected a JSON array"));
+    write_file(path, "[1,");
+    assert_int_equal(
+        RUN("bulk", "get", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        CLI_EXIT_USAGE);
+    assert_true(output_has("is not JSON"));
+    /* A valid file gets as far as the network. */
+    write_file(path, "[{\"key\":\"k\",\"value\":\"v\",\"metadata\":{\"m\":1}}]");
+    assert_int_equal(
+        RUN("bulk", "put", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        CLI_EXIT_CONN);
+    unlink(path);
+}
+
+static void test_connection_refused(void **state)
+{
+    (void)state;
+    setenv("CLOUDFLARE_API_BASE_URL", DEAD_URL "/client/v4/", 1);
+    setenv("CLOUDFLARE_API_TOKEN", "t", 1);
+    setenv("CLOUDFLARE_ACCOUNT_ID", "a", 1);
+    assert_int_equal(RUN("namespace", "list"), CLI_EXIT_CONN);
+    assert_true(output_has("cannot reach " DEAD_URL));
+    assert_int_equal(RUN("key", "get", "k", "--namespace-id", "n"), CLI_EXIT_CONN);
+    assert_int_equal(RUN("key", "put", "k", "v", "--metadata", "{\"a\":1}", "--namespace-id", "n",
+                         "--ttl", "60"),
+                     CLI_EXIT_CONN);
+    unsetenv("CLOUDFLARE_API_BASE_URL"), unsetenv("CLOUDFLARE_API_TOKEN");
+    unsetenv("CLOUDFLARE_ACCOUNT_ID");
+}
+
+/* Every allocation of kv_mem failing in turn: an error status, never a
+ * crash or (under LeakSanitizer) a leak. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    for (long n = 0; n < 40; n++) {
+        int rc;
+        kv_mem_failing_set(n);
+        rc = RUN("key", "put", "k/1", "v", "--metadata", "{\"a\":1}", "--namespace-id", "n",
+                 "--url", DEAD_URL, "--token", "t", "--account", "a");
+        kv_mem_failing_set(-1);
+        assert_true(rc == CLI_EXIT_API || rc == CLI_EXIT_CONN);
+        kv_mem_failing_set(n);
+        rc = RUN("namespace", "delete", "title", "--url", DEAD_URL, "--token", "t", "--account",
+                 "a");
+        kv_mem_failing_set(-1);
+        assert_true(rc == CLI_EXIT_API || rc == CLI_EXIT_CONN);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pct),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_bulk_files),
+        cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_alloc_failures),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
