@@ -32,6 +32,12 @@ void rest_fail_err(node_app_t *app, http_req_t *req, const rest_call_t *c, const
     rest_fail(app, req, c, e->status, e->code, e->msg);
 }
 
+static bool path_eq(const http_req_t *req, const char *p)
+{
+    size_t n = strlen(p);
+    return req->path_len == n && memcmp(req->path, p, n) == 0;
+}
+
 static int eat(const char **p, const char *end, const char *lit)
 {
     size_t n = strlen(lit);
@@ -513,9 +519,55 @@ static void dispatch(node_app_t *app, http_req_t *req, rest_call_t *c)
     }
 }
 
+/* ---- token and account endpoints ------------------------------------------------------ */
+
+/* What wrangler and the SDK ask about the token itself: /user/tokens/verify
+ * (wrangler calls it after an authentication error to describe the token),
+ * /accounts and /memberships (account discovery when CLOUDFLARE_ACCOUNT_ID
+ * is not set), /user (an API token has no user: 403 code 9109, as on
+ * Cloudflare for tokens without user permissions). */
+static int user_routes(node_app_t *app, http_req_t *req)
+{
+    const http_header_t *h = http_req_header(req, "Authorization");
+    const char *account = NULL;
+    auth_result_t ar;
+    bool verify = path_eq(req, "/client/v4/user/tokens/verify");
+    bool accounts = path_eq(req, "/client/v4/accounts");
+    bool members = path_eq(req, "/client/v4/memberships");
+    bool user = path_eq(req, "/client/v4/user");
+
+    if (!(verify || accounts || members || user) || req->method != HTTP_M_GET)
+        return 0;
+    ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0, NULL, NULL, false,
+                    &account);
+    if (ar == AUTH_UNAUTHENTICATED) {
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 401, verify ? 1000 : KVOP_CODE_AUTH,
+                       verify ? "Invalid API Token" : "Authentication error");
+    } else if (verify) {
+        app_rest_ok(app, req, METRICS_ROUTE_OTHER,
+                    json_pack("{s:s, s:s}", "id", account, "status", "active"), NULL);
+    } else if (user) {
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 403, 9109,
+                       "Unauthorized to access requested resource");
+    } else {
+        char name[KV_ACCOUNT_ID_MAX_BYTES + 32];
+        snprintf(name, sizeof name, "edgekv account %s", account);
+        json_t *acct = json_pack("{s:s, s:s}", "id", account, "name", name);
+        json_t *item = accounts ? acct
+                                : json_pack("{s:s, s:o, s:s}", "id", account, "account", acct,
+                                            "status", "accepted");
+        app_rest_ok(app, req, METRICS_ROUTE_OTHER, json_pack("[o]", item),
+                    json_pack("{s:i, s:i, s:i, s:i}", "page", 1, "per_page", 20, "count", 1,
+                              "total_count", 1));
+    }
+    return 1;
+}
+
 void rest_handle(node_app_t *app, http_req_t *req)
 {
     rest_call_t c;
+    if (user_routes(app, req))
+        return;
     parse_call(req, &c);
     if (c.target == REST_UNKNOWN) {
         app_rest_error(app, req, c.route, 404, KVOP_CODE_NO_ROUTE, "No route for the URI");

@@ -6,14 +6,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, writeFileSync, createReadStream } from "node:fs";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import workerdPkg from "workerd";
 import { TOKEN, URL_, createNamespace, scratchDir } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const WORKERD = join(here, "node_modules", ".bin", "workerd");
+const WORKERD = workerdPkg.default; // the native binary's path
+const { compatibilityDate } = workerdPkg; // the newest date this workerd supports
 const nodeAddr = new URL(URL_).host; // 127.0.0.1:PORT
 
 let child;
@@ -34,7 +36,7 @@ const config :Workerd.Config = (
   services = [
     (name = "main", worker = (
       modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
-      compatibilityDate = "2026-04-01",
+      compatibilityDate = "${compatibilityDate}",
       bindings = [(name = "KV", kvNamespace = "edgekv"), (name = "BAD", kvNamespace = "edgekv-bad")])),
     ${external("edgekv", ns, TOKEN)},
     ${external("edgekv-bad", ns, "not-the-token")},
@@ -45,14 +47,22 @@ const config :Workerd.Config = (
 }
 
 // Starts workerd on a free loopback port; its control fd reports the port.
+// The native binary is run directly: the npm package's JS launcher would
+// not pass fd 3 on.
 function startWorkerd(dir) {
   return new Promise((resolve, reject) => {
     child = spawn(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
       cwd: dir,
       stdio: ["ignore", "inherit", "inherit", "pipe"],
     });
-    const timer = setTimeout(() => reject(new Error("workerd did not listen within 30 s")), 30000);
-    child.on("exit", (code) => reject(new Error(`workerd exited early (${code})`)));
+    const timer = setTimeout(() => {
+      stopWorkerd();
+      reject(new Error("workerd did not listen within 30 s"));
+    }, 30000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`workerd exited early (${code})`));
+    });
     createInterface({ input: child.stdio[3] }).on("line", (line) => {
       const ev = JSON.parse(line);
       if (ev.event === "listen" && ev.socket === "http") {

@@ -200,6 +200,8 @@ test("error: a bad token", async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.out, /A request to the Cloudflare API \(\/accounts\/[^)]*\/keys\) failed\./);
   assert.match(r.out, /Authentication error \[code: 10000\]/);
+  // wrangler then asks /user/tokens/verify about the token: served, no 7003.
+  assert.doesNotMatch(r.out, /No route for the URI/);
   const g = await wrangler(kv("key", "get", "ttl", ...nsArgs()), { token: "not-the-token" });
   assert.notEqual(g.code, 0);
   assert.match(g.out, /- 401: Unauthorized/);

@@ -608,6 +608,28 @@ static void test_binding_list_and_bulk(void **state)
                       "You can request a maximum of 100 keys");
 }
 
+static void test_token_endpoints(void **state)
+{
+    const char *bad[] = {"Authorization: Bearer nope", NULL};
+    json_t *res;
+    (void)state;
+    res = expect_rest_ok(req("GET", "/client/v4/user/tokens/verify", AUTH, NULL, 0));
+    assert_string_equal(json_string_value(json_object_get(res, "status")), "active");
+    json_decref(res);
+    expect_rest_error(req("GET", "/client/v4/user/tokens/verify", bad, NULL, 0), 401, 1000,
+                      "Invalid API Token");
+    res = expect_rest_ok(req("GET", "/client/v4/accounts", AUTH, NULL, 0));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 0), "id")), ACCT);
+    json_decref(res);
+    res = expect_rest_ok(req("GET", "/client/v4/memberships", AUTH, NULL, 0));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(res, 0), "account"), "id")),
+                        ACCT);
+    json_decref(res);
+    expect_rest_error(req("GET", "/client/v4/user", AUTH, NULL, 0), 403, 9109,
+                      "Unauthorized to access requested resource");
+}
+
 static void test_ops_endpoints(void **state)
 {
     resp_t r;
@@ -646,6 +668,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binding_get_put_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binding_value_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binding_list_and_bulk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_endpoints, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_endpoints, setup, teardown),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
