@@ -15,7 +15,7 @@ dir=$(deploy/build.sh)
 (cd "$dir" && ctest --output-on-failure -j2) || status=1
 
 echo "== compatibility: wrangler, the cloudflare SDK, workerd"
-EDGEKV="$dir/node/edgekv" tests/compat/run.sh || status=1
+EDGEKV="$PWD/$dir/node/edgekv" tests/compat/run.sh || status=1
 
 if [[ "${1:-}" != "--quick" ]]; then
   echo "== ASan+UBSan build"
