@@ -16,14 +16,14 @@
 #include "kv_err.h"
 #include "text.h"
 
-#define DEV_EDGES_DEFAULT 3
-#define DEV_EDGES_MAX 64
-#define DEV_ORIGIN_PORT 8788
-#define DEV_EDGE_PORT_BASE 8790 /* edge i serves 8790 + i */
-#define DEV_REPL_PORT 7400
+#define DEV_EDGES_DEFAULT    3
+#define DEV_EDGES_MAX        64
+#define DEV_ORIGIN_PORT      8788
+#define DEV_EDGE_PORT_BASE   8790 /* edge i serves 8790 + i */
+#define DEV_REPL_PORT        7400
 #define DEV_START_TIMEOUT_MS 20000
-#define DEV_STOP_TIMEOUT_MS 15000
-#define DEV_PATH_MAX 4096
+#define DEV_STOP_TIMEOUT_MS  15000
+#define DEV_PATH_MAX         4096
 
 typedef struct {
     char name[32];
@@ -185,10 +185,27 @@ static int start_node(dev_cluster_t *d, int i)
     snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
     snprintf(repl, sizeof repl, "127.0.0.1:%d", d->repl_port);
     snprintf(node_id, sizeof node_id, "%d", (i + 1) % 1000);
-    char *args[] = {"edgekv", (char *)role, "--listen", listen, "--data", data,
-                    "--certs", certs, "--name", p->name, i ? "--origin" : "--repl-listen",
-                    repl, "--account", d->account, "--token", d->token, "--node-id",
-                    node_id, "--sync", d->sync, NULL};
+    char *args[] = {"edgekv",
+                    (char *)role,
+                    "--listen",
+                    listen,
+                    "--data",
+                    data,
+                    "--certs",
+                    certs,
+                    "--name",
+                    p->name,
+                    i ? "--origin" : "--repl-listen",
+                    repl,
+                    "--account",
+                    d->account,
+                    "--token",
+                    d->token,
+                    "--node-id",
+                    node_id,
+                    "--sync",
+                    d->sync,
+                    NULL};
     int rc = spawn(p, args);
     if (rc == 0)
         d->nprocs++;
@@ -212,13 +229,13 @@ static int wait_ready(dev_cluster_t *d)
                 break;
             if (waitpid(d->procs[i].pid, &status, WNOHANG) == d->procs[i].pid) {
                 d->procs[i].pid = 0;
-                fprintf(stderr, "edgekv dev: %s exited during start-up; see %s\n",
-                        d->procs[i].name, d->procs[i].log);
+                fprintf(stderr, "edgekv dev: %s exited during start-up; see %s\n", d->procs[i].name,
+                        d->procs[i].log);
                 return -1;
             }
             if (now_ms() > deadline) {
-                fprintf(stderr, "edgekv dev: %s did not start in time; see %s\n",
-                        d->procs[i].name, d->procs[i].log);
+                fprintf(stderr, "edgekv dev: %s did not start in time; see %s\n", d->procs[i].name,
+                        d->procs[i].log);
                 return -1;
             }
             usleep(50 * 1000);
@@ -287,7 +304,8 @@ static int supervise(dev_cluster_t *d)
     while (!g_stop) {
         for (int i = 0; i < d->nprocs; i++) {
             int status;
-            if (d->procs[i].pid > 0 && waitpid(d->procs[i].pid, &status, WNOHANG) == d->procs[i].pid) {
+            if (d->procs[i].pid > 0 &&
+                waitpid(d->procs[i].pid, &status, WNOHANG) == d->procs[i].pid) {
                 d->procs[i].pid = 0;
                 fprintf(stderr, "edgekv dev: %s exited unexpectedly (status %d); see %s\n",
                         d->procs[i].name, WIFEXITED(status) ? WEXITSTATUS(status) : -1,

@@ -52,7 +52,8 @@ static void update_status(replica_t *r)
         repl_edge_status(r->edge, now, &s.edge);
     } else {
         repl_origin_stats(r->origin, &s.origin);
-        s.edge_count = repl_origin_edges(r->origin, now, s.edges, sizeof s.edges / sizeof s.edges[0]);
+        s.edge_count =
+            repl_origin_edges(r->origin, now, s.edges, sizeof s.edges / sizeof s.edges[0]);
     }
     if (!r->edge && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
         uint64_t h = 1469598103934665603ull;

@@ -4,8 +4,8 @@
  *   replica.c       lifecycle, the loop thread, writer submissions, status,
  *                   and the dispatch of core actions
  *   replica_net.c   the TLS listener (origin) and link (edge), frames in/out
- *   replica_work.c  storage workers: group commits, applies, log reads,
- *                   snapshot streams, resets
+ *   replica_work.c  storage workers: group commits, applies, resets, trims
+ *   replica_snap.c  log reads and snapshot streams for edges that are behind
  */
 #ifndef NODE_REPLICA_INT_H
 #define NODE_REPLICA_INT_H
@@ -17,6 +17,13 @@
 #include "tls.h"
 
 #define REPLICA_LOG "replica"
+
+/* Node state names (storage state column family). */
+#define STATE_HISTORY     "history_id"
+#define STATE_LAST_SEQ    "last_seq"    /* origin: last committed seq */
+#define STATE_APPLIED_SEQ "applied_seq" /* edge: last applied seq */
+#define STATE_HLC_LAST    "hlc_last"    /* highest version timestamp stored */
+#define STATE_EDGE_ACKS   "edge_acks"   /* origin: "node:acked:last_ms;..." of known edges */
 
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
@@ -74,7 +81,7 @@ typedef struct {
     repl_peer_t id;
     tls_conn_t *tls;
     uv_timer_t handshake_timer;
-    bool live;     /* handshake done, known to the core */
+    bool live; /* handshake done, known to the core */
     bool closing;
 } rpeer_t;
 
@@ -97,11 +104,11 @@ struct replica {
 
     rpeer_t *peers[REPLICA_PEERS_MAX]; /* loop thread only */
     repl_peer_t next_peer;
-    rpeer_t *link; /* edge: the current link, or NULL */
+    rpeer_t *link;        /* edge: the current link, or NULL */
     bool connect_pending; /* edge: CONNECT arrived while the old link closed */
 
-    rworker_t store_w; /* persist, apply, reset, trim: in order */
-    rworker_t read_w;  /* log reads */
+    rworker_t store_w;     /* persist, apply, reset, trim: in order */
+    rworker_t read_w;      /* log reads */
     int snapshots_running; /* guarded by lock */
 
     pthread_mutex_t lock;
@@ -116,9 +123,9 @@ struct replica {
     bool defer_connect_failed;
     bool defer_persist_failed;
     uint64_t defer_persist_batch;
-    uint64_t stale_since_ms;             /* guarded by lock */
-    uint64_t acks_saved_ms;              /* loop thread only */
-    uint64_t acks_hash;                  /* loop thread only: what was saved */
+    uint64_t stale_since_ms; /* guarded by lock */
+    uint64_t acks_saved_ms;  /* loop thread only */
+    uint64_t acks_hash;      /* loop thread only: what was saved */
 };
 
 /* replica.c */
@@ -126,7 +133,7 @@ uint64_t replica__now_ms(void);
 void replica__run(replica_t *r, int (*call)(replica_t *, repl_actions_t *, void *), void *arg);
 void replica__dispatch(replica_t *r, repl_actions_t *a);
 void replica__complete(replica_t *r, rjob_t *j); /* any thread */
-void replica__defer(replica_t *r);                /* loop thread: run on_wake soon */
+void replica__defer(replica_t *r);               /* loop thread: run on_wake soon */
 
 /* replica_net.c */
 int replica__listen(replica_t *r);

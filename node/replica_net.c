@@ -211,8 +211,8 @@ int replica__listen(replica_t *r)
         return rc;
     }
     uv_tcp_getsockname(&r->listener, (struct sockaddr *)&addr, &namelen);
-    r->port = ntohs(addr.ss_family == AF_INET ? a4->sin_port
-                                              : ((struct sockaddr_in6 *)&addr)->sin6_port);
+    r->port =
+        ntohs(addr.ss_family == AF_INET ? a4->sin_port : ((struct sockaddr_in6 *)&addr)->sin6_port);
     return 0;
 }
 

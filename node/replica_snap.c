@@ -1,0 +1,373 @@
+/*
+ * replica_snap.c - the origin's reads for edges that are behind: log reads
+ * (READ_LOG) on the read worker, and snapshot streams (SNAPSHOT), each on
+ * its own thread with bounded memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_err.h"
+#include "kv_log.h"
+#include "kv_mem.h"
+#include "replica_int.h"
+#include "wire.h"
+
+/* Snapshot chunk: mutations per frame before the byte cap decides. */
+#define SNAPSHOT_CHUNK_MAX 1024
+
+static void snap_noop(rjob_t *j)
+{
+    (void)j;
+}
+
+/* ---- origin: log reads for lagging edges --------------------------------------------------- */
+
+typedef struct {
+    rjob_t job;
+    repl_peer_t peer;
+    uint64_t from;
+    size_t max_bytes;
+    repl_mutation_t **decoded;
+    size_t n, cap;
+    int rc;
+} read_job_t;
+
+static int read_cb(void *arg, uint64_t seq, const void *data, size_t len)
+{
+    read_job_t *p = arg;
+    repl_mutation_t *m;
+    int rc;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 256;
+        repl_mutation_t **d = kv_realloc(p->decoded, cap * sizeof *d);
+        if (!d)
+            return -ENOMEM;
+        p->decoded = d;
+        p->cap = cap;
+    }
+    if ((rc = repl_mutation_decode(data, len, &m)) != 0)
+        return rc;
+    if (m->seq != seq) {
+        repl_mutation_free(m);
+        return KV_ECORRUPT;
+    }
+    p->decoded[p->n++] = m;
+    return 0;
+}
+
+static void read_run(rjob_t *j)
+{
+    read_job_t *p = (read_job_t *)j;
+    p->rc = stor_log_read(j->r->cfg.store, p->from, REPLICA_LOG_READ_ENTRIES,
+                          p->max_bytes ? p->max_bytes : REPLICA_LOG_READ_BYTES, read_cb, p);
+}
+
+static void read_free(read_job_t *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        repl_mutation_free(p->decoded[i]);
+    kv_free(p->decoded);
+    kv_free(p);
+}
+
+static void read_done(rjob_t *j)
+{
+    read_job_t *p = (read_job_t *)j;
+    replica_t *r = j->r;
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    repl_mutation_t *flat = p->n ? kv_malloc(p->n * sizeof *flat) : NULL;
+    int rc = p->rc;
+    if (p->n && !flat)
+        rc = -ENOMEM;
+    for (size_t i = 0; flat && i < p->n; i++)
+        flat[i] = *p->decoded[i];
+    repl_origin_log_read(r->origin, p->peer, rc, flat, rc == 0 ? p->n : 0, replica__now_ms(), &a);
+    kv_free(flat);
+    read_free(p);
+    replica__dispatch(r, &a);
+}
+
+static void read_drop(rjob_t *j)
+{
+    read_free((read_job_t *)j);
+}
+
+void replica__read_log(replica_t *r, const repl_action_t *act)
+{
+    read_job_t *p = kv_calloc(1, sizeof *p);
+    if (!p) {
+        replica__close_peer(r, act->peer); /* it reconnects and resumes */
+        return;
+    }
+    p->job = (rjob_t){.r = r, .run = read_run, .done = read_done, .drop = read_drop};
+    p->peer = act->peer;
+    p->from = act->seq;
+    p->max_bytes = act->max_bytes;
+    rworker_push(&r->read_w, &p->job);
+}
+
+/* ---- origin: snapshot streams --------------------------------------------------------------- */
+
+/* A snapshot runs on its own thread: it walks a RocksDB snapshot, builds
+ * SnapshotChunk frames and hands them to the loop, waiting while more than
+ * REPLICA_SNAPSHOT_INFLIGHT_BYTES are unflushed (so a slow edge costs a
+ * bounded amount of memory), then SnapshotEnd{seq}. */
+typedef struct {
+    rjob_t job; /* the final completion: snapshot_sent */
+    repl_peer_t peer;
+    pthread_t thread;
+    size_t inflight; /* guarded by replica.lock */
+    uint64_t seq;
+    int rc;
+} snap_job_t;
+
+typedef struct {
+    rjob_t job;
+    snap_job_t *owner;
+    uint8_t *frame;
+    size_t len;
+} snap_send_t;
+
+static void snap_send_done(rjob_t *j)
+{
+    snap_send_t *s = (snap_send_t *)j;
+    replica__send_counted(j->r, s->owner->peer, s->frame, s->len, &s->owner->inflight);
+    kv_free(s->frame);
+    kv_free(s);
+}
+
+static void snap_send_drop(rjob_t *j)
+{
+    snap_send_t *s = (snap_send_t *)j;
+    pthread_mutex_lock(&j->r->lock);
+    s->owner->inflight -= s->len;
+    pthread_cond_broadcast(&j->r->snap_cond);
+    pthread_mutex_unlock(&j->r->lock);
+    kv_free(s->frame);
+    kv_free(s);
+}
+
+/* Hand one frame to the loop; wait for room first. */
+static int snap_emit(snap_job_t *sj, uint8_t *frame, size_t len)
+{
+    replica_t *r = sj->job.r;
+    snap_send_t *s = kv_calloc(1, sizeof *s);
+    if (!s) {
+        kv_free(frame);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (sj->inflight > REPLICA_SNAPSHOT_INFLIGHT_BYTES && !r->stopping)
+        pthread_cond_wait(&r->snap_cond, &r->lock);
+    if (r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        kv_free(frame);
+        kv_free(s);
+        return KV_ESHUTDOWN;
+    }
+    sj->inflight += len;
+    pthread_mutex_unlock(&r->lock);
+    s->job = (rjob_t){.r = r, .run = snap_noop, .done = snap_send_done, .drop = snap_send_drop};
+    s->owner = sj;
+    s->frame = frame;
+    s->len = len;
+    replica__complete(r, &s->job);
+    return 0;
+}
+
+static int snap_flush(snap_job_t *sj, repl_mutation_t *buf, size_t *n)
+{
+    uint8_t *frame;
+    size_t len;
+    int rc;
+    if (*n == 0)
+        return 0;
+    rc = repl_wire_snapshot_chunk(buf, *n, &frame, &len);
+    if (rc == 0)
+        rc = snap_emit(sj, frame, len);
+    *n = 0;
+    return rc;
+}
+
+static int snap_namespaces(snap_job_t *sj, stor_snap_t *snap, repl_mutation_t *buf, size_t *n)
+{
+    stor_ns_t *ns = NULL;
+    size_t count = 0;
+    int rc = stor_snapshot_namespaces(snap, &ns, &count);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        buf[*n] = (repl_mutation_t){
+            .version = ns[i].version,
+            .op = {.kind = REPL_OP_NS_CREATE, .account = ns[i].account, .title = ns[i].title}};
+        memcpy(buf[*n].op.ns_id, ns[i].id, sizeof buf[*n].op.ns_id);
+        if (++*n == SNAPSHOT_CHUNK_MAX)
+            rc = snap_flush(sj, buf, n);
+    }
+    if (rc == 0)
+        rc = snap_flush(sj, buf, n); /* namespaces before their records */
+    kv_free(ns);
+    return rc;
+}
+
+/* Records, in chunks bounded by count and KV_REPL_BATCH_MAX_BYTES. The
+ * mutations borrow their record blobs and key copies until the chunk is
+ * encoded. */
+typedef struct {
+    stor_blob_t *rec[SNAPSHOT_CHUNK_MAX];
+    stor_blob_t *key[SNAPSHOT_CHUNK_MAX];
+    size_t n, bytes;
+} snap_hold_t;
+
+static void hold_release(snap_hold_t *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        stor_blob_unref(h->rec[i]);
+        stor_blob_unref(h->key[i]);
+    }
+    h->n = h->bytes = 0;
+}
+
+static int snap_record(snap_hold_t *h, const stor_snap_item_t *it, repl_mutation_t *m)
+{
+    stor_record_t rec;
+    stor_blob_t *key = stor_blob_new(it->key, it->key_len); /* the key borrows the iterator */
+    if (!key) {
+        stor_blob_unref(it->blob);
+        return -ENOMEM;
+    }
+    stor_blob_record(it->blob, &rec);
+    *m = (repl_mutation_t){.version = rec.version,
+                           .op = {.kind = rec.tombstone ? REPL_OP_DELETE : REPL_OP_PUT,
+                                  .key = (const char *)key->data,
+                                  .key_len = it->key_len,
+                                  .value = rec.value,
+                                  .value_len = rec.value_len,
+                                  .metadata = rec.metadata_len ? rec.metadata : NULL,
+                                  .metadata_len = rec.metadata_len,
+                                  .expiration = rec.expiration}};
+    memcpy(m->op.ns_id, it->ns_id, sizeof m->op.ns_id);
+    h->rec[h->n] = it->blob;
+    h->key[h->n] = key;
+    h->n++;
+    h->bytes += repl_mutation_cost(m);
+    return 0;
+}
+
+static int snap_records(snap_job_t *sj, stor_snap_t *snap, repl_mutation_t *buf)
+{
+    snap_hold_t *h = kv_calloc(1, sizeof *h);
+    stor_snap_item_t it;
+    int rc = h ? 0 : -ENOMEM, more = 0;
+    while (rc == 0 && (more = stor_snapshot_next(snap, &it)) == 1) {
+        rc = snap_record(h, &it, &buf[h->n]);
+        if (rc == 0 && (h->n == SNAPSHOT_CHUNK_MAX || h->bytes >= KV_REPL_BATCH_MAX_BYTES)) {
+            size_t n = h->n;
+            rc = snap_flush(sj, buf, &n);
+            hold_release(h);
+        }
+    }
+    if (rc == 0 && more < 0)
+        rc = more;
+    if (rc == 0 && h->n) {
+        size_t n = h->n;
+        rc = snap_flush(sj, buf, &n);
+    }
+    if (h)
+        hold_release(h);
+    kv_free(h);
+    return rc;
+}
+
+static int snap_stream(snap_job_t *sj)
+{
+    stor_t *s = sj->job.r->cfg.store;
+    stor_snap_t *snap = NULL;
+    char *v = NULL, *hist = NULL;
+    size_t len, n = 0;
+    repl_mutation_t *buf = kv_calloc(SNAPSHOT_CHUNK_MAX, sizeof *buf);
+    uint8_t *frame;
+    int rc = buf ? stor_snapshot_open(s, &snap) : -ENOMEM;
+
+    if (rc == 0) {
+        rc = stor_snapshot_state(snap, STATE_LAST_SEQ, &v, &len);
+        sj->seq = rc == 0 ? strtoull(v, NULL, 10) : 0;
+        rc = rc == KV_ENOTFOUND ? 0 : rc; /* nothing committed yet: seq 0 */
+    }
+    if (rc == 0)
+        rc = stor_snapshot_state(snap, STATE_HISTORY, &hist, &len);
+    if (rc == 0)
+        rc = snap_namespaces(sj, snap, buf, &n);
+    if (rc == 0)
+        rc = snap_records(sj, snap, buf);
+    if (rc == 0 && (rc = repl_wire_snapshot_end(sj->seq, hist, &frame, &len)) == 0)
+        rc = snap_emit(sj, frame, len);
+    kv_free(v);
+    kv_free(hist);
+    kv_free(buf);
+    stor_snapshot_close(snap);
+    return rc;
+}
+
+static void *snap_main(void *arg)
+{
+    snap_job_t *sj = arg;
+    replica_t *r = sj->job.r;
+    sj->rc = snap_stream(sj);
+    KV_LOG_INFO(REPLICA_LOG, "snapshot to link %u up to seq %llu: %s", sj->peer,
+                (unsigned long long)sj->seq, kv_strerror(sj->rc));
+    /* Every frame flushed or dropped: then no callback can touch sj. */
+    pthread_mutex_lock(&r->lock);
+    while (sj->inflight > 0)
+        pthread_cond_wait(&r->snap_cond, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+    replica__complete(r, &sj->job); /* sj is the loop's (or dropped) from here */
+    pthread_mutex_lock(&r->lock);
+    r->snapshots_running--;
+    pthread_cond_broadcast(&r->snap_cond);
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static void snap_done(rjob_t *j)
+{
+    snap_job_t *sj = (snap_job_t *)j;
+    repl_actions_t a = {j->r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    replica_t *r = j->r;
+    repl_origin_snapshot_sent(r->origin, sj->peer, sj->rc, sj->seq, replica__now_ms(), &a);
+    kv_free(sj);
+    replica__dispatch(r, &a);
+}
+
+static void snap_drop(rjob_t *j)
+{
+    kv_free(j);
+}
+
+void replica__snapshot(replica_t *r, repl_peer_t p)
+{
+    snap_job_t *sj = kv_calloc(1, sizeof *sj);
+    bool slot;
+    pthread_mutex_lock(&r->lock);
+    slot = sj && r->snapshots_running < REPLICA_SNAPSHOTS_MAX;
+    if (slot)
+        r->snapshots_running++;
+    pthread_mutex_unlock(&r->lock);
+    if (!slot) {
+        kv_free(sj);
+        KV_LOG_WARN(REPLICA_LOG, "no snapshot slot for link %u; it will retry", p);
+        replica__close_peer(r, p);
+        return;
+    }
+    sj->job = (rjob_t){.r = r, .run = snap_noop, .done = snap_done, .drop = snap_drop};
+    sj->peer = p;
+    if (pthread_create(&sj->thread, NULL, snap_main, sj) != 0) {
+        pthread_mutex_lock(&r->lock);
+        r->snapshots_running--;
+        pthread_mutex_unlock(&r->lock);
+        kv_free(sj);
+        replica__close_peer(r, p);
+        return;
+    }
+    pthread_detach(sj->thread);
+}
