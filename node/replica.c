@@ -9,6 +9,7 @@
  * batch of actions so /status and the staleness check never touch the core.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -50,6 +51,8 @@ static void update_status(replica_t *r)
     s.role = r->cfg.role;
     if (r->edge) {
         repl_edge_status(r->edge, now, &s.edge);
+        atomic_store_explicit(&r->heard_ms, s.edge.last_heard_ms, memory_order_relaxed);
+        atomic_store_explicit(&r->link_state, (int)s.edge.link, memory_order_relaxed);
     } else {
         repl_origin_stats(r->origin, &s.origin);
         s.edge_count =
@@ -86,16 +89,20 @@ void replica_status(replica_t *r, replica_status_t *out)
     }
 }
 
+/* On every answer an edge gives: two relaxed loads, no lock. The same rule
+ * as replica_status: stale when never heard, past the bound, or refused. */
 bool replica_is_stale(replica_t *r, uint64_t *staleness_ms)
 {
-    replica_status_t s;
+    uint64_t heard, now;
     if (r->cfg.role != REPLICA_EDGE) {
         *staleness_ms = 0;
         return false;
     }
-    replica_status(r, &s);
-    *staleness_ms = s.edge.staleness_ms;
-    return s.edge.stale;
+    heard = atomic_load_explicit(&r->heard_ms, memory_order_relaxed);
+    now = replica__now_ms();
+    *staleness_ms = heard && now > heard ? now - heard : (heard ? 0 : now);
+    return !heard || *staleness_ms > r->cfg.propagation_bound_ms ||
+           atomic_load_explicit(&r->link_state, memory_order_relaxed) == REPL_LINK_REFUSED;
 }
 
 /* ---- actions ----------------------------------------------------------------------- */

@@ -124,6 +124,9 @@ struct replica {
     bool defer_persist_failed;
     uint64_t defer_persist_batch;
     uint64_t stale_since_ms; /* guarded by lock */
+    /* The edge's freshness, read on every HTTP answer without the lock. */
+    _Atomic uint64_t heard_ms; /* last frame from the origin; 0 never */
+    _Atomic int link_state;    /* repl_link_state_t */
     uint64_t acks_saved_ms;  /* loop thread only */
     uint64_t acks_hash;      /* loop thread only: what was saved */
 };

@@ -117,6 +117,8 @@ check "acknowledged writes lost by the origin crash" 0 "$lost"
 for n in 1 2 3 4; do
   wait_for "edge$n converges after the origin restart" 15 same_digest "${EPORT[$n]}" && ok "edge$n converged after the origin restart"
 done
+fresh() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.stale)" == false ]]; }
+wait_for "edge4 fresh again" 10 fresh "${EPORT[4]}" || true
 check "the strict edge serves reads again once fresh" hello "$(get "${EPORT[4]}" "$NS" greeting)"
 
 # Certificates: another CA, an expired certificate, an origin certificate
