@@ -1,0 +1,306 @@
+/*
+ * test_sim.c - the simulator end to end and its fault model: smoke.json is
+ * reproducible from its seed (and a different seed gives a different
+ * trace); a partition holds a hop's frames until it heals and fails
+ * connects into it; a crash loses exactly what was not yet durable (an
+ * origin PERSIST in flight, an edge APPLY in flight) and the cores recover
+ * from the durable state; the pull and relay policies run and pass.
+ * Reaches into sim_int.h to place faults at exact virtual times.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv_mem.h"
+#include "sim.h"
+#include "sim_int.h"
+
+#define S(x) ((uint64_t)((x) * 1e9))
+
+static sim_scenario_t *parse(const char *json)
+{
+    sim_scenario_t *sc;
+    char err[256] = "";
+    if (sim_scenario_parse(json, &sc, err, sizeof err) != 0)
+        fail_msg("scenario: %s", err);
+    return sc;
+}
+
+static sim_t *make(const sim_scenario_t *sc, uint64_t seed, bool verify)
+{
+    sim_options_t opt = {.verify_deadlines = verify, .quiet = true};
+    sim_t *s;
+    char err[256] = "";
+    if (sim_create(sc, seed, &opt, &s, err, sizeof err) != 0)
+        fail_msg("sim_create: %s", err);
+    return s;
+}
+
+static uint64_t run_smoke(uint64_t seed, bool verify, sim_figures_t *f)
+{
+    sim_scenario_t *sc;
+    char err[256] = "";
+    if (sim_scenario_load(SIM_SCENARIO_DIR "/smoke.json", &sc, err, sizeof err) != 0)
+        fail_msg("smoke.json: %s", err);
+    sim_t *s = make(sc, seed ? seed : sc->seed, verify);
+    sim_run(s);
+    sim_figures(s, f);
+    if (!sim_check_ok(sim_checks(s)))
+        sim_print_summary(s, stderr);
+    assert_true(sim_check_ok(sim_checks(s)));
+    uint64_t h = f->trace_hash;
+    sim_destroy(s);
+    sim_scenario_free(sc);
+    return h;
+}
+
+static void test_smoke_reproducible(void **state)
+{
+    (void)state;
+    sim_figures_t a, b, c, d;
+    uint64_t h1 = run_smoke(0, false, &a);
+    uint64_t h2 = run_smoke(0, false, &b);
+    uint64_t h3 = run_smoke(0, true, &c); /* checking deadlines changes nothing */
+    uint64_t h4 = run_smoke(8, false, &d);
+    assert_int_equal(h1, h2);
+    assert_int_equal(h1, h3);
+    assert_int_not_equal(h1, h4);
+    assert_int_equal(a.events, b.events);
+    assert_int_equal(a.writes_acked, b.writes_acked);
+    assert_true(a.writes_acked > 100 && a.prop_samples > 500);
+    /* smoke.json's faults happened: reconnects, and failed writes. */
+    assert_true(a.reconnects > 0 && a.writes_failed > 0);
+}
+
+static const char *PART_JSON =
+    "{\"name\":\"part\",\"duration_s\":12,\"quiet_s\":10,"
+    "\"topology\":{\"origin\":\"ashburn\",\"regions\":[\"london\"],\"edges\":1},"
+    "\"storage\":{\"origin_disk\":0.5,\"edge_disk\":0.1},"
+    "\"workload\":{\"keys\":50,\"writes_per_s\":40,\"reads_per_s\":0,"
+    "\"key_write_limit_per_s\":0,\"write_at\":\"origin\"},"
+    "\"faults\":[{\"type\":\"partition\",\"nodes\":\"edge:0\",\"at_s\":2,\"duration_s\":3}]}";
+
+/* The delivery event of conn scheduled last, or UINT64_MAX. */
+static uint64_t find_event(const sim_t *s, uint16_t kind, uint32_t conn_or_node, uint64_t *a)
+{
+    uint64_t best = UINT64_MAX, best_ss = 0;
+    for (size_t i = 0; i < s->eng.n; i++) {
+        const sim_hent_t *h = &s->eng.heap[i];
+        const sim_ev_t *ev = &s->eng.pool[h->ss & ((1u << SIM_SLOT_BITS) - 1)];
+        uint32_t id = kind == EV_CONNECT ? ev->node : ev->conn;
+        if (ev->kind == kind && id == conn_or_node && h->ss >= best_ss) {
+            best = h->t;
+            best_ss = h->ss;
+            if (a)
+                *a = ev->a;
+        }
+    }
+    return best;
+}
+
+static uint64_t send_probe(sim_t *s, uint32_t conn)
+{
+    uint8_t *b = kv_malloc(16);
+    memset(b, 0, 16);
+    sim__send_frame(s, conn, 0, NULL, b, b, 16);
+    return find_event(s, EV_DELIVER, conn, NULL);
+}
+
+static void test_partition_holds_frames(void **state)
+{
+    (void)state;
+    sim_scenario_t *sc = parse(PART_JSON);
+    sim_t *s = make(sc, 1, true);
+    /* London is ~5900 km from Ashburn: one way ~ 45 ms. */
+    sim_run_until(s, S(1.0));
+    uint32_t live = s->nodes[1].conn;
+    assert_true(live != 0);
+    uint32_t c = sim__conn_new(s, 1); /* a side connection for timing only: */
+    s->conns[c].edge_open = false;    /* its frames are dropped on arrival */
+    uint64_t t = send_probe(s, c);
+    assert_true(t > S(1.0) && t < S(1.1)); /* before the window: untouched */
+    uint64_t applied_before = s->nodes[1].m.applied_seq;
+    sim_run_until(s, S(2.05));
+    assert_int_equal(s->nodes[1].conn, live);
+    applied_before = s->nodes[1].m.applied_seq;
+    t = send_probe(s, c);
+    /* Inside [2, 5]: held until the heal, then rto (200 ms) + a delay. */
+    assert_true(t >= S(5.2) && t < S(5.3));
+    sim_run_until(s, S(4.9));
+    /* Nothing crossed the hop meanwhile... */
+    assert_int_equal(s->nodes[1].m.applied_seq, applied_before);
+    /* ... and a connect into the partition fails after connect_timeout. */
+    sim__connect(s, 1);
+    uint64_t ok = 7;
+    uint64_t tc = find_event(s, EV_CONNECT, 1, &ok);
+    assert_int_equal(ok, 0);
+    assert_int_equal(tc, s->eng.now_ns + S(3.0));
+    sim_run_until(s, S(5.6));
+    assert_true(s->nodes[1].m.applied_seq > applied_before); /* healed */
+    t = send_probe(s, c);
+    assert_true(t > S(5.6) && t < S(5.7));
+    /* The TCP connection survived the 3 s partition (link timeout 15 s). */
+    assert_int_equal(s->nodes[1].conn, live);
+    sim_run(s);
+    assert_true(sim_check_ok(sim_checks(s)));
+    sim_destroy(s);
+    sim_scenario_free(sc);
+}
+
+static const char *CRASH_JSON =
+    "{\"name\":\"crash\",\"duration_s\":10,\"quiet_s\":20,"
+    "\"topology\":{\"origin\":\"frankfurt\",\"regions\":[\"paris\",\"madrid\"],\"edges\":2},"
+    "\"storage\":{\"origin_disk\":200,\"edge_disk\":100},"
+    "\"workload\":{\"keys\":100,\"writes_per_s\":30,\"reads_per_s\":50,"
+    "\"key_write_limit_per_s\":0,\"write_at\":\"origin\"}}";
+
+static void test_origin_crash_loses_unpersisted(void **state)
+{
+    (void)state;
+    sim_scenario_t *sc = parse(CRASH_JSON);
+    sim_t *s = make(sc, 3, true);
+    uint64_t t = S(3.0);
+    do {
+        sim_run_until(s, t += S(0.01));
+    } while (!(s->persist_pending && s->persist_n >= 2));
+    uint32_t lost[64];
+    size_t nlost = 0;
+    for (size_t i = 0; i < s->persist_n && nlost < 64; i++) {
+        const repl_op_t *op = &s->persist_muts[i].op;
+        if (op->kind == REPL_OP_PUT)
+            memcpy(&lost[nlost++], op->value, sizeof(uint32_t));
+    }
+    assert_true(nlost >= 1);
+    size_t durable = s->ncommits;
+    sim__origin_crash(s);
+    for (size_t i = 0; i < nlost; i++)
+        assert_int_equal(s->writes[lost[i] - 1].state, W_FAILED);
+    assert_int_equal(s->ncommits, durable);
+    sim__origin_start(s, true); /* from the durable state */
+    sim_run(s);
+    for (size_t q = 0; q < s->ncommits; q++)
+        for (size_t i = 0; i < nlost; i++)
+            assert_true(s->commits[q].kind != OPK_PUT || s->commits[q].wid != lost[i]);
+    assert_true(s->ncommits > durable); /* writes went on after the restart */
+    if (!sim_check_ok(sim_checks(s)))
+        sim_print_summary(s, stderr);
+    assert_true(sim_check_ok(sim_checks(s)));
+    assert_int_equal(sim_check_result(sim_checks(s), SIM_CK_CONVERGE)->verdict, SIM_CHECK_PASS);
+    sim_destroy(s);
+    sim_scenario_free(sc);
+}
+
+static void test_edge_crash_loses_unapplied(void **state)
+{
+    (void)state;
+    sim_scenario_t *sc = parse(CRASH_JSON);
+    sim_t *s = make(sc, 4, true);
+    sim_node_t *n = &s->nodes[1];
+    uint64_t t = S(3.0);
+    do {
+        sim_run_until(s, t += S(0.01));
+    } while (!(n->step && !n->step_reset && n->step_seq > n->m.applied_seq && n->step_n > 0));
+    uint64_t applied = n->m.applied_seq, pending = n->step_seq;
+    sim__edge_crash(s, 1);
+    assert_false(n->up);
+    assert_int_equal(n->m.applied_seq, applied); /* the step was not durable */
+    /* Nothing scheduled for the old incarnation can apply it later. */
+    sim_run_until(s, t + S(0.5));
+    assert_int_equal(n->m.applied_seq, applied);
+    sim__edge_start(s, 1, true);
+    sim_run_until(s, t + S(2.0));
+    assert_true(n->m.applied_seq >= pending); /* resumed from `applied` */
+    sim_run(s);
+    assert_true(sim_check_ok(sim_checks(s)));
+    assert_int_equal(sim_check_result(sim_checks(s), SIM_CK_CONVERGE)->verdict, SIM_CHECK_PASS);
+    sim_destroy(s);
+    sim_scenario_free(sc);
+}
+
+static void test_failed_commits_and_policies(void **state)
+{
+    (void)state;
+    const char *base =
+        "{\"name\":\"pol\",\"policy\":\"%s\",\"duration_s\":20,\"quiet_s\":70,"
+        "\"topology\":{\"origin\":\"ashburn\",\"regions\":\"all\",\"edges\":60},"
+        "\"network\":{\"jitter\":{\"type\":\"exponential\",\"lambda\":1}},"
+        "\"storage\":{\"write_fail_p\":0.05},"
+        "\"pull\":{\"cache_ttl_s\":10},"
+        "\"measure\":{\"tvis_grid_ms\":[0,50,100,500,1000,5000,15000]},"
+        "\"workload\":{\"keys\":300,\"writes_per_s\":20,\"reads_per_s\":300}}";
+    const char *pols[] = {"push", "pull", "relay"};
+    for (int i = 0; i < 3; i++) {
+        char json[1024];
+        snprintf(json, sizeof json, base, pols[i]);
+        sim_scenario_t *sc = parse(json);
+        sim_t *s = make(sc, 9, i != 1);
+        sim_run(s);
+        sim_figures_t f;
+        sim_figures(s, &f);
+        if (!sim_check_ok(sim_checks(s)))
+            sim_print_summary(s, stderr);
+        assert_true(sim_check_ok(sim_checks(s)));
+        assert_true(f.writes_failed > 0); /* write_fail_p */
+        assert_true(f.writes_acked > 200);
+        assert_true(f.reads > 3000);
+        /* Visibility grows with delta and is complete after the TTL. */
+        assert_true(sim_tvis(s, sc->ntvis - 1) > 0.999);
+        assert_true(sim_tvis(s, 0) <= sim_tvis(s, sc->ntvis - 1));
+        if (i == 2) { /* relay: every non-relay edge has a relay parent */
+            size_t relays = 0;
+            for (size_t k = 1; k < s->nnodes; k++)
+                relays += s->nodes[k].is_relay;
+            assert_int_equal(relays, 30);
+        }
+        sim_destroy(s);
+        sim_scenario_free(sc);
+    }
+}
+
+static void test_bad_scenarios(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "{\"policy\":\"gossip\"}",
+        "{\"topology\":{\"regions\":[\"atlantis\"]}}",
+        "{\"network\":{\"loss\":2}}",
+        "{\"workload\":{\"value_size\":{\"type\":\"pareto\"}}}",
+        "{\"faults\":[{\"type\":\"meteor\"}]}",
+        "[1,2]",
+        "{",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sim_scenario_t *sc = (sim_scenario_t *)1;
+        char err[256] = "";
+        assert_true(sim_scenario_parse(bad[i], &sc, err, sizeof err) < 0);
+        assert_null(sc);
+        assert_true(err[0] != '\0');
+    }
+    /* A selector that matches nothing is refused at build time. */
+    sim_scenario_t *sc = parse("{\"faults\":[{\"type\":\"crash\",\"node\":\"region:tokyo\"}],"
+                               "\"topology\":{\"regions\":[\"paris\"],\"edges\":2}}");
+    sim_t *s = NULL;
+    char err[256] = "";
+    assert_true(sim_create(sc, 1, NULL, &s, err, sizeof err) < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "region:tokyo"));
+    sim_scenario_free(sc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_smoke_reproducible),
+        cmocka_unit_test(test_partition_holds_frames),
+        cmocka_unit_test(test_origin_crash_loses_unpersisted),
+        cmocka_unit_test(test_edge_crash_loses_unapplied),
+        cmocka_unit_test(test_failed_commits_and_policies),
+        cmocka_unit_test(test_bad_scenarios),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
