@@ -9,11 +9,14 @@
  *   lag     open loop: writes paced at RATE/s to WRITE_PORT (on CONNS
  *           connections); every PROBE_EVERY-th write is a probe: t0 is taken
  *           just before it is sent, then every READ_PORT is polled (one
- *           keep-alive connection each, at most one GET per POLL_US per
- *           port, only while that port has a probe outstanding) until it
- *           returns the probe's value -> delay = t_visible - t0, per read
- *           port and overall.
- *   bulk    COUNT keys PREFIX%08d (value VALUE_BYTES bytes) through the REST
+ *           keep-alive connection each, only while that port has a probe
+ *           outstanding; from the send, or with --poll-from ack once the
+ *           origin acknowledged the write) until it returns the probe's value
+ *           -> delay = t_visible - t0, per read port and overall. A port is
+ *           polled at most every max(POLL_US, POLL_BACKOFF x the probe's age):
+ *           fine-grained while delays are short, bounded load (and at most
+ *           that relative error) while a port lags.
+ *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
  *   catchup polls GET /status on PORT every 10 ms (retrying while the port
  *           refuses connections) until .replication.applied_seq >= TARGET;
@@ -45,7 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define IN_CAP (256 * 1024)
+#define IN_CAP         (256 * 1024)
 #define MAX_READ_PORTS 64
 
 /* ---- small helpers ------------------------------------------------------------------ */
@@ -133,7 +136,10 @@ static double pct_ms(const samples_t *s, double p)
     return (double)s->v[r - 1] / 1e6;
 }
 
-static double max_ms(const samples_t *s) { return s->n ? (double)s->v[s->n - 1] / 1e6 : 0; }
+static double max_ms(const samples_t *s)
+{
+    return s->n ? (double)s->v[s->n - 1] / 1e6 : 0;
+}
 
 static double mean_ms(const samples_t *s)
 {
@@ -159,8 +165,8 @@ static struct {
     const char *mode;
     proto_t proto;
     const char *host;
-    int port;          /* tput / bulk / catchup target */
-    int write_port;    /* lag */
+    int port;       /* tput / bulk / catchup target */
+    int write_port; /* lag */
     int read_ports[MAX_READ_PORTS];
     int n_read;
     const char *acct, *ns, *token;
@@ -170,9 +176,11 @@ static struct {
     double rate;
     int probe_every;
     int poll_us;
+    bool poll_from_ack;
+    double poll_backoff;
     double probe_timeout;
     int value_bytes;
-    long count, batch;
+    long count, batch, start;
     uint64_t target;
     int64_t since_ns;
     double timeout;
@@ -186,6 +194,7 @@ static struct {
     .rate = 5000,
     .probe_every = 50,
     .poll_us = 200,
+    .poll_backoff = 0.05,
     .probe_timeout = 10,
     .value_bytes = 100,
     .count = 1000000,
@@ -195,14 +204,16 @@ static struct {
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: repl_lag MODE [options]\n"
-            "  tput    --proto http|resp --port P --conns N --seconds S --warmup W --prefix K\n"
-            "  lag     --proto http|resp --write-port P --read-ports P1,P2,.. --rate R --seconds S\n"
-            "          --conns N --probe-every K --poll-us U --probe-timeout S --prefix K\n"
-            "  bulk    --port P --count N --batch B --prefix K --value-bytes V\n"
-            "  catchup --port P --target SEQ --since-ns REALTIME_NS --timeout S\n"
-            "  http modes also need --acct A --ns NS --token T\n");
+    fprintf(
+        stderr,
+        "usage: repl_lag MODE [options]\n"
+        "  tput    --proto http|resp --port P --conns N --seconds S --warmup W --prefix K\n"
+        "  lag     --proto http|resp --write-port P --read-ports P1,P2,.. --rate R --seconds S\n"
+        "          --conns N --probe-every K --poll-us U --poll-from send|ack\n"
+        "          --poll-backoff F --probe-timeout S --prefix K\n"
+        "  bulk    --port P --count N --start I --batch B --prefix K --value-bytes V\n"
+        "  catchup --port P --target SEQ --since-ns REALTIME_NS --timeout S\n"
+        "  http modes also need --acct A --ns NS --token T\n");
     exit(2);
 }
 
@@ -257,12 +268,23 @@ static void parse_args(int argc, char **argv)
             opt.probe_every = atoi(v);
         else if (!strcmp(k, "--poll-us"))
             opt.poll_us = atoi(v);
+        else if (!strcmp(k, "--poll-from")) {
+            if (!strcmp(v, "send"))
+                opt.poll_from_ack = false;
+            else if (!strcmp(v, "ack"))
+                opt.poll_from_ack = true;
+            else
+                usage();
+        } else if (!strcmp(k, "--poll-backoff"))
+            opt.poll_backoff = atof(v);
         else if (!strcmp(k, "--probe-timeout"))
             opt.probe_timeout = atof(v);
         else if (!strcmp(k, "--value-bytes"))
             opt.value_bytes = atoi(v);
         else if (!strcmp(k, "--count"))
             opt.count = atol(v);
+        else if (!strcmp(k, "--start"))
+            opt.start = atol(v);
         else if (!strcmp(k, "--batch"))
             opt.batch = atol(v);
         else if (!strcmp(k, "--target"))
@@ -395,15 +417,21 @@ static void out_reserve(conn_t *c, size_t n)
 static void out_printf(conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void out_printf(conn_t *c, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    out_reserve(c, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(c->out + c->out_len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    c->out_len += (size_t)n;
+    out_reserve(c, 512);
+    for (;;) {
+        size_t room = c->out_cap - c->out_len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(c->out + c->out_len, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            die("vsnprintf failed");
+        if ((size_t)n < room) {
+            c->out_len += (size_t)n;
+            return;
+        }
+        out_reserve(c, (size_t)n);
+    }
 }
 
 static void out_bytes(conn_t *c, const void *p, size_t n)
@@ -466,7 +494,8 @@ static int parse_response(conn_t *c, proto_t proto, resp_t *r)
         die("malformed HTTP response from port %d: %.40s", c->port, b);
     r->status = atoi(b + 9);
     long cl = -1;
-    for (const char *p = memmem(b, hlen, "\r\n", 2); p && p < end; p = memmem(p + 2, (size_t)(end - p), "\r\n", 2)) {
+    for (const char *p = memmem(b, hlen, "\r\n", 2); p && p < end;
+         p = memmem(p + 2, (size_t)(end - p), "\r\n", 2)) {
         const char *h = p + 2;
         if (!strncasecmp(h, "content-length:", 15))
             cl = strtol(h + 15, NULL, 10);
@@ -520,7 +549,8 @@ static void req_write(conn_t *c, int64_t i)
     make_key(key, sizeof key, i);
     make_value(g_val, opt.value_bytes, i);
     if (opt.proto == P_RESP) {
-        out_printf(c, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%d\r\n", strlen(key), key, opt.value_bytes);
+        out_printf(c, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%d\r\n", strlen(key), key,
+                   opt.value_bytes);
         out_bytes(c, g_val, (size_t)opt.value_bytes);
         out_bytes(c, "\r\n", 2);
     } else {
@@ -560,8 +590,8 @@ static void check_write_ok(conn_t *c, const resp_t *r)
         die("write %" PRId64 " to port %d: status %d: %.*s", c->op, c->port, r->status,
             (int)(r->blen > 200 ? 200 : r->blen), r->body ? r->body : "");
     if (opt.proto == P_HTTP && !memmem(r->body, r->blen, "\"success\":true", 14))
-        die("write %" PRId64 " to port %d: %.*s", c->op, c->port, (int)(r->blen > 200 ? 200 : r->blen),
-            r->body);
+        die("write %" PRId64 " to port %d: %.*s", c->op, c->port,
+            (int)(r->blen > 200 ? 200 : r->blen), r->body);
 }
 
 /* ---- timer ------------------------------------------------------------------------------- */
@@ -622,7 +652,10 @@ static void loop_wait(int64_t until, void (*on_io)(conn_t *))
     }
 }
 
-static const char *proto_name(void) { return opt.proto == P_RESP ? "resp" : "http"; }
+static const char *proto_name(void)
+{
+    return opt.proto == P_RESP ? "resp" : "http";
+}
 
 /* ---- tput ---------------------------------------------------------------------------------- */
 
@@ -681,12 +714,13 @@ static int run_tput(void)
     double cpu = cpu_seconds() - cpu0;
     double secs = (double)(T.t_end - T.t_measure) / 1e9;
     samp_sort(&T.lat);
-    printf("{\"mode\":\"tput\",\"proto\":\"%s\",\"port\":%d,\"conns\":%d,\"seconds\":%.3f,"
-           "\"writes\":%" PRId64 ",\"writes_total\":%" PRId64 ",\"writes_per_s\":%.1f,"
-           "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"tool_cpu_pct\":%.1f}\n",
-           proto_name(), opt.port, opt.conns, secs, T.done_measured, T.next,
-           (double)T.done_measured / secs, pct_ms(&T.lat, 0.50), pct_ms(&T.lat, 0.99),
-           max_ms(&T.lat), mean_ms(&T.lat), 100 * cpu / ((double)(now_ns() - t0) / 1e9));
+    printf(
+        "{\"mode\":\"tput\",\"proto\":\"%s\",\"port\":%d,\"conns\":%d,\"seconds\":%.3f,"
+        "\"writes\":%" PRId64 ",\"writes_total\":%" PRId64 ",\"writes_per_s\":%.1f,"
+        "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"tool_cpu_pct\":%.1f}\n",
+        proto_name(), opt.port, opt.conns, secs, T.done_measured, T.next,
+        (double)T.done_measured / secs, pct_ms(&T.lat, 0.50), pct_ms(&T.lat, 0.99), max_ms(&T.lat),
+        mean_ms(&T.lat), 100 * cpu / ((double)(now_ns() - t0) / 1e9));
     return 0;
 }
 
@@ -694,8 +728,10 @@ static int run_tput(void)
 
 typedef struct {
     int64_t write_idx;
-    int64_t t0;  /* just before the write was sent */
-    int64_t ack; /* ack latency, ns (0 until acknowledged) */
+    int64_t t0;   /* just before the write was sent */
+    int64_t ack;  /* ack latency, ns (0 until acknowledged) */
+    int *polls;   /* per read port: GETs sent for this probe */
+    int64_t *vis; /* per read port: delay, ns */
 } probe_t;
 
 static struct {
@@ -709,11 +745,12 @@ static struct {
     probe_t *probes;
     int64_t n_probes; /* probes sent so far */
     int64_t probes_max;
-    int64_t *cursor;   /* per read port: first probe not yet seen there */
+    int64_t *cursor;    /* per read port: first probe not yet seen there */
     int64_t *next_poll; /* per read port: earliest time of the next GET */
     samples_t *vis;     /* per read port */
     samples_t all, ack_lat;
     int64_t polls, polls_miss;
+    int64_t first_hits; /* probes a port returned on the first GET */
     int64_t max_backlog;
 } L;
 
@@ -742,12 +779,20 @@ static void lag_io(conn_t *c)
                         (int)(r.blen > 80 ? 80 : r.blen), r.body);
                 int64_t d = t - L.probes[p].t0;
                 samp_add(&L.vis[e], d);
+                L.probes[p].vis[e] = d;
                 samp_add(&L.all, d);
+                if (L.probes[p].polls[e] == 1)
+                    L.first_hits++;
                 L.cursor[e] = p + 1;
                 L.next_poll[e] = t; /* the next outstanding probe, if any, at once */
             } else if (r.status == 404) {
                 L.polls_miss++;
-                L.next_poll[e] = c->t_send + (int64_t)opt.poll_us * 1000;
+                /* Every POLL_US, or every POLL_BACKOFF of the probe's age when
+                 * that is longer: the error stays under that fraction of the
+                 * delay and the polling load stays bounded when edges lag. */
+                int64_t gap = (int64_t)opt.poll_us * 1000;
+                int64_t age_gap = (int64_t)(opt.poll_backoff * (double)(t - L.probes[p].t0));
+                L.next_poll[e] = c->t_send + (age_gap > gap ? age_gap : gap);
             } else {
                 die("read of probe %" PRId64 " on port %d: status %d: %.*s", p, c->port, r.status,
                     (int)(r.blen > 200 ? 200 : r.blen), r.body ? r.body : "");
@@ -762,7 +807,8 @@ static void lag_io(conn_t *c)
 
 static int run_lag(void)
 {
-    if (!opt.write_port || !opt.n_read || (opt.proto == P_HTTP && (!opt.acct || !opt.ns || !opt.token)))
+    if (!opt.write_port || !opt.n_read ||
+        (opt.proto == P_HTTP && (!opt.acct || !opt.ns || !opt.token)))
         usage();
     loop_init();
     L.total = (int64_t)(opt.rate * opt.seconds);
@@ -793,6 +839,8 @@ static int run_lag(void)
             if (i % opt.probe_every == 0) {
                 probe_t *p = &L.probes[L.n_probes];
                 p->write_idx = i;
+                p->polls = xcalloc((size_t)opt.n_read, sizeof *p->polls);
+                p->vis = xcalloc((size_t)opt.n_read, sizeof *p->vis);
                 p->t0 = now_ns();
                 L.n_probes++;
             }
@@ -815,11 +863,15 @@ static int run_lag(void)
                 continue;
             outstanding = true;
             if (t - L.probes[L.cursor[e]].t0 > timeout_ns)
-                die("probe %" PRId64 " (write %" PRId64 ") not visible on port %d after %.1f s", L.cursor[e],
-                    L.probes[L.cursor[e]].write_idx, c->port, opt.probe_timeout);
+                die("probe %" PRId64 " (write %" PRId64 ") not visible on port %d after %.1f s",
+                    L.cursor[e], L.probes[L.cursor[e]].write_idx, c->port, opt.probe_timeout);
             if (c->busy)
                 continue;
+            if (opt.poll_from_ack && !L.probes[L.cursor[e]].ack)
+                continue; /* polled once the origin acknowledged the write (an ack wakes the loop)
+                           */
             if (L.next_poll[e] <= t) {
+                L.probes[L.cursor[e]].polls[e]++;
                 req_read(c, L.probes[L.cursor[e]].write_idx, L.cursor[e]);
                 t = c->t_send;
             } else if (!wake || L.next_poll[e] < wake) {
@@ -839,26 +891,37 @@ static int run_lag(void)
     }
     double cpu = cpu_seconds() - cpu0;
     int64_t t_done = now_ns();
+    /* Visible after the origin's ack: the propagation alone (negative when an
+     * edge showed the value before the ack reached us). */
+    samples_t after = {0};
+    for (int64_t p = 0; p < L.n_probes; p++)
+        for (int e = 0; e < opt.n_read; e++)
+            samp_add(&after, L.probes[p].vis[e] - L.probes[p].ack);
+    samp_sort(&after);
     double window = (double)(L.t_last_send - L.t_start) / 1e9 + 1.0 / opt.rate;
     samp_sort(&L.all);
     samp_sort(&L.ack_lat);
     printf("{\"mode\":\"lag\",\"proto\":\"%s\",\"write_port\":%d,\"conns\":%d,\"target_rate\":%.1f,"
            "\"writes\":%" PRId64 ",\"achieved_rate\":%.1f,\"max_backlog\":%" PRId64 ","
            "\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_max_ms\":%.3f,"
-           "\"probe_every\":%d,\"poll_us\":%d,\"probes\":%" PRId64 ",\"polls\":%" PRId64
-           ",\"polls_per_s\":%.1f,"
-           "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,\"tool_cpu_pct\":%.1f,\"per_port\":[",
+           "\"probe_every\":%d,\"poll_us\":%d,\"poll_from\":\"%s\",\"poll_backoff\":%.3f,"
+           "\"probes\":%" PRId64 ",\"polls\":%" PRId64
+           ",\"polls_per_s\":%.1f,\"first_poll_hits\":%" PRId64 ","
+           "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,"
+           "\"after_ack_p50_ms\":%.3f,\"after_ack_p99_ms\":%.3f,\"after_ack_min_ms\":%.3f,"
+           "\"tool_cpu_pct\":%.1f,\"per_port\":[",
            proto_name(), opt.write_port, opt.conns, opt.rate, L.acked, (double)L.acked / window,
            L.max_backlog, pct_ms(&L.ack_lat, 0.5), pct_ms(&L.ack_lat, 0.99), max_ms(&L.ack_lat),
-           opt.probe_every, opt.poll_us, L.n_probes, L.polls,
-           (double)L.polls / ((double)(t_done - L.t_start) / 1e9), pct_ms(&L.all, 0.5),
-           pct_ms(&L.all, 0.99), max_ms(&L.all), mean_ms(&L.all),
+           opt.probe_every, opt.poll_us, opt.poll_from_ack ? "ack" : "send", opt.poll_backoff,
+           L.n_probes, L.polls, (double)L.polls / ((double)(t_done - L.t_start) / 1e9),
+           L.first_hits, pct_ms(&L.all, 0.5), pct_ms(&L.all, 0.99), max_ms(&L.all), mean_ms(&L.all),
+           pct_ms(&after, 0.5), pct_ms(&after, 0.99), after.n ? (double)after.v[0] / 1e6 : 0.0,
            100 * cpu / ((double)(t_done - L.t_start) / 1e9));
     for (int e = 0; e < opt.n_read; e++) {
         samp_sort(&L.vis[e]);
-        printf("%s{\"port\":%d,\"probes\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}", e ? "," : "",
-               opt.read_ports[e], L.vis[e].n, pct_ms(&L.vis[e], 0.5), pct_ms(&L.vis[e], 0.99),
-               max_ms(&L.vis[e]));
+        printf("%s{\"port\":%d,\"probes\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}",
+               e ? "," : "", opt.read_ports[e], L.vis[e].n, pct_ms(&L.vis[e], 0.5),
+               pct_ms(&L.vis[e], 0.99), max_ms(&L.vis[e]));
     }
     printf("]}\n");
     return 0;
@@ -916,17 +979,18 @@ static int run_bulk(void)
         size_t bl = 0;
         body[bl++] = '[';
         for (long j = 0; j < n; j++) {
-            make_key(key, sizeof key, base + j);
-            make_value(val, opt.value_bytes, base + j);
-            bl += (size_t)sprintf(body + bl, "%s{\"key\":\"%s\",\"value\":\"%.*s\"}", j ? "," : "", key,
-                                  opt.value_bytes, val);
+            make_key(key, sizeof key, opt.start + base + j);
+            make_value(val, opt.value_bytes, opt.start + base + j);
+            bl += (size_t)sprintf(body + bl, "%s{\"key\":\"%s\",\"value\":\"%.*s\"}", j ? "," : "",
+                                  key, opt.value_bytes, val);
         }
         body[bl++] = ']';
-        out_printf(&c,
-                   "PUT /client/v4/accounts/%s/storage/kv/namespaces/%s/bulk HTTP/1.1\r\n"
-                   "Host: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
-                   "Content-Length: %zu\r\n\r\n",
-                   opt.acct, opt.ns, opt.token, bl);
+        out_printf(
+            &c,
+            "PUT /client/v4/accounts/%s/storage/kv/namespaces/%s/bulk HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: %zu\r\n\r\n",
+            opt.acct, opt.ns, opt.token, bl);
         out_bytes(&c, body, bl);
         resp_t r;
         int64_t ts = now_ns();
@@ -936,15 +1000,16 @@ static int run_bulk(void)
         char want[64];
         snprintf(want, sizeof want, "\"successful_key_count\":%ld", n);
         if (r.status != 200 || !memmem(r.body, r.blen, want, strlen(want)))
-            die("bulk PUT of keys %ld..%ld: status %d: %.*s", base, base + n - 1, r.status,
-                (int)(r.blen > 300 ? 300 : r.blen), r.body);
+            die("bulk PUT of keys %ld..%ld: status %d: %.*s", opt.start + base,
+                opt.start + base + n - 1, r.status, (int)(r.blen > 300 ? 300 : r.blen), r.body);
         consume(&c, r.total);
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     samp_sort(&lat);
     printf("{\"mode\":\"bulk\",\"port\":%d,\"count\":%ld,\"batch\":%ld,\"seconds\":%.3f,"
            "\"mutations_per_s\":%.1f,\"request_p50_ms\":%.1f,\"request_max_ms\":%.1f}\n",
-           opt.port, opt.count, opt.batch, secs, (double)opt.count / secs, pct_ms(&lat, 0.5), max_ms(&lat));
+           opt.port, opt.count, opt.batch, secs, (double)opt.count / secs, pct_ms(&lat, 0.5),
+           max_ms(&lat));
     return 0;
 }
 
@@ -975,8 +1040,8 @@ static int run_catchup(void)
     int64_t deadline = m0 + (int64_t)(opt.timeout * 1e9);
     while (!t_done) {
         if (now_ns() > deadline)
-            die("port %d: applied_seq %" PRIu64 " did not reach %" PRIu64 " within %.0f s", opt.port, applied,
-                opt.target, opt.timeout);
+            die("port %d: applied_seq %" PRIu64 " did not reach %" PRIu64 " within %.0f s",
+                opt.port, applied, opt.target, opt.timeout);
         if (c.fd < 0) {
             c.fd = tcp_connect(opt.port, false);
             if (c.fd < 0) {

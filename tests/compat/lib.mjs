@@ -1,7 +1,14 @@
-// lib.mjs - what the three compatibility suites share: the node under test
-// (started by run.sh, which exports EDGEKV_URL, EDGEKV_TOKEN and
-// EDGEKV_ACCOUNT), a raw REST helper for setting up fixtures, and a bounded
-// child-process runner. The suites themselves only use the real clients.
+// lib.mjs - what the three compatibility suites share: the target under test
+// (started by run.sh, which exports EDGEKV_URL, EDGEKV_READ_URL, EDGEKV_TOKEN
+// and EDGEKV_ACCOUNT), a raw REST helper for fixtures and for waiting, a
+// bounded poll for cross-edge visibility, and a bounded child-process runner.
+// The suites themselves only use the real clients.
+//
+// Against one node (run.sh's single mode) the write and the read URL are the
+// same node. Against the local cluster (run.sh --cluster) writes go through
+// edge1 (EDGEKV_URL) and cross-edge reads through edge2 (EDGEKV_READ_URL):
+// a write is visible at edge1 when the call returns (read-your-writes, never
+// waited for) and at edge2 within the propagation delay (polled, <= 2 s).
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,21 +20,36 @@ function need(name) {
   return v;
 }
 
-export const URL_ = need("EDGEKV_URL"); // http://127.0.0.1:PORT
+export const URL_ = need("EDGEKV_URL"); // http://127.0.0.1:PORT: writes (edge1)
+export const READ_URL = process.env.EDGEKV_READ_URL || URL_; // cross-edge reads (edge2)
+export const CLUSTER = READ_URL !== URL_;
 export const TOKEN = need("EDGEKV_TOKEN");
 export const ACCOUNT = need("EDGEKV_ACCOUNT");
 export const API = `${URL_}/client/v4`;
+export const READ_API = `${READ_URL}/client/v4`;
 export const NAMESPACES = `${API}/accounts/${ACCOUNT}/storage/kv/namespaces`;
+export const READ_NAMESPACES = `${READ_API}/accounts/${ACCOUNT}/storage/kv/namespaces`;
 
-// A raw REST call; answers {status, body} with body parsed when JSON.
-export async function rest(method, path, body, headers = {}) {
+// How long a write may take to show at the other edge (README "The cluster":
+// milliseconds on loopback; 2 s is generous and still short).
+export const VISIBLE_WITHIN_MS = 2000;
+
+// A raw REST call at the write node; answers {status, body} with body
+// parsed when JSON. readRest is the same at the read node.
+export function rest(method, path, body, headers = {}) {
+  return restAt(NAMESPACES, method, path, body, headers);
+}
+export function readRest(method, path, body, headers = {}) {
+  return restAt(READ_NAMESPACES, method, path, body, headers);
+}
+async function restAt(base, method, path, body, headers = {}) {
   const init = { method, headers: { Authorization: `Bearer ${TOKEN}`, ...headers } };
   if (body !== undefined) {
     init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
     if (!(typeof body === "string" || body instanceof Uint8Array))
       init.headers["Content-Type"] = "application/json";
   }
-  const r = await fetch(`${NAMESPACES}${path}`, init);
+  const r = await fetch(`${base}${path}`, init);
   const text = await r.text();
   let parsed = text;
   try {
@@ -42,6 +64,59 @@ export async function createNamespace(prefix) {
   const r = await rest("POST", "", { title });
   if (r.status !== 200 || !r.body.success) throw new Error(`create namespace: ${JSON.stringify(r.body)}`);
   return r.body.result.id;
+}
+
+// Polls `check` (an async function that asserts, or throws) until it passes
+// or VISIBLE_WITHIN_MS have passed; answers what it returned. On timeout it
+// throws the last failure, prefixed with `what`. For reads at the read edge
+// of writes made at the write edge; never used for read-your-writes.
+export async function eventually(what, check, timeoutMs = VISIBLE_WITHIN_MS) {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() >= deadline) {
+        e.message = `${what}: not seen within ${timeoutMs} ms: ${e.message}`;
+        throw e;
+      }
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+// Waits until GET <path> at the read node answers `want`: a string or bytes
+// (the raw value), or null for 404 (deleted). `path` is below a namespace,
+// e.g. `/${ns}/values/${encodeURIComponent(key)}`.
+export function visibleAtReader(path, want) {
+  return eventually(`GET ${path}`, async () => {
+    const r = await fetch(`${READ_NAMESPACES}${path}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const got = Buffer.from(await r.arrayBuffer());
+    if (want === null) {
+      if (r.status !== 404) throw new Error(`status ${r.status}, want 404`);
+      return;
+    }
+    if (r.status !== 200) throw new Error(`status ${r.status}: ${got}`);
+    if (!got.equals(Buffer.from(want))) throw new Error(`value ${JSON.stringify(got.toString().slice(0, 80))}`);
+  });
+}
+
+// Waits until the read node lists exactly `count` keys under `prefix` in
+// namespace `ns` (following the cursor).
+export function countAtReader(ns, prefix, count) {
+  return eventually(`list ${prefix} in ${ns}`, async () => {
+    let n = 0;
+    let cursor = "";
+    for (let guard = 0; guard < 1000; guard++) {
+      const q = new URLSearchParams({ prefix, limit: "1000", ...(cursor ? { cursor } : {}) });
+      const r = await readRest("GET", `/${ns}/keys?${q}`);
+      if (r.status !== 200) throw new Error(`status ${r.status}: ${JSON.stringify(r.body)}`);
+      n += r.body.result.length;
+      cursor = r.body.result_info?.cursor || "";
+      if (!cursor) break;
+    }
+    if (n !== count) throw new Error(`${n} keys, want ${count}`);
+  });
 }
 
 export function scratchDir(name) {

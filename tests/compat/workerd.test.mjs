@@ -3,6 +3,9 @@
 // Authorization headers, KV-SPEC §1 "Internal binding protocol"). The Worker
 // (worker/worker.mjs) exercises the binding and reports what it saw; this
 // file checks each value and each error text against KV-SPEC exactly.
+// A second binding, env.READ, reaches the same namespace through the read
+// node (edge2 of the local cluster): values put through env.KV (edge1) are
+// read back through env.KV at once and through env.READ once propagated.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -11,20 +14,21 @@ import { createInterface } from "node:readline";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import workerdPkg from "workerd";
-import { TOKEN, URL_, createNamespace, scratchDir } from "./lib.mjs";
+import { TOKEN, URL_, READ_URL, createNamespace, eventually, scratchDir } from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WORKERD = workerdPkg.default; // the native binary's path
 const { compatibilityDate } = workerdPkg; // the newest date this workerd supports
-const nodeAddr = new URL(URL_).host; // 127.0.0.1:PORT
+const nodeAddr = new URL(URL_).host; // 127.0.0.1:PORT (edge1 in a cluster)
+const readAddr = new URL(READ_URL).host; // the same, or edge2
 
 let child;
 let base; // http://127.0.0.1:<workerd port>
 let seen; // the Worker's report of /run
 let unauth; // ... and of /unauth
 
-function external(name, ns, token) {
-  return `(name = "${name}", external = (address = "${nodeAddr}", http = (injectRequestHeaders = [
+function external(name, ns, token, addr = nodeAddr) {
+  return `(name = "${name}", external = (address = "${addr}", http = (injectRequestHeaders = [
       (name = "X-EdgeKV-Namespace", value = "${ns}"),
       (name = "Authorization", value = "Bearer ${token}")])))`;
 }
@@ -37,9 +41,12 @@ const config :Workerd.Config = (
     (name = "main", worker = (
       modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
       compatibilityDate = "${compatibilityDate}",
-      bindings = [(name = "KV", kvNamespace = "edgekv"), (name = "BAD", kvNamespace = "edgekv-bad")])),
+      bindings = [(name = "KV", kvNamespace = "edgekv"), (name = "BAD", kvNamespace = "edgekv-bad"),
+                  (name = "READ", kvNamespace = "edgekv-read"), (name = "BAD_READ", kvNamespace = "edgekv-bad-read")])),
     ${external("edgekv", ns, TOKEN)},
     ${external("edgekv-bad", ns, "not-the-token")},
+    ${external("edgekv-read", ns, TOKEN, readAddr)},
+    ${external("edgekv-bad-read", ns, "not-the-token", readAddr)},
   ],
   sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
 );
@@ -234,10 +241,81 @@ test("error texts match KV-SPEC §2", () => {
   assert.equal(Number(err("err_exp_soon").match(/of (\d+)/)[1]), now + 30);
 });
 
-test("a wrong token surfaces as 401 Unauthorized", () => {
-  assert.deepEqual(unauth, {
-    get: { err: { name: "Error", message: "KV GET failed: 401 Unauthorized" } },
-    put: { err: { name: "Error", message: "KV PUT failed: 401 Unauthorized" } },
-    list: { err: { name: "Error", message: "KV GET failed: 401 Unauthorized" } },
+const UNAUTH = {
+  get: { err: { name: "Error", message: "KV GET failed: 401 Unauthorized" } },
+  put: { err: { name: "Error", message: "KV PUT failed: 401 Unauthorized" } },
+  list: { err: { name: "Error", message: "KV GET failed: 401 Unauthorized" } },
+};
+
+test("a wrong token surfaces as 401 Unauthorized (both bindings)", async () => {
+  assert.deepEqual(unauth, UNAUTH);
+  assert.deepEqual(await get("/unauth?via=read"), UNAUTH);
+});
+
+// ---- cross-edge: put through env.KV, get / list through env.READ --------------------
+
+async function get(path) {
+  const r = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60000) });
+  assert.equal(r.status, 200, await r.clone().text());
+  return r.json();
+}
+
+// What crossRead answers after /xwrite (phase 1) and after /xupdate (phase 2).
+function checkCross(read, phase) {
+  const v = (name) => {
+    const s = read[name];
+    assert.ok(s && "ok" in s, `${name}: ${JSON.stringify(s)}`);
+    return s.ok;
+  };
+  const text = phase === 1 ? "across edges" : null;
+  assert.equal(v("get_text"), text);
+  assert.deepEqual(v("get_json"), { v: phase });
+  assert.deepEqual(v("get_bin"), { bytes: bytes(768) });
+  assert.deepEqual(v("get_stream"), { bytes: bytes(768) });
+  assert.deepEqual(v("gwm_meta"), { value: "m", metadata: { via: "edge1" }, cacheStatus: null });
+  const l = v("list");
+  assert.equal(l.list_complete, true);
+  assert.deepEqual(
+    l.keys.map((k) => k.name),
+    ["x/bin", "x/json", "x/meta", ...(phase === 1 ? ["x/text"] : []), "x/ttl"],
+  );
+  const by = Object.fromEntries(l.keys.map((k) => [k.name, k]));
+  assert.deepEqual(by["x/meta"], { name: "x/meta", metadata: { via: "edge1" } });
+  assert.ok(by["x/ttl"].expiration > Date.now() / 1000 + 3500, JSON.stringify(by["x/ttl"]));
+  assert.deepEqual(v("multi"), { map: [["x/text", text], ["x/json", JSON.stringify({ v: phase })], ["x/missing", null]] });
+  assert.deepEqual(v("multi_gwm"), {
+    map: [
+      ["x/meta", { value: "m", metadata: { via: "edge1" } }],
+      ["x/text", text === null ? null : { value: text, metadata: null }],
+    ],
   });
+  return by["x/ttl"].expiration;
+}
+
+let ttlExpiration;
+
+test("cross-edge: put through env.KV is read back through env.KV at once", async () => {
+  const r = await get("/xwrite");
+  for (const [name, s] of Object.entries(r.write)) assert.deepEqual(s, { ok: VOID }, name);
+  ttlExpiration = checkCross(r.read, 1);
+});
+
+test("cross-edge: ... and through env.READ (the other edge) once propagated", async () => {
+  await eventually("env.READ after /xwrite", async () => {
+    const exp = checkCross(await get("/xread?via=read"), 1);
+    assert.equal(exp, ttlExpiration, "both edges list the same expiration");
+  });
+});
+
+test("cross-edge: delete and overwrite through env.KV, seen at once there and soon through env.READ", async () => {
+  const r = await get("/xupdate");
+  for (const [name, s] of Object.entries(r.write)) assert.deepEqual(s, { ok: VOID }, name);
+  checkCross(r.read, 2);
+  await eventually("env.READ after /xupdate", async () => checkCross(await get("/xread?via=read"), 2));
+});
+
+test("cross-edge: env.READ lists the whole namespace as env.KV does", async () => {
+  const w = await get("/xall?via=write");
+  assert.ok(w.names?.ok?.length > 30, JSON.stringify(w));
+  await eventually("env.READ full list", async () => assert.deepEqual(await get("/xall?via=read"), w));
 });

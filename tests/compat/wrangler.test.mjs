@@ -2,12 +2,32 @@
 // against the edgekv node, redirected with CLOUDFLARE_API_BASE_URL (KV-SPEC
 // §4). Every command runs in a throwaway HOME with telemetry off. The tests
 // share one namespace and run in order: create, keys, bulk, errors, delete.
+//
+// Writes go to the write node (edge1 in cluster mode) and reads are made
+// through the read node (edge2): CLOUDFLARE_API_BASE_URL is set per
+// invocation. Before a read at the other edge the test waits (raw REST,
+// <= 2 s) for the write to show there, so wrangler itself runs once. Against
+// one node both are that node and the extra reads are skipped. The error
+// cases read through the read node and write through the write node.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { API, ACCOUNT, TOKEN, plainText, rest, runProcess, scratchDir } from "./lib.mjs";
+import {
+  API,
+  READ_API,
+  CLUSTER,
+  ACCOUNT,
+  TOKEN,
+  countAtReader,
+  eventually,
+  plainText,
+  readRest,
+  runProcess,
+  scratchDir,
+  visibleAtReader,
+} from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const WRANGLER = join(here, "node_modules", ".bin", "wrangler");
@@ -15,7 +35,7 @@ const dir = scratchDir("wrangler");
 const title = `compat-wrangler-${process.pid}`;
 let ns; // the namespace id wrangler created
 
-function env(token = TOKEN) {
+function env(token = TOKEN, base = API) {
   const home = join(dir, "home");
   return {
     PATH: process.env.PATH,
@@ -24,7 +44,7 @@ function env(token = TOKEN) {
     XDG_CACHE_HOME: join(home, ".cache"),
     XDG_DATA_HOME: join(home, ".local", "share"),
     TMPDIR: join(dir, "tmp"),
-    CLOUDFLARE_API_BASE_URL: API,
+    CLOUDFLARE_API_BASE_URL: base,
     CLOUDFLARE_API_TOKEN: token,
     CLOUDFLARE_ACCOUNT_ID: ACCOUNT,
     WRANGLER_SEND_METRICS: "false",
@@ -35,8 +55,9 @@ function env(token = TOKEN) {
 }
 
 // Runs wrangler; answers {code, stdout (Buffer), out (all text, no colours)}.
-async function wrangler(args, { token, timeoutMs = 90000 } = {}) {
-  const r = await runProcess(WRANGLER, args, { env: env(token), cwd: dir, timeoutMs });
+// `base` is the API it talks to: API (writes, read-your-writes) by default.
+async function wrangler(args, { token, base, timeoutMs = 90000 } = {}) {
+  const r = await runProcess(WRANGLER, args, { env: env(token, base), cwd: dir, timeoutMs });
   return { ...r, out: plainText(r.out) };
 }
 async function wranglerOk(args, opts) {
@@ -53,6 +74,8 @@ function jsonIn(text) {
 }
 const kv = (...a) => ["kv", ...a];
 const nsArgs = () => ["--namespace-id", ns, "--remote"];
+const READ = { base: READ_API }; // wrangler options for a read at the read node
+const value = (key) => `/${ns}/values/${encodeURIComponent(key)}`;
 
 before(() => {
   for (const d of ["home/.config", "home/.cache", "tmp"]) mkdirSync(join(dir, d), { recursive: true });
@@ -65,8 +88,9 @@ test("kv namespace create", async () => {
   assert.match(ns, /^[0-9a-f]{32}$/);
 });
 
-test("kv namespace list shows it", async () => {
-  const list = jsonIn((await wranglerOk(kv("namespace", "list"))).out);
+test("kv namespace list shows it (through the read node)", async () => {
+  await eventually("namespace at the read node", async () => assert.equal((await readRest("GET", `/${ns}`)).status, 200));
+  const list = jsonIn((await wranglerOk(kv("namespace", "list"), READ)).out);
   assert.ok(Array.isArray(list));
   assert.deepEqual(list.find((n) => n.id === ns), { id: ns, title, supports_url_encoding: true });
 });
@@ -74,15 +98,21 @@ test("kv namespace list shows it", async () => {
 test("kv namespace rename", async () => {
   const r = await wranglerOk(kv("namespace", "rename", "--namespace-id", ns, "--new-name", `${title}-renamed`));
   assert.match(r.out, /Successfully renamed namespace/);
-  const got = await rest("GET", `/${ns}`);
-  assert.equal(got.body.result.title, `${title}-renamed`);
+  await eventually("rename at the read node", async () =>
+    assert.equal((await readRest("GET", `/${ns}`)).body.result.title, `${title}-renamed`),
+  );
 });
 
-test("kv key put / get text", async () => {
+test("kv key put / get text (at once at the writer, then at the read node)", async () => {
   const r = await wranglerOk(kv("key", "put", "greeting", "Hello, edge!", ...nsArgs()));
   assert.match(r.out, /Writing the value "Hello, edge!" to key "greeting"/);
   const g = await wranglerOk(kv("key", "get", "greeting", ...nsArgs()));
   assert.equal(g.stdout.toString("utf8"), "Hello, edge!");
+  if (CLUSTER) {
+    await visibleAtReader(value("greeting"), "Hello, edge!");
+    const g2 = await wranglerOk(kv("key", "get", "greeting", ...nsArgs()), READ);
+    assert.equal(g2.stdout.toString("utf8"), "Hello, edge!");
+  }
 });
 
 test("kv key put with --ttl, --expiration and --metadata", async () => {
@@ -91,14 +121,16 @@ test("kv key put with --ttl, --expiration and --metadata", async () => {
   await wranglerOk(kv("key", "put", "exp", "e", "--expiration", String(now + 7200), ...nsArgs()));
   const m = await wranglerOk(kv("key", "put", "user:42", '{"name":"Ada"}', "--metadata", '{"plan":"pro","n":1}', ...nsArgs()));
   assert.match(m.out, /with metadata/);
-  const keys = jsonIn((await wranglerOk(kv("key", "list", ...nsArgs()))).out);
+  await visibleAtReader(value("user:42"), '{"name":"Ada"}');
+  await countAtReader(ns, "", 4); // greeting, ttl, exp, user:42
+  const keys = jsonIn((await wranglerOk(kv("key", "list", ...nsArgs()), READ)).out);
   const by = Object.fromEntries(keys.map((k) => [k.name, k]));
   assert.ok(Math.abs(by.ttl.expiration - (now + 3600)) <= 10, JSON.stringify(by.ttl));
   assert.equal(by.exp.expiration, now + 7200);
   assert.deepEqual(by["user:42"], { name: "user:42", metadata: { plan: "pro", n: 1 } });
-  const meta = await rest("GET", `/${ns}/metadata/user%3A42`);
+  const meta = await readRest("GET", `/${ns}/metadata/user%3A42`);
   assert.deepEqual(meta.body.result, { plan: "pro", n: 1 });
-  const v = await wranglerOk(kv("key", "get", "user:42", ...nsArgs()));
+  const v = await wranglerOk(kv("key", "get", "user:42", ...nsArgs()), READ);
   assert.equal(v.stdout.toString(), '{"name":"Ada"}');
 });
 
@@ -107,19 +139,22 @@ test("kv key put --path / get of a binary value is byte-exact", async () => {
   for (let i = 0; i < bin.length; i++) bin[i] = (i * 7919 + (i >> 8)) & 0xff;
   writeFileSync(join(dir, "in.bin"), bin);
   await wranglerOk(kv("key", "put", "blob/1", "--path", join(dir, "in.bin"), ...nsArgs()));
-  const g = await wranglerOk(kv("key", "get", "blob/1", ...nsArgs()));
+  await visibleAtReader(value("blob/1"), bin);
+  const g = await wranglerOk(kv("key", "get", "blob/1", ...nsArgs()), READ);
   assert.ok(g.stdout.equals(bin), `got ${g.stdout.length} bytes, want ${bin.length}`);
   // and with --metadata: wrangler switches to multipart for the file.
   await wranglerOk(kv("key", "put", "blob/2", "--path", join(dir, "in.bin"), "--metadata", '{"kind":"bin"}', ...nsArgs()));
-  const g2 = await wranglerOk(kv("key", "get", "blob/2", ...nsArgs()));
+  await visibleAtReader(value("blob/2"), bin);
+  const g2 = await wranglerOk(kv("key", "get", "blob/2", ...nsArgs()), READ);
   assert.ok(g2.stdout.equals(bin), "multipart file value differs");
-  assert.deepEqual((await rest("GET", `/${ns}/metadata/blob%2F2`)).body.result, { kind: "bin" });
+  assert.deepEqual((await readRest("GET", `/${ns}/metadata/blob%2F2`)).body.result, { kind: "bin" });
 });
 
 test("kv key put / get of an odd key name", async () => {
   const key = "dir/ключ ?&#%=+😀";
   await wranglerOk(kv("key", "put", key, "odd", ...nsArgs()));
-  assert.equal((await wranglerOk(kv("key", "get", key, ...nsArgs()))).stdout.toString(), "odd");
+  await visibleAtReader(value(key), "odd");
+  assert.equal((await wranglerOk(kv("key", "get", key, ...nsArgs()), READ)).stdout.toString(), "odd");
 });
 
 const N = 2500; // > 1000: several bulk batches and several list pages
@@ -140,26 +175,27 @@ test(`kv bulk put of ${N} items (3 batches)`, async () => {
 });
 
 test("kv key list --prefix follows the cursor over several pages", async () => {
-  const keys = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "bulk/", ...nsArgs()))).out);
+  await countAtReader(ns, "bulk/", N);
+  const keys = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "bulk/", ...nsArgs()), READ)).out);
   assert.equal(keys.length, N);
   assert.deepEqual(keys.map((k) => k.name), Array.from({ length: N }, (_, i) => bulkKey(i)));
   assert.deepEqual(keys[3].metadata, { i: 3 });
   assert.ok(keys[5].expiration > Date.now() / 1000 + 3000);
   assert.ok(!("expiration" in keys[1]) && !("metadata" in keys[1]));
-  const other = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "blob/", ...nsArgs()))).out);
+  const other = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "blob/", ...nsArgs()), READ)).out);
   assert.deepEqual(other.map((k) => k.name), ["blob/1", "blob/2"]);
 });
 
 test("bulk put values read back (base64 decoded)", async () => {
-  assert.equal((await wranglerOk(kv("key", "get", bulkKey(2499), ...nsArgs()))).stdout.toString(), "value-2499");
-  assert.ok((await wranglerOk(kv("key", "get", bulkKey(7), ...nsArgs()))).stdout.equals(Buffer.from("bytes\x00\x01")));
+  assert.equal((await wranglerOk(kv("key", "get", bulkKey(2499), ...nsArgs()), READ)).stdout.toString(), "value-2499");
+  assert.ok((await wranglerOk(kv("key", "get", bulkKey(7), ...nsArgs()), READ)).stdout.equals(Buffer.from("bytes\x00\x01")));
 });
 
 test("kv bulk get of 100 keys", async () => {
   const keys = Array.from({ length: 99 }, (_, i) => bulkKey(i + 10));
   keys.push({ name: "missing-key" });
   writeFileSync(join(dir, "get.json"), JSON.stringify(keys));
-  const r = await wranglerOk(kv("bulk", "get", join(dir, "get.json"), ...nsArgs()));
+  const r = await wranglerOk(kv("bulk", "get", join(dir, "get.json"), ...nsArgs()), READ);
   const values = jsonIn(r.out);
   assert.equal(Object.keys(values).length, 100);
   assert.equal(values[bulkKey(10)], "value-10");
@@ -169,7 +205,7 @@ test("kv bulk get of 100 keys", async () => {
 
 test("kv bulk get of 1001 keys is refused as Cloudflare refuses it (max 100 per request)", async () => {
   writeFileSync(join(dir, "get-many.json"), JSON.stringify(Array.from({ length: 1001 }, (_, i) => bulkKey(i))));
-  const r = await wrangler(kv("bulk", "get", join(dir, "get-many.json"), ...nsArgs()));
+  const r = await wrangler(kv("bulk", "get", join(dir, "get-many.json"), ...nsArgs()), READ);
   assert.notEqual(r.code, 0);
   assert.match(r.out, /bulk get keys: 'You must request between 1 and 100 keys'/);
 });
@@ -180,29 +216,39 @@ test(`kv bulk delete of ${N} items (strings and {name} objects)`, async () => {
   const r = await wranglerOk(kv("bulk", "delete", join(dir, "del.json"), "--force", ...nsArgs()), { timeoutMs: 120000 });
   assert.match(r.out, /Deleted 100% \(2,500 out of 2,500\)/);
   const keys = jsonIn((await wranglerOk(kv("key", "list", "--prefix", "bulk/", ...nsArgs()))).out);
-  assert.deepEqual(keys, []);
+  assert.deepEqual(keys, []); // at once at the writer
+  if (CLUSTER) {
+    await countAtReader(ns, "bulk/", 0);
+    assert.deepEqual(jsonIn((await wranglerOk(kv("key", "list", "--prefix", "bulk/", ...nsArgs()), READ)).out), []);
+  }
 });
 
 test("kv key delete", async () => {
   await wranglerOk(kv("key", "delete", "greeting", ...nsArgs()));
   const r = await wrangler(kv("key", "get", "greeting", ...nsArgs()));
-  assert.notEqual(r.code, 0);
+  assert.notEqual(r.code, 0); // at once at the writer
+  if (CLUSTER) {
+    await visibleAtReader(value("greeting"), null);
+    const r2 = await wrangler(kv("key", "get", "greeting", ...nsArgs()), READ);
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.out, /Failed to fetch \S+\/values\/greeting - 404: Not Found/);
+  }
 });
 
 test("error: a missing key", async () => {
-  const r = await wrangler(kv("key", "get", "no-such-key", ...nsArgs()));
+  const r = await wrangler(kv("key", "get", "no-such-key", ...nsArgs()), READ);
   assert.notEqual(r.code, 0);
   assert.match(r.out, /Failed to fetch \S+\/values\/no-such-key - 404: Not Found/);
 });
 
 test("error: a bad token", async () => {
-  const r = await wrangler(kv("key", "list", ...nsArgs()), { token: "not-the-token" });
+  const r = await wrangler(kv("key", "list", ...nsArgs()), { ...READ, token: "not-the-token" });
   assert.notEqual(r.code, 0);
   assert.match(r.out, /A request to the Cloudflare API \(\/accounts\/[^)]*\/keys\) failed\./);
   assert.match(r.out, /Authentication error \[code: 10000\]/);
   // wrangler then asks /user/tokens/verify about the token: served, no 7003.
   assert.doesNotMatch(r.out, /No route for the URI/);
-  const g = await wrangler(kv("key", "get", "ttl", ...nsArgs()), { token: "not-the-token" });
+  const g = await wrangler(kv("key", "get", "ttl", ...nsArgs()), { ...READ, token: "not-the-token" });
   assert.notEqual(g.code, 0);
   assert.match(g.out, /- 401: Unauthorized/);
 });
@@ -217,20 +263,20 @@ test("error: an invalid TTL and a past expiration", async () => {
 });
 
 test("error: an unknown namespace id", async () => {
-  const r = await wrangler(kv("key", "list", "--namespace-id", "0".repeat(32), "--remote"));
+  const r = await wrangler(kv("key", "list", "--namespace-id", "0".repeat(32), "--remote"), READ);
   assert.notEqual(r.code, 0);
   assert.match(r.out, /list keys: 'namespace not found' \[code: 10013\]/);
 });
 
-test("error: a duplicate namespace title", async () => {
-  const r = await wrangler(kv("namespace", "create", `${title}-renamed`));
+test("error: a duplicate namespace title (created through the read node)", async () => {
+  const r = await wrangler(kv("namespace", "create", `${title}-renamed`), READ);
   assert.notEqual(r.code, 0);
   assert.match(r.out, /already exists/);
 });
 
 test("kv namespace delete", async () => {
   await wranglerOk(kv("namespace", "delete", "--namespace-id", ns, "--skip-confirmation"));
-  const list = jsonIn((await wranglerOk(kv("namespace", "list"))).out);
+  await eventually("namespace delete at the read node", async () => assert.equal((await readRest("GET", `/${ns}`)).status, 404));
+  const list = jsonIn((await wranglerOk(kv("namespace", "list"), READ)).out);
   assert.equal(list.find((n) => n.id === ns), undefined);
-  assert.equal((await rest("GET", `/${ns}`)).status, 404);
 });

@@ -4,6 +4,13 @@
 // answers with JSON of what it saw: each step is {ok: value} or
 // {err: {name, message}}, so the test can compare values and error texts
 // with KV-SPEC exactly. Nothing here asserts: the test does.
+//
+// env.READ is a second binding to the same namespace through another node
+// (edge2 of the local cluster; the same node in single-node mode). /xwrite,
+// /xupdate write through env.KV and read back through it at once;
+// /xread?via=read|write reads the same keys through either binding, and
+// /xall?via=... lists the whole namespace, so the test can poll for the
+// writes to reach the other edge.
 
 const enc = new TextEncoder();
 
@@ -146,15 +153,74 @@ async function run(KV) {
   return out;
 }
 
+// ---- cross-edge: write through one binding, read through the other ----------------
+
+async function crossRead(KV) {
+  const out = {};
+  await step(out, "get_text", () => KV.get("x/text"));
+  await step(out, "get_json", () => KV.get("x/json", "json"));
+  await step(out, "get_bin", () => KV.get("x/bin", "arrayBuffer"));
+  await step(out, "get_stream", async () => {
+    const s = await KV.get("x/bin", "stream");
+    return s === null ? null : { bytes: [...(await readStream(s))] };
+  });
+  await step(out, "gwm_meta", () => KV.getWithMetadata("x/meta"));
+  await step(out, "list", () => KV.list({ prefix: "x/" }));
+  await step(out, "multi", () => KV.get(["x/text", "x/json", "x/missing"]));
+  await step(out, "multi_gwm", () => KV.getWithMetadata(["x/meta", "x/text"]));
+  return out;
+}
+
+async function crossWrite(W) {
+  const write = {};
+  await step(write, "put_text", () => W.put("x/text", "across edges"));
+  await step(write, "put_json", () => W.put("x/json", JSON.stringify({ v: 1 })));
+  await step(write, "put_bin", () => W.put("x/bin", new Uint8Array(256 * 3).map((_, i) => i % 256)));
+  await step(write, "put_meta", () => W.put("x/meta", "m", { metadata: { via: "edge1" } }));
+  await step(write, "put_ttl", () => W.put("x/ttl", "t", { expirationTtl: 3600 }));
+  return { write, read: await crossRead(W) }; // read-your-writes: at once
+}
+
+async function crossUpdate(W) {
+  const write = {};
+  await step(write, "delete_text", () => W.delete("x/text"));
+  await step(write, "put_json", () => W.put("x/json", JSON.stringify({ v: 2 })));
+  return { write, read: await crossRead(W) };
+}
+
+async function listAll(KV) {
+  const names = [];
+  let cursor;
+  for (let guard = 0; guard < 100; guard++) {
+    const r = await KV.list({ cursor });
+    names.push(...r.keys.map((k) => k.name));
+    if (r.list_complete) break;
+    cursor = r.cursor;
+  }
+  return names;
+}
+
+async function unauth(BAD) {
+  const out = {};
+  await step(out, "get", () => BAD.get("text"));
+  await step(out, "put", () => BAD.put("k", "v"));
+  await step(out, "list", () => BAD.list());
+  return out;
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    const via = url.searchParams.get("via") === "read" ? env.READ : env.KV;
     if (url.pathname === "/run") return Response.json(await run(env.KV));
-    if (url.pathname === "/unauth") {
+    if (url.pathname === "/unauth")
+      return Response.json(await unauth(url.searchParams.get("via") === "read" ? env.BAD_READ : env.BAD));
+    if (url.pathname === "/xwrite") return Response.json(await crossWrite(env.KV));
+    if (url.pathname === "/xupdate") return Response.json(await crossUpdate(env.KV));
+    if (url.pathname === "/xread") return Response.json(await crossRead(via));
+    if (url.pathname === "/xall") {
       const out = {};
-      await step(out, "get", () => env.BAD.get("text"));
-      await step(out, "put", () => env.BAD.put("k", "v"));
-      await step(out, "list", () => env.BAD.list());
+      await step(out, "names", () => listAll(via));
       return Response.json(out);
     }
     return new Response("not found", { status: 404 });
