@@ -14,7 +14,7 @@
 #define DEFAULT_PORT_ORIGIN   8788
 #define DEFAULT_PORT_EDGE     8787
 #define DEFAULT_PORT_REPL     7400
-#define DEFAULT_WRITE_THREADS 16
+#define DEFAULT_WRITE_THREADS 64
 
 void node_config_defaults(node_config_t *c, const char *role)
 {

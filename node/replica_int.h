@@ -37,6 +37,13 @@
 #define REPLICA_LOG_READ_ENTRIES 10000
 /* Log bytes read per READ_LOG. */
 #define REPLICA_LOG_READ_BYTES (1u * 1024u * 1024u)
+/* Edge: stop reading the link when the core's apply queue passes the high
+ * mark (items or bytes), read again below the low mark. Well under the
+ * core's own caps, so a queue never overflows and drops the link. */
+#define REPLICA_BACKLOG_HIGH_ITEMS (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 2)
+#define REPLICA_BACKLOG_LOW_ITEMS (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 8)
+#define REPLICA_BACKLOG_HIGH_BYTES (KV_REPL_APPLY_QUEUE_MAX_BYTES / 2)
+#define REPLICA_BACKLOG_LOW_BYTES (KV_REPL_APPLY_QUEUE_MAX_BYTES / 8)
 /* Edge acknowledgements are saved at most this often (origin). */
 #define REPLICA_ACKS_SAVE_MS 1000
 /* A TLS handshake must finish within this. */
@@ -82,6 +89,7 @@ typedef struct {
     tls_conn_t *tls;
     uv_timer_t handshake_timer;
     bool live; /* handshake done, known to the core */
+    bool paused; /* edge: reading paused for the apply backlog */
     bool closing;
 } rpeer_t;
 
@@ -139,6 +147,8 @@ void replica__complete(replica_t *r, rjob_t *j); /* any thread */
 void replica__defer(replica_t *r);               /* loop thread: run on_wake soon */
 
 /* replica_net.c */
+/* Edge: pause or resume reading the link per the apply backlog. */
+void replica__flow(replica_t *r);
 int replica__listen(replica_t *r);
 void replica__connect(replica_t *r);
 /* Queue a frame; with `buf` the bytes are referenced, not copied. */

@@ -98,6 +98,24 @@ static void on_handshake(tls_conn_t *c, int status)
     core_connected(r, peer);
 }
 
+void replica__flow(replica_t *r)
+{
+    size_t items, bytes;
+    rpeer_t *peer = r->link;
+    if (!r->edge || !peer || peer->closing || !peer->live)
+        return;
+    repl_edge_backlog(r->edge, &items, &bytes);
+    if (!peer->paused &&
+        (items >= REPLICA_BACKLOG_HIGH_ITEMS || bytes >= REPLICA_BACKLOG_HIGH_BYTES)) {
+        peer->paused = true;
+        tls_conn_read_pause(peer->tls);
+    } else if (peer->paused && items <= REPLICA_BACKLOG_LOW_ITEMS &&
+               bytes <= REPLICA_BACKLOG_LOW_BYTES) {
+        peer->paused = false;
+        tls_conn_read_resume(peer->tls); /* may deliver buffered input now */
+    }
+}
+
 static void on_data(tls_conn_t *c, const uint8_t *data, size_t len)
 {
     rpeer_t *peer = tls_conn_user(c);
@@ -110,6 +128,7 @@ static void on_data(tls_conn_t *c, const uint8_t *data, size_t len)
     else
         repl_origin_on_bytes(r->origin, peer->id, data, len, replica__now_ms(), &a);
     replica__dispatch(r, &a);
+    replica__flow(r);
 }
 
 static void free_peer(uv_handle_t *h)

@@ -586,6 +586,7 @@ static void apply_done(rjob_t *j)
     }
     apply_free(p);
     replica__dispatch(r, &a);
+    replica__flow(r); /* the queue shrank: maybe read again */
 }
 
 static void apply_drop(rjob_t *j)
@@ -640,6 +641,7 @@ static void reset_done(rjob_t *j)
     repl_edge_reset_done(r->edge, p->rc, replica__now_ms(), &a);
     kv_free(p);
     replica__dispatch(r, &a);
+    replica__flow(r);
 }
 
 static void simple_drop(rjob_t *j)

@@ -307,6 +307,12 @@ uint64_t repl_edge_deadline(const repl_edge_t *e)
     return repl__min64(d, repl__edge_writes_deadline(e));
 }
 
+void repl_edge_backlog(const repl_edge_t *e, size_t *items, size_t *bytes)
+{
+    *items = e->q_n;
+    *bytes = e->q_bytes;
+}
+
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -325,4 +325,10 @@ typedef struct {
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);
 
+/* Storage steps queued (or in flight) and their bytes. A driver stops
+ * reading from the link while this is above its high-water mark and resumes
+ * below a low one, so a fast origin (a snapshot stream, a burst) is slowed
+ * by TCP instead of overflowing the queue, which would drop the link. */
+void repl_edge_backlog(const repl_edge_t *e, size_t *items, size_t *bytes);
+
 #endif
