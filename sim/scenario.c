@@ -1,6 +1,6 @@
 /*
  * scenario.c - JSON scenario parsing with defaults (see scenario.h and the
- * format in sim/README.md).
+ * format in README.md "Simulator").
  */
 #include "scenario.h"
 

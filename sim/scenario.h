@@ -1,6 +1,6 @@
 /*
  * scenario.h - a simulation scenario, parsed from JSON (format in
- * sim/README.md, examples in sim/scenarios/). Parsing checks every field and
+ * README.md "Simulator", examples in sim/scenarios/). Parsing checks every field and
  * fills defaults; it does not build the world (sim.c does).
  */
 #ifndef SIM_SCENARIO_H

@@ -118,7 +118,7 @@ typedef struct {
 void sim_wars_summarize(const sim_wars_result_t *res, double target, sim_wars_summary_t *out);
 
 /*
- * Run one scenario (see sim/README_PBS.md for the format). `seed` is the run
+ * Run one scenario (see README.md "PBS t-visibility" for the format). `seed` is the run
  * seed (the scenario never carries one). If out_dir is non-NULL, writes
  *   <out_dir>/<name>.tvis.csv       t_ms,p_consistent,stale,trials
  *   <out_dir>/<name>.summary.json   the summary, the paper's numbers, source

@@ -534,7 +534,7 @@ static void test_reproduce_lnkd_disk_wan_ymmr(void **state)
     /* YMMR as the authors' simulator ran it (W Pareto alpha 3.5). The table's
      * alpha 3.35 (pbs_ymmr.json) gives P0 88.7% and a 99.9th percentile write
      * latency of 11.3 ms against the published 89.3% and 10.83 ms: see
-     * sim/README_PBS.md. */
+     * README.md "PBS t-visibility". */
     check_reproduction("pbs_ymmr_code.json", 1);
 }
 
