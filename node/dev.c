@@ -58,7 +58,8 @@ static void usage(void)
            "  --edges N        edges to run, 1..%d (default %d)\n"
            "  --port P         origin API port; edge i listens on P+2+i (default %d)\n"
            "  --repl-port R    origin replication port (default %d)\n"
-           "  --sync MODE      WAL sync of every node: always | batch | off (default always)\n",
+           "  --sync MODE      WAL sync of the origin: always | batch | off (default always);\n"
+           "                   edges use batch (off with off): they resume from the origin's log\n",
            DEV_EDGES_MAX, DEV_EDGES_DEFAULT, DEV_ORIGIN_PORT, DEV_REPL_PORT);
 }
 
