@@ -2,6 +2,9 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -18,8 +21,11 @@ typedef struct {
 } entry_t;
 
 struct auth {
-    entry_t *entries;
+    entry_t *entries; /* configured: immutable */
     size_t count;
+    pthread_rwlock_t lock; /* guards stored */
+    entry_t *stored;       /* token field holds the SHA-256 hex */
+    size_t nstored;
 };
 
 static void entry_free(entry_t *e)
@@ -77,6 +83,7 @@ int auth_create(const auth_token_t *tokens, size_t n, auth_t **out)
             return KV_EINVAL;
     if (!(a = kv_calloc(1, sizeof *a)))
         return -ENOMEM;
+    pthread_rwlock_init(&a->lock, NULL);
     if (n && !(a->entries = kv_calloc(n, sizeof *a->entries))) {
         kv_free(a);
         return -ENOMEM;
@@ -99,7 +106,54 @@ void auth_destroy(auth_t *a)
     for (i = 0; i < a->count; i++)
         entry_free(&a->entries[i]);
     kv_free(a->entries);
+    for (i = 0; i < a->nstored; i++)
+        entry_free(&a->stored[i]);
+    kv_free(a->stored);
+    pthread_rwlock_destroy(&a->lock);
     kv_free(a);
+}
+
+void auth_digest_hex(const char *secret, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(secret, len, md, &mdlen, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+int auth_set_stored(auth_t *a, const auth_stored_t *t, size_t n)
+{
+    entry_t *fresh = n ? kv_calloc(n, sizeof *fresh) : NULL, *old;
+    size_t i, nold;
+    int rc = 0;
+    if (n && !fresh)
+        return -ENOMEM;
+    for (i = 0; i < n && rc == 0; i++) {
+        auth_token_t tok = {.token = t[i].sha256_hex,
+                            .account = t[i].account,
+                            .namespaces = t[i].namespaces,
+                            .namespace_count = t[i].namespace_count,
+                            .write = t[i].write};
+        if (!t[i].sha256_hex || strlen(t[i].sha256_hex) != 64 || !t[i].account)
+            rc = KV_EINVAL;
+        else
+            rc = entry_init(&fresh[i], &tok);
+    }
+    if (rc != 0) {
+        for (size_t k = 0; k < i; k++)
+            entry_free(&fresh[k]);
+        kv_free(fresh);
+        return rc;
+    }
+    pthread_rwlock_wrlock(&a->lock);
+    old = a->stored, nold = a->nstored;
+    a->stored = fresh, a->nstored = n;
+    pthread_rwlock_unlock(&a->lock);
+    for (i = 0; i < nold; i++)
+        entry_free(&old[i]);
+    kv_free(old);
+    return 0;
 }
 
 size_t auth_count(const auth_t *a)
@@ -128,11 +182,24 @@ static int ns_allowed(const entry_t *e, const char *ns_id)
     return 0;
 }
 
-auth_result_t auth_check(const auth_t *a, const char *header, size_t header_len,
-                         const char *account, const char *ns_id, bool write,
-                         const char **account_out)
+static auth_result_t judge(const entry_t *found, const char *account, const char *ns_id, bool write,
+                           char *account_out)
+{
+    if (account_out)
+        snprintf(account_out, KV_ACCOUNT_ID_MAX_BYTES + 1, "%s", found->account);
+    /* Account-level writes (creating namespaces) need an all-namespace token. */
+    if ((account && strcmp(account, found->account) != 0) || !ns_allowed(found, ns_id) ||
+        (write && !found->write) || (write && !ns_id && found->namespaces))
+        return AUTH_FORBIDDEN;
+    return AUTH_OK;
+}
+
+auth_result_t auth_check(auth_t *a, const char *header, size_t header_len, const char *account,
+                         const char *ns_id, bool write, char *account_out)
 {
     const entry_t *found = NULL;
+    auth_result_t r = AUTH_UNAUTHENTICATED;
+    char digest[65];
     size_t i;
 
     if (!header || header_len < 8 || strncasecmp(header, "Bearer ", 7) != 0)
@@ -145,13 +212,17 @@ auth_result_t auth_check(const auth_t *a, const char *header, size_t header_len,
     for (i = 0; i < a->count; i++)
         if (secret_eq(header, header_len, &a->entries[i]))
             found = &a->entries[i];
-    if (!found)
-        return AUTH_UNAUTHENTICATED;
-    if (account_out)
-        *account_out = found->account;
-    /* Account-level writes (creating namespaces) need an all-namespace token. */
-    if ((account && strcmp(account, found->account) != 0) || !ns_allowed(found, ns_id) ||
-        (write && !found->write) || (write && !ns_id && found->namespaces))
-        return AUTH_FORBIDDEN;
-    return AUTH_OK;
+    if (found)
+        return judge(found, account, ns_id, write, account_out);
+    pthread_rwlock_rdlock(&a->lock);
+    if (a->nstored) {
+        auth_digest_hex(header, header_len, digest);
+        for (i = 0; i < a->nstored; i++)
+            if (secret_eq(digest, 64, &a->stored[i]))
+                found = &a->stored[i];
+        if (found)
+            r = judge(found, account, ns_id, write, account_out);
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return r;
 }

@@ -2,9 +2,12 @@
  * auth.h - API tokens and their scopes.
  *
  * A token is a bearer secret scoped to one account, to a set of namespaces
- * (or all of the account's), and to read or read+write access. The table is
- * built at start-up and immutable afterwards, so lookups take no lock.
- * Lookups compare secrets in constant time.
+ * (or all of the account's), and to read or read+write access. Two sets:
+ * the configured tokens, fixed at start-up, and the stored tokens, created
+ * through the API and replicated through the log, which auth_set_stored()
+ * replaces as a whole (a revocation takes effect on the next request).
+ * Stored tokens are kept as SHA-256 digests, never as secrets. Lookups
+ * compare in constant time; the stored set is read under a rwlock.
  */
 #ifndef NODE_AUTH_H
 #define NODE_AUTH_H
@@ -37,13 +40,31 @@ int auth_create(const auth_token_t *tokens, size_t n, auth_t **out);
 void auth_destroy(auth_t *a);
 size_t auth_count(const auth_t *a);
 
+/* A stored token: id, account, name, sha256 of the secret (64 lowercase
+ * hex), scope. Strings are copied. */
+typedef struct {
+    const char *id;
+    const char *name;
+    const char *account;
+    const char *sha256_hex;
+    const char *const *namespaces; /* NULL = all */
+    size_t namespace_count;
+    bool write;
+} auth_stored_t;
+
+/* Replace the stored tokens. 0, KV_EINVAL or -ENOMEM (the old set stays). */
+int auth_set_stored(auth_t *a, const auth_stored_t *t, size_t n);
+
+/* SHA-256 of a secret as 64 lowercase hex digits + NUL. */
+void auth_digest_hex(const char *secret, size_t len, char out[65]);
+
 /* Check an Authorization header value ("Bearer <token>"; NULL = absent)
  * for `account` (NULL: any account) and namespace `ns_id` (NULL: an
  * account-level operation such as listing namespaces; an account-level
  * write needs a token scoped to all namespaces). On AUTH_OK and
- * AUTH_FORBIDDEN, *account_out (if not NULL) is the token's account. */
-auth_result_t auth_check(const auth_t *a, const char *header, size_t header_len,
-                         const char *account, const char *ns_id, bool write,
-                         const char **account_out);
+ * AUTH_FORBIDDEN, account_out (if not NULL; KV_ACCOUNT_ID_MAX_BYTES + 1
+ * bytes) receives the token's account. */
+auth_result_t auth_check(auth_t *a, const char *header, size_t header_len, const char *account,
+                         const char *ns_id, bool write, char *account_out);
 
 #endif

@@ -33,6 +33,8 @@ struct kvops {
     kvops_clock_fn clock;
     void *clock_arg;
     replica_t *replica; /* NULL: local writes */
+    void (*token_hook)(void *arg);
+    void *token_hook_arg;
 };
 
 static uint64_t wall_ms(void *arg)
@@ -433,4 +435,42 @@ int kvops_ns_delete(kvops_t *k, const char *id)
     if (rc == 0)
         cache_drop_namespace(k->cache, id);
     return rc;
+}
+
+void kvops_set_token_hook(kvops_t *k, void (*fn)(void *arg), void *arg)
+{
+    k->token_hook = fn;
+    k->token_hook_arg = arg;
+}
+
+static int token_write(kvops_t *k, repl_op_kind_t kind, const char *id, const char *record,
+                       size_t len)
+{
+    char name[8 + REPL_TOKEN_ID_MAX_BYTES];
+    int rc, res = 0;
+    if (k->replica) {
+        repl_op_t op = {.kind = kind,
+                        .key = id,
+                        .key_len = strlen(id),
+                        .value = (const uint8_t *)record,
+                        .value_len = record ? len : 0};
+        memcpy(op.ns_id, REPL_TOKEN_NS_ID, sizeof op.ns_id);
+        rc = replica_write(k->replica, &op, 1, &res, NULL);
+        return rc != 0 ? rc : res;
+    }
+    snprintf(name, sizeof name, "token:%s", id);
+    rc = stor_state_put(k->store, name, record ? record : "", record ? len : 0);
+    if (rc == 0 && k->token_hook)
+        k->token_hook(k->token_hook_arg);
+    return rc;
+}
+
+int kvops_token_put(kvops_t *k, const char *id, const char *record, size_t len)
+{
+    return token_write(k, REPL_OP_TOKEN_PUT, id, record, len);
+}
+
+int kvops_token_delete(kvops_t *k, const char *id)
+{
+    return token_write(k, REPL_OP_TOKEN_DELETE, id, NULL, 0);
 }

@@ -121,6 +121,13 @@ int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n);
 struct replica;
 void kvops_set_replica(kvops_t *k, struct replica *r);
 
+/* API tokens (node/tokens.c): put a token record under `id`, or revoke it.
+ * Through the replication log when a replica is set, so every node's token
+ * table follows; the hook (kvops_set_token_hook) reloads a lone origin's. */
+int kvops_token_put(kvops_t *k, const char *id, const char *record, size_t len);
+int kvops_token_delete(kvops_t *k, const char *id);
+void kvops_set_token_hook(kvops_t *k, void (*fn)(void *arg), void *arg);
+
 /* Namespace changes; versions are stamped here (or by the origin). */
 int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out);
 int kvops_ns_rename(kvops_t *k, const char *id, const char *title);

@@ -26,6 +26,7 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "text.h"
+#include "tokens.h"
 
 #define TOKEN_HEX_LEN   64
 #define ACCOUNT_HEX_LEN 32
@@ -155,6 +156,13 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&n->sigterm, NULL);
 }
 
+/* The stored API tokens changed (a commit, here or replicated). */
+static void reload_tokens(void *arg)
+{
+    node_t *n = arg;
+    tokens_reload(n->store, n->auth);
+}
+
 static int open_parts(node_t *n, int *token_generated)
 {
     char path[NODE_PATH_MAX + 8];
@@ -178,6 +186,9 @@ static int open_parts(node_t *n, int *token_generated)
         (rc = kvops_create(n->store, n->cache, n->app.node_id, &n->ops)) != 0 ||
         (rc = metrics_create(n->cfg.http_threads, &n->metrics)) != 0)
         return rc;
+    if ((rc = tokens_reload(n->store, n->auth)) != 0)
+        return rc;
+    kvops_set_token_hook(n->ops, reload_tokens, n);
     n->app.ops = n->ops;
     n->app.auth = n->auth;
     n->app.metrics = n->metrics;
@@ -216,6 +227,8 @@ static int start_replica(node_t *n)
     rc.log_retention = c->log_retention;
     rc.log_retention_max = c->log_retention_max;
     rc.new_history = c->new_history;
+    rc.on_tokens = reload_tokens;
+    rc.on_tokens_arg = n;
     if ((err = replica_start(&rc, &n->replica)) != 0)
         return err;
     kvops_set_replica(n->ops, n->replica);

@@ -45,6 +45,10 @@ typedef struct {
     uint64_t log_retention;     /* entries kept even when every edge has them */
     uint64_t log_retention_max; /* at most this many for lagging edges */
     bool new_history;           /* origin: start a new history (after a restore) */
+    /* Called (from a storage worker thread) after a commit that changed the
+     * stored API tokens: the node reloads its token table. May be NULL. */
+    void (*on_tokens)(void *arg);
+    void *on_tokens_arg;
 } replica_config_t;
 
 void replica_config_defaults(replica_config_t *c, replica_role_t role);

@@ -12,6 +12,7 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "replica_int.h"
+#include "tokens.h"
 #include "wire.h"
 
 /* Snapshot chunk: mutations per frame before the byte cap decides. */
@@ -279,6 +280,31 @@ static int snap_records(snap_job_t *sj, stor_snap_t *snap, repl_mutation_t *buf)
     return rc;
 }
 
+/* Stored API tokens go first (a replica reset removed them). They are read
+ * live rather than from the snapshot: a token op after the snapshot's seq
+ * is in the tail too, and token ops are idempotent puts and deletes. */
+typedef struct {
+    snap_job_t *sj;
+    repl_mutation_t *buf;
+    size_t n;
+    int rc;
+} snap_tokens_t;
+
+static int snap_token(void *arg, const char *id, size_t id_len, const char *rec, size_t len)
+{
+    snap_tokens_t *t = arg;
+    repl_mutation_t *m = &t->buf[t->n];
+    *m = (repl_mutation_t){.op = {.kind = REPL_OP_TOKEN_PUT,
+                                  .key = id,
+                                  .key_len = id_len,
+                                  .value = (const uint8_t *)rec,
+                                  .value_len = len}};
+    memcpy(m->op.ns_id, REPL_TOKEN_NS_ID, sizeof m->op.ns_id);
+    t->n++;
+    /* The callback's strings live only during the call: one per chunk. */
+    return (t->rc = snap_flush(t->sj, t->buf, &t->n));
+}
+
 static int snap_stream(snap_job_t *sj)
 {
     stor_t *s = sj->job.r->cfg.store;
@@ -296,6 +322,11 @@ static int snap_stream(snap_job_t *sj)
     }
     if (rc == 0)
         rc = stor_snapshot_state(snap, STATE_HISTORY, &hist, &len);
+    if (rc == 0) {
+        snap_tokens_t t = {.sj = sj, .buf = buf};
+        rc = tokens_each(sj->job.r->cfg.store, snap_token, &t);
+        rc = rc ? rc : t.rc;
+    }
     if (rc == 0)
         rc = snap_namespaces(sj, snap, buf, &n);
     if (rc == 0)

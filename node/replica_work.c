@@ -203,7 +203,17 @@ typedef struct {
     stor_log_entry_t *log;
     uint8_t *log_buf;
     size_t nlog;
+    stor_state_put_t *st; /* token records, then the position facts */
+    size_t nst;
+    char *names; /* "token:<id>" names the state puts point to */
+    size_t names_off;
+    bool tokens_changed;
 } commit_arrays_t;
+
+/* State puts beyond the tokens: last/applied seq, history, hlc. */
+#define COMMIT_STATE_EXTRA 4
+/* "token:" + id + NUL */
+#define TOKEN_NAME_BYTES (6 + REPL_TOKEN_ID_MAX_BYTES + 1)
 
 static void arrays_free(commit_arrays_t *c)
 {
@@ -212,6 +222,8 @@ static void arrays_free(commit_arrays_t *c)
     kv_free(c->ns);
     kv_free(c->log);
     kv_free(c->log_buf);
+    kv_free(c->st);
+    kv_free(c->names);
 }
 
 static int arrays_alloc(commit_arrays_t *c, size_t n)
@@ -221,7 +233,9 @@ static int arrays_alloc(commit_arrays_t *c, size_t n)
     c->rec_of = kv_calloc(n + 1, sizeof *c->rec_of);
     c->ns = kv_calloc(n + 1, sizeof *c->ns);
     c->log = kv_calloc(n + 1, sizeof *c->log);
-    if (!c->recs || !c->rec_of || !c->ns || !c->log) {
+    c->st = kv_calloc(n + COMMIT_STATE_EXTRA, sizeof *c->st);
+    c->names = kv_malloc(n * TOKEN_NAME_BYTES + 1);
+    if (!c->recs || !c->rec_of || !c->ns || !c->log || !c->st || !c->names) {
         arrays_free(c);
         return -ENOMEM;
     }
@@ -261,6 +275,19 @@ static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m, size_t i)
                                .version = m->version,
                                .replicated = true};
         break;
+    case REPL_OP_TOKEN_PUT:
+    case REPL_OP_TOKEN_DELETE: {
+        /* Tokens live in the state column family; a revocation is an empty
+         * record (node/tokens.c reads them back). */
+        char *name = c->names + c->names_off;
+        int len = snprintf(name, TOKEN_NAME_BYTES, "token:%.*s", (int)o->key_len, o->key);
+        c->names_off += (size_t)len + 1;
+        c->st[c->nst++] =
+            (stor_state_put_t){name, o->kind == REPL_OP_TOKEN_PUT ? (const char *)o->value : "",
+                               o->kind == REPL_OP_TOKEN_PUT ? o->value_len : 0};
+        c->tokens_changed = true;
+        break;
+    }
     case REPL_OP_NOOP:
         break;
     }
@@ -306,6 +333,15 @@ static void publish(replica_t *r, const commit_arrays_t *c, const int *rec_resul
     for (size_t k = 0; k < c->nns; k++)
         if (c->ns[k].kind == STOR_NS_DELETE)
             cache_drop_namespace(r->cfg.cache, c->ns[k].id);
+}
+
+/* After a successful commit: the cache, and the token table when tokens
+ * changed (revocations take effect at once, on this node's next request). */
+static void committed(replica_t *r, const commit_arrays_t *c, const int *rec_results)
+{
+    publish(r, c, rec_results);
+    if (c->tokens_changed && r->cfg.on_tokens)
+        r->cfg.on_tokens(r->cfg.on_tokens_arg);
 }
 
 /* ---- the origin decides ------------------------------------------------------------------ */
@@ -403,6 +439,8 @@ static int judge(stor_t *s, const overlay_t *ov, const repl_op_t *o)
         }
     case REPL_OP_NS_DELETE:
         return ov_ns(s, ov, o->ns_id, &ns) ? 0 : KV_ENOTFOUND;
+    case REPL_OP_TOKEN_PUT:
+    case REPL_OP_TOKEN_DELETE: /* checked by the API that made them */
     case REPL_OP_NOOP:
         return 0;
     }
@@ -441,8 +479,8 @@ static void persist_run(rjob_t *j)
     }
     snprintf(last, sizeof last, "%llu", (unsigned long long)p->m.muts[p->m.n - 1].seq);
     snprintf(hlc, sizeof hlc, "%llu", (unsigned long long)hlc_max);
-    stor_state_put_t st[2] = {{STATE_LAST_SEQ, last, strlen(last)},
-                              {STATE_HLC_LAST, hlc, strlen(hlc)}};
+    c.st[c.nst++] = (stor_state_put_t){STATE_LAST_SEQ, last, strlen(last)};
+    c.st[c.nst++] = (stor_state_put_t){STATE_HLC_LAST, hlc, strlen(hlc)};
     if ((p->rc = encode_log(&c, p->m.muts, p->m.n, p->results)) == 0 &&
         (rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
         stor_commit_t cm = {.muts = c.recs,
@@ -452,11 +490,11 @@ static void persist_run(rjob_t *j)
                             .n_ns = c.nns,
                             .log = c.log,
                             .n_log = c.nlog,
-                            .state = st,
-                            .n_state = 2};
+                            .state = c.st,
+                            .n_state = c.nst};
         p->rc = stor_commit(s, &cm);
         if (p->rc == 0)
-            publish(r, &c, rec_res);
+            committed(r, &c, rec_res);
     } else if (p->rc == 0) {
         p->rc = -ENOMEM;
     }
@@ -524,9 +562,7 @@ static void apply_run(rjob_t *j)
     apply_job_t *p = (apply_job_t *)j;
     replica_t *r = j->r;
     commit_arrays_t c;
-    stor_state_put_t st[3];
     char seq[24], hlc[24];
-    size_t nst = 0;
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
 
@@ -539,13 +575,13 @@ static void apply_run(rjob_t *j)
     }
     if (p->seq) {
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)p->seq);
-        st[nst++] = (stor_state_put_t){STATE_APPLIED_SEQ, seq, strlen(seq)};
+        c.st[c.nst++] = (stor_state_put_t){STATE_APPLIED_SEQ, seq, strlen(seq)};
     }
     if (p->set_history)
-        st[nst++] = (stor_state_put_t){STATE_HISTORY, p->history, strlen(p->history)};
+        c.st[c.nst++] = (stor_state_put_t){STATE_HISTORY, p->history, strlen(p->history)};
     if (hlc_max) {
         snprintf(hlc, sizeof hlc, "%llu", (unsigned long long)hlc_max);
-        st[nst++] = (stor_state_put_t){STATE_HLC_LAST, hlc, strlen(hlc)};
+        c.st[c.nst++] = (stor_state_put_t){STATE_HLC_LAST, hlc, strlen(hlc)};
     }
     if (!(rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
         p->rc = -ENOMEM;
@@ -555,11 +591,11 @@ static void apply_run(rjob_t *j)
                             .mut_results = rec_res,
                             .ns = c.ns,
                             .n_ns = c.nns,
-                            .state = st,
-                            .n_state = nst};
+                            .state = c.st,
+                            .n_state = c.nst};
         p->rc = stor_commit(r->cfg.store, &cm);
         if (p->rc == 0)
-            publish(r, &c, rec_res);
+            committed(r, &c, rec_res);
     }
     kv_free(rec_res);
     arrays_free(&c);

@@ -15,6 +15,7 @@
 #include "kv_mem.h"
 #include "rest_int.h"
 #include "text.h"
+#include "tokens.h"
 
 #define ACCOUNTS   "/client/v4/accounts/"
 #define NAMESPACES "/storage/kv/namespaces"
@@ -529,7 +530,7 @@ static void dispatch(node_app_t *app, http_req_t *req, rest_call_t *c)
 static int user_routes(node_app_t *app, http_req_t *req)
 {
     const http_header_t *h = http_req_header(req, "Authorization");
-    const char *account = NULL;
+    char account[KV_ACCOUNT_ID_MAX_BYTES + 1] = "";
     auth_result_t ar;
     bool verify = path_eq(req, "/client/v4/user/tokens/verify");
     bool accounts = path_eq(req, "/client/v4/accounts");
@@ -539,7 +540,7 @@ static int user_routes(node_app_t *app, http_req_t *req)
     if (!(verify || accounts || members || user) || req->method != HTTP_M_GET)
         return 0;
     ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0, NULL, NULL, false,
-                    &account);
+                    account);
     if (ar == AUTH_UNAUTHENTICATED) {
         app_rest_error(app, req, METRICS_ROUTE_OTHER, 401, verify ? 1000 : KVOP_CODE_AUTH,
                        verify ? "Invalid API Token" : "Authentication error");
@@ -566,7 +567,7 @@ static int user_routes(node_app_t *app, http_req_t *req)
 void rest_handle(node_app_t *app, http_req_t *req)
 {
     rest_call_t c;
-    if (user_routes(app, req))
+    if (user_routes(app, req) || tokens_route(app, req))
         return;
     parse_call(req, &c);
     if (c.target == REST_UNKNOWN) {

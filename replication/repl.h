@@ -79,8 +79,31 @@ typedef enum {
     REPL_OP_DELETE,
     REPL_OP_NS_CREATE,
     REPL_OP_NS_RENAME,
-    REPL_OP_NS_DELETE
+    REPL_OP_NS_DELETE,
+    /* API tokens travel the log too, so a revocation reaches every edge
+     * within the propagation bound. key = token id; value = the token's
+     * record (opaque to the core: JSON the node defines). ns_id is all
+     * zeros (REPL_TOKEN_NS_ID). */
+    REPL_OP_TOKEN_PUT,
+    REPL_OP_TOKEN_DELETE
 } repl_op_kind_t;
+
+#define REPL_TOKEN_NS_ID "00000000000000000000000000000000"
+/* A token id (the key of a token op): at most this many bytes. */
+#define REPL_TOKEN_ID_MAX_BYTES 64
+/* A token record (the value of TOKEN_PUT): at most this many bytes. */
+#define REPL_TOKEN_RECORD_MAX_BYTES (64u * 1024u)
+
+/* Op kinds that carry a key, and a value. */
+static inline int repl_op_has_key(repl_op_kind_t k)
+{
+    return k == REPL_OP_PUT || k == REPL_OP_DELETE || k == REPL_OP_TOKEN_PUT ||
+           k == REPL_OP_TOKEN_DELETE;
+}
+static inline int repl_op_has_value(repl_op_kind_t k)
+{
+    return k == REPL_OP_PUT || k == REPL_OP_TOKEN_PUT;
+}
 
 /* One logical write. Strings are not NUL-terminated unless noted. */
 typedef struct {

@@ -202,13 +202,15 @@ static repl_op_t hold__norm(const repl_op_t *s)
     if (s->kind == REPL_OP_NOOP)
         return d;
     memcpy(d.ns_id, s->ns_id, sizeof d.ns_id);
-    if (s->kind == REPL_OP_PUT || s->kind == REPL_OP_DELETE) {
+    if (repl_op_has_key(s->kind)) {
         d.key = s->key;
         d.key_len = s->key_len;
     }
-    if (s->kind == REPL_OP_PUT) {
+    if (repl_op_has_value(s->kind)) {
         d.value = s->value;
         d.value_len = s->value_len;
+    }
+    if (s->kind == REPL_OP_PUT) {
         d.metadata = s->metadata;
         d.metadata_len = s->metadata ? s->metadata_len : 0;
         d.expiration = s->expiration;

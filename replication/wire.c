@@ -61,12 +61,22 @@ int repl_op_check(const repl_op_t *op)
     case REPL_OP_NS_CREATE:
     case REPL_OP_NS_RENAME:
     case REPL_OP_NS_DELETE:
+    case REPL_OP_TOKEN_PUT:
+    case REPL_OP_TOKEN_DELETE:
         break;
     default:
         return KV_EINVAL;
     }
     if (!wire__hex_id(op->ns_id))
         return KV_EINVAL;
+    if (op->kind == REPL_OP_TOKEN_PUT || op->kind == REPL_OP_TOKEN_DELETE) {
+        if (!op->key || op->key_len == 0)
+            return KV_EINVAL;
+        if (op->key_len > REPL_TOKEN_ID_MAX_BYTES ||
+            (op->kind == REPL_OP_TOKEN_PUT && op->value_len > REPL_TOKEN_RECORD_MAX_BYTES))
+            return KV_ETOOBIG;
+        return op->kind == REPL_OP_TOKEN_PUT && op->value_len && !op->value ? KV_EINVAL : 0;
+    }
     if (op->kind != REPL_OP_PUT && op->kind != REPL_OP_DELETE)
         return wire__check_ns_op(op);
     if (!op->key || op->key_len == 0)
@@ -89,13 +99,15 @@ void repl_wire_op_view(const repl_op_t *op, Edgekv__Op *pb)
     if (op->kind == REPL_OP_NOOP)
         return;
     pb->ns_id = (char *)op->ns_id;
-    if (op->kind == REPL_OP_PUT || op->kind == REPL_OP_DELETE) {
+    if (repl_op_has_key(op->kind)) {
         pb->key.data = (uint8_t *)op->key;
         pb->key.len = op->key_len;
     }
-    if (op->kind == REPL_OP_PUT) {
+    if (repl_op_has_value(op->kind)) {
         pb->value.data = (uint8_t *)op->value;
         pb->value.len = op->value_len;
+    }
+    if (op->kind == REPL_OP_PUT) {
         pb->metadata.data = (uint8_t *)op->metadata;
         pb->metadata.len = op->metadata ? op->metadata_len : 0;
         pb->expiration = op->expiration;

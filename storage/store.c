@@ -499,3 +499,26 @@ int stor_compact(stor_t *s)
         rocksdb_compact_range_cf(s->db, s->cfs[i], NULL, 0, NULL, 0);
     return 0;
 }
+
+int stor_state_scan(stor_t *s, const char *prefix, stor_state_cb cb, void *arg)
+{
+    size_t plen = strlen(prefix);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf_state);
+    char *err = NULL;
+    int rc = 0;
+    if (!it)
+        return -ENOMEM;
+    for (rocksdb_iter_seek(it, prefix, plen); rc == 0 && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen), *v = rocksdb_iter_value(it, &vlen);
+        if (klen < plen || memcmp(k, prefix, plen) != 0)
+            break;
+        rc = cb(arg, k, klen, v, vlen);
+    }
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err)
+        return stor__err(err, "state scan");
+    return rc < 0 ? rc : 0;
+}

@@ -163,6 +163,14 @@ int stor_ns_list(stor_t *s, const char *account, stor_ns_order_t order, bool des
 int stor_state_get(stor_t *s, const char *name, char **val, size_t *len);
 int stor_state_put(stor_t *s, const char *name, const void *val, size_t len);
 
+/* Call cb(arg, name, name_len, val, val_len) for every state entry whose
+ * name starts with `prefix`, in name order; the pointers are valid during
+ * the call only. A non-zero cb return stops the scan (and is returned if
+ * negative). 0 or a negative code. */
+typedef int (*stor_state_cb)(void *arg, const char *name, size_t name_len, const char *val,
+                             size_t val_len);
+int stor_state_scan(stor_t *s, const char *prefix, stor_state_cb cb, void *arg);
+
 /* ---- replication: atomic commits ------------------------------------------- */
 
 typedef enum { STOR_NS_CREATE = 1, STOR_NS_RENAME, STOR_NS_DELETE } stor_ns_op_t;

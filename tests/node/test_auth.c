@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -33,7 +34,7 @@ static void test_scopes(void **state)
          .write = true},
     };
     auth_t *a;
-    const char *acct_out = NULL;
+    char acct_out[KV_ACCOUNT_ID_MAX_BYTES + 1] = "";
     (void)state;
     assert_int_equal(auth_create(t, 3, &a), 0);
     assert_int_equal(auth_count(a), 3);
@@ -53,8 +54,45 @@ static void test_scopes(void **state)
     assert_int_equal(chk(a, "Bearer a-write", "acct", NULL, false), AUTH_OK);
     assert_int_equal(chk(a, "Bearer a-write", "acct", NULL, true), AUTH_FORBIDDEN);
     assert_int_equal(chk(a, "Bearer all-write", NULL, NS_A, true), AUTH_OK);
-    assert_int_equal(auth_check(a, "Bearer all-read", 15, NULL, NULL, false, &acct_out), AUTH_OK);
+    assert_int_equal(auth_check(a, "Bearer all-read", 15, NULL, NULL, false, acct_out), AUTH_OK);
     assert_string_equal(acct_out, "acct");
+    auth_destroy(a);
+}
+
+static void test_stored_tokens(void **state)
+{
+    auth_token_t cfg[] = {{.token = "configured", .account = "acct", .write = true}};
+    const char *only_a[] = {NS_A};
+    char h1[65], h2[65];
+    auth_t *a;
+    (void)state;
+    assert_int_equal(auth_create(cfg, 1, &a), 0);
+    assert_int_equal(chk(a, "Bearer minted-1", "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    auth_digest_hex("minted-1", 8, h1);
+    auth_digest_hex("minted-2", 8, h2);
+    assert_int_equal(strlen(h1), 64);
+    assert_string_not_equal(h1, h2);
+    auth_stored_t st[] = {
+        {.id = "t1", .account = "acct", .sha256_hex = h1, .write = true},
+        {.id = "t2", .account = "acct", .sha256_hex = h2, .namespaces = only_a,
+         .namespace_count = 1, .write = false},
+    };
+    assert_int_equal(auth_set_stored(a, st, 2), 0);
+    assert_int_equal(chk(a, "Bearer minted-1", "acct", NS_B, true), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer minted-2", "acct", NS_A, false), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer minted-2", "acct", NS_A, true), AUTH_FORBIDDEN);
+    assert_int_equal(chk(a, "Bearer minted-2", "acct", NS_B, false), AUTH_FORBIDDEN);
+    /* The secret itself is not a token: only its digest matches. */
+    char hdr[80];
+    snprintf(hdr, sizeof hdr, "Bearer %s", h1);
+    assert_int_equal(chk(a, hdr, "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    /* Revocation: the new set replaces the old one. */
+    assert_int_equal(auth_set_stored(a, st + 1, 1), 0);
+    assert_int_equal(chk(a, "Bearer minted-1", "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Bearer configured", "acct", NS_A, true), AUTH_OK);
+    st[0].sha256_hex = "short";
+    assert_int_equal(auth_set_stored(a, st, 1), KV_EINVAL);
+    assert_int_equal(chk(a, "Bearer minted-2", "acct", NS_A, false), AUTH_OK); /* kept */
     auth_destroy(a);
 }
 
@@ -97,6 +135,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scopes),
+        cmocka_unit_test(test_stored_tokens),
         cmocka_unit_test(test_invalid_tables),
         cmocka_unit_test(test_alloc_failure),
     };

@@ -70,6 +70,28 @@ check "edge2 has a write made while away" v20 "$(get "${EPORT[2]}" "$NS" k20)"
 check "a delete made while edge2 was away stays deleted" 404 "$(code "${EPORT[2]}" "$NS" doomed)"
 check "edge2 resumed from the log (no new snapshot)" "$snaps_before" "$(grep -c "snapshot to link" "$TMP/origin.err" || true)"
 
+# API tokens travel the log: created through one edge, usable at the others;
+# revoked through another, refused everywhere within the bound.
+TURL() { echo "http://127.0.0.1:$1/client/v4/accounts/$ACCT/tokens$2"; }
+created=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d '{"name":"ci-writer","access":"write"}' "$(TURL "${EPORT[1]}" "")")
+NEWTOK=$(echo "$created" | jq -r .result.value) NEWID=$(echo "$created" | jq -r .result.id)
+check "token created through edge1" 64 "${#NEWTOK}"
+ro=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d "{\"name\":\"ci-reader\",\"access\":\"read\",\"namespaces\":[\"$NS\"]}" "$(TURL "${EPORT[1]}" "")")
+ROTOK=$(echo "$ro" | jq -r .result.value)
+with_tok() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $2" "$(url "$1" "/$NS/values/greeting")"; }
+tok_works() { [[ "$(with_tok "$1" "$2")" == 200 ]]; }
+wait_for "the new token at edge3" 5 tok_works "${EPORT[3]}" "$NEWTOK" && ok "a token created at edge1 works at edge3"
+wait_for "the read token at edge2" 5 tok_works "${EPORT[2]}" "$ROTOK" && ok "a read token works at edge2"
+check "a read token may not write" 403 "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $ROTOK" --data-binary x "$(url "${EPORT[2]}" "/$NS/values/ro")")"
+check "tokens are listed without secrets" "ci-reader ci-writer" "$(curl -s -H "Authorization: Bearer $TOK" "$(TURL "$OPORT" "")" | jq -r '[.result[].name] | sort | join(" ")')"
+curl -s -H "Authorization: Bearer $TOK" "$(TURL "$OPORT" "")" | grep -q "$NEWTOK" && bad "a secret was listed" || ok "no secret in the list"
+check "revoked through edge2" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $TOK" "$(TURL "${EPORT[2]}" "/$NEWID")")"
+tok_refused() { [[ "$(with_tok "$1" "$NEWTOK")" == 401 ]]; }
+for n in 1 2 3 4; do
+  wait_for "the revoked token refused at edge$n" 2 tok_refused "${EPORT[$n]}" && ok "the revoked token is refused at edge$n"
+done
+check "the revoked token is refused at the origin" 401 "$(with_tok "$OPORT" "$NEWTOK")"
+
 # Edge3 away past the log window: snapshot, then converge.
 put "${EPORT[1]}" "$NS" doomed2 y >/dev/null
 wait_for "edge3 sees doomed2" 5 has_value "${EPORT[3]}" "$NS" doomed2 y || true
@@ -82,6 +104,8 @@ wait_for "edge3 converges by snapshot" 15 same_digest "${EPORT[3]}" && ok "edge3
 [[ $(grep -c "snapshot to link" "$TMP/origin.err" || true) -gt $snaps_before ]] && ok "origin streamed a snapshot to edge3" || bad "no snapshot was streamed"
 check "snapshot keeps deletes" 404 "$(code "${EPORT[3]}" "$NS" doomed2)"
 check "snapshot carries data" 100 "$(get "${EPORT[3]}" "$NS" w100)"
+check "snapshot carries the tokens" 200 "$(with_tok "${EPORT[3]}" "$ROTOK")"
+check "and not the revoked ones" 401 "$(with_tok "${EPORT[3]}" "$NEWTOK")"
 
 # The origin killed with SIGKILL under a stream of writes: none of the
 # acknowledged ones may be lost.
