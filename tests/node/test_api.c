@@ -22,6 +22,7 @@
 
 #include "app.h"
 #include "kv_limits.h"
+#include "tokens.h"
 
 #define TOKEN    "test-token-0123456789"
 #define RO_TOKEN "read-only-token-0123"
@@ -180,6 +181,12 @@ static void expect_bind_error(resp_t r, long status, const char *reason)
     done(&r);
 }
 
+static void reload_tokens(void *arg)
+{
+    fx_t *f = arg;
+    tokens_reload(f->store, f->auth);
+}
+
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof *f);
@@ -200,6 +207,7 @@ static int setup(void **state)
     assert_int_equal(kvops_create(f->store, f->cache, 3, &f->ops), 0);
     assert_int_equal(auth_create(toks, 2, &f->auth), 0);
     assert_int_equal(metrics_create(1, &f->metrics), 0);
+    kvops_set_token_hook(f->ops, reload_tokens, f);
     f->app = (node_app_t){.ops = f->ops,
                           .auth = f->auth,
                           .metrics = f->metrics,
@@ -630,6 +638,41 @@ static void test_token_endpoints(void **state)
                       "Unauthorized to access requested resource");
 }
 
+static void test_managed_tokens(void **state)
+{
+    const char *path = "/client/v4/accounts/" ACCT "/tokens";
+    const char *ro[] = {"Authorization: Bearer " RO_TOKEN, NULL};
+    char hdr[128], del[128];
+    json_t *res;
+    (void)state;
+    /* Only a write token of the account scoped to every namespace manages. */
+    expect_rest_error(req("POST", path, ro, "{\"name\":\"x\"}", 12), 403, 10000,
+                      "Authentication error");
+    expect_rest_error(req("POST", path, AUTH, "{\"name\":\"\"}", 11), 400, 10001,
+                      "body must be {\"name\": 1..128 chars, \"access\": \"read\"|\"write\", "
+                      "\"namespaces\": [ids] (optional)}");
+    const char *body = "{\"name\":\"minted\",\"access\":\"read\"}";
+    res = expect_rest_ok(req("POST", path, AUTH, body, strlen(body)));
+    assert_string_equal(json_string_value(json_object_get(res, "access")), "read");
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s",
+             json_string_value(json_object_get(res, "value")));
+    snprintf(del, sizeof del, "%s/%s", path, json_string_value(json_object_get(res, "id")));
+    json_decref(res);
+    const char *minted[] = {hdr, NULL};
+    char keys[256];
+    snprintf(keys, sizeof keys, "/client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/keys",
+             g->ns);
+    json_decref(expect_rest_ok(req("GET", keys, minted, NULL, 0)));
+    res = expect_rest_ok(req("GET", path, AUTH, NULL, 0));
+    assert_int_equal(json_array_size(res), 1);
+    assert_null(json_object_get(json_array_get(res, 0), "value")); /* never the secret again */
+    json_decref(res);
+    json_decref(expect_rest_ok(req("DELETE", del, AUTH, NULL, 0)));
+    expect_rest_error(req("GET", keys, minted, NULL, 0), 401, 10000, "Authentication error");
+    expect_rest_error(req("DELETE", del, AUTH, NULL, 0), 404, 1001,
+                      "Invalid token id: no such token");
+}
+
 static void test_ops_endpoints(void **state)
 {
     resp_t r;
@@ -669,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binding_value_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binding_list_and_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_endpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_managed_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_endpoints, setup, teardown),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);

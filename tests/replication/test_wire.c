@@ -303,15 +303,17 @@ static void check_roundtrip(const repl_mutation_t *m)
     assert_int_equal(d->op.kind, m->op.kind);
     if (m->op.kind != REPL_OP_NOOP)
         assert_string_equal(d->op.ns_id, m->op.ns_id);
-    if (m->op.kind == REPL_OP_PUT || m->op.kind == REPL_OP_DELETE) {
+    if (repl_op_has_key(m->op.kind)) {
         assert_int_equal(d->op.key_len, m->op.key_len);
         assert_memory_equal(d->op.key, m->op.key, m->op.key_len);
     }
-    if (m->op.kind == REPL_OP_PUT) {
+    if (repl_op_has_value(m->op.kind)) {
         assert_int_equal(d->op.value_len, m->op.value_len);
         assert_non_null(d->op.value);
         if (m->op.value_len)
             assert_memory_equal(d->op.value, m->op.value, m->op.value_len);
+    }
+    if (m->op.kind == REPL_OP_PUT) {
         assert_int_equal(d->op.metadata_len, m->op.metadata ? m->op.metadata_len : 0);
         if (m->op.metadata)
             assert_memory_equal(d->op.metadata, m->op.metadata, m->op.metadata_len);
@@ -354,6 +356,22 @@ static void test_mutation_roundtrip_all_kinds(void **state)
     m.op.kind = REPL_OP_NS_DELETE;
     m.op.title = NULL;
     check_roundtrip(&m);
+    /* API tokens: key = id, value = the record (a revocation has none). */
+    m.op = tk_put("0123456789abcdef", "{\"sha256\":\"...\"}");
+    m.op.kind = REPL_OP_TOKEN_PUT;
+    memcpy(m.op.ns_id, REPL_TOKEN_NS_ID, sizeof m.op.ns_id);
+    check_roundtrip(&m);
+    m.op = tk_del("0123456789abcdef");
+    m.op.kind = REPL_OP_TOKEN_DELETE;
+    memcpy(m.op.ns_id, REPL_TOKEN_NS_ID, sizeof m.op.ns_id);
+    check_roundtrip(&m);
+    /* A token id over its limit is refused. */
+    char big[REPL_TOKEN_ID_MAX_BYTES + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    m.op.key = big;
+    m.op.key_len = sizeof big - 1;
+    assert_int_equal(repl_op_check(&m.op), KV_ETOOBIG);
 }
 
 static void test_mutation_decode_errors(void **state)
