@@ -224,7 +224,7 @@ J() { jq -r "$2" "$TMP/$1.json"; }
 "$BIN" certs init --dir "$TMP/certs" --edges $((NEDGES + 1)) >/dev/null
 log "starting the origin and $NEDGES edges"
 start_node OPID OPORT origin origin --data "$TMP/origin" --certs "$TMP/certs" --name origin \
-  --repl-listen 127.0.0.1:0 --sync always --threads "$OTHREADS"
+  --repl-listen 127.0.0.1:0 --sync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" --threads "$OTHREADS"
 started
 RPORT=$(sed -n 's|.*replication: listening on [^:]*:\([0-9]*\).*|\1|p' "$TMP/origin.log" | head -1)
 [[ -n "$RPORT" ]] || die "origin printed no replication port"
@@ -358,7 +358,7 @@ LOG_S=$(J catchup_log '.done_s // 0') SNAP_S=$(J catchup_snap '.done_s // 0')
 LOG_RATE=$(awk -v m="$MUT" -v s="$LOG_S" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
 SNAP_RATE=$(awk -v m="$RECORDS" -v s="$SNAP_S" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
 echo
-echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync always --threads $OTHREADS, edges --sync batch (their default) --threads $ETHREADS;"
+echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync ${EDGEKV_BENCH_ORIGIN_SYNC:-always} --threads $OTHREADS, edges --sync batch (their default) --threads $ETHREADS;"
 echo "redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//'), primary appendfsync always, replica everysec"
 echo
 echo "1. durable write throughput: $WRITERS keep-alive writers, ${TSECS}s, $VALUE_BYTES-byte values"
