@@ -10,10 +10,11 @@
 
 #include "kv_limits.h"
 #include "kv_mem.h"
+#include "replica.h"
 
 #define DEFAULT_PORT_ORIGIN   8788
 #define DEFAULT_PORT_EDGE     8787
-#define DEFAULT_PORT_REPL     7400
+#define DEFAULT_PORT_REPL     REPLICA_DEFAULT_PORT
 #define DEFAULT_WRITE_THREADS 64
 
 void node_config_defaults(node_config_t *c, const char *role)
@@ -28,12 +29,15 @@ void node_config_defaults(node_config_t *c, const char *role)
     snprintf(c->origin_host, sizeof c->origin_host, "127.0.0.1");
     c->origin_port = DEFAULT_PORT_REPL;
     snprintf(c->name, sizeof c->name, "%s", role);
-    c->propagation_bound_ms = 1000;
-    c->heartbeat_interval_ms = 200;
-    c->max_clock_offset_ms = 500;
-    c->write_timeout_ms = 10000;
-    c->log_retention = 100000;
-    c->log_retention_max = 5000000;
+    /* The replication defaults have one home: replica_config_defaults. */
+    replica_config_t rd;
+    replica_config_defaults(&rd, strcmp(role, "edge") == 0 ? REPLICA_EDGE : REPLICA_ORIGIN);
+    c->propagation_bound_ms = rd.propagation_bound_ms;
+    c->heartbeat_interval_ms = rd.heartbeat_interval_ms;
+    c->max_clock_offset_ms = rd.max_clock_offset_ms;
+    c->write_timeout_ms = rd.write_timeout_ms;
+    c->log_retention = rd.log_retention;
+    c->log_retention_max = rd.log_retention_max;
     c->http_threads = ncpu > 0 ? (unsigned)ncpu : 1;
     c->write_threads = DEFAULT_WRITE_THREADS;
     c->cache_bytes = KV_CACHE_DEFAULT_BYTES;

@@ -24,8 +24,8 @@ void replica_config_defaults(replica_config_t *c, replica_role_t role)
 {
     memset(c, 0, sizeof *c);
     c->role = role;
-    snprintf(c->host, sizeof c->host, role == REPLICA_ORIGIN ? "127.0.0.1" : "127.0.0.1");
-    c->port = 7400;
+    snprintf(c->host, sizeof c->host, "127.0.0.1");
+    c->port = REPLICA_DEFAULT_PORT;
     c->propagation_bound_ms = 1000;
     c->heartbeat_interval_ms = 200;
     c->max_clock_offset_ms = 500;

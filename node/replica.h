@@ -26,6 +26,9 @@
 
 typedef struct replica replica_t;
 
+/* The origin's replication port unless configured otherwise. */
+#define REPLICA_DEFAULT_PORT 7400
+
 typedef enum { REPLICA_ORIGIN, REPLICA_EDGE } replica_role_t;
 
 typedef struct {
