@@ -27,8 +27,6 @@
 
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
-/* Concurrent edges an origin serves; further connections are refused. */
-#define REPLICA_PEERS_MAX 1024
 /* Snapshot streams at once; more edges wait for a slot (the core retries). */
 #define REPLICA_SNAPSHOTS_MAX 4
 /* Unflushed snapshot bytes per stream before the streamer waits. */
@@ -41,9 +39,9 @@
  * mark (items or bytes), read again below the low mark. Well under the
  * core's own caps, so a queue never overflows and drops the link. */
 #define REPLICA_BACKLOG_HIGH_ITEMS (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 2)
-#define REPLICA_BACKLOG_LOW_ITEMS (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 8)
+#define REPLICA_BACKLOG_LOW_ITEMS  (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 8)
 #define REPLICA_BACKLOG_HIGH_BYTES (KV_REPL_APPLY_QUEUE_MAX_BYTES / 2)
-#define REPLICA_BACKLOG_LOW_BYTES (KV_REPL_APPLY_QUEUE_MAX_BYTES / 8)
+#define REPLICA_BACKLOG_LOW_BYTES  (KV_REPL_APPLY_QUEUE_MAX_BYTES / 8)
 /* Edge acknowledgements are saved at most this often (origin). */
 #define REPLICA_ACKS_SAVE_MS 1000
 /* A TLS handshake must finish within this. */
@@ -88,7 +86,7 @@ typedef struct {
     repl_peer_t id;
     tls_conn_t *tls;
     uv_timer_t handshake_timer;
-    bool live; /* handshake done, known to the core */
+    bool live;   /* handshake done, known to the core */
     bool paused; /* edge: reading paused for the apply backlog */
     bool closing;
 } rpeer_t;
@@ -110,7 +108,7 @@ struct replica {
     repl_edge_t *edge;
     repl_action_t act_buf[REPLICA_ACTIONS_CAP];
 
-    rpeer_t *peers[REPLICA_PEERS_MAX]; /* loop thread only */
+    rpeer_t *peers[KV_REPL_PEERS_MAX]; /* loop thread only */
     repl_peer_t next_peer;
     rpeer_t *link;        /* edge: the current link, or NULL */
     bool connect_pending; /* edge: CONNECT arrived while the old link closed */
@@ -131,12 +129,11 @@ struct replica {
     bool defer_connect_failed;
     bool defer_persist_failed;
     uint64_t defer_persist_batch;
-    uint64_t stale_since_ms; /* guarded by lock */
     /* The edge's freshness, read on every HTTP answer without the lock. */
     _Atomic uint64_t heard_ms; /* last frame from the origin; 0 never */
     _Atomic int link_state;    /* repl_link_state_t */
-    uint64_t acks_saved_ms;  /* loop thread only */
-    uint64_t acks_hash;      /* loop thread only: what was saved */
+    uint64_t acks_saved_ms;    /* loop thread only */
+    uint64_t acks_hash;        /* loop thread only: what was saved */
 };
 
 /* replica.c */

@@ -30,7 +30,7 @@ typedef struct {
 
 rpeer_t *replica__peer(replica_t *r, repl_peer_t p)
 {
-    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
         if (r->peers[i] && r->peers[i]->id == p)
             return r->peers[i];
     return NULL;
@@ -38,7 +38,7 @@ rpeer_t *replica__peer(replica_t *r, repl_peer_t p)
 
 static int peer_slot(replica_t *r, rpeer_t *peer)
 {
-    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
         if (!r->peers[i]) {
             r->peers[i] = peer;
             return 0;
@@ -48,7 +48,7 @@ static int peer_slot(replica_t *r, rpeer_t *peer)
 
 static void peer_unslot(replica_t *r, rpeer_t *peer)
 {
-    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
         if (r->peers[i] == peer)
             r->peers[i] = NULL;
     if (r->link == peer)
@@ -177,7 +177,7 @@ static rpeer_t *peer_new(replica_t *r, bool is_server)
     uv_timer_init(&r->loop, &peer->handshake_timer);
     peer->handshake_timer.data = peer;
     if (peer_slot(r, peer) != 0) {
-        KV_LOG_WARN(REPLICA_LOG, "refusing a link: %d links open", REPLICA_PEERS_MAX);
+        KV_LOG_WARN(REPLICA_LOG, "refusing a link: %d links open", KV_REPL_PEERS_MAX);
         peer->closing = true;
         tls_conn_close(peer->tls); /* on_close frees the peer */
         return NULL;
@@ -375,7 +375,7 @@ void replica__close_peer(replica_t *r, repl_peer_t p)
 
 void replica__net_stop(replica_t *r)
 {
-    for (size_t i = 0; i < REPLICA_PEERS_MAX; i++)
+    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
         if (r->peers[i] && !r->peers[i]->closing) {
             r->peers[i]->closing = true;
             tls_conn_close(r->peers[i]->tls);

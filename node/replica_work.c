@@ -197,7 +197,6 @@ int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_
 typedef struct {
     stor_mutation_t *recs;
     size_t nrecs;
-    size_t *rec_of; /* recs[k] came from muts[rec_of[k]] */
     stor_ns_change_t *ns;
     size_t nns;
     stor_log_entry_t *log;
@@ -218,7 +217,6 @@ typedef struct {
 static void arrays_free(commit_arrays_t *c)
 {
     kv_free(c->recs);
-    kv_free(c->rec_of);
     kv_free(c->ns);
     kv_free(c->log);
     kv_free(c->log_buf);
@@ -230,26 +228,24 @@ static int arrays_alloc(commit_arrays_t *c, size_t n)
 {
     memset(c, 0, sizeof *c);
     c->recs = kv_calloc(n + 1, sizeof *c->recs);
-    c->rec_of = kv_calloc(n + 1, sizeof *c->rec_of);
     c->ns = kv_calloc(n + 1, sizeof *c->ns);
     c->log = kv_calloc(n + 1, sizeof *c->log);
     c->st = kv_calloc(n + COMMIT_STATE_EXTRA, sizeof *c->st);
     c->names = kv_malloc(n * TOKEN_NAME_BYTES + 1);
-    if (!c->recs || !c->rec_of || !c->ns || !c->log || !c->st || !c->names) {
+    if (!c->recs || !c->ns || !c->log || !c->st || !c->names) {
         arrays_free(c);
         return -ENOMEM;
     }
     return 0;
 }
 
-/* Add muts[i] to the commit (skipped when failed[i] != 0: a no-op). */
-static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m, size_t i)
+/* Add one mutation to the commit (the caller leaves out failed ones). */
+static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m)
 {
     const repl_op_t *o = &m->op;
     switch (o->kind) {
     case REPL_OP_PUT:
     case REPL_OP_DELETE:
-        c->rec_of[c->nrecs] = i;
         c->recs[c->nrecs++] =
             (stor_mutation_t){.ns_id = o->ns_id,
                               .key = o->key,
@@ -473,7 +469,7 @@ static void persist_run(rjob_t *j)
     for (size_t i = 0; i < p->m.n; i++, ov.upto++) {
         p->results[i] = judge(s, &ov, &p->m.muts[i].op);
         if (p->results[i] == 0)
-            add_mutation(&c, &p->m.muts[i], i);
+            add_mutation(&c, &p->m.muts[i]);
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
     }
@@ -569,7 +565,7 @@ static void apply_run(rjob_t *j)
     if ((p->rc = arrays_alloc(&c, p->m.n)) != 0)
         return;
     for (size_t i = 0; i < p->m.n; i++) {
-        add_mutation(&c, &p->m.muts[i], i);
+        add_mutation(&c, &p->m.muts[i]);
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
     }
