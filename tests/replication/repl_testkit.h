@@ -110,6 +110,7 @@ typedef struct {
     bool origin_closed;  /* origin CLOSEd: edge hears on_disconnect after o2e drains */
     bool edge_closed;    /* edge CLOSEd: origin hears on_disconnect after e2o drains */
     tk_bytes_t capture;  /* every o2e byte, when capturing */
+    bool welcomed;       /* the origin's first frame (its Welcome) was sent */
 } tk_link_t;
 
 typedef struct {
@@ -136,6 +137,14 @@ typedef struct {
     size_t ndone, donecap;
     int alarms;
     bool capture;
+    /* How the origin answered each of this edge's Hellos (its Welcome, the
+     * first frame on a link, decoded by the driver): */
+    size_t welcomes;        /* every answer */
+    size_t resumes;         /* RESUME from the edge's applied seq + 1 ... */
+    size_t resumes_behind;  /* ... of which with entries to replay from the log */
+    size_t snapshots;       /* SNAPSHOT: the edge's state is replaced */
+    size_t snapshots_later; /* ... not as the answer to its first Hello */
+    size_t refusals;        /* RESUME from 0: history refused */
 } tk_edge_t;
 
 typedef struct {
@@ -174,6 +183,7 @@ typedef struct {
     uint64_t trimmed_below;
     size_t trims;
     size_t snapshots;
+    size_t log_reads; /* READ_LOG actions: catch-up below the in-memory tail */
 } tk_origin_t;
 
 typedef struct {

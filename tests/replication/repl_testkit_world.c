@@ -144,6 +144,28 @@ static void origin_trim(tk_origin_t *o, uint64_t below)
     o->trims++;
 }
 
+/* The origin's first frame on a link is its Welcome: record how it answered
+ * the edge's Hello (resume from a seq, snapshot, or refusal). Counted from
+ * the bytes, so the counts hold whatever the core believes it did. */
+static void note_welcome(tk_edge_t *e, const repl_action_t *act)
+{
+    Edgekv__Frame *f = tk_send_frame(act);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+    const Edgekv__Welcome *wel = f->welcome;
+    if (wel->mode == EDGEKV__WELCOME__MODE__SNAPSHOT) {
+        e->snapshots++;
+        e->snapshots_later += e->welcomes > 0;
+    } else if (wel->from_seq == 0) {
+        e->refusals++;
+    } else {
+        e->resumes++;
+        e->resumes_behind += wel->from_seq <= wel->origin_seq;
+    }
+    e->welcomes++;
+    e->link.welcomed = true;
+    frame_free(f);
+}
+
 static void origin_act(tk_world_t *w, const repl_action_t *act)
 {
     tk_origin_t *o = &w->origin;
@@ -153,6 +175,8 @@ static void origin_act(tk_world_t *w, const repl_action_t *act)
     case REPL_ACT_SEND:
         e = edge_by_peer(w, act->peer);
         if (e && !e->link.origin_closed) {
+            if (!e->link.welcomed)
+                note_welcome(e, act);
             bytes_put(&e->link.o2e, act->data, act->len);
             if (e->capture)
                 bytes_put(&e->link.capture, act->data, act->len);
@@ -177,6 +201,7 @@ static void origin_act(tk_world_t *w, const repl_action_t *act)
     case REPL_ACT_READ_LOG:
         assert_true(o->nreads < 64);
         o->reads[o->nreads++] = (tk_read_t){act->peer, act->seq, act->max_bytes};
+        o->log_reads++;
         break;
     case REPL_ACT_SNAPSHOT:
         origin_snapshot(w, act->peer);
@@ -379,7 +404,7 @@ static void do_edge_step(tk_world_t *w, tk_edge_t *e)
 static void link_down(tk_link_t *l)
 {
     l->up = false;
-    l->origin_closed = l->edge_closed = false;
+    l->origin_closed = l->edge_closed = l->welcomed = false;
     l->unflushed = 0;
     bytes_clear(&l->o2e);
     bytes_clear(&l->e2o);

@@ -124,6 +124,8 @@ static void test_sim_resume_vs_snapshot(void **state)
     tk_run_until(&w, w.now + 2000);
     assert_int_equal(w.origin.snapshots, 3);
     assert_int_equal(w.edges[1].m.applied_seq, 5);
+    assert_int_equal(w.edges[1].resumes_behind, 1);
+    assert_int_equal(w.edges[1].snapshots_later, 0);
     /* Edge 2 misses more than log_retention_max (64): snapshot. */
     for (int i = 5; i < 100; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
@@ -135,6 +137,8 @@ static void test_sim_resume_vs_snapshot(void **state)
     tk_partition(&w, 2, false);
     tk_run_until(&w, w.now + 2000);
     assert_int_equal(w.origin.snapshots, 4);
+    assert_int_equal(w.edges[2].snapshots_later, 1);
+    assert_int_equal(w.edges[2].resumes, 0);
     assert_converged(&w);
     tk_world_free(&w);
 }
@@ -472,9 +476,21 @@ static void test_sim_log_in_any_order(void **state)
 
 typedef struct {
     uint64_t trace;
-    size_t snapshots;
+    size_t partitions;      /* partitions started */
+    size_t welcomes;        /* Hellos the origin answered, over all edges */
+    size_t resumes_behind;  /* answered RESUME from the edge's applied seq + 1, with
+                               entries to replay from the log */
+    size_t snapshots_later; /* answered SNAPSHOT on a reconnect (not the edge's first link) */
+    size_t log_reads;       /* READ_LOG: catch-up from below the in-memory tail */
     size_t edge_ok;
 } sim_result_t;
+
+/* The origin's in-memory tail holds ~16 mutations (each costs 64 bytes of
+ * overhead plus a short key and value, repl_mutation_cost), a quarter of
+ * log_retention_max (64): an edge that missed 16..64 entries resumes with
+ * READ_LOGs from storage, one that missed fewer from memory, one that missed
+ * more takes a snapshot. All three happen in sim_random. */
+#define SIM_TAIL_BYTES 1200
 
 static void random_write(tk_world_t *w, uint64_t token, char (*keys)[8], char *val)
 {
@@ -495,12 +511,19 @@ static void random_write(tk_world_t *w, uint64_t token, char (*keys)[8], char *v
 static sim_result_t sim_random(uint64_t seed, size_t act_cap)
 {
     tk_world_t w;
-    world(&w, 5, seed);
+    repl_origin_config_t oc;
+    repl_edge_config_t ec;
+    tk_origin_config(&oc);
+    oc.tail_max_bytes = SIM_TAIL_BYTES;
+    tk_edge_config(&ec, 101);
+    tk_world_init(&w, &oc, &ec, 5, seed);
+    tk_world_start(&w);
     w.act_cap = act_cap;
     char keys[12][8];
     for (int i = 0; i < 12; i++)
         snprintf(keys[i], sizeof keys[i], "key%d", i);
     char vals[1500][12];
+    size_t partitions = 0;
     tk_run_until(&w, 2000);
     for (int round = 0; round < 1500; round++) {
         uint64_t r = tk_rand(&w) % 100;
@@ -509,6 +532,7 @@ static sim_result_t sim_random(uint64_t seed, size_t act_cap)
             random_write(&w, (uint64_t)round, keys, vals[round]);
         } else if (r < 50) {
             size_t i = tk_rand(&w) % 5;
+            partitions += !w.edges[i].partitioned;
             tk_partition(&w, i, !w.edges[i].partitioned);
         } else if (r < 70) {
             tk_run_until(&w, w.now + tk_rand(&w) % 120);
@@ -521,29 +545,80 @@ static sim_result_t sim_random(uint64_t seed, size_t act_cap)
         tk_partition(&w, i, false);
     tk_run_until(&w, w.now + 30000);
     assert_converged(&w);
-    sim_result_t res = {w.trace, w.origin.snapshots, 0};
-    for (size_t i = 0; i < 5; i++)
-        for (size_t k = 0; k < w.edges[i].ndone; k++)
-            res.edge_ok += w.edges[i].done[k].status == 0;
+    sim_result_t res = {
+        .trace = w.trace, .partitions = partitions, .log_reads = w.origin.log_reads};
+    size_t snapshots = 0;
+    for (size_t i = 0; i < 5; i++) {
+        const tk_edge_t *e = &w.edges[i];
+        for (size_t k = 0; k < e->ndone; k++)
+            res.edge_ok += e->done[k].status == 0;
+        /* One history: every Hello is answered by a resume or a snapshot,
+         * and each edge's first one (empty replica) by a snapshot. */
+        assert_int_equal(e->refusals, 0);
+        assert_int_equal(e->welcomes, e->resumes + e->snapshots);
+        assert_int_equal(e->snapshots, e->snapshots_later + 1);
+        res.welcomes += e->welcomes;
+        res.resumes_behind += e->resumes_behind;
+        res.snapshots_later += e->snapshots_later;
+        snapshots += e->snapshots;
+    }
+    /* The Welcomes on the wire agree with the SNAPSHOT actions the core asked for. */
+    assert_int_equal(snapshots, w.origin.snapshots);
     assert_true(w.ryw_checked == res.edge_ok);
     tk_world_free(&w);
     return res;
 }
 
+/*
+ * What sim_random must exercise, and how much of it to expect. Per seed:
+ * 1500 rounds, 5 % of them toggle a random edge's partition: ~75 toggles,
+ * about half of which start a partition (~37 per seed, ~750 over 20 seeds).
+ * A partition of a live link ends with a reconnect, so nearly every one
+ * adds a Welcome to the 5 initial snapshots. An edge stays cut off until a
+ * toggle picks it again: 0.05 * 1/5 per round, so a geometric length of
+ * mean 100 rounds, during which ~45 rounds write 1-3 ops (mean 2), one
+ * sequence number each, minus the writes of cut-off edges that fail: ~0.75
+ * seqs per round. Trimming keeps at most log_retention_max = 64 entries
+ * behind the slowest edge, so the edge resumes when it missed fewer than 64
+ * (~85 rounds: P = 1 - e^-0.85 ~ 0.57) and takes a snapshot otherwise (~0.43).
+ * Expected over 20 seeds: ~430 resumes with entries to replay and ~320 later
+ * snapshots (the runs give 450 and 194 of 792 partitions: some partitions
+ * start while the edge is already cut off or backing off).
+ * The bounds below are a quarter (resumes) and an eighth (snapshots) of the
+ * partitions started: far under the expectation, far over what a core that
+ * never resumes (0 resumes), never trims (0 later snapshots) or never reads
+ * the log from storage (0 READ_LOGs) produces; and each seed on its own must
+ * see all three.
+ */
 static void test_sim_random_faults_converge(void **state)
 {
     (void)state;
-    size_t snapshots = 0, ok = 0;
+    sim_result_t sum = {0};
     for (uint64_t seed = 1; seed <= 20; seed++) {
         sim_result_t a = sim_random(seed, TK_ACTS_MAX);
         sim_result_t b = sim_random(seed, TK_ACTS_MAX);
         assert_int_equal(a.trace, b.trace); /* deterministic per seed */
-        snapshots += a.snapshots;
-        ok += a.edge_ok;
+        if (a.resumes_behind == 0 || a.snapshots_later == 0 || a.log_reads == 0)
+            fail_msg("seed %lu: %zu resumes with entries to replay, %zu snapshots after the "
+                     "first link, %zu log reads",
+                     (unsigned long)seed, a.resumes_behind, a.snapshots_later, a.log_reads);
+        /* Reconnects: the initial 5 plus at least one per two partitions. */
+        assert_true(a.welcomes >= 5 + a.partitions / 2);
+        sum.partitions += a.partitions;
+        sum.welcomes += a.welcomes;
+        sum.resumes_behind += a.resumes_behind;
+        sum.snapshots_later += a.snapshots_later;
+        sum.log_reads += a.log_reads;
+        sum.edge_ok += a.edge_ok;
     }
-    /* The runs did exercise resumes past the trimmed log and edge writes. */
-    assert_true(snapshots > 20 * 5);
-    assert_true(ok > 20 * 50);
+    print_message("20 seeds: %zu partitions, %zu welcomes, %zu resumes with entries to replay, "
+                  "%zu snapshots after the first link, %zu log reads, %zu edge writes acked\n",
+                  sum.partitions, sum.welcomes, sum.resumes_behind, sum.snapshots_later,
+                  sum.log_reads, sum.edge_ok);
+    assert_true(sum.partitions >= 20 * 25);
+    assert_true(sum.resumes_behind >= sum.partitions / 4);
+    assert_true(sum.snapshots_later >= sum.partitions / 8);
+    assert_true(sum.edge_ok > 20 * 50);
 }
 
 static void test_sim_random_with_one_action_slot(void **state)
@@ -553,6 +628,8 @@ static void test_sim_random_with_one_action_slot(void **state)
     sim_result_t b = sim_random(42, 1);
     assert_int_equal(a.trace, b.trace);
     assert_true(a.edge_ok > 10);
+    /* Every way back also works through a one-slot action array. */
+    assert_true(a.resumes_behind > 0 && a.snapshots_later > 0 && a.log_reads > 0);
 }
 
 int main(void)
