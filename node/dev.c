@@ -22,20 +22,28 @@
 #define DEV_EDGE_PORT_BASE   8790 /* edge i serves 8790 + i */
 #define DEV_REPL_PORT        7400
 #define DEV_START_TIMEOUT_MS 20000
-#define DEV_STOP_TIMEOUT_MS  15000
+#define DEV_STOP_TIMEOUT_MS  15000 /* default; --stop-timeout-ms */
 #define DEV_PATH_MAX         4096
 
+/* Ports: with --port 0 every node's API and with --repl-port 0 the origin's
+ * replication listener bind a port the kernel picks (free by construction,
+ * so parallel clusters and tests never collide); dev reads the ports each
+ * node printed in its banner and writes them to ports.env. Nodes start in
+ * order, the origin first, because an edge needs the origin's replication
+ * port on its command line. */
 typedef struct {
     char name[32];
     pid_t pid;
-    int port;
+    int port;      /* the API port the node reported; 0 until it serves */
+    int repl_port; /* the origin's replication port, as reported */
     char log[DEV_PATH_MAX];
 } dev_proc_t;
 
 typedef struct {
     char dir[DEV_PATH_MAX - 64];
     int edges;
-    int origin_port, edge_port_base, repl_port;
+    int origin_port, edge_port_base, repl_port; /* 0: the kernel picks */
+    unsigned stop_timeout_ms;
     char sync[16];
     char account[33];
     char token[65];
@@ -54,13 +62,19 @@ static void on_signal(int sig)
 static void usage(void)
 {
     printf("usage: edgekv dev [--dir DIR] [--edges N] [--port P] [--repl-port R] [--sync MODE]\n"
+           "                  [--stop-timeout-ms MS]\n"
            "  --dir DIR        cluster directory: data, certificates, logs (default ./data/dev)\n"
            "  --edges N        edges to run, 1..%d (default %d)\n"
-           "  --port P         origin API port; edge i listens on P+2+i (default %d)\n"
-           "  --repl-port R    origin replication port (default %d)\n"
+           "  --port P         origin API port; edge i listens on P+2+i (default %d);\n"
+           "                   0: every node binds a free port (see DIR/ports.env)\n"
+           "  --repl-port R    origin replication port (default %d); 0: a free port\n"
            "  --sync MODE      WAL sync of the origin: always | batch | off (default always);\n"
-           "                   edges use batch (off with off): they resume from the origin's log\n",
-           DEV_EDGES_MAX, DEV_EDGES_DEFAULT, DEV_ORIGIN_PORT, DEV_REPL_PORT);
+           "                   edges use batch (off with off): they resume from the origin's log\n"
+           "  --stop-timeout-ms MS  on stop, wait this long for each node before SIGKILL\n"
+           "                   (default %d)\n"
+           "Exit status: 0 when every node stopped cleanly (exit 0 after SIGTERM); 1 when a\n"
+           "node failed to start, died, exited non-zero or had to be killed.\n",
+           DEV_EDGES_MAX, DEV_EDGES_DEFAULT, DEV_ORIGIN_PORT, DEV_REPL_PORT, DEV_STOP_TIMEOUT_MS);
 }
 
 static int parse(dev_cluster_t *d, int argc, char **argv)
@@ -71,6 +85,7 @@ static int parse(dev_cluster_t *d, int argc, char **argv)
     d->origin_port = DEV_ORIGIN_PORT;
     d->edge_port_base = DEV_EDGE_PORT_BASE;
     d->repl_port = DEV_REPL_PORT;
+    d->stop_timeout_ms = DEV_STOP_TIMEOUT_MS;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0)
@@ -84,10 +99,14 @@ static int parse(dev_cluster_t *d, int argc, char **argv)
             snprintf(d->dir, sizeof d->dir, "%s", v);
         else if (strcmp(f, "--edges") == 0 && atoi(v) >= 1 && atoi(v) <= DEV_EDGES_MAX)
             d->edges = atoi(v);
+        else if (strcmp(f, "--port") == 0 && strcmp(v, "0") == 0)
+            d->origin_port = 0, d->edge_port_base = 0;
         else if (strcmp(f, "--port") == 0 && atoi(v) > 0 && atoi(v) < 65000 - DEV_EDGES_MAX)
             d->origin_port = atoi(v), d->edge_port_base = atoi(v) + 2;
-        else if (strcmp(f, "--repl-port") == 0 && atoi(v) > 0 && atoi(v) < 65536)
+        else if (strcmp(f, "--repl-port") == 0 && atoi(v) >= 0 && atoi(v) < 65536)
             d->repl_port = atoi(v);
+        else if (strcmp(f, "--stop-timeout-ms") == 0 && atoi(v) > 0)
+            d->stop_timeout_ms = (unsigned)atoi(v);
         else if (strcmp(f, "--sync") == 0 && strlen(v) < sizeof d->sync)
             snprintf(d->sync, sizeof d->sync, "%s", v);
         else {
@@ -152,39 +171,47 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* fork + exec this binary with `args`; output to p->log. */
+/* fork + exec this binary with `args`; output to p->log. The log is
+ * truncated here, before the fork, so the banner read after it is never one
+ * left by an earlier run. */
 static int spawn(dev_proc_t *p, char *const *args)
 {
-    pid_t pid = fork();
-    if (pid < 0)
+    int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
         return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
     if (pid == 0) {
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
+        dup2(fd, 1);
+        dup2(fd, 2);
         signal(SIGINT, SIG_IGN); /* the terminal's Ctrl-C is ours to relay */
         execv("/proc/self/exe", args);
         _exit(127);
     }
+    close(fd);
     p->pid = pid;
     return 0;
 }
 
+/* Start node i (0 the origin, i > 0 edge i). An edge is started only once
+ * the origin has reported its replication port. */
 static int start_node(dev_cluster_t *d, int i)
 {
     dev_proc_t *p = &d->procs[d->nprocs];
     char data[DEV_PATH_MAX + 32], certs[DEV_PATH_MAX], listen[64], repl[64], node_id[16];
     const char *role = i ? "edge" : "origin";
+    int port = i ? (d->edge_port_base ? d->edge_port_base + i : 0) : d->origin_port;
+    int repl_port = i ? d->procs[0].repl_port : d->repl_port;
     snprintf(p->name, sizeof p->name, i ? "edge%d" : "origin", i);
-    p->port = i ? d->edge_port_base + i : d->origin_port;
     snprintf(data, sizeof data, "%s/%s", d->dir, p->name);
     snprintf(p->log, sizeof p->log, "%.4000s.log", data);
     snprintf(certs, sizeof certs, "%s/certs", d->dir);
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", p->port);
-    snprintf(repl, sizeof repl, "127.0.0.1:%d", d->repl_port);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(repl, sizeof repl, "127.0.0.1:%d", repl_port);
     snprintf(node_id, sizeof node_id, "%d", (i + 1) % 1000);
     char *args[] = {"edgekv",
                     (char *)role,
@@ -213,88 +240,156 @@ static int start_node(dev_cluster_t *d, int i)
     return rc;
 }
 
-/* Wait until every process logged that it serves, or one died. */
-static int wait_ready(dev_cluster_t *d)
+/* Scan a node's log for its banner: the API port, and the replication port
+ * of an origin. 1 once the banner is complete, else 0. */
+static int read_banner(dev_proc_t *p, int is_origin)
 {
-    uint64_t deadline = now_ms() + DEV_START_TIMEOUT_MS;
-    for (int i = 0; i < d->nprocs && !g_stop; i++) {
-        char line[512];
-        int ready = 0, status;
-        while (!ready && !g_stop) {
-            FILE *f = fopen(d->procs[i].log, "r");
-            while (f && fgets(line, sizeof line, f))
-                ready |= strstr(line, "serving http://") != NULL;
-            if (f)
-                fclose(f);
-            if (ready)
-                break;
-            if (waitpid(d->procs[i].pid, &status, WNOHANG) == d->procs[i].pid) {
-                d->procs[i].pid = 0;
-                fprintf(stderr, "edgekv dev: %s exited during start-up; see %s\n", d->procs[i].name,
-                        d->procs[i].log);
-                return -1;
-            }
-            if (now_ms() > deadline) {
-                fprintf(stderr, "edgekv dev: %s did not start in time; see %s\n", d->procs[i].name,
-                        d->procs[i].log);
-                return -1;
-            }
-            usleep(50 * 1000);
-        }
+    char line[512];
+    const char *m;
+    FILE *f = fopen(p->log, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        if ((m = strstr(line, "serving http://127.0.0.1:")))
+            p->port = atoi(m + strlen("serving http://127.0.0.1:"));
+        else if ((m = strstr(line, "replication: listening on 127.0.0.1:")))
+            p->repl_port = atoi(m + strlen("replication: listening on 127.0.0.1:"));
     }
-    return g_stop ? -1 : 0;
+    fclose(f);
+    return p->port > 0 && (!is_origin || p->repl_port > 0);
 }
 
-static void stop_all(dev_cluster_t *d)
+/* Describe a wait status: "exit 3", "signal 9". */
+static const char *status_text(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exit %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, len, "status %d", status);
+    return buf;
+}
+
+/* Wait until node i has printed its banner, or died. The log says why a
+ * node did not start (a port in use, say): its last line is shown. */
+static int wait_ready(dev_cluster_t *d, int i)
+{
+    dev_proc_t *p = &d->procs[i];
+    uint64_t deadline = now_ms() + DEV_START_TIMEOUT_MS;
+    char why[32];
+    int status;
+    while (!g_stop) {
+        if (read_banner(p, i == 0))
+            return 0;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            fprintf(stderr, "edgekv dev: %s exited during start-up (%s); see %s\n", p->name,
+                    status_text(status, why, sizeof why), p->log);
+            return -1;
+        }
+        if (now_ms() > deadline) {
+            fprintf(stderr, "edgekv dev: %s did not start in time; see %s\n", p->name, p->log);
+            return -1;
+        }
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+/* SIGTERM every node (edges first, so none is left waiting on a vanished
+ * origin) and reap it. 0 when each exited 0; -1 when one exited otherwise
+ * or had to be killed after stop_timeout_ms. */
+static int stop_all(dev_cluster_t *d)
 {
     uint64_t deadline;
-    /* Edges first, so none is left waiting on a vanished origin. */
+    int rc = 0;
+    char why[32];
     for (int i = d->nprocs - 1; i >= 0; i--)
         if (d->procs[i].pid > 0)
             kill(d->procs[i].pid, SIGTERM);
-    deadline = now_ms() + DEV_STOP_TIMEOUT_MS;
+    deadline = now_ms() + d->stop_timeout_ms;
     for (int i = d->nprocs - 1; i >= 0; i--) {
-        while (d->procs[i].pid > 0) {
-            int status;
-            if (waitpid(d->procs[i].pid, &status, WNOHANG) == d->procs[i].pid) {
-                d->procs[i].pid = 0;
+        dev_proc_t *p = &d->procs[i];
+        int status = 0;
+        while (p->pid > 0) {
+            if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+                p->pid = 0;
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                    fprintf(stderr, "edgekv dev: %s stopped with %s; see %s\n", p->name,
+                            status_text(status, why, sizeof why), p->log);
+                    rc = -1;
+                }
                 break;
             }
             if (now_ms() > deadline) {
-                fprintf(stderr, "edgekv dev: %s did not stop; killing it\n", d->procs[i].name);
-                kill(d->procs[i].pid, SIGKILL);
-                waitpid(d->procs[i].pid, &status, 0);
-                d->procs[i].pid = 0;
+                fprintf(stderr, "edgekv dev: %s did not stop within %u ms; killing it\n", p->name,
+                        d->stop_timeout_ms);
+                kill(p->pid, SIGKILL);
+                waitpid(p->pid, &status, 0);
+                p->pid = 0;
+                rc = -1;
+                break;
             }
             usleep(20 * 1000);
         }
     }
+    return rc;
+}
+
+/* Write `path` with mode 0600 through a temporary file, so a reader never
+ * sees half of it. */
+static FILE *open_private(const char *path, char *tmp, size_t tmp_len)
+{
+    int fd;
+    snprintf(tmp, tmp_len, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    return fd < 0 ? NULL : fdopen(fd, "w");
+}
+
+static void close_private(FILE *f, const char *path, const char *tmp)
+{
+    if (fclose(f) == 0)
+        rename(tmp, path);
 }
 
 static void write_env(dev_cluster_t *d)
 {
-    char path[DEV_PATH_MAX + 16];
+    char path[DEV_PATH_MAX + 16], tmp[DEV_PATH_MAX + 32];
     FILE *f;
     snprintf(path, sizeof path, "%s/edgekv.env", d->dir);
-    if (!(f = fopen(path, "w")))
-        return;
-    fprintf(f,
-            "# Point wrangler and the Cloudflare SDK at edge1 of the local cluster.\n"
-            "CLOUDFLARE_API_BASE_URL=http://127.0.0.1:%d/client/v4\n"
-            "CLOUDFLARE_BASE_URL=http://127.0.0.1:%d/client/v4\n"
-            "CLOUDFLARE_ACCOUNT_ID=%s\nCLOUDFLARE_API_TOKEN=%s\nWRANGLER_SEND_METRICS=false\n",
-            d->edge_port_base + 1, d->edge_port_base + 1, d->account, d->token);
-    fclose(f);
-    chmod(path, 0600);
+    if ((f = open_private(path, tmp, sizeof tmp))) {
+        fprintf(f,
+                "# Point wrangler and the Cloudflare SDK at edge1 of the local cluster.\n"
+                "CLOUDFLARE_API_BASE_URL=http://127.0.0.1:%d/client/v4\n"
+                "CLOUDFLARE_BASE_URL=http://127.0.0.1:%d/client/v4\n"
+                "CLOUDFLARE_ACCOUNT_ID=%s\nCLOUDFLARE_API_TOKEN=%s\nWRANGLER_SEND_METRICS=false\n",
+                d->procs[1].port, d->procs[1].port, d->account, d->token);
+        close_private(f, path, tmp);
+    }
+    /* Every endpoint, for scripts and tests: the ports each node got. */
+    snprintf(path, sizeof path, "%s/ports.env", d->dir);
+    if ((f = open_private(path, tmp, sizeof tmp))) {
+        fprintf(f, "EDGEKV_ORIGIN_URL=http://127.0.0.1:%d\nEDGEKV_REPL_ADDR=127.0.0.1:%d\n",
+                d->procs[0].port, d->procs[0].repl_port);
+        for (int i = 1; i < d->nprocs; i++)
+            fprintf(f, "EDGEKV_EDGE%d_URL=http://127.0.0.1:%d\n", i, d->procs[i].port);
+        for (int i = 0; i < d->nprocs; i++)
+            fprintf(f, "EDGEKV_%s%.0d_PID=%d\n", i ? "EDGE" : "ORIGIN", i, (int)d->procs[i].pid);
+        close_private(f, path, tmp);
+    }
 }
 
 static void banner(dev_cluster_t *d)
 {
     printf("edgekv dev: a local cluster in %s (Ctrl-C stops it)\n", d->dir);
-    for (int i = 0; i < d->nprocs; i++)
-        printf("  %-7s http://127.0.0.1:%d%s   log %s\n", d->procs[i].name, d->procs[i].port,
-               i ? "" : "  (replication: mutual TLS on 127.0.0.1)", d->procs[i].log);
+    printf("  origin  http://127.0.0.1:%d  (replication: mutual TLS on 127.0.0.1:%d)   log %s\n",
+           d->procs[0].port, d->procs[0].repl_port, d->procs[0].log);
+    for (int i = 1; i < d->nprocs; i++)
+        printf("  %-7s http://127.0.0.1:%d   log %s\n", d->procs[i].name, d->procs[i].port,
+               d->procs[i].log);
     printf("  account %s\n  token   %s\n", d->account, d->token);
+    printf("  ports of every node: %s/ports.env\n", d->dir);
     printf("  env file for wrangler and the SDK (edge1): %s/edgekv.env\n", d->dir);
     fflush(stdout);
 }
@@ -302,19 +397,33 @@ static void banner(dev_cluster_t *d)
 /* Run until a signal or a child's death. */
 static int supervise(dev_cluster_t *d)
 {
+    char why[32];
     while (!g_stop) {
         for (int i = 0; i < d->nprocs; i++) {
             int status;
             if (d->procs[i].pid > 0 &&
                 waitpid(d->procs[i].pid, &status, WNOHANG) == d->procs[i].pid) {
                 d->procs[i].pid = 0;
-                fprintf(stderr, "edgekv dev: %s exited unexpectedly (status %d); see %s\n",
-                        d->procs[i].name, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                        d->procs[i].log);
+                fprintf(stderr, "edgekv dev: %s exited unexpectedly (%s); see %s\n",
+                        d->procs[i].name, status_text(status, why, sizeof why), d->procs[i].log);
                 return 1;
             }
         }
         usleep(100 * 1000);
+    }
+    return 0;
+}
+
+static int start_all(dev_cluster_t *d)
+{
+    for (int i = 0; i <= d->edges; i++) {
+        int rc = start_node(d, i);
+        if (rc != 0) {
+            fprintf(stderr, "edgekv dev: cannot start node %d: %s\n", i, kv_strerror(rc));
+            return -1;
+        }
+        if (wait_ready(d, i) != 0)
+            return -1;
     }
     return 0;
 }
@@ -344,10 +453,7 @@ int dev_main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    rc = 0;
-    for (int i = 0; i <= d.edges && rc == 0; i++)
-        rc = start_node(&d, i);
-    if (rc == 0 && wait_ready(&d) == 0) {
+    if (start_all(&d) == 0) {
         write_env(&d);
         banner(&d);
         rc = supervise(&d);
@@ -355,7 +461,9 @@ int dev_main(int argc, char **argv)
         rc = 1;
     }
     printf("edgekv dev: stopping\n");
-    stop_all(&d);
-    printf("edgekv dev: stopped\n");
+    fflush(stdout);
+    if (stop_all(&d) != 0)
+        rc = 1;
+    printf(rc == 0 ? "edgekv dev: stopped\n" : "edgekv dev: stopped, with errors (see above)\n");
     return rc;
 }

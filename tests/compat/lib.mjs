@@ -124,25 +124,30 @@ export function scratchDir(name) {
 }
 
 // Runs a command to completion with a deadline; answers {code, stdout
-// (Buffer), stderr (string), out (stdout+stderr as text)}. A command still
-// running at the deadline is killed and reported as code null.
+// (Buffer), stderr (string), out (stdout+stderr as text), signal,
+// timedOut}. A command still running at the deadline is killed: code null,
+// timedOut true; one ended by a signal has code null and its signal.
 export function runProcess(cmd, args, { env, cwd, input, timeoutMs = 60000 } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
     const out = [];
     const err = [];
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
     child.stdout.on("data", (d) => out.push(d));
     child.stderr.on("data", (d) => err.push(d));
     child.on("error", (e) => {
       clearTimeout(timer);
       reject(e);
     });
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
       const stdout = Buffer.concat(out);
       const stderr = Buffer.concat(err).toString("utf8");
-      resolve({ code, stdout, stderr, out: stdout.toString("utf8") + stderr });
+      resolve({ code, stdout, stderr, out: stdout.toString("utf8") + stderr, signal, timedOut });
     });
     if (input !== undefined) child.stdin.end(input);
     else child.stdin.end();

@@ -127,19 +127,23 @@ children_of() {
 
 # Stops the running target by PID: SIGTERM (edgekv dev stops its nodes
 # itself), then SIGKILL after 15 s, and then any node it left behind.
+# Returns 0 only when the target exited 0 by itself (edgekv dev exits 0 only
+# when each of its nodes did).
 stop_target() {
-  local forced=0
+  local forced=0 rc=0
   if [[ -n $NODE_PID ]] && kill -0 "$NODE_PID" 2>/dev/null; then
     kill -TERM "$NODE_PID" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$NODE_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$NODE_PID" 2>/dev/null && forced=1
   fi
-  if [[ -n $NODE_PID ]]; then wait "$NODE_PID" 2>/dev/null || true; fi
+  if [[ -n $NODE_PID ]]; then wait "$NODE_PID" 2>/dev/null || rc=$?; fi
   if [[ $forced -eq 1 ]]; then
+    rc=137
     for p in "${DEV_CHILDREN[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   fi
   NODE_PID=""
   DEV_CHILDREN=()
+  return $rc
 }
 SUITE_PID=""   # `timeout node --test`, run in the background so a signal is handled at once
 cleanup() {
@@ -148,7 +152,7 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$SUITE_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$SUITE_PID" 2>/dev/null || true
   fi
-  stop_target
+  stop_target || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -173,60 +177,36 @@ start_single() {
   echo "compat: edgekv on 127.0.0.1:$port (pid $NODE_PID)" >&2
 }
 
-# Free loopback ports: "P R" with P..P+4 free (the origin's P, edges at
-# P+2+i) and R free outside that range. Another process may still take one
-# before edgekv does; start_cluster retries.
-free_ports() {
-  node -e '
-    const net = require("node:net");
-    const free = (p) => new Promise((r) => {
-      const s = net.createServer();
-      s.once("error", () => r(0));
-      s.listen(p, "127.0.0.1", () => { const got = s.address().port; s.close(() => r(got)); });
-    });
-    (async () => {
-      for (let tries = 0; tries < 200; tries++) {
-        const p = 20000 + Math.floor(Math.random() * 40000);
-        let ok = true;
-        for (let i = 0; i <= 2 + Number(process.argv[1]) && ok; i++) ok = (await free(p + i)) !== 0;
-        if (!ok) continue;
-        const r = await free(0);
-        if (r && (r < p || r > p + 2 + Number(process.argv[1]))) { console.log(p, r); return; }
-      }
-      process.exit(1);
-    })();' "$CLUSTER_EDGES"
-}
-
-# `edgekv dev` with two edges on free ports; waits until both edges' links
-# are live. Sets WRITE_URL (edge1), READ_URL (edge2), ORIGIN_URL, TOKEN, ACCOUNT.
+# `edgekv dev` with two edges on ports the kernel picks (--port 0
+# --repl-port 0: free by construction, read back from ports.env); waits
+# until both edges' links are live. Sets WRITE_URL (edge1), READ_URL
+# (edge2), ORIGIN_URL, TOKEN, ACCOUNT.
 start_cluster() {
-  local dir=$1 P R attempt
-  for attempt in 1 2 3; do
-    read -r P R < <(free_ports) || { echo "compat: no free ports" >&2; return 1; }
-    rm -rf "$dir/dev"
-    "$EDGEKV" dev --dir "$dir/dev" --edges "$CLUSTER_EDGES" --port "$P" --repl-port "$R" --sync off \
-      >"$dir/dev.out" 2>&1 &
-    NODE_PID=$!
-    for _ in $(seq 1 300); do
-      grep -q "env file for wrangler" "$dir/dev.out" && break
-      kill -0 "$NODE_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if grep -q "env file for wrangler" "$dir/dev.out" && kill -0 "$NODE_PID" 2>/dev/null; then break; fi
-    echo "compat: edgekv dev did not start (attempt $attempt):" >&2
-    cat "$dir/dev.out" >&2
-    stop_target
-    [[ $attempt -lt 3 ]] || return 1
+  local dir=$1
+  rm -rf "$dir/dev"
+  "$EDGEKV" dev --dir "$dir/dev" --edges "$CLUSTER_EDGES" --port 0 --repl-port 0 --sync off \
+    >"$dir/dev.out" 2>&1 &
+  NODE_PID=$!
+  for _ in $(seq 1 300); do
+    grep -q "env file for wrangler" "$dir/dev.out" && break
+    kill -0 "$NODE_PID" 2>/dev/null || break
+    sleep 0.1
   done
+  if ! grep -q "env file for wrangler" "$dir/dev.out" || ! kill -0 "$NODE_PID" 2>/dev/null; then
+    echo "compat: edgekv dev did not start:" >&2
+    cat "$dir/dev.out" >&2
+    return 1
+  fi
   mapfile -t DEV_CHILDREN < <(children_of "$NODE_PID")
   ACCOUNT=$(sed -n 's/^EDGEKV_ACCOUNT=//p' "$dir/dev/cluster.env")
   TOKEN=$(sed -n 's/^EDGEKV_TOKEN=//p' "$dir/dev/cluster.env")
   local api
   api=$(sed -n 's/^CLOUDFLARE_API_BASE_URL=//p' "$dir/dev/edgekv.env")
-  WRITE_URL=${api%/client/v4}
-  [[ $WRITE_URL == "http://127.0.0.1:$((P + 3))" ]] || { echo "compat: edgekv.env names $api, not edge1" >&2; return 1; }
-  READ_URL=http://127.0.0.1:$((P + 4))
-  ORIGIN_URL=http://127.0.0.1:$P
+  WRITE_URL=$(sed -n 's/^EDGEKV_EDGE1_URL=//p' "$dir/dev/ports.env")
+  READ_URL=$(sed -n 's/^EDGEKV_EDGE2_URL=//p' "$dir/dev/ports.env")
+  ORIGIN_URL=$(sed -n 's/^EDGEKV_ORIGIN_URL=//p' "$dir/dev/ports.env")
+  [[ -n $WRITE_URL && -n $READ_URL && -n $ORIGIN_URL ]] || { echo "compat: ports.env is incomplete" >&2; return 1; }
+  [[ $api == "$WRITE_URL/client/v4" ]] || { echo "compat: edgekv.env names $api, not edge1 ($WRITE_URL)" >&2; return 1; }
   node -e '
     (async () => {
       for (let i = 0; i < 200; i++) {
@@ -263,7 +243,7 @@ for mode in "${modes[@]}"; do
   mkdir -p "$mdir/scratch"
   echo "compat: == $mode: ${suites[*]}" >&2
   if ! "start_$mode" "$mdir"; then
-    stop_target
+    stop_target || true
     echo "compat $mode: 0 passed, 1 failed (could not start the target)"
     total_fail=$((total_fail + 1))
     continue
@@ -304,7 +284,14 @@ for mode in "${modes[@]}"; do
     cat "$mdir/node.err" "$mdir/dev.out" 2>/dev/null >&2 || true
     fail=$((fail + 1))
   fi
-  stop_target
+  if stop_target; then
+    echo "✔ $mode: edgekv stopped cleanly on SIGTERM (exit 0)"
+    pass=$((pass + 1))
+  else
+    echo "✖ $mode: edgekv did not stop cleanly (exit $?)"
+    cat "$mdir/node.err" "$mdir/dev.out" 2>/dev/null >&2 || true
+    fail=$((fail + 1))
+  fi
   note=""
   [[ ${skipped:-0} -gt 0 ]] && note=" ($skipped skipped)"
   echo "compat $mode: $pass passed, $fail failed$note"

@@ -65,6 +65,14 @@ async function wranglerOk(args, opts) {
   assert.equal(r.code, 0, `wrangler ${args.join(" ")} failed:\n${r.out}`);
   return r;
 }
+// A wrangler run that reported an error: it exited by itself with a
+// non-zero status. A run killed at the deadline or by a signal (code null)
+// is a failure of the test, not the error it expects.
+function assertFailed(r) {
+  assert.ok(Number.isInteger(r.code) && r.code !== 0,
+    `expected wrangler to exit with an error, got code ${r.code}` +
+      `${r.signal ? ` (signal ${r.signal})` : ""}${r.timedOut ? " (killed at the deadline)" : ""}:\n${r.out}`);
+}
 // wrangler prints JSON after other text; take the JSON document.
 function jsonIn(text) {
   const i = text.search(/^[[{]/m);
@@ -206,7 +214,7 @@ test("kv bulk get of 100 keys", async () => {
 test("kv bulk get of 1001 keys is refused as Cloudflare refuses it (max 100 per request)", async () => {
   writeFileSync(join(dir, "get-many.json"), JSON.stringify(Array.from({ length: 1001 }, (_, i) => bulkKey(i))));
   const r = await wrangler(kv("bulk", "get", join(dir, "get-many.json"), ...nsArgs()), READ);
-  assert.notEqual(r.code, 0);
+  assertFailed(r);
   assert.match(r.out, /bulk get keys: 'You must request between 1 and 100 keys'/);
 });
 
@@ -226,51 +234,51 @@ test(`kv bulk delete of ${N} items (strings and {name} objects)`, async () => {
 test("kv key delete", async () => {
   await wranglerOk(kv("key", "delete", "greeting", ...nsArgs()));
   const r = await wrangler(kv("key", "get", "greeting", ...nsArgs()));
-  assert.notEqual(r.code, 0); // at once at the writer
+  assertFailed(r); // at once at the writer
   if (CLUSTER) {
     await visibleAtReader(value("greeting"), null);
     const r2 = await wrangler(kv("key", "get", "greeting", ...nsArgs()), READ);
-    assert.notEqual(r2.code, 0);
+    assertFailed(r2);
     assert.match(r2.out, /Failed to fetch \S+\/values\/greeting - 404: Not Found/);
   }
 });
 
 test("error: a missing key", async () => {
   const r = await wrangler(kv("key", "get", "no-such-key", ...nsArgs()), READ);
-  assert.notEqual(r.code, 0);
+  assertFailed(r);
   assert.match(r.out, /Failed to fetch \S+\/values\/no-such-key - 404: Not Found/);
 });
 
 test("error: a bad token", async () => {
   const r = await wrangler(kv("key", "list", ...nsArgs()), { ...READ, token: "not-the-token" });
-  assert.notEqual(r.code, 0);
+  assertFailed(r);
   assert.match(r.out, /A request to the Cloudflare API \(\/accounts\/[^)]*\/keys\) failed\./);
   assert.match(r.out, /Authentication error \[code: 10000\]/);
   // wrangler then asks /user/tokens/verify about the token: served, no 7003.
   assert.doesNotMatch(r.out, /No route for the URI/);
   const g = await wrangler(kv("key", "get", "ttl", ...nsArgs()), { ...READ, token: "not-the-token" });
-  assert.notEqual(g.code, 0);
+  assertFailed(g);
   assert.match(g.out, /- 401: Unauthorized/);
 });
 
 test("error: an invalid TTL and a past expiration", async () => {
   const r = await wrangler(kv("key", "put", "k", "v", "--ttl", "30", ...nsArgs()));
-  assert.notEqual(r.code, 0);
+  assertFailed(r);
   assert.match(r.out, /put: 'Invalid expiration_ttl of 30\. Expiration TTL must be at least 60\.' \[code: 10033\]/);
   const e = await wrangler(kv("key", "put", "k", "v", "--expiration", "1000", ...nsArgs()));
-  assert.notEqual(e.code, 0);
+  assertFailed(e);
   assert.match(e.out, /put: 'Invalid expiration of 1000\. Please specify integer greater than the current number of seconds since the UNIX epoch\.' \[code: 10033\]/);
 });
 
 test("error: an unknown namespace id", async () => {
   const r = await wrangler(kv("key", "list", "--namespace-id", "0".repeat(32), "--remote"), READ);
-  assert.notEqual(r.code, 0);
+  assertFailed(r);
   assert.match(r.out, /list keys: 'namespace not found' \[code: 10013\]/);
 });
 
 test("error: a duplicate namespace title (created through the read node)", async () => {
   const r = await wrangler(kv("namespace", "create", `${title}-renamed`), READ);
-  assert.notEqual(r.code, 0);
+  assertFailed(r);
   assert.match(r.out, /already exists/);
 });
 

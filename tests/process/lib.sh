@@ -1,20 +1,41 @@
 # lib.sh - helpers for the process-level tests: start the real edgekv
 # binary on a free loopback port, talk to it with curl, stop it by PID.
 # Every test sources this file; every process it starts is ended on exit.
+#
+# What a test proves about its nodes, not only about their answers:
+# - every node it starts is waited for, and must exit with the status the
+#   test expects: 0 after SIGTERM (stop_node TERM), 137 after SIGKILL;
+#   nodes still running at `finish` get SIGTERM and must exit 0;
+# - before cleanup, `finish` scans every output file under $TMP (node
+#   stderr, stdout, `edgekv dev` logs) for AddressSanitizer,
+#   LeakSanitizer and UBSan ("runtime error") reports: in the ASan+UBSan
+#   build a leak or use-after-free in a node's shutdown path fails the test.
+# - ports: nodes bind port 0 and report the port they got; a port that must
+#   be reused across a restart comes from reserve_port (outside the kernel's
+#   ephemeral range, held with flock), so no outgoing connection or other
+#   test can take it.
 
 set -euo pipefail
 
 EDGEKV=${EDGEKV:?path to the edgekv binary}
 TMP=$(mktemp -d /tmp/edgekv-proc-XXXXXX)
 PIDS=()
+declare -A NODE_NAME=() # PID -> name, for every node not yet reaped
 PASS=0
 FAIL=0
+SANITIZER_RE='AddressSanitizer|LeakSanitizer|runtime error:'
 
 cleanup() {
   local p
   for p in "${PIDS[@]:-}"; do
     [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true
   done
+  if [[ $FAIL -gt 0 || ${FINISHED:-0} -eq 0 ]]; then
+    # Keep what explains a failure in the test's output.
+    for p in "$TMP"/*.err; do
+      [[ -s $p ]] && { echo "---- tail of $p"; tail -20 "$p"; }
+    done 2>/dev/null || true
+  fi
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -24,9 +45,62 @@ bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
 check() { # check "description" expected actual
   if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1: expected [$2], got [$3]"; fi
 }
+# stop_pid PID SIGNAL EXPECTED : signals a node, waits for it, sets RC;
+# a status other than EXPECTED fails the test.
+stop_pid() {
+  local pid=$1 sig=$2 want=$3 name=${NODE_NAME[$1]:-pid $1}
+  kill -"$sig" "$pid" 2>/dev/null || true
+  set +e
+  wait "$pid"
+  RC=$?
+  set -e
+  unset "NODE_NAME[$pid]"
+  if [[ $RC -ne $want ]]; then bad "$name exited $RC after SIG$sig (expected $want)"; fi
+}
+
+# scan_sanitizer : every output file under $TMP is free of sanitizer
+# reports. RocksDB's own LOG files are skipped (they hold no stderr).
+scan_sanitizer() {
+  local f
+  while IFS= read -r -d '' f; do
+    if grep -aqE "$SANITIZER_RE" "$f"; then
+      bad "sanitizer report in ${f#"$TMP"/}"
+      grep -aE -A12 "$SANITIZER_RE" "$f" | head -40
+    fi
+  done < <(find "$TMP" -type f ! -name 'LOG*' ! -name '*.sst' ! -name '*.blob' -size -20M -print0)
+}
+
 finish() {
+  local pid
+  for pid in "${!NODE_NAME[@]}"; do stop_pid "$pid" TERM 0; done
+  scan_sanitizer
+  FINISHED=1
   echo "$PASS passed, $FAIL failed"
   [[ $FAIL -eq 0 ]]
+}
+
+# reserve_port : sets RESERVED to a loopback port that nothing else can
+# take while this test runs: below the kernel's ephemeral range (so no
+# outgoing connection is given it), not listened on, and locked with flock
+# against the other tests (the lock dies with this shell). For a listener
+# that must come back on the same port after a restart.
+reserve_port() {
+  local lo hi base span p fd _
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+  if [[ $lo -gt 12000 ]]; then base=10000 span=$((lo - 10000))
+  else base=$((hi + 1)) span=$((65535 - hi)); fi
+  mkdir -p /tmp/edgekv-port-locks
+  for _ in $(seq 1 200); do
+    p=$((base + ((RANDOM << 15) | RANDOM) % span))
+    exec {fd}>"/tmp/edgekv-port-locks/$p"
+    if flock -n "$fd" && python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$p" 2>/dev/null; then
+      RESERVED=$p
+      return 0
+    fi
+    exec {fd}>&-
+  done
+  bad "no port to reserve"
+  return 1
 }
 
 # start_node NAME ARGS... : starts `edgekv origin ARGS`, waits for its
@@ -43,6 +117,7 @@ start_role() {
   "$EDGEKV" "$role" --listen 127.0.0.1:0 "$@" >"$log" 2>"$TMP/$name.err" &
   PID=$!
   PIDS+=("$PID")
+  NODE_NAME[$PID]=$name
   for _ in $(seq 1 100); do
     if grep -q "serving http://" "$log" 2>/dev/null; then break; fi
     if ! kill -0 "$PID" 2>/dev/null; then
@@ -69,13 +144,13 @@ wait_for() {
   return 0
 }
 
-# stop_node SIGNAL : signals PID and waits; sets RC to the exit status.
+# stop_node SIGNAL [EXPECTED] : signals PID and waits; sets RC to the exit
+# status, which must be EXPECTED (default: 0 after TERM or INT, 137 after
+# KILL).
 stop_node() {
-  kill -"$1" "$PID"
-  set +e
-  wait "$PID"
-  RC=$?
-  set -e
+  local want=${2:-}
+  if [[ -z $want ]]; then case $1 in KILL | 9) want=137 ;; *) want=0 ;; esac; fi
+  stop_pid "$PID" "$1" "$want"
 }
 
 api() { # api METHOD URL [curl args...] -> body on stdout

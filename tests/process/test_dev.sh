@@ -1,32 +1,51 @@
 #!/usr/bin/env bash
 # test_dev.sh - `edgekv dev`, the first README command's cluster: it starts
-# an origin and two edges, prints the endpoints and the env file, replicates
-# a write, and stops every process on SIGINT.
+# an origin and two edges on ports the kernel picks (--port 0), prints the
+# endpoints, writes the env file and ports.env, replicates a write, and
+# stops every process on SIGINT with exit 0 only when each node stopped
+# cleanly: a node that dies makes dev exit 1, and so does a node that must
+# be killed because it did not stop in time.
 source "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Ports: the origin's P, edges P+2+i; find a P with room around it.
-P=$(( ( $(free_port) % 20000 ) + 30000 ))
-R=$(free_port)
-"$EDGEKV" dev --dir "$TMP/dev" --edges 2 --port "$P" --repl-port "$R" --sync off >"$TMP/dev.out" 2>&1 &
-DEV=$!
-PIDS+=("$DEV")
-wait_for "the cluster banner" 20 grep -q "env file for wrangler" "$TMP/dev.out" && ok "dev printed its endpoints"
+# start_dev DIR ARGS... : runs `edgekv dev` on free ports, waits for its
+# banner, loads DIR/ports.env; sets DEV (the PID).
+start_dev() {
+  local dir=$1; shift
+  "$EDGEKV" dev --dir "$dir" --port 0 --repl-port 0 --sync off "$@" >"$dir.out" 2>&1 &
+  DEV=$!
+  PIDS+=("$DEV")
+  banner() { grep -q "env file for wrangler" "$dir.out"; }
+  wait_for "the cluster banner of $dir" 30 banner || { cat "$dir.out"; return 1; }
+  set -a; . "$dir/ports.env"; set +a
+  PIDS+=("$EDGEKV_ORIGIN_PID" "$EDGEKV_EDGE1_PID" "${EDGEKV_EDGE2_PID:-}")
+}
+# stop_dev SIGNAL : signals dev and waits; sets RC.
+stop_dev() {
+  kill -"$1" "$DEV"
+  set +e
+  wait "$DEV"
+  RC=$?
+  set -e
+}
+
+start_dev "$TMP/dev" --edges 2 && ok "dev printed its endpoints"
 set -a; . "$TMP/dev/edgekv.env"; set +a
-check "env file points at edge1" "http://127.0.0.1:$((P + 3))/client/v4" "$CLOUDFLARE_API_BASE_URL"
+check "env file points at edge1" "$EDGEKV_EDGE1_URL/client/v4" "$CLOUDFLARE_API_BASE_URL"
+E1=$EDGEKV_EDGE1_URL E2=$EDGEKV_EDGE2_URL
+grep -q "origin  $EDGEKV_ORIGIN_URL  (replication: mutual TLS on $EDGEKV_REPL_ADDR)" "$TMP/dev.out" &&
+  ok "the banner names the ports ports.env holds" || bad "banner and ports.env differ: $(cat "$TMP/dev.out")"
 A=$CLOUDFLARE_ACCOUNT_ID T=$CLOUDFLARE_API_TOKEN
-live() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.link)" == live ]]; }
-wait_for "edge1 live" 10 live $((P + 3))
-wait_for "edge2 live" 10 live $((P + 4))
+live() { [[ "$(curl -s "$1/status" | jq -r .replication.link)" == live ]]; }
+wait_for "edge1 live" 10 live "$E1" && ok "edge1 live"
+wait_for "edge2 live" 10 live "$E2" && ok "edge2 live"
 NS=$(curl -s -X POST -H "Authorization: Bearer $T" -d '{"title":"dev"}' \
   "$CLOUDFLARE_API_BASE_URL/accounts/$A/storage/kv/namespaces" | jq -r .result.id)
 check "namespace through edge1" 32 "${#NS}"
-curl -s -o /dev/null -X PUT -H "Authorization: Bearer $T" --data-binary v1 \
-  "$CLOUDFLARE_API_BASE_URL/accounts/$A/storage/kv/namespaces/$NS/values/k"
-got() { [[ "$(curl -s -H "Authorization: Bearer $T" "http://127.0.0.1:$((P + 4))/client/v4/accounts/$A/storage/kv/namespaces/$NS/values/k")" == v1 ]]; }
+check "write through edge1" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $T" --data-binary v1 \
+  "$CLOUDFLARE_API_BASE_URL/accounts/$A/storage/kv/namespaces/$NS/values/k")"
+got() { [[ "$(curl -s -H "Authorization: Bearer $T" "$E2/client/v4/accounts/$A/storage/kv/namespaces/$NS/values/k")" == v1 ]]; }
 wait_for "edge2 reads edge1's write" 5 got && ok "edge2 reads edge1's write"
 # edgekv kv against the cluster: write through edge1, read through edge2.
-E1="http://127.0.0.1:$((P + 3))" E2="http://127.0.0.1:$((P + 4))"
 kvc() { "$EDGEKV" kv "$@" --token "$T" --account "$A"; }
 kvc key put cli-key cli-value --namespace-id "$NS" --url "$E1" >/dev/null && ok "kv key put through edge1" || bad "kv key put through edge1"
 check "kv key get through edge1 (read-your-write)" cli-value "$(kvc key get cli-key --namespace-id "$NS" --url "$E1")"
@@ -37,14 +56,57 @@ kvc bulk put "$TMP/bulk.json" --namespace-id "$NS" --url "$E1" >/dev/null && ok 
 listed() { [[ "$(kvc key list --namespace-id "$NS" --prefix b --json --url "$E2" 2>/dev/null | jq length)" == 2 ]]; }
 wait_for "kv key list through edge2" 5 listed && ok "kv key list through edge2 sees the bulk"
 kvc key delete cli-key --namespace-id "$NS" --url "$E1" >/dev/null
-gone() { ! kvc key get cli-key --namespace-id "$NS" --url "$E2" >/dev/null 2>&1; }
-wait_for "the delete at edge2" 5 gone && ok "kv key delete through edge1 reaches edge2"
+# Gone means "not found" (exit 3) from a live edge2, not any failure.
+gone() { set +e; kvc key get cli-key --namespace-id "$NS" --url "$E2" >/dev/null 2>&1; local rc=$?; set -e; [[ $rc -eq 3 ]]; }
+wait_for "the delete at edge2" 5 gone && ok "kv key delete through edge1 reaches edge2 (not found, exit 3)"
 
-kill -INT "$DEV"
-set +e
-wait "$DEV"
-RC=$?
-set -e
+stop_dev INT
 check "dev exits 0 on SIGINT" 0 "$RC"
-grep -q "edgekv dev: stopped" "$TMP/dev.out" && ok "dev stopped every node" || bad "no stop message"
+grep -q "^edgekv dev: stopped$" "$TMP/dev.out" && ok "dev stopped every node" || bad "no stop message: $(tail -3 "$TMP/dev.out")"
+outlived=0
+for p in "$EDGEKV_ORIGIN_PID" "$EDGEKV_EDGE1_PID" "$EDGEKV_EDGE2_PID"; do
+  if kill -0 "$p" 2>/dev/null; then outlived=$((outlived + 1)); fi
+done
+check "nodes that outlived dev" 0 "$outlived"
+
+# A node that dies while the cluster runs: dev notices, stops the others
+# and exits 1.
+start_dev "$TMP/die" --edges 1 --stop-timeout-ms 5000
+kill -KILL "$EDGEKV_EDGE1_PID"
+set +e; wait "$DEV"; RC=$?; set -e
+check "dev exits 1 when a node dies" 1 "$RC"
+grep -q "edge1 exited unexpectedly (signal 9)" "$TMP/die.out" && ok "dev names the dead node and its signal" ||
+  bad "no death message: $(cat "$TMP/die.out")"
+grep -q "^edgekv dev: stopped, with errors" "$TMP/die.out" && ok "dev does not claim a clean stop" ||
+  bad "stop message: $(tail -2 "$TMP/die.out")"
+
+# A node that does not stop in time (SIGSTOPped): dev kills it and exits 1.
+start_dev "$TMP/hang" --edges 1 --stop-timeout-ms 1000
+kill -STOP "$EDGEKV_EDGE1_PID"
+stop_dev INT
+check "dev exits 1 when it must kill a node" 1 "$RC"
+grep -q "edge1 did not stop within 1000 ms; killing it" "$TMP/hang.out" && ok "dev says which node it killed" ||
+  bad "no kill message: $(cat "$TMP/hang.out")"
+grep -q "^edgekv dev: stopped, with errors" "$TMP/hang.out" && ok "and that the stop was not clean" ||
+  bad "stop message: $(tail -2 "$TMP/hang.out")"
+
+# A node that cannot bind its port: dev reports which node and why.
+hold=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); print("held", flush=True); time.sleep(120)' \
+  "$hold" >"$TMP/hold.out" 2>&1 &
+HOLDER=$!
+PIDS+=("$HOLDER")
+held() { grep -q held "$TMP/hold.out"; }
+if wait_for "the port holder" 10 held; then
+  set +e
+  "$EDGEKV" dev --dir "$TMP/busy" --edges 1 --port 0 --repl-port "$hold" --sync off >"$TMP/busy.out" 2>&1
+  RC=$?
+  set -e
+  check "dev exits 1 when the origin cannot bind" 1 "$RC"
+  grep -q "origin exited during start-up (exit 1)" "$TMP/busy.out" && ok "dev names the node that failed" ||
+    bad "no start-up failure message: $(cat "$TMP/busy.out")"
+  grep -q "cannot listen on 127.0.0.1:$hold\|127.0.0.1:$hold.*in use" "$TMP/busy/origin.log" && ok "the node's log names the busy port" ||
+    bad "origin log: $(cat "$TMP/busy/origin.log")"
+fi
+kill "$HOLDER" 2>/dev/null || true
 finish
