@@ -345,8 +345,18 @@ typedef struct {
     uint64_t memtable_bytes;
     uint64_t estimated_keys;
     uint64_t block_cache_bytes;
+    /* WAL durability since open, counted by RocksDB (its statistics) and
+     * by the store. Under STOR_SYNC_ALWAYS each write group syncs the WAL
+     * once and no write of the group returns before that sync finished, so
+     * wal_syncs grows with commit_groups; under BATCH and OFF no write
+     * syncs, and wal_syncs is wal_interval_syncs. */
+    uint64_t commit_groups;      /* write groups: concurrent writes joined (group commit) */
+    uint64_t wal_syncs;          /* every WAL sync: in writes, plus the interval syncs */
+    uint64_t wal_interval_syncs; /* syncs the store requested: BATCH thread and close */
 } stor_stats_t;
 
+/* Fill *out. Safe from any thread while the store is open; the counters
+ * are monotonic and read one by one (not one snapshot of all of them). */
 void stor_get_stats(stor_t *s, stor_stats_t *out);
 
 /* Force a full compaction (runs the expiry filter now). For tests and ops. */

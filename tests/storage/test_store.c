@@ -1,16 +1,24 @@
 /* test_store.c - the RocksDB replica: LWW, reads, listing, expiry,
  * namespaces, state, sync policies, allocation failure, large values. Each
- * test runs in a fresh temporary directory that is removed afterwards. */
+ * test runs in a fresh temporary directory that is removed afterwards.
+ *
+ * The sync policy tests count real WAL syncs: this file defines fdatasync
+ * and fsync, which librocksdb then calls instead of libc's (an executable's
+ * symbols come first), and counts the calls on WAL files per thread. What
+ * an acknowledged write survives (a power cut, not only a clean reopen) is
+ * test_powercut.sh's subject. */
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -660,23 +668,193 @@ static void test_compaction_filter(void **state)
     assert_string_equal(value_of(f->s, NS1, "forever", buf, sizeof(buf)), "x");
 }
 
+/* ---- sync policies ----------------------------------------------------------------- */
+
+/* Successful syncs of WAL files (*.log): by this thread, by any thread. */
+static _Thread_local uint64_t t_wal_syncs;
+static atomic_uint_fast64_t g_wal_syncs;
+
+static void count_wal_sync(int fd)
+{
+    char link[64], path[512];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof(path) - 1);
+    if (n < 4 || memcmp(path + n - 4, ".log", 4) != 0)
+        return;
+    t_wal_syncs++;
+    atomic_fetch_add(&g_wal_syncs, 1);
+}
+
+/* Counted once the sync has returned: a count seen after a write returned
+ * is a sync that finished before the write was acknowledged. */
+int fdatasync(int fd)
+{
+    int rc = (int)syscall(SYS_fdatasync, fd);
+    if (rc == 0)
+        count_wal_sync(fd);
+    return rc;
+}
+
+int fsync(int fd)
+{
+    int rc = (int)syscall(SYS_fsync, fd);
+    if (rc == 0)
+        count_wal_sync(fd);
+    return rc;
+}
+
+static void fx_reopen_sync(fx_t *f, stor_sync_t sync, unsigned interval_ms)
+{
+    stor_close(f->s);
+    f->o.sync = sync;
+    f->o.sync_interval_ms = interval_ms;
+    fx_open(f);
+}
+
+#define SYNC_WRITERS     4
+#define SYNC_WRITES_EACH 25
+#define SYNC_WAIT_MS     10000 /* generous: the machine may be loaded */
+
+static void *sync_writer(void *arg)
+{
+    fx_t *f = arg;
+    static atomic_int next_id;
+    int id = atomic_fetch_add(&next_id, 1);
+    for (int i = 0; i < SYNC_WRITES_EACH; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "w%d-%d", id, i);
+        if (put(f->s, NS1, k, 1, 1, "v", 0) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+/* ALWAYS: no write is acknowledged before a WAL sync that covers it has
+ * finished. Sequential writes are one write group each: RocksDB counts one
+ * sync per write, and the writing thread itself fdatasynced a WAL file
+ * before the call returned. Concurrent writes share syncs (group commit),
+ * but every group syncs. */
+static void test_sync_always(void **state)
+{
+    fx_t *f = *state;
+    fx_reopen_sync(f, STOR_SYNC_ALWAYS, 5);
+    stor_stats_t a, b;
+    for (int i = 0; i < 20; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "seq%d", i);
+        stor_get_stats(f->s, &a);
+        uint64_t t0 = t_wal_syncs;
+        if (i % 2)
+            assert_int_equal(put(f->s, NS1, k, 1, 1, "v", 0), 0);
+        else /* the commit path (state, namespaces, the log) syncs alike */
+            assert_int_equal(stor_state_put(f->s, k, "v", 1), 0);
+        uint64_t t1 = t_wal_syncs;
+        stor_get_stats(f->s, &b);
+        assert_int_equal(b.commit_groups - a.commit_groups, 1);
+        assert_int_equal(b.wal_syncs - a.wal_syncs, 1);
+        assert_true(t1 - t0 >= 1);
+    }
+    assert_int_equal(b.wal_interval_syncs, 0);
+
+    stor_get_stats(f->s, &a);
+    uint64_t g0 = atomic_load(&g_wal_syncs);
+    pthread_t t[SYNC_WRITERS];
+    for (int i = 0; i < SYNC_WRITERS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sync_writer, f), 0);
+    for (int i = 0; i < SYNC_WRITERS; i++) {
+        void *ret;
+        pthread_join(t[i], &ret);
+        assert_null(ret);
+    }
+    uint64_t g1 = atomic_load(&g_wal_syncs);
+    stor_get_stats(f->s, &b);
+    uint64_t groups = b.commit_groups - a.commit_groups;
+    assert_true(groups >= 1 && groups <= SYNC_WRITERS * SYNC_WRITES_EACH);
+    assert_int_equal(b.wal_syncs - a.wal_syncs, groups);
+    assert_true(g1 - g0 >= groups);
+    assert_int_equal(b.wal_interval_syncs, 0);
+}
+
+/* OFF: writes are acknowledged with no WAL sync at all, RocksDB's count
+ * and the real calls alike. */
+static void test_sync_off(void **state)
+{
+    fx_t *f = *state;
+    fx_reopen_sync(f, STOR_SYNC_OFF, 5);
+    stor_stats_t a, b;
+    stor_get_stats(f->s, &a);
+    uint64_t g0 = atomic_load(&g_wal_syncs);
+    for (int i = 0; i < 20; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(put(f->s, NS1, k, 1, 1, "v", 0), 0);
+    }
+    assert_int_equal(stor_state_put(f->s, "s", "v", 1), 0);
+    stor_get_stats(f->s, &b);
+    assert_int_equal(b.commit_groups - a.commit_groups, 21);
+    assert_int_equal(b.wal_syncs, 0);
+    assert_int_equal(b.wal_interval_syncs, 0);
+    assert_int_equal(atomic_load(&g_wal_syncs) - g0, 0);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* BATCH: writes never sync; the interval thread does. With an interval
+ * longer than the test, no WAL sync happens at all; with a short one the
+ * syncs come, from another thread, while the writer has done none. */
+static void test_sync_batch(void **state)
+{
+    fx_t *f = *state;
+    fx_reopen_sync(f, STOR_SYNC_BATCH, 3600 * 1000);
+    stor_stats_t a, b;
+    stor_get_stats(f->s, &a);
+    uint64_t g0 = atomic_load(&g_wal_syncs), t0 = t_wal_syncs;
+    for (int i = 0; i < 20; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(put(f->s, NS1, k, 1, 1, "v", 0), 0);
+    }
+    stor_get_stats(f->s, &b);
+    assert_int_equal(b.commit_groups - a.commit_groups, 20);
+    assert_int_equal(b.wal_syncs, 0);
+    assert_int_equal(b.wal_interval_syncs, 0);
+    assert_int_equal(atomic_load(&g_wal_syncs) - g0, 0);
+
+    fx_reopen_sync(f, STOR_SYNC_BATCH, 5);
+    t0 = t_wal_syncs;
+    g0 = atomic_load(&g_wal_syncs);
+    assert_int_equal(put(f->s, NS1, "after", 1, 1, "v", 0), 0);
+    uint64_t deadline = now_ms() + SYNC_WAIT_MS;
+    do {
+        stor_get_stats(f->s, &b);
+        if (b.wal_interval_syncs >= 3 && atomic_load(&g_wal_syncs) - g0 >= 1)
+            break;
+        usleep(1000); /* polling: the condition, not this pause, ends the wait */
+    } while (now_ms() < deadline);
+    assert_true(b.wal_interval_syncs >= 3);
+    assert_true(b.wal_syncs >= 1 && b.wal_syncs <= b.wal_interval_syncs);
+    assert_true(atomic_load(&g_wal_syncs) - g0 >= 1);
+    assert_int_equal(t_wal_syncs - t0, 0); /* none in the writing thread */
+}
+
+/* Whatever the policy, a clean close is durable (close syncs the WAL). */
 static void test_sync_policies(void **state)
 {
     fx_t *f = *state;
     const stor_sync_t pol[] = {STOR_SYNC_ALWAYS, STOR_SYNC_BATCH, STOR_SYNC_OFF};
     char buf[64];
     for (int i = 0; i < 3; i++) {
-        stor_close(f->s);
-        f->o.sync = pol[i];
-        f->o.sync_interval_ms = 5;
-        fx_open(f);
+        fx_reopen_sync(f, pol[i], 5);
         for (uint64_t v = 1; v <= 20; v++) {
             char val[16];
             snprintf(val, sizeof(val), "%d-%u", i, (unsigned)v);
             assert_int_equal(put(f->s, NS1, "k", 100 * (uint64_t)i + v, 1, val, 0), 0);
         }
-        if (pol[i] == STOR_SYNC_BATCH)
-            usleep(30 * 1000); /* let the sync thread run a few times */
         fx_reopen(f);
         char want[16];
         snprintf(want, sizeof(want), "%d-20", i);
@@ -1055,18 +1233,33 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_put_get),         T(test_lww),
-        T(test_tombstone),       T(test_batch),
-        T(test_multi_get),       T(test_lww_concurrent),
-        T(test_list_order),      T(test_list_prefix),
-        T(test_list_paging),     T(test_list_hidden),
-        T(test_list_bad_cursor), T(test_list_scan_budget),
-        T(test_reopen),          T(test_compaction_filter),
-        T(test_sync_policies),   T(test_open_errors),
-        T(test_big_value),       T(test_oom),
-        T(test_ns_basic),        T(test_ns_id_opt),
-        T(test_ns_list),         T(test_ns_limit),
-        T(test_state),           T(test_stats),
+        T(test_put_get),
+        T(test_lww),
+        T(test_tombstone),
+        T(test_batch),
+        T(test_multi_get),
+        T(test_lww_concurrent),
+        T(test_list_order),
+        T(test_list_prefix),
+        T(test_list_paging),
+        T(test_list_hidden),
+        T(test_list_bad_cursor),
+        T(test_list_scan_budget),
+        T(test_reopen),
+        T(test_compaction_filter),
+        T(test_sync_policies),
+        T(test_sync_always),
+        T(test_sync_off),
+        T(test_sync_batch),
+        T(test_open_errors),
+        T(test_big_value),
+        T(test_oom),
+        T(test_ns_basic),
+        T(test_ns_id_opt),
+        T(test_ns_list),
+        T(test_ns_limit),
+        T(test_state),
+        T(test_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
