@@ -118,12 +118,13 @@ start_role() {
   PID=$!
   PIDS+=("$PID")
   NODE_NAME[$PID]=$name
-  for _ in $(seq 1 100); do
-    if grep -q "serving http://" "$log" 2>/dev/null; then break; fi
+  local deadline=$((SECONDS + 30)) # an ASan node on a loaded machine starts slowly
+  until grep -q "serving http://" "$log" 2>/dev/null; do
     if ! kill -0 "$PID" 2>/dev/null; then
       echo "edgekv exited early:"; cat "$TMP/$name.err"; return 1
     fi
-    sleep 0.1
+    if [[ $SECONDS -ge $deadline ]]; then bad "$name did not print its banner in 30 s"; return 1; fi
+    sleep 0.05
   done
   PORT=$(sed -n 's|.*serving http://127.0.0.1:\([0-9]*\).*|\1|p' "$log" | head -1)
   ACCOUNT=$(sed -n 's|.*(account \([^,]*\),.*|\1|p' "$log" | head -1)

@@ -36,29 +36,29 @@ grep -q "origin  $EDGEKV_ORIGIN_URL  (replication: mutual TLS on $EDGEKV_REPL_AD
   ok "the banner names the ports ports.env holds" || bad "banner and ports.env differ: $(cat "$TMP/dev.out")"
 A=$CLOUDFLARE_ACCOUNT_ID T=$CLOUDFLARE_API_TOKEN
 live() { [[ "$(curl -s "$1/status" | jq -r .replication.link)" == live ]]; }
-wait_for "edge1 live" 10 live "$E1" && ok "edge1 live"
-wait_for "edge2 live" 10 live "$E2" && ok "edge2 live"
+wait_for "edge1 live" 30 live "$E1" && ok "edge1 live"
+wait_for "edge2 live" 30 live "$E2" && ok "edge2 live"
 NS=$(curl -s -X POST -H "Authorization: Bearer $T" -d '{"title":"dev"}' \
   "$CLOUDFLARE_API_BASE_URL/accounts/$A/storage/kv/namespaces" | jq -r .result.id)
 check "namespace through edge1" 32 "${#NS}"
 check "write through edge1" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $T" --data-binary v1 \
   "$CLOUDFLARE_API_BASE_URL/accounts/$A/storage/kv/namespaces/$NS/values/k")"
 got() { [[ "$(curl -s -H "Authorization: Bearer $T" "$E2/client/v4/accounts/$A/storage/kv/namespaces/$NS/values/k")" == v1 ]]; }
-wait_for "edge2 reads edge1's write" 5 got && ok "edge2 reads edge1's write"
+wait_for "edge2 reads edge1's write" 30 got && ok "edge2 reads edge1's write"
 # edgekv kv against the cluster: write through edge1, read through edge2.
 kvc() { "$EDGEKV" kv "$@" --token "$T" --account "$A"; }
 kvc key put cli-key cli-value --namespace-id "$NS" --url "$E1" >/dev/null && ok "kv key put through edge1" || bad "kv key put through edge1"
 check "kv key get through edge1 (read-your-write)" cli-value "$(kvc key get cli-key --namespace-id "$NS" --url "$E1")"
 cli_at_edge2() { [[ "$(kvc key get cli-key --namespace-id "$NS" --url "$E2" 2>/dev/null)" == cli-value ]]; }
-wait_for "kv key get through edge2" 5 cli_at_edge2 && ok "kv key get through edge2"
+wait_for "kv key get through edge2" 30 cli_at_edge2 && ok "kv key get through edge2"
 printf '[{"key":"b1","value":"x"},{"key":"b2","value":"y"}]' >"$TMP/bulk.json"
 kvc bulk put "$TMP/bulk.json" --namespace-id "$NS" --url "$E1" >/dev/null && ok "kv bulk put through edge1" || bad "kv bulk put through edge1"
 listed() { [[ "$(kvc key list --namespace-id "$NS" --prefix b --json --url "$E2" 2>/dev/null | jq length)" == 2 ]]; }
-wait_for "kv key list through edge2" 5 listed && ok "kv key list through edge2 sees the bulk"
+wait_for "kv key list through edge2" 30 listed && ok "kv key list through edge2 sees the bulk"
 kvc key delete cli-key --namespace-id "$NS" --url "$E1" >/dev/null
 # Gone means "not found" (exit 3) from a live edge2, not any failure.
 gone() { set +e; kvc key get cli-key --namespace-id "$NS" --url "$E2" >/dev/null 2>&1; local rc=$?; set -e; [[ $rc -eq 3 ]]; }
-wait_for "the delete at edge2" 5 gone && ok "kv key delete through edge1 reaches edge2 (not found, exit 3)"
+wait_for "the delete at edge2" 30 gone && ok "kv key delete through edge1 reaches edge2 (not found, exit 3)"
 
 stop_dev INT
 check "dev exits 0 on SIGINT" 0 "$RC"
@@ -91,13 +91,15 @@ grep -q "^edgekv dev: stopped, with errors" "$TMP/hang.out" && ok "and that the 
   bad "stop message: $(tail -2 "$TMP/hang.out")"
 
 # A node that cannot bind its port: dev reports which node and why.
-hold=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); print("held", flush=True); time.sleep(120)' \
-  "$hold" >"$TMP/hold.out" 2>&1 &
+# The holder binds a port the kernel picks and listens on it for 120 s at
+# most (it is killed below).
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print("held", s.getsockname()[1], flush=True); time.sleep(120)' \
+  >"$TMP/hold.out" 2>&1 &
 HOLDER=$!
 PIDS+=("$HOLDER")
 held() { grep -q held "$TMP/hold.out"; }
-if wait_for "the port holder" 10 held; then
+if wait_for "the port holder" 30 held; then
+  hold=$(sed -n "s/^held //p" "$TMP/hold.out")
   set +e
   "$EDGEKV" dev --dir "$TMP/busy" --edges 1 --port 0 --repl-port "$hold" --sync off >"$TMP/busy.out" 2>&1
   RC=$?
