@@ -221,12 +221,13 @@ start_cluster() {
 }
 
 # After the suites: every replica holds the same data (GET /digest), polled
-# briefly since the last writes may still be on their way to edge2.
+# until they agree (15 s at most): the last writes may still be on their
+# way to edge2.
 cluster_converged() {
   node -e '
     (async () => {
       let d = [];
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < 300; i++) { // up to 15 s: arrival, not speed
         d = await Promise.all(process.argv.slice(1).map((u) => fetch(`${u}/digest`).then((r) => r.text())));
         if (d.every((x) => x === d[0]) && /^[0-9a-f]{64}\n$/.test(d[0])) return;
         await new Promise((r) => setTimeout(r, 50));
