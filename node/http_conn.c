@@ -530,6 +530,11 @@ static void http__timer_set(http_conn_t *c, http_timer_kind_t kind, bool restart
         return;
     }
     uint64_t ms = kind == HTTP_TIMER_IDLE ? cfg->idle_timeout_ms : cfg->read_timeout_ms;
+    /* Count from now, not from when the loop last woke up: bytes read in
+     * this callback may have arrived well after that (a loop busy with other
+     * connections, a loaded machine), and the client must not lose part of
+     * its timeout to the server's own delay. */
+    uv_update_time(&c->loop->loop);
     uv_timer_start(&c->timer, http__on_timer, ms, 0);
 }
 
@@ -577,9 +582,13 @@ void http__conn_settle(http_conn_t *c, bool progressed)
         if (c->writes_pending == 0)
             http__conn_finish(c);
         else
-            http__timer_set(c, HTTP_TIMER_IDLE, false);
+            http__timer_set(c, HTTP_TIMER_IDLE, progressed);
     } else if (c->rstate == HTTP_RS_IDLE && c->rbuf_off == c->rbuf_len) {
-        http__timer_set(c, HTTP_TIMER_IDLE, false);
+        /* Idle from the last bytes: requests answered within the read that
+         * brought them pass through here with the timer kind unchanged, so
+         * only `progressed` restarts it (else a busy keep-alive connection
+         * would be closed idle_timeout_ms after it was accepted). */
+        http__timer_set(c, HTTP_TIMER_IDLE, progressed);
     } else {
         http__timer_set(c, HTTP_TIMER_READ, progressed);
     }
