@@ -30,12 +30,44 @@ static int is_rest(const http_req_t *req)
  * says so on every answer: X-EdgeKV-Stale-Ms: <ms since last heard>. */
 #define STALE_HEADER_MAX 1024
 
+/* Strict staleness: reads at a stale edge are refused rather than served
+ * from a replica that may be arbitrarily behind (or wiped for a snapshot).
+ * Writes go to the origin and are judged there. Judged twice: when the
+ * request arrives, and again when its answer leaves (app_respond), so a
+ * read that raced the start of a snapshot answers 503, never a 404 from a
+ * store being refilled: the core's verdict turns stale before the wipe. */
+static bool must_refuse_stale(node_app_t *app, const http_req_t *req, uint64_t *ms)
+{
+    bool read = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD ||
+                (req->method == HTTP_M_POST && req->path_len >= 9 &&
+                 memcmp(req->path + req->path_len - 9, "/bulk/get", 9) == 0);
+    return app->strict_staleness && app->replica && read && (is_binding(req) || is_rest(req)) &&
+           replica_is_stale(app->replica, ms);
+}
+
+static void refuse_stale(node_app_t *app, http_req_t *req, uint64_t ms)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "Service Unavailable: edge replica is stale (origin last heard %llu ms ago)",
+             (unsigned long long)ms);
+    if (is_binding(req))
+        app_bind_error(app, req, METRICS_ROUTE_OTHER, 503, msg);
+    else
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 503, KVOP_CODE_UNAVAILABLE, msg);
+}
+
 void app_respond(node_app_t *app, http_req_t *req, metrics_route_t route,
                  const http_response_t *resp)
 {
     uint64_t now = uv_hrtime(), stale_ms;
     http_response_t r = *resp;
     char hdr[KV_METADATA_MAX_BYTES + STALE_HEADER_MAX];
+    if (resp->status != 503 && must_refuse_stale(app, req, &stale_ms)) {
+        if (resp->body_release)
+            resp->body_release(resp->body_release_arg);
+        refuse_stale(app, req, stale_ms);
+        return;
+    }
     metrics_request(app->metrics, req->loop_index, route, resp->status,
                     now > req->start_ns ? now - req->start_ns : 0);
     if (app->replica && replica_is_stale(app->replica, &stale_ms) &&
@@ -47,28 +79,6 @@ void app_respond(node_app_t *app, http_req_t *req, metrics_route_t route,
         r.headers_len = (size_t)n;
     }
     http_respond(req, &r);
-}
-
-/* Strict staleness: reads at a stale edge are refused rather than served
- * from a replica that may be arbitrarily behind. Writes go to the origin
- * and are judged there. */
-static int refuse_stale(node_app_t *app, http_req_t *req)
-{
-    uint64_t ms;
-    char msg[160];
-    bool read = req->method == HTTP_M_GET || req->method == HTTP_M_HEAD ||
-                (req->method == HTTP_M_POST && req->path_len >= 9 &&
-                 memcmp(req->path + req->path_len - 9, "/bulk/get", 9) == 0);
-    if (!app->strict_staleness || !app->replica || !read ||
-        !replica_is_stale(app->replica, &ms))
-        return 0;
-    snprintf(msg, sizeof msg, "Service Unavailable: edge replica is stale (origin last heard %llu ms ago)",
-             (unsigned long long)ms);
-    if (is_binding(req))
-        app_bind_error(app, req, METRICS_ROUTE_OTHER, 503, msg);
-    else
-        app_rest_error(app, req, METRICS_ROUTE_OTHER, 503, KVOP_CODE_UNAVAILABLE, msg);
-    return 1;
 }
 
 static void free_text(void *p)
@@ -387,8 +397,11 @@ static void on_too_large(http_req_t *req, uint64_t len, void *ctx)
 static void on_request(http_req_t *req, void *ctx)
 {
     node_app_t *app = ctx;
-    if ((is_binding(req) || is_rest(req)) && refuse_stale(app, req))
+    uint64_t stale_ms;
+    if (must_refuse_stale(app, req, &stale_ms)) {
+        refuse_stale(app, req, stale_ms);
         return;
+    }
     if (is_binding(req))
         binding_handle(app, req);
     else if (is_rest(req))

@@ -43,6 +43,16 @@ uint64_t replica__now_ms(void)
 
 /* ---- status ------------------------------------------------------------------------ */
 
+/* The core's staleness verdict, for the HTTP threads: published after every
+ * call into the core and before its actions are carried out, so a store
+ * wipe for a snapshot is never visible while reads still count as fresh. */
+static void publish_freshness(replica_t *r)
+{
+    uint64_t since, until = repl_edge_fresh_until(r->edge, &since);
+    atomic_store_explicit(&r->stale_since_ms, since, memory_order_relaxed);
+    atomic_store_explicit(&r->fresh_until_ms, until, memory_order_release);
+}
+
 static void update_status(replica_t *r)
 {
     replica_status_t s;
@@ -51,8 +61,7 @@ static void update_status(replica_t *r)
     s.role = r->cfg.role;
     if (r->edge) {
         repl_edge_status(r->edge, now, &s.edge);
-        atomic_store_explicit(&r->heard_ms, s.edge.last_heard_ms, memory_order_relaxed);
-        atomic_store_explicit(&r->link_state, (int)s.edge.link, memory_order_relaxed);
+        publish_freshness(r);
     } else {
         repl_origin_stats(r->origin, &s.origin);
         s.edge_count =
@@ -76,33 +85,34 @@ static void update_status(replica_t *r)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Both judge with the core's verdict (repl_edge_fresh_until), applied to
+ * the current time; neither knows a rule of its own. */
+static bool judge_stale(replica_t *r, uint64_t *staleness_ms)
+{
+    uint64_t now = replica__now_ms();
+    uint64_t until = atomic_load_explicit(&r->fresh_until_ms, memory_order_acquire);
+    uint64_t since = atomic_load_explicit(&r->stale_since_ms, memory_order_relaxed);
+    *staleness_ms = now > since ? now - since : 0;
+    return until == 0 || now > until;
+}
+
 void replica_status(replica_t *r, replica_status_t *out)
 {
     pthread_mutex_lock(&r->lock);
     *out = r->status;
     pthread_mutex_unlock(&r->lock);
-    if (out->role == REPLICA_EDGE) {
-        uint64_t now = replica__now_ms(), heard = out->edge.last_heard_ms;
-        out->edge.staleness_ms = heard && now > heard ? now - heard : (heard ? 0 : now);
-        out->edge.stale = !heard || out->edge.staleness_ms > r->cfg.propagation_bound_ms ||
-                          out->edge.link == REPL_LINK_REFUSED;
-    }
+    if (out->role == REPLICA_EDGE)
+        out->edge.stale = judge_stale(r, &out->edge.staleness_ms);
 }
 
-/* On every answer an edge gives: two relaxed loads, no lock. The same rule
- * as replica_status: stale when never heard, past the bound, or refused. */
+/* On every answer an edge gives: two atomic loads, no lock. */
 bool replica_is_stale(replica_t *r, uint64_t *staleness_ms)
 {
-    uint64_t heard, now;
     if (r->cfg.role != REPLICA_EDGE) {
         *staleness_ms = 0;
         return false;
     }
-    heard = atomic_load_explicit(&r->heard_ms, memory_order_relaxed);
-    now = replica__now_ms();
-    *staleness_ms = heard && now > heard ? now - heard : (heard ? 0 : now);
-    return !heard || *staleness_ms > r->cfg.propagation_bound_ms ||
-           atomic_load_explicit(&r->link_state, memory_order_relaxed) == REPL_LINK_REFUSED;
+    return judge_stale(r, staleness_ms);
 }
 
 /* ---- actions ----------------------------------------------------------------------- */
@@ -194,6 +204,8 @@ static void rearm(replica_t *r)
 void replica__dispatch(replica_t *r, repl_actions_t *a)
 {
     for (;;) {
+        if (r->edge)
+            publish_freshness(r);
         for (size_t i = 0; i < a->n; i++)
             dispatch_one(r, &a->acts[i]);
         a->n = 0;

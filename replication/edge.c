@@ -328,8 +328,15 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
         }
     }
     out->last_heard_ms = e->last_heard_ms;
-    uint64_t since = e->heard ? e->last_heard_ms : e->started_ms;
+    uint64_t since, fresh_until = repl_edge_fresh_until(e, &since);
     out->staleness_ms = now_ms > since ? now_ms - since : 0;
-    out->stale = !e->heard || out->staleness_ms > e->cfg.propagation_bound_ms || e->snapshotting ||
-                 !e->history_id[0];
+    out->stale = now_ms > fresh_until || fresh_until == 0;
+}
+
+uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms)
+{
+    *since_ms = e->heard ? e->last_heard_ms : e->started_ms;
+    if (!e->heard || e->snapshotting || !e->history_id[0] || e->link == REPL_LINK_REFUSED)
+        return 0;
+    return repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms);
 }

@@ -341,12 +341,21 @@ typedef struct {
     uint64_t lag_seq;
     uint64_t lag_ms;        /* now - when the oldest unapplied seq was announced */
     uint64_t last_heard_ms; /* local time of the last frame from the origin */
-    bool stale;             /* not heard within propagation_bound_ms, never
-                               heard, or a snapshot is half applied */
+    bool stale;             /* now_ms > repl_edge_fresh_until(): see there */
     uint64_t staleness_ms;  /* now - last_heard_ms (since start if never) */
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);
+
+/* The one staleness rule, for drivers that answer reads on other threads
+ * and must not lock the core per answer: publish these two values after
+ * every call into the core (before carrying out its actions) and judge with
+ * them. Answers are fresh while now_ms <= the returned time, which is 0
+ * (stale whatever the clock says) while there is no history, the origin was
+ * never heard, a snapshot is half applied or the history was refused, and
+ * else last_heard_ms + propagation_bound_ms. *since_ms gets the local time
+ * staleness is measured from (the last frame heard, or the start). */
+uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms);
 
 /* Storage steps queued (or in flight) and their bytes. A driver stops
  * reading from the link while this is above its high-water mark and resumes
