@@ -19,7 +19,7 @@ source "$(dirname "$0")/../process/lib.sh"
 SHIM=${POWERCUT_SHIM:?path to libpowercut_shim.so}
 APPLY=${POWERCUT_APPLY:?path to powercut_apply}
 REAL=$EDGEKV
-N=100
+N=50
 
 # powercut POLICY: run, write, kill, cut, restart, read back. Sets ACKED
 # (writes answered 200) and LOST (acknowledged, then not read back).
