@@ -11,14 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
 #include "cli_int.h"
 #include "kv_mem.h"
 
-/* Nothing listens on port 1 of loopback: connections are refused at once. */
-#define DEAD_URL "http://127.0.0.1:1"
+/* A URL where connections are refused at once: a loopback port that a
+ * socket of ours holds bound, never listening, for the whole run (so no one
+ * else can listen there either). Set up by setup(). */
+static int dead_fd = -1;
+static char dead_url[64];     /* "http://127.0.0.1:<port>" */
+static char dead_url_arg[80]; /* "--url=" dead_url */
 
 static char out_path[] = "/tmp/edgekv-test-cli-XXXXXX";
 
@@ -53,10 +60,27 @@ static bool output_has(const char *text)
     return strstr(buf, text) != NULL;
 }
 
+static int dead_url_init(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof sa;
+
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    dead_fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (dead_fd < 0 || bind(dead_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(dead_fd, (struct sockaddr *)&sa, &len) != 0)
+        return -1;
+    snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    snprintf(dead_url_arg, sizeof dead_url_arg, "--url=%s", dead_url);
+    return 0;
+}
+
 static int setup(void **state)
 {
     int fd = mkstemp(out_path);
     (void)state;
+    if (dead_url_init() != 0)
+        return -1;
     unsetenv("EDGEKV_URL"), unsetenv("EDGEKV_TOKEN"), unsetenv("EDGEKV_ACCOUNT");
     unsetenv("CLOUDFLARE_API_BASE_URL"), unsetenv("CLOUDFLARE_API_TOKEN");
     unsetenv("CLOUDFLARE_ACCOUNT_ID");
@@ -66,6 +90,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    close(dead_fd);
     return unlink(out_path);
 }
 
@@ -166,7 +191,7 @@ static void test_bulk_files(void **state)
     write_file(path, "[{\"key\":1,\"value\":\"v\"},{\"key\":\"k\"},7,"
                      "{\"key\":\"k\",\"value\":\"v\",\"expiration\":\"soon\",\"base64\":1}]");
     assert_int_equal(
-        RUN("bulk", "put", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        RUN("bulk", "put", path, "--namespace-id=n", dead_url_arg, "--token=t", "--account=a"),
         CLI_EXIT_USAGE);
     assert_true(output_has("item 0: \"key\" must be a string"));
     assert_true(output_has("item 1: \"value\" must be a string"));
@@ -175,24 +200,24 @@ static void test_bulk_files(void **state)
     assert_true(output_has("item 3: \"base64\" must be true or false"));
     assert_true(output_has("5 errors; nothing was written"));
     write_file(path, "[\"a\", {\"name\": \"b\"}, {\"key\": \"c\"}]");
-    assert_int_equal(RUN("bulk", "delete", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t",
-                         "--account=a"),
-                     CLI_EXIT_USAGE);
+    assert_int_equal(
+        RUN("bulk", "delete", path, "--namespace-id=n", dead_url_arg, "--token=t", "--account=a"),
+        CLI_EXIT_USAGE);
     assert_true(output_has("item 2: expected a string or an object"));
     write_file(path, "{\"not\": \"an array\"}");
     assert_int_equal(
-        RUN("bulk", "get", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        RUN("bulk", "get", path, "--namespace-id=n", dead_url_arg, "--token=t", "--account=a"),
         CLI_EXIT_USAGE);
     assert_true(output_has("expected a JSON array"));
     write_file(path, "[1,");
     assert_int_equal(
-        RUN("bulk", "get", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        RUN("bulk", "get", path, "--namespace-id=n", dead_url_arg, "--token=t", "--account=a"),
         CLI_EXIT_USAGE);
     assert_true(output_has("is not JSON"));
     /* A valid file gets as far as the network. */
     write_file(path, "[{\"key\":\"k\",\"value\":\"v\",\"metadata\":{\"m\":1}}]");
     assert_int_equal(
-        RUN("bulk", "put", path, "--namespace-id=n", "--url=" DEAD_URL, "--token=t", "--account=a"),
+        RUN("bulk", "put", path, "--namespace-id=n", dead_url_arg, "--token=t", "--account=a"),
         CLI_EXIT_CONN);
     unlink(path);
 }
@@ -200,11 +225,14 @@ static void test_bulk_files(void **state)
 static void test_connection_refused(void **state)
 {
     (void)state;
-    setenv("CLOUDFLARE_API_BASE_URL", DEAD_URL "/client/v4/", 1);
+    char base[96], msg[96];
+    snprintf(base, sizeof base, "%s/client/v4/", dead_url);
+    snprintf(msg, sizeof msg, "cannot reach %s", dead_url);
+    setenv("CLOUDFLARE_API_BASE_URL", base, 1);
     setenv("CLOUDFLARE_API_TOKEN", "t", 1);
     setenv("CLOUDFLARE_ACCOUNT_ID", "a", 1);
     assert_int_equal(RUN("namespace", "list"), CLI_EXIT_CONN);
-    assert_true(output_has("cannot reach " DEAD_URL));
+    assert_true(output_has(msg));
     assert_int_equal(RUN("key", "get", "k", "--namespace-id", "n"), CLI_EXIT_CONN);
     assert_int_equal(RUN("key", "put", "k", "v", "--metadata", "{\"a\":1}", "--namespace-id", "n",
                          "--ttl", "60"),
@@ -222,11 +250,11 @@ static void test_alloc_failures(void **state)
         int rc;
         kv_mem_failing_set(n);
         rc = RUN("key", "put", "k/1", "v", "--metadata", "{\"a\":1}", "--namespace-id", "n",
-                 "--url", DEAD_URL, "--token", "t", "--account", "a");
+                 "--url", dead_url, "--token", "t", "--account", "a");
         kv_mem_failing_set(-1);
         assert_true(rc == CLI_EXIT_API || rc == CLI_EXIT_CONN);
         kv_mem_failing_set(n);
-        rc = RUN("namespace", "delete", "title", "--url", DEAD_URL, "--token", "t", "--account",
+        rc = RUN("namespace", "delete", "title", "--url", dead_url, "--token", "t", "--account",
                  "a");
         kv_mem_failing_set(-1);
         assert_true(rc == CLI_EXIT_API || rc == CLI_EXIT_CONN);

@@ -554,7 +554,7 @@ static void *raw_client_main(void *arg)
     raw_client_t *r = arg;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)r->port)};
-    struct timeval tv = {10, 0};
+    struct timeval tv = {T_GUARD_MS / 1000, 0}; /* a hung server fails the test, late */
     char buf[64];
     int fd;
     SSL *ssl;
