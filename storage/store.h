@@ -347,9 +347,11 @@ typedef struct {
     uint64_t block_cache_bytes;
     /* WAL durability since open, counted by RocksDB (its statistics) and
      * by the store. Under STOR_SYNC_ALWAYS each write group syncs the WAL
-     * once and no write of the group returns before that sync finished, so
-     * wal_syncs grows with commit_groups; under BATCH and OFF no write
-     * syncs, and wal_syncs is wal_interval_syncs. */
+     * once and no write of the group returns before that sync finished:
+     * wal_syncs grows with commit_groups. Under BATCH and OFF writes never
+     * sync: wal_syncs grows only with wal_interval_syncs (counted as each
+     * starts, so never behind) and with syncs RocksDB makes on its own
+     * (closed WALs at a memtable flush, depending on its version). */
     uint64_t commit_groups;      /* write groups: concurrent writes joined (group commit) */
     uint64_t wal_syncs;          /* every WAL sync: in writes, plus the interval syncs */
     uint64_t wal_interval_syncs; /* syncs the store requested: BATCH thread and close */
