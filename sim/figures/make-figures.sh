@@ -299,7 +299,10 @@ fi
 
 if want seeds; then
   # The scenarios tests/sim/test_wars.c checks (YMMR as the authors' code ran it) ...
-  tested=("$scen/pbs_lnkd_ssd.json" "$scen/pbs_lnkd_disk.json" "$scen/pbs_wan.json" "$scen/pbs_ymmr_code.json")
+  # (paths relative to the repository root, where the script runs, so the
+  # output names them as the README does)
+  tested=(sim/scenarios/pbs_lnkd_ssd.json sim/scenarios/pbs_lnkd_disk.json
+    sim/scenarios/pbs_wan.json sim/scenarios/pbs_ymmr_code.json)
   note "PBS reproduction checks, seeds $seeds"
   rc=0
   "$pbs" --seeds "$seeds" "${tested[@]}" >"$out/seeds.txt" || rc=$?
@@ -310,7 +313,7 @@ if want seeds; then
   fi
   # ... and the table's YMMR alpha, which is not tested (README note 2): reported only.
   rc=0
-  "$pbs" --seeds "$seeds" "$scen/pbs_ymmr.json" >"$out/seeds_ymmr_table.txt" || rc=$?
+  "$pbs" --seeds "$seeds" sim/scenarios/pbs_ymmr.json >"$out/seeds_ymmr_table.txt" || rc=$?
   cat "$out/seeds_ymmr_table.txt"
   {
     echo
