@@ -36,7 +36,7 @@ cleanup() {
       [[ -s $p ]] && { echo "---- tail of $p"; tail -20 "$p"; }
     done 2>/dev/null || true
   fi
-  rm -rf "$TMP"
+  if [[ -n ${EDGEKV_KEEP_TMP:-} ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
@@ -114,6 +114,13 @@ start_node() {
 start_role() {
   local name=$1 role=$2; shift 2
   local log=$TMP/$name.log
+  # A restarted node's old output is moved aside here, before the fork (the
+  # child's redirection truncates in its own time, and an old banner must
+  # never be read as the new one's); finish still scans the old files.
+  local f n=1
+  while [[ -e $log.$n ]]; do n=$((n + 1)); done
+  for f in "$log" "$TMP/$name.err"; do [[ -e $f ]] && mv "$f" "$f.$n"; done
+  : >"$log"
   "$EDGEKV" "$role" --listen 127.0.0.1:0 "$@" >"$log" 2>"$TMP/$name.err" &
   PID=$!
   PIDS+=("$PID")
