@@ -9,7 +9,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libssl-dev
   libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
-  curl jq procps openssl python3-minimal
+  curl jq procps openssl python3-minimal gnuplot-nox
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(wrk nginx-light redis-server)

@@ -215,6 +215,10 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
     G("gauge", "edgekv_rocksdb_memtable_bytes", "Memtable bytes.", ss.memtable_bytes);
     G("gauge", "edgekv_rocksdb_estimated_keys", "Estimated stored keys.", ss.estimated_keys);
     G("gauge", "edgekv_rocksdb_block_cache_bytes", "Block cache usage.", ss.block_cache_bytes);
+    G("counter", "edgekv_rocksdb_write_groups_total", "RocksDB write groups (group commit).",
+      ss.commit_groups);
+    G("counter", "edgekv_rocksdb_wal_syncs_total",
+      "WAL syncs (one per write group under sync=always).", ss.wal_syncs);
     G("gauge", "edgekv_http_connections_open", "Open client connections.", hs.connections_open);
     G("counter", "edgekv_http_connections_total", "Accepted connections.", hs.connections_total);
     G("counter", "edgekv_http_connections_rejected_total", "Connections refused at the cap.",

@@ -46,6 +46,15 @@ check "binding list" 1 "$(curl -s "${B[@]}" "http://127.0.0.1:$PORT/?prefix=bk" 
 check "metrics count binding gets" 1 \
   "$(curl -s "http://127.0.0.1:$PORT/metrics" | grep -c '^edgekv_http_requests_total{route="binding_get",status="200"}')"
 
+# sync=always: every sequential acknowledged write is a WAL sync, and the
+# node says so in /metrics.
+wal_syncs() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^edgekv_rocksdb_wal_syncs_total \([0-9]*\)$/\1/p'; }
+before=$(wal_syncs)
+for i in $(seq 1 10); do api PUT "$BASE/$NS/values/synced-$i" --data-binary "s$i" >/dev/null; done
+after=$(wal_syncs)
+[[ -n $before && $((after - before)) -ge 10 ]] && ok "10 acknowledged writes, $((after - before)) WAL syncs (/metrics)" ||
+  bad "WAL syncs for 10 writes under sync=always: [$before] -> [$after]"
+
 # SIGTERM: clean stop.
 stop_node TERM
 check "SIGTERM exit status" 0 "$RC"
