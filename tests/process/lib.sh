@@ -140,6 +140,17 @@ start_role() {
   BASE="http://127.0.0.1:$PORT/client/v4/accounts/$ACCOUNT/storage/kv/namespaces"
 }
 
+# start_edge N [ARGS...] : starts `edgekv edge` named edgeN with its data in
+# $TMP/edgeN, the test's certificates ($CERTS), origin replication port
+# ($RP) and common options (the COMMON array); sets EPID[N] and EPORT[N].
+declare -A EPID=() EPORT=()
+start_edge() {
+  local n=$1; shift
+  start_role "edge$n" edge --data "$TMP/edge$n" --certs "$CERTS" --name "edge$n" \
+    --origin "127.0.0.1:$RP" "${COMMON[@]}" "$@"
+  EPID[$n]=$PID EPORT[$n]=$PORT
+}
+
 # wait_for DESCRIPTION SECONDS COMMAND... : retry COMMAND (every 0.1 s)
 # until it succeeds; fails the test (and returns 1) on timeout.
 wait_for() {

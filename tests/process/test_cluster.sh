@@ -26,13 +26,6 @@ start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin \
   --repl-listen "127.0.0.1:$RESERVED" --log-retention 10 --log-retention-max 40 "${COMMON[@]}"
 OPID=$PID OPORT=$PORT RP=$REPL_PORT
 check "origin listens on the reserved replication port" "$RESERVED" "$RP"
-declare -A EPID EPORT
-start_edge() { # start_edge N [extra args]
-  local n=$1; shift
-  start_role "edge$n" edge --data "$TMP/edge$n" --certs "$CERTS" --name "edge$n" \
-    --origin "127.0.0.1:$RP" "${COMMON[@]}" "$@"
-  EPID[$n]=$PID EPORT[$n]=$PORT
-}
 for n in 1 2 3; do start_edge "$n"; done
 # edge4 refuses reads while stale (strict staleness, a 500 ms bound).
 "$EDGEKV" certs issue --dir "$CERTS" --role edge --name edge4 >/dev/null

@@ -20,13 +20,6 @@ TOKEN=$TOK ACCOUNT=$ACCT
 start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin --repl-listen 127.0.0.1:0 \
   --log-retention 10 --log-retention-max 1000 "${COMMON[@]}"
 OPID=$PID OPORT=$PORT RP=$REPL_PORT
-declare -A EPID EPORT
-start_edge() { # start_edge N [extra args]
-  local n=$1; shift
-  start_role "edge$n" edge --data "$TMP/edge$n" --certs "$CERTS" --name "edge$n" \
-    --origin "127.0.0.1:$RP" "${COMMON[@]}" "$@"
-  EPID[$n]=$PID EPORT[$n]=$PORT
-}
 start_edge 1 --strict-staleness true
 start_edge 2
 status() { curl -s "http://127.0.0.1:$1/status" | jq -r ".replication.$2"; }

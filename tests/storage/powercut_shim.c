@@ -429,14 +429,8 @@ int open(const char *path, int flags, ...)
     return pc_open(AT_FDCWD, path, flags, mode);
 }
 
-int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    mode_t mode = pc_mode(flags, ap);
-    va_end(ap);
-    return pc_open(AT_FDCWD, path, flags, mode);
-}
+/* The 64-bit names are the same calls on x86_64 and arm64. */
+int open64(const char *path, int flags, ...) __attribute__((alias("open")));
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
@@ -447,14 +441,7 @@ int openat(int dirfd, const char *path, int flags, ...)
     return pc_open(dirfd, path, flags, mode);
 }
 
-int openat64(int dirfd, const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    mode_t mode = pc_mode(flags, ap);
-    va_end(ap);
-    return pc_open(dirfd, path, flags, mode);
-}
+int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
 
 /* The _FORTIFY_SOURCE entry points: no mode (no O_CREAT). */
 int __open_2(const char *path, int flags);
