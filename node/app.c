@@ -48,7 +48,8 @@ static bool must_refuse_stale(node_app_t *app, const http_req_t *req, uint64_t *
 static void refuse_stale(node_app_t *app, http_req_t *req, uint64_t ms)
 {
     char msg[160];
-    snprintf(msg, sizeof msg, "Service Unavailable: edge replica is stale (origin last heard %llu ms ago)",
+    snprintf(msg, sizeof msg,
+             "Service Unavailable: edge replica is stale (origin last heard %llu ms ago)",
              (unsigned long long)ms);
     if (is_binding(req))
         app_bind_error(app, req, METRICS_ROUTE_OTHER, 503, msg);
@@ -72,9 +73,8 @@ void app_respond(node_app_t *app, http_req_t *req, metrics_route_t route,
                     now > req->start_ns ? now - req->start_ns : 0);
     if (app->replica && replica_is_stale(app->replica, &stale_ms) &&
         resp->headers_len < KV_METADATA_MAX_BYTES + STALE_HEADER_MAX / 2) {
-        int n = snprintf(hdr, sizeof hdr, "%.*sX-EdgeKV-Stale-Ms: %llu\r\n",
-                         (int)resp->headers_len, resp->headers ? resp->headers : "",
-                         (unsigned long long)stale_ms);
+        int n = snprintf(hdr, sizeof hdr, "%.*sX-EdgeKV-Stale-Ms: %llu\r\n", (int)resp->headers_len,
+                         resp->headers ? resp->headers : "", (unsigned long long)stale_ms);
         r.headers = hdr;
         r.headers_len = (size_t)n;
     }
@@ -242,20 +242,18 @@ static json_t *replication_json(node_app_t *app)
     if (st.role == REPLICA_EDGE) {
         j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I}", "history_id", st.history_id,
                       "link", link_name(st.edge.link), "applied_seq",
-                      (json_int_t)st.edge.applied_seq, "origin_seq",
-                      (json_int_t)st.edge.origin_seq, "lag_seq", (json_int_t)st.edge.lag_seq,
-                      "lag_ms", (json_int_t)st.edge.lag_ms, "stale", st.edge.stale,
-                      "staleness_ms", (json_int_t)st.edge.staleness_ms);
+                      (json_int_t)st.edge.applied_seq, "origin_seq", (json_int_t)st.edge.origin_seq,
+                      "lag_seq", (json_int_t)st.edge.lag_seq, "lag_ms", (json_int_t)st.edge.lag_ms,
+                      "stale", st.edge.stale, "staleness_ms", (json_int_t)st.edge.staleness_ms);
     } else {
         json_t *edges = json_array();
         for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
-            json_array_append_new(
-                edges, json_pack("{s:I, s:b, s:I, s:I, s:I}", "node_id",
-                                 (json_int_t)st.edges[i].node_id, "connected",
-                                 st.edges[i].connected, "acked_seq",
-                                 (json_int_t)st.edges[i].acked_seq, "lag_seq",
-                                 (json_int_t)st.edges[i].lag_seq, "lag_ms",
-                                 (json_int_t)st.edges[i].lag_ms));
+            json_array_append_new(edges, json_pack("{s:I, s:b, s:I, s:I, s:I}", "node_id",
+                                                   (json_int_t)st.edges[i].node_id, "connected",
+                                                   st.edges[i].connected, "acked_seq",
+                                                   (json_int_t)st.edges[i].acked_seq, "lag_seq",
+                                                   (json_int_t)st.edges[i].lag_seq, "lag_ms",
+                                                   (json_int_t)st.edges[i].lag_ms));
         j = json_pack("{s:s, s:I, s:I, s:I, s:o}", "history_id", st.history_id, "last_seq",
                       (json_int_t)st.origin.last_seq, "log_first_seq",
                       (json_int_t)st.origin.log_first_seq, "writes_committed",

@@ -129,13 +129,12 @@ struct replica {
     bool defer_connect_failed;
     bool defer_persist_failed;
     uint64_t defer_persist_batch;
-    /* The edge's freshness, read on every HTTP answer without the lock. */
     /* Edge: the core's staleness verdict (repl_edge_fresh_until), written
      * by the replication loop, read by the HTTP threads on every answer. */
     _Atomic uint64_t fresh_until_ms; /* 0: stale whatever the clock says */
     _Atomic uint64_t stale_since_ms;
-    uint64_t acks_saved_ms;    /* loop thread only */
-    uint64_t acks_hash;        /* loop thread only: what was saved */
+    uint64_t acks_saved_ms; /* loop thread only */
+    uint64_t acks_hash;     /* loop thread only: what was saved */
 };
 
 /* replica.c */
