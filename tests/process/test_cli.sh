@@ -161,9 +161,19 @@ check "metadata not an object: exit 2" 2 "$RC"
 kv key list "${N[@]}" --token not-the-token
 check "bad token: exit 4" 4 "$RC"
 has_err "bad token message" "Authentication error [code: 10000]"
-kv key list "${N[@]}" --url http://127.0.0.1:1
+# No server: a port held bound (never listening) by a process of this test,
+# so a connection to it is refused whatever else runs on the machine.
+python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1], flush=True); time.sleep(300)' \
+  >"$TMP/closed.port" &
+HOLDER=$!
+PIDS+=("$HOLDER")
+port_held() { [[ -s $TMP/closed.port ]]; }
+wait_for "a closed port" 30 port_held
+CLOSED=$(cat "$TMP/closed.port")
+kv key list "${N[@]}" --url "http://127.0.0.1:$CLOSED"
 check "no server: exit 5" 5 "$RC"
-has_err "no server message" "cannot reach http://127.0.0.1:1"
+has_err "no server message" "cannot reach http://127.0.0.1:$CLOSED"
+kill "$HOLDER"
 
 # ---- bulk ------------------------------------------------------------------------------
 jq -n '[range(0; 2500) | {key: ("bulk/" + ("0000" + tostring)[-4:]), value: ("v" + tostring)}]

@@ -308,6 +308,11 @@ static void test_refuses_other_history(void **state)
     repl_edge_status(x.e, 1000, &st);
     assert_int_equal(st.link, REPL_LINK_REFUSED);
     assert_int_equal(st.applied_seq, 5);
+    /* Heard a moment ago, yet stale: its history is not the origin's. */
+    assert_true(st.stale);
+    uint64_t since;
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
+    assert_int_equal(since, 1000);
     /* Stays refused: no reconnect, writes fail at once. */
     assert_int_equal(repl_edge_deadline(x.e), 1000 + 1000 + 1); /* only the staleness edge */
     repl_edge_tick(x.e, 100000, ex_a(&x));
@@ -344,6 +349,9 @@ static void test_snapshot_flow(void **state)
     repl_edge_status(x.e, 2000, &st);
     assert_int_equal(st.link, REPL_LINK_SYNCING);
     assert_true(st.stale);                  /* heard, but the replica is not whole */
+    uint64_t since;                         /* stale whatever the clock says ... */
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
+    assert_int_equal(since, 2000);
     ex_muts_frame(&x, true, 1, 2, 0, 2001); /* queued behind the reset */
     assert_int_equal(x.t.a.n, 0);
     repl_edge_reset_done(x.e, 0, 2002, ex_a(&x));
@@ -366,6 +374,8 @@ static void test_snapshot_flow(void **state)
     assert_string_equal(ap->history_id, TK_HIST_A);
     repl_edge_status(x.e, 2004, &st);
     assert_int_equal(st.link, REPL_LINK_SYNCING);
+    assert_true(st.stale); /* ... until the snapshot is applied in full */
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
     repl_edge_applied(x.e, 0, 3, 2005, ex_a(&x));
     ap = ex_one(&x, REPL_ACT_APPLY);
     assert_int_equal(ap->seq, 4);
@@ -376,6 +386,7 @@ static void test_snapshot_flow(void **state)
     assert_int_equal(st.link, REPL_LINK_LIVE);
     assert_false(st.stale);
     assert_int_equal(st.applied_seq, 3);
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 2003 + 1000); /* heard + bound */
     ex_free(&x);
 }
 
@@ -387,7 +398,11 @@ static void test_staleness_exact(void **state)
     repl_edge_status_t st;
     repl_edge_status(x.e, 500, &st);
     assert_true(st.stale); /* never heard */
-    ex_live(&x, 5, 1000);  /* heard at 1000; bound 1000 */
+    uint64_t since;
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
+    ex_live(&x, 5, 1000); /* heard at 1000; bound 1000 */
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 2000);
+    assert_int_equal(since, 1000);
     repl_edge_status(x.e, 2000, &st);
     assert_false(st.stale);
     assert_int_equal(st.staleness_ms, 1000);
@@ -399,6 +414,7 @@ static void test_staleness_exact(void **state)
     assert_int_equal(repl_edge_deadline(x.e), 2001);
     /* A heartbeat at 1500 keeps it fresh until 2500. */
     ex_heartbeat(&x, 5, 1500);
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 2500);
     repl_edge_status(x.e, 2001, &st);
     assert_false(st.stale);
     repl_edge_status(x.e, 2500, &st);
