@@ -93,7 +93,7 @@ static bool judge_stale(replica_t *r, uint64_t *staleness_ms)
     uint64_t until = atomic_load_explicit(&r->fresh_until_ms, memory_order_acquire);
     uint64_t since = atomic_load_explicit(&r->stale_since_ms, memory_order_relaxed);
     *staleness_ms = now > since ? now - since : 0;
-    return until == 0 || now > until;
+    return repl_stale_at(until, now);
 }
 
 void replica_status(replica_t *r, replica_status_t *out)

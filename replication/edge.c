@@ -330,7 +330,7 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
     out->last_heard_ms = e->last_heard_ms;
     uint64_t since, fresh_until = repl_edge_fresh_until(e, &since);
     out->staleness_ms = now_ms > since ? now_ms - since : 0;
-    out->stale = now_ms > fresh_until || fresh_until == 0;
+    out->stale = repl_stale_at(fresh_until, now_ms);
 }
 
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms)

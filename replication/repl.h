@@ -357,6 +357,12 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
  * staleness is measured from (the last frame heard, or the start). */
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms);
 
+/* The verdict at now_ms, from a repl_edge_fresh_until() value. */
+static inline bool repl_stale_at(uint64_t fresh_until_ms, uint64_t now_ms)
+{
+    return fresh_until_ms == 0 || now_ms > fresh_until_ms;
+}
+
 /* Storage steps queued (or in flight) and their bytes. A driver stops
  * reading from the link while this is above its high-water mark and resumes
  * below a low one, so a fast origin (a snapshot stream, a burst) is slowed

@@ -348,8 +348,8 @@ static void test_snapshot_flow(void **state)
     repl_edge_status_t st;
     repl_edge_status(x.e, 2000, &st);
     assert_int_equal(st.link, REPL_LINK_SYNCING);
-    assert_true(st.stale);                  /* heard, but the replica is not whole */
-    uint64_t since;                         /* stale whatever the clock says ... */
+    assert_true(st.stale); /* heard, but the replica is not whole */
+    uint64_t since;        /* stale whatever the clock says ... */
     assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
     assert_int_equal(since, 2000);
     ex_muts_frame(&x, true, 1, 2, 0, 2001); /* queued behind the reset */
