@@ -3,13 +3,16 @@
  *
  * The REST API and the binding protocol differ only in how they frame
  * requests and errors; what a key may be, which expirations are valid, how
- * a read consults the cache and a write is stamped and stored is the same.
+ * a read consults the cache and where a write goes is the same.
  * That lives here, with the exact validation texts of KV-SPEC §2 in the
  * spec's validation order, so the two front ends cannot drift apart.
  *
  * Reads (kvops_get, kvops_list, ...) are cheap and run on the event loop.
- * Writes block on the WAL sync policy and must run off the loop (the HTTP
- * front ends use uv_queue_work). All functions are thread-safe.
+ * Writes go to the origin's replication core through the node's replica
+ * (node/replica.h) - on a lone origin too - which orders, versions and
+ * judges them (node/judge.h) and answers once they are durable; they block
+ * and must run off the loop (the HTTP front ends use uv_queue_work). All
+ * functions are thread-safe.
  */
 #ifndef NODE_KVOPS_H
 #define NODE_KVOPS_H
@@ -19,7 +22,6 @@
 #include <stdint.h>
 
 #include "cache.h"
-#include "hlc.h"
 #include "store.h"
 
 #define KVOP_MSG_MAX 768
@@ -61,7 +63,7 @@ typedef struct kvops kvops_t;
 typedef uint64_t (*kvops_clock_fn)(void *arg);
 
 /* The store and cache are borrowed and must outlive the kvops. */
-int kvops_create(stor_t *store, cache_t *cache, uint32_t node_id, kvops_t **out);
+int kvops_create(stor_t *store, cache_t *cache, kvops_t **out);
 void kvops_destroy(kvops_t *k);
 void kvops_set_clock(kvops_t *k, kvops_clock_fn fn, void *arg);
 uint64_t kvops_now_ms(kvops_t *k);
@@ -107,28 +109,26 @@ typedef struct {
     bool tombstone;     /* delete */
 } kvops_write_t;
 
-/* Stamp and store writes of one namespace atomically (one RocksDB batch),
- * then publish them to the cache. Last-writer-wins: a local write that
- * loses to a stored newer version (a clock that went back) is re-stamped
- * past it, so an acknowledged local write is always the visible one. */
+/* Writes of one namespace, atomically (one group commit at the origin).
+ * Blocks until the origin made them durable and, on an edge, they were
+ * applied here (read-your-writes); the write cache is updated by the
+ * commit. 0, KV_ENOTFOUND (the namespace is gone), or the replica's error
+ * (KV_EUNAVAILABLE, KV_ETIMEDOUT, KV_ESHUTDOWN, KV_ETOOBIG...). */
 int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n);
 
-/* Route every write through the replication driver (the node is an origin
- * with replication on, or an edge): kvops_write and the namespace changes
- * then block until the origin made the write durable (and, on an edge, it
- * was applied here); the origin core stamps versions. NULL: write the local
- * store directly, stamping here (a lone origin). Set before serving. */
+/* The node's replica, where every write goes; required before the first
+ * write (without it writes fail with KV_EUNAVAILABLE). Set before serving. */
 struct replica;
 void kvops_set_replica(kvops_t *k, struct replica *r);
 
-/* API tokens (node/tokens.c): put a token record under `id`, or revoke it.
- * Through the replication log when a replica is set, so every node's token
- * table follows; the hook (kvops_set_token_hook) reloads a lone origin's. */
+/* API tokens (node/tokens.c): put a token record under `id` (KV_EEXISTS if
+ * a live token has it), or revoke it (KV_ENOTFOUND if none is live).
+ * Through the replication log, so every node's token table follows. */
 int kvops_token_put(kvops_t *k, const char *id, const char *record, size_t len);
 int kvops_token_delete(kvops_t *k, const char *id);
-void kvops_set_token_hook(kvops_t *k, void (*fn)(void *arg), void *arg);
 
-/* Namespace changes; versions are stamped here (or by the origin). */
+/* Namespace changes, judged at the origin (node/judge.h): KV_EEXISTS,
+ * KV_ELIMIT, KV_ENOTFOUND as the rules there say. */
 int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out);
 int kvops_ns_rename(kvops_t *k, const char *id, const char *title);
 int kvops_ns_delete(kvops_t *k, const char *id);

@@ -183,12 +183,11 @@ static int open_parts(node_t *n, int *token_generated)
         return rc;
     }
     if ((rc = cache_create(n->cfg.cache_bytes, &n->cache)) != 0 ||
-        (rc = kvops_create(n->store, n->cache, n->app.node_id, &n->ops)) != 0 ||
+        (rc = kvops_create(n->store, n->cache, &n->ops)) != 0 ||
         (rc = metrics_create(n->cfg.http_threads, &n->metrics)) != 0)
         return rc;
     if ((rc = tokens_reload(n->store, n->auth)) != 0)
         return rc;
-    kvops_set_token_hook(n->ops, reload_tokens, n);
     n->app.ops = n->ops;
     n->app.auth = n->auth;
     n->app.metrics = n->metrics;
@@ -197,21 +196,22 @@ static int open_parts(node_t *n, int *token_generated)
     return 0;
 }
 
-/* Replication: always on an edge; on an origin when it has certificates. */
+/* The replica: every write goes through it. An edge replicates from its
+ * origin; an origin with certificates listens for edges; an origin without
+ * them is a lone origin - the same origin core and commit path, no
+ * listener. */
 static int start_replica(node_t *n)
 {
     replica_config_t rc;
     const node_config_t *c = &n->cfg;
     bool edge = strcmp(n->app.role, "edge") == 0;
     int err;
-    if (!c->certs_dir[0]) {
-        if (edge) {
-            KV_LOG_ERROR("node", "an edge needs --certs DIR (the cluster CA and its certificate)");
-            return KV_ECONFIG;
-        }
-        return 0; /* a lone origin */
+    if (!c->certs_dir[0] && edge) {
+        KV_LOG_ERROR("node", "an edge needs --certs DIR (the cluster CA and its certificate)");
+        return KV_ECONFIG;
     }
     replica_config_defaults(&rc, edge ? REPLICA_EDGE : REPLICA_ORIGIN);
+    rc.lone = !c->certs_dir[0];
     rc.node_id = n->app.node_id;
     rc.store = n->store;
     rc.cache = n->cache;
@@ -232,7 +232,8 @@ static int start_replica(node_t *n)
     if ((err = replica_start(&rc, &n->replica)) != 0)
         return err;
     kvops_set_replica(n->ops, n->replica);
-    n->app.replica = n->replica;
+    /* /status and /metrics describe replication only where there is some. */
+    n->app.replica = rc.lone ? NULL : n->replica;
     n->app.strict_staleness = c->strict_staleness;
     return 0;
 }
@@ -260,10 +261,10 @@ static void banner(node_t *n, int token_generated)
         printf("  tokens: %zu from the configuration\n", auth_count(n->auth));
     printf("  REST base: http://%s:%d/client/v4   env file: %s/edgekv.env\n", n->cfg.listen_host,
            port, n->cfg.data_dir);
-    if (n->replica && strcmp(n->app.role, "origin") == 0)
+    if (n->app.replica && strcmp(n->app.role, "origin") == 0)
         printf("  replication: listening on %s:%d (mutual TLS, certs %s)\n", n->cfg.repl_host,
                replica_port(n->replica), n->cfg.certs_dir);
-    else if (n->replica)
+    else if (n->app.replica)
         printf("  replication: origin %s:%d (mutual TLS as %s, bound %llu ms%s)\n",
                n->cfg.origin_host, n->cfg.origin_port, n->cfg.name,
                (unsigned long long)n->cfg.propagation_bound_ms,

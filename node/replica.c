@@ -441,13 +441,15 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
     r->next_peer = 1;
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->snap_cond, NULL);
-    rc = tls_ctx_create(cfg->role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE, cfg->ca_file,
-                        cfg->cert_file, cfg->key_file, &r->tls);
+    bool lone = cfg->role == REPLICA_ORIGIN && cfg->lone;
+    rc = lone ? 0
+              : tls_ctx_create(cfg->role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE,
+                               cfg->ca_file, cfg->cert_file, cfg->key_file, &r->tls);
     if (rc == 0)
         rc = create_core(r);
     if (rc == 0)
         rc = init_loop(r);
-    if (rc == 0 && cfg->role == REPLICA_ORIGIN)
+    if (rc == 0 && cfg->role == REPLICA_ORIGIN && !lone)
         rc = replica__listen(r);
     if (rc == 0)
         rc = rworker_start(&r->store_w, r);

@@ -7,7 +7,8 @@
  * snapshot streaming) runs on dedicated worker threads so an fsync never
  * stalls the link.
  *
- * On the origin it listens for edges; on an edge it keeps one link to the
+ * On the origin it listens for edges (unless it is a lone origin: the same
+ * core and commit path, no listener); on an edge it keeps one link to the
  * origin, reconnecting with backoff. Writes from the HTTP APIs enter with
  * replica_write(), which blocks its (threadpool) caller until the write is
  * durable at the origin and, on an edge, applied locally (read-your-writes
@@ -48,6 +49,11 @@ typedef struct {
     uint64_t log_retention;     /* entries kept even when every edge has them */
     uint64_t log_retention_max; /* at most this many for lagging edges */
     bool new_history;           /* origin: start a new history (after a restore) */
+    /* Origin: a lone origin, without a replication listener (host, port and
+     * the TLS files are unused). Its writes take the same path as any
+     * origin's: ordered by the core, judged (judge.h), committed with
+     * their log entries. */
+    bool lone;
     /* Called (from a storage worker thread) after a commit that changed the
      * stored API tokens: the node reloads its token table. May be NULL. */
     void (*on_tokens)(void *arg);

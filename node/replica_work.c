@@ -16,6 +16,7 @@
 
 #include "kv_err.h"
 #include "kv_log.h"
+#include "judge.h"
 #include "kv_mem.h"
 #include "replica_int.h"
 #include "text.h"
@@ -268,8 +269,7 @@ static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m)
                                .id = o->ns_id,
                                .account = o->account,
                                .title = o->title,
-                               .version = m->version,
-                               .replicated = true};
+                               .version = m->version};
         break;
     case REPL_OP_TOKEN_PUT:
     case REPL_OP_TOKEN_DELETE: {
@@ -340,109 +340,6 @@ static void committed(replica_t *r, const commit_arrays_t *c, const int *rec_res
         r->cfg.on_tokens(r->cfg.on_tokens_arg);
 }
 
-/* ---- the origin decides ------------------------------------------------------------------ */
-
-/* The origin is the only writer of its store, so it can decide which ops
- * fail (a taken title, an unknown namespace) before committing, against the
- * namespace mirror plus the effect of the earlier ops of the same group;
- * failed ops are then logged as no-ops in the same atomic batch. */
-typedef struct {
-    const repl_mutation_t *muts;
-    size_t upto; /* ops [0, upto) already judged */
-    const int *failed;
-} overlay_t;
-
-/* The namespace `id` after the ops before ov->upto: 1 exists, 0 not; its
- * account/title in *ns when it exists. */
-static int ov_ns(stor_t *s, const overlay_t *ov, const char *id, stor_ns_t *ns)
-{
-    int exists = stor_ns_get(s, id, ns) == 0;
-    for (size_t i = 0; i < ov->upto; i++) {
-        const repl_op_t *o = &ov->muts[i].op;
-        if (ov->failed[i] || strcmp(o->ns_id, id) != 0)
-            continue;
-        if (o->kind == REPL_OP_NS_CREATE) {
-            exists = 1;
-            snprintf(ns->id, sizeof ns->id, "%s", id);
-            snprintf(ns->account, sizeof ns->account, "%s", o->account);
-            snprintf(ns->title, sizeof ns->title, "%s", o->title);
-        } else if (o->kind == REPL_OP_NS_RENAME && exists) {
-            snprintf(ns->title, sizeof ns->title, "%s", o->title);
-        } else if (o->kind == REPL_OP_NS_DELETE) {
-            exists = 0;
-        }
-    }
-    return exists;
-}
-
-/* Count the account's namespaces and look for `title` among them (other
- * than except_id). */
-static int ov_scan(stor_t *s, const overlay_t *ov, const char *account, const char *title,
-                   const char *except_id, size_t *count)
-{
-    stor_ns_t *all = NULL, ns;
-    size_t n = 0, total = 0, i;
-    int taken = 0;
-    if (stor_ns_list(s, account, STOR_NS_ORDER_ID, false, 1, KV_NS_PER_ACCOUNT_MAX * 2, &all, &n,
-                     &total) != 0)
-        return -1;
-    *count = 0;
-    /* Every id the mirror knows plus every id the group created. */
-    for (i = 0; i < n + ov->upto; i++) {
-        const char *id = i < n ? all[i].id : ov->muts[i - n].op.ns_id;
-        if (i >= n && (ov->failed[i - n] || ov->muts[i - n].op.kind != REPL_OP_NS_CREATE ||
-                       stor_ns_get(s, id, &ns) == 0))
-            continue;
-        if (!ov_ns(s, ov, id, &ns) || strcmp(ns.account, account) != 0)
-            continue;
-        (*count)++;
-        if (title && strcmp(ns.title, title) == 0 && (!except_id || strcmp(id, except_id) != 0))
-            taken = 1;
-    }
-    kv_free(all);
-    return taken;
-}
-
-static int judge(stor_t *s, const overlay_t *ov, const repl_op_t *o)
-{
-    stor_ns_t ns;
-    size_t count;
-    switch (o->kind) {
-    case REPL_OP_PUT:
-    case REPL_OP_DELETE:
-        return ov_ns(s, ov, o->ns_id, &ns) ? 0 : KV_ENOTFOUND;
-    case REPL_OP_NS_CREATE:
-        if (ov_ns(s, ov, o->ns_id, &ns))
-            return KV_EEXISTS;
-        switch (ov_scan(s, ov, o->account, o->title, NULL, &count)) {
-        case 1:
-            return KV_EEXISTS;
-        case 0:
-            return count >= KV_NS_PER_ACCOUNT_MAX ? KV_ELIMIT : 0;
-        default:
-            return KV_EIO;
-        }
-    case REPL_OP_NS_RENAME:
-        if (!ov_ns(s, ov, o->ns_id, &ns))
-            return KV_ENOTFOUND;
-        switch (ov_scan(s, ov, ns.account, o->title, o->ns_id, &count)) {
-        case 1:
-            return KV_EEXISTS;
-        case 0:
-            return 0;
-        default:
-            return KV_EIO;
-        }
-    case REPL_OP_NS_DELETE:
-        return ov_ns(s, ov, o->ns_id, &ns) ? 0 : KV_ENOTFOUND;
-    case REPL_OP_TOKEN_PUT:
-    case REPL_OP_TOKEN_DELETE: /* checked by the API that made them */
-    case REPL_OP_NOOP:
-        return 0;
-    }
-    return KV_EINVAL;
-}
-
 /* ---- origin: group commit -------------------------------------------------------------- */
 
 typedef struct {
@@ -459,15 +356,19 @@ static void persist_run(rjob_t *j)
     replica_t *r = j->r;
     stor_t *s = r->cfg.store;
     commit_arrays_t c;
-    overlay_t ov = {.muts = p->m.muts, .failed = p->results};
     char last[24], hlc[24];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
 
     if ((p->rc = arrays_alloc(&c, p->m.n)) != 0)
         return;
-    for (size_t i = 0; i < p->m.n; i++, ov.upto++) {
-        p->results[i] = judge(s, &ov, &p->m.muts[i].op);
+    /* The one place where writes are judged (judge.h); refused ops are
+     * logged as no-ops in the same batch. */
+    if ((p->rc = judge_group(s, p->m.muts, p->m.n, p->results)) != 0) {
+        arrays_free(&c);
+        return;
+    }
+    for (size_t i = 0; i < p->m.n; i++) {
         if (p->results[i] == 0)
             add_mutation(&c, &p->m.muts[i]);
         if (p->m.muts[i].version.hlc > hlc_max)

@@ -131,6 +131,11 @@ static void tok_done(void *arg)
     tok_job_t *j = arg;
     if (j->rc == 0) {
         app_rest_ok(j->app, j->req, METRICS_ROUTE_OTHER, j->answer, NULL);
+    } else if (j->rc == KV_ENOTFOUND && !j->record) {
+        /* Revoked meanwhile by another request (the origin's judge). */
+        json_decref(j->answer);
+        app_rest_error(j->app, j->req, METRICS_ROUTE_OTHER, 404, TOKENS_CODE_NOT_FOUND,
+                       "Invalid token id: no such token");
     } else {
         kvop_err_t e;
         kvops_internal(j->rc, "token write", &e);

@@ -127,8 +127,8 @@ void stor_list_free(stor_list_t *l);
 
 /* ---- namespaces -------------------------------------------------------------- */
 
-/* create, rename and delete below are one-change stor_commit()s with
- * replicated = false: the same rules, the same atomicity. */
+/* create, rename and delete below are one-change stor_commit()s: they
+ * apply a change the caller decided (see stor_ns_change_t), atomically. */
 
 typedef struct {
     char id[KV_NS_ID_LEN + 1];
@@ -137,16 +137,15 @@ typedef struct {
     kv_version_t version;
 } stor_ns_t;
 
-/* Create a namespace with a fresh random 32-hex id (or `id_opt` when not
- * NULL, for replicated creates). KV_EEXISTS when the account already has a
- * namespace with that title; KV_ELIMIT past KV_NS_PER_ACCOUNT_MAX. */
+/* Create a namespace under `id_opt`, or a fresh random 32-hex id when it is
+ * NULL; an existing entry with that id is replaced. */
 int stor_ns_create(stor_t *s, const char *account, const char *title, kv_version_t version,
                    const char *id_opt, stor_ns_t *out);
 /* Look a namespace up by id (any account). KV_ENOTFOUND if absent. Copies. */
 int stor_ns_get(stor_t *s, const char *id, stor_ns_t *out);
-/* KV_ENOTFOUND, KV_EEXISTS (title taken by another namespace). */
+/* Set the title. KV_ENOTFOUND (nothing written) when the id is unknown. */
 int stor_ns_rename(stor_t *s, const char *id, const char *title, kv_version_t version);
-/* Remove the namespace and every record in it. KV_ENOTFOUND if absent. */
+/* Remove the namespace and every record of the id (known here or not). */
 int stor_ns_delete(stor_t *s, const char *id, kv_version_t version);
 
 typedef enum { STOR_NS_ORDER_ID, STOR_NS_ORDER_TITLE } stor_ns_order_t;
@@ -177,25 +176,20 @@ typedef enum { STOR_NS_CREATE = 1, STOR_NS_RENAME, STOR_NS_DELETE } stor_ns_op_t
 
 /* One namespace change of a commit. Strings borrow, NUL-terminated.
  *
- * replicated = false: this node decides (the origin). The rules of
- * stor_ns_create/rename/delete apply, against the namespaces as the earlier
- * changes of the same commit left them: CREATE gets KV_EEXISTS when the id
- * exists or the account has the title, KV_ELIMIT past KV_NS_PER_ACCOUNT_MAX;
- * RENAME gets KV_ENOTFOUND or KV_EEXISTS (title taken by another namespace
- * of the account); DELETE gets KV_ENOTFOUND. A refused change writes nothing.
- *
- * replicated = true: the origin decided; apply without checks. CREATE puts
- * the namespace under `id` (replacing one with that id; a local title clash
- * is ignored), RENAME sets the title (KV_ENOTFOUND, nothing written, if the
- * id is unknown here), DELETE removes the entry and range-deletes every
- * record of the id whether the namespace is known or not. Result 0 else. */
+ * Storage applies changes; it does not judge them. Whether a change is
+ * allowed (a title taken, the per-account limit, an unknown id) is decided
+ * once, by the origin, before it commits (and logs) the change; every
+ * replica then applies the decision verbatim. CREATE puts the namespace
+ * under `id` (replacing one with that id; a title clash is not looked for),
+ * RENAME sets the title (KV_ENOTFOUND, nothing written, if the id is unknown
+ * here), DELETE removes the entry and range-deletes every record of the id
+ * whether the namespace is known or not. Result 0 else. */
 typedef struct {
     stor_ns_op_t kind;
     const char *id;      /* KV_NS_ID_LEN lowercase hex digits */
     const char *account; /* CREATE only */
     const char *title;   /* CREATE and RENAME */
     kv_version_t version;
-    bool replicated;
 } stor_ns_change_t;
 
 /* One log entry: `data` borrows (len bytes, opaque to storage). */
@@ -218,15 +212,10 @@ typedef struct {
 typedef struct {
     const stor_mutation_t *muts; /* LWW as stor_apply_batch */
     size_t n_muts;
-    int *mut_results;           /* 0, KV_ESTALE, or KV_ENOTFOUND (check_namespaces) */
+    int *mut_results;           /* 0 or KV_ESTALE */
     const stor_ns_change_t *ns; /* applied in array order */
     size_t n_ns;
-    int *ns_results; /* see stor_ns_change_t */
-    /* Refuse (KV_ENOTFOUND, nothing written) a mutation whose namespace
-     * does not exist once this commit's namespace changes are applied, or
-     * is deleted by them. The origin sets it; an edge applying the origin's
-     * log does not. */
-    bool check_namespaces;
+    int *ns_results;             /* see stor_ns_change_t */
     const stor_log_entry_t *log; /* into the log CF; a seq already there is replaced */
     size_t n_log;
     const stor_state_put_t *state; /* into the state CF */
@@ -247,13 +236,9 @@ typedef struct {
  *
  * Thread-safety: commits may run concurrently with each other and with
  * every reader; record writes lock their keys' stripes, and a commit with
- * namespace changes or check_namespaces also holds the namespace write
- * lock, so its checks and its write are atomic. */
+ * namespace changes also holds the namespace write
+ * lock, so its plan and its write are atomic. */
 int stor_commit(stor_t *s, const stor_commit_t *c);
-
-/* A fresh random namespace id not in use now, NUL-terminated, for a
- * non-replicated CREATE (the caller logs the id before committing). */
-int stor_ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1]);
 
 /* ---- replication: the log ------------------------------------------------- */
 

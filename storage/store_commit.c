@@ -6,7 +6,7 @@
  * replication core's group commits at the origin and batch applies at an
  * edge, stor_apply_batch, and the one-change namespace calls. The order is
  * always the same, and it is also the lock order: namespace write lock
- * (only when the commit has namespace changes or checks namespaces), then
+ * (only when the commit has namespace changes), then
  * the record stripes in ascending order. Under them: plan the namespace
  * changes (store_nsplan.c), decide each mutation under LWW (store_rec.c),
  * append the namespace writes, log entries and state puts, write once, and
@@ -14,8 +14,10 @@
  * step before the write leaves no trace: the batch is dropped and the plan
  * aborted.
  *
- * Not here: what a log entry means (replication/ encodes and decodes it)
- * and sequence numbering (the caller assigns seqs).
+ * Not here: what a log entry means (replication/ encodes and decodes it),
+ * sequence numbering (the caller assigns seqs), and whether a change is
+ * allowed (a title taken, a namespace gone): the origin decided that before
+ * the commit, once for every replica; storage applies what it is given.
  */
 #include <errno.h>
 #include <string.h>
@@ -76,9 +78,9 @@ static void stor__commit_tail(stor_t *s, const stor_commit_t *c, rocksdb_writeba
     }
 }
 
-/* Under the locks: decide, build and write the batch. A plan (NULL when
- * the commit neither changes nor checks namespaces) is published by the
- * caller when this returns 0. */
+/* Under the locks: decide LWW, build and write the batch. A plan (NULL
+ * when the commit changes no namespace) is published by the caller when
+ * this returns 0. */
 static int stor__commit_write(stor_t *s, const stor_commit_t *c, const stor__recs_t *r,
                               stor__nsplan_t *plan)
 {
@@ -91,11 +93,8 @@ static int stor__commit_write(stor_t *s, const stor_commit_t *c, const stor__rec
             c->ns_results[i] = res;
     }
     stor__recs_lock(s, r, true);
-    if (rc == 0) {
-        bool check = plan && c->check_namespaces;
-        rc = stor__recs_decide(s, c->muts, r, check ? stor__nsplan_admit : NULL, plan, wb,
-                               c->mut_results);
-    }
+    if (rc == 0)
+        rc = stor__recs_decide(s, c->muts, r, wb, c->mut_results);
     if (rc == 0) {
         if (plan)
             stor__nsplan_write(s, plan, wb);
@@ -120,7 +119,7 @@ int stor_commit(stor_t *s, const stor_commit_t *c)
         rc = stor__recs_prepare(c->muts, c->n_muts, &r);
     if (rc)
         return rc;
-    bool ns_locked = c->n_ns > 0 || c->check_namespaces;
+    bool ns_locked = c->n_ns > 0;
     stor__nsplan_t plan;
     if (ns_locked) {
         pthread_mutex_lock(&s->ns_write_lock);

@@ -118,21 +118,16 @@ typedef struct {
     uint64_t stripes[STOR__STRIPES / 64];
 } stor__recs_t;
 
-/* Says whether mutations of ns_id (KV_NS_ID_LEN bytes) may be written: 0
- * or the result they all get instead (e.g. KV_ENOTFOUND). */
-typedef int (*stor__admit_fn)(void *arg, const char *ns_id);
-
 /* Validate (KV_EINVAL, KV_ETOOBIG) and sort; -ENOMEM. Free with _free. */
 int stor__recs_prepare(const stor_mutation_t *muts, size_t n, stor__recs_t *r);
 void stor__recs_free(stor__recs_t *r);
 /* Lock (or unlock) r's stripes in ascending order: two commits never wait
  * on each other. */
 void stor__recs_lock(stor_t *s, const stor__recs_t *r, bool lock);
-/* Under r's stripes: decide each mutation under LWW (admit may be NULL),
- * fill results (may be NULL) and add the winners to wb. */
+/* Under r's stripes: decide each mutation under LWW, fill results (may be
+ * NULL) and add the winners to wb. */
 int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t *r,
-                      stor__admit_fn admit, void *admit_arg, rocksdb_writebatch_t *wb,
-                      int *results);
+                      rocksdb_writebatch_t *wb, int *results);
 
 /* ---- store_ns.c: the mirror and a commit's namespace plan ------------------- */
 
@@ -151,10 +146,6 @@ int stor__ns_decode(const char *key, size_t klen, const uint8_t *b, size_t len, 
 /* Position of id (KV_NS_ID_LEN bytes) in the id-sorted array v, or where
  * it would go. */
 size_t stor__nsv_find(stor_ns_t *const *v, size_t n, const char *id, bool *found);
-/* KV_EEXISTS if an entry of v other than `self` has account and title;
- * KV_ELIMIT if account is full (checked only when self is NULL); else 0. */
-int stor__nsv_conflicts(stor_ns_t *const *v, size_t n, const char *account, const char *title,
-                        const stor_ns_t *self);
 
 /* KV_EINVAL / KV_ETOOBIG for a malformed change, else 0. */
 int stor__ns_change_check(const stor_ns_change_t *ch);
@@ -168,7 +159,7 @@ typedef struct {
 } stor__nstouch_t;
 
 typedef struct {
-    stor_ns_t **v; /* sorted by id; the mirror's own array when !owned */
+    stor_ns_t **v; /* sorted by id */
     size_t count, cap;
     bool owned;
     size_t n_max;      /* the commit's number of changes: bounds the arrays below */
@@ -180,15 +171,11 @@ typedef struct {
     size_t n_touched;
 } stor__nsplan_t;
 
-/* Caller holds ns_write_lock from _begin to _publish/_abort. n_changes 0
- * gives a read-only view of the mirror (no allocation). */
+/* Caller holds ns_write_lock from _begin to _publish/_abort; n_changes >= 1. */
 int stor__nsplan_begin(stor_t *s, size_t n_changes, stor__nsplan_t *p);
 /* Apply one change: *result as stor_ns_change_t says; returns 0 or -ENOMEM
  * (then abort the plan). */
 int stor__nsplan_apply(stor__nsplan_t *p, const stor_ns_change_t *ch, int *result);
-/* stor__admit_fn over a plan: 0, or KV_ENOTFOUND when the namespace is
- * absent after the plan or deleted by it. */
-int stor__nsplan_admit(void *plan, const char *ns_id);
 /* Add the plan's namespace writes to wb (after the commit's records). */
 void stor__nsplan_write(stor_t *s, const stor__nsplan_t *p, rocksdb_writebatch_t *wb);
 /* After the batch was written: make the plan the mirror, in one step. */

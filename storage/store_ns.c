@@ -4,17 +4,18 @@
  *
  * The mirror is an array of entries sorted by id (binary search, O(log n))
  * under a rwlock. Every change goes through stor_commit (store_nsplan.c
- * plans it on a private copy of the array, under ns_write_lock, so checks
- * such as "title taken?" never race another change); the batch is written
+ * plans it on a private copy of the array, under ns_write_lock, so a plan
+ * never races another change); the batch is written
  * first and the copy then replaces the mirror's array under the rwlock in
  * one step, so readers never wait on a disk write and never see half a
  * commit. Anything that can fail happens before that swap, so the mirror
  * always equals what is on disk.
  *
- * This file holds the encoding, the mirror's load/free, the checks shared
- * with the plan, and the one-change public calls. Not here: which account
- * may see which namespace (the HTTP layer), and conflict resolution across
- * nodes (a single origin decides; edges apply its decisions verbatim).
+ * This file holds the encoding, the mirror's load/free, the validity checks
+ * of a change, and the one-change public calls. Not here: which account
+ * may see which namespace (the HTTP layer), and the rules of a change (a
+ * title taken, the per-account limit): the origin judges every change
+ * once, before committing it, and every replica applies it verbatim.
  *
  * Stored value: format byte (1), hlc u64 LE, node_id u32 LE, account length
  * u16 LE + bytes, title length u16 LE + bytes. Key: the 32-hex id.
@@ -199,24 +200,8 @@ int stor__ns_change_check(const stor_ns_change_t *ch)
     return rc;
 }
 
-int stor__nsv_conflicts(stor_ns_t *const *v, size_t n, const char *account, const char *title,
-                        const stor_ns_t *self)
-{
-    size_t mine = 0;
-    for (size_t i = 0; i < n; i++) {
-        const stor_ns_t *x = v[i];
-        if (x == self || strcmp(x->account, account) != 0)
-            continue;
-        if (strcmp(x->title, title) == 0)
-            return KV_EEXISTS;
-        mine++;
-    }
-    if (!self && mine >= KV_NS_PER_ACCOUNT_MAX)
-        return KV_ELIMIT;
-    return 0;
-}
-
-int stor_ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1])
+/* A random id not in use now. */
+static int stor__ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     for (;;) {
@@ -239,7 +224,7 @@ int stor_ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1])
 
 /* ---- API --------------------------------------------------------------------------- */
 
-/* One non-replicated change as a commit: its result, or the commit's error. */
+/* One change as a commit: its result, or the commit's error. */
 static int stor__ns_commit1(stor_t *s, const stor_ns_change_t *ch)
 {
     int res = 0;
@@ -258,14 +243,12 @@ int stor_ns_create(stor_t *s, const char *account, const char *title, kv_version
         rc = KV_EINVAL;
     if (rc)
         return rc;
-    /* A fresh id is free now; in the unlikely case another create takes it
-     * before ours commits, the commit says KV_EEXISTS rather than clobber. */
     char id[KV_NS_ID_LEN + 1];
     if (id_opt)
         memcpy(id, id_opt, sizeof(id));
-    else if ((rc = stor_ns_new_id(s, id)) != 0)
+    else if ((rc = stor__ns_new_id(s, id)) != 0)
         return rc;
-    stor_ns_change_t ch = {STOR_NS_CREATE, id, account, title, version, false};
+    stor_ns_change_t ch = {STOR_NS_CREATE, id, account, title, version};
     rc = stor__ns_commit1(s, &ch);
     if (rc == 0 && out) {
         memset(out, 0, sizeof(*out));
@@ -299,7 +282,7 @@ int stor_ns_rename(stor_t *s, const char *id, const char *title, kv_version_t ve
         return rc;
     if (!stor__ns_id_ok(id))
         return id ? KV_ENOTFOUND : KV_EINVAL;
-    stor_ns_change_t ch = {STOR_NS_RENAME, id, NULL, title, version, false};
+    stor_ns_change_t ch = {STOR_NS_RENAME, id, NULL, title, version};
     return stor__ns_commit1(s, &ch);
 }
 
@@ -307,7 +290,7 @@ int stor_ns_delete(stor_t *s, const char *id, kv_version_t version)
 {
     if (!stor__ns_id_ok(id))
         return id ? KV_ENOTFOUND : KV_EINVAL;
-    stor_ns_change_t ch = {STOR_NS_DELETE, id, NULL, NULL, version, false};
+    stor_ns_change_t ch = {STOR_NS_DELETE, id, NULL, NULL, version};
     return stor__ns_commit1(s, &ch);
 }
 

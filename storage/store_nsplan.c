@@ -3,7 +3,7 @@
  * copy of the mirror before anything is written.
  *
  * A plan copies the mirror's array of entry pointers and edits the copy,
- * change by change, so each change is checked against what the earlier ones
+ * change by change, so each change applies on top of what the earlier ones
  * of the same commit left (create then rename, delete then create...). It
  * never writes to an entry the mirror holds: an entry to change is copied
  * first (copy on write), and the replaced one is "retired", freed only once
@@ -14,8 +14,9 @@
  * Every bound here is the commit's number of changes: each change allocates
  * at most one entry, retires at most one and touches one id. The caller
  * holds ns_write_lock throughout, which is what lets the plan read the
- * mirror's array without the rwlock. Not here: the checks' rules as such
- * (stor__nsv_conflicts in store_ns.c) and the write batch (store_commit.c).
+ * mirror's array without the rwlock. Not here: rules about which changes
+ * are allowed (the origin decided before committing) and the write batch
+ * (store_commit.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -28,11 +29,6 @@
 int stor__nsplan_begin(stor_t *s, size_t n_changes, stor__nsplan_t *p)
 {
     memset(p, 0, sizeof(*p));
-    if (n_changes == 0) { /* a read-only view for check_namespaces */
-        p->v = s->ns;
-        p->count = s->ns_count;
-        return 0;
-    }
     size_t per = 2 * sizeof(stor_ns_t *) + sizeof(stor__nstouch_t);
     if (n_changes > (SIZE_MAX / per) - s->ns_count)
         return -ENOMEM;
@@ -110,12 +106,6 @@ static int stor__nsplan_create(stor__nsplan_t *p, const stor_ns_change_t *ch, in
 {
     bool found;
     size_t i = stor__nsv_find(p->v, p->count, ch->id, &found);
-    if (!ch->replicated) {
-        int r = stor__nsv_conflicts(p->v, p->count, ch->account, ch->title, NULL);
-        *result = r ? r : found ? KV_EEXISTS : 0;
-        if (*result)
-            return 0;
-    }
     stor_ns_t tmp;
     memset(&tmp, 0, sizeof(tmp));
     memcpy(tmp.id, ch->id, KV_NS_ID_LEN);
@@ -125,7 +115,7 @@ static int stor__nsplan_create(stor__nsplan_t *p, const stor_ns_change_t *ch, in
     stor_ns_t *e = stor__nsplan_new(p, &tmp);
     if (!e)
         return -ENOMEM;
-    if (found) { /* replicated: the origin's entry replaces ours */
+    if (found) { /* the decided entry replaces ours */
         stor__nsplan_drop(p, p->v[i]);
     } else {
         memmove(p->v + i + 1, p->v + i, (p->count - i) * sizeof(*p->v));
@@ -143,8 +133,6 @@ static int stor__nsplan_rename(stor__nsplan_t *p, const stor_ns_change_t *ch, in
     size_t i = stor__nsv_find(p->v, p->count, ch->id, &found);
     *result = found ? 0 : KV_ENOTFOUND;
     stor_ns_t *cur = found ? p->v[i] : NULL;
-    if (cur && !ch->replicated)
-        *result = stor__nsv_conflicts(p->v, p->count, cur->account, ch->title, cur);
     if (*result)
         return 0;
     size_t at;
@@ -166,16 +154,12 @@ static void stor__nsplan_delete(stor__nsplan_t *p, const stor_ns_change_t *ch, i
 {
     bool found;
     size_t i = stor__nsv_find(p->v, p->count, ch->id, &found);
-    if (!found && !ch->replicated) {
-        *result = KV_ENOTFOUND;
-        return;
-    }
     if (found) {
         stor__nsplan_drop(p, p->v[i]);
         memmove(p->v + i, p->v + i + 1, (p->count - i - 1) * sizeof(*p->v));
         p->count--;
     }
-    /* Replicated: wipe the id's records even if the entry is unknown here. */
+    /* Wipe the id's records even if the entry is unknown here. */
     stor__nsplan_touch(p, ch->id, true);
     *result = 0;
 }
@@ -194,19 +178,6 @@ int stor__nsplan_apply(stor__nsplan_t *p, const stor_ns_change_t *ch, int *resul
     }
     KV_ASSERT(!"kind checked by stor__ns_change_check");
     return KV_EINVAL;
-}
-
-int stor__nsplan_admit(void *plan, const char *ns_id)
-{
-    const stor__nsplan_t *p = plan;
-    /* Deleted by this commit, even if re-created: the delete's range
-     * deletion follows the records in the batch and would wipe them. */
-    for (size_t i = 0; i < p->n_touched; i++)
-        if (p->touched[i].wiped && memcmp(p->touched[i].id, ns_id, KV_NS_ID_LEN) == 0)
-            return KV_ENOTFOUND;
-    bool found;
-    stor__nsv_find(p->v, p->count, ns_id, &found);
-    return found ? 0 : KV_ENOTFOUND;
 }
 
 /* Per touched id, in the order first touched: a deleted id loses its entry

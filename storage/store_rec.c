@@ -182,36 +182,29 @@ void stor__recs_free(stor__recs_t *r)
 /* Decide each mutation under LWW and add the winners to wb. Mutations of
  * the same key within the commit are judged in array order, each against
  * the newest version so far, so the result is that of applying them one by
- * one; only the final winner of a key is written. Keys are sorted, so the
- * mutations of one namespace are adjacent and admit() runs once per run. */
+ * one; only the final winner of a key is written. */
 int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t *r,
-                      stor__admit_fn admit, void *admit_arg, rocksdb_writebatch_t *wb, int *results)
+                      rocksdb_writebatch_t *wb, int *results)
 {
     const stor__bent_t *e = r->e;
-    const char *admit_ns = NULL; /* namespace of the last admit() verdict */
-    int refuse = 0;
     for (size_t i = 0, j; i < r->n; i = j) {
         j = i + 1;
         while (j < r->n && e[j].klen == e[i].klen && memcmp(e[j].k, e[i].k, e[i].klen) == 0)
             j++;
-        if (admit && (!admit_ns || memcmp(admit_ns, e[i].k, KV_NS_ID_LEN) != 0)) {
-            admit_ns = e[i].k;
-            refuse = admit(admit_arg, e[i].k);
-        }
         kv_version_t cur = KV_VERSION_ZERO;
-        int rc = refuse ? 0 : stor__stored_version(s, e[i].k, e[i].klen, &cur);
+        int rc = stor__stored_version(s, e[i].k, e[i].klen, &cur);
         if (rc)
             return rc;
         const stor_record_t *win = NULL;
         for (size_t x = i; x < j; x++) {
             const stor_record_t *rec = &muts[e[x].idx].rec;
-            bool newer = !refuse && kv_version_cmp(rec->version, cur) > 0;
+            bool newer = kv_version_cmp(rec->version, cur) > 0;
             if (newer) {
                 cur = rec->version;
                 win = rec;
             }
             if (results)
-                results[e[x].idx] = refuse ? refuse : newer ? 0 : KV_ESTALE;
+                results[e[x].idx] = newer ? 0 : KV_ESTALE;
         }
         if (win)
             stor__batch_put(s, wb, e[i].k, e[i].klen, win);
