@@ -18,6 +18,7 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "replica.h"
+#include "state.h"
 #include "text.h"
 
 /* Re-stamps of one write that lost to a stored newer version. One suffices
@@ -446,7 +447,7 @@ void kvops_set_token_hook(kvops_t *k, void (*fn)(void *arg), void *arg)
 static int token_write(kvops_t *k, repl_op_kind_t kind, const char *id, const char *record,
                        size_t len)
 {
-    char name[8 + REPL_TOKEN_ID_MAX_BYTES];
+    char name[STATE_TOKEN_NAME_BYTES];
     int rc, res = 0;
     if (k->replica) {
         repl_op_t op = {.kind = kind,
@@ -458,7 +459,7 @@ static int token_write(kvops_t *k, repl_op_kind_t kind, const char *id, const ch
         rc = replica_write(k->replica, &op, 1, &res, NULL);
         return rc != 0 ? rc : res;
     }
-    snprintf(name, sizeof name, "token:%s", id);
+    state_token_name(name, id, strlen(id));
     rc = stor_state_put(k->store, name, record ? record : "", record ? len : 0);
     if (rc == 0 && k->token_hook)
         k->token_hook(k->token_hook_arg);

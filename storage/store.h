@@ -231,6 +231,10 @@ typedef struct {
     size_t n_log;
     const stor_state_put_t *state; /* into the state CF */
     size_t n_state;
+    /* State names removed (NUL-terminated, borrowed), before the puts: a
+     * name both removed and put ends up put. */
+    const char *const *state_del;
+    size_t n_state_del;
 } stor_commit_t;
 
 /* Write a whole commit as ONE atomic RocksDB write batch, durable per the
