@@ -169,7 +169,9 @@ size_t state_position_encode(const state_position_t *p, uint8_t buf[STATE_POSITI
     return edgekv__repl_position__pack(&m, buf);
 }
 
-_Static_assert(STATE_POSITION_MAX_BYTES >= 2 + 2 + (2 + STATE_HISTORY_HEX) + 2 * (1 + 10),
+/* Tag and varint of format (1 + 5), tag, length and 32 digits of the history
+ * (1 + 1 + 32), tags and varints of seq and hlc_last (2 x (1 + 10)). */
+_Static_assert(STATE_POSITION_MAX_BYTES >= (1 + 5) + (1 + 1 + STATE_HISTORY_HEX) + 2 * (1 + 10),
                "a ReplPosition fits its buffer");
 
 int state_position_put(stor_t *s, const state_position_t *p)
