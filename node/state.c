@@ -404,7 +404,7 @@ static void upgrade_free(upgrade_t *u)
     kv_free(u->edges);
 }
 
-/* An old entry's text, or NULL (absent: *rc 0). */
+/* An old entry's text (kv_free), or NULL: absent, or an error kept in u->rc. */
 static char *old_text(stor_t *s, const char *name, upgrade_t *u, size_t *len)
 {
     char *v = NULL;
