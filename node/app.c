@@ -1,6 +1,7 @@
 /* app.c - dispatch, operations endpoints and response helpers of app.h. */
 #include "app.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -238,7 +239,10 @@ static json_t *replication_json(node_app_t *app)
 {
     replica_status_t st;
     json_t *j;
-    replica_status(app->replica, &st);
+    if (replica_status(app->replica, &st) != 0) {
+        replica_status_free(&st);
+        return json_pack("{s:s}", "error", kv_strerror(-ENOMEM));
+    }
     if (st.role == REPLICA_EDGE) {
         j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I}", "history_id", st.history_id,
                       "link", link_name(st.edge.link), "applied_seq",
@@ -247,7 +251,7 @@ static json_t *replication_json(node_app_t *app)
                       "stale", st.edge.stale, "staleness_ms", (json_int_t)st.edge.staleness_ms);
     } else {
         json_t *edges = json_array();
-        for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
+        for (size_t i = 0; i < st.edge_count; i++)
             json_array_append_new(edges, json_pack("{s:I, s:b, s:I, s:I, s:I}", "node_id",
                                                    (json_int_t)st.edges[i].node_id, "connected",
                                                    st.edges[i].connected, "acked_seq",
@@ -261,13 +265,17 @@ static json_t *replication_json(node_app_t *app)
     }
     if (j && st.alarm)
         json_object_set_new(j, "alarm", json_string(st.alarm_reason));
+    replica_status_free(&st);
     return j;
 }
 
 static void render_replication(node_app_t *app, metrics_buf_t *b)
 {
     replica_status_t st;
-    replica_status(app->replica, &st);
+    if (replica_status(app->replica, &st) != 0) {
+        replica_status_free(&st);
+        return; /* out of memory: this scrape has no replication series */
+    }
 #define G(type, name, help, val)                                                                   \
     metrics_buf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n",   \
                        (unsigned long long)(val))
@@ -296,16 +304,17 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
           st.origin.edges_connected);
         metrics_buf_printf(b, "# HELP edgekv_replication_edge_lag_seq Per-edge lag in mutations.\n"
                               "# TYPE edgekv_replication_edge_lag_seq gauge\n");
-        for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
+        for (size_t i = 0; i < st.edge_count; i++)
             metrics_buf_printf(b, "edgekv_replication_edge_lag_seq{node=\"%08x\"} %llu\n",
                                st.edges[i].node_id, (unsigned long long)st.edges[i].lag_seq);
         metrics_buf_printf(b, "# HELP edgekv_replication_edge_lag_ms Per-edge lag in ms.\n"
                               "# TYPE edgekv_replication_edge_lag_ms gauge\n");
-        for (size_t i = 0; i < st.edge_count && i < sizeof st.edges / sizeof st.edges[0]; i++)
+        for (size_t i = 0; i < st.edge_count; i++)
             metrics_buf_printf(b, "edgekv_replication_edge_lag_ms{node=\"%08x\"} %llu\n",
                                st.edges[i].node_id, (unsigned long long)st.edges[i].lag_ms);
     }
 #undef G
+    replica_status_free(&st);
 }
 
 static void ops_status(node_app_t *app, http_req_t *req)

@@ -247,7 +247,7 @@ static bool certs__name_ok(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
 
-    if (n < 1 || n > TLS_PEER_NAME_MAX || strcmp(name, "ca") == 0 || name[0] == '.')
+    if (n < 1 || n > KV_TLS_PEER_NAME_MAX || strcmp(name, "ca") == 0 || name[0] == '.')
         return false;
     for (size_t i = 0; i < n; i++) {
         char ch = name[i];

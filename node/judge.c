@@ -15,9 +15,7 @@
 #include "kv_err.h"
 #include "kv_limits.h"
 #include "kv_mem.h"
-
-/* The state name of API token <id> (node/tokens.c). */
-#define JUDGE_TOKEN_PREFIX "token:"
+#include "state.h"
 
 typedef struct {
     stor_t *s;
@@ -121,13 +119,13 @@ static int account_scan(const judge_t *j, const char *account, const char *title
  * negative code. A revoked token is stored as an empty record. */
 static int token_view(const judge_t *j, const char *id, size_t id_len)
 {
-    char name[sizeof JUDGE_TOKEN_PREFIX + REPL_TOKEN_ID_MAX_BYTES];
+    char name[STATE_TOKEN_NAME_BYTES];
     char *val = NULL;
     size_t len = 0;
     int rc, live;
     if (id_len > REPL_TOKEN_ID_MAX_BYTES)
         return 0;
-    snprintf(name, sizeof name, "%s%.*s", JUDGE_TOKEN_PREFIX, (int)id_len, id);
+    state_token_name(name, id, id_len);
     rc = stor_state_get(j->s, name, &val, &len);
     if (rc != 0 && rc != KV_ENOTFOUND)
         return rc;

@@ -17,6 +17,7 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "replica.h"
+#include "state.h"
 #include "text.h"
 
 struct kvops {

@@ -25,6 +25,7 @@
 #include "kv_limits.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "state.h"
 #include "text.h"
 #include "tokens.h"
 
@@ -42,7 +43,7 @@ typedef struct {
     replica_t *replica;
     node_app_t app;
     char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
-    char default_token[TOKEN_HEX_LEN + 1];
+    char default_token[KV_TOKEN_MAX_BYTES + 1];
     uv_signal_t sigint, sigterm;
 } node_t;
 
@@ -65,51 +66,43 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
-/* A durable fact of this node: the configured value, else the stored one,
- * else a freshly generated one that is stored for the next start. */
-static int identity(stor_t *s, const char *name, const char *configured, size_t hex_len, char *out,
-                    size_t cap, int *generated)
-{
-    char *v = NULL;
-    size_t len;
-    int rc;
-    *generated = 0;
-    if (configured && configured[0]) {
-        snprintf(out, cap, "%s", configured);
-        return 0;
-    }
-    if ((rc = stor_state_get(s, name, &v, &len)) == 0) {
-        snprintf(out, cap, "%.*s", (int)len, v);
-        kv_free(v);
-        return 0;
-    }
-    if (rc != KV_ENOTFOUND)
-        return rc;
-    if ((rc = text_random_hex(out, hex_len)) != 0)
-        return rc;
-    *generated = 1;
-    return stor_state_put(s, name, out, strlen(out));
-}
-
+/* The durable facts of this node (state.h, "identity"): each is the
+ * configured value, else the stored one, else a freshly generated one that
+ * is stored for the next start. */
 static int node_identity(node_t *n)
 {
-    char id[16], cfg_id[16] = "";
-    int gen, rc;
-    if (n->cfg.node_id)
-        snprintf(cfg_id, sizeof cfg_id, "%08x", n->cfg.node_id);
-    if ((rc = identity(n->store, "node_id", cfg_id, 8, id, sizeof id, &gen)) != 0)
+    state_identity_t id;
+    char hex[ACCOUNT_HEX_LEN + 1];
+    bool generated = false;
+    int rc = state_identity_get(n->store, &id);
+    if (rc != 0 && rc != KV_ENOTFOUND)
         return rc;
-    n->app.node_id = (uint32_t)strtoul(id, NULL, 16);
-    if (n->app.node_id == 0)
-        n->app.node_id = 1;
-    return identity(n->store, "account_id", n->cfg.account_id, ACCOUNT_HEX_LEN, n->account,
-                    sizeof n->account, &gen);
+    if (!n->cfg.node_id && !id.node_id) {
+        if ((rc = text_random_hex(hex, 8)) != 0)
+            return rc;
+        id.node_id = (uint32_t)strtoul(hex, NULL, 16);
+        id.node_id = id.node_id ? id.node_id : 1;
+        generated = true;
+    }
+    n->app.node_id = n->cfg.node_id ? n->cfg.node_id : id.node_id;
+    if (n->cfg.account_id[0]) {
+        snprintf(n->account, sizeof n->account, "%s", n->cfg.account_id);
+    } else {
+        if (!id.account_id[0]) {
+            if ((rc = text_random_hex(id.account_id, ACCOUNT_HEX_LEN)) != 0)
+                return rc;
+            generated = true;
+        }
+        snprintf(n->account, sizeof n->account, "%s", id.account_id);
+    }
+    return generated ? state_identity_put(n->store, &id) : 0;
 }
 
 /* Tokens from the configuration; with none, the node's default token (so
  * the server is never silently open). */
 static int node_tokens(node_t *n, int *generated)
 {
+    state_identity_t id;
     size_t i;
     int rc;
     *generated = 0;
@@ -118,10 +111,15 @@ static int node_tokens(node_t *n, int *generated)
             n->cfg.tokens[i].account = n->account;
     if (n->cfg.token_count)
         return auth_create(n->cfg.tokens, n->cfg.token_count, &n->auth);
-    rc = identity(n->store, "default_token", NULL, TOKEN_HEX_LEN, n->default_token,
-                  sizeof n->default_token, generated);
-    if (rc != 0)
+    if ((rc = state_identity_get(n->store, &id)) != 0 && rc != KV_ENOTFOUND)
         return rc;
+    if (!id.default_token[0]) {
+        if ((rc = text_random_hex(id.default_token, TOKEN_HEX_LEN)) != 0 ||
+            (rc = state_identity_put(n->store, &id)) != 0)
+            return rc;
+        *generated = 1;
+    }
+    snprintf(n->default_token, sizeof n->default_token, "%s", id.default_token);
     auth_token_t t = {
         .name = "default", .token = n->default_token, .account = n->account, .write = true};
     return auth_create(&t, 1, &n->auth);
@@ -178,6 +176,10 @@ static int open_parts(node_t *n, int *token_generated)
         return rc;
     }
     n->cfg.storage.path = NULL;
+    if ((rc = state_upgrade(n->store, NULL)) != 0) {
+        KV_LOG_ERROR("node", "converting the stored state: %s", kv_strerror(rc));
+        return rc;
+    }
     if ((rc = node_identity(n)) != 0 || (rc = node_tokens(n, token_generated)) != 0) {
         KV_LOG_ERROR("node", "identity or tokens: %s", kv_strerror(rc));
         return rc;
@@ -323,7 +325,7 @@ static int run_node(const char *role, int argc, char **argv)
     n.sigint.data = n.sigterm.data = &n;
     uv_signal_start(&n.sigint, on_signal, SIGINT);
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
-    uv_run(loop, UV_RUN_DEFAULT); /* returns once a signal closed both handles */
+    uv_run(loop, UV_RUN_DEFAULT);                   /* returns once a signal closed both handles */
     http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
     replica_stop(n.replica);
     uv_loop_close(loop);

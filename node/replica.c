@@ -64,23 +64,28 @@ static void update_status(replica_t *r)
         publish_freshness(r);
     } else {
         repl_origin_stats(r->origin, &s.origin);
-        s.edge_count =
-            repl_origin_edges(r->origin, now, s.edges, sizeof s.edges / sizeof s.edges[0]);
+        s.edge_count = repl_origin_edges(r->origin, now, r->edges_now, KV_REPL_EDGES_MAX);
+        if (s.edge_count > KV_REPL_EDGES_MAX)
+            s.edge_count = KV_REPL_EDGES_MAX;
     }
     if (!r->edge && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
         uint64_t h = 1469598103934665603ull;
-        for (size_t i = 0; i < s.edge_count && i < sizeof s.edges / sizeof s.edges[0]; i++)
-            h = (h ^ (s.edges[i].node_id * 31u + s.edges[i].acked_seq)) * 1099511628211ull;
+        for (size_t i = 0; i < s.edge_count; i++)
+            h = (h ^ (r->edges_now[i].node_id * 31u + r->edges_now[i].acked_seq)) *
+                1099511628211ull;
         if (h != r->acks_hash) {
             r->acks_hash = h;
             r->acks_saved_ms = now;
-            replica__save_acks(r, s.edges, s.edge_count < 64 ? s.edge_count : 64);
+            replica__save_acks(r, r->edges_now, s.edge_count);
         }
     }
     pthread_mutex_lock(&r->lock);
     memcpy(s.history_id, r->status.history_id, sizeof s.history_id);
     s.alarm = r->status.alarm;
     memcpy(s.alarm_reason, r->status.alarm_reason, sizeof s.alarm_reason);
+    s.edges = r->edges_shown;
+    if (s.edge_count)
+        memcpy(s.edges, r->edges_now, s.edge_count * sizeof *s.edges);
     r->status = s;
     pthread_mutex_unlock(&r->lock);
 }
@@ -96,13 +101,29 @@ static bool judge_stale(replica_t *r, uint64_t *staleness_ms)
     return repl_stale_at(until, now);
 }
 
-void replica_status(replica_t *r, replica_status_t *out)
+int replica_status(replica_t *r, replica_status_t *out)
 {
+    int rc = 0;
     pthread_mutex_lock(&r->lock);
     *out = r->status;
+    out->edges = out->edge_count ? kv_malloc(out->edge_count * sizeof *out->edges) : NULL;
+    if (out->edges)
+        memcpy(out->edges, r->status.edges, out->edge_count * sizeof *out->edges);
+    else if (out->edge_count)
+        rc = -ENOMEM;
     pthread_mutex_unlock(&r->lock);
+    if (rc)
+        out->edge_count = 0;
     if (out->role == REPLICA_EDGE)
         out->edge.stale = judge_stale(r, &out->edge.staleness_ms);
+    return rc;
+}
+
+void replica_status_free(replica_status_t *s)
+{
+    kv_free(s->edges);
+    s->edges = NULL;
+    s->edge_count = 0;
 }
 
 /* On every answer an edge gives: two atomic loads, no lock. */
@@ -413,6 +434,8 @@ static void replica_free(replica_t *r)
 {
     repl_origin_destroy(r->origin);
     repl_edge_destroy(r->edge);
+    kv_free(r->edges_now);
+    kv_free(r->edges_shown);
     tls_ctx_free(r->tls);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->snap_cond);
@@ -442,6 +465,12 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->snap_cond, NULL);
     bool lone = cfg->role == REPLICA_ORIGIN && cfg->lone;
+    if (cfg->role == REPLICA_ORIGIN &&
+        (!(r->edges_now = kv_calloc(KV_REPL_EDGES_MAX, sizeof *r->edges_now)) ||
+         !(r->edges_shown = kv_calloc(KV_REPL_EDGES_MAX, sizeof *r->edges_shown)))) {
+        replica_free(r);
+        return -ENOMEM;
+    }
     rc = lone ? 0
               : tls_ctx_create(cfg->role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE,
                                cfg->ca_file, cfg->cert_file, cfg->key_file, &r->tls);

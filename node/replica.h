@@ -84,15 +84,20 @@ typedef struct {
     repl_edge_status_t edge;
     /* origin */
     repl_origin_stats_t origin;
-    repl_edge_info_t edges[64];
+    /* Every known edge (at most KV_REPL_EDGES_MAX); NULL when edge_count
+     * is 0. Owned by the copy replica_status made (replica_status_free). */
+    repl_edge_info_t *edges;
     size_t edge_count;
     char history_id[33];
     bool alarm;
     char alarm_reason[256];
 } replica_status_t;
 
-/* A consistent copy of the replication state (any thread). */
-void replica_status(replica_t *r, replica_status_t *out);
+/* A consistent copy of the replication state (any thread). 0, or -ENOMEM:
+ * then everything but the edges was copied (edges NULL, edge_count 0).
+ * Either way release it with replica_status_free. */
+int replica_status(replica_t *r, replica_status_t *out);
+void replica_status_free(replica_status_t *s);
 
 /* Edge: should reads be refused (strict staleness)? Cheap; any thread.
  * *staleness_ms gets how long since the origin was last heard. */

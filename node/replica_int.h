@@ -14,16 +14,10 @@
 #include <uv.h>
 
 #include "replica.h"
+#include "state.h"
 #include "tls.h"
 
 #define REPLICA_LOG "replica"
-
-/* Node state names (storage state column family). */
-#define STATE_HISTORY     "history_id"
-#define STATE_LAST_SEQ    "last_seq"    /* origin: last committed seq */
-#define STATE_APPLIED_SEQ "applied_seq" /* edge: last applied seq */
-#define STATE_HLC_LAST    "hlc_last"    /* highest version timestamp stored */
-#define STATE_EDGE_ACKS   "edge_acks"   /* origin: "node:acked:last_ms;..." of known edges */
 
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
@@ -135,6 +129,12 @@ struct replica {
     _Atomic uint64_t stale_since_ms;
     uint64_t acks_saved_ms; /* loop thread only */
     uint64_t acks_hash;     /* loop thread only: what was saved */
+    /* Origin: KV_REPL_EDGES_MAX entries each (heap: ~80 KiB). edges_now is
+     * the loop thread's; status.edges points to edges_shown, guarded by lock. */
+    repl_edge_info_t *edges_now, *edges_shown;
+    /* The position the last commit wrote (replica__load_state sets it
+     * before the store worker starts; that worker's only afterwards). */
+    state_position_t pos;
 };
 
 /* replica.c */

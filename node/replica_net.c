@@ -182,7 +182,7 @@ static rpeer_t *peer_new(replica_t *r, bool is_server)
         tls_conn_close(peer->tls); /* on_close frees the peer */
         return NULL;
     }
-    uv_timer_start(&peer->handshake_timer, on_handshake_timeout, REPLICA_HANDSHAKE_TIMEOUT_MS, 0);
+    uv_timer_start(&peer->handshake_timer, on_handshake_timeout, KV_TLS_HANDSHAKE_TIMEOUT_MS, 0);
     return peer;
 }
 

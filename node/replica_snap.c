@@ -309,19 +309,16 @@ static int snap_stream(snap_job_t *sj)
 {
     stor_t *s = sj->job.r->cfg.store;
     stor_snap_t *snap = NULL;
-    char *v = NULL, *hist = NULL;
+    state_position_t pos;
     size_t len, n = 0;
     repl_mutation_t *buf = kv_calloc(SNAPSHOT_CHUNK_MAX, sizeof *buf);
     uint8_t *frame;
     int rc = buf ? stor_snapshot_open(s, &snap) : -ENOMEM;
 
-    if (rc == 0) {
-        rc = stor_snapshot_state(snap, STATE_LAST_SEQ, &v, &len);
-        sj->seq = rc == 0 ? strtoull(v, NULL, 10) : 0;
-        rc = rc == KV_ENOTFOUND ? 0 : rc; /* nothing committed yet: seq 0 */
-    }
-    if (rc == 0)
-        rc = stor_snapshot_state(snap, STATE_HISTORY, &hist, &len);
+    /* The origin wrote its position (with the history) at start, and every
+     * commit since: absent, it is KV_ENOTFOUND and no snapshot is sent. */
+    if (rc == 0 && (rc = state_position_get_at(snap, &pos)) == 0)
+        sj->seq = pos.seq;
     if (rc == 0) {
         snap_tokens_t t = {.sj = sj, .buf = buf};
         rc = tokens_each(sj->job.r->cfg.store, snap_token, &t);
@@ -331,10 +328,8 @@ static int snap_stream(snap_job_t *sj)
         rc = snap_namespaces(sj, snap, buf, &n);
     if (rc == 0)
         rc = snap_records(sj, snap, buf);
-    if (rc == 0 && (rc = repl_wire_snapshot_end(sj->seq, hist, &frame, &len)) == 0)
+    if (rc == 0 && (rc = repl_wire_snapshot_end(sj->seq, pos.history_id, &frame, &len)) == 0)
         rc = snap_emit(sj, frame, len);
-    kv_free(v);
-    kv_free(hist);
     kv_free(buf);
     stor_snapshot_close(snap);
     return rc;

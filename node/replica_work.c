@@ -1,8 +1,9 @@
 /*
  * replica_work.c - the replication driver's storage work, off the loop:
- * origin group commits (data, log entries and last_seq in one RocksDB
- * batch), edge applies (data and applied_seq in one batch), resets, log
- * trims and the known edges' acknowledgements. Log reads and snapshot
+ * origin group commits (data, log entries and the replication position in
+ * one RocksDB batch), edge applies (data and the position in one batch),
+ * resets, log trims and the known edges' acknowledgements. The state
+ * entries themselves are encoded by state.c. Log reads and snapshot
  * streams for edges that are behind are in replica_snap.c.
  *
  * Mutations handed over by the core borrow core memory that lives only
@@ -146,46 +147,27 @@ static void mcopy_free(mcopy_t *m)
 
 /* ---- state ------------------------------------------------------------------------------- */
 
-static uint64_t state_u64(stor_t *s, const char *name)
-{
-    char *v = NULL;
-    size_t len;
-    uint64_t x = 0;
-    if (stor_state_get(s, name, &v, &len) == 0) {
-        x = strtoull(v, NULL, 10);
-        kv_free(v);
-    }
-    return x;
-}
-
 int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_t *log_first,
                         uint64_t *hlc_last)
 {
     stor_t *s = r->cfg.store;
-    char *v = NULL;
-    size_t len;
+    state_position_t *pos = &r->pos;
     uint64_t first = 0, last = 0;
-    int rc = r->cfg.role == REPLICA_ORIGIN && r->cfg.new_history
-                 ? KV_ENOTFOUND
-                 : stor_state_get(s, STATE_HISTORY, &v, &len);
-    if (rc == 0) {
-        snprintf(history, 33, "%.*s", (int)len, v);
-        kv_free(v);
-    } else if (rc == KV_ENOTFOUND && r->cfg.role == REPLICA_ORIGIN) {
+    int rc = state_position_get(s, pos);
+    if (rc != 0 && rc != KV_ENOTFOUND)
+        return rc;
+    if (r->cfg.role == REPLICA_ORIGIN && (r->cfg.new_history || !pos->history_id[0])) {
         /* A new data set starts a new history: edges that knew another
          * one refuse it rather than be silently rewound. */
-        if ((rc = text_random_hex(history, 32)) != 0 ||
-            (rc = stor_state_put(s, STATE_HISTORY, history, 32)) != 0)
+        if ((rc = text_random_hex(pos->history_id, STATE_HISTORY_HEX)) != 0 ||
+            (rc = state_position_put(s, pos)) != 0)
             return rc;
-    } else if (rc != KV_ENOTFOUND) {
-        return rc;
     }
-    *hlc_last = state_u64(s, STATE_HLC_LAST);
-    if (r->cfg.role == REPLICA_EDGE) {
-        *last_seq = state_u64(s, STATE_APPLIED_SEQ);
+    snprintf(history, STATE_HISTORY_HEX + 1, "%s", pos->history_id);
+    *hlc_last = pos->hlc_last;
+    *last_seq = pos->seq;
+    if (r->cfg.role == REPLICA_EDGE)
         return 0;
-    }
-    *last_seq = state_u64(s, STATE_LAST_SEQ);
     if ((rc = stor_log_bounds(s, &first, &last)) != 0)
         return rc;
     *log_first = first ? first : *last_seq + 1;
@@ -203,17 +185,18 @@ typedef struct {
     stor_log_entry_t *log;
     uint8_t *log_buf;
     size_t nlog;
-    stor_state_put_t *st; /* token records, then the position facts */
+    stor_state_put_t *st; /* token records, then the position */
     size_t nst;
     char *names; /* "token:<id>" names the state puts point to */
     size_t names_off;
+    uint8_t **converted; /* token records converted from JSON (owned), or NULL */
+    size_t nconverted, cap;
+    int rc; /* a conversion ran out of memory: the commit fails */
     bool tokens_changed;
 } commit_arrays_t;
 
-/* State puts beyond the tokens: last/applied seq, history, hlc. */
-#define COMMIT_STATE_EXTRA 4
-/* "token:" + id + NUL */
-#define TOKEN_NAME_BYTES (6 + REPL_TOKEN_ID_MAX_BYTES + 1)
+/* State puts beyond the tokens: the position. */
+#define COMMIT_STATE_EXTRA 1
 
 static void arrays_free(commit_arrays_t *c)
 {
@@ -223,6 +206,9 @@ static void arrays_free(commit_arrays_t *c)
     kv_free(c->log_buf);
     kv_free(c->st);
     kv_free(c->names);
+    for (size_t i = 0; i < c->nconverted; i++)
+        kv_free(c->converted[i]);
+    kv_free(c->converted);
 }
 
 static int arrays_alloc(commit_arrays_t *c, size_t n)
@@ -232,12 +218,42 @@ static int arrays_alloc(commit_arrays_t *c, size_t n)
     c->ns = kv_calloc(n + 1, sizeof *c->ns);
     c->log = kv_calloc(n + 1, sizeof *c->log);
     c->st = kv_calloc(n + COMMIT_STATE_EXTRA, sizeof *c->st);
-    c->names = kv_malloc(n * TOKEN_NAME_BYTES + 1);
+    c->names = kv_malloc(n * STATE_TOKEN_NAME_BYTES + 1);
+    c->cap = n;
     if (!c->recs || !c->ns || !c->log || !c->st || !c->names) {
         arrays_free(c);
         return -ENOMEM;
     }
     return 0;
+}
+
+/* The record a token op stores: a TokenRecord as it came, one converted
+ * from a JSON record of an older log (state_token_convert), or empty (a
+ * revocation, or a record neither form reads, which grants nothing). */
+static const void *token_record(commit_arrays_t *c, const repl_op_t *o, size_t *len)
+{
+    uint8_t *conv = NULL;
+    int rc;
+    *len = 0;
+    if (o->kind != REPL_OP_TOKEN_PUT)
+        return "";
+    rc = state_token_convert(o->value, o->value_len, &conv, len);
+    if (rc == 0 && !conv) {
+        *len = o->value_len;
+        return o->value_len ? (const void *)o->value : "";
+    }
+    if (rc == 0 && (c->converted || (c->converted = kv_calloc(c->cap, sizeof *c->converted)))) {
+        c->converted[c->nconverted++] = conv;
+        return conv;
+    }
+    kv_free(conv);
+    if (rc == 0 || rc == -ENOMEM)
+        c->rc = -ENOMEM;
+    else
+        KV_LOG_WARN(REPLICA_LOG, "token %.*s: unreadable record stored as a revocation",
+                    (int)o->key_len, o->key);
+    *len = 0;
+    return "";
 }
 
 /* Add one mutation to the commit (the caller leaves out failed ones). */
@@ -276,11 +292,10 @@ static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m)
         /* Tokens live in the state column family; a revocation is an empty
          * record (node/tokens.c reads them back). */
         char *name = c->names + c->names_off;
-        int len = snprintf(name, TOKEN_NAME_BYTES, "token:%.*s", (int)o->key_len, o->key);
-        c->names_off += (size_t)len + 1;
-        c->st[c->nst++] =
-            (stor_state_put_t){name, o->kind == REPL_OP_TOKEN_PUT ? (const char *)o->value : "",
-                               o->kind == REPL_OP_TOKEN_PUT ? o->value_len : 0};
+        size_t len = 0;
+        const void *rec = token_record(c, o, &len);
+        c->names_off += state_token_name(name, o->key, o->key_len) + 1;
+        c->st[c->nst++] = (stor_state_put_t){name, rec, len};
         c->tokens_changed = true;
         break;
     }
@@ -356,7 +371,8 @@ static void persist_run(rjob_t *j)
     replica_t *r = j->r;
     stor_t *s = r->cfg.store;
     commit_arrays_t c;
-    char last[24], hlc[24];
+    state_position_t pos = r->pos;
+    uint8_t posbuf[STATE_POSITION_MAX_BYTES];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
 
@@ -374,10 +390,13 @@ static void persist_run(rjob_t *j)
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
     }
-    snprintf(last, sizeof last, "%llu", (unsigned long long)p->m.muts[p->m.n - 1].seq);
-    snprintf(hlc, sizeof hlc, "%llu", (unsigned long long)hlc_max);
-    c.st[c.nst++] = (stor_state_put_t){STATE_LAST_SEQ, last, strlen(last)};
-    c.st[c.nst++] = (stor_state_put_t){STATE_HLC_LAST, hlc, strlen(hlc)};
+    pos.seq = p->m.muts[p->m.n - 1].seq;
+    pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
+    c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
+    if ((p->rc = c.rc) != 0) {
+        arrays_free(&c);
+        return;
+    }
     if ((p->rc = encode_log(&c, p->m.muts, p->m.n, p->results)) == 0 &&
         (rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
         stor_commit_t cm = {.muts = c.recs,
@@ -390,8 +409,10 @@ static void persist_run(rjob_t *j)
                             .state = c.st,
                             .n_state = c.nst};
         p->rc = stor_commit(s, &cm);
-        if (p->rc == 0)
+        if (p->rc == 0) {
+            r->pos = pos;
             committed(r, &c, rec_res);
+        }
     } else if (p->rc == 0) {
         p->rc = -ENOMEM;
     }
@@ -459,7 +480,8 @@ static void apply_run(rjob_t *j)
     apply_job_t *p = (apply_job_t *)j;
     replica_t *r = j->r;
     commit_arrays_t c;
-    char seq[24], hlc[24];
+    state_position_t pos = r->pos;
+    uint8_t posbuf[STATE_POSITION_MAX_BYTES];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
 
@@ -470,15 +492,15 @@ static void apply_run(rjob_t *j)
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
     }
-    if (p->seq) {
-        snprintf(seq, sizeof seq, "%llu", (unsigned long long)p->seq);
-        c.st[c.nst++] = (stor_state_put_t){STATE_APPLIED_SEQ, seq, strlen(seq)};
-    }
+    if (p->seq)
+        pos.seq = p->seq;
     if (p->set_history)
-        c.st[c.nst++] = (stor_state_put_t){STATE_HISTORY, p->history, strlen(p->history)};
-    if (hlc_max) {
-        snprintf(hlc, sizeof hlc, "%llu", (unsigned long long)hlc_max);
-        c.st[c.nst++] = (stor_state_put_t){STATE_HLC_LAST, hlc, strlen(hlc)};
+        memcpy(pos.history_id, p->history, sizeof pos.history_id);
+    pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
+    c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
+    if ((p->rc = c.rc) != 0) {
+        arrays_free(&c);
+        return;
     }
     if (!(rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
         p->rc = -ENOMEM;
@@ -491,8 +513,10 @@ static void apply_run(rjob_t *j)
                             .state = c.st,
                             .n_state = c.nst};
         p->rc = stor_commit(r->cfg.store, &cm);
-        if (p->rc == 0)
+        if (p->rc == 0) {
+            r->pos = pos;
             committed(r, &c, rec_res);
+        }
     }
     kv_free(rec_res);
     arrays_free(&c);
@@ -555,11 +579,16 @@ typedef struct {
 
 static void reset_run(rjob_t *j)
 {
-    static const char *const keep[] = {"node_id", "account_id", "default_token"};
+    static const char *const keep[] = {STATE_IDENTITY};
     simple_job_t *p = (simple_job_t *)j;
     p->rc = stor_reset(j->r->cfg.store, keep, sizeof keep / sizeof keep[0]);
-    if (p->rc == 0)
+    if (p->rc == 0) {
+        /* The stored position went with the data; the highest timestamp
+         * seen stays, so the next commit's position keeps it. */
+        j->r->pos.history_id[0] = '\0';
+        j->r->pos.seq = 0;
         cache_clear(j->r->cfg.cache);
+    }
 }
 
 static void reset_done(rjob_t *j)
@@ -627,18 +656,19 @@ void replica__trim(replica_t *r, uint64_t below)
 
 /* The origin trims its log past what every known edge acknowledged; after
  * a restart it must still know the edges that were away, or it would trim
- * past them and force snapshots. Their acks are saved (at most once per
- * REPLICA_ACKS_SAVE_MS, when they changed) and restored at start. */
+ * past them and force snapshots. Every known edge's ack (up to
+ * KV_REPL_EDGES_MAX, all the core keeps) is saved, at most once per
+ * REPLICA_ACKS_SAVE_MS and when they changed, and restored at start. */
 typedef struct {
     rjob_t job;
-    size_t len;
-    char text[];
+    size_t n;
+    state_edge_t edges[];
 } acks_job_t;
 
 static void acks_run(rjob_t *j)
 {
     acks_job_t *p = (acks_job_t *)j;
-    int rc = stor_state_put(j->r->cfg.store, STATE_EDGE_ACKS, p->text, p->len);
+    int rc = state_edges_put(j->r->cfg.store, p->edges, p->n);
     if (rc != 0)
         KV_LOG_WARN(REPLICA_LOG, "saving edge acks: %s", kv_strerror(rc));
 }
@@ -650,33 +680,28 @@ static void acks_done(rjob_t *j)
 
 void replica__save_acks(replica_t *r, const repl_edge_info_t *e, size_t n)
 {
-    acks_job_t *p = kv_malloc(sizeof *p + n * 64 + 1);
-    size_t off = 0;
+    acks_job_t *p = kv_malloc(sizeof *p + (n ? n : 1) * sizeof p->edges[0]);
     if (!p)
         return; /* best effort: the next change saves them */
     for (size_t i = 0; i < n; i++)
-        off += (size_t)snprintf(p->text + off, 64, "%u:%llu:%llu;", e[i].node_id,
-                                (unsigned long long)e[i].acked_seq,
-                                (unsigned long long)e[i].last_ack_ms);
-    p->len = off;
+        p->edges[i] = (state_edge_t){e[i].node_id, e[i].acked_seq, e[i].last_ack_ms};
+    p->n = n;
     p->job = (rjob_t){.r = r, .run = acks_run, .done = acks_done, .drop = acks_done};
     rworker_push(&r->store_w, &p->job);
 }
 
 void replica__restore_acks(replica_t *r)
 {
-    char *v = NULL, *p, *save = NULL;
-    size_t len, restored = 0;
-    if (stor_state_get(r->cfg.store, STATE_EDGE_ACKS, &v, &len) != 0)
-        return;
-    for (p = strtok_r(v, ";", &save); p; p = strtok_r(NULL, ";", &save)) {
-        unsigned long node;
-        unsigned long long acked, last;
-        if (sscanf(p, "%lu:%llu:%llu", &node, &acked, &last) == 3 &&
-            repl_origin_restore_edge(r->origin, (uint32_t)node, acked, last) == 0)
+    state_edge_t *e = NULL;
+    size_t n = 0, restored = 0;
+    int rc = state_edges_get(r->cfg.store, &e, &n);
+    if (rc != 0 && rc != KV_ENOTFOUND)
+        KV_LOG_WARN(REPLICA_LOG, "reading the known edges: %s", kv_strerror(rc));
+    for (size_t i = 0; i < n; i++)
+        if (repl_origin_restore_edge(r->origin, e[i].node_id, e[i].acked_seq, e[i].last_ack_ms) ==
+            0)
             restored++;
-    }
-    kv_free(v);
+    kv_free(e);
     if (restored)
         KV_LOG_INFO(REPLICA_LOG, "remembering %zu edges from before the restart", restored);
 }

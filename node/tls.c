@@ -6,7 +6,7 @@
  * Writes are borrowed (or copied) plaintext buffers in a FIFO. The pump
  * encrypts them one record at a time, hands the ciphertext of up to
  * TLS__WRITE_BATCH_BYTES to one uv_write tagged with the plaintext it
- * carries, and stops while TLS_CIPHER_INFLIGHT_MAX_BYTES of ciphertext are
+ * carries, and stops while KV_TLS_CIPHER_INFLIGHT_MAX_BYTES of ciphertext are
  * still in the kernel's way; each completed uv_write reports its plaintext
  * through on_flushed and releases the writes it finished. A 25 MiB value thus
  * costs a few hundred KiB of ciphertext buffers, never a copy of itself.
@@ -31,7 +31,8 @@
 /* Ciphertext per uv_write: a few records, so a large write makes few
  * syscalls without holding much memory. */
 #define TLS__WRITE_BATCH_BYTES (64u * 1024u)
-_Static_assert(TLS__WRITE_BATCH_BYTES <= TLS_CIPHER_INFLIGHT_MAX_BYTES, "a batch fits in flight");
+_Static_assert(TLS__WRITE_BATCH_BYTES <= KV_TLS_CIPHER_INFLIGHT_MAX_BYTES,
+               "a batch fits in flight");
 
 /* One uv_write of ciphertext. */
 typedef struct {
@@ -238,8 +239,8 @@ static int tls__encrypt_batch(tls_conn_t *c)
         size_t n = w->len - w->done;
         int r, e;
 
-        if (n > TLS_WRITE_CHUNK_BYTES)
-            n = TLS_WRITE_CHUNK_BYTES;
+        if (n > KV_TLS_WRITE_CHUNK_BYTES)
+            n = KV_TLS_WRITE_CHUNK_BYTES;
         ERR_clear_error();
         r = SSL_write(c->ssl, w->data + w->done, (int)n);
         if (r <= 0) {
@@ -265,7 +266,8 @@ static void tls__pump(tls_conn_t *c)
 {
     while (!c->closing) {
         uint64_t before = c->plain_encrypted;
-        bool more = c->established && c->next && c->cipher_inflight < TLS_CIPHER_INFLIGHT_MAX_BYTES;
+        bool more =
+            c->established && c->next && c->cipher_inflight < KV_TLS_CIPHER_INFLIGHT_MAX_BYTES;
         int rc = more ? tls__encrypt_batch(c) : 0; /* <0 failed, 1 blocked */
 
         if (rc >= 0) {
@@ -528,7 +530,7 @@ int tls_conn_write(tls_conn_t *c, const void *data, size_t len, tls_write_cb cb,
         return KV_EINVAL;
     if (c->closing)
         return -EPIPE;
-    if (len > TLS_WRITE_QUEUE_MAX_BYTES - tls_conn_queued_bytes(c))
+    if (len > KV_TLS_WRITE_QUEUE_MAX_BYTES - tls_conn_queued_bytes(c))
         return KV_ELIMIT;
     if (!(w = kv_calloc(1, sizeof *w)))
         return -ENOMEM;

@@ -22,10 +22,10 @@
  * or application data). Resumption is refused: every connection does a full
  * handshake with certificates.
  *
- * Memory per connection: TLS_READ_BUF_BYTES + TLS_PLAIN_CHUNK_BYTES of fixed
- * buffers, plus at most TLS_CIPHER_INFLIGHT_MAX_BYTES (+ one 64 KiB batch) of
- * ciphertext waiting in uv_write; queued plaintext is the caller's (borrowed)
- * unless it asked for a copy.
+ * Memory per connection: KV_TLS_READ_BUF_BYTES + KV_TLS_PLAIN_CHUNK_BYTES of
+ * fixed buffers, plus at most KV_TLS_CIPHER_INFLIGHT_MAX_BYTES (+ one 64 KiB
+ * batch) of ciphertext waiting in uv_write; queued plaintext is the caller's
+ * (borrowed) unless it asked for a copy. The limits are in proto/kv_limits.h.
  *
  * Threads: a tls_ctx_t is immutable after creation and may be shared by
  * connections on any loop; a tls_conn_t belongs to the thread of its loop.
@@ -48,30 +48,6 @@
 /* Role values carried in the certificate subject's organizationalUnit. */
 #define TLS_ROLE_OU_ORIGIN "edgekv-origin"
 #define TLS_ROLE_OU_EDGE   "edgekv-edge"
-/* Longest node name (certificate commonName) we accept, in bytes. */
-#define TLS_PEER_NAME_MAX 64
-
-/* ---- limits (candidates for kv_limits.h; kept here while proto/ is owned by
- * the lead) ------------------------------------------------------------------- */
-
-/* Ciphertext read from the socket per uv_read_cb: one buffer per connection,
- * fully decrypted before the next read, so input per event is bounded. */
-#define TLS_READ_BUF_BYTES (64u * 1024u)
-/* Plaintext handed to on_data per call: one TLS record at most. */
-#define TLS_PLAIN_CHUNK_BYTES (16u * 1024u)
-/* Plaintext given to one SSL_write: one full record. */
-#define TLS_WRITE_CHUNK_BYTES (16u * 1024u)
-/* Ciphertext handed to uv_write and not yet completed. Encryption pauses
- * above it, so a 25 MiB value costs this much extra memory, not 25 MiB. */
-#define TLS_CIPHER_INFLIGHT_MAX_BYTES (256u * 1024u)
-/* Plaintext queued by tls_conn_write and not yet flushed: two of the largest
- * values plus framing. More is a caller bug (it ignored on_flushed), so the
- * write is refused with KV_ELIMIT instead of growing without bound. */
-#define TLS_WRITE_QUEUE_MAX_BYTES (2u * KV_VALUE_MAX_BYTES + 1024u * 1024u)
-
-_Static_assert(TLS_PLAIN_CHUNK_BYTES >= 16384, "room for one TLS record");
-_Static_assert(TLS_CIPHER_INFLIGHT_MAX_BYTES >= 2 * TLS_WRITE_CHUNK_BYTES, "pipelined writes");
-_Static_assert(TLS_WRITE_QUEUE_MAX_BYTES > KV_VALUE_MAX_BYTES, "a max value fits the queue");
 
 typedef enum { TLS_ROLE_NONE = 0, TLS_ROLE_ORIGIN, TLS_ROLE_EDGE } tls_role_t;
 
@@ -111,7 +87,7 @@ typedef struct {
      * first. On failure (status < 0) the connection then closes by itself
      * and on_close follows with the same status. */
     void (*on_handshake)(tls_conn_t *conn, int status);
-    /* Decrypted bytes, at most TLS_PLAIN_CHUNK_BYTES; `data` is valid only
+    /* Decrypted bytes, at most KV_TLS_PLAIN_CHUNK_BYTES; `data` is valid only
      * during the call. */
     void (*on_data)(tls_conn_t *conn, const uint8_t *data, size_t len);
     /* Optional (may be NULL): the ciphertext of `plain_bytes` more bytes of
@@ -156,7 +132,7 @@ int tls_conn_start(tls_conn_t *conn);
  * (not copied) until cb is called; without one (cb NULL) it is copied.
  * Data queued before the handshake completes waits for it. Returns 0, or
  * KV_EINVAL (len 0), KV_ELIMIT (tls_conn_queued_bytes would pass
- * TLS_WRITE_QUEUE_MAX_BYTES), -EPIPE (closing), -ENOMEM; then cb is never
+ * KV_TLS_WRITE_QUEUE_MAX_BYTES), -EPIPE (closing), -ENOMEM; then cb is never
  * called. Never calls a callback before it returns. */
 int tls_conn_write(tls_conn_t *conn, const void *data, size_t len, tls_write_cb cb, void *arg);
 
@@ -176,7 +152,7 @@ void tls_conn_read_resume(tls_conn_t *conn);
 void tls_conn_close(tls_conn_t *conn);
 
 /* After a successful on_handshake: the peer's verified role and node name
- * (certificate commonName, NUL-terminated, at most TLS_PEER_NAME_MAX bytes).
+ * (certificate commonName, NUL-terminated, at most KV_TLS_PEER_NAME_MAX bytes).
  * Before that TLS_ROLE_NONE and "". The string lives as long as the
  * connection. */
 tls_role_t tls_conn_peer_role(const tls_conn_t *conn);

@@ -93,7 +93,7 @@ static bool tls__bytes_eq(const unsigned char *p, int len, const char *s)
 
 static bool tls__name_ok(const unsigned char *p, int len)
 {
-    if (len < 1 || len > TLS_PEER_NAME_MAX)
+    if (len < 1 || len > KV_TLS_PEER_NAME_MAX)
         return false;
     for (int i = 0; i < len; i++) {
         unsigned char ch = p[i];
@@ -104,7 +104,7 @@ static bool tls__name_ok(const unsigned char *p, int len)
     return true;
 }
 
-int tls__cert_identity(X509 *cert, tls_role_t *role, char name[TLS_PEER_NAME_MAX + 1], char *why,
+int tls__cert_identity(X509 *cert, tls_role_t *role, char name[KV_TLS_PEER_NAME_MAX + 1], char *why,
                        size_t why_len)
 {
     X509_NAME *subj = cert ? X509_get_subject_name(cert) : NULL;
@@ -149,7 +149,7 @@ int tls__verify_cb(int preverify_ok, X509_STORE_CTX *store)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
     tls_conn_t *c = ssl ? SSL_get_app_data(ssl) : NULL;
-    char why[128], name[TLS_PEER_NAME_MAX + 1];
+    char why[128], name[KV_TLS_PEER_NAME_MAX + 1];
     tls_role_t role = TLS_ROLE_NONE;
 
     if (!c)
@@ -213,7 +213,7 @@ static int tls__config_error(const char *what, const char *path)
 static int tls__check_own_cert(SSL_CTX *s, tls_role_t role, const char *cert_file)
 {
     X509 *x = SSL_CTX_get0_certificate(s);
-    char why[128], name[TLS_PEER_NAME_MAX + 1];
+    char why[128], name[KV_TLS_PEER_NAME_MAX + 1];
     tls_role_t have = TLS_ROLE_NONE;
 
     if (tls__cert_identity(x, &have, name, why, sizeof why) != 0) {

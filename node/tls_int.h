@@ -55,17 +55,17 @@ struct tls_conn {
     uint64_t plain_queued;    /* ... accepted by tls_conn_write */
     size_t cipher_inflight;   /* ciphertext bytes in uv_write requests */
     tls_role_t peer_role;
-    char peer_name[TLS_PEER_NAME_MAX + 1];
+    char peer_name[KV_TLS_PEER_NAME_MAX + 1];
     char error[TLS__REASON_MAX];  /* why it failed, for on_close and logs */
     char detail[TLS__REASON_MAX]; /* the OpenSSL error queue at the failure */
     char peer_addr[64];           /* "ip:port", for logs */
-    uint8_t rbuf[TLS_READ_BUF_BYTES];
-    uint8_t pbuf[TLS_PLAIN_CHUNK_BYTES];
+    uint8_t rbuf[KV_TLS_READ_BUF_BYTES];
+    uint8_t pbuf[KV_TLS_PLAIN_CHUNK_BYTES];
 };
 
 /* The role (from the subject's single organizationalUnit) and commonName of
  * `cert`. 0, or KV_EINVAL with a reason in `why`. */
-int tls__cert_identity(X509 *cert, tls_role_t *role, char name[TLS_PEER_NAME_MAX + 1], char *why,
+int tls__cert_identity(X509 *cert, tls_role_t *role, char name[KV_TLS_PEER_NAME_MAX + 1], char *why,
                        size_t why_len);
 
 /* Append the OpenSSL error queue of this thread to `buf` ("; "-separated) and

@@ -1,4 +1,5 @@
-/* tokens.c - stored API tokens: the REST endpoints and the reload. */
+/* tokens.c - stored API tokens: the REST endpoints and the reload. The
+ * records are TokenRecords (state.h encodes and decodes them). */
 #include "tokens.h"
 
 #include <jansson.h>
@@ -8,9 +9,9 @@
 #include "kv_err.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "state.h"
 #include "text.h"
 
-#define TOKEN_PREFIX     "token:"
 #define TOKEN_ID_HEX     16
 #define TOKEN_SECRET_HEX 64
 #define TOKENS_PATH      "/client/v4/accounts/"
@@ -19,69 +20,59 @@
 
 typedef struct {
     auth_stored_t *items;
-    json_t **docs; /* the parsed records the items point into */
-    const char ***ns;
+    state_token_t *recs; /* the decoded records the items point into */
     size_t n, cap;
 } reload_t;
 
 static int collect(void *arg, const char *name, size_t name_len, const char *val, size_t len)
 {
+    static const char *const none[1] = {NULL};
     reload_t *r = arg;
-    json_t *doc, *ns;
-    (void)name, (void)name_len;
+    state_token_t *rec;
+    int rc;
     if (len == 0)
         return 0; /* revoked */
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 16;
         auth_stored_t *it = kv_realloc(r->items, cap * sizeof *it);
-        json_t **d = it ? kv_realloc(r->docs, cap * sizeof *d) : NULL;
-        const char ***n = d ? kv_realloc(r->ns, cap * sizeof *n) : NULL;
+        state_token_t *d = it ? kv_realloc(r->recs, cap * sizeof *d) : NULL;
         if (it)
             r->items = it;
-        if (d)
-            r->docs = d;
-        if (!n)
+        if (!d)
             return -ENOMEM;
-        r->ns = n;
+        r->recs = d;
         r->cap = cap;
     }
-    if (!(doc = json_loadb(val, len, 0, NULL)))
-        return 0; /* not ours: skip */
-    ns = json_object_get(doc, "namespaces");
-    r->ns[r->n] = NULL;
-    auth_stored_t *t = &r->items[r->n];
-    *t = (auth_stored_t){.id = json_string_value(json_object_get(doc, "id")),
-                         .name = json_string_value(json_object_get(doc, "name")),
-                         .account = json_string_value(json_object_get(doc, "account")),
-                         .sha256_hex = json_string_value(json_object_get(doc, "sha256")),
-                         .write = json_is_true(json_object_get(doc, "write"))};
-    if (json_is_array(ns)) {
-        size_t k = json_array_size(ns);
-        r->ns[r->n] = kv_calloc(k ? k : 1, sizeof(char *));
-        for (size_t i = 0; r->ns[r->n] && i < k; i++)
-            r->ns[r->n][i] = json_string_value(json_array_get(ns, i));
-        t->namespaces = r->ns[r->n];
-        t->namespace_count = k;
+    rec = &r->recs[r->n];
+    if ((rc = state_token_decode(val, len, rec)) != 0) {
+        if (rc == -ENOMEM)
+            return rc;
+        KV_LOG_WARN("tokens", "skipping unreadable token record %.*s", (int)name_len, name);
+        return 0;
     }
-    r->docs[r->n++] = doc;
+    r->items[r->n++] = (auth_stored_t){
+        .id = rec->id,
+        .name = rec->name,
+        .account = rec->account,
+        .sha256_hex = rec->sha256_hex,
+        .namespaces = rec->scoped ? (rec->namespaces ? rec->namespaces : none) : NULL,
+        .namespace_count = rec->scoped ? rec->namespace_count : 0,
+        .write = rec->write};
     return 0;
 }
 
 int tokens_reload(stor_t *s, auth_t *a)
 {
     reload_t r = {0};
-    int rc = stor_state_scan(s, TOKEN_PREFIX, collect, &r);
+    int rc = stor_state_scan(s, STATE_TOKEN_PREFIX, collect, &r);
     if (rc == 0)
         rc = auth_set_stored(a, r.items, r.n);
     if (rc != 0)
         KV_LOG_ERROR("tokens", "reloading stored tokens: %s", kv_strerror(rc));
-    for (size_t i = 0; i < r.n; i++) {
-        json_decref(r.docs[i]);
-        kv_free(r.ns[i]);
-    }
+    for (size_t i = 0; i < r.n; i++)
+        state_token_free(&r.recs[i]);
     kv_free(r.items);
-    kv_free(r.docs);
-    kv_free(r.ns);
+    kv_free(r.recs);
     return rc;
 }
 
@@ -93,7 +84,7 @@ typedef struct {
 static int each_cb(void *arg, const char *name, size_t name_len, const char *val, size_t len)
 {
     each_t *e = arg;
-    size_t plen = sizeof TOKEN_PREFIX - 1;
+    size_t plen = sizeof STATE_TOKEN_PREFIX - 1;
     if (len == 0)
         return 0;
     return e->cb(e->arg, name + plen, name_len - plen, val, len);
@@ -105,7 +96,7 @@ int tokens_each(stor_t *s,
                 void *arg)
 {
     each_t e = {cb, arg};
-    return stor_state_scan(s, TOKEN_PREFIX, each_cb, &e);
+    return stor_state_scan(s, STATE_TOKEN_PREFIX, each_cb, &e);
 }
 
 /* ---- REST ------------------------------------------------------------------------ */
@@ -114,7 +105,8 @@ typedef struct {
     node_app_t *app;
     http_req_t *req;
     char id[TOKEN_ID_HEX + 1];
-    char *record; /* NULL: revoke */
+    uint8_t *record; /* a TokenRecord (kv_malloc'd), or NULL: revoke */
+    size_t record_len;
     json_t *answer;
     int rc;
 } tok_job_t;
@@ -122,7 +114,7 @@ typedef struct {
 static void tok_work(void *arg)
 {
     tok_job_t *j = arg;
-    j->rc = j->record ? kvops_token_put(j->app->ops, j->id, j->record, strlen(j->record))
+    j->rc = j->record ? kvops_token_put(j->app->ops, j->id, (const char *)j->record, j->record_len)
                       : kvops_token_delete(j->app->ops, j->id);
 }
 
@@ -142,22 +134,23 @@ static void tok_done(void *arg)
         json_decref(j->answer);
         app_rest_error(j->app, j->req, METRICS_ROUTE_OTHER, e.status, e.code, e.msg);
     }
-    free(j->record); /* json_dumps */
+    kv_free(j->record);
     kv_free(j);
 }
 
-static void tok_start(node_app_t *app, http_req_t *req, const char *id, char *record,
-                      json_t *answer)
+static void tok_start(node_app_t *app, http_req_t *req, const char *id, uint8_t *record,
+                      size_t record_len, json_t *answer)
 {
     tok_job_t *j = kv_calloc(1, sizeof *j);
     if (!j) {
-        free(record);
+        kv_free(record);
         json_decref(answer);
         app_rest_error(app, req, METRICS_ROUTE_OTHER, 500, KVOP_CODE_INTERNAL,
                        "Internal Server Error");
         return;
     }
-    *j = (tok_job_t){.app = app, .req = req, .record = record, .answer = answer};
+    *j = (tok_job_t){
+        .app = app, .req = req, .record = record, .record_len = record_len, .answer = answer};
     snprintf(j->id, sizeof j->id, "%s", id);
     if (app_offload(req, tok_work, tok_done, j) != 0) {
         j->rc = -ENOMEM;
@@ -179,7 +172,7 @@ static int tok_create(node_app_t *app, http_req_t *req, const char *account)
     const char *access = json_string_value(json_object_get(body, "access"));
     char id[TOKEN_ID_HEX + 1], secret[TOKEN_SECRET_HEX + 1], digest[65];
     bool write = !access || strcmp(access, "write") == 0;
-    json_t *rec, *answer;
+    json_t *answer;
 
     if (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 128 ||
         (access && !write && strcmp(access, "read") != 0) || (ns && !json_is_array(ns))) {
@@ -200,17 +193,38 @@ static int tok_create(node_app_t *app, http_req_t *req, const char *account)
         return bad(app, req, "no randomness");
     }
     auth_digest_hex(secret, TOKEN_SECRET_HEX, digest);
-    rec = json_pack("{s:s, s:O, s:s, s:s, s:b}", "id", id, "name", name, "account", account,
-                    "sha256", digest, "write", write);
+    size_t count = ns ? json_array_size(ns) : 0, len = 0;
+    const char **list = kv_calloc(count ? count : 1, sizeof *list);
+    uint8_t *rec = NULL;
+    int rc = list ? 0 : -ENOMEM;
+    for (size_t i = 0; list && i < count; i++)
+        list[i] = json_string_value(json_array_get(ns, i));
+    if (rc == 0) {
+        state_token_t t = {.id = id,
+                           .name = json_string_value(name),
+                           .account = account,
+                           .sha256_hex = digest,
+                           .write = write,
+                           .scoped = ns != NULL,
+                           .namespaces = list,
+                           .namespace_count = count};
+        rc = state_token_encode(&t, &rec, &len);
+    }
+    kv_free(list);
+    if (rc != 0) {
+        json_decref(body);
+        if (rc == KV_ETOOBIG)
+            return bad(app, req, "too many namespaces for one token");
+        app_rest_error(app, req, METRICS_ROUTE_OTHER, 500, KVOP_CODE_INTERNAL,
+                       "Internal Server Error");
+        return 1;
+    }
     answer = json_pack("{s:s, s:O, s:s, s:s, s:s}", "id", id, "name", name, "value", secret,
                        "access", write ? "write" : "read", "status", "active");
-    if (ns) {
-        json_object_set(rec, "namespaces", ns);
+    if (ns)
         json_object_set(answer, "namespaces", ns);
-    }
     json_decref(body);
-    tok_start(app, req, id, json_dumps(rec, JSON_COMPACT), answer);
-    json_decref(rec);
+    tok_start(app, req, id, rec, len, answer);
     return 1;
 }
 
@@ -224,23 +238,26 @@ typedef struct {
 static int list_cb(void *arg, const char *id, size_t id_len, const char *rec, size_t len)
 {
     list_t *l = arg;
-    json_t *doc = json_loadb(rec, len, 0, NULL);
-    const char *acct = json_string_value(json_object_get(doc, "account"));
-    if (acct && strcmp(acct, l->account) == 0) {
+    state_token_t t;
+    int rc = state_token_decode(rec, len, &t);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : 0; /* unreadable: not listed (the reload skips it too) */
+    if (strcmp(t.account, l->account) == 0) {
         if (l->want && strlen(l->want) == id_len && memcmp(l->want, id, id_len) == 0)
             l->found = true;
         if (l->list) {
-            json_t *ns = json_object_get(doc, "namespaces");
-            json_t *item = json_pack("{s:s%, s:O, s:s, s:s}", "id", id, id_len, "name",
-                                     json_object_get(doc, "name"), "access",
-                                     json_is_true(json_object_get(doc, "write")) ? "write" : "read",
-                                     "status", "active");
-            if (ns)
-                json_object_set(item, "namespaces", ns);
+            json_t *item = json_pack("{s:s%, s:s, s:s, s:s}", "id", id, id_len, "name", t.name,
+                                     "access", t.write ? "write" : "read", "status", "active");
+            if (item && t.scoped) {
+                json_t *ns = json_array();
+                for (size_t i = 0; i < t.namespace_count; i++)
+                    json_array_append_new(ns, json_string(t.namespaces[i]));
+                json_object_set_new(item, "namespaces", ns);
+            }
             json_array_append_new(l->list, item);
         }
     }
-    json_decref(doc);
+    state_token_free(&t);
     return 0;
 }
 
@@ -261,7 +278,7 @@ static int tok_delete(node_app_t *app, http_req_t *req, const char *account, con
                        "Invalid token id: no such token");
         return 1;
     }
-    tok_start(app, req, id, NULL, json_pack("{s:s}", "id", id));
+    tok_start(app, req, id, NULL, 0, json_pack("{s:s}", "id", id));
     return 1;
 }
 

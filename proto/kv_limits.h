@@ -146,6 +146,29 @@
 /* Samples of (announced seq, first seen) an edge keeps to report lag in ms. */
 #define KV_REPL_LAG_SAMPLES_MAX 64
 
+/* ---- replication TLS (node/tls.h) ------------------------------------------- */
+
+/* Ciphertext read from the socket per uv_read_cb: one buffer per connection,
+ * fully decrypted before the next read, so input per event is bounded. */
+#define KV_TLS_READ_BUF_BYTES (64u * 1024u)
+/* Plaintext handed to on_data per call: one TLS record at most. */
+#define KV_TLS_PLAIN_CHUNK_BYTES (16u * 1024u)
+/* Plaintext given to one SSL_write: one full record. */
+#define KV_TLS_WRITE_CHUNK_BYTES (16u * 1024u)
+/* Ciphertext handed to uv_write and not yet completed. Encryption pauses
+ * above it, so a 25 MiB value costs this much extra memory, not 25 MiB. */
+#define KV_TLS_CIPHER_INFLIGHT_MAX_BYTES (256u * 1024u)
+/* Plaintext queued by tls_conn_write and not yet flushed: two of the largest
+ * values plus framing. More is a caller bug (it ignored on_flushed), so the
+ * write is refused with KV_ELIMIT instead of growing without bound. */
+#define KV_TLS_WRITE_QUEUE_MAX_BYTES (2u * KV_VALUE_MAX_BYTES + 1024u * 1024u)
+/* Longest node name (certificate commonName) accepted: a DNS label and then
+ * some, and it bounds the name buffer every connection keeps. */
+#define KV_TLS_PEER_NAME_MAX 64
+/* A TLS handshake must finish within this, or the driver closes the
+ * connection: a peer that connects and stalls holds no slot for long. */
+#define KV_TLS_HANDSHAKE_TIMEOUT_MS 5000
+
 /* ---- relations -------------------------------------------------------------- */
 
 _Static_assert(KV_REST_LIST_MIN_KEYS <= KV_LIST_MAX_KEYS, "REST list range");
@@ -171,5 +194,13 @@ _Static_assert(KV_REPL_TAIL_DEFAULT_BYTES >= 2u * KV_FRAME_MAX_BYTES, "the tail 
 _Static_assert(KV_REPL_ACK_INTERVAL_MS < KV_REPL_HANDSHAKE_TIMEOUT_MS, "acks are frequent");
 _Static_assert(KV_REPL_EDGE_WRITES_MAX_BYTES >= KV_FRAME_MAX_BYTES,
                "an edge forwards a maximal write");
+_Static_assert(KV_TLS_PLAIN_CHUNK_BYTES >= 16384, "room for one TLS record");
+_Static_assert(KV_TLS_CIPHER_INFLIGHT_MAX_BYTES >= 2 * KV_TLS_WRITE_CHUNK_BYTES,
+               "pipelined writes");
+_Static_assert(KV_TLS_WRITE_QUEUE_MAX_BYTES > KV_VALUE_MAX_BYTES, "a max value fits the queue");
+_Static_assert(KV_TLS_WRITE_QUEUE_MAX_BYTES >= KV_FRAME_MAX_BYTES,
+               "a maximal frame fits the queue");
+_Static_assert(KV_TLS_HANDSHAKE_TIMEOUT_MS <= KV_REPL_HANDSHAKE_TIMEOUT_MS,
+               "TLS finishes before the link handshake deadline");
 
 #endif

@@ -19,6 +19,12 @@
  * A stor_blob_t is an immutable, reference-counted copy of one encoded
  * record. Decoding is a view into it (no allocation), so a hot GET sends the
  * value bytes straight out of the cached blob.
+ *
+ * Why not a protobuf like the node's state (node/state.h): records are the
+ * hot path. The fixed layout is read in place with no allocation and no
+ * parse, the value bytes stay where they are (a 25 MiB value is never
+ * re-encoded), and the format byte versions it as well as a message field
+ * would.
  */
 #ifndef STOR_RECORD_H
 #define STOR_RECORD_H

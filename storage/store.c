@@ -441,7 +441,8 @@ void stor_close(stor_t *s)
 
 /* ---- node state ------------------------------------------------------------------ */
 
-int stor_state_get(stor_t *s, const char *name, char **val, size_t *len)
+int stor__state_read(stor_t *s, const rocksdb_readoptions_t *ro, const char *name, char **val,
+                     size_t *len)
 {
     *val = NULL;
     if (len)
@@ -450,7 +451,7 @@ int stor_state_get(stor_t *s, const char *name, char **val, size_t *len)
         return KV_EINVAL;
     char *err = NULL;
     rocksdb_pinnableslice_t *p =
-        rocksdb_get_pinned_cf(s->db, s->ropts, s->cf_state, name, strlen(name), &err);
+        rocksdb_get_pinned_cf(s->db, ro, s->cf_state, name, strlen(name), &err);
     int rc = stor__err(err, "state get");
     if (rc)
         return rc;
@@ -466,6 +467,11 @@ int stor_state_get(stor_t *s, const char *name, char **val, size_t *len)
     if (len)
         *len = n;
     return 0;
+}
+
+int stor_state_get(stor_t *s, const char *name, char **val, size_t *len)
+{
+    return stor__state_read(s, s->ropts, name, val, len);
 }
 
 int stor_state_put(stor_t *s, const char *name, const void *val, size_t len)

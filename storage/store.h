@@ -6,7 +6,8 @@
  *   records     key = namespace id (32 hex) + user key; value = record.h form.
  *               Bytewise order of these keys is the spec's list order.
  *   namespaces  key = namespace id; value = account, title and version.
- *   state       small node facts (account id, default token, history id...).
+ *   state       small node facts, opaque here (node/state.h names and encodes
+ *               them: identity, replication position, tokens...).
  *   log         key = sequence number, 8 bytes big-endian; value = opaque
  *               bytes (replication's encoded mutations, never read here).
  *
@@ -18,7 +19,7 @@
  * request) and changed only through this module.
  *
  * Replication writes through stor_commit(): record mutations, namespace
- * changes, log entries and state (last_seq, applied_seq...) in one atomic
+ * changes, log entries and state (the replication position) in one atomic
  * RocksDB write batch, so a crash never separates a mutation from the
  * sequence number that says it was applied.
  *
@@ -220,6 +221,10 @@ typedef struct {
     size_t n_log;
     const stor_state_put_t *state; /* into the state CF */
     size_t n_state;
+    /* State names removed (NUL-terminated, borrowed), before the puts: a
+     * name both removed and put ends up put. */
+    const char *const *state_del;
+    size_t n_state_del;
 } stor_commit_t;
 
 /* Write a whole commit as ONE atomic RocksDB write batch, durable per the
@@ -279,8 +284,8 @@ int stor_snapshot_open(stor_t *s, stor_snap_t **out);
 /* NULL is a no-op. */
 void stor_snapshot_close(stor_snap_t *snap);
 
-/* A state value as of the snapshot (e.g. "last_seq": the seq the snapshot
- * contains). As stor_state_get: *val kv_malloc'd, NUL-terminated (kv_free);
+/* A state value as of the snapshot (e.g. the replication position: what
+ * the snapshot contains). As stor_state_get: *val kv_malloc'd, NUL-terminated (kv_free);
  * KV_ENOTFOUND when absent. */
 int stor_snapshot_state(stor_snap_t *snap, const char *name, char **val, size_t *len);
 
@@ -305,7 +310,7 @@ int stor_snapshot_next(stor_snap_t *snap, stor_snap_item_t *item);
 
 /* Wipe the replica before a snapshot is applied: one batch that range-
  * deletes every record, namespace and log entry and deletes every state
- * name except the nkeep names in keep_state (e.g. "node_id"); then the
+ * name except the nkeep names in keep_state (e.g. the identity); then the
  * namespace mirror is emptied. Excludes namespace and record writers while
  * it runs; the caller must not commit log entries or state concurrently.
  * 0, KV_EINVAL, -ENOMEM or KV_EIO (then nothing was deleted). */

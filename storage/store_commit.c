@@ -43,8 +43,12 @@ uint64_t stor__key_seq(const char key[8])
 /* Everything but the mutations (stor__recs_prepare checks those). */
 static int stor__commit_check(const stor_commit_t *c)
 {
-    if ((c->n_ns && !c->ns) || (c->n_log && !c->log) || (c->n_state && !c->state))
+    if ((c->n_ns && !c->ns) || (c->n_log && !c->log) || (c->n_state && !c->state) ||
+        (c->n_state_del && !c->state_del))
         return KV_EINVAL;
+    for (size_t i = 0; i < c->n_state_del; i++)
+        if (!c->state_del[i] || !c->state_del[i][0])
+            return KV_EINVAL;
     for (size_t i = 0; i < c->n_ns; i++) {
         int rc = stor__ns_change_check(&c->ns[i]);
         if (rc)
@@ -71,6 +75,8 @@ static void stor__commit_tail(stor_t *s, const stor_commit_t *c, rocksdb_writeba
         rocksdb_writebatch_put_cf(wb, s->cf_log, k, sizeof(k), c->log[i].len ? c->log[i].data : "",
                                   c->log[i].len);
     }
+    for (size_t i = 0; i < c->n_state_del; i++)
+        rocksdb_writebatch_delete_cf(wb, s->cf_state, c->state_del[i], strlen(c->state_del[i]));
     for (size_t i = 0; i < c->n_state; i++) {
         const stor_state_put_t *st = &c->state[i];
         rocksdb_writebatch_put_cf(wb, s->cf_state, st->name, strlen(st->name),

@@ -102,6 +102,12 @@ rocksdb_readoptions_t *stor__scan_ropts(const rocksdb_snapshot_t *snap);
 /* Iterator error as a kv code (0 if none). */
 int stor__iter_err(rocksdb_iterator_t *it, const char *what);
 
+/* The state value `name` read with `ro` (the latest state, or a snapshot's
+ * pinned read options) into *val, kv_malloc'd and NUL-terminated (kv_free).
+ * KV_EINVAL (empty name), KV_ENOTFOUND, -ENOMEM or KV_EIO. */
+int stor__state_read(stor_t *s, const rocksdb_readoptions_t *ro, const char *name, char **val,
+                     size_t *len);
+
 /* ---- store_rec.c: the LWW part of a commit ---------------------------------- */
 
 /* One mutation of a commit, sorted by key then by position. */

@@ -56,29 +56,7 @@ void stor_snapshot_close(stor_snap_t *sn)
 
 int stor_snapshot_state(stor_snap_t *sn, const char *name, char **val, size_t *len)
 {
-    *val = NULL;
-    if (len)
-        *len = 0;
-    if (!name || !name[0])
-        return KV_EINVAL;
-    char *err = NULL;
-    rocksdb_pinnableslice_t *p =
-        rocksdb_get_pinned_cf(sn->s->db, sn->ro, sn->s->cf_state, name, strlen(name), &err);
-    int rc = stor__err(err, "snapshot state get");
-    if (rc)
-        return rc;
-    if (!p)
-        return KV_ENOTFOUND;
-    size_t n = 0;
-    const char *v = rocksdb_pinnableslice_value(p, &n);
-    char *copy = kv_strndup(v, n);
-    rocksdb_pinnableslice_destroy(p);
-    if (!copy)
-        return -ENOMEM;
-    *val = copy;
-    if (len)
-        *len = n;
-    return 0;
+    return stor__state_read(sn->s, sn->ro, name, val, len);
 }
 
 /* Append the iterator's entry to *v (capacity *cap), growing it. */

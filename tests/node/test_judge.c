@@ -16,6 +16,7 @@
 #include "kv_err.h"
 #include "kv_limits.h"
 #include "kv_mem.h"
+#include "state.h"
 
 #define NS1 "11111111111111111111111111111111"
 #define NS2 "22222222222222222222222222222222"
@@ -197,8 +198,8 @@ static void test_tokens(void **state)
 {
     fx_t *f = *state;
     /* t1 is live in the store, t2 was revoked (an empty record). */
-    assert_int_equal(stor_state_put(f->s, "token:t1", "{}", 2), 0);
-    assert_int_equal(stor_state_put(f->s, "token:t2", "", 0), 0);
+    assert_int_equal(stor_state_put(f->s, STATE_TOKEN_PREFIX "t1", "{}", 2), 0);
+    assert_int_equal(stor_state_put(f->s, STATE_TOKEN_PREFIX "t2", "", 0), 0);
     repl_mutation_t m[] = {
         token(REPL_OP_TOKEN_PUT, "t1"),    token(REPL_OP_TOKEN_PUT, "t2"),
         token(REPL_OP_TOKEN_DELETE, "t2"), token(REPL_OP_TOKEN_DELETE, "t1"),

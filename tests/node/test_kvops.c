@@ -17,6 +17,7 @@
 #include "kv_mem.h"
 #include "kvops.h"
 #include "replica.h"
+#include "state.h"
 
 #define NS    "0123456789abcdef0123456789abcdef"
 #define NOW_S 1800000000LL
@@ -245,14 +246,21 @@ static void test_namespace_gone(void **state)
 static void test_tokens(void **state)
 {
     fx_t *f = *state;
+    char digest[STATE_TOKEN_SHA256_HEX + 1];
+    state_token_t t = {.id = "t1", .name = "n", .account = "acct", .sha256_hex = digest};
+    uint8_t *rec = NULL;
+    size_t rec_len = 0, len;
     char *v = NULL;
-    size_t len;
-    assert_int_equal(kvops_token_put(f->ops, "t1", "{\"a\":1}", 7), 0);
-    assert_int_equal(kvops_token_put(f->ops, "t1", "{\"a\":2}", 7), KV_EEXISTS);
-    assert_int_equal(stor_state_get(f->store, "token:t1", &v, &len), 0);
-    assert_int_equal(len, 7);
-    assert_memory_equal(v, "{\"a\":1}", 7);
+    memset(digest, 'a', STATE_TOKEN_SHA256_HEX);
+    digest[STATE_TOKEN_SHA256_HEX] = '\0';
+    assert_int_equal(state_token_encode(&t, &rec, &rec_len), 0);
+    assert_int_equal(kvops_token_put(f->ops, "t1", (const char *)rec, rec_len), 0);
+    assert_int_equal(kvops_token_put(f->ops, "t1", (const char *)rec, rec_len), KV_EEXISTS);
+    assert_int_equal(stor_state_get(f->store, STATE_TOKEN_PREFIX "t1", &v, &len), 0);
+    assert_int_equal(len, rec_len);
+    assert_memory_equal(v, rec, rec_len);
     kv_free(v);
+    kv_free(rec);
     assert_int_equal(kvops_token_delete(f->ops, "t1"), 0);
     assert_int_equal(kvops_token_delete(f->ops, "t1"), KV_ENOTFOUND);
     assert_int_equal(kvops_token_delete(f->ops, "never"), KV_ENOTFOUND);

@@ -74,7 +74,7 @@ typedef struct {
     tls_conn_t *conn;
     bool exists, hs_called, closed;
     int hs_status, close_status;
-    char close_reason[256], error[256], peer_name[TLS_PEER_NAME_MAX + 1];
+    char close_reason[256], error[256], peer_name[KV_TLS_PEER_NAME_MAX + 1];
     tls_role_t peer_role;
     uint8_t *rx;
     size_t rx_len, rx_cap;
@@ -146,7 +146,7 @@ static void on_handshake(tls_conn_t *c, int status)
         p->written = 5 + n->big_len;
         /* refused writes never call back */
         assert_int_equal(tls_conn_write(c, "x", 0, on_write_done, p), KV_EINVAL);
-        assert_int_equal(tls_conn_write(c, n->big, TLS_WRITE_QUEUE_MAX_BYTES, on_write_done, p),
+        assert_int_equal(tls_conn_write(c, n->big, KV_TLS_WRITE_QUEUE_MAX_BYTES, on_write_done, p),
                          KV_ELIMIT);
         assert_int_equal(tls_conn_queued_bytes(c), 5 + n->big_len);
     } else if (n->sc == SC_BIG) {
@@ -188,7 +188,7 @@ static void on_data(tls_conn_t *c, const uint8_t *d, size_t len)
     net_t *n = p->net;
 
     assert_true(p->hs_called && p->hs_status == 0);
-    assert_true(len > 0 && len <= TLS_PLAIN_CHUNK_BYTES);
+    assert_true(len > 0 && len <= KV_TLS_PLAIN_CHUNK_BYTES);
     if (p == &n->srv && n->sc == SC_ECHO) {
         rx_append(p, d, len);
         assert_int_equal(tls_conn_write(c, d, len, NULL, NULL), 0);
@@ -377,7 +377,7 @@ static void test_echo_roles_and_flush(void **state)
     assert_int_equal(n->cli.flushed, n->cli.written);
     assert_int_equal(n->srv.flushed, n->srv.written);
     assert_int_equal(n->srv.written, 5 + T_ECHO_LEN);
-    assert_true(n->cli.flush_max <= TLS_CIPHER_INFLIGHT_MAX_BYTES);
+    assert_true(n->cli.flush_max <= KV_TLS_CIPHER_INFLIGHT_MAX_BYTES);
     assert_int_equal(n->cli.wcb_ok, 1);
     assert_int_equal(n->cli.wcb_err, 0);
     assert_int_equal(n->cli.queued_at_close, 0);

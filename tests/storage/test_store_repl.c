@@ -221,7 +221,7 @@ static void test_commit_all(void **state)
     stor_log_entry_t log[] = {{1, "e1", 2}, {2, "e2", 2}};
     stor_state_put_t st[] = {{"last_seq", "2", 1}, {"history_id", "h", 1}};
     int mres[2] = {99, 99}, nres[1] = {99};
-    stor_commit_t c = {m, 2, mres, ch, 1, nres, log, 2, st, 2};
+    stor_commit_t c = {m, 2, mres, ch, 1, nres, log, 2, st, 2, NULL, 0};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_int_equal(mres[0], 0);
     assert_int_equal(mres[1], 0);
@@ -241,7 +241,7 @@ static void test_commit_all(void **state)
     stor_ns_change_t ch2[] = {nsc(STOR_NS_CREATE, NS2, "acc", "t2")};
     stor_log_entry_t bad_log[] = {{3, "e3", 2}, {0, "zero", 4}};
     stor_state_put_t st2[] = {{"last_seq", "4", 1}};
-    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, bad_log, 2, st2, 1};
+    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, bad_log, 2, st2, 1, NULL, 0};
     assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
     stor_state_put_t bad_st[] = {{"", "x", 1}};
     c2.log = log + 1; /* seq 2 again: fine */
@@ -288,7 +288,7 @@ static void test_commit_oom(void **state)
     stor_state_put_t st[] = {{"last_seq", "7", 1}};
     int fails = 0;
     for (long n = 0; n < 20; n++) {
-        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1};
+        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0};
         kv_mem_failing_set(n);
         int rc = stor_commit(f->s, &c);
         kv_mem_set(NULL);
@@ -349,7 +349,7 @@ static void test_commit_io_error(void **state)
     stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS1, "acc", "t1")};
     stor_log_entry_t log[] = {{2, big, big_len}};
     stor_state_put_t st[] = {{"last_seq", "2", 1}};
-    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, log, 1, st, 1};
+    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, log, 1, st, 1, NULL, 0};
 
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -497,7 +497,7 @@ static void test_commit_records_then_ns(void **state)
     assert_int_equal(commit_muts(f->s, m, 1, mres), 0);
     stor_ns_change_t ch[] = {nsc(STOR_NS_DELETE, NS2, NULL, NULL)};
     stor_mutation_t m2[] = {mut(NS2, "c", 9, "wiped"), mut(NS3, "z", 9, "kept")};
-    stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0};
+    stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0, NULL, 0};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_true(mres[0] == 0 && mres[1] == 0 && nres[0] == 0);
     assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
