@@ -322,7 +322,7 @@ static int run_node(const char *role, int argc, char **argv)
     n.sigint.data = n.sigterm.data = &n;
     uv_signal_start(&n.sigint, on_signal, SIGINT);
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
-    uv_run(loop, UV_RUN_DEFAULT); /* returns once a signal closed both handles */
+    uv_run(loop, UV_RUN_DEFAULT);                   /* returns once a signal closed both handles */
     http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
     replica_stop(n.replica);
     uv_loop_close(loop);
@@ -370,7 +370,11 @@ int main(int argc, char **argv)
         return dev_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "kv") == 0)
         return cli_main(argc - 2, argv + 2);
-    if (strcmp(argv[1], "config-table") == 0 && argc == 2) {
+    if (strcmp(argv[1], "config-table") == 0) {
+        if (argc != 2) {
+            fprintf(stderr, "usage: edgekv config-table\n");
+            return 2;
+        }
         node_config_table(stdout);
         return 0;
     }
