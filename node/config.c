@@ -303,7 +303,7 @@ static int set_text(node_config_t *c, const node_opt_t *o, const char *name, con
         return 0;
     case OPT_TOKENS: {
         auth_token_t t = {.name = "flag", .token = v, .account = NULL, .write = true};
-        return add_token(c, &t);
+        return add_token(c, &t) == 0 ? 0 : errf(err, n, "%s: out of memory", name);
     }
     case OPT_CONFIG:
         return 0; /* read by node_config_parse before every other flag */
