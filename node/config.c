@@ -1,8 +1,21 @@
-/* config.c - defaults, JSON file and flags of config.h. */
+/*
+ * config.c - the node's options: defaults, the option table, and the JSON
+ * file and flag parsers it drives.
+ *
+ * Each option is declared once, in config__opts: its flag, its JSON key,
+ * the field of node_config_t it sets (its C type checked at compile time),
+ * the roles it matters to, its limits and its help text. Flags and file keys
+ * go through the same setters (set_text, set_uint), so they accept the same
+ * values and say the same things about bad ones. --help and README.md's
+ * table are printed from the same table by config_doc.c. Not here: what the
+ * options do (main.c, replica.c).
+ */
 #include "config.h"
+#include "config_int.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +42,8 @@ void node_config_defaults(node_config_t *c, const char *role)
     snprintf(c->origin_host, sizeof c->origin_host, "127.0.0.1");
     c->origin_port = DEFAULT_PORT_REPL;
     snprintf(c->name, sizeof c->name, "%s", role);
-    /* The replication defaults have one home: replica_config_defaults. */
+    /* The replication defaults have one home, the core's *_config_default,
+     * which replica_config_defaults copies. */
     replica_config_t rd;
     replica_config_defaults(&rd, strcmp(role, "edge") == 0 ? REPLICA_EDGE : REPLICA_ORIGIN);
     c->propagation_bound_ms = rd.propagation_bound_ms;
@@ -51,10 +65,174 @@ void node_config_defaults(node_config_t *c, const char *role)
         c->storage.sync = STOR_SYNC_BATCH;
 }
 
-static int errf(char *err, size_t n, const char *fmt, const char *a, const char *b)
+/* ---- the option table ------------------------------------------------------------ */
+
+/* 0, or a compile-time error unless node_config_t's field f has type T. */
+#define CFG_IS(f, T)                                                                               \
+    (0 * sizeof(struct {                                                                           \
+         _Static_assert(_Generic(((node_config_t *)0)->f, T : 1, default : 0),                     \
+                        "node_config_t." #f " is not " #T);                                        \
+         char c;                                                                                   \
+     }))
+#define CFG_FIELD(f, T)                                                                            \
+    .off = offsetof(node_config_t, f) + CFG_IS(f, T), .size = sizeof(((node_config_t *)0)->f)
+
+#define U32(f, min, max)  .kind = OPT_U32, CFG_FIELD(f, unsigned), .lo = (min), .hi = (max)
+#define SIZE(f, min, max) .kind = OPT_SIZE, CFG_FIELD(f, size_t), .lo = (min), .hi = (max)
+#define U64(f, min, max)  .kind = OPT_U64, CFG_FIELD(f, uint64_t), .lo = (min), .hi = (max)
+#define I64(f, min, max)  .kind = OPT_I64, CFG_FIELD(f, int64_t), .lo = (min), .hi = (max)
+#define BOOL(f)           .kind = OPT_BOOL, CFG_FIELD(f, bool)
+#define STR(f, min)       .kind = OPT_STR, CFG_FIELD(f, char *), .lo = (min)
+/* Enums are set through an int: the field must be one. */
+#define ENUM(f, T, fn)                                                                             \
+    .kind = OPT_ENUM, CFG_FIELD(f, T), .name = (fn),                                               \
+    .lo = 0 * sizeof(struct {                                                                      \
+              _Static_assert(sizeof(T) == sizeof(int), #T " is not int-sized");                    \
+              char c;                                                                              \
+          })
+#define ADDR(h, p)                                                                                 \
+    .kind = OPT_ADDR, CFG_FIELD(h, char *), .port_off = offsetof(node_config_t, p) + CFG_IS(p, int)
+
+static const char *sync_name(int v)
 {
-    snprintf(err, n, fmt, a, b ? b : "");
+    return v >= 0 && v <= STOR_SYNC_OFF ? stor_sync_name((stor_sync_t)v) : NULL;
+}
+
+static const char *level_name(int v)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    return v >= 0 && v <= KV_LOG_ERROR ? names[v] : NULL;
+}
+
+/* In README order. Flag-only and key-only options say why in their help. */
+const node_opt_t config__opts[] = {
+    {"--config", "FILE", NULL, .kind = OPT_CONFIG, .roles = OPT_BOTH, .dflt_text = "none",
+     .help = "a JSON object of the file keys listed here; flags override it"},
+    {"--listen", "HOST:PORT", "listen", ADDR(listen_host, listen_port), .roles = OPT_BOTH,
+     .help = "API address (port 0 picks a free one)"},
+    {"--data", "DIR", "data_dir", STR(data_dir, 1), .roles = OPT_BOTH,
+     .help = "data directory (RocksDB in DIR/db)"},
+    {"--threads", "N", "http_threads", U32(http_threads, 1, KV_HTTP_MAX_LOOPS), .roles = OPT_BOTH,
+     .dflt_text = "one per CPU", .help = "HTTP event loops, one thread each, SO_REUSEPORT"},
+    {"--write-threads", "N", "write_threads", U32(write_threads, 1, 1024), .roles = OPT_BOTH,
+     .help = "threads that run durable writes (libuv threadpool); each waits for its write to "
+             "be durable, so this bounds the writes in flight per group commit"},
+    {"--cache-bytes", "N", "cache_bytes", SIZE(cache_bytes, 0, 1ULL << 40), .roles = OPT_BOTH,
+     .help = "read cache size in bytes; 0 disables it"},
+    {"--sync", "MODE", "sync", ENUM(storage.sync, stor_sync_t, sync_name), .roles = OPT_BOTH,
+     .help = "WAL sync policy (see \"WAL sync policy\" in README.md)"},
+    {NULL, NULL, "sync_interval_ms", U32(storage.sync_interval_ms, 1, 60000), .roles = OPT_BOTH,
+     .help = "fsync period when sync is batch"},
+    {"--node-id", "N", "node_id", U32(node_id, 1, UINT32_MAX), .roles = OPT_BOTH,
+     .dflt_text = "generated, kept in the data directory", .help = "tie-break id in every version"},
+    {"--account", "ID", "account_id", STR(account_id, 1), .roles = OPT_BOTH,
+     .dflt_text = "generated, kept in the data directory",
+     .help = "the account of the generated token and of --token tokens"},
+    {"--token", "SECRET", "tokens", .kind = OPT_TOKENS, .roles = OPT_BOTH,
+     .dflt_text = "one generated, kept in the data directory",
+     .help = "API tokens: the flag (repeatable) adds a read+write token of the account; the "
+             "file key is a list of scoped tokens (see \"Tokens\" in README.md)"},
+    {"--log-level", "LEVEL", "log_level", ENUM(log_level, kv_log_level_t, level_name),
+     .roles = OPT_BOTH, .help = "the least severe log lines written to stderr"},
+    {NULL, NULL, "block_cache_bytes", SIZE(storage.block_cache_bytes, 1 << 20, 1ULL << 40),
+     .roles = OPT_BOTH, .help = "RocksDB block cache"},
+    {NULL, NULL, "write_buffer_bytes", SIZE(storage.write_buffer_bytes, 1 << 20, 1ULL << 34),
+     .roles = OPT_BOTH, .help = "RocksDB memtable size"},
+    {NULL, NULL, "blob_min_bytes", SIZE(storage.blob_min_bytes, 0, KV_VALUE_MAX_BYTES),
+     .roles = OPT_BOTH, .help = "values at least this large go to RocksDB blob files"},
+    {NULL, NULL, "compression", BOOL(storage.compression), .roles = OPT_BOTH,
+     .help = "LZ4 for SST and blob files"},
+    {NULL, NULL, "tombstone_retention_s", I64(storage.tombstone_retention_s, 60, 1ULL << 32),
+     .roles = OPT_BOTH, .help = "compaction may drop older tombstones"},
+    {"--certs", "DIR", "certs_dir", STR(certs_dir, 0), .roles = OPT_BOTH, .dflt_text = "none",
+     .help = "cluster certificates (ca.crt, NAME.crt, NAME.key); an edge needs them, an origin "
+             "without them runs alone with replication off"},
+    {"--name", "NAME", "name", STR(name, 1), .roles = OPT_BOTH,
+     .help = "this node's certificate name: DIR/NAME.crt and DIR/NAME.key"},
+    {"--repl-listen", "HOST:PORT", "repl_listen", ADDR(repl_host, repl_port), .roles = OPT_ORIGIN,
+     .help = "where edges connect"},
+    {"--origin", "HOST:PORT", "origin", ADDR(origin_host, origin_port), .roles = OPT_EDGE,
+     .help = "the origin's replication address"},
+    {"--propagation-bound-ms", "N", "propagation_bound_ms", U64(propagation_bound_ms, 10, 3600000),
+     .roles = OPT_EDGE, .help = "stale after N ms without news from the origin"},
+    {"--strict-staleness", "true|false", "strict_staleness", BOOL(strict_staleness),
+     .roles = OPT_EDGE, .help = "refuse reads with 503 while stale"},
+    {"--heartbeat-ms", "N", "heartbeat_interval_ms", U64(heartbeat_interval_ms, 5, 600000),
+     .roles = OPT_ORIGIN, .help = "heartbeat interval on idle links"},
+    {NULL, NULL, "max_clock_offset_ms", U64(max_clock_offset_ms, 0, 3600000), .roles = OPT_ORIGIN,
+     .help = "refuse writer clock hints further ahead of the origin's clock"},
+    {"--write-timeout-ms", "N", "write_timeout_ms", U64(write_timeout_ms, 100, 3600000),
+     .roles = OPT_EDGE, .help = "how long a forwarded write may wait"},
+    {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40),
+     .roles = OPT_ORIGIN, .help = "log entries always kept"},
+    {"--log-retention-max", "N", "log_retention_max", U64(log_retention_max, 1, 1ULL << 40),
+     .roles = OPT_ORIGIN,
+     .help = "most log entries kept for a lagging edge; an edge further behind takes a snapshot"},
+    {"--new-history", "true|false", NULL, BOOL(new_history), .roles = OPT_ORIGIN,
+     .help = "start a new history after restoring a backup, so edges refuse it instead of "
+             "resuming onto other data (a flag only: it is for one start, never for a file)"},
+};
+
+const size_t config__opt_count = sizeof config__opts / sizeof config__opts[0];
+
+/* ---- setting values ------------------------------------------------------------------ */
+
+__attribute__((format(printf, 3, 4))) static int errf(char *err, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
     return -1;
+}
+
+static void *field(node_config_t *c, const node_opt_t *o)
+{
+    return (char *)c + o->off;
+}
+
+const void *config__field(const node_config_t *c, const node_opt_t *o)
+{
+    return (const char *)c + o->off;
+}
+
+/* A number already checked against [lo, hi], which every field's type holds. */
+static void set_uint(node_config_t *c, const node_opt_t *o, unsigned long long x)
+{
+    if (o->kind == OPT_U32)
+        *(unsigned *)field(c, o) = (unsigned)x;
+    else if (o->kind == OPT_SIZE)
+        *(size_t *)field(c, o) = (size_t)x;
+    else if (o->kind == OPT_U64)
+        *(uint64_t *)field(c, o) = x;
+    else
+        *(int64_t *)field(c, o) = (int64_t)x;
+}
+
+unsigned long long config__get_uint(const node_config_t *c, const node_opt_t *o)
+{
+    if (o->kind == OPT_U32)
+        return *(const unsigned *)config__field(c, o);
+    if (o->kind == OPT_SIZE)
+        return *(const size_t *)config__field(c, o);
+    if (o->kind == OPT_U64)
+        return *(const uint64_t *)config__field(c, o);
+    return (unsigned long long)*(const int64_t *)config__field(c, o);
+}
+
+bool config__is_number(const node_opt_t *o)
+{
+    return o->kind == OPT_U32 || o->kind == OPT_SIZE || o->kind == OPT_U64 || o->kind == OPT_I64;
+}
+
+/* The enum's names joined by sep ("always|batch|off"). */
+const char *config__choices(const node_opt_t *o, const char *sep, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int v = 0; o->name(v) && len < n; v++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", v ? sep : "", o->name(v));
+    return buf;
 }
 
 static int parse_hostport(const char *what, const char *v, char *host, int *port_out, char *err,
@@ -63,35 +241,23 @@ static int parse_hostport(const char *what, const char *v, char *host, int *port
     const char *colon = strrchr(v, ':');
     char *end;
     long port;
-    if (!colon || colon == v || (size_t)(colon - v) >= NODE_HOST_MAX) {
-        snprintf(err, n, "%s: expected HOST:PORT, got '%s'", what, v);
-        return -1;
-    }
+    if (!colon || colon == v || (size_t)(colon - v) >= NODE_HOST_MAX)
+        return errf(err, n, "%s: expected HOST:PORT, got '%s'", what, v);
     port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535) {
-        snprintf(err, n, "%s: bad port in '%s'", what, v);
-        return -1;
-    }
+    if (*end || end == colon + 1 || port < 0 || port > 65535)
+        return errf(err, n, "%s: bad port in '%s'", what, v);
     memcpy(host, v, (size_t)(colon - v));
     host[colon - v] = '\0';
     *port_out = (int)port;
     return 0;
 }
 
-static int parse_listen(node_config_t *c, const char *v, char *err, size_t n)
+static int parse_uint(const char *v, unsigned long long *out)
 {
-    return parse_hostport("listen", v, c->listen_host, &c->listen_port, err, n);
-}
-
-static int parse_level(const char *v, kv_log_level_t *out)
-{
-    static const char *names[] = {"debug", "info", "warn", "error"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(v, names[i]) == 0) {
-            *out = (kv_log_level_t)i;
-            return 0;
-        }
-    return -1;
+    char *end;
+    errno = 0;
+    *out = strtoull(v, &end, 10);
+    return errno || *end || end == v || v[0] == '-' ? -1 : 0;
 }
 
 static int add_token(node_config_t *c, const auth_token_t *t)
@@ -104,116 +270,145 @@ static int add_token(node_config_t *c, const auth_token_t *t)
     return 0;
 }
 
-/* {"token": "...", "account": "...", "namespaces": "*" | [ids], "access": "read"|"write"} */
+/* The one setter of a textual value, from a flag or a JSON string. `name`
+ * is what error messages call the option: the flag or the key. */
+static int set_text(node_config_t *c, const node_opt_t *o, const char *name, const char *v,
+                    char *err, size_t n)
+{
+    char buf[128];
+    unsigned long long x;
+    size_t len = strlen(v);
+    switch (o->kind) {
+    case OPT_ADDR:
+        return parse_hostport(name, v, field(c, o), (int *)((char *)c + o->port_off), err, n);
+    case OPT_STR:
+        if (len < o->lo || len >= o->size)
+            return o->lo ? errf(err, n, "%s: %llu..%zu characters, got '%s'", name, o->lo,
+                                o->size - 1, v)
+                         : errf(err, n, "%s: at most %zu characters", name, o->size - 1);
+        memcpy(field(c, o), v, len + 1);
+        return 0;
+    case OPT_ENUM:
+        for (int i = 0; o->name(i); i++)
+            if (strcmp(v, o->name(i)) == 0) {
+                memcpy(field(c, o), &i, sizeof i);
+                return 0;
+            }
+        return errf(err, n, "%s: expected %s, got '%s'", name,
+                    config__choices(o, "|", buf, sizeof buf), v);
+    case OPT_BOOL:
+        if (strcmp(v, "true") && strcmp(v, "false"))
+            return errf(err, n, "%s: true or false, got '%s'", name, v);
+        *(bool *)field(c, o) = strcmp(v, "true") == 0;
+        return 0;
+    case OPT_TOKENS: {
+        auth_token_t t = {.name = "flag", .token = v, .account = NULL, .write = true};
+        return add_token(c, &t) == 0 ? 0 : errf(err, n, "%s: out of memory", name);
+    }
+    case OPT_CONFIG:
+        return 0; /* read by node_config_parse before every other flag */
+    default:
+        if (parse_uint(v, &x) != 0 || x < o->lo || x > o->hi)
+            return errf(err, n, "%s: bad number '%s' (expected an integer in [%llu, %llu])", name,
+                        v, o->lo, o->hi);
+        set_uint(c, o, x);
+        return 0;
+    }
+}
+
+/* {"token": "...", "account": "...", "name": "...", "namespaces": "*" | [ids],
+ *  "access": "read" | "write"}; any other key is a typo and refused. */
 static int load_token(node_config_t *c, json_t *t, char *err, size_t n)
 {
+    static const char *keys[] = {"token", "account", "name", "namespaces", "access"};
     auth_token_t a = {0};
-    json_t *ns = json_object_get(t, "namespaces");
-    const char *access = json_string_value(json_object_get(t, "access"));
+    json_t *ns = json_object_get(t, "namespaces"), *v;
+    const char *access = json_string_value(json_object_get(t, "access")), *k;
+    json_object_foreach(t, k, v)
+    {
+        size_t i = 0;
+        while (i < sizeof keys / sizeof keys[0] && strcmp(k, keys[i]) != 0)
+            i++;
+        if (i == sizeof keys / sizeof keys[0])
+            return errf(err, n, "tokens: unknown key '%s'", k);
+    }
     a.token = json_string_value(json_object_get(t, "token"));
     a.account = json_string_value(json_object_get(t, "account"));
     a.name = json_string_value(json_object_get(t, "name"));
     if (!a.token || !a.account)
-        return errf(err, n, "tokens: each needs \"token\" and \"account\" strings%s%s", "", NULL);
+        return errf(err, n, "tokens: each needs \"token\" and \"account\" strings");
     if (!access || strcmp(access, "write") == 0)
         a.write = true;
     else if (strcmp(access, "read") != 0)
-        return errf(err, n, "tokens: access must be \"read\" or \"write\", got '%s'%s", access,
-                    NULL);
+        return errf(err, n, "tokens: access must be \"read\" or \"write\", got '%s'", access);
     if (json_is_array(ns)) {
-        size_t i, k = json_array_size(ns);
-        const char **ids = kv_calloc(k ? k : 1, sizeof *ids);
+        size_t i, count = json_array_size(ns);
+        const char **ids = kv_calloc(count ? count : 1, sizeof *ids);
         if (!ids)
-            return -1;
-        for (i = 0; i < k; i++)
+            return errf(err, n, "tokens: out of memory");
+        for (i = 0; i < count; i++)
             if (!(ids[i] = json_string_value(json_array_get(ns, i)))) {
                 kv_free(ids);
-                return errf(err, n, "tokens: namespaces must be strings%s%s", "", NULL);
+                return errf(err, n, "tokens: namespaces must be strings");
             }
         a.namespaces = ids;
-        a.namespace_count = k;
+        a.namespace_count = count;
     } else if (ns && !(json_is_string(ns) && strcmp(json_string_value(ns), "*") == 0)) {
-        return errf(err, n, "tokens: namespaces must be \"*\" or an array of ids%s%s", "", NULL);
+        return errf(err, n, "tokens: namespaces must be \"*\" or an array of ids");
     }
-    return add_token(c, &a);
-}
-
-static int load_number(json_t *v, const char *key, long long min, long long max, long long *out,
-                       char *err, size_t n)
-{
-    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-        snprintf(err, n, "%s: expected an integer in [%lld, %lld]", key, min, max);
-        return -1;
+    if (add_token(c, &a) != 0) {
+        kv_free((void *)a.namespaces);
+        return errf(err, n, "tokens: out of memory");
     }
-    *out = json_integer_value(v);
     return 0;
 }
 
-static int load_key(node_config_t *c, const char *key, json_t *v, char *err, size_t n)
+/* A JSON value: numbers and booleans by their JSON type, every other kind
+ * as a string through set_text. */
+static int set_json(node_config_t *c, const node_opt_t *o, json_t *v, char *err, size_t n)
 {
-    long long x = 0;
-    const char *s = json_string_value(v);
-    if (strcmp(key, "listen") == 0)
-        return s ? parse_listen(c, s, err, n) : errf(err, n, "%s: expected a string%s", key, NULL);
-    if (strcmp(key, "data_dir") == 0 && s)
-        return snprintf(c->data_dir, sizeof c->data_dir, "%s", s) < 0;
-    if (strcmp(key, "account_id") == 0 && s && strlen(s) <= KV_ACCOUNT_ID_MAX_BYTES)
-        return snprintf(c->account_id, sizeof c->account_id, "%s", s) < 0;
-    if (strcmp(key, "sync") == 0 && s)
-        return stor_sync_parse(s, &c->storage.sync) == 0
-                   ? 0
-                   : errf(err, n, "sync: expected always|batch|off, got '%s'%s", s, NULL);
-    if (strcmp(key, "log_level") == 0 && s)
-        return parse_level(s, &c->log_level) == 0
-                   ? 0
-                   : errf(err, n, "log_level: expected debug|info|warn|error%s%s", "", NULL);
-    if (strcmp(key, "repl_listen") == 0 && s)
-        return parse_hostport(key, s, c->repl_host, &c->repl_port, err, n);
-    if (strcmp(key, "origin") == 0 && s)
-        return parse_hostport(key, s, c->origin_host, &c->origin_port, err, n);
-    if (strcmp(key, "certs_dir") == 0 && s)
-        return snprintf(c->certs_dir, sizeof c->certs_dir, "%s", s) < 0;
-    if (strcmp(key, "name") == 0 && s && s[0] && strlen(s) < sizeof c->name)
-        return snprintf(c->name, sizeof c->name, "%s", s) < 0;
-    if (strcmp(key, "strict_staleness") == 0 && json_is_boolean(v)) {
-        c->strict_staleness = json_is_true(v);
+    const char *key = o->key;
+    if (config__is_number(o)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (unsigned long long)json_integer_value(v) < o->lo ||
+            (unsigned long long)json_integer_value(v) > o->hi)
+            return errf(err, n, "%s: expected an integer in [%llu, %llu]", key, o->lo, o->hi);
+        set_uint(c, o, (unsigned long long)json_integer_value(v));
         return 0;
     }
-    if (strcmp(key, "compression") == 0 && json_is_boolean(v)) {
-        c->storage.compression = json_is_true(v);
+    if (o->kind == OPT_BOOL) {
+        if (!json_is_boolean(v))
+            return errf(err, n, "%s: expected true or false", key);
+        *(bool *)field(c, o) = json_is_true(v);
         return 0;
     }
-    if (strcmp(key, "tokens") == 0 && json_is_array(v)) {
-        size_t i;
-        for (i = 0; i < json_array_size(v); i++)
+    if (o->kind == OPT_TOKENS) {
+        if (!json_is_array(v))
+            return errf(err, n, "%s: expected an array of tokens", key);
+        for (size_t i = 0; i < json_array_size(v); i++)
             if (load_token(c, json_array_get(v, i), err, n) != 0)
                 return -1;
         return 0;
     }
-#define NUM(name, lo, hi, dst)                                                                     \
-    if (strcmp(key, name) == 0) {                                                                  \
-        if (load_number(v, key, lo, hi, &x, err, n) != 0)                                          \
-            return -1;                                                                             \
-        dst = x;                                                                                   \
-        return 0;                                                                                  \
-    }
-    NUM("http_threads", 1, KV_HTTP_MAX_LOOPS, c->http_threads)
-    NUM("write_threads", 1, 1024, c->write_threads)
-    NUM("cache_bytes", 0, 1LL << 40, c->cache_bytes)
-    NUM("block_cache_bytes", 1 << 20, 1LL << 40, c->storage.block_cache_bytes)
-    NUM("write_buffer_bytes", 1 << 20, 1LL << 34, c->storage.write_buffer_bytes)
-    NUM("blob_min_bytes", 0, KV_VALUE_MAX_BYTES, c->storage.blob_min_bytes)
-    NUM("sync_interval_ms", 1, 60000, c->storage.sync_interval_ms)
-    NUM("tombstone_retention_s", 60, 1LL << 32, c->storage.tombstone_retention_s)
-    NUM("node_id", 1, UINT32_MAX, c->node_id)
-    NUM("propagation_bound_ms", 10, 3600000, c->propagation_bound_ms)
-    NUM("heartbeat_interval_ms", 5, 600000, c->heartbeat_interval_ms)
-    NUM("max_clock_offset_ms", 0, 3600000, c->max_clock_offset_ms)
-    NUM("write_timeout_ms", 100, 3600000, c->write_timeout_ms)
-    NUM("log_retention", 1, 1LL << 40, c->log_retention)
-    NUM("log_retention_max", 1, 1LL << 40, c->log_retention_max)
-#undef NUM
-    return errf(err, n, "unknown or mistyped configuration key '%s'%s", key, NULL);
+    if (!json_is_string(v))
+        return errf(err, n, "%s: expected a string", key);
+    return set_text(c, o, key, json_string_value(v), err, n);
+}
+
+static const node_opt_t *opt_by_key(const char *key)
+{
+    for (size_t i = 0; i < config__opt_count; i++)
+        if (config__opts[i].key && strcmp(config__opts[i].key, key) == 0)
+            return &config__opts[i];
+    return NULL;
+}
+
+static const node_opt_t *opt_by_flag(const char *flag)
+{
+    for (size_t i = 0; i < config__opt_count; i++)
+        if (config__opts[i].flag && strcmp(config__opts[i].flag, flag) == 0)
+            return &config__opts[i];
+    return NULL;
 }
 
 int node_config_load_file(node_config_t *c, const char *path, char *err, size_t n)
@@ -221,172 +416,76 @@ int node_config_load_file(node_config_t *c, const char *path, char *err, size_t 
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr), *v;
     const char *key;
-    if (!root) {
-        snprintf(err, n, "%s:%d: %s", path, jerr.line, jerr.text);
-        return -1;
-    }
+    if (!root)
+        return errf(err, n, "%s:%d: %s", path, jerr.line, jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
-        return errf(err, n, "%s: the configuration must be a JSON object%s", path, NULL);
+        return errf(err, n, "%s: the configuration must be a JSON object", path);
     }
-    if (c->json_root)
-        json_decref(c->json_root);
-    c->json_root = root;
+    /* Every file read stays alive: tokens point into its strings. */
+    if (!c->json_root && !(c->json_root = json_array())) {
+        json_decref(root);
+        return errf(err, n, "%s: out of memory", path);
+    }
+    if (json_array_append_new(c->json_root, root) != 0)
+        return errf(err, n, "%s: out of memory", path);
     json_object_foreach(root, key, v)
     {
-        if (load_key(c, key, v, err, n) != 0)
+        const node_opt_t *o = opt_by_key(key);
+        if (!o)
+            return errf(err, n, "unknown or mistyped configuration key '%s'", key);
+        if (set_json(c, o, v, err, n) != 0)
             return -1;
     }
     return 0;
 }
 
-void node_config_usage(const char *role)
+/* argv[*i] as a flag and its value ("--f v" or "--f=v"); advances *i. */
+static int next_flag(int argc, char **argv, int *i, char *name, size_t cap, const char **v,
+                     char *err, size_t n)
 {
-    printf("usage: edgekv %s [options]\n"
-           "  --config FILE        JSON configuration file (flags override it)\n"
-           "  --listen HOST:PORT   API address (default 127.0.0.1:%d)\n"
-           "  --data DIR           data directory (default ./data/%s)\n"
-           "  --threads N          HTTP event loops (default: one per CPU)\n"
-           "  --write-threads N    threads for durable writes (default %d)\n"
-           "  --cache-bytes N      read cache size in bytes (default %u)\n"
-           "  --sync MODE          WAL sync: always | batch | off (default always)\n"
-           "  --node-id N          node id, 1..2^32-1 (default: generated, kept in DIR)\n"
-           "  --account ID         account id (default: generated, kept in DIR)\n"
-           "  --token SECRET       accept SECRET as a read+write token of the account\n"
-           "  --log-level LEVEL    debug | info | warn | error (default info)\n"
-           "replication:\n"
-           "  --certs DIR          cluster certificates (ca.crt, NAME.crt, NAME.key); an origin\n"
-           "                       without --certs runs alone, with replication off\n"
-           "  --name NAME          this node's certificate name (default: the role)\n"
-           "  --repl-listen H:P    origin: where edges connect (default 0.0.0.0:%d)\n"
-           "  --origin H:P         edge: the origin's replication address (default 127.0.0.1:%d)\n"
-           "  --propagation-bound-ms N  edge: stale after N ms without news (default 1000)\n"
-           "  --strict-staleness true|false  edge: refuse reads with 503 while stale\n"
-           "  --heartbeat-ms N     origin: heartbeat interval (default 200)\n"
-           "  --new-history true   origin: start a new history (after restoring a backup, so\n"
-           "                       edges refuse it instead of resuming onto other data)\n"
-           "  --log-retention N    origin: log entries always kept (default 100000)\n"
-           "  --log-retention-max N  origin: most entries kept for a lagging edge (default\n"
-           "                       5000000); an edge further behind takes a snapshot\n"
-           "  --write-timeout-ms N edge: how long a forwarded write may wait (default 10000)\n",
-           role, strcmp(role, "edge") == 0 ? DEFAULT_PORT_EDGE : DEFAULT_PORT_ORIGIN, role,
-           DEFAULT_WRITE_THREADS, KV_CACHE_DEFAULT_BYTES, DEFAULT_PORT_REPL, DEFAULT_PORT_REPL);
-}
-
-static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long x;
-    errno = 0;
-    x = strtoull(v, &end, 10);
-    if (errno || *end || end == v || x > max || v[0] == '-')
-        return -1;
-    *out = x;
+    const char *f = argv[*i], *eq = strchr(f, '=');
+    if (strncmp(f, "--", 2) != 0)
+        return errf(err, n, "unexpected argument '%s'", f);
+    if (eq) {
+        if ((size_t)(eq - f) >= cap)
+            return errf(err, n, "unknown option '%.*s' (see --help)", (int)(eq - f), f);
+        memcpy(name, f, (size_t)(eq - f));
+        name[eq - f] = '\0';
+        *v = eq + 1;
+    } else {
+        if (*i + 1 >= argc)
+            return strcmp(f, "--config") == 0 ? errf(err, n, "--config needs a file")
+                                              : errf(err, n, "%s needs a value", f);
+        snprintf(name, cap, "%s", f);
+        *v = argv[++*i];
+    }
+    ++*i;
     return 0;
-}
-
-static int apply_flag(node_config_t *c, const char *f, const char *v, char *err, size_t n)
-{
-    unsigned long long x;
-    if (strcmp(f, "--listen") == 0)
-        return parse_listen(c, v, err, n);
-    if (strcmp(f, "--data") == 0)
-        return snprintf(c->data_dir, sizeof c->data_dir, "%s", v) < 0;
-    if (strcmp(f, "--sync") == 0)
-        return stor_sync_parse(v, &c->storage.sync) == 0
-                   ? 0
-                   : errf(err, n, "--sync: expected always|batch|off, got '%s'%s", v, NULL);
-    if (strcmp(f, "--log-level") == 0)
-        return parse_level(v, &c->log_level) == 0
-                   ? 0
-                   : errf(err, n, "--log-level: expected debug|info|warn|error, got '%s'%s", v,
-                          NULL);
-    if (strcmp(f, "--account") == 0) {
-        if (!v[0] || strlen(v) > KV_ACCOUNT_ID_MAX_BYTES)
-            return errf(err, n, "--account: 1..64 characters, got '%s'%s", v, NULL);
-        snprintf(c->account_id, sizeof c->account_id, "%s", v);
-        return 0;
-    }
-    if (strcmp(f, "--repl-listen") == 0)
-        return parse_hostport(f, v, c->repl_host, &c->repl_port, err, n);
-    if (strcmp(f, "--origin") == 0)
-        return parse_hostport(f, v, c->origin_host, &c->origin_port, err, n);
-    if (strcmp(f, "--certs") == 0)
-        return snprintf(c->certs_dir, sizeof c->certs_dir, "%s", v) < 0;
-    if (strcmp(f, "--name") == 0) {
-        if (!v[0] || strlen(v) >= sizeof c->name)
-            return errf(err, n, "--name: 1..63 characters, got '%s'%s", v, NULL);
-        snprintf(c->name, sizeof c->name, "%s", v);
-        return 0;
-    }
-    if (strcmp(f, "--new-history") == 0) {
-        if (strcmp(v, "true") && strcmp(v, "false"))
-            return errf(err, n, "--new-history: true or false, got '%s'%s", v, NULL);
-        c->new_history = strcmp(v, "true") == 0;
-        return 0;
-    }
-    if (strcmp(f, "--strict-staleness") == 0) {
-        if (strcmp(v, "true") && strcmp(v, "false"))
-            return errf(err, n, "--strict-staleness: true or false, got '%s'%s", v, NULL);
-        c->strict_staleness = strcmp(v, "true") == 0;
-        return 0;
-    }
-    if (strcmp(f, "--token") == 0) {
-        auth_token_t t = {.name = "flag", .token = v, .account = NULL, .write = true};
-        return add_token(c, &t);
-    }
-#define UINTF(name, lo, hi, dst)                                                                   \
-    if (strcmp(f, name) == 0) {                                                                    \
-        if (parse_uint(v, hi, &x) != 0 || (long long)x < (long long)(lo))                          \
-            return errf(err, n, name ": bad number '%s'%s", v, NULL);                              \
-        dst = x;                                                                                   \
-        return 0;                                                                                  \
-    }
-    UINTF("--threads", 1, KV_HTTP_MAX_LOOPS, c->http_threads)
-    UINTF("--write-threads", 1, 1024, c->write_threads)
-    UINTF("--cache-bytes", 0, 1ULL << 40, c->cache_bytes)
-    UINTF("--node-id", 1, UINT32_MAX, c->node_id)
-    UINTF("--propagation-bound-ms", 10, 3600000, c->propagation_bound_ms)
-    UINTF("--heartbeat-ms", 5, 600000, c->heartbeat_interval_ms)
-    UINTF("--log-retention", 1, 1ULL << 40, c->log_retention)
-    UINTF("--log-retention-max", 1, 1ULL << 40, c->log_retention_max)
-    UINTF("--write-timeout-ms", 100, 3600000, c->write_timeout_ms)
-#undef UINTF
-    return errf(err, n, "unknown option '%s'%s (see --help)", f, NULL);
 }
 
 int node_config_parse(node_config_t *c, int argc, char **argv, char *err, size_t n)
 {
+    char name[64];
+    const char *v;
     int i;
-    for (i = 0; i < argc; i++) {
+    for (i = 0; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return 1;
-        if (strcmp(argv[i], "--config") == 0) {
-            if (i + 1 >= argc)
-                return errf(err, n, "--config needs a file%s%s", "", NULL);
-            if (node_config_load_file(c, argv[i + 1], err, n) != 0)
-                return -1;
-        }
+    /* The files first, wherever --config appears: flags override them. */
+    for (i = 0; i < argc;) {
+        if (next_flag(argc, argv, &i, name, sizeof name, &v, err, n) != 0)
+            return -1;
+        if (strcmp(name, "--config") == 0 && node_config_load_file(c, v, err, n) != 0)
+            return -1;
     }
-    for (i = 0; i < argc; i++) {
-        const char *f = argv[i], *eq = strchr(f, '=');
-        char name[64];
-        const char *v;
-        if (strncmp(f, "--", 2) != 0)
-            return errf(err, n, "unexpected argument '%s'%s", f, NULL);
-        if (eq && (size_t)(eq - f) < sizeof name) {
-            memcpy(name, f, (size_t)(eq - f));
-            name[eq - f] = '\0';
-            f = name;
-            v = eq + 1;
-        } else {
-            if (i + 1 >= argc)
-                return errf(err, n, "%s needs a value%s", f, NULL);
-            v = argv[++i];
-        }
-        if (strcmp(f, "--config") == 0)
-            continue;
-        if (apply_flag(c, f, v, err, n) != 0)
+    for (i = 0; i < argc;) {
+        const node_opt_t *o;
+        if (next_flag(argc, argv, &i, name, sizeof name, &v, err, n) != 0)
+            return -1;
+        if (!(o = opt_by_flag(name)))
+            return errf(err, n, "unknown option '%s' (see --help)", name);
+        if (set_text(c, o, name, v, err, n) != 0)
             return -1;
     }
     return 0;

@@ -4,7 +4,8 @@
  * Precedence: built-in defaults < the file given with --config < flags.
  * Every setting has a default that needs no file. The file is JSON (parsed
  * with jansson); unknown keys are an error, so a typo never passes silently.
- * See README "Configuration" for every key.
+ * Every option is declared once, in config.c's table, which also generates
+ * --help and README.md's "Configuration" table (node_config_table).
  */
 #ifndef NODE_CONFIG_H
 #define NODE_CONFIG_H
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "auth.h"
 #include "kv_log.h"
@@ -33,7 +35,7 @@ typedef struct {
     auth_token_t *tokens;                         /* from the file and --token; strings owned */
     size_t token_count;
     kv_log_level_t log_level;
-    void *json_root; /* owns the strings tokens point to */
+    void *json_root; /* the files read (a JSON array): owns the strings tokens point to */
 
     /* Replication (see README "Cluster"). */
     char repl_host[NODE_HOST_MAX]; /* origin: replication listener */
@@ -56,9 +58,9 @@ typedef struct {
  * "edge" 127.0.0.1:8787 (origin 127.0.0.1:7400); data in ./data/<role>. */
 void node_config_defaults(node_config_t *c, const char *role);
 
-/* Parse flags (argv after the subcommand). --config FILE is read first,
- * wherever it appears. Returns 0, 1 when --help was printed, or -1 with a
- * message in err. */
+/* Parse flags (argv after the subcommand): "--flag VALUE" or "--flag=VALUE".
+ * Every --config FILE is read first, wherever it appears. Returns 0, 1 when
+ * --help or -h was given (nothing printed), or -1 with a message in err. */
 int node_config_parse(node_config_t *c, int argc, char **argv, char *err, size_t err_len);
 
 /* Load a JSON config file into c. 0 or -1 with a message. */
@@ -66,7 +68,12 @@ int node_config_load_file(node_config_t *c, const char *path, char *err, size_t 
 
 void node_config_free(node_config_t *c);
 
-/* Print the flag reference for `role`. */
-void node_config_usage(const char *role);
+/* Print every option with `role`'s default ("origin" | "edge"): what
+ * `edgekv ROLE --help` shows. */
+void node_config_usage(FILE *out, const char *role);
+
+/* Print README.md's configuration table (markdown): what `edgekv
+ * config-table` shows. tests/process/test_config_table.sh compares them. */
+void node_config_table(FILE *out);
 
 #endif

@@ -285,7 +285,7 @@ static int run_node(const char *role, int argc, char **argv)
     rc = node_config_parse(&n.cfg, argc, argv, err, sizeof err);
     if (rc != 0) {
         if (rc > 0)
-            node_config_usage(role);
+            node_config_usage(stdout, role);
         else
             fprintf(stderr, "edgekv %s: %s\n", role, err);
         node_config_free(&n.cfg);
@@ -346,6 +346,9 @@ static void usage(void)
            "  certs      create the cluster CA and node certificates\n"
            "  kv         Workers KV from the command line (namespace, key, bulk), like\n"
            "             `wrangler kv`, against any node\n"
+           "  config-table\n"
+           "             print every option of origin and edge as a markdown table (the\n"
+           "             one in README.md)\n"
            "  version    print the version\n"
            "  help       this text\n\n"
            "`edgekv <command> --help` lists the options of a command.\n",
@@ -370,6 +373,14 @@ int main(int argc, char **argv)
         return dev_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "kv") == 0)
         return cli_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "config-table") == 0) {
+        if (argc != 2) {
+            fprintf(stderr, "usage: edgekv config-table\n");
+            return 2;
+        }
+        node_config_table(stdout);
+        return 0;
+    }
     fprintf(stderr, "edgekv: unknown command '%s' (see edgekv help)\n", argv[1]);
     return 2;
 }

@@ -20,18 +20,23 @@
 #include "kv_mem.h"
 #include "replica_int.h"
 
+/* The tunables' defaults have one home, the core's *_config_default. */
 void replica_config_defaults(replica_config_t *c, replica_role_t role)
 {
+    repl_origin_config_t oc;
+    repl_edge_config_t ec;
+    repl_origin_config_default(&oc);
+    repl_edge_config_default(&ec);
     memset(c, 0, sizeof *c);
     c->role = role;
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = REPLICA_DEFAULT_PORT;
-    c->propagation_bound_ms = 1000;
-    c->heartbeat_interval_ms = 200;
-    c->max_clock_offset_ms = 500;
-    c->write_timeout_ms = 10000;
-    c->log_retention = 100000;
-    c->log_retention_max = 5000000;
+    c->propagation_bound_ms = ec.propagation_bound_ms;
+    c->heartbeat_interval_ms = oc.heartbeat_interval_ms;
+    c->max_clock_offset_ms = oc.max_clock_offset_ms;
+    c->write_timeout_ms = ec.write_timeout_ms;
+    c->log_retention = oc.log_retention;
+    c->log_retention_max = oc.log_retention_max;
 }
 
 uint64_t replica__now_ms(void)

@@ -15,13 +15,15 @@
 #include "kv_mem.h"
 #include "origin_int.h"
 
+/* The one home of these defaults: the node (node/replica.c, node/config.c)
+ * and the simulator (sim/scenario.c) take theirs from here. */
 void repl_origin_config_default(repl_origin_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->heartbeat_interval_ms = 250;
-    cfg->max_clock_offset_ms = 60000;
-    cfg->log_retention = 10000;
-    cfg->log_retention_max = 1000000;
+    cfg->heartbeat_interval_ms = 200;
+    cfg->max_clock_offset_ms = 500;
+    cfg->log_retention = 100000;
+    cfg->log_retention_max = 5000000;
     cfg->peer_buffer_max_bytes = 8u * 1024u * 1024u;
     cfg->group_max_ops = 1000;
     cfg->tail_max_bytes = KV_REPL_TAIL_DEFAULT_BYTES;

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "repl.h"
+
 typedef struct {
     char *err;
     size_t errlen;
@@ -175,7 +177,7 @@ static void parse_faults(pctx_t *c, const json_t *f, sim_scenario_t *s)
 
 static void parse_measure(pctx_t *c, const json_t *m, sim_scenario_t *s)
 {
-    static const double grid[] = {0,   5,   10,   20,   30,   50,    75,    100,   150,    200,
+    static const double grid[] = {0,   5,   10,  20,   30,   50,   75,    100,   150,   200,
                                   300, 500, 750, 1000, 2000, 5000, 10000, 30000, 60000, 120000};
     json_t *g = m ? json_object_get(m, "tvis_grid_ms") : NULL;
     if (g && (!json_is_array(g) || json_array_size(g) == 0)) {
@@ -265,13 +267,22 @@ static void parse_all(pctx_t *c, const json_t *root, sim_scenario_t *s)
         perr(c, "unknown write_at \"%s\" (edge, origin)", wa);
     s->read_service_ms = num(c, w, "read_service_ms", 0.1, 0, 1e6);
 
+    /* What a scenario leaves out is what the node runs with: the core's
+     * defaults (replication/origin.c, replication/edge.c). */
     const json_t *p = json_object_get(root, "push");
-    s->heartbeat_ms = (uint64_t)num(c, p, "heartbeat_ms", 250, 1, 1e7);
-    s->bound_ms = (uint64_t)num(c, p, "propagation_bound_ms", 1000, 1, 1e7);
-    s->link_timeout_ms = (uint64_t)num(c, p, "link_timeout_ms", 15000, 1, 1e7);
-    s->reconnect_min_ms = (uint64_t)num(c, p, "reconnect_min_ms", 100, 1, 1e7);
-    s->reconnect_max_ms = (uint64_t)num(c, p, "reconnect_max_ms", 10000, 1, 1e7);
-    s->log_retention = (uint64_t)num(c, p, "log_retention", 10000, 1, 1e9);
+    repl_origin_config_t od;
+    repl_edge_config_t ed;
+    repl_origin_config_default(&od);
+    repl_edge_config_default(&ed);
+    s->heartbeat_ms = (uint64_t)num(c, p, "heartbeat_ms", (double)od.heartbeat_interval_ms, 1, 1e7);
+    s->bound_ms =
+        (uint64_t)num(c, p, "propagation_bound_ms", (double)ed.propagation_bound_ms, 1, 1e7);
+    s->link_timeout_ms = (uint64_t)num(c, p, "link_timeout_ms", (double)ed.link_timeout_ms, 1, 1e7);
+    s->reconnect_min_ms =
+        (uint64_t)num(c, p, "reconnect_min_ms", (double)ed.reconnect_min_ms, 1, 1e7);
+    s->reconnect_max_ms =
+        (uint64_t)num(c, p, "reconnect_max_ms", (double)ed.reconnect_max_ms, 1, 1e7);
+    s->log_retention = (uint64_t)num(c, p, "log_retention", (double)od.log_retention, 1, 1e9);
     if (s->reconnect_max_ms < s->reconnect_min_ms)
         perr(c, "reconnect_max_ms < reconnect_min_ms");
 
