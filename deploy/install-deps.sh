@@ -10,6 +10,7 @@ PKGS=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libssl-dev
   libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
   curl jq procps openssl python3-minimal gnuplot-nox
+  clang-format # tests/format_check.sh: Debian 12's, version 14 (the pinned one)
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(wrk nginx-light redis-server)

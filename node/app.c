@@ -201,32 +201,38 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
     stor_get_stats(kvops_store(app->ops), &ss);
     if (app->http)
         http_server_get_stats(app->http, &hs);
-#define G(type, name, help, val)                                                                   \
-    metrics_buf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n",   \
-                       (unsigned long long)(val))
-    G("counter", "edgekv_cache_hits_total", "Read cache hits (positive).", cs.hits);
-    G("counter", "edgekv_cache_negative_hits_total", "Read cache hits on absent keys.",
-      cs.negative_hits);
-    G("counter", "edgekv_cache_misses_total", "Read cache misses.", cs.misses);
-    G("counter", "edgekv_cache_evictions_total", "Read cache evictions.", cs.evictions);
-    G("gauge", "edgekv_cache_bytes", "Bytes held by the read cache.", cs.bytes);
-    G("gauge", "edgekv_cache_entries", "Entries in the read cache.", cs.entries);
-    G("gauge", "edgekv_rocksdb_live_sst_bytes", "Live SST file bytes.", ss.live_sst_bytes);
-    G("gauge", "edgekv_rocksdb_blob_bytes", "Blob file bytes.", ss.blob_bytes);
-    G("gauge", "edgekv_rocksdb_memtable_bytes", "Memtable bytes.", ss.memtable_bytes);
-    G("gauge", "edgekv_rocksdb_estimated_keys", "Estimated stored keys.", ss.estimated_keys);
-    G("gauge", "edgekv_rocksdb_block_cache_bytes", "Block cache usage.", ss.block_cache_bytes);
-    G("counter", "edgekv_rocksdb_write_groups_total", "RocksDB write groups (group commit).",
-      ss.commit_groups);
-    G("counter", "edgekv_rocksdb_wal_syncs_total",
-      "WAL syncs (one per write group under sync=always).", ss.wal_syncs);
-    G("gauge", "edgekv_http_connections_open", "Open client connections.", hs.connections_open);
-    G("counter", "edgekv_http_connections_total", "Accepted connections.", hs.connections_total);
-    G("counter", "edgekv_http_connections_rejected_total", "Connections refused at the cap.",
-      hs.connections_rejected);
-    G("counter", "edgekv_http_parse_errors_total", "Malformed requests.", hs.parse_errors);
-    G("counter", "edgekv_http_timeouts_total", "Idle and slow-client timeouts.", hs.timeouts);
-#undef G
+    metrics_buf_value(b, "counter", "edgekv_cache_hits_total", "Read cache hits (positive).",
+                      cs.hits);
+    metrics_buf_value(b, "counter", "edgekv_cache_negative_hits_total",
+                      "Read cache hits on absent keys.", cs.negative_hits);
+    metrics_buf_value(b, "counter", "edgekv_cache_misses_total", "Read cache misses.", cs.misses);
+    metrics_buf_value(b, "counter", "edgekv_cache_evictions_total", "Read cache evictions.",
+                      cs.evictions);
+    metrics_buf_value(b, "gauge", "edgekv_cache_bytes", "Bytes held by the read cache.", cs.bytes);
+    metrics_buf_value(b, "gauge", "edgekv_cache_entries", "Entries in the read cache.", cs.entries);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_live_sst_bytes", "Live SST file bytes.",
+                      ss.live_sst_bytes);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_blob_bytes", "Blob file bytes.", ss.blob_bytes);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_memtable_bytes", "Memtable bytes.",
+                      ss.memtable_bytes);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_estimated_keys", "Estimated stored keys.",
+                      ss.estimated_keys);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_block_cache_bytes", "Block cache usage.",
+                      ss.block_cache_bytes);
+    metrics_buf_value(b, "counter", "edgekv_rocksdb_write_groups_total",
+                      "RocksDB write groups (group commit).", ss.commit_groups);
+    metrics_buf_value(b, "counter", "edgekv_rocksdb_wal_syncs_total",
+                      "WAL syncs (one per write group under sync=always).", ss.wal_syncs);
+    metrics_buf_value(b, "gauge", "edgekv_http_connections_open", "Open client connections.",
+                      hs.connections_open);
+    metrics_buf_value(b, "counter", "edgekv_http_connections_total", "Accepted connections.",
+                      hs.connections_total);
+    metrics_buf_value(b, "counter", "edgekv_http_connections_rejected_total",
+                      "Connections refused at the cap.", hs.connections_rejected);
+    metrics_buf_value(b, "counter", "edgekv_http_parse_errors_total", "Malformed requests.",
+                      hs.parse_errors);
+    metrics_buf_value(b, "counter", "edgekv_http_timeouts_total", "Idle and slow-client timeouts.",
+                      hs.timeouts);
 }
 
 static const char *link_name(repl_link_state_t l)
@@ -276,44 +282,40 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
         replica_status_free(&st);
         return; /* out of memory: this scrape has no replication series */
     }
-#define G(type, name, help, val)                                                                   \
-    metrics_buf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n",   \
-                       (unsigned long long)(val))
-    G("gauge", "edgekv_replication_alarm", "1 when an operator must look (history changed).",
-      st.alarm);
+    metrics_buf_value(b, "gauge", "edgekv_replication_alarm",
+                      "1 when an operator must look (history changed).", st.alarm);
     if (st.role == REPLICA_EDGE) {
-        G("gauge", "edgekv_replication_applied_seq", "Last log sequence applied here.",
-          st.edge.applied_seq);
-        G("gauge", "edgekv_replication_origin_seq", "Last sequence the origin announced.",
-          st.edge.origin_seq);
-        G("gauge", "edgekv_replication_lag_seq", "Mutations announced but not applied.",
-          st.edge.lag_seq);
-        G("gauge", "edgekv_replication_lag_ms", "Age of the oldest unapplied announcement.",
-          st.edge.lag_ms);
-        G("gauge", "edgekv_replication_staleness_ms", "Time since the origin was last heard.",
-          st.edge.staleness_ms);
-        G("gauge", "edgekv_replication_stale", "1 when past the propagation bound.", st.edge.stale);
-        G("gauge", "edgekv_replication_link_live", "1 when the link to the origin is live.",
-          st.edge.link == REPL_LINK_LIVE);
+        metrics_buf_value(b, "gauge", "edgekv_replication_applied_seq",
+                          "Last log sequence applied here.", st.edge.applied_seq);
+        metrics_buf_value(b, "gauge", "edgekv_replication_origin_seq",
+                          "Last sequence the origin announced.", st.edge.origin_seq);
+        metrics_buf_value(b, "gauge", "edgekv_replication_lag_seq",
+                          "Mutations announced but not applied.", st.edge.lag_seq);
+        metrics_buf_value(b, "gauge", "edgekv_replication_lag_ms",
+                          "Age of the oldest unapplied announcement.", st.edge.lag_ms);
+        metrics_buf_value(b, "gauge", "edgekv_replication_staleness_ms",
+                          "Time since the origin was last heard.", st.edge.staleness_ms);
+        metrics_buf_value(b, "gauge", "edgekv_replication_stale",
+                          "1 when past the propagation bound.", st.edge.stale);
+        metrics_buf_value(b, "gauge", "edgekv_replication_link_live",
+                          "1 when the link to the origin is live.", st.edge.link == REPL_LINK_LIVE);
     } else {
-        G("gauge", "edgekv_replication_last_seq", "Last committed log sequence.",
-          st.origin.last_seq);
-        G("gauge", "edgekv_replication_log_first_seq", "Oldest sequence still in the log.",
-          st.origin.log_first_seq);
-        G("gauge", "edgekv_replication_edges_connected", "Edges connected now.",
-          st.origin.edges_connected);
-        metrics_buf_printf(b, "# HELP edgekv_replication_edge_lag_seq Per-edge lag in mutations.\n"
-                              "# TYPE edgekv_replication_edge_lag_seq gauge\n");
+        metrics_buf_value(b, "gauge", "edgekv_replication_last_seq", "Last committed log sequence.",
+                          st.origin.last_seq);
+        metrics_buf_value(b, "gauge", "edgekv_replication_log_first_seq",
+                          "Oldest sequence still in the log.", st.origin.log_first_seq);
+        metrics_buf_value(b, "gauge", "edgekv_replication_edges_connected", "Edges connected now.",
+                          st.origin.edges_connected);
+        metrics_buf_family(b, "gauge", "edgekv_replication_edge_lag_seq",
+                           "Per-edge lag in mutations.");
         for (size_t i = 0; i < st.edge_count; i++)
             metrics_buf_printf(b, "edgekv_replication_edge_lag_seq{node=\"%08x\"} %llu\n",
                                st.edges[i].node_id, (unsigned long long)st.edges[i].lag_seq);
-        metrics_buf_printf(b, "# HELP edgekv_replication_edge_lag_ms Per-edge lag in ms.\n"
-                              "# TYPE edgekv_replication_edge_lag_ms gauge\n");
+        metrics_buf_family(b, "gauge", "edgekv_replication_edge_lag_ms", "Per-edge lag in ms.");
         for (size_t i = 0; i < st.edge_count; i++)
             metrics_buf_printf(b, "edgekv_replication_edge_lag_ms{node=\"%08x\"} %llu\n",
                                st.edges[i].node_id, (unsigned long long)st.edges[i].lag_ms);
     }
-#undef G
     replica_status_free(&st);
 }
 

@@ -15,7 +15,9 @@
  * and hide a misconfigured binding). cache_ttl is validated but has no other
  * effect: edgekv pushes writes to edges instead of caching for a TTL.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
@@ -76,30 +78,122 @@ static int decode_key(http_req_t *req, char **key, size_t *len, kvop_err_t *e)
     return 0;
 }
 
-static int query_int(http_req_t *req, const char *name, bool *has, int64_t *v)
+/* How a numeric option reads. The runtime sends each as a 32-bit int
+ * (KV-SPEC §0.2) and refuses anything outside that range before sending
+ * (rule 11): a value out of it, or text that is no number at all, cannot
+ * come from a Worker, and is refused here, never read as 0 or wrapped. */
+typedef enum { NUM_ABSENT, NUM_OK, NUM_NAN, NUM_RANGE } num_t;
+
+/* Text longer than this is not read: as a number it is out of range. */
+#define NUM_TEXT_MAX 64
+
+/* [+-]DIGITS[.DIGITS][(e|E)[+-]DIGITS]: a decimal number. */
+static bool num_text(const char *s, size_t n)
 {
-    const char *s;
-    size_t n;
-    *has = text_query_get(req->query, req->query_len, name, &s, &n);
-    if (*has)
-        return text_parse_int(s, n, v) ? 0 : -1;
+    size_t i = 0, digits = 0, exp_digits = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (digits == 0)
+        return false;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            ;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            exp_digits++;
+        if (exp_digits == 0)
+            return false;
+    }
+    return i == n;
+}
+
+/* A real number as the runtime's int conversion takes it: the fraction is
+ * dropped; outside the int32 range it is refused. */
+static num_t num_real(double d, int64_t *v)
+{
+    if (!(d >= (double)INT32_MIN && d <= (double)INT32_MAX))
+        return NUM_RANGE;
+    *v = (int64_t)d;
+    return NUM_OK;
+}
+
+static num_t num_parse(const char *s, size_t n, int64_t *v)
+{
+    char buf[NUM_TEXT_MAX + 1];
+    *v = 0;
+    if (!num_text(s, n))
+        return NUM_NAN;
+    if (n > NUM_TEXT_MAX)
+        return NUM_RANGE;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return num_real(strtod(buf, NULL), v);
+}
+
+static num_t query_num(http_req_t *req, const char *name, int64_t *v, const char **raw,
+                       size_t *raw_len)
+{
+    *v = 0;
+    if (!text_query_get(req->query, req->query_len, name, raw, raw_len))
+        return NUM_ABSENT;
+    return num_parse(*raw, *raw_len, v);
+}
+
+/* The error of an option that is no usable number, -1; 0 when it is one
+ * (or absent). Out of range: the runtime's own text (rule 11). Not a
+ * number: the option's rule for its smallest value (6, 7, 9), quoting the
+ * text as sent, as the gateway does. */
+static int num_check(num_t r, const char *name, const char *raw, size_t raw_len, const char *rule,
+                     kvop_err_t *e)
+{
+    if (r == NUM_RANGE) {
+        e->status = 400;
+        snprintf(e->msg, sizeof e->msg,
+                 "Value out of range. Must be between %d and %d (inclusive).", INT32_MIN,
+                 INT32_MAX);
+        return -1;
+    }
+    if (r == NUM_NAN) {
+        e->status = 400;
+        snprintf(e->msg, sizeof e->msg, "Invalid %s of %.*s. %s", name,
+                 (int)(raw_len > NUM_TEXT_MAX ? NUM_TEXT_MAX : raw_len), raw, rule);
+        return -1;
+    }
     return 0;
 }
 
+#define RULE_TTL "Please specify integer greater than 0."
+#define RULE_EXPIRATION                                                                            \
+    "Please specify integer greater than the current number of seconds since the UNIX epoch."
+
 /* Steps 1-4 of the PUT validation order (KV-SPEC §2): key, TTL or
- * expiration, metadata. The value size (step 5) is the caller's. */
+ * expiration, metadata. The value size (step 5) is the caller's. Only the
+ * TTL is read when both are given (rule 12). */
 static int check_put(node_app_t *app, http_req_t *req, bind_write_t *w, kvop_err_t *e)
 {
-    bool has_ttl, has_exp;
     int64_t ttl = 0, exp = 0;
+    const char *raw = NULL;
+    size_t raw_len = 0;
+    num_t t, x = NUM_ABSENT;
     const http_header_t *meta = hdr(req, "CF-KV-Metadata");
     if (decode_key(req, &w->key, &w->key_len, e) != 0 ||
         kvops_check_key(w->key, w->key_len, e) != 0)
         return -1;
-    query_int(req, "expiration_ttl", &has_ttl, &ttl);
-    query_int(req, "expiration", &has_exp, &exp);
-    if (kvops_check_expiry(has_ttl, ttl, has_exp, exp, kvops_now_s(app->ops), &w->expiration, e) !=
-        0)
+    t = query_num(req, "expiration_ttl", &ttl, &raw, &raw_len);
+    if (num_check(t, "expiration_ttl", raw, raw_len, RULE_TTL, e) != 0)
+        return -1;
+    if (t == NUM_ABSENT) {
+        x = query_num(req, "expiration", &exp, &raw, &raw_len);
+        if (num_check(x, "expiration", raw, raw_len, RULE_EXPIRATION, e) != 0)
+            return -1;
+    }
+    if (kvops_check_expiry(t == NUM_OK, ttl, x == NUM_OK, exp, kvops_now_s(app->ops),
+                           &w->expiration, e) != 0)
         return -1;
     if (meta && kvops_check_metadata(meta->value, meta->value_len, e) != 0)
         return -1;
@@ -162,26 +256,39 @@ static size_t meta_header(char *out, size_t cap, const stor_record_t *r)
     return n;
 }
 
+/* cache_ttl (rule 6): validated, with no other effect (see the top). */
+static int check_cache_ttl(num_t r, int64_t ttl, const char *raw, size_t raw_len, kvop_err_t *e)
+{
+    char rule[64];
+    snprintf(rule, sizeof rule, "Cache TTL must be at least %d.", KV_CACHE_TTL_MIN_S);
+    if (num_check(r, "cache_ttl", raw, raw_len, rule, e) != 0)
+        return -1;
+    if (r == NUM_OK && ttl < KV_CACHE_TTL_MIN_S) {
+        e->status = 400;
+        snprintf(e->msg, sizeof e->msg, "Invalid cache_ttl of %lld. %s", (long long)ttl, rule);
+        return -1;
+    }
+    return 0;
+}
+
 static void bind_get(node_app_t *app, http_req_t *req, const char *ns)
 {
     kvop_err_t e;
     char *key = NULL, hbuf[KV_METADATA_MAX_BYTES + 128];
     size_t key_len;
-    bool has_ttl;
+    const char *raw = NULL;
+    size_t raw_len = 0;
     int64_t ttl;
+    num_t t;
     stor_blob_t *b = NULL;
     stor_record_t r;
     int rc;
 
     if (decode_key(req, &key, &key_len, &e) != 0 || kvops_check_key(key, key_len, &e) != 0)
         goto fail;
-    query_int(req, "cache_ttl", &has_ttl, &ttl);
-    if (has_ttl && ttl < KV_CACHE_TTL_MIN_S) {
-        e.status = 400;
-        snprintf(e.msg, sizeof e.msg, "Invalid cache_ttl of %lld. Cache TTL must be at least %d.",
-                 (long long)ttl, KV_CACHE_TTL_MIN_S);
+    t = query_num(req, "cache_ttl", &ttl, &raw, &raw_len);
+    if (check_cache_ttl(t, ttl, raw, raw_len, &e) != 0)
         goto fail;
-    }
     rc = kvops_get(app->ops, ns, key, key_len, &b);
     kv_free(key);
     if (rc != 0) {
@@ -371,6 +478,34 @@ static void bind_list(node_app_t *app, http_req_t *req, const char *ns)
 
 /* ---- bulk get -------------------------------------------------------------------- */
 
+/* cacheTtl of a bulk get: workerd sends it as a string; a JSON number is
+ * read as well; anything else is no number (its JSON text is quoted). */
+static int check_bulk_cache_ttl(json_t *ttl, kvop_err_t *e)
+{
+    int64_t v = 0;
+    num_t r = NUM_NAN;
+    char *dump = NULL;
+    const char *raw = json_string_value(ttl);
+    size_t raw_len = json_string_length(ttl);
+    int rc;
+    if (raw) {
+        r = num_parse(raw, raw_len, &v);
+    } else if (json_is_integer(ttl)) {
+        json_int_t i = json_integer_value(ttl);
+        r = i < INT32_MIN || i > INT32_MAX ? NUM_RANGE : NUM_OK;
+        v = r == NUM_OK ? (int64_t)i : 0;
+    } else if (json_is_real(ttl)) {
+        r = num_real(json_real_value(ttl), &v);
+    } else {
+        dump = json_dumps(ttl, JSON_ENCODE_ANY | JSON_COMPACT);
+        raw = dump ? dump : "";
+        raw_len = strlen(raw);
+    }
+    rc = check_cache_ttl(r, v, raw, raw_len, e);
+    free(dump);
+    return rc;
+}
+
 /* Parse and validate the bulk/get body (KV-SPEC §2 rules 19-21, 4b, 6). */
 static int bulk_params(node_app_t *app, http_req_t *req, json_t **doc, int *type, int *with_meta,
                        kvop_err_t *e)
@@ -410,19 +545,8 @@ static int bulk_params(node_app_t *app, http_req_t *req, json_t **doc, int *type
     }
     *with_meta = json_is_true(json_object_get(*doc, "withMetadata"));
     ttl = json_object_get(*doc, "cacheTtl");
-    if (ttl && !json_is_null(ttl)) {
-        int64_t v = 0;
-        const char *s = json_string_value(ttl);
-        if (s)
-            text_parse_int(s, strlen(s), &v);
-        else if (json_is_number(ttl))
-            v = (int64_t)json_number_value(ttl);
-        if (v < KV_CACHE_TTL_MIN_S)
-            return snprintf(e->msg, sizeof e->msg,
-                            "Invalid cache_ttl of %lld. Cache TTL must be at least %d.",
-                            (long long)v, KV_CACHE_TTL_MIN_S),
-                   -1;
-    }
+    if (ttl && !json_is_null(ttl) && check_bulk_cache_ttl(ttl, e) != 0)
+        return -1;
     for (i = 0; i < n; i++) {
         json_t *k = json_array_get(keys, i);
         if (!json_is_string(k))
@@ -465,28 +589,36 @@ static json_t *bulk_entry(const stor_record_t *r, int type, int with_meta, int w
     return o;
 }
 
+/* Every value in one read (kvops_multi_get: the cache, then one RocksDB
+ * MultiGet for the misses), then the answer in key order. */
 int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_json, int with_meta,
                         int with_exp, json_t **out, kvop_err_t *e)
 {
     size_t i, n = json_array_size(keys), total = 0;
+    const char **names = kv_calloc(n ? n : 1, sizeof *names);
+    size_t *lens = kv_calloc(n ? n : 1, sizeof *lens);
+    stor_blob_t **blobs = kv_calloc(n ? n : 1, sizeof *blobs);
     json_t *res = json_object();
-    int rc = 0;
+    int rc = 0, grc = -ENOMEM;
 
+    for (i = 0; names && lens && i < n; i++) {
+        json_t *k = json_array_get(keys, i);
+        names[i] = json_string_value(k);
+        lens[i] = json_string_length(k);
+    }
+    if (!res || !names || !lens || !blobs ||
+        (grc = kvops_multi_get(app->ops, ns, names, lens, n, blobs)) != 0) {
+        kvops_internal(grc, "bulk get", e);
+        rc = -1;
+        n = 0;
+    }
     for (i = 0; i < n && rc == 0; i++) {
-        json_t *k = json_array_get(keys, i), *v = json_null();
-        stor_blob_t *b = NULL;
-        int grc = kvops_get(app->ops, ns, json_string_value(k), json_string_length(k), &b);
-        if (grc != 0) {
-            kvops_internal(grc, "bulk get", e);
-            rc = -1;
-            break;
-        }
-        if (b) {
+        json_t *v = json_null();
+        if (blobs[i]) {
             stor_record_t r;
-            stor_blob_record(b, &r);
+            stor_blob_record(blobs[i], &r);
             total += r.value_len + r.metadata_len;
             v = bulk_entry(&r, type_json ? BIND_TYPE_JSON : BIND_TYPE_TEXT, with_meta, with_exp, e);
-            stor_blob_unref(b);
             if (!v)
                 rc = -1;
         }
@@ -498,8 +630,13 @@ int binding_bulk_values(node_app_t *app, const char *ns, json_t *keys, int type_
             rc = -1;
         }
         if (rc == 0)
-            json_object_setn_new(res, json_string_value(k), json_string_length(k), v);
+            json_object_setn_new(res, names[i], lens[i], v);
     }
+    for (i = 0; blobs && i < n; i++)
+        stor_blob_unref(blobs[i]);
+    kv_free(names);
+    kv_free(lens);
+    kv_free(blobs);
     if (rc != 0) {
         json_decref(res);
         return -1;

@@ -228,15 +228,66 @@ int kvops_get(kvops_t *k, const char *ns, const char *key, size_t key_len, stor_
 int kvops_multi_get(kvops_t *k, const char *ns, const char *const *keys, const size_t *lens,
                     size_t n, stor_blob_t **out)
 {
-    size_t i;
+    size_t i, nm = 0, *idx;
+    cache_ticket_t *tickets;
+    const char **mkeys;
+    size_t *mlens;
+    stor_blob_t **got;
+    void *block;
+    int64_t now_s = kvops_now_s(k);
+    int rc;
+
+    for (i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 0)
+        return 0;
+    /* The per-miss arrays in one allocation: a miss's fill ticket, its index
+     * into keys, its key (length, pointer), what storage returned. Every
+     * element is a uint64_t, a size_t or a pointer, so each array that
+     * follows another is aligned. */
+    block = kv_malloc(
+        n * (2 * sizeof(size_t) + sizeof(cache_ticket_t) + sizeof(char *) + sizeof(stor_blob_t *)));
+    if (!block)
+        return -ENOMEM;
+    tickets = block;
+    idx = (size_t *)(tickets + n);
+    mlens = idx + n;
+    mkeys = (const char **)(mlens + n);
+    got = (stor_blob_t **)(mkeys + n);
     for (i = 0; i < n; i++) {
-        int rc = kvops_get(k, ns, keys[i], lens[i], &out[i]);
-        if (rc != 0) {
-            while (i-- > 0)
-                stor_blob_unref(out[i]);
-            return rc;
+        stor_blob_t *b = NULL;
+        switch (cache_get(k->cache, ns, keys[i], lens[i], &b)) {
+        case CACHE_HIT:
+            out[i] = visible(b, now_s);
+            break;
+        case CACHE_NEGATIVE:
+            break;
+        case CACHE_MISS:
+            idx[nm] = i;
+            mkeys[nm] = keys[i];
+            mlens[nm] = lens[i];
+            nm++;
+            break;
         }
     }
+    /* Every miss takes its ticket before storage is read (cache.h), then
+     * one RocksDB MultiGet fetches them all. */
+    for (i = 0; i < nm; i++)
+        tickets[i] = cache_fill_begin(k->cache, ns, mkeys[i], mlens[i]);
+    rc = nm ? stor_multi_get(k->store, ns, mkeys, mlens, nm, got) : 0;
+    if (rc != 0) {
+        for (i = 0; i < n; i++) {
+            stor_blob_unref(out[i]);
+            out[i] = NULL;
+        }
+        kv_free(block);
+        return rc;
+    }
+    for (i = 0; i < nm; i++) {
+        cache_fill(k->cache, tickets[i], ns, mkeys[i], mlens[i], got[i]);
+        out[idx[i]] = visible(got[i], now_s);
+    }
+    kv_free(block);
     return 0;
 }
 

@@ -92,7 +92,10 @@ void kvops_internal(int rc, const char *what, kvop_err_t *e);
  * absent, deleted or expired. Uses the cache. 0 or a negative code. */
 int kvops_get(kvops_t *k, const char *ns, const char *key, size_t key_len, stor_blob_t **out);
 
-/* n keys at once; out[i] as kvops_get. */
+/* n keys of one namespace at once; out[i] as kvops_get (every out[i] NULL
+ * on an error). Each key is looked up in the cache; the misses are read
+ * from storage with one stor_multi_get (a RocksDB MultiGet) and fill the
+ * cache as kvops_get does. Keys may repeat. */
 int kvops_multi_get(kvops_t *k, const char *ns, const char *const *keys, const size_t *lens,
                     size_t n, stor_blob_t **out);
 

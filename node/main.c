@@ -19,6 +19,7 @@
 #include "app.h"
 #include "certs.h"
 #include "cli.h"
+#include "compact.h"
 #include "config.h"
 #include "dev.h"
 #include "kv_err.h"
@@ -344,6 +345,7 @@ static void usage(void)
            "  edge       run an edge node replicating from an origin over mutual TLS\n"
            "  dev        run a whole local cluster: one origin and N edges (default 3)\n"
            "  certs      create the cluster CA and node certificates\n"
+           "  compact    compact a stopped node's store now (drops expired records)\n"
            "  kv         Workers KV from the command line (namespace, key, bulk), like\n"
            "             `wrangler kv`, against any node\n"
            "  config-table\n"
@@ -381,6 +383,8 @@ int main(int argc, char **argv)
         node_config_table(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "compact") == 0)
+        return compact_main(argc - 2, argv + 2);
     fprintf(stderr, "edgekv: unknown command '%s' (see edgekv help)\n", argv[1]);
     return 2;
 }

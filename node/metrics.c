@@ -116,6 +116,18 @@ void metrics_buf_free(metrics_buf_t *b)
     memset(b, 0, sizeof *b);
 }
 
+void metrics_buf_family(metrics_buf_t *b, const char *type, const char *name, const char *help)
+{
+    metrics_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void metrics_buf_value(metrics_buf_t *b, const char *type, const char *name, const char *help,
+                       uint64_t val)
+{
+    metrics_buf_family(b, type, name, help);
+    metrics_buf_printf(b, "%s %llu\n", name, (unsigned long long)val);
+}
+
 static uint64_t sum_status(metrics_t *m, int r, size_t st)
 {
     uint64_t v = 0;
@@ -160,8 +172,8 @@ static void render_histogram(metrics_t *m, metrics_buf_t *b, int r)
 
 void metrics_render(metrics_t *m, metrics_buf_t *b)
 {
-    metrics_buf_printf(b, "# HELP edgekv_http_requests_total Requests answered, by route and "
-                          "status.\n# TYPE edgekv_http_requests_total counter\n");
+    metrics_buf_family(b, "counter", "edgekv_http_requests_total",
+                       "Requests answered, by route and status.");
     for (int r = 0; r < METRICS_ROUTE_COUNT; r++)
         for (size_t st = 0; st < N_STATUS; st++) {
             uint64_t v = sum_status(m, r, st);
@@ -176,9 +188,8 @@ void metrics_render(metrics_t *m, metrics_buf_t *b)
                     b, "edgekv_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
                     k_route_labels[r], (unsigned long long)v);
         }
-    metrics_buf_printf(b, "# HELP edgekv_http_request_duration_seconds Request latency from the "
-                          "first byte to the response.\n"
-                          "# TYPE edgekv_http_request_duration_seconds histogram\n");
+    metrics_buf_family(b, "histogram", "edgekv_http_request_duration_seconds",
+                       "Request latency from the first byte to the response.");
     for (int r = 0; r < METRICS_ROUTE_COUNT; r++)
         if (metrics_route_total(m, r))
             render_histogram(m, b, r);

@@ -3,8 +3,8 @@
  *
  * Each event loop records into its own slot (relaxed atomics, no sharing on
  * the hot path); rendering sums the slots. Gauges owned by other modules
- * (cache, storage, HTTP server) are appended by the caller with
- * metrics_buf_printf while rendering.
+ * (cache, storage, HTTP server, replication) are appended by the caller
+ * with metrics_buf_value while rendering.
  */
 #ifndef NODE_METRICS_H
 #define NODE_METRICS_H
@@ -63,6 +63,14 @@ typedef struct {
 __attribute__((format(printf, 2, 3))) void metrics_buf_printf(metrics_buf_t *b, const char *fmt,
                                                               ...);
 void metrics_buf_free(metrics_buf_t *b);
+
+/* The "# HELP" and "# TYPE" lines of a metric family (type "counter",
+ * "gauge", "histogram"); its labelled samples follow from the caller. */
+void metrics_buf_family(metrics_buf_t *b, const char *type, const char *name, const char *help);
+/* A family with one unlabelled sample: the HELP and TYPE lines, then
+ * "name val". Every gauge and counter other modules own goes through here. */
+void metrics_buf_value(metrics_buf_t *b, const char *type, const char *name, const char *help,
+                       uint64_t val);
 
 /* Append edgekv_http_requests_total and edgekv_http_request_duration_seconds. */
 void metrics_render(metrics_t *m, metrics_buf_t *b);

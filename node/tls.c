@@ -620,8 +620,3 @@ void *tls_conn_user(const tls_conn_t *c)
 {
     return c->user;
 }
-
-void tls_conn_set_user(tls_conn_t *c, void *user)
-{
-    c->user = user;
-}

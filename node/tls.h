@@ -162,7 +162,7 @@ const char *tls_conn_peer_name(const tls_conn_t *conn);
  * "peer role edge where origin expected", ...); "" if it has not. */
 const char *tls_conn_error(const tls_conn_t *conn);
 
+/* The `user` pointer given to tls_conn_create. */
 void *tls_conn_user(const tls_conn_t *conn);
-void tls_conn_set_user(tls_conn_t *conn, void *user);
 
 #endif

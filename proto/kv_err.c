@@ -20,23 +20,3 @@ const char *kv_strerror(int err)
         return strerror(-err);
     return "unknown error";
 }
-
-const char *kv_err_name(int err)
-{
-    switch (err) {
-    case 0:
-        return "OK";
-#define KV__ERR_NAME(name, text)                                                                   \
-    case KV_E##name:                                                                               \
-        return "KV_E" #name;
-        KV_ERR_MAP(KV__ERR_NAME)
-#undef KV__ERR_NAME
-    default:
-        break;
-    }
-    if (err < 0 && err > KV_ERR_BASE) {
-        const char *s = strerrorname_np(-err);
-        return s ? s : "errno";
-    }
-    return "unknown";
-}

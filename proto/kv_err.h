@@ -43,7 +43,4 @@ enum {
  * returned string is static; never NULL. */
 const char *kv_strerror(int err);
 
-/* Short symbolic name ("KV_ENOTFOUND", "ENOENT"); static, never NULL. */
-const char *kv_err_name(int err);
-
 #endif

@@ -12,11 +12,6 @@ void kv_log_set_level(kv_log_level_t level)
     g_level = level;
 }
 
-kv_log_level_t kv_log_get_level(void)
-{
-    return g_level;
-}
-
 void kv_log(kv_log_level_t level, const char *module, const char *fmt, ...)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};

@@ -11,7 +11,6 @@
 typedef enum { KV_LOG_DEBUG, KV_LOG_INFO, KV_LOG_WARN, KV_LOG_ERROR } kv_log_level_t;
 
 void kv_log_set_level(kv_log_level_t level);
-kv_log_level_t kv_log_get_level(void);
 
 __attribute__((format(printf, 3, 4))) void kv_log(kv_log_level_t level, const char *module,
                                                   const char *fmt, ...);

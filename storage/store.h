@@ -351,7 +351,10 @@ typedef struct {
  * are monotonic and read one by one (not one snapshot of all of them). */
 void stor_get_stats(stor_t *s, stor_stats_t *out);
 
-/* Force a full compaction (runs the expiry filter now). For tests and ops. */
+/* Compact every column family over its whole range, now: the expiry filter
+ * then sees every record, and drops the expired ones and the tombstones
+ * past the retention window. Blocks until done (`edgekv compact`, tests).
+ * 0, or KV_EIO when RocksDB has counted a background error since open. */
 int stor_compact(stor_t *s);
 
 #endif

@@ -717,6 +717,144 @@ static void test_binding_list_and_bulk(void **state)
                       "You can request a maximum of 100 keys");
 }
 
+#define RANGE_MSG "Value out of range. Must be between -2147483648 and 2147483647 (inclusive)."
+
+static void expect_bind_ok(resp_t r)
+{
+    assert_int_equal(r.status, 200);
+    done(&r);
+}
+
+/* A numeric option that is no usable number gets its rule's error, never
+ * the answer for 0 or a wrapped value: out of the runtime's int32 range,
+ * rule 11's text; no number at all, the option's rule with the text as
+ * sent (KV-SPEC §0.2, §2 rules 6, 7, 9, 11, 12). */
+static void test_binding_numbers(void **state)
+{
+    (void)state;
+    /* expiration_ttl (rule 7), checked before anything but the key. */
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=abc", NULL, "v", 1), 400,
+                      "Invalid expiration_ttl of abc. Please specify integer greater than 0.");
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=12abc", NULL, "v", 1), 400,
+                      "Invalid expiration_ttl of 12abc. Please specify integer greater than 0.");
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=", NULL, "v", 1), 400,
+                      "Invalid expiration_ttl of . Please specify integer greater than 0.");
+    expect_bind_error(
+        bindreq("PUT", "/k?urlencoded=true&expiration_ttl=99999999999999999999", NULL, "v", 1), 400,
+        RANGE_MSG);
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=2147483648", NULL, "v", 1),
+                      400, RANGE_MSG);
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=1e300", NULL, "v", 1), 400,
+                      RANGE_MSG);
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=-2147483649", NULL, "v", 1),
+                      400, RANGE_MSG);
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=-5", NULL, "v", 1), 400,
+                      "Invalid expiration_ttl of -5. Please specify integer greater than 0.");
+    expect_bind_error(
+        bindreq("PUT", "/k?urlencoded=true&expiration_ttl=abc", "CF-KV-Metadata: {bad", "v", 1),
+        400, "Invalid expiration_ttl of abc. Please specify integer greater than 0.");
+    /* A fraction is dropped, as the runtime's int conversion does. */
+    expect_bind_ok(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=60.9", NULL, "v", 1));
+    expect_bind_ok(bindreq("PUT", "/k?urlencoded=true&expiration_ttl=2147483647", NULL, "v", 1));
+    /* expiration (rule 9), read only without a TTL (rule 12). */
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration=abc", NULL, "v", 1), 400,
+                      "Invalid expiration of abc. Please specify integer greater than the current "
+                      "number of seconds since the UNIX epoch.");
+    expect_bind_error(bindreq("PUT", "/k?urlencoded=true&expiration=1700000000000", NULL, "v", 1),
+                      400, RANGE_MSG);
+    expect_bind_ok(
+        bindreq("PUT", "/k?urlencoded=true&expiration_ttl=120&expiration=abc", NULL, "v", 1));
+    /* cache_ttl (rule 6). */
+    expect_bind_error(bindreq("GET", "/k?urlencoded=true&cache_ttl=abc", NULL, NULL, 0), 400,
+                      "Invalid cache_ttl of abc. Cache TTL must be at least 30.");
+    expect_bind_error(bindreq("GET", "/k?urlencoded=true&cache_ttl=1e300", NULL, NULL, 0), 400,
+                      RANGE_MSG);
+    expect_bind_error(bindreq("GET", "/k?urlencoded=true&cache_ttl=99999999999", NULL, NULL, 0),
+                      400, RANGE_MSG);
+    expect_bind_error(bindreq("GET", "/k?urlencoded=true&cache_ttl=29.9", NULL, NULL, 0), 400,
+                      "Invalid cache_ttl of 29. Cache TTL must be at least 30.");
+    expect_bind_ok(bindreq("GET", "/k?urlencoded=true&cache_ttl=1e2", NULL, NULL, 0));
+    /* cacheTtl of a bulk get: a string as workerd sends it, or a JSON value. */
+    static const struct {
+        const char *body;
+        const char *reason; /* NULL: 200 */
+    } bulk[] = {
+        {"{\"keys\":[\"k\"],\"cacheTtl\":\"abc\"}",
+         "Invalid cache_ttl of abc. Cache TTL must be at least 30."},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":\"10\"}",
+         "Invalid cache_ttl of 10. Cache TTL must be at least 30."},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":\"1e300\"}", RANGE_MSG},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":1e300}", RANGE_MSG},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":-1e300}", RANGE_MSG},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":9999999999}", RANGE_MSG},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":true}",
+         "Invalid cache_ttl of true. Cache TTL must be at least 30."},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":{\"a\":1}}",
+         "Invalid cache_ttl of {\"a\":1}. Cache TTL must be at least 30."},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":10}",
+         "Invalid cache_ttl of 10. Cache TTL must be at least 30."},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":\"60\"}", NULL},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":60.5}", NULL},
+        {"{\"keys\":[\"k\"],\"cacheTtl\":null}", NULL},
+    };
+    for (size_t i = 0; i < sizeof bulk / sizeof bulk[0]; i++) {
+        resp_t r = bindreq("POST", "/bulk/get", "Content-Type: application/json", bulk[i].body,
+                           strlen(bulk[i].body));
+        if (bulk[i].reason)
+            expect_bind_error(r, 400, bulk[i].reason);
+        else
+            expect_bind_ok(r);
+    }
+}
+
+/* Bulk get reads through the cache and one storage MultiGet: the answer
+ * is the same byte for byte whether every key misses the cache, some hit,
+ * or all do; repeated keys answer once, in both APIs. */
+static void test_bulk_get_cache(void **state)
+{
+    const char *q = "{\"keys\":[\"c2\",\"c0\",\"none\",\"c1\",\"c0\"],\"withMetadata\":true}";
+    char *first, *rest_first;
+    resp_t r;
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/c%d?urlencoded=true&expiration_ttl=600", i);
+        expect_bind_ok(
+            bindreq("PUT", path, i == 1 ? "CF-KV-Metadata: {\"m\":[1,2]}" : NULL, "val", 3));
+    }
+    /* Writes go through to the cache: empty it so the first read misses. */
+    cache_clear(g->cache);
+    r = bindreq("POST", "/bulk/get", "Content-Type: application/json", q, strlen(q));
+    assert_int_equal(r.status, 200);
+    first = r.body;
+    assert_string_equal(first, "{\"c2\":{\"value\":\"val\",\"metadata\":null},"
+                               "\"c0\":{\"value\":\"val\",\"metadata\":null},\"none\":null,"
+                               "\"c1\":{\"value\":\"val\",\"metadata\":{\"m\":[1,2]}}}");
+    cache_invalidate(g->cache, g->ns, "c1", 2); /* some hit, some miss */
+    r = bindreq("POST", "/bulk/get", "Content-Type: application/json", q, strlen(q));
+    assert_string_equal(r.body, first);
+    done(&r);
+    r = bindreq("POST", "/bulk/get", "Content-Type: application/json", q, strlen(q)); /* all hit */
+    assert_string_equal(r.body, first);
+    done(&r);
+    /* REST: the same values, with the expiration of each. */
+    cache_clear(g->cache);
+    r = nsreq("POST", "/bulk/get", q);
+    assert_int_equal(r.status, 200);
+    rest_first = r.body;
+    r = nsreq("POST", "/bulk/get", q);
+    assert_string_equal(r.body, rest_first);
+    done(&r);
+    json_t *d = json_loads(rest_first, 0, NULL);
+    json_t *vals = json_object_get(json_object_get(d, "result"), "values");
+    assert_int_equal(json_object_size(vals), 4);
+    assert_true(json_is_integer(json_object_get(json_object_get(vals, "c0"), "expiration")));
+    assert_true(json_is_null(json_object_get(vals, "none")));
+    json_decref(d);
+    free(rest_first);
+    free(first);
+}
+
 static void test_token_endpoints(void **state)
 {
     const char *bad[] = {"Authorization: Bearer nope", NULL};
@@ -815,6 +953,8 @@ int main(void)
         BOTH(test_binding_get_put_delete),
         BOTH(test_binding_value_too_large),
         BOTH(test_binding_list_and_bulk),
+        BOTH(test_binding_numbers),
+        BOTH(test_bulk_get_cache),
         BOTH(test_token_endpoints),
         BOTH(test_managed_tokens),
         BOTH(test_ops_endpoints),

@@ -287,6 +287,65 @@ static void test_batch(void **state)
     stor_blob_unref(out[1]);
 }
 
+/* Check out[i] against want[i] (NULL: absent) and release them. */
+static void expect_values(stor_blob_t **out, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        stor_record_t r;
+        if (!want[i]) {
+            assert_null(out[i]);
+            continue;
+        }
+        assert_non_null(out[i]);
+        stor_blob_record(out[i], &r);
+        assert_int_equal(r.value_len, strlen(want[i]));
+        assert_memory_equal(r.value, want[i], r.value_len);
+        stor_blob_unref(out[i]);
+    }
+}
+
+/* kvops_multi_get: the cache first, the misses from storage in one
+ * MultiGet whose answers fill the cache; repeated, absent and expired
+ * keys. */
+static void test_multi_get(void **state)
+{
+    fx_t *f = *state;
+    const char *keys[] = {"m1", "m2", "zz", "m1", "m3"};
+    size_t lens[] = {2, 2, 2, 2, 2};
+    const char *want[] = {"one", "two", NULL, "one", "three"};
+    const char *later[] = {"one", NULL, NULL, "one", "three"};
+    stor_blob_t *out[5];
+    cache_stats_t before, after;
+    put(f, "m1", "one", 0);
+    put(f, "m2", "two", NOW_S + 60);
+    put(f, "m3", "three", 0);
+    /* Writes go through to the cache: forget m1 and m3 so they miss. */
+    cache_invalidate(f->cache, NS, "m1", 2);
+    cache_invalidate(f->cache, NS, "m3", 2);
+    cache_get_stats(f->cache, &before);
+    assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 5, out), 0);
+    expect_values(out, want, 5);
+    cache_get_stats(f->cache, &after);
+    assert_int_equal(after.hits - before.hits, 1);     /* m2 */
+    assert_int_equal(after.misses - before.misses, 4); /* m1 twice, zz, m3 */
+    /* The misses filled the cache: the same read again never reaches storage. */
+    cache_get_stats(f->cache, &before);
+    assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 5, out), 0);
+    expect_values(out, want, 5);
+    cache_get_stats(f->cache, &after);
+    assert_int_equal(after.misses - before.misses, 0);
+    assert_int_equal(after.hits - before.hits, 4);
+    assert_int_equal(after.negative_hits - before.negative_hits, 1); /* zz */
+    /* m2 expires at NOW_S + 60, cached or read from storage. */
+    f->now_ms += 60 * 1000;
+    assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 5, out), 0);
+    expect_values(out, later, 5);
+    cache_invalidate(f->cache, NS, "m2", 2);
+    assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 5, out), 0);
+    expect_values(out, later, 5);
+    assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 0, out), 0);
+}
+
 static void test_namespaces(void **state)
 {
     fx_t *f = *state;
@@ -312,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_namespace_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_multi_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
