@@ -167,10 +167,6 @@ static int num_check(num_t r, const char *name, const char *raw, size_t raw_len,
     return 0;
 }
 
-#define RULE_TTL "Please specify integer greater than 0."
-#define RULE_EXPIRATION                                                                            \
-    "Please specify integer greater than the current number of seconds since the UNIX epoch."
-
 /* Steps 1-4 of the PUT validation order (KV-SPEC §2): key, TTL or
  * expiration, metadata. The value size (step 5) is the caller's. Only the
  * TTL is read when both are given (rule 12). */
@@ -185,11 +181,11 @@ static int check_put(node_app_t *app, http_req_t *req, bind_write_t *w, kvop_err
         kvops_check_key(w->key, w->key_len, e) != 0)
         return -1;
     t = query_num(req, "expiration_ttl", &ttl, &raw, &raw_len);
-    if (num_check(t, "expiration_ttl", raw, raw_len, RULE_TTL, e) != 0)
+    if (num_check(t, "expiration_ttl", raw, raw_len, KVOPS_RULE_TTL_POSITIVE, e) != 0)
         return -1;
     if (t == NUM_ABSENT) {
         x = query_num(req, "expiration", &exp, &raw, &raw_len);
-        if (num_check(x, "expiration", raw, raw_len, RULE_EXPIRATION, e) != 0)
+        if (num_check(x, "expiration", raw, raw_len, KVOPS_RULE_EXPIRATION_FUTURE, e) != 0)
             return -1;
     }
     if (kvops_check_expiry(t == NUM_OK, ttl, x == NUM_OK, exp, kvops_now_s(app->ops),

@@ -117,8 +117,7 @@ int kvops_check_expiry(bool has_ttl, int64_t ttl, bool has_exp, int64_t exp, int
     if (has_ttl) {
         if (ttl <= 0)
             return fail(e, 400, KVOP_CODE_EXPIRATION,
-                        "Invalid expiration_ttl of %lld. Please specify integer greater than 0.",
-                        (long long)ttl);
+                        "Invalid expiration_ttl of %lld. " KVOPS_RULE_TTL_POSITIVE, (long long)ttl);
         if (ttl < KV_EXPIRATION_MIN_TTL_S)
             return fail(e, 400, KVOP_CODE_EXPIRATION,
                         "Invalid expiration_ttl of %lld. Expiration TTL must be at least %d.",
@@ -129,8 +128,7 @@ int kvops_check_expiry(bool has_ttl, int64_t ttl, bool has_exp, int64_t exp, int
     if (has_exp) {
         if (exp <= now_s)
             return fail(e, 400, KVOP_CODE_EXPIRATION,
-                        "Invalid expiration of %lld. Please specify integer greater than the "
-                        "current number of seconds since the UNIX epoch.",
+                        "Invalid expiration of %lld. " KVOPS_RULE_EXPIRATION_FUTURE,
                         (long long)exp);
         if (exp < now_s + KV_EXPIRATION_MIN_TTL_S)
             return fail(e, 400, KVOP_CODE_EXPIRATION,

@@ -45,8 +45,8 @@
 #define KVOP_CODE_TOO_LARGE        10030
 #define KVOP_CODE_EXPIRATION       10033
 #define KVOP_CODE_METADATA         10035
-#define KVOP_CODE_INTERNAL          10043
-#define KVOP_CODE_UNAVAILABLE 10044
+#define KVOP_CODE_INTERNAL         10043
+#define KVOP_CODE_UNAVAILABLE      10044
 #define KVOP_CODE_NO_ROUTE         7003
 #define KVOP_CODE_METHOD           7001
 
@@ -73,6 +73,12 @@ stor_t *kvops_store(kvops_t *k);
 cache_t *kvops_cache(kvops_t *k);
 
 /* ---- validation (KV-SPEC §2); each returns 0 or -1 with *e filled ------- */
+
+/* The second sentence of rules 7 and 9 ("Invalid expiration_ttl of N. "...),
+ * shared with the binding protocol's not-a-number answers. */
+#define KVOPS_RULE_TTL_POSITIVE "Please specify integer greater than 0."
+#define KVOPS_RULE_EXPIRATION_FUTURE                                                               \
+    "Please specify integer greater than the current number of seconds since the UNIX epoch."
 
 /* Empty, "." / "..", longer than KV_KEY_MAX_BYTES (rule 4b). */
 int kvops_check_key(const char *key, size_t len, kvop_err_t *e);
