@@ -52,6 +52,7 @@ int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
     e->applied_seq = e->recv_seq = cfg->applied_seq;
     e->rng = cfg->seed;
     e->reconnect_at = UINT64_MAX;
+    e->w_due = UINT64_MAX;
     *out = e;
     return 0;
 }

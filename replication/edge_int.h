@@ -96,6 +96,7 @@ struct repl_edge {
     ewrite_t *w;
     size_t nw, wcap;
     size_t w_bytes; /* sum of bytes of unanswered writes */
+    uint64_t w_due; /* earliest deadline_ms of the table, UINT64_MAX: none */
     uint64_t next_request_id;
 };
 

@@ -12,17 +12,10 @@
  * stored: a value is its write id (its first 4 bytes) and its length, and
  * the bytes are regenerated when a snapshot or a log read needs them.
  *
- * Deadlines: after every call into an edge the driver re-reads
- * repl_edge_deadline() and arms a timer event when it moved earlier (a
+ * Deadlines: after every call into a core the driver asks it for its
+ * deadline (O(1): repl.h) and arms a timer event when it moved earlier; a
  * timer that fires before the real deadline ticks the core, which finds
- * nothing due, and re-arms). The origin's deadline is a scan over all its
- * peers, so it is re-read only after calls that can move it earlier: a
- * connect, the first bytes of a connection (the Hello that starts a
- * stream), a snapshot completion, a restart, a clock jump and every tick;
- * every other call only sends (pushing the heartbeat deadline later) or
- * removes peers -- while the origin's clock does not go backwards; after a
- * backward jump it is re-read after every call until the clock has caught
- * up. --verify-deadlines (tests) asserts all this after every event.
+ * nothing due, and re-arms.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,6 +36,7 @@ static const char SIM_HISTORY[33] = "0123456789abcdef0123456789abcdef";
         repl_actions_t a_ = {(s)->acts, SIM_ACTS_CAP, 0};                                          \
         call;                                                                                      \
         sim__origin_drain((s), &a_);                                                               \
+        sim__origin_rearm(s);                                                                      \
     } while (0)
 
 #define EDGE_CALL(s, idx, call)                                                                    \
@@ -280,23 +274,6 @@ void sim__origin_drain(sim_t *s, repl_actions_t *a)
         if (a->n == 0)
             break;
     }
-    /* After a backward clock jump a send can bring the heartbeat deadline
-     * earlier (last_send_ms goes back): re-read it after every call until
-     * the clock is past its old maximum again. */
-    uint64_t now_ms = sim__local_ms(s, &s->nodes[0]);
-    if (now_ms >= s->origin_ms_max)
-        s->origin_ms_max = now_ms;
-    else
-        sim__origin_rearm(s);
-}
-
-void sim__origin_verify(sim_t *s)
-{
-    if (!s->o)
-        return;
-    uint64_t d = repl_origin_deadline(s->o);
-    if (d != UINT64_MAX)
-        KV_ASSERT(s->nodes[0].timer_ns <= sim__virtual_ns(s, &s->nodes[0], d));
 }
 
 void sim__origin_start(sim_t *s, bool restart)
@@ -621,14 +598,9 @@ static void on_deliver(sim_t *s, const sim_ev_t *ev)
 {
     sim_conn_t *c = &s->conns[ev->conn];
     if (ev->flags & DIR_UP) {
-        if (c->origin_open) {
-            bool first = !c->heard;
-            c->heard = true;
+        if (c->origin_open)
             ORIGIN_CALL(s, repl_origin_on_bytes(s->o, ev->conn, ev->data, ev->len,
                                                 sim__local_ms(s, &s->nodes[0]), &a_));
-            if (first)
-                sim__origin_rearm(s);
-        }
     } else if (c->edge_open) {
         sim_node_t *n = &s->nodes[c->edge];
         KV_ASSERT(n->conn == ev->conn);
@@ -666,7 +638,6 @@ static void on_connect(sim_t *s, const sim_ev_t *ev)
     n->conn_up_ns = s->eng.now_ns;
     n->reconnects++;
     ORIGIN_CALL(s, repl_origin_on_connect(s->o, id, sim__local_ms(s, &s->nodes[0]), &a_));
-    sim__origin_rearm(s);
     if (!s->conns[id].origin_open) { /* the origin refused it at once */
         s->conns[id].edge_open = false;
         n->conn = 0;
@@ -683,12 +654,10 @@ static void on_timer(sim_t *s, const sim_ev_t *ev)
         return; /* superseded */
     n->timer_ns = UINT64_MAX;
     uint64_t now_ms = sim__local_ms(s, n);
-    if (ev->node == 0) {
+    if (ev->node == 0)
         ORIGIN_CALL(s, repl_origin_tick(s->o, now_ms, &a_));
-        sim__origin_rearm(s);
-    } else {
+    else
         EDGE_CALL(s, ev->node, repl_edge_tick(n->e, now_ms, &a_));
-    }
 }
 
 void sim__push_event(sim_t *s, const sim_ev_t *ev)
@@ -740,7 +709,6 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
     case EV_SNAPDONE:
         ORIGIN_CALL(s, repl_origin_snapshot_sent(s->o, ev->conn, 0, ev->a,
                                                  sim__local_ms(s, &s->nodes[0]), &a_));
-        sim__origin_rearm(s);
         break;
     case EV_APPLY:
         do_apply(s, ev->node);

@@ -499,8 +499,6 @@ bool sim_run_until(sim_t *s, uint64_t t_ns)
         }
         sim_engine_trace(&s->eng, &ev, ev.kind == EV_DELIVER ? ev.b : ev.a);
         dispatch(s, &ev);
-        if (s->opt.verify_deadlines)
-            sim__origin_verify(s);
     }
     if (more && sim_engine_peek(&s->eng) == UINT64_MAX)
         more = false;

@@ -146,7 +146,6 @@ typedef struct {
     uint32_t edge;
     bool origin_open, edge_open;
     bool broken; /* a frame was lost: nothing more is delivered */
-    bool heard;  /* the origin has had bytes from it (its Hello) */
     uint64_t last_down, last_up; /* FIFO: latest arrival per direction */
     size_t unreported;           /* origin SEND bytes not yet reported flushed */
 } sim_conn_t;
@@ -198,7 +197,6 @@ struct sim {
     const repl_mutation_t *persist_muts;
     size_t persist_n;
     uint64_t origin_tx_free;
-    uint64_t origin_ms_max; /* highest wall clock the origin core was given */
     repl_edge_info_t *saved_acks; /* captured at an origin crash */
     size_t nsaved_acks;
     uint64_t next_pull_seq;
@@ -272,8 +270,6 @@ void sim__edge_start(sim_t *s, uint32_t node, bool restart);
 void sim__edge_crash(sim_t *s, uint32_t node);
 void sim__push_event(sim_t *s, const sim_ev_t *ev);
 void sim__origin_rearm(sim_t *s);
-/* Assert the origin's timer is not later than its deadline (tests). */
-void sim__origin_verify(sim_t *s);
 void sim__edge_rearm(sim_t *s, uint32_t node);
 void sim__push_write(sim_t *s, uint32_t wid);
 void sim__origin_drain(sim_t *s, repl_actions_t *a);

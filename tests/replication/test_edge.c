@@ -2,7 +2,8 @@
  * test_edge.c - unit tests of the edge state machine, driven by hand: the
  * frames an origin would send go in as bytes, storage completions are
  * called explicitly, and every action and status is checked at exact
- * virtual times.
+ * virtual times. test_write_deadline_cache reaches into edge_int.h to
+ * recompute the forwarded writes' deadline by brute force.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include "frame.h"
 #include "hlc.h"
 #include "kv_err.h"
+#include "edge_int.h"
 #include "kv_mem.h"
 #include "repl_testkit.h"
 #include "wire.h"
@@ -569,6 +571,58 @@ static void test_write_unavailable_timeout_disconnect(void **state)
     ex_free(&x);
 }
 
+/* The earliest deadline of the forwarded writes is cached (w_due,
+ * edge_write.c): across random writes, results (ok, for a seq applied or
+ * not, and errors), expiries, disconnects and resumes, with the clock going
+ * forward and sometimes back, it equals the minimum over the table. */
+static void test_write_deadline_cache(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    uint64_t rng = 42, now = 1000;
+    repl_op_t op = tk_put("k", "v");
+    repl_peer_t peer = 1;
+    for (int i = 0; i < 4000; i++) {
+        uint64_t z = (rng += UINT64_C(0x9e3779b97f4a7c15)); /* splitmix64 */
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        uint64_t r = (z ^ (z >> 31)) % 100;
+        if (r < 50)
+            now += r * 3;
+        else if (r < 55)
+            now -= r * 20; /* a backward clock step */
+        repl_edge_status_t st;
+        repl_edge_status(x.e, now, &st);
+        if (r < 40) {
+            repl_edge_write(x.e, r, &op, 1, now, ex_a(&x));
+        } else if (r < 70 && x.e->next_request_id > 0) {
+            uint64_t id = 1 + r % x.e->next_request_id;
+            int status = r < 55 ? 0 : KV_EIO;
+            if (st.link == REPL_LINK_LIVE)
+                ex_result(&x, id, status, r < 48 ? 5 : 6, now);
+        } else if (r < 73 && st.link == REPL_LINK_LIVE) {
+            repl_edge_on_disconnect(x.e, now, ex_a(&x));
+        } else if (st.link == REPL_LINK_DOWN) {
+            now = repl_edge_deadline(x.e) > now ? repl_edge_deadline(x.e) : now;
+            repl_edge_tick(x.e, now, ex_a(&x));
+            if (tk_acts_count(&x.t, REPL_ACT_CONNECT) == 1) {
+                repl_edge_on_connect(x.e, ++peer, now, ex_a(&x));
+                ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 5, 6, now);
+            }
+        } else {
+            repl_edge_tick(x.e, now, ex_a(&x));
+        }
+        uint64_t scan = UINT64_MAX;
+        for (size_t k = 0; k < x.e->nw; k++)
+            scan = x.e->w[k].deadline_ms < scan ? x.e->w[k].deadline_ms : scan;
+        assert_int_equal(x.e->w_due, scan);
+        assert_true(repl_edge_deadline(x.e) <= scan);
+    }
+    ex_free(&x);
+}
+
 /* The reconnect delays an edge with this seed goes through. */
 static void backoff_delays(uint64_t seed, uint64_t *out, size_t n)
 {
@@ -783,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_write_read_your_writes),
         cmocka_unit_test(test_write_too_big_for_a_frame),
         cmocka_unit_test(test_write_unavailable_timeout_disconnect),
+        cmocka_unit_test(test_write_deadline_cache),
         cmocka_unit_test(test_backoff_exponential_jittered_deterministic),
         cmocka_unit_test(test_ack_coalescing),
         cmocka_unit_test(test_apply_queue_is_bounded),

@@ -2,6 +2,8 @@
  * test_origin.c - unit tests of the origin state machine, driven by hand:
  * frames an edge would send go in as bytes, and the actions that come out
  * (decoded frames included) are checked one by one at exact virtual times.
+ * test_deadline_cache_matches_scan reaches into origin_int.h to recompute
+ * the deadline by brute force.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include "hlc.h"
 #include "kv_err.h"
 #include "kv_mem.h"
+#include "origin_int.h"
 #include "repl_testkit.h"
 #include "wire.h"
 
@@ -815,6 +818,181 @@ static void test_restored_edge_holds_the_log(void **state)
     fx_free(&x);
 }
 
+/* ---- the cached deadline ------------------------------------------------------ */
+
+/* What repl_origin_deadline() must answer, by scanning every link. */
+static uint64_t deadline_scan(const repl_origin_t *o)
+{
+    uint64_t d = UINT64_MAX;
+    for (size_t i = 0; i < o->npeers; i++) {
+        const opeer_t *p = o->peers[i];
+        uint64_t t = UINT64_MAX;
+        if (p->state == OPEER_HELLO)
+            t = p->connected_ms + KV_REPL_HANDSHAKE_TIMEOUT_MS;
+        else if (p->state == OPEER_STREAM)
+            t = p->last_send_ms + o->cfg.heartbeat_interval_ms;
+        d = t < d ? t : d;
+    }
+    return d;
+}
+
+typedef struct {
+    fx_t x;
+    uint64_t rng, now;
+    repl_peer_t open[16]; /* links the origin has not closed */
+    size_t nopen;
+    repl_peer_t next_peer;
+    uint64_t batch; /* PERSIST in flight, 0 none */
+    uint64_t last_seq;
+    repl_peer_t snaps[64], reads[64];
+    uint64_t read_from[64];
+    size_t nsnaps, nreads;
+} dl_t;
+
+static uint64_t dl_rand(dl_t *d, uint64_t n)
+{
+    uint64_t z = (d->rng += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return (z ^ (z >> 31)) % n;
+}
+
+static void dl_forget(dl_t *d, repl_peer_t p)
+{
+    for (size_t i = 0; i < d->nopen; i++) {
+        if (d->open[i] == p) {
+            d->open[i] = d->open[--d->nopen];
+            return;
+        }
+    }
+}
+
+/* Carry out the last call's actions (and what poll still holds), then
+ * compare the cached deadline with the scan. */
+static void dl_after(dl_t *d)
+{
+    for (;;) {
+        for (size_t i = 0; i < d->x.t.a.n; i++) {
+            const repl_action_t *a = &d->x.t.buf[i];
+            if (a->kind == REPL_ACT_CLOSE)
+                dl_forget(d, a->peer);
+            else if (a->kind == REPL_ACT_PERSIST)
+                d->batch = a->batch_id;
+            else if (a->kind == REPL_ACT_SNAPSHOT && d->nsnaps < 64)
+                d->snaps[d->nsnaps++] = a->peer;
+            else if (a->kind == REPL_ACT_READ_LOG && d->nreads < 64) {
+                d->read_from[d->nreads] = a->seq;
+                d->reads[d->nreads++] = a->peer;
+            }
+        }
+        repl_origin_poll(d->x.o, fx_a(&d->x));
+        if (d->x.t.a.n == 0)
+            break;
+    }
+    assert_int_equal(repl_origin_deadline(d->x.o), deadline_scan(d->x.o));
+}
+
+static void dl_log_read(dl_t *d)
+{
+    size_t k = (size_t)dl_rand(d, d->nreads);
+    repl_peer_t p = d->reads[k];
+    uint64_t from = d->read_from[k];
+    d->reads[k] = d->reads[--d->nreads];
+    d->read_from[k] = d->read_from[d->nreads];
+    repl_mutation_t m[4];
+    size_t n = 0;
+    for (uint64_t q = from; q <= d->last_seq && n < 4; q++, n++)
+        m[n] = (repl_mutation_t){.seq = q, .version = {hlc_pack(q, 0), 1}};
+    repl_origin_log_read(d->x.o, p, 0, m, n, d->now, fx_a(&d->x));
+}
+
+static void dl_step(dl_t *d)
+{
+    repl_op_t op = tk_put("k", "v");
+    uint64_t r = dl_rand(d, 100);
+    if (r < 10 && d->nopen < 16) {
+        repl_peer_t p = ++d->next_peer;
+        d->open[d->nopen++] = p;
+        repl_origin_on_connect(d->x.o, p, d->now, fx_a(&d->x));
+    } else if (r < 25 && d->nopen) {
+        /* A Hello: fresh (snapshot), resuming (maybe from far behind), or
+         * another history (refused). */
+        repl_peer_t p = d->open[dl_rand(d, d->nopen)];
+        uint64_t kind = dl_rand(d, 4);
+        const char *hist = kind == 0 ? "" : kind == 1 ? TK_HIST_B : TK_HIST_A;
+        uint64_t applied = kind >= 2 ? dl_rand(d, d->last_seq + 1) : 0;
+        Edgekv__Frame f = EDGEKV__FRAME__INIT;
+        Edgekv__Hello h = EDGEKV__HELLO__INIT;
+        h.history_id = (char *)hist;
+        h.applied_seq = applied;
+        h.node_id = 100 + p % 6; /* links of one edge replace each other */
+        f.msg_case = EDGEKV__FRAME__MSG_HELLO;
+        f.hello = &h;
+        fx_frame(&d->x, p, &f, d->now);
+    } else if (r < 33 && d->nopen) {
+        fx_ack(&d->x, d->open[dl_rand(d, d->nopen)], dl_rand(d, d->last_seq + 1), d->now);
+    } else if (r < 43) {
+        repl_origin_write(d->x.o, r, &op, 1, d->now, fx_a(&d->x));
+    } else if (r < 48 && d->nopen) {
+        fx_write_req(&d->x, d->open[dl_rand(d, d->nopen)], r, 0, &op, 1, d->now);
+    } else if (r < 58 && d->batch) {
+        repl_origin_stats_t st;
+        uint64_t b = d->batch;
+        d->batch = 0;
+        repl_origin_persisted(d->x.o, b, 0, NULL, d->now, fx_a(&d->x));
+        repl_origin_stats(d->x.o, &st);
+        d->last_seq = st.last_seq;
+    } else if (r < 63 && d->nsnaps) {
+        size_t k = (size_t)dl_rand(d, d->nsnaps);
+        repl_peer_t p = d->snaps[k];
+        d->snaps[k] = d->snaps[--d->nsnaps];
+        repl_origin_snapshot_sent(d->x.o, p, 0, d->last_seq, d->now, fx_a(&d->x));
+    } else if (r < 66 && d->nreads) {
+        dl_log_read(d);
+    } else if (r < 72 && d->nopen) {
+        repl_peer_t p = d->open[dl_rand(d, d->nopen)];
+        repl_origin_on_flushed(d->x.o, p, (size_t)dl_rand(d, 8192), d->now, fx_a(&d->x));
+    } else if (r < 76 && d->nopen) {
+        repl_peer_t p = d->open[dl_rand(d, d->nopen)];
+        dl_forget(d, p);
+        repl_origin_on_disconnect(d->x.o, p, d->now, fx_a(&d->x));
+    } else {
+        repl_origin_tick(d->x.o, d->now, fx_a(&d->x));
+    }
+}
+
+/* The deadline is cached (a heap of link timers, origin_timer.c): across
+ * random connects, Hellos of every kind, acks, writes, commits, snapshots,
+ * log reads, flushes, disconnects and ticks, with the clock moving forward
+ * in small and large steps and sometimes backwards, it always equals the
+ * minimum over every link's timer. */
+static void test_deadline_cache_matches_scan(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        repl_origin_config_t c;
+        cfg_at(&c, 0, 1);
+        c.tail_max_bytes = 256; /* resumes from far behind read the log */
+        dl_t d;
+        memset(&d, 0, sizeof d);
+        fx_init(&d.x, &c);
+        d.rng = seed;
+        d.now = 100000;
+        for (int i = 0; i < 5000; i++) {
+            uint64_t t = dl_rand(&d, 100);
+            if (t < 60)
+                d.now += dl_rand(&d, 150);
+            else if (t < 65)
+                d.now += dl_rand(&d, 2 * KV_REPL_HANDSHAKE_TIMEOUT_MS);
+            else if (t < 70)
+                d.now -= dl_rand(&d, 3000); /* a backward clock step */
+            dl_step(&d);
+            dl_after(&d);
+        }
+        fx_free(&d.x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -837,6 +1015,7 @@ int main(void)
         cmocka_unit_test(test_write_checks_and_alloc_failure),
         cmocka_unit_test(test_restored_edge_holds_the_log),
         cmocka_unit_test(test_send_buffers_shared_and_kept_by_ref),
+        cmocka_unit_test(test_deadline_cache_matches_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
