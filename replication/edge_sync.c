@@ -60,11 +60,13 @@ static void q_next(repl_edge_t *e, repl_actions_t *a)
     if (e->q_inflight || e->q_n == 0)
         return;
     const eitem_t *it = q_at(e, 0);
-    repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY,
-                         .muts = it->muts,
-                         .n = it->n,
-                         .seq = it->seq,
-                         .history_id = it->set_history ? e->origin_history : NULL};
+    repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY};
+    if (!it->reset) {
+        act.u.apply.muts = it->muts;
+        act.u.apply.n = it->n;
+        act.u.apply.seq = it->seq;
+        act.u.apply.history_id = it->set_history ? e->origin_history : NULL;
+    }
     e->q_inflight = true;
     repl__out_emit(&e->out, a, &act, NULL);
 }

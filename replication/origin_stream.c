@@ -126,7 +126,8 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
     p->state = OPEER_SNAPSHOT;
     p->snap_pin = o->last_seq;
     repl__origin_timer_update(o, p);
-    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT, .peer = p->id, .seq = o->last_seq};
+    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT,
+                         .u.snapshot = {.peer = p->id, .min_seq = o->last_seq}};
     repl__out_emit(&o->out, a, &act, NULL);
 }
 
@@ -190,9 +191,9 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
         }
         if (!repl__tail_at(o, p->next_seq)) {
             repl_action_t act = {.kind = REPL_ACT_READ_LOG,
-                                 .peer = p->id,
-                                 .seq = p->next_seq,
-                                 .max_bytes = KV_REPL_BATCH_MAX_BYTES};
+                                 .u.read_log = {.peer = p->id,
+                                                .from_seq = p->next_seq,
+                                                .max_bytes = KV_REPL_BATCH_MAX_BYTES}};
             repl__out_emit(&o->out, a, &act, NULL);
             p->read_pending = true;
             return;

@@ -213,22 +213,32 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
     s->snapshots++;
 }
 
+/* A writer's answer: its status, else the first op's result. */
+static void write_done(sim_t *s, const repl_action_t *a)
+{
+    int status = a->u.write_done.status;
+    if (status == 0 && a->u.write_done.n && a->u.write_done.results)
+        status = a->u.write_done.results[0];
+    sim__write_done(s, (uint32_t)a->u.write_done.token, status, a->u.write_done.seq);
+}
+
 static void origin_act(sim_t *s, const repl_action_t *a)
 {
     sim_ev_t *ev;
     switch (a->kind) {
     case REPL_ACT_SEND:
-        sim__send_frame(s, a->peer, 0, repl_buf_ref(a->buf), NULL, a->data, a->len);
+        sim__send_frame(s, a->u.send.peer, 0, repl_buf_ref(a->u.send.buf), NULL, a->u.send.data,
+                        a->u.send.len);
         break;
     case REPL_ACT_CLOSE:
-        sim__close(s, a->peer, 0);
+        sim__close(s, a->u.close.peer, 0);
         break;
     case REPL_ACT_PERSIST:
         KV_ASSERT(!s->persist_pending);
         s->persist_pending = true;
-        s->persist_batch = a->batch_id;
-        s->persist_muts = a->muts;
-        s->persist_n = a->n;
+        s->persist_batch = a->u.persist.batch_id;
+        s->persist_muts = a->u.persist.muts;
+        s->persist_n = a->u.persist.n;
         sim__at(s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->origin_disk, &s->rng_disk) * 1e6),
                 EV_PERSIST, 0);
         break;
@@ -236,26 +246,25 @@ static void origin_act(sim_t *s, const repl_action_t *a)
         ev = sim__at(s, s->eng.now_ns +
                             (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6),
                      EV_READLOG, 0);
-        ev->conn = a->peer;
-        ev->a = a->seq;
-        ev->b = a->max_bytes;
+        ev->conn = a->u.read_log.peer;
+        ev->a = a->u.read_log.from_seq;
+        ev->b = a->u.read_log.max_bytes;
         break;
     case REPL_ACT_SNAPSHOT:
-        origin_snapshot(s, a->peer);
+        origin_snapshot(s, a->u.snapshot.peer);
         break;
     case REPL_ACT_TRIM_LOG:
-        if (a->seq > s->log_first)
-            s->log_first = a->seq;
+        if (a->u.trim.below_seq > s->log_first)
+            s->log_first = a->u.trim.below_seq;
         break;
     case REPL_ACT_WRITE_DONE:
-        sim__write_done(s, (uint32_t)a->token,
-                        a->status ? a->status : (a->n && a->results ? a->results[0] : 0), a->seq);
+        write_done(s, a);
         break;
     case REPL_ACT_ALARM:
         s->alarms++;
         if (!s->opt.quiet)
             fprintf(stderr, "edgekv-sim: t=%.3f s origin ALARM: %s\n",
-                    (double)s->eng.now_ns / 1e9, a->reason);
+                    (double)s->eng.now_ns / 1e9, a->u.alarm.reason);
         break;
     default:
         KV_ASSERT(!"origin emitted an edge action");
@@ -395,12 +404,13 @@ static void edge_act(sim_t *s, uint32_t idx, const repl_action_t *a)
     sim_node_t *n = &s->nodes[idx];
     switch (a->kind) {
     case REPL_ACT_SEND:
-        KV_ASSERT(a->peer == n->conn);
-        sim__send_frame(s, a->peer, DIR_UP, repl_buf_ref(a->buf), NULL, a->data, a->len);
+        KV_ASSERT(a->u.send.peer == n->conn);
+        sim__send_frame(s, a->u.send.peer, DIR_UP, repl_buf_ref(a->u.send.buf), NULL,
+                        a->u.send.data, a->u.send.len);
         break;
     case REPL_ACT_CLOSE:
-        sim__close(s, a->peer, DIR_UP);
-        if (n->conn == a->peer)
+        sim__close(s, a->u.close.peer, DIR_UP);
+        if (n->conn == a->u.close.peer)
             n->conn = 0;
         break;
     case REPL_ACT_CONNECT:
@@ -411,23 +421,22 @@ static void edge_act(sim_t *s, uint32_t idx, const repl_action_t *a)
         KV_ASSERT(!n->step);
         n->step = true;
         n->step_reset = a->kind == REPL_ACT_RESET;
-        n->step_muts = a->muts;
-        n->step_n = a->n;
-        n->step_seq = a->seq;
-        n->step_hist = a->history_id;
+        n->step_muts = n->step_reset ? NULL : a->u.apply.muts;
+        n->step_n = n->step_reset ? 0 : a->u.apply.n;
+        n->step_seq = n->step_reset ? 0 : a->u.apply.seq;
+        n->step_hist = n->step_reset ? NULL : a->u.apply.history_id;
         sim__at(s, s->eng.now_ns +
                        (uint64_t)(sim__sample_ms(s->sc->edge_disk, &s->rng_disk) * 1e6),
                 EV_APPLY, idx);
         break;
     case REPL_ACT_WRITE_DONE:
-        sim__write_done(s, (uint32_t)a->token,
-                        a->status ? a->status : (a->n && a->results ? a->results[0] : 0), a->seq);
+        write_done(s, a);
         break;
     case REPL_ACT_ALARM:
         s->alarms++;
         if (!s->opt.quiet)
             fprintf(stderr, "edgekv-sim: t=%.3f s edge %u ALARM: %s\n",
-                    (double)s->eng.now_ns / 1e9, idx - 1, a->reason);
+                    (double)s->eng.now_ns / 1e9, idx - 1, a->u.alarm.reason);
         break;
     default:
         KV_ASSERT(!"edge emitted an origin action");

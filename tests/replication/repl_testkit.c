@@ -281,10 +281,12 @@ size_t tk_acts_count(const tk_acts_t *t, repl_act_kind_t kind)
 Edgekv__Frame *tk_send_frame(const repl_action_t *act)
 {
     assert_int_equal(act->kind, REPL_ACT_SEND);
-    assert_true(act->len >= FRAME_PREFIX_BYTES);
-    assert_int_equal(frame_get_len(act->data), act->len - FRAME_PREFIX_BYTES);
+    const uint8_t *data = act->u.send.data;
+    size_t len = act->u.send.len;
+    assert_true(len >= FRAME_PREFIX_BYTES);
+    assert_int_equal(frame_get_len(data), len - FRAME_PREFIX_BYTES);
     Edgekv__Frame *f = NULL;
-    assert_int_equal(frame_decode(act->data + 4, act->len - 4, &f), 0);
+    assert_int_equal(frame_decode(data + 4, len - 4, &f), 0);
     return f;
 }
 

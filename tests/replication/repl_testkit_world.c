@@ -61,7 +61,8 @@ static void done_add(tk_done_t **d, size_t *n, size_t *cap, const repl_action_t 
         *d = realloc(*d, *cap * sizeof **d);
         assert_non_null(*d);
     }
-    (*d)[(*n)++] = (tk_done_t){act->token, act->status, act->seq, act->n, now};
+    (*d)[(*n)++] = (tk_done_t){act->u.write_done.token, act->u.write_done.status,
+                               act->u.write_done.seq, act->u.write_done.n, now};
 }
 
 void tk_origin_config(repl_origin_config_t *c)
@@ -170,22 +171,23 @@ static void origin_act(tk_world_t *w, const repl_action_t *act)
 {
     tk_origin_t *o = &w->origin;
     tk_edge_t *e;
-    tk_trace(w, act->kind * 31 + act->peer);
     switch (act->kind) {
     case REPL_ACT_SEND:
-        e = edge_by_peer(w, act->peer);
+        tk_trace(w, act->kind * 31 + act->u.send.peer);
+        e = edge_by_peer(w, act->u.send.peer);
         if (e && !e->link.origin_closed) {
             if (!e->link.welcomed)
                 note_welcome(e, act);
-            bytes_put(&e->link.o2e, act->data, act->len);
+            bytes_put(&e->link.o2e, act->u.send.data, act->u.send.len);
             if (e->capture)
-                bytes_put(&e->link.capture, act->data, act->len);
-            e->link.unflushed += act->len;
+                bytes_put(&e->link.capture, act->u.send.data, act->u.send.len);
+            e->link.unflushed += act->u.send.len;
         }
-        tk_trace(w, act->len);
+        tk_trace(w, act->u.send.len);
         break;
     case REPL_ACT_CLOSE:
-        e = edge_by_peer(w, act->peer);
+        tk_trace(w, act->kind * 31 + act->u.close.peer);
+        e = edge_by_peer(w, act->u.close.peer);
         if (e && !e->link.origin_closed) {
             e->link.origin_closed = true;
             bytes_clear(&e->link.e2o);
@@ -194,25 +196,32 @@ static void origin_act(tk_world_t *w, const repl_action_t *act)
     case REPL_ACT_PERSIST:
         assert_false(o->persist_pending);
         o->persist_pending = true;
-        o->batch = act->batch_id;
-        o->pmuts = act->muts;
-        o->pn = act->n;
+        tk_trace(w, act->kind * 31);
+        o->batch = act->u.persist.batch_id;
+        o->pmuts = act->u.persist.muts;
+        o->pn = act->u.persist.n;
         break;
     case REPL_ACT_READ_LOG:
+        tk_trace(w, act->kind * 31 + act->u.read_log.peer);
         assert_true(o->nreads < 64);
-        o->reads[o->nreads++] = (tk_read_t){act->peer, act->seq, act->max_bytes};
+        o->reads[o->nreads++] =
+            (tk_read_t){act->u.read_log.peer, act->u.read_log.from_seq, act->u.read_log.max_bytes};
         o->log_reads++;
         break;
     case REPL_ACT_SNAPSHOT:
-        origin_snapshot(w, act->peer);
+        tk_trace(w, act->kind * 31 + act->u.snapshot.peer);
+        origin_snapshot(w, act->u.snapshot.peer);
         break;
     case REPL_ACT_TRIM_LOG:
-        origin_trim(o, act->seq);
+        tk_trace(w, act->kind * 31);
+        origin_trim(o, act->u.trim.below_seq);
         break;
     case REPL_ACT_WRITE_DONE:
+        tk_trace(w, act->kind * 31);
         done_add(&o->done, &o->ndone, &o->donecap, act, w->now);
         break;
     case REPL_ACT_ALARM:
+        tk_trace(w, act->kind * 31);
         o->alarms++;
         break;
     default:
@@ -225,12 +234,12 @@ static void edge_act(tk_world_t *w, tk_edge_t *e, const repl_action_t *act)
     tk_trace(w, act->kind * 131 + (uint64_t)(e - w->edges));
     switch (act->kind) {
     case REPL_ACT_SEND:
-        assert_true(e->link.up && act->peer == e->link.id);
+        assert_true(e->link.up && act->u.send.peer == e->link.id);
         if (!e->link.edge_closed)
-            bytes_put(&e->link.e2o, act->data, act->len);
+            bytes_put(&e->link.e2o, act->u.send.data, act->u.send.len);
         break;
     case REPL_ACT_CLOSE:
-        assert_true(e->link.up && act->peer == e->link.id);
+        assert_true(e->link.up && act->u.close.peer == e->link.id);
         e->link.edge_closed = true;
         bytes_clear(&e->link.o2e);
         break;
@@ -243,15 +252,15 @@ static void edge_act(tk_world_t *w, tk_edge_t *e, const repl_action_t *act)
         assert_false(e->step_pending);
         e->step_pending = true;
         e->step_reset = act->kind == REPL_ACT_RESET;
-        e->muts = act->muts;
-        e->n = act->n;
-        e->seq = act->seq;
-        e->hist = act->history_id;
+        e->muts = e->step_reset ? NULL : act->u.apply.muts;
+        e->n = e->step_reset ? 0 : act->u.apply.n;
+        e->seq = e->step_reset ? 0 : act->u.apply.seq;
+        e->hist = e->step_reset ? NULL : act->u.apply.history_id;
         break;
     case REPL_ACT_WRITE_DONE:
-        if (act->status == 0) {
+        if (act->u.write_done.status == 0) {
             /* Read-your-writes: answered only once applied here. */
-            assert_true(e->m.applied_seq >= act->seq);
+            assert_true(e->m.applied_seq >= act->u.write_done.seq);
             w->ryw_checked++;
         }
         done_add(&e->done, &e->ndone, &e->donecap, act, w->now);

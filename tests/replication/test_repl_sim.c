@@ -267,11 +267,11 @@ static void ed_process(repl_edge_t *e, tk_model_t *m, tk_acts_t *t, uint64_t now
             repl_edge_reset_done(e, 0, now, &t->a);
             continue;
         }
-        for (size_t i = 0; i < step.n; i++)
-            tk_model_apply(m, &step.muts[i]);
-        if (step.seq)
-            m->applied_seq = step.seq;
-        repl_edge_applied(e, 0, step.seq, now, &t->a);
+        for (size_t i = 0; i < step.u.apply.n; i++)
+            tk_model_apply(m, &step.u.apply.muts[i]);
+        if (step.u.apply.seq)
+            m->applied_seq = step.u.apply.seq;
+        repl_edge_applied(e, 0, step.u.apply.seq, now, &t->a);
     }
 }
 
