@@ -68,7 +68,7 @@ static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size
 
 static int edge__check(const repl_edge_t *e, const repl_op_t *ops, size_t n)
 {
-    if (e->link != REPL_LINK_LIVE)
+    if (e->state != ESTATE_STREAMING)
         return KV_EUNAVAILABLE;
     if (n == 0 || n > KV_REPL_WRITE_MAX_OPS)
         return KV_EINVAL;

@@ -392,6 +392,49 @@ static void test_snapshot_flow(void **state)
     ex_free(&x);
 }
 
+/* A link dropped while the SnapshotEnd step is with storage: the step
+ * still completes, but on the new link the edge is not live before its
+ * Welcome (its Hello goes first, and a write is refused rather than sent
+ * ahead of the Hello). */
+static void test_snapshot_completes_across_a_new_link(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, "", 0);
+    ex_connect(&x, 1, 1000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__SNAPSHOT, 3, 0, 1000);
+    ex_one(&x, REPL_ACT_RESET);
+    repl_edge_reset_done(x.e, 0, 1001, ex_a(&x));
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(repl_wire_snapshot_end(3, TK_HIST_A, &b, &len), 0);
+    repl_edge_on_bytes(x.e, b, len, 1002, ex_a(&x));
+    kv_free(b);
+    assert_string_equal(ex_one(&x, REPL_ACT_APPLY)->u.apply.history_id, TK_HIST_A);
+    repl_edge_on_disconnect(x.e, 1003, ex_a(&x));
+    repl_edge_tick(x.e, repl_edge_deadline(x.e), ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    repl_edge_on_connect(x.e, 2, 1500, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0); /* the Hello waits for the step */
+    repl_edge_applied(x.e, 0, 3, 1501, ex_a(&x));
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HELLO);
+    assert_int_equal(f->hello->applied_seq, 3);
+    assert_string_equal(f->hello->history_id, TK_HIST_A);
+    frame_free(f);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1501, &st);
+    assert_int_equal(st.link, REPL_LINK_SYNCING);
+    repl_op_t op = tk_put("k", "v");
+    repl_edge_write(x.e, 5, &op, 1, 1501, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EUNAVAILABLE);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 3, 4, 1502);
+    repl_edge_status(x.e, 1502, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
+    ex_free(&x);
+}
+
 static void test_staleness_exact(void **state)
 {
     (void)state;
@@ -832,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_gap_closes_and_backs_off),
         cmocka_unit_test(test_refuses_other_history),
         cmocka_unit_test(test_snapshot_flow),
+        cmocka_unit_test(test_snapshot_completes_across_a_new_link),
         cmocka_unit_test(test_staleness_exact),
         cmocka_unit_test(test_lag),
         cmocka_unit_test(test_write_read_your_writes),
