@@ -165,11 +165,11 @@ static void test_origin_crash_loses_unpersisted(void **state)
     uint64_t t = S(3.0);
     do {
         sim_run_until(s, t += S(0.01));
-    } while (!(s->persist_pending && s->persist_n >= 2));
+    } while (!(s->od.persist.pending && s->od.persist.n >= 2));
     uint32_t lost[64];
     size_t nlost = 0;
-    for (size_t i = 0; i < s->persist_n && nlost < 64; i++) {
-        const repl_op_t *op = &s->persist_muts[i].op;
+    for (size_t i = 0; i < s->od.persist.n && nlost < 64; i++) {
+        const repl_op_t *op = &s->od.persist.muts[i].op;
         if (op->kind == REPL_OP_PUT)
             memcpy(&lost[nlost++], op->value, sizeof(uint32_t));
     }
@@ -202,8 +202,9 @@ static void test_edge_crash_loses_unapplied(void **state)
     uint64_t t = S(3.0);
     do {
         sim_run_until(s, t += S(0.01));
-    } while (!(n->step && !n->step_reset && n->step_seq > n->m.applied_seq && n->step_n > 0));
-    uint64_t applied = n->m.applied_seq, pending = n->step_seq;
+    } while (!(n->d.step.pending && !n->d.step.reset && n->d.step.seq > n->m.applied_seq &&
+               n->d.step.n > 0));
+    uint64_t applied = n->m.applied_seq, pending = n->d.step.seq;
     sim__edge_crash(s, 1);
     assert_false(n->up);
     assert_int_equal(n->m.applied_seq, applied); /* the step was not durable */
