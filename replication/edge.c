@@ -7,7 +7,8 @@
  * acks) is in edge_sync.c; forwarded writes are in edge_write.c. A refused
  * link (the origin's history is not ours, or it is behind us) stays refused
  * until the process restarts: an operator must look, and reconnecting in a
- * loop would only repeat the alarm. No I/O, no clock (repl.h).
+ * loop would only repeat the alarm. The edge's states and their
+ * transitions are listed in edge_int.h. No I/O, no clock (repl.h).
  */
 #include <errno.h>
 #include <string.h>

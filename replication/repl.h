@@ -4,7 +4,8 @@
  * No sockets, no clocks, no storage: events go in (bytes from a peer, a
  * storage completion, the current time as an argument), actions come out
  * (send these bytes to that peer, persist this group of mutations, apply this
- * batch, answer that writer), and repl_*_deadline() says when to call back.
+ * batch, answer that writer), and repl_*_deadline() says when to call back
+ * (it is O(1): a driver simply asks after every call).
  * node/ drives it with libuv, TLS and RocksDB; sim/ drives the very same
  * object files with a virtual clock, a seeded network and an in-memory store.
  *
@@ -285,7 +286,10 @@ int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_
 
 void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl_origin_poll(repl_origin_t *o, repl_actions_t *a);
-uint64_t repl_origin_deadline(const repl_origin_t *o); /* UINT64_MAX = none */
+/* When repl_origin_tick() has something to do (UINT64_MAX = never): the
+ * earliest handshake timeout or heartbeat of any link, kept up to date by
+ * every call, so asking costs O(1). */
+uint64_t repl_origin_deadline(const repl_origin_t *o);
 
 typedef struct {
     uint32_t node_id;
@@ -357,6 +361,7 @@ void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, re
 
 void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
 void repl_edge_poll(repl_edge_t *e, repl_actions_t *a);
+/* When repl_edge_tick() has something to do (UINT64_MAX = never); O(1). */
 uint64_t repl_edge_deadline(const repl_edge_t *e);
 
 typedef enum {
