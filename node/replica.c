@@ -146,20 +146,22 @@ bool replica_is_stale(replica_t *r, uint64_t *staleness_ms)
 static void write_done(replica_t *r, const repl_action_t *act)
 {
     rwrite_t **pp = &r->waiting, *w;
+    uint64_t token = act->u.write_done.token;
+    int status = act->u.write_done.status;
+    const int *results = act->u.write_done.results;
     for (; (w = *pp); pp = &w->next)
-        if ((uint64_t)(uintptr_t)w == act->token)
+        if ((uint64_t)(uintptr_t)w == token)
             break;
     if (!w) {
-        KV_LOG_WARN(REPLICA_LOG, "answer for an unknown writer %llx",
-                    (unsigned long long)act->token);
+        KV_LOG_WARN(REPLICA_LOG, "answer for an unknown writer %llx", (unsigned long long)token);
         return;
     }
     *pp = w->next;
     pthread_mutex_lock(&r->lock);
-    w->status = act->status;
-    w->seq = act->seq;
+    w->status = status;
+    w->seq = act->u.write_done.seq;
     for (size_t i = 0; i < w->n && w->results; i++)
-        w->results[i] = act->results && i < act->n ? act->results[i] : act->status;
+        w->results[i] = results && i < act->u.write_done.n ? results[i] : status;
     w->done = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&r->lock);
@@ -178,11 +180,12 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
 {
     switch (act->kind) {
     case REPL_ACT_SEND:
-        replica__send(r, act->peer, act->data, act->len, act->buf);
+        replica__send(r, act->u.send.peer, act->u.send.data, act->u.send.len, act->u.send.buf);
         break;
     case REPL_ACT_CLOSE:
-        KV_LOG_INFO(REPLICA_LOG, "closing link %u: %s", act->peer, act->reason ? act->reason : "");
-        replica__close_peer(r, act->peer);
+        KV_LOG_INFO(REPLICA_LOG, "closing link %u: %s", act->u.close.peer,
+                    act->u.close.reason ? act->u.close.reason : "");
+        replica__close_peer(r, act->u.close.peer);
         break;
     case REPL_ACT_CONNECT:
         replica__connect(r);
@@ -194,10 +197,10 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
         replica__read_log(r, act);
         break;
     case REPL_ACT_SNAPSHOT:
-        replica__snapshot(r, act->peer);
+        replica__snapshot(r, act->u.snapshot.peer);
         break;
     case REPL_ACT_TRIM_LOG:
-        replica__trim(r, act->seq);
+        replica__trim(r, act->u.trim.below_seq);
         break;
     case REPL_ACT_RESET:
         replica__reset(r);
@@ -209,7 +212,7 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
         write_done(r, act);
         break;
     case REPL_ACT_ALARM:
-        alarm_raised(r, act->reason);
+        alarm_raised(r, act->u.alarm.reason);
         break;
     }
 }

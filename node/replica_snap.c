@@ -99,13 +99,13 @@ void replica__read_log(replica_t *r, const repl_action_t *act)
 {
     read_job_t *p = kv_calloc(1, sizeof *p);
     if (!p) {
-        replica__close_peer(r, act->peer); /* it reconnects and resumes */
+        replica__close_peer(r, act->u.read_log.peer); /* it reconnects and resumes */
         return;
     }
     p->job = (rjob_t){.r = r, .run = read_run, .done = read_done, .drop = read_drop};
-    p->peer = act->peer;
-    p->from = act->seq;
-    p->max_bytes = act->max_bytes;
+    p->peer = act->u.read_log.peer;
+    p->from = act->u.read_log.from_seq;
+    p->max_bytes = act->u.read_log.max_bytes;
     rworker_push(&r->read_w, &p->job);
 }
 

@@ -447,10 +447,10 @@ static void persist_drop(rjob_t *j)
 void replica__persist(replica_t *r, const repl_action_t *act)
 {
     persist_job_t *p = kv_calloc(1, sizeof *p);
-    if (p && (p->results = kv_calloc(act->n + 1, sizeof *p->results)) &&
-        mcopy(act->muts, act->n, &p->m) == 0) {
+    if (p && (p->results = kv_calloc(act->u.persist.n + 1, sizeof *p->results)) &&
+        mcopy(act->u.persist.muts, act->u.persist.n, &p->m) == 0) {
         p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
-        p->batch_id = act->batch_id;
+        p->batch_id = act->u.persist.batch_id;
         rworker_push(&r->store_w, &p->job);
         return;
     }
@@ -460,7 +460,7 @@ void replica__persist(replica_t *r, const repl_action_t *act)
         kv_free(p->results);
     kv_free(p);
     r->defer_persist_failed = true;
-    r->defer_persist_batch = act->batch_id;
+    r->defer_persist_batch = act->u.persist.batch_id;
     replica__defer(r);
 }
 
@@ -554,7 +554,7 @@ static void apply_drop(rjob_t *j)
 void replica__apply(replica_t *r, const repl_action_t *act)
 {
     apply_job_t *p = kv_calloc(1, sizeof *p);
-    if (!p || mcopy(act->muts, act->n, &p->m) != 0) {
+    if (!p || mcopy(act->u.apply.muts, act->u.apply.n, &p->m) != 0) {
         /* Without memory the replica cannot keep up: drop the link; the
          * core resumes from the applied seq on reconnect. */
         kv_free(p);
@@ -564,10 +564,10 @@ void replica__apply(replica_t *r, const repl_action_t *act)
         return;
     }
     p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
-    p->seq = act->seq;
-    if (act->history_id && act->history_id[0]) {
+    p->seq = act->u.apply.seq;
+    if (act->u.apply.history_id && act->u.apply.history_id[0]) {
         p->set_history = true;
-        snprintf(p->history, sizeof p->history, "%s", act->history_id);
+        snprintf(p->history, sizeof p->history, "%s", act->u.apply.history_id);
     }
     rworker_push(&r->store_w, &p->job);
 }

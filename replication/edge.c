@@ -7,7 +7,8 @@
  * acks) is in edge_sync.c; forwarded writes are in edge_write.c. A refused
  * link (the origin's history is not ours, or it is behind us) stays refused
  * until the process restarts: an operator must look, and reconnecting in a
- * loop would only repeat the alarm. No I/O, no clock (repl.h).
+ * loop would only repeat the alarm. The edge's states and their
+ * transitions are listed in edge_int.h. No I/O, no clock (repl.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -48,12 +49,13 @@ int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
     if (e->cfg.link_timeout_ms == 0)
         e->cfg.link_timeout_ms = KV_REPL_LINK_TIMEOUT_DEFAULT_MS;
     hlc_init(&e->hlc, cfg->node_id, cfg->hlc_last);
-    e->link = REPL_LINK_DOWN;
+    e->state = ESTATE_IDLE;
     memcpy(e->history_id, cfg->history_id, sizeof e->history_id);
     e->history_id[sizeof e->history_id - 1] = '\0';
     e->applied_seq = e->recv_seq = cfg->applied_seq;
     e->rng = cfg->seed;
     e->reconnect_at = UINT64_MAX;
+    e->w_due = UINT64_MAX;
     *out = e;
     return 0;
 }
@@ -78,7 +80,7 @@ static void edge__connect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl_action_t act = {.kind = REPL_ACT_CONNECT};
     repl__out_emit(&e->out, a, &act, NULL);
-    e->link = REPL_LINK_CONNECTING;
+    e->state = ESTATE_CONNECTING;
     e->connect_ms_started = now_ms;
     e->reconnect_at = UINT64_MAX;
 }
@@ -88,8 +90,6 @@ static void edge__connect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
  * together do not come back together, yet a seed replays exactly. */
 static void edge__schedule(repl_edge_t *e, uint64_t now_ms)
 {
-    if (e->link == REPL_LINK_REFUSED)
-        return;
     uint64_t d = e->cfg.reconnect_max_ms;
     if (e->attempts < 32 && (e->cfg.reconnect_min_ms << e->attempts) < d)
         d = e->cfg.reconnect_min_ms << e->attempts;
@@ -97,15 +97,14 @@ static void edge__schedule(repl_edge_t *e, uint64_t now_ms)
     uint64_t half = d / 2;
     d = half + repl__rand(&e->rng) % (d - half + 1);
     e->reconnect_at = repl__add_sat(now_ms, d);
-    e->link = REPL_LINK_DOWN;
+    e->state = ESTATE_DOWN;
 }
 
 void repl_edge_start(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl__edge_begin(e);
-    if (e->started)
+    if (e->state != ESTATE_IDLE)
         return;
-    e->started = true;
     e->started_ms = now_ms;
     edge__connect(e, now_ms, a);
 }
@@ -122,7 +121,7 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     f.hello = &h;
     if (repl__edge_send(e, &f, now_ms, a) != 0)
         return;
-    e->hello_sent = true;
+    e->state = ESTATE_HELLO_SENT;
     e->recv_seq = e->applied_seq;
     e->acked_sent = e->applied_seq;
 }
@@ -130,16 +129,14 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 void repl_edge_on_connect(repl_edge_t *e, repl_peer_t p, uint64_t now_ms, repl_actions_t *a)
 {
     repl__edge_begin(e);
-    if (e->link != REPL_LINK_CONNECTING) {
+    if (e->state != ESTATE_CONNECTING) {
         repl__emit_close(&e->out, a, p, "not connecting");
         return;
     }
-    e->connected = true;
     e->peer = p;
     frame_reader_init(&e->rd, KV_FRAME_MAX_BYTES);
     e->connect_ms = now_ms;
-    e->hello_sent = e->welcomed = e->stream_ok = e->snap_ended = false;
-    e->link = REPL_LINK_SYNCING;
+    e->state = ESTATE_HELLO_PENDING;
     /* Hello states what is durable: wait until queued applies are done. */
     if (e->q_n == 0)
         repl__edge_send_hello(e, now_ms, a);
@@ -148,22 +145,26 @@ void repl_edge_on_connect(repl_edge_t *e, repl_peer_t p, uint64_t now_ms, repl_a
 void repl_edge_on_connect_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl__edge_begin(e);
-    if (e->link == REPL_LINK_CONNECTING)
+    if (e->state == ESTATE_CONNECTING)
         edge__schedule(e, now_ms);
+}
+
+void repl__edge_unlink(repl_edge_t *e, bool close, const char *reason, repl_actions_t *a)
+{
+    if (close)
+        repl__emit_close(&e->out, a, e->peer, reason);
+    frame_reader_free(&e->rd);
+    e->ack_due = false;
+    e->state = ESTATE_DOWN;
+    repl__edge_writes_link_lost(e, a);
 }
 
 void repl__edge_drop(repl_edge_t *e, bool close, const char *reason, uint64_t now_ms,
                      repl_actions_t *a)
 {
-    if (!e->connected)
+    if (!repl__edge_linked(e->state))
         return;
-    if (close)
-        repl__emit_close(&e->out, a, e->peer, reason);
-    e->connected = false;
-    frame_reader_free(&e->rd);
-    e->hello_sent = e->welcomed = e->stream_ok = e->snap_ended = false;
-    e->ack_due = false;
-    repl__edge_writes_link_lost(e, a);
+    repl__edge_unlink(e, close, reason, a);
     edge__schedule(e, now_ms);
 }
 
@@ -216,7 +217,7 @@ static void edge__dispatch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, r
 {
     Edgekv__Frame *fr = *f;
     repl__edge_heard(e, 0, now_ms);
-    if (!e->welcomed && fr->msg_case != EDGEKV__FRAME__MSG_WELCOME) {
+    if (!repl__edge_welcomed(e->state) && fr->msg_case != EDGEKV__FRAME__MSG_WELCOME) {
         repl__edge_drop(e, true, "expected welcome", now_ms, a);
         return;
     }
@@ -249,7 +250,7 @@ void repl_edge_on_bytes(repl_edge_t *e, const uint8_t *data, size_t len, uint64_
                         repl_actions_t *a)
 {
     repl__edge_begin(e);
-    while (e->connected) {
+    while (repl__edge_linked(e->state)) {
         Edgekv__Frame *f;
         int rc = frame_reader_next(&e->rd, &data, &len, &f);
         if (rc == 0)
@@ -266,17 +267,17 @@ void repl_edge_on_bytes(repl_edge_t *e, const uint8_t *data, size_t len, uint64_
 void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl__edge_begin(e);
-    if (e->link == REPL_LINK_DOWN && now_ms >= e->reconnect_at)
+    if (e->state == ESTATE_DOWN && now_ms >= e->reconnect_at)
         edge__connect(e, now_ms, a);
     /* A connect that never reported back is given up and retried. */
-    if (e->link == REPL_LINK_CONNECTING &&
+    if (e->state == ESTATE_CONNECTING &&
         now_ms >= repl__add_sat(e->connect_ms_started, KV_REPL_HANDSHAKE_TIMEOUT_MS))
         edge__schedule(e, now_ms);
-    if (e->connected && !e->welcomed &&
+    if (repl__edge_linked(e->state) && !repl__edge_welcomed(e->state) &&
         now_ms >= repl__add_sat(e->connect_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS))
         repl__edge_drop(e, true, "no welcome", now_ms, a);
     uint64_t heard = e->last_heard_ms > e->connect_ms ? e->last_heard_ms : e->connect_ms;
-    if (e->connected && now_ms >= repl__add_sat(heard, e->cfg.link_timeout_ms))
+    if (repl__edge_linked(e->state) && now_ms >= repl__add_sat(heard, e->cfg.link_timeout_ms))
         repl__edge_drop(e, true, "origin silent", now_ms, a);
     if (e->heard && now_ms > repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms))
         e->stale_seen = true;
@@ -293,11 +294,11 @@ void repl_edge_poll(repl_edge_t *e, repl_actions_t *a)
 
 uint64_t repl_edge_deadline(const repl_edge_t *e)
 {
-    uint64_t d = e->link == REPL_LINK_DOWN ? e->reconnect_at : UINT64_MAX;
-    if (e->link == REPL_LINK_CONNECTING)
+    uint64_t d = e->state == ESTATE_DOWN ? e->reconnect_at : UINT64_MAX;
+    if (e->state == ESTATE_CONNECTING)
         d = repl__add_sat(e->connect_ms_started, KV_REPL_HANDSHAKE_TIMEOUT_MS);
-    if (e->connected) {
-        if (!e->welcomed)
+    if (repl__edge_linked(e->state)) {
+        if (!repl__edge_welcomed(e->state))
             d = repl__min64(d, repl__add_sat(e->connect_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS));
         uint64_t heard = e->last_heard_ms > e->connect_ms ? e->last_heard_ms : e->connect_ms;
         d = repl__min64(d, repl__add_sat(heard, e->cfg.link_timeout_ms));
@@ -309,6 +310,25 @@ uint64_t repl_edge_deadline(const repl_edge_t *e)
     return repl__min64(d, repl__edge_writes_deadline(e));
 }
 
+/* The public view of the state: every linked state but STREAMING is
+ * SYNCING (hello pending or sent, a snapshot streaming or finishing). */
+static repl_link_state_t edge__link_state(estate_t s)
+{
+    switch (s) {
+    case ESTATE_IDLE:
+    case ESTATE_DOWN:
+        return REPL_LINK_DOWN;
+    case ESTATE_CONNECTING:
+        return REPL_LINK_CONNECTING;
+    case ESTATE_STREAMING:
+        return REPL_LINK_LIVE;
+    case ESTATE_REFUSED:
+        return REPL_LINK_REFUSED;
+    default:
+        return REPL_LINK_SYNCING;
+    }
+}
+
 void repl_edge_backlog(const repl_edge_t *e, size_t *items, size_t *bytes)
 {
     *items = e->q_n;
@@ -318,7 +338,7 @@ void repl_edge_backlog(const repl_edge_t *e, size_t *items, size_t *bytes)
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out)
 {
     memset(out, 0, sizeof *out);
-    out->link = e->link;
+    out->link = edge__link_state(e->state);
     out->applied_seq = e->applied_seq;
     out->origin_seq = e->origin_seq;
     out->lag_seq = e->origin_seq > e->applied_seq ? e->origin_seq - e->applied_seq : 0;
@@ -338,7 +358,7 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms)
 {
     *since_ms = e->heard ? e->last_heard_ms : e->started_ms;
-    if (!e->heard || e->snapshotting || !e->history_id[0] || e->link == REPL_LINK_REFUSED)
+    if (!e->heard || e->snapshotting || !e->history_id[0] || e->state == ESTATE_REFUSED)
         return 0;
     return repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms);
 }

@@ -12,6 +12,55 @@
 #include "hlc.h"
 #include "repl_int.h"
 
+/* Where the edge is with its origin: one state for the link and the sync
+ * phase together. Transitions (edge.c, edge_sync.c):
+ *
+ *   IDLE           --repl_edge_start-->                     CONNECTING
+ *   DOWN           --reconnect_at reached (tick)-->         CONNECTING
+ *   CONNECTING     --on_connect, apply queue empty-->       HELLO_SENT
+ *   CONNECTING     --on_connect, steps still queued-->      HELLO_PENDING
+ *   CONNECTING     --on_connect_failed, or no answer within
+ *                    KV_REPL_HANDSHAKE_TIMEOUT_MS-->        DOWN
+ *   HELLO_PENDING  --the apply queue drained-->             HELLO_SENT
+ *   HELLO_SENT     --Welcome RESUME-->                      STREAMING
+ *   HELLO_SENT     --Welcome SNAPSHOT (queues a RESET)-->   SNAPSHOT
+ *   HELLO_SENT     --Welcome of another history, or of an
+ *                    origin behind us-->                    REFUSED
+ *   SNAPSHOT       --SnapshotEnd (queues its step)-->       SNAPSHOT_ENDED
+ *   SNAPSHOT_ENDED --that step applied-->                   STREAMING
+ *   any linked     --disconnect, no Welcome within the
+ *                    handshake timeout, origin silent,
+ *                    protocol error, apply queue full,
+ *                    storage failure-->                     DOWN (backoff)
+ *
+ * "Linked" is HELLO_PENDING..SNAPSHOT_ENDED: a connection is open. REFUSED
+ * is final until the process restarts (see edge.c). The public
+ * repl_link_state_t is a coarser view of this (edge__link_state). */
+typedef enum {
+    ESTATE_IDLE,           /* created, not started */
+    ESTATE_DOWN,           /* no link; the next attempt at reconnect_at */
+    ESTATE_CONNECTING,     /* CONNECT emitted, its outcome not reported yet */
+    ESTATE_HELLO_PENDING,  /* connected; Hello states what is durable, so it
+                              waits until the queued steps are applied */
+    ESTATE_HELLO_SENT,     /* waiting for the Welcome */
+    ESTATE_STREAMING,      /* batches flow (LIVE) */
+    ESTATE_SNAPSHOT,       /* snapshot chunks flow */
+    ESTATE_SNAPSHOT_ENDED, /* SnapshotEnd received: batches flow; the
+                              snapshot completes when its step is applied */
+    ESTATE_REFUSED         /* the origin's history is not ours */
+} estate_t;
+
+static inline bool repl__edge_linked(estate_t s)
+{
+    return s >= ESTATE_HELLO_PENDING && s <= ESTATE_SNAPSHOT_ENDED;
+}
+
+/* Welcomed on the current link: the origin is streaming to us. */
+static inline bool repl__edge_welcomed(estate_t s)
+{
+    return s >= ESTATE_STREAMING && s <= ESTATE_SNAPSHOT_ENDED;
+}
+
 /* One storage step: a RESET or an APPLY. The head of the queue may be in
  * flight; the rest wait. */
 typedef struct {
@@ -45,31 +94,33 @@ struct repl_edge {
     repl_edge_config_t cfg;
     repl__out_t out;
     hlc_t hlc;
-    repl_link_state_t link;
-    bool started;
+    estate_t state;
     uint64_t started_ms;
+    /* The booleans below are facts independent of state: each holds
+     * whatever the link does (they survive drops, or concern storage or
+     * acks rather than where the link is). */
 
-    /* The connection. */
-    bool connected;
+    /* The connection (while linked). */
     repl_peer_t peer;
     frame_reader_t rd;
     uint64_t connect_ms;
-    bool hello_sent; /* else pending until the apply queue drains */
-    bool welcomed;
-    bool stream_ok;    /* batches accepted (RESUME, or after SnapshotEnd) */
-    bool snapshotting; /* Welcome SNAPSHOT seen, SnapshotEnd not applied */
-    bool snap_ended;   /* SnapshotEnd received */
     uint64_t snap_min_seq;
     char origin_history[33];
+    /* A snapshot is replacing the stored data: from its Welcome until its
+     * SnapshotEnd step is applied. Not a link phase: it outlives a dropped
+     * link (the queued steps still run, and the data stays half replaced
+     * until a later snapshot completes), so it is kept apart from state. */
+    bool snapshotting;
 
     /* Replica position: applied is durable, recv is queued or applied. */
     char history_id[33];
     uint64_t applied_seq;
     uint64_t recv_seq;
 
-    /* What the origin said, and when. */
+    /* What the origin said, and when (kept across links: staleness is
+     * measured from the last frame of any link). */
     uint64_t origin_seq;
-    bool heard;
+    bool heard; /* a frame ever arrived from the origin */
     uint64_t last_heard_ms;
     bool stale_seen; /* the staleness deadline has passed (tick saw it) */
     esample_t samples[KV_REPL_LAG_SAMPLES_MAX];
@@ -85,24 +136,27 @@ struct repl_edge {
     eitem_t *q;
     size_t q_head, q_n, q_cap;
     size_t q_bytes;
-    bool q_inflight;
+    bool q_inflight; /* the head step is with storage (runs across links) */
 
     /* Progress acks. */
     uint64_t acked_sent;
     uint64_t last_ack_ms;
-    bool ack_due;
+    bool ack_due; /* an ack was held back by coalescing (cleared on unlink) */
 
     /* Forwarded writes, in request_id order. */
     ewrite_t *w;
     size_t nw, wcap;
     size_t w_bytes; /* sum of bytes of unanswered writes */
+    uint64_t w_due; /* earliest deadline_ms of the table, UINT64_MAX: none */
     uint64_t next_request_id;
 };
 
 /* edge.c */
 void repl__edge_begin(repl_edge_t *e);
-/* Drop the link (CLOSE when close is set), fail unanswered writes and
- * schedule a reconnect. */
+/* Forget the link (CLOSE it when close is set) and fail unanswered writes:
+ * DOWN, with no reconnect scheduled (the caller says what comes next). */
+void repl__edge_unlink(repl_edge_t *e, bool close, const char *reason, repl_actions_t *a);
+/* Drop the link if there is one: unlink, then schedule a reconnect. */
 void repl__edge_drop(repl_edge_t *e, bool close, const char *reason, uint64_t now_ms,
                      repl_actions_t *a);
 /* Send a frame on the link; drops the link when it cannot be encoded. */

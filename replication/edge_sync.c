@@ -60,11 +60,13 @@ static void q_next(repl_edge_t *e, repl_actions_t *a)
     if (e->q_inflight || e->q_n == 0)
         return;
     const eitem_t *it = q_at(e, 0);
-    repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY,
-                         .muts = it->muts,
-                         .n = it->n,
-                         .seq = it->seq,
-                         .history_id = it->set_history ? e->origin_history : NULL};
+    repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY};
+    if (!it->reset) {
+        act.u.apply.muts = it->muts;
+        act.u.apply.n = it->n;
+        act.u.apply.seq = it->seq;
+        act.u.apply.history_id = it->set_history ? e->origin_history : NULL;
+    }
     e->q_inflight = true;
     repl__out_emit(&e->out, a, &act, NULL);
 }
@@ -95,22 +97,22 @@ static void edge__refuse(repl_edge_t *e, const char *reason, uint64_t now_ms, re
     r.reason = (char *)reason;
     f.msg_case = EDGEKV__FRAME__MSG_REFUSE;
     f.refuse = &r;
-    /* Refused first, so that no path below schedules a reconnect. */
-    e->link = REPL_LINK_REFUSED;
     repl__emit_alarm(&e->out, a, reason);
-    if (repl__edge_send(e, &f, now_ms, a) == 0)
-        repl__edge_drop(e, true, reason, now_ms, a);
+    /* Best effort (a tiny frame fails only without memory): the link is
+     * closed either way, and no reconnect is scheduled. */
+    (void)repl__send_frame(&e->out, a, e->peer, &f, NULL);
+    repl__edge_unlink(e, true, reason, a);
+    e->state = ESTATE_REFUSED;
 }
 
 void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t now_ms,
                            repl_actions_t *a)
 {
     const char *wh = w->history_id ? w->history_id : "";
-    if (e->welcomed || !e->hello_sent || strnlen(wh, KV_NS_ID_LEN + 1) != KV_NS_ID_LEN) {
+    if (e->state != ESTATE_HELLO_SENT || strnlen(wh, KV_NS_ID_LEN + 1) != KV_NS_ID_LEN) {
         repl__edge_drop(e, true, "bad welcome", now_ms, a);
         return;
     }
-    e->welcomed = true;
     if (e->history_id[0] && strcmp(wh, e->history_id) != 0) {
         edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
         return;
@@ -126,15 +128,14 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
             repl__edge_drop(e, true, "bad resume", now_ms, a);
             return;
         }
-        e->link = REPL_LINK_LIVE;
-        e->stream_ok = true;
+        e->state = ESTATE_STREAMING;
         e->recv_seq = e->applied_seq;
         return;
     }
     memcpy(e->origin_history, wh, KV_NS_ID_LEN + 1);
     e->snapshotting = true;
     e->snap_min_seq = w->origin_seq;
-    e->link = REPL_LINK_SYNCING;
+    e->state = ESTATE_SNAPSHOT;
     eitem_t it = {.reset = true};
     q_push(e, &it, a);
 }
@@ -193,7 +194,7 @@ static void edge__queue_apply(repl_edge_t *e, Edgekv__Frame **f, Edgekv__Mutatio
 void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a)
 {
     const Edgekv__MutationBatch *b = (*f)->batch;
-    if (!e->stream_ok) {
+    if (e->state != ESTATE_STREAMING && e->state != ESTATE_SNAPSHOT_ENDED) {
         repl__edge_drop(e, true, "unexpected batch", now_ms, a);
         return;
     }
@@ -214,7 +215,7 @@ void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, rep
 void repl__edge_on_chunk(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a)
 {
     const Edgekv__SnapshotChunk *c = (*f)->snapshot_chunk;
-    if (!e->snapshotting || e->snap_ended) {
+    if (e->state != ESTATE_SNAPSHOT) {
         repl__edge_drop(e, true, "unexpected snapshot chunk", now_ms, a);
         return;
     }
@@ -226,7 +227,7 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
                                 repl_actions_t *a)
 {
     const char *h = end->history_id ? end->history_id : "";
-    if (!e->snapshotting || e->snap_ended || strcmp(h, e->origin_history) != 0 ||
+    if (e->state != ESTATE_SNAPSHOT || strcmp(h, e->origin_history) != 0 ||
         end->seq < e->snap_min_seq) {
         repl__edge_drop(e, true, "unexpected snapshot end", now_ms, a);
         return;
@@ -236,8 +237,7 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
         return;
     }
     repl__edge_heard(e, end->seq, now_ms);
-    e->snap_ended = true;
-    e->stream_ok = true;
+    e->state = ESTATE_SNAPSHOT_ENDED;
     e->recv_seq = end->seq;
     eitem_t it = {.seq = end->seq, .set_history = true};
     q_push(e, &it, a);
@@ -245,8 +245,7 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
 
 void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t *a)
 {
-    if (!e->connected || !e->welcomed || e->link == REPL_LINK_REFUSED ||
-        e->applied_seq <= e->acked_sent) {
+    if (!repl__edge_welcomed(e->state) || e->applied_seq <= e->acked_sent) {
         e->ack_due = false;
         return;
     }
@@ -284,7 +283,7 @@ static void edge__step_done(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     q_pop(e);
     e->q_inflight = false;
     q_next(e, a);
-    if (e->connected && !e->hello_sent && e->q_n == 0)
+    if (e->state == ESTATE_HELLO_PENDING && e->q_n == 0)
         repl__edge_send_hello(e, now_ms, a);
     repl__edge_ack(e, false, now_ms, a);
 }
@@ -316,8 +315,8 @@ void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, re
     if (it->set_history) {
         memcpy(e->history_id, e->origin_history, sizeof e->history_id);
         e->snapshotting = false;
-        if (e->connected)
-            e->link = REPL_LINK_LIVE;
+        if (e->state == ESTATE_SNAPSHOT_ENDED)
+            e->state = ESTATE_STREAMING;
     }
     repl__edge_lag_update(e);
     repl__edge_writes_applied(e, a);

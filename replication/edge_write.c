@@ -10,7 +10,8 @@
  * they arrive after the resume. Every write times out after
  * write_timeout_ms. The table is bounded (KV_REPL_EDGE_WRITES_MAX writes, and
  * KV_REPL_EDGE_WRITES_MAX_BYTES of requests not yet answered) and kept in
- * request_id order, so results are found by binary search.
+ * request_id order, so results are found by binary search; the earliest
+ * deadline is kept (w_due) so that repl_edge_deadline() scans nothing.
  */
 #include <errno.h>
 #include <string.h>
@@ -26,6 +27,15 @@ void repl__edge_writes_free(repl_edge_t *e)
     kv_free(e->w);
     e->w = NULL;
     e->nw = e->wcap = 0;
+    e->w_due = UINT64_MAX;
+}
+
+/* Recompute w_due after writes left the table. */
+static void edge__due_scan(repl_edge_t *e)
+{
+    e->w_due = UINT64_MAX;
+    for (size_t i = 0; i < e->nw; i++)
+        e->w_due = repl__min64(e->w_due, e->w[i].deadline_ms);
 }
 
 /* Encode and send the WriteRequest; the write (not the link) fails on a
@@ -58,7 +68,7 @@ static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size
 
 static int edge__check(const repl_edge_t *e, const repl_op_t *ops, size_t n)
 {
-    if (e->link != REPL_LINK_LIVE)
+    if (e->state != ESTATE_STREAMING)
         return KV_EUNAVAILABLE;
     if (n == 0 || n > KV_REPL_WRITE_MAX_OPS)
         return KV_EINVAL;
@@ -103,6 +113,7 @@ void repl_edge_write(repl_edge_t *e, uint64_t token, const repl_op_t *ops, size_
     w->bytes = bytes;
     e->w_bytes += bytes;
     w->deadline_ms = repl__add_sat(now_ms, e->cfg.write_timeout_ms);
+    e->w_due = repl__min64(e->w_due, w->deadline_ms);
 }
 
 static ewrite_t *edge__find(repl_edge_t *e, uint64_t id)
@@ -138,7 +149,10 @@ static void edge__sweep(repl_edge_t *e, repl_actions_t *a,
             repl__emit_write_done(&e->out, a, w->token, status, 0, NULL, 0);
         kv_free(w->results);
     }
-    e->nw = j;
+    if (j < e->nw) {
+        e->nw = j;
+        edge__due_scan(e);
+    }
 }
 
 /* Sweep selectors: 1 keep, 0 done, < 0 failed with that code. */
@@ -178,10 +192,7 @@ void repl__edge_writes_expire(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a
 
 uint64_t repl__edge_writes_deadline(const repl_edge_t *e)
 {
-    uint64_t d = UINT64_MAX;
-    for (size_t i = 0; i < e->nw; i++)
-        d = repl__min64(d, e->w[i].deadline_ms);
-    return d;
+    return e->w_due;
 }
 
 void repl__edge_on_write_result(repl_edge_t *e, const Edgekv__WriteResult *r, uint64_t now_ms,
@@ -199,6 +210,7 @@ void repl__edge_on_write_result(repl_edge_t *e, const Edgekv__WriteResult *r, ui
         repl__emit_write_done(&e->out, a, w->token, status, 0, NULL, 0);
         memmove(&e->w[idx], &e->w[idx + 1], (e->nw - idx - 1) * sizeof *w);
         e->nw--;
+        edge__due_scan(e);
         return;
     }
     w->results = kv_calloc(w->n, sizeof *w->results);

@@ -1,12 +1,12 @@
 /*
  * origin.c - the origin state machine: lifecycle, connections, frame
- * dispatch, time (heartbeats, handshake timeouts, the deadline) and the
- * status views.
+ * dispatch, time (heartbeats, handshake timeouts) and the status views.
  *
  * The origin orders every write and pushes the log to its edges. This file
  * only routes: writes and group commit are in origin_write.c, the handshake
  * and pushing in origin_stream.c, the tail, acks and trimming in
- * origin_log.c. It performs no I/O and reads no clock (repl.h).
+ * origin_log.c, the deadline in origin_timer.c. It performs no I/O and
+ * reads no clock (repl.h).
  */
 #include <errno.h>
 #include <string.h>
@@ -73,6 +73,7 @@ void repl_origin_destroy(repl_origin_t *o)
     for (size_t i = 0; i < o->npeers; i++)
         origin__peer_free(o->peers[i]);
     kv_free(o->peers);
+    kv_free(o->heap);
     kv_free(o->edges);
     repl__origin_writes_free(o);
     repl__tail_free(o);
@@ -118,6 +119,7 @@ static void origin__peer_remove(repl_origin_t *o, opeer_t *p)
         if (e->connected && e->peer == p->id)
             e->connected = false;
     }
+    repl__origin_timer_remove(o, p);
     size_t i = origin__peer_pos(o, p->id);
     KV_ASSERT(i < o->npeers && o->peers[i] == p);
     memmove(&o->peers[i], &o->peers[i + 1], (o->npeers - i - 1) * sizeof *o->peers);
@@ -138,6 +140,7 @@ void repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t
 {
     p->unflushed += b->len;
     p->last_send_ms = now_ms;
+    repl__origin_timer_update(o, p);
     repl__emit_send(&o->out, a, p->id, b);
 }
 
@@ -176,11 +179,13 @@ void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms, r
     p->edge = SIZE_MAX;
     p->connected_ms = now_ms;
     p->last_send_ms = now_ms;
+    p->heap_pos = SIZE_MAX;
     frame_reader_init(&p->rd, KV_FRAME_MAX_BYTES);
     size_t i = origin__peer_pos(o, id);
     memmove(&o->peers[i + 1], &o->peers[i], (o->npeers - i) * sizeof *o->peers);
     o->peers[i] = p;
     o->npeers++;
+    repl__origin_timer_update(o, p);
 }
 
 /* One frame from p; takes ownership of *f (handlers keep it by NULLing
@@ -283,19 +288,6 @@ void repl_origin_poll(repl_origin_t *o, repl_actions_t *a)
 {
     repl__out_begin(&o->out);
     repl__out_poll(&o->out, a);
-}
-
-uint64_t repl_origin_deadline(const repl_origin_t *o)
-{
-    uint64_t d = UINT64_MAX;
-    for (size_t i = 0; i < o->npeers; i++) {
-        const opeer_t *p = o->peers[i];
-        if (p->state == OPEER_HELLO)
-            d = repl__min64(d, repl__add_sat(p->connected_ms, KV_REPL_HANDSHAKE_TIMEOUT_MS));
-        else if (p->state == OPEER_STREAM)
-            d = repl__min64(d, repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms));
-    }
-    return d;
 }
 
 void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out)

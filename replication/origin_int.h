@@ -1,8 +1,9 @@
 /*
  * origin_int.h - the origin state machine's private state, shared by
  * origin.c (connections, dispatch, time), origin_write.c (writes and group
- * commit), origin_stream.c (handshake, pushing, catch-up) and origin_log.c
- * (in-memory tail, acks, trimming, lag).
+ * commit), origin_stream.c (handshake, pushing, catch-up), origin_log.c
+ * (in-memory tail, acks, trimming, lag) and origin_timer.c (the heap of
+ * link timers behind repl_origin_deadline).
  *
  * Owner: the single thread that drives the origin (see repl.h).
  */
@@ -34,6 +35,8 @@ typedef struct {
     size_t unflushed;      /* bytes of SENDs not yet reported flushed */
     bool behind;           /* unflushed hit the cap: no pushes until half */
     bool read_pending;     /* a READ_LOG for it is outstanding */
+    uint64_t due_ms;       /* its timer (origin_timer.c), UINT64_MAX: none */
+    size_t heap_pos;       /* its place in o->heap, SIZE_MAX: not there */
 } opeer_t;
 
 /* An edge the origin has heard from, kept after it disconnects. */
@@ -101,6 +104,8 @@ struct repl_origin {
 
     opeer_t **peers;
     size_t npeers, peers_cap;
+    opeer_t **heap; /* links with a timer, a min-heap on due_ms */
+    size_t heap_n, heap_cap;
     oedge_t *edges;
     size_t nedges, edges_cap;
     uint64_t trim_need; /* lowest acked + 1 of unpinned edges, at the last trim */
@@ -132,6 +137,11 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
 void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a);
 void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+
+/* origin_timer.c: re-key p after its state or last_send_ms changed; drop it
+ * from the heap before it is freed. */
+void repl__origin_timer_update(repl_origin_t *o, opeer_t *p);
+void repl__origin_timer_remove(repl_origin_t *o, opeer_t *p);
 
 /* origin_log.c */
 const otail_t *repl__tail_at(const repl_origin_t *o, uint64_t seq); /* NULL if not held */

@@ -177,6 +177,6 @@ void repl__origin_trim(repl_origin_t *o, repl_actions_t *a)
     if (below <= o->log_first_seq)
         return;
     o->log_first_seq = below;
-    repl_action_t act = {.kind = REPL_ACT_TRIM_LOG, .seq = below};
+    repl_action_t act = {.kind = REPL_ACT_TRIM_LOG, .u.trim = {.below_seq = below}};
     repl__out_emit(&o->out, a, &act, NULL);
 }

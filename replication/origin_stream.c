@@ -107,6 +107,7 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
     if (hist[0] && (strcmp(hist, o->cfg.history_id) != 0 || applied > o->last_seq)) {
         /* Never rewind an edge: tell it our history; it refuses and alarms. */
         p->state = OPEER_REFUSED;
+        repl__origin_timer_update(o, p);
         (void)origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, 0, now_ms, a);
         return;
     }
@@ -116,6 +117,7 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
             return;
         p->state = OPEER_STREAM;
         p->next_seq = applied + 1;
+        repl__origin_timer_update(o, p);
         repl__origin_pump(o, p, now_ms, a);
         return;
     }
@@ -123,7 +125,9 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
         return;
     p->state = OPEER_SNAPSHOT;
     p->snap_pin = o->last_seq;
-    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT, .peer = p->id, .seq = o->last_seq};
+    repl__origin_timer_update(o, p);
+    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT,
+                         .u.snapshot = {.peer = p->id, .min_seq = o->last_seq}};
     repl__out_emit(&o->out, a, &act, NULL);
 }
 
@@ -187,9 +191,9 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
         }
         if (!repl__tail_at(o, p->next_seq)) {
             repl_action_t act = {.kind = REPL_ACT_READ_LOG,
-                                 .peer = p->id,
-                                 .seq = p->next_seq,
-                                 .max_bytes = KV_REPL_BATCH_MAX_BYTES};
+                                 .u.read_log = {.peer = p->id,
+                                                .from_seq = p->next_seq,
+                                                .max_bytes = KV_REPL_BATCH_MAX_BYTES}};
             repl__out_emit(&o->out, a, &act, NULL);
             p->read_pending = true;
             return;
@@ -292,6 +296,7 @@ void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t id, int rc, uint64_
     p->next_seq = seq + 1;
     p->post_snapshot = true;
     p->last_send_ms = now_ms;
+    repl__origin_timer_update(o, p);
     repl__origin_pump(o, p, now_ms, a);
     repl__origin_trim(o, a);
 }

@@ -125,8 +125,8 @@ static void origin__start_group(repl_origin_t *o, repl_actions_t *a)
     o->group_n = ops;
     o->group_writes = k;
     o->group_id++;
-    repl_action_t act = {
-        .kind = REPL_ACT_PERSIST, .batch_id = o->group_id, .muts = o->group_muts, .n = ops};
+    repl_action_t act = {.kind = REPL_ACT_PERSIST,
+                         .u.persist = {.batch_id = o->group_id, .muts = o->group_muts, .n = ops}};
     repl__out_emit(&o->out, a, &act, NULL);
 }
 

@@ -4,7 +4,8 @@
  * No sockets, no clocks, no storage: events go in (bytes from a peer, a
  * storage completion, the current time as an argument), actions come out
  * (send these bytes to that peer, persist this group of mutations, apply this
- * batch, answer that writer), and repl_*_deadline() says when to call back.
+ * batch, answer that writer), and repl_*_deadline() says when to call back
+ * (it is O(1): a driver simply asks after every call).
  * node/ drives it with libuv, TLS and RocksDB; sim/ drives the very same
  * object files with a virtual clock, a seeded network and an in-memory store.
  *
@@ -127,25 +128,28 @@ typedef struct {
     repl_op_t op;
 } repl_mutation_t;
 
+/* What the core asks its driver to do. Each kind's payload is the union
+ * member of the same name in repl_action_t (CONNECT and RESET have none). */
 typedef enum {
-    REPL_ACT_SEND,       /* peer, data/len: write these bytes (whole frames) in
-                            order (buf: see Ownership) */
-    REPL_ACT_CLOSE,      /* peer, reason: close the connection. The core has
-                            already forgotten it: report nothing more about
-                            it (no on_bytes/on_disconnect; they are ignored) */
+    REPL_ACT_SEND,       /* write these bytes (whole frames) to the peer, in
+                            order */
+    REPL_ACT_CLOSE,      /* close the connection. The core has already
+                            forgotten it: report nothing more about it (no
+                            on_bytes/on_disconnect; they are ignored) */
     REPL_ACT_CONNECT,    /* edge: open the link to the origin now */
     REPL_ACT_PERSIST,    /* origin: commit muts[0..n) durably, in one batch, then
                             call repl_origin_persisted(batch_id, results) */
-    REPL_ACT_READ_LOG,   /* origin: read the log from seq for peer (at least
-                            one entry, then up to max_bytes), then call
+    REPL_ACT_READ_LOG,   /* origin: read the log from from_seq for peer (at
+                            least one entry, then up to max_bytes), then call
                             repl_origin_log_read */
     REPL_ACT_SNAPSHOT,   /* origin: after writing the SENDs before it, stream
                             a consistent snapshot to peer (SnapshotChunk
                             frames, then SnapshotEnd{seq, history_id} where
                             seq is the last committed seq it contains, at
-                            least the action's seq; see wire.h), then call
+                            least min_seq; see wire.h), then call
                             repl_origin_snapshot_sent */
-    REPL_ACT_TRIM_LOG,   /* origin: log entries with seq < seq may be dropped */
+    REPL_ACT_TRIM_LOG,   /* origin: log entries with seq < below_seq may be
+                            dropped */
     REPL_ACT_RESET,      /* edge: a snapshot begins: remove every record and
                             namespace and clear the stored history_id and
                             applied seq (one batch, so a crash mid-snapshot
@@ -155,27 +159,58 @@ typedef enum {
                             advance; seq 0: a snapshot chunk, leave the
                             applied seq alone); also store history_id when
                             non-NULL; then call repl_edge_applied(seq) */
-    REPL_ACT_WRITE_DONE, /* token, status (0 or negative kv code), seq,
-                            results[n] per op: answer a writer */
-    REPL_ACT_ALARM       /* reason: an operator must look (history changed) */
+    REPL_ACT_WRITE_DONE, /* answer a writer */
+    REPL_ACT_ALARM       /* an operator must look (history changed, storage
+                            failed) */
 } repl_act_kind_t;
 
 typedef struct {
     repl_act_kind_t kind;
-    repl_peer_t peer;
-    const uint8_t *data; /* SEND */
-    size_t len;
-    repl_buf_t *buf;             /* SEND: the buffer data points into */
-    uint64_t batch_id;           /* PERSIST */
-    const repl_mutation_t *muts; /* PERSIST, APPLY */
-    size_t n;
-    uint64_t seq;           /* READ_LOG from, TRIM_LOG below, APPLY/WRITE_DONE seq */
-    size_t max_bytes;       /* READ_LOG */
-    const char *history_id; /* APPLY: NUL-terminated, set after a snapshot */
-    uint64_t token;         /* WRITE_DONE */
-    int status;             /* WRITE_DONE */
-    const int *results;     /* WRITE_DONE: per op, n entries */
-    const char *reason;     /* CLOSE, ALARM */
+    union {
+        struct {
+            repl_peer_t peer;
+            const uint8_t *data; /* whole frames: data[0..len) */
+            size_t len;
+            repl_buf_t *buf; /* the buffer data points into (see Ownership) */
+        } send;
+        struct {
+            repl_peer_t peer;
+            const char *reason; /* static */
+        } close;
+        struct {
+            uint64_t batch_id;
+            const repl_mutation_t *muts;
+            size_t n;
+        } persist;
+        struct {
+            repl_peer_t peer;
+            uint64_t from_seq;
+            size_t max_bytes;
+        } read_log;
+        struct {
+            repl_peer_t peer;
+            uint64_t min_seq;
+        } snapshot;
+        struct {
+            uint64_t below_seq;
+        } trim;
+        struct {
+            const repl_mutation_t *muts;
+            size_t n;
+            uint64_t seq;           /* 0: a snapshot chunk */
+            const char *history_id; /* NUL-terminated, set after a snapshot */
+        } apply;
+        struct {
+            uint64_t token;
+            int status;         /* 0 or a negative kv code */
+            uint64_t seq;       /* the write's last seq when status is 0 */
+            const int *results; /* per op, n entries (0 or the op's kv code) */
+            size_t n;
+        } write_done;
+        struct {
+            const char *reason; /* static */
+        } alarm;
+    } u;
 } repl_action_t;
 
 /* Caller-sized action array: the core appends; when it is full the core
@@ -251,7 +286,10 @@ int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_
 
 void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl_origin_poll(repl_origin_t *o, repl_actions_t *a);
-uint64_t repl_origin_deadline(const repl_origin_t *o); /* UINT64_MAX = none */
+/* When repl_origin_tick() has something to do (UINT64_MAX = never): the
+ * earliest handshake timeout or heartbeat of any link, kept up to date by
+ * every call, so asking costs O(1). */
+uint64_t repl_origin_deadline(const repl_origin_t *o);
 
 typedef struct {
     uint32_t node_id;
@@ -323,6 +361,7 @@ void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, re
 
 void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
 void repl_edge_poll(repl_edge_t *e, repl_actions_t *a);
+/* When repl_edge_tick() has something to do (UINT64_MAX = never); O(1). */
 uint64_t repl_edge_deadline(const repl_edge_t *e);
 
 typedef enum {

@@ -58,7 +58,7 @@ static void out__hand(repl__out_t *o, const repl_action_t *act, void *own)
             o->hbufs = h;
             o->hbufs_cap = cap;
         }
-        o->hbufs[o->hbufs_n++] = act->buf;
+        o->hbufs[o->hbufs_n++] = act->u.send.buf;
     }
     if (!own)
         return;
@@ -128,7 +128,7 @@ void repl__out_free(repl__out_t *o)
     while (o->n > 0) {
         repl__qact_t *slot = &o->q[o->head];
         if (slot->act.kind == REPL_ACT_SEND)
-            repl_buf_unref(slot->act.buf);
+            repl_buf_unref(slot->act.u.send.buf);
         kv_free(slot->own);
         o->head = (o->head + 1) % o->cap;
         o->n--;
@@ -141,8 +141,8 @@ void repl__out_free(repl__out_t *o)
 
 void repl__emit_send(repl__out_t *o, repl_actions_t *a, repl_peer_t p, repl_buf_t *b)
 {
-    repl_action_t act = {
-        .kind = REPL_ACT_SEND, .peer = p, .data = b->data, .len = b->len, .buf = b};
+    repl_action_t act = {.kind = REPL_ACT_SEND,
+                         .u.send = {.peer = p, .data = b->data, .len = b->len, .buf = b}};
     repl__out_emit(o, a, &act, NULL);
 }
 
@@ -161,13 +161,13 @@ int repl__send_frame(repl__out_t *o, repl_actions_t *a, repl_peer_t p, const Edg
 
 void repl__emit_close(repl__out_t *o, repl_actions_t *a, repl_peer_t p, const char *reason)
 {
-    repl_action_t act = {.kind = REPL_ACT_CLOSE, .peer = p, .reason = reason};
+    repl_action_t act = {.kind = REPL_ACT_CLOSE, .u.close = {.peer = p, .reason = reason}};
     repl__out_emit(o, a, &act, NULL);
 }
 
 void repl__emit_alarm(repl__out_t *o, repl_actions_t *a, const char *reason)
 {
-    repl_action_t act = {.kind = REPL_ACT_ALARM, .reason = reason};
+    repl_action_t act = {.kind = REPL_ACT_ALARM, .u.alarm = {.reason = reason}};
     repl__out_emit(o, a, &act, NULL);
 }
 
@@ -181,12 +181,9 @@ void repl__emit_write_done(repl__out_t *o, repl_actions_t *a, uint64_t token, in
         if (results)
             memcpy(copy, results, n * sizeof *copy);
     }
-    repl_action_t act = {.kind = REPL_ACT_WRITE_DONE,
-                         .token = token,
-                         .status = status,
-                         .seq = seq,
-                         .results = copy,
-                         .n = n};
+    repl_action_t act = {
+        .kind = REPL_ACT_WRITE_DONE,
+        .u.write_done = {.token = token, .status = status, .seq = seq, .results = copy, .n = n}};
     repl__out_emit(o, a, &act, copy);
 }
 

@@ -121,10 +121,10 @@ void sim_check_converge(sim_check_t *c, size_t edge, const sim_check_rec_t *repl
     }
     for (size_t k = 0; k < c->nkeys; k++) {
         const sim_check_rec_t *a = &replica[k], *b = &origin[k];
-        if (kv_version_cmp(a->v, b->v) != 0 || a->wid != b->wid || a->len != b->len ||
+        if (kv_version_cmp(a->v, b->v) != 0 || a->val != b->val || a->len != b->len ||
             a->tomb != b->tomb) {
             fail(c, SIM_CK_CONVERGE, "edge %zu key %zu differs (write %u vs origin %u)", edge, k,
-                 a->wid, b->wid);
+                 a->val, b->val);
             return;
         }
     }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "kv_version.h"
+#include "lww.h"
 
 typedef enum { SIM_CHECK_NA, SIM_CHECK_PASS, SIM_CHECK_FAIL } sim_verdict_t;
 
@@ -39,13 +40,10 @@ typedef struct {
     char first[160];     /* the first violation, in words */
 } sim_check_result_t;
 
-/* A replica's record of one key, as the checkers compare it. */
-typedef struct {
-    kv_version_t v;
-    uint32_t wid; /* which write's value (0 for none) */
-    uint32_t len;
-    bool tomb;
-} sim_check_rec_t;
+/* A replica's record of one key, as the checkers compare it: the replica
+ * model's record (sim/lww.h), whose val is the write id of the value (0 for
+ * none). */
+typedef lww_rec_t sim_check_rec_t;
 
 typedef struct sim_check sim_check_t;
 

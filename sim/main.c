@@ -1,7 +1,6 @@
 /*
  * main.c - the edgekv-sim command line:
  *   edgekv-sim SCENARIO.json [--seed N] [--out DIR] [--quiet] [--no-plots]
- *              [--verify-deadlines]
  * Exit 0 when every checker passed (or had nothing to check), 1 when one
  * failed, 2 on a usage or scenario error.
  */
@@ -28,7 +27,7 @@ static bool is_wars(const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: edgekv-sim SCENARIO.json [--seed N] [--out DIR] [--quiet] "
-                    "[--no-plots] [--verify-deadlines]\n");
+                    "[--no-plots]\n");
     return 2;
 }
 
@@ -48,8 +47,6 @@ int main(int argc, char **argv)
             opt.quiet = true;
         } else if (!strcmp(argv[i], "--no-plots")) {
             plots = false;
-        } else if (!strcmp(argv[i], "--verify-deadlines")) {
-            opt.verify_deadlines = true;
         } else if (argv[i][0] == '-' || path) {
             return usage();
         } else {

@@ -16,21 +16,6 @@
 #include "kv_assert.h"
 #include "sim_int.h"
 
-bool sim__model_apply(sim_model_t *m, uint32_t key, kv_version_t v, uint32_t wid, uint32_t len,
-                      bool tomb)
-{
-    sim_rec_t *r = &m->recs[key];
-    if (v.hlc > m->hlc_max)
-        m->hlc_max = v.hlc;
-    if (kv_version_cmp(v, r->v) <= 0)
-        return false;
-    r->v = v;
-    r->wid = wid;
-    r->len = len;
-    r->tomb = tomb;
-    return true;
-}
-
 void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid,
                  uint32_t len, sim_opk_t kind)
 {

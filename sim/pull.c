@@ -73,7 +73,7 @@ static void commit(sim_t *s, uint32_t wid)
     kv_version_t v = {hlc, 1};
     bool put = w->kind == OPK_PUT;
     uint64_t seq = s->ncommits + 1;
-    sim__model_apply(&s->om, w->key, v, put ? wid : 0, put ? w->len : 0, !put);
+    lww_apply(&s->om, w->key, v, put ? wid : 0, put ? w->len : 0, !put);
     sim__commit(s, seq, v, w->key, put ? wid : 0, put ? w->len : 0, put ? OPK_PUT : OPK_DEL);
     s->om.applied_seq = seq;
     /* Where a stale entry is cached, the write shows when it expires. */
@@ -153,7 +153,7 @@ void sim__pull_event(sim_t *s, const sim_ev_t *ev)
                      (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6);
         t = sim__path_arrival(s, node, 0, t);
         next = sim__at(s, t, EV_PULL_RESP, node);
-        next->a = key | ((uint64_t)r->wid << 32);
+        next->a = key | ((uint64_t)r->val << 32);
         next->b = ev->b;
         next->len = r->v.hlc; /* the version travels in len/flags-free fields */
         next->conn = r->v.node_id;

@@ -2,27 +2,22 @@
  * push.c - the simulator's driver of the real replication core: it executes
  * the actions of one repl_origin_t and N repl_edge_t the way node/ does,
  * with virtual time, the links of net.c and an in-memory storage model.
+ * The dispatching and the storage steps are sim/drive.h's (shared with the
+ * replication tests); the hooks below are what is the simulator's own.
  *
- * Storage model (the LWW rules of storage/): a replica is an array of
- * records by key id (version, value id, length, tombstone); the origin's
- * durable log is the array of commits (sim_commit_t) from log_first on.
+ * Storage model: a replica is a sim/lww.h model over nkeys records, slot i
+ * being key i (version, value id, length, tombstone); the origin's durable
+ * log is the array of commits (sim_commit_t) from log_first on.
  * A PERSIST becomes durable after an origin_disk draw, an APPLY/RESET after
  * an edge_disk draw; a crash before that loses it, and the core is created
  * again from the durable state, as node/ does from RocksDB. Values are not
  * stored: a value is its write id (its first 4 bytes) and its length, and
  * the bytes are regenerated when a snapshot or a log read needs them.
  *
- * Deadlines: after every call into an edge the driver re-reads
- * repl_edge_deadline() and arms a timer event when it moved earlier (a
+ * Deadlines: after every call into a core the driver asks it for its
+ * deadline (O(1): repl.h) and arms a timer event when it moved earlier; a
  * timer that fires before the real deadline ticks the core, which finds
- * nothing due, and re-arms). The origin's deadline is a scan over all its
- * peers, so it is re-read only after calls that can move it earlier: a
- * connect, the first bytes of a connection (the Hello that starts a
- * stream), a snapshot completion, a restart, a clock jump and every tick;
- * every other call only sends (pushing the heartbeat deadline later) or
- * removes peers -- while the origin's clock does not go backwards; after a
- * backward jump it is re-read after every call until the clock has caught
- * up. --verify-deadlines (tests) asserts all this after every event.
+ * nothing due, and re-arms.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,6 +38,7 @@ static const char SIM_HISTORY[33] = "0123456789abcdef0123456789abcdef";
         repl_actions_t a_ = {(s)->acts, SIM_ACTS_CAP, 0};                                          \
         call;                                                                                      \
         sim__origin_drain((s), &a_);                                                               \
+        sim__origin_rearm(s);                                                                      \
     } while (0)
 
 #define EDGE_CALL(s, idx, call)                                                                    \
@@ -69,15 +65,6 @@ void sim__key(uint32_t key, char *buf, size_t *len)
     *len = n + 1;
 }
 
-uint32_t sim__key_id(const char *key, size_t len)
-{
-    KV_ASSERT(len >= 2 && key[0] == 'k');
-    uint32_t v = 0;
-    for (size_t i = 1; i < len; i++)
-        v = v * 10 + (uint32_t)(key[i] - '0');
-    return v;
-}
-
 static void value_fill(uint8_t *p, uint32_t wid, uint32_t len)
 {
     memset(p, 'v', len);
@@ -94,14 +81,6 @@ void sim__value(sim_t *s, uint32_t wid, uint32_t len, const uint8_t **out)
     }
     value_fill(s->vbuf, wid, len);
     *out = s->vbuf;
-}
-
-static uint32_t value_wid(const repl_op_t *op)
-{
-    uint32_t wid = 0;
-    if (op->value_len >= sizeof wid)
-        memcpy(&wid, op->value, sizeof wid);
-    return wid;
 }
 
 /* Mutations for records or log entries, with keys and values in one arena
@@ -169,14 +148,14 @@ static void arm(sim_t *s, uint32_t node, uint64_t deadline_ms)
 
 void sim__origin_rearm(sim_t *s)
 {
-    if (s->o)
-        arm(s, 0, repl_origin_deadline(s->o));
+    if (s->od.origin)
+        arm(s, 0, repl_origin_deadline(s->od.origin));
 }
 
 void sim__edge_rearm(sim_t *s, uint32_t node)
 {
-    if (s->nodes[node].e)
-        arm(s, node, repl_edge_deadline(s->nodes[node].e));
+    if (s->nodes[node].d.edge)
+        arm(s, node, repl_edge_deadline(s->nodes[node].d.edge));
 }
 
 /* ---- origin -------------------------------------------------------------------- */
@@ -193,7 +172,7 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
             const sim_rec_t *r = &s->om.recs[i];
             if (kv_version_is_zero(r->v))
                 continue;
-            tmp[n] = (sim_commit_t){.v = r->v, .key = (uint32_t)i, .wid = r->wid, .len = r->len,
+            tmp[n] = (sim_commit_t){.v = r->v, .key = (uint32_t)i, .wid = r->val, .len = r->len,
                                     .kind = r->tomb ? OPK_DEL : OPK_PUT};
             cs[n] = &tmp[n];
             bytes += r->len;
@@ -219,84 +198,114 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
     s->snapshots++;
 }
 
-static void origin_act(sim_t *s, const repl_action_t *a)
+/* A writer's answer: its status, else the first op's result. */
+static void on_write_done(drive_node_t *d, uint64_t token, int status, uint64_t seq,
+                          const int *results, size_t n)
 {
-    sim_ev_t *ev;
-    switch (a->kind) {
-    case REPL_ACT_SEND:
-        sim__send_frame(s, a->peer, 0, repl_buf_ref(a->buf), NULL, a->data, a->len);
-        break;
-    case REPL_ACT_CLOSE:
-        sim__close(s, a->peer, 0);
-        break;
-    case REPL_ACT_PERSIST:
-        KV_ASSERT(!s->persist_pending);
-        s->persist_pending = true;
-        s->persist_batch = a->batch_id;
-        s->persist_muts = a->muts;
-        s->persist_n = a->n;
-        sim__at(s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->origin_disk, &s->rng_disk) * 1e6),
-                EV_PERSIST, 0);
-        break;
-    case REPL_ACT_READ_LOG:
-        ev = sim__at(s, s->eng.now_ns +
-                            (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6),
-                     EV_READLOG, 0);
-        ev->conn = a->peer;
-        ev->a = a->seq;
-        ev->b = a->max_bytes;
-        break;
-    case REPL_ACT_SNAPSHOT:
-        origin_snapshot(s, a->peer);
-        break;
-    case REPL_ACT_TRIM_LOG:
-        if (a->seq > s->log_first)
-            s->log_first = a->seq;
-        break;
-    case REPL_ACT_WRITE_DONE:
-        sim__write_done(s, (uint32_t)a->token,
-                        a->status ? a->status : (a->n && a->results ? a->results[0] : 0), a->seq);
-        break;
-    case REPL_ACT_ALARM:
-        s->alarms++;
-        if (!s->opt.quiet)
-            fprintf(stderr, "edgekv-sim: t=%.3f s origin ALARM: %s\n",
-                    (double)s->eng.now_ns / 1e9, a->reason);
-        break;
-    default:
-        KV_ASSERT(!"origin emitted an edge action");
-    }
+    if (status == 0 && n && results)
+        status = results[0];
+    sim__write_done(d->ctx, (uint32_t)token, status, seq);
 }
+
+static void origin_send(drive_node_t *d, repl_peer_t peer, const repl_action_t *a)
+{
+    sim__send_frame(d->ctx, peer, 0, repl_buf_ref(a->u.send.buf), NULL, a->u.send.data,
+                    a->u.send.len);
+}
+
+static void origin_close(drive_node_t *d, repl_peer_t peer)
+{
+    sim__close(d->ctx, peer, 0);
+}
+
+static void origin_persist(drive_node_t *d)
+{
+    sim_t *s = d->ctx;
+    sim__at(s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->origin_disk, &s->rng_disk) * 1e6),
+            EV_PERSIST, 0);
+}
+
+static void origin_read_log(drive_node_t *d, repl_peer_t peer, uint64_t from_seq, size_t max_bytes)
+{
+    sim_t *s = d->ctx;
+    sim_ev_t *ev = sim__at(s, s->eng.now_ns +
+                                  (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6),
+                           EV_READLOG, 0);
+    ev->conn = peer;
+    ev->a = from_seq;
+    ev->b = max_bytes;
+}
+
+static void origin_snapshot_hook(drive_node_t *d, repl_peer_t peer, uint64_t min_seq)
+{
+    (void)min_seq; /* the durable model holds every commit */
+    origin_snapshot(d->ctx, peer);
+}
+
+static void origin_trim(drive_node_t *d, uint64_t below_seq)
+{
+    sim_t *s = d->ctx;
+    if (below_seq > s->log_first)
+        s->log_first = below_seq;
+}
+
+static void origin_alarm(drive_node_t *d, const char *reason)
+{
+    sim_t *s = d->ctx;
+    s->alarms++;
+    if (!s->opt.quiet)
+        fprintf(stderr, "edgekv-sim: t=%.3f s origin ALARM: %s\n", (double)s->eng.now_ns / 1e9,
+                reason);
+}
+
+/* A committed op fails (write_fail_p): it is logged as a no-op. */
+static int origin_op_fails(drive_node_t *d, const repl_mutation_t *m)
+{
+    sim_t *s = d->ctx;
+    (void)m;
+    if (s->sc->write_fail_p > 0 && sim_rng_unit(&s->rng_disk) < s->sc->write_fail_p)
+        return KV_EIO;
+    return 0;
+}
+
+/* The durable log (sim_commit_t), with what the metrics need. */
+static void origin_logged(drive_node_t *d, const repl_mutation_t *m, int fail)
+{
+    sim_t *s = d->ctx;
+    const repl_op_t *op = &m->op;
+    if (op->kind != REPL_OP_PUT && op->kind != REPL_OP_DELETE) {
+        sim__commit(s, m->seq, m->version, 0, 0, 0, OPK_NOOP);
+        return;
+    }
+    uint32_t key = lww_keys_find(s->keys, op->ns_id, op->key, op->key_len);
+    KV_ASSERT(key < s->sc->nkeys);
+    if (fail) {
+        sim__commit(s, m->seq, m->version, key, 0, 0, OPK_NOOP);
+        return;
+    }
+    bool put = op->kind == REPL_OP_PUT;
+    sim__commit(s, m->seq, m->version, key, put ? lww_keys_value(s->keys, op) : 0,
+                put ? (uint32_t)op->value_len : 0, put ? OPK_PUT : OPK_DEL);
+}
+
+static const drive_ops_t ORIGIN_OPS = {
+    .send = origin_send,
+    .close = origin_close,
+    .write_done = on_write_done,
+    .alarm = origin_alarm,
+    .persist = origin_persist,
+    .read_log = origin_read_log,
+    .snapshot = origin_snapshot_hook,
+    .trim = origin_trim,
+    .op_fails = origin_op_fails,
+    .logged = origin_logged,
+};
 
 void sim__origin_drain(sim_t *s, repl_actions_t *a)
 {
     s->call_id++;
     s->hash_key = NULL; /* buffers of earlier calls may be freed and reused */
-    for (;;) {
-        for (size_t i = 0; i < a->n; i++)
-            origin_act(s, &a->acts[i]);
-        a->n = 0;
-        repl_origin_poll(s->o, a);
-        if (a->n == 0)
-            break;
-    }
-    /* After a backward clock jump a send can bring the heartbeat deadline
-     * earlier (last_send_ms goes back): re-read it after every call until
-     * the clock is past its old maximum again. */
-    uint64_t now_ms = sim__local_ms(s, &s->nodes[0]);
-    if (now_ms >= s->origin_ms_max)
-        s->origin_ms_max = now_ms;
-    else
-        sim__origin_rearm(s);
-}
-
-void sim__origin_verify(sim_t *s)
-{
-    if (!s->o)
-        return;
-    uint64_t d = repl_origin_deadline(s->o);
-    if (d != UINT64_MAX)
-        KV_ASSERT(s->nodes[0].timer_ns <= sim__virtual_ns(s, &s->nodes[0], d));
+    drive_run(&s->od, a);
 }
 
 void sim__origin_start(sim_t *s, bool restart)
@@ -315,11 +324,13 @@ void sim__origin_start(sim_t *s, bool restart)
     c.log_retention = sc->log_retention;
     if (c.log_retention_max < c.log_retention)
         c.log_retention_max = c.log_retention;
-    KV_ASSERT(repl_origin_create(&c, &s->o) == 0);
+    repl_origin_t *o;
+    KV_ASSERT(repl_origin_create(&c, &o) == 0);
+    drive_init(&s->od, o, NULL, &s->om, &ORIGIN_OPS, s);
     if (restart)
         for (size_t i = 0; i < s->nsaved_acks; i++)
             if (s->saved_acks[i].acked_seq <= c.last_seq)
-                (void)repl_origin_restore_edge(s->o, s->saved_acks[i].node_id,
+                (void)repl_origin_restore_edge(o, s->saved_acks[i].node_id,
                                                s->saved_acks[i].acked_seq,
                                                s->saved_acks[i].last_ack_ms);
     sim_node_t *n = &s->nodes[0];
@@ -337,10 +348,10 @@ void sim__origin_crash(sim_t *s)
     s->saved_acks = calloc(KV_REPL_EDGES_MAX, sizeof *s->saved_acks);
     KV_ASSERT(s->saved_acks != NULL);
     s->nsaved_acks =
-        repl_origin_edges(s->o, sim__local_ms(s, n), s->saved_acks, KV_REPL_EDGES_MAX);
-    repl_origin_destroy(s->o);
-    s->o = NULL;
-    s->persist_pending = false; /* not durable: lost */
+        repl_origin_edges(s->od.origin, sim__local_ms(s, n), s->saved_acks, KV_REPL_EDGES_MAX);
+    repl_origin_destroy(s->od.origin);
+    s->od.origin = NULL;
+    drive_forget(&s->od); /* a PERSIST in flight was not durable: lost */
     n->up = false;
     n->inc++;
     n->timer_ns = UINT64_MAX;
@@ -356,34 +367,7 @@ void sim__origin_crash(sim_t *s)
 
 static void do_persist(sim_t *s)
 {
-    KV_ASSERT(s->persist_pending);
-    s->persist_pending = false;
-    size_t n = s->persist_n;
-    int *results = calloc(n ? n : 1, sizeof *results);
-    KV_ASSERT(results != NULL);
-    for (size_t i = 0; i < n; i++) {
-        const repl_mutation_t *m = &s->persist_muts[i];
-        KV_ASSERT(m->seq == s->ncommits + 1);
-        const repl_op_t *op = &m->op;
-        if (op->kind != REPL_OP_PUT && op->kind != REPL_OP_DELETE) {
-            sim__commit(s, m->seq, m->version, 0, 0, 0, OPK_NOOP);
-            continue;
-        }
-        uint32_t key = sim__key_id(op->key, op->key_len);
-        if (s->sc->write_fail_p > 0 && sim_rng_unit(&s->rng_disk) < s->sc->write_fail_p) {
-            results[i] = KV_EIO; /* logged as a no-op */
-            sim__commit(s, m->seq, m->version, key, 0, 0, OPK_NOOP);
-            continue;
-        }
-        bool put = op->kind == REPL_OP_PUT;
-        uint32_t wid = put ? value_wid(op) : 0, len = put ? (uint32_t)op->value_len : 0;
-        KV_ASSERT(sim__model_apply(&s->om, key, m->version, wid, len, !put));
-        sim__commit(s, m->seq, m->version, key, wid, len, put ? OPK_PUT : OPK_DEL);
-    }
-    s->om.applied_seq = s->ncommits;
-    ORIGIN_CALL(s, repl_origin_persisted(s->o, s->persist_batch, 0, results,
-                                         sim__local_ms(s, &s->nodes[0]), &a_));
-    free(results);
+    ORIGIN_CALL(s, drive_persisted(&s->od, 0, sim__local_ms(s, &s->nodes[0]), &a_));
 }
 
 static void do_read_log(sim_t *s, const sim_ev_t *ev)
@@ -406,68 +390,110 @@ static void do_read_log(sim_t *s, const sim_ev_t *ev)
     }
     mbatch_t b;
     mbatch_build(&b, cs, seqs, n);
-    ORIGIN_CALL(s, repl_origin_log_read(s->o, ev->conn, 0, b.m, n, sim__local_ms(s, &s->nodes[0]),
-                                        &a_));
+    ORIGIN_CALL(s, repl_origin_log_read(s->od.origin, ev->conn, 0, b.m, n,
+                                        sim__local_ms(s, &s->nodes[0]), &a_));
     mbatch_free(&b);
 }
 
 /* ---- edges --------------------------------------------------------------------- */
 
-static void edge_act(sim_t *s, uint32_t idx, const repl_action_t *a)
+static uint32_t edge_idx(const drive_node_t *d)
 {
-    sim_node_t *n = &s->nodes[idx];
-    switch (a->kind) {
-    case REPL_ACT_SEND:
-        KV_ASSERT(a->peer == n->conn);
-        sim__send_frame(s, a->peer, DIR_UP, repl_buf_ref(a->buf), NULL, a->data, a->len);
-        break;
-    case REPL_ACT_CLOSE:
-        sim__close(s, a->peer, DIR_UP);
-        if (n->conn == a->peer)
-            n->conn = 0;
-        break;
-    case REPL_ACT_CONNECT:
-        sim__connect(s, idx);
-        break;
-    case REPL_ACT_RESET:
-    case REPL_ACT_APPLY:
-        KV_ASSERT(!n->step);
-        n->step = true;
-        n->step_reset = a->kind == REPL_ACT_RESET;
-        n->step_muts = a->muts;
-        n->step_n = a->n;
-        n->step_seq = a->seq;
-        n->step_hist = a->history_id;
-        sim__at(s, s->eng.now_ns +
-                       (uint64_t)(sim__sample_ms(s->sc->edge_disk, &s->rng_disk) * 1e6),
-                EV_APPLY, idx);
-        break;
-    case REPL_ACT_WRITE_DONE:
-        sim__write_done(s, (uint32_t)a->token,
-                        a->status ? a->status : (a->n && a->results ? a->results[0] : 0), a->seq);
-        break;
-    case REPL_ACT_ALARM:
-        s->alarms++;
-        if (!s->opt.quiet)
-            fprintf(stderr, "edgekv-sim: t=%.3f s edge %u ALARM: %s\n",
-                    (double)s->eng.now_ns / 1e9, idx - 1, a->reason);
-        break;
-    default:
-        KV_ASSERT(!"edge emitted an origin action");
-    }
+    const sim_t *s = d->ctx;
+    const sim_node_t *n = (const sim_node_t *)((const char *)d - offsetof(sim_node_t, d));
+    return (uint32_t)(n - s->nodes);
 }
+
+static void edge_send(drive_node_t *d, repl_peer_t peer, const repl_action_t *a)
+{
+    sim_t *s = d->ctx;
+    KV_ASSERT(peer == s->nodes[edge_idx(d)].conn);
+    sim__send_frame(s, peer, DIR_UP, repl_buf_ref(a->u.send.buf), NULL, a->u.send.data,
+                    a->u.send.len);
+}
+
+static void edge_close(drive_node_t *d, repl_peer_t peer)
+{
+    sim_t *s = d->ctx;
+    sim_node_t *n = &s->nodes[edge_idx(d)];
+    sim__close(s, peer, DIR_UP);
+    if (n->conn == peer)
+        n->conn = 0;
+}
+
+static void edge_connect(drive_node_t *d)
+{
+    sim__connect(d->ctx, edge_idx(d));
+}
+
+static void edge_step(drive_node_t *d)
+{
+    sim_t *s = d->ctx;
+    sim__at(s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->edge_disk, &s->rng_disk) * 1e6),
+            EV_APPLY, edge_idx(d));
+}
+
+static void edge_alarm(drive_node_t *d, const char *reason)
+{
+    sim_t *s = d->ctx;
+    s->alarms++;
+    if (!s->opt.quiet)
+        fprintf(stderr, "edgekv-sim: t=%.3f s edge %u ALARM: %s\n", (double)s->eng.now_ns / 1e9,
+                edge_idx(d) - 1, reason);
+}
+
+/* The replica was emptied: a snapshot begins; until it ends, what the
+ * replica holds is not checked for rewinds key by key. */
+static void edge_reset(drive_node_t *d)
+{
+    sim_t *s = d->ctx;
+    s->nodes[edge_idx(d)].snapshotting = true;
+}
+
+static void edge_applied(drive_node_t *d, const repl_mutation_t *m, uint32_t slot)
+{
+    sim_t *s = d->ctx;
+    uint32_t idx = edge_idx(d);
+    sim_node_t *n = &s->nodes[idx];
+    (void)m;
+    if (!n->snapshotting)
+        sim_check_observe(s->ck, idx - 1, slot, n->m.recs[slot].v, s->eng.now_ns);
+}
+
+static void edge_advanced(drive_node_t *d, uint64_t from, uint64_t to)
+{
+    sim__edge_advanced(d->ctx, edge_idx(d), from, to);
+}
+
+static void edge_history(drive_node_t *d)
+{
+    sim_t *s = d->ctx;
+    uint32_t idx = edge_idx(d);
+    sim_node_t *n = &s->nodes[idx];
+    if (!n->snapshotting)
+        return;
+    n->snapshotting = false; /* the snapshot as a whole must not rewind */
+    for (uint32_t k = 0; k < s->sc->nkeys; k++)
+        sim_check_observe(s->ck, idx - 1, k, n->m.recs[k].v, s->eng.now_ns);
+}
+
+static const drive_ops_t EDGE_OPS = {
+    .send = edge_send,
+    .close = edge_close,
+    .write_done = on_write_done,
+    .alarm = edge_alarm,
+    .connect = edge_connect,
+    .step = edge_step,
+    .reset = edge_reset,
+    .applied = edge_applied,
+    .advanced = edge_advanced,
+    .history = edge_history,
+};
 
 void sim__edge_drain(sim_t *s, uint32_t idx, repl_actions_t *a)
 {
     s->hash_key = NULL;
-    for (;;) {
-        for (size_t i = 0; i < a->n; i++)
-            edge_act(s, idx, &a->acts[i]);
-        a->n = 0;
-        repl_edge_poll(s->nodes[idx].e, a);
-        if (a->n == 0)
-            break;
-    }
+    drive_run(&s->nodes[idx].d, a);
 }
 
 void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
@@ -485,13 +511,14 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
     c.reconnect_max_ms = sc->reconnect_max_ms;
     c.link_timeout_ms = sc->link_timeout_ms;
     c.seed = s->seed * 1000003u + idx * 7919u + n->inc;
-    KV_ASSERT(repl_edge_create(&c, &n->e) == 0);
+    repl_edge_t *e;
+    KV_ASSERT(repl_edge_create(&c, &e) == 0);
+    drive_init(&n->d, NULL, e, &n->m, &EDGE_OPS, s);
     n->up = true;
     n->timer_ns = UINT64_MAX;
-    n->step = false;
     n->snapshotting = false;
     (void)restart;
-    EDGE_CALL(s, idx, repl_edge_start(n->e, sim__local_ms(s, n), &a_));
+    EDGE_CALL(s, idx, repl_edge_start(e, sim__local_ms(s, n), &a_));
 }
 
 void sim__edge_crash(sim_t *s, uint32_t idx)
@@ -499,11 +526,11 @@ void sim__edge_crash(sim_t *s, uint32_t idx)
     sim_node_t *n = &s->nodes[idx];
     if (!n->up)
         return;
-    repl_edge_destroy(n->e);
-    n->e = NULL;
+    repl_edge_destroy(n->d.edge);
+    n->d.edge = NULL;
+    drive_forget(&n->d); /* an unfinished step was not durable */
     n->up = false;
     n->inc++;
-    n->step = false; /* an unfinished step was not durable */
     n->timer_ns = UINT64_MAX;
     if (n->conn) {
         sim__close(s, n->conn, DIR_UP); /* the kernel resets the socket */
@@ -529,51 +556,10 @@ void sim__edge_crash(sim_t *s, uint32_t idx)
 static void do_apply(sim_t *s, uint32_t idx)
 {
     sim_node_t *n = &s->nodes[idx];
-    KV_ASSERT(n->step);
-    n->step = false;
     int rc = 0;
     if (s->sc->apply_fail_p > 0 && sim_rng_unit(&s->rng_disk) < s->sc->apply_fail_p)
         rc = KV_EIO;
-    uint64_t now_ms = sim__local_ms(s, n);
-    if (n->step_reset) {
-        if (rc == 0) {
-            memset(n->m.recs, 0, s->sc->nkeys * sizeof *n->m.recs);
-            n->m.applied_seq = 0;
-            n->m.history[0] = '\0';
-            n->snapshotting = true;
-        }
-        EDGE_CALL(s, idx, repl_edge_reset_done(n->e, rc, now_ms, &a_));
-        return;
-    }
-    if (rc == 0) {
-        for (size_t i = 0; i < n->step_n; i++) {
-            const repl_mutation_t *m = &n->step_muts[i];
-            const repl_op_t *op = &m->op;
-            if (op->kind != REPL_OP_PUT && op->kind != REPL_OP_DELETE)
-                continue;
-            uint32_t key = sim__key_id(op->key, op->key_len);
-            bool put = op->kind == REPL_OP_PUT;
-            sim__model_apply(&n->m, key, m->version, put ? value_wid(op) : 0,
-                             put ? (uint32_t)op->value_len : 0, !put);
-            if (!n->snapshotting)
-                sim_check_observe(s->ck, idx - 1, key, n->m.recs[key].v, s->eng.now_ns);
-        }
-        if (n->step_seq) {
-            uint64_t from = n->m.applied_seq;
-            n->m.applied_seq = n->step_seq;
-            sim__edge_advanced(s, idx, from, n->step_seq);
-        }
-        if (n->step_hist) {
-            memcpy(n->m.history, n->step_hist, sizeof n->m.history);
-            n->m.history[32] = '\0';
-            if (n->snapshotting) {
-                n->snapshotting = false; /* the snapshot as a whole must not rewind */
-                for (uint32_t k = 0; k < s->sc->nkeys; k++)
-                    sim_check_observe(s->ck, idx - 1, k, n->m.recs[k].v, s->eng.now_ns);
-            }
-        }
-    }
-    EDGE_CALL(s, idx, repl_edge_applied(n->e, rc, n->step_seq, now_ms, &a_));
+    EDGE_CALL(s, idx, drive_stepped(&n->d, rc, sim__local_ms(s, n), &a_));
 }
 
 /* ---- writes -------------------------------------------------------------------- */
@@ -602,9 +588,9 @@ void sim__push_write(sim_t *s, uint32_t wid)
     w->in_core = true; /* a crash of its node fails it */
     uint64_t now_ms = sim__local_ms(s, n);
     if (w->edge == 0)
-        ORIGIN_CALL(s, repl_origin_write(s->o, wid, &op, 1, now_ms, &a_));
+        ORIGIN_CALL(s, repl_origin_write(s->od.origin, wid, &op, 1, now_ms, &a_));
     else
-        EDGE_CALL(s, w->edge, repl_edge_write(n->e, wid, &op, 1, now_ms, &a_));
+        EDGE_CALL(s, w->edge, repl_edge_write(n->d.edge, wid, &op, 1, now_ms, &a_));
 }
 
 /* ---- events -------------------------------------------------------------------- */
@@ -621,18 +607,13 @@ static void on_deliver(sim_t *s, const sim_ev_t *ev)
 {
     sim_conn_t *c = &s->conns[ev->conn];
     if (ev->flags & DIR_UP) {
-        if (c->origin_open) {
-            bool first = !c->heard;
-            c->heard = true;
-            ORIGIN_CALL(s, repl_origin_on_bytes(s->o, ev->conn, ev->data, ev->len,
+        if (c->origin_open)
+            ORIGIN_CALL(s, repl_origin_on_bytes(s->od.origin, ev->conn, ev->data, ev->len,
                                                 sim__local_ms(s, &s->nodes[0]), &a_));
-            if (first)
-                sim__origin_rearm(s);
-        }
     } else if (c->edge_open) {
         sim_node_t *n = &s->nodes[c->edge];
         KV_ASSERT(n->conn == ev->conn);
-        EDGE_CALL(s, c->edge, repl_edge_on_bytes(n->e, ev->data, ev->len, sim__local_ms(s, n), &a_));
+        EDGE_CALL(s, c->edge, repl_edge_on_bytes(n->d.edge, ev->data, ev->len, sim__local_ms(s, n), &a_));
     }
     release(ev);
 }
@@ -643,13 +624,13 @@ static void edge_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
     sim_node_t *n = &s->nodes[c->edge];
     if (n->conn == id)
         n->conn = 0;
-    EDGE_CALL(s, c->edge, repl_edge_on_disconnect(n->e, sim__local_ms(s, n), &a_));
+    EDGE_CALL(s, c->edge, repl_edge_on_disconnect(n->d.edge, sim__local_ms(s, n), &a_));
 }
 
 static void origin_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
 {
     c->origin_open = false;
-    ORIGIN_CALL(s, repl_origin_on_disconnect(s->o, id, sim__local_ms(s, &s->nodes[0]), &a_));
+    ORIGIN_CALL(s, repl_origin_on_disconnect(s->od.origin, id, sim__local_ms(s, &s->nodes[0]), &a_));
 }
 
 static void on_connect(sim_t *s, const sim_ev_t *ev)
@@ -658,22 +639,21 @@ static void on_connect(sim_t *s, const sim_ev_t *ev)
     uint64_t now_ms = sim__local_ms(s, n);
     if (!ev->a || !sim__path_up(s, ev->node)) {
         s->connects_failed++;
-        EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->e, now_ms, &a_));
+        EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->d.edge, now_ms, &a_));
         return;
     }
     uint32_t id = sim__conn_new(s, ev->node);
     n->conn = id;
     n->conn_up_ns = s->eng.now_ns;
     n->reconnects++;
-    ORIGIN_CALL(s, repl_origin_on_connect(s->o, id, sim__local_ms(s, &s->nodes[0]), &a_));
-    sim__origin_rearm(s);
+    ORIGIN_CALL(s, repl_origin_on_connect(s->od.origin, id, sim__local_ms(s, &s->nodes[0]), &a_));
     if (!s->conns[id].origin_open) { /* the origin refused it at once */
         s->conns[id].edge_open = false;
         n->conn = 0;
-        EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->e, now_ms, &a_));
+        EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->d.edge, now_ms, &a_));
         return;
     }
-    EDGE_CALL(s, ev->node, repl_edge_on_connect(n->e, id, now_ms, &a_));
+    EDGE_CALL(s, ev->node, repl_edge_on_connect(n->d.edge, id, now_ms, &a_));
 }
 
 static void on_timer(sim_t *s, const sim_ev_t *ev)
@@ -683,12 +663,10 @@ static void on_timer(sim_t *s, const sim_ev_t *ev)
         return; /* superseded */
     n->timer_ns = UINT64_MAX;
     uint64_t now_ms = sim__local_ms(s, n);
-    if (ev->node == 0) {
-        ORIGIN_CALL(s, repl_origin_tick(s->o, now_ms, &a_));
-        sim__origin_rearm(s);
-    } else {
-        EDGE_CALL(s, ev->node, repl_edge_tick(n->e, now_ms, &a_));
-    }
+    if (ev->node == 0)
+        ORIGIN_CALL(s, repl_origin_tick(s->od.origin, now_ms, &a_));
+    else
+        EDGE_CALL(s, ev->node, repl_edge_tick(n->d.edge, now_ms, &a_));
 }
 
 void sim__push_event(sim_t *s, const sim_ev_t *ev)
@@ -715,7 +693,7 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
         return;
     case EV_FLUSH:
         if (c->origin_open)
-            ORIGIN_CALL(s, repl_origin_on_flushed(s->o, ev->conn, ev->a,
+            ORIGIN_CALL(s, repl_origin_on_flushed(s->od.origin, ev->conn, ev->a,
                                                   sim__local_ms(s, &s->nodes[0]), &a_));
         return;
     default:
@@ -738,9 +716,8 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
         do_read_log(s, ev);
         break;
     case EV_SNAPDONE:
-        ORIGIN_CALL(s, repl_origin_snapshot_sent(s->o, ev->conn, 0, ev->a,
+        ORIGIN_CALL(s, repl_origin_snapshot_sent(s->od.origin, ev->conn, 0, ev->a,
                                                  sim__local_ms(s, &s->nodes[0]), &a_));
-        sim__origin_rearm(s);
         break;
     case EV_APPLY:
         do_apply(s, ev->node);

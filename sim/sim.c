@@ -237,7 +237,8 @@ static void build_nodes(sim_t *s)
         if (pull && i > 0)
             n->cache = s->cache_block + (size_t)(i - 1) * sc->nkeys;
         else if (!pull || i == 0)
-            n->m.recs = s->recs_block + (size_t)(pull ? 0 : i) * sc->nkeys;
+            lww_replica_init_fixed(&n->m, s->keys, s->recs_block + (size_t)(pull ? 0 : i) * sc->nkeys,
+                                   sc->nkeys);
     }
     s->read_cum = calloc(sc->nregions, sizeof *s->read_cum);
     s->write_cum = calloc(sc->nregions, sizeof *s->write_cum);
@@ -269,8 +270,17 @@ int sim_create(const sim_scenario_t *sc, uint64_t seed, const sim_options_t *opt
     sim_rng_derive(&s->rng_disk, seed, STREAM_DISK);
     sim_rng_derive(&s->rng_probe, seed, STREAM_PROBE);
     sim_rng_derive(&s->rng_fault, seed, STREAM_FAULT);
+    s->keys = lww_keys_new(false);
+    for (uint32_t k = 0; k < sc->nkeys; k++) { /* slot k is key k */
+        char key[12];
+        size_t len;
+        sim__key(k, key, &len);
+        uint32_t slot = lww_keys_slot(s->keys, SIM_NS, key, len);
+        KV_ASSERT(slot == k);
+    }
     build_nodes(s);
-    s->om.recs = s->nodes[0].m.recs; /* the origin's durable model */
+    /* The origin's durable records: node 0's block. */
+    lww_replica_init_fixed(&s->om, s->keys, s->nodes[0].m.recs, sc->nkeys);
     s->work_end_ns = (uint64_t)(sc->duration_s * 1e9);
     s->end_ns = s->work_end_ns + (uint64_t)(sc->quiet_s * 1e9);
     s->key_last_seq = calloc(sc->nkeys, sizeof *s->key_last_seq);
@@ -311,10 +321,12 @@ void sim_destroy(sim_t *s)
         kv_assert_set_hook(NULL, NULL);
         hook_sim = NULL;
     }
-    repl_origin_destroy(s->o);
+    repl_origin_destroy(s->od.origin);
+    lww_replica_free(&s->om);
     for (size_t i = 0; i < s->nnodes; i++) {
         sim_node_t *n = &s->nodes[i];
-        repl_edge_destroy(n->e);
+        repl_edge_destroy(n->d.edge);
+        lww_replica_free(&n->m);
         free(n->parts.w);
         free(n->faults.w);
         sim_hist_free(&n->prop);
@@ -332,6 +344,7 @@ void sim_destroy(sim_t *s)
     free(s->write_cum);
     free(s->nodes);
     free(s->recs_block);
+    lww_keys_free(s->keys);
     free(s->cache_block);
     free(s->conns);
     free(s->commits);
@@ -499,8 +512,6 @@ bool sim_run_until(sim_t *s, uint64_t t_ns)
         }
         sim_engine_trace(&s->eng, &ev, ev.kind == EV_DELIVER ? ev.b : ev.a);
         dispatch(s, &ev);
-        if (s->opt.verify_deadlines)
-            sim__origin_verify(s);
     }
     if (more && sim_engine_peek(&s->eng) == UINT64_MAX)
         more = false;

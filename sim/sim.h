@@ -21,7 +21,6 @@
 typedef struct sim sim_t;
 
 typedef struct {
-    bool verify_deadlines; /* re-read the origin's deadline after every call (tests) */
     bool quiet;
 } sim_options_t;
 

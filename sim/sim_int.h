@@ -17,8 +17,10 @@
 
 #include "check.h"
 #include "dist.h"
+#include "drive.h"
 #include "engine.h"
 #include "hist.h"
+#include "lww.h"
 #include "repl.h"
 #include "rng.h"
 #include "scenario.h"
@@ -63,15 +65,10 @@ enum {
 
 typedef enum { OPK_NONE = 0, OPK_PUT, OPK_DEL, OPK_NOOP } sim_opk_t;
 
-/* A replica's record of one key (version zero: never written). */
+/* A replica's record of one key (version zero: never written; val: the
+ * write id of its value). Replicas are lww_replica_t (sim/lww.h) over
+ * blocks of nkeys records: slot i is key i. */
 typedef sim_check_rec_t sim_rec_t;
-
-typedef struct {
-    sim_rec_t *recs; /* nkeys */
-    uint64_t applied_seq;
-    char history[33];
-    uint64_t hlc_max;
-} sim_model_t;
 
 /* One committed sequence number (the origin's durable log, never freed:
  * the log window is [log_first, last_seq]). */
@@ -116,18 +113,12 @@ typedef struct {
     bool up;
     uint32_t inc; /* incarnation: events of an older one are void */
     uint64_t timer_ns;
-    repl_edge_t *e;
+    drive_node_t d; /* edges: the core (d.edge) and its RESET/APPLY in flight */
     uint32_t conn;
     uint64_t conn_up_ns;
-    sim_model_t m;   /* the durable replica (edges) */
+    lww_replica_t m; /* the durable replica (edges) */
     bool snapshotting;
     uint64_t hw_seq; /* highest seq counted in propagation */
-    bool step;       /* a RESET/APPLY in flight */
-    bool step_reset;
-    const repl_mutation_t *step_muts;
-    size_t step_n;
-    uint64_t step_seq;
-    const char *step_hist;
 
     /* the hop to the parent, both directions */
     uint64_t tx_free_down, tx_free_up;
@@ -146,7 +137,6 @@ typedef struct {
     uint32_t edge;
     bool origin_open, edge_open;
     bool broken; /* a frame was lost: nothing more is delivered */
-    bool heard;  /* the origin has had bytes from it (its Hello) */
     uint64_t last_down, last_up; /* FIFO: latest arrival per direction */
     size_t unreported;           /* origin SEND bytes not yet reported flushed */
 } sim_conn_t;
@@ -187,18 +177,14 @@ struct sim {
     size_t nconns, conns_cap;
 
     /* origin */
-    repl_origin_t *o;
-    sim_model_t om;
+    drive_node_t od; /* the core (od.origin) and its PERSIST in flight */
+    lww_replica_t om; /* its durable records (node 0's block) */
+    lww_keys_t *keys; /* key i is slot i of every replica */
     sim_commit_t *commits; /* [seq - 1] */
     size_t ncommits, commits_cap;
     uint64_t log_first;
     uint64_t *key_last_seq; /* per key: last real commit */
-    bool persist_pending;
-    uint64_t persist_batch;
-    const repl_mutation_t *persist_muts;
-    size_t persist_n;
     uint64_t origin_tx_free;
-    uint64_t origin_ms_max; /* highest wall clock the origin core was given */
     repl_edge_info_t *saved_acks; /* captured at an origin crash */
     size_t nsaved_acks;
     uint64_t next_pull_seq;
@@ -272,15 +258,12 @@ void sim__edge_start(sim_t *s, uint32_t node, bool restart);
 void sim__edge_crash(sim_t *s, uint32_t node);
 void sim__push_event(sim_t *s, const sim_ev_t *ev);
 void sim__origin_rearm(sim_t *s);
-/* Assert the origin's timer is not later than its deadline (tests). */
-void sim__origin_verify(sim_t *s);
 void sim__edge_rearm(sim_t *s, uint32_t node);
 void sim__push_write(sim_t *s, uint32_t wid);
 void sim__origin_drain(sim_t *s, repl_actions_t *a);
 void sim__edge_drain(sim_t *s, uint32_t node, repl_actions_t *a);
 void sim__value(sim_t *s, uint32_t wid, uint32_t len, const uint8_t **out);
 void sim__key(uint32_t key, char *buf, size_t *len);
-uint32_t sim__key_id(const char *key, size_t len);
 extern const char SIM_NS[33];
 
 /* pull.c */
@@ -295,8 +278,6 @@ void sim__workload_event(sim_t *s, const sim_ev_t *ev);
 void sim__write_done(sim_t *s, uint32_t wid, int status, uint64_t seq);
 
 /* metrics.c */
-bool sim__model_apply(sim_model_t *m, uint32_t key, kv_version_t v, uint32_t wid, uint32_t len,
-                      bool tomb);
 void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid,
                  uint32_t len, sim_opk_t kind);
 void sim__edge_advanced(sim_t *s, uint32_t node, uint64_t from, uint64_t to);

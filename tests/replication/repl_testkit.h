@@ -1,9 +1,11 @@
 /*
- * repl_testkit.h - a test driver for the replication core: an in-memory
- * replica model with last-writer-wins, an origin log of encoded entries,
- * in-memory links, and virtual time. No sockets, no threads.
+ * repl_testkit.h - a test driver for the replication core: replicas under
+ * last-writer-wins (sim/lww.h, the simulator's model), an origin log of
+ * encoded entries, in-memory links, and virtual time. No sockets, no
+ * threads.
  *
- * The driver executes the core's actions the way node/ would: SEND appends
+ * The core's actions are carried out by the simulator's dispatcher
+ * (sim/drive.h) with this world's hooks, the way node/ would: SEND appends
  * to the link's byte queue, PERSIST/APPLY/RESET/READ_LOG/SNAPSHOT become
  * pending storage work completed later (PERSIST and APPLY keep pointing at
  * the core's memory until completion, as repl.h promises), CONNECT becomes
@@ -20,51 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drive.h"
 #include "edgekv.pb-c.h"
+#include "lww.h"
 #include "repl.h"
-
-/* ---- replica model ------------------------------------------------------------ */
-
-typedef struct {
-    char ns[KV_NS_ID_LEN + 1];
-    char *key;
-    size_t key_len;
-    kv_version_t v;
-    bool tomb;
-    uint8_t *val;
-    size_t val_len;
-    char *meta;
-    size_t meta_len;
-    int64_t exp;
-} tk_rec_t;
-
-typedef struct {
-    char id[KV_NS_ID_LEN + 1];
-    char *title;
-    char *account;
-    kv_version_t v;
-    bool deleted;
-} tk_ns_t;
-
-typedef struct {
-    tk_rec_t *recs;
-    size_t n, cap;
-    tk_ns_t *ns;
-    size_t nns, nscap;
-    uint64_t applied_seq;
-    char history[33];
-} tk_model_t;
-
-void tk_model_init(tk_model_t *m);
-void tk_model_free(tk_model_t *m);
-void tk_model_clear(tk_model_t *m);
-/* LWW: true when the mutation won. */
-bool tk_model_apply(tk_model_t *m, const repl_mutation_t *mu);
-const tk_rec_t *tk_model_get(const tk_model_t *m, const char *ns, const char *key);
-/* Same records and namespaces (applied_seq and history not compared). */
-bool tk_model_equal(const tk_model_t *a, const tk_model_t *b);
-/* Snapshot mutations (seq 0) viewing the model; free the array with free(). */
-size_t tk_model_snapshot(const tk_model_t *m, repl_mutation_t **out);
 
 /* ---- ops ---------------------------------------------------------------------- */
 
@@ -73,6 +34,9 @@ extern const char TK_HIST_A[33];
 extern const char TK_HIST_B[33];
 repl_op_t tk_put(const char *key, const char *value);
 repl_op_t tk_del(const char *key);
+/* The bytes of a record's value (r->len of them) in a replica of a
+ * keyspace that keeps values. */
+const uint8_t *tk_rec_value(const lww_replica_t *m, const lww_rec_t *r);
 
 /* ---- single-core helpers ------------------------------------------------------ */
 
@@ -122,20 +86,13 @@ typedef struct {
 } tk_done_t;
 
 typedef struct {
-    repl_edge_t *e;
-    tk_model_t m;
+    drive_node_t d;  /* the core (d.edge) and its storage step in flight */
+    lww_replica_t m; /* its durable replica */
     tk_link_t link;
     bool partitioned; /* connects fail */
     bool connect_pending;
-    bool step_pending; /* a RESET or APPLY */
-    bool step_reset;
-    const repl_mutation_t *muts;
-    size_t n;
-    uint64_t seq;
-    const char *hist;
     tk_done_t *done;
     size_t ndone, donecap;
-    int alarms;
     bool capture;
     /* How the origin answered each of this edge's Hellos (its Welcome, the
      * first frame on a link, decoded by the driver): */
@@ -160,15 +117,11 @@ typedef struct {
 } tk_read_t;
 
 typedef struct {
-    repl_origin_t *o;
-    tk_model_t m;
+    drive_node_t d;  /* the core (d.origin) and its PERSIST in flight */
+    lww_replica_t m; /* its durable records */
     tk_entry_t *log; /* consecutive seqs from log[0].seq */
     size_t nlog, logcap;
     uint64_t last_seq;
-    bool persist_pending;
-    uint64_t batch;
-    const repl_mutation_t *pmuts;
-    size_t pn;
     int persist_fail_rc; /* next persist fails with this */
     tk_read_t reads[64];
     size_t nreads;
@@ -179,7 +132,6 @@ typedef struct {
     size_t nsnaps;
     tk_done_t *done;
     size_t ndone, donecap;
-    int alarms;
     uint64_t trimmed_below;
     size_t trims;
     size_t snapshots;
@@ -193,6 +145,7 @@ typedef struct {
     size_t chunk_max; /* deliver bytes in random pieces of at most this (0: all) */
     size_t act_cap;   /* caller action array size (1 exercises overflow) */
     repl_peer_t next_peer;
+    lww_keys_t *keys; /* of every replica, values kept */
     tk_origin_t origin;
     tk_edge_t edges[TK_MAX_EDGES];
     size_t nedges;

@@ -1,6 +1,14 @@
 /*
  * repl_testkit_world.c - the world of repl_testkit.h: one origin, a few
- * edges, in-memory links, storage fakes and virtual time.
+ * edges, in-memory links, storage fakes and virtual time. The actions are
+ * carried out by sim/drive.h with the hooks below, and the replicas are
+ * sim/lww.h models; this file adds the links, the scheduling and the
+ * origin's encoded log.
+ *
+ * Test code: it aborts through cmocka's assertions (and the dispatcher's
+ * KV_ASSERTs) on anything the core must never do (apply out of order,
+ * answer a write before applying it, two storage steps at once), and uses
+ * plain malloc.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,14 +62,15 @@ static void bytes_free(tk_bytes_t *b)
     memset(b, 0, sizeof *b);
 }
 
-static void done_add(tk_done_t **d, size_t *n, size_t *cap, const repl_action_t *act, uint64_t now)
+static void done_add(tk_done_t **d, size_t *n, size_t *cap, uint64_t token, int status,
+                     uint64_t seq, size_t nres, uint64_t now)
 {
     if (*n == *cap) {
         *cap = *cap ? 2 * *cap : 16;
         *d = realloc(*d, *cap * sizeof **d);
         assert_non_null(*d);
     }
-    (*d)[(*n)++] = (tk_done_t){act->token, act->status, act->seq, act->n, now};
+    (*d)[(*n)++] = (tk_done_t){token, status, seq, nres, now};
 }
 
 void tk_origin_config(repl_origin_config_t *c)
@@ -90,7 +99,12 @@ void tk_edge_config(repl_edge_config_t *c, uint32_t node_id)
     c->seed = node_id;
 }
 
-/* ---- executing actions -------------------------------------------------------- */
+/* ---- carrying out actions (sim/drive.h hooks) ----------------------------------- */
+
+static tk_edge_t *edge_of(drive_node_t *d)
+{
+    return (tk_edge_t *)((char *)d - offsetof(tk_edge_t, d));
+}
 
 static tk_edge_t *edge_by_peer(tk_world_t *w, repl_peer_t p)
 {
@@ -100,12 +114,23 @@ static tk_edge_t *edge_by_peer(tk_world_t *w, repl_peer_t p)
     return NULL;
 }
 
-static void origin_snapshot(tk_world_t *w, repl_peer_t p)
+static void trace_act(drive_node_t *d, const repl_action_t *act)
 {
+    tk_world_t *w = d->ctx;
+    uint64_t who = d->origin ? 0 : 1 + (uint64_t)(edge_of(d) - w->edges);
+    tk_trace(w, act->kind * 131 + who);
+    if (act->kind == REPL_ACT_SEND)
+        tk_trace(w, act->u.send.peer * 31 + act->u.send.len);
+}
+
+static void origin_snapshot(drive_node_t *d, repl_peer_t p, uint64_t min_seq)
+{
+    tk_world_t *w = d->ctx;
     tk_origin_t *o = &w->origin;
     tk_edge_t *e = edge_by_peer(w, p);
+    assert_true(o->last_seq >= min_seq);
     repl_mutation_t *s;
-    size_t n = tk_model_snapshot(&o->m, &s);
+    size_t n = lww_snapshot(&o->m, &s);
     for (size_t i = 0; i < n && e && !e->link.origin_closed; i += 3) {
         uint8_t *b;
         size_t len;
@@ -131,8 +156,10 @@ static void origin_snapshot(tk_world_t *w, repl_peer_t p)
     o->snapshots++;
 }
 
-static void origin_trim(tk_origin_t *o, uint64_t below)
+static void origin_trim(drive_node_t *d, uint64_t below)
 {
+    tk_world_t *w = d->ctx;
+    tk_origin_t *o = &w->origin;
     assert_true(below > o->trimmed_below);
     assert_true(below <= o->last_seq + 1);
     size_t k = 0;
@@ -166,182 +193,149 @@ static void note_welcome(tk_edge_t *e, const repl_action_t *act)
     frame_free(f);
 }
 
-static void origin_act(tk_world_t *w, const repl_action_t *act)
+static void origin_send(drive_node_t *d, repl_peer_t peer, const repl_action_t *act)
 {
-    tk_origin_t *o = &w->origin;
-    tk_edge_t *e;
-    tk_trace(w, act->kind * 31 + act->peer);
-    switch (act->kind) {
-    case REPL_ACT_SEND:
-        e = edge_by_peer(w, act->peer);
-        if (e && !e->link.origin_closed) {
-            if (!e->link.welcomed)
-                note_welcome(e, act);
-            bytes_put(&e->link.o2e, act->data, act->len);
-            if (e->capture)
-                bytes_put(&e->link.capture, act->data, act->len);
-            e->link.unflushed += act->len;
-        }
-        tk_trace(w, act->len);
-        break;
-    case REPL_ACT_CLOSE:
-        e = edge_by_peer(w, act->peer);
-        if (e && !e->link.origin_closed) {
-            e->link.origin_closed = true;
-            bytes_clear(&e->link.e2o);
-        }
-        break;
-    case REPL_ACT_PERSIST:
-        assert_false(o->persist_pending);
-        o->persist_pending = true;
-        o->batch = act->batch_id;
-        o->pmuts = act->muts;
-        o->pn = act->n;
-        break;
-    case REPL_ACT_READ_LOG:
-        assert_true(o->nreads < 64);
-        o->reads[o->nreads++] = (tk_read_t){act->peer, act->seq, act->max_bytes};
-        o->log_reads++;
-        break;
-    case REPL_ACT_SNAPSHOT:
-        origin_snapshot(w, act->peer);
-        break;
-    case REPL_ACT_TRIM_LOG:
-        origin_trim(o, act->seq);
-        break;
-    case REPL_ACT_WRITE_DONE:
-        done_add(&o->done, &o->ndone, &o->donecap, act, w->now);
-        break;
-    case REPL_ACT_ALARM:
-        o->alarms++;
-        break;
-    default:
-        fail_msg("origin emitted action %d", act->kind);
+    tk_edge_t *e = edge_by_peer(d->ctx, peer);
+    if (!e || e->link.origin_closed)
+        return;
+    if (!e->link.welcomed)
+        note_welcome(e, act);
+    bytes_put(&e->link.o2e, act->u.send.data, act->u.send.len);
+    if (e->capture)
+        bytes_put(&e->link.capture, act->u.send.data, act->u.send.len);
+    e->link.unflushed += act->u.send.len;
+}
+
+static void origin_close(drive_node_t *d, repl_peer_t peer)
+{
+    tk_edge_t *e = edge_by_peer(d->ctx, peer);
+    if (e && !e->link.origin_closed) {
+        e->link.origin_closed = true;
+        bytes_clear(&e->link.e2o);
     }
 }
 
-static void edge_act(tk_world_t *w, tk_edge_t *e, const repl_action_t *act)
+static void origin_read_log(drive_node_t *d, repl_peer_t peer, uint64_t from, size_t max_bytes)
 {
-    tk_trace(w, act->kind * 131 + (uint64_t)(e - w->edges));
-    switch (act->kind) {
-    case REPL_ACT_SEND:
-        assert_true(e->link.up && act->peer == e->link.id);
-        if (!e->link.edge_closed)
-            bytes_put(&e->link.e2o, act->data, act->len);
-        break;
-    case REPL_ACT_CLOSE:
-        assert_true(e->link.up && act->peer == e->link.id);
-        e->link.edge_closed = true;
-        bytes_clear(&e->link.o2e);
-        break;
-    case REPL_ACT_CONNECT:
-        assert_false(e->connect_pending);
-        e->connect_pending = true;
-        break;
-    case REPL_ACT_RESET:
-    case REPL_ACT_APPLY:
-        assert_false(e->step_pending);
-        e->step_pending = true;
-        e->step_reset = act->kind == REPL_ACT_RESET;
-        e->muts = act->muts;
-        e->n = act->n;
-        e->seq = act->seq;
-        e->hist = act->history_id;
-        break;
-    case REPL_ACT_WRITE_DONE:
-        if (act->status == 0) {
-            /* Read-your-writes: answered only once applied here. */
-            assert_true(e->m.applied_seq >= act->seq);
-            w->ryw_checked++;
-        }
-        done_add(&e->done, &e->ndone, &e->donecap, act, w->now);
-        break;
-    case REPL_ACT_ALARM:
-        e->alarms++;
-        break;
-    default:
-        fail_msg("edge emitted action %d", act->kind);
-    }
+    tk_origin_t *o = &((tk_world_t *)d->ctx)->origin;
+    assert_true(o->nreads < 64);
+    o->reads[o->nreads++] = (tk_read_t){peer, from, max_bytes};
+    o->log_reads++;
 }
 
-/* Call into a core happened with t; execute its actions and poll the rest. */
-static void origin_drain(tk_world_t *w, tk_acts_t *t)
+static void origin_write_done(drive_node_t *d, uint64_t token, int status, uint64_t seq,
+                              const int *results, size_t n)
 {
-    for (;;) {
-        for (size_t i = 0; i < t->a.n; i++)
-            origin_act(w, &t->buf[i]);
-        tk_acts_reset(t, w->act_cap);
-        repl_origin_poll(w->origin.o, &t->a);
-        if (t->a.n == 0)
-            return;
-    }
+    tk_world_t *w = d->ctx;
+    (void)results;
+    done_add(&w->origin.done, &w->origin.ndone, &w->origin.donecap, token, status, seq, n, w->now);
 }
 
-static void edge_drain(tk_world_t *w, tk_edge_t *e, tk_acts_t *t)
+/* A key starting with "fail" fails at commit (it is logged as a no-op). */
+static int origin_op_fails(drive_node_t *d, const repl_mutation_t *m)
 {
-    for (;;) {
-        for (size_t i = 0; i < t->a.n; i++)
-            edge_act(w, e, &t->buf[i]);
-        tk_acts_reset(t, w->act_cap);
-        repl_edge_poll(e->e, &t->a);
-        if (t->a.n == 0)
-            return;
-    }
+    (void)d;
+    const repl_op_t *op = &m->op;
+    return op->key_len >= 4 && memcmp(op->key, "fail", 4) == 0 ? KV_EINVAL : 0;
 }
 
-#define TK_ORIGIN_CALL(w, call)                                                                    \
+/* The durable log: each committed entry, encoded. */
+static void origin_logged(drive_node_t *d, const repl_mutation_t *mut, int fail)
+{
+    tk_origin_t *o = &((tk_world_t *)d->ctx)->origin;
+    repl_mutation_t m = *mut;
+    if (fail)
+        memset(&m.op, 0, sizeof m.op);
+    size_t len = repl_mutation_encoded_size(&m);
+    uint8_t *b = malloc(len + 1);
+    assert_non_null(b);
+    assert_int_equal(repl_mutation_encode(&m, b, len, &len), 0);
+    if (o->nlog == o->logcap) {
+        o->logcap = o->logcap ? 2 * o->logcap : 64;
+        o->log = realloc(o->log, o->logcap * sizeof *o->log);
+        assert_non_null(o->log);
+    }
+    o->log[o->nlog++] = (tk_entry_t){m.seq, b, len};
+    o->last_seq = m.seq;
+}
+
+static const drive_ops_t ORIGIN_OPS = {
+    .each = trace_act,
+    .send = origin_send,
+    .close = origin_close,
+    .write_done = origin_write_done,
+    .read_log = origin_read_log,
+    .snapshot = origin_snapshot,
+    .trim = origin_trim,
+    .op_fails = origin_op_fails,
+    .logged = origin_logged,
+};
+
+static void edge_send(drive_node_t *d, repl_peer_t peer, const repl_action_t *act)
+{
+    tk_edge_t *e = edge_of(d);
+    assert_true(e->link.up && peer == e->link.id);
+    if (!e->link.edge_closed)
+        bytes_put(&e->link.e2o, act->u.send.data, act->u.send.len);
+}
+
+static void edge_close(drive_node_t *d, repl_peer_t peer)
+{
+    tk_edge_t *e = edge_of(d);
+    assert_true(e->link.up && peer == e->link.id);
+    e->link.edge_closed = true;
+    bytes_clear(&e->link.o2e);
+}
+
+static void edge_connect(drive_node_t *d)
+{
+    tk_edge_t *e = edge_of(d);
+    assert_false(e->connect_pending);
+    e->connect_pending = true;
+}
+
+static void edge_write_done(drive_node_t *d, uint64_t token, int status, uint64_t seq,
+                            const int *results, size_t n)
+{
+    tk_world_t *w = d->ctx;
+    tk_edge_t *e = edge_of(d);
+    (void)results;
+    if (status == 0) {
+        /* Read-your-writes: answered only once applied here. */
+        assert_true(e->m.applied_seq >= seq);
+        w->ryw_checked++;
+    }
+    done_add(&e->done, &e->ndone, &e->donecap, token, status, seq, n, w->now);
+}
+
+static const drive_ops_t EDGE_OPS = {
+    .each = trace_act,
+    .send = edge_send,
+    .close = edge_close,
+    .write_done = edge_write_done,
+    .connect = edge_connect,
+};
+
+#define TK_CALL(w, node, call)                                                                     \
     do {                                                                                           \
         tk_acts_t t_;                                                                              \
         tk_acts_reset(&t_, (w)->act_cap);                                                          \
         repl_actions_t *a_ = &t_.a;                                                                \
         call;                                                                                      \
-        origin_drain((w), &t_);                                                                    \
+        drive_run((node), a_);                                                                     \
     } while (0)
 
-#define TK_EDGE_CALL(w, e, call)                                                                   \
-    do {                                                                                           \
-        tk_acts_t t_;                                                                              \
-        tk_acts_reset(&t_, (w)->act_cap);                                                          \
-        repl_actions_t *a_ = &t_.a;                                                                \
-        call;                                                                                      \
-        edge_drain((w), (e), &t_);                                                                 \
-    } while (0)
+#define TK_ORIGIN_CALL(w, call)  TK_CALL((w), &(w)->origin.d, call)
+#define TK_EDGE_CALL(w, e, call) TK_CALL((w), &(e)->d, call)
 
 /* ---- storage fakes ------------------------------------------------------------ */
 
 static void do_persist(tk_world_t *w)
 {
     tk_origin_t *o = &w->origin;
-    o->persist_pending = false;
-    if (o->persist_fail_rc) {
-        int rc = o->persist_fail_rc;
-        o->persist_fail_rc = 0;
-        TK_ORIGIN_CALL(w, repl_origin_persisted(o->o, o->batch, rc, NULL, w->now, a_));
-        return;
-    }
-    int *results = calloc(o->pn, sizeof *results);
-    for (size_t i = 0; i < o->pn; i++) {
-        repl_mutation_t m = o->pmuts[i];
-        assert_int_equal(m.seq, o->last_seq + 1);
-        if (m.op.key_len >= 4 && memcmp(m.op.key, "fail", 4) == 0) {
-            results[i] = KV_EINVAL; /* logged as a no-op */
-            memset(&m.op, 0, sizeof m.op);
-        } else if (m.op.kind != REPL_OP_NOOP) {
-            assert_true(tk_model_apply(&o->m, &m));
-        }
-        size_t len = repl_mutation_encoded_size(&m);
-        uint8_t *b = malloc(len + 1);
-        assert_int_equal(repl_mutation_encode(&m, b, len, &len), 0);
-        if (o->nlog == o->logcap) {
-            o->logcap = o->logcap ? 2 * o->logcap : 64;
-            o->log = realloc(o->log, o->logcap * sizeof *o->log);
-        }
-        o->log[o->nlog++] = (tk_entry_t){m.seq, b, len};
-        o->last_seq = m.seq;
-    }
-    o->m.applied_seq = o->last_seq;
-    TK_ORIGIN_CALL(w, repl_origin_persisted(o->o, o->batch, 0, results, w->now, a_));
-    free(results);
+    int rc = o->persist_fail_rc;
+    o->persist_fail_rc = 0;
+    TK_ORIGIN_CALL(w, drive_persisted(&o->d, rc, w->now, a_));
 }
 
 static void do_read(tk_world_t *w)
@@ -361,7 +355,7 @@ static void do_read(tk_world_t *w)
         bytes += o->log[i].len;
         n++;
     }
-    TK_ORIGIN_CALL(w, repl_origin_log_read(o->o, r.peer, 0, muts, n, w->now, a_));
+    TK_ORIGIN_CALL(w, repl_origin_log_read(o->d.origin, r.peer, 0, muts, n, w->now, a_));
     for (size_t i = 0; i < n; i++)
         repl_mutation_free(dec[i]);
 }
@@ -372,31 +366,12 @@ static void do_snapshot_sent(tk_world_t *w)
     repl_peer_t p = o->snaps[0].peer;
     uint64_t seq = o->snaps[0].seq;
     memmove(o->snaps, o->snaps + 1, --o->nsnaps * sizeof *o->snaps);
-    TK_ORIGIN_CALL(w, repl_origin_snapshot_sent(o->o, p, 0, seq, w->now, a_));
+    TK_ORIGIN_CALL(w, repl_origin_snapshot_sent(o->d.origin, p, 0, seq, w->now, a_));
 }
 
 static void do_edge_step(tk_world_t *w, tk_edge_t *e)
 {
-    e->step_pending = false;
-    if (e->step_reset) {
-        tk_model_clear(&e->m);
-        TK_EDGE_CALL(w, e, repl_edge_reset_done(e->e, 0, w->now, a_));
-        return;
-    }
-    if (e->seq && e->n) {
-        /* Log order: the batch continues exactly where the replica is. */
-        assert_int_equal(e->muts[0].seq, e->m.applied_seq + 1);
-        assert_int_equal(e->muts[e->n - 1].seq, e->seq);
-    }
-    for (size_t i = 0; i < e->n; i++)
-        tk_model_apply(&e->m, &e->muts[i]);
-    if (e->seq) {
-        assert_true(e->seq >= e->m.applied_seq);
-        e->m.applied_seq = e->seq;
-    }
-    if (e->hist)
-        memcpy(e->m.history, e->hist, sizeof e->m.history);
-    TK_EDGE_CALL(w, e, repl_edge_applied(e->e, 0, e->seq, w->now, a_));
+    TK_EDGE_CALL(w, e, drive_stepped(&e->d, 0, w->now, a_));
 }
 
 /* ---- links -------------------------------------------------------------------- */
@@ -414,15 +389,15 @@ static void do_connect(tk_world_t *w, tk_edge_t *e)
 {
     e->connect_pending = false;
     if (e->partitioned) {
-        TK_EDGE_CALL(w, e, repl_edge_on_connect_failed(e->e, w->now, a_));
+        TK_EDGE_CALL(w, e, repl_edge_on_connect_failed(e->d.edge, w->now, a_));
         return;
     }
     link_down(&e->link);
     e->link.up = true;
     e->link.id = ++w->next_peer;
     bytes_clear(&e->link.capture);
-    TK_ORIGIN_CALL(w, repl_origin_on_connect(w->origin.o, e->link.id, w->now, a_));
-    TK_EDGE_CALL(w, e, repl_edge_on_connect(e->e, e->link.id, w->now, a_));
+    TK_ORIGIN_CALL(w, repl_origin_on_connect(w->origin.d.origin, e->link.id, w->now, a_));
+    TK_EDGE_CALL(w, e, repl_edge_on_connect(e->d.edge, e->link.id, w->now, a_));
 }
 
 static size_t chunk_len(tk_world_t *w, size_t avail)
@@ -443,7 +418,7 @@ static void deliver_o2e(tk_world_t *w, tk_edge_t *e)
     if (b->off == b->len)
         bytes_clear(b);
     tk_trace(w, n);
-    TK_EDGE_CALL(w, e, repl_edge_on_bytes(e->e, tmp, n, w->now, a_));
+    TK_EDGE_CALL(w, e, repl_edge_on_bytes(e->d.edge, tmp, n, w->now, a_));
     free(tmp);
 }
 
@@ -457,7 +432,7 @@ static void deliver_e2o(tk_world_t *w, tk_edge_t *e)
     if (b->off == b->len)
         bytes_clear(b);
     tk_trace(w, n + 7);
-    TK_ORIGIN_CALL(w, repl_origin_on_bytes(w->origin.o, e->link.id, tmp, n, w->now, a_));
+    TK_ORIGIN_CALL(w, repl_origin_on_bytes(w->origin.d.origin, e->link.id, tmp, n, w->now, a_));
     free(tmp);
 }
 
@@ -465,7 +440,7 @@ static void do_flush(tk_world_t *w, tk_edge_t *e)
 {
     size_t n = e->link.unflushed;
     e->link.unflushed = 0;
-    TK_ORIGIN_CALL(w, repl_origin_on_flushed(w->origin.o, e->link.id, n, w->now, a_));
+    TK_ORIGIN_CALL(w, repl_origin_on_flushed(w->origin.d.origin, e->link.id, n, w->now, a_));
 }
 
 /* A closed side's peer hears of it once the bytes sent before are in. */
@@ -477,9 +452,9 @@ static void do_teardown(tk_world_t *w, tk_edge_t *e)
     repl_peer_t id = l->id;
     link_down(l);
     if (tell_edge)
-        TK_EDGE_CALL(w, e, repl_edge_on_disconnect(e->e, w->now, a_));
+        TK_EDGE_CALL(w, e, repl_edge_on_disconnect(e->d.edge, w->now, a_));
     if (tell_origin)
-        TK_ORIGIN_CALL(w, repl_origin_on_disconnect(w->origin.o, id, w->now, a_));
+        TK_ORIGIN_CALL(w, repl_origin_on_disconnect(w->origin.d.origin, id, w->now, a_));
 }
 
 void tk_partition(tk_world_t *w, size_t i, bool down)
@@ -493,9 +468,9 @@ void tk_partition(tk_world_t *w, size_t i, bool down)
     repl_peer_t id = l->id;
     link_down(l);
     if (tell_edge)
-        TK_EDGE_CALL(w, e, repl_edge_on_disconnect(e->e, w->now, a_));
+        TK_EDGE_CALL(w, e, repl_edge_on_disconnect(e->d.edge, w->now, a_));
     if (tell_origin)
-        TK_ORIGIN_CALL(w, repl_origin_on_disconnect(w->origin.o, id, w->now, a_));
+        TK_ORIGIN_CALL(w, repl_origin_on_disconnect(w->origin.d.origin, id, w->now, a_));
 }
 
 /* ---- scheduling --------------------------------------------------------------- */
@@ -521,7 +496,7 @@ static size_t ready_items(tk_world_t *w, tk_item_t *out)
 {
     size_t n = 0;
     tk_origin_t *o = &w->origin;
-    if (o->persist_pending)
+    if (o->d.persist.pending)
         out[n++] = (tk_item_t){W_PERSIST, 0};
     if (o->nreads)
         out[n++] = (tk_item_t){W_READ, 0};
@@ -536,7 +511,7 @@ static size_t ready_items(tk_world_t *w, tk_item_t *out)
             out[n++] = (tk_item_t){W_E2O, i};
         if (l->up && l->unflushed && !l->origin_closed)
             out[n++] = (tk_item_t){W_FLUSH, i};
-        if (e->step_pending)
+        if (e->d.step.pending)
             out[n++] = (tk_item_t){W_STEP, i};
         if (l->up && ((l->origin_closed && (l->edge_closed || l->o2e.len == l->o2e.off)) ||
                       (l->edge_closed && l->e2o.len == l->e2o.off)))
@@ -597,9 +572,9 @@ void tk_quiesce(tk_world_t *w)
 
 static uint64_t next_deadline(tk_world_t *w)
 {
-    uint64_t d = repl_origin_deadline(w->origin.o);
+    uint64_t d = repl_origin_deadline(w->origin.d.origin);
     for (size_t i = 0; i < w->nedges; i++) {
-        uint64_t x = repl_edge_deadline(w->edges[i].e);
+        uint64_t x = repl_edge_deadline(w->edges[i].d.edge);
         d = x < d ? x : d;
     }
     return d;
@@ -607,12 +582,12 @@ static uint64_t next_deadline(tk_world_t *w)
 
 static void tick_all(tk_world_t *w)
 {
-    if (repl_origin_deadline(w->origin.o) <= w->now)
-        TK_ORIGIN_CALL(w, repl_origin_tick(w->origin.o, w->now, a_));
+    if (repl_origin_deadline(w->origin.d.origin) <= w->now)
+        TK_ORIGIN_CALL(w, repl_origin_tick(w->origin.d.origin, w->now, a_));
     for (size_t i = 0; i < w->nedges; i++) {
         tk_edge_t *e = &w->edges[i];
-        if (repl_edge_deadline(e->e) <= w->now)
-            TK_EDGE_CALL(w, e, repl_edge_tick(e->e, w->now, a_));
+        if (repl_edge_deadline(e->d.edge) <= w->now)
+            TK_EDGE_CALL(w, e, repl_edge_tick(e->d.edge, w->now, a_));
     }
 }
 
@@ -633,13 +608,13 @@ void tk_run_until(tk_world_t *w, uint64_t to)
 
 void tk_origin_write(tk_world_t *w, uint64_t token, const repl_op_t *ops, size_t n)
 {
-    TK_ORIGIN_CALL(w, repl_origin_write(w->origin.o, token, ops, n, w->now, a_));
+    TK_ORIGIN_CALL(w, repl_origin_write(w->origin.d.origin, token, ops, n, w->now, a_));
 }
 
 void tk_edge_write(tk_world_t *w, size_t i, uint64_t token, const repl_op_t *ops, size_t n)
 {
     tk_edge_t *e = &w->edges[i];
-    TK_EDGE_CALL(w, e, repl_edge_write(e->e, token, ops, n, w->now, a_));
+    TK_EDGE_CALL(w, e, repl_edge_write(e->d.edge, token, ops, n, w->now, a_));
 }
 
 void tk_world_init(tk_world_t *w, const repl_origin_config_t *oc, const repl_edge_config_t *ec,
@@ -652,16 +627,24 @@ void tk_world_init(tk_world_t *w, const repl_origin_config_t *oc, const repl_edg
     w->chunk_max = seed ? 97 : 0;
     w->act_cap = TK_ACTS_MAX;
     w->now = 1000;
-    tk_model_init(&w->origin.m);
-    assert_int_equal(repl_origin_create(oc, &w->origin.o), 0);
-    w->origin.last_seq = oc->last_seq;
+    w->keys = lww_keys_new(true);
+    tk_origin_t *o = &w->origin;
+    repl_origin_t *core;
+    assert_int_equal(repl_origin_create(oc, &core), 0);
+    lww_replica_init(&o->m, w->keys);
+    o->m.applied_seq = oc->last_seq;
+    drive_init(&o->d, core, NULL, &o->m, &ORIGIN_OPS, w);
+    o->last_seq = oc->last_seq;
     w->nedges = nedges;
     for (size_t i = 0; i < nedges; i++) {
+        tk_edge_t *e = &w->edges[i];
         repl_edge_config_t c = *ec;
         c.node_id = ec->node_id + (uint32_t)i;
         c.seed = ec->seed + i;
-        tk_model_init(&w->edges[i].m);
-        assert_int_equal(repl_edge_create(&c, &w->edges[i].e), 0);
+        repl_edge_t *ecore;
+        assert_int_equal(repl_edge_create(&c, &ecore), 0);
+        lww_replica_init(&e->m, w->keys);
+        drive_init(&e->d, NULL, ecore, &e->m, &EDGE_OPS, w);
     }
 }
 
@@ -669,26 +652,27 @@ void tk_world_start(tk_world_t *w)
 {
     for (size_t i = 0; i < w->nedges; i++) {
         tk_edge_t *e = &w->edges[i];
-        TK_EDGE_CALL(w, e, repl_edge_start(e->e, w->now, a_));
+        TK_EDGE_CALL(w, e, repl_edge_start(e->d.edge, w->now, a_));
     }
 }
 
 void tk_world_free(tk_world_t *w)
 {
     tk_origin_t *o = &w->origin;
-    repl_origin_destroy(o->o);
-    tk_model_free(&o->m);
+    repl_origin_destroy(o->d.origin);
+    lww_replica_free(&o->m);
     for (size_t i = 0; i < o->nlog; i++)
         free(o->log[i].b);
     free(o->log);
     free(o->done);
     for (size_t i = 0; i < w->nedges; i++) {
         tk_edge_t *e = &w->edges[i];
-        repl_edge_destroy(e->e);
-        tk_model_free(&e->m);
+        repl_edge_destroy(e->d.edge);
+        lww_replica_free(&e->m);
         bytes_free(&e->link.o2e);
         bytes_free(&e->link.e2o);
         bytes_free(&e->link.capture);
         free(e->done);
     }
+    lww_keys_free(w->keys);
 }

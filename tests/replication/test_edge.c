@@ -2,7 +2,8 @@
  * test_edge.c - unit tests of the edge state machine, driven by hand: the
  * frames an origin would send go in as bytes, storage completions are
  * called explicitly, and every action and status is checked at exact
- * virtual times.
+ * virtual times. test_write_deadline_cache reaches into edge_int.h to
+ * recompute the forwarded writes' deadline by brute force.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include "frame.h"
 #include "hlc.h"
 #include "kv_err.h"
+#include "edge_int.h"
 #include "kv_mem.h"
 #include "repl_testkit.h"
 #include "wire.h"
@@ -184,7 +186,7 @@ static void test_connect_and_hello(void **state)
     assert_int_equal(st.link, REPL_LINK_CONNECTING);
     repl_edge_on_connect(x.e, 3, 1000, ex_a(&x));
     const repl_action_t *s = ex_one(&x, REPL_ACT_SEND);
-    assert_int_equal(s->peer, 3);
+    assert_int_equal(s->u.send.peer, 3);
     Edgekv__Frame *f = tk_send_frame(s);
     assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HELLO);
     assert_string_equal(f->hello->history_id, TK_HIST_A);
@@ -197,7 +199,7 @@ static void test_connect_and_hello(void **state)
     /* No welcome within the handshake timeout: drop and retry later. */
     assert_int_equal(repl_edge_deadline(x.e), 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS);
     repl_edge_tick(x.e, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS, ex_a(&x));
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "no welcome");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "no welcome");
     repl_edge_status(x.e, 1000, &st);
     assert_int_equal(st.link, REPL_LINK_DOWN);
     ex_free(&x);
@@ -222,7 +224,7 @@ static void test_lost_connect_is_retried(void **state)
     repl_edge_on_connect(x.e, 1, d, ex_a(&x));
     ex_one(&x, REPL_ACT_SEND); /* adopted: we were connecting */
     repl_edge_on_connect(x.e, 2, d, ex_a(&x));
-    assert_int_equal(ex_one(&x, REPL_ACT_CLOSE)->peer, 2);
+    assert_int_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.peer, 2);
     ex_free(&x);
 }
 
@@ -234,21 +236,21 @@ static void test_batches_apply_in_order_and_ack(void **state)
     ex_live(&x, 5, 1000);
     ex_batch(&x, 6, 8, 1000);
     const repl_action_t *ap = ex_one(&x, REPL_ACT_APPLY);
-    assert_int_equal(ap->n, 3);
-    assert_int_equal(ap->seq, 8);
-    assert_null(ap->history_id);
-    assert_int_equal(ap->muts[0].seq, 6);
-    assert_memory_equal(ap->muts[2].op.key, "k8", 2);
-    const repl_mutation_t *held = ap->muts; /* valid until applied */
+    assert_int_equal(ap->u.apply.n, 3);
+    assert_int_equal(ap->u.apply.seq, 8);
+    assert_null(ap->u.apply.history_id);
+    assert_int_equal(ap->u.apply.muts[0].seq, 6);
+    assert_memory_equal(ap->u.apply.muts[2].op.key, "k8", 2);
+    const repl_mutation_t *held = ap->u.apply.muts; /* valid until applied */
     /* Overlapping batch while applying: only 9..10 are new; queued. */
     ex_batch(&x, 7, 10, 1001);
     assert_int_equal(x.t.a.n, 0);
     assert_int_equal(held[1].seq, 7);
     repl_edge_applied(x.e, 0, 8, 1002, ex_a(&x));
     ap = ex_one(&x, REPL_ACT_APPLY);
-    assert_int_equal(ap->n, 2);
-    assert_int_equal(ap->muts[0].seq, 9);
-    assert_int_equal(ap->seq, 10);
+    assert_int_equal(ap->u.apply.n, 2);
+    assert_int_equal(ap->u.apply.muts[0].seq, 9);
+    assert_int_equal(ap->u.apply.seq, 10);
     Edgekv__Frame *f = ex_sent(&x); /* first ack: nothing sent before */
     assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_ACK);
     assert_int_equal(f->ack->applied_seq, 8);
@@ -275,7 +277,7 @@ static void test_gap_closes_and_backs_off(void **state)
     ex_init(&x, TK_HIST_A, 5);
     ex_live(&x, 5, 1000);
     ex_batch(&x, 7, 8, 1000);
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "gap in the log");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "gap in the log");
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_APPLY), 0);
     repl_edge_status_t st;
     repl_edge_status(x.e, 1000, &st);
@@ -320,7 +322,7 @@ static void test_refuses_other_history(void **state)
     assert_int_equal(repl_edge_deadline(x.e), UINT64_MAX);
     repl_op_t op = tk_put("k", "v");
     repl_edge_write(x.e, 1, &op, 1, 100000, ex_a(&x));
-    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EUNAVAILABLE);
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EUNAVAILABLE);
     ex_free(&x);
 
     /* Same history, but the origin is behind us: no silent rewind. */
@@ -341,7 +343,7 @@ static void test_snapshot_flow(void **state)
     ex_init(&x, "", 0);
     ex_connect(&x, 1, 1000);
     ex_muts_frame(&x, true, 1, 2, 0, 1000); /* a chunk before the welcome */
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "expected welcome");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "expected welcome");
     ex_connect(&x, 2, 2000);
     ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__SNAPSHOT, 3, 0, 2000);
     ex_one(&x, REPL_ACT_RESET);
@@ -356,9 +358,9 @@ static void test_snapshot_flow(void **state)
     assert_int_equal(x.t.a.n, 0);
     repl_edge_reset_done(x.e, 0, 2002, ex_a(&x));
     const repl_action_t *ap = ex_one(&x, REPL_ACT_APPLY);
-    assert_int_equal(ap->n, 2);
-    assert_int_equal(ap->seq, 0);
-    assert_null(ap->history_id);
+    assert_int_equal(ap->u.apply.n, 2);
+    assert_int_equal(ap->u.apply.seq, 0);
+    assert_null(ap->u.apply.history_id);
     uint8_t *b;
     size_t len;
     assert_int_equal(repl_wire_snapshot_end(3, TK_HIST_A, &b, &len), 0);
@@ -369,16 +371,16 @@ static void test_snapshot_flow(void **state)
     assert_int_equal(x.t.a.n, 0);
     repl_edge_applied(x.e, 0, 0, 2004, ex_a(&x));
     ap = ex_one(&x, REPL_ACT_APPLY);
-    assert_int_equal(ap->n, 0);
-    assert_int_equal(ap->seq, 3);
-    assert_string_equal(ap->history_id, TK_HIST_A);
+    assert_int_equal(ap->u.apply.n, 0);
+    assert_int_equal(ap->u.apply.seq, 3);
+    assert_string_equal(ap->u.apply.history_id, TK_HIST_A);
     repl_edge_status(x.e, 2004, &st);
     assert_int_equal(st.link, REPL_LINK_SYNCING);
     assert_true(st.stale); /* ... until the snapshot is applied in full */
     assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
     repl_edge_applied(x.e, 0, 3, 2005, ex_a(&x));
     ap = ex_one(&x, REPL_ACT_APPLY);
-    assert_int_equal(ap->seq, 4);
+    assert_int_equal(ap->u.apply.seq, 4);
     Edgekv__Frame *f = ex_sent(&x);
     assert_int_equal(f->ack->applied_seq, 3);
     frame_free(f);
@@ -387,6 +389,49 @@ static void test_snapshot_flow(void **state)
     assert_false(st.stale);
     assert_int_equal(st.applied_seq, 3);
     assert_int_equal(repl_edge_fresh_until(x.e, &since), 2003 + 1000); /* heard + bound */
+    ex_free(&x);
+}
+
+/* A link dropped while the SnapshotEnd step is with storage: the step
+ * still completes, but on the new link the edge is not live before its
+ * Welcome (its Hello goes first, and a write is refused rather than sent
+ * ahead of the Hello). */
+static void test_snapshot_completes_across_a_new_link(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, "", 0);
+    ex_connect(&x, 1, 1000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__SNAPSHOT, 3, 0, 1000);
+    ex_one(&x, REPL_ACT_RESET);
+    repl_edge_reset_done(x.e, 0, 1001, ex_a(&x));
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(repl_wire_snapshot_end(3, TK_HIST_A, &b, &len), 0);
+    repl_edge_on_bytes(x.e, b, len, 1002, ex_a(&x));
+    kv_free(b);
+    assert_string_equal(ex_one(&x, REPL_ACT_APPLY)->u.apply.history_id, TK_HIST_A);
+    repl_edge_on_disconnect(x.e, 1003, ex_a(&x));
+    repl_edge_tick(x.e, repl_edge_deadline(x.e), ex_a(&x));
+    ex_one(&x, REPL_ACT_CONNECT);
+    repl_edge_on_connect(x.e, 2, 1500, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0); /* the Hello waits for the step */
+    repl_edge_applied(x.e, 0, 3, 1501, ex_a(&x));
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HELLO);
+    assert_int_equal(f->hello->applied_seq, 3);
+    assert_string_equal(f->hello->history_id, TK_HIST_A);
+    frame_free(f);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1501, &st);
+    assert_int_equal(st.link, REPL_LINK_SYNCING);
+    repl_op_t op = tk_put("k", "v");
+    repl_edge_write(x.e, 5, &op, 1, 1501, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EUNAVAILABLE);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 3, 4, 1502);
+    repl_edge_status(x.e, 1502, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
     ex_free(&x);
 }
 
@@ -428,7 +473,7 @@ static void test_staleness_exact(void **state)
     /* Silent past link_timeout: the link is dropped and retried. */
     assert_int_equal(repl_edge_deadline(x.e), 1500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS);
     repl_edge_tick(x.e, 1500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS, ex_a(&x));
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "origin silent");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "origin silent");
     ex_free(&x);
 }
 
@@ -486,21 +531,21 @@ static void test_write_read_your_writes(void **state)
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0); /* not applied yet */
     repl_edge_applied(x.e, 0, 7, 1003, ex_a(&x));
     const repl_action_t *d = ex_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 9);
-    assert_int_equal(d->status, 0);
-    assert_int_equal(d->seq, 7);
-    assert_int_equal(d->n, 1);
-    assert_int_equal(d->results[0], 0);
+    assert_int_equal(d->u.write_done.token, 9);
+    assert_int_equal(d->u.write_done.status, 0);
+    assert_int_equal(d->u.write_done.seq, 7);
+    assert_int_equal(d->u.write_done.n, 1);
+    assert_int_equal(d->u.write_done.results[0], 0);
     /* A result for something already applied answers at once. */
     id = ex_write(&x, 10, 1004);
     ex_result(&x, id, 0, 6, 1005);
-    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->token, 10);
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 10);
     /* An error from the origin is passed on. */
     id = ex_write(&x, 11, 1006);
     ex_result(&x, id, KV_ECLOCK, 0, 1007);
     d = ex_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 11);
-    assert_int_equal(d->status, KV_ECLOCK);
+    assert_int_equal(d->u.write_done.token, 11);
+    assert_int_equal(d->u.write_done.status, KV_ECLOCK);
     ex_free(&x);
 }
 
@@ -520,7 +565,7 @@ static void test_write_too_big_for_a_frame(void **state)
     }
     repl_edge_write(x.e, 4, ops, 2, 1000, ex_a(&x));
     const repl_action_t *d = ex_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->status, KV_ETOOBIG);
+    assert_int_equal(d->u.write_done.status, KV_ETOOBIG);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
     repl_edge_status_t st;
     repl_edge_status(x.e, 1000, &st);
@@ -535,7 +580,7 @@ static void test_write_unavailable_timeout_disconnect(void **state)
     ex_init(&x, TK_HIST_A, 5);
     repl_op_t op = tk_put("k", "v");
     repl_edge_write(x.e, 1, &op, 1, 900, ex_a(&x));
-    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EUNAVAILABLE);
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EUNAVAILABLE);
     ex_live(&x, 5, 1000);
     uint64_t a1 = ex_write(&x, 1, 1000); /* answered, never applied: times out */
     uint64_t b = ex_write(&x, 2, 1100);  /* answered, applied after the resume */
@@ -545,8 +590,8 @@ static void test_write_unavailable_timeout_disconnect(void **state)
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0);
     repl_edge_on_disconnect(x.e, 1400, ex_a(&x));
     const repl_action_t *d = ex_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 3);
-    assert_int_equal(d->status, KV_EUNAVAILABLE);
+    assert_int_equal(d->u.write_done.token, 3);
+    assert_int_equal(d->u.write_done.status, KV_EUNAVAILABLE);
     /* Timeout 5000: write 1 (sent at 1000) expires exactly at 6000. */
     ex_heartbeat(&x, 5, 1400); /* ignored: link is down */
     repl_edge_tick(x.e, 5999, ex_a(&x));
@@ -557,15 +602,67 @@ static void test_write_unavailable_timeout_disconnect(void **state)
     assert_int_equal(repl_edge_deadline(x.e), 6000);
     repl_edge_tick(x.e, 6000, ex_a(&x));
     d = ex_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 1);
-    assert_int_equal(d->status, KV_ETIMEDOUT);
+    assert_int_equal(d->u.write_done.token, 1);
+    assert_int_equal(d->u.write_done.status, KV_ETIMEDOUT);
     /* Write 2 arrives with the resume and is answered after its apply. */
     ex_batch(&x, 6, 50, 6001);
     repl_edge_applied(x.e, 0, 50, 6002, ex_a(&x));
     d = ex_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 2);
-    assert_int_equal(d->status, 0);
-    assert_int_equal(d->seq, 50);
+    assert_int_equal(d->u.write_done.token, 2);
+    assert_int_equal(d->u.write_done.status, 0);
+    assert_int_equal(d->u.write_done.seq, 50);
+    ex_free(&x);
+}
+
+/* The earliest deadline of the forwarded writes is cached (w_due,
+ * edge_write.c): across random writes, results (ok, for a seq applied or
+ * not, and errors), expiries, disconnects and resumes, with the clock going
+ * forward and sometimes back, it equals the minimum over the table. */
+static void test_write_deadline_cache(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    uint64_t rng = 42, now = 1000;
+    repl_op_t op = tk_put("k", "v");
+    repl_peer_t peer = 1;
+    for (int i = 0; i < 4000; i++) {
+        uint64_t z = (rng += UINT64_C(0x9e3779b97f4a7c15)); /* splitmix64 */
+        z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+        uint64_t r = (z ^ (z >> 31)) % 100;
+        if (r < 50)
+            now += r * 3;
+        else if (r < 55)
+            now -= r * 20; /* a backward clock step */
+        repl_edge_status_t st;
+        repl_edge_status(x.e, now, &st);
+        if (r < 40) {
+            repl_edge_write(x.e, r, &op, 1, now, ex_a(&x));
+        } else if (r < 70 && x.e->next_request_id > 0) {
+            uint64_t id = 1 + r % x.e->next_request_id;
+            int status = r < 55 ? 0 : KV_EIO;
+            if (st.link == REPL_LINK_LIVE)
+                ex_result(&x, id, status, r < 48 ? 5 : 6, now);
+        } else if (r < 73 && st.link == REPL_LINK_LIVE) {
+            repl_edge_on_disconnect(x.e, now, ex_a(&x));
+        } else if (st.link == REPL_LINK_DOWN) {
+            now = repl_edge_deadline(x.e) > now ? repl_edge_deadline(x.e) : now;
+            repl_edge_tick(x.e, now, ex_a(&x));
+            if (tk_acts_count(&x.t, REPL_ACT_CONNECT) == 1) {
+                repl_edge_on_connect(x.e, ++peer, now, ex_a(&x));
+                ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 5, 6, now);
+            }
+        } else {
+            repl_edge_tick(x.e, now, ex_a(&x));
+        }
+        uint64_t scan = UINT64_MAX;
+        for (size_t k = 0; k < x.e->nw; k++)
+            scan = x.e->w[k].deadline_ms < scan ? x.e->w[k].deadline_ms : scan;
+        assert_int_equal(x.e->w_due, scan);
+        assert_true(repl_edge_deadline(x.e) <= scan);
+    }
     ex_free(&x);
 }
 
@@ -654,7 +751,7 @@ static void test_apply_queue_is_bounded(void **state)
         if (x.t.a.n)
             break;
     }
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "apply queue full");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "apply queue full");
     assert_int_equal(s, KV_REPL_APPLY_QUEUE_MAX_ITEMS + 1);
     /* The queue drains; the reconnect's Hello waits for it, then says so. */
     uint64_t d = repl_edge_deadline(x.e);
@@ -719,7 +816,7 @@ static void test_action_overflow_poll(void **state)
     while (x.t.a.n == 1 && n < 8) {
         kinds[n++] = x.t.buf[0].kind;
         if (x.t.buf[0].kind == REPL_ACT_WRITE_DONE)
-            assert_int_equal(x.t.buf[0].token, 77);
+            assert_int_equal(x.t.buf[0].u.write_done.token, 77);
         tk_acts_reset(&x.t, 1);
         repl_edge_poll(x.e, &x.t.a);
     }
@@ -738,10 +835,10 @@ static void test_bad_input_closes(void **state)
     ex_live(&x, 5, 1000);
     uint8_t junk[] = {0, 0, 0, 3, 0x0a, 0x7f, 0x00};
     repl_edge_on_bytes(x.e, junk, sizeof junk, 1000, ex_a(&x));
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "bad frame");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "bad frame");
     ex_connect(&x, 2, 2000);
     ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 5, 3, 2000); /* wrong from */
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "bad resume");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "bad resume");
     /* A mutation breaking a limit is refused with its batch. */
     ex_connect(&x, 3, 3000);
     ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 6, 6, 3000);
@@ -759,7 +856,7 @@ static void test_bad_input_closes(void **state)
     f.msg_case = EDGEKV__FRAME__MSG_BATCH;
     f.batch = &b;
     ex_frame(&x, &f, 3000);
-    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->reason, "bad mutation");
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "bad mutation");
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_APPLY), 0);
     ex_free(&x);
     repl_edge_config_t c;
@@ -778,11 +875,13 @@ int main(void)
         cmocka_unit_test(test_gap_closes_and_backs_off),
         cmocka_unit_test(test_refuses_other_history),
         cmocka_unit_test(test_snapshot_flow),
+        cmocka_unit_test(test_snapshot_completes_across_a_new_link),
         cmocka_unit_test(test_staleness_exact),
         cmocka_unit_test(test_lag),
         cmocka_unit_test(test_write_read_your_writes),
         cmocka_unit_test(test_write_too_big_for_a_frame),
         cmocka_unit_test(test_write_unavailable_timeout_disconnect),
+        cmocka_unit_test(test_write_deadline_cache),
         cmocka_unit_test(test_backoff_exponential_jittered_deterministic),
         cmocka_unit_test(test_ack_coalescing),
         cmocka_unit_test(test_apply_queue_is_bounded),

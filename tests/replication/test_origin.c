@@ -2,6 +2,8 @@
  * test_origin.c - unit tests of the origin state machine, driven by hand:
  * frames an edge would send go in as bytes, and the actions that come out
  * (decoded frames included) are checked one by one at exact virtual times.
+ * test_deadline_cache_matches_scan reaches into origin_int.h to recompute
+ * the deadline by brute force.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include "hlc.h"
 #include "kv_err.h"
 #include "kv_mem.h"
+#include "origin_int.h"
 #include "repl_testkit.h"
 #include "wire.h"
 
@@ -114,7 +117,7 @@ static const repl_action_t *fx_one(fx_t *x, repl_act_kind_t kind)
 static void fx_persist_ok(fx_t *x, uint64_t now)
 {
     const repl_action_t *p = fx_one(x, REPL_ACT_PERSIST);
-    uint64_t id = p->batch_id;
+    uint64_t id = p->u.persist.batch_id;
     repl_origin_persisted(x->o, id, 0, NULL, now, fx_a(x));
 }
 
@@ -134,7 +137,7 @@ static void test_fresh_edge_gets_snapshot(void **state)
     frame_free(f);
     /* SEND (welcome) comes before SNAPSHOT: the driver writes it first. */
     assert_true(tk_acts_find(&x.t, REPL_ACT_SEND, 0) < tk_acts_find(&x.t, REPL_ACT_SNAPSHOT, 0));
-    assert_int_equal(fx_one(&x, REPL_ACT_SNAPSHOT)->peer, 1);
+    assert_int_equal(fx_one(&x, REPL_ACT_SNAPSHOT)->u.snapshot.peer, 1);
     repl_edge_info_t info;
     assert_int_equal(repl_origin_edges(x.o, 1000, &info, 1), 1);
     assert_true(info.snapshotting);
@@ -143,7 +146,7 @@ static void test_fresh_edge_gets_snapshot(void **state)
     assert_int_equal(x.t.a.n, 0);
     repl_op_t op = tk_put("k", "v");
     repl_origin_write(x.o, 7, &op, 1, 1002, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->muts[0].seq, 11);
+    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->u.persist.muts[0].seq, 11);
     fx_persist_ok(&x, 1003);
     f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
     assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_BATCH);
@@ -177,8 +180,8 @@ static void test_resume_or_snapshot_by_window(void **state)
     fx_hello(&x, 1, TK_HIST_A, 4, 101, 1000);
     check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 5);
     const repl_action_t *r = fx_one(&x, REPL_ACT_READ_LOG);
-    assert_int_equal(r->seq, 5);
-    assert_int_equal(r->max_bytes, KV_REPL_BATCH_MAX_BYTES);
+    assert_int_equal(r->u.read_log.from_seq, 5);
+    assert_int_equal(r->u.read_log.max_bytes, KV_REPL_BATCH_MAX_BYTES);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SNAPSHOT), 0);
     /* applied 3: entry 4 is trimmed: snapshot. */
     fx_hello(&x, 2, TK_HIST_A, 3, 102, 1000);
@@ -239,11 +242,11 @@ static void test_group_commit(void **state)
     repl_op_t ops[3] = {tk_put("a", "1"), tk_put("b", "2"), tk_del("c")};
     repl_origin_write(x.o, 1, ops, 1, 1000, fx_a(&x));
     const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
-    assert_int_equal(p->n, 1);
-    assert_int_equal(p->muts[0].seq, 11);
-    const repl_mutation_t *first = p->muts; /* valid until persisted */
-    uint64_t b1 = p->batch_id;
-    kv_version_t v1 = p->muts[0].version;
+    assert_int_equal(p->u.persist.n, 1);
+    assert_int_equal(p->u.persist.muts[0].seq, 11);
+    const repl_mutation_t *first = p->u.persist.muts; /* valid until persisted */
+    uint64_t b1 = p->u.persist.batch_id;
+    kv_version_t v1 = p->u.persist.muts[0].version;
     assert_int_equal(v1.node_id, 1);
     assert_int_equal(hlc_ms(v1.hlc), 1000);
     /* Two more writes while the first is in flight: no second PERSIST. */
@@ -255,26 +258,26 @@ static void test_group_commit(void **state)
     assert_memory_equal(first[0].op.key, "a", 1);
     repl_origin_persisted(x.o, b1, 0, NULL, 1002, fx_a(&x));
     const repl_action_t *d = fx_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 1);
-    assert_int_equal(d->status, 0);
-    assert_int_equal(d->seq, 11);
-    assert_int_equal(d->n, 1);
+    assert_int_equal(d->u.write_done.token, 1);
+    assert_int_equal(d->u.write_done.status, 0);
+    assert_int_equal(d->u.write_done.seq, 11);
+    assert_int_equal(d->u.write_done.n, 1);
     /* Next group: write 2 (2 ops); write 3 would pass group_max_ops. */
     p = fx_one(&x, REPL_ACT_PERSIST);
-    assert_int_equal(p->n, 2);
-    assert_int_equal(p->muts[0].seq, 12);
-    assert_int_equal(p->muts[1].seq, 13);
-    assert_true(kv_version_cmp(p->muts[0].version, v1) > 0);
-    assert_true(kv_version_cmp(p->muts[1].version, p->muts[0].version) > 0);
+    assert_int_equal(p->u.persist.n, 2);
+    assert_int_equal(p->u.persist.muts[0].seq, 12);
+    assert_int_equal(p->u.persist.muts[1].seq, 13);
+    assert_true(kv_version_cmp(p->u.persist.muts[0].version, v1) > 0);
+    assert_true(kv_version_cmp(p->u.persist.muts[1].version, p->u.persist.muts[0].version) > 0);
     fx_persist_ok(&x, 1003);
     d = fx_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->token, 2);
-    assert_int_equal(d->seq, 13);
+    assert_int_equal(d->u.write_done.token, 2);
+    assert_int_equal(d->u.write_done.seq, 13);
     p = fx_one(&x, REPL_ACT_PERSIST);
-    assert_int_equal(p->n, 3);
-    assert_int_equal(p->muts[2].seq, 16);
+    assert_int_equal(p->u.persist.n, 3);
+    assert_int_equal(p->u.persist.muts[2].seq, 16);
     fx_persist_ok(&x, 1004);
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->seq, 16);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.seq, 16);
     repl_origin_stats_t st;
     repl_origin_stats(x.o, &st);
     assert_int_equal(st.last_seq, 16);
@@ -292,15 +295,15 @@ static void test_failed_op_becomes_noop(void **state)
     fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
     repl_op_t ops[2] = {tk_put("a", "1"), tk_put("b", "2")};
     repl_origin_write(x.o, 5, ops, 2, 1000, fx_a(&x));
-    uint64_t id = fx_one(&x, REPL_ACT_PERSIST)->batch_id;
+    uint64_t id = fx_one(&x, REPL_ACT_PERSIST)->u.persist.batch_id;
     int results[2] = {0, KV_EEXISTS};
     repl_origin_persisted(x.o, id, 0, results, 1001, fx_a(&x));
     const repl_action_t *d = fx_one(&x, REPL_ACT_WRITE_DONE);
-    assert_int_equal(d->status, 0);
-    assert_int_equal(d->seq, 12);
-    assert_int_equal(d->n, 2);
-    assert_int_equal(d->results[0], 0);
-    assert_int_equal(d->results[1], KV_EEXISTS);
+    assert_int_equal(d->u.write_done.status, 0);
+    assert_int_equal(d->u.write_done.seq, 12);
+    assert_int_equal(d->u.write_done.n, 2);
+    assert_int_equal(d->u.write_done.results[0], 0);
+    assert_int_equal(d->u.write_done.results[1], KV_EEXISTS);
     Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
     assert_int_equal(f->batch->n_mutations, 2);
     assert_int_equal(f->batch->mutations[1]->seq, 12);
@@ -335,8 +338,8 @@ static void test_remote_write_clock_hint(void **state)
     uint64_t hint = hlc_pack(1500, 3);
     fx_write_req(&x, 1, 78, hint, &op, 1, 1000);
     const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
-    assert_true(p->muts[0].version.hlc > hint);
-    assert_int_equal(p->muts[0].seq, 11);
+    assert_true(p->u.persist.muts[0].version.hlc > hint);
+    assert_int_equal(p->u.persist.muts[0].seq, 11);
     fx_persist_ok(&x, 1001);
     /* The batch and the result go to the writer's link. */
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 2);
@@ -364,17 +367,17 @@ static void test_persist_failure_stops_writes(void **state)
     fx_init(&x, &c);
     repl_op_t op = tk_put("k", "v");
     repl_origin_write(x.o, 1, &op, 1, 1000, fx_a(&x));
-    uint64_t id = fx_one(&x, REPL_ACT_PERSIST)->batch_id;
+    uint64_t id = fx_one(&x, REPL_ACT_PERSIST)->u.persist.batch_id;
     repl_origin_write(x.o, 2, &op, 1, 1000, fx_a(&x));
     repl_origin_persisted(x.o, id, -EIO, NULL, 1001, fx_a(&x));
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 2);
     for (size_t i = 0; i < x.t.a.n; i++)
         if (x.t.buf[i].kind == REPL_ACT_WRITE_DONE)
-            assert_int_equal(x.t.buf[i].status, -EIO);
+            assert_int_equal(x.t.buf[i].u.write_done.status, -EIO);
     fx_one(&x, REPL_ACT_ALARM);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
     repl_origin_write(x.o, 3, &op, 1, 1002, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EIO);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EIO);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
     repl_origin_stats_t st;
     repl_origin_stats(x.o, &st);
@@ -402,13 +405,13 @@ static void test_flow_control_behind_and_catch_up(void **state)
     fx_t x;
     fx_init(&x, &c);
     fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
-    size_t unflushed = x.t.buf[0].len; /* the welcome */
+    size_t unflushed = x.t.buf[0].u.send.len; /* the welcome */
     uint64_t now = 1000;
     size_t pushed = 0;
     for (int i = 0; i < 10; i++) {
         commit_one(&x, ++now);
         if (tk_acts_count(&x.t, REPL_ACT_SEND)) {
-            unflushed += x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)].len;
+            unflushed += x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)].u.send.len;
             pushed++;
         }
     }
@@ -449,7 +452,7 @@ static void test_catch_up_reads_log_when_tail_evicted(void **state)
         commit_one(&x, 1001 + i);
     repl_origin_on_flushed(x.o, 1, 1u << 20, 1010, fx_a(&x));
     const repl_action_t *r = fx_one(&x, REPL_ACT_READ_LOG);
-    uint64_t from = r->seq;
+    uint64_t from = r->u.read_log.from_seq;
     assert_true(from >= 2 && from <= 4);
     /* Entries come back; the batch continues the stream. */
     repl_mutation_t muts[6];
@@ -463,7 +466,7 @@ static void test_catch_up_reads_log_when_tail_evicted(void **state)
     frame_free(f);
     /* A read that skips entries (trimmed meanwhile) closes the link. */
     fx_hello(&x, 2, TK_HIST_A, 1, 102, 1012);
-    assert_int_equal(fx_one(&x, REPL_ACT_READ_LOG)->seq, 2);
+    assert_int_equal(fx_one(&x, REPL_ACT_READ_LOG)->u.read_log.from_seq, 2);
     repl_origin_log_read(x.o, 2, 0, muts + 1, n - 1, 1013, fx_a(&x));
     fx_one(&x, REPL_ACT_CLOSE);
     fx_free(&x);
@@ -500,7 +503,7 @@ static void test_heartbeat_when_idle(void **state)
 static uint64_t last_trim(fx_t *x)
 {
     int i = tk_acts_find(&x->t, REPL_ACT_TRIM_LOG, 0);
-    return i < 0 ? 0 : x->t.buf[i].seq;
+    return i < 0 ? 0 : x->t.buf[i].u.trim.below_seq;
 }
 
 static void test_trim_follows_acks_within_retention(void **state)
@@ -614,12 +617,19 @@ static void test_action_overflow_poll(void **state)
     while (small.t.a.n == 1) {
         const repl_action_t *s = &small.t.buf[0], *b = &big.t.buf[got];
         assert_int_equal(s->kind, b->kind);
-        assert_int_equal(s->peer, b->peer);
-        assert_int_equal(s->len, b->len);
-        if (s->kind == REPL_ACT_SEND)
-            assert_memory_equal(s->data, b->data, s->len);
-        if (s->kind == REPL_ACT_PERSIST)
-            assert_int_equal(s->muts[0].seq, b->muts[0].seq);
+        if (s->kind == REPL_ACT_SEND) {
+            assert_int_equal(s->u.send.peer, b->u.send.peer);
+            assert_int_equal(s->u.send.len, b->u.send.len);
+            assert_memory_equal(s->u.send.data, b->u.send.data, s->u.send.len);
+        }
+        if (s->kind == REPL_ACT_PERSIST) {
+            assert_int_equal(s->u.persist.n, b->u.persist.n);
+            assert_int_equal(s->u.persist.muts[0].seq, b->u.persist.muts[0].seq);
+        }
+        if (s->kind == REPL_ACT_WRITE_DONE) {
+            assert_int_equal(s->u.write_done.token, b->u.write_done.token);
+            assert_int_equal(s->u.write_done.seq, b->u.write_done.seq);
+        }
         got++;
         tk_acts_reset(&small.t, 1);
         repl_origin_poll(small.o, &small.t.a);
@@ -641,7 +651,7 @@ static void test_hello_timeout_and_bad_frames(void **state)
     repl_origin_tick(x.o, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS - 1, fx_a(&x));
     assert_int_equal(x.t.a.n, 0);
     repl_origin_tick(x.o, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_CLOSE)->peer, 1);
+    assert_int_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.peer, 1);
     /* Bytes for a closed link are ignored. */
     repl_origin_on_bytes(x.o, 1, (const uint8_t *)"xx", 2, 20000, fx_a(&x));
     assert_int_equal(x.t.a.n, 0);
@@ -649,17 +659,17 @@ static void test_hello_timeout_and_bad_frames(void **state)
     repl_origin_on_connect(x.o, 2, 1000, fx_a(&x));
     uint8_t junk[] = {0, 0, 0, 2, 0xff, 0xff};
     repl_origin_on_bytes(x.o, 2, junk, sizeof junk, 1000, fx_a(&x));
-    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "bad frame");
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "bad frame");
     /* A length over the limit. */
     repl_origin_on_connect(x.o, 3, 1000, fx_a(&x));
     uint8_t huge[4];
     frame_put_len(huge, KV_FRAME_MAX_BYTES + 1);
     repl_origin_on_bytes(x.o, 3, huge, 4, 1000, fx_a(&x));
-    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "frame too big");
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "frame too big");
     /* Anything but Hello first. */
     repl_origin_on_connect(x.o, 4, 1000, fx_a(&x));
     fx_ack(&x, 4, 1, 1000);
-    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "expected hello");
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "expected hello");
     repl_origin_stats_t st;
     repl_origin_stats(x.o, &st);
     assert_int_equal(st.edges_connected, 0);
@@ -676,7 +686,7 @@ static void test_same_edge_new_link_replaces_old(void **state)
     fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
     fx_hello(&x, 2, TK_HIST_A, 10, 101, 1001);
     const repl_action_t *cl = fx_one(&x, REPL_ACT_CLOSE);
-    assert_int_equal(cl->peer, 1);
+    assert_int_equal(cl->u.close.peer, 1);
     repl_edge_info_t info[2];
     assert_int_equal(repl_origin_edges(x.o, 1001, info, 2), 1);
     assert_int_equal(info[0].peer, 2);
@@ -727,22 +737,22 @@ static void test_write_checks_and_alloc_failure(void **state)
     fx_init(&x, &c);
     repl_op_t op = tk_put("k", "v");
     repl_origin_write(x.o, 1, &op, 0, 1000, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, KV_EINVAL);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EINVAL);
     repl_op_t big = tk_put("k", "v");
     big.value_len = KV_VALUE_MAX_BYTES + 1;
     repl_origin_write(x.o, 2, &big, 1, 1000, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, KV_ETOOBIG);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_ETOOBIG);
     kv_mem_failing_set(0);
     repl_origin_write(x.o, 3, &op, 1, 1000, fx_a(&x));
     kv_mem_set(NULL);
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, -ENOMEM);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, -ENOMEM);
     kv_mem_failing_set(1); /* the mutation array, then the payload copy fails */
     repl_origin_write(x.o, 4, &op, 1, 1000, fx_a(&x));
     kv_mem_set(NULL);
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->status, -ENOMEM);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, -ENOMEM);
     /* Nothing was sequenced by the failures. */
     repl_origin_write(x.o, 5, &op, 1, 1000, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->muts[0].seq, 11);
+    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->u.persist.muts[0].seq, 11);
     /* The caller's buffers may change right after the call: the core copied. */
     fx_free(&x);
     repl_origin_t *o;
@@ -766,13 +776,13 @@ static void test_send_buffers_shared_and_kept_by_ref(void **state)
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 2);
     const repl_action_t *s1 = &x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)];
     const repl_action_t *s2 = &x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 1)];
-    assert_int_not_equal(s1->peer, s2->peer);
-    assert_ptr_equal(s1->buf, s2->buf);
-    assert_ptr_equal(s1->data, s2->data);
+    assert_int_not_equal(s1->u.send.peer, s2->u.send.peer);
+    assert_ptr_equal(s1->u.send.buf, s2->u.send.buf);
+    assert_ptr_equal(s1->u.send.data, s2->u.send.data);
     /* An asynchronous writer keeps it past the next call without a copy. */
-    repl_buf_t *kept = repl_buf_ref(s1->buf);
-    const uint8_t *data = s1->data;
-    size_t len = s1->len;
+    repl_buf_t *kept = repl_buf_ref(s1->u.send.buf);
+    const uint8_t *data = s1->u.send.data;
+    size_t len = s1->u.send.len;
     commit_one(&x, 1002);
     commit_one(&x, 1003);
     Edgekv__Frame *f;
@@ -810,9 +820,184 @@ static void test_restored_edge_holds_the_log(void **state)
     fx_hello(&x, 2, TK_HIST_B, 1, 102, 2000);
     repl_op_t op = tk_put("k", "v");
     fx_write_req(&x, 2, 1, 0, &op, 1, 2001);
-    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->reason, "refused link");
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "refused link");
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
     fx_free(&x);
+}
+
+/* ---- the cached deadline ------------------------------------------------------ */
+
+/* What repl_origin_deadline() must answer, by scanning every link. */
+static uint64_t deadline_scan(const repl_origin_t *o)
+{
+    uint64_t d = UINT64_MAX;
+    for (size_t i = 0; i < o->npeers; i++) {
+        const opeer_t *p = o->peers[i];
+        uint64_t t = UINT64_MAX;
+        if (p->state == OPEER_HELLO)
+            t = p->connected_ms + KV_REPL_HANDSHAKE_TIMEOUT_MS;
+        else if (p->state == OPEER_STREAM)
+            t = p->last_send_ms + o->cfg.heartbeat_interval_ms;
+        d = t < d ? t : d;
+    }
+    return d;
+}
+
+typedef struct {
+    fx_t x;
+    uint64_t rng, now;
+    repl_peer_t open[16]; /* links the origin has not closed */
+    size_t nopen;
+    repl_peer_t next_peer;
+    uint64_t batch; /* PERSIST in flight, 0 none */
+    uint64_t last_seq;
+    repl_peer_t snaps[64], reads[64];
+    uint64_t read_from[64];
+    size_t nsnaps, nreads;
+} dl_t;
+
+static uint64_t dl_rand(dl_t *d, uint64_t n)
+{
+    uint64_t z = (d->rng += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return (z ^ (z >> 31)) % n;
+}
+
+static void dl_forget(dl_t *d, repl_peer_t p)
+{
+    for (size_t i = 0; i < d->nopen; i++) {
+        if (d->open[i] == p) {
+            d->open[i] = d->open[--d->nopen];
+            return;
+        }
+    }
+}
+
+/* Carry out the last call's actions (and what poll still holds), then
+ * compare the cached deadline with the scan. */
+static void dl_after(dl_t *d)
+{
+    for (;;) {
+        for (size_t i = 0; i < d->x.t.a.n; i++) {
+            const repl_action_t *a = &d->x.t.buf[i];
+            if (a->kind == REPL_ACT_CLOSE)
+                dl_forget(d, a->u.close.peer);
+            else if (a->kind == REPL_ACT_PERSIST)
+                d->batch = a->u.persist.batch_id;
+            else if (a->kind == REPL_ACT_SNAPSHOT && d->nsnaps < 64)
+                d->snaps[d->nsnaps++] = a->u.snapshot.peer;
+            else if (a->kind == REPL_ACT_READ_LOG && d->nreads < 64) {
+                d->read_from[d->nreads] = a->u.read_log.from_seq;
+                d->reads[d->nreads++] = a->u.read_log.peer;
+            }
+        }
+        repl_origin_poll(d->x.o, fx_a(&d->x));
+        if (d->x.t.a.n == 0)
+            break;
+    }
+    assert_int_equal(repl_origin_deadline(d->x.o), deadline_scan(d->x.o));
+}
+
+static void dl_log_read(dl_t *d)
+{
+    size_t k = (size_t)dl_rand(d, d->nreads);
+    repl_peer_t p = d->reads[k];
+    uint64_t from = d->read_from[k];
+    d->reads[k] = d->reads[--d->nreads];
+    d->read_from[k] = d->read_from[d->nreads];
+    repl_mutation_t m[4];
+    size_t n = 0;
+    for (uint64_t q = from; q <= d->last_seq && n < 4; q++, n++)
+        m[n] = (repl_mutation_t){.seq = q, .version = {hlc_pack(q, 0), 1}};
+    repl_origin_log_read(d->x.o, p, 0, m, n, d->now, fx_a(&d->x));
+}
+
+static void dl_step(dl_t *d)
+{
+    repl_op_t op = tk_put("k", "v");
+    uint64_t r = dl_rand(d, 100);
+    if (r < 10 && d->nopen < 16) {
+        repl_peer_t p = ++d->next_peer;
+        d->open[d->nopen++] = p;
+        repl_origin_on_connect(d->x.o, p, d->now, fx_a(&d->x));
+    } else if (r < 25 && d->nopen) {
+        /* A Hello: fresh (snapshot), resuming (maybe from far behind), or
+         * another history (refused). */
+        repl_peer_t p = d->open[dl_rand(d, d->nopen)];
+        uint64_t kind = dl_rand(d, 4);
+        const char *hist = kind == 0 ? "" : kind == 1 ? TK_HIST_B : TK_HIST_A;
+        uint64_t applied = kind >= 2 ? dl_rand(d, d->last_seq + 1) : 0;
+        Edgekv__Frame f = EDGEKV__FRAME__INIT;
+        Edgekv__Hello h = EDGEKV__HELLO__INIT;
+        h.history_id = (char *)hist;
+        h.applied_seq = applied;
+        h.node_id = 100 + p % 6; /* links of one edge replace each other */
+        f.msg_case = EDGEKV__FRAME__MSG_HELLO;
+        f.hello = &h;
+        fx_frame(&d->x, p, &f, d->now);
+    } else if (r < 33 && d->nopen) {
+        fx_ack(&d->x, d->open[dl_rand(d, d->nopen)], dl_rand(d, d->last_seq + 1), d->now);
+    } else if (r < 43) {
+        repl_origin_write(d->x.o, r, &op, 1, d->now, fx_a(&d->x));
+    } else if (r < 48 && d->nopen) {
+        fx_write_req(&d->x, d->open[dl_rand(d, d->nopen)], r, 0, &op, 1, d->now);
+    } else if (r < 58 && d->batch) {
+        repl_origin_stats_t st;
+        uint64_t b = d->batch;
+        d->batch = 0;
+        repl_origin_persisted(d->x.o, b, 0, NULL, d->now, fx_a(&d->x));
+        repl_origin_stats(d->x.o, &st);
+        d->last_seq = st.last_seq;
+    } else if (r < 63 && d->nsnaps) {
+        size_t k = (size_t)dl_rand(d, d->nsnaps);
+        repl_peer_t p = d->snaps[k];
+        d->snaps[k] = d->snaps[--d->nsnaps];
+        repl_origin_snapshot_sent(d->x.o, p, 0, d->last_seq, d->now, fx_a(&d->x));
+    } else if (r < 66 && d->nreads) {
+        dl_log_read(d);
+    } else if (r < 72 && d->nopen) {
+        repl_peer_t p = d->open[dl_rand(d, d->nopen)];
+        repl_origin_on_flushed(d->x.o, p, (size_t)dl_rand(d, 8192), d->now, fx_a(&d->x));
+    } else if (r < 76 && d->nopen) {
+        repl_peer_t p = d->open[dl_rand(d, d->nopen)];
+        dl_forget(d, p);
+        repl_origin_on_disconnect(d->x.o, p, d->now, fx_a(&d->x));
+    } else {
+        repl_origin_tick(d->x.o, d->now, fx_a(&d->x));
+    }
+}
+
+/* The deadline is cached (a heap of link timers, origin_timer.c): across
+ * random connects, Hellos of every kind, acks, writes, commits, snapshots,
+ * log reads, flushes, disconnects and ticks, with the clock moving forward
+ * in small and large steps and sometimes backwards, it always equals the
+ * minimum over every link's timer. */
+static void test_deadline_cache_matches_scan(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        repl_origin_config_t c;
+        cfg_at(&c, 0, 1);
+        c.tail_max_bytes = 256; /* resumes from far behind read the log */
+        dl_t d;
+        memset(&d, 0, sizeof d);
+        fx_init(&d.x, &c);
+        d.rng = seed;
+        d.now = 100000;
+        for (int i = 0; i < 5000; i++) {
+            uint64_t t = dl_rand(&d, 100);
+            if (t < 60)
+                d.now += dl_rand(&d, 150);
+            else if (t < 65)
+                d.now += dl_rand(&d, 2 * KV_REPL_HANDSHAKE_TIMEOUT_MS);
+            else if (t < 70)
+                d.now -= dl_rand(&d, 3000); /* a backward clock step */
+            dl_step(&d);
+            dl_after(&d);
+        }
+        fx_free(&d.x);
+    }
 }
 
 int main(void)
@@ -837,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_write_checks_and_alloc_failure),
         cmocka_unit_test(test_restored_edge_holds_the_log),
         cmocka_unit_test(test_send_buffers_shared_and_kept_by_ref),
+        cmocka_unit_test(test_deadline_cache_matches_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

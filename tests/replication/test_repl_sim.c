@@ -38,15 +38,15 @@ static void assert_converged(tk_world_t *w)
     for (size_t i = 0; i < w->nedges; i++) {
         tk_edge_t *e = &w->edges[i];
         repl_edge_status_t st;
-        repl_edge_status(e->e, w->now, &st);
+        repl_edge_status(e->d.edge, w->now, &st);
         assert_int_equal(st.link, REPL_LINK_LIVE);
         assert_int_equal(e->m.applied_seq, w->origin.last_seq);
         assert_int_equal(st.applied_seq, w->origin.last_seq);
         assert_string_equal(e->m.history, TK_HIST_A);
-        assert_true(tk_model_equal(&e->m, &w->origin.m));
-        assert_int_equal(e->alarms, 0);
+        assert_true(lww_equal(&e->m, &w->origin.m));
+        assert_int_equal(e->d.alarms, 0);
     }
-    assert_int_equal(w->origin.alarms, 0);
+    assert_int_equal(w->origin.d.alarms, 0);
 }
 
 static void test_sim_basic(void **state)
@@ -65,10 +65,11 @@ static void test_sim_basic(void **state)
     assert_int_equal(w.edges[1].done[0].status, 0);
     assert_int_equal(w.edges[1].done[0].seq, 3);
     /* Versions: stamped by the origin, increasing with the log. */
-    const tk_rec_t *r = tk_model_get(&w.edges[0].m, TK_NS, "a");
+    const lww_rec_t *r = lww_lookup(&w.edges[0].m, TK_NS, "a");
+    assert_non_null(r);
     assert_int_equal(r->v.node_id, 1);
-    assert_int_equal(r->val_len, 1);
-    assert_memory_equal(r->val, "1", 1);
+    assert_int_equal(r->len, 1);
+    assert_memory_equal(tk_rec_value(&w.edges[0].m, r), "1", 1);
     for (size_t i = 1; i < w.origin.nlog; i++) {
         repl_mutation_t *p, *q;
         assert_int_equal(repl_mutation_decode(w.origin.log[i - 1].b, w.origin.log[i - 1].len, &p),
@@ -88,19 +89,22 @@ static void test_sim_lww_ties_by_node_id_not_value(void **state)
      * "bigger" value does not help node 1. */
     repl_mutation_t a = {.seq = 1, .version = {hlc_pack(5000, 0), 1}, .op = tk_put("k", "zzzz")};
     repl_mutation_t b = {.seq = 2, .version = {hlc_pack(5000, 0), 2}, .op = tk_put("k", "a")};
-    tk_model_t m1, m2;
-    tk_model_init(&m1);
-    tk_model_init(&m2);
-    assert_true(tk_model_apply(&m1, &a));
-    assert_true(tk_model_apply(&m1, &b));
-    assert_true(tk_model_apply(&m2, &b));
-    assert_false(tk_model_apply(&m2, &a));
-    assert_true(tk_model_equal(&m1, &m2));
-    assert_memory_equal(tk_model_get(&m1, TK_NS, "k")->val, "a", 1);
+    lww_keys_t *keys = lww_keys_new(true);
+    lww_replica_t m1, m2;
+    lww_replica_init(&m1, keys);
+    lww_replica_init(&m2, keys);
+    uint32_t slot;
+    assert_true(lww_apply_mut(&m1, &a, &slot));
+    assert_true(lww_apply_mut(&m1, &b, &slot));
+    assert_true(lww_apply_mut(&m2, &b, &slot));
+    assert_false(lww_apply_mut(&m2, &a, &slot));
+    assert_true(lww_equal(&m1, &m2));
+    assert_memory_equal(tk_rec_value(&m1, lww_lookup(&m1, TK_NS, "k")), "a", 1);
     /* An exact duplicate does not apply twice. */
-    assert_false(tk_model_apply(&m1, &b));
-    tk_model_free(&m1);
-    tk_model_free(&m2);
+    assert_false(lww_apply_mut(&m1, &b, &slot));
+    lww_replica_free(&m1);
+    lww_replica_free(&m2);
+    lww_keys_free(keys);
 }
 
 static void test_sim_resume_vs_snapshot(void **state)
@@ -159,11 +163,11 @@ static void test_sim_history_change_refused(void **state)
     tk_origin_write(&w, 1, &op, 1);
     tk_run_until(&w, 60000);
     tk_edge_t *e = &w.edges[0];
-    assert_int_equal(e->alarms, 1);
-    assert_int_equal(e->m.n, 0); /* nothing applied */
+    assert_int_equal(e->d.alarms, 1);
+    assert_null(lww_lookup(&e->m, TK_NS, "a")); /* nothing applied */
     assert_int_equal(e->m.applied_seq, 0);
     repl_edge_status_t st;
-    repl_edge_status(e->e, w.now, &st);
+    repl_edge_status(e->d.edge, w.now, &st);
     assert_int_equal(st.link, REPL_LINK_REFUSED);
     assert_int_equal(st.applied_seq, 3);
     assert_int_equal(w.next_peer, 1); /* refused once, never retried */
@@ -181,7 +185,7 @@ static void test_sim_staleness_and_heartbeats(void **state)
         tk_run_until(&w, t);
         for (size_t i = 0; i < 2; i++) {
             repl_edge_status_t st;
-            repl_edge_status(w.edges[i].e, w.now, &st);
+            repl_edge_status(w.edges[i].d.edge, w.now, &st);
             assert_false(st.stale);
             assert_true(st.staleness_ms <= 100);
         }
@@ -190,20 +194,20 @@ static void test_sim_staleness_and_heartbeats(void **state)
      * heard from the origin, not a millisecond earlier. */
     tk_partition(&w, 0, true);
     repl_edge_status_t st;
-    repl_edge_status(w.edges[0].e, w.now, &st);
+    repl_edge_status(w.edges[0].d.edge, w.now, &st);
     uint64_t heard = st.last_heard_ms;
     tk_run_until(&w, heard + 1000);
-    repl_edge_status(w.edges[0].e, w.now, &st);
+    repl_edge_status(w.edges[0].d.edge, w.now, &st);
     assert_false(st.stale);
     tk_run_until(&w, heard + 1001);
-    repl_edge_status(w.edges[0].e, w.now, &st);
+    repl_edge_status(w.edges[0].d.edge, w.now, &st);
     assert_true(st.stale);
     assert_int_equal(st.staleness_ms, 1001);
-    repl_edge_status(w.edges[1].e, w.now, &st);
+    repl_edge_status(w.edges[1].d.edge, w.now, &st);
     assert_false(st.stale);
     tk_partition(&w, 0, false);
     tk_run_until(&w, w.now + 2000);
-    repl_edge_status(w.edges[0].e, w.now, &st);
+    repl_edge_status(w.edges[0].d.edge, w.now, &st);
     assert_false(st.stale);
     assert_converged(&w);
     tk_world_free(&w);
@@ -219,7 +223,7 @@ static void test_sim_persist_failure(void **state)
     w.origin.persist_fail_rc = -EIO;
     tk_edge_write(&w, 0, 5, &op, 1);
     tk_run_until(&w, 3000);
-    assert_int_equal(w.origin.alarms, 1);
+    assert_int_equal(w.origin.d.alarms, 1);
     assert_int_equal(w.edges[0].ndone, 1);
     assert_int_equal(w.edges[0].done[0].status, -EIO);
     tk_edge_write(&w, 0, 6, &op, 1);
@@ -233,68 +237,90 @@ static void test_sim_persist_failure(void **state)
 
 /* ---- replaying a captured stream into a stand-alone edge ---------------------- */
 
-/* Execute the edge's storage steps against m until none is pending. */
-static int ed_alarms; /* counted, and CLOSE allowed, when ed_tolerant */
+/* A stand-alone edge fed a recorded stream: its storage steps complete at
+ * once; the bytes it sends go nowhere. */
+static size_t ed_alarms; /* counted, and CLOSE allowed, when ed_tolerant */
 static bool ed_tolerant;
 
-static void ed_process(repl_edge_t *e, tk_model_t *m, tk_acts_t *t, uint64_t now)
+static void ed_send(drive_node_t *d, repl_peer_t peer, const repl_action_t *act)
 {
-    for (;;) {
-        repl_action_t step;
-        bool have = false;
-        do {
-            for (size_t i = 0; i < t->a.n; i++) {
-                const repl_action_t *a = &t->buf[i];
-                if (!ed_tolerant) {
-                    assert_int_not_equal(a->kind, REPL_ACT_CLOSE);
-                    assert_int_not_equal(a->kind, REPL_ACT_ALARM);
-                }
-                ed_alarms += a->kind == REPL_ACT_ALARM;
-                if (a->kind == REPL_ACT_RESET || a->kind == REPL_ACT_APPLY) {
-                    assert_false(have);
-                    step = *a;
-                    have = true;
-                }
-            }
-            tk_acts_reset(t, TK_ACTS_MAX);
-            repl_edge_poll(e, &t->a);
-        } while (t->a.n);
-        if (!have)
-            return;
+    (void)d;
+    (void)peer;
+    (void)act;
+}
+
+static void ed_close(drive_node_t *d, repl_peer_t peer)
+{
+    (void)d;
+    (void)peer;
+    assert_true(ed_tolerant);
+}
+
+static void ed_alarm(drive_node_t *d, const char *reason)
+{
+    (void)d;
+    (void)reason;
+    assert_true(ed_tolerant);
+    ed_alarms++;
+}
+
+static void ed_connect(drive_node_t *d)
+{
+    (void)d;
+}
+
+static void ed_write_done(drive_node_t *d, uint64_t token, int status, uint64_t seq,
+                          const int *results, size_t n)
+{
+    (void)d;
+    (void)token;
+    (void)status;
+    (void)seq;
+    (void)results;
+    (void)n;
+    fail_msg("no writes here");
+}
+
+static const drive_ops_t ED_OPS = {
+    .send = ed_send,
+    .close = ed_close,
+    .write_done = ed_write_done,
+    .alarm = ed_alarm,
+    .connect = ed_connect,
+};
+
+/* Carry out the last call's actions, then every storage step it leads to. */
+static void ed_process(drive_node_t *d, tk_acts_t *t, uint64_t now)
+{
+    drive_run(d, &t->a);
+    while (d->step.pending) {
         tk_acts_reset(t, TK_ACTS_MAX);
-        if (step.kind == REPL_ACT_RESET) {
-            tk_model_clear(m);
-            repl_edge_reset_done(e, 0, now, &t->a);
-            continue;
-        }
-        for (size_t i = 0; i < step.n; i++)
-            tk_model_apply(m, &step.muts[i]);
-        if (step.seq)
-            m->applied_seq = step.seq;
-        repl_edge_applied(e, 0, step.seq, now, &t->a);
+        drive_stepped(d, 0, now, &t->a);
+        drive_run(d, &t->a);
     }
 }
 
-/* Connect e and feed it bytes in seeded random pieces. */
-static void ed_replay(repl_edge_t *e, tk_model_t *m, const uint8_t *b, size_t len, uint64_t *rng,
-                      uint64_t now)
+/* Connect d's edge and feed it bytes in seeded random pieces. */
+static void ed_replay(drive_node_t *d, const uint8_t *b, size_t len, uint64_t *rng, uint64_t now)
 {
+    repl_edge_t *e = d->edge;
     tk_acts_t t;
     tk_acts_reset(&t, TK_ACTS_MAX);
     repl_edge_start(e, now, &t.a);
     if (t.a.n == 0)
         repl_edge_tick(e, repl_edge_deadline(e), &t.a);
     assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 1);
+    ed_process(d, &t, now);
     tk_acts_reset(&t, TK_ACTS_MAX);
     repl_edge_on_connect(e, 1, now, &t.a);
-    ed_process(e, m, &t, now);
+    ed_process(d, &t, now);
     for (size_t off = 0; off < len;) {
         *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
         size_t n = 1 + (size_t)((*rng >> 33) % 300);
         n = n < len - off ? n : len - off;
         tk_acts_reset(&t, TK_ACTS_MAX);
         repl_edge_on_bytes(e, b + off, n, now, &t.a);
-        ed_process(e, m, &t, now);
+        ed_process(d, &t, now);
         off += n;
     }
     repl_edge_status_t st;
@@ -303,7 +329,25 @@ static void ed_replay(repl_edge_t *e, tk_model_t *m, const uint8_t *b, size_t le
         return;
     tk_acts_reset(&t, TK_ACTS_MAX);
     repl_edge_on_disconnect(e, now, &t.a);
-    ed_process(e, m, &t, now);
+    ed_process(d, &t, now);
+}
+
+/* A stand-alone edge (node 500) with a replica in w's keyspace. */
+static void ed_init(drive_node_t *d, lww_replica_t *m, tk_world_t *w, const char *hist)
+{
+    repl_edge_config_t c;
+    tk_edge_config(&c, 500);
+    memcpy(c.history_id, hist, strlen(hist) + 1);
+    repl_edge_t *e;
+    assert_int_equal(repl_edge_create(&c, &e), 0);
+    lww_replica_init(m, w->keys);
+    drive_init(d, NULL, e, m, &ED_OPS, NULL);
+}
+
+static void ed_free(drive_node_t *d)
+{
+    repl_edge_destroy(d->edge);
+    lww_replica_free(d->m);
 }
 
 /* A world with one edge whose whole o2e byte stream is captured: a
@@ -368,26 +412,23 @@ static void test_sim_replayed_stream(void **state)
     size_t len;
     uint8_t *cap = captured_run(&w, &len);
     /* The captured stream into a fresh replica: the same state. */
-    repl_edge_config_t c;
-    tk_edge_config(&c, 500);
-    repl_edge_t *e;
-    assert_int_equal(repl_edge_create(&c, &e), 0);
-    tk_model_t m;
-    tk_model_init(&m);
+    drive_node_t d;
+    lww_replica_t m;
+    ed_init(&d, &m, &w, "");
     uint64_t rng = 99;
-    ed_replay(e, &m, cap, len, &rng, 5000);
-    assert_true(tk_model_equal(&m, &w.origin.m));
+    ed_replay(&d, cap, len, &rng, 5000);
+    assert_true(lww_equal(&m, &w.origin.m));
     assert_int_equal(m.applied_seq, w.origin.last_seq);
     /* The old stream again (its Welcome says the origin was at 0): the
      * replica refuses to rewind and keeps what it has. */
     ed_tolerant = true;
-    ed_replay(e, &m, cap, len, &rng, 6000);
+    ed_replay(&d, cap, len, &rng, 6000);
     ed_tolerant = false;
     assert_int_equal(ed_alarms, 1);
-    assert_true(tk_model_equal(&m, &w.origin.m));
+    assert_int_equal(d.alarms, 1);
+    assert_true(lww_equal(&m, &w.origin.m));
     assert_int_equal(m.applied_seq, w.origin.last_seq);
-    repl_edge_destroy(e);
-    tk_model_free(&m);
+    ed_free(&d);
     free(cap);
     tk_world_free(&w);
 }
@@ -403,19 +444,14 @@ static void test_sim_replayed_batches_twice(void **state)
     uint8_t *twice = malloc(2 * blen);
     memcpy(twice, batches, blen);
     memcpy(twice + blen, batches + wlen, blen - wlen);
-    repl_edge_config_t c;
-    tk_edge_config(&c, 500);
-    memcpy(c.history_id, TK_HIST_A, sizeof c.history_id);
-    repl_edge_t *e;
-    assert_int_equal(repl_edge_create(&c, &e), 0);
-    tk_model_t m;
-    tk_model_init(&m);
+    drive_node_t d;
+    lww_replica_t m;
+    ed_init(&d, &m, &w, TK_HIST_A);
     uint64_t rng = 7;
-    ed_replay(e, &m, twice, 2 * blen - wlen, &rng, 7000);
-    assert_true(tk_model_equal(&m, &w.origin.m));
+    ed_replay(&d, twice, 2 * blen - wlen, &rng, 7000);
+    assert_true(lww_equal(&m, &w.origin.m));
     assert_int_equal(m.applied_seq, w.origin.last_seq);
-    repl_edge_destroy(e);
-    tk_model_free(&m);
+    ed_free(&d);
     free(twice);
     free(batches);
     free(cap);
@@ -449,8 +485,8 @@ static void test_sim_log_in_any_order(void **state)
     assert_int_equal(n, w.origin.last_seq);
     uint64_t rng = 3;
     for (int round = 0; round < 20; round++) {
-        tk_model_t m;
-        tk_model_init(&m);
+        lww_replica_t m;
+        lww_replica_init(&m, w.keys);
         size_t perm[512];
         for (size_t i = 0; i < n; i++)
             perm[i] = i;
@@ -460,10 +496,11 @@ static void test_sim_log_in_any_order(void **state)
             perm[i - 1] = perm[j];
             perm[j] = tmp;
         }
+        uint32_t slot;
         for (size_t i = 0; i < n; i++)
-            tk_model_apply(&m, &all[perm[i]]);
-        assert_true(tk_model_equal(&m, &w.origin.m));
-        tk_model_free(&m);
+            lww_apply_mut(&m, &all[perm[i]], &slot);
+        assert_true(lww_equal(&m, &w.origin.m));
+        lww_replica_free(&m);
     }
     for (size_t i = 0; i < nf; i++)
         frame_free(frames[i]);

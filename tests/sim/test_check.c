@@ -134,7 +134,7 @@ static void test_convergence_and_bound_fail(void **state)
     sim_check_rec_t fin[KEYS], rep[KEYS];
     history(log, fin);
     memcpy(rep, fin, sizeof rep);
-    rep[1].wid = 5; /* same version, other value: diverged */
+    rep[1].val = 5; /* same version, other value: diverged */
     sim_check_t *c = sim_check_new(3, KEYS);
     sim_check_converge(c, 0, fin, 3, fin, 3, true);
     assert_true(sim_check_ok(c));

@@ -31,9 +31,9 @@ static sim_scenario_t *parse(const char *json)
     return sc;
 }
 
-static sim_t *make(const sim_scenario_t *sc, uint64_t seed, bool verify)
+static sim_t *make(const sim_scenario_t *sc, uint64_t seed)
 {
-    sim_options_t opt = {.verify_deadlines = verify, .quiet = true};
+    sim_options_t opt = {.quiet = true};
     sim_t *s;
     char err[256] = "";
     if (sim_create(sc, seed, &opt, &s, err, sizeof err) != 0)
@@ -41,13 +41,13 @@ static sim_t *make(const sim_scenario_t *sc, uint64_t seed, bool verify)
     return s;
 }
 
-static uint64_t run_smoke(uint64_t seed, bool verify, sim_figures_t *f)
+static uint64_t run_smoke(uint64_t seed, sim_figures_t *f)
 {
     sim_scenario_t *sc;
     char err[256] = "";
     if (sim_scenario_load(SIM_SCENARIO_DIR "/smoke.json", &sc, err, sizeof err) != 0)
         fail_msg("smoke.json: %s", err);
-    sim_t *s = make(sc, seed ? seed : sc->seed, verify);
+    sim_t *s = make(sc, seed ? seed : sc->seed);
     sim_run(s);
     sim_figures(s, f);
     if (!sim_check_ok(sim_checks(s)))
@@ -62,13 +62,11 @@ static uint64_t run_smoke(uint64_t seed, bool verify, sim_figures_t *f)
 static void test_smoke_reproducible(void **state)
 {
     (void)state;
-    sim_figures_t a, b, c, d;
-    uint64_t h1 = run_smoke(0, false, &a);
-    uint64_t h2 = run_smoke(0, false, &b);
-    uint64_t h3 = run_smoke(0, true, &c); /* checking deadlines changes nothing */
-    uint64_t h4 = run_smoke(8, false, &d);
+    sim_figures_t a, b, d;
+    uint64_t h1 = run_smoke(0, &a);
+    uint64_t h2 = run_smoke(0, &b);
+    uint64_t h4 = run_smoke(8, &d);
     assert_int_equal(h1, h2);
-    assert_int_equal(h1, h3);
     assert_int_not_equal(h1, h4);
     assert_int_equal(a.events, b.events);
     assert_int_equal(a.writes_acked, b.writes_acked);
@@ -115,7 +113,7 @@ static void test_partition_holds_frames(void **state)
 {
     (void)state;
     sim_scenario_t *sc = parse(PART_JSON);
-    sim_t *s = make(sc, 1, true);
+    sim_t *s = make(sc, 1);
     /* London is ~5900 km from Ashburn: one way ~ 45 ms. */
     sim_run_until(s, S(1.0));
     uint32_t live = s->nodes[1].conn;
@@ -163,15 +161,15 @@ static void test_origin_crash_loses_unpersisted(void **state)
 {
     (void)state;
     sim_scenario_t *sc = parse(CRASH_JSON);
-    sim_t *s = make(sc, 3, true);
+    sim_t *s = make(sc, 3);
     uint64_t t = S(3.0);
     do {
         sim_run_until(s, t += S(0.01));
-    } while (!(s->persist_pending && s->persist_n >= 2));
+    } while (!(s->od.persist.pending && s->od.persist.n >= 2));
     uint32_t lost[64];
     size_t nlost = 0;
-    for (size_t i = 0; i < s->persist_n && nlost < 64; i++) {
-        const repl_op_t *op = &s->persist_muts[i].op;
+    for (size_t i = 0; i < s->od.persist.n && nlost < 64; i++) {
+        const repl_op_t *op = &s->od.persist.muts[i].op;
         if (op->kind == REPL_OP_PUT)
             memcpy(&lost[nlost++], op->value, sizeof(uint32_t));
     }
@@ -199,13 +197,14 @@ static void test_edge_crash_loses_unapplied(void **state)
 {
     (void)state;
     sim_scenario_t *sc = parse(CRASH_JSON);
-    sim_t *s = make(sc, 4, true);
+    sim_t *s = make(sc, 4);
     sim_node_t *n = &s->nodes[1];
     uint64_t t = S(3.0);
     do {
         sim_run_until(s, t += S(0.01));
-    } while (!(n->step && !n->step_reset && n->step_seq > n->m.applied_seq && n->step_n > 0));
-    uint64_t applied = n->m.applied_seq, pending = n->step_seq;
+    } while (!(n->d.step.pending && !n->d.step.reset && n->d.step.seq > n->m.applied_seq &&
+               n->d.step.n > 0));
+    uint64_t applied = n->m.applied_seq, pending = n->d.step.seq;
     sim__edge_crash(s, 1);
     assert_false(n->up);
     assert_int_equal(n->m.applied_seq, applied); /* the step was not durable */
@@ -238,7 +237,7 @@ static void test_failed_commits_and_policies(void **state)
         char json[1024];
         snprintf(json, sizeof json, base, pols[i]);
         sim_scenario_t *sc = parse(json);
-        sim_t *s = make(sc, 9, i != 1);
+        sim_t *s = make(sc, 9);
         sim_run(s);
         sim_figures_t f;
         sim_figures(s, &f);
