@@ -285,6 +285,30 @@ static void test_group_commit(void **state)
     fx_free(&x);
 }
 
+/* The clock restarts past the highest version stored (hlc_last), however
+ * far behind the wall clock is now: a write after a restart with a clock
+ * that went back still wins over everything stored before it. */
+static void test_clock_behind_stored_versions(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    uint64_t wall = 1000, stored = hlc_pack(wall + 3600 * 1000, 7);
+    c.hlc_last = stored;
+    fx_t x;
+    fx_init(&x, &c);
+    repl_op_t op = tk_put("a", "1");
+    repl_origin_write(x.o, 1, &op, 1, wall, fx_a(&x));
+    const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_true(p->u.persist.muts[0].version.hlc > stored);
+    uint64_t b = p->u.persist.batch_id;
+    repl_origin_persisted(x.o, b, 0, NULL, wall + 1, fx_a(&x));
+    repl_origin_write(x.o, 2, &op, 1, wall + 2, fx_a(&x));
+    p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_true(p->u.persist.muts[0].version.hlc > stored + 1);
+    fx_free(&x);
+}
+
 static void test_failed_op_becomes_noop(void **state)
 {
     (void)state;
@@ -1007,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_resume_or_snapshot_by_window),
         cmocka_unit_test(test_history_mismatch_and_edge_ahead_refused),
         cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_clock_behind_stored_versions),
         cmocka_unit_test(test_failed_op_becomes_noop),
         cmocka_unit_test(test_remote_write_clock_hint),
         cmocka_unit_test(test_persist_failure_stops_writes),
