@@ -14,6 +14,7 @@
 
 #include "certs.h"
 #include "kv_err.h"
+#include "kv_rand.h"
 #include "text.h"
 
 #define DEV_EDGES_DEFAULT    3
@@ -135,7 +136,7 @@ static int identity(dev_cluster_t *d)
         if (d->account[0] && d->token[0])
             return 0;
     }
-    if (text_random_hex(d->account, 32) != 0 || text_random_hex(d->token, 64) != 0)
+    if (kv_random_hex(d->account, 32) != 0 || kv_random_hex(d->token, 64) != 0)
         return -1;
     if (!(f = fopen(path, "w")))
         return -errno;

@@ -16,6 +16,7 @@
 #include "kv_limits.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "kv_rand.h"
 #include "replica.h"
 #include "state.h"
 #include "text.h"
@@ -351,7 +352,7 @@ int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_
     repl_op_t op = {.kind = REPL_OP_NS_CREATE, .account = account, .title = title};
     int rc;
     /* The id is chosen here (128 random bits); the judge refuses a taken one. */
-    if ((rc = text_random_hex(op.ns_id, KV_NS_ID_LEN)) != 0 || (rc = submit_one(k, &op)) != 0)
+    if ((rc = kv_random_hex(op.ns_id, KV_NS_ID_LEN)) != 0 || (rc = submit_one(k, &op)) != 0)
         return rc;
     memset(out, 0, sizeof *out);
     snprintf(out->id, sizeof out->id, "%s", op.ns_id);

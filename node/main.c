@@ -26,6 +26,7 @@
 #include "kv_limits.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "kv_rand.h"
 #include "state.h"
 #include "text.h"
 #include "tokens.h"
@@ -79,7 +80,7 @@ static int node_identity(node_t *n)
     if (rc != 0 && rc != KV_ENOTFOUND)
         return rc;
     if (!n->cfg.node_id && !id.node_id) {
-        if ((rc = text_random_hex(hex, 8)) != 0)
+        if ((rc = kv_random_hex(hex, 8)) != 0)
             return rc;
         id.node_id = (uint32_t)strtoul(hex, NULL, 16);
         id.node_id = id.node_id ? id.node_id : 1;
@@ -90,7 +91,7 @@ static int node_identity(node_t *n)
         snprintf(n->account, sizeof n->account, "%s", n->cfg.account_id);
     } else {
         if (!id.account_id[0]) {
-            if ((rc = text_random_hex(id.account_id, ACCOUNT_HEX_LEN)) != 0)
+            if ((rc = kv_random_hex(id.account_id, ACCOUNT_HEX_LEN)) != 0)
                 return rc;
             generated = true;
         }
@@ -115,7 +116,7 @@ static int node_tokens(node_t *n, int *generated)
     if ((rc = state_identity_get(n->store, &id)) != 0 && rc != KV_ENOTFOUND)
         return rc;
     if (!id.default_token[0]) {
-        if ((rc = text_random_hex(id.default_token, TOKEN_HEX_LEN)) != 0 ||
+        if ((rc = kv_random_hex(id.default_token, TOKEN_HEX_LEN)) != 0 ||
             (rc = state_identity_put(n->store, &id)) != 0)
             return rc;
         *generated = 1;

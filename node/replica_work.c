@@ -19,6 +19,7 @@
 #include "kv_log.h"
 #include "judge.h"
 #include "kv_mem.h"
+#include "kv_rand.h"
 #include "replica_int.h"
 #include "text.h"
 #include "wire.h"
@@ -159,7 +160,7 @@ int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_
     if (r->cfg.role == REPLICA_ORIGIN && (r->cfg.new_history || !pos->history_id[0])) {
         /* A new data set starts a new history: edges that knew another
          * one refuse it rather than be silently rewound. */
-        if ((rc = text_random_hex(pos->history_id, STATE_HISTORY_HEX)) != 0 ||
+        if ((rc = kv_random_hex(pos->history_id, STATE_HISTORY_HEX)) != 0 ||
             (rc = state_position_put(s, pos)) != 0)
             return rc;
     }

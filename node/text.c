@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 static int hexval(int c)
 {
@@ -252,19 +251,4 @@ bool text_utf8_valid(const char *str, size_t len)
 bool text_ieq(const char *a, size_t a_len, const char *b)
 {
     return strlen(b) == a_len && strncasecmp(a, b, a_len) == 0;
-}
-
-int text_random_hex(char *out, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char buf[128];
-    size_t i;
-    if (n > 2 * sizeof buf)
-        return -EINVAL;
-    if (getrandom(buf, (n + 1) / 2, 0) != (ssize_t)((n + 1) / 2))
-        return -errno;
-    for (i = 0; i < n; i++)
-        out[i] = hex[(buf[i / 2] >> ((i & 1) ? 0 : 4)) & 15];
-    out[n] = '\0';
-    return 0;
 }

@@ -48,7 +48,4 @@ bool text_utf8_valid(const char *s, size_t len);
 /* Case-insensitive equality of a counted string and a C string. */
 bool text_ieq(const char *a, size_t a_len, const char *b);
 
-/* Random lowercase hex string of n chars + NUL (getrandom). 0 or -errno. */
-int text_random_hex(char *out, size_t n);
-
 #endif

@@ -9,6 +9,7 @@
 #include "kv_err.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "kv_rand.h"
 #include "state.h"
 #include "text.h"
 
@@ -188,7 +189,7 @@ static int tok_create(node_app_t *app, http_req_t *req, const char *account)
             return bad(app, req, "namespaces must be 32-character namespace ids");
         }
     }
-    if (text_random_hex(id, TOKEN_ID_HEX) != 0 || text_random_hex(secret, TOKEN_SECRET_HEX) != 0) {
+    if (kv_random_hex(id, TOKEN_ID_HEX) != 0 || kv_random_hex(secret, TOKEN_SECRET_HEX) != 0) {
         json_decref(body);
         return bad(app, req, "no randomness");
     }

@@ -27,11 +27,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "kv_err.h"
 #include "kv_log.h"
 #include "kv_mem.h"
+#include "kv_rand.h"
 #include "store_int.h"
 
 #define STOR__NS_FORMAT 1
@@ -207,16 +207,10 @@ int stor__ns_change_check(const stor_ns_change_t *ch)
 /* A random id not in use now. */
 static int stor__ns_new_id(stor_t *s, char id[KV_NS_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     for (;;) {
-        uint8_t r[KV_NS_ID_LEN / 2];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-            return errno ? -errno : KV_EIO;
-        for (size_t i = 0; i < sizeof(r); i++) {
-            id[2 * i] = hex[r[i] >> 4];
-            id[2 * i + 1] = hex[r[i] & 15];
-        }
-        id[KV_NS_ID_LEN] = '\0';
+        int rc = kv_random_hex(id, KV_NS_ID_LEN);
+        if (rc)
+            return rc;
         bool found;
         pthread_rwlock_rdlock(&s->ns_lock);
         stor__nsv_find(s->ns, s->ns_count, id, &found);

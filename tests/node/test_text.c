@@ -117,23 +117,12 @@ static void test_utf8(void **state)
     assert_false(text_utf8_valid("\xff", 1));
 }
 
-static void test_random_hex(void **state)
-{
-    char a[33], b[33];
-    (void)state;
-    assert_int_equal(text_random_hex(a, 32), 0);
-    assert_int_equal(text_random_hex(b, 32), 0);
-    assert_int_equal(strlen(a), 32);
-    assert_int_equal(strspn(a, "0123456789abcdef"), 32);
-    assert_string_not_equal(a, b);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pct_decode), cmocka_unit_test(test_query),
         cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_b64),
-        cmocka_unit_test(test_utf8),       cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
