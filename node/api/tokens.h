@@ -28,10 +28,5 @@ int tokens_reload(stor_t *s, auth_t *a);
 /* Answer a token request (1) or leave it (0). On the loop thread. */
 int tokens_route(node_app_t *app, http_req_t *req);
 
-/* For the snapshot stream: call cb for each stored token (id, record). */
-int tokens_each(stor_t *s,
-                int (*cb)(void *arg, const char *id, size_t id_len, const char *rec,
-                          size_t rec_len),
-                void *arg);
 
 #endif

@@ -77,29 +77,6 @@ int tokens_reload(stor_t *s, auth_t *a)
     return rc;
 }
 
-typedef struct {
-    int (*cb)(void *arg, const char *id, size_t id_len, const char *rec, size_t rec_len);
-    void *arg;
-} each_t;
-
-static int each_cb(void *arg, const char *name, size_t name_len, const char *val, size_t len)
-{
-    each_t *e = arg;
-    size_t plen = sizeof STATE_TOKEN_PREFIX - 1;
-    if (len == 0)
-        return 0;
-    return e->cb(e->arg, name + plen, name_len - plen, val, len);
-}
-
-int tokens_each(stor_t *s,
-                int (*cb)(void *arg, const char *id, size_t id_len, const char *rec,
-                          size_t rec_len),
-                void *arg)
-{
-    each_t e = {cb, arg};
-    return stor_state_scan(s, STATE_TOKEN_PREFIX, each_cb, &e);
-}
-
 /* ---- REST ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -265,7 +242,7 @@ static int list_cb(void *arg, const char *id, size_t id_len, const char *rec, si
 static int tok_list(node_app_t *app, http_req_t *req, const char *account)
 {
     list_t l = {.account = account, .list = json_array()};
-    tokens_each(kvops_store(app->ops), list_cb, &l);
+    state_tokens_each(kvops_store(app->ops), list_cb, &l);
     app_rest_ok(app, req, METRICS_ROUTE_OTHER, l.list, NULL);
     return 1;
 }
@@ -273,7 +250,7 @@ static int tok_list(node_app_t *app, http_req_t *req, const char *account)
 static int tok_delete(node_app_t *app, http_req_t *req, const char *account, const char *id)
 {
     list_t l = {.account = account, .want = id};
-    tokens_each(kvops_store(app->ops), list_cb, &l);
+    state_tokens_each(kvops_store(app->ops), list_cb, &l);
     if (!l.found || strlen(id) != TOKEN_ID_HEX) {
         app_rest_error(app, req, METRICS_ROUTE_OTHER, 404, TOKENS_CODE_NOT_FOUND,
                        "Invalid token id: no such token");

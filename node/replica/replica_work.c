@@ -21,7 +21,6 @@
 #include "kv_mem.h"
 #include "kv_rand.h"
 #include "replica_int.h"
-#include "text.h"
 #include "wire.h"
 
 /* ---- workers ----------------------------------------------------------------------- */

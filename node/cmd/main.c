@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "certs.h"
+#include "certs_cli.h"
 #include "cli.h"
 #include "compact.h"
 #include "config.h"

@@ -146,6 +146,13 @@ void state_token_free(state_token_t *t);
  * format 1 (JSON, still in older logs); KV_ECORRUPT when it is neither;
  * -ENOMEM. */
 int state_token_convert(const void *rec, size_t len, uint8_t **out, size_t *out_len);
+/* Call cb for each live stored token (id, record), in id order; revoked
+ * ones (empty records) are skipped. A non-zero cb return stops the scan and
+ * is returned if negative. 0 or a negative code. */
+int state_tokens_each(stor_t *s,
+                      int (*cb)(void *arg, const char *id, size_t id_len, const char *rec,
+                                size_t rec_len),
+                      void *arg);
 
 /* ---- upgrade ---------------------------------------------------------------------- */
 

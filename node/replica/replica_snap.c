@@ -12,7 +12,6 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "replica_int.h"
-#include "tokens.h"
 #include "wire.h"
 
 /* Snapshot chunk: mutations per frame before the byte cap decides. */
@@ -321,7 +320,7 @@ static int snap_stream(snap_job_t *sj)
         sj->seq = pos.seq;
     if (rc == 0) {
         snap_tokens_t t = {.sj = sj, .buf = buf};
-        rc = tokens_each(sj->job.r->cfg.store, snap_token, &t);
+        rc = state_tokens_each(sj->job.r->cfg.store, snap_token, &t);
         rc = rc ? rc : t.rc;
     }
     if (rc == 0)

@@ -37,6 +37,7 @@
 #include <openssl/x509v3.h>
 
 #include "certs.h"
+#include "certs_cli.h"
 #include "kv_err.h"
 #include "kv_limits.h"
 #include "kv_log.h"

@@ -599,3 +599,29 @@ int state_upgrade(stor_t *s, size_t *converted)
     upgrade_free(&u);
     return rc;
 }
+
+/* ---- stored tokens -------------------------------------------------------------------- */
+
+typedef struct {
+    int (*cb)(void *arg, const char *id, size_t id_len, const char *rec, size_t rec_len);
+    void *arg;
+} tokens_each_t;
+
+static int tokens_each_cb(void *arg, const char *name, size_t name_len, const char *val,
+                          size_t len)
+{
+    tokens_each_t *e = arg;
+    size_t plen = sizeof STATE_TOKEN_PREFIX - 1;
+    if (len == 0)
+        return 0; /* revoked */
+    return e->cb(e->arg, name + plen, name_len - plen, val, len);
+}
+
+int state_tokens_each(stor_t *s,
+                      int (*cb)(void *arg, const char *id, size_t id_len, const char *rec,
+                                size_t rec_len),
+                      void *arg)
+{
+    tokens_each_t e = {cb, arg};
+    return stor_state_scan(s, STATE_TOKEN_PREFIX, tokens_each_cb, &e);
+}

@@ -3,6 +3,7 @@
  * and messages; the certificates themselves are made in certs.c.
  */
 #include "certs.h"
+#include "certs_cli.h"
 
 #include <limits.h>
 #include <stdbool.h>

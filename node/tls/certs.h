@@ -1,6 +1,6 @@
 /*
- * certs.h - the cluster's certificate authority and node certificates, and
- * the `edgekv certs` subcommand.
+ * certs.h - the cluster's certificate authority and node certificates
+ * (the `edgekv certs` command, node/cmd/certs_cli.c, is their front end).
  *
  * Everything is made with OpenSSL's API (EVP_PKEY, X509, X509_sign), never by
  * running the openssl tool. Keys are EC P-256, signatures ECDSA-SHA256.
@@ -58,14 +58,5 @@ int certs_issue(const char *dir, const char *role, const char *name, int days,
  * certificates. KV_EINVAL unless not_before_s < not_after_s. */
 int certs_issue_window(const char *dir, const char *role, const char *name, int64_t not_before_s,
                        int64_t not_after_s, const char *const *hosts, size_t host_count);
-
-/* `edgekv certs ...`: argv[0] is the word after "certs" (main.c calls
- * certs_main(argc - 2, argv + 2)).
- *   init  --dir D [--edges N] [--days N] [--host H]...
- *         CA (kept if present) + "origin" + "edge1".."edgeN" (kept if present)
- *   issue --dir D --role origin|edge --name NAME [--days N] [--host H]...
- *   --help
- * Returns the process exit status: 0, 1 (failure), 2 (usage). */
-int certs_main(int argc, char **argv);
 
 #endif
