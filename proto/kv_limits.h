@@ -146,7 +146,7 @@
 /* Samples of (announced seq, first seen) an edge keeps to report lag in ms. */
 #define KV_REPL_LAG_SAMPLES_MAX 64
 
-/* ---- replication TLS (node/tls.h) ------------------------------------------- */
+/* ---- replication TLS (node/tls/tls.h) ------------------------------------------- */
 
 /* Ciphertext read from the socket per uv_read_cb: one buffer per connection,
  * fully decrypted before the next read, so input per event is bounded. */

@@ -17,7 +17,7 @@
 #include "kv_mem.h"
 #include "edge_int.h"
 
-/* The one home of these defaults: the node (node/replica.c, node/config.c)
+/* The one home of these defaults: the node (node/replica/replica.c, node/cmd/config.c)
  * and the simulator (sim/scenario.c) take theirs from here. */
 void repl_edge_config_default(repl_edge_config_t *cfg)
 {

@@ -35,9 +35,9 @@ typedef enum {
 
 typedef struct {
     sim_verdict_t verdict;
-    uint64_t checked;    /* observations / writes / replicas / deliveries */
+    uint64_t checked; /* observations / writes / replicas / deliveries */
     uint64_t violations;
-    char first[160];     /* the first violation, in words */
+    char first[160]; /* the first violation, in words */
 } sim_check_result_t;
 
 /* A replica's record of one key, as the checkers compare it: the replica

@@ -17,11 +17,11 @@ enum dist_type { D_CONST, D_UNIFORM, D_NORMAL, D_LOGNORMAL, D_EXP, D_PARETO, D_M
 
 struct sim_dist {
     enum dist_type type;
-    double a, b;          /* value | min,max | mean,stddev | mu,sigma | lambda | xm,alpha */
-    double offset;        /* added to every sample */
-    size_t n;             /* mixture components */
-    double *cum;          /* cumulative normalised weights, cum[n-1] == 1 */
-    double *w;            /* normalised weights */
+    double a, b;   /* value | min,max | mean,stddev | mu,sigma | lambda | xm,alpha */
+    double offset; /* added to every sample */
+    size_t n;      /* mixture components */
+    double *cum;   /* cumulative normalised weights, cum[n-1] == 1 */
+    double *w;     /* normalised weights */
     sim_dist_t **comp;
 };
 
@@ -234,8 +234,12 @@ double sim_dist_sample(const sim_dist_t *d, sim_rng_t *r)
 {
     double x = 0;
     switch (d->type) {
-    case D_CONST: x = d->a; break;
-    case D_UNIFORM: x = d->a + (d->b - d->a) * sim_rng_unit(r); break;
+    case D_CONST:
+        x = d->a;
+        break;
+    case D_UNIFORM:
+        x = d->a + (d->b - d->a) * sim_rng_unit(r);
+        break;
     case D_NORMAL:
         if (d->b == 0) {
             x = d->a;
@@ -245,9 +249,15 @@ double sim_dist_sample(const sim_dist_t *d, sim_rng_t *r)
             x = d->a + d->b * std_normal(r);
         while (x < 0);
         break;
-    case D_LOGNORMAL: x = exp(d->a + d->b * std_normal(r)); break;
-    case D_EXP: x = -log(1.0 - sim_rng_unit(r)) / d->a; break;
-    case D_PARETO: x = d->a / pow(1.0 - sim_rng_unit(r), 1.0 / d->b); break;
+    case D_LOGNORMAL:
+        x = exp(d->a + d->b * std_normal(r));
+        break;
+    case D_EXP:
+        x = -log(1.0 - sim_rng_unit(r)) / d->a;
+        break;
+    case D_PARETO:
+        x = d->a / pow(1.0 - sim_rng_unit(r), 1.0 / d->b);
+        break;
     case D_MIX: {
         double u = sim_rng_unit(r);
         size_t i = 0;
@@ -269,8 +279,12 @@ double sim_dist_mean(const sim_dist_t *d)
 {
     double m = 0;
     switch (d->type) {
-    case D_CONST: m = d->a; break;
-    case D_UNIFORM: m = (d->a + d->b) / 2; break;
+    case D_CONST:
+        m = d->a;
+        break;
+    case D_UNIFORM:
+        m = (d->a + d->b) / 2;
+        break;
     case D_NORMAL: {
         if (d->b == 0) {
             m = d->a;
@@ -281,9 +295,15 @@ double sim_dist_mean(const sim_dist_t *d)
         m = d->a + d->b * pdf / (1.0 - phi_cdf(alpha));
         break;
     }
-    case D_LOGNORMAL: m = exp(d->a + d->b * d->b / 2); break;
-    case D_EXP: m = 1.0 / d->a; break;
-    case D_PARETO: m = d->b > 1 ? d->b * d->a / (d->b - 1) : INFINITY; break;
+    case D_LOGNORMAL:
+        m = exp(d->a + d->b * d->b / 2);
+        break;
+    case D_EXP:
+        m = 1.0 / d->a;
+        break;
+    case D_PARETO:
+        m = d->b > 1 ? d->b * d->a / (d->b - 1) : INFINITY;
+        break;
     case D_MIX:
         for (size_t i = 0; i < d->n; i++)
             m += d->w[i] * sim_dist_mean(d->comp[i]);
@@ -296,7 +316,8 @@ double sim_dist_cdf(const sim_dist_t *d, double x)
 {
     x -= d->offset;
     switch (d->type) {
-    case D_CONST: return x >= d->a ? 1.0 : 0.0;
+    case D_CONST:
+        return x >= d->a ? 1.0 : 0.0;
     case D_UNIFORM:
         if (x < d->a)
             return 0;
@@ -317,8 +338,10 @@ double sim_dist_cdf(const sim_dist_t *d, double x)
         if (d->b == 0)
             return log(x) >= d->a ? 1 : 0;
         return phi_cdf((log(x) - d->a) / d->b);
-    case D_EXP: return x <= 0 ? 0 : 1.0 - exp(-d->a * x);
-    case D_PARETO: return x < d->a ? 0 : 1.0 - pow(d->a / x, d->b);
+    case D_EXP:
+        return x <= 0 ? 0 : 1.0 - exp(-d->a * x);
+    case D_PARETO:
+        return x < d->a ? 0 : 1.0 - pow(d->a / x, d->b);
     case D_MIX: {
         double p = 0;
         for (size_t i = 0; i < d->n; i++)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_HIST_SUB 128
+#define SIM_HIST_SUB     128
 #define SIM_HIST_BUCKETS (SIM_HIST_SUB * 36) /* up to 2^42 us (~50 days) */
 
 typedef struct {

@@ -16,8 +16,8 @@
 #include "kv_assert.h"
 #include "sim_int.h"
 
-void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid,
-                 uint32_t len, sim_opk_t kind)
+void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid, uint32_t len,
+                 sim_opk_t kind)
 {
     KV_ASSERT(seq == s->ncommits + 1);
     if (s->ncommits == s->commits_cap) {
@@ -26,16 +26,16 @@ void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t 
         KV_ASSERT(s->commits != NULL);
     }
     sim_commit_t *c = &s->commits[s->ncommits++];
-    *c = (sim_commit_t){.v = v, .t_ns = s->eng.now_ns, .key = key, .wid = wid, .len = len,
-                        .kind = (uint8_t)kind};
+    *c = (sim_commit_t){
+        .v = v, .t_ns = s->eng.now_ns, .key = key, .wid = wid, .len = len, .kind = (uint8_t)kind};
     if (v.hlc > s->om.hlc_max)
         s->om.hlc_max = v.hlc;
     if (kind == OPK_NOOP)
         return;
     c->prev_seq = s->key_last_seq[key];
     s->key_last_seq[key] = seq;
-    if (s->stopping || (s->sc->probe_fraction < 1 &&
-                        sim_rng_unit(&s->rng_probe) >= s->sc->probe_fraction))
+    if (s->stopping ||
+        (s->sc->probe_fraction < 1 && sim_rng_unit(&s->rng_probe) >= s->sc->probe_fraction))
         return;
     for (size_t i = 0; i < s->sc->ntvis; i++) {
         sim_ev_t *ev = sim__at(s, s->eng.now_ns + (uint64_t)(s->sc->tvis_ms[i] * 1e6), EV_PROBE, 0);

@@ -200,8 +200,8 @@ void sim__send_frame(sim_t *s, uint32_t conn, unsigned dir, repl_buf_t *buf, uin
         return;
     }
     bool lost = false;
-    uint64_t t = path_arrival(s, c->edge, dir, s->eng.now_ns, len, buf ? (const void *)buf : NULL,
-                              &lost);
+    uint64_t t =
+        path_arrival(s, c->edge, dir, s->eng.now_ns, len, buf ? (const void *)buf : NULL, &lost);
     uint64_t *last = dir & DIR_UP ? &c->last_up : &c->last_down;
     t = t > *last ? t : *last;
     *last = t;

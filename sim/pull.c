@@ -121,9 +121,9 @@ void sim__pull_event(sim_t *s, const sim_ev_t *ev)
             sim__write_done(s, (uint32_t)ev->a, KV_EUNAVAILABLE, 0);
             return;
         }
-        next = sim__at(s, s->eng.now_ns +
-                              (uint64_t)(sim__sample_ms(s->sc->origin_disk, &s->rng_disk) * 1e6),
-                       EV_PULL_COMMIT, 0);
+        next = sim__at(
+            s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->origin_disk, &s->rng_disk) * 1e6),
+            EV_PULL_COMMIT, 0);
         next->a = ev->a;
         return;
     case EV_PULL_COMMIT:
@@ -149,8 +149,8 @@ void sim__pull_event(sim_t *s, const sim_ev_t *ev)
         /* The origin answers with its durable record after a disk read. */
         uint32_t node = ev->conn, key = (uint32_t)ev->a;
         const sim_rec_t *r = &s->om.recs[key];
-        uint64_t t = s->eng.now_ns +
-                     (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6);
+        uint64_t t =
+            s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6);
         t = sim__path_arrival(s, node, 0, t);
         next = sim__at(s, t, EV_PULL_RESP, node);
         next->a = key | ((uint64_t)r->val << 32);

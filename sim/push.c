@@ -91,8 +91,7 @@ typedef struct {
     size_t n;
 } mbatch_t;
 
-static void mbatch_build(mbatch_t *b, const sim_commit_t *const *cs, const uint64_t *seqs,
-                         size_t n)
+static void mbatch_build(mbatch_t *b, const sim_commit_t *const *cs, const uint64_t *seqs, size_t n)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -172,7 +171,10 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
             const sim_rec_t *r = &s->om.recs[i];
             if (kv_version_is_zero(r->v))
                 continue;
-            tmp[n] = (sim_commit_t){.v = r->v, .key = (uint32_t)i, .wid = r->val, .len = r->len,
+            tmp[n] = (sim_commit_t){.v = r->v,
+                                    .key = (uint32_t)i,
+                                    .wid = r->val,
+                                    .len = r->len,
                                     .kind = r->tomb ? OPK_DEL : OPK_PUT};
             cs[n] = &tmp[n];
             bytes += r->len;
@@ -228,9 +230,9 @@ static void origin_persist(drive_node_t *d)
 static void origin_read_log(drive_node_t *d, repl_peer_t peer, uint64_t from_seq, size_t max_bytes)
 {
     sim_t *s = d->ctx;
-    sim_ev_t *ev = sim__at(s, s->eng.now_ns +
-                                  (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6),
-                           EV_READLOG, 0);
+    sim_ev_t *ev =
+        sim__at(s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6),
+                EV_READLOG, 0);
     ev->conn = peer;
     ev->a = from_seq;
     ev->b = max_bytes;
@@ -542,8 +544,7 @@ void sim__edge_crash(sim_t *s, uint32_t idx)
             continue;
         for (uint32_t x = s->nodes[d].parent; x != 0; x = s->nodes[x].parent) {
             if (x == idx) {
-                sim__reset(s, s->nodes[d].conn,
-                           s->eng.now_ns + sim__path_delay_ns(s, d) / 2);
+                sim__reset(s, s->nodes[d].conn, s->eng.now_ns + sim__path_delay_ns(s, d) / 2);
                 break;
             }
         }
@@ -613,7 +614,8 @@ static void on_deliver(sim_t *s, const sim_ev_t *ev)
     } else if (c->edge_open) {
         sim_node_t *n = &s->nodes[c->edge];
         KV_ASSERT(n->conn == ev->conn);
-        EDGE_CALL(s, c->edge, repl_edge_on_bytes(n->d.edge, ev->data, ev->len, sim__local_ms(s, n), &a_));
+        EDGE_CALL(s, c->edge,
+                  repl_edge_on_bytes(n->d.edge, ev->data, ev->len, sim__local_ms(s, n), &a_));
     }
     release(ev);
 }
@@ -630,7 +632,8 @@ static void edge_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
 static void origin_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
 {
     c->origin_open = false;
-    ORIGIN_CALL(s, repl_origin_on_disconnect(s->od.origin, id, sim__local_ms(s, &s->nodes[0]), &a_));
+    ORIGIN_CALL(s,
+                repl_origin_on_disconnect(s->od.origin, id, sim__local_ms(s, &s->nodes[0]), &a_));
 }
 
 static void on_connect(sim_t *s, const sim_ev_t *ev)

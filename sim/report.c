@@ -180,8 +180,8 @@ static void write_reads(const sim_t *s, const char *dir)
     if (f) {
         fprintf(f, "k,reads,fraction\n");
         for (int k = 0; k <= SIM_KSTALE_MAX; k++)
-            fprintf(f, "%s%d,%" PRIu64 ",%.6f\n", k == SIM_KSTALE_MAX ? ">=" : "", k,
-                    s->kstale[k], s->reads ? (double)s->kstale[k] / (double)s->reads : 0);
+            fprintf(f, "%s%d,%" PRIu64 ",%.6f\n", k == SIM_KSTALE_MAX ? ">=" : "", k, s->kstale[k],
+                    s->reads ? (double)s->kstale[k] / (double)s->reads : 0);
         fclose(f);
     }
 }
@@ -221,18 +221,17 @@ static json_t *summary_json(const sim_t *s)
         "s:{s:f,s:f,s:f,s:f,s:I},s:o,s:o,s:{s:I,s:I,s:I,s:I},s:o,s:b}",
         "scenario", sc->name, "policy", sim_policy_name(sc->policy), "seed", (json_int_t)s->seed,
         "edges", (json_int_t)s->nedges, "virtual_s", x.virtual_s, "events", (json_int_t)x.events,
-        "wall_s", x.wall_s, "events_per_s", x.events_per_s, "cpu_s", x.cpu_s,
-        "events_per_cpu_s", x.events_per_cpu_s, "trace_hash", hash, "writes", "issued",
-        (json_int_t)x.writes_issued, "acked", (json_int_t)x.writes_acked, "failed",
-        (json_int_t)x.writes_failed, "dropped", (json_int_t)x.writes_dropped, "commits",
-        (json_int_t)x.commits, "reads", "served", (json_int_t)s->reads, "failed",
-        (json_int_t)x.reads_failed, "stale_flagged", (json_int_t)s->reads_stale_flag, "p50_ms",
-        x.read_p50_ms, "p99_ms", x.read_p99_ms, "kstale0", x.kstale0, "propagation", "p50_ms",
-        x.prop_p50_ms, "p99_ms", x.prop_p99_ms, "p999_ms", x.prop_p999_ms, "max_ms", x.prop_max_ms,
-        "samples", (json_int_t)x.prop_samples, "regions", regs, "tvis", tv, "faults", "reconnects",
-        (json_int_t)x.reconnects, "resets", (json_int_t)s->resets, "snapshots",
-        (json_int_t)x.snapshots_started, "alarms", (json_int_t)x.alarms, "checks", checks, "ok",
-        sim_check_ok(s->ck));
+        "wall_s", x.wall_s, "events_per_s", x.events_per_s, "cpu_s", x.cpu_s, "events_per_cpu_s",
+        x.events_per_cpu_s, "trace_hash", hash, "writes", "issued", (json_int_t)x.writes_issued,
+        "acked", (json_int_t)x.writes_acked, "failed", (json_int_t)x.writes_failed, "dropped",
+        (json_int_t)x.writes_dropped, "commits", (json_int_t)x.commits, "reads", "served",
+        (json_int_t)s->reads, "failed", (json_int_t)x.reads_failed, "stale_flagged",
+        (json_int_t)s->reads_stale_flag, "p50_ms", x.read_p50_ms, "p99_ms", x.read_p99_ms,
+        "kstale0", x.kstale0, "propagation", "p50_ms", x.prop_p50_ms, "p99_ms", x.prop_p99_ms,
+        "p999_ms", x.prop_p999_ms, "max_ms", x.prop_max_ms, "samples", (json_int_t)x.prop_samples,
+        "regions", regs, "tvis", tv, "faults", "reconnects", (json_int_t)x.reconnects, "resets",
+        (json_int_t)s->resets, "snapshots", (json_int_t)x.snapshots_started, "alarms",
+        (json_int_t)x.alarms, "checks", checks, "ok", sim_check_ok(s->ck));
 }
 
 /* Plots: t-visibility, propagation CDF per region (the 8 most and least

@@ -28,9 +28,9 @@ typedef struct {
 } sim_fault_t;
 
 typedef struct {
-    int place;      /* index into sim_places */
-    size_t edges;   /* edges placed here */
-    double read_w;  /* relative read and write rates of the region */
+    int place;     /* index into sim_places */
+    size_t edges;  /* edges placed here */
+    double read_w; /* relative read and write rates of the region */
     double write_w;
 } sim_region_t;
 

@@ -76,10 +76,10 @@ sim_ev_t *sim__at(sim_t *s, uint64_t t_ns, uint16_t kind, uint32_t node)
 static const char *ev_name(uint16_t k)
 {
     static const char *names[EV_KINDS] = {
-        "?",           "timer",       "deliver",    "fin",        "reset",     "connect",
-        "persist",     "read_log",    "snap_done",  "apply",      "flush",     "write",
-        "write_delay", "read",        "probe",      "fault",      "sample",    "pull_fetch",
-        "pull_resp",   "pull_write",  "pull_commit", "pull_ack",  "end"};
+        "?",           "timer",      "deliver",     "fin",      "reset",  "connect",
+        "persist",     "read_log",   "snap_done",   "apply",    "flush",  "write",
+        "write_delay", "read",       "probe",       "fault",    "sample", "pull_fetch",
+        "pull_resp",   "pull_write", "pull_commit", "pull_ack", "end"};
     return k < EV_KINDS ? names[k] : "?";
 }
 
@@ -169,8 +169,7 @@ static int build_faults(sim_t *s, char *err, size_t errlen)
             } else if (x->kind == SIM_FAULT_PARTITION) {
                 sim__windows_add(&s->nodes[v[i]].parts, a, b);
             }
-            sim__windows_add(&s->nodes[v[i]].faults, a,
-                             x->kind == SIM_FAULT_CLOCK_JUMP ? a : b);
+            sim__windows_add(&s->nodes[v[i]].faults, a, x->kind == SIM_FAULT_CLOCK_JUMP ? a : b);
         }
         if (x->kind != SIM_FAULT_PARTITION) {
             sim_ev_t *ev = sim__at(s, a, EV_FAULT, 0);
@@ -237,8 +236,8 @@ static void build_nodes(sim_t *s)
         if (pull && i > 0)
             n->cache = s->cache_block + (size_t)(i - 1) * sc->nkeys;
         else if (!pull || i == 0)
-            lww_replica_init_fixed(&n->m, s->keys, s->recs_block + (size_t)(pull ? 0 : i) * sc->nkeys,
-                                   sc->nkeys);
+            lww_replica_init_fixed(&n->m, s->keys,
+                                   s->recs_block + (size_t)(pull ? 0 : i) * sc->nkeys, sc->nkeys);
     }
     s->read_cum = calloc(sc->nregions, sizeof *s->read_cum);
     s->write_cum = calloc(sc->nregions, sizeof *s->write_cum);

@@ -26,42 +26,42 @@
 #include "scenario.h"
 #include "sim.h"
 
-#define SIM_EPOCH_MS UINT64_C(1700000000000) /* 2023-11-14: a plausible wall clock */
-#define SIM_NS_PER_MS UINT64_C(1000000)
-#define SIM_ACTS_CAP 256
-#define SIM_PATH_MAX 8                       /* relay depth + 1 */
+#define SIM_EPOCH_MS           UINT64_C(1700000000000) /* 2023-11-14: a plausible wall clock */
+#define SIM_NS_PER_MS          UINT64_C(1000000)
+#define SIM_ACTS_CAP           256
+#define SIM_PATH_MAX           8              /* relay depth + 1 */
 #define SIM_FLUSH_REPORT_BYTES (256u * 1024u) /* on_flushed granularity (see net.c) */
-#define SIM_KSTALE_MAX 10                    /* k-staleness histogram: 0..9, 10+ */
-#define SIM_VALUE_MIN 4                      /* a value carries its write id */
+#define SIM_KSTALE_MAX         10             /* k-staleness histogram: 0..9, 10+ */
+#define SIM_VALUE_MIN          4              /* a value carries its write id */
 
 enum {
-    EV_TIMER = 1,    /* node: a core's deadline */
-    EV_DELIVER,      /* conn, flags DIR_UP: frame bytes arrive */
-    EV_FIN,          /* conn, flags DIR_UP: the other side closed */
-    EV_RESET,        /* conn: the connection broke (loss): both sides hear */
-    EV_CONNECT,      /* node: a connect attempt ends (a: 1 ok) */
-    EV_PERSIST,      /* origin: a PERSIST is durable */
-    EV_READLOG,      /* origin: READ_LOG done (conn = peer, a = from, b = max bytes) */
-    EV_SNAPDONE,     /* origin: snapshot streamed (conn = peer, a = seq) */
-    EV_APPLY,        /* edge: storage step done */
-    EV_FLUSH,        /* origin: a = bytes of conn written */
-    EV_WRITE,        /* workload: next write */
-    EV_WRITE_DELAYED,/* workload: a rate-limited write released (a = wid) */
-    EV_READ,         /* workload: next read */
-    EV_PROBE,        /* t-visibility probe (a = seq, b = grid index) */
-    EV_FAULT,        /* a = fault index, b = 0 start / 1 end */
-    EV_SAMPLE,       /* lag sampling */
-    EV_PULL_FETCH,   /* pull: fetch reaches the origin (node = edge, a = key, b = read id) */
-    EV_PULL_RESP,    /* pull: response reaches the edge */
-    EV_PULL_WRITE,   /* pull: write reaches the origin (a = wid) */
-    EV_PULL_COMMIT,  /* pull: write durable (a = wid) */
-    EV_PULL_ACK,     /* pull: ack reaches the writing edge (a = wid, b = seq) */
+    EV_TIMER = 1,     /* node: a core's deadline */
+    EV_DELIVER,       /* conn, flags DIR_UP: frame bytes arrive */
+    EV_FIN,           /* conn, flags DIR_UP: the other side closed */
+    EV_RESET,         /* conn: the connection broke (loss): both sides hear */
+    EV_CONNECT,       /* node: a connect attempt ends (a: 1 ok) */
+    EV_PERSIST,       /* origin: a PERSIST is durable */
+    EV_READLOG,       /* origin: READ_LOG done (conn = peer, a = from, b = max bytes) */
+    EV_SNAPDONE,      /* origin: snapshot streamed (conn = peer, a = seq) */
+    EV_APPLY,         /* edge: storage step done */
+    EV_FLUSH,         /* origin: a = bytes of conn written */
+    EV_WRITE,         /* workload: next write */
+    EV_WRITE_DELAYED, /* workload: a rate-limited write released (a = wid) */
+    EV_READ,          /* workload: next read */
+    EV_PROBE,         /* t-visibility probe (a = seq, b = grid index) */
+    EV_FAULT,         /* a = fault index, b = 0 start / 1 end */
+    EV_SAMPLE,        /* lag sampling */
+    EV_PULL_FETCH,    /* pull: fetch reaches the origin (node = edge, a = key, b = read id) */
+    EV_PULL_RESP,     /* pull: response reaches the edge */
+    EV_PULL_WRITE,    /* pull: write reaches the origin (a = wid) */
+    EV_PULL_COMMIT,   /* pull: write durable (a = wid) */
+    EV_PULL_ACK,      /* pull: ack reaches the writing edge (a = wid, b = seq) */
     EV_END,
     EV_KINDS
 };
 
-#define DIR_UP 1u   /* edge -> origin; else origin -> edge */
-#define EVF_OWN 2u  /* p is a malloc'd buffer (snapshot chunk), else a repl_buf_t */
+#define DIR_UP  1u /* edge -> origin; else origin -> edge */
+#define EVF_OWN 2u /* p is a malloc'd buffer (snapshot chunk), else a repl_buf_t */
 
 typedef enum { OPK_NONE = 0, OPK_PUT, OPK_DEL, OPK_NOOP } sim_opk_t;
 
@@ -74,12 +74,12 @@ typedef sim_check_rec_t sim_rec_t;
  * the log window is [log_first, last_seq]). */
 typedef struct {
     kv_version_t v;
-    uint64_t t_ns;      /* when it became durable */
-    uint64_t prev_seq;  /* previous real commit of the same key, 0 none */
+    uint64_t t_ns;     /* when it became durable */
+    uint64_t prev_seq; /* previous real commit of the same key, 0 none */
     uint32_t key;
     uint32_t wid;
     uint32_t len;
-    uint8_t kind;       /* sim_opk_t */
+    uint8_t kind; /* sim_opk_t */
 } sim_commit_t;
 
 typedef struct {
@@ -101,7 +101,7 @@ typedef struct {
 
 typedef struct {
     /* static */
-    int region;      /* index into sc->regions; -1 for the origin */
+    int region; /* index into sc->regions; -1 for the origin */
     int place;
     uint32_t parent; /* upstream node (0 = origin) */
     bool is_relay;
@@ -125,7 +125,7 @@ typedef struct {
     uint64_t memo_call; /* relay: arrival of the frame last forwarded */
     const void *memo_key;
     uint64_t memo_t;
-    sim_windows_t parts; /* partitions of this hop */
+    sim_windows_t parts;  /* partitions of this hop */
     sim_windows_t faults; /* any fault touching this node (bound checker) */
 
     sim_centry_t *cache; /* pull */
@@ -136,7 +136,7 @@ typedef struct {
 typedef struct {
     uint32_t edge;
     bool origin_open, edge_open;
-    bool broken; /* a frame was lost: nothing more is delivered */
+    bool broken;                 /* a frame was lost: nothing more is delivered */
     uint64_t last_down, last_up; /* FIFO: latest arrival per direction */
     size_t unreported;           /* origin SEND bytes not yet reported flushed */
 } sim_conn_t;
@@ -164,9 +164,9 @@ struct sim {
 
     sim_rng_t rng_work, rng_net, rng_disk, rng_probe, rng_fault;
 
-    sim_node_t *nodes; /* 1 + nedges */
-    sim_rec_t *recs_block;      /* every replica model, nkeys records each */
-    sim_centry_t *cache_block;  /* pull: every edge cache */
+    sim_node_t *nodes;         /* 1 + nedges */
+    sim_rec_t *recs_block;     /* every replica model, nkeys records each */
+    sim_centry_t *cache_block; /* pull: every edge cache */
     size_t nnodes;
     size_t nedges;
     uint32_t **region_nodes; /* per region: node indices */
@@ -177,9 +177,9 @@ struct sim {
     size_t nconns, conns_cap;
 
     /* origin */
-    drive_node_t od; /* the core (od.origin) and its PERSIST in flight */
-    lww_replica_t om; /* its durable records (node 0's block) */
-    lww_keys_t *keys; /* key i is slot i of every replica */
+    drive_node_t od;       /* the core (od.origin) and its PERSIST in flight */
+    lww_replica_t om;      /* its durable records (node 0's block) */
+    lww_keys_t *keys;      /* key i is slot i of every replica */
     sim_commit_t *commits; /* [seq - 1] */
     size_t ncommits, commits_cap;
     uint64_t log_first;
@@ -278,8 +278,8 @@ void sim__workload_event(sim_t *s, const sim_ev_t *ev);
 void sim__write_done(sim_t *s, uint32_t wid, int status, uint64_t seq);
 
 /* metrics.c */
-void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid,
-                 uint32_t len, sim_opk_t kind);
+void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid, uint32_t len,
+                 sim_opk_t kind);
 void sim__edge_advanced(sim_t *s, uint32_t node, uint64_t from, uint64_t to);
 unsigned sim__kstale(const sim_t *s, uint32_t key, kv_version_t v);
 void sim__read_done(sim_t *s, uint32_t node, uint32_t key, kv_version_t v, double lat_ms);

@@ -107,9 +107,8 @@ static void new_write(sim_t *s)
     w->t_ns = s->eng.now_ns;
     w->edge = sc->write_at_origin ? 0 : pick_node(s, s->write_cum);
     w->key = pick_key(s);
-    w->kind = sc->delete_fraction > 0 && sim_rng_unit(&s->rng_work) < sc->delete_fraction
-                  ? OPK_DEL
-                  : OPK_PUT;
+    w->kind = sc->delete_fraction > 0 && sim_rng_unit(&s->rng_work) < sc->delete_fraction ? OPK_DEL
+                                                                                          : OPK_PUT;
     double len = sim_dist_sample(sc->value_size, &s->rng_work);
     len = len < SIM_VALUE_MIN ? SIM_VALUE_MIN : len > KV_VALUE_MAX_BYTES ? KV_VALUE_MAX_BYTES : len;
     w->len = (uint32_t)len;

@@ -20,7 +20,7 @@
  * record. Decoding is a view into it (no allocation), so a hot GET sends the
  * value bytes straight out of the cached blob.
  *
- * Why not a protobuf like the node's state (node/state.h): records are the
+ * Why not a protobuf like the node's state (node/replica/state.h): records are the
  * hot path. The fixed layout is read in place with no allocation and no
  * parse, the value bytes stay where they are (a 25 MiB value is never
  * re-encoded), and the format byte versions it as well as a message field

@@ -6,7 +6,7 @@
  *   records     key = namespace id (32 hex) + user key; value = record.h form.
  *               Bytewise order of these keys is the spec's list order.
  *   namespaces  key = namespace id; value = account, title and version.
- *   state       small node facts, opaque here (node/state.h names and encodes
+ *   state       small node facts, opaque here (node/replica/state.h names and encodes
  *               them: identity, replication position, tokens...).
  *   log         key = sequence number, 8 bytes big-endian; value = opaque
  *               bytes (replication's encoded mutations, never read here).

@@ -20,7 +20,7 @@
  * Stored value: format byte (1), hlc u64 LE, node_id u32 LE, account length
  * u16 LE + bytes, title length u16 LE + bytes. Key: the 32-hex id. It stays
  * this compact fixed layout rather than a protobuf like the node's state
- * (node/state.h) because namespace values are read on every open and
+ * (node/replica/state.h) because namespace values are read on every open and
  * decoded into the mirror in place, with no allocation, into a bounded
  * buffer (STOR__NS_VAL_MAX); the format byte versions it.
  */

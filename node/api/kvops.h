@@ -9,8 +9,8 @@
  *
  * Reads (kvops_get, kvops_list, ...) are cheap and run on the event loop.
  * Writes go to the origin's replication core through the node's replica
- * (node/replica.h) - on a lone origin too - which orders, versions and
- * judges them (node/judge.h) and answers once they are durable; they block
+ * (node/replica/replica.h) - on a lone origin too - which orders, versions and
+ * judges them (node/replica/judge.h) and answers once they are durable; they block
  * and must run off the loop (the HTTP front ends use uv_queue_work). All
  * functions are thread-safe.
  */
@@ -130,13 +130,13 @@ int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n);
 struct replica;
 void kvops_set_replica(kvops_t *k, struct replica *r);
 
-/* API tokens (node/tokens.c): put a token record under `id` (KV_EEXISTS if
+/* API tokens (node/api/tokens.c): put a token record under `id` (KV_EEXISTS if
  * a live token has it), or revoke it (KV_ENOTFOUND if none is live).
  * Through the replication log, so every node's token table follows. */
 int kvops_token_put(kvops_t *k, const char *id, const char *record, size_t len);
 int kvops_token_delete(kvops_t *k, const char *id);
 
-/* Namespace changes, judged at the origin (node/judge.h): KV_EEXISTS,
+/* Namespace changes, judged at the origin (node/replica/judge.h): KV_EEXISTS,
  * KV_ELIMIT, KV_ENOTFOUND as the rules there say. */
 int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out);
 int kvops_ns_rename(kvops_t *k, const char *id, const char *title);

@@ -28,5 +28,4 @@ int tokens_reload(stor_t *s, auth_t *a);
 /* Answer a token request (1) or leave it (0). On the loop thread. */
 int tokens_route(node_app_t *app, http_req_t *req);
 
-
 #endif

@@ -4,7 +4,7 @@
  * Every write a node accepts - a value, a bulk write, a namespace change,
  * an API token - reaches the origin's replication core (replication/repl.h),
  * which orders it and stamps its version, and then this judge, which the
- * origin's commit job (node/replica_work.c) runs over each group just
+ * origin's commit job (node/replica/replica_work.c) runs over each group just
  * before committing it. A lone origin is the same origin core without a
  * replication listener, so there is no other path: the rules below are
  * written once and hold for a lone origin, a replicated one and every write
@@ -28,8 +28,8 @@
  *   NOOP            always accepted
  * A refused op is logged as a no-op (its seq stays taken) and its writer
  * gets the code. What is not judged here: the shape of an op (sizes, ids,
- * lengths: repl_op_check in the core, KV-SPEC's validation in node/kvops.c)
- * and who may write (node/auth.c).
+ * lengths: repl_op_check in the core, KV-SPEC's validation in node/api/kvops.c)
+ * and who may write (node/api/auth.c).
  *
  * Cost: O(1) store lookups per value op (the namespace mirror), O(namespaces
  * of the account) per namespace create or rename; the group's earlier

@@ -290,7 +290,7 @@ static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m)
     case REPL_OP_TOKEN_PUT:
     case REPL_OP_TOKEN_DELETE: {
         /* Tokens live in the state column family; a revocation is an empty
-         * record (node/tokens.c reads them back). */
+         * record (node/api/tokens.c reads them back). */
         char *name = c->names + c->names_off;
         size_t len = 0;
         const void *rec = token_record(c, o, &len);

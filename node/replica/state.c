@@ -6,8 +6,8 @@
  * Every message is decoded with the kv_mem allocator (frame_pb_allocator)
  * and copied into a fixed-size C struct, except token records, which are
  * variable-length and stay a decoded message the caller frees. Not here:
- * what the facts mean (node/main.c for identity, node/replica_work.c for
- * positions and edges, node/tokens.c for tokens).
+ * what the facts mean (node/cmd/main.c for identity, node/replica/replica_work.c for
+ * positions and edges, node/api/tokens.c for tokens).
  */
 #include "state.h"
 
@@ -322,7 +322,7 @@ void state_token_free(state_token_t *t)
 }
 
 /* A record written before format 1: {"id", "name", "account", "sha256",
- * "write", "namespaces"?} as node/tokens.c made them. */
+ * "write", "namespaces"?} as node/api/tokens.c made them. */
 static int token_from_json(const void *rec, size_t len, uint8_t **out, size_t *out_len)
 {
     json_t *doc = json_loadb(rec, len, 0, NULL), *ns = json_object_get(doc, "namespaces");
@@ -607,8 +607,7 @@ typedef struct {
     void *arg;
 } tokens_each_t;
 
-static int tokens_each_cb(void *arg, const char *name, size_t name_len, const char *val,
-                          size_t len)
+static int tokens_each_cb(void *arg, const char *name, size_t name_len, const char *val, size_t len)
 {
     tokens_each_t *e = arg;
     size_t plen = sizeof STATE_TOKEN_PREFIX - 1;

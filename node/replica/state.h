@@ -120,7 +120,7 @@ int state_edges_get(stor_t *s, state_edge_t **out, size_t *n);
 /* Hex digits of a token record's SHA-256. */
 #define STATE_TOKEN_SHA256_HEX 64
 
-/* A token record (node/tokens.c). Strings NUL-terminated; in a decoded
+/* A token record (node/api/tokens.c). Strings NUL-terminated; in a decoded
  * record they borrow from it until state_token_free. A record has an id,
  * an account and a digest; the other fields may be empty. */
 typedef struct {

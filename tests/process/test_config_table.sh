@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_config_table.sh - the node's options are documented from one table
-# (node/config.c): README.md's configuration table must be exactly what
+# (node/cmd/config.c): README.md's configuration table must be exactly what
 # `edgekv config-table` prints, and `edgekv origin --help` / `edgekv edge
 # --help` must show every option of that table with the same default, and
 # no option it lacks. Starts no node.

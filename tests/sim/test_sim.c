@@ -20,7 +20,7 @@
 #include "sim.h"
 #include "sim_int.h"
 
-#define S(x) ((uint64_t)((x) * 1e9))
+#define S(x) ((uint64_t)((x)*1e9))
 
 static sim_scenario_t *parse(const char *json)
 {
@@ -224,14 +224,13 @@ static void test_edge_crash_loses_unapplied(void **state)
 static void test_failed_commits_and_policies(void **state)
 {
     (void)state;
-    const char *base =
-        "{\"name\":\"pol\",\"policy\":\"%s\",\"duration_s\":20,\"quiet_s\":70,"
-        "\"topology\":{\"origin\":\"ashburn\",\"regions\":\"all\",\"edges\":60},"
-        "\"network\":{\"jitter\":{\"type\":\"exponential\",\"lambda\":1}},"
-        "\"storage\":{\"write_fail_p\":0.05},"
-        "\"pull\":{\"cache_ttl_s\":10},"
-        "\"measure\":{\"tvis_grid_ms\":[0,50,100,500,1000,5000,15000]},"
-        "\"workload\":{\"keys\":300,\"writes_per_s\":20,\"reads_per_s\":300}}";
+    const char *base = "{\"name\":\"pol\",\"policy\":\"%s\",\"duration_s\":20,\"quiet_s\":70,"
+                       "\"topology\":{\"origin\":\"ashburn\",\"regions\":\"all\",\"edges\":60},"
+                       "\"network\":{\"jitter\":{\"type\":\"exponential\",\"lambda\":1}},"
+                       "\"storage\":{\"write_fail_p\":0.05},"
+                       "\"pull\":{\"cache_ttl_s\":10},"
+                       "\"measure\":{\"tvis_grid_ms\":[0,50,100,500,1000,5000,15000]},"
+                       "\"workload\":{\"keys\":300,\"writes_per_s\":20,\"reads_per_s\":300}}";
     const char *pols[] = {"push", "pull", "relay"};
     for (int i = 0; i < 3; i++) {
         char json[1024];

@@ -1029,7 +1029,7 @@ static void test_ns_basic(void **state)
     assert_int_equal(stor_ns_create(f->s, "acc1", "t2", v1, NULL, &c), 0);
 
     /* Rename: a new title, its own title. (Whether a title is free is the
-     * origin's judgement, node/judge.c: storage applies.) */
+     * origin's judgement, node/replica/judge.c: storage applies.) */
     assert_int_equal(stor_ns_rename(f->s, a.id, "t3", (kv_version_t){2, 1}), 0);
     assert_int_equal(stor_ns_get(f->s, a.id, &got), 0);
     assert_string_equal(got.title, "t3");

@@ -278,10 +278,8 @@ static void test_commit_oom(void **state)
     assert_int_equal(stor_ns_create(f->s, "acc", "old", (kv_version_t){1, 1}, NS3, NULL), 0);
     stor_mutation_t m[] = {mut(NS1, "a", 5, "va"), mut(NS3, "b", 5, "vb")};
     stor_ns_change_t ch[] = {
-        nsc(STOR_NS_CREATE, NS1, "acc", "t1"),
-        nsc(STOR_NS_RENAME, NS1, NULL, "t1b"),
-        nsc(STOR_NS_RENAME, NS3, NULL, "renamed"),
-        nsc(STOR_NS_CREATE, NS2, "acc", "t2"),
+        nsc(STOR_NS_CREATE, NS1, "acc", "t1"),     nsc(STOR_NS_RENAME, NS1, NULL, "t1b"),
+        nsc(STOR_NS_RENAME, NS3, NULL, "renamed"), nsc(STOR_NS_CREATE, NS2, "acc", "t2"),
         nsc(STOR_NS_DELETE, NS2, NULL, NULL),
     };
     stor_log_entry_t log[] = {{7, "e7", 2}};
@@ -414,7 +412,7 @@ static void test_commit_lww(void **state)
 /* ---- namespace rules ------------------------------------------------------------------ */
 
 /* Storage applies changes in commit order, each on top of the earlier ones;
- * whether they were allowed was decided before (node/judge.c). */
+ * whether they were allowed was decided before (node/replica/judge.c). */
 static void test_ns_plan(void **state)
 {
     fx_t *f = *state;

@@ -7,7 +7,7 @@
  * Every test runs twice: against a lone origin (the origin core without a
  * listener) and against a replicated origin (mutual-TLS listener, one edge
  * connected, in this process). Writes take one path either way
- * (node/judge.h); after each replicated run the edge must have applied
+ * (node/replica/judge.h); after each replicated run the edge must have applied
  * every write and hold the origin's exact content (equal digests).
  */
 #include <setjmp.h>
@@ -942,8 +942,8 @@ static void test_ops_endpoints(void **state)
 
 int main(void)
 {
-#define BOTH(t)                                                                            \
-    cmocka_unit_test_setup_teardown(t, setup_lone, teardown),                              \
+#define BOTH(t)                                                                                    \
+    cmocka_unit_test_setup_teardown(t, setup_lone, teardown),                                      \
         cmocka_unit_test_setup_teardown(t, setup_replicated, teardown)
     const struct CMUnitTest tests[] = {
         BOTH(test_rest_auth),

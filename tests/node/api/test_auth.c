@@ -1,4 +1,4 @@
-/* test_auth.c - node/auth.c: token scopes, 401 vs 403, malformed headers. */
+/* test_auth.c - node/api/auth.c: token scopes, 401 vs 403, malformed headers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,8 +74,12 @@ static void test_stored_tokens(void **state)
     assert_string_not_equal(h1, h2);
     auth_stored_t st[] = {
         {.id = "t1", .account = "acct", .sha256_hex = h1, .write = true},
-        {.id = "t2", .account = "acct", .sha256_hex = h2, .namespaces = only_a,
-         .namespace_count = 1, .write = false},
+        {.id = "t2",
+         .account = "acct",
+         .sha256_hex = h2,
+         .namespaces = only_a,
+         .namespace_count = 1,
+         .write = false},
     };
     assert_int_equal(auth_set_stored(a, st, 2), 0);
     assert_int_equal(chk(a, "Bearer minted-1", "acct", NS_B, true), AUTH_OK);

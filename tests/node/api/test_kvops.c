@@ -1,6 +1,6 @@
-/* test_kvops.c - node/kvops.c: every server-side validation rule of
+/* test_kvops.c - node/api/kvops.c: every server-side validation rule of
  * KV-SPEC §2 with its exact text and status, cached reads, and writes
- * through a lone origin's replica (the one write path: node/judge.h). */
+ * through a lone origin's replica (the one write path: node/replica/judge.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

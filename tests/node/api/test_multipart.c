@@ -1,4 +1,4 @@
-/* test_multipart.c - node/multipart.c on the shapes real clients send. */
+/* test_multipart.c - node/api/multipart.c on the shapes real clients send. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* test_text.c - node/text.c: percent-decoding, queries, Go-compatible
+/* test_text.c - node/api/text.c: percent-decoding, queries, Go-compatible
  * base64 errors, UTF-8 and integer parsing. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* test_config.c - node/config.c and config_doc.c: defaults, the JSON file,
+/* test_config.c - node/cmd/config.c and config_doc.c: defaults, the JSON file,
  * flags over file, every option reachable by its flag and its key alike,
  * and the generated --help and README table. */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * test_http.c - the HTTP/1.1 server (node/http.h) over real sockets.
+ * test_http.c - the HTTP/1.1 server (node/http/http.h) over real sockets.
  *
  * A server on 127.0.0.1:0 with two loops and a test handler; clients are raw
  * blocking sockets so every byte sent and expected is exact.

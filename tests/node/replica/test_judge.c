@@ -1,4 +1,4 @@
-/* test_judge.c - node/judge.c: the one place where writes are judged.
+/* test_judge.c - node/replica/judge.c: the one place where writes are judged.
  * Every rule of judge.h, alone and against the earlier ops of the same
  * group, over a real store; and that a judged group, committed as the
  * origin commits it, leaves what the verdicts said. */
@@ -158,12 +158,9 @@ static void test_titles_follow_group(void **state)
 {
     fx_t *f = *state;
     repl_mutation_t m[] = {
-        ns_op(REPL_OP_NS_RENAME, NS1, NULL, "uno"),
-        ns_op(REPL_OP_NS_CREATE, NS3, "acc", "one"),
-        ns_op(REPL_OP_NS_CREATE, NSX, "acc", "uno"),
-        ns_op(REPL_OP_NS_DELETE, NS2, NULL, NULL),
-        ns_op(REPL_OP_NS_RENAME, NS3, NULL, "two"),
-        ns_op(REPL_OP_NS_DELETE, NS2, NULL, NULL),
+        ns_op(REPL_OP_NS_RENAME, NS1, NULL, "uno"),  ns_op(REPL_OP_NS_CREATE, NS3, "acc", "one"),
+        ns_op(REPL_OP_NS_CREATE, NSX, "acc", "uno"), ns_op(REPL_OP_NS_DELETE, NS2, NULL, NULL),
+        ns_op(REPL_OP_NS_RENAME, NS3, NULL, "two"),  ns_op(REPL_OP_NS_DELETE, NS2, NULL, NULL),
         ns_op(REPL_OP_NS_RENAME, NS2, NULL, "zwei"),
     };
     int want[] = {0, 0, KV_EEXISTS, 0, 0, KV_ENOTFOUND, KV_ENOTFOUND};
@@ -182,8 +179,8 @@ static void test_limit(void **state)
     for (i = 0; i < KV_NS_PER_ACCOUNT_MAX - 3; i++) {
         snprintf(ids[i], sizeof ids[i], "%032x", 0x1000 + i);
         snprintf(titles[i], sizeof titles[i], "n%d", i);
-        assert_int_equal(
-            stor_ns_create(f->s, "acc", titles[i], (kv_version_t){1, 1}, ids[i], NULL), 0);
+        assert_int_equal(stor_ns_create(f->s, "acc", titles[i], (kv_version_t){1, 1}, ids[i], NULL),
+                         0);
     }
     m[0] = ns_op(REPL_OP_NS_CREATE, "a0000000000000000000000000000000", "acc", "last");
     m[1] = ns_op(REPL_OP_NS_CREATE, "a0000000000000000000000000000001", "acc", "over");

@@ -1,4 +1,4 @@
-/* test_state.c - node/state.c: each state message in and out of a real
+/* test_state.c - node/replica/state.c: each state message in and out of a real
  * store, refusal of unknown formats, the upgrade of a data directory
  * written before format 1 (including allocation failure at every step),
  * token records read back by the token reload, and more than 64 known
@@ -194,7 +194,7 @@ static void test_edges_many(void **state)
     free(e);
 }
 
-/* What the origin does at start (node/replica_work.c restore_acks): every
+/* What the origin does at start (node/replica/replica_work.c restore_acks): every
  * saved edge goes back into the core, and the core reports them all. */
 static void test_edges_restore_core(void **state)
 {

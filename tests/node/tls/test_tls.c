@@ -1,6 +1,6 @@
 /*
- * test_tls.c - the mutual-TLS adapter (node/tls.h) and the certificate
- * tooling (node/certs.h).
+ * test_tls.c - the mutual-TLS adapter (node/tls/tls.h) and the certificate
+ * tooling (node/tls/certs.h).
  *
  * A group setup makes a CA with origin and edge certificates, an expired and
  * a not-yet-valid edge certificate, and a second, unrelated CA with an edge
