@@ -57,10 +57,27 @@ static int put_msg(stor_t *s, const char *name, const ProtobufCMessage *m)
     return rc;
 }
 
+/* Read the entry `name` from the store (or, with snap, as of the snapshot)
+ * and decode it into out. 0, KV_ENOTFOUND, the decoder's code, or the
+ * store's. */
+static int get_msg(stor_t *s, stor_snap_t *snap, const char *name,
+                   int (*decode)(const char *v, size_t len, void *out), void *out)
+{
+    char *v = NULL;
+    size_t len = 0;
+    int rc = snap ? stor_snapshot_state(snap, name, &v, &len) : stor_state_get(s, name, &v, &len);
+    if (rc != 0)
+        return rc;
+    rc = decode(v, len, out);
+    kv_free(v);
+    return rc;
+}
+
 /* ---- identity ------------------------------------------------------------------ */
 
-static int identity_decode(const char *v, size_t len, state_identity_t *out)
+static int identity_decode(const char *v, size_t len, void *arg)
 {
+    state_identity_t *out = arg;
     Edgekv__NodeIdentity *m =
         edgekv__node_identity__unpack(frame_pb_allocator(), len, (const uint8_t *)v);
     int rc = KV_ECORRUPT;
@@ -79,15 +96,8 @@ static int identity_decode(const char *v, size_t len, state_identity_t *out)
 
 int state_identity_get(stor_t *s, state_identity_t *out)
 {
-    char *v = NULL;
-    size_t len = 0;
-    int rc;
     memset(out, 0, sizeof *out);
-    if ((rc = stor_state_get(s, STATE_IDENTITY, &v, &len)) != 0)
-        return rc;
-    rc = identity_decode(v, len, out);
-    kv_free(v);
-    return rc;
+    return get_msg(s, NULL, STATE_IDENTITY, identity_decode, out);
 }
 
 static void identity_msg(const state_identity_t *id, Edgekv__NodeIdentity *m)
@@ -108,8 +118,9 @@ int state_identity_put(stor_t *s, const state_identity_t *id)
 
 /* ---- replication position -------------------------------------------------------- */
 
-static int position_decode(const char *v, size_t len, state_position_t *out)
+static int position_decode(const char *v, size_t len, void *arg)
 {
+    state_position_t *out = arg;
     Edgekv__ReplPosition *m =
         edgekv__repl_position__unpack(frame_pb_allocator(), len, (const uint8_t *)v);
     int rc = KV_ECORRUPT;
@@ -128,28 +139,14 @@ static int position_decode(const char *v, size_t len, state_position_t *out)
 
 int state_position_get(stor_t *s, state_position_t *out)
 {
-    char *v = NULL;
-    size_t len = 0;
-    int rc;
     memset(out, 0, sizeof *out);
-    if ((rc = stor_state_get(s, STATE_POSITION, &v, &len)) != 0)
-        return rc;
-    rc = position_decode(v, len, out);
-    kv_free(v);
-    return rc;
+    return get_msg(s, NULL, STATE_POSITION, position_decode, out);
 }
 
 int state_position_get_at(stor_snap_t *snap, state_position_t *out)
 {
-    char *v = NULL;
-    size_t len = 0;
-    int rc;
     memset(out, 0, sizeof *out);
-    if ((rc = stor_snapshot_state(snap, STATE_POSITION, &v, &len)) != 0)
-        return rc;
-    rc = position_decode(v, len, out);
-    kv_free(v);
-    return rc;
+    return get_msg(NULL, snap, STATE_POSITION, position_decode, out);
 }
 
 static void position_msg(const state_position_t *p, Edgekv__ReplPosition *m)
