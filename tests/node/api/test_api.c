@@ -307,15 +307,21 @@ static int setup_replicated(void **state)
 static void check_edge_converged(fx_t *f)
 {
     replica_status_t o, e;
+    uint64_t last = 0, applied = 0;
+    bool live = false;
     uint8_t od[STOR_DIGEST_BYTES], ed[STOR_DIGEST_BYTES];
-    for (int i = 0; i < 30000; i++) {
-        replica_status(f->replica, &o);
-        replica_status(f->edge, &e);
-        if (e.edge.link == REPL_LINK_LIVE && e.edge.applied_seq == o.origin.last_seq)
-            break;
-        usleep(1000);
+    for (int i = 0; i < 30000 && !(live && applied == last); i++) {
+        if (i)
+            usleep(1000);
+        assert_int_equal(replica_status(f->replica, &o), 0);
+        last = o.origin.last_seq;
+        replica_status_free(&o);
+        assert_int_equal(replica_status(f->edge, &e), 0);
+        live = e.edge.link == REPL_LINK_LIVE;
+        applied = e.edge.applied_seq;
+        replica_status_free(&e);
     }
-    assert_int_equal(e.edge.applied_seq, o.origin.last_seq);
+    assert_int_equal(applied, last);
     assert_int_equal(stor_digest(f->store, 0, od), 0);
     assert_int_equal(stor_digest(f->edge_store, 0, ed), 0);
     assert_memory_equal(od, ed, STOR_DIGEST_BYTES);
