@@ -89,6 +89,34 @@
 /* Event loops (threads) serving HTTP. */
 #define KV_HTTP_MAX_LOOPS 64
 
+/* ---- HTTP server: abuse bounds (node/http) ---------------------------------- */
+
+/* Unsent answer bytes per connection (copies and borrowed bodies) above which
+ * it parses no further request and reads nothing: a client that pipelines and
+ * never reads pins at most this plus one answer. */
+#define KV_HTTP_CONN_OUTPUT_MAX_BYTES (1u * 1024u * 1024u)
+/* Parsing and reading resume once the unsent bytes fell to this. */
+#define KV_HTTP_CONN_OUTPUT_LOW_BYTES (256u * 1024u)
+/* A request's head must arrive whole within this from its first byte, however
+ * often bytes trickle in, else 408: the read timer alone restarts per byte. */
+#define KV_HTTP_HEAD_TIMEOUT_MS 10000
+/* A body gets this long from the end of its head before the rate counts ... */
+#define KV_HTTP_BODY_GRACE_MS 10000
+/* ... then must have arrived at this average rate since then, else 408. */
+#define KV_HTTP_BODY_MIN_RATE_BYTES_PER_S 4096u
+/* Connections open from one peer address; more are closed at once, so one
+ * host cannot take the whole KV_HTTP_MAX_CONNECTIONS. */
+#define KV_HTTP_CONNS_PER_ADDR_MAX 1000
+/* Lingering close after a connection's last answer (Connection: close, FIN
+ * sent): input is read and discarded until the client closes, for at most
+ * this long and this many bytes, so a client still sending a refused body
+ * reads the answer instead of a reset. Bytes: the largest body refused. */
+#define KV_HTTP_LINGER_TIMEOUT_MS 30000
+#define KV_HTTP_LINGER_MAX_BYTES (KV_HTTP_BODY_MAX_BYTES + KV_HTTP_HEADER_MAX_BYTES)
+_Static_assert(KV_HTTP_CONN_OUTPUT_LOW_BYTES < KV_HTTP_CONN_OUTPUT_MAX_BYTES, "output hysteresis");
+_Static_assert(KV_HTTP_CONNS_PER_ADDR_MAX < KV_HTTP_MAX_CONNECTIONS, "one host cannot fill the cap");
+_Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS, "a head deadline is a real bound");
+
 /* ---- read cache ------------------------------------------------------------- */
 
 #define KV_CACHE_DEFAULT_BYTES (256u * 1024u * 1024u)

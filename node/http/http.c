@@ -34,6 +34,77 @@ void http__conns_process_dec(void)
     atomic_fetch_sub_explicit(&http__conns_process, 1, memory_order_relaxed);
 }
 
+/* ---- connections per peer address ------------------------------------------------ */
+
+static size_t http__addr_hash(const http_addr_t *a)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (unsigned i = 0; i < a->len; i++)
+        h = (h ^ a->bytes[i]) * 16777619u;
+    return h;
+}
+
+static bool http__addr_eq(const http_addr_t *x, const http_addr_t *y)
+{
+    return x->len == y->len && memcmp(x->bytes, y->bytes, x->len) == 0;
+}
+
+/* The slot of a, or the free slot where it would go. */
+static size_t http__addr_find(const http_server_t *s, const http_addr_t *a)
+{
+    size_t mask = s->addr_slots - 1, i = http__addr_hash(a) & mask;
+
+    while (s->addr_table[i].count > 0 && !http__addr_eq(&s->addr_table[i].addr, a))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Count a new connection from a; false when a already has the most allowed
+ * (nothing counted then). An unknown address (len 0) is not counted. */
+bool http__addr_acquire(http_server_t *s, const http_addr_t *a)
+{
+    bool ok = true;
+
+    if (a->len == 0)
+        return true;
+    uv_mutex_lock(&s->addr_lock);
+    struct http_addr_slot *e = &s->addr_table[http__addr_find(s, a)];
+    if (e->count >= s->cfg.conns_per_addr_max) {
+        ok = false;
+    } else {
+        e->addr = *a;
+        e->count++;
+    }
+    uv_mutex_unlock(&s->addr_lock);
+    return ok;
+}
+
+void http__addr_release(http_server_t *s, const http_addr_t *a)
+{
+    if (a->len == 0)
+        return;
+    uv_mutex_lock(&s->addr_lock);
+    size_t mask = s->addr_slots - 1, i = http__addr_find(s, a);
+    if (s->addr_table[i].count > 0 && --s->addr_table[i].count == 0) {
+        /* Backward-shift deletion keeps every probe chain unbroken. */
+        size_t j = i;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (s->addr_table[j].count == 0)
+                break;
+            size_t home = http__addr_hash(&s->addr_table[j].addr) & mask;
+            /* j's entry may move to i when i lies cyclically in [home, j). */
+            if (((j - home) & mask) >= ((j - i) & mask)) {
+                s->addr_table[i] = s->addr_table[j];
+                s->addr_table[j].count = 0;
+                i = j;
+            }
+        }
+    }
+    uv_mutex_unlock(&s->addr_lock);
+}
+
 /* ---- ready queue ----------------------------------------------------------------- */
 
 static void http__on_idle(uv_idle_t *h)
@@ -123,7 +194,7 @@ static void http__on_connection(uv_stream_t *server, int status)
         return;
     }
     unsigned open = atomic_fetch_add_explicit(&http__conns_process, 1, memory_order_relaxed);
-    if (open >= KV_HTTP_MAX_CONNECTIONS) {
+    if (open >= l->srv->cfg.max_connections) {
         http__conns_process_dec();
         http__refuse(l);
         return;
@@ -306,8 +377,34 @@ static int http__config_check(const http_config_t *cfg)
     return 0;
 }
 
+/* The abuse bounds left 0 take their kv_limits.h defaults. */
+static void http__config_defaults(http_config_t *c)
+{
+    if (c->head_timeout_ms == 0)
+        c->head_timeout_ms = KV_HTTP_HEAD_TIMEOUT_MS;
+    if (c->body_grace_ms == 0)
+        c->body_grace_ms = KV_HTTP_BODY_GRACE_MS;
+    if (c->body_min_rate == 0)
+        c->body_min_rate = KV_HTTP_BODY_MIN_RATE_BYTES_PER_S;
+    if (c->linger_timeout_ms == 0)
+        c->linger_timeout_ms = KV_HTTP_LINGER_TIMEOUT_MS;
+    if (c->output_max_bytes == 0)
+        c->output_max_bytes = KV_HTTP_CONN_OUTPUT_MAX_BYTES;
+    if (c->output_low_bytes == 0 || c->output_low_bytes >= c->output_max_bytes)
+        c->output_low_bytes = c->output_max_bytes < KV_HTTP_CONN_OUTPUT_MAX_BYTES
+                                  ? c->output_max_bytes / 4
+                                  : KV_HTTP_CONN_OUTPUT_LOW_BYTES;
+    if (c->max_connections == 0)
+        c->max_connections = KV_HTTP_MAX_CONNECTIONS;
+    if (c->conns_per_addr_max == 0)
+        c->conns_per_addr_max = KV_HTTP_CONNS_PER_ADDR_MAX;
+}
+
 static void http__server_free(http_server_t *s)
 {
+    if (s->addr_lock_init)
+        uv_mutex_destroy(&s->addr_lock);
+    kv_free(s->addr_table);
     kv_free(s->loops);
     kv_free(s);
 }
@@ -355,11 +452,17 @@ int http_server_start(const http_config_t *cfg, http_server_t **out)
         s->cfg.idle_timeout_ms = KV_HTTP_IDLE_TIMEOUT_MS;
     if (s->cfg.read_timeout_ms == 0)
         s->cfg.read_timeout_ms = KV_HTTP_READ_TIMEOUT_MS;
+    http__config_defaults(&s->cfg);
+    s->addr_slots = 16;
+    while (s->addr_slots < 2 * (size_t)s->cfg.max_connections)
+        s->addr_slots *= 2;
     s->loops = kv_calloc(cfg->loops, sizeof(*s->loops));
-    if (!s->loops) {
-        kv_free(s);
+    s->addr_table = kv_calloc(s->addr_slots, sizeof(*s->addr_table));
+    if (!s->loops || !s->addr_table || uv_mutex_init(&s->addr_lock) != 0) {
+        http__server_free(s);
         return -ENOMEM;
     }
+    s->addr_lock_init = true;
     rc = http__server_open(s, &ss);
     for (unsigned i = 0; rc == 0 && i < s->loop_count; i++) {
         rc = uv_thread_create(&s->loops[i].thread, http__loop_main, &s->loops[i]);
@@ -479,5 +582,9 @@ void http_server_get_stats(http_server_t *s, http_server_stats_t *out)
         out->requests_total += atomic_load_explicit(&st->requests, memory_order_relaxed);
         out->parse_errors += atomic_load_explicit(&st->parse_errors, memory_order_relaxed);
         out->timeouts += atomic_load_explicit(&st->timeouts, memory_order_relaxed);
+        out->connections_rejected_addr +=
+            atomic_load_explicit(&st->rejected_addr, memory_order_relaxed);
+        out->output_bytes += atomic_load_explicit(&st->out_bytes, memory_order_relaxed);
+        out->output_throttled += atomic_load_explicit(&st->throttled, memory_order_relaxed);
     }
 }

@@ -10,14 +10,22 @@
  * copy from the socket buffer, none after), and enforces the limits of
  * kv_limits.h: header bytes and count (431), URL length (414), body size
  * (413, decided per request by the application), idle keep-alive and slow
- * clients (408). Malformed requests get 400 and the connection is closed.
+ * clients (408: a gap between bytes, a total deadline for the head, a
+ * minimum body rate), unsent output per connection (a client that does not
+ * read its answers is no longer read), connections in total and per peer
+ * address. Malformed requests get 400 and the connection is closed; a
+ * connection that ends while the client may still send (an early 413, an
+ * error) is closed lingering: FIN first, input discarded for a bounded time.
  *
  * The application supplies two callbacks, both called on the loop thread of
  * the connection:
  *   head(req)  after the headers: returns the largest body it accepts for
  *              this request. If Content-Length is larger, `too_large` is
- *              called instead of `request` (the app answers, typically 413)
- *              and the connection is closed after the answer.
+ *              called instead of `request` (the app answers, typically 413,
+ *              or 401 before reading a body) without reading the body; the
+ *              answer says Connection: close, the server sends FIN and
+ *              discards what the client still sends for a bounded time
+ *              (lingering close) so the client reads the answer, then closes.
  *   request(req)  with the whole request. The app must call http_respond()
  *              exactly once, now or later, on the same loop thread (e.g. from
  *              a uv_queue_work after-callback on http_req_loop(req)).
@@ -113,6 +121,15 @@ typedef struct {
     http_handler_t handler;
     unsigned idle_timeout_ms; /* 0 = KV_HTTP_IDLE_TIMEOUT_MS */
     unsigned read_timeout_ms; /* 0 = KV_HTTP_READ_TIMEOUT_MS */
+    /* The abuse bounds; 0 takes the kv_limits.h default (tests lower them). */
+    unsigned head_timeout_ms;    /* KV_HTTP_HEAD_TIMEOUT_MS */
+    unsigned body_grace_ms;      /* KV_HTTP_BODY_GRACE_MS */
+    unsigned body_min_rate;      /* bytes/s; KV_HTTP_BODY_MIN_RATE_BYTES_PER_S */
+    unsigned linger_timeout_ms;  /* KV_HTTP_LINGER_TIMEOUT_MS */
+    size_t output_max_bytes;     /* KV_HTTP_CONN_OUTPUT_MAX_BYTES */
+    size_t output_low_bytes;     /* KV_HTTP_CONN_OUTPUT_LOW_BYTES; below output_max_bytes */
+    unsigned max_connections;    /* process-wide; KV_HTTP_MAX_CONNECTIONS */
+    unsigned conns_per_addr_max; /* per peer address; KV_HTTP_CONNS_PER_ADDR_MAX */
 } http_config_t;
 
 /* Bind and start the loop threads. Returns 0 or a negative code (-errno of
@@ -142,10 +159,13 @@ const char *http_status_text(int status);
 typedef struct {
     uint64_t connections_open;
     uint64_t connections_total;
-    uint64_t connections_rejected;
+    uint64_t connections_rejected;      /* over the total cap or out of memory */
+    uint64_t connections_rejected_addr; /* over the per-address cap */
     uint64_t requests_total;
     uint64_t parse_errors;
-    uint64_t timeouts;
+    uint64_t timeouts;         /* 408s: read gap, head deadline, body rate */
+    uint64_t output_bytes;     /* unsent answer bytes queued now, all connections */
+    uint64_t output_throttled; /* times a connection stopped reading on its output */
 } http_server_stats_t;
 
 void http_server_get_stats(http_server_t *s, http_server_stats_t *out);

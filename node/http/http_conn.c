@@ -11,6 +11,7 @@
  * not the place for routing or limits of the application.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 
@@ -93,6 +94,7 @@ static int http__on_message_begin(llhttp_t *p)
     c->hdr_state = HTTP_HDR_NONE;
     c->err_status = 0;
     c->rstate = HTTP_RS_HEAD;
+    c->head_start_ms = uv_now(&c->loop->loop);
     return 0;
 }
 
@@ -211,6 +213,7 @@ static void http__head_done(http_conn_t *c, llhttp_t *p)
     c->http10 = p->http_major == 1 && p->http_minor == 0;
     c->rstate = HTTP_RS_BODY;
     c->head_raw = 0;
+    c->body_start_ms = uv_now(&c->loop->loop);
 }
 
 /* The body exceeds the limit: hand the request to too_large (or answer 413
@@ -340,7 +343,7 @@ static int http__on_message_complete(llhttp_t *p)
     http__deliver(c);
     /* Answered at once: go on with the next pipelined request in this same
      * llhttp_execute, unless this round has had its share. */
-    if (c->rstate == HTTP_RS_APP || c->parse_stopped || c->closing ||
+    if (c->rstate == HTTP_RS_APP || c->parse_stopped || c->closing || c->out_blocked ||
         c->parsed_round >= KV_HTTP_PIPELINE_MAX_PER_READ)
         return HPE_PAUSED;
     return 0;
@@ -403,15 +406,18 @@ static bool http__parse_step(http_conn_t *c)
 }
 
 /* Parse buffered requests until the bytes run out, the application holds a
- * request, or KV_HTTP_PIPELINE_MAX_PER_READ requests were parsed (then the
- * rest waits for the loop's ready queue). `progressed`: new bytes arrived. */
+ * request, the unsent answers passed output_max_bytes (the rest waits until
+ * they drained), or KV_HTTP_PIPELINE_MAX_PER_READ requests were parsed (then
+ * the rest waits for the loop's ready queue). `progressed`: new bytes
+ * arrived. */
 void http__conn_parse(http_conn_t *c, bool progressed)
 {
     if (c->closing || c->lingering)
         return;
     c->in_parse = true;
     c->parsed_round = 0;
-    while (!c->parse_stopped && c->rstate != HTTP_RS_APP && c->rbuf_off < c->rbuf_len) {
+    while (!c->parse_stopped && c->rstate != HTTP_RS_APP && !c->out_blocked &&
+           c->rbuf_off < c->rbuf_len) {
         if (c->paused) {
             if (c->parsed_round >= KV_HTTP_PIPELINE_MAX_PER_READ) {
                 http__loop_enqueue(c);
@@ -454,7 +460,9 @@ static void http__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || c->closing)
         return;
     if (c->lingering) {
-        if (nread < 0)
+        if (nread > 0)
+            c->linger_bytes += (uint64_t)nread;
+        if (nread < 0 || c->linger_bytes > KV_HTTP_LINGER_MAX_BYTES)
             http__conn_close(c);
         return;
     }
@@ -480,7 +488,7 @@ static void http__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void http__update_read(http_conn_t *c)
 {
-    bool want = c->lingering || (!c->parse_stopped && !c->peer_eof &&
+    bool want = c->lingering || (!c->parse_stopped && !c->peer_eof && !c->out_blocked &&
                                  c->rbuf_len - c->rbuf_off < KV_HTTP_READ_BUF_BYTES);
 
     if (want == c->reading)
@@ -512,10 +520,33 @@ static void http__on_timer(uv_timer_t *t)
         http__conn_settle(c, false);
         return;
     }
-    /* Idle keep-alive, a client that does not read its response, or the end
-     * of lingering: close quietly. */
+    /* Idle keep-alive, a client that does not read its answers (no write
+     * progress for the idle timeout), or the end of lingering: close
+     * quietly. */
     if (kind != HTTP_TIMER_NONE && c->rstate != HTTP_RS_APP)
         http__conn_close(c);
+}
+
+/* How long a partial request may wait for its next bytes: the read timeout,
+ * cut short by the head's deadline (head_timeout_ms from its first byte) or
+ * the body's (body_grace_ms from the end of the head, plus the time its
+ * bytes so far are worth at body_min_rate). Restarting the timer on every
+ * byte extends neither deadline beyond what the bytes earned. */
+static uint64_t http__read_wait_ms(const http_conn_t *c)
+{
+    const http_config_t *cfg = &c->loop->srv->cfg;
+    uint64_t now = uv_now(&c->loop->loop), ms = cfg->read_timeout_ms, due;
+
+    if (c->rstate == HTTP_RS_HEAD)
+        due = c->head_start_ms + cfg->head_timeout_ms;
+    else if (c->rstate == HTTP_RS_BODY)
+        due = c->body_start_ms + cfg->body_grace_ms +
+              (uint64_t)c->req.body_len * 1000u / cfg->body_min_rate;
+    else
+        return ms;
+    if (due <= now)
+        return 0;
+    return due - now < ms ? due - now : ms;
 }
 
 static void http__timer_set(http_conn_t *c, http_timer_kind_t kind, bool restart)
@@ -529,12 +560,14 @@ static void http__timer_set(http_conn_t *c, http_timer_kind_t kind, bool restart
         uv_timer_stop(&c->timer);
         return;
     }
-    uint64_t ms = kind == HTTP_TIMER_IDLE ? cfg->idle_timeout_ms : cfg->read_timeout_ms;
     /* Count from now, not from when the loop last woke up: bytes read in
      * this callback may have arrived well after that (a loop busy with other
      * connections, a loaded machine), and the client must not lose part of
      * its timeout to the server's own delay. */
     uv_update_time(&c->loop->loop);
+    uint64_t ms = kind == HTTP_TIMER_IDLE     ? cfg->idle_timeout_ms
+                  : kind == HTTP_TIMER_LINGER ? cfg->linger_timeout_ms
+                                              : http__read_wait_ms(c);
     uv_timer_start(&c->timer, http__on_timer, ms, 0);
 }
 
@@ -583,6 +616,9 @@ void http__conn_settle(http_conn_t *c, bool progressed)
             http__conn_finish(c);
         else
             http__timer_set(c, HTTP_TIMER_IDLE, progressed);
+    } else if (c->out_blocked) {
+        /* Waiting for the client to read: its write progress restarts it. */
+        http__timer_set(c, HTTP_TIMER_IDLE, progressed);
     } else if (c->rstate == HTTP_RS_IDLE && c->rbuf_off == c->rbuf_len) {
         /* Idle from the last bytes: requests answered within the read that
          * brought them pass through here with the timer kind unchanged, so
@@ -592,6 +628,50 @@ void http__conn_settle(http_conn_t *c, bool progressed)
     } else {
         http__timer_set(c, HTTP_TIMER_READ, progressed);
     }
+}
+
+/* `bytes` handed to uv_write left (or were dropped): a connection whose
+ * output fell to output_low_bytes parses and reads again. */
+void http__conn_output_done(http_conn_t *c, size_t bytes)
+{
+    const http_config_t *cfg = &c->loop->srv->cfg;
+
+    c->out_bytes -= bytes;
+    HTTP__STAT_SUB(c->loop, out_bytes, bytes);
+    if (c->closing)
+        return;
+    if (c->out_blocked && c->out_bytes <= cfg->output_low_bytes) {
+        c->out_blocked = false;
+        if (c->rbuf_off < c->rbuf_len && c->rstate != HTTP_RS_APP)
+            http__loop_enqueue(c);
+        http__conn_settle(c, false);
+    } else if (c->out_blocked) {
+        http__conn_settle(c, true); /* write progress */
+    } else if (c->writes_pending == 0) {
+        http__conn_settle(c, false);
+    }
+}
+
+/* Take the peer's address and count it; false when it is over the
+ * per-address cap. */
+static bool http__conn_addr(http_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return true; /* no address: nothing to count (the socket fails soon) */
+    if (ss.ss_family == AF_INET) {
+        c->addr.len = 4;
+        memcpy(c->addr.bytes, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        c->addr.len = 16;
+        memcpy(c->addr.bytes, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    }
+    if (http__addr_acquire(c->loop->srv, &c->addr))
+        return true;
+    c->addr.len = 0; /* not counted */
+    return false;
 }
 
 /* ---- open / close ----------------------------------------------------------------- */
@@ -619,6 +699,11 @@ int http__conn_accept(http_loop_t *l)
     if (rc != 0) {
         http__conn_close(c);
         return rc;
+    }
+    if (!http__conn_addr(c)) {
+        HTTP__STAT_ADD(l, rejected_addr, 1); /* before the client can see the close */
+        http__conn_close(c);
+        return 0;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     llhttp_init(&c->parser, HTTP_REQUEST, &http__settings);
@@ -655,6 +740,8 @@ void http__conn_close(http_conn_t *c)
         return;
     c->closing = true;
     http__loop_dequeue(c);
+    http__addr_release(l->srv, &c->addr);
+    c->addr.len = 0;
     l->conns_open--;
     HTTP__STAT_SUB(l, open, 1);
     http__conns_process_dec();

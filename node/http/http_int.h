@@ -70,9 +70,16 @@ typedef enum {
 typedef enum {
     HTTP_TIMER_NONE,
     HTTP_TIMER_IDLE,  /* keep-alive with nothing pending, or a slow reader */
-    HTTP_TIMER_READ,  /* gap between bytes of a partial request -> 408 */
+    HTTP_TIMER_READ,  /* gap between bytes, head deadline, body rate -> 408 */
     HTTP_TIMER_LINGER /* discarding input after the last response */
 } http_timer_kind_t;
+
+/* A peer address as the per-address cap counts it: 4 or 16 bytes; len 0
+ * when unknown (not counted). */
+typedef struct {
+    uint8_t len;
+    uint8_t bytes[16];
+} http_addr_t;
 
 typedef enum {
     HTTP_HDR_NONE,
@@ -110,6 +117,14 @@ typedef struct http_conn {
     uint64_t body_limit; /* head()'s answer */
     size_t body_cap;     /* size of req.body's allocation */
 
+    /* Deadlines (uv_now milliseconds): the head is due by head_start_ms +
+     * head_timeout_ms; after body_start_ms + body_grace_ms the body must
+     * come at body_min_rate. */
+    uint64_t head_start_ms, body_start_ms;
+    size_t out_bytes;      /* answer bytes handed to uv_write, not yet written */
+    uint64_t linger_bytes; /* input discarded while lingering */
+    http_addr_t addr;      /* peer, counted in the server's per-address table */
+
     http_rstate_t rstate;
     http_timer_kind_t timer_kind;
     int err_status;          /* status of an error found in a parser callback */
@@ -127,11 +142,14 @@ typedef struct http_conn {
     bool parse_stopped;   /* no further request will be parsed */
     bool peer_eof;        /* the client shut down its side */
     bool lingering;       /* responses done, FIN sent, discarding input */
+    bool out_blocked;     /* out_bytes passed output_max_bytes: no parsing, no reading
+                             until it falls to output_low_bytes */
     bool closing;         /* uv_close called on the handles */
 } http_conn_t;
 
 typedef struct {
     _Atomic uint64_t open, total, rejected, requests, parse_errors, timeouts;
+    _Atomic uint64_t rejected_addr, out_bytes, throttled;
 } http_stats_atomic_t;
 
 struct http_loop {
@@ -158,11 +176,21 @@ struct http_loop {
 struct http_server {
     /* Written before the loop threads start; read-only afterwards except
      * grace_ms, written by http_server_stop before it signals the loops. */
-    http_config_t cfg; /* with the timeouts' defaults filled in */
+    http_config_t cfg; /* with every default filled in */
     int port;
     unsigned grace_ms;
     unsigned loop_count; /* loops initialised in loops[] */
     http_loop_t *loops;
+    /* Open connections per peer address, over every loop: open addressing
+     * with linear probing, addr_slots (a power of two, at least twice
+     * cfg.max_connections) entries; count 0 marks a free slot. */
+    uv_mutex_t addr_lock;
+    bool addr_lock_init;
+    size_t addr_slots;
+    struct http_addr_slot {
+        http_addr_t addr;
+        unsigned count;
+    } * addr_table;
 };
 
 #define HTTP__STAT_ADD(l, field, n)                                                                \
@@ -175,6 +203,8 @@ void http__loop_enqueue(http_conn_t *c);
 void http__loop_dequeue(http_conn_t *c);
 void http__loop_maybe_done(http_loop_t *l);
 void http__conns_process_dec(void);
+bool http__addr_acquire(http_server_t *s, const http_addr_t *a);
+void http__addr_release(http_server_t *s, const http_addr_t *a);
 
 /* http_conn.c */
 int http__conn_accept(http_loop_t *l);
@@ -184,6 +214,7 @@ void http__conn_close(http_conn_t *c);
 void http__conn_free(http_conn_t *c);
 void http__conn_stop(http_conn_t *c);
 void http__req_clear(http_conn_t *c);
+void http__conn_output_done(http_conn_t *c, size_t bytes);
 
 /* http_resp.c */
 void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const void *body,

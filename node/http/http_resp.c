@@ -25,6 +25,7 @@ typedef struct {
     http_conn_t *c;
     void (*release)(void *);
     void *release_arg;
+    size_t bytes; /* unsent bytes it holds or borrows, counted in c->out_bytes */
     char data[];
 } http_wr_t;
 
@@ -38,16 +39,14 @@ static void http__on_write(uv_write_t *w, int status)
 {
     http_wr_t *wr = HTTP__CONTAINER_OF(w, http_wr_t, w);
     http_conn_t *c = wr->c;
+    size_t bytes = wr->bytes;
 
     http__release(wr->release, wr->release_arg);
     kv_free(wr);
     c->writes_pending--;
-    if (c->closing)
-        return;
-    if (status < 0)
+    if (status < 0 && !c->closing)
         http__conn_close(c);
-    else if (c->writes_pending == 0)
-        http__conn_settle(c, false);
+    http__conn_output_done(c, bytes);
 }
 
 /* Queue what uv_try_write left: `done` bytes of head+body are out. */
@@ -67,6 +66,7 @@ static int http__queue_rest(http_conn_t *c, size_t done, const char *head, size_
     wr->c = c;
     wr->release = release;
     wr->release_arg = arg;
+    wr->bytes = head_rest + body_rest;
     memcpy(wr->data, head + head_len - head_rest, head_rest);
     if (!release && body_rest > 0)
         memcpy(wr->data + head_rest, body + body_off, body_rest);
@@ -80,6 +80,13 @@ static int http__queue_rest(http_conn_t *c, size_t done, const char *head, size_
         return rc;
     }
     c->writes_pending++;
+    /* Borrowed bodies count too: the application keeps them alive for us. */
+    c->out_bytes += wr->bytes;
+    HTTP__STAT_ADD(c->loop, out_bytes, wr->bytes);
+    if (!c->out_blocked && c->out_bytes > c->loop->srv->cfg.output_max_bytes) {
+        c->out_blocked = true;
+        HTTP__STAT_ADD(c->loop, throttled, 1);
+    }
     return 0;
 }
 

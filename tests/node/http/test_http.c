@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,6 +54,10 @@
 #define T_TIMER_SLACK_MS 20
 #define T_BIG_LIMIT      (16u * 1024u * 1024u) /* head() for most paths */
 #define T_SMALL_LIMIT    100                   /* head() for /small */
+
+/* /big answers this many bytes, copied (the output bound test). */
+#define T_BIG_BODY (32u * 1024u)
+static char g_big_body[T_BIG_BODY];
 
 static const char HELLO_200[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
                                 "Content-Type: text/plain\r\n\r\nhello world";
@@ -272,6 +277,8 @@ static void t_request(http_req_t *req, void *ctx)
     } else if (path_is(req, "/extra")) {
         http_response_t r = {.status = 201, .headers = "X-A: 1\r\nX-B: 2\r\n", .headers_len = 16};
         http_respond(req, &r);
+    } else if (path_is(req, "/big")) {
+        respond_text(req, 200, g_big_body, sizeof(g_big_body));
     } else if (path_is(req, "/nocontent")) {
         respond_status(req, 204, NULL);
     } else {
@@ -282,6 +289,8 @@ static void t_request(http_req_t *req, void *ctx)
 static uint64_t t_head(http_req_t *req, void *ctx)
 {
     (void)ctx;
+    if (path_is(req, "/value")) /* a Worker's value: 25 MiB */
+        return KV_VALUE_MAX_BYTES;
     return path_is(req, "/small") ? T_SMALL_LIMIT : T_BIG_LIMIT;
 }
 
@@ -1173,6 +1182,310 @@ static void test_stats(void **state)
     assert_int_equal(st.connections_rejected, 0);
 }
 
+/* ---- tests: abuse bounds (each on a server of its own) ---------------------------- */
+
+static http_server_stats_t server_stats(http_server_t *s)
+{
+    http_server_stats_t st;
+    http_server_get_stats(s, &st);
+    return st;
+}
+
+/* A client that pipelines requests and never reads the answers: the server
+ * answers until the unsent bytes pass output_max_bytes, then reads and
+ * parses nothing more of it, so they stay within the limit plus one answer.
+ * A normal client on the same loop is served meanwhile, and once the
+ * pipeliner reads, every request it sent is answered, in order. (Before the
+ * bound the server parsed all of them: N answers queued, 32 MiB.) */
+static void test_output_bound(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    static const char get_big[] = "GET /big HTTP/1.1\r\n\r\n";
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    char want[128];
+
+    cfg.loops = 1; /* the normal client shares the pipeliner's loop */
+    cfg.output_max_bytes = 256u * 1024u;
+    cfg.output_low_bytes = 64u * 1024u;
+    const uint64_t bound = cfg.output_max_bytes + T_BIG_BODY + 128; /* + one answer */
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int port = http_server_port(s);
+    size_t len = 0;
+    char *reqs = malloc(N * sizeof(get_big));
+    assert_non_null(reqs);
+    for (int i = 0; i < N; i++) {
+        memcpy(reqs + len, get_big, sizeof(get_big) - 1);
+        len += sizeof(get_big) - 1;
+    }
+    cli_t *p = cli_open_port(port);
+    cli_send(p, reqs, len); /* 21 kB: the kernel takes it whether or not we are read */
+    uint64_t end = now_ms() + T_DEADLINE_MS;
+    http_server_stats_t st = server_stats(s);
+    while (st.output_throttled == 0 && st.requests_total < N && now_ms() < end) {
+        sleep_ms(1);
+        st = server_stats(s);
+    }
+    /* Held there: look a while, the unsent bytes and the answers given do
+     * not grow past the bound. */
+    for (int i = 0; i < 20; i++) {
+        st = server_stats(s);
+        if (st.output_bytes > bound || st.requests_total >= N)
+            fail_msg("unsent %llu bytes (bound %llu), %llu of %d requests answered",
+                     (unsigned long long)st.output_bytes, (unsigned long long)bound,
+                     (unsigned long long)st.requests_total, N);
+        sleep_ms(10);
+    }
+    assert_int_equal(st.output_throttled, 1);
+
+    cli_t *c = cli_open_port(port);
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    cli_close(c);
+
+    snprintf(want, sizeof(want),
+             "HTTP/1.1 200 OK\r\nContent-Length: %u\r\nContent-Type: text/plain\r\n\r\n",
+             T_BIG_BODY);
+    for (int i = 0; i < N; i++) {
+        char *r = cli_next(p, true);
+        assert_non_null(r);
+        assert_int_equal(strlen(r), strlen(want) + T_BIG_BODY);
+        assert_memory_equal(r, want, strlen(want));
+        free(r);
+    }
+    st = server_stats(s);
+    assert_true(st.output_throttled >= 1);
+    assert_int_equal(st.requests_total, N + 1);
+    cli_close(p);
+    free(reqs);
+    http_server_stop(s, 0);
+}
+
+/* Send one byte every gap_ms until the server answers; fails when no answer
+ * came after max_bytes. Each gap is far inside the read timeout, so only a
+ * deadline of its own can end the request. */
+static void trickle_until_answer(cli_t *c, unsigned gap_ms, int max_bytes)
+{
+    struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+    int sent = 0;
+
+    while (poll(&pf, 1, (int)gap_ms) == 0) {
+        if (sent == max_bytes)
+            fail_msg("no answer after %d bytes sent one per %u ms", sent, gap_ms);
+        if (!cli_send_try(c, "x", 1))
+            break;
+        sent++;
+    }
+}
+
+/* Slowloris: a head that trickles in, a byte at a time, never waits the
+ * read timeout, but the head's deadline (from its first byte) ends it with
+ * 408. A body trickling below the minimum rate after its grace, too. */
+static void test_slowloris_408(void **state)
+{
+    (void)state;
+    enum { HEAD_MS = 300, GAP_MS = 20 };
+    http_config_t cfg = t_config();
+    http_server_t *s;
+
+    cfg.read_timeout_ms = 5000; /* far over every gap */
+    cfg.head_timeout_ms = HEAD_MS;
+    cfg.body_grace_ms = 200;
+    cfg.body_min_rate = 1000; /* bytes/s; the client sends 50 */
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int port = http_server_port(s);
+
+    cli_t *c = cli_open_port(port);
+    uint64_t t0 = now_ms();
+    cli_send_str(c, "GET /hello HTTP/1.1\r\nX-Slow: ");
+    trickle_until_answer(c, GAP_MS, 400);
+    expect_error(c, 408, "Request Timeout");
+    assert_true(now_ms() - t0 >= HEAD_MS - T_TIMER_SLACK_MS);
+    expect_close(c);
+    cli_close(c);
+
+    c = cli_open_port(port);
+    t0 = now_ms();
+    cli_send_str(c, "POST /echo HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
+    trickle_until_answer(c, GAP_MS, 400);
+    expect_error(c, 408, "Request Timeout");
+    assert_true(now_ms() - t0 >= 200 - T_TIMER_SLACK_MS);
+    expect_close(c);
+    cli_close(c);
+    assert_int_equal(server_timeouts(s), 2);
+
+    /* A head that comes whole is not affected. */
+    c = cli_open_port(port);
+    cli_send_str(c, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(c, HELLO_200);
+    cli_close(c);
+    http_server_stop(s, 0);
+}
+
+/* Wait until the server has `open` connections open. */
+static void wait_open(http_server_t *s, uint64_t open)
+{
+    uint64_t end = now_ms() + T_DEADLINE_MS;
+
+    while (server_stats(s).connections_open != open) {
+        if (now_ms() > end)
+            fail_msg("waited %u ms for %llu open connections", T_DEADLINE_MS,
+                     (unsigned long long)open);
+        sleep_ms(1);
+    }
+}
+
+/* Connections from one address over conns_per_addr_max are closed at once
+ * and counted; closing one makes room. The total cap still holds. */
+static void test_conn_caps(void **state)
+{
+    (void)state;
+    enum { PER_ADDR = 3 };
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    cli_t *cs[PER_ADDR];
+
+    cfg.conns_per_addr_max = PER_ADDR;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int port = http_server_port(s);
+    for (int i = 0; i < PER_ADDR; i++) {
+        cs[i] = cli_open_port(port);
+        cli_send_str(cs[i], "GET /hello HTTP/1.1\r\n\r\n");
+        cli_expect(cs[i], HELLO_200);
+    }
+    cli_t *x = cli_open_port(port);
+    assert_int_equal(cli_wait_eof(x), 0);
+    cli_close(x);
+    http_server_stats_t st = server_stats(s);
+    assert_int_equal(st.connections_rejected_addr, 1);
+    assert_int_equal(st.connections_rejected, 0);
+    cli_close(cs[0]);
+    wait_open(s, PER_ADDR - 1);
+    cs[0] = cli_open_port(port);
+    cli_send_str(cs[0], "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(cs[0], HELLO_200);
+    for (int i = 0; i < PER_ADDR; i++)
+        cli_close(cs[i]);
+    http_server_stop(s, 0);
+
+    /* The total cap, lowered the same way. */
+    cfg = t_config();
+    cfg.max_connections = 2;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    port = http_server_port(s);
+    for (int i = 0; i < 2; i++) {
+        cs[i] = cli_open_port(port);
+        cli_send_str(cs[i], "GET /hello HTTP/1.1\r\n\r\n");
+        cli_expect(cs[i], HELLO_200);
+    }
+    x = cli_open_port(port);
+    assert_int_equal(cli_wait_eof(x), 0);
+    cli_close(x);
+    assert_int_equal(server_stats(s).connections_rejected, 1);
+    for (int i = 0; i < 2; i++)
+        cli_close(cs[i]);
+    http_server_stop(s, 0);
+}
+
+#define T_VALUE_413                                                                                \
+    "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nContent-Type: text/plain\r\n"          \
+    "Connection: close\r\n\r\ntoo large"
+#define T_PUT_VALUE_PLUS_1 "PUT /value HTTP/1.1\r\nContent-Length: 26214401\r\n\r\n"
+
+/* A Worker's put of 25 MiB + 1 byte: the answer comes right after the head,
+ * with Connection: close, then the server's FIN, while the client is still
+ * sending its body (it reads as it sends). */
+static void test_refused_body_answered(void **state)
+{
+    (void)state;
+    static char chunk[64 * 1024];
+    const size_t total = (size_t)KV_VALUE_MAX_BYTES + 1;
+    size_t sent = 0, got = 0;
+    char in[1024];
+    bool eof = false;
+
+    memset(chunk, 'v', sizeof(chunk));
+    cli_t *c = cli_open();
+    cli_send_str(c, T_PUT_VALUE_PLUS_1);
+    uint64_t end = now_ms() + T_DEADLINE_MS;
+    while (!eof) {
+        struct pollfd pf = {.fd = c->fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+        if (now_ms() > end)
+            fail_msg("no answer and end in %u ms (%zu of %zu body bytes sent, %zu read)",
+                     T_DEADLINE_MS, sent, total, got);
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        if (pf.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = recv(c->fd, in + got, sizeof(in) - 1 - got, MSG_DONTWAIT);
+            if (n == 0)
+                eof = true;
+            else if (n > 0)
+                got += (size_t)n;
+            else if (errno != EAGAIN)
+                fail_msg("recv: %s after %zu bytes read", strerror(errno), got);
+        } else if (pf.revents & POLLOUT) {
+            size_t want = total - sent < sizeof(chunk) ? total - sent : sizeof(chunk);
+            ssize_t n = send(c->fd, chunk, want, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0)
+                sent += (size_t)n;
+        }
+    }
+    in[got] = '\0';
+    assert_string_equal(in, T_VALUE_413);
+    cli_close(c);
+}
+
+/* The same put from a client that sends its whole body before it reads
+ * (workerd does): the server reads and discards the body after answering,
+ * so the client's send completes and it then reads the answer and the end,
+ * not a reset. */
+static void test_refused_body_sent_whole(void **state)
+{
+    (void)state;
+    const size_t total = (size_t)KV_VALUE_MAX_BYTES + 1;
+    char *body = malloc(total);
+
+    assert_non_null(body);
+    memset(body, 'v', total);
+    cli_t *c = cli_open();
+    cli_send_str(c, T_PUT_VALUE_PLUS_1);
+    cli_send(c, body, total);
+    cli_expect(c, T_VALUE_413);
+    assert_int_equal(cli_wait_eof(c), 0);
+    cli_close(c);
+    free(body);
+}
+
+/* Lingering is bounded: a client that goes on sending after its answer is
+ * closed after linger_timeout_ms. */
+static void test_linger_bounded(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    char junk[1024];
+
+    cfg.linger_timeout_ms = 300;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    memset(junk, 'j', sizeof(junk));
+    cli_t *c = cli_open_port(http_server_port(s));
+    cli_send_str(c, T_PUT_VALUE_PLUS_1);
+    cli_expect(c, T_VALUE_413);
+    assert_int_equal(cli_wait_eof(c), 0); /* the FIN came with the answer */
+    uint64_t end = now_ms() + T_DEADLINE_MS;
+    /* The server still reads (and drops) what we send, until it closes:
+     * then a send fails (reset). */
+    while (cli_send_try(c, junk, sizeof(junk))) {
+        if (now_ms() > end)
+            fail_msg("still lingering after %u ms", T_DEADLINE_MS);
+        sleep_ms(10);
+    }
+    cli_close(c);
+    wait_open(s, 0);
+    http_server_stop(s, 0);
+}
+
 /* ---- tests with their own server -------------------------------------------------- */
 
 /* http_server_stop on a thread of its own: it returns only once the loops
@@ -1359,12 +1672,23 @@ static int group_teardown(void **state)
 
 int main(void)
 {
+    for (size_t i = 0; i < sizeof(g_big_body); i++)
+        g_big_body[i] = (char)('a' + i % 26);
     const struct CMUnitTest own[] = {
-        cmocka_unit_test(test_start_errors),          cmocka_unit_test(test_start_alloc_failure),
-        cmocka_unit_test(test_runtime_alloc_failure), cmocka_unit_test(test_graceful_stop),
-        cmocka_unit_test(test_stop_grace_expires),    cmocka_unit_test(test_slow_client_408),
-        cmocka_unit_test(test_read_timer_restarts),   cmocka_unit_test(test_idle_close),
-        cmocka_unit_test(test_keepalive_not_idle),    cmocka_unit_test(test_no_timeout_in_app),
+        cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_start_alloc_failure),
+        cmocka_unit_test(test_runtime_alloc_failure),
+        cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_grace_expires),
+        cmocka_unit_test(test_slow_client_408),
+        cmocka_unit_test(test_read_timer_restarts),
+        cmocka_unit_test(test_idle_close),
+        cmocka_unit_test(test_keepalive_not_idle),
+        cmocka_unit_test(test_no_timeout_in_app),
+        cmocka_unit_test(test_output_bound),
+        cmocka_unit_test(test_slowloris_408),
+        cmocka_unit_test(test_conn_caps),
+        cmocka_unit_test(test_linger_bounded),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_status_text),
@@ -1378,6 +1702,8 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_refused_body_answered),
+        cmocka_unit_test(test_refused_body_sent_whole),
         cmocka_unit_test(test_header_bytes_431),
         cmocka_unit_test(test_header_count_431),
         cmocka_unit_test(test_url_414),
