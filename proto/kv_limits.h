@@ -76,7 +76,8 @@
 /* A keep-alive connection with no request in progress is closed after this. */
 #define KV_HTTP_IDLE_TIMEOUT_MS 60000
 /* A request must arrive in full (headers, then each body chunk) with gaps no
- * longer than this, else 408: defeats slowloris without hurting big uploads. */
+ * longer than this, else 408. It restarts on every byte: the total bounds
+ * are KV_HTTP_HEAD_TIMEOUT_MS and the body rate below. */
 #define KV_HTTP_READ_TIMEOUT_MS 15000
 /* Concurrent connections per process; further accepts are closed at once. */
 #define KV_HTTP_MAX_CONNECTIONS 10000
@@ -112,10 +113,12 @@
  * this long and this many bytes, so a client still sending a refused body
  * reads the answer instead of a reset. Bytes: the largest body refused. */
 #define KV_HTTP_LINGER_TIMEOUT_MS 30000
-#define KV_HTTP_LINGER_MAX_BYTES (KV_HTTP_BODY_MAX_BYTES + KV_HTTP_HEADER_MAX_BYTES)
+#define KV_HTTP_LINGER_MAX_BYTES  (KV_HTTP_BODY_MAX_BYTES + KV_HTTP_HEADER_MAX_BYTES)
 _Static_assert(KV_HTTP_CONN_OUTPUT_LOW_BYTES < KV_HTTP_CONN_OUTPUT_MAX_BYTES, "output hysteresis");
-_Static_assert(KV_HTTP_CONNS_PER_ADDR_MAX < KV_HTTP_MAX_CONNECTIONS, "one host cannot fill the cap");
-_Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS, "a head deadline is a real bound");
+_Static_assert(KV_HTTP_CONNS_PER_ADDR_MAX < KV_HTTP_MAX_CONNECTIONS,
+               "one host cannot fill the cap");
+_Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS,
+               "a head deadline is a real bound");
 
 /* ---- read cache ------------------------------------------------------------- */
 
