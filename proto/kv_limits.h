@@ -234,4 +234,40 @@ _Static_assert(KV_TLS_WRITE_QUEUE_MAX_BYTES >= KV_FRAME_MAX_BYTES,
 _Static_assert(KV_TLS_HANDSHAKE_TIMEOUT_MS <= KV_REPL_HANDSHAKE_TIMEOUT_MS,
                "TLS finishes before the link handshake deadline");
 
+/* ---- node application and process (issue 9: abuse, descriptors) ------------ */
+
+/* /digest hashes the whole store on the threadpool; at most this many run at
+ * once per node (more get 429), so digests cannot occupy the write threads. */
+#define KV_OPS_DIGESTS_MAX 2
+/* RocksDB table and blob files kept open at once (stor_options_t
+ * max_open_files, option `max_open_files`): bounded, so the process can
+ * reserve descriptors for them; past it RocksDB closes least-used files. */
+#define KV_STOR_MAX_OPEN_FILES_DEFAULT 4096
+#define KV_STOR_MAX_OPEN_FILES_MIN     64
+/* Descriptors RocksDB holds besides table files (WAL, MANIFEST, LOCK, LOG,
+ * the directory) and the process's own (listeners, epoll, eventfds, signal
+ * pipes, stdio, the env file): reserved on top of every other budget. */
+#define KV_FD_RESERVE_MISC 256
+/* The descriptor rule (checked at start against RLIMIT_NOFILE, which is
+ * raised to its hard limit first): HTTP connections + replication links +
+ * RocksDB's open files + the reserve must fit, so junk connections run out
+ * of slots (and are refused at the HTTP cap) before RocksDB runs out of
+ * descriptors. */
+#define KV_FD_BUDGET(max_open_files)                                                               \
+    ((unsigned long long)KV_HTTP_MAX_CONNECTIONS + KV_REPL_PEERS_MAX + (max_open_files) +          \
+     KV_FD_RESERVE_MISC)
+/* A REST bulk body is scanned (one pass, no allocation) before it is
+ * parsed: more top-level items than KV_BULK_WRITE_MAX_ITEMS, or more JSON
+ * values in all than this, is refused without building a JSON tree (a
+ * 100 MB body of tiny values would otherwise cost gigabytes). A valid item
+ * holds at most a key, a value, two numbers, base64 and metadata of at most
+ * KV_METADATA_MAX_BYTES (fewer values than bytes). */
+#define KV_BULK_JSON_VALUES_PER_ITEM (8u + KV_METADATA_MAX_BYTES / 2u)
+#define KV_BULK_JSON_VALUES_MAX      (KV_BULK_WRITE_MAX_ITEMS * KV_BULK_JSON_VALUES_PER_ITEM)
+
+_Static_assert(KV_STOR_MAX_OPEN_FILES_MIN <= KV_STOR_MAX_OPEN_FILES_DEFAULT,
+               "the default open-file bound is allowed");
+_Static_assert(KV_BULK_JSON_VALUES_MAX >= 4u * KV_BULK_WRITE_MAX_ITEMS,
+               "a maximal bulk of plain items passes the scan");
+
 #endif

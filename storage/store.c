@@ -44,6 +44,7 @@ void stor_options_default(stor_options_t *o)
     o->sync_interval_ms = STOR_DEFAULT_SYNC_INTERVAL_MS;
     o->compression = true;
     o->tombstone_retention_s = STOR_DEFAULT_TOMBSTONE_RETENTION_S;
+    o->max_open_files = KV_STOR_MAX_OPEN_FILES_DEFAULT;
 }
 
 int stor_sync_parse(const char *s, stor_sync_t *out)
@@ -167,6 +168,10 @@ static void stor__options_build(stor_t *s, const stor_options_t *o)
     rocksdb_options_set_create_missing_column_families(opt, 1);
     /* Memtable size per CF: bigger absorbs more overwrites before a flush. */
     rocksdb_options_set_write_buffer_size(opt, o->write_buffer_bytes);
+    /* A bounded table cache (RocksDB's default, -1, keeps every file open):
+     * the process reserves descriptors for these (KV_FD_BUDGET). */
+    rocksdb_options_set_max_open_files(
+        opt, (int)(o->max_open_files ? o->max_open_files : KV_STOR_MAX_OPEN_FILES_DEFAULT));
     /* Background flushes + compactions (see STOR_BACKGROUND_JOBS). */
     rocksdb_options_set_max_background_jobs(opt, STOR_BACKGROUND_JOBS);
     /* LZ4: cheap enough for the write path, ~2x on JSON-ish values. */

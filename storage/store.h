@@ -56,10 +56,12 @@ typedef struct {
     unsigned sync_interval_ms;     /* STOR_SYNC_BATCH only */
     bool compression;              /* LZ4 for SST and blob files */
     int64_t tombstone_retention_s; /* compaction may drop older tombstones */
+    unsigned max_open_files;       /* RocksDB table/blob files open at once; 0 = default */
 } stor_options_t;
 
 /* Defaults: 64 MiB block cache, 64 MiB memtables, KV_BLOB_MIN_BYTES, sync
- * always, 100 ms batch interval, compression on, tombstones kept 24 h. */
+ * always, 100 ms batch interval, compression on, tombstones kept 24 h,
+ * KV_STOR_MAX_OPEN_FILES_DEFAULT open files. */
 void stor_options_default(stor_options_t *o);
 
 /* Parse "always" | "batch" | "off". 0 or KV_EINVAL. */

@@ -346,17 +346,72 @@ static void ops_status(node_app_t *app, http_req_t *req)
 
 /* A SHA-256 over the replica's logical content (records, tombstones and
  * namespaces; records expired now left out): equal on two replicas that
- * converged. It reads the whole store: an operations and test tool. */
-static void ops_digest(node_app_t *app, http_req_t *req)
-{
+ * converged. It reads the whole store, so it runs on the threadpool (never
+ * on an HTTP loop), at most KV_OPS_DIGESTS_MAX at a time per node. */
+typedef struct {
+    node_app_t *app;
+    http_req_t *req;
+    int64_t now_s;
+    int rc;
     uint8_t d[STOR_DIGEST_BYTES];
+} digest_job_t;
+
+static void digest_work(void *arg)
+{
+    digest_job_t *j = arg;
+    j->rc = stor_digest(kvops_store(j->app->ops), j->now_s, j->d);
+}
+
+static void digest_done(void *arg)
+{
+    digest_job_t *j = arg;
     char hex[2 * STOR_DIGEST_BYTES + 2];
     metrics_buf_t b = {0};
-    int rc = stor_digest(kvops_store(app->ops), kvops_now_s(app->ops), d);
-    for (size_t i = 0; rc == 0 && i < sizeof d; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    metrics_buf_printf(&b, "%s\n", rc == 0 ? hex : kv_strerror(rc));
-    ops_text(app, req, METRICS_ROUTE_STATUS, "text/plain", &b);
+    for (size_t i = 0; j->rc == 0 && i < sizeof j->d; i++)
+        snprintf(hex + 2 * i, 3, "%02x", j->d[i]);
+    metrics_buf_printf(&b, "%s\n", j->rc == 0 ? hex : kv_strerror(j->rc));
+    __atomic_fetch_sub(&j->app->digests_running, 1, __ATOMIC_RELAXED);
+    ops_text(j->app, j->req, METRICS_ROUTE_STATUS, "text/plain", &b);
+    kv_free(j);
+}
+
+static void ops_digest(node_app_t *app, http_req_t *req)
+{
+    digest_job_t *j;
+    if (__atomic_add_fetch(&app->digests_running, 1, __ATOMIC_RELAXED) > KV_OPS_DIGESTS_MAX) {
+        __atomic_fetch_sub(&app->digests_running, 1, __ATOMIC_RELAXED);
+        app_rest_error(app, req, METRICS_ROUTE_STATUS, 429, KVOP_CODE_LIMIT,
+                       "Too Many Requests: a digest is already running; retry later");
+        return;
+    }
+    if (!(j = kv_calloc(1, sizeof *j))) {
+        __atomic_fetch_sub(&app->digests_running, 1, __ATOMIC_RELAXED);
+        app_rest_error(app, req, METRICS_ROUTE_STATUS, 500, KVOP_CODE_INTERNAL,
+                       "Internal Server Error");
+        return;
+    }
+    j->app = app;
+    j->req = req;
+    j->now_s = kvops_now_s(app->ops);
+    if (app_offload(req, digest_work, digest_done, j) != 0) {
+        j->rc = -ENOMEM;
+        digest_done(j);
+    }
+}
+
+/* The operator scope: a read+write token of this node's account scoped to
+ * every namespace. On failure the request is answered (401/403, the REST
+ * envelope) and false returned. */
+static bool ops_admit(node_app_t *app, http_req_t *req, metrics_route_t route)
+{
+    const http_header_t *h = http_req_header(req, "Authorization");
+    auth_result_t ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0,
+                                  app->account_id, NULL, true, NULL);
+    if (ar == AUTH_OK)
+        return true;
+    app_rest_error(app, req, route, ar == AUTH_UNAUTHENTICATED ? 401 : 403, KVOP_CODE_AUTH,
+                   "Authentication error");
+    return false;
 }
 
 static int ops_handle(node_app_t *app, http_req_t *req)
@@ -368,15 +423,19 @@ static int ops_handle(node_app_t *app, http_req_t *req)
         metrics_buf_printf(&b, "ok\n");
         ops_text(app, req, METRICS_ROUTE_HEALTHZ, "text/plain", &b);
     } else if (path_is(req, "/metrics")) {
+        if (app->metrics_need_token && !ops_admit(app, req, METRICS_ROUTE_METRICS))
+            return 1;
         metrics_render(app->metrics, &b);
         render_gauges(app, &b);
         if (app->replica)
             render_replication(app, &b);
         ops_text(app, req, METRICS_ROUTE_METRICS, "text/plain; version=0.0.4", &b);
     } else if (path_is(req, "/status")) {
-        ops_status(app, req);
+        if (ops_admit(app, req, METRICS_ROUTE_STATUS))
+            ops_status(app, req);
     } else if (path_is(req, "/digest")) {
-        ops_digest(app, req);
+        if (ops_admit(app, req, METRICS_ROUTE_STATUS))
+            ops_digest(app, req);
     } else {
         return 0;
     }
@@ -385,6 +444,16 @@ static int ops_handle(node_app_t *app, http_req_t *req)
 
 /* ---- the handler ------------------------------------------------------------------ */
 
+bool app_announces_body(const http_req_t *req)
+{
+    if (req->content_length != UINT64_MAX)
+        return req->content_length > 0;
+    return http_req_header(req, "Transfer-Encoding") != NULL; /* chunked */
+}
+
+/* The largest body this request may send: per API, after authentication
+ * (binding_body_limit, rest_body_limit); the operations endpoints and
+ * unknown paths take none. */
 static uint64_t on_head(http_req_t *req, void *ctx)
 {
     node_app_t *app = ctx;
@@ -392,7 +461,7 @@ static uint64_t on_head(http_req_t *req, void *ctx)
         return binding_body_limit(app, req);
     if (is_rest(req))
         return rest_body_limit(app, req);
-    return KV_HTTP_SMALL_BODY_MAX_BYTES;
+    return 0;
 }
 
 static void on_too_large(http_req_t *req, uint64_t len, void *ctx)

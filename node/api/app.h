@@ -3,9 +3,16 @@
  *
  * Glues the HTTP server to the KV operations. A request carrying
  * X-EdgeKV-Namespace is a Workers binding request (binding.c); a path under
- * /client/v4/ is the Cloudflare REST API (rest.c); /healthz, /metrics and
- * /status are operations endpoints (here). Everything else is a REST-style
- * 404 (code 7003).
+ * /client/v4/ is the Cloudflare REST API (rest.c); /healthz, /metrics,
+ * /status and /digest are operations endpoints (here). Everything else is a
+ * REST-style 404 (code 7003).
+ *
+ * Who may call what: /healthz is open; /metrics is open unless the node
+ * says otherwise (metrics_need_token); /status and /digest need an operator
+ * token: a read+write token of the node's own account scoped to every
+ * namespace (the scope that also manages tokens). A request that announces
+ * a body is authenticated as soon as its head arrives: a refused one gets
+ * its 401/403 then, and no byte of its body is buffered.
  *
  * app_* functions run on the loop thread of the request.
  */
@@ -30,8 +37,10 @@ typedef struct {
     uint32_t node_id;
     const char *account_id;
     uint64_t start_ms;
-    struct replica *replica; /* NULL for a lone origin */
-    bool strict_staleness;   /* edge: refuse reads with 503 while stale */
+    struct replica *replica;  /* NULL for a lone origin */
+    bool strict_staleness;    /* edge: refuse reads with 503 while stale */
+    bool metrics_need_token;  /* /metrics wants an operator token (--metrics-public false) */
+    unsigned digests_running; /* /digest computations in flight (atomic builtins) */
 } node_app_t;
 
 /* The handler to give http_server_start (ctx = the app). */
@@ -59,7 +68,13 @@ void app_bind_error(node_app_t *app, http_req_t *req, metrics_route_t route, int
  * loop. Returns 0, or a negative code and calls neither. */
 int app_offload(http_req_t *req, void (*work)(void *), void (*done)(void *), void *arg);
 
-/* Front ends (rest.c, binding.c). */
+/* True when the request's head announces a body (a Content-Length above 0,
+ * or a chunked one). */
+bool app_announces_body(const http_req_t *req);
+
+/* Front ends (rest.c, binding.c). The body limits also authenticate: a
+ * request that would be refused accepts no body (0), and too_large answers
+ * the refusal instead of a 413. */
 uint64_t rest_body_limit(node_app_t *app, http_req_t *req);
 void rest_too_large(node_app_t *app, http_req_t *req, uint64_t len);
 void rest_handle(node_app_t *app, http_req_t *req);

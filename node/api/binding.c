@@ -78,61 +78,28 @@ static int decode_key(http_req_t *req, char **key, size_t *len, kvop_err_t *e)
     return 0;
 }
 
-/* How a numeric option reads. The runtime sends each as a 32-bit int
- * (KV-SPEC §0.2) and refuses anything outside that range before sending
- * (rule 11): a value out of it, or text that is no number at all, cannot
- * come from a Worker, and is refused here, never read as 0 or wrapped. */
+/* How a numeric option reads (text.h): absent, or text_parse_num's
+ * verdict. A value out of the runtime's int32 range, or text that is no
+ * number at all, cannot come from a Worker, and is refused here, never
+ * read as 0 or wrapped. */
 typedef enum { NUM_ABSENT, NUM_OK, NUM_NAN, NUM_RANGE } num_t;
 
-/* Text longer than this is not read: as a number it is out of range. */
+/* Text longer than this is not quoted whole in an error. */
 #define NUM_TEXT_MAX 64
 
-/* [+-]DIGITS[.DIGITS][(e|E)[+-]DIGITS]: a decimal number. */
-static bool num_text(const char *s, size_t n)
+static num_t num_of(text_num_t t)
 {
-    size_t i = 0, digits = 0, exp_digits = 0;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-        i++;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-        digits++;
-    if (digits == 0)
-        return false;
-    if (i < n && s[i] == '.')
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            ;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            exp_digits++;
-        if (exp_digits == 0)
-            return false;
-    }
-    return i == n;
-}
-
-/* A real number as the runtime's int conversion takes it: the fraction is
- * dropped; outside the int32 range it is refused. */
-static num_t num_real(double d, int64_t *v)
-{
-    if (!(d >= (double)INT32_MIN && d <= (double)INT32_MAX))
-        return NUM_RANGE;
-    *v = (int64_t)d;
-    return NUM_OK;
+    return t == TEXT_NUM_OK ? NUM_OK : t == TEXT_NUM_NAN ? NUM_NAN : NUM_RANGE;
 }
 
 static num_t num_parse(const char *s, size_t n, int64_t *v)
 {
-    char buf[NUM_TEXT_MAX + 1];
-    *v = 0;
-    if (!num_text(s, n))
-        return NUM_NAN;
-    if (n > NUM_TEXT_MAX)
-        return NUM_RANGE;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return num_real(strtod(buf, NULL), v);
+    return num_of(text_parse_num(s, n, v));
+}
+
+static num_t num_real(double d, int64_t *v)
+{
+    return num_of(text_num_real(d, v));
 }
 
 static num_t query_num(http_req_t *req, const char *name, int64_t *v, const char **raw,
@@ -153,9 +120,7 @@ static int num_check(num_t r, const char *name, const char *raw, size_t raw_len,
 {
     if (r == NUM_RANGE) {
         e->status = 400;
-        snprintf(e->msg, sizeof e->msg,
-                 "Value out of range. Must be between %d and %d (inclusive).", INT32_MIN,
-                 INT32_MAX);
+        snprintf(e->msg, sizeof e->msg, "%s", KVOPS_RULE_RANGE);
         return -1;
     }
     if (r == NUM_NAN) {
@@ -196,36 +161,47 @@ static int check_put(node_app_t *app, http_req_t *req, bind_write_t *w, kvop_err
     return 0;
 }
 
-/* Auth and namespace. On failure the request is answered and -1 returned. */
-static int admit(node_app_t *app, http_req_t *req, metrics_route_t route, bool write, char *ns)
+/* Auth and namespace: 0, or -1 with the answer in *e. */
+static int admit_verdict(node_app_t *app, http_req_t *req, bool write, char *ns, kvop_err_t *e)
 {
     const http_header_t *h = hdr(req, "X-EdgeKV-Namespace");
     const http_header_t *a = hdr(req, "Authorization");
     stor_ns_t info;
     auth_result_t ar;
 
+    e->status = 400;
     if (h->value_len != KV_NS_ID_LEN) {
-        app_bind_error(app, req, route, 400, "Invalid namespace id");
+        snprintf(e->msg, sizeof e->msg, "Invalid namespace id");
         return -1;
     }
     memcpy(ns, h->value, KV_NS_ID_LEN);
     ns[KV_NS_ID_LEN] = '\0';
     ar = auth_check(app->auth, a ? a->value : NULL, a ? a->value_len : 0, NULL, ns, write, NULL);
     if (ar == AUTH_UNAUTHENTICATED) {
-        app_bind_error(app, req, route, 401, "Unauthorized");
+        e->status = 401;
+        snprintf(e->msg, sizeof e->msg, "Unauthorized");
         return -1;
     }
     if (stor_ns_get(kvops_store(app->ops), ns, &info) != 0) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "Namespace %s not found", ns);
-        app_bind_error(app, req, route, 400, msg);
+        snprintf(e->msg, sizeof e->msg, "Namespace %s not found", ns);
         return -1;
     }
     if (auth_check(app->auth, a->value, a->value_len, info.account, ns, write, NULL) != AUTH_OK) {
-        app_bind_error(app, req, route, 403, "Forbidden");
+        e->status = 403;
+        snprintf(e->msg, sizeof e->msg, "Forbidden");
         return -1;
     }
     return 0;
+}
+
+/* Auth and namespace. On failure the request is answered and -1 returned. */
+static int admit(node_app_t *app, http_req_t *req, metrics_route_t route, bool write, char *ns)
+{
+    kvop_err_t e;
+    if (admit_verdict(app, req, write, ns, &e) == 0)
+        return 0;
+    app_bind_error(app, req, route, e.status, e.msg);
+    return -1;
 }
 
 /* ---- get ------------------------------------------------------------------------ */
@@ -683,9 +659,22 @@ static metrics_route_t route_of(const http_req_t *req)
     }
 }
 
+static bool is_write_route(metrics_route_t route)
+{
+    return route == METRICS_ROUTE_BIND_PUT || route == METRICS_ROUTE_BIND_DELETE;
+}
+
+/* A body is read only for a request binding_handle would admit: any other
+ * is answered when its head arrives (binding_too_large), before a byte of
+ * its body is buffered. */
 uint64_t binding_body_limit(node_app_t *app, http_req_t *req)
 {
-    (void)app;
+    metrics_route_t route = route_of(req);
+    char ns[KV_NS_ID_LEN + 1];
+    kvop_err_t e;
+    if (app_announces_body(req) &&
+        (route == METRICS_ROUTE_OTHER || admit_verdict(app, req, is_write_route(route), ns, &e)))
+        return 0;
     if (req->method == HTTP_M_PUT)
         return KV_VALUE_MAX_BYTES;
     return KV_HTTP_SMALL_BODY_MAX_BYTES;
@@ -694,9 +683,15 @@ uint64_t binding_body_limit(node_app_t *app, http_req_t *req)
 void binding_too_large(node_app_t *app, http_req_t *req, uint64_t len)
 {
     metrics_route_t route = route_of(req);
+    char ns[KV_NS_ID_LEN + 1];
     kvop_err_t e;
     bind_write_t w = {0};
-    if (route == METRICS_ROUTE_BIND_PUT) {
+    if (route == METRICS_ROUTE_OTHER) {
+        e.status = 405;
+        snprintf(e.msg, sizeof e.msg, "Method Not Allowed");
+    } else if (admit_verdict(app, req, is_write_route(route), ns, &e) != 0) {
+        /* refused before its body is read: e is the admission's answer */
+    } else if (route == METRICS_ROUTE_BIND_PUT) {
         if (check_put(app, req, &w, &e) == 0)
             kvops_check_value_len(len, &e);
     } else {
@@ -711,7 +706,7 @@ void binding_handle(node_app_t *app, http_req_t *req)
 {
     metrics_route_t route = route_of(req);
     char ns[KV_NS_ID_LEN + 1];
-    bool write = route == METRICS_ROUTE_BIND_PUT || route == METRICS_ROUTE_BIND_DELETE;
+    bool write = is_write_route(route);
 
     if (route == METRICS_ROUTE_OTHER) {
         app_bind_error(app, req, route, 405, "Method Not Allowed");

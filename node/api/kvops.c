@@ -99,6 +99,11 @@ __attribute__((format(printf, 4, 5))) static int fail(kvop_err_t *e, int status,
 
 int kvops_check_key(const char *key, size_t len, kvop_err_t *e)
 {
+    /* A key is text (a JS string, UTF-8 on the wire), and every list shows
+     * it as a JSON string: bytes that are no UTF-8 cannot be a key, as
+     * decodeURIComponent refuses them at the gateway (rule 5). */
+    if (!text_utf8_valid(key, len))
+        return fail(e, 400, KVOP_CODE_KEY_INVALID, "Could not URL-decode key name");
     if (len == 0)
         return fail(e, 400, KVOP_CODE_KEY_INVALID, "Key names must not be empty");
     if ((len == 1 && key[0] == '.') || (len == 2 && key[0] == '.' && key[1] == '.'))
@@ -116,6 +121,8 @@ int kvops_check_expiry(bool has_ttl, int64_t ttl, bool has_exp, int64_t exp, int
 {
     *exp_abs = 0;
     if (has_ttl) {
+        if (ttl < INT32_MIN || ttl > INT32_MAX)
+            return fail(e, 400, KVOP_CODE_EXPIRATION, "%s", KVOPS_RULE_RANGE);
         if (ttl <= 0)
             return fail(e, 400, KVOP_CODE_EXPIRATION,
                         "Invalid expiration_ttl of %lld. " KVOPS_RULE_TTL_POSITIVE, (long long)ttl);
@@ -127,6 +134,8 @@ int kvops_check_expiry(bool has_ttl, int64_t ttl, bool has_exp, int64_t exp, int
         return 0;
     }
     if (has_exp) {
+        if (exp < INT32_MIN || exp > INT32_MAX)
+            return fail(e, 400, KVOP_CODE_EXPIRATION, "%s", KVOPS_RULE_RANGE);
         if (exp <= now_s)
             return fail(e, 400, KVOP_CODE_EXPIRATION,
                         "Invalid expiration of %lld. " KVOPS_RULE_EXPIRATION_FUTURE,

@@ -80,9 +80,18 @@ cache_t *kvops_cache(kvops_t *k);
 #define KVOPS_RULE_EXPIRATION_FUTURE                                                               \
     "Please specify integer greater than the current number of seconds since the UNIX epoch."
 
-/* Empty, "." / "..", longer than KV_KEY_MAX_BYTES (rule 4b). */
+/* Rule 11: the runtime's text for a number outside its 32-bit int range.
+ * The gateway never sees one from a Worker; where a client sends one anyway
+ * (REST, a raw binding request) it is the closest rule, and the answer. */
+#define KVOPS_RULE_RANGE                                                                           \
+    "Value out of range. Must be between -2147483648 and 2147483647 (inclusive)."
+
+/* Not UTF-8 (rule 5's text: the gateway's URL-decoding refuses such
+ * bytes), empty, "." / "..", longer than KV_KEY_MAX_BYTES (rule 4b). */
 int kvops_check_key(const char *key, size_t len, kvop_err_t *e);
-/* Rules 7-10, TTL first when present. *exp_abs = absolute seconds or 0. */
+/* Rules 7-10, TTL first when present, each value first held to rule 11's
+ * int32 range (so now + ttl never overflows). *exp_abs = absolute seconds
+ * or 0. */
 int kvops_check_expiry(bool has_ttl, int64_t ttl, bool has_exp, int64_t exp, int64_t now_s,
                        int64_t *exp_abs, kvop_err_t *e);
 /* Rule 13, then well-formed JSON. */

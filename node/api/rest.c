@@ -447,13 +447,32 @@ static void bulk_get(node_app_t *app, http_req_t *req, rest_call_t *c)
 
 /* ---- dispatch ---------------------------------------------------------------------- */
 
+/* The verdict on a request that announces a body, before the body is read:
+ * a namespace route asks the scope admit() will (account, namespace,
+ * write); every other path under /client/v4/ (tokens, account discovery,
+ * unknown routes) at least a known token. */
+static auth_result_t head_auth(node_app_t *app, http_req_t *req, const rest_call_t *c)
+{
+    const http_header_t *h = http_req_header(req, "Authorization");
+    const char *v = h ? h->value : NULL;
+    size_t n = h ? h->value_len : 0;
+    if (c->target != REST_UNKNOWN && method_ok(c, req->method))
+        return auth_check(app->auth, v, n, c->account,
+                          c->target == REST_NS_COLLECTION ? NULL : c->ns, is_write(c, req->method),
+                          NULL);
+    return auth_check(app->auth, v, n, NULL, NULL, false, NULL);
+}
+
+/* A body is read only when the token passes head_auth; a refused request
+ * accepts none and is answered by rest_too_large as its head arrives. */
 uint64_t rest_body_limit(node_app_t *app, http_req_t *req)
 {
     rest_call_t c;
     uint64_t lim = KV_HTTP_SMALL_BODY_MAX_BYTES;
-    (void)app;
     parse_call(req, &c);
-    if (c.target == REST_VALUES && req->method == HTTP_M_PUT)
+    if (app_announces_body(req) && head_auth(app, req, &c) != AUTH_OK)
+        lim = 0;
+    else if (c.target == REST_VALUES && req->method == HTTP_M_PUT)
         lim = KV_HTTP_VALUE_BODY_MAX_BYTES;
     else if (c.target == REST_BULK || c.target == REST_BULK_DELETE)
         lim = KV_HTTP_BODY_MAX_BYTES;
@@ -466,8 +485,12 @@ void rest_too_large(node_app_t *app, http_req_t *req, uint64_t len)
     rest_call_t c;
     kvop_err_t e;
     int64_t exp;
+    auth_result_t ar;
     parse_call(req, &c);
-    if (c.target == REST_VALUES && req->method == HTTP_M_PUT) {
+    if ((ar = head_auth(app, req, &c)) != AUTH_OK) {
+        app_rest_error(app, req, c.route, ar == AUTH_UNAUTHENTICATED ? 401 : 403, KVOP_CODE_AUTH,
+                       "Authentication error");
+    } else if (c.target == REST_VALUES && req->method == HTTP_M_PUT) {
         if (rest_check_put_params(app, req, &c, &exp, &e) == 0)
             kvops_check_value_len(len, &e);
         rest_fail_err(app, req, &c, &e);

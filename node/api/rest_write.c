@@ -2,11 +2,14 @@
  * rest_write.c - the REST API's writes: values (raw or multipart), bulk
  * put/delete, and namespace create/rename/delete.
  *
- * Validation runs on the loop, in KV-SPEC order, before any work is queued;
- * the durable write itself runs on the threadpool (app_offload) and the
- * answer is sent from the loop when storage has acknowledged it. A bulk
- * request is one atomic RocksDB batch: it is applied whole or not at all, so
- * unsuccessful_keys is always empty on success.
+ * Validation runs in KV-SPEC order before anything is written; the durable
+ * write itself runs on the threadpool (app_offload) and the answer is sent
+ * from the loop when storage has acknowledged it. A bulk body (up to
+ * 100 MB) is never parsed on the loop: it is scanned (one pass, nothing
+ * allocated: item and value counts) and then parsed and validated on the
+ * threadpool, before its write. A bulk request is one atomic RocksDB
+ * batch: it is applied whole or not at all, so unsuccessful_keys is always
+ * empty on success.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +37,11 @@ struct rest_job {
     int (*work)(rest_job_t *j);
     int rc;
     json_t *result;
+    kvop_err_t err; /* rc == JOB_INVALID: the request's validation failure */
 };
+
+/* A job's rc when the request itself was refused (err says why). */
+#define JOB_INVALID 1
 
 static void job_free(rest_job_t *j)
 {
@@ -74,6 +81,9 @@ static void job_done(void *arg)
     switch (j->rc) {
     case 0:
         app_rest_ok(j->app, j->req, j->call.route, json_incref(j->result), NULL);
+        break;
+    case JOB_INVALID:
+        rest_fail_err(j->app, j->req, &j->call, &j->err);
         break;
     case KV_ENOTFOUND:
         rest_fail(j->app, j->req, &j->call, 404, KVOP_CODE_NS_NOT_FOUND, "namespace not found");
@@ -116,15 +126,17 @@ static int write_work(rest_job_t *j)
 
 /* ---- single values ------------------------------------------------------------------ */
 
-static int query_int(http_req_t *req, const char *name, bool *has, int64_t *v)
+/* A numeric query option: text that is no number reads as 0 (the rule for
+ * the smallest value answers it); a number beyond the int32 range reads as
+ * one (text_parse_num saturates), so rule 11 answers it, never a wrap. */
+static void query_int(http_req_t *req, const char *name, bool *has, int64_t *v)
 {
     const char *s;
     size_t n;
     *has = text_query_get(req->query, req->query_len, name, &s, &n);
     *v = 0;
     if (*has)
-        text_parse_int(s, n, v);
-    return 0;
+        text_parse_num(s, n, v);
 }
 
 int rest_check_put_params(node_app_t *app, http_req_t *req, const rest_call_t *c, int64_t *exp_abs,
@@ -244,16 +256,21 @@ static int keep_buf(rest_job_t *j, void *p)
     return 0;
 }
 
+/* A numeric field of a bulk item, read as query_int reads a query option:
+ * a JSON integer as it is, a real or a string by text.h's int32 rule (1e300
+ * is out of range, never cast), anything else as 0. */
 static bool num_field(json_t *o, const char *name, int64_t *v)
 {
     json_t *f = json_object_get(o, name);
     *v = 0;
     if (!f || json_is_null(f))
         return false;
-    if (json_is_number(f))
-        *v = (int64_t)json_number_value(f);
+    if (json_is_integer(f))
+        *v = (int64_t)json_integer_value(f);
+    else if (json_is_real(f))
+        text_num_real(json_real_value(f), v);
     else if (json_is_string(f))
-        text_parse_int(json_string_value(f), json_string_length(f), v);
+        text_parse_num(json_string_value(f), json_string_length(f), v);
     return true;
 }
 
@@ -330,11 +347,64 @@ static int bulk_item(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t *
     return bulk_value(j, item, w, e);
 }
 
-/* Parse the JSON array body into j->doc and check its size. */
+/* What a bulk body holds, counted in one pass without allocating: the
+ * elements of the top-level array and the JSON values in all (commas and
+ * containers: every value but the first of a container follows a comma).
+ * Only an upper bound for the parse: jansson still judges the syntax. */
+static void json_counts(const uint8_t *s, size_t n, size_t *top, size_t *values)
+{
+    size_t depth = 0, i;
+    bool in_str = false, top_any = false;
+    *top = 0;
+    *values = 1;
+    for (i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            depth++;
+            (*values)++;
+        } else if (c == ']' || c == '}') {
+            depth -= depth > 0;
+        } else if (c == ',') {
+            (*values)++;
+            *top += depth == 1;
+        }
+        if (depth == 1 && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '[')
+            top_any = true;
+        else if (depth == 2 && (c == '[' || c == '{'))
+            top_any = true;
+    }
+    *top += top_any;
+}
+
+/* Parse the JSON array body into j->doc and check its size. On the
+ * threadpool (bulk_put_work, bulk_delete_work): the body is scanned first,
+ * so a body of more items than the cap, or of millions of tiny values, is
+ * refused without building its JSON tree. */
 static int bulk_array(rest_job_t *j, kvop_err_t *e)
 {
     json_error_t jerr;
+    size_t top, values;
     e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
+    json_counts(j->req->body, j->req->body_len, &top, &values);
+    if (top > KV_BULK_WRITE_MAX_ITEMS) {
+        e->code = KVOP_CODE_TOO_MANY_ITEMS;
+        return snprintf(e->msg, sizeof e->msg, "a bulk request may hold at most %d items",
+                        KV_BULK_WRITE_MAX_ITEMS),
+               -1;
+    }
+    if (values > KV_BULK_JSON_VALUES_MAX)
+        return snprintf(e->msg, sizeof e->msg, "request body holds more than %u JSON values",
+                        KV_BULK_JSON_VALUES_MAX),
+               -1;
     j->doc = json_loadb((const char *)j->req->body, j->req->body_len, 0, &jerr);
     if (!json_is_array(j->doc))
         return snprintf(e->msg, sizeof e->msg, "request body must be a JSON array"), -1;
@@ -353,61 +423,57 @@ static int bulk_array(rest_job_t *j, kvop_err_t *e)
     return 0;
 }
 
-static void bulk_start(rest_job_t *j, rest_call_t *c, int rc, kvop_err_t *e)
+/* Parse, validate in the order of a single put, then write. */
+static int bulk_put_work(rest_job_t *j)
 {
-    if (rc != 0) {
-        rest_fail_err(j->app, j->req, c, e);
-        job_free(j);
-        return;
-    }
-    j->work = write_work;
-    job_start(j);
+    int rc = bulk_array(j, &j->err);
+    for (size_t i = 0; rc == 0 && i < j->nwrites; i++)
+        rc = bulk_item(j, json_array_get(j->doc, i), &j->writes[i], &j->err);
+    return rc != 0 ? JOB_INVALID : write_work(j);
 }
 
-void rest_bulk_put(node_app_t *app, http_req_t *req, rest_call_t *c)
+static int bulk_delete_work(rest_job_t *j)
 {
-    rest_job_t *j = job_new(app, req, c);
-    kvop_err_t e;
-    int rc;
-    size_t i;
-    if (!j) {
-        kvops_internal(-ENOMEM, "bulk put", &e);
-        rest_fail_err(app, req, c, &e);
-        return;
-    }
-    rc = bulk_array(j, &e);
-    for (i = 0; rc == 0 && i < j->nwrites; i++)
-        rc = bulk_item(j, json_array_get(j->doc, i), &j->writes[i], &e);
-    bulk_start(j, c, rc, &e);
-}
-
-void rest_bulk_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
-{
-    rest_job_t *j = job_new(app, req, c);
-    kvop_err_t e;
-    int rc;
-    size_t i;
-    if (!j) {
-        kvops_internal(-ENOMEM, "bulk remove keys", &e);
-        rest_fail_err(app, req, c, &e);
-        return;
-    }
-    rc = bulk_array(j, &e);
-    for (i = 0; rc == 0 && i < j->nwrites; i++) {
+    kvop_err_t *e = &j->err;
+    int rc = bulk_array(j, e);
+    for (size_t i = 0; rc == 0 && i < j->nwrites; i++) {
         json_t *it = json_array_get(j->doc, i), *k = it;
         /* Keys as strings; wrangler's file format also allows {"name": k}. */
         if (json_is_object(it))
             k = json_object_get(it, json_object_get(it, "name") ? "name" : "key");
         if (!json_is_string(k)) {
             rc = -1;
-            snprintf(e.msg, sizeof e.msg, "keys must be strings");
+            snprintf(e->msg, sizeof e->msg, "keys must be strings");
             break;
         }
         j->writes[i] = (kvops_write_t){
             .key = json_string_value(k), .key_len = json_string_length(k), .tombstone = true};
-        rc = kvops_check_key(j->writes[i].key, j->writes[i].key_len, &e);
+        rc = kvops_check_key(j->writes[i].key, j->writes[i].key_len, e);
     }
-    bulk_start(j, c, rc, &e);
+    return rc != 0 ? JOB_INVALID : write_work(j);
+}
+
+static void bulk_start(node_app_t *app, http_req_t *req, rest_call_t *c, int (*work)(rest_job_t *))
+{
+    rest_job_t *j = job_new(app, req, c);
+    kvop_err_t e;
+    if (!j) {
+        kvops_internal(-ENOMEM, c->op, &e);
+        rest_fail_err(app, req, c, &e);
+        return;
+    }
+    j->work = work;
+    job_start(j);
+}
+
+void rest_bulk_put(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    bulk_start(app, req, c, bulk_put_work);
+}
+
+void rest_bulk_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
+{
+    bulk_start(app, req, c, bulk_delete_work);
 }
 
 /* ---- namespaces ----------------------------------------------------------------------- */

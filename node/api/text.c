@@ -2,6 +2,7 @@
 #include "text.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -103,6 +104,63 @@ bool text_parse_int(const char *s, size_t len, int64_t *out)
         return false;
     *out = neg ? -v : v;
     return true;
+}
+
+/* [+-]DIGITS[.DIGITS][(e|E)[+-]DIGITS]: a decimal number. */
+static bool num_text(const char *s, size_t n)
+{
+    size_t i = 0, digits = 0, exp_digits = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        digits++;
+    if (digits == 0)
+        return false;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            ;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            exp_digits++;
+        if (exp_digits == 0)
+            return false;
+    }
+    return i == n;
+}
+
+text_num_t text_num_real(double d, int64_t *out)
+{
+    *out = 0;
+    if (d != d)
+        return TEXT_NUM_NAN;
+    if (!(d >= (double)INT32_MIN && d <= (double)INT32_MAX)) {
+        *out = d < 0 ? INT64_MIN : INT64_MAX;
+        return TEXT_NUM_RANGE;
+    }
+    *out = (int64_t)d; /* in range: the cast is defined and drops the fraction */
+    return TEXT_NUM_OK;
+}
+
+/* Text longer than this is not converted: as a number it is out of range
+ * (or an absurd spelling of a small one, which no client sends). */
+#define NUM_TEXT_MAX 64
+
+text_num_t text_parse_num(const char *s, size_t len, int64_t *out)
+{
+    char buf[NUM_TEXT_MAX + 1];
+    *out = 0;
+    if (!num_text(s, len))
+        return TEXT_NUM_NAN;
+    if (len > NUM_TEXT_MAX) {
+        *out = s[0] == '-' ? INT64_MIN : INT64_MAX;
+        return TEXT_NUM_RANGE;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return text_num_real(strtod(buf, NULL), out);
 }
 
 static int b64val(int c)

@@ -32,6 +32,23 @@ long text_query_decode(const char *query, size_t query_len, const char *name, ch
  * Anything else (empty, "abc", "NaN") yields *out = 0 and returns false. */
 bool text_parse_int(const char *s, size_t len, int64_t *out);
 
+/* How a numeric option reads. Workers' runtime sends each as a 32-bit int
+ * (KV-SPEC §0.2) and refuses anything outside that range (rule 11). */
+typedef enum {
+    TEXT_NUM_OK,   /* a number in [INT32_MIN, INT32_MAX]; the fraction is dropped */
+    TEXT_NUM_NAN,  /* no number at all: *out = 0 */
+    TEXT_NUM_RANGE /* a number outside the int32 range: *out = INT64_MIN or INT64_MAX */
+} text_num_t;
+
+/* [+-]DIGITS[.DIGITS][(e|E)[+-]DIGITS], read as JavaScript's Number() and
+ * then the runtime's int conversion would. Never overflows, whatever the
+ * text: "1e300" and "99999999999999999999" are TEXT_NUM_RANGE. */
+text_num_t text_parse_num(const char *s, size_t len, int64_t *out);
+
+/* A real number (e.g. a JSON number) by the same rule: NaN is TEXT_NUM_NAN,
+ * infinities and every value outside the int32 range TEXT_NUM_RANGE. */
+text_num_t text_num_real(double d, int64_t *out);
+
 /* Standard base64 (RFC 4648, padded) decode as Go's encoding/base64
  * StdEncoding does, CR/LF ignored. Returns the decoded length, or -1 and
  * *err_pos = the input byte Go would report ("illegal base64 data at input

@@ -57,6 +57,7 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->cache_bytes = KV_CACHE_DEFAULT_BYTES;
     stor_options_default(&c->storage);
     c->log_level = KV_LOG_INFO;
+    c->metrics_public = true;
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
@@ -134,12 +135,20 @@ const node_opt_t config__opts[] = {
              "file key is a list of scoped tokens (see \"Tokens\" in README.md)"},
     {"--log-level", "LEVEL", "log_level", ENUM(log_level, kv_log_level_t, level_name),
      .roles = OPT_BOTH, .help = "the least severe log lines written to stderr"},
+    {"--metrics-public", "true|false", "metrics_public", BOOL(metrics_public), .roles = OPT_BOTH,
+     .help = "serve /metrics without a token (counters and gauges, no keys or values); false "
+             "asks for an operator token, as /status and /digest always do (see \"Security and "
+             "limits\" in README.md)"},
     {NULL, NULL, "block_cache_bytes", SIZE(storage.block_cache_bytes, 1 << 20, 1ULL << 40),
      .roles = OPT_BOTH, .help = "RocksDB block cache"},
     {NULL, NULL, "write_buffer_bytes", SIZE(storage.write_buffer_bytes, 1 << 20, 1ULL << 34),
      .roles = OPT_BOTH, .help = "RocksDB memtable size"},
     {NULL, NULL, "blob_min_bytes", SIZE(storage.blob_min_bytes, 0, KV_VALUE_MAX_BYTES),
      .roles = OPT_BOTH, .help = "values at least this large go to RocksDB blob files"},
+    {NULL, NULL, "max_open_files",
+     U32(storage.max_open_files, KV_STOR_MAX_OPEN_FILES_MIN, 1u << 20), .roles = OPT_BOTH,
+     .help = "RocksDB files kept open at once; the node raises RLIMIT_NOFILE to its hard limit "
+             "and warns when connections, replication links and these do not fit in it"},
     {NULL, NULL, "compression", BOOL(storage.compression), .roles = OPT_BOTH,
      .help = "LZ4 for SST and blob files"},
     {NULL, NULL, "tombstone_retention_s", I64(storage.tombstone_retention_s, 60, 1ULL << 32),

@@ -35,7 +35,8 @@ typedef struct {
     auth_token_t *tokens;                         /* from the file and --token; strings owned */
     size_t token_count;
     kv_log_level_t log_level;
-    void *json_root; /* the files read (a JSON array): owns the strings tokens point to */
+    bool metrics_public; /* /metrics without a token (default true) */
+    void *json_root;     /* the files read (a JSON array): owns the strings tokens point to */
 
     /* Replication (see README "Cluster"). */
     char repl_host[NODE_HOST_MAX]; /* origin: replication listener */

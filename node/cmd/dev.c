@@ -15,6 +15,7 @@
 #include "certs.h"
 #include "kv_err.h"
 #include "kv_rand.h"
+#include "private_file.h"
 #include "text.h"
 
 #define DEV_EDGES_DEFAULT    3
@@ -121,7 +122,7 @@ static int parse(dev_cluster_t *d, int argc, char **argv)
 /* Read KEY=value lines of the identity file, or create them. */
 static int identity(dev_cluster_t *d)
 {
-    char path[DEV_PATH_MAX], line[256];
+    char path[DEV_PATH_MAX], tmp[DEV_PATH_MAX + 8], line[256];
     FILE *f;
     snprintf(path, sizeof path, "%s/cluster.env", d->dir);
     if ((f = fopen(path, "r"))) {
@@ -138,12 +139,10 @@ static int identity(dev_cluster_t *d)
     }
     if (kv_random_hex(d->account, 32) != 0 || kv_random_hex(d->token, 64) != 0)
         return -1;
-    if (!(f = fopen(path, "w")))
+    if (!(f = private_file_open(path, tmp, sizeof tmp)))
         return -errno;
     fprintf(f, "EDGEKV_ACCOUNT=%s\nEDGEKV_TOKEN=%s\n", d->account, d->token);
-    fclose(f);
-    chmod(path, 0600);
-    return 0;
+    return private_file_commit(f, path, tmp);
 }
 
 static int certificates(dev_cluster_t *d)
@@ -338,46 +337,30 @@ static int stop_all(dev_cluster_t *d)
     return rc;
 }
 
-/* Write `path` with mode 0600 through a temporary file, so a reader never
- * sees half of it. */
-static FILE *open_private(const char *path, char *tmp, size_t tmp_len)
-{
-    int fd;
-    snprintf(tmp, tmp_len, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    return fd < 0 ? NULL : fdopen(fd, "w");
-}
-
-static void close_private(FILE *f, const char *path, const char *tmp)
-{
-    if (fclose(f) == 0)
-        rename(tmp, path);
-}
-
 static void write_env(dev_cluster_t *d)
 {
     char path[DEV_PATH_MAX + 16], tmp[DEV_PATH_MAX + 32];
     FILE *f;
     snprintf(path, sizeof path, "%s/edgekv.env", d->dir);
-    if ((f = open_private(path, tmp, sizeof tmp))) {
+    if ((f = private_file_open(path, tmp, sizeof tmp))) {
         fprintf(f,
                 "# Point wrangler and the Cloudflare SDK at edge1 of the local cluster.\n"
                 "CLOUDFLARE_API_BASE_URL=http://127.0.0.1:%d/client/v4\n"
                 "CLOUDFLARE_BASE_URL=http://127.0.0.1:%d/client/v4\n"
                 "CLOUDFLARE_ACCOUNT_ID=%s\nCLOUDFLARE_API_TOKEN=%s\nWRANGLER_SEND_METRICS=false\n",
                 d->procs[1].port, d->procs[1].port, d->account, d->token);
-        close_private(f, path, tmp);
+        private_file_commit(f, path, tmp);
     }
     /* Every endpoint, for scripts and tests: the ports each node got. */
     snprintf(path, sizeof path, "%s/ports.env", d->dir);
-    if ((f = open_private(path, tmp, sizeof tmp))) {
+    if ((f = private_file_open(path, tmp, sizeof tmp))) {
         fprintf(f, "EDGEKV_ORIGIN_URL=http://127.0.0.1:%d\nEDGEKV_REPL_ADDR=127.0.0.1:%d\n",
                 d->procs[0].port, d->procs[0].repl_port);
         for (int i = 1; i < d->nprocs; i++)
             fprintf(f, "EDGEKV_EDGE%d_URL=http://127.0.0.1:%d\n", i, d->procs[i].port);
         for (int i = 0; i < d->nprocs; i++)
             fprintf(f, "EDGEKV_%s%.0d_PID=%d\n", i ? "EDGE" : "ORIGIN", i, (int)d->procs[i].pid);
-        close_private(f, path, tmp);
+        private_file_commit(f, path, tmp);
     }
 }
 

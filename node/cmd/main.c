@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <uv.h>
@@ -28,6 +29,7 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "kv_rand.h"
+#include "private_file.h"
 #include "state.h"
 #include "text.h"
 #include "tokens.h"
@@ -128,13 +130,18 @@ static int node_tokens(node_t *n, int *generated)
     return auth_create(&t, 1, &n->auth);
 }
 
+/* DATA/edgekv.env: where wrangler and the SDK find this node, and the
+ * generated token. Mode 0600 from its first byte (private_file.h). */
 static void write_env_file(node_t *n)
 {
-    char path[NODE_PATH_MAX + 16];
+    char path[NODE_PATH_MAX + 16], tmp[NODE_PATH_MAX + 32];
     FILE *f;
+    int rc;
     snprintf(path, sizeof path, "%s/edgekv.env", n->cfg.data_dir);
-    if (!(f = fopen(path, "w")))
+    if (!(f = private_file_open(path, tmp, sizeof tmp))) {
+        KV_LOG_WARN("node", "cannot write %s: %s", path, kv_strerror(-errno));
         return;
+    }
     fprintf(f,
             "# Point wrangler and the Cloudflare SDK at this node.\n"
             "CLOUDFLARE_API_BASE_URL=http://%s:%d/client/v4\n"
@@ -145,8 +152,44 @@ static void write_env_file(node_t *n)
     if (n->default_token[0])
         fprintf(f, "CLOUDFLARE_API_TOKEN=%s\n", n->default_token);
     fprintf(f, "WRANGLER_SEND_METRICS=false\n");
-    fclose(f);
-    chmod(path, 0600);
+    if ((rc = private_file_commit(f, path, tmp)) != 0)
+        KV_LOG_WARN("node", "cannot write %s: %s", path, kv_strerror(rc));
+}
+
+/* Descriptors: the soft RLIMIT_NOFILE is raised to the hard limit (a node
+ * holds connections, links and RocksDB files), then held to the rule of
+ * kv_limits.h (KV_FD_BUDGET): when connections, replication links,
+ * RocksDB's open files and the reserve do not all fit, the node says which
+ * number to raise. The limit is logged either way. */
+static void raise_nofile(const node_config_t *c)
+{
+    struct rlimit rl;
+    unsigned long long need = KV_FD_BUDGET(c->storage.max_open_files);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        KV_LOG_WARN("node", "getrlimit(RLIMIT_NOFILE): %s", kv_strerror(-errno));
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            KV_LOG_WARN("node", "setrlimit(RLIMIT_NOFILE, %llu): %s",
+                        (unsigned long long)rl.rlim_max, kv_strerror(-errno));
+            rl.rlim_cur = was;
+        }
+    }
+    KV_LOG_INFO("node",
+                "descriptors: RLIMIT_NOFILE %llu; budget %llu = %u HTTP connections + %u "
+                "replication links + %u RocksDB open files + %u reserved",
+                (unsigned long long)rl.rlim_cur, need, (unsigned)KV_HTTP_MAX_CONNECTIONS,
+                (unsigned)KV_REPL_PEERS_MAX, c->storage.max_open_files,
+                (unsigned)KV_FD_RESERVE_MISC);
+    if (rl.rlim_cur != RLIM_INFINITY && (unsigned long long)rl.rlim_cur < need)
+        KV_LOG_WARN("node",
+                    "RLIMIT_NOFILE %llu is below the descriptor budget %llu: raise the hard "
+                    "limit (ulimit -Hn, LimitNOFILE=) or lower max_open_files, or a connection "
+                    "flood can leave RocksDB without descriptors",
+                    (unsigned long long)rl.rlim_cur, need);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -240,6 +283,7 @@ static int start_replica(node_t *n)
     /* /status and /metrics describe replication only where there is some. */
     n->app.replica = rc.lone ? NULL : n->replica;
     n->app.strict_staleness = c->strict_staleness;
+    n->app.metrics_need_token = !c->metrics_public;
     return 0;
 }
 
@@ -298,6 +342,7 @@ static int run_node(const char *role, int argc, char **argv)
     snprintf(threads, sizeof threads, "%u", n.cfg.write_threads);
     setenv("UV_THREADPOOL_SIZE", threads, 1); /* before the first uv_queue_work */
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile(&n.cfg); /* before RocksDB opens a file */
     n.app.role = role;
     if ((rc = open_parts(&n, &gen)) != 0) {
         close_parts(&n);

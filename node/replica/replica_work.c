@@ -588,6 +588,12 @@ static void reset_run(rjob_t *j)
         j->r->pos.history_id[0] = '\0';
         j->r->pos.seq = 0;
         cache_clear(j->r->cfg.cache);
+        /* The stored tokens went too: reload the (now empty) table, so a
+         * token revoked while this edge was away is refused from here on,
+         * even when the snapshot that follows carries no token at all (its
+         * token records reload the table again as they are applied). */
+        if (j->r->cfg.on_tokens)
+            j->r->cfg.on_tokens(j->r->cfg.on_tokens_arg);
     }
 }
 

@@ -162,7 +162,7 @@ start_node() {
   [[ -n "$_port" ]] || die "$name printed no banner within 10 s"
 }
 started() { STARTING_PID=""; }
-status() { "${CURL[@]}" "http://127.0.0.1:$1/status"; }
+status() { "${CURL[@]}" -H "$AUTH" "http://127.0.0.1:$1/status"; }
 origin_seq() { status "$OPORT" | jq -er .replication.last_seq; }
 edge_applied() { status "$1" | jq -er .replication.applied_seq; }
 # wait_converged SECONDS: every running edge live with applied_seq == origin last_seq.
@@ -318,9 +318,9 @@ log "restarting edge$LAST: catching up from seq $before to $TARGET"
 t0=$(date +%s%N)
 start_edge "$LAST" "$TMP/edge$LAST"
 SOFT=1
-if run_tool catchup_log catchup --port "${EPORT[$LAST]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT"; then
-  digest_o=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:$OPORT/digest")
-  digest_e=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:${EPORT[$LAST]}/digest")
+if run_tool catchup_log catchup --port "${EPORT[$LAST]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
+  digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
+  digest_e=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$LAST]}/digest")
   [[ -n "$digest_o" && "$digest_o" == "$digest_e" ]] || die "edge$LAST digest differs after catch-up: $digest_e vs $digest_o"
 fi
 CATCH_MODE=log
@@ -331,9 +331,9 @@ log "starting a fresh edge$FRESH (empty data dir) at seq $TARGET"
 snaps0=$(snaps)
 t0=$(date +%s%N)
 start_edge "$FRESH" "$TMP/edge$FRESH"
-if run_tool catchup_snap catchup --port "${EPORT[$FRESH]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT"; then
-  digest_o=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:$OPORT/digest")
-  digest_f=$("${CURL[@]}" --max-time 120 "http://127.0.0.1:${EPORT[$FRESH]}/digest")
+if run_tool catchup_snap catchup --port "${EPORT[$FRESH]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
+  digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
+  digest_f=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$FRESH]}/digest")
   [[ -n "$digest_o" && "$digest_f" == "$digest_o" ]] || die "edge$FRESH digest differs after the snapshot: $digest_f vs $digest_o"
 fi
 SOFT=0

@@ -18,10 +18,9 @@
  *           that relative error) while a port lags.
  *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
- *   catchup polls GET /status on PORT every 10 ms (retrying while the port
- *           refuses connections) until .replication.applied_seq >= TARGET;
- *           times are measured from SINCE_NS (CLOCK_REALTIME ns, taken by the
- *           caller just before it started the node).
+ *   catchup polls GET /status on PORT (with the operator TOKEN) every 10 ms (retrying while the
+ * port refuses connections) until .replication.applied_seq >= TARGET; times are measured from
+ * SINCE_NS (CLOCK_REALTIME ns, taken by the caller just before it started the node).
  *
  * Every mode prints one JSON object on stdout and exits 0; it exits 1 when a
  * request failed, a connection broke, a response was malformed, a read
@@ -212,7 +211,7 @@ static void usage(void)
         "          --conns N --probe-every K --poll-us U --poll-from send|ack\n"
         "          --poll-backoff F --probe-timeout S --prefix K\n"
         "  bulk    --port P --count N --start I --batch B --prefix K --value-bytes V\n"
-        "  catchup --port P --target SEQ --since-ns REALTIME_NS --timeout S\n"
+        "  catchup --port P --target SEQ --since-ns REALTIME_NS --timeout S --token T\n"
         "  http modes also need --acct A --ns NS --token T\n");
     exit(2);
 }
@@ -1054,7 +1053,12 @@ static int run_catchup(void)
             c.in_len = 0;
         }
         int64_t ts = now_ns();
-        out_printf(&c, "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        if (opt.token) /* /status wants the operator token (the account's read+write one) */
+            out_printf(
+                &c, "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n",
+                opt.token);
+        else
+            out_printf(&c, "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
         resp_t r;
         if (!blocking_roundtrip(&c, &r)) {
             close(c.fd);

@@ -207,11 +207,13 @@ start_cluster() {
   ORIGIN_URL=$(sed -n 's/^EDGEKV_ORIGIN_URL=//p' "$dir/dev/ports.env")
   [[ -n $WRITE_URL && -n $READ_URL && -n $ORIGIN_URL ]] || { echo "compat: ports.env is incomplete" >&2; return 1; }
   [[ $api == "$WRITE_URL/client/v4" ]] || { echo "compat: edgekv.env names $api, not edge1 ($WRITE_URL)" >&2; return 1; }
-  node -e '
+  # /status and /digest want the operator token (the account's read+write one).
+  EDGEKV_OPS_TOKEN=$TOKEN node -e '
     (async () => {
+      const auth = { headers: { Authorization: `Bearer ${process.env.EDGEKV_OPS_TOKEN}` } };
       for (let i = 0; i < 200; i++) {
         const links = await Promise.all(process.argv.slice(1).map((u) =>
-          fetch(`${u}/status`).then((r) => r.json()).then((s) => s.replication?.link, () => "down")));
+          fetch(`${u}/status`, auth).then((r) => r.json()).then((s) => s.replication?.link, () => "down")));
         if (links.every((l) => l === "live")) return;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -224,11 +226,12 @@ start_cluster() {
 # until they agree (15 s at most): the last writes may still be on their
 # way to edge2.
 cluster_converged() {
-  node -e '
+  EDGEKV_OPS_TOKEN=$TOKEN node -e '
     (async () => {
+      const auth = { headers: { Authorization: `Bearer ${process.env.EDGEKV_OPS_TOKEN}` } };
       let d = [];
       for (let i = 0; i < 300; i++) { // up to 15 s: arrival, not speed
-        d = await Promise.all(process.argv.slice(1).map((u) => fetch(`${u}/digest`).then((r) => r.text())));
+        d = await Promise.all(process.argv.slice(1).map((u) => fetch(`${u}/digest`, auth).then((r) => r.text())));
         if (d.every((x) => x === d[0]) && /^[0-9a-f]{64}\n$/.test(d[0])) return;
         await new Promise((r) => setTimeout(r, 50));
       }

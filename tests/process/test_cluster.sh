@@ -36,8 +36,10 @@ put() { curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer 
 del() { curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $TOK" "$(url "$1" "/$2/values/$3")"; }
 get() { curl -s -H "Authorization: Bearer $TOK" "$(url "$1" "/$2/values/$3")"; }
 code() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOK" "$(url "$1" "/$2/values/$3")"; }
-digest() { curl -s "http://127.0.0.1:$1/digest"; }
-live() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.link)" == live ]]; }
+# /status and /digest want an operator token (the account's read+write one).
+digest() { curl -s -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/digest"; }
+ops_status() { curl -s -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/status"; }
+live() { [[ "$(ops_status "$1" | jq -r .replication.link)" == live ]]; }
 # Equal digests, and real ones: two failed requests are not "the same data".
 same_digest() {
   local a b
@@ -129,17 +131,17 @@ PID=$OPID stop_node KILL
 wait "$WRITER" || true
 acked=$(wc -l <"$TMP/ledger")
 [[ $acked -gt 0 ]] && ok "$acked writes acknowledged before the crash" || bad "no write was acknowledged"
-down() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.link)" != live ]]; }
+down() { [[ "$(ops_status "$1" | jq -r .replication.link)" != live ]]; }
 wait_for "edge1 to see the origin gone" 30 down "${EPORT[1]}"
 check "a write through an edge with the origin down is refused" 503 "$(put "${EPORT[1]}" "$NS" nowhere x)"
-stale() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.stale)" == true ]]; }
+stale() { [[ "$(ops_status "$1" | jq -r .replication.stale)" == true ]]; }
 wait_for "edge1 stale (past its 1000 ms bound)" 30 stale "${EPORT[1]}"
 wait_for "edge4 stale (past its 500 ms bound)" 30 stale "${EPORT[4]}"
 check "a stale edge still serves reads" hello "$(get "${EPORT[1]}" "$NS" greeting)"
 curl -s -D - -o /dev/null -H "Authorization: Bearer $TOK" "$(url "${EPORT[1]}" "/$NS/values/greeting")" |
   grep -qi '^X-EdgeKV-Stale-Ms: [0-9]' && ok "and says how stale (X-EdgeKV-Stale-Ms)" || bad "no X-EdgeKV-Stale-Ms header"
 check "a strict edge refuses reads while stale" 503 "$(code "${EPORT[4]}" "$NS" greeting)"
-check "stale in /status" true "$(curl -s "http://127.0.0.1:${EPORT[4]}/status" | jq -r .replication.stale)"
+check "stale in /status" true "$(ops_status "${EPORT[4]}" | jq -r .replication.stale)"
 start_node origin2 --data "$TMP/origin" --certs "$CERTS" --name origin \
   --repl-listen "127.0.0.1:$RP" --log-retention 10 --log-retention-max 40 "${COMMON[@]}"
 OPID=$PID OPORT=$PORT
@@ -151,7 +153,7 @@ check "acknowledged writes lost by the origin crash" 0 "$lost"
 for n in 1 2 3 4; do
   wait_for "edge$n converges after the origin restart" 30 same_digest "${EPORT[$n]}" && ok "edge$n converged after the origin restart"
 done
-fresh() { [[ "$(curl -s "http://127.0.0.1:$1/status" | jq -r .replication.stale)" == false ]]; }
+fresh() { [[ "$(ops_status "$1" | jq -r .replication.stale)" == false ]]; }
 wait_for "edge4 fresh again" 30 fresh "${EPORT[4]}" || true
 check "the strict edge serves reads again once fresh" hello "$(get "${EPORT[4]}" "$NS" greeting)"
 
@@ -176,7 +178,7 @@ refused() { # refused NAME CERTDIR CERTNAME WHERE_REFUSED REASON EDGE_SEES
   wait_for "$name to see the refusal ($sees)" 30 more_than "$TMP/$name.err" "refused: $sees" 0 &&
     ok "$name sees: $sees"
   check "$name is still running" 0 "$(kill -0 "$PID" 2>/dev/null; echo $?)"
-  check "$name link not live" false "$(curl -s "http://127.0.0.1:$PORT/status" | jq -r '.replication.link == "live"')"
+  check "$name link not live" false "$(ops_status "$PORT" | jq -r '.replication.link == "live"')"
   check "$name never went up" 0 "$(count "$TMP/$name.err" "link [0-9]* up")"
   stop_node TERM
 }
@@ -207,7 +209,7 @@ PIDS+=("$ROGUE")
 start_role rogue edge --data "$TMP/rogue" --certs "$CERTS" --name edge3 --origin "127.0.0.1:$RPORT" "${COMMON[@]}"
 wait_for "the rogue refused for its role" 30 more_than "$TMP/rogue.err" "refused: peer role edge where origin expected" 0 &&
   ok "an edge refuses an edge certificate posing as the origin (wrong role)"
-check "rogue link not live" false "$(curl -s "http://127.0.0.1:$PORT/status" | jq -r '.replication.link == "live"')"
+check "rogue link not live" false "$(ops_status "$PORT" | jq -r '.replication.link == "live"')"
 stop_node TERM
 kill "$ROGUE" 2>/dev/null || true
 

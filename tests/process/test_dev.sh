@@ -35,7 +35,7 @@ E1=$EDGEKV_EDGE1_URL E2=$EDGEKV_EDGE2_URL
 grep -q "origin  $EDGEKV_ORIGIN_URL  (replication: mutual TLS on $EDGEKV_REPL_ADDR)" "$TMP/dev.out" &&
   ok "the banner names the ports ports.env holds" || bad "banner and ports.env differ: $(cat "$TMP/dev.out")"
 A=$CLOUDFLARE_ACCOUNT_ID T=$CLOUDFLARE_API_TOKEN
-live() { [[ "$(curl -s "$1/status" | jq -r .replication.link)" == live ]]; }
+live() { [[ "$(curl -s -H "Authorization: Bearer $T" "$1/status" | jq -r .replication.link)" == live ]]; }
 wait_for "edge1 live" 30 live "$E1" && ok "edge1 live"
 wait_for "edge2 live" 30 live "$E2" && ok "edge2 live"
 NS=$(curl -s -X POST -H "Authorization: Bearer $T" -d '{"title":"dev"}' \

@@ -22,7 +22,7 @@ start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin --repl-lis
 OPID=$PID OPORT=$PORT RP=$REPL_PORT
 start_edge 1 --strict-staleness true
 start_edge 2
-status() { curl -s "http://127.0.0.1:$1/status" | jq -r ".replication.$2"; }
+status() { curl -s -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/status" | jq -r ".replication.$2"; }
 live() { [[ "$(status "$1" link)" == live ]]; }
 fresh() { [[ "$(status "$1" stale)" == false ]]; }
 for n in 1 2; do wait_for "edge$n live and fresh" 30 fresh "${EPORT[$n]}"; done
@@ -71,7 +71,7 @@ for n in 1 2; do
   poll_status "${EPORT[$n]}" "$TMP/stale$n" &
   PIDS+=("$!")
 done
-digest() { curl -s "http://127.0.0.1:$1/digest"; }
+digest() { curl -s -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/digest"; }
 same_digest() { local a b; a=$(digest "$1") b=$(digest "$OPORT"); [[ $a =~ ^[0-9a-f]{64}$ && $a == "$b" ]]; }
 for n in 1 2; do wait_for "edge$n converges by snapshot" 120 same_digest "${EPORT[$n]}" && ok "edge$n converged (digest equal)"; done
 for n in 1 2; do wait_for "edge$n fresh again" 30 fresh "${EPORT[$n]}" && ok "edge$n fresh again"; done

@@ -476,6 +476,108 @@ static void test_rest_values(void **state)
     json_decref(expect_rest_ok(nsreq("DELETE", "/values/never-existed", NULL)));
 }
 
+#define RANGE_MSG "Value out of range. Must be between -2147483648 and 2147483647 (inclusive)."
+
+/* Absurd numbers get rule 11's answer, never an overflow or an
+ * out-of-range cast (the sanitizer build would report either): REST query
+ * options and every numeric form of a bulk item (KV-SPEC §2 rules 7, 9,
+ * 11, 12). */
+static void test_rest_numbers(void **state)
+{
+    static const char *const queries[] = {"?expiration_ttl=9223372036000000000",
+                                          "?expiration_ttl=99999999999999999999",
+                                          "?expiration_ttl=1e300",
+                                          "?expiration_ttl=-1e300",
+                                          "?expiration_ttl=2147483648",
+                                          "?expiration=1e300",
+                                          "?expiration=9223372036854775807",
+                                          "?expiration=-9223372036854775808",
+                                          "?expiration_ttl=1e300&expiration=60"};
+    static const char *const items[] = {"\"expiration_ttl\":1e300",
+                                        "\"expiration_ttl\":-1e300",
+                                        "\"expiration_ttl\":9223372036000000000",
+                                        "\"expiration_ttl\":\"1e300\"",
+                                        "\"expiration\":1e300",
+                                        "\"expiration\":9223372036854775807",
+                                        "\"expiration\":\"99999999999999999999\"",
+                                        "\"expiration\":1.5e10"};
+    char sub[128], body[256];
+    (void)state;
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        snprintf(sub, sizeof sub, "/values/n%s", queries[i]);
+        expect_rest_error(nsreq("PUT", sub, "v"), 400, 10033, "put: '" RANGE_MSG "'");
+    }
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        snprintf(body, sizeof body, "[{\"key\":\"n\",\"value\":\"v\",%s}]", items[i]);
+        expect_rest_error(nsreq("PUT", "/bulk", body), 400, 10033, "bulk put: '" RANGE_MSG "'");
+    }
+    /* The largest TTL the runtime can send is a valid one; a fraction drops. */
+    json_decref(expect_rest_ok(nsreq("PUT", "/values/n?expiration_ttl=2147483647", "v")));
+    json_decref(expect_rest_ok(
+        nsreq("PUT", "/bulk", "[{\"key\":\"n\",\"value\":\"v\",\"expiration_ttl\":60.5}]")));
+    expect_rest_error(nsreq("PUT", "/values/n?expiration_ttl=abc", "v"), 400, 10033,
+                      "put: 'Invalid expiration_ttl of 0. Please specify integer greater than 0.'");
+}
+
+/* Resident memory of this process (the server runs in it), in KiB. */
+static long rss_kib(void)
+{
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* A bulk body is scanned before it is parsed: 20 MB of tiny values (ten
+ * million JSON values, gigabytes as a JSON tree) is refused without
+ * building one, and the item cap is applied before the parse too. The
+ * scan and the parse run on the threadpool, so the answers still come. */
+static void test_bulk_scanned_before_parse(void **state)
+{
+    size_t n = 20u * 1000u * 1000u, i;
+    char *body = malloc(n + 8), msg[160];
+    long before;
+    (void)state;
+    assert_non_null(body);
+    body[0] = '[';
+    for (i = 1; i + 4 < n; i += 2)
+        body[i] = '0', body[i + 1] = ',';
+    body[i++] = '0';
+    body[i++] = ']';
+    body[i] = '\0';
+    before = rss_kib();
+    snprintf(msg, sizeof msg, "bulk put: 'a bulk request may hold at most %d items'",
+             KV_BULK_WRITE_MAX_ITEMS);
+    char sub[64];
+    snprintf(sub, sizeof sub, "/%s/bulk", g->ns);
+    expect_rest_error(rest("PUT", sub, body, i), 400, 10024, msg);
+    /* The body (here twice: the client's copy and the server's) but no tree. */
+    assert_true(rss_kib() - before < 160 * 1024);
+    /* One item of millions of values: the value cap. */
+    size_t m = (size_t)snprintf(body, n, "[{\"key\":\"k\",\"value\":\"v\",\"metadata\":[");
+    for (; m + 6 < n; m += 2)
+        body[m] = '1', body[m + 1] = ',';
+    body[m++] = '1';
+    body[m++] = ']';
+    body[m++] = '}';
+    body[m++] = ']';
+    snprintf(msg, sizeof msg, "bulk put: 'request body holds more than %u JSON values'",
+             KV_BULK_JSON_VALUES_MAX);
+    expect_rest_error(rest("PUT", sub, body, m), 400, 10001, msg);
+    assert_true(rss_kib() - before < 160 * 1024);
+    free(body);
+    /* A delete body is scanned alike. */
+    n = (size_t)snprintf(msg, sizeof msg, "[\"a\",\"b,c\",{\"name\":\"d\"}]");
+    json_t *res = expect_rest_ok(nsreq("DELETE", "/bulk", msg));
+    assert_int_equal(json_integer_value(json_object_get(res, "successful_key_count")), 3);
+    json_decref(res);
+}
+
 static void test_rest_keys_and_bulk(void **state)
 {
     char body[8192], sub[256], names[64][16];
@@ -652,6 +754,94 @@ static void test_binding_value_too_large(void **state)
     assert_memory_equal(resp, want, strlen(want));
 }
 
+/* Send a head (and maybe the start of a body) and never the rest: the
+ * answer must come without the body. Returns what arrived within a few
+ * seconds (the server closes after such an answer). */
+static char *head_only(const char *out)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {10, 0};
+    static char buf[8192];
+    size_t n = 0;
+    ssize_t k;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(send(fd, out, strlen(out), 0), (ssize_t)strlen(out));
+    while (n < sizeof buf - 1 && (k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(fd);
+    return buf;
+}
+
+static void expect_head_answer(const char *resp, const char *status_line, const char *body_part)
+{
+    if (strncmp(resp, status_line, strlen(status_line)) != 0)
+        fprintf(stderr, "got [%.200s]\n", resp);
+    assert_memory_equal(resp, status_line, strlen(status_line));
+    if (body_part)
+        assert_non_null(strstr(resp, body_part));
+}
+
+/* A request that will be refused is refused when its head arrives: no byte
+ * of an announced body is waited for or buffered (a 100 MB bulk body, a
+ * 20 MB value, a chunked body). The refusal is the one the request would
+ * get after its body: 401/403 in each API's envelope. An admitted request
+ * keeps its size rules. */
+static void test_refused_before_body(void **state)
+{
+    char head[1024];
+    const char *const auths[] = {"", "Authorization: Bearer nope\r\n",
+                                 "Authorization: Bearer " RO_TOKEN "\r\n"};
+    const char *const rest_lines[] = {"HTTP/1.1 401 ", "HTTP/1.1 401 ", "HTTP/1.1 403 "};
+    const char *const bind_lines[] = {"HTTP/1.1 401 Unauthorized\r\n",
+                                      "HTTP/1.1 401 Unauthorized\r\n",
+                                      "HTTP/1.1 403 Forbidden\r\n"};
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        snprintf(head, sizeof head,
+                 "PUT /client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/bulk HTTP/1.1\r\n"
+                 "Host: x\r\n%sContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+                 g->ns, auths[i]);
+        expect_head_answer(head_only(head), rest_lines[i], "\"message\":\"Authentication error\"");
+        snprintf(head, sizeof head,
+                 "PUT /client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/values/k HTTP/1.1\r\n"
+                 "Host: x\r\n%sContent-Length: 20000000\r\n\r\n",
+                 g->ns, auths[i]);
+        expect_head_answer(head_only(head), rest_lines[i], "\"code\":10000");
+        snprintf(head, sizeof head,
+                 "PUT /k?urlencoded=true HTTP/1.1\r\nHost: x\r\nX-EdgeKV-Namespace: %s\r\n"
+                 "%sContent-Length: 20000000\r\n\r\n",
+                 g->ns, auths[i]);
+        expect_head_answer(head_only(head), bind_lines[i], NULL);
+    }
+    /* A chunked body: refused at its first chunk, nothing kept. */
+    snprintf(head, sizeof head,
+             "PUT /k?urlencoded=true HTTP/1.1\r\nHost: x\r\nX-EdgeKV-Namespace: %s\r\n"
+             "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+             g->ns);
+    expect_head_answer(head_only(head), "HTTP/1.1 401 Unauthorized\r\n", NULL);
+    /* Token management and unknown REST paths want a known token for a body. */
+    expect_head_answer(head_only("POST /client/v4/accounts/" ACCT "/tokens HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: 900000\r\n\r\n"),
+                       "HTTP/1.1 401 ", "Authentication error");
+    expect_head_answer(head_only("POST /client/v4/whatever HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: 900000\r\n\r\n"),
+                       "HTTP/1.1 401 ", "Authentication error");
+    /* The operations endpoints take no body at all. */
+    expect_head_answer(
+        head_only("POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n\r\n"),
+        "HTTP/1.1 413 ", NULL);
+    /* Admitted: the size rules as before (the gateway's bare 413 for bulk). */
+    snprintf(head, sizeof head,
+             "PUT /client/v4/accounts/" ACCT "/storage/kv/namespaces/%s/bulk HTTP/1.1\r\n"
+             "Host: x\r\nAuthorization: Bearer " TOKEN "\r\nContent-Length: %llu\r\n\r\n",
+             g->ns, (unsigned long long)KV_HTTP_BODY_MAX_BYTES + 1);
+    expect_head_answer(head_only(head), "HTTP/1.1 413 ", "Payload Too Large");
+}
+
 static void test_binding_list_and_bulk(void **state)
 {
     json_t *d, *keys;
@@ -722,8 +912,6 @@ static void test_binding_list_and_bulk(void **state)
     expect_bind_error(bindreq("POST", "/bulk/get", NULL, many, strlen(many)), 400,
                       "You can request a maximum of 100 keys");
 }
-
-#define RANGE_MSG "Value out of range. Must be between -2147483648 and 2147483647 (inclusive)."
 
 static void expect_bind_ok(resp_t r)
 {
@@ -861,6 +1049,42 @@ static void test_bulk_get_cache(void **state)
     free(first);
 }
 
+/* Keys are UTF-8 text: bytes that are not are refused in both APIs (a
+ * stored one could never be listed as JSON), and every list shows exactly
+ * the keys that were written. */
+static void test_keys_utf8(void **state)
+{
+    json_t *res, *d;
+    resp_t r;
+    (void)state;
+    expect_bind_error(bindreq("PUT", "/%FF?urlencoded=true", NULL, "v", 1), 400,
+                      "Could not URL-decode key name");
+    expect_bind_error(bindreq("PUT", "/a%C3%28?urlencoded=true", NULL, "v", 1), 400,
+                      "Could not URL-decode key name");
+    expect_bind_error(bindreq("GET", "/%FF?urlencoded=true", NULL, NULL, 0), 400,
+                      "Could not URL-decode key name");
+    expect_rest_error(nsreq("PUT", "/values/%FF", "v"), 400, 10019,
+                      "put: 'Could not URL-decode key name'");
+    expect_rest_error(nsreq("GET", "/values/%FF", NULL), 400, 10019,
+                      "get: 'Could not URL-decode key name'");
+    expect_rest_error(nsreq("DELETE", "/values/%FF", NULL), 400, 10019,
+                      "remove key: 'Could not URL-decode key name'");
+    /* Real UTF-8 round-trips through both lists. */
+    expect_bind_ok(bindreq("PUT", "/u%C3%A9?urlencoded=true", NULL, "v", 1));
+    res = expect_rest_ok(nsreq("GET", "/keys?prefix=u", NULL));
+    assert_int_equal(json_array_size(res), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(res, 0), "name")),
+                        "u\xc3\xa9");
+    json_decref(res);
+    r = bindreq("GET", "/?prefix=", NULL, NULL, 0);
+    d = json_loads(r.body, 0, NULL);
+    done(&r);
+    json_t *keys = json_object_get(d, "keys");
+    for (size_t i = 0; i < json_array_size(keys); i++)
+        assert_true(json_string_length(json_object_get(json_array_get(keys, i), "name")) > 0);
+    json_decref(d);
+}
+
 static void test_token_endpoints(void **state)
 {
     const char *bad[] = {"Authorization: Bearer nope", NULL};
@@ -938,12 +1162,65 @@ static void test_ops_endpoints(void **state)
     assert_non_null(strstr(
         r.body, "edgekv_http_request_duration_seconds_bucket{route=\"healthz\",le=\"+Inf\"} 2\n"));
     done(&r);
-    r = req("GET", "/status", NULL, NULL, 0);
+    r = req("GET", "/status", AUTH, NULL, 0);
+    assert_int_equal(r.status, 200);
     d = json_loads(r.body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(d, "role")), "origin");
     assert_int_equal(json_integer_value(json_object_get(d, "node_id")), 3);
     json_decref(d);
     done(&r);
+    r = req("GET", "/digest", AUTH, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(strlen(r.body), 2 * STOR_DIGEST_BYTES + 1);
+    assert_int_equal(strspn(r.body, "0123456789abcdef"), 2 * STOR_DIGEST_BYTES);
+    done(&r);
+}
+
+/* /status and /digest need the operator scope (a read+write token of the
+ * node's account scoped to every namespace); /healthz is always open;
+ * /metrics is open unless the node asks for a token. */
+static void test_ops_auth(void **state)
+{
+    const char *bad[] = {"Authorization: Bearer nope", NULL};
+    const char *ro[] = {"Authorization: Bearer " RO_TOKEN, NULL};
+    static const char *const closed[] = {"/status", "/digest"};
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        expect_rest_error(req("GET", closed[i], NULL, NULL, 0), 401, 10000, "Authentication error");
+        expect_rest_error(req("GET", closed[i], bad, NULL, 0), 401, 10000, "Authentication error");
+        expect_rest_error(req("GET", closed[i], ro, NULL, 0), 403, 10000, "Authentication error");
+    }
+    resp_t r = req("GET", "/metrics", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    g->app.metrics_need_token = true;
+    expect_rest_error(req("GET", "/metrics", NULL, NULL, 0), 401, 10000, "Authentication error");
+    expect_rest_error(req("GET", "/metrics", ro, NULL, 0), 403, 10000, "Authentication error");
+    r = req("GET", "/metrics", AUTH, NULL, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "edgekv_cache_hits_total"));
+    done(&r);
+    r = req("GET", "/healthz", NULL, NULL, 0);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    g->app.metrics_need_token = false;
+}
+
+/* The digest runs on the threadpool, KV_OPS_DIGESTS_MAX at a time: with
+ * the slots taken, the next is refused with 429 at once, and the loop
+ * keeps answering meanwhile. */
+static void test_ops_digest_slots(void **state)
+{
+    (void)state;
+    g->app.digests_running = KV_OPS_DIGESTS_MAX;
+    expect_rest_error(req("GET", "/digest", AUTH, NULL, 0), 429, 10022,
+                      "Too Many Requests: a digest is already running; retry later");
+    g->app.digests_running = KV_OPS_DIGESTS_MAX - 1;
+    resp_t r = req("GET", "/digest", AUTH, NULL, 0);
+    assert_int_equal(r.status, 200);
+    done(&r);
+    assert_int_equal(g->app.digests_running, KV_OPS_DIGESTS_MAX - 1); /* its slot came back */
+    g->app.digests_running = 0;
 }
 
 int main(void)
@@ -955,15 +1232,21 @@ int main(void)
         BOTH(test_rest_auth),
         BOTH(test_rest_namespaces),
         BOTH(test_rest_values),
+        BOTH(test_rest_numbers),
         BOTH(test_rest_keys_and_bulk),
+        BOTH(test_bulk_scanned_before_parse),
         BOTH(test_binding_get_put_delete),
         BOTH(test_binding_value_too_large),
+        BOTH(test_refused_before_body),
         BOTH(test_binding_list_and_bulk),
         BOTH(test_binding_numbers),
         BOTH(test_bulk_get_cache),
+        BOTH(test_keys_utf8),
         BOTH(test_token_endpoints),
         BOTH(test_managed_tokens),
         BOTH(test_ops_endpoints),
+        BOTH(test_ops_auth),
+        BOTH(test_ops_digest_slots),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,6 +107,11 @@ static void test_keys(void **state)
     assert_int_equal(kvops_check_key(big, KV_KEY_MAX_BYTES, &e), 0);
     assert_int_equal(kvops_check_key("...", 3, &e), 0);
     assert_int_equal(kvops_check_key(".a", 2, &e), 0);
+    /* Not UTF-8: refused as the gateway's URL-decoding refuses it (rule 5). */
+    expect_err(kvops_check_key("\xff", 1, &e), &e, 400, "Could not URL-decode key name");
+    expect_err(kvops_check_key("a\xc3(", 3, &e), &e, 400, "Could not URL-decode key name");
+    assert_int_equal(e.code, KVOP_CODE_KEY_INVALID);
+    assert_int_equal(kvops_check_key("\xc3\xa9t\xc3\xa9", 6, &e), 0);
 }
 
 static void test_expiry_rules(void **state)
@@ -143,6 +148,23 @@ static void test_expiry_rules(void **state)
     assert_int_equal(kvops_check_expiry(false, 0, false, 0, NOW_S, &abs, &e), 0);
     assert_int_equal(abs, 0);
     assert_int_equal(e.code, KVOP_CODE_EXPIRATION);
+    /* Rule 11 first: outside the runtime's int32 range, whatever the rest
+     * (now + ttl must never overflow). */
+    static const int64_t absurd[] = {INT64_MAX, INT64_MIN, 9223372036000000000LL,
+                                     (int64_t)INT32_MAX + 1, (int64_t)INT32_MIN - 1};
+    for (size_t i = 0; i < sizeof absurd / sizeof absurd[0]; i++) {
+        expect_err(kvops_check_expiry(true, absurd[i], false, 0, NOW_S, &abs, &e), &e, 400,
+                   KVOPS_RULE_RANGE);
+        expect_err(kvops_check_expiry(false, 0, true, absurd[i], NOW_S, &abs, &e), &e, 400,
+                   KVOPS_RULE_RANGE);
+        expect_err(kvops_check_expiry(true, absurd[i], true, NOW_S + 60, NOW_S, &abs, &e), &e, 400,
+                   KVOPS_RULE_RANGE);
+        assert_int_equal(e.code, KVOP_CODE_EXPIRATION);
+    }
+    assert_int_equal(kvops_check_expiry(true, INT32_MAX, false, 0, NOW_S, &abs, &e), 0);
+    assert_int_equal(abs, NOW_S + INT32_MAX);
+    /* An expiration is judged by rule 9 in range, by rule 11 past it. */
+    assert_int_equal(kvops_check_expiry(false, 0, true, INT32_MAX, NOW_S, &abs, &e), 0);
 }
 
 static void test_metadata_and_value(void **state)

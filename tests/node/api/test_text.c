@@ -1,5 +1,6 @@
 /* test_text.c - node/api/text.c: percent-decoding, queries, Go-compatible
  * base64 errors, UTF-8 and integer parsing. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,6 +67,43 @@ static void test_parse_int(void **state)
     assert_false(text_parse_int("99999999999999999999999", 23, &v));
 }
 
+/* Numbers as the runtime converts them: int32 or refused, never wrapped. */
+static void test_parse_num(void **state)
+{
+    int64_t v;
+    char long_text[80];
+    (void)state;
+    assert_int_equal(text_parse_num("60", 2, &v), TEXT_NUM_OK);
+    assert_int_equal(v, 60);
+    assert_int_equal(text_parse_num("1e2", 3, &v), TEXT_NUM_OK);
+    assert_int_equal(v, 100);
+    assert_int_equal(text_parse_num("-29.9", 5, &v), TEXT_NUM_OK);
+    assert_int_equal(v, -29);
+    assert_int_equal(text_parse_num("2147483647", 10, &v), TEXT_NUM_OK);
+    assert_int_equal(v, INT32_MAX);
+    assert_int_equal(text_parse_num("-2147483648", 11, &v), TEXT_NUM_OK);
+    assert_int_equal(v, INT32_MIN);
+    assert_int_equal(text_parse_num("2147483648", 10, &v), TEXT_NUM_RANGE);
+    assert_int_equal(v, INT64_MAX);
+    assert_int_equal(text_parse_num("1e300", 5, &v), TEXT_NUM_RANGE);
+    assert_int_equal(v, INT64_MAX);
+    assert_int_equal(text_parse_num("-1e300", 6, &v), TEXT_NUM_RANGE);
+    assert_int_equal(v, INT64_MIN);
+    assert_int_equal(text_parse_num("1e999", 5, &v), TEXT_NUM_RANGE); /* inf */
+    memset(long_text, '9', sizeof long_text);
+    assert_int_equal(text_parse_num(long_text, sizeof long_text, &v), TEXT_NUM_RANGE);
+    assert_int_equal(text_parse_num("abc", 3, &v), TEXT_NUM_NAN);
+    assert_int_equal(v, 0);
+    assert_int_equal(text_parse_num("", 0, &v), TEXT_NUM_NAN);
+    assert_int_equal(text_parse_num("1e", 2, &v), TEXT_NUM_NAN);
+    assert_int_equal(text_num_real(1e300, &v), TEXT_NUM_RANGE);
+    assert_int_equal(text_num_real(-1e300, &v), TEXT_NUM_RANGE);
+    assert_int_equal(v, INT64_MIN);
+    assert_int_equal(text_num_real((double)NAN, &v), TEXT_NUM_NAN);
+    assert_int_equal(text_num_real(60.9, &v), TEXT_NUM_OK);
+    assert_int_equal(v, 60);
+}
+
 static void b64_ok(const char *in, const char *want)
 {
     uint8_t out[64];
@@ -122,7 +160,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pct_decode), cmocka_unit_test(test_query),
         cmocka_unit_test(test_parse_int),  cmocka_unit_test(test_b64),
-        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_utf8),       cmocka_unit_test(test_parse_num),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
