@@ -4,7 +4,9 @@
  *
  * Every conversion is a view: pointers go one way or the other, bytes are
  * never copied here. Everything read off the wire passes repl_op_check()
- * before the cores see it, so a peer cannot smuggle in a 1 GiB key.
+ * before the cores see it, so a peer cannot smuggle in a 1 GiB key; and
+ * what an edge sends passes repl_wire_guard_feed() before it is even
+ * decoded, so it cannot make protobuf-c allocate per field without bound.
  */
 #include "wire.h"
 

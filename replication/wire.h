@@ -1,16 +1,17 @@
 /*
  * wire.h - repl_op_t / repl_mutation_t <-> the protobuf messages of
- * proto/edgekv.proto, the stored form of one log entry, and the snapshot
- * frames a driver streams.
+ * proto/edgekv.proto, the stored form of one log entry, the snapshot
+ * frames a driver streams, and the guard the origin runs over an edge's
+ * bytes before any of them is decoded.
  *
  * Views, not copies: a protobuf message built from a repl_ type points at
  * the repl_ type's bytes, and a repl_ type read from a decoded message points
  * into the message. The only copy of a value is the one protobuf-c makes
  * when it packs (into the frame buffer) or unpacks (out of it).
  *
- * Not a state machine and not I/O: the origin and edge cores and the
- * drivers (node/ stores log entries in RocksDB with repl_mutation_encode)
- * all use it.
+ * Not a protocol state machine (the guard only follows the wire format)
+ * and not I/O: the origin and edge cores and the drivers (node/ stores log
+ * entries in RocksDB with repl_mutation_encode) all use it.
  */
 #ifndef REPL_WIRE_H
 #define REPL_WIRE_H
