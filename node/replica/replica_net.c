@@ -108,13 +108,13 @@ static void core_connected(replica_t *r, rpeer_t *peer)
 static void core_gone(replica_t *r, rpeer_t *peer)
 {
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-    if (!r->loop_started)
-        return;
+    if (!r->loop_started || (!r->edge && !peer->live))
+        return; /* the origin's core never knew a connection before its handshake */
     if (r->edge && peer->live)
         repl_edge_on_disconnect(r->edge, replica__now_ms(), &a);
     else if (r->edge)
         repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
-    else if (peer->live)
+    else
         repl_origin_on_disconnect(r->origin, peer->id, replica__now_ms(), &a);
     replica__dispatch(r, &a);
 }

@@ -30,7 +30,7 @@ if [[ $WANT -lt $((FLOOD + 256)) ]]; then FLOOD=$((WANT - 256)); fi
 # (REPLICA_UNPROVEN_MAX of ~90 KiB) and allocator slack. An ASan build pays
 # redzones and its quarantine (kept small here).
 RSS_SLACK_KB=$((40 * 1024))
-if grep -qa AddressSanitizer "$EDGEKV"; then
+if grep -qa __asan_init "$EDGEKV"; then
   RSS_SLACK_KB=$((128 * 1024))
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 fi
