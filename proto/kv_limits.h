@@ -200,6 +200,33 @@ _Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS,
  * connection: a peer that connects and stalls holds no slot for long. */
 #define KV_TLS_HANDSHAKE_TIMEOUT_MS 5000
 
+/* ---- replication port: connections before trust, and edge identity ------------- */
+
+/* Connections an origin holds in the TLS handshake at once. Each costs a TLS
+ * connection (its read and plaintext buffers, ~80 KiB) before the peer has
+ * proved anything; a newcomer over the cap evicts the oldest of them, so
+ * bare connections can neither grow the origin nor keep a real edge out. */
+#define KV_REPL_HANDSHAKES_MAX 64
+/* Connections from one address (an IPv4 address, an IPv6 /64) at once, in
+ * any state. A newcomer over it evicts that address's oldest connection
+ * still in the handshake, or is closed at once when it has none. */
+#define KV_REPL_CONNS_PER_ADDR_MAX 32
+/* A known edge (its certificate name, node id and acknowledged position)
+ * not connected and not heard from for this long is forgotten at the next
+ * Hello: it then comes back as a new edge (a snapshot if the log no longer
+ * reaches back), and the table cannot fill with edges that are gone. */
+#define KV_REPL_EDGE_FORGET_MS (7u * 24u * 3600u * 1000u)
+/* Fields in one message of a frame an edge sends, a WriteRequest's ops
+ * aside (a Hello has 4). protobuf-c allocates per field while decoding, so
+ * the origin counts fields and ops on the wire bytes before it decodes. */
+#define KV_REPL_WIRE_FIELDS_MAX 64
+_Static_assert(KV_REPL_HANDSHAKES_MAX >= 1 && KV_REPL_HANDSHAKES_MAX < KV_REPL_PEERS_MAX,
+               "room for live links beside handshakes");
+_Static_assert(KV_REPL_CONNS_PER_ADDR_MAX >= 2 && KV_REPL_CONNS_PER_ADDR_MAX <= KV_REPL_PEERS_MAX,
+               "an edge reconnects while its old link closes");
+_Static_assert(KV_REPL_EDGE_FORGET_MS >= 24u * 3600u * 1000u,
+               "an edge away for a restart or an outage is remembered");
+
 /* ---- relations -------------------------------------------------------------- */
 
 _Static_assert(KV_REST_LIST_MIN_KEYS <= KV_LIST_MAX_KEYS, "REST list range");

@@ -157,10 +157,16 @@ int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint
     return 0;
 }
 
-void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms, repl_actions_t *a)
+void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, const char *name, uint64_t now_ms,
+                            repl_actions_t *a)
 {
     repl__origin_begin(o);
     KV_ASSERT(repl__origin_peer(o, id) == NULL);
+    size_t name_len = name ? strnlen(name, KV_TLS_PEER_NAME_MAX + 1) : 0;
+    if (name_len == 0 || name_len > KV_TLS_PEER_NAME_MAX) {
+        repl__emit_close(&o->out, a, id, "edge without a certificate name");
+        return;
+    }
     if (o->npeers >= KV_REPL_PEERS_MAX) {
         repl__emit_close(&o->out, a, id, "too many replication links");
         return;
@@ -180,7 +186,9 @@ void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, uint64_t now_ms, r
     p->connected_ms = now_ms;
     p->last_send_ms = now_ms;
     p->heap_pos = SIZE_MAX;
+    memcpy(p->name, name, name_len + 1);
     frame_reader_init(&p->rd, KV_FRAME_MAX_BYTES);
+    repl_wire_guard_init(&p->guard);
     size_t i = origin__peer_pos(o, id);
     memmove(&o->peers[i + 1], &o->peers[i], (o->npeers - i) * sizeof *o->peers);
     o->peers[i] = p;
@@ -224,6 +232,21 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
     return repl__origin_peer(o, id) != NULL;
 }
 
+/* Why the guard refused an edge's bytes (wire.h). */
+static const char *origin__guard_reason(int rc)
+{
+    switch (rc) {
+    case KV_ETOOBIG:
+        return "frame too big";
+    case KV_ELIMIT:
+        return "too many ops or fields in a frame";
+    case KV_EINVAL:
+        return "unexpected frame";
+    default:
+        return "bad frame";
+    }
+}
+
 void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t id, const uint8_t *data, size_t len,
                           uint64_t now_ms, repl_actions_t *a)
 {
@@ -231,6 +254,12 @@ void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t id, const uint8_t *data,
     opeer_t *p = repl__origin_peer(o, id);
     if (!p)
         return; /* closed by us; the driver may still have had bytes */
+    /* The whole chunk passes the guard before any frame in it is decoded. */
+    int bad = repl_wire_guard_feed(&p->guard, data, len);
+    if (bad != 0) {
+        repl__origin_close(o, p, origin__guard_reason(bad), a);
+        return;
+    }
     for (;;) {
         Edgekv__Frame *f;
         int rc = frame_reader_next(&p->rd, &data, &len, &f);

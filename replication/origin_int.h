@@ -25,7 +25,9 @@ typedef struct {
     repl_peer_t id;
     opeer_state_t state;
     frame_reader_t rd;
-    size_t edge; /* index into o->edges, SIZE_MAX before Hello */
+    repl_wire_guard_t guard;             /* sees every byte before rd decodes it */
+    char name[KV_TLS_PEER_NAME_MAX + 1]; /* its certificate's: who it is */
+    size_t edge;                         /* index into o->edges, SIZE_MAX before Hello */
     uint64_t connected_ms;
     uint64_t last_send_ms; /* heartbeats go out when this gets old */
     uint64_t next_seq;     /* STREAM: next seq to send */
@@ -39,14 +41,18 @@ typedef struct {
     size_t heap_pos;       /* its place in o->heap, SIZE_MAX: not there */
 } opeer_t;
 
-/* An edge the origin has heard from, kept after it disconnects. */
+/* An edge the origin has heard from, kept after it disconnects (until
+ * KV_REPL_EDGE_FORGET_MS). Its identity is its certificate name: a node id
+ * is bound to one name and a name to one node id (origin_stream.c). */
 typedef struct {
     uint32_t node_id;
+    char name[KV_TLS_PEER_NAME_MAX + 1]; /* "": restored, not yet claimed */
     repl_peer_t peer;
     bool connected;
     uint64_t acked_seq;
     uint64_t last_ack_ms;
-    bool pinned; /* scratch of repl__origin_trim */
+    uint64_t seen_ms; /* last Hello, ack or heartbeat; 0: not known yet */
+    bool pinned;      /* scratch of repl__origin_trim */
 } oedge_t;
 
 /* A write waiting to be committed: its ops are stamped and sequenced. */

@@ -18,16 +18,29 @@
 #include "kv_mem.h"
 #include "origin_int.h"
 
-static oedge_t *origin__edge(repl_origin_t *o, uint32_t node_id, size_t *idx)
+/* ---- known edges: one record per certificate name ------------------------------ */
+
+static size_t origin__edge_by_id(const repl_origin_t *o, uint32_t node_id)
 {
-    for (size_t i = 0; i < o->nedges; i++) {
-        if (o->edges[i].node_id == node_id) {
-            *idx = i;
-            return &o->edges[i];
-        }
-    }
+    for (size_t i = 0; i < o->nedges; i++)
+        if (o->edges[i].node_id == node_id)
+            return i;
+    return SIZE_MAX;
+}
+
+static size_t origin__edge_by_name(const repl_origin_t *o, const char *name)
+{
+    for (size_t i = 0; i < o->nedges; i++)
+        if (o->edges[i].name[0] && strcmp(o->edges[i].name, name) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+/* A new record for node_id (unnamed), or SIZE_MAX when the table is full. */
+static size_t origin__edge_add(repl_origin_t *o, uint32_t node_id)
+{
     if (o->nedges >= KV_REPL_EDGES_MAX)
-        return NULL;
+        return SIZE_MAX;
     if (o->nedges == o->edges_cap) {
         size_t cap = o->edges_cap ? 2 * o->edges_cap : 8;
         oedge_t *t = kv_realloc(o->edges, cap * sizeof *t);
@@ -38,8 +51,43 @@ static oedge_t *origin__edge(repl_origin_t *o, uint32_t node_id, size_t *idx)
     oedge_t *e = &o->edges[o->nedges];
     memset(e, 0, sizeof *e);
     e->node_id = node_id;
-    *idx = o->nedges++;
-    return e;
+    return o->nedges++;
+}
+
+/* Drop record i of an edge that is not connected; links keep pointing at
+ * their own records. */
+static void origin__edge_drop(repl_origin_t *o, size_t i)
+{
+    KV_ASSERT(i < o->nedges && !o->edges[i].connected);
+    memmove(&o->edges[i], &o->edges[i + 1], (o->nedges - i - 1) * sizeof *o->edges);
+    o->nedges--;
+    for (size_t k = 0; k < o->npeers; k++) {
+        opeer_t *p = o->peers[k];
+        if (p->edge == i)
+            p->edge = SIZE_MAX;
+        else if (p->edge != SIZE_MAX && p->edge > i)
+            p->edge--;
+    }
+}
+
+/* Forget the edges not connected and not heard from for
+ * KV_REPL_EDGE_FORGET_MS; a restored record's time starts now. */
+static void origin__edges_sweep(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
+{
+    bool dropped = false;
+    for (size_t i = o->nedges; i-- > 0;) {
+        oedge_t *e = &o->edges[i];
+        if (e->connected)
+            continue;
+        if (e->seen_ms == 0) {
+            e->seen_ms = now_ms;
+        } else if (now_ms >= repl__add_sat(e->seen_ms, KV_REPL_EDGE_FORGET_MS)) {
+            origin__edge_drop(o, i);
+            dropped = true;
+        }
+    }
+    if (dropped)
+        repl__origin_trim(o, a); /* a forgotten edge no longer holds the log */
 }
 
 int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
@@ -48,14 +96,60 @@ int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_
     repl__origin_begin(o);
     if (acked_seq > o->last_seq)
         return KV_EINVAL;
-    size_t idx;
-    oedge_t *e = origin__edge(o, node_id, &idx);
-    if (!e)
+    size_t idx = origin__edge_by_id(o, node_id);
+    if (idx == SIZE_MAX && (idx = origin__edge_add(o, node_id)) == SIZE_MAX)
         return KV_ELIMIT;
+    oedge_t *e = &o->edges[idx];
     e->acked_seq = acked_seq;
     e->last_ack_ms = last_ack_ms;
+    e->seen_ms = last_ack_ms;
     return 0;
 }
+
+/* Bind p to the record of node_id, which its certificate name must own
+ * (repl.h, repl_origin_on_connect): an older link of the same edge is
+ * stale and closed. NULL, with the reason in *why, when refused. */
+static oedge_t *origin__attach(repl_origin_t *o, opeer_t *p, uint32_t node_id, uint64_t now_ms,
+                               repl_actions_t *a, const char **why)
+{
+    origin__edges_sweep(o, now_ms, a);
+    size_t by_id = origin__edge_by_id(o, node_id);
+    size_t by_name = origin__edge_by_name(o, p->name);
+    if (by_id != SIZE_MAX && o->edges[by_id].name[0] &&
+        strcmp(o->edges[by_id].name, p->name) != 0) {
+        *why = "node id bound to another certificate";
+        return NULL;
+    }
+    if (by_name != SIZE_MAX && by_name != by_id) {
+        if (o->edges[by_name].connected) {
+            *why = "certificate linked as another node id";
+            return NULL;
+        }
+        /* The name moves to a new node id (reinstalled): its old record goes. */
+        origin__edge_drop(o, by_name);
+        if (by_id != SIZE_MAX && by_id > by_name)
+            by_id--;
+    }
+    if (by_id == SIZE_MAX && (by_id = origin__edge_add(o, node_id)) == SIZE_MAX) {
+        *why = "too many edges";
+        return NULL;
+    }
+    oedge_t *e = &o->edges[by_id];
+    if (e->connected && e->peer != p->id) {
+        opeer_t *old = repl__origin_peer(o, e->peer);
+        if (old)
+            repl__origin_close(o, old, "replaced by a newer link", a);
+    }
+    e = &o->edges[by_id];
+    memcpy(e->name, p->name, sizeof e->name);
+    e->connected = true;
+    e->peer = p->id;
+    e->seen_ms = now_ms;
+    p->edge = by_id;
+    return e;
+}
+
+/* ---- the handshake ---------------------------------------------------------------- */
 
 static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode mode,
                            uint64_t from_seq, uint64_t now_ms, repl_actions_t *a)
@@ -71,25 +165,6 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     return repl__origin_send(o, p, &f, now_ms, a);
 }
 
-/* Attach p to its edge record; an older link of the same edge is stale. */
-static oedge_t *origin__attach(repl_origin_t *o, opeer_t *p, uint32_t node_id, repl_actions_t *a)
-{
-    size_t idx;
-    oedge_t *e = origin__edge(o, node_id, &idx);
-    if (!e)
-        return NULL;
-    if (e->connected && e->peer != p->id) {
-        opeer_t *old = repl__origin_peer(o, e->peer);
-        if (old)
-            repl__origin_close(o, old, "replaced by a newer link", a);
-    }
-    e = &o->edges[idx];
-    e->connected = true;
-    e->peer = p->id;
-    p->edge = idx;
-    return e;
-}
-
 void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h, uint64_t now_ms,
                            repl_actions_t *a)
 {
@@ -97,9 +172,10 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
         repl__origin_close(o, p, "second hello", a);
         return;
     }
-    oedge_t *e = origin__attach(o, p, h->node_id, a);
+    const char *why = "";
+    oedge_t *e = origin__attach(o, p, h->node_id, now_ms, a, &why);
     if (!e) {
-        repl__origin_close(o, p, "too many edges", a);
+        repl__origin_close(o, p, why, a);
         return;
     }
     const char *hist = h->history_id ? h->history_id : "";
@@ -219,6 +295,8 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         if (p->state != OPEER_STREAM ||
             now_ms < repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms))
             continue;
+        if (p->edge != SIZE_MAX)
+            o->edges[p->edge].seen_ms = now_ms; /* still linked: not to be forgotten */
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
         hb.origin_seq = o->last_seq;

@@ -247,8 +247,19 @@ void repl_origin_config_default(repl_origin_config_t *cfg);
 int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out);
 void repl_origin_destroy(repl_origin_t *o);
 
-/* Connection events. on_connect: a TLS-authenticated edge. */
-void repl_origin_on_connect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+/* Connection events. on_connect: a TLS-authenticated edge; `name` is the
+ * name its certificate proved (NUL-terminated, 1..KV_TLS_PEER_NAME_MAX
+ * bytes; copied) and is its identity here, not the node id its Hello
+ * claims: a node id, once bound to a name, is refused to every other name
+ * (until the edge is forgotten, KV_REPL_EDGE_FORGET_MS), and a name speaks
+ * for one node id at a time (while its link is up, a Hello with another is
+ * refused; once it is down, the name may move to a new node id, e.g. an edge
+ * reinstalled with empty data, and its old record is dropped). So one
+ * certificate can never replace another edge's link, move its acknowledged
+ * position or hold more than one record. A missing or overlong name closes
+ * the link. */
+void repl_origin_on_connect(repl_origin_t *o, repl_peer_t p, const char *name, uint64_t now_ms,
+                            repl_actions_t *a);
 void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t p, const uint8_t *data, size_t len,
                           uint64_t now_ms, repl_actions_t *a);
 /* The driver wrote `len` bytes of earlier SENDs to p's socket (bytes of
@@ -279,8 +290,9 @@ void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t p, int rc, uint64_t
 
 /* Seed a known edge at start-up from the driver's own record of acks
  * (repl_origin_edges), so that a restart does not trim the log past an
- * edge that was away meanwhile. KV_EINVAL (acked past last_seq),
- * KV_ELIMIT (KV_REPL_EDGES_MAX). */
+ * edge that was away meanwhile. The record carries no certificate name:
+ * the first edge whose Hello claims node_id binds it. KV_EINVAL (acked past
+ * last_seq), KV_ELIMIT (KV_REPL_EDGES_MAX). */
 int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
                              uint64_t last_ack_ms);
 

@@ -4,7 +4,9 @@
  *
  * Every conversion is a view: pointers go one way or the other, bytes are
  * never copied here. Everything read off the wire passes repl_op_check()
- * before the cores see it, so a peer cannot smuggle in a 1 GiB key.
+ * before the cores see it, so a peer cannot smuggle in a 1 GiB key; and
+ * what an edge sends passes repl_wire_guard_feed() before it is even
+ * decoded, so it cannot make protobuf-c allocate per field without bound.
  */
 #include "wire.h"
 
@@ -326,4 +328,187 @@ int repl_wire_snapshot_end(uint64_t seq, const char *history_id, uint8_t **out, 
     f.msg_case = EDGEKV__FRAME__MSG_SNAPSHOT_END;
     f.snapshot_end = &end;
     return frame_encode(&f, out, len);
+}
+
+/* ---- the origin's guard on what an edge sends ----------------------------------- */
+
+/* Field numbers from proto/edgekv.proto (test_wire.c checks them against
+ * the generated descriptors). The Frame's are its oneof cases. */
+#define WIRE__WRITE_REQUEST_OPS 3
+
+/* The messages the guard opens. */
+enum { WIRE__FRAME, WIRE__WRITE_REQUEST, WIRE__LEAF };
+
+/* What the next byte belongs to. */
+enum { WIRE__TAG, WIRE__LEN, WIRE__VARINT, WIRE__SKIP };
+
+/* Protobuf wire types. */
+enum { WIRE__WT_VARINT = 0, WIRE__WT_I64 = 1, WIRE__WT_LEN = 2, WIRE__WT_I32 = 5 };
+
+_Static_assert(sizeof((repl_wire_guard_t *)0)->hdr == FRAME_PREFIX_BYTES, "the frame prefix");
+
+void repl_wire_guard_init(repl_wire_guard_t *g)
+{
+    memset(g, 0, sizeof *g);
+}
+
+static int wire__guard_fail(repl_wire_guard_t *g, int err)
+{
+    g->err = err;
+    return err;
+}
+
+/* A Frame's message an edge may send (it opens it) or not. */
+static bool wire__edge_sends(uint32_t field)
+{
+    return field == EDGEKV__FRAME__MSG_HELLO || field == EDGEKV__FRAME__MSG_REFUSE ||
+           field == EDGEKV__FRAME__MSG_WRITE_REQUEST || field == EDGEKV__FRAME__MSG_ACK;
+}
+
+/* A tag was read. */
+static int wire__guard_tag(repl_wire_guard_t *g, uint64_t tag)
+{
+    uint64_t field = tag >> 3;
+    int wt = (int)(tag & 7);
+    if (field == 0 || field > UINT32_MAX)
+        return KV_ECORRUPT;
+    g->field = (uint32_t)field;
+    g->wire_type = (uint8_t)wt;
+    uint8_t kind = g->lv[g->depth].kind;
+    if (kind == WIRE__FRAME && !wire__edge_sends(g->field))
+        return KV_EINVAL;
+    bool op = kind == WIRE__WRITE_REQUEST && g->field == WIRE__WRITE_REQUEST_OPS;
+    if (op) {
+        if (++g->ops > KV_REPL_WRITE_MAX_OPS)
+            return KV_ELIMIT;
+    } else if (++g->lv[g->depth].fields > KV_REPL_WIRE_FIELDS_MAX) {
+        return KV_ELIMIT;
+    }
+    if ((kind == WIRE__FRAME || op) && wt != WIRE__WT_LEN)
+        return KV_ECORRUPT; /* a message field must be length-delimited */
+    switch (wt) {
+    case WIRE__WT_VARINT:
+        g->step = WIRE__VARINT;
+        return 0;
+    case WIRE__WT_I64:
+    case WIRE__WT_I32:
+        g->skip = wt == WIRE__WT_I64 ? 8 : 4;
+        g->step = WIRE__SKIP;
+        return 0;
+    case WIRE__WT_LEN:
+        g->step = WIRE__LEN;
+        return 0;
+    default:
+        return KV_ECORRUPT; /* groups, and wire types that do not exist */
+    }
+}
+
+/* A length was read: open the message, or skip its bytes. */
+static int wire__guard_len(repl_wire_guard_t *g, uint64_t len)
+{
+    if (len > g->lv[g->depth].end - g->pos)
+        return KV_ECORRUPT;
+    uint8_t kind = g->lv[g->depth].kind;
+    g->step = WIRE__TAG;
+    if (kind == WIRE__FRAME ||
+        (kind == WIRE__WRITE_REQUEST && g->field == WIRE__WRITE_REQUEST_OPS)) {
+        int d = ++g->depth;
+        g->lv[d].end = g->pos + len;
+        g->lv[d].fields = 0;
+        g->lv[d].kind = kind == WIRE__FRAME && g->field == EDGEKV__FRAME__MSG_WRITE_REQUEST
+                            ? WIRE__WRITE_REQUEST
+                            : WIRE__LEAF;
+        return 0;
+    }
+    g->skip = len;
+    if (len > 0)
+        g->step = WIRE__SKIP;
+    return 0;
+}
+
+/* Prefix bytes; on the fourth, open the frame. */
+static int wire__guard_prefix(repl_wire_guard_t *g, const uint8_t **data, size_t *len)
+{
+    size_t take = FRAME_PREFIX_BYTES - g->hdr_have;
+    if (take > *len)
+        take = *len;
+    memcpy(g->hdr + g->hdr_have, *data, take);
+    g->hdr_have += take;
+    *data += take;
+    *len -= take;
+    if (g->hdr_have < FRAME_PREFIX_BYTES)
+        return 0;
+    uint32_t body = frame_get_len(g->hdr);
+    if (body > KV_FRAME_MAX_BYTES)
+        return KV_ETOOBIG;
+    g->pos = 0;
+    g->depth = 0;
+    g->lv[0].end = body;
+    g->lv[0].fields = 0;
+    g->lv[0].kind = WIRE__FRAME;
+    g->step = WIRE__TAG;
+    g->acc = 0;
+    g->shift = 0;
+    g->ops = 0;
+    return 0;
+}
+
+int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len)
+{
+    if (g->err)
+        return g->err;
+    for (;;) {
+        int rc = 0;
+        if (g->hdr_have < FRAME_PREFIX_BYTES) {
+            if (len == 0)
+                return 0;
+            if ((rc = wire__guard_prefix(g, &data, &len)) != 0)
+                return wire__guard_fail(g, rc);
+            continue;
+        }
+        /* Close the messages that end here; the frame when it is whole. */
+        while (g->pos == g->lv[g->depth].end) {
+            if (g->step != WIRE__TAG || g->shift != 0)
+                return wire__guard_fail(g, KV_ECORRUPT); /* a field cut by its end */
+            if (g->depth == 0)
+                break;
+            g->depth--;
+        }
+        if (g->depth == 0 && g->pos == g->lv[0].end) {
+            g->hdr_have = 0;
+            continue;
+        }
+        if (len == 0)
+            return 0;
+        if (g->step == WIRE__SKIP) {
+            /* Within bounds: the length was checked against its message. */
+            size_t n = g->skip < len ? (size_t)g->skip : len;
+            data += n, len -= n;
+            g->pos += n;
+            g->skip -= n;
+            if (g->skip == 0)
+                g->step = WIRE__TAG;
+            continue;
+        }
+        uint8_t b = *data++;
+        len--;
+        g->pos++;
+        if (g->shift >= 64)
+            return wire__guard_fail(g, KV_ECORRUPT); /* over 10 bytes */
+        g->acc |= (uint64_t)(b & 0x7f) << g->shift;
+        g->shift += 7;
+        if (b & 0x80)
+            continue;
+        uint64_t v = g->acc;
+        g->acc = 0;
+        g->shift = 0;
+        if (g->step == WIRE__TAG)
+            rc = wire__guard_tag(g, v);
+        else if (g->step == WIRE__LEN)
+            rc = wire__guard_len(g, v);
+        else
+            g->step = WIRE__TAG; /* a varint value */
+        if (rc != 0)
+            return wire__guard_fail(g, rc);
+    }
 }

@@ -1,16 +1,17 @@
 /*
  * wire.h - repl_op_t / repl_mutation_t <-> the protobuf messages of
- * proto/edgekv.proto, the stored form of one log entry, and the snapshot
- * frames a driver streams.
+ * proto/edgekv.proto, the stored form of one log entry, the snapshot
+ * frames a driver streams, and the guard the origin runs over an edge's
+ * bytes before any of them is decoded.
  *
  * Views, not copies: a protobuf message built from a repl_ type points at
  * the repl_ type's bytes, and a repl_ type read from a decoded message points
  * into the message. The only copy of a value is the one protobuf-c makes
  * when it packs (into the frame buffer) or unpacks (out of it).
  *
- * Not a state machine and not I/O: the origin and edge cores and the
- * drivers (node/ stores log entries in RocksDB with repl_mutation_encode)
- * all use it.
+ * Not a protocol state machine (the guard only follows the wire format)
+ * and not I/O: the origin and edge cores and the drivers (node/ stores log
+ * entries in RocksDB with repl_mutation_encode) all use it.
  */
 #ifndef REPL_WIRE_H
 #define REPL_WIRE_H
@@ -60,6 +61,47 @@ void repl_mutation_free(repl_mutation_t *m);
 /* Rough wire cost of a mutation (payload plus a fixed overhead), used for
  * the soft batch and buffer caps. */
 size_t repl_mutation_cost(const repl_mutation_t *m);
+
+/* ---- the origin's guard on what an edge sends --------------------------------
+ *
+ * protobuf-c decodes a whole message at once and allocates for every field:
+ * 26 MiB of empty ops would become ~1.8 GB of structs before anyone could
+ * count them. The origin therefore runs every byte an edge sends through
+ * this guard before the frame reader decodes it. The guard follows the
+ * framing and the protobuf wire format (tags and lengths; payloads are
+ * skipped, never copied or kept), descends into the messages an edge may
+ * send (Hello, Refuse, WriteRequest and its Ops, ProgressAck) and counts.
+ * It is fed the stream in chunks of any size and refuses as soon as the
+ * bytes seen prove the frame bad, so nothing over a limit is ever decoded
+ * or even buffered whole. */
+typedef struct {
+    uint8_t hdr[4];
+    size_t hdr_have; /* prefix bytes of the current frame, 0..4 */
+    uint64_t pos;    /* body bytes of the current frame consumed */
+    int depth;       /* index of the innermost open message in lv */
+    struct {
+        uint64_t end;    /* body offset where this message ends */
+        uint32_t fields; /* fields seen in it (a WriteRequest's ops aside) */
+        uint8_t kind;    /* which message (wire.c) */
+    } lv[3];
+    uint8_t step;   /* what the next byte belongs to (wire.c) */
+    uint32_t field; /* the field whose length or value is being read */
+    uint8_t wire_type;
+    uint64_t acc; /* varint being read */
+    unsigned shift;
+    uint64_t skip; /* payload bytes still to skip */
+    size_t ops;    /* ops in the current frame, over all its WriteRequests */
+    int err;       /* sticky */
+} repl_wire_guard_t;
+
+void repl_wire_guard_init(repl_wire_guard_t *g);
+/* Feed the next bytes of the stream. 0 while everything seen is within the
+ * rules; else (sticky) KV_ETOOBIG (a frame over KV_FRAME_MAX_BYTES),
+ * KV_ELIMIT (over KV_REPL_WRITE_MAX_OPS ops, or over KV_REPL_WIRE_FIELDS_MAX
+ * fields in one message), KV_EINVAL (a frame kind an edge never sends, or an
+ * unknown one) or KV_ECORRUPT (not the protobuf wire format: a length past
+ * its message, a varint over 10 bytes, a group, field number 0). */
+int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len);
 
 /* Snapshot frames for the driver's stream (REPL_ACT_SNAPSHOT). Each returns
  * one whole frame (prefix included) in a new kv_malloc()'d buffer the

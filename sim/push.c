@@ -649,7 +649,10 @@ static void on_connect(sim_t *s, const sim_ev_t *ev)
     n->conn = id;
     n->conn_up_ns = s->eng.now_ns;
     n->reconnects++;
-    ORIGIN_CALL(s, repl_origin_on_connect(s->od.origin, id, sim__local_ms(s, &s->nodes[0]), &a_));
+    char name[32]; /* its certificate's name: one per edge node */
+    snprintf(name, sizeof name, "edge%u", (unsigned)ev->node);
+    ORIGIN_CALL(
+        s, repl_origin_on_connect(s->od.origin, id, name, sim__local_ms(s, &s->nodes[0]), &a_));
     if (!s->conns[id].origin_open) { /* the origin refused it at once */
         s->conns[id].edge_open = false;
         n->conn = 0;

@@ -182,11 +182,14 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
     case REPL_ACT_SEND:
         replica__send(r, act->u.send.peer, act->u.send.data, act->u.send.len, act->u.send.buf);
         break;
-    case REPL_ACT_CLOSE:
-        KV_LOG_INFO(REPLICA_LOG, "closing link %u: %s", act->u.close.peer,
+    case REPL_ACT_CLOSE: {
+        rpeer_t *peer = replica__peer(r, act->u.close.peer);
+        KV_LOG_INFO(REPLICA_LOG, "closing link %u (%s): %s", act->u.close.peer,
+                    peer ? tls_conn_peer_name(peer->tls) : "",
                     act->u.close.reason ? act->u.close.reason : "");
         replica__close_peer(r, act->u.close.peer);
         break;
+    }
     case REPL_ACT_CONNECT:
         replica__connect(r);
         break;

@@ -40,6 +40,17 @@
 #define REPLICA_ACKS_SAVE_MS 1000
 /* A TLS handshake must finish within this. */
 #define REPLICA_HANDSHAKE_TIMEOUT_MS 5000
+/* Connections not yet authenticated (in the handshake, or closing before it
+ * finished) at once; at this many the listener stops accepting until some
+ * are freed, so a burst of connects, each evicting an older one, never
+ * holds more TLS buffers than this (replica_net.c). */
+#define REPLICA_UNPROVEN_MAX (2 * KV_REPL_HANDSHAKES_MAX)
+/* The driver's connection table: every live link the core allows, and the
+ * unproven ones beside them. */
+#define REPLICA_SLOTS (KV_REPL_PEERS_MAX + REPLICA_UNPROVEN_MAX)
+/* Refused, evicted and timed-out connections are logged at most this often
+ * (with a count), so a flood does not flood the log too. */
+#define REPLICA_NET_NOTE_MS 1000
 
 typedef struct rjob rjob_t;
 
@@ -78,10 +89,14 @@ typedef struct rwrite {
 typedef struct {
     replica_t *r;
     repl_peer_t id;
+    uint64_t born; /* accept order: the oldest half-open is evicted first */
     tls_conn_t *tls;
     uv_timer_t handshake_timer;
-    bool live;   /* handshake done, known to the core */
-    bool paused; /* edge: reading paused for the apply backlog */
+    uint8_t addr[16]; /* origin: the peer's IPv4 address or IPv6 /64 ... */
+    uint8_t addr_len; /* ... 4 or 8 bytes of it (0: unknown) */
+    bool unproven;    /* origin: counted in r->unproven */
+    bool live;        /* handshake done, known to the core */
+    bool paused;      /* edge: reading paused for the apply backlog */
     bool closing;
 } rpeer_t;
 
@@ -102,8 +117,13 @@ struct replica {
     repl_edge_t *edge;
     repl_action_t act_buf[REPLICA_ACTIONS_CAP];
 
-    rpeer_t *peers[KV_REPL_PEERS_MAX]; /* loop thread only */
+    rpeer_t *peers[REPLICA_SLOTS]; /* loop thread only */
     repl_peer_t next_peer;
+    uint64_t accepts;     /* origin: connections accepted (rpeer_t.born) */
+    size_t unproven;      /* origin: connections not yet authenticated */
+    bool accept_paused;   /* origin: a connection waits in the listener */
+    uint64_t net_note_ms; /* the last refusal logged ... */
+    uint64_t net_noted;   /* ... and how many since */
     rpeer_t *link;        /* edge: the current link, or NULL */
     bool connect_pending; /* edge: CONNECT arrived while the old link closed */
 

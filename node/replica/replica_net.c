@@ -4,9 +4,23 @@
  *
  * A connection becomes known to the core only once the mutual TLS handshake
  * succeeded (the peer's certificate chains to the cluster CA and carries the
- * expected role); until then a handshake timer bounds it. Every SEND is
- * copied, queued on the TLS connection and, when flushed to the socket,
- * reported to the origin core for flow control.
+ * expected role), with the name its certificate proved; until then a
+ * handshake timer bounds it. Every SEND is copied, queued on the TLS
+ * connection and, when flushed to the socket, reported to the origin core
+ * for flow control.
+ *
+ * The origin's port before trust (anyone can connect): at most
+ * KV_REPL_HANDSHAKES_MAX connections are in the handshake and at most
+ * KV_REPL_CONNS_PER_ADDR_MAX come from one address; a newcomer over either
+ * cap evicts the oldest half-open connection (of its address, for the
+ * second), so idle connections never keep an edge out, or is closed at once
+ * when there is none to evict. At REPLICA_UNPROVEN_MAX unauthenticated
+ * connections (evicted ones included until they are freed) the listener
+ * waits, so a burst never holds more TLS buffers than that. Every
+ * connection is a heap handle freed by its close callback.
+ *
+ * The edge dials the configured origin address and requires the origin's
+ * certificate to name it (subjectAltName; `edgekv certs --host`).
  */
 #include <errno.h>
 #include <string.h>
@@ -30,7 +44,7 @@ typedef struct {
 
 rpeer_t *replica__peer(replica_t *r, repl_peer_t p)
 {
-    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
+    for (size_t i = 0; i < REPLICA_SLOTS; i++)
         if (r->peers[i] && r->peers[i]->id == p)
             return r->peers[i];
     return NULL;
@@ -38,7 +52,7 @@ rpeer_t *replica__peer(replica_t *r, repl_peer_t p)
 
 static int peer_slot(replica_t *r, rpeer_t *peer)
 {
-    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
+    for (size_t i = 0; i < REPLICA_SLOTS; i++)
         if (!r->peers[i]) {
             r->peers[i] = peer;
             return 0;
@@ -48,11 +62,33 @@ static int peer_slot(replica_t *r, rpeer_t *peer)
 
 static void peer_unslot(replica_t *r, rpeer_t *peer)
 {
-    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
+    for (size_t i = 0; i < REPLICA_SLOTS; i++)
         if (r->peers[i] == peer)
             r->peers[i] = NULL;
     if (r->link == peer)
         r->link = NULL;
+}
+
+static void peer_close(rpeer_t *peer)
+{
+    if (!peer->closing) {
+        peer->closing = true;
+        tls_conn_close(peer->tls); /* on_close follows and frees the peer */
+    }
+}
+
+/* Log a refused, evicted or timed-out connection: the first at once, then
+ * at most one line per REPLICA_NET_NOTE_MS with how many there were. */
+static void net_note(replica_t *r, const char *what)
+{
+    uint64_t now = replica__now_ms();
+    r->net_noted++;
+    if (r->net_note_ms && now >= r->net_note_ms && now - r->net_note_ms < REPLICA_NET_NOTE_MS)
+        return;
+    KV_LOG_WARN(REPLICA_LOG, "replication port: %s (%llu events since the last such line)", what,
+                (unsigned long long)r->net_noted);
+    r->net_note_ms = now;
+    r->net_noted = 0;
 }
 
 /* ---- core calls -------------------------------------------------------------------- */
@@ -64,22 +100,109 @@ static void core_connected(replica_t *r, rpeer_t *peer)
     if (r->edge)
         repl_edge_on_connect(r->edge, peer->id, replica__now_ms(), &a);
     else
-        repl_origin_on_connect(r->origin, peer->id, replica__now_ms(), &a);
+        repl_origin_on_connect(r->origin, peer->id, tls_conn_peer_name(peer->tls),
+                               replica__now_ms(), &a);
     replica__dispatch(r, &a);
 }
 
 static void core_gone(replica_t *r, rpeer_t *peer)
 {
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-    if (!r->loop_started)
-        return;
+    if (!r->loop_started || (!r->edge && !peer->live))
+        return; /* the origin's core never knew a connection before its handshake */
     if (r->edge && peer->live)
         repl_edge_on_disconnect(r->edge, replica__now_ms(), &a);
     else if (r->edge)
         repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
-    else if (peer->live)
+    else
         repl_origin_on_disconnect(r->origin, peer->id, replica__now_ms(), &a);
     replica__dispatch(r, &a);
+}
+
+/* ---- the origin's port before trust ------------------------------------------------ */
+
+static void on_connection(uv_stream_t *server, int status);
+
+/* A connection is no longer unproven (authenticated, or gone): a listener
+ * waiting for room takes its next connection. */
+static void peer_proven(replica_t *r, rpeer_t *peer)
+{
+    if (!peer->unproven)
+        return;
+    peer->unproven = false;
+    r->unproven--;
+    if (r->accept_paused && r->listening && r->unproven < REPLICA_UNPROVEN_MAX) {
+        r->accept_paused = false;
+        on_connection((uv_stream_t *)&r->listener, 0);
+    }
+}
+
+/* The address a connection counts under: an IPv4 address (IPv4-mapped
+ * IPv6 included) or an IPv6 /64, the block one party usually holds. */
+static void peer_note_addr(rpeer_t *peer)
+{
+    struct sockaddr_storage sa;
+    int len = (int)sizeof sa;
+    peer->addr_len = 0;
+    if (uv_tcp_getpeername(tls_conn_tcp(peer->tls), (struct sockaddr *)&sa, &len) != 0)
+        return;
+    if (sa.ss_family == AF_INET) {
+        memcpy(peer->addr, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+        peer->addr_len = 4;
+    } else if (sa.ss_family == AF_INET6) {
+        const struct in6_addr *a6 = &((struct sockaddr_in6 *)&sa)->sin6_addr;
+        bool mapped = IN6_IS_ADDR_V4MAPPED(a6);
+        memcpy(peer->addr, a6->s6_addr + (mapped ? 12 : 0), mapped ? 4 : 8);
+        peer->addr_len = mapped ? 4 : 8;
+    }
+}
+
+static bool same_addr(const rpeer_t *a, const rpeer_t *b)
+{
+    return a->addr_len == b->addr_len && memcmp(a->addr, b->addr, a->addr_len) == 0;
+}
+
+/* The oldest connection still in the handshake (from like's address when
+ * like is given), or NULL. */
+static rpeer_t *oldest_half_open(replica_t *r, const rpeer_t *like)
+{
+    rpeer_t *best = NULL;
+    for (size_t i = 0; i < REPLICA_SLOTS; i++) {
+        rpeer_t *p = r->peers[i];
+        if (!p || p->live || p->closing || (like && !same_addr(p, like)))
+            continue;
+        if (!best || p->born < best->born)
+            best = p;
+    }
+    return best;
+}
+
+/* Make room for `peer` under the caps, evicting half-open connections;
+ * NULL when it may stay, else why it may not. */
+static const char *admit(replica_t *r, rpeer_t *peer)
+{
+    size_t from_addr = 0, half_open = 0;
+    for (size_t i = 0; i < REPLICA_SLOTS; i++) {
+        const rpeer_t *p = r->peers[i];
+        if (!p || p->closing)
+            continue;
+        half_open += !p->live;
+        from_addr += same_addr(p, peer);
+    }
+    if (from_addr >= KV_REPL_CONNS_PER_ADDR_MAX) {
+        rpeer_t *old = oldest_half_open(r, peer);
+        if (!old)
+            return "closed a connection at once: too many from one address";
+        net_note(r, "evicted a half-open connection: too many from one address");
+        peer_close(old);
+        half_open--;
+    }
+    if (half_open >= KV_REPL_HANDSHAKES_MAX) {
+        rpeer_t *old = oldest_half_open(r, NULL);
+        net_note(r, "evicted a half-open connection: too many in the handshake");
+        peer_close(old);
+    }
+    return peer_slot(r, peer) == 0 ? NULL : "closed a connection at once: the table is full";
 }
 
 /* ---- TLS callbacks ------------------------------------------------------------------ */
@@ -90,11 +213,19 @@ static void on_handshake(tls_conn_t *c, int status)
     replica_t *r = peer->r;
     uv_timer_stop(&peer->handshake_timer);
     if (status != 0) {
-        KV_LOG_WARN(REPLICA_LOG, "link %u refused: %s", peer->id, tls_conn_error(c));
+        const char *why = tls_conn_error(c);
+        if (r->edge)
+            KV_LOG_WARN(REPLICA_LOG, "link %u to the origin %s:%d refused: %s%s%s", peer->id,
+                        r->cfg.host, r->cfg.port, why,
+                        strstr(why, "mismatch") ? "; the origin certificate must name " : "",
+                        strstr(why, "mismatch") ? r->cfg.host : "");
+        else
+            KV_LOG_WARN(REPLICA_LOG, "link %u refused: %s", peer->id, why);
         return; /* on_close follows */
     }
     KV_LOG_INFO(REPLICA_LOG, "link %u up: %s %s", peer->id, tls_role_name(tls_conn_peer_role(c)),
                 tls_conn_peer_name(c));
+    peer_proven(r, peer);
     core_connected(r, peer);
 }
 
@@ -140,12 +271,13 @@ static void on_close(tls_conn_t *c, int status, const char *reason)
 {
     rpeer_t *peer = tls_conn_user(c);
     replica_t *r = peer->r;
-    if (status != 0 && status != UV_EOF)
+    if (status != 0 && status != UV_EOF && peer->live)
         KV_LOG_INFO(REPLICA_LOG, "link %u closed: %s", peer->id,
                     reason && reason[0] ? reason : kv_strerror(status));
     peer_unslot(r, peer);
     core_gone(r, peer);
     uv_close((uv_handle_t *)&peer->handshake_timer, free_peer);
+    peer_proven(r, peer); /* its TLS buffers are freed when this returns */
     if (r->connect_pending && !r->link && r->loop_started) {
         r->connect_pending = false;
         replica__connect(r);
@@ -155,61 +287,98 @@ static void on_close(tls_conn_t *c, int status, const char *reason)
 static void on_handshake_timeout(uv_timer_t *t)
 {
     rpeer_t *peer = t->data;
-    KV_LOG_WARN(REPLICA_LOG, "link %u: TLS handshake timed out", peer->id);
-    peer->closing = true;
-    tls_conn_close(peer->tls);
+    if (peer->r->edge)
+        KV_LOG_WARN(REPLICA_LOG, "link %u: TLS handshake with the origin timed out", peer->id);
+    else
+        net_note(peer->r, "closed a connection: TLS handshake timed out");
+    peer_close(peer);
 }
 
 static const tls_conn_cbs_t k_cbs = {
     .on_handshake = on_handshake, .on_data = on_data, .on_close = on_close};
 
+/* A connection with its TLS state, in no slot yet. */
 static rpeer_t *peer_new(replica_t *r, bool is_server)
 {
     rpeer_t *peer = kv_calloc(1, sizeof *peer);
     if (!peer)
         return NULL;
     peer->r = r;
-    peer->id = r->next_peer++;
+    /* Ids are never reused while open, even when the counter wraps. */
+    do
+        peer->id = r->next_peer++;
+    while (peer->id == 0 || replica__peer(r, peer->id));
     if (tls_conn_create(r->tls, &r->loop, is_server, &k_cbs, peer, &peer->tls) != 0) {
         kv_free(peer);
         return NULL;
     }
     uv_timer_init(&r->loop, &peer->handshake_timer);
     peer->handshake_timer.data = peer;
-    if (peer_slot(r, peer) != 0) {
-        KV_LOG_WARN(REPLICA_LOG, "refusing a link: %d links open", KV_REPL_PEERS_MAX);
-        peer->closing = true;
-        tls_conn_close(peer->tls); /* on_close frees the peer */
-        return NULL;
-    }
-    uv_timer_start(&peer->handshake_timer, on_handshake_timeout, KV_TLS_HANDSHAKE_TIMEOUT_MS, 0);
     return peer;
 }
 
+static void start_handshake_timer(rpeer_t *peer)
+{
+    uv_timer_start(&peer->handshake_timer, on_handshake_timeout, KV_TLS_HANDSHAKE_TIMEOUT_MS, 0);
+}
+
 /* ---- origin: the listener ------------------------------------------------------------ */
+
+static void free_handle(uv_handle_t *h)
+{
+    kv_free(h);
+}
+
+/* No memory for a connection: accept it into a bare handle and close it,
+ * or the listener would stop. */
+static void drop_connection(replica_t *r, uv_stream_t *server)
+{
+    uv_tcp_t *t = kv_malloc(sizeof *t);
+    if (!t || uv_tcp_init(&r->loop, t) != 0) {
+        kv_free(t);
+        KV_LOG_ERROR(REPLICA_LOG, "accept: out of memory");
+        return;
+    }
+    (void)uv_accept(server, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, free_handle);
+    net_note(r, "closed a connection at once: out of memory");
+}
 
 static void on_connection(uv_stream_t *server, int status)
 {
     replica_t *r = server->data;
     rpeer_t *peer;
+    const char *why;
     if (status != 0) {
-        KV_LOG_WARN(REPLICA_LOG, "accept: %s", uv_strerror(status));
+        net_note(r, uv_strerror(status)); /* EMFILE: libuv dropped one */
+        return;
+    }
+    if (r->unproven >= REPLICA_UNPROVEN_MAX) {
+        /* Not accepted: libuv holds it and stops listening until
+         * peer_proven() takes it. */
+        r->accept_paused = true;
         return;
     }
     if (!(peer = peer_new(r, true))) {
-        uv_tcp_t tmp;
-        uv_tcp_init(&r->loop, &tmp); /* accept and drop, or the backlog spins */
-        if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
-            uv_close((uv_handle_t *)&tmp, NULL);
+        drop_connection(r, server);
         return;
     }
-    if (uv_accept(server, (uv_stream_t *)tls_conn_tcp(peer->tls)) != 0 ||
-        tls_conn_start(peer->tls) != 0) {
-        peer->closing = true;
-        tls_conn_close(peer->tls);
+    peer->born = ++r->accepts;
+    peer->unproven = true;
+    r->unproven++;
+    if (uv_accept(server, (uv_stream_t *)tls_conn_tcp(peer->tls)) != 0) {
+        peer_close(peer);
         return;
     }
-    uv_tcp_nodelay(tls_conn_tcp(peer->tls), 1);
+    peer_note_addr(peer);
+    if ((why = admit(r, peer)) != NULL) {
+        net_note(r, why);
+        peer_close(peer);
+        return;
+    }
+    start_handshake_timer(peer);
+    if (tls_conn_start(peer->tls) != 0)
+        peer_close(peer);
 }
 
 int replica__listen(replica_t *r)
@@ -245,8 +414,7 @@ static void on_connected(uv_connect_t *req, int status)
         return; /* closed meanwhile; on_close reports it */
     if (status != 0 || tls_conn_start(peer->tls) != 0) {
         KV_LOG_DEBUG(REPLICA_LOG, "connect to origin: %s", status ? uv_strerror(status) : "tls");
-        peer->closing = true;
-        tls_conn_close(peer->tls);
+        peer_close(peer);
         return;
     }
     uv_tcp_nodelay(tls_conn_tcp(peer->tls), 1);
@@ -256,7 +424,7 @@ void replica__connect(replica_t *r)
 {
     struct sockaddr_storage addr;
     uv_connect_t *req = NULL;
-    rpeer_t *peer;
+    rpeer_t *peer = NULL;
 
     if (r->link) {
         /* The old link is still closing: connect once it is gone. */
@@ -265,19 +433,24 @@ void replica__connect(replica_t *r)
     }
     if ((uv_ip4_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in *)&addr) != 0 &&
          uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0) ||
-        !(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false))) {
+        !(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false)) ||
+        peer_slot(r, peer) != 0 || tls_conn_set_verify_host(peer->tls, r->cfg.host) != 0) {
         KV_LOG_ERROR(REPLICA_LOG, "cannot open a link to %s:%d", r->cfg.host, r->cfg.port);
         kv_free(req);
-        r->defer_connect_failed = true; /* we are inside a dispatch */
-        replica__defer(r);
+        if (peer)
+            peer_close(peer); /* on_close reports the failed connect */
+        else {
+            r->defer_connect_failed = true; /* we are inside a dispatch */
+            replica__defer(r);
+        }
         return;
     }
     r->link = peer;
     req->data = peer;
+    start_handshake_timer(peer);
     if (uv_tcp_connect(req, tls_conn_tcp(peer->tls), (struct sockaddr *)&addr, on_connected) != 0) {
         kv_free(req);
-        peer->closing = true;
-        tls_conn_close(peer->tls);
+        peer_close(peer);
     }
 }
 
@@ -375,11 +548,9 @@ void replica__close_peer(replica_t *r, repl_peer_t p)
 
 void replica__net_stop(replica_t *r)
 {
-    for (size_t i = 0; i < KV_REPL_PEERS_MAX; i++)
-        if (r->peers[i] && !r->peers[i]->closing) {
-            r->peers[i]->closing = true;
-            tls_conn_close(r->peers[i]->tls);
-        }
+    for (size_t i = 0; i < REPLICA_SLOTS; i++)
+        if (r->peers[i])
+            peer_close(r->peers[i]);
     if (r->listening) {
         r->listening = false;
         uv_close((uv_handle_t *)&r->listener, NULL);

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,7 +397,9 @@ static void do_connect(tk_world_t *w, tk_edge_t *e)
     e->link.up = true;
     e->link.id = ++w->next_peer;
     bytes_clear(&e->link.capture);
-    TK_ORIGIN_CALL(w, repl_origin_on_connect(w->origin.d.origin, e->link.id, w->now, a_));
+    char name[32]; /* its certificate's name: one per edge */
+    snprintf(name, sizeof name, "edge%zu", (size_t)(e - w->edges));
+    TK_ORIGIN_CALL(w, repl_origin_on_connect(w->origin.d.origin, e->link.id, name, w->now, a_));
     TK_EDGE_CALL(w, e, repl_edge_on_connect(e->d.edge, e->link.id, w->now, a_));
 }
 

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,10 +63,11 @@ static void fx_frame(fx_t *x, repl_peer_t p, const Edgekv__Frame *f, uint64_t no
     free(b);
 }
 
-static void fx_hello(fx_t *x, repl_peer_t p, const char *hist, uint64_t applied, uint32_t node,
-                     uint64_t now)
+/* Connect p as certificate `name` and say Hello. */
+static void fx_hello_as(fx_t *x, repl_peer_t p, const char *name, const char *hist,
+                        uint64_t applied, uint32_t node, uint64_t now)
 {
-    repl_origin_on_connect(x->o, p, now, fx_a(x));
+    repl_origin_on_connect(x->o, p, name, now, fx_a(x));
     assert_int_equal(x->t.a.n, 0);
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
     Edgekv__Hello h = EDGEKV__HELLO__INIT;
@@ -75,6 +77,15 @@ static void fx_hello(fx_t *x, repl_peer_t p, const char *hist, uint64_t applied,
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     fx_frame(x, p, &f, now);
+}
+
+/* The same, with the certificate name of node `node` ("edge<node>"). */
+static void fx_hello(fx_t *x, repl_peer_t p, const char *hist, uint64_t applied, uint32_t node,
+                     uint64_t now)
+{
+    char name[32];
+    snprintf(name, sizeof name, "edge%u", node);
+    fx_hello_as(x, p, name, hist, applied, node, now);
 }
 
 static void fx_ack(fx_t *x, repl_peer_t p, uint64_t seq, uint64_t now)
@@ -670,7 +681,7 @@ static void test_hello_timeout_and_bad_frames(void **state)
     cfg_at(&c, 10, 1);
     fx_t x;
     fx_init(&x, &c);
-    repl_origin_on_connect(x.o, 1, 1000, fx_a(&x));
+    repl_origin_on_connect(x.o, 1, "edge1", 1000, fx_a(&x));
     assert_int_equal(repl_origin_deadline(x.o), 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS);
     repl_origin_tick(x.o, 1000 + KV_REPL_HANDSHAKE_TIMEOUT_MS - 1, fx_a(&x));
     assert_int_equal(x.t.a.n, 0);
@@ -680,18 +691,18 @@ static void test_hello_timeout_and_bad_frames(void **state)
     repl_origin_on_bytes(x.o, 1, (const uint8_t *)"xx", 2, 20000, fx_a(&x));
     assert_int_equal(x.t.a.n, 0);
     /* Garbage. */
-    repl_origin_on_connect(x.o, 2, 1000, fx_a(&x));
+    repl_origin_on_connect(x.o, 2, "edge2", 1000, fx_a(&x));
     uint8_t junk[] = {0, 0, 0, 2, 0xff, 0xff};
     repl_origin_on_bytes(x.o, 2, junk, sizeof junk, 1000, fx_a(&x));
     assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "bad frame");
     /* A length over the limit. */
-    repl_origin_on_connect(x.o, 3, 1000, fx_a(&x));
+    repl_origin_on_connect(x.o, 3, "edge3", 1000, fx_a(&x));
     uint8_t huge[4];
     frame_put_len(huge, KV_FRAME_MAX_BYTES + 1);
     repl_origin_on_bytes(x.o, 3, huge, 4, 1000, fx_a(&x));
     assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "frame too big");
     /* Anything but Hello first. */
-    repl_origin_on_connect(x.o, 4, 1000, fx_a(&x));
+    repl_origin_on_connect(x.o, 4, "edge4", 1000, fx_a(&x));
     fx_ack(&x, 4, 1, 1000);
     assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "expected hello");
     repl_origin_stats_t st;
@@ -849,6 +860,209 @@ static void test_restored_edge_holds_the_log(void **state)
     fx_free(&x);
 }
 
+/* ---- identity: the certificate, not the claimed node id -------------------------- */
+
+static void check_edge(fx_t *x, uint64_t now, size_t want_n, uint32_t node, bool connected,
+                       uint64_t acked)
+{
+    repl_edge_info_t info[8];
+    size_t n = repl_origin_edges(x->o, now, info, 8);
+    assert_int_equal(n, want_n);
+    for (size_t i = 0; i < n && i < 8; i++) {
+        if (info[i].node_id != node)
+            continue;
+        assert_int_equal(info[i].connected, connected);
+        assert_int_equal(info[i].acked_seq, acked);
+        return;
+    }
+    fail_msg("node %u not known", node);
+}
+
+/* One certificate can neither replace another edge's link nor move its
+ * acknowledged position by claiming its node id; a name keeps its node id
+ * while its link is up, and may move once it is down. */
+static void test_edge_identity_is_its_certificate(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello_as(&x, 1, "edgeA", TK_HIST_A, 10, 101, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 11);
+    /* edgeB claims node 101 (and position 0): refused, A untouched. */
+    fx_hello_as(&x, 2, "edgeB", TK_HIST_A, 0, 101, 1001);
+    const repl_action_t *cl = fx_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(cl->u.close.peer, 2);
+    assert_string_equal(cl->u.close.reason, "node id bound to another certificate");
+    check_edge(&x, 1001, 1, 101, true, 10);
+    /* Also while A is away. */
+    repl_origin_on_disconnect(x.o, 1, 1002, fx_a(&x));
+    fx_hello_as(&x, 3, "edgeB", "", 0, 101, 1003);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason,
+                        "node id bound to another certificate");
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SNAPSHOT), 0);
+    check_edge(&x, 1003, 1, 101, false, 10);
+    /* A's own new link replaces its old one as before. */
+    fx_hello_as(&x, 4, "edgeA", TK_HIST_A, 10, 101, 1004);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 11);
+    /* While linked, A may not speak for a second node id ... */
+    fx_hello_as(&x, 5, "edgeA", TK_HIST_A, 10, 102, 1005);
+    cl = fx_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(cl->u.close.peer, 5);
+    assert_string_equal(cl->u.close.reason, "certificate linked as another node id");
+    check_edge(&x, 1005, 1, 101, true, 10);
+    /* ... once its link is down it may move (reinstalled, empty): its old
+     * record goes, and node 101 is free for another certificate. */
+    repl_origin_on_disconnect(x.o, 4, 1006, fx_a(&x));
+    fx_hello_as(&x, 6, "edgeA", "", 0, 102, 1007);
+    fx_one(&x, REPL_ACT_SNAPSHOT);
+    check_edge(&x, 1007, 1, 102, true, 0);
+    fx_hello_as(&x, 7, "edgeB", TK_HIST_A, 10, 101, 1008);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 11);
+    check_edge(&x, 1008, 2, 101, true, 10);
+    /* A link without a certificate name is closed at once. */
+    repl_origin_on_connect(x.o, 8, "", 1009, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.peer, 8);
+    fx_free(&x);
+}
+
+/* Records restored at start-up carry no name: the first certificate to
+ * claim one binds it; their forgetting time starts at the first Hello. */
+static void test_restored_edges_bind_and_age(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, 5, 900), 0);
+    assert_int_equal(repl_origin_restore_edge(x.o, 102, 7, 0), 0); /* never acked */
+    fx_hello_as(&x, 1, "edgeA", TK_HIST_A, 5, 101, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 6);
+    fx_hello_as(&x, 2, "edgeB", TK_HIST_A, 5, 101, 1001);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason,
+                        "node id bound to another certificate");
+    check_edge(&x, 1001, 2, 102, false, 7);
+    /* 102's age counts from that first Hello (1000), not from time 0. */
+    fx_hello_as(&x, 3, "edgeC", TK_HIST_A, 10, 103, 1000 + KV_REPL_EDGE_FORGET_MS - 1);
+    check_edge(&x, 1000 + KV_REPL_EDGE_FORGET_MS - 1, 3, 102, false, 7);
+    fx_hello_as(&x, 4, "edgeD", TK_HIST_A, 10, 104, 1000 + KV_REPL_EDGE_FORGET_MS);
+    repl_edge_info_t info[8];
+    size_t n = repl_origin_edges(x.o, 1000 + KV_REPL_EDGE_FORGET_MS, info, 8);
+    assert_int_equal(n, 3); /* 101 (linked), 103, 104: 102 forgotten */
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(info[i].node_id, 102);
+    fx_free(&x);
+}
+
+/* The edge table is bounded, and edges gone for KV_REPL_EDGE_FORGET_MS
+ * make room: ephemeral edges cannot fill it for good. A linked edge is
+ * never forgotten. */
+static void test_known_edges_forgotten_after_limit(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    uint64_t t0 = 1000;
+    repl_peer_t p = 0;
+    for (uint32_t i = 0; i < KV_REPL_EDGES_MAX; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "e%u", i);
+        fx_hello_as(&x, ++p, name, TK_HIST_A, 10, 1000 + i, t0);
+        assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
+        if (i > 0) /* e0 stays linked */
+            repl_origin_on_disconnect(x.o, p, t0, fx_a(&x));
+    }
+    uint64_t t = t0 + KV_REPL_EDGE_FORGET_MS - 1;
+    fx_hello_as(&x, ++p, "newcomer", TK_HIST_A, 10, 5000, t);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "too many edges");
+    assert_int_equal(repl_origin_edges(x.o, t, NULL, 0), KV_REPL_EDGES_MAX);
+    t = t0 + KV_REPL_EDGE_FORGET_MS;
+    fx_hello_as(&x, ++p, "newcomer", TK_HIST_A, 10, 5000, t);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 11);
+    check_edge(&x, t, 2, 1000, true, 10); /* e0 and the newcomer */
+    fx_free(&x);
+}
+
+/* ---- the guard: counted before decoding ---------------------------------------- */
+
+static size_t g_alloc_bytes;
+static void *count_malloc(size_t n)
+{
+    g_alloc_bytes += n;
+    return malloc(n);
+}
+static void *count_calloc(size_t n, size_t size)
+{
+    g_alloc_bytes += n * size;
+    return calloc(n, size);
+}
+static void *count_realloc(void *p, size_t n)
+{
+    g_alloc_bytes += n;
+    return realloc(p, n);
+}
+static const kv_mem_t k_counting = {count_malloc, count_calloc, count_realloc, free};
+
+/* A WriteRequest of more than KV_REPL_WRITE_MAX_OPS ops (empty ones, 2
+ * bytes each) closes the link before the frame is even complete, and
+ * nothing the size of the ops is allocated. */
+static void test_write_request_ops_counted_before_decoding(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    size_t n = 3 * KV_REPL_WRITE_MAX_OPS, len;
+    Edgekv__Op *ops = calloc(n, sizeof *ops), **ptrs = calloc(n, sizeof *ptrs);
+    assert_true(ops && ptrs);
+    for (size_t i = 0; i < n; i++) {
+        edgekv__op__init(&ops[i]);
+        ptrs[i] = &ops[i];
+    }
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__WriteRequest r = EDGEKV__WRITE_REQUEST__INIT;
+    r.request_id = 1;
+    r.n_ops = n;
+    r.ops = ptrs;
+    f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;
+    f.write_request = &r;
+    uint8_t *b = tk_frame_bytes(&f, &len);
+    repl_actions_t *a = fx_a(&x);
+    g_alloc_bytes = 0;
+    kv_mem_set(&k_counting);
+    repl_origin_on_bytes(x.o, 1, b, len - 1, 1001, a);
+    kv_mem_set(NULL);
+    assert_true(g_alloc_bytes < 16u * 1024u);
+    const repl_action_t *cl = fx_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(cl->u.close.peer, 1);
+    assert_string_equal(cl->u.close.reason, "too many ops or fields in a frame");
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    /* Whole, from another edge: the same. */
+    fx_hello(&x, 2, TK_HIST_A, 10, 102, 1002);
+    repl_origin_on_bytes(x.o, 2, b, len, 1003, fx_a(&x));
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason,
+                        "too many ops or fields in a frame");
+    /* A frame only an origin sends is refused before it is decoded too. */
+    fx_hello(&x, 3, TK_HIST_A, 10, 103, 1004);
+    Edgekv__MutationBatch batch = EDGEKV__MUTATION_BATCH__INIT;
+    f = (Edgekv__Frame)EDGEKV__FRAME__INIT;
+    f.msg_case = EDGEKV__FRAME__MSG_BATCH;
+    f.batch = &batch;
+    fx_frame(&x, 3, &f, 1005);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason, "unexpected frame");
+    free(b);
+    free(ops);
+    free(ptrs);
+    fx_free(&x);
+}
+
 /* ---- the cached deadline ------------------------------------------------------ */
 
 /* What repl_origin_deadline() must answer, by scanning every link. */
@@ -943,8 +1157,10 @@ static void dl_step(dl_t *d)
     uint64_t r = dl_rand(d, 100);
     if (r < 10 && d->nopen < 16) {
         repl_peer_t p = ++d->next_peer;
+        char name[16];
+        snprintf(name, sizeof name, "e%u", p % 6); /* the name of node 100 + p % 6 */
         d->open[d->nopen++] = p;
-        repl_origin_on_connect(d->x.o, p, d->now, fx_a(&d->x));
+        repl_origin_on_connect(d->x.o, p, name, d->now, fx_a(&d->x));
     } else if (r < 25 && d->nopen) {
         /* A Hello: fresh (snapshot), resuming (maybe from far behind), or
          * another history (refused). */
@@ -1047,6 +1263,10 @@ int main(void)
         cmocka_unit_test(test_write_checks_and_alloc_failure),
         cmocka_unit_test(test_restored_edge_holds_the_log),
         cmocka_unit_test(test_send_buffers_shared_and_kept_by_ref),
+        cmocka_unit_test(test_edge_identity_is_its_certificate),
+        cmocka_unit_test(test_restored_edges_bind_and_age),
+        cmocka_unit_test(test_known_edges_forgotten_after_limit),
+        cmocka_unit_test(test_write_request_ops_counted_before_decoding),
         cmocka_unit_test(test_deadline_cache_matches_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

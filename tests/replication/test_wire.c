@@ -5,7 +5,9 @@
  * The frame reader is fed whole frames, single bytes, random chunks,
  * truncated and corrupted frames, random garbage and lengths over the
  * limit; it must hand back exactly the frames sent or a clean error, never
- * crash, and allocate its body buffer once per frame.
+ * crash, and allocate its body buffer once per frame. The origin's guard
+ * (repl_wire_guard_feed) is fed what an edge may send, what it may not,
+ * and malformed wire bytes, cut at every size.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -530,6 +532,307 @@ static void test_frame_encode_alloc_failure(void **state)
     free(h);
 }
 
+/* ---- the origin's guard on what an edge sends ------------------------------------ */
+
+/* Feed a guard in pieces of at most `piece` bytes (0: at once); the first
+ * nonzero result, or 0. */
+static int guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len, size_t piece)
+{
+    while (len > 0) {
+        size_t n = piece && piece < len ? piece : len;
+        int rc = repl_wire_guard_feed(g, data, n);
+        if (rc != 0)
+            return rc;
+        data += n, len -= n;
+    }
+    return 0;
+}
+
+static int guard_once(const uint8_t *data, size_t len, size_t piece)
+{
+    repl_wire_guard_t g;
+    repl_wire_guard_init(&g);
+    return guard_feed(&g, data, len, piece);
+}
+
+/* A WriteRequest frame of n empty ops (2 bytes each on the wire). */
+static uint8_t *ops_frame(size_t n, size_t *len)
+{
+    Edgekv__Op *ops = calloc(n, sizeof *ops), **ptrs = calloc(n, sizeof *ptrs);
+    assert_true(ops && ptrs);
+    for (size_t i = 0; i < n; i++) {
+        edgekv__op__init(&ops[i]);
+        ptrs[i] = &ops[i];
+    }
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__WriteRequest r = EDGEKV__WRITE_REQUEST__INIT;
+    r.request_id = 9;
+    r.n_ops = n;
+    r.ops = ptrs;
+    f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;
+    f.write_request = &r;
+    uint8_t *b = tk_frame_bytes(&f, len);
+    free(ops);
+    free(ptrs);
+    return b;
+}
+
+/* Append a protobuf varint. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* A frame whose body is `body` (prefix added), in a new malloc'd buffer. */
+static uint8_t *raw_frame(const uint8_t *body, size_t n, size_t *len)
+{
+    uint8_t *b = malloc(n + 4);
+    assert_non_null(b);
+    frame_put_len(b, (uint32_t)n);
+    memcpy(b + 4, body, n);
+    *len = n + 4;
+    return b;
+}
+
+/* The field numbers wire.c hard-codes are the generated ones. */
+static void test_guard_field_numbers(void **state)
+{
+    (void)state;
+    const ProtobufCFieldDescriptor *ops =
+        protobuf_c_message_descriptor_get_field_by_name(&edgekv__write_request__descriptor, "ops");
+    assert_non_null(ops);
+    assert_int_equal(ops->id, 3);
+    static const char *const sent[] = {"hello", "refuse", "write_request", "ack"};
+    static const int cases[] = {EDGEKV__FRAME__MSG_HELLO, EDGEKV__FRAME__MSG_REFUSE,
+                                EDGEKV__FRAME__MSG_WRITE_REQUEST, EDGEKV__FRAME__MSG_ACK};
+    for (size_t i = 0; i < 4; i++) {
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field_by_name(&edgekv__frame__descriptor, sent[i]);
+        assert_non_null(fd);
+        assert_int_equal(fd->id, cases[i]);
+    }
+}
+
+/* KV_REPL_WRITE_MAX_OPS ops pass, one more is refused, however the bytes
+ * are cut, before the frame's last byte arrives: 26 MiB of empty ops are
+ * refused after ~20 KiB and never decoded. */
+static void test_guard_counts_ops_before_decoding(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *ok = ops_frame(KV_REPL_WRITE_MAX_OPS, &len);
+    assert_int_equal(guard_once(ok, len, 0), 0);
+    assert_int_equal(guard_once(ok, len, 1), 0);
+    assert_int_equal(guard_once(ok, len, 333), 0);
+    frame_reader_t rd;
+    frame_reader_init(&rd, KV_FRAME_MAX_BYTES);
+    const uint8_t *p = ok;
+    size_t left = len;
+    Edgekv__Frame *f;
+    assert_int_equal(frame_reader_next(&rd, &p, &left, &f), 1);
+    assert_int_equal(f->write_request->n_ops, KV_REPL_WRITE_MAX_OPS);
+    frame_free(f);
+    frame_reader_free(&rd);
+    free(ok);
+
+    uint8_t *over = ops_frame(KV_REPL_WRITE_MAX_OPS + 1, &len);
+    assert_int_equal(guard_once(over, len, 0), KV_ELIMIT);
+    assert_int_equal(guard_once(over, len - 1, 1), KV_ELIMIT); /* the last byte not needed */
+    repl_wire_guard_t g;
+    repl_wire_guard_init(&g);
+    assert_int_equal(guard_feed(&g, over, len, 7), KV_ELIMIT);
+    assert_int_equal(repl_wire_guard_feed(&g, over, 4), KV_ELIMIT); /* sticky */
+    free(over);
+
+    /* The attack itself: a frame announcing 26 MiB of empty ops. Only its
+     * first ops are ever sent here. */
+    size_t body = KV_FRAME_MAX_BYTES - 16, n = 0;
+    uint8_t *b = malloc(32 + 2 * (KV_REPL_WRITE_MAX_OPS + 1));
+    assert_non_null(b);
+    frame_put_len(b, (uint32_t)body);
+    n = 4;
+    b[n++] = (EDGEKV__FRAME__MSG_WRITE_REQUEST << 3) | 2;
+    n += put_varint(b + n, body - 1 - 4); /* 4: the varint's own bytes */
+    for (size_t i = 0; i <= KV_REPL_WRITE_MAX_OPS; i++) {
+        b[n++] = (3 << 3) | 2;
+        b[n++] = 0;
+    }
+    assert_int_equal(guard_once(b, n - 2, 0), 0);
+    assert_int_equal(guard_once(b, n, 0), KV_ELIMIT);
+    assert_int_equal(guard_once(b, n, 5), KV_ELIMIT);
+    free(b);
+
+    /* Ops count over every WriteRequest of a frame (protobuf-c merges them). */
+    uint8_t two[16 + 4 * (KV_REPL_WRITE_MAX_OPS / 2 + 1)];
+    n = 0;
+    for (int k = 0; k < 2; k++) {
+        size_t inner = 2 * (KV_REPL_WRITE_MAX_OPS / 2 + 1);
+        two[n++] = (EDGEKV__FRAME__MSG_WRITE_REQUEST << 3) | 2;
+        n += put_varint(two + n, inner);
+        for (size_t i = 0; i < inner / 2; i++) {
+            two[n++] = (3 << 3) | 2;
+            two[n++] = 0;
+        }
+    }
+    uint8_t *fr = raw_frame(two, n, &len);
+    assert_int_equal(guard_once(fr, len, 0), KV_ELIMIT);
+    free(fr);
+}
+
+/* The frames an edge sends pass, back to back and cut anywhere; the ones
+ * only an origin sends, unknown ones, and messages of too many fields are
+ * refused. */
+static void test_guard_frame_kinds_and_fields(void **state)
+{
+    (void)state;
+    uint8_t stream[4096];
+    size_t n = 0, len;
+    for (int i = 0; i < 3; i++) {
+        uint8_t *h = hello_frame((uint64_t)i, &len);
+        memcpy(stream + n, h, len);
+        n += len;
+        free(h);
+        Edgekv__Frame f = EDGEKV__FRAME__INIT;
+        Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+        ack.applied_seq = 1000u * (uint64_t)i;
+        f.msg_case = EDGEKV__FRAME__MSG_ACK;
+        f.ack = &ack;
+        uint8_t *a = tk_frame_bytes(&f, &len);
+        memcpy(stream + n, a, len);
+        n += len;
+        free(a);
+        uint8_t *w = ops_frame(5, &len);
+        memcpy(stream + n, w, len);
+        n += len;
+        free(w);
+    }
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Refuse rf = EDGEKV__REFUSE__INIT;
+    rf.reason = "no";
+    f.msg_case = EDGEKV__FRAME__MSG_REFUSE;
+    f.refuse = &rf;
+    uint8_t *r = tk_frame_bytes(&f, &len);
+    memcpy(stream + n, r, len);
+    n += len;
+    free(r);
+    uint8_t empty[4] = {0, 0, 0, 0}; /* an empty body: the core judges it */
+    memcpy(stream + n, empty, 4);
+    n += 4;
+    for (size_t piece = 0; piece < 40; piece++)
+        assert_int_equal(guard_once(stream, n, piece), 0);
+    rng_state = 11;
+    for (int round = 0; round < 200; round++) {
+        repl_wire_guard_t g;
+        repl_wire_guard_init(&g);
+        for (size_t off = 0; off < n;) {
+            size_t k = 1 + (size_t)(rnd() % 50);
+            k = k < n - off ? k : n - off;
+            assert_int_equal(repl_wire_guard_feed(&g, stream + off, k), 0);
+            off += k;
+        }
+    }
+
+    /* What only the origin sends. */
+    Edgekv__MutationBatch batch = EDGEKV__MUTATION_BATCH__INIT;
+    f = (Edgekv__Frame)EDGEKV__FRAME__INIT;
+    f.msg_case = EDGEKV__FRAME__MSG_BATCH;
+    f.batch = &batch;
+    uint8_t *bt = tk_frame_bytes(&f, &len);
+    assert_int_equal(guard_once(bt, len, 0), KV_EINVAL);
+    free(bt);
+    Edgekv__Welcome wl = EDGEKV__WELCOME__INIT;
+    f = (Edgekv__Frame)EDGEKV__FRAME__INIT;
+    f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    f.welcome = &wl;
+    uint8_t *we = tk_frame_bytes(&f, &len);
+    assert_int_equal(guard_once(we, len, 1), KV_EINVAL);
+    free(we);
+    uint8_t unknown[] = {(12 << 3) | 2, 0}; /* field 12: no such message */
+    uint8_t *u = raw_frame(unknown, sizeof unknown, &len);
+    assert_int_equal(guard_once(u, len, 0), KV_EINVAL);
+    free(u);
+
+    /* A Hello of KV_REPL_WIRE_FIELDS_MAX fields (unknown ones included)
+     * passes; one more is refused. The same for one op. */
+    for (int over = 0; over <= 1; over++) {
+        uint8_t body[16 + 2 * (KV_REPL_WIRE_FIELDS_MAX + 1)];
+        size_t fields = KV_REPL_WIRE_FIELDS_MAX + (size_t)over, m = 0;
+        body[m++] = (EDGEKV__FRAME__MSG_HELLO << 3) | 2;
+        m += put_varint(body + m, 2 * fields);
+        for (size_t i = 0; i < fields; i++) {
+            body[m++] = (uint8_t)((15 << 3) | 0); /* unknown field 15, varint 0 */
+            body[m++] = 0;
+        }
+        uint8_t *hf = raw_frame(body, m, &len);
+        assert_int_equal(guard_once(hf, len, 0), over ? KV_ELIMIT : 0);
+        free(hf);
+        uint8_t oplen[4];
+        size_t ol = put_varint(oplen, 2 * fields);
+        m = 0;
+        body[m++] = (EDGEKV__FRAME__MSG_WRITE_REQUEST << 3) | 2;
+        m += put_varint(body + m, 1 + ol + 2 * fields);
+        body[m++] = (3 << 3) | 2;
+        memcpy(body + m, oplen, ol);
+        m += ol;
+        for (size_t i = 0; i < fields; i++) {
+            body[m++] = (uint8_t)((1 << 3) | 0); /* kind, again and again */
+            body[m++] = 0;
+        }
+        uint8_t *of = raw_frame(body, m, &len);
+        assert_int_equal(guard_once(of, len, 0), over ? KV_ELIMIT : 0);
+        free(of);
+    }
+}
+
+/* What is not the protobuf wire format is refused, never read past. */
+static void test_guard_malformed(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t huge[4];
+    frame_put_len(huge, KV_FRAME_MAX_BYTES + 1);
+    assert_int_equal(guard_once(huge, 4, 1), KV_ETOOBIG);
+    const struct {
+        uint8_t body[16];
+        size_t n;
+    } bad[] = {
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 2, 5, 0x08, 1}, 4},           /* past the frame */
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 2, 2, 0x0a, 3, 'a', 'b'}, 6}, /* past the Hello */
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 2, 1, 0x08}, 3},              /* a value cut off */
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 2, 12, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0x01},
+         14},                                                           /* an 11-byte varint */
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 2, 2, (1 << 3) | 3, 0}, 4}, /* a group */
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 2, 2, 0x00, 0}, 4},         /* field 0 */
+        {{(EDGEKV__FRAME__MSG_HELLO << 3) | 0, 1}, 2},                  /* a message as a varint */
+        {{0xff, 0xff}, 2},                                              /* a tag cut off */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t *fr = raw_frame(bad[i].body, bad[i].n, &len);
+        assert_int_equal(guard_once(fr, len, 0), KV_ECORRUPT);
+        assert_int_equal(guard_once(fr, len, 1), KV_ECORRUPT);
+        free(fr);
+    }
+    /* Random bytes: a clean answer, never a crash or a read past them. */
+    rng_state = 5;
+    for (int round = 0; round < 2000; round++) {
+        uint8_t junk[64];
+        size_t n = 1 + (size_t)(rnd() % sizeof junk);
+        for (size_t i = 0; i < n; i++)
+            junk[i] = (uint8_t)rnd();
+        if (round % 2)
+            frame_put_len(junk, (uint32_t)(rnd() % 80));
+        int rc = guard_once(junk, n, 1 + (size_t)(rnd() % 8));
+        assert_true(rc == 0 || rc == KV_ECORRUPT || rc == KV_EINVAL || rc == KV_ELIMIT ||
+                    rc == KV_ETOOBIG);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +848,10 @@ int main(void)
         cmocka_unit_test(test_max_value_fits_a_frame),
         cmocka_unit_test(test_snapshot_frames_decode),
         cmocka_unit_test(test_frame_encode_alloc_failure),
+        cmocka_unit_test(test_guard_field_numbers),
+        cmocka_unit_test(test_guard_counts_ops_before_decoding),
+        cmocka_unit_test(test_guard_frame_kinds_and_fields),
+        cmocka_unit_test(test_guard_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
