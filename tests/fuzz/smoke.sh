@@ -9,7 +9,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1
-secs=${2:-20}
+secs=${2:-15}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
