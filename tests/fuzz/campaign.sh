@@ -5,9 +5,10 @@
 # tests/fuzz/corpus/<name>, which is never written); crashes land in
 # OUT/crashes/. At the end it prints, per harness: executions, coverage
 # (cov: edges, ft: features), corpus size and the verdict.
-#   tests/fuzz/campaign.sh [-b BUILD] [-s SECONDS] [-j JOBS] [-o OUT] [NAME...]
+#   tests/fuzz/campaign.sh [-b BUILD] [-s SECONDS] [-j JOBS] [-o OUT] [-n] [NAME...]
 # BUILD: a build dir configured with CC=clang -DEDGEKV_FUZZ=ON (default
-# build-fuzz; built here with `cmake --build BUILD --target fuzz_all`).
+# build-fuzz; built here with `cmake --build BUILD --target fuzz_all`
+# unless -n).
 # Defaults: 600 s per harness, 1 job, OUT = BUILD/fuzz-campaign, every
 # harness of harnesses.txt.
 set -uo pipefail
@@ -16,19 +17,23 @@ build=build-fuzz
 secs=600
 jobs=1
 out=""
-while getopts "b:s:j:o:" opt; do
+build_it=1
+while getopts "b:s:j:o:n" opt; do
   case $opt in
     b) build=$OPTARG ;;
     s) secs=$OPTARG ;;
     j) jobs=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n 2,12p "$0"; exit 2 ;;
+    n) build_it=0 ;;
+    *) sed -n 2,13p "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 out=${out:-$build/fuzz-campaign}
 mkdir -p "$out/crashes" "$out/logs"
-cmake --build "$build" --target fuzz_all -j2 >/dev/null || { echo "build failed" >&2; exit 1; }
+if [[ $build_it -eq 1 ]]; then
+  cmake --build "$build" --target fuzz_all -j2 >/dev/null || { echo "build failed" >&2; exit 1; }
+fi
 
 declare -A maxlen
 names=()
