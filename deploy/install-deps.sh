@@ -11,6 +11,7 @@ PKGS=(
   libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
   curl jq procps openssl python3-minimal gnuplot-nox
   clang-format # tests/format_check.sh: Debian 12's, version 14 (the pinned one)
+  clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes
 )
 if [[ "${1:-}" == "--bench" ]]; then
   PKGS+=(wrk nginx-light redis-server)

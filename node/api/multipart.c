@@ -112,7 +112,7 @@ const mp_part_t *mp_find(const mp_part_t *parts, size_t n, const char *name)
 {
     size_t nl = strlen(name), i;
     for (i = 0; i < n; i++)
-        if (parts[i].name_len == nl && memcmp(parts[i].name, name, nl) == 0)
+        if (parts[i].name_len == nl && (nl == 0 || memcmp(parts[i].name, name, nl) == 0))
             return &parts[i];
     return NULL;
 }

@@ -45,8 +45,10 @@ int text_query_get(const char *query, size_t query_len, const char *name, const 
                    size_t *val_len)
 {
     size_t name_len = strlen(name);
+    if (!query)
+        return 0; /* absent (NULL + 0 is undefined behaviour) */
     const char *p = query, *end = query + query_len;
-    while (query && p < end) {
+    while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *seg_end = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(seg_end - p));
