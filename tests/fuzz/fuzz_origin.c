@@ -152,7 +152,7 @@ static void fo_hello(fz_in_t *in, repl_actions_t *a)
 {
     g.peer = ++g.next_peer;
     g.peer_open = true;
-    repl_origin_on_connect(g.o, g.peer, g.now, a);
+    repl_origin_on_connect(g.o, g.peer, "fuzz-edge", g.now, a);
     fo_step_done(a);
     uint8_t h = fz_u8(in);
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
