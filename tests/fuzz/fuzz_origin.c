@@ -196,25 +196,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (int step = 0; step < FZ_MAXSTEP && in.n > 0; step++) {
         uint8_t c = fz_u8(&in);
-        const uint8_t *b;
-        size_t n;
+        if (fz_feed_step(&in, c, fo_bytes, &a))
+            continue;
         switch (c % 8) {
-        case 0:
-            n = fz_bytes(&in, fz_u8(&in), &b);
-            fo_bytes(b, n, &a);
-            break;
-        case 1:
-        case 2: {
-            n = fz_bytes(&in, fz_u16(&in), &b);
-            uint8_t *fr = fz_framed(b, n);
-            size_t split = (c % 8) == 2 ? (size_t)(c >> 3) : n + FRAME_PREFIX_BYTES;
-            if (split > n + FRAME_PREFIX_BYTES)
-                split = n + FRAME_PREFIX_BYTES;
-            fo_bytes(fr, split, &a);
-            fo_bytes(fr + split, n + FRAME_PREFIX_BYTES - split, &a);
-            kv_free(fr);
-            break;
-        }
         case 3:
             g.now += (uint64_t)fz_u8(&in) * 50;
             repl_origin_tick(g.o, g.now, &a);

@@ -105,6 +105,34 @@ static inline uint8_t *fz_framed(const uint8_t *body, size_t n)
     return b;
 }
 
+/* Steps 0-2 of both state-machine harnesses, chosen by c % 8: raw bytes
+ * (0), or a framed body fed whole (1) or split at c >> 3 (2), each given
+ * to feed. Returns false for another step. */
+static inline bool fz_feed_step(fz_in_t *in, uint8_t c,
+                                void (*feed)(const uint8_t *b, size_t n, repl_actions_t *a),
+                                repl_actions_t *a)
+{
+    const uint8_t *b;
+    size_t n;
+    if (c % 8 == 0) {
+        n = fz_bytes(in, fz_u8(in), &b);
+        feed(b, n, a);
+        return true;
+    }
+    if (c % 8 != 1 && c % 8 != 2)
+        return false;
+    n = fz_bytes(in, fz_u16(in), &b);
+    uint8_t *fr = fz_framed(b, n);
+    size_t whole = n + FRAME_PREFIX_BYTES;
+    size_t split = c % 8 == 2 ? (size_t)(c >> 3) : whole;
+    if (split > whole)
+        split = whole;
+    feed(fr, split, a);
+    feed(fr + split, whole - split, a);
+    kv_free(fr);
+    return true;
+}
+
 /* A frame built here (kv_free it). */
 static inline uint8_t *fz_encode(const Edgekv__Frame *f, size_t *len)
 {
