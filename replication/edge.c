@@ -8,7 +8,8 @@
  * link (the origin's history is not ours, or it is behind us) stays refused
  * until the process restarts: an operator must look, and reconnecting in a
  * loop would only repeat the alarm. The edge's states and their
- * transitions are listed in edge_int.h. No I/O, no clock (repl.h).
+ * transitions are listed in edge_int.h. No I/O; time comes in as now_ms, and
+ * the wall clock only through cfg.wall (repl.h, "Clocks").
  */
 #include <errno.h>
 #include <string.h>
@@ -27,6 +28,7 @@ void repl_edge_config_default(repl_edge_config_t *cfg)
     cfg->reconnect_min_ms = 100;
     cfg->reconnect_max_ms = 10000;
     cfg->link_timeout_ms = KV_REPL_LINK_TIMEOUT_DEFAULT_MS;
+    cfg->wall = repl_wall_realtime;
 }
 
 static int edge__config_ok(const repl_edge_config_t *c)
@@ -34,8 +36,8 @@ static int edge__config_ok(const repl_edge_config_t *c)
     size_t hl = strnlen(c->history_id, sizeof c->history_id);
     if (hl != 0 && hl != KV_NS_ID_LEN)
         return 0;
-    return c->propagation_bound_ms > 0 && c->write_timeout_ms > 0 && c->reconnect_min_ms > 0 &&
-           c->reconnect_min_ms <= c->reconnect_max_ms;
+    return c->wall && c->propagation_bound_ms > 0 && c->write_timeout_ms > 0 &&
+           c->reconnect_min_ms > 0 && c->reconnect_min_ms <= c->reconnect_max_ms;
 }
 
 int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
@@ -116,7 +118,7 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     h.history_id = e->history_id;
     h.applied_seq = e->applied_seq;
     h.node_id = e->cfg.node_id;
-    h.hlc_ms = hlc_ms(hlc_now(&e->hlc, now_ms));
+    h.hlc_ms = hlc_ms(hlc_peek(&e->hlc, repl__edge_wall(e, now_ms)));
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     if (repl__edge_send(e, &f, now_ms, a) != 0)

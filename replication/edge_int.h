@@ -93,7 +93,7 @@ typedef struct {
 struct repl_edge {
     repl_edge_config_t cfg;
     repl__out_t out;
-    hlc_t hlc;
+    hlc_t hlc; /* the highest version seen; hints are hlc_peek of it (never issued) */
     estate_t state;
     uint64_t started_ms;
     /* The booleans below are facts independent of state: each holds
@@ -150,6 +150,13 @@ struct repl_edge {
     uint64_t w_due; /* earliest deadline_ms of the table, UINT64_MAX: none */
     uint64_t next_request_id;
 };
+
+/* The wall clock, for HLC physical time only (repl.h, "Clocks"); now_ms
+ * measures everything else. */
+static inline uint64_t repl__edge_wall(const repl_edge_t *e, uint64_t now_ms)
+{
+    return e->cfg.wall(e->cfg.wall_ctx, now_ms);
+}
 
 /* edge.c */
 void repl__edge_begin(repl_edge_t *e);

@@ -169,7 +169,7 @@ static void edge__queue_apply(repl_edge_t *e, Edgekv__Frame **f, Edgekv__Mutatio
         return;
     }
     eitem_t it = {.n = n, .seq = seq, .bytes = bytes};
-    uint64_t max_hlc = 0, ts;
+    uint64_t max_hlc = 0;
     int rc = edge__muts(pb, n, &it.muts, &max_hlc);
     if (rc != 0) {
         repl__edge_drop(e, true, rc == -ENOMEM ? "out of memory" : "bad mutation", now_ms, a);
@@ -182,8 +182,9 @@ static void edge__queue_apply(repl_edge_t *e, Edgekv__Frame **f, Edgekv__Mutatio
             return;
         }
     }
-    /* Facts from the origin: no offset limit. */
-    (void)hlc_update(&e->hlc, max_hlc, now_ms, UINT64_MAX, &ts);
+    /* Facts from the origin: remembered as they are, with no wall reading,
+     * so the edge's clock is the highest version it has seen (repl.h). */
+    hlc_observe(&e->hlc, max_hlc);
     it.frame = *f;
     *f = NULL;
     if (seq)

@@ -54,7 +54,7 @@ static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__WriteRequest r = EDGEKV__WRITE_REQUEST__INIT;
         r.request_id = id;
-        r.hlc_hint = hlc_now(&e->hlc, now_ms);
+        r.hlc_hint = hlc_peek(&e->hlc, repl__edge_wall(e, now_ms));
         r.n_ops = n;
         r.ops = ptrs;
         f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;

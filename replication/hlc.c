@@ -47,6 +47,18 @@ uint64_t hlc_now(hlc_t *h, uint64_t now_ms)
     return ts;
 }
 
+uint64_t hlc_peek(const hlc_t *h, uint64_t now_ms)
+{
+    return hlc__next(h->last, now_ms);
+}
+
+void hlc_observe(hlc_t *h, uint64_t ts)
+{
+    /* The last representable timestamp has no successor: not remembered. */
+    if (ts > h->last && ts != UINT64_MAX)
+        h->last = ts;
+}
+
 kv_version_t hlc_stamp(hlc_t *h, uint64_t now_ms)
 {
     kv_version_t v = {hlc_now(h, now_ms), h->node_id};
@@ -55,8 +67,11 @@ kv_version_t hlc_stamp(hlc_t *h, uint64_t now_ms)
 
 int hlc_update(hlc_t *h, uint64_t remote_ts, uint64_t now_ms, uint64_t max_offset_ms, uint64_t *out)
 {
-    /* Saturating now + offset: a huge configured offset must not wrap. */
-    uint64_t limit_ms = now_ms + max_offset_ms < now_ms ? UINT64_MAX : now_ms + max_offset_ms;
+    /* The limit counts from the later of the wall and this clock's own last
+     * value, so a hint echoing what this clock issued always passes, whatever
+     * the wall says. Saturating: a huge configured offset must not wrap. */
+    uint64_t base_ms = hlc_ms(h->last) > now_ms ? hlc_ms(h->last) : now_ms;
+    uint64_t limit_ms = base_ms + max_offset_ms < base_ms ? UINT64_MAX : base_ms + max_offset_ms;
     if (hlc_ms(remote_ts) > limit_ms)
         return KV_ECLOCK;
     uint64_t floor = remote_ts > h->last ? remote_ts : h->last;

@@ -46,13 +46,25 @@ void hlc_init(hlc_t *h, uint32_t node_id, uint64_t last);
  * overflow, the timestamp moves to the next millisecond. */
 uint64_t hlc_now(hlc_t *h, uint64_t now_ms);
 
+/* The timestamp hlc_now would issue, without issuing it: the clock is left
+ * unchanged, so a wall reading that was wrong for a while (stepped ahead,
+ * then back) leaves no trace in it. */
+uint64_t hlc_peek(const hlc_t *h, uint64_t now_ms);
+
+/* Remember a timestamp seen elsewhere (no wall reading involved): later
+ * hlc_now/hlc_peek results exceed it. UINT64_MAX, which has no successor,
+ * is ignored. */
+void hlc_observe(hlc_t *h, uint64_t ts);
+
 /* hlc_now, returned as a version stamped with this clock's node id. */
 kv_version_t hlc_stamp(hlc_t *h, uint64_t now_ms);
 
 /* Observe a remote timestamp (a hint from a peer) and issue a timestamp
  * greater than it and than every earlier one. A remote wall time more than
- * max_offset_ms ahead of now_ms is refused with KV_ECLOCK and the clock is
- * left unchanged. */
+ * max_offset_ms ahead of both now_ms and this clock's last value is refused
+ * with KV_ECLOCK and the clock is left unchanged: a hint that carries back
+ * what this clock already issued is accepted even when the wall clock
+ * stepped back or the clock was restored ahead of it. */
 int hlc_update(hlc_t *h, uint64_t remote_ts, uint64_t now_ms, uint64_t max_offset_ms,
                uint64_t *out);
 

@@ -5,8 +5,9 @@
  * The origin orders every write and pushes the log to its edges. This file
  * only routes: writes and group commit are in origin_write.c, the handshake
  * and pushing in origin_stream.c, the tail, acks and trimming in
- * origin_log.c, the deadline in origin_timer.c. It performs no I/O and
- * reads no clock (repl.h).
+ * origin_log.c, the deadline in origin_timer.c. It performs no I/O; time
+ * comes in as now_ms, and the wall clock only through cfg.wall (repl.h,
+ * "Clocks").
  */
 #include <errno.h>
 #include <string.h>
@@ -22,6 +23,7 @@ void repl_origin_config_default(repl_origin_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->heartbeat_interval_ms = 200;
     cfg->max_clock_offset_ms = 500;
+    cfg->wall = repl_wall_realtime;
     cfg->log_retention = 100000;
     cfg->log_retention_max = 5000000;
     cfg->peer_buffer_max_bytes = 8u * 1024u * 1024u;
@@ -31,7 +33,8 @@ void repl_origin_config_default(repl_origin_config_t *cfg)
 
 static int origin__config_ok(const repl_origin_config_t *c)
 {
-    if (c->heartbeat_interval_ms == 0 || c->peer_buffer_max_bytes == 0 || c->group_max_ops == 0)
+    if (!c->wall || c->heartbeat_interval_ms == 0 || c->peer_buffer_max_bytes == 0 ||
+        c->group_max_ops == 0)
         return 0;
     if (c->log_retention_max && c->log_retention_max < c->log_retention)
         return 0;

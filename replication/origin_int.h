@@ -121,6 +121,13 @@ struct repl_origin {
     uint64_t cache_first, cache_last;
 };
 
+/* The wall clock, for HLC physical time and origin_time_ms only (repl.h,
+ * "Clocks"); now_ms measures everything else. */
+static inline uint64_t repl__origin_wall(const repl_origin_t *o, uint64_t now_ms)
+{
+    return o->cfg.wall(o->cfg.wall_ctx, now_ms);
+}
+
 /* origin.c */
 void repl__origin_begin(repl_origin_t *o);
 opeer_t *repl__origin_peer(repl_origin_t *o, repl_peer_t id);

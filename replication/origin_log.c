@@ -129,7 +129,7 @@ void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck
     uint64_t old = e->acked_seq;
     if (ack->applied_seq > e->acked_seq)
         e->acked_seq = ack->applied_seq;
-    e->last_ack_ms = now_ms;
+    e->last_ack_ms = repl__origin_wall(o, now_ms);
     e->seen_ms = now_ms;
     /* Only the slowest edge moving can move the trim point: with many
      * edges acking every few ms, the others must not rescan them all. */

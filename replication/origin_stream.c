@@ -102,7 +102,7 @@ int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_
     oedge_t *e = &o->edges[idx];
     e->acked_seq = acked_seq;
     e->last_ack_ms = last_ack_ms;
-    e->seen_ms = last_ack_ms;
+    e->seen_ms = 0; /* a monotonic time: set by the next sweep */
     return 0;
 }
 
@@ -236,7 +236,7 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
     } else {
         origin__tail_ctx_t ctx = {o, first};
         int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1),
-                                  o->last_seq, now_ms, &b);
+                                  o->last_seq, repl__origin_wall(o, now_ms), &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;
@@ -300,7 +300,7 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
         hb.origin_seq = o->last_seq;
-        hb.origin_time_ms = now_ms;
+        hb.origin_time_ms = repl__origin_wall(o, now_ms);
         f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
         f.heartbeat = &hb;
         (void)repl__origin_send(o, p, &f, now_ms, a);
@@ -325,7 +325,8 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
             j++;
         }
         repl_buf_t *b;
-        int rc = repl__batch_frame_array(muts + i, j - i, o->last_seq, now_ms, &b);
+        int rc =
+            repl__batch_frame_array(muts + i, j - i, o->last_seq, repl__origin_wall(o, now_ms), &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;

@@ -135,7 +135,7 @@ static void origin__enqueue(repl_origin_t *o, owrite_t *w, uint64_t now_ms, repl
 {
     for (size_t i = 0; i < w->n; i++) {
         w->muts[i].seq = o->next_seq++;
-        w->muts[i].version = hlc_stamp(&o->hlc, now_ms);
+        w->muts[i].version = hlc_stamp(&o->hlc, repl__origin_wall(o, now_ms));
     }
     w->first_seq = w->muts[0].seq;
     wq_push(o, w);
@@ -218,8 +218,8 @@ void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame *
     if (rc == 0)
         rc = origin__request_ops(r, &w.muts);
     /* The hint last: a refused write must not move the clock. */
-    if (rc == 0 &&
-        (rc = hlc_update(&o->hlc, r->hlc_hint, now_ms, o->cfg.max_clock_offset_ms, &ts)) != 0)
+    if (rc == 0 && (rc = hlc_update(&o->hlc, r->hlc_hint, repl__origin_wall(o, now_ms),
+                                    o->cfg.max_clock_offset_ms, &ts)) != 0)
         kv_free(w.muts);
     if (rc == 0 && !(w.hold = repl__hold_frame(*f, w.bytes))) {
         kv_free(w.muts);

@@ -1,8 +1,8 @@
 /*
  * repl.h - the sans-I/O replication core: the origin and edge state machines.
  *
- * No sockets, no clocks, no storage: events go in (bytes from a peer, a
- * storage completion, the current time as an argument), actions come out
+ * No sockets, no storage, no clock of its own: events go in (bytes from a
+ * peer, a storage completion, the current time as an argument), actions come out
  * (send these bytes to that peer, persist this group of mutations, apply this
  * batch, answer that writer), and repl_*_deadline() says when to call back
  * (it is O(1): a driver simply asks after every call).
@@ -50,6 +50,31 @@
  * write or the link; the core's small bookkeeping (action queue, peer
  * tables) aborts through KV_ASSERT, since a state machine that has lost an
  * action cannot continue correctly.
+ *
+ * Clocks: two, never compared with each other.
+ *   - now_ms, the argument of every call, is the driver's MONOTONIC clock
+ *     (node/: CLOCK_BOOTTIME, which also counts a suspend; sim/: virtual
+ *     time). Everything measured uses it and only it: heartbeats, handshake,
+ *     link and write timeouts, reconnect backoff, staleness and lag, ages
+ *     and forget times. A step of the wall clock (NTP, a VM resumed, an
+ *     operator) therefore neither fires nor delays a timer, nor makes an edge
+ *     stale or fresh. Values derived from it (deadlines, last_heard_ms,
+ *     repl_edge_fresh_until) are judged only against the same clock.
+ *   - The WALL clock (ms since the Unix epoch) is read through the config's
+ *     `wall` function, and only for what leaves the process as a point in
+ *     time: the physical part of HLC timestamps (versions stamped, hints,
+ *     Hello.hlc_ms), origin_time_ms in batches and heartbeats, and an edge's
+ *     last_ack_ms (which the node saves across restarts). The default reads
+ *     CLOCK_REALTIME; the simulator and the unit tests inject their own
+ *     (virtual time plus a per-node skew) through the same hook. It is
+ *     passed the call's now_ms so a virtual wall can be derived from it.
+ * Wall steps only move HLC physical time, which never goes backwards: a
+ * step back makes stamps advance by their logical counter until the wall
+ * catches up, and the origin keeps accepting every hint up to what its own
+ * HLC issued (see max_clock_offset_ms). An edge's clock holds only the
+ * highest version it has seen; its hint is the next timestamp after that,
+ * or its wall if later, and is not remembered, so an edge wall that ran
+ * ahead for a while leaves no trace once it is back.
  *
  * Not thread-safe: one owner (an event loop or the simulator) per object.
  */
@@ -221,6 +246,13 @@ typedef struct {
     size_t n;
 } repl_actions_t;
 
+/* The wall clock (see "Clocks" above): milliseconds since the Unix epoch,
+ * given the call's monotonic now_ms (which a real clock ignores). */
+typedef uint64_t (*repl_wall_fn)(void *ctx, uint64_t now_ms);
+
+/* The default wall: CLOCK_REALTIME (ctx and now_ms unused). */
+uint64_t repl_wall_realtime(void *ctx, uint64_t now_ms);
+
 /* ------------------------------------------------------------------------------------- */
 
 typedef struct repl_origin repl_origin_t;
@@ -232,7 +264,15 @@ typedef struct {
     uint64_t log_first_seq; /* oldest seq still in the log (last_seq+1 if empty) */
     uint64_t hlc_last;      /* highest version timestamp stored */
     uint64_t heartbeat_interval_ms;
+    /* A write's hint (an edge's HLC reading) more than this ahead of both
+     * the origin's wall clock and the origin's own HLC is refused
+     * (KV_ECLOCK): a hint never above what the origin issued is accepted
+     * whatever the wall says, so a wall stepped back or an HLC restored
+     * ahead of it never stops writes; only an edge clock that really runs
+     * ahead is refused, so that it cannot drag versions into the future. */
     uint64_t max_clock_offset_ms;
+    repl_wall_fn wall; /* HLC physical time; default repl_wall_realtime */
+    void *wall_ctx;
     uint64_t log_retention;       /* entries kept even if no edge needs them ... */
     uint64_t log_retention_max;   /* ... and at most this many whatever edges need */
     size_t peer_buffer_max_bytes; /* unflushed bytes per edge before it is "behind" */
@@ -291,8 +331,11 @@ void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t p, int rc, uint64_t
 /* Seed a known edge at start-up from the driver's own record of acks
  * (repl_origin_edges), so that a restart does not trim the log past an
  * edge that was away meanwhile. The record carries no certificate name:
- * the first edge whose Hello claims node_id binds it. KV_EINVAL (acked past
- * last_seq), KV_ELIMIT (KV_REPL_EDGES_MAX). */
+ * the first edge whose Hello claims node_id binds it. last_ack_ms (wall
+ * clock) is only reported back; the record's forget time
+ * (KV_REPL_EDGE_FORGET_MS) counts from the first call after start-up, on
+ * the monotonic clock, which does not survive a restart. KV_EINVAL (acked
+ * past last_seq), KV_ELIMIT (KV_REPL_EDGES_MAX). */
 int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
                              uint64_t last_ack_ms);
 
@@ -309,11 +352,11 @@ typedef struct {
     bool connected;
     uint64_t acked_seq;
     uint64_t lag_seq;
-    uint64_t lag_ms; /* age of the oldest unacknowledged mutation */
-    uint64_t last_ack_ms;
-    uint64_t sent_seq; /* last seq sent on the current link */
-    bool behind;       /* its buffer is full: served by catch-up */
-    bool snapshotting; /* a snapshot is streaming to it */
+    uint64_t lag_ms;      /* age of the oldest unacknowledged mutation */
+    uint64_t last_ack_ms; /* wall clock of its last ack (as restored, if none since) */
+    uint64_t sent_seq;    /* last seq sent on the current link */
+    bool behind;          /* its buffer is full: served by catch-up */
+    bool snapshotting;    /* a snapshot is streaming to it */
 } repl_edge_info_t;
 
 typedef struct {
@@ -344,6 +387,8 @@ typedef struct {
     uint64_t reconnect_min_ms, reconnect_max_ms;
     uint64_t seed;            /* backoff jitter */
     uint64_t link_timeout_ms; /* silence after which the link is dropped */
+    repl_wall_fn wall;        /* HLC physical time; default repl_wall_realtime */
+    void *wall_ctx;
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */

@@ -1,10 +1,11 @@
 /*
  * repl_core.c - the plumbing both state machines share (repl_int.h): send
- * buffers, the action output with its overflow queue, payload holds, and
- * the PRNG. No protocol logic lives here.
+ * buffers, the action output with its overflow queue, payload holds, the
+ * PRNG, and the default wall clock. No protocol logic lives here.
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "kv_err.h"
 #include "kv_mem.h"
@@ -304,4 +305,15 @@ uint64_t repl__rand(uint64_t *state)
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
     return z ^ (z >> 31);
+}
+
+/* ---- the default wall clock --------------------------------------------------- */
+
+uint64_t repl_wall_realtime(void *ctx, uint64_t now_ms)
+{
+    (void)ctx;
+    (void)now_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

@@ -67,7 +67,7 @@ static void commit(sim_t *s, uint32_t wid)
         sim__write_done(s, wid, KV_EIO, 0);
         return;
     }
-    uint64_t hlc = sim__local_ms(s, &s->nodes[0]) << 16;
+    uint64_t hlc = sim__wall_ms(s, &s->nodes[0]) << 16;
     if (hlc <= s->om.hlc_max)
         hlc = s->om.hlc_max + 1;
     kv_version_t v = {hlc, 1};

@@ -137,7 +137,7 @@ static void arm(sim_t *s, uint32_t node, uint64_t deadline_ms)
     if (deadline_ms == UINT64_MAX)
         return;
     sim_node_t *n = &s->nodes[node];
-    uint64_t t = sim__virtual_ns(s, n, deadline_ms);
+    uint64_t t = sim__virtual_ns(s, deadline_ms);
     if (t >= n->timer_ns)
         return;
     n->timer_ns = t;
@@ -316,6 +316,8 @@ void sim__origin_start(sim_t *s, bool restart)
     repl_origin_config_t c;
     repl_origin_config_default(&c);
     c.node_id = 1;
+    c.wall = sim__core_wall;
+    c.wall_ctx = &s->nodes[0];
     memcpy(c.history_id, SIM_HISTORY, sizeof c.history_id);
     c.last_seq = s->ncommits;
     c.log_first_seq = s->log_first ? s->log_first : 1;
@@ -350,7 +352,7 @@ void sim__origin_crash(sim_t *s)
     s->saved_acks = calloc(KV_REPL_EDGES_MAX, sizeof *s->saved_acks);
     KV_ASSERT(s->saved_acks != NULL);
     s->nsaved_acks =
-        repl_origin_edges(s->od.origin, sim__local_ms(s, n), s->saved_acks, KV_REPL_EDGES_MAX);
+        repl_origin_edges(s->od.origin, sim__mono_ms(s), s->saved_acks, KV_REPL_EDGES_MAX);
     repl_origin_destroy(s->od.origin);
     s->od.origin = NULL;
     drive_forget(&s->od); /* a PERSIST in flight was not durable: lost */
@@ -369,7 +371,7 @@ void sim__origin_crash(sim_t *s)
 
 static void do_persist(sim_t *s)
 {
-    ORIGIN_CALL(s, drive_persisted(&s->od, 0, sim__local_ms(s, &s->nodes[0]), &a_));
+    ORIGIN_CALL(s, drive_persisted(&s->od, 0, sim__mono_ms(s), &a_));
 }
 
 static void do_read_log(sim_t *s, const sim_ev_t *ev)
@@ -392,8 +394,7 @@ static void do_read_log(sim_t *s, const sim_ev_t *ev)
     }
     mbatch_t b;
     mbatch_build(&b, cs, seqs, n);
-    ORIGIN_CALL(s, repl_origin_log_read(s->od.origin, ev->conn, 0, b.m, n,
-                                        sim__local_ms(s, &s->nodes[0]), &a_));
+    ORIGIN_CALL(s, repl_origin_log_read(s->od.origin, ev->conn, 0, b.m, n, sim__mono_ms(s), &a_));
     mbatch_free(&b);
 }
 
@@ -505,6 +506,8 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
     repl_edge_config_t c;
     repl_edge_config_default(&c);
     c.node_id = 100 + idx;
+    c.wall = sim__core_wall;
+    c.wall_ctx = n;
     memcpy(c.history_id, n->m.history, sizeof c.history_id);
     c.applied_seq = n->m.applied_seq;
     c.hlc_last = n->m.hlc_max;
@@ -520,7 +523,7 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
     n->timer_ns = UINT64_MAX;
     n->snapshotting = false;
     (void)restart;
-    EDGE_CALL(s, idx, repl_edge_start(e, sim__local_ms(s, n), &a_));
+    EDGE_CALL(s, idx, repl_edge_start(e, sim__mono_ms(s), &a_));
 }
 
 void sim__edge_crash(sim_t *s, uint32_t idx)
@@ -560,7 +563,7 @@ static void do_apply(sim_t *s, uint32_t idx)
     int rc = 0;
     if (s->sc->apply_fail_p > 0 && sim_rng_unit(&s->rng_disk) < s->sc->apply_fail_p)
         rc = KV_EIO;
-    EDGE_CALL(s, idx, drive_stepped(&n->d, rc, sim__local_ms(s, n), &a_));
+    EDGE_CALL(s, idx, drive_stepped(&n->d, rc, sim__mono_ms(s), &a_));
 }
 
 /* ---- writes -------------------------------------------------------------------- */
@@ -587,7 +590,7 @@ void sim__push_write(sim_t *s, uint32_t wid)
         op.kind = REPL_OP_DELETE;
     }
     w->in_core = true; /* a crash of its node fails it */
-    uint64_t now_ms = sim__local_ms(s, n);
+    uint64_t now_ms = sim__mono_ms(s);
     if (w->edge == 0)
         ORIGIN_CALL(s, repl_origin_write(s->od.origin, wid, &op, 1, now_ms, &a_));
     else
@@ -610,12 +613,12 @@ static void on_deliver(sim_t *s, const sim_ev_t *ev)
     if (ev->flags & DIR_UP) {
         if (c->origin_open)
             ORIGIN_CALL(s, repl_origin_on_bytes(s->od.origin, ev->conn, ev->data, ev->len,
-                                                sim__local_ms(s, &s->nodes[0]), &a_));
+                                                sim__mono_ms(s), &a_));
     } else if (c->edge_open) {
         sim_node_t *n = &s->nodes[c->edge];
         KV_ASSERT(n->conn == ev->conn);
         EDGE_CALL(s, c->edge,
-                  repl_edge_on_bytes(n->d.edge, ev->data, ev->len, sim__local_ms(s, n), &a_));
+                  repl_edge_on_bytes(n->d.edge, ev->data, ev->len, sim__mono_ms(s), &a_));
     }
     release(ev);
 }
@@ -626,20 +629,19 @@ static void edge_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
     sim_node_t *n = &s->nodes[c->edge];
     if (n->conn == id)
         n->conn = 0;
-    EDGE_CALL(s, c->edge, repl_edge_on_disconnect(n->d.edge, sim__local_ms(s, n), &a_));
+    EDGE_CALL(s, c->edge, repl_edge_on_disconnect(n->d.edge, sim__mono_ms(s), &a_));
 }
 
 static void origin_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
 {
     c->origin_open = false;
-    ORIGIN_CALL(s,
-                repl_origin_on_disconnect(s->od.origin, id, sim__local_ms(s, &s->nodes[0]), &a_));
+    ORIGIN_CALL(s, repl_origin_on_disconnect(s->od.origin, id, sim__mono_ms(s), &a_));
 }
 
 static void on_connect(sim_t *s, const sim_ev_t *ev)
 {
     sim_node_t *n = &s->nodes[ev->node];
-    uint64_t now_ms = sim__local_ms(s, n);
+    uint64_t now_ms = sim__mono_ms(s);
     if (!ev->a || !sim__path_up(s, ev->node)) {
         s->connects_failed++;
         EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->d.edge, now_ms, &a_));
@@ -651,8 +653,7 @@ static void on_connect(sim_t *s, const sim_ev_t *ev)
     n->reconnects++;
     char name[32]; /* its certificate's name: one per edge node */
     snprintf(name, sizeof name, "edge%u", (unsigned)ev->node);
-    ORIGIN_CALL(
-        s, repl_origin_on_connect(s->od.origin, id, name, sim__local_ms(s, &s->nodes[0]), &a_));
+    ORIGIN_CALL(s, repl_origin_on_connect(s->od.origin, id, name, sim__mono_ms(s), &a_));
     if (!s->conns[id].origin_open) { /* the origin refused it at once */
         s->conns[id].edge_open = false;
         n->conn = 0;
@@ -668,7 +669,7 @@ static void on_timer(sim_t *s, const sim_ev_t *ev)
     if (ev->a != n->timer_ns)
         return; /* superseded */
     n->timer_ns = UINT64_MAX;
-    uint64_t now_ms = sim__local_ms(s, n);
+    uint64_t now_ms = sim__mono_ms(s);
     if (ev->node == 0)
         ORIGIN_CALL(s, repl_origin_tick(s->od.origin, now_ms, &a_));
     else
@@ -699,8 +700,8 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
         return;
     case EV_FLUSH:
         if (c->origin_open)
-            ORIGIN_CALL(s, repl_origin_on_flushed(s->od.origin, ev->conn, ev->a,
-                                                  sim__local_ms(s, &s->nodes[0]), &a_));
+            ORIGIN_CALL(
+                s, repl_origin_on_flushed(s->od.origin, ev->conn, ev->a, sim__mono_ms(s), &a_));
         return;
     default:
         break;
@@ -722,8 +723,8 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
         do_read_log(s, ev);
         break;
     case EV_SNAPDONE:
-        ORIGIN_CALL(s, repl_origin_snapshot_sent(s->od.origin, ev->conn, 0, ev->a,
-                                                 sim__local_ms(s, &s->nodes[0]), &a_));
+        ORIGIN_CALL(
+            s, repl_origin_snapshot_sent(s->od.origin, ev->conn, 0, ev->a, sim__mono_ms(s), &a_));
         break;
     case EV_APPLY:
         do_apply(s, ev->node);

@@ -22,20 +22,34 @@ enum { STREAM_WORK = 1, STREAM_NET, STREAM_DISK, STREAM_PROBE, STREAM_FAULT, STR
 
 /* ---- time and helpers ---------------------------------------------------------- */
 
-uint64_t sim__local_ms(const sim_t *s, const sim_node_t *n)
+uint64_t sim__mono_ms(const sim_t *s)
 {
-    int64_t us = (int64_t)(s->eng.now_ns / 1000) + n->skew_us;
-    return SIM_EPOCH_MS + (uint64_t)(us < 0 ? 0 : us) / 1000;
+    return SIM_EPOCH_MS + s->eng.now_ns / SIM_NS_PER_MS;
 }
 
-uint64_t sim__virtual_ns(const sim_t *s, const sim_node_t *n, uint64_t local_ms)
+/* A skew so negative that the wall would fall before the epoch reads 0. */
+static uint64_t sim__skewed(uint64_t mono_ms, int64_t skew_us)
 {
-    if (local_ms < SIM_EPOCH_MS)
+    int64_t ms = (int64_t)mono_ms + skew_us / 1000;
+    return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+uint64_t sim__wall_ms(const sim_t *s, const sim_node_t *n)
+{
+    return sim__skewed(sim__mono_ms(s), n->skew_us);
+}
+
+uint64_t sim__core_wall(void *ctx, uint64_t now_ms)
+{
+    const sim_node_t *n = ctx;
+    return sim__skewed(now_ms, n->skew_us);
+}
+
+uint64_t sim__virtual_ns(const sim_t *s, uint64_t mono_ms)
+{
+    if (mono_ms < SIM_EPOCH_MS)
         return s->eng.now_ns;
-    int64_t us = (int64_t)(local_ms - SIM_EPOCH_MS) * 1000 - n->skew_us;
-    if (us < 0)
-        return s->eng.now_ns;
-    uint64_t t = (uint64_t)us * 1000;
+    uint64_t t = (mono_ms - SIM_EPOCH_MS) * SIM_NS_PER_MS;
     return t > s->eng.now_ns ? t : s->eng.now_ns;
 }
 
@@ -418,12 +432,9 @@ static void on_fault(sim_t *s, const sim_ev_t *ev)
             else
                 restart(s, node);
         } else if (x->kind == SIM_FAULT_CLOCK_JUMP) {
-            sim_node_t *nd = &s->nodes[node];
-            nd->skew_us += (int64_t)(x->by_ms * 1000);
-            if (node == 0)
-                sim__origin_rearm(s);
-            else if (nd->up && s->sc->policy != SIM_POLICY_PULL)
-                sim__edge_rearm(s, node);
+            /* Only the wall moves (HLC time): timers and staleness follow
+             * the monotonic clock, as in node/. */
+            s->nodes[node].skew_us += (int64_t)(x->by_ms * 1000);
         }
     }
 }

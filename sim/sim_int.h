@@ -4,9 +4,12 @@
  * push.c (driving the real cores), pull.c (the cache-TTL model),
  * workload.c (writes, reads, probes), metrics.c and report.c.
  *
- * Node 0 is the origin; nodes 1..N are edges. Virtual time is in ns; a
- * node's wall clock (what its core gets as now_ms) is
- * SIM_EPOCH_MS + virtual ms + its skew.
+ * Node 0 is the origin; nodes 1..N are edges. Virtual time is in ns. As in
+ * node/, a core gets two clocks (replication/repl.h, "Clocks"): now_ms, the
+ * monotonic one, is SIM_EPOCH_MS + virtual ms on every node
+ * (sim__mono_ms); its wall clock, read for HLC time through its config, is
+ * that plus the node's skew (sim__wall_ms), so skew and clock jumps move
+ * version stamps and hints, never timers or staleness.
  */
 #ifndef SIM_INT_H
 #define SIM_INT_H
@@ -224,8 +227,11 @@ struct sim {
 };
 
 /* sim.c */
-uint64_t sim__local_ms(const sim_t *s, const sim_node_t *n);
-uint64_t sim__virtual_ns(const sim_t *s, const sim_node_t *n, uint64_t local_ms);
+uint64_t sim__mono_ms(const sim_t *s);
+uint64_t sim__wall_ms(const sim_t *s, const sim_node_t *n);
+/* The cores' wall hook (repl_wall_fn); ctx is the sim_node_t. */
+uint64_t sim__core_wall(void *ctx, uint64_t now_ms);
+uint64_t sim__virtual_ns(const sim_t *s, uint64_t mono_ms);
 bool sim__windows_hit(const sim_windows_t *w, uint64_t a, uint64_t b, uint64_t *end);
 void sim__windows_add(sim_windows_t *w, uint64_t start, uint64_t end);
 double sim__sample_ms(const sim_dist_t *d, sim_rng_t *r);

@@ -151,7 +151,7 @@ static void do_read(sim_t *s)
         return;
     }
     repl_edge_status_t st;
-    repl_edge_status(n->d.edge, sim__local_ms(s, n), &st);
+    repl_edge_status(n->d.edge, sim__mono_ms(s), &st);
     s->reads_stale_flag += st.stale;
     sim__read_done(s, node, key, n->m.recs[key].v, s->sc->read_service_ms);
 }

@@ -324,7 +324,7 @@ static void ops_status(node_app_t *app, http_req_t *req)
     cache_stats_t cs;
     stor_stats_t ss;
     http_server_stats_t hs = {0};
-    uint64_t now = kvops_now_ms(app->ops);
+    uint64_t now = uv_hrtime();
     cache_get_stats(kvops_cache(app->ops), &cs);
     stor_get_stats(kvops_store(app->ops), &ss);
     if (app->http)
@@ -332,7 +332,7 @@ static void ops_status(node_app_t *app, http_req_t *req)
     json_t *doc = json_pack(
         "{s:s, s:I, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}}",
         "role", app->role, "node_id", (json_int_t)app->node_id, "version", EDGEKV_VERSION,
-        "uptime_s", (json_int_t)((now - app->start_ms) / 1000), "cache", "hits",
+        "uptime_s", (json_int_t)((now - app->start_ns) / 1000000000u), "cache", "hits",
         (json_int_t)cs.hits, "misses", (json_int_t)cs.misses, "negative_hits",
         (json_int_t)cs.negative_hits, "bytes", (json_int_t)cs.bytes, "entries",
         (json_int_t)cs.entries, "storage", "live_sst_bytes", (json_int_t)ss.live_sst_bytes,

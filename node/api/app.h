@@ -36,7 +36,7 @@ typedef struct {
     const char *role;    /* "origin" */
     uint32_t node_id;
     const char *account_id;
-    uint64_t start_ms;
+    uint64_t start_ns;        /* uv_hrtime (monotonic) at start, for uptime_s */
     struct replica *replica;  /* NULL for a lone origin */
     bool strict_staleness;    /* edge: refuse reads with 503 while stale */
     bool metrics_need_token;  /* /metrics wants an operator token (--metrics-public false) */

@@ -181,6 +181,16 @@ void kvops_internal(int rc, const char *what, kvop_err_t *e)
         fail(e, 503, KVOP_CODE_UNAVAILABLE, "Service Unavailable");
         return;
     }
+    if (rc == KV_ECLOCK) {
+        /* The origin refused the edge's clock hint (repl.h,
+         * max_clock_offset_ms): nothing was written, and retrying helps only
+         * once the clocks agree, so the answer says which clock to fix. */
+        KV_LOG_WARN("kvops", "%s: %s", what, kv_strerror(rc));
+        fail(e, 503, KVOP_CODE_UNAVAILABLE,
+             "Service Unavailable: this edge's clock is ahead of the origin's by more than "
+             "max_clock_offset_ms; the write was not applied (check NTP on both)");
+        return;
+    }
     if (rc == KV_ETOOBIG) {
         /* A write through an edge travels as one replication frame. */
         fail(e, 413, KVOP_CODE_TOO_LARGE,

@@ -240,7 +240,7 @@ static int open_parts(node_t *n, int *token_generated)
     n->app.auth = n->auth;
     n->app.metrics = n->metrics;
     n->app.account_id = n->account;
-    n->app.start_ms = kvops_now_ms(n->ops);
+    n->app.start_ns = uv_hrtime();
     return 0;
 }
 

@@ -39,10 +39,15 @@ void replica_config_defaults(replica_config_t *c, replica_role_t role)
     c->log_retention_max = oc.log_retention_max;
 }
 
+/* The core's now_ms: monotonic, so a step of the wall clock moves no timer
+ * and no staleness verdict (repl.h, "Clocks"); CLOCK_BOOTTIME rather than
+ * CLOCK_MONOTONIC so that time spent suspended counts: an edge resumed
+ * after an hour must not judge itself fresh. The cores read the wall clock
+ * for HLC time themselves (repl_wall_realtime, their config's default). */
 uint64_t replica__now_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_BOOTTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 

@@ -144,7 +144,8 @@ struct replica {
     bool defer_persist_failed;
     uint64_t defer_persist_batch;
     /* Edge: the core's staleness verdict (repl_edge_fresh_until), written
-     * by the replication loop, read by the HTTP threads on every answer. */
+     * by the replication loop, read by the HTTP threads on every answer;
+     * both are times of replica__now_ms (monotonic), judged against it. */
     _Atomic uint64_t fresh_until_ms; /* 0: stale whatever the clock says */
     _Atomic uint64_t stale_since_ms;
     uint64_t acks_saved_ms; /* loop thread only */
@@ -158,7 +159,7 @@ struct replica {
 };
 
 /* replica.c */
-uint64_t replica__now_ms(void);
+uint64_t replica__now_ms(void); /* monotonic (CLOCK_BOOTTIME), never the wall */
 void replica__run(replica_t *r, int (*call)(replica_t *, repl_actions_t *, void *), void *arg);
 void replica__dispatch(replica_t *r, repl_actions_t *a);
 void replica__complete(replica_t *r, rjob_t *j); /* any thread */

@@ -136,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&g, 0, sizeof g);
     g.now = 1700000000000ull;
     repl_edge_config_default(&cfg);
+    cfg.wall = fz_wall;
     cfg.node_id = 2;
     cfg.seed = 1;
     uint8_t shape = fz_u8(&in);

@@ -179,6 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&g, 0, sizeof g);
     g.now = 1700000000000ull;
     repl_origin_config_default(&cfg);
+    cfg.wall = fz_wall;
     cfg.node_id = 1;
     memcpy(cfg.history_id, FZ_HIST, sizeof cfg.history_id);
     uint8_t shape = fz_u8(&in);

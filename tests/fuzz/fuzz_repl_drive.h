@@ -34,6 +34,14 @@
 #include "repl.h"
 #include "wire.h"
 
+/* The cores' wall clock (repl_wall_fn, replication/repl.h): the harness's
+ * virtual now_ms, so that a run reproduces from its input. */
+static inline uint64_t fz_wall(void *ctx, uint64_t now_ms)
+{
+    (void)ctx;
+    return now_ms;
+}
+
 #define FZ_ACTS    16   /* small: the cores' queueing (poll) is exercised too */
 #define FZ_TODO    4096 /* queued completions */
 #define FZ_MAXSTEP 20000

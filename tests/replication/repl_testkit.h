@@ -170,8 +170,12 @@ void tk_edge_write(tk_world_t *w, size_t i, uint64_t token, const repl_op_t *ops
 void tk_partition(tk_world_t *w, size_t i, bool down);
 uint64_t tk_rand(tk_world_t *w);
 
-/* Config helpers. */
+/* Config helpers: both set the wall clock to tk_wall with no skew. */
 void tk_origin_config(repl_origin_config_t *c);
 void tk_edge_config(repl_edge_config_t *c, uint32_t node_id);
+/* The tests' wall clock (repl_wall_fn): the call's now_ms plus *ctx, an
+ * int64_t skew in ms (NULL: none). A test steps a core's wall clock, and
+ * only that, by pointing wall_ctx at a skew and changing it. */
+uint64_t tk_wall(void *ctx, uint64_t now_ms);
 
 #endif

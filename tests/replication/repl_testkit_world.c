@@ -74,9 +74,18 @@ static void done_add(tk_done_t **d, size_t *n, size_t *cap, uint64_t token, int 
     (*d)[(*n)++] = (tk_done_t){token, status, seq, nres, now};
 }
 
+uint64_t tk_wall(void *ctx, uint64_t now_ms)
+{
+    int64_t skew = ctx ? *(const int64_t *)ctx : 0;
+    assert_true(skew >= 0 || (uint64_t)-skew <= now_ms);
+    return now_ms + (uint64_t)skew;
+}
+
 void tk_origin_config(repl_origin_config_t *c)
 {
     repl_origin_config_default(c);
+    c->wall = tk_wall;
+    c->wall_ctx = NULL;
     c->node_id = 1;
     memcpy(c->history_id, TK_HIST_A, sizeof c->history_id);
     c->last_seq = 0;
@@ -92,6 +101,8 @@ void tk_origin_config(repl_origin_config_t *c)
 void tk_edge_config(repl_edge_config_t *c, uint32_t node_id)
 {
     repl_edge_config_default(c);
+    c->wall = tk_wall;
+    c->wall_ctx = NULL;
     c->node_id = node_id;
     c->propagation_bound_ms = 1000;
     c->write_timeout_ms = 5000;

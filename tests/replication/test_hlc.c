@@ -172,6 +172,31 @@ static void test_update_remote_too_far(void **state)
     assert_int_equal(h.last, hlc_pack(1000, 1));
 }
 
+/* The offset limit counts from the later of the wall clock and the clock's
+ * own last value: a hint that echoes what this clock issued is accepted
+ * whatever the wall says (it stepped back, or the clock was restored ahead
+ * of it), and only a hint beyond both by more than the offset is refused. */
+static void test_update_wall_behind_clock(void **state)
+{
+    (void)state;
+    hlc_t h;
+    hlc_init(&h, 1, hlc_pack(600000, 7)); /* restored 10 min ahead of the wall */
+    uint64_t out = 0;
+    assert_int_equal(hlc_update(&h, hlc_pack(600000, 7), 1000, 500, &out), 0);
+    assert_int_equal(out, hlc_pack(600000, 8));
+    assert_int_equal(hlc_update(&h, hlc_pack(600000, 3), 1000, 500, &out), 0);
+    assert_int_equal(out, hlc_pack(600000, 9));
+    /* Ahead of the clock, within the offset of it: accepted. */
+    assert_int_equal(hlc_update(&h, hlc_pack(600500, 0), 1000, 500, &out), 0);
+    assert_int_equal(out, hlc_pack(600500, 1));
+    /* Beyond the offset of both: refused, clock unchanged. */
+    assert_int_equal(hlc_update(&h, hlc_pack(601001, 0), 1000, 500, &out), KV_ECLOCK);
+    assert_int_equal(h.last, hlc_pack(600500, 1));
+    /* A wall clock ahead of the clock's value still sets the limit. */
+    assert_int_equal(hlc_update(&h, hlc_pack(700400, 0), 700000, 500, &out), 0);
+    assert_int_equal(out, hlc_pack(700400, 1));
+}
+
 static void test_update_remote_behind(void **state)
 {
     (void)state;
@@ -216,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_version_tiebreak),
         cmocka_unit_test(test_update_remote_ahead),
         cmocka_unit_test(test_update_remote_too_far),
+        cmocka_unit_test(test_update_wall_behind_clock),
         cmocka_unit_test(test_update_remote_behind),
         cmocka_unit_test(test_update_logical_overflow),
     };
