@@ -27,6 +27,7 @@
 typedef struct {
     repl_edge_t *e;
     tk_acts_t t;
+    int64_t skew; /* the edge's wall clock minus now_ms (tk_wall) */
 } ex_t;
 
 static repl_actions_t *ex_a(ex_t *x)
@@ -40,6 +41,7 @@ static void ex_init(ex_t *x, const char *hist, uint64_t applied)
     memset(x, 0, sizeof *x);
     repl_edge_config_t c;
     tk_edge_config(&c, 101);
+    c.wall_ctx = &x->skew;
     memcpy(c.history_id, hist, strlen(hist) + 1);
     c.applied_seq = applied;
     assert_int_equal(repl_edge_create(&c, &x->e), 0);
@@ -549,6 +551,116 @@ static void test_write_read_your_writes(void **state)
     ex_free(&x);
 }
 
+/* ---- clock steps (repl.h, "Clocks") ----------------------------------------------- */
+
+#define MIN_MS (60u * 1000u)
+
+/* A write sent at now; returns its request id, *hint its clock hint. */
+static uint64_t ex_write_hint(ex_t *x, uint64_t token, uint64_t now, uint64_t *hint)
+{
+    repl_op_t op = tk_put("mine", "v");
+    repl_edge_write(x->e, token, &op, 1, now, ex_a(x));
+    Edgekv__Frame *f = ex_sent(x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WRITE_REQUEST);
+    uint64_t id = f->write_request->request_id;
+    *hint = f->write_request->hlc_hint;
+    frame_free(f);
+    return id;
+}
+
+/* Staleness, the link timeout and write timeouts are durations of now_ms:
+ * the edge's wall stepping forward or back by minutes makes it neither
+ * stale nor fresh, and fires or delays no timer. */
+static void test_wall_steps_move_no_timer(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    x.skew = 10 * MIN_MS;
+    ex_live(&x, 5, 1000); /* heard at 1000; bound 1000 */
+    uint64_t since, hint;
+    ex_write_hint(&x, 1, 1000, &hint); /* times out at 1000 + 5000 */
+    assert_int_equal(repl_edge_deadline(x.e), 2001);
+    x.skew = 20 * MIN_MS; /* forward by 10 minutes */
+    repl_edge_tick(x.e, 1500, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1500, &st);
+    assert_false(st.stale);
+    assert_int_equal(st.staleness_ms, 500);
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 2000);
+    x.skew = 0; /* back by 20 minutes */
+    repl_edge_status(x.e, 2001, &st);
+    assert_true(st.stale); /* not a millisecond late */
+    assert_int_equal(st.staleness_ms, 1001);
+    assert_int_equal(repl_edge_deadline(x.e), 2001);
+    repl_edge_tick(x.e, 2001, ex_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    /* A heartbeat at 2500 makes it fresh until 3500, wherever the wall is. */
+    ex_heartbeat(&x, 5, 2500);
+    x.skew = 30 * MIN_MS;
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 3500);
+    repl_edge_status(x.e, 3500, &st);
+    assert_false(st.stale);
+    repl_edge_status(x.e, 3501, &st);
+    assert_true(st.stale);
+    /* The write times out exactly at 6000, and not before. */
+    ex_heartbeat(&x, 5, 4000);
+    x.skew = 1 * MIN_MS;
+    ex_heartbeat(&x, 5, 5500);
+    repl_edge_tick(x.e, 5999, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 0);
+    repl_edge_tick(x.e, 6000, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_ETIMEDOUT);
+    /* Silent for link_timeout after the last frame: dropped then, not before. */
+    x.skew = 0;
+    repl_edge_tick(x.e, 5499 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
+    repl_edge_tick(x.e, 5500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS, ex_a(&x));
+    assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "origin silent");
+    ex_free(&x);
+}
+
+/* An edge's hint is its wall or just past the highest version it has seen,
+ * whichever is later, and is not remembered: a wall that ran ahead for a
+ * while (refused by the origin meanwhile) leaves no trace once back. */
+static void test_hint_forgets_a_wall_that_ran_ahead(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    uint64_t hint;
+    x.skew = 10 * MIN_MS;
+    uint64_t id = ex_write_hint(&x, 1, 1000, &hint);
+    assert_int_equal(hint, hlc_pack(1000 + 10 * MIN_MS, 0));
+    ex_result(&x, id, KV_ECLOCK, 0, 1001);
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_ECLOCK);
+    x.skew = 0;
+    ex_write_hint(&x, 2, 1100, &hint);
+    assert_int_equal(hint, hlc_pack(1100, 0));
+    /* A version seen from the origin, ahead of this wall, raises it. */
+    repl_mutation_t m = {.seq = 6, .version = {hlc_pack(9000, 2), 1}};
+    m.op = tk_put("theirs", "v");
+    repl_wire_mut_t view;
+    repl_wire_mut_view(&m, &view);
+    Edgekv__Mutation *ptr = &view.mut;
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__MutationBatch b = EDGEKV__MUTATION_BATCH__INIT;
+    b.n_mutations = 1;
+    b.mutations = &ptr;
+    b.origin_seq = 6;
+    f.msg_case = EDGEKV__FRAME__MSG_BATCH;
+    f.batch = &b;
+    ex_frame(&x, &f, 1200);
+    ex_write_hint(&x, 3, 1300, &hint);
+    assert_int_equal(hint, hlc_pack(9000, 3));
+    x.skew = 9 * 1000;
+    ex_write_hint(&x, 4, 1300, &hint);
+    assert_int_equal(hint, hlc_pack(10300, 0));
+    ex_free(&x);
+}
+
 static void test_write_too_big_for_a_frame(void **state)
 {
     (void)state;
@@ -888,6 +1000,8 @@ int main(void)
         cmocka_unit_test(test_apply_failure_alarms),
         cmocka_unit_test(test_action_overflow_poll),
         cmocka_unit_test(test_bad_input_closes),
+        cmocka_unit_test(test_wall_steps_move_no_timer),
+        cmocka_unit_test(test_hint_forgets_a_wall_that_ran_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -535,6 +535,169 @@ static void test_heartbeat_when_idle(void **state)
     fx_free(&x);
 }
 
+/* ---- clock steps (repl.h, "Clocks") ----------------------------------------------- */
+
+#define MIN_MS (60u * 1000u)
+
+static uint64_t persisted_hlc(fx_t *x)
+{
+    return fx_one(x, REPL_ACT_PERSIST)->u.persist.muts[0].version.hlc;
+}
+
+static int write_result_status(fx_t *x)
+{
+    Edgekv__Frame *f = tk_send_frame(fx_one(x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WRITE_RESULT);
+    int status = f->write_result->status;
+    frame_free(f);
+    return status;
+}
+
+/* The origin's wall ran 10 minutes ahead, stamped versions there, then
+ * stepped back (NTP). Edges echo those versions in their hints: every hint
+ * up to what the origin's HLC issued is accepted whatever the wall says;
+ * only one more than max_clock_offset_ms past both is refused. */
+static void test_hint_accepted_after_wall_steps_back(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    int64_t skew = 10 * MIN_MS;
+    c.wall_ctx = &skew;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    repl_op_t op = tk_put("k", "v");
+    repl_origin_write(x.o, 1, &op, 1, 1000, fx_a(&x));
+    uint64_t v1 = persisted_hlc(&x);
+    assert_int_equal(hlc_ms(v1), 1000 + 10 * MIN_MS);
+    fx_persist_ok(&x, 1001);
+    skew = 0; /* the wall steps back by 10 minutes */
+    /* What an edge that applied v1 sends (repl_edge_write: just past it). */
+    fx_write_req(&x, 1, 2, v1 + 1, &op, 1, 1100);
+    uint64_t v2 = persisted_hlc(&x);
+    assert_true(v2 > v1 + 1);
+    fx_persist_ok(&x, 1101);
+    /* Up to the offset past the origin's clock: accepted ... */
+    fx_write_req(&x, 1, 3, hlc_pack(hlc_ms(v2) + 500, 0), &op, 1, 1200);
+    uint64_t v3 = persisted_hlc(&x);
+    assert_true(v3 > hlc_pack(hlc_ms(v2) + 500, 0));
+    fx_persist_ok(&x, 1201);
+    /* ... beyond: refused, nothing written, the clock unchanged. */
+    fx_write_req(&x, 1, 4, hlc_pack(hlc_ms(v3) + 501, 0), &op, 1, 1300);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    assert_int_equal(write_result_status(&x), KV_ECLOCK);
+    /* The origin's own writes go on from its clock by the logical counter. */
+    repl_origin_write(x.o, 5, &op, 1, 1400, fx_a(&x));
+    uint64_t v5 = persisted_hlc(&x);
+    assert_int_equal(v5, v3 + 1);
+    fx_persist_ok(&x, 1401);
+    fx_free(&x);
+}
+
+/* An origin restarted with a saved HLC ahead of its wall (it ran ahead
+ * before the restart) keeps accepting its edges' writes. */
+static void test_restart_with_hlc_ahead_of_wall(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.hlc_last = hlc_pack(1000 + 10 * MIN_MS, 5);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    repl_op_t op = tk_put("k", "v");
+    fx_write_req(&x, 1, 1, c.hlc_last + 1, &op, 1, 1000);
+    uint64_t v1 = persisted_hlc(&x);
+    assert_true(v1 > c.hlc_last + 1);
+    fx_persist_ok(&x, 1001);
+    repl_origin_write(x.o, 2, &op, 1, 1002, fx_a(&x));
+    assert_true(persisted_hlc(&x) > v1);
+    fx_persist_ok(&x, 1003);
+    fx_free(&x);
+}
+
+/* Heartbeats follow now_ms (monotonic): the wall stepping back or forward
+ * by minutes neither delays nor fires one; it only moves origin_time_ms. */
+static void test_heartbeats_ignore_wall_steps(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.heartbeat_interval_ms = 100;
+    int64_t skew = 10 * MIN_MS;
+    c.wall_ctx = &skew;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    assert_int_equal(repl_origin_deadline(x.o), 1100);
+    skew = 5 * MIN_MS; /* back by 5 minutes */
+    repl_origin_tick(x.o, 1099, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_tick(x.o, 1100, fx_a(&x));
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HEARTBEAT);
+    assert_int_equal(f->heartbeat->origin_time_ms, 1100 + skew);
+    frame_free(f);
+    assert_int_equal(repl_origin_deadline(x.o), 1200);
+    skew = 15 * MIN_MS; /* forward by 10 minutes */
+    repl_origin_tick(x.o, 1199, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_tick(x.o, 1200, fx_a(&x));
+    f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->heartbeat->origin_time_ms, 1200 + 15 * MIN_MS);
+    frame_free(f);
+    fx_free(&x);
+}
+
+/* Writes through a real edge while the origin's wall, first five minutes
+ * ahead of the edge's, steps back to it, then to five minutes behind it,
+ * with pauses longer than max_clock_offset_ms between writes: every write
+ * succeeds, each version is above the one before, and the edge stays
+ * fresh. */
+static void test_edge_writes_across_origin_wall_steps(void **state)
+{
+    (void)state;
+    repl_origin_config_t oc;
+    repl_edge_config_t ec;
+    tk_origin_config(&oc);
+    tk_edge_config(&ec, 101);
+    int64_t skew = 0, edge_skew = 5 * MIN_MS;
+    oc.wall_ctx = &skew;
+    ec.wall_ctx = &edge_skew;
+    tk_world_t w;
+    tk_world_init(&w, &oc, &ec, 1, 0);
+    tk_world_start(&w);
+    tk_run_until(&w, 2000);
+    const int64_t steps[] = {10 * MIN_MS, 5 * MIN_MS, 0};
+    tk_edge_t *e = &w.edges[0];
+    kv_version_t last = {0, 0};
+    uint64_t token = 1;
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        skew = steps[s];
+        for (int i = 0; i < 4; i++, token++) {
+            char val[24];
+            snprintf(val, sizeof val, "%llu", (unsigned long long)token);
+            repl_op_t op = tk_put("k", val);
+            tk_edge_write(&w, 0, token, &op, 1);
+            tk_run_until(&w, w.now + 1500);
+            assert_int_equal(e->ndone, token);
+            assert_int_equal(e->done[token - 1].status, 0);
+            const lww_rec_t *r = lww_lookup(&w.origin.m, TK_NS, "k");
+            assert_non_null(r);
+            assert_true(kv_version_cmp(r->v, last) > 0);
+            last = r->v;
+            const lww_rec_t *at_edge = lww_lookup(&e->m, TK_NS, "k");
+            assert_non_null(at_edge);
+            assert_int_equal(kv_version_cmp(at_edge->v, last), 0);
+            repl_edge_status_t st;
+            repl_edge_status(e->d.edge, w.now, &st);
+            assert_false(st.stale);
+        }
+    }
+    tk_world_free(&w);
+}
+
 static uint64_t last_trim(fx_t *x)
 {
     int i = tk_acts_find(&x->t, REPL_ACT_TRIM_LOG, 0);
@@ -1268,6 +1431,10 @@ int main(void)
         cmocka_unit_test(test_known_edges_forgotten_after_limit),
         cmocka_unit_test(test_write_request_ops_counted_before_decoding),
         cmocka_unit_test(test_deadline_cache_matches_scan),
+        cmocka_unit_test(test_hint_accepted_after_wall_steps_back),
+        cmocka_unit_test(test_restart_with_hlc_ahead_of_wall),
+        cmocka_unit_test(test_heartbeats_ignore_wall_steps),
+        cmocka_unit_test(test_edge_writes_across_origin_wall_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
