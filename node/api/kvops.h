@@ -98,7 +98,9 @@ int kvops_check_expiry(bool has_ttl, int64_t ttl, bool has_exp, int64_t exp, int
 int kvops_check_metadata(const char *meta, size_t len, kvop_err_t *e);
 /* Rule 14. */
 int kvops_check_value_len(uint64_t len, kvop_err_t *e);
-/* Map a storage error to a 500 (logged once here). */
+/* Map a storage or replication error to its answer (logged once here): 503
+ * when the origin is unreachable or refused this edge's clock hint, 413 for
+ * a write too big to forward, else 500. */
 void kvops_internal(int rc, const char *what, kvop_err_t *e);
 
 /* ---- reads (run on the loop) ---------------------------------------------- */

@@ -213,6 +213,20 @@ static void check_value(fx_t *f, const char *key, const char *val)
     stor_blob_unref(b);
 }
 
+/* The origin refusing an edge's clock hint is a 503 that says which clock
+ * to fix, not a bare 500 (replication/repl.h, max_clock_offset_ms). */
+static void test_clock_refusal_answer(void **state)
+{
+    kvop_err_t e;
+    (void)state;
+    kvops_internal(KV_ECLOCK, "put", &e);
+    assert_int_equal(e.status, 503);
+    assert_int_equal(e.code, KVOP_CODE_UNAVAILABLE);
+    assert_non_null(strstr(e.msg, "clock"));
+    assert_non_null(strstr(e.msg, "max_clock_offset_ms"));
+    assert_non_null(strstr(e.msg, "not applied"));
+}
+
 static void test_write_read_delete(void **state)
 {
     fx_t *f = *state;
@@ -387,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_expiry_rules),
         cmocka_unit_test(test_metadata_and_value),
+        cmocka_unit_test(test_clock_refusal_answer),
         cmocka_unit_test_setup_teardown(test_write_read_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_at_read_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_order, setup, teardown),
