@@ -176,12 +176,21 @@ static repl_op_t put(const char *key)
     return op;
 }
 
+/* The cores' wall clock (replication/repl.h, "Clocks"): the call's virtual
+ * now_ms, so that two runs stamp the same versions. */
+static uint64_t virtual_wall(void *ctx, uint64_t now_ms)
+{
+    (void)ctx;
+    return now_ms;
+}
+
 /* An origin at seq 0 writing "a", then "bad" and "c" (one group), with an
  * action array of cap slots. */
 static void origin_run(size_t cap, seen_t *s, lww_replica_t *m)
 {
     repl_origin_config_t c;
     repl_origin_config_default(&c);
+    c.wall = virtual_wall;
     c.node_id = 1;
     memcpy(c.history_id, HIST, sizeof c.history_id);
     c.log_first_seq = 1;
@@ -264,6 +273,7 @@ static void test_edge_snapshot_steps(void **state)
     lww_replica_init(&m, k);
     repl_edge_config_t c;
     repl_edge_config_default(&c);
+    c.wall = virtual_wall;
     c.node_id = 101;
     repl_edge_t *e;
     assert_int_equal(repl_edge_create(&c, &e), 0);
