@@ -24,7 +24,8 @@
  *   either           Refuse{reason} before closing a refused link
  *
  * Ordering: only the origin stamps versions (HLC, advanced past the edge's
- * hint, refusing hints more than max_clock_offset_ms ahead) and assigns log
+ * hint, refusing hints more than max_clock_offset_ms ahead of both its wall
+ * and its HLC: see max_clock_offset_ms and "Clocks") and assigns log
  * sequence numbers; every replica applies under last-writer-wins, so
  * duplicated, reordered or replayed batches converge. Ops that fail at the
  * origin (e.g. a duplicate namespace title) still consume their sequence as
@@ -68,6 +69,8 @@
  *     CLOCK_REALTIME; the simulator and the unit tests inject their own
  *     (virtual time plus a per-node skew) through the same hook. It is
  *     passed the call's now_ms so a virtual wall can be derived from it.
+ *     (A hook rather than a second time argument on every call: only the
+ *     HLC needs the wall, and the signatures stay as they were.)
  * Wall steps only move HLC physical time, which never goes backwards: a
  * step back makes stamps advance by their logical counter until the wall
  * catches up, and the origin keeps accepting every hint up to what its own
