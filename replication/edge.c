@@ -184,41 +184,73 @@ int repl__edge_send(repl_edge_t *e, const Edgekv__Frame *f, uint64_t now_ms, rep
     return rc;
 }
 
-void repl__edge_heard(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms)
+/* Everything the origin had announced by local time ms is applied. */
+static void edge__caught_up(repl_edge_t *e, uint64_t ms)
+{
+    if (ms <= e->caught_up_ms)
+        return;
+    e->caught_up_ms = ms;
+    e->stale_seen = false;
+}
+
+void repl__edge_heard(repl_edge_t *e, uint64_t now_ms)
 {
     e->heard = true;
     e->last_heard_ms = now_ms;
-    e->stale_seen = false;
-    if (origin_seq <= e->origin_seq)
+}
+
+void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms)
+{
+    uint64_t before_ms = e->announced_ms;
+    e->announced_ms = now_ms;
+    if (origin_seq > e->origin_seq)
+        e->origin_seq = origin_seq;
+    if (e->origin_seq <= e->applied_seq) {
+        edge__caught_up(e, now_ms);
         return;
-    e->origin_seq = origin_seq;
-    if (origin_seq <= e->applied_seq)
-        return;
+    }
+    if (e->samples_n > 0 &&
+        e->samples[(e->samples_head + e->samples_n - 1) % KV_REPL_LAG_SAMPLES_MAX].seq >=
+            e->origin_seq)
+        return; /* nothing new announced */
     if (e->samples_n == KV_REPL_LAG_SAMPLES_MAX) {
-        /* Full: stretch the newest sample (its older time overstates). */
+        /* Full: stretch the newest sample (its older times overstate the
+         * lag and understate freshness: both err on the safe side). */
         size_t last = (e->samples_head + e->samples_n - 1) % KV_REPL_LAG_SAMPLES_MAX;
-        e->samples[last].seq = origin_seq;
+        e->samples[last].seq = e->origin_seq;
         return;
     }
     esample_t *s = &e->samples[(e->samples_head + e->samples_n) % KV_REPL_LAG_SAMPLES_MAX];
-    s->seq = origin_seq;
+    s->seq = e->origin_seq;
     s->ms = now_ms;
+    s->before_ms = before_ms;
     e->samples_n++;
 }
 
 void repl__edge_lag_update(repl_edge_t *e)
 {
+    bool popped = false;
     while (e->samples_n > 0 && e->samples[e->samples_head].seq <= e->applied_seq) {
         e->samples_head = (e->samples_head + 1) % KV_REPL_LAG_SAMPLES_MAX;
         e->samples_n--;
+        popped = true;
     }
+    if (!popped)
+        return;
+    /* Every frame heard before the oldest announcement still ahead of
+     * applied_seq announced something applied now; with none ahead, every
+     * frame did. */
+    if (e->samples_n == 0)
+        edge__caught_up(e, e->announced_ms);
+    else
+        edge__caught_up(e, e->samples[e->samples_head].before_ms);
 }
 
 /* One frame; takes ownership of *f (handlers keep it by NULLing *f). */
 static void edge__dispatch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a)
 {
     Edgekv__Frame *fr = *f;
-    repl__edge_heard(e, 0, now_ms);
+    repl__edge_heard(e, now_ms);
     if (!repl__edge_welcomed(e->state) && fr->msg_case != EDGEKV__FRAME__MSG_WELCOME) {
         repl__edge_drop(e, true, "expected welcome", now_ms, a);
         return;
@@ -231,7 +263,7 @@ static void edge__dispatch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, r
         repl__edge_on_batch(e, f, now_ms, a);
         break;
     case EDGEKV__FRAME__MSG_HEARTBEAT:
-        repl__edge_heard(e, fr->heartbeat->origin_seq, now_ms);
+        repl__edge_announced(e, fr->heartbeat->origin_seq, now_ms);
         break;
     case EDGEKV__FRAME__MSG_WRITE_RESULT:
         repl__edge_on_write_result(e, fr->write_result, now_ms, a);
@@ -281,7 +313,7 @@ void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     uint64_t heard = e->last_heard_ms > e->connect_ms ? e->last_heard_ms : e->connect_ms;
     if (repl__edge_linked(e->state) && now_ms >= repl__add_sat(heard, e->cfg.link_timeout_ms))
         repl__edge_drop(e, true, "origin silent", now_ms, a);
-    if (e->heard && now_ms > repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms))
+    if (e->caught_up_ms && now_ms > repl__add_sat(e->caught_up_ms, e->cfg.propagation_bound_ms))
         e->stale_seen = true;
     if (e->ack_due && now_ms >= repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS))
         repl__edge_ack(e, true, now_ms, a);
@@ -305,8 +337,8 @@ uint64_t repl_edge_deadline(const repl_edge_t *e)
         uint64_t heard = e->last_heard_ms > e->connect_ms ? e->last_heard_ms : e->connect_ms;
         d = repl__min64(d, repl__add_sat(heard, e->cfg.link_timeout_ms));
     }
-    if (e->heard && !e->stale_seen)
-        d = repl__min64(d, repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms + 1));
+    if (e->caught_up_ms && !e->stale_seen)
+        d = repl__min64(d, repl__add_sat(e->caught_up_ms, e->cfg.propagation_bound_ms + 1));
     if (e->ack_due)
         d = repl__min64(d, repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS));
     return repl__min64(d, repl__edge_writes_deadline(e));
@@ -359,8 +391,8 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
 
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms)
 {
-    *since_ms = e->heard ? e->last_heard_ms : e->started_ms;
-    if (!e->heard || e->snapshotting || !e->history_id[0] || e->state == ESTATE_REFUSED)
+    *since_ms = e->caught_up_ms ? e->caught_up_ms : e->started_ms;
+    if (!e->caught_up_ms || e->snapshotting || !e->history_id[0] || e->state == ESTATE_REFUSED)
         return 0;
-    return repl__add_sat(e->last_heard_ms, e->cfg.propagation_bound_ms);
+    return repl__add_sat(e->caught_up_ms, e->cfg.propagation_bound_ms);
 }

@@ -86,8 +86,9 @@ typedef struct {
 } ewrite_t;
 
 typedef struct {
-    uint64_t seq; /* an origin_seq announced ... */
-    uint64_t ms;  /* ... first seen at this time */
+    uint64_t seq;       /* an origin_seq announced ... */
+    uint64_t ms;        /* ... first seen at this time, */
+    uint64_t before_ms; /* the last frame heard before it (0: none) */
 } esample_t;
 
 struct repl_edge {
@@ -122,7 +123,15 @@ struct repl_edge {
     uint64_t origin_seq;
     bool heard; /* a frame ever arrived from the origin */
     uint64_t last_heard_ms;
-    bool stale_seen; /* the staleness deadline has passed (tick saw it) */
+    /* The last frame heard whose announced origin_seq is applied here (0:
+     * none): staleness counts from it, not from the last frame heard, so an
+     * edge working through a backlog is stale until it has caught up with
+     * what the origin said. */
+    uint64_t caught_up_ms;
+    uint64_t announced_ms; /* the last announcing frame (0: none) */
+    bool stale_seen;       /* the staleness deadline has passed (tick saw it) */
+    /* The origin_seqs announced beyond applied_seq, oldest first: lag, and
+     * (before_ms of the oldest) caught_up_ms as applied_seq advances. */
     esample_t samples[KV_REPL_LAG_SAMPLES_MAX];
     size_t samples_head, samples_n;
 
@@ -169,7 +178,11 @@ void repl__edge_drop(repl_edge_t *e, bool close, const char *reason, uint64_t no
 /* Send a frame on the link; drops the link when it cannot be encoded. */
 int repl__edge_send(repl_edge_t *e, const Edgekv__Frame *f, uint64_t now_ms, repl_actions_t *a);
 void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
-void repl__edge_heard(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms);
+/* A frame arrived (the link is alive). */
+void repl__edge_heard(repl_edge_t *e, uint64_t now_ms);
+/* A frame that says how far the origin is (Welcome, MutationBatch,
+ * Heartbeat, SnapshotEnd): lag samples and the caught-up time. */
+void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms);
 void repl__edge_lag_update(repl_edge_t *e);
 
 /* edge_sync.c */

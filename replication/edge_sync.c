@@ -122,7 +122,7 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         return;
     }
     e->attempts = 0;
-    repl__edge_heard(e, w->origin_seq, now_ms);
+    repl__edge_announced(e, w->origin_seq, now_ms);
     if (w->mode == EDGEKV__WELCOME__MODE__RESUME) {
         if (!e->history_id[0] || w->from_seq != e->applied_seq + 1) {
             repl__edge_drop(e, true, "bad resume", now_ms, a);
@@ -199,7 +199,7 @@ void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, rep
         repl__edge_drop(e, true, "unexpected batch", now_ms, a);
         return;
     }
-    repl__edge_heard(e, b->origin_seq, now_ms);
+    repl__edge_announced(e, b->origin_seq, now_ms);
     size_t start = 0;
     while (start < b->n_mutations && b->mutations[start]->seq <= e->recv_seq)
         start++; /* already applied or queued */
@@ -237,7 +237,7 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
         repl__edge_drop(e, true, "apply queue full", now_ms, a);
         return;
     }
-    repl__edge_heard(e, end->seq, now_ms);
+    repl__edge_announced(e, end->seq, now_ms);
     e->state = ESTATE_SNAPSHOT_ENDED;
     e->recv_seq = end->seq;
     eitem_t it = {.seq = end->seq, .set_history = true};

@@ -441,7 +441,7 @@ typedef struct {
     uint64_t lag_ms;        /* now - when the oldest unapplied seq was announced */
     uint64_t last_heard_ms; /* local time of the last frame from the origin */
     bool stale;             /* now_ms > repl_edge_fresh_until(): see there */
-    uint64_t staleness_ms;  /* now - last_heard_ms (since start if never) */
+    uint64_t staleness_ms;  /* now - the last time it was caught up (since start if never) */
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);
@@ -450,10 +450,14 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
  * and must not lock the core per answer: publish these two values after
  * every call into the core (before carrying out its actions) and judge with
  * them. Answers are fresh while now_ms <= the returned time, which is 0
- * (stale whatever the clock says) while there is no history, the origin was
- * never heard, a snapshot is half applied or the history was refused, and
- * else last_heard_ms + propagation_bound_ms. *since_ms gets the local time
- * staleness is measured from (the last frame heard, or the start). */
+ * (stale whatever the clock says) while there is no history, the edge has
+ * never caught up, a snapshot is half applied or the history was refused,
+ * and else caught_up + propagation_bound_ms, where caught_up is the local
+ * time of the last frame heard whose announced origin_seq is applied here.
+ * Hearing the origin is not enough: an edge that resumes behind a backlog
+ * (after its own restart, the origin's, or a cut link) answers as stale
+ * until it has applied what the origin announced. *since_ms gets the local
+ * time staleness is measured from (caught_up, or the start). */
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms);
 
 /* The verdict at now_ms, from a repl_edge_fresh_until() value. */

@@ -316,9 +316,10 @@ static void test_refuses_other_history(void **state)
     assert_true(st.stale);
     uint64_t since;
     assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
-    assert_int_equal(since, 1000);
-    /* Stays refused: no reconnect, writes fail at once. */
-    assert_int_equal(repl_edge_deadline(x.e), 1000 + 1000 + 1); /* only the staleness edge */
+    assert_int_equal(since, 1000); /* never caught up: since the start */
+    /* Stays refused: no reconnect, writes fail at once, and nothing is due
+     * (it was never fresh, so there is no staleness edge either). */
+    assert_int_equal(repl_edge_deadline(x.e), UINT64_MAX);
     repl_edge_tick(x.e, 100000, ex_a(&x));
     assert_int_equal(x.t.a.n, 0);
     assert_int_equal(repl_edge_deadline(x.e), UINT64_MAX);
@@ -355,7 +356,7 @@ static void test_snapshot_flow(void **state)
     assert_true(st.stale); /* heard, but the replica is not whole */
     uint64_t since;        /* stale whatever the clock says ... */
     assert_int_equal(repl_edge_fresh_until(x.e, &since), 0);
-    assert_int_equal(since, 2000);
+    assert_int_equal(since, 1000);          /* never caught up: since the start */
     ex_muts_frame(&x, true, 1, 2, 0, 2001); /* queued behind the reset */
     assert_int_equal(x.t.a.n, 0);
     repl_edge_reset_done(x.e, 0, 2002, ex_a(&x));
@@ -476,6 +477,57 @@ static void test_staleness_exact(void **state)
     assert_int_equal(repl_edge_deadline(x.e), 1500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS);
     repl_edge_tick(x.e, 1500 + KV_REPL_LINK_TIMEOUT_DEFAULT_MS, ex_a(&x));
     assert_string_equal(ex_one(&x, REPL_ACT_CLOSE)->u.close.reason, "origin silent");
+    ex_free(&x);
+}
+
+/* An edge that comes back behind a backlog is stale until it has applied
+ * what the origin announced: hearing the origin is not being caught up
+ * (the nemesis run's finding: a resumed edge answered values overwritten
+ * seconds earlier, unmarked). Staleness counts from the last frame whose
+ * announced origin_seq is applied, never from a later one. */
+static void test_stale_until_caught_up(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000); /* caught up at 1000; bound 1000 */
+    uint64_t since;
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 2000);
+    repl_edge_on_disconnect(x.e, 1100, ex_a(&x));
+    x.t.a.n = 0;
+    /* Back at 5000; the origin is at 9 now. */
+    ex_connect(&x, 2, 5000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__RESUME, 9, 6, 5000);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 5000, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
+    assert_true(st.stale); /* heard at 5000, but 6..9 are not applied */
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 2000);
+    assert_int_equal(since, 1000);
+    ex_batch(&x, 6, 7, 5010);
+    ex_heartbeat(&x, 12, 5020); /* more written meanwhile */
+    ex_batch(&x, 8, 9, 5030);
+    x.t.a.n = 0;
+    repl_edge_applied(x.e, 0, 7, 5040, ex_a(&x));
+    x.t.a.n = 0;
+    repl_edge_status(x.e, 5040, &st);
+    assert_true(st.stale); /* 7 < 9: still behind what 5000 announced */
+    repl_edge_applied(x.e, 0, 9, 5050, ex_a(&x));
+    x.t.a.n = 0;
+    /* Everything announced up to the heartbeat at 5020 (which said 12) is
+     * not applied: caught up as of the last frame before it, at 5010. */
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 5010 + 1000);
+    assert_int_equal(since, 5010);
+    repl_edge_status(x.e, 5050, &st);
+    assert_false(st.stale);
+    ex_batch(&x, 10, 12, 5060);
+    ex_heartbeat(&x, 12, 5070);
+    x.t.a.n = 0;
+    repl_edge_applied(x.e, 0, 12, 5080, ex_a(&x));
+    x.t.a.n = 0;
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 5070 + 1000); /* the last frame */
+    ex_heartbeat(&x, 12, 5500);
+    assert_int_equal(repl_edge_fresh_until(x.e, &since), 5500 + 1000);
     ex_free(&x);
 }
 
@@ -989,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_flow),
         cmocka_unit_test(test_snapshot_completes_across_a_new_link),
         cmocka_unit_test(test_staleness_exact),
+        cmocka_unit_test(test_stale_until_caught_up),
         cmocka_unit_test(test_lag),
         cmocka_unit_test(test_write_read_your_writes),
         cmocka_unit_test(test_write_too_big_for_a_frame),
