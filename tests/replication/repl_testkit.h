@@ -117,9 +117,10 @@ typedef struct {
 } tk_read_t;
 
 typedef struct {
-    drive_node_t d;  /* the core (d.origin) and its PERSIST in flight */
-    lww_replica_t m; /* its durable records */
-    tk_entry_t *log; /* consecutive seqs from log[0].seq */
+    drive_node_t d;           /* the core (d.origin) and its PERSIST in flight */
+    repl_origin_config_t cfg; /* what it was created with (tk_origin_crash) */
+    lww_replica_t m;          /* its durable records */
+    tk_entry_t *log;          /* consecutive seqs from log[0].seq */
     size_t nlog, logcap;
     uint64_t last_seq;
     int persist_fail_rc; /* next persist fails with this */
@@ -168,6 +169,12 @@ void tk_origin_write(tk_world_t *w, uint64_t token, const repl_op_t *ops, size_t
 void tk_edge_write(tk_world_t *w, size_t i, uint64_t token, const repl_op_t *ops, size_t n);
 /* Cut edge i off (both sides see a disconnect; connects fail) or heal it. */
 void tk_partition(tk_world_t *w, size_t i, bool down);
+/* The origin process dies and restarts from storage that kept its log only
+ * up to keep_seq (<= last_seq; the log untrimmed): what a crash does to an
+ * origin on sync=batch|off whose last commits were not yet synced. Its links
+ * drop (edges hear a disconnect), work in flight is lost, and a new origin
+ * core starts from the records rebuilt from log entries 1..keep_seq. */
+void tk_origin_crash(tk_world_t *w, uint64_t keep_seq);
 uint64_t tk_rand(tk_world_t *w);
 
 /* Config helpers. */

@@ -87,7 +87,7 @@ static void edges_equal(const state_edge_t *a, const state_edge_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         assert_true(a[i].node_id == b[i].node_id && a[i].acked_seq == b[i].acked_seq &&
-                    a[i].last_ack_ms == b[i].last_ack_ms);
+                    a[i].last_ack_ms == b[i].last_ack_ms && strcmp(a[i].name, b[i].name) == 0);
 }
 
 static size_t state_entries(stor_t *s)
@@ -172,8 +172,13 @@ static void test_edges_many(void **state)
     fx_t *f = *state;
     size_t n = 300, got_n;
     state_edge_t *e = calloc(KV_REPL_EDGES_MAX + 1, sizeof *e), *got;
-    for (size_t i = 0; i < KV_REPL_EDGES_MAX + 1; i++)
-        e[i] = (state_edge_t){(uint32_t)(1000 + i), 10 + i, 5000 + i};
+    for (size_t i = 0; i < KV_REPL_EDGES_MAX + 1; i++) {
+        e[i] = (state_edge_t){(uint32_t)(1000 + i), 10 + i, 5000 + i, ""};
+        /* The certificate name travels with the ack (every third: none, as
+         * a record from before names were kept). */
+        if (i % 3)
+            snprintf(e[i].name, sizeof e[i].name, "edge-%zu.example", i);
+    }
     assert_int_equal(state_edges_get(f->s, &got, &got_n), KV_ENOTFOUND);
     assert_int_equal(state_edges_put(f->s, e, n), 0);
     assert_int_equal(state_edges_get(f->s, &got, &got_n), 0);
@@ -204,8 +209,10 @@ static void test_edges_restore_core(void **state)
     repl_origin_config_t oc;
     repl_origin_t *o;
     repl_edge_info_t *info = calloc(KV_REPL_EDGES_MAX, sizeof *info);
-    for (size_t i = 0; i < n; i++)
-        e[i] = (state_edge_t){(uint32_t)(7 + i), 100 + i, 9000 + i};
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (state_edge_t){(uint32_t)(7 + i), 100 + i, 9000 + i, ""};
+        snprintf(e[i].name, sizeof e[i].name, "e%zu", i);
+    }
     assert_int_equal(state_edges_put(f->s, e, n), 0);
 
     repl_origin_config_default(&oc);
@@ -216,7 +223,8 @@ static void test_edges_restore_core(void **state)
     assert_int_equal(repl_origin_create(&oc, &o), 0);
     assert_int_equal(state_edges_get(f->s, &got, &got_n), 0);
     for (size_t i = 0; i < got_n; i++)
-        if (repl_origin_restore_edge(o, got[i].node_id, got[i].acked_seq, got[i].last_ack_ms) == 0)
+        if (repl_origin_restore_edge(o, got[i].node_id, got[i].name, got[i].acked_seq,
+                                     got[i].last_ack_ms) == 0)
             restored++;
     kv_free(got);
     assert_int_equal(restored, n);
@@ -225,7 +233,7 @@ static void test_edges_restore_core(void **state)
         bool found = false;
         for (size_t k = 0; k < n && !found; k++)
             found = info[k].node_id == e[i].node_id && info[k].acked_seq == e[i].acked_seq &&
-                    info[k].last_ack_ms == e[i].last_ack_ms;
+                    info[k].last_ack_ms == e[i].last_ack_ms && strcmp(info[k].name, e[i].name) == 0;
         assert_true(found);
     }
     repl_origin_destroy(o);
