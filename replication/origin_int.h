@@ -31,18 +31,20 @@ typedef struct {
     char name[KV_TLS_PEER_NAME_MAX + 1]; /* its certificate's: who it is */
     size_t edge;                         /* index into o->edges, SIZE_MAX before Hello */
     uint64_t connected_ms;
-    uint64_t last_send_ms;       /* heartbeats go out when this gets old */
-    uint64_t next_seq;           /* STREAM: next seq to send */
-    uint64_t snap_pin;           /* SNAPSHOT: the log from snap_pin + 1 is kept */
-    uint64_t verify_seq;         /* VERIFY: the edge's applied seq ... */
-    kv_version_t verify_version; /* ... and the version it claims there */
-    bool post_snapshot;          /* STREAM after a snapshot, not yet caught up:
-                                    its catch-up is protected from trimming */
-    size_t unflushed;            /* bytes of SENDs not yet reported flushed */
-    bool behind;                 /* unflushed hit the cap: no pushes until half */
-    bool read_pending;           /* a READ_LOG for it is outstanding */
-    uint64_t due_ms;             /* its timer (origin_timer.c), UINT64_MAX: none */
-    size_t heap_pos;             /* its place in o->heap, SIZE_MAX: not there */
+    uint64_t last_send_ms; /* heartbeats go out when this gets old */
+    uint64_t next_seq;     /* STREAM: next seq to send */
+    uint64_t snap_pin;     /* SNAPSHOT: the log from snap_pin + 1 is kept */
+    bool post_snapshot;    /* STREAM after a snapshot, not yet caught up:
+                              its catch-up is protected from trimming */
+    size_t unflushed;      /* bytes of SENDs not yet reported flushed */
+    bool behind;           /* unflushed hit the cap: no pushes until half */
+    bool read_pending;     /* a READ_LOG for it is outstanding */
+    uint64_t due_ms;       /* its timer (origin_timer.c), UINT64_MAX: none */
+    size_t heap_pos;       /* its place in o->heap, SIZE_MAX: not there */
+
+    /* VERIFY: the edge's applied seq and the version it claims there. */
+    uint64_t verify_seq;
+    kv_version_t verify_version;
 } opeer_t;
 
 /* An edge the origin has heard from, kept after it disconnects (until

@@ -370,9 +370,9 @@ typedef struct {
     uint32_t node_id;
     char history_id[33]; /* "" for a fresh replica */
     uint64_t applied_seq;
-    kv_version_t applied_version; /* of the entry at applied_seq (zero: unknown;
-                                     the resume proof, see the top) */
-    uint64_t hlc_last;            /* highest version stored here */
+    /* The version of the entry at applied_seq (zero: unknown): the resume proof. */
+    kv_version_t applied_version;
+    uint64_t hlc_last; /* highest version stored here */
     uint64_t propagation_bound_ms;
     uint64_t write_timeout_ms;
     uint64_t reconnect_min_ms, reconnect_max_ms;

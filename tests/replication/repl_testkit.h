@@ -117,10 +117,9 @@ typedef struct {
 } tk_read_t;
 
 typedef struct {
-    drive_node_t d;           /* the core (d.origin) and its PERSIST in flight */
-    repl_origin_config_t cfg; /* what it was created with (tk_origin_crash) */
-    lww_replica_t m;          /* its durable records */
-    tk_entry_t *log;          /* consecutive seqs from log[0].seq */
+    drive_node_t d;  /* the core (d.origin) and its PERSIST in flight */
+    lww_replica_t m; /* its durable records */
+    tk_entry_t *log; /* consecutive seqs from log[0].seq */
     size_t nlog, logcap;
     uint64_t last_seq;
     int persist_fail_rc; /* next persist fails with this */
@@ -137,6 +136,9 @@ typedef struct {
     size_t trims;
     size_t snapshots;
     size_t log_reads; /* READ_LOG actions: catch-up below the in-memory tail */
+
+    /* What it was created with (tk_origin_crash). */
+    repl_origin_config_t cfg;
 } tk_origin_t;
 
 typedef struct {
