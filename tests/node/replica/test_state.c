@@ -117,7 +117,11 @@ static void test_identity(void **state)
 static void test_position(void **state)
 {
     fx_t *f = *state;
-    state_position_t p = {.history_id = HIST, .seq = UINT64_MAX, .hlc_last = UINT64_MAX}, got;
+    state_position_t p = {.history_id = HIST,
+                          .seq = UINT64_MAX,
+                          .hlc_last = UINT64_MAX,
+                          .seq_version = {UINT64_MAX, UINT32_MAX}},
+                     got;
     uint8_t buf[STATE_POSITION_MAX_BYTES];
     stor_snap_t *snap;
     /* The largest position fits the bound the commits size their buffer by. */
@@ -126,14 +130,35 @@ static void test_position(void **state)
     assert_int_equal(state_position_put(f->s, &p), 0);
     assert_int_equal(stor_snapshot_open(f->s, &snap), 0);
     p.seq = 5;
+    p.seq_version = (kv_version_t){77, 3};
     assert_int_equal(state_position_put(f->s, &p), 0);
     assert_int_equal(state_position_get(f->s, &got), 0);
     assert_string_equal(got.history_id, HIST);
     assert_true(got.seq == 5 && got.hlc_last == UINT64_MAX);
+    assert_true(got.seq_version.hlc == 77 && got.seq_version.node_id == 3);
     /* The snapshot still sees the position it was taken at. */
     assert_int_equal(state_position_get_at(snap, &got), 0);
-    assert_true(got.seq == UINT64_MAX);
+    assert_true(got.seq == UINT64_MAX && got.seq_version.hlc == UINT64_MAX);
     stor_snapshot_close(snap);
+}
+
+/* A format-1 position written before the resume proof has no seq_version:
+ * it reads as unknown (zero), so that edge's next resume is a snapshot. */
+static void test_position_without_version(void **state)
+{
+    fx_t *f = *state;
+    Edgekv__ReplPosition m = EDGEKV__REPL_POSITION__INIT;
+    uint8_t buf[256];
+    state_position_t got;
+    m.format = STATE_FORMAT;
+    m.history_id = HIST;
+    m.seq = 9;
+    m.hlc_last = 123;
+    assert_int_equal(
+        stor_state_put(f->s, STATE_POSITION, buf, edgekv__repl_position__pack(&m, buf)), 0);
+    assert_int_equal(state_position_get(f->s, &got), 0);
+    assert_true(got.seq == 9 && got.hlc_last == 123);
+    assert_true(kv_version_is_zero(got.seq_version));
 }
 
 /* An old text, a future format and a history past its size are refused. */
@@ -535,6 +560,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_position_without_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_many, setup, teardown),
