@@ -1,6 +1,8 @@
 /*
  * origin_stream.c - what the origin sends to an edge: the handshake
- * (resume, snapshot or refusal), the pushed log, catch-up, heartbeats.
+ * (resume once the edge's position is proven on this history, else a
+ * snapshot; another history is refused: repl.h, "Resume proof"), the
+ * pushed log, catch-up, heartbeats.
  *
  * One loop, origin__pump, serves every state of an edge's stream: while the
  * edge is not "behind" (its unflushed bytes under peer_buffer_max_bytes) and
