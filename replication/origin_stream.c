@@ -275,13 +275,13 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
     }
     p->verify_seq = applied;
     p->verify_version = (kv_version_t){h->applied_version->hlc, h->applied_version->node_id};
+    if (applied < o->log_first_seq) { /* trimmed: held in memory or not */
+        origin__judge(o, p, NULL, now_ms, a);
+        return;
+    }
     const otail_t *t = repl__tail_at(o, applied);
     if (t) {
         origin__judge(o, p, &t->m, now_ms, a);
-        return;
-    }
-    if (applied < o->log_first_seq) {
-        origin__judge(o, p, NULL, now_ms, a);
         return;
     }
     /* Read the entry (and what follows it, which a resume sends next). */
