@@ -960,6 +960,26 @@ static void test_resume_needs_proof_of_history(void **state)
     check_snapshot(&x, true);
     fx_free(&x);
 
+    /* Below the log's first seq, an entry still held in memory proves
+     * nothing: past log_retention_max an edge takes a snapshot. */
+    cfg_at(&c, 0, 1);
+    c.log_retention = 1;
+    c.log_retention_max = 4;
+    c.peer_buffer_max_bytes = 1u << 30;
+    fx_init(&x, &c);
+    for (int i = 0; i < 3; i++)
+        commit_one(&x, 1000 + (uint64_t)i);
+    kv_version_t v2 = fx_entry_version(&x, 2);
+    for (int i = 3; i < 10; i++)
+        commit_one(&x, 1000 + (uint64_t)i);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_true(st.log_first_seq > 2);
+    assert_non_null(repl__tail_at(x.o, 2));
+    fx_hello_v(&x, 1, "e1", TK_HIST_A, 2, v2, 101, 2000);
+    check_snapshot(&x, false);
+    fx_free(&x);
+
     /* The empty prefix is on every history: applied 0 resumes from 1 while
      * the log starts there. */
     cfg_at(&c, 3, 1);
