@@ -33,10 +33,10 @@ typedef struct {
     uint64_t held;    /* events held back since */
 } kv_log_limit_t;
 
-/* An event at now_ms (any clock that does not jump forward; a clock seen
- * going back lets the line through). True: write its line, with *held (may
- * be NULL) the number of events held back since the last line written.
- * False: held back and counted. */
+/* An event at now_ms (the caller's millisecond clock; one seen going back
+ * lets the line through rather than silence it). True: write its line,
+ * with *held (may be NULL) the number of events held back since the last
+ * line written. False: held back and counted. */
 bool kv_log_limit(kv_log_limit_t *l, uint64_t now_ms, uint64_t interval_ms, uint64_t *held);
 
 #endif
