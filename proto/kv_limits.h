@@ -297,4 +297,10 @@ _Static_assert(KV_STOR_MAX_OPEN_FILES_MIN <= KV_STOR_MAX_OPEN_FILES_DEFAULT,
 _Static_assert(KV_BULK_JSON_VALUES_MAX >= 4u * KV_BULK_WRITE_MAX_ITEMS,
                "a maximal bulk of plain items passes the scan");
 
+/* ---- log rate limits --------------------------------------------------------- */
+/* A failed TLS handshake on the replication port (anyone can cause one) is
+ * logged at most once per this interval, with the count held back since:
+ * a flood of junk handshakes costs a line per interval, not a line each. */
+#define KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS 10000u
+
 #endif

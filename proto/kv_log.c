@@ -1,4 +1,5 @@
-/* kv_log.c - stderr logger of kv_log.h. */
+/* kv_log.c - stderr logger of kv_log.h, and its rate limit for lines
+ * strangers can cause. */
 #include "kv_log.h"
 
 #include <stdarg.h>
@@ -10,6 +11,20 @@ static kv_log_level_t g_level = KV_LOG_INFO;
 void kv_log_set_level(kv_log_level_t level)
 {
     g_level = level;
+}
+
+bool kv_log_limit(kv_log_limit_t *l, uint64_t now_ms, uint64_t interval_ms, uint64_t *held)
+{
+    if (l->any && now_ms >= l->last_ms && now_ms - l->last_ms < interval_ms) {
+        l->held++;
+        return false;
+    }
+    if (held)
+        *held = l->held;
+    l->any = true;
+    l->last_ms = now_ms;
+    l->held = 0;
+    return true;
 }
 
 void kv_log(kv_log_level_t level, const char *module, const char *fmt, ...)

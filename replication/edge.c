@@ -55,6 +55,7 @@ int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
     memcpy(e->history_id, cfg->history_id, sizeof e->history_id);
     e->history_id[sizeof e->history_id - 1] = '\0';
     e->applied_seq = e->recv_seq = cfg->applied_seq;
+    e->applied_version = cfg->applied_version;
     e->rng = cfg->seed;
     e->reconnect_at = UINT64_MAX;
     e->w_due = UINT64_MAX;
@@ -115,8 +116,14 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
     Edgekv__Hello h = EDGEKV__HELLO__INIT;
+    Edgekv__Version v = EDGEKV__VERSION__INIT;
     h.history_id = e->history_id;
     h.applied_seq = e->applied_seq;
+    if (!kv_version_is_zero(e->applied_version)) {
+        v.hlc = e->applied_version.hlc;
+        v.node_id = e->applied_version.node_id;
+        h.applied_version = &v;
+    }
     h.node_id = e->cfg.node_id;
     h.hlc_ms = hlc_ms(hlc_peek(&e->hlc, repl__edge_wall(e, now_ms)));
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;

@@ -68,7 +68,10 @@ typedef struct {
     repl_mutation_t *muts; /* kv_malloc'd views into frame */
     size_t n;
     uint64_t seq;         /* APPLY seq; 0 = snapshot chunk */
+    kv_version_t version; /* APPLY with seq: the entry at seq's version */
     bool set_history;     /* the SnapshotEnd step */
+    bool diverged;        /* RESET: the position was off the origin's history */
+    const char *reason;   /* RESET: why (static) */
     Edgekv__Frame *frame; /* owns the bytes muts point at */
     size_t bytes;
 } eitem_t;
@@ -116,6 +119,7 @@ struct repl_edge {
     /* Replica position: applied is durable, recv is queued or applied. */
     char history_id[33];
     uint64_t applied_seq;
+    kv_version_t applied_version; /* of the entry at applied_seq: the resume proof */
     uint64_t recv_seq;
 
     /* What the origin said, and when (kept across links: staleness is

@@ -61,10 +61,14 @@ static void q_next(repl_edge_t *e, repl_actions_t *a)
         return;
     const eitem_t *it = q_at(e, 0);
     repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY};
-    if (!it->reset) {
+    if (it->reset) {
+        act.u.reset.reason = it->reason;
+        act.u.reset.diverged = it->diverged;
+    } else {
         act.u.apply.muts = it->muts;
         act.u.apply.n = it->n;
         act.u.apply.seq = it->seq;
+        act.u.apply.version = it->version;
         act.u.apply.history_id = it->set_history ? e->origin_history : NULL;
     }
     e->q_inflight = true;
@@ -117,7 +121,12 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
         return;
     }
-    if (e->history_id[0] && w->origin_seq < e->applied_seq) {
+    /* An origin behind this replica (it lost a tail in a crash) answers
+     * SNAPSHOT with `diverged`, and the snapshot replaces what only this
+     * replica had. Any other answer from behind (an origin from before the
+     * resume proof, a replayed stream) would rewind it: refused, as always. */
+    if (e->history_id[0] && w->origin_seq < e->applied_seq &&
+        !(w->mode == EDGEKV__WELCOME__MODE__SNAPSHOT && w->diverged)) {
         edge__refuse(e, "origin is behind this replica: refusing to rewind", now_ms, a);
         return;
     }
@@ -136,7 +145,12 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
     e->snapshotting = true;
     e->snap_min_seq = w->origin_seq;
     e->state = ESTATE_SNAPSHOT;
-    eitem_t it = {.reset = true};
+    eitem_t it = {.reset = true, .diverged = w->diverged, .reason = "a new replica"};
+    if (w->diverged)
+        it.reason = "this replica's position is not on the origin's history (the origin lost a "
+                    "tail of its log, e.g. a crash without sync): replacing it with a snapshot";
+    else if (e->history_id[0])
+        it.reason = "the origin no longer holds the log from this replica's position";
     q_push(e, &it, a);
 }
 
@@ -187,8 +201,10 @@ static void edge__queue_apply(repl_edge_t *e, Edgekv__Frame **f, Edgekv__Mutatio
     hlc_observe(&e->hlc, max_hlc);
     it.frame = *f;
     *f = NULL;
-    if (seq)
+    if (seq) {
         e->recv_seq = seq;
+        it.version = it.muts[n - 1].version; /* n > 0: seq is its last entry */
+    }
     q_push(e, &it, a);
 }
 
@@ -241,6 +257,8 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
     e->state = ESTATE_SNAPSHOT_ENDED;
     e->recv_seq = end->seq;
     eitem_t it = {.seq = end->seq, .set_history = true};
+    if (end->version && end->seq)
+        it.version = (kv_version_t){end->version->hlc, end->version->node_id};
     q_push(e, &it, a);
 }
 
@@ -299,6 +317,7 @@ void repl_edge_reset_done(repl_edge_t *e, int rc, uint64_t now_ms, repl_actions_
     }
     e->history_id[0] = '\0';
     e->applied_seq = 0;
+    e->applied_version = KV_VERSION_ZERO;
     edge__step_done(e, now_ms, a);
 }
 
@@ -311,8 +330,10 @@ void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, re
         return;
     }
     const eitem_t *it = q_at(e, 0);
-    if (it->seq)
+    if (it->seq) {
         e->applied_seq = it->seq;
+        e->applied_version = it->version;
+    }
     if (it->set_history) {
         memcpy(e->history_id, e->origin_history, sizeof e->history_id);
         e->snapshotting = false;

@@ -210,6 +210,10 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
         repl__origin_close(o, p, "expected hello", a);
         return false;
     }
+    if (p->state == OPEER_VERIFY && fr->msg_case != EDGEKV__FRAME__MSG_REFUSE) {
+        repl__origin_close(o, p, "frame before welcome", a);
+        return false;
+    }
     if (p->state == OPEER_REFUSED && fr->msg_case != EDGEKV__FRAME__MSG_REFUSE) {
         /* It follows another history: nothing it says may enter ours. */
         repl__origin_close(o, p, "refused link", a);
@@ -340,6 +344,7 @@ static void origin__edge_info(const repl_origin_t *o, const oedge_t *e, uint64_t
     out->node_id = e->node_id;
     out->peer = e->peer;
     out->connected = e->connected;
+    memcpy(out->name, e->name, sizeof out->name);
     out->acked_seq = e->acked_seq;
     out->last_ack_ms = e->last_ack_ms;
     out->lag_seq = o->last_seq > e->acked_seq ? o->last_seq - e->acked_seq : 0;

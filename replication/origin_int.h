@@ -15,6 +15,8 @@
 
 typedef enum {
     OPEER_HELLO,    /* connected, waiting for Hello */
+    OPEER_VERIFY,   /* Hello received: reading the log entry at its
+                       applied seq to check the resume proof */
     OPEER_SNAPSHOT, /* the driver is streaming a snapshot */
     OPEER_STREAM,   /* pushing the log from next_seq */
     OPEER_REFUSED   /* told a history it will refuse; sending nothing */
@@ -39,6 +41,10 @@ typedef struct {
     bool read_pending;     /* a READ_LOG for it is outstanding */
     uint64_t due_ms;       /* its timer (origin_timer.c), UINT64_MAX: none */
     size_t heap_pos;       /* its place in o->heap, SIZE_MAX: not there */
+
+    /* VERIFY: the edge's applied seq and the version it claims there. */
+    uint64_t verify_seq;
+    kv_version_t verify_version;
 } opeer_t;
 
 /* An edge the origin has heard from, kept after it disconnects (until
@@ -114,7 +120,7 @@ struct repl_origin {
     size_t heap_n, heap_cap;
     oedge_t *edges;
     size_t nedges, edges_cap;
-    uint64_t trim_need; /* lowest acked + 1 of unpinned edges, at the last trim */
+    uint64_t trim_need; /* lowest acked seq of unpinned edges, at the last trim */
 
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;

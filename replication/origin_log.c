@@ -117,7 +117,7 @@ uint64_t repl__commit_ms(const repl_origin_t *o, uint64_t seq)
 void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck *ack,
                          uint64_t now_ms, repl_actions_t *a)
 {
-    if (p->state == OPEER_REFUSED || p->edge == SIZE_MAX) {
+    if (p->state == OPEER_REFUSED || p->state == OPEER_VERIFY || p->edge == SIZE_MAX) {
         repl__origin_close(o, p, "unexpected ack", a);
         return;
     }
@@ -133,7 +133,7 @@ void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck
     e->seen_ms = now_ms;
     /* Only the slowest edge moving can move the trim point: with many
      * edges acking every few ms, the others must not rescan them all. */
-    if (old + 1 <= o->trim_need)
+    if (old <= o->trim_need)
         repl__origin_trim(o, a);
 }
 
@@ -160,11 +160,13 @@ void repl__origin_trim(repl_origin_t *o, repl_actions_t *a)
         if (p->edge != SIZE_MAX)
             o->edges[p->edge].pinned = true; /* its pin decides, not its ack */
     }
+    /* An edge's acked entry itself is kept: its version is the proof of
+     * its next resume (repl.h). */
     uint64_t need = UINT64_MAX;
     for (size_t i = 0; i < o->nedges; i++) {
         oedge_t *e = &o->edges[i];
         if (!e->pinned)
-            need = repl__min64(need, e->acked_seq + 1);
+            need = repl__min64(need, e->acked_seq);
         e->pinned = false;
     }
     o->trim_need = need;

@@ -1,6 +1,8 @@
 /*
  * origin_stream.c - what the origin sends to an edge: the handshake
- * (resume, snapshot or refusal), the pushed log, catch-up, heartbeats.
+ * (resume once the edge's position is proven on this history, else a
+ * snapshot; another history is refused: repl.h, "Resume proof"), the
+ * pushed log, catch-up, heartbeats.
  *
  * One loop, origin__pump, serves every state of an edge's stream: while the
  * edge is not "behind" (its unflushed bytes under peer_buffer_max_bytes) and
@@ -90,16 +92,33 @@ static void origin__edges_sweep(repl_origin_t *o, uint64_t now_ms, repl_actions_
         repl__origin_trim(o, a); /* a forgotten edge no longer holds the log */
 }
 
-int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
-                             uint64_t last_ack_ms)
+int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, const char *name,
+                             uint64_t acked_seq, uint64_t last_ack_ms)
 {
     repl__origin_begin(o);
-    if (acked_seq > o->last_seq)
+    if (!name)
+        name = "";
+    size_t name_len = strnlen(name, KV_TLS_PEER_NAME_MAX + 1);
+    if (acked_seq > o->last_seq || name_len > KV_TLS_PEER_NAME_MAX)
         return KV_EINVAL;
     size_t idx = origin__edge_by_id(o, node_id);
+    if (idx != SIZE_MAX && name_len && o->edges[idx].connected &&
+        strcmp(o->edges[idx].name, name) != 0)
+        return KV_EINVAL;
+    size_t other = name_len ? origin__edge_by_name(o, name) : SIZE_MAX;
+    if (other != SIZE_MAX && other != idx) {
+        /* A name speaks for one node id: the later record wins. */
+        if (o->edges[other].connected)
+            return KV_EINVAL;
+        origin__edge_drop(o, other);
+        if (idx != SIZE_MAX && idx > other)
+            idx--;
+    }
     if (idx == SIZE_MAX && (idx = origin__edge_add(o, node_id)) == SIZE_MAX)
         return KV_ELIMIT;
     oedge_t *e = &o->edges[idx];
+    if (name_len)
+        memcpy(e->name, name, name_len + 1);
     e->acked_seq = acked_seq;
     e->last_ack_ms = last_ack_ms;
     e->seen_ms = 0; /* a monotonic time: set by the next sweep */
@@ -152,7 +171,7 @@ static oedge_t *origin__attach(repl_origin_t *o, opeer_t *p, uint32_t node_id, u
 /* ---- the handshake ---------------------------------------------------------------- */
 
 static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode mode,
-                           uint64_t from_seq, uint64_t now_ms, repl_actions_t *a)
+                           uint64_t from_seq, bool diverged, uint64_t now_ms, repl_actions_t *a)
 {
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
     Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
@@ -160,9 +179,56 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.mode = mode;
     w.origin_seq = o->last_seq;
     w.from_seq = from_seq;
+    w.diverged = diverged;
     f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
     f.welcome = &w;
     return repl__origin_send(o, p, &f, now_ms, a);
+}
+
+/* Resume p's edge from from_seq (the proof held): stream the log. */
+static void origin__resume(repl_origin_t *o, opeer_t *p, uint64_t from_seq, uint64_t now_ms,
+                           repl_actions_t *a)
+{
+    if (p->edge != SIZE_MAX)
+        o->edges[p->edge].acked_seq = from_seq - 1;
+    if (origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, from_seq, false, now_ms, a) != 0)
+        return;
+    p->state = OPEER_STREAM;
+    p->next_seq = from_seq;
+    repl__origin_timer_update(o, p);
+    repl__origin_pump(o, p, now_ms, a);
+}
+
+/* Replace p's edge's data with a snapshot; `diverged`: its position was
+ * not on this history (why: the reason the driver is given). */
+static void origin__snapshot(repl_origin_t *o, opeer_t *p, bool diverged, const char *why,
+                             uint64_t now_ms, repl_actions_t *a)
+{
+    if (p->edge != SIZE_MAX)
+        o->edges[p->edge].acked_seq = 0;
+    if (origin__welcome(o, p, EDGEKV__WELCOME__MODE__SNAPSHOT, 0, diverged, now_ms, a) != 0)
+        return;
+    p->state = OPEER_SNAPSHOT;
+    p->snap_pin = o->last_seq;
+    repl__origin_timer_update(o, p);
+    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT,
+                         .u.snapshot = {.peer = p->id, .min_seq = o->last_seq, .reason = why}};
+    repl__out_emit(&o->out, a, &act, NULL);
+}
+
+#define ORIGIN__WHY_OFF_HISTORY "its position is not on this origin's history"
+
+/* The resume proof (repl.h): the entry at the edge's applied seq has the
+ * version it claims. */
+static void origin__judge(repl_origin_t *o, opeer_t *p, const repl_mutation_t *m, uint64_t now_ms,
+                          repl_actions_t *a)
+{
+    if (m && m->seq == p->verify_seq && kv_version_cmp(m->version, p->verify_version) == 0)
+        origin__resume(o, p, p->verify_seq + 1, now_ms, a);
+    else if (m && m->seq == p->verify_seq)
+        origin__snapshot(o, p, true, ORIGIN__WHY_OFF_HISTORY, now_ms, a);
+    else
+        origin__snapshot(o, p, false, "the log was trimmed past its position", now_ms, a);
 }
 
 void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h, uint64_t now_ms,
@@ -180,30 +246,51 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
     }
     const char *hist = h->history_id ? h->history_id : "";
     uint64_t applied = h->applied_seq;
-    if (hist[0] && (strcmp(hist, o->cfg.history_id) != 0 || applied > o->last_seq)) {
-        /* Never rewind an edge: tell it our history; it refuses and alarms. */
+    if (hist[0] && strcmp(hist, o->cfg.history_id) != 0) {
+        /* Never follow another history: tell it ours; it refuses and alarms. */
         p->state = OPEER_REFUSED;
         repl__origin_timer_update(o, p);
-        (void)origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, 0, now_ms, a);
+        (void)origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, 0, false, now_ms, a);
         return;
     }
-    e->acked_seq = hist[0] ? applied : 0;
-    if (hist[0] && applied + 1 >= o->log_first_seq) {
-        if (origin__welcome(o, p, EDGEKV__WELCOME__MODE__RESUME, applied + 1, now_ms, a) != 0)
-            return;
-        p->state = OPEER_STREAM;
-        p->next_seq = applied + 1;
-        repl__origin_timer_update(o, p);
-        repl__origin_pump(o, p, now_ms, a);
+    if (!hist[0]) {
+        origin__snapshot(o, p, false, "a new replica", now_ms, a);
         return;
     }
-    if (origin__welcome(o, p, EDGEKV__WELCOME__MODE__SNAPSHOT, 0, now_ms, a) != 0)
+    if (applied == 0) { /* the empty prefix is on every history */
+        if (o->log_first_seq <= 1)
+            origin__resume(o, p, 1, now_ms, a);
+        else
+            origin__snapshot(o, p, false, "the log was trimmed past its position", now_ms, a);
         return;
-    p->state = OPEER_SNAPSHOT;
-    p->snap_pin = o->last_seq;
+    }
+    if (applied > o->last_seq) {
+        /* It holds entries this origin does not: a tail lost in a crash. */
+        origin__snapshot(o, p, true, "its position is ahead of this origin's log", now_ms, a);
+        return;
+    }
+    if (!h->applied_version) {
+        origin__snapshot(o, p, false, "its position carries no version to check", now_ms, a);
+        return;
+    }
+    p->verify_seq = applied;
+    p->verify_version = (kv_version_t){h->applied_version->hlc, h->applied_version->node_id};
+    if (applied < o->log_first_seq) { /* trimmed: held in memory or not */
+        origin__judge(o, p, NULL, now_ms, a);
+        return;
+    }
+    const otail_t *t = repl__tail_at(o, applied);
+    if (t) {
+        origin__judge(o, p, &t->m, now_ms, a);
+        return;
+    }
+    /* Read the entry (and what follows it, which a resume sends next). */
+    p->state = OPEER_VERIFY;
+    p->read_pending = true;
     repl__origin_timer_update(o, p);
-    repl_action_t act = {.kind = REPL_ACT_SNAPSHOT,
-                         .u.snapshot = {.peer = p->id, .min_seq = o->last_seq}};
+    repl_action_t act = {
+        .kind = REPL_ACT_READ_LOG,
+        .u.read_log = {.peer = p->id, .from_seq = applied, .max_bytes = KV_REPL_BATCH_MAX_BYTES}};
     repl__out_emit(&o->out, a, &act, NULL);
 }
 
@@ -343,11 +430,16 @@ void repl_origin_log_read(repl_origin_t *o, repl_peer_t id, int rc, const repl_m
 {
     repl__origin_begin(o);
     opeer_t *p = repl__origin_peer(o, id);
-    if (!p || p->state != OPEER_STREAM || !p->read_pending)
+    if (!p || (p->state != OPEER_STREAM && p->state != OPEER_VERIFY) || !p->read_pending)
         return; /* the link went away meanwhile */
     p->read_pending = false;
     if (rc != 0) {
         repl__origin_close(o, p, "log read failed", a);
+        return;
+    }
+    if (p->state == OPEER_VERIFY) {
+        /* The entry at the edge's applied seq, unless trimmed meanwhile. */
+        origin__judge(o, p, n > 0 ? &muts[0] : NULL, now_ms, a);
         return;
     }
     if (n == 0 || muts[0].seq != p->next_seq) {

@@ -11,10 +11,12 @@
  *
  * The protocol (frames are proto/frame.h length-prefixed protobuf messages,
  * defined in proto/edgekv.proto):
- *   edge -> origin   Hello{history_id, applied_seq, node_id, hlc_ms}
+ *   edge -> origin   Hello{history_id, applied_seq, node_id, hlc_ms,
+ *                    applied_version}
  *   origin -> edge   Welcome{history_id, mode RESUME|SNAPSHOT, origin_seq,
- *                    from_seq}; then SnapshotChunk*, SnapshotEnd{seq,
- *                    history_id} when SNAPSHOT (streamed by the driver),
+ *                    from_seq, diverged}; then SnapshotChunk*,
+ *                    SnapshotEnd{seq, history_id, version} when SNAPSHOT
+ *                    (streamed by the driver),
  *                    then MutationBatch{mutations with seq} as the log grows,
  *                    and Heartbeat{origin_seq, origin_time_ms} when idle
  *   edge -> origin   ProgressAck{applied_seq} after applying,
@@ -22,6 +24,21 @@
  *   origin -> edge   WriteResult{request_id, status, seq, results} once
  *                    durable
  *   either           Refuse{reason} before closing a refused link
+ *
+ * Resume proof: a sequence number alone does not say which write it was.
+ * An origin that does not sync every commit (sync=batch|off) can crash,
+ * come back with a lower last_seq and give those numbers to other writes;
+ * an edge that had received the lost ones would then resume "in step" and
+ * stay diverged. So an edge keeps, with its applied seq, the version of the
+ * entry at that seq (every write's version is unique: HLC + node id) and
+ * sends it in Hello; the origin resumes it only if its own log entry at
+ * that seq has that version, reading the entry from storage (READ_LOG)
+ * when it is not in memory. Anything else is a snapshot, never a refusal:
+ * an edge ahead of the origin, a version that differs, an entry already
+ * trimmed (the log keeps the entry at the slowest edge's ack for this), no
+ * version (an edge or a stored position from before the proof). Welcome
+ * says `diverged` when the position was off the history, and the edge
+ * reports it (RESET's reason). A different history_id is still refused.
  *
  * Ordering: only the origin stamps versions (HLC, advanced past the edge's
  * hint, refusing hints more than max_clock_offset_ms ahead of both its wall
@@ -172,21 +189,24 @@ typedef enum {
                             repl_origin_log_read */
     REPL_ACT_SNAPSHOT,   /* origin: after writing the SENDs before it, stream
                             a consistent snapshot to peer (SnapshotChunk
-                            frames, then SnapshotEnd{seq, history_id} where
-                            seq is the last committed seq it contains, at
-                            least min_seq; see wire.h), then call
+                            frames, then SnapshotEnd{seq, history_id,
+                            version} where seq is the last committed seq it
+                            contains, at least min_seq, and version that
+                            entry's; see wire.h), then call
                             repl_origin_snapshot_sent */
     REPL_ACT_TRIM_LOG,   /* origin: log entries with seq < below_seq may be
                             dropped */
-    REPL_ACT_RESET,      /* edge: a snapshot begins: remove every record and
+    REPL_ACT_RESET,      /* edge: a snapshot begins (u.reset says why): remove
+                            every record and
                             namespace and clear the stored history_id and
                             applied seq (one batch, so a crash mid-snapshot
                             restarts fresh), then repl_edge_reset_done */
     REPL_ACT_APPLY,      /* edge: apply muts[0..n) under LWW and set the
-                            applied seq to seq, in one batch (n may be 0: only
-                            advance; seq 0: a snapshot chunk, leave the
-                            applied seq alone); also store history_id when
-                            non-NULL; then call repl_edge_applied(seq) */
+                            applied seq to seq and its version to version
+                            (the resume proof), in one batch (n may be 0: only
+                            advance; seq 0: a snapshot chunk, leave both
+                            alone); also store history_id when non-NULL; then
+                            call repl_edge_applied(seq) */
     REPL_ACT_WRITE_DONE, /* answer a writer */
     REPL_ACT_ALARM       /* an operator must look (history changed, storage
                             failed) */
@@ -218,14 +238,22 @@ typedef struct {
         struct {
             repl_peer_t peer;
             uint64_t min_seq;
+            const char *reason; /* static: why this edge needs one */
         } snapshot;
         struct {
             uint64_t below_seq;
         } trim;
         struct {
+            const char *reason; /* static: why the replica is replaced */
+            bool diverged;      /* its position was not on the origin's history
+                                   (a driver logs this as a warning) */
+        } reset;
+        struct {
             const repl_mutation_t *muts;
             size_t n;
             uint64_t seq;           /* 0: a snapshot chunk */
+            kv_version_t version;   /* seq != 0: the entry at seq's version
+                                       (zero: unknown) */
             const char *history_id; /* NUL-terminated, set after a snapshot */
         } apply;
         struct {
@@ -333,14 +361,17 @@ void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t p, int rc, uint64_t
 
 /* Seed a known edge at start-up from the driver's own record of acks
  * (repl_origin_edges), so that a restart does not trim the log past an
- * edge that was away meanwhile. The record carries no certificate name:
- * the first edge whose Hello claims node_id binds it. last_ack_ms (wall
- * clock) is only reported back; the record's forget time
- * (KV_REPL_EDGE_FORGET_MS) counts from the first call after start-up, on
- * the monotonic clock, which does not survive a restart. KV_EINVAL (acked
- * past last_seq), KV_ELIMIT (KV_REPL_EDGES_MAX). */
-int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, uint64_t acked_seq,
-                             uint64_t last_ack_ms);
+ * edge that was away meanwhile. `name` is the certificate name node_id was
+ * bound to (repl_edge_info_t.name; NUL-terminated, copied): it stays bound
+ * after the restart, and another name claiming node_id is refused. NULL or
+ * "" (a record from before names were kept): the first edge whose Hello
+ * claims node_id binds it. last_ack_ms (wall clock) is only reported
+ * back; the record's forget time (KV_REPL_EDGE_FORGET_MS) counts from the
+ * first call after start-up, on the monotonic clock, which does not
+ * survive a restart. KV_EINVAL (acked past last_seq, or a name over
+ * KV_TLS_PEER_NAME_MAX bytes), KV_ELIMIT (KV_REPL_EDGES_MAX). */
+int repl_origin_restore_edge(repl_origin_t *o, uint32_t node_id, const char *name,
+                             uint64_t acked_seq, uint64_t last_ack_ms);
 
 void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl_origin_poll(repl_origin_t *o, repl_actions_t *a);
@@ -351,6 +382,7 @@ uint64_t repl_origin_deadline(const repl_origin_t *o);
 
 typedef struct {
     uint32_t node_id;
+    char name[KV_TLS_PEER_NAME_MAX + 1]; /* the certificate name it is bound to, or "" */
     repl_peer_t peer;
     bool connected;
     uint64_t acked_seq;
@@ -384,6 +416,8 @@ typedef struct {
     uint32_t node_id;
     char history_id[33]; /* "" for a fresh replica */
     uint64_t applied_seq;
+    /* The version of the entry at applied_seq (zero: unknown): the resume proof. */
+    kv_version_t applied_version;
     uint64_t hlc_last; /* highest version stored here */
     uint64_t propagation_bound_ms;
     uint64_t write_timeout_ms;

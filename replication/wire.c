@@ -319,12 +319,19 @@ int repl_wire_snapshot_chunk(const repl_mutation_t *muts, size_t n, uint8_t **ou
     return rc;
 }
 
-int repl_wire_snapshot_end(uint64_t seq, const char *history_id, uint8_t **out, size_t *len)
+int repl_wire_snapshot_end(uint64_t seq, kv_version_t version, const char *history_id,
+                           uint8_t **out, size_t *len)
 {
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
     Edgekv__SnapshotEnd end = EDGEKV__SNAPSHOT_END__INIT;
+    Edgekv__Version v = EDGEKV__VERSION__INIT;
     end.seq = seq;
     end.history_id = (char *)history_id;
+    if (!kv_version_is_zero(version)) {
+        v.hlc = version.hlc;
+        v.node_id = version.node_id;
+        end.version = &v;
+    }
     f.msg_case = EDGEKV__FRAME__MSG_SNAPSHOT_END;
     f.snapshot_end = &end;
     return frame_encode(&f, out, len);

@@ -111,6 +111,9 @@ int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len);
  * PUT (or DELETE for a tombstone), namespaces as NS_CREATE (NS_DELETE when
  * deleted), each with its stored version. */
 int repl_wire_snapshot_chunk(const repl_mutation_t *muts, size_t n, uint8_t **out, size_t *len);
-int repl_wire_snapshot_end(uint64_t seq, const char *history_id, uint8_t **out, size_t *len);
+/* SnapshotEnd: the snapshot holds history_id up to seq, whose log entry has
+ * `version` (the edge's resume proof; zero: unknown, or seq 0). */
+int repl_wire_snapshot_end(uint64_t seq, kv_version_t version, const char *history_id,
+                           uint8_t **out, size_t *len);
 
 #endif

@@ -69,6 +69,7 @@ static void drive__edge_act(drive_node_t *d, const repl_action_t *act)
             d->step.muts = act->u.apply.muts;
             d->step.n = act->u.apply.n;
             d->step.seq = act->u.apply.seq;
+            d->step.version = act->u.apply.version;
             d->step.history = act->u.apply.history_id;
         }
         if (d->ops->step)
@@ -144,6 +145,7 @@ void drive_persisted(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a
                 KV_ASSERT(won || results[i] != 0);
             }
             d->m->applied_seq = m->seq;
+            d->m->applied_version = m->version;
             if (ops->logged)
                 ops->logged(d, m, results[i]);
         }
@@ -185,6 +187,7 @@ void drive_stepped(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a)
             KV_ASSERT(seq >= d->m->applied_seq);
             uint64_t from = d->m->applied_seq;
             d->m->applied_seq = seq;
+            d->m->applied_version = d->step.version;
             if (ops->advanced)
                 ops->advanced(d, from, seq);
         }

@@ -82,6 +82,7 @@ struct drive_node {
         const repl_mutation_t *muts;
         size_t n;
         uint64_t seq;
+        kv_version_t version; /* of the entry at seq */
         const char *history;
     } step;
     size_t alarms;

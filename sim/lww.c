@@ -279,6 +279,7 @@ void lww_replica_clear(lww_replica_t *r)
         memset(r->recs, 0, r->cap * sizeof *r->recs);
     ns_clear(r);
     r->applied_seq = 0;
+    r->applied_version = KV_VERSION_ZERO;
     r->history[0] = '\0';
 }
 

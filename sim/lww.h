@@ -76,6 +76,7 @@ typedef struct {
     lww_ns_t *ns;
     size_t nns, nscap;
     uint64_t applied_seq;
+    kv_version_t applied_version; /* of the log entry at applied_seq (zero: unknown) */
     char history[33];
     uint64_t hlc_max; /* highest version timestamp offered to lww_apply */
 } lww_replica_t;

@@ -192,7 +192,8 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
     }
     uint8_t *frame;
     size_t len;
-    KV_ASSERT(repl_wire_snapshot_end(s->ncommits, SIM_HISTORY, &frame, &len) == 0);
+    KV_ASSERT(
+        repl_wire_snapshot_end(s->ncommits, s->om.applied_version, SIM_HISTORY, &frame, &len) == 0);
     sim__send_frame(s, peer, 0, NULL, frame, frame, len);
     sim_ev_t *ev = sim__at(s, s->eng.now_ns, EV_SNAPDONE, 0);
     ev->conn = peer;
@@ -334,7 +335,7 @@ void sim__origin_start(sim_t *s, bool restart)
     if (restart)
         for (size_t i = 0; i < s->nsaved_acks; i++)
             if (s->saved_acks[i].acked_seq <= c.last_seq)
-                (void)repl_origin_restore_edge(o, s->saved_acks[i].node_id,
+                (void)repl_origin_restore_edge(o, s->saved_acks[i].node_id, NULL,
                                                s->saved_acks[i].acked_seq,
                                                s->saved_acks[i].last_ack_ms);
     sim_node_t *n = &s->nodes[0];
@@ -510,6 +511,7 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
     c.wall_ctx = n;
     memcpy(c.history_id, n->m.history, sizeof c.history_id);
     c.applied_seq = n->m.applied_seq;
+    c.applied_version = n->m.applied_version;
     c.hlc_last = n->m.hlc_max;
     c.propagation_bound_ms = sc->bound_ms;
     c.reconnect_min_ms = sc->reconnect_min_ms;

@@ -205,12 +205,19 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
         replica__read_log(r, act);
         break;
     case REPL_ACT_SNAPSHOT:
+        KV_LOG_INFO(REPLICA_LOG, "link %u takes a snapshot: %s", act->u.snapshot.peer,
+                    act->u.snapshot.reason ? act->u.snapshot.reason : "");
         replica__snapshot(r, act->u.snapshot.peer);
         break;
     case REPL_ACT_TRIM_LOG:
         replica__trim(r, act->u.trim.below_seq);
         break;
     case REPL_ACT_RESET:
+        if (act->u.reset.diverged)
+            KV_LOG_WARN(REPLICA_LOG, "%s", act->u.reset.reason ? act->u.reset.reason : "");
+        else
+            KV_LOG_INFO(REPLICA_LOG, "taking a snapshot: %s",
+                        act->u.reset.reason ? act->u.reset.reason : "");
         replica__reset(r);
         break;
     case REPL_ACT_APPLY:
@@ -438,6 +445,7 @@ static int create_core(replica_t *r)
     repl_edge_config_default(&ec);
     ec.node_id = r->cfg.node_id;
     ec.applied_seq = last_seq;
+    ec.applied_version = r->pos.seq_version;
     ec.hlc_last = hlc_last;
     ec.propagation_bound_ms = r->cfg.propagation_bound_ms;
     ec.write_timeout_ms = r->cfg.write_timeout_ms;

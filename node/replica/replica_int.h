@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <uv.h>
 
+#include "kv_log.h"
 #include "replica.h"
 #include "state.h"
 #include "tls.h"
@@ -124,6 +125,9 @@ struct replica {
     bool accept_paused;   /* origin: a connection waits in the listener */
     uint64_t net_note_ms; /* the last refusal logged ... */
     uint64_t net_noted;   /* ... and how many since */
+    /* origin: failed TLS handshakes, logged at most once per
+     * KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS */
+    kv_log_limit_t handshake_log;
     rpeer_t *link;        /* edge: the current link, or NULL */
     bool connect_pending; /* edge: CONNECT arrived while the old link closed */
 

@@ -211,6 +211,7 @@ static void on_handshake(tls_conn_t *c, int status)
 {
     rpeer_t *peer = tls_conn_user(c);
     replica_t *r = peer->r;
+    uint64_t held = 0;
     uv_timer_stop(&peer->handshake_timer);
     if (status != 0) {
         const char *why = tls_conn_error(c);
@@ -219,8 +220,12 @@ static void on_handshake(tls_conn_t *c, int status)
                         r->cfg.host, r->cfg.port, why,
                         strstr(why, "mismatch") ? "; the origin certificate must name " : "",
                         strstr(why, "mismatch") ? r->cfg.host : "");
-        else
-            KV_LOG_WARN(REPLICA_LOG, "link %u refused: %s", peer->id, why);
+        else if (kv_log_limit(&r->handshake_log, replica__now_ms(),
+                              KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS, &held))
+            KV_LOG_WARN(
+                REPLICA_LOG,
+                "link %u refused: %s (%llu more failed handshakes since the last such line)",
+                peer->id, why, (unsigned long long)held);
         return; /* on_close follows */
     }
     KV_LOG_INFO(REPLICA_LOG, "link %u up: %s %s", peer->id, tls_role_name(tls_conn_peer_role(c)),

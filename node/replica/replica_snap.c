@@ -327,7 +327,8 @@ static int snap_stream(snap_job_t *sj)
         rc = snap_namespaces(sj, snap, buf, &n);
     if (rc == 0)
         rc = snap_records(sj, snap, buf);
-    if (rc == 0 && (rc = repl_wire_snapshot_end(sj->seq, pos.history_id, &frame, &len)) == 0)
+    if (rc == 0 &&
+        (rc = repl_wire_snapshot_end(sj->seq, pos.seq_version, pos.history_id, &frame, &len)) == 0)
         rc = snap_emit(sj, frame, len);
     kv_free(buf);
     stor_snapshot_close(snap);

@@ -391,6 +391,7 @@ static void persist_run(rjob_t *j)
             hlc_max = p->m.muts[i].version.hlc;
     }
     pos.seq = p->m.muts[p->m.n - 1].seq;
+    pos.seq_version = p->m.muts[p->m.n - 1].version; /* snapshots state it (SnapshotEnd) */
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
     c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
     if ((p->rc = c.rc) != 0) {
@@ -469,7 +470,8 @@ void replica__persist(replica_t *r, const repl_action_t *act)
 typedef struct {
     rjob_t job;
     mcopy_t m;
-    uint64_t seq; /* 0: leave applied_seq alone (a snapshot chunk) */
+    uint64_t seq;         /* 0: leave applied_seq alone (a snapshot chunk) */
+    kv_version_t version; /* of the entry at seq: stored with it (the resume proof) */
     char history[33];
     bool set_history;
     int rc;
@@ -492,8 +494,10 @@ static void apply_run(rjob_t *j)
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
     }
-    if (p->seq)
+    if (p->seq) {
         pos.seq = p->seq;
+        pos.seq_version = p->version;
+    }
     if (p->set_history)
         memcpy(pos.history_id, p->history, sizeof pos.history_id);
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
@@ -565,6 +569,7 @@ void replica__apply(replica_t *r, const repl_action_t *act)
     }
     p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
     p->seq = act->u.apply.seq;
+    p->version = act->u.apply.version;
     if (act->u.apply.history_id && act->u.apply.history_id[0]) {
         p->set_history = true;
         snprintf(p->history, sizeof p->history, "%s", act->u.apply.history_id);
@@ -587,6 +592,7 @@ static void reset_run(rjob_t *j)
          * seen stays, so the next commit's position keeps it. */
         j->r->pos.history_id[0] = '\0';
         j->r->pos.seq = 0;
+        j->r->pos.seq_version = KV_VERSION_ZERO;
         cache_clear(j->r->cfg.cache);
         /* The stored tokens went too: reload the (now empty) table, so a
          * token revoked while this edge was away is refused from here on,
@@ -690,7 +696,9 @@ void replica__save_acks(replica_t *r, const repl_edge_info_t *e, size_t n)
     if (!p)
         return; /* best effort: the next change saves them */
     for (size_t i = 0; i < n; i++)
-        p->edges[i] = (state_edge_t){e[i].node_id, e[i].acked_seq, e[i].last_ack_ms};
+        p->edges[i] = (state_edge_t){e[i].node_id, e[i].acked_seq, e[i].last_ack_ms, ""};
+    for (size_t i = 0; i < n; i++)
+        memcpy(p->edges[i].name, e[i].name, sizeof p->edges[i].name);
     p->n = n;
     p->job = (rjob_t){.r = r, .run = acks_run, .done = acks_done, .drop = acks_done};
     rworker_push(&r->store_w, &p->job);
@@ -704,8 +712,8 @@ void replica__restore_acks(replica_t *r)
     if (rc != 0 && rc != KV_ENOTFOUND)
         KV_LOG_WARN(REPLICA_LOG, "reading the known edges: %s", kv_strerror(rc));
     for (size_t i = 0; i < n; i++)
-        if (repl_origin_restore_edge(r->origin, e[i].node_id, e[i].acked_seq, e[i].last_ack_ms) ==
-            0)
+        if (repl_origin_restore_edge(r->origin, e[i].node_id, e[i].name, e[i].acked_seq,
+                                     e[i].last_ack_ms) == 0)
             restored++;
     kv_free(e);
     if (restored)

@@ -128,6 +128,8 @@ static int position_decode(const char *v, size_t len, void *arg)
         copy_str(out->history_id, sizeof out->history_id, m->history_id)) {
         out->seq = m->seq;
         out->hlc_last = m->hlc_last;
+        if (m->seq_version && m->seq)
+            out->seq_version = (kv_version_t){m->seq_version->hlc, m->seq_version->node_id};
         rc = 0;
     }
     if (m)
@@ -149,26 +151,36 @@ int state_position_get_at(stor_snap_t *snap, state_position_t *out)
     return get_msg(NULL, snap, STATE_POSITION, position_decode, out);
 }
 
-static void position_msg(const state_position_t *p, Edgekv__ReplPosition *m)
+/* v is the storage of m's seq_version. */
+static void position_msg(const state_position_t *p, Edgekv__ReplPosition *m, Edgekv__Version *v)
 {
     edgekv__repl_position__init(m);
     m->format = STATE_FORMAT;
     m->history_id = (char *)p->history_id;
     m->seq = p->seq;
     m->hlc_last = p->hlc_last;
+    if (p->seq && !kv_version_is_zero(p->seq_version)) {
+        edgekv__version__init(v);
+        v->hlc = p->seq_version.hlc;
+        v->node_id = p->seq_version.node_id;
+        m->seq_version = v;
+    }
 }
 
 size_t state_position_encode(const state_position_t *p, uint8_t buf[STATE_POSITION_MAX_BYTES])
 {
     Edgekv__ReplPosition m;
-    position_msg(p, &m);
+    Edgekv__Version v;
+    position_msg(p, &m, &v);
     /* history_id is at most 32 bytes (the struct's size), so the bound holds. */
     return edgekv__repl_position__pack(&m, buf);
 }
 
 /* Tag and varint of format (1 + 5), tag, length and 32 digits of the history
- * (1 + 1 + 32), tags and varints of seq and hlc_last (2 x (1 + 10)). */
-_Static_assert(STATE_POSITION_MAX_BYTES >= (1 + 5) + (1 + 1 + STATE_HISTORY_HEX) + 2 * (1 + 10),
+ * (1 + 1 + 32), tags and varints of seq and hlc_last (2 x (1 + 10)), tag and
+ * length of seq_version with its hlc and node_id (1 + 1 + (1 + 10) + (1 + 5)). */
+_Static_assert(STATE_POSITION_MAX_BYTES >= (1 + 5) + (1 + 1 + STATE_HISTORY_HEX) + 2 * (1 + 10) +
+                                               (1 + 1 + (1 + 10) + (1 + 5)),
                "a ReplPosition fits its buffer");
 
 int state_position_put(stor_t *s, const state_position_t *p)
@@ -201,6 +213,7 @@ static int edges_encode(const state_edge_t *e, size_t n, uint8_t **out, size_t *
         items[i].node_id = e[i].node_id;
         items[i].acked_seq = e[i].acked_seq;
         items[i].last_ack_ms = e[i].last_ack_ms;
+        items[i].name = (char *)e[i].name;
         ptrs[i] = &items[i];
     }
     *len = edgekv__edge_acks__get_packed_size(&m);
@@ -246,9 +259,14 @@ int state_edges_get(stor_t *s, state_edge_t **out, size_t *n)
     } else if (m->n_edges && !(*out = kv_malloc(m->n_edges * sizeof **out))) {
         rc = -ENOMEM;
     } else {
-        for (size_t i = 0; i < m->n_edges; i++)
+        for (size_t i = 0; i < m->n_edges; i++) {
+            const char *name = m->edges[i]->name ? m->edges[i]->name : "";
             (*out)[i] = (state_edge_t){m->edges[i]->node_id, m->edges[i]->acked_seq,
-                                       m->edges[i]->last_ack_ms};
+                                       m->edges[i]->last_ack_ms, ""};
+            /* A name past the limit is not one a certificate proved. */
+            if (strlen(name) <= KV_TLS_PEER_NAME_MAX)
+                memcpy((*out)[i].name, name, strlen(name) + 1);
+        }
         *n = m->n_edges;
     }
     if (m)
@@ -453,6 +471,7 @@ static void upgrade_position(stor_t *s, upgrade_t *u)
     applied = old_text(s, STATE_OLD_APPLIED_SEQ, u, &len);
     if (v || applied) {
         u->pos.seq = strtoull(v ? v : applied, NULL, 10);
+        u->pos.seq_version = KV_VERSION_ZERO; /* unknown for that seq: resumes by snapshot */
         u->pos_changed = true;
     }
     kv_free(v);
@@ -486,7 +505,7 @@ static void upgrade_edges(stor_t *s, upgrade_t *u)
         unsigned long node;
         unsigned long long acked, last;
         if (sscanf(p, "%lu:%llu:%llu", &node, &acked, &last) == 3)
-            u->edges[u->n_edges++] = (state_edge_t){(uint32_t)node, acked, last};
+            u->edges[u->n_edges++] = (state_edge_t){(uint32_t)node, acked, last, ""};
     }
     kv_free(v);
 }

@@ -18,7 +18,10 @@
  * default_token, history_id), "node:acked:last_ms;" for edge_acks and JSON
  * token records. state_upgrade() converts all of it in one atomic commit
  * that also removes the old names; the legacy names below are used by it
- * alone.
+ * alone. Fields added to a format-1 message since (ReplPosition's
+ * seq_version, EdgeAck's name) are simply absent in older entries and read
+ * as unknown: an edge without seq_version resumes once by snapshot, a known
+ * edge without a name is bound by the first certificate that claims it.
  *
  * Threads: the functions only touch the store passed in, so any thread may
  * call them; callers serialise writers of the same entry (the replication
@@ -88,10 +91,13 @@ typedef struct {
     char history_id[STATE_HISTORY_HEX + 1]; /* "": none (a fresh edge) */
     uint64_t seq;                           /* origin: last committed seq; edge: last applied seq */
     uint64_t hlc_last;                      /* highest version timestamp stored */
+    kv_version_t seq_version;               /* of the log entry at seq (the edge's resume
+                                               proof, replication/repl.h); zero: unknown */
 } state_position_t;
 
-/* Encoded ReplPosition bound: tags, lengths, 32 hex digits, two varints. */
-#define STATE_POSITION_MAX_BYTES 64
+/* Encoded ReplPosition bound: tags, lengths, 32 hex digits, varints, and
+ * the seq_version message. */
+#define STATE_POSITION_MAX_BYTES 96
 
 int state_position_get(stor_t *s, state_position_t *out);
 /* As of a snapshot (the position its data holds). */
@@ -107,6 +113,7 @@ typedef struct {
     uint32_t node_id;
     uint64_t acked_seq;
     uint64_t last_ack_ms;
+    char name[KV_TLS_PEER_NAME_MAX + 1]; /* certificate name bound to node_id; "" unknown */
 } state_edge_t;
 
 /* Replace the known edges with e[0..n), n <= KV_REPL_EDGES_MAX (else

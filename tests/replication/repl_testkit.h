@@ -136,6 +136,9 @@ typedef struct {
     size_t trims;
     size_t snapshots;
     size_t log_reads; /* READ_LOG actions: catch-up below the in-memory tail */
+
+    /* What it was created with (tk_origin_crash). */
+    repl_origin_config_t cfg;
 } tk_origin_t;
 
 typedef struct {
@@ -168,6 +171,12 @@ void tk_origin_write(tk_world_t *w, uint64_t token, const repl_op_t *ops, size_t
 void tk_edge_write(tk_world_t *w, size_t i, uint64_t token, const repl_op_t *ops, size_t n);
 /* Cut edge i off (both sides see a disconnect; connects fail) or heal it. */
 void tk_partition(tk_world_t *w, size_t i, bool down);
+/* The origin process dies and restarts from storage that kept its log only
+ * up to keep_seq (<= last_seq; the log untrimmed): what a crash does to an
+ * origin on sync=batch|off whose last commits were not yet synced. Its links
+ * drop (edges hear a disconnect), work in flight is lost, and a new origin
+ * core starts from the records rebuilt from log entries 1..keep_seq. */
+void tk_origin_crash(tk_world_t *w, uint64_t keep_seq);
 uint64_t tk_rand(tk_world_t *w);
 
 /* Config helpers: both set the wall clock to tk_wall with no skew. */

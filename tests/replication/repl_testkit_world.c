@@ -156,7 +156,8 @@ static void origin_snapshot(drive_node_t *d, repl_peer_t p, uint64_t min_seq)
     if (e && !e->link.origin_closed) {
         uint8_t *b;
         size_t len;
-        assert_int_equal(repl_wire_snapshot_end(o->last_seq, TK_HIST_A, &b, &len), 0);
+        assert_int_equal(
+            repl_wire_snapshot_end(o->last_seq, o->m.applied_version, TK_HIST_A, &b, &len), 0);
         bytes_put(&e->link.o2e, b, len);
         if (e->capture)
             bytes_put(&e->link.capture, b, len);
@@ -471,6 +472,45 @@ static void do_teardown(tk_world_t *w, tk_edge_t *e)
         TK_ORIGIN_CALL(w, repl_origin_on_disconnect(w->origin.d.origin, id, w->now, a_));
 }
 
+void tk_origin_crash(tk_world_t *w, uint64_t keep_seq)
+{
+    tk_origin_t *o = &w->origin;
+    assert_true(keep_seq <= o->last_seq);
+    assert_true(o->nlog == 0 || o->log[0].seq == 1);
+    for (size_t i = 0; i < w->nedges; i++) {
+        tk_edge_t *e = &w->edges[i];
+        if (!e->link.up)
+            continue;
+        bool tell_edge = !e->link.edge_closed;
+        link_down(&e->link);
+        if (tell_edge)
+            TK_EDGE_CALL(w, e, repl_edge_on_disconnect(e->d.edge, w->now, a_));
+    }
+    repl_origin_destroy(o->d.origin);
+    o->nreads = o->nsnaps = 0;
+    while (o->nlog > 0 && o->log[o->nlog - 1].seq > keep_seq)
+        free(o->log[--o->nlog].b);
+    lww_replica_clear(&o->m);
+    o->m.hlc_max = 0; /* what the lost entries stamped is lost with them */
+    for (size_t i = 0; i < o->nlog; i++) {
+        repl_mutation_t *m;
+        uint32_t slot;
+        assert_int_equal(repl_mutation_decode(o->log[i].b, o->log[i].len, &m), 0);
+        (void)lww_apply_mut(&o->m, m, &slot);
+        o->m.applied_seq = m->seq;
+        o->m.applied_version = m->version;
+        repl_mutation_free(m);
+    }
+    o->last_seq = keep_seq;
+    repl_origin_config_t c = o->cfg;
+    c.last_seq = keep_seq;
+    c.log_first_seq = 1;
+    c.hlc_last = o->m.hlc_max;
+    repl_origin_t *core;
+    assert_int_equal(repl_origin_create(&c, &core), 0);
+    drive_init(&o->d, core, NULL, &o->m, &ORIGIN_OPS, w);
+}
+
 void tk_partition(tk_world_t *w, size_t i, bool down)
 {
     tk_edge_t *e = &w->edges[i];
@@ -646,6 +686,7 @@ void tk_world_init(tk_world_t *w, const repl_origin_config_t *oc, const repl_edg
     repl_origin_t *core;
     assert_int_equal(repl_origin_create(oc, &core), 0);
     lww_replica_init(&o->m, w->keys);
+    o->cfg = *oc;
     o->m.applied_seq = oc->last_seq;
     drive_init(&o->d, core, NULL, &o->m, &ORIGIN_OPS, w);
     o->last_seq = oc->last_seq;

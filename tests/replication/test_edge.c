@@ -339,6 +339,89 @@ static void test_refuses_other_history(void **state)
     ex_free(&x);
 }
 
+/* An origin that lost a tail of its log in a crash (sync=batch|off) comes
+ * back behind this replica and says so (SNAPSHOT, diverged): the replica is
+ * replaced by a snapshot rather than refused forever, and from then on it
+ * keeps the version of the entry at its applied seq, which every Hello
+ * offers as the proof of its position (repl.h). Before the proof, this
+ * edge refused the origin and stayed refused until restarted. */
+static void test_origin_behind_after_lost_tail_snapshots(void **state)
+{
+    (void)state;
+    ex_t x;
+    memset(&x, 0, sizeof x);
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    memcpy(c.history_id, TK_HIST_A, sizeof c.history_id);
+    c.applied_seq = 20;
+    c.applied_version = (kv_version_t){hlc_pack(20, 3), 1};
+    assert_int_equal(repl_edge_create(&c, &x.e), 0);
+    ex_connect(&x, 1, 1000);
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->hello->applied_seq, 20);
+    assert_non_null(f->hello->applied_version);
+    assert_int_equal(f->hello->applied_version->hlc, hlc_pack(20, 3));
+    assert_int_equal(f->hello->applied_version->node_id, 1);
+    frame_free(f);
+
+    Edgekv__Frame wf = EDGEKV__FRAME__INIT;
+    Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+    w.history_id = (char *)TK_HIST_A;
+    w.mode = EDGEKV__WELCOME__MODE__SNAPSHOT;
+    w.origin_seq = 10;
+    w.diverged = true;
+    wf.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    wf.welcome = &w;
+    ex_frame(&x, &wf, 1001);
+    const repl_action_t *r = ex_one(&x, REPL_ACT_RESET);
+    assert_true(r->u.reset.diverged);
+    assert_non_null(strstr(r->u.reset.reason, "not on the origin's history"));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_ALARM), 0);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
+    repl_edge_reset_done(x.e, 0, 1002, ex_a(&x));
+
+    /* SnapshotEnd states the version of its seq; the APPLY stores it. */
+    uint8_t *b;
+    size_t len;
+    kv_version_t v10 = {hlc_pack(10, 0), 1};
+    assert_int_equal(repl_wire_snapshot_end(10, v10, TK_HIST_A, &b, &len), 0);
+    repl_edge_on_bytes(x.e, b, len, 1003, ex_a(&x));
+    kv_free(b);
+    r = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(r->u.apply.seq, 10);
+    assert_int_equal(kv_version_cmp(r->u.apply.version, v10), 0);
+    repl_edge_applied(x.e, 0, 10, 1004, ex_a(&x));
+    /* A batch: the version of its last entry goes with its seq. */
+    ex_batch(&x, 11, 12, 1005);
+    r = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(r->u.apply.seq, 12);
+    kv_version_t v12 = {hlc_pack(12, 0), 1};
+    assert_int_equal(kv_version_cmp(r->u.apply.version, v12), 0);
+    repl_edge_applied(x.e, 0, 12, 1006, ex_a(&x));
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1006, &st);
+    assert_int_equal(st.link, REPL_LINK_LIVE);
+    assert_int_equal(st.applied_seq, 12);
+
+    /* The next link's Hello offers it. */
+    repl_edge_on_disconnect(x.e, 1007, ex_a(&x));
+    ex_connect(&x, 2, 100000);
+    f = ex_sent(&x);
+    assert_int_equal(f->hello->applied_seq, 12);
+    assert_non_null(f->hello->applied_version);
+    assert_int_equal(f->hello->applied_version->hlc, v12.hlc);
+    frame_free(f);
+    ex_free(&x);
+
+    /* A fresh replica offers no version. */
+    ex_init(&x, "", 0);
+    ex_connect(&x, 1, 1000);
+    f = ex_sent(&x);
+    assert_null(f->hello->applied_version);
+    frame_free(f);
+    ex_free(&x);
+}
+
 static void test_snapshot_flow(void **state)
 {
     (void)state;
@@ -366,7 +449,7 @@ static void test_snapshot_flow(void **state)
     assert_null(ap->u.apply.history_id);
     uint8_t *b;
     size_t len;
-    assert_int_equal(repl_wire_snapshot_end(3, TK_HIST_A, &b, &len), 0);
+    assert_int_equal(repl_wire_snapshot_end(3, KV_VERSION_ZERO, TK_HIST_A, &b, &len), 0);
     repl_edge_on_bytes(x.e, b, len, 2003, ex_a(&x));
     kv_free(b);
     assert_int_equal(x.t.a.n, 0);
@@ -410,7 +493,7 @@ static void test_snapshot_completes_across_a_new_link(void **state)
     repl_edge_reset_done(x.e, 0, 1001, ex_a(&x));
     uint8_t *b;
     size_t len;
-    assert_int_equal(repl_wire_snapshot_end(3, TK_HIST_A, &b, &len), 0);
+    assert_int_equal(repl_wire_snapshot_end(3, KV_VERSION_ZERO, TK_HIST_A, &b, &len), 0);
     repl_edge_on_bytes(x.e, b, len, 1002, ex_a(&x));
     kv_free(b);
     assert_string_equal(ex_one(&x, REPL_ACT_APPLY)->u.apply.history_id, TK_HIST_A);
@@ -1038,6 +1121,7 @@ int main(void)
         cmocka_unit_test(test_batches_apply_in_order_and_ack),
         cmocka_unit_test(test_gap_closes_and_backs_off),
         cmocka_unit_test(test_refuses_other_history),
+        cmocka_unit_test(test_origin_behind_after_lost_tail_snapshots),
         cmocka_unit_test(test_snapshot_flow),
         cmocka_unit_test(test_snapshot_completes_across_a_new_link),
         cmocka_unit_test(test_staleness_exact),

@@ -63,20 +63,69 @@ static void fx_frame(fx_t *x, repl_peer_t p, const Edgekv__Frame *f, uint64_t no
     free(b);
 }
 
-/* Connect p as certificate `name` and say Hello. */
-static void fx_hello_as(fx_t *x, repl_peer_t p, const char *name, const char *hist,
-                        uint64_t applied, uint32_t node, uint64_t now)
+/* The version these tests' log holds at seq when the in-memory tail does
+ * not: what a log read answers. */
+static kv_version_t fx_log_version(uint64_t seq)
+{
+    return (kv_version_t){(seq + 1) << 16, 1};
+}
+
+/* The version of the origin's entry at seq, as an edge that followed it
+ * would claim: the tail's when held, else fx_log_version. */
+static kv_version_t fx_entry_version(fx_t *x, uint64_t seq)
+{
+    const otail_t *t = repl__tail_at(x->o, seq);
+    return t ? t->m.version : fx_log_version(seq);
+}
+
+/* Connect p as certificate `name` and say Hello claiming version v at
+ * applied (no version when zero). */
+static void fx_hello_v(fx_t *x, repl_peer_t p, const char *name, const char *hist, uint64_t applied,
+                       kv_version_t v, uint32_t node, uint64_t now)
 {
     repl_origin_on_connect(x->o, p, name, now, fx_a(x));
     assert_int_equal(x->t.a.n, 0);
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
     Edgekv__Hello h = EDGEKV__HELLO__INIT;
+    Edgekv__Version pv = EDGEKV__VERSION__INIT;
     h.history_id = (char *)hist;
     h.applied_seq = applied;
     h.node_id = node;
+    if (!kv_version_is_zero(v)) {
+        pv.hlc = v.hlc;
+        pv.node_id = v.node_id;
+        h.applied_version = &pv;
+    }
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     fx_frame(x, p, &f, now);
+}
+
+/* Answer the READ_LOG of the resume proof (the entry at `seq`, version v)
+ * if the last call asked for it: that READ_LOG is replaced by the answer's
+ * actions (the call's others, a CLOSE of a replaced link, stay; it sent
+ * nothing, so no SEND buffer is at stake). */
+static void fx_answer_proof(fx_t *x, repl_peer_t p, uint64_t seq, kv_version_t v, uint64_t now)
+{
+    int i = tk_acts_find(&x->t, REPL_ACT_READ_LOG, 0);
+    if (i < 0 || x->t.buf[i].u.read_log.peer != p || x->t.buf[i].u.read_log.from_seq != seq ||
+        tk_acts_count(&x->t, REPL_ACT_SEND) != 0)
+        return;
+    memmove(&x->t.buf[i], &x->t.buf[i + 1], (x->t.a.n - (size_t)i - 1) * sizeof x->t.buf[0]);
+    x->t.a.n--;
+    repl_mutation_t m = {.seq = seq, .version = v, .op = tk_put("k", "v")};
+    repl_origin_log_read(x->o, p, 0, &m, 1, now, &x->t.a);
+}
+
+/* Connect p as certificate `name` and say Hello as an edge that followed
+ * this origin's history up to applied (its proof answered from the log when
+ * the origin reads it): the last call's actions are the origin's answer. */
+static void fx_hello_as(fx_t *x, repl_peer_t p, const char *name, const char *hist,
+                        uint64_t applied, uint32_t node, uint64_t now)
+{
+    kv_version_t v = applied ? fx_entry_version(x, applied) : KV_VERSION_ZERO;
+    fx_hello_v(x, p, name, hist, applied, v, node, now);
+    fx_answer_proof(x, p, applied, v, now);
 }
 
 /* The same, with the certificate name of node `node` ("edge<node>"). */
@@ -187,35 +236,36 @@ static void test_resume_or_snapshot_by_window(void **state)
     cfg_at(&c, 10, 5); /* log holds 5..10 */
     fx_t x;
     fx_init(&x, &c);
-    /* applied 4: the next entry (5) is in the log: resume, read it. */
-    fx_hello(&x, 1, TK_HIST_A, 4, 101, 1000);
-    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 5);
+    /* applied 5: its entry (the resume proof) is in the log: resume, read
+     * what follows. */
+    fx_hello(&x, 1, TK_HIST_A, 5, 101, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 6);
     const repl_action_t *r = fx_one(&x, REPL_ACT_READ_LOG);
-    assert_int_equal(r->u.read_log.from_seq, 5);
+    assert_int_equal(r->u.read_log.from_seq, 6);
     assert_int_equal(r->u.read_log.max_bytes, KV_REPL_BATCH_MAX_BYTES);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SNAPSHOT), 0);
-    /* applied 3: entry 4 is trimmed: snapshot. */
-    fx_hello(&x, 2, TK_HIST_A, 3, 102, 1000);
+    /* applied 4: entry 4 is trimmed, nothing proves the position: snapshot. */
+    fx_hello(&x, 2, TK_HIST_A, 4, 102, 1000);
     check_welcome(&x, EDGEKV__WELCOME__MODE__SNAPSHOT, 0);
     fx_one(&x, REPL_ACT_SNAPSHOT);
     /* applied 10: caught up; nothing to read. */
     fx_hello(&x, 3, TK_HIST_A, 10, 103, 1000);
     check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 11);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_READ_LOG), 0);
-    /* The read for edge 1 comes back: one batch 5..10. */
-    repl_mutation_t muts[6];
-    for (int i = 0; i < 6; i++)
-        muts[i] = (repl_mutation_t){.seq = 5 + i, .version = {100 + i, 1}, .op = tk_put("k", "v")};
-    repl_origin_log_read(x.o, 1, 0, muts, 6, 1001, fx_a(&x));
+    /* The read for edge 1 comes back: one batch 6..10. */
+    repl_mutation_t muts[5];
+    for (int i = 0; i < 5; i++)
+        muts[i] = (repl_mutation_t){.seq = 6 + i, .version = {100 + i, 1}, .op = tk_put("k", "v")};
+    repl_origin_log_read(x.o, 1, 0, muts, 5, 1001, fx_a(&x));
     Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
-    assert_int_equal(f->batch->n_mutations, 6);
-    assert_int_equal(f->batch->mutations[0]->seq, 5);
-    assert_int_equal(f->batch->mutations[5]->seq, 10);
+    assert_int_equal(f->batch->n_mutations, 5);
+    assert_int_equal(f->batch->mutations[0]->seq, 6);
+    assert_int_equal(f->batch->mutations[4]->seq, 10);
     frame_free(f);
     fx_free(&x);
 }
 
-static void test_history_mismatch_and_edge_ahead_refused(void **state)
+static void test_history_mismatch_refused(void **state)
 {
     (void)state;
     repl_origin_config_t c;
@@ -226,12 +276,7 @@ static void test_history_mismatch_and_edge_ahead_refused(void **state)
     Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
     assert_string_equal(f->welcome->history_id, TK_HIST_A); /* ours: the edge refuses */
     frame_free(f);
-    assert_int_equal(x.t.a.n, 1);              /* no snapshot, no read: never rewind it */
-    fx_hello(&x, 2, TK_HIST_A, 11, 102, 1000); /* ahead of our log */
-    f = tk_acts_frame(&x.t, 0);
-    assert_int_equal(f->welcome->origin_seq, 10);
-    frame_free(f);
-    assert_int_equal(x.t.a.n, 1);
+    assert_int_equal(x.t.a.n, 1); /* no snapshot, no read: never rewind it */
     /* Refused links get nothing when the log grows. */
     repl_op_t op = tk_put("k", "v");
     repl_origin_write(x.o, 1, &op, 1, 1001, fx_a(&x));
@@ -726,7 +771,7 @@ static void test_trim_follows_acks_within_retention(void **state)
     fx_ack(&x, 1, 20, now);
     assert_int_equal(x.t.a.n, 0); /* edge 2 still needs 1.. */
     fx_ack(&x, 2, 5, now);
-    assert_int_equal(last_trim(&x), 6);
+    assert_int_equal(last_trim(&x), 5); /* entry 5 stays: edge 2's resume proof */
     fx_ack(&x, 2, 15, now);
     assert_int_equal(last_trim(&x), 13); /* at least 8 entries kept: 13..20 */
     repl_origin_stats_t st;
@@ -991,6 +1036,170 @@ static void test_send_buffers_shared_and_kept_by_ref(void **state)
     fx_free(&x);
 }
 
+/* The origin's answer to the last call's Hello: its Welcome, decoded. */
+static Edgekv__Frame *fx_welcome(fx_t *x)
+{
+    Edgekv__Frame *f = tk_acts_frame(&x->t, 0);
+    assert_non_null(f);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+    return f;
+}
+
+static void check_snapshot(fx_t *x, bool diverged)
+{
+    Edgekv__Frame *f = fx_welcome(x);
+    assert_int_equal(f->welcome->mode, EDGEKV__WELCOME__MODE__SNAPSHOT);
+    assert_int_equal(f->welcome->diverged, diverged);
+    frame_free(f);
+    assert_non_null(fx_one(x, REPL_ACT_SNAPSHOT)->u.snapshot.reason);
+}
+
+/* Resume needs proof that the edge's position is on this origin's history
+ * (repl.h): an origin that lost a committed tail (sync=batch|off, a crash)
+ * reuses those seqs for other writes, and an edge that had received the
+ * lost ones must not resume "in step" with them, nor be refused for being
+ * ahead: it takes a snapshot. Before the proof, sequence numbers alone
+ * decided: these edges resumed (diverged forever) or were refused. */
+static void test_resume_needs_proof_of_history(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1); /* log 1..10, none of it in memory */
+    fx_t x;
+    fx_init(&x, &c);
+    kv_version_t lost = {(8 + 1) << 16 | 7, 1}; /* what seq 8 was before the crash */
+
+    /* Ahead of the log (it received 11 and 12, lost here): snapshot. */
+    fx_hello_v(&x, 1, "e1", TK_HIST_A, 12, lost, 101, 1000);
+    check_snapshot(&x, true);
+    repl_edge_info_t info;
+    assert_int_equal(repl_origin_edges(x.o, 1000, &info, 1), 1);
+    assert_int_equal(info.acked_seq, 0); /* never past the log */
+
+    /* Seq 8 was reused for another write: its entry is read, the versions
+     * differ, snapshot. Nothing is sent until the entry is read. */
+    fx_hello_v(&x, 2, "e2", TK_HIST_A, 8, lost, 102, 1000);
+    assert_int_equal(x.t.a.n, 1);
+    assert_int_equal(fx_one(&x, REPL_ACT_READ_LOG)->u.read_log.from_seq, 8);
+    assert_int_equal(repl_origin_deadline(x.o), UINT64_MAX); /* no heartbeat before Welcome */
+    repl_mutation_t m = {.seq = 8, .version = fx_log_version(8), .op = tk_put("k", "other")};
+    repl_origin_log_read(x.o, 2, 0, &m, 1, 1001, fx_a(&x));
+    check_snapshot(&x, true);
+
+    /* The same seq with the version the log holds: resume, then the rest. */
+    fx_hello_v(&x, 3, "e3", TK_HIST_A, 8, fx_log_version(8), 103, 1000);
+    fx_one(&x, REPL_ACT_READ_LOG);
+    repl_origin_log_read(x.o, 3, 0, &m, 1, 1001, fx_a(&x));
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 9);
+    assert_int_equal(fx_one(&x, REPL_ACT_READ_LOG)->u.read_log.from_seq, 9);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SNAPSHOT), 0);
+
+    /* No version (an edge or a stored position from before the proof):
+     * nothing proves it, snapshot, without blaming the edge. */
+    fx_hello_v(&x, 4, "e4", TK_HIST_A, 8, KV_VERSION_ZERO, 104, 1000);
+    check_snapshot(&x, false);
+
+    /* Trimmed between the Hello and the read: snapshot. */
+    fx_hello_v(&x, 5, "e5", TK_HIST_A, 9, fx_log_version(9), 105, 1000);
+    repl_mutation_t m10 = {.seq = 10, .version = fx_log_version(10), .op = tk_put("k", "v")};
+    repl_origin_log_read(x.o, 5, 0, &m10, 1, 1001, fx_a(&x));
+    check_snapshot(&x, false);
+
+    /* A frame before the Welcome (here an ack) closes the link. */
+    fx_hello_v(&x, 6, "e6", TK_HIST_A, 9, fx_log_version(9), 106, 1000);
+    fx_ack(&x, 6, 9, 1001);
+    fx_one(&x, REPL_ACT_CLOSE);
+    repl_origin_log_read(x.o, 6, 0, &m, 1, 1002, fx_a(&x)); /* late: ignored */
+    assert_int_equal(x.t.a.n, 0);
+
+    /* An entry still in memory is judged at once. */
+    commit_one(&x, 1100); /* seq 11 */
+    kv_version_t v11 = fx_entry_version(&x, 11);
+    fx_hello_v(&x, 7, "e7", TK_HIST_A, 11, v11, 107, 1200);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 12);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_READ_LOG), 0);
+    v11.hlc++;
+    fx_hello_v(&x, 8, "e8", TK_HIST_A, 11, v11, 108, 1200);
+    check_snapshot(&x, true);
+    fx_free(&x);
+
+    /* Below the log's first seq, an entry still held in memory proves
+     * nothing: past log_retention_max an edge takes a snapshot. */
+    cfg_at(&c, 0, 1);
+    c.log_retention = 1;
+    c.log_retention_max = 4;
+    c.peer_buffer_max_bytes = 1u << 30;
+    fx_init(&x, &c);
+    for (int i = 0; i < 3; i++)
+        commit_one(&x, 1000 + (uint64_t)i);
+    kv_version_t v2 = fx_entry_version(&x, 2);
+    for (int i = 3; i < 10; i++)
+        commit_one(&x, 1000 + (uint64_t)i);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_true(st.log_first_seq > 2);
+    assert_non_null(repl__tail_at(x.o, 2));
+    fx_hello_v(&x, 1, "e1", TK_HIST_A, 2, v2, 101, 2000);
+    check_snapshot(&x, false);
+    fx_free(&x);
+
+    /* The empty prefix is on every history: applied 0 resumes from 1 while
+     * the log starts there. */
+    cfg_at(&c, 3, 1);
+    fx_init(&x, &c);
+    fx_hello_v(&x, 1, "e1", TK_HIST_A, 0, KV_VERSION_ZERO, 101, 1000);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 1);
+    fx_free(&x);
+}
+
+/* A restored known edge keeps its certificate name (EdgeAck.name): after
+ * an origin restart, another certificate claiming its node id is refused,
+ * and its own is accepted. Before, a restored record had no name and the
+ * first certificate to claim the node id took it (and its position). */
+static void test_restored_edge_keeps_its_name(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    char longname[KV_TLS_PEER_NAME_MAX + 2];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, longname, 5, 900), KV_EINVAL);
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, "edge-a", 5, 900), 0);
+    assert_int_equal(repl_origin_restore_edge(x.o, 102, "", 5, 900), 0); /* an old record */
+    repl_edge_info_t info[3];
+    assert_int_equal(repl_origin_edges(x.o, 1000, info, 3), 2);
+    assert_string_equal(info[0].name, "edge-a");
+    assert_string_equal(info[1].name, "");
+
+    fx_hello_as(&x, 1, "edge-b", TK_HIST_A, 5, 101, 1000);
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason,
+                        "node id bound to another certificate");
+    repl_origin_edges(x.o, 1000, info, 3);
+    assert_int_equal(info[0].acked_seq, 5); /* its position was not moved */
+    assert_false(info[0].connected);
+
+    fx_hello_as(&x, 2, "edge-a", TK_HIST_A, 5, 101, 1001);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 6);
+    /* The unnamed record is bound by the first name that claims it. */
+    fx_hello_as(&x, 3, "edge-c", TK_HIST_A, 5, 102, 1002);
+    check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 6);
+    assert_int_equal(repl_origin_edges(x.o, 1002, info, 3), 2);
+    assert_string_equal(info[1].name, "edge-c");
+
+    /* A later record of the same name replaces the earlier one (a name
+     * speaks for one node id). */
+    repl_origin_on_disconnect(x.o, 3, 1003, fx_a(&x));
+    assert_int_equal(repl_origin_restore_edge(x.o, 103, "edge-c", 7, 900), 0);
+    assert_int_equal(repl_origin_edges(x.o, 1003, info, 3), 2);
+    assert_int_equal(info[1].node_id, 103);
+    /* Not while that name is linked as another node id. */
+    assert_int_equal(repl_origin_restore_edge(x.o, 104, "edge-a", 7, 900), KV_EINVAL);
+    fx_free(&x);
+}
+
 static void test_restored_edge_holds_the_log(void **state)
 {
     (void)state;
@@ -1000,19 +1209,19 @@ static void test_restored_edge_holds_the_log(void **state)
     c.log_retention_max = 10;
     fx_t x;
     fx_init(&x, &c);
-    assert_int_equal(repl_origin_restore_edge(x.o, 101, 4, 0), KV_EINVAL);
-    assert_int_equal(repl_origin_restore_edge(x.o, 101, 1, 900), 0);
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, NULL, 4, 0), KV_EINVAL);
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, NULL, 1, 900), 0);
     for (int i = 0; i < 5; i++)
         commit_one(&x, 1000 + i);
     repl_origin_stats_t st;
     repl_origin_stats(x.o, &st);
-    assert_int_equal(st.log_first_seq, 2); /* edge 101 still needs 2.. */
+    assert_int_equal(st.log_first_seq, 1); /* edge 101 still needs 1 (its proof) and 2.. */
     for (int i = 5; i < 12; i++)
         commit_one(&x, 1000 + i);
     repl_origin_stats(x.o, &st);
     assert_int_equal(st.log_first_seq, 15 - 10 + 1); /* retention_max wins */
     /* It comes back behind the log: snapshot. */
-    fx_hello(&x, 1, TK_HIST_A, 1, 101, 2000);
+    fx_hello_v(&x, 1, "edge101", TK_HIST_A, 1, fx_log_version(1), 101, 2000);
     fx_one(&x, REPL_ACT_SNAPSHOT);
     /* A refused link may not write into our history. */
     fx_hello(&x, 2, TK_HIST_B, 1, 102, 2000);
@@ -1099,8 +1308,8 @@ static void test_restored_edges_bind_and_age(void **state)
     cfg_at(&c, 10, 1);
     fx_t x;
     fx_init(&x, &c);
-    assert_int_equal(repl_origin_restore_edge(x.o, 101, 5, 900), 0);
-    assert_int_equal(repl_origin_restore_edge(x.o, 102, 7, 0), 0); /* never acked */
+    assert_int_equal(repl_origin_restore_edge(x.o, 101, NULL, 5, 900), 0);
+    assert_int_equal(repl_origin_restore_edge(x.o, 102, NULL, 7, 0), 0); /* never acked */
     fx_hello_as(&x, 1, "edgeA", TK_HIST_A, 5, 101, 1000);
     check_welcome(&x, EDGEKV__WELCOME__MODE__RESUME, 6);
     fx_hello_as(&x, 2, "edgeB", TK_HIST_A, 5, 101, 1001);
@@ -1408,7 +1617,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_edge_gets_snapshot),
         cmocka_unit_test(test_resume_or_snapshot_by_window),
-        cmocka_unit_test(test_history_mismatch_and_edge_ahead_refused),
+        cmocka_unit_test(test_history_mismatch_refused),
+        cmocka_unit_test(test_resume_needs_proof_of_history),
+        cmocka_unit_test(test_restored_edge_keeps_its_name),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_clock_behind_stored_versions),
         cmocka_unit_test(test_failed_op_becomes_noop),

@@ -147,6 +147,73 @@ static void test_sim_resume_vs_snapshot(void **state)
     tk_world_free(&w);
 }
 
+/* An origin on sync=batch|off crashes and comes back with a shorter log
+ * (its last commits were never synced), then gives the lost seqs to other
+ * writes. Edges that had applied the lost entries must not resume as if in
+ * step (they would keep the lost writes and miss the new ones forever), nor
+ * refuse the origin for being behind them: the resume proof (the version of
+ * the entry at the applied seq, repl.h) sends them to a snapshot, and every
+ * replica converges. Before the proof, edge 0 (ahead, origin_seq below its
+ * applied seq) refused the origin, and edge 1 resumed diverged. */
+static void test_sim_origin_lost_tail_reused_seqs(void **state)
+{
+    (void)state;
+    repl_origin_config_t oc;
+    repl_edge_config_t ec;
+    tk_origin_config(&oc);
+    oc.log_retention = oc.log_retention_max = 1000; /* rebuilt from the whole log */
+    tk_edge_config(&ec, 101);
+    tk_world_t w;
+    tk_world_init(&w, &oc, &ec, 3, 0);
+    tk_world_start(&w);
+    tk_run_until(&w, 2000);
+    char keys[40][12];
+    for (int i = 0; i < 10; i++) { /* seqs 1..10, durable */
+        snprintf(keys[i], sizeof keys[i], "kept%d", i);
+        repl_op_t op = tk_put(keys[i], "v");
+        tk_origin_write(&w, (uint64_t)i, &op, 1);
+        tk_run_until(&w, w.now + 10);
+    }
+    tk_partition(&w, 2, true);      /* edge 2 stays at 10: its position survives */
+    for (int i = 10; i < 16; i++) { /* seqs 11..16, lost in the crash */
+        snprintf(keys[i], sizeof keys[i], "lost%d", i);
+        repl_op_t op = tk_put(keys[i], "lost");
+        tk_origin_write(&w, (uint64_t)i, &op, 1);
+        tk_run_until(&w, w.now + 10);
+    }
+    assert_int_equal(w.edges[0].m.applied_seq, 16);
+    assert_int_equal(w.edges[1].m.applied_seq, 16);
+    tk_partition(&w, 1, true); /* edge 1 is away while the seqs are reused */
+    tk_origin_crash(&w, 10);
+    size_t snaps = w.origin.snapshots;
+
+    /* Edge 0 comes back at once: the origin is at 10, below its 16. */
+    tk_run_until(&w, w.now + 2000);
+    assert_int_equal(w.edges[0].snapshots_later, 1);
+    assert_int_equal(w.edges[0].m.applied_seq, 10);
+    assert_null(lww_lookup(&w.edges[0].m, TK_NS, "lost10"));
+
+    /* Other writes take seqs 11..20; edge 1 returns at 16. */
+    for (int i = 20; i < 30; i++) {
+        snprintf(keys[i], sizeof keys[i], "new%d", i);
+        repl_op_t op = tk_put(keys[i], "new");
+        tk_origin_write(&w, (uint64_t)i, &op, 1);
+        tk_run_until(&w, w.now + 10);
+    }
+    assert_int_equal(w.origin.last_seq, 20);
+    tk_partition(&w, 1, false);
+    tk_partition(&w, 2, false);
+    tk_run_until(&w, w.now + 3000);
+    assert_int_equal(w.edges[1].snapshots_later, 1); /* seq 16 is another write now */
+    assert_int_equal(w.edges[2].snapshots_later, 0); /* 10 is on the history: resume */
+    assert_int_equal(w.edges[2].resumes_behind, 1);
+    assert_int_equal(w.origin.snapshots, snaps + 2);
+    assert_converged(&w);
+    for (size_t i = 0; i < w.nedges; i++)
+        assert_null(lww_lookup(&w.edges[i].m, TK_NS, "lost12"));
+    tk_world_free(&w);
+}
+
 static void test_sim_history_change_refused(void **state)
 {
     (void)state;
@@ -675,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_sim_basic),
         cmocka_unit_test(test_sim_lww_ties_by_node_id_not_value),
         cmocka_unit_test(test_sim_resume_vs_snapshot),
+        cmocka_unit_test(test_sim_origin_lost_tail_reused_seqs),
         cmocka_unit_test(test_sim_history_change_refused),
         cmocka_unit_test(test_sim_staleness_and_heartbeats),
         cmocka_unit_test(test_sim_persist_failure),

@@ -492,7 +492,7 @@ static void test_snapshot_frames_decode(void **state)
     assert_int_equal(got.version.hlc, 11);
     frame_free(f);
     kv_free(b);
-    assert_int_equal(repl_wire_snapshot_end(99, TK_HIST_A, &b, &len), 0);
+    assert_int_equal(repl_wire_snapshot_end(99, KV_VERSION_ZERO, TK_HIST_A, &b, &len), 0);
     assert_int_equal(frame_decode(b + 4, len - 4, &f), 0);
     assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_SNAPSHOT_END);
     assert_int_equal(f->snapshot_end->seq, 99);

@@ -309,7 +309,7 @@ static void test_edge_snapshot_steps(void **state)
     assert_true(d.step.pending && !d.step.reset && d.step.seq == 0 && d.step.n == 2);
     drive_stepped(&d, 0, 2002, &a);
     drive_run(&d, &a);
-    assert_int_equal(repl_wire_snapshot_end(2, HIST, &b, &len), 0);
+    assert_int_equal(repl_wire_snapshot_end(2, KV_VERSION_ZERO, HIST, &b, &len), 0);
     feed(&d, b, len, &a);
     kv_free(b);
     assert_true(d.step.pending && d.step.seq == 2 && d.step.history != NULL);

@@ -87,7 +87,7 @@ static void edges_equal(const state_edge_t *a, const state_edge_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         assert_true(a[i].node_id == b[i].node_id && a[i].acked_seq == b[i].acked_seq &&
-                    a[i].last_ack_ms == b[i].last_ack_ms);
+                    a[i].last_ack_ms == b[i].last_ack_ms && strcmp(a[i].name, b[i].name) == 0);
 }
 
 static size_t state_entries(stor_t *s)
@@ -117,7 +117,11 @@ static void test_identity(void **state)
 static void test_position(void **state)
 {
     fx_t *f = *state;
-    state_position_t p = {.history_id = HIST, .seq = UINT64_MAX, .hlc_last = UINT64_MAX}, got;
+    state_position_t p = {.history_id = HIST,
+                          .seq = UINT64_MAX,
+                          .hlc_last = UINT64_MAX,
+                          .seq_version = {UINT64_MAX, UINT32_MAX}},
+                     got;
     uint8_t buf[STATE_POSITION_MAX_BYTES];
     stor_snap_t *snap;
     /* The largest position fits the bound the commits size their buffer by. */
@@ -126,14 +130,35 @@ static void test_position(void **state)
     assert_int_equal(state_position_put(f->s, &p), 0);
     assert_int_equal(stor_snapshot_open(f->s, &snap), 0);
     p.seq = 5;
+    p.seq_version = (kv_version_t){77, 3};
     assert_int_equal(state_position_put(f->s, &p), 0);
     assert_int_equal(state_position_get(f->s, &got), 0);
     assert_string_equal(got.history_id, HIST);
     assert_true(got.seq == 5 && got.hlc_last == UINT64_MAX);
+    assert_true(got.seq_version.hlc == 77 && got.seq_version.node_id == 3);
     /* The snapshot still sees the position it was taken at. */
     assert_int_equal(state_position_get_at(snap, &got), 0);
-    assert_true(got.seq == UINT64_MAX);
+    assert_true(got.seq == UINT64_MAX && got.seq_version.hlc == UINT64_MAX);
     stor_snapshot_close(snap);
+}
+
+/* A format-1 position written before the resume proof has no seq_version:
+ * it reads as unknown (zero), so that edge's next resume is a snapshot. */
+static void test_position_without_version(void **state)
+{
+    fx_t *f = *state;
+    Edgekv__ReplPosition m = EDGEKV__REPL_POSITION__INIT;
+    uint8_t buf[256];
+    state_position_t got;
+    m.format = STATE_FORMAT;
+    m.history_id = HIST;
+    m.seq = 9;
+    m.hlc_last = 123;
+    assert_int_equal(
+        stor_state_put(f->s, STATE_POSITION, buf, edgekv__repl_position__pack(&m, buf)), 0);
+    assert_int_equal(state_position_get(f->s, &got), 0);
+    assert_true(got.seq == 9 && got.hlc_last == 123);
+    assert_true(kv_version_is_zero(got.seq_version));
 }
 
 /* An old text, a future format and a history past its size are refused. */
@@ -172,8 +197,13 @@ static void test_edges_many(void **state)
     fx_t *f = *state;
     size_t n = 300, got_n;
     state_edge_t *e = calloc(KV_REPL_EDGES_MAX + 1, sizeof *e), *got;
-    for (size_t i = 0; i < KV_REPL_EDGES_MAX + 1; i++)
-        e[i] = (state_edge_t){(uint32_t)(1000 + i), 10 + i, 5000 + i};
+    for (size_t i = 0; i < KV_REPL_EDGES_MAX + 1; i++) {
+        e[i] = (state_edge_t){(uint32_t)(1000 + i), 10 + i, 5000 + i, ""};
+        /* The certificate name travels with the ack (every third: none, as
+         * a record from before names were kept). */
+        if (i % 3)
+            snprintf(e[i].name, sizeof e[i].name, "edge-%zu.example", i);
+    }
     assert_int_equal(state_edges_get(f->s, &got, &got_n), KV_ENOTFOUND);
     assert_int_equal(state_edges_put(f->s, e, n), 0);
     assert_int_equal(state_edges_get(f->s, &got, &got_n), 0);
@@ -204,8 +234,10 @@ static void test_edges_restore_core(void **state)
     repl_origin_config_t oc;
     repl_origin_t *o;
     repl_edge_info_t *info = calloc(KV_REPL_EDGES_MAX, sizeof *info);
-    for (size_t i = 0; i < n; i++)
-        e[i] = (state_edge_t){(uint32_t)(7 + i), 100 + i, 9000 + i};
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (state_edge_t){(uint32_t)(7 + i), 100 + i, 9000 + i, ""};
+        snprintf(e[i].name, sizeof e[i].name, "e%zu", i);
+    }
     assert_int_equal(state_edges_put(f->s, e, n), 0);
 
     repl_origin_config_default(&oc);
@@ -216,7 +248,8 @@ static void test_edges_restore_core(void **state)
     assert_int_equal(repl_origin_create(&oc, &o), 0);
     assert_int_equal(state_edges_get(f->s, &got, &got_n), 0);
     for (size_t i = 0; i < got_n; i++)
-        if (repl_origin_restore_edge(o, got[i].node_id, got[i].acked_seq, got[i].last_ack_ms) == 0)
+        if (repl_origin_restore_edge(o, got[i].node_id, got[i].name, got[i].acked_seq,
+                                     got[i].last_ack_ms) == 0)
             restored++;
     kv_free(got);
     assert_int_equal(restored, n);
@@ -225,7 +258,7 @@ static void test_edges_restore_core(void **state)
         bool found = false;
         for (size_t k = 0; k < n && !found; k++)
             found = info[k].node_id == e[i].node_id && info[k].acked_seq == e[i].acked_seq &&
-                    info[k].last_ack_ms == e[i].last_ack_ms;
+                    info[k].last_ack_ms == e[i].last_ack_ms && strcmp(info[k].name, e[i].name) == 0;
         assert_true(found);
     }
     repl_origin_destroy(o);
@@ -527,6 +560,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_position_without_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_position, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_formats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edges_many, setup, teardown),
