@@ -9,7 +9,8 @@
 #    namespace; a write mixing a fair op with a forged one. Each is refused
 #    with the code the local check gives; nothing of them is committed; the
 #    forged tokens' secrets get 401 at the origin's REST API; a fair write
-#    through the same link is accepted, and a real edge's writes still work.
+#    through the same link is accepted, and a real edge's writes still work;
+#    a token only the edge knows gets 401 through it, from the origin.
 # 2. The same forged script REPEAT times more: the origin's RSS stays
 #    within a bound and it keeps serving.
 # 3. A Hello claiming the node id of a linked edge closes the link (the
@@ -50,8 +51,12 @@ XID=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d '{"name":"x"}' "$(v4 "$
 check "a read token and a revoked one" "16 16" "${#RID} ${#XID}"
 check "revoked" 200 "$(code -X DELETE -H "Authorization: Bearer $TOK" "$(v4 "$OPORT" "$ACCT")/tokens/$XID")"
 
-# A real edge, linked: its writes still pass the origin's check.
-start_edge 1
+# A real edge, linked: its writes still pass the origin's check. It also
+# has a token of its own the origin does not know (EOTOK): the edge admits
+# it, the origin refuses what it forwards, and the client gets the answer
+# of the local check.
+EOTOK=fwd-edge-only-token-0123456789
+start_edge 1 --token "$EOTOK"
 link_of() { curl -s -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/status" | jq -r .replication.link; }
 live() { [[ "$(link_of "$1")" == live ]]; }
 wait_for "edge1 to link" 30 live "${EPORT[1]}" && ok "edge1 links"
@@ -59,6 +64,12 @@ has_ns() { [[ $(code -H "Authorization: Bearer $TOK" "$(v4 "${EPORT[1]}" "$ACCT"
 wait_for "edge1 to have the namespace" 30 has_ns
 check "a fair write through a real edge" 200 "$(code -X PUT -H "Authorization: Bearer $TOK" --data-binary fair \
   "$(v4 "${EPORT[1]}" "$ACCT")/storage/kv/namespaces/$NS_OWN/values/fair")"
+ANSWER=$(curl -s -w ' %{http_code}' -X PUT -H "Authorization: Bearer $EOTOK" --data-binary x \
+  "$(v4 "${EPORT[1]}" "$ACCT")/storage/kv/namespaces/$NS_OWN/values/edge-only")
+check "a token the origin does not know: 401 from the origin, as the local check says it" \
+  '10000 Authentication error 401' "$(echo "$ANSWER" | jq -r '"\(.errors[0].code) \(.errors[0].message)"' 2>/dev/null) ${ANSWER##* }"
+check "nothing of it written" 404 "$(code -H "Authorization: Bearer $TOK" \
+  "$(v4 "$OPORT" "$ACCT")/storage/kv/namespaces/$NS_OWN/values/edge-only")"
 check "another account's token may not write through it" 403 "$(code -X PUT -H "Authorization: Bearer $VTOK" --data-binary x \
   "$(v4 "${EPORT[1]}" "$ACCT")/storage/kv/namespaces/$NS_OWN/values/x")"
 
