@@ -64,7 +64,9 @@
  * Cost: O(1) store lookups per value op (the namespace mirror), O(namespaces
  * of the account) per namespace create or rename; the group's earlier
  * namespace and token ops are kept apart from its value ops, so a bulk of
- * 10 000 puts is judged in linear time.
+ * 10 000 puts is judged in linear time. A forwarded write adds one token
+ * lookup (per write, not per op) and one namespace lookup per op, plus the
+ * token's namespace list for a scoped token.
  */
 #ifndef NODE_JUDGE_H
 #define NODE_JUDGE_H
