@@ -29,7 +29,9 @@
     XX(UNAVAILABLE, "origin unreachable")                                                          \
     XX(TIMEDOUT, "timed out")                                                                      \
     XX(HISTORY, "history changed")                                                                 \
-    XX(BUSY, "overloaded, try again")
+    XX(BUSY, "overloaded, try again")                                                              \
+    XX(UNAUTH, "no valid API token")                                                               \
+    XX(FORBIDDEN, "API token lacks the scope")
 
 enum {
     KV_E__FIRST = KV_ERR_BASE,

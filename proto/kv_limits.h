@@ -227,6 +227,15 @@ _Static_assert(KV_REPL_CONNS_PER_ADDR_MAX >= 2 && KV_REPL_CONNS_PER_ADDR_MAX <= 
 _Static_assert(KV_REPL_EDGE_FORGET_MS >= 24u * 3600u * 1000u,
                "an edge away for a restart or an outage is remembered");
 
+/* ---- forwarded writes: the token an edge names (node/replica/judge.h) ---------- */
+
+/* The id of the API token an edge checked a forwarded write against
+ * (WriteRequest.token_id), at most this many bytes: a stored token's id (16
+ * hex digits) or a configured token's derived id ("cfg-" + 32 hex digits,
+ * node/api/auth.h). Longer is refused before any lookup. */
+#define KV_AUTH_ID_MAX_BYTES 64
+_Static_assert(KV_AUTH_ID_MAX_BYTES >= 4 + 32, "a configured token's id fits");
+
 /* ---- relations -------------------------------------------------------------- */
 
 _Static_assert(KV_REST_LIST_MIN_KEYS <= KV_LIST_MAX_KEYS, "REST list range");

@@ -57,6 +57,10 @@ static int edge__request(repl_edge_t *e, uint64_t id, const repl_op_t *ops, size
         r.hlc_hint = hlc_peek(&e->hlc, repl__edge_wall(e, now_ms));
         r.n_ops = n;
         r.ops = ptrs;
+        /* The token the API checked, for the origin's own check (edge__check
+         * made sure every op names the same one). */
+        if (ops[0].auth_id)
+            r.token_id = (char *)ops[0].auth_id;
         f.msg_case = EDGEKV__FRAME__MSG_WRITE_REQUEST;
         f.write_request = &r;
         rc = repl__send_frame(&e->out, a, e->peer, &f, bytes);
@@ -72,8 +76,14 @@ static int edge__check(const repl_edge_t *e, const repl_op_t *ops, size_t n)
         return KV_EUNAVAILABLE;
     if (n == 0 || n > KV_REPL_WRITE_MAX_OPS)
         return KV_EINVAL;
+    const char *who = ops[0].auth_id;
+    if (who && strnlen(who, KV_AUTH_ID_MAX_BYTES + 1) > KV_AUTH_ID_MAX_BYTES)
+        return KV_EINVAL;
     for (size_t i = 0; i < n; i++) {
         if (ops[i].kind == REPL_OP_NOOP)
+            return KV_EINVAL;
+        /* One write, one token: a WriteRequest names one. */
+        if (!ops[i].auth_id != !who || (who && strcmp(ops[i].auth_id, who) != 0))
             return KV_EINVAL;
         int rc = repl_op_check(&ops[i]);
         if (rc != 0)

@@ -186,10 +186,14 @@ void repl_origin_write(repl_origin_t *o, uint64_t token, const repl_op_t *ops, s
     origin__enqueue(o, &w, now_ms, a);
 }
 
-/* Ops of a WriteRequest, borrowing the frame's bytes. */
+/* Ops of a WriteRequest, borrowing the frame's bytes. Each carries the
+ * token id the edge named, for the judge's re-check (repl.h, auth_id). */
 static int origin__request_ops(const Edgekv__WriteRequest *r, repl_mutation_t **out)
 {
+    const char *who = r->token_id ? r->token_id : "";
     if (r->n_ops == 0 || r->n_ops > KV_REPL_WRITE_MAX_OPS)
+        return KV_EINVAL;
+    if (strnlen(who, KV_AUTH_ID_MAX_BYTES + 1) > KV_AUTH_ID_MAX_BYTES)
         return KV_EINVAL;
     repl_mutation_t *muts = kv_calloc(r->n_ops, sizeof *muts);
     if (!muts)
@@ -202,6 +206,8 @@ static int origin__request_ops(const Edgekv__WriteRequest *r, repl_mutation_t **
             kv_free(muts);
             return rc;
         }
+        muts[i].op.auth_id = who;
+        muts[i].op.request_head = i == 0;
     }
     *out = muts;
     return 0;

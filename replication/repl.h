@@ -164,6 +164,16 @@ typedef struct {
     int64_t expiration;  /* PUT; absolute seconds, 0 = never */
     const char *account; /* NS_CREATE; NUL-terminated */
     const char *title;   /* NS_CREATE, NS_RENAME; NUL-terminated */
+    /* Who asked, for the origin's re-check of forwarded writes (never part
+     * of the logged op). Into repl_edge_write: the id of the API token the
+     * write was authenticated with (NUL-terminated, at most
+     * KV_AUTH_ID_MAX_BYTES; the same on every op of the write), NULL for
+     * none; it travels once per WriteRequest (token_id). Out of the origin
+     * core (PERSIST): on every op of a forwarded write, that id ("" when the
+     * edge named none), with request_head set on the write's first op; NULL
+     * on the origin's own writes, whose API checked them. */
+    const char *auth_id;
+    bool request_head;
 } repl_op_t;
 
 /* An op with its place in history. */

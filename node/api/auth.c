@@ -12,6 +12,7 @@
 #include "kv_mem.h"
 
 typedef struct {
+    char id[AUTH_ID_BYTES]; /* auth.h: what a forwarded write names */
     char *token;
     size_t token_len;
     char *account;
@@ -88,8 +89,10 @@ int auth_create(const auth_token_t *tokens, size_t n, auth_t **out)
         kv_free(a);
         return -ENOMEM;
     }
-    for (i = 0; i < n && rc == 0; i++, a->count++)
+    for (i = 0; i < n && rc == 0; i++, a->count++) {
         rc = entry_init(&a->entries[i], &tokens[i]);
+        auth_configured_id(tokens[i].token, strlen(tokens[i].token), a->entries[i].id);
+    }
     if (rc != 0) {
         auth_destroy(a);
         return rc;
@@ -135,10 +138,11 @@ int auth_set_stored(auth_t *a, const auth_stored_t *t, size_t n)
                             .namespaces = t[i].namespaces,
                             .namespace_count = t[i].namespace_count,
                             .write = t[i].write};
-        if (!t[i].sha256_hex || strlen(t[i].sha256_hex) != 64 || !t[i].account)
+        if (!t[i].sha256_hex || strlen(t[i].sha256_hex) != 64 || !t[i].account ||
+            (t[i].id && strlen(t[i].id) > KV_AUTH_ID_MAX_BYTES))
             rc = KV_EINVAL;
-        else
-            rc = entry_init(&fresh[i], &tok);
+        else if ((rc = entry_init(&fresh[i], &tok)) == 0)
+            snprintf(fresh[i].id, sizeof fresh[i].id, "%s", t[i].id ? t[i].id : "");
     }
     if (rc != 0) {
         for (size_t k = 0; k < i; k++)
@@ -153,6 +157,40 @@ int auth_set_stored(auth_t *a, const auth_stored_t *t, size_t n)
     for (i = 0; i < nold; i++)
         entry_free(&old[i]);
     kv_free(old);
+    return 0;
+}
+
+void auth_configured_id(const char *secret, size_t len, char out[AUTH_ID_BYTES])
+{
+    static const char domain[] = "edgekv configured token id\n";
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(c, domain, sizeof domain - 1) != 1 ||
+        EVP_DigestUpdate(c, secret, len) != 1 || EVP_DigestFinal_ex(c, md, &mdlen) != 1) {
+        out[0] = '\0'; /* names no token: a forwarded write is refused */
+        EVP_MD_CTX_free(c);
+        return;
+    }
+    EVP_MD_CTX_free(c);
+    memcpy(out, "cfg-", 4);
+    for (unsigned i = 0; i < 16; i++)
+        snprintf(out + 4 + 2 * i, 3, "%02x", md[i]);
+}
+
+int auth_configured_scope(const auth_t *a, const char *id, auth_scope_t *out)
+{
+    for (size_t i = 0; id[0] && i < a->count; i++) {
+        const entry_t *e = &a->entries[i];
+        if (strcmp(e->id, id) != 0)
+            continue;
+        *out = (auth_scope_t){.account = e->account,
+                              .namespaces = (const char *const *)e->namespaces,
+                              .namespace_count = e->namespace_count,
+                              .write = e->write};
+        return 1;
+    }
     return 0;
 }
 
@@ -183,10 +221,12 @@ static int ns_allowed(const entry_t *e, const char *ns_id)
 }
 
 static auth_result_t judge(const entry_t *found, const char *account, const char *ns_id, bool write,
-                           char *account_out)
+                           char *account_out, char *id_out)
 {
     if (account_out)
         snprintf(account_out, KV_ACCOUNT_ID_MAX_BYTES + 1, "%s", found->account);
+    if (id_out)
+        snprintf(id_out, AUTH_ID_BYTES, "%s", found->id);
     /* Account-level writes (creating namespaces) need an all-namespace token. */
     if ((account && strcmp(account, found->account) != 0) || !ns_allowed(found, ns_id) ||
         (write && !found->write) || (write && !ns_id && found->namespaces))
@@ -197,11 +237,19 @@ static auth_result_t judge(const entry_t *found, const char *account, const char
 auth_result_t auth_check(auth_t *a, const char *header, size_t header_len, const char *account,
                          const char *ns_id, bool write, char *account_out)
 {
+    return auth_check_id(a, header, header_len, account, ns_id, write, account_out, NULL);
+}
+
+auth_result_t auth_check_id(auth_t *a, const char *header, size_t header_len, const char *account,
+                            const char *ns_id, bool write, char *account_out, char *id_out)
+{
     const entry_t *found = NULL;
     auth_result_t r = AUTH_UNAUTHENTICATED;
     char digest[65];
     size_t i;
 
+    if (id_out)
+        id_out[0] = '\0';
     if (!header || header_len < 8 || strncasecmp(header, "Bearer ", 7) != 0)
         return AUTH_UNAUTHENTICATED;
     header += 7, header_len -= 7;
@@ -213,7 +261,7 @@ auth_result_t auth_check(auth_t *a, const char *header, size_t header_len, const
         if (secret_eq(header, header_len, &a->entries[i]))
             found = &a->entries[i];
     if (found)
-        return judge(found, account, ns_id, write, account_out);
+        return judge(found, account, ns_id, write, account_out, id_out);
     pthread_rwlock_rdlock(&a->lock);
     if (a->nstored) {
         auth_digest_hex(header, header_len, digest);
@@ -221,7 +269,7 @@ auth_result_t auth_check(auth_t *a, const char *header, size_t header_len, const
             if (secret_eq(digest, 64, &a->stored[i]))
                 found = &a->stored[i];
         if (found)
-            r = judge(found, account, ns_id, write, account_out);
+            r = judge(found, account, ns_id, write, account_out, id_out);
     }
     pthread_rwlock_unlock(&a->lock);
     return r;

@@ -58,6 +58,31 @@ int auth_set_stored(auth_t *a, const auth_stored_t *t, size_t n);
 /* SHA-256 of a secret as 64 lowercase hex digits + NUL. */
 void auth_digest_hex(const char *secret, size_t len, char out[65]);
 
+/* A token's id, as a write forwarded by an edge names it to the origin
+ * (which re-checks the write against that token: node/replica/judge.h):
+ * a stored token's record id, or for a configured token "cfg-" and 32 hex
+ * digits of a SHA-256 of its secret (domain-separated: never a digest the
+ * token records hold), so every node configured with the same secret gives
+ * it the same id. At most KV_AUTH_ID_MAX_BYTES + NUL. */
+#define AUTH_ID_BYTES (KV_AUTH_ID_MAX_BYTES + 1)
+void auth_configured_id(const char *secret, size_t len, char out[AUTH_ID_BYTES]);
+
+/* The configured token of id `id` (auth_configured_id): 1 with its scope
+ * (strings borrowed from the table, immutable while it lives), or 0. Any
+ * thread. */
+typedef struct {
+    const char *account;
+    const char *const *namespaces; /* NULL = every namespace of the account */
+    size_t namespace_count;
+    bool write;
+} auth_scope_t;
+int auth_configured_scope(const auth_t *a, const char *id, auth_scope_t *out);
+
+/* auth_check, also giving the id of the token that answered (id_out, if
+ * not NULL, AUTH_ID_BYTES; "" on AUTH_UNAUTHENTICATED). */
+auth_result_t auth_check_id(auth_t *a, const char *header, size_t header_len, const char *account,
+                            const char *ns_id, bool write, char *account_out, char *id_out);
+
 /* Check an Authorization header value ("Bearer <token>"; NULL = absent)
  * for `account` (NULL: any account) and namespace `ns_id` (NULL: an
  * account-level operation such as listing namespaces; an account-level

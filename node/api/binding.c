@@ -34,7 +34,8 @@ typedef struct {
     http_req_t *req;
     metrics_route_t route;
     char ns[KV_NS_ID_LEN + 1];
-    char *key; /* decoded, kv_malloc'd */
+    char auth_id[AUTH_ID_BYTES]; /* the token's id, named to the origin */
+    char *key;                   /* decoded, kv_malloc'd */
     size_t key_len;
     int64_t expiration;
     int rc;
@@ -303,7 +304,7 @@ static void write_work(void *arg)
                         .metadata_len = meta ? meta->value_len : 0,
                         .expiration = w->expiration,
                         .tombstone = w->route == METRICS_ROUTE_BIND_DELETE};
-    w->rc = kvops_write(w->app->ops, w->ns, &kw, 1);
+    w->rc = kvops_write(w->app->ops, w->auth_id, w->ns, &kw, 1);
 }
 
 static void write_done(void *arg)
@@ -312,6 +313,9 @@ static void write_done(void *arg)
     if (w->rc != 0) {
         kvop_err_t e;
         kvops_internal(w->rc, "binding write", &e);
+        /* The origin refused the token: the texts of the local check. */
+        if (e.status == 401 || e.status == 403)
+            snprintf(e.msg, sizeof e.msg, "%s", e.status == 401 ? "Unauthorized" : "Forbidden");
         app_bind_error(w->app, w->req, w->route, e.status, e.msg);
     } else {
         http_response_t r = {.status = 200};
@@ -332,6 +336,10 @@ static void bind_write(node_app_t *app, http_req_t *req, const char *ns, metrics
     }
     w->app = app, w->req = req, w->route = route;
     memcpy(w->ns, ns, sizeof w->ns);
+    /* admit() passed: the same check again, for the token's id. */
+    const http_header_t *a = hdr(req, "Authorization");
+    (void)auth_check_id(app->auth, a ? a->value : NULL, a ? a->value_len : 0, NULL, ns, true, NULL,
+                        w->auth_id);
     rc = route == METRICS_ROUTE_BIND_PUT ? check_put(app, req, w, &e)
                                          : (decode_key(req, &w->key, &w->key_len, &e) ||
                                             kvops_check_key(w->key, w->key_len, &e));

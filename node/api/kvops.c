@@ -191,6 +191,13 @@ void kvops_internal(int rc, const char *what, kvop_err_t *e)
              "max_clock_offset_ms; the write was not applied (check NTP on both)");
         return;
     }
+    if (rc == KV_EUNAUTH || rc == KV_EFORBIDDEN) {
+        /* The origin's re-check of a write this edge forwarded refused its
+         * token (node/replica/judge.h): the answer the local check gives. */
+        KV_LOG_WARN("kvops", "%s: refused by the origin: %s", what, kv_strerror(rc));
+        fail(e, rc == KV_EUNAUTH ? 401 : 403, KVOP_CODE_AUTH, "Authentication error");
+        return;
+    }
     if (rc == KV_ETOOBIG) {
         /* A write through an edge travels as one replication frame. */
         fail(e, 413, KVOP_CODE_TOO_LARGE,
@@ -313,14 +320,18 @@ int kvops_multi_get(kvops_t *k, const char *ns, const char *const *keys, const s
 
 /* Every write goes to the origin core through the replica (judge.h says
  * why there is one path); *one* outcome per call. */
-static int submit(kvops_t *k, const repl_op_t *ops, size_t n, int *res)
+static int submit(kvops_t *k, repl_op_t *ops, size_t n, int *res, const char *auth_id)
 {
+    /* The token that allowed the write: an edge names it to the origin,
+     * which checks the write again (node/replica/judge.h). */
+    for (size_t i = 0; i < n; i++)
+        ops[i].auth_id = auth_id && auth_id[0] ? auth_id : NULL;
     if (!k->replica)
         return KV_EUNAVAILABLE; /* kvops_set_replica was never called */
     return replica_write(k->replica, ops, n, res, NULL);
 }
 
-int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
+int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w, size_t n)
 {
     repl_op_t *ops;
     int *res, rc;
@@ -349,7 +360,7 @@ int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
             o->expiration = w[i].expiration;
         }
     }
-    rc = submit(k, ops, n, res);
+    rc = submit(k, ops, n, res, auth_id);
     /* The ops of one call share a namespace: a namespace deleted meanwhile
      * refuses them all, and the call reports it whole. */
     for (i = 0; rc == 0 && i < n; i++)
@@ -360,18 +371,20 @@ int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n)
     return rc;
 }
 
-static int submit_one(kvops_t *k, const repl_op_t *op)
+static int submit_one(kvops_t *k, repl_op_t *op, const char *auth_id)
 {
-    int res = 0, rc = submit(k, op, 1, &res);
+    int res = 0, rc = submit(k, op, 1, &res, auth_id);
     return rc != 0 ? rc : res;
 }
 
-int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out)
+int kvops_ns_create(kvops_t *k, const char *auth_id, const char *account, const char *title,
+                    stor_ns_t *out)
 {
     repl_op_t op = {.kind = REPL_OP_NS_CREATE, .account = account, .title = title};
     int rc;
     /* The id is chosen here (128 random bits); the judge refuses a taken one. */
-    if ((rc = kv_random_hex(op.ns_id, KV_NS_ID_LEN)) != 0 || (rc = submit_one(k, &op)) != 0)
+    if ((rc = kv_random_hex(op.ns_id, KV_NS_ID_LEN)) != 0 ||
+        (rc = submit_one(k, &op, auth_id)) != 0)
         return rc;
     memset(out, 0, sizeof *out);
     snprintf(out->id, sizeof out->id, "%s", op.ns_id);
@@ -380,22 +393,22 @@ int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_
     return 0;
 }
 
-int kvops_ns_rename(kvops_t *k, const char *id, const char *title)
+int kvops_ns_rename(kvops_t *k, const char *auth_id, const char *id, const char *title)
 {
     repl_op_t op = {.kind = REPL_OP_NS_RENAME, .title = title};
     snprintf(op.ns_id, sizeof op.ns_id, "%s", id);
-    return submit_one(k, &op);
+    return submit_one(k, &op, auth_id);
 }
 
-int kvops_ns_delete(kvops_t *k, const char *id)
+int kvops_ns_delete(kvops_t *k, const char *auth_id, const char *id)
 {
     repl_op_t op = {.kind = REPL_OP_NS_DELETE};
     snprintf(op.ns_id, sizeof op.ns_id, "%s", id);
-    return submit_one(k, &op);
+    return submit_one(k, &op, auth_id);
 }
 
-static int token_write(kvops_t *k, repl_op_kind_t kind, const char *id, const char *record,
-                       size_t len)
+static int token_write(kvops_t *k, const char *auth_id, repl_op_kind_t kind, const char *id,
+                       const char *record, size_t len)
 {
     repl_op_t op = {.kind = kind,
                     .key = id,
@@ -403,15 +416,15 @@ static int token_write(kvops_t *k, repl_op_kind_t kind, const char *id, const ch
                     .value = (const uint8_t *)record,
                     .value_len = record ? len : 0};
     memcpy(op.ns_id, REPL_TOKEN_NS_ID, sizeof op.ns_id);
-    return submit_one(k, &op);
+    return submit_one(k, &op, auth_id);
 }
 
-int kvops_token_put(kvops_t *k, const char *id, const char *record, size_t len)
+int kvops_token_put(kvops_t *k, const char *auth_id, const char *id, const char *record, size_t len)
 {
-    return token_write(k, REPL_OP_TOKEN_PUT, id, record, len);
+    return token_write(k, auth_id, REPL_OP_TOKEN_PUT, id, record, len);
 }
 
-int kvops_token_delete(kvops_t *k, const char *id)
+int kvops_token_delete(kvops_t *k, const char *auth_id, const char *id)
 {
-    return token_write(k, REPL_OP_TOKEN_DELETE, id, NULL, 0);
+    return token_write(k, auth_id, REPL_OP_TOKEN_DELETE, id, NULL, 0);
 }

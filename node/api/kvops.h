@@ -133,8 +133,12 @@ typedef struct {
  * Blocks until the origin made them durable and, on an edge, they were
  * applied here (read-your-writes); the write cache is updated by the
  * commit. 0, KV_ENOTFOUND (the namespace is gone), or the replica's error
- * (KV_EUNAVAILABLE, KV_ETIMEDOUT, KV_ESHUTDOWN, KV_ETOOBIG...). */
-int kvops_write(kvops_t *k, const char *ns, const kvops_write_t *w, size_t n);
+ * (KV_EUNAVAILABLE, KV_ETIMEDOUT, KV_ESHUTDOWN, KV_ETOOBIG...).
+ * auth_id, in every write function below: the id of the API token the
+ * caller checked (auth_check_id, node/api/auth.h), or NULL; an edge names it
+ * to the origin, which refuses a write outside that token's scope with
+ * KV_EUNAUTH (401) or KV_EFORBIDDEN (403) (node/replica/judge.h). */
+int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w, size_t n);
 
 /* The node's replica, where every write goes; required before the first
  * write (without it writes fail with KV_EUNAVAILABLE). Set before serving. */
@@ -144,13 +148,15 @@ void kvops_set_replica(kvops_t *k, struct replica *r);
 /* API tokens (node/api/tokens.c): put a token record under `id` (KV_EEXISTS if
  * a live token has it), or revoke it (KV_ENOTFOUND if none is live).
  * Through the replication log, so every node's token table follows. */
-int kvops_token_put(kvops_t *k, const char *id, const char *record, size_t len);
-int kvops_token_delete(kvops_t *k, const char *id);
+int kvops_token_put(kvops_t *k, const char *auth_id, const char *id, const char *record,
+                    size_t len);
+int kvops_token_delete(kvops_t *k, const char *auth_id, const char *id);
 
 /* Namespace changes, judged at the origin (node/replica/judge.h): KV_EEXISTS,
  * KV_ELIMIT, KV_ENOTFOUND as the rules there say. */
-int kvops_ns_create(kvops_t *k, const char *account, const char *title, stor_ns_t *out);
-int kvops_ns_rename(kvops_t *k, const char *id, const char *title);
-int kvops_ns_delete(kvops_t *k, const char *id);
+int kvops_ns_create(kvops_t *k, const char *auth_id, const char *account, const char *title,
+                    stor_ns_t *out);
+int kvops_ns_rename(kvops_t *k, const char *auth_id, const char *id, const char *title);
+int kvops_ns_delete(kvops_t *k, const char *auth_id, const char *id);
 
 #endif

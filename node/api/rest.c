@@ -189,8 +189,8 @@ static int admit(node_app_t *app, http_req_t *req, rest_call_t *c)
     const http_header_t *h = http_req_header(req, "Authorization");
     const char *ns = c->target == REST_NS_COLLECTION ? NULL : c->ns;
     stor_ns_t info;
-    auth_result_t ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0, c->account,
-                                  ns, is_write(c, req->method), NULL);
+    auth_result_t ar = auth_check_id(app->auth, h ? h->value : NULL, h ? h->value_len : 0,
+                                     c->account, ns, is_write(c, req->method), NULL, c->auth_id);
     if (ar != AUTH_OK) {
         app_rest_error(app, req, c->route, ar == AUTH_UNAUTHENTICATED ? 401 : 403, KVOP_CODE_AUTH,
                        "Authentication error");

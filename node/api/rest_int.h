@@ -28,6 +28,7 @@ typedef struct {
     char ns[KV_NS_ID_LEN + 1];
     char *key; /* decoded key (values/metadata), kv_malloc'd */
     size_t key_len;
+    char auth_id[AUTH_ID_BYTES]; /* the admitted token's id, named to the origin */
 } rest_call_t;
 
 /* Error as "<op>: '<msg>'" in the REST envelope. */

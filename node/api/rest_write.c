@@ -96,6 +96,13 @@ static void job_done(void *arg)
         rest_fail(j->app, j->req, &j->call, 400, KVOP_CODE_NS_LIMIT,
                   "the account has reached its limit of 1000 namespaces");
         break;
+    case KV_EUNAUTH:
+    case KV_EFORBIDDEN:
+        /* The origin's re-check refused the token (node/replica/judge.h):
+         * the answer of the local check (rest.c, admit). */
+        app_rest_error(j->app, j->req, j->call.route, j->rc == KV_EUNAUTH ? 401 : 403,
+                       KVOP_CODE_AUTH, "Authentication error");
+        break;
     default: {
         kvop_err_t e;
         kvops_internal(j->rc, j->call.op, &e);
@@ -116,7 +123,7 @@ static void job_start(rest_job_t *j)
 
 static int write_work(rest_job_t *j)
 {
-    int rc = kvops_write(j->app->ops, j->call.ns, j->writes, j->nwrites);
+    int rc = kvops_write(j->app->ops, j->call.auth_id, j->call.ns, j->writes, j->nwrites);
     if (rc == 0 && j->call.route != METRICS_ROUTE_REST_VALUE_PUT &&
         j->call.route != METRICS_ROUTE_REST_VALUE_DELETE)
         j->result = json_pack("{s:I, s:[]}", "successful_key_count", (json_int_t)j->nwrites,
@@ -481,7 +488,7 @@ void rest_bulk_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
 static int ns_create_work(rest_job_t *j)
 {
     stor_ns_t ns;
-    int rc = kvops_ns_create(j->app->ops, j->call.account, j->title, &ns);
+    int rc = kvops_ns_create(j->app->ops, j->call.auth_id, j->call.account, j->title, &ns);
     if (rc == 0)
         j->result = rest_ns_json(&ns);
     return rc;
@@ -490,7 +497,7 @@ static int ns_create_work(rest_job_t *j)
 static int ns_rename_work(rest_job_t *j)
 {
     stor_ns_t ns;
-    int rc = kvops_ns_rename(j->app->ops, j->call.ns, j->title);
+    int rc = kvops_ns_rename(j->app->ops, j->call.auth_id, j->call.ns, j->title);
     if (rc == 0 && (rc = stor_ns_get(kvops_store(j->app->ops), j->call.ns, &ns)) == 0)
         j->result = rest_ns_json(&ns);
     return rc;
@@ -498,7 +505,7 @@ static int ns_rename_work(rest_job_t *j)
 
 static int ns_delete_work(rest_job_t *j)
 {
-    return kvops_ns_delete(j->app->ops, j->call.ns);
+    return kvops_ns_delete(j->app->ops, j->call.auth_id, j->call.ns);
 }
 
 /* {"title": "..."}: 1..512 bytes of UTF-8. */

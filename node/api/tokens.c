@@ -83,7 +83,8 @@ typedef struct {
     node_app_t *app;
     http_req_t *req;
     char id[TOKEN_ID_HEX + 1];
-    uint8_t *record; /* a TokenRecord (kv_malloc'd), or NULL: revoke */
+    char auth_id[AUTH_ID_BYTES]; /* the caller's token, named to the origin */
+    uint8_t *record;             /* a TokenRecord (kv_malloc'd), or NULL: revoke */
     size_t record_len;
     json_t *answer;
     int rc;
@@ -92,8 +93,9 @@ typedef struct {
 static void tok_work(void *arg)
 {
     tok_job_t *j = arg;
-    j->rc = j->record ? kvops_token_put(j->app->ops, j->id, (const char *)j->record, j->record_len)
-                      : kvops_token_delete(j->app->ops, j->id);
+    j->rc = j->record ? kvops_token_put(j->app->ops, j->auth_id, j->id, (const char *)j->record,
+                                        j->record_len)
+                      : kvops_token_delete(j->app->ops, j->auth_id, j->id);
 }
 
 static void tok_done(void *arg)
@@ -119,6 +121,7 @@ static void tok_done(void *arg)
 static void tok_start(node_app_t *app, http_req_t *req, const char *id, uint8_t *record,
                       size_t record_len, json_t *answer)
 {
+    const http_header_t *h = http_req_header(req, "Authorization");
     tok_job_t *j = kv_calloc(1, sizeof *j);
     if (!j) {
         kv_free(record);
@@ -130,6 +133,9 @@ static void tok_start(node_app_t *app, http_req_t *req, const char *id, uint8_t 
     *j = (tok_job_t){
         .app = app, .req = req, .record = record, .record_len = record_len, .answer = answer};
     snprintf(j->id, sizeof j->id, "%s", id);
+    /* tokens_route admitted the token: the same check again, for its id. */
+    (void)auth_check_id(app->auth, h ? h->value : NULL, h ? h->value_len : 0, NULL, NULL, true,
+                        NULL, j->auth_id);
     if (app_offload(req, tok_work, tok_done, j) != 0) {
         j->rc = -ENOMEM;
         tok_done(j);

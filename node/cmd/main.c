@@ -244,6 +244,20 @@ static int open_parts(node_t *n, int *token_generated)
     return 0;
 }
 
+/* The origin's judge asks the configured tokens by id (judge.h). */
+static int configured_token(void *arg, const char *id, judge_scope_t *out)
+{
+    auth_scope_t sc;
+    if (!auth_configured_scope(arg, id, &sc))
+        return 0;
+    *out = (judge_scope_t){.account = sc.account,
+                           .write = sc.write,
+                           .scoped = sc.namespaces != NULL,
+                           .namespaces = sc.namespaces,
+                           .namespace_count = sc.namespace_count};
+    return 1;
+}
+
 /* The replica: every write goes through it. An edge replicates from its
  * origin; an origin with certificates listens for edges; an origin without
  * them is a lone origin - the same origin core and commit path, no
@@ -277,6 +291,7 @@ static int start_replica(node_t *n)
     rc.new_history = c->new_history;
     rc.on_tokens = reload_tokens;
     rc.on_tokens_arg = n;
+    rc.tokens = (judge_tokens_t){.lookup = configured_token, .arg = n->auth};
     if ((err = replica_start(&rc, &n->replica)) != 0)
         return err;
     kvops_set_replica(n->ops, n->replica);

@@ -19,6 +19,7 @@
 
 typedef struct {
     stor_t *s;
+    const judge_tokens_t *configured; /* may be NULL */
     const repl_mutation_t *muts;
     size_t *ns_ops; /* accepted namespace ops, in group order */
     size_t n_ns;
@@ -139,6 +140,122 @@ static int token_view(const judge_t *j, const char *id, size_t id_len)
     return live;
 }
 
+/* The live record of stored token `id` after the accepted ops: 1 with
+ * *rec decoded (state_token_free), 0 when there is none (never made,
+ * revoked, or unreadable), or a negative code. */
+static int token_record(const judge_t *j, const char *id, size_t id_len, state_token_t *rec)
+{
+    char name[STATE_TOKEN_NAME_BYTES];
+    char *val = NULL;
+    size_t len = 0;
+    const repl_op_t *last = NULL;
+    int rc;
+    memset(rec, 0, sizeof *rec);
+    if (id_len == 0 || id_len > REPL_TOKEN_ID_MAX_BYTES)
+        return 0;
+    for (size_t k = 0; k < j->n_tok; k++) {
+        const repl_op_t *o = op_at(j, j->tok_ops[k]);
+        if (o->key_len == id_len && memcmp(o->key, id, id_len) == 0)
+            last = o;
+    }
+    if (last) {
+        if (last->kind != REPL_OP_TOKEN_PUT || last->value_len == 0)
+            return 0;
+        rc = state_token_decode(last->value, last->value_len, rec);
+    } else {
+        state_token_name(name, id, id_len);
+        rc = stor_state_get(j->s, name, &val, &len);
+        if (rc != 0)
+            return rc == KV_ENOTFOUND ? 0 : rc;
+        rc = len ? state_token_decode(val, len, rec) : KV_ECORRUPT;
+        kv_free(val);
+    }
+    if (rc == -ENOMEM)
+        return rc;
+    return rc == 0; /* an unreadable record authenticates nobody (tokens.c) */
+}
+
+/* The scope of the token a forwarded write names: 1 with *sc filled
+ * (borrowing from *rec, to be freed with state_token_free, or from the
+ * configured table), 0 unknown or revoked, or a negative code. */
+static int scope_of(const judge_t *j, const char *id, judge_scope_t *sc, state_token_t *rec)
+{
+    int rc;
+    memset(rec, 0, sizeof *rec);
+    if (!id[0])
+        return 0;
+    if (j->configured && j->configured->lookup &&
+        j->configured->lookup(j->configured->arg, id, sc) == 1)
+        return 1;
+    if ((rc = token_record(j, id, strlen(id), rec)) != 1)
+        return rc;
+    *sc = (judge_scope_t){.account = rec->account,
+                          .write = rec->write,
+                          .scoped = rec->scoped,
+                          .namespaces = rec->namespaces,
+                          .namespace_count = rec->namespace_count};
+    return 1;
+}
+
+static bool in_scope(const judge_scope_t *sc, const char *ns_id)
+{
+    if (!sc->scoped)
+        return true;
+    for (size_t i = 0; i < sc->namespace_count; i++)
+        if (sc->namespaces[i] && strcmp(sc->namespaces[i], ns_id) == 0)
+            return true;
+    return false;
+}
+
+/* May the token of scope sc make the forwarded op o? 0, the refusal
+ * (judge.h lists them), or a negative code. */
+static int judge_auth(const judge_t *j, const judge_scope_t *sc, const repl_op_t *o)
+{
+    stor_ns_t ns;
+    state_token_t t;
+    int rc;
+    if (!sc->write)
+        return KV_EFORBIDDEN;
+    switch (o->kind) {
+    case REPL_OP_PUT:
+    case REPL_OP_DELETE:
+    case REPL_OP_NS_RENAME:
+    case REPL_OP_NS_DELETE:
+        if (!in_scope(sc, o->ns_id))
+            return KV_EFORBIDDEN;
+        /* A namespace that does not exist is left to the rules (KV_ENOTFOUND). */
+        if ((rc = ns_view(j, o->ns_id, &ns)) < 0)
+            return rc;
+        return rc && strcmp(ns.account, sc->account) != 0 ? KV_EFORBIDDEN : 0;
+    case REPL_OP_NS_CREATE:
+        /* An account-level write: a token for all of the account's namespaces. */
+        return sc->scoped || !o->account || strcmp(o->account, sc->account) != 0 ? KV_EFORBIDDEN
+                                                                                 : 0;
+    case REPL_OP_TOKEN_PUT:
+        if (sc->scoped)
+            return KV_EFORBIDDEN;
+        if ((rc = state_token_decode(o->value, o->value_len, &t)) != 0)
+            return rc == -ENOMEM ? rc : KV_EINVAL;
+        if (strcmp(t.account, sc->account) != 0)
+            rc = KV_EFORBIDDEN;
+        else if (strlen(t.id) != o->key_len || memcmp(t.id, o->key, o->key_len) != 0)
+            rc = KV_EINVAL;
+        state_token_free(&t);
+        return rc;
+    case REPL_OP_TOKEN_DELETE:
+        if (sc->scoped)
+            return KV_EFORBIDDEN;
+        if ((rc = token_record(j, o->key, o->key_len, &t)) < 0)
+            return rc;
+        rc = rc == 1 && strcmp(t.account, sc->account) != 0 ? KV_ENOTFOUND : 0;
+        state_token_free(&t);
+        return rc;
+    case REPL_OP_NOOP:
+        break;
+    }
+    return KV_EINVAL; /* an edge never forwards a NOOP (the core refuses it) */
+}
+
 static int judge_op(const judge_t *j, const repl_op_t *o)
 {
     stor_ns_t ns;
@@ -185,20 +302,62 @@ static int judge_op(const judge_t *j, const repl_op_t *o)
  * judge at all (-ENOMEM, KV_EIO, KV_ECORRUPT) fails the group. */
 static bool is_refusal(int rc)
 {
-    return rc == KV_ENOTFOUND || rc == KV_EEXISTS || rc == KV_ELIMIT || rc == KV_EINVAL;
+    return rc == KV_ENOTFOUND || rc == KV_EEXISTS || rc == KV_ELIMIT || rc == KV_EINVAL ||
+           rc == KV_EUNAUTH || rc == KV_EFORBIDDEN;
 }
 
-int judge_group(stor_t *s, const repl_mutation_t *muts, size_t n, int *results)
+/* The forwarded write that starts at muts[head] (repl.h: request_head)
+ * ends before the returned index. */
+static size_t request_end(const repl_mutation_t *muts, size_t n, size_t head)
 {
-    judge_t j = {.s = s, .muts = muts};
+    size_t e = head + 1;
+    while (e < n && muts[e].op.auth_id && !muts[e].op.request_head)
+        e++;
+    return e;
+}
+
+int judge_group(stor_t *s, const judge_tokens_t *configured, const repl_mutation_t *muts, size_t n,
+                int *results)
+{
+    judge_t j = {.s = s, .configured = configured, .muts = muts};
+    /* The forwarded write being judged: its first op, where the accepted
+     * op lists stood before it, and its token (known: 1, else 0). */
+    size_t head = 0, head_ns = 0, head_tok = 0;
+    judge_scope_t sc = {0};
+    state_token_t rec = {0};
+    int known = 0;
     int rc = 0;
     j.ns_ops = kv_malloc((n ? n : 1) * sizeof *j.ns_ops);
     j.tok_ops = kv_malloc((n ? n : 1) * sizeof *j.tok_ops);
     if (!j.ns_ops || !j.tok_ops)
         rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        repl_op_kind_t k = muts[i].op.kind;
-        int r = judge_op(&j, &muts[i].op);
+        const repl_op_t *o = &muts[i].op;
+        repl_op_kind_t k = o->kind;
+        int r = 0;
+        if (o->auth_id && (o->request_head || i == 0 || !muts[i - 1].op.auth_id)) {
+            head = i, head_ns = j.n_ns, head_tok = j.n_tok;
+            state_token_free(&rec);
+            if ((known = scope_of(&j, o->auth_id, &sc, &rec)) < 0) {
+                rc = known;
+                break;
+            }
+        }
+        if (o->auth_id && (r = known ? judge_auth(&j, &sc, o) : KV_EUNAUTH) != 0) {
+            size_t end = request_end(muts, n, head);
+            if (!is_refusal(r)) {
+                rc = r;
+                break;
+            }
+            /* All or nothing: the whole write gets the code, and what it
+             * had been accepted for is forgotten. */
+            for (size_t x = head; x < end; x++)
+                results[x] = r;
+            j.n_ns = head_ns, j.n_tok = head_tok;
+            i = end - 1;
+            continue;
+        }
+        r = judge_op(&j, o);
         if (r != 0 && !is_refusal(r)) {
             rc = r;
             break;
@@ -211,6 +370,7 @@ int judge_group(stor_t *s, const repl_mutation_t *muts, size_t n, int *results)
         else if (k == REPL_OP_TOKEN_PUT || k == REPL_OP_TOKEN_DELETE)
             j.tok_ops[j.n_tok++] = i;
     }
+    state_token_free(&rec);
     kv_free(j.ns_ops);
     kv_free(j.tok_ops);
     return rc;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "judge.h"
 #include "kv_limits.h"
 #include "repl.h"
 #include "store.h"
@@ -58,6 +59,9 @@ typedef struct {
      * stored API tokens: the node reloads its token table. May be NULL. */
     void (*on_tokens)(void *arg);
     void *on_tokens_arg;
+    /* Origin: the tokens of its configuration, for the judge's re-check of
+     * writes forwarded by edges (judge.h); fn NULL = none. */
+    judge_tokens_t tokens;
 } replica_config_t;
 
 void replica_config_defaults(replica_config_t *c, replica_role_t role);

@@ -115,7 +115,7 @@ static int mcopy(const repl_mutation_t *src, size_t n, mcopy_t *out)
     for (i = 0; i < n; i++) {
         const repl_op_t *o = &src[i].op;
         bytes += o->key_len + o->value_len + o->metadata_len + str_bytes(o->account) +
-                 str_bytes(o->title);
+                 str_bytes(o->title) + str_bytes(o->auth_id);
     }
     out->n = n;
     out->muts = kv_malloc(n ? n * sizeof *out->muts : 1);
@@ -135,6 +135,8 @@ static int mcopy(const repl_mutation_t *src, size_t n, mcopy_t *out)
         o->account =
             o->account ? (const char *)put_bytes(&p, o->account, str_bytes(o->account)) : NULL;
         o->title = o->title ? (const char *)put_bytes(&p, o->title, str_bytes(o->title)) : NULL;
+        o->auth_id =
+            o->auth_id ? (const char *)put_bytes(&p, o->auth_id, str_bytes(o->auth_id)) : NULL;
     }
     return 0;
 }
@@ -380,7 +382,7 @@ static void persist_run(rjob_t *j)
         return;
     /* The one place where writes are judged (judge.h); refused ops are
      * logged as no-ops in the same batch. */
-    if ((p->rc = judge_group(s, p->m.muts, p->m.n, p->results)) != 0) {
+    if ((p->rc = judge_group(s, &r->cfg.tokens, p->m.muts, p->m.n, p->results)) != 0) {
         arrays_free(&c);
         return;
     }

@@ -820,6 +820,43 @@ static void test_write_too_big_for_a_frame(void **state)
     ex_free(&x);
 }
 
+/* A write names the token its API checked: the WriteRequest carries the
+ * id once (the origin re-checks it, node/replica/judge.h); ops naming
+ * different tokens are no one write. */
+static void test_write_names_its_token(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init(&x, TK_HIST_A, 5);
+    ex_live(&x, 5, 1000);
+    repl_op_t ops[2] = {tk_put("a", "1"), tk_put("b", "2")};
+    ops[0].auth_id = ops[1].auth_id = "0123456789abcdef";
+    repl_edge_write(x.e, 1, ops, 2, 1000, ex_a(&x));
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WRITE_REQUEST);
+    assert_string_equal(f->write_request->token_id, "0123456789abcdef");
+    frame_free(f);
+    ops[1].auth_id = "fedcba9876543210";
+    repl_edge_write(x.e, 2, ops, 2, 1000, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EINVAL);
+    ops[1].auth_id = NULL;
+    repl_edge_write(x.e, 3, ops, 2, 1000, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EINVAL);
+    char longid[KV_AUTH_ID_MAX_BYTES + 2];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    ops[0].auth_id = ops[1].auth_id = longid;
+    repl_edge_write(x.e, 4, ops, 2, 1000, ex_a(&x));
+    assert_int_equal(ex_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EINVAL);
+    /* None named: the request names none (the origin refuses it). */
+    ops[0].auth_id = ops[1].auth_id = NULL;
+    repl_edge_write(x.e, 5, ops, 2, 1000, ex_a(&x));
+    f = ex_sent(&x);
+    assert_string_equal(f->write_request->token_id, "");
+    frame_free(f);
+    ex_free(&x);
+}
+
 static void test_write_unavailable_timeout_disconnect(void **state)
 {
     (void)state;
@@ -1129,6 +1166,7 @@ int main(void)
         cmocka_unit_test(test_lag),
         cmocka_unit_test(test_write_read_your_writes),
         cmocka_unit_test(test_write_too_big_for_a_frame),
+        cmocka_unit_test(test_write_names_its_token),
         cmocka_unit_test(test_write_unavailable_timeout_disconnect),
         cmocka_unit_test(test_write_deadline_cache),
         cmocka_unit_test(test_backoff_exponential_jittered_deterministic),

@@ -277,7 +277,7 @@ static int setup(void **state, bool replicated)
                           .node_id = 3,
                           .account_id = ACCT};
     start_replication(f, replicated);
-    assert_int_equal(kvops_ns_create(f->ops, ACCT, "fixture", &ns), 0);
+    assert_int_equal(kvops_ns_create(f->ops, NULL, ACCT, "fixture", &ns), 0);
     memcpy(f->ns, ns.id, sizeof f->ns);
     hc.host = "127.0.0.1";
     hc.port = 0;

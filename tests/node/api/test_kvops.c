@@ -194,7 +194,7 @@ static void put(fx_t *f, const char *key, const char *val, int64_t exp)
                        .value = (const uint8_t *)val,
                        .value_len = strlen(val),
                        .expiration = exp};
-    assert_int_equal(kvops_write(f->ops, NS, &w, 1), 0);
+    assert_int_equal(kvops_write(f->ops, NULL, NS, &w, 1), 0);
 }
 
 static void check_value(fx_t *f, const char *key, const char *val)
@@ -236,7 +236,7 @@ static void test_write_read_delete(void **state)
     check_value(f, "k", "v1"); /* write-through replaced the negative entry */
     put(f, "k", "v2", 0);
     check_value(f, "k", "v2");
-    assert_int_equal(kvops_write(f->ops, NS, &del, 1), 0);
+    assert_int_equal(kvops_write(f->ops, NULL, NS, &del, 1), 0);
     check_value(f, "k", NULL);
     put(f, "k", "v3", 0);
     check_value(f, "k", "v3");
@@ -272,11 +272,11 @@ static void test_namespace_gone(void **state)
     fx_t *f = *state;
     kvops_write_t w = {.key = "k", .key_len = 1, .value = (const uint8_t *)"v", .value_len = 1};
     put(f, "k", "before", 0);
-    assert_int_equal(kvops_ns_delete(f->ops, NS), 0);
+    assert_int_equal(kvops_ns_delete(f->ops, NULL, NS), 0);
     /* The whole call is refused, and nothing of it is visible. */
-    assert_int_equal(kvops_write(f->ops, NS, &w, 1), KV_ENOTFOUND);
+    assert_int_equal(kvops_write(f->ops, NULL, NS, &w, 1), KV_ENOTFOUND);
     check_value(f, "k", NULL);
-    assert_int_equal(kvops_ns_delete(f->ops, NS), KV_ENOTFOUND);
+    assert_int_equal(kvops_ns_delete(f->ops, NULL, NS), KV_ENOTFOUND);
 }
 
 static void test_tokens(void **state)
@@ -290,16 +290,16 @@ static void test_tokens(void **state)
     memset(digest, 'a', STATE_TOKEN_SHA256_HEX);
     digest[STATE_TOKEN_SHA256_HEX] = '\0';
     assert_int_equal(state_token_encode(&t, &rec, &rec_len), 0);
-    assert_int_equal(kvops_token_put(f->ops, "t1", (const char *)rec, rec_len), 0);
-    assert_int_equal(kvops_token_put(f->ops, "t1", (const char *)rec, rec_len), KV_EEXISTS);
+    assert_int_equal(kvops_token_put(f->ops, NULL, "t1", (const char *)rec, rec_len), 0);
+    assert_int_equal(kvops_token_put(f->ops, NULL, "t1", (const char *)rec, rec_len), KV_EEXISTS);
     assert_int_equal(stor_state_get(f->store, STATE_TOKEN_PREFIX "t1", &v, &len), 0);
     assert_int_equal(len, rec_len);
     assert_memory_equal(v, rec, rec_len);
     kv_free(v);
     kv_free(rec);
-    assert_int_equal(kvops_token_delete(f->ops, "t1"), 0);
-    assert_int_equal(kvops_token_delete(f->ops, "t1"), KV_ENOTFOUND);
-    assert_int_equal(kvops_token_delete(f->ops, "never"), KV_ENOTFOUND);
+    assert_int_equal(kvops_token_delete(f->ops, NULL, "t1"), 0);
+    assert_int_equal(kvops_token_delete(f->ops, NULL, "t1"), KV_ENOTFOUND);
+    assert_int_equal(kvops_token_delete(f->ops, NULL, "never"), KV_ENOTFOUND);
 }
 
 static void test_batch(void **state)
@@ -313,7 +313,7 @@ static void test_batch(void **state)
     const char *keys[] = {"b1", "b2", "zz"};
     size_t lens[] = {2, 2, 2};
     stor_blob_t *out[3];
-    assert_int_equal(kvops_write(f->ops, NS, w, 3), 0);
+    assert_int_equal(kvops_write(f->ops, NULL, NS, w, 3), 0);
     check_value(f, "b2", "2");
     check_value(f, "b1", NULL);
     assert_int_equal(kvops_multi_get(f->ops, NS, keys, lens, 3, out), 0);
@@ -386,12 +386,12 @@ static void test_namespaces(void **state)
 {
     fx_t *f = *state;
     stor_ns_t a, b;
-    assert_int_equal(kvops_ns_create(f->ops, "acct", "one", &a), 0);
-    assert_int_equal(kvops_ns_create(f->ops, "acct", "one", &b), KV_EEXISTS);
-    assert_int_equal(kvops_ns_rename(f->ops, a.id, "two"), 0);
+    assert_int_equal(kvops_ns_create(f->ops, NULL, "acct", "one", &a), 0);
+    assert_int_equal(kvops_ns_create(f->ops, NULL, "acct", "one", &b), KV_EEXISTS);
+    assert_int_equal(kvops_ns_rename(f->ops, NULL, a.id, "two"), 0);
     assert_int_equal(stor_ns_get(f->store, a.id, &b), 0);
     assert_string_equal(b.title, "two");
-    assert_int_equal(kvops_ns_delete(f->ops, a.id), 0);
+    assert_int_equal(kvops_ns_delete(f->ops, NULL, a.id), 0);
     assert_int_equal(stor_ns_get(f->store, a.id, &b), KV_ENOTFOUND);
 }
 

@@ -1,7 +1,8 @@
 /* test_judge.c - node/replica/judge.c: the one place where writes are judged.
  * Every rule of judge.h, alone and against the earlier ops of the same
  * group, over a real store; and that a judged group, committed as the
- * origin commits it, leaves what the verdicts said. */
+ * origin commits it, leaves what the verdicts said. Writes forwarded by an
+ * edge: forged ops against the token the edge names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,7 +100,7 @@ static void expect(fx_t *f, const repl_mutation_t *m, size_t n, const int *want)
     int res[64];
     assert_true(n <= 64);
     memset(res, 0x55, sizeof res);
-    assert_int_equal(judge_group(f->s, m, n, res), 0);
+    assert_int_equal(judge_group(f->s, NULL, m, n, res), 0);
     for (size_t i = 0; i < n; i++) {
         if (res[i] != want[i])
             fprintf(stderr, "op %zu: got %d want %d\n", i, res[i], want[i]);
@@ -216,11 +217,226 @@ static void test_big_group(void **state)
     int *res = calloc(N, sizeof *res);
     for (int i = 0; i < N; i++)
         m[i] = put(i % 2 ? NS1 : NSX, "k");
-    assert_int_equal(judge_group(f->s, m, N, res), 0);
+    assert_int_equal(judge_group(f->s, NULL, m, N, res), 0);
     for (int i = 0; i < N; i++)
         assert_int_equal(res[i], i % 2 ? 0 : KV_ENOTFOUND);
     free(m);
     free(res);
+}
+
+/* ---- writes forwarded by an edge: the token it names is re-checked ---- */
+
+#define NSO    "44444444444444444444444444444444" /* of account "other" */
+#define DIGEST "0000000000000000000000000000000000000000000000000000000000000000"
+
+static const char *const k_only_ns1[] = {NS1};
+
+/* A stored token record (the bytes of a TOKEN_PUT value), kv_malloc'd. */
+static uint8_t *record(const char *id, const char *account, bool write, bool scoped, size_t *len)
+{
+    state_token_t t = {.id = id,
+                       .name = "n",
+                       .account = account,
+                       .sha256_hex = DIGEST,
+                       .write = write,
+                       .scoped = scoped,
+                       .namespaces = scoped ? k_only_ns1 : NULL,
+                       .namespace_count = scoped ? 1 : 0};
+    uint8_t *rec = NULL;
+    assert_int_equal(state_token_encode(&t, &rec, len), 0);
+    return rec;
+}
+
+static void store_token(fx_t *f, const char *id, const char *account, bool write, bool scoped)
+{
+    char name[STATE_TOKEN_NAME_BYTES];
+    size_t len;
+    uint8_t *rec = record(id, account, write, scoped, &len);
+    state_token_name(name, id, strlen(id));
+    assert_int_equal(stor_state_put(f->s, name, (const char *)rec, len), 0);
+    kv_free(rec);
+}
+
+/* The configured tokens of the judged origin: "cfg-w" (acc, write, every
+ * namespace) and "cfg-r" (acc, read). */
+static int configured(void *arg, const char *id, judge_scope_t *out)
+{
+    (void)arg;
+    if (strcmp(id, "cfg-w") != 0 && strcmp(id, "cfg-r") != 0)
+        return 0;
+    *out = (judge_scope_t){.account = "acc", .write = id[4] == 'w'};
+    return 1;
+}
+
+static const judge_tokens_t k_configured = {.lookup = configured};
+
+/* Stored tokens: "adm" (acc, write, all), "rd" (acc, read), "sc" (acc,
+ * write, NS1 only), "rev" (revoked), "oadm" (other, write, all); NSO is a
+ * namespace of "other". */
+static int setup_fwd(void **state)
+{
+    fx_t *f;
+    setup(state);
+    f = *state;
+    assert_int_equal(stor_ns_create(f->s, "other", "o", (kv_version_t){1, 1}, NSO, NULL), 0);
+    store_token(f, "adm", "acc", true, false);
+    store_token(f, "rd", "acc", false, false);
+    store_token(f, "sc", "acc", true, true);
+    store_token(f, "oadm", "other", true, false);
+    assert_int_equal(stor_state_put(f->s, STATE_TOKEN_PREFIX "rev", "", 0), 0);
+    return 0;
+}
+
+/* m as one forwarded write of its own, naming token `who`. */
+static repl_mutation_t fwd(repl_mutation_t m, const char *who)
+{
+    m.op.auth_id = who;
+    m.op.request_head = true;
+    return m;
+}
+
+/* The same write's next op. */
+static repl_mutation_t more(repl_mutation_t m, const char *who)
+{
+    m.op.auth_id = who;
+    return m;
+}
+
+static void expect_fwd(fx_t *f, const repl_mutation_t *m, size_t n, const int *want)
+{
+    int res[64];
+    assert_true(n <= 64);
+    memset(res, 0x55, sizeof res);
+    assert_int_equal(judge_group(f->s, &k_configured, m, n, res), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (res[i] != want[i])
+            fprintf(stderr, "op %zu: got %d want %d\n", i, res[i], want[i]);
+        assert_int_equal(res[i], want[i]);
+    }
+}
+
+/* Token ops: a hostile edge cannot mint for another account, mint from a
+ * read or a scoped token, smuggle a record under another id, or revoke
+ * another account's token. */
+static void test_fwd_token_ops(void **state)
+{
+    fx_t *f = *state;
+    size_t l[8];
+    uint8_t *r[8] = {
+        record("n1", "other", true, false, &l[0]), record("n2", "acc", true, false, &l[1]),
+        record("n3", "acc", true, false, &l[2]),   record("n4", "acc", true, false, &l[3]),
+        record("zz", "acc", true, false, &l[4]),   record("n6", "acc", true, false, &l[5]),
+    };
+    repl_mutation_t m[9];
+    for (int i = 0; i < 6; i++) {
+        char id[3] = {'n', (char)('1' + i), 0};
+        m[i] = token(REPL_OP_TOKEN_PUT, i == 4 ? "n5" : i == 5 ? "n6" : strdup(id));
+        m[i].op.value = r[i];
+        m[i].op.value_len = l[i];
+    }
+    m[0] = fwd(m[0], "adm"); /* another account's token */
+    m[1] = fwd(m[1], "rd");  /* a write token from a read token */
+    m[2] = fwd(m[2], "sc");  /* from a namespace-scoped token */
+    m[3] = fwd(m[3], "adm"); /* fine */
+    m[4] = fwd(m[4], "adm"); /* a record whose id is not the key */
+    m[5] = fwd(m[5], "adm");
+    m[5].op.value = (const uint8_t *)"{}"; /* no TokenRecord */
+    m[5].op.value_len = 2;
+    m[6] = fwd(token(REPL_OP_TOKEN_DELETE, "oadm"), "adm"); /* another account's */
+    m[7] = fwd(token(REPL_OP_TOKEN_DELETE, "sc"), "sc");    /* scoped: no */
+    m[8] = fwd(token(REPL_OP_TOKEN_DELETE, "sc"), "adm");   /* fine */
+    int want[] = {KV_EFORBIDDEN, KV_EFORBIDDEN, KV_EFORBIDDEN, 0, KV_EINVAL,
+                  KV_EINVAL,     KV_ENOTFOUND,  KV_EFORBIDDEN, 0};
+    expect_fwd(f, m, 9, want);
+    for (int i = 0; i < 6; i++)
+        kv_free(r[i]);
+    for (int i = 0; i < 4; i++)
+        free((void *)m[i].op.key);
+}
+
+/* Values and namespaces: the token's account, scope and access; unknown,
+ * revoked and missing tokens; the configured ones. */
+static void test_fwd_values_and_ns(void **state)
+{
+    fx_t *f = *state;
+    repl_mutation_t m[] = {
+        fwd(put(NSO, "a"), "adm"),                                /* another account */
+        fwd(put(NS1, "a"), "adm"),                                /* fine */
+        fwd(del(NS2, "a"), "sc"),                                 /* outside its scope */
+        fwd(put(NS1, "a"), "sc"),                                 /* inside */
+        fwd(put(NS1, "a"), "rd"),                                 /* read only */
+        fwd(ns_op(REPL_OP_NS_CREATE, NS3, "other", "x"), "adm"),  /* another account */
+        fwd(ns_op(REPL_OP_NS_CREATE, NS3, "acc", "x"), "sc"),     /* scoped */
+        fwd(ns_op(REPL_OP_NS_CREATE, NS3, "acc", "x"), "adm"),    /* fine */
+        fwd(ns_op(REPL_OP_NS_RENAME, NSO, NULL, "mine"), "adm"),  /* another account's */
+        fwd(ns_op(REPL_OP_NS_DELETE, NSO, NULL, NULL), "adm"),    /* another account's */
+        fwd(ns_op(REPL_OP_NS_DELETE, NS2, NULL, NULL), "sc"),     /* outside its scope */
+        fwd(put(NS1, "a"), "rev"),                                /* revoked */
+        fwd(put(NS1, "a"), "nope"),                               /* unknown */
+        fwd(put(NS1, "a"), ""),                                   /* none named */
+        fwd(put(NS1, "a"), "cfg-w"),                              /* configured */
+        fwd(put(NS1, "a"), "cfg-r"),                              /* configured, read */
+        fwd(put(NSX, "a"), "adm"),                                /* no such namespace */
+        fwd(ns_op(REPL_OP_NS_CREATE, NSX, "other", "y"), "oadm"), /* fine */
+        put(NSO, "local"), /* the origin's own write: its API checked it */
+    };
+    int want[] = {KV_EFORBIDDEN,
+                  0,
+                  KV_EFORBIDDEN,
+                  0,
+                  KV_EFORBIDDEN,
+                  KV_EFORBIDDEN,
+                  KV_EFORBIDDEN,
+                  0,
+                  KV_EFORBIDDEN,
+                  KV_EFORBIDDEN,
+                  KV_EFORBIDDEN,
+                  KV_EUNAUTH,
+                  KV_EUNAUTH,
+                  KV_EUNAUTH,
+                  0,
+                  KV_EFORBIDDEN,
+                  KV_ENOTFOUND,
+                  0,
+                  0};
+    expect_fwd(f, m, sizeof m / sizeof m[0], want);
+}
+
+/* One op out of scope refuses its whole write, and what the write's
+ * earlier ops did is not seen by the writes after it. */
+static void test_fwd_all_or_nothing(void **state)
+{
+    fx_t *f = *state;
+    repl_mutation_t m[] = {
+        fwd(ns_op(REPL_OP_NS_CREATE, NS3, "acc", "three"), "adm"),
+        more(put(NS3, "k"), "adm"),
+        more(put(NSO, "k"), "adm"), /* the forged one */
+        fwd(put(NS3, "k"), "adm"),  /* NS3 was never created */
+        fwd(ns_op(REPL_OP_NS_CREATE, NS3, "acc", "three"), "adm"),
+        more(put(NS3, "k"), "adm"),
+    };
+    int want[] = {KV_EFORBIDDEN, KV_EFORBIDDEN, KV_EFORBIDDEN, KV_ENOTFOUND, 0, 0};
+    expect_fwd(f, m, 6, want);
+}
+
+/* The token table as the group leaves it: a token minted earlier in the
+ * group works, one revoked earlier does not. */
+static void test_fwd_tokens_follow_group(void **state)
+{
+    fx_t *f = *state;
+    size_t len;
+    uint8_t *rec = record("n7", "acc", true, false, &len);
+    repl_mutation_t m[] = {
+        fwd(token(REPL_OP_TOKEN_PUT, "n7"), "adm"),
+        fwd(put(NS1, "a"), "n7"),
+        fwd(token(REPL_OP_TOKEN_DELETE, "adm"), "adm"),
+        fwd(put(NS1, "a"), "adm"),
+    };
+    m[0].op.value = rec;
+    m[0].op.value_len = len;
+    int want[] = {0, 0, 0, KV_EUNAUTH};
+    expect_fwd(f, m, 4, want);
+    kv_free(rec);
 }
 
 int main(void)
@@ -233,6 +449,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fwd_token_ops, setup_fwd, teardown),
+        cmocka_unit_test_setup_teardown(test_fwd_values_and_ns, setup_fwd, teardown),
+        cmocka_unit_test_setup_teardown(test_fwd_all_or_nothing, setup_fwd, teardown),
+        cmocka_unit_test_setup_teardown(test_fwd_tokens_follow_group, setup_fwd, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
