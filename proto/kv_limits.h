@@ -312,4 +312,42 @@ _Static_assert(KV_BULK_JSON_VALUES_MAX >= 4u * KV_BULK_WRITE_MAX_ITEMS,
  * a flood of junk handshakes costs a line per interval, not a line each. */
 #define KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS 10000u
 
+/* ---- resource model: budgets across connections, per-link buffers ----------- */
+
+/* Request body bytes the HTTP server holds at once, all connections and loops
+ * together (option `http_body_budget_bytes`). A body is counted from the
+ * moment head() accepted its size (after auth) until its request is answered;
+ * one that would take the total over the budget is not read: 503 with
+ * Retry-After right after its head, and the connection is closed lingering.
+ * The default admits 40 maximal values uploading at once; the minimum is the
+ * largest body, so every request can pass once the others are done. */
+#define KV_HTTP_BODY_BUDGET_DEFAULT_BYTES (1024u * 1024u * 1024u)
+#define KV_HTTP_BODY_BUDGET_MIN_BYTES     KV_HTTP_BODY_MAX_BYTES
+/* Retry-After (seconds) of that 503: bodies drain in about that time. */
+#define KV_HTTP_BODY_BUDGET_RETRY_AFTER_S 1
+/* Default unsent bytes per edge link at the origin (repl_origin_config_t
+ * peer_buffer_max_bytes): above it the log is no longer pushed to that edge
+ * until it drained to half (a slow edge catches up from the log later). */
+#define KV_REPL_PEER_BUFFER_DEFAULT_BYTES (8u * 1024u * 1024u)
+/* What may still go to an edge over that mark (a batch under way, its
+ * WriteResults, a maximal frame alone): a link whose unsent bytes pass
+ * peer_buffer_max_bytes plus this is closed, "edge not reading". */
+#define KV_REPL_PEER_BUFFER_SLACK_BYTES (KV_FRAME_MAX_BYTES + 1024u * 1024u)
+/* A link held at the mark (no longer pushed to) that reports no bytes
+ * flushed for this long is closed: an edge that stopped reading holds no
+ * buffers and no slot; it reconnects and resumes from the log. Longer than
+ * an edge's own silence timeout, so a live but slow edge is not cut. */
+#define KV_REPL_PEER_STALL_MS 30000u
+_Static_assert(KV_HTTP_BODY_BUDGET_DEFAULT_BYTES >= KV_HTTP_BODY_BUDGET_MIN_BYTES,
+               "the default budget admits the largest body");
+_Static_assert(KV_HTTP_BODY_BUDGET_MIN_BYTES >= KV_HTTP_BODY_MAX_BYTES,
+               "every body fits the budget alone");
+_Static_assert(KV_REPL_PEER_BUFFER_DEFAULT_BYTES >= 2u * KV_REPL_BATCH_MAX_BYTES,
+               "an edge's buffer holds batches in flight");
+_Static_assert(KV_REPL_PEER_BUFFER_DEFAULT_BYTES + KV_REPL_PEER_BUFFER_SLACK_BYTES <=
+                   KV_TLS_WRITE_QUEUE_MAX_BYTES,
+               "the link closes before TLS refuses a write");
+_Static_assert(KV_REPL_PEER_STALL_MS > KV_REPL_LINK_TIMEOUT_DEFAULT_MS,
+               "a slow edge gives up its own link first");
+
 #endif

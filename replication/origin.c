@@ -26,7 +26,9 @@ void repl_origin_config_default(repl_origin_config_t *cfg)
     cfg->wall = repl_wall_realtime;
     cfg->log_retention = 100000;
     cfg->log_retention_max = 5000000;
-    cfg->peer_buffer_max_bytes = 8u * 1024u * 1024u;
+    cfg->peer_buffer_max_bytes = KV_REPL_PEER_BUFFER_DEFAULT_BYTES;
+    cfg->peer_buffer_slack_bytes = KV_REPL_PEER_BUFFER_SLACK_BYTES;
+    cfg->peer_stall_ms = KV_REPL_PEER_STALL_MS;
     cfg->group_max_ops = 1000;
     cfg->tail_max_bytes = KV_REPL_TAIL_DEFAULT_BYTES;
 }
@@ -53,6 +55,10 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
     o->cfg = *cfg;
     if (o->cfg.tail_max_bytes == 0)
         o->cfg.tail_max_bytes = KV_REPL_TAIL_DEFAULT_BYTES;
+    if (o->cfg.peer_buffer_slack_bytes == 0)
+        o->cfg.peer_buffer_slack_bytes = KV_REPL_PEER_BUFFER_SLACK_BYTES;
+    if (o->cfg.peer_stall_ms == 0)
+        o->cfg.peer_stall_ms = KV_REPL_PEER_STALL_MS;
     hlc_init(&o->hlc, cfg->node_id, cfg->hlc_last);
     o->last_seq = cfg->last_seq;
     o->next_seq = cfg->last_seq + 1;
@@ -138,13 +144,23 @@ void repl__origin_close(repl_origin_t *o, opeer_t *p, const char *reason, repl_a
     repl__origin_trim(o, a);
 }
 
-void repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
-                           repl_actions_t *a)
+int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
+                          repl_actions_t *a)
 {
+    /* Pushing stops at peer_buffer_max_bytes; what still comes (a batch
+     * under way, WriteResults) may pass it by the slack, not more: an edge
+     * that reads nothing never grows the origin's memory. */
+    size_t cap = o->cfg.peer_buffer_max_bytes + o->cfg.peer_buffer_slack_bytes;
+    if (p->unflushed > cap || b->len > cap - p->unflushed) {
+        repl_buf_unref(b);
+        repl__origin_close(o, p, "edge not reading: send buffer over its limit", a);
+        return KV_ELIMIT;
+    }
     p->unflushed += b->len;
     p->last_send_ms = now_ms;
     repl__origin_timer_update(o, p);
     repl__emit_send(&o->out, a, p->id, b);
+    return 0;
 }
 
 int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint64_t now_ms,
@@ -156,8 +172,7 @@ int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint
         repl__origin_close(o, p, "cannot encode frame", a);
         return rc;
     }
-    repl__origin_send_buf(o, p, b, now_ms, a);
-    return 0;
+    return repl__origin_send_buf(o, p, b, now_ms, a);
 }
 
 void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, const char *name, uint64_t now_ms,
@@ -293,7 +308,11 @@ void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t id, size_t len, uint64
     p->unflushed -= len < p->unflushed ? len : p->unflushed;
     if (p->behind && p->unflushed <= o->cfg.peer_buffer_max_bytes / 2) {
         p->behind = false;
+        repl__origin_timer_update(o, p);
         repl__origin_pump(o, p, now_ms, a);
+    } else if (p->behind && len > 0) {
+        p->flushed_ms = now_ms; /* progress: not stalled */
+        repl__origin_timer_update(o, p);
     }
 }
 

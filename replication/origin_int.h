@@ -38,6 +38,7 @@ typedef struct {
                               its catch-up is protected from trimming */
     size_t unflushed;      /* bytes of SENDs not yet reported flushed */
     bool behind;           /* unflushed hit the cap: no pushes until half */
+    uint64_t flushed_ms;   /* behind: when it fell behind or last flushed bytes */
     bool read_pending;     /* a READ_LOG for it is outstanding */
     uint64_t due_ms;       /* its timer (origin_timer.c), UINT64_MAX: none */
     size_t heap_pos;       /* its place in o->heap, SIZE_MAX: not there */
@@ -142,8 +143,11 @@ void repl__origin_close(repl_origin_t *o, opeer_t *p, const char *reason, repl_a
  * when it cannot be encoded. */
 int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint64_t now_ms,
                       repl_actions_t *a);
-void repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
-                           repl_actions_t *a);
+/* The same for an encoded frame (taken over). Over peer_buffer_max_bytes +
+ * peer_buffer_slack_bytes unflushed it closes p instead and returns
+ * KV_ELIMIT. */
+int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
+                          repl_actions_t *a);
 
 /* origin_write.c */
 void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,

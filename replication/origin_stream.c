@@ -12,7 +12,11 @@
  * live edge asks for the same range and they share one encoded frame. An
  * edge whose buffer fills stops receiving until the driver reports it
  * flushed below half, then catches up the same way: nothing is queued for
- * it meanwhile, it is just a position in the log.
+ * it meanwhile, it is just a position in the log. It gets no heartbeats
+ * while its buffer is full, and one that flushes nothing for peer_stall_ms
+ * is closed (it resumes from the log when it reconnects); any frame that
+ * would take its unflushed bytes over peer_buffer_max_bytes +
+ * peer_buffer_slack_bytes closes it too (origin.c).
  */
 #include <string.h>
 
@@ -333,7 +337,9 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         o->cache_first = first;
         o->cache_last = last;
     }
-    repl__origin_send_buf(o, p, b, now_ms, a);
+    int rc = repl__origin_send_buf(o, p, b, now_ms, a);
+    if (rc != 0)
+        return rc; /* p is closed */
     p->next_seq = last + 1;
     return 0;
 }
@@ -345,6 +351,8 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
     while (!p->behind && !p->read_pending && p->next_seq <= o->last_seq) {
         if (p->unflushed >= o->cfg.peer_buffer_max_bytes) {
             p->behind = true;
+            p->flushed_ms = now_ms;
+            repl__origin_timer_update(o, p); /* from heartbeats to the stall deadline */
             return;
         }
         if (p->next_seq < o->log_first_seq && !repl__tail_at(o, p->next_seq)) {
@@ -379,6 +387,14 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
 {
     for (size_t i = o->npeers; i-- > 0;) {
         opeer_t *p = o->peers[i];
+        if (p->state == OPEER_STREAM && p->behind) {
+            /* Its buffer is full: a heartbeat would only add to it. One that
+             * flushed nothing for peer_stall_ms is not reading: close it; it
+             * resumes from the log when it comes back. */
+            if (now_ms >= repl__add_sat(p->flushed_ms, o->cfg.peer_stall_ms))
+                repl__origin_close(o, p, "edge not reading: nothing flushed while behind", a);
+            continue;
+        }
         if (p->state != OPEER_STREAM ||
             now_ms < repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms))
             continue;
@@ -418,7 +434,8 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;
         }
-        repl__origin_send_buf(o, p, b, now_ms, a);
+        if ((rc = repl__origin_send_buf(o, p, b, now_ms, a)) != 0)
+            return rc; /* p is closed */
         p->next_seq += j - i;
         i = j;
     }

@@ -317,8 +317,14 @@ typedef struct {
     uint64_t log_retention;       /* entries kept even if no edge needs them ... */
     uint64_t log_retention_max;   /* ... and at most this many whatever edges need */
     size_t peer_buffer_max_bytes; /* unflushed bytes per edge before it is "behind" */
-    size_t group_max_ops;         /* ops per PERSIST (a bigger single write goes alone) */
-    size_t tail_max_bytes;        /* in-memory tail of recent mutations */
+    /* Unflushed bytes over peer_buffer_max_bytes that close the link ("edge
+     * not reading"); 0: KV_REPL_PEER_BUFFER_SLACK_BYTES. */
+    size_t peer_buffer_slack_bytes;
+    /* A link "behind" that flushes nothing for this long is closed; 0:
+     * KV_REPL_PEER_STALL_MS. */
+    uint64_t peer_stall_ms;
+    size_t group_max_ops;  /* ops per PERSIST (a bigger single write goes alone) */
+    size_t tail_max_bytes; /* in-memory tail of recent mutations */
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */

@@ -198,6 +198,15 @@ void kvops_internal(int rc, const char *what, kvop_err_t *e)
         fail(e, rc == KV_EUNAUTH ? 401 : 403, KVOP_CODE_AUTH, "Authentication error");
         return;
     }
+    if (rc == KV_EBUSY) {
+        /* The writes waiting for a commit (origin, KV_REPL_PENDING_MAX_*) or
+         * for the origin's answer (edge, KV_REPL_EDGE_WRITES_MAX*) are at
+         * their bound: nothing was written; the client retries later. Not
+         * logged one by one: it is the answer to load. */
+        fail(e, 503, KVOP_CODE_UNAVAILABLE,
+             "Service Unavailable: too many writes in progress; retry later");
+        return;
+    }
     if (rc == KV_ETOOBIG) {
         /* A write through an edge travels as one replication frame. */
         fail(e, 413, KVOP_CODE_TOO_LARGE,

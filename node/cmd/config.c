@@ -55,6 +55,7 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->http_threads = ncpu > 0 ? (unsigned)ncpu : 1;
     c->write_threads = DEFAULT_WRITE_THREADS;
     c->cache_bytes = KV_CACHE_DEFAULT_BYTES;
+    c->http_body_budget_bytes = KV_HTTP_BODY_BUDGET_DEFAULT_BYTES;
     stor_options_default(&c->storage);
     c->log_level = KV_LOG_INFO;
     c->metrics_public = true;
@@ -120,6 +121,10 @@ const node_opt_t config__opts[] = {
              "be durable, so this bounds the writes in flight per group commit"},
     {"--cache-bytes", "N", "cache_bytes", SIZE(cache_bytes, 0, 1ULL << 40), .roles = OPT_BOTH,
      .help = "read cache size in bytes; 0 disables it"},
+    {NULL, NULL, "http_body_budget_bytes",
+     SIZE(http_body_budget_bytes, KV_HTTP_BODY_BUDGET_MIN_BYTES, 1ULL << 40), .roles = OPT_BOTH,
+     .help = "request body bytes held at once by all connections; a body over what is left gets "
+             "503 with Retry-After, unread (see \"Security and limits\" in README.md)"},
     {"--sync", "MODE", "sync", ENUM(storage.sync, stor_sync_t, sync_name), .roles = OPT_BOTH,
      .help = "WAL sync policy (see \"WAL sync policy\" in README.md)"},
     {NULL, NULL, "sync_interval_ms", U32(storage.sync_interval_ms, 1, 60000), .roles = OPT_BOTH,

@@ -29,6 +29,7 @@ typedef struct {
     unsigned http_threads;  /* event loops; default: number of CPUs */
     unsigned write_threads; /* libuv threadpool size for durable writes */
     size_t cache_bytes;
+    size_t http_body_budget_bytes;                /* request bodies held at once, all connections */
     stor_options_t storage;                       /* .path is filled from data_dir at start */
     uint32_t node_id;                             /* 0: generated once and kept in the data dir */
     char account_id[KV_ACCOUNT_ID_MAX_BYTES + 1]; /* "": generated and kept */

@@ -371,6 +371,7 @@ static int run_node(const char *role, int argc, char **argv)
     hc.host = n.cfg.listen_host;
     hc.port = n.cfg.listen_port;
     hc.loops = n.cfg.http_threads;
+    hc.body_budget_bytes = n.cfg.http_body_budget_bytes;
     hc.handler = app_http_handler(&n.app);
     if ((rc = http_server_start(&hc, &n.http)) != 0) {
         KV_LOG_ERROR("node", "cannot listen on %s:%d: %s", hc.host, hc.port, kv_strerror(rc));

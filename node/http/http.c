@@ -398,6 +398,8 @@ static void http__config_defaults(http_config_t *c)
         c->max_connections = KV_HTTP_MAX_CONNECTIONS;
     if (c->conns_per_addr_max == 0)
         c->conns_per_addr_max = KV_HTTP_CONNS_PER_ADDR_MAX;
+    if (c->body_budget_bytes == 0)
+        c->body_budget_bytes = KV_HTTP_BODY_BUDGET_DEFAULT_BYTES;
 }
 
 static void http__server_free(http_server_t *s)
@@ -586,5 +588,7 @@ void http_server_get_stats(http_server_t *s, http_server_stats_t *out)
             atomic_load_explicit(&st->rejected_addr, memory_order_relaxed);
         out->output_bytes += atomic_load_explicit(&st->out_bytes, memory_order_relaxed);
         out->output_throttled += atomic_load_explicit(&st->throttled, memory_order_relaxed);
+        out->body_refused += atomic_load_explicit(&st->body_refused, memory_order_relaxed);
     }
+    out->body_bytes = atomic_load_explicit(&s->body_bytes, memory_order_relaxed);
 }

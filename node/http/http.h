@@ -13,9 +13,10 @@
  * clients (408: a gap between bytes, a total deadline for the head, a
  * minimum body rate), unsent output per connection (a client that does not
  * read its answers is no longer read), connections in total and per peer
- * address. Malformed requests get 400 and the connection is closed; a
- * connection that ends while the client may still send (an early 413, an
- * error) is closed lingering: FIN first, input discarded for a bounded time.
+ * address, request body bytes held at once by all connections (503).
+ * Malformed requests get 400 and the connection is closed; a connection
+ * that ends while the client may still send (an early 413, an error) is
+ * closed lingering: FIN first, input discarded for a bounded time.
  *
  * The application supplies two callbacks, both called on the loop thread of
  * the connection:
@@ -130,6 +131,10 @@ typedef struct {
     size_t output_low_bytes;     /* KV_HTTP_CONN_OUTPUT_LOW_BYTES; below output_max_bytes */
     unsigned max_connections;    /* process-wide; KV_HTTP_MAX_CONNECTIONS */
     unsigned conns_per_addr_max; /* per peer address; KV_HTTP_CONNS_PER_ADDR_MAX */
+    /* Request body bytes held at once, all connections together; a body
+     * that would pass it gets 503 + Retry-After after its head, unread.
+     * KV_HTTP_BODY_BUDGET_DEFAULT_BYTES; keep it >= the largest body. */
+    uint64_t body_budget_bytes;
 } http_config_t;
 
 /* Bind and start the loop threads. Returns 0 or a negative code (-errno of
@@ -166,6 +171,8 @@ typedef struct {
     uint64_t timeouts;         /* 408s: read gap, head deadline, body rate */
     uint64_t output_bytes;     /* unsent answer bytes queued now, all connections */
     uint64_t output_throttled; /* times a connection stopped reading on its output */
+    uint64_t body_bytes;       /* request body bytes held now, all connections */
+    uint64_t body_refused;     /* 503s: a body over the body budget */
 } http_server_stats_t;
 
 void http_server_get_stats(http_server_t *s, http_server_stats_t *out);

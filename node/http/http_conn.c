@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -33,6 +34,27 @@ void http__req_clear(http_conn_t *c)
     c->req.body = NULL;
     c->req.body_len = 0;
     c->body_cap = 0;
+    if (c->body_held) {
+        atomic_fetch_sub_explicit(&c->loop->srv->body_bytes, c->body_held, memory_order_relaxed);
+        c->body_held = 0;
+    }
+}
+
+/* Take n bytes of the server's body budget for this request; false (nothing
+ * taken) when the bodies held by every connection would pass it. */
+static bool http__body_reserve(http_conn_t *c, uint64_t n)
+{
+    http_server_t *s = c->loop->srv;
+    uint64_t budget = s->cfg.body_budget_bytes;
+    uint64_t cur = atomic_load_explicit(&s->body_bytes, memory_order_relaxed);
+
+    do {
+        if (n > budget || cur > budget - n)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->body_bytes, &cur, cur + n,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    c->body_held += n;
+    return true;
 }
 
 static int http__cb_fail(http_conn_t *c, int status)
@@ -240,6 +262,30 @@ static void http__too_large(http_conn_t *c, uint64_t body_len)
     }
 }
 
+/* The body budget is spent: 503 with Retry-After, the body is not read and
+ * the connection ends (lingering), as after too_large. */
+static void http__body_busy(http_conn_t *c)
+{
+    static const char body[] = "Service Unavailable: too many request bodies in progress\n";
+    char hdr[48];
+    int n = snprintf(hdr, sizeof(hdr), "Retry-After: %u\r\n",
+                     (unsigned)KV_HTTP_BODY_BUDGET_RETRY_AFTER_S);
+
+    http__req_clear(c);
+    c->rstate = HTTP_RS_APP;
+    c->parse_stopped = true;
+    c->keep_alive = false;
+    HTTP__STAT_ADD(c->loop, requests, 1);
+    HTTP__STAT_ADD(c->loop, body_refused, 1);
+    http_response_t r = {.status = 503,
+                         .content_type = "text/plain",
+                         .headers = hdr,
+                         .headers_len = n > 0 ? (size_t)n : 0,
+                         .body = body,
+                         .body_len = sizeof(body) - 1};
+    http_respond(&c->req, &r);
+}
+
 static bool http__expects_continue(const http_conn_t *c)
 {
     const http_header_t *e = http_req_header(&c->req, "expect");
@@ -260,6 +306,10 @@ static int http__on_headers_complete(llhttp_t *p)
         return HPE_PAUSED;
     }
     if (req->content_length != UINT64_MAX && req->content_length > 0) {
+        if (!http__body_reserve(c, req->content_length)) {
+            http__body_busy(c);
+            return HPE_PAUSED;
+        }
         if (req->content_length > SIZE_MAX || !(req->body = kv_malloc(req->content_length))) {
             c->err_status = 500;
             return -1;
@@ -277,7 +327,8 @@ static int http__on_headers_complete(llhttp_t *p)
 /* ---- llhttp callbacks: the body and the end --------------------------------------- */
 
 /* Room for `need` body bytes of a chunked body (Content-Length bodies were
- * allocated whole). */
+ * allocated whole), taken from the body budget as it grows. Returns 0, -1
+ * (out of memory) or 1 (over the budget: nothing changed). */
 static int http__body_grow(http_conn_t *c, uint64_t need)
 {
     uint64_t cap = c->body_cap ? (uint64_t)c->body_cap * 2 : HTTP__CHUNKED_BODY_MIN_BYTES;
@@ -286,6 +337,11 @@ static int http__body_grow(http_conn_t *c, uint64_t need)
         cap = need;
     if (cap > c->body_limit)
         cap = c->body_limit;
+    if (cap > c->body_cap && !http__body_reserve(c, cap - c->body_cap)) {
+        if (need > c->body_cap && !http__body_reserve(c, need - c->body_cap))
+            return 1;
+        cap = need; /* the budget has room for what arrived, not for doubling */
+    }
     uint8_t *b = kv_realloc(c->req.body, cap);
     if (!b)
         return -1;
@@ -307,7 +363,12 @@ static int http__on_body(llhttp_t *p, const char *at, size_t len)
             http__too_large(c, need);
             return HPE_USER;
         }
-        if (http__body_grow(c, need) != 0)
+        int g = http__body_grow(c, need);
+        if (g > 0) {
+            http__body_busy(c);
+            return HPE_USER;
+        }
+        if (g != 0)
             return http__cb_fail(c, 500);
     }
     memcpy(req->body + req->body_len, at, len);

@@ -116,6 +116,7 @@ typedef struct http_conn {
 
     uint64_t body_limit; /* head()'s answer */
     size_t body_cap;     /* size of req.body's allocation */
+    uint64_t body_held;  /* of the server's body budget, taken by this request */
 
     /* Deadlines (uv_now milliseconds): the head is due by head_start_ms +
      * head_timeout_ms; after body_start_ms + body_grace_ms the body must
@@ -149,7 +150,7 @@ typedef struct http_conn {
 
 typedef struct {
     _Atomic uint64_t open, total, rejected, requests, parse_errors, timeouts;
-    _Atomic uint64_t rejected_addr, out_bytes, throttled;
+    _Atomic uint64_t rejected_addr, out_bytes, throttled, body_refused;
 } http_stats_atomic_t;
 
 struct http_loop {
@@ -191,6 +192,9 @@ struct http_server {
         http_addr_t addr;
         unsigned count;
     } * addr_table;
+    /* Request body bytes held by every connection: at most
+     * cfg.body_budget_bytes (http_conn.c takes and gives back). */
+    _Atomic uint64_t body_bytes;
 };
 
 #define HTTP__STAT_ADD(l, field, n)                                                                \

@@ -4,9 +4,11 @@
  * its own thread with bounded memory.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kv_err.h"
 #include "kv_log.h"
@@ -113,12 +115,14 @@ void replica__read_log(replica_t *r, const repl_action_t *act)
 /* A snapshot runs on its own thread: it walks a RocksDB snapshot, builds
  * SnapshotChunk frames and hands them to the loop, waiting while more than
  * REPLICA_SNAPSHOT_INFLIGHT_BYTES are unflushed (so a slow edge costs a
- * bounded amount of memory), then SnapshotEnd{seq}. */
+ * bounded amount of memory; one that flushes nothing for
+ * KV_REPL_PEER_STALL_MS is closed), then SnapshotEnd{seq}. */
 typedef struct {
     rjob_t job; /* the final completion: snapshot_sent */
     repl_peer_t peer;
     pthread_t thread;
-    size_t inflight; /* guarded by replica.lock */
+    size_t inflight;  /* guarded by replica.lock */
+    rjob_t stall_job; /* closes the link of a stalled snapshot */
     uint64_t seq;
     int rc;
 } snap_job_t;
@@ -149,6 +153,54 @@ static void snap_send_drop(rjob_t *j)
     kv_free(s);
 }
 
+static uint64_t snap_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* sj->stall_job on the loop: close the link of a stalled snapshot. sj
+ * outlives it: sj's own completion is queued after it. */
+static void snap_stall_done(rjob_t *j)
+{
+    snap_job_t *sj = (snap_job_t *)((char *)j - offsetof(snap_job_t, stall_job));
+    replica__close_peer(j->r, sj->peer);
+}
+
+/* Wait (lock held) while more than REPLICA_SNAPSHOT_INFLIGHT_BYTES are
+ * unflushed. An edge that flushes nothing for KV_REPL_PEER_STALL_MS is not
+ * reading: its link is closed from the loop (which fails what is queued,
+ * so inflight drains) and KV_ETIMEDOUT ends the snapshot; the edge asks
+ * for it again when it reconnects. */
+static int snap_wait_room(snap_job_t *sj)
+{
+    replica_t *r = sj->job.r;
+    size_t last = sj->inflight;
+    uint64_t since = snap_mono_ms();
+    while (sj->inflight > REPLICA_SNAPSHOT_INFLIGHT_BYTES && !r->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* the condition's clock */
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&r->snap_cond, &r->lock, &ts);
+        uint64_t now = snap_mono_ms();
+        if (sj->inflight < last) {
+            last = sj->inflight;
+            since = now;
+        } else if (now - since >= KV_REPL_PEER_STALL_MS) {
+            KV_LOG_WARN(REPLICA_LOG, "snapshot to link %u: nothing flushed for %u ms; closing",
+                        sj->peer, (unsigned)KV_REPL_PEER_STALL_MS);
+            sj->stall_job =
+                (rjob_t){.r = r, .run = snap_noop, .done = snap_stall_done, .drop = snap_noop};
+            pthread_mutex_unlock(&r->lock);
+            replica__complete(r, &sj->stall_job);
+            pthread_mutex_lock(&r->lock);
+            return KV_ETIMEDOUT;
+        }
+    }
+    return r->stopping ? KV_ESHUTDOWN : 0;
+}
+
 /* Hand one frame to the loop; wait for room first. */
 static int snap_emit(snap_job_t *sj, uint8_t *frame, size_t len)
 {
@@ -159,13 +211,12 @@ static int snap_emit(snap_job_t *sj, uint8_t *frame, size_t len)
         return -ENOMEM;
     }
     pthread_mutex_lock(&r->lock);
-    while (sj->inflight > REPLICA_SNAPSHOT_INFLIGHT_BYTES && !r->stopping)
-        pthread_cond_wait(&r->snap_cond, &r->lock);
-    if (r->stopping) {
+    int rc = snap_wait_room(sj);
+    if (rc != 0) {
         pthread_mutex_unlock(&r->lock);
         kv_free(frame);
         kv_free(s);
-        return KV_ESHUTDOWN;
+        return rc;
     }
     sj->inflight += len;
     pthread_mutex_unlock(&r->lock);

@@ -557,6 +557,86 @@ static void test_flow_control_behind_and_catch_up(void **state)
     fx_free(&x);
 }
 
+/* An edge that stops reading: once its buffer is full it gets nothing more,
+ * not even heartbeats (they would only grow its buffer), and a link that
+ * flushes nothing for peer_stall_ms is closed; flushing anything restarts
+ * that wait. Before: heartbeats went on into the full buffer and the link
+ * was held for ever. */
+static void test_non_reading_edge_closed_on_stall(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.peer_buffer_max_bytes = 1000;
+    c.peer_stall_ms = 5000;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    uint64_t now = 1000;
+    repl_edge_info_t info;
+    for (int i = 0; i < 10; i++)
+        commit_one(&x, ++now);
+    repl_origin_edges(x.o, now, &info, 1);
+    assert_true(info.behind);
+    /* Long past a heartbeat interval: no heartbeat, no close yet. */
+    for (uint64_t t = now + 100; t < now + 4000; t += 100) {
+        repl_origin_tick(x.o, t, fx_a(&x));
+        assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+        assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
+    }
+    /* Some bytes flushed (not down to half): the stall wait restarts. */
+    now += 4000;
+    repl_origin_on_flushed(x.o, 1, 10, now, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    assert_int_equal(repl_origin_deadline(x.o), now + 5000);
+    repl_origin_tick(x.o, now + 4999, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_tick(x.o, now + 5000, fx_a(&x));
+    assert_string_equal(fx_one(&x, REPL_ACT_CLOSE)->u.close.reason,
+                        "edge not reading: nothing flushed while behind");
+    repl_origin_edges(x.o, now, &info, 1);
+    assert_false(info.connected);
+    /* It comes back and resumes from the log where it stopped applying. */
+    fx_hello(&x, 2, TK_HIST_A, 3, 101, now + 6000);
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->welcome->mode, EDGEKV__WELCOME__MODE__RESUME);
+    assert_int_equal(f->welcome->from_seq, 4);
+    frame_free(f);
+    fx_free(&x);
+}
+
+/* What may still go to an edge past peer_buffer_max_bytes is bounded by the
+ * slack: a frame that would take its unflushed bytes over max + slack
+ * closes the link instead of being queued. */
+static void test_send_buffer_hard_cap(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.peer_buffer_max_bytes = 1000;
+    c.peer_buffer_slack_bytes = 2000;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    fx_hello(&x, 2, TK_HIST_A, 0, 102, 1000);
+    commit_one(&x, 1001); /* both get it: each has ~300 bytes unflushed */
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 2);
+    repl_origin_on_flushed(x.o, 2, 100000, 1001, fx_a(&x));
+    /* A single 2800-byte value: edge 2 (empty buffer) takes it, edge 1
+     * would pass 3000 unflushed bytes. */
+    static char big[2801];
+    memset(big, 'b', 2800);
+    repl_op_t op = tk_put("big", big);
+    repl_origin_write(x.o, 1002, &op, 1, 1002, fx_a(&x));
+    fx_persist_ok(&x, 1002);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 1);
+    const repl_action_t *cl = fx_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(cl->u.close.peer, 1);
+    assert_string_equal(cl->u.close.reason, "edge not reading: send buffer over its limit");
+    assert_int_equal(x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)].u.send.peer, 2);
+    fx_free(&x);
+}
+
 static void test_catch_up_reads_log_when_tail_evicted(void **state)
 {
     (void)state;
@@ -1485,6 +1565,8 @@ static uint64_t deadline_scan(const repl_origin_t *o)
         uint64_t t = UINT64_MAX;
         if (p->state == OPEER_HELLO)
             t = p->connected_ms + KV_REPL_HANDSHAKE_TIMEOUT_MS;
+        else if (p->state == OPEER_STREAM && p->behind)
+            t = p->flushed_ms + o->cfg.peer_stall_ms;
         else if (p->state == OPEER_STREAM)
             t = p->last_send_ms + o->cfg.heartbeat_interval_ms;
         d = t < d ? t : d;
@@ -1666,6 +1748,8 @@ int main(void)
         cmocka_unit_test(test_forwarded_writes_name_their_token),
         cmocka_unit_test(test_persist_failure_stops_writes),
         cmocka_unit_test(test_flow_control_behind_and_catch_up),
+        cmocka_unit_test(test_non_reading_edge_closed_on_stall),
+        cmocka_unit_test(test_send_buffer_hard_cap),
         cmocka_unit_test(test_catch_up_reads_log_when_tail_evicted),
         cmocka_unit_test(test_heartbeat_when_idle),
         cmocka_unit_test(test_trim_follows_acks_within_retention),

@@ -395,10 +395,25 @@ static void test_namespaces(void **state)
     assert_int_equal(stor_ns_get(f->store, a.id, &b), KV_ENOTFOUND);
 }
 
+/* A write refused because the writes waiting (for a group commit at the
+ * origin, for the origin's answer at an edge) are at their bound is a 503
+ * the client may retry, not a 500. */
+static void test_busy_is_503(void **state)
+{
+    (void)state;
+    kvop_err_t e;
+    memset(&e, 0, sizeof e);
+    kvops_internal(KV_EBUSY, "test write", &e);
+    assert_int_equal(e.status, 503);
+    assert_int_equal(e.code, KVOP_CODE_UNAVAILABLE);
+    assert_non_null(strstr(e.msg, "retry later"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_busy_is_503),
         cmocka_unit_test(test_expiry_rules),
         cmocka_unit_test(test_metadata_and_value),
         cmocka_unit_test(test_clock_refusal_answer),

@@ -1336,6 +1336,122 @@ static void wait_open(http_server_t *s, uint64_t open)
     }
 }
 
+/* Wait until the server holds `bytes` of request bodies. */
+static void wait_body_bytes(http_server_t *s, uint64_t bytes)
+{
+    uint64_t end = now_ms() + T_DEADLINE_MS;
+
+    while (server_stats(s).body_bytes != bytes) {
+        if (now_ms() > end)
+            fail_msg("waited %u ms for %llu body bytes held, there are %llu", T_DEADLINE_MS,
+                     (unsigned long long)bytes, (unsigned long long)server_stats(s).body_bytes);
+        sleep_ms(1);
+    }
+}
+
+/* A 503 for the body budget: Retry-After, then the end of the connection. */
+static void expect_budget_503(cli_t *c)
+{
+    char *r = cli_next(c, true);
+    assert_non_null(r);
+    assert_true(strncmp(r, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0);
+    assert_non_null(strstr(r, "\r\nRetry-After: 1\r\n"));
+    assert_non_null(strstr(r, "\r\nConnection: close\r\n"));
+    free(r);
+    assert_true(cli_wait_eof(c) >= 0);
+}
+
+static void send_chunk(cli_t *c, size_t len, size_t from)
+{
+    char line[32], data[1000];
+
+    assert_true(len <= sizeof(data));
+    snprintf(line, sizeof(line), "%zx\r\n", len);
+    cli_send_str(c, line);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (char)pattern_byte(from + i);
+    cli_send(c, data, len);
+    cli_send_str(c, "\r\n");
+}
+
+/* Request bodies held at once, over every connection and loop, stay within
+ * body_budget_bytes: a body announced over what is left gets 503 with
+ * Retry-After right after its head, a chunked body that grows past it gets
+ * the same mid-way; each is answered and its connection ends, and the budget
+ * is given back when a request is answered. (Before the budget every body
+ * was allocated whole: N clients held N bodies.) */
+static void test_body_budget(void **state)
+{
+    (void)state;
+    enum { BUDGET = 20000, HELD = 12000 };
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    char head[128];
+    uint8_t body[HELD];
+
+    cfg.body_budget_bytes = BUDGET;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int port = http_server_port(s);
+    for (size_t i = 0; i < HELD; i++)
+        body[i] = pattern_byte(i);
+
+    /* a holds HELD bytes of budget while its body is under way. */
+    cli_t *a = cli_open_port(port);
+    snprintf(head, sizeof(head), "PUT /pattern HTTP/1.1\r\nContent-Length: %d\r\n\r\n", HELD);
+    cli_send_str(a, head);
+    cli_send(a, body, 100);
+    wait_body_bytes(s, HELD);
+
+    /* b announces more than is left: 503 at once, not a byte read. */
+    cli_t *b = cli_open_port(port);
+    snprintf(head, sizeof(head), "PUT /pattern HTTP/1.1\r\nContent-Length: %d\r\n\r\n",
+             BUDGET - HELD + 1);
+    cli_send_str(b, head);
+    expect_budget_503(b);
+    cli_close(b);
+    assert_int_equal(server_stats(s).body_refused, 1);
+
+    /* c's chunked body grows in steps the budget allows, until it would
+     * pass it: 503 mid-body. */
+    cli_t *c = cli_open_port(port);
+    cli_send_str(c, "PUT /pattern HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    size_t sent = 0;
+    while (sent < (size_t)BUDGET && cli_send_try(c, "3e8\r\n", 5)) {
+        char data[1000];
+        for (size_t i = 0; i < sizeof(data); i++)
+            data[i] = (char)pattern_byte(sent + i);
+        if (!cli_send_try(c, data, sizeof(data)) || !cli_send_try(c, "\r\n", 2))
+            break;
+        sent += sizeof(data);
+    }
+    expect_budget_503(c);
+    cli_close(c);
+    assert_int_equal(server_stats(s).body_refused, 2);
+    wait_body_bytes(s, HELD);
+    assert_true(server_stats(s).body_bytes <= BUDGET);
+
+    /* a finishes and is served; its budget is given back. */
+    cli_send(a, body + 100, HELD - 100);
+    snprintf(head, sizeof(head),
+             "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\nok %d",
+             (int)strlen("ok ") + 5, HELD);
+    cli_expect(a, head);
+    wait_body_bytes(s, 0);
+
+    /* Now the same chunked body as c's passes, and a body of the whole
+     * budget too. */
+    cli_send_str(a, "PUT /pattern HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (size_t k = 0; k < (size_t)BUDGET / 1000; k++)
+        send_chunk(a, 1000, k * 1000);
+    cli_send_str(a, "0\r\n\r\n");
+    cli_expect(a, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nContent-Type: text/plain\r\n\r\n"
+                  "ok 20000");
+    cli_close(a);
+    wait_body_bytes(s, 0);
+    assert_int_equal(server_stats(s).body_refused, 2);
+    http_server_stop(s, 0);
+}
+
 /* Connections from one address over conns_per_addr_max are closed at once
  * and counted; closing one makes room. The total cap still holds. */
 static void test_conn_caps(void **state)
@@ -1688,6 +1804,7 @@ int main(void)
         cmocka_unit_test(test_output_bound),
         cmocka_unit_test(test_slowloris_408),
         cmocka_unit_test(test_conn_caps),
+        cmocka_unit_test(test_body_budget),
         cmocka_unit_test(test_linger_bounded),
     };
     const struct CMUnitTest shared[] = {
