@@ -375,8 +375,8 @@ static void check_key(key_t_ *k)
         int64_t horizon = edge ? o->t0 - bound_us - slack_us : o->t0;
         if (src->death < horizon) {
             char why[160];
-            snprintf(why, sizeof why, "the value was overwritten %.3f s before the read began%s",
-                     (double)(o->t0 - src->death) / 1e6,
+            snprintf(why, sizeof why, "the value was overwritten %.3f ms before the read began%s",
+                     (double)(o->t0 - src->death) / 1e3,
                      edge ? ", and the edge did not mark it stale" : "");
             violation(edge ? &bad.edge_read : &bad.origin_read, edge ? "stale-read" : "origin-read",
                       k, o, src, why);
