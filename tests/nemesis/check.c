@@ -30,7 +30,9 @@
  * and it does not check read-your-writes at an edge.
  *
  * Usage: nemesis_check [--bound-ms B] [--slack-ms S] [--origin NAME]
- *                      [--max-report N] LEDGER... */
+ *                      [--max-report N] [--allow-stale-reads] LEDGER...
+ * --allow-stale-reads still counts and prints stale-read violations but
+ * does not fail on them alone. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -78,6 +80,7 @@ static json_t *value_index; /* value -> "key index:write index" packed as intege
 static const char *origin_name = "origin";
 static int64_t bound_us = 1000 * 1000, slack_us = 1000 * 1000;
 static int max_report = 5;
+static bool allow_stale_reads;
 
 static struct {
     uint64_t ops, put_ok, put_unknown, put_fail, del_ok, del_unknown, del_fail, reads, reads_stale,
@@ -388,6 +391,11 @@ int main(int argc, char **argv)
 {
     int first = 1;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first += 2) {
+        if (strcmp(argv[first], "--allow-stale-reads") == 0) {
+            allow_stale_reads = true;
+            first--;
+            continue;
+        }
         if (first + 1 >= argc)
             break;
         const char *v = argv[first + 1];
@@ -404,7 +412,7 @@ int main(int argc, char **argv)
     }
     if (first >= argc || strncmp(argv[first], "--", 2) == 0) {
         fprintf(stderr, "usage: nemesis_check [--bound-ms B] [--slack-ms S] [--origin NAME] "
-                        "[--max-report N] LEDGER...\n");
+                        "[--max-report N] [--allow-stale-reads] LEDGER...\n");
         return 2;
     }
     key_index = json_object();
@@ -414,8 +422,9 @@ int main(int argc, char **argv)
             return 2;
     for (size_t i = 0; i < nkeys; i++)
         check_key(&keys[i]);
-    uint64_t total = bad.lost + bad.resurrected + bad.diverged + bad.origin_read + bad.edge_read +
-                     bad.phantom + bad.future + bad.final_missing;
+    uint64_t total = bad.lost + bad.resurrected + bad.diverged + bad.origin_read +
+                     (allow_stale_reads ? 0 : bad.edge_read) + bad.phantom + bad.future +
+                     bad.final_missing;
     printf("nemesis-check: keys=%zu ops=%" PRIu64 " puts ok=%" PRIu64 " unknown=%" PRIu64
            " fail=%" PRIu64 " deletes ok=%" PRIu64 " unknown=%" PRIu64 " fail=%" PRIu64
            " reads=%" PRIu64 " (marked stale %" PRIu64 ", failed %" PRIu64 ") finals=%" PRIu64 "\n",

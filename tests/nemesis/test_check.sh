@@ -42,6 +42,10 @@ done
 # with a slack that covers it.
 "$CHECK" --slack-ms 5000 "$DIR/fail_edge_unmarked_stale.jsonl" >/dev/null && ok "a larger slack admits the late read" ||
   bad "--slack-ms 5000 still fails the late read"
+"$CHECK" --allow-stale-reads "$DIR/fail_edge_unmarked_stale.jsonl" >/dev/null &&
+  ok "--allow-stale-reads does not fail on a stale read alone" || bad "--allow-stale-reads still fails"
+out=$("$CHECK" --allow-stale-reads "$DIR/fail_lost_ack.jsonl") && bad "--allow-stale-reads passes a lost write" ||
+  ok "--allow-stale-reads still fails a lost write"
 # A ledger cut short by a kill: the partial last line is skipped, not fatal.
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
