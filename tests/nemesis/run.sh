@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - the nemesis run: an origin (sync=always) and three edges over
-# mutual TLS, each edge's replication link through its own cutproxy
+# mutual TLS (edge3 with --strict-staleness true: it refuses reads while
+# stale), each edge's replication link through its own cutproxy
 # (tests/nemesis/cutproxy.c), under the workload of nemesis_client
 # (tests/nemesis/client.c) for DURATION_S seconds, while a seeded nemesis
 # every few seconds SIGKILLs and restarts the origin, SIGKILLs and restarts
@@ -87,8 +88,9 @@ for n in 1 2 3; do
   PPORT[$n]=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/proxy$n.log")
   CPORT[$n]=$(sed -n 's/.*control on port \([0-9]*\).*/\1/p' "$TMP/proxy$n.log")
 done
-start_edge_n() { # start_edge_n N : edge N, its link through proxy N
-  start_edge "$1" --origin "127.0.0.1:${PPORT[$1]}" --listen "127.0.0.1:${EHTTP[$1]}"
+start_edge_n() { # start_edge_n N : edge N, its link through proxy N; edge3 strict
+  start_edge "$1" --origin "127.0.0.1:${PPORT[$1]}" --listen "127.0.0.1:${EHTTP[$1]}" \
+    $([[ $1 == 3 ]] && echo --strict-staleness true)
 }
 for n in 1 2 3; do start_edge_n "$n"; done
 
