@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# run.sh - the nemesis run: an origin (sync=always) and three edges over
+# mutual TLS (edge3 with --strict-staleness true: it refuses reads while
+# stale), each edge's replication link through its own cutproxy
+# (tests/nemesis/cutproxy.c), under the workload of nemesis_client
+# (tests/nemesis/client.c) for DURATION_S seconds, while a seeded nemesis
+# every few seconds SIGKILLs and restarts the origin, SIGKILLs and restarts
+# an edge, or cuts or freezes an edge's link for a few seconds. At the end
+# it heals every link, waits (bounded) until every edge's /digest equals the
+# origin's, reads every key at every node, and runs nemesis_check
+# (tests/nemesis/check.c) over the ledger: no acknowledged write lost, no
+# deleted key back, one final value per key everywhere, reads at the origin
+# linearizable, reads at an edge within the propagation bound or marked
+# stale.
+#
+# Usage: run.sh DURATION_S [--seed N] [--interval-ms MS] [--keys K]
+#               [--writers W] [--readers R] [--slack-ms MS] [--allow-stale-reads]
+# --allow-stale-reads: stale reads at an edge are counted and printed but do
+# not fail the run (see tests/nemesis/README.md, "Findings").
+# The binaries come from $EDGEKV, $CUTPROXY, $NEMESIS_CLIENT and
+# $NEMESIS_CHECK (ctest sets them), else from $BUILD (default: build/ at the
+# top of the source tree). The seed is printed; the same seed replays the
+# same fault schedule (the timing of the workload around it differs).
+# EDGEKV_KEEP_TMP=1 keeps the directory with the ledger and every log.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BUILD=${BUILD:-$HERE/../../build}
+export EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
+CUTPROXY=${CUTPROXY:-$BUILD/tests/nemesis/cutproxy}
+NEMESIS_CLIENT=${NEMESIS_CLIENT:-$BUILD/tests/nemesis/nemesis_client}
+NEMESIS_CHECK=${NEMESIS_CHECK:-$BUILD/tests/nemesis/nemesis_check}
+
+DURATION=${1:?usage: run.sh DURATION_S [--seed N] [--interval-ms MS] [--keys K] [--writers W] [--readers R] [--slack-ms MS] [--allow-stale-reads]}
+shift
+SEED=$(((RANDOM << 15) | RANDOM))
+INTERVAL_MS=3000 # mean time between two faults
+KEYS=32 WRITERS=4 READERS=4
+BOUND_MS=1000 # the edges' propagation bound (the default)
+SLACK_MS=1000 # scheduling slack on top of it for the edge-read check
+CHECK_OPTS=()
+while [[ $# -gt 0 ]]; do
+  case $1 in
+  --allow-stale-reads) CHECK_OPTS+=(--allow-stale-reads); shift; continue ;;
+  --seed) SEED=$2 ;;
+  --interval-ms) INTERVAL_MS=$2 ;;
+  --keys) KEYS=$2 ;;
+  --writers) WRITERS=$2 ;;
+  --readers) READERS=$2 ;;
+  --slack-ms) SLACK_MS=$2 ;;
+  *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift 2
+done
+source "$HERE/../process/lib.sh"
+for b in "$CUTPROXY" "$NEMESIS_CLIENT" "$NEMESIS_CHECK"; do
+  [[ -x $b ]] || { echo "run.sh: $b is missing (build the tests)"; exit 2; }
+done
+
+CERTS=$TMP/certs
+"$EDGEKV" certs init --dir "$CERTS" --edges 3 >/dev/null
+ACCT=acctnemesis TOK=nemesis-token-0123456789
+TOKEN=$TOK ACCOUNT=$ACCT
+COMMON=(--account "$ACCT" --token "$TOK" --sync always --threads 1)
+# Every node comes back on the same ports after a SIGKILL: the client and
+# the proxies were told them once.
+reserve_port; RP=$RESERVED
+reserve_port; OHTTP=$RESERVED
+declare -A EHTTP=() PPORT=() CPORT=() PROXY=()
+for n in 1 2 3; do reserve_port; EHTTP[$n]=$RESERVED; done
+# The fault schedule is a function of the seed alone (reserve_port above
+# drew from RANDOM before this).
+RANDOM=$SEED
+echo "nemesis: seed $SEED, $DURATION s, a fault every ~$INTERVAL_MS ms, $KEYS keys, $WRITERS writers, $READERS readers"
+
+start_origin() {
+  start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin \
+    --repl-listen "127.0.0.1:$RP" --listen "127.0.0.1:$OHTTP" "${COMMON[@]}"
+  OPID=$PID
+}
+start_origin
+for n in 1 2 3; do
+  "$CUTPROXY" --listen 127.0.0.1:0 --upstream "127.0.0.1:$RP" --control 127.0.0.1:0 \
+    >"$TMP/proxy$n.log" 2>"$TMP/proxy$n.err" &
+  PROXY[$n]=$!
+  PIDS+=("$!")
+  proxy_up() { grep -q "control on port" "$TMP/proxy$1.log"; }
+  wait_for "proxy$n banner" 10 proxy_up "$n"
+  PPORT[$n]=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/proxy$n.log")
+  CPORT[$n]=$(sed -n 's/.*control on port \([0-9]*\).*/\1/p' "$TMP/proxy$n.log")
+done
+start_edge_n() { # start_edge_n N : edge N, its link through proxy N; edge3 strict
+  start_edge "$1" --origin "127.0.0.1:${PPORT[$1]}" --listen "127.0.0.1:${EHTTP[$1]}" \
+    $([[ $1 == 3 ]] && echo --strict-staleness true)
+}
+for n in 1 2 3; do start_edge_n "$n"; done
+
+ops_status() { curl -s --max-time 5 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/status"; }
+live() { [[ "$(ops_status "$1" | jq -r .replication.link)" == live ]]; }
+digest() { curl -s --max-time 30 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/digest"; }
+same_digest() {
+  local a b
+  a=$(digest "$1") b=$(digest "$OHTTP")
+  [[ $a =~ ^[0-9a-f]{64}$ && "$a" == "$b" ]]
+}
+# ctl N COMMAND : one command to proxy N's control port; prints the answer.
+ctl() {
+  local fd reply
+  exec {fd}<>"/dev/tcp/127.0.0.1/${CPORT[$1]}"
+  echo "$2" >&"$fd"
+  read -r -t 10 reply <&"$fd" || reply="(no answer)"
+  exec {fd}>&-
+  echo "$reply"
+}
+for n in 1 2 3; do wait_for "edge$n live" 30 live "${EHTTP[$n]}"; done
+
+NS=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d '{"title":"nemesis"}' \
+  "http://127.0.0.1:$OHTTP/client/v4/accounts/$ACCT/storage/kv/namespaces" | jq -r .result.id)
+check "namespace created" 32 "${#NS}"
+has_ns() { [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOK" \
+  "http://127.0.0.1:$1/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values/none") == 404 ]]; }
+for n in 1 2 3; do wait_for "edge$n knows the namespace" 30 has_ns "${EHTTP[$n]}"; done
+base() { echo "http://127.0.0.1:$1/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS"; }
+NODES=(--node "origin=$(base "$OHTTP")")
+for n in 1 2 3; do NODES+=(--node "edge$n=$(base "${EHTTP[$n]}")"); done
+
+LEDGER=$TMP/ledger.jsonl
+"$NEMESIS_CLIENT" --ledger "$LEDGER" --token "$TOK" "${NODES[@]}" --keys "$KEYS" \
+  --writers "$WRITERS" --readers "$READERS" --seconds $((DURATION + 60)) --stop "$TMP/stop" \
+  --seed "$SEED" >"$TMP/client.log" 2>&1 &
+CLIENT=$!
+PIDS+=("$CLIENT")
+
+# The nemesis. Faults come in rounds of three, one of each kind in a seeded
+# order, so every kind is drawn about as often whatever the seed. The pause
+# between faults is the schedule (not a wait for a condition).
+declare -A FAULTS=([origin_kill]=0 [edge_kill]=0 [link_cut]=0 [link_freeze]=0)
+bag=()
+t_end=$((SECONDS + DURATION))
+while [[ $SECONDS -lt $t_end ]]; do
+  if [[ ${#bag[@]} -eq 0 ]]; then
+    bag=(origin edge link)
+    for i in 2 1; do # Fisher-Yates
+      j=$((RANDOM % (i + 1)))
+      tmp=${bag[$i]} bag[$i]=${bag[$j]} bag[$j]=$tmp
+    done
+  fi
+  kind=${bag[0]} bag=("${bag[@]:1}")
+  n=$((RANDOM % 3 + 1))
+  ms=$((1000 + RANDOM % 3000))
+  pause_ms=$((INTERVAL_MS / 2 + RANDOM % (INTERVAL_MS + 1)))
+  case $kind in
+  origin)
+    PID=$OPID stop_node KILL
+    start_origin
+    FAULTS[origin_kill]=$((FAULTS[origin_kill] + 1))
+    echo "nemesis: t=$((SECONDS - t_end + DURATION))s SIGKILL origin, restarted (pid $OPID)"
+    ;;
+  edge)
+    PID=${EPID[$n]} stop_node KILL
+    start_edge_n "$n"
+    FAULTS[edge_kill]=$((FAULTS[edge_kill] + 1))
+    echo "nemesis: t=$((SECONDS - t_end + DURATION))s SIGKILL edge$n, restarted (pid ${EPID[$n]})"
+    ;;
+  link)
+    if ((RANDOM % 2)); then f=cut; else f=freeze; fi
+    reply=$(ctl "$n" "$f $ms")
+    [[ $reply == ok* ]] || bad "proxy$n: $f: $reply"
+    FAULTS[link_$f]=$((FAULTS[link_$f] + 1))
+    echo "nemesis: t=$((SECONDS - t_end + DURATION))s $f edge$n's link for $ms ms: $reply"
+    ;;
+  esac
+  sleep "$((pause_ms / 1000)).$(printf %03d $((pause_ms % 1000)))"
+done
+
+# Quiet: the workload stops, every link heals, the cluster converges.
+touch "$TMP/stop"
+set +e
+wait "$CLIENT"
+crc=$?
+set -e
+check "the workload client exits 0" 0 "$crc"
+for n in 1 2 3; do
+  reply=$(ctl "$n" heal)
+  [[ $reply == ok* ]] || bad "proxy$n heal: $reply"
+done
+converged=0
+for n in 1 2 3; do
+  wait_for "edge$n live after the nemesis" 60 live "${EHTTP[$n]}" &&
+    wait_for "edge$n converges (digest equal to the origin's)" 120 same_digest "${EHTTP[$n]}" &&
+    converged=$((converged + 1))
+done
+check "edges converged (digests equal)" 3 "$converged"
+"$NEMESIS_CLIENT" --ledger "$LEDGER" --token "$TOK" "${NODES[@]}" --keys "$KEYS" --final >>"$TMP/client.log" 2>&1 ||
+  bad "final reads failed: $(tail -1 "$TMP/client.log")"
+
+set +e
+"$NEMESIS_CHECK" --bound-ms "$BOUND_MS" --slack-ms "$SLACK_MS" "${CHECK_OPTS[@]}" "$LEDGER" >"$TMP/check.out" 2>&1
+vrc=$?
+set -e
+cat "$TMP/check.out"
+check "nemesis_check over the ledger" 0 "$vrc"
+for n in 1 2 3; do echo "proxy$n: $(ctl "$n" stats)"; done
+echo "nemesis: seed $SEED; faults: origin SIGKILL ${FAULTS[origin_kill]}, edge SIGKILL ${FAULTS[edge_kill]}, link cut ${FAULTS[link_cut]}, link freeze ${FAULTS[link_freeze]}"
+[[ ${FAULTS[origin_kill]} -gt 0 && ${FAULTS[edge_kill]} -gt 0 && $((FAULTS[link_cut] + FAULTS[link_freeze])) -gt 0 ]] &&
+  ok "every kind of fault was applied" || bad "a kind of fault was never applied"
+if [[ $vrc -ne 0 && -z ${EDGEKV_KEEP_TMP:-} ]]; then
+  cp "$LEDGER" "/tmp/nemesis-ledger-$SEED.jsonl" && echo "ledger kept in /tmp/nemesis-ledger-$SEED.jsonl"
+fi
+for n in 1 2 3; do stop_pid "${PROXY[$n]}" TERM 0; done
+finish
