@@ -68,7 +68,7 @@
 /* Inputs between two resets of the account's namespaces. */
 #define FZN_RESET_EVERY 4096
 /* How long one exchange may take before it counts as a hang. */
-#define FZN_DEADLINE_MS 5000
+#define FZN_DEADLINE_MS 8000
 /* Most responses one connection is checked for (pipelined requests). */
 #define FZN_MAX_MSGS 256
 
