@@ -69,6 +69,8 @@
 #define FZN_RESET_EVERY 4096
 /* How long one exchange may take before it counts as a hang. */
 #define FZN_DEADLINE_MS 8000
+/* Source addresses the client takes turns with (127.0.N.1). */
+#define FZN_CLIENT_ADDRS 200
 /* Most responses one connection is checked for (pipelined requests). */
 #define FZN_MAX_MSGS 256
 
@@ -259,7 +261,17 @@ static void fzn_exchange(const uint8_t *req, size_t len, size_t chunk, fzn_buf_t
     FZ_CHECK(fd >= 0);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    FZ_CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    /* The client sends the first FIN, so each connection leaves a
+     * TIME_WAIT here for a minute: spread them over FZN_CLIENT_ADDRS
+     * source addresses of 127/8, each with its own ephemeral ports, or a
+     * long campaign runs out of ports (connect: EADDRNOTAVAIL). */
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 256u * (fzn.inputs % FZN_CLIENT_ADDRS));
+    FZ_CHECK(bind(fd, (struct sockaddr *)&src, sizeof src) == 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fprintf(stderr, "fuzz_node: connect: %s\n", strerror(errno));
+        FZ_CHECK(!"the node accepts every connection");
+    }
     FZ_CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
     size_t off = 0;
     while (off < len && open) {
