@@ -268,11 +268,21 @@ static void fzn_exchange(const uint8_t *req, size_t len, size_t chunk, fzn_buf_t
     struct sockaddr_in src = {.sin_family = AF_INET};
     src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 256u * (fzn.inputs % FZN_CLIENT_ADDRS));
     FZ_CHECK(bind(fd, (struct sockaddr *)&src, sizeof src) == 0);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        fprintf(stderr, "fuzz_node: connect: %s\n", strerror(errno));
+    /* Non-blocking from here: libFuzzer's SIGALRM (its -timeout watchdog)
+     * interrupts blocking calls with EINTR. */
+    FZ_CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
+    int err = connect(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+    if (err == EINPROGRESS || err == EINTR) {
+        struct pollfd pw = {.fd = fd, .events = POLLOUT};
+        socklen_t el = sizeof err;
+        while (poll(&pw, 1, 100) <= 0)
+            FZ_CHECK(fzn_now_ms() < due);
+        FZ_CHECK(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0);
+    }
+    if (err != 0) {
+        fprintf(stderr, "fuzz_node: connect: %s\n", strerror(err));
         FZ_CHECK(!"the node accepts every connection");
     }
-    FZ_CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
     size_t off = 0;
     while (off < len && open) {
         size_t n = chunk && len - off > chunk ? chunk : len - off;
@@ -280,8 +290,8 @@ static void fzn_exchange(const uint8_t *req, size_t len, size_t chunk, fzn_buf_t
         if (w < 0) {
             /* The server may close after an answer that ends the
              * connection (a 400, a 413) while bytes are still coming. */
-            FZ_CHECK(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET);
-            if (errno != EAGAIN)
+            FZ_CHECK(errno == EAGAIN || errno == EINTR || errno == EPIPE || errno == ECONNRESET);
+            if (errno != EAGAIN && errno != EINTR)
                 break;
             w = 0;
         }
