@@ -74,9 +74,12 @@ int mp_parse(const char *ct, size_t ct_len, const uint8_t *body, size_t len, mp_
 {
     char delim[MP_BOUNDARY_MAX + 4];
     size_t blen, dlen;
-    const char *p = (const char *)body, *end = p + len;
+    const char *p = (const char *)body, *end;
 
     *n = 0;
+    if (!body) /* no body at all (NULL): no delimiter, and no p + 0 on NULL */
+        return -1;
+    end = p + len;
     delim[0] = '\r', delim[1] = '\n', delim[2] = '-', delim[3] = '-';
     if (get_boundary(ct, ct_len, delim + 4, &blen) != 0)
         return -1;

@@ -5,7 +5,8 @@
  * edge event programs (fuzz_repl_drive.h) that get through the handshake to
  * writes, batches and a snapshot, token records (current and JSON), a
  * configuration file with flags, list pages with a real cursor, REST
- * parameters, multipart bodies and text codec inputs.
+ * parameters, multipart bodies, text codec inputs, HTTP requests for every
+ * route and JSON bodies of the REST API and the binding protocol.
  *   fuzz_gen_seeds DIR      (DIR: tests/fuzz/corpus; files are overwritten)
  * Built with EDGEKV_FUZZ; run by hand when a format changes, and commit.
  */
@@ -516,6 +517,141 @@ static void gen_params(void)
     save("params", "bad", c, sizeof c - 1);
 }
 
+/* fuzz_http: byte 0 is the write pattern (0: at once), then the client's
+ * bytes, for every route of README.md. ACCT, the namespace and the secrets
+ * are fuzz_node.h's. */
+#define H_ACCT  "0123456789abcdef0123456789abcdef"
+#define H_NSP   "/client/v4/accounts/" H_ACCT "/storage/kv/namespaces"
+#define H_VAL   H_NSP "/" NS
+#define H_ADMIN "Authorization: Bearer fuzz-admin-secret\r\n"
+#define H_READ  "Authorization: Bearer fuzz-reader-secret\r\n"
+#define H_BIND  "X-EdgeKV-Namespace: " NS "\r\n"
+
+static void http_seed(const char *name, uint8_t pattern, const char *text)
+{
+    buf_t b = {0};
+    put8(&b, pattern);
+    puts_(&b, text);
+    save_buf("http", name, &b);
+}
+
+static void gen_http(void)
+{
+    http_seed("healthz", 0, "GET /healthz HTTP/1.1\r\nHost: n\r\n\r\n");
+    http_seed("metrics_head", 0, "HEAD /metrics HTTP/1.1\r\n\r\n");
+    http_seed("status", 0, "GET /status HTTP/1.1\r\n" H_ADMIN "\r\n");
+    http_seed("digest_reader", 0, "GET /digest HTTP/1.1\r\n" H_READ "\r\n");
+    http_seed("digest", 0, "GET /digest HTTP/1.1\r\n" H_ADMIN "Connection: close\r\n\r\n");
+    http_seed("ns_list", 0,
+              "GET " H_NSP "?page=1&per_page=5&order=title&direction=desc HTTP/1.1\r\n" H_ADMIN
+              "\r\n");
+    http_seed("ns_create", 0,
+              "POST " H_NSP " HTTP/1.1\r\n" H_ADMIN "Content-Type: application/json\r\n"
+              "Content-Length: 18\r\n\r\n{\"title\":\"my-app\"}");
+    http_seed("ns_get_rename_delete", 0,
+              "GET " H_VAL " HTTP/1.1\r\n" H_ADMIN "\r\n"
+              "PUT " H_VAL " HTTP/1.1\r\n" H_ADMIN "Content-Length: 16\r\n\r\n{\"title\":\"next\"}"
+              "DELETE " H_NSP "/ffffffffffffffffffffffffffffffff HTTP/1.1\r\n" H_ADMIN "\r\n");
+    http_seed("value_put_get", 0,
+              "PUT " H_VAL "/values/user%3A1?expiration_ttl=3600 HTTP/1.1\r\n" H_ADMIN
+              "Content-Length: 3\r\n\r\nAda"
+              "GET " H_VAL "/values/user%3A1 HTTP/1.1\r\n" H_READ "\r\n"
+              "HEAD " H_VAL "/values/user%3A1 HTTP/1.1\r\n" H_READ "\r\n"
+              "GET " H_VAL "/metadata/user%3A1 HTTP/1.1\r\n" H_READ "\r\n"
+              "DELETE " H_VAL "/values/user%3A1 HTTP/1.1\r\n" H_ADMIN "\r\n");
+    http_seed("value_multipart", 0,
+              "PUT " H_VAL "/values/k2 HTTP/1.1\r\n" H_ADMIN
+              "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 135\r\n\r\n"
+              "--XX\r\nContent-Disposition: form-data; name=\"value\"\r\n\r\nhello\r\n"
+              "--XX\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"p\":1}\r\n"
+              "--XX--\r\n");
+    http_seed("keys_cursor", 0,
+              "GET " H_VAL "/keys?prefix=user&limit=10 HTTP/1.1\r\n" H_READ "\r\n"
+              "GET " H_VAL "/keys?limit=10&cursor=dXNlcjox HTTP/1.1\r\n" H_READ "\r\n");
+    http_seed(
+        "bulk", 0,
+        "PUT " H_VAL "/bulk HTTP/1.1\r\n" H_ADMIN "Content-Type: application/json\r\n"
+        "Content-Length: 91\r\n\r\n"
+        "[{\"key\":\"a\",\"value\":\"1\"},{\"key\":\"b\",\"value\":\"aGVsbG8=\",\"base64\":true,"
+        "\"expiration_ttl\":600}]"
+        "POST " H_VAL "/bulk/get HTTP/1.1\r\n" H_READ "Content-Length: 43\r\n\r\n"
+        "{\"keys\":[\"a\",\"b\",\"zz\"],\"withMetadata\":true}"
+        "POST " H_VAL "/bulk/delete HTTP/1.1\r\n" H_ADMIN "Content-Length: 9\r\n\r\n"
+        "[\"a\",\"b\"]");
+    http_seed("bulk_chunked", 0,
+              "DELETE " H_VAL "/bulk HTTP/1.1\r\n" H_ADMIN "Transfer-Encoding: chunked\r\n\r\n"
+              "4\r\n[\"a\"\r\n1\r\n]\r\n0\r\nX-Trailer: t\r\n\r\n");
+    http_seed("tokens", 0,
+              "POST /client/v4/accounts/" H_ACCT "/tokens HTTP/1.1\r\n" H_ADMIN
+              "Content-Length: 78\r\n\r\n"
+              "{\"name\":\"w\",\"access\":\"read\",\"namespaces\":[\"" NS "\"]}"
+              "GET /client/v4/accounts/" H_ACCT "/tokens HTTP/1.1\r\n" H_ADMIN "\r\n"
+              "GET /client/v4/accounts/" H_ACCT "/tokens/verify HTTP/1.1\r\n" H_READ "\r\n"
+              "DELETE /client/v4/accounts/" H_ACCT "/tokens/0011223344556677 HTTP/1.1\r\n" H_ADMIN
+              "\r\n");
+    http_seed("binding", 0,
+              "PUT /session%2F1?urlencoded=true&expiration_ttl=600 HTTP/1.1\r\n" H_BIND H_ADMIN
+              "CF-KV-Metadata: {\"user\":42}\r\nContent-Length: 9\r\n\r\ntoken-abc"
+              "GET /session%2F1?urlencoded=true&cache_ttl=60 HTTP/1.1\r\n" H_BIND H_READ "\r\n"
+              "GET /?prefix=sess&key_count_limit=10 HTTP/1.1\r\n" H_BIND H_READ "\r\n"
+              "POST /bulk/get HTTP/1.1\r\n" H_BIND H_READ "Content-Length: 56\r\n\r\n"
+              "{\"keys\":[\"session/1\"],\"type\":\"json\",\"withMetadata\":true}"
+              "DELETE /session%2F1?urlencoded=true HTTP/1.1\r\n" H_BIND H_ADMIN "\r\n");
+    http_seed("bad_tokens", 0,
+              "GET " H_VAL "/keys HTTP/1.1\r\nAuthorization: Bearer nope\r\n\r\n"
+              "PUT " H_VAL "/values/k HTTP/1.1\r\n" H_READ "Content-Length: 1\r\n\r\nx"
+              "GET /k HTTP/1.1\r\n" H_BIND "Authorization: Basic eA==\r\n\r\n"
+              "GET /status HTTP/1.1\r\n\r\n");
+    http_seed("early_401", 0,
+              "PUT " H_VAL "/bulk HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n[{\"key\":");
+    http_seed("continue_413", 0,
+              "PUT " H_VAL "/values/big HTTP/1.1\r\n" H_ADMIN
+              "Expect: 100-continue\r\nContent-Length: 26214401\r\n\r\n");
+    http_seed("expect_continue", 0,
+              "PUT " H_VAL "/values/c HTTP/1.1\r\n" H_ADMIN
+              "Expect: 100-continue\r\nContent-Length: 2\r\n\r\nok");
+    http_seed("http10_keepalive", 0,
+              "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /nope HTTP/1.0\r\n\r\n"
+              "GET /healthz HTTP/1.1\r\n\r\n");
+    http_seed("garbage_after", 0, "GET /healthz HTTP/1.1\r\n\r\n\x01\x02 junk\r\n\r\n");
+    http_seed("split_head", 7,
+              "GET " H_VAL "/values/user%3A1 HTTP/1.1\r\n" H_READ "X-A: 1\r\nX-B: 2\r\n\r\n"
+              "GET /healthz HTTP/1.1\r\n\r\n");
+    http_seed("split_chunked", 5,
+              "PUT " H_VAL "/values/sc HTTP/1.1\r\n" H_ADMIN "Transfer-Encoding: chunked\r\n\r\n"
+              "3\r\nabc\r\n3;ext=1\r\ndef\r\n0\r\n\r\n");
+}
+
+/* fuzz_body: route, token (0 and 1: the operator's, 2 read-only, 3 none),
+ * the JSON body. The routes are fuzz_body.c's table. */
+static void body_seed(const char *name, uint8_t route, uint8_t token, const char *json)
+{
+    buf_t b = {0};
+    put8(&b, route);
+    put8(&b, token);
+    puts_(&b, json);
+    save_buf("body", name, &b);
+}
+
+static void gen_body(void)
+{
+    body_seed(
+        "bulk_put", 0, 0,
+        "[{\"key\":\"a\",\"value\":\"1\",\"metadata\":{\"x\":[1,2]},\"expiration\":1900000000},"
+        "{\"key\":\"b\",\"value\":\"aGVsbG8=\",\"base64\":true,\"expiration_ttl\":60}]");
+    body_seed("bulk_put_bad", 0, 0, "[{\"key\":\"..\",\"value\":1e300,\"base64\":\"no\"}]");
+    body_seed("bulk_delete", 1, 0, "[\"a\",\"b\",\"c%2F\"]");
+    body_seed("bulk_delete_post", 2, 1, "[\"a\",{\"key\":\"b\"}]");
+    body_seed("bulk_get", 3, 2,
+              "{\"keys\":[\"a\",\"b\"],\"type\":\"json\",\"withMetadata\":true,\"cacheTtl\":60}");
+    body_seed("ns_create", 4, 0, "{\"title\":\"sessions\"}");
+    body_seed("ns_rename", 5, 0, "{\"title\":\"renamed\"}");
+    body_seed("token", 6, 0,
+              "{\"name\":\"worker\",\"access\":\"write\",\"namespaces\":[\"" NS "\"]}");
+    body_seed("binding_bulk_get", 7, 2, "{\"keys\":[\"a\",\"b\"],\"type\":\"text\"}");
+    body_seed("no_token", 0, 3, "[]");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -532,5 +668,7 @@ int main(int argc, char **argv)
     gen_config();
     gen_list();
     gen_params();
+    gen_http();
+    gen_body();
     return 0;
 }
