@@ -123,7 +123,7 @@ static void fzn_reset(void)
                         &total) == 0 &&
            count > 0) {
         for (size_t i = 0; i < count; i++)
-            FZ_CHECK(kvops_ns_delete(fzn.ops, list[i].id) == 0);
+            FZ_CHECK(kvops_ns_delete(fzn.ops, NULL, list[i].id) == 0);
         kv_free(list);
     }
     repl_op_t op = {.kind = REPL_OP_NS_CREATE, .account = FZN_ACCOUNT, .title = "fuzz"};
@@ -173,7 +173,7 @@ static void fzn_start(void)
     fzn.app.account_id = FZN_ACCOUNT;
     fzn.app.role = "origin";
     fzn.app.node_id = 1;
-    fzn.app.start_ms = kvops_now_ms(fzn.ops);
+    fzn.app.start_ns = uv_hrtime();
 
     replica_config_defaults(&rc, REPLICA_ORIGIN);
     rc.lone = true;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # repro_stale_resume.sh - the smallest reproduction of the nemesis run's
 # stale-read finding (tests/nemesis/README.md, "Findings"): an edge that
-# resumes from the origin's log after being away serves values older than
+# resumed from the origin's log after being away served values older than
 # its propagation bound without marking them stale.
 #
 # An origin and one edge. A sentinel key is written ("old") and seen at the
@@ -11,13 +11,12 @@
 # the sentinel is read at the edge as fast as curl goes until it says "new".
 # The log keeps every entry, so the edge resumes by sequence (no snapshot,
 # which does mark its answers stale). Every answer "old" without
-# X-EdgeKV-Stale-Ms is a read staler than the bound and not marked: the
-# edge counts itself fresh from the first frame it hears
-# (repl_edge_fresh_until in replication/edge.c: last frame heard + bound),
-# whatever its backlog.
+# X-EdgeKV-Stale-Ms is a read staler than the bound and not marked.
 #
-# Exits 1 while the defect is present (not registered with CTest; it is a
-# reproduction for the replication core's owners). Usage:
+# The regression test process_stale_resume (tests/nemesis/CMakeLists.txt):
+# it failed before the fix (the edge counted itself fresh from the first
+# frame it heard) and passes since staleness counts from the last frame
+# whose announced origin_seq is applied (repl_edge_fresh_until). Usage:
 #   EDGEKV=build/node/edgekv tests/nemesis/repro_stale_resume.sh [RECORDS]
 HERE=$(cd "$(dirname "$0")" && pwd)
 export EDGEKV=${EDGEKV:-$HERE/../../build/node/edgekv}
