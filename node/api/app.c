@@ -28,7 +28,7 @@ static int is_rest(const http_req_t *req)
 }
 
 /* An edge that has not heard from the origin within the propagation bound
- * says so on every answer: X-EdgeKV-Stale-Ms: <ms since last heard>. */
+ * says so on every answer: X-EdgeKV-Stale-Ms: <ms since last caught up>. */
 #define STALE_HEADER_MAX 1024
 
 /* Strict staleness: reads at a stale edge are refused rather than served
@@ -49,9 +49,10 @@ static bool must_refuse_stale(node_app_t *app, const http_req_t *req, uint64_t *
 static void refuse_stale(node_app_t *app, http_req_t *req, uint64_t ms)
 {
     char msg[160];
-    snprintf(msg, sizeof msg,
-             "Service Unavailable: edge replica is stale (origin last heard %llu ms ago)",
-             (unsigned long long)ms);
+    snprintf(
+        msg, sizeof msg,
+        "Service Unavailable: edge replica is stale (last caught up with the origin %llu ms ago)",
+        (unsigned long long)ms);
     if (is_binding(req))
         app_bind_error(app, req, METRICS_ROUTE_OTHER, 503, msg);
     else
@@ -294,7 +295,8 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
         metrics_buf_value(b, "gauge", "edgekv_replication_lag_ms",
                           "Age of the oldest unapplied announcement.", st.edge.lag_ms);
         metrics_buf_value(b, "gauge", "edgekv_replication_staleness_ms",
-                          "Time since the origin was last heard.", st.edge.staleness_ms);
+                          "Time since this edge was last caught up with the origin.",
+                          st.edge.staleness_ms);
         metrics_buf_value(b, "gauge", "edgekv_replication_stale",
                           "1 when past the propagation bound.", st.edge.stale);
         metrics_buf_value(b, "gauge", "edgekv_replication_link_live",

@@ -104,7 +104,8 @@ int replica_status(replica_t *r, replica_status_t *out);
 void replica_status_free(replica_status_t *s);
 
 /* Edge: should reads be refused (strict staleness)? Cheap; any thread.
- * *staleness_ms gets how long since the origin was last heard. */
+ * *staleness_ms gets how long since the edge was last caught up with the
+ * origin (repl_edge_fresh_until). */
 bool replica_is_stale(replica_t *r, uint64_t *staleness_ms);
 
 #endif
