@@ -181,3 +181,12 @@ status_of() { # status_of METHOD URL [curl args...] -> "CODE REASON"
   local m=$1 u=$2; shift 2
   curl -s -o /dev/null -D - -X "$m" "$u" "$@" | head -1 | tr -d '\r' | cut -d' ' -f2-
 }
+
+# The value of a simple "#define NAME (a * b * c)" in proto/kv_limits.h, so
+# tests derive their bounds from the named limits rather than copy them.
+KV_LIMITS_H="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../proto" && pwd)/kv_limits.h"
+limit() { # limit NAME -> the value
+  local e
+  e=$(sed -n "s/^#define $1 \(.*\)$/\1/p" "$KV_LIMITS_H" | tr -d 'u()')
+  echo $((e))
+}

@@ -13,12 +13,7 @@
 # The clients are a Python driver (raw sockets); every figure is printed.
 source "$(dirname "$0")/lib.sh"
 
-LIMITS="$(dirname "$0")/../../proto/kv_limits.h"
-limit() { # limit NAME -> the value of a simple "#define NAME (a * b * c)"
-  local e
-  e=$(sed -n "s/^#define $1 \(.*\)$/\1/p" "$LIMITS" | tr -d 'u()')
-  echo $((e))
-}
+LIMITS=$KV_LIMITS_H
 OUT_MAX=$(limit KV_HTTP_CONN_OUTPUT_MAX_BYTES)
 READ_BUF=$(limit KV_HTTP_READ_BUF_BYTES)
 HEAD_MAX=$(limit KV_HTTP_HEADER_MAX_BYTES)
