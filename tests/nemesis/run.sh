@@ -184,6 +184,7 @@ touch "$TMP/stop"
 set +e
 wait "$CLIENT"
 crc=$?
+forget_pid "$CLIENT"
 set -e
 check "the workload client exits 0" 0 "$crc"
 for n in 1 2 3; do

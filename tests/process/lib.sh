@@ -25,6 +25,9 @@ PASS=0
 FAIL=0
 SANITIZER_RE='AddressSanitizer|LeakSanitizer|runtime error:'
 
+# cleanup: SIGKILL what the test started and has not reaped. A reaped PID
+# may be reused by an unrelated process at any time, so every wait on a
+# PID of PIDS takes it out (stop_pid, forget_pid).
 cleanup() {
   local p
   for p in "${PIDS[@]:-}"; do
@@ -45,6 +48,12 @@ bad()  { FAIL=$((FAIL + 1)); echo "FAIL - $*"; }
 check() { # check "description" expected actual
   if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1: expected [$2], got [$3]"; fi
 }
+# forget_pid PID : PID was reaped (waited for); cleanup must not signal it.
+forget_pid() {
+  local i
+  for i in "${!PIDS[@]}"; do [[ ${PIDS[$i]} == "$1" ]] && unset "PIDS[$i]"; done
+  return 0
+}
 # stop_pid PID SIGNAL EXPECTED : signals a node, waits for it, sets RC;
 # a status other than EXPECTED fails the test.
 stop_pid() {
@@ -55,6 +64,7 @@ stop_pid() {
   RC=$?
   set -e
   unset "NODE_NAME[$pid]"
+  forget_pid "$pid"
   if [[ $RC -ne $want ]]; then bad "$name exited $RC after SIG$sig (expected $want)"; fi
 }
 

@@ -231,6 +231,7 @@ wait_for "the origin to drop the non-reading edge" $((STALL_MS / 1000 + 30)) dro
   ok "the origin dropped it: $(grep -m1 -o 'closing link.*edge not reading.*' "$TMP/origin.err")"
 touch "$TMP/release"
 wait "$DRIVER" || bad "the abuse driver failed: $(cat "$TMP/abuse.err")"
+forget_pid "$DRIVER"
 cat "$TMP/abuse.out" | tail -1
 PEAK=$(val peak_kib) HWM=$(val hwm_kib)
 [[ -n $PEAK && $PEAK -le $CEIL_KIB ]] && ok "VmRSS peak ${PEAK} KiB <= ceiling ${CEIL_KIB} KiB" ||

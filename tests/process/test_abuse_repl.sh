@@ -114,6 +114,7 @@ wait_for "the idle half-open connections to be closed at the handshake deadline"
   ok "idle half-open connections closed by the handshake deadline"
 touch "$TMP/flood.release"
 wait "$FLOODER" || true
+forget_pid "$FLOODER"
 check "the origin is still running" 0 "$(kill -0 "$OPID" 2>/dev/null; echo $?)"
 check "edge1 still live" live "$(link_of "${EPORT[1]}")"
 

@@ -25,6 +25,7 @@ stop_dev() {
   set +e
   wait "$DEV"
   RC=$?
+  forget_pid "$DEV"
   set -e
 }
 
@@ -74,6 +75,7 @@ check "nodes that outlived dev" 0 "$outlived"
 start_dev "$TMP/die" --edges 1 --stop-timeout-ms 5000
 kill -KILL "$EDGEKV_EDGE1_PID"
 set +e; wait "$DEV"; RC=$?; set -e
+forget_pid "$DEV"
 check "dev exits 1 when a node dies" 1 "$RC"
 grep -q "edge1 exited unexpectedly (signal 9)" "$TMP/die.out" && ok "dev names the dead node and its signal" ||
   bad "no death message: $(cat "$TMP/die.out")"
