@@ -9,9 +9,8 @@
  * byte order, each with the prefix, none hidden; an incomplete page has a
  * cursor, and the page it leads to starts after the last key of this one.
  */
-#include "fuzz_util.h"
+#include "fuzz_store.h"
 
-#include <ftw.h>
 #include <unistd.h>
 
 #include "kv_err.h"
@@ -23,16 +22,9 @@
 static stor_t *store;
 static char dir[] = "/tmp/edgekv-fuzz-list-XXXXXX";
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void cleanup(void)
 {
-    stor_close(store);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fz_store_remove(store, dir);
 }
 
 static void put(const char *key, size_t len, int64_t exp, bool tomb)
@@ -51,14 +43,7 @@ static void put(const char *key, size_t len, int64_t exp, bool tomb)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    FZ_CHECK(mkdtemp(dir) != NULL);
-    stor_options_t o;
-    stor_options_default(&o);
-    o.path = dir;
-    o.sync = STOR_SYNC_OFF;
-    o.block_cache_bytes = 1u << 20;
-    o.write_buffer_bytes = 1u << 20;
-    FZ_CHECK(stor_open(&o, &store) == 0);
+    store = fz_store_open(dir, 1u << 20);
     atexit(cleanup);
     static const char *const keys[] = {"a",    "a/b",      "a/b/c", "a/c", "ab",        "b",
                                        "key",  "key0",     "key1",  "ke",  "z\xc3\xa9", "\x7f",

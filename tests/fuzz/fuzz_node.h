@@ -34,11 +34,10 @@
 #ifndef FUZZ_NODE_H
 #define FUZZ_NODE_H
 
-#include "fuzz_util.h"
+#include "fuzz_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <llhttp.h>
 #include <netinet/in.h>
@@ -88,22 +87,15 @@ static struct {
     unsigned inputs;
 } fzn;
 
-static int fzn_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void fzn_stop(void)
 {
     http_server_stop(fzn.http, 1000);
     replica_stop(fzn.replica);
     kvops_destroy(fzn.ops);
     cache_destroy(fzn.cache);
-    stor_close(fzn.store);
     auth_destroy(fzn.auth);
     metrics_destroy(fzn.metrics);
-    nftw(fzn.dir, fzn_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fz_store_remove(fzn.store, fzn.dir);
 }
 
 static void fzn_on_tokens(void *arg)
@@ -139,7 +131,6 @@ static void fzn_start(void)
         {"admin", FZN_ADMIN, FZN_ACCOUNT, NULL, 0, true},
         {"reader", FZN_READER, FZN_ACCOUNT, reader_ns, 1, false},
     };
-    stor_options_t o;
     replica_config_t rc;
     http_config_t hc = {0};
 
@@ -154,13 +145,7 @@ static void fzn_start(void)
     setenv("UV_THREADPOOL_SIZE", "2", 1);
     signal(SIGPIPE, SIG_IGN);
     snprintf(fzn.dir, sizeof fzn.dir, "/tmp/edgekv-fuzz-http-XXXXXX");
-    FZ_CHECK(mkdtemp(fzn.dir) != NULL);
-    stor_options_default(&o);
-    o.path = fzn.dir;
-    o.sync = STOR_SYNC_OFF;
-    o.block_cache_bytes = 4u << 20;
-    o.write_buffer_bytes = 4u << 20;
-    FZ_CHECK(stor_open(&o, &fzn.store) == 0);
+    fzn.store = fz_store_open(fzn.dir, 4u << 20);
     FZ_CHECK(state_upgrade(fzn.store, NULL) == 0);
     FZ_CHECK(auth_create(tokens, 2, &fzn.auth) == 0);
     FZ_CHECK(cache_create(4u << 20, &fzn.cache) == 0);

@@ -11,9 +11,7 @@
  * future, at least KV_EXPIRATION_MIN_TTL_S away; a refused one has a 4xx
  * status and a message.
  */
-#include "fuzz_util.h"
-
-#include <ftw.h>
+#include "fuzz_store.h"
 
 #include "app.h"
 #include "cache.h"
@@ -28,18 +26,11 @@ static stor_t *store;
 static cache_t *cache;
 static node_app_t app;
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void cleanup(void)
 {
     kvops_destroy(app.ops);
     cache_destroy(cache);
-    stor_close(store);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fz_store_remove(store, dir);
 }
 
 static uint64_t fixed_clock(void *arg)
@@ -51,14 +42,7 @@ static uint64_t fixed_clock(void *arg)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    FZ_CHECK(mkdtemp(dir) != NULL);
-    stor_options_t o;
-    stor_options_default(&o);
-    o.path = dir;
-    o.sync = STOR_SYNC_OFF;
-    o.block_cache_bytes = 1u << 20;
-    o.write_buffer_bytes = 1u << 20;
-    FZ_CHECK(stor_open(&o, &store) == 0);
+    store = fz_store_open(dir, 1u << 20);
     FZ_CHECK(cache_create(1u << 20, &cache) == 0);
     FZ_CHECK(kvops_create(store, cache, &app.ops) == 0);
     kvops_set_clock(app.ops, fixed_clock, NULL);
