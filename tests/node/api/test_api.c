@@ -710,14 +710,14 @@ static void test_binding_get_put_delete(void **state)
                       "Namespace 0123456789abcdef0123456789abcdef not found");
 }
 
-/* A raw exchange: send `out`, return what comes back until the server
- * closes. Every caller expects a close; the receive timeout only ends a
- * test whose server hangs, so it is generous for a loaded machine. */
-static char *raw(const char *out, size_t len)
+/* Send `out` and return what comes back until the server closes or
+ * nothing arrives for timeout_s seconds (in a static buffer, valid until
+ * the next exchange). */
+static char *exchange(const char *out, size_t len, int timeout_s)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct timeval tv = {60, 0};
+    struct timeval tv = {timeout_s, 0};
     static char buf[8192];
     size_t n = 0;
     ssize_t k;
@@ -730,6 +730,13 @@ static char *raw(const char *out, size_t len)
     buf[n] = '\0';
     close(fd);
     return buf;
+}
+
+/* A raw exchange: every caller expects a close; the receive timeout only
+ * ends a test whose server hangs, so it is generous for a loaded machine. */
+static char *raw(const char *out, size_t len)
+{
+    return exchange(out, len, 60);
 }
 
 static void test_binding_value_too_large(void **state)
@@ -759,21 +766,7 @@ static void test_binding_value_too_large(void **state)
  * seconds (the server closes after such an answer). */
 static char *head_only(const char *out)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct timeval tv = {10, 0};
-    static char buf[8192];
-    size_t n = 0;
-    ssize_t k;
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    assert_int_equal(send(fd, out, strlen(out), 0), (ssize_t)strlen(out));
-    while (n < sizeof buf - 1 && (k = recv(fd, buf + n, sizeof buf - 1 - n, 0)) > 0)
-        n += (size_t)k;
-    buf[n] = '\0';
-    close(fd);
-    return buf;
+    return exchange(out, strlen(out), 10);
 }
 
 static void expect_head_answer(const char *resp, const char *status_line, const char *body_part)
