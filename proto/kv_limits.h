@@ -170,6 +170,13 @@ _Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS,
 #define KV_REPL_APPLY_QUEUE_MAX_ITEMS 1024
 /* Progress acks are coalesced to at most one per this interval while busy. */
 #define KV_REPL_ACK_INTERVAL_MS 10
+/* A streaming edge sends a probe (an ack, with nothing new perhaps) at
+ * least this often; the origin echoes the latest in its heartbeats. An
+ * edge's caught-up time lags the truth by up to this + the heartbeat
+ * interval + the round trip, which its staleness verdict pays for: at the
+ * defaults (1 s bound, 200 ms heartbeats) an idle edge is 300 ms + RTT
+ * behind at worst, and a probe costs one small frame per edge per interval. */
+#define KV_REPL_PROBE_INTERVAL_MS 100
 /* Forwarded writes awaiting an answer at one edge, by count and by the
  * bytes of their requests; more get KV_EBUSY. */
 #define KV_REPL_EDGE_WRITES_MAX       4096
@@ -259,6 +266,7 @@ _Static_assert(KV_REPL_APPLY_QUEUE_MAX_BYTES >= 2u * KV_FRAME_MAX_BYTES,
                "an edge queues a maximal frame behind the one applying");
 _Static_assert(KV_REPL_TAIL_DEFAULT_BYTES >= 2u * KV_FRAME_MAX_BYTES, "the tail holds big values");
 _Static_assert(KV_REPL_ACK_INTERVAL_MS < KV_REPL_HANDSHAKE_TIMEOUT_MS, "acks are frequent");
+_Static_assert(KV_REPL_ACK_INTERVAL_MS < KV_REPL_PROBE_INTERVAL_MS, "an ack under load is a probe");
 _Static_assert(KV_REPL_EDGE_WRITES_MAX_BYTES >= KV_FRAME_MAX_BYTES,
                "an edge forwards a maximal write");
 _Static_assert(KV_TLS_PLAIN_CHUNK_BYTES >= 16384, "room for one TLS record");

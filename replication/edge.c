@@ -126,10 +126,14 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     }
     h.node_id = e->cfg.node_id;
     h.hlc_ms = hlc_ms(hlc_peek(&e->hlc, repl__edge_wall(e, now_ms)));
+    Edgekv__Probe probe = EDGEKV__PROBE__INIT;
+    probe.sent_ms = now_ms;
+    h.probe = &probe;
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     if (repl__edge_send(e, &f, now_ms, a) != 0)
         return;
+    e->last_probe_ms = now_ms;
     e->state = ESTATE_HELLO_SENT;
     e->recv_seq = e->applied_seq;
     e->acked_sent = e->applied_seq;
@@ -191,7 +195,7 @@ int repl__edge_send(repl_edge_t *e, const Edgekv__Frame *f, uint64_t now_ms, rep
     return rc;
 }
 
-/* Everything the origin had announced by local time ms is applied. */
+/* Everything the origin had committed by local time ms is applied. */
 static void edge__caught_up(repl_edge_t *e, uint64_t ms)
 {
     if (ms <= e->caught_up_ms)
@@ -206,51 +210,55 @@ void repl__edge_heard(repl_edge_t *e, uint64_t now_ms)
     e->last_heard_ms = now_ms;
 }
 
-void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms)
+/* The local time a frame dates the origin_seq it announces by (0: none):
+ * its echo (never later than now: the origin cannot echo the future), or,
+ * from an origin that does not echo, its arrival. */
+static uint64_t edge__dated(const repl_edge_t *e, const Edgekv__Probe *echo, uint64_t now_ms)
 {
-    uint64_t before_ms = e->announced_ms;
-    e->announced_ms = now_ms;
+    if (echo)
+        return echo->sent_ms < now_ms ? echo->sent_ms : now_ms;
+    return e->link_echoes ? 0 : now_ms;
+}
+
+void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, const Edgekv__Probe *echo,
+                          uint64_t now_ms)
+{
+    uint64_t dated = edge__dated(e, echo, now_ms);
     if (origin_seq > e->origin_seq)
         e->origin_seq = origin_seq;
     if (e->origin_seq <= e->applied_seq) {
-        edge__caught_up(e, now_ms);
+        edge__caught_up(e, dated);
         return;
     }
-    if (e->samples_n > 0 &&
-        e->samples[(e->samples_head + e->samples_n - 1) % KV_REPL_LAG_SAMPLES_MAX].seq >=
-            e->origin_seq)
-        return; /* nothing new announced */
-    if (e->samples_n == KV_REPL_LAG_SAMPLES_MAX) {
-        /* Full: stretch the newest sample (its older times overstate the
-         * lag and understate freshness: both err on the safe side). */
-        size_t last = (e->samples_head + e->samples_n - 1) % KV_REPL_LAG_SAMPLES_MAX;
-        e->samples[last].seq = e->origin_seq;
+    /* Pairing a date with a later seq than its frame announced (the
+     * newest, or a stretched sample) only delays the credit: safe. */
+    esample_t *last =
+        e->samples_n == 0
+            ? NULL
+            : &e->samples[(e->samples_head + e->samples_n - 1) % KV_REPL_LAG_SAMPLES_MAX];
+    if (last && (last->seq >= e->origin_seq || e->samples_n == KV_REPL_LAG_SAMPLES_MAX)) {
+        /* Nothing new announced, or full: the newest sample takes it (a
+         * stretched one overstates the lag: the safe side too). */
+        last->seq = e->origin_seq;
+        last->echo_ms = repl__max64(last->echo_ms, dated);
         return;
     }
     esample_t *s = &e->samples[(e->samples_head + e->samples_n) % KV_REPL_LAG_SAMPLES_MAX];
     s->seq = e->origin_seq;
     s->ms = now_ms;
-    s->before_ms = before_ms;
+    s->echo_ms = dated;
     e->samples_n++;
 }
 
 void repl__edge_lag_update(repl_edge_t *e)
 {
-    bool popped = false;
+    uint64_t dated = 0;
     while (e->samples_n > 0 && e->samples[e->samples_head].seq <= e->applied_seq) {
+        dated = repl__max64(dated, e->samples[e->samples_head].echo_ms);
         e->samples_head = (e->samples_head + 1) % KV_REPL_LAG_SAMPLES_MAX;
         e->samples_n--;
-        popped = true;
     }
-    if (!popped)
-        return;
-    /* Every frame heard before the oldest announcement still ahead of
-     * applied_seq announced something applied now; with none ahead, every
-     * frame did. */
-    if (e->samples_n == 0)
-        edge__caught_up(e, e->announced_ms);
-    else
-        edge__caught_up(e, e->samples[e->samples_head].before_ms);
+    edge__caught_up(e, dated);
 }
 
 /* One frame; takes ownership of *f (handlers keep it by NULLing *f). */
@@ -270,7 +278,7 @@ static void edge__dispatch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, r
         repl__edge_on_batch(e, f, now_ms, a);
         break;
     case EDGEKV__FRAME__MSG_HEARTBEAT:
-        repl__edge_announced(e, fr->heartbeat->origin_seq, now_ms);
+        repl__edge_announced(e, fr->heartbeat->origin_seq, fr->heartbeat->echo, now_ms);
         break;
     case EDGEKV__FRAME__MSG_WRITE_RESULT:
         repl__edge_on_write_result(e, fr->write_result, now_ms, a);
@@ -324,6 +332,7 @@ void repl_edge_tick(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
         e->stale_seen = true;
     if (e->ack_due && now_ms >= repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS))
         repl__edge_ack(e, true, now_ms, a);
+    repl__edge_probe(e, now_ms, a);
     repl__edge_writes_expire(e, now_ms, a);
 }
 
@@ -348,6 +357,7 @@ uint64_t repl_edge_deadline(const repl_edge_t *e)
         d = repl__min64(d, repl__add_sat(e->caught_up_ms, e->cfg.propagation_bound_ms + 1));
     if (e->ack_due)
         d = repl__min64(d, repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS));
+    d = repl__min64(d, repl__edge_probe_due(e));
     return repl__min64(d, repl__edge_writes_deadline(e));
 }
 

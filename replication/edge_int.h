@@ -89,9 +89,10 @@ typedef struct {
 } ewrite_t;
 
 typedef struct {
-    uint64_t seq;       /* an origin_seq announced ... */
-    uint64_t ms;        /* ... first seen at this time, */
-    uint64_t before_ms; /* the last frame heard before it (0: none) */
+    uint64_t seq;     /* an origin_seq announced ... */
+    uint64_t ms;      /* ... first heard at this time (lag), */
+    uint64_t echo_ms; /* ... with this probe echoed (0: none): caught up
+                         as of it once seq is applied */
 } esample_t;
 
 struct repl_edge {
@@ -127,15 +128,20 @@ struct repl_edge {
     uint64_t origin_seq;
     bool heard; /* a frame ever arrived from the origin */
     uint64_t last_heard_ms;
-    /* The last frame heard whose announced origin_seq is applied here (0:
-     * none): staleness counts from it, not from the last frame heard, so an
-     * edge working through a backlog is stale until it has caught up with
-     * what the origin said. */
+    /* Everything the origin had committed by this local time is applied
+     * here (0: not known). It is the latest probe the origin echoed with an
+     * origin_seq that is applied: a frame's arrival says nothing about when
+     * it left (a frozen link delivers old news late), a probe's own time
+     * does. Staleness counts from it. */
     uint64_t caught_up_ms;
-    uint64_t announced_ms; /* the last announcing frame (0: none) */
-    bool stale_seen;       /* the staleness deadline has passed (tick saw it) */
+    bool stale_seen; /* the staleness deadline has passed (tick saw it) */
+    /* The origin on this link echoes probes. Frames without an echo (all
+     * but Welcome and Heartbeat) then date nothing; from an origin built
+     * before probes, a frame's arrival is taken instead. */
+    bool link_echoes;
+    uint64_t last_probe_ms; /* the last Hello or ack sent */
     /* The origin_seqs announced beyond applied_seq, oldest first: lag, and
-     * (before_ms of the oldest) caught_up_ms as applied_seq advances. */
+     * caught_up_ms (their echoes) as applied_seq advances. */
     esample_t samples[KV_REPL_LAG_SAMPLES_MAX];
     size_t samples_head, samples_n;
 
@@ -185,8 +191,10 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
 /* A frame arrived (the link is alive). */
 void repl__edge_heard(repl_edge_t *e, uint64_t now_ms);
 /* A frame that says how far the origin is (Welcome, MutationBatch,
- * Heartbeat, SnapshotEnd): lag samples and the caught-up time. */
-void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, uint64_t now_ms);
+ * Heartbeat, SnapshotEnd), with the probe it echoes (NULL: none): lag
+ * samples and the caught-up time. */
+void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, const Edgekv__Probe *echo,
+                          uint64_t now_ms);
 void repl__edge_lag_update(repl_edge_t *e);
 
 /* edge_sync.c */
@@ -197,6 +205,9 @@ void repl__edge_on_chunk(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, rep
 void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, uint64_t now_ms,
                                 repl_actions_t *a);
 void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t *a);
+/* Streaming, and no probe for KV_REPL_PROBE_INTERVAL_MS: send one. */
+void repl__edge_probe(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
+uint64_t repl__edge_probe_due(const repl_edge_t *e);
 void repl__edge_queue_free(repl_edge_t *e);
 
 /* edge_write.c */

@@ -131,7 +131,8 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         return;
     }
     e->attempts = 0;
-    repl__edge_announced(e, w->origin_seq, now_ms);
+    e->link_echoes = w->echo != NULL;
+    repl__edge_announced(e, w->origin_seq, w->echo, now_ms);
     if (w->mode == EDGEKV__WELCOME__MODE__RESUME) {
         if (!e->history_id[0] || w->from_seq != e->applied_seq + 1) {
             repl__edge_drop(e, true, "bad resume", now_ms, a);
@@ -215,7 +216,7 @@ void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, rep
         repl__edge_drop(e, true, "unexpected batch", now_ms, a);
         return;
     }
-    repl__edge_announced(e, b->origin_seq, now_ms);
+    repl__edge_announced(e, b->origin_seq, NULL, now_ms);
     size_t start = 0;
     while (start < b->n_mutations && b->mutations[start]->seq <= e->recv_seq)
         start++; /* already applied or queued */
@@ -253,13 +254,32 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
         repl__edge_drop(e, true, "apply queue full", now_ms, a);
         return;
     }
-    repl__edge_announced(e, end->seq, now_ms);
+    repl__edge_announced(e, end->seq, NULL, now_ms);
     e->state = ESTATE_SNAPSHOT_ENDED;
     e->recv_seq = end->seq;
     eitem_t it = {.seq = end->seq, .set_history = true};
     if (end->version && end->seq)
         it.version = (kv_version_t){end->version->hlc, end->version->node_id};
     q_push(e, &it, a);
+}
+
+/* An ack of applied_seq, which is also a probe. */
+static void edge__send_ack(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+    Edgekv__Probe probe = EDGEKV__PROBE__INIT;
+    ack.applied_seq = e->applied_seq;
+    probe.sent_ms = now_ms;
+    ack.probe = &probe;
+    f.msg_case = EDGEKV__FRAME__MSG_ACK;
+    f.ack = &ack;
+    e->ack_due = false;
+    if (repl__edge_send(e, &f, now_ms, a) != 0)
+        return;
+    e->acked_sent = e->applied_seq;
+    e->last_ack_ms = now_ms;
+    e->last_probe_ms = now_ms;
 }
 
 void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t *a)
@@ -273,16 +293,22 @@ void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t 
         e->ack_due = true;
         return;
     }
-    Edgekv__Frame f = EDGEKV__FRAME__INIT;
-    Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
-    ack.applied_seq = e->applied_seq;
-    f.msg_case = EDGEKV__FRAME__MSG_ACK;
-    f.ack = &ack;
-    e->ack_due = false;
-    if (repl__edge_send(e, &f, now_ms, a) != 0)
-        return;
-    e->acked_sent = e->applied_seq;
-    e->last_ack_ms = now_ms;
+    edge__send_ack(e, now_ms, a);
+}
+
+/* Only while STREAMING: during a snapshot the origin sends no heartbeats
+ * to echo a probe in, and applied_seq is not on its history yet. */
+uint64_t repl__edge_probe_due(const repl_edge_t *e)
+{
+    if (e->state != ESTATE_STREAMING)
+        return UINT64_MAX;
+    return repl__add_sat(e->last_probe_ms, KV_REPL_PROBE_INTERVAL_MS);
+}
+
+void repl__edge_probe(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    if (now_ms >= repl__edge_probe_due(e))
+        edge__send_ack(e, now_ms, a);
 }
 
 /* Storage could not apply: nothing queued can go on. */

@@ -157,8 +157,6 @@ int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t 
         return KV_ELIMIT;
     }
     p->unflushed += b->len;
-    p->last_send_ms = now_ms;
-    repl__origin_timer_update(o, p);
     repl__emit_send(&o->out, a, p->id, b);
     return 0;
 }
@@ -202,7 +200,7 @@ void repl_origin_on_connect(repl_origin_t *o, repl_peer_t id, const char *name, 
     p->state = OPEER_HELLO;
     p->edge = SIZE_MAX;
     p->connected_ms = now_ms;
-    p->last_send_ms = now_ms;
+    p->beat_ms = now_ms;
     p->heap_pos = SIZE_MAX;
     memcpy(p->name, name, name_len + 1);
     frame_reader_init(&p->rd, KV_FRAME_MAX_BYTES);

@@ -31,17 +31,20 @@ typedef struct {
     char name[KV_TLS_PEER_NAME_MAX + 1]; /* its certificate's: who it is */
     size_t edge;                         /* index into o->edges, SIZE_MAX before Hello */
     uint64_t connected_ms;
-    uint64_t last_send_ms; /* heartbeats go out when this gets old */
-    uint64_t next_seq;     /* STREAM: next seq to send */
-    uint64_t snap_pin;     /* SNAPSHOT: the log from snap_pin + 1 is kept */
-    bool post_snapshot;    /* STREAM after a snapshot, not yet caught up:
-                              its catch-up is protected from trimming */
-    size_t unflushed;      /* bytes of SENDs not yet reported flushed */
-    bool behind;           /* unflushed hit the cap: no pushes until half */
-    uint64_t flushed_ms;   /* behind: when it fell behind or last flushed bytes */
-    bool read_pending;     /* a READ_LOG for it is outstanding */
-    uint64_t due_ms;       /* its timer (origin_timer.c), UINT64_MAX: none */
-    size_t heap_pos;       /* its place in o->heap, SIZE_MAX: not there */
+    uint64_t beat_ms; /* the last Welcome or Heartbeat: the next is owed
+                         heartbeat_interval_ms later, whatever else went */
+    bool echo;        /* probe_ms holds the edge's latest probe */
+    uint64_t probe_ms;
+    uint64_t next_seq;   /* STREAM: next seq to send */
+    uint64_t snap_pin;   /* SNAPSHOT: the log from snap_pin + 1 is kept */
+    bool post_snapshot;  /* STREAM after a snapshot, not yet caught up:
+                            its catch-up is protected from trimming */
+    size_t unflushed;    /* bytes of SENDs not yet reported flushed */
+    bool behind;         /* unflushed hit the cap: no pushes until half */
+    uint64_t flushed_ms; /* behind: when it fell behind or last flushed bytes */
+    bool read_pending;   /* a READ_LOG for it is outstanding */
+    uint64_t due_ms;     /* its timer (origin_timer.c), UINT64_MAX: none */
+    size_t heap_pos;     /* its place in o->heap, SIZE_MAX: not there */
 
     /* VERIFY: the edge's applied seq and the version it claims there. */
     uint64_t verify_seq;
@@ -161,7 +164,7 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
 void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 
-/* origin_timer.c: re-key p after its state or last_send_ms changed; drop it
+/* origin_timer.c: re-key p after its state or beat_ms changed; drop it
  * from the heap before it is freed. */
 void repl__origin_timer_update(repl_origin_t *o, opeer_t *p);
 void repl__origin_timer_remove(repl_origin_t *o, opeer_t *p);
@@ -173,6 +176,17 @@ void repl__tail_evict(repl_origin_t *o);
 void repl__tail_free(repl_origin_t *o);
 void repl__commit_note(repl_origin_t *o, uint64_t first_seq, uint64_t now_ms);
 uint64_t repl__commit_ms(const repl_origin_t *o, uint64_t seq);
+/* A Hello or ack carried a probe (NULL: none): the next Welcome or
+ * Heartbeat echoes the latest (probes only go forward on the edge's clock;
+ * an older one, reordered by nothing over TCP, would be an edge's bug). */
+static inline void repl__origin_on_probe(opeer_t *p, const Edgekv__Probe *probe)
+{
+    if (!probe || (p->echo && probe->sent_ms < p->probe_ms))
+        return;
+    p->echo = true;
+    p->probe_ms = probe->sent_ms;
+}
+
 void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck *ack,
                          uint64_t now_ms, repl_actions_t *a);
 void repl__origin_trim(repl_origin_t *o, repl_actions_t *a);

@@ -125,6 +125,7 @@ void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck
         repl__origin_close(o, p, "ack beyond the log", a);
         return;
     }
+    repl__origin_on_probe(p, ack->probe);
     oedge_t *e = &o->edges[p->edge];
     uint64_t old = e->acked_seq;
     if (ack->applied_seq > e->acked_seq)

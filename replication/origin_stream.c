@@ -184,8 +184,14 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.origin_seq = o->last_seq;
     w.from_seq = from_seq;
     w.diverged = diverged;
+    Edgekv__Probe echo = EDGEKV__PROBE__INIT;
+    if (p->echo) {
+        echo.sent_ms = p->probe_ms;
+        w.echo = &echo;
+    }
     f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
     f.welcome = &w;
+    p->beat_ms = now_ms;
     return repl__origin_send(o, p, &f, now_ms, a);
 }
 
@@ -248,6 +254,7 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
         repl__origin_close(o, p, why, a);
         return;
     }
+    repl__origin_on_probe(p, h->probe);
     const char *hist = h->history_id ? h->history_id : "";
     uint64_t applied = h->applied_seq;
     if (hist[0] && strcmp(hist, o->cfg.history_id) != 0) {
@@ -396,16 +403,25 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
             continue;
         }
         if (p->state != OPEER_STREAM ||
-            now_ms < repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms))
+            now_ms < repl__add_sat(p->beat_ms, o->cfg.heartbeat_interval_ms))
             continue;
         if (p->edge != SIZE_MAX)
             o->edges[p->edge].seen_ms = now_ms; /* still linked: not to be forgotten */
+        /* Sent even to a link busy with batches: batch frames are shared
+         * by every edge, so the echo, which is per edge, rides here. */
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
+        Edgekv__Probe echo = EDGEKV__PROBE__INIT;
         hb.origin_seq = o->last_seq;
         hb.origin_time_ms = repl__origin_wall(o, now_ms);
+        if (p->echo) {
+            echo.sent_ms = p->probe_ms;
+            hb.echo = &echo;
+        }
         f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
         f.heartbeat = &hb;
+        p->beat_ms = now_ms;
+        repl__origin_timer_update(o, p);
         (void)repl__origin_send(o, p, &f, now_ms, a);
     }
 }
@@ -483,7 +499,7 @@ void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t id, int rc, uint64_
     p->state = OPEER_STREAM;
     p->next_seq = seq + 1;
     p->post_snapshot = true;
-    p->last_send_ms = now_ms;
+    p->beat_ms = now_ms;
     repl__origin_timer_update(o, p);
     repl__origin_pump(o, p, now_ms, a);
     repl__origin_trim(o, a);

@@ -5,10 +5,10 @@
  *
  * A link's timer follows from its state: waiting for its Hello, it times
  * out at connected_ms + KV_REPL_HANDSHAKE_TIMEOUT_MS; streaming, it owes a
- * heartbeat at last_send_ms + heartbeat_interval_ms, or, behind (its send
+ * heartbeat at beat_ms + heartbeat_interval_ms, or, behind (its send
  * buffer full), is closed at flushed_ms + peer_stall_ms; taking a snapshot or
  * refused, it has none (and is not in the heap). Whatever changes a link's
- * state or last_send_ms calls repl__origin_timer_update(), which re-keys
+ * state or beat_ms calls repl__origin_timer_update(), which re-keys
  * the link in O(log n); a link leaves the heap when it is removed. No
  * ordering between equal keys is relied on: only the minimum is read.
  * What is due is still decided by repl_origin_tick() (origin.c); this file
@@ -24,7 +24,7 @@ static uint64_t timer__due(const repl_origin_t *o, const opeer_t *p)
     if (p->state == OPEER_STREAM && p->behind)
         return repl__add_sat(p->flushed_ms, o->cfg.peer_stall_ms);
     if (p->state == OPEER_STREAM)
-        return repl__add_sat(p->last_send_ms, o->cfg.heartbeat_interval_ms);
+        return repl__add_sat(p->beat_ms, o->cfg.heartbeat_interval_ms);
     return UINT64_MAX;
 }
 

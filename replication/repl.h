@@ -502,11 +502,18 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
  * them. Answers are fresh while now_ms <= the returned time, which is 0
  * (stale whatever the clock says) while there is no history, the edge has
  * never caught up, a snapshot is half applied or the history was refused,
- * and else caught_up + propagation_bound_ms, where caught_up is the local
- * time of the last frame heard whose announced origin_seq is applied here.
- * Hearing the origin is not enough: an edge that resumes behind a backlog
- * (after its own restart, the origin's, or a cut link) answers as stale
- * until it has applied what the origin announced. *since_ms gets the local
+ * and else caught_up + propagation_bound_ms. caught_up is a time on the
+ * edge's own clock by which everything the origin had committed is applied
+ * here: the edge stamps its Hello and acks with its clock (a probe, sent
+ * every KV_REPL_PROBE_INTERVAL_MS even with nothing to ack), the origin
+ * echoes the latest stamp in its Welcome and heartbeats next to its
+ * origin_seq, and once that origin_seq is applied, caught_up is the echoed
+ * stamp. Neither hearing the origin nor a frame's arrival is enough: an
+ * edge that resumes behind a backlog (after its own restart, the origin's,
+ * or a cut link) is stale until it has applied what the origin announced,
+ * and a frame held up on the way (a frozen link) dates only from the probe
+ * it echoes. From an origin that echoes nothing (built before probes), an
+ * announcing frame's arrival is taken instead. *since_ms gets the local
  * time staleness is measured from (caught_up, or the start). */
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms);
 

@@ -113,6 +113,11 @@ static inline uint64_t repl__min64(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+static inline uint64_t repl__max64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
 static inline uint64_t repl__add_sat(uint64_t a, uint64_t b)
 {
     return a + b < a ? UINT64_MAX : a + b;

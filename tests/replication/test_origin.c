@@ -27,6 +27,7 @@
 typedef struct {
     repl_origin_t *o;
     tk_acts_t t;
+    uint64_t hello_probe_ms; /* the probe the next Hello carries (0: none) */
 } fx_t;
 
 static void fx_init(fx_t *x, const repl_origin_config_t *c)
@@ -96,6 +97,11 @@ static void fx_hello_v(fx_t *x, repl_peer_t p, const char *name, const char *his
         pv.node_id = v.node_id;
         h.applied_version = &pv;
     }
+    Edgekv__Probe probe = EDGEKV__PROBE__INIT;
+    if (x->hello_probe_ms) {
+        probe.sent_ms = x->hello_probe_ms;
+        h.probe = &probe;
+    }
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     fx_frame(x, p, &f, now);
@@ -137,14 +143,25 @@ static void fx_hello(fx_t *x, repl_peer_t p, const char *hist, uint64_t applied,
     fx_hello_as(x, p, name, hist, applied, node, now);
 }
 
-static void fx_ack(fx_t *x, repl_peer_t p, uint64_t seq, uint64_t now)
+/* An ack carrying a probe of probe_ms (0: none). */
+static void fx_ack_probe(fx_t *x, repl_peer_t p, uint64_t seq, uint64_t probe_ms, uint64_t now)
 {
     Edgekv__Frame f = EDGEKV__FRAME__INIT;
     Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+    Edgekv__Probe probe = EDGEKV__PROBE__INIT;
     ack.applied_seq = seq;
+    if (probe_ms) {
+        probe.sent_ms = probe_ms;
+        ack.probe = &probe;
+    }
     f.msg_case = EDGEKV__FRAME__MSG_ACK;
     f.ack = &ack;
     fx_frame(x, p, &f, now);
+}
+
+static void fx_ack(fx_t *x, repl_peer_t p, uint64_t seq, uint64_t now)
+{
+    fx_ack_probe(x, p, seq, 0, now);
 }
 
 static void fx_write_req(fx_t *x, repl_peer_t p, uint64_t id, uint64_t hint, const repl_op_t *ops,
@@ -671,7 +688,31 @@ static void test_catch_up_reads_log_when_tail_evicted(void **state)
     fx_free(&x);
 }
 
-static void test_heartbeat_when_idle(void **state)
+/* The heartbeat that comes due; it says origin_seq and echoes `echo`
+ * (0: no echo). */
+static void hb_expect(fx_t *x, uint64_t at, uint64_t origin_seq, uint64_t echo)
+{
+    assert_int_equal(repl_origin_deadline(x->o), at);
+    repl_origin_tick(x->o, at - 1, fx_a(x));
+    assert_int_equal(x->t.a.n, 0);
+    repl_origin_tick(x->o, at, fx_a(x));
+    Edgekv__Frame *f = tk_send_frame(fx_one(x, REPL_ACT_SEND));
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HEARTBEAT);
+    assert_int_equal(f->heartbeat->origin_seq, origin_seq);
+    assert_int_equal(f->heartbeat->origin_time_ms, at);
+    if (echo) {
+        assert_non_null(f->heartbeat->echo);
+        assert_int_equal(f->heartbeat->echo->sent_ms, echo);
+    } else {
+        assert_null(f->heartbeat->echo);
+    }
+    frame_free(f);
+}
+
+/* A heartbeat every interval, batches or not (a batch frame is shared by
+ * every edge; the per-edge echo rides on heartbeats), echoing the edge's
+ * latest probe: the Hello's, then each ack's. */
+static void test_heartbeat_echoes_probes(void **state)
 {
     (void)state;
     repl_origin_config_t c;
@@ -679,23 +720,42 @@ static void test_heartbeat_when_idle(void **state)
     c.heartbeat_interval_ms = 100;
     fx_t x;
     fx_init(&x, &c);
-    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
-    assert_int_equal(repl_origin_deadline(x.o), 1100);
-    repl_origin_tick(x.o, 1099, fx_a(&x));
-    assert_int_equal(x.t.a.n, 0);
-    repl_origin_tick(x.o, 1100, fx_a(&x));
+    x.hello_probe_ms = 777; /* the edge's own clock: any value */
+    fx_hello_v(&x, 1, "edge1", TK_HIST_A, 10, fx_entry_version(&x, 10), 1, 1000);
+    fx_answer_proof(&x, 1, 10, fx_entry_version(&x, 10), 1000);
     Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
-    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HEARTBEAT);
-    assert_int_equal(f->heartbeat->origin_seq, 10);
-    assert_int_equal(f->heartbeat->origin_time_ms, 1100);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+    assert_non_null(f->welcome->echo);
+    assert_int_equal(f->welcome->echo->sent_ms, 777);
     frame_free(f);
-    assert_int_equal(repl_origin_deadline(x.o), 1200);
-    /* Anything sent resets the clock: a batch at 1150 moves it to 1250. */
+    hb_expect(&x, 1100, 10, 777);
+    /* A batch at 1150 does not put the heartbeat off. */
     commit_one(&x, 1150);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 1);
-    assert_int_equal(repl_origin_deadline(x.o), 1250);
-    repl_origin_tick(x.o, 1200, fx_a(&x));
+    hb_expect(&x, 1200, 11, 777);
+    fx_ack_probe(&x, 1, 11, 900, 1210);
+    fx_ack_probe(&x, 1, 11, 850, 1220); /* older than the last: ignored */
+    fx_ack(&x, 1, 11, 1230);            /* none: the last stays */
     assert_int_equal(x.t.a.n, 0);
+    hb_expect(&x, 1300, 11, 900);
+    /* An edge whose Hello carries no probe (built before probes) gets
+     * no echo. */
+    x.hello_probe_ms = 0;
+    fx_hello(&x, 2, TK_HIST_A, 11, 2, 1300);
+    f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_null(f->welcome->echo);
+    frame_free(f);
+    repl_origin_tick(x.o, 1400, fx_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 2);
+    for (size_t i = 0; i < x.t.a.n; i++) {
+        f = tk_send_frame(&x.t.a.acts[i]);
+        assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_HEARTBEAT);
+        if (x.t.a.acts[i].u.send.peer == 1)
+            assert_int_equal(f->heartbeat->echo->sent_ms, 900);
+        else
+            assert_null(f->heartbeat->echo);
+        frame_free(f);
+    }
     fx_free(&x);
 }
 
@@ -1568,7 +1628,7 @@ static uint64_t deadline_scan(const repl_origin_t *o)
         else if (p->state == OPEER_STREAM && p->behind)
             t = p->flushed_ms + o->cfg.peer_stall_ms;
         else if (p->state == OPEER_STREAM)
-            t = p->last_send_ms + o->cfg.heartbeat_interval_ms;
+            t = p->beat_ms + o->cfg.heartbeat_interval_ms;
         d = t < d ? t : d;
     }
     return d;
@@ -1751,7 +1811,7 @@ int main(void)
         cmocka_unit_test(test_non_reading_edge_closed_on_stall),
         cmocka_unit_test(test_send_buffer_hard_cap),
         cmocka_unit_test(test_catch_up_reads_log_when_tail_evicted),
-        cmocka_unit_test(test_heartbeat_when_idle),
+        cmocka_unit_test(test_heartbeat_echoes_probes),
         cmocka_unit_test(test_trim_follows_acks_within_retention),
         cmocka_unit_test(test_trim_never_passes_a_snapshot),
         cmocka_unit_test(test_action_overflow_poll),

@@ -292,9 +292,10 @@ static void test_usage_and_table(void **state)
     assert_non_null(strstr(text, "usage: edgekv edge [options]"));
     assert_non_null(strstr(text, "  --listen HOST:PORT  (file: \"listen\")\n"));
     assert_non_null(strstr(text, "        default: 127.0.0.1:8787\n"));
-    assert_non_null(strstr(text, "  --heartbeat-ms N  (file: \"heartbeat_interval_ms\")\n"
-                                 "        origin: heartbeat interval on idle links\n"
-                                 "        default: 200\n"));
+    assert_non_null(
+        strstr(text, "  --heartbeat-ms N  (file: \"heartbeat_interval_ms\")\n"
+                     "        origin: heartbeat interval (each echoes the edge's latest probe)\n"
+                     "        default: 200\n"));
     assert_non_null(strstr(text, "  \"max_clock_offset_ms\": N\n"));
     free(text);
     assert_non_null(f = open_memstream(&text, &len));
