@@ -180,6 +180,46 @@ int app_offload(http_req_t *req, void (*work)(void *), void (*done)(void *), voi
     return rc;
 }
 
+/* ---- writes ------------------------------------------------------------------- */
+
+typedef struct {
+    http_post_t post; /* first: the post is the write */
+    http_loop_t *loop;
+    void (*done)(void *arg, int rc);
+    void *arg;
+    int rc;
+} app_write_t;
+
+/* On the request's loop. */
+static void write_posted(http_post_t *p)
+{
+    app_write_t *x = (app_write_t *)p;
+    x->done(x->arg, x->rc);
+    kv_free(x);
+}
+
+/* On the replication loop (or in kvops_write_async, refused at once). */
+static void write_committed(void *arg, int rc)
+{
+    app_write_t *x = arg;
+    x->rc = rc;
+    http_loop_post(x->loop, &x->post);
+}
+
+int app_write(node_app_t *app, http_req_t *req, const char *auth_id, const char *ns,
+              const kvops_write_t *w, size_t n, void (*done)(void *arg, int rc), void *arg)
+{
+    app_write_t *x = kv_malloc(sizeof *x);
+    if (!x)
+        return -ENOMEM;
+    x->post.run = write_posted;
+    x->done = done;
+    x->arg = arg;
+    x->loop = http_req_hold(req);
+    kvops_write_async(app->ops, auth_id, ns, w, n, write_committed, x);
+    return 0;
+}
+
 /* ---- operations endpoints ------------------------------------------------------- */
 
 static void ops_text(node_app_t *app, http_req_t *req, metrics_route_t route, const char *ct,

@@ -68,6 +68,14 @@ void app_bind_error(node_app_t *app, http_req_t *req, metrics_route_t route, int
  * loop. Returns 0, or a negative code and calls neither. */
 int app_offload(http_req_t *req, void (*work)(void *), void (*done)(void *), void *arg);
 
+/* Submit writes of one namespace (kvops_write_async) and call done(arg, rc)
+ * on the request's loop once they are committed or refused; rc as
+ * kvops_write returns it. No thread waits meanwhile: the replication loop
+ * posts the outcome to the request's loop (http_loop_post). On the loop
+ * thread. Returns 0, or -ENOMEM and calls nothing. */
+int app_write(node_app_t *app, http_req_t *req, const char *auth_id, const char *ns,
+              const kvops_write_t *w, size_t n, void (*done)(void *arg, int rc), void *arg);
+
 /* True when the request's head announces a body (a Content-Length above 0,
  * or a chunked one). */
 bool app_announces_body(const http_req_t *req);

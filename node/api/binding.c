@@ -38,7 +38,6 @@ typedef struct {
     char *key;                   /* decoded, kv_malloc'd */
     size_t key_len;
     int64_t expiration;
-    int rc;
 } bind_write_t;
 
 static const http_header_t *hdr(http_req_t *req, const char *name)
@@ -292,27 +291,12 @@ fail:
 
 /* ---- put / delete ---------------------------------------------------------------- */
 
-static void write_work(void *arg)
+static void write_done(void *arg, int rc)
 {
     bind_write_t *w = arg;
-    const http_header_t *meta = hdr(w->req, "CF-KV-Metadata");
-    kvops_write_t kw = {.key = w->key,
-                        .key_len = w->key_len,
-                        .value = w->req->body,
-                        .value_len = w->req->body_len,
-                        .metadata = meta ? meta->value : NULL,
-                        .metadata_len = meta ? meta->value_len : 0,
-                        .expiration = w->expiration,
-                        .tombstone = w->route == METRICS_ROUTE_BIND_DELETE};
-    w->rc = kvops_write(w->app->ops, w->auth_id, w->ns, &kw, 1);
-}
-
-static void write_done(void *arg)
-{
-    bind_write_t *w = arg;
-    if (w->rc != 0) {
+    if (rc != 0) {
         kvop_err_t e;
-        kvops_internal(w->rc, "binding write", &e);
+        kvops_internal(rc, "binding write", &e);
         /* The origin refused the token: the texts of the local check. */
         if (e.status == 401 || e.status == 403)
             snprintf(e.msg, sizeof e.msg, "%s", e.status == 401 ? "Unauthorized" : "Forbidden");
@@ -345,10 +329,21 @@ static void bind_write(node_app_t *app, http_req_t *req, const char *ns, metrics
                                             kvops_check_key(w->key, w->key_len, &e));
     if (rc == 0 && route == METRICS_ROUTE_BIND_PUT)
         rc = kvops_check_value_len(req->body_len, &e);
-    if (rc == 0 && app_offload(req, write_work, write_done, w) == 0)
-        return;
-    if (rc == 0)
-        kvops_internal(-ENOMEM, "binding offload", &e);
+    if (rc == 0) {
+        const http_header_t *meta = hdr(req, "CF-KV-Metadata");
+        /* Copied by app_write; the bytes it points to live until the answer. */
+        kvops_write_t kw = {.key = w->key,
+                            .key_len = w->key_len,
+                            .value = req->body,
+                            .value_len = req->body_len,
+                            .metadata = meta ? meta->value : NULL,
+                            .metadata_len = meta ? meta->value_len : 0,
+                            .expiration = w->expiration,
+                            .tombstone = route == METRICS_ROUTE_BIND_DELETE};
+        if (app_write(app, req, w->auth_id, w->ns, &kw, 1, write_done, w) == 0)
+            return;
+        kvops_internal(-ENOMEM, "binding write", &e);
+    }
     app_bind_error(app, req, route, e.status, e.msg);
     kv_free(w->key);
     kv_free(w);

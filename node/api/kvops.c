@@ -340,23 +340,26 @@ static int submit(kvops_t *k, repl_op_t *ops, size_t n, int *res, const char *au
     return replica_write(k->replica, ops, n, res, NULL);
 }
 
-int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w, size_t n)
-{
+/* One call's ops and results, in one allocation. */
+typedef struct {
+    size_t n;
+    void (*done)(void *arg, int rc);
+    void *arg;
     repl_op_t *ops;
-    int *res, rc;
-    size_t i;
+    int *res;
+} kvops_batch_t;
 
-    if (n == 0)
-        return 0;
-    ops = kv_calloc(n, sizeof *ops);
-    res = kv_calloc(n, sizeof *res);
-    if (!ops || !res) {
-        kv_free(ops);
-        kv_free(res);
-        return -ENOMEM;
-    }
-    for (i = 0; i < n; i++) {
-        repl_op_t *o = &ops[i];
+static kvops_batch_t *batch_new(const char *auth_id, const char *ns, const kvops_write_t *w,
+                                size_t n)
+{
+    kvops_batch_t *b = kv_calloc(1, sizeof *b + n * (sizeof *b->ops + sizeof *b->res));
+    if (!b)
+        return NULL;
+    b->n = n;
+    b->ops = (repl_op_t *)(b + 1);
+    b->res = (int *)(b->ops + n);
+    for (size_t i = 0; i < n; i++) {
+        repl_op_t *o = &b->ops[i];
         o->kind = w[i].tombstone ? REPL_OP_DELETE : REPL_OP_PUT;
         memcpy(o->ns_id, ns, KV_NS_ID_LEN);
         o->key = w[i].key;
@@ -368,16 +371,66 @@ int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_wri
             o->metadata_len = w[i].metadata_len;
             o->expiration = w[i].expiration;
         }
+        /* The token that allowed the write: an edge names it to the
+         * origin, which checks the write again (node/replica/judge.h). */
+        o->auth_id = auth_id && auth_id[0] ? auth_id : NULL;
     }
-    rc = submit(k, ops, n, res, auth_id);
-    /* The ops of one call share a namespace: a namespace deleted meanwhile
-     * refuses them all, and the call reports it whole. */
-    for (i = 0; rc == 0 && i < n; i++)
-        if (res[i] != 0)
-            rc = res[i];
-    kv_free(ops);
-    kv_free(res);
+    return b;
+}
+
+/* The call's one outcome: the ops of one call share a namespace, so a
+ * namespace deleted meanwhile refuses them all and the call reports it. */
+static int batch_outcome(const kvops_batch_t *b, int rc)
+{
+    for (size_t i = 0; rc == 0 && i < b->n; i++)
+        if (b->res[i] != 0)
+            rc = b->res[i];
     return rc;
+}
+
+int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w, size_t n)
+{
+    if (n == 0)
+        return 0;
+    kvops_batch_t *b = batch_new(auth_id, ns, w, n);
+    if (!b)
+        return -ENOMEM;
+    int rc = submit(k, b->ops, n, b->res, auth_id);
+    rc = batch_outcome(b, rc);
+    kv_free(b);
+    return rc;
+}
+
+static void batch_done(void *arg, int status, uint64_t seq)
+{
+    kvops_batch_t *b = arg;
+    (void)seq;
+    int rc = batch_outcome(b, status);
+    void (*done)(void *, int) = b->done;
+    void *darg = b->arg;
+    kv_free(b);
+    done(darg, rc);
+}
+
+void kvops_write_async(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w,
+                       size_t n, void (*done)(void *arg, int rc), void *arg)
+{
+    kvops_batch_t *b = NULL;
+    int rc = 0;
+    if (n == 0)
+        rc = 0;
+    else if (!k->replica)
+        rc = KV_EUNAVAILABLE; /* kvops_set_replica was never called */
+    else if (!(b = batch_new(auth_id, ns, w, n)))
+        rc = -ENOMEM;
+    else {
+        b->done = done;
+        b->arg = arg;
+        if ((rc = replica_submit(k->replica, b->ops, n, b->res, batch_done, b)) == 0)
+            return;
+        kv_free(b);
+    }
+    done(arg, rc);
 }
 
 static int submit_one(kvops_t *k, repl_op_t *op, const char *auth_id)

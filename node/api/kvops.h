@@ -140,6 +140,14 @@ typedef struct {
  * KV_EUNAUTH (401) or KV_EFORBIDDEN (403) (node/replica/judge.h). */
 int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w, size_t n);
 
+/* The same without blocking, from any thread but the replication loop: no
+ * thread waits while the write is committed. done(arg, rc) is called once
+ * with kvops_write's result, on the replication loop (node/replica/replica.h:
+ * it must not block) or, when the write cannot start, before this returns.
+ * w[] and the bytes it points to must stay valid until then. */
+void kvops_write_async(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w,
+                       size_t n, void (*done)(void *arg, int rc), void *arg);
+
 /* The node's replica, where every write goes; required before the first
  * write (without it writes fail with KV_EUNAVAILABLE). Set before serving. */
 struct replica;

@@ -3,13 +3,13 @@
  * put/delete, and namespace create/rename/delete.
  *
  * Validation runs in KV-SPEC order before anything is written; the durable
- * write itself runs on the threadpool (app_offload) and the answer is sent
- * from the loop when storage has acknowledged it. A bulk body (up to
- * 100 MB) is never parsed on the loop: it is scanned (one pass, nothing
- * allocated: item and value counts) and then parsed and validated on the
- * threadpool, before its write. A bulk request is one atomic RocksDB
- * batch: it is applied whole or not at all, so unsuccessful_keys is always
- * empty on success.
+ * write is submitted from the loop (app_write: no thread waits for it) and
+ * the answer is sent from the loop when the commit is reported. A bulk body
+ * (up to 100 MB) is never parsed on the loop: it is scanned (one pass,
+ * nothing allocated: item and value counts) and then parsed and validated
+ * on the threadpool, and its write is submitted when that is done. A bulk request is one atomic
+ * RocksDB batch: it is applied whole or not at all, so unsuccessful_keys is always empty on
+ * success.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +35,7 @@ struct rest_job {
     size_t nbufs;
     char *title;
     int (*work)(rest_job_t *j);
+    bool write_after; /* work parsed the writes: submit them when it is done */
     int rc;
     json_t *result;
     kvop_err_t err; /* rc == JOB_INVALID: the request's validation failure */
@@ -112,23 +113,45 @@ static void job_done(void *arg)
     job_free(j);
 }
 
-/* Queue the job; on failure answer 500 and free it. */
-static void job_start(rest_job_t *j)
+/* The job's writes were committed (or refused): answer. */
+static void job_written(void *arg, int rc)
 {
-    if (app_offload(j->req, job_work, job_done, j) != 0) {
+    rest_job_t *j = arg;
+    if (rc == 0 && j->call.route != METRICS_ROUTE_REST_VALUE_PUT &&
+        j->call.route != METRICS_ROUTE_REST_VALUE_DELETE &&
+        !(j->result = json_pack("{s:I, s:[]}", "successful_key_count", (json_int_t)j->nwrites,
+                                "unsuccessful_keys")))
+        rc = -ENOMEM;
+    j->rc = rc == KV_ENOTFOUND ? -EIO : rc;
+    job_done(j);
+}
+
+/* Submit the job's writes; the answer follows from the loop. */
+static void job_write(rest_job_t *j)
+{
+    if (app_write(j->app, j->req, j->call.auth_id, j->call.ns, j->writes, j->nwrites, job_written,
+                  j) != 0) {
         j->rc = -ENOMEM;
         job_done(j);
     }
 }
 
-static int write_work(rest_job_t *j)
+static void job_offloaded(void *arg)
 {
-    int rc = kvops_write(j->app->ops, j->call.auth_id, j->call.ns, j->writes, j->nwrites);
-    if (rc == 0 && j->call.route != METRICS_ROUTE_REST_VALUE_PUT &&
-        j->call.route != METRICS_ROUTE_REST_VALUE_DELETE)
-        j->result = json_pack("{s:I, s:[]}", "successful_key_count", (json_int_t)j->nwrites,
-                              "unsuccessful_keys");
-    return rc == KV_ENOTFOUND ? -EIO : rc;
+    rest_job_t *j = arg;
+    if (j->write_after && j->rc == 0)
+        job_write(j);
+    else
+        job_done(j);
+}
+
+/* Queue the job; on failure answer 500 and free it. */
+static void job_start(rest_job_t *j)
+{
+    if (app_offload(j->req, job_work, job_offloaded, j) != 0) {
+        j->rc = -ENOMEM;
+        job_done(j);
+    }
 }
 
 /* ---- single values ------------------------------------------------------------------ */
@@ -215,8 +238,7 @@ void rest_value_put(node_app_t *app, http_req_t *req, rest_call_t *c)
     w.key = j->call.key;
     j->writes[0] = w;
     j->nwrites = 1;
-    j->work = write_work;
-    job_start(j);
+    job_write(j);
     return;
 oom:
     kvops_internal(-ENOMEM, "put", &e);
@@ -245,8 +267,7 @@ void rest_value_delete(node_app_t *app, http_req_t *req, rest_call_t *c)
     j->writes[0] =
         (kvops_write_t){.key = j->call.key, .key_len = j->call.key_len, .tombstone = true};
     j->nwrites = 1;
-    j->work = write_work;
-    job_start(j);
+    job_write(j);
 }
 
 /* ---- bulk ----------------------------------------------------------------------------- */
@@ -436,7 +457,7 @@ static int bulk_put_work(rest_job_t *j)
     int rc = bulk_array(j, &j->err);
     for (size_t i = 0; rc == 0 && i < j->nwrites; i++)
         rc = bulk_item(j, json_array_get(j->doc, i), &j->writes[i], &j->err);
-    return rc != 0 ? JOB_INVALID : write_work(j);
+    return rc != 0 ? JOB_INVALID : 0;
 }
 
 static int bulk_delete_work(rest_job_t *j)
@@ -457,7 +478,7 @@ static int bulk_delete_work(rest_job_t *j)
             .key = json_string_value(k), .key_len = json_string_length(k), .tombstone = true};
         rc = kvops_check_key(j->writes[i].key, j->writes[i].key_len, e);
     }
-    return rc != 0 ? JOB_INVALID : write_work(j);
+    return rc != 0 ? JOB_INVALID : 0;
 }
 
 static void bulk_start(node_app_t *app, http_req_t *req, rest_call_t *c, int (*work)(rest_job_t *))
@@ -470,6 +491,7 @@ static void bulk_start(node_app_t *app, http_req_t *req, rest_call_t *c, int (*w
         return;
     }
     j->work = work;
+    j->write_after = true;
     job_start(j);
 }
 

@@ -117,8 +117,8 @@ const node_opt_t config__opts[] = {
     {"--threads", "N", "http_threads", U32(http_threads, 1, KV_HTTP_MAX_LOOPS), .roles = OPT_BOTH,
      .dflt_text = "one per CPU", .help = "HTTP event loops, one thread each, SO_REUSEPORT"},
     {"--write-threads", "N", "write_threads", U32(write_threads, 1, 1024), .roles = OPT_BOTH,
-     .help = "threads that run durable writes (libuv threadpool); each waits for its write to "
-             "be durable, so this bounds the writes in flight per group commit"},
+     .help = "libuv threadpool threads: bulk bodies are parsed there, and namespace and token "
+             "writes wait there for their commit (value writes wait on no thread)"},
     {"--cache-bytes", "N", "cache_bytes", SIZE(cache_bytes, 0, 1ULL << 40), .roles = OPT_BOTH,
      .help = "read cache size in bytes; 0 disables it"},
     {NULL, NULL, "http_body_budget_bytes",

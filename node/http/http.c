@@ -210,6 +210,16 @@ static void http__on_connection(uv_stream_t *server, int status)
 
 /* ---- loops ------------------------------------------------------------------------ */
 
+/* The post handle outlives the other handles while holds remain: a
+ * request the application still holds gets its post, and its answer. */
+static void http__post_maybe_close(http_loop_t *l)
+{
+    if (!l->done || l->holds > 0 || l->post_closed)
+        return;
+    l->post_closed = true;
+    uv_close((uv_handle_t *)&l->post_async, NULL);
+}
+
 /* Close every loop handle once the loop has no open connection left. */
 void http__loop_maybe_done(http_loop_t *l)
 {
@@ -218,6 +228,44 @@ void http__loop_maybe_done(http_loop_t *l)
     l->done = true;
     uv_close((uv_handle_t *)&l->grace_timer, NULL);
     uv_close((uv_handle_t *)&l->ready_idle, NULL);
+    http__post_maybe_close(l);
+}
+
+static void http__on_post(uv_async_t *a)
+{
+    http_loop_t *l = a->data;
+    http_post_t *p, *next;
+
+    uv_mutex_lock(&l->post_lock);
+    p = l->post_head;
+    l->post_head = l->post_tail = NULL;
+    uv_mutex_unlock(&l->post_lock);
+    for (; p; p = next) {
+        next = p->next; /* run may free p */
+        l->holds--;
+        p->run(p);
+    }
+    http__post_maybe_close(l);
+}
+
+http_loop_t *http_req_hold(http_req_t *req)
+{
+    http_loop_t *l = http__conn_of(req)->loop;
+    l->holds++;
+    return l;
+}
+
+void http_loop_post(http_loop_t *l, http_post_t *p)
+{
+    p->next = NULL;
+    uv_mutex_lock(&l->post_lock);
+    if (l->post_tail)
+        l->post_tail->next = p;
+    else
+        l->post_head = p;
+    l->post_tail = p;
+    uv_mutex_unlock(&l->post_lock);
+    uv_async_send(&l->post_async);
 }
 
 static void http__on_grace(uv_timer_t *t)
@@ -273,6 +321,7 @@ static void http__loop_fini(http_loop_t *l)
     if (rc != 0)
         KV_LOG_ERROR(HTTP_LOG, "loop %u: uv_loop_close: %s (a handle left open)", l->index,
                      uv_strerror(rc));
+    uv_mutex_destroy(&l->post_lock);
 }
 
 /* Stop a loop whose thread never started, from the caller's thread. */
@@ -302,6 +351,10 @@ static int http__loop_init(http_server_t *s, http_loop_t *l, unsigned index, int
         uv_loop_close(&l->loop);
         return rc;
     }
+    /* The loop's async eventfd exists now: a second async cannot fail. */
+    uv_async_init(&l->loop, &l->post_async, http__on_post);
+    uv_mutex_init(&l->post_lock);
+    l->post_async.data = l;
     uv_tcp_init(&l->loop, &l->listener);
     uv_timer_init(&l->loop, &l->grace_timer);
     uv_idle_init(&l->loop, &l->ready_idle);

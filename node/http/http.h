@@ -154,6 +154,26 @@ void http_respond(http_req_t *req, const http_response_t *resp);
 /* The libuv loop of the request's connection, for uv_queue_work and timers. */
 uv_loop_t *http_req_loop(const http_req_t *req);
 
+/* Handing work back to a request's loop from another thread, without a
+ * threadpool thread waiting in between (a durable write: the thread that
+ * learns it committed posts the answer here). On the loop thread, take a
+ * hold for the request before giving the work away: the loop stays up (a
+ * stopping server too) until the post arrives. From any thread, post once
+ * per hold; run(p) is then called on the loop thread, in posting order.
+ * The http_post_t is the caller's until run is called. Posts are batched:
+ * one wakeup of the loop runs every post queued so far. */
+typedef struct http_post {
+    struct http_post *next;
+    void (*run)(struct http_post *p);
+} http_post_t;
+
+typedef struct http_loop http_loop_t;
+
+/* On the request's loop thread. Never fails. */
+http_loop_t *http_req_hold(http_req_t *req);
+/* From any thread; once per hold. */
+void http_loop_post(http_loop_t *l, http_post_t *p);
+
 /* Case-insensitive header lookup; NULL when absent. */
 const http_header_t *http_req_header(const http_req_t *req, const char *name);
 

@@ -56,8 +56,6 @@ static inline void http__link_remove(http__link_t *n)
     http__link_init(n);
 }
 
-typedef struct http_loop http_loop_t;
-
 /* Where the connection's current request is. */
 typedef enum {
     HTTP_RS_IDLE, /* between requests */
@@ -159,6 +157,13 @@ struct http_loop {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_async_t stop_async;
+    /* Posts from other threads (http.h): post_lock guards the queue; the
+     * async handle is closed once the loop is done and no hold is left. */
+    uv_async_t post_async;
+    uv_mutex_t post_lock;
+    http_post_t *post_head, *post_tail;
+    unsigned holds; /* loop thread: holds not yet posted and run */
+    bool post_closed;
     uv_timer_t grace_timer;
     uv_idle_t ready_idle; /* runs the ready queue; active only when non-empty */
     uv_tcp_t spare;       /* used to refuse a connection when malloc fails */

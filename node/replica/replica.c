@@ -148,6 +148,22 @@ bool replica_is_stale(replica_t *r, uint64_t *staleness_ms)
 
 /* ---- actions ----------------------------------------------------------------------- */
 
+/* Hand a writer its outcome (results already filled). */
+static void writer_answer(replica_t *r, rwrite_t *w, int status, uint64_t seq)
+{
+    if (w->done_fn) {
+        w->done_fn(w->done_arg, status, seq);
+        kv_free(w);
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    w->status = status;
+    w->seq = seq;
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void write_done(replica_t *r, const repl_action_t *act)
 {
     rwrite_t **pp = &r->waiting, *w;
@@ -162,14 +178,9 @@ static void write_done(replica_t *r, const repl_action_t *act)
         return;
     }
     *pp = w->next;
-    pthread_mutex_lock(&r->lock);
-    w->status = status;
-    w->seq = act->u.write_done.seq;
     for (size_t i = 0; i < w->n && w->results; i++)
         w->results[i] = results && i < act->u.write_done.n ? results[i] : status;
-    w->done = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&r->lock);
+    writer_answer(r, w, status, act->u.write_done.seq);
 }
 
 static void alarm_raised(replica_t *r, const char *reason)
@@ -298,13 +309,9 @@ void replica__complete(replica_t *r, rjob_t *j)
 
 static void fail_writer(replica_t *r, rwrite_t *w, int status)
 {
-    pthread_mutex_lock(&r->lock);
-    w->status = status;
     for (size_t i = 0; i < w->n && w->results; i++)
         w->results[i] = status;
-    w->done = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&r->lock);
+    writer_answer(r, w, status, 0);
 }
 
 static void take_submissions(replica_t *r)
@@ -564,23 +571,50 @@ void replica_stop(replica_t *r)
     replica_free(r);
 }
 
+/* Queue w for the loop; false when the node is stopping (w not queued).
+ * Called and returns with r->lock held. */
+static bool submit_locked(replica_t *r, rwrite_t *w)
+{
+    if (r->stopping)
+        return false;
+    /* One wakeup per batch of submissions: the loop takes them all. */
+    bool wake = r->submit_head == NULL;
+    if (r->submit_tail)
+        r->submit_tail->next = w;
+    else
+        r->submit_head = w;
+    r->submit_tail = w;
+    if (wake)
+        uv_async_send(&r->wake);
+    return true;
+}
+
+int replica_submit(replica_t *r, const repl_op_t *ops, size_t n, int *results, replica_done_fn done,
+                   void *arg)
+{
+    rwrite_t *w = kv_calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    *w = (rwrite_t){.ops = ops, .n = n, .results = results, .done_fn = done, .done_arg = arg};
+    pthread_mutex_lock(&r->lock);
+    bool queued = submit_locked(r, w);
+    pthread_mutex_unlock(&r->lock);
+    if (!queued)
+        fail_writer(r, w, KV_ESHUTDOWN);
+    return 0;
+}
+
 int replica_write(replica_t *r, const repl_op_t *ops, size_t n, int *results, uint64_t *seq)
 {
     rwrite_t w = {.ops = ops, .n = n, .results = results};
     int status;
     pthread_cond_init(&w.cond, NULL);
     pthread_mutex_lock(&r->lock);
-    if (r->stopping) {
+    if (!submit_locked(r, &w)) {
         pthread_mutex_unlock(&r->lock);
         pthread_cond_destroy(&w.cond);
         return KV_ESHUTDOWN;
     }
-    if (r->submit_tail)
-        r->submit_tail->next = &w;
-    else
-        r->submit_head = &w;
-    r->submit_tail = &w;
-    uv_async_send(&r->wake);
     while (!w.done)
         pthread_cond_wait(&w.cond, &r->lock);
     status = w.status;

@@ -10,9 +10,9 @@
  * On the origin it listens for edges (unless it is a lone origin: the same
  * core and commit path, no listener); on an edge it keeps one link to the
  * origin, reconnecting with backoff. Writes from the HTTP APIs enter with
- * replica_write(), which blocks its (threadpool) caller until the write is
- * durable at the origin and, on an edge, applied locally (read-your-writes
- * at the writing edge).
+ * replica_submit(), whose callback says when the write is durable at the
+ * origin and, on an edge, applied locally (read-your-writes at the writing
+ * edge); replica_write() is the same, waiting for it.
  */
 #ifndef NODE_REPLICA_H
 #define NODE_REPLICA_H
@@ -81,6 +81,18 @@ int replica_port(const replica_t *r);
  * negative code for the whole write (KV_EUNAVAILABLE, KV_ETIMEDOUT, ...).
  * *seq, when not NULL, gets the log sequence of the last op. */
 int replica_write(replica_t *r, const repl_op_t *ops, size_t n, int *results, uint64_t *seq);
+
+/* The outcome of replica_submit, as replica_write returns it. Called once,
+ * on the replication loop (or in replica_submit itself when the node is
+ * stopping): it must not block; it hands the outcome to its own thread. */
+typedef void (*replica_done_fn)(void *arg, int status, uint64_t seq);
+
+/* Submit ops without waiting, from any thread except the replication loop.
+ * ops (and the bytes they point to) and results[n] must stay valid until
+ * done is called; results[i] is then filled as by replica_write. Returns 0,
+ * or -ENOMEM with done never called. */
+int replica_submit(replica_t *r, const repl_op_t *ops, size_t n, int *results, replica_done_fn done,
+                   void *arg);
 
 typedef struct {
     replica_role_t role;

@@ -74,7 +74,9 @@ typedef struct {
     replica_t *r;
 } rworker_t;
 
-/* A writer blocked in replica_write. */
+/* A write submitted: a caller blocked in replica_write (done_fn NULL:
+ * woken through cond) or one of replica_submit (kv_malloc'd; done_fn is
+ * called, then it is freed). */
 typedef struct rwrite {
     struct rwrite *next;
     const repl_op_t *ops;
@@ -84,6 +86,8 @@ typedef struct rwrite {
     int status;
     bool done; /* guarded by replica.lock */
     pthread_cond_t cond;
+    replica_done_fn done_fn;
+    void *done_arg;
 } rwrite_t;
 
 /* A replication connection (origin: one per edge; edge: the link). */
