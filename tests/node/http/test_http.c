@@ -199,6 +199,51 @@ static void respond_when_released(http_req_t *req)
     atomic_fetch_add(&g_held, 1);
 }
 
+/* /posted: the request is handed to a thread of its own (as a durable
+ * write is to the replication loop), which posts the answer back to the
+ * request's loop once a test sets g_post_release. Nothing but the hold
+ * keeps the loop up meanwhile. */
+static atomic_int g_posted;
+static atomic_bool g_post_release;
+
+typedef struct {
+    http_post_t post; /* first */
+    http_loop_t *loop;
+    http_req_t *req;
+} t_posted_t;
+
+static atomic_int g_posted_run;
+
+static void t_posted_run(http_post_t *p)
+{
+    t_posted_t *x = (t_posted_t *)p;
+    respond_text(x->req, 200, "posted", 6);
+    free(x);
+    atomic_fetch_add(&g_posted_run, 1);
+}
+
+static void *t_post_thread(void *arg)
+{
+    t_posted_t *x = arg;
+    while (!atomic_load(&g_post_release))
+        usleep(1000);
+    http_loop_post(x->loop, &x->post);
+    return NULL;
+}
+
+static void respond_posted(http_req_t *req)
+{
+    t_posted_t *x = malloc(sizeof(*x));
+    pthread_t th;
+    assert_non_null(x);
+    x->req = req;
+    x->post.run = t_posted_run;
+    x->loop = http_req_hold(req);
+    assert_int_equal(pthread_create(&th, NULL, t_post_thread, x), 0);
+    pthread_detach(th);
+    atomic_fetch_add(&g_posted, 1);
+}
+
 static void respond_pattern_check(http_req_t *req)
 {
     char out[64];
@@ -261,6 +306,8 @@ static void t_request(http_req_t *req, void *ctx)
     } else if (path_is(req, "/async-borrow")) {
         atomic_fetch_add(&g_async_borrows, 1);
         respond_later(req, 150);
+    } else if (path_is(req, "/posted")) {
+        respond_posted(req);
     } else if (path_is(req, "/held") || path_is(req, "/held-borrow")) {
         respond_when_released(req);
     } else if (path_is(req, "/late")) {
@@ -1660,6 +1707,69 @@ static void test_graceful_stop(void **state)
     cli_close(idle);
 }
 
+/* Answers posted from other threads arrive on the request's loop, and a
+ * stopping server waits for them: the holds keep its loop up. */
+static void test_post_from_threads(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    static t_stopper_t stopper; /* outlives a failed assertion, as the thread may */
+    cli_t *c[3];
+
+    cfg.loops = 1;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int posted = atomic_load(&g_posted);
+    atomic_store(&g_post_release, false);
+    for (int i = 0; i < 3; i++) {
+        c[i] = cli_open_port(http_server_port(s));
+        cli_send_str(c[i], "GET /posted HTTP/1.1\r\n\r\n");
+    }
+    wait_count(&g_posted, posted + 3);
+    cli_t *idle = cli_open_port(http_server_port(s));
+    cli_send_str(idle, "GET /hello HTTP/1.1\r\n\r\n");
+    cli_expect(idle, HELLO_200);
+    t_stopper_start(&stopper, s, T_LONG_TIMEOUT_MS);
+    /* The idle connection closes: the loop is stopping, the posts not in. */
+    assert_int_equal(cli_wait_eof(idle), 0);
+    cli_close(idle);
+    atomic_store(&g_post_release, true);
+    for (int i = 0; i < 3; i++) {
+        cli_expect(c[i], "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n"
+                         "Connection: close\r\n\r\nposted");
+        assert_int_equal(cli_wait_eof(c[i]), 0);
+        cli_close(c[i]);
+    }
+    assert_int_equal(pthread_join(stopper.thread, NULL), 0);
+}
+
+/* A post that comes after the grace closed its connection still runs on
+ * the loop (its answer is dropped) before http_server_stop returns: the
+ * hold, not the connection, keeps the loop up. */
+static void test_post_after_grace(void **state)
+{
+    (void)state;
+    http_config_t cfg = t_config();
+    http_server_t *s;
+    static t_stopper_t stopper; /* outlives a failed assertion, as the thread may */
+
+    cfg.loops = 1;
+    assert_int_equal(http_server_start(&cfg, &s), 0);
+    int posted = atomic_load(&g_posted), ran = atomic_load(&g_posted_run);
+    atomic_store(&g_post_release, false);
+    cli_t *c = cli_open_port(http_server_port(s));
+    cli_send_str(c, "GET /posted HTTP/1.1\r\n\r\n");
+    wait_count(&g_posted, posted + 1);
+    t_stopper_start(&stopper, s, 20);
+    assert_int_equal(cli_wait_eof(c), 0); /* force-closed, unanswered */
+    cli_close(c);
+    usleep(50 * 1000); /* the loop would be done by now, but for the hold */
+    assert_int_equal(atomic_load(&g_posted_run), ran);
+    atomic_store(&g_post_release, true);
+    assert_int_equal(pthread_join(stopper.thread, NULL), 0);
+    assert_int_equal(atomic_load(&g_posted_run), ran + 1);
+}
+
 static void test_stop_grace_expires(void **state)
 {
     (void)state;
@@ -1795,6 +1905,8 @@ int main(void)
         cmocka_unit_test(test_start_alloc_failure),
         cmocka_unit_test(test_runtime_alloc_failure),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_post_from_threads),
+        cmocka_unit_test(test_post_after_grace),
         cmocka_unit_test(test_stop_grace_expires),
         cmocka_unit_test(test_slow_client_408),
         cmocka_unit_test(test_read_timer_restarts),
