@@ -6,9 +6,10 @@
  * entries themselves are encoded by state.c. Log reads and snapshot
  * streams for edges that are behind are in replica_snap.c.
  *
- * Mutations handed over by the core borrow core memory that lives only
- * until the next core call, so each job starts with a deep copy into one
- * arena (mcopy_t) made on the loop thread.
+ * The mutations of a PERSIST or an APPLY are borrowed, not copied: the core
+ * keeps them (and the bytes they point to, unchanged) until the job's
+ * completion is reported (replication/repl.h, "Ownership"), and it outlives
+ * the workers (replica_stop joins them before destroying it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -86,66 +87,14 @@ void rworker_stop(rworker_t *w)
     pthread_cond_destroy(&w->cond);
 }
 
-/* ---- deep copies of core mutations ----------------------------------------------------- */
+/* ---- borrowed mutations ------------------------------------------------------------------ */
 
+/* The core's mutations of one PERSIST or APPLY, valid until its completion
+ * is reported to the core. */
 typedef struct {
-    repl_mutation_t *muts;
+    const repl_mutation_t *muts;
     size_t n;
-    uint8_t *arena;
-} mcopy_t;
-
-static size_t str_bytes(const char *s)
-{
-    return s ? strlen(s) + 1 : 0;
-}
-
-static uint8_t *put_bytes(uint8_t **p, const void *src, size_t len)
-{
-    uint8_t *d = *p;
-    if (len)
-        memcpy(d, src, len);
-    *p += len;
-    return d;
-}
-
-static int mcopy(const repl_mutation_t *src, size_t n, mcopy_t *out)
-{
-    size_t bytes = 0, i;
-    uint8_t *p;
-    for (i = 0; i < n; i++) {
-        const repl_op_t *o = &src[i].op;
-        bytes += o->key_len + o->value_len + o->metadata_len + str_bytes(o->account) +
-                 str_bytes(o->title) + str_bytes(o->auth_id);
-    }
-    out->n = n;
-    out->muts = kv_malloc(n ? n * sizeof *out->muts : 1);
-    out->arena = kv_malloc(bytes ? bytes : 1);
-    if (!out->muts || !out->arena) {
-        kv_free(out->muts);
-        kv_free(out->arena);
-        return -ENOMEM;
-    }
-    for (i = 0, p = out->arena; i < n; i++) {
-        repl_op_t *o = &out->muts[i].op;
-        out->muts[i] = src[i];
-        o->key = (const char *)put_bytes(&p, o->key, o->key_len);
-        o->value = put_bytes(&p, o->value, o->value_len);
-        o->metadata =
-            o->metadata ? (const char *)put_bytes(&p, o->metadata, o->metadata_len) : NULL;
-        o->account =
-            o->account ? (const char *)put_bytes(&p, o->account, str_bytes(o->account)) : NULL;
-        o->title = o->title ? (const char *)put_bytes(&p, o->title, str_bytes(o->title)) : NULL;
-        o->auth_id =
-            o->auth_id ? (const char *)put_bytes(&p, o->auth_id, str_bytes(o->auth_id)) : NULL;
-    }
-    return 0;
-}
-
-static void mcopy_free(mcopy_t *m)
-{
-    kv_free(m->muts);
-    kv_free(m->arena);
-}
+} mview_t;
 
 /* ---- state ------------------------------------------------------------------------------- */
 
@@ -362,7 +311,7 @@ static void committed(replica_t *r, const commit_arrays_t *c, const int *rec_res
 typedef struct {
     rjob_t job;
     uint64_t batch_id;
-    mcopy_t m;
+    mview_t m;
     int *results;
     int rc;
 } persist_job_t;
@@ -425,7 +374,6 @@ static void persist_run(rjob_t *j)
 
 static void persist_free(persist_job_t *p)
 {
-    mcopy_free(&p->m);
     kv_free(p->results);
     kv_free(p);
 }
@@ -450,8 +398,8 @@ static void persist_drop(rjob_t *j)
 void replica__persist(replica_t *r, const repl_action_t *act)
 {
     persist_job_t *p = kv_calloc(1, sizeof *p);
-    if (p && (p->results = kv_calloc(act->u.persist.n + 1, sizeof *p->results)) &&
-        mcopy(act->u.persist.muts, act->u.persist.n, &p->m) == 0) {
+    if (p && (p->results = kv_calloc(act->u.persist.n + 1, sizeof *p->results))) {
+        p->m = (mview_t){act->u.persist.muts, act->u.persist.n};
         p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
         p->batch_id = act->u.persist.batch_id;
         rworker_push(&r->store_w, &p->job);
@@ -471,7 +419,7 @@ void replica__persist(replica_t *r, const repl_action_t *act)
 
 typedef struct {
     rjob_t job;
-    mcopy_t m;
+    mview_t m;
     uint64_t seq;         /* 0: leave applied_seq alone (a snapshot chunk) */
     kv_version_t version; /* of the entry at seq: stored with it (the resume proof) */
     char history[33];
@@ -530,7 +478,6 @@ static void apply_run(rjob_t *j)
 
 static void apply_free(apply_job_t *p)
 {
-    mcopy_free(&p->m);
     kv_free(p);
 }
 
@@ -560,16 +507,16 @@ static void apply_drop(rjob_t *j)
 void replica__apply(replica_t *r, const repl_action_t *act)
 {
     apply_job_t *p = kv_calloc(1, sizeof *p);
-    if (!p || mcopy(act->u.apply.muts, act->u.apply.n, &p->m) != 0) {
+    if (!p) {
         /* Without memory the replica cannot keep up: drop the link; the
          * core resumes from the applied seq on reconnect. */
-        kv_free(p);
         KV_LOG_ERROR(REPLICA_LOG, "out of memory applying a batch; dropping the link");
         if (r->link)
             replica__close_peer(r, r->link->id);
         return;
     }
     p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
+    p->m = (mview_t){act->u.apply.muts, act->u.apply.n};
     p->seq = act->u.apply.seq;
     p->version = act->u.apply.version;
     if (act->u.apply.history_id && act->u.apply.history_id[0]) {
