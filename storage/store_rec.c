@@ -62,6 +62,25 @@ static unsigned stor__stripe(const char *k, size_t len)
 
 /* ---- LWW writes ------------------------------------------------------------------ */
 
+/* The version in a pinned stored record (destroyed here); KV_VERSION_ZERO
+ * when p is NULL (nothing stored). */
+static int stor__pinned_version(rocksdb_pinnableslice_t *p, kv_version_t *out)
+{
+    *out = KV_VERSION_ZERO;
+    if (!p)
+        return 0;
+    size_t n = 0;
+    const char *v = rocksdb_pinnableslice_value(p, &n);
+    stor_record_t rec;
+    int rc = stor_record_decode((const uint8_t *)v, n, &rec);
+    if (rc)
+        KV_LOG_ERROR(STOR_LOG, "corrupt stored record (%zu bytes); write refused", n);
+    else
+        *out = rec.version;
+    rocksdb_pinnableslice_destroy(p);
+    return rc;
+}
+
 /* Version stored under k, KV_VERSION_ZERO when nothing is. The caller holds
  * k's stripe. */
 static int stor__stored_version(stor_t *s, const char *k, size_t klen, kv_version_t *out)
@@ -71,18 +90,12 @@ static int stor__stored_version(stor_t *s, const char *k, size_t klen, kv_versio
     rocksdb_pinnableslice_t *p =
         rocksdb_get_pinned_cf(s->db, s->ropts, s->cf_records, k, klen, &err);
     int rc = stor__err(err, "get (LWW check)");
-    if (rc || !p)
+    if (rc) {
+        if (p)
+            rocksdb_pinnableslice_destroy(p);
         return rc;
-    size_t n = 0;
-    const char *v = rocksdb_pinnableslice_value(p, &n);
-    stor_record_t rec;
-    rc = stor_record_decode((const uint8_t *)v, n, &rec);
-    if (rc)
-        KV_LOG_ERROR(STOR_LOG, "corrupt stored record (%zu bytes); write refused", n);
-    else
-        *out = rec.version;
-    rocksdb_pinnableslice_destroy(p);
-    return rc;
+    }
+    return stor__pinned_version(p, out);
 }
 
 /* Add header + metadata + value as one value, without concatenating them. */
@@ -183,33 +196,78 @@ void stor__recs_free(stor__recs_t *r)
  * the same key within the commit are judged in array order, each against
  * the newest version so far, so the result is that of applying them one by
  * one; only the final winner of a key is written. */
+/* The stored version of every distinct key of r (the first entry of each
+ * run of equal keys: starts[0..ng)), in one batched MultiGet: a batch apply
+ * at an edge or a group commit reads them together instead of one Get
+ * each. The caller holds the keys' stripes. */
+static int stor__stored_versions(stor_t *s, const stor__bent_t *e, const size_t *starts, size_t ng,
+                                 kv_version_t *cur)
+{
+    size_t per = sizeof(char *) + sizeof(size_t) + sizeof(void *) + sizeof(char *);
+    char *b = kv_malloc(ng * per);
+    if (!b)
+        return -ENOMEM;
+    const char **keys = (const char **)b;
+    size_t *sizes = (size_t *)(keys + ng);
+    rocksdb_pinnableslice_t **pins = (rocksdb_pinnableslice_t **)(sizes + ng);
+    char **errs = (char **)(pins + ng);
+    for (size_t g = 0; g < ng; g++) {
+        keys[g] = e[starts[g]].k;
+        sizes[g] = e[starts[g]].klen;
+    }
+    rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf_records, ng, keys, sizes, pins, errs,
+                                 false);
+    int rc = 0;
+    for (size_t g = 0; g < ng; g++) {
+        int eg = stor__err(errs[g], "multi get (LWW check)");
+        if (eg == 0)
+            eg = stor__pinned_version(pins[g], &cur[g]);
+        else if (pins[g])
+            rocksdb_pinnableslice_destroy(pins[g]);
+        if (rc == 0)
+            rc = eg;
+    }
+    kv_free(b);
+    return rc;
+}
+
 int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t *r,
                       rocksdb_writebatch_t *wb, int *results)
 {
     const stor__bent_t *e = r->e;
-    for (size_t i = 0, j; i < r->n; i = j) {
-        j = i + 1;
-        while (j < r->n && e[j].klen == e[i].klen && memcmp(e[j].k, e[i].k, e[i].klen) == 0)
-            j++;
-        kv_version_t cur = KV_VERSION_ZERO;
-        int rc = stor__stored_version(s, e[i].k, e[i].klen, &cur);
-        if (rc)
-            return rc;
+    if (r->n == 0)
+        return 0;
+    /* Runs of equal keys (r is sorted): one read, one winner each. */
+    size_t *starts = kv_malloc((r->n + 1) * sizeof *starts);
+    kv_version_t *cur = kv_malloc(r->n * sizeof *cur);
+    size_t ng = 0;
+    int rc = starts && cur ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < r->n; i++)
+        if (i == 0 || e[i].klen != e[i - 1].klen || memcmp(e[i].k, e[i - 1].k, e[i].klen) != 0)
+            starts[ng++] = i;
+    if (rc == 0) {
+        starts[ng] = r->n;
+        rc = ng == 1 ? stor__stored_version(s, e[0].k, e[0].klen, &cur[0])
+                     : stor__stored_versions(s, e, starts, ng, cur);
+    }
+    for (size_t g = 0; rc == 0 && g < ng; g++) {
         const stor_record_t *win = NULL;
-        for (size_t x = i; x < j; x++) {
+        for (size_t x = starts[g]; x < starts[g + 1]; x++) {
             const stor_record_t *rec = &muts[e[x].idx].rec;
-            bool newer = kv_version_cmp(rec->version, cur) > 0;
+            bool newer = kv_version_cmp(rec->version, cur[g]) > 0;
             if (newer) {
-                cur = rec->version;
+                cur[g] = rec->version;
                 win = rec;
             }
             if (results)
                 results[e[x].idx] = newer ? 0 : KV_ESTALE;
         }
         if (win)
-            stor__batch_put(s, wb, e[i].k, e[i].klen, win);
+            stor__batch_put(s, wb, e[starts[g]].k, e[starts[g]].klen, win);
     }
-    return 0;
+    kv_free(starts);
+    kv_free(cur);
+    return rc;
 }
 
 /* Ascending order, so two commits can never wait on each other. */
