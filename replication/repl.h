@@ -12,14 +12,16 @@
  * The protocol (frames are proto/frame.h length-prefixed protobuf messages,
  * defined in proto/edgekv.proto):
  *   edge -> origin   Hello{history_id, applied_seq, node_id, hlc_ms,
- *                    applied_version}
+ *                    applied_version, probe}
  *   origin -> edge   Welcome{history_id, mode RESUME|SNAPSHOT, origin_seq,
- *                    from_seq, diverged}; then SnapshotChunk*,
+ *                    from_seq, diverged, echo}; then SnapshotChunk*,
  *                    SnapshotEnd{seq, history_id, version} when SNAPSHOT
  *                    (streamed by the driver),
  *                    then MutationBatch{mutations with seq} as the log grows,
- *                    and Heartbeat{origin_seq, origin_time_ms} when idle
- *   edge -> origin   ProgressAck{applied_seq} after applying,
+ *                    and Heartbeat{origin_seq, origin_time_ms, echo} every
+ *                    heartbeat interval (echo: the edge's latest probe)
+ *   edge -> origin   ProgressAck{applied_seq, probe} after applying, and as
+ *                    a probe every KV_REPL_PROBE_INTERVAL_MS while streaming,
  *                    WriteRequest{request_id, hlc_hint, ops}
  *   origin -> edge   WriteResult{request_id, status, seq, results} once
  *                    durable
