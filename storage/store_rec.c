@@ -60,6 +60,31 @@ static unsigned stor__stripe(const char *k, size_t len)
     return (h ^ (h >> 16)) % STOR__STRIPES;
 }
 
+/* Scratch of one multi-get, one kv_malloc block: key pointers, sizes, pinned
+ * results, errors, then the key bytes. */
+typedef struct {
+    const char **keys;
+    size_t *sizes;
+    rocksdb_pinnableslice_t **pins;
+    char **errs;
+} stor__mget_t;
+
+/* Lay out m's arrays for n keys in one kv_malloc block, followed by
+ * `arena` bytes for the caller (*arena_out); NULL without memory. */
+static void *stor__mget_alloc(size_t n, size_t arena, stor__mget_t *m, char **arena_out)
+{
+    size_t per = sizeof(char *) + sizeof(size_t) + sizeof(void *) + sizeof(char *);
+    char *b = kv_malloc(n * per + arena);
+    if (!b)
+        return NULL;
+    m->keys = (const char **)b;
+    m->sizes = (size_t *)(m->keys + n);
+    m->pins = (rocksdb_pinnableslice_t **)(m->sizes + n);
+    m->errs = (char **)(m->pins + n);
+    *arena_out = (char *)(m->errs + n);
+    return b;
+}
+
 /* ---- LWW writes ------------------------------------------------------------------ */
 
 /* The version in a pinned stored record (destroyed here); KV_VERSION_ZERO
@@ -203,27 +228,24 @@ void stor__recs_free(stor__recs_t *r)
 static int stor__stored_versions(stor_t *s, const stor__bent_t *e, const size_t *starts, size_t ng,
                                  kv_version_t *cur)
 {
-    size_t per = sizeof(char *) + sizeof(size_t) + sizeof(void *) + sizeof(char *);
-    char *b = kv_malloc(ng * per);
+    stor__mget_t m;
+    char *unused;
+    void *b = stor__mget_alloc(ng, 0, &m, &unused);
     if (!b)
         return -ENOMEM;
-    const char **keys = (const char **)b;
-    size_t *sizes = (size_t *)(keys + ng);
-    rocksdb_pinnableslice_t **pins = (rocksdb_pinnableslice_t **)(sizes + ng);
-    char **errs = (char **)(pins + ng);
     for (size_t g = 0; g < ng; g++) {
-        keys[g] = e[starts[g]].k;
-        sizes[g] = e[starts[g]].klen;
+        m.keys[g] = e[starts[g]].k;
+        m.sizes[g] = e[starts[g]].klen;
     }
-    rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf_records, ng, keys, sizes, pins, errs,
-                                 false);
+    rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf_records, ng, m.keys, m.sizes, m.pins,
+                                 m.errs, false);
     int rc = 0;
     for (size_t g = 0; g < ng; g++) {
-        int eg = stor__err(errs[g], "multi get (LWW check)");
+        int eg = stor__err(m.errs[g], "multi get (LWW check)");
         if (eg == 0)
-            eg = stor__pinned_version(pins[g], &cur[g]);
-        else if (pins[g])
-            rocksdb_pinnableslice_destroy(pins[g]);
+            eg = stor__pinned_version(m.pins[g], &cur[g]);
+        else if (m.pins[g])
+            rocksdb_pinnableslice_destroy(m.pins[g]);
         if (rc == 0)
             rc = eg;
     }
@@ -328,15 +350,6 @@ int stor_get(stor_t *s, const char *ns_id, const char *key, size_t key_len, stor
     return stor__blob_from_pinned(p, out);
 }
 
-/* Scratch of one multi-get, one kv_malloc block: key pointers, sizes, pinned
- * results, errors, then the key bytes. */
-typedef struct {
-    const char **keys;
-    size_t *sizes;
-    rocksdb_pinnableslice_t **pins;
-    char **errs;
-} stor__mget_t;
-
 static int stor__mget_prepare(const char *ns_id, const char *const *keys, const size_t *key_lens,
                               size_t n, stor__mget_t *m, void **block)
 {
@@ -349,15 +362,10 @@ static int stor__mget_prepare(const char *ns_id, const char *const *keys, const 
             return rc;
         arena += klen;
     }
-    size_t per = sizeof(char *) + sizeof(size_t) + sizeof(void *) + sizeof(char *);
-    char *b = kv_malloc(n * per + arena);
+    char *p;
+    void *b = stor__mget_alloc(n, arena, m, &p);
     if (!b)
         return -ENOMEM;
-    m->keys = (const char **)b;
-    m->sizes = (size_t *)(m->keys + n);
-    m->pins = (rocksdb_pinnableslice_t **)(m->sizes + n);
-    m->errs = (char **)(m->pins + n);
-    char *p = (char *)(m->errs + n);
     for (size_t i = 0; i < n; i++) {
         stor__rec_key(ns_id, keys[i], key_lens[i], p, &m->sizes[i]);
         m->keys[i] = p;

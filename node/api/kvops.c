@@ -329,12 +329,17 @@ int kvops_multi_get(kvops_t *k, const char *ns, const char *const *keys, const s
 
 /* Every write goes to the origin core through the replica (judge.h says
  * why there is one path); *one* outcome per call. */
-static int submit(kvops_t *k, repl_op_t *ops, size_t n, int *res, const char *auth_id)
+/* The token that allowed the write: an edge names it to the origin, which
+ * checks the write again (node/replica/judge.h). */
+static void name_token(repl_op_t *ops, size_t n, const char *auth_id)
 {
-    /* The token that allowed the write: an edge names it to the origin,
-     * which checks the write again (node/replica/judge.h). */
     for (size_t i = 0; i < n; i++)
         ops[i].auth_id = auth_id && auth_id[0] ? auth_id : NULL;
+}
+
+static int submit(kvops_t *k, repl_op_t *ops, size_t n, int *res, const char *auth_id)
+{
+    name_token(ops, n, auth_id);
     if (!k->replica)
         return KV_EUNAVAILABLE; /* kvops_set_replica was never called */
     return replica_write(k->replica, ops, n, res, NULL);
@@ -349,8 +354,7 @@ typedef struct {
     int *res;
 } kvops_batch_t;
 
-static kvops_batch_t *batch_new(const char *auth_id, const char *ns, const kvops_write_t *w,
-                                size_t n)
+static kvops_batch_t *batch_new(const char *ns, const kvops_write_t *w, size_t n)
 {
     kvops_batch_t *b = kv_calloc(1, sizeof *b + n * (sizeof *b->ops + sizeof *b->res));
     if (!b)
@@ -371,9 +375,6 @@ static kvops_batch_t *batch_new(const char *auth_id, const char *ns, const kvops
             o->metadata_len = w[i].metadata_len;
             o->expiration = w[i].expiration;
         }
-        /* The token that allowed the write: an edge names it to the
-         * origin, which checks the write again (node/replica/judge.h). */
-        o->auth_id = auth_id && auth_id[0] ? auth_id : NULL;
     }
     return b;
 }
@@ -392,7 +393,7 @@ int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_wri
 {
     if (n == 0)
         return 0;
-    kvops_batch_t *b = batch_new(auth_id, ns, w, n);
+    kvops_batch_t *b = batch_new(ns, w, n);
     if (!b)
         return -ENOMEM;
     int rc = submit(k, b->ops, n, b->res, auth_id);
@@ -421,9 +422,10 @@ void kvops_write_async(kvops_t *k, const char *auth_id, const char *ns, const kv
         rc = 0;
     else if (!k->replica)
         rc = KV_EUNAVAILABLE; /* kvops_set_replica was never called */
-    else if (!(b = batch_new(auth_id, ns, w, n)))
+    else if (!(b = batch_new(ns, w, n)))
         rc = -ENOMEM;
     else {
+        name_token(b->ops, n, auth_id);
         b->done = done;
         b->arg = arg;
         if ((rc = replica_submit(k->replica, b->ops, n, b->res, batch_done, b)) == 0)
