@@ -15,7 +15,10 @@
  *           -> delay = t_visible - t0, per read port and overall. A port is
  *           polled at most every max(POLL_US, POLL_BACKOFF x the probe's age):
  *           fine-grained while delays are short, bounded load (and at most
- *           that relative error) while a port lags.
+ *           that relative error) while a port lags. With --samples FILE,
+ *           every probe's delay at every read port is also written to FILE,
+ *           one "replica delay_ms" line each (replica: the port's 1-based
+ *           position in --read-ports), for a CDF.
  *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
  *   catchup polls GET /status on PORT (with the operator TOKEN) every 10 ms (retrying while the
@@ -178,6 +181,7 @@ static struct {
     bool poll_from_ack;
     double poll_backoff;
     double probe_timeout;
+    const char *samples; /* lag: raw delays to this file, or NULL */
     int value_bytes;
     long count, batch, start;
     uint64_t target;
@@ -209,7 +213,7 @@ static void usage(void)
         "  tput    --proto http|resp --port P --conns N --seconds S --warmup W --prefix K\n"
         "  lag     --proto http|resp --write-port P --read-ports P1,P2,.. --rate R --seconds S\n"
         "          --conns N --probe-every K --poll-us U --poll-from send|ack\n"
-        "          --poll-backoff F --probe-timeout S --prefix K\n"
+        "          --poll-backoff F --probe-timeout S --prefix K [--samples FILE]\n"
         "  bulk    --port P --count N --start I --batch B --prefix K --value-bytes V\n"
         "  catchup --port P --target SEQ --since-ns REALTIME_NS --timeout S --token T\n"
         "  http modes also need --acct A --ns NS --token T\n");
@@ -278,6 +282,8 @@ static void parse_args(int argc, char **argv)
             opt.poll_backoff = atof(v);
         else if (!strcmp(k, "--probe-timeout"))
             opt.probe_timeout = atof(v);
+        else if (!strcmp(k, "--samples"))
+            opt.samples = v;
         else if (!strcmp(k, "--value-bytes"))
             opt.value_bytes = atoi(v);
         else if (!strcmp(k, "--count"))
@@ -804,6 +810,23 @@ static void lag_io(conn_t *c)
         die("unexpected bytes from port %d", c->port);
 }
 
+/* Every probe's delay at every read port into opt.samples, in probe order:
+ * "replica delay_ms" lines after a '#' header naming each replica's port. */
+static void write_samples(void)
+{
+    FILE *f = fopen(opt.samples, "w");
+    if (!f)
+        die("cannot create %s: %s", opt.samples, strerror(errno));
+    fprintf(f, "# replica delay_ms (proto %s; write port %d)\n", proto_name(), opt.write_port);
+    for (int e = 0; e < opt.n_read; e++)
+        fprintf(f, "# replica %d: read port %d\n", e + 1, opt.read_ports[e]);
+    for (int64_t p = 0; p < L.n_probes; p++)
+        for (int e = 0; e < opt.n_read; e++)
+            fprintf(f, "%d %.4f\n", e + 1, (double)L.probes[p].vis[e] / 1e6);
+    if (ferror(f) | fclose(f))
+        die("cannot write %s", opt.samples);
+}
+
 static int run_lag(void)
 {
     if (!opt.write_port || !opt.n_read ||
@@ -890,6 +913,8 @@ static int run_lag(void)
     }
     double cpu = cpu_seconds() - cpu0;
     int64_t t_done = now_ns();
+    if (opt.samples)
+        write_samples();
     /* Visible after the origin's ack: the propagation alone (negative when an
      * edge showed the value before the ack reached us). */
     samples_t after = {0};
