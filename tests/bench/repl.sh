@@ -6,7 +6,9 @@
 # rate, and catch-up speed (from the log and by snapshot). See
 # tests/bench/README.md for what each row measures and how to read it.
 #   tests/bench/repl.sh
-# Env: EDGEKV_BENCH_EDGES (8)          edges
+# With EDGEKV_BENCH_EDGES=0 only the throughput rows run: a lone origin
+# against a lone Redis primary (no replica), the same tool and settings.
+# Env: EDGEKV_BENCH_EDGES (8)          edges (0: lone origin and primary, throughput only)
 #      EDGEKV_BENCH_RATE (5000)        paced writes/s of the delay scenario
 #      EDGEKV_BENCH_SECONDS (10)       duration of the delay scenario
 #      EDGEKV_BENCH_TPUT_SECONDS (5)   timed seconds of each throughput row (+1 s warm-up)
@@ -21,6 +23,8 @@
 #      EDGEKV_BENCH_THREADS (2)        origin --threads
 #      EDGEKV_BENCH_EDGE_THREADS (1)   edge --threads
 #      EDGEKV_BENCH_OUT                JSON result file (default $TMPDIR/edgekv-repl.json)
+#      EDGEKV_BENCH_SAMPLES_DIR        if set, every probe's delay into DIR/lag_edgekv.samples
+#                                      and DIR/lag_redis.samples ("replica delay_ms" lines)
 #      EDGEKV_BIN                      use this binary instead of building
 #      EDGEKV_BENCH_TIMEOUT            hard limit for the whole run, seconds
 # Exit 0 when every scenario ran and every read returned the bytes written;
@@ -39,6 +43,7 @@ POLL_US=${EDGEKV_BENCH_POLL_US:-200}
 POLL_FROM=${EDGEKV_BENCH_POLL_FROM:-send}
 POLL_BACKOFF=${EDGEKV_BENCH_POLL_BACKOFF:-0.05}
 CATCH_TIMEOUT=${EDGEKV_BENCH_CATCHUP_TIMEOUT:-60}
+SAMPLES_DIR=${EDGEKV_BENCH_SAMPLES_DIR:-}
 OTHREADS=${EDGEKV_BENCH_THREADS:-2}
 ETHREADS=${EDGEKV_BENCH_EDGE_THREADS:-1}
 WARMUP=1
@@ -56,7 +61,7 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-repl.XXXXXX")
 OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-repl.json}
 declare -A EPID EPORT
-OPID="" RPID="" RRPID="" WD_PID="" TOOL_PID="" STARTING_PID=""
+OPID="" OPORT="" RPID="" RRPID="" WD_PID="" TOOL_PID="" STARTING_PID=""
 
 stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
   local pid=$1 i
@@ -197,15 +202,15 @@ edge_pids() { local n; for n in "${!EPID[@]}"; do echo "${EPID[$n]}"; done; }
 declare -A CPU_O CPU_E CPU_R FAILED
 SOFT=0
 run_tool() {
-  local name=$1 rc=0 t0 t1 o0 o1 e0 e1 r0 r1 pids
+  local name=$1 rc=0 t0 t1 o0 o1 e0 e1 r0 r1 pids=()
   shift
-  pids=$(edge_pids)
-  o0=$(cpu_ticks "$OPID") e0=$(cpu_ticks $pids) r0=$(cpu_ticks "$RPID" "$RRPID") t0=$(date +%s%N)
+  mapfile -t pids < <(edge_pids)
+  o0=$(cpu_ticks "$OPID") e0=$(cpu_ticks "${pids[@]}") r0=$(cpu_ticks "$RPID" "$RRPID") t0=$(date +%s%N)
   "$TOOL" "$@" >"$TMP/$name.json" 2>"$TMP/$name.tool.err" &
   TOOL_PID=$!
   wait "$TOOL_PID" || rc=$?
   TOOL_PID=""
-  t1=$(date +%s%N) o1=$(cpu_ticks "$OPID") e1=$(cpu_ticks $pids) r1=$(cpu_ticks "$RPID" "$RRPID")
+  t1=$(date +%s%N) o1=$(cpu_ticks "$OPID") e1=$(cpu_ticks "${pids[@]}") r1=$(cpu_ticks "$RPID" "$RRPID")
   if [[ $rc -ne 0 ]]; then
     cat "$TMP/$name.tool.err" >&2
     ((SOFT)) || die "$name: repl_lag failed (exit $rc)"
@@ -257,22 +262,32 @@ mkdir -p "$TMP/redis1" "$TMP/redis2"
 redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP/redis1" --daemonize no --save '' \
   --appendonly yes --appendfsync always --repl-diskless-sync-delay 0 --logfile "$TMP/redis1/redis.log" &
 RPID=$!
-redis-server --bind 127.0.0.1 --port "$RRP" --dir "$TMP/redis2" --daemonize no --save '' \
-  --appendonly yes --appendfsync everysec --replicaof 127.0.0.1 "$RP" --logfile "$TMP/redis2/redis.log" &
-RRPID=$!
+# With no edges, no replica either: a lone origin against a lone primary.
+READ_RP=$RP
+if ((NEDGES > 0)); then
+  redis-server --bind 127.0.0.1 --port "$RRP" --dir "$TMP/redis2" --daemonize no --save '' \
+    --appendonly yes --appendfsync everysec --replicaof 127.0.0.1 "$RP" --logfile "$TMP/redis2/redis.log" &
+  RRPID=$!
+  READ_RP=$RRP
+fi
+redis_up() { # the primary answers, and the replica, if any, is in sync
+  [[ $(redis-cli -p "$RP" ping 2>/dev/null) == PONG ]] || return 1
+  [[ -z "$RRPID" ]] || redis-cli -p "$RRP" info replication 2>/dev/null | grep -q '^master_link_status:up'
+}
 for ((i = 0; i < 300; i++)); do
-  kill -0 "$RPID" 2>/dev/null && kill -0 "$RRPID" 2>/dev/null || die "redis exited at startup"
-  redis-cli -p "$RRP" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
+  kill -0 "$RPID" 2>/dev/null || die "redis primary exited at startup"
+  [[ -z "$RRPID" ]] || kill -0 "$RRPID" 2>/dev/null || die "redis replica exited at startup"
+  redis_up && break
   sleep 0.1
 done
-((i < 300)) || die "redis replica not in sync within 30 s"
+((i < 300)) || die "redis not up (or replica not in sync) within 30 s"
 redis-cli -p "$RP" set hello hello-replica >/dev/null
 for ((i = 0; i < 100; i++)); do
-  [[ $(redis-cli -p "$RRP" get hello) == hello-replica ]] && break
+  [[ $(redis-cli -p "$READ_RP" get hello) == hello-replica ]] && break
   sleep 0.05
 done
-((i < 100)) || die "redis replica does not return a write"
-log "redis primary :$RP, replica :$RRP ($(redis-server --version | awk '{ print $3 }'))"
+((i < 100)) || die "redis (port $READ_RP) does not return a write"
+log "redis primary :$RP, replica :${RRPID:+$RRP}${RRPID:-none} ($(redis-server --version | awk '{ print $3 }'))"
 
 HTTP=(--acct "$ACCT" --ns "$NS" --token "$TOKEN")
 
@@ -280,67 +295,84 @@ HTTP=(--acct "$ACCT" --ns "$NS" --token "$TOKEN")
 log "throughput: $WRITERS writers, ${TSECS}s (+${WARMUP}s warm-up) each"
 run_tool tput_origin tput "${HTTP[@]}" --port "$OPORT" --conns "$WRITERS" --seconds "$TSECS" \
   --warmup "$WARMUP" --prefix t-o- --value-bytes "$VALUE_BYTES"
-wait_converged 60
-run_tool tput_edge tput "${HTTP[@]}" --port "${EPORT[1]}" --conns "$WRITERS" --seconds "$TSECS" \
-  --warmup "$WARMUP" --prefix t-e- --value-bytes "$VALUE_BYTES"
-wait_converged 60
+if ((NEDGES > 0)); then
+  wait_converged 60
+  run_tool tput_edge tput "${HTTP[@]}" --port "${EPORT[1]}" --conns "$WRITERS" --seconds "$TSECS" \
+    --warmup "$WARMUP" --prefix t-e- --value-bytes "$VALUE_BYTES"
+  wait_converged 60
+fi
 run_tool tput_redis tput --proto resp --port "$RP" --conns "$WRITERS" --seconds "$TSECS" \
   --warmup "$WARMUP" --prefix t-r- --value-bytes "$VALUE_BYTES"
 
 # ---- 2./3. write-to-visible delay ----------------------------------------------------------------
-READ_PORTS=$(for ((n = 1; n <= NEDGES; n++)); do printf '%s,' "${EPORT[$n]}"; done)
-READ_PORTS=${READ_PORTS%,}
-log "delay: $RATE writes/s for ${SECS}s, every ${PROBE_EVERY}th probed on each of $NEDGES edges"
-wait_converged 60
-run_tool lag_edgekv lag "${HTTP[@]}" --write-port "$OPORT" --read-ports "$READ_PORTS" --rate "$RATE" \
-  --seconds "$SECS" --conns "$WRITERS" --probe-every "$PROBE_EVERY" --poll-us "$POLL_US" \
-  --poll-from "$POLL_FROM" --poll-backoff "$POLL_BACKOFF" --probe-timeout 30 --prefix l-e- --value-bytes "$VALUE_BYTES"
-run_tool lag_redis lag --proto resp --write-port "$RP" --read-ports "$RRP" --rate "$RATE" \
-  --seconds "$SECS" --conns "$WRITERS" --probe-every "$PROBE_EVERY" --poll-us "$POLL_US" \
-  --poll-from "$POLL_FROM" --poll-backoff "$POLL_BACKOFF" --probe-timeout 30 --prefix l-r- --value-bytes "$VALUE_BYTES"
+run_delay() {
+  local ports n samples_e=() samples_r=()
+  ports=$(for ((n = 1; n <= NEDGES; n++)); do printf '%s,' "${EPORT[$n]}"; done)
+  if [[ -n "$SAMPLES_DIR" ]]; then
+    mkdir -p "$SAMPLES_DIR"
+    samples_e=(--samples "$SAMPLES_DIR/lag_edgekv.samples")
+    samples_r=(--samples "$SAMPLES_DIR/lag_redis.samples")
+  fi
+  log "delay: $RATE writes/s for ${SECS}s, every ${PROBE_EVERY}th probed on each of $NEDGES edges"
+  wait_converged 60
+  run_tool lag_edgekv lag "${HTTP[@]}" --write-port "$OPORT" --read-ports "${ports%,}" --rate "$RATE" \
+    --seconds "$SECS" --conns "$WRITERS" --probe-every "$PROBE_EVERY" --poll-us "$POLL_US" \
+    --poll-from "$POLL_FROM" --poll-backoff "$POLL_BACKOFF" --probe-timeout 30 --prefix l-e- \
+    --value-bytes "$VALUE_BYTES" "${samples_e[@]}"
+  run_tool lag_redis lag --proto resp --write-port "$RP" --read-ports "$RRP" --rate "$RATE" \
+    --seconds "$SECS" --conns "$WRITERS" --probe-every "$PROBE_EVERY" --poll-us "$POLL_US" \
+    --poll-from "$POLL_FROM" --poll-backoff "$POLL_BACKOFF" --probe-timeout 30 --prefix l-r- \
+    --value-bytes "$VALUE_BYTES" "${samples_r[@]}"
+}
+((NEDGES == 0)) || run_delay
 stop_pid "$RRPID"; RRPID=""
 stop_pid "$RPID"; RPID=""
 
 # ---- 4. catch-up -------------------------------------------------------------------------------
-wait_converged 60
 snaps() { grep -c "snapshot to link" "$TMP/origin.err" || true; }
-LAST=$NEDGES
-before=$(edge_applied "${EPORT[$LAST]}")
-log "stopping edge$LAST (applied_seq $before); writing $NCATCH mutations by bulk PUT"
-stop_pid "${EPID[$LAST]}"
-unset "EPID[$LAST]" "EPORT[$LAST]"
-run_tool bulk bulk "${HTTP[@]}" --port "$OPORT" --count "$NCATCH" --batch 10000 --prefix c- \
-  --value-bytes "$CATCH_BYTES"
-wait_converged 300 # the other edges, so that the catch-up runs alone
-TARGET=$(origin_seq)
-snaps0=$(snaps)
-log "restarting edge$LAST: catching up from seq $before to $TARGET"
-t0=$(date +%s%N)
-start_edge "$LAST" "$TMP/edge$LAST"
-SOFT=1
-if run_tool catchup_log catchup --port "${EPORT[$LAST]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
-  digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
-  digest_e=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$LAST]}/digest")
-  [[ -n "$digest_o" && "$digest_o" == "$digest_e" ]] || die "edge$LAST digest differs after catch-up: $digest_e vs $digest_o"
-fi
-CATCH_MODE=log
-(($(snaps) == snaps0)) || CATCH_MODE=snapshot
+run_catchup() {
+  local before snaps0 t0 digest_o digest_e digest_f
+  wait_converged 60
+  LAST=$NEDGES
+  before=$(edge_applied "${EPORT[$LAST]}")
+  log "stopping edge$LAST (applied_seq $before); writing $NCATCH mutations by bulk PUT"
+  stop_pid "${EPID[$LAST]}"
+  unset "EPID[$LAST]" "EPORT[$LAST]"
+  run_tool bulk bulk "${HTTP[@]}" --port "$OPORT" --count "$NCATCH" --batch 10000 --prefix c- \
+    --value-bytes "$CATCH_BYTES"
+  wait_converged 300 # the other edges, so that the catch-up runs alone
+  TARGET=$(origin_seq)
+  MUT=$((TARGET - before))
+  snaps0=$(snaps)
+  log "restarting edge$LAST: catching up from seq $before to $TARGET"
+  t0=$(date +%s%N)
+  start_edge "$LAST" "$TMP/edge$LAST"
+  SOFT=1
+  if run_tool catchup_log catchup --port "${EPORT[$LAST]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
+    digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
+    digest_e=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$LAST]}/digest")
+    [[ -n "$digest_o" && "$digest_o" == "$digest_e" ]] || die "edge$LAST digest differs after catch-up: $digest_e vs $digest_o"
+  fi
+  CATCH_MODE=log
+  (($(snaps) == snaps0)) || CATCH_MODE=snapshot
 
-FRESH=$((NEDGES + 1))
-log "starting a fresh edge$FRESH (empty data dir) at seq $TARGET"
-snaps0=$(snaps)
-t0=$(date +%s%N)
-start_edge "$FRESH" "$TMP/edge$FRESH"
-if run_tool catchup_snap catchup --port "${EPORT[$FRESH]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
-  digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
-  digest_f=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$FRESH]}/digest")
-  [[ -n "$digest_o" && "$digest_f" == "$digest_o" ]] || die "edge$FRESH digest differs after the snapshot: $digest_f vs $digest_o"
-fi
-SOFT=0
-SNAP_MODE=snapshot
-(($(snaps) > snaps0)) || SNAP_MODE=log
-# Every write of this run used a distinct key: the live records the snapshot carried.
-RECORDS=$((1 + $(J tput_origin .writes_total) + $(J tput_edge .writes_total) + $(J lag_edgekv .writes) + NCATCH))
+  FRESH=$((NEDGES + 1))
+  log "starting a fresh edge$FRESH (empty data dir) at seq $TARGET"
+  snaps0=$(snaps)
+  t0=$(date +%s%N)
+  start_edge "$FRESH" "$TMP/edge$FRESH"
+  if run_tool catchup_snap catchup --port "${EPORT[$FRESH]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
+    digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
+    digest_f=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$FRESH]}/digest")
+    [[ -n "$digest_o" && "$digest_f" == "$digest_o" ]] || die "edge$FRESH digest differs after the snapshot: $digest_f vs $digest_o"
+  fi
+  SOFT=0
+  SNAP_MODE=snapshot
+  (($(snaps) > snaps0)) || SNAP_MODE=log
+  # Every write of this run used a distinct key: the live records the snapshot carried.
+  RECORDS=$((1 + $(J tput_origin .writes_total) + $(J tput_edge .writes_total) + $(J lag_edgekv .writes) + NCATCH))
+}
+((NEDGES == 0)) || run_catchup
 for n in "${!EPID[@]}"; do kill -0 "${EPID[$n]}" 2>/dev/null || die "edge$n died"; done
 kill -0 "$OPID" 2>/dev/null || die "the origin died"
 # Why a catch-up did not finish, from the edge's log.
@@ -353,54 +385,57 @@ why() { # why NAME EDGE_N
 
 # ---- report ----------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
-MUT=$((TARGET - before))
-LOG_S=$(J catchup_log '.done_s // 0') SNAP_S=$(J catchup_snap '.done_s // 0')
-LOG_RATE=$(awk -v m="$MUT" -v s="$LOG_S" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
-SNAP_RATE=$(awk -v m="$RECORDS" -v s="$SNAP_S" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
-echo
-echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync ${EDGEKV_BENCH_ORIGIN_SYNC:-always} --threads $OTHREADS, edges --sync batch (their default) --threads $ETHREADS;"
-echo "redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//'), primary appendfsync always, replica everysec"
-echo
-echo "1. durable write throughput: $WRITERS keep-alive writers, ${TSECS}s, $VALUE_BYTES-byte values"
-printf '%-34s | %9s | %7s | %7s | %7s | %s\n' scenario "writes/s" "p50 ms" "p99 ms" "max ms" "CPU % origin / edges / redis"
-for s in "tput_origin|edgekv PUT at the origin" "tput_edge|edgekv PUT through edge1" "tput_redis|redis SET (primary)"; do
-  k=${s%%|*}
-  printf '%-34s | %9.0f | %7.3f | %7.3f | %7.3f | %s / %s / %s\n' "${s#*|}" "$(J "$k" .writes_per_s)" \
-    "$(J "$k" .p50_ms)" "$(J "$k" .p99_ms)" "$(J "$k" .max_ms)" "${CPU_O[$k]}" "${CPU_E[$k]}" "${CPU_R[$k]}"
-done
-TR_O=$(ratio "$(J tput_origin .writes_per_s)" "$(J tput_redis .writes_per_s)")
-TR_E=$(ratio "$(J tput_edge .writes_per_s)" "$(J tput_redis .writes_per_s)")
-echo "ratio edgekv/redis (writes/s): origin $TR_O, through an edge $TR_E"
-echo
-echo "2./3. write-to-visible delay: $RATE writes/s to the primary for ${SECS}s, every ${PROBE_EVERY}th probed,"
-echo "      a replica polled at most every max(${POLL_US} us, ${POLL_BACKOFF} x the probe's age) from the $POLL_FROM;"
-echo "      delay = first read returning the value - just before the write was sent"
-printf '%-22s | %8s | %6s | %7s | %7s | %7s | %-15s | %s\n' replica "achv w/s" probes "p50 ms" "p99 ms" "max ms" "ack p50/p99 ms" "after ack p50/p99 ms"
-for ((n = 1; n <= NEDGES; n++)); do
-  printf '%-22s | %8s | %6s | %7.3f | %7.3f | %7.3f |\n' "edgekv edge$n" "" \
-    "$(J lag_edgekv ".per_port[$((n - 1))].probes")" "$(J lag_edgekv ".per_port[$((n - 1))].p50_ms")" \
-    "$(J lag_edgekv ".per_port[$((n - 1))].p99_ms")" "$(J lag_edgekv ".per_port[$((n - 1))].max_ms")"
-done
-for s in "lag_edgekv|edgekv, all edges" "lag_redis|redis replica"; do
-  k=${s%%|*}
-  printf '%-22s | %8.0f | %6s | %7.3f | %7.3f | %7.3f | %-15s | %.3f / %.3f\n' "${s#*|}" "$(J "$k" .achieved_rate)" \
-    "$(J "$k" '.per_port | map(.probes) | add')" "$(J "$k" .p50_ms)" "$(J "$k" .p99_ms)" "$(J "$k" .max_ms)" \
-    "$(printf '%.3f / %.3f' "$(J "$k" .ack_p50_ms)" "$(J "$k" .ack_p99_ms)")" "$(J "$k" .after_ack_p50_ms)" "$(J "$k" .after_ack_p99_ms)"
-done
-LR50=$(ratio "$(J lag_edgekv .p50_ms)" "$(J lag_redis .p50_ms)")
-LR99=$(ratio "$(J lag_edgekv .p99_ms)" "$(J lag_redis .p99_ms)")
-echo "ratio edgekv/redis (delay): p50 $LR50, p99 $LR99   (target: edgekv p99 < 5 ms)"
-for k in lag_edgekv lag_redis; do
-  awk -v a="$(J $k .achieved_rate)" -v r="$RATE" 'BEGIN { exit !(a < 0.95 * r) }' &&
-    echo "NOTE: ${k#lag_} did not sustain $RATE writes/s (achieved $(J $k .achieved_rate), up to $(J $k .max_backlog) writes behind schedule); delays count from the actual send"
-done
-echo "probes found on the first poll: edgekv $(J lag_edgekv .first_poll_hits) of $(J lag_edgekv .per_port | jq 'map(.probes) | add'), redis $(J lag_redis .first_poll_hits) of $(J lag_redis .probes) (polling from: $POLL_FROM)"
-echo "CPU % during the delay run: edgekv origin ${CPU_O[lag_edgekv]}, edges ${CPU_E[lag_edgekv]} (sum), tool $(J lag_edgekv .tool_cpu_pct) ($(J lag_edgekv .polls_per_s) polls/s);" \
-  "redis ${CPU_R[lag_redis]} (both), tool $(J lag_redis .tool_cpu_pct)"
-echo
-echo "4. catch-up: $NCATCH mutations loaded while edge$LAST was down: $(J bulk .mutations_per_s | awk '{ printf "%.0f", $1 }')/s durable"
-echo "   (bulk PUT, 10 000 per request, $CATCH_BYTES-byte values; CPU % origin ${CPU_O[bulk]}, $((NEDGES - 1)) live edges ${CPU_E[bulk]})"
-printf '%-34s | %9s | %8s | %8s | %12s\n' scenario mutations "start s" "total s" "per second"
+report_tput() {
+  local s k rows=("tput_origin|edgekv PUT at the origin")
+  ((NEDGES == 0)) || rows+=("tput_edge|edgekv PUT through edge1")
+  rows+=("tput_redis|redis SET (primary)")
+  echo "1. durable write throughput: $WRITERS keep-alive writers, ${TSECS}s, $VALUE_BYTES-byte values"
+  printf '%-34s | %9s | %7s | %7s | %7s | %s\n' scenario "writes/s" "p50 ms" "p99 ms" "max ms" "CPU % origin / edges / redis"
+  for s in "${rows[@]}"; do
+    k=${s%%|*}
+    printf '%-34s | %9.0f | %7.3f | %7.3f | %7.3f | %s / %s / %s\n' "${s#*|}" "$(J "$k" .writes_per_s)" \
+      "$(J "$k" .p50_ms)" "$(J "$k" .p99_ms)" "$(J "$k" .max_ms)" "${CPU_O[$k]}" "${CPU_E[$k]}" "${CPU_R[$k]}"
+  done
+  s="ratio edgekv/redis (writes/s): origin $(ratio "$(J tput_origin .writes_per_s)" "$(J tput_redis .writes_per_s)")"
+  ((NEDGES == 0)) || s+=", through an edge $(ratio "$(J tput_edge .writes_per_s)" "$(J tput_redis .writes_per_s)")"
+  echo "$s"
+}
+report_delay() {
+  local n s k
+  echo "2./3. write-to-visible delay: $RATE writes/s to the primary for ${SECS}s, every ${PROBE_EVERY}th probed,"
+  echo "      a replica polled at most every max(${POLL_US} us, ${POLL_BACKOFF} x the probe's age) from the $POLL_FROM;"
+  echo "      delay = first read returning the value - just before the write was sent"
+  printf '%-22s | %8s | %6s | %7s | %7s | %7s | %-15s | %s\n' replica "achv w/s" probes "p50 ms" "p99 ms" "max ms" "ack p50/p99 ms" "after ack p50/p99 ms"
+  for ((n = 1; n <= NEDGES; n++)); do
+    printf '%-22s | %8s | %6s | %7.3f | %7.3f | %7.3f |\n' "edgekv edge$n" "" \
+      "$(J lag_edgekv ".per_port[$((n - 1))].probes")" "$(J lag_edgekv ".per_port[$((n - 1))].p50_ms")" \
+      "$(J lag_edgekv ".per_port[$((n - 1))].p99_ms")" "$(J lag_edgekv ".per_port[$((n - 1))].max_ms")"
+  done
+  for s in "lag_edgekv|edgekv, all edges" "lag_redis|redis replica"; do
+    k=${s%%|*}
+    printf '%-22s | %8.0f | %6s | %7.3f | %7.3f | %7.3f | %-15s | %.3f / %.3f\n' "${s#*|}" "$(J "$k" .achieved_rate)" \
+      "$(J "$k" '.per_port | map(.probes) | add')" "$(J "$k" .p50_ms)" "$(J "$k" .p99_ms)" "$(J "$k" .max_ms)" \
+      "$(printf '%.3f / %.3f' "$(J "$k" .ack_p50_ms)" "$(J "$k" .ack_p99_ms)")" "$(J "$k" .after_ack_p50_ms)" "$(J "$k" .after_ack_p99_ms)"
+  done
+  echo "ratio edgekv/redis (delay): p50 $(ratio "$(J lag_edgekv .p50_ms)" "$(J lag_redis .p50_ms)"), p99 $(ratio "$(J lag_edgekv .p99_ms)" "$(J lag_redis .p99_ms)")   (target: edgekv p99 < 5 ms)"
+  for k in lag_edgekv lag_redis; do
+    awk -v a="$(J $k .achieved_rate)" -v r="$RATE" 'BEGIN { exit !(a < 0.95 * r) }' &&
+      echo "NOTE: ${k#lag_} did not sustain $RATE writes/s (achieved $(J $k .achieved_rate), up to $(J $k .max_backlog) writes behind schedule); delays count from the actual send"
+  done
+  echo "probes found on the first poll: edgekv $(J lag_edgekv .first_poll_hits) of $(J lag_edgekv .per_port | jq 'map(.probes) | add'), redis $(J lag_redis .first_poll_hits) of $(J lag_redis .probes) (polling from: $POLL_FROM)"
+  echo "CPU % during the delay run: edgekv origin ${CPU_O[lag_edgekv]}, edges ${CPU_E[lag_edgekv]} (sum), tool $(J lag_edgekv .tool_cpu_pct) ($(J lag_edgekv .polls_per_s) polls/s);" \
+    "redis ${CPU_R[lag_redis]} (both), tool $(J lag_redis .tool_cpu_pct)"
+}
+report_catchup() {
+  echo "4. catch-up: $NCATCH mutations loaded while edge$LAST was down: $(J bulk .mutations_per_s | awk '{ printf "%.0f", $1 }')/s durable"
+  echo "   (bulk PUT, 10 000 per request, $CATCH_BYTES-byte values; CPU % origin ${CPU_O[bulk]}, $((NEDGES - 1)) live edges ${CPU_E[bulk]})"
+  printf '%-34s | %9s | %8s | %8s | %12s\n' scenario mutations "start s" "total s" "per second"
+  catch_row catchup_log "edge$LAST restarted ($CATCH_MODE)" "$MUT" "$LOG_S" "$LOG_RATE"
+  catch_row catchup_snap "fresh edge$FRESH ($SNAP_MODE)" "$RECORDS" "$SNAP_S" "$SNAP_RATE"
+  echo "(start s: from exec until the link is live; total s: until applied_seq = origin last_seq $TARGET; target > 200000/s)"
+  why catchup_log "$LAST"
+  why catchup_snap "$FRESH"
+}
 catch_row() { # catch_row NAME LABEL COUNT SECONDS RATE
   if [[ -n "${FAILED[$1]:-}" ]]; then
     printf '%-34s | %9s | %8s | %8s | %12s\n' "$2" "$3" - "> $CATCH_TIMEOUT" "FAILED"
@@ -408,32 +443,51 @@ catch_row() { # catch_row NAME LABEL COUNT SECONDS RATE
     printf '%-34s | %9s | %8.3f | %8.3f | %12s\n' "$2" "$3" "$(J "$1" .live_s)" "$4" "$5"
   fi
 }
-catch_row catchup_log "edge$LAST restarted ($CATCH_MODE)" "$MUT" "$LOG_S" "$LOG_RATE"
-catch_row catchup_snap "fresh edge$FRESH ($SNAP_MODE)" "$RECORDS" "$SNAP_S" "$SNAP_RATE"
-echo "(start s: from exec until the link is live; total s: until applied_seq = origin last_seq $TARGET; target > 200000/s)"
-why catchup_log "$LAST"
-why catchup_snap "$FRESH"
+# What did not run (no edges) is null in the JSON.
+for k in tput_edge lag_edgekv lag_redis bulk catchup_log catchup_snap; do
+  [[ -s "$TMP/$k.json" ]] || echo null >"$TMP/$k.json"
+done
+MUT=${MUT:-0} RECORDS=${RECORDS:-0}
+LOG_S=$(J catchup_log '.done_s // 0') SNAP_S=$(J catchup_snap '.done_s // 0')
+LOG_RATE=$(awk -v m="$MUT" -v s="$LOG_S" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+SNAP_RATE=$(awk -v m="$RECORDS" -v s="$SNAP_S" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
+echo
+edges_cfg=", edges --sync batch (their default) --threads $ETHREADS"
+((NEDGES > 0)) || edges_cfg=" (lone)"
+echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync ${EDGEKV_BENCH_ORIGIN_SYNC:-always} --threads $OTHREADS$edges_cfg;"
+echo "redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//'), primary appendfsync always, $( ((NEDGES > 0)) && echo "replica everysec" || echo "no replica")"
+echo
+report_tput
+if ((NEDGES > 0)); then
+  echo
+  report_delay
+  echo
+  report_catchup
+fi
 
 jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE" --argjson secs "$SECS" \
   --argjson tsecs "$TSECS" --argjson writers "$WRITERS" --argjson othreads "$OTHREADS" --argjson ethreads "$ETHREADS" \
+  --arg osync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" \
   --slurpfile to "$TMP/tput_origin.json" --slurpfile te "$TMP/tput_edge.json" --slurpfile tr "$TMP/tput_redis.json" \
   --slurpfile le "$TMP/lag_edgekv.json" --slurpfile lr "$TMP/lag_redis.json" --slurpfile bulk "$TMP/bulk.json" \
   --slurpfile cl "$TMP/catchup_log.json" --slurpfile cs "$TMP/catchup_snap.json" \
-  --argjson cpu "$(for k in tput_origin tput_edge tput_redis lag_edgekv lag_redis bulk; do
+  --argjson cpu "$(for k in "${!CPU_O[@]}"; do
     jq -n --arg k "$k" --argjson o "${CPU_O[$k]}" --argjson e "${CPU_E[$k]}" --argjson r "${CPU_R[$k]}" \
       '{($k): {origin: $o, edges: $e, redis: $r}}'; done | jq -s add)" \
   --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
-  --arg lmode "$CATCH_MODE" --arg smode "$SNAP_MODE" \
+  --arg lmode "${CATCH_MODE:-}" --arg smode "${SNAP_MODE:-}" \
   --argjson failed "$(for k in "${!FAILED[@]}"; do jq -n --arg k "$k" --arg v "${FAILED[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" \
-  '{benchmark: "repl", edges: $edges, cpus: $cpus, origin_threads: $othreads, edge_threads: $ethreads,
+  '{benchmark: "repl", edges: $edges, cpus: $cpus, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
     throughput: {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
                  ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)},
-    delay: {rate: $rate, seconds: $secs, edgekv: $le[0], redis: $lr[0],
-            ratio_p99_edgekv_redis: (if $lr[0].p99_ms > 0 then $le[0].p99_ms / $lr[0].p99_ms else null end)},
-    catchup: {bulk: $bulk[0],
-              restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate}),
-              fresh: ($cs[0] + {resumed_from: $smode, records: $recs, records_per_s: $srate}),
-              failures: $failed},
+    delay: (if $edges == 0 then null else
+            {rate: $rate, seconds: $secs, edgekv: $le[0], redis: $lr[0],
+             ratio_p99_edgekv_redis: (if $lr[0].p99_ms > 0 then $le[0].p99_ms / $lr[0].p99_ms else null end)} end),
+    catchup: (if $edges == 0 then null else
+              {bulk: $bulk[0],
+               restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate}),
+               fresh: ($cs[0] + {resumed_from: $smode, records: $recs, records_per_s: $srate}),
+               failures: $failed} end),
     cpu_pct: $cpu}' >"$OUT"
 echo
 echo "JSON: $OUT"
