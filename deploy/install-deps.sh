@@ -2,7 +2,7 @@
 # Installs every Debian package edgekv's build, tests and benchmarks need.
 # Idempotent and quiet when everything is present; needs root (or sudo).
 #   deploy/install-deps.sh           build + tests
-#   deploy/install-deps.sh --bench   also the benchmark peers (wrk, nginx, redis)
+#   deploy/install-deps.sh --bench   also the benchmark peers (wrk, nginx, h2o, redis)
 set -euo pipefail
 
 PKGS=(
@@ -14,7 +14,7 @@ PKGS=(
   clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(wrk nginx-light redis-server)
+  PKGS+=(wrk nginx-light h2o redis-server)
 fi
 
 missing=()

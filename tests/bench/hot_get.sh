@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Read benchmark: edgekv GET of a 100-byte value vs nginx serving the same
-# 100 bytes as a static file, with identical wrk settings. See
+# Read benchmark: edgekv GET of a 100-byte value vs nginx and h2o serving the
+# same 100 bytes as a static file, with identical wrk settings. See
 # tests/bench/README.md for what each row measures and how to read it.
 #   tests/bench/hot_get.sh
 # Env: EDGEKV_BENCH_SECONDS (10) wrk duration per scenario
@@ -8,6 +8,7 @@
 #      EDGEKV_BENCH_WARMUP  (1)  seconds of untimed wrk before each scenario
 #      EDGEKV_BENCH_OUT          JSON result file (default $TMPDIR/edgekv-hot_get.json)
 #      EDGEKV_BENCH_NGINX_WORKERS (1) nginx worker_processes
+#      EDGEKV_BENCH_H2O_THREADS (2) h2o num-threads
 #      EDGEKV_BIN                use this binary instead of building
 #      EDGEKV_BENCH_TIMEOUT      hard limit for the whole run, seconds
 # Exit 0 when every scenario ran and returned the right bytes; speed is not
@@ -22,19 +23,20 @@ NKEYS=100000       # distinct keys for the miss scenario
 NFILES=10000       # static files for nginx's random-file baseline
 BULK=10000         # items per bulk PUT (the API maximum)
 NGINX_WORKERS=${EDGEKV_BENCH_NGINX_WORKERS:-1}
+H2O_THREADS=${EDGEKV_BENCH_H2O_THREADS:-2}
 WRK_ARGS=(-t2 -c50 --latency)
 
 log() { echo "hot_get: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
 "$REPO/deploy/install-deps.sh" --bench
-for c in wrk nginx curl jq awk cmp; do
+for c in wrk nginx h2o curl jq awk cmp; do
   command -v "$c" >/dev/null || die "missing command $c"
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-bench.XXXXXX")
 OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-hot_get.json}
-EDGE_PID="" NGINX_PID="" WD_PID="" WRK_PID=""
+EDGE_PID="" NGINX_PID="" H2O_PID="" WD_PID="" WRK_PID=""
 
 stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
   local pid=$1 i
@@ -53,9 +55,10 @@ cleanup() {
   stop_pid "$WRK_PID"
   stop_pid "$EDGE_PID"
   stop_pid "$NGINX_PID"
+  stop_pid "$H2O_PID"
   if [[ -n "$WD_PID" ]]; then kill -TERM "$WD_PID" 2>/dev/null || true; wait "$WD_PID" 2>/dev/null || true; fi
   if [[ $rc -ne 0 ]]; then
-    for f in "$TMP"/edgekv*.log "$TMP"/nginx/error.log; do
+    for f in "$TMP"/edgekv*.log "$TMP"/nginx/error.log "$TMP"/h2o/error.log; do
       [[ -s "$f" ]] && { log "--- tail of $f"; tail -n 20 "$f" >&2; }
     done
   fi
@@ -67,8 +70,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Watchdog: the whole run is bounded (5 wrk scenarios + setup).
-LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 6 * (SECS + WARMUP + 5)))}
+# Watchdog: the whole run is bounded (7 wrk scenarios + setup).
+LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 8 * (SECS + WARMUP + 5)))}
 MAIN_PID=$$
 (
   trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
@@ -109,7 +112,7 @@ fi
 # ---- data --------------------------------------------------------------------------------
 # Value of key kNNNNNN: exactly 100 printable bytes, derived from the key.
 value_awk='function val(k,   s) { s = k ":"; while (length(s) < 100) s = s "abcdefghijklmnopqrstuvwxyz0123456789"; return substr(s, 1, 100) }'
-mkdir -p "$TMP/www/r" "$TMP/bulk" "$TMP/nginx"
+mkdir -p "$TMP/www/r" "$TMP/bulk" "$TMP/nginx" "$TMP/h2o"
 awk 'BEGIN { s = "hot-value:"; while (length(s) < 100) s = s "0123456789"; printf "%s", substr(s, 1, 100) }' >"$TMP/www/hot"
 [[ $(wc -c <"$TMP/www/hot") -eq 100 ]] || die "hot value is not 100 bytes"
 awk -v n="$NKEYS" -v b="$BULK" -v dir="$TMP/bulk" "$value_awk"'
@@ -214,14 +217,45 @@ EOF
 log "starting nginx on port $NPORT"
 nginx -p "$TMP/nginx/" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx/stdout.log" 2>&1 &
 NGINX_PID=$!
-for ((i = 0; i < 100; i++)); do
-  kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited at startup"
-  [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$NBASE/hot" 2>/dev/null) == 200 ]] && break
-  sleep 0.1
-done
-check_bytes "nginx GET hot" "$TMP/www/hot" "$NBASE/hot"
-expect k000042 >"$TMP/want"
-check_bytes "nginx GET r/k000042" "$TMP/want" "$NBASE/r/k000042"
+# wait_peer NAME PID BASE: until the peer serves /hot (10 s), then check its bytes.
+wait_peer() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$2" 2>/dev/null || die "$1 exited at startup"
+    [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$3/hot" 2>/dev/null) == 200 ]] && break
+    sleep 0.1
+  done
+  check_bytes "$1 GET hot" "$TMP/www/hot" "$3/hot"
+  expect k000042 >"$TMP/want"
+  check_bytes "$1 GET r/k000042" "$TMP/want" "$3/r/k000042"
+}
+wait_peer nginx "$NGINX_PID" "$NBASE"
+
+# ---- h2o -----------------------------------------------------------------------------------
+# The same directory; num-threads workers in one process. No access-log directive: h2o
+# then writes none. As root, h2o would switch to nobody, who cannot read the mktemp dir.
+HPORT=$(free_port "$EPORT") || die "no free port"
+[[ "$HPORT" != "$NPORT" ]] || HPORT=$(free_port "$NPORT") || die "no free port"
+HBASE="http://127.0.0.1:$HPORT"
+h2o_user=""
+[[ $(id -u) -eq 0 ]] && h2o_user="user: root"
+cat >"$TMP/h2o/h2o.conf" <<EOF
+$h2o_user
+num-threads: $H2O_THREADS
+error-log: $TMP/h2o/error.log
+listen:
+  host: 127.0.0.1
+  port: $HPORT
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $TMP/www
+EOF
+log "starting h2o on port $HPORT (num-threads $H2O_THREADS)"
+h2o -c "$TMP/h2o/h2o.conf" >"$TMP/h2o/stdout.log" 2>&1 &
+H2O_PID=$!
+wait_peer h2o "$H2O_PID" "$HBASE"
 
 # ---- wrk -------------------------------------------------------------------------------------
 CLK=$(getconf CLK_TCK)
@@ -272,15 +306,19 @@ run_wrk() { # run_wrk NAME SERVER_PID wrk-args...
 }
 
 NG_HOT="nginx static"
+H2_HOT="h2o static"
 NG_RND="nginx static random ($NFILES files)"
+H2_RND="h2o static random ($NFILES files)"
 ED_REST="edgekv REST hot GET"
 ED_BIND="edgekv binding hot GET"
 ED_MISS="edgekv REST miss (cache off)"
 
 run_wrk "$NG_HOT" "$NGINX_PID" "$NBASE/hot"
+run_wrk "$H2_HOT" "$H2O_PID" "$HBASE/hot"
 run_wrk "$ED_REST" "$EDGE_PID" -H "$AUTH" "$VALS/hot"
 run_wrk "$ED_BIND" "$EDGE_PID" -H "$AUTH" -H "X-EdgeKV-Namespace: $NS" "$EBASE/hot?urlencoded=true"
 run_wrk "$NG_RND" "$NGINX_PID" -s "$BENCH_DIR/miss.lua" "$NBASE/" -- "/r/" "$NFILES" 100
+run_wrk "$H2_RND" "$H2O_PID" -s "$BENCH_DIR/miss.lua" "$HBASE/" -- "/r/" "$NFILES" 100
 
 log "restarting edgekv with --cache-bytes 0"
 stop_pid "$EDGE_PID"
@@ -291,22 +329,32 @@ run_wrk "$ED_MISS" "$EDGE_PID" -H "$AUTH" -s "$BENCH_DIR/miss.lua" "$EBASE/" \
   -- "/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values/" "$NKEYS" 100
 
 # ---- report ----------------------------------------------------------------------------------
+# Every row against both peers' baseline of its kind: the hot rows against each peer's one
+# file, the miss row against each peer's random files. A peer's own row is 1.00 in its column
+# and, in the other peer's, the ratio of the two peers.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-rows=("$NG_HOT|$NG_HOT" "$ED_REST|$NG_HOT" "$ED_BIND|$NG_HOT" "$NG_RND|$NG_RND" "$ED_MISS|$NG_RND")
+rows=("$NG_HOT|$NG_HOT|$H2_HOT" "$H2_HOT|$NG_HOT|$H2_HOT" "$ED_REST|$NG_HOT|$H2_HOT" "$ED_BIND|$NG_HOT|$H2_HOT"
+  "$NG_RND|$NG_RND|$H2_RND" "$H2_RND|$NG_RND|$H2_RND" "$ED_MISS|$NG_RND|$H2_RND")
+NGINX_VER=$(nginx -v 2>&1 | sed -n 's|.*nginx/||p')
+H2O_VER=$(h2o --version | awk 'NR == 1 { print $3 }')
 json="[]"
 echo
-echo "wrk ${WRK_ARGS[*]} -d${SECS}s; edgekv --threads $NTHREADS --sync off; nginx worker_processes $NGINX_WORKERS; $(nproc) CPUs"
-printf '%-34s | %10s | %8s | %25s | %s\n' scenario "req/s" "p99 ms" "ratio edgekv/nginx (req/s)" "server CPU %"
+echo "wrk ${WRK_ARGS[*]} -d${SECS}s; edgekv --threads $NTHREADS --sync off; nginx $NGINX_VER worker_processes $NGINX_WORKERS;" \
+  "h2o $H2O_VER num-threads $H2O_THREADS; $(nproc) CPUs"
+printf '%-34s | %10s | %8s | %14s | %12s | %s\n' scenario "req/s" "p99 ms" "ratio to nginx" "ratio to h2o" "server CPU %"
 for row in "${rows[@]}"; do
-  name=${row%%|*} base=${row#*|}
+  IFS='|' read -r name base hbase <<<"$row"
   r=$(ratio "${RPS[$name]}" "${RPS[$base]}")
-  printf '%-34s | %10.0f | %8.3f | %25s | %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "${CPU[$name]}"
-  json=$(jq -c --arg s "$name" --arg b "$base" --argjson rps "${RPS[$name]}" --argjson p99 "${P99[$name]}" \
-    --argjson ratio "$r" --argjson cpu "${CPU[$name]}" \
-    '. + [{scenario: $s, req_per_s: $rps, p99_ms: $p99, baseline: $b, ratio_req_per_s: $ratio, server_cpu_pct: $cpu}]' <<<"$json")
+  rh=$(ratio "${RPS[$name]}" "${RPS[$hbase]}")
+  printf '%-34s | %10.0f | %8.3f | %14s | %12s | %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "$rh" "${CPU[$name]}"
+  json=$(jq -c --arg s "$name" --arg b "$base" --arg hb "$hbase" --argjson rps "${RPS[$name]}" \
+    --argjson p99 "${P99[$name]}" --argjson ratio "$r" --argjson rh "$rh" --argjson cpu "${CPU[$name]}" \
+    '. + [{scenario: $s, req_per_s: $rps, p99_ms: $p99, baseline: $b, ratio_req_per_s: $ratio,
+           baseline_h2o: $hb, ratio_h2o_req_per_s: $rh, server_cpu_pct: $cpu}]' <<<"$json")
 done
-jq -n --argjson rows "$json" --argjson threads "$NTHREADS" --argjson ngw "$NGINX_WORKERS" --argjson cpus "$(nproc)" \
-  --arg wrk "${WRK_ARGS[*]} -d${SECS}s" \
-  '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, nginx_workers: $ngw, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
+jq -n --argjson rows "$json" --argjson threads "$NTHREADS" --argjson ngw "$NGINX_WORKERS" --argjson h2t "$H2O_THREADS" \
+  --argjson cpus "$(nproc)" --arg wrk "${WRK_ARGS[*]} -d${SECS}s" --arg ngv "$NGINX_VER" --arg h2v "$H2O_VER" \
+  '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, nginx_workers: $ngw, nginx_version: $ngv,
+    h2o_threads: $h2t, h2o_version: $h2v, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
 echo
 echo "JSON: $OUT"
