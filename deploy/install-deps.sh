@@ -14,7 +14,7 @@ PKGS=(
   clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(wrk nginx-light h2o redis-server)
+  PKGS+=(wrk nginx-light h2o redis-server time) # time: /usr/bin/time -f (sim_speed.sh)
 fi
 
 missing=()
