@@ -1,0 +1,34 @@
+# md.jq - all.md from all.json (tests/bench/merge.sh: jq -r -f md.jq all.json).
+# One table, row | edgekv | peer | ratio | target; ratio = edgekv / peer, so
+# above 1 means more for a rate and slower for a delay (the row's unit says which).
+
+# 12345.6 -> "12 346"; 15.13 -> "15.1"; 0.8071 -> "0.807": three or more significant digits.
+def sep: if length <= 3 then . else (.[:-3] | sep) + " " + .[-3:] end;
+def num:
+  if . == null then "-"
+  elif fabs >= 100 then (round | tostring | sep)
+  elif fabs >= 10 then (. * 10 | round / 10 | tostring)
+  elif fabs >= 1 then (. * 100 | round / 100 | tostring)
+  else (. * 1000 | round / 1000 | tostring) end;
+# A ratio (never negative) with two decimals: 1.2 -> "1.20".
+def fix2: (. * 100 | round | tostring) as $c | ("00" + $c)[-2:] as $d
+  | ($c | .[:length - 2]) as $i | (if $i == "" then "0" else $i end) + "." + $d;
+def cell: if . == null then "-" else tostring | gsub("\\|"; "\\|") end;
+
+"## edgekv benchmarks: \(.date), commit \(.commit)",
+"",
+"Machine: \(.machine.cpu_model), \(.machine.cpus) CPUs, \(.machine.kernel), \(.machine.memory_gib) GiB RAM;"
+  + " load average (1, 5, 15 min) \(.machine.loadavg_start) at the start, \(.machine.loadavg_end // "-") at the end.",
+"Runs: " + ([.runs[] | "\(.name) \(.status)" + (if .seconds != null then " (\(.seconds) s)" else "" end)]
+  | join(", ")) + ".",
+(if (.settings | length) > 0 then "Settings: " + ([.settings | to_entries[] | "`\(.key)=\(.value)`"] | join(" ")) + "."
+ else "Settings: the defaults." end),
+"",
+"| row | edgekv | peer | ratio | target |",
+"|---|--:|---|--:|---|",
+(.rows[] | "| \(.row | cell) | \(.edgekv | num)\(if .note and (.note | startswith("FAILED")) then " (FAILED)" else "" end)"
+  + " | \(if .peer then "\(.peer | cell): \(.peer_value | num)" else "-" end)"
+  + " | \(if .ratio then (.ratio | fix2) else "-" end) | \(.target | cell) |"),
+"",
+"ratio: edgekv / peer in the same run (rates: above 1 is faster than the peer; ms: above 1 is slower).",
+([.rows[] | select(.note) | "- \(.row): \(.note)"] | if length > 0 then "", "Notes:", .[] else empty end)
