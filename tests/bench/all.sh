@@ -56,6 +56,9 @@ export EDGEKV_SIM_BIN=${EDGEKV_SIM_BIN:-$(dirname "$EDGEKV_BIN")/../sim/edgekv-s
 # ---- the run's record: run.json ---------------------------------------------------------------
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
+# Tracked files changed but not committed: the build (deploy/build.sh) includes them.
+DIRTY=false
+[[ -z $(git -C "$REPO" status --porcelain --untracked-files=no) ]] || DIRTY=true
 LOAD0=$(loadavg)
 machine_json() {
   jq -n --arg cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
@@ -76,10 +79,10 @@ write_run() {
     runs=$(jq -c --arg n "$n" --arg s "${STATUS[$n]}" --argjson rc "${RC[$n]:-null}" --argjson t "${SECS[$n]:-null}" \
       '. + [{name: $n, status: $s, exit_code: $rc, seconds: $t}]' <<<"$runs")
   done
-  jq -n --arg date "$(date -u -d "@$RUN_EPOCH" '+%Y-%m-%d %H:%M UTC')" --arg commit "$COMMIT" \
+  jq -n --arg date "$(date -u -d "@$RUN_EPOCH" '+%Y-%m-%d %H:%M UTC')" --arg commit "$COMMIT" --argjson dirty "$DIRTY" \
     --argjson machine "$(machine_json)" --argjson settings "$SETTINGS" --argjson binary "$BINARY" \
     --argjson runs "$runs" --argjson total "$((SECONDS - T_START))" \
-    '{date: $date, commit: $commit, machine: $machine, binary: $binary, settings: $settings,
+    '{date: $date, commit: $commit, uncommitted_changes: $dirty, machine: $machine, binary: $binary, settings: $settings,
       runs: $runs, total_seconds: $total}' >"$DIR/run.json"
 }
 RUN_EPOCH=$(date +%s)

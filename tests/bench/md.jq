@@ -15,8 +15,10 @@ def fix2: (. * 100 | round | tostring) as $c | ("00" + $c)[-2:] as $d
   | ($c | .[:length - 2]) as $i | (if $i == "" then "0" else $i end) + "." + $d;
 def cell: if . == null then "-" else tostring | gsub("\\|"; "\\|") end;
 
-"## edgekv benchmarks: \(.date), commit \(.commit)",
+"## edgekv benchmarks: \(.date), commit \(.commit)"
+  + (if .uncommitted_changes then " (the work tree had uncommitted changes)" else "" end),
 "",
+"Binary: `\(.binary.path)`, modified \(.binary.modified).",
 "Machine: \(.machine.cpu_model), \(.machine.cpus) CPUs, \(.machine.kernel), \(.machine.memory_gib) GiB RAM;"
   + " load average (1, 5, 15 min) \(.machine.loadavg_start) at the start, \(.machine.loadavg_end // "-") at the end.",
 "Runs: " + ([.runs[] | "\(.name) \(.status)" + (if .seconds != null then " (\(.seconds) s)" else "" end)]
