@@ -21,6 +21,10 @@ def cell: if . == null then "-" else tostring | gsub("\\|"; "\\|") end;
 "Binary: `\(.binary.path)`, modified \(.binary.modified).",
 "Machine: \(.machine.cpu_model), \(.machine.cpus) CPUs, \(.machine.kernel), \(.machine.memory_gib) GiB RAM;"
   + " load average (1, 5, 15 min) \(.machine.loadavg_start) at the start, \(.machine.loadavg_end // "-") at the end.",
+([(.results.hot_get // {} | if .nginx_version then "nginx \(.nginx_version) (worker_processes \(.nginx_workers))" else empty end),
+  (.results.hot_get // {} | if .h2o_version then "h2o \(.h2o_version) (num-threads \(.h2o_threads))" else empty end),
+  ((.results.repl // .results.lone // {}) | if .redis_version then "redis \(.redis_version) (appendfsync always)" else empty end)]
+ | if length > 0 then "Peers: " + join(", ") + "." else empty end),
 "Runs: " + ([.runs[] | "\(.name) \(.status)" + (if .seconds != null then " (\(.seconds) s)" else "" end)]
   | join(", ")) + ".",
 (if (.settings | length) > 0 then "Settings: " + ([.settings | to_entries[] | "`\(.key)=\(.value)`"] | join(" ")) + "."

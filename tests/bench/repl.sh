@@ -287,7 +287,8 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.05
 done
 ((i < 100)) || die "redis (port $READ_RP) does not return a write"
-log "redis primary :$RP, replica :${RRPID:+$RRP}${RRPID:-none} ($(redis-server --version | awk '{ print $3 }'))"
+REDIS_VER=$(redis-server --version | awk '{ print $3 }' | sed 's/v=//')
+log "redis primary :$RP, replica :${RRPID:+$RRP}${RRPID:-none} ($REDIS_VER)"
 
 HTTP=(--acct "$ACCT" --ns "$NS" --token "$TOKEN")
 
@@ -455,7 +456,7 @@ echo
 edges_cfg=", edges --sync batch (their default) --threads $ETHREADS"
 ((NEDGES > 0)) || edges_cfg=" (lone)"
 echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync ${EDGEKV_BENCH_ORIGIN_SYNC:-always} --threads $OTHREADS$edges_cfg;"
-echo "redis $(redis-server --version | awk '{ print $3 }' | sed 's/v=//'), primary appendfsync always, $( ((NEDGES > 0)) && echo "replica everysec" || echo "no replica")"
+echo "redis $REDIS_VER, primary appendfsync always, $( ((NEDGES > 0)) && echo "replica everysec" || echo "no replica")"
 echo
 report_tput
 if ((NEDGES > 0)); then
@@ -467,7 +468,7 @@ fi
 
 jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE" --argjson secs "$SECS" \
   --argjson tsecs "$TSECS" --argjson writers "$WRITERS" --argjson othreads "$OTHREADS" --argjson ethreads "$ETHREADS" \
-  --arg osync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" \
+  --arg osync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" --arg redis "$REDIS_VER" \
   --slurpfile to "$TMP/tput_origin.json" --slurpfile te "$TMP/tput_edge.json" --slurpfile tr "$TMP/tput_redis.json" \
   --slurpfile le "$TMP/lag_edgekv.json" --slurpfile lr "$TMP/lag_redis.json" --slurpfile bulk "$TMP/bulk.json" \
   --slurpfile cl "$TMP/catchup_log.json" --slurpfile cs "$TMP/catchup_snap.json" \
@@ -477,7 +478,7 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
   --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
   --arg lmode "${CATCH_MODE:-}" --arg smode "${SNAP_MODE:-}" \
   --argjson failed "$(for k in "${!FAILED[@]}"; do jq -n --arg k "$k" --arg v "${FAILED[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" \
-  '{benchmark: "repl", edges: $edges, cpus: $cpus, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
+  '{benchmark: "repl", edges: $edges, cpus: $cpus, redis_version: $redis, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
     throughput: {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
                  ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)},
     delay: (if $edges == 0 then null else
