@@ -20,7 +20,8 @@ typedef struct {
 
 struct sim_check {
     size_t nedges, nkeys;
-    kv_version_t *hw; /* nedges * nkeys: newest version observed */
+    kv_version_t *hw; /* [key * nedges + edge]: newest version observed (key by key,
+                       * as the replicas are laid out: see sim.c) */
     acked_t *acked;
     size_t nacked, acked_cap;
     sim_check_result_t r[SIM_CK_COUNT];
@@ -61,7 +62,7 @@ static void fail(sim_check_t *c, sim_check_id_t id, const char *fmt, ...)
 void sim_check_observe(sim_check_t *c, size_t edge, uint32_t key, kv_version_t v, uint64_t t_ns)
 {
     KV_ASSERT(edge < c->nedges && key < c->nkeys);
-    kv_version_t *hw = &c->hw[edge * c->nkeys + key];
+    kv_version_t *hw = &c->hw[(size_t)key * c->nedges + edge];
     c->r[SIM_CK_REWIND].checked++;
     if (kv_version_cmp(v, *hw) < 0) {
         fail(c, SIM_CK_REWIND,

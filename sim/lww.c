@@ -245,13 +245,22 @@ void lww_replica_init(lww_replica_t *r, lww_keys_t *k)
 {
     memset(r, 0, sizeof *r);
     r->keys = k;
+    r->stride = 1;
 }
 
 void lww_replica_init_fixed(lww_replica_t *r, lww_keys_t *k, lww_rec_t *recs, size_t cap)
 {
+    lww_replica_init_strided(r, k, recs, cap, 1);
+}
+
+void lww_replica_init_strided(lww_replica_t *r, lww_keys_t *k, lww_rec_t *recs, size_t cap,
+                              size_t stride)
+{
+    KV_ASSERT(stride >= 1);
     lww_replica_init(r, k);
     r->recs = recs;
     r->cap = cap;
+    r->stride = stride;
     r->fixed = true;
 }
 
@@ -275,8 +284,11 @@ void lww_replica_free(lww_replica_t *r)
 
 void lww_replica_clear(lww_replica_t *r)
 {
-    if (r->cap)
+    if (r->stride == 1 && r->cap)
         memset(r->recs, 0, r->cap * sizeof *r->recs);
+    else
+        for (uint32_t i = 0; i < r->cap; i++)
+            memset(lww_rec(r, i), 0, sizeof(lww_rec_t));
     ns_clear(r);
     r->applied_seq = 0;
     r->applied_version = KV_VERSION_ZERO;
@@ -286,7 +298,7 @@ void lww_replica_clear(lww_replica_t *r)
 static lww_rec_t *rec_at(lww_replica_t *r, uint32_t slot)
 {
     if (slot < r->cap)
-        return &r->recs[slot];
+        return lww_rec(r, slot);
     KV_ASSERT(!r->fixed && "slot past a fixed replica");
     size_t cap = r->cap ? r->cap : 64;
     while (cap <= slot)
@@ -374,9 +386,9 @@ bool lww_apply_mut(lww_replica_t *r, const repl_mutation_t *m, uint32_t *slot)
 
 const lww_rec_t *lww_get(const lww_replica_t *r, uint32_t slot)
 {
-    if (slot >= r->cap || kv_version_is_zero(r->recs[slot].v))
+    if (slot >= r->cap || kv_version_is_zero(lww_rec(r, slot)->v))
         return NULL;
-    return &r->recs[slot];
+    return lww_rec(r, slot);
 }
 
 const lww_rec_t *lww_lookup(const lww_replica_t *r, const char *ns, const char *key)
@@ -398,7 +410,8 @@ bool lww_equal(const lww_replica_t *a, const lww_replica_t *b)
     KV_ASSERT(a->keys == b->keys && "slots of different keyspaces");
     size_t n = a->cap > b->cap ? a->cap : b->cap;
     for (size_t i = 0; i < n; i++)
-        if (!rec_equal(i < a->cap ? &a->recs[i] : &none, i < b->cap ? &b->recs[i] : &none))
+        if (!rec_equal(i < a->cap ? lww_rec(a, (uint32_t)i) : &none,
+                       i < b->cap ? lww_rec(b, (uint32_t)i) : &none))
             return false;
     if (a->nns != b->nns)
         return false;
@@ -415,13 +428,13 @@ bool lww_equal(const lww_replica_t *a, const lww_replica_t *b)
 size_t lww_snapshot(const lww_replica_t *r, repl_mutation_t **out)
 {
     size_t n = r->nns;
-    for (size_t i = 0; i < r->cap; i++)
-        n += !kv_version_is_zero(r->recs[i].v);
+    for (uint32_t i = 0; i < r->cap; i++)
+        n += !kv_version_is_zero(lww_rec(r, i)->v);
     repl_mutation_t *s = calloc(n ? n : 1, sizeof *s);
     LWW__NOMEM(s);
     size_t k = 0;
     for (uint32_t i = 0; i < r->cap; i++) {
-        const lww_rec_t *rec = &r->recs[i];
+        const lww_rec_t *rec = lww_rec(r, i);
         if (kv_version_is_zero(rec->v))
             continue;
         repl_op_t *op = &s[k].op;

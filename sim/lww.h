@@ -70,9 +70,10 @@ typedef struct {
 
 typedef struct {
     lww_keys_t *keys;
-    lww_rec_t *recs; /* by slot; slots past cap were never written */
+    lww_rec_t *recs; /* slot i at recs[i * stride]; slots past cap were never written */
     size_t cap;
-    bool fixed; /* recs is the caller's block: never grown nor freed */
+    size_t stride; /* 1, but for interleaved replicas (lww_replica_init_strided) */
+    bool fixed;    /* recs is the caller's block: never grown nor freed */
     lww_ns_t *ns;
     size_t nns, nscap;
     uint64_t applied_seq;
@@ -83,8 +84,15 @@ typedef struct {
 
 /* An empty replica whose records grow with the keyspace ... */
 void lww_replica_init(lww_replica_t *r, lww_keys_t *k);
-/* ... or held in the caller's zeroed block of cap records. */
+/* ... or held in the caller's zeroed block of cap records ... */
 void lww_replica_init_fixed(lww_replica_t *r, lww_keys_t *k, lww_rec_t *recs, size_t cap);
+/* ... or interleaved with other replicas in the caller's zeroed block: slot i
+ * at recs[i * stride]. The simulator keeps every replica's record of one key
+ * side by side, since a write reaches all replicas of its key within a
+ * fraction of a second and a replica-by-replica layout made each apply a
+ * cache miss. */
+void lww_replica_init_strided(lww_replica_t *r, lww_keys_t *k, lww_rec_t *recs, size_t cap,
+                              size_t stride);
 void lww_replica_free(lww_replica_t *r);
 /* What a RESET leaves: no record, no namespace, no history, applied seq 0. */
 void lww_replica_clear(lww_replica_t *r);
@@ -98,6 +106,11 @@ bool lww_apply(lww_replica_t *r, uint32_t slot, kv_version_t v, uint32_t val, ui
  * nothing. True when it won. */
 bool lww_apply_mut(lww_replica_t *r, const repl_mutation_t *m, uint32_t *slot);
 
+/* The record of a slot below cap (zero version: never written). */
+static inline lww_rec_t *lww_rec(const lww_replica_t *r, uint32_t slot)
+{
+    return &r->recs[(size_t)slot * r->stride];
+}
 /* The record of a slot, NULL when it was never written. */
 const lww_rec_t *lww_get(const lww_replica_t *r, uint32_t slot);
 /* The record of (ns, key), NULL when it was never written. */

@@ -148,7 +148,7 @@ void sim__pull_event(sim_t *s, const sim_ev_t *ev)
         }
         /* The origin answers with its durable record after a disk read. */
         uint32_t node = ev->conn, key = (uint32_t)ev->a;
-        const sim_rec_t *r = &s->om.recs[key];
+        const sim_rec_t *r = lww_rec(&s->om, key);
         uint64_t t =
             s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6);
         t = sim__path_arrival(s, node, 0, t);

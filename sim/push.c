@@ -168,7 +168,7 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
         sim_commit_t tmp[256];
         size_t n = 0, bytes = 0;
         for (; i < nk && n < 256 && bytes < 512u * 1024u; i++) {
-            const sim_rec_t *r = &s->om.recs[i];
+            const sim_rec_t *r = lww_rec(&s->om, (uint32_t)i);
             if (kv_version_is_zero(r->v))
                 continue;
             tmp[n] = (sim_commit_t){.v = r->v,
@@ -461,7 +461,7 @@ static void edge_applied(drive_node_t *d, const repl_mutation_t *m, uint32_t slo
     sim_node_t *n = &s->nodes[idx];
     (void)m;
     if (!n->snapshotting)
-        sim_check_observe(s->ck, idx - 1, slot, n->m.recs[slot].v, s->eng.now_ns);
+        sim_check_observe(s->ck, idx - 1, slot, lww_rec(&n->m, slot)->v, s->eng.now_ns);
 }
 
 static void edge_advanced(drive_node_t *d, uint64_t from, uint64_t to)
@@ -478,7 +478,7 @@ static void edge_history(drive_node_t *d)
         return;
     n->snapshotting = false; /* the snapshot as a whole must not rewind */
     for (uint32_t k = 0; k < s->sc->nkeys; k++)
-        sim_check_observe(s->ck, idx - 1, k, n->m.recs[k].v, s->eng.now_ns);
+        sim_check_observe(s->ck, idx - 1, k, lww_rec(&n->m, k)->v, s->eng.now_ns);
 }
 
 static const drive_ops_t EDGE_OPS = {

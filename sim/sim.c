@@ -249,9 +249,10 @@ static void build_nodes(sim_t *s)
         sim_hist_init(&n->prop);
         if (pull && i > 0)
             n->cache = s->cache_block + (size_t)(i - 1) * sc->nkeys;
-        else if (!pull || i == 0)
-            lww_replica_init_fixed(&n->m, s->keys,
-                                   s->recs_block + (size_t)(pull ? 0 : i) * sc->nkeys, sc->nkeys);
+        else if (pull)
+            lww_replica_init_fixed(&n->m, s->keys, s->recs_block, sc->nkeys);
+        else /* key by key: every replica's record of key k side by side */
+            lww_replica_init_strided(&n->m, s->keys, s->recs_block + i, sc->nkeys, s->nnodes);
     }
     s->read_cum = calloc(sc->nregions, sizeof *s->read_cum);
     s->write_cum = calloc(sc->nregions, sizeof *s->write_cum);
@@ -293,7 +294,7 @@ int sim_create(const sim_scenario_t *sc, uint64_t seed, const sim_options_t *opt
     }
     build_nodes(s);
     /* The origin's durable records: node 0's block. */
-    lww_replica_init_fixed(&s->om, s->keys, s->nodes[0].m.recs, sc->nkeys);
+    lww_replica_init_strided(&s->om, s->keys, s->nodes[0].m.recs, sc->nkeys, s->nodes[0].m.stride);
     s->work_end_ns = (uint64_t)(sc->duration_s * 1e9);
     s->end_ns = s->work_end_ns + (uint64_t)(sc->quiet_s * 1e9);
     s->key_last_seq = calloc(sc->nkeys, sizeof *s->key_last_seq);

@@ -153,7 +153,7 @@ static void do_read(sim_t *s)
     repl_edge_status_t st;
     repl_edge_status(n->d.edge, sim__mono_ms(s), &st);
     s->reads_stale_flag += st.stale;
-    sim__read_done(s, node, key, n->m.recs[key].v, s->sc->read_service_ms);
+    sim__read_done(s, node, key, lww_rec(&n->m, key)->v, s->sc->read_service_ms);
 }
 
 static void do_probe(sim_t *s, const sim_ev_t *ev)
@@ -172,7 +172,7 @@ static void do_probe(sim_t *s, const sim_ev_t *ev)
     if (s->sc->policy == SIM_POLICY_PULL)
         vis = sim__pull_visible(s, node, c->key, c->v);
     else
-        vis = !n->snapshotting && kv_version_cmp(n->m.recs[c->key].v, c->v) >= 0;
+        vis = !n->snapshotting && kv_version_cmp(lww_rec(&n->m, c->key)->v, c->v) >= 0;
     s->tvis_n[ev->b]++;
     s->tvis_hit[ev->b] += vis;
 }
