@@ -45,26 +45,27 @@ static uint32_t slot_alloc(sim_engine_t *e)
     return (uint32_t)e->npool++;
 }
 
-sim_ev_t *sim_engine_push(sim_engine_t *e, uint64_t at_ns, uint16_t kind)
+/* Room for one more key. */
+static void keys_reserve(sim_engine_t *e)
 {
-    if (at_ns < e->now_ns)
-        at_ns = e->now_ns;
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? 2 * e->cap : 4096;
-        void *mem = aligned_alloc(64, (cap + 4) * sizeof(sim_hent_t));
-        KV_ASSERT(mem != NULL);
-        sim_hent_t *h = (sim_hent_t *)mem + 3;
-        if (e->n)
-            memcpy(h, e->heap, e->n * sizeof *h);
-        free(e->heap_mem);
-        e->heap_mem = mem;
-        e->heap = h;
-        e->cap = cap;
-    }
-    uint32_t slot = slot_alloc(e);
-    KV_ASSERT(slot < (1u << SIM_SLOT_BITS));
-    sim_hent_t ent = {at_ns, (e->seq++ << SIM_SLOT_BITS) | slot};
-    size_t i = e->n++;
+    if (e->n < e->cap)
+        return;
+    size_t cap = e->cap ? 2 * e->cap : 4096;
+    void *mem = aligned_alloc(64, (cap + 4) * sizeof(sim_hent_t));
+    KV_ASSERT(mem != NULL);
+    sim_hent_t *h = (sim_hent_t *)mem + 3;
+    if (e->n)
+        memcpy(h, e->heap, e->n * sizeof *h);
+    free(e->heap_mem);
+    e->heap_mem = mem;
+    e->heap = h;
+    e->cap = cap;
+}
+
+/* Put ent into the near heap at its end (heap[nnear] must be free). */
+static void near_insert(sim_engine_t *e, sim_hent_t ent)
+{
+    size_t i = e->nnear++;
     while (i > 0) {
         size_t parent = (i - 1) / ARITY;
         if (!h_less(&ent, &e->heap[parent]))
@@ -73,43 +74,148 @@ sim_ev_t *sim_engine_push(sim_engine_t *e, uint64_t at_ns, uint16_t kind)
         i = parent;
     }
     e->heap[i] = ent;
+}
+
+sim_ev_t *sim_engine_push(sim_engine_t *e, uint64_t at_ns, uint16_t kind)
+{
+    if (at_ns < e->now_ns)
+        at_ns = e->now_ns;
+    keys_reserve(e);
+    uint32_t slot = slot_alloc(e);
+    KV_ASSERT(slot < (1u << SIM_SLOT_BITS));
+    sim_hent_t ent = {at_ns, (e->seq++ << SIM_SLOT_BITS) | slot};
+    if (at_ns >= e->far_ns) {
+        e->heap[e->n++] = ent; /* the far bag: any order */
+    } else {
+        /* The near heap grows into the bag's first key: move that to the
+         * bag's end. */
+        if (e->n > e->nnear)
+            e->heap[e->n] = e->heap[e->nnear];
+        e->n++;
+        near_insert(e, ent);
+    }
     sim_ev_t *ev = &e->pool[slot];
     memset(ev, 0, sizeof *ev);
     ev->kind = kind;
     return ev;
 }
 
+/* The earliest time in the far bag (which is not empty). */
+static uint64_t far_min(const sim_engine_t *e)
+{
+    uint64_t t = UINT64_MAX;
+    for (size_t j = e->nnear; j < e->n; j++)
+        t = e->heap[j].t < t ? e->heap[j].t : t;
+    return t;
+}
+
+/* Move the far line ahead when the clock nears it (or the near heap ran
+ * dry), and the bag's keys below it into the near heap. */
+static void far_advance(sim_engine_t *e)
+{
+    if (e->n == e->nnear || (e->nnear && e->now_ns + SIM_NEAR_NS / 2 < e->far_ns))
+        return;
+    uint64_t base = e->nnear ? e->now_ns : far_min(e);
+    e->far_ns = base < UINT64_MAX - SIM_NEAR_NS ? base + SIM_NEAR_NS : UINT64_MAX;
+    for (size_t j = e->nnear; j < e->n; j++) {
+        if (e->heap[j].t >= e->far_ns)
+            continue;
+        sim_hent_t ent = e->heap[j];
+        e->heap[j] = e->heap[e->nnear]; /* a bag key already looked at, or ent itself */
+        near_insert(e, ent);
+    }
+}
+
 uint64_t sim_engine_peek(const sim_engine_t *e)
 {
-    return e->n ? e->heap[0].t : UINT64_MAX;
+    if (e->nnear)
+        return e->heap[0].t; /* every key in the bag is later */
+    return e->n ? far_min(e) : UINT64_MAX;
+}
+
+/* (t, ss) as one 128-bit number: one comparison the compiler can turn into
+ * flags and masks instead of two data-dependent branches. */
+static inline unsigned __int128 h_key(const sim_hent_t *h)
+{
+    return ((unsigned __int128)h->t << 64) | h->ss;
+}
+
+/* The index (0..3) of the least of four consecutive keys, without branches
+ * (selects by masks: the compiler turned ?: into jumps): which child wins is
+ * a coin toss, and mispredicted branches were much of the pop's cost. */
+static inline size_t min4(const sim_hent_t *c)
+{
+    typedef unsigned __int128 u128;
+    u128 k0 = h_key(&c[0]), k1 = h_key(&c[1]), k2 = h_key(&c[2]), k3 = h_key(&c[3]);
+    size_t a = (size_t)(k1 < k0), b = (size_t)(k3 < k2);
+    u128 ka = k0 ^ ((k0 ^ k1) & -(u128)a);
+    u128 kb = k2 ^ ((k2 ^ k3) & -(u128)b);
+    size_t take_b = -(size_t)(kb < ka); /* all ones or zero */
+    return a ^ ((a ^ (2 + b)) & take_b);
+}
+
+/* Remove the near heap's root. Bottom-up: move the hole at the root down to
+ * a leaf along the least children (no comparison with the last key on the
+ * way: it came from the bottom and nearly always goes back there), then
+ * sift the last key up from the hole. */
+static void near_remove_root(sim_engine_t *e)
+{
+    sim_hent_t *h = e->heap;
+    size_t n = --e->nnear;
+    sim_hent_t last = h[n];
+    if (e->n > n + 1)
+        h[n] = h[e->n - 1]; /* the bag shifts down by one: its last key fills the gap */
+    e->n--;
+    if (!n)
+        return;
+    size_t i = 0;
+    for (;;) {
+        size_t c = i * ARITY + 1;
+        if (c + ARITY <= n) {
+            /* The next level's group is one of these four lines: ask for
+             * all of them while this one is compared (the heap's lower
+             * levels fall out of the cache between two pops). */
+            size_t g = c * ARITY + 1;
+            if (g < n) {
+                __builtin_prefetch(&h[g]);
+                __builtin_prefetch(&h[g + ARITY]);
+                __builtin_prefetch(&h[g + 2 * ARITY]);
+                __builtin_prefetch(&h[g + 3 * ARITY]);
+            }
+            size_t best = c + min4(&h[c]);
+            h[i] = h[best];
+            i = best;
+            continue;
+        }
+        if (c < n) { /* the last, partly filled group: its children are leaves */
+            size_t best = c;
+            for (size_t k = c + 1; k < n; k++)
+                if (h_less(&h[k], &h[best]))
+                    best = k;
+            h[i] = h[best];
+            i = best;
+        }
+        break;
+    }
+    while (i > 0) {
+        size_t parent = (i - 1) / ARITY;
+        if (!h_less(&last, &h[parent]))
+            break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = last;
 }
 
 bool sim_engine_pop(sim_engine_t *e, sim_ev_t *out)
 {
-    if (!e->n)
+    far_advance(e);
+    if (!e->nnear)
         return false;
     sim_hent_t top = e->heap[0];
-    sim_hent_t last = e->heap[--e->n];
-    size_t i = 0, n = e->n;
-    for (;;) {
-        size_t c = i * ARITY + 1;
-        if (c >= n)
-            break;
-        size_t best = c;
-        size_t end = c + ARITY < n ? c + ARITY : n;
-        for (size_t k = c + 1; k < end; k++)
-            if (h_less(&e->heap[k], &e->heap[best]))
-                best = k;
-        if (!h_less(&e->heap[best], &last))
-            break;
-        e->heap[i] = e->heap[best];
-        i = best;
-    }
-    if (n) {
-        e->heap[i] = last;
-        /* The next body is read soon: start loading it now. */
+    near_remove_root(e);
+    if (e->nnear) /* the next body is read soon: start loading it now */
         __builtin_prefetch(&e->pool[e->heap[0].ss & ((1u << SIM_SLOT_BITS) - 1)]);
-    }
     uint32_t slot = (uint32_t)(top.ss & ((1u << SIM_SLOT_BITS) - 1));
     *out = e->pool[slot];
     e->free_slots[e->nfree++] = slot;

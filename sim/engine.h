@@ -6,7 +6,12 @@
  * virtual time run in the order they were scheduled, so a run depends on
  * nothing but its seed. The queue is a 4-ary min-heap of small keys
  * (time, seq, slot) over a pool of event bodies with a free list, so a push
- * or pop moves 24-byte keys, not bodies.
+ * or pop moves 16-byte keys, not bodies. Only events due before a "far
+ * line" a little ahead of the clock are in the heap; later ones (t-visibility
+ * probes up to minutes ahead were most of the queue) wait in an unordered
+ * bag and move into the heap when the line moves on, so the heap stays
+ * small enough for the cache. Any correct priority queue pops the same
+ * order: keys are unique.
  *
  * The trace hash is FNV-1a 64 over every executed event's (time, kind,
  * node, length, payload hash): equal seeds on equal builds give equal
@@ -44,6 +49,9 @@ typedef struct {
 } sim_hent_t;
 
 #define SIM_SLOT_BITS 24 /* at most 16 M pending events */
+/* How far ahead of the clock the far line is drawn (it moves on when the
+ * clock is half way there): most events are due within a second. */
+#define SIM_NEAR_NS UINT64_C(1000000000)
 
 typedef struct {
     uint64_t t;
@@ -54,9 +62,12 @@ typedef struct {
 
 typedef struct {
     uint64_t now_ns;
+    /* heap[0, nnear): the heap of keys due before far_ns; heap[nnear, n):
+     * the bag of the others, in any order. */
     sim_hent_t *heap; /* heap_mem + 3: children groups are 64-byte aligned */
     void *heap_mem;
-    size_t n, cap;
+    size_t n, nnear, cap;
+    uint64_t far_ns;
     sim_ev_t *pool;
     uint32_t *free_slots;
     size_t npool, nfree;
