@@ -23,7 +23,8 @@ def cell: if . == null then "-" else tostring | gsub("\\|"; "\\|") end;
   + " load average (1, 5, 15 min) \(.machine.loadavg_start) at the start, \(.machine.loadavg_end // "-") at the end.",
 ([(.results.hot_get // {} | if .nginx_version then "nginx \(.nginx_version) (worker_processes \(.nginx_workers))" else empty end),
   (.results.hot_get // {} | if .h2o_version then "h2o \(.h2o_version) (num-threads \(.h2o_threads))" else empty end),
-  ((.results.repl // .results.lone // {}) | if .redis_version then "redis \(.redis_version) (appendfsync always)" else empty end)]
+  (.results.lone // {} | if .redis_version then "redis \(.redis_version) (lone: \(.redis_config))" else empty end),
+  (.results.repl // {} | if .redis_version then "redis \(.redis_version) (\(.redis_config))" else empty end)]
  | if length > 0 then "Peers: " + join(", ") + "." else empty end),
 "Runs: " + ([.runs[] | "\(.name) \(.status)" + (if .seconds != null then " (\(.seconds) s)" else "" end)]
   | join(", ")) + ".",

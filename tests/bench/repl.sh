@@ -259,14 +259,15 @@ RRP=$(free_port "$RP") || die "no free port"
 mkdir -p "$TMP/redis1" "$TMP/redis2"
 # The primary fsyncs every write (appendfsync always), as edgekv's origin does (--sync
 # always); the replica fsyncs every second (everysec), as edgekv's edges do (--sync batch).
+R_FSYNC=always RR_FSYNC=everysec
 redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP/redis1" --daemonize no --save '' \
-  --appendonly yes --appendfsync always --repl-diskless-sync-delay 0 --logfile "$TMP/redis1/redis.log" &
+  --appendonly yes --appendfsync "$R_FSYNC" --repl-diskless-sync-delay 0 --logfile "$TMP/redis1/redis.log" &
 RPID=$!
 # With no edges, no replica either: a lone origin against a lone primary.
 READ_RP=$RP
 if ((NEDGES > 0)); then
   redis-server --bind 127.0.0.1 --port "$RRP" --dir "$TMP/redis2" --daemonize no --save '' \
-    --appendonly yes --appendfsync everysec --replicaof 127.0.0.1 "$RP" --logfile "$TMP/redis2/redis.log" &
+    --appendonly yes --appendfsync "$RR_FSYNC" --replicaof 127.0.0.1 "$RP" --logfile "$TMP/redis2/redis.log" &
   RRPID=$!
   READ_RP=$RRP
 fi
@@ -456,7 +457,8 @@ echo
 edges_cfg=", edges --sync batch (their default) --threads $ETHREADS"
 ((NEDGES > 0)) || edges_cfg=" (lone)"
 echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync ${EDGEKV_BENCH_ORIGIN_SYNC:-always} --threads $OTHREADS$edges_cfg;"
-echo "redis $REDIS_VER, primary appendfsync always, $( ((NEDGES > 0)) && echo "replica everysec" || echo "no replica")"
+REDIS_CFG="primary appendfsync $R_FSYNC, $( ((NEDGES > 0)) && echo "replica appendfsync $RR_FSYNC" || echo "no replica")"
+echo "redis $REDIS_VER, $REDIS_CFG"
 echo
 report_tput
 if ((NEDGES > 0)); then
@@ -468,7 +470,7 @@ fi
 
 jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE" --argjson secs "$SECS" \
   --argjson tsecs "$TSECS" --argjson writers "$WRITERS" --argjson othreads "$OTHREADS" --argjson ethreads "$ETHREADS" \
-  --arg osync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" --arg redis "$REDIS_VER" \
+  --arg osync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" --arg redis "$REDIS_VER" --arg rcfg "$REDIS_CFG" \
   --slurpfile to "$TMP/tput_origin.json" --slurpfile te "$TMP/tput_edge.json" --slurpfile tr "$TMP/tput_redis.json" \
   --slurpfile le "$TMP/lag_edgekv.json" --slurpfile lr "$TMP/lag_redis.json" --slurpfile bulk "$TMP/bulk.json" \
   --slurpfile cl "$TMP/catchup_log.json" --slurpfile cs "$TMP/catchup_snap.json" \
@@ -478,7 +480,7 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
   --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
   --arg lmode "${CATCH_MODE:-}" --arg smode "${SNAP_MODE:-}" \
   --argjson failed "$(for k in "${!FAILED[@]}"; do jq -n --arg k "$k" --arg v "${FAILED[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" \
-  '{benchmark: "repl", edges: $edges, cpus: $cpus, redis_version: $redis, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
+  '{benchmark: "repl", edges: $edges, cpus: $cpus, redis_version: $redis, redis_config: $rcfg, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
     throughput: {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
                  ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)},
     delay: (if $edges == 0 then null else
