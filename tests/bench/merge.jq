@@ -55,7 +55,12 @@ def repl_rows($r):
     + (if $r.delay == null then [] else
         [row("repl.delay_rate"; "writes achieved in the delay run, writes/s (paced: "
                + ($r.delay.rate | tostring) + ")"; "writes/s"; "higher";
-             $r.delay.edgekv.achieved_rate; "redis primary"; $r.delay.redis.achieved_rate; null; "repl.sh")]
+             $r.delay.edgekv.achieved_rate; "redis primary"; $r.delay.redis.achieved_rate; null; "repl.sh")
+         + ([["edgekv", $r.delay.edgekv], ["redis", $r.delay.redis]]
+            | map(select(.[1].achieved_rate < 0.95 * $r.delay.rate) | .[0])
+            | if length > 0 then {note: (join(" and ") + " below 95 % of the paced rate: every "
+                + "writer connection was waiting for an ack, and the delays (from the actual send) "
+                + "include queueing at the origin or primary")} else {} end)]
         + [["p50", null], ["p99", targets.delay_p99], ["max", null]] as $q
         | [$q[] | row("repl.delay_" + .[0]; "write → visible " + .[0] + ", all " + $n + " edges, ms";
                       "ms"; "lower"; $r.delay.edgekv[.[0] + "_ms"]; "redis replica";
