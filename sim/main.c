@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "mem.h"
 #include "sim.h"
 #include "wars.h"
 
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     bool have_seed = false, plots = true;
     uint64_t seed = 0;
     sim_options_t opt = {0};
+    sim_mem_install(); /* before anything allocates through kv_mem (mem.h) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
             seed = strtoull(argv[++i], NULL, 0);
