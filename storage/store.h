@@ -227,6 +227,15 @@ typedef struct {
      * name both removed and put ends up put. */
     const char *const *state_del;
     size_t n_state_del;
+    /* LWW reads the caller can prove unneeded (for a commit of many records
+     * the reads cost more than the write). stored_hlc_max, when non-zero:
+     * no stored record's version has an hlc above it, so a key whose every
+     * mutation here is above it wins without its stored version being
+     * read. keys_absent: no key of muts is stored at all (a snapshot chunk
+     * applied into a store just reset, each key once): nothing is read. A
+     * broken promise breaks LWW; when in doubt, leave both zero. */
+    uint64_t stored_hlc_max;
+    bool keys_absent;
 } stor_commit_t;
 
 /* Write a whole commit as ONE atomic RocksDB write batch, durable per the

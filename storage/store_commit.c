@@ -100,7 +100,7 @@ static int stor__commit_write(stor_t *s, const stor_commit_t *c, const stor__rec
     }
     stor__recs_lock(s, r, true);
     if (rc == 0)
-        rc = stor__recs_decide(s, c->muts, r, wb, c->mut_results);
+        rc = stor__recs_decide(s, c, r, wb);
     if (rc == 0) {
         if (plan)
             stor__nsplan_write(s, plan, wb);

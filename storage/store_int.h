@@ -130,10 +130,11 @@ void stor__recs_free(stor__recs_t *r);
 /* Lock (or unlock) r's stripes in ascending order: two commits never wait
  * on each other. */
 void stor__recs_lock(stor_t *s, const stor__recs_t *r, bool lock);
-/* Under r's stripes: decide each mutation under LWW, fill results (may be
- * NULL) and add the winners to wb. */
-int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t *r,
-                      rocksdb_writebatch_t *wb, int *results);
+/* Under r's stripes: decide each of c's mutations under LWW (reading the
+ * stored versions c's promises do not rule out), fill c->mut_results and
+ * add the winners to wb. */
+int stor__recs_decide(stor_t *s, const stor_commit_t *c, const stor__recs_t *r,
+                      rocksdb_writebatch_t *wb);
 
 /* ---- store_ns.c: the mirror and a commit's namespace plan ------------------- */
 

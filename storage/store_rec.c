@@ -225,22 +225,24 @@ void stor__recs_free(stor__recs_t *r)
  * run of equal keys: starts[0..ng)), in one batched MultiGet: a batch apply
  * at an edge or a group commit reads them together instead of one Get
  * each. The caller holds the keys' stripes. */
-static int stor__stored_versions(stor_t *s, const stor__bent_t *e, const size_t *starts, size_t ng,
+/* The stored versions of the keys e[firsts[0..n)] into cur[0..n), in one
+ * batched read. */
+static int stor__stored_versions(stor_t *s, const stor__bent_t *e, const size_t *firsts, size_t n,
                                  kv_version_t *cur)
 {
     stor__mget_t m;
     char *unused;
-    void *b = stor__mget_alloc(ng, 0, &m, &unused);
+    void *b = stor__mget_alloc(n, 0, &m, &unused);
     if (!b)
         return -ENOMEM;
-    for (size_t g = 0; g < ng; g++) {
-        m.keys[g] = e[starts[g]].k;
-        m.sizes[g] = e[starts[g]].klen;
+    for (size_t g = 0; g < n; g++) {
+        m.keys[g] = e[firsts[g]].k;
+        m.sizes[g] = e[firsts[g]].klen;
     }
-    rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf_records, ng, m.keys, m.sizes, m.pins,
-                                 m.errs, false);
+    rocksdb_batched_multi_get_cf(s->db, s->ropts, s->cf_records, n, m.keys, m.sizes, m.pins, m.errs,
+                                 false);
     int rc = 0;
-    for (size_t g = 0; g < ng; g++) {
+    for (size_t g = 0; g < n; g++) {
         int eg = stor__err(m.errs[g], "multi get (LWW check)");
         if (eg == 0)
             eg = stor__pinned_version(m.pins[g], &cur[g]);
@@ -253,15 +255,57 @@ static int stor__stored_versions(stor_t *s, const stor__bent_t *e, const size_t 
     return rc;
 }
 
-int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t *r,
-                      rocksdb_writebatch_t *wb, int *results)
+/* Must the stored version of the key of entries [from, to) be read, or
+ * does the caller's promise (stor_commit_t) decide without it? */
+static bool stor__read_needed(const stor_commit_t *c, const stor__bent_t *e, size_t from, size_t to)
+{
+    if (c->keys_absent)
+        return false;
+    if (c->stored_hlc_max == 0)
+        return true;
+    for (size_t x = from; x < to; x++)
+        if (c->muts[e[x].idx].rec.version.hlc <= c->stored_hlc_max)
+            return true;
+    return false;
+}
+
+/* Read the stored version of every run of equal keys that needs it into
+ * cur (the others stay KV_VERSION_ZERO). starts: ng + 1 run bounds; idx:
+ * scratch of 2 * ng; got: scratch of ng. */
+static int stor__runs_read(stor_t *s, const stor_commit_t *c, const stor__bent_t *e,
+                           const size_t *starts, size_t ng, size_t *idx, kv_version_t *cur,
+                           kv_version_t *got)
+{
+    size_t *runs = idx, *firsts = idx + ng, nread = 0;
+    for (size_t g = 0; g < ng; g++) {
+        cur[g] = KV_VERSION_ZERO;
+        if (stor__read_needed(c, e, starts[g], starts[g + 1])) {
+            runs[nread] = g;
+            firsts[nread++] = starts[g];
+        }
+    }
+    if (nread == 0)
+        return 0;
+    int rc = nread == 1 ? stor__stored_version(s, e[firsts[0]].k, e[firsts[0]].klen, &got[0])
+                        : stor__stored_versions(s, e, firsts, nread, got);
+    for (size_t j = 0; rc == 0 && j < nread; j++)
+        cur[runs[j]] = got[j];
+    return rc;
+}
+
+int stor__recs_decide(stor_t *s, const stor_commit_t *c, const stor__recs_t *r,
+                      rocksdb_writebatch_t *wb)
 {
     const stor__bent_t *e = r->e;
+    const stor_mutation_t *muts = c->muts;
+    int *results = c->mut_results;
     if (r->n == 0)
         return 0;
-    /* Runs of equal keys (r is sorted): one read, one winner each. */
-    size_t *starts = kv_malloc((r->n + 1) * sizeof *starts);
-    kv_version_t *cur = kv_malloc(r->n * sizeof *cur);
+    /* Runs of equal keys (r is sorted): at most one read, one winner each.
+     * One allocation each for the run bounds and read indices, and for the
+     * versions. */
+    size_t *starts = kv_malloc((3 * r->n + 1) * sizeof *starts);
+    kv_version_t *cur = kv_malloc(2 * r->n * sizeof *cur);
     size_t ng = 0;
     int rc = starts && cur ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < r->n; i++)
@@ -269,8 +313,7 @@ int stor__recs_decide(stor_t *s, const stor_mutation_t *muts, const stor__recs_t
             starts[ng++] = i;
     if (rc == 0) {
         starts[ng] = r->n;
-        rc = ng == 1 ? stor__stored_version(s, e[0].k, e[0].klen, &cur[0])
-                     : stor__stored_versions(s, e, starts, ng, cur);
+        rc = stor__runs_read(s, c, e, starts, ng, starts + ng + 1, cur, cur + ng);
     }
     for (size_t g = 0; rc == 0 && g < ng; g++) {
         const stor_record_t *win = NULL;

@@ -221,7 +221,7 @@ static void test_commit_all(void **state)
     stor_log_entry_t log[] = {{1, "e1", 2}, {2, "e2", 2}};
     stor_state_put_t st[] = {{"last_seq", "2", 1}, {"history_id", "h", 1}};
     int mres[2] = {99, 99}, nres[1] = {99};
-    stor_commit_t c = {m, 2, mres, ch, 1, nres, log, 2, st, 2, NULL, 0};
+    stor_commit_t c = {m, 2, mres, ch, 1, nres, log, 2, st, 2, NULL, 0, 0, false};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_int_equal(mres[0], 0);
     assert_int_equal(mres[1], 0);
@@ -241,7 +241,7 @@ static void test_commit_all(void **state)
     stor_ns_change_t ch2[] = {nsc(STOR_NS_CREATE, NS2, "acc", "t2")};
     stor_log_entry_t bad_log[] = {{3, "e3", 2}, {0, "zero", 4}};
     stor_state_put_t st2[] = {{"last_seq", "4", 1}};
-    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, bad_log, 2, st2, 1, NULL, 0};
+    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, bad_log, 2, st2, 1, NULL, 0, 0, false};
     assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
     stor_state_put_t bad_st[] = {{"", "x", 1}};
     c2.log = log + 1; /* seq 2 again: fine */
@@ -286,7 +286,7 @@ static void test_commit_oom(void **state)
     stor_state_put_t st[] = {{"last_seq", "7", 1}};
     int fails = 0;
     for (long n = 0; n < 20; n++) {
-        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0};
+        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0, 0, false};
         kv_mem_failing_set(n);
         int rc = stor_commit(f->s, &c);
         kv_mem_set(NULL);
@@ -348,7 +348,7 @@ static void test_commit_io_error(void **state)
     stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS1, "acc", "t1")};
     stor_log_entry_t log[] = {{2, big, big_len}};
     stor_state_put_t st[] = {{"last_seq", "2", 1}};
-    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, log, 1, st, 1, NULL, 0};
+    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, log, 1, st, 1, NULL, 0, 0, false};
 
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -408,6 +408,48 @@ static void test_commit_lww(void **state)
     assert_int_equal(res[0], KV_ESTALE);
     assert_int_equal(res[1], 0);
     assert_string_equal(value_of(f->s, NS1, "k2", buf, sizeof(buf)), "five");
+}
+
+/* The caller's promises skip the LWW reads: a run of a key whose every
+ * mutation is above stored_hlc_max is written without reading, one with a
+ * mutation at or below it is read and judged; keys_absent reads nothing.
+ * The broken promises below show that the reads were really skipped. */
+static void test_commit_lww_promises(void **state)
+{
+    fx_t *f = *state;
+    char buf[64];
+    stor_mutation_t first[] = {mut(NS1, "a", 100, "a100"), mut(NS1, "c", 200, "c200"),
+                               mut(NS1, "d", 50, "d50")};
+    assert_int_equal(commit_muts(f->s, first, 3, NULL), 0);
+    /* Kept: a has a mutation at the bound (read: stale), b is above it. */
+    stor_mutation_t m[] = {mut(NS1, "a", 90, "a90"), mut(NS1, "b", 150, "b150"),
+                           mut(NS1, "a", 100, "a100'"), mut(NS1, "b", 160, "b160")};
+    int res[4];
+    memset(res, 0x55, sizeof(res));
+    stor_commit_t c = {.muts = m, .n_muts = 4, .mut_results = res, .stored_hlc_max = 100};
+    assert_int_equal(stor_commit(f->s, &c), 0);
+    int want[] = {KV_ESTALE, 0, KV_ESTALE, 0};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(res[i], want[i]);
+    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "a100");
+    assert_string_equal(value_of(f->s, NS1, "b", buf, sizeof(buf)), "b160");
+    /* Broken: c is stored at 200 but the caller says nothing is above 100. */
+    stor_mutation_t m2[] = {mut(NS1, "c", 150, "c150")};
+    stor_commit_t c2 = {.muts = m2, .n_muts = 1, .mut_results = res, .stored_hlc_max = 100};
+    assert_int_equal(stor_commit(f->s, &c2), 0);
+    assert_int_equal(res[0], 0);
+    assert_string_equal(value_of(f->s, NS1, "c", buf, sizeof(buf)), "c150");
+    /* Broken: d is stored, the caller says no key is. */
+    stor_mutation_t m3[] = {mut(NS1, "d", 40, "d40"), mut(NS1, "e", 1, "e1")};
+    stor_commit_t c3 = {.muts = m3, .n_muts = 2, .mut_results = res, .keys_absent = true};
+    assert_int_equal(stor_commit(f->s, &c3), 0);
+    assert_int_equal(res[0], 0);
+    assert_int_equal(res[1], 0);
+    assert_string_equal(value_of(f->s, NS1, "d", buf, sizeof(buf)), "d40");
+    /* Without a promise the same commit is judged against what is stored. */
+    stor_mutation_t m4[] = {mut(NS1, "d", 30, "d30")};
+    assert_int_equal(commit_muts(f->s, m4, 1, res), 0);
+    assert_int_equal(res[0], KV_ESTALE);
 }
 
 /* ---- namespace rules ------------------------------------------------------------------ */
@@ -496,7 +538,7 @@ static void test_commit_records_then_ns(void **state)
     assert_int_equal(commit_muts(f->s, m, 1, mres), 0);
     stor_ns_change_t ch[] = {nsc(STOR_NS_DELETE, NS2, NULL, NULL)};
     stor_mutation_t m2[] = {mut(NS2, "c", 9, "wiped"), mut(NS3, "z", 9, "kept")};
-    stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0, NULL, 0};
+    stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0, NULL, 0, 0, false};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_true(mres[0] == 0 && mres[1] == 0 && nres[0] == 0);
     assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
@@ -968,21 +1010,14 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_commit_all),
-        T(test_commit_oom),
-        T(test_commit_io_error),
-        T(test_commit_lww),
-        T(test_ns_plan),
-        T(test_ns_replicated),
-        T(test_commit_records_then_ns),
-        T(test_ns_commit_visibility),
-        T(test_log),
-        T(test_reopen_log_state),
-        T(test_snapshot),
-        T(test_snapshot_copy),
-        T(test_reset),
-        T(test_digest_vectors),
-        T(test_digest_converge),
+        T(test_commit_all),           T(test_commit_oom),
+        T(test_commit_io_error),      T(test_commit_lww),
+        T(test_commit_lww_promises),  T(test_ns_plan),
+        T(test_ns_replicated),        T(test_commit_records_then_ns),
+        T(test_ns_commit_visibility), T(test_log),
+        T(test_reopen_log_state),     T(test_snapshot),
+        T(test_snapshot_copy),        T(test_reset),
+        T(test_digest_vectors),       T(test_digest_converge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
