@@ -146,7 +146,12 @@ _Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS,
 #define KV_REPL_WRITE_MAX_OPS KV_BULK_WRITE_MAX_ITEMS
 /* Soft cap on one group commit (PERSIST); a single larger write goes alone. */
 #define KV_REPL_GROUP_MAX_BYTES (64u * 1024u * 1024u)
-/* Writes queued at the origin behind the group in flight; beyond either cap
+/* Group commits the origin may have in flight at once (a PERSIST is
+ * reported back in the order it was emitted). With more than one, the
+ * storage worker goes from one group's fsync straight to the next group
+ * instead of waiting for the loop to answer the first and form the second. */
+#define KV_REPL_GROUPS_IN_FLIGHT_MAX 4
+/* Writes queued at the origin behind the groups in flight; beyond either cap
  * new writes are refused with KV_EBUSY rather than queued without bound. */
 #define KV_REPL_PENDING_MAX_BYTES (256u * 1024u * 1024u)
 #define KV_REPL_PENDING_MAX_OPS   100000

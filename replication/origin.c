@@ -36,7 +36,7 @@ void repl_origin_config_default(repl_origin_config_t *cfg)
 static int origin__config_ok(const repl_origin_config_t *c)
 {
     if (!c->wall || c->heartbeat_interval_ms == 0 || c->peer_buffer_max_bytes == 0 ||
-        c->group_max_ops == 0)
+        c->group_max_ops == 0 || c->groups_in_flight > KV_REPL_GROUPS_IN_FLIGHT_MAX)
         return 0;
     if (c->log_retention_max && c->log_retention_max < c->log_retention)
         return 0;
@@ -55,6 +55,8 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
     o->cfg = *cfg;
     if (o->cfg.tail_max_bytes == 0)
         o->cfg.tail_max_bytes = KV_REPL_TAIL_DEFAULT_BYTES;
+    if (o->cfg.groups_in_flight == 0)
+        o->cfg.groups_in_flight = 1;
     if (o->cfg.peer_buffer_slack_bytes == 0)
         o->cfg.peer_buffer_slack_bytes = KV_REPL_PEER_BUFFER_SLACK_BYTES;
     if (o->cfg.peer_stall_ms == 0)

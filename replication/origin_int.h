@@ -78,6 +78,16 @@ typedef struct {
     repl__hold_t *hold;
 } owrite_t;
 
+/* A group commit in flight: the first `writes` writes of the queue past
+ * the groups before it. */
+typedef struct {
+    uint64_t id;
+    size_t writes;
+    size_t n;              /* ops */
+    repl_mutation_t *muts; /* what PERSIST pointed at */
+    bool reported;         /* after a failure: its report came in */
+} ogroup_t;
+
 /* A committed mutation kept in memory. */
 typedef struct {
     repl_mutation_t m;
@@ -100,14 +110,15 @@ struct repl_origin {
     int failed;             /* persist error that stopped writes, or 0 */
     uint64_t writes_committed;
 
-    /* Writes in seq order; the first group_writes form the PERSIST in flight. */
+    /* Writes in seq order; the first grouped_writes form the PERSISTs in
+     * flight, oldest first (groups, a ring of groups_n from groups_head). */
     owrite_t *wq;
     size_t wq_head, wq_n, wq_cap;
     size_t wq_ops, wq_bytes;
-    size_t group_writes;
-    uint64_t group_id;
-    repl_mutation_t *group_muts; /* what PERSIST pointed at */
-    size_t group_n;
+    size_t grouped_writes;
+    ogroup_t groups[KV_REPL_GROUPS_IN_FLIGHT_MAX];
+    size_t groups_head, groups_n;
+    uint64_t group_id; /* of the last group emitted */
 
     /* Recent committed mutations, consecutive from tail_first_seq. */
     otail_t *tail;

@@ -4,13 +4,17 @@
  *
  * A write (local, or a WriteRequest from an edge) gets a version per op
  * from the HLC (advanced past the edge's hint first) and consecutive
- * sequence numbers at once, then waits in the write queue. At most one
- * group is being persisted; writes that arrive meanwhile form the next
- * group (up to group_max_ops, or KV_REPL_GROUP_MAX_BYTES; a bigger single
- * write goes alone). When storage reports the group committed, its
- * mutations move to the in-memory tail, are pushed to the edges, and the
- * writers are answered. A failed commit stops writes for good: storage
- * that cannot commit must not be written around.
+ * sequence numbers at once, then waits in the write queue. Up to
+ * cfg.groups_in_flight groups are being persisted at once; writes that
+ * arrive meanwhile form the next group (up to group_max_ops, or
+ * KV_REPL_GROUP_MAX_BYTES; a bigger single write goes alone). Groups are
+ * reported back in the order they were emitted: when storage reports the
+ * oldest committed, its mutations move to the in-memory tail, are pushed
+ * to the edges, and its writers are answered. A failed commit stops writes
+ * for good (storage that cannot commit must not be written around): every
+ * queued writer is answered with the error at once, and the groups still
+ * in flight are only released (their mutations are borrowed by the driver)
+ * as their reports come in, in any order.
  */
 #include <errno.h>
 #include <string.h>
@@ -46,6 +50,18 @@ static void wq_push(repl_origin_t *o, const owrite_t *w)
     o->wq_bytes += w->bytes;
 }
 
+/* Drop the last write (answered; not in a group). */
+static void wq_pop_back(repl_origin_t *o)
+{
+    KV_ASSERT(o->wq_n > o->grouped_writes);
+    owrite_t *w = wq_at(o, o->wq_n - 1);
+    o->wq_ops -= w->n;
+    o->wq_bytes -= w->bytes;
+    kv_free(w->muts);
+    repl__hold_unref(w->hold);
+    o->wq_n--;
+}
+
 /* Drop the head write (answered). */
 static void wq_pop(repl_origin_t *o)
 {
@@ -64,8 +80,15 @@ void repl__origin_writes_free(repl_origin_t *o)
         wq_pop(o);
     kv_free(o->wq);
     o->wq = NULL;
-    kv_free(o->group_muts);
-    o->group_muts = NULL;
+    for (size_t i = 0; i < o->groups_n; i++)
+        kv_free(o->groups[(o->groups_head + i) % KV_REPL_GROUPS_IN_FLIGHT_MAX].muts);
+    o->groups_n = 0;
+}
+
+static ogroup_t *group_at(repl_origin_t *o, size_t i)
+{
+    KV_ASSERT(i < o->groups_n);
+    return &o->groups[(o->groups_head + i) % KV_REPL_GROUPS_IN_FLIGHT_MAX];
 }
 
 /* Answer a remote writer; dropped if its link is gone (it sees a
@@ -101,33 +124,47 @@ static void origin__answer(repl_origin_t *o, const owrite_t *w, int status, cons
         repl__emit_write_done(&o->out, a, w->token, status, seq, results, status == 0 ? w->n : 0);
 }
 
-static void origin__start_group(repl_origin_t *o, repl_actions_t *a)
+/* Emit one group of the writes after those in flight; false if there are
+ * none. */
+static bool origin__emit_group(repl_origin_t *o, repl_actions_t *a)
 {
-    if (o->group_writes > 0 || o->wq_n == 0 || o->failed)
-        return;
-    size_t k = 0, ops = 0, bytes = 0;
+    size_t first = o->grouped_writes, k = first, ops = 0, bytes = 0;
     for (; k < o->wq_n; k++) {
         const owrite_t *w = wq_at(o, k);
-        if (k > 0 &&
+        if (k > first &&
             (ops + w->n > o->cfg.group_max_ops || bytes + w->bytes > KV_REPL_GROUP_MAX_BYTES))
             break;
         ops += w->n;
         bytes += w->bytes;
     }
-    o->group_muts = kv_malloc(ops * sizeof *o->group_muts);
-    REPL__NOMEM(o->group_muts);
+    if (k == first)
+        return false;
+    ogroup_t *g = &o->groups[(o->groups_head + o->groups_n) % KV_REPL_GROUPS_IN_FLIGHT_MAX];
+    g->muts = kv_malloc(ops * sizeof *g->muts);
+    REPL__NOMEM(g->muts);
     size_t off = 0;
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = first; i < k; i++) {
         const owrite_t *w = wq_at(o, i);
-        memcpy(o->group_muts + off, w->muts, w->n * sizeof *w->muts);
+        memcpy(g->muts + off, w->muts, w->n * sizeof *w->muts);
         off += w->n;
     }
-    o->group_n = ops;
-    o->group_writes = k;
-    o->group_id++;
+    g->n = ops;
+    g->writes = k - first;
+    g->id = ++o->group_id;
+    g->reported = false;
+    o->groups_n++;
+    o->grouped_writes = k;
     repl_action_t act = {.kind = REPL_ACT_PERSIST,
-                         .u.persist = {.batch_id = o->group_id, .muts = o->group_muts, .n = ops}};
+                         .u.persist = {.batch_id = g->id, .muts = g->muts, .n = ops}};
     repl__out_emit(&o->out, a, &act, NULL);
+    return true;
+}
+
+/* Start groups while fewer than groups_in_flight are in flight. */
+static void origin__start_groups(repl_origin_t *o, repl_actions_t *a)
+{
+    while (!o->failed && o->groups_n < o->cfg.groups_in_flight && origin__emit_group(o, a))
+        ;
 }
 
 /* Stamp and sequence w, queue it, and start a group if none is in flight. */
@@ -139,7 +176,7 @@ static void origin__enqueue(repl_origin_t *o, owrite_t *w, uint64_t now_ms, repl
     }
     w->first_seq = w->muts[0].seq;
     wq_push(o, w);
-    origin__start_group(o, a);
+    origin__start_groups(o, a);
 }
 
 /* May a write of n ops and `bytes` join the queue? */
@@ -240,26 +277,44 @@ void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame *
     origin__enqueue(o, &w, now_ms, a);
 }
 
-/* A commit failed: every queued writer gets rc, writes stop. */
+/* A commit failed: every queued writer gets rc, writes stop. The writes of
+ * groups in flight stay queued (answered) until their groups are reported:
+ * the driver borrows their mutations until then. */
 static void origin__fail(repl_origin_t *o, int rc, uint64_t now_ms, repl_actions_t *a)
 {
     o->failed = rc;
-    kv_free(o->group_muts);
-    o->group_muts = NULL;
-    o->group_writes = 0;
-    while (o->wq_n > 0) {
-        origin__answer(o, wq_at(o, 0), rc, NULL, now_ms, a);
-        wq_pop(o);
-    }
+    for (size_t i = 0; i < o->wq_n; i++)
+        origin__answer(o, wq_at(o, i), rc, NULL, now_ms, a);
+    while (o->wq_n > o->grouped_writes)
+        wq_pop_back(o);
     o->next_seq = o->last_seq + 1;
     repl__emit_alarm(&o->out, a, "origin storage failed to commit: writes stopped");
 }
 
-/* Committed: mutations (failed ops as NOOPs) go to the tail. */
-static void origin__commit_group(repl_origin_t *o, const int *results, uint64_t now_ms)
+/* After a failure: release the groups once every one was reported. */
+static void origin__release_failed(repl_origin_t *o)
+{
+    for (size_t i = 0; i < o->groups_n; i++)
+        if (!group_at(o, i)->reported)
+            return;
+    while (o->groups_n > 0) {
+        ogroup_t *g = group_at(o, 0);
+        for (size_t k = 0; k < g->writes; k++)
+            wq_pop(o);
+        kv_free(g->muts);
+        o->groups_head = (o->groups_head + 1) % KV_REPL_GROUPS_IN_FLIGHT_MAX;
+        o->groups_n--;
+    }
+    o->grouped_writes = 0;
+}
+
+/* Committed: the oldest group's mutations (failed ops as NOOPs) go to the
+ * tail. */
+static void origin__commit_group(repl_origin_t *o, const ogroup_t *g, const int *results,
+                                 uint64_t now_ms)
 {
     size_t off = 0;
-    for (size_t k = 0; k < o->group_writes; k++) {
+    for (size_t k = 0; k < g->writes; k++) {
         owrite_t *w = wq_at(o, k);
         for (size_t i = 0; i < w->n; i++, off++) {
             repl_mutation_t m = w->muts[i];
@@ -272,29 +327,39 @@ static void origin__commit_group(repl_origin_t *o, const int *results, uint64_t 
             repl__tail_push(o, &m, ok ? w->hold : NULL);
         }
     }
-    KV_ASSERT(off == o->group_n);
-    KV_ASSERT(o->group_muts[0].seq == o->last_seq + 1);
+    KV_ASSERT(off == g->n);
+    KV_ASSERT(g->muts[0].seq == o->last_seq + 1);
     repl__commit_note(o, o->last_seq + 1, now_ms);
-    o->last_seq += o->group_n;
-    kv_free(o->group_muts);
-    o->group_muts = NULL;
+    o->last_seq += g->n;
 }
 
 void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const int *results,
                            uint64_t now_ms, repl_actions_t *a)
 {
     repl__origin_begin(o);
-    KV_ASSERT(o->group_writes > 0 && batch_id == o->group_id);
-    if (rc != 0) {
-        origin__fail(o, rc, now_ms, a);
+    size_t i = 0;
+    while (i < o->groups_n && group_at(o, i)->id != batch_id)
+        i++;
+    KV_ASSERT(i < o->groups_n && !group_at(o, i)->reported);
+    if (rc != 0 || o->failed) {
+        /* A success reported after a failure of a group before it is not
+         * one its writers can be told of: they were answered already. */
+        if (!o->failed)
+            origin__fail(o, rc, now_ms, a);
+        group_at(o, i)->reported = true;
+        origin__release_failed(o);
         return;
     }
-    size_t writes = o->group_writes;
-    origin__commit_group(o, results, now_ms);
-    o->group_writes = 0;
+    KV_ASSERT(i == 0); /* reported in the order they were emitted */
+    ogroup_t g = *group_at(o, 0);
+    origin__commit_group(o, &g, results, now_ms);
+    kv_free(g.muts);
+    o->groups_head = (o->groups_head + 1) % KV_REPL_GROUPS_IN_FLIGHT_MAX;
+    o->groups_n--;
+    o->grouped_writes -= g.writes;
     repl__origin_push_all(o, now_ms, a);
     size_t off = 0;
-    for (size_t k = 0; k < writes; k++) {
+    for (size_t k = 0; k < g.writes; k++) {
         const owrite_t *w = wq_at(o, 0);
         origin__answer(o, w, 0, results ? results + off : NULL, now_ms, a);
         off += w->n;
@@ -302,5 +367,5 @@ void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const in
     }
     repl__tail_evict(o);
     repl__origin_trim(o, a);
-    origin__start_group(o, a);
+    origin__start_groups(o, a);
 }

@@ -325,7 +325,12 @@ typedef struct {
     /* A link "behind" that flushes nothing for this long is closed; 0:
      * KV_REPL_PEER_STALL_MS. */
     uint64_t peer_stall_ms;
-    size_t group_max_ops;  /* ops per PERSIST (a bigger single write goes alone) */
+    size_t group_max_ops; /* ops per PERSIST (a bigger single write goes alone) */
+    /* PERSISTs in flight at once, 1..KV_REPL_GROUPS_IN_FLIGHT_MAX (0: 1).
+     * The driver must then report them in the order they were emitted, and
+     * judge and commit each one after the ones before it (a FIFO storage
+     * worker does both). */
+    size_t groups_in_flight;
     size_t tail_max_bytes; /* in-memory tail of recent mutations */
 } repl_origin_config_t;
 

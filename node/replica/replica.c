@@ -363,12 +363,12 @@ static void take_deferred(replica_t *r)
         repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
         replica__dispatch(r, &a);
     }
-    if (r->defer_persist_failed) {
-        r->defer_persist_failed = false;
-        repl_origin_persisted(r->origin, r->defer_persist_batch, -ENOMEM, NULL, replica__now_ms(),
-                              &a);
+    for (size_t i = 0; i < r->defer_persist_n; i++) {
+        repl_origin_persisted(r->origin, r->defer_persist_batch[i], -ENOMEM, NULL,
+                              replica__now_ms(), &a);
         replica__dispatch(r, &a);
     }
+    r->defer_persist_n = 0;
 }
 
 static void on_wake(uv_async_t *h)
@@ -443,6 +443,7 @@ static int create_core(replica_t *r)
         oc.max_clock_offset_ms = r->cfg.max_clock_offset_ms;
         oc.log_retention = r->cfg.log_retention;
         oc.log_retention_max = r->cfg.log_retention_max;
+        oc.groups_in_flight = REPLICA_GROUPS_IN_FLIGHT;
         memcpy(oc.history_id, history, sizeof oc.history_id);
         if ((rc = repl_origin_create(&oc, &r->origin)) == 0)
             replica__restore_acks(r);

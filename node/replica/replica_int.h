@@ -22,6 +22,10 @@
 
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
+/* Origin group commits in flight (replication/repl.h, groups_in_flight):
+ * two let the storage worker go from one group's fsync straight to the
+ * next; the loop forms a third while both wait. */
+#define REPLICA_GROUPS_IN_FLIGHT 2
 /* Snapshot streams at once; more edges wait for a slot (the core retries). */
 #define REPLICA_SNAPSHOTS_MAX 4
 /* Unflushed snapshot bytes per stream before the streamer waits. */
@@ -149,8 +153,16 @@ struct replica {
     /* Core events that arose while its actions were being dispatched; they
      * are delivered from on_wake, never re-entrantly (loop thread only). */
     bool defer_connect_failed;
-    bool defer_persist_failed;
-    uint64_t defer_persist_batch;
+    /* PERSISTs that could not be handed to the worker (out of memory),
+     * reported failed from on_wake. */
+    uint64_t defer_persist_batch[KV_REPL_GROUPS_IN_FLIGHT_MAX];
+    size_t defer_persist_n;
+    /* Worker thread only: the first failed group commit; every group after
+     * it fails the same way unwritten, so the log never has a gap. */
+    int persist_rc;
+    /* Worker thread only: the store was reset and has taken only snapshot
+     * chunks since (replica_work.c, LWW reads). */
+    bool snap_fresh;
     /* Edge: the core's staleness verdict (repl_edge_fresh_until), written
      * by the replication loop, read by the HTTP threads on every answer;
      * both are times of replica__now_ms (monotonic), judged against it. */

@@ -6,6 +6,15 @@
  * entries themselves are encoded by state.c. Log reads and snapshot
  * streams for edges that are behind are in replica_snap.c.
  *
+ * LWW needs the stored version of every key a commit writes; the reads are
+ * skipped where the worker can prove them unneeded (stor_commit_t): the
+ * position's hlc_last is the highest version ever stored here (committed
+ * with the records, kept across a reset), so a mutation stamped above it
+ * wins outright, which is every mutation at the origin and every one an
+ * edge streams or catches up past the window its snapshot covered; and
+ * the chunks of a snapshot land in a store just reset, each key once
+ * (snap_fresh, from the reset to the first apply that is not a chunk).
+ *
  * The mutations of a PERSIST or an APPLY are borrowed, not copied: the core
  * keeps them (and the bytes they point to, unchanged) until the job's
  * completion is reported (replication/repl.h, "Ownership"), and it outlives
@@ -19,6 +28,7 @@
 #include "kv_err.h"
 #include "kv_log.h"
 #include "judge.h"
+#include "kv_assert.h"
 #include "kv_mem.h"
 #include "kv_rand.h"
 #include "replica_int.h"
@@ -298,10 +308,15 @@ static void publish(replica_t *r, const commit_arrays_t *c, const int *rec_resul
 }
 
 /* After a successful commit: the cache, and the token table when tokens
- * changed (revocations take effect at once, on this node's next request). */
-static void committed(replica_t *r, const commit_arrays_t *c, const int *rec_results)
+ * changed (revocations take effect at once, on this node's next request).
+ * snapshot: a chunk into a store just reset, whose records do not go
+ * through the cache one by one: the cache is cleared once the snapshot
+ * ends instead (apply_run), which also drops what reads cached meanwhile
+ * (the edge was behind and said so). */
+static void committed(replica_t *r, const commit_arrays_t *c, const int *rec_results, bool snapshot)
 {
-    publish(r, c, rec_results);
+    if (!snapshot)
+        publish(r, c, rec_results);
     if (c->tokens_changed && r->cfg.on_tokens)
         r->cfg.on_tokens(r->cfg.on_tokens_arg);
 }
@@ -316,13 +331,13 @@ typedef struct {
     int rc;
 } persist_job_t;
 
-static void persist_run(rjob_t *j)
+static void persist_commit(persist_job_t *p)
 {
-    persist_job_t *p = (persist_job_t *)j;
-    replica_t *r = j->r;
+    replica_t *r = p->job.r;
     stor_t *s = r->cfg.store;
     commit_arrays_t c;
     state_position_t pos = r->pos;
+    uint64_t stored_max = r->pos.hlc_last; /* before this group's */
     uint8_t posbuf[STATE_POSITION_MAX_BYTES];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
@@ -359,17 +374,30 @@ static void persist_run(rjob_t *j)
                             .log = c.log,
                             .n_log = c.nlog,
                             .state = c.st,
-                            .n_state = c.nst};
+                            .n_state = c.nst,
+                            .stored_hlc_max = stored_max};
         p->rc = stor_commit(s, &cm);
         if (p->rc == 0) {
             r->pos = pos;
-            committed(r, &c, rec_res);
+            committed(r, &c, rec_res, false);
         }
     } else if (p->rc == 0) {
         p->rc = -ENOMEM;
     }
     kv_free(rec_res);
     arrays_free(&c);
+}
+
+static void persist_run(rjob_t *j)
+{
+    persist_job_t *p = (persist_job_t *)j;
+    /* After a failed group, the ones queued behind it must not be written:
+     * the log would have a gap, and the origin answered their writers with
+     * the failure already. */
+    if ((p->rc = j->r->persist_rc) != 0)
+        return;
+    persist_commit(p);
+    j->r->persist_rc = p->rc;
 }
 
 static void persist_free(persist_job_t *p)
@@ -397,7 +425,9 @@ static void persist_drop(rjob_t *j)
 
 void replica__persist(replica_t *r, const repl_action_t *act)
 {
-    persist_job_t *p = kv_calloc(1, sizeof *p);
+    /* Behind a group that could not be handed over, none may be: a later
+     * one committed would leave a gap in the log. */
+    persist_job_t *p = r->defer_persist_n ? NULL : kv_calloc(1, sizeof *p);
     if (p && (p->results = kv_calloc(act->u.persist.n + 1, sizeof *p->results))) {
         p->m = (mview_t){act->u.persist.muts, act->u.persist.n};
         p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
@@ -410,8 +440,8 @@ void replica__persist(replica_t *r, const repl_action_t *act)
     if (p)
         kv_free(p->results);
     kv_free(p);
-    r->defer_persist_failed = true;
-    r->defer_persist_batch = act->u.persist.batch_id;
+    KV_ASSERT(r->defer_persist_n < KV_REPL_GROUPS_IN_FLIGHT_MAX);
+    r->defer_persist_batch[r->defer_persist_n++] = act->u.persist.batch_id;
     replica__defer(r);
 }
 
@@ -433,6 +463,8 @@ static void apply_run(rjob_t *j)
     replica_t *r = j->r;
     commit_arrays_t c;
     state_position_t pos = r->pos;
+    uint64_t stored_max = r->pos.hlc_last; /* before this batch's */
+    bool chunk = p->seq == 0 && !p->set_history;
     uint8_t posbuf[STATE_POSITION_MAX_BYTES];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
@@ -465,11 +497,17 @@ static void apply_run(rjob_t *j)
                             .ns = c.ns,
                             .n_ns = c.nns,
                             .state = c.st,
-                            .n_state = c.nst};
+                            .n_state = c.nst,
+                            .stored_hlc_max = stored_max,
+                            .keys_absent = chunk && r->snap_fresh};
         p->rc = stor_commit(r->cfg.store, &cm);
         if (p->rc == 0) {
+            bool snapshot = chunk && r->snap_fresh;
+            if (r->snap_fresh && !chunk)
+                cache_clear(r->cfg.cache); /* the chunks did not publish */
             r->pos = pos;
-            committed(r, &c, rec_res);
+            r->snap_fresh = snapshot;
+            committed(r, &c, rec_res, snapshot);
         }
     }
     kv_free(rec_res);
@@ -542,6 +580,7 @@ static void reset_run(rjob_t *j)
         j->r->pos.history_id[0] = '\0';
         j->r->pos.seq = 0;
         j->r->pos.seq_version = KV_VERSION_ZERO;
+        j->r->snap_fresh = true;
         cache_clear(j->r->cfg.cache);
         /* The stored tokens went too: reload the (now empty) table, so a
          * token revoked while this edge was away is refused from here on,

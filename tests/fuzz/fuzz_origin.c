@@ -5,8 +5,10 @@
  * a valid Hello (same history, fresh, or another one), then the rest is an
  * event program (fuzz_repl_drive.h): fuzzed frames (WriteRequest, ProgressAck,
  * anything), raw bytes, time, storage completions, local writes, link
- * drops. The driver carries out every action: PERSIST completes in order
- * (results all 0, or a failed commit on request), READ_LOG is answered
+ * drops. The driver carries out every action: PERSISTs (up to four in
+ * flight, by the log position's top bits) complete in order (results all
+ * 0, or a failed commit on request, and every later one then fails the
+ * same way, as the node's storage worker does), READ_LOG is answered
  * with consecutive entries from the requested seq, SNAPSHOT completes at
  * the committed seq. Invariants: persisted mutations carry consecutive
  * seqs and pass repl_op_check, every SEND is whole valid frames, nothing
@@ -23,6 +25,7 @@ typedef struct {
     repl_peer_t peer, next_peer;
     bool peer_open;
     int fail_rc;
+    int persist_rc; /* the first failed commit: later ones fail too */
 } fo_t;
 
 static fo_t g;
@@ -84,8 +87,9 @@ static void fo_complete(const todo_t *td, repl_actions_t *a)
     case TODO_PERSIST: {
         int *res = kv_calloc(td->n, sizeof *res);
         FZ_CHECK(res != NULL);
-        int rc = g.t.fail_next ? KV_EIO : 0;
+        int rc = g.persist_rc ? g.persist_rc : g.t.fail_next ? KV_EIO : 0;
         g.t.fail_next = false;
+        g.persist_rc = rc;
         if (rc == 0)
             g.committed += td->n;
         else
@@ -187,6 +191,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.log_first_seq = (shape & 1) ? cfg.last_seq + 1 : 1; /* an empty log, or all of it */
     cfg.hlc_last = (g.now - 1000) << 16;
     cfg.group_max_ops = (shape >> 1) % 4 + 1;
+    cfg.groups_in_flight = 1 + (cfg.last_seq >> 6) % KV_REPL_GROUPS_IN_FLIGHT_MAX;
     cfg.tail_max_bytes = (shape & 0x10) ? 512 : 0;
     cfg.peer_buffer_max_bytes = (shape & 0x20) ? 256 : cfg.peer_buffer_max_bytes;
     cfg.log_retention = (shape & 0x40) ? 4 : cfg.log_retention;

@@ -522,6 +522,116 @@ static void test_persist_failure_stops_writes(void **state)
     fx_free(&x);
 }
 
+/* The status every WRITE_DONE of the last call carries; their count. */
+static size_t fx_done_all(fx_t *x, int status)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < x->t.a.n; i++)
+        if (x->t.buf[i].kind == REPL_ACT_WRITE_DONE) {
+            assert_int_equal(x->t.buf[i].u.write_done.status, status);
+            n++;
+        }
+    return n;
+}
+
+/* With two groups in flight the second is emitted at once, a third waits
+ * for the first report; reports answer writers in order. */
+static void test_groups_in_flight(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.group_max_ops = 4;
+    c.groups_in_flight = 2;
+    fx_t x;
+    fx_init(&x, &c);
+    repl_op_t ops[3] = {tk_put("a", "1"), tk_put("b", "2"), tk_del("c")};
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    repl_origin_write(x.o, 1, ops, 1, 1000, fx_a(&x));
+    const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
+    uint64_t b1 = p->u.persist.batch_id;
+    assert_int_equal(p->u.persist.muts[0].seq, 11);
+    repl_origin_write(x.o, 2, ops, 2, 1000, fx_a(&x));
+    p = fx_one(&x, REPL_ACT_PERSIST); /* the second group, at once */
+    uint64_t b2 = p->u.persist.batch_id;
+    const repl_mutation_t *m2 = p->u.persist.muts;
+    assert_int_not_equal(b1, b2);
+    assert_int_equal(p->u.persist.n, 2);
+    assert_int_equal(m2[0].seq, 12);
+    repl_origin_write(x.o, 3, ops, 3, 1001, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0); /* two in flight: the third waits */
+    repl_origin_persisted(x.o, b1, 0, NULL, 1002, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 1);
+    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
+    assert_int_equal(f->batch->origin_seq, 11); /* only what is committed */
+    frame_free(f);
+    p = fx_one(&x, REPL_ACT_PERSIST);
+    uint64_t b3 = p->u.persist.batch_id;
+    assert_int_equal(p->u.persist.n, 3);
+    assert_int_equal(p->u.persist.muts[0].seq, 14);
+    assert_memory_equal(m2[1].op.key, "b", 1); /* still lent to the driver */
+    repl_origin_persisted(x.o, b2, 0, NULL, 1003, fx_a(&x));
+    const repl_action_t *d = fx_one(&x, REPL_ACT_WRITE_DONE);
+    assert_int_equal(d->u.write_done.token, 2);
+    assert_int_equal(d->u.write_done.seq, 13);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
+    repl_origin_persisted(x.o, b3, 0, NULL, 1004, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.seq, 16);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.last_seq, 16);
+    assert_int_equal(st.writes_committed, 6);
+    fx_free(&x);
+}
+
+/* A failure with groups in flight answers every writer at once; the groups
+ * behind it stay lent to the driver until reported, and a success reported
+ * for them after the failure commits nothing. */
+static void test_failure_with_groups_in_flight(void **state)
+{
+    (void)state;
+    for (int newer_first = 0; newer_first <= 1; newer_first++) {
+        repl_origin_config_t c;
+        cfg_at(&c, 10, 1);
+        c.group_max_ops = 1;
+        c.groups_in_flight = 3;
+        fx_t x;
+        fx_init(&x, &c);
+        fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+        repl_op_t op = tk_put("k", "v");
+        uint64_t b[3];
+        const repl_mutation_t *m[3];
+        for (int i = 0; i < 3; i++) {
+            repl_origin_write(x.o, (uint64_t)i + 1, &op, 1, 1000, fx_a(&x));
+            b[i] = fx_one(&x, REPL_ACT_PERSIST)->u.persist.batch_id;
+            m[i] = fx_one(&x, REPL_ACT_PERSIST)->u.persist.muts;
+        }
+        repl_origin_write(x.o, 4, &op, 1, 1000, fx_a(&x)); /* queued */
+        /* newer_first: the driver could not hand the second group over
+         * (out of memory) and says so before the first is reported. */
+        repl_origin_persisted(x.o, b[newer_first], newer_first ? -ENOMEM : -EIO, NULL, 1001,
+                              fx_a(&x));
+        assert_int_equal(fx_done_all(&x, newer_first ? -ENOMEM : -EIO), 4);
+        fx_one(&x, REPL_ACT_ALARM);
+        assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+        for (int i = 0; i < 3; i++)
+            assert_memory_equal(m[i][0].op.key, "k", 1); /* still lent */
+        for (int i = 0; i < 3; i++) {
+            if (i == newer_first)
+                continue;
+            repl_origin_persisted(x.o, b[i], 0, NULL, 1002, fx_a(&x));
+            assert_int_equal(x.t.a.n, 0); /* answered already, nothing sent */
+        }
+        repl_origin_write(x.o, 5, &op, 1, 1003, fx_a(&x));
+        assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EIO);
+        repl_origin_stats_t st;
+        repl_origin_stats(x.o, &st);
+        assert_int_equal(st.last_seq, 10);
+        assert_int_equal(st.writes_committed, 0);
+        fx_free(&x);
+    }
+}
+
 /* Commit one write of one 200-byte value at time now. */
 static void commit_one(fx_t *x, uint64_t now)
 {
@@ -1807,6 +1917,8 @@ int main(void)
         cmocka_unit_test(test_remote_write_clock_hint),
         cmocka_unit_test(test_forwarded_writes_name_their_token),
         cmocka_unit_test(test_persist_failure_stops_writes),
+        cmocka_unit_test(test_groups_in_flight),
+        cmocka_unit_test(test_failure_with_groups_in_flight),
         cmocka_unit_test(test_flow_control_behind_and_catch_up),
         cmocka_unit_test(test_non_reading_edge_closed_on_stall),
         cmocka_unit_test(test_send_buffer_hard_cap),
