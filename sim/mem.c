@@ -128,11 +128,13 @@ static void *mem_realloc(void *p, size_t size)
 #define SIM_MEM_ASAN 1
 #endif
 #endif
+#ifndef SIM_MEM_ASAN
+#define SIM_MEM_ASAN 0
+#endif
 
 void sim_mem_install(void)
 {
-#ifndef SIM_MEM_ASAN
     static const kv_mem_t mem = {mem_malloc, mem_calloc, mem_realloc, mem_free};
-    kv_mem_set(&mem);
-#endif
+    if (!SIM_MEM_ASAN)
+        kv_mem_set(&mem);
 }
