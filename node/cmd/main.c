@@ -292,6 +292,7 @@ static int start_replica(node_t *n)
     rc.log_retention = c->log_retention;
     rc.log_retention_max = c->log_retention_max;
     rc.new_history = c->new_history;
+    rc.apply_inline = edge && c->storage.sync != STOR_SYNC_ALWAYS;
     rc.on_tokens = reload_tokens;
     rc.on_tokens_arg = n;
     rc.tokens = (judge_tokens_t){.lookup = configured_token, .arg = n->auth};

@@ -55,7 +55,14 @@ typedef struct {
      * origin's: ordered by the core, judged (judge.h), committed with
      * their log entries. */
     bool lone;
-    /* Called (from a storage worker thread) after a commit that changed the
+    /* Edge: apply a batch of up to REPLICA_INLINE_APPLY_MAX_MUTS mutations
+     * on the replication loop itself rather than hand it to the storage
+     * worker and back (two thread wakeups per batch). Only for a store
+     * whose commits do not wait for an fsync (sync batch or off): the loop
+     * must not block on the disk. */
+    bool apply_inline;
+    /* Called (from the storage worker, or the replication loop for an
+     * inline apply) after a commit that changed the
      * stored API tokens: the node reloads its token table. May be NULL. */
     void (*on_tokens)(void *arg);
     void *on_tokens_arg;

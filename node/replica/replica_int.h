@@ -26,6 +26,10 @@
  * two let the storage worker go from one group's fsync straight to the
  * next; the loop forms a third while both wait. */
 #define REPLICA_GROUPS_IN_FLIGHT 2
+/* Edge, apply_inline: batches up to this many mutations are applied on the
+ * loop (a live stream's frames); larger ones (catch-up, snapshot chunks)
+ * still go to the worker, so the loop keeps reading while they commit. */
+#define REPLICA_INLINE_APPLY_MAX_MUTS 64
 /* Snapshot streams at once; more edges wait for a slot (the core retries). */
 #define REPLICA_SNAPSHOTS_MAX 4
 /* Unflushed snapshot bytes per stream before the streamer waits. */

@@ -432,6 +432,18 @@ void replica__persist(replica_t *r, const repl_action_t *act)
         p->m = (mview_t){act->u.persist.muts, act->u.persist.n};
         p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
         p->batch_id = act->u.persist.batch_id;
+        /* A lone origin's loop has nothing to do while a group commits
+         * but gather the next: it commits on the loop (as Redis does),
+         * which saves a thread wakeup each way per group. Its completion
+         * goes through the queue like a worker's (no core re-entry). Every
+         * group is committed here, in order; the worker keeps only log
+         * trims and the acks record, which touch neither the records nor
+         * the position and may run beside it. */
+        if (r->cfg.lone) {
+            persist_run(&p->job);
+            replica__complete(r, &p->job);
+            return;
+        }
         rworker_push(&r->store_w, &p->job);
         return;
     }
@@ -560,6 +572,14 @@ void replica__apply(replica_t *r, const repl_action_t *act)
     if (act->u.apply.history_id && act->u.apply.history_id[0]) {
         p->set_history = true;
         snprintf(p->history, sizeof p->history, "%s", act->u.apply.history_id);
+    }
+    /* The core has one storage step in flight at a time, so the worker is
+     * idle now and running it here keeps the order. Its completion still
+     * goes through the queue: the core is not re-entered from a dispatch. */
+    if (r->cfg.apply_inline && p->m.n <= REPLICA_INLINE_APPLY_MAX_MUTS) {
+        apply_run(&p->job);
+        replica__complete(r, &p->job);
+        return;
     }
     rworker_push(&r->store_w, &p->job);
 }
