@@ -30,6 +30,9 @@
  * loop (a live stream's frames); larger ones (catch-up, snapshot chunks)
  * still go to the worker, so the loop keeps reading while they commit. */
 #define REPLICA_INLINE_APPLY_MAX_MUTS 64
+/* Commits of up to this many records write them through to the read
+ * cache; larger ones (a backlog) only invalidate (replica_work.c). */
+#define REPLICA_WRITE_THROUGH_MAX_RECORDS 64
 /* Snapshot streams at once; more edges wait for a slot (the core retries). */
 #define REPLICA_SNAPSHOTS_MAX 4
 /* Unflushed snapshot bytes per stream before the streamer waits. */

@@ -285,14 +285,18 @@ static int encode_log(commit_arrays_t *c, const repl_mutation_t *muts, size_t n,
     return 0;
 }
 
-/* Publish committed records to the read cache (write-through), as kvops
- * does for local writes; namespace deletes drop their entries. */
+/* Publish committed records to the read cache: written through when the
+ * commit is small (a live write, soon read again), only invalidated when
+ * it is a backlog (catch-up, a bulk write: a blob allocated and inserted
+ * per record would cost more than the one miss a later read pays, and
+ * would evict what readers use); namespace deletes drop their entries. */
 static void publish(replica_t *r, const commit_arrays_t *c, const int *rec_results)
 {
+    bool through = c->nrecs <= REPLICA_WRITE_THROUGH_MAX_RECORDS;
     for (size_t k = 0; k < c->nrecs; k++) {
         const stor_mutation_t *m = &c->recs[k];
         stor_blob_t *b = NULL;
-        if (rec_results && rec_results[k] == 0 &&
+        if (through && rec_results && rec_results[k] == 0 &&
             STOR_RECORD_HEADER_BYTES + m->rec.value_len + m->rec.metadata_len <=
                 KV_CACHE_MAX_ENTRY_BYTES)
             b = stor_blob_from_record(&m->rec);
