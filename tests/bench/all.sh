@@ -68,7 +68,8 @@ machine_json() {
     '{cpu_model: $cpu, cpus: $cpus, kernel: $kernel, memory_gib: $mem, loadavg_start: $l0, loadavg_end: $l1}'
 }
 # The EDGEKV_BENCH_* settings the user gave (the steps' own defaults otherwise).
-SETTINGS=$(env | sed -n 's/^\(EDGEKV_BENCH_[A-Z0-9_]*\)=\(.*\)/\1 \2/p' | grep -v '^EDGEKV_BENCH_DIR ' | sort |
+# No EDGEKV_BENCH_* setting at all (a run with the defaults) is no error.
+SETTINGS=$(env | sed -n 's/^\(EDGEKV_BENCH_[A-Z0-9_]*\)=\(.*\)/\1 \2/p' | { grep -v '^EDGEKV_BENCH_DIR ' || true; } | sort |
   jq -R -n '[inputs | capture("^(?<key>[^ ]+) (?<value>.*)$")] | from_entries')
 BINARY=$(jq -n --arg p "$EDGEKV_BIN" --arg m "$(date -u -r "$EDGEKV_BIN" +%Y-%m-%dT%H:%M:%SZ)" '{path: $p, modified: $m}')
 declare -a NAMES=()
