@@ -200,6 +200,15 @@ static void fx_persist_ok(fx_t *x, uint64_t now)
     repl_origin_persisted(x->o, id, 0, NULL, now, fx_a(x));
 }
 
+/* The origin's committed seq and count of committed writes. */
+static void fx_check_committed(fx_t *x, uint64_t last_seq, uint64_t writes)
+{
+    repl_origin_stats_t st;
+    repl_origin_stats(x->o, &st);
+    assert_int_equal(st.last_seq, last_seq);
+    assert_int_equal(st.writes_committed, writes);
+}
+
 static void test_fresh_edge_gets_snapshot(void **state)
 {
     (void)state;
@@ -353,10 +362,7 @@ static void test_group_commit(void **state)
     assert_int_equal(p->u.persist.muts[2].seq, 16);
     fx_persist_ok(&x, 1004);
     assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.seq, 16);
-    repl_origin_stats_t st;
-    repl_origin_stats(x.o, &st);
-    assert_int_equal(st.last_seq, 16);
-    assert_int_equal(st.writes_committed, 6);
+    fx_check_committed(&x, 16, 6);
     fx_free(&x);
 }
 
@@ -577,10 +583,7 @@ static void test_groups_in_flight(void **state)
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
     repl_origin_persisted(x.o, b3, 0, NULL, 1004, fx_a(&x));
     assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.seq, 16);
-    repl_origin_stats_t st;
-    repl_origin_stats(x.o, &st);
-    assert_int_equal(st.last_seq, 16);
-    assert_int_equal(st.writes_committed, 6);
+    fx_check_committed(&x, 16, 6);
     fx_free(&x);
 }
 
@@ -624,10 +627,7 @@ static void test_failure_with_groups_in_flight(void **state)
         }
         repl_origin_write(x.o, 5, &op, 1, 1003, fx_a(&x));
         assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.status, KV_EIO);
-        repl_origin_stats_t st;
-        repl_origin_stats(x.o, &st);
-        assert_int_equal(st.last_seq, 10);
-        assert_int_equal(st.writes_committed, 0);
+        fx_check_committed(&x, 10, 0);
         fx_free(&x);
     }
 }
