@@ -514,7 +514,7 @@ static uint64_t stor__ticker(const char *text, const char *name)
     return 0;
 }
 
-void stor_get_stats(stor_t *s, stor_stats_t *out)
+void stor_get_sizes(stor_t *s, stor_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->live_sst_bytes = stor__prop_sum(s, "rocksdb.live-sst-files-size");
@@ -522,6 +522,11 @@ void stor_get_stats(stor_t *s, stor_stats_t *out)
     out->memtable_bytes = stor__prop_sum(s, "rocksdb.cur-size-all-mem-tables");
     out->estimated_keys = stor__prop_sum(s, "rocksdb.estimate-num-keys");
     out->block_cache_bytes = rocksdb_cache_get_usage(s->block_cache);
+}
+
+void stor_get_stats(stor_t *s, stor_stats_t *out)
+{
+    stor_get_sizes(s, out);
     /* The tickers first, then the store's count: an interval sync RocksDB
      * has counted is then in wal_interval_syncs too (see store_int.h). */
     char *text = rocksdb_options_statistics_get_string(s->opts);

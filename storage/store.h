@@ -359,8 +359,15 @@ typedef struct {
 } stor_stats_t;
 
 /* Fill *out. Safe from any thread while the store is open; the counters
- * are monotonic and read one by one (not one snapshot of all of them). */
+ * are monotonic and read one by one (not one snapshot of all of them).
+ * The WAL counters come from RocksDB's statistics text, which it builds
+ * whole, histograms merged, for each call (about half a millisecond; its
+ * C API reads no single ticker): not for a hot path. */
 void stor_get_stats(stor_t *s, stor_stats_t *out);
+
+/* The sizes and key estimate of stor_get_stats only (the WAL counters
+ * zero): cheap enough for every status request. */
+void stor_get_sizes(stor_t *s, stor_stats_t *out);
 
 /* Compact every column family over its whole range, now: the expiry filter
  * then sees every record, and drops the expired ones and the tombstones

@@ -368,7 +368,7 @@ static void ops_status(node_app_t *app, http_req_t *req)
     http_server_stats_t hs = {0};
     uint64_t now = uv_hrtime();
     cache_get_stats(kvops_cache(app->ops), &cs);
-    stor_get_stats(kvops_store(app->ops), &ss);
+    stor_get_sizes(kvops_store(app->ops), &ss); /* /status shows no WAL counter */
     if (app->http)
         http_server_get_stats(app->http, &hs);
     json_t *doc = json_pack(

@@ -795,6 +795,13 @@ static void test_sync_off(void **state)
     assert_int_equal(b.wal_syncs, 0);
     assert_int_equal(b.wal_interval_syncs, 0);
     assert_int_equal(atomic_load(&g_wal_syncs) - g0, 0);
+    /* The sizes alone: the same memtable figure, no counter read. */
+    stor_stats_t z;
+    stor_get_sizes(f->s, &z);
+    assert_true(z.memtable_bytes > 0);
+    assert_int_equal(z.memtable_bytes, b.memtable_bytes);
+    assert_int_equal(z.commit_groups, 0);
+    assert_int_equal(z.wal_syncs, 0);
 }
 
 static uint64_t now_ms(void)
