@@ -363,6 +363,16 @@ static void take_deferred(replica_t *r)
         repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
         replica__dispatch(r, &a);
     }
+    if (r->defer_apply_failed) {
+        r->defer_apply_failed = false;
+        repl_edge_applied(r->edge, -ENOMEM, r->defer_apply_seq, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
+    if (r->defer_reset_failed) {
+        r->defer_reset_failed = false;
+        repl_edge_reset_done(r->edge, -ENOMEM, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
     for (size_t i = 0; i < r->defer_persist_n; i++) {
         repl_origin_persisted(r->origin, r->defer_persist_batch[i], -ENOMEM, NULL,
                               replica__now_ms(), &a);

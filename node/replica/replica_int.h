@@ -160,6 +160,11 @@ struct replica {
     /* Core events that arose while its actions were being dispatched; they
      * are delivered from on_wake, never re-entrantly (loop thread only). */
     bool defer_connect_failed;
+    /* Edge: a step (an APPLY of defer_apply_seq, or a RESET) that could not
+     * be handed to storage (out of memory), reported failed from on_wake:
+     * the core then drops its queue and the link, and resumes on reconnect. */
+    bool defer_apply_failed, defer_reset_failed;
+    uint64_t defer_apply_seq;
     /* PERSISTs that could not be handed to the worker (out of memory),
      * reported failed from on_wake. */
     uint64_t defer_persist_batch[KV_REPL_GROUPS_IN_FLIGHT_MAX];

@@ -562,11 +562,14 @@ void replica__apply(replica_t *r, const repl_action_t *act)
 {
     apply_job_t *p = kv_calloc(1, sizeof *p);
     if (!p) {
-        /* Without memory the replica cannot keep up: drop the link; the
-         * core resumes from the applied seq on reconnect. */
-        KV_LOG_ERROR(REPLICA_LOG, "out of memory applying a batch; dropping the link");
-        if (r->link)
-            replica__close_peer(r, r->link->id);
+        /* Without memory the replica cannot keep up: the step is reported
+         * failed (from on_wake: we are inside a dispatch), so the core
+         * drops its queue and the link and resumes from the applied seq on
+         * reconnect. */
+        KV_LOG_ERROR(REPLICA_LOG, "out of memory applying a batch");
+        r->defer_apply_failed = true;
+        r->defer_apply_seq = act->u.apply.seq;
+        replica__defer(r);
         return;
     }
     p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
@@ -639,8 +642,9 @@ void replica__reset(replica_t *r)
 {
     simple_job_t *p = kv_calloc(1, sizeof *p);
     if (!p) {
-        if (r->link)
-            replica__close_peer(r, r->link->id);
+        KV_LOG_ERROR(REPLICA_LOG, "out of memory resetting for a snapshot");
+        r->defer_reset_failed = true; /* as an apply, above */
+        replica__defer(r);
         return;
     }
     p->job = (rjob_t){.r = r, .run = reset_run, .done = reset_done, .drop = simple_drop};
