@@ -481,6 +481,7 @@ static void apply_run(rjob_t *j)
     state_position_t pos = r->pos;
     uint64_t stored_max = r->pos.hlc_last; /* before this batch's */
     bool chunk = p->seq == 0 && !p->set_history;
+    bool into_reset = chunk && r->snap_fresh; /* a snapshot chunk into a reset store */
     uint8_t posbuf[STATE_POSITION_MAX_BYTES];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
@@ -515,15 +516,14 @@ static void apply_run(rjob_t *j)
                             .state = c.st,
                             .n_state = c.nst,
                             .stored_hlc_max = stored_max,
-                            .keys_absent = chunk && r->snap_fresh};
+                            .keys_absent = into_reset};
         p->rc = stor_commit(r->cfg.store, &cm);
         if (p->rc == 0) {
-            bool snapshot = chunk && r->snap_fresh;
             if (r->snap_fresh && !chunk)
                 cache_clear(r->cfg.cache); /* the chunks did not publish */
             r->pos = pos;
-            r->snap_fresh = snapshot;
-            committed(r, &c, rec_res, snapshot);
+            r->snap_fresh = into_reset;
+            committed(r, &c, rec_res, into_reset);
         }
     }
     kv_free(rec_res);
