@@ -1042,6 +1042,35 @@ static void test_bulk_get_cache(void **state)
     free(first);
 }
 
+/* A write of a few records goes through to the read cache; a large one (a
+ * bulk write past REPLICA_WRITE_THROUGH_MAX_RECORDS, node/replica) only
+ * invalidates its keys, so a key cached before holds no old value. */
+static void test_write_through_small_commits(void **state)
+{
+    static char body[100 * 64];
+    size_t n = 0;
+    stor_blob_t *b = NULL;
+    json_t *res;
+    (void)state;
+    res = expect_rest_ok(nsreq("PUT", "/bulk", "[{\"key\":\"wt0\",\"value\":\"old\"}]"));
+    json_decref(res);
+    assert_int_equal(cache_get(g->cache, g->ns, "wt0", 3, &b), CACHE_HIT);
+    stor_blob_unref(b);
+    n += (size_t)snprintf(body + n, sizeof body - n, "[");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s{\"key\":\"wt%d\",\"value\":\"new\"}",
+                              i ? "," : "", i);
+    snprintf(body + n, sizeof body - n, "]");
+    res = expect_rest_ok(nsreq("PUT", "/bulk", body));
+    json_decref(res);
+    assert_int_equal(cache_get(g->cache, g->ns, "wt0", 3, &b), CACHE_MISS);
+    assert_int_equal(cache_get(g->cache, g->ns, "wt99", 4, &b), CACHE_MISS);
+    resp_t r = nsreq("GET", "/values/wt0", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "new");
+    done(&r);
+}
+
 /* Keys are UTF-8 text: bytes that are not are refused in both APIs (a
  * stored one could never be listed as JSON), and every list shows exactly
  * the keys that were written. */
@@ -1234,6 +1263,7 @@ int main(void)
         BOTH(test_binding_list_and_bulk),
         BOTH(test_binding_numbers),
         BOTH(test_bulk_get_cache),
+        BOTH(test_write_through_small_commits),
         BOTH(test_keys_utf8),
         BOTH(test_token_endpoints),
         BOTH(test_managed_tokens),
