@@ -9,6 +9,8 @@
 #include "frame.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kv_assert.h"
@@ -79,12 +81,139 @@ int frame_encode(const Edgekv__Frame *f, uint8_t **out, size_t *out_len)
     return 0;
 }
 
+/*
+ * A decoded Frame lives in one arena: protobuf-c's many small allocations
+ * (every sub-message, bytes field and pointer array) are bumped out of a few
+ * chunks, and frame_free() drops the chunks without walking the message.
+ * The arena's header sits in front of the Frame, which is protobuf-c's
+ * first allocation (checked). Frees during unpacking (its scratch slabs) are
+ * ignored; the memory goes with the frame. An allocation too big for a chunk
+ * (a large value) gets a chunk of its own, so a 25 MiB value costs 25 MiB.
+ * Under AddressSanitizer every allocation gets its own chunk, so overflows
+ * inside a decoded frame are still caught.
+ */
+#define FRAME_ARENA_ALIGN     16u
+#define FRAME_ARENA_MIN_BYTES 512u
+/* Decoded structs outweigh their encoding for small fields: a first chunk of
+ * twice the body's size holds most frames whole. */
+#define FRAME_ARENA_BODY_FACTOR 2u
+#define FRAME_ARENA_CHUNK_MAX   (256u * 1024u)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FRAME_ARENA_SEPARATE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FRAME_ARENA_SEPARATE 1
+#endif
+#endif
+#ifndef FRAME_ARENA_SEPARATE
+#define FRAME_ARENA_SEPARATE 0
+#endif
+
+typedef struct frame__chunk {
+    struct frame__chunk *next;
+    size_t cap; /* bytes of data[] */
+    size_t used;
+    _Alignas(FRAME_ARENA_ALIGN) unsigned char data[];
+} frame__chunk_t;
+
+typedef struct {
+    frame__chunk_t *chunks; /* newest first; the last one holds this header */
+    size_t next_cap;        /* capacity of the next shared chunk */
+    bool failed;            /* an allocation failed: -ENOMEM, not corrupt */
+    void *first;            /* protobuf-c's first allocation: the Frame */
+} frame__arena_t;
+
+static size_t frame__round(size_t n)
+{
+    return (n + FRAME_ARENA_ALIGN - 1) & ~(size_t)(FRAME_ARENA_ALIGN - 1);
+}
+
+static frame__chunk_t *frame__chunk_new(frame__arena_t *a, size_t cap)
+{
+    if (cap > SIZE_MAX - sizeof(frame__chunk_t))
+        return NULL;
+    frame__chunk_t *c = kv_malloc(sizeof *c + cap);
+    if (!c)
+        return NULL;
+    c->cap = cap;
+    c->used = 0;
+    c->next = a->chunks;
+    a->chunks = c;
+    return c;
+}
+
+static void *frame__arena_alloc(void *data, size_t size)
+{
+    frame__arena_t *a = data;
+    size_t n = frame__round(size ? size : 1);
+    frame__chunk_t *c = a->chunks;
+    if (n > c->cap - c->used || (FRAME_ARENA_SEPARATE && a->first)) {
+        size_t cap = n;
+        if (!FRAME_ARENA_SEPARATE && n <= a->next_cap / 2) {
+            cap = a->next_cap; /* a new shared chunk; the old one's rest is wasted */
+            if (a->next_cap < FRAME_ARENA_CHUNK_MAX)
+                a->next_cap *= 2;
+        }
+        c = frame__chunk_new(a, cap);
+        if (!c) {
+            a->failed = true;
+            return NULL;
+        }
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    if (!a->first)
+        a->first = p;
+    return p;
+}
+
+static void frame__arena_free(void *data, void *p)
+{
+    (void)data;
+    (void)p;
+}
+
+static void frame__arena_drop(frame__arena_t *a)
+{
+    frame__chunk_t *c = a->chunks;
+    while (c) {
+        frame__chunk_t *next = c->next;
+        kv_free(c); /* the last one holds *a */
+        c = next;
+    }
+}
+
 int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out)
 {
     static const uint8_t empty[1];
-    Edgekv__Frame *f = edgekv__frame__unpack(&frame__allocator, len, len ? body : empty);
-    if (!f)
-        return KV_ECORRUPT;
+    *out = NULL;
+    /* The first chunk holds the arena header and the Frame right behind it. */
+    size_t head = frame__round(sizeof(frame__arena_t));
+    size_t cap = len <= FRAME_ARENA_CHUNK_MAX / FRAME_ARENA_BODY_FACTOR
+                     ? FRAME_ARENA_BODY_FACTOR * len
+                     : FRAME_ARENA_CHUNK_MAX;
+    if (cap < FRAME_ARENA_MIN_BYTES)
+        cap = FRAME_ARENA_MIN_BYTES;
+    if (FRAME_ARENA_SEPARATE)
+        cap = head + frame__round(sizeof(Edgekv__Frame)); /* the Frame, exactly */
+    frame__chunk_t *c = kv_malloc(sizeof *c + cap);
+    if (!c)
+        return -ENOMEM;
+    c->next = NULL;
+    c->cap = cap;
+    c->used = head;
+    frame__arena_t *a = (frame__arena_t *)(void *)c->data;
+    *a = (frame__arena_t){.chunks = c, .next_cap = cap < FRAME_ARENA_CHUNK_MAX ? cap * 2 : cap};
+    ProtobufCAllocator alloc = {frame__arena_alloc, frame__arena_free, a};
+    Edgekv__Frame *f = edgekv__frame__unpack(&alloc, len, len ? body : empty);
+    if (!f) {
+        bool oom = a->failed;
+        frame__arena_drop(a);
+        return oom ? -ENOMEM : KV_ECORRUPT;
+    }
+    /* frame_free() finds the header right in front of the Frame. */
+    KV_ASSERT((void *)f == a->first && (unsigned char *)f == c->data + head);
     *out = f;
     return 0;
 }
@@ -92,7 +221,8 @@ int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out)
 void frame_free(Edgekv__Frame *f)
 {
     if (f)
-        edgekv__frame__free_unpacked(f, &frame__allocator);
+        frame__arena_drop(
+            (frame__arena_t *)(void *)((unsigned char *)f - frame__round(sizeof(frame__arena_t))));
 }
 
 void frame_reader_init(frame_reader_t *r, size_t max_bytes)

@@ -10,7 +10,9 @@
  * grows its buffer to that length once (not per chunk), and decodes a frame
  * that arrived whole in one chunk straight from the caller's bytes, with no
  * copy into its own buffer. protobuf-c copies bytes fields while unpacking;
- * that copy is the one the decoded Frame owns.
+ * that copy is the one the decoded Frame owns. A decoded Frame's memory is
+ * one arena (frame.c): its many small parts are bumped out of a few chunks
+ * and freed together.
  *
  * This is not a transport: no sockets, no TLS, no retries. All memory comes
  * from kv_mem (protobuf-c is given a kv_mem allocator too), so tests can fail
@@ -41,9 +43,9 @@ void frame_pack(const Edgekv__Frame *f, uint8_t *buf, size_t size);
  * frees it with kv_free(). KV_ETOOBIG, -ENOMEM. */
 int frame_encode(const Edgekv__Frame *f, uint8_t **out, size_t *out_len);
 
-/* Decode one frame body (no prefix). *out is freed with frame_free().
- * KV_ECORRUPT when the bytes are not a Frame (or memory ran out: protobuf-c
- * does not tell the two apart). */
+/* Decode one frame body (no prefix). *out is freed with frame_free(), and
+ * only with it: its parts are not separately allocated. KV_ECORRUPT when the
+ * bytes are not a Frame, -ENOMEM when memory ran out. */
 int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out);
 void frame_free(Edgekv__Frame *f);
 

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -501,6 +502,94 @@ static void test_snapshot_frames_decode(void **state)
     kv_free(b);
 }
 
+/* A decoded frame's memory is one arena (frame.c): many mutations spill over
+ * several chunks, a large value gets a chunk of its own, and every field
+ * comes back as sent. */
+#define WIRE_TEST_SMALL_VALUES 300
+static void wire__check_decoded(size_t n, size_t big_at, size_t big_len)
+{
+    repl_mutation_t *m = calloc(n, sizeof *m);
+    char(*keys)[32] = calloc(n, sizeof *keys);
+    size_t big_cap = big_len > WIRE_TEST_SMALL_VALUES ? big_len : WIRE_TEST_SMALL_VALUES;
+    uint8_t *big = malloc(big_cap);
+    assert_non_null(m);
+    assert_non_null(keys);
+    assert_non_null(big);
+    for (size_t i = 0; i < big_cap; i++)
+        big[i] = (uint8_t)('a' + i % 26);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(keys[i], sizeof keys[i], "key-%zu", i);
+        m[i] = (repl_mutation_t){.version = {1000 + i, 1 + i % 3}, .op = tk_put(keys[i], "")};
+        m[i].op.value = big;
+        m[i].op.value_len = i == big_at ? big_len : i % WIRE_TEST_SMALL_VALUES;
+        if (i % 7 == 0) {
+            m[i].op.metadata = "{\"m\":1}";
+            m[i].op.metadata_len = 7;
+        }
+    }
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(repl_wire_snapshot_chunk(m, n, &b, &len), 0);
+    Edgekv__Frame *f;
+    assert_int_equal(frame_decode(b + 4, len - 4, &f), 0);
+    assert_int_equal(f->snapshot_chunk->n_mutations, n);
+    for (size_t i = 0; i < n; i++) {
+        repl_mutation_t got;
+        assert_int_equal(repl_wire_mut_from_pb(f->snapshot_chunk->mutations[i], &got), 0);
+        assert_int_equal(got.version.hlc, 1000 + i);
+        assert_int_equal(got.version.node_id, 1 + i % 3);
+        assert_int_equal(got.op.key_len, strlen(keys[i]));
+        assert_memory_equal(got.op.key, keys[i], got.op.key_len);
+        assert_int_equal(got.op.value_len, m[i].op.value_len);
+        if (got.op.value_len)
+            assert_memory_equal(got.op.value, big, got.op.value_len);
+        assert_int_equal(got.op.metadata_len, m[i].op.metadata_len);
+        if (m[i].op.metadata_len)
+            assert_memory_equal(got.op.metadata, m[i].op.metadata, got.op.metadata_len);
+    }
+    frame_free(f);
+    kv_free(b);
+    free(big);
+    free(keys);
+    free(m);
+}
+
+static void test_frame_decode_arena(void **state)
+{
+    (void)state;
+    wire__check_decoded(1, 0, 0);
+    wire__check_decoded(3000, 1500, 0);
+    wire__check_decoded(50, 20, 3u * 1024u * 1024u);
+}
+
+/* Memory running out while decoding is -ENOMEM, not a corrupt frame, at
+ * every allocation, and leaves nothing behind. */
+static void test_frame_decode_alloc_failure(void **state)
+{
+    (void)state;
+    repl_mutation_t m[40];
+    for (size_t i = 0; i < 40; i++)
+        m[i] = (repl_mutation_t){.version = {10 + i, 1}, .op = tk_put("some-key", "some value")};
+    m[5].op.value_len = 0;
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(repl_wire_snapshot_chunk(m, 40, &b, &len), 0);
+    Edgekv__Frame *f = NULL;
+    int rc = -ENOMEM;
+    long k;
+    for (k = 0; k < 100000 && rc != 0; k++) {
+        kv_mem_failing_set(k);
+        rc = frame_decode(b + 4, len - 4, &f);
+        kv_mem_set(NULL);
+        assert_true(rc == 0 || rc == -ENOMEM);
+    }
+    assert_int_equal(rc, 0);
+    assert_true(k > 1); /* at least the arena's first chunk was failed */
+    assert_int_equal(f->snapshot_chunk->n_mutations, 40);
+    frame_free(f);
+    kv_free(b);
+}
+
 static void test_frame_encode_alloc_failure(void **state)
 {
     (void)state;
@@ -847,6 +936,8 @@ int main(void)
         cmocka_unit_test(test_op_check_limits),
         cmocka_unit_test(test_max_value_fits_a_frame),
         cmocka_unit_test(test_snapshot_frames_decode),
+        cmocka_unit_test(test_frame_decode_arena),
+        cmocka_unit_test(test_frame_decode_alloc_failure),
         cmocka_unit_test(test_frame_encode_alloc_failure),
         cmocka_unit_test(test_guard_field_numbers),
         cmocka_unit_test(test_guard_counts_ops_before_decoding),
