@@ -1,6 +1,7 @@
 /*
- * certs_cli.c - the `edgekv certs` subcommand of certs.h: argument parsing
- * and messages; the certificates themselves are made in certs.c.
+ * certs_cli.c - the `edgekv certs` subcommand of certs.h (init, issue, api):
+ * argument parsing and messages; the certificates themselves are made in
+ * certs.c.
  */
 #include "certs.h"
 #include "certs_cli.h"
@@ -33,17 +34,24 @@ static void certs__usage(FILE *out)
             "         certificate and edge certificates \"edge1\"..\"edgeN\" (existing ones\n"
             "         are kept; default N %d)\n"
             "  issue  --dir D --role origin|edge --name NAME [--days N] [--host H]...\n"
-            "         issue (or replace) D/NAME.crt and D/NAME.key, signed by D/ca.key\n\n"
+            "         issue (or replace) D/NAME.crt and D/NAME.key, signed by D/ca.key\n"
+            "  api    --dir D --name NAME [--days N] [--host H]...\n"
+            "         issue (or replace) an API certificate D/NAME.crt and D/NAME.key for\n"
+            "         HTTPS on the API port (--https-cert/--https-key), signed by D/ca.key;\n"
+            "         --host: the names clients connect to. It has no role and is good\n"
+            "         for TLS servers only, so it never passes as a replication peer; a\n"
+            "         node certificate of that name is never replaced\n\n"
             "options:\n"
-            "  --days N     validity of node certificates in days (default %d)\n"
+            "  --days N     validity of node and API certificates in days (default %d)\n"
             "  --ca-days N  validity of a new CA in days (default %d)\n"
             "  --host H     a DNS name or IP for subjectAltName; repeatable\n"
             "               (default: localhost and 127.0.0.1)\n"
             "  --valid-from S --valid-until S\n"
-            "               issue: an explicit validity window in seconds relative to now\n"
-            "               (negative = past), e.g. an expired certificate for a test\n\n"
+            "               issue, api: an explicit validity window in seconds relative to\n"
+            "               now (negative = past), e.g. an expired certificate for a test\n\n"
             "The role is recorded in the subject (OU=edgekv-origin or OU=edgekv-edge) and\n"
-            "the node name in CN; key files are written with mode 0600.\n",
+            "the node name in CN; an API certificate has O=edgekv and CN=NAME only. Keys\n"
+            "are EC P-256, key files are written with mode 0600.\n",
             CERTS_EDGES_DEFAULT, CERTS_NODE_DAYS_DEFAULT, CERTS_CA_DAYS_DEFAULT);
 }
 
@@ -164,6 +172,30 @@ static int certs__init(const certs__args_t *a)
     return 0;
 }
 
+/* `certs api`: an API (HTTPS server) certificate; no role. */
+static int certs__api(const certs__args_t *a)
+{
+    int rc;
+
+    if (a->role) {
+        fprintf(stderr, "edgekv certs api: an API certificate has no role (no --role)\n");
+        return 2;
+    }
+    if (!a->name) {
+        fprintf(stderr, "edgekv certs api: --name is required\n");
+        return 2;
+    }
+    rc = a->window ? certs_issue_api_window(a->dir, a->name, a->valid_from_s, a->valid_until_s,
+                                            a->hosts, a->host_count)
+                   : certs_issue_api(a->dir, a->name, a->days, a->hosts, a->host_count);
+    if (rc == KV_EINVAL)
+        fprintf(stderr, "edgekv certs api: bad name ([A-Za-z0-9._-]{1,64}) or host\n");
+    else if (rc == KV_EEXISTS)
+        fprintf(stderr, "edgekv certs api: %s/%s.crt is a node certificate; pick another name\n",
+                a->dir, a->name);
+    return certs__report(rc, "issued API certificate", a->dir, a->name) == 0 ? 0 : 1;
+}
+
 int certs_main(int argc, char **argv)
 {
     certs__args_t a = {.days = CERTS_NODE_DAYS_DEFAULT,
@@ -177,7 +209,7 @@ int certs_main(int argc, char **argv)
         certs__usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    if (strcmp(cmd, "init") != 0 && strcmp(cmd, "issue") != 0) {
+    if (strcmp(cmd, "init") != 0 && strcmp(cmd, "issue") != 0 && strcmp(cmd, "api") != 0) {
         fprintf(stderr, "edgekv certs: unknown command '%s' (see edgekv certs --help)\n", cmd);
         return 2;
     }
@@ -192,6 +224,8 @@ int certs_main(int argc, char **argv)
     }
     if (strcmp(cmd, "init") == 0)
         return certs__init(&a);
+    if (strcmp(cmd, "api") == 0)
+        return certs__api(&a);
     if (!a.role || !a.name) {
         fprintf(stderr, "edgekv certs issue: --role and --name are required\n");
         return 2;

@@ -9,6 +9,7 @@
  *   init  --dir D [--edges N] [--days N] [--host H]...
  *         CA (kept if present) + "origin" + "edge1".."edgeN" (kept if present)
  *   issue --dir D --role origin|edge --name NAME [--days N] [--host H]...
+ *   api   --dir D --name NAME [--days N] [--host H]...   (an HTTPS API certificate)
  *   --help
  * Returns the process exit status: 0, 1 (failure), 2 (usage). */
 int certs_main(int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
- * certs.c - the cluster CA and node certificates of certs.h, made with
- * OpenSSL's key and X509 API. The `edgekv certs` command line is in
- * certs_cli.c.
+ * certs.c - the cluster CA, node and API certificates of certs.h, made with
+ * OpenSSL's key and X509 API. Node and API certificates differ only in the
+ * subject's OU and the extendedKeyUsage; one path (certs__issue) makes
+ * both. The `edgekv certs` command line is in certs_cli.c.
  */
 #include "certs.h"
 
@@ -329,8 +330,9 @@ fail:
     return rc;
 }
 
-/* Add the node extensions and sign with the CA. */
-static int certs__finish_node(X509 *x, X509 *ca, EVP_PKEY *ca_key, const char *san)
+/* Add the extensions of a node or API certificate (extendedKeyUsage `eku`)
+ * and sign with the CA. */
+static int certs__finish(X509 *x, X509 *ca, EVP_PKEY *ca_key, const char *eku, const char *san)
 {
     int rc;
 
@@ -338,7 +340,7 @@ static int certs__finish_node(X509 *x, X509 *ca, EVP_PKEY *ca_key, const char *s
         return certs__ssl_fail("cannot set the issuer");
     if ((rc = certs__add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")) ||
         (rc = certs__add_ext(x, ca, NID_key_usage, "critical,digitalSignature")) ||
-        (rc = certs__add_ext(x, ca, NID_ext_key_usage, "serverAuth,clientAuth")) ||
+        (rc = certs__add_ext(x, ca, NID_ext_key_usage, eku)) ||
         (rc = certs__add_ext(x, ca, NID_subject_key_identifier, "hash")) ||
         (rc = certs__add_ext(x, ca, NID_authority_key_identifier, "keyid:always")) ||
         (rc = certs__add_ext(x, ca, NID_subject_alt_name, san)))
@@ -348,22 +350,36 @@ static int certs__finish_node(X509 *x, X509 *ca, EVP_PKEY *ca_key, const char *s
     return 0;
 }
 
-int certs_issue_window(const char *dir, const char *role, const char *name, int64_t not_before_s,
-                       int64_t not_after_s, const char *const *hosts, size_t host_count)
+/* A certificate at `path` that carries an organizationalUnit (a node's
+ * role). An unreadable or missing file is not one. */
+static bool certs__has_ou(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    bool has = x && X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_organizationalUnitName,
+                                               -1) >= 0;
+
+    if (f)
+        fclose(f);
+    X509_free(x);
+    ERR_clear_error();
+    return has;
+}
+
+/* Issue dir/<name>.crt/.key: subject O=edgekv[, OU=ou], CN=name, with
+ * extendedKeyUsage `eku`. The arguments of the public functions are
+ * checked here, once. With `keep_nodes`, a node certificate (one with an
+ * OU) already at that path is left alone: KV_EEXISTS. */
+static int certs__issue(const char *dir, const char *ou, const char *eku, bool keep_nodes,
+                        const char *name, int64_t not_before_s, int64_t not_after_s,
+                        const char *const *hosts, size_t host_count)
 {
     char crt[PATH_MAX], keyp[PATH_MAX], san[CERTS_HOSTS_MAX * (CERTS__HOST_MAX + 8)];
-    const char *ou;
     X509 *ca = NULL, *x = NULL;
     EVP_PKEY *ca_key = NULL, *key = NULL;
     int rc;
 
-    if (!dir || !role || !certs__name_ok(name) || not_before_s >= not_after_s)
-        return KV_EINVAL;
-    if (strcmp(role, "origin") == 0)
-        ou = TLS_ROLE_OU_ORIGIN;
-    else if (strcmp(role, "edge") == 0)
-        ou = TLS_ROLE_OU_EDGE;
-    else
+    if (!dir || !certs__name_ok(name) || not_before_s >= not_after_s)
         return KV_EINVAL;
     if ((rc = certs__san(hosts, host_count, san, sizeof san)) != 0 ||
         (rc = certs__path(crt, dir, name, ".crt")) != 0 ||
@@ -371,16 +387,34 @@ int certs_issue_window(const char *dir, const char *role, const char *name, int6
         return rc;
     if ((rc = certs__load_ca(dir, &ca, &ca_key)) != 0)
         return rc;
-    if ((rc = certs__gen_key(&key)) == 0 &&
-        (rc = certs__new_cert(key, ou, name, not_before_s, not_after_s, &x)) == 0 &&
-        (rc = certs__finish_node(x, ca, ca_key, san)) == 0 &&
-        (rc = certs__write_file(keyp, 0600, certs__write_key, key)) == 0)
+    if (keep_nodes && certs__has_ou(crt))
+        rc = KV_EEXISTS;
+    else if ((rc = certs__gen_key(&key)) == 0 &&
+             (rc = certs__new_cert(key, ou, name, not_before_s, not_after_s, &x)) == 0 &&
+             (rc = certs__finish(x, ca, ca_key, eku, san)) == 0 &&
+             (rc = certs__write_file(keyp, 0600, certs__write_key, key)) == 0)
         rc = certs__write_file(crt, 0644, certs__write_crt, x);
     X509_free(x);
     EVP_PKEY_free(key);
     X509_free(ca);
     EVP_PKEY_free(ca_key);
     return rc;
+}
+
+int certs_issue_window(const char *dir, const char *role, const char *name, int64_t not_before_s,
+                       int64_t not_after_s, const char *const *hosts, size_t host_count)
+{
+    const char *ou;
+
+    if (role && strcmp(role, "origin") == 0)
+        ou = TLS_ROLE_OU_ORIGIN;
+    else if (role && strcmp(role, "edge") == 0)
+        ou = TLS_ROLE_OU_EDGE;
+    else
+        return KV_EINVAL;
+    /* serverAuth and clientAuth: a node is either side of a link. */
+    return certs__issue(dir, ou, "serverAuth,clientAuth", false, name, not_before_s, not_after_s,
+                        hosts, host_count);
 }
 
 int certs_issue(const char *dir, const char *role, const char *name, int days,
@@ -390,4 +424,21 @@ int certs_issue(const char *dir, const char *role, const char *name, int days,
         return KV_EINVAL;
     return certs_issue_window(dir, role, name, -CERTS_BACKDATE_S, (int64_t)days * 86400, hosts,
                               host_count);
+}
+
+int certs_issue_api_window(const char *dir, const char *name, int64_t not_before_s,
+                           int64_t not_after_s, const char *const *hosts, size_t host_count)
+{
+    /* No OU (no role) and serverAuth only: see certs.h. */
+    return certs__issue(dir, NULL, "serverAuth", true, name, not_before_s, not_after_s, hosts,
+                        host_count);
+}
+
+int certs_issue_api(const char *dir, const char *name, int days, const char *const *hosts,
+                    size_t host_count)
+{
+    if (days < 1 || days > CERTS_DAYS_MAX)
+        return KV_EINVAL;
+    return certs_issue_api_window(dir, name, -CERTS_BACKDATE_S, (int64_t)days * 86400, hosts,
+                                  host_count);
 }

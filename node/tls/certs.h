@@ -13,6 +13,13 @@
  * serverAuth+clientAuth (either side of a link); subjectAltName with the
  * node's hosts/IPs.
  *
+ * API certificates (certs_issue_api) are for HTTPS on a node's API port,
+ * where the clients are browsers, SDKs and `edgekv kv`: subject O=edgekv,
+ * CN=<name> and no organizationalUnit, so tls.h finds no role in them and
+ * they can never pass as a replication peer; extendedKeyUsage serverAuth
+ * only (not a client certificate either); subjectAltName as above. Same CA,
+ * same key type, same file rules.
+ *
  * What this is not: a PKI. No revocation lists, no renewal daemon; to retire
  * a node, re-create the CA and re-issue (`certs issue` is cheap).
  */
@@ -22,7 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Defaults of `certs init` / `certs issue`. */
+/* Defaults of `certs init` / `certs issue` / `certs api` (node and API
+ * certificates share CERTS_NODE_DAYS_DEFAULT). */
 #define CERTS_CA_DAYS_DEFAULT   3650
 #define CERTS_NODE_DAYS_DEFAULT 825
 #define CERTS_EDGES_DEFAULT     3
@@ -58,5 +66,19 @@ int certs_issue(const char *dir, const char *role, const char *name, int days,
  * certificates. KV_EINVAL unless not_before_s < not_after_s. */
 int certs_issue_window(const char *dir, const char *role, const char *name, int64_t not_before_s,
                        int64_t not_after_s, const char *const *hosts, size_t host_count);
+
+/* Issue the API (HTTPS server) certificate dir/<name>.crt and dir/<name>.key
+ * signed by the CA in `dir`, valid from CERTS_BACKDATE_S ago for `days`;
+ * `hosts` and `name` as for certs_issue (the hosts are the names clients
+ * connect to). Replaces an existing API certificate of that name, but
+ * KV_EEXISTS if dir/<name>.crt is a node certificate (one with a role): a
+ * node's certificate is never overwritten by mistake. Errors as
+ * certs_issue. */
+int certs_issue_api(const char *dir, const char *name, int days, const char *const *hosts,
+                    size_t host_count);
+
+/* certs_issue_api with an explicit validity window, as certs_issue_window. */
+int certs_issue_api_window(const char *dir, const char *name, int64_t not_before_s,
+                           int64_t not_after_s, const char *const *hosts, size_t host_count);
 
 #endif

@@ -3,8 +3,9 @@
  * tooling (node/tls/certs.h).
  *
  * A group setup makes a CA with origin and edge certificates, an expired and
- * a not-yet-valid edge certificate, and a second, unrelated CA with an edge
- * certificate of its own, all in a temporary directory. Each connection test
+ * a not-yet-valid edge certificate, an API (HTTPS server) certificate and an
+ * expired one, and a second, unrelated CA with an edge certificate of its
+ * own, all in a temporary directory. Each connection test
  * runs an origin (server) and an edge (client) on one libuv loop over
  * loopback; the "attacker" clients that our API would refuse to build (an
  * origin certificate used as a client, no certificate at all) are plain
@@ -728,8 +729,9 @@ static EVP_PKEY *load_key(const char *path)
     return k;
 }
 
-/* X509_verify_cert of `crt` against `ca`: X509_V_OK or the error. */
-static int verify_against(const char *ca, const char *crt)
+/* X509_verify_cert of `crt` against `ca` for `purpose`
+ * (X509_PURPOSE_SSL_CLIENT / _SERVER): X509_V_OK or the error. */
+static int verify_for(const char *ca, const char *crt, int purpose)
 {
     X509_STORE *st = X509_STORE_new();
     X509_STORE_CTX *sc = X509_STORE_CTX_new();
@@ -738,13 +740,19 @@ static int verify_against(const char *ca, const char *crt)
 
     X509_STORE_add_cert(st, cax);
     X509_STORE_CTX_init(sc, st, x, NULL);
-    X509_STORE_CTX_set_purpose(sc, X509_PURPOSE_SSL_CLIENT);
+    X509_STORE_CTX_set_purpose(sc, purpose);
     err = X509_verify_cert(sc) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(sc);
     X509_STORE_CTX_free(sc);
     X509_STORE_free(st);
     X509_free(cax);
     X509_free(x);
     return err;
+}
+
+/* A node certificate is checked as a client (either side of a link works). */
+static int verify_against(const char *ca, const char *crt)
+{
+    return verify_for(ca, crt, X509_PURPOSE_SSL_CLIENT);
 }
 
 static bool san_has(X509 *x, int type, const void *val, size_t len)
@@ -815,6 +823,23 @@ static void test_certs_issued(void **state)
                      X509_V_ERR_CERT_HAS_EXPIRED);
 }
 
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+    buf = malloc((size_t)n);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
 static void test_certs_hosts_and_errors(void **state)
 {
     const char *hosts[] = {"edge5.example.net", "10.0.0.5", "::1"};
@@ -842,21 +867,148 @@ static void test_certs_hosts_and_errors(void **state)
     assert_int_equal(certs_issue(path_of(g_dir, "empty"), "edge", "e", 10, NULL, 0), KV_ENOTFOUND);
 }
 
-static char *slurp(const char *path, size_t *len)
+/* The subject's text for `nid`, "" if absent; how many entries of it. */
+static int subject_entry(X509 *x, int nid, char *buf, int len)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
+    X509_NAME *n = X509_get_subject_name(x);
+    int count = 0;
 
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    buf[0] = '\0';
+    for (int i = -1; (i = X509_NAME_get_index_by_NID(n, nid, i)) >= 0;)
+        count++;
+    if (count)
+        X509_NAME_get_text_by_NID(n, nid, buf, len);
+    return count;
+}
+
+/* An API certificate: a TLS server certificate of the cluster CA for the
+ * API port, with no role, so that it serves HTTPS and nothing else. */
+static void test_certs_api(void **state)
+{
+    char ca[256]; /* path_of's buffers are reused after four calls */
+    X509 *x = load_crt(path_of(g_dir, "api.crt"));
+    X509 *cax = load_crt(path_of(g_dir, "ca.crt"));
+    EVP_PKEY *k = load_key(path_of(g_dir, "api.key"));
+    char buf[128];
+    static const unsigned char lo[4] = {127, 0, 0, 1};
+    (void)state;
+
+    snprintf(ca, sizeof ca, "%s", path_of(g_dir, "ca.crt"));
+    /* it chains to the CA as a TLS server, and only as one */
+    assert_int_equal(verify_for(ca, path_of(g_dir, "api.crt"), X509_PURPOSE_SSL_SERVER), X509_V_OK);
+    assert_int_equal(verify_for(ca, path_of(g_dir, "api.crt"), X509_PURPOSE_SSL_CLIENT),
+                     X509_V_ERR_INVALID_PURPOSE);
+    assert_int_equal(X509_get_extended_key_usage(x) & (XKU_SSL_SERVER | XKU_SSL_CLIENT),
+                     XKU_SSL_SERVER);
+    assert_int_equal(X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 0), 0);
+    assert_int_equal(X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, 0), 1);
+    assert_int_equal(X509_check_ca(x), 0);
+    assert_int_equal(X509_check_issued(cax, x), X509_V_OK);
+    /* subject O=edgekv, CN=api, no OU: no role */
+    assert_int_equal(subject_entry(x, NID_organizationalUnitName, buf, sizeof buf), 0);
+    assert_int_equal(subject_entry(x, NID_organizationName, buf, sizeof buf), 1);
+    assert_string_equal(buf, "edgekv");
+    assert_int_equal(subject_entry(x, NID_commonName, buf, sizeof buf), 1);
+    assert_string_equal(buf, "api");
+    assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(x)), 2);
+    /* the default names; EC P-256; the key is the certificate's, written 0600 */
+    assert_true(san_has(x, GEN_DNS, "localhost", 9));
+    assert_true(san_has(x, GEN_IPADD, lo, 4));
+    assert_int_equal(X509_check_host(x, "localhost", 0, 0, NULL), 1);
+    assert_int_equal(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
+    assert_int_equal(X509_check_host(x, "api", 0, 0, NULL), 0); /* the CN is not a host name */
+    assert_true(EVP_PKEY_is_a(k, "EC"));
+    assert_int_equal(EVP_PKEY_get_bits(k), 256);
+    assert_int_equal(EVP_PKEY_get_group_name(k, buf, sizeof buf, NULL), 1);
+    assert_string_equal(buf, "prime256v1");
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    assert_int_equal(file_mode(path_of(g_dir, "api.key")), 0600);
+    assert_int_equal(file_mode(path_of(g_dir, "api.crt")), 0644);
+    X509_free(x);
+    X509_free(cax);
+    EVP_PKEY_free(k);
+    /* the expired one of the setup */
+    assert_int_equal(verify_for(ca, path_of(g_dir, "api-old.crt"), X509_PURPOSE_SSL_SERVER),
+                     X509_V_ERR_CERT_HAS_EXPIRED);
+}
+
+static void test_certs_api_hosts_and_errors(void **state)
+{
+    const char *hosts[] = {"kv.example.net", "10.0.0.7", "::1"};
+    const char *bad_host[] = {"a,DNS:evil"};
+    const char *many[CERTS_HOSTS_MAX + 1];
+    static const unsigned char ip[4] = {10, 0, 0, 7}, ip6[16] = {[15] = 1};
+    char *o1, *o2;
+    size_t o1_len, o2_len;
+    X509 *x, *y;
+    (void)state;
+
+    assert_int_equal(certs_issue_api(g_dir, "api2", 10, hosts, 3), 0);
+    x = load_crt(path_of(g_dir, "api2.crt"));
+    assert_true(san_has(x, GEN_DNS, "kv.example.net", 14));
+    assert_true(san_has(x, GEN_IPADD, ip, 4));
+    assert_true(san_has(x, GEN_IPADD, ip6, 16));
+    assert_false(san_has(x, GEN_DNS, "localhost", 9));
+    /* issued again: replaced, a new key and serial */
+    assert_int_equal(certs_issue_api(g_dir, "api2", 10, NULL, 0), 0);
+    y = load_crt(path_of(g_dir, "api2.crt"));
+    assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(y)), 0);
+    assert_true(san_has(y, GEN_DNS, "localhost", 9));
+    X509_free(x);
+    X509_free(y);
+    /* not yet valid */
+    assert_int_equal(certs_issue_api_window(g_dir, "api2", 86400, 2 * 86400, NULL, 0), 0);
+    assert_int_equal(
+        verify_for(path_of(g_dir, "ca.crt"), path_of(g_dir, "api2.crt"), X509_PURPOSE_SSL_SERVER),
+        X509_V_ERR_CERT_NOT_YET_VALID);
+    /* a node certificate is never replaced by an API certificate */
+    o1 = slurp(path_of(g_dir, "origin.crt"), &o1_len);
+    assert_int_equal(certs_issue_api(g_dir, "origin", 10, NULL, 0), KV_EEXISTS);
+    assert_int_equal(certs_issue_api_window(g_dir, "edge1", -10, 10, NULL, 0), KV_EEXISTS);
+    o2 = slurp(path_of(g_dir, "origin.crt"), &o2_len);
+    assert_int_equal(o1_len, o2_len);
+    assert_memory_equal(o1, o2, o1_len);
+    free(o1);
+    free(o2);
+    /* bad arguments: the errors of certs_issue */
+    for (size_t i = 0; i < CERTS_HOSTS_MAX + 1; i++)
+        many[i] = "h.example";
+    assert_int_equal(certs_issue_api(g_dir, "api2", 10, many, CERTS_HOSTS_MAX), 0);
+    assert_int_equal(certs_issue_api(g_dir, "api2", 10, many, CERTS_HOSTS_MAX + 1), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, "api2", 10, bad_host, 1), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, "../evil", 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, "ca", 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, "", 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, NULL, 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(NULL, "api2", 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, "api2", 0, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(g_dir, "api2", CERTS_DAYS_MAX + 1, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api_window(g_dir, "api2", 10, 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue_api(path_of(g_dir, "empty"), "api", 10, NULL, 0), KV_ENOTFOUND);
+}
+
+/* A node never loads an API certificate as its own, and an origin refuses
+ * one shown by a client: it carries no role (and is no client
+ * certificate). */
+static void test_certs_api_is_no_peer(void **state)
+{
+    const char *ca = path_of(g_dir, "ca.crt");
+    const char *crt = path_of(g_dir, "api.crt"), *key = path_of(g_dir, "api.key");
+    tls_ctx_t *ctx = NULL;
+    raw_client_t r = {0};
+    net_t *n;
+    (void)state;
+
+    assert_int_equal(tls_ctx_create(TLS_ROLE_ORIGIN, ca, crt, key, &ctx), KV_ECONFIG);
+    assert_int_equal(tls_ctx_create(TLS_ROLE_EDGE, ca, crt, key, &ctx), KV_ECONFIG);
+    assert_null(ctx);
+    snprintf(r.crt, sizeof r.crt, "%s", crt);
+    snprintf(r.key, sizeof r.key, "%s", key);
+    raw_client_run(&r, &n);
+    /* OpenSSL 3 says "unsuitable", 1.1 "unsupported" certificate purpose */
+    assert_refused(n, "certificate purpose", "");
+    assert_true(r.read_rc <= 0);
+    assert_contains(r.err, "alert");
 }
 
 /* certs_main on the arguments up to a NULL. */
@@ -918,6 +1070,52 @@ static void test_certs_main_init_idempotent(void **state)
     free(o2);
 }
 
+/* `edgekv certs api`: issues, refuses what certs_issue_api refuses, and
+ * tells usage errors (2) from failures (1). */
+static void test_certs_main_api(void **state)
+{
+    char d[128];
+    X509 *x;
+    char buf[64];
+    (void)state;
+
+    snprintf(d, sizeof d, "%s/apicli", g_dir);
+    assert_int_equal(run_main("init", "--dir", d, "--edges", "1", NULL), 0);
+    assert_int_equal(run_main("api", "--dir", d, "--name", "web", "--host", "kv.example",
+                              "--host=192.0.2.1", "--days", "30", NULL),
+                     0);
+    assert_int_equal(
+        verify_for(path_of(d, "ca.crt"), path_of(d, "web.crt"), X509_PURPOSE_SSL_SERVER),
+        X509_V_OK);
+    x = load_crt(path_of(d, "web.crt"));
+    assert_int_equal(X509_check_host(x, "kv.example", 0, 0, NULL), 1);
+    assert_int_equal(X509_check_ip_asc(x, "192.0.2.1", 0), 1);
+    assert_int_equal(X509_check_host(x, "localhost", 0, 0, NULL), 0);
+    assert_int_equal(subject_entry(x, NID_organizationalUnitName, buf, sizeof buf), 0);
+    X509_free(x);
+    assert_int_equal(file_mode(path_of(d, "web.key")), 0600);
+    /* an expired one, for the tests of an HTTPS port */
+    assert_int_equal(run_main("api", "--dir", d, "--name", "web-old", "--valid-from", "-864000",
+                              "--valid-until", "-86400", NULL),
+                     0);
+    assert_int_equal(
+        verify_for(path_of(d, "ca.crt"), path_of(d, "web-old.crt"), X509_PURPOSE_SSL_SERVER),
+        X509_V_ERR_CERT_HAS_EXPIRED);
+    /* usage errors */
+    assert_int_equal(run_main("api", "--dir", d, NULL), 2);      /* no --name */
+    assert_int_equal(run_main("api", "--name", "web", NULL), 2); /* no --dir */
+    assert_int_equal(run_main("api", "--dir", d, "--name", "web", "--role", "edge", NULL), 2);
+    assert_int_equal(run_main("api", "--dir", d, "--name", "web", "--days", "0", NULL), 2);
+    assert_int_equal(run_main("api", "--dir", d, "--name", "web", "--valid-from", "x", NULL), 2);
+    assert_int_equal(run_main("api", "--help", NULL), 0);
+    /* failures */
+    assert_int_equal(run_main("api", "--dir", d, "--name", "../x", NULL), 1);
+    assert_int_equal(run_main("api", "--dir", d, "--name", "web", "--host", "a b", NULL), 1);
+    assert_int_equal(run_main("api", "--dir", d, "--name", "edge1", NULL), 1); /* a node's */
+    assert_int_equal(verify_against(path_of(d, "ca.crt"), path_of(d, "edge1.crt")), X509_V_OK);
+    assert_int_equal(run_main("api", "--dir", path_of(d, "none"), "--name", "web", NULL), 1);
+}
+
 /* ---- setup ------------------------------------------------------------------------ */
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -940,6 +1138,8 @@ static int setup(void **state)
         certs_issue(g_dir, "edge", "edge2", 30, NULL, 0) ||
         certs_issue_window(g_dir, "edge", "edge-old", -10 * 86400, -86400, NULL, 0) ||
         certs_issue_window(g_dir, "edge", "edge-future", 86400, 10 * 86400, NULL, 0) ||
+        certs_issue_api(g_dir, "api", 30, NULL, 0) ||
+        certs_issue_api_window(g_dir, "api-old", -10 * 86400, -86400, NULL, 0) ||
         certs_create_ca(g_dir2, 30) || certs_issue(g_dir2, "edge", "edge9", 30, NULL, 0))
         return -1;
     return 0;
@@ -958,6 +1158,10 @@ int main(void)
         cmocka_unit_test(test_certs_issued),
         cmocka_unit_test(test_certs_hosts_and_errors),
         cmocka_unit_test(test_certs_main_init_idempotent),
+        cmocka_unit_test(test_certs_api),
+        cmocka_unit_test(test_certs_api_hosts_and_errors),
+        cmocka_unit_test(test_certs_api_is_no_peer),
+        cmocka_unit_test(test_certs_main_api),
         cmocka_unit_test(test_ctx_checks),
         cmocka_unit_test(test_conn_api_errors),
         cmocka_unit_test(test_echo_roles_and_flush),
