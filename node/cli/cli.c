@@ -7,13 +7,17 @@
  * [--flag value | --flag=value | --switch]`, flags anywhere, `--` ends the
  * flags (for keys that start with '-'). Configuration comes from flags,
  * then EDGEKV_*, then wrangler's CLOUDFLARE_* variables, so a shell set up
- * for wrangler works unchanged.
+ * for wrangler works unchanged. HTTPS is always verified (certificate chain
+ * and host name): --cacert / EDGEKV_CACERT choose the CA certificates to
+ * trust, nothing turns the verification off.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_int.h"
 #include "kv_mem.h"
@@ -39,6 +43,7 @@ static const cli_flag_t flags[] = {
     VAL("--url", NULL, CLI_F_URL, url),
     VAL("--token", NULL, CLI_F_TOKEN, token),
     VAL("--account", NULL, CLI_F_ACCOUNT, account),
+    VAL("--cacert", NULL, CLI_F_CACERT, cacert),
     SW("--json", NULL, CLI_F_JSON),
     SW("--progress", NULL, CLI_F_PROGRESS),
     SW("--help", "-h", CLI_F_HELP),
@@ -132,6 +137,9 @@ static const char *common_help =
     "                   the node's address; \"/client/v4\" is added if missing\n"
     "  --token TOKEN    EDGEKV_TOKEN, else CLOUDFLARE_API_TOKEN\n"
     "  --account ID     EDGEKV_ACCOUNT, else CLOUDFLARE_ACCOUNT_ID\n"
+    "  --cacert FILE    EDGEKV_CACERT: trust the CA certificates in FILE (PEM) instead of\n"
+    "                   the system's for an https:// URL, e.g. the cluster's ca.crt; the\n"
+    "                   server's certificate and host name are always verified\n"
     "output:\n"
     "  --json           JSON results on stdout\n"
     "  --progress       progress bar on stderr for bulk commands, even if not a terminal\n"
@@ -166,7 +174,8 @@ static void help_top(FILE *f)
             "  2  usage error (bad arguments, unreadable or malformed input file)\n"
             "  3  not found (namespace or key)\n"
             "  4  authentication or permission failure (HTTP 401/403)\n"
-            "  5  cannot connect to the server, or the connection broke\n\n"
+            "  5  cannot connect to the server (or its TLS certificate did not verify),\n"
+            "     or the connection broke\n\n"
             "`edgekv kv <group> <command> --help` describes a command.\n",
             common_help, "exit status:\n");
 }
@@ -259,6 +268,8 @@ static int resolve_config(cli_t *c)
         c->token = env_first("EDGEKV_TOKEN", "CLOUDFLARE_API_TOKEN");
     if (!c->account)
         c->account = env_first("EDGEKV_ACCOUNT", "CLOUDFLARE_ACCOUNT_ID");
+    if (!c->cacert && getenv("EDGEKV_CACERT") && *getenv("EDGEKV_CACERT"))
+        c->cacert = getenv("EDGEKV_CACERT");
     url = c->url ? c->url : CLI_DEFAULT_URL;
     if (!c->token)
         return cli_usage_error("no API token: pass --token or set EDGEKV_TOKEN"), CLI_EXIT_USAGE;
@@ -267,6 +278,12 @@ static int resolve_config(cli_t *c)
                CLI_EXIT_USAGE;
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         return cli_usage_error("--url must start with http:// or https:// (got '%s')", url),
+               CLI_EXIT_USAGE;
+    /* An unreadable CA file is the user's mistake, told before any request
+     * (libcurl would report it as a failed connection). */
+    if (c->cacert && access(c->cacert, R_OK) != 0)
+        return cli_usage_error("cannot read the CA file '%s' (--cacert, EDGEKV_CACERT): %s",
+                               c->cacert, strerror(errno)),
                CLI_EXIT_USAGE;
     n = strlen(url);
     while (n > 0 && url[n - 1] == '/')

@@ -120,6 +120,24 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* What to do about a server certificate that did not verify (libcurl's
+ * text above says why: the issuer, the host name, the dates). */
+static void print_tls_hint(const cli_t *c, CURLcode cc)
+{
+    if (cc != CURLE_PEER_FAILED_VERIFICATION)
+        return;
+    if (c->cacert)
+        fprintf(stderr,
+                "edgekv kv: the server's TLS certificate is not valid for this URL with the CA "
+                "certificates of %s\n",
+                c->cacert);
+    else
+        fputs("edgekv kv: the server's TLS certificate is not trusted; for a node whose "
+              "certificate comes from a private CA (edgekv certs), pass --cacert FILE (its "
+              "ca.crt) or set EDGEKV_CACERT\n",
+              stderr);
+}
+
 int cli_http(cli_t *c, const cli_req_t *rq, cli_resp_t *out)
 {
     CURL *h = c->curl;
@@ -154,6 +172,14 @@ int cli_http(cli_t *c, const cli_req_t *rq, cli_resp_t *out)
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)CLI_STALL_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    /* Only which CAs to trust is configurable: libcurl's verification of the
+     * certificate chain and of the host name stays on (its default). With
+     * --cacert the CAs of that file are the only ones trusted: the default
+     * CA directory (/etc/ssl/certs) is turned off too, so the file decides. */
+    if (c->cacert) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -172,6 +198,7 @@ int cli_http(cli_t *c, const cli_req_t *rq, cli_resp_t *out)
     if (cc != CURLE_OK) {
         fprintf(stderr, "edgekv kv: cannot reach %s: %s\n", c->url ? c->url : CLI_DEFAULT_URL,
                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        print_tls_hint(c, cc);
         cli_resp_free(out);
         return CLI_EXIT_CONN;
     }

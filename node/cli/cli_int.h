@@ -48,10 +48,11 @@ enum {
     CLI_F_FORCE = 1u << 13,  /* bulk delete: wrangler's --force (no prompt here) */
     CLI_F_YES = 1u << 14,    /* namespace delete: --skip-confirmation / -y */
     CLI_F_REMOTE = 1u << 15, /* wrangler's --remote: accepted, always true here */
+    CLI_F_CACERT = 1u << 16, /* CA certificates that verify an HTTPS server */
 };
 #define CLI_F_COMMON                                                                               \
     (CLI_F_URL | CLI_F_TOKEN | CLI_F_ACCOUNT | CLI_F_JSON | CLI_F_PROGRESS | CLI_F_HELP |          \
-     CLI_F_REMOTE)
+     CLI_F_REMOTE | CLI_F_CACERT)
 
 #define CLI_MAX_POSITIONAL 4
 
@@ -60,6 +61,7 @@ enum {
 typedef struct {
     unsigned flags_seen;
     const char *url, *token, *account; /* resolved: flag, EDGEKV_*, CLOUDFLARE_* */
+    const char *cacert;                /* resolved: --cacert, EDGEKV_CACERT; NULL: system CAs */
     const char *ns_id, *prefix, *ttl, *expiration, *metadata, *path, *new_name;
     bool json, progress;
     const char *pos[CLI_MAX_POSITIONAL];

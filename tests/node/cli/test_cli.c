@@ -122,6 +122,7 @@ static void test_help(void **state)
     assert_int_equal(RUN("key", "put", "--help"), CLI_EXIT_OK);
     assert_true(output_has("usage: edgekv kv key put <key> [<value>] [options]"));
     assert_true(output_has("--metadata JSON"));
+    assert_true(output_has("--cacert FILE    EDGEKV_CACERT")); /* on every command */
     assert_int_equal(RUN("bulk", "-h"), CLI_EXIT_OK);
     assert_true(output_has("edgekv kv bulk get <file>"));
 }
@@ -152,6 +153,19 @@ static void test_usage_errors(void **state)
     assert_true(output_has("no account id"));
     assert_int_equal(RUN("namespace", "list", "--token=t", "--account=a", "--url=ftp://x"),
                      CLI_EXIT_USAGE);
+    /* An unreadable CA file is named before any request (the dead URL is
+     * never reached: 2, not 5), from the flag or from EDGEKV_CACERT. */
+    assert_int_equal(RUN("namespace", "list", "--token=t", "--account=a", dead_url_arg, "--cacert",
+                         "/nonexistent/ca.crt"),
+                     CLI_EXIT_USAGE);
+    assert_true(output_has("cannot read the CA file '/nonexistent/ca.crt'"));
+    setenv("EDGEKV_CACERT", "/nonexistent/env-ca.crt", 1);
+    assert_int_equal(RUN("namespace", "list", "--token=t", "--account=a", dead_url_arg),
+                     CLI_EXIT_USAGE);
+    assert_true(output_has("cannot read the CA file '/nonexistent/env-ca.crt'"));
+    unsetenv("EDGEKV_CACERT");
+    assert_int_equal(RUN("namespace", "list", "--cacert"), CLI_EXIT_USAGE);
+    assert_true(output_has("'--cacert' needs a value"));
     /* Command arguments, checked before any request. */
     assert_int_equal(RUN("key", "put", "k", "v", "--token=t", "--account=a"), CLI_EXIT_USAGE);
     assert_true(output_has("--namespace-id is required"));
@@ -234,6 +248,9 @@ static void test_connection_refused(void **state)
     assert_int_equal(RUN("namespace", "list"), CLI_EXIT_CONN);
     assert_true(output_has(msg));
     assert_int_equal(RUN("key", "get", "k", "--namespace-id", "n"), CLI_EXIT_CONN);
+    /* a readable --cacert (any file: curl reads it only for https) gets as far */
+    assert_int_equal(RUN("key", "get", "k", "--namespace-id", "n", "--cacert", out_path),
+                     CLI_EXIT_CONN);
     assert_int_equal(RUN("key", "put", "k", "v", "--metadata", "{\"a\":1}", "--namespace-id", "n",
                          "--ttl", "60"),
                      CLI_EXIT_CONN);
