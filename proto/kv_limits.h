@@ -114,6 +114,12 @@
  * reads the answer instead of a reset. Bytes: the largest body refused. */
 #define KV_HTTP_LINGER_TIMEOUT_MS 30000
 #define KV_HTTP_LINGER_MAX_BYTES  (KV_HTTP_BODY_MAX_BYTES + KV_HTTP_HEADER_MAX_BYTES)
+/* HTTPS: a TLS handshake must finish this long after the connection was
+ * accepted (a client that stalls in it holds a connection slot). */
+#define KV_HTTP_TLS_HANDSHAKE_TIMEOUT_MS 10000
+/* Ciphertext taken from the socket in one read, per loop (shared by its
+ * connections: each read is decrypted before the next). */
+#define KV_HTTP_TLS_READ_BYTES (64u * 1024u)
 _Static_assert(KV_HTTP_CONN_OUTPUT_LOW_BYTES < KV_HTTP_CONN_OUTPUT_MAX_BYTES, "output hysteresis");
 _Static_assert(KV_HTTP_CONNS_PER_ADDR_MAX < KV_HTTP_MAX_CONNECTIONS,
                "one host cannot fill the cap");

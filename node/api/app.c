@@ -274,6 +274,15 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
                       hs.parse_errors);
     metrics_buf_value(b, "counter", "edgekv_http_timeouts_total", "Idle and slow-client timeouts.",
                       hs.timeouts);
+    metrics_buf_value(b, "counter", "edgekv_https_handshakes_total", "HTTPS handshakes completed.",
+                      hs.tls_handshakes);
+    metrics_buf_value(b, "counter", "edgekv_https_resumed_total",
+                      "HTTPS handshakes that resumed a session (ticket).", hs.tls_resumed);
+    metrics_buf_value(b, "counter", "edgekv_https_failures_total",
+                      "HTTPS handshakes refused or broken, and TLS errors after them.",
+                      hs.tls_failures);
+    metrics_buf_value(b, "counter", "edgekv_https_handshake_timeouts_total",
+                      "HTTPS handshakes cut at their deadline.", hs.tls_timeouts);
 }
 
 static const char *link_name(repl_link_state_t l)

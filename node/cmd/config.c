@@ -24,6 +24,7 @@
 #include "kv_limits.h"
 #include "kv_mem.h"
 #include "replica.h"
+#include "tls_api.h"
 
 #define DEFAULT_PORT_ORIGIN   8788
 #define DEFAULT_PORT_EDGE     8787
@@ -59,6 +60,8 @@ void node_config_defaults(node_config_t *c, const char *role)
     stor_options_default(&c->storage);
     c->log_level = KV_LOG_INFO;
     c->metrics_public = true;
+    c->https_handshake_timeout_ms = KV_HTTP_TLS_HANDSHAKE_TIMEOUT_MS;
+    c->https_ticket_rotate_s = TLS_API_TICKET_ROTATE_S_DEFAULT;
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
@@ -182,6 +185,26 @@ const node_opt_t config__opts[] = {
     {"--log-retention-max", "N", "log_retention_max", U64(log_retention_max, 1, 1ULL << 40),
      .roles = OPT_ORIGIN,
      .help = "most log entries kept for a lagging edge; an edge further behind takes a snapshot"},
+    {"--https-listen", "HOST:PORT", "https_listen", ADDR(https_host, https_port), .roles = OPT_BOTH,
+     .dflt_text = "off",
+     .help = "also serve the API over HTTPS here (port 0 picks a free one); needs --https-cert "
+             "and --https-key (see \"HTTPS\" in README.md)"},
+    {"--https-cert", "FILE[,FILE]", "https_cert", STR(https_cert, 0), .roles = OPT_BOTH,
+     .dflt_text = "none",
+     .help = "PEM server certificate, its chain after it; several (comma-separated) are chosen "
+             "by the client's SNI name, the first is the default; reloaded on SIGHUP"},
+    {"--https-key", "FILE[,FILE]", "https_key", STR(https_key, 0), .roles = OPT_BOTH,
+     .dflt_text = "none", .help = "PEM private keys of --https-cert, in the same order"},
+    {"--https-client-ca", "FILE", "https_client_ca", STR(https_client_ca, 0), .roles = OPT_BOTH,
+     .dflt_text = "none",
+     .help = "require HTTPS clients to present a certificate from this CA (mutual TLS), on top "
+             "of their token"},
+    {"--https-handshake-timeout-ms", "N", "https_handshake_timeout_ms",
+     U32(https_handshake_timeout_ms, 100, 600000), .roles = OPT_BOTH,
+     .help = "a TLS handshake not done this long after the connection was accepted is cut"},
+    {NULL, NULL, "https_ticket_rotate_s", U32(https_ticket_rotate_s, 60, 7 * 24 * 3600),
+     .roles = OPT_BOTH,
+     .help = "session ticket keys are replaced this often; a ticket lives two periods"},
     {"--new-history", "true|false", NULL, BOOL(new_history), .roles = OPT_ORIGIN,
      .help = "start a new history after restoring a backup, so edges refuse it instead of "
              "resuming onto other data (a flag only: it is for one start, never for a file)"},

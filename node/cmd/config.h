@@ -54,6 +54,16 @@ typedef struct {
     uint64_t log_retention_max;
     bool strict_staleness;
     bool new_history; /* origin: --new-history (after restoring a backup) */
+
+    /* HTTPS on the API port (README "HTTPS"); https_host "" = off. The cert
+     * and key fields are comma-separated lists of files, pairs in order. */
+    char https_host[NODE_HOST_MAX];
+    int https_port;
+    char https_cert[NODE_PATH_MAX];
+    char https_key[NODE_PATH_MAX];
+    char https_client_ca[NODE_PATH_MAX]; /* "": no client certificates */
+    unsigned https_handshake_timeout_ms;
+    unsigned https_ticket_rotate_s;
 } node_config_t;
 
 /* Defaults for a role: "origin" 127.0.0.1:8788 (replication 0.0.0.0:7400),

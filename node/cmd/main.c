@@ -35,6 +35,7 @@
 #include "private_file.h"
 #include "state.h"
 #include "text.h"
+#include "tls_api.h"
 #include "tokens.h"
 
 #define TOKEN_HEX_LEN   64
@@ -52,7 +53,8 @@ typedef struct {
     node_app_t app;
     char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
     char default_token[KV_TOKEN_MAX_BYTES + 1];
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
+    tls_api_t *https; /* NULL: no HTTPS */
 } node_t;
 
 static int mkdir_p(const char *path)
@@ -201,6 +203,91 @@ static void on_signal(uv_signal_t *h, int signum)
     KV_LOG_INFO("node", "signal %d: stopping (grace %d ms)", signum, KV_SHUTDOWN_GRACE_MS);
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
+    uv_close((uv_handle_t *)&n->sighup, NULL);
+}
+
+/* SIGHUP: read the HTTPS certificate files again. New connections get the
+ * new ones; open connections finish on the old. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    node_t *n = h->data;
+    (void)signum;
+    if (!n->https) {
+        KV_LOG_INFO("node", "SIGHUP: no HTTPS certificates to reload");
+        return;
+    }
+    if (tls_api_reload(n->https) == 0)
+        KV_LOG_INFO("node", "SIGHUP: HTTPS certificates reloaded (generation %u)",
+                    tls_api_generation(n->https));
+    else
+        KV_LOG_ERROR("node", "SIGHUP: HTTPS certificates not reloaded (see above); still serving "
+                             "the previous ones");
+}
+
+/* Split a comma-separated list in place into at most max items. */
+static size_t split_list(char *s, char **items, size_t max)
+{
+    size_t n = 0;
+    for (char *p = s; *p && n <= max;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (n < max)
+            items[n] = p;
+        n++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* HTTPS settings into the server config: the certificates are loaded now,
+ * so a bad file stops the start with its reason. */
+static int start_https(node_t *n, http_config_t *hc)
+{
+    node_config_t *c = &n->cfg;
+    char certs[NODE_PATH_MAX], keys[NODE_PATH_MAX];
+    char *cert_v[TLS_API_PAIRS_MAX], *key_v[TLS_API_PAIRS_MAX];
+
+    if (!c->https_host[0]) {
+        if (c->https_cert[0] || c->https_key[0] || c->https_client_ca[0]) {
+            KV_LOG_ERROR("node", "--https-cert/--https-key/--https-client-ca need --https-listen");
+            return KV_ECONFIG;
+        }
+        return 0;
+    }
+    memcpy(certs, c->https_cert, sizeof certs);
+    memcpy(keys, c->https_key, sizeof keys);
+    size_t nc = split_list(certs, cert_v, TLS_API_PAIRS_MAX);
+    size_t nk = split_list(keys, key_v, TLS_API_PAIRS_MAX);
+    if (nc == 0 || nk == 0) {
+        KV_LOG_ERROR("node", "--https-listen needs --https-cert and --https-key");
+        return KV_ECONFIG;
+    }
+    if (nc != nk || nc > TLS_API_PAIRS_MAX) {
+        KV_LOG_ERROR("node",
+                     "--https-cert names %zu files and --https-key %zu: give one key per "
+                     "certificate, at most %d pairs",
+                     nc, nk, TLS_API_PAIRS_MAX);
+        return KV_ECONFIG;
+    }
+    tls_api_config_t tc = {.cert_files = (const char *const *)cert_v,
+                           .key_files = (const char *const *)key_v,
+                           .pair_count = nc,
+                           .client_ca_file = c->https_client_ca[0] ? c->https_client_ca : NULL,
+                           .ticket_rotate_s = c->https_ticket_rotate_s};
+    int rc = tls_api_create(&tc, &n->https);
+    if (rc != 0) {
+        KV_LOG_ERROR("node", "HTTPS: cannot use the certificates: %s", kv_strerror(rc));
+        return rc;
+    }
+    hc->tls_host = c->https_host;
+    hc->tls_port = c->https_port;
+    hc->tls_ctx = tls_api_ctx;
+    hc->tls_ctx_arg = n->https;
+    hc->tls_handshake_timeout_ms = c->https_handshake_timeout_ms;
+    return 0;
 }
 
 /* The stored API tokens changed (a commit, here or replicated). */
@@ -329,6 +416,11 @@ static void banner(node_t *n, int token_generated)
         printf("  tokens: %zu from the configuration\n", auth_count(n->auth));
     printf("  REST base: http://%s:%d/client/v4   env file: %s/edgekv.env\n", n->cfg.listen_host,
            port, n->cfg.data_dir);
+    if (n->https)
+        printf("  HTTPS: serving https://%s:%d (REST base https://%s:%d/client/v4%s)\n",
+               n->cfg.https_host, http_server_tls_port(n->http), n->cfg.https_host,
+               http_server_tls_port(n->http),
+               n->cfg.https_client_ca[0] ? "; client certificates required" : "");
     if (n->app.replica && strcmp(n->app.role, "origin") == 0)
         printf("  replication: listening on %s:%d (mutual TLS, certs %s)\n", n->cfg.repl_host,
                replica_port(n->replica), n->cfg.certs_dir);
@@ -396,9 +488,12 @@ static int run_node(const char *role, int argc, char **argv)
     hc.loops = n.cfg.http_threads;
     hc.body_budget_bytes = n.cfg.http_body_budget_bytes;
     hc.handler = app_http_handler(&n.app);
-    if ((rc = http_server_start(&hc, &n.http)) != 0) {
-        KV_LOG_ERROR("node", "cannot listen on %s:%d: %s", hc.host, hc.port, kv_strerror(rc));
+    if ((rc = start_https(&n, &hc)) != 0 || (rc = http_server_start(&hc, &n.http)) != 0) {
+        if (rc != KV_ECONFIG)
+            KV_LOG_ERROR("node", "cannot listen on %s:%d%s%s: %s", hc.host, hc.port,
+                         hc.tls_ctx ? " and " : "", hc.tls_ctx ? hc.tls_host : "", kv_strerror(rc));
         replica_stop(n.replica);
+        tls_api_free(n.https);
         close_parts(&n);
         return 1;
     }
@@ -409,11 +504,14 @@ static int run_node(const char *role, int argc, char **argv)
     uv_loop_t *loop = uv_default_loop();
     uv_signal_init(loop, &n.sigint);
     uv_signal_init(loop, &n.sigterm);
-    n.sigint.data = n.sigterm.data = &n;
+    uv_signal_init(loop, &n.sighup);
+    n.sigint.data = n.sigterm.data = n.sighup.data = &n;
     uv_signal_start(&n.sigint, on_signal, SIGINT);
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&n.sighup, on_sighup, SIGHUP);
     uv_run(loop, UV_RUN_DEFAULT);                   /* returns once a signal closed both handles */
     http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
+    tls_api_free(n.https);                          /* after its last connection */
     replica_stop(n.replica);
     uv_loop_close(loop);
     close_parts(&n);

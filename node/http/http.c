@@ -166,7 +166,7 @@ static void http__on_refused_closed(uv_handle_t *h)
 }
 
 /* Accept the pending connection and close it at once. */
-static void http__refuse(http_loop_t *l)
+static void http__refuse(http_loop_t *l, uv_stream_t *server)
 {
     uv_tcp_t *t = kv_malloc(sizeof(*t));
 
@@ -181,7 +181,7 @@ static void http__refuse(http_loop_t *l)
     HTTP__STAT_ADD(l, rejected, 1); /* before the client can see the close */
     uv_tcp_init(&l->loop, t);
     t->data = l;
-    (void)uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)t);
+    (void)uv_accept(server, (uv_stream_t *)t);
     uv_close((uv_handle_t *)t, http__on_refused_closed);
 }
 
@@ -196,13 +196,13 @@ static void http__on_connection(uv_stream_t *server, int status)
     unsigned open = atomic_fetch_add_explicit(&http__conns_process, 1, memory_order_relaxed);
     if (open >= l->srv->cfg.max_connections) {
         http__conns_process_dec();
-        http__refuse(l);
+        http__refuse(l, server);
         return;
     }
-    int rc = http__conn_accept(l);
+    int rc = http__conn_accept(l, server == (uv_stream_t *)&l->tls_listener);
     if (rc == -ENOMEM) {
         http__conns_process_dec();
-        http__refuse(l);
+        http__refuse(l, server);
     } else if (rc < 0) {
         KV_LOG_WARN(HTTP_LOG, "accept: %s", kv_strerror(rc));
     }
@@ -289,6 +289,8 @@ static void http__loop_stop_now(http_loop_t *l)
         return;
     l->stopping = true;
     uv_close((uv_handle_t *)&l->listener, NULL);
+    if (l->tls_listening)
+        uv_close((uv_handle_t *)&l->tls_listener, NULL);
     uv_close((uv_handle_t *)&l->stop_async, NULL);
     for (n = l->conns.next; n != &l->conns; n = next) {
         next = n->next;
@@ -322,6 +324,8 @@ static void http__loop_fini(http_loop_t *l)
         KV_LOG_ERROR(HTTP_LOG, "loop %u: uv_loop_close: %s (a handle left open)", l->index,
                      uv_strerror(rc));
     uv_mutex_destroy(&l->post_lock);
+    kv_free(l->tls_in);
+    l->tls_in = NULL;
 }
 
 /* Stop a loop whose thread never started, from the caller's thread. */
@@ -332,23 +336,36 @@ static void http__loop_teardown_inline(http_loop_t *l)
     http__loop_fini(l);
 }
 
-/* Set up loop l around the listening socket fd (always taken, even on
- * error). On error the loop is fully torn down. */
-static int http__loop_init(http_server_t *s, http_loop_t *l, unsigned index, int fd)
+/* Set up loop l around the listening sockets fd and tls_fd (-1: no HTTPS;
+ * both always taken, even on error). On error the loop is fully torn down. */
+static int http__loop_init(http_server_t *s, http_loop_t *l, unsigned index, int fd, int tls_fd)
 {
     l->srv = s;
     l->index = index;
     http__link_init(&l->conns);
     http__link_init(&l->ready);
+    if (tls_fd >= 0 && !(l->tls_in = kv_malloc(KV_HTTP_TLS_READ_BYTES))) {
+        close(fd);
+        close(tls_fd);
+        return -ENOMEM;
+    }
     int rc = uv_loop_init(&l->loop);
     if (rc != 0) {
         close(fd);
+        if (tls_fd >= 0)
+            close(tls_fd);
+        kv_free(l->tls_in);
+        l->tls_in = NULL;
         return rc;
     }
     rc = uv_async_init(&l->loop, &l->stop_async, http__on_stop_async);
     if (rc != 0) {
         close(fd);
+        if (tls_fd >= 0)
+            close(tls_fd);
         uv_loop_close(&l->loop);
+        kv_free(l->tls_in);
+        l->tls_in = NULL;
         return rc;
     }
     /* The loop's async eventfd exists now: a second async cannot fail. */
@@ -365,6 +382,19 @@ static int http__loop_init(http_server_t *s, http_loop_t *l, unsigned index, int
         close(fd);
     else
         rc = uv_listen((uv_stream_t *)&l->listener, HTTP__LISTEN_BACKLOG, http__on_connection);
+    if (tls_fd >= 0) {
+        uv_tcp_init(&l->loop, &l->tls_listener);
+        l->tls_listener.data = l;
+        l->tls_listening = true;
+        int trc = uv_tcp_open(&l->tls_listener, tls_fd);
+        if (trc != 0)
+            close(tls_fd);
+        else
+            trc = uv_listen((uv_stream_t *)&l->tls_listener, HTTP__LISTEN_BACKLOG,
+                            http__on_connection);
+        if (rc == 0)
+            rc = trc;
+    }
     if (rc != 0)
         http__loop_teardown_inline(l);
     return rc;
@@ -425,6 +455,8 @@ static int http__config_check(const http_config_t *cfg)
 {
     if (!cfg || !cfg->host || !cfg->handler.request)
         return KV_EINVAL;
+    if (cfg->tls_ctx && (!cfg->tls_host || cfg->tls_port < 0 || cfg->tls_port > 65535))
+        return KV_EINVAL;
     if (cfg->loops < 1 || cfg->loops > KV_HTTP_MAX_LOOPS || cfg->port < 0 || cfg->port > 65535)
         return KV_EINVAL;
     return 0;
@@ -453,6 +485,8 @@ static void http__config_defaults(http_config_t *c)
         c->conns_per_addr_max = KV_HTTP_CONNS_PER_ADDR_MAX;
     if (c->body_budget_bytes == 0)
         c->body_budget_bytes = KV_HTTP_BODY_BUDGET_DEFAULT_BYTES;
+    if (c->tls_handshake_timeout_ms == 0)
+        c->tls_handshake_timeout_ms = KV_HTTP_TLS_HANDSHAKE_TIMEOUT_MS;
 }
 
 static void http__server_free(http_server_t *s)
@@ -464,23 +498,37 @@ static void http__server_free(http_server_t *s)
     kv_free(s);
 }
 
-/* Create the sockets and loops (no threads yet). */
-static int http__server_open(http_server_t *s, struct sockaddr_storage *ss)
+/* A listening socket for loop i on ss; the first one fixes the port of
+ * the rest (port 0 picks one). The fd, or -errno. */
+static int http__listen_loop(unsigned i, struct sockaddr_storage *ss, int *port)
+{
+    int fd = http__listen_fd(ss);
+    if (fd < 0 || i > 0)
+        return fd;
+    *port = http__fd_port(fd);
+    if (*port < 0) {
+        int rc = *port;
+        close(fd);
+        return rc;
+    }
+    http__addr_set_port(ss, *port);
+    return fd;
+}
+
+/* Create the sockets and loops (no threads yet). tls_ss NULL: no HTTPS. */
+static int http__server_open(http_server_t *s, struct sockaddr_storage *ss,
+                             struct sockaddr_storage *tls_ss)
 {
     for (unsigned i = 0; i < s->cfg.loops; i++) {
-        int fd = http__listen_fd(ss);
+        int fd = http__listen_loop(i, ss, &s->port);
         if (fd < 0)
             return fd;
-        if (i == 0) {
-            s->port = http__fd_port(fd);
-            if (s->port < 0) {
-                int rc = s->port;
-                close(fd);
-                return rc;
-            }
-            http__addr_set_port(ss, s->port);
+        int tls_fd = -1;
+        if (tls_ss && (tls_fd = http__listen_loop(i, tls_ss, &s->tls_port)) < 0) {
+            close(fd);
+            return tls_fd;
         }
-        int rc = http__loop_init(s, &s->loops[i], i, fd);
+        int rc = http__loop_init(s, &s->loops[i], i, fd, tls_fd);
         if (rc != 0)
             return rc;
         s->loop_count = i + 1;
@@ -490,19 +538,23 @@ static int http__server_open(http_server_t *s, struct sockaddr_storage *ss)
 
 int http_server_start(const http_config_t *cfg, http_server_t **out)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss, tls_ss;
     int rc;
 
     *out = NULL;
     if ((rc = http__config_check(cfg)) != 0)
         return rc;
     memset(&ss, 0, sizeof(ss));
+    memset(&tls_ss, 0, sizeof(tls_ss));
     if ((rc = http__parse_addr(cfg->host, cfg->port, &ss)) != 0)
+        return rc;
+    if (cfg->tls_ctx && (rc = http__parse_addr(cfg->tls_host, cfg->tls_port, &tls_ss)) != 0)
         return rc;
     http_server_t *s = kv_calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
     s->cfg = *cfg;
+    s->tls_port = -1;
     if (s->cfg.idle_timeout_ms == 0)
         s->cfg.idle_timeout_ms = KV_HTTP_IDLE_TIMEOUT_MS;
     if (s->cfg.read_timeout_ms == 0)
@@ -518,7 +570,7 @@ int http_server_start(const http_config_t *cfg, http_server_t **out)
         return -ENOMEM;
     }
     s->addr_lock_init = true;
-    rc = http__server_open(s, &ss);
+    rc = http__server_open(s, &ss, cfg->tls_ctx ? &tls_ss : NULL);
     for (unsigned i = 0; rc == 0 && i < s->loop_count; i++) {
         rc = uv_thread_create(&s->loops[i].thread, http__loop_main, &s->loops[i]);
         s->loops[i].thread_started = rc == 0;
@@ -534,6 +586,11 @@ int http_server_start(const http_config_t *cfg, http_server_t **out)
 int http_server_port(const http_server_t *s)
 {
     return s->port;
+}
+
+int http_server_tls_port(const http_server_t *s)
+{
+    return s->tls_port;
 }
 
 void http_server_stop(http_server_t *s, unsigned grace_ms)
@@ -642,6 +699,10 @@ void http_server_get_stats(http_server_t *s, http_server_stats_t *out)
         out->output_bytes += atomic_load_explicit(&st->out_bytes, memory_order_relaxed);
         out->output_throttled += atomic_load_explicit(&st->throttled, memory_order_relaxed);
         out->body_refused += atomic_load_explicit(&st->body_refused, memory_order_relaxed);
+        out->tls_handshakes += atomic_load_explicit(&st->tls_handshakes, memory_order_relaxed);
+        out->tls_resumed += atomic_load_explicit(&st->tls_resumed, memory_order_relaxed);
+        out->tls_failures += atomic_load_explicit(&st->tls_failures, memory_order_relaxed);
+        out->tls_timeouts += atomic_load_explicit(&st->tls_timeouts, memory_order_relaxed);
     }
     out->body_bytes = atomic_load_explicit(&s->body_bytes, memory_order_relaxed);
 }

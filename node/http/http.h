@@ -18,6 +18,15 @@
  * that ends while the client may still send (an early 413, an error) is
  * closed lingering: FIN first, input discarded for a bounded time.
  *
+ * HTTPS: given a TLS context source, every loop also listens on a second
+ * address whose connections speak TLS (http_tls.c: OpenSSL over memory
+ * BIOs, the socket stays libuv's). Everything above holds there too, on
+ * the decrypted bytes; a handshake must finish within its own deadline,
+ * and the per-address and total connection caps count both listeners.
+ * Certificates, SNI, tickets and reloads are the context's business
+ * (node/tls/tls_api.h); this module only asks it for the current context
+ * for each new connection.
+ *
  * The application supplies two callbacks, both called on the loop thread of
  * the connection:
  *   head(req)  after the headers: returns the largest body it accepts for
@@ -81,6 +90,7 @@ typedef struct http_req {
     size_t body_len;
     uint64_t start_ns; /* uv_hrtime() when the first byte of the request arrived */
     unsigned loop_index;
+    bool tls;  /* arrived over HTTPS */
     void *app; /* for the application; NULL when the request arrives */
 } http_req_t;
 
@@ -135,6 +145,16 @@ typedef struct {
      * that would pass it gets 503 + Retry-After after its head, unread.
      * KV_HTTP_BODY_BUDGET_DEFAULT_BYTES; keep it >= the largest body. */
     uint64_t body_budget_bytes;
+    /* HTTPS. With tls_ctx set, every loop also listens on tls_host:tls_port
+     * (port 0 picks one: http_server_tls_port) and speaks TLS there.
+     * tls_ctx(tls_ctx_arg) returns a new reference to the SSL_CTX a new
+     * connection uses (or NULL: the connection is refused); it is called on
+     * the loop threads, and may return a different context after a reload. */
+    const char *tls_host;
+    int tls_port;
+    struct ssl_ctx_st *(*tls_ctx)(void *arg);
+    void *tls_ctx_arg;
+    unsigned tls_handshake_timeout_ms; /* KV_HTTP_TLS_HANDSHAKE_TIMEOUT_MS */
 } http_config_t;
 
 /* Bind and start the loop threads. Returns 0 or a negative code (-errno of
@@ -143,6 +163,8 @@ int http_server_start(const http_config_t *cfg, http_server_t **out);
 
 /* The port actually bound (useful with port 0). */
 int http_server_port(const http_server_t *s);
+/* The HTTPS port bound, or -1 without HTTPS. */
+int http_server_tls_port(const http_server_t *s);
 
 /* Graceful stop: close the listeners, let in-flight requests finish (at most
  * grace_ms), close idle connections, join the threads, free the server. */
@@ -193,6 +215,10 @@ typedef struct {
     uint64_t output_throttled; /* times a connection stopped reading on its output */
     uint64_t body_bytes;       /* request body bytes held now, all connections */
     uint64_t body_refused;     /* 503s: a body over the body budget */
+    uint64_t tls_handshakes;   /* HTTPS handshakes completed */
+    uint64_t tls_resumed;      /* ... of which resumed a session (ticket) */
+    uint64_t tls_failures;     /* handshakes refused or broken, TLS errors after */
+    uint64_t tls_timeouts;     /* handshakes cut at their deadline */
 } http_server_stats_t;
 
 void http_server_get_stats(http_server_t *s, http_server_stats_t *out);

@@ -475,6 +475,8 @@ void http__conn_parse(http_conn_t *c, bool progressed)
 {
     if (c->closing || c->lingering)
         return;
+    if (http__tls_input_waiting(c) && !http__tls_pump(c))
+        return;
     c->in_parse = true;
     c->parsed_round = 0;
     while (!c->parse_stopped && c->rstate != HTTP_RS_APP && !c->out_blocked &&
@@ -504,6 +506,10 @@ static void http__on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 
     if (c->lingering) { /* input is discarded */
         *buf = uv_buf_init(c->rbuf, KV_HTTP_READ_BUF_BYTES);
+        return;
+    }
+    if (c->ssl) { /* ciphertext: decrypted into rbuf by the read callback */
+        *buf = uv_buf_init(c->loop->tls_in, KV_HTTP_TLS_READ_BYTES);
         return;
     }
     if (c->rbuf_off > 0) {
@@ -543,14 +549,27 @@ static void http__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             http__conn_settle(c, false);
         return;
     }
-    c->rbuf_len += (size_t)nread;
+    if (c->ssl) {
+        http__tls_input(c, buf->base, (size_t)nread);
+        if (!http__tls_pump(c))
+            return;
+    } else {
+        c->rbuf_len += (size_t)nread;
+    }
     http__conn_parse(c, true);
 }
 
 static void http__update_read(http_conn_t *c)
 {
     bool want = c->lingering || (!c->parse_stopped && !c->peer_eof && !c->out_blocked &&
-                                 c->rbuf_len - c->rbuf_off < KV_HTTP_READ_BUF_BYTES);
+                                 c->rbuf_len - c->rbuf_off < KV_HTTP_READ_BUF_BYTES &&
+                                 !(c->ssl && c->tls_room_wait));
+
+    /* Decrypted input waits in OpenSSL while rbuf has room again: parse it
+     * (the parser pulls it in) on the ready queue. */
+    if (http__tls_input_waiting(c) && !c->lingering && !c->parse_stopped && !c->out_blocked &&
+        c->rstate != HTTP_RS_APP)
+        http__loop_enqueue(c);
 
     if (want == c->reading)
         return;
@@ -575,6 +594,11 @@ static void http__on_timer(uv_timer_t *t)
     c->timer_kind = HTTP_TIMER_NONE;
     if (c->closing)
         return;
+    if (kind == HTTP_TIMER_TLS) { /* a handshake past its deadline */
+        HTTP__STAT_ADD(c->loop, tls_timeouts, 1);
+        http__conn_close(c);
+        return;
+    }
     if (kind == HTTP_TIMER_READ && c->rstate != HTTP_RS_APP && !c->parse_stopped) {
         HTTP__STAT_ADD(c->loop, timeouts, 1);
         http__conn_fail(c, 408);
@@ -628,6 +652,7 @@ static void http__timer_set(http_conn_t *c, http_timer_kind_t kind, bool restart
     uv_update_time(&c->loop->loop);
     uint64_t ms = kind == HTTP_TIMER_IDLE     ? cfg->idle_timeout_ms
                   : kind == HTTP_TIMER_LINGER ? cfg->linger_timeout_ms
+                  : kind == HTTP_TIMER_TLS    ? cfg->tls_handshake_timeout_ms
                                               : http__read_wait_ms(c);
     uv_timer_start(&c->timer, http__on_timer, ms, 0);
 }
@@ -650,6 +675,11 @@ static void http__conn_finish(http_conn_t *c)
         http__conn_close(c);
         return;
     }
+    if (c->ssl) {
+        http__tls_shutdown(c);
+        if (c->closing)
+            return;
+    }
     c->lingering = true;
     if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, http__on_shutdown) != 0) {
         http__conn_close(c);
@@ -667,6 +697,16 @@ void http__conn_settle(http_conn_t *c, bool progressed)
         return;
     if (c->peer_eof && c->rstate != HTTP_RS_APP && c->rbuf_off == c->rbuf_len)
         c->parse_stopped = true;
+    if (c->ssl && !c->tls_done) { /* handshaking: its own deadline, set once */
+        if (c->peer_eof) {
+            http__conn_close(c);
+            return;
+        }
+        http__update_read(c);
+        if (!c->closing)
+            http__timer_set(c, HTTP_TIMER_TLS, false);
+        return;
+    }
     http__update_read(c);
     if (c->closing)
         return;
@@ -737,7 +777,7 @@ static bool http__conn_addr(http_conn_t *c)
 
 /* ---- open / close ----------------------------------------------------------------- */
 
-int http__conn_accept(http_loop_t *l)
+int http__conn_accept(http_loop_t *l, bool tls)
 {
     http_conn_t *c = kv_malloc(sizeof(*c) + KV_HTTP_READ_BUF_BYTES + KV_HTTP_HEADER_MAX_BYTES);
 
@@ -756,7 +796,8 @@ int http__conn_accept(http_loop_t *l)
     l->conns_open++;
     HTTP__STAT_ADD(l, open, 1);
     HTTP__STAT_ADD(l, total, 1);
-    int rc = uv_accept((uv_stream_t *)&l->listener, (uv_stream_t *)&c->tcp);
+    int rc =
+        uv_accept((uv_stream_t *)(tls ? &l->tls_listener : &l->listener), (uv_stream_t *)&c->tcp);
     if (rc != 0) {
         http__conn_close(c);
         return rc;
@@ -767,6 +808,11 @@ int http__conn_accept(http_loop_t *l)
         return 0;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (tls && http__tls_start(c) != 0) { /* counted as a connection already: just close */
+        KV_LOG_WARN(HTTP_LOG, "https: out of memory starting TLS; connection closed");
+        http__conn_close(c);
+        return 0;
+    }
     llhttp_init(&c->parser, HTTP_REQUEST, &http__settings);
     c->parser.data = c;
     c->keep_alive = true;
@@ -776,6 +822,8 @@ int http__conn_accept(http_loop_t *l)
 
 void http__conn_free(http_conn_t *c)
 {
+    if (c->ssl)
+        http__tls_free(c);
     http__link_remove(&c->all);
     http__req_clear(c);
     kv_free(c);

@@ -15,6 +15,7 @@
 #define NODE_HTTP_INT_H
 
 #include <llhttp.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,9 +68,10 @@ typedef enum {
 /* What the connection's one timer is measuring. */
 typedef enum {
     HTTP_TIMER_NONE,
-    HTTP_TIMER_IDLE,  /* keep-alive with nothing pending, or a slow reader */
-    HTTP_TIMER_READ,  /* gap between bytes, head deadline, body rate -> 408 */
-    HTTP_TIMER_LINGER /* discarding input after the last response */
+    HTTP_TIMER_IDLE,   /* keep-alive with nothing pending, or a slow reader */
+    HTTP_TIMER_READ,   /* gap between bytes, head deadline, body rate -> 408 */
+    HTTP_TIMER_LINGER, /* discarding input after the last response */
+    HTTP_TIMER_TLS     /* an HTTPS handshake's deadline */
 } http_timer_kind_t;
 
 /* A peer address as the per-address cap counts it: 4 or 16 bytes; len 0
@@ -144,11 +146,18 @@ typedef struct http_conn {
     bool out_blocked;     /* out_bytes passed output_max_bytes: no parsing, no reading
                              until it falls to output_low_bytes */
     bool closing;         /* uv_close called on the handles */
+
+    /* HTTPS (http_tls.c); ssl NULL on a plain connection. Ciphertext read
+     * from the socket goes into ssl's read BIO, plaintext into rbuf. */
+    SSL *ssl;
+    bool tls_done;      /* handshake finished */
+    bool tls_room_wait; /* decrypted input waits for room in rbuf: no reading */
 } http_conn_t;
 
 typedef struct {
     _Atomic uint64_t open, total, rejected, requests, parse_errors, timeouts;
     _Atomic uint64_t rejected_addr, out_bytes, throttled, body_refused;
+    _Atomic uint64_t tls_handshakes, tls_resumed, tls_failures, tls_timeouts;
 } http_stats_atomic_t;
 
 struct http_loop {
@@ -156,6 +165,9 @@ struct http_loop {
     unsigned index;
     uv_loop_t loop;
     uv_tcp_t listener;
+    uv_tcp_t tls_listener; /* HTTPS; open when tls_listening */
+    bool tls_listening;
+    char *tls_in; /* KV_HTTP_TLS_READ_BYTES: ciphertext of one read, any connection */
     uv_async_t stop_async;
     /* Posts from other threads (http.h): post_lock guards the queue; the
      * async handle is closed once the loop is done and no hold is left. */
@@ -184,6 +196,7 @@ struct http_server {
      * grace_ms, written by http_server_stop before it signals the loops. */
     http_config_t cfg; /* with every default filled in */
     int port;
+    int tls_port; /* -1: no HTTPS */
     unsigned grace_ms;
     unsigned loop_count; /* loops initialised in loops[] */
     http_loop_t *loops;
@@ -216,7 +229,7 @@ bool http__addr_acquire(http_server_t *s, const http_addr_t *a);
 void http__addr_release(http_server_t *s, const http_addr_t *a);
 
 /* http_conn.c */
-int http__conn_accept(http_loop_t *l);
+int http__conn_accept(http_loop_t *l, bool tls);
 void http__conn_parse(http_conn_t *c, bool progressed);
 void http__conn_settle(http_conn_t *c, bool progressed);
 void http__conn_close(http_conn_t *c);
@@ -225,7 +238,20 @@ void http__conn_stop(http_conn_t *c);
 void http__req_clear(http_conn_t *c);
 void http__conn_output_done(http_conn_t *c, size_t bytes);
 
+/* http_tls.c: the TLS side of a connection whose ssl is set. */
+int http__tls_start(http_conn_t *c);
+void http__tls_input(http_conn_t *c, const char *data, size_t len);
+bool http__tls_pump(http_conn_t *c);
+bool http__tls_input_waiting(const http_conn_t *c);
+void http__tls_write(http_conn_t *c, const char *head, size_t head_len, const void *body,
+                     size_t body_len);
+void http__tls_shutdown(http_conn_t *c);
+void http__tls_free(http_conn_t *c);
+
 /* http_resp.c */
+/* Send all of b's pending bytes (a TLS connection's ciphertext). 0, or <0
+ * when the connection was closed. */
+int http__conn_write_bio(http_conn_t *c, BIO *b);
 void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const void *body,
                       size_t body_len, void (*release)(void *), void *release_arg);
 void http__conn_fail(http_conn_t *c, int status);

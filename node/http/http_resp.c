@@ -49,6 +49,25 @@ static void http__on_write(uv_write_t *w, int status)
     http__conn_output_done(c, bytes);
 }
 
+/* Submit a write request whose bytes are ready in bufs; counts them. */
+static int http__wr_submit(http_conn_t *c, http_wr_t *wr, uv_buf_t *bufs, unsigned n)
+{
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, n, http__on_write);
+    if (rc != 0) {
+        kv_free(wr);
+        return rc;
+    }
+    c->writes_pending++;
+    /* Borrowed bodies count too: the application keeps them alive for us. */
+    c->out_bytes += wr->bytes;
+    HTTP__STAT_ADD(c->loop, out_bytes, wr->bytes);
+    if (!c->out_blocked && c->out_bytes > c->loop->srv->cfg.output_max_bytes) {
+        c->out_blocked = true;
+        HTTP__STAT_ADD(c->loop, throttled, 1);
+    }
+    return 0;
+}
+
 /* Queue what uv_try_write left: `done` bytes of head+body are out. */
 static int http__queue_rest(http_conn_t *c, size_t done, const char *head, size_t head_len,
                             const char *body, size_t body_len, void (*release)(void *), void *arg)
@@ -74,27 +93,12 @@ static int http__queue_rest(http_conn_t *c, size_t done, const char *head, size_
         bufs[n++] = uv_buf_init(wr->data, (unsigned)own);
     if (release && body_rest > 0)
         bufs[n++] = uv_buf_init((char *)body + body_off, (unsigned)body_rest);
-    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, n, http__on_write);
-    if (rc != 0) {
-        kv_free(wr);
-        return rc;
-    }
-    c->writes_pending++;
-    /* Borrowed bodies count too: the application keeps them alive for us. */
-    c->out_bytes += wr->bytes;
-    HTTP__STAT_ADD(c->loop, out_bytes, wr->bytes);
-    if (!c->out_blocked && c->out_bytes > c->loop->srv->cfg.output_max_bytes) {
-        c->out_blocked = true;
-        HTTP__STAT_ADD(c->loop, throttled, 1);
-    }
-    return 0;
+    return http__wr_submit(c, wr, bufs, n);
 }
 
-/* Write head and body. The body is borrowed until release(arg), called
- * exactly once (also on error); with release NULL it is copied if needed. On
- * a write error the connection is closed. */
-void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const void *body,
-                      size_t body_len, void (*release)(void *), void *release_arg)
+/* Write head and body as they are (no TLS). */
+static void http__write_plain(http_conn_t *c, const char *head, size_t head_len, const void *body,
+                              size_t body_len, void (*release)(void *), void *release_arg)
 {
     uv_buf_t bufs[2] = {uv_buf_init((char *)head, (unsigned)head_len),
                         uv_buf_init((char *)body, (unsigned)body_len)};
@@ -111,6 +115,61 @@ void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const v
         http__release(release, release_arg);
         http__conn_close(c);
     }
+}
+
+/* Write head and body. The body is borrowed until release(arg), called
+ * exactly once (also on error); with release NULL it is copied if needed. On
+ * a write error the connection is closed. Over TLS the body is encrypted
+ * (copied) at once. */
+void http__conn_write(http_conn_t *c, const char *head, size_t head_len, const void *body,
+                      size_t body_len, void (*release)(void *), void *release_arg)
+{
+    if (!c->ssl) {
+        http__write_plain(c, head, head_len, body, body_len, release, release_arg);
+        return;
+    }
+    if (!c->closing)
+        http__tls_write(c, head, head_len, body, body_len);
+    http__release(release, release_arg);
+}
+
+/* Ciphertext up to this size goes out through the stack when nothing is
+ * queued (the usual answer); more, or behind queued writes, is moved into
+ * one queued write. */
+#define HTTP__BIO_STACK_BYTES (17u * 1024u)
+
+int http__conn_write_bio(http_conn_t *c, BIO *b)
+{
+    size_t n;
+
+    while (!c->closing && (n = BIO_ctrl_pending(b)) > 0) {
+        if (c->writes_pending == 0 && n <= HTTP__BIO_STACK_BYTES) {
+            char buf[HTTP__BIO_STACK_BYTES];
+            int got = BIO_read(b, buf, (int)n);
+            if (got <= 0)
+                break;
+            http__write_plain(c, buf, (size_t)got, NULL, 0, NULL, NULL);
+            continue;
+        }
+        http_wr_t *wr = kv_malloc(sizeof(*wr) + n);
+        if (!wr) {
+            http__conn_close(c);
+            break;
+        }
+        int got = BIO_read(b, wr->data, (int)n);
+        if (got <= 0) {
+            kv_free(wr);
+            break;
+        }
+        wr->c = c;
+        wr->release = NULL;
+        wr->release_arg = NULL;
+        wr->bytes = (size_t)got;
+        uv_buf_t buf = uv_buf_init(wr->data, (unsigned)got);
+        if (http__wr_submit(c, wr, &buf, 1) != 0)
+            http__conn_close(c);
+    }
+    return c->closing ? -EPIPE : 0;
 }
 
 /* ---- the head --------------------------------------------------------------------- */
