@@ -23,7 +23,7 @@ CERTS=$TMP/certs
 "$EDGEKV" certs init --dir "$CERTS" --edges 1 >/dev/null
 issue() { # issue NAME [certs issue args...]: a server certificate NAME.crt/.key
   local name=$1; shift
-  "$EDGEKV" certs issue --dir "$CERTS" --role origin --name "$name" "$@" >/dev/null
+  "$EDGEKV" certs api --dir "$CERTS" --name "$name" "$@" >/dev/null
 }
 issue api --host localhost --host 127.0.0.1
 issue alt --host alt.test
