@@ -84,9 +84,7 @@ static void strip_unknown(ProtobufCMessage *m)
         if (*(ProtobufCMessage **)at)
             strip_unknown(*(ProtobufCMessage **)at);
     }
-    for (unsigned k = 0; k < m->n_unknown_fields; k++)
-        kv_free(m->unknown_fields[k].data);
-    kv_free(m->unknown_fields);
+    /* The decoded frame's arena owns them (frame.h): drop, do not free. */
     m->unknown_fields = NULL;
     m->n_unknown_fields = 0;
 }
