@@ -9,10 +9,18 @@
 // edge1 (EDGEKV_URL) and cross-edge reads through edge2 (EDGEKV_READ_URL):
 // a write is visible at edge1 when the call returns (read-your-writes, never
 // waited for) and at edge2 within the propagation delay (polled, <= 2 s).
+//
+// Over HTTPS (run.sh --https) both URLs are https:// URLs of the nodes' HTTPS
+// port, whose certificate a private CA signed. Nothing here turns
+// certificate checks off: Node.js (this process, the SDK, wrangler) trusts
+// the CA through NODE_EXTRA_CA_CERTS, which run.sh sets to EDGEKV_CA, and
+// workerd through the CA in its external service's trustedCertificates.
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import workerdPkg from "workerd";
 
 function need(name) {
   const v = process.env[name];
@@ -23,6 +31,14 @@ function need(name) {
 export const URL_ = need("EDGEKV_URL"); // http://127.0.0.1:PORT: writes (edge1)
 export const READ_URL = process.env.EDGEKV_READ_URL || URL_; // cross-edge reads (edge2)
 export const CLUSTER = READ_URL !== URL_;
+export const HTTPS = URL_.startsWith("https:");
+// The private CA's certificate (PEM file) in HTTPS mode: what NODE_EXTRA_CA_CERTS names.
+export const CA_FILE = HTTPS ? need("EDGEKV_CA") : "";
+// The name workerd checks the nodes' certificates against (their subjectAltName
+// holds it next to 127.0.0.1, the address every client connects to).
+export const TLS_HOST = process.env.EDGEKV_TLS_HOST || "localhost";
+if (HTTPS && process.env.NODE_EXTRA_CA_CERTS !== CA_FILE)
+  throw new Error("HTTPS mode: NODE_EXTRA_CA_CERTS must name EDGEKV_CA (run the suites through tests/compat/run.sh)");
 export const TOKEN = need("EDGEKV_TOKEN");
 export const ACCOUNT = need("EDGEKV_ACCOUNT");
 export const API = `${URL_}/client/v4`;
@@ -160,4 +176,36 @@ export function runProcess(cmd, args, { env, cwd, input, timeoutMs = 60000 } = {
 // Strips ANSI colour codes (wrangler colours its errors).
 export function plainText(s) {
   return s.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+// Starts `workerd serve DIR/config.capnp` on the free loopback port its
+// config's socket "http" asks for (address 127.0.0.1:0); its control fd
+// reports the port. Answers {child, url}. The native binary is run
+// directly: the npm package's JS launcher would not pass fd 3 on. `stderr`
+// is "inherit" or "pipe" (then child.stderr is readable). The caller stops
+// it (child.kill), also on exit.
+export const WORKERD = workerdPkg.default; // the native binary's path
+export const { compatibilityDate } = workerdPkg; // the newest date this workerd supports
+export function startWorkerd(dir, { stderr = "inherit" } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
+      cwd: dir,
+      stdio: ["ignore", "inherit", stderr, "pipe"],
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("workerd did not listen within 30 s"));
+    }, 30000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`workerd exited early (${code})`));
+    });
+    createInterface({ input: child.stdio[3] }).on("line", (line) => {
+      const ev = JSON.parse(line);
+      if (ev.event === "listen" && ev.socket === "http") {
+        clearTimeout(timer);
+        resolve({ child, url: `http://127.0.0.1:${ev.port}` });
+      }
+    });
+  });
 }

@@ -6,31 +6,52 @@
 // A second binding, env.READ, reaches the same namespace through the read
 // node (edge2 of the local cluster): values put through env.KV (edge1) are
 // read back through env.KV at once and through env.READ once propagated.
+// Over HTTPS (run.sh --https) each external service speaks https to the
+// node's HTTPS port and trusts only the private CA (trustedCertificates,
+// embedded from a copy of EDGEKV_CA; browser CAs off), checking the
+// certificate's name against TLS_HOST (localhost).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { copyFileSync, writeFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import workerdPkg from "workerd";
-import { TOKEN, URL_, READ_URL, createNamespace, eventually, scratchDir } from "./lib.mjs";
+import {
+  TOKEN,
+  URL_,
+  READ_URL,
+  HTTPS,
+  CA_FILE,
+  TLS_HOST,
+  compatibilityDate,
+  createNamespace,
+  eventually,
+  scratchDir,
+  startWorkerd,
+} from "./lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const WORKERD = workerdPkg.default; // the native binary's path
-const { compatibilityDate } = workerdPkg; // the newest date this workerd supports
 const nodeAddr = new URL(URL_).host; // 127.0.0.1:PORT (edge1 in a cluster)
 const readAddr = new URL(READ_URL).host; // the same, or edge2
+const CA_EMBED = "edgekv-ca.pem"; // the copy of EDGEKV_CA beside config.capnp (HTTPS mode)
 
 let child;
 let base; // http://127.0.0.1:<workerd port>
 let seen; // the Worker's report of /run
 let unauth; // ... and of /unauth
 
+// The binding's external service: plain http, or https trusting the private
+// CA alone (workerd.capnp ExternalServer.https: options, tlsOptions,
+// certificateHost).
 function external(name, ns, token, addr = nodeAddr) {
-  return `(name = "${name}", external = (address = "${addr}", http = (injectRequestHeaders = [
+  const http = `(injectRequestHeaders = [
       (name = "X-EdgeKV-Namespace", value = "${ns}"),
-      (name = "Authorization", value = "Bearer ${token}")])))`;
+      (name = "Authorization", value = "Bearer ${token}")])`;
+  const proto = HTTPS
+    ? `https = (options = ${http},
+      tlsOptions = (trustedCertificates = [embed "${CA_EMBED}"], trustBrowserCas = false),
+      certificateHost = "${TLS_HOST}")`
+    : `http = ${http}`;
+  return `(name = "${name}", external = (address = "${addr}", ${proto}))`;
 }
 
 // Written per run: the node's port and a fresh namespace id.
@@ -53,39 +74,13 @@ const config :Workerd.Config = (
 `;
 }
 
-// Starts workerd on a free loopback port; its control fd reports the port.
-// The native binary is run directly: the npm package's JS launcher would
-// not pass fd 3 on.
-function startWorkerd(dir) {
-  return new Promise((resolve, reject) => {
-    child = spawn(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
-      cwd: dir,
-      stdio: ["ignore", "inherit", "inherit", "pipe"],
-    });
-    const timer = setTimeout(() => {
-      stopWorkerd();
-      reject(new Error("workerd did not listen within 30 s"));
-    }, 30000);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`workerd exited early (${code})`));
-    });
-    createInterface({ input: child.stdio[3] }).on("line", (line) => {
-      const ev = JSON.parse(line);
-      if (ev.event === "listen" && ev.socket === "http") {
-        clearTimeout(timer);
-        resolve(`http://127.0.0.1:${ev.port}`);
-      }
-    });
-  });
-}
-
 before(async () => {
   const ns = await createNamespace("workerd");
   const dir = scratchDir("workerd");
   copyFileSync(join(here, "worker", "worker.mjs"), join(dir, "worker.mjs"));
+  if (HTTPS) copyFileSync(CA_FILE, join(dir, CA_EMBED));
   writeFileSync(join(dir, "config.capnp"), config(ns));
-  base = await startWorkerd(dir);
+  ({ child, url: base } = await startWorkerd(dir));
   const r = await fetch(`${base}/run`, { signal: AbortSignal.timeout(120000) });
   assert.equal(r.status, 200, await r.clone().text());
   seen = await r.json();

@@ -51,6 +51,8 @@ function env(token = TOKEN, base = API) {
     WRANGLER_HIDE_BANNER: "true",
     DO_NOT_TRACK: "1",
     NO_COLOR: "1",
+    // Over HTTPS: wrangler (Node.js) trusts the private CA this way, as a user would set it.
+    ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
   };
 }
 
