@@ -6,7 +6,10 @@
  * and node certificates, an account id and an API token under the cluster
  * directory; later runs reuse them (and the data). It prints the endpoints
  * and writes an env file that points wrangler and the Cloudflare SDK at the
- * first edge. Ctrl-C (or SIGTERM) stops every process cleanly.
+ * first edge. Ctrl-C (or SIGTERM) stops every process cleanly. With --https
+ * every node also serves its API over HTTPS with one API certificate of the
+ * cluster CA (`certs api`, for localhost and 127.0.0.1), and the env files
+ * name the CA and the HTTPS URLs.
  */
 #ifndef NODE_DEV_H
 #define NODE_DEV_H

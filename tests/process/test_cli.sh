@@ -2,11 +2,12 @@
 # test_cli.sh - `edgekv kv`, the command line client, against a real node on
 # loopback: every command, its --help, configuration from flags and both
 # families of environment variables, JSON and plain output, byte-exact
-# values, bulk files of more than one batch, and the documented exit
-# statuses (0 ok, 1 API error, 2 usage, 3 not found, 4 auth, 5 connection).
+# values, bulk files of more than one batch, the documented exit statuses
+# (0 ok, 1 API error, 2 usage, 3 not found, 4 auth, 5 connection), and
+# HTTPS with the cluster's CA (--cacert, EDGEKV_CACERT; verification on).
 source "$(dirname "$0")/lib.sh"
 unset EDGEKV_URL EDGEKV_TOKEN EDGEKV_ACCOUNT CLOUDFLARE_API_BASE_URL CLOUDFLARE_API_TOKEN \
-  CLOUDFLARE_ACCOUNT_ID
+  CLOUDFLARE_ACCOUNT_ID EDGEKV_CACERT
 
 start_node a --data "$TMP/data" --sync off --threads 2
 URL=http://127.0.0.1:$PORT
@@ -216,4 +217,49 @@ check "keys of a deleted namespace: exit 3" 3 "$RC"
 
 stop_node TERM
 check "node stops cleanly" 0 "$RC"
+
+# ---- HTTPS with a private CA (--cacert, EDGEKV_CACERT) --------------------------------
+# Two lone origins serve HTTPS with API certificates of one cluster CA: h
+# with one for 127.0.0.1 (certs api's default names), w with one that names
+# only wrong.example. Verification is never off: without the CA, and
+# against the wrong name, the request fails (exit 5) and says why.
+"$EDGEKV" certs init --dir "$TMP/certs" --edges 0 >/dev/null
+"$EDGEKV" certs api --dir "$TMP/certs" --name api >/dev/null
+"$EDGEKV" certs api --dir "$TMP/certs" --name wrong --host wrong.example >/dev/null
+# start_https NAME CERT : a lone origin serving HTTPS with CERT; sets HURL.
+start_https() {
+  start_node "$1" --data "$TMP/$1" --sync off --https-listen 127.0.0.1:0 \
+    --https-cert "$TMP/certs/$2.crt" --https-key "$TMP/certs/$2.key"
+  wait_for "the HTTPS banner of $1" 30 grep -q "serving https://127.0.0.1:" "$TMP/$1.log"
+  HURL=https://127.0.0.1:$(sed -n 's|.*serving https://127.0.0.1:\([0-9]*\).*|\1|p' "$TMP/$1.log" | head -1)
+}
+start_https h api
+H_PID=$PID
+URL=$HURL
+kv namespace create over-https --cacert "$TMP/certs/ca.crt"
+check "--cacert: namespace create over HTTPS" 0 "$RC"
+HNS=$(out)
+kv key put k "over tls" --namespace-id "$HNS" --cacert "$TMP/certs/ca.crt"
+check "--cacert: key put over HTTPS" 0 "$RC"
+EDGEKV_CACERT=$TMP/certs/ca.crt kv key get k --namespace-id "$HNS"
+check "EDGEKV_CACERT: key get over HTTPS" "over tls" "$(out)"
+kv key get k --namespace-id "$HNS"
+check "no CA given: exit 5 (the system's CAs do not know ours)" 5 "$RC"
+has_err "no CA given: curl's reason" "SSL certificate problem: unable to get local issuer certificate"
+has_err "no CA given: what to do" "pass --cacert FILE (its ca.crt) or set EDGEKV_CACERT"
+kv key get k --namespace-id "$HNS" --cacert "$TMP/certs/other-ca.crt"
+check "unreadable --cacert: usage error" 2 "$RC"
+has_err "unreadable --cacert is named" "cannot read the CA file '$TMP/certs/other-ca.crt'"
+"$EDGEKV" certs init --dir "$TMP/other" --edges 0 >/dev/null
+kv key get k --namespace-id "$HNS" --cacert "$TMP/other/ca.crt"
+check "another cluster's CA: exit 5" 5 "$RC"
+has_err "another cluster's CA: why" "is not valid for this URL with the CA certificates of $TMP/other/ca.crt"
+start_https w wrong
+W_PID=$PID
+URL=$HURL
+kv namespace list --cacert "$TMP/certs/ca.crt"
+check "a certificate for another name: exit 5" 5 "$RC"
+has_err "a certificate for another name: curl's reason" "no alternative certificate subject name matches target host name '127.0.0.1'"
+stop_pid "$W_PID" TERM 0
+stop_pid "$H_PID" TERM 0
 finish

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_dev.sh - `edgekv dev`, the first README command's cluster: it starts
 # an origin and two edges on ports the kernel picks (--port 0), prints the
-# endpoints, writes the env file and ports.env, replicates a write, and
+# endpoints, writes the env file and ports.env, replicates a write (also
+# with --https: HTTPS on every node, the CA in the env files), and
 # stops every process on SIGINT with exit 0 only when each node stopped
 # cleanly: a node that dies makes dev exit 1, and so does a node that must
 # be killed because it did not stop in time.
@@ -69,6 +70,59 @@ for p in "$EDGEKV_ORIGIN_PID" "$EDGEKV_EDGE1_PID" "$EDGEKV_EDGE2_PID"; do
   if kill -0 "$p" 2>/dev/null; then outlived=$((outlived + 1)); fi
 done
 check "nodes that outlived dev" 0 "$outlived"
+check "no HTTPS without --https" 0 "$(grep -c 'HTTPS\|EDGEKV_CA' "$TMP/dev/ports.env" "$TMP/dev/edgekv.env" | awk -F: '{s += $2} END {print s}')"
+
+# --https: every node also serves HTTPS (ports the kernel picks, like the
+# others) with one API certificate of the cluster CA; the banner and both
+# env files give the URLs and the CA; curl and edgekv kv trust it.
+start_dev "$TMP/tls" --edges 2 --https && ok "dev --https printed its endpoints"
+set -a; . "$TMP/tls/edgekv.env"; set +a
+CA=$(cd "$TMP/tls/certs" && pwd)/ca.crt
+check "EDGEKV_CA: the cluster CA, absolute" "$CA" "$EDGEKV_CA"
+check "NODE_EXTRA_CA_CERTS (wrangler, the SDK)" "$CA" "$NODE_EXTRA_CA_CERTS"
+check "EDGEKV_CACERT (edgekv kv)" "$CA" "$EDGEKV_CACERT"
+for v in EDGEKV_CA= NODE_EXTRA_CA_CERTS= EDGEKV_EDGE1_HTTPS_URL= CLOUDFLARE_API_BASE_URL=http://; do
+  grep -q "^$v" "$TMP/tls/edgekv.env" && ok "edgekv.env has $v" || bad "edgekv.env lacks $v: $(cat "$TMP/tls/edgekv.env")"
+done
+urls=("$EDGEKV_ORIGIN_HTTPS_URL" "$EDGEKV_EDGE1_HTTPS_URL" "$EDGEKV_EDGE2_HTTPS_URL")
+ports=()
+for u in "${urls[@]}"; do
+  [[ $u =~ ^https://127\.0\.0\.1:([0-9]+)$ ]] && ports+=("${BASH_REMATCH[1]}") || bad "HTTPS URL [$u]"
+done
+for u in "$EDGEKV_ORIGIN_URL" "$EDGEKV_EDGE1_URL" "$EDGEKV_EDGE2_URL" "http://$EDGEKV_REPL_ADDR"; do ports+=("${u##*:}"); done
+check "seven distinct ports" 7 "$(printf '%s\n' "${ports[@]}" | sort -u | wc -l)"
+grep -q "origin  $EDGEKV_ORIGIN_URL  $EDGEKV_ORIGIN_HTTPS_URL  (replication: mutual TLS on $EDGEKV_REPL_ADDR)" "$TMP/tls.out" &&
+  grep -q "edge2   $EDGEKV_EDGE2_URL  $EDGEKV_EDGE2_HTTPS_URL   log" "$TMP/tls.out" &&
+  ok "the banner gives the HTTPS URLs next to the HTTP ones" || bad "banner: $(cat "$TMP/tls.out")"
+for u in "${urls[@]}"; do
+  check "curl --cacert $u/healthz" ok "$(curl -s --cacert "$CA" "$u/healthz")"
+done
+check "the certificate served: the API one (no role)" "subject=O = edgekv, CN = api" \
+  "$(openssl s_client -connect "${EDGEKV_EDGE1_HTTPS_URL#https://}" -verify_return_error -CAfile "$CA" </dev/null 2>/dev/null |
+    openssl x509 -noout -subject)"
+T=$CLOUDFLARE_API_TOKEN A=$CLOUDFLARE_ACCOUNT_ID
+kvs() { "$EDGEKV" kv "$@" --token "$T" --account "$A"; } # EDGEKV_CACERT from the env file
+NS=$(kvs namespace create tls --url "$EDGEKV_EDGE1_HTTPS_URL" || true)
+check "kv namespace create over HTTPS (edge1)" 32 "${#NS}"
+kvs key put k over-tls --namespace-id "$NS" --url "$EDGEKV_EDGE1_HTTPS_URL" >/dev/null && ok "kv key put over HTTPS (edge1)" || bad "kv key put over HTTPS"
+tls_at_edge2() { [[ "$(kvs key get k --namespace-id "$NS" --url "$EDGEKV_EDGE2_HTTPS_URL" 2>/dev/null)" == over-tls ]]; }
+wait_for "kv key get over HTTPS at edge2" 30 tls_at_edge2 && ok "edge2 serves edge1's write over HTTPS"
+stop_dev INT
+check "dev --https exits 0 on SIGINT" 0 "$RC"
+unset EDGEKV_CA EDGEKV_CACERT NODE_EXTRA_CA_CERTS
+# Fixed ports that cannot work are refused before anything starts.
+set +e
+"$EDGEKV" dev --dir "$TMP/high" --port 64900 --https >"$TMP/high.out" 2>&1
+RC=$?
+set -e
+check "--https past port 65535: usage error" 2 "$RC"
+grep -q "needs ports up to" "$TMP/high.out" && ok "and says why" || bad "high ports: $(cat "$TMP/high.out")"
+set +e
+"$EDGEKV" dev --dir "$TMP/clash" --port 6000 --repl-port 7000 --https >"$TMP/clash.out" 2>&1
+RC=$?
+set -e
+check "--repl-port on an HTTPS port: usage error" 2 "$RC"
+grep -q "repl-port 7000 is also an API port" "$TMP/clash.out" && ok "and says which" || bad "clash: $(cat "$TMP/clash.out")"
 
 # A node that dies while the cluster runs: dev notices, stops the others
 # and exits 1.
