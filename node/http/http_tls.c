@@ -12,8 +12,8 @@
  * and the parser pulls it in when it has consumed what it had.
  *
  * Responses are encrypted into the write BIO (head and a small body in one
- * record) and leave through http_resp.c's writer; a body is never borrowed
- * here, its ciphertext is the copy. Alerts, session tickets and
+ * record, a large body in slices) and leave through http_resp.c's writer; a
+ * body is never borrowed here, its ciphertext is the copy. Alerts, session tickets and
  * close_notify leave the same way.
  *
  * Errors close the connection; they are counted (tls_failures) and logged
@@ -30,6 +30,9 @@
 
 /* A head and body up to this size are encrypted as one record. */
 #define HTTP__TLS_ONE_RECORD_BYTES (16u * 1024u)
+/* A larger answer is encrypted and handed to the socket writer in slices of
+ * this size. */
+#define HTTP__TLS_WRITE_SLICE_BYTES (256u * 1024u)
 
 int http__tls_start(http_conn_t *c)
 {
@@ -151,27 +154,53 @@ bool http__tls_pump(http_conn_t *c)
     return http__tls_flush(c); /* session tickets after the handshake, key updates */
 }
 
+/* The write BIO after a large answer: its buffer never shrinks, so it is
+ * replaced rather than kept at its peak for the connection's life. */
+static void http__tls_wbio_trim(http_conn_t *c)
+{
+    BIO *fresh = BIO_new(BIO_s_mem());
+    if (!fresh)
+        return; /* keep the big one; nothing is lost */
+    BIO_set_mem_eof_return(fresh, -1);
+    SSL_set0_wbio(c->ssl, fresh);
+}
+
 void http__tls_write(http_conn_t *c, const char *head, size_t head_len, const void *body,
                      size_t body_len)
 {
     size_t done;
-    bool ok;
 
     if (head_len + body_len <= HTTP__TLS_ONE_RECORD_BYTES) {
         char one[HTTP__TLS_ONE_RECORD_BYTES];
         memcpy(one, head, head_len);
         if (body_len)
             memcpy(one + head_len, body, body_len);
-        ok = SSL_write_ex(c->ssl, one, head_len + body_len, &done) == 1;
-    } else {
-        ok = SSL_write_ex(c->ssl, head, head_len, &done) == 1 &&
-             (body_len == 0 || SSL_write_ex(c->ssl, body, body_len, &done) == 1);
-    }
-    if (!ok) {
-        http__tls_fail(c, "write", SSL_get_error(c->ssl, 0));
+        if (SSL_write_ex(c->ssl, one, head_len + body_len, &done) != 1) {
+            http__tls_fail(c, "write", SSL_get_error(c->ssl, 0));
+            return;
+        }
+        (void)http__tls_flush(c);
         return;
     }
-    (void)http__tls_flush(c);
+    /* A large answer is encrypted a slice at a time, each slice's
+     * ciphertext moved out before the next: OpenSSL's buffer stays small. */
+    const char *parts[2] = {head, body};
+    size_t lens[2] = {head_len, body_len};
+    for (int i = 0; i < 2; i++) {
+        for (size_t off = 0; off < lens[i] && !c->closing;) {
+            size_t n = lens[i] - off < HTTP__TLS_WRITE_SLICE_BYTES ? lens[i] - off
+                                                                   : HTTP__TLS_WRITE_SLICE_BYTES;
+            if (SSL_write_ex(c->ssl, parts[i] + off, n, &done) != 1) {
+                http__tls_fail(c, "write", SSL_get_error(c->ssl, 0));
+                return;
+            }
+            off += n;
+            if (!http__tls_flush(c))
+                return;
+        }
+    }
+    if (!c->closing)
+        http__tls_wbio_trim(c);
 }
 
 /* The last answer is out: close_notify, then the caller's FIN. */
