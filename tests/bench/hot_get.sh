@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Read benchmark: edgekv GET of a 100-byte value vs nginx and h2o serving the
-# same 100 bytes as a static file, with identical wrk settings. See
-# tests/bench/README.md for what each row measures and how to read it.
+# same 100 bytes as a static file, with identical wrk settings; and the same
+# over HTTPS: edgekv's HTTPS port vs nginx with the same certificate and key.
+# See tests/bench/README.md for what each row measures and how to read it.
 #   tests/bench/hot_get.sh
 # Env: EDGEKV_BENCH_SECONDS (10) wrk duration per scenario
 #      EDGEKV_BENCH_THREADS (2)  edgekv --threads
@@ -70,8 +71,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Watchdog: the whole run is bounded (7 wrk scenarios + setup).
-LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 8 * (SECS + WARMUP + 5)))}
+# Watchdog: the whole run is bounded (9 wrk scenarios + setup).
+LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 10 * (SECS + WARMUP + 5)))}
 MAIN_PID=$$
 (
   trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
@@ -113,6 +114,12 @@ fi
 # Value of key kNNNNNN: exactly 100 printable bytes, derived from the key.
 value_awk='function val(k,   s) { s = k ":"; while (length(s) < 100) s = s "abcdefghijklmnopqrstuvwxyz0123456789"; return substr(s, 1, 100) }'
 mkdir -p "$TMP/www/r" "$TMP/bulk" "$TMP/nginx" "$TMP/h2o"
+
+# One server certificate for both HTTPS servers (edgekv's and nginx's), from a
+# private CA the checks below trust (curl --cacert); wrk does not verify.
+"$BIN" certs init --dir "$TMP/certs" --edges 0 >/dev/null || die "certs init"
+"$BIN" certs api --dir "$TMP/certs" --name api --host localhost --host 127.0.0.1 >/dev/null || die "certs api"
+CERT=$TMP/certs/api.crt KEY=$TMP/certs/api.key CACERT=(--cacert "$TMP/certs/ca.crt")
 awk 'BEGIN { s = "hot-value:"; while (length(s) < 100) s = s "0123456789"; printf "%s", substr(s, 1, 100) }' >"$TMP/www/hot"
 [[ $(wc -c <"$TMP/www/hot") -eq 100 ]] || die "hot value is not 100 bytes"
 awk -v n="$NKEYS" -v b="$BULK" -v dir="$TMP/bulk" "$value_awk"'
@@ -153,12 +160,17 @@ start_edgekv() { # start_edgekv LOGNAME [extra flags...]
   die "edgekv did not answer within 30 s"
 }
 
-log "starting edgekv on port $EPORT (--threads $NTHREADS)"
-start_edgekv edgekv
+log "starting edgekv on port $EPORT and HTTPS on a free port (--threads $NTHREADS)"
+start_edgekv edgekv --https-listen 127.0.0.1:0 --https-cert "$CERT" --https-key "$KEY"
+# Port 0: the kernel's free port, read from the banner (printed before the node answers).
+ESPORT=$(sed -n 's|.*serving https://127.0.0.1:\([0-9]*\).*|\1|p' "$TMP/edgekv.log" | head -1)
+[[ -n "$ESPORT" ]] || die "edgekv printed no https port"
+ESBASE="https://127.0.0.1:$ESPORT"
 NSJSON=$("${CURL[@]}" -X POST -H "$AUTH" -H 'Content-Type: application/json' -d '{"title":"bench"}' \
   "$EBASE/client/v4/accounts/$ACCT/storage/kv/namespaces")
 NS=$(jq -er 'select(.success == true) | .result.id' <<<"$NSJSON") || die "create namespace: $NSJSON"
 VALS="$EBASE/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values"
+SVALS="$ESBASE/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values"
 
 r=$("${CURL[@]}" -X PUT -H "$AUTH" --data-binary @"$TMP/www/hot" "$VALS/hot")
 jq -e '.success == true' <<<"$r" >/dev/null || die "put hot: $r"
@@ -185,11 +197,15 @@ check_keys() { # a few of the bulk-loaded keys, REST path
 }
 check_bytes "REST GET hot" "$TMP/www/hot" -H "$AUTH" "$VALS/hot"
 check_bytes "binding GET hot" "$TMP/www/hot" -H "$AUTH" -H "X-EdgeKV-Namespace: $NS" "$EBASE/hot?urlencoded=true"
+check_bytes "REST GET hot over HTTPS" "$TMP/www/hot" "${CACERT[@]}" -H "$AUTH" "$SVALS/hot"
 check_keys
 
 # ---- nginx ---------------------------------------------------------------------------------
 NPORT=$(free_port "$EPORT") || die "no free port"
 NBASE="http://127.0.0.1:$NPORT"
+NSPORT=$(free_port "$EPORT") || die "no free port"
+[[ "$NSPORT" != "$NPORT" ]] || NSPORT=$(free_port "$NPORT") || die "no free port"
+NSBASE="https://127.0.0.1:$NSPORT"
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root;"
 cat >"$TMP/nginx/nginx.conf" <<EOF
@@ -212,6 +228,16 @@ http {
     listen 127.0.0.1:$NPORT;
     location / { root $TMP/www; }
   }
+  # The same files over HTTPS with edgekv's certificate and key, and the TLS
+  # versions edgekv offers (nginx 1.22 leaves TLS 1.3 off by default); nginx's
+  # cipher choice otherwise, as edgekv uses its own (both printed below).
+  server {
+    listen 127.0.0.1:$NSPORT ssl;
+    ssl_certificate $CERT;
+    ssl_certificate_key $KEY;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / { root $TMP/www; }
+  }
 }
 EOF
 log "starting nginx on port $NPORT"
@@ -230,6 +256,11 @@ wait_peer() {
   check_bytes "$1 GET r/k000042" "$TMP/want" "$3/r/k000042"
 }
 wait_peer nginx "$NGINX_PID" "$NBASE"
+check_bytes "nginx GET hot over HTTPS" "$TMP/www/hot" "${CACERT[@]}" "$NSBASE/hot"
+# What each HTTPS server negotiates with an OpenSSL client (curl; wrk uses OpenSSL too).
+tls_of() { curl -sS -o /dev/null -v "${CACERT[@]}" "$@" 2>&1 | sed -n 's/.*SSL connection using \(.*\)$/\1/p' | head -1; }
+EDGE_TLS=$(tls_of -H "$AUTH" "$SVALS/hot")
+NGINX_TLS=$(tls_of "$NSBASE/hot")
 
 # ---- h2o -----------------------------------------------------------------------------------
 # The same directory; num-threads workers in one process. No access-log directive: h2o
@@ -312,11 +343,16 @@ H2_RND="h2o static random ($NFILES files)"
 ED_REST="edgekv REST hot GET"
 ED_BIND="edgekv binding hot GET"
 ED_MISS="edgekv REST miss (cache off)"
+NG_TLS="nginx static (https)"
+ED_TLS="edgekv REST hot GET (https)"
+HTTPS_TARGET=1.5 # edgekv's HTTPS req/s >= 1.5 x nginx's: reported, not asserted
 
 run_wrk "$NG_HOT" "$NGINX_PID" "$NBASE/hot"
 run_wrk "$H2_HOT" "$H2O_PID" "$HBASE/hot"
 run_wrk "$ED_REST" "$EDGE_PID" -H "$AUTH" "$VALS/hot"
 run_wrk "$ED_BIND" "$EDGE_PID" -H "$AUTH" -H "X-EdgeKV-Namespace: $NS" "$EBASE/hot?urlencoded=true"
+run_wrk "$NG_TLS" "$NGINX_PID" "$NSBASE/hot"
+run_wrk "$ED_TLS" "$EDGE_PID" -H "$AUTH" "$SVALS/hot"
 run_wrk "$NG_RND" "$NGINX_PID" -s "$BENCH_DIR/miss.lua" "$NBASE/" -- "/r/" "$NFILES" 100
 run_wrk "$H2_RND" "$H2O_PID" -s "$BENCH_DIR/miss.lua" "$HBASE/" -- "/r/" "$NFILES" 100
 
@@ -331,10 +367,12 @@ run_wrk "$ED_MISS" "$EDGE_PID" -H "$AUTH" -s "$BENCH_DIR/miss.lua" "$EBASE/" \
 # ---- report ----------------------------------------------------------------------------------
 # Every row against both peers' baseline of its kind: the hot rows against each peer's one
 # file, the miss row against each peer's random files. A peer's own row is 1.00 in its column
-# and, in the other peer's, the ratio of the two peers.
+# and, in the other peer's, the ratio of the two peers. The HTTPS rows have nginx over HTTPS
+# as their one baseline (h2o is not run over HTTPS: "-").
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 rows=("$NG_HOT|$NG_HOT|$H2_HOT" "$H2_HOT|$NG_HOT|$H2_HOT" "$ED_REST|$NG_HOT|$H2_HOT" "$ED_BIND|$NG_HOT|$H2_HOT"
-  "$NG_RND|$NG_RND|$H2_RND" "$H2_RND|$NG_RND|$H2_RND" "$ED_MISS|$NG_RND|$H2_RND")
+  "$NG_RND|$NG_RND|$H2_RND" "$H2_RND|$NG_RND|$H2_RND" "$ED_MISS|$NG_RND|$H2_RND"
+  "$NG_TLS|$NG_TLS|" "$ED_TLS|$NG_TLS|")
 NGINX_VER=$(nginx -v 2>&1 | sed -n 's|.*nginx/||p')
 H2O_VER=$(h2o --version | awk 'NR == 1 { print $3 }')
 json="[]"
@@ -345,16 +383,23 @@ printf '%-34s | %10s | %8s | %14s | %12s | %s\n' scenario "req/s" "p99 ms" "rati
 for row in "${rows[@]}"; do
   IFS='|' read -r name base hbase <<<"$row"
   r=$(ratio "${RPS[$name]}" "${RPS[$base]}")
-  rh=$(ratio "${RPS[$name]}" "${RPS[$hbase]}")
+  rh=-
+  [[ -n "$hbase" ]] && rh=$(ratio "${RPS[$name]}" "${RPS[$hbase]}")
   printf '%-34s | %10.0f | %8.3f | %14s | %12s | %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "$rh" "${CPU[$name]}"
   json=$(jq -c --arg s "$name" --arg b "$base" --arg hb "$hbase" --argjson rps "${RPS[$name]}" \
-    --argjson p99 "${P99[$name]}" --argjson ratio "$r" --argjson rh "$rh" --argjson cpu "${CPU[$name]}" \
+    --argjson p99 "${P99[$name]}" --argjson ratio "$r" --arg rh "$rh" --argjson cpu "${CPU[$name]}" \
     '. + [{scenario: $s, req_per_s: $rps, p99_ms: $p99, baseline: $b, ratio_req_per_s: $ratio,
-           baseline_h2o: $hb, ratio_h2o_req_per_s: $rh, server_cpu_pct: $cpu}]' <<<"$json")
+           baseline_h2o: (if $hb == "" then null else $hb end),
+           ratio_h2o_req_per_s: (if $rh == "-" then null else ($rh | tonumber) end), server_cpu_pct: $cpu}]' <<<"$json")
 done
+TLS_RATIO=$(ratio "${RPS[$ED_TLS]}" "${RPS[$NG_TLS]}")
+echo "HTTPS: edgekv $EDGE_TLS, nginx $NGINX_TLS (same certificate and key);" \
+  "edgekv/nginx req/s $TLS_RATIO (target >= $HTTPS_TARGET, not asserted)"
 jq -n --argjson rows "$json" --argjson threads "$NTHREADS" --argjson ngw "$NGINX_WORKERS" --argjson h2t "$H2O_THREADS" \
   --argjson cpus "$(nproc)" --arg wrk "${WRK_ARGS[*]} -d${SECS}s" --arg ngv "$NGINX_VER" --arg h2v "$H2O_VER" \
+  --arg etls "$EDGE_TLS" --arg ntls "$NGINX_TLS" --argjson tr "$TLS_RATIO" --argjson tt "$HTTPS_TARGET" \
   '{benchmark: "hot_get", wrk: $wrk, edgekv_threads: $threads, nginx_workers: $ngw, nginx_version: $ngv,
-    h2o_threads: $h2t, h2o_version: $h2v, cpus: $cpus, value_bytes: 100, results: $rows}' >"$OUT"
+    h2o_threads: $h2t, h2o_version: $h2v, cpus: $cpus, value_bytes: 100, results: $rows,
+    https: {edgekv_tls: $etls, nginx_tls: $ntls, ratio_req_per_s: $tr, target_ratio: $tt}}' >"$OUT"
 echo
 echo "JSON: $OUT"
