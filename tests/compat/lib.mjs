@@ -8,7 +8,8 @@
 // same node. Against the local cluster (run.sh --cluster) writes go through
 // edge1 (EDGEKV_URL) and cross-edge reads through edge2 (EDGEKV_READ_URL):
 // a write is visible at edge1 when the call returns (read-your-writes, never
-// waited for) and at edge2 within the propagation delay (polled, <= 2 s).
+// waited for) and at edge2 within the propagation delay (polled, at most
+// VISIBLE_WITHIN_MS).
 //
 // Over HTTPS (run.sh --https) both URLs are https:// URLs of the nodes' HTTPS
 // port, whose certificate a private CA signed. Nothing here turns

@@ -142,8 +142,7 @@ done
 
 TMP=$(mktemp -d /tmp/edgekv-compat-XXXXXX)
 CA_DIR=$TMP/ca  # the HTTPS modes' private CA (make_ca)
-NODE_PID=""     # the single node, `edgekv dev`, or the origin of a cluster started by hand
-EDGE_PIDS=()    # the edges of a cluster started by hand (stopped before NODE_PID)
+NODE_PID=""     # the single node, or `edgekv dev`
 DEV_CHILDREN=() # the cluster's nodes, children of `edgekv dev`
 
 # The PIDs whose parent is $1 (from /proc: no procps needed).
@@ -170,28 +169,19 @@ stop_pid() {
   return $rc
 }
 
-# Stops the running target by PID: the edges started by hand, then the
-# node (edgekv dev stops its nodes itself), and, if edgekv dev had to be
-# killed, any node it left behind. Returns 0 only when every process exited
-# 0 by itself (edgekv dev exits 0 only when each of its nodes did);
-# otherwise the first failure's status.
+# Stops the running target by PID (edgekv dev stops its nodes itself) and,
+# if edgekv dev had to be killed, any node it left behind. Returns 0 only
+# when the target exited 0 by itself (edgekv dev exits 0 only when each of
+# its nodes did).
 stop_target() {
-  local rc=0 r p
-  for p in "${EDGE_PIDS[@]}"; do
-    r=0
-    stop_pid "$p" || r=$?
-    (( rc )) || rc=$r
-  done
+  local rc=0 p
   if [[ -n $NODE_PID ]]; then
-    r=0
-    stop_pid "$NODE_PID" || r=$?
-    (( rc )) || rc=$r
-    if [[ $r -eq 137 ]]; then
+    stop_pid "$NODE_PID" || rc=$?
+    if [[ $rc -eq 137 ]]; then
       for p in "${DEV_CHILDREN[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     fi
   fi
   NODE_PID=""
-  EDGE_PIDS=()
   DEV_CHILDREN=()
   return $rc
 }
@@ -257,26 +247,17 @@ start_single() {
 }
 
 # `edgekv dev` with two edges on ports the kernel picks (--port 0
-# --repl-port 0: free by construction, read back from ports.env); waits
-# until both edges' links are live. Over https the nodes are started by
-# hand instead (start_cluster_by_hand). Sets WRITE_URL (edge1), READ_URL
-# (edge2), ORIGIN_URL, TOKEN, ACCOUNT, CA_FILE.
+# --repl-port 0: free by construction, read back from ports.env); over https
+# with --https, every node also serving the API over HTTPS with the
+# certificate dev issues from its cluster CA. Waits until both edges' links
+# are live. Sets WRITE_URL (edge1), READ_URL (edge2), ORIGIN_URL, TOKEN,
+# ACCOUNT, and CA_FILE (https: the CA the env file names) or "".
 start_cluster() {
-  local dir=$1 transport=$2
+  local dir=$1 transport=$2 tls_flag=()
   CA_FILE=""
-  if [[ $transport == https ]]; then
-    start_cluster_by_hand "$dir" || return 1
-  else
-    start_dev "$dir" || return 1
-  fi
-  wait_live "$WRITE_URL" "$READ_URL" || return 1
-  echo "compat: origin $ORIGIN_URL, writes via edge1 $WRITE_URL, reads via edge2 $READ_URL" >&2
-}
-
-start_dev() {
-  local dir=$1
+  [[ $transport == https ]] && tls_flag=(--https)
   rm -rf "$dir/dev"
-  "$EDGEKV" dev --dir "$dir/dev" --edges "$CLUSTER_EDGES" --port 0 --repl-port 0 --sync off \
+  "$EDGEKV" dev --dir "$dir/dev" --edges "$CLUSTER_EDGES" --port 0 --repl-port 0 --sync off "${tls_flag[@]}" \
     >"$dir/dev.out" 2>&1 &
   NODE_PID=$!
   for _ in $(seq 1 300); do
@@ -290,64 +271,35 @@ start_dev() {
     return 1
   fi
   mapfile -t DEV_CHILDREN < <(children_of "$NODE_PID")
-  ACCOUNT=$(sed -n 's/^EDGEKV_ACCOUNT=//p' "$dir/dev/cluster.env")
-  TOKEN=$(sed -n 's/^EDGEKV_TOKEN=//p' "$dir/dev/cluster.env")
-  local api
-  api=$(sed -n 's/^CLOUDFLARE_API_BASE_URL=//p' "$dir/dev/edgekv.env")
-  WRITE_URL=$(sed -n 's/^EDGEKV_EDGE1_URL=//p' "$dir/dev/ports.env")
-  READ_URL=$(sed -n 's/^EDGEKV_EDGE2_URL=//p' "$dir/dev/ports.env")
-  ORIGIN_URL=$(sed -n 's/^EDGEKV_ORIGIN_URL=//p' "$dir/dev/ports.env")
-  [[ -n $WRITE_URL && -n $READ_URL && -n $ORIGIN_URL ]] || { echo "compat: ports.env is incomplete" >&2; return 1; }
-  [[ $api == "$WRITE_URL/client/v4" ]] || { echo "compat: edgekv.env names $api, not edge1 ($WRITE_URL)" >&2; return 1; }
-  echo "compat: edgekv dev (pid $NODE_PID; nodes ${DEV_CHILDREN[*]})" >&2
+  local ports=$dir/dev/ports.env env=$dir/dev/edgekv.env api http_url
+  ACCOUNT=$(env_var EDGEKV_ACCOUNT "$dir/dev/cluster.env")
+  TOKEN=$(env_var EDGEKV_TOKEN "$dir/dev/cluster.env")
+  api=$(env_var CLOUDFLARE_API_BASE_URL "$env")
+  http_url=$(env_var EDGEKV_EDGE1_URL "$ports")
+  [[ $api == "$http_url/client/v4" ]] || { echo "compat: edgekv.env names $api, not edge1 ($http_url)" >&2; return 1; }
+  if [[ $transport == https ]]; then
+    # What a user sources: the CA under each client's name, and the HTTPS URLs.
+    CA_FILE=$(env_var NODE_EXTRA_CA_CERTS "$env")
+    [[ -f $CA_FILE && $(env_var EDGEKV_CA "$env") == "$CA_FILE" && $(env_var EDGEKV_CACERT "$env") == "$CA_FILE" ]] ||
+      { echo "compat: edgekv.env names no CA file (EDGEKV_CA, EDGEKV_CACERT, NODE_EXTRA_CA_CERTS)" >&2; return 1; }
+    WRITE_URL=$(env_var EDGEKV_EDGE1_HTTPS_URL "$env")
+    READ_URL=$(env_var EDGEKV_EDGE2_HTTPS_URL "$env")
+    ORIGIN_URL=$(env_var EDGEKV_ORIGIN_HTTPS_URL "$env")
+    [[ $WRITE_URL == "$(env_var EDGEKV_EDGE1_HTTPS_URL "$ports")" ]] || { echo "compat: edgekv.env and ports.env differ" >&2; return 1; }
+  else
+    WRITE_URL=$http_url
+    READ_URL=$(env_var EDGEKV_EDGE2_URL "$ports")
+    ORIGIN_URL=$(env_var EDGEKV_ORIGIN_URL "$ports")
+  fi
+  [[ $WRITE_URL == $transport://* && $READ_URL == $transport://* && $ORIGIN_URL == $transport://* ]] ||
+    { echo "compat: no $transport URLs in the env files: '$WRITE_URL' '$READ_URL' '$ORIGIN_URL'" >&2; return 1; }
+  wait_live "$WRITE_URL" "$READ_URL" || return 1
+  echo "compat: edgekv dev (pid $NODE_PID; nodes ${DEV_CHILDREN[*]}): origin $ORIGIN_URL, writes via edge1 $WRITE_URL, reads via edge2 $READ_URL" >&2
 }
 
-# Starts one node of a cluster started by hand on free ports (plain and
-# HTTPS API, and an origin's replication port) and waits for its banner.
-# start_node DIR NAME ROLE ARGS...: sets STARTED_PID, STARTED_HTTPS_PORT and
-# (an origin) STARTED_REPL_PORT, empty when the node did not start. Runs in
-# this shell (never in $(...)): the node must be this shell's child.
-start_node() {
-  local dir=$1 name=$2 role=$3 pid hport="" rport=""
-  shift 3
-  "$EDGEKV" "$role" --listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --https-cert "$CA_DIR/api.crt" \
-    --https-key "$CA_DIR/api.key" --data "$dir/$name" --certs "$CA_DIR" --name "$name" \
-    --account "$ACCOUNT" --token "$TOKEN" --sync off --log-level warn "$@" \
-    >"$dir/$name.out" 2>"$dir/$name.err" &
-  pid=$!
-  for _ in $(seq 1 100); do
-    hport=$(served_port https "$dir/$name.out")
-    [[ $role == origin ]] && rport=$(sed -n 's|.*replication: listening on 127.0.0.1:\([0-9]*\).*|\1|p' "$dir/$name.out" "$dir/$name.err" | head -1)
-    [[ -n $hport && ($role == edge || -n $rport) ]] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  STARTED_PID=$pid STARTED_HTTPS_PORT=$hport STARTED_REPL_PORT=$rport
-}
-
-# The https cluster until `edgekv dev` serves HTTPS: an origin and two edges
-# as dev starts them (replication over mutual TLS with the same CA), each
-# also serving the API over HTTPS with the CA's api certificate.
-start_cluster_by_hand() {
-  local dir=$1 i rport
-  ACCOUNT=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  TOKEN=compat-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  make_ca && "$EDGEKV" certs init --dir "$CA_DIR" --edges "$CLUSTER_EDGES" >/dev/null ||
-    { echo "compat: could not make the test CA" >&2; return 1; }
-  CA_FILE=$CA_DIR/ca.crt
-  start_node "$dir" origin origin --node-id 1 --repl-listen 127.0.0.1:0
-  NODE_PID=$STARTED_PID rport=$STARTED_REPL_PORT
-  [[ -n $STARTED_HTTPS_PORT && -n $rport ]] || { cat "$dir/origin.out" "$dir/origin.err" >&2; echo "compat: the origin did not start" >&2; return 1; }
-  ORIGIN_URL=https://127.0.0.1:$STARTED_HTTPS_PORT
-  local urls=()
-  for ((i = 1; i <= CLUSTER_EDGES; i++)); do
-    start_node "$dir" "edge$i" edge --node-id $((i + 1)) --origin "127.0.0.1:$rport"
-    EDGE_PIDS+=("$STARTED_PID")
-    [[ -n $STARTED_HTTPS_PORT ]] || { cat "$dir/edge$i.out" "$dir/edge$i.err" >&2; echo "compat: edge$i did not start" >&2; return 1; }
-    urls+=("https://127.0.0.1:$STARTED_HTTPS_PORT")
-  done
-  WRITE_URL=${urls[0]} READ_URL=${urls[1]}
-  echo "compat: cluster by hand (origin pid $NODE_PID, edges ${EDGE_PIDS[*]})" >&2
+# The value of NAME= in an env file.
+env_var() {
+  sed -n "s/^$1=//p" "$2" | tail -1
 }
 
 # Waits until every edge URL given says `link: live` in /status (the
@@ -446,19 +398,17 @@ for mode in "${modes[@]}"; do
       fail=$((fail + 1))
     fi
   fi
-  for p in "$NODE_PID" "${EDGE_PIDS[@]}"; do
-    if ! kill -0 "$p" 2>/dev/null; then
-      echo "compat: edgekv ($mode, pid $p) died during the run:" >&2
-      cat "$mdir"/*.err "$mdir/dev.out" 2>/dev/null >&2 || true
-      fail=$((fail + 1))
-    fi
-  done
+  if ! kill -0 "$NODE_PID" 2>/dev/null; then
+    echo "compat: edgekv ($mode) died during the run:" >&2
+    cat "$mdir/node.err" "$mdir/dev.out" 2>/dev/null >&2 || true
+    fail=$((fail + 1))
+  fi
   if stop_target; then
     echo "✔ $mode: edgekv stopped cleanly on SIGTERM (exit 0)"
     pass=$((pass + 1))
   else
     echo "✖ $mode: edgekv did not stop cleanly (exit $?)"
-    cat "$mdir"/*.err "$mdir/dev.out" 2>/dev/null >&2 || true
+    cat "$mdir/node.err" "$mdir/dev.out" 2>/dev/null >&2 || true
     fail=$((fail + 1))
   fi
   note=""

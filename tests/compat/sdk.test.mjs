@@ -5,6 +5,8 @@
 // `client` writes and reads its own writes at once (edge1 in cluster mode);
 // `reader` reads the same data through edge2 once it propagated (polled,
 // lib.mjs `eventually`). Against one node both talk to that node.
+// Over HTTPS (run.sh --https) baseURL is https:// and the SDK (Node.js
+// fetch) trusts the private CA through NODE_EXTRA_CA_CERTS.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import Cloudflare, { toFile } from "cloudflare";

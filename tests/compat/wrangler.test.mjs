@@ -6,9 +6,11 @@
 // Writes go to the write node (edge1 in cluster mode) and reads are made
 // through the read node (edge2): CLOUDFLARE_API_BASE_URL is set per
 // invocation. Before a read at the other edge the test waits (raw REST,
-// <= 2 s) for the write to show there, so wrangler itself runs once. Against
+// at most 15 s) for the write to show there, so wrangler itself runs once. Against
 // one node both are that node and the extra reads are skipped. The error
 // cases read through the read node and write through the write node.
+// Over HTTPS (run.sh --https) the base URL is https:// and wrangler trusts
+// the private CA through NODE_EXTRA_CA_CERTS, passed on in its environment.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
