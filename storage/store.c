@@ -361,7 +361,11 @@ static int stor__open_db(stor_t *s, const char *path)
     int n = stor__cf_plan(have, have_n, names);
     for (int i = 0; i < n; i++)
         cf_opts[i] = strcmp(names[i], "records") == 0 ? s->rec_opts : s->opts;
-    s->db = rocksdb_open_column_families(s->opts, path, n, names, cf_opts, h, &err);
+    if (s->read_only) /* a WAL left in it is replayed in memory, not an error */
+        s->db = rocksdb_open_for_read_only_column_families(s->opts, path, n, names, cf_opts, h, 0,
+                                                           &err);
+    else
+        s->db = rocksdb_open_column_families(s->opts, path, n, names, cf_opts, h, &err);
     rc = stor__err(err, path);
     if (rc == 0) {
         s->cfs = h;
@@ -391,6 +395,7 @@ int stor_open(const stor_options_t *o, stor_t **out)
     if (!s)
         return -ENOMEM;
     stor__locks_init(s);
+    s->read_only = o->read_only;
     s->sync = o->sync;
     s->sync_interval_ms = o->sync_interval_ms;
     s->tombstone_retention_s = o->tombstone_retention_s;
@@ -399,10 +404,14 @@ int stor_open(const stor_options_t *o, stor_t **out)
     atomic_init(&s->log_floor, 0);
     atomic_init(&s->wal_interval_syncs, 0);
     stor__options_build(s, o);
-    rc = stor__open_db(s, o->path);
+    rc = (s->path = kv_malloc(strlen(o->path) + 1)) ? 0 : -ENOMEM;
+    if (rc == 0) {
+        memcpy(s->path, o->path, strlen(o->path) + 1);
+        rc = stor__open_db(s, o->path);
+    }
     if (rc == 0)
         rc = stor__ns_load(s);
-    if (rc == 0 && s->sync == STOR_SYNC_BATCH)
+    if (rc == 0 && s->sync == STOR_SYNC_BATCH && !s->read_only)
         rc = stor__sync_start(s);
     if (rc) {
         stor_close(s);
@@ -418,7 +427,7 @@ void stor_close(stor_t *s)
         return;
     stor__sync_stop(s);
     /* A clean shutdown is durable under every policy. */
-    if (s->db && s->sync != STOR_SYNC_ALWAYS && !atomic_load(&s->write_failed))
+    if (s->db && s->sync != STOR_SYNC_ALWAYS && !s->read_only && !atomic_load(&s->write_failed))
         stor__wal_sync(s, "close: WAL sync");
     /* Column family handles go before the DB they belong to. */
     for (int i = 0; i < s->cf_count; i++)
@@ -441,7 +450,13 @@ void stor_close(stor_t *s)
         rocksdb_cache_destroy(s->block_cache);
     stor__ns_free(s);
     stor__locks_destroy(s);
+    kv_free(s->path);
     kv_free(s);
+}
+
+const char *stor_path(const stor_t *s)
+{
+    return s->path;
 }
 
 /* ---- node state ------------------------------------------------------------------ */
@@ -514,6 +529,27 @@ static uint64_t stor__ticker(const char *text, const char *name)
     return 0;
 }
 
+/* COUNT and SUM of histogram `name` in the statistics text, whose lines
+ * read "rocksdb.wal.file.sync.micros P50 : 1.0 ... COUNT : 12 SUM : 340";
+ * 0 and 0 when absent. */
+static void stor__histogram(const char *text, const char *name, uint64_t *count, uint64_t *sum)
+{
+    size_t n = strlen(name);
+    *count = *sum = 0;
+    for (const char *p = text; p && (p = strstr(p, name)) != NULL; p += n) {
+        const char *c, *eol = strchr(p, '\n');
+        unsigned long long cv, sv;
+        if ((p != text && p[-1] != '\n') || p[n] != ' ')
+            continue;
+        c = strstr(p, " COUNT : ");
+        if (c && (!eol || c < eol) && sscanf(c, " COUNT : %llu SUM : %llu", &cv, &sv) == 2) {
+            *count = cv;
+            *sum = sv;
+        }
+        return;
+    }
+}
+
 void stor_get_sizes(stor_t *s, stor_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -533,6 +569,8 @@ void stor_get_stats(stor_t *s, stor_stats_t *out)
     if (text) {
         out->commit_groups = stor__ticker(text, "rocksdb.write.self");
         out->wal_syncs = stor__ticker(text, "rocksdb.wal.synced");
+        stor__histogram(text, "rocksdb.wal.file.sync.micros", &out->wal_sync_timed,
+                        &out->wal_sync_micros);
         rocksdb_free(text);
     }
     out->wal_interval_syncs = atomic_load(&s->wal_interval_syncs);

@@ -57,6 +57,9 @@ typedef struct {
     bool compression;              /* LZ4 for SST and blob files */
     int64_t tombstone_retention_s; /* compaction may drop older tombstones */
     unsigned max_open_files;       /* RocksDB table/blob files open at once; 0 = default */
+    /* Open an existing store for reading only (a checkpoint being
+     * described): nothing is created or written, every write fails. */
+    bool read_only;
 } stor_options_t;
 
 /* Defaults: 64 MiB block cache, 64 MiB memtables, KV_BLOB_MIN_BYTES, sync
@@ -71,6 +74,10 @@ const char *stor_sync_name(stor_sync_t s);
 int stor_open(const stor_options_t *o, stor_t **out);
 /* Flushes and closes; NULL is a no-op. No call may be in flight. */
 void stor_close(stor_t *s);
+
+/* The directory the store was opened at (a copy of stor_options_t.path),
+ * valid until stor_close. */
+const char *stor_path(const stor_t *s);
 
 /* ---- records ----------------------------------------------------------------- */
 
@@ -356,6 +363,11 @@ typedef struct {
     uint64_t commit_groups;      /* write groups: concurrent writes joined (group commit) */
     uint64_t wal_syncs;          /* every WAL sync: in writes, plus the interval syncs */
     uint64_t wal_interval_syncs; /* syncs the store requested: BATCH thread and close */
+    /* Time spent in WAL syncs since open (RocksDB's histogram
+     * rocksdb.wal.file.sync.micros): how many and their sum, for the
+     * fsync latency that /metrics exports and alerts watch. */
+    uint64_t wal_sync_timed;
+    uint64_t wal_sync_micros;
 } stor_stats_t;
 
 /* Fill *out. Safe from any thread while the store is open; the counters
@@ -374,5 +386,19 @@ void stor_get_sizes(stor_t *s, stor_stats_t *out);
  * past the retention window. Blocks until done (`edgekv compact`, tests).
  * 0, or KV_EIO when RocksDB has counted a background error since open. */
 int stor_compact(stor_t *s);
+
+/* ---- backups ------------------------------------------------------------------ */
+
+/* A RocksDB checkpoint of the live store at `dir` (store_checkpoint.c):
+ * a consistent copy of every column family as of one instant, writes going
+ * on meanwhile; its files are hard links to the store's immutable SST and
+ * blob files where `dir` is on the same file system (copies elsewhere),
+ * plus copies of the MANIFEST, OPTIONS and the live WAL. The memtables are
+ * flushed first, so the copied WAL is short. `dir` must not exist; its
+ * parent must. Blocks for the flush and the links: never on an event loop.
+ * The checkpoint is a store of its own: stor_open (read_only to leave it
+ * as it is) opens it. 0, KV_EINVAL (empty dir), KV_EEXISTS (dir exists),
+ * or KV_EIO (details logged; nothing is left at dir). */
+int stor_checkpoint(stor_t *s, const char *dir);
 
 #endif

@@ -7,7 +7,8 @@
  * listing), store_ns.c (namespaces and their in-memory mirror),
  * store_commit.c (the atomic commit every write goes through but
  * stor_apply), store_log.c (the replication log), store_snap.c (snapshots
- * and reset) and store_digest.c (the convergence digest).
+ * and reset), store_digest.c (the convergence digest) and
+ * store_checkpoint.c (checkpoints for backups).
  */
 #ifndef STOR_STORE_INT_H
 #define STOR_STORE_INT_H
@@ -32,6 +33,8 @@
 
 struct stor {
     /* Set at open, read-only afterwards. */
+    char *path;     /* stor_options_t.path, copied (stor_path) */
+    bool read_only; /* opened with stor_options_t.read_only: no write, no WAL sync */
     rocksdb_t *db;
     rocksdb_options_t *opts;            /* DB options and non-record CFs */
     rocksdb_options_t *rec_opts;        /* records CF: opts + expiry filter */
