@@ -50,6 +50,10 @@ int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
     e->cfg = *cfg;
     if (e->cfg.link_timeout_ms == 0)
         e->cfg.link_timeout_ms = KV_REPL_LINK_TIMEOUT_DEFAULT_MS;
+    if (!repl__protocol_config(&e->cfg.protocol, &e->cfg.protocol_min)) {
+        kv_free(e);
+        return KV_ECONFIG;
+    }
     hlc_init(&e->hlc, cfg->node_id, cfg->hlc_last);
     e->state = ESTATE_IDLE;
     memcpy(e->history_id, cfg->history_id, sizeof e->history_id);
@@ -129,6 +133,7 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     Edgekv__Probe probe = EDGEKV__PROBE__INIT;
     probe.sent_ms = now_ms;
     h.probe = &probe;
+    h.protocol = repl__protocol_wire(e->cfg.protocol);
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     if (repl__edge_send(e, &f, now_ms, a) != 0)

@@ -121,6 +121,14 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
         return;
     }
+    if (repl__protocol_of(w->protocol) < e->cfg.protocol_min) {
+        /* Not a refusal for good: the origin will be upgraded; retry. */
+        static const char reason[] = "origin speaks a replication protocol older than this edge "
+                                     "accepts: upgrade the origin";
+        repl__emit_alarm(&e->out, a, reason);
+        repl__edge_drop(e, true, reason, now_ms, a);
+        return;
+    }
     /* An origin behind this replica (it lost a tail in a crash) answers
      * SNAPSHOT with `diverged`, and the snapshot replaces what only this
      * replica had. Any other answer from behind (an origin from before the

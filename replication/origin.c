@@ -61,6 +61,10 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
         o->cfg.peer_buffer_slack_bytes = KV_REPL_PEER_BUFFER_SLACK_BYTES;
     if (o->cfg.peer_stall_ms == 0)
         o->cfg.peer_stall_ms = KV_REPL_PEER_STALL_MS;
+    if (!repl__protocol_config(&o->cfg.protocol, &o->cfg.protocol_min)) {
+        kv_free(o);
+        return KV_ECONFIG;
+    }
     hlc_init(&o->hlc, cfg->node_id, cfg->hlc_last);
     o->last_seq = cfg->last_seq;
     o->next_seq = cfg->last_seq + 1;

@@ -184,6 +184,7 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.origin_seq = o->last_seq;
     w.from_seq = from_seq;
     w.diverged = diverged;
+    w.protocol = repl__protocol_wire(o->cfg.protocol);
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
     if (p->echo) {
         echo.sent_ms = p->probe_ms;
@@ -241,11 +242,31 @@ static void origin__judge(repl_origin_t *o, opeer_t *p, const repl_mutation_t *m
         origin__snapshot(o, p, false, "the log was trimmed past its position", now_ms, a);
 }
 
+/* An edge below this origin's oldest protocol: told why (Refuse), an ALARM
+ * here, the link closed. It retries with backoff until it is upgraded. */
+static void origin__refuse_old(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
+{
+    static const char reason[] = "edge speaks a replication protocol older than this origin "
+                                 "accepts: upgrade the edge (edges first, then the origin)";
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Refuse r = EDGEKV__REFUSE__INIT;
+    r.reason = (char *)reason;
+    f.msg_case = EDGEKV__FRAME__MSG_REFUSE;
+    f.refuse = &r;
+    repl__emit_alarm(&o->out, a, reason);
+    (void)repl__origin_send(o, p, &f, now_ms, a); /* best effort: closed either way */
+    repl__origin_close(o, p, reason, a);
+}
+
 void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h, uint64_t now_ms,
                            repl_actions_t *a)
 {
     if (p->state != OPEER_HELLO) {
         repl__origin_close(o, p, "second hello", a);
+        return;
+    }
+    if (repl__protocol_of(h->protocol) < o->cfg.protocol_min) {
+        origin__refuse_old(o, p, now_ms, a);
         return;
     }
     const char *why = "";

@@ -300,6 +300,23 @@ uint64_t repl_wall_realtime(void *ctx, uint64_t now_ms);
 
 typedef struct repl_origin repl_origin_t;
 
+/*
+ * Replication protocol versions. Each end sends the protocol it speaks
+ * (Hello.protocol, Welcome.protocol; protocol 1, the baseline, is sent as
+ * an absent field, so builds from before the field count as 1) and the link
+ * runs at the lower of the two: a newer end talks down. Each end refuses a
+ * peer below its own minimum, with an ALARM that says which side to
+ * upgrade. Bump KV_REPL_PROTOCOL when a change needs both ends to know it;
+ * raise KV_REPL_PROTOCOL_MIN when support for an old protocol is dropped.
+ * A rolling upgrade goes edges first, then the origin: an upgraded edge
+ * still talks to the old origin as long as that origin's protocol is at
+ * least the edge's minimum.
+ */
+#define KV_REPL_PROTOCOL     1
+#define KV_REPL_PROTOCOL_MIN 1
+_Static_assert(KV_REPL_PROTOCOL_MIN >= 1 && KV_REPL_PROTOCOL_MIN <= KV_REPL_PROTOCOL,
+               "the protocol window");
+
 typedef struct {
     uint32_t node_id;
     char history_id[33];    /* 32 hex, NUL-terminated; stable per data set */
@@ -332,6 +349,9 @@ typedef struct {
      * worker does both). */
     size_t groups_in_flight;
     size_t tail_max_bytes; /* in-memory tail of recent mutations */
+    /* The protocol spoken and the oldest accepted from an edge; 0 takes
+     * KV_REPL_PROTOCOL / KV_REPL_PROTOCOL_MIN (tests set others). */
+    uint32_t protocol, protocol_min;
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */
@@ -449,6 +469,9 @@ typedef struct {
     uint64_t link_timeout_ms; /* silence after which the link is dropped */
     repl_wall_fn wall;        /* HLC physical time; default repl_wall_realtime */
     void *wall_ctx;
+    /* As repl_origin_config_t's: spoken, and the oldest accepted from the
+     * origin; 0 takes the defaults. */
+    uint32_t protocol, protocol_min;
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */

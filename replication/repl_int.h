@@ -64,6 +64,27 @@ int repl__send_frame(repl__out_t *o, repl_actions_t *a, repl_peer_t p, const Edg
                      size_t *bytes);
 void repl__emit_close(repl__out_t *o, repl_actions_t *a, repl_peer_t p, const char *reason);
 void repl__emit_alarm(repl__out_t *o, repl_actions_t *a, const char *reason);
+
+/* Protocol versions on the wire (repl.h): protocol 1 is sent as an absent
+ * field, and an absent field is read as 1. */
+static inline uint32_t repl__protocol_wire(uint32_t p)
+{
+    return p > 1 ? p : 0;
+}
+static inline uint32_t repl__protocol_of(uint32_t wire)
+{
+    return wire ? wire : 1;
+}
+/* A config's protocol fields with their defaults filled in; false when the
+ * window is empty. */
+static inline bool repl__protocol_config(uint32_t *protocol, uint32_t *protocol_min)
+{
+    if (*protocol == 0)
+        *protocol = KV_REPL_PROTOCOL;
+    if (*protocol_min == 0)
+        *protocol_min = KV_REPL_PROTOCOL_MIN;
+    return *protocol_min <= *protocol;
+}
 /* WRITE_DONE with a copy of results[0..n) (results may be NULL: n zeros). */
 void repl__emit_write_done(repl__out_t *o, repl_actions_t *a, uint64_t token, int status,
                            uint64_t seq, const int *results, size_t n);

@@ -336,6 +336,42 @@ static void test_gap_closes_and_backs_off(void **state)
     ex_free(&x);
 }
 
+/* An origin below the edge's minimum protocol: ALARM and a dropped link
+ * that is retried (the origin will be upgraded), not a refusal for good.
+ * The Hello carries the edge's protocol, and none at protocol 1. */
+static void test_protocol_window(void **state)
+{
+    (void)state;
+    ex_t x;
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    c.protocol = 4;
+    c.protocol_min = 2;
+    memset(&x, 0, sizeof x);
+    assert_int_equal(repl_edge_create(&c, &x.e), 0);
+    tk_acts_reset(&x.t, TK_ACTS_MAX);
+    ex_connect(&x, 1, 1000);
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_int_equal(f->hello->protocol, 4);
+    frame_free(f);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__SNAPSHOT, 100, 0, 1000); /* protocol 1 */
+    ex_one(&x, REPL_ACT_ALARM);
+    ex_one(&x, REPL_ACT_CLOSE);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_RESET), 0);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1000, &st);
+    assert_int_equal(st.link, REPL_LINK_DOWN);
+    assert_true(repl_edge_deadline(x.e) < UINT64_MAX); /* a reconnect is due */
+    ex_free(&x);
+    /* The default edge says nothing about protocol 1. */
+    ex_init(&x, "", 0);
+    ex_connect(&x, 1, 1000);
+    f = ex_sent(&x);
+    assert_int_equal(f->hello->protocol, 0);
+    frame_free(f);
+    ex_free(&x);
+}
+
 static void test_refuses_other_history(void **state)
 {
     (void)state;
@@ -1282,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_lost_connect_is_retried),
         cmocka_unit_test(test_batches_apply_in_order_and_ack),
         cmocka_unit_test(test_gap_closes_and_backs_off),
+        cmocka_unit_test(test_protocol_window),
         cmocka_unit_test(test_refuses_other_history),
         cmocka_unit_test(test_origin_behind_after_lost_tail_snapshots),
         cmocka_unit_test(test_snapshot_flow),

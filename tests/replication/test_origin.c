@@ -28,6 +28,7 @@ typedef struct {
     repl_origin_t *o;
     tk_acts_t t;
     uint64_t hello_probe_ms; /* the probe the next Hello carries (0: none) */
+    uint32_t hello_protocol; /* the protocol field of the next Hello (0: absent) */
 } fx_t;
 
 static void fx_init(fx_t *x, const repl_origin_config_t *c)
@@ -102,6 +103,7 @@ static void fx_hello_v(fx_t *x, repl_peer_t p, const char *name, const char *his
         probe.sent_ms = x->hello_probe_ms;
         h.probe = &probe;
     }
+    h.protocol = x->hello_protocol;
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     fx_frame(x, p, &f, now);
@@ -313,6 +315,53 @@ static void test_history_mismatch_refused(void **state)
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 1);
     assert_int_equal(repl_origin_deadline(x.o), UINT64_MAX); /* no heartbeats either */
     fx_free(&x);
+}
+
+/* Protocol versions (repl.h): an edge below the origin's minimum is told
+ * why and closed with an ALARM; one at or above it is served, a newer one
+ * too (it talks down); protocol 1 never appears on the wire. */
+static void test_protocol_window(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.protocol = 3;
+    c.protocol_min = 2;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, "", 0, 101, 1000); /* field absent: protocol 1 */
+    Edgekv__Frame *f = tk_send_frame(&x.t.buf[tk_acts_find(&x.t, REPL_ACT_SEND, 0)]);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_REFUSE);
+    assert_non_null(strstr(f->refuse->reason, "upgrade the edge"));
+    frame_free(f);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_ALARM), 1);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 1);
+    assert_int_equal(repl_origin_edges(x.o, 1000, NULL, 0), 0); /* never attached */
+    for (uint32_t v = 2; v <= 9; v += 7) { /* at the minimum, and newer than the origin */
+        x.hello_protocol = v;
+        fx_hello(&x, 1 + v, "", 0, 100 + v, 1001);
+        assert_int_equal(tk_acts_count(&x.t, REPL_ACT_ALARM), 0);
+        f = tk_acts_frame(&x.t, 0);
+        assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+        assert_int_equal(f->welcome->protocol, 3);
+        frame_free(f);
+    }
+    fx_free(&x);
+    /* Defaults: protocol 1, sent as an absent field. */
+    cfg_at(&c, 10, 1);
+    fx_init(&x, &c);
+    x.hello_protocol = 0;
+    fx_hello(&x, 1, "", 0, 101, 1000);
+    f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->welcome->protocol, 0);
+    frame_free(f);
+    fx_free(&x);
+    /* An empty window is a configuration error. */
+    cfg_at(&c, 10, 1);
+    c.protocol = 2;
+    c.protocol_min = 3;
+    repl_origin_t *o;
+    assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
 }
 
 static void test_group_commit(void **state)
@@ -1911,6 +1960,7 @@ int main(void)
         cmocka_unit_test(test_history_mismatch_refused),
         cmocka_unit_test(test_resume_needs_proof_of_history),
         cmocka_unit_test(test_restored_edge_keeps_its_name),
+        cmocka_unit_test(test_protocol_window),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_clock_behind_stored_versions),
         cmocka_unit_test(test_failed_op_becomes_noop),
