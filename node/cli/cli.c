@@ -57,10 +57,15 @@ static const cli_flag_t flags[] = {
     SW("--force", "-f", CLI_F_FORCE),
     SW("--skip-confirmation", "-y", CLI_F_YES),
     SW("--remote", NULL, CLI_F_REMOTE),
+    SW("--all", NULL, CLI_F_ALL),
+    VAL("--out", "-o", CLI_F_OUT, out),
+    SW("--resume", NULL, CLI_F_RESUME),
+    SW("--by-title", NULL, CLI_F_BY_TITLE),
 };
 #undef VAL
 #undef SW
 
+/* A command of one word ("export") has the name "". */
 typedef struct {
     const char *group, *name;
     int (*fn)(cli_t *c);
@@ -128,6 +133,31 @@ static const cli_cmd_t cmds[] = {
      "or of {\"name\": \"k\"} objects, in requests of 1000. There is no confirmation\n"
      "prompt; -f/--force is accepted for wrangler compatibility.\n\n"
      "  --namespace-id ID    the namespace (required)\n"},
+    {"export", "", cli_kv_export, CLI_F_NS_ID | CLI_F_ALL | CLI_F_OUT | CLI_F_RESUME, 0, 0, "",
+     "every key of a namespace (or --all) as JSON lines",
+     "Write every key of a namespace (or of all of them) as JSON lines, one object\n"
+     "per key, through the REST API only (it reads Cloudflare too):\n"
+     "  {\"namespace_id\": ID, \"namespace_title\": TITLE, \"key\": K,\n"
+     "   \"value\": TEXT | \"value_base64\": BASE64, \"metadata\"?: JSON, \"expiration\"?: EPOCH}\n"
+     "\"value\" holds a value that is UTF-8 text, \"value_base64\" any other. Keys are\n"
+     "listed a page at a time and read in bulk gets of 100 (values that are not text\n"
+     "one by one). With --out, progress is saved to FILE.state after each page.\n"
+     "The summary and a progress line (on a terminal, or --progress) go to stderr.\n\n"
+     "  --namespace-id ID    the namespace to export\n"
+     "  --all                every namespace of the account instead\n"
+     "  -o, --out FILE       write to FILE (default stdout); an existing FILE is refused\n"
+     "  --resume             continue an interrupted export into FILE from FILE.state\n"},
+    {"import", "", cli_kv_import, CLI_F_NS_ID | CLI_F_BY_TITLE | CLI_F_RESUME, 1, 1, "<file>",
+     "write the JSON lines of an export",
+     "Write the JSON lines of `edgekv kv export` (\"-\" reads stdin) with bulk puts of\n"
+     "at most 1000 keys and 100 MB, keeping metadata and expiration. Records that\n"
+     "have expired (or expire within 70 s, sooner than the API accepts) are skipped\n"
+     "and counted. The file is checked whole first: a bad line changes nothing.\n"
+     "Progress is saved to FILE.import-state after each batch.\n\n"
+     "  --namespace-id ID    write every record into this namespace\n"
+     "  --by-title           write each record into the namespace with its\n"
+     "                       namespace_title, creating the missing ones\n"
+     "  --resume             continue an interrupted import from FILE.import-state\n"},
 };
 #define NCMDS (sizeof cmds / sizeof cmds[0])
 
@@ -142,7 +172,7 @@ static const char *common_help =
     "                   server's certificate and host name are always verified\n"
     "output:\n"
     "  --json           JSON results on stdout\n"
-    "  --progress       progress bar on stderr for bulk commands, even if not a terminal\n"
+    "  --progress       progress on stderr for bulk, export and import, even if not a terminal\n"
     "  -h, --help       help for any command\n"
     "  --remote         accepted and ignored (wrangler compatibility)\n";
 
@@ -159,12 +189,14 @@ void cli_usage_error(const char *fmt, ...)
 static void help_top(FILE *f)
 {
     size_t i;
-    fprintf(f, "usage: edgekv kv <namespace|key|bulk> <command> [args] [options]\n\n"
+    fprintf(f, "usage: edgekv kv <namespace|key|bulk> <command> [args] [options]\n"
+               "       edgekv kv <export|import> [args] [options]\n\n"
                "Manage Workers KV data on an edgekv node over the Cloudflare REST API v4,\n"
                "the way `wrangler kv` does, without Node.js.\n\ncommands:\n");
     for (i = 0; i < NCMDS; i++) {
         char syn[64];
-        snprintf(syn, sizeof syn, "%s %s %s", cmds[i].group, cmds[i].name, cmds[i].args);
+        snprintf(syn, sizeof syn, "%s%s%s %s", cmds[i].group, cmds[i].name[0] ? " " : "",
+                 cmds[i].name, cmds[i].args);
         fprintf(f, "  %-30s %s\n", syn, cmds[i].summary);
     }
     fprintf(f,
@@ -193,8 +225,8 @@ static void help_group(FILE *f, const char *group)
 
 static void help_cmd(const cli_cmd_t *k)
 {
-    printf("usage: edgekv kv %s %s %s%s[options]\n\n%s\n%s\n" EXIT_TEXT, k->group, k->name, k->args,
-           k->args[0] ? " " : "", k->help, common_help);
+    printf("usage: edgekv kv %s%s%s %s%s[options]\n\n%s\n%s\n" EXIT_TEXT, k->group,
+           k->name[0] ? " " : "", k->name, k->args, k->args[0] ? " " : "", k->help, common_help);
 }
 
 static const cli_flag_t *find_flag(const char *arg, size_t len)
@@ -238,6 +270,9 @@ static int parse_args(int argc, char **argv, cli_t *c, const char **words, int *
                 return cli_usage_error("option '%s' takes no value", f->name), CLI_EXIT_USAGE;
             c->json |= f->bit == CLI_F_JSON;
             c->progress |= f->bit == CLI_F_PROGRESS;
+            c->all |= f->bit == CLI_F_ALL;
+            c->resume |= f->bit == CLI_F_RESUME;
+            c->by_title |= f->bit == CLI_F_BY_TITLE;
             continue;
         }
         if (!eq && i + 1 >= argc)
@@ -311,7 +346,7 @@ static const cli_cmd_t *find_cmd(const char *group, const char *name, bool *grou
         if (strcmp(cmds[i].group, group) != 0)
             continue;
         *group_ok = true;
-        if (name && strcmp(cmds[i].name, name) == 0)
+        if (!cmds[i].name[0] || (name && strcmp(cmds[i].name, name) == 0))
             return &cmds[i];
     }
     return NULL;
@@ -371,14 +406,17 @@ int cli_main(int argc, char **argv)
         help_cmd(k);
         return CLI_EXIT_OK;
     }
+    int nwords_cmd = k->name[0] ? 2 : 1; /* "export" is one word, "key put" two */
+    const char *sp = k->name[0] ? " " : "";
     if (stray_flag(&c, k))
-        return cli_usage_error("'%s %s' does not take %s", k->group, k->name, stray_flag(&c, k)),
+        return cli_usage_error("'%s%s%s' does not take %s", k->group, sp, k->name,
+                               stray_flag(&c, k)),
                CLI_EXIT_USAGE;
-    c.npos = nwords - 2;
+    c.npos = nwords - nwords_cmd;
     if (c.npos < k->min_pos || c.npos > k->max_pos)
-        return cli_usage_error("usage: edgekv kv %s %s %s", k->group, k->name, k->args),
+        return cli_usage_error("usage: edgekv kv %s%s%s %s", k->group, sp, k->name, k->args),
                CLI_EXIT_USAGE;
     for (i = 0; i < c.npos; i++)
-        c.pos[i] = words[i + 2];
+        c.pos[i] = words[i + nwords_cmd];
     return run(&c, k);
 }

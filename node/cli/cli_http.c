@@ -244,7 +244,8 @@ static void print_failure(const cli_resp_t *r, json_t *doc)
 
 int cli_envelope(const cli_resp_t *r, json_t **doc, json_t **result, json_t **info)
 {
-    json_t *d = r->len ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+    /* JSON_ALLOW_NUL: a text value may hold NUL bytes ("\\u0000"). */
+    json_t *d = r->len ? json_loadb(r->body, r->len, JSON_ALLOW_NUL, NULL) : NULL;
     bool ok = r->status >= 200 && r->status < 300;
     *doc = NULL;
     if (ok && (r->len == 0 || json_is_true(json_object_get(d, "success")))) {

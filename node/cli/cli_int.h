@@ -45,10 +45,14 @@ enum {
     CLI_F_METADATA = 1u << 10,
     CLI_F_PATH = 1u << 11,
     CLI_F_NEW_NAME = 1u << 12,
-    CLI_F_FORCE = 1u << 13,  /* bulk delete: wrangler's --force (no prompt here) */
-    CLI_F_YES = 1u << 14,    /* namespace delete: --skip-confirmation / -y */
-    CLI_F_REMOTE = 1u << 15, /* wrangler's --remote: accepted, always true here */
-    CLI_F_CACERT = 1u << 16, /* CA certificates that verify an HTTPS server */
+    CLI_F_FORCE = 1u << 13,    /* bulk delete: wrangler's --force (no prompt here) */
+    CLI_F_YES = 1u << 14,      /* namespace delete: --skip-confirmation / -y */
+    CLI_F_REMOTE = 1u << 15,   /* wrangler's --remote: accepted, always true here */
+    CLI_F_CACERT = 1u << 16,   /* CA certificates that verify an HTTPS server */
+    CLI_F_ALL = 1u << 17,      /* export: every namespace */
+    CLI_F_OUT = 1u << 18,      /* export: the output file */
+    CLI_F_RESUME = 1u << 19,   /* export/import: continue from the state file */
+    CLI_F_BY_TITLE = 1u << 20, /* import: each record to the namespace of its title */
 };
 #define CLI_F_COMMON                                                                               \
     (CLI_F_URL | CLI_F_TOKEN | CLI_F_ACCOUNT | CLI_F_JSON | CLI_F_PROGRESS | CLI_F_HELP |          \
@@ -62,8 +66,8 @@ typedef struct {
     unsigned flags_seen;
     const char *url, *token, *account; /* resolved: flag, EDGEKV_*, CLOUDFLARE_* */
     const char *cacert;                /* resolved: --cacert, EDGEKV_CACERT; NULL: system CAs */
-    const char *ns_id, *prefix, *ttl, *expiration, *metadata, *path, *new_name;
-    bool json, progress;
+    const char *ns_id, *prefix, *ttl, *expiration, *metadata, *path, *new_name, *out;
+    bool json, progress, all, resume, by_title;
     const char *pos[CLI_MAX_POSITIONAL];
     int npos;
 
@@ -122,6 +126,64 @@ void cli_print_json(json_t *j);
  * most max bytes. 0, or CLI_EXIT_USAGE with the reason printed. */
 int cli__read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* ---- cli_ns.c ---- */
+/* Every namespace of the account, by title: a new array in *out. */
+int cli__ns_list_all(cli_t *c, json_t **out);
+/* Creates a namespace titled `title`; its id (kv_malloc'd) in *id. */
+int cli__ns_create(cli_t *c, const char *title, char **id);
+
+/* ---- cli_line.c: export lines, base64, state files, progress ---- */
+/* One key of an export line. Encoding borrows every pointer; decoding
+ * fills them from doc (owned, with value_buf) until cli_rec_free. */
+typedef struct {
+    json_t *doc;                  /* decoded line (owner), NULL when encoding */
+    const char *ns_id, *ns_title; /* NULL: absent */
+    const char *key;
+    size_t key_len;
+    const unsigned char *value; /* the bytes */
+    size_t value_len;
+    unsigned char *value_buf; /* kv_malloc'd bytes of a base64 value */
+    bool binary;              /* decoded from "value_base64" ... */
+    const char *value_b64;    /* ... whose text this is (borrowed from doc) */
+    size_t value_b64_len;
+    json_t *metadata;   /* borrowed; NULL: none */
+    int64_t expiration; /* absolute UNIX seconds; 0: none */
+} cli_rec_t;
+
+/* The line's JSON object (new reference), NULL on allocation failure. */
+json_t *cli_rec_to_json(const cli_rec_t *r);
+/* The line without its newline: json_dumps output, free() it. */
+char *cli_rec_encode(const cli_rec_t *r, size_t *len);
+/* Parses and checks one line (lineno for messages). 0, or -1 with
+ * "line N: why" in err and nothing to free. */
+int cli_rec_decode(const char *line, size_t len, size_t lineno, cli_rec_t *r, char *err,
+                   size_t cap);
+void cli_rec_free(cli_rec_t *r);
+/* Standard base64 with padding; kv_malloc'd results. decode: 0, -1 when
+ * s is not base64, -ENOMEM. */
+char *cli_b64_encode(const unsigned char *s, size_t len);
+int cli_b64_decode(const char *s, size_t len, unsigned char **out, size_t *out_len);
+/* Writes state as path atomically (a temporary file, fsync, rename). 0 or
+ * -errno with the reason printed. */
+int cli_state_save(const char *path, json_t *state);
+/* Reads a state file: 0 with a new object in *out, or CLI_EXIT_USAGE with
+ * the reason printed. */
+int cli_state_load(const char *path, json_t **out);
+
+/* The progress line of export and import: on stderr when it is a terminal
+ * (redrawn in place) or with --progress (a line per redraw). */
+typedef struct {
+    bool on, tty;
+    const char *verb;
+    unsigned long long keys, bytes;
+    unsigned long long keys0; /* keys done before a resume (not in the rate) */
+    double start_s, drawn_s;
+} cli_meter_t;
+void cli_meter_init(cli_meter_t *m, const cli_t *c, const char *verb);
+/* Redraws if METER_REDRAW_MS passed (or `last`, which ends the line). */
+void cli_meter_draw(cli_meter_t *m, bool last);
+double cli_meter_elapsed(const cli_meter_t *m);
+
 /* ---- commands (cli_ns.c, cli_key.c, cli_bulk.c) ---- */
 int cli_ns_create(cli_t *c);
 int cli_ns_list(cli_t *c);
@@ -134,6 +196,8 @@ int cli_key_delete(cli_t *c);
 int cli_bulk_put(cli_t *c);
 int cli_bulk_get(cli_t *c);
 int cli_bulk_delete(cli_t *c);
+int cli_kv_export(cli_t *c);
+int cli_kv_import(cli_t *c);
 
 /* The namespace id a key or bulk command works on (--namespace-id). 0 or
  * CLI_EXIT_USAGE with the reason printed. */

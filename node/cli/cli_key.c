@@ -180,26 +180,9 @@ static json_t *value_json(const cli_resp_t *r, json_t *meta, const char *key)
     json_t *v = json_stringn(r->body ? r->body : "", r->len), *o;
     bool b64 = v == NULL;
     if (b64) {
-        size_t cap = (r->len + 2) / 3 * 4 + 1;
-        char *enc = kv_malloc(cap), *p = enc;
-        static const char tbl[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const unsigned char *s = (const unsigned char *)r->body;
-        size_t i;
+        char *enc = cli_b64_encode((const unsigned char *)r->body, r->len);
         if (!enc)
             return NULL;
-        for (i = 0; i + 2 < r->len; i += 3, p += 4) {
-            unsigned w = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-            p[0] = tbl[w >> 18], p[1] = tbl[w >> 12 & 63], p[2] = tbl[w >> 6 & 63],
-            p[3] = tbl[w & 63];
-        }
-        if (i < r->len) {
-            unsigned w = (unsigned)s[i] << 16 | (i + 1 < r->len ? (unsigned)s[i + 1] << 8 : 0);
-            p[0] = tbl[w >> 18], p[1] = tbl[w >> 12 & 63];
-            p[2] = i + 1 < r->len ? tbl[w >> 6 & 63] : '=', p[3] = '=';
-            p += 4;
-        }
-        *p = '\0';
         v = json_string(enc);
         kv_free(enc);
     }

@@ -33,8 +33,7 @@ int cli_need_ns(cli_t *c)
     return 0;
 }
 
-/* Every namespace, by title: a new array in *out. */
-static int list_all(cli_t *c, json_t **out)
+int cli__ns_list_all(cli_t *c, json_t **out)
 {
     json_t *all = json_array();
     int page, rc = 0;
@@ -68,7 +67,7 @@ static int resolve_title(cli_t *c, const char *title, char *id, size_t cap)
 {
     json_t *all, *ns;
     size_t i;
-    int rc = list_all(c, &all);
+    int rc = cli__ns_list_all(c, &all);
     if (rc != 0)
         return rc;
     rc = CLI_EXIT_NOT_FOUND;
@@ -150,11 +149,28 @@ int cli_ns_create(cli_t *c)
     return 0;
 }
 
+int cli__ns_create(cli_t *c, const char *title, char **id)
+{
+    json_t *doc, *res;
+    const char *s;
+    int rc = send_title(c, "POST", "", title, &doc, &res);
+    if (rc != 0)
+        return rc;
+    s = str_of(res, "id");
+    *id = s[0] ? kv_strndup(s, strlen(s)) : NULL;
+    json_decref(doc);
+    if (!*id) {
+        fputs("edgekv kv: the server did not return the new namespace's id\n", stderr);
+        return CLI_EXIT_API;
+    }
+    return 0;
+}
+
 int cli_ns_list(cli_t *c)
 {
     json_t *all, *ns;
     size_t i;
-    int rc = list_all(c, &all);
+    int rc = cli__ns_list_all(c, &all);
     if (rc != 0)
         return rc;
     if (c->json) {
