@@ -695,7 +695,9 @@ void http__conn_settle(http_conn_t *c, bool progressed)
 {
     if (c->closing || c->lingering || c->in_parse)
         return;
-    if (c->peer_eof && c->rstate != HTTP_RS_APP && c->rbuf_off == c->rbuf_len)
+    /* Over TLS, input may still wait decrypted in OpenSSL (tls_room_wait). */
+    if (c->peer_eof && c->rstate != HTTP_RS_APP && c->rbuf_off == c->rbuf_len &&
+        !(c->ssl && c->tls_room_wait))
         c->parse_stopped = true;
     if (c->ssl && !c->tls_done) { /* handshaking: its own deadline, set once */
         if (c->peer_eof) {

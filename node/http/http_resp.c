@@ -314,7 +314,7 @@ void http_respond(http_req_t *req, const http_response_t *resp)
         return;
     }
     /* After the client's FIN, answer what it sent before and then close. */
-    bool last = c->peer_eof && c->rbuf_off == c->rbuf_len;
+    bool last = c->peer_eof && c->rbuf_off == c->rbuf_len && !(c->ssl && c->tls_room_wait);
     bool close = !c->keep_alive || c->parse_stopped || last || c->loop->stopping;
     if (close)
         c->parse_stopped = true;

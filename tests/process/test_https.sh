@@ -188,6 +188,48 @@ check "plaintext HTTP on the TLS port: refused, counted" 1 \
   $(($(metric edgekv_https_failures_total) - fails))
 check "still served after the abuse" ok "$(curl -s --cacert "$CA" "https://127.0.0.1:$SPORT/healthz")"
 
+# ---- 7b. pipelining past a full read buffer, then a bare FIN ---------------------------------
+# 3 000 pipelined GETs (> KV_HTTP_READ_BUF_BYTES of plaintext, so part of
+# them waits decrypted in OpenSSL while the parser works), then the TCP FIN
+# without close_notify: every request is still answered, in order.
+cat >"$TMP/pipe.py" <<'EOF'
+import socket, ssl, sys
+port, ca, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+def pump_out():
+    data = out.read()
+    if data:
+        s.sendall(data)
+while True:
+    try:
+        tls.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        pump_out()
+        inc.write(s.recv(65536))
+pump_out()
+tls.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" * n)
+pump_out()
+s.shutdown(socket.SHUT_WR)  # FIN, no close_notify
+got = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    inc.write(chunk)
+    try:
+        while True:
+            got += tls.read(65536)
+    except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+        pass
+print(got.count(b"HTTP/1.1 200 OK"))
+EOF
+check "3000 pipelined HTTPS requests, then FIN: all answered" 3000 \
+  "$(python3 "$TMP/pipe.py" "$SPORT" "$CA" 3000)"
+
 # ---- 8. client certificates -------------------------------------------------------------------
 # The cluster CA signs edge1's certificate (clientAuth): it is the client's.
 start_node b --data "$TMP/b" --https-listen 127.0.0.1:0 --https-cert "$CERTS/api.crt" \
