@@ -1,7 +1,8 @@
 /* test_cli.c - node/cli*.c without a server: escaping, argument errors and
- * their exit statuses, help texts, input-file validation, a refused
- * connection, and every allocation failure on those paths. The commands
- * against a live node are tests/process/test_cli.sh. */
+ * their exit statuses, help texts, input-file validation, the export line
+ * format (cli_line.c), a refused connection, and every allocation failure
+ * on those paths. The commands against a live node are
+ * tests/process/test_cli.sh and test_export.sh. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "cli_int.h"
+#include "kv_limits.h"
 #include "kv_mem.h"
 
 /* A URL where connections are refused at once: a loopback port that a
@@ -236,6 +238,208 @@ static void test_bulk_files(void **state)
     unlink(path);
 }
 
+/* ---- the export line format (cli_line.c) ---- */
+
+/* Encodes r, decodes the line, and checks every field came back. */
+static void round_trip(const cli_rec_t *r, const char *want_line)
+{
+    size_t len;
+    char *line = cli_rec_encode(r, &len), err[256];
+    cli_rec_t d;
+    assert_non_null(line);
+    if (want_line)
+        assert_string_equal(line, want_line);
+    assert_int_equal(cli_rec_decode(line, len, 7, &d, err, sizeof err), 0);
+    assert_string_equal(d.ns_id, r->ns_id);
+    assert_string_equal(d.ns_title, r->ns_title);
+    assert_int_equal(d.key_len, r->key_len);
+    assert_memory_equal(d.key, r->key, r->key_len);
+    assert_int_equal(d.value_len, r->value_len);
+    if (r->value_len)
+        assert_memory_equal(d.value, r->value, r->value_len);
+    assert_int_equal(d.expiration, r->expiration);
+    assert_true(r->metadata ? json_equal(d.metadata, r->metadata) : d.metadata == NULL);
+    cli_rec_free(&d);
+    free(line);
+}
+
+static void test_line_round_trip(void **state)
+{
+    (void)state;
+    json_t *meta = json_pack("{s:i, s:[s, n]}", "a", 1, "tags", "x");
+    cli_rec_t r = {.ns_id = "0123abcd", .ns_title = "prod", .key = "greeting", .key_len = 8};
+    r.value = (const unsigned char *)"Hello, ключ 😀";
+    r.value_len = strlen((const char *)r.value);
+    r.metadata = meta;
+    r.expiration = 1796237594;
+    round_trip(&r, "{\"namespace_id\":\"0123abcd\",\"namespace_title\":\"prod\",\"key\":"
+                   "\"greeting\",\"value\":\"Hello, ключ 😀\",\"metadata\":{\"a\":1,\"tags\":"
+                   "[\"x\",null]},\"expiration\":1796237594}");
+    /* Binary (not UTF-8): value_base64, every length modulo 3. */
+    static const unsigned char bin[] = {0xff, 0x00, 0xfe, 0x80, 0x01, 0xc3};
+    for (size_t n = 1; n <= sizeof bin; n++) {
+        cli_rec_t b = {.ns_id = "i", .ns_title = "t", .key = "b", .key_len = 1};
+        b.value = bin;
+        b.value_len = n;
+        round_trip(&b, NULL);
+    }
+    cli_rec_t b = {
+        .ns_id = "i", .ns_title = "t", .key = "b", .key_len = 1, .value = bin, .value_len = 3};
+    round_trip(&b, "{\"namespace_id\":\"i\",\"namespace_title\":\"t\",\"key\":\"b\","
+                   "\"value_base64\":\"/wD+\"}");
+    /* Text with NUL bytes stays text; an empty value; a key with a NUL. */
+    cli_rec_t z = {.ns_id = "i", .ns_title = "t", .key = "k\0x", .key_len = 3};
+    z.value = (const unsigned char *)"a\0b";
+    z.value_len = 3;
+    round_trip(&z, "{\"namespace_id\":\"i\",\"namespace_title\":\"t\",\"key\":\"k\\u0000x\","
+                   "\"value\":\"a\\u0000b\"}");
+    z.value_len = 0;
+    round_trip(&z, NULL);
+    json_decref(meta);
+}
+
+static void test_b64(void **state)
+{
+    (void)state;
+    unsigned char *out;
+    size_t len;
+    char *e = cli_b64_encode((const unsigned char *)"hello", 5);
+    assert_string_equal(e, "aGVsbG8=");
+    kv_free(e);
+    assert_int_equal(cli_b64_decode("aGVsbG8=", 8, &out, &len), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "hello", 5);
+    kv_free(out);
+    assert_int_equal(cli_b64_decode("", 0, &out, &len), 0);
+    assert_int_equal(len, 0);
+    kv_free(out);
+    assert_int_equal(cli_b64_decode("aGVsbG8", 7, &out, &len), -1);  /* length */
+    assert_int_equal(cli_b64_decode("aGV!bG8=", 8, &out, &len), -1); /* alphabet */
+    assert_int_equal(cli_b64_decode("aG=sbG8=", 8, &out, &len), -1); /* '=' inside */
+}
+
+/* Each malformed line is refused with its line number and why. */
+static void test_line_errors(void **state)
+{
+    static const struct {
+        const char *line, *msg;
+    } bad[] = {
+        {"{\"key\": \"k\", \"value\": ", "line 42: not JSON: "},
+        {"[1, 2]", "line 42: not a JSON object"},
+        {"{\"value\": \"v\"}", "line 42: \"key\" must be a non-empty string"},
+        {"{\"key\": \"\", \"value\": \"v\"}", "line 42: \"key\" must be a non-empty string"},
+        {"{\"key\": 5, \"value\": \"v\"}", "line 42: \"key\" must be a non-empty string"},
+        {"{\"key\": \"k\"}", "line 42: needs exactly one of \"value\" and \"value_base64\""},
+        {"{\"key\": \"k\", \"value\": \"v\", \"value_base64\": \"dg==\"}",
+         "line 42: needs exactly one of"},
+        {"{\"key\": \"k\", \"value\": 7}", "line 42: \"value\" must be a string"},
+        {"{\"key\": \"k\", \"value_base64\": \"!!\"}",
+         "line 42: \"value_base64\" is not valid base64"},
+        {"{\"key\": \"k\", \"value\": \"v\", \"expiration\": \"soon\"}",
+         "line 42: \"expiration\" must be a positive integer"},
+        {"{\"key\": \"k\", \"value\": \"v\", \"expiration\": -5}",
+         "line 42: \"expiration\" must be a positive integer"},
+        {"{\"key\": \"k\", \"value\": \"v\", \"metdata\": {}}",
+         "line 42: unknown field \"metdata\""},
+        {"{\"key\": \"k\", \"key\": \"j\", \"value\": \"v\"}", "line 42: not JSON: duplicate"},
+        {"{\"key\": \"k\", \"value\": \"v\", \"namespace_id\": 3}",
+         "line 42: \"namespace_id\" must be a string"},
+        {"{\"key\": \"k\", \"value\": \"v\", \"namespace_title\": []}",
+         "line 42: \"namespace_title\" must be a string"},
+    };
+    char err[256], line[2048];
+    cli_rec_t r;
+    size_t i;
+    (void)state;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(cli_rec_decode(bad[i].line, strlen(bad[i].line), 42, &r, err, sizeof err),
+                         -1);
+        if (strncmp(err, bad[i].msg, strlen(bad[i].msg)) != 0)
+            fail_msg("line %zu: got [%s], want [%s...]", i, err, bad[i].msg);
+        assert_null(r.doc); /* nothing to free */
+    }
+    /* Limits of kv_limits.h: key 513 bytes, metadata of 1025 bytes. */
+    memset(line, 0, sizeof line);
+    int n = snprintf(line, sizeof line, "{\"key\": \"%0*d\", \"value\": \"v\"}",
+                     KV_KEY_MAX_BYTES + 1, 0);
+    assert_int_equal(cli_rec_decode(line, (size_t)n, 1, &r, err, sizeof err), -1);
+    assert_string_equal(err, "line 1: the key of 513 bytes exceeds the limit of 512");
+    n = snprintf(line, sizeof line, "{\"key\": \"%0*d\", \"value\": \"v\"}", KV_KEY_MAX_BYTES, 0);
+    assert_int_equal(cli_rec_decode(line, (size_t)n, 1, &r, err, sizeof err), 0);
+    cli_rec_free(&r);
+    n = snprintf(line, sizeof line, "{\"key\": \"k\", \"value\": \"v\", \"metadata\": \"%0*d\"}",
+                 KV_METADATA_MAX_BYTES - 1, 0); /* the JSON string: 1025 bytes with its quotes */
+    assert_int_equal(cli_rec_decode(line, (size_t)n, 9, &r, err, sizeof err), -1);
+    assert_string_equal(err, "line 9: \"metadata\" of 1025 bytes (serialised) exceeds the limit "
+                             "of 1024");
+    /* Absent namespace fields and null metadata/expiration are fine. */
+    const char *ok = "{\"key\": \"k\", \"value\": \"v\", \"metadata\": null, \"expiration\": null}";
+    assert_int_equal(cli_rec_decode(ok, strlen(ok), 1, &r, err, sizeof err), 0);
+    assert_null(r.ns_id);
+    assert_null(r.metadata);
+    assert_int_equal(r.expiration, 0);
+    cli_rec_free(&r);
+}
+
+/* export/import refuse bad arguments and files before any request (the
+ * dead URL is never reached: 2, not 5). */
+static void test_export_import_usage(void **state)
+{
+    char path[] = "/tmp/edgekv-test-cli-exp-XXXXXX", state_path[64];
+    int fd = mkstemp(path);
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(state_path, sizeof state_path, "%s.import-state", path);
+#define CONN dead_url_arg, "--token=t", "--account=a"
+    assert_int_equal(RUN("export", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("give --namespace-id ID or --all (one of them)"));
+    assert_int_equal(RUN("export", "--all", "--namespace-id=n", CONN), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("export", "--all", "--resume", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("--resume needs --out FILE"));
+    assert_int_equal(RUN("export", "--all", "--out", path, CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("exists; pass --resume to continue"));
+    assert_int_equal(RUN("export", "--all", "--out", "/nonexistent/x.jsonl", "--resume", CONN),
+                     CLI_EXIT_USAGE);
+    assert_true(output_has("no /nonexistent/x.jsonl.state: nothing to resume"));
+    assert_int_equal(RUN("export", "--all", "--by-title", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("'export' does not take --by-title"));
+    assert_int_equal(RUN("import", CONN), CLI_EXIT_USAGE);
+    assert_int_equal(RUN("import", path, CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("give --namespace-id ID or --by-title (one of them)"));
+    assert_int_equal(RUN("import", "-", "--by-title", "--resume", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("--resume needs a file, not stdin"));
+    assert_int_equal(RUN("import", "/nonexistent/x", "--by-title", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("cannot open /nonexistent/x"));
+    /* Malformed lines: every one named with its number, nothing sent. */
+    write_file(path, "{\"key\":\"a\",\"value\":\"1\"}\n\n{\"key\":\"b\"}\nnot json\n"
+                     "{\"key\":\"c\",\"value\":\"3\"}\n");
+    assert_int_equal(RUN("import", path, "--namespace-id=n", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("line 3: needs exactly one of \"value\" and \"value_base64\""));
+    assert_true(output_has("line 4: not JSON: "));
+    assert_true(output_has("2 bad lines; nothing was written"));
+    /* --by-title needs a title on every line. */
+    write_file(path, "{\"key\":\"a\",\"value\":\"1\"}\n");
+    assert_int_equal(RUN("import", path, "--by-title", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("line 1: no \"namespace_title\" (--by-title needs one)"));
+    /* A valid file gets as far as the network; no batch was acknowledged,
+     * so the state still points at line 0. */
+    write_file(path, "{\"key\":\"a\",\"value\":\"1\",\"expiration\":1}\n"
+                     "{\"key\":\"b\",\"value_base64\":\"/wD+\",\"metadata\":{\"m\":1}}\n");
+    assert_int_equal(RUN("import", path, "--namespace-id=n", CONN), CLI_EXIT_CONN);
+    assert_true(output_has("--resume continues from"));
+    assert_int_equal(access(state_path, F_OK), 0);
+    assert_int_equal(RUN("import", path, "--namespace-id=n", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("exists (an interrupted import); pass --resume or remove it"));
+    assert_int_equal(RUN("import", path, "--namespace-id=other", "--resume", CONN), CLI_EXIT_USAGE);
+    assert_true(output_has("is of an import into --namespace-id n; resume it the same way"));
+    assert_int_equal(RUN("import", path, "--namespace-id=n", "--resume", CONN), CLI_EXIT_CONN);
+#undef CONN
+    unlink(state_path);
+    unlink(path);
+}
+
 static void test_connection_refused(void **state)
 {
     (void)state;
@@ -263,6 +467,22 @@ static void test_connection_refused(void **state)
 static void test_alloc_failures(void **state)
 {
     (void)state;
+    const char *line = "{\"key\":\"b\",\"value_base64\":\"/wD+\"}";
+    char err[256];
+    cli_rec_t r;
+    kv_mem_failing_set(0);
+    assert_null(cli_b64_encode((const unsigned char *)"x", 1));
+    kv_mem_failing_set(0); /* fails once, then never again */
+    assert_int_equal(cli_rec_decode(line, strlen(line), 3, &r, err, sizeof err), -1);
+    kv_mem_failing_set(-1);
+    assert_string_equal(err, "line 3: out of memory");
+    for (long n = 0; n < 60; n++) {
+        int rc;
+        kv_mem_failing_set(n);
+        rc = RUN("export", "--all", "--url", dead_url, "--token", "t", "--account", "a");
+        kv_mem_failing_set(-1);
+        assert_true(rc == CLI_EXIT_API || rc == CLI_EXIT_CONN);
+    }
     for (long n = 0; n < 40; n++) {
         int rc;
         kv_mem_failing_set(n);
@@ -285,6 +505,10 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_bulk_files),
+        cmocka_unit_test(test_line_round_trip),
+        cmocka_unit_test(test_b64),
+        cmocka_unit_test(test_line_errors),
+        cmocka_unit_test(test_export_import_usage),
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_alloc_failures),
     };
