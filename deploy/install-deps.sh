@@ -9,6 +9,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libssl-dev
   libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
+  libsystemd-dev # sd_notify: READY=1, STATUS=, STOPPING=1 under systemd (Type=notify)
   curl jq procps openssl python3-minimal gnuplot-nox
   clang-format # tests/format_check.sh: Debian 12's, version 14 (the pinned one)
   clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes

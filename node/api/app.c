@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hostgauges.h"
 #include "kv_err.h"
 #include "kv_mem.h"
 
@@ -264,6 +265,13 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
                       "RocksDB write groups (group commit).", ss.commit_groups);
     metrics_buf_value(b, "counter", "edgekv_rocksdb_wal_syncs_total",
                       "WAL syncs (one per write group under sync=always).", ss.wal_syncs);
+    metrics_buf_family(b, "summary", "edgekv_rocksdb_wal_sync_duration_seconds",
+                       "Time spent in WAL syncs (fsync) since start.");
+    metrics_buf_printf(b,
+                       "edgekv_rocksdb_wal_sync_duration_seconds_sum %.6f\n"
+                       "edgekv_rocksdb_wal_sync_duration_seconds_count %llu\n",
+                       (double)ss.wal_sync_micros / 1e6, (unsigned long long)ss.wal_sync_timed);
+    hostgauges_render(app->host, b);
     metrics_buf_value(b, "gauge", "edgekv_http_connections_open", "Open client connections.",
                       hs.connections_open);
     metrics_buf_value(b, "counter", "edgekv_http_connections_total", "Accepted connections.",
@@ -289,6 +297,25 @@ static const char *link_name(repl_link_state_t l)
 {
     static const char *names[] = {"down", "connecting", "syncing", "live", "refused"};
     return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "unknown";
+}
+
+bool app_ready(node_app_t *app, char *why, size_t why_len)
+{
+    replica_status_t st;
+    uint64_t stale_ms;
+    if (!app->replica || strcmp(app->role, "edge") != 0)
+        return true;
+    replica_status(app->replica, &st); /* an edge's copy holds no edge list */
+    replica_status_free(&st);
+    if (st.edge.link != REPL_LINK_LIVE) {
+        snprintf(why, why_len, "link %s", link_name(st.edge.link));
+        return false;
+    }
+    if (replica_is_stale(app->replica, &stale_ms)) {
+        snprintf(why, why_len, "stale %llu ms", (unsigned long long)stale_ms);
+        return false;
+    }
+    return true;
 }
 
 static json_t *replication_json(node_app_t *app)
@@ -465,6 +492,21 @@ static bool ops_admit(node_app_t *app, http_req_t *req, metrics_route_t route)
     return false;
 }
 
+/* Counted with /healthz in the request metrics: both are probes. */
+static void ops_readyz(node_app_t *app, http_req_t *req)
+{
+    char why[96];
+    bool ok = app_ready(app, why, sizeof why);
+    metrics_buf_t b = {0};
+    metrics_buf_printf(&b, ok ? "ready\n" : "not ready: %s\n", why);
+    http_response_t r = {.status = ok ? 200 : 503,
+                         .content_type = "text/plain",
+                         .body = b.data ? b.data : "",
+                         .body_len = b.len};
+    app_respond(app, req, METRICS_ROUTE_HEALTHZ, &r);
+    metrics_buf_free(&b);
+}
+
 static int ops_handle(node_app_t *app, http_req_t *req)
 {
     metrics_buf_t b = {0};
@@ -473,6 +515,8 @@ static int ops_handle(node_app_t *app, http_req_t *req)
     if (path_is(req, "/healthz")) {
         metrics_buf_printf(&b, "ok\n");
         ops_text(app, req, METRICS_ROUTE_HEALTHZ, "text/plain", &b);
+    } else if (path_is(req, "/readyz")) {
+        ops_readyz(app, req);
     } else if (path_is(req, "/metrics")) {
         if (app->metrics_need_token && !ops_admit(app, req, METRICS_ROUTE_METRICS))
             return 1;

@@ -7,7 +7,10 @@
  * /status and /digest are operations endpoints (here). Everything else is a
  * REST-style 404 (code 7003).
  *
- * Who may call what: /healthz is open; /metrics is open unless the node
+ * GET /readyz answers 200 when the node takes traffic (app_ready) and 503
+ * with the reason otherwise: a readiness probe.
+ *
+ * Who may call what: /healthz and /readyz are open; /metrics is open unless the node
  * says otherwise (metrics_need_token); /status and /digest need an operator
  * token: a read+write token of the node's own account scoped to every
  * namespace (the scope that also manages tokens). A request that announces
@@ -41,7 +44,15 @@ typedef struct {
     bool strict_staleness;    /* edge: refuse reads with 503 while stale */
     bool metrics_need_token;  /* /metrics wants an operator token (--metrics-public false) */
     unsigned digests_running; /* /digest computations in flight (atomic builtins) */
+    struct hostgauges *host;  /* disk and certificate gauges of /metrics; NULL: none */
 } node_app_t;
+
+/* Does the node take traffic? An origin does once it serves; an edge when
+ * its link to the origin is live and it is not stale (the core's verdict,
+ * replica_is_stale). When not, `why` gets the reason ("link connecting",
+ * "stale 1200 ms"). GET /readyz answers this; main.c's READY=1 to systemd
+ * waits for it (or --ready-wait-ms). Any thread. */
+bool app_ready(node_app_t *app, char *why, size_t why_len);
 
 /* The handler to give http_server_start (ctx = the app). */
 http_handler_t app_http_handler(node_app_t *app);

@@ -62,6 +62,7 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->metrics_public = true;
     c->https_handshake_timeout_ms = KV_HTTP_TLS_HANDSHAKE_TIMEOUT_MS;
     c->https_ticket_rotate_s = TLS_API_TICKET_ROTATE_S_DEFAULT;
+    c->ready_wait_ms = NODE_READY_WAIT_MS_DEFAULT;
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
@@ -178,6 +179,9 @@ const node_opt_t config__opts[] = {
      .roles = OPT_ORIGIN, .help = "heartbeat interval (each echoes the edge's latest probe)"},
     {NULL, NULL, "max_clock_offset_ms", U64(max_clock_offset_ms, 0, 3600000), .roles = OPT_ORIGIN,
      .help = "refuse writer clock hints further ahead of the origin's clock"},
+    {"--ready-wait-ms", "N", "ready_wait_ms", U64(ready_wait_ms, 0, 3600000), .roles = OPT_EDGE,
+     .help = "under systemd (Type=notify): READY=1 once the link to the origin is live and "
+             "fresh, or after this wait anyway (0: at once); GET /readyz still says which"},
     {"--write-timeout-ms", "N", "write_timeout_ms", U64(write_timeout_ms, 100, 3600000),
      .roles = OPT_EDGE, .help = "how long a forwarded write may wait"},
     {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40),

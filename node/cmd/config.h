@@ -21,6 +21,12 @@
 
 #define NODE_PATH_MAX 4096
 #define NODE_HOST_MAX 256
+/* An edge tells systemd it is ready at the latest this long after it
+ * serves, link live or not (--ready-wait-ms): long enough for a link to
+ * come up and catch up from the log, well inside systemd's default
+ * TimeoutStartSec (90 s); a snapshot may take longer, and the edge then
+ * serves its replica marked stale meanwhile. */
+#define NODE_READY_WAIT_MS_DEFAULT 30000
 
 typedef struct {
     char listen_host[NODE_HOST_MAX];
@@ -53,7 +59,8 @@ typedef struct {
     uint64_t log_retention;
     uint64_t log_retention_max;
     bool strict_staleness;
-    bool new_history; /* origin: --new-history (after restoring a backup) */
+    bool new_history;       /* origin: --new-history (after restoring a backup) */
+    uint64_t ready_wait_ms; /* edge: longest wait for a live link before READY=1 (ready.h) */
 
     /* HTTPS on the API port (README "HTTPS"); https_host "" = off. The cert
      * and key fields are comma-separated lists of files, pairs in order. */

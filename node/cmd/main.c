@@ -5,7 +5,8 @@
  * `edgekv origin` serves the REST API, the binding protocol and the
  * operations endpoints from one RocksDB replica. SIGINT/SIGTERM stop
  * accepting, let in-flight requests finish (KV_SHUTDOWN_GRACE_MS at most)
- * and close RocksDB cleanly.
+ * and close RocksDB cleanly. Under systemd (Type=notify) the node says
+ * when it is ready, how it is doing and when it stops (ready.h).
  */
 #include <errno.h>
 #ifdef __GLIBC__
@@ -27,12 +28,14 @@
 #include "compact.h"
 #include "config.h"
 #include "dev.h"
+#include "hostgauges.h"
 #include "kv_err.h"
 #include "kv_limits.h"
 #include "kv_log.h"
 #include "kv_mem.h"
 #include "kv_rand.h"
 #include "private_file.h"
+#include "ready.h"
 #include "state.h"
 #include "text.h"
 #include "tls_api.h"
@@ -54,7 +57,9 @@ typedef struct {
     char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
     char default_token[KV_TOKEN_MAX_BYTES + 1];
     uv_signal_t sigint, sigterm, sighup;
-    tls_api_t *https; /* NULL: no HTTPS */
+    tls_api_t *https;    /* NULL: no HTTPS */
+    node_ready_t *ready; /* NULL: not started by systemd (no NOTIFY_SOCKET) */
+    hostgauges_t *host;  /* disk and certificate gauges of /metrics */
 } node_t;
 
 static int mkdir_p(const char *path)
@@ -200,7 +205,12 @@ static void raise_nofile(const node_config_t *c)
 static void on_signal(uv_signal_t *h, int signum)
 {
     node_t *n = h->data;
+    char status[64];
     KV_LOG_INFO("node", "signal %d: stopping (grace %d ms)", signum, KV_SHUTDOWN_GRACE_MS);
+    snprintf(status, sizeof status, "stopping (signal %d, grace %d ms)", signum,
+             KV_SHUTDOWN_GRACE_MS);
+    ready_stop(n->ready, status);
+    n->ready = NULL;
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->sighup, NULL);
@@ -216,12 +226,16 @@ static void on_sighup(uv_signal_t *h, int signum)
         KV_LOG_INFO("node", "SIGHUP: no HTTPS certificates to reload");
         return;
     }
-    if (tls_api_reload(n->https) == 0)
+    ready_reloading(n->ready);
+    if (tls_api_reload(n->https) == 0) {
         KV_LOG_INFO("node", "SIGHUP: HTTPS certificates reloaded (generation %u)",
                     tls_api_generation(n->https));
-    else
+        ready_reloaded(n->ready, "HTTPS certificates reloaded");
+    } else {
         KV_LOG_ERROR("node", "SIGHUP: HTTPS certificates not reloaded (see above); still serving "
                              "the previous ones");
+        ready_reloaded(n->ready, "HTTPS certificates NOT reloaded (see the log)");
+    }
 }
 
 /* Split a comma-separated list in place into at most max items. */
@@ -393,6 +407,36 @@ static int start_replica(node_t *n)
     return 0;
 }
 
+/* /metrics' gauges of the host: the data directory's file system and the
+ * expiry of every certificate file the node reads. */
+_Static_assert(HOSTGAUGES_CERTS_MAX >= 2 + TLS_API_PAIRS_MAX + 1,
+               "the CA, the node certificate, every HTTPS pair and the client CA");
+static int start_hostgauges(node_t *n)
+{
+    const node_config_t *c = &n->cfg;
+    char paths[2][NODE_PATH_MAX + 80], certs[NODE_PATH_MAX];
+    char *cert_v[TLS_API_PAIRS_MAX];
+    hostgauges_cert_t hc[HOSTGAUGES_CERTS_MAX];
+    size_t k = 0;
+    if (c->certs_dir[0]) {
+        snprintf(paths[0], sizeof paths[0], "%s/ca.crt", c->certs_dir);
+        snprintf(paths[1], sizeof paths[1], "%s/%s.crt", c->certs_dir, c->name);
+        hc[k++] = (hostgauges_cert_t){.path = paths[0], .use = "ca"};
+        hc[k++] = (hostgauges_cert_t){.path = paths[1], .use = "replication"};
+    }
+    if (c->https_host[0]) {
+        memcpy(certs, c->https_cert, sizeof certs);
+        size_t nc = split_list(certs, cert_v, TLS_API_PAIRS_MAX);
+        for (size_t i = 0; i < nc && i < TLS_API_PAIRS_MAX; i++)
+            hc[k++] = (hostgauges_cert_t){.path = cert_v[i], .use = "https"};
+        if (c->https_client_ca[0])
+            hc[k++] = (hostgauges_cert_t){.path = c->https_client_ca, .use = "https_client_ca"};
+    }
+    int rc = hostgauges_create(c->data_dir, hc, k, &n->host);
+    n->app.host = n->host;
+    return rc;
+}
+
 static void close_parts(node_t *n)
 {
     kvops_destroy(n->ops);
@@ -400,6 +444,7 @@ static void close_parts(node_t *n)
     stor_close(n->store);
     auth_destroy(n->auth);
     metrics_destroy(n->metrics);
+    hostgauges_destroy(n->host);
     node_config_free(&n->cfg);
 }
 
@@ -483,6 +528,11 @@ static int run_node(const char *role, int argc, char **argv)
         close_parts(&n);
         return 1;
     }
+    if ((rc = start_hostgauges(&n)) != 0) {
+        replica_stop(n.replica);
+        close_parts(&n);
+        return 1;
+    }
     hc.host = n.cfg.listen_host;
     hc.port = n.cfg.listen_port;
     hc.loops = n.cfg.http_threads;
@@ -509,6 +559,8 @@ static int run_node(const char *role, int argc, char **argv)
     uv_signal_start(&n.sigint, on_signal, SIGINT);
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
     uv_signal_start(&n.sighup, on_sighup, SIGHUP);
+    if (ready_start(loop, &n.app, n.cfg.ready_wait_ms, &n.ready) != 0)
+        KV_LOG_WARN("node", "systemd notification: out of memory; READY=1 not sent");
     uv_run(loop, UV_RUN_DEFAULT);                   /* returns once a signal closed both handles */
     http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
     tls_api_free(n.https);                          /* after its last connection */

@@ -442,3 +442,22 @@ int certs_issue_api(const char *dir, const char *name, int days, const char *con
     return certs_issue_api_window(dir, name, -CERTS_BACKDATE_S, (int64_t)days * 86400, hosts,
                                   host_count);
 }
+
+int certs_not_after(const char *path, int64_t *out)
+{
+    FILE *f = fopen(path, "re");
+    X509 *x;
+    struct tm tm;
+    int rc = KV_EINVAL;
+    if (!f)
+        return -errno;
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) {
+        *out = (int64_t)timegm(&tm);
+        rc = 0;
+    }
+    X509_free(x);
+    ERR_clear_error(); /* a file without a certificate is the caller's to report */
+    return rc;
+}

@@ -81,4 +81,10 @@ int certs_issue_api(const char *dir, const char *name, int days, const char *con
 int certs_issue_api_window(const char *dir, const char *name, int64_t not_before_s,
                            int64_t not_after_s, const char *const *hosts, size_t host_count);
 
+/* The notAfter of the first certificate in the PEM file `path`, as Unix
+ * seconds, into *out (what /metrics exports as a certificate's expiry).
+ * -errno when the file cannot be opened, KV_EINVAL when it holds no
+ * certificate or its time cannot be read (the OpenSSL queue drained). */
+int certs_not_after(const char *path, int64_t *out);
+
 #endif

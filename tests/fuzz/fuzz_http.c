@@ -14,7 +14,7 @@
  * order, nothing after a closing answer, every complete request answered
  * unless the server ended the connection with an answer, JSON answers
  * parse and their envelope's success matches the status, and no 2xx
- * without a configured secret except /healthz and /metrics; no hang (an
+ * without a configured secret except /healthz, /readyz and /metrics; no hang (an
  * exchange ends within FZN_DEADLINE_MS); no crash, leak or UB in any
  * thread of the node.
  */

@@ -25,8 +25,8 @@
  * come one per request, in order, and a connection that the server did not
  * close with an answer answered every complete request; an answer with a
  * JSON content type is JSON, and a REST envelope says success exactly on
- * 2xx; no request without a configured secret gets a 2xx except /healthz
- * and /metrics.
+ * 2xx; no request without a configured secret gets a 2xx except /healthz,
+ * /readyz and /metrics.
  *
  * Not a test framework and not a product seam: nothing in node/ changed
  * for it; it drives the node as a client would.
@@ -304,7 +304,7 @@ typedef struct {
     bool complete;
     bool keep_alive; /* when complete */
     bool secret;     /* an Authorization header carries a configured secret */
-    bool open_path;  /* /healthz or /metrics, GET or HEAD */
+    bool open_path;  /* /healthz, /readyz or /metrics, GET or HEAD */
     char path[16];   /* the target's first bytes */
     size_t path_len;
     char field[16]; /* the current header name's first bytes */
@@ -393,6 +393,7 @@ static int fzn_on_headers(llhttp_t *p)
         n = q ? (size_t)(q - m->path) : n;
         bool get = p->method == HTTP_GET || p->method == HTTP_HEAD;
         m->open_path = get && ((n == 8 && memcmp(m->path, "/healthz", 8) == 0) ||
+                               (n == 7 && memcmp(m->path, "/readyz", 7) == 0) ||
                                (n == 8 && memcmp(m->path, "/metrics", 8) == 0));
     }
     return 0;
