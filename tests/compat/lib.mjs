@@ -139,6 +139,31 @@ export function countAtReader(ns, prefix, count) {
   });
 }
 
+// Every child process the suites start goes through spawnTracked: it leads
+// its own process group (detached), so stopping the group also stops what
+// it started (wrangler's bin shim runs the real CLI as a second process,
+// which survived a kill of the shim alone). node --test ends a file that
+// passed its deadline with SIGTERM, which by default exits at once and runs
+// no "exit" handler: the handler below kills every group still running
+// first, so no wrangler, workerd or node is left behind.
+const tracked = new Set();
+export function spawnTracked(cmd, args, opts) {
+  const child = spawn(cmd, args, { ...opts, detached: true });
+  tracked.add(child);
+  child.on("exit", () => tracked.delete(child));
+  return child;
+}
+// Sends `signal` to the child's whole process group.
+export function killGroup(child, signal = "SIGKILL") {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {} // already gone
+}
+process.on("exit", () => {
+  for (const c of tracked) killGroup(c);
+});
+process.on("SIGTERM", () => process.exit(143)); // runs the "exit" handlers
+
 export function scratchDir(name) {
   return mkdtempSync(join(process.env.EDGEKV_COMPAT_TMP || tmpdir(), `${name}-`));
 }
@@ -146,16 +171,17 @@ export function scratchDir(name) {
 // Runs a command to completion with a deadline; answers {code, stdout
 // (Buffer), stderr (string), out (stdout+stderr as text), signal,
 // timedOut}. A command still running at the deadline is killed: code null,
-// timedOut true; one ended by a signal has code null and its signal.
+// timedOut true (its whole process group is killed); one ended by a signal
+// has code null and its signal.
 export function runProcess(cmd, args, { env, cwd, input, timeoutMs = 60000 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawnTracked(cmd, args, { env, cwd, stdio: ["pipe", "pipe", "pipe"] });
     const out = [];
     const err = [];
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill("SIGKILL");
+      killGroup(child);
     }, timeoutMs);
     child.stdout.on("data", (d) => out.push(d));
     child.stderr.on("data", (d) => err.push(d));
@@ -189,7 +215,7 @@ export const WORKERD = workerdPkg.default; // the native binary's path
 export const { compatibilityDate } = workerdPkg; // the newest date this workerd supports
 export function startWorkerd(dir, { stderr = "inherit" } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
+    const child = spawnTracked(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
       cwd: dir,
       stdio: ["ignore", "inherit", stderr, "pipe"],
     });

@@ -11,7 +11,6 @@
 // so a refusal is the certificate's doing, not a node that is down.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { copyFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +29,7 @@ import {
   rest,
   runProcess,
   scratchDir,
+  spawnTracked,
   startWorkerd,
 } from "./lib.mjs";
 
@@ -67,7 +67,7 @@ function issueBadCertificates() {
 function startNode(name) {
   return new Promise((resolve, reject) => {
     const cert = join(dir, "ca", name);
-    const child = spawn(BIN, ["origin", "--listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
+    const child = spawnTracked(BIN, ["origin", "--listen", "127.0.0.1:0", "--https-listen", "127.0.0.1:0",
       "--https-cert", `${cert}.crt`, "--https-key", `${cert}.key`, "--data", join(dir, `data-${name}`),
       "--account", ACCOUNT, "--token", TOKEN, "--sync", "off", "--log-level", "warn"],
     { stdio: ["ignore", "pipe", "inherit"] });
