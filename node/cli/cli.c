@@ -1,7 +1,7 @@
 /*
  * cli.c - `edgekv kv`: arguments, configuration, help texts and dispatch.
- * The commands themselves are in cli_ns.c, cli_key.c and cli_bulk.c; the
- * HTTP client in cli_http.c.
+ * The commands themselves are in cli_ns.c, cli_key.c, cli_bulk.c,
+ * cli_export.c and cli_import.c; the HTTP client in cli_http.c.
  *
  * The argument grammar is wrangler's: `<group> <command> [positionals]
  * [--flag value | --flag=value | --switch]`, flags anywhere, `--` ends the

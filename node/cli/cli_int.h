@@ -1,7 +1,9 @@
 /*
  * cli_int.h - internals shared by the `edgekv kv` files: cli.c (arguments,
  * help, dispatch), cli_http.c (libcurl and the v4 envelope), cli_ns.c,
- * cli_key.c and cli_bulk.c (the commands).
+ * cli_key.c and cli_bulk.c (the commands), cli_line.c (the export line
+ * format, base64, resume-state files, the progress line), cli_export.c and
+ * cli_import.c (`export` and `import`).
  */
 #ifndef NODE_CLI_INT_H
 #define NODE_CLI_INT_H
