@@ -114,15 +114,29 @@ int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_
     stor_t *s = r->cfg.store;
     state_position_t *pos = &r->pos;
     uint64_t first = 0, last = 0;
+    bool restored = false;
     int rc = state_position_get(s, pos);
     if (rc != 0 && rc != KV_ENOTFOUND)
         return rc;
-    if (r->cfg.role == REPLICA_ORIGIN && (r->cfg.new_history || !pos->history_id[0])) {
+    if (r->cfg.role == REPLICA_ORIGIN && (rc = state_new_history_pending(s, &restored)) != 0)
+        return rc;
+    if (r->cfg.role == REPLICA_ORIGIN && (r->cfg.new_history || restored || !pos->history_id[0])) {
         /* A new data set starts a new history: edges that knew another
-         * one refuse it rather than be silently rewound. */
+         * one refuse it rather than be silently rewound. So does a
+         * restored backup (edgekv restore left STATE_NEW_HISTORY), once:
+         * the marker goes in the commit that stores the new history. */
+        char old[STATE_HISTORY_HEX + 1];
+        snprintf(old, sizeof old, "%s", pos->history_id);
         if ((rc = kv_random_hex(pos->history_id, STATE_HISTORY_HEX)) != 0 ||
-            (rc = state_position_put(s, pos)) != 0)
+            (rc = restored ? state_new_history_commit(s, pos) : state_position_put(s, pos)) != 0)
             return rc;
+        if (old[0] || restored)
+            KV_LOG_WARN(REPLICA_LOG,
+                        "starting a new history %s (was '%s') at seq %llu: %s; edges that followed "
+                        "the old history refuse this origin (ALARM) until their data is wiped",
+                        pos->history_id, old, (unsigned long long)pos->seq,
+                        restored ? "this store was restored from a backup (edgekv restore)"
+                                 : "--new-history");
     }
     snprintf(history, STATE_HISTORY_HEX + 1, "%s", pos->history_id);
     *hlc_last = pos->hlc_last;

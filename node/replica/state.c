@@ -190,6 +190,31 @@ int state_position_put(stor_t *s, const state_position_t *p)
     return stor_state_put(s, STATE_POSITION, buf, len);
 }
 
+/* ---- a new history after a restore ------------------------------------------------ */
+
+int state_new_history_mark(stor_t *s)
+{
+    return stor_state_put(s, STATE_NEW_HISTORY, "", 0);
+}
+
+int state_new_history_pending(stor_t *s, bool *pending)
+{
+    char *v = NULL;
+    int rc = stor_state_get(s, STATE_NEW_HISTORY, &v, NULL);
+    kv_free(v);
+    *pending = rc == 0;
+    return rc == KV_ENOTFOUND ? 0 : rc;
+}
+
+int state_new_history_commit(stor_t *s, const state_position_t *p)
+{
+    uint8_t buf[STATE_POSITION_MAX_BYTES];
+    const char *del = STATE_NEW_HISTORY;
+    stor_state_put_t put = {STATE_POSITION, buf, state_position_encode(p, buf)};
+    stor_commit_t c = {.state = &put, .n_state = 1, .state_del = &del, .n_state_del = 1};
+    return stor_commit(s, &c);
+}
+
 /* ---- the origin's known edges ------------------------------------------------------ */
 
 /* Encode e[0..n) into *out (kv_malloc'd). */

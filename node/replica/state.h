@@ -47,6 +47,11 @@
 #define STATE_POSITION     "repl_position" /* ReplPosition */
 #define STATE_KNOWN_EDGES  "known_edges"   /* EdgeAcks (origin) */
 #define STATE_TOKEN_PREFIX "token:"        /* + token id: TokenRecord, or empty */
+/* Empty (its presence is the fact, as an empty token record is a
+ * revocation): `edgekv restore` of an origin's backup left it; the origin
+ * starts a new history at its next start and removes it in the same
+ * commit (state_new_history_commit). */
+#define STATE_NEW_HISTORY "new_history"
 
 /* Before format 1; read and removed only by state_upgrade(). */
 #define STATE_OLD_NODE_ID       "node_id"       /* 8 hex digits */
@@ -106,6 +111,18 @@ int state_position_put(stor_t *s, const state_position_t *p);
 /* Encode for a commit's state put (name STATE_POSITION); returns the
  * length, at most STATE_POSITION_MAX_BYTES. */
 size_t state_position_encode(const state_position_t *p, uint8_t buf[STATE_POSITION_MAX_BYTES]);
+
+/* ---- a new history after a restore ------------------------------------------------ */
+
+/* Leave STATE_NEW_HISTORY in a restored store (edgekv restore). */
+int state_new_history_mark(stor_t *s);
+/* Whether STATE_NEW_HISTORY is there: 0 with *pending set, or a negative
+ * code. */
+int state_new_history_pending(stor_t *s, bool *pending);
+/* Store p (its new history) and remove STATE_NEW_HISTORY, in one atomic
+ * commit: the marker is honoured exactly once, and never lost to a crash
+ * before the new history is durable. */
+int state_new_history_commit(stor_t *s, const state_position_t *p);
 
 /* ---- the origin's known edges ------------------------------------------------------ */
 

@@ -556,6 +556,27 @@ static void test_commit_removes(void **state)
     assert_int_equal(stor_commit(f->s, &c), KV_EINVAL);
 }
 
+/* The restore marker: absent, left by edgekv restore, then honoured once:
+ * the new position and the marker's removal are one commit. */
+static void test_new_history_marker(void **state)
+{
+    fx_t *f = *state;
+    bool pending = true;
+    state_position_t p = {.history_id = HIST, .seq = 7}, got;
+    assert_int_equal(state_new_history_pending(f->s, &pending), 0);
+    assert_false(pending);
+    assert_int_equal(state_new_history_mark(f->s), 0);
+    assert_int_equal(state_new_history_pending(f->s, &pending), 0);
+    assert_true(pending);
+    assert_true(has(f->s, STATE_NEW_HISTORY));
+    assert_int_equal(state_new_history_commit(f->s, &p), 0);
+    assert_int_equal(state_new_history_pending(f->s, &pending), 0);
+    assert_false(pending);
+    assert_int_equal(state_position_get(f->s, &got), 0);
+    assert_string_equal(got.history_id, HIST);
+    assert_int_equal(got.seq, 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upgrade_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_alloc_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_history_marker, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
