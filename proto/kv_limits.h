@@ -294,6 +294,24 @@ _Static_assert(KV_TLS_HANDSHAKE_TIMEOUT_MS <= KV_REPL_HANDSHAKE_TIMEOUT_MS,
 /* /digest hashes the whole store on the threadpool; at most this many run at
  * once per node (more get 429), so digests cannot occupy the write threads. */
 #define KV_OPS_DIGESTS_MAX 2
+/* Backups over HTTP (node/api/backup.c). Checkpoints alive at once per node:
+ * each pins the SST and blob files it links, which compactions would
+ * otherwise free, so disk use stays bounded; one more gets 429. */
+#define KV_BACKUP_CHECKPOINTS_MAX 2
+/* A checkpoint no request touched for this long is deleted (a client that
+ * died mid-download must not pin files for ever). */
+#define KV_BACKUP_IDLE_TTL_S 600
+/* The largest chunk of a checkpoint file one GET answers: the HTTP server
+ * sends one body per response, held in memory until written. */
+#define KV_BACKUP_CHUNK_MAX_BYTES (4u * 1024u * 1024u)
+/* Chunk reads in flight at once per node, so their buffers are bounded:
+ * KV_BACKUP_READS_MAX * KV_BACKUP_CHUNK_MAX_BYTES (16 MiB); more get 429. */
+#define KV_BACKUP_READS_MAX 4
+/* Files in one checkpoint (its listing is one JSON answer); a store with
+ * more is refused rather than described in an unbounded answer. */
+#define KV_BACKUP_FILES_MAX 100000
+/* A checkpoint file's name (RocksDB's: 000123.sst, MANIFEST-000005, ...). */
+#define KV_BACKUP_NAME_MAX_BYTES 64
 /* RocksDB table and blob files kept open at once (stor_options_t
  * max_open_files, option `max_open_files`): bounded, so the process can
  * reserve descriptors for them; past it RocksDB closes least-used files. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backup.h"
 #include "hostgauges.h"
 #include "kv_err.h"
 #include "kv_mem.h"
@@ -477,10 +478,7 @@ static void ops_digest(node_app_t *app, http_req_t *req)
     }
 }
 
-/* The operator scope: a read+write token of this node's account scoped to
- * every namespace. On failure the request is answered (401/403, the REST
- * envelope) and false returned. */
-static bool ops_admit(node_app_t *app, http_req_t *req, metrics_route_t route)
+bool app_ops_admit(node_app_t *app, http_req_t *req, metrics_route_t route)
 {
     const http_header_t *h = http_req_header(req, "Authorization");
     auth_result_t ar = auth_check(app->auth, h ? h->value : NULL, h ? h->value_len : 0,
@@ -510,6 +508,8 @@ static void ops_readyz(node_app_t *app, http_req_t *req)
 static int ops_handle(node_app_t *app, http_req_t *req)
 {
     metrics_buf_t b = {0};
+    if (backup_handle(app, req))
+        return 1;
     if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD)
         return 0;
     if (path_is(req, "/healthz")) {
@@ -518,7 +518,7 @@ static int ops_handle(node_app_t *app, http_req_t *req)
     } else if (path_is(req, "/readyz")) {
         ops_readyz(app, req);
     } else if (path_is(req, "/metrics")) {
-        if (app->metrics_need_token && !ops_admit(app, req, METRICS_ROUTE_METRICS))
+        if (app->metrics_need_token && !app_ops_admit(app, req, METRICS_ROUTE_METRICS))
             return 1;
         metrics_render(app->metrics, &b);
         render_gauges(app, &b);
@@ -526,10 +526,10 @@ static int ops_handle(node_app_t *app, http_req_t *req)
             render_replication(app, &b);
         ops_text(app, req, METRICS_ROUTE_METRICS, "text/plain; version=0.0.4", &b);
     } else if (path_is(req, "/status")) {
-        if (ops_admit(app, req, METRICS_ROUTE_STATUS))
+        if (app_ops_admit(app, req, METRICS_ROUTE_STATUS))
             ops_status(app, req);
     } else if (path_is(req, "/digest")) {
-        if (ops_admit(app, req, METRICS_ROUTE_STATUS))
+        if (app_ops_admit(app, req, METRICS_ROUTE_STATUS))
             ops_digest(app, req);
     } else {
         return 0;

@@ -54,6 +54,11 @@ typedef struct {
  * waits for it (or --ready-wait-ms). Any thread. */
 bool app_ready(node_app_t *app, char *why, size_t why_len);
 
+/* The operator scope (/status, /digest, /backup): a read+write token of
+ * this node's account scoped to every namespace. On failure the request is
+ * answered (401/403, the REST envelope) and false returned. */
+bool app_ops_admit(node_app_t *app, http_req_t *req, metrics_route_t route);
+
 /* The handler to give http_server_start (ctx = the app). */
 http_handler_t app_http_handler(node_app_t *app);
 

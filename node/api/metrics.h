@@ -17,6 +17,7 @@
     XX(HEALTHZ, "healthz")                                                                         \
     XX(METRICS, "metrics")                                                                         \
     XX(STATUS, "status")                                                                           \
+    XX(BACKUP, "backup")                                                                           \
     XX(REST_NS_LIST, "rest_namespace_list")                                                        \
     XX(REST_NS_CREATE, "rest_namespace_create")                                                    \
     XX(REST_NS_GET, "rest_namespace_get")                                                          \
