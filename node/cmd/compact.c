@@ -43,10 +43,7 @@ static void compact_usage(void)
            "store in DIR, a storage error); 2 bad arguments\n");
 }
 
-/* The process holding RocksDB's lock on the store at `db` (an fcntl write
- * lock on its LOCK file), or 0 when none does. Asked before this process
- * opens the store: closing a descriptor of LOCK would drop its own lock. */
-static pid_t lock_holder(const char *db)
+pid_t compact_lock_holder(const char *db)
 {
     char path[NODE_PATH_MAX + 16];
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -93,7 +90,7 @@ static int compact_store(const char *dir, node_config_t *cfg)
         fprintf(stderr, "edgekv compact: no store in %s (%s is missing)\n", dir, current);
         return 1;
     }
-    if ((holder = lock_holder(db)) != 0) {
+    if ((holder = compact_lock_holder(db)) != 0) {
         fprintf(stderr,
                 "edgekv compact: %s is in use by process %ld (a running node holds its lock); "
                 "stop the node first\n",
