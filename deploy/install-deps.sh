@@ -12,6 +12,7 @@ BUILD_PKGS=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libssl-dev
   libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
   libsystemd-dev # sd_notify: READY=1, STATUS=, STOPPING=1 under systemd (Type=notify)
+  systemd strace # tests/deploy: systemd-analyze verify, the units' sandbox against the syscalls
 )
 PKGS=("${BUILD_PKGS[@]}"
   curl jq procps openssl python3-minimal gnuplot-nox
