@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present; needs root (or sudo).
 #   deploy/install-deps.sh           build + tests
 #   deploy/install-deps.sh --bench   also the benchmark peers (wrk, nginx, h2o, redis)
-#   deploy/install-deps.sh --deploy  also docker.io, docker-compose, debootstrap (tests/deploy)
+#   deploy/install-deps.sh --deploy  also docker.io, docker-compose, debootstrap, promtool (tests/deploy)
 #   deploy/install-deps.sh --build   only what compiling edgekv needs (deploy/Dockerfile)
 set -euo pipefail
 
@@ -12,16 +12,16 @@ BUILD_PKGS=(
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libssl-dev
   libcmocka-dev node-llhttp libjansson-dev libcurl4-openssl-dev
   libsystemd-dev # sd_notify: READY=1, STATUS=, STOPPING=1 under systemd (Type=notify)
-  systemd strace # tests/deploy: systemd-analyze verify, the units' sandbox against the syscalls
 )
 PKGS=("${BUILD_PKGS[@]}"
+  systemd strace # tests/deploy: systemd-analyze verify, the units' sandbox against the syscalls
   curl jq procps openssl python3-minimal gnuplot-nox
   clang-format # tests/format_check.sh: Debian 12's, version 14 (the pinned one)
   clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes
 )
 case "${1:-}" in
 --bench) PKGS+=(wrk nginx-light h2o redis-server time) ;; # time: /usr/bin/time -f (sim_speed.sh)
---deploy) PKGS+=(docker.io docker-compose debootstrap) ;;
+--deploy) PKGS+=(docker.io docker-compose debootstrap prometheus) ;; # prometheus: promtool
 --build) PKGS=("${BUILD_PKGS[@]}") ;;
 esac
 
