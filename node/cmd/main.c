@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "app.h"
+#include "backup_cli.h"
 #include "certs.h"
 #include "certs_cli.h"
 #include "cli.h"
@@ -582,6 +583,8 @@ static void usage(void)
            "  dev        run a whole local cluster: one origin and N edges (default 3)\n"
            "  certs      create the cluster CA and node certificates\n"
            "  compact    compact a stopped node's store now (drops expired records)\n"
+           "  backup     a consistent checkpoint of a node (live over HTTP, or stopped)\n"
+           "  restore    install a backup as a new data directory's store\n"
            "  kv         Workers KV from the command line (namespace, key, bulk), like\n"
            "             `wrangler kv`, against any node\n"
            "  config-table\n"
@@ -621,6 +624,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "compact") == 0)
         return compact_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "backup") == 0)
+        return backup_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "restore") == 0)
+        return restore_main(argc - 2, argv + 2);
     fprintf(stderr, "edgekv: unknown command '%s' (see edgekv help)\n", argv[1]);
     return 2;
 }
