@@ -29,13 +29,14 @@ fi
 # The classic builder: Debian's docker.io has no buildx, and nothing here
 # needs BuildKit.
 export DOCKER_BUILDKIT=0
+commit=$(git rev-parse --verify "$ref^{commit}") # once: the branch may move meanwhile
 ctx=$(mktemp /tmp/edgekv-context.XXXXXX.tar)
 trap 'rm -f "$ctx"' EXIT
-git archive --format=tar "$ref" >"$ctx"
+git archive --format=tar "$commit" >"$ctx"
 log=$(mktemp /tmp/edgekv-build.XXXXXX.log)
 trap 'rm -f "$ctx" "$log"' EXIT
 build() { # IMAGE DOCKERFILE
-  echo "building $1 from $(git rev-parse --short "$ref") on $base"
+  echo "building $1 from ${commit:0:7} on $base"
   if ! docker build --network host --build-arg BASE="$base" -f "$2" -t "$1" - <"$ctx" >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "build-image.sh: building $1 failed" >&2
