@@ -433,7 +433,9 @@ static int bulk_array(rest_job_t *j, kvop_err_t *e)
         return snprintf(e->msg, sizeof e->msg, "request body holds more than %u JSON values",
                         KV_BULK_JSON_VALUES_MAX),
                -1;
-    j->doc = json_loadb((const char *)j->req->body, j->req->body_len, 0, &jerr);
+    /* A value is bytes: "\u0000" in its text is one of them (lengths, never
+     * C strings, carry keys and values from here on). */
+    j->doc = json_loadb((const char *)j->req->body, j->req->body_len, JSON_ALLOW_NUL, &jerr);
     if (!json_is_array(j->doc))
         return snprintf(e->msg, sizeof e->msg, "request body must be a JSON array"), -1;
     if (json_array_size(j->doc) > KV_BULK_WRITE_MAX_ITEMS) {

@@ -601,6 +601,14 @@ static void test_rest_keys_and_bulk(void **state)
     resp_t r = nsreq("GET", "/values/k04", NULL);
     assert_string_equal(r.body, "hi");
     done(&r);
+    /* A text value holding U+0000 is stored whole (3 bytes), not refused. */
+    json_decref(
+        expect_rest_ok(nsreq("PUT", "/bulk", "[{\"key\":\"nul\",\"value\":\"a\\u0000b\"}]")));
+    r = nsreq("GET", "/values/nul", NULL);
+    assert_int_equal(r.len, 3);
+    assert_memory_equal(r.body, "a\0b", 3);
+    done(&r);
+    json_decref(expect_rest_ok(nsreq("DELETE", "/values/nul", NULL)));
     /* Page through with limit=10: 10 + 10 + 5, in order, cursor "" at the end. */
     for (int page = 0; page < 3; page++) {
         char q[512];
