@@ -170,7 +170,8 @@ const node_opt_t config__opts[] = {
     {"--repl-listen", "HOST:PORT", "repl_listen", ADDR(repl_host, repl_port), .roles = OPT_ORIGIN,
      .help = "where edges connect"},
     {"--origin", "HOST:PORT", "origin", ADDR(origin_host, origin_port), .roles = OPT_EDGE,
-     .help = "the origin's replication address"},
+     .help = "the origin's replication address; HOST may be a name (looked up before every "
+             "connect; the origin's certificate must carry it)"},
     {"--propagation-bound-ms", "N", "propagation_bound_ms", U64(propagation_bound_ms, 10, 3600000),
      .roles = OPT_EDGE, .help = "stale N ms after it was last caught up with the origin"},
     {"--strict-staleness", "true|false", "strict_staleness", BOOL(strict_staleness),

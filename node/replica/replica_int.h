@@ -145,6 +145,11 @@ struct replica {
     kv_log_limit_t handshake_log;
     rpeer_t *link;        /* edge: the current link, or NULL */
     bool connect_pending; /* edge: CONNECT arrived while the old link closed */
+    /* Edge with an origin host name: the lookup in flight (NULL: none), and
+     * how many links closed or lookups failed, which picks the address to
+     * try next. Loop thread only. */
+    uv_getaddrinfo_t *resolving;
+    unsigned connect_turn;
 
     rworker_t store_w;     /* persist, apply, reset, trim: in order */
     rworker_t read_w;      /* log reads */

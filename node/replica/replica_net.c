@@ -20,8 +20,11 @@
  * connection is a heap handle freed by its close callback.
  *
  * The edge dials the configured origin address and requires the origin's
- * certificate to name it (subjectAltName; `edgekv certs --host`).
+ * certificate to name it (subjectAltName; `edgekv certs --host`). The
+ * address may be a host name: it is looked up before every connect
+ * (uv_getaddrinfo, off the loop), the certificate checked against the name.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -279,6 +282,8 @@ static void on_close(tls_conn_t *c, int status, const char *reason)
     if (status != 0 && status != UV_EOF && peer->live)
         KV_LOG_INFO(REPLICA_LOG, "link %u closed: %s", peer->id,
                     reason && reason[0] ? reason : kv_strerror(status));
+    if (r->edge)
+        r->connect_turn++; /* the next connect tries the origin's next address */
     peer_unslot(r, peer);
     core_gone(r, peer);
     uv_close((uv_handle_t *)&peer->handshake_timer, free_peer);
@@ -425,20 +430,107 @@ static void on_connected(uv_connect_t *req, int status)
     uv_tcp_nodelay(tls_conn_tcp(peer->tls), 1);
 }
 
+static void connect_failed_later(replica_t *r)
+{
+    r->connect_turn++;
+    r->defer_connect_failed = true; /* we may be inside a dispatch */
+    replica__defer(r);
+}
+
+static void connect_to(replica_t *r, const struct sockaddr_storage *addr);
+
+/* The origin's host name resolved (on the loop): connect to one of its
+ * addresses, the next one after each failed connect, so an origin that
+ * listens on only some of them (IPv4 but not ::1) is still reached. */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    replica_t *r = req->data;
+    struct sockaddr_storage addr;
+    size_t n = 0, pick;
+    kv_free(req);
+    r->resolving = NULL;
+    if (!r->loop_started || status == UV_ECANCELED) { /* stopping */
+        uv_freeaddrinfo(res);
+        return;
+    }
+    for (struct addrinfo *a = status == 0 ? res : NULL; a; a = a->ai_next)
+        n += a->ai_family == AF_INET || a->ai_family == AF_INET6;
+    if (n == 0) {
+        KV_LOG_ERROR(REPLICA_LOG, "cannot resolve the origin %s: %s", r->cfg.host,
+                     status ? uv_strerror(status) : "no IPv4 or IPv6 address");
+        uv_freeaddrinfo(res);
+        connect_failed_later(r);
+        return;
+    }
+    pick = r->connect_turn % n;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
+            continue;
+        if (pick-- == 0) {
+            memset(&addr, 0, sizeof addr);
+            memcpy(&addr, a->ai_addr, a->ai_addrlen);
+            break;
+        }
+    }
+    uv_freeaddrinfo(res);
+    if (addr.ss_family == AF_INET)
+        ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)r->cfg.port);
+    else
+        ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)r->cfg.port);
+    connect_to(r, &addr);
+}
+
+/* A host name rather than an address: look it up off the loop (libuv's
+ * threadpool) before every connect, so an origin that moved (a pod
+ * rescheduled, a DNS record changed) is found again. The certificate is
+ * checked against the name (tls_conn_set_verify_host). */
+static void resolve_origin(replica_t *r)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    uv_getaddrinfo_t *req;
+    if (r->resolving)
+        return; /* one lookup at a time; its answer connects */
+    if (!(req = kv_malloc(sizeof *req))) {
+        connect_failed_later(r);
+        return;
+    }
+    req->data = r;
+    if (uv_getaddrinfo(&r->loop, req, on_resolved, r->cfg.host, NULL, &hints) != 0) {
+        kv_free(req);
+        KV_LOG_ERROR(REPLICA_LOG, "cannot resolve the origin %s", r->cfg.host);
+        connect_failed_later(r);
+        return;
+    }
+    r->resolving = req;
+}
+
 void replica__connect(replica_t *r)
 {
     struct sockaddr_storage addr;
-    uv_connect_t *req = NULL;
-    rpeer_t *peer = NULL;
 
     if (r->link) {
         /* The old link is still closing: connect once it is gone. */
         r->connect_pending = true;
         return;
     }
-    if ((uv_ip4_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in *)&addr) != 0 &&
-         uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0) ||
-        !(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false)) ||
+    if (uv_ip4_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0) {
+        resolve_origin(r);
+        return;
+    }
+    connect_to(r, &addr);
+}
+
+static void connect_to(replica_t *r, const struct sockaddr_storage *addr)
+{
+    uv_connect_t *req = NULL;
+    rpeer_t *peer = NULL;
+
+    if (r->link) {
+        r->connect_pending = true;
+        return;
+    }
+    if (!(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false)) ||
         peer_slot(r, peer) != 0 || tls_conn_set_verify_host(peer->tls, r->cfg.host) != 0) {
         KV_LOG_ERROR(REPLICA_LOG, "cannot open a link to %s:%d", r->cfg.host, r->cfg.port);
         kv_free(req);
@@ -453,7 +545,8 @@ void replica__connect(replica_t *r)
     r->link = peer;
     req->data = peer;
     start_handshake_timer(peer);
-    if (uv_tcp_connect(req, tls_conn_tcp(peer->tls), (struct sockaddr *)&addr, on_connected) != 0) {
+    if (uv_tcp_connect(req, tls_conn_tcp(peer->tls), (const struct sockaddr *)addr, on_connected) !=
+        0) {
         kv_free(req);
         peer_close(peer);
     }
@@ -553,6 +646,10 @@ void replica__close_peer(replica_t *r, repl_peer_t p)
 
 void replica__net_stop(replica_t *r)
 {
+    /* A lookup not yet started is cancelled; one running finishes (the
+     * loop runs until it has) and on_resolved drops its answer. */
+    if (r->resolving)
+        uv_cancel((uv_req_t *)r->resolving);
     for (size_t i = 0; i < REPLICA_SLOTS; i++)
         if (r->peers[i])
             peer_close(r->peers[i]);

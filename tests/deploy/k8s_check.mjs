@@ -91,11 +91,6 @@ for (const s of sets) {
       expect([...ports.values()].includes(p), `${where}: ${f} port ${p} is a container port`);
     for (const [n, p] of ports)
       expect(listened.some(([, q]) => q === p), `${where}: container port ${n} (${p}) is listened on`);
-    // An edge's origin by host name is what Kubernetes gives (pod IPs are
-    // not known in advance); the edge resolves no name yet: say so.
-    if (opts["--origin"] && !/^[0-9.]+:|^\[/.test(opts["--origin"]))
-      console.log(`note - ${where}: --origin ${opts["--origin"]} is a host name; ` +
-        "the edge takes an IP literal today (README Deploy > Kubernetes, known gap)");
     expect(!!opts["--listen"] && !opts["--listen"].startsWith("127."),
       `${where}: the API listens beyond loopback (${opts["--listen"]})`);
     // Probes: paths the node answers, on a port it listens on.
