@@ -117,7 +117,11 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         repl__edge_drop(e, true, "bad welcome", now_ms, a);
         return;
     }
-    if (e->history_id[0] && strcmp(wh, e->history_id) != 0) {
+    /* An origin restored from a backup of this replica's history names it
+     * as its parent: its snapshot replaces what this replica holds. */
+    bool restored = e->history_id[0] && w->mode == EDGEKV__WELCOME__MODE__SNAPSHOT &&
+                    w->parent_history && strcmp(w->parent_history, e->history_id) == 0;
+    if (e->history_id[0] && strcmp(wh, e->history_id) != 0 && !restored) {
         edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
         return;
     }
@@ -155,7 +159,10 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
     e->snap_min_seq = w->origin_seq;
     e->state = ESTATE_SNAPSHOT;
     eitem_t it = {.reset = true, .diverged = w->diverged, .reason = "a new replica"};
-    if (w->diverged)
+    if (restored)
+        it.reason = "the origin was restored from a backup of this replica's history and started "
+                    "a new one: replacing this replica with a snapshot of it";
+    else if (w->diverged)
         it.reason = "this replica's position is not on the origin's history (the origin lost a "
                     "tail of its log, e.g. a crash without sync): replacing it with a snapshot";
     else if (e->history_id[0])

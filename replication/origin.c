@@ -42,6 +42,9 @@ static int origin__config_ok(const repl_origin_config_t *c)
         return 0;
     if (c->log_first_seq == 0 || c->log_first_seq > c->last_seq + 1)
         return 0;
+    size_t parent = strnlen(c->parent_history, sizeof c->parent_history);
+    if (parent != 0 && (parent != KV_NS_ID_LEN || strcmp(c->parent_history, c->history_id) == 0))
+        return 0;
     return strnlen(c->history_id, sizeof c->history_id) == KV_NS_ID_LEN;
 }
 

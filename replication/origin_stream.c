@@ -185,6 +185,8 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
+    if (o->cfg.parent_history[0])
+        w.parent_history = o->cfg.parent_history;
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
     if (p->echo) {
         echo.sent_ms = p->probe_ms;
@@ -278,6 +280,14 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
     repl__origin_on_probe(p, h->probe);
     const char *hist = h->history_id ? h->history_id : "";
     uint64_t applied = h->applied_seq;
+    if (hist[0] && o->cfg.parent_history[0] && strcmp(hist, o->cfg.parent_history) == 0) {
+        /* An edge of the history this origin was restored over: its data
+         * goes, a snapshot of the restored one replaces it (the Welcome
+         * names the parent, so the edge knows this is no stranger). */
+        origin__snapshot(o, p, true, "its history is the one this origin was restored over", now_ms,
+                         a);
+        return;
+    }
     if (hist[0] && strcmp(hist, o->cfg.history_id) != 0) {
         /* Never follow another history: tell it ours; it refuses and alarms. */
         p->state = OPEER_REFUSED;

@@ -352,6 +352,10 @@ typedef struct {
     /* The protocol spoken and the oldest accepted from an edge; 0 takes
      * KV_REPL_PROTOCOL / KV_REPL_PROTOCOL_MIN (tests set others). */
     uint32_t protocol, protocol_min;
+    /* The history this one was started over by a restore from a backup
+     * ("" none): an edge still on it is sent a snapshot (Welcome names the
+     * parent, and the edge accepts it) instead of being refused. */
+    char parent_history[33];
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */

@@ -36,9 +36,9 @@ static void usage(void)
            "  --from DIR          the backup directory (DIR/manifest.json, DIR/db/)\n"
            "  --data NEWDATADIR   the new node's data directory: absent or empty\n"
            "Every file is verified against the manifest's SHA-256 before and after the copy.\n"
-           "An origin's backup starts a new history at that origin's next start (as\n"
-           "--new-history): edges that followed the old history refuse it (ALARM) until their\n"
-           "data directory is wiped, then take a snapshot.\n"
+           "An origin's backup starts a new history at that origin's next start, whose\n"
+           "parent is the backup's history: edges that followed that history take a\n"
+           "snapshot of the new one by themselves.\n"
            "exit status: 0 restored; 1 refused or failed (a file that does not verify, a\n"
            "non-empty target); 2 bad arguments\n");
 }
@@ -186,9 +186,8 @@ static int restore(const char *from, const char *data)
            d.id, d.role, d.node_id, d.history_id[0] ? d.history_id : "none",
            (unsigned long long)d.seq, when, d.version, db, d.nfiles, size);
     if (strcmp(d.role, "origin") == 0)
-        printf("  an origin's backup: it starts a new history at its next start (as "
-               "--new-history);\n  edges that followed history %s refuse it (ALARM) until their "
-               "data directory is wiped,\n  then take a snapshot\n",
+        printf("  an origin's backup: it starts a new history at its next start, its parent %s;\n"
+               "  edges that followed that history take a snapshot of the new one\n",
                d.history_id[0] ? d.history_id : "none");
     else
         printf("  an edge's backup: start it with its certificates; the origin resumes it from "

@@ -455,6 +455,7 @@ static int create_core(replica_t *r)
         oc.log_retention_max = r->cfg.log_retention_max;
         oc.groups_in_flight = REPLICA_GROUPS_IN_FLIGHT;
         memcpy(oc.history_id, history, sizeof oc.history_id);
+        memcpy(oc.parent_history, r->pos.parent_history, sizeof oc.parent_history);
         if ((rc = repl_origin_create(&oc, &r->origin)) == 0)
             replica__restore_acks(r);
         return rc;

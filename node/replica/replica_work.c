@@ -127,16 +127,22 @@ int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_
          * the marker goes in the commit that stores the new history. */
         char old[STATE_HISTORY_HEX + 1];
         snprintf(old, sizeof old, "%s", pos->history_id);
+        /* A restored backup is a prefix of the old history: its edges may
+         * follow the new one through a snapshot (its parent). Anything else
+         * (a new data set, --new-history) has no parent: refused. */
+        snprintf(pos->parent_history, sizeof pos->parent_history, "%s",
+                 restored && !r->cfg.new_history ? old : "");
         if ((rc = kv_random_hex(pos->history_id, STATE_HISTORY_HEX)) != 0 ||
             (rc = restored ? state_new_history_commit(s, pos) : state_position_put(s, pos)) != 0)
             return rc;
         if (old[0] || restored)
-            KV_LOG_WARN(REPLICA_LOG,
-                        "starting a new history %s (was '%s') at seq %llu: %s; edges that followed "
-                        "the old history refuse this origin (ALARM) until their data is wiped",
+            KV_LOG_WARN(REPLICA_LOG, "starting a new history %s (was '%s') at seq %llu: %s",
                         pos->history_id, old, (unsigned long long)pos->seq,
-                        restored ? "this store was restored from a backup (edgekv restore)"
-                                 : "--new-history");
+                        pos->parent_history[0]
+                            ? "this store was restored from a backup (edgekv restore); edges "
+                              "that followed the old history take a snapshot of this one"
+                            : "--new-history; edges that followed the old history refuse this "
+                              "origin (ALARM) until their data is wiped");
     }
     snprintf(history, STATE_HISTORY_HEX + 1, "%s", pos->history_id);
     *hlc_last = pos->hlc_last;

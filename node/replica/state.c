@@ -125,7 +125,8 @@ static int position_decode(const char *v, size_t len, void *arg)
         edgekv__repl_position__unpack(frame_pb_allocator(), len, (const uint8_t *)v);
     int rc = KV_ECORRUPT;
     if (m && m->format == STATE_FORMAT &&
-        copy_str(out->history_id, sizeof out->history_id, m->history_id)) {
+        copy_str(out->history_id, sizeof out->history_id, m->history_id) &&
+        copy_str(out->parent_history, sizeof out->parent_history, m->parent_history)) {
         out->seq = m->seq;
         out->hlc_last = m->hlc_last;
         if (m->seq_version && m->seq)
@@ -157,6 +158,8 @@ static void position_msg(const state_position_t *p, Edgekv__ReplPosition *m, Edg
     edgekv__repl_position__init(m);
     m->format = STATE_FORMAT;
     m->history_id = (char *)p->history_id;
+    if (p->parent_history[0])
+        m->parent_history = (char *)p->parent_history;
     m->seq = p->seq;
     m->hlc_last = p->hlc_last;
     if (p->seq && !kv_version_is_zero(p->seq_version)) {
@@ -177,10 +180,11 @@ size_t state_position_encode(const state_position_t *p, uint8_t buf[STATE_POSITI
 }
 
 /* Tag and varint of format (1 + 5), tag, length and 32 digits of the history
- * (1 + 1 + 32), tags and varints of seq and hlc_last (2 x (1 + 10)), tag and
- * length of seq_version with its hlc and node_id (1 + 1 + (1 + 10) + (1 + 5)). */
-_Static_assert(STATE_POSITION_MAX_BYTES >= (1 + 5) + (1 + 1 + STATE_HISTORY_HEX) + 2 * (1 + 10) +
-                                               (1 + 1 + (1 + 10) + (1 + 5)),
+ * and of its parent (2 x (1 + 1 + 32)), tags and varints of seq and hlc_last
+ * (2 x (1 + 10)), tag and length of seq_version with its hlc and node_id
+ * (1 + 1 + (1 + 10) + (1 + 5)). */
+_Static_assert(STATE_POSITION_MAX_BYTES >= (1 + 5) + 2 * (1 + 1 + STATE_HISTORY_HEX) +
+                                               2 * (1 + 10) + (1 + 1 + (1 + 10) + (1 + 5)),
                "a ReplPosition fits its buffer");
 
 int state_position_put(stor_t *s, const state_position_t *p)

@@ -98,11 +98,14 @@ typedef struct {
     uint64_t hlc_last;                      /* highest version timestamp stored */
     kv_version_t seq_version;               /* of the log entry at seq (the edge's resume
                                                proof, replication/repl.h); zero: unknown */
+    /* origin: the history this one was started over by edgekv restore ("":
+     * none); edges still on it take a snapshot instead of refusing. */
+    char parent_history[STATE_HISTORY_HEX + 1];
 } state_position_t;
 
 /* Encoded ReplPosition bound: tags, lengths, 32 hex digits, varints, and
  * the seq_version message. */
-#define STATE_POSITION_MAX_BYTES 96
+#define STATE_POSITION_MAX_BYTES 132
 
 int state_position_get(stor_t *s, state_position_t *out);
 /* As of a snapshot (the position its data holds). */

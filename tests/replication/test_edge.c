@@ -372,6 +372,42 @@ static void test_protocol_window(void **state)
     ex_free(&x);
 }
 
+/* A Welcome from an origin restored over this edge's history (it names it
+ * as its parent): a RESET and a snapshot, not a refusal; a parent that is
+ * not ours is refused as any other history. */
+static void test_follows_origin_restored_over_its_history(void **state)
+{
+    (void)state;
+    for (int ours = 1; ours >= 0; ours--) {
+        ex_t x;
+        ex_init(&x, TK_HIST_A, 50);
+        ex_connect(&x, 1, 1000);
+        Edgekv__Frame f = EDGEKV__FRAME__INIT;
+        Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+        w.history_id = (char *)TK_HIST_B;
+        w.mode = EDGEKV__WELCOME__MODE__SNAPSHOT;
+        w.origin_seq = 20; /* behind us: the backup is older */
+        w.diverged = true;
+        w.parent_history = ours ? (char *)TK_HIST_A : (char *)"cccccccccccccccccccccccccccccccc";
+        f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+        f.welcome = &w;
+        ex_frame(&x, &f, 1000);
+        repl_edge_status_t st;
+        repl_edge_status(x.e, 1000, &st);
+        if (ours) {
+            const repl_action_t *r = ex_one(&x, REPL_ACT_RESET);
+            assert_non_null(strstr(r->u.reset.reason, "restored from a backup"));
+            assert_int_equal(tk_acts_count(&x.t, REPL_ACT_ALARM), 0);
+            assert_int_not_equal(st.link, REPL_LINK_REFUSED);
+        } else {
+            ex_one(&x, REPL_ACT_ALARM);
+            assert_int_equal(tk_acts_count(&x.t, REPL_ACT_RESET), 0);
+            assert_int_equal(st.link, REPL_LINK_REFUSED);
+        }
+        ex_free(&x);
+    }
+}
+
 static void test_refuses_other_history(void **state)
 {
     (void)state;
@@ -1319,6 +1355,7 @@ int main(void)
         cmocka_unit_test(test_batches_apply_in_order_and_ack),
         cmocka_unit_test(test_gap_closes_and_backs_off),
         cmocka_unit_test(test_protocol_window),
+        cmocka_unit_test(test_follows_origin_restored_over_its_history),
         cmocka_unit_test(test_refuses_other_history),
         cmocka_unit_test(test_origin_behind_after_lost_tail_snapshots),
         cmocka_unit_test(test_snapshot_flow),

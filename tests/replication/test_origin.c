@@ -364,6 +364,38 @@ static void test_protocol_window(void **state)
     assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
 }
 
+/* An origin restored from a backup of history B (its parent) sends an edge
+ * still on B a snapshot, naming B in the Welcome; an edge of any other
+ * history is still told only the origin's history (and refuses). */
+static void test_restored_origin_snapshots_parent_edges(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    memcpy(c.parent_history, TK_HIST_B, sizeof c.parent_history);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello_v(&x, 1, "edge101", TK_HIST_B, 40, (kv_version_t){999, 1}, 101, 1000);
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->welcome->mode, EDGEKV__WELCOME__MODE__SNAPSHOT);
+    assert_true(f->welcome->diverged); /* ahead of this log: replaced whole */
+    assert_string_equal(f->welcome->history_id, TK_HIST_A);
+    assert_string_equal(f->welcome->parent_history, TK_HIST_B);
+    frame_free(f);
+    fx_hello(&x, 2, "cccccccccccccccccccccccccccccccc", 3, 102, 1001);
+    f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->welcome->mode, EDGEKV__WELCOME__MODE__RESUME);
+    assert_int_equal(x.t.a.n, 1); /* our history only: it refuses */
+    frame_free(f);
+    fx_free(&x);
+    /* A parent equal to the history itself, or not 32 digits: refused. */
+    memcpy(c.parent_history, TK_HIST_A, sizeof c.parent_history);
+    repl_origin_t *o;
+    assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
+    snprintf(c.parent_history, sizeof c.parent_history, "abc");
+    assert_int_equal(repl_origin_create(&c, &o), KV_ECONFIG);
+}
+
 static void test_group_commit(void **state)
 {
     (void)state;
@@ -1961,6 +1993,7 @@ int main(void)
         cmocka_unit_test(test_resume_needs_proof_of_history),
         cmocka_unit_test(test_restored_edge_keeps_its_name),
         cmocka_unit_test(test_protocol_window),
+        cmocka_unit_test(test_restored_origin_snapshots_parent_edges),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_clock_behind_stored_versions),
         cmocka_unit_test(test_failed_op_becomes_noop),

@@ -120,7 +120,8 @@ static void test_position(void **state)
     state_position_t p = {.history_id = HIST,
                           .seq = UINT64_MAX,
                           .hlc_last = UINT64_MAX,
-                          .seq_version = {UINT64_MAX, UINT32_MAX}},
+                          .seq_version = {UINT64_MAX, UINT32_MAX},
+                          .parent_history = "0123456789abcdef0123456789abcdef"},
                      got;
     uint8_t buf[STATE_POSITION_MAX_BYTES];
     stor_snap_t *snap;
@@ -134,6 +135,7 @@ static void test_position(void **state)
     assert_int_equal(state_position_put(f->s, &p), 0);
     assert_int_equal(state_position_get(f->s, &got), 0);
     assert_string_equal(got.history_id, HIST);
+    assert_string_equal(got.parent_history, "0123456789abcdef0123456789abcdef");
     assert_true(got.seq == 5 && got.hlc_last == UINT64_MAX);
     assert_true(got.seq_version.hlc == 77 && got.seq_version.node_id == 3);
     /* The snapshot still sees the position it was taken at. */
