@@ -112,7 +112,18 @@ if ! docker info >/dev/null 2>&1; then
   # reaches directly, and published ports go through docker-proxy on loopback.
   dockerd --iptables=false --ip6tables=false --bridge=none >"$work/dockerd.log" 2>&1 &
   dockerd_pid=$!
-  wait_for 30 "the docker daemon started" docker info
+  t0=$SECONDS
+  until docker info >/dev/null 2>&1; do
+    if ! kill -0 "$dockerd_pid" 2>/dev/null || ((SECONDS - t0 >= 30)); then
+      # The machine cannot run containers (no privileges for namespaces,
+      # cgroups or overlay mounts): nothing of edgekv was tested. Exit 77,
+      # "skipped", which .ci/run reports as such; any later failure is 1.
+      echo "tests/deploy/compose.sh: SKIPPED: dockerd cannot run on this machine:" >&2
+      tail -5 "$work/dockerd.log" >&2
+      exit 77
+    fi
+    sleep 0.5
+  done
   echo "   started dockerd (pid $dockerd_pid)"
 else
   echo "   a daemon is running already"
@@ -215,13 +226,9 @@ curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" |
 echo "   edge4 /status: $(curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" | jq -c '{link: .replication.link, stale: .replication.stale}')"
 done_step
 
-# ---- not covered here yet (issue 11; being built separately) ----------------------------
-# TODO(issue 11) certificate rotation with SIGHUP: reissue the node certificates in the
-#   certs volumes, `docker kill -s HUP` each node, check the links stay up and the new
-#   certificate's expiry in edgekv_certificate_not_after_seconds.
-# TODO(issue 11) rolling upgrade: build a second image (bumped version) with
-#   build-image.sh --tag, replace the edges one by one, then the origin, reading and
-#   writing throughout.
-# TODO(issue 11) backup and restore: `edgekv backup` of the origin, `edgekv restore` into
-#   a new origin, the edges refuse its new history until wiped.
+# ---- not covered by this script (issue 11 stays open for them) ---------------------------
+# Certificate rotation with SIGHUP (the node reloads only its HTTPS files today, not the
+# replication certificates); a rolling upgrade with a second image (build-image.sh --tag)
+# replacing the edges one by one, then the origin; backup and restore between containers
+# (tests/process/test_backup.sh runs that drill on processes).
 echo "-- not covered here yet: SIGHUP rotation, rolling upgrade, backup and restore (issue 11)"
