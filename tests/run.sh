@@ -15,7 +15,7 @@ echo "== release build"
 dir=$(deploy/build.sh)
 (cd "$dir" && ctest --output-on-failure -j2) || status=1
 
-echo "== compatibility: wrangler, the cloudflare SDK, workerd"
+echo "== compatibility: wrangler, the cloudflare SDK, workerd (plain HTTP and HTTPS)"
 EDGEKV="$PWD/$dir/node/edgekv" tests/compat/run.sh || status=1
 
 if [[ "${1:-}" != "--quick" ]]; then
