@@ -37,10 +37,10 @@ body=$(readyz_body "$E1PORT")
 if [[ $body =~ ^"not ready: link "(down|connecting) ]]; then ok "/readyz says why: $body"
 else bad "/readyz body: [$body]"; fi
 check "/healthz of that edge" ok "$(curl -s "http://127.0.0.1:$E1PORT/healthz")"
-if said "$E1PID" | grep -q '^STATUS=edge: not ready: link'; then ok "STATUS= while waiting: $(said "$E1PID" | head -1)"
+if said "$E1PID" | grep -c '^STATUS=edge: not ready: link' >/dev/null; then ok "STATUS= while waiting: $(said "$E1PID" | head -1)"
 else bad "no waiting STATUS= line: [$(said "$E1PID")]"; fi
 check "no READY=1 before the wait is over" 0 "$(said "$E1PID" | grep -c 'READY=1' || true)"
-has_ready() { said "$1" | grep -q 'READY=1'; }
+has_ready() { said "$1" | grep -c 'READY=1' >/dev/null; }
 wait_for "READY=1 after the wait" 30 has_ready "$E1PID"
 line=$(said "$E1PID" | grep 'READY=1' | head -1)
 check "READY=1 after the wait, which the status names" \
@@ -56,7 +56,7 @@ NOTIFY_SOCKET=$TMP/notify.sock start_node origin --data "$TMP/origin" --certs "$
 OPID=$PID OPORT=$PORT
 check "the origin: READY=1 and its status at once" "READY=1 | STATUS=origin: serving" "$(said "$OPID" | head -1)"
 check "/readyz of the origin" 200 "$(readyz "$OPORT")"
-live_status() { said "$E1PID" | tail -1 | grep -q '^STATUS=edge: link live$'; }
+live_status() { said "$E1PID" | tail -1 | grep -c '^STATUS=edge: link live$' >/dev/null; }
 wait_for "the edge's status to say link live" 30 live_status && ok "STATUS=edge: link live once the origin is up"
 ready200() { [[ $(readyz "$1") == 200 ]]; }
 wait_for "the edge's /readyz 200" 30 ready200 "$E1PORT" && check "/readyz body" ready "$(readyz_body "$E1PORT")"
