@@ -96,11 +96,9 @@ static void q_push(repl_edge_t *e, const eitem_t *it, repl_actions_t *a)
 
 static void edge__refuse(repl_edge_t *e, const char *reason, uint64_t now_ms, repl_actions_t *a)
 {
-    Edgekv__Frame f = EDGEKV__FRAME__INIT;
-    Edgekv__Refuse r = EDGEKV__REFUSE__INIT;
-    r.reason = (char *)reason;
-    f.msg_case = EDGEKV__FRAME__MSG_REFUSE;
-    f.refuse = &r;
+    Edgekv__Frame f;
+    Edgekv__Refuse r;
+    repl__refuse_frame(&f, &r, reason);
     repl__emit_alarm(&e->out, a, reason);
     /* Best effort (a tiny frame fails only without memory): the link is
      * closed either way, and no reconnect is scheduled. */

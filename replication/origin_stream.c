@@ -250,11 +250,9 @@ static void origin__refuse_old(repl_origin_t *o, opeer_t *p, uint64_t now_ms, re
 {
     static const char reason[] = "edge speaks a replication protocol older than this origin "
                                  "accepts: upgrade the edge (edges first, then the origin)";
-    Edgekv__Frame f = EDGEKV__FRAME__INIT;
-    Edgekv__Refuse r = EDGEKV__REFUSE__INIT;
-    r.reason = (char *)reason;
-    f.msg_case = EDGEKV__FRAME__MSG_REFUSE;
-    f.refuse = &r;
+    Edgekv__Frame f;
+    Edgekv__Refuse r;
+    repl__refuse_frame(&f, &r, reason);
     repl__emit_alarm(&o->out, a, reason);
     (void)repl__origin_send(o, p, &f, now_ms, a); /* best effort: closed either way */
     repl__origin_close(o, p, reason, a);

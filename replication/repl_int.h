@@ -65,6 +65,16 @@ int repl__send_frame(repl__out_t *o, repl_actions_t *a, repl_peer_t p, const Edg
 void repl__emit_close(repl__out_t *o, repl_actions_t *a, repl_peer_t p, const char *reason);
 void repl__emit_alarm(repl__out_t *o, repl_actions_t *a, const char *reason);
 
+/* A Refuse frame f saying `reason` (static), its message in *r. */
+static inline void repl__refuse_frame(Edgekv__Frame *f, Edgekv__Refuse *r, const char *reason)
+{
+    edgekv__frame__init(f);
+    edgekv__refuse__init(r);
+    r->reason = (char *)reason;
+    f->msg_case = EDGEKV__FRAME__MSG_REFUSE;
+    f->refuse = r;
+}
+
 /* Protocol versions on the wire (repl.h): protocol 1 is sent as an absent
  * field, and an absent field is read as 1. */
 static inline uint32_t repl__protocol_wire(uint32_t p)
