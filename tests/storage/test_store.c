@@ -8,7 +8,6 @@
  * an acknowledged write survives (a power cut, not only a clean reopen) is
  * test_powercut.sh's subject. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,20 +26,16 @@
 #include "kv_err.h"
 #include "kv_mem.h"
 #include "store.h"
+#include "store_fx.h"
 
 #define NS1 "0123456789abcdef0123456789abcdef"
 #define NS2 "fedcba9876543210fedcba9876543210"
 
 typedef struct {
-    char dir[64];
+    char dir[STORE_FX_DIR_CAP];
     stor_options_t o;
     stor_t *s;
 } fx_t;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static void fx_open(fx_t *f)
 {
@@ -58,14 +53,9 @@ static void fx_reopen(fx_t *f)
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/edgekv-test-store-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f || store_fx_mkdir(f->dir, "store") != 0)
         return -1;
-    stor_options_default(&f->o);
-    f->o.path = f->dir;
-    f->o.sync = STOR_SYNC_OFF;
-    f->o.block_cache_bytes = 8u << 20;
-    f->o.write_buffer_bytes = 4u << 20;
+    store_fx_options(&f->o, f->dir);
     if (stor_open(&f->o, &f->s) != 0)
         return -1;
     *state = f;
@@ -77,7 +67,7 @@ static int teardown(void **state)
     fx_t *f = *state;
     kv_mem_set(NULL);
     stor_close(f->s);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    store_fx_rmtree(f->dir);
     free(f);
     return 0;
 }

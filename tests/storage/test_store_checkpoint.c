@@ -8,7 +8,6 @@
  * refused, and a failed checkpoint leaves nothing behind. */
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,35 +24,26 @@
 #include "kv_limits.h"
 #include "kv_mem.h"
 #include "store.h"
+#include "store_fx.h"
 
 #define NS1 "0123456789abcdef0123456789abcdef"
 
 typedef struct {
-    char dir[64]; /* the test's temporary directory */
-    char db[96];  /* the source store */
-    char cp[96];  /* where checkpoints go */
+    char dir[STORE_FX_DIR_CAP]; /* the test's temporary directory */
+    char db[96];                /* the source store */
+    char cp[96];                /* where checkpoints go */
     stor_options_t o;
     stor_t *s;
 } fx_t;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/edgekv-test-ckpt-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f || store_fx_mkdir(f->dir, "ckpt") != 0)
         return -1;
     snprintf(f->db, sizeof f->db, "%s/db", f->dir);
     snprintf(f->cp, sizeof f->cp, "%s/cp", f->dir);
-    stor_options_default(&f->o);
-    f->o.path = f->db;
-    f->o.sync = STOR_SYNC_OFF;
-    f->o.block_cache_bytes = 8u << 20;
-    f->o.write_buffer_bytes = 4u << 20;
+    store_fx_options(&f->o, f->db);
     if (stor_open(&f->o, &f->s) != 0)
         return -1;
     *state = f;
@@ -65,7 +55,7 @@ static int teardown(void **state)
     fx_t *f = *state;
     kv_mem_set(NULL);
     stor_close(f->s);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    store_fx_rmtree(f->dir);
     free(f);
     return 0;
 }

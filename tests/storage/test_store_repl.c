@@ -3,7 +3,6 @@
  * and replicated changes, the log, snapshots, reset and the digest. Each
  * test runs in fresh temporary directories that are removed afterwards. */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -24,30 +23,17 @@
 #include "kv_err.h"
 #include "kv_mem.h"
 #include "store.h"
+#include "store_fx.h"
 
 #define NS1 "0123456789abcdef0123456789abcdef"
 #define NS2 "fedcba9876543210fedcba9876543210"
 #define NS3 "00000000000000000000000000000003"
 
 typedef struct {
-    char dir[64], dir2[64];
+    char dir[STORE_FX_DIR_CAP], dir2[STORE_FX_DIR_CAP];
     stor_options_t o, o2;
     stor_t *s, *s2; /* s2: a second replica, opened on demand */
 } fx_t;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void fx_options(stor_options_t *o, const char *dir)
-{
-    stor_options_default(o);
-    o->path = dir;
-    o->sync = STOR_SYNC_OFF;
-    o->block_cache_bytes = 8u << 20;
-    o->write_buffer_bytes = 4u << 20;
-}
 
 static void fx_reopen(fx_t *f)
 {
@@ -58,9 +44,8 @@ static void fx_reopen(fx_t *f)
 
 static stor_t *fx_second(fx_t *f)
 {
-    strcpy(f->dir2, "/tmp/edgekv-test-repl2-XXXXXX");
-    assert_non_null(mkdtemp(f->dir2));
-    fx_options(&f->o2, f->dir2);
+    assert_int_equal(store_fx_mkdir(f->dir2, "repl2"), 0);
+    store_fx_options(&f->o2, f->dir2);
     assert_int_equal(stor_open(&f->o2, &f->s2), 0);
     return f->s2;
 }
@@ -68,10 +53,9 @@ static stor_t *fx_second(fx_t *f)
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/edgekv-test-repl-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f || store_fx_mkdir(f->dir, "repl") != 0)
         return -1;
-    fx_options(&f->o, f->dir);
+    store_fx_options(&f->o, f->dir);
     if (stor_open(&f->o, &f->s) != 0)
         return -1;
     *state = f;
@@ -83,10 +67,10 @@ static int teardown(void **state)
     fx_t *f = *state;
     kv_mem_set(NULL);
     stor_close(f->s);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    store_fx_rmtree(f->dir);
     if (f->dir2[0]) {
         stor_close(f->s2);
-        nftw(f->dir2, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        store_fx_rmtree(f->dir2);
     }
     free(f);
     return 0;

@@ -1,0 +1,26 @@
+/* store_fx.h - the temporary-store fixture the storage tests share: a fresh
+ * directory under /tmp, options for a small store that does not sync (the
+ * sync policies are test_store.c's and test_powercut.sh's subject), and the
+ * removal of the directory afterwards. */
+#ifndef EDGEKV_TESTS_STORE_FX_H
+#define EDGEKV_TESTS_STORE_FX_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+/* Room for a fixture directory: "/tmp/edgekv-test-" + stem + "-XXXXXX". */
+#define STORE_FX_DIR_CAP 64
+
+/* Create /tmp/edgekv-test-<stem>-XXXXXX into dir (STORE_FX_DIR_CAP bytes).
+ * Returns 0, or -1 with errno set. */
+int store_fx_mkdir(char *dir, const char *stem);
+
+/* Defaults for a store at path: no WAL sync, an 8 MiB block cache and a
+ * 4 MiB write buffer. path must outlive the options. */
+void store_fx_options(stor_options_t *o, const char *path);
+
+/* Remove dir and everything under it (symbolic links are not followed). */
+void store_fx_rmtree(const char *dir);
+
+#endif
