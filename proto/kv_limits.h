@@ -44,6 +44,11 @@
 #define KV_ACCOUNT_ID_MAX_BYTES 64
 /* API tokens: long enough for 32 random bytes in hex. */
 #define KV_TOKEN_MAX_BYTES 128
+/* Live API tokens an account may create through the REST API (revoked ones
+ * do not count; tokens of the node's configuration are not records). */
+#define KV_TOKENS_PER_ACCOUNT_MAX 1000
+/* A token's name (POST .../tokens {"name"}): 1 to 128 characters. */
+#define KV_TOKEN_NAME_MAX_CHARS 128
 /* Writes to one key: 1 per second (KV-SPEC gotcha 10). */
 #define KV_KEY_WRITE_INTERVAL_MS 1000
 

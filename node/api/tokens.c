@@ -18,6 +18,11 @@
 #define TOKENS_PATH      "/client/v4/accounts/"
 /* Code of a missing token (Cloudflare's "Invalid token id" family). */
 #define TOKENS_CODE_NOT_FOUND 1001
+#define TOKENS_STR_(x)        #x
+#define TOKENS_STR(x)         TOKENS_STR_(x)
+/* KV_ELIMIT from the judge: KV_TOKENS_PER_ACCOUNT_MAX live tokens. */
+#define TOKENS_LIMIT_MSG                                                                           \
+    "the account has reached its limit of " TOKENS_STR(KV_TOKENS_PER_ACCOUNT_MAX) " API tokens"
 
 typedef struct {
     auth_stored_t *items;
@@ -108,6 +113,10 @@ static void tok_done(void *arg)
         json_decref(j->answer);
         app_rest_error(j->app, j->req, METRICS_ROUTE_OTHER, 404, TOKENS_CODE_NOT_FOUND,
                        "Invalid token id: no such token");
+    } else if (j->rc == KV_ELIMIT) {
+        /* The origin's judge counted the account's live tokens. */
+        json_decref(j->answer);
+        app_rest_error(j->app, j->req, METRICS_ROUTE_OTHER, 400, KVOP_CODE_LIMIT, TOKENS_LIMIT_MSG);
     } else {
         kvop_err_t e;
         kvops_internal(j->rc, "token write", &e);
@@ -158,7 +167,8 @@ static int tok_create(node_app_t *app, http_req_t *req, const char *account)
     bool write = !access || strcmp(access, "write") == 0;
     json_t *answer;
 
-    if (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 128 ||
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        json_string_length(name) > KV_TOKEN_NAME_MAX_CHARS ||
         (access && !write && strcmp(access, "read") != 0) || (ns && !json_is_array(ns))) {
         json_decref(body);
         return bad(app, req,

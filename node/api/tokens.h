@@ -14,7 +14,9 @@
  * replication log like every other write, so a token created or revoked at
  * any node works or stops working at every edge within the propagation
  * bound. Managing tokens needs a write token of the account scoped to all
- * namespaces.
+ * namespaces. An account holds at most KV_TOKENS_PER_ACCOUNT_MAX live
+ * tokens, counted by the origin's judge (node/replica/judge.h) when it
+ * orders the write: one more is answered 400, code 10022.
  */
 #ifndef NODE_TOKENS_H
 #define NODE_TOKENS_H

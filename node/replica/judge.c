@@ -175,6 +175,90 @@ static int token_record(const judge_t *j, const char *id, size_t id_len, state_t
     return rc == 0; /* an unreadable record authenticates nobody (tokens.c) */
 }
 
+/* Does the store hold a live (non-empty) record of token `id`? 1, 0 or a
+ * negative code. */
+static int token_stored(const judge_t *j, const char *id, size_t id_len)
+{
+    char name[STATE_TOKEN_NAME_BYTES];
+    char *val = NULL;
+    size_t len = 0;
+    int rc;
+    state_token_name(name, id, id_len);
+    rc = stor_state_get(j->s, name, &val, &len);
+    kv_free(val);
+    if (rc != 0)
+        return rc == KV_ENOTFOUND ? 0 : rc;
+    return len > 0;
+}
+
+typedef struct {
+    const judge_t *j;
+    const char *account;
+    size_t count;
+} tok_count_t;
+
+/* One token id: counted when it is live after the accepted ops and of the
+ * account. */
+static int tok_count_one(tok_count_t *c, const char *id, size_t id_len)
+{
+    state_token_t t;
+    int rc = token_record(c->j, id, id_len, &t);
+    if (rc == 1 && strcmp(t.account, c->account) == 0)
+        c->count++;
+    state_token_free(&t);
+    return rc < 0 ? rc : 0;
+}
+
+static int tok_count_stored(void *arg, const char *id, size_t id_len, const char *rec, size_t len)
+{
+    return tok_count_one(arg, id, id_len);
+}
+
+/* The live tokens of `account` after the accepted ops, into *count: the
+ * stored ones, then the ones the group created that the store does not
+ * hold live (each once: at its first put). 0 or a negative code. */
+static int account_tokens(const judge_t *j, const char *account, size_t *count)
+{
+    tok_count_t c = {.j = j, .account = account};
+    int rc = state_tokens_each(j->s, tok_count_stored, &c);
+    for (size_t i = 0; rc == 0 && i < j->n_tok; i++) {
+        const repl_op_t *o = op_at(j, j->tok_ops[i]);
+        size_t k;
+        if (o->kind != REPL_OP_TOKEN_PUT)
+            continue;
+        for (k = 0; k < i; k++) {
+            const repl_op_t *p = op_at(j, j->tok_ops[k]);
+            if (p->kind == REPL_OP_TOKEN_PUT && p->key_len == o->key_len &&
+                memcmp(p->key, o->key, o->key_len) == 0)
+                break;
+        }
+        if (k < i || (rc = token_stored(j, o->key, o->key_len)) != 0)
+            continue;
+        rc = tok_count_one(&c, o->key, o->key_len);
+    }
+    *count = c.count;
+    return rc < 0 ? rc : 0;
+}
+
+/* TOKEN_PUT of a new id: may the record's account hold one more live
+ * token? 0, KV_ELIMIT or a negative code. A value that is no TokenRecord
+ * is left to the checks of its path (judge_auth for a forwarded write). */
+static int token_room(const judge_t *j, const repl_op_t *o)
+{
+    state_token_t t;
+    size_t count = 0;
+    int rc;
+    if (o->value_len == 0)
+        return 0;
+    if ((rc = state_token_decode(o->value, o->value_len, &t)) != 0)
+        return rc == -ENOMEM ? rc : 0;
+    rc = account_tokens(j, t.account, &count);
+    state_token_free(&t);
+    if (rc != 0)
+        return rc;
+    return count >= KV_TOKENS_PER_ACCOUNT_MAX ? KV_ELIMIT : 0;
+}
+
 /* The scope of the token a forwarded write names: 1 with *sc filled
  * (borrowing from *rec, to be freed with state_token_free, or from the
  * configured table), 0 unknown or revoked, or a negative code. */
@@ -290,7 +374,7 @@ static int judge_op(const judge_t *j, const repl_op_t *o)
         if ((rc = token_view(j, o->key, o->key_len)) < 0)
             return rc;
         if (o->kind == REPL_OP_TOKEN_PUT)
-            return rc ? KV_EEXISTS : 0;
+            return rc ? KV_EEXISTS : token_room(j, o);
         return rc ? 0 : KV_ENOTFOUND;
     case REPL_OP_NOOP:
         return 0;

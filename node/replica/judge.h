@@ -24,6 +24,8 @@
  *                   the title                                 else KV_EEXISTS
  *   NS_DELETE       the namespace exists                      else KV_ENOTFOUND
  *   TOKEN_PUT       no live token has the id                  else KV_EEXISTS
+ *                   the record's account has <
+ *                   KV_TOKENS_PER_ACCOUNT_MAX live tokens      else KV_ELIMIT
  *   TOKEN_DELETE    a live token has the id                   else KV_ENOTFOUND
  *   NOOP            always accepted
  * A refused op is logged as a no-op (its seq stays taken) and its writer

@@ -29,7 +29,9 @@
 #include "app.h"
 #include "certs.h"
 #include "kv_limits.h"
+#include "kv_mem.h"
 #include "replica.h"
+#include "state.h"
 #include "tokens.h"
 
 #define TOKEN    "test-token-0123456789"
@@ -1172,6 +1174,40 @@ static void test_managed_tokens(void **state)
                       "Invalid token id: no such token");
 }
 
+/* An account holds at most KV_TOKENS_PER_ACCOUNT_MAX live tokens: the
+ * origin's judge refuses one more, and a revocation makes room again. The
+ * store is filled to one below the limit directly. */
+static void test_token_limit(void **state)
+{
+    const char *path = "/client/v4/accounts/" ACCT "/tokens";
+    const char *body = "{\"name\":\"one more\"}";
+    char id[32], name[STATE_TOKEN_NAME_BYTES], del[128];
+    json_t *res;
+    (void)state;
+    for (int i = 0; i < KV_TOKENS_PER_ACCOUNT_MAX - 1; i++) {
+        state_token_t t = {.id = id,
+                           .name = "filler",
+                           .account = ACCT,
+                           .sha256_hex =
+                               "0000000000000000000000000000000000000000000000000000000000000000",
+                           .write = false};
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        snprintf(id, sizeof id, "f111%012x", i);
+        assert_int_equal(state_token_encode(&t, &rec, &len), 0);
+        state_token_name(name, id, strlen(id));
+        assert_int_equal(stor_state_put(g->store, name, (const char *)rec, len), 0);
+        kv_free(rec);
+    }
+    res = expect_rest_ok(req("POST", path, AUTH, body, strlen(body)));
+    json_decref(res);
+    expect_rest_error(req("POST", path, AUTH, body, strlen(body)), 400, 10022,
+                      "the account has reached its limit of 1000 API tokens");
+    snprintf(del, sizeof del, "%s/f111000000000000", path);
+    json_decref(expect_rest_ok(req("DELETE", del, AUTH, NULL, 0)));
+    json_decref(expect_rest_ok(req("POST", path, AUTH, body, strlen(body))));
+}
+
 static void test_ops_endpoints(void **state)
 {
     resp_t r;
@@ -1275,6 +1311,7 @@ int main(void)
         BOTH(test_keys_utf8),
         BOTH(test_token_endpoints),
         BOTH(test_managed_tokens),
+        BOTH(test_token_limit),
         BOTH(test_ops_endpoints),
         BOTH(test_ops_auth),
         BOTH(test_ops_digest_slots),

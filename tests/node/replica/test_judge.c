@@ -287,6 +287,45 @@ static int setup_fwd(void **state)
     return 0;
 }
 
+/* The per-account token limit counts the store's live tokens and the
+ * group's puts and deletes; revoked records and other accounts' tokens do
+ * not count. */
+static void test_token_limit(void **state)
+{
+    fx_t *f = *state;
+    static char ids[KV_TOKENS_PER_ACCOUNT_MAX][16];
+    uint8_t *recs[7];
+    size_t lens[7];
+    const char *put_ids[] = {"new1", "new2", "new3", NULL, "new4", "onew", "rev"};
+    const char *put_acc[] = {"acc", "acc", "acc", NULL, "acc", "other", "acc"};
+    repl_mutation_t m[7];
+    int i;
+    for (i = 0; i < KV_TOKENS_PER_ACCOUNT_MAX - 2; i++) {
+        snprintf(ids[i], sizeof ids[i], "t%d", i);
+        store_token(f, ids[i], "acc", true, false);
+    }
+    store_token(f, "o1", "other", true, false);
+    assert_int_equal(stor_state_put(f->s, STATE_TOKEN_PREFIX "rev", "", 0), 0);
+    for (i = 0; i < 7; i++) {
+        if (!put_ids[i]) {
+            m[i] = token(REPL_OP_TOKEN_DELETE, ids[0]);
+            recs[i] = NULL;
+            continue;
+        }
+        m[i] = token(REPL_OP_TOKEN_PUT, put_ids[i]);
+        recs[i] = record(put_ids[i], put_acc[i], true, false, &lens[i]);
+        m[i].op.value = recs[i];
+        m[i].op.value_len = lens[i];
+    }
+    /* MAX - 2 stored: two more fit, the third is refused; a revocation in
+     * the group makes room for one; another account is not affected; a
+     * revoked id put again counts as new. */
+    int want[] = {0, 0, KV_ELIMIT, 0, 0, 0, KV_ELIMIT};
+    expect(f, m, 7, want);
+    for (i = 0; i < 7; i++)
+        kv_free(recs[i]);
+}
+
 /* m as one forwarded write of its own, naming token `who`. */
 static repl_mutation_t fwd(repl_mutation_t m, const char *who)
 {
@@ -449,6 +488,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_token_ops, setup_fwd, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_values_and_ns, setup_fwd, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_all_or_nothing, setup_fwd, teardown),
