@@ -304,6 +304,10 @@ bool app_ready(node_app_t *app, char *why, size_t why_len)
 {
     replica_status_t st;
     uint64_t stale_ms;
+    if (__atomic_load_n(&app->draining, __ATOMIC_RELAXED)) {
+        snprintf(why, why_len, "draining (stopping after a signal)");
+        return false;
+    }
     if (!app->replica || strcmp(app->role, "edge") != 0)
         return true;
     replica_status(app->replica, &st); /* an edge's copy holds no edge list */

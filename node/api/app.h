@@ -45,6 +45,9 @@ typedef struct {
     bool metrics_need_token;  /* /metrics wants an operator token (--metrics-public false) */
     unsigned digests_running; /* /digest computations in flight (atomic builtins) */
     struct hostgauges *host;  /* disk and certificate gauges of /metrics; NULL: none */
+    /* A stop signal arrived and the node drains (main.c): app_ready says
+     * no, the node still serves. Set once; any thread (atomic builtins). */
+    bool draining;
 } node_app_t;
 
 /* Does the node take traffic? An origin does once it serves; an edge when

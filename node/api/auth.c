@@ -22,7 +22,8 @@ typedef struct {
 } entry_t;
 
 struct auth {
-    entry_t *entries; /* configured: immutable */
+    pthread_rwlock_t cfg_lock; /* guards entries and count (auth_set_configured) */
+    entry_t *entries;          /* configured */
     size_t count;
     pthread_rwlock_t lock; /* guards stored */
     entry_t *stored;       /* token field holds the SHA-256 hex */
@@ -73,31 +74,78 @@ static int token_ok(const auth_token_t *t, const auth_token_t *all, size_t i)
     return 1;
 }
 
+/* A configured table of n entries from tokens (validated by the caller);
+ * 0 or -ENOMEM (nothing left allocated). */
+static int entries_build(const auth_token_t *tokens, size_t n, entry_t **out)
+{
+    entry_t *e = n ? kv_calloc(n, sizeof *e) : NULL;
+    size_t i;
+    int rc = 0;
+    if (n && !e)
+        return -ENOMEM;
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = entry_init(&e[i], &tokens[i]);
+        auth_configured_id(tokens[i].token, strlen(tokens[i].token), e[i].id);
+    }
+    if (rc != 0) {
+        for (size_t k = 0; k < i; k++)
+            entry_free(&e[k]);
+        kv_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+static void entries_free(entry_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        entry_free(&e[i]);
+    kv_free(e);
+}
+
+static int tokens_valid(const auth_token_t *tokens, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!token_ok(&tokens[i], tokens, i))
+            return 0;
+    return 1;
+}
+
 int auth_create(const auth_token_t *tokens, size_t n, auth_t **out)
 {
     auth_t *a;
-    size_t i;
-    int rc = 0;
+    int rc;
 
-    for (i = 0; i < n; i++)
-        if (!token_ok(&tokens[i], tokens, i))
-            return KV_EINVAL;
+    if (!tokens_valid(tokens, n))
+        return KV_EINVAL;
     if (!(a = kv_calloc(1, sizeof *a)))
         return -ENOMEM;
     pthread_rwlock_init(&a->lock, NULL);
-    if (n && !(a->entries = kv_calloc(n, sizeof *a->entries))) {
-        kv_free(a);
-        return -ENOMEM;
-    }
-    for (i = 0; i < n && rc == 0; i++, a->count++) {
-        rc = entry_init(&a->entries[i], &tokens[i]);
-        auth_configured_id(tokens[i].token, strlen(tokens[i].token), a->entries[i].id);
-    }
-    if (rc != 0) {
+    pthread_rwlock_init(&a->cfg_lock, NULL);
+    if ((rc = entries_build(tokens, n, &a->entries)) != 0) {
         auth_destroy(a);
         return rc;
     }
+    a->count = n;
     *out = a;
+    return 0;
+}
+
+int auth_set_configured(auth_t *a, const auth_token_t *tokens, size_t n)
+{
+    entry_t *fresh = NULL, *old;
+    size_t nold;
+    int rc;
+    if (!tokens_valid(tokens, n))
+        return KV_EINVAL;
+    if ((rc = entries_build(tokens, n, &fresh)) != 0)
+        return rc;
+    pthread_rwlock_wrlock(&a->cfg_lock);
+    old = a->entries, nold = a->count;
+    a->entries = fresh, a->count = n;
+    pthread_rwlock_unlock(&a->cfg_lock);
+    entries_free(old, nold);
     return 0;
 }
 
@@ -106,13 +154,12 @@ void auth_destroy(auth_t *a)
     size_t i;
     if (!a)
         return;
-    for (i = 0; i < a->count; i++)
-        entry_free(&a->entries[i]);
-    kv_free(a->entries);
+    entries_free(a->entries, a->count);
     for (i = 0; i < a->nstored; i++)
         entry_free(&a->stored[i]);
     kv_free(a->stored);
     pthread_rwlock_destroy(&a->lock);
+    pthread_rwlock_destroy(&a->cfg_lock);
     kv_free(a);
 }
 
@@ -179,6 +226,16 @@ void auth_configured_id(const char *secret, size_t len, char out[AUTH_ID_BYTES])
         snprintf(out + 4 + 2 * i, 3, "%02x", md[i]);
 }
 
+void auth_configured_hold(auth_t *a)
+{
+    pthread_rwlock_rdlock(&a->cfg_lock);
+}
+
+void auth_configured_release(auth_t *a)
+{
+    pthread_rwlock_unlock(&a->cfg_lock);
+}
+
 int auth_configured_scope(const auth_t *a, const char *id, auth_scope_t *out)
 {
     for (size_t i = 0; id[0] && i < a->count; i++) {
@@ -194,9 +251,13 @@ int auth_configured_scope(const auth_t *a, const char *id, auth_scope_t *out)
     return 0;
 }
 
-size_t auth_count(const auth_t *a)
+size_t auth_count(auth_t *a)
 {
-    return a->count;
+    size_t n;
+    pthread_rwlock_rdlock(&a->cfg_lock);
+    n = a->count;
+    pthread_rwlock_unlock(&a->cfg_lock);
+    return n;
 }
 
 /* Constant time in the length of the stored token. */
@@ -257,11 +318,15 @@ auth_result_t auth_check_id(auth_t *a, const char *header, size_t header_len, co
         header++, header_len--;
     while (header_len && (header[header_len - 1] == ' ' || header[header_len - 1] == '\t'))
         header_len--;
+    pthread_rwlock_rdlock(&a->cfg_lock);
     for (i = 0; i < a->count; i++)
         if (secret_eq(header, header_len, &a->entries[i]))
             found = &a->entries[i];
     if (found)
-        return judge(found, account, ns_id, write, account_out, id_out);
+        r = judge(found, account, ns_id, write, account_out, id_out);
+    pthread_rwlock_unlock(&a->cfg_lock);
+    if (found)
+        return r;
     pthread_rwlock_rdlock(&a->lock);
     if (a->nstored) {
         auth_digest_hex(header, header_len, digest);

@@ -3,11 +3,12 @@
  *
  * A token is a bearer secret scoped to one account, to a set of namespaces
  * (or all of the account's), and to read or read+write access. Two sets:
- * the configured tokens, fixed at start-up, and the stored tokens, created
+ * the configured tokens, set at start-up and replaced as a whole by a
+ * SIGHUP reload (auth_set_configured), and the stored tokens, created
  * through the API and replicated through the log, which auth_set_stored()
  * replaces as a whole (a revocation takes effect on the next request).
  * Stored tokens are kept as SHA-256 digests, never as secrets. Lookups
- * compare in constant time; the stored set is read under a rwlock.
+ * compare in constant time; each set is read under its own rwlock.
  */
 #ifndef NODE_AUTH_H
 #define NODE_AUTH_H
@@ -38,7 +39,14 @@ typedef enum {
  * duplicate token) or -ENOMEM. */
 int auth_create(const auth_token_t *tokens, size_t n, auth_t **out);
 void auth_destroy(auth_t *a);
-size_t auth_count(const auth_t *a);
+/* How many configured tokens there are now. Any thread. */
+size_t auth_count(auth_t *a);
+
+/* Replace the configured tokens as a whole (a SIGHUP reload): the next
+ * request is judged by the new set, a removed token stops working at once.
+ * Same checks and copies as auth_create; on error (KV_EINVAL, -ENOMEM) the
+ * old set stays. Any thread. */
+int auth_set_configured(auth_t *a, const auth_token_t *tokens, size_t n);
 
 /* A stored token: id, account, name, sha256 of the secret (64 lowercase
  * hex), scope. Strings are copied. */
@@ -67,9 +75,13 @@ void auth_digest_hex(const char *secret, size_t len, char out[65]);
 #define AUTH_ID_BYTES (KV_AUTH_ID_MAX_BYTES + 1)
 void auth_configured_id(const char *secret, size_t len, char out[AUTH_ID_BYTES]);
 
-/* The configured token of id `id` (auth_configured_id): 1 with its scope
- * (strings borrowed from the table, immutable while it lives), or 0. Any
+/* The configured token of id `id` (auth_configured_id): 1 with its scope,
+ * or 0. Call it between auth_configured_hold and auth_configured_release:
+ * the strings are borrowed from the table, which no reload replaces while
+ * it is held (a read lock: hold it briefly, never across a wait). Any
  * thread. */
+void auth_configured_hold(auth_t *a);
+void auth_configured_release(auth_t *a);
 typedef struct {
     const char *account;
     const char *const *namespaces; /* NULL = every namespace of the account */

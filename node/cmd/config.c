@@ -63,6 +63,7 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->https_handshake_timeout_ms = KV_HTTP_TLS_HANDSHAKE_TIMEOUT_MS;
     c->https_ticket_rotate_s = TLS_API_TICKET_ROTATE_S_DEFAULT;
     c->ready_wait_ms = NODE_READY_WAIT_MS_DEFAULT;
+    c->drain_ms = NODE_DRAIN_MS_DEFAULT;
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
@@ -183,6 +184,10 @@ const node_opt_t config__opts[] = {
     {"--ready-wait-ms", "N", "ready_wait_ms", U64(ready_wait_ms, 0, 3600000), .roles = OPT_EDGE,
      .help = "under systemd (Type=notify): READY=1 once the link to the origin is live and "
              "fresh, or after this wait anyway (0: at once); GET /readyz still says which"},
+    {"--drain-ms", "N", "drain_ms", U64(drain_ms, 0, NODE_DRAIN_MS_MAX), .roles = OPT_BOTH,
+     .help = "on SIGTERM/SIGINT: /readyz answers 503 \"draining\" and the node keeps serving "
+             "this long before it stops accepting (0: stop at once; a second signal ends the "
+             "drain). See \"Graceful drain\" in README.md"},
     {"--write-timeout-ms", "N", "write_timeout_ms", U64(write_timeout_ms, 100, 3600000),
      .roles = OPT_EDGE, .help = "how long a forwarded write may wait"},
     {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40),

@@ -27,6 +27,15 @@
  * TimeoutStartSec (90 s); a snapshot may take longer, and the edge then
  * serves its replica marked stale meanwhile. */
 #define NODE_READY_WAIT_MS_DEFAULT 30000
+/* Graceful drain (--drain-ms): after SIGTERM the node reports not ready
+ * and keeps serving this long, so load balancers and Kubernetes endpoints
+ * stop sending it new requests before its listener closes. 0 by default:
+ * a node started by hand or by a test stops at once, as it always did; the
+ * systemd units and Kubernetes manifests set 5000 (their stop timeouts
+ * leave room for it plus KV_SHUTDOWN_GRACE_MS; tests/deploy checks that).
+ * At most NODE_DRAIN_MS_MAX: longer is a configuration mistake. */
+#define NODE_DRAIN_MS_DEFAULT 0
+#define NODE_DRAIN_MS_MAX     600000
 
 typedef struct {
     char listen_host[NODE_HOST_MAX];
@@ -61,6 +70,7 @@ typedef struct {
     bool strict_staleness;
     bool new_history;       /* origin: --new-history (after restoring a backup) */
     uint64_t ready_wait_ms; /* edge: longest wait for a live link before READY=1 (ready.h) */
+    uint64_t drain_ms;      /* SIGTERM: not ready, still serving, this long (README "Graceful drain") */
 
     /* HTTPS on the API port (README "HTTPS"); https_host "" = off. The cert
      * and key fields are comma-separated lists of files, pairs in order. */

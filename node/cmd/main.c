@@ -3,10 +3,14 @@
  * a node (open storage, establish identity and tokens, serve, stop).
  *
  * `edgekv origin` serves the REST API, the binding protocol and the
- * operations endpoints from one RocksDB replica. SIGINT/SIGTERM stop
- * accepting, let in-flight requests finish (KV_SHUTDOWN_GRACE_MS at most)
- * and close RocksDB cleanly. Under systemd (Type=notify) the node says
- * when it is ready, how it is doing and when it stops (ready.h).
+ * operations endpoints from one RocksDB replica. SIGINT/SIGTERM drain:
+ * /readyz answers 503 at once and the node keeps serving for --drain-ms
+ * (0 by default), then stops accepting, lets in-flight requests finish
+ * (KV_SHUTDOWN_GRACE_MS at most) and closes RocksDB cleanly; a second
+ * signal ends the drain at once. SIGHUP reloads the HTTPS and replication
+ * certificates and the configured tokens (on_sighup), without dropping
+ * a connection or a link. Under systemd (Type=notify) the node says when
+ * it is ready, how it is doing, when it reloads and when it stops (ready.h).
  */
 #include <errno.h>
 #ifdef __GLIBC__
@@ -58,6 +62,11 @@ typedef struct {
     char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
     char default_token[KV_TOKEN_MAX_BYTES + 1];
     uv_signal_t sigint, sigterm, sighup;
+    uv_timer_t drain_timer; /* the drain period after the first stop signal */
+    bool draining;          /* a stop signal arrived */
+    bool stopping;          /* the signal handles are closing: uv_run returns */
+    int argc;               /* the node's flags, read again by a SIGHUP reload */
+    char **argv;
     tls_api_t *https;    /* NULL: no HTTPS */
     node_ready_t *ready; /* NULL: not started by systemd (no NOTIFY_SOCKET) */
     hostgauges_t *host;  /* disk and certificate gauges of /metrics */
@@ -114,19 +123,23 @@ static int node_identity(node_t *n)
     return generated ? state_identity_put(n->store, &id) : 0;
 }
 
-/* Tokens from the configuration; with none, the node's default token (so
- * the server is never silently open). */
-static int node_tokens(node_t *n, int *generated)
+/* The configured token table of c: its tokens (the node's account where
+ * one names none) or, with none, the node's default token, generated once
+ * and kept in the store (so the server is never silently open). *out and
+ * *count point into c or into n->default_token. */
+static int token_table(node_t *n, node_config_t *c, auth_token_t *dflt, const auth_token_t **out,
+                       size_t *count, int *generated)
 {
     state_identity_t id;
-    size_t i;
     int rc;
     *generated = 0;
-    for (i = 0; i < n->cfg.token_count; i++)
-        if (!n->cfg.tokens[i].account)
-            n->cfg.tokens[i].account = n->account;
-    if (n->cfg.token_count)
-        return auth_create(n->cfg.tokens, n->cfg.token_count, &n->auth);
+    for (size_t i = 0; i < c->token_count; i++)
+        if (!c->tokens[i].account)
+            c->tokens[i].account = n->account;
+    if (c->token_count) {
+        *out = c->tokens, *count = c->token_count;
+        return 0;
+    }
     if ((rc = state_identity_get(n->store, &id)) != 0 && rc != KV_ENOTFOUND)
         return rc;
     if (!id.default_token[0]) {
@@ -136,9 +149,43 @@ static int node_tokens(node_t *n, int *generated)
         *generated = 1;
     }
     snprintf(n->default_token, sizeof n->default_token, "%s", id.default_token);
-    auth_token_t t = {
+    *dflt = (auth_token_t){
         .name = "default", .token = n->default_token, .account = n->account, .write = true};
-    return auth_create(&t, 1, &n->auth);
+    *out = dflt, *count = 1;
+    return 0;
+}
+
+static int node_tokens(node_t *n, int *generated)
+{
+    auth_token_t dflt;
+    const auth_token_t *tv;
+    size_t tn;
+    int rc = token_table(n, &n->cfg, &dflt, &tv, &tn, generated);
+    return rc != 0 ? rc : auth_create(tv, tn, &n->auth);
+}
+
+/* SIGHUP: the configuration (files and flags) read again for its tokens
+ * only; every other setting keeps its start-up value. A configuration that
+ * does not parse or holds a bad token changes nothing. */
+static int reload_config_tokens(node_t *n, size_t *count)
+{
+    node_config_t fresh;
+    auth_token_t dflt;
+    const auth_token_t *tv;
+    char err[512];
+    int rc, generated;
+    node_config_defaults(&fresh, n->app.role);
+    if (node_config_parse(&fresh, n->argc, n->argv, err, sizeof err) != 0) {
+        KV_LOG_ERROR("node", "SIGHUP: the configuration does not parse: %s", err);
+        node_config_free(&fresh);
+        return KV_ECONFIG;
+    }
+    rc = token_table(n, &fresh, &dflt, &tv, count, &generated);
+    if (rc == 0 && (rc = auth_set_configured(n->auth, tv, *count)) == KV_EINVAL)
+        KV_LOG_ERROR("node", "SIGHUP: the configured tokens are invalid (an empty, oversized or "
+                             "duplicate token)");
+    node_config_free(&fresh);
+    return rc;
 }
 
 /* DATA/edgekv.env: where wrangler and the SDK find this node, and the
@@ -203,40 +250,107 @@ static void raise_nofile(const node_config_t *c)
                     (unsigned long long)rl.rlim_cur, need);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+/* The end of the drain: closing the signal handles and the timer lets the
+ * main loop return, and run_node stops the server. Once. */
+static void stop_now(node_t *n)
 {
-    node_t *n = h->data;
-    char status[64];
-    KV_LOG_INFO("node", "signal %d: stopping (grace %d ms)", signum, KV_SHUTDOWN_GRACE_MS);
-    snprintf(status, sizeof status, "stopping (signal %d, grace %d ms)", signum,
-             KV_SHUTDOWN_GRACE_MS);
-    ready_stop(n->ready, status);
-    n->ready = NULL;
+    if (n->stopping)
+        return;
+    n->stopping = true;
     uv_close((uv_handle_t *)&n->sigint, NULL);
     uv_close((uv_handle_t *)&n->sigterm, NULL);
     uv_close((uv_handle_t *)&n->sighup, NULL);
+    uv_close((uv_handle_t *)&n->drain_timer, NULL);
 }
 
-/* SIGHUP: read the HTTPS certificate files again. New connections get the
- * new ones; open connections finish on the old. */
+static void on_drained(uv_timer_t *t)
+{
+    node_t *n = t->data;
+    KV_LOG_INFO("node", "drain over: closing the listeners (in-flight requests get %d ms)",
+                KV_SHUTDOWN_GRACE_MS);
+    stop_now(n);
+}
+
+/* SIGINT/SIGTERM. The first starts the drain: not ready (/readyz 503,
+ * STOPPING=1 to systemd) while still serving for --drain-ms, so that load
+ * balancers and Kubernetes take the node out before its listener closes.
+ * A second signal ends the drain at once. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+    node_t *n = h->data;
+    char status[96];
+    if (n->draining) {
+        KV_LOG_INFO("node", "signal %d again: ending the drain now", signum);
+        uv_timer_stop(&n->drain_timer);
+        stop_now(n);
+        return;
+    }
+    n->draining = true;
+    __atomic_store_n(&n->app.draining, true, __ATOMIC_RELAXED);
+    KV_LOG_INFO("node", "signal %d: draining %llu ms (not ready, still serving), then stopping "
+                "(grace %d ms)", signum, (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
+    snprintf(status, sizeof status, "draining %llu ms after signal %d, then stopping",
+             (unsigned long long)n->cfg.drain_ms, signum);
+    ready_stop(n->ready, status);
+    n->ready = NULL;
+    if (n->cfg.drain_ms == 0)
+        stop_now(n);
+    else
+        uv_timer_start(&n->drain_timer, on_drained, n->cfg.drain_ms, 0);
+}
+
+/* One part of a SIGHUP reload: its outcome logged and added to the status
+ * line systemd shows ("reloaded: ..." / "NOT reloaded: ..."). */
+static void reload_note(char *ok, char *failed, size_t cap, const char *what, int rc)
+{
+    char *list = rc == 0 ? ok : failed;
+    size_t len = strlen(list);
+    snprintf(list + len, cap - len, "%s%s", len ? ", " : "", what);
+}
+
+/* SIGHUP: read the certificate files and the configured tokens again. New
+ * connections and reconnects get the new certificates; open connections
+ * and replication links finish on the old ones. A part that fails keeps
+ * what it had and says why in the log. */
 static void on_sighup(uv_signal_t *h, int signum)
 {
     node_t *n = h->data;
+    char ok[128] = "", failed[128] = "", status[300];
+    size_t tokens = 0;
+    int rc;
     (void)signum;
-    if (!n->https) {
-        KV_LOG_INFO("node", "SIGHUP: no HTTPS certificates to reload");
-        return;
-    }
     ready_reloading(n->ready);
-    if (tls_api_reload(n->https) == 0) {
-        KV_LOG_INFO("node", "SIGHUP: HTTPS certificates reloaded (generation %u)",
-                    tls_api_generation(n->https));
-        ready_reloaded(n->ready, "HTTPS certificates reloaded");
-    } else {
-        KV_LOG_ERROR("node", "SIGHUP: HTTPS certificates not reloaded (see above); still serving "
-                             "the previous ones");
-        ready_reloaded(n->ready, "HTTPS certificates NOT reloaded (see the log)");
+    if (n->https) {
+        if ((rc = tls_api_reload(n->https)) == 0)
+            KV_LOG_INFO("node", "SIGHUP: HTTPS certificates reloaded (generation %u)",
+                        tls_api_generation(n->https));
+        else
+            KV_LOG_ERROR("node", "SIGHUP: HTTPS certificates not reloaded (see above); still "
+                                 "serving the previous ones");
+        reload_note(ok, failed, sizeof ok, "HTTPS certificates", rc);
     }
+    if (n->app.replica) {
+        if ((rc = replica_reload_tls(n->replica)) == 0)
+            KV_LOG_INFO("node", "SIGHUP: replication certificates reloaded (%s): new links use "
+                                "them, live links keep their session",
+                        n->cfg.certs_dir);
+        else
+            KV_LOG_ERROR("node", "SIGHUP: replication certificates not reloaded: %s (see above); "
+                                 "new links still use the previous ones",
+                         kv_strerror(rc));
+        reload_note(ok, failed, sizeof ok, "replication certificates", rc);
+    }
+    if ((rc = reload_config_tokens(n, &tokens)) == 0)
+        KV_LOG_INFO("node", "SIGHUP: %zu configured token%s reloaded", tokens,
+                    tokens == 1 ? "" : "s");
+    else
+        KV_LOG_ERROR("node", "SIGHUP: tokens not reloaded (%s); the previous ones stay",
+                     kv_strerror(rc));
+    reload_note(ok, failed, sizeof ok, "tokens", rc);
+    snprintf(status, sizeof status, "%s%s%s%s%s", failed[0] ? "NOT reloaded: " : "", failed,
+             failed[0] && ok[0] ? "; " : "", ok[0] ? "reloaded: " : "", ok);
+    KV_LOG_INFO("node", "SIGHUP: %s", status);
+    ready_reloaded(n->ready, status);
 }
 
 /* Split a comma-separated list in place into at most max items. */
@@ -363,6 +477,18 @@ static int configured_token(void *arg, const char *id, judge_scope_t *out)
     return 1;
 }
 
+/* The judge holds the configured table while it judges a group, so a
+ * SIGHUP reload does not free the strings it borrowed (auth.h). */
+static void configured_hold(void *arg)
+{
+    auth_configured_hold(arg);
+}
+
+static void configured_release(void *arg)
+{
+    auth_configured_release(arg);
+}
+
 /* The replica: every write goes through it. An edge replicates from its
  * origin; an origin with certificates listens for edges; an origin without
  * them is a lone origin - the same origin core and commit path, no
@@ -397,7 +523,10 @@ static int start_replica(node_t *n)
     rc.apply_inline = edge && c->storage.sync != STOR_SYNC_ALWAYS;
     rc.on_tokens = reload_tokens;
     rc.on_tokens_arg = n;
-    rc.tokens = (judge_tokens_t){.lookup = configured_token, .arg = n->auth};
+    rc.tokens = (judge_tokens_t){.lookup = configured_token,
+                                 .hold = configured_hold,
+                                 .release = configured_release,
+                                 .arg = n->auth};
     if ((err = replica_start(&rc, &n->replica)) != 0)
         return err;
     kvops_set_replica(n->ops, n->replica);
@@ -498,7 +627,7 @@ static void node_malloc_tune(void)
 
 static int run_node(const char *role, int argc, char **argv)
 {
-    node_t n = {0};
+    node_t n = {.argc = argc, .argv = argv};
     char err[512], threads[16];
     int rc, gen = 0;
     http_config_t hc = {0};
@@ -556,13 +685,14 @@ static int run_node(const char *role, int argc, char **argv)
     uv_signal_init(loop, &n.sigint);
     uv_signal_init(loop, &n.sigterm);
     uv_signal_init(loop, &n.sighup);
-    n.sigint.data = n.sigterm.data = n.sighup.data = &n;
+    uv_timer_init(loop, &n.drain_timer);
+    n.sigint.data = n.sigterm.data = n.sighup.data = n.drain_timer.data = &n;
     uv_signal_start(&n.sigint, on_signal, SIGINT);
     uv_signal_start(&n.sigterm, on_signal, SIGTERM);
     uv_signal_start(&n.sighup, on_sighup, SIGHUP);
     if (ready_start(loop, &n.app, n.cfg.ready_wait_ms, &n.ready) != 0)
         KV_LOG_WARN("node", "systemd notification: out of memory; READY=1 not sent");
-    uv_run(loop, UV_RUN_DEFAULT);                   /* returns once a signal closed both handles */
+    uv_run(loop, UV_RUN_DEFAULT); /* returns once the drain closed every handle */
     http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
     tls_api_free(n.https);                          /* after its last connection */
     replica_stop(n.replica);

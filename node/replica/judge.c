@@ -411,10 +411,13 @@ int judge_group(stor_t *s, const judge_tokens_t *configured, const repl_mutation
     state_token_t rec = {0};
     int known = 0;
     int rc = 0;
+    bool held = configured && configured->lookup && configured->hold;
     j.ns_ops = kv_malloc((n ? n : 1) * sizeof *j.ns_ops);
     j.tok_ops = kv_malloc((n ? n : 1) * sizeof *j.tok_ops);
     if (!j.ns_ops || !j.tok_ops)
         rc = -ENOMEM;
+    if (held)
+        configured->hold(configured->arg);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const repl_op_t *o = &muts[i].op;
         repl_op_kind_t k = o->kind;
@@ -455,6 +458,8 @@ int judge_group(stor_t *s, const judge_tokens_t *configured, const repl_mutation
             j.tok_ops[j.n_tok++] = i;
     }
     state_token_free(&rec);
+    if (held && configured->release)
+        configured->release(configured->arg);
     kv_free(j.ns_ops);
     kv_free(j.tok_ops);
     return rc;

@@ -89,11 +89,15 @@ typedef struct {
 } judge_scope_t;
 
 /* The origin's configured tokens (node/api/auth.h gives them ids): lookup
- * returns 1 with *out filled (strings borrowed from the table, which
- * outlives the judge) when `id` is one of them, else 0. Called on the
- * commit thread. A NULL lookup: there are none. */
+ * returns 1 with *out filled (strings borrowed from the table) when `id`
+ * is one of them, else 0. A reload may replace the table (SIGHUP), so
+ * judge_group calls hold (if not NULL) before its first lookup and
+ * release after its last use of a scope: the table stays put in between.
+ * Called on the commit thread. A NULL lookup: there are none. */
 typedef struct {
     int (*lookup)(void *arg, const char *id, judge_scope_t *out);
+    void (*hold)(void *arg);
+    void (*release)(void *arg);
     void *arg;
 } judge_tokens_t;
 

@@ -381,10 +381,26 @@ static void take_deferred(replica_t *r)
     r->defer_persist_n = 0;
 }
 
+/* A reloaded TLS context replaces the one new connections use; open
+ * connections hold their own reference to the old one (tls.h). */
+static void take_tls(replica_t *r)
+{
+    tls_ctx_t *next;
+    pthread_mutex_lock(&r->lock);
+    next = r->tls_next;
+    r->tls_next = NULL;
+    pthread_mutex_unlock(&r->lock);
+    if (!next)
+        return;
+    tls_ctx_free(r->tls);
+    r->tls = next;
+}
+
 static void on_wake(uv_async_t *h)
 {
     replica_t *r = h->data;
     bool stopping;
+    take_tls(r);
     take_deferred(r);
     take_completions(r);
     pthread_mutex_lock(&r->lock);
@@ -480,6 +496,7 @@ static void replica_free(replica_t *r)
     kv_free(r->edges_now);
     kv_free(r->edges_shown);
     tls_ctx_free(r->tls);
+    tls_ctx_free(r->tls_next);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->snap_cond);
     kv_free(r);
@@ -542,6 +559,26 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
         return rc;
     }
     *out = r;
+    return 0;
+}
+
+int replica_reload_tls(replica_t *r)
+{
+    tls_ctx_t *fresh, *stale;
+    int rc;
+    if (r->cfg.role == REPLICA_ORIGIN && r->cfg.lone)
+        return KV_ENOTFOUND;
+    rc = tls_ctx_create(r->cfg.role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE,
+                        r->cfg.ca_file, r->cfg.cert_file, r->cfg.key_file, &fresh);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&r->lock);
+    stale = r->tls_next; /* a reload the loop has not taken yet */
+    r->tls_next = fresh;
+    if (!r->stopping)
+        uv_async_send(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    tls_ctx_free(stale);
     return 0;
 }
 

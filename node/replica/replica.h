@@ -80,6 +80,15 @@ int replica_start(const replica_config_t *cfg, replica_t **out);
 /* Stop the link/listener, finish storage work, join threads, free. */
 void replica_stop(replica_t *r);
 
+/* SIGHUP: read the CA, certificate and key files of the configuration
+ * again (any thread but the replication loop). When they make a valid
+ * context (tls_ctx_create's checks: role, key match) new connections and
+ * reconnects use it from the loop's next turn on; established links keep
+ * the session they have, so no healthy link drops. 0 then; otherwise
+ * KV_ECONFIG (the reason logged) or -ENOMEM, and the previous material
+ * stays in use. KV_ENOTFOUND for a lone origin, which has no TLS. */
+int replica_reload_tls(replica_t *r);
+
 /* The port the origin's replication listener bound (useful with port 0). */
 int replica_port(const replica_t *r);
 

@@ -124,8 +124,9 @@ struct replica {
     uv_timer_t timer;
     bool loop_started;
 
-    tls_ctx_t *tls;
-    uv_tcp_t listener; /* origin */
+    tls_ctx_t *tls;      /* loop thread: what new connections use */
+    tls_ctx_t *tls_next; /* guarded by lock: a reload's, taken by on_wake */
+    uv_tcp_t listener;   /* origin */
     int port;
     bool listening;
 

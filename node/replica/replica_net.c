@@ -231,8 +231,9 @@ static void on_handshake(tls_conn_t *c, int status)
                 peer->id, why, (unsigned long long)held);
         return; /* on_close follows */
     }
-    KV_LOG_INFO(REPLICA_LOG, "link %u up: %s %s", peer->id, tls_role_name(tls_conn_peer_role(c)),
-                tls_conn_peer_name(c));
+    KV_LOG_INFO(REPLICA_LOG, "link %u up: %s %s (certificate serial %s)", peer->id,
+                tls_role_name(tls_conn_peer_role(c)), tls_conn_peer_name(c),
+                tls_conn_peer_serial(c));
     peer_proven(r, peer);
     core_connected(r, peer);
 }

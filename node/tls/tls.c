@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -296,6 +297,19 @@ static void tls__maybe_report(tls_conn_t *c)
     c->cbs.on_handshake(c, 0);
 }
 
+/* The certificate's serial as upper-case hex (OpenSSL's own spelling);
+ * "" when it does not fit or cannot be converted. */
+static void tls__serial_hex(X509 *cert, char *out, size_t cap)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    out[0] = '\0';
+    if (hex && strlen(hex) < cap)
+        memcpy(out, hex, strlen(hex) + 1);
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
 /* Handshake finished on our side: record the verified peer identity. */
 static int tls__handshake_done(tls_conn_t *c)
 {
@@ -313,6 +327,7 @@ static int tls__handshake_done(tls_conn_t *c)
         return -EACCES;
     }
     c->peer_role = role;
+    tls__serial_hex(peer, c->peer_serial, sizeof c->peer_serial);
     c->hs_local = true;
     if (c->is_server) /* we judged the client last: nothing more to wait for */
         c->hs_accepted = true;
@@ -609,6 +624,11 @@ tls_role_t tls_conn_peer_role(const tls_conn_t *c)
 const char *tls_conn_peer_name(const tls_conn_t *c)
 {
     return c->established ? c->peer_name : "";
+}
+
+const char *tls_conn_peer_serial(const tls_conn_t *c)
+{
+    return c->established ? c->peer_serial : "";
 }
 
 const char *tls_conn_error(const tls_conn_t *c)

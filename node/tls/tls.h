@@ -157,6 +157,11 @@ void tls_conn_close(tls_conn_t *conn);
  * connection. */
 tls_role_t tls_conn_peer_role(const tls_conn_t *conn);
 const char *tls_conn_peer_name(const tls_conn_t *conn);
+/* The serial number of the peer's verified certificate, upper-case hex as
+ * `openssl x509 -serial` prints it ("" before on_handshake): which
+ * certificate a peer presented, e.g. after a rotation. Lives as long as the
+ * connection. */
+const char *tls_conn_peer_serial(const tls_conn_t *conn);
 
 /* Why the connection failed ("peer certificate: certificate has expired",
  * "peer role edge where origin expected", ...); "" if it has not. */

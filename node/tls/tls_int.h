@@ -11,6 +11,8 @@
 
 /* Reason texts: long enough for a verification message plus OpenSSL detail. */
 #define TLS__REASON_MAX 256
+/* A certificate serial in hex: RFC 5280 allows at most 20 octets. */
+#define TLS__SERIAL_HEX_MAX (2 * 20)
 
 struct tls_ctx {
     SSL_CTX *ssl; /* reference counted by OpenSSL; each SSL holds one */
@@ -56,6 +58,7 @@ struct tls_conn {
     size_t cipher_inflight;   /* ciphertext bytes in uv_write requests */
     tls_role_t peer_role;
     char peer_name[KV_TLS_PEER_NAME_MAX + 1];
+    char peer_serial[TLS__SERIAL_HEX_MAX + 1]; /* hex, "" until verified */
     char error[TLS__REASON_MAX];  /* why it failed, for on_close and logs */
     char detail[TLS__REASON_MAX]; /* the OpenSSL error queue at the failure */
     char peer_addr[64];           /* "ip:port", for logs */
