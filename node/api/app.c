@@ -366,6 +366,9 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
     }
     metrics_buf_value(b, "gauge", "edgekv_replication_alarm",
                       "1 when an operator must look (history changed).", st.alarm);
+    metrics_buf_value(b, "counter", "edgekv_replication_links_total",
+                      "Replication links established (TLS handshake done) since start.",
+                      st.links_total);
     if (st.role == REPLICA_EDGE) {
         metrics_buf_value(b, "gauge", "edgekv_replication_applied_seq",
                           "Last log sequence applied here.", st.edge.applied_seq);

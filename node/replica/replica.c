@@ -116,6 +116,7 @@ int replica_status(replica_t *r, replica_status_t *out)
     int rc = 0;
     pthread_mutex_lock(&r->lock);
     *out = r->status;
+    out->links_total = r->links_total;
     out->edges = out->edge_count ? kv_malloc(out->edge_count * sizeof *out->edges) : NULL;
     if (out->edges)
         memcpy(out->edges, r->status.edges, out->edge_count * sizeof *out->edges);

@@ -121,6 +121,10 @@ typedef struct {
     repl_edge_info_t *edges;
     size_t edge_count;
     char history_id[33];
+    /* Replication links established since start (edge: its link to the
+     * origin; origin: every edge's), counted at the TLS handshake. It moves
+     * only when a link is (re)made: a certificate reload leaves it. */
+    uint64_t links_total;
     bool alarm;
     char alarm_reason[256];
 } replica_status_t;

@@ -163,6 +163,7 @@ struct replica {
     bool stopping;                       /* guarded by lock */
     rwrite_t *waiting;                   /* submitted, loop thread only */
     replica_status_t status;             /* guarded by lock */
+    uint64_t links_total;                /* guarded by lock: replica_status_t.links_total */
     /* Core events that arose while its actions were being dispatched; they
      * are delivered from on_wake, never re-entrantly (loop thread only). */
     bool defer_connect_failed;

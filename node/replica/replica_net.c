@@ -234,6 +234,9 @@ static void on_handshake(tls_conn_t *c, int status)
     KV_LOG_INFO(REPLICA_LOG, "link %u up: %s %s (certificate serial %s)", peer->id,
                 tls_role_name(tls_conn_peer_role(c)), tls_conn_peer_name(c),
                 tls_conn_peer_serial(c));
+    pthread_mutex_lock(&r->lock);
+    r->links_total++;
+    pthread_mutex_unlock(&r->lock);
     peer_proven(r, peer);
     core_connected(r, peer);
 }
