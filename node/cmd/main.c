@@ -289,8 +289,8 @@ static void on_signal(uv_signal_t *h, int signum)
     __atomic_store_n(&n->app.draining, true, __ATOMIC_RELAXED);
     KV_LOG_INFO("node", "signal %d: draining %llu ms (not ready, still serving), then stopping "
                 "(grace %d ms)", signum, (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
-    snprintf(status, sizeof status, "draining %llu ms after signal %d, then stopping",
-             (unsigned long long)n->cfg.drain_ms, signum);
+    snprintf(status, sizeof status, "stopping (signal %d, drain %llu ms, grace %d ms)", signum,
+             (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
     ready_stop(n->ready, status);
     n->ready = NULL;
     if (n->cfg.drain_ms == 0)

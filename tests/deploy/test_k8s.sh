@@ -31,6 +31,15 @@ done
 check "the probe paths a node answers without a token" "/healthz /readyz" "${probes[*]}"
 check "/readyz: the origin ready, the edge without its origin not" "200 503" \
   "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$OPORT/readyz") $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$EPORT/readyz")"
+# The stop drains (--drain-ms), then in-flight requests get the shutdown
+# grace: the kubelet's SIGKILL must come after both.
+for m in "$K8S"/origin.yaml "$K8S"/edge.yaml; do
+  drain=$(sed -n 's/^ *- --drain-ms=\([0-9]*\)$/\1/p' "$m")
+  grace_s=$(sed -n 's/^ *terminationGracePeriodSeconds: \([0-9]*\)$/\1/p' "$m")
+  check "$(basename "$m"): a drain is configured (--drain-ms)" 1 "$([[ $drain =~ ^[0-9]+$ && $drain -gt 0 ]] && echo 1 || echo 0)"
+  check "$(basename "$m"): terminationGracePeriodSeconds ${grace_s} covers --drain-ms ${drain:-?} + KV_SHUTDOWN_GRACE_MS" 1 \
+    "$((${grace_s:-0} * 1000 >= ${drain:-0} + $(limit KV_SHUTDOWN_GRACE_MS) ? 1 : 0))"
+done
 mkdir -p "$TMP/help"
 "$EDGEKV" origin --help >"$TMP/help/origin.help"
 "$EDGEKV" edge --help >"$TMP/help/edge.help"

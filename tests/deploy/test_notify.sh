@@ -72,7 +72,7 @@ check "edge2: READY=1 on a live link, not the 10 min wait" "READY=1 | STATUS=edg
 # ---- stop ---------------------------------------------------------------------------------
 for p in "$E1PID" "$E2PID" "$OPID"; do
   PID=$p stop_node TERM
-  check "pid $p: STOPPING=1 last" "STOPPING=1 | STATUS=stopping (signal 15, grace $(limit KV_SHUTDOWN_GRACE_MS) ms)" \
+  check "pid $p: STOPPING=1 last" "STOPPING=1 | STATUS=stopping (signal 15, drain 0 ms, grace $(limit KV_SHUTDOWN_GRACE_MS) ms)" \
     "$(said "$p" | tail -1)"
 done
 

@@ -80,6 +80,13 @@ for role in origin edge; do
   done
   check "edgekv-$role: Type=notify" notify "$(sed -n 's/^Type=//p' "$unit")"
   check "edgekv-$role: ExecReload sends SIGHUP" '/bin/kill -HUP $MAINPID' "$(sed -n 's/^ExecReload=//p' "$unit")"
+  # The stop drains (--drain-ms), then in-flight requests get the shutdown
+  # grace: systemd's SIGKILL must come after both.
+  drain=$(sed -n 's/^ExecStart=.*--drain-ms \([0-9]*\).*/\1/p' "$unit")
+  stop_s=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$unit")
+  check "edgekv-$role: a drain is configured (--drain-ms)" 1 "$([[ $drain =~ ^[0-9]+$ && $drain -gt 0 ]] && echo 1 || echo 0)"
+  check "edgekv-$role: TimeoutStopSec ${stop_s}s covers --drain-ms ${drain:-?} + KV_SHUTDOWN_GRACE_MS" 1 \
+    "$((${stop_s:-0} * 1000 >= ${drain:-0} + $(limit KV_SHUTDOWN_GRACE_MS) ? 1 : 0))"
   for key in $(jq -r 'keys[]' "$ROOT/etc/edgekv/$([[ $role == edge ]] && echo edge-edge1 || echo origin).json"); do
     if grep -q "(file: \"$key\")" "$TMP/help.$role"; then ok "sample $role config: $key is a file key"
     else bad "sample $role config: $key is not a file key of edgekv $role"; fi
@@ -176,10 +183,11 @@ stop_traced() {
 stop_traced "$EPID" edge1
 stop_traced "$OPID" origin
 # Each sender's READY=1, RELOADING=1 and STOPPING=1 in order: the origin
-# (HTTPS certificates) reloads on SIGHUP, the edge has nothing to reload.
+# (HTTPS and replication certificates, tokens) and the edge (replication
+# certificates, tokens) both reload on SIGHUP.
 seqs=$(awk '{k = ""; for (i = 2; i <= NF; i++) if ($i ~ /^(READY|RELOADING|STOPPING)=1$/) k = k " " substr($i, 1, index($i, "=") - 1)
              if (k != "") s[$1] = s[$1] k} END {for (p in s) print substr(s[p], 2)}' "$TMP/run/notify.log" | sort)
-check "what each node told systemd" "READY RELOADING READY STOPPING|READY STOPPING" "$(paste -sd'|' <<<"$seqs")"
+check "what each node told systemd" "READY RELOADING READY STOPPING|READY RELOADING READY STOPPING" "$(paste -sd'|' <<<"$seqs")"
 kill "$LPID" 2>/dev/null || true
 wait "$LPID" 2>/dev/null || true
 forget_pid "$LPID"
