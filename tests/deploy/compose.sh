@@ -9,7 +9,19 @@
 #      its link live again, every write there, its digest equal to the origin's;
 #   3. Prometheus scrapes every node (/api/v1/targets: four targets, all up);
 #   4. an edge that dials the origin by a name its certificate does not
-#      carry (edge4, profile mismatch) has its link refused, and says so.
+#      carry (edge4, profile mismatch) has its link refused, and says so;
+#   5. certificate rotation: new certificates from the same CA written into
+#      the certificate volumes, `docker kill -s HUP` to every node: no link
+#      drops (edgekv_replication_links_total), writes flow, the expiry
+#      gauges move, and new links present the new certificates (serials);
+#   6. a rolling upgrade to a second image (edgekv:TAG-next, built from the
+#      same tree): edge1, edge2, edge3, then the origin are replaced one at a
+#      time while a writer in the network writes through the edges; every
+#      acknowledged write (the ledger) is on every node at the end;
+#   7. backup and restore: `edgekv backup` of the live origin over HTTP with
+#      the operator token, `edgekv restore` into a fresh origin container and
+#      volume; the edges do not resume onto the new history, they take a
+#      snapshot of it, and every node ends equal to the backup.
 # Everything is torn down at the end (compose down -v), whatever happened;
 # a docker daemon the script started is stopped again (by its pid).
 # Needs root, docker.io, docker-compose, debootstrap (install-deps.sh --deploy).
@@ -79,6 +91,7 @@ cleanup() {
   if docker info >/dev/null 2>&1; then
     dcm down -v --remove-orphans >"$work/down.log" 2>&1 ||
       cat "$work/down.log" >&2
+    docker volume rm "${proj}_backup" >/dev/null 2>&1
   fi
   if [[ -n "$dockerd_pid" ]]; then
     kill "$dockerd_pid" 2>/dev/null
@@ -227,9 +240,187 @@ curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" |
 echo "   edge4 /status: $(curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" | jq -c '{link: .replication.link, stale: .replication.stale}')"
 done_step
 
-# ---- not covered by this script (issue 11 stays open for them) ---------------------------
-# Certificate rotation with SIGHUP (the node reloads only its HTTPS files today, not the
-# replication certificates); a rolling upgrade with a second image (build-image.sh --tag)
-# replacing the edges one by one, then the origin; backup and restore between containers
-# (tests/process/test_backup.sh runs that drill on processes).
-echo "-- not covered here yet: SIGHUP rotation, rolling upgrade, backup and restore (issue 11)"
+# ---- certificate rotation with SIGHUP ---------------------------------------------------
+step "certificate rotation: new certificates from the same CA, SIGHUP to every node"
+nodes=(origin edge1 edge2 edge3)
+metric_of() { # SERVICE NAME [LABEL-MATCH]: a sample of the node's /metrics
+  curl -sf "http://$(hostport "$1" 8787)/metrics" | grep "^$2[ {]" | grep -F -- "${3:-}" |
+    awk '{print $2}' | head -1
+}
+declare -A links0=() expiry0=()
+for s in "${nodes[@]}"; do
+  links0[$s]=$(metric_of "$s" edgekv_replication_links_total)
+  expiry0[$s]=$(metric_of "$s" edgekv_certificate_not_after_seconds 'use="replication"')
+done
+# The serial each side showed at its last handshake (the logs name it).
+last_serial() { # SERVICE PEER-NAME
+  docker logs "$(cid "$1")" 2>&1 | sed -n "s/.*link [0-9]* up: [a-z]* $2 (certificate serial \([0-9A-F]*\)).*/\1/p" | tail -1
+}
+o_serial0=$(last_serial edge2 origin)
+e1_serial0=$(last_serial origin edge1)
+# Re-issue into the certificate volumes (the certs service has them all),
+# 30 days instead of 825, so the expiry gauges must move.
+dc run --rm --no-deps -T --entrypoint /bin/sh certs -ec '
+  ca=/certs/ca
+  edgekv certs issue --dir $ca --role origin --name origin --host origin --host 198.18.10.2 --days 30
+  for i in 1 2 3; do
+    edgekv certs issue --dir $ca --role edge --name edge$i --host edge$i --host 198.18.10.1$i --days 30
+  done
+  for n in origin edge1 edge2 edge3; do cp $ca/$n.crt $ca/$n.key /certs/$n/; done
+  chown -R 10001:10001 /certs
+  chmod 0600 /certs/*/*.key
+  echo "certificates re-issued"' >"$work/reissue.log" 2>&1 ||
+  { cat "$work/reissue.log" >&2; fail "re-issuing the certificates"; }
+since=$(date -u +%Y-%m-%dT%H:%M:%S)
+for s in "${nodes[@]}"; do docker kill -s HUP "$(cid "$s")" >/dev/null; done
+reloaded() { docker logs --since "$since" "$(cid "$1")" 2>&1 | grep -c "replication certificates reloaded" >/dev/null; }
+for s in "${nodes[@]}"; do wait_for 20 "$s reloaded its certificates" reloaded "$s"; done
+docker logs --since "$since" "$(cid origin)" 2>&1 | grep "SIGHUP: " | sed 's/^/   origin log: /'
+for i in $(seq 1 20); do
+  curl -sf -X PUT "$e1$base/$ns/values/rot$i" -H "Authorization: Bearer $T" --data-binary "r$i" \
+    >/dev/null || fail "write rot$i at edge1 after the reload"
+done
+wait_for 10 "rot20 at edge3" read_at http://edge3:8787 rot20 r20
+for s in "${nodes[@]}"; do
+  now=$(metric_of "$s" edgekv_replication_links_total)
+  [[ $now == "${links0[$s]}" ]] || fail "$s: replication links went ${links0[$s]} -> $now: a link dropped"
+  exp=$(metric_of "$s" edgekv_certificate_not_after_seconds 'use="replication"')
+  # The new certificate expires in 30 days, the old one in 825.
+  [[ -n $exp && $exp -lt ${expiry0[$s]} && $exp -le $(($(date +%s) + 31 * 86400)) ]] ||
+    fail "$s: the expiry gauge shows $exp (was ${expiry0[$s]})"
+  echo "   $s: links ${links0[$s]} -> $now, certificate expiry ${expiry0[$s]} -> $exp"
+done
+# New connections use the new certificates: edge2 restarted meets the origin's
+# reloaded one; the origin restarted meets edge1's and edge3's reloaded ones.
+since=$(date -u +%Y-%m-%dT%H:%M:%S)
+dc restart edge2 >/dev/null 2>&1
+wait_for 30 "edge2 link live after its restart" link_live edge2
+o_serial1=$(last_serial edge2 origin)
+[[ -n $o_serial1 && $o_serial1 != "$o_serial0" ]] ||
+  fail "edge2 was shown the origin's serial $o_serial1 (before the rotation: $o_serial0)"
+echo "   the origin's certificate on a new link: serial $o_serial0 -> $o_serial1"
+dc restart origin >/dev/null 2>&1
+wait_for 60 "origin healthy after its restart" healthy origin
+for s in edge1 edge2 edge3; do wait_for 30 "$s link live after the origin's restart" link_live "$s"; done
+e1_serial1=$(last_serial origin edge1)
+[[ -n $e1_serial1 && $e1_serial1 != "$e1_serial0" ]] ||
+  fail "the origin was shown edge1's serial $e1_serial1 (before the rotation: $e1_serial0)"
+echo "   edge1's certificate on a new link: serial $e1_serial0 -> $e1_serial1"
+done_step
+
+# ---- a rolling upgrade with writes flowing -------------------------------------------------
+next=$tag-next
+step "rolling upgrade to edgekv:$next: edge1, edge2, edge3, then the origin, writes flowing"
+deploy/docker/build-image.sh --ref HEAD --tag "$next" ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"} |
+  sed 's/^/   /'
+# The writer runs in the network (the Prometheus container has a shell and
+# curl): round robin over the three edges by host name, one write at a time;
+# a write is in the ledger only once acknowledged (HTTP 200, success true).
+docker exec -d "$(cid prometheus)" sh -c '
+  rm -f /tmp/ledger /tmp/stop /tmp/writer.done; i=0
+  while [ ! -e /tmp/stop ]; do
+    i=$((i + 1)); e=edge$((i % 3 + 1))
+    if curl -sf --max-time 5 -X PUT -H "Authorization: Bearer '"$T"'" --data-binary "u$i" \
+         "http://$e:8787'"$base/$ns"'/values/up$i" | grep -q "\"success\":true"; then
+      echo "up$i" >>/tmp/ledger
+    fi
+  done
+  touch /tmp/writer.done'
+ledger_n() { docker exec "$(cid prometheus)" sh -c 'wc -l </tmp/ledger 2>/dev/null || echo 0'; }
+grows() { # past N acknowledged writes
+  [[ $(ledger_n) -gt $1 ]]
+}
+wait_for 20 "the writer's first writes" grows 10
+ready_in() { [[ "$(incluster "http://$1:8787/readyz")" == ready ]]; }
+for s in edge1 edge2 edge3 origin; do
+  before=$(ledger_n)
+  EDGEKV_IMAGE=edgekv:$next dc up -d --no-deps "$s" >"$work/up-$s.log" 2>&1 ||
+    { cat "$work/up-$s.log" >&2; fail "replacing $s"; }
+  wait_for 60 "$s healthy on edgekv:$next" healthy "$s"
+  if [[ $s == origin ]]; then
+    for e in edge1 edge2 edge3; do wait_for 30 "$e ready again after the origin's upgrade" ready_in "$e"; done
+  else
+    wait_for 30 "$s ready on edgekv:$next" ready_in "$s"
+  fi
+  wait_for 20 "writes flowing after $s" grows $((before + 10))
+  echo "   $s now runs $(docker inspect -f '{{.Config.Image}}' "$(cid "$s")"); ledger $(ledger_n) writes"
+done
+docker exec "$(cid prometheus)" touch /tmp/stop
+writer_done() { docker exec "$(cid prometheus)" test -e /tmp/writer.done; }
+wait_for 20 "the writer to stop" writer_done
+docker exec "$(cid prometheus)" cat /tmp/ledger | sort >"$work/ledger"
+n_acked=$(wc -l <"$work/ledger")
+keys_of() { # SERVICE PREFIX: every key of the namespace with that prefix, sorted
+  local url="http://$(hostport "$1" 8787)$base/$ns/keys?prefix=$2&limit=1000" cursor="" page
+  while :; do
+    page=$(curl -sf -H "Authorization: Bearer $T" "$url${cursor:+&cursor=$cursor}") || return 1
+    jq -r '.result[].name' <<<"$page"
+    cursor=$(jq -r '.result_info.cursor // empty' <<<"$page")
+    [[ -n $cursor ]] || break
+  done | sort
+}
+all_present() { # SERVICE: every acknowledged write is there
+  keys_of "$1" up >"$work/keys-$1"
+  [[ -z "$(comm -23 "$work/ledger" "$work/keys-$1")" ]]
+}
+for s in origin edge1 edge2 edge3; do
+  wait_for 20 "every acknowledged write at $s" all_present "$s"
+  [[ "$(docker inspect -f '{{.Config.Image}}' "$(cid "$s")")" == "edgekv:$next" ]] || fail "$s not upgraded"
+  echo "   $s: all $n_acked acknowledged writes present ($(wc -l <"$work/keys-$s") up* keys)"
+done
+[[ $n_acked -ge 40 ]] || fail "only $n_acked writes acknowledged during the upgrade"
+done_step
+
+# ---- backup of the live origin, restored into a fresh origin ---------------------------
+step "backup of the live origin over HTTP, restored into a fresh origin container"
+net=${proj}_edgekv
+vol_bk=${proj}_backup
+docker volume create "$vol_bk" >/dev/null
+# The backup is taken in the network by a one-off container of the image.
+docker run --rm --user 0:0 --network "$net" -v "$vol_bk:/backup" "edgekv:$next" \
+  backup --url http://origin:8787 --token "$T" --account "$A" --out /backup/b1 >"$work/backup.log" 2>&1 ||
+  { cat "$work/backup.log" >&2; fail "edgekv backup"; }
+tail -2 "$work/backup.log" | sed 's/^/   backup: /'
+history0=$(curl -sf -H "Authorization: Bearer $T" "http://$(hostport origin 8787)/status" | jq -r .replication.history_id)
+digest_bk=$(digest origin)
+# A write after the backup: the restored origin must not have it.
+e1=http://$(hostport edge1 8787) # edge1 was replaced: a new host port
+curl -sf -X PUT "$e1$base/$ns/values/after-backup" -H "Authorization: Bearer $T" --data-binary x \
+  >/dev/null || fail "a write after the backup"
+# A fresh origin: the container removed and its data volume emptied, the
+# backup restored into it, a new origin container started on it (same
+# name, same certificates).
+dc stop origin >/dev/null 2>&1
+dc rm -f origin >/dev/null 2>&1
+docker run --rm --user 0:0 -v "${proj}_data-origin:/var/lib/edgekv" -v "$vol_bk:/backup:ro" \
+  --entrypoint /bin/sh "edgekv:$next" -ec \
+  'find /var/lib/edgekv -mindepth 1 -delete
+   edgekv restore --from /backup/b1 --data /var/lib/edgekv
+   chown -R 10001:10001 /var/lib/edgekv' >"$work/restore.log" 2>&1 ||
+  { cat "$work/restore.log" >&2; fail "edgekv restore"; }
+tail -1 "$work/restore.log" | sed 's/^/   restore: /'
+since=$(date -u +%Y-%m-%dT%H:%M:%S)
+EDGEKV_IMAGE=edgekv:$next dc up -d --no-deps origin >"$work/up-o2.log" 2>&1 ||
+  { cat "$work/up-o2.log" >&2; fail "starting the restored origin"; }
+wait_for 60 "the restored origin healthy" healthy origin
+history1=$(curl -sf -H "Authorization: Bearer $T" "http://$(hostport origin 8787)/status" | jq -r .replication.history_id)
+[[ $history1 =~ ^[0-9a-f]{32}$ && $history1 != "$history0" ]] ||
+  fail "the restored origin's history $history1 (was $history0)"
+echo "   history $history0 -> $history1"
+on_history() { # SERVICE HISTORY
+  curl -sf -H "Authorization: Bearer $T" "http://$(hostport "$1" 8787)/status" |
+    jq -e --arg h "$2" '.replication.history_id == $h and .replication.link == "live"'
+}
+snapshotted() { docker logs --since "$since" "$(cid "$1")" 2>&1 | grep -c "restored from a backup of this replica's history" >/dev/null; }
+same_as_origin() { [[ "$(digest origin)" == "$(digest "$1")" ]]; }
+[[ "$(digest origin)" == "$digest_bk" ]] || fail "the restored origin's data is not the backup's"
+for s in edge1 edge2 edge3; do
+  wait_for 60 "$s on the new history" on_history "$s" "$history1"
+  wait_for 10 "$s took a snapshot of it" snapshotted "$s"
+  wait_for 30 "$s equal to the restored origin" same_as_origin "$s"
+  docker logs --since "$since" "$(cid "$s")" 2>&1 | grep -m1 "restored from a backup" | sed "s/^/   $s log: /"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T" "$e1$base/$ns/values/after-backup")
+[[ $code == 404 ]] || fail "the write after the backup is still at edge1 (HTTP $code)"
+echo "   digest (origin = edge1..3 = the backup's): $(digest origin | head -c 64)"
+done_step
