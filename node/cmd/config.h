@@ -70,7 +70,7 @@ typedef struct {
     bool strict_staleness;
     bool new_history;       /* origin: --new-history (after restoring a backup) */
     uint64_t ready_wait_ms; /* edge: longest wait for a live link before READY=1 (ready.h) */
-    uint64_t drain_ms;      /* SIGTERM: not ready, still serving, this long (README "Graceful drain") */
+    uint64_t drain_ms;      /* SIGTERM: not ready, still serving, this long (--drain-ms) */
 
     /* HTTPS on the API port (README "HTTPS"); https_host "" = off. The cert
      * and key fields are comma-separated lists of files, pairs in order. */

@@ -287,8 +287,10 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     n->draining = true;
     __atomic_store_n(&n->app.draining, true, __ATOMIC_RELAXED);
-    KV_LOG_INFO("node", "signal %d: draining %llu ms (not ready, still serving), then stopping "
-                "(grace %d ms)", signum, (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
+    KV_LOG_INFO("node",
+                "signal %d: draining %llu ms (not ready, still serving), then stopping "
+                "(grace %d ms)",
+                signum, (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
     snprintf(status, sizeof status, "stopping (signal %d, drain %llu ms, grace %d ms)", signum,
              (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
     ready_stop(n->ready, status);
@@ -331,12 +333,14 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
     if (n->app.replica) {
         if ((rc = replica_reload_tls(n->replica)) == 0)
-            KV_LOG_INFO("node", "SIGHUP: replication certificates reloaded (%s): new links use "
-                                "them, live links keep their session",
+            KV_LOG_INFO("node",
+                        "SIGHUP: replication certificates reloaded (%s): new links use "
+                        "them, live links keep their session",
                         n->cfg.certs_dir);
         else
-            KV_LOG_ERROR("node", "SIGHUP: replication certificates not reloaded: %s (see above); "
-                                 "new links still use the previous ones",
+            KV_LOG_ERROR("node",
+                         "SIGHUP: replication certificates not reloaded: %s (see above); "
+                         "new links still use the previous ones",
                          kv_strerror(rc));
         reload_note(ok, failed, sizeof ok, "replication certificates", rc);
     }
@@ -692,7 +696,7 @@ static int run_node(const char *role, int argc, char **argv)
     uv_signal_start(&n.sighup, on_sighup, SIGHUP);
     if (ready_start(loop, &n.app, n.cfg.ready_wait_ms, &n.ready) != 0)
         KV_LOG_WARN("node", "systemd notification: out of memory; READY=1 not sent");
-    uv_run(loop, UV_RUN_DEFAULT); /* returns once the drain closed every handle */
+    uv_run(loop, UV_RUN_DEFAULT);                   /* returns once the drain closed every handle */
     http_server_stop(n.http, KV_SHUTDOWN_GRACE_MS); /* in-flight writes finish first */
     tls_api_free(n.https);                          /* after its last connection */
     replica_stop(n.replica);

@@ -59,9 +59,9 @@ struct tls_conn {
     tls_role_t peer_role;
     char peer_name[KV_TLS_PEER_NAME_MAX + 1];
     char peer_serial[TLS__SERIAL_HEX_MAX + 1]; /* hex, "" until verified */
-    char error[TLS__REASON_MAX];  /* why it failed, for on_close and logs */
-    char detail[TLS__REASON_MAX]; /* the OpenSSL error queue at the failure */
-    char peer_addr[64];           /* "ip:port", for logs */
+    char error[TLS__REASON_MAX];               /* why it failed, for on_close and logs */
+    char detail[TLS__REASON_MAX];              /* the OpenSSL error queue at the failure */
+    char peer_addr[64];                        /* "ip:port", for logs */
     uint8_t rbuf[KV_TLS_READ_BUF_BYTES];
     uint8_t pbuf[KV_TLS_PLAIN_CHUNK_BYTES];
 };

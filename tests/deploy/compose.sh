@@ -34,6 +34,9 @@ proj=${EDGEKV_COMPOSE_PROJECT:-edgekv-test}
 tag=${EDGEKV_DEPLOY_TAG:-test}
 compose_file=$repo/deploy/compose.yaml
 work=$(mktemp -d /tmp/edgekv-deploy.XXXXXX)
+# Both images (and the second tag of the rolling upgrade) from this commit,
+# resolved once: a commit made meanwhile must not change what is tested.
+commit=$(git rev-parse --verify "HEAD^{commit}")
 t_start=$SECONDS
 t_step=$SECONDS
 dockerd_pid=""
@@ -145,7 +148,7 @@ done_step
 
 # ---- images -----------------------------------------------------------------------------
 step "images: edgekv:$tag and edgekv-prometheus:$tag"
-deploy/docker/build-image.sh --ref HEAD --tag "$tag" ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"}
+deploy/docker/build-image.sh --ref "$commit" --tag "$tag" ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"}
 done_step
 
 # ---- the cluster ------------------------------------------------------------------------
@@ -238,6 +241,7 @@ docker logs "$(cid edge4)" 2>&1 | grep -m1 "refused: peer certificate" | sed 's/
 curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" |
   jq -e '.replication.link != "live"' >/dev/null || fail "edge4's link is live"
 echo "   edge4 /status: $(curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" | jq -c '{link: .replication.link, stale: .replication.stale}')"
+dcm rm -sf edge4 >/dev/null 2>&1 # its retries would only fill the origin's log from here on
 done_step
 
 # ---- certificate rotation with SIGHUP ---------------------------------------------------
@@ -311,7 +315,7 @@ done_step
 # ---- a rolling upgrade with writes flowing -------------------------------------------------
 next=$tag-next
 step "rolling upgrade to edgekv:$next: edge1, edge2, edge3, then the origin, writes flowing"
-deploy/docker/build-image.sh --ref HEAD --tag "$next" ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"} |
+deploy/docker/build-image.sh --ref "$commit" --tag "$next" ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"} |
   sed 's/^/   /'
 # The writer runs in the network (the Prometheus container has a shell and
 # curl): round robin over the three edges by host name, one write at a time;
