@@ -172,7 +172,7 @@ static int reload_config_tokens(node_t *n, size_t *count)
     node_config_t fresh;
     auth_token_t dflt;
     const auth_token_t *tv;
-    char err[512];
+    char err[512] = "";
     int rc, generated;
     node_config_defaults(&fresh, n->app.role);
     if (node_config_parse(&fresh, n->argc, n->argv, err, sizeof err) != 0) {

@@ -1,4 +1,5 @@
-/* test_auth.c - node/api/auth.c: token scopes, 401 vs 403, malformed headers. */
+/* test_auth.c - node/api/auth.c: token scopes, 401 vs 403, malformed headers,
+ * the configured table replaced by a reload. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +136,58 @@ static void test_alloc_failure(void **state)
     }
 }
 
+/* A reload replaces the configured table as a whole: added tokens work,
+ * removed ones stop, the ids the judge asks for follow; a bad table or an
+ * allocation failure leaves the old one. */
+static void test_set_configured(void **state)
+{
+    auth_token_t t0[] = {{.token = "keep", .account = "acct", .write = true},
+                         {.token = "old", .account = "acct", .write = true}};
+    auth_token_t t1[] = {{.token = "keep", .account = "acct", .write = true},
+                         {.token = "new", .account = "acct", .write = false}};
+    auth_token_t dup[] = {{.token = "z", .account = "acct"}, {.token = "z", .account = "acct"}};
+    char id_old[AUTH_ID_BYTES], id_new[AUTH_ID_BYTES];
+    auth_scope_t sc;
+    auth_t *a;
+    (void)state;
+    auth_configured_id("old", 3, id_old);
+    auth_configured_id("new", 3, id_new);
+    assert_int_equal(auth_create(t0, 2, &a), 0);
+    assert_int_equal(chk(a, "Bearer old", "acct", NS_A, true), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer new", "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(auth_set_configured(a, t1, 2), 0);
+    assert_int_equal(auth_count(a), 2);
+    assert_int_equal(chk(a, "Bearer old", "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    assert_int_equal(chk(a, "Bearer new", "acct", NS_A, false), AUTH_OK);
+    assert_int_equal(chk(a, "Bearer new", "acct", NS_A, true), AUTH_FORBIDDEN);
+    assert_int_equal(chk(a, "Bearer keep", "acct", NS_A, true), AUTH_OK);
+    auth_configured_hold(a);
+    assert_int_equal(auth_configured_scope(a, id_old, &sc), 0);
+    assert_int_equal(auth_configured_scope(a, id_new, &sc), 1);
+    assert_string_equal(sc.account, "acct");
+    assert_false(sc.write);
+    auth_configured_release(a);
+    /* Refused: the table stays. */
+    assert_int_equal(auth_set_configured(a, dup, 2), KV_EINVAL);
+    assert_int_equal(chk(a, "Bearer new", "acct", NS_A, false), AUTH_OK);
+    for (long n = 0; n < 8; n++) {
+        kv_mem_failing_set(n);
+        int rc = auth_set_configured(a, t0, 2);
+        kv_mem_set(NULL);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        assert_int_equal(chk(a, "Bearer new", "acct", NS_A, false), AUTH_OK);
+        assert_int_equal(chk(a, "Bearer old", "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    }
+    assert_int_equal(chk(a, "Bearer old", "acct", NS_A, false), AUTH_OK);
+    /* An empty table: nobody configured. */
+    assert_int_equal(auth_set_configured(a, NULL, 0), 0);
+    assert_int_equal(auth_count(a), 0);
+    assert_int_equal(chk(a, "Bearer keep", "acct", NS_A, false), AUTH_UNAUTHENTICATED);
+    auth_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_stored_tokens),
         cmocka_unit_test(test_invalid_tables),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_set_configured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

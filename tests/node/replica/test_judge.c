@@ -270,6 +270,31 @@ static int configured(void *arg, const char *id, judge_scope_t *out)
 
 static const judge_tokens_t k_configured = {.lookup = configured};
 
+/* The configured table held around a group (a SIGHUP reload may replace
+ * it otherwise): every lookup happens while held, hold and release once. */
+typedef struct {
+    int holds, releases, lookups_unheld, lookups;
+} hold_count_t;
+
+static int counted_lookup(void *arg, const char *id, judge_scope_t *out)
+{
+    hold_count_t *c = arg;
+    c->lookups++;
+    if (c->holds != c->releases + 1)
+        c->lookups_unheld++;
+    return configured(NULL, id, out);
+}
+
+static void counted_hold(void *arg)
+{
+    ((hold_count_t *)arg)->holds++;
+}
+
+static void counted_release(void *arg)
+{
+    ((hold_count_t *)arg)->releases++;
+}
+
 /* Stored tokens: "adm" (acc, write, all), "rd" (acc, read), "sc" (acc,
  * write, NS1 only), "rev" (revoked), "oadm" (other, write, all); NSO is a
  * namespace of "other". */
@@ -478,6 +503,27 @@ static void test_fwd_tokens_follow_group(void **state)
     kv_free(rec);
 }
 
+static void test_fwd_configured_held(void **state)
+{
+    fx_t *f = *state;
+    hold_count_t c = {0};
+    judge_tokens_t tokens = {.lookup = counted_lookup,
+                             .hold = counted_hold,
+                             .release = counted_release,
+                             .arg = &c};
+    repl_mutation_t m[] = {fwd(put(NS1, "a"), "cfg-w"), fwd(put(NS1, "b"), "cfg-r"),
+                           fwd(put(NS1, "c"), "adm")};
+    int res[3];
+    assert_int_equal(judge_group(f->s, &tokens, m, 3, res), 0);
+    assert_int_equal(res[0], 0);
+    assert_int_equal(res[1], KV_EFORBIDDEN);
+    assert_int_equal(res[2], 0);
+    assert_int_equal(c.holds, 1);
+    assert_int_equal(c.releases, 1);
+    assert_int_equal(c.lookups, 3);
+    assert_int_equal(c.lookups_unheld, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +539,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fwd_values_and_ns, setup_fwd, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_all_or_nothing, setup_fwd, teardown),
         cmocka_unit_test_setup_teardown(test_fwd_tokens_follow_group, setup_fwd, teardown),
+        cmocka_unit_test_setup_teardown(test_fwd_configured_held, setup_fwd, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
