@@ -191,10 +191,8 @@ static void test_set_configured(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scopes),
-        cmocka_unit_test(test_stored_tokens),
-        cmocka_unit_test(test_invalid_tables),
-        cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_scopes),         cmocka_unit_test(test_stored_tokens),
+        cmocka_unit_test(test_invalid_tables), cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_set_configured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

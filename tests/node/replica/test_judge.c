@@ -507,10 +507,8 @@ static void test_fwd_configured_held(void **state)
 {
     fx_t *f = *state;
     hold_count_t c = {0};
-    judge_tokens_t tokens = {.lookup = counted_lookup,
-                             .hold = counted_hold,
-                             .release = counted_release,
-                             .arg = &c};
+    judge_tokens_t tokens = {
+        .lookup = counted_lookup, .hold = counted_hold, .release = counted_release, .arg = &c};
     repl_mutation_t m[] = {fwd(put(NS1, "a"), "cfg-w"), fwd(put(NS1, "b"), "cfg-r"),
                            fwd(put(NS1, "c"), "adm")};
     int res[3];
