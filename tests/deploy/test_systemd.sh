@@ -164,13 +164,15 @@ check "a write through the edge" 200 "$code"
 curl -s "http://127.0.0.1:$EPORT/metrics" >/dev/null
 curl -s "http://127.0.0.1:$OPORT/metrics" >/dev/null
 
-# stop_traced PID NAME : SIGHUP then SIGTERM to the traced node (strace's
-# child), strace exits with the node's status.
+# stop_traced PID NAME : SIGHUP then, once the node logged the reload's
+# outcome, SIGTERM to the traced node (strace's child); strace exits with
+# the node's status.
+reloaded() { grep -c "node: SIGHUP: .*reloaded" "$TMP/$1.err" >/dev/null; }
 stop_traced() {
   local pid=$1 node=$1
   if [[ $SANDBOX -eq 1 && -n $TRACE ]]; then node=$(pgrep -P "$pid" | head -1); fi
   kill -HUP "$node"
-  sleep 0.3
+  wait_for "$2's reload" 30 reloaded "$2"
   kill -TERM "$node"
   set +e
   wait "$pid"
