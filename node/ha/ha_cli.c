@@ -4,6 +4,7 @@
  * campaign prints one line per transition, each starting with the time on
  * the election's clock (ha_clock_now_ms: CLOCK_BOOTTIME, milliseconds), so
  * the lines of several candidates on one host can be merged and compared:
+ *   T campaign name=NAME lease_ms=L     it starts
  *   T follower leader=NAME term=N       who leads, as this candidate sees it
  *   T follower leader=- term=0          nobody (the key is absent)
  *   T leader term=N until=U             this candidate leads until U...
@@ -252,16 +253,32 @@ typedef struct {
     uint64_t act_ms;
 } campaign_t;
 
+static void vline(uint64_t t_ms, const char *fmt, va_list ap)
+{
+    printf("%" PRIu64 " ", t_ms);
+    vprintf(fmt, ap);
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* A line stamped now. */
 static void line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void line(const char *fmt, ...)
 {
     va_list ap;
-    printf("%" PRIu64 " ", ha_clock_now_ms(NULL));
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    vline(ha_clock_now_ms(NULL), fmt, ap);
     va_end(ap);
-    putchar('\n');
-    fflush(stdout);
+}
+
+/* A line stamped t_ms (read before what it reports was decided). */
+static void line_at(uint64_t t_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line_at(uint64_t t_ms, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vline(t_ms, fmt, ap);
+    va_end(ap);
 }
 
 static void on_leader(void *arg, int64_t term, uint64_t until_ms)
@@ -291,9 +308,10 @@ static void on_seen(void *arg, const ha_leader_t *l)
 static void on_act(uv_timer_t *t)
 {
     campaign_t *c = t->data;
+    uint64_t t_ms = ha_clock_now_ms(NULL); /* before the check: leading at t_ms too */
     int64_t term;
     if (ha_elect_leading(ha_loop_elect(c->ha), &term))
-        line("act term=%" PRId64, term);
+        line_at(t_ms, "act term=%" PRId64, term);
 }
 
 static void on_stopped(void *arg)
@@ -334,6 +352,8 @@ static int run_campaign(const args_t *a)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    line("campaign name=%s lease_ms=%" PRIu64, a->name,
+         a->lease_ms ? a->lease_ms : (uint64_t)KV_HA_LEASE_MS_DEFAULT);
     if ((rc = ha_loop_start(loop, &cfg, &cbs, &c.ha)) != 0) {
         fprintf(stderr, "edgekv ha campaign: %s\n", kv_strerror(rc));
         uv_run(loop, UV_RUN_DEFAULT); /* what start made closes */
