@@ -49,16 +49,17 @@ typedef struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edgekv ha status   --etcd URL[,URL...] --cluster NAME\n"
-               "       edgekv ha campaign --etcd URL[,URL...] --cluster NAME --name NAME\n"
-               "                          --address HOST:PORT [--ha-lease-ms MS]\n"
-               "                          [--ha-poll-ms MS] [--act-ms MS]\n\n"
-               "status prints the leader of the cluster's origins, its term and its\n"
-               "lease's TTL as JSON; campaign runs a bare candidate that prints its\n"
-               "transitions until SIGTERM or SIGINT, then steps down.\n"
-               "  --ha-lease-ms  the leader's lease (default %u, %u..%u)\n"
-               "  --ha-poll-ms   a follower's reads of the leader key (default lease/%u)\n"
-               "  --act-ms       how often a leader prints `act` (default %u; 0: never)\n",
+    fprintf(f,
+            "usage: edgekv ha status   --etcd URL[,URL...] --cluster NAME\n"
+            "       edgekv ha campaign --etcd URL[,URL...] --cluster NAME --name NAME\n"
+            "                          --address HOST:PORT [--ha-lease-ms MS]\n"
+            "                          [--ha-poll-ms MS] [--act-ms MS]\n\n"
+            "status prints the leader of the cluster's origins, its term and its\n"
+            "lease's TTL as JSON; campaign runs a bare candidate that prints its\n"
+            "transitions until SIGTERM or SIGINT, then steps down.\n"
+            "  --ha-lease-ms  the leader's lease (default %u, %u..%u)\n"
+            "  --ha-poll-ms   a follower's reads of the leader key (default lease/%u)\n"
+            "  --act-ms       how often a leader prints `act` (default %u; 0: never)\n",
             KV_HA_LEASE_MS_DEFAULT, KV_HA_LEASE_MS_MIN, KV_HA_LEASE_MS_MAX, KV_HA_POLL_DIV,
             ACT_MS_DEFAULT);
 }
@@ -191,8 +192,7 @@ static void on_key(void *arg, const ha_etcd_result_t *r)
         return;
     }
     s->out = json_pack("{s:s, s:s, s:s, s:I}", "cluster", s->cluster, "key", s->key, "endpoint",
-                       ha_etcd_endpoint(s->etcd, r->endpoint), "revision",
-                       (json_int_t)r->revision);
+                       ha_etcd_endpoint(s->etcd, r->endpoint), "revision", (json_int_t)r->revision);
     if (!r->kv.found) {
         json_object_set_new(s->out, "leader", json_null());
         json_object_set_new(s->out, "term", json_integer(0));
@@ -293,8 +293,7 @@ static void on_renewed(void *arg, int64_t term, uint64_t until_ms)
 
 static void on_deposed(void *arg, int64_t term, ha_deposed_t why, uint64_t until_ms)
 {
-    line("deposed term=%" PRId64 " reason=%s until=%" PRIu64, term, ha_deposed_str(why),
-         until_ms);
+    line("deposed term=%" PRId64 " reason=%s until=%" PRIu64, term, ha_deposed_str(why), until_ms);
 }
 
 static void on_seen(void *arg, const ha_leader_t *l)

@@ -27,10 +27,10 @@ struct req {
     uint64_t id;
     ha_http_cb cb;
     void *arg;
-    char *body;         /* our copy of the request body */
-    char *resp;         /* the answer so far */
+    char *body; /* our copy of the request body */
+    char *resp; /* the answer so far */
     size_t resp_len, resp_cap;
-    bool too_big;       /* the answer passed KV_HA_RESPONSE_MAX_BYTES */
+    bool too_big; /* the answer passed KV_HA_RESPONSE_MAX_BYTES */
 };
 
 typedef struct {
@@ -256,8 +256,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
-static int easy_setup(ha_curl_t *c, req_t *r, const char *url, size_t body_len,
-                      uint64_t timeout_ms)
+static int easy_setup(ha_curl_t *c, req_t *r, const char *url, size_t body_len, uint64_t timeout_ms)
 {
     long ms = timeout_ms > 0 ? (long)timeout_ms : 1;
     CURL *e = r->easy;

@@ -23,7 +23,7 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 
-#define NONE UINT64_MAX /* no time asked for */
+#define NONE          UINT64_MAX /* no time asked for */
 #define KEY_MAX_BYTES (sizeof "/edgekv//leader" + KV_HA_CLUSTER_MAX_BYTES)
 /* The key's value: {"name":"...","address":"..."}. */
 #define VALUE_MAX_BYTES (KV_HA_NAME_MAX_BYTES + KV_HA_ADDRESS_MAX_BYTES + 32)
@@ -45,16 +45,16 @@ struct ha_elect {
     ha_elect_cbs_t cbs;
 
     state_t state;
-    op_t op;            /* the request in flight */
-    uint64_t op_id;     /* its ha_etcd id */
+    op_t op;        /* the request in flight */
+    uint64_t op_id; /* its ha_etcd id */
     uint64_t op_sent_ms;
-    step_t step;        /* the next request */
-    uint64_t next_ms;   /* when it starts (op == OP_NONE); NONE: not planned */
-    int64_t lease;      /* the lease held (granted, not yet let go); 0: none */
-    uint64_t until_ms;  /* the lease's local deadline: last answered send + lease */
+    step_t step;            /* the next request */
+    uint64_t next_ms;       /* when it starts (op == OP_NONE); NONE: not planned */
+    int64_t lease;          /* the lease held (granted, not yet let go); 0: none */
+    uint64_t until_ms;      /* the lease's local deadline: last answered send + lease */
     uint64_t renew_base_ms; /* the send time until_ms derives from */
-    int64_t term;       /* while leading */
-    uint64_t drop_id;   /* a revoke of a lease let go, in flight; 0: none */
+    int64_t term;           /* while leading */
+    uint64_t drop_id;       /* a revoke of a lease let go, in flight; 0: none */
     ha_leader_t seen;
     void (*done)(void *arg);
     void *done_arg;
@@ -371,8 +371,8 @@ static void issue(ha_elect_t *e)
 /* Starts the planned request if its time has come. */
 static void advance(ha_elect_t *e)
 {
-    if ((e->state == ST_FOLLOW || e->state == ST_LEAD) && e->op == OP_NONE &&
-        e->next_ms != NONE && now_ms(e) >= e->next_ms)
+    if ((e->state == ST_FOLLOW || e->state == ST_LEAD) && e->op == OP_NONE && e->next_ms != NONE &&
+        now_ms(e) >= e->next_ms)
         issue(e);
 }
 
@@ -467,8 +467,7 @@ int ha_elect_stop(ha_elect_t *e, void (*done)(void *arg), void *arg)
     e->drop_id = 0;
     lease = e->lease;
     e->lease = 0;
-    if (lease &&
-        ha_etcd_revoke(e->etcd, lease, e->lease_ms, on_revoked, e, &e->op_id) == 0) {
+    if (lease && ha_etcd_revoke(e->etcd, lease, e->lease_ms, on_revoked, e, &e->op_id) == 0) {
         e->op = OP_REVOKE;
         return 0;
     }

@@ -161,9 +161,9 @@ static int decode_ok(op_t op, json_t *root, ha_etcd_result_t *r, char **value)
         r->created = json_is_true(json_object_get(o, "succeeded"));
         if (r->created)
             return 0;
-        return read_kv(json_object_get(json_array_get(json_object_get(o, "responses"), 0),
-                                       "response_range"),
-                       r, value);
+        return read_kv(
+            json_object_get(json_array_get(json_object_get(o, "responses"), 0), "response_range"),
+            r, value);
     }
     return -EPROTO;
 }
@@ -209,8 +209,7 @@ static int attempt(call_t *k)
         t = left < c->attempt_timeout_ms ? left : c->attempt_timeout_ms;
         k->cur = (k->first + k->tried++) % c->endpoint_count;
         snprintf(url, sizeof url, "%s%s", c->endpoints[k->cur], op_path[k->op]);
-        rc = c->http.ops->post(c->http.impl, url, k->body, k->body_len, t, on_http, k,
-                               &k->http_id);
+        rc = c->http.ops->post(c->http.impl, url, k->body, k->body_len, t, on_http, k, &k->http_id);
         if (rc == 0)
             return 0;
         if (rc == -ENOMEM)
@@ -271,8 +270,8 @@ static void on_http(void *arg, int err, const ha_http_resp_t *resp)
 }
 
 /* Takes body (kv_malloc'd) and starts the call. */
-static int start(ha_etcd_t *c, op_t op, char *body, uint64_t budget_ms, ha_etcd_cb cb,
-                 void *arg, uint64_t *id)
+static int start(ha_etcd_t *c, op_t op, char *body, uint64_t budget_ms, ha_etcd_cb cb, void *arg,
+                 uint64_t *id)
 {
     call_t *k;
     int rc;
@@ -328,8 +327,7 @@ int ha_etcd_grant(ha_etcd_t *c, int64_t ttl_s, uint64_t budget_ms, ha_etcd_cb cb
 {
     if (ttl_s <= 0)
         return KV_EINVAL;
-    return start(c, OP_GRANT, printed("{\"TTL\":\"%" PRId64 "\"}", ttl_s), budget_ms, cb, arg,
-                 id);
+    return start(c, OP_GRANT, printed("{\"TTL\":\"%" PRId64 "\"}", ttl_s), budget_ms, cb, arg, id);
 }
 
 static int lease_call(ha_etcd_t *c, op_t op, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb,
@@ -340,8 +338,8 @@ static int lease_call(ha_etcd_t *c, op_t op, int64_t lease, uint64_t budget_ms, 
     return start(c, op, printed("{\"ID\":\"%" PRId64 "\"}", lease), budget_ms, cb, arg, id);
 }
 
-int ha_etcd_keepalive(ha_etcd_t *c, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb,
-                      void *arg, uint64_t *id)
+int ha_etcd_keepalive(ha_etcd_t *c, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb, void *arg,
+                      uint64_t *id)
 {
     return lease_call(c, OP_KEEPALIVE, lease, budget_ms, cb, arg, id);
 }

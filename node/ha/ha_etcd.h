@@ -31,7 +31,8 @@
 
 #include "ha_http.h"
 
-/* The clock budgets are measured on (ha_clock.h): milliseconds, monotonic. */
+/* The clock budgets are measured on: milliseconds, monotonic (ha_elect.h
+ * ha_clock_now_ms). */
 typedef uint64_t (*ha_now_fn)(void *arg);
 
 typedef struct {
@@ -48,7 +49,7 @@ typedef struct ha_etcd ha_etcd_t;
 typedef struct {
     bool found;
     int64_t create_revision, mod_revision;
-    int64_t lease; /* 0: none */
+    int64_t lease;     /* 0: none */
     const char *value; /* borrowed for the callback; NUL-terminated */
     size_t value_len;
 } ha_kv_t;
@@ -84,8 +85,8 @@ void ha_etcd_free(ha_etcd_t *c);
 int ha_etcd_grant(ha_etcd_t *c, int64_t ttl_s, uint64_t budget_ms, ha_etcd_cb cb, void *arg,
                   uint64_t *id);
 /* POST /v3/lease/keepalive {"ID": lease}: one renewal. ttl_s 0: gone. */
-int ha_etcd_keepalive(ha_etcd_t *c, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb,
-                      void *arg, uint64_t *id);
+int ha_etcd_keepalive(ha_etcd_t *c, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb, void *arg,
+                      uint64_t *id);
 /* POST /v3/lease/revoke: the lease and every key attached to it go. */
 int ha_etcd_revoke(ha_etcd_t *c, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb, void *arg,
                    uint64_t *id);

@@ -37,8 +37,8 @@ typedef struct {
      * calls cb exactly once (never from inside post), unless the request
      * is cancelled first; or returns a negative code and never calls it.
      * *id names the request for cancel. */
-    int (*post)(void *impl, const char *url, const char *body, size_t body_len,
-                uint64_t timeout_ms, ha_http_cb cb, void *arg, uint64_t *id);
+    int (*post)(void *impl, const char *url, const char *body, size_t body_len, uint64_t timeout_ms,
+                ha_http_cb cb, void *arg, uint64_t *id);
     /* Forgets request id: its callback is never called. An id that already
      * answered is ignored. */
     void (*cancel)(void *impl, uint64_t id);

@@ -23,8 +23,8 @@ typedef struct {
 } ha_loop_config_t;
 
 /* Creates and starts the election on loop. cbs->wake_at is ignored (the
- * timer is ours). Returns 0 and sets *out, or KV_EINVAL / -ENOMEM / -EIO
- * and nothing is left running. */
+ * timer is ours). Returns 0 and sets *out, or KV_EINVAL / -ENOMEM / -EIO:
+ * then nothing runs, and the handles it made close on the loop's next run. */
 int ha_loop_start(uv_loop_t *loop, const ha_loop_config_t *cfg, const ha_elect_cbs_t *cbs,
                   ha_loop_t **out);
 

@@ -210,8 +210,8 @@ static void apply(const char *path, const char *req, long *status, char **body)
     } else if (strcmp(path, "/v3/kv/range") == 0) {
         snprintf(buf, sizeof buf, "{%s}", kvs());
     } else if (strcmp(path, "/v3/kv/txn") == 0) {
-        json_t *put = json_object_get(json_array_get(json_object_get(j, "success"), 0),
-                                      "request_put");
+        json_t *put =
+            json_object_get(json_array_get(json_object_get(j, "success"), 0), "request_put");
         if (!F.key.present) {
             F.key.present = true;
             F.key.create_rev = F.key.mod_rev = ++F.revision;
@@ -221,8 +221,8 @@ static void apply(const char *path, const char *req, long *status, char **body)
             snprintf(buf, sizeof buf,
                      "{%s,\"succeeded\":true,\"responses\":[{\"response_put\":{}}]}", header());
         } else {
-            snprintf(buf, sizeof buf, "{%s,\"responses\":[{\"response_range\":{%s}}]}",
-                     header(), kvs());
+            snprintf(buf, sizeof buf, "{%s,\"responses\":[{\"response_range\":{%s}}]}", header(),
+                     kvs());
         }
     } else {
         fail_msg("unexpected path %s", path);
@@ -296,11 +296,11 @@ typedef struct {
     ha_elect_t *e;
     uint64_t wake_ms;
     unsigned leader_calls, deposed_calls, seen_calls, done_calls;
-    int64_t term;               /* of the last on_leader */
-    uint64_t since_ms;          /* when it last became leader */
-    uint64_t until_ms;          /* the last deadline it was told */
-    ha_deposed_t why;           /* of the last on_deposed */
-    bool paused;                /* SIGSTOP: no answer, no tick */
+    int64_t term;      /* of the last on_leader */
+    uint64_t since_ms; /* when it last became leader */
+    uint64_t until_ms; /* the last deadline it was told */
+    ha_deposed_t why;  /* of the last on_deposed */
+    bool paused;       /* SIGSTOP: no answer, no tick */
     uint64_t deposed_at_ms;
     ha_leader_t seen;
 } cand_t;
@@ -431,8 +431,8 @@ static void run_due(void)
                 best = i;
         if (best >= 0) {
             pending_t p = F.pending[best];
-            ha_http_resp_t r = {.status = p.status, .body = p.body,
-                                .body_len = p.body ? strlen(p.body) : 0};
+            ha_http_resp_t r = {
+                .status = p.status, .body = p.body, .body_len = p.body ? strlen(p.body) : 0};
             F.pending[best].used = false;
             p.cb(p.arg, p.err, p.err ? NULL : &r);
             free(p.body);
@@ -763,7 +763,7 @@ static void test_kill_rounds(void **state)
         assert_true(now_lead >= 0 && now_lead != old);
         assert_true(C[now_lead].term > term);
         assert_true(C[now_lead].since_ms >= until); /* leading: now < until */
-        candidate(old, 0); /* back as a follower */
+        candidate(old, 0);                          /* back as a follower */
         run_until(F.now + 100);
         assert_int_equal(leader_index(), now_lead);
     }
