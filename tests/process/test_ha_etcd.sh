@@ -15,11 +15,13 @@
 # clock, ha_cli.c) never show two leadership intervals overlapping, terms
 # grow with time, and every `act` of a leader lies inside its interval.
 source "$(dirname "$0")/lib.sh"
+trap 'echo "FAIL - unexpected failure at line $LINENO"' ERR
+fail_out() { finish || exit 1; } # a step the rest depends on failed: report and stop
 
 ETCD=${ETCD:-$(command -v etcd || true)}
 if [[ -z $ETCD ]]; then
   bad "etcd is not installed (deploy/install-deps.sh installs etcd-server)"
-  finish
+  fail_out
 fi
 ROUNDS=${HA_ROUNDS:-10}
 LEASE_MS=$(limit KV_HA_LEASE_MS_DEFAULT)
@@ -52,7 +54,7 @@ start_etcd() { # start_etcd I
 etcd_healthy() { curl -sf "http://127.0.0.1:${CPORT[$1]}/health" | grep -q '"health":"true"'; }
 
 for i in 0 1 2; do start_etcd "$i"; done
-for i in 0 1 2; do wait_for "etcd member e$i healthy" 60 etcd_healthy "$i" || finish; done
+for i in 0 1 2; do wait_for "etcd member e$i healthy" 60 etcd_healthy "$i" || fail_out; done
 ok "a 3-member etcd cluster on loopback"
 
 # ---- candidates ----------------------------------------------------------------
@@ -66,35 +68,40 @@ start_cand() { # start_cand NAME : its lines go to $TMP/NAME.log, appended over 
   PIDS+=("$!")
   NODE_NAME[$!]=$n
 }
-status() { "$EDGEKV" ha status --etcd "$ENDPOINTS" --cluster "$CLUSTER"; }
-leader_name() { status | jq -r '.leader.name // empty'; }
-leader_term() { status | jq -r '.term'; }
-has_leader() { [[ -n $(leader_name) ]]; }
-# a leader whose term is above $1
-new_leader_above() { local t; t=$(leader_term) && [[ $t -gt $1 ]] && [[ -n $(leader_name) ]]; }
+# `ha status` into $TMP/status.json; fails while no member answers in time
+# (an etcd election after a member died, a loaded machine): callers retry.
+status() { "$EDGEKV" ha status --etcd "$ENDPOINTS" --cluster "$CLUSTER" >"$TMP/status.json"; }
+has_leader() { status && [[ -n $(jq -r '.leader.name // empty' "$TMP/status.json") ]]; }
+new_leader_above() { has_leader && [[ $(jq -r .term "$TMP/status.json") -gt $1 ]]; } # term > $1
+# leader : sets L and T to the leader's name and term, as etcd has them now.
+leader() {
+  wait_for "a leader in ha status" 30 has_leader || fail_out
+  L=$(jq -r '.leader.name' "$TMP/status.json")
+  T=$(jq -r '.term' "$TMP/status.json")
+}
 now_ms() { local up _; read -r up _ </proc/uptime; echo $((${up/./} * 10)); } # CLOCK_BOOTTIME
 # The time of the first "leader term=T" line, in any candidate's log.
 leader_line_ms() { cat "$TMP"/c?.log | awk -v t="$1" '$2 == "leader" && $3 == "term=" t { print $1; exit }'; }
 has_leader_line() { [[ -n $(leader_line_ms "$1") ]]; }
 
 for n in c0 c1 c2; do start_cand "$n"; done
-wait_for "a leader" 30 has_leader || finish
-ok "one of three candidates leads ($(leader_name), term $(leader_term))"
+wait_for "a leader" 30 has_leader || fail_out
+leader
+ok "one of three candidates leads ($L, term $T)"
 
 # ---- SIGKILL of the leader, ROUNDS times -------------------------------------------
 TAKEOVER=()
 for r in $(seq 1 "$ROUNDS"); do
-  L=$(leader_name); T=$(leader_term)
+  leader
   t0=$(now_ms)
   stop_pid "${CPID[$L]}" KILL 137
-  if ! wait_for "a new leader after SIGKILL of $L (round $r)" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T"; then
-    finish
-  fi
-  NT=$(leader_term)
-  wait_for "the leader line of term $NT" 10 has_leader_line "$NT"
+  wait_for "a new leader after SIGKILL of $L (round $r)" $((LEASE_MS / 1000 + BOUND_S)) \
+    new_leader_above "$T" || fail_out
+  NT=$(jq -r .term "$TMP/status.json")
+  wait_for "the leader line of term $NT" 10 has_leader_line "$NT" || fail_out
   TAKEOVER+=($(($(leader_line_ms "$NT") - t0)))
   start_cand "$L"
-  wait_for "$L back as a follower" 10 grep -q "follower leader=" "$TMP/$L.log"
+  wait_for "$L back as a follower" 30 grep -q "follower leader=" "$TMP/$L.log" || fail_out
 done
 check "$ROUNDS SIGKILL rounds, each with a new leader of a larger term" "$ROUNDS" "${#TAKEOVER[@]}"
 read -r P50 P99 MAX < <(printf '%s\n' "${TAKEOVER[@]}" | sort -n | awk '
@@ -104,9 +111,9 @@ echo "# takeover after SIGKILL of the leader (kill -> new leader), lease ${LEASE
   "poll ${POLL_MS} ms, $ROUNDS rounds: p50 ${P50} ms, p99 ${P99} ms, max ${MAX} ms"
 
 # ---- SIGSTOP of the leader -----------------------------------------------------------
-L=$(leader_name); T=$(leader_term)
+leader
 kill -STOP "${CPID[$L]}"
-wait_for "a new leader while $L is paused" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T"
+wait_for "a new leader while $L is paused" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T" || fail_out
 kill -CONT "${CPID[$L]}"
 if wait_for "$L to report itself deposed after resuming" 10 \
   grep -q "deposed term=$T reason=deadline" "$TMP/$L.log"; then
@@ -115,21 +122,20 @@ fi
 
 # ---- one etcd member killed ---------------------------------------------------------
 stop_pid "${MPID[0]}" KILL 137 # the first endpoint: every candidate asked it first
-forget_pid "${MPID[0]}"
-L=$(leader_name); T=$(leader_term)
+leader
 stop_pid "${CPID[$L]}" KILL 137
 if wait_for "a new leader with etcd member e0 dead" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T"; then
-  ok "with one etcd member dead, SIGKILL of $L: $(leader_name) leads, term $(leader_term) > $T"
+  ok "with one etcd member dead, SIGKILL of $L: $(jq -r .leader.name "$TMP/status.json") leads, term $(jq -r .term "$TMP/status.json") > $T"
 fi
 start_cand "$L"
 
 # ---- clean stop: SIGTERM of the leader hands over at once -------------------------------
-L=$(leader_name); T=$(leader_term)
+leader
 t0=$(now_ms)
 stop_pid "${CPID[$L]}" TERM 0
-wait_for "a new leader after SIGTERM of $L" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T"
-NT=$(leader_term)
-wait_for "the leader line of term $NT" 10 has_leader_line "$NT"
+wait_for "a new leader after SIGTERM of $L" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T" || fail_out
+NT=$(jq -r .term "$TMP/status.json")
+wait_for "the leader line of term $NT" 10 has_leader_line "$NT" || fail_out
 since=$(leader_line_ms "$NT")
 until=$(awk -v t="$T" '($2 == "leader" || $2 == "renewed") && $3 == "term=" t { sub("until=", "", $4); u = $4 } END { print u }' "$TMP/$L.log")
 check "$L said it stepped down" 1 "$(grep -c "deposed term=$T reason=stopped" "$TMP/$L.log")"
