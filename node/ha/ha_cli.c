@@ -204,6 +204,11 @@ static void on_key(void *arg, const ha_etcd_result_t *r)
     json_decref(v);
     json_object_set_new(s->out, "leader", leader);
     json_object_set_new(s->out, "term", json_integer(r->kv.create_revision));
+    if (!r->kv.lease) { /* put by hand, without a lease: it never expires */
+        json_object_set_new(s->out, "lease", json_null());
+        status_close(s);
+        return;
+    }
     snprintf(lease, sizeof lease, "%" PRId64, r->kv.lease);
     json_object_set_new(s->out, "lease", json_string(lease));
     if ((rc = ha_etcd_ttl(s->etcd, r->kv.lease, STATUS_BUDGET_MS, on_ttl, s, NULL)) != 0)

@@ -51,7 +51,7 @@ start_etcd() { # start_etcd I
   MPID[$i]=$!
   PIDS+=("$!")
 }
-etcd_healthy() { curl -sf "http://127.0.0.1:${CPORT[$1]}/health" | grep -q '"health":"true"'; }
+etcd_healthy() { [[ $(curl -sf "http://127.0.0.1:${CPORT[$1]}/health") == *'"health":"true"'* ]]; }
 
 for i in 0 1 2; do start_etcd "$i"; done
 for i in 0 1 2; do wait_for "etcd member e$i healthy" 60 etcd_healthy "$i" || fail_out; done
@@ -81,7 +81,9 @@ leader() {
 }
 now_ms() { local up _; read -r up _ </proc/uptime; echo $((${up/./} * 10)); } # CLOCK_BOOTTIME
 # The time of the first "leader term=T" line, in any candidate's log.
-leader_line_ms() { cat "$TMP"/c?.log | awk -v t="$1" '$2 == "leader" && $3 == "term=" t { print $1; exit }'; }
+# (awk reads the files itself: an early exit with a writer on a pipe would fail
+# the pipeline under pipefail.)
+leader_line_ms() { awk -v t="$1" '$2 == "leader" && $3 == "term=" t { print $1; exit }' "$TMP"/c?.log; }
 has_leader_line() { [[ -n $(leader_line_ms "$1") ]]; }
 
 for n in c0 c1 c2; do start_cand "$n"; done
