@@ -18,6 +18,7 @@ PKGS=("${BUILD_PKGS[@]}"
   curl jq procps openssl python3-minimal gnuplot-nox
   clang-format # tests/format_check.sh: Debian 12's, version 14 (the pinned one)
   clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes
+  etcd-server # tests/process/test_ha_etcd.sh: origin leadership in a 3-member etcd (node/ha)
 )
 case "${1:-}" in
 --bench) PKGS+=(wrk nginx-light h2o redis-server time) ;; # time: /usr/bin/time -f (sim_speed.sh)

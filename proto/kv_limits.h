@@ -259,6 +259,46 @@ _Static_assert(KV_REPL_EDGE_FORGET_MS >= 24u * 3600u * 1000u,
 #define KV_AUTH_ID_MAX_BYTES 64
 _Static_assert(KV_AUTH_ID_MAX_BYTES >= 4 + 32, "a configured token's id fits");
 
+/* ---- origin leadership through an etcd lease (node/ha) -------------------------- */
+
+/* The leader's lease (`--ha-lease-ms`): a leader that cannot renew it stops
+ * leading at most this long after its last renewal was sent, so it is also
+ * the floor of a failover's unavailability. etcd counts leases in whole
+ * seconds and its smallest lease is about 2 s with its default timing. */
+#define KV_HA_LEASE_MS_DEFAULT 2000u
+/* Shorter leases renew every few tens of milliseconds and fail on any hiccup
+ * of the loop; longer ones make a failover needlessly slow. */
+#define KV_HA_LEASE_MS_MIN 500u
+#define KV_HA_LEASE_MS_MAX 60000u
+/* The leader renews its lease every lease / KV_HA_RENEW_DIV: three tries
+ * before the deadline, as etcd's own clients do. */
+#define KV_HA_RENEW_DIV 3u
+/* A follower reads the leader key every lease / KV_HA_POLL_DIV (unless
+ * `--ha-poll-ms`): a failover waits at most this long past the expiry. */
+#define KV_HA_POLL_DIV 4u
+/* One HTTP attempt against one etcd member gives up after lease /
+ * KV_HA_ATTEMPT_DIV, so a hung member leaves time to try the others before
+ * the leader's deadline. */
+#define KV_HA_ATTEMPT_DIV 4u
+/* After a failed request the election waits lease / KV_HA_RETRY_DIV before
+ * the next one: several tries per lease, no busy loop on a dead cluster. */
+#define KV_HA_RETRY_DIV 10u
+/* etcd members (`--etcd URL,...`): a cluster has 3 or 5. */
+#define KV_HA_ENDPOINTS_MAX 7u
+/* An etcd URL, a cluster name, a candidate's name and its advertised address. */
+#define KV_HA_URL_MAX_BYTES     256u
+#define KV_HA_CLUSTER_MAX_BYTES 64u
+#define KV_HA_NAME_MAX_BYTES    64u
+#define KV_HA_ADDRESS_MAX_BYTES 256u
+/* An etcd answer: a leader key and a lease are a few hundred bytes; more is
+ * not an answer to any of our requests. */
+#define KV_HA_RESPONSE_MAX_BYTES (64u * 1024u)
+_Static_assert(KV_HA_LEASE_MS_MIN <= KV_HA_LEASE_MS_DEFAULT &&
+                   KV_HA_LEASE_MS_DEFAULT <= KV_HA_LEASE_MS_MAX,
+               "the default lease is a valid lease");
+_Static_assert(KV_HA_RENEW_DIV >= 2u, "a leader renews at least twice per lease");
+_Static_assert(KV_HA_LEASE_MS_MIN / KV_HA_RETRY_DIV >= 10u, "retries never spin");
+
 /* ---- relations -------------------------------------------------------------- */
 
 _Static_assert(KV_REST_LIST_MIN_KEYS <= KV_LIST_MAX_KEYS, "REST list range");

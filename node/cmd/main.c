@@ -33,6 +33,7 @@
 #include "compact.h"
 #include "config.h"
 #include "dev.h"
+#include "ha_cli.h"
 #include "hostgauges.h"
 #include "kv_err.h"
 #include "kv_limits.h"
@@ -721,6 +722,8 @@ static void usage(void)
            "  restore    install a backup as a new data directory's store\n"
            "  kv         Workers KV from the command line (namespace, key, bulk), like\n"
            "             `wrangler kv`, against any node\n"
+           "  ha         origin leadership in etcd: `ha status` shows the leader and its\n"
+           "             term, `ha campaign` runs a bare candidate\n"
            "  config-table\n"
            "             print every option of origin and edge as a markdown table (the\n"
            "             one in README.md)\n"
@@ -748,6 +751,8 @@ int main(int argc, char **argv)
         return dev_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "kv") == 0)
         return cli_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "ha") == 0)
+        return ha_cli_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "config-table") == 0) {
         if (argc != 2) {
             fprintf(stderr, "usage: edgekv config-table\n");
