@@ -130,6 +130,11 @@ typedef struct {
     uint64_t caught_up_ms; /* the relay's catch-up time (repl.h,
                               repl_edge_fresh_until), 0: not caught up */
     uint64_t upstream_seq; /* the latest seq its upstream announced */
+    /* The position the relay's log was started from (after a snapshot, or
+     * at start-up) and the version of its entry: an edge exactly there is
+     * on the history though its entry is not in the log. */
+    uint64_t base_seq;
+    kv_version_t base_version;
 } orelay_t;
 
 struct repl_origin {

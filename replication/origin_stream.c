@@ -383,6 +383,13 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
 static void origin__verify(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
 {
     uint64_t applied = p->verify_seq;
+    if (applied < o->log_first_seq && o->relay.on && applied == o->relay.base_seq &&
+        !kv_version_is_zero(o->relay.base_version)) {
+        /* A relay's starting point: the proof holds without the entry. */
+        repl_mutation_t base = {.seq = applied, .version = o->relay.base_version};
+        origin__judge(o, p, &base, now_ms, a);
+        return;
+    }
     if (applied < o->log_first_seq) { /* trimmed: held in memory or not */
         origin__judge(o, p, NULL, now_ms, a);
         return;

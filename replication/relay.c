@@ -108,6 +108,8 @@ static int relay__down_create(repl_relay_t *r, uint64_t first)
     int rc = repl_origin_create(&c, &r->down);
     if (rc != 0)
         return rc;
+    r->down->relay.base_seq = r->up->applied_seq;
+    r->down->relay.base_version = r->up->applied_version;
     memcpy(r->served, c.history_id, sizeof r->served);
     relay__view(r);
     return 0;
