@@ -254,8 +254,8 @@ static int tls__check_own_cert(SSL_CTX *s, tls_role_t role, const char *cert_fil
         return KV_ECONFIG;
     }
     if (have != role) {
-        KV_LOG_ERROR("tls", "certificate %s has role %s, but this node is an %s", cert_file,
-                     tls_role_name(have), tls_role_name(role));
+        KV_LOG_ERROR("tls", "certificate %s has role %s, but this node is %s %s", cert_file,
+                     tls_role_name(have), role == TLS_ROLE_RELAY ? "a" : "an", tls_role_name(role));
         return KV_ECONFIG;
     }
     if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)

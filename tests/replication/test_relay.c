@@ -846,6 +846,37 @@ static void test_relay_snapshot_after_window(void **state)
     world_free(&w);
 }
 
+/* Right after a relay's own snapshot its log is empty, yet an edge exactly
+ * at the snapshot's seq resumes from it: the relay knows that entry's
+ * version (the proof needs no more). */
+static void test_relay_resumes_at_its_snapshot_seq(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    int r = relay_new(&w, 0, 201);
+    int e = edge_new(&w, 0, 101); /* follows the origin first */
+    run_until(&w, w.now + 2000);
+    cut_up(&w, r, true);
+    puts_n(&w, 80, "a"); /* past the origin's window for the relay */
+    cut_up(&w, r, false);
+    run_until(&w, w.now + 3000);
+    assert_int_equal(w.n[r].resets, 2);
+    assert_int_equal(w.n[r].nlog, 0);
+    assert_converged(&w, e);
+    cut_up(&w, e, true);
+    w.n[e].target = r;
+    cut_up(&w, e, false);
+    run_until(&w, w.now + 3000);
+    assert_int_equal(link_state(&w, e), REPL_LINK_LIVE);
+    assert_int_equal(w.n[e].resets, 1);
+    assert_int_equal(w.n[r].snapshots_given, 0);
+    puts_n(&w, 2, "b");
+    run_until(&w, w.now + 500);
+    assert_converged(&w, e);
+    world_free(&w);
+}
+
 /* Staleness composes: the edge is never fresher than its relay, goes stale
  * once the relay has been cut from the origin for the bound, and is fresh
  * again after the relay caught up. */
@@ -925,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_relay_failover),
         cmocka_unit_test(test_relay_edge_ahead_waits),
         cmocka_unit_test(test_relay_snapshot_after_window),
+        cmocka_unit_test(test_relay_resumes_at_its_snapshot_seq),
         cmocka_unit_test(test_relay_staleness_composes),
         cmocka_unit_test(test_relay_refuses_other_history),
     };
