@@ -209,6 +209,9 @@ void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t 
 void repl__edge_probe(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
 uint64_t repl__edge_probe_due(const repl_edge_t *e);
 void repl__edge_queue_free(repl_edge_t *e);
+/* The storage step in flight, NULL when none (a relay takes an APPLY's
+ * frame from it before reporting it applied: relay.c). */
+eitem_t *repl__edge_step_inflight(repl_edge_t *e);
 
 /* edge_write.c */
 void repl__edge_on_write_result(repl_edge_t *e, const Edgekv__WriteResult *r, uint64_t now_ms,

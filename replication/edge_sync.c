@@ -48,6 +48,11 @@ void repl__edge_queue_free(repl_edge_t *e)
     e->q_inflight = false;
 }
 
+eitem_t *repl__edge_step_inflight(repl_edge_t *e)
+{
+    return e->q_inflight ? q_at(e, 0) : NULL;
+}
+
 static bool q_admit(const repl_edge_t *e, size_t bytes)
 {
     return e->q_n < KV_REPL_APPLY_QUEUE_MAX_ITEMS &&

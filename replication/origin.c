@@ -232,7 +232,8 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
         repl__origin_close(o, p, "expected hello", a);
         return false;
     }
-    if (p->state == OPEER_VERIFY && fr->msg_case != EDGEKV__FRAME__MSG_REFUSE) {
+    if ((p->state == OPEER_VERIFY || p->state == OPEER_WAIT) &&
+        fr->msg_case != EDGEKV__FRAME__MSG_REFUSE) {
         repl__origin_close(o, p, "frame before welcome", a);
         return false;
     }

@@ -19,8 +19,15 @@ typedef enum {
                        applied seq to check the resume proof */
     OPEER_SNAPSHOT, /* the driver is streaming a snapshot */
     OPEER_STREAM,   /* pushing the log from next_seq */
-    OPEER_REFUSED   /* told a history it will refuse; sending nothing */
+    OPEER_REFUSED,  /* told a history it will refuse; sending nothing */
+    OPEER_WAIT      /* relay: its Hello names a seq past this relay's log;
+                       judged once the log reaches it, or given a snapshot
+                       once the relay's catch-up passes the Hello's arrival
+                       and the log still has not (origin_stream.c) */
 } opeer_state_t;
+
+/* Probes a relay holds back until its own catch-up vouches for them. */
+#define ORIGIN__HELD_PROBES 2
 
 /* One connection. Heap-allocated so pointers stay put while the table grows. */
 typedef struct {
@@ -35,6 +42,12 @@ typedef struct {
                          heartbeat_interval_ms later, whatever else went */
     bool echo;        /* probe_ms holds the edge's latest probe */
     uint64_t probe_ms;
+    /* Relay only (o->relay.on): probes received but not yet echoed, with
+     * their arrival on this relay's clock, oldest first; the last slot
+     * takes the newest when full (origin_stream.c, origin__echo). */
+    uint64_t held_probe_ms[ORIGIN__HELD_PROBES];
+    uint64_t held_at_ms[ORIGIN__HELD_PROBES];
+    size_t held_n;
     uint64_t next_seq;   /* STREAM: next seq to send */
     uint64_t snap_pin;   /* SNAPSHOT: the log from snap_pin + 1 is kept */
     bool post_snapshot;  /* STREAM after a snapshot, not yet caught up:
@@ -46,7 +59,9 @@ typedef struct {
     uint64_t due_ms;     /* its timer (origin_timer.c), UINT64_MAX: none */
     size_t heap_pos;     /* its place in o->heap, SIZE_MAX: not there */
 
-    /* VERIFY: the edge's applied seq and the version it claims there. */
+    /* VERIFY, WAIT: the edge's applied seq and the version it claims there;
+     * WAIT: since when (its Hello's arrival). */
+    uint64_t wait_since_ms;
     uint64_t verify_seq;
     kv_version_t verify_version;
 } opeer_t;
@@ -100,6 +115,28 @@ typedef struct {
     uint64_t ms;
 } ocommit_t;
 
+/* A WriteRequest a relay's origin part received: passed upstream by the
+ * relay (relay.c), answered with repl__origin_write_result. */
+typedef struct {
+    repl_peer_t peer;
+    uint64_t request_id;
+    Edgekv__Frame *frame; /* owned: the decoded WriteRequest */
+} oforward_t;
+
+/* What an origin part serving a relay knows of the relay's own upstream
+ * (relay.c refreshes it before every call into the origin part). */
+typedef struct {
+    bool on;               /* this origin serves a relay: it orders nothing */
+    uint64_t caught_up_ms; /* the relay's catch-up time (repl.h,
+                              repl_edge_fresh_until), 0: not caught up */
+    uint64_t upstream_seq; /* the latest seq its upstream announced */
+    /* The position the relay's log was started from (after a snapshot, or
+     * at start-up) and the version of its entry: an edge exactly there is
+     * on the history though its entry is not in the log. */
+    uint64_t base_seq;
+    kv_version_t base_version;
+} orelay_t;
+
 struct repl_origin {
     repl_origin_config_t cfg;
     repl__out_t out;
@@ -137,6 +174,11 @@ struct repl_origin {
     size_t nedges, edges_cap;
     uint64_t trim_need; /* lowest acked seq of unpinned edges, at the last trim */
 
+    /* Relay mode: the relay's view, and WriteRequests awaiting the relay. */
+    orelay_t relay;
+    oforward_t *fwd;
+    size_t fwd_n, fwd_cap;
+
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;
     uint64_t cache_first, cache_last;
@@ -163,7 +205,18 @@ int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint
 int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
                           repl_actions_t *a);
 
+/* The origin_seq announced to edges: the log's end, or for a relay the
+ * later of that and its upstream's (so an edge's lag includes the relay's). */
+static inline uint64_t repl__origin_announced(const repl_origin_t *o)
+{
+    return o->relay.on && o->relay.upstream_seq > o->last_seq ? o->relay.upstream_seq : o->last_seq;
+}
+
 /* origin_write.c */
+/* Answer a remote writer (dropped if its link is gone). */
+void repl__origin_write_result(repl_origin_t *o, repl_peer_t peer, uint64_t request_id, int status,
+                               uint64_t seq, const int *results, size_t n, uint64_t now_ms,
+                               repl_actions_t *a);
 void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,
                                    repl_actions_t *a);
 void repl__origin_writes_free(repl_origin_t *o);
@@ -174,6 +227,11 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
 void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a);
 void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+/* Relay: judge the links in OPEER_WAIT again (the log grew, or the view of
+ * the upstream changed). */
+void repl__origin_relay_wake(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+/* Relay: close every link (its data is being replaced by a snapshot). */
+void repl__origin_close_all(repl_origin_t *o, const char *reason, repl_actions_t *a);
 
 /* origin_timer.c: re-key p after its state or beat_ms changed; drop it
  * from the heap before it is freed. */
@@ -189,14 +247,16 @@ void repl__commit_note(repl_origin_t *o, uint64_t first_seq, uint64_t now_ms);
 uint64_t repl__commit_ms(const repl_origin_t *o, uint64_t seq);
 /* A Hello or ack carried a probe (NULL: none): the next Welcome or
  * Heartbeat echoes the latest (probes only go forward on the edge's clock;
- * an older one, reordered by nothing over TCP, would be an edge's bug). */
-static inline void repl__origin_on_probe(opeer_t *p, const Edgekv__Probe *probe)
-{
-    if (!probe || (p->echo && probe->sent_ms < p->probe_ms))
-        return;
-    p->echo = true;
-    p->probe_ms = probe->sent_ms;
-}
+ * an older one, reordered by nothing over TCP, would be an edge's bug). A
+ * relay holds it back, with its arrival time, until its own catch-up
+ * passes that time (origin_stream.c). */
+void repl__origin_on_probe(const repl_origin_t *o, opeer_t *p, const Edgekv__Probe *probe,
+                           uint64_t now_ms);
+/* Relay: append applied mutations muts[0..n) (consecutive from last_seq +
+ * 1; payloads held by hold, which may be NULL only for NOOPs) to the log
+ * and push them to the links. */
+void repl__origin_append(repl_origin_t *o, const repl_mutation_t *muts, size_t n,
+                         repl__hold_t *hold, uint64_t now_ms, repl_actions_t *a);
 
 void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck *ack,
                          uint64_t now_ms, repl_actions_t *a);

@@ -114,6 +114,28 @@ uint64_t repl__commit_ms(const repl_origin_t *o, uint64_t seq)
     return o->commits[(o->commits_head + lo) % KV_REPL_COMMIT_INDEX_MAX].ms;
 }
 
+void repl__origin_append(repl_origin_t *o, const repl_mutation_t *muts, size_t n,
+                         repl__hold_t *hold, uint64_t now_ms, repl_actions_t *a)
+{
+    KV_ASSERT(o->relay.on);
+    if (n == 0)
+        return;
+    KV_ASSERT(muts[0].seq == o->last_seq + 1);
+    for (size_t i = 0; i < n; i++) {
+        KV_ASSERT(muts[i].seq == o->last_seq + 1 + i);
+        KV_ASSERT(hold || muts[i].op.kind == REPL_OP_NOOP);
+        o->writes_committed += muts[i].op.kind != REPL_OP_NOOP;
+        repl__tail_push(o, &muts[i], muts[i].op.kind == REPL_OP_NOOP ? NULL : hold);
+    }
+    repl__commit_note(o, o->last_seq + 1, now_ms);
+    o->last_seq += n;
+    o->next_seq = o->last_seq + 1;
+    repl__origin_push_all(o, now_ms, a);
+    repl__tail_evict(o);
+    repl__origin_trim(o, a);
+    repl__origin_relay_wake(o, now_ms, a);
+}
+
 void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck *ack,
                          uint64_t now_ms, repl_actions_t *a)
 {
@@ -125,7 +147,7 @@ void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck
         repl__origin_close(o, p, "ack beyond the log", a);
         return;
     }
-    repl__origin_on_probe(p, ack->probe);
+    repl__origin_on_probe(o, p, ack->probe, now_ms);
     oedge_t *e = &o->edges[p->edge];
     uint64_t old = e->acked_seq;
     if (ack->applied_seq > e->acked_seq)

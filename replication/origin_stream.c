@@ -172,6 +172,56 @@ static oedge_t *origin__attach(repl_origin_t *o, opeer_t *p, uint32_t node_id, u
     return e;
 }
 
+/* ---- probes and their echoes -------------------------------------------------------- */
+
+void repl__origin_on_probe(const repl_origin_t *o, opeer_t *p, const Edgekv__Probe *probe,
+                           uint64_t now_ms)
+{
+    if (!probe || (p->echo && probe->sent_ms < p->probe_ms))
+        return;
+    if (!o->relay.on) {
+        p->echo = true;
+        p->probe_ms = probe->sent_ms;
+        return;
+    }
+    if (p->held_n == ORIGIN__HELD_PROBES)
+        p->held_n--; /* the newest slot takes the newer probe */
+    p->held_probe_ms[p->held_n] = probe->sent_ms;
+    p->held_at_ms[p->held_n] = now_ms;
+    p->held_n++;
+}
+
+/* The probe to echo to p, false for none. An origin echoes the latest. A
+ * relay echoes only a probe that arrived before its own catch-up time:
+ * everything its upstream had committed by then is applied here, so once
+ * the edge has applied what this relay announces, everything committed
+ * upstream before the edge sent that probe is applied there too, and
+ * staleness composes down a chain of relays (a relay that hears nothing
+ * from upstream vouches for nothing, and its edges go stale with it). A
+ * relay always sends an echo, 0 when it vouches for nothing yet: an echo
+ * tells the edge that frames without one date nothing (edge.c). */
+static bool origin__echo(const repl_origin_t *o, opeer_t *p, uint64_t *sent_ms)
+{
+    if (o->relay.on) {
+        size_t k = 0;
+        while (k < p->held_n && p->held_at_ms[k] <= o->relay.caught_up_ms && o->relay.caught_up_ms)
+            k++;
+        if (k > 0) {
+            p->echo = true;
+            p->probe_ms = p->held_probe_ms[k - 1];
+            memmove(p->held_probe_ms, p->held_probe_ms + k, (p->held_n - k) * sizeof(uint64_t));
+            memmove(p->held_at_ms, p->held_at_ms + k, (p->held_n - k) * sizeof(uint64_t));
+            p->held_n -= k;
+        }
+        *sent_ms = p->echo ? p->probe_ms : 0;
+        return true;
+    }
+    if (!p->echo)
+        return false;
+    *sent_ms = p->probe_ms;
+    return true;
+}
+
 /* ---- the handshake ---------------------------------------------------------------- */
 
 static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode mode,
@@ -181,17 +231,15 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
     w.history_id = o->cfg.history_id;
     w.mode = mode;
-    w.origin_seq = o->last_seq;
+    w.origin_seq = repl__origin_announced(o);
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
     if (o->cfg.parent_history[0])
         w.parent_history = o->cfg.parent_history;
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
-    if (p->echo) {
-        echo.sent_ms = p->probe_ms;
+    if (origin__echo(o, p, &echo.sent_ms))
         w.echo = &echo;
-    }
     f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
     f.welcome = &w;
     p->beat_ms = now_ms;
@@ -228,6 +276,8 @@ static void origin__snapshot(repl_origin_t *o, opeer_t *p, bool diverged, const 
                          .u.snapshot = {.peer = p->id, .min_seq = o->last_seq, .reason = why}};
     repl__out_emit(&o->out, a, &act, NULL);
 }
+
+static void origin__verify(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a);
 
 #define ORIGIN__WHY_OFF_HISTORY "its position is not on this origin's history"
 
@@ -275,7 +325,7 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
         repl__origin_close(o, p, why, a);
         return;
     }
-    repl__origin_on_probe(p, h->probe);
+    repl__origin_on_probe(o, p, h->probe, now_ms);
     const char *hist = h->history_id ? h->history_id : "";
     uint64_t applied = h->applied_seq;
     if (hist[0] && o->cfg.parent_history[0] && strcmp(hist, o->cfg.parent_history) == 0) {
@@ -304,17 +354,42 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
             origin__snapshot(o, p, false, "the log was trimmed past its position", now_ms, a);
         return;
     }
+    if (!h->applied_version && applied <= o->last_seq) {
+        origin__snapshot(o, p, false, "its position carries no version to check", now_ms, a);
+        return;
+    }
+    if (h->applied_version) {
+        p->verify_seq = applied;
+        p->verify_version = (kv_version_t){h->applied_version->hlc, h->applied_version->node_id};
+    }
+    if (applied > o->last_seq && h->applied_version && o->relay.on) {
+        /* An edge from a relay further along (a failover): it waits for
+         * this relay's log to reach its position (repl__origin_relay_wake). */
+        p->state = OPEER_WAIT;
+        p->wait_since_ms = now_ms;
+        repl__origin_timer_update(o, p);
+        repl__origin_relay_wake(o, now_ms, a);
+        return;
+    }
     if (applied > o->last_seq) {
         /* It holds entries this origin does not: a tail lost in a crash. */
         origin__snapshot(o, p, true, "its position is ahead of this origin's log", now_ms, a);
         return;
     }
-    if (!h->applied_version) {
-        origin__snapshot(o, p, false, "its position carries no version to check", now_ms, a);
+    origin__verify(o, p, now_ms, a);
+}
+
+/* The resume proof for p->verify_seq (<= last_seq): from memory, or read. */
+static void origin__verify(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
+{
+    uint64_t applied = p->verify_seq;
+    if (applied < o->log_first_seq && o->relay.on && applied == o->relay.base_seq &&
+        !kv_version_is_zero(o->relay.base_version)) {
+        /* A relay's starting point: the proof holds without the entry. */
+        repl_mutation_t base = {.seq = applied, .version = o->relay.base_version};
+        origin__judge(o, p, &base, now_ms, a);
         return;
     }
-    p->verify_seq = applied;
-    p->verify_version = (kv_version_t){h->applied_version->hlc, h->applied_version->node_id};
     if (applied < o->log_first_seq) { /* trimmed: held in memory or not */
         origin__judge(o, p, NULL, now_ms, a);
         return;
@@ -332,6 +407,32 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
         .kind = REPL_ACT_READ_LOG,
         .u.read_log = {.peer = p->id, .from_seq = applied, .max_bytes = KV_REPL_BATCH_MAX_BYTES}};
     repl__out_emit(&o->out, a, &act, NULL);
+}
+
+void repl__origin_relay_wake(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
+{
+    /* Backwards: closing a peer shifts only those already visited. */
+    for (size_t i = o->npeers; i-- > 0;) {
+        opeer_t *p = o->peers[i];
+        if (p->state != OPEER_WAIT)
+            continue;
+        if (p->verify_seq <= o->last_seq) {
+            p->state = OPEER_HELLO; /* not a state it is seen in: judged now */
+            origin__verify(o, p, now_ms, a);
+        } else if (o->relay.caught_up_ms && o->relay.caught_up_ms >= p->wait_since_ms) {
+            /* Everything the upstream had committed when its Hello arrived
+             * is applied here, and its position is not: that position is
+             * off the history (an upstream that lost a tail in a crash). */
+            origin__snapshot(o, p, true, "its position is ahead of this relay's history", now_ms,
+                             a);
+        }
+    }
+}
+
+void repl__origin_close_all(repl_origin_t *o, const char *reason, repl_actions_t *a)
+{
+    for (size_t i = o->npeers; i-- > 0;)
+        repl__origin_close(o, o->peers[i], reason, a);
 }
 
 typedef struct {
@@ -441,12 +542,10 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
         Edgekv__Probe echo = EDGEKV__PROBE__INIT;
-        hb.origin_seq = o->last_seq;
+        hb.origin_seq = repl__origin_announced(o);
         hb.origin_time_ms = repl__origin_wall(o, now_ms);
-        if (p->echo) {
-            echo.sent_ms = p->probe_ms;
+        if (origin__echo(o, p, &echo.sent_ms))
             hb.echo = &echo;
-        }
         f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
         f.heartbeat = &hb;
         p->beat_ms = now_ms;

@@ -76,6 +76,11 @@ static void wq_pop(repl_origin_t *o)
 
 void repl__origin_writes_free(repl_origin_t *o)
 {
+    for (size_t i = 0; i < o->fwd_n; i++)
+        frame_free(o->fwd[i].frame);
+    kv_free(o->fwd);
+    o->fwd = NULL;
+    o->fwd_n = o->fwd_cap = 0;
     while (o->wq_n > 0)
         wq_pop(o);
     kv_free(o->wq);
@@ -93,9 +98,9 @@ static ogroup_t *group_at(repl_origin_t *o, size_t i)
 
 /* Answer a remote writer; dropped if its link is gone (it sees a
  * disconnect and answers its client itself). */
-static void origin__write_result(repl_origin_t *o, repl_peer_t peer, uint64_t request_id,
-                                 int status, uint64_t seq, const int *results, size_t n,
-                                 uint64_t now_ms, repl_actions_t *a)
+void repl__origin_write_result(repl_origin_t *o, repl_peer_t peer, uint64_t request_id, int status,
+                               uint64_t seq, const int *results, size_t n, uint64_t now_ms,
+                               repl_actions_t *a)
 {
     opeer_t *p = repl__origin_peer(o, peer);
     if (!p || p->state == OPEER_HELLO)
@@ -119,7 +124,7 @@ static void origin__answer(repl_origin_t *o, const owrite_t *w, int status, cons
 {
     uint64_t seq = status == 0 ? w->first_seq + w->n - 1 : 0;
     if (w->remote)
-        origin__write_result(o, w->peer, w->request_id, status, seq, results, w->n, now_ms, a);
+        repl__origin_write_result(o, w->peer, w->request_id, status, seq, results, w->n, now_ms, a);
     else
         repl__emit_write_done(&o->out, a, w->token, status, seq, results, status == 0 ? w->n : 0);
 }
@@ -250,10 +255,36 @@ static int origin__request_ops(const Edgekv__WriteRequest *r, repl_mutation_t **
     return 0;
 }
 
+/* A relay orders nothing: the request waits for the relay (relay.c) to
+ * pass it upstream. Bounded by the relay's upstream write table, which
+ * answers KV_EBUSY past its limits. */
+static void origin__forward(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,
+                            repl_actions_t *a)
+{
+    if (o->fwd_n == o->fwd_cap) {
+        size_t cap = o->fwd_cap ? 2 * o->fwd_cap : 8;
+        oforward_t *t = kv_realloc(o->fwd, cap * sizeof *t);
+        REPL__NOMEM(t);
+        o->fwd = t;
+        o->fwd_cap = cap;
+    }
+    (void)now_ms;
+    (void)a;
+    oforward_t *w = &o->fwd[o->fwd_n++];
+    w->peer = p->id;
+    w->request_id = (*f)->write_request->request_id;
+    w->frame = *f;
+    *f = NULL;
+}
+
 void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, uint64_t now_ms,
                                    repl_actions_t *a)
 {
     const Edgekv__WriteRequest *r = (*f)->write_request;
+    if (o->relay.on) {
+        origin__forward(o, p, f, now_ms, a);
+        return;
+    }
     owrite_t w = {.remote = true, .peer = p->id, .request_id = r->request_id, .n = r->n_ops};
     w.bytes = p->rd.last_frame_bytes;
     uint64_t ts;
@@ -271,7 +302,7 @@ void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame *
     if (rc == 0)
         *f = NULL; /* the hold owns it (or freed it) */
     if (rc != 0) {
-        origin__write_result(o, p->id, w.request_id, rc, 0, NULL, 0, now_ms, a);
+        repl__origin_write_result(o, p->id, w.request_id, rc, 0, NULL, 0, now_ms, a);
         return;
     }
     origin__enqueue(o, &w, now_ms, a);

@@ -563,4 +563,103 @@ static inline bool repl_stale_at(uint64_t fresh_until_ms, uint64_t now_ms)
  * by TCP instead of overflowing the queue, which would drop the link. */
 void repl_edge_backlog(const repl_edge_t *e, size_t *items, size_t *bytes);
 
+/* ------------------------------------------------------------------------------------- */
+
+/*
+ * The relay: an edge part that follows an upstream (the origin or another
+ * relay) exactly as an edge does, composed with an origin part that serves
+ * downstream edges and relays as the origin does, from the relay's own log
+ * of what it applied. It starts no history: it keeps its upstream's history
+ * id and sequence numbers, so an edge may move between the origin and any
+ * relay of the same history and resume by sequence (repl.h's resume proof)
+ * whenever the new upstream's log window holds its position.
+ *
+ * Actions: the edge part's (CONNECT, RESET, APPLY, WRITE_DONE for
+ * repl_relay_write) and the origin part's (READ_LOG, SNAPSHOT, TRIM_LOG);
+ * SEND and CLOSE name the upstream link or a downstream one by the peer ids
+ * the driver gave them (one id space). Never PERSIST. For a relay:
+ *   - APPLY with seq != 0 also appends muts to the relay's log, in the same
+ *     batch (READ_LOG reads it; a snapshot chunk, seq 0, is not logged);
+ *   - RESET also empties the log; the origin part is rebuilt when the
+ *     snapshot's SnapshotEnd step is applied (every downstream link is
+ *     closed at the RESET and comes back, mostly for a snapshot);
+ *   - SNAPSHOT streams the relay's own store (its applied seq and version).
+ * Staleness composes: the relay echoes a downstream probe only once its own
+ * catch-up time has passed the probe's arrival (origin_stream.c), and
+ * announces its upstream's latest seq; so an edge behind a stale relay is
+ * stale, and never fresher than the relay. A downstream edge whose position
+ * is past the relay's log (it came from a relay further along) waits until
+ * the relay's log reaches it, or is given a snapshot once the relay is
+ * caught up with an upstream that does not hold that position.
+ * Writes forwarded by downstream links travel upstream as the relay's own
+ * WriteRequests (with the token id they named) and are answered downstream
+ * once this relay has applied them. Ownership and threading as above.
+ */
+typedef struct repl_relay repl_relay_t;
+
+typedef struct {
+    /* The edge part: identity (node_id), the stored position (history_id,
+     * applied_seq, applied_version, hlc_last) and the link timers. */
+    repl_edge_config_t up;
+    /* The origin part's tunables (heartbeat_interval_ms, log_retention*,
+     * peer buffers, tail_max_bytes, protocol) and log_first_seq, the oldest
+     * entry of the relay's stored log (0: none stored). Its node_id,
+     * history_id, last_seq and hlc_last are taken from `up`. */
+    repl_origin_config_t down;
+} repl_relay_config_t;
+
+/* Tokens of repl_relay_write must be below this (the relay numbers the
+ * writes it forwards for downstream links at and above it). */
+#define REPL_RELAY_TOKEN_LIMIT (UINT64_C(1) << 63)
+
+void repl_relay_config_default(repl_relay_config_t *cfg);
+/* KV_ECONFIG, -ENOMEM. */
+int repl_relay_create(const repl_relay_config_t *cfg, repl_relay_t **out);
+void repl_relay_destroy(repl_relay_t *r);
+
+/* Start: emits CONNECT (for the upstream link). */
+void repl_relay_start(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
+/* The upstream link: as repl_edge_on_*. */
+void repl_relay_up_connect(repl_relay_t *r, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_up_connect_failed(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_up_bytes(repl_relay_t *r, const uint8_t *data, size_t len, uint64_t now_ms,
+                         repl_actions_t *a);
+void repl_relay_up_disconnect(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
+/* Downstream links: as repl_origin_on_*. A link that arrives while the
+ * relay holds no history yet is closed. */
+void repl_relay_down_connect(repl_relay_t *r, repl_peer_t p, const char *name, uint64_t now_ms,
+                             repl_actions_t *a);
+void repl_relay_down_bytes(repl_relay_t *r, repl_peer_t p, const uint8_t *data, size_t len,
+                           uint64_t now_ms, repl_actions_t *a);
+void repl_relay_down_flushed(repl_relay_t *r, repl_peer_t p, size_t len, uint64_t now_ms,
+                             repl_actions_t *a);
+void repl_relay_down_disconnect(repl_relay_t *r, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+/* A write at the relay's own API: as repl_edge_write (token below
+ * REPL_RELAY_TOKEN_LIMIT). */
+void repl_relay_write(repl_relay_t *r, uint64_t token, const repl_op_t *ops, size_t n,
+                      uint64_t now_ms, repl_actions_t *a);
+/* Storage completions: as repl_edge_reset_done / repl_edge_applied and
+ * repl_origin_log_read / repl_origin_snapshot_sent. */
+void repl_relay_reset_done(repl_relay_t *r, int rc, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_applied(repl_relay_t *r, int rc, uint64_t seq, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_log_read(repl_relay_t *r, repl_peer_t p, int rc, const repl_mutation_t *muts,
+                         size_t n, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_snapshot_sent(repl_relay_t *r, repl_peer_t p, int rc, uint64_t seq, uint64_t now_ms,
+                              repl_actions_t *a);
+
+void repl_relay_tick(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_poll(repl_relay_t *r, repl_actions_t *a);
+/* The earlier of both parts' deadlines; O(1). */
+uint64_t repl_relay_deadline(const repl_relay_t *r);
+
+/* The upstream view (as repl_edge_status), and the staleness rule of the
+ * relay's own answers (as repl_edge_fresh_until). */
+void repl_relay_status(const repl_relay_t *r, uint64_t now_ms, repl_edge_status_t *out);
+uint64_t repl_relay_fresh_until(const repl_relay_t *r, uint64_t *since_ms);
+void repl_relay_backlog(const repl_relay_t *r, size_t *items, size_t *bytes);
+/* The downstream view (as repl_origin_stats / repl_origin_edges; zero and
+ * 0 while the relay holds no history). */
+void repl_relay_stats(const repl_relay_t *r, repl_origin_stats_t *out);
+size_t repl_relay_edges(const repl_relay_t *r, uint64_t now_ms, repl_edge_info_t *out, size_t cap);
+
 #endif

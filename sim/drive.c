@@ -20,6 +20,17 @@ void drive_init(drive_node_t *d, repl_origin_t *origin, repl_edge_t *edge, lww_r
     d->ctx = ctx;
 }
 
+void drive_init_relay(drive_node_t *d, repl_relay_t *relay, lww_replica_t *m,
+                      const drive_ops_t *ops, void *ctx)
+{
+    KV_ASSERT(relay != NULL);
+    memset(d, 0, sizeof *d);
+    d->relay = relay;
+    d->m = m;
+    d->ops = ops;
+    d->ctx = ctx;
+}
+
 void drive_forget(drive_node_t *d)
 {
     memset(&d->persist, 0, sizeof d->persist);
@@ -101,11 +112,15 @@ static void drive__act(drive_node_t *d, const repl_action_t *act)
         if (ops->alarm)
             ops->alarm(d, act->u.alarm.reason);
         break;
+    case REPL_ACT_CONNECT:
+    case REPL_ACT_RESET:
+    case REPL_ACT_APPLY:
+        KV_ASSERT(!d->origin && "the origin emitted an edge action");
+        drive__edge_act(d, act);
+        break;
     default:
-        if (d->origin)
-            drive__origin_act(d, act);
-        else
-            drive__edge_act(d, act);
+        KV_ASSERT(!d->edge && "an edge emitted an origin action");
+        drive__origin_act(d, act);
     }
 }
 
@@ -117,6 +132,8 @@ void drive_run(drive_node_t *d, repl_actions_t *a)
         a->n = 0;
         if (d->origin)
             repl_origin_poll(d->origin, a);
+        else if (d->relay)
+            repl_relay_poll(d->relay, a);
         else
             repl_edge_poll(d->edge, a);
         if (a->n == 0)
@@ -157,7 +174,7 @@ void drive_persisted(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a
 void drive_stepped(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a)
 {
     const drive_ops_t *ops = d->ops;
-    KV_ASSERT(d->edge && d->step.pending);
+    KV_ASSERT((d->edge || d->relay) && d->step.pending);
     d->step.pending = false;
     if (d->step.reset) {
         if (rc == 0) {
@@ -165,7 +182,10 @@ void drive_stepped(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a)
             if (ops->reset)
                 ops->reset(d);
         }
-        repl_edge_reset_done(d->edge, rc, now_ms, a);
+        if (d->relay)
+            repl_relay_reset_done(d->relay, rc, now_ms, a);
+        else
+            repl_edge_reset_done(d->edge, rc, now_ms, a);
         return;
     }
     const repl_mutation_t *muts = d->step.muts;
@@ -182,6 +202,9 @@ void drive_stepped(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a)
             lww_apply_mut(d->m, &muts[i], &slot);
             if (slot != UINT32_MAX && ops->applied)
                 ops->applied(d, &muts[i], slot);
+            /* A relay's APPLY of log entries also appends them to its log. */
+            if (d->relay && seq && ops->logged)
+                ops->logged(d, &muts[i], 0);
         }
         if (seq) {
             KV_ASSERT(seq >= d->m->applied_seq);
@@ -198,5 +221,8 @@ void drive_stepped(drive_node_t *d, int rc, uint64_t now_ms, repl_actions_t *a)
                 ops->history(d);
         }
     }
-    repl_edge_applied(d->edge, rc, seq, now_ms, a);
+    if (d->relay)
+        repl_relay_applied(d->relay, rc, seq, now_ms, a);
+    else
+        repl_edge_applied(d->edge, rc, seq, now_ms, a);
 }

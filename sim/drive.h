@@ -6,7 +6,7 @@
  * work it asked for with drive_persisted() / drive_stepped(), which apply
  * it to the node's replica model (sim/lww.h).
  *
- * A drive_node_t wraps one core (an origin or an edge), its durable
+ * A drive_node_t wraps one core (an origin, an edge or a relay), its durable
  * replica and the storage work the core is waiting for: at most one
  * PERSIST (origin) or one RESET/APPLY step (edge) at a time, with the
  * mutations it points at (borrowed from the core until completed, as
@@ -65,9 +65,10 @@ typedef struct {
 } drive_ops_t;
 
 struct drive_node {
-    repl_origin_t *origin; /* exactly one of the two */
+    repl_origin_t *origin; /* exactly one of the three */
     repl_edge_t *edge;
-    lww_replica_t *m; /* the durable replica */
+    repl_relay_t *relay; /* both roles' actions; its log entries go to ops->logged */
+    lww_replica_t *m;    /* the durable replica */
     const drive_ops_t *ops;
     void *ctx; /* the driver's */
     struct {
@@ -91,6 +92,11 @@ struct drive_node {
 /* Wrap a core (origin or edge, the other NULL) and its replica. */
 void drive_init(drive_node_t *d, repl_origin_t *origin, repl_edge_t *edge, lww_replica_t *m,
                 const drive_ops_t *ops, void *ctx);
+/* Wrap a relay: its edge actions as an edge's, its origin actions as an
+ * origin's; drive_stepped also hands each applied log entry to
+ * ops->logged (a relay's APPLY appends to its log, repl.h). */
+void drive_init_relay(drive_node_t *d, repl_relay_t *relay, lww_replica_t *m,
+                      const drive_ops_t *ops, void *ctx);
 /* The core is gone (a crash): storage work it asked for is forgotten. */
 void drive_forget(drive_node_t *d);
 

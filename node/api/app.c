@@ -308,7 +308,7 @@ bool app_ready(node_app_t *app, char *why, size_t why_len)
         snprintf(why, why_len, "draining (stopping after a signal)");
         return false;
     }
-    if (!app->replica || strcmp(app->role, "edge") != 0)
+    if (!app->replica || strcmp(app->role, "origin") == 0)
         return true;
     replica_status(app->replica, &st); /* an edge's copy holds no edge list */
     replica_status_free(&st);
@@ -326,18 +326,20 @@ bool app_ready(node_app_t *app, char *why, size_t why_len)
 static json_t *replication_json(node_app_t *app)
 {
     replica_status_t st;
-    json_t *j;
+    json_t *j = NULL;
     if (replica_status(app->replica, &st) != 0) {
         replica_status_free(&st);
         return json_pack("{s:s}", "error", kv_strerror(-ENOMEM));
     }
-    if (st.role == REPLICA_EDGE) {
-        j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I}", "history_id", st.history_id,
-                      "link", link_name(st.edge.link), "applied_seq",
+    if (st.role != REPLICA_ORIGIN) {
+        j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:s, s:I}", "history_id",
+                      st.history_id, "link", link_name(st.edge.link), "applied_seq",
                       (json_int_t)st.edge.applied_seq, "origin_seq", (json_int_t)st.edge.origin_seq,
                       "lag_seq", (json_int_t)st.edge.lag_seq, "lag_ms", (json_int_t)st.edge.lag_ms,
-                      "stale", st.edge.stale, "staleness_ms", (json_int_t)st.edge.staleness_ms);
-    } else {
+                      "stale", st.edge.stale, "staleness_ms", (json_int_t)st.edge.staleness_ms,
+                      "upstream", st.upstream, "snapshots_taken", (json_int_t)st.snapshots_taken);
+    }
+    if (st.role != REPLICA_EDGE) {
         json_t *edges = json_array();
         for (size_t i = 0; i < st.edge_count; i++)
             json_array_append_new(edges, json_pack("{s:I, s:b, s:I, s:I, s:I}", "node_id",
@@ -346,10 +348,18 @@ static json_t *replication_json(node_app_t *app)
                                                    (json_int_t)st.edges[i].acked_seq, "lag_seq",
                                                    (json_int_t)st.edges[i].lag_seq, "lag_ms",
                                                    (json_int_t)st.edges[i].lag_ms));
-        j = json_pack("{s:s, s:I, s:I, s:I, s:o}", "history_id", st.history_id, "last_seq",
-                      (json_int_t)st.origin.last_seq, "log_first_seq",
-                      (json_int_t)st.origin.log_first_seq, "writes_committed",
-                      (json_int_t)st.origin.writes_committed, "edges", edges);
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "history_id", st.history_id,
+                              "last_seq", (json_int_t)st.origin.last_seq, "log_first_seq",
+                              (json_int_t)st.origin.log_first_seq, "writes_committed",
+                              (json_int_t)st.origin.writes_committed, "snapshots_served",
+                              (json_int_t)st.snapshots_served, "edges", edges);
+        /* A relay: its upstream view, with the links it serves under "downstream". */
+        if (st.role == REPLICA_RELAY && j)
+            json_object_set_new(j, "downstream", o);
+        else if (st.role == REPLICA_RELAY)
+            json_decref(o);
+        else
+            j = o;
     }
     if (j && st.alarm)
         json_object_set_new(j, "alarm", json_string(st.alarm_reason));
@@ -369,7 +379,10 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
     metrics_buf_value(b, "counter", "edgekv_replication_links_total",
                       "Replication links established (TLS handshake done) since start.",
                       st.links_total);
-    if (st.role == REPLICA_EDGE) {
+    if (st.role != REPLICA_ORIGIN) {
+        metrics_buf_value(b, "counter", "edgekv_replication_snapshots_taken_total",
+                          "Snapshots this node took from its upstream since start.",
+                          st.snapshots_taken);
         metrics_buf_value(b, "gauge", "edgekv_replication_applied_seq",
                           "Last log sequence applied here.", st.edge.applied_seq);
         metrics_buf_value(b, "gauge", "edgekv_replication_origin_seq",
@@ -385,7 +398,11 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
                           "1 when past the propagation bound.", st.edge.stale);
         metrics_buf_value(b, "gauge", "edgekv_replication_link_live",
                           "1 when the link to the origin is live.", st.edge.link == REPL_LINK_LIVE);
-    } else {
+    }
+    if (st.role != REPLICA_EDGE) {
+        metrics_buf_value(b, "counter", "edgekv_replication_snapshots_served_total",
+                          "Snapshots streamed to edges and relays since start.",
+                          st.snapshots_served);
         metrics_buf_value(b, "gauge", "edgekv_replication_last_seq", "Last committed log sequence.",
                           st.origin.last_seq);
         metrics_buf_value(b, "gauge", "edgekv_replication_log_first_seq",

@@ -329,7 +329,8 @@ int backup_desc_parse(const json_t *j, backup_desc_t *out, char *err, size_t err
     }
     if (str_field(j, "id", out->id, sizeof out->id) != 0 ||
         str_field(j, "role", out->role, sizeof out->role) != 0 ||
-        (strcmp(out->role, "origin") != 0 && strcmp(out->role, "edge") != 0) ||
+        (strcmp(out->role, "origin") != 0 && strcmp(out->role, "edge") != 0 &&
+         strcmp(out->role, "relay") != 0) ||
         uint_field(j, "node_id", UINT32_MAX, &node_id) != 0 ||
         str_field(j, "account", out->account, sizeof out->account) != 0 ||
         str_field(j, "history_id", out->history_id, sizeof out->history_id) != 0 ||

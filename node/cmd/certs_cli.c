@@ -17,7 +17,7 @@
 
 typedef struct {
     const char *dir, *role, *name;
-    int days, ca_days, edges;
+    int days, ca_days, edges, relays;
     const char *hosts[CERTS_HOSTS_MAX];
     size_t host_count;
     bool window; /* --valid-from/--valid-until given */
@@ -29,11 +29,12 @@ static void certs__usage(FILE *out)
     fprintf(out,
             "usage: edgekv certs <command> [options]\n\n"
             "commands:\n"
-            "  init   --dir D [--edges N] [--days N] [--ca-days N] [--host H]...\n"
+            "  init   --dir D [--edges N] [--relays N] [--days N] [--ca-days N] [--host H]...\n"
             "         create the cluster CA in D (an existing one is kept), an \"origin\"\n"
-            "         certificate and edge certificates \"edge1\"..\"edgeN\" (existing ones\n"
-            "         are kept; default N %d)\n"
-            "  issue  --dir D --role origin|edge --name NAME [--days N] [--host H]...\n"
+            "         certificate, edge certificates \"edge1\"..\"edgeN\" (default N %d) and\n"
+            "         relay certificates \"relay1\"..\"relayN\" (default none); existing\n"
+            "         ones are kept\n"
+            "  issue  --dir D --role origin|edge|relay --name NAME [--days N] [--host H]...\n"
             "         issue (or replace) D/NAME.crt and D/NAME.key, signed by D/ca.key\n"
             "  api    --dir D --name NAME [--days N] [--host H]...\n"
             "         issue (or replace) an API certificate D/NAME.crt and D/NAME.key for\n"
@@ -49,8 +50,11 @@ static void certs__usage(FILE *out)
             "  --valid-from S --valid-until S\n"
             "               issue, api: an explicit validity window in seconds relative to\n"
             "               now (negative = past), e.g. an expired certificate for a test\n\n"
-            "The role is recorded in the subject (OU=edgekv-origin or OU=edgekv-edge) and\n"
-            "the node name in CN; an API certificate has O=edgekv and CN=NAME only. Keys\n"
+            "The role is recorded in the subject (OU=edgekv-origin, edgekv-edge or\n"
+            "edgekv-relay) and the node name in CN. The origin accepts edges and relays, a\n"
+            "relay accepts edges and relays and follows an origin or a relay, an edge\n"
+            "follows an origin or a relay; a certificate never acts in another role; an API "
+            "certificate has O=edgekv and CN=NAME only. Keys\n"
             "are EC P-256, key files are written with mode 0600.\n",
             CERTS_EDGES_DEFAULT, CERTS_NODE_DAYS_DEFAULT, CERTS_CA_DAYS_DEFAULT);
 }
@@ -98,6 +102,8 @@ static int certs__parse(int argc, char **argv, certs__args_t *a)
             ok = certs__int(v, 1, CERTS_DAYS_MAX, &a->ca_days);
         else if (CERTS__IS("--edges"))
             ok = certs__int(v, 0, CERTS_EDGES_MAX, &a->edges);
+        else if (CERTS__IS("--relays"))
+            ok = certs__int(v, 0, CERTS_EDGES_MAX, &a->relays);
         else if (CERTS__IS("--valid-from") || CERTS__IS("--valid-until")) {
             char *end;
             long long x = strtoll(v, &end, 10);
@@ -144,8 +150,10 @@ static int certs__ensure(const certs__args_t *a, const char *role, const char *n
     if (certs__have(a->dir, name))
         return certs__report(0, "kept", a->dir, name);
     return certs__report(certs_issue(a->dir, role, name, a->days, a->hosts, a->host_count),
-                         strcmp(role, "origin") == 0 ? "issued origin" : "issued edge", a->dir,
-                         name);
+                         strcmp(role, "origin") == 0  ? "issued origin"
+                         : strcmp(role, "relay") == 0 ? "issued relay"
+                                                      : "issued edge",
+                         a->dir, name);
 }
 
 static int certs__init(const certs__args_t *a)
@@ -167,6 +175,11 @@ static int certs__init(const certs__args_t *a)
     for (int i = 1; i <= a->edges; i++) {
         snprintf(name, sizeof name, "edge%d", i);
         if (certs__ensure(a, "edge", name) != 0)
+            return 1;
+    }
+    for (int i = 1; i <= a->relays; i++) {
+        snprintf(name, sizeof name, "relay%d", i);
+        if (certs__ensure(a, "relay", name) != 0)
             return 1;
     }
     return 0;

@@ -26,27 +26,31 @@
 #include "replica.h"
 #include "tls_api.h"
 
-#define DEFAULT_PORT_ORIGIN   8788
-#define DEFAULT_PORT_EDGE     8787
-#define DEFAULT_PORT_REPL     REPLICA_DEFAULT_PORT
-#define DEFAULT_WRITE_THREADS 64
+#define DEFAULT_PORT_ORIGIN 8788
+#define DEFAULT_PORT_EDGE   8787
+#define DEFAULT_PORT_RELAY  8789
+/* A relay's replication port: beside an origin's on one host. */
+#define DEFAULT_PORT_REPL_RELAY (REPLICA_DEFAULT_PORT + 1)
+#define DEFAULT_PORT_REPL       REPLICA_DEFAULT_PORT
+#define DEFAULT_WRITE_THREADS   64
 
 void node_config_defaults(node_config_t *c, const char *role)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     memset(c, 0, sizeof *c);
     snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
-    c->listen_port = strcmp(role, "edge") == 0 ? DEFAULT_PORT_EDGE : DEFAULT_PORT_ORIGIN;
+    bool edge = strcmp(role, "edge") == 0, relay = strcmp(role, "relay") == 0;
+    c->listen_port = edge ? DEFAULT_PORT_EDGE : relay ? DEFAULT_PORT_RELAY : DEFAULT_PORT_ORIGIN;
     snprintf(c->data_dir, sizeof c->data_dir, "./data/%s", role);
     snprintf(c->repl_host, sizeof c->repl_host, "0.0.0.0");
-    c->repl_port = DEFAULT_PORT_REPL;
+    c->repl_port = relay ? DEFAULT_PORT_REPL_RELAY : DEFAULT_PORT_REPL;
     snprintf(c->origin_host, sizeof c->origin_host, "127.0.0.1");
     c->origin_port = DEFAULT_PORT_REPL;
     snprintf(c->name, sizeof c->name, "%s", role);
     /* The replication defaults have one home, the core's *_config_default,
      * which replica_config_defaults copies. */
     replica_config_t rd;
-    replica_config_defaults(&rd, strcmp(role, "edge") == 0 ? REPLICA_EDGE : REPLICA_ORIGIN);
+    replica_config_defaults(&rd, edge ? REPLICA_EDGE : relay ? REPLICA_RELAY : REPLICA_ORIGIN);
     c->propagation_bound_ms = rd.propagation_bound_ms;
     c->heartbeat_interval_ms = rd.heartbeat_interval_ms;
     c->max_clock_offset_ms = rd.max_clock_offset_ms;
@@ -67,8 +71,11 @@ void node_config_defaults(node_config_t *c, const char *role)
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
-     * need not fsync every apply: batch is its default. */
-    if (strcmp(role, "edge") == 0)
+     * need not fsync every apply: batch is its default. So is a relay's:
+     * its log holds the origin's sequence numbers and versions, and an edge
+     * that is ahead of a relay restarted without its last applies waits
+     * for the relay to catch up (replication/repl.h, "The relay"). */
+    if (edge || relay)
         c->storage.sync = STOR_SYNC_BATCH;
 }
 
@@ -113,107 +120,113 @@ static const char *level_name(int v)
 
 /* In README order. Flag-only and key-only options say why in their help. */
 const node_opt_t config__opts[] = {
-    {"--config", "FILE", NULL, .kind = OPT_CONFIG, .roles = OPT_BOTH, .dflt_text = "none",
+    {"--config", "FILE", NULL, .kind = OPT_CONFIG, .roles = OPT_ALL, .dflt_text = "none",
      .help = "a JSON object of the file keys listed here; flags override it"},
-    {"--listen", "HOST:PORT", "listen", ADDR(listen_host, listen_port), .roles = OPT_BOTH,
+    {"--listen", "HOST:PORT", "listen", ADDR(listen_host, listen_port), .roles = OPT_ALL,
      .help = "API address (port 0 picks a free one)"},
-    {"--data", "DIR", "data_dir", STR(data_dir, 1), .roles = OPT_BOTH,
+    {"--data", "DIR", "data_dir", STR(data_dir, 1), .roles = OPT_ALL,
      .help = "data directory (RocksDB in DIR/db)"},
-    {"--threads", "N", "http_threads", U32(http_threads, 1, KV_HTTP_MAX_LOOPS), .roles = OPT_BOTH,
+    {"--threads", "N", "http_threads", U32(http_threads, 1, KV_HTTP_MAX_LOOPS), .roles = OPT_ALL,
      .dflt_text = "one per CPU", .help = "HTTP event loops, one thread each, SO_REUSEPORT"},
-    {"--write-threads", "N", "write_threads", U32(write_threads, 1, 1024), .roles = OPT_BOTH,
+    {"--write-threads", "N", "write_threads", U32(write_threads, 1, 1024), .roles = OPT_ALL,
      .help = "libuv threadpool threads: bulk bodies are parsed there, and namespace and token "
              "writes wait there for their commit (value writes wait on no thread)"},
-    {"--cache-bytes", "N", "cache_bytes", SIZE(cache_bytes, 0, 1ULL << 40), .roles = OPT_BOTH,
+    {"--cache-bytes", "N", "cache_bytes", SIZE(cache_bytes, 0, 1ULL << 40), .roles = OPT_ALL,
      .help = "read cache size in bytes; 0 disables it"},
     {NULL, NULL, "http_body_budget_bytes",
-     SIZE(http_body_budget_bytes, KV_HTTP_BODY_BUDGET_MIN_BYTES, 1ULL << 40), .roles = OPT_BOTH,
+     SIZE(http_body_budget_bytes, KV_HTTP_BODY_BUDGET_MIN_BYTES, 1ULL << 40), .roles = OPT_ALL,
      .help = "request body bytes held at once by all connections; a body over what is left gets "
              "503 with Retry-After, unread (see \"Security and limits\" in README.md)"},
-    {"--sync", "MODE", "sync", ENUM(storage.sync, stor_sync_t, sync_name), .roles = OPT_BOTH,
+    {"--sync", "MODE", "sync", ENUM(storage.sync, stor_sync_t, sync_name), .roles = OPT_ALL,
      .help = "WAL sync policy (see \"WAL sync policy\" in README.md)"},
-    {NULL, NULL, "sync_interval_ms", U32(storage.sync_interval_ms, 1, 60000), .roles = OPT_BOTH,
+    {NULL, NULL, "sync_interval_ms", U32(storage.sync_interval_ms, 1, 60000), .roles = OPT_ALL,
      .help = "fsync period when sync is batch"},
-    {"--node-id", "N", "node_id", U32(node_id, 1, UINT32_MAX), .roles = OPT_BOTH,
+    {"--node-id", "N", "node_id", U32(node_id, 1, UINT32_MAX), .roles = OPT_ALL,
      .dflt_text = "generated, kept in the data directory", .help = "tie-break id in every version"},
-    {"--account", "ID", "account_id", STR(account_id, 1), .roles = OPT_BOTH,
+    {"--account", "ID", "account_id", STR(account_id, 1), .roles = OPT_ALL,
      .dflt_text = "generated, kept in the data directory",
      .help = "the account of the generated token and of --token tokens"},
-    {"--token", "SECRET", "tokens", .kind = OPT_TOKENS, .roles = OPT_BOTH,
+    {"--token", "SECRET", "tokens", .kind = OPT_TOKENS, .roles = OPT_ALL,
      .dflt_text = "one generated, kept in the data directory",
      .help = "API tokens: the flag (repeatable) adds a read+write token of the account; the "
              "file key is a list of scoped tokens (see \"Tokens\" in README.md)"},
     {"--log-level", "LEVEL", "log_level", ENUM(log_level, kv_log_level_t, level_name),
-     .roles = OPT_BOTH, .help = "the least severe log lines written to stderr"},
-    {"--metrics-public", "true|false", "metrics_public", BOOL(metrics_public), .roles = OPT_BOTH,
+     .roles = OPT_ALL, .help = "the least severe log lines written to stderr"},
+    {"--metrics-public", "true|false", "metrics_public", BOOL(metrics_public), .roles = OPT_ALL,
      .help = "serve /metrics without a token (counters and gauges, no keys or values); false "
              "asks for an operator token, as /status and /digest always do (see \"Security and "
              "limits\" in README.md)"},
     {NULL, NULL, "block_cache_bytes", SIZE(storage.block_cache_bytes, 1 << 20, 1ULL << 40),
-     .roles = OPT_BOTH, .help = "RocksDB block cache"},
+     .roles = OPT_ALL, .help = "RocksDB block cache"},
     {NULL, NULL, "write_buffer_bytes", SIZE(storage.write_buffer_bytes, 1 << 20, 1ULL << 34),
-     .roles = OPT_BOTH, .help = "RocksDB memtable size"},
+     .roles = OPT_ALL, .help = "RocksDB memtable size"},
     {NULL, NULL, "blob_min_bytes", SIZE(storage.blob_min_bytes, 0, KV_VALUE_MAX_BYTES),
-     .roles = OPT_BOTH, .help = "values at least this large go to RocksDB blob files"},
+     .roles = OPT_ALL, .help = "values at least this large go to RocksDB blob files"},
     {NULL, NULL, "max_open_files",
-     U32(storage.max_open_files, KV_STOR_MAX_OPEN_FILES_MIN, 1u << 20), .roles = OPT_BOTH,
+     U32(storage.max_open_files, KV_STOR_MAX_OPEN_FILES_MIN, 1u << 20), .roles = OPT_ALL,
      .help = "RocksDB files kept open at once; the node raises RLIMIT_NOFILE to its hard limit "
              "and warns when connections, replication links and these do not fit in it"},
-    {NULL, NULL, "compression", BOOL(storage.compression), .roles = OPT_BOTH,
+    {NULL, NULL, "compression", BOOL(storage.compression), .roles = OPT_ALL,
      .help = "LZ4 for SST and blob files"},
     {NULL, NULL, "tombstone_retention_s", I64(storage.tombstone_retention_s, 60, 1ULL << 32),
-     .roles = OPT_BOTH, .help = "compaction may drop older tombstones"},
-    {"--certs", "DIR", "certs_dir", STR(certs_dir, 0), .roles = OPT_BOTH, .dflt_text = "none",
+     .roles = OPT_ALL, .help = "compaction may drop older tombstones"},
+    {"--certs", "DIR", "certs_dir", STR(certs_dir, 0), .roles = OPT_ALL, .dflt_text = "none",
      .help = "cluster certificates (ca.crt, NAME.crt, NAME.key); an edge needs them, an origin "
              "without them runs alone with replication off"},
-    {"--name", "NAME", "name", STR(name, 1), .roles = OPT_BOTH,
+    {"--name", "NAME", "name", STR(name, 1), .roles = OPT_ALL,
      .help = "this node's certificate name: DIR/NAME.crt and DIR/NAME.key"},
-    {"--repl-listen", "HOST:PORT", "repl_listen", ADDR(repl_host, repl_port), .roles = OPT_ORIGIN,
-     .help = "where edges connect"},
-    {"--origin", "HOST:PORT", "origin", ADDR(origin_host, origin_port), .roles = OPT_EDGE,
-     .help = "the origin's replication address; HOST may be a name (looked up before every "
-             "connect; the origin's certificate must carry it)"},
+    {"--repl-listen", "HOST:PORT", "repl_listen", ADDR(repl_host, repl_port), .roles = OPT_DOWN,
+     .help = "where edges (and relays) connect"},
+    {"--origin", "HOST:PORT", "origin", ADDR(origin_host, origin_port), .roles = OPT_UP,
+     .help = "the origin's replication address, the upstream when --upstream is not given; HOST "
+             "may be a name (looked up before every connect; the upstream's certificate must "
+             "carry it)"},
+    {"--upstream", "HOST:PORT[,HOST:PORT...]", "upstreams", .kind = OPT_ADDRS, .roles = OPT_UP,
+     .dflt_text = "--origin",
+     .help = "upstreams to follow (the origin, relays), tried in turn: on a failed connect or a "
+             "lost link the next one, after backoff; the link resumes by sequence wherever the "
+             "new upstream's log allows (see \"Topology\" in README.md)"},
     {"--propagation-bound-ms", "N", "propagation_bound_ms", U64(propagation_bound_ms, 10, 3600000),
-     .roles = OPT_EDGE, .help = "stale N ms after it was last caught up with the origin"},
+     .roles = OPT_UP, .help = "stale N ms after it was last caught up with the origin"},
     {"--strict-staleness", "true|false", "strict_staleness", BOOL(strict_staleness),
-     .roles = OPT_EDGE, .help = "refuse reads with 503 while stale"},
+     .roles = OPT_UP, .help = "refuse reads with 503 while stale"},
     {"--heartbeat-ms", "N", "heartbeat_interval_ms", U64(heartbeat_interval_ms, 5, 600000),
-     .roles = OPT_ORIGIN, .help = "heartbeat interval (each echoes the edge's latest probe)"},
+     .roles = OPT_DOWN, .help = "heartbeat interval (each echoes the edge's latest probe)"},
     {NULL, NULL, "max_clock_offset_ms", U64(max_clock_offset_ms, 0, 3600000), .roles = OPT_ORIGIN,
      .help = "refuse writer clock hints further ahead of the origin's clock"},
-    {"--ready-wait-ms", "N", "ready_wait_ms", U64(ready_wait_ms, 0, 3600000), .roles = OPT_EDGE,
+    {"--ready-wait-ms", "N", "ready_wait_ms", U64(ready_wait_ms, 0, 3600000), .roles = OPT_UP,
      .help = "under systemd (Type=notify): READY=1 once the link to the origin is live and "
              "fresh, or after this wait anyway (0: at once); GET /readyz still says which"},
-    {"--drain-ms", "N", "drain_ms", U64(drain_ms, 0, NODE_DRAIN_MS_MAX), .roles = OPT_BOTH,
+    {"--drain-ms", "N", "drain_ms", U64(drain_ms, 0, NODE_DRAIN_MS_MAX), .roles = OPT_ALL,
      .help = "on SIGTERM/SIGINT: /readyz answers 503 \"draining\" and the node keeps serving "
              "this long before it stops accepting (0: stop at once; a second signal ends the "
              "drain). See \"Graceful drain\" in README.md"},
     {"--write-timeout-ms", "N", "write_timeout_ms", U64(write_timeout_ms, 100, 3600000),
-     .roles = OPT_EDGE, .help = "how long a forwarded write may wait"},
-    {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40),
-     .roles = OPT_ORIGIN, .help = "log entries always kept"},
+     .roles = OPT_UP, .help = "how long a forwarded write may wait"},
+    {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40), .roles = OPT_DOWN,
+     .help = "log entries always kept"},
     {"--log-retention-max", "N", "log_retention_max", U64(log_retention_max, 1, 1ULL << 40),
-     .roles = OPT_ORIGIN,
+     .roles = OPT_DOWN,
      .help = "most log entries kept for a lagging edge; an edge further behind takes a snapshot"},
-    {"--https-listen", "HOST:PORT", "https_listen", ADDR(https_host, https_port), .roles = OPT_BOTH,
+    {"--https-listen", "HOST:PORT", "https_listen", ADDR(https_host, https_port), .roles = OPT_ALL,
      .dflt_text = "off",
      .help = "also serve the API over HTTPS here (port 0 picks a free one); needs --https-cert "
              "and --https-key (see \"HTTPS\" in README.md)"},
-    {"--https-cert", "FILE[,FILE]", "https_cert", STR(https_cert, 0), .roles = OPT_BOTH,
+    {"--https-cert", "FILE[,FILE]", "https_cert", STR(https_cert, 0), .roles = OPT_ALL,
      .dflt_text = "none",
      .help = "PEM server certificate, its chain after it; several (comma-separated) are chosen "
              "by the client's SNI name, the first is the default; reloaded on SIGHUP"},
-    {"--https-key", "FILE[,FILE]", "https_key", STR(https_key, 0), .roles = OPT_BOTH,
+    {"--https-key", "FILE[,FILE]", "https_key", STR(https_key, 0), .roles = OPT_ALL,
      .dflt_text = "none", .help = "PEM private keys of --https-cert, in the same order"},
-    {"--https-client-ca", "FILE", "https_client_ca", STR(https_client_ca, 0), .roles = OPT_BOTH,
+    {"--https-client-ca", "FILE", "https_client_ca", STR(https_client_ca, 0), .roles = OPT_ALL,
      .dflt_text = "none",
      .help = "require HTTPS clients to present a certificate from this CA (mutual TLS), on top "
              "of their token"},
     {"--https-handshake-timeout-ms", "N", "https_handshake_timeout_ms",
-     U32(https_handshake_timeout_ms, 100, 600000), .roles = OPT_BOTH,
+     U32(https_handshake_timeout_ms, 100, 600000), .roles = OPT_ALL,
      .help = "a TLS handshake not done this long after the connection was accepted is cut"},
     {NULL, NULL, "https_ticket_rotate_s", U32(https_ticket_rotate_s, 60, 7 * 24 * 3600),
-     .roles = OPT_BOTH,
+     .roles = OPT_ALL,
      .help = "session ticket keys are replaced this often; a ticket lives two periods"},
     {"--new-history", "true|false", NULL, BOOL(new_history), .roles = OPT_ORIGIN,
      .help = "start a new history after restoring a backup, so edges refuse it instead of "
@@ -299,6 +312,32 @@ static int parse_hostport(const char *what, const char *v, char *host, int *port
     return 0;
 }
 
+/* The upstream list: HOST:PORT items separated by commas (replaces any
+ * list given before). */
+static int parse_addrs(node_config_t *c, const char *what, const char *v, char *err, size_t n)
+{
+    char item[NODE_HOST_MAX + 8];
+    size_t count = 0;
+    for (const char *p = v;; p++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof item)
+            return errf(err, n, "%s: expected HOST:PORT[,HOST:PORT...], got '%s'", what, v);
+        if (count == NODE_UPSTREAMS_MAX)
+            return errf(err, n, "%s: at most %d upstreams", what, NODE_UPSTREAMS_MAX);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (parse_hostport(what, item, c->upstream_hosts[count], &c->upstream_ports[count], err,
+                           n) != 0)
+            return -1;
+        count++;
+        p += len;
+        if (!*p)
+            break;
+    }
+    c->upstream_count = count;
+    return 0;
+}
+
 static int parse_uint(const char *v, unsigned long long *out)
 {
     char *end;
@@ -328,6 +367,8 @@ static int set_text(node_config_t *c, const node_opt_t *o, const char *name, con
     switch (o->kind) {
     case OPT_ADDR:
         return parse_hostport(name, v, field(c, o), (int *)((char *)c + o->port_off), err, n);
+    case OPT_ADDRS:
+        return parse_addrs(c, name, v, err, n);
     case OPT_STR:
         if (len < o->lo || len >= o->size)
             return o->lo ? errf(err, n, "%s: %llu..%zu characters, got '%s'", name, o->lo,

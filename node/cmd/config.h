@@ -21,6 +21,8 @@
 
 #define NODE_PATH_MAX 4096
 #define NODE_HOST_MAX 256
+/* Upstreams an edge or relay lists (--upstream): replica.h's REPLICA_UPSTREAMS_MAX. */
+#define NODE_UPSTREAMS_MAX 8
 /* An edge tells systemd it is ready at the latest this long after it
  * serves, link live or not (--ready-wait-ms): long enough for a link to
  * come up and catch up from the log, well inside systemd's default
@@ -59,6 +61,10 @@ typedef struct {
     int repl_port;
     char origin_host[NODE_HOST_MAX]; /* edge: the origin's replication address */
     int origin_port;
+    /* Edge, relay: upstreams tried in turn (--upstream); none: --origin. */
+    char upstream_hosts[NODE_UPSTREAMS_MAX][NODE_HOST_MAX];
+    int upstream_ports[NODE_UPSTREAMS_MAX];
+    size_t upstream_count;
     char certs_dir[NODE_PATH_MAX]; /* "": replication off (origin only) */
     char name[64];                 /* certificate name: DIR/<name>.crt and .key */
     uint64_t propagation_bound_ms;
@@ -84,7 +90,8 @@ typedef struct {
 } node_config_t;
 
 /* Defaults for a role: "origin" 127.0.0.1:8788 (replication 0.0.0.0:7400),
- * "edge" 127.0.0.1:8787 (origin 127.0.0.1:7400); data in ./data/<role>. */
+ * "edge" 127.0.0.1:8787 (origin 127.0.0.1:7400), "relay" 127.0.0.1:8789
+ * (replication 0.0.0.0:7401, origin 127.0.0.1:7400); data in ./data/<role>. */
 void node_config_defaults(node_config_t *c, const char *role);
 
 /* Parse flags (argv after the subcommand): "--flag VALUE" or "--flag=VALUE".
@@ -97,7 +104,7 @@ int node_config_load_file(node_config_t *c, const char *path, char *err, size_t 
 
 void node_config_free(node_config_t *c);
 
-/* Print every option with `role`'s default ("origin" | "edge"): what
+/* Print every option with `role`'s default ("origin" | "edge" | "relay"): what
  * `edgekv ROLE --help` shows. */
 void node_config_usage(FILE *out, const char *role);
 

@@ -37,6 +37,7 @@ static const char *default_text(const node_config_t *d, const node_opt_t *o, cha
         return buf;
     case OPT_TOKENS:
     case OPT_CONFIG:
+    case OPT_ADDRS:
         return "none";
     default:
         snprintf(buf, n, "%llu", config__get_uint(d, o));
@@ -46,7 +47,18 @@ static const char *default_text(const node_config_t *d, const node_opt_t *o, cha
 
 static const char *role_prefix(const node_opt_t *o)
 {
-    return o->roles == OPT_ORIGIN ? "origin: " : o->roles == OPT_EDGE ? "edge: " : "";
+    switch (o->roles) {
+    case OPT_ORIGIN:
+        return "origin: ";
+    case OPT_EDGE:
+        return "edge: ";
+    case OPT_UP:
+        return "edge, relay: ";
+    case OPT_DOWN:
+        return "origin, relay: ";
+    default:
+        return "";
+    }
 }
 
 /* text's words from column USAGE_INDENT on, wrapped before USAGE_WIDTH. */
@@ -99,7 +111,7 @@ void node_config_usage(FILE *out, const char *role)
             "usage: edgekv %s [options]\n\n"
             "Every option has a default. A JSON file given with --config sets the keys\n"
             "shown as (file: \"key\"); flags override the file. Unknown keys are an error.\n"
-            "Options marked origin: or edge: matter to that role only.\n\n",
+            "Options marked origin:, edge: or relay: matter to those roles only.\n\n",
             role);
     for (i = 0; i < config__opt_count; i++)
         if (config__opts[i].flag)
@@ -152,8 +164,8 @@ void node_config_table(FILE *out)
         fputs("| ", out);
         /* An option of one role shows that role's default; one of both
          * shows the edge's too when it differs. */
-        md_default(out, &d[o->roles == OPT_EDGE], o);
-        if (o->roles == OPT_BOTH &&
+        md_default(out, &d[!(o->roles & OPT_ORIGIN)], o);
+        if (o->roles == OPT_ALL &&
             strcmp(default_text(&d[0], o, a, sizeof a), default_text(&d[1], o, b, sizeof b)) != 0) {
             fputs(" (edge: ", out);
             md_default(out, &d[1], o);

@@ -23,11 +23,21 @@ typedef enum {
     OPT_STR,    /* char array: lo..capacity-1 characters */
     OPT_ENUM,   /* an int-sized enum, its values named by name() */
     OPT_ADDR,   /* HOST:PORT into a char[NODE_HOST_MAX] and an int */
+    OPT_ADDRS,  /* HOST:PORT[,HOST:PORT...]: the upstream list (upstream_*) */
     OPT_TOKENS, /* flag: one read+write token; file: a list of scoped tokens */
     OPT_CONFIG  /* --config FILE: read before every other flag */
 } opt_kind_t;
 
-enum { OPT_ORIGIN = 1, OPT_EDGE = 2, OPT_BOTH = OPT_ORIGIN | OPT_EDGE };
+/* Whom an option matters to: a relay takes the edge's options for its
+ * upstream link and the origin's for the links it serves. */
+enum {
+    OPT_ORIGIN = 1,
+    OPT_EDGE = 2,
+    OPT_RELAY = 4,
+    OPT_UP = OPT_EDGE | OPT_RELAY,     /* following an upstream */
+    OPT_DOWN = OPT_ORIGIN | OPT_RELAY, /* serving edges */
+    OPT_ALL = OPT_ORIGIN | OPT_EDGE | OPT_RELAY
+};
 
 typedef struct {
     const char *flag; /* "--listen", or NULL: a file key only */
@@ -39,7 +49,7 @@ typedef struct {
     size_t port_off;            /* OPT_ADDR: the port field */
     unsigned long long lo, hi;  /* numbers: the range; OPT_STR: lo = least length */
     const char *(*name)(int v); /* OPT_ENUM: the name of value v, NULL past the last */
-    unsigned roles;             /* OPT_ORIGIN | OPT_EDGE: whom it matters to */
+    unsigned roles;             /* OPT_ORIGIN | OPT_EDGE | OPT_RELAY: whom it matters to */
     const char *dflt_text;      /* shown instead of a generated or per-machine default */
     const char *help;
 } node_opt_t;

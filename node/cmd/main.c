@@ -495,26 +495,40 @@ static void configured_release(void *arg)
 }
 
 /* The replica: every write goes through it. An edge replicates from its
- * origin; an origin with certificates listens for edges; an origin without
- * them is a lone origin - the same origin core and commit path, no
- * listener. */
+ * upstreams (the origin, or relays); a relay follows its upstreams and
+ * listens for edges and relays; an origin with certificates listens for
+ * edges and relays; an origin without them is a lone origin - the same
+ * origin core and commit path, no listener. */
 static int start_replica(node_t *n)
 {
     replica_config_t rc;
     const node_config_t *c = &n->cfg;
-    bool edge = strcmp(n->app.role, "edge") == 0;
+    bool edge = strcmp(n->app.role, "edge") == 0, relay = strcmp(n->app.role, "relay") == 0;
     int err;
-    if (!c->certs_dir[0] && edge) {
-        KV_LOG_ERROR("node", "an edge needs --certs DIR (the cluster CA and its certificate)");
+    if (!c->certs_dir[0] && (edge || relay)) {
+        KV_LOG_ERROR("node", "an %s needs --certs DIR (the cluster CA and its certificate)",
+                     n->app.role);
         return KV_ECONFIG;
     }
-    replica_config_defaults(&rc, edge ? REPLICA_EDGE : REPLICA_ORIGIN);
+    replica_config_defaults(&rc, edge ? REPLICA_EDGE : relay ? REPLICA_RELAY : REPLICA_ORIGIN);
     rc.lone = !c->certs_dir[0];
     rc.node_id = n->app.node_id;
     rc.store = n->store;
     rc.cache = n->cache;
     snprintf(rc.host, sizeof rc.host, "%s", edge ? c->origin_host : c->repl_host);
     rc.port = edge ? c->origin_port : c->repl_port;
+    /* The upstreams: --upstream's list, or --origin alone. */
+    _Static_assert(NODE_UPSTREAMS_MAX <= REPLICA_UPSTREAMS_MAX, "every listed upstream fits");
+    for (size_t i = 0; (edge || relay) && i < c->upstream_count; i++) {
+        snprintf(rc.upstreams[i].host, sizeof rc.upstreams[i].host, "%s", c->upstream_hosts[i]);
+        rc.upstreams[i].port = c->upstream_ports[i];
+    }
+    rc.upstream_count = edge || relay ? c->upstream_count : 0;
+    if ((edge || relay) && rc.upstream_count == 0) {
+        snprintf(rc.upstreams[0].host, sizeof rc.upstreams[0].host, "%s", c->origin_host);
+        rc.upstreams[0].port = c->origin_port;
+        rc.upstream_count = 1;
+    }
     snprintf(rc.ca_file, sizeof rc.ca_file, "%s/ca.crt", c->certs_dir);
     snprintf(rc.cert_file, sizeof rc.cert_file, "%s/%s.crt", c->certs_dir, c->name);
     snprintf(rc.key_file, sizeof rc.key_file, "%s/%s.key", c->certs_dir, c->name);
@@ -525,7 +539,7 @@ static int start_replica(node_t *n)
     rc.log_retention = c->log_retention;
     rc.log_retention_max = c->log_retention_max;
     rc.new_history = c->new_history;
-    rc.apply_inline = edge && c->storage.sync != STOR_SYNC_ALWAYS;
+    rc.apply_inline = (edge || relay) && c->storage.sync != STOR_SYNC_ALWAYS;
     rc.on_tokens = reload_tokens;
     rc.on_tokens_arg = n;
     rc.tokens = (judge_tokens_t){.lookup = configured_token,
@@ -601,14 +615,19 @@ static void banner(node_t *n, int token_generated)
                n->cfg.https_host, http_server_tls_port(n->http), n->cfg.https_host,
                http_server_tls_port(n->http),
                n->cfg.https_client_ca[0] ? "; client certificates required" : "");
-    if (n->app.replica && strcmp(n->app.role, "origin") == 0)
+    if (n->app.replica && strcmp(n->app.role, "edge") != 0)
         printf("  replication: listening on %s:%d (mutual TLS, certs %s)\n", n->cfg.repl_host,
                replica_port(n->replica), n->cfg.certs_dir);
-    else if (n->app.replica)
-        printf("  replication: origin %s:%d (mutual TLS as %s, bound %llu ms%s)\n",
-               n->cfg.origin_host, n->cfg.origin_port, n->cfg.name,
+    if (n->app.replica && strcmp(n->app.role, "origin") != 0) {
+        printf("  replication: upstream");
+        for (size_t i = 0; i < n->cfg.upstream_count; i++)
+            printf("%s%s:%d", i ? "," : " ", n->cfg.upstream_hosts[i], n->cfg.upstream_ports[i]);
+        if (n->cfg.upstream_count == 0)
+            printf(" %s:%d", n->cfg.origin_host, n->cfg.origin_port);
+        printf(" (mutual TLS as %s, bound %llu ms%s)\n", n->cfg.name,
                (unsigned long long)n->cfg.propagation_bound_ms,
                n->cfg.strict_staleness ? ", strict" : "");
+    }
     fflush(stdout);
 }
 
@@ -714,7 +733,10 @@ static void usage(void)
            "commands:\n"
            "  origin     run the origin node (REST API, binding protocol, storage; with\n"
            "             --certs it also orders and pushes writes to edges)\n"
-           "  edge       run an edge node replicating from an origin over mutual TLS\n"
+           "  edge       run an edge node replicating from an origin (or relays) over\n"
+           "             mutual TLS\n"
+           "  relay      run a relay: follows the origin (or a relay) like an edge and\n"
+           "             serves edges and relays like an origin\n"
            "  dev        run a whole local cluster: one origin and N edges (default 3)\n"
            "  certs      create the cluster CA and node certificates\n"
            "  compact    compact a stopped node's store now (drops expired records)\n"
@@ -725,7 +747,7 @@ static void usage(void)
            "  ha         origin leadership in etcd: `ha status` shows the leader and its\n"
            "             term, `ha campaign` runs a bare candidate\n"
            "  config-table\n"
-           "             print every option of origin and edge as a markdown table (the\n"
+           "             print every option of origin, edge and relay as a markdown table (the\n"
            "             one in README.md)\n"
            "  version    print the version\n"
            "  help       this text\n\n"
@@ -743,7 +765,8 @@ int main(int argc, char **argv)
         printf("edgekv %s\n", EDGEKV_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "origin") == 0 || strcmp(argv[1], "edge") == 0)
+    if (strcmp(argv[1], "origin") == 0 || strcmp(argv[1], "edge") == 0 ||
+        strcmp(argv[1], "relay") == 0)
         return run_node(argv[1], argc - 2, argv + 2);
     if (strcmp(argv[1], "certs") == 0)
         return certs_main(argc - 2, argv + 2);

@@ -92,7 +92,7 @@ int ready_start(uv_loop_t *loop, node_app_t *app, uint64_t wait_ms, node_ready_t
     if (!(r = kv_calloc(1, sizeof *r)))
         return -ENOMEM;
     r->app = app;
-    r->edge = app->replica && strcmp(app->role, "edge") == 0;
+    r->edge = app->replica && strcmp(app->role, "origin") != 0; /* an edge or a relay */
     r->wait_ms = wait_ms;
     uv_update_time(loop);
     r->start_ms = uv_now(loop);

@@ -51,6 +51,114 @@ uint64_t replica__now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* ---- core events by side ------------------------------------------------------------ */
+
+/* The edge part of an edge or a relay, the serving part of an origin or a
+ * relay: the rest of the driver calls these and never asks which core. */
+const replica_addr_t *replica__upstream(const replica_t *r)
+{
+    return &r->cfg.upstreams[r->up_turn % r->cfg.upstream_count];
+}
+
+void replica__up_connected(replica_t *r, repl_peer_t p, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_up_connect(r->relay, p, replica__now_ms(), a);
+    else
+        repl_edge_on_connect(r->edge, p, replica__now_ms(), a);
+}
+
+void replica__up_connect_failed(replica_t *r, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_up_connect_failed(r->relay, replica__now_ms(), a);
+    else
+        repl_edge_on_connect_failed(r->edge, replica__now_ms(), a);
+}
+
+void replica__up_bytes(replica_t *r, const uint8_t *data, size_t len, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_up_bytes(r->relay, data, len, replica__now_ms(), a);
+    else
+        repl_edge_on_bytes(r->edge, data, len, replica__now_ms(), a);
+}
+
+void replica__up_gone(replica_t *r, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_up_disconnect(r->relay, replica__now_ms(), a);
+    else
+        repl_edge_on_disconnect(r->edge, replica__now_ms(), a);
+}
+
+void replica__up_applied(replica_t *r, int rc, uint64_t seq, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_applied(r->relay, rc, seq, replica__now_ms(), a);
+    else
+        repl_edge_applied(r->edge, rc, seq, replica__now_ms(), a);
+}
+
+void replica__up_reset_done(replica_t *r, int rc, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_reset_done(r->relay, rc, replica__now_ms(), a);
+    else
+        repl_edge_reset_done(r->edge, rc, replica__now_ms(), a);
+}
+
+void replica__down_connected(replica_t *r, repl_peer_t p, const char *name, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_down_connect(r->relay, p, name, replica__now_ms(), a);
+    else
+        repl_origin_on_connect(r->origin, p, name, replica__now_ms(), a);
+}
+
+void replica__down_bytes(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len,
+                         repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_down_bytes(r->relay, p, data, len, replica__now_ms(), a);
+    else
+        repl_origin_on_bytes(r->origin, p, data, len, replica__now_ms(), a);
+}
+
+void replica__down_gone(replica_t *r, repl_peer_t p, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_down_disconnect(r->relay, p, replica__now_ms(), a);
+    else
+        repl_origin_on_disconnect(r->origin, p, replica__now_ms(), a);
+}
+
+void replica__down_flushed(replica_t *r, repl_peer_t p, size_t len, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_down_flushed(r->relay, p, len, replica__now_ms(), a);
+    else
+        repl_origin_on_flushed(r->origin, p, len, replica__now_ms(), a);
+}
+
+void replica__down_log_read(replica_t *r, repl_peer_t p, int rc, const repl_mutation_t *muts,
+                            size_t n, repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_log_read(r->relay, p, rc, muts, n, replica__now_ms(), a);
+    else
+        repl_origin_log_read(r->origin, p, rc, muts, n, replica__now_ms(), a);
+}
+
+void replica__down_snapshot_sent(replica_t *r, repl_peer_t p, int rc, uint64_t seq,
+                                 repl_actions_t *a)
+{
+    if (r->relay)
+        repl_relay_snapshot_sent(r->relay, p, rc, seq, replica__now_ms(), a);
+    else
+        repl_origin_snapshot_sent(r->origin, p, rc, seq, replica__now_ms(), a);
+}
+
 /* ---- status ------------------------------------------------------------------------ */
 
 /* The core's staleness verdict, for the HTTP threads: published after every
@@ -58,7 +166,8 @@ uint64_t replica__now_ms(void)
  * wipe for a snapshot is never visible while reads still count as fresh. */
 static void publish_freshness(replica_t *r)
 {
-    uint64_t since, until = repl_edge_fresh_until(r->edge, &since);
+    uint64_t since, until = r->relay ? repl_relay_fresh_until(r->relay, &since)
+                                     : repl_edge_fresh_until(r->edge, &since);
     atomic_store_explicit(&r->stale_since_ms, since, memory_order_relaxed);
     atomic_store_explicit(&r->fresh_until_ms, until, memory_order_release);
 }
@@ -72,13 +181,20 @@ static void update_status(replica_t *r)
     if (r->edge) {
         repl_edge_status(r->edge, now, &s.edge);
         publish_freshness(r);
+    } else if (r->relay) {
+        repl_relay_status(r->relay, now, &s.edge);
+        publish_freshness(r);
+        repl_relay_stats(r->relay, &s.origin);
+        s.edge_count = repl_relay_edges(r->relay, now, r->edges_now, KV_REPL_EDGES_MAX);
+        if (s.edge_count > KV_REPL_EDGES_MAX)
+            s.edge_count = KV_REPL_EDGES_MAX;
     } else {
         repl_origin_stats(r->origin, &s.origin);
         s.edge_count = repl_origin_edges(r->origin, now, r->edges_now, KV_REPL_EDGES_MAX);
         if (s.edge_count > KV_REPL_EDGES_MAX)
             s.edge_count = KV_REPL_EDGES_MAX;
     }
-    if (!r->edge && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
+    if (r->origin && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
         uint64_t h = 1469598103934665603ull;
         for (size_t i = 0; i < s.edge_count; i++)
             h = (h ^ (r->edges_now[i].node_id * 31u + r->edges_now[i].acked_seq)) *
@@ -89,6 +205,11 @@ static void update_status(replica_t *r)
             replica__save_acks(r, r->edges_now, s.edge_count);
         }
     }
+    s.snapshots_taken = r->snapshots_taken;
+    s.snapshots_served = r->snapshots_served;
+    if (replica__follows(r))
+        snprintf(s.upstream, sizeof s.upstream, "%s:%d", replica__upstream(r)->host,
+                 replica__upstream(r)->port);
     pthread_mutex_lock(&r->lock);
     memcpy(s.history_id, r->status.history_id, sizeof s.history_id);
     s.alarm = r->status.alarm;
@@ -125,7 +246,7 @@ int replica_status(replica_t *r, replica_status_t *out)
     pthread_mutex_unlock(&r->lock);
     if (rc)
         out->edge_count = 0;
-    if (out->role == REPLICA_EDGE)
+    if (out->role != REPLICA_ORIGIN)
         out->edge.stale = judge_stale(r, &out->edge.staleness_ms);
     return rc;
 }
@@ -140,7 +261,7 @@ void replica_status_free(replica_status_t *s)
 /* On every answer an edge gives: two atomic loads, no lock. */
 bool replica_is_stale(replica_t *r, uint64_t *staleness_ms)
 {
-    if (r->cfg.role != REPLICA_EDGE) {
+    if (r->cfg.role == REPLICA_ORIGIN) {
         *staleness_ms = 0;
         return false;
     }
@@ -219,6 +340,7 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
     case REPL_ACT_SNAPSHOT:
         KV_LOG_INFO(REPLICA_LOG, "link %u takes a snapshot: %s", act->u.snapshot.peer,
                     act->u.snapshot.reason ? act->u.snapshot.reason : "");
+        r->snapshots_served++;
         replica__snapshot(r, act->u.snapshot.peer);
         break;
     case REPL_ACT_TRIM_LOG:
@@ -230,6 +352,7 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
         else
             KV_LOG_INFO(REPLICA_LOG, "taking a snapshot: %s",
                         act->u.reset.reason ? act->u.reset.reason : "");
+        r->snapshots_taken++;
         replica__reset(r);
         break;
     case REPL_ACT_APPLY:
@@ -248,7 +371,9 @@ static void on_timer(uv_timer_t *t);
 
 static void rearm(replica_t *r)
 {
-    uint64_t dl = r->edge ? repl_edge_deadline(r->edge) : repl_origin_deadline(r->origin);
+    uint64_t dl = r->edge    ? repl_edge_deadline(r->edge)
+                  : r->relay ? repl_relay_deadline(r->relay)
+                             : repl_origin_deadline(r->origin);
     uint64_t now = replica__now_ms();
     if (dl == UINT64_MAX) {
         uv_timer_stop(&r->timer);
@@ -260,13 +385,15 @@ static void rearm(replica_t *r)
 void replica__dispatch(replica_t *r, repl_actions_t *a)
 {
     for (;;) {
-        if (r->edge)
+        if (replica__follows(r))
             publish_freshness(r);
         for (size_t i = 0; i < a->n; i++)
             dispatch_one(r, &a->acts[i]);
         a->n = 0;
         if (r->edge)
             repl_edge_poll(r->edge, a);
+        else if (r->relay)
+            repl_relay_poll(r->relay, a);
         else
             repl_origin_poll(r->origin, a);
         if (a->n == 0)
@@ -282,6 +409,8 @@ static void on_timer(uv_timer_t *t)
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     if (r->edge)
         repl_edge_tick(r->edge, replica__now_ms(), &a);
+    else if (r->relay)
+        repl_relay_tick(r->relay, replica__now_ms(), &a);
     else
         repl_origin_tick(r->origin, replica__now_ms(), &a);
     replica__dispatch(r, &a);
@@ -330,6 +459,8 @@ static void take_submissions(replica_t *r)
         r->waiting = w;
         if (r->edge)
             repl_edge_write(r->edge, token, w->ops, w->n, replica__now_ms(), &a);
+        else if (r->relay)
+            repl_relay_write(r->relay, token, w->ops, w->n, replica__now_ms(), &a);
         else
             repl_origin_write(r->origin, token, w->ops, w->n, replica__now_ms(), &a);
         replica__dispatch(r, &a);
@@ -361,17 +492,17 @@ static void take_deferred(replica_t *r)
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     if (r->defer_connect_failed) {
         r->defer_connect_failed = false;
-        repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
+        replica__up_connect_failed(r, &a);
         replica__dispatch(r, &a);
     }
     if (r->defer_apply_failed) {
         r->defer_apply_failed = false;
-        repl_edge_applied(r->edge, -ENOMEM, r->defer_apply_seq, replica__now_ms(), &a);
+        replica__up_applied(r, -ENOMEM, r->defer_apply_seq, &a);
         replica__dispatch(r, &a);
     }
     if (r->defer_reset_failed) {
         r->defer_reset_failed = false;
-        repl_edge_reset_done(r->edge, -ENOMEM, replica__now_ms(), &a);
+        replica__up_reset_done(r, -ENOMEM, &a);
         replica__dispatch(r, &a);
     }
     for (size_t i = 0; i < r->defer_persist_n; i++) {
@@ -447,6 +578,8 @@ static void loop_main(void *arg)
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     if (r->edge)
         repl_edge_start(r->edge, replica__now_ms(), &a);
+    else if (r->relay)
+        repl_relay_start(r->relay, replica__now_ms(), &a);
     replica__dispatch(r, &a);
     uv_run(&r->loop, UV_RUN_DEFAULT);
 }
@@ -487,13 +620,23 @@ static int create_core(replica_t *r)
     ec.write_timeout_ms = r->cfg.write_timeout_ms;
     ec.seed = r->cfg.node_id;
     memcpy(ec.history_id, history, sizeof ec.history_id);
-    return repl_edge_create(&ec, &r->edge);
+    if (r->cfg.role == REPLICA_EDGE)
+        return repl_edge_create(&ec, &r->edge);
+    repl_relay_config_t rc_;
+    repl_relay_config_default(&rc_);
+    rc_.up = ec;
+    rc_.down.heartbeat_interval_ms = r->cfg.heartbeat_interval_ms;
+    rc_.down.log_retention = r->cfg.log_retention;
+    rc_.down.log_retention_max = r->cfg.log_retention_max;
+    rc_.down.log_first_seq = log_first;
+    return repl_relay_create(&rc_, &r->relay);
 }
 
 static void replica_free(replica_t *r)
 {
     repl_origin_destroy(r->origin);
     repl_edge_destroy(r->edge);
+    repl_relay_destroy(r->relay);
     kv_free(r->edges_now);
     kv_free(r->edges_shown);
     tls_ctx_free(r->tls);
@@ -526,20 +669,33 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->snap_cond, NULL);
     bool lone = cfg->role == REPLICA_ORIGIN && cfg->lone;
-    if (cfg->role == REPLICA_ORIGIN &&
+    if (cfg->role != REPLICA_ORIGIN && r->cfg.upstream_count == 0) {
+        /* An edge given one address: it is the only upstream. */
+        r->cfg.upstreams[0].port = cfg->port;
+        snprintf(r->cfg.upstreams[0].host, sizeof r->cfg.upstreams[0].host, "%s", cfg->host);
+        r->cfg.upstream_count = 1;
+    }
+    if (cfg->role == REPLICA_RELAY && cfg->upstream_count == 0) {
+        KV_LOG_ERROR(REPLICA_LOG, "a relay needs at least one upstream");
+        replica_free(r);
+        return KV_ECONFIG;
+    }
+    if (cfg->role != REPLICA_EDGE &&
         (!(r->edges_now = kv_calloc(KV_REPL_EDGES_MAX, sizeof *r->edges_now)) ||
          !(r->edges_shown = kv_calloc(KV_REPL_EDGES_MAX, sizeof *r->edges_shown)))) {
         replica_free(r);
         return -ENOMEM;
     }
     rc = lone ? 0
-              : tls_ctx_create(cfg->role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE,
+              : tls_ctx_create(cfg->role == REPLICA_ORIGIN  ? TLS_ROLE_ORIGIN
+                               : cfg->role == REPLICA_RELAY ? TLS_ROLE_RELAY
+                                                            : TLS_ROLE_EDGE,
                                cfg->ca_file, cfg->cert_file, cfg->key_file, &r->tls);
     if (rc == 0)
         rc = create_core(r);
     if (rc == 0)
         rc = init_loop(r);
-    if (rc == 0 && cfg->role == REPLICA_ORIGIN && !lone)
+    if (rc == 0 && cfg->role != REPLICA_EDGE && !lone)
         rc = replica__listen(r);
     if (rc == 0)
         rc = rworker_start(&r->store_w, r);

@@ -31,16 +31,37 @@ typedef struct replica replica_t;
 /* The origin's replication port unless configured otherwise. */
 #define REPLICA_DEFAULT_PORT 7400
 
-typedef enum { REPLICA_ORIGIN, REPLICA_EDGE } replica_role_t;
+/* A relay follows an upstream like an edge and serves edges and relays
+ * like an origin, from its own log (replication/repl.h, "The relay"). */
+typedef enum { REPLICA_ORIGIN, REPLICA_EDGE, REPLICA_RELAY } replica_role_t;
+
+/* Upstreams an edge or relay may follow, tried in turn. */
+#define REPLICA_UPSTREAMS_MAX 8
+
+typedef struct {
+    char host[256];
+    int port;
+} replica_addr_t;
+
+/* "host:port" of a replica_addr_t, NUL included. */
+#define REPLICA_ADDR_TEXT_MAX (256 + 8)
 
 typedef struct {
     replica_role_t role;
     uint32_t node_id;
     stor_t *store;  /* borrowed */
     cache_t *cache; /* borrowed */
-    /* Origin: where edges connect. Edge: the origin's replication address. */
+    /* Origin, relay: where edges (and relays) connect. Edge: the origin's
+     * replication address, unless upstreams are given. */
     char host[256];
     int port;
+    /* Edge, relay: the upstreams (the origin or relays of its history), in
+     * the order they are tried: on a failed connect or a lost link the
+     * next one is dialled, after the core's backoff, and the link resumes
+     * by sequence wherever the new upstream's log allows. An edge without
+     * any follows host:port. */
+    replica_addr_t upstreams[REPLICA_UPSTREAMS_MAX];
+    size_t upstream_count;
     /* TLS: the cluster CA and this node's certificate and key. */
     char ca_file[4096 + 80], cert_file[4096 + 80], key_file[4096 + 80];
     uint64_t propagation_bound_ms;
@@ -112,9 +133,9 @@ int replica_submit(replica_t *r, const repl_op_t *ops, size_t n, int *results, r
 
 typedef struct {
     replica_role_t role;
-    /* edge */
+    /* edge, relay (its upstream link) */
     repl_edge_status_t edge;
-    /* origin */
+    /* origin, relay (its downstream links) */
     repl_origin_stats_t origin;
     /* Every known edge (at most KV_REPL_EDGES_MAX); NULL when edge_count
      * is 0. Owned by the copy replica_status made (replica_status_free). */
@@ -127,6 +148,11 @@ typedef struct {
     uint64_t links_total;
     bool alarm;
     char alarm_reason[256];
+    /* Since start: snapshots this node took (RESETs: edge, relay) and
+     * streamed to downstream links (origin, relay); the upstream followed
+     * now (edge, relay: "host:port"). */
+    uint64_t snapshots_taken, snapshots_served;
+    char upstream[REPLICA_ADDR_TEXT_MAX];
 } replica_status_t;
 
 /* A consistent copy of the replication state (any thread). 0, or -ENOMEM:
@@ -135,7 +161,7 @@ typedef struct {
 int replica_status(replica_t *r, replica_status_t *out);
 void replica_status_free(replica_status_t *s);
 
-/* Edge: should reads be refused (strict staleness)? Cheap; any thread.
+/* Edge, relay: should reads be refused (strict staleness)? Cheap; any thread.
  * *staleness_ms gets how long since the edge was last caught up with the
  * origin (repl_edge_fresh_until). */
 bool replica_is_stale(replica_t *r, uint64_t *staleness_ms);

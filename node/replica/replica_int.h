@@ -111,6 +111,7 @@ typedef struct {
     uint8_t addr[16]; /* origin: the peer's IPv4 address or IPv6 /64 ... */
     uint8_t addr_len; /* ... 4 or 8 bytes of it (0: unknown) */
     bool unproven;    /* origin: counted in r->unproven */
+    bool upstream;    /* edge, relay: the link this node dialled */
     bool live;        /* handshake done, known to the core */
     bool paused;      /* edge: reading paused for the apply backlog */
     bool closing;
@@ -130,8 +131,10 @@ struct replica {
     int port;
     bool listening;
 
+    /* The core: exactly one of the three. */
     repl_origin_t *origin;
     repl_edge_t *edge;
+    repl_relay_t *relay;
     repl_action_t act_buf[REPLICA_ACTIONS_CAP];
 
     rpeer_t *peers[REPLICA_SLOTS]; /* loop thread only */
@@ -151,6 +154,9 @@ struct replica {
      * try next. Loop thread only. */
     uv_getaddrinfo_t *resolving;
     unsigned connect_turn;
+    /* Edge, relay: the upstream dialled next (cfg.upstreams, in turn): it
+     * moves on after every failed connect or lost link. Loop thread only. */
+    unsigned up_turn;
 
     rworker_t store_w;     /* persist, apply, reset, trim: in order */
     rworker_t read_w;      /* log reads */
@@ -187,8 +193,9 @@ struct replica {
      * both are times of replica__now_ms (monotonic), judged against it. */
     _Atomic uint64_t fresh_until_ms; /* 0: stale whatever the clock says */
     _Atomic uint64_t stale_since_ms;
-    uint64_t acks_saved_ms; /* loop thread only */
-    uint64_t acks_hash;     /* loop thread only: what was saved */
+    uint64_t snapshots_taken, snapshots_served; /* loop thread only; published in status */
+    uint64_t acks_saved_ms;                     /* loop thread only */
+    uint64_t acks_hash;                         /* loop thread only: what was saved */
     /* Origin: KV_REPL_EDGES_MAX entries each (heap: ~80 KiB). edges_now is
      * the loop thread's; status.edges points to edges_shown, guarded by lock. */
     repl_edge_info_t *edges_now, *edges_shown;
@@ -199,6 +206,35 @@ struct replica {
 
 /* replica.c */
 uint64_t replica__now_ms(void); /* monotonic (CLOCK_BOOTTIME), never the wall */
+/* Edge or relay: the core follows an upstream. */
+static inline bool replica__follows(const replica_t *r)
+{
+    return r->edge || r->relay;
+}
+/* Origin or relay: the core serves downstream links. */
+static inline bool replica__serves(const replica_t *r)
+{
+    return r->origin || r->relay;
+}
+/* The upstream dialled now (edge, relay). */
+const replica_addr_t *replica__upstream(const replica_t *r);
+/* The upstream core events, for an edge or a relay. */
+void replica__up_connected(replica_t *r, repl_peer_t p, repl_actions_t *a);
+void replica__up_connect_failed(replica_t *r, repl_actions_t *a);
+void replica__up_bytes(replica_t *r, const uint8_t *data, size_t len, repl_actions_t *a);
+void replica__up_gone(replica_t *r, repl_actions_t *a);
+void replica__up_applied(replica_t *r, int rc, uint64_t seq, repl_actions_t *a);
+void replica__up_reset_done(replica_t *r, int rc, repl_actions_t *a);
+/* The downstream core events, for an origin or a relay. */
+void replica__down_connected(replica_t *r, repl_peer_t p, const char *name, repl_actions_t *a);
+void replica__down_bytes(replica_t *r, repl_peer_t p, const uint8_t *data, size_t len,
+                         repl_actions_t *a);
+void replica__down_gone(replica_t *r, repl_peer_t p, repl_actions_t *a);
+void replica__down_flushed(replica_t *r, repl_peer_t p, size_t len, repl_actions_t *a);
+void replica__down_log_read(replica_t *r, repl_peer_t p, int rc, const repl_mutation_t *muts,
+                            size_t n, repl_actions_t *a);
+void replica__down_snapshot_sent(replica_t *r, repl_peer_t p, int rc, uint64_t seq,
+                                 repl_actions_t *a);
 void replica__run(replica_t *r, int (*call)(replica_t *, repl_actions_t *, void *), void *arg);
 void replica__dispatch(replica_t *r, repl_actions_t *a);
 void replica__complete(replica_t *r, rjob_t *j); /* any thread */

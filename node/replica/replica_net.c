@@ -100,25 +100,24 @@ static void core_connected(replica_t *r, rpeer_t *peer)
 {
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     peer->live = true;
-    if (r->edge)
-        repl_edge_on_connect(r->edge, peer->id, replica__now_ms(), &a);
+    if (peer->upstream)
+        replica__up_connected(r, peer->id, &a);
     else
-        repl_origin_on_connect(r->origin, peer->id, tls_conn_peer_name(peer->tls),
-                               replica__now_ms(), &a);
+        replica__down_connected(r, peer->id, tls_conn_peer_name(peer->tls), &a);
     replica__dispatch(r, &a);
 }
 
 static void core_gone(replica_t *r, rpeer_t *peer)
 {
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-    if (!r->loop_started || (!r->edge && !peer->live))
-        return; /* the origin's core never knew a connection before its handshake */
-    if (r->edge && peer->live)
-        repl_edge_on_disconnect(r->edge, replica__now_ms(), &a);
-    else if (r->edge)
-        repl_edge_on_connect_failed(r->edge, replica__now_ms(), &a);
+    if (!r->loop_started || (!peer->upstream && !peer->live))
+        return; /* the serving core never knew a connection before its handshake */
+    if (peer->upstream && peer->live)
+        replica__up_gone(r, &a);
+    else if (peer->upstream)
+        replica__up_connect_failed(r, &a);
     else
-        repl_origin_on_disconnect(r->origin, peer->id, replica__now_ms(), &a);
+        replica__down_gone(r, peer->id, &a);
     replica__dispatch(r, &a);
 }
 
@@ -218,11 +217,11 @@ static void on_handshake(tls_conn_t *c, int status)
     uv_timer_stop(&peer->handshake_timer);
     if (status != 0) {
         const char *why = tls_conn_error(c);
-        if (r->edge)
-            KV_LOG_WARN(REPLICA_LOG, "link %u to the origin %s:%d refused: %s%s%s", peer->id,
-                        r->cfg.host, r->cfg.port, why,
-                        strstr(why, "mismatch") ? "; the origin certificate must name " : "",
-                        strstr(why, "mismatch") ? r->cfg.host : "");
+        if (peer->upstream)
+            KV_LOG_WARN(REPLICA_LOG, "link %u to the upstream %s:%d refused: %s%s%s", peer->id,
+                        replica__upstream(r)->host, replica__upstream(r)->port, why,
+                        strstr(why, "mismatch") ? "; the upstream certificate must name " : "",
+                        strstr(why, "mismatch") ? replica__upstream(r)->host : "");
         else if (kv_log_limit(&r->handshake_log, replica__now_ms(),
                               KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS, &held))
             KV_LOG_WARN(
@@ -245,9 +244,12 @@ void replica__flow(replica_t *r)
 {
     size_t items, bytes;
     rpeer_t *peer = r->link;
-    if (!r->edge || !peer || peer->closing || !peer->live)
+    if (!replica__follows(r) || !peer || peer->closing || !peer->live)
         return;
-    repl_edge_backlog(r->edge, &items, &bytes);
+    if (r->relay)
+        repl_relay_backlog(r->relay, &items, &bytes);
+    else
+        repl_edge_backlog(r->edge, &items, &bytes);
     if (!peer->paused &&
         (items >= REPLICA_BACKLOG_HIGH_ITEMS || bytes >= REPLICA_BACKLOG_HIGH_BYTES)) {
         peer->paused = true;
@@ -266,10 +268,10 @@ static void on_data(tls_conn_t *c, const uint8_t *data, size_t len)
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     if (!peer->live || peer->closing)
         return;
-    if (r->edge)
-        repl_edge_on_bytes(r->edge, data, len, replica__now_ms(), &a);
+    if (peer->upstream)
+        replica__up_bytes(r, data, len, &a);
     else
-        repl_origin_on_bytes(r->origin, peer->id, data, len, replica__now_ms(), &a);
+        replica__down_bytes(r, peer->id, data, len, &a);
     replica__dispatch(r, &a);
     replica__flow(r);
 }
@@ -286,8 +288,16 @@ static void on_close(tls_conn_t *c, int status, const char *reason)
     if (status != 0 && status != UV_EOF && peer->live)
         KV_LOG_INFO(REPLICA_LOG, "link %u closed: %s", peer->id,
                     reason && reason[0] ? reason : kv_strerror(status));
-    if (r->edge)
-        r->connect_turn++; /* the next connect tries the origin's next address */
+    if (peer->upstream) {
+        r->connect_turn++; /* the next connect tries the upstream's next address ... */
+        if (r->cfg.upstream_count > 1) {
+            r->up_turn++; /* ... of the next upstream in the list */
+            KV_LOG_INFO(REPLICA_LOG, "link %u to %s:%d gone; next upstream %s:%d", peer->id,
+                        r->cfg.upstreams[(r->up_turn - 1) % r->cfg.upstream_count].host,
+                        r->cfg.upstreams[(r->up_turn - 1) % r->cfg.upstream_count].port,
+                        replica__upstream(r)->host, replica__upstream(r)->port);
+        }
+    }
     peer_unslot(r, peer);
     core_gone(r, peer);
     uv_close((uv_handle_t *)&peer->handshake_timer, free_peer);
@@ -301,8 +311,8 @@ static void on_close(tls_conn_t *c, int status, const char *reason)
 static void on_handshake_timeout(uv_timer_t *t)
 {
     rpeer_t *peer = t->data;
-    if (peer->r->edge)
-        KV_LOG_WARN(REPLICA_LOG, "link %u: TLS handshake with the origin timed out", peer->id);
+    if (peer->upstream)
+        KV_LOG_WARN(REPLICA_LOG, "link %u: TLS handshake with the upstream timed out", peer->id);
     else
         net_note(peer->r, "closed a connection: TLS handshake timed out");
     peer_close(peer);
@@ -318,6 +328,7 @@ static rpeer_t *peer_new(replica_t *r, bool is_server)
     if (!peer)
         return NULL;
     peer->r = r;
+    peer->upstream = !is_server; /* only the link to the upstream is dialled */
     /* Ids are never reused while open, even when the counter wraps. */
     do
         peer->id = r->next_peer++;
@@ -437,6 +448,7 @@ static void on_connected(uv_connect_t *req, int status)
 static void connect_failed_later(replica_t *r)
 {
     r->connect_turn++;
+    r->up_turn++;                   /* the next upstream in the list */
     r->defer_connect_failed = true; /* we may be inside a dispatch */
     replica__defer(r);
 }
@@ -460,7 +472,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     for (struct addrinfo *a = status == 0 ? res : NULL; a; a = a->ai_next)
         n += a->ai_family == AF_INET || a->ai_family == AF_INET6;
     if (n == 0) {
-        KV_LOG_ERROR(REPLICA_LOG, "cannot resolve the origin %s: %s", r->cfg.host,
+        KV_LOG_ERROR(REPLICA_LOG, "cannot resolve the upstream %s: %s", replica__upstream(r)->host,
                      status ? uv_strerror(status) : "no IPv4 or IPv6 address");
         uv_freeaddrinfo(res);
         connect_failed_later(r);
@@ -478,9 +490,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     }
     uv_freeaddrinfo(res);
     if (addr.ss_family == AF_INET)
-        ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)r->cfg.port);
+        ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)replica__upstream(r)->port);
     else
-        ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)r->cfg.port);
+        ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)replica__upstream(r)->port);
     connect_to(r, &addr);
 }
 
@@ -499,9 +511,9 @@ static void resolve_origin(replica_t *r)
         return;
     }
     req->data = r;
-    if (uv_getaddrinfo(&r->loop, req, on_resolved, r->cfg.host, NULL, &hints) != 0) {
+    if (uv_getaddrinfo(&r->loop, req, on_resolved, replica__upstream(r)->host, NULL, &hints) != 0) {
         kv_free(req);
-        KV_LOG_ERROR(REPLICA_LOG, "cannot resolve the origin %s", r->cfg.host);
+        KV_LOG_ERROR(REPLICA_LOG, "cannot resolve the upstream %s", replica__upstream(r)->host);
         connect_failed_later(r);
         return;
     }
@@ -517,8 +529,10 @@ void replica__connect(replica_t *r)
         r->connect_pending = true;
         return;
     }
-    if (uv_ip4_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in *)&addr) != 0 &&
-        uv_ip6_addr(r->cfg.host, r->cfg.port, (struct sockaddr_in6 *)&addr) != 0) {
+    if (uv_ip4_addr(replica__upstream(r)->host, replica__upstream(r)->port,
+                    (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(replica__upstream(r)->host, replica__upstream(r)->port,
+                    (struct sockaddr_in6 *)&addr) != 0) {
         resolve_origin(r);
         return;
     }
@@ -535,8 +549,10 @@ static void connect_to(replica_t *r, const struct sockaddr_storage *addr)
         return;
     }
     if (!(req = kv_malloc(sizeof *req)) || !(peer = peer_new(r, false)) ||
-        peer_slot(r, peer) != 0 || tls_conn_set_verify_host(peer->tls, r->cfg.host) != 0) {
-        KV_LOG_ERROR(REPLICA_LOG, "cannot open a link to %s:%d", r->cfg.host, r->cfg.port);
+        peer_slot(r, peer) != 0 ||
+        tls_conn_set_verify_host(peer->tls, replica__upstream(r)->host) != 0) {
+        KV_LOG_ERROR(REPLICA_LOG, "cannot open a link to %s:%d", replica__upstream(r)->host,
+                     replica__upstream(r)->port);
         kv_free(req);
         if (peer)
             peer_close(peer); /* on_close reports the failed connect */
@@ -568,9 +584,10 @@ static void on_written(tls_conn_t *c, void *arg, int status)
         *s->inflight -= s->len;
         pthread_cond_broadcast(&r->snap_cond);
         pthread_mutex_unlock(&r->lock);
-    } else if (status == 0 && r->origin && r->loop_started) {
+    } else if (status == 0 && replica__serves(r) && r->loop_started &&
+               !(r->link && r->link->id == s->peer)) {
         repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-        repl_origin_on_flushed(r->origin, s->peer, s->len, replica__now_ms(), &a);
+        replica__down_flushed(r, s->peer, s->len, &a);
         replica__dispatch(r, &a);
     }
     if (s->buf)

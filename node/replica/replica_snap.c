@@ -85,7 +85,7 @@ static void read_done(rjob_t *j)
         rc = -ENOMEM;
     for (size_t i = 0; flat && i < p->n; i++)
         flat[i] = *p->decoded[i];
-    repl_origin_log_read(r->origin, p->peer, rc, flat, rc == 0 ? p->n : 0, replica__now_ms(), &a);
+    replica__down_log_read(r, p->peer, rc, flat, rc == 0 ? p->n : 0, &a);
     kv_free(flat);
     read_free(p);
     replica__dispatch(r, &a);
@@ -411,7 +411,7 @@ static void snap_done(rjob_t *j)
     snap_job_t *sj = (snap_job_t *)j;
     repl_actions_t a = {j->r->act_buf, REPLICA_ACTIONS_CAP, 0};
     replica_t *r = j->r;
-    repl_origin_snapshot_sent(r->origin, sj->peer, sj->rc, sj->seq, replica__now_ms(), &a);
+    replica__down_snapshot_sent(r, sj->peer, sj->rc, sj->seq, &a);
     kv_free(sj);
     replica__dispatch(r, &a);
 }

@@ -525,6 +525,13 @@ static void apply_run(rjob_t *j)
         arrays_free(&c);
         return;
     }
+    /* A relay keeps the log of what it applied (not of snapshot chunks),
+     * in the same batch: its edges resume from it (repl.h, "The relay"). */
+    if (r->cfg.role == REPLICA_RELAY && p->seq && p->m.n &&
+        (p->rc = encode_log(&c, p->m.muts, p->m.n, NULL)) != 0) {
+        arrays_free(&c);
+        return;
+    }
     if (!(rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
         p->rc = -ENOMEM;
     } else {
@@ -533,6 +540,8 @@ static void apply_run(rjob_t *j)
                             .mut_results = rec_res,
                             .ns = c.ns,
                             .n_ns = c.nns,
+                            .log = c.log,
+                            .n_log = c.nlog,
                             .state = c.st,
                             .n_state = c.nst,
                             .stored_hlc_max = stored_max,
@@ -562,7 +571,7 @@ static void apply_done(rjob_t *j)
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     if (p->rc != 0)
         KV_LOG_ERROR(REPLICA_LOG, "apply failed: %s", kv_strerror(p->rc));
-    repl_edge_applied(r->edge, p->rc, p->seq, replica__now_ms(), &a);
+    replica__up_applied(r, p->rc, p->seq, &a);
     if (p->rc == 0 && p->set_history) {
         pthread_mutex_lock(&r->lock);
         memcpy(r->status.history_id, p->history, sizeof p->history);
@@ -647,7 +656,7 @@ static void reset_done(rjob_t *j)
     pthread_mutex_lock(&r->lock);
     r->status.history_id[0] = '\0';
     pthread_mutex_unlock(&r->lock);
-    repl_edge_reset_done(r->edge, p->rc, replica__now_ms(), &a);
+    replica__up_reset_done(r, p->rc, &a);
     kv_free(p);
     replica__dispatch(r, &a);
     replica__flow(r);

@@ -410,6 +410,8 @@ int certs_issue_window(const char *dir, const char *role, const char *name, int6
         ou = TLS_ROLE_OU_ORIGIN;
     else if (role && strcmp(role, "edge") == 0)
         ou = TLS_ROLE_OU_EDGE;
+    else if (role && strcmp(role, "relay") == 0)
+        ou = TLS_ROLE_OU_RELAY;
     else
         return KV_EINVAL;
     /* serverAuth and clientAuth: a node is either side of a link. */

@@ -9,7 +9,7 @@
  * rename), so a crash never leaves half a key.
  *
  * Node certificates carry what tls.h checks: subject O=edgekv,
- * OU=edgekv-origin|edgekv-edge (the role), CN=<node name>; extendedKeyUsage
+ * OU=edgekv-origin|edgekv-edge|edgekv-relay (the role), CN=<node name>; extendedKeyUsage
  * serverAuth+clientAuth (either side of a link); subjectAltName with the
  * node's hosts/IPs.
  *
@@ -53,7 +53,7 @@
 int certs_create_ca(const char *dir, int days);
 
 /* Issue dir/<name>.crt and dir/<name>.key signed by the CA in `dir`, for role
- * "origin" or "edge", valid from CERTS_BACKDATE_S ago for `days`. `hosts`
+ * "origin", "edge" or "relay", valid from CERTS_BACKDATE_S ago for `days`. `hosts`
  * (DNS names or IP literals) become the subjectAltName; NULL or 0 gives
  * "localhost" and "127.0.0.1". Replaces an existing certificate of that
  * name. `name` is [A-Za-z0-9._-]{1,64} and not "ca". KV_EINVAL for bad

@@ -321,7 +321,7 @@ static int tls__handshake_done(tls_conn_t *c)
      * look at what the TLS stack finally kept. */
     if (SSL_get_verify_result(c->ssl) != X509_V_OK ||
         tls__cert_identity(peer, &role, c->peer_name, why, sizeof why) != 0 ||
-        role != c->want_role) {
+        !(c->want_roles & 1u << role)) {
         c->peer_name[0] = '\0';
         snprintf(c->error, sizeof c->error, "peer certificate not verified");
         return -EACCES;
@@ -464,8 +464,8 @@ int tls_conn_create(tls_ctx_t *ctx, uv_loop_t *loop, bool is_server, const tls_c
     c->user = user;
     c->is_server = is_server;
     c->own_role = ctx->role;
-    /* An origin talks to edges, an edge to its origin. */
-    c->want_role = ctx->role == TLS_ROLE_ORIGIN ? TLS_ROLE_EDGE : TLS_ROLE_ORIGIN;
+    /* Who may be on the other end: one rule, tls_peer_roles. */
+    c->want_roles = tls_peer_roles(ctx->role, is_server);
     snprintf(c->peer_addr, sizeof c->peer_addr, "(not connected)");
     *out = c;
     return 0;

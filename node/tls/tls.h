@@ -48,18 +48,25 @@
 /* Role values carried in the certificate subject's organizationalUnit. */
 #define TLS_ROLE_OU_ORIGIN "edgekv-origin"
 #define TLS_ROLE_OU_EDGE   "edgekv-edge"
+#define TLS_ROLE_OU_RELAY  "edgekv-relay"
 
-typedef enum { TLS_ROLE_NONE = 0, TLS_ROLE_ORIGIN, TLS_ROLE_EDGE } tls_role_t;
+typedef enum { TLS_ROLE_NONE = 0, TLS_ROLE_ORIGIN, TLS_ROLE_EDGE, TLS_ROLE_RELAY } tls_role_t;
 
-/* "origin", "edge" or "none"; static. */
+/* "origin", "edge", "relay" or "none"; static. */
 const char *tls_role_name(tls_role_t role);
+
+/* Who may be on the other end of a link, by our role and side (one rule):
+ * an origin accepts edges and relays; a relay accepts edges and relays and
+ * dials an origin or a relay; an edge dials an origin or a relay. A bit
+ * mask of (1u << role); 0 for a side the role never takes. */
+unsigned tls_peer_roles(tls_role_t own, bool is_server);
 
 /* ---- context ------------------------------------------------------------------ */
 
 typedef struct tls_ctx tls_ctx_t;
 
 /* Load the cluster CA, our certificate (PEM, may hold a chain) and its key,
- * for a node of role `role` (TLS_ROLE_ORIGIN or TLS_ROLE_EDGE). Our own
+ * for a node of role `role` (TLS_ROLE_ORIGIN, _EDGE or _RELAY). Our own
  * certificate must carry that role and match the key, else KV_ECONFIG (the
  * reason is logged). Other errors: KV_EINVAL (bad role or NULL path),
  * -ENOMEM. On success *out is freed with tls_ctx_free(). */

@@ -34,9 +34,39 @@ const char *tls_role_name(tls_role_t role)
         return "origin";
     case TLS_ROLE_EDGE:
         return "edge";
+    case TLS_ROLE_RELAY:
+        return "relay";
     default:
         return "none";
     }
+}
+
+unsigned tls_peer_roles(tls_role_t own, bool is_server)
+{
+    const unsigned downstream = 1u << TLS_ROLE_EDGE | 1u << TLS_ROLE_RELAY;
+    const unsigned upstream = 1u << TLS_ROLE_ORIGIN | 1u << TLS_ROLE_RELAY;
+    switch (own) {
+    case TLS_ROLE_ORIGIN:
+        return is_server ? downstream : 0;
+    case TLS_ROLE_RELAY:
+        return is_server ? downstream : upstream;
+    case TLS_ROLE_EDGE:
+        return is_server ? 0 : upstream;
+    default:
+        return 0;
+    }
+}
+
+/* "origin or relay" for a mask of tls_peer_roles, into buf. */
+static const char *tls__roles_text(unsigned mask, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (tls_role_t r = TLS_ROLE_ORIGIN; r <= TLS_ROLE_RELAY; r++)
+        if (mask & 1u << r)
+            off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s", off ? " or " : "",
+                                    tls_role_name(r));
+    return mask ? buf : "none";
 }
 
 tls_role_t tls_ctx_role(const tls_ctx_t *ctx)
@@ -128,6 +158,8 @@ int tls__cert_identity(X509 *cert, tls_role_t *role, char name[KV_TLS_PEER_NAME_
         *role = TLS_ROLE_ORIGIN;
     else if (tls__bytes_eq(p, len, TLS_ROLE_OU_EDGE))
         *role = TLS_ROLE_EDGE;
+    else if (tls__bytes_eq(p, len, TLS_ROLE_OU_RELAY))
+        *role = TLS_ROLE_RELAY;
     else {
         snprintf(why, why_len, "organizationalUnit is not an edgekv role");
         return KV_EINVAL;
@@ -168,9 +200,10 @@ int tls__verify_cb(int preverify_ok, X509_STORE_CTX *store)
      * purpose): now its role. */
     if (tls__cert_identity(X509_STORE_CTX_get_current_cert(store), &role, name, why, sizeof why)) {
         snprintf(c->error, sizeof c->error, "peer certificate: %s", why);
-    } else if (role != c->want_role) {
+    } else if (!(c->want_roles & 1u << role)) {
+        char want[64];
         snprintf(c->error, sizeof c->error, "peer role %s where %s expected", tls_role_name(role),
-                 tls_role_name(c->want_role));
+                 tls__roles_text(c->want_roles, want, sizeof want));
     } else {
         return 1;
     }
@@ -221,8 +254,8 @@ static int tls__check_own_cert(SSL_CTX *s, tls_role_t role, const char *cert_fil
         return KV_ECONFIG;
     }
     if (have != role) {
-        KV_LOG_ERROR("tls", "certificate %s has role %s, but this node is an %s", cert_file,
-                     tls_role_name(have), tls_role_name(role));
+        KV_LOG_ERROR("tls", "certificate %s has role %s, but this node is %s %s", cert_file,
+                     tls_role_name(have), role == TLS_ROLE_RELAY ? "a" : "an", tls_role_name(role));
         return KV_ECONFIG;
     }
     if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
@@ -260,8 +293,8 @@ int tls_ctx_create(tls_role_t role, const char *ca_file, const char *cert_file,
     SSL_CTX *s;
     int rc;
 
-    if (!out || (role != TLS_ROLE_ORIGIN && role != TLS_ROLE_EDGE) || !ca_file || !cert_file ||
-        !key_file)
+    if (!out || (role != TLS_ROLE_ORIGIN && role != TLS_ROLE_EDGE && role != TLS_ROLE_RELAY) ||
+        !ca_file || !cert_file || !key_file)
         return KV_EINVAL;
     if (!(ctx = kv_calloc(1, sizeof *ctx)))
         return -ENOMEM;

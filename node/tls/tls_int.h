@@ -38,7 +38,8 @@ struct tls_conn {
     BIO *rbio, *wbio; /* owned by ssl; rbio: ciphertext in, wbio: ciphertext out */
     tls_conn_cbs_t cbs;
     void *user;
-    tls_role_t own_role, want_role;
+    tls_role_t own_role;
+    unsigned want_roles; /* tls_peer_roles(own_role, is_server) */
     bool is_server;
     bool started;
     bool hs_local;    /* SSL_is_init_finished */

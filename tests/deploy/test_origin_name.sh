@@ -7,7 +7,7 @@
 # - `--origin localhost:PORT`: the link comes up, /readyz turns 200, a write
 #   through the edge is applied;
 # - a name that does not resolve: the edge serves, /readyz says why, the log
-#   says "cannot resolve the origin", and it stops at once with exit 0;
+#   says "cannot resolve the upstream", and it stops at once with exit 0;
 # - an origin whose certificate names 127.0.0.1 but not localhost is
 #   refused by an edge that dials `localhost` (the name is what is checked).
 source "$(dirname "$0")/../process/lib.sh"
@@ -38,7 +38,7 @@ check "link up named in the log" 1 "$(grep -c 'link 1 up: origin origin' "$TMP/e
 # ---- a name that does not resolve -----------------------------------------------------------
 start_role edge2 edge --data "$TMP/edge2" --certs "$CERTS" --name edge2 --origin "no-such-origin.invalid:$RP" "${COMMON[@]}"
 E2=$PORT
-has_resolve_error() { grep -q 'cannot resolve the origin no-such-origin.invalid' "$TMP/edge2.err"; }
+has_resolve_error() { grep -q 'cannot resolve the upstream no-such-origin.invalid' "$TMP/edge2.err"; }
 wait_for "the lookup error in the log" 30 has_resolve_error && ok "the edge logs: $(grep -m1 'cannot resolve' "$TMP/edge2.err" | cut -d' ' -f3-)"
 body=$(readyz "$E2")
 if [[ $body =~ ^"not ready: link "(down|connecting)$ ]]; then ok "/readyz: $body"; else bad "/readyz: [$body]"; fi
@@ -53,7 +53,7 @@ start_node ipsonly --data "$TMP/ipsonly" --certs "$CERTS" --name ipsonly --repl-
 RP2=$REPL_PORT
 start_role edge3 edge --data "$TMP/edge3" --certs "$CERTS" --name edge3 --origin "localhost:$RP2" "${COMMON[@]}"
 E3=$PORT
-refused() { grep -q 'refused: .*mismatch.*the origin certificate must name localhost' "$TMP/edge3.err"; }
+refused() { grep -q 'refused: .*mismatch.*the upstream certificate must name localhost' "$TMP/edge3.err"; }
 wait_for "the name mismatch refused" 30 refused && ok "an origin certificate without the name dialed is refused"
 check "and the edge is not ready" 503 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$E3/readyz")"
 finish

@@ -124,7 +124,7 @@ start_node elsewhere --data "$TMP/elsewhere" --certs "$CERTS" --name elsewhere -
 EWPID=$PID EWRP=$REPL_PORT
 start_role edge2 edge --data "$TMP/edge2" --certs "$CERTS" --name edge2 --origin "127.0.0.1:$EWRP" "${COMMON[@]}"
 E2PID=$PID
-refusal="refused: peer certificate: IP address mismatch; the origin certificate must name 127.0.0.1"
+refusal="refused: peer certificate: IP address mismatch; the upstream certificate must name 127.0.0.1"
 seen() { grep -q -- "$refusal" "$TMP/edge2.err"; }
 wait_for "edge2 to refuse the origin's certificate" 30 seen && ok "edge2: $refusal"
 check "edge2 never links" 0 "$(grep -c "link [0-9]* up" "$TMP/edge2.err" || true)"

@@ -207,7 +207,7 @@ PIDS+=("$ROGUE")
 # No wait for the server to listen: the edge retries its connection until
 # the refusal below.
 start_role rogue edge --data "$TMP/rogue" --certs "$CERTS" --name edge3 --origin "127.0.0.1:$RPORT" "${COMMON[@]}"
-wait_for "the rogue refused for its role" 30 more_than "$TMP/rogue.err" "refused: peer role edge where origin expected" 0 &&
+wait_for "the rogue refused for its role" 30 more_than "$TMP/rogue.err" "refused: peer role edge where origin or relay expected" 0 &&
   ok "an edge refuses an edge certificate posing as the origin (wrong role)"
 check "rogue link not live" false "$(ops_status "$PORT" | jq -r '.replication.link == "live"')"
 stop_node TERM

@@ -206,6 +206,8 @@ static const char *sample(const node_config_t *def, const node_opt_t *o, char *b
         return o->name(2); /* "off", "warn": neither is a default */
     case OPT_ADDR:
         return "10.1.2.3:4567";
+    case OPT_ADDRS:
+        return "10.1.2.3:4567,relay.example:7401";
     default:
         snprintf(buf, n, "%llu", o->hi - 1);
         return buf;
@@ -292,10 +294,10 @@ static void test_usage_and_table(void **state)
     assert_non_null(strstr(text, "usage: edgekv edge [options]"));
     assert_non_null(strstr(text, "  --listen HOST:PORT  (file: \"listen\")\n"));
     assert_non_null(strstr(text, "        default: 127.0.0.1:8787\n"));
-    assert_non_null(
-        strstr(text, "  --heartbeat-ms N  (file: \"heartbeat_interval_ms\")\n"
-                     "        origin: heartbeat interval (each echoes the edge's latest probe)\n"
-                     "        default: 200\n"));
+    assert_non_null(strstr(
+        text, "  --heartbeat-ms N  (file: \"heartbeat_interval_ms\")\n"
+              "        origin, relay: heartbeat interval (each echoes the edge's latest probe)\n"
+              "        default: 200\n"));
     assert_non_null(strstr(text, "  \"max_clock_offset_ms\": N\n"));
     free(text);
     assert_non_null(f = open_memstream(&text, &len));
@@ -305,7 +307,50 @@ static void test_usage_and_table(void **state)
     assert_non_null(strstr(text, "| `--sync MODE` | `sync` | `always` (edge: `batch`) |"));
     assert_non_null(strstr(text, "| `--strict-staleness true\\|false` | `strict_staleness` |"));
     assert_non_null(strstr(text, "| | `max_clock_offset_ms` | 500 | origin: "));
+    assert_non_null(strstr(text,
+                           "| `--upstream HOST:PORT[,HOST:PORT...]` | `upstreams` | --origin | "
+                           "edge, relay: "));
     free(text);
+    /* A relay: its own ports, the edge's options for its upstream, the
+     * origin's for the links it serves. */
+    assert_non_null(f = open_memstream(&text, &len));
+    node_config_usage(f, "relay");
+    fclose(f);
+    assert_non_null(strstr(text, "usage: edgekv relay [options]"));
+    assert_non_null(strstr(text, "        default: 127.0.0.1:8789\n"));
+    assert_non_null(strstr(text, "        default: 0.0.0.0:7401\n"));
+    free(text);
+}
+
+/* --upstream: a list of HOST:PORT, each checked; at most NODE_UPSTREAMS_MAX. */
+static void test_upstream_list(void **state)
+{
+    node_config_t c;
+    char err[256];
+    (void)state;
+    node_config_defaults(&c, "edge");
+    char *ok[] = {"--upstream", "relay1.example:7401,127.0.0.1:7402,::1:7400"};
+    assert_int_equal(node_config_parse(&c, 2, ok, err, sizeof err), 0);
+    assert_int_equal(c.upstream_count, 3);
+    assert_string_equal(c.upstream_hosts[0], "relay1.example");
+    assert_int_equal(c.upstream_ports[1], 7402);
+    assert_string_equal(c.upstream_hosts[2], "::1");
+    node_config_free(&c);
+    const char *bad[] = {"a:1,,b:2", "a:1,b", "a:99999", ",a:1", "a:1,"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        node_config_defaults(&c, "edge");
+        char *argv[] = {"--upstream", (char *)bad[i]};
+        assert_int_equal(node_config_parse(&c, 2, argv, err, sizeof err), -1);
+        node_config_free(&c);
+    }
+    char many[256] = "";
+    for (int i = 0; i <= NODE_UPSTREAMS_MAX; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sh%d:1", i ? "," : "", i);
+    node_config_defaults(&c, "edge");
+    char *argv[] = {"--upstream", many};
+    assert_int_equal(node_config_parse(&c, 2, argv, err, sizeof err), -1);
+    assert_non_null(strstr(err, "at most"));
+    node_config_free(&c);
 }
 
 static void test_help(void **state)
@@ -331,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_two_config_files),
         cmocka_unit_test(test_usage_and_table),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_upstream_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

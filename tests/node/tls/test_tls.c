@@ -499,7 +499,7 @@ static void test_refuse_edge_cert_as_origin_server(void **state)
     net_t *n = run_pair(ctx_of(TLS_ROLE_EDGE, g_dir, g_dir, "edge2"),
                         ctx_of(TLS_ROLE_EDGE, g_dir, g_dir, "edge1"), NULL);
     assert_int_equal(n->cli.hs_status, -EACCES);
-    assert_string_equal(n->cli.close_reason, "peer role edge where origin expected");
+    assert_string_equal(n->cli.close_reason, "peer role edge where origin or relay expected");
     assert_int_equal(n->srv.hs_status, -EACCES);
     assert_contains(n->srv.close_reason, "peer refused the handshake");
     net_free(n);
@@ -614,7 +614,7 @@ static void test_refuse_origin_cert_as_client(void **state)
     snprintf(r.crt, sizeof r.crt, "%s", path_of(g_dir, "origin.crt"));
     snprintf(r.key, sizeof r.key, "%s", path_of(g_dir, "origin.key"));
     raw_client_run(&r, &n);
-    assert_refused(n, "peer role origin where edge expected", "");
+    assert_refused(n, "peer role origin where edge or relay expected", "");
     assert_true(r.read_rc <= 0); /* the client got an alert, never data */
     assert_contains(r.err, "alert");
 }
@@ -840,6 +840,21 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* Who may be on the other end of a link: one rule for every role and side. */
+static void test_peer_roles(void **state)
+{
+    const unsigned O = 1u << TLS_ROLE_ORIGIN, E = 1u << TLS_ROLE_EDGE, R = 1u << TLS_ROLE_RELAY;
+    (void)state;
+    assert_int_equal(tls_peer_roles(TLS_ROLE_ORIGIN, true), E | R);
+    assert_int_equal(tls_peer_roles(TLS_ROLE_ORIGIN, false), 0);
+    assert_int_equal(tls_peer_roles(TLS_ROLE_RELAY, true), E | R);
+    assert_int_equal(tls_peer_roles(TLS_ROLE_RELAY, false), O | R);
+    assert_int_equal(tls_peer_roles(TLS_ROLE_EDGE, false), O | R);
+    assert_int_equal(tls_peer_roles(TLS_ROLE_EDGE, true), 0);
+    assert_int_equal(tls_peer_roles(TLS_ROLE_NONE, true), 0);
+    assert_string_equal(tls_role_name(TLS_ROLE_RELAY), "relay");
+}
+
 static void test_certs_hosts_and_errors(void **state)
 {
     const char *hosts[] = {"edge5.example.net", "10.0.0.5", "::1"};
@@ -856,7 +871,7 @@ static void test_certs_hosts_and_errors(void **state)
     assert_false(san_has(x, GEN_DNS, "localhost", 9));
     X509_free(x);
     assert_int_equal(certs_issue(g_dir, "edge", "edge5", 10, bad_host, 1), KV_EINVAL);
-    assert_int_equal(certs_issue(g_dir, "relay", "edge5", 10, NULL, 0), KV_EINVAL);
+    assert_int_equal(certs_issue(g_dir, "router", "edge5", 10, NULL, 0), KV_EINVAL);
     assert_int_equal(certs_issue(g_dir, "edge", "../evil", 10, NULL, 0), KV_EINVAL);
     assert_int_equal(certs_issue(g_dir, "edge", "ca", 10, NULL, 0), KV_EINVAL);
     assert_int_equal(certs_issue(g_dir, "edge", "", 10, NULL, 0), KV_EINVAL);
@@ -1156,6 +1171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_certs_issued),
+        cmocka_unit_test(test_peer_roles),
         cmocka_unit_test(test_certs_hosts_and_errors),
         cmocka_unit_test(test_certs_main_init_idempotent),
         cmocka_unit_test(test_certs_api),
