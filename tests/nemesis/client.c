@@ -18,7 +18,7 @@
  * "final" lines (the state the checker holds every node to), then exits.
  *
  * What it is not: a load generator (it paces itself), or a checker
- * (tests/nemesis/check.c judges the ledger).
+ * (edgekv-check, sim/hcheck.h, judges the ledger).
  *
  * Usage: nemesis_client --ledger FILE --token T --node NAME=BASE ...
  *   [--keys K] [--writers W] [--readers R] [--seconds S] [--stop FILE]

@@ -7,8 +7,8 @@
 # every few seconds SIGKILLs and restarts the origin, SIGKILLs and restarts
 # an edge, or cuts or freezes an edge's link for a few seconds. At the end
 # it heals every link, waits (bounded) until every edge's /digest equals the
-# origin's, reads every key at every node, and runs nemesis_check
-# (tests/nemesis/check.c) over the ledger: no acknowledged write lost, no
+# origin's, reads every key at every node, and runs edgekv-check
+# (sim/hcheck.h) over the ledger: no acknowledged write lost, no
 # deleted key back, one final value per key everywhere, reads at the origin
 # linearizable, reads at an edge within the propagation bound or marked
 # stale.
@@ -18,7 +18,7 @@
 # --allow-stale-reads: stale reads at an edge are counted and printed but do
 # not fail the run (see tests/nemesis/README.md, "Findings").
 # The binaries come from $EDGEKV, $CUTPROXY, $NEMESIS_CLIENT and
-# $NEMESIS_CHECK (ctest sets them), else from $BUILD (default: build/ at the
+# $EDGEKV_CHECK (ctest sets them), else from $BUILD (default: build/ at the
 # top of the source tree). The seed is printed; the same seed replays the
 # same fault schedule (the timing of the workload around it differs).
 # EDGEKV_KEEP_TMP=1 keeps the directory with the ledger and every log.
@@ -28,7 +28,7 @@ BUILD=${BUILD:-$HERE/../../build}
 export EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
 CUTPROXY=${CUTPROXY:-$BUILD/tests/nemesis/cutproxy}
 NEMESIS_CLIENT=${NEMESIS_CLIENT:-$BUILD/tests/nemesis/nemesis_client}
-NEMESIS_CHECK=${NEMESIS_CHECK:-$BUILD/tests/nemesis/nemesis_check}
+EDGEKV_CHECK=${EDGEKV_CHECK:-$BUILD/sim/edgekv-check}
 
 DURATION=${1:?usage: run.sh DURATION_S [--seed N] [--interval-ms MS] [--keys K] [--writers W] [--readers R] [--slack-ms MS] [--allow-stale-reads]}
 shift
@@ -57,7 +57,7 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 source "$HERE/../process/lib.sh"
-for b in "$CUTPROXY" "$NEMESIS_CLIENT" "$NEMESIS_CHECK"; do
+for b in "$CUTPROXY" "$NEMESIS_CLIENT" "$EDGEKV_CHECK"; do
   [[ -x $b ]] || { echo "run.sh: $b is missing (build the tests)"; exit 2; }
 done
 
@@ -200,11 +200,11 @@ check "edges converged (digests equal)" 3 "$converged"
   bad "final reads failed: $(tail -1 "$TMP/client.log")"
 
 set +e
-"$NEMESIS_CHECK" --bound-ms "$BOUND_MS" --slack-ms "$SLACK_MS" "${CHECK_OPTS[@]}" "$LEDGER" >"$TMP/check.out" 2>&1
+"$EDGEKV_CHECK" --bound-ms "$BOUND_MS" --slack-ms "$SLACK_MS" "${CHECK_OPTS[@]}" "$LEDGER" >"$TMP/check.out" 2>&1
 vrc=$?
 set -e
 cat "$TMP/check.out"
-check "nemesis_check over the ledger" 0 "$vrc"
+check "edgekv-check over the ledger" 0 "$vrc"
 for n in 1 2 3; do echo "proxy$n: $(ctl "$n" stats)"; done
 echo "nemesis: seed $SEED; faults: origin SIGKILL ${FAULTS[origin_kill]}, edge SIGKILL ${FAULTS[edge_kill]}, link cut ${FAULTS[link_cut]}, link freeze ${FAULTS[link_freeze]}"
 [[ ${FAULTS[origin_kill]} -gt 0 && ${FAULTS[edge_kill]} -gt 0 && $((FAULTS[link_cut] + FAULTS[link_freeze])) -gt 0 ]] &&
