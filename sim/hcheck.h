@@ -97,7 +97,7 @@
 /* Default slack on top of the bound for an edge's read: scheduling between
  * a client's clock readings and the node's on a loaded machine. */
 #define HC_DEFAULT_SLACK_MS 1000
-/* Violations printed in full by default (all are counted). */
+/* Violations of each kind printed in full by default (all are counted). */
 #define HC_DEFAULT_MAX_REPORT 5
 
 typedef enum { HC_OP_PUT, HC_OP_DELETE, HC_OP_GET, HC_OP_FINAL } hc_op_t;
@@ -156,7 +156,7 @@ typedef struct {
     int64_t bound_ms;       /* the edges' propagation bound */
     int64_t slack_ms;       /* added to the bound for an edge's read */
     const char *origin;     /* the origin's node name (borrowed) */
-    int max_report;         /* violations printed in full */
+    int max_report;         /* violations of each kind printed in full */
     bool allow_stale_reads; /* stale-read violations do not fail alone */
 } hc_options_t;
 
@@ -185,8 +185,8 @@ int hc_add(hc_t *h, const hc_record_t *r, const char *text);
  * (a client killed mid-line) is reported on diag and skipped. -errno when
  * the file cannot be read, -EINVAL as hc_add. */
 int hc_load(hc_t *h, const char *path, FILE *diag);
-/* Runs every check once, printing violations (at most max_report in full)
- * and the summary on out. Returns the number of failing violations. */
+/* Runs every check once, printing violations (at most max_report of each
+ * kind in full) and the summary on out. Returns the number of failing violations. */
 uint64_t hc_check(hc_t *h, FILE *out);
 /* The figures of the last hc_check. */
 const hc_stats_t *hc_stats(const hc_t *h);

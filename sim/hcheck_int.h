@@ -63,7 +63,7 @@ struct hc {
     json_t *value_index;   /* value -> (key index << 32) | write index */
     json_t *session_index; /* session name -> index */
     hc_stats_t st;
-    int reported;
+    int reported[HC_V_COUNT]; /* printed in full, per kind */
 };
 
 /* Grows *p (n used of *cap elements of sz bytes) to room for one more. */

@@ -27,14 +27,14 @@ static bool precedes(const hc_write_t *a, const hc_write_t *b)
 
 /* Counts a violation; prints it with its lines (label, op pairs ending with
  * a NULL label; a NULL op is the key's start) while fewer than max_report
- * were printed. */
+ * of its kind were printed. */
 static void violation(hc_t *h, FILE *out, hc_violation_t v, const hc_key_t *k, const char *why,
                       ...)
 {
     h->st.violations[v]++;
-    if (h->reported >= h->opt.max_report)
+    if (h->reported[v] >= h->opt.max_report)
         return;
-    h->reported++;
+    h->reported[v]++;
     fprintf(out, "VIOLATION %s on key %s: %s\n", hc_violation_name(v), k->name, why);
     va_list ap;
     va_start(ap, why);
@@ -355,7 +355,7 @@ static void summary(hc_t *h, FILE *out)
 uint64_t hc_check(hc_t *h, FILE *out)
 {
     memset(h->st.violations, 0, sizeof h->st.violations);
-    h->reported = 0;
+    memset(h->reported, 0, sizeof h->reported);
     h->st.keys = h->nkeys;
     h->st.sessions = h->nsessions;
     size_t maxw = 1;
