@@ -53,8 +53,8 @@ int hc_format(const hc_record_t *r, char *buf, size_t cap)
     bad |= json_object_set_new(j, "outcome", json_string(hc_outcome_name(r->outcome)));
     bad |= json_object_set_new(j, "code", json_integer(r->code));
     bad |= json_object_set_new(j, "stale_ms", json_integer(r->stale_ms));
-    size_t n = bad ? 0 : json_dumpb(j, buf, cap > 0 ? cap - 1 : 0, JSON_COMPACT |
-                                                                        JSON_PRESERVE_ORDER);
+    size_t n =
+        bad ? 0 : json_dumpb(j, buf, cap > 0 ? cap - 1 : 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     if (bad)
         return -ENOMEM;
@@ -83,8 +83,8 @@ int hc_parse(const char *line, hc_record_t *r, void **json)
     memset(r, 0, sizeof *r);
     if (!j || json_unpack(j, "{s:s, s:s, s:s, s:I, s:I, s:s, s?o, s?o, s?o, s?I, s?I}", "op", &op,
                           "node", &r->node, "key", &r->key, "t0", &t0, "t1", &t1, "outcome",
-                          &outcome, "value", &jv, "session", &js, "version", &jver, "code",
-                          &code, "stale_ms", &stale) != 0) {
+                          &outcome, "value", &jv, "session", &js, "version", &jver, "code", &code,
+                          "stale_ms", &stale) != 0) {
         json_decref(j);
         return -EINVAL;
     }
@@ -203,11 +203,8 @@ static long key_of(hc_t *h, const char *name)
         free(k->w);
         return -1;
     }
-    k->w[k->nw++] = (hc_write_t){.t0 = HC_T_START,
-                                 .t1 = HC_T_START,
-                                 .acked = true,
-                                 .absent = true,
-                                 .has_version = true};
+    k->w[k->nw++] = (hc_write_t){
+        .t0 = HC_T_START, .t1 = HC_T_START, .acked = true, .absent = true, .has_version = true};
     return (long)h->nkeys++;
 }
 
@@ -371,8 +368,8 @@ int hc_load(hc_t *h, const char *path, FILE *diag)
         void *json = NULL;
         if (len > HC_LINE_MAX || hc_parse(line, &r, &json) != 0) {
             /* A line cut short by a kill of the client is its last line. */
-            fprintf(diag, "edgekv-check: %s:%d: not a history line, skipped: %.80s\n", path,
-                    lineno, line);
+            fprintf(diag, "edgekv-check: %s:%d: not a history line, skipped: %.80s\n", path, lineno,
+                    line);
             continue;
         }
         rc = hc_add(h, &r, line);

@@ -27,8 +27,8 @@ typedef struct {
     int64_t t0, t1; /* t1: HC_T_NEVER unless acknowledged (the start: HC_T_START) */
     bool acked, failed, absent, has_version;
     uint64_t version;
-    int64_t death;     /* when it is overwritten (HC_T_NEVER: never) */
-    hc_opx_t *killer;  /* the write that overwrote it */
+    int64_t death;    /* when it is overwritten (HC_T_NEVER: never) */
+    hc_opx_t *killer; /* the write that overwrote it */
 } hc_write_t;
 
 /* What a session has seen of a key: writes none of which precedes another. */

@@ -28,8 +28,7 @@ static bool precedes(const hc_write_t *a, const hc_write_t *b)
 /* Counts a violation; prints it with its lines (label, op pairs ending with
  * a NULL label; a NULL op is the key's start) while fewer than max_report
  * of its kind were printed. */
-static void violation(hc_t *h, FILE *out, hc_violation_t v, const hc_key_t *k, const char *why,
-                      ...)
+static void violation(hc_t *h, FILE *out, hc_violation_t v, const hc_key_t *k, const char *why, ...)
 {
     h->st.violations[v]++;
     if (h->reported[v] >= h->opt.max_report)
@@ -90,12 +89,13 @@ static void deaths(hc_key_t *k, hc_write_t **acked, int64_t *sufmin, size_t *suf
         if (!versions && w->t1 == HC_T_NEVER)
             continue; /* an unacknowledged write precedes nothing in real time */
         if (versions && !w->has_version)
-            continue; /* an unversioned unacknowledged write: placed nowhere */
+            continue;           /* an unversioned unacknowledged write: placed nowhere */
         size_t lo = 0, hi = na; /* the first acked write w precedes */
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            bool after = !w->op ? true : versions ? acked[mid]->version > w->version
-                                                  : acked[mid]->t0 > w->t1;
+            bool after = !w->op     ? true
+                         : versions ? acked[mid]->version > w->version
+                                    : acked[mid]->t0 > w->t1;
             if (after)
                 hi = mid;
             else
@@ -163,8 +163,8 @@ static const hc_opx_t *first_final(hc_t *h, FILE *out, hc_key_t *k, const hc_opx
 {
     if (first && ((first->r.value == NULL) != (o->r.value == NULL) ||
                   (o->r.value && strcmp(first->r.value, o->r.value) != 0)))
-        violation(h, out, HC_V_DIVERGED, k, "nodes end with different values", "final", o,
-                  "other", first, NULL);
+        violation(h, out, HC_V_DIVERGED, k, "nodes end with different values", "final", o, "other",
+                  first, NULL);
     if (src->death != HC_T_NEVER) {
         bool del = src->killer && !src->absent && src->killer->r.op == HC_OP_DELETE;
         violation(h, out, del ? HC_V_RESURRECTED : HC_V_LOST, k,
@@ -343,9 +343,9 @@ static void summary(hc_t *h, FILE *out)
             " unknown=%" PRIu64 " fail=%" PRIu64 " deletes ok=%" PRIu64 " unknown=%" PRIu64
             " fail=%" PRIu64 " reads=%" PRIu64 " (in sessions %" PRIu64 ", marked stale %" PRIu64
             ", failed %" PRIu64 ") finals=%" PRIu64 "\n",
-            st->keys, st->sessions, st->ops, st->put_ok, st->put_unknown, st->put_fail,
-            st->del_ok, st->del_unknown, st->del_fail, st->reads, st->reads_in_session,
-            st->reads_stale, st->reads_failed, st->finals);
+            st->keys, st->sessions, st->ops, st->put_ok, st->put_unknown, st->put_fail, st->del_ok,
+            st->del_unknown, st->del_fail, st->reads, st->reads_in_session, st->reads_stale,
+            st->reads_failed, st->finals);
     fprintf(out, "edgekv-check:");
     for (int v = 0; v < HC_V_COUNT; v++)
         fprintf(out, " %s=%" PRIu64, hc_violation_name((hc_violation_t)v), st->violations[v]);

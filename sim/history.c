@@ -103,7 +103,9 @@ void sim__history_write(sim_t *s, uint32_t wid, hc_outcome_t outcome)
                      .value = w->kind == OPK_DEL ? NULL : value,
                      .t0_us = (int64_t)(w->t_ns / 1000),
                      .t1_us = (int64_t)(s->eng.now_ns / 1000),
-                     .code = outcome == HC_OUT_OK ? 200 : outcome == HC_OUT_FAIL ? 429 : 503,
+                     .code = outcome == HC_OUT_OK     ? 200
+                             : outcome == HC_OUT_FAIL ? 429
+                                                      : 503,
                      .stale_ms = -1};
     if (outcome == HC_OUT_OK && w->seq >= 1 && w->seq <= s->ncommits) {
         r.has_version = true;
@@ -126,7 +128,9 @@ static void read_rec(sim_t *s, hc_op_t op, uint32_t node, uint32_t key, const lw
                      .version = present ? rec->v.hlc : 0,
                      .t0_us = t,
                      .t1_us = t,
-                     .code = refused ? 503 : present ? 200 : 404,
+                     .code = refused   ? 503
+                             : present ? 200
+                                       : 404,
                      .stale_ms = stale_ms};
     add(s, &r, node, key);
 }

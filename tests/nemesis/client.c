@@ -59,7 +59,8 @@ typedef struct {
 static node_t nodes[NODES_MAX];
 static int nnodes;
 static const char *token, *stop_file;
-static int nkeys = 32, nwriters = 4, nreaders = 4, nsessions = 0, seconds = 60, pause_ms = 20, timeout_ms = 3000;
+static int nkeys = 32, nwriters = 4, nreaders = 4, nsessions = 0, seconds = 60, pause_ms = 20,
+           timeout_ms = 3000;
 static unsigned seed = 1;
 static FILE *ledger;
 static pthread_mutex_t ledger_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -119,22 +120,21 @@ static void record(const rec_t *r)
     char key[16], session[16], line[HC_LINE_MAX];
     snprintf(key, sizeof key, "k%d", r->key);
     snprintf(session, sizeof session, "s%d", r->session);
-    hc_record_t h = {
-        .op = strcmp(r->op, "put") == 0      ? HC_OP_PUT
-              : strcmp(r->op, "delete") == 0 ? HC_OP_DELETE
-              : strcmp(r->op, "final") == 0  ? HC_OP_FINAL
-                                             : HC_OP_GET,
-        .outcome = strcmp(r->outcome, "ok") == 0     ? HC_OUT_OK
-                   : strcmp(r->outcome, "fail") == 0 ? HC_OUT_FAIL
-                                                     : HC_OUT_UNKNOWN,
-        .node = nodes[r->node].name,
-        .session = r->session >= 0 ? session : NULL,
-        .key = key,
-        .value = r->value[0] ? r->value : NULL,
-        .t0_us = r->t0,
-        .t1_us = r->t1,
-        .code = r->code,
-        .stale_ms = r->stale_ms};
+    hc_record_t h = {.op = strcmp(r->op, "put") == 0      ? HC_OP_PUT
+                           : strcmp(r->op, "delete") == 0 ? HC_OP_DELETE
+                           : strcmp(r->op, "final") == 0  ? HC_OP_FINAL
+                                                          : HC_OP_GET,
+                     .outcome = strcmp(r->outcome, "ok") == 0     ? HC_OUT_OK
+                                : strcmp(r->outcome, "fail") == 0 ? HC_OUT_FAIL
+                                                                  : HC_OUT_UNKNOWN,
+                     .node = nodes[r->node].name,
+                     .session = r->session >= 0 ? session : NULL,
+                     .key = key,
+                     .value = r->value[0] ? r->value : NULL,
+                     .t0_us = r->t0,
+                     .t1_us = r->t1,
+                     .code = r->code,
+                     .stale_ms = r->stale_ms};
     int n = hc_format(&h, line, sizeof line);
     if (n < 0) {
         fprintf(stderr, "nemesis_client: a record does not fit a history line\n");
@@ -311,9 +311,10 @@ static int final_reads(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: nemesis_client --ledger FILE --token T --node NAME=BASE ... "
-                    "[--keys K] [--writers W] [--readers R] [--sessions S] [--seconds S] [--stop FILE] "
-                    "[--pause-ms P] [--timeout-ms T] [--seed N] [--final]\n");
+    fprintf(stderr,
+            "usage: nemesis_client --ledger FILE --token T --node NAME=BASE ... "
+            "[--keys K] [--writers W] [--readers R] [--sessions S] [--seconds S] [--stop FILE] "
+            "[--pause-ms P] [--timeout-ms T] [--seed N] [--final]\n");
     return 2;
 }
 
@@ -364,8 +365,7 @@ int main(int argc, char **argv)
     }
     if (!ledger_path || !token || nnodes == 0 || nkeys < 1 || nwriters < 0 || nreaders < 0 ||
         nsessions < 0 || nwriters + nreaders + nsessions > THREADS_MAX ||
-        nwriters + nreaders + nsessions == 0 || pause_ms < 0 ||
-        timeout_ms < 1)
+        nwriters + nreaders + nsessions == 0 || pause_ms < 0 || timeout_ms < 1)
         return usage();
     ledger = fopen(ledger_path, "a");
     if (!ledger) {
