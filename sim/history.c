@@ -86,7 +86,8 @@ static void add(sim_t *s, hc_record_t *r, uint32_t node, uint32_t key)
         r->session = name;
     int n = hc_format(r, line, sizeof line);
     KV_ASSERT(n > 0);
-    KV_ASSERT(fwrite(line, 1, (size_t)n, s->hist_f) == (size_t)n);
+    if (fwrite(line, 1, (size_t)n, s->hist_f) != (size_t)n)
+        s->hist_write_failed = true; /* reported at the end: the file is incomplete */
     line[n - 1] = '\0';
     KV_ASSERT(hc_add(s->hc, r, line) == 0);
 }
@@ -158,8 +159,11 @@ void sim__history_final(sim_t *s)
         for (uint32_t k = 0; k < s->sc->nkeys; k++)
             read_rec(s, HC_OP_FINAL, n, k, lww_rec(m, k), -1, false);
     }
-    fflush(s->hist_f);
     s->hist_failing = hc_check(s->hc, stdout);
+    if (fflush(s->hist_f) != 0 || ferror(s->hist_f) || s->hist_write_failed) {
+        fprintf(stderr, "edgekv-sim: writing the history to %s failed\n", s->opt.history);
+        s->hist_failing++;
+    }
 }
 
 bool sim_history_ok(const sim_t *s)

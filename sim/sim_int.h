@@ -220,9 +220,10 @@ struct sim {
     double *lag_mean, *lag_max; /* [sample * nregions + r] */
     size_t nlag, lag_cap;
     sim_check_t *ck;
-    hc_t *hc;     /* --history: the clients' history, checked at the end */
-    FILE *hist_f; /* ... and written to the file */
-    uint64_t hist_failing;
+    hc_t *hc;              /* --history: the clients' history, checked at the end */
+    FILE *hist_f;          /* ... and written to the file */
+    uint64_t hist_failing; /* failing violations, + 1 when the file is incomplete */
+    bool hist_write_failed;
     uint32_t **fault_nodes; /* per fault: the nodes its selector chose */
     size_t *fault_n;
     double wall_s, cpu_s;
