@@ -1,6 +1,9 @@
 /*
  * main.c - the edgekv-sim command line:
  *   edgekv-sim SCENARIO.json [--seed N] [--out DIR] [--quiet] [--no-plots]
+ *              [--history FILE]
+ * --history FILE writes the simulated clients' history in the history
+ * checker's format (hcheck.h) and checks it in-process (history.c).
  * Exit 0 when every checker passed (or had nothing to check), 1 when one
  * failed, 2 on a usage or scenario error.
  */
@@ -28,7 +31,7 @@ static bool is_wars(const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: edgekv-sim SCENARIO.json [--seed N] [--out DIR] [--quiet] "
-                    "[--no-plots]\n");
+                    "[--no-plots] [--history FILE]\n");
     return 2;
 }
 
@@ -45,6 +48,8 @@ int main(int argc, char **argv)
             have_seed = true;
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--history") && i + 1 < argc) {
+            opt.history = argv[++i];
         } else if (!strcmp(argv[i], "--quiet")) {
             opt.quiet = true;
         } else if (!strcmp(argv[i], "--no-plots")) {
@@ -73,7 +78,7 @@ int main(int argc, char **argv)
     }
     sim_run(s);
     sim_print_summary(s, stdout);
-    int rc = sim_check_ok(sim_checks(s)) ? 0 : 1;
+    int rc = sim_check_ok(sim_checks(s)) && sim_history_ok(s) ? 0 : 1;
     if (out) {
         if (sim_write_outputs(s, out, plots) != 0) {
             fprintf(stderr, "edgekv-sim: cannot write results to %s\n", out);

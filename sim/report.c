@@ -68,6 +68,9 @@ void sim_print_summary(const sim_t *s, FILE *f)
         fprintf(f, " %s %s (%" PRIu64 ")", sim_check_name((sim_check_id_t)i),
                 sim_verdict_name(r->verdict), r->checked);
     }
+    if (s->hc) /* --history: the clients' history (history.c) */
+        fprintf(f, " history %s (%" PRIu64 ")", s->hist_failing ? "FAIL" : "PASS",
+                hc_stats(s->hc)->ops);
     fprintf(f, "\n");
     for (int i = 0; i < SIM_CK_COUNT; i++) {
         const sim_check_result_t *r = sim_check_result(s->ck, (sim_check_id_t)i);

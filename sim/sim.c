@@ -309,6 +309,8 @@ int sim_create(const sim_scenario_t *sc, uint64_t seed, const sim_options_t *opt
         s->key_last_write_ns[k] = UINT64_MAX;
     s->ck = sim_check_new(s->nedges, sc->nkeys);
     int rc = build_faults(s, err, errlen);
+    if (rc == 0)
+        rc = sim__history_open(s, err, errlen);
     if (rc) {
         sim_destroy(s);
         return rc;
@@ -377,6 +379,7 @@ void sim_destroy(sim_t *s)
     free(s->lag_mean);
     free(s->lag_max);
     sim_check_free(s->ck);
+    sim__history_close(s);
     for (size_t f = 0; s->fault_nodes && f < s->sc->nfaults; f++)
         free(s->fault_nodes[f]);
     free(s->fault_nodes);
@@ -536,6 +539,7 @@ void sim_run(sim_t *s)
     (void)sim_run_until(s, UINT64_MAX);
     s->stopping = true;
     sim__final_checks(s);
+    sim__history_final(s);
     s->done = true;
 }
 

@@ -22,6 +22,7 @@ typedef struct sim sim_t;
 
 typedef struct {
     bool quiet;
+    const char *history; /* write the clients' history here and check it (history.c) */
 } sim_options_t;
 
 /* The scenario is borrowed and must outlive the sim. -ENOMEM, -EINVAL
@@ -57,6 +58,8 @@ typedef struct {
 
 void sim_figures(const sim_t *s, sim_figures_t *out);
 const sim_check_t *sim_checks(const sim_t *s);
+/* true unless --history was given and its check failed. */
+bool sim_history_ok(const sim_t *s);
 /* P(visible) at each t-visibility grid point (probe-based); n = scenario ntvis. */
 double sim_tvis(const sim_t *s, size_t i);
 

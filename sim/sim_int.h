@@ -22,6 +22,7 @@
 #include "dist.h"
 #include "drive.h"
 #include "engine.h"
+#include "hcheck.h"
 #include "hist.h"
 #include "lww.h"
 #include "repl.h"
@@ -219,6 +220,10 @@ struct sim {
     double *lag_mean, *lag_max; /* [sample * nregions + r] */
     size_t nlag, lag_cap;
     sim_check_t *ck;
+    hc_t *hc;              /* --history: the clients' history, checked at the end */
+    FILE *hist_f;          /* ... and written to the file */
+    uint64_t hist_failing; /* failing violations, + 1 when the file is incomplete */
+    bool hist_write_failed;
     uint32_t **fault_nodes; /* per fault: the nodes its selector chose */
     size_t *fault_n;
     double wall_s, cpu_s;
@@ -282,6 +287,14 @@ bool sim__pull_visible(sim_t *s, uint32_t node, uint32_t key, kv_version_t v);
 void sim__workload_start(sim_t *s);
 void sim__workload_event(sim_t *s, const sim_ev_t *ev);
 void sim__write_done(sim_t *s, uint32_t wid, int status, uint64_t seq);
+
+/* history.c */
+int sim__history_open(sim_t *s, char *err, size_t errlen);
+void sim__history_close(sim_t *s);
+void sim__history_write(sim_t *s, uint32_t wid, hc_outcome_t outcome);
+void sim__history_read(sim_t *s, uint32_t node, uint32_t key, const lww_rec_t *rec, long stale_ms,
+                       bool refused);
+void sim__history_final(sim_t *s);
 
 /* metrics.c */
 void sim__commit(sim_t *s, uint64_t seq, kv_version_t v, uint32_t key, uint32_t wid, uint32_t len,

@@ -76,11 +76,13 @@ void sim__write_done(sim_t *s, uint32_t wid, int status, uint64_t seq)
     if (status != 0) {
         w->state = W_FAILED;
         s->writes_failed++;
+        sim__history_write(s, wid, HC_OUT_UNKNOWN); /* it may have been committed */
         return;
     }
     w->state = W_ACKED;
     w->seq = seq;
     s->writes_acked++;
+    sim__history_write(s, wid, HC_OUT_OK);
     bool tomb = w->kind == OPK_DEL;
     sim_check_acked(s->ck, w->key, tomb ? 0 : wid, tomb, seq);
 }
@@ -120,6 +122,7 @@ static void new_write(sim_t *s)
             if (!sc->key_limit_delay) {
                 w->state = W_DROPPED;
                 s->writes_dropped++;
+                sim__history_write(s, wid, HC_OUT_FAIL);
                 return;
             }
             *last += gap;
@@ -148,11 +151,14 @@ static void do_read(sim_t *s)
     }
     if (n->snapshotting) {
         s->reads_refused++; /* a half-applied snapshot: edgekv flags it stale */
+        sim__history_read(s, node, key, NULL, -1, true);
         return;
     }
     repl_edge_status_t st;
     repl_edge_status(n->d.edge, sim__mono_ms(s), &st);
     s->reads_stale_flag += st.stale;
+    sim__history_read(s, node, key, lww_rec(&n->m, key), st.stale ? (long)st.staleness_ms : -1,
+                      false);
     sim__read_done(s, node, key, lww_rec(&n->m, key)->v, s->sc->read_service_ms);
 }
 

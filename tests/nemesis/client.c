@@ -1,28 +1,36 @@
-/* client.c - the nemesis workload: writers and readers against every node of
- * a cluster over the REST API, each operation recorded in a ledger.
+/* client.c - the recording workload client: writers, readers and sessions
+ * against the nodes of a cluster over the REST API, each operation recorded
+ * as one line of a history (the format of sim/hcheck.h, written by its
+ * hc_format), which edgekv-check judges.
  *
  * Writers put unique values ("v<thread>.<n>") and delete, on keys k0..kK-1,
  * at a node picked at random (the origin, or an edge that forwards the write
- * to it); readers read random keys at random nodes. Every operation is one
- * JSON line of the ledger, written (and flushed) when it completes:
- *   {"op":"put","node":"edge1","key":"k3","value":"v2.17","t0":..,"t1":..,
- *    "outcome":"ok","code":200,"stale_ms":-1}
+ * to it); readers read random keys at random nodes. A session ("s<i>",
+ * --sessions) is one client pinned to one edge (session i to the i-th edge,
+ * round robin; the first --node is the origin), running one operation after
+ * another in a cycle that reads its own writes: put a random key, read it,
+ * delete it, read it, read another random key. The sessions' writes collide
+ * with the writers' on the same keys. Every operation is one line, written
+ * (and flushed) when it completes:
+ *   {"op":"put","node":"edge1","session":"s0","key":"k3","value":"v2.17",
+ *    "t0":..,"t1":..,"outcome":"ok","code":200,"stale_ms":-1}
  * t0/t1: invoke and complete times, microseconds on CLOCK_MONOTONIC (one
- * clock for the whole ledger). outcome: "ok" (200; for a read, 404 is ok
+ * clock for the whole history). outcome: "ok" (200; for a read, 404 is ok
  * too: the key is absent), "fail" (the operation certainly did not happen:
  * a 4xx, or the connection was refused), "unknown" (a timeout, a reset
  * connection, a 5xx: a write may or may not have happened). stale_ms: the
- * X-EdgeKV-Stale-Ms header of a read, -1 without it.
+ * X-EdgeKV-Stale-Ms header of a read, -1 without it. No "version": the REST
+ * API does not expose a value's version.
  *
  * With --final it instead reads every key once at every node and writes
  * "final" lines (the state the checker holds every node to), then exits.
  *
  * What it is not: a load generator (it paces itself), or a checker
- * (tests/nemesis/check.c judges the ledger).
+ * (edgekv-check, sim/hcheck.h, judges the history).
  *
  * Usage: nemesis_client --ledger FILE --token T --node NAME=BASE ...
- *   [--keys K] [--writers W] [--readers R] [--seconds S] [--stop FILE]
- *   [--pause-ms P] [--timeout-ms T] [--seed N] [--final]
+ *   [--keys K] [--writers W] [--readers R] [--sessions S] [--seconds S]
+ *   [--stop FILE] [--pause-ms P] [--timeout-ms T] [--seed N] [--final]
  * BASE: http://HOST:PORT/client/v4/accounts/ACCT/storage/kv/namespaces/NS */
 #include <curl/curl.h>
 #include <errno.h>
@@ -35,6 +43,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hcheck.h"
 
 #define NODES_MAX   16
 #define THREADS_MAX 64
@@ -49,7 +59,8 @@ typedef struct {
 static node_t nodes[NODES_MAX];
 static int nnodes;
 static const char *token, *stop_file;
-static int nkeys = 32, nwriters = 4, nreaders = 4, seconds = 60, pause_ms = 20, timeout_ms = 3000;
+static int nkeys = 32, nwriters = 4, nreaders = 4, nsessions = 0, seconds = 60, pause_ms = 20,
+           timeout_ms = 3000;
 static unsigned seed = 1;
 static FILE *ledger;
 static pthread_mutex_t ledger_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -96,6 +107,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *arg)
 typedef struct {
     const char *op; /* put, delete, get, final */
     int node, key;
+    int session; /* -1: none */
     char value[48];
     int64_t t0, t1;
     const char *outcome;
@@ -105,14 +117,29 @@ typedef struct {
 
 static void record(const rec_t *r)
 {
-    char line[512];
-    int n = snprintf(line, sizeof line,
-                     "{\"op\":\"%s\",\"node\":\"%s\",\"key\":\"k%d\",\"value\":%s%s%s,"
-                     "\"t0\":%" PRId64 ",\"t1\":%" PRId64 ",\"outcome\":\"%s\",\"code\":%ld,"
-                     "\"stale_ms\":%ld}\n",
-                     r->op, nodes[r->node].name, r->key, r->value[0] ? "\"" : "",
-                     r->value[0] ? r->value : "null", r->value[0] ? "\"" : "", r->t0, r->t1,
-                     r->outcome, r->code, r->stale_ms);
+    char key[16], session[16], line[HC_LINE_MAX];
+    snprintf(key, sizeof key, "k%d", r->key);
+    snprintf(session, sizeof session, "s%d", r->session);
+    hc_record_t h = {.op = strcmp(r->op, "put") == 0      ? HC_OP_PUT
+                           : strcmp(r->op, "delete") == 0 ? HC_OP_DELETE
+                           : strcmp(r->op, "final") == 0  ? HC_OP_FINAL
+                                                          : HC_OP_GET,
+                     .outcome = strcmp(r->outcome, "ok") == 0     ? HC_OUT_OK
+                                : strcmp(r->outcome, "fail") == 0 ? HC_OUT_FAIL
+                                                                  : HC_OUT_UNKNOWN,
+                     .node = nodes[r->node].name,
+                     .session = r->session >= 0 ? session : NULL,
+                     .key = key,
+                     .value = r->value[0] ? r->value : NULL,
+                     .t0_us = r->t0,
+                     .t1_us = r->t1,
+                     .code = r->code,
+                     .stale_ms = r->stale_ms};
+    int n = hc_format(&h, line, sizeof line);
+    if (n < 0) {
+        fprintf(stderr, "nemesis_client: a record does not fit a history line\n");
+        exit(1);
+    }
     pthread_mutex_lock(&ledger_mu);
     fwrite(line, 1, (size_t)n, ledger);
     fflush(ledger);
@@ -187,11 +214,46 @@ static bool stopping(void)
     return now_us() >= t_end || (stop_file && access(stop_file, F_OK) == 0);
 }
 
+typedef enum { W_WRITER, W_READER, W_SESSION } wkind_t;
+
 typedef struct {
     int id;
-    bool writer;
+    wkind_t kind;
+    int session; /* W_SESSION: its number; its node is an edge */
     pthread_t th;
 } worker_t;
+
+/* The session cycle (see the header): what its n-th operation does. */
+enum { CYC_PUT, CYC_READ_PUT, CYC_DELETE, CYC_READ_DELETE, CYC_READ_OTHER, CYC_LEN };
+
+static void pause_a_little(unsigned *rs)
+{
+    if (pause_ms > 0)
+        usleep((useconds_t)(rand_r(rs) % (unsigned)(2 * pause_ms)) * 1000);
+}
+
+/* One session: one edge, one operation after another. */
+static void session_loop(worker_t *w, CURL *c, unsigned *rs)
+{
+    int node = nnodes > 1 ? 1 + w->session % (nnodes - 1) : 0, key = 0;
+    for (uint64_t n = 0; !stopping(); n++) {
+        int step = (int)(n % CYC_LEN);
+        if (step == CYC_PUT || step == CYC_READ_OTHER)
+            key = (int)(rand_r(rs) % (unsigned)nkeys);
+        rec_t r = {.node = node, .key = key, .session = w->session};
+        if (step == CYC_PUT) {
+            r.op = "put";
+            snprintf(r.value, sizeof r.value, "v%d.%" PRIu64, w->id, n);
+        } else {
+            r.op = step == CYC_DELETE ? "delete" : "get";
+        }
+        run_op(c, &r);
+        if (strcmp(r.op, "delete") == 0)
+            r.value[0] = '\0';
+        record(&r);
+        pause_a_little(rs);
+    }
+}
 
 static void *worker(void *arg)
 {
@@ -200,12 +262,19 @@ static void *worker(void *arg)
     CURL *c = curl_easy_init();
     if (!c)
         return NULL;
+    if (w->kind == W_SESSION) {
+        session_loop(w, c, &rs);
+        curl_easy_cleanup(c);
+        return NULL;
+    }
+    bool writer = w->kind == W_WRITER;
     for (uint64_t n = 0; !stopping(); n++) {
         rec_t r = {.node = (int)(rand_r(&rs) % (unsigned)nnodes),
-                   .key = (int)(rand_r(&rs) % (unsigned)nkeys)};
-        if (w->writer && rand_r(&rs) % 5 == 0) {
+                   .key = (int)(rand_r(&rs) % (unsigned)nkeys),
+                   .session = -1};
+        if (writer && rand_r(&rs) % 5 == 0) {
             r.op = "delete";
-        } else if (w->writer) {
+        } else if (writer) {
             r.op = "put";
             snprintf(r.value, sizeof r.value, "v%d.%" PRIu64, w->id, n);
         } else {
@@ -215,8 +284,7 @@ static void *worker(void *arg)
         if (strcmp(r.op, "delete") == 0)
             r.value[0] = '\0';
         record(&r);
-        if (pause_ms > 0)
-            usleep((useconds_t)(rand_r(&rs) % (unsigned)(2 * pause_ms)) * 1000);
+        pause_a_little(&rs);
     }
     curl_easy_cleanup(c);
     return NULL;
@@ -228,7 +296,7 @@ static int final_reads(void)
     int bad = 0;
     for (int n = 0; n < nnodes; n++)
         for (int k = 0; k < nkeys; k++) {
-            rec_t r = {.op = "get", .node = n, .key = k};
+            rec_t r = {.op = "get", .node = n, .key = k, .session = -1};
             run_op(c, &r);
             r.op = "final";
             record(&r);
@@ -243,9 +311,10 @@ static int final_reads(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: nemesis_client --ledger FILE --token T --node NAME=BASE ... "
-                    "[--keys K] [--writers W] [--readers R] [--seconds S] [--stop FILE] "
-                    "[--pause-ms P] [--timeout-ms T] [--seed N] [--final]\n");
+    fprintf(stderr,
+            "usage: nemesis_client --ledger FILE --token T --node NAME=BASE ... "
+            "[--keys K] [--writers W] [--readers R] [--sessions S] [--seconds S] [--stop FILE] "
+            "[--pause-ms P] [--timeout-ms T] [--seed N] [--final]\n");
     return 2;
 }
 
@@ -274,6 +343,8 @@ int main(int argc, char **argv)
             nwriters = atoi(v);
         else if (strcmp(a, "--readers") == 0)
             nreaders = atoi(v);
+        else if (strcmp(a, "--sessions") == 0)
+            nsessions = atoi(v);
         else if (strcmp(a, "--seconds") == 0)
             seconds = atoi(v);
         else if (strcmp(a, "--pause-ms") == 0)
@@ -293,8 +364,8 @@ int main(int argc, char **argv)
             return usage();
     }
     if (!ledger_path || !token || nnodes == 0 || nkeys < 1 || nwriters < 0 || nreaders < 0 ||
-        nwriters + nreaders > THREADS_MAX || nwriters + nreaders == 0 || pause_ms < 0 ||
-        timeout_ms < 1)
+        nsessions < 0 || nwriters + nreaders + nsessions > THREADS_MAX ||
+        nwriters + nreaders + nsessions == 0 || pause_ms < 0 || timeout_ms < 1)
         return usage();
     ledger = fopen(ledger_path, "a");
     if (!ledger) {
@@ -307,10 +378,14 @@ int main(int argc, char **argv)
         rc = final_reads();
     } else {
         worker_t ws[THREADS_MAX];
-        int nw = nwriters + nreaders;
+        int nw = nwriters + nreaders + nsessions;
         t_end = now_us() + (int64_t)seconds * 1000000;
         for (int i = 0; i < nw; i++) {
-            ws[i] = (worker_t){.id = i, .writer = i < nwriters};
+            ws[i] = (worker_t){.id = i,
+                               .kind = i < nwriters              ? W_WRITER
+                                       : i < nwriters + nreaders ? W_READER
+                                                                 : W_SESSION,
+                               .session = i - nwriters - nreaders};
             if (pthread_create(&ws[i].th, NULL, worker, &ws[i]) != 0) {
                 fprintf(stderr, "nemesis_client: cannot start thread %d\n", i);
                 return 1;

@@ -7,8 +7,8 @@
 # every few seconds SIGKILLs and restarts the origin, SIGKILLs and restarts
 # an edge, or cuts or freezes an edge's link for a few seconds. At the end
 # it heals every link, waits (bounded) until every edge's /digest equals the
-# origin's, reads every key at every node, and runs nemesis_check
-# (tests/nemesis/check.c) over the ledger: no acknowledged write lost, no
+# origin's, reads every key at every node, and runs edgekv-check
+# (sim/hcheck.h) over the ledger: no acknowledged write lost, no
 # deleted key back, one final value per key everywhere, reads at the origin
 # linearizable, reads at an edge within the propagation bound or marked
 # stale.
@@ -18,7 +18,7 @@
 # --allow-stale-reads: stale reads at an edge are counted and printed but do
 # not fail the run (see tests/nemesis/README.md, "Findings").
 # The binaries come from $EDGEKV, $CUTPROXY, $NEMESIS_CLIENT and
-# $NEMESIS_CHECK (ctest sets them), else from $BUILD (default: build/ at the
+# $EDGEKV_CHECK (ctest sets them), else from $BUILD (default: build/ at the
 # top of the source tree). The seed is printed; the same seed replays the
 # same fault schedule (the timing of the workload around it differs).
 # EDGEKV_KEEP_TMP=1 keeps the directory with the ledger and every log.
@@ -28,7 +28,7 @@ BUILD=${BUILD:-$HERE/../../build}
 export EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
 CUTPROXY=${CUTPROXY:-$BUILD/tests/nemesis/cutproxy}
 NEMESIS_CLIENT=${NEMESIS_CLIENT:-$BUILD/tests/nemesis/nemesis_client}
-NEMESIS_CHECK=${NEMESIS_CHECK:-$BUILD/tests/nemesis/nemesis_check}
+EDGEKV_CHECK=${EDGEKV_CHECK:-$BUILD/sim/edgekv-check}
 
 DURATION=${1:?usage: run.sh DURATION_S [--seed N] [--interval-ms MS] [--keys K] [--writers W] [--readers R] [--slack-ms MS] [--allow-stale-reads]}
 shift
@@ -57,76 +57,20 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 source "$HERE/../process/lib.sh"
-for b in "$CUTPROXY" "$NEMESIS_CLIENT" "$NEMESIS_CHECK"; do
+for b in "$CUTPROXY" "$NEMESIS_CLIENT" "$EDGEKV_CHECK"; do
   [[ -x $b ]] || { echo "run.sh: $b is missing (build the tests)"; exit 2; }
 done
 
-CERTS=$TMP/certs
-"$EDGEKV" certs init --dir "$CERTS" --edges 3 >/dev/null
-ACCT=acctnemesis TOK=nemesis-token-0123456789
-TOKEN=$TOK ACCOUNT=$ACCT
-COMMON=(--account "$ACCT" --token "$TOK" --sync always --threads 1)
+source "$HERE/cluster.sh"
 # Every node comes back on the same ports after a SIGKILL: the client and
 # the proxies were told them once.
-reserve_port; RP=$RESERVED
-reserve_port; OHTTP=$RESERVED
-declare -A EHTTP=() PPORT=() CPORT=() PROXY=()
-for n in 1 2 3; do reserve_port; EHTTP[$n]=$RESERVED; done
-# The fault schedule is a function of the seed alone (reserve_port above
-# drew from RANDOM before this).
+cluster_ports
+# The fault schedule is a function of the seed alone (cluster_ports drew
+# from RANDOM before this).
 RANDOM=$SEED
 echo "nemesis: seed $SEED, $DURATION s, a fault every ~$INTERVAL_MS ms, $KEYS keys, $WRITERS writers, $READERS readers"
 
-start_origin() {
-  start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin \
-    --repl-listen "127.0.0.1:$RP" --listen "127.0.0.1:$OHTTP" "${COMMON[@]}"
-  OPID=$PID
-}
-start_origin
-for n in 1 2 3; do
-  "$CUTPROXY" --listen 127.0.0.1:0 --upstream "127.0.0.1:$RP" --control 127.0.0.1:0 \
-    >"$TMP/proxy$n.log" 2>"$TMP/proxy$n.err" &
-  PROXY[$n]=$!
-  PIDS+=("$!")
-  proxy_up() { grep -q "control on port" "$TMP/proxy$1.log"; }
-  wait_for "proxy$n banner" 10 proxy_up "$n"
-  PPORT[$n]=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$TMP/proxy$n.log")
-  CPORT[$n]=$(sed -n 's/.*control on port \([0-9]*\).*/\1/p' "$TMP/proxy$n.log")
-done
-start_edge_n() { # start_edge_n N : edge N, its link through proxy N; edge3 strict
-  start_edge "$1" --origin "127.0.0.1:${PPORT[$1]}" --listen "127.0.0.1:${EHTTP[$1]}" \
-    $([[ $1 == 3 ]] && echo --strict-staleness true)
-}
-for n in 1 2 3; do start_edge_n "$n"; done
-
-ops_status() { curl -s --max-time 5 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/status"; }
-live() { [[ "$(ops_status "$1" | jq -r .replication.link)" == live ]]; }
-digest() { curl -s --max-time 30 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/digest"; }
-same_digest() {
-  local a b
-  a=$(digest "$1") b=$(digest "$OHTTP")
-  [[ $a =~ ^[0-9a-f]{64}$ && "$a" == "$b" ]]
-}
-# ctl N COMMAND : one command to proxy N's control port; prints the answer.
-ctl() {
-  local fd reply
-  exec {fd}<>"/dev/tcp/127.0.0.1/${CPORT[$1]}"
-  echo "$2" >&"$fd"
-  read -r -t 10 reply <&"$fd" || reply="(no answer)"
-  exec {fd}>&-
-  echo "$reply"
-}
-for n in 1 2 3; do wait_for "edge$n live" 30 live "${EHTTP[$n]}"; done
-
-NS=$(curl -s -X POST -H "Authorization: Bearer $TOK" -d '{"title":"nemesis"}' \
-  "http://127.0.0.1:$OHTTP/client/v4/accounts/$ACCT/storage/kv/namespaces" | jq -r .result.id)
-check "namespace created" 32 "${#NS}"
-has_ns() { [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOK" \
-  "http://127.0.0.1:$1/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS/values/none") == 404 ]]; }
-for n in 1 2 3; do wait_for "edge$n knows the namespace" 30 has_ns "${EHTTP[$n]}"; done
-base() { echo "http://127.0.0.1:$1/client/v4/accounts/$ACCT/storage/kv/namespaces/$NS"; }
-NODES=(--node "origin=$(base "$OHTTP")")
-for n in 1 2 3; do NODES+=(--node "edge$n=$(base "${EHTTP[$n]}")"); done
+cluster_start
 
 LEDGER=$TMP/ledger.jsonl
 "$NEMESIS_CLIENT" --ledger "$LEDGER" --token "$TOK" "${NODES[@]}" --keys "$KEYS" \
@@ -185,26 +129,16 @@ crc=$?
 forget_pid "$CLIENT"
 set -e
 check "the workload client exits 0" 0 "$crc"
-for n in 1 2 3; do
-  reply=$(ctl "$n" heal)
-  [[ $reply == ok* ]] || bad "proxy$n heal: $reply"
-done
-converged=0
-for n in 1 2 3; do
-  wait_for "edge$n live after the nemesis" 60 live "${EHTTP[$n]}" &&
-    wait_for "edge$n converges (digest equal to the origin's)" 120 same_digest "${EHTTP[$n]}" &&
-    converged=$((converged + 1))
-done
-check "edges converged (digests equal)" 3 "$converged"
+cluster_heal_converge
 "$NEMESIS_CLIENT" --ledger "$LEDGER" --token "$TOK" "${NODES[@]}" --keys "$KEYS" --final >>"$TMP/client.log" 2>&1 ||
   bad "final reads failed: $(tail -1 "$TMP/client.log")"
 
 set +e
-"$NEMESIS_CHECK" --bound-ms "$BOUND_MS" --slack-ms "$SLACK_MS" "${CHECK_OPTS[@]}" "$LEDGER" >"$TMP/check.out" 2>&1
+"$EDGEKV_CHECK" --bound-ms "$BOUND_MS" --slack-ms "$SLACK_MS" "${CHECK_OPTS[@]}" "$LEDGER" >"$TMP/check.out" 2>&1
 vrc=$?
 set -e
 cat "$TMP/check.out"
-check "nemesis_check over the ledger" 0 "$vrc"
+check "edgekv-check over the ledger" 0 "$vrc"
 for n in 1 2 3; do echo "proxy$n: $(ctl "$n" stats)"; done
 echo "nemesis: seed $SEED; faults: origin SIGKILL ${FAULTS[origin_kill]}, edge SIGKILL ${FAULTS[edge_kill]}, link cut ${FAULTS[link_cut]}, link freeze ${FAULTS[link_freeze]}"
 [[ ${FAULTS[origin_kill]} -gt 0 && ${FAULTS[edge_kill]} -gt 0 && $((FAULTS[link_cut] + FAULTS[link_freeze])) -gt 0 ]] &&
@@ -212,5 +146,5 @@ echo "nemesis: seed $SEED; faults: origin SIGKILL ${FAULTS[origin_kill]}, edge S
 if [[ $vrc -ne 0 && -z ${EDGEKV_KEEP_TMP:-} ]]; then
   cp "$LEDGER" "/tmp/nemesis-ledger-$SEED.jsonl" && echo "ledger kept in /tmp/nemesis-ledger-$SEED.jsonl"
 fi
-for n in 1 2 3; do stop_pid "${PROXY[$n]}" TERM 0; done
+cluster_stop_proxies
 finish

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# test_check.sh - nemesis_check (tests/nemesis/check.c) on hand-written
+# test_check.sh - edgekv-check (sim/hcheck.h) on hand-written
 # ledgers (tests/nemesis/ledgers/): every pass_* ledger passes; every fail_*
 # ledger fails with the violation its name is listed with below, and the
 # counterexample names the ledger lines involved.
 set -euo pipefail
-CHECK=${NEMESIS_CHECK:?path to nemesis_check}
+CHECK=${EDGEKV_CHECK:?path to edgekv-check}
 DIR=$(dirname "$0")/ledgers
 PASS=0 FAIL=0
 ok() { PASS=$((PASS + 1)); echo "ok   - $*"; }
@@ -14,6 +14,9 @@ declare -A WANT=(
   [fail_diverged]=diverged [fail_failed_write_visible]=phantom [fail_phantom]=phantom
   [fail_future_read]=future [fail_origin_stale_read]=origin-read
   [fail_edge_unmarked_stale]=stale-read [fail_final_unanswered]=final-read-failed
+  [fail_read_your_writes]=read-your-writes [fail_read_your_delete]=read-your-writes
+  [fail_monotonic_read]=monotonic-read [fail_lww_order]=lww-order
+  [fail_version_mismatch]=version-mismatch [fail_versions_lost]=lost-ack
 )
 n_fail=0
 for f in "$DIR"/*.jsonl; do
@@ -51,5 +54,13 @@ tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 { cat "$DIR/pass_mixed.jsonl"; printf '{"op":"put","node":"ori'; } >"$tmp"
 "$CHECK" "$tmp" >/dev/null 2>&1 && ok "a torn last line is skipped" || bad "a torn last line fails the check"
+# Versions order concurrent writes that real time cannot: without them the
+# same final value is allowed.
+sed 's/"version":[0-9]*,//' "$DIR/fail_versions_lost.jsonl" >"$tmp"
+"$CHECK" "$tmp" >/dev/null && ok "without versions the concurrent write may win" ||
+  bad "without versions the concurrent write still fails"
+# The session checks look at marked reads too: an edge may lag, never go back.
+grep -q '"stale_ms":2' "$DIR/fail_monotonic_read.jsonl" && ok "the backward read is marked stale" ||
+  bad "fail_monotonic_read lost its marked read"
 echo "$PASS passed, $FAIL failed"
 [[ $FAIL -eq 0 ]]
