@@ -29,7 +29,8 @@
 #               picks (--loopback forces it).
 #
 # Everything it makes is written to the state directory ($EDGEKV_LAB_DIR,
-# default /tmp/edgekv-lab): hosts.tsv (one line per host: index, name,
+# default /tmp/edgekv-lab): pids (every process it started, as it starts
+# it), hosts.tsv (one line per host: index, name,
 # role, place, API address, proxy control address, node PID, proxy PID,
 # namespace), and the nodes' data and logs. `down` ends exactly those PIDs
 # (after checking each still runs the binary it started) and deletes
@@ -107,7 +108,23 @@ wait_line() { # wait_line FILE PATTERN PID WHAT
 # in_ns NS CMD... : CMD in namespace NS (or here when NS is "-").
 in_ns() {
   local ns=$1; shift
-  if [[ $ns == - ]]; then "$@"; else ip netns exec "$ns" "$@"; fi
+  if [[ $ns == - ]]; then exec "$@"; else exec ip netns exec "$ns" "$@"; fi
+}
+
+# real_pid PID BINARY : the process running BINARY that PID is or started:
+# `ip netns exec` forks the command and waits for it, so the PID to record
+# and end is its child's (bounded wait for the fork).
+real_pid() {
+  local pid=$1 bin=$2 t c
+  for ((t = 0; t < START_WAIT_S * 20; t++)); do
+    pid_is "$pid" "$bin" && { echo "$pid"; return 0; }
+    for c in $(cat "/proc/$pid/task/"*/children 2>/dev/null); do
+      pid_is "$c" "$bin" && { echo "$c"; return 0; }
+    done
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  die "cannot find the process of $bin (started as $pid)"
 }
 
 # ---- namespaces ----------------------------------------------------------------------------
@@ -145,6 +162,10 @@ net_down() { # by name, only the lab's
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "/etc/netns/$ns"
   done
+  local v
+  for v in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^ekvlab-v[0-9]*$' || true); do
+    ip link del "$v" 2>/dev/null || true # gone with its namespace already, or now
+  done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
   return 0
 }
@@ -152,24 +173,23 @@ net_down() { # by name, only the lab's
 # ---- up / down -----------------------------------------------------------------------------
 
 cmd_down() {
-  if [[ -f $LAB/hosts.tsv ]]; then
-    local idx name role place api ctl npid ppid ns
-    while IFS=$'\t' read -r idx name role place api ctl npid ppid ns; do
-      [[ $idx == "#"* ]] && continue
-      stop_pid "$ppid" "$PROXY"
-      stop_pid "$npid" "$EDGEKV"
-    done <"$LAB/hosts.tsv"
-    if [[ $(cat "$LAB/mode" 2>/dev/null) == namespaces ]]; then net_down; fi
-    rm -f "$LAB/hosts.tsv" "$LAB/mode"
+  if [[ -f $LAB/pids ]]; then
+    local pid bin
+    # Newest first: an edge's proxy and the edge before the origin.
+    while read -r pid bin; do stop_pid "$pid" "$bin"; done < <(tac "$LAB/pids")
+    rm -f "$LAB/pids"
     say "down"
   fi
+  if [[ $(cat "$LAB/mode" 2>/dev/null) == namespaces ]]; then net_down; fi
+  rm -f "$LAB/hosts.tsv" "$LAB/mode"
   return 0
 }
 
 start_node() { # start_node NS NAME LOG ARGS... -> sets NODE_PID
   local ns=$1 name=$2 log=$3; shift 3
-  in_ns "$ns" "$EDGEKV" "$@" >"$log" 2>"${log%.log}.err" &
-  NODE_PID=$!
+  (in_ns "$ns" "$EDGEKV" "$@" >"$log" 2>"${log%.log}.err") &
+  NODE_PID=$(real_pid $! "$EDGEKV")
+  echo "$NODE_PID $EDGEKV" >>"$LAB/pids"
   wait_line "$log" "serving http://" "$NODE_PID" "$name"
 }
 
@@ -223,12 +243,13 @@ cmd_up() {
       origin_repl=$(sed -n 's|.*replication: listening on \([^ ]*\).*|\1|p' "$log" | head -1)
     else
       local plog=$LAB/nodes/$name.proxy.log
-      in_ns "$ns" "$PROXY" --scenario "$scenario" --place "$place" --stream "$i" \
+      (in_ns "$ns" "$PROXY" --scenario "$scenario" --place "$place" --stream "$i" \
         --listen "$([[ $mode == namespaces ]] && echo "127.0.0.1:$PROXY_PORT" || echo 127.0.0.1:0)" \
         --upstream "$origin_repl" \
         --control "$([[ $mode == namespaces ]] && echo "$ip:$CTL_PORT" || echo 127.0.0.1:0)" \
-        >"$plog" 2>"${plog%.log}.err" &
-      ppid=$!
+        >"$plog" 2>"${plog%.log}.err") &
+      ppid=$(real_pid $! "$PROXY")
+      echo "$ppid $PROXY" >>"$LAB/pids"
       wait_line "$plog" "control on port" "$ppid" "proxy of $name"
       local pport cport
       pport=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$plog")
