@@ -5,6 +5,7 @@
 #   lab.sh down                                   stop it, remove what it made
 #   lab.sh fault partition EDGE|REGION MS         freeze the links of edges
 #   lab.sh heal                                   end every fault now
+#   lab.sh stats                                  every proxy's counters
 #   lab.sh status                                 the hosts, one line each
 #
 # `up` reads the scenario's topology (sim/scenarios/*.json: the origin's
@@ -318,6 +319,14 @@ cmd_fault() {
   [[ $n -gt 0 ]] || die "no edge matches $sel"
 }
 
+cmd_stats() { # every proxy's counters, one line per edge
+  local idx name role place api ctl _
+  while IFS=$'\t' read -r idx name role place api ctl _; do
+    [[ $idx == "#"* || $role != edge ]] && continue
+    echo "$name $place $(ctl "$ctl" stats)"
+  done <"$LAB/hosts.tsv"
+}
+
 cmd_heal() {
   local c
   for c in $(select_edges all); do say "$(ctl "$c" heal)"; done
@@ -328,6 +337,7 @@ up) shift; cmd_up "$@" ;;
 down) cmd_down ;;
 fault) shift; cmd_fault "$@" ;;
 heal) cmd_heal ;;
+stats) [[ -f $LAB/hosts.tsv ]] || die "the lab is not up"; cmd_stats ;;
 status) [[ -f $LAB/hosts.tsv ]] && column -t -s $'\t' "$LAB/hosts.tsv" || say "not up" ;;
-*) die "usage: lab.sh up SCENARIO [--hosts N] [--loopback] | down | fault partition EDGE|REGION MS | heal | status" ;;
+*) die "usage: lab.sh up SCENARIO [--hosts N] [--loopback] | down | fault partition EDGE|REGION MS | heal | stats | status" ;;
 esac

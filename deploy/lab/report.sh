@@ -150,6 +150,22 @@ jq -r '
   "![t-visibility CDFs](cdf.png)"
   ' "$OUT/report.json" >"$OUT/report.md"
 
+# The live run's conditions: the machine's load and each proxy's own
+# lateness (the delay it added beyond the model: timer and scheduling).
+LIVEDIR=$(dirname "$LIVES")
+{
+  echo
+  echo "Live run conditions:"
+  echo
+  [[ -f $LIVEDIR/machine.txt ]] && sed 's/^\([a-z]*\) \([^ ]*\) \([^ ]*\) \([^ ]*\) .* \([0-9]*\) cpus$/- load average at the \1: \2 (1 min), \3 (5 min), \4 (15 min) on \5 CPUs/' "$LIVEDIR/machine.txt"
+  [[ -f $LIVEDIR/client.json ]] && jq -r '"- the client: \(.writes) writes, origin acknowledgement p50 \(.ack_p50_ms) ms, p99 \(.ack_p99_ms) ms; \(.polls_per_s) polls/s"' "$LIVEDIR/client.json"
+  if [[ -f $LIVEDIR/proxy_stats.txt ]]; then
+    echo "- each proxy's own lateness beyond the model (p50 / p99 / max ms):"
+    awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+           printf "  %s (%s) %s / %s / %s;", $1, $2, v["late_p50_ms"], v["late_p99_ms"], v["late_max_ms"] } END { print "" }' "$LIVEDIR/proxy_stats.txt"
+  fi
+} >>"$OUT/report.md"
+
 if command -v gnuplot >/dev/null; then
   gnuplot -e "dir='$OUT'; name='$NAME'" "$HERE/cdf.gp"
 fi

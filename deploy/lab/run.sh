@@ -18,6 +18,8 @@
 # listed as such. Outputs in DIR (default sim/docs/lab/NAME):
 #   sim/        edgekv-sim's results and visibility.txt
 #   live/       visibility.txt, faults.txt, hosts.tsv, the client's summary
+#               (client.json), the proxies' counters and own lateness
+#               (proxy_stats.txt), the load average before and after
 #   report.md, report.json, cdf.png, cdf.svg and the CDF data files.
 set -euo pipefail
 
@@ -122,6 +124,7 @@ while read -r at dur sel; do
   FAULT_PIDS+=($!)
 done < <(jq -r --argjson d "$DUR" '.faults[]? | select(.type == "partition" and .at_s < $d) | "\(.at_s) \(.duration_s // 1) \(.nodes // .node // "all")"' "$SCEN")
 
+echo "start $(cat /proc/loadavg) $(nproc) cpus" >"$OUT/live/machine.txt"
 "$CLIENT" lag --write-addr "$ORIGIN" --read-addrs "$READS" --acct "$ACCT" --ns "$NSID" \
   --token "$TOKEN" --rate "$RATE" --seconds "$DUR" --conns "$CLIENT_CONNS" --probe-every 1 \
   --poll-from ack --poll-us "$POLL_US" --poll-backoff "$POLL_BACKOFF" --estimate mid \
@@ -129,6 +132,8 @@ done < <(jq -r --argjson d "$DUR" '.faults[]? | select(.type == "partition" and 
   --probe-timeout "$(awk -v m="$MAX_PART_S" -v s="$PROBE_SLACK_S" 'BEGIN { print m + s }')" \
   --lab-samples "$OUT/live/visibility.txt" >"$OUT/live/client.json"
 for p in "${FAULT_PIDS[@]}"; do wait "$p"; done
+echo "end $(cat /proc/loadavg) $(nproc) cpus" >>"$OUT/live/machine.txt"
+"$HERE/lab.sh" stats >"$OUT/live/proxy_stats.txt"
 "$HERE/lab.sh" down >/dev/null
 trap - EXIT
 
