@@ -13,13 +13,16 @@
  *                  reset at once, for MS milliseconds (a link that is down);
  *       freeze MS  no byte passes either way and new connections are held
  *                  unanswered for MS milliseconds (a partition: TCP stays up,
- *                  the peers see only silence; what was in flight leaves at
- *                  heal + rto + a fresh delay, as in the simulator);
+ *                  the peers see only silence; what was in flight, and what
+ *                  was sent meanwhile (read in the first PROXY_HEAL_DRAIN_NS
+ *                  after the heal), leaves at heal + rto + a fresh delay, as
+ *                  the simulator's partitions hold and retransmit frames);
  *       heal       ends a cut or freeze now;
  *       stats      one line of counters.
  * Commands are lines on a control port (loopback or the lab's addresses);
  * every command gets one answer line, "ok ..." or "err ...", sent after the
- * command took effect.
+ * command took effect; a cut's or freeze's answer ends with at_ns=, the
+ * CLOCK_REALTIME time it began (the lab dates its partitions by it).
  *
  * Connection set-up: the edge's TCP handshake ends at the proxy at once, so
  * the proxy connects upstream one round trip (two one-way draws) later and
@@ -50,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "shape.h"
@@ -77,6 +81,10 @@
  * time: timer resolution and scheduling on a busy machine) is counted in
  * buckets of PROXY_LATE_BUCKET_NS up to PROXY_LATE_BUCKETS of them (the last
  * bucket takes everything later), for the p50/p99 in "stats". */
+/* Bytes read within this long after a heal were sent during the freeze
+ * (they waited in the kernel's buffers, unread): held bytes, re-timed like
+ * the queued ones. */
+#define PROXY_HEAL_DRAIN_NS  2000000
 #define PROXY_LATE_BUCKET_NS 100000
 #define PROXY_LATE_BUCKETS   1000
 
@@ -138,6 +146,7 @@ static ctl_t *ctls[PROXY_CTLS_MAX + 1];
 static uint64_t n_accepted, n_refused, n_cuts, n_freezes, bytes_up, bytes_down, n_reset;
 static uint64_t n_chunks, n_loss_resets, n_held_chunks;
 static uint64_t late_hist[PROXY_LATE_BUCKETS], late_n, late_max_ns;
+static uint64_t last_heal_ns; /* the last end of a freeze (0: none yet) */
 /* The delay model (NULL: none) and its seed; every pair gets its own streams. */
 static sim_scenario_t *scenario;
 static sim_shape_cfg_t shape_cfg;
@@ -334,6 +343,10 @@ static void forward(side_t *from, const char *data, size_t n)
     uint64_t now = uv_hrtime();
     bool reset = false;
     uint64_t due = shaping ? sim_shape_admit(&to->shape, now, n, &reset) : now;
+    if (shaping && last_heal_ns && now - last_heal_ns < PROXY_HEAL_DRAIN_NS) {
+        due = sim_shape_resend(&to->shape, last_heal_ns, due); /* sent during the freeze */
+        n_held_chunks++;
+    }
     if (reset) {
         n_loss_resets++;
         pair_kill(from->pair, true);
@@ -514,6 +527,7 @@ static int set_mode(link_mode_t m)
             pair_connect(p);
         } else {
             if (was == LINK_FROZEN) {
+                last_heal_ns = now;
                 side_heal(&p->down, now);
                 side_heal(&p->up, now);
             }
@@ -632,7 +646,10 @@ static void ctl_command(ctl_t *c, const char *line)
             set_mode(LINK_UP); /* a freeze's held pairs get their chance */
         int t = set_mode(cut ? LINK_CUT : LINK_FROZEN);
         uv_timer_start(&fault_timer, on_fault_over, (uint64_t)ms, 0);
-        snprintf(out, sizeof out, "ok %s %d connections for %ld ms", word, t, ms);
+        struct timespec at;
+        clock_gettime(CLOCK_REALTIME, &at);
+        snprintf(out, sizeof out, "ok %s %d connections for %ld ms at_ns=%lld", word, t, ms,
+                 (long long)at.tv_sec * 1000000000LL + at.tv_nsec);
     } else if (strcmp(word, "heal") == 0 && ms < 0) {
         uv_timer_stop(&fault_timer);
         set_mode(LINK_UP);

@@ -33,7 +33,7 @@ CLIENT=$BUILD/tests/bench/repl_lag
 LAB_DIR=${EDGEKV_LAB_DIR:-/tmp/edgekv-lab}
 export EDGEKV_LAB_DIR=$LAB_DIR
 POLL_US=1000        # the client's finest poll gap per edge
-POLL_BACKOFF=0.02   # and at most this fraction of a write's age
+POLL_BACKOFF=0.002  # or this fraction of a write's age when longer (10 ms after 5 s)
 CLIENT_CONNS=4      # write connections to the origin
 PROBE_SLACK_S=60    # a write must be visible everywhere this long after the longest partition
 
@@ -107,8 +107,8 @@ for api in ${READS//,/ }; do
 done
 
 # The partitions, at their times after the client starts; each line of
-# faults.txt: when the freeze took effect (CLOCK_REALTIME ns), its duration
-# in ms and the scenario's selector.
+# faults.txt: when the freeze took effect (CLOCK_REALTIME ns, from the first
+# proxy's answer), its duration in ms and the scenario's selector.
 : >"$OUT/live/faults.txt"
 FAULT_PIDS=()
 MAX_PART_S=0
@@ -118,8 +118,9 @@ while read -r at dur sel; do
   (
     sleep "$at"
     lsel=$([[ $sel == origin ]] && echo all || echo "$sel")
-    "$HERE/lab.sh" fault partition "$lsel" "$(awk -v d="$dur" 'BEGIN { printf "%d", d * 1000 }')" >/dev/null
-    echo "$(date +%s%N) $(awk -v d="$dur" 'BEGIN { printf "%d", d * 1000 }') $sel" >>"$OUT/live/faults.txt"
+    ms=$(awk -v d="$dur" 'BEGIN { printf "%d", d * 1000 }')
+    at=$("$HERE/lab.sh" fault partition "$lsel" "$ms" | sed -n 's/.* at_ns=\([0-9]*\)$/\1/p' | head -1)
+    echo "${at:?no freeze time from the proxy} $ms $sel" >>"$OUT/live/faults.txt"
   ) &
   FAULT_PIDS+=($!)
 done < <(jq -r --argjson d "$DUR" '.faults[]? | select(.type == "partition" and .at_s < $d) | "\(.at_s) \(.duration_s // 1) \(.nodes // .node // "all")"' "$SCEN")
