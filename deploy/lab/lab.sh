@@ -338,6 +338,6 @@ down) cmd_down ;;
 fault) shift; cmd_fault "$@" ;;
 heal) cmd_heal ;;
 stats) [[ -f $LAB/hosts.tsv ]] || die "the lab is not up"; cmd_stats ;;
-status) [[ -f $LAB/hosts.tsv ]] && column -t -s $'\t' "$LAB/hosts.tsv" || say "not up" ;;
+status) [[ -f $LAB/hosts.tsv ]] && tr '\t' ' ' <"$LAB/hosts.tsv" || say "not up" ;;
 *) die "usage: lab.sh up SCENARIO [--hosts N] [--loopback] | down | fault partition EDGE|REGION MS | heal | stats | status" ;;
 esac
