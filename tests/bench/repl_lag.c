@@ -26,10 +26,12 @@
  *           mid dates visibility halfway between the last GET that missed
  *           and the response that hit (the poll gap's error centred on zero
  *           instead of always late); --lab-samples FILE writes every probe's
- *           "t_ms edge delay_ms ack_ms" (t: the origin's acknowledgement, ms
- *           after the CLOCK_REALTIME start in the header; delay from there;
- *           ack_ms: from the send to the acknowledgement), the simulator's
- *           --visibility form plus the ack column.
+ *           "t_ms edge delay_ms ack_ms hit_ms" (t: the origin's
+ *           acknowledgement, ms after the CLOCK_REALTIME start in the header;
+ *           delay from there; ack_ms: from the send to the acknowledgement;
+ *           hit_ms: from the send to the response that hit, an upper bound of
+ *           the visibility however late the client ran), the simulator's
+ *           --visibility form plus three columns.
  *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
  *   catchup polls GET /status on PORT (with the operator TOKEN) every 10 ms (retrying while the
@@ -795,6 +797,8 @@ typedef struct {
     int64_t ack;  /* ack latency, ns (0 until acknowledged) */
     int *polls;   /* per read port: GETs sent for this probe */
     int64_t *vis; /* per read port: delay, ns */
+    int64_t
+        *hit; /* per read port: from t0 to the response that hit, ns (vis without --estimate mid) */
 } probe_t;
 
 static struct {
@@ -849,6 +853,7 @@ static void lag_io(conn_t *c)
             }
             if (seen >= L.probes[p].write_idx) {
                 int64_t d = t - L.probes[p].t0;
+                L.probes[p].hit[e] = d;
                 if (opt.estimate_mid && L.probes[p].polls[e] > 1)
                     d = (L.last_miss[e] + t) / 2 - L.probes[p].t0;
                 samp_add(&L.vis[e], d);
@@ -897,20 +902,23 @@ static void write_samples(void)
 }
 
 /* The network lab's form (the simulator's --visibility): "t_ms edge delay_ms
- * ack_ms", the delay from the origin's acknowledgement, edge = the read
- * port's 1-based position, after a header with the CLOCK_REALTIME start. */
+ * ack_ms hit_ms", the delay from the origin's acknowledgement, edge = the
+ * read port's 1-based position, after a header with the CLOCK_REALTIME
+ * start. */
 static void write_lab_samples(void)
 {
     FILE *f = fopen(opt.lab_samples, "w");
     if (!f)
         die("cannot create %s: %s", opt.lab_samples, strerror(errno));
-    fprintf(f, "# t_start_realtime_ns %" PRId64 "\n# t_ms edge delay_ms ack_ms\n", L.t_start_real);
+    fprintf(f, "# t_start_realtime_ns %" PRId64 "\n# t_ms edge delay_ms ack_ms hit_ms\n",
+            L.t_start_real);
     for (int64_t p = 0; p < L.n_probes; p++) {
         const probe_t *pr = &L.probes[p];
         double t_ack_ms = (double)(pr->t0 + pr->ack - L.t_start) / 1e6;
         for (int e = 0; e < opt.n_read; e++)
-            fprintf(f, "%.3f %d %.3f %.3f\n", t_ack_ms, e + 1, (double)(pr->vis[e] - pr->ack) / 1e6,
-                    (double)pr->ack / 1e6);
+            fprintf(f, "%.3f %d %.3f %.3f %.3f\n", t_ack_ms, e + 1,
+                    (double)(pr->vis[e] - pr->ack) / 1e6, (double)pr->ack / 1e6,
+                    (double)pr->hit[e] / 1e6);
     }
     if (ferror(f) | fclose(f))
         die("cannot write %s", opt.lab_samples);
@@ -958,6 +966,7 @@ static int run_lag(void)
                 p->write_idx = i;
                 p->polls = xcalloc((size_t)opt.n_read, sizeof *p->polls);
                 p->vis = xcalloc((size_t)opt.n_read, sizeof *p->vis);
+                p->hit = xcalloc((size_t)opt.n_read, sizeof *p->hit);
                 p->t0 = now_ns();
                 L.n_probes++;
             }
