@@ -1054,6 +1054,7 @@ static int run_lag(void)
                pct_ms(&L.vis[e], 0.99), max_ms(&L.vis[e]));
     }
     printf("]}\n");
+    free(after.v); /* a local; the rest lives in L until exit */
     return 0;
 }
 

@@ -15,7 +15,7 @@ export EDGEKV_LAB_DIR=$TMP/lab
 
 "$REPO/deploy/lab/run.sh" "$REPO/sim/scenarios/lab12_partition.json" --loopback --hosts 6 \
   --seconds 20 --out "$OUT" >"$TMP/run.log" 2>"$TMP/run.err" ||
-  { bad "run.sh failed"; tail -n 20 "$TMP/run.log"; }
+  { bad "run.sh failed"; tail -n 20 "$TMP/run.log"; tail -n 5 "$TMP/run.err"; }
 check "the lab chose loopback as asked" 1 "$(grep -c '^lab: mode loopback' "$OUT/live/lab.txt")"
 for f in report.md report.json cdf_all_sim.txt cdf_all_live.txt; do
   [[ -s $OUT/$f ]] && ok "$f written" || bad "$f missing"
