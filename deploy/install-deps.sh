@@ -16,6 +16,7 @@ BUILD_PKGS=(
 PKGS=("${BUILD_PKGS[@]}"
   systemd strace # tests/deploy: systemd-analyze verify, the units' sandbox against the syscalls
   curl jq procps openssl python3-minimal gnuplot-nox
+  iproute2 # deploy/lab: ip netns, veth pairs, the bridge (without it the lab runs on loopback)
   clang-format # tests/format_check.sh: Debian 12's, version 14 (the pinned one)
   clang libclang-rt-dev # tests/fuzz: libFuzzer and the sanitizer runtimes
   etcd-server # tests/process/test_ha_etcd.sh: origin leadership in a 3-member etcd (node/ha)

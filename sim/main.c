@@ -1,9 +1,11 @@
 /*
  * main.c - the edgekv-sim command line:
  *   edgekv-sim SCENARIO.json [--seed N] [--out DIR] [--quiet] [--no-plots]
- *              [--history FILE]
+ *              [--history FILE] [--visibility FILE]
  * --history FILE writes the simulated clients' history in the history
  * checker's format (hcheck.h) and checks it in-process (history.c).
+ * --visibility writes every (write, edge) visibility sample to FILE
+ * (sim.h, sim_options_t), for the network lab's comparison (deploy/lab/).
  * Exit 0 when every checker passed (or had nothing to check), 1 when one
  * failed, 2 on a usage or scenario error.
  */
@@ -31,13 +33,13 @@ static bool is_wars(const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: edgekv-sim SCENARIO.json [--seed N] [--out DIR] [--quiet] "
-                    "[--no-plots] [--history FILE]\n");
+                    "[--no-plots] [--history FILE] [--visibility FILE]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    const char *path = NULL, *out = NULL;
+    const char *path = NULL, *out = NULL, *vis = NULL;
     bool have_seed = false, plots = true;
     uint64_t seed = 0;
     sim_options_t opt = {0};
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
             opt.history = argv[++i];
         } else if (!strcmp(argv[i], "--quiet")) {
             opt.quiet = true;
+        } else if (!strcmp(argv[i], "--visibility") && i + 1 < argc) {
+            vis = argv[++i];
         } else if (!strcmp(argv[i], "--no-plots")) {
             plots = false;
         } else if (argv[i][0] == '-' || path) {
@@ -68,6 +72,11 @@ int main(int argc, char **argv)
     sim_scenario_t *sc;
     if (sim_scenario_load(path, &sc, err, sizeof err) != 0) {
         fprintf(stderr, "edgekv-sim: %s\n", err);
+        return 2;
+    }
+    if (vis && !(opt.visibility = fopen(vis, "w"))) {
+        fprintf(stderr, "edgekv-sim: cannot create %s\n", vis);
+        sim_scenario_free(sc);
         return 2;
     }
     sim_t *s;
@@ -91,5 +100,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "edgekv-sim: a checker FAILED (see above)\n");
     sim_destroy(s);
     sim_scenario_free(sc);
+    if (opt.visibility && fclose(opt.visibility) != 0) {
+        fprintf(stderr, "edgekv-sim: cannot write %s\n", vis);
+        rc = rc ? rc : 2;
+    }
     return rc;
 }

@@ -10,6 +10,7 @@
  * over edges of (now - commit time of the oldest seq an edge has not
  * applied).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,9 @@ void sim__edge_advanced(sim_t *s, uint32_t node, uint64_t from, uint64_t to)
         sim_hist_add(&n->prop, us);
         sim_hist_add(rh, us);
         sim_hist_add(&s->prop_all, us);
+        if (s->opt.visibility)
+            fprintf(s->opt.visibility, "%.3f %u %.3f\n", (double)c->t_ns / 1e6, node,
+                    (double)(now - c->t_ns) / 1e6);
         if (s->sc->check_bound && c->t_ns >= n->conn_up_ns + settle && c->t_ns >= settle &&
             fault_free(s, node, c->t_ns - settle, now))
             sim_check_bound(s->ck, node - 1, q, (double)us / 1000.0, (double)s->sc->bound_ms);

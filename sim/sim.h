@@ -23,6 +23,11 @@ typedef struct sim sim_t;
 typedef struct {
     bool quiet;
     const char *history; /* write the clients' history here and check it (history.c) */
+    /* Non-NULL: every (write, edge) visibility sample, as it happens, one
+     * "t_commit_ms edge delay_ms" line (edge: 1-based node number; the
+     * network lab's samples have the same form). Borrowed; writing to it
+     * changes nothing in the run (same events, same trace hash). */
+    FILE *visibility;
 } sim_options_t;
 
 /* The scenario is borrowed and must outlive the sim. -ENOMEM, -EINVAL

@@ -19,6 +19,19 @@
  *           every probe's delay at every read port is also written to FILE,
  *           one "replica delay_ms" line each (replica: the port's 1-based
  *           position in --read-ports), for a CDF.
+ *           For the network lab (deploy/lab/run.sh): --write-addr and
+ *           --read-addrs HOST:PORT,... put the ports on other hosts; --keys K
+ *           cycles the writes over K keys (a read of a later write's value
+ *           also counts as visible: the value names its write); --estimate
+ *           mid dates visibility halfway between the last GET that missed
+ *           and the response that hit (the poll gap's error centred on zero
+ *           instead of always late); --lab-samples FILE writes every probe's
+ *           "t_ms edge delay_ms ack_ms hit_ms" (t: the origin's
+ *           acknowledgement, ms after the CLOCK_REALTIME start in the header;
+ *           delay from there; ack_ms: from the send to the acknowledgement;
+ *           hit_ms: from the send to the response that hit, an upper bound of
+ *           the visibility however late the client ran), the simulator's
+ *           --visibility form plus three columns.
  *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
  *   catchup polls GET /status on PORT (with the operator TOKEN) every 10 ms (retrying while the
@@ -170,7 +183,12 @@ static struct {
     int port;       /* tput / bulk / catchup target */
     int write_port; /* lag */
     int read_ports[MAX_READ_PORTS];
+    const char *read_hosts[MAX_READ_PORTS]; /* NULL: host */
+    const char *write_host;                 /* NULL: host */
     int n_read;
+    long keys;         /* lag: 0 = a fresh key per write, else write i goes to key i % keys */
+    bool estimate_mid; /* lag: date visibility between the last miss and the hit */
+    const char *lab_samples;
     const char *acct, *ns, *token;
     const char *prefix;
     int conns;
@@ -214,6 +232,8 @@ static void usage(void)
         "  lag     --proto http|resp --write-port P --read-ports P1,P2,.. --rate R --seconds S\n"
         "          --conns N --probe-every K --poll-us U --poll-from send|ack\n"
         "          --poll-backoff F --probe-timeout S --prefix K [--samples FILE]\n"
+        "          [--write-addr H:P --read-addrs H:P,..] [--keys K] [--estimate hit|mid]\n"
+        "          [--lab-samples FILE]\n"
         "  bulk    --port P --count N --start I --batch B --prefix K --value-bytes V\n"
         "  catchup --port P --target SEQ --since-ns REALTIME_NS --timeout S --token T\n"
         "  http modes also need --acct A --ns NS --token T\n");
@@ -251,7 +271,35 @@ static void parse_args(int argc, char **argv)
                 opt.read_ports[opt.n_read++] = atoi(t);
             }
             free(s);
-        } else if (!strcmp(k, "--acct"))
+        } else if (!strcmp(k, "--read-addrs") || !strcmp(k, "--write-addr")) {
+            bool w = k[2] == 'w';
+            char *s = strdup(v), *save = NULL;
+            for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                char *colon = strrchr(t, ':');
+                if (!colon)
+                    usage();
+                *colon = '\0';
+                if (w) {
+                    opt.write_host = strdup(t);
+                    opt.write_port = atoi(colon + 1);
+                    continue;
+                }
+                if (opt.n_read == MAX_READ_PORTS)
+                    die("at most %d read ports", MAX_READ_PORTS);
+                opt.read_hosts[opt.n_read] = strdup(t);
+                opt.read_ports[opt.n_read++] = atoi(colon + 1);
+            }
+            free(s);
+        } else if (!strcmp(k, "--keys"))
+            opt.keys = atol(v);
+        else if (!strcmp(k, "--estimate")) {
+            if (!strcmp(v, "mid"))
+                opt.estimate_mid = true;
+            else if (strcmp(v, "hit"))
+                usage();
+        } else if (!strcmp(k, "--lab-samples"))
+            opt.lab_samples = v;
+        else if (!strcmp(k, "--acct"))
             opt.acct = v;
         else if (!strcmp(k, "--ns"))
             opt.ns = v;
@@ -312,6 +360,8 @@ static void parse_args(int argc, char **argv)
 /* Key of write i: PREFIX + 9 digits. */
 static int make_key(char *buf, size_t cap, int64_t i)
 {
+    if (opt.keys > 0)
+        i %= opt.keys;
     return snprintf(buf, cap, "%s%09" PRId64, opt.prefix, i);
 }
 
@@ -346,14 +396,14 @@ typedef struct {
 
 static int g_ep = -1;
 
-static int tcp_connect(int port, bool nonblock)
+static int tcp_connect_to(const char *host, int port, bool nonblock)
 {
     int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0) | SOCK_CLOEXEC, 0);
     if (fd < 0)
         die("socket: %s", strerror(errno));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, opt.host, &a.sin_addr) != 1)
-        die("bad host %s", opt.host);
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        die("bad host %s", host);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
@@ -365,19 +415,29 @@ static int tcp_connect(int port, bool nonblock)
     return fd;
 }
 
-static void conn_open(conn_t *c, int port, int role, int idx)
+static int tcp_connect(int port, bool nonblock)
+{
+    return tcp_connect_to(opt.host, port, nonblock);
+}
+
+static void conn_open_at(conn_t *c, const char *host, int port, int role, int idx)
 {
     memset(c, 0, sizeof *c);
     c->port = port;
     c->role = role;
     c->idx = idx;
     c->in = xmalloc(IN_CAP);
-    c->fd = tcp_connect(port, true);
+    c->fd = tcp_connect_to(host, port, true);
     if (c->fd < 0)
-        die("connect 127.0.0.1:%d: %s", port, strerror(errno));
+        die("connect %s:%d: %s", host, port, strerror(errno));
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     if (epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
         die("epoll_ctl: %s", strerror(errno));
+}
+
+static void conn_open(conn_t *c, int port, int role, int idx)
+{
+    conn_open_at(c, opt.host, port, role, idx);
 }
 
 static void conn_set_out(conn_t *c, bool want)
@@ -737,6 +797,8 @@ typedef struct {
     int64_t ack;  /* ack latency, ns (0 until acknowledged) */
     int *polls;   /* per read port: GETs sent for this probe */
     int64_t *vis; /* per read port: delay, ns */
+    int64_t
+        *hit; /* per read port: from t0 to the response that hit, ns (vis without --estimate mid) */
 } probe_t;
 
 static struct {
@@ -757,6 +819,8 @@ static struct {
     int64_t polls, polls_miss;
     int64_t first_hits; /* probes a port returned on the first GET */
     int64_t max_backlog;
+    int64_t *last_miss;   /* per read port: send time of the last GET that missed */
+    int64_t t_start_real; /* CLOCK_REALTIME ns at t_start */
 } L;
 
 static void lag_io(conn_t *c)
@@ -777,12 +841,21 @@ static void lag_io(conn_t *c)
             int e = c->idx;
             int64_t p = c->op;
             L.polls++;
+            int64_t seen = -1; /* the write whose value the GET returned */
             if (r.status == 200) {
-                make_value(g_val, opt.value_bytes, L.probes[p].write_idx);
+                seen = L.probes[p].write_idx;
+                if (opt.keys > 0 && r.blen > 1 && r.body[0] == 'v')
+                    seen = strtoll(r.body + 1, NULL, 10);
+                make_value(g_val, opt.value_bytes, seen);
                 if (r.blen != (size_t)opt.value_bytes || memcmp(r.body, g_val, r.blen))
                     die("read port %d returned wrong bytes for probe %" PRId64 ": %.*s", c->port, p,
                         (int)(r.blen > 80 ? 80 : r.blen), r.body);
+            }
+            if (seen >= L.probes[p].write_idx) {
                 int64_t d = t - L.probes[p].t0;
+                L.probes[p].hit[e] = d;
+                if (opt.estimate_mid && L.probes[p].polls[e] > 1)
+                    d = (L.last_miss[e] + t) / 2 - L.probes[p].t0;
                 samp_add(&L.vis[e], d);
                 L.probes[p].vis[e] = d;
                 samp_add(&L.all, d);
@@ -790,8 +863,9 @@ static void lag_io(conn_t *c)
                     L.first_hits++;
                 L.cursor[e] = p + 1;
                 L.next_poll[e] = t; /* the next outstanding probe, if any, at once */
-            } else if (r.status == 404) {
+            } else if (r.status == 404 || seen >= 0) {
                 L.polls_miss++;
+                L.last_miss[e] = c->t_send;
                 /* Every POLL_US, or every POLL_BACKOFF of the probe's age when
                  * that is longer: the error stays under that fraction of the
                  * delay and the polling load stays bounded when edges lag. */
@@ -827,6 +901,29 @@ static void write_samples(void)
         die("cannot write %s", opt.samples);
 }
 
+/* The network lab's form (the simulator's --visibility): "t_ms edge delay_ms
+ * ack_ms hit_ms", the delay from the origin's acknowledgement, edge = the
+ * read port's 1-based position, after a header with the CLOCK_REALTIME
+ * start. */
+static void write_lab_samples(void)
+{
+    FILE *f = fopen(opt.lab_samples, "w");
+    if (!f)
+        die("cannot create %s: %s", opt.lab_samples, strerror(errno));
+    fprintf(f, "# t_start_realtime_ns %" PRId64 "\n# t_ms edge delay_ms ack_ms hit_ms\n",
+            L.t_start_real);
+    for (int64_t p = 0; p < L.n_probes; p++) {
+        const probe_t *pr = &L.probes[p];
+        double t_ack_ms = (double)(pr->t0 + pr->ack - L.t_start) / 1e6;
+        for (int e = 0; e < opt.n_read; e++)
+            fprintf(f, "%.3f %d %.3f %.3f %.3f\n", t_ack_ms, e + 1,
+                    (double)(pr->vis[e] - pr->ack) / 1e6, (double)pr->ack / 1e6,
+                    (double)pr->hit[e] / 1e6);
+    }
+    if (ferror(f) | fclose(f))
+        die("cannot write %s", opt.lab_samples);
+}
+
 static int run_lag(void)
 {
     if (!opt.write_port || !opt.n_read ||
@@ -843,14 +940,20 @@ static int run_lag(void)
     L.cursor = xcalloc((size_t)opt.n_read, sizeof *L.cursor);
     L.next_poll = xcalloc((size_t)opt.n_read, sizeof *L.next_poll);
     L.vis = xcalloc((size_t)opt.n_read, sizeof *L.vis);
+    L.last_miss = xcalloc((size_t)opt.n_read, sizeof *L.last_miss);
     for (int i = 0; i < opt.conns; i++) {
-        conn_open(&L.writers[i], opt.write_port, 0, i);
+        conn_open_at(&L.writers[i], opt.write_host ? opt.write_host : opt.host, opt.write_port, 0,
+                     i);
         L.idle[L.n_idle++] = i;
     }
     for (int e = 0; e < opt.n_read; e++)
-        conn_open(&L.pollers[e], opt.read_ports[e], 1, e);
+        conn_open_at(&L.pollers[e], opt.read_hosts[e] ? opt.read_hosts[e] : opt.host,
+                     opt.read_ports[e], 1, e);
     double cpu0 = cpu_seconds();
     L.t_start = now_ns();
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    L.t_start_real = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec;
     int64_t timeout_ns = (int64_t)(opt.probe_timeout * 1e9);
     for (;;) {
         int64_t t = now_ns();
@@ -863,6 +966,7 @@ static int run_lag(void)
                 p->write_idx = i;
                 p->polls = xcalloc((size_t)opt.n_read, sizeof *p->polls);
                 p->vis = xcalloc((size_t)opt.n_read, sizeof *p->vis);
+                p->hit = xcalloc((size_t)opt.n_read, sizeof *p->hit);
                 p->t0 = now_ns();
                 L.n_probes++;
             }
@@ -915,6 +1019,8 @@ static int run_lag(void)
     int64_t t_done = now_ns();
     if (opt.samples)
         write_samples();
+    if (opt.lab_samples)
+        write_lab_samples();
     /* Visible after the origin's ack: the propagation alone (negative when an
      * edge showed the value before the ack reached us). */
     samples_t after = {0};
@@ -948,6 +1054,7 @@ static int run_lag(void)
                pct_ms(&L.vis[e], 0.99), max_ms(&L.vis[e]));
     }
     printf("]}\n");
+    free(after.v); /* a local; the rest lives in L until exit */
     return 0;
 }
 

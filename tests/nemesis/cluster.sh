@@ -2,7 +2,7 @@
 # tests/process/lib.sh: an origin (--sync always: acknowledged means
 # durable) and three edges over mutual TLS on loopback (edge3 with
 # --strict-staleness true: it refuses reads while stale), each edge's
-# replication link through its own cutproxy (cutproxy.c), one namespace.
+# replication link through its own edgekv-proxy (sim/proxy.c), one namespace.
 #
 #   cluster_ports    reserves the ports every node keeps across a restart
 #                    (RP, OHTTP, EHTTP[1..3]); draws from RANDOM, so a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # history.sh - the history checker on a live cluster: the cluster of
 # cluster.sh (origin and three edges over mutual TLS, each link through a
-# cutproxy), the recording client (client.c) with writers, readers and one
+# edgekv-proxy), the recording client (client.c) with writers, readers and one
 # session pinned to each edge for SECONDS seconds, during which edge2's link
 # is frozen (a partition: nothing passes, the edge marks itself stale) and
 # edge1's cut, each for FAULT_MS, then healed. After the workload: every
@@ -20,7 +20,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$HERE/../../build}
 export EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
-CUTPROXY=${CUTPROXY:-$BUILD/tests/nemesis/cutproxy}
+CUTPROXY=${CUTPROXY:-$BUILD/sim/edgekv-proxy}
 NEMESIS_CLIENT=${NEMESIS_CLIENT:-$BUILD/tests/nemesis/nemesis_client}
 EDGEKV_CHECK=${EDGEKV_CHECK:-$BUILD/sim/edgekv-check}
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - the nemesis run: an origin (sync=always) and three edges over
 # mutual TLS (edge3 with --strict-staleness true: it refuses reads while
-# stale), each edge's replication link through its own cutproxy
-# (tests/nemesis/cutproxy.c), under the workload of nemesis_client
+# stale), each edge's replication link through its own fault proxy
+# (edgekv-proxy, sim/proxy.c, without delays), under the workload of nemesis_client
 # (tests/nemesis/client.c) for DURATION_S seconds, while a seeded nemesis
 # every few seconds SIGKILLs and restarts the origin, SIGKILLs and restarts
 # an edge, or cuts or freezes an edge's link for a few seconds. At the end
@@ -26,7 +26,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$HERE/../../build}
 export EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
-CUTPROXY=${CUTPROXY:-$BUILD/tests/nemesis/cutproxy}
+CUTPROXY=${CUTPROXY:-$BUILD/sim/edgekv-proxy}
 NEMESIS_CLIENT=${NEMESIS_CLIENT:-$BUILD/tests/nemesis/nemesis_client}
 EDGEKV_CHECK=${EDGEKV_CHECK:-$BUILD/sim/edgekv-check}
 
