@@ -118,7 +118,7 @@ static void *reaper_main(void *arg)
                 now - sl->used_ms >= (uint64_t)KV_BACKUP_IDLE_TTL_S * 1000u) {
                 victim = sl;
                 sl->state = SLOT_DELETING;
-                snprintf(dir, sizeof dir, "%s", sl->dir);
+                memcpy(dir, sl->dir, sizeof dir); /* same size, NUL-terminated */
             }
         }
         if (!any)

@@ -197,10 +197,12 @@ static int ledger_read(const char *path)
 
 static void path_of(const char *rel, const char *name, char *out, size_t cap)
 {
-    if (strcmp(rel, ".") == 0)
-        snprintf(out, cap, "%s/%s", g_root, name);
-    else
-        snprintf(out, cap, "%s/%s/%s", g_root, rel, name);
+    int n = strcmp(rel, ".") == 0 ? snprintf(out, cap, "%s/%s", g_root, name)
+                                   : snprintf(out, cap, "%s/%s/%s", g_root, rel, name);
+    if (n < 0 || (size_t)n >= cap) {
+        fprintf(stderr, "powercut_apply: path too long under %s\n", g_root);
+        exit(2);
+    }
 }
 
 static void scan(const char *rel)
