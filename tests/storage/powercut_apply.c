@@ -198,7 +198,7 @@ static int ledger_read(const char *path)
 static void path_of(const char *rel, const char *name, char *out, size_t cap)
 {
     int n = strcmp(rel, ".") == 0 ? snprintf(out, cap, "%s/%s", g_root, name)
-                                   : snprintf(out, cap, "%s/%s/%s", g_root, rel, name);
+                                  : snprintf(out, cap, "%s/%s/%s", g_root, rel, name);
     if (n < 0 || (size_t)n >= cap) {
         fprintf(stderr, "powercut_apply: path too long under %s\n", g_root);
         exit(2);
