@@ -134,6 +134,7 @@ void repl__edge_send_hello(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     probe.sent_ms = now_ms;
     h.probe = &probe;
     h.protocol = repl__protocol_wire(e->cfg.protocol);
+    h.software = (char *)e->cfg.software;
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     if (repl__edge_send(e, &f, now_ms, a) != 0)
@@ -409,6 +410,8 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
     uint64_t since, fresh_until = repl_edge_fresh_until(e, &since);
     out->staleness_ms = now_ms > since ? now_ms - since : 0;
     out->stale = repl_stale_at(fresh_until, now_ms);
+    memcpy(out->upstream_software, e->upstream_software, sizeof out->upstream_software);
+    out->upstream_protocol = e->upstream_protocol;
 }
 
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms)

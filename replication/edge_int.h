@@ -111,6 +111,9 @@ struct repl_edge {
     uint64_t connect_ms;
     uint64_t snap_min_seq;
     char origin_history[33];
+    /* The upstream's build and protocol, from its last Welcome. */
+    char upstream_software[KV_REPL_SOFTWARE_MAX + 1];
+    uint32_t upstream_protocol;
     /* A snapshot is replacing the stored data: from its Welcome until its
      * SnapshotEnd step is applied. Not a link phase: it outlives a dropped
      * link (the queued steps still run, and the data stays half replaced

@@ -146,6 +146,8 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         return;
     }
     e->attempts = 0;
+    repl__software_copy(e->upstream_software, w->software);
+    e->upstream_protocol = repl__protocol_of(w->protocol);
     e->link_echoes = w->echo != NULL;
     repl__edge_announced(e, w->origin_seq, w->echo, now_ms);
     if (w->mode == EDGEKV__WELCOME__MODE__RESUME) {

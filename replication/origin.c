@@ -385,6 +385,8 @@ static void origin__edge_info(const repl_origin_t *o, const oedge_t *e, uint64_t
         out->behind = p->behind;
         out->snapshotting = p->state == OPEER_SNAPSHOT;
     }
+    memcpy(out->software, e->software, sizeof out->software);
+    out->protocol = e->protocol;
 }
 
 size_t repl_origin_edges(const repl_origin_t *o, uint64_t now_ms, repl_edge_info_t *out, size_t cap)

@@ -76,8 +76,10 @@ typedef struct {
     bool connected;
     uint64_t acked_seq;
     uint64_t last_ack_ms;
-    uint64_t seen_ms; /* last Hello, ack or heartbeat; 0: not known yet */
-    bool pinned;      /* scratch of repl__origin_trim */
+    uint64_t seen_ms;                        /* last Hello, ack or heartbeat; 0: not known yet */
+    bool pinned;                             /* scratch of repl__origin_trim */
+    char software[KV_REPL_SOFTWARE_MAX + 1]; /* from its last Hello */
+    uint32_t protocol;                       /* from its last Hello; 0: none yet */
 } oedge_t;
 
 /* A write waiting to be committed: its ops are stamped and sequenced. */

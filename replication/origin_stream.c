@@ -235,6 +235,7 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
+    w.software = (char *)o->cfg.software;
     if (o->cfg.parent_history[0])
         w.parent_history = o->cfg.parent_history;
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
@@ -325,6 +326,8 @@ void repl__origin_on_hello(repl_origin_t *o, opeer_t *p, const Edgekv__Hello *h,
         repl__origin_close(o, p, why, a);
         return;
     }
+    repl__software_copy(e->software, h->software);
+    e->protocol = repl__protocol_of(h->protocol);
     repl__origin_on_probe(o, p, h->probe, now_ms);
     const char *hist = h->history_id ? h->history_id : "";
     uint64_t applied = h->applied_seq;

@@ -317,6 +317,11 @@ typedef struct repl_origin repl_origin_t;
 _Static_assert(KV_REPL_PROTOCOL_MIN >= 1 && KV_REPL_PROTOCOL_MIN <= KV_REPL_PROTOCOL,
                "the protocol window");
 
+/* The longest build name (Hello.software, Welcome.software) kept from a
+ * peer; longer ones are cut, and any byte but [0-9A-Za-z.+_~-] becomes '?'
+ * (safe in logs, JSON and Prometheus labels). */
+#define KV_REPL_SOFTWARE_MAX 32
+
 typedef struct {
     uint32_t node_id;
     char history_id[33];    /* 32 hex, NUL-terminated; stable per data set */
@@ -352,6 +357,9 @@ typedef struct {
     /* The protocol spoken and the oldest accepted from an edge; 0 takes
      * KV_REPL_PROTOCOL / KV_REPL_PROTOCOL_MIN (tests set others). */
     uint32_t protocol, protocol_min;
+    /* This node's build, sent in every Welcome (NULL: not sent; the node
+     * sets EDGEKV_VERSION). */
+    const char *software;
     /* The history this one was started over by a restore from a backup
      * ("" none): an edge still on it is sent a snapshot (Welcome names the
      * parent, and the edge accepts it) instead of being refused. */
@@ -439,6 +447,10 @@ typedef struct {
     uint64_t sent_seq;    /* last seq sent on the current link */
     bool behind;          /* its buffer is full: served by catch-up */
     bool snapshotting;    /* a snapshot is streaming to it */
+    /* From its last Hello: the build it runs ("" when it did not say) and
+     * the protocol it speaks (0: not heard yet). */
+    char software[KV_REPL_SOFTWARE_MAX + 1];
+    uint32_t protocol;
 } repl_edge_info_t;
 
 typedef struct {
@@ -476,6 +488,7 @@ typedef struct {
     /* As repl_origin_config_t's: spoken, and the oldest accepted from the
      * origin; 0 takes the defaults. */
     uint32_t protocol, protocol_min;
+    const char *software; /* sent in every Hello, as the origin's */
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */
@@ -526,6 +539,10 @@ typedef struct {
     uint64_t last_heard_ms; /* local time of the last frame from the origin */
     bool stale;             /* now_ms > repl_edge_fresh_until(): see there */
     uint64_t staleness_ms;  /* now - the last time it was caught up (since start if never) */
+    /* From the upstream's last Welcome: its build ("" when it did not say)
+     * and protocol (0: no Welcome yet). */
+    char upstream_software[KV_REPL_SOFTWARE_MAX + 1];
+    uint32_t upstream_protocol;
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);

@@ -297,6 +297,24 @@ void repl__hold_unref(repl__hold_t *h)
     kv_free(h);
 }
 
+/* ---- a peer's build name --------------------------------------------------------- */
+
+/* What a build name may hold (semantic versions and their build tags):
+ * safe in a log line, a JSON string and a Prometheus label. */
+static bool software_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' ||
+           c == '-' || c == '+' || c == '_' || c == '~';
+}
+
+void repl__software_copy(char *dst, const char *src)
+{
+    size_t n = 0;
+    for (; src && src[n] && n < KV_REPL_SOFTWARE_MAX; n++)
+        dst[n] = software_char(src[n]) ? src[n] : '?';
+    dst[n] = '\0';
+}
+
 /* ---- PRNG --------------------------------------------------------------------- */
 
 uint64_t repl__rand(uint64_t *state)

@@ -85,6 +85,10 @@ static inline uint32_t repl__protocol_of(uint32_t wire)
 {
     return wire ? wire : 1;
 }
+/* A peer's build name into dst (KV_REPL_SOFTWARE_MAX + 1 bytes): cut to
+ * the limit, any byte but [0-9A-Za-z.+_~-] replaced by '?', "" for NULL. */
+void repl__software_copy(char *dst, const char *src);
+
 /* A config's protocol fields with their defaults filled in; false when the
  * window is empty. */
 static inline bool repl__protocol_config(uint32_t *protocol, uint32_t *protocol_min)

@@ -244,6 +244,10 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
     stor_get_stats(kvops_store(app->ops), &ss);
     if (app->http)
         http_server_get_stats(app->http, &hs);
+    metrics_buf_family(b, "gauge", "edgekv_build_info",
+                       "1, labelled with this node's build, role and replication protocol.");
+    metrics_buf_printf(b, "edgekv_build_info{version=\"%s\",role=\"%s\",protocol=\"%u\"} 1\n",
+                       EDGEKV_VERSION, app->role, (unsigned)KV_REPL_PROTOCOL);
     metrics_buf_value(b, "counter", "edgekv_cache_hits_total", "Read cache hits (positive).",
                       cs.hits);
     metrics_buf_value(b, "counter", "edgekv_cache_negative_hits_total",
@@ -332,22 +336,26 @@ static json_t *replication_json(node_app_t *app)
         return json_pack("{s:s}", "error", kv_strerror(-ENOMEM));
     }
     if (st.role != REPLICA_ORIGIN) {
-        j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:s, s:I}", "history_id",
+        j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:s, s:s, s:I, s:I}", "history_id",
                       st.history_id, "link", link_name(st.edge.link), "applied_seq",
                       (json_int_t)st.edge.applied_seq, "origin_seq", (json_int_t)st.edge.origin_seq,
                       "lag_seq", (json_int_t)st.edge.lag_seq, "lag_ms", (json_int_t)st.edge.lag_ms,
                       "stale", st.edge.stale, "staleness_ms", (json_int_t)st.edge.staleness_ms,
-                      "upstream", st.upstream, "snapshots_taken", (json_int_t)st.snapshots_taken);
+                      "upstream", st.upstream, "upstream_version", st.edge.upstream_software,
+                      "upstream_protocol", (json_int_t)st.edge.upstream_protocol, "snapshots_taken",
+                      (json_int_t)st.snapshots_taken);
     }
     if (st.role != REPLICA_EDGE) {
         json_t *edges = json_array();
         for (size_t i = 0; i < st.edge_count; i++)
-            json_array_append_new(edges, json_pack("{s:I, s:b, s:I, s:I, s:I}", "node_id",
+            json_array_append_new(edges, json_pack("{s:I, s:b, s:I, s:I, s:I, s:s, s:I}", "node_id",
                                                    (json_int_t)st.edges[i].node_id, "connected",
                                                    st.edges[i].connected, "acked_seq",
                                                    (json_int_t)st.edges[i].acked_seq, "lag_seq",
                                                    (json_int_t)st.edges[i].lag_seq, "lag_ms",
-                                                   (json_int_t)st.edges[i].lag_ms));
+                                                   (json_int_t)st.edges[i].lag_ms, "version",
+                                                   st.edges[i].software, "protocol",
+                                                   (json_int_t)st.edges[i].protocol));
         json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "history_id", st.history_id,
                               "last_seq", (json_int_t)st.origin.last_seq, "log_first_seq",
                               (json_int_t)st.origin.log_first_seq, "writes_committed",
@@ -418,6 +426,13 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
         for (size_t i = 0; i < st.edge_count; i++)
             metrics_buf_printf(b, "edgekv_replication_edge_lag_ms{node=\"%08x\"} %llu\n",
                                st.edges[i].node_id, (unsigned long long)st.edges[i].lag_ms);
+        metrics_buf_family(b, "gauge", "edgekv_replication_edge_info",
+                           "1 per edge heard from: the build and protocol of its last Hello.");
+        for (size_t i = 0; i < st.edge_count; i++)
+            metrics_buf_printf(b,
+                               "edgekv_replication_edge_info{node=\"%08x\",version=\"%s\","
+                               "protocol=\"%u\"} 1\n",
+                               st.edges[i].node_id, st.edges[i].software, st.edges[i].protocol);
     }
     replica_status_free(&st);
 }

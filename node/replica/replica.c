@@ -604,6 +604,7 @@ static int create_core(replica_t *r)
         oc.log_retention = r->cfg.log_retention;
         oc.log_retention_max = r->cfg.log_retention_max;
         oc.groups_in_flight = REPLICA_GROUPS_IN_FLIGHT;
+        oc.software = EDGEKV_VERSION;
         memcpy(oc.history_id, history, sizeof oc.history_id);
         memcpy(oc.parent_history, r->pos.parent_history, sizeof oc.parent_history);
         if ((rc = repl_origin_create(&oc, &r->origin)) == 0)
@@ -619,6 +620,7 @@ static int create_core(replica_t *r)
     ec.propagation_bound_ms = r->cfg.propagation_bound_ms;
     ec.write_timeout_ms = r->cfg.write_timeout_ms;
     ec.seed = r->cfg.node_id;
+    ec.software = EDGEKV_VERSION;
     memcpy(ec.history_id, history, sizeof ec.history_id);
     if (r->cfg.role == REPLICA_EDGE)
         return repl_edge_create(&ec, &r->edge);
@@ -629,6 +631,7 @@ static int create_core(replica_t *r)
     rc_.down.log_retention = r->cfg.log_retention;
     rc_.down.log_retention_max = r->cfg.log_retention_max;
     rc_.down.log_first_seq = log_first;
+    rc_.down.software = EDGEKV_VERSION;
     return repl_relay_create(&rc_, &r->relay);
 }
 

@@ -14,9 +14,12 @@
 #      the certificate volumes, `docker kill -s HUP` to every node: no link
 #      drops (edgekv_replication_links_total), writes flow, the expiry
 #      gauges move, and new links present the new certificates (serials);
-#   6. a rolling upgrade to a second image (edgekv:TAG-next, built from the
-#      same tree): edge1, edge2, edge3, then the origin are replaced one at a
-#      time while a writer in the network writes through the edges; every
+#   6. a rolling upgrade to a second build (edgekv:TAG-next, the same tree
+#      built with the version's patch bumped, EDGEKV_VERSION): edge1, edge2,
+#      edge3, then the origin are replaced one at a time while a writer in
+#      the network writes through the edges; each replaced node reports the
+#      new version, the origin lists every edge's build (mixed while edges go
+#      first, all new at the end) and the edges the origin's; every
 #      acknowledged write (the ledger) is on every node at the end;
 #   7. backup and restore: `edgekv backup` of the live origin over HTTP with
 #      the operator token, `edgekv restore` into a fresh origin container and
@@ -313,9 +316,27 @@ done_step
 
 # ---- a rolling upgrade with writes flowing -------------------------------------------------
 next=$tag-next
-step "rolling upgrade to edgekv:$next: edge1, edge2, edge3, then the origin, writes flowing"
-deploy/docker/build-image.sh --ref "$commit" --tag "$next" ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"} |
-  sed 's/^/   /'
+# The running build's version, and the next one: its patch bumped.
+v_old=$(docker run --rm "edgekv:$tag" version | awk '{print $2}')
+[[ $v_old =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] || fail "edgekv:$tag reports version '$v_old'"
+v_new=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.$((BASH_REMATCH[3] + 1))
+step "rolling upgrade from $v_old to $v_new (edgekv:$next): edge1, edge2, edge3, then the origin, writes flowing"
+deploy/docker/build-image.sh --ref "$commit" --tag "$next" --version "$v_new" \
+  ${EDGEKV_DEPLOY_BASE:+--base "$EDGEKV_DEPLOY_BASE"} | sed 's/^/   /'
+[[ "$(docker run --rm "edgekv:$next" version)" == "edgekv $v_new" ]] ||
+  fail "edgekv:$next reports '$(docker run --rm "edgekv:$next" version)', not $v_new"
+status_of() { curl -sf -H "Authorization: Bearer $T" "http://$(hostport "$1" 8787)/status"; }
+declare -A node_of=()
+for s in edge1 edge2 edge3; do node_of[$s]=$(status_of "$s" | jq -r .node_id); done
+# The origin's view of one edge's build: its last Hello's software.
+edge_build() { # EDGE
+  status_of origin | jq -r --argjson id "${node_of[$1]}" \
+    '.replication.edges[] | select(.node_id == $id and .connected) | .version'
+}
+builds_are() { # VERSION-OF-edge1 VERSION-OF-edge2 VERSION-OF-edge3
+  [[ "$(edge_build edge1) $(edge_build edge2) $(edge_build edge3)" == "$*" ]]
+}
+wait_for 20 "the origin lists every edge at $v_old" builds_are "$v_old" "$v_old" "$v_old"
 # The writer runs in the network (the Prometheus container has a shell and
 # curl): round robin over the three edges by host name, one write at a time;
 # a write is in the ledger only once acknowledged (HTTP 200, success true).
@@ -342,12 +363,29 @@ for s in edge1 edge2 edge3 origin; do
   # Ready (asked over the network every 0.5 s) implies healthy, and comes
   # sooner than Docker's health check interval.
   wait_for 60 "$s ready on edgekv:$next" ready_in "$s"
+  [[ "$(status_of "$s" | jq -r .version)" == "$v_new" ]] || fail "$s does not report $v_new"
   if [[ $s == origin ]]; then
     for e in edge1 edge2 edge3; do wait_for 30 "$e ready again after the origin's upgrade" ready_in "$e"; done
   fi
   wait_for 20 "writes flowing after $s" grows $((before + 10))
-  echo "   $s now runs $(docker inspect -f '{{.Config.Image}}' "$(cid "$s")"); ledger $(ledger_n) writes"
+  echo "   $s now runs $(docker inspect -f '{{.Config.Image}}' "$(cid "$s")"), version $v_new; ledger $(ledger_n) writes"
+  # Mixed versions while edges go first: the old origin lists them as they are.
+  case $s in
+  edge1) wait_for 20 "the origin lists edge1 at $v_new" builds_are "$v_new" "$v_old" "$v_old" ;;
+  edge2) wait_for 20 "the origin lists edge2 at $v_new" builds_are "$v_new" "$v_new" "$v_old" ;;
+  edge3) wait_for 20 "the origin lists edge3 at $v_new" builds_are "$v_new" "$v_new" "$v_new" ;;
+  esac
+  if [[ $s == edge1 ]]; then
+    [[ "$(status_of edge1 | jq -r .replication.upstream_version)" == "$v_old" ]] ||
+      fail "edge1 ($v_new) does not see the origin at $v_old"
+    echo "   origin ($v_old) lists: $(status_of origin | jq -c '[.replication.edges[] | select(.connected) | {node_id, version, protocol}]')"
+  fi
 done
+upstream_new() { [[ "$(status_of "$1" | jq -r .replication.upstream_version)" == "$v_new" ]]; }
+for e in edge1 edge2 edge3; do wait_for 20 "$e sees the origin at $v_new" upstream_new "$e"; done
+metric_of origin edgekv_build_info "version=\"$v_new\"" | grep -c '^1$' >/dev/null ||
+  fail "the origin's edgekv_build_info does not show $v_new"
+echo "   origin ($v_new) lists: $(status_of origin | jq -c '[.replication.edges[] | select(.connected) | {node_id, version, protocol}]')"
 docker exec "$(cid prometheus)" touch /tmp/stop
 writer_done() { docker exec "$(cid prometheus)" test -e /tmp/writer.done; }
 wait_for 20 "the writer to stop" writer_done

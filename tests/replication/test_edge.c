@@ -372,6 +372,48 @@ static void test_protocol_window(void **state)
     ex_free(&x);
 }
 
+/* Build names: the Hello carries the edge's own (none when not set), and
+ * the status shows the upstream's build and protocol from its Welcome. */
+static void test_software_names(void **state)
+{
+    (void)state;
+    ex_t x;
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    c.software = "0.1.1";
+    memset(&x, 0, sizeof x);
+    assert_int_equal(repl_edge_create(&c, &x.e), 0);
+    tk_acts_reset(&x.t, TK_ACTS_MAX);
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1000, &st);
+    assert_string_equal(st.upstream_software, "");
+    assert_int_equal(st.upstream_protocol, 0);
+    ex_connect(&x, 1, 1000);
+    Edgekv__Frame *f = ex_sent(&x);
+    assert_string_equal(f->hello->software, "0.1.1");
+    frame_free(f);
+    Edgekv__Frame wf = EDGEKV__FRAME__INIT;
+    Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+    w.history_id = (char *)TK_HIST_A;
+    w.mode = EDGEKV__WELCOME__MODE__SNAPSHOT;
+    w.origin_seq = 10;
+    w.software = (char *)"0.1.0 \"x\"";
+    wf.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    wf.welcome = &w;
+    ex_frame(&x, &wf, 1001);
+    repl_edge_status(x.e, 1001, &st);
+    assert_string_equal(st.upstream_software, "0.1.0??x?");
+    assert_int_equal(st.upstream_protocol, 1);
+    ex_free(&x);
+    /* An edge with no build name set sends none. */
+    ex_init(&x, "", 0);
+    ex_connect(&x, 1, 1000);
+    f = ex_sent(&x);
+    assert_true(!f->hello->software || !f->hello->software[0]); /* absent: "" once unpacked */
+    frame_free(f);
+    ex_free(&x);
+}
+
 /* A Welcome from an origin restored over this edge's history (it names it
  * as its parent): a RESET and a snapshot, not a refusal; a parent that is
  * not ours is refused as any other history. */
@@ -1355,6 +1397,7 @@ int main(void)
         cmocka_unit_test(test_batches_apply_in_order_and_ack),
         cmocka_unit_test(test_gap_closes_and_backs_off),
         cmocka_unit_test(test_protocol_window),
+        cmocka_unit_test(test_software_names),
         cmocka_unit_test(test_follows_origin_restored_over_its_history),
         cmocka_unit_test(test_refuses_other_history),
         cmocka_unit_test(test_origin_behind_after_lost_tail_snapshots),

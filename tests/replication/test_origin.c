@@ -27,8 +27,9 @@
 typedef struct {
     repl_origin_t *o;
     tk_acts_t t;
-    uint64_t hello_probe_ms; /* the probe the next Hello carries (0: none) */
-    uint32_t hello_protocol; /* the protocol field of the next Hello (0: absent) */
+    uint64_t hello_probe_ms;    /* the probe the next Hello carries (0: none) */
+    uint32_t hello_protocol;    /* the protocol field of the next Hello (0: absent) */
+    const char *hello_software; /* the software field of the next Hello (NULL: absent) */
 } fx_t;
 
 static void fx_init(fx_t *x, const repl_origin_config_t *c)
@@ -104,6 +105,7 @@ static void fx_hello_v(fx_t *x, repl_peer_t p, const char *name, const char *his
         h.probe = &probe;
     }
     h.protocol = x->hello_protocol;
+    h.software = (char *)x->hello_software;
     f.msg_case = EDGEKV__FRAME__MSG_HELLO;
     f.hello = &h;
     fx_frame(x, p, &f, now);
@@ -314,6 +316,42 @@ static void test_history_mismatch_refused(void **state)
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_WRITE_DONE), 1);
     assert_int_equal(repl_origin_deadline(x.o), UINT64_MAX); /* no heartbeats either */
+    fx_free(&x);
+}
+
+/* Build names (repl.h, KV_REPL_SOFTWARE_MAX): the origin sends its own in
+ * every Welcome and keeps each edge's, with its protocol, from its last
+ * Hello, so an operator sees which edge runs which build during a rolling
+ * upgrade. A hostile name is cut, and carries no control byte, quote or
+ * brace into a log line, /status or a /metrics label. */
+static void test_software_names(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.software = "0.1.0";
+    fx_t x;
+    fx_init(&x, &c);
+    x.hello_software = "0.1.1";
+    x.hello_protocol = 2;
+    fx_hello(&x, 1, "", 0, 101, 1000);
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_WELCOME);
+    assert_string_equal(f->welcome->software, "0.1.0");
+    frame_free(f);
+    x.hello_software = NULL; /* a build from before the field */
+    x.hello_protocol = 0;
+    fx_hello(&x, 2, "", 0, 102, 1001);
+    x.hello_software = "0.2\n\x01{evil}\"=1 0.2.0-a-very-long-build-name-cut-off-here";
+    fx_hello(&x, 3, "", 0, 103, 1002);
+    repl_edge_info_t info[3];
+    assert_int_equal(repl_origin_edges(x.o, 1003, info, 3), 3);
+    assert_string_equal(info[0].software, "0.1.1");
+    assert_int_equal(info[0].protocol, 2);
+    assert_string_equal(info[1].software, "");
+    assert_int_equal(info[1].protocol, 1);
+    assert_int_equal(strlen(info[2].software), KV_REPL_SOFTWARE_MAX);
+    assert_string_equal(info[2].software, "0.2???evil???1?0.2.0-a-very-long");
     fx_free(&x);
 }
 
@@ -1993,6 +2031,7 @@ int main(void)
         cmocka_unit_test(test_resume_needs_proof_of_history),
         cmocka_unit_test(test_restored_edge_keeps_its_name),
         cmocka_unit_test(test_protocol_window),
+        cmocka_unit_test(test_software_names),
         cmocka_unit_test(test_restored_origin_snapshots_parent_edges),
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_clock_behind_stored_versions),
