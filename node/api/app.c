@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backup.h"
+#include "edgekv_version.h"
 #include "hostgauges.h"
 #include "kv_err.h"
 #include "kv_mem.h"

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "edgekv_version.h"
 #include "kv_err.h"
 #include "kv_log.h"
 #include "kv_mem.h"

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "cli_int.h"
+#include "edgekv_version.h"
 #include "kv_mem.h"
 
 char *cli_fmt(const char *fmt, ...)

@@ -25,6 +25,7 @@
 
 #include "compact.h"
 #include "config.h"
+#include "edgekv_version.h"
 #include "kv_err.h"
 #include "kv_log.h"
 #include "kv_mem.h"

@@ -33,6 +33,7 @@
 #include "compact.h"
 #include "config.h"
 #include "dev.h"
+#include "edgekv_version.h"
 #include "ha_cli.h"
 #include "hostgauges.h"
 #include "kv_err.h"

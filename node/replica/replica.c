@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "edgekv_version.h"
 #include "kv_assert.h"
 #include "kv_err.h"
 #include "kv_log.h"
