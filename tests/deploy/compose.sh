@@ -240,7 +240,9 @@ dcm up -d --no-deps edge4 >"$work/up4.log" 2>&1 ||
   { cat "$work/up4.log" >&2; fail "compose up edge4"; }
 refused() { docker logs "$(cid edge4)" 2>&1 | grep -c "refused: peer certificate: hostname mismatch" >/dev/null; }
 wait_for 20 "edge4's link refused for the name" refused
-docker logs "$(cid edge4)" 2>&1 | grep -m1 "refused: peer certificate" | sed 's/^/   edge4 log: /'
+# awk, not grep -m1: it reads to the end (under pipefail, a writer cut off by
+# SIGPIPE would fail the pipeline, and the script with it).
+docker logs "$(cid edge4)" 2>&1 | awk '/refused: peer certificate/ && !n++' | sed 's/^/   edge4 log: /'
 curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" |
   jq -e '.replication.link != "live"' >/dev/null || fail "edge4's link is live"
 echo "   edge4 /status: $(curl -sf -H "Authorization: Bearer $T" "http://$(hostport edge4 8787)/status" | jq -c '{link: .replication.link, stale: .replication.stale}')"
@@ -252,7 +254,7 @@ step "certificate rotation: new certificates from the same CA, SIGHUP to every n
 nodes=(origin edge1 edge2 edge3)
 metric_of() { # SERVICE NAME [LABEL-MATCH]: a sample of the node's /metrics
   curl -sf "http://$(hostport "$1" 8787)/metrics" | grep "^$2[ {]" | grep -F -- "${3:-}" |
-    awk '{print $2}' | head -1
+    awk 'NR == 1 {print $2}'
 }
 declare -A links0=() expiry0=()
 for s in "${nodes[@]}"; do
@@ -459,7 +461,7 @@ for s in edge1 edge2 edge3; do
   wait_for 60 "$s on the new history" on_history "$s" "$history1"
   wait_for 10 "$s took a snapshot of it" snapshotted "$s"
   wait_for 30 "$s equal to the restored origin" same_as_origin "$s"
-  docker logs --since "$since" "$(cid "$s")" 2>&1 | grep -m1 "restored from a backup" | sed "s/^/   $s log: /"
+  docker logs --since "$since" "$(cid "$s")" 2>&1 | awk '/restored from a backup/ && !n++' | sed "s/^/   $s log: /"
 done
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T" "$e1$base/$ns/values/after-backup")
 [[ $code == 404 ]] || fail "the write after the backup is still at edge1 (HTTP $code)"
