@@ -297,23 +297,27 @@ ctl() { # ctl HOST:PORT COMMAND -> the proxy's answer
   echo "$line"
 }
 
-# select_edges SEL : the control addresses of edges matched by SEL:
-# "edge:N" / "N" / "edgeN" (the N-th edge), "region:NAME" / "NAME", "all".
+# select_edges SEL [names] : the control addresses of edges matched by SEL
+# ("NAME=ADDRESS" with names): "edge:N" / "N" / "edgeN" (the N-th edge),
+# "region:NAME" / "NAME", "all".
 select_edges() {
   local sel=$1
   [[ -f $LAB/hosts.tsv ]] || die "the lab is not up"
-  awk -F'\t' -v sel="$sel" '
+  awk -F'\t' -v sel="$sel" -v names="${2:-}" '
     $1 !~ /^#/ && $3 == "edge" {
       s = sel; sub(/^(edge:|region:)/, "", s)
-      if (s == "all" || s == $1 || "edge" s == $2 || s == $2 || s == $4) print $6
+      if (s == "all" || s == $1 || "edge" s == $2 || s == $2 || s == $4) print (names ? $2 "=" : "") $6
     }' "$LAB/hosts.tsv"
 }
 
+# Each edge's line names the edge and ends with its proxy's at_ns= (the
+# time its freeze began): run.sh dates each edge's partition and heal by
+# it, since the proxies are frozen one after the other.
 cmd_fault() {
   [[ ${1:-} == partition && $# == 3 ]] || die "usage: lab.sh fault partition EDGE|REGION MS"
   local sel=$2 ms=$3 n=0 c
-  for c in $(select_edges "$sel"); do
-    say "$sel: $(ctl "$c" "freeze $ms")"
+  for c in $(select_edges "$sel" names); do
+    say "$sel: ${c%%=*}: $(ctl "${c#*=}" "freeze $ms")"
     n=$((n + 1))
   done
   [[ $n -gt 0 ]] || die "no edge matches $sel"

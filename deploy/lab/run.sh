@@ -106,24 +106,33 @@ for api in ${READS//,/ }; do
   done
 done
 
-# The partitions, at their times after the client starts; each line of
-# faults.txt: when the freeze took effect (CLOCK_REALTIME ns, from the first
-# proxy's answer), its duration in ms and the scenario's selector.
+# The partitions, at their times after the client starts. lab.sh freezes
+# the selected edges' proxies one after the other, so each edge is dated by
+# its own proxy: one line of faults.txt per edge, "AT_NS MS SELECTOR EDGE
+# FAULT" (when that proxy's freeze took effect, CLOCK_REALTIME ns from its
+# at_ns= answer; the duration in ms; the scenario's selector; the edge's
+# number in hosts.tsv; the fault's number in the scenario). That edge's heal
+# is AT_NS + MS, by the same proxy's timer.
 : >"$OUT/live/faults.txt"
 FAULT_PIDS=()
 MAX_PART_S=0
-while read -r at dur sel; do
+while read -r fno at dur sel; do
   [[ -n $at ]] || continue
   MAX_PART_S=$(awk -v a="$MAX_PART_S" -v b="$dur" 'BEGIN { print (b > a ? b : a) }')
   (
     sleep "$at"
     lsel=$([[ $sel == origin ]] && echo all || echo "$sel")
     ms=$(awk -v d="$dur" 'BEGIN { printf "%d", d * 1000 }')
-    at=$("$HERE/lab.sh" fault partition "$lsel" "$ms" | sed -n 's/.* at_ns=\([0-9]*\)$/\1/p' | head -1)
-    echo "${at:?no freeze time from the proxy} $ms $sel" >>"$OUT/live/faults.txt"
+    lines=$("$HERE/lab.sh" fault partition "$lsel" "$ms" |
+      sed -n 's/^lab: [^ ]*: edge\([0-9]*\): ok .* at_ns=\([0-9]*\)$/\2 \1/p')
+    [[ -n $lines ]] || { echo "run.sh: no freeze time from the proxies of $sel" >&2; exit 1; }
+    while read -r at_ns edge; do
+      echo "$at_ns $ms $sel $edge $fno"
+    done <<<"$lines" >>"$OUT/live/faults.txt"
   ) &
   FAULT_PIDS+=($!)
-done < <(jq -r --argjson d "$DUR" '.faults[]? | select(.type == "partition" and .at_s < $d) | "\(.at_s) \(.duration_s // 1) \(.nodes // .node // "all")"' "$SCEN")
+done < <(jq -r --argjson d "$DUR" '.faults // [] | to_entries[] | .key as $k | .value
+  | select(.type == "partition" and .at_s < $d) | "\($k) \(.at_s) \(.duration_s // 1) \(.nodes // .node // "all")"' "$SCEN")
 
 echo "start $(cat /proc/loadavg) $(nproc) cpus" >"$OUT/live/machine.txt"
 "$CLIENT" lag --write-addr "$ORIGIN" --read-addrs "$READS" --acct "$ACCT" --ns "$NSID" \
