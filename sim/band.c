@@ -34,9 +34,9 @@
 
 #include "rng.h"
 
-#define BAND_RESAMPLES_DEFAULT 400 /* the 2.5 % tail is 10 copies: a steady band */
-#define BAND_RESAMPLES_MAX 100000  /* a bound on the work, not a statistical limit */
-#define BAND_GRID_MAX 256          /* 198 body points + 9 tail points + the maximum */
+#define BAND_RESAMPLES_DEFAULT 400    /* the 2.5 % tail is 10 copies: a steady band */
+#define BAND_RESAMPLES_MAX     100000 /* a bound on the work, not a statistical limit */
+#define BAND_GRID_MAX          256    /* 198 body points + 9 tail points + the maximum */
 
 typedef struct {
     double *v;
