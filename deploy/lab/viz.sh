@@ -5,6 +5,8 @@
 #
 #   viz.sh lab SCENARIO HOSTS_TSV SIM_SAMPLES LIVE_SAMPLES OUT_DIR
 #   viz.sh history HISTORY.jsonl WINDOWS OUT_DIR
+#   viz.sh windows SCENARIO     a scenario's faults as WINDOWS lines (for a
+#                               simulated history: edgekv-sim --history)
 #
 # lab: SIM_SAMPLES / LIVE_SAMPLES are the "t_ms edge delay_ms" visibility
 # samples (report.sh's inputs); OUT_DIR must hold report.sh's
@@ -53,6 +55,11 @@ gp_windows() {
       obj++ }' "$1" >"$2"
 }
 
+# scenario_windows SCENARIO : its faults as windows (a clock jump lasts 0 s).
+scenario_windows() {
+  jq -r '.faults[]? | "\(.at_s) \(.at_s + (if .type == "clock_jump" then 0 else (.duration_s // 1) end)) \(.type) \(.type)\(if .type == "clock_jump" then " \(if .by_ms > 0 then "+" else "" end)\(.by_ms) ms" else "" end) \(.nodes // .node // "all")"' "$1"
+}
+
 band() { # band OUT < values
   "$BAND" --resamples "$BAND_RESAMPLES" --seed "$BAND_SEED" >"$1"
 }
@@ -71,8 +78,7 @@ viz_lab() {
   bin_s=$(awk -v d="$dur" -v b="$HEAT_BINS" 'BEGIN { s = d / b; print (s < 0.1 ? 0.1 : s) }')
 
   # The simulator's windows: every fault of the scenario.
-  jq -r '.faults[]? | "\(.at_s) \(.at_s + (if .type == "clock_jump" then 0 else (.duration_s // 1) end)) \(.type) \(.type)\(if .type == "clock_jump" then " \(if .by_ms > 0 then "+" else "" end)\(.by_ms) ms" else "" end) \(.nodes // .node // "all")"' \
-    "$scen" >"$out/windows_sim.txt"
+  scenario_windows "$scen" >"$out/windows_sim.txt"
   # The live windows: a partition from its first edge's freeze to its last
   # edge's heal (report.sh's faults_live.txt: one line per edge when each
   # is dated by its own proxy); crash and clock faults as the lab ran them.
@@ -127,7 +133,7 @@ viz_history() {
        END { for (b = 0; b <= last; b++) printf "%d %d %d %d\n", b, n[b, "ok"] + 0, n[b, "fail"] + 0, n[b, "unknown"] + 0 }' \
     "$out/ops.txt" >"$out/tput.txt"
   local nodes dur bin_s
-  nodes=$(awk '!seen[$5]++ { print $5 }' "$out/ops.txt" | sort | tr '\n' ' ')
+  nodes=$(awk '!seen[$5]++ { print $5 }' "$out/ops.txt" | sort -V | tr '\n' ' ')
   dur=$(awk '$1 > m { m = $1 } END { printf "%d", m + 1 }' "$out/ops.txt")
   bin_s=$(awk -v d="$dur" -v b="$HEAT_BINS" 'BEGIN { s = d / b; print (s < 0.1 ? 0.1 : s) }')
   awk -v nodes="$nodes" -v bin="$bin_s" -v dur="$dur" '
@@ -143,5 +149,6 @@ viz_history() {
 case ${1:-} in
 lab) shift; viz_lab "$@" ;;
 history) shift; viz_history "$@" ;;
-*) die "usage: viz.sh lab SCENARIO HOSTS_TSV SIM_SAMPLES LIVE_SAMPLES OUT_DIR | history HISTORY.jsonl WINDOWS OUT_DIR" ;;
+windows) [[ $# == 2 ]] || die "usage: viz.sh windows SCENARIO"; scenario_windows "$2" ;;
+*) die "usage: viz.sh lab SCENARIO HOSTS_TSV SIM_SAMPLES LIVE_SAMPLES OUT_DIR | history HISTORY.jsonl WINDOWS OUT_DIR | windows SCENARIO" ;;
 esac
