@@ -58,6 +58,15 @@ jq -r '.faults // [] | to_entries[] | .key as $k | .value | select(.type == "par
 LSTART=$(sed -n 's/^# t_start_realtime_ns \([0-9]*\)$/\1/p' "$LIVES")
 awk -v t0="$LSTART" '{ printf "%.3f %s %s %s %s\n", ($1 - t0) / 1e6, $2, $3, (NF >= 5 ? $4 : "-"), (NF >= 5 ? $5 : "o" NR) }' \
   "$LFAULTS" | sort -s -n -k5,5 >"$OUT/faults_live.txt"
+# The lab's crashes and clock jumps (run.sh: faults_more.txt beside
+# LIVE_FAULTS), as windows for the pictures: "start_s end_s kind label".
+LMORE=$(dirname "$LFAULTS")/faults_more.txt
+if [[ -s $LMORE ]]; then
+  awk -v t0="$LSTART" '{ l = $1 ($1 == "clock_jump" ? " " ($6 > 0 ? "+" : "") $6 " ms" : "") " " $4
+    printf "%.3f %.3f %s %s\n", ($2 - t0) / 1e9, ($3 - t0) / 1e9, $1, l }' "$LMORE" >"$OUT/windows_live_more.txt"
+else
+  rm -f "$OUT/windows_live_more.txt"
+fi
 
 # analyse WORLD SAMPLES FAULTS -> one JSON object on stdout, CDF files.
 analyse() {

@@ -87,6 +87,8 @@ viz_lab() {
        END { for (i = 1; i <= n; i++) { k = ord[i]
                printf "%.3f %.3f %s %s %s\n", s[k] / 1000, e[k] / 1000, kind[k], kind[k], sel[k] } }' \
     "$out/faults_live.txt" >"$out/windows_live.txt"
+  # crashes and clock jumps as the lab ran them (report.sh)
+  [[ -f $out/windows_live_more.txt ]] && cat "$out/windows_live_more.txt" >>"$out/windows_live.txt"
 
   local w
   for w in sim live; do

@@ -31,7 +31,12 @@
  *           delay from there; ack_ms: from the send to the acknowledgement;
  *           hit_ms: from the send to the response that hit, an upper bound of
  *           the visibility however late the client ran), the simulator's
- *           --visibility form plus three columns.
+ *           --visibility form plus three columns. --reconnect-reads: a read
+ *           port that closes or refuses (an edge the lab crashed) is not an
+ *           error: that GET counts as a miss (the edge did not serve the
+ *           write), and the port is dialled again at the next poll time, so
+ *           the write is dated between the last failed GET and the first hit
+ *           after the restart; any answer but 200 or 404 is a miss too.
  *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
  *   catchup polls GET /status on PORT (with the operator TOKEN) every 10 ms (retrying while the
@@ -186,8 +191,9 @@ static struct {
     const char *read_hosts[MAX_READ_PORTS]; /* NULL: host */
     const char *write_host;                 /* NULL: host */
     int n_read;
-    long keys;         /* lag: 0 = a fresh key per write, else write i goes to key i % keys */
-    bool estimate_mid; /* lag: date visibility between the last miss and the hit */
+    long keys;            /* lag: 0 = a fresh key per write, else write i goes to key i % keys */
+    bool estimate_mid;    /* lag: date visibility between the last miss and the hit */
+    bool reconnect_reads; /* lag: a read port that closes is a miss, dialled again */
     const char *lab_samples;
     const char *acct, *ns, *token;
     const char *prefix;
@@ -247,6 +253,10 @@ static void parse_args(int argc, char **argv)
     opt.mode = argv[1];
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i];
+        if (!strcmp(k, "--reconnect-reads")) { /* the one option without a value */
+            opt.reconnect_reads = true;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
@@ -392,7 +402,12 @@ typedef struct {
     int64_t op; /* write index, or probe index */
     int role;   /* 0 writer, 1 poller */
     int idx;    /* poller: read-port index */
+    bool down;  /* poller with --reconnect-reads: closed, to be dialled again */
+    const char *host;
 } conn_t;
+
+/* A poller's connection closed or failed (--reconnect-reads; lag mode). */
+static void poller_lost(conn_t *c);
 
 static int g_ep = -1;
 
@@ -427,6 +442,7 @@ static void conn_open_at(conn_t *c, const char *host, int port, int role, int id
     c->role = role;
     c->idx = idx;
     c->in = xmalloc(IN_CAP);
+    c->host = host;
     c->fd = tcp_connect_to(host, port, true);
     if (c->fd < 0)
         die("connect %s:%d: %s", host, port, strerror(errno));
@@ -461,6 +477,10 @@ static void conn_flush(conn_t *c)
             }
             if (errno == EINTR)
                 continue;
+            if (c->role == 1 && opt.reconnect_reads) {
+                poller_lost(c);
+                return;
+            }
             die("send to port %d: %s", c->port, strerror(errno));
         }
         c->out_off += (size_t)n;
@@ -583,10 +603,11 @@ static void consume(conn_t *c, size_t n)
     c->in_len -= n;
 }
 
-/* Reads what is available; dies on EOF or error. */
+/* Reads what is available; dies on EOF or error (a poller with
+ * --reconnect-reads is marked down instead). */
 static void conn_read(conn_t *c)
 {
-    for (;;) {
+    while (!c->down) {
         if (c->in_len == IN_CAP)
             die("response from port %d larger than %d bytes", c->port, IN_CAP);
         ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
@@ -594,12 +615,16 @@ static void conn_read(conn_t *c)
             c->in_len += (size_t)n;
             continue;
         }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (c->role == 1 && opt.reconnect_reads) {
+            poller_lost(c);
+            return;
+        }
         if (n == 0)
             die("port %d closed the connection", c->port);
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return;
         die("recv from port %d: %s", c->port, strerror(errno));
     }
 }
@@ -817,11 +842,52 @@ static struct {
     samples_t *vis;     /* per read port */
     samples_t all, ack_lat;
     int64_t polls, polls_miss;
-    int64_t first_hits; /* probes a port returned on the first GET */
+    int64_t polls_failed; /* GETs on a connection that closed or refused (--reconnect-reads) */
+    int64_t first_hits;   /* probes a port returned on the first GET */
     int64_t max_backlog;
     int64_t *last_miss;   /* per read port: send time of the last GET that missed */
     int64_t t_start_real; /* CLOCK_REALTIME ns at t_start */
 } L;
+
+/* The poll gap after a miss at `t_send`: POLL_US, or POLL_BACKOFF of the
+ * probe's age when that is longer. */
+static int64_t poll_gap(int64_t t_send, int64_t p)
+{
+    int64_t gap = (int64_t)opt.poll_us * 1000;
+    int64_t age_gap = (int64_t)(opt.poll_backoff * (double)(t_send - L.probes[p].t0));
+    return age_gap > gap ? age_gap : gap;
+}
+
+static void poller_lost(conn_t *c)
+{
+    int e = c->idx;
+    close(c->fd); /* leaves the epoll set */
+    c->fd = -1;
+    c->down = true;
+    c->want_out = false;
+    c->in_len = c->out_len = c->out_off = 0;
+    L.polls_failed++;
+    if (c->busy) { /* the GET in flight was not served: a miss at its send time */
+        c->busy = false;
+        L.last_miss[e] = c->t_send;
+        L.next_poll[e] = c->t_send + poll_gap(c->t_send, c->op);
+    }
+}
+
+/* Dials a down poller again (nonblocking: a refusal shows as an error on
+ * the connection, which marks it down again). */
+static void poller_redial(conn_t *c)
+{
+    c->fd = tcp_connect_to(c->host, c->port, true);
+    if (c->fd < 0) {
+        c->fd = -1;
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+    c->down = false;
+}
 
 static void lag_io(conn_t *c)
 {
@@ -863,15 +929,13 @@ static void lag_io(conn_t *c)
                     L.first_hits++;
                 L.cursor[e] = p + 1;
                 L.next_poll[e] = t; /* the next outstanding probe, if any, at once */
-            } else if (r.status == 404 || seen >= 0) {
+            } else if (r.status == 404 || seen >= 0 || opt.reconnect_reads) {
                 L.polls_miss++;
                 L.last_miss[e] = c->t_send;
                 /* Every POLL_US, or every POLL_BACKOFF of the probe's age when
                  * that is longer: the error stays under that fraction of the
                  * delay and the polling load stays bounded when edges lag. */
-                int64_t gap = (int64_t)opt.poll_us * 1000;
-                int64_t age_gap = (int64_t)(opt.poll_backoff * (double)(t - L.probes[p].t0));
-                L.next_poll[e] = c->t_send + (age_gap > gap ? age_gap : gap);
+                L.next_poll[e] = c->t_send + poll_gap(t, p);
             } else {
                 die("read of probe %" PRId64 " on port %d: status %d: %.*s", p, c->port, r.status,
                     (int)(r.blen > 200 ? 200 : r.blen), r.body ? r.body : "");
@@ -996,6 +1060,18 @@ static int run_lag(void)
             if (opt.poll_from_ack && !L.probes[L.cursor[e]].ack)
                 continue; /* polled once the origin acknowledged the write (an ack wakes the loop)
                            */
+            if (L.next_poll[e] <= t && c->down) {
+                poller_redial(c);
+                if (c->down) { /* refused at once: a failed GET now */
+                    L.probes[L.cursor[e]].polls[e]++;
+                    L.polls_failed++;
+                    L.last_miss[e] = t;
+                    L.next_poll[e] = t + poll_gap(t, L.cursor[e]);
+                    if (!wake || L.next_poll[e] < wake)
+                        wake = L.next_poll[e];
+                    continue;
+                }
+            }
             if (L.next_poll[e] <= t) {
                 L.probes[L.cursor[e]].polls[e]++;
                 req_read(c, L.probes[L.cursor[e]].write_idx, L.cursor[e]);
@@ -1036,7 +1112,7 @@ static int run_lag(void)
            "\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_max_ms\":%.3f,"
            "\"probe_every\":%d,\"poll_us\":%d,\"poll_from\":\"%s\",\"poll_backoff\":%.3f,"
            "\"probes\":%" PRId64 ",\"polls\":%" PRId64
-           ",\"polls_per_s\":%.1f,\"first_poll_hits\":%" PRId64 ","
+           ",\"polls_per_s\":%.1f,\"polls_failed\":%" PRId64 ",\"first_poll_hits\":%" PRId64 ","
            "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,"
            "\"after_ack_p50_ms\":%.3f,\"after_ack_p99_ms\":%.3f,\"after_ack_min_ms\":%.3f,"
            "\"tool_cpu_pct\":%.1f,\"per_port\":[",
@@ -1044,8 +1120,9 @@ static int run_lag(void)
            L.max_backlog, pct_ms(&L.ack_lat, 0.5), pct_ms(&L.ack_lat, 0.99), max_ms(&L.ack_lat),
            opt.probe_every, opt.poll_us, opt.poll_from_ack ? "ack" : "send", opt.poll_backoff,
            L.n_probes, L.polls, (double)L.polls / ((double)(t_done - L.t_start) / 1e9),
-           L.first_hits, pct_ms(&L.all, 0.5), pct_ms(&L.all, 0.99), max_ms(&L.all), mean_ms(&L.all),
-           pct_ms(&after, 0.5), pct_ms(&after, 0.99), after.n ? (double)after.v[0] / 1e6 : 0.0,
+           L.polls_failed, L.first_hits, pct_ms(&L.all, 0.5), pct_ms(&L.all, 0.99), max_ms(&L.all),
+           mean_ms(&L.all), pct_ms(&after, 0.5), pct_ms(&after, 0.99),
+           after.n ? (double)after.v[0] / 1e6 : 0.0,
            100 * cpu / ((double)(t_done - L.t_start) / 1e9));
     for (int e = 0; e < opt.n_read; e++) {
         samp_sort(&L.vis[e]);
