@@ -272,13 +272,13 @@ cmd_up() {
   rm -rf "${LAB:?}/nodes" "$LAB/certs"
   mkdir -p "$LAB/nodes"
   echo "$mode" >"$LAB/mode"
+  say "mode $mode ($([[ $mode == namespaces ]] && echo "one network namespace per host on $SUBNET.0/24" || echo "every host on 127.0.0.1: no namespaces here"))"
   rm -f "$LAB/clock_shim"
   if [[ -n $shim || $(jq '[.faults[]? | select(.type == "clock_jump")] | length' "$scenario") -gt 0 ]]; then
     [[ -f $CLOCK_SHIM ]] || die "clock faults need $CLOCK_SHIM (build the tests)"
     echo "$CLOCK_SHIM" >"$LAB/clock_shim"
     say "clock faults: every node under $(basename "$CLOCK_SHIM") (its wall clock + nodes/NAME.shift ms)"
   fi
-  say "mode $mode ($([[ $mode == namespaces ]] && echo "one network namespace per host on $SUBNET.0/24" || echo "every host on 127.0.0.1: no namespaces here"))"
   [[ $mode == namespaces ]] && net_up "$nhosts"
   printf '#idx\tname\trole\tplace\tapi\tcontrol\tnode_pid\tproxy_pid\tnetns\n' >"$LAB/hosts.tsv"
   "$EDGEKV" certs init --dir "$LAB/certs" --edges 0 >/dev/null
