@@ -51,7 +51,7 @@ gp_windows() {
       w = $2 - $1; if (w < 0.05) w = 0.05
       col = ($3 == "partition") ? "#f4a261" : ($3 == "crash") ? "#e63946" : "#6a4c93"
       printf "set object %d rect from %.3f, graph 0 to %.3f, graph 1 back fc rgb \"%s\" fs transparent solid 0.25 noborder\n", obj, $1, $1 + w, col
-      printf "set label %d \"%s\" at %.3f, graph %.2f left front font \",8\" tc rgb \"%s\"\n", obj, lab, $1 + w + 0.2, 0.95 - 0.07 * (NR % 4), col
+      printf "set label %d \"%s\" at %.3f, graph %.2f left offset char 0.5,0 front font \",8\" tc rgb \"%s\"\n", obj, lab, $1, 0.95 - 0.07 * (NR % 4), col
       obj++ }' "$1" >"$2"
 }
 
