@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # test_lab.sh - a short run of deploy/lab/run.sh in loopback mode (no
 # namespaces: parallel test runs share no names) on lab12_partition cut to
-# 6 hosts and 20 s, with a crash of edge:1 (Istanbul) at 8 s for 2 s and a
-# clock jump of edge:2 (Dubai) by +300 ms at 5 s added: the simulator and
+# 6 hosts and 20 s, with a crash of edge:1 (Istanbul) at 8 s for 2 s, a
+# crash of the origin at 11 s for 1 s and a clock jump of edge:2 (Dubai)
+# by +300 ms at 5 s added: the simulator and
 # the lab both run every fault, the report and the figures are written,
 # every edge has samples in both worlds, no live write became visible at an
 # edge sooner than the one-way delay its proxy was configured with, the
 # writes committed during the New York partition reached New York only
 # after the heal (the freeze held them) and those committed while Istanbul
-# was down reached it only after its restart, in both worlds; the crashed
-# node was SIGKILLed and started again on the same data, the clock step
+# was down reached it only after its restart, in both worlds; writes sent
+# while the origin was down failed in both worlds and none was acknowledged
+# then; the crashed nodes were SIGKILLed and started again on the same
+# data, the clock step
 # reached the shifted node's shim file, and the shaded windows name the
 # crash and the clock jump. Behaviour of the lab, not speed of edgekv: no
 # assertion compares the two worlds' figures.
@@ -19,6 +22,7 @@ OUT=$TMP/run
 export EDGEKV_LAB_DIR=$TMP/lab
 
 jq '.faults += [{"type": "crash", "node": "edge:1", "at_s": 8, "duration_s": 2},
+                {"type": "crash", "node": "origin", "at_s": 11, "duration_s": 1},
                 {"type": "clock_jump", "node": "edge:2", "at_s": 5, "by_ms": 300}]' \
   "$REPO/sim/scenarios/lab12_partition.json" >"$TMP/scenario.json"
 "$REPO/deploy/lab/run.sh" "$TMP/scenario.json" --loopback --hosts 6 \
@@ -86,7 +90,21 @@ held2() { # held2 SAMPLES DOWN_MS UP_MS -> writes committed while edge2 was down
 }
 check "simulator: writes wait for the crashed edge's restart" "held 0" "$(held2 "$OUT/sim/visibility.txt" 8000 10000)"
 check "live: writes wait for the crashed edge's restart" "held 0" "$(held2 "$OUT/live/visibility.txt" "$down_ms" "$up_ms")"
+# The origin's crash: SIGKILLed and restarted; the writes sent meanwhile
+# failed (the simulator's too) and none was acknowledged while it was down.
+ocrash=$(awk '$1 == "crash" && $5 == "origin"' "$OUT/live/faults_more.txt")
+read -r _ okill_ns orestart_ns _ <<<"${ocrash:-x 0 0}"
+check "the origin's crash recorded" 1 "$(grep -c . <<<"$ocrash")"
+check "the origin served twice from one data directory" 2 "$(grep -c 'serving http://' "$TMP/lab/nodes/origin.log")"
+[[ $(jq '.writes_failed' "$OUT/live/client.json") -gt 0 ]] && ok "live: writes failed while the origin was down" ||
+  bad "live: no write failed during the origin's crash"
+[[ $(sed -n 's/.* acked [0-9]*, failed \([0-9]*\),.*/\1/p' "$OUT/sim/summary.txt") -gt 0 ]] &&
+  ok "simulator: writes failed while the origin was down" || bad "simulator: no write failed"
+check "live: no write acknowledged while the origin was down" 0 \
+  "$(grep -v '^#' "$OUT/live/visibility.txt" | awk -v a="$okill_ns" -v b="$orestart_ns" -v t="$t0_ns" \
+    'BEGIN { lo = (a - t) / 1e6 + 50; hi = (b - t) / 1e6 } $1 > lo && $1 < hi { n++ } END { print n + 0 }')"
 for w in sim live; do
+  check "$w: the origin's crash shaded" 1 "$(grep -c ' crash crash origin$' "$OUT/windows_$w.txt")"
   check "$w: the crash shaded" 1 "$(grep -c ' crash crash edge:1$' "$OUT/windows_$w.txt")"
   check "$w: the clock jump marked" 1 "$(grep -c ' clock_jump clock_jump +300 ms edge:2$' "$OUT/windows_$w.txt")"
 done
