@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # lab.sh - the network lab: real edgekv hosts with WAN delays between them.
 #
-#   lab.sh up SCENARIO [--hosts N] [--loopback]   start the lab of a scenario
+#   lab.sh up SCENARIO [--hosts N] [--loopback] [--clock-shim]   start the lab
 #   lab.sh down                                   stop it, remove what it made
 #   lab.sh fault partition EDGE|REGION MS         freeze the links of edges
+#   lab.sh fault crash NODE|REGION MS             SIGKILL nodes, restart after MS
+#   lab.sh fault clock NODE|REGION BY_MS          step nodes' wall clocks by BY_MS
 #   lab.sh heal                                   end every fault now
 #   lab.sh stats                                  every proxy's counters
 #   lab.sh status                                 the hosts, one line each
@@ -37,6 +39,19 @@
 # (after checking each still runs the binary it started) and deletes
 # exactly those namespaces, veths and the bridge, by name; it is a no-op
 # when nothing is up, and `up` runs it first. Waits are bounded.
+#
+# Faults: a partition freezes the selected edges' proxies (each answers with
+# the time it froze, at_ns=). A crash SIGKILLs each selected node by its PID,
+# waits MS (the fault's schedule) and starts it again with the same data
+# directory, flags and addresses (the command `up` saved), and records its
+# new PID. A clock fault steps the selected nodes' wall clocks: `up` starts
+# every node under tests/process/clock_shim.c (LD_PRELOAD; a node has no
+# time-offset option, and its clocks are read nowhere else) when the
+# scenario has clock_jump faults or --clock-shim is given, and the fault adds
+# BY_MS to the node's shift file, which the shim re-reads every 5 ms; the
+# node's timers (CLOCK_MONOTONIC) keep their pace, as in the simulator.
+# Selectors: "origin", "edge:N" (0-based, as in scenarios), "edgeN" (the
+# name), "region:NAME" / "NAME", "all" (every edge).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -46,6 +61,7 @@ BUILD=${EDGEKV_BUILD_DIR:-$REPO/build}
 [[ $BUILD = /* ]] || BUILD=$REPO/$BUILD
 EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
 PROXY=${EDGEKV_PROXY:-$BUILD/sim/edgekv-proxy}
+CLOCK_SHIM=${EDGEKV_CLOCK_SHIM:-$BUILD/tests/process/libclock_shim.so}
 NS_PREFIX=ekvlab-h
 BRIDGE=ekvlab-br0
 SUBNET=198.18.0     # /24 of the benchmarking range 198.18.0.0/15
@@ -96,10 +112,10 @@ stop_pid() { # stop_pid PID BINARY
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-wait_line() { # wait_line FILE PATTERN PID WHAT
-  local t
+wait_line() { # wait_line FILE PATTERN PID WHAT [COUNT]: the COUNT-th line (default 1)
+  local t need=${5:-1}
   for ((t = 0; t < START_WAIT_S * 20; t++)); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
+    [[ $(grep -c "$2" "$1" 2>/dev/null) -ge $need ]] && return 0
     kill -0 "$3" 2>/dev/null || { tail -5 "${1%.log}.err" >&2; die "$4 exited early"; }
     sleep 0.05
   done
@@ -182,25 +198,62 @@ cmd_down() {
     say "down"
   fi
   if [[ $(cat "$LAB/mode" 2>/dev/null) == namespaces ]]; then net_down; fi
-  rm -f "$LAB/hosts.tsv" "$LAB/mode"
+  rm -f "$LAB/hosts.tsv" "$LAB/mode" "$LAB/clock_shim"
   return 0
 }
 
-start_node() { # start_node NS NAME LOG ARGS... -> sets NODE_PID
+# start_node NS NAME LOG ARGS... -> sets NODE_PID. Appends to the node's
+# logs (a restart keeps the first run's lines), under the clock shim when
+# the lab has one, and saves the command with the addresses the node got
+# (a port 0 becomes the port it bound) for a restart.
+start_node() {
   local ns=$1 name=$2 log=$3; shift 3
-  (in_ns "$ns" "$EDGEKV" "$@" >"$log" 2>"${log%.log}.err") &
+  local banners
+  banners=$(grep -c "serving http://" "$log" 2>/dev/null || true)
+  (
+    if [[ -f $LAB/clock_shim ]]; then
+      export EDGEKV_CLOCK_SHIFT_FILE=$LAB/nodes/$name.shift LD_PRELOAD=$CLOCK_SHIM
+      export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+    fi
+    in_ns "$ns" "$EDGEKV" "$@" >>"$log" 2>>"${log%.log}.err"
+  ) &
   NODE_PID=$(real_pid $! "$EDGEKV")
   echo "$NODE_PID $EDGEKV" >>"$LAB/pids"
-  wait_line "$log" "serving http://" "$NODE_PID" "$name"
+  wait_line "$log" "serving http://" "$NODE_PID" "$name" $((${banners:-0} + 1))
+  [[ -f $LAB/nodes/$name.cmd ]] && return 0
+  local api repl a prev= out=()
+  api=$(sed -n 's|.*serving http://\([0-9.]*:[0-9]*\).*|\1|p' "$log" | head -1)
+  repl=$(sed -n 's|.*replication: listening on \([^ ]*\).*|\1|p' "$log" | head -1)
+  for a in "$@"; do
+    case $prev in --listen) out+=("$api") ;; --repl-listen) out+=("$repl") ;; *) out+=("$a") ;; esac
+    prev=$a
+  done
+  echo "$ns" >"$LAB/nodes/$name.ns"
+  printf '%s\0' "${out[@]}" >"$LAB/nodes/$name.cmd"
+}
+
+# restart_node NAME : its saved command again; hosts.tsv gets the new PID.
+restart_node() {
+  local name=$1 ns args=()
+  ns=$(cat "$LAB/nodes/$name.ns")
+  mapfile -d '' args <"$LAB/nodes/$name.cmd"
+  start_node "$ns" "$name" "$LAB/nodes/$name.log" "${args[@]}"
+  (
+    flock 9
+    awk -F'\t' -v OFS='\t' -v n="$name" -v p="$NODE_PID" '$2 == n { $7 = p } { print }' \
+      "$LAB/hosts.tsv" >"$LAB/hosts.tsv.new"
+    mv "$LAB/hosts.tsv.new" "$LAB/hosts.tsv"
+  ) 9>"$LAB/hosts.lock"
 }
 
 cmd_up() {
   local scenario=${1:?usage: lab.sh up SCENARIO [--hosts N] [--loopback]}; shift
-  local nhosts= mode=
+  local nhosts= mode= shim=
   while [[ $# -gt 0 ]]; do
     case $1 in
     --hosts) nhosts=$2; shift 2 ;;
     --loopback) mode=loopback; shift ;;
+    --clock-shim) shim=1; shift ;;
     *) die "unknown option $1" ;;
     esac
   done
@@ -220,6 +273,12 @@ cmd_up() {
   mkdir -p "$LAB/nodes"
   echo "$mode" >"$LAB/mode"
   say "mode $mode ($([[ $mode == namespaces ]] && echo "one network namespace per host on $SUBNET.0/24" || echo "every host on 127.0.0.1: no namespaces here"))"
+  rm -f "$LAB/clock_shim"
+  if [[ -n $shim || $(jq '[.faults[]? | select(.type == "clock_jump")] | length' "$scenario") -gt 0 ]]; then
+    [[ -f $CLOCK_SHIM ]] || die "clock faults need $CLOCK_SHIM (build the tests)"
+    echo "$CLOCK_SHIM" >"$LAB/clock_shim"
+    say "clock faults: every node under $(basename "$CLOCK_SHIM") (its wall clock + nodes/NAME.shift ms)"
+  fi
   [[ $mode == namespaces ]] && net_up "$nhosts"
   printf '#idx\tname\trole\tplace\tapi\tcontrol\tnode_pid\tproxy_pid\tnetns\n' >"$LAB/hosts.tsv"
   "$EDGEKV" certs init --dir "$LAB/certs" --edges 0 >/dev/null
@@ -232,6 +291,7 @@ cmd_up() {
     ns=$([[ $mode == namespaces ]] && echo "$NS_PREFIX$i" || echo -)
     ip=$([[ $mode == namespaces ]] && echo "$SUBNET.$((HOST_IP_BASE + i))" || echo 127.0.0.1)
     log=$LAB/nodes/$name.log
+    echo 0 >"$LAB/nodes/$name.shift"
     "$EDGEKV" certs issue --dir "$LAB/certs" --role "$role" --name "$name" --host "$name" \
       --host "$ip" $([[ $role == origin ]] && echo --host localhost --host 127.0.0.1) >/dev/null
     local ppid=- ctl=- listen
@@ -297,26 +357,97 @@ ctl() { # ctl HOST:PORT COMMAND -> the proxy's answer
   echo "$line"
 }
 
-# select_edges SEL : the control addresses of edges matched by SEL:
-# "edge:N" / "N" / "edgeN" (the N-th edge), "region:NAME" / "NAME", "all".
-select_edges() {
+# select_hosts SEL FIELD : FIELD of every host SEL matches: "origin";
+# "edge:N" (the N-th edge, 0-based as in scenarios, i.e. host N+1); "N" or
+# "edgeN" (the host of that number or name); "region:NAME" / "NAME" (the
+# edges of a region); "all" (every edge).
+select_hosts() {
   local sel=$1
   [[ -f $LAB/hosts.tsv ]] || die "the lab is not up"
-  awk -F'\t' -v sel="$sel" '
-    $1 !~ /^#/ && $3 == "edge" {
-      s = sel; sub(/^(edge:|region:)/, "", s)
-      if (s == "all" || s == $1 || "edge" s == $2 || s == $2 || s == $4) print $6
+  awk -F'\t' -v sel="$sel" -v f="$2" '
+    $1 !~ /^#/ {
+      if (sel == "origin") { if ($3 == "origin") print $f; next }
+      if ($3 != "edge") next
+      if (sel ~ /^edge:[0-9]+$/) { if (substr(sel, 6) + 1 == $1) print $f; next }
+      s = sel; sub(/^region:/, "", s)
+      if (s == "all" || s == $1 || s == $2 || s == $4) print $f
     }' "$LAB/hosts.tsv"
 }
 
+# select_edges SEL [names] : the control addresses of the edges SEL matches
+# ("NAME=ADDRESS" with names).
+select_edges() {
+  local sel=$1
+  [[ $sel != origin ]] || die "a partition selects edges (all: every edge's link)"
+  if [[ -n ${2:-} ]]; then
+    paste -d= <(select_hosts "$sel" 2) <(select_hosts "$sel" 6)
+  else
+    select_hosts "$sel" 6
+  fi
+}
+
+# Each edge's line names the edge and ends with its proxy's at_ns= (the
+# time its freeze began): run.sh dates each edge's partition and heal by
+# it, since the proxies are frozen one after the other.
 cmd_fault() {
-  [[ ${1:-} == partition && $# == 3 ]] || die "usage: lab.sh fault partition EDGE|REGION MS"
+  [[ $# == 3 && $3 =~ ^-?[0-9]+$ ]] || die "usage: lab.sh fault partition|crash|clock SELECTOR MS"
+  case $1 in
+  crash) cmd_crash "$2" "$3"; return ;;
+  clock) cmd_clock "$2" "$3"; return ;;
+  partition) ;;
+  *) die "usage: lab.sh fault partition|crash|clock SELECTOR MS" ;;
+  esac
   local sel=$2 ms=$3 n=0 c
-  for c in $(select_edges "$sel"); do
-    say "$sel: $(ctl "$c" "freeze $ms")"
+  for c in $(select_edges "$sel" names); do
+    say "$sel: ${c%%=*}: $(ctl "${c#*=}" "freeze $ms")"
     n=$((n + 1))
   done
   [[ $n -gt 0 ]] || die "no edge matches $sel"
+}
+
+now_ns() { date +%s%N; }
+
+# A crash: SIGKILL every selected node (by its PID, checked to run edgekv),
+# wait until it is gone, MS later start it again. Prints one line per node
+# and step, each with at_ns= (CLOCK_REALTIME): when it was gone, when it was
+# started again; "serving" once it answers.
+cmd_crash() {
+  local sel=$1 ms=$2 name pid t names=()
+  mapfile -t names < <(select_hosts "$sel" 2)
+  [[ ${#names[@]} -gt 0 ]] || die "no node matches $sel"
+  for name in "${names[@]}"; do
+    pid=$(awk -F'\t' -v n="$name" '$2 == n { print $7 }' "$LAB/hosts.tsv")
+    pid_is "$pid" "$EDGEKV" || die "$name (pid $pid) is not running"
+    kill -KILL "$pid"
+    for ((t = 0; t < STOP_WAIT_S * 100; t++)); do
+      pid_is "$pid" "$EDGEKV" || break
+      sleep 0.01
+    done
+    pid_is "$pid" "$EDGEKV" && die "$name (pid $pid) survived SIGKILL"
+    say "$sel: $name: killed pid $pid at_ns=$(now_ns)"
+  done
+  sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')" # the fault's duration, not a wait
+  for name in "${names[@]}"; do
+    local at
+    at=$(now_ns)
+    restart_node "$name"
+    say "$sel: $name: restarted pid $NODE_PID at_ns=$at, serving at_ns=$(now_ns)"
+  done
+}
+
+# A clock fault: BY_MS more on each selected node's shift file (written
+# whole, then renamed over the old one: the shim never reads half).
+cmd_clock() {
+  local sel=$1 by=$2 name cur n=0
+  [[ -f $LAB/clock_shim ]] || die "the lab runs without the clock shim (lab.sh up ... --clock-shim)"
+  for name in $(select_hosts "$sel" 2); do
+    cur=$(cat "$LAB/nodes/$name.shift")
+    echo $((cur + by)) >"$LAB/nodes/$name.shift.new"
+    mv "$LAB/nodes/$name.shift.new" "$LAB/nodes/$name.shift"
+    say "$sel: $name: clock stepped by $by ms, now $((cur + by)) ms at_ns=$(now_ns)"
+    n=$((n + 1))
+  done
+  [[ $n -gt 0 ]] || die "no node matches $sel"
 }
 
 cmd_stats() { # every proxy's counters, one line per edge
@@ -339,5 +470,5 @@ fault) shift; cmd_fault "$@" ;;
 heal) cmd_heal ;;
 stats) [[ -f $LAB/hosts.tsv ]] || die "the lab is not up"; cmd_stats ;;
 status) [[ -f $LAB/hosts.tsv ]] && tr '\t' ' ' <"$LAB/hosts.tsv" || say "not up" ;;
-*) die "usage: lab.sh up SCENARIO [--hosts N] [--loopback] | down | fault partition EDGE|REGION MS | heal | stats | status" ;;
+*) die "usage: lab.sh up SCENARIO [--hosts N] [--loopback] [--clock-shim] | down | fault partition|crash|clock SELECTOR MS | heal | stats | status" ;;
 esac

@@ -25,8 +25,11 @@
 #   - convergence after each partition heals: from the heal to the moment
 #     the last write committed before the heal is visible at every
 #     partitioned edge (0 when none was outstanding at the heal).
-# Writes OUT_DIR/report.md, report.json, cdf_all.csv, cdf_regions.csv,
-# cdf.png, cdf.svg (gnuplot, when installed).
+#   - per edge of a fault dated edge by edge (run.sh: each edge by its own
+#     proxy's freeze), that edge's samples against that edge's heal.
+# Writes OUT_DIR/report.md, report.json, the CDF data files, cdf.png,
+# cdf.svg (gnuplot, when installed), and viz.sh's pictures: timeline,
+# tvis_band and heat (.png, .svg) with their data files.
 set -euo pipefail
 
 [[ $# == 7 ]] || { echo "usage: report.sh SCENARIO HOSTS_TSV SIM_SAMPLES LIVE_SAMPLES LIVE_FAULTS SIM_SUMMARY OUT_DIR" >&2; exit 2; }
@@ -44,11 +47,26 @@ NAME=$(jq -r .name "$SCEN")
 EDGEMAP=$(awk -F'\t' '$1 !~ /^#/ && $3 == "edge" { printf "%s%s=%s", sep, $1, $4; sep = "," }' "$HOSTS")
 NEDGES=$(awk -F'\t' '$1 !~ /^#/ && $3 == "edge"' "$HOSTS" | wc -l)
 
-# Partition windows per world: "start_ms dur_ms selector" lines.
-jq -r '.faults[]? | select(.type == "partition") | "\(.at_s * 1000) \((.duration_s // 1) * 1000) \(.nodes // .node // "all")"' \
+# Partition windows per world: "start_ms dur_ms selector edge fault" lines,
+# the fault's number in the scenario grouping them; edge "-": every edge the
+# selector matches, from one date (the simulator's partitions, and live
+# runs recorded before each edge was dated by its own proxy, whose
+# faults.txt lines have three fields); else the one edge that line dates.
+jq -r '.faults // [] | to_entries[] | .key as $k | .value | select(.type == "partition")
+  | "\(.at_s * 1000) \((.duration_s // 1) * 1000) \(.nodes // .node // "all") - \($k)"' \
   "$SCEN" >"$OUT/faults_sim.txt"
 LSTART=$(sed -n 's/^# t_start_realtime_ns \([0-9]*\)$/\1/p' "$LIVES")
-awk -v t0="$LSTART" '{ printf "%.3f %s %s\n", ($1 - t0) / 1e6, $2, $3 }' "$LFAULTS" >"$OUT/faults_live.txt"
+awk -v t0="$LSTART" '{ printf "%.3f %s %s %s %s\n", ($1 - t0) / 1e6, $2, $3, (NF >= 5 ? $4 : "-"), (NF >= 5 ? $5 : "o" NR) }' \
+  "$LFAULTS" | sort -s -n -k5,5 >"$OUT/faults_live.txt"
+# The lab's crashes and clock jumps (run.sh: faults_more.txt beside
+# LIVE_FAULTS), as windows for the pictures: "start_s end_s kind label".
+LMORE=$(dirname "$LFAULTS")/faults_more.txt
+if [[ -s $LMORE ]]; then
+  awk -v t0="$LSTART" '{ l = $1 ($1 == "clock_jump" ? " " ($6 > 0 ? "+" : "") $6 " ms" : "") " " $4
+    printf "%.3f %.3f %s %s\n", ($2 - t0) / 1e9, ($3 - t0) / 1e9, $1, l }' "$LMORE" >"$OUT/windows_live_more.txt"
+else
+  rm -f "$OUT/windows_live_more.txt"
+fi
 
 # analyse WORLD SAMPLES FAULTS -> one JSON object on stdout, CDF files.
 analyse() {
@@ -66,14 +84,23 @@ analyse() {
     BEGIN {
       n = split(edgemap, em, ",")
       for (i = 1; i <= n; i++) { split(em[i], kv, "="); region[kv[1]] = kv[2]; if (!(kv[2] in seen)) { seen[kv[2]] = 1; regs[++nr] = kv[2] } }
-      nf = 0
-      while ((getline line < faultfile) > 0) { split(line, f, " "); nf++; fstart[nf] = f[1]; fdur[nf] = f[2]; fsel[nf] = f[3] }
+      # one line per fault, or per edge of a fault dated edge by edge: a
+      # sample is judged against its own edge'"'"'s heal; a fault'"'"'s
+      # convergence is the worst over its edges, its window from its first
+      # freeze to its last heal
+      nf = 0; ng = 0
+      while ((getline line < faultfile) > 0) {
+        split(line, f, " "); nf++; fstart[nf] = f[1]; fdur[nf] = f[2]; fsel[nf] = f[3]; fedge[nf] = f[4]
+        g = f[5]; if (!(g in gi)) { gi[g] = ++ng; gsel[ng] = f[3]; gstart[ng] = f[1]; gend[ng] = f[1] + f[2] }
+        fg[nf] = gi[g]; if (f[1] < gstart[gi[g]]) gstart[gi[g]] = f[1]; if (f[1] + f[2] > gend[gi[g]]) gend[gi[g]] = f[1] + f[2]
+      }
     }
     {
       t = $1; e = $2; d = $3; reg = region[e]
       for (k = 1; k <= nf; k++) {
-        heal = fstart[k] + fdur[k]
-        if (selected(fsel[k], e, reg) && t < heal && t + d > heal && t + d - heal > conv[k]) conv[k] = t + d - heal
+        if (fedge[k] != "-" && fedge[k] != e) continue
+        heal = fstart[k] + fdur[k]; g = fg[k]
+        if (selected(fsel[k], e, reg) && t < heal && t + d > heal && t + d - heal > conv[g]) conv[g] = t + d - heal
       }
       if (t < settle) next
       all[++na] = d; r[reg, ++rn[reg]] = d
@@ -100,8 +127,8 @@ analyse() {
         printf "%s{\"edge\":%d,\"region\":\"%s\",\"mean_ms\":%.3f,\"p99_ms\":%.3f}", (e > 1 ? "," : ""), e, region[e], m ? es[e] / m : 0, m ? q(tmp, m, .99) : 0
       }
       printf "],\"heals\":["
-      for (k = 1; k <= nf; k++)
-        printf "%s{\"selector\":\"%s\",\"at_ms\":%.1f,\"duration_ms\":%.1f,\"converge_ms\":%.1f}", (k > 1 ? "," : ""), fsel[k], fstart[k], fdur[k], conv[k] + 0
+      for (g = 1; g <= ng; g++)
+        printf "%s{\"selector\":\"%s\",\"at_ms\":%.1f,\"duration_ms\":%.1f,\"converge_ms\":%.1f}", (g > 1 ? "," : ""), gsel[g], gstart[g], gend[g] - gstart[g], conv[g] + 0
       printf "]}\n"
       for (j = 1; j <= na; j++) printf "%.3f %.6f\n", all[j], j / na > (out "/cdf_all_" world ".txt")
     }' < <(grep -v '^#' "$samples" | sort -g -k3,3)
@@ -169,4 +196,29 @@ LIVEDIR=$(dirname "$LIVES")
 if command -v gnuplot >/dev/null; then
   gnuplot -e "dir='$OUT'; name='$NAME'" "$HERE/cdf.gp"
 fi
+
+# The run's pictures (viz.sh: timeline with fault windows, CDFs with
+# bootstrap bands, lag heat map) and the quantiles' intervals.
+"$HERE/viz.sh" lab "$SCEN" "$HOSTS" "$SIMS" "$LIVES" "$OUT"
+bandq() { awk -v p="$2" '$1 == "#" && $2 == "q" && $3 == p { printf "%.1f [%.1f, %.1f]", $4, $5, $6 }' "$OUT/band_$1.txt"; }
+{
+  echo
+  echo "All edges, nearest-rank quantiles with their bootstrap 95 % intervals (\`edgekv-band\`, 400 resamples, seed 1; ms):"
+  echo
+  echo "| | simulator | live |"
+  echo "|---|---:|---:|"
+  for p in 50 90 99; do echo "| p$p | $(bandq sim $p) | $(bandq live $p) |"; done
+  echo
+  echo "Fault windows (s after the start of the run; a live partition from its first freeze to its last heal):"
+  echo
+  for w in sim live; do
+    echo "- $w: $(awk '{ l = $4; for (i = 5; i <= NF; i++) l = l " " $i; printf "%s%s %.3f-%.3f s", sep, l, $1, $2; sep = "; " }' "$OUT/windows_$w.txt")"
+  done
+  echo
+  echo "![timeline: write -> visible over time, fault windows shaded](timeline.png)"
+  echo
+  echo "![t-visibility with bootstrap 95 % bands](tvis_band.png)"
+  echo
+  echo "![lag heat map, region x time](heat.png)"
+} >>"$OUT/report.md"
 echo "report: $OUT/report.md"

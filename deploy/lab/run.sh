@@ -11,13 +11,20 @@
 # topology (origin, regions with explicit edge counts), the link model (to
 # the proxies), the heartbeat and propagation bound (to the nodes), the
 # workload's write rate, keys and value size (to the client, which writes at
-# the origin and polls every edge), the duration, and the partition faults
-# (to the proxies, at their times, as freezes: the simulator's partition
+# the origin and polls every edge), the duration, and the faults at their
+# times: partitions to the proxies as freezes (the simulator's partition
 # holds frames and retransmits them after the heal, and so does a frozen
-# proxy). Crash and clock-jump faults are run by the simulator only and
-# listed as such. Outputs in DIR (default sim/docs/lab/NAME):
+# proxy); crashes as SIGKILL and a restart after duration_s with the same
+# data and flags; clock jumps as steps of the nodes' wall clocks (lab.sh:
+# the clock shim). An edge's crash makes its polls fail until the restart:
+# the client counts them as misses (--reconnect-reads); the origin's makes
+# the writes sent while it is down fail: the client counts them and takes
+# no sample of them (--reconnect-writes), as the simulator's failed writes
+# have none. Outputs in DIR (default sim/docs/lab/NAME):
 #   sim/        edgekv-sim's results and visibility.txt
-#   live/       visibility.txt, faults.txt, hosts.tsv, the client's summary
+#   live/       visibility.txt, faults.txt (partitions, one line per edge),
+#               faults_more.txt (crashes and clock jumps: "KIND START_NS
+#               END_NS SELECTOR NODE [BY_MS]"), hosts.tsv, the client's summary
 #               (client.json), the proxies' counters and own lateness
 #               (proxy_stats.txt), the load average before and after
 #   report.md, report.json, cdf.png, cdf.svg and the CDF data files.
@@ -81,7 +88,6 @@ DUR=$(jq '.duration_s // 60' "$SCEN")
 RATE=$(jq '.workload.writes_per_s // 10' "$SCEN")
 KEYS=$(jq '.workload.keys // 1000' "$SCEN")
 VALUE_BYTES=$(jq '.workload.value_size | if type == "number" then . elif .type == "constant" then .value else 100 end | floor' "$SCEN")
-jq -r '.faults[]? | select(.type != "partition") | "run.sh: \(.type) at \(.at_s) s runs in the simulator only"' "$SCEN"
 
 echo "== simulator"
 "$SIM" "$SCEN" --out "$OUT/sim" --visibility "$OUT/sim/visibility.txt" | tee "$OUT/sim/summary.txt"
@@ -106,29 +112,68 @@ for api in ${READS//,/ }; do
   done
 done
 
-# The partitions, at their times after the client starts; each line of
-# faults.txt: when the freeze took effect (CLOCK_REALTIME ns, from the first
-# proxy's answer), its duration in ms and the scenario's selector.
+# The partitions, at their times after the client starts. lab.sh freezes
+# the selected edges' proxies one after the other, so each edge is dated by
+# its own proxy: one line of faults.txt per edge, "AT_NS MS SELECTOR EDGE
+# FAULT" (when that proxy's freeze took effect, CLOCK_REALTIME ns from its
+# at_ns= answer; the duration in ms; the scenario's selector; the edge's
+# number in hosts.tsv; the fault's number in the scenario). That edge's heal
+# is AT_NS + MS, by the same proxy's timer.
 : >"$OUT/live/faults.txt"
 FAULT_PIDS=()
 MAX_PART_S=0
-while read -r at dur sel; do
+while read -r fno at dur sel; do
   [[ -n $at ]] || continue
   MAX_PART_S=$(awk -v a="$MAX_PART_S" -v b="$dur" 'BEGIN { print (b > a ? b : a) }')
   (
     sleep "$at"
     lsel=$([[ $sel == origin ]] && echo all || echo "$sel")
     ms=$(awk -v d="$dur" 'BEGIN { printf "%d", d * 1000 }')
-    at=$("$HERE/lab.sh" fault partition "$lsel" "$ms" | sed -n 's/.* at_ns=\([0-9]*\)$/\1/p' | head -1)
-    echo "${at:?no freeze time from the proxy} $ms $sel" >>"$OUT/live/faults.txt"
+    lines=$("$HERE/lab.sh" fault partition "$lsel" "$ms" |
+      sed -n 's/^lab: [^ ]*: edge\([0-9]*\): ok .* at_ns=\([0-9]*\)$/\2 \1/p')
+    [[ -n $lines ]] || { echo "run.sh: no freeze time from the proxies of $sel" >&2; exit 1; }
+    while read -r at_ns edge; do
+      echo "$at_ns $ms $sel $edge $fno"
+    done <<<"$lines" >>"$OUT/live/faults.txt"
   ) &
   FAULT_PIDS+=($!)
-done < <(jq -r --argjson d "$DUR" '.faults[]? | select(.type == "partition" and .at_s < $d) | "\(.at_s) \(.duration_s // 1) \(.nodes // .node // "all")"' "$SCEN")
+done < <(jq -r --argjson d "$DUR" '.faults // [] | to_entries[] | .key as $k | .value
+  | select(.type == "partition" and .at_s < $d) | "\($k) \(.at_s) \(.duration_s // 1) \(.nodes // .node // "all")"' "$SCEN")
+
+# Crashes and clock jumps, at their times: "KIND START_NS END_NS SELECTOR
+# NODE [BY_MS]" lines of faults_more.txt, from lab.sh's at_ns= answers (a
+# crash from the node gone to its start again; a clock jump at its step).
+: >"$OUT/live/faults_more.txt"
+RECONNECT=()
+while read -r kind at val sel; do
+  [[ -n $kind ]] || continue
+  if [[ $kind == crash ]]; then
+    RECONNECT=(--reconnect-reads --reconnect-writes)
+    MAX_PART_S=$(awk -v a="$MAX_PART_S" -v b="$val" 'BEGIN { print (b > a ? b : a) }')
+  fi
+  (
+    sleep "$at"
+    if [[ $kind == crash ]]; then
+      out=$("$HERE/lab.sh" fault crash "$sel" "$(awk -v d="$val" 'BEGIN { printf "%d", d * 1000 }')")
+      while read -r node; do
+        k=$(sed -n "s/^lab: [^ ]*: $node: killed pid [0-9]* at_ns=\([0-9]*\)$/\1/p" <<<"$out")
+        r=$(sed -n "s/^lab: [^ ]*: $node: restarted pid [0-9]* at_ns=\([0-9]*\),.*/\1/p" <<<"$out")
+        echo "crash ${k:?} ${r:?} $sel $node"
+      done < <(sed -n 's/^lab: [^ ]*: \([a-z0-9]*\): killed .*/\1/p' <<<"$out")
+    else
+      "$HERE/lab.sh" fault clock "$sel" "$val" |
+        sed -n "s/^lab: [^ ]*: \([a-z0-9]*\): clock stepped by \(-*[0-9]*\) ms.* at_ns=\([0-9]*\)$/clock_jump \3 \3 $sel \1 \2/p"
+    fi >>"$OUT/live/faults_more.txt"
+  ) &
+  FAULT_PIDS+=($!)
+done < <(jq -r --argjson d "$DUR" '.faults[]? | select(.at_s < $d)
+  | select(.type == "clock_jump" or .type == "crash")
+  | "\(.type) \(.at_s) \(if .type == "crash" then (.duration_s // 1) else .by_ms end) \(.node // .nodes // "all")"' "$SCEN")
 
 echo "start $(cat /proc/loadavg) $(nproc) cpus" >"$OUT/live/machine.txt"
 "$CLIENT" lag --write-addr "$ORIGIN" --read-addrs "$READS" --acct "$ACCT" --ns "$NSID" \
   --token "$TOKEN" --rate "$RATE" --seconds "$DUR" --conns "$CLIENT_CONNS" --probe-every 1 \
-  --poll-from ack --poll-us "$POLL_US" --poll-backoff "$POLL_BACKOFF" --estimate mid \
+  --poll-from ack --poll-us "$POLL_US" --poll-backoff "$POLL_BACKOFF" --estimate mid "${RECONNECT[@]}" \
   --keys "$KEYS" --value-bytes "$VALUE_BYTES" --prefix lab \
   --probe-timeout "$(awk -v m="$MAX_PART_S" -v s="$PROBE_SLACK_S" 'BEGIN { print m + s }')" \
   --lab-samples "$OUT/live/visibility.txt" >"$OUT/live/client.json"

@@ -31,7 +31,17 @@
  *           delay from there; ack_ms: from the send to the acknowledgement;
  *           hit_ms: from the send to the response that hit, an upper bound of
  *           the visibility however late the client ran), the simulator's
- *           --visibility form plus three columns.
+ *           --visibility form plus three columns. --reconnect-reads: a read
+ *           port that closes or refuses (an edge the lab crashed) is not an
+ *           error: that GET counts as a miss (the edge did not serve the
+ *           write), and the port is dialled again at the next poll time, so
+ *           the write is dated between the last failed GET and the first hit
+ *           after the restart; any answer but 200 or 404 is a miss too.
+ *           --reconnect-writes: a write whose connection closes or refuses,
+ *           or that is answered with an error (an origin the lab crashed),
+ *           fails: it is counted, never polled and has no sample (as the
+ *           simulator's writes to a crashed origin), and the connection is
+ *           dialled again for the next write.
  *   bulk    COUNT keys PREFIX%09d from START (value VALUE_BYTES bytes) through the REST
  *           bulk endpoint, BATCH per request, one request in flight.
  *   catchup polls GET /status on PORT (with the operator TOKEN) every 10 ms (retrying while the
@@ -186,8 +196,10 @@ static struct {
     const char *read_hosts[MAX_READ_PORTS]; /* NULL: host */
     const char *write_host;                 /* NULL: host */
     int n_read;
-    long keys;         /* lag: 0 = a fresh key per write, else write i goes to key i % keys */
-    bool estimate_mid; /* lag: date visibility between the last miss and the hit */
+    long keys;             /* lag: 0 = a fresh key per write, else write i goes to key i % keys */
+    bool estimate_mid;     /* lag: date visibility between the last miss and the hit */
+    bool reconnect_reads;  /* lag: a read port that closes is a miss, dialled again */
+    bool reconnect_writes; /* lag: a write that fails is counted, its connection dialled again */
     const char *lab_samples;
     const char *acct, *ns, *token;
     const char *prefix;
@@ -247,6 +259,14 @@ static void parse_args(int argc, char **argv)
     opt.mode = argv[1];
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i];
+        if (!strcmp(k, "--reconnect-reads")) { /* the options without a value */
+            opt.reconnect_reads = true;
+            continue;
+        }
+        if (!strcmp(k, "--reconnect-writes")) {
+            opt.reconnect_writes = true;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
@@ -392,7 +412,14 @@ typedef struct {
     int64_t op; /* write index, or probe index */
     int role;   /* 0 writer, 1 poller */
     int idx;    /* poller: read-port index */
+    bool down;  /* poller with --reconnect-reads: closed, to be dialled again */
+    const char *host;
 } conn_t;
+
+/* A poller's connection closed or failed (--reconnect-reads; lag mode). */
+static void poller_lost(conn_t *c);
+/* A writer's (--reconnect-writes; lag mode). */
+static void writer_lost(conn_t *c);
 
 static int g_ep = -1;
 
@@ -427,6 +454,7 @@ static void conn_open_at(conn_t *c, const char *host, int port, int role, int id
     c->role = role;
     c->idx = idx;
     c->in = xmalloc(IN_CAP);
+    c->host = host;
     c->fd = tcp_connect_to(host, port, true);
     if (c->fd < 0)
         die("connect %s:%d: %s", host, port, strerror(errno));
@@ -461,6 +489,14 @@ static void conn_flush(conn_t *c)
             }
             if (errno == EINTR)
                 continue;
+            if (c->role == 1 && opt.reconnect_reads) {
+                poller_lost(c);
+                return;
+            }
+            if (c->role == 0 && opt.reconnect_writes) {
+                writer_lost(c);
+                return;
+            }
             die("send to port %d: %s", c->port, strerror(errno));
         }
         c->out_off += (size_t)n;
@@ -583,10 +619,11 @@ static void consume(conn_t *c, size_t n)
     c->in_len -= n;
 }
 
-/* Reads what is available; dies on EOF or error. */
+/* Reads what is available; dies on EOF or error (a poller with
+ * --reconnect-reads is marked down instead). */
 static void conn_read(conn_t *c)
 {
-    for (;;) {
+    while (!c->down) {
         if (c->in_len == IN_CAP)
             die("response from port %d larger than %d bytes", c->port, IN_CAP);
         ssize_t n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, 0);
@@ -594,12 +631,20 @@ static void conn_read(conn_t *c)
             c->in_len += (size_t)n;
             continue;
         }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (c->role == 1 && opt.reconnect_reads) {
+            poller_lost(c);
+            return;
+        }
+        if (c->role == 0 && opt.reconnect_writes) {
+            writer_lost(c);
+            return;
+        }
         if (n == 0)
             die("port %d closed the connection", c->port);
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return;
         die("recv from port %d: %s", c->port, strerror(errno));
     }
 }
@@ -799,6 +844,7 @@ typedef struct {
     int64_t *vis; /* per read port: delay, ns */
     int64_t
         *hit; /* per read port: from t0 to the response that hit, ns (vis without --estimate mid) */
+    bool failed; /* the write failed (--reconnect-writes): never polled, no sample */
 } probe_t;
 
 static struct {
@@ -807,6 +853,7 @@ static struct {
     int *idle;
     int n_idle;
     int64_t total, sent, acked;
+    int64_t failed; /* writes that failed (--reconnect-writes) */
     int64_t t_start, t_last_send;
     int64_t interval_ns;
     probe_t *probes;
@@ -817,18 +864,86 @@ static struct {
     samples_t *vis;     /* per read port */
     samples_t all, ack_lat;
     int64_t polls, polls_miss;
-    int64_t first_hits; /* probes a port returned on the first GET */
+    int64_t polls_failed; /* GETs on a connection that closed or refused (--reconnect-reads) */
+    int64_t first_hits;   /* probes a port returned on the first GET */
     int64_t max_backlog;
     int64_t *last_miss;   /* per read port: send time of the last GET that missed */
     int64_t t_start_real; /* CLOCK_REALTIME ns at t_start */
 } L;
+
+/* The poll gap after a miss at `t_send`: POLL_US, or POLL_BACKOFF of the
+ * probe's age when that is longer. */
+static int64_t poll_gap(int64_t t_send, int64_t p)
+{
+    int64_t gap = (int64_t)opt.poll_us * 1000;
+    int64_t age_gap = (int64_t)(opt.poll_backoff * (double)(t_send - L.probes[p].t0));
+    return age_gap > gap ? age_gap : gap;
+}
+
+/* Write `i` failed: counted, and its probe (if it is one) is skipped. */
+static void write_failed(int64_t i)
+{
+    L.failed++;
+    if (i % opt.probe_every == 0)
+        L.probes[i / opt.probe_every].failed = true;
+}
+
+static void writer_lost(conn_t *c)
+{
+    close(c->fd); /* leaves the epoll set */
+    c->fd = -1;
+    c->down = true;
+    c->want_out = false;
+    c->in_len = c->out_len = c->out_off = 0;
+    if (c->busy) {
+        c->busy = false;
+        write_failed(c->op);
+        L.idle[L.n_idle++] = (int)(c - L.writers);
+    }
+}
+
+static void poller_lost(conn_t *c)
+{
+    int e = c->idx;
+    close(c->fd); /* leaves the epoll set */
+    c->fd = -1;
+    c->down = true;
+    c->want_out = false;
+    c->in_len = c->out_len = c->out_off = 0;
+    L.polls_failed++;
+    if (c->busy) { /* the GET in flight was not served: a miss at its send time */
+        c->busy = false;
+        L.last_miss[e] = c->t_send;
+        L.next_poll[e] = c->t_send + poll_gap(c->t_send, c->op);
+    }
+}
+
+/* Dials a down poller again (nonblocking: a refusal shows as an error on
+ * the connection, which marks it down again). */
+static void poller_redial(conn_t *c)
+{
+    c->fd = tcp_connect_to(c->host, c->port, true);
+    if (c->fd < 0) {
+        c->fd = -1;
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+    c->down = false;
+}
 
 static void lag_io(conn_t *c)
 {
     resp_t r;
     while (c->busy && parse_response(c, opt.proto, &r)) {
         int64_t t = now_ns();
-        if (c->role == 0) {
+        if (c->role == 0 && opt.reconnect_writes && r.status != 200) {
+            consume(c, r.total);
+            c->busy = false;
+            write_failed(c->op);
+            L.idle[L.n_idle++] = (int)(c - L.writers);
+        } else if (c->role == 0) {
             check_write_ok(c, &r);
             consume(c, r.total);
             c->busy = false;
@@ -863,15 +978,13 @@ static void lag_io(conn_t *c)
                     L.first_hits++;
                 L.cursor[e] = p + 1;
                 L.next_poll[e] = t; /* the next outstanding probe, if any, at once */
-            } else if (r.status == 404 || seen >= 0) {
+            } else if (r.status == 404 || seen >= 0 || opt.reconnect_reads) {
                 L.polls_miss++;
                 L.last_miss[e] = c->t_send;
                 /* Every POLL_US, or every POLL_BACKOFF of the probe's age when
                  * that is longer: the error stays under that fraction of the
                  * delay and the polling load stays bounded when edges lag. */
-                int64_t gap = (int64_t)opt.poll_us * 1000;
-                int64_t age_gap = (int64_t)(opt.poll_backoff * (double)(t - L.probes[p].t0));
-                L.next_poll[e] = c->t_send + (age_gap > gap ? age_gap : gap);
+                L.next_poll[e] = c->t_send + poll_gap(t, p);
             } else {
                 die("read of probe %" PRId64 " on port %d: status %d: %.*s", p, c->port, r.status,
                     (int)(r.blen > 200 ? 200 : r.blen), r.body ? r.body : "");
@@ -895,7 +1008,7 @@ static void write_samples(void)
     for (int e = 0; e < opt.n_read; e++)
         fprintf(f, "# replica %d: read port %d\n", e + 1, opt.read_ports[e]);
     for (int64_t p = 0; p < L.n_probes; p++)
-        for (int e = 0; e < opt.n_read; e++)
+        for (int e = 0; e < opt.n_read && !L.probes[p].failed; e++)
             fprintf(f, "%d %.4f\n", e + 1, (double)L.probes[p].vis[e] / 1e6);
     if (ferror(f) | fclose(f))
         die("cannot write %s", opt.samples);
@@ -914,6 +1027,8 @@ static void write_lab_samples(void)
             L.t_start_real);
     for (int64_t p = 0; p < L.n_probes; p++) {
         const probe_t *pr = &L.probes[p];
+        if (pr->failed)
+            continue;
         double t_ack_ms = (double)(pr->t0 + pr->ack - L.t_start) / 1e6;
         for (int e = 0; e < opt.n_read; e++)
             fprintf(f, "%.3f %d %.3f %.3f %.3f\n", t_ack_ms, e + 1,
@@ -960,6 +1075,13 @@ static int run_lag(void)
         /* Paced writes: every write that is due, on an idle connection. */
         while (L.sent < L.total && L.t_start + L.sent * L.interval_ns <= t && L.n_idle > 0) {
             conn_t *c = &L.writers[L.idle[--L.n_idle]];
+            if (c->down) {
+                c->fd = tcp_connect_to(c->host, c->port, true);
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+                if (c->fd >= 0 && epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+                    die("epoll_ctl: %s", strerror(errno));
+                c->down = c->fd < 0;
+            }
             int64_t i = L.sent++;
             if (i % opt.probe_every == 0) {
                 probe_t *p = &L.probes[L.n_probes];
@@ -969,6 +1091,12 @@ static int run_lag(void)
                 p->hit = xcalloc((size_t)opt.n_read, sizeof *p->hit);
                 p->t0 = now_ns();
                 L.n_probes++;
+            }
+            if (c->down) { /* refused at once: this write fails now */
+                write_failed(i);
+                L.idle[L.n_idle++] = (int)(c - L.writers);
+                t = now_ns();
+                continue;
             }
             req_write(c, i);
             L.t_last_send = c->t_send;
@@ -985,6 +1113,8 @@ static int run_lag(void)
         bool outstanding = false;
         for (int e = 0; e < opt.n_read; e++) {
             conn_t *c = &L.pollers[e];
+            while (L.cursor[e] < L.n_probes && L.probes[L.cursor[e]].failed && !c->busy)
+                L.cursor[e]++; /* a failed write is never visible */
             if (L.cursor[e] >= L.n_probes)
                 continue;
             outstanding = true;
@@ -996,6 +1126,18 @@ static int run_lag(void)
             if (opt.poll_from_ack && !L.probes[L.cursor[e]].ack)
                 continue; /* polled once the origin acknowledged the write (an ack wakes the loop)
                            */
+            if (L.next_poll[e] <= t && c->down) {
+                poller_redial(c);
+                if (c->down) { /* refused at once: a failed GET now */
+                    L.probes[L.cursor[e]].polls[e]++;
+                    L.polls_failed++;
+                    L.last_miss[e] = t;
+                    L.next_poll[e] = t + poll_gap(t, L.cursor[e]);
+                    if (!wake || L.next_poll[e] < wake)
+                        wake = L.next_poll[e];
+                    continue;
+                }
+            }
             if (L.next_poll[e] <= t) {
                 L.probes[L.cursor[e]].polls[e]++;
                 req_read(c, L.probes[L.cursor[e]].write_idx, L.cursor[e]);
@@ -1004,7 +1146,7 @@ static int run_lag(void)
                 wake = L.next_poll[e];
             }
         }
-        if (L.sent == L.total && L.acked == L.total && !outstanding)
+        if (L.sent == L.total && L.acked + L.failed == L.total && !outstanding)
             break;
         if (L.sent < L.total && L.n_idle > 0) {
             int64_t nx = L.t_start + L.sent * L.interval_ns;
@@ -1025,26 +1167,28 @@ static int run_lag(void)
      * edge showed the value before the ack reached us). */
     samples_t after = {0};
     for (int64_t p = 0; p < L.n_probes; p++)
-        for (int e = 0; e < opt.n_read; e++)
+        for (int e = 0; e < opt.n_read && !L.probes[p].failed; e++)
             samp_add(&after, L.probes[p].vis[e] - L.probes[p].ack);
     samp_sort(&after);
     double window = (double)(L.t_last_send - L.t_start) / 1e9 + 1.0 / opt.rate;
     samp_sort(&L.all);
     samp_sort(&L.ack_lat);
     printf("{\"mode\":\"lag\",\"proto\":\"%s\",\"write_port\":%d,\"conns\":%d,\"target_rate\":%.1f,"
-           "\"writes\":%" PRId64 ",\"achieved_rate\":%.1f,\"max_backlog\":%" PRId64 ","
+           "\"writes\":%" PRId64 ",\"writes_failed\":%" PRId64
+           ",\"achieved_rate\":%.1f,\"max_backlog\":%" PRId64 ","
            "\"ack_p50_ms\":%.3f,\"ack_p99_ms\":%.3f,\"ack_max_ms\":%.3f,"
            "\"probe_every\":%d,\"poll_us\":%d,\"poll_from\":\"%s\",\"poll_backoff\":%.3f,"
            "\"probes\":%" PRId64 ",\"polls\":%" PRId64
-           ",\"polls_per_s\":%.1f,\"first_poll_hits\":%" PRId64 ","
+           ",\"polls_per_s\":%.1f,\"polls_failed\":%" PRId64 ",\"first_poll_hits\":%" PRId64 ","
            "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,"
            "\"after_ack_p50_ms\":%.3f,\"after_ack_p99_ms\":%.3f,\"after_ack_min_ms\":%.3f,"
            "\"tool_cpu_pct\":%.1f,\"per_port\":[",
-           proto_name(), opt.write_port, opt.conns, opt.rate, L.acked, (double)L.acked / window,
-           L.max_backlog, pct_ms(&L.ack_lat, 0.5), pct_ms(&L.ack_lat, 0.99), max_ms(&L.ack_lat),
-           opt.probe_every, opt.poll_us, opt.poll_from_ack ? "ack" : "send", opt.poll_backoff,
-           L.n_probes, L.polls, (double)L.polls / ((double)(t_done - L.t_start) / 1e9),
-           L.first_hits, pct_ms(&L.all, 0.5), pct_ms(&L.all, 0.99), max_ms(&L.all), mean_ms(&L.all),
+           proto_name(), opt.write_port, opt.conns, opt.rate, L.acked, L.failed,
+           (double)L.acked / window, L.max_backlog, pct_ms(&L.ack_lat, 0.5),
+           pct_ms(&L.ack_lat, 0.99), max_ms(&L.ack_lat), opt.probe_every, opt.poll_us,
+           opt.poll_from_ack ? "ack" : "send", opt.poll_backoff, L.n_probes, L.polls,
+           (double)L.polls / ((double)(t_done - L.t_start) / 1e9), L.polls_failed, L.first_hits,
+           pct_ms(&L.all, 0.5), pct_ms(&L.all, 0.99), max_ms(&L.all), mean_ms(&L.all),
            pct_ms(&after, 0.5), pct_ms(&after, 0.99), after.n ? (double)after.v[0] / 1e6 : 0.0,
            100 * cpu / ((double)(t_done - L.t_start) / 1e9));
     for (int e = 0; e < opt.n_read; e++) {

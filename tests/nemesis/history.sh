@@ -8,14 +8,18 @@
 # link healed, every edge's digest equal to the origin's, final reads of
 # every key at every node, and edgekv-check (sim/hcheck.h) over the history.
 #
-# Usage: history.sh [--seed N] [--seconds S] [--expect VIOLATION]
+# Usage: history.sh [--seed N] [--seconds S] [--expect VIOLATION] [--out DIR]
 # Without --expect the checker must pass; with it (the deliberately broken
 # build edgekv-broken) it must fail with at least one VIOLATION of that
 # kind: the test fails if the checker passes there. The binaries come from
 # $EDGEKV, $CUTPROXY, $NEMESIS_CLIENT and $EDGEKV_CHECK (ctest sets them),
 # else from $BUILD (default: build/ at the top of the source tree). The
 # client's threads are seeded; the fault schedule is fixed. EDGEKV_KEEP_TMP=1
-# keeps the history and every log.
+# keeps the history and every log. Every run draws its pictures
+# (deploy/lab/viz.sh history: latency and operations/s over time with the
+# partition and cut shaded, latency CDFs with bootstrap bands, a node x time
+# heat map) into DIR (default: the run's temporary directory, figures/),
+# with the history and the fault windows.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$HERE/../../build}
@@ -23,8 +27,9 @@ export EDGEKV=${EDGEKV:-$BUILD/node/edgekv}
 CUTPROXY=${CUTPROXY:-$BUILD/sim/edgekv-proxy}
 NEMESIS_CLIENT=${NEMESIS_CLIENT:-$BUILD/tests/nemesis/nemesis_client}
 EDGEKV_CHECK=${EDGEKV_CHECK:-$BUILD/sim/edgekv-check}
+export EDGEKV_BAND=${EDGEKV_BAND:-$(dirname "$EDGEKV_CHECK")/edgekv-band}
 
-SEED=12 SECONDS_RUN=20 EXPECT=
+SEED=12 SECONDS_RUN=20 EXPECT= OUT=
 # Few keys, so the writers', the readers' and the sessions' operations
 # collide: conflicting writes on every key within the run.
 KEYS=8 WRITERS=2 READERS=2 SESSIONS=3
@@ -40,6 +45,7 @@ while [[ $# -gt 0 ]]; do
   --seed) SEED=$2 ;;
   --seconds) SECONDS_RUN=$2 ;;
   --expect) EXPECT=$2 ;;
+  --out) OUT=$2 ;;
   *) echo "history.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift 2
@@ -54,6 +60,21 @@ echo "history: $EDGEKV, seed $SEED, $SECONDS_RUN s, $KEYS keys, $WRITERS writers
 cluster_start
 
 HISTORY=$TMP/history.jsonl
+OUT=${OUT:-$TMP/figures}
+mkdir -p "$OUT"
+# The fault windows for the pictures, "start_s end_s kind label" after the
+# client's start (CLOCK_REALTIME): each from its proxy's at_ns= answer. The
+# pictures' time axis starts at the history's first invoke, a few ms after.
+WINDOWS=$OUT/windows_run.txt
+: >"$WINDOWS"
+window() { # window REPLY KIND LABEL
+  local at
+  at=$(sed -n 's/.* at_ns=\([0-9]*\)$/\1/p' <<<"$1")
+  [[ -n $at ]] || return 0
+  awk -v a="$at" -v s="$T_START" -v ms="$FAULT_MS" -v k="$2" -v l="$3" \
+    'BEGIN { b = a / 1e9 - s; printf "%.3f %.3f %s %s\n", b, b + ms / 1000, k, l }' >>"$WINDOWS"
+}
+T_START=$EPOCHREALTIME
 "$NEMESIS_CLIENT" --ledger "$HISTORY" --token "$TOK" "${NODES[@]}" --keys "$KEYS" \
   --writers "$WRITERS" --readers "$READERS" --sessions "$SESSIONS" --seconds "$SECONDS_RUN" \
   --seed "$SEED" >"$TMP/client.log" 2>&1 &
@@ -65,10 +86,12 @@ PIDS+=("$CLIENT")
 sleep "$FAULT_AT_S"
 reply=$(ctl 2 "freeze $FAULT_MS")
 [[ $reply == ok* ]] && ok "edge2's link frozen for $FAULT_MS ms" || bad "proxy2 freeze: $reply"
+window "$reply" partition "partition edge2"
 sleep "$((FAULT_MS / 1000 + 1))"
 wait_for "edge2 live after the partition" 60 live "${EHTTP[2]}" && ok "edge2 back after the partition"
 reply=$(ctl 1 "cut $FAULT_MS")
 [[ $reply == ok* ]] && ok "edge1's link cut for $FAULT_MS ms" || bad "proxy1 cut: $reply"
+window "$reply" cut "cut edge1"
 
 set +e
 wait "$CLIENT"
@@ -101,6 +124,17 @@ else
   n=$(grep -c "^VIOLATION $EXPECT on key" "$TMP/check.out" || true)
   [[ $n -gt 0 ]] && ok "the counterexample is a $EXPECT violation" ||
     bad "no $EXPECT violation printed"
+fi
+# The pictures of the run.
+cp "$HISTORY" "$OUT/history.jsonl"
+if "$HERE/../../deploy/lab/viz.sh" history "$HISTORY" "$WINDOWS" "$OUT" >"$TMP/viz.log" 2>&1; then
+  check "both fault windows recorded for the pictures" 2 "$(wc -l <"$WINDOWS")"
+  for f in history_timeline history_latency history_heat; do
+    command -v gnuplot >/dev/null || break
+    [[ -s $OUT/$f.png && -s $OUT/$f.svg ]] && ok "$f drawn" || bad "$f missing"
+  done
+else
+  bad "viz.sh history failed: $(tail -2 "$TMP/viz.log")"
 fi
 if [[ $FAIL -ne 0 && -z ${EDGEKV_KEEP_TMP:-} ]]; then
   cp "$HISTORY" "/tmp/history-$SEED.jsonl" && echo "history kept in /tmp/history-$SEED.jsonl"
