@@ -112,6 +112,8 @@ static uint64_t hop(sim_t *s, uint32_t node, uint32_t up, uint64_t t, size_t len
 {
     const sim_scenario_t *sc = s->sc;
     sim_node_t *c = &s->nodes[node];
+    if (!(dir & DIR_UP) && up == 0)
+        s->origin_tx_bytes += len;
     if (len && !(dir & DIR_UP) && up == 0 && sc->origin_uplink_mbps > 0) {
         t = (t > s->origin_tx_free ? t : s->origin_tx_free) + ser_ns(len, sc->origin_uplink_mbps);
         s->origin_tx_free = t;
