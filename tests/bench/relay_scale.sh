@@ -235,11 +235,11 @@ jq -s --arg load0 "$LOAD0" --arg load1 "$LOAD1" --arg date "$(date -u +%FT%TZ)" 
 R() { jq -r "$2" "$TMP/$1.result.json"; }
 echo "relay scale: $NEDGES edges, $RATE writes/s of $VALUE_BYTES B at the origin for ${SECS}s, every ${PROBE_EVERY}th probed at every edge"
 echo "($(nproc) CPUs, load average $LOAD0 before, $LOAD1 after; $(date -u +%F))"
-printf '%-28s | %-9s | %-12s | %-16s | %-19s | %-19s\n' cluster "origin CPU" "origin RSS" "origin peak RSS" "visible p50/p99 ms" "at all edges p50/p99"
+printf '%-32s | %-9s | %-12s | %-16s | %-19s | %-19s\n' cluster "origin CPU" "origin RSS" "origin peak RSS" "visible p50/p99 ms" "at all edges p50/p99"
 for c in direct relays; do
   label="1 origin + $NEDGES edges"
   [[ $c == relays ]] && label="1 origin + $NRELAYS relays + $NEDGES edges"
-  printf '%-28s | %8.1f%% | %8.1f MiB | %12.1f MiB | %8.2f / %8.2f | %8.2f / %8.2f\n' "$label" \
+  printf '%-32s | %8.1f%% | %8.1f MiB | %12.1f MiB | %8.2f / %8.2f | %8.2f / %8.2f\n' "$label" \
     "$(R $c .origin_cpu_pct)" "$(R $c '.origin_rss_kib / 1024')" "$(R $c '.origin_hwm_kib / 1024')" \
     "$(R $c .lag.p50_ms)" "$(R $c .lag.p99_ms)" "$(R $c .lag.all_ports_p50_ms)" "$(R $c .lag.all_ports_p99_ms)"
 done
