@@ -194,7 +194,7 @@ static void update_status(replica_t *r)
         if (s.edge_count > KV_REPL_EDGES_MAX)
             s.edge_count = KV_REPL_EDGES_MAX;
     }
-    if (r->origin && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
+    if ((r->origin || r->relay) && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
         uint64_t h = 1469598103934665603ull;
         for (size_t i = 0; i < s.edge_count; i++)
             h = (h ^ (r->edges_now[i].node_id * 31u + r->edges_now[i].acked_seq)) *
@@ -629,7 +629,9 @@ static int create_core(replica_t *r)
     rc_.down.log_retention = r->cfg.log_retention;
     rc_.down.log_retention_max = r->cfg.log_retention_max;
     rc_.down.log_first_seq = log_first;
-    return repl_relay_create(&rc_, &r->relay);
+    if ((rc = repl_relay_create(&rc_, &r->relay)) == 0)
+        replica__restore_acks(r); /* its downstream links' positions, as an origin's */
+    return rc;
 }
 
 static void replica_free(replica_t *r)
