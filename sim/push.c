@@ -645,6 +645,11 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
         rc.down.log_first_seq = n->rlog_first; /* its stored log survives a crash */
         repl_relay_t *r;
         KV_ASSERT(repl_relay_create(&rc, &r) == 0);
+        for (size_t i = 0; i < n->nsaved_down; i++) /* as node/ does from its store */
+            if (n->saved_down[i].acked_seq <= n->m.applied_seq)
+                (void)repl_relay_restore_edge(r, n->saved_down[i].node_id, NULL,
+                                              n->saved_down[i].acked_seq,
+                                              n->saved_down[i].last_ack_ms);
         drive_init_relay(&n->d, r, &n->m, &RELAY_OPS, s);
         EDGE_CALL(s, idx, repl_relay_start(r, sim__mono_ms(s), &a_));
         relay_kids(s, idx);
@@ -661,6 +666,13 @@ void sim__edge_crash(sim_t *s, uint32_t idx)
     sim_node_t *n = &s->nodes[idx];
     if (!n->up)
         return;
+    if (n->d.relay) { /* what it knew of its children, as node/ keeps it */
+        free(n->saved_down);
+        n->saved_down = calloc(KV_REPL_EDGES_MAX, sizeof *n->saved_down);
+        KV_ASSERT(n->saved_down != NULL);
+        n->nsaved_down =
+            repl_relay_edges(n->d.relay, sim__mono_ms(s), n->saved_down, KV_REPL_EDGES_MAX);
+    }
     repl_edge_destroy(n->d.edge);
     repl_relay_destroy(n->d.relay);
     n->d.edge = NULL;

@@ -345,6 +345,7 @@ void sim_destroy(sim_t *s)
         sim_node_t *n = &s->nodes[i];
         repl_edge_destroy(n->d.edge);
         repl_relay_destroy(n->d.relay);
+        free(n->saved_down);
         lww_replica_free(&n->m);
         free(n->parts.w);
         free(n->faults.w);

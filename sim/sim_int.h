@@ -122,6 +122,8 @@ typedef struct {
     uint32_t up_turn;    /* failovers since start: picks dial from its upstream list */
     bool kids_started;   /* relay: its children were started (once it held a history) */
     uint64_t rlog_first; /* relay: the oldest seq of its stored log (durable) */
+    repl_edge_info_t *saved_down; /* relay: its children's acks, captured at a crash */
+    size_t nsaved_down;
     uint64_t conn_up_ns;
     lww_replica_t m; /* the durable replica (edges) */
     bool snapshotting;

@@ -7,7 +7,8 @@
  * from the durable state; the pull and relay policies run and pass; in the
  * relay policy the relays are the core's repl_relay_t, a relay tree
  * delivers every write to every edge, and a crashed relay's children fail
- * over by the scenario's rule (to the origin, without a snapshot; or wait).
+ * over by the scenario's rule (to the origin, without a snapshot; or wait),
+ * and a restarted relay still knows its children's positions.
  * Reaches into sim_int.h to place faults at exact virtual times.
  */
 #include <setjmp.h>
@@ -306,6 +307,14 @@ static uint64_t run_tree(const char *failover, bool to_origin)
         assert_int_equal(upstream_of(s, i), to_origin ? 0 : -1);
     for (uint32_t i = 6; i <= 8; i++) /* the other trees are untouched */
         assert_int_equal(upstream_of(s, i), 5);
+    /* Restarted at 12 s, relay 1 still knows its three children's positions
+     * (as the node keeps them), before any of them is back. */
+    sim_run_until(s, S(12.0) + 1000);
+    assert_true(s->nodes[1].up);
+    repl_edge_info_t kids[8];
+    assert_int_equal(repl_relay_edges(s->nodes[1].d.relay, sim__mono_ms(s), kids, 8), 3);
+    for (size_t k = 0; k < 3; k++)
+        assert_true(!kids[k].connected && kids[k].acked_seq > 0);
     sim_run(s);
     sim_figures_t f;
     sim_figures(s, &f);
