@@ -231,7 +231,13 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
     w.history_id = o->cfg.history_id;
     w.mode = mode;
-    w.origin_seq = repl__origin_announced(o);
+    /* A snapshot ends at this node's last seq, and the edge takes the
+     * Welcome's origin_seq as the least the snapshot must reach: a relay
+     * behind its upstream announces its own log's end here (its heartbeats
+     * announce the upstream's), else every snapshot it serves while behind
+     * is refused ("unexpected snapshot end"). An origin's are the same. */
+    w.origin_seq =
+        mode == EDGEKV__WELCOME__MODE__SNAPSHOT ? o->last_seq : repl__origin_announced(o);
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);

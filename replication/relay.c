@@ -518,6 +518,14 @@ void repl_relay_snapshot_sent(repl_relay_t *r, repl_peer_t p, int rc, uint64_t s
     RELAY__DOWN(r, now_ms, a, repl_origin_snapshot_sent(r->down, p, rc, seq, now_ms, &t_.a));
 }
 
+int repl_relay_restore_edge(repl_relay_t *r, uint32_t node_id, const char *name, uint64_t acked_seq,
+                            uint64_t last_ack_ms)
+{
+    if (!r->down)
+        return KV_EINVAL;
+    return repl_origin_restore_edge(r->down, node_id, name, acked_seq, last_ack_ms);
+}
+
 void repl_relay_tick(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a)
 {
     RELAY__UP(r, now_ms, a, repl_edge_tick(r->up, now_ms, &t_.a));

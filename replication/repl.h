@@ -663,6 +663,13 @@ void repl_relay_log_read(repl_relay_t *r, repl_peer_t p, int rc, const repl_muta
                          size_t n, uint64_t now_ms, repl_actions_t *a);
 void repl_relay_snapshot_sent(repl_relay_t *r, repl_peer_t p, int rc, uint64_t seq, uint64_t now_ms,
                               repl_actions_t *a);
+/* Seed a known downstream link at start-up, as repl_origin_restore_edge
+ * (the driver's record of what its edges and relays acknowledged), so that
+ * the relay's own restart neither trims its log past an edge that is away
+ * nor forgets which certificate a node id is bound to. KV_EINVAL also while
+ * the relay holds no history (nothing to keep a position in). */
+int repl_relay_restore_edge(repl_relay_t *r, uint32_t node_id, const char *name, uint64_t acked_seq,
+                            uint64_t last_ack_ms);
 
 void repl_relay_tick(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
 void repl_relay_poll(repl_relay_t *r, repl_actions_t *a);

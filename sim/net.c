@@ -1,12 +1,14 @@
 /*
  * net.c - links and connections between the origin and the edges.
  *
- * What is modelled, per hop (an edge and its parent: the origin, or a relay
- * in the relay policy):
+ * What is modelled, per hop (a connection: an edge or a relay and its
+ * upstream, the origin or a relay; every frame crosses one hop, since a
+ * relay is a node of its own that receives, applies and re-sends):
  *   - one-way delay: the world model's base delay (or the scenario's
  *     one_way distribution) plus a jitter draw, per frame;
  *   - serialisation: bytes / link bandwidth per direction, and for the
- *     origin's first hops also through its shared uplink;
+ *     origin's links also through its shared uplink;
+ *   - a relay's processing: a relay_proc draw before each frame it sends;
  *   - order: TCP keeps order within a connection, so a frame never arrives
  *     before an earlier frame of the same connection and direction
  *     (arrival = max(drawn arrival, last arrival)). Reordering happens only
@@ -46,28 +48,27 @@ uint32_t sim__conn_new(sim_t *s, uint32_t edge)
     sim_conn_t *c = &s->conns[id];
     memset(c, 0, sizeof *c);
     c->edge = edge;
+    c->up = s->nodes[edge].dial;
     c->origin_open = c->edge_open = true;
     return id;
 }
 
-static size_t path_of(const sim_t *s, uint32_t edge, uint32_t *p)
+uint32_t sim__upstream(const sim_t *s, uint32_t edge, uint32_t turn)
 {
-    size_t n = 0;
-    for (uint32_t x = edge; x != 0; x = s->nodes[x].parent) {
-        KV_ASSERT(n < SIM_PATH_MAX);
-        p[n++] = x;
-    }
-    return n; /* p[0] = edge, p[n-1] = the origin's child */
-}
-
-bool sim__path_up(const sim_t *s, uint32_t edge)
-{
-    if (!s->nodes[0].up)
-        return false;
-    for (uint32_t x = s->nodes[edge].parent; x != 0; x = s->nodes[x].parent)
-        if (!s->nodes[x].up)
-            return false;
-    return true;
+    const sim_node_t *n = &s->nodes[edge];
+    if (n->parent == 0)
+        return 0;
+    /* Its relay first, then the region's other relays in order, then the
+     * origin (as far as the scenario's failover rule goes). */
+    const sim_scenario_t *sc = s->sc;
+    size_t nrel = sc->relays_per_region < s->region_n[n->region] ? sc->relays_per_region
+                                                                 : s->region_n[n->region];
+    const uint32_t *rn = s->region_nodes[n->region];
+    size_t len = sc->relay_failover == SIM_FAILOVER_WAIT ? 1 : nrel;
+    len += sc->relay_failover == SIM_FAILOVER_ORIGIN;
+    size_t k = turn % len, first = n->parent - rn[0];
+    return k < nrel && (sc->relay_failover != SIM_FAILOVER_WAIT || k == 0) ? rn[(first + k) % nrel]
+                                                                           : 0;
 }
 
 static uint64_t ms_ns(double ms)
@@ -75,10 +76,15 @@ static uint64_t ms_ns(double ms)
     return ms <= 0 ? 0 : (uint64_t)llround(ms * 1e6);
 }
 
-static double one_way_ms(sim_t *s, sim_node_t *c)
+/* The base one-way delay between c and upstream up: the world model's
+ * (kept for its first upstream), unless the scenario gives one_way. */
+static double one_way_ms(sim_t *s, sim_node_t *c, uint32_t up)
 {
     const sim_scenario_t *sc = s->sc;
-    double d = sc->one_way ? sim_dist_sample(sc->one_way, &c->rng) : c->up_ms;
+    double base = c->up_ms;
+    if (!sc->one_way && up != c->parent)
+        base = sim_rtt_ms(&sc->rtt, c->place, s->nodes[up].place) / 2.0;
+    double d = sc->one_way ? sim_dist_sample(sc->one_way, &c->rng) : base;
     if (sc->jitter)
         d += sim_dist_sample(sc->jitter, &c->rng);
     return d;
@@ -89,11 +95,26 @@ static uint64_t ser_ns(size_t len, double mbps)
     return (uint64_t)((double)len * 8.0 / (mbps * 1e6) * 1e9);
 }
 
-/* One hop: c and its parent, sent at t. */
-static uint64_t hop(sim_t *s, sim_node_t *c, uint64_t t, size_t len, unsigned dir, bool *lost)
+/* Partition windows of the hop between c and up touching [a, b]: the
+ * node's own, and when it dials the origin in place of its relay, the
+ * origin's (kept on node 0). */
+static bool hop_cut(const sim_t *s, const sim_node_t *c, uint32_t up, uint64_t a, uint64_t b,
+                    uint64_t *end)
+{
+    if (sim__windows_hit(&c->parts, a, b, end))
+        return true;
+    return up == 0 && c->parent != 0 && sim__windows_hit(&s->nodes[0].parts, a, b, end);
+}
+
+/* One hop: c and its upstream up, sent at t. */
+static uint64_t hop(sim_t *s, uint32_t node, uint32_t up, uint64_t t, size_t len, unsigned dir,
+                    bool *lost)
 {
     const sim_scenario_t *sc = s->sc;
-    if (len && !(dir & DIR_UP) && c->parent == 0 && sc->origin_uplink_mbps > 0) {
+    sim_node_t *c = &s->nodes[node];
+    if (!(dir & DIR_UP) && up == 0)
+        s->origin_tx_bytes += len;
+    if (len && !(dir & DIR_UP) && up == 0 && sc->origin_uplink_mbps > 0) {
         t = (t > s->origin_tx_free ? t : s->origin_tx_free) + ser_ns(len, sc->origin_uplink_mbps);
         s->origin_tx_free = t;
     }
@@ -102,11 +123,11 @@ static uint64_t hop(sim_t *s, sim_node_t *c, uint64_t t, size_t len, unsigned di
         t = (t > *txf ? t : *txf) + ser_ns(len, sc->link_mbps);
         *txf = t;
     }
-    uint64_t arr = t + ms_ns(one_way_ms(s, c));
+    uint64_t arr = t + ms_ns(one_way_ms(s, c, up));
     uint64_t end;
-    for (int i = 0; i < 64 && sim__windows_hit(&c->parts, t, arr, &end); i++) {
+    for (int i = 0; i < 64 && hop_cut(s, c, up, t, arr, &end); i++) {
         t = end;
-        arr = end + ms_ns(sc->rto_ms) + ms_ns(one_way_ms(s, c));
+        arr = end + ms_ns(sc->rto_ms) + ms_ns(one_way_ms(s, c, up));
     }
     if (lost && sc->loss > 0) {
         for (int i = 0; i < 16 && sim_rng_unit(&s->rng_net) < sc->loss; i++) {
@@ -120,61 +141,20 @@ static uint64_t hop(sim_t *s, sim_node_t *c, uint64_t t, size_t len, unsigned di
     return arr;
 }
 
-/* Arrival over the whole path of edge, sent at t. key: shared frame (relay
- * memo: the hop into a relay is crossed once per frame). */
-static uint64_t path_arrival(sim_t *s, uint32_t edge, unsigned dir, uint64_t t, size_t len,
-                             const void *key, bool *lost)
-{
-    uint32_t p[SIM_PATH_MAX];
-    size_t n = path_of(s, edge, p);
-    if (dir & DIR_UP) {
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0)
-                t += ms_ns(sim__sample_ms(s->sc->relay_proc, &s->nodes[p[i]].rng));
-            t = hop(s, &s->nodes[p[i]], t, len, dir, lost);
-        }
-        return t;
-    }
-    for (size_t i = n; i-- > 0;) {
-        sim_node_t *c = &s->nodes[p[i]];
-        if (i > 0 && key && c->memo_key == key && c->memo_call == s->call_id) {
-            t = c->memo_t; /* this relay already has the frame */
-            continue;
-        }
-        if (i + 1 < n)
-            t += ms_ns(sim__sample_ms(s->sc->relay_proc, &s->nodes[p[i + 1]].rng));
-        t = hop(s, c, t, len, dir, lost);
-        if (i > 0 && key) {
-            c->memo_key = key;
-            c->memo_call = s->call_id;
-            c->memo_t = t;
-        }
-    }
-    return t;
-}
-
 uint64_t sim__path_arrival(sim_t *s, uint32_t edge, unsigned dir, uint64_t t)
 {
-    return path_arrival(s, edge, dir, t, 0, NULL, NULL);
+    return hop(s, edge, s->nodes[edge].parent, t, 0, dir, NULL);
 }
 
-uint64_t sim__path_delay_ns(sim_t *s, uint32_t edge)
+uint64_t sim__hop_delay_ns(sim_t *s, uint32_t edge, uint32_t up)
 {
-    uint32_t p[SIM_PATH_MAX];
-    size_t n = path_of(s, edge, p);
-    uint64_t d = 0;
-    for (size_t i = 0; i < n; i++)
-        d += ms_ns(one_way_ms(s, &s->nodes[p[i]]));
-    return d;
+    return ms_ns(one_way_ms(s, &s->nodes[edge], up));
 }
 
-static bool path_partitioned(const sim_t *s, uint32_t edge, uint64_t t)
+static bool hop_partitioned(const sim_t *s, uint32_t edge, uint32_t up, uint64_t t)
 {
     uint64_t end;
-    for (uint32_t x = edge; x != 0; x = s->nodes[x].parent)
-        if (sim__windows_hit(&s->nodes[x].parts, t, t, &end))
-            return true;
-    return false;
+    return hop_cut(s, &s->nodes[edge], up, t, t, &end);
 }
 
 static uint64_t frame_hash(sim_t *s, const repl_buf_t *buf, const uint8_t *data, size_t len)
@@ -200,8 +180,11 @@ void sim__send_frame(sim_t *s, uint32_t conn, unsigned dir, repl_buf_t *buf, uin
         return;
     }
     bool lost = false;
-    uint64_t t =
-        path_arrival(s, c->edge, dir, s->eng.now_ns, len, buf ? (const void *)buf : NULL, &lost);
+    uint64_t t = s->eng.now_ns;
+    uint32_t sender = dir & DIR_UP ? c->edge : c->up;
+    if (s->nodes[sender].is_relay) /* the relay's processing of what it sends */
+        t += ms_ns(sim__sample_ms(s->sc->relay_proc, &s->nodes[sender].rng));
+    t = hop(s, c->edge, c->up, t, len, dir, &lost);
     uint64_t *last = dir & DIR_UP ? &c->last_up : &c->last_down;
     t = t > *last ? t : *last;
     *last = t;
@@ -213,7 +196,7 @@ void sim__send_frame(sim_t *s, uint32_t conn, unsigned dir, repl_buf_t *buf, uin
         return;
     }
     uint64_t h = frame_hash(s, buf, data, len);
-    sim_ev_t *ev = sim__at(s, t, EV_DELIVER, dir & DIR_UP ? 0 : c->edge);
+    sim_ev_t *ev = sim__at(s, t, EV_DELIVER, dir & DIR_UP ? c->up : c->edge);
     ev->conn = conn;
     ev->flags = (uint16_t)(dir | (own ? EVF_OWN : 0));
     ev->p = own ? (void *)own : (void *)buf;
@@ -223,7 +206,7 @@ void sim__send_frame(sim_t *s, uint32_t conn, unsigned dir, repl_buf_t *buf, uin
     if (!(dir & DIR_UP) && !own) {
         c->unreported += len;
         if (c->unreported >= SIM_FLUSH_REPORT_BYTES) {
-            sim_ev_t *f = sim__at(s, t, EV_FLUSH, 0);
+            sim_ev_t *f = sim__at(s, t, EV_FLUSH, c->up);
             f->conn = conn;
             f->a = c->unreported;
             c->unreported = 0;
@@ -241,11 +224,11 @@ void sim__close(sim_t *s, uint32_t conn, unsigned dir)
     bool peer_open = dir & DIR_UP ? c->origin_open : c->edge_open;
     if (c->broken || !peer_open)
         return;
-    uint64_t t = sim__path_arrival(s, c->edge, dir, s->eng.now_ns);
+    uint64_t t = hop(s, c->edge, c->up, s->eng.now_ns, 0, dir, NULL);
     uint64_t *last = dir & DIR_UP ? &c->last_up : &c->last_down;
     t = t > *last ? t : *last;
     *last = t;
-    sim_ev_t *ev = sim__at(s, t, EV_FIN, dir & DIR_UP ? 0 : c->edge);
+    sim_ev_t *ev = sim__at(s, t, EV_FIN, dir & DIR_UP ? c->up : c->edge);
     ev->conn = conn;
     ev->flags = (uint16_t)dir;
 }
@@ -265,12 +248,13 @@ void sim__connect(sim_t *s, uint32_t edge)
     sim_node_t *n = &s->nodes[edge];
     uint64_t now = s->eng.now_ns, t;
     bool ok = false;
-    if (!sim__path_up(s, edge)) {
-        t = now + 2 * sim__path_delay_ns(s, edge); /* refused */
-    } else if (path_partitioned(s, edge, now)) {
+    uint32_t up = n->dial = sim__upstream(s, edge, n->up_turn);
+    if (!s->nodes[up].up) {
+        t = now + 2 * sim__hop_delay_ns(s, edge, up); /* refused */
+    } else if (hop_partitioned(s, edge, up, now)) {
         t = now + ms_ns(s->sc->connect_timeout_ms);
     } else {
-        t = now + 4 * sim__path_delay_ns(s, edge); /* TCP + TLS 1.3: two round trips */
+        t = now + 4 * sim__hop_delay_ns(s, edge, up); /* TCP + TLS 1.3: two round trips */
         ok = true;
     }
     sim_ev_t *ev = sim__at(s, t, EV_CONNECT, edge);

@@ -1,9 +1,17 @@
 /*
  * push.c - the simulator's driver of the real replication core: it executes
- * the actions of one repl_origin_t and N repl_edge_t the way node/ does,
- * with virtual time, the links of net.c and an in-memory storage model.
- * The dispatching and the storage steps are sim/drive.h's (shared with the
- * replication tests); the hooks below are what is the simulator's own.
+ * the actions of one repl_origin_t, N repl_edge_t and, in the relay policy,
+ * the relays' repl_relay_t (the node's relay: an edge part and an origin
+ * part composed) the way node/ does, with virtual time, the links of net.c
+ * and an in-memory storage model. The dispatching and the storage steps are
+ * sim/drive.h's (shared with the replication tests); the hooks below are
+ * what is the simulator's own.
+ *
+ * A relay is a node of its own: its children connect to it, it applies what
+ * it receives to its replica, logs it and serves it downstream (batches,
+ * catch-up from its log, snapshots of its replica); its log is a window
+ * [rlog_first, applied seq] over the origin's durable log (the relay keeps
+ * the origin's sequence numbers and versions, checked entry by entry).
  *
  * Storage model: a replica is a sim/lww.h model over nkeys records, slot i
  * being key i (version, value id, length, tombstone); the origin's durable
@@ -153,22 +161,27 @@ void sim__origin_rearm(sim_t *s)
 
 void sim__edge_rearm(sim_t *s, uint32_t node)
 {
-    if (s->nodes[node].d.edge)
-        arm(s, node, repl_edge_deadline(s->nodes[node].d.edge));
+    const drive_node_t *d = &s->nodes[node].d;
+    if (d->relay)
+        arm(s, node, repl_relay_deadline(d->relay));
+    else if (d->edge)
+        arm(s, node, repl_edge_deadline(d->edge));
 }
 
 /* ---- origin -------------------------------------------------------------------- */
 
-static void origin_snapshot(sim_t *s, repl_peer_t peer)
+/* A consistent snapshot of node's durable replica as of now (the origin's,
+ * or a relay's), streamed to peer. */
+static void snapshot_stream(sim_t *s, uint32_t node, repl_peer_t peer)
 {
-    /* A consistent snapshot: the durable model as of now. */
+    const lww_replica_t *m = node ? &s->nodes[node].m : &s->om;
     size_t nk = s->sc->nkeys, i = 0;
     while (i < nk) {
         const sim_commit_t *cs[256];
         sim_commit_t tmp[256];
         size_t n = 0, bytes = 0;
         for (; i < nk && n < 256 && bytes < 512u * 1024u; i++) {
-            const sim_rec_t *r = lww_rec(&s->om, (uint32_t)i);
+            const sim_rec_t *r = lww_rec(m, (uint32_t)i);
             if (kv_version_is_zero(r->v))
                 continue;
             tmp[n] = (sim_commit_t){.v = r->v,
@@ -192,12 +205,12 @@ static void origin_snapshot(sim_t *s, repl_peer_t peer)
     }
     uint8_t *frame;
     size_t len;
-    KV_ASSERT(
-        repl_wire_snapshot_end(s->ncommits, s->om.applied_version, SIM_HISTORY, &frame, &len) == 0);
+    uint64_t seq = node ? m->applied_seq : s->ncommits;
+    KV_ASSERT(repl_wire_snapshot_end(seq, m->applied_version, SIM_HISTORY, &frame, &len) == 0);
     sim__send_frame(s, peer, 0, NULL, frame, frame, len);
-    sim_ev_t *ev = sim__at(s, s->eng.now_ns, EV_SNAPDONE, 0);
+    sim_ev_t *ev = sim__at(s, s->eng.now_ns, EV_SNAPDONE, node);
     ev->conn = peer;
-    ev->a = s->ncommits;
+    ev->a = seq;
     s->snapshots++;
 }
 
@@ -228,12 +241,14 @@ static void origin_persist(drive_node_t *d)
             EV_PERSIST, 0);
 }
 
+static uint32_t edge_idx(const drive_node_t *d);
+
 static void origin_read_log(drive_node_t *d, repl_peer_t peer, uint64_t from_seq, size_t max_bytes)
 {
     sim_t *s = d->ctx;
     sim_ev_t *ev =
         sim__at(s, s->eng.now_ns + (uint64_t)(sim__sample_ms(s->sc->read_disk, &s->rng_disk) * 1e6),
-                EV_READLOG, 0);
+                EV_READLOG, d->origin ? 0 : edge_idx(d));
     ev->conn = peer;
     ev->a = from_seq;
     ev->b = max_bytes;
@@ -241,8 +256,8 @@ static void origin_read_log(drive_node_t *d, repl_peer_t peer, uint64_t from_seq
 
 static void origin_snapshot_hook(drive_node_t *d, repl_peer_t peer, uint64_t min_seq)
 {
-    (void)min_seq; /* the durable model holds every commit */
-    origin_snapshot(d->ctx, peer);
+    (void)min_seq; /* the durable model holds every commit (a relay's: its log's end) */
+    snapshot_stream(d->ctx, d->origin ? 0 : edge_idx(d), peer);
 }
 
 static void origin_trim(drive_node_t *d, uint64_t below_seq)
@@ -306,7 +321,6 @@ static const drive_ops_t ORIGIN_OPS = {
 
 void sim__origin_drain(sim_t *s, repl_actions_t *a)
 {
-    s->call_id++;
     s->hash_key = NULL; /* buffers of earlier calls may be freed and reused */
     drive_run(&s->od, a);
 }
@@ -362,7 +376,7 @@ void sim__origin_crash(sim_t *s)
     n->timer_ns = UINT64_MAX;
     for (uint32_t id = 1; id <= s->nconns; id++) {
         sim_conn_t *c = &s->conns[id];
-        if (c->origin_open)
+        if (c->origin_open && c->up == 0)
             sim__close(s, id, 0); /* the kernel resets its sockets */
     }
     for (size_t i = 0; i < s->nwrites; i++)
@@ -375,15 +389,19 @@ static void do_persist(sim_t *s)
     ORIGIN_CALL(s, drive_persisted(&s->od, 0, sim__mono_ms(s), &a_));
 }
 
+/* READ_LOG at the origin, or at a relay (its window of the same log). */
 static void do_read_log(sim_t *s, const sim_ev_t *ev)
 {
     uint64_t from = ev->a;
     size_t max_bytes = ev->b, bytes = 0, n = 0;
     enum { READ_MAX = 1024 };
-    const sim_commit_t *cs[READ_MAX];
-    uint64_t seqs[READ_MAX];
-    if (from >= s->log_first) {
-        for (uint64_t q = from; q <= s->ncommits && n < READ_MAX; q++) {
+    const sim_commit_t *cs[READ_MAX] = {0}; /* zeroed: -O2 cannot see n bounds the reads */
+    uint64_t seqs[READ_MAX] = {0};
+    const sim_node_t *rn = ev->node ? &s->nodes[ev->node] : NULL;
+    uint64_t first = rn ? rn->rlog_first : s->log_first;
+    uint64_t last = rn ? rn->m.applied_seq : s->ncommits;
+    if (from >= first && (!rn || first)) {
+        for (uint64_t q = from; q <= last && n < READ_MAX; q++) {
             const sim_commit_t *c = &s->commits[q - 1];
             size_t cost = c->len + 64;
             if (n > 0 && bytes + cost > max_bytes)
@@ -395,7 +413,12 @@ static void do_read_log(sim_t *s, const sim_ev_t *ev)
     }
     mbatch_t b;
     mbatch_build(&b, cs, seqs, n);
-    ORIGIN_CALL(s, repl_origin_log_read(s->od.origin, ev->conn, 0, b.m, n, sim__mono_ms(s), &a_));
+    if (rn)
+        EDGE_CALL(s, ev->node,
+                  repl_relay_log_read(rn->d.relay, ev->conn, 0, b.m, n, sim__mono_ms(s), &a_));
+    else
+        ORIGIN_CALL(s,
+                    repl_origin_log_read(s->od.origin, ev->conn, 0, b.m, n, sim__mono_ms(s), &a_));
     mbatch_free(&b);
 }
 
@@ -421,8 +444,10 @@ static void edge_close(drive_node_t *d, repl_peer_t peer)
     sim_t *s = d->ctx;
     sim_node_t *n = &s->nodes[edge_idx(d)];
     sim__close(s, peer, DIR_UP);
-    if (n->conn == peer)
+    if (n->conn == peer) {
         n->conn = 0;
+        n->up_turn++; /* as node/: the next connect dials the next upstream */
+    }
 }
 
 static void edge_connect(drive_node_t *d)
@@ -494,6 +519,90 @@ static const drive_ops_t EDGE_OPS = {
     .history = edge_history,
 };
 
+/* ---- relays: an edge upstream, an origin downstream ------------------------------ */
+
+static void relay_send(drive_node_t *d, repl_peer_t peer, const repl_action_t *a)
+{
+    sim_t *s = d->ctx;
+    uint32_t idx = edge_idx(d);
+    if (peer == s->nodes[idx].conn) {
+        edge_send(d, peer, a);
+        return;
+    }
+    KV_ASSERT(s->conns[peer].up == idx);
+    sim__send_frame(s, peer, 0, repl_buf_ref(a->u.send.buf), NULL, a->u.send.data, a->u.send.len);
+}
+
+static void relay_close(drive_node_t *d, repl_peer_t peer)
+{
+    sim_t *s = d->ctx;
+    uint32_t idx = edge_idx(d);
+    if (peer == s->nodes[idx].conn || s->conns[peer].edge == idx)
+        edge_close(d, peer);
+    else
+        sim__close(s, peer, 0);
+}
+
+static void relay_trim(drive_node_t *d, uint64_t below_seq)
+{
+    sim_node_t *n = &((sim_t *)d->ctx)->nodes[edge_idx(d)];
+    if (below_seq > n->rlog_first)
+        n->rlog_first = below_seq;
+}
+
+/* An entry joins the relay's log: it is the origin's entry at that seq. */
+static void relay_logged(drive_node_t *d, const repl_mutation_t *m, int fail)
+{
+    sim_t *s = d->ctx;
+    (void)fail;
+    KV_ASSERT(m->seq >= 1 && m->seq <= s->ncommits);
+    KV_ASSERT(kv_version_cmp(m->version, s->commits[m->seq - 1].v) == 0);
+}
+
+static void relay_reset(drive_node_t *d)
+{
+    ((sim_t *)d->ctx)->nodes[edge_idx(d)].rlog_first = 0; /* the log goes with the data */
+    edge_reset(d);
+}
+
+/* A snapshot's end (or a first history) is stored: the relay's log starts
+ * after it (relay.c rebuilds its origin part there). */
+static void relay_history(drive_node_t *d)
+{
+    sim_node_t *n = &((sim_t *)d->ctx)->nodes[edge_idx(d)];
+    n->rlog_first = n->m.applied_seq + 1;
+    edge_history(d);
+}
+
+static const drive_ops_t RELAY_OPS = {
+    .send = relay_send,
+    .close = relay_close,
+    .write_done = on_write_done,
+    .alarm = edge_alarm,
+    .read_log = origin_read_log,
+    .snapshot = origin_snapshot_hook,
+    .trim = relay_trim,
+    .connect = edge_connect,
+    .step = edge_step,
+    .logged = relay_logged,
+    .reset = relay_reset,
+    .applied = edge_applied,
+    .advanced = edge_advanced,
+    .history = relay_history,
+};
+
+/* Once a relay holds the history, its children start (sim.c, start). */
+static void relay_kids(sim_t *s, uint32_t idx)
+{
+    sim_node_t *n = &s->nodes[idx];
+    if (!n->d.relay || n->kids_started || !n->m.history[0])
+        return;
+    n->kids_started = true;
+    for (uint32_t k = 1; k < s->nnodes; k++)
+        if (s->nodes[k].parent == idx && !s->nodes[k].up && !s->nodes[k].d.edge)
+            sim__edge_start(s, k, false);
+}
+
 void sim__edge_drain(sim_t *s, uint32_t idx, repl_actions_t *a)
 {
     s->hash_key = NULL;
@@ -518,13 +627,37 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
     c.reconnect_max_ms = sc->reconnect_max_ms;
     c.link_timeout_ms = sc->link_timeout_ms;
     c.seed = s->seed * 1000003u + idx * 7919u + n->inc;
-    repl_edge_t *e;
-    KV_ASSERT(repl_edge_create(&c, &e) == 0);
-    drive_init(&n->d, NULL, e, &n->m, &EDGE_OPS, s);
     n->up = true;
     n->timer_ns = UINT64_MAX;
     n->snapshotting = false;
+    n->up_turn = 0; /* a new process dials its first upstream first */
     (void)restart;
+    if (n->is_relay) {
+        repl_relay_config_t rc;
+        repl_relay_config_default(&rc);
+        rc.up = c;
+        rc.down.wall = sim__core_wall;
+        rc.down.wall_ctx = n;
+        rc.down.heartbeat_interval_ms = sc->heartbeat_ms;
+        rc.down.log_retention = sc->log_retention;
+        if (rc.down.log_retention_max < rc.down.log_retention)
+            rc.down.log_retention_max = rc.down.log_retention;
+        rc.down.log_first_seq = n->rlog_first; /* its stored log survives a crash */
+        repl_relay_t *r;
+        KV_ASSERT(repl_relay_create(&rc, &r) == 0);
+        for (size_t i = 0; i < n->nsaved_down; i++) /* as node/ does from its store */
+            if (n->saved_down[i].acked_seq <= n->m.applied_seq)
+                (void)repl_relay_restore_edge(r, n->saved_down[i].node_id, NULL,
+                                              n->saved_down[i].acked_seq,
+                                              n->saved_down[i].last_ack_ms);
+        drive_init_relay(&n->d, r, &n->m, &RELAY_OPS, s);
+        EDGE_CALL(s, idx, repl_relay_start(r, sim__mono_ms(s), &a_));
+        relay_kids(s, idx);
+        return;
+    }
+    repl_edge_t *e;
+    KV_ASSERT(repl_edge_create(&c, &e) == 0);
+    drive_init(&n->d, NULL, e, &n->m, &EDGE_OPS, s);
     EDGE_CALL(s, idx, repl_edge_start(e, sim__mono_ms(s), &a_));
 }
 
@@ -533,8 +666,17 @@ void sim__edge_crash(sim_t *s, uint32_t idx)
     sim_node_t *n = &s->nodes[idx];
     if (!n->up)
         return;
+    if (n->d.relay) { /* what it knew of its children, as node/ keeps it */
+        free(n->saved_down);
+        n->saved_down = calloc(KV_REPL_EDGES_MAX, sizeof *n->saved_down);
+        KV_ASSERT(n->saved_down != NULL);
+        n->nsaved_down =
+            repl_relay_edges(n->d.relay, sim__mono_ms(s), n->saved_down, KV_REPL_EDGES_MAX);
+    }
     repl_edge_destroy(n->d.edge);
+    repl_relay_destroy(n->d.relay);
     n->d.edge = NULL;
+    n->d.relay = NULL;
     drive_forget(&n->d); /* an unfinished step was not durable */
     n->up = false;
     n->inc++;
@@ -543,16 +685,15 @@ void sim__edge_crash(sim_t *s, uint32_t idx)
         sim__close(s, n->conn, DIR_UP); /* the kernel resets the socket */
         n->conn = 0;
     }
-    /* A relay takes its children's connections down with it. */
-    for (uint32_t d = 1; d < s->nnodes; d++) {
-        if (d == idx || !s->nodes[d].conn)
+    /* A relay's downstream links: the kernel resets them, its children
+     * hear it a one-way trip later. */
+    for (uint32_t id = 1; id <= s->nconns; id++) {
+        sim_conn_t *c = &s->conns[id];
+        if (c->up != idx || !c->origin_open)
             continue;
-        for (uint32_t x = s->nodes[d].parent; x != 0; x = s->nodes[x].parent) {
-            if (x == idx) {
-                sim__reset(s, s->nodes[d].conn, s->eng.now_ns + sim__path_delay_ns(s, d) / 2);
-                break;
-            }
-        }
+        c->origin_open = false;
+        if (!c->broken)
+            sim__reset(s, id, s->eng.now_ns + sim__hop_delay_ns(s, c->edge, idx) / 2);
     }
     for (size_t i = 0; i < s->nwrites; i++)
         if (s->writes[i].state == W_PENDING && s->writes[i].edge == idx && s->writes[i].in_core)
@@ -566,6 +707,7 @@ static void do_apply(sim_t *s, uint32_t idx)
     if (s->sc->apply_fail_p > 0 && sim_rng_unit(&s->rng_disk) < s->sc->apply_fail_p)
         rc = KV_EIO;
     EDGE_CALL(s, idx, drive_stepped(&n->d, rc, sim__mono_ms(s), &a_));
+    relay_kids(s, idx);
 }
 
 /* ---- writes -------------------------------------------------------------------- */
@@ -595,6 +737,8 @@ void sim__push_write(sim_t *s, uint32_t wid)
     uint64_t now_ms = sim__mono_ms(s);
     if (w->edge == 0)
         ORIGIN_CALL(s, repl_origin_write(s->od.origin, wid, &op, 1, now_ms, &a_));
+    else if (n->d.relay)
+        EDGE_CALL(s, w->edge, repl_relay_write(n->d.relay, wid, &op, 1, now_ms, &a_));
     else
         EDGE_CALL(s, w->edge, repl_edge_write(n->d.edge, wid, &op, 1, now_ms, &a_));
 }
@@ -609,18 +753,46 @@ static void release(const sim_ev_t *ev)
         repl_buf_unref(ev->p);
 }
 
+/* The upstream side of a connection: the origin or a relay's origin part. */
+static void upper_bytes(sim_t *s, uint32_t up, uint32_t id, const uint8_t *p, size_t len)
+{
+    uint64_t now_ms = sim__mono_ms(s);
+    if (up == 0)
+        ORIGIN_CALL(s, repl_origin_on_bytes(s->od.origin, id, p, len, now_ms, &a_));
+    else
+        EDGE_CALL(s, up, repl_relay_down_bytes(s->nodes[up].d.relay, id, p, len, now_ms, &a_));
+}
+
+/* The downstream side: an edge, or a relay's edge part. */
+static void lower_bytes(sim_t *s, uint32_t idx, const uint8_t *p, size_t len)
+{
+    sim_node_t *n = &s->nodes[idx];
+    uint64_t now_ms = sim__mono_ms(s);
+    if (n->d.relay)
+        EDGE_CALL(s, idx, repl_relay_up_bytes(n->d.relay, p, len, now_ms, &a_));
+    else
+        EDGE_CALL(s, idx, repl_edge_on_bytes(n->d.edge, p, len, now_ms, &a_));
+}
+
+static void lower_connect_failed(sim_t *s, uint32_t idx, uint64_t now_ms)
+{
+    sim_node_t *n = &s->nodes[idx];
+    n->up_turn++; /* as node/: the next upstream in the list */
+    if (n->d.relay)
+        EDGE_CALL(s, idx, repl_relay_up_connect_failed(n->d.relay, now_ms, &a_));
+    else
+        EDGE_CALL(s, idx, repl_edge_on_connect_failed(n->d.edge, now_ms, &a_));
+}
+
 static void on_deliver(sim_t *s, const sim_ev_t *ev)
 {
     sim_conn_t *c = &s->conns[ev->conn];
     if (ev->flags & DIR_UP) {
         if (c->origin_open)
-            ORIGIN_CALL(s, repl_origin_on_bytes(s->od.origin, ev->conn, ev->data, ev->len,
-                                                sim__mono_ms(s), &a_));
+            upper_bytes(s, c->up, ev->conn, ev->data, ev->len);
     } else if (c->edge_open) {
-        sim_node_t *n = &s->nodes[c->edge];
-        KV_ASSERT(n->conn == ev->conn);
-        EDGE_CALL(s, c->edge,
-                  repl_edge_on_bytes(n->d.edge, ev->data, ev->len, sim__mono_ms(s), &a_));
+        KV_ASSERT(s->nodes[c->edge].conn == ev->conn);
+        lower_bytes(s, c->edge, ev->data, ev->len);
     }
     release(ev);
 }
@@ -629,24 +801,35 @@ static void edge_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
 {
     c->edge_open = false;
     sim_node_t *n = &s->nodes[c->edge];
-    if (n->conn == id)
+    if (n->conn == id) {
         n->conn = 0;
-    EDGE_CALL(s, c->edge, repl_edge_on_disconnect(n->d.edge, sim__mono_ms(s), &a_));
+        n->up_turn++; /* as node/: the next connect dials the next upstream */
+    }
+    uint64_t now_ms = sim__mono_ms(s);
+    if (n->d.relay)
+        EDGE_CALL(s, c->edge, repl_relay_up_disconnect(n->d.relay, now_ms, &a_));
+    else
+        EDGE_CALL(s, c->edge, repl_edge_on_disconnect(n->d.edge, now_ms, &a_));
 }
 
 static void origin_lost_conn(sim_t *s, sim_conn_t *c, uint32_t id)
 {
     c->origin_open = false;
-    ORIGIN_CALL(s, repl_origin_on_disconnect(s->od.origin, id, sim__mono_ms(s), &a_));
+    uint64_t now_ms = sim__mono_ms(s);
+    if (c->up == 0)
+        ORIGIN_CALL(s, repl_origin_on_disconnect(s->od.origin, id, now_ms, &a_));
+    else
+        EDGE_CALL(s, c->up, repl_relay_down_disconnect(s->nodes[c->up].d.relay, id, now_ms, &a_));
 }
 
 static void on_connect(sim_t *s, const sim_ev_t *ev)
 {
     sim_node_t *n = &s->nodes[ev->node];
     uint64_t now_ms = sim__mono_ms(s);
-    if (!ev->a || !sim__path_up(s, ev->node)) {
+    uint32_t up = n->dial;
+    if (!ev->a || !s->nodes[up].up) {
         s->connects_failed++;
-        EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->d.edge, now_ms, &a_));
+        lower_connect_failed(s, ev->node, now_ms);
         return;
     }
     uint32_t id = sim__conn_new(s, ev->node);
@@ -655,14 +838,20 @@ static void on_connect(sim_t *s, const sim_ev_t *ev)
     n->reconnects++;
     char name[32]; /* its certificate's name: one per edge node */
     snprintf(name, sizeof name, "edge%u", (unsigned)ev->node);
-    ORIGIN_CALL(s, repl_origin_on_connect(s->od.origin, id, name, sim__mono_ms(s), &a_));
-    if (!s->conns[id].origin_open) { /* the origin refused it at once */
+    if (up == 0)
+        ORIGIN_CALL(s, repl_origin_on_connect(s->od.origin, id, name, now_ms, &a_));
+    else
+        EDGE_CALL(s, up, repl_relay_down_connect(s->nodes[up].d.relay, id, name, now_ms, &a_));
+    if (!s->conns[id].origin_open) { /* refused at once */
         s->conns[id].edge_open = false;
         n->conn = 0;
-        EDGE_CALL(s, ev->node, repl_edge_on_connect_failed(n->d.edge, now_ms, &a_));
+        lower_connect_failed(s, ev->node, now_ms);
         return;
     }
-    EDGE_CALL(s, ev->node, repl_edge_on_connect(n->d.edge, id, now_ms, &a_));
+    if (n->d.relay)
+        EDGE_CALL(s, ev->node, repl_relay_up_connect(n->d.relay, id, now_ms, &a_));
+    else
+        EDGE_CALL(s, ev->node, repl_edge_on_connect(n->d.edge, id, now_ms, &a_));
 }
 
 static void on_timer(sim_t *s, const sim_ev_t *ev)
@@ -674,6 +863,8 @@ static void on_timer(sim_t *s, const sim_ev_t *ev)
     uint64_t now_ms = sim__mono_ms(s);
     if (ev->node == 0)
         ORIGIN_CALL(s, repl_origin_tick(s->od.origin, now_ms, &a_));
+    else if (n->d.relay)
+        EDGE_CALL(s, ev->node, repl_relay_tick(n->d.relay, now_ms, &a_));
     else
         EDGE_CALL(s, ev->node, repl_edge_tick(n->d.edge, now_ms, &a_));
 }
@@ -701,9 +892,13 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
             origin_lost_conn(s, c, ev->conn);
         return;
     case EV_FLUSH:
-        if (c->origin_open)
+        if (c->origin_open && c->up == 0)
             ORIGIN_CALL(
                 s, repl_origin_on_flushed(s->od.origin, ev->conn, ev->a, sim__mono_ms(s), &a_));
+        else if (c->origin_open)
+            EDGE_CALL(s, c->up,
+                      repl_relay_down_flushed(s->nodes[c->up].d.relay, ev->conn, ev->a,
+                                              sim__mono_ms(s), &a_));
         return;
     default:
         break;
@@ -725,8 +920,13 @@ void sim__push_event(sim_t *s, const sim_ev_t *ev)
         do_read_log(s, ev);
         break;
     case EV_SNAPDONE:
-        ORIGIN_CALL(
-            s, repl_origin_snapshot_sent(s->od.origin, ev->conn, 0, ev->a, sim__mono_ms(s), &a_));
+        if (ev->node == 0)
+            ORIGIN_CALL(s, repl_origin_snapshot_sent(s->od.origin, ev->conn, 0, ev->a,
+                                                     sim__mono_ms(s), &a_));
+        else
+            EDGE_CALL(
+                s, ev->node,
+                repl_relay_snapshot_sent(n->d.relay, ev->conn, 0, ev->a, sim__mono_ms(s), &a_));
         break;
     case EV_APPLY:
         do_apply(s, ev->node);

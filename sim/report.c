@@ -62,6 +62,9 @@ void sim_print_summary(const sim_t *s, FILE *f)
             "  faults           reconnects %" PRIu64 ", failed connects %" PRIu64
             ", connection resets %" PRIu64 ", snapshots %" PRIu64 ", alarms %" PRIu64 "\n",
             x.reconnects, s->connects_failed, s->resets, x.snapshots_started, x.alarms);
+    fprintf(f, "  origin uplink    %.1f MiB sent downstream, %.1f KiB per commit\n",
+            (double)x.origin_tx_bytes / 1048576.0,
+            x.commits ? (double)x.origin_tx_bytes / 1024.0 / (double)x.commits : 0.0);
     fprintf(f, "  checks          ");
     for (int i = 0; i < SIM_CK_COUNT; i++) {
         const sim_check_result_t *r = sim_check_result(s->ck, (sim_check_id_t)i);
@@ -221,7 +224,7 @@ static json_t *summary_json(const sim_t *s)
     return json_pack(
         "{s:s,s:s,s:I,s:I,s:f,s:I,s:f,s:f,s:f,s:f,s:s,"
         "s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:f,s:f,s:f},"
-        "s:{s:f,s:f,s:f,s:f,s:I},s:o,s:o,s:{s:I,s:I,s:I,s:I},s:o,s:b}",
+        "s:{s:f,s:f,s:f,s:f,s:I},s:o,s:o,s:{s:I,s:I,s:I,s:I},s:I,s:o,s:b}",
         "scenario", sc->name, "policy", sim_policy_name(sc->policy), "seed", (json_int_t)s->seed,
         "edges", (json_int_t)s->nedges, "virtual_s", x.virtual_s, "events", (json_int_t)x.events,
         "wall_s", x.wall_s, "events_per_s", x.events_per_s, "cpu_s", x.cpu_s, "events_per_cpu_s",
@@ -234,7 +237,8 @@ static json_t *summary_json(const sim_t *s)
         "p999_ms", x.prop_p999_ms, "max_ms", x.prop_max_ms, "samples", (json_int_t)x.prop_samples,
         "regions", regs, "tvis", tv, "faults", "reconnects", (json_int_t)x.reconnects, "resets",
         (json_int_t)s->resets, "snapshots", (json_int_t)x.snapshots_started, "alarms",
-        (json_int_t)x.alarms, "checks", checks, "ok", sim_check_ok(s->ck));
+        (json_int_t)x.alarms, "origin_tx_bytes", (json_int_t)x.origin_tx_bytes, "checks", checks,
+        "ok", sim_check_ok(s->ck));
 }
 
 /* Plots: t-visibility, propagation CDF per region (the 8 most and least

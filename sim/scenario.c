@@ -291,6 +291,15 @@ static void parse_all(pctx_t *c, const json_t *root, sim_scenario_t *s)
     const json_t *r = json_object_get(root, "relay");
     s->relays_per_region = (size_t)num(c, r, "relays_per_region", 1, 1, 1000);
     s->relay_proc = dist(c, r, "forward_ms", "{\"type\":\"constant\",\"value\":0.2}");
+    const char *fo = str(c, r, "failover", "origin");
+    if (!strcmp(fo, "wait"))
+        s->relay_failover = SIM_FAILOVER_WAIT;
+    else if (!strcmp(fo, "region"))
+        s->relay_failover = SIM_FAILOVER_REGION;
+    else if (!strcmp(fo, "origin"))
+        s->relay_failover = SIM_FAILOVER_ORIGIN;
+    else
+        perr(c, "unknown relay failover \"%s\" (wait, region, origin)", fo);
 
     parse_faults(c, json_object_get(root, "faults"), s);
     parse_measure(c, json_object_get(root, "measure"), s);

@@ -15,6 +15,10 @@
 
 typedef enum { SIM_POLICY_PUSH, SIM_POLICY_PULL, SIM_POLICY_RELAY } sim_policy_t;
 typedef enum { SIM_LOSS_RESET, SIM_LOSS_RETRANSMIT } sim_loss_mode_t;
+/* Where a relay's child dials after its link is lost or a connect fails
+ * (the node's --upstream list, tried in turn): only its relay; its relay,
+ * then the region's other relays; those, then the origin. */
+typedef enum { SIM_FAILOVER_WAIT, SIM_FAILOVER_REGION, SIM_FAILOVER_ORIGIN } sim_failover_t;
 typedef enum { SIM_FAULT_PARTITION, SIM_FAULT_CRASH, SIM_FAULT_CLOCK_JUMP } sim_fault_kind_t;
 
 /* Selector syntax: "origin", "all" (every edge), "edge:N", "region:NAME",
@@ -88,7 +92,8 @@ typedef struct {
 
     /* relay */
     size_t relays_per_region;
-    sim_dist_t *relay_proc; /* per-hop forwarding delay at a relay */
+    sim_dist_t *relay_proc; /* per frame a relay sends: its processing delay */
+    sim_failover_t relay_failover;
 
     sim_fault_t *faults;
     size_t nfaults;

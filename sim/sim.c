@@ -176,10 +176,12 @@ static int build_faults(sim_t *s, char *err, size_t errlen)
         uint64_t a = (uint64_t)(x->at_s * 1e9), b = a + (uint64_t)(x->dur_s * 1e9);
         for (size_t i = 0; i < n; i++) {
             if (x->kind == SIM_FAULT_PARTITION && v[i] == 0) {
-                /* The origin cut off: every hop into it. */
+                /* The origin cut off: every hop into it (node 0's windows
+                 * for a relay's child that failed over to the origin). */
                 for (uint32_t c = 1; c < s->nnodes; c++)
                     if (s->nodes[c].parent == 0)
                         sim__windows_add(&s->nodes[c].parts, a, b);
+                sim__windows_add(&s->nodes[0].parts, a, b);
             } else if (x->kind == SIM_FAULT_PARTITION) {
                 sim__windows_add(&s->nodes[v[i]].parts, a, b);
             }
@@ -342,6 +344,8 @@ void sim_destroy(sim_t *s)
     for (size_t i = 0; i < s->nnodes; i++) {
         sim_node_t *n = &s->nodes[i];
         repl_edge_destroy(n->d.edge);
+        repl_relay_destroy(n->d.relay);
+        free(n->saved_down);
         lww_replica_free(&n->m);
         free(n->parts.w);
         free(n->faults.w);
@@ -504,8 +508,12 @@ static void start(sim_t *s)
             s->nodes[i].up = true;
     } else {
         sim__origin_start(s, false);
+        /* A relay's children start once it holds the history (push.c), as
+         * a tree is brought up from the top: a relay without one refuses
+         * its links, and its children would fail over at once. */
         for (uint32_t i = 1; i < s->nnodes; i++)
-            sim__edge_start(s, i, false);
+            if (s->nodes[i].parent == 0)
+                sim__edge_start(s, i, false);
     }
     sim__workload_start(s);
 }
@@ -576,6 +584,7 @@ void sim_figures(const sim_t *s, sim_figures_t *f)
     f->reconnects = rc;
     f->snapshots_started = s->snapshots;
     f->alarms = s->alarms;
+    f->origin_tx_bytes = s->origin_tx_bytes;
 }
 
 const sim_check_t *sim_checks(const sim_t *s)

@@ -59,6 +59,7 @@ typedef struct {
     double read_p50_ms, read_p99_ms;
     double kstale0; /* fraction of reads that returned the latest value */
     uint64_t reconnects, snapshots_started, alarms;
+    uint64_t origin_tx_bytes; /* frame bytes the origin sent downstream (its uplink) */
 } sim_figures_t;
 
 void sim_figures(const sim_t *s, sim_figures_t *out);

@@ -33,7 +33,6 @@
 #define SIM_EPOCH_MS           UINT64_C(1700000000000) /* 2023-11-14: a plausible wall clock */
 #define SIM_NS_PER_MS          UINT64_C(1000000)
 #define SIM_ACTS_CAP           256
-#define SIM_PATH_MAX           8              /* relay depth + 1 */
 #define SIM_FLUSH_REPORT_BYTES (256u * 1024u) /* on_flushed granularity (see net.c) */
 #define SIM_KSTALE_MAX         10             /* k-staleness histogram: 0..9, 10+ */
 #define SIM_VALUE_MIN          4              /* a value carries its write id */
@@ -107,8 +106,8 @@ typedef struct {
     /* static */
     int region; /* index into sc->regions; -1 for the origin */
     int place;
-    uint32_t parent; /* upstream node (0 = origin) */
-    bool is_relay;
+    uint32_t parent; /* its first upstream (0 = origin, else its relay) */
+    bool is_relay;   /* relay policy: runs repl_relay_t (d.relay) */
     double up_ms;    /* base one-way delay of the hop to the parent */
     int64_t skew_us; /* wall clock offset (clock jumps move it) */
     sim_rng_t rng;   /* this node's link delays */
@@ -117,19 +116,22 @@ typedef struct {
     bool up;
     uint32_t inc; /* incarnation: events of an older one are void */
     uint64_t timer_ns;
-    drive_node_t d; /* edges: the core (d.edge) and its RESET/APPLY in flight */
-    uint32_t conn;
+    drive_node_t d;      /* edges: the core (d.edge or d.relay) and its RESET/APPLY in flight */
+    uint32_t conn;       /* the link to its upstream, 0 none */
+    uint32_t dial;       /* the upstream it connects to next (or is connected to) */
+    uint32_t up_turn;    /* failovers since start: picks dial from its upstream list */
+    bool kids_started;   /* relay: its children were started (once it held a history) */
+    uint64_t rlog_first; /* relay: the oldest seq of its stored log (durable) */
+    repl_edge_info_t *saved_down; /* relay: its children's acks, captured at a crash */
+    size_t nsaved_down;
     uint64_t conn_up_ns;
     lww_replica_t m; /* the durable replica (edges) */
     bool snapshotting;
     uint64_t hw_seq; /* highest seq counted in propagation */
 
-    /* the hop to the parent, both directions */
+    /* the hop to its upstream, both directions */
     uint64_t tx_free_down, tx_free_up;
-    uint64_t memo_call; /* relay: arrival of the frame last forwarded */
-    const void *memo_key;
-    uint64_t memo_t;
-    sim_windows_t parts;  /* partitions of this hop */
+    sim_windows_t parts;  /* partitions of this hop (the origin's: of every hop into it) */
     sim_windows_t faults; /* any fault touching this node (bound checker) */
 
     sim_centry_t *cache; /* pull */
@@ -137,8 +139,12 @@ typedef struct {
     uint64_t reconnects;
 } sim_node_t;
 
+/* A connection between a downstream node (`edge`: an edge or a relay) and
+ * its upstream (`up`: the origin, or a relay). "origin" names the upstream
+ * side below, whichever node it is. */
 typedef struct {
     uint32_t edge;
+    uint32_t up;
     bool origin_open, edge_open;
     bool broken;                 /* a frame was lost: nothing more is delivered */
     uint64_t last_down, last_up; /* FIFO: latest arrival per direction */
@@ -189,13 +195,13 @@ struct sim {
     uint64_t log_first;
     uint64_t *key_last_seq; /* per key: last real commit */
     uint64_t origin_tx_free;
+    uint64_t origin_tx_bytes;     /* frame bytes sent on the origin's links, downstream */
     repl_edge_info_t *saved_acks; /* captured at an origin crash */
     size_t nsaved_acks;
     uint64_t next_pull_seq;
 
     /* driver scratch */
     repl_action_t acts[SIM_ACTS_CAP];
-    uint64_t call_id;
     const void *hash_key;
     uint64_t hash_val;
     uint8_t *vbuf;
@@ -243,6 +249,7 @@ double sim__sample_ms(const sim_dist_t *d, sim_rng_t *r);
 sim_ev_t *sim__at(sim_t *s, uint64_t t_ns, uint16_t kind, uint32_t node);
 
 /* net.c */
+/* A new connection of edge to its upstream nodes[edge].dial. */
 uint32_t sim__conn_new(sim_t *s, uint32_t edge);
 /* Send frame bytes over conn, towards the origin (DIR_UP) or the edge:
  * schedules the EV_DELIVER (or, when the frame is lost in reset mode, an
@@ -256,11 +263,15 @@ void sim__close(sim_t *s, uint32_t conn, unsigned dir);
 void sim__reset(sim_t *s, uint32_t conn, uint64_t t);
 /* An edge asks to connect: schedules EV_CONNECT (ok or failed). */
 void sim__connect(sim_t *s, uint32_t edge);
-/* Arrival time of a control signal (FIN/RST) over the path, no loss. */
+/* Arrival time over the hop between edge and its first upstream (pull:
+ * the origin), no loss. */
 uint64_t sim__path_arrival(sim_t *s, uint32_t edge, unsigned dir, uint64_t t);
-bool sim__path_up(const sim_t *s, uint32_t edge);
-/* A one-way delay sample over the edge's whole path, in ns. */
-uint64_t sim__path_delay_ns(sim_t *s, uint32_t edge);
+/* A one-way delay sample over the hop between edge and upstream up, in ns. */
+uint64_t sim__hop_delay_ns(sim_t *s, uint32_t edge, uint32_t up);
+/* The upstream list's entry for failover turn `turn` (relay policy: its
+ * relay, the region's other relays, then the origin when the scenario
+ * allows; push: the origin). */
+uint32_t sim__upstream(const sim_t *s, uint32_t edge, uint32_t turn);
 
 /* push.c */
 void sim__origin_start(sim_t *s, bool restart);

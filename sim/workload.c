@@ -155,7 +155,10 @@ static void do_read(sim_t *s)
         return;
     }
     repl_edge_status_t st;
-    repl_edge_status(n->d.edge, sim__mono_ms(s), &st);
+    if (n->d.relay)
+        repl_relay_status(n->d.relay, sim__mono_ms(s), &st);
+    else
+        repl_edge_status(n->d.edge, sim__mono_ms(s), &st);
     s->reads_stale_flag += st.stale;
     sim__history_read(s, node, key, lww_rec(&n->m, key), st.stale ? (long)st.staleness_ms : -1,
                       false);

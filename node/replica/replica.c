@@ -173,6 +173,20 @@ static void publish_freshness(replica_t *r)
     atomic_store_explicit(&r->fresh_until_ms, until, memory_order_release);
 }
 
+/* Save the downstream positions in r->edges_now (n of them) when they
+ * changed since the last save (an origin's or a relay's known edges). */
+static void save_acks_if_changed(replica_t *r, size_t n, uint64_t now)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (r->edges_now[i].node_id * 31u + r->edges_now[i].acked_seq)) * 1099511628211ull;
+    if (h == r->acks_hash)
+        return;
+    r->acks_hash = h;
+    r->acks_saved_ms = now;
+    replica__save_acks(r, r->edges_now, n);
+}
+
 static void update_status(replica_t *r)
 {
     replica_status_t s;
@@ -195,17 +209,8 @@ static void update_status(replica_t *r)
         if (s.edge_count > KV_REPL_EDGES_MAX)
             s.edge_count = KV_REPL_EDGES_MAX;
     }
-    if (r->origin && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS) {
-        uint64_t h = 1469598103934665603ull;
-        for (size_t i = 0; i < s.edge_count; i++)
-            h = (h ^ (r->edges_now[i].node_id * 31u + r->edges_now[i].acked_seq)) *
-                1099511628211ull;
-        if (h != r->acks_hash) {
-            r->acks_hash = h;
-            r->acks_saved_ms = now;
-            replica__save_acks(r, r->edges_now, s.edge_count);
-        }
-    }
+    if ((r->origin || r->relay) && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS)
+        save_acks_if_changed(r, s.edge_count, now);
     s.snapshots_taken = r->snapshots_taken;
     s.snapshots_served = r->snapshots_served;
     if (replica__follows(r))
@@ -567,6 +572,14 @@ static void shutdown_loop(replica_t *r)
         next = w->next;
         fail_writer(r, w, KV_ESHUTDOWN);
     }
+    /* The last positions, whatever the save interval: a clean stop loses
+     * none (the store worker finishes queued work before it stops). */
+    if (r->origin || r->relay) {
+        uint64_t now = replica__now_ms();
+        size_t n = r->relay ? repl_relay_edges(r->relay, now, r->edges_now, KV_REPL_EDGES_MAX)
+                            : repl_origin_edges(r->origin, now, r->edges_now, KV_REPL_EDGES_MAX);
+        save_acks_if_changed(r, n < KV_REPL_EDGES_MAX ? n : KV_REPL_EDGES_MAX, now);
+    }
     replica__net_stop(r);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, NULL);
@@ -633,7 +646,9 @@ static int create_core(replica_t *r)
     rc_.down.log_retention_max = r->cfg.log_retention_max;
     rc_.down.log_first_seq = log_first;
     rc_.down.software = EDGEKV_VERSION;
-    return repl_relay_create(&rc_, &r->relay);
+    if ((rc = repl_relay_create(&rc_, &r->relay)) == 0)
+        replica__restore_acks(r); /* its downstream links' positions, as an origin's */
+    return rc;
 }
 
 static void replica_free(replica_t *r)

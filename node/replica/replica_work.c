@@ -766,8 +766,10 @@ void replica__restore_acks(replica_t *r)
     if (rc != 0 && rc != KV_ENOTFOUND)
         KV_LOG_WARN(REPLICA_LOG, "reading the known edges: %s", kv_strerror(rc));
     for (size_t i = 0; i < n; i++)
-        if (repl_origin_restore_edge(r->origin, e[i].node_id, e[i].name, e[i].acked_seq,
-                                     e[i].last_ack_ms) == 0)
+        if ((r->relay ? repl_relay_restore_edge(r->relay, e[i].node_id, e[i].name, e[i].acked_seq,
+                                                e[i].last_ack_ms)
+                      : repl_origin_restore_edge(r->origin, e[i].node_id, e[i].name, e[i].acked_seq,
+                                                 e[i].last_ack_ms)) == 0)
             restored++;
     kv_free(e);
     if (restored)

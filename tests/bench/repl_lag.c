@@ -12,7 +12,9 @@
  *           keep-alive connection each, only while that port has a probe
  *           outstanding; from the send, or with --poll-from ack once the
  *           origin acknowledged the write) until it returns the probe's value
- *           -> delay = t_visible - t0, per read port and overall. A port is
+ *           -> delay = t_visible - t0, per read port, overall, and until
+ *           every read port returned it (all_ports_*: the slowest port's, per
+ *           probe). A port is
  *           polled at most every max(POLL_US, POLL_BACKOFF x the probe's age):
  *           fine-grained while delays are short, bounded load (and at most
  *           that relative error) while a port lags. With --samples FILE,
@@ -1170,6 +1172,15 @@ static int run_lag(void)
         for (int e = 0; e < opt.n_read && !L.probes[p].failed; e++)
             samp_add(&after, L.probes[p].vis[e] - L.probes[p].ack);
     samp_sort(&after);
+    /* Visible at every read port: per probe, the slowest port's delay. */
+    samples_t last = {0};
+    for (int64_t p = 0; p < L.n_probes; p++) {
+        int64_t mx = 0;
+        for (int e = 0; e < opt.n_read; e++)
+            mx = L.probes[p].vis[e] > mx ? L.probes[p].vis[e] : mx;
+        samp_add(&last, mx);
+    }
+    samp_sort(&last);
     double window = (double)(L.t_last_send - L.t_start) / 1e9 + 1.0 / opt.rate;
     samp_sort(&L.all);
     samp_sort(&L.ack_lat);
@@ -1182,6 +1193,7 @@ static int run_lag(void)
            ",\"polls_per_s\":%.1f,\"polls_failed\":%" PRId64 ",\"first_poll_hits\":%" PRId64 ","
            "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f,"
            "\"after_ack_p50_ms\":%.3f,\"after_ack_p99_ms\":%.3f,\"after_ack_min_ms\":%.3f,"
+           "\"all_ports_p50_ms\":%.3f,\"all_ports_p99_ms\":%.3f,\"all_ports_max_ms\":%.3f,"
            "\"tool_cpu_pct\":%.1f,\"per_port\":[",
            proto_name(), opt.write_port, opt.conns, opt.rate, L.acked, L.failed,
            (double)L.acked / window, L.max_backlog, pct_ms(&L.ack_lat, 0.5),
@@ -1190,6 +1202,7 @@ static int run_lag(void)
            (double)L.polls / ((double)(t_done - L.t_start) / 1e9), L.polls_failed, L.first_hits,
            pct_ms(&L.all, 0.5), pct_ms(&L.all, 0.99), max_ms(&L.all), mean_ms(&L.all),
            pct_ms(&after, 0.5), pct_ms(&after, 0.99), after.n ? (double)after.v[0] / 1e6 : 0.0,
+           pct_ms(&last, 0.5), pct_ms(&last, 0.99), max_ms(&last),
            100 * cpu / ((double)(t_done - L.t_start) / 1e9));
     for (int e = 0; e < opt.n_read; e++) {
         samp_sort(&L.vis[e]);
@@ -1198,7 +1211,8 @@ static int run_lag(void)
                pct_ms(&L.vis[e], 0.99), max_ms(&L.vis[e]));
     }
     printf("]}\n");
-    free(after.v); /* a local; the rest lives in L until exit */
+    free(after.v); /* locals; the rest lives in L until exit */
+    free(last.v);
     return 0;
 }
 

@@ -4,7 +4,11 @@
  * trace); a partition holds a hop's frames until it heals and fails
  * connects into it; a crash loses exactly what was not yet durable (an
  * origin PERSIST in flight, an edge APPLY in flight) and the cores recover
- * from the durable state; the pull and relay policies run and pass.
+ * from the durable state; the pull and relay policies run and pass; in the
+ * relay policy the relays are the core's repl_relay_t, a relay tree
+ * delivers every write to every edge, and a crashed relay's children fail
+ * over by the scenario's rule (to the origin, without a snapshot; or wait),
+ * and a restarted relay still knows its children's positions.
  * Reaches into sim_int.h to place faults at exact virtual times.
  */
 #include <setjmp.h>
@@ -260,6 +264,91 @@ static void test_failed_commits_and_policies(void **state)
     }
 }
 
+/* Three regions of four: one relay each (edges 0, 4, 8), three children
+ * under each; writes at every node; the first relay crashes at 8 s for 4 s. */
+static const char *TREE_JSON =
+    "{\"name\":\"tree\",\"policy\":\"relay\",\"duration_s\":20,\"quiet_s\":20,"
+    "\"topology\":{\"origin\":\"ashburn\",\"regions\":[\"london\",\"paris\",\"tokyo\"],"
+    "\"edges\":12},"
+    "\"network\":{\"jitter\":{\"type\":\"exponential\",\"lambda\":1}},"
+    "\"workload\":{\"keys\":200,\"writes_per_s\":40,\"reads_per_s\":100,"
+    "\"key_write_limit_per_s\":0},"
+    "\"relay\":{\"relays_per_region\":1,\"failover\":\"%s\"},"
+    "\"faults\":[{\"type\":\"crash\",\"node\":\"edge:0\",\"at_s\":8,\"duration_s\":4}]}";
+
+/* The upstream node of idx's live link, or -1 when it has none. */
+static int upstream_of(const sim_t *s, uint32_t idx)
+{
+    uint32_t c = s->nodes[idx].conn;
+    return c && s->conns[c].origin_open && s->conns[c].edge_open ? (int)s->conns[c].up : -1;
+}
+
+static uint64_t run_tree(const char *failover, bool to_origin)
+{
+    char json[1024];
+    snprintf(json, sizeof json, TREE_JSON, failover);
+    sim_scenario_t *sc = parse(json);
+    sim_t *s = make(sc, 11);
+    assert_int_equal(s->nnodes, 13);
+    sim_run_until(s, S(7.9));
+    for (uint32_t i = 1; i < s->nnodes; i++) {
+        bool relay = (i - 1) % 4 == 0;
+        /* The relays run the node's relay core, the others the edge core. */
+        assert_true(relay ? s->nodes[i].d.relay != NULL : s->nodes[i].d.edge != NULL);
+        assert_int_equal(s->nodes[i].is_relay, relay);
+        /* Every edge follows its region's relay, every relay the origin. */
+        assert_int_equal(upstream_of(s, i), relay ? 0 : (int)(i - (i - 1) % 4));
+    }
+    size_t snaps = s->snapshots; /* one per fresh node, at the start */
+    assert_int_equal(snaps, 12);
+    sim_run_until(s, S(10.0)); /* relay 1 down since 8 s */
+    assert_false(s->nodes[1].up);
+    for (uint32_t i = 2; i <= 4; i++)
+        assert_int_equal(upstream_of(s, i), to_origin ? 0 : -1);
+    for (uint32_t i = 6; i <= 8; i++) /* the other trees are untouched */
+        assert_int_equal(upstream_of(s, i), 5);
+    /* Restarted at 12 s, relay 1 still knows its three children's positions
+     * (as the node keeps them), before any of them is back. */
+    sim_run_until(s, S(12.0) + 1000);
+    assert_true(s->nodes[1].up);
+    repl_edge_info_t kids[8];
+    assert_int_equal(repl_relay_edges(s->nodes[1].d.relay, sim__mono_ms(s), kids, 8), 3);
+    for (size_t k = 0; k < 3; k++)
+        assert_true(!kids[k].connected && kids[k].acked_seq > 0);
+    sim_run(s);
+    sim_figures_t f;
+    sim_figures(s, &f);
+    if (!sim_check_ok(sim_checks(s)))
+        sim_print_summary(s, stderr);
+    assert_true(sim_check_ok(sim_checks(s)));
+    assert_int_equal(sim_check_result(sim_checks(s), SIM_CK_CONVERGE)->verdict, SIM_CHECK_PASS);
+    /* Every write reached every node, each counted once. */
+    uint64_t real = 0;
+    for (size_t q = 0; q < s->ncommits; q++)
+        real += s->commits[q].kind != OPK_NOOP;
+    assert_true(real > 500 && f.writes_acked > 500);
+    for (uint32_t i = 1; i < s->nnodes; i++) {
+        assert_int_equal(s->nodes[i].m.applied_seq, s->ncommits);
+        assert_int_equal(s->nodes[i].prop.n, real);
+    }
+    /* The move cost no snapshot: the relays keep the origin's sequence. */
+    assert_int_equal(s->snapshots, snaps);
+    for (uint32_t i = 2; i <= 4; i++) /* after the restart: origin, or the relay again */
+        assert_int_equal(upstream_of(s, i), to_origin ? 0 : 1);
+    uint64_t h = f.trace_hash;
+    sim_destroy(s);
+    sim_scenario_free(sc);
+    return h;
+}
+
+static void test_relay_tree(void **state)
+{
+    (void)state;
+    uint64_t h1 = run_tree("origin", true);
+    assert_int_equal(run_tree("origin", true), h1); /* same seed, same run */
+    assert_int_not_equal(run_tree("wait", false), h1);
+}
+
 static void test_bad_scenarios(void **state)
 {
     (void)state;
@@ -269,6 +358,7 @@ static void test_bad_scenarios(void **state)
         "{\"network\":{\"loss\":2}}",
         "{\"workload\":{\"value_size\":{\"type\":\"pareto\"}}}",
         "{\"faults\":[{\"type\":\"meteor\"}]}",
+        "{\"relay\":{\"failover\":\"anywhere\"}}",
         "[1,2]",
         "{",
     };
@@ -298,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_origin_crash_loses_unpersisted),
         cmocka_unit_test(test_edge_crash_loses_unapplied),
         cmocka_unit_test(test_failed_commits_and_policies),
+        cmocka_unit_test(test_relay_tree),
         cmocka_unit_test(test_bad_scenarios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
