@@ -238,6 +238,7 @@ static void parse_all(pctx_t *c, const json_t *root, sim_scenario_t *s)
     s->origin_disk = dist(c, st, "origin_disk", "{\"type\":\"constant\",\"value\":1}");
     s->edge_disk = dist(c, st, "edge_disk", "{\"type\":\"constant\",\"value\":0.2}");
     s->read_disk = dist(c, st, "read_disk", "{\"type\":\"constant\",\"value\":0.5}");
+    s->node_start = dist(c, st, "node_start", NULL);
     s->write_fail_p = num(c, st, "write_fail_p", 0, 0, 1);
     s->apply_fail_p = num(c, st, "apply_fail_p", 0, 0, 1);
 
@@ -370,7 +371,7 @@ void sim_scenario_free(sim_scenario_t *s)
     if (!s)
         return;
     sim_dist_t *ds[] = {s->one_way,   s->jitter,     s->origin_disk, s->edge_disk,
-                        s->read_disk, s->value_size, s->relay_proc};
+                        s->read_disk, s->value_size, s->relay_proc,  s->node_start};
     for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++)
         sim_dist_free(ds[i]);
     free(s->regions);

@@ -65,9 +65,12 @@ typedef struct {
     /* storage */
     sim_dist_t *origin_disk; /* PERSIST latency */
     sim_dist_t *edge_disk;   /* APPLY/RESET latency */
-    sim_dist_t *read_disk;   /* READ_LOG latency */
-    double write_fail_p;     /* per op at the origin: logged as a no-op */
-    double apply_fail_p;     /* per APPLY at an edge */
+    /* A crashed node's start (process, store open, listeners) in ms: its
+     * core runs this long after the crash's end. NULL: at once. */
+    sim_dist_t *node_start;
+    sim_dist_t *read_disk; /* READ_LOG latency */
+    double write_fail_p;   /* per op at the origin: logged as a no-op */
+    double apply_fail_p;   /* per APPLY at an edge */
 
     /* clocks */
     double skew_max_ms; /* each node's skew is uniform in [-max, max] */

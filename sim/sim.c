@@ -437,8 +437,13 @@ static void on_fault(sim_t *s, const sim_ev_t *ev)
         if (x->kind == SIM_FAULT_CRASH) {
             if (ev->b == 0)
                 crash(s, node);
-            else
+            else if (!s->sc->node_start)
                 restart(s, node);
+            else /* the node's own start: a draw per node */
+                sim__at(s,
+                        s->eng.now_ns +
+                            (uint64_t)(sim__sample_ms(s->sc->node_start, &s->rng_fault) * 1e6),
+                        EV_NODE_START, node);
         } else if (x->kind == SIM_FAULT_CLOCK_JUMP) {
             /* Only the wall moves (HLC time): timers and staleness follow
              * the monotonic clock, as in node/. */
@@ -474,6 +479,9 @@ static void dispatch(sim_t *s, const sim_ev_t *ev)
         break;
     case EV_FAULT:
         on_fault(s, ev);
+        break;
+    case EV_NODE_START:
+        restart(s, ev->node);
         break;
     case EV_SAMPLE:
         sim__lag_sample(s);

@@ -60,6 +60,7 @@ enum {
     EV_PULL_COMMIT,   /* pull: write durable (a = wid) */
     EV_PULL_ACK,      /* pull: ack reaches the writing edge (a = wid, b = seq) */
     EV_END,
+    EV_NODE_START, /* node: a crashed node's start is over: its core runs */
     EV_KINDS
 };
 

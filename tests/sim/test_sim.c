@@ -225,6 +225,44 @@ static void test_edge_crash_loses_unapplied(void **state)
     sim_scenario_free(sc);
 }
 
+/* storage.node_start: a crashed node runs again only after its start, drawn
+ * per restart; without it, at the crash's end. Every check passes either
+ * way, and nothing else moves: the runs differ only after the restart. */
+static void test_node_start(void **state)
+{
+    (void)state;
+    static const char *const json[] = {
+        "{\"name\":\"start\",\"duration_s\":10,\"quiet_s\":10,"
+        "\"topology\":{\"origin\":\"frankfurt\",\"regions\":[\"paris\",\"madrid\"],\"edges\":2},"
+        "\"storage\":{\"origin_disk\":1,\"edge_disk\":0.2%s},"
+        "\"workload\":{\"keys\":100,\"writes_per_s\":30,\"reads_per_s\":50,"
+        "\"key_write_limit_per_s\":0,\"write_at\":\"origin\"},"
+        "\"faults\":[{\"type\":\"crash\",\"node\":\"edge:0\",\"at_s\":3,\"duration_s\":1},"
+        "{\"type\":\"crash\",\"node\":\"origin\",\"at_s\":6,\"duration_s\":1}]}"};
+    char text[1024];
+    for (int with = 0; with < 2; with++) {
+        snprintf(text, sizeof text, json[0], with ? ",\"node_start\":1500" : "");
+        sim_scenario_t *sc = parse(text);
+        sim_t *s = make(sc, 7);
+        sim_run_until(s, S(3.5));
+        assert_false(s->nodes[1].up);
+        sim_run_until(s, S(4.1)); /* the crash is over */
+        assert_int_equal(s->nodes[1].up, !with);
+        sim_run_until(s, S(5.6)); /* and its start too */
+        assert_true(s->nodes[1].up);
+        sim_run_until(s, S(7.1));
+        assert_int_equal(s->nodes[0].up, !with);
+        sim_run_until(s, S(8.6));
+        assert_true(s->nodes[0].up);
+        sim_run(s);
+        if (!sim_check_ok(sim_checks(s)))
+            sim_print_summary(s, stderr);
+        assert_true(sim_check_ok(sim_checks(s)));
+        sim_destroy(s);
+        sim_scenario_free(sc);
+    }
+}
+
 static void test_failed_commits_and_policies(void **state)
 {
     (void)state;
@@ -387,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_partition_holds_frames),
         cmocka_unit_test(test_origin_crash_loses_unpersisted),
         cmocka_unit_test(test_edge_crash_loses_unapplied),
+        cmocka_unit_test(test_node_start),
         cmocka_unit_test(test_failed_commits_and_policies),
         cmocka_unit_test(test_relay_tree),
         cmocka_unit_test(test_bad_scenarios),
