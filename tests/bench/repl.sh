@@ -162,6 +162,10 @@ start_node() {
   local -n _pid=$1 _port=$2
   local name=$3 role=$4 i
   shift 4
+  # The log exists before the fork: the banner poll below must never read a
+  # file the child has not created yet (sed fails, and with pipefail and -e
+  # the failed assignment would end the run).
+  : >"$TMP/$name.log"
   "$BIN" "$role" --listen 127.0.0.1:0 --account "$ACCT" --token "$TOKEN" "$@" \
     >"$TMP/$name.log" 2>"$TMP/$name.err" &
   _pid=$!
