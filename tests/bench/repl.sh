@@ -162,9 +162,11 @@ start_node() {
   local -n _pid=$1 _port=$2
   local name=$3 role=$4 i
   shift 4
-  # The log exists before the fork: the banner poll below must never read a
-  # file the child has not created yet (sed fails, and with pipefail and -e
-  # the failed assignment would end the run).
+  # The log is emptied before the fork, not by the child's redirection in its
+  # own time: the banner poll below must never read a restarted node's old
+  # banner (its dead port: the catch-up then polls nothing for its whole
+  # timeout), nor a file not created yet (sed fails, and with pipefail and -e
+  # the failed assignment ends the run).
   : >"$TMP/$name.log"
   "$BIN" "$role" --listen 127.0.0.1:0 --account "$ACCT" --token "$TOKEN" "$@" \
     >"$TMP/$name.log" 2>"$TMP/$name.err" &
