@@ -225,6 +225,55 @@ void frame_free(Edgekv__Frame *f)
             (frame__arena_t *)(void *)((unsigned char *)f - frame__round(sizeof(frame__arena_t))));
 }
 
+/* ---- arenas for many messages ----------------------------------------------------- */
+
+struct frame_arena {
+    frame__arena_t a;
+    ProtobufCAllocator pb;
+};
+
+frame_arena_t *frame_arena_new(size_t first_bytes)
+{
+    frame_arena_t *fa = kv_malloc(sizeof *fa);
+    if (!fa)
+        return NULL;
+    size_t cap =
+        frame__round(first_bytes < FRAME_ARENA_MIN_BYTES ? FRAME_ARENA_MIN_BYTES : first_bytes);
+    fa->a = (frame__arena_t){.next_cap = cap < FRAME_ARENA_CHUNK_MAX ? cap * 2 : cap};
+    if (!frame__chunk_new(&fa->a, cap)) {
+        kv_free(fa);
+        return NULL;
+    }
+    fa->pb = (ProtobufCAllocator){frame__arena_alloc, frame__arena_free, &fa->a};
+    return fa;
+}
+
+ProtobufCAllocator *frame_arena_pb(frame_arena_t *a)
+{
+    return &a->pb;
+}
+
+size_t frame_arena_bytes(const frame_arena_t *a)
+{
+    size_t n = 0;
+    for (const frame__chunk_t *c = a->a.chunks; c; c = c->next)
+        n += c->cap;
+    return n;
+}
+
+bool frame_arena_failed(const frame_arena_t *a)
+{
+    return a->a.failed;
+}
+
+void frame_arena_free(frame_arena_t *a)
+{
+    if (!a)
+        return;
+    frame__arena_drop(&a->a);
+    kv_free(a);
+}
+
 void frame_reader_init(frame_reader_t *r, size_t max_bytes)
 {
     memset(r, 0, sizeof *r);

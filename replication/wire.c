@@ -216,6 +216,16 @@ int repl_mutation_decode(const uint8_t *buf, size_t len, repl_mutation_t **out)
     return 0;
 }
 
+int repl_mutation_decode_in(frame_arena_t *arena, const uint8_t *buf, size_t len,
+                            repl_mutation_t *out)
+{
+    static const uint8_t empty[1];
+    Edgekv__Mutation *pb = edgekv__mutation__unpack(frame_arena_pb(arena), len, len ? buf : empty);
+    if (!pb)
+        return frame_arena_failed(arena) ? -ENOMEM : KV_ECORRUPT;
+    return repl_wire_mut_from_pb(pb, out); /* on error pb stays in the arena */
+}
+
 void repl_mutation_free(repl_mutation_t *m)
 {
     if (!m)

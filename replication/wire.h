@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "edgekv.pb-c.h"
+#include "frame.h"
 #include "repl.h"
 
 /* Check one op against the KV limits and its kind's required fields:
@@ -57,6 +58,13 @@ int repl_mutation_encode(const repl_mutation_t *m, uint8_t *buf, size_t cap, siz
  * -ENOMEM. */
 int repl_mutation_decode(const uint8_t *buf, size_t len, repl_mutation_t **out);
 void repl_mutation_free(repl_mutation_t *m);
+/* The same decode into *out, with every allocation from the arena (none of
+ * its own): *out borrows the arena's copy of the bytes, valid until
+ * frame_arena_free(). For decoding many entries at once (log reads): no
+ * malloc or free per entry or field. Same errors; -ENOMEM when the arena
+ * ran out of memory. */
+int repl_mutation_decode_in(frame_arena_t *arena, const uint8_t *buf, size_t len,
+                            repl_mutation_t *out);
 
 /* Rough wire cost of a mutation (payload plus a fixed overhead), used for
  * the soft batch and buffer caps. */

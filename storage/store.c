@@ -86,13 +86,23 @@ int stor__err(char *err, const char *what)
     return KV_EIO;
 }
 
-int stor__write(stor_t *s, rocksdb_writebatch_t *wb)
+static int stor__write_with(stor_t *s, const rocksdb_writeoptions_t *wo, rocksdb_writebatch_t *wb)
 {
     char *err = NULL;
-    rocksdb_write(s->db, s->wopts, wb, &err);
+    rocksdb_write(s->db, wo, wb, &err);
     if (err)
         atomic_store(&s->write_failed, true);
     return stor__err(err, "write");
+}
+
+int stor__write(stor_t *s, rocksdb_writebatch_t *wb)
+{
+    return stor__write_with(s, s->wopts, wb);
+}
+
+int stor__write_nosync(stor_t *s, rocksdb_writebatch_t *wb)
+{
+    return stor__write_with(s, s->wopts_nosync, wb);
 }
 
 bool stor__hex_valid(const char *id, size_t len)
@@ -215,6 +225,10 @@ static void stor__options_build(stor_t *s, const stor_options_t *o)
     s->wopts = rocksdb_writeoptions_create();
     /* ALWAYS: fsync per write (grouped); BATCH and OFF: no fsync per write. */
     rocksdb_writeoptions_set_sync(s->wopts, o->sync == STOR_SYNC_ALWAYS);
+    /* Bulk ingest (a snapshot's chunks): into the WAL, unsynced; the next
+     * synced write syncs them too (stor_commit_t.no_sync). */
+    s->wopts_nosync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wopts_nosync, 0);
 }
 
 static int stor__options_check(const stor_options_t *o)
@@ -438,6 +452,8 @@ void stor_close(stor_t *s)
     /* Options, filter and cache outlive the DB that referenced them. */
     if (s->wopts)
         rocksdb_writeoptions_destroy(s->wopts);
+    if (s->wopts_nosync)
+        rocksdb_writeoptions_destroy(s->wopts_nosync);
     if (s->ropts)
         rocksdb_readoptions_destroy(s->ropts);
     if (s->rec_opts)

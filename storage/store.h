@@ -243,6 +243,14 @@ typedef struct {
      * broken promise breaks LWW; when in doubt, leave both zero. */
     uint64_t stored_hlc_max;
     bool keys_absent;
+    /* Do not sync the WAL for this commit, whatever the policy (under
+     * STOR_SYNC_ALWAYS it returns before it is durable). The WAL is one
+     * sequential file, so the next commit that syncs makes this one durable
+     * too, and a crash never keeps a later commit without it. For many
+     * commits whose durability only matters at a point the caller commits
+     * afterwards: a snapshot's chunks, then the synced commit of the
+     * position that ends it (node/replica/replica_work.c). */
+    bool no_sync;
 } stor_commit_t;
 
 /* Write a whole commit as ONE atomic RocksDB write batch, durable per the

@@ -106,7 +106,7 @@ static int stor__commit_write(stor_t *s, const stor_commit_t *c, const stor__rec
             stor__nsplan_write(s, plan, wb);
         stor__commit_tail(s, c, wb);
         if (rocksdb_writebatch_count(wb) > 0)
-            rc = stor__write(s, wb);
+            rc = c->no_sync ? stor__write_nosync(s, wb) : stor__write(s, wb);
     }
     /* The stripes are held across the write: that is what makes each LWW
      * check-then-write atomic. */

@@ -42,6 +42,7 @@ struct stor {
     rocksdb_cache_t *block_cache;       /* shared by every CF */
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;        /* sync flag per policy */
+    rocksdb_writeoptions_t *wopts_nosync; /* stor_commit_t.no_sync: WAL, never synced */
     rocksdb_column_family_handle_t **cfs; /* every CF opened, incl. unknown ones */
     int cf_count;
     rocksdb_column_family_handle_t *cf_records, *cf_ns, *cf_state, *cf_log;
@@ -89,6 +90,8 @@ int stor__err(char *err, const char *what);
 
 /* Write a batch with the store's sync policy. 0 or KV_EIO. */
 int stor__write(stor_t *s, rocksdb_writebatch_t *wb);
+/* The same never synced, whatever the policy (stor_commit_t.no_sync). */
+int stor__write_nosync(stor_t *s, rocksdb_writebatch_t *wb);
 
 /* True if the first `len` bytes of id are lowercase hex digits. */
 bool stor__hex_valid(const char *id, size_t len);

@@ -15,6 +15,15 @@
  * the chunks of a snapshot land in a store just reset, each key once
  * (snap_fresh, from the reset to the first apply that is not a chunk).
  *
+ * Those chunks are never synced either (stor_commit_t.no_sync), whatever
+ * the sync policy: a snapshot's data counts for nothing until the apply
+ * that ends it records the position, and that commit syncs (per the
+ * policy) the WAL with every chunk before it, so the position is never
+ * durable without the data. A crash before it leaves a store whose
+ * position names no history, which the next link resets for a new
+ * snapshot, as a crash mid-snapshot always did. Under --sync always that
+ * is one fsync per snapshot instead of one per chunk.
+ *
  * The mutations of a PERSIST or an APPLY are borrowed, not copied: the core
  * keeps them (and the bytes they point to, unchanged) until the job's
  * completion is reported (replication/repl.h, "Ownership"), and it outlives
@@ -554,7 +563,8 @@ static void apply_run(rjob_t *j)
                             .state = c.st,
                             .n_state = c.nst,
                             .stored_hlc_max = stored_max,
-                            .keys_absent = into_reset};
+                            .keys_absent = into_reset,
+                            .no_sync = into_reset};
         p->rc = stor_commit(r->cfg.store, &cm);
         if (p->rc == 0) {
             if (r->snap_fresh && !chunk)

@@ -20,11 +20,16 @@
 #      EDGEKV_BENCH_POLL_FROM (send)   start polling for a probe when its write is sent, or
 #                                      once the origin acknowledged it (ack: fewer polls)
 #      EDGEKV_BENCH_CATCHUP_TIMEOUT (60) seconds a catching-up edge may take
+#      EDGEKV_BENCH_ONLY                catchup: only section 4 (bulk load, catch-up from the
+#                                      log, snapshot), no Redis; with EDGEKV_BENCH_EDGES=1 the
+#                                      edge that restarts is the only one
 #      EDGEKV_BENCH_THREADS (2)        origin --threads
 #      EDGEKV_BENCH_EDGE_THREADS (1)   edge --threads
 #      EDGEKV_BENCH_OUT                JSON result file (default $TMPDIR/edgekv-repl.json)
 #      EDGEKV_BENCH_SAMPLES_DIR        if set, every probe's delay into DIR/lag_edgekv.samples
 #                                      and DIR/lag_redis.samples ("replica delay_ms" lines)
+#      EDGEKV_BENCH_PERF_DIR           if set, `perf record -g` of the origin and the edges
+#                                      during each step into DIR/STEP.data (linux-perf)
 #      EDGEKV_BIN                      use this binary instead of building
 #      EDGEKV_BENCH_TIMEOUT            hard limit for the whole run, seconds
 # Exit 0 when every scenario ran and every read returned the bytes written;
@@ -43,6 +48,9 @@ POLL_US=${EDGEKV_BENCH_POLL_US:-200}
 POLL_FROM=${EDGEKV_BENCH_POLL_FROM:-send}
 POLL_BACKOFF=${EDGEKV_BENCH_POLL_BACKOFF:-0.05}
 CATCH_TIMEOUT=${EDGEKV_BENCH_CATCHUP_TIMEOUT:-60}
+ONLY=${EDGEKV_BENCH_ONLY:-}
+PERF_DIR=${EDGEKV_BENCH_PERF_DIR:-}
+case "$ONLY" in "" | catchup) ;; *) echo "repl: EDGEKV_BENCH_ONLY: unknown step '$ONLY' (catchup)" >&2; exit 2 ;; esac
 SAMPLES_DIR=${EDGEKV_BENCH_SAMPLES_DIR:-}
 OTHREADS=${EDGEKV_BENCH_THREADS:-2}
 ETHREADS=${EDGEKV_BENCH_EDGE_THREADS:-1}
@@ -61,7 +69,7 @@ done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-repl.XXXXXX")
 OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-repl.json}
 declare -A EPID EPORT
-OPID="" OPORT="" RPID="" RRPID="" WD_PID="" TOOL_PID="" STARTING_PID=""
+OPID="" OPORT="" RPID="" RRPID="" WD_PID="" TOOL_PID="" STARTING_PID="" PERF_PID=""
 
 stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
   local pid=$1 i
@@ -78,6 +86,7 @@ cleanup() {
   local rc=$? n f
   trap - EXIT INT TERM
   stop_pid "$TOOL_PID"
+  perf_stop
   stop_pid "$STARTING_PID"
   for n in "${!EPID[@]}"; do stop_pid "${EPID[$n]}"; done
   stop_pid "$OPID"
@@ -153,6 +162,12 @@ start_node() {
   local -n _pid=$1 _port=$2
   local name=$3 role=$4 i
   shift 4
+  # The log is emptied before the fork, not by the child's redirection in its
+  # own time: the banner poll below must never read a restarted node's old
+  # banner (its dead port: the catch-up then polls nothing for its whole
+  # timeout), nor a file not created yet (sed fails, and with pipefail and -e
+  # the failed assignment ends the run).
+  : >"$TMP/$name.log"
   "$BIN" "$role" --listen 127.0.0.1:0 --account "$ACCT" --token "$TOKEN" "$@" \
     >"$TMP/$name.log" 2>"$TMP/$name.err" &
   _pid=$!
@@ -199,17 +214,35 @@ edge_pids() { local n; for n in "${!EPID[@]}"; do echo "${EPID[$n]}"; done; }
 # run_tool NAME ARGS...: repl_lag in the background (so a signal interrupts the
 # wait), its JSON into $TMP/NAME.json, CPU % of origin, edges and redis during it.
 # A failure ends the run, unless SOFT=1: then it is kept in FAILED[NAME].
-declare -A CPU_O CPU_E CPU_R FAILED
+declare -A CPU_O CPU_E CPU_R TICKS_O TICKS_E FAILED
+# perf_start NAME PID...: with EDGEKV_BENCH_PERF_DIR, profile these processes until perf_stop.
+perf_start() {
+  local name=$1 list
+  shift
+  [[ -n "$PERF_DIR" ]] || return 0
+  mkdir -p "$PERF_DIR"
+  list=$(printf '%s,' "$@")
+  perf record -q -F 999 -g -p "${list%,}" -o "$PERF_DIR/$name.data" 2>"$PERF_DIR/$name.perf.log" &
+  PERF_PID=$!
+}
+perf_stop() {
+  [[ -n "$PERF_PID" ]] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=""
+}
 SOFT=0
 run_tool() {
   local name=$1 rc=0 t0 t1 o0 o1 e0 e1 r0 r1 pids=()
   shift
   mapfile -t pids < <(edge_pids)
   o0=$(cpu_ticks "$OPID") e0=$(cpu_ticks "${pids[@]}") r0=$(cpu_ticks "$RPID" "$RRPID") t0=$(date +%s%N)
+  perf_start "$name" "$OPID" "${pids[@]}"
   "$TOOL" "$@" >"$TMP/$name.json" 2>"$TMP/$name.tool.err" &
   TOOL_PID=$!
   wait "$TOOL_PID" || rc=$?
   TOOL_PID=""
+  perf_stop
   t1=$(date +%s%N) o1=$(cpu_ticks "$OPID") e1=$(cpu_ticks "${pids[@]}") r1=$(cpu_ticks "$RPID" "$RRPID")
   if [[ $rc -ne 0 ]]; then
     cat "$TMP/$name.tool.err" >&2
@@ -221,9 +254,11 @@ run_tool() {
   fi
   pct() { awk -v d="$1" -v hz="$CLK" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", 100 * d / hz / (ns / 1e9) }'; }
   CPU_O[$name]=$(pct $((o1 - o0))) CPU_E[$name]=$(pct $((e1 - e0))) CPU_R[$name]=$(pct $((r1 - r0)))
+  TICKS_O[$name]=$((o1 - o0)) TICKS_E[$name]=$((e1 - e0))
   jq -c . "$TMP/$name.json" >&2
 }
 J() { jq -r "$2" "$TMP/$1.json"; }
+J0() { if [[ -s "$TMP/$1.json" ]]; then jq -r "$2 // 0" "$TMP/$1.json"; else echo 0; fi; } # 0 for a step not run
 
 # ---- the edgekv cluster --------------------------------------------------------------------
 "$BIN" certs init --dir "$TMP/certs" --edges $((NEDGES + 1)) >/dev/null
@@ -254,12 +289,12 @@ done
 log "cluster up: origin :$OPORT, edges ${EPORT[*]}"
 
 # ---- redis -------------------------------------------------------------------------------------
+start_redis() {
 RP=$(free_port) || die "no free port"
 RRP=$(free_port "$RP") || die "no free port"
 mkdir -p "$TMP/redis1" "$TMP/redis2"
 # The primary fsyncs every write (appendfsync always), as edgekv's origin does (--sync
 # always); the replica fsyncs every second (everysec), as edgekv's edges do (--sync batch).
-R_FSYNC=always RR_FSYNC=everysec
 redis-server --bind 127.0.0.1 --port "$RP" --dir "$TMP/redis1" --daemonize no --save '' \
   --appendonly yes --appendfsync "$R_FSYNC" --repl-diskless-sync-delay 0 --logfile "$TMP/redis1/redis.log" &
 RPID=$!
@@ -288,12 +323,16 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.05
 done
 ((i < 100)) || die "redis (port $READ_RP) does not return a write"
-REDIS_VER=$(redis-server --version | awk '{ print $3 }' | sed 's/v=//')
 log "redis primary :$RP, replica :${RRPID:+$RRP}${RRPID:-none} ($REDIS_VER)"
+}
+REDIS_VER=$(redis-server --version | awk '{ print $3 }' | sed 's/v=//')
+R_FSYNC=always RR_FSYNC=everysec
+[[ "$ONLY" == catchup ]] || start_redis
 
 HTTP=(--acct "$ACCT" --ns "$NS" --token "$TOKEN")
 
 # ---- 1. durable write throughput ------------------------------------------------------------------
+run_tput() {
 log "throughput: $WRITERS writers, ${TSECS}s (+${WARMUP}s warm-up) each"
 run_tool tput_origin tput "${HTTP[@]}" --port "$OPORT" --conns "$WRITERS" --seconds "$TSECS" \
   --warmup "$WARMUP" --prefix t-o- --value-bytes "$VALUE_BYTES"
@@ -305,6 +344,8 @@ if ((NEDGES > 0)); then
 fi
 run_tool tput_redis tput --proto resp --port "$RP" --conns "$WRITERS" --seconds "$TSECS" \
   --warmup "$WARMUP" --prefix t-r- --value-bytes "$VALUE_BYTES"
+}
+[[ "$ONLY" == catchup ]] || run_tput
 
 # ---- 2./3. write-to-visible delay ----------------------------------------------------------------
 run_delay() {
@@ -326,12 +367,13 @@ run_delay() {
     --poll-from "$POLL_FROM" --poll-backoff "$POLL_BACKOFF" --probe-timeout 30 --prefix l-r- \
     --value-bytes "$VALUE_BYTES" "${samples_r[@]}"
 }
-((NEDGES == 0)) || run_delay
+((NEDGES == 0)) || [[ "$ONLY" == catchup ]] || run_delay
 stop_pid "$RRPID"; RRPID=""
 stop_pid "$RPID"; RPID=""
 
 # ---- 4. catch-up -------------------------------------------------------------------------------
 snaps() { grep -c "snapshot to link" "$TMP/origin.err" || true; }
+declare -A LIFE_E # the catching-up edge's CPU ticks from its exec to the end of its catch-up
 run_catchup() {
   local before snaps0 t0 digest_o digest_e digest_f
   wait_converged 60
@@ -351,6 +393,7 @@ run_catchup() {
   start_edge "$LAST" "$TMP/edge$LAST"
   SOFT=1
   if run_tool catchup_log catchup --port "${EPORT[$LAST]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
+    LIFE_E[catchup_log]=$(cpu_ticks "${EPID[$LAST]}")
     digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
     digest_e=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$LAST]}/digest")
     [[ -n "$digest_o" && "$digest_o" == "$digest_e" ]] || die "edge$LAST digest differs after catch-up: $digest_e vs $digest_o"
@@ -364,6 +407,7 @@ run_catchup() {
   t0=$(date +%s%N)
   start_edge "$FRESH" "$TMP/edge$FRESH"
   if run_tool catchup_snap catchup --port "${EPORT[$FRESH]}" --target "$TARGET" --since-ns "$t0" --timeout "$CATCH_TIMEOUT" --token "$TOKEN"; then
+    LIFE_E[catchup_snap]=$(cpu_ticks "${EPID[$FRESH]}")
     digest_o=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:$OPORT/digest")
     digest_f=$("${CURL[@]}" --max-time 120 -H "$AUTH" "http://127.0.0.1:${EPORT[$FRESH]}/digest")
     [[ -n "$digest_o" && "$digest_f" == "$digest_o" ]] || die "edge$FRESH digest differs after the snapshot: $digest_f vs $digest_o"
@@ -372,7 +416,7 @@ run_catchup() {
   SNAP_MODE=snapshot
   (($(snaps) > snaps0)) || SNAP_MODE=log
   # Every write of this run used a distinct key: the live records the snapshot carried.
-  RECORDS=$((1 + $(J tput_origin .writes_total) + $(J tput_edge .writes_total) + $(J lag_edgekv .writes) + NCATCH))
+  RECORDS=$((1 + $(J0 tput_origin .writes_total) + $(J0 tput_edge .writes_total) + $(J0 lag_edgekv .writes) + NCATCH))
 }
 ((NEDGES == 0)) || run_catchup
 for n in "${!EPID[@]}"; do kill -0 "${EPID[$n]}" 2>/dev/null || die "edge$n died"; done
@@ -435,8 +479,19 @@ report_catchup() {
   catch_row catchup_log "edge$LAST restarted ($CATCH_MODE)" "$MUT" "$LOG_S" "$LOG_RATE"
   catch_row catchup_snap "fresh edge$FRESH ($SNAP_MODE)" "$RECORDS" "$SNAP_S" "$SNAP_RATE"
   echo "(start s: from exec until the link is live; total s: until applied_seq = origin last_seq $TARGET; target >= 400000/s)"
+  echo "CPU-s: bulk load origin $(cpu_s "${TICKS_O[bulk]:-}"), $((NEDGES - 1)) live edges $(cpu_s "${TICKS_E[bulk]:-}") -> $(per_cpu_s "$NCATCH" "${TICKS_O[bulk]:-}") mutations per origin CPU-s"
+  echo "       log catch-up origin $(cpu_s "${TICKS_O[catchup_log]:-}"), edge$LAST (exec to done) $(cpu_s "${LIFE_E[catchup_log]:-}") -> $(per_cpu_s "$MUT" "${TICKS_O[catchup_log]:-}" "${LIFE_E[catchup_log]:-}") mutations per CPU-s (both)"
+  echo "       snapshot origin $(cpu_s "${TICKS_O[catchup_snap]:-}"), edge$FRESH (exec to done) $(cpu_s "${LIFE_E[catchup_snap]:-}") -> $(per_cpu_s "$RECORDS" "${TICKS_O[catchup_snap]:-}" "${LIFE_E[catchup_snap]:-}") records per CPU-s (both)"
+  echo "load average (1, 5, 15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   why catchup_log "$LAST"
   why catchup_snap "$FRESH"
+}
+cpu_s() { [[ -n "$1" ]] && awk -v t="$1" -v hz="$CLK" 'BEGIN { printf "%.2f", t / hz }' || echo -; }
+per_cpu_s() { # per_cpu_s COUNT TICKS...: COUNT per CPU-second of the ticks summed
+  local n=$1 t=0 x
+  shift
+  for x in "$@"; do [[ -n "$x" ]] || { echo -; return; }; t=$((t + x)); done
+  awk -v n="$n" -v t="$t" -v hz="$CLK" 'BEGIN { if (t > 0) printf "%.0f", n / (t / hz); else print "-" }'
 }
 catch_row() { # catch_row NAME LABEL COUNT SECONDS RATE
   if [[ -n "${FAILED[$1]:-}" ]]; then
@@ -445,8 +500,17 @@ catch_row() { # catch_row NAME LABEL COUNT SECONDS RATE
     printf '%-34s | %9s | %8.3f | %8.3f | %12s\n' "$2" "$3" "$(J "$1" .live_s)" "$4" "$5"
   fi
 }
+# CPU-seconds of the processes of each catch-up row (null where it did not run).
+cpu_json() {
+  local k t
+  for k in bulk catchup_log catchup_snap; do
+    jq -n --arg k "$k" --arg o "${TICKS_O[$k]:-}" --arg e "${TICKS_E[$k]:-}" --arg l "${LIFE_E[$k]:-}" --argjson hz "$CLK" \
+      'def s: if . == "" then null else (tonumber / $hz) end;
+       {($k): {origin: ($o | s), edges_during: ($e | s), edge_exec_to_done: ($l | s)}}'
+  done | jq -s add
+}
 # What did not run (no edges) is null in the JSON.
-for k in tput_edge lag_edgekv lag_redis bulk catchup_log catchup_snap; do
+for k in tput_origin tput_redis tput_edge lag_edgekv lag_redis bulk catchup_log catchup_snap; do
   [[ -s "$TMP/$k.json" ]] || echo null >"$TMP/$k.json"
 done
 MUT=${MUT:-0} RECORDS=${RECORDS:-0}
@@ -458,12 +522,18 @@ edges_cfg=", edges --sync batch (their default) --threads $ETHREADS"
 ((NEDGES > 0)) || edges_cfg=" (lone)"
 echo "repl.sh: $NEDGES edges, $(nproc) CPUs; origin --sync ${EDGEKV_BENCH_ORIGIN_SYNC:-always} --threads $OTHREADS$edges_cfg;"
 REDIS_CFG="primary appendfsync $R_FSYNC, $( ((NEDGES > 0)) && echo "replica appendfsync $RR_FSYNC" || echo "no replica")"
-echo "redis $REDIS_VER, $REDIS_CFG"
-echo
-report_tput
-if ((NEDGES > 0)); then
+if [[ "$ONLY" == catchup ]]; then
+  echo "only section 4 (EDGEKV_BENCH_ONLY=catchup): no throughput or delay rows, no redis"
+else
+  echo "redis $REDIS_VER, $REDIS_CFG"
   echo
-  report_delay
+  report_tput
+fi
+if ((NEDGES > 0)); then
+  if [[ "$ONLY" != catchup ]]; then
+    echo
+    report_delay
+  fi
   echo
   report_catchup
 fi
@@ -477,19 +547,21 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
   --argjson cpu "$(for k in "${!CPU_O[@]}"; do
     jq -n --arg k "$k" --argjson o "${CPU_O[$k]}" --argjson e "${CPU_E[$k]}" --argjson r "${CPU_R[$k]}" \
       '{($k): {origin: $o, edges: $e, redis: $r}}'; done | jq -s add)" \
-  --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
+  --argjson cpus_c "$(cpu_json)" --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
   --arg lmode "${CATCH_MODE:-}" --arg smode "${SNAP_MODE:-}" \
   --argjson failed "$(for k in "${!FAILED[@]}"; do jq -n --arg k "$k" --arg v "${FAILED[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" \
   '{benchmark: "repl", edges: $edges, cpus: $cpus, redis_version: $redis, redis_config: $rcfg, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
-    throughput: {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
-                 ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)},
-    delay: (if $edges == 0 then null else
+    throughput: (if $to[0] == null then null else
+                 {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
+                  ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)} end),
+    delay: (if $edges == 0 or $le[0] == null then null else
             {rate: $rate, seconds: $secs, edgekv: $le[0], redis: $lr[0],
              ratio_p99_edgekv_redis: (if $lr[0].p99_ms > 0 then $le[0].p99_ms / $lr[0].p99_ms else null end)} end),
     catchup: (if $edges == 0 then null else
               {bulk: $bulk[0],
                restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate}),
                fresh: ($cs[0] + {resumed_from: $smode, records: $recs, records_per_s: $srate}),
+               cpu_s: $cpus_c,
                failures: $failed} end),
     cpu_pct: $cpu}' >"$OUT"
 echo

@@ -289,6 +289,8 @@ static void test_frame_big_value_grows_once(void **state)
     free(value);
 }
 
+static void check_decoded(const repl_mutation_t *d, const repl_mutation_t *m);
+
 static void check_roundtrip(const repl_mutation_t *m)
 {
     size_t need = repl_mutation_encoded_size(m);
@@ -300,7 +302,20 @@ static void check_roundtrip(const repl_mutation_t *m)
     assert_int_equal(len, need);
     repl_mutation_t *d;
     assert_int_equal(repl_mutation_decode(buf, len, &d), 0);
-    free(buf); /* the decoded entry does not borrow the buffer */
+    /* The same through an arena (the origin's log reads). */
+    frame_arena_t *arena = frame_arena_new(0);
+    assert_non_null(arena);
+    repl_mutation_t in;
+    assert_int_equal(repl_mutation_decode_in(arena, buf, len, &in), 0);
+    free(buf); /* neither decoded entry borrows the buffer */
+    check_decoded(&in, m);
+    frame_arena_free(arena);
+    check_decoded(d, m);
+    repl_mutation_free(d);
+}
+
+static void check_decoded(const repl_mutation_t *d, const repl_mutation_t *m)
+{
     assert_int_equal(d->seq, m->seq);
     assert_int_equal(kv_version_cmp(d->version, m->version), 0);
     assert_int_equal(d->op.kind, m->op.kind);
@@ -328,7 +343,6 @@ static void check_roundtrip(const repl_mutation_t *m)
         assert_string_equal(d->op.account, m->op.account);
     if (m->op.kind == REPL_OP_NS_CREATE || m->op.kind == REPL_OP_NS_RENAME)
         assert_string_equal(d->op.title, m->op.title);
-    repl_mutation_free(d);
 }
 
 static void test_mutation_roundtrip_all_kinds(void **state)
@@ -375,6 +389,64 @@ static void test_mutation_roundtrip_all_kinds(void **state)
     m.op.key = big;
     m.op.key_len = sizeof big - 1;
     assert_int_equal(repl_op_check(&m.op), KV_ETOOBIG);
+}
+
+/* Many entries into one arena (a log read): every one stays intact while
+ * later ones fill new chunks, and the arena's errors are the decoder's. */
+static void test_mutation_decode_in_arena(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static repl_mutation_t got[N];
+    char value[700];
+    uint8_t buf[1024];
+    size_t len;
+    frame_arena_t *arena = frame_arena_new(0);
+    assert_non_null(arena);
+    size_t first = frame_arena_bytes(arena);
+    for (size_t i = 0; i < N; i++) {
+        repl_mutation_t m = {.seq = i + 1, .version = {1000 + i, 1}};
+        memset(value, 'a' + (int)(i % 26), sizeof value - 1);
+        value[sizeof value - 1] = '\0';
+        m.op = tk_put("k", value);
+        assert_int_equal(repl_mutation_encode(&m, buf, sizeof buf, &len), 0);
+        assert_int_equal(repl_mutation_decode_in(arena, buf, len, &got[i]), 0);
+        memset(buf, 0, sizeof buf); /* the entry does not borrow buf */
+    }
+    assert_true(frame_arena_bytes(arena) > first + N * (sizeof value - 1));
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(got[i].seq, i + 1);
+        assert_int_equal(got[i].version.hlc, 1000 + i);
+        assert_int_equal(got[i].op.value_len, sizeof value - 1);
+        for (size_t b = 0; b < sizeof value - 1; b++)
+            assert_int_equal(got[i].op.value[b], 'a' + (int)(i % 26));
+    }
+    /* Corrupt bytes and a failed op check are reported as by the decoder. */
+    uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff};
+    repl_mutation_t d;
+    assert_int_equal(repl_mutation_decode_in(arena, junk, sizeof junk, &d), KV_ECORRUPT);
+    repl_mutation_t bad = {.seq = 1, .version = {1, 1}};
+    bad.op = tk_put("k", "v");
+    bad.op.ns_id[0] = 'G';
+    assert_int_equal(repl_mutation_encode(&bad, buf, sizeof buf, &len), 0);
+    assert_int_equal(repl_mutation_decode_in(arena, buf, len, &d), KV_EINVAL);
+    frame_arena_free(arena);
+    frame_arena_free(NULL);
+    /* Out of memory: the arena itself, or a chunk it needs, is -ENOMEM. */
+    kv_mem_failing_set(0);
+    assert_null(frame_arena_new(0));
+    kv_mem_set(NULL);
+    arena = frame_arena_new(0); /* a first chunk too small for the value */
+    assert_non_null(arena);
+    repl_mutation_t m = {.seq = 1, .version = {1, 1}};
+    m.op = tk_put("k", value);
+    assert_int_equal(repl_mutation_encode(&m, buf, sizeof buf, &len), 0);
+    kv_mem_failing_set(0);
+    assert_int_equal(repl_mutation_decode_in(arena, buf, len, &d), -ENOMEM);
+    kv_mem_set(NULL);
+    assert_int_equal(repl_mutation_decode_in(arena, buf, len, &d), 0);
+    assert_int_equal(d.op.value_len, sizeof value - 1);
+    frame_arena_free(arena);
 }
 
 static void test_mutation_decode_errors(void **state)
@@ -933,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_frame_big_value_grows_once),
         cmocka_unit_test(test_mutation_roundtrip_all_kinds),
         cmocka_unit_test(test_mutation_decode_errors),
+        cmocka_unit_test(test_mutation_decode_in_arena),
         cmocka_unit_test(test_op_check_limits),
         cmocka_unit_test(test_max_value_fits_a_frame),
         cmocka_unit_test(test_snapshot_frames_decode),

@@ -205,7 +205,7 @@ static void test_commit_all(void **state)
     stor_log_entry_t log[] = {{1, "e1", 2}, {2, "e2", 2}};
     stor_state_put_t st[] = {{"last_seq", "2", 1}, {"history_id", "h", 1}};
     int mres[2] = {99, 99}, nres[1] = {99};
-    stor_commit_t c = {m, 2, mres, ch, 1, nres, log, 2, st, 2, NULL, 0, 0, false};
+    stor_commit_t c = {m, 2, mres, ch, 1, nres, log, 2, st, 2, NULL, 0, 0, false, false};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_int_equal(mres[0], 0);
     assert_int_equal(mres[1], 0);
@@ -225,7 +225,7 @@ static void test_commit_all(void **state)
     stor_ns_change_t ch2[] = {nsc(STOR_NS_CREATE, NS2, "acc", "t2")};
     stor_log_entry_t bad_log[] = {{3, "e3", 2}, {0, "zero", 4}};
     stor_state_put_t st2[] = {{"last_seq", "4", 1}};
-    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, bad_log, 2, st2, 1, NULL, 0, 0, false};
+    stor_commit_t c2 = {m2, 1, NULL, ch2, 1, NULL, bad_log, 2, st2, 1, NULL, 0, 0, false, false};
     assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
     stor_state_put_t bad_st[] = {{"", "x", 1}};
     c2.log = log + 1; /* seq 2 again: fine */
@@ -270,7 +270,7 @@ static void test_commit_oom(void **state)
     stor_state_put_t st[] = {{"last_seq", "7", 1}};
     int fails = 0;
     for (long n = 0; n < 20; n++) {
-        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0, 0, false};
+        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0, 0, false, false};
         kv_mem_failing_set(n);
         int rc = stor_commit(f->s, &c);
         kv_mem_set(NULL);
@@ -332,7 +332,7 @@ static void test_commit_io_error(void **state)
     stor_ns_change_t ch[] = {nsc(STOR_NS_CREATE, NS1, "acc", "t1")};
     stor_log_entry_t log[] = {{2, big, big_len}};
     stor_state_put_t st[] = {{"last_seq", "2", 1}};
-    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, log, 1, st, 1, NULL, 0, 0, false};
+    stor_commit_t c = {m, 1, NULL, ch, 1, NULL, log, 1, st, 1, NULL, 0, 0, false, false};
 
     struct rlimit old, lim;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -436,6 +436,33 @@ static void test_commit_lww_promises(void **state)
     assert_int_equal(res[0], KV_ESTALE);
 }
 
+/* A no_sync commit (a snapshot chunk) does not sync the WAL even under
+ * STOR_SYNC_ALWAYS, is read at once like any other, and is made durable by
+ * the next commit that syncs (the WAL is one sequential file). */
+static void test_commit_no_sync(void **state)
+{
+    fx_t *f = *state;
+    char buf[32];
+    stor_stats_t s0, s1, s2;
+    f->o.sync = STOR_SYNC_ALWAYS;
+    fx_reopen(f);
+    stor_mutation_t x[] = {mut(NS1, "x", 10, "chunk1"), mut(NS1, "x2", 10, "chunk2")};
+    stor_commit_t cx = {.muts = x, .n_muts = 2, .keys_absent = true, .no_sync = true};
+    stor_get_stats(f->s, &s0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(stor_commit(f->s, &cx), 0);
+    stor_get_stats(f->s, &s1);
+    assert_int_equal(s1.wal_syncs, s0.wal_syncs);
+    assert_string_equal(value_of(f->s, NS1, "x", buf, sizeof(buf)), "chunk1");
+    stor_mutation_t y[] = {mut(NS1, "y", 11, "end")};
+    assert_int_equal(commit_muts(f->s, y, 1, NULL), 0);
+    stor_get_stats(f->s, &s2);
+    assert_int_equal(s2.wal_syncs, s1.wal_syncs + 1); /* the one sync, at the end */
+    fx_reopen(f);
+    assert_string_equal(value_of(f->s, NS1, "x2", buf, sizeof(buf)), "chunk2");
+    assert_string_equal(value_of(f->s, NS1, "y", buf, sizeof(buf)), "end");
+}
+
 /* ---- namespace rules ------------------------------------------------------------------ */
 
 /* Storage applies changes in commit order, each on top of the earlier ones;
@@ -522,7 +549,7 @@ static void test_commit_records_then_ns(void **state)
     assert_int_equal(commit_muts(f->s, m, 1, mres), 0);
     stor_ns_change_t ch[] = {nsc(STOR_NS_DELETE, NS2, NULL, NULL)};
     stor_mutation_t m2[] = {mut(NS2, "c", 9, "wiped"), mut(NS3, "z", 9, "kept")};
-    stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0, NULL, 0, 0, false};
+    stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0, NULL, 0, 0, false, false};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_true(mres[0] == 0 && mres[1] == 0 && nres[0] == 0);
     assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
@@ -994,14 +1021,23 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_commit_all),           T(test_commit_oom),
-        T(test_commit_io_error),      T(test_commit_lww),
-        T(test_commit_lww_promises),  T(test_ns_plan),
-        T(test_ns_replicated),        T(test_commit_records_then_ns),
-        T(test_ns_commit_visibility), T(test_log),
-        T(test_reopen_log_state),     T(test_snapshot),
-        T(test_snapshot_copy),        T(test_reset),
-        T(test_digest_vectors),       T(test_digest_converge),
+        T(test_commit_all),
+        T(test_commit_oom),
+        T(test_commit_io_error),
+        T(test_commit_lww),
+        T(test_commit_lww_promises),
+        T(test_commit_no_sync),
+        T(test_ns_plan),
+        T(test_ns_replicated),
+        T(test_commit_records_then_ns),
+        T(test_ns_commit_visibility),
+        T(test_log),
+        T(test_reopen_log_state),
+        T(test_snapshot),
+        T(test_snapshot_copy),
+        T(test_reset),
+        T(test_digest_vectors),
+        T(test_digest_converge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
