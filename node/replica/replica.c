@@ -573,8 +573,9 @@ static void shutdown_loop(replica_t *r)
         fail_writer(r, w, KV_ESHUTDOWN);
     }
     /* The last positions, whatever the save interval: a clean stop loses
-     * none (the store worker finishes queued work before it stops). */
-    if (r->origin || r->relay) {
+     * none (the store worker finishes queued work before it stops). Not
+     * when the start failed: the worker is gone, and nothing ran to save. */
+    if ((r->origin || r->relay) && r->store_w.running) {
         uint64_t now = replica__now_ms();
         size_t n = r->relay ? repl_relay_edges(r->relay, now, r->edges_now, KV_REPL_EDGES_MAX)
                             : repl_origin_edges(r->origin, now, r->edges_now, KV_REPL_EDGES_MAX);
