@@ -70,6 +70,7 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
     }
     hlc_init(&o->hlc, cfg->node_id, cfg->hlc_last);
     o->last_seq = cfg->last_seq;
+    o->term = cfg->term;
     o->next_seq = cfg->last_seq + 1;
     o->log_first_seq = cfg->log_first_seq;
     o->tail_first_seq = cfg->last_seq + 1;
@@ -353,11 +354,17 @@ void repl_origin_poll(repl_origin_t *o, repl_actions_t *a)
     repl__out_poll(&o->out, a);
 }
 
+void repl_origin_set_term(repl_origin_t *o, uint64_t term)
+{
+    o->term = repl__max64(o->term, term);
+}
+
 void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     out->last_seq = o->last_seq;
     out->log_first_seq = o->log_first_seq;
+    out->term = o->term;
     out->writes_committed = o->writes_committed;
     out->failed = o->failed;
     for (size_t i = 0; i < o->nedges; i++)

@@ -146,6 +146,9 @@ struct repl_origin {
     uint64_t log_first_seq; /* oldest seq not trimmed */
     int failed;             /* persist error that stopped writes, or 0 */
     uint64_t writes_committed;
+    /* The term this origin writes under and sends (cfg.term, raised by
+     * repl_origin_set_term; a relay's: the largest its edge part saw). */
+    uint64_t term;
 
     /* Writes in seq order; the first grouped_writes form the PERSISTs in
      * flight, oldest first (groups, a ring of groups_n from groups_head). */

@@ -235,6 +235,7 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
+    w.term = o->term;
     if (o->cfg.parent_history[0])
         w.parent_history = o->cfg.parent_history;
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
@@ -464,7 +465,7 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
     } else {
         origin__tail_ctx_t ctx = {o, first};
         int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1),
-                                  o->last_seq, repl__origin_wall(o, now_ms), &b);
+                                  o->last_seq, repl__origin_wall(o, now_ms), o->term, &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;
@@ -544,6 +545,7 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         Edgekv__Probe echo = EDGEKV__PROBE__INIT;
         hb.origin_seq = repl__origin_announced(o);
         hb.origin_time_ms = repl__origin_wall(o, now_ms);
+        hb.term = o->term;
         if (origin__echo(o, p, &echo.sent_ms))
             hb.echo = &echo;
         f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
@@ -572,8 +574,8 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
             j++;
         }
         repl_buf_t *b;
-        int rc =
-            repl__batch_frame_array(muts + i, j - i, o->last_seq, repl__origin_wall(o, now_ms), &b);
+        int rc = repl__batch_frame_array(muts + i, j - i, o->last_seq, repl__origin_wall(o, now_ms),
+                                         o->term, &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;

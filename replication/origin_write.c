@@ -177,6 +177,7 @@ static void origin__enqueue(repl_origin_t *o, owrite_t *w, uint64_t now_ms, repl
 {
     for (size_t i = 0; i < w->n; i++) {
         w->muts[i].seq = o->next_seq++;
+        w->muts[i].term = o->term;
         w->muts[i].version = hlc_stamp(&o->hlc, repl__origin_wall(o, now_ms));
     }
     w->first_seq = w->muts[0].seq;

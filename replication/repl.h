@@ -98,6 +98,22 @@
  * or its wall if later, and is not remembered, so an edge wall that ran
  * ahead for a while leaves no trace once it is back.
  *
+ * Terms (fencing): with origin leadership (node/ha), each leader writes
+ * under its term (etcd's create_revision of its leader key, which grows
+ * with every new leader) and its history carries it: every log entry it
+ * writes has that term, and its Welcome, MutationBatch and Heartbeat frames
+ * carry it (a relay sends the largest term it has seen). Every replica
+ * keeps the largest term it has seen (stored with its position through
+ * APPLY's term) and refuses a Welcome, batch or heartbeat of a smaller
+ * one: it sends Refuse and drops the link, counts it (terms_refused) and
+ * reconnects after the backoff, so a deposed leader's late batches are
+ * refused everywhere and the replica moves on to its next upstream. Not a
+ * refusal for good (unlike another history): the next upstream may lead.
+ * An origin without leadership has term 0 (fields absent on the wire), and
+ * nothing changes for it; one restarted without leadership over a history
+ * written under terms keeps the largest term of its log (the driver's
+ * config), so its replicas follow it again.
+ *
  * Not thread-safe: one owner (an event loop or the simulator) per object.
  */
 #ifndef REPL_REPL_H
@@ -182,6 +198,7 @@ typedef struct {
 typedef struct {
     uint64_t seq;
     kv_version_t version;
+    uint64_t term; /* of the leader that wrote it (0: none; see "Terms") */
     repl_op_t op;
 } repl_mutation_t;
 
@@ -267,6 +284,8 @@ typedef struct {
             kv_version_t version;   /* seq != 0: the entry at seq's version
                                        (zero: unknown) */
             const char *history_id; /* NUL-terminated, set after a snapshot */
+            uint64_t term;          /* the largest term seen: store it with
+                                       the position ("Terms") */
         } apply;
         struct {
             uint64_t token;
@@ -356,6 +375,9 @@ typedef struct {
      * ("" none): an edge still on it is sent a snapshot (Welcome names the
      * parent, and the edge accepts it) instead of being refused. */
     char parent_history[33];
+    /* The term it writes under ("Terms"): a leader's etcd term, or for an
+     * origin without leadership the largest term of its log (0: none). */
+    uint64_t term;
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */
@@ -385,6 +407,11 @@ void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t p, const uint8_t *data, 
 void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t p, size_t len, uint64_t now_ms,
                             repl_actions_t *a);
 void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+
+/* Raise the term it writes under and sends from now on (a standby that
+ * takes over continues the history under its new term). A smaller term is
+ * ignored: terms never go back. */
+void repl_origin_set_term(repl_origin_t *o, uint64_t term);
 
 /* A write arriving at the origin's own API (1..KV_REPL_WRITE_MAX_OPS ops,
  * checked with repl_op_check). Answered by WRITE_DONE(token), maybe within
@@ -444,6 +471,7 @@ typedef struct {
 typedef struct {
     uint64_t last_seq;
     uint64_t log_first_seq;
+    uint64_t term;             /* the term it writes under and sends */
     uint64_t writes_committed; /* ops committed (failed ops excluded) */
     size_t edges_connected;
     int failed; /* 0, or the commit error that stopped writes */
@@ -476,6 +504,8 @@ typedef struct {
     /* As repl_origin_config_t's: spoken, and the oldest accepted from the
      * origin; 0 takes the defaults. */
     uint32_t protocol, protocol_min;
+    /* The largest term seen, as stored with the position ("Terms"). */
+    uint64_t term;
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */
@@ -526,6 +556,9 @@ typedef struct {
     uint64_t last_heard_ms; /* local time of the last frame from the origin */
     bool stale;             /* now_ms > repl_edge_fresh_until(): see there */
     uint64_t staleness_ms;  /* now - the last time it was caught up (since start if never) */
+    uint64_t term;          /* the largest term seen ("Terms") */
+    uint64_t terms_refused; /* frames refused for a smaller term (links dropped) */
+    uint64_t refused_term;  /* the term of the last one refused (0: none) */
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);

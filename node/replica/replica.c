@@ -314,6 +314,27 @@ static void alarm_raised(replica_t *r, const char *reason)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The core refused its upstream for a term older than one it has seen
+ * (replication/repl.h "Terms"): say which, once per refusal. */
+static void log_term_refused(replica_t *r)
+{
+    if (!r->edge && !r->relay)
+        return;
+    repl_edge_status_t st;
+    if (r->edge)
+        repl_edge_status(r->edge, replica__now_ms(), &st);
+    else
+        repl_relay_status(r->relay, replica__now_ms(), &st);
+    if (st.terms_refused == r->terms_refused_logged)
+        return;
+    r->terms_refused_logged = st.terms_refused;
+    KV_LOG_WARN(REPLICA_LOG,
+                "refused upstream %s:%d: its term %llu is older than term %llu seen here (a "
+                "deposed leader); trying the next upstream",
+                replica__upstream(r)->host, replica__upstream(r)->port,
+                (unsigned long long)st.refused_term, (unsigned long long)st.term);
+}
+
 static void dispatch_one(replica_t *r, const repl_action_t *act)
 {
     switch (act->kind) {
@@ -325,6 +346,7 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
         KV_LOG_INFO(REPLICA_LOG, "closing link %u (%s): %s", act->u.close.peer,
                     peer ? tls_conn_peer_name(peer->tls) : "",
                     act->u.close.reason ? act->u.close.reason : "");
+        log_term_refused(r);
         replica__close_peer(r, act->u.close.peer);
         break;
     }
@@ -599,6 +621,7 @@ static int create_core(replica_t *r)
         oc.last_seq = last_seq;
         oc.log_first_seq = log_first;
         oc.hlc_last = hlc_last;
+        oc.term = r->pos.term; /* the largest of its log (repl.h "Terms") */
         oc.heartbeat_interval_ms = r->cfg.heartbeat_interval_ms;
         oc.max_clock_offset_ms = r->cfg.max_clock_offset_ms;
         oc.log_retention = r->cfg.log_retention;
@@ -616,6 +639,7 @@ static int create_core(replica_t *r)
     ec.applied_seq = last_seq;
     ec.applied_version = r->pos.seq_version;
     ec.hlc_last = hlc_last;
+    ec.term = r->pos.term;
     ec.propagation_bound_ms = r->cfg.propagation_bound_ms;
     ec.write_timeout_ms = r->cfg.write_timeout_ms;
     ec.seed = r->cfg.node_id;

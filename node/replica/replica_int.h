@@ -194,6 +194,7 @@ struct replica {
     _Atomic uint64_t fresh_until_ms; /* 0: stale whatever the clock says */
     _Atomic uint64_t stale_since_ms;
     uint64_t snapshots_taken, snapshots_served; /* loop thread only; published in status */
+    uint64_t terms_refused_logged;              /* loop thread: refusals already logged */
     uint64_t acks_saved_ms;                     /* loop thread only */
     uint64_t acks_hash;                         /* loop thread only: what was saved */
     /* Origin: KV_REPL_EDGES_MAX entries each (heap: ~80 KiB). edges_now is

@@ -388,6 +388,8 @@ static void persist_commit(persist_job_t *p)
             add_mutation(&c, &p->m.muts[i]);
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
+        if (p->m.muts[i].term > pos.term)
+            pos.term = p->m.muts[i].term;
     }
     pos.seq = p->m.muts[p->m.n - 1].seq;
     pos.seq_version = p->m.muts[p->m.n - 1].version; /* snapshots state it (SnapshotEnd) */
@@ -497,6 +499,7 @@ typedef struct {
     mview_t m;
     uint64_t seq;         /* 0: leave applied_seq alone (a snapshot chunk) */
     kv_version_t version; /* of the entry at seq: stored with it (the resume proof) */
+    uint64_t term;        /* the largest term seen: stored with the position */
     char history[33];
     bool set_history;
     int rc;
@@ -528,6 +531,8 @@ static void apply_run(rjob_t *j)
     }
     if (p->set_history)
         memcpy(pos.history_id, p->history, sizeof pos.history_id);
+    if (p->term > pos.term)
+        pos.term = p->term;
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
     c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
     if ((p->rc = c.rc) != 0) {
@@ -614,6 +619,7 @@ void replica__apply(replica_t *r, const repl_action_t *act)
     p->m = (mview_t){act->u.apply.muts, act->u.apply.n};
     p->seq = act->u.apply.seq;
     p->version = act->u.apply.version;
+    p->term = act->u.apply.term;
     if (act->u.apply.history_id && act->u.apply.history_id[0]) {
         p->set_history = true;
         snprintf(p->history, sizeof p->history, "%s", act->u.apply.history_id);

@@ -947,6 +947,36 @@ static void test_relay_refuses_other_history(void **state)
     world_free(&w);
 }
 
+/* Terms pass through a relay (repl.h "Terms"): its downstream links get the
+ * largest term it has seen, also when its upstream's term grows under it,
+ * so an edge under a relay fences a deposed leader as one above it does. */
+static void test_relay_passes_term(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    repl_origin_set_term(w.n[0].d.origin, 7);
+    int r = relay_new(&w, 0, 201);
+    int e = edge_new(&w, r, 101);
+    run_until(&w, w.now + 2000);
+    puts_n(&w, 3, "k");
+    run_until(&w, w.now + 500);
+    assert_converged(&w, e);
+    repl_edge_status_t st;
+    repl_relay_status(w.n[r].d.relay, w.now, &st);
+    assert_int_equal(st.term, 7);
+    repl_edge_status(w.n[e].d.edge, w.now, &st);
+    assert_int_equal(st.term, 7);
+    repl_origin_set_term(w.n[0].d.origin, 9);
+    puts_n(&w, 2, "m");
+    run_until(&w, w.now + 500);
+    assert_converged(&w, e);
+    repl_edge_status(w.n[e].d.edge, w.now, &st);
+    assert_int_equal(st.term, 9);
+    assert_int_equal(st.terms_refused, 0);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -959,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_relay_resumes_at_its_snapshot_seq),
         cmocka_unit_test(test_relay_staleness_composes),
         cmocka_unit_test(test_relay_refuses_other_history),
+        cmocka_unit_test(test_relay_passes_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
