@@ -2,8 +2,9 @@
  * origin_int.h - the origin state machine's private state, shared by
  * origin.c (connections, dispatch, time), origin_write.c (writes and group
  * commit), origin_stream.c (handshake, pushing, catch-up), origin_log.c
- * (in-memory tail, acks, trimming, lag) and origin_timer.c (the heap of
- * link timers behind repl_origin_deadline).
+ * (in-memory tail, acks, trimming, lag), origin_timer.c (the heap of
+ * link timers behind repl_origin_deadline) and origin_sync.c (answers held
+ * for synchronous standbys and the leadership deadline).
  *
  * Owner: the single thread that drives the origin (see repl.h).
  */
@@ -64,6 +65,7 @@ typedef struct {
     uint64_t wait_since_ms;
     uint64_t verify_seq;
     kv_version_t verify_version;
+    bool standby; /* an origin candidate following this leader (repl.h) */
 } opeer_t;
 
 /* An edge the origin has heard from, kept after it disconnects (until
@@ -114,6 +116,19 @@ typedef struct {
     uint64_t first_seq;
     uint64_t ms;
 } ocommit_t;
+
+/* A committed write whose answer waits for standby acks or leadership
+ * (origin_sync.c). */
+typedef struct {
+    bool remote;
+    uint64_t token;      /* local */
+    repl_peer_t peer;    /* remote */
+    uint64_t request_id; /* remote */
+    uint64_t seq;        /* its last op's */
+    size_t n;
+    int *results; /* n, kv_malloc'd; NULL: all zero */
+    uint64_t deadline_ms;
+} osync_t;
 
 /* A WriteRequest a relay's origin part received: passed upstream by the
  * relay (relay.c), answered with repl__origin_write_result. */
@@ -182,6 +197,12 @@ struct repl_origin {
     oforward_t *fwd;
     size_t fwd_n, fwd_cap;
 
+    /* Answers held for standbys, oldest (lowest seq) first, and the
+     * leadership deadline (UINT64_MAX: no leadership in use). */
+    osync_t *sq;
+    size_t sq_head, sq_n, sq_cap;
+    uint64_t lead_until_ms;
+
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;
     uint64_t cache_first, cache_last;
@@ -235,6 +256,19 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
 void repl__origin_relay_wake(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 /* Relay: close every link (its data is being replaced by a snapshot). */
 void repl__origin_close_all(repl_origin_t *o, const char *reason, repl_actions_t *a);
+
+/* origin_sync.c */
+/* May a write be taken now (leading)? 0 or KV_EUNAVAILABLE. */
+int repl__origin_sync_admit(const repl_origin_t *o, uint64_t now_ms);
+/* Answer a committed write now, or hold it for standbys / leadership. */
+void repl__origin_sync_answer(repl_origin_t *o, const owrite_t *w, const int *results,
+                              uint64_t now_ms, repl_actions_t *a);
+/* Answer what the standbys' acks, the clock or a lost lead allow. */
+void repl__origin_sync_release(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+/* The acked seq that sync_standbys standby links have reached. */
+uint64_t repl__origin_sync_seq(const repl_origin_t *o);
+uint64_t repl__origin_sync_deadline(const repl_origin_t *o);
+void repl__origin_sync_free(repl_origin_t *o);
 
 /* origin_timer.c: re-key p after its state or beat_ms changed; drop it
  * from the heap before it is freed. */

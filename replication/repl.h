@@ -378,6 +378,16 @@ typedef struct {
     /* The term it writes under ("Terms"): a leader's etcd term, or for an
      * origin without leadership the largest term of its log (0: none). */
     uint64_t term;
+    /* Leadership ("Synchronous standbys" below). leadership: this origin
+     * leads only until the time given by repl_origin_lead_until (none at
+     * first); false: always (a lone origin). sync_standbys: a committed
+     * write is answered only once this many standby links acknowledged it
+     * (0: at once, as a lone origin does). sync_timeout_ms: how long a
+     * committed write waits for them before it is answered KV_EUNAVAILABLE
+     * (0: KV_REPL_SYNC_TIMEOUT_DEFAULT_MS). */
+    bool leadership;
+    size_t sync_standbys;
+    uint64_t sync_timeout_ms;
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */
@@ -407,6 +417,32 @@ void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t p, const uint8_t *data, 
 void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t p, size_t len, uint64_t now_ms,
                             repl_actions_t *a);
 void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+
+/*
+ * Synchronous standbys (origin leadership). A standby is an origin
+ * candidate that does not lead: it follows the leader as a relay does (the
+ * full log, the same history id and sequence numbers, each entry durable
+ * before it acks). The driver marks its links (repl_origin_peer_standby,
+ * after on_connect, from what the certificate proved). With sync_standbys
+ * k > 0, a committed write is answered (WRITE_DONE, WriteResult) only once
+ * k standby links have acknowledged its seq, so every acknowledged write is
+ * durable on a standby that can take over. With `leadership`, a write is
+ * answered only while now_ms < the time given to repl_origin_lead_until
+ * (the election's deadline, on the same monotonic clock): a write arriving
+ * after it is refused KV_EUNAVAILABLE at once, and every write still
+ * waiting is answered KV_EUNAVAILABLE at that time, whatever the standbys
+ * said. A write that waits sync_timeout_ms without its standby acks is
+ * answered KV_EUNAVAILABLE too: no standby reachable means no
+ * acknowledgement, never one without a standby copy. Such a write is in the
+ * leader's log and may still reach the edges or be lost at a failover: an
+ * unacknowledged write, which a client retries (puts and deletes are
+ * idempotent under last-writer-wins).
+ */
+void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t p);
+/* The leadership deadline (monotonic, as now_ms): answers stop at until_ms.
+ * A driver passes each renewal's new deadline, and 0 once deposed. */
+void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms,
+                            repl_actions_t *a);
 
 /* Raise the term it writes under and sends from now on (a standby that
  * takes over continues the history under its new term). A smaller term is
@@ -472,6 +508,9 @@ typedef struct {
     uint64_t last_seq;
     uint64_t log_first_seq;
     uint64_t term;             /* the term it writes under and sends */
+    uint64_t sync_seq;         /* the seq sync_standbys standbys acknowledged */
+    size_t sync_waiting;       /* committed writes waiting for standby acks */
+    size_t standbys;           /* standby links streaming */
     uint64_t writes_committed; /* ops committed (failed ops excluded) */
     size_t edges_connected;
     int failed; /* 0, or the commit error that stopped writes */
