@@ -68,6 +68,7 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
     if (o->cfg.sync_timeout_ms == 0)
         o->cfg.sync_timeout_ms = KV_REPL_SYNC_TIMEOUT_DEFAULT_MS;
     o->lead_until_ms = o->cfg.leadership ? 0 : UINT64_MAX;
+    o->visible_seq = cfg->last_seq;
     if (!repl__protocol_config(&o->cfg.protocol, &o->cfg.protocol_min)) {
         kv_free(o);
         return KV_ECONFIG;
@@ -255,11 +256,13 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
     case EDGEKV__FRAME__MSG_WRITE_REQUEST:
         repl__origin_on_write_request(o, p, f, now_ms, a);
         break;
-    case EDGEKV__FRAME__MSG_ACK:
+    case EDGEKV__FRAME__MSG_ACK: {
+        bool standby = p->standby; /* on_ack may close p */
         repl__origin_on_ack(o, p, fr->ack, now_ms, a);
-        if (p->standby && o->sq_n > 0) /* p is still open: on_ack closes only on error */
+        if (standby)
             repl__origin_sync_release(o, now_ms, a);
         break;
+    }
     case EDGEKV__FRAME__MSG_REFUSE:
         repl__origin_close(o, p, "edge refused the link", a);
         return false;

@@ -202,10 +202,13 @@ struct repl_origin {
     osync_t *sq;
     size_t sq_head, sq_n, sq_cap;
     uint64_t lead_until_ms;
+    /* With sync_standbys: the log up to here is on enough standbys and may
+     * go to edges (never back: repl__origin_visible). */
+    uint64_t visible_seq;
 
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;
-    uint64_t cache_first, cache_last;
+    uint64_t cache_first, cache_last, cache_announced;
 };
 
 /* The wall clock, for HLC physical time and origin_time_ms only (repl.h,
@@ -229,11 +232,24 @@ int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint
 int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
                           repl_actions_t *a);
 
-/* The origin_seq announced to edges: the log's end, or for a relay the
- * later of that and its upstream's (so an edge's lag includes the relay's). */
-static inline uint64_t repl__origin_announced(const repl_origin_t *o)
+/* How far p may be sent the log: all of it, except that with synchronous
+ * standbys a link that is not one gets only what enough standbys made
+ * durable (repl.h "Synchronous standbys"), so an edge never applies a write
+ * a takeover could lose. */
+static inline uint64_t repl__origin_visible(const repl_origin_t *o, const opeer_t *p)
 {
-    return o->relay.on && o->relay.upstream_seq > o->last_seq ? o->relay.upstream_seq : o->last_seq;
+    if (o->cfg.sync_standbys == 0 || p->standby)
+        return o->last_seq;
+    return o->visible_seq < o->last_seq ? o->visible_seq : o->last_seq;
+}
+
+/* The origin_seq announced to p: the log's end it may see, or for a relay
+ * the later of that and its upstream's (so an edge's lag includes the
+ * relay's). */
+static inline uint64_t repl__origin_announced(const repl_origin_t *o, const opeer_t *p)
+{
+    uint64_t v = repl__origin_visible(o, p);
+    return o->relay.on && o->relay.upstream_seq > v ? o->relay.upstream_seq : v;
 }
 
 /* origin_write.c */

@@ -231,7 +231,7 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
     w.history_id = o->cfg.history_id;
     w.mode = mode;
-    w.origin_seq = repl__origin_announced(o);
+    w.origin_seq = repl__origin_announced(o, p);
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
@@ -450,9 +450,9 @@ static const repl_mutation_t *origin__tail_mut(const void *ctx, size_t i)
 /* One batch from the tail starting at p->next_seq (which it holds). */
 static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
 {
-    uint64_t first = p->next_seq, last = first;
+    uint64_t first = p->next_seq, last = first, vis = repl__origin_visible(o, p);
     size_t cost = repl__tail_at(o, first)->cost;
-    while (last < o->last_seq && last - first + 1 < KV_REPL_BATCH_MAX_MUTS) {
+    while (last < vis && last - first + 1 < KV_REPL_BATCH_MAX_MUTS) {
         const otail_t *t = repl__tail_at(o, last + 1);
         if (!t || cost + t->cost > KV_REPL_BATCH_MAX_BYTES)
             break;
@@ -460,12 +460,12 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         last++;
     }
     repl_buf_t *b;
-    if (o->cache && o->cache_first == first && o->cache_last == last) {
+    if (o->cache && o->cache_first == first && o->cache_last == last && o->cache_announced == vis) {
         b = repl_buf_ref(o->cache);
     } else {
         origin__tail_ctx_t ctx = {o, first};
-        int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1),
-                                  o->last_seq, repl__origin_wall(o, now_ms), o->term, &b);
+        int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1), vis,
+                                  repl__origin_wall(o, now_ms), o->term, &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;
@@ -474,6 +474,7 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         o->cache = repl_buf_ref(b);
         o->cache_first = first;
         o->cache_last = last;
+        o->cache_announced = vis;
     }
     int rc = repl__origin_send_buf(o, p, b, now_ms, a);
     if (rc != 0)
@@ -486,7 +487,7 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
 {
     if (p->state != OPEER_STREAM)
         return;
-    while (!p->behind && !p->read_pending && p->next_seq <= o->last_seq) {
+    while (!p->behind && !p->read_pending && p->next_seq <= repl__origin_visible(o, p)) {
         if (p->unflushed >= o->cfg.peer_buffer_max_bytes) {
             p->behind = true;
             p->flushed_ms = now_ms;
@@ -510,7 +511,7 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
         if (origin__send_tail(o, p, now_ms, a) != 0)
             return;
     }
-    if (p->next_seq > o->last_seq)
+    if (p->next_seq > repl__origin_visible(o, p))
         p->post_snapshot = false;
 }
 
@@ -543,7 +544,7 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
         Edgekv__Probe echo = EDGEKV__PROBE__INIT;
-        hb.origin_seq = repl__origin_announced(o);
+        hb.origin_seq = repl__origin_announced(o, p);
         hb.origin_time_ms = repl__origin_wall(o, now_ms);
         hb.term = o->term;
         if (origin__echo(o, p, &echo.sent_ms))
@@ -560,6 +561,13 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
 static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t *muts, size_t n,
                              uint64_t now_ms, repl_actions_t *a)
 {
+    uint64_t vis = repl__origin_visible(o, p);
+    for (size_t k = 0; k < n; k++) {
+        if (muts[k].seq > vis && muts[k].seq <= o->last_seq) {
+            n = k; /* not on enough standbys yet: sent once it is */
+            break;
+        }
+    }
     for (size_t i = 0; i < n;) {
         size_t j = i, cost = 0;
         while (j < n && j - i < KV_REPL_BATCH_MAX_MUTS) {
@@ -574,7 +582,7 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
             j++;
         }
         repl_buf_t *b;
-        int rc = repl__batch_frame_array(muts + i, j - i, o->last_seq, repl__origin_wall(o, now_ms),
+        int rc = repl__batch_frame_array(muts + i, j - i, vis, repl__origin_wall(o, now_ms),
                                          o->term, &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);

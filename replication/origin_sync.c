@@ -116,6 +116,10 @@ void repl__origin_sync_release(repl_origin_t *o, uint64_t now_ms, repl_actions_t
         return;
     }
     uint64_t synced = repl__origin_sync_seq(o);
+    if (o->cfg.sync_standbys > 0 && synced > o->visible_seq) {
+        o->visible_seq = synced;
+        repl__origin_push_all(o, now_ms, a); /* edges may have it now */
+    }
     while (o->sq_n > 0 && sq_at(o, 0)->seq <= synced)
         sq_answer_pop(o, 0, now_ms, a);
     while (o->sq_n > 0 && now_ms >= sq_at(o, 0)->deadline_ms)
@@ -147,8 +151,7 @@ void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t id)
         p->standby = true;
 }
 
-void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms,
-                            repl_actions_t *a)
+void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms, repl_actions_t *a)
 {
     repl__origin_begin(o);
     if (!o->cfg.leadership)
