@@ -147,7 +147,11 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
         return;
     }
-    if (!repl__edge_term_ok(e, w->term, now_ms, a))
+    /* Terms order the leaders of one history: an origin restored from a
+     * backup starts a new history, whose terms start afresh. */
+    if (restored)
+        e->term = w->term;
+    else if (!repl__edge_term_ok(e, w->term, now_ms, a))
         return;
     if (repl__protocol_of(w->protocol) < e->cfg.protocol_min) {
         /* Not a refusal for good: the origin will be upgraded; retry. */

@@ -109,6 +109,9 @@
  * reconnects after the backoff, so a deposed leader's late batches are
  * refused everywhere and the replica moves on to its next upstream. Not a
  * refusal for good (unlike another history): the next upstream may lead.
+ * Terms order the leaders of one history: a replica that takes the
+ * snapshot of an origin restored from a backup of its history (a new
+ * history, repl.h "parent_history") takes that origin's term, lower or not.
  * An origin without leadership has term 0 (fields absent on the wire), and
  * nothing changes for it; one restarted without leadership over a history
  * written under terms keeps the largest term of its log (the driver's

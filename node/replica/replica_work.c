@@ -531,7 +531,7 @@ static void apply_run(rjob_t *j)
     }
     if (p->set_history)
         memcpy(pos.history_id, p->history, sizeof pos.history_id);
-    if (p->term > pos.term)
+    if (p->term > pos.term || p->set_history) /* a new history's terms start afresh */
         pos.term = p->term;
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
     c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};

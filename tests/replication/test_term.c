@@ -274,6 +274,31 @@ static void test_edge_without_terms(void **state)
     repl_edge_destroy(e);
 }
 
+/* A new history (an origin restored from a backup of this one) starts its
+ * terms afresh: its snapshot is taken whatever its term. */
+static void test_restored_history_resets_term(void **state)
+{
+    (void)state;
+    repl_edge_t *e = edge_at(5, 3);
+    edge_connect(e, 1000);
+    Edgekv__Frame f = EDGEKV__FRAME__INIT;
+    Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+    w.history_id = (char *)TK_HIST_B;
+    w.parent_history = (char *)TK_HIST_A;
+    w.mode = EDGEKV__WELCOME__MODE__SNAPSHOT;
+    w.origin_seq = 10;
+    w.term = 0;
+    f.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    f.welcome = &w;
+    edge_frame(e, &f, 1000);
+    one(REPL_ACT_RESET);
+    repl_edge_status_t st;
+    repl_edge_status(e, 1000, &st);
+    assert_int_equal(st.terms_refused, 0);
+    assert_int_equal(st.term, 0);
+    repl_edge_destroy(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_edge_refuses_older_welcome),
         cmocka_unit_test(test_edge_refuses_older_batch_and_heartbeat),
         cmocka_unit_test(test_edge_without_terms),
+        cmocka_unit_test(test_restored_history_resets_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
