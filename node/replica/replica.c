@@ -57,11 +57,16 @@ uint64_t replica__now_ms(void)
  * relay: the rest of the driver calls these and never asks which core. */
 const replica_addr_t *replica__upstream(const replica_t *r)
 {
+    static const replica_addr_t none = {"", 0}; /* a standby before it knows its leader */
+    if (r->cfg.upstream_count == 0)
+        return &none;
     return &r->cfg.upstreams[r->up_turn % r->cfg.upstream_count];
 }
 
 void replica__up_connected(replica_t *r, repl_peer_t p, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_connect(r->relay, p, replica__now_ms(), a);
     else
@@ -70,6 +75,8 @@ void replica__up_connected(replica_t *r, repl_peer_t p, repl_actions_t *a)
 
 void replica__up_connect_failed(replica_t *r, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_connect_failed(r->relay, replica__now_ms(), a);
     else
@@ -78,6 +85,8 @@ void replica__up_connect_failed(replica_t *r, repl_actions_t *a)
 
 void replica__up_bytes(replica_t *r, const uint8_t *data, size_t len, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_bytes(r->relay, data, len, replica__now_ms(), a);
     else
@@ -86,6 +95,8 @@ void replica__up_bytes(replica_t *r, const uint8_t *data, size_t len, repl_actio
 
 void replica__up_gone(replica_t *r, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_disconnect(r->relay, replica__now_ms(), a);
     else
@@ -94,6 +105,8 @@ void replica__up_gone(replica_t *r, repl_actions_t *a)
 
 void replica__up_applied(replica_t *r, int rc, uint64_t seq, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_applied(r->relay, rc, seq, replica__now_ms(), a);
     else
@@ -102,6 +115,8 @@ void replica__up_applied(replica_t *r, int rc, uint64_t seq, repl_actions_t *a)
 
 void replica__up_reset_done(replica_t *r, int rc, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_reset_done(r->relay, rc, replica__now_ms(), a);
     else
@@ -466,6 +481,15 @@ static void fail_writer(replica_t *r, rwrite_t *w, int status)
     writer_answer(r, w, status, 0);
 }
 
+void replica__fail_waiting(replica_t *r, int status)
+{
+    rwrite_t *w, *next;
+    for (w = r->waiting, r->waiting = NULL; w; w = next) {
+        next = w->next;
+        fail_writer(r, w, status);
+    }
+}
+
 static void take_submissions(replica_t *r)
 {
     rwrite_t *w, *next;
@@ -564,6 +588,8 @@ static void on_wake(uv_async_t *h)
         shutdown_loop(r);
         return;
     }
+    if (replica__ha(r))
+        replica__ha_switch(r);
     take_submissions(r);
 }
 
@@ -584,10 +610,9 @@ static void shutdown_loop(replica_t *r)
         next = w->next;
         fail_writer(r, w, KV_ESHUTDOWN);
     }
-    for (w = r->waiting, r->waiting = NULL; w; w = next) {
-        next = w->next;
-        fail_writer(r, w, KV_ESHUTDOWN);
-    }
+    replica__fail_waiting(r, KV_ESHUTDOWN);
+    if (replica__ha(r))
+        replica__ha_stop(r);
     replica__net_stop(r);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, NULL);
@@ -606,7 +631,7 @@ static void loop_main(void *arg)
     uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 
-static int create_core(replica_t *r)
+int replica__create_core(replica_t *r)
 {
     char history[33] = "";
     uint64_t last_seq = 0, log_first = 0, hlc_last = 0;
@@ -627,6 +652,13 @@ static int create_core(replica_t *r)
         oc.log_retention = r->cfg.log_retention;
         oc.log_retention_max = r->cfg.log_retention_max;
         oc.groups_in_flight = REPLICA_GROUPS_IN_FLIGHT;
+        if (replica__ha(r)) { /* a candidate that won (replica_ha.c) */
+            oc.leadership = true;
+            oc.sync_standbys = r->cfg.ha.sync_standbys;
+            oc.sync_timeout_ms = r->cfg.write_timeout_ms;
+            if ((uint64_t)r->ha_term > oc.term)
+                oc.term = (uint64_t)r->ha_term;
+        }
         memcpy(oc.history_id, history, sizeof oc.history_id);
         memcpy(oc.parent_history, r->pos.parent_history, sizeof oc.parent_history);
         if ((rc = repl_origin_create(&oc, &r->origin)) == 0)
@@ -699,7 +731,7 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
         snprintf(r->cfg.upstreams[0].host, sizeof r->cfg.upstreams[0].host, "%s", cfg->host);
         r->cfg.upstream_count = 1;
     }
-    if (cfg->role == REPLICA_RELAY && cfg->upstream_count == 0) {
+    if (cfg->role == REPLICA_RELAY && r->cfg.upstream_count == 0) {
         KV_LOG_ERROR(REPLICA_LOG, "a relay needs at least one upstream");
         replica_free(r);
         return KV_ECONFIG;
@@ -715,10 +747,16 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
                                : cfg->role == REPLICA_RELAY ? TLS_ROLE_RELAY
                                                             : TLS_ROLE_EDGE,
                                cfg->ca_file, cfg->cert_file, cfg->key_file, &r->tls);
+    if (rc == 0 && replica__ha(r)) {
+        tls_ctx_allow_candidates(r->tls); /* standbys follow the leader (tls.h) */
+        r->cfg.role = REPLICA_RELAY;      /* a standby until it wins (replica_ha.c) */
+    }
     if (rc == 0)
-        rc = create_core(r);
+        rc = replica__create_core(r);
     if (rc == 0)
         rc = init_loop(r);
+    if (rc == 0 && replica__ha(r))
+        rc = replica__ha_start(r);
     if (rc == 0 && cfg->role != REPLICA_EDGE && !lone)
         rc = replica__listen(r);
     if (rc == 0)
@@ -749,10 +787,14 @@ int replica_reload_tls(replica_t *r)
     int rc;
     if (r->cfg.role == REPLICA_ORIGIN && r->cfg.lone)
         return KV_ENOTFOUND;
-    rc = tls_ctx_create(r->cfg.role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE,
+    rc = tls_ctx_create(r->cfg.role == REPLICA_ORIGIN || replica__ha(r) ? TLS_ROLE_ORIGIN
+                        : r->cfg.role == REPLICA_RELAY                  ? TLS_ROLE_RELAY
+                                                                        : TLS_ROLE_EDGE,
                         r->cfg.ca_file, r->cfg.cert_file, r->cfg.key_file, &fresh);
     if (rc != 0)
         return rc;
+    if (replica__ha(r))
+        tls_ctx_allow_candidates(fresh);
     pthread_mutex_lock(&r->lock);
     stale = r->tls_next; /* a reload the loop has not taken yet */
     r->tls_next = fresh;

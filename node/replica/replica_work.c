@@ -448,6 +448,7 @@ static void persist_done(rjob_t *j)
     if (p->rc != 0)
         KV_LOG_ERROR(REPLICA_LOG, "group commit failed: %s", kv_strerror(p->rc));
     replica_t *r = j->r;
+    r->core_jobs--;
     repl_origin_persisted(r->origin, p->batch_id, p->rc, p->results, replica__now_ms(), &a);
     persist_free(p);
     replica__dispatch(r, &a);
@@ -467,6 +468,7 @@ void replica__persist(replica_t *r, const repl_action_t *act)
         p->m = (mview_t){act->u.persist.muts, act->u.persist.n};
         p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
         p->batch_id = act->u.persist.batch_id;
+        r->core_jobs++; /* its completion calls the core (replica_ha.c) */
         /* A lone origin's loop has nothing to do while a group commits
          * but gather the next: it commits on the loop (as Redis does),
          * which saves a thread wakeup each way per group. Its completion
@@ -583,6 +585,7 @@ static void apply_done(rjob_t *j)
     apply_job_t *p = (apply_job_t *)j;
     replica_t *r = j->r;
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    r->core_jobs--;
     if (p->rc != 0)
         KV_LOG_ERROR(REPLICA_LOG, "apply failed: %s", kv_strerror(p->rc));
     replica__up_applied(r, p->rc, p->seq, &a);
@@ -616,6 +619,7 @@ void replica__apply(replica_t *r, const repl_action_t *act)
         return;
     }
     p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
+    r->core_jobs++;
     p->m = (mview_t){act->u.apply.muts, act->u.apply.n};
     p->seq = act->u.apply.seq;
     p->version = act->u.apply.version;
@@ -667,6 +671,7 @@ static void reset_done(rjob_t *j)
     simple_job_t *p = (simple_job_t *)j;
     replica_t *r = j->r;
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    r->core_jobs--;
     KV_LOG_INFO(REPLICA_LOG, "replica reset for a snapshot: %s", kv_strerror(p->rc));
     pthread_mutex_lock(&r->lock);
     r->status.history_id[0] = '\0';
@@ -692,6 +697,7 @@ void replica__reset(replica_t *r)
         return;
     }
     p->job = (rjob_t){.r = r, .run = reset_run, .done = reset_done, .drop = simple_drop};
+    r->core_jobs++;
     rworker_push(&r->store_w, &p->job);
 }
 
