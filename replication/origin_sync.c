@@ -145,7 +145,7 @@ void repl__origin_sync_free(repl_origin_t *o)
 
 void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t id)
 {
-    repl__origin_begin(o);
+    /* Emits nothing: the actions of the call before stay valid. */
     opeer_t *p = repl__origin_peer(o, id);
     if (p)
         p->standby = true;

@@ -441,7 +441,7 @@ void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms,
  * unacknowledged write, which a client retries (puts and deletes are
  * idempotent under last-writer-wins).
  */
-void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t p);
+void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t p); /* emits nothing */
 /* The leadership deadline (monotonic, as now_ms): answers stop at until_ms.
  * A driver passes each renewal's new deadline, and 0 once deposed. */
 void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms,
