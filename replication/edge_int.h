@@ -149,6 +149,9 @@ struct repl_edge {
     uint64_t term;
     uint64_t terms_refused;
     uint64_t refused_term;
+    /* The largest acked_seq a leader told this replica (a standby): a
+     * candidate with a shorter log does not campaign. */
+    uint64_t acked_seen;
 
     /* Reconnects. */
     uint64_t rng;

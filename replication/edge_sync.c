@@ -153,6 +153,7 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         e->term = w->term;
     else if (!repl__edge_term_ok(e, w->term, now_ms, a))
         return;
+    e->acked_seen = repl__max64(e->acked_seen, w->acked_seq);
     if (repl__protocol_of(w->protocol) < e->cfg.protocol_min) {
         /* Not a refusal for good: the origin will be upgraded; retry. */
         static const char reason[] = "origin speaks a replication protocol older than this edge "
@@ -261,6 +262,7 @@ void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, rep
     }
     if (!repl__edge_term_ok(e, b->term, now_ms, a))
         return;
+    e->acked_seen = repl__max64(e->acked_seen, b->acked_seq);
     repl__edge_announced(e, b->origin_seq, NULL, now_ms);
     size_t start = 0;
     while (start < b->n_mutations && b->mutations[start]->seq <= e->recv_seq)

@@ -208,7 +208,7 @@ struct repl_origin {
 
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;
-    uint64_t cache_first, cache_last, cache_announced;
+    uint64_t cache_first, cache_last, cache_announced, cache_acked;
 };
 
 /* The wall clock, for HLC physical time and origin_time_ms only (repl.h,
@@ -239,6 +239,17 @@ int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t 
 static inline uint64_t repl__origin_visible(const repl_origin_t *o, const opeer_t *p)
 {
     if (o->cfg.sync_standbys == 0 || p->standby)
+        return o->last_seq;
+    return o->visible_seq < o->last_seq ? o->visible_seq : o->last_seq;
+}
+
+/* What p is told may have been acknowledged to clients (Welcome.acked_seq):
+ * a standby only, which will not campaign with a shorter log. */
+static inline uint64_t repl__origin_acked(const repl_origin_t *o, const opeer_t *p)
+{
+    if (!p->standby)
+        return 0;
+    if (o->cfg.sync_standbys == 0)
         return o->last_seq;
     return o->visible_seq < o->last_seq ? o->visible_seq : o->last_seq;
 }

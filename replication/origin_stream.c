@@ -236,6 +236,7 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
     w.term = o->term;
+    w.acked_seq = repl__origin_acked(o, p);
     if (o->cfg.parent_history[0])
         w.parent_history = o->cfg.parent_history;
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
@@ -451,6 +452,7 @@ static const repl_mutation_t *origin__tail_mut(const void *ctx, size_t i)
 static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
 {
     uint64_t first = p->next_seq, last = first, vis = repl__origin_visible(o, p);
+    uint64_t acked = repl__origin_acked(o, p);
     size_t cost = repl__tail_at(o, first)->cost;
     while (last < vis && last - first + 1 < KV_REPL_BATCH_MAX_MUTS) {
         const otail_t *t = repl__tail_at(o, last + 1);
@@ -460,12 +462,13 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         last++;
     }
     repl_buf_t *b;
-    if (o->cache && o->cache_first == first && o->cache_last == last && o->cache_announced == vis) {
+    if (o->cache && o->cache_first == first && o->cache_last == last && o->cache_announced == vis &&
+        o->cache_acked == acked) {
         b = repl_buf_ref(o->cache);
     } else {
         origin__tail_ctx_t ctx = {o, first};
         int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1), vis,
-                                  repl__origin_wall(o, now_ms), o->term, &b);
+                                  repl__origin_wall(o, now_ms), o->term, acked, &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;
@@ -475,6 +478,7 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         o->cache_first = first;
         o->cache_last = last;
         o->cache_announced = vis;
+        o->cache_acked = acked;
     }
     int rc = repl__origin_send_buf(o, p, b, now_ms, a);
     if (rc != 0)
@@ -547,6 +551,7 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         hb.origin_seq = repl__origin_announced(o, p);
         hb.origin_time_ms = repl__origin_wall(o, now_ms);
         hb.term = o->term;
+        hb.acked_seq = repl__origin_acked(o, p);
         if (origin__echo(o, p, &echo.sent_ms))
             hb.echo = &echo;
         f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
@@ -583,7 +588,7 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
         }
         repl_buf_t *b;
         int rc = repl__batch_frame_array(muts + i, j - i, vis, repl__origin_wall(o, now_ms),
-                                         o->term, &b);
+                                         o->term, repl__origin_acked(o, p), &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;

@@ -601,6 +601,11 @@ typedef struct {
     uint64_t term;          /* the largest term seen ("Terms") */
     uint64_t terms_refused; /* frames refused for a smaller term (links dropped) */
     uint64_t refused_term;  /* the term of the last one refused (0: none) */
+    /* A standby: the largest seq its leader said may have been acknowledged
+     * to a client (Welcome/MutationBatch/Heartbeat acked_seq). An origin
+     * candidate campaigns only while applied_seq >= acked_seen, so the
+     * winner holds every write acknowledged up to what it was told. */
+    uint64_t acked_seen;
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);

@@ -249,7 +249,8 @@ typedef struct {
 } wire__muts_msg_t;
 
 static int wire__muts_msg(wire__muts_msg_t *w, bool chunk, repl__mut_at_fn at, const void *ctx,
-                          size_t n, uint64_t origin_seq, uint64_t time_ms, uint64_t term)
+                          size_t n, uint64_t origin_seq, uint64_t time_ms, uint64_t term,
+                          uint64_t acked_seq)
 {
     edgekv__frame__init(&w->frame);
     w->views = n ? kv_malloc(n * sizeof *w->views) : NULL;
@@ -276,6 +277,7 @@ static int wire__muts_msg(wire__muts_msg_t *w, bool chunk, repl__mut_at_fn at, c
         w->batch.origin_seq = origin_seq;
         w->batch.origin_time_ms = time_ms;
         w->batch.term = term;
+        w->batch.acked_seq = acked_seq;
         w->frame.msg_case = EDGEKV__FRAME__MSG_BATCH;
         w->frame.batch = &w->batch;
     }
@@ -289,10 +291,10 @@ static void wire__muts_msg_fini(wire__muts_msg_t *w)
 }
 
 int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
-                     uint64_t time_ms, uint64_t term, repl_buf_t **out)
+                     uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out)
 {
     wire__muts_msg_t w;
-    int rc = wire__muts_msg(&w, chunk, at, ctx, n, origin_seq, time_ms, term);
+    int rc = wire__muts_msg(&w, chunk, at, ctx, n, origin_seq, time_ms, term, acked_seq);
     if (rc != 0)
         return rc;
     rc = repl__buf_frame(&w.frame, out);
@@ -306,15 +308,16 @@ static const repl_mutation_t *wire__array_at(const void *ctx, size_t i)
 }
 
 int repl__batch_frame_array(const repl_mutation_t *muts, size_t n, uint64_t origin_seq,
-                            uint64_t time_ms, uint64_t term, repl_buf_t **out)
+                            uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out)
 {
-    return repl__muts_frame(false, wire__array_at, muts, n, origin_seq, time_ms, term, out);
+    return repl__muts_frame(false, wire__array_at, muts, n, origin_seq, time_ms, term, acked_seq,
+                            out);
 }
 
 int repl_wire_snapshot_chunk(const repl_mutation_t *muts, size_t n, uint8_t **out, size_t *len)
 {
     wire__muts_msg_t w;
-    int rc = wire__muts_msg(&w, true, wire__array_at, muts, n, 0, 0, 0);
+    int rc = wire__muts_msg(&w, true, wire__array_at, muts, n, 0, 0, 0, 0);
     if (rc != 0)
         return rc;
     rc = frame_encode(&w.frame, out, len);

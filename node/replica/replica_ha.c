@@ -108,6 +108,29 @@ static void on_leader_seen(void *arg, const ha_leader_t *l)
         ha_follow(r, l->address);
 }
 
+/* The campaign rule: a standby claims leadership only when its log holds
+ * everything a leader told it may have been acknowledged (acked_seen, the
+ * synchronous standbys' point). With one synchronous standby of two, the
+ * one that made a write durable first has it, and the other saw the point
+ * pass its log only once it had it too; so the winner holds every write
+ * acknowledged up to what it was told. A candidate that leads or led (an
+ * origin core) holds its own log. */
+static bool may_claim(void *arg)
+{
+    replica_t *r = arg;
+    if (!r->relay)
+        return true;
+    repl_edge_status_t st;
+    repl_relay_status(r->relay, replica__now_ms(), &st);
+    bool ok = st.applied_seq >= st.acked_seen;
+    if (!ok && !r->ha_held_back)
+        KV_LOG_WARN(REPLICA_LOG,
+                    "not campaigning: this log ends at seq %llu, a leader acknowledged up to %llu",
+                    (unsigned long long)st.applied_seq, (unsigned long long)st.acked_seen);
+    r->ha_held_back = !ok;
+    return ok;
+}
+
 /* Close every link: their core is going away. */
 static void ha_orphan_links(replica_t *r)
 {
@@ -170,6 +193,7 @@ int replica__ha_start(replica_t *r)
                           .on_renewed = on_renewed,
                           .on_deposed = on_deposed,
                           .on_leader_seen = on_leader_seen,
+                          .may_claim = may_claim,
                           .arg = r};
     return ha_loop_start(&r->loop, &cfg, &cbs, &r->ha_loop);
 }

@@ -210,6 +210,7 @@ struct replica {
     struct ha_loop *ha_loop;
     bool ha_leading;    /* the election says this candidate leads */
     bool ha_switch_due; /* the core must change when core_jobs is 0 */
+    bool ha_held_back;  /* may_claim said no (logged once) */
     int64_t ha_term;    /* the term it won */
     uint64_t ha_until;  /* its deadline (replica__now_ms' clock) */
     size_t core_jobs;

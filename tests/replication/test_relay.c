@@ -1056,6 +1056,11 @@ static void test_standby_takes_over(void **state)
     run_until(&w, w.now + 500);
     for (uint64_t t = 1000; t < 1010; t++)
         assert_true(acknowledged(l, t));
+    run_until(&w, w.now + 300); /* a heartbeat: the standby hears what was acknowledged */
+    repl_edge_status_t sst;
+    repl_relay_status(w.n[s].d.relay, w.now, &sst);
+    assert_int_equal(sst.acked_seen, 10); /* its log holds it: it may campaign */
+    assert_true(sst.applied_seq >= sst.acked_seen);
     /* Without its standby the leader commits but acknowledges nothing. */
     cut_up(&w, s, true);
     origin_put(&w, 77, "lost", "x");

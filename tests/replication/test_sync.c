@@ -272,6 +272,36 @@ static void test_lone_origin_unchanged(void **state)
     repl_origin_destroy(o);
 }
 
+/* The campaign rule's input: a standby is told, in heartbeats (and Welcome
+ * and batches), up to where writes may have been acknowledged; an edge is
+ * told nothing. */
+static void test_standby_told_acked(void **state)
+{
+    (void)state;
+    repl_origin_t *o = leader(1);
+    repl_origin_lead_until(o, 100000, 1000, acts());
+    link_at_start(o, 1, 101, false, 1000);
+    link_at_start(o, 2, 201, true, 1000);
+    write_committed(o, 7, 1000);
+    ack(o, 2, 1, 1010);
+    assert_done(7, 0);
+    uint64_t at = repl_origin_deadline(o);
+    repl_origin_tick(o, at, acts());
+    size_t beats = 0;
+    for (size_t k = 0; k < count(REPL_ACT_SEND); k++) {
+        repl_peer_t to = T.buf[tk_acts_find(&T, REPL_ACT_SEND, 0) + k].u.send.peer;
+        Edgekv__Frame *h = tk_acts_frame(&T, k);
+        if (h->msg_case == EDGEKV__FRAME__MSG_HEARTBEAT) {
+            assert_int_equal(h->heartbeat->acked_seq, to == 2 ? 1 : 0);
+            assert_int_equal(h->heartbeat->term, 4);
+            beats++;
+        }
+        frame_free(h);
+    }
+    assert_int_equal(beats, 2);
+    repl_origin_destroy(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_lead_lost_stops_answers),
         cmocka_unit_test(test_two_standbys),
         cmocka_unit_test(test_lone_origin_unchanged),
+        cmocka_unit_test(test_standby_told_acked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

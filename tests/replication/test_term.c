@@ -249,6 +249,9 @@ static void test_edge_refuses_older_batch_and_heartbeat(void **state)
     edge_welcome(e, 8, 4, 5, 1500);
     edge_heartbeat(e, 7, 9, 1600);
     assert_term_refused(e, 7, 2, 1600);
+    repl_edge_status_t st0;
+    repl_edge_status(e, 1600, &st0);
+    assert_int_equal(st0.acked_seen, 0); /* nobody said what was acknowledged */
     repl_edge_status_t st;
     repl_edge_status(e, 1600, &st);
     assert_int_equal(st.term, 8);
