@@ -113,13 +113,14 @@ static void on_leader_seen(void *arg, const ha_leader_t *l)
  * synchronous standbys' point). With one synchronous standby of two, the
  * one that made a write durable first has it, and the other saw the point
  * pass its log only once it had it too; so the winner holds every write
- * acknowledged up to what it was told. A candidate that leads or led (an
- * origin core) holds its own log. */
+ * acknowledged up to what it was told. A deposed leader still waiting to
+ * become a standby does not campaign: another may have led meanwhile, and
+ * its log would lack that leader's writes. */
 static bool may_claim(void *arg)
 {
     replica_t *r = arg;
     if (!r->relay)
-        return true;
+        return r->ha_leading;
     repl_edge_status_t st;
     repl_relay_status(r->relay, replica__now_ms(), &st);
     bool ok = st.applied_seq >= st.acked_seen;
@@ -150,8 +151,13 @@ void replica__ha_switch(replica_t *r)
     if (!r->ha_switch_due || r->core_jobs > 0)
         return;
     r->ha_switch_due = false;
-    if (lead == (r->origin != NULL))
+    if (lead == (r->origin != NULL)) {
+        if (lead) { /* still the leader's core: its term and deadline */
+            repl_origin_set_term(r->origin, (uint64_t)r->ha_term);
+            ha_lead_until(r, r->ha_until);
+        }
         return;
+    }
     ha_orphan_links(r);
     replica__fail_waiting(r, KV_EUNAVAILABLE);
     repl_origin_destroy(r->origin);
