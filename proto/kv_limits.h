@@ -180,6 +180,14 @@ _Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS,
 /* Default: an edge that hears nothing for this long drops the link and
  * reconnects (half-open TCP; the origin heartbeats far more often). */
 #define KV_REPL_LINK_TIMEOUT_DEFAULT_MS 15000
+/* How long an HA leader's committed write waits for its synchronous
+ * standbys' acks before it is answered 503 (repl.h "Synchronous standbys"):
+ * half an edge's default wait for the origin's answer (10 s), so the edge
+ * hears the 503 rather than timing out itself. */
+#define KV_REPL_SYNC_TIMEOUT_DEFAULT_MS 5000
+/* Synchronous standbys a leader may wait for: three candidates need at
+ * most two; a few more leave room without a sort. */
+#define KV_REPL_SYNC_STANDBYS_MAX 8
 /* Received but not yet applied at an edge; beyond it the edge closes the
  * link and resumes later instead of buffering without bound. */
 #define KV_REPL_APPLY_QUEUE_MAX_BYTES (64u * 1024u * 1024u)

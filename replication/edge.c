@@ -60,6 +60,7 @@ int repl_edge_create(const repl_edge_config_t *cfg, repl_edge_t **out)
     e->history_id[sizeof e->history_id - 1] = '\0';
     e->applied_seq = e->recv_seq = cfg->applied_seq;
     e->applied_version = cfg->applied_version;
+    e->term = cfg->term;
     e->rng = cfg->seed;
     e->reconnect_at = UINT64_MAX;
     e->w_due = UINT64_MAX;
@@ -284,7 +285,10 @@ static void edge__dispatch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, r
         repl__edge_on_batch(e, f, now_ms, a);
         break;
     case EDGEKV__FRAME__MSG_HEARTBEAT:
-        repl__edge_announced(e, fr->heartbeat->origin_seq, fr->heartbeat->echo, now_ms);
+        if (repl__edge_term_ok(e, fr->heartbeat->term, now_ms, a)) {
+            e->acked_seen = repl__max64(e->acked_seen, fr->heartbeat->acked_seq);
+            repl__edge_announced(e, fr->heartbeat->origin_seq, fr->heartbeat->echo, now_ms);
+        }
         break;
     case EDGEKV__FRAME__MSG_WRITE_RESULT:
         repl__edge_on_write_result(e, fr->write_result, now_ms, a);
@@ -412,6 +416,10 @@ void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t 
     out->stale = repl_stale_at(fresh_until, now_ms);
     memcpy(out->upstream_software, e->upstream_software, sizeof out->upstream_software);
     out->upstream_protocol = e->upstream_protocol;
+    out->term = e->term;
+    out->terms_refused = e->terms_refused;
+    out->refused_term = e->refused_term;
+    out->acked_seen = e->acked_seen;
 }
 
 uint64_t repl_edge_fresh_until(const repl_edge_t *e, uint64_t *since_ms)

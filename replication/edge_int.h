@@ -148,6 +148,14 @@ struct repl_edge {
     esample_t samples[KV_REPL_LAG_SAMPLES_MAX];
     size_t samples_head, samples_n;
 
+    /* Terms ("Terms" in repl.h): the largest seen, and the refusals. */
+    uint64_t term;
+    uint64_t terms_refused;
+    uint64_t refused_term;
+    /* The largest acked_seq a leader told this replica (a standby): a
+     * candidate with a shorter log does not campaign. */
+    uint64_t acked_seen;
+
     /* Reconnects. */
     uint64_t rng;
     unsigned attempts;
@@ -201,6 +209,9 @@ void repl__edge_announced(repl_edge_t *e, uint64_t origin_seq, const Edgekv__Pro
 void repl__edge_lag_update(repl_edge_t *e);
 
 /* edge_sync.c */
+/* The fence: false (the link refused and dropped) when term is below the
+ * largest seen; else that term is now the largest seen. */
+bool repl__edge_term_ok(repl_edge_t *e, uint64_t term, uint64_t now_ms, repl_actions_t *a);
 void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t now_ms,
                            repl_actions_t *a);
 void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, repl_actions_t *a);

@@ -75,6 +75,7 @@ static void q_next(repl_edge_t *e, repl_actions_t *a)
         act.u.apply.seq = it->seq;
         act.u.apply.version = it->version;
         act.u.apply.history_id = it->set_history ? e->origin_history : NULL;
+        act.u.apply.term = e->term;
     }
     e->q_inflight = true;
     repl__out_emit(&e->out, a, &act, NULL);
@@ -112,6 +113,24 @@ static void edge__refuse(repl_edge_t *e, const char *reason, uint64_t now_ms, re
     e->state = ESTATE_REFUSED;
 }
 
+bool repl__edge_term_ok(repl_edge_t *e, uint64_t term, uint64_t now_ms, repl_actions_t *a)
+{
+    if (term >= e->term) {
+        e->term = term;
+        return true;
+    }
+    static const char reason[] = "upstream's term is older than one this replica has seen "
+                                 "(a deposed leader): refused";
+    e->terms_refused++;
+    e->refused_term = term;
+    Edgekv__Frame f;
+    Edgekv__Refuse r;
+    repl__refuse_frame(&f, &r, reason);
+    (void)repl__send_frame(&e->out, a, e->peer, &f, NULL); /* best effort, as edge__refuse */
+    repl__edge_drop(e, true, reason, now_ms, a);
+    return false;
+}
+
 void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t now_ms,
                            repl_actions_t *a)
 {
@@ -128,6 +147,13 @@ void repl__edge_on_welcome(repl_edge_t *e, const Edgekv__Welcome *w, uint64_t no
         edge__refuse(e, "origin history changed: refusing to replicate", now_ms, a);
         return;
     }
+    /* Terms order the leaders of one history: an origin restored from a
+     * backup starts a new history, whose terms start afresh. */
+    if (restored)
+        e->term = w->term;
+    else if (!repl__edge_term_ok(e, w->term, now_ms, a))
+        return;
+    e->acked_seen = repl__max64(e->acked_seen, w->acked_seq);
     if (repl__protocol_of(w->protocol) < e->cfg.protocol_min) {
         /* Not a refusal for good: the origin will be upgraded; retry. */
         static const char reason[] = "origin speaks a replication protocol older than this edge "
@@ -236,6 +262,9 @@ void repl__edge_on_batch(repl_edge_t *e, Edgekv__Frame **f, uint64_t now_ms, rep
         repl__edge_drop(e, true, "unexpected batch", now_ms, a);
         return;
     }
+    if (!repl__edge_term_ok(e, b->term, now_ms, a))
+        return;
+    e->acked_seen = repl__max64(e->acked_seen, b->acked_seq);
     repl__edge_announced(e, b->origin_seq, NULL, now_ms);
     size_t start = 0;
     while (start < b->n_mutations && b->mutations[start]->seq <= e->recv_seq)

@@ -36,7 +36,8 @@ void repl_origin_config_default(repl_origin_config_t *cfg)
 static int origin__config_ok(const repl_origin_config_t *c)
 {
     if (!c->wall || c->heartbeat_interval_ms == 0 || c->peer_buffer_max_bytes == 0 ||
-        c->group_max_ops == 0 || c->groups_in_flight > KV_REPL_GROUPS_IN_FLIGHT_MAX)
+        c->group_max_ops == 0 || c->groups_in_flight > KV_REPL_GROUPS_IN_FLIGHT_MAX ||
+        c->sync_standbys > KV_REPL_SYNC_STANDBYS_MAX)
         return 0;
     if (c->log_retention_max && c->log_retention_max < c->log_retention)
         return 0;
@@ -64,12 +65,17 @@ int repl_origin_create(const repl_origin_config_t *cfg, repl_origin_t **out)
         o->cfg.peer_buffer_slack_bytes = KV_REPL_PEER_BUFFER_SLACK_BYTES;
     if (o->cfg.peer_stall_ms == 0)
         o->cfg.peer_stall_ms = KV_REPL_PEER_STALL_MS;
+    if (o->cfg.sync_timeout_ms == 0)
+        o->cfg.sync_timeout_ms = KV_REPL_SYNC_TIMEOUT_DEFAULT_MS;
+    o->lead_until_ms = o->cfg.leadership ? 0 : UINT64_MAX;
+    o->visible_seq = cfg->last_seq;
     if (!repl__protocol_config(&o->cfg.protocol, &o->cfg.protocol_min)) {
         kv_free(o);
         return KV_ECONFIG;
     }
     hlc_init(&o->hlc, cfg->node_id, cfg->hlc_last);
     o->last_seq = cfg->last_seq;
+    o->term = cfg->term;
     o->next_seq = cfg->last_seq + 1;
     o->log_first_seq = cfg->log_first_seq;
     o->tail_first_seq = cfg->last_seq + 1;
@@ -94,6 +100,7 @@ void repl_origin_destroy(repl_origin_t *o)
     kv_free(o->heap);
     kv_free(o->edges);
     repl__origin_writes_free(o);
+    repl__origin_sync_free(o);
     repl__tail_free(o);
     repl_buf_unref(o->cache);
     repl__out_free(&o->out);
@@ -249,9 +256,13 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
     case EDGEKV__FRAME__MSG_WRITE_REQUEST:
         repl__origin_on_write_request(o, p, f, now_ms, a);
         break;
-    case EDGEKV__FRAME__MSG_ACK:
+    case EDGEKV__FRAME__MSG_ACK: {
+        bool standby = p->standby; /* on_ack may close p */
         repl__origin_on_ack(o, p, fr->ack, now_ms, a);
+        if (standby)
+            repl__origin_sync_release(o, now_ms, a);
         break;
+    }
     case EDGEKV__FRAME__MSG_REFUSE:
         repl__origin_close(o, p, "edge refused the link", a);
         return false;
@@ -345,6 +356,7 @@ void repl_origin_tick(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
             repl__origin_close(o, p, "no hello", a);
     }
     repl__origin_heartbeats(o, now_ms, a);
+    repl__origin_sync_release(o, now_ms, a);
 }
 
 void repl_origin_poll(repl_origin_t *o, repl_actions_t *a)
@@ -353,11 +365,21 @@ void repl_origin_poll(repl_origin_t *o, repl_actions_t *a)
     repl__out_poll(&o->out, a);
 }
 
+void repl_origin_set_term(repl_origin_t *o, uint64_t term)
+{
+    o->term = repl__max64(o->term, term);
+}
+
 void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     out->last_seq = o->last_seq;
     out->log_first_seq = o->log_first_seq;
+    out->term = o->term;
+    out->sync_seq = repl__origin_sync_seq(o);
+    out->sync_waiting = o->sq_n;
+    for (size_t i = 0; i < o->npeers; i++)
+        out->standbys += o->peers[i]->standby && o->peers[i]->state == OPEER_STREAM;
     out->writes_committed = o->writes_committed;
     out->failed = o->failed;
     for (size_t i = 0; i < o->nedges; i++)

@@ -2,8 +2,9 @@
  * origin_int.h - the origin state machine's private state, shared by
  * origin.c (connections, dispatch, time), origin_write.c (writes and group
  * commit), origin_stream.c (handshake, pushing, catch-up), origin_log.c
- * (in-memory tail, acks, trimming, lag) and origin_timer.c (the heap of
- * link timers behind repl_origin_deadline).
+ * (in-memory tail, acks, trimming, lag), origin_timer.c (the heap of
+ * link timers behind repl_origin_deadline) and origin_sync.c (answers held
+ * for synchronous standbys and the leadership deadline).
  *
  * Owner: the single thread that drives the origin (see repl.h).
  */
@@ -64,6 +65,7 @@ typedef struct {
     uint64_t wait_since_ms;
     uint64_t verify_seq;
     kv_version_t verify_version;
+    bool standby; /* an origin candidate following this leader (repl.h) */
 } opeer_t;
 
 /* An edge the origin has heard from, kept after it disconnects (until
@@ -117,6 +119,19 @@ typedef struct {
     uint64_t ms;
 } ocommit_t;
 
+/* A committed write whose answer waits for standby acks or leadership
+ * (origin_sync.c). */
+typedef struct {
+    bool remote;
+    uint64_t token;      /* local */
+    repl_peer_t peer;    /* remote */
+    uint64_t request_id; /* remote */
+    uint64_t seq;        /* its last op's */
+    size_t n;
+    int *results; /* n, kv_malloc'd; NULL: all zero */
+    uint64_t deadline_ms;
+} osync_t;
+
 /* A WriteRequest a relay's origin part received: passed upstream by the
  * relay (relay.c), answered with repl__origin_write_result. */
 typedef struct {
@@ -148,6 +163,9 @@ struct repl_origin {
     uint64_t log_first_seq; /* oldest seq not trimmed */
     int failed;             /* persist error that stopped writes, or 0 */
     uint64_t writes_committed;
+    /* The term this origin writes under and sends (cfg.term, raised by
+     * repl_origin_set_term; a relay's: the largest its edge part saw). */
+    uint64_t term;
 
     /* Writes in seq order; the first grouped_writes form the PERSISTs in
      * flight, oldest first (groups, a ring of groups_n from groups_head). */
@@ -181,9 +199,18 @@ struct repl_origin {
     oforward_t *fwd;
     size_t fwd_n, fwd_cap;
 
+    /* Answers held for standbys, oldest (lowest seq) first, and the
+     * leadership deadline (UINT64_MAX: no leadership in use). */
+    osync_t *sq;
+    size_t sq_head, sq_n, sq_cap;
+    uint64_t lead_until_ms;
+    /* With sync_standbys: the log up to here is on enough standbys and may
+     * go to edges (never back: repl__origin_visible). */
+    uint64_t visible_seq;
+
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;
-    uint64_t cache_first, cache_last;
+    uint64_t cache_first, cache_last, cache_announced, cache_acked;
 };
 
 /* The wall clock, for HLC physical time and origin_time_ms only (repl.h,
@@ -207,11 +234,35 @@ int repl__origin_send(repl_origin_t *o, opeer_t *p, const Edgekv__Frame *f, uint
 int repl__origin_send_buf(repl_origin_t *o, opeer_t *p, repl_buf_t *b, uint64_t now_ms,
                           repl_actions_t *a);
 
-/* The origin_seq announced to edges: the log's end, or for a relay the
- * later of that and its upstream's (so an edge's lag includes the relay's). */
-static inline uint64_t repl__origin_announced(const repl_origin_t *o)
+/* How far p may be sent the log: all of it, except that with synchronous
+ * standbys a link that is not one gets only what enough standbys made
+ * durable (repl.h "Synchronous standbys"), so an edge never applies a write
+ * a takeover could lose. */
+static inline uint64_t repl__origin_visible(const repl_origin_t *o, const opeer_t *p)
 {
-    return o->relay.on && o->relay.upstream_seq > o->last_seq ? o->relay.upstream_seq : o->last_seq;
+    if (o->cfg.sync_standbys == 0 || p->standby)
+        return o->last_seq;
+    return o->visible_seq < o->last_seq ? o->visible_seq : o->last_seq;
+}
+
+/* What p is told may have been acknowledged to clients (Welcome.acked_seq):
+ * a standby only, which will not campaign with a shorter log. */
+static inline uint64_t repl__origin_acked(const repl_origin_t *o, const opeer_t *p)
+{
+    if (!p->standby)
+        return 0;
+    if (o->cfg.sync_standbys == 0)
+        return o->last_seq;
+    return o->visible_seq < o->last_seq ? o->visible_seq : o->last_seq;
+}
+
+/* The origin_seq announced to p: the log's end it may see, or for a relay
+ * the later of that and its upstream's (so an edge's lag includes the
+ * relay's). */
+static inline uint64_t repl__origin_announced(const repl_origin_t *o, const opeer_t *p)
+{
+    uint64_t v = repl__origin_visible(o, p);
+    return o->relay.on && o->relay.upstream_seq > v ? o->relay.upstream_seq : v;
 }
 
 /* origin_write.c */
@@ -234,6 +285,19 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
 void repl__origin_relay_wake(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
 /* Relay: close every link (its data is being replaced by a snapshot). */
 void repl__origin_close_all(repl_origin_t *o, const char *reason, repl_actions_t *a);
+
+/* origin_sync.c */
+/* May a write be taken now (leading)? 0 or KV_EUNAVAILABLE. */
+int repl__origin_sync_admit(const repl_origin_t *o, uint64_t now_ms);
+/* Answer a committed write now, or hold it for standbys / leadership. */
+void repl__origin_sync_answer(repl_origin_t *o, const owrite_t *w, const int *results,
+                              uint64_t now_ms, repl_actions_t *a);
+/* Answer what the standbys' acks, the clock or a lost lead allow. */
+void repl__origin_sync_release(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+/* The acked seq that sync_standbys standby links have reached. */
+uint64_t repl__origin_sync_seq(const repl_origin_t *o);
+uint64_t repl__origin_sync_deadline(const repl_origin_t *o);
+void repl__origin_sync_free(repl_origin_t *o);
 
 /* origin_timer.c: re-key p after its state or beat_ms changed; drop it
  * from the heap before it is freed. */

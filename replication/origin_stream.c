@@ -237,11 +237,13 @@ static int origin__welcome(repl_origin_t *o, opeer_t *p, Edgekv__Welcome__Mode m
      * announce the upstream's), else every snapshot it serves while behind
      * is refused ("unexpected snapshot end"). An origin's are the same. */
     w.origin_seq =
-        mode == EDGEKV__WELCOME__MODE__SNAPSHOT ? o->last_seq : repl__origin_announced(o);
+        mode == EDGEKV__WELCOME__MODE__SNAPSHOT ? o->last_seq : repl__origin_announced(o, p);
     w.from_seq = from_seq;
     w.diverged = diverged;
     w.protocol = repl__protocol_wire(o->cfg.protocol);
     w.software = (char *)o->cfg.software;
+    w.term = o->term;
+    w.acked_seq = repl__origin_acked(o, p);
     if (o->cfg.parent_history[0])
         w.parent_history = o->cfg.parent_history;
     Edgekv__Probe echo = EDGEKV__PROBE__INIT;
@@ -458,9 +460,10 @@ static const repl_mutation_t *origin__tail_mut(const void *ctx, size_t i)
 /* One batch from the tail starting at p->next_seq (which it holds). */
 static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actions_t *a)
 {
-    uint64_t first = p->next_seq, last = first;
+    uint64_t first = p->next_seq, last = first, vis = repl__origin_visible(o, p);
+    uint64_t acked = repl__origin_acked(o, p);
     size_t cost = repl__tail_at(o, first)->cost;
-    while (last < o->last_seq && last - first + 1 < KV_REPL_BATCH_MAX_MUTS) {
+    while (last < vis && last - first + 1 < KV_REPL_BATCH_MAX_MUTS) {
         const otail_t *t = repl__tail_at(o, last + 1);
         if (!t || cost + t->cost > KV_REPL_BATCH_MAX_BYTES)
             break;
@@ -468,12 +471,13 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         last++;
     }
     repl_buf_t *b;
-    if (o->cache && o->cache_first == first && o->cache_last == last) {
+    if (o->cache && o->cache_first == first && o->cache_last == last && o->cache_announced == vis &&
+        o->cache_acked == acked) {
         b = repl_buf_ref(o->cache);
     } else {
         origin__tail_ctx_t ctx = {o, first};
-        int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1),
-                                  o->last_seq, repl__origin_wall(o, now_ms), &b);
+        int rc = repl__muts_frame(false, origin__tail_mut, &ctx, (size_t)(last - first + 1), vis,
+                                  repl__origin_wall(o, now_ms), o->term, acked, &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;
@@ -482,6 +486,8 @@ static int origin__send_tail(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl
         o->cache = repl_buf_ref(b);
         o->cache_first = first;
         o->cache_last = last;
+        o->cache_announced = vis;
+        o->cache_acked = acked;
     }
     int rc = repl__origin_send_buf(o, p, b, now_ms, a);
     if (rc != 0)
@@ -494,7 +500,7 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
 {
     if (p->state != OPEER_STREAM)
         return;
-    while (!p->behind && !p->read_pending && p->next_seq <= o->last_seq) {
+    while (!p->behind && !p->read_pending && p->next_seq <= repl__origin_visible(o, p)) {
         if (p->unflushed >= o->cfg.peer_buffer_max_bytes) {
             p->behind = true;
             p->flushed_ms = now_ms;
@@ -518,7 +524,7 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
         if (origin__send_tail(o, p, now_ms, a) != 0)
             return;
     }
-    if (p->next_seq > o->last_seq)
+    if (p->next_seq > repl__origin_visible(o, p))
         p->post_snapshot = false;
 }
 
@@ -551,8 +557,10 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
         Edgekv__Frame f = EDGEKV__FRAME__INIT;
         Edgekv__Heartbeat hb = EDGEKV__HEARTBEAT__INIT;
         Edgekv__Probe echo = EDGEKV__PROBE__INIT;
-        hb.origin_seq = repl__origin_announced(o);
+        hb.origin_seq = repl__origin_announced(o, p);
         hb.origin_time_ms = repl__origin_wall(o, now_ms);
+        hb.term = o->term;
+        hb.acked_seq = repl__origin_acked(o, p);
         if (origin__echo(o, p, &echo.sent_ms))
             hb.echo = &echo;
         f.msg_case = EDGEKV__FRAME__MSG_HEARTBEAT;
@@ -567,6 +575,13 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
 static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t *muts, size_t n,
                              uint64_t now_ms, repl_actions_t *a)
 {
+    uint64_t vis = repl__origin_visible(o, p);
+    for (size_t k = 0; k < n; k++) {
+        if (muts[k].seq > vis && muts[k].seq <= o->last_seq) {
+            n = k; /* not on enough standbys yet: sent once it is */
+            break;
+        }
+    }
     for (size_t i = 0; i < n;) {
         size_t j = i, cost = 0;
         while (j < n && j - i < KV_REPL_BATCH_MAX_MUTS) {
@@ -581,8 +596,8 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
             j++;
         }
         repl_buf_t *b;
-        int rc =
-            repl__batch_frame_array(muts + i, j - i, o->last_seq, repl__origin_wall(o, now_ms), &b);
+        int rc = repl__batch_frame_array(muts + i, j - i, vis, repl__origin_wall(o, now_ms),
+                                         o->term, repl__origin_acked(o, p), &b);
         if (rc != 0) {
             repl__origin_close(o, p, "cannot encode batch", a);
             return rc;

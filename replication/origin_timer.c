@@ -111,5 +111,5 @@ void repl__origin_timer_update(repl_origin_t *o, opeer_t *p)
 
 uint64_t repl_origin_deadline(const repl_origin_t *o)
 {
-    return o->heap_n ? o->heap[0]->due_ms : UINT64_MAX;
+    return repl__min64(o->heap_n ? o->heap[0]->due_ms : UINT64_MAX, repl__origin_sync_deadline(o));
 }

@@ -177,6 +177,7 @@ static void origin__enqueue(repl_origin_t *o, owrite_t *w, uint64_t now_ms, repl
 {
     for (size_t i = 0; i < w->n; i++) {
         w->muts[i].seq = o->next_seq++;
+        w->muts[i].term = o->term;
         w->muts[i].version = hlc_stamp(&o->hlc, repl__origin_wall(o, now_ms));
     }
     w->first_seq = w->muts[0].seq;
@@ -214,6 +215,8 @@ void repl_origin_write(repl_origin_t *o, uint64_t token, const repl_op_t *ops, s
     }
     if (rc == 0)
         rc = origin__admit(o, n, bytes);
+    if (rc == 0)
+        rc = repl__origin_sync_admit(o, now_ms);
     owrite_t w = {.token = token, .n = n, .bytes = bytes};
     if (rc == 0 && !(w.muts = kv_calloc(n, sizeof *w.muts)))
         rc = -ENOMEM;
@@ -289,6 +292,8 @@ void repl__origin_on_write_request(repl_origin_t *o, opeer_t *p, Edgekv__Frame *
     w.bytes = p->rd.last_frame_bytes;
     uint64_t ts;
     int rc = origin__admit(o, w.n, w.bytes);
+    if (rc == 0)
+        rc = repl__origin_sync_admit(o, now_ms);
     if (rc == 0)
         rc = origin__request_ops(r, &w.muts);
     /* The hint last: a refused write must not move the clock. */
@@ -390,12 +395,18 @@ void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const in
     o->grouped_writes -= g.writes;
     repl__origin_push_all(o, now_ms, a);
     size_t off = 0;
+    bool hold = o->cfg.sync_standbys > 0 || o->cfg.leadership;
     for (size_t k = 0; k < g.writes; k++) {
         const owrite_t *w = wq_at(o, 0);
-        origin__answer(o, w, 0, results ? results + off : NULL, now_ms, a);
+        if (hold)
+            repl__origin_sync_answer(o, w, results ? results + off : NULL, now_ms, a);
+        else
+            origin__answer(o, w, 0, results ? results + off : NULL, now_ms, a);
         off += w->n;
         wq_pop(o);
     }
+    if (hold)
+        repl__origin_sync_release(o, now_ms, a);
     repl__tail_evict(o);
     repl__origin_trim(o, a);
     origin__start_groups(o, a);

@@ -88,6 +88,7 @@ static void relay__view(repl_relay_t *r)
     r->down->relay.on = true;
     r->down->relay.caught_up_ms = fresh_until ? since : 0;
     r->down->relay.upstream_seq = r->up->origin_seq;
+    repl_origin_set_term(r->down, r->up->term); /* passed down: repl.h "Terms" */
 }
 
 /* Build the origin part over the edge part's position, with `first` the

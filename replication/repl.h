@@ -98,6 +98,25 @@
  * or its wall if later, and is not remembered, so an edge wall that ran
  * ahead for a while leaves no trace once it is back.
  *
+ * Terms (fencing): with origin leadership (node/ha), each leader writes
+ * under its term (etcd's create_revision of its leader key, which grows
+ * with every new leader) and its history carries it: every log entry it
+ * writes has that term, and its Welcome, MutationBatch and Heartbeat frames
+ * carry it (a relay sends the largest term it has seen). Every replica
+ * keeps the largest term it has seen (stored with its position through
+ * APPLY's term) and refuses a Welcome, batch or heartbeat of a smaller
+ * one: it sends Refuse and drops the link, counts it (terms_refused) and
+ * reconnects after the backoff, so a deposed leader's late batches are
+ * refused everywhere and the replica moves on to its next upstream. Not a
+ * refusal for good (unlike another history): the next upstream may lead.
+ * Terms order the leaders of one history: a replica that takes the
+ * snapshot of an origin restored from a backup of its history (a new
+ * history, repl.h "parent_history") takes that origin's term, lower or not.
+ * An origin without leadership has term 0 (fields absent on the wire), and
+ * nothing changes for it; one restarted without leadership over a history
+ * written under terms keeps the largest term of its log (the driver's
+ * config), so its replicas follow it again.
+ *
  * Not thread-safe: one owner (an event loop or the simulator) per object.
  */
 #ifndef REPL_REPL_H
@@ -182,6 +201,7 @@ typedef struct {
 typedef struct {
     uint64_t seq;
     kv_version_t version;
+    uint64_t term; /* of the leader that wrote it (0: none; see "Terms") */
     repl_op_t op;
 } repl_mutation_t;
 
@@ -267,6 +287,8 @@ typedef struct {
             kv_version_t version;   /* seq != 0: the entry at seq's version
                                        (zero: unknown) */
             const char *history_id; /* NUL-terminated, set after a snapshot */
+            uint64_t term;          /* the largest term seen: store it with
+                                       the position ("Terms") */
         } apply;
         struct {
             uint64_t token;
@@ -364,6 +386,19 @@ typedef struct {
      * ("" none): an edge still on it is sent a snapshot (Welcome names the
      * parent, and the edge accepts it) instead of being refused. */
     char parent_history[33];
+    /* The term it writes under ("Terms"): a leader's etcd term, or for an
+     * origin without leadership the largest term of its log (0: none). */
+    uint64_t term;
+    /* Leadership ("Synchronous standbys" below). leadership: this origin
+     * leads only until the time given by repl_origin_lead_until (none at
+     * first); false: always (a lone origin). sync_standbys: a committed
+     * write is answered only once this many standby links acknowledged it
+     * (0: at once, as a lone origin does). sync_timeout_ms: how long a
+     * committed write waits for them before it is answered KV_EUNAVAILABLE
+     * (0: KV_REPL_SYNC_TIMEOUT_DEFAULT_MS). */
+    bool leadership;
+    size_t sync_standbys;
+    uint64_t sync_timeout_ms;
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */
@@ -393,6 +428,37 @@ void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t p, const uint8_t *data, 
 void repl_origin_on_flushed(repl_origin_t *o, repl_peer_t p, size_t len, uint64_t now_ms,
                             repl_actions_t *a);
 void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
+
+/*
+ * Synchronous standbys (origin leadership). A standby is an origin
+ * candidate that does not lead: it follows the leader as a relay does (the
+ * full log, the same history id and sequence numbers, each entry durable
+ * before it acks). The driver marks its links (repl_origin_peer_standby,
+ * after on_connect, from what the certificate proved). With sync_standbys
+ * k > 0, a committed write is answered (WRITE_DONE, WriteResult) only once
+ * k standby links have acknowledged its seq, so every acknowledged write is
+ * durable on a standby that can take over. With `leadership`, a write is
+ * answered only while now_ms < the time given to repl_origin_lead_until
+ * (the election's deadline, on the same monotonic clock): a write arriving
+ * after it is refused KV_EUNAVAILABLE at once, and every write still
+ * waiting is answered KV_EUNAVAILABLE at that time, whatever the standbys
+ * said. A write that waits sync_timeout_ms without its standby acks is
+ * answered KV_EUNAVAILABLE too: no standby reachable means no
+ * acknowledgement, never one without a standby copy. Such a write is in the
+ * leader's log and may still reach the edges or be lost at a failover: an
+ * unacknowledged write, which a client retries (puts and deletes are
+ * idempotent under last-writer-wins).
+ */
+void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t p); /* emits nothing */
+/* The leadership deadline (monotonic, as now_ms): answers stop at until_ms.
+ * A driver passes each renewal's new deadline, and 0 once deposed. */
+void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms,
+                            repl_actions_t *a);
+
+/* Raise the term it writes under and sends from now on (a standby that
+ * takes over continues the history under its new term). A smaller term is
+ * ignored: terms never go back. */
+void repl_origin_set_term(repl_origin_t *o, uint64_t term);
 
 /* A write arriving at the origin's own API (1..KV_REPL_WRITE_MAX_OPS ops,
  * checked with repl_op_check). Answered by WRITE_DONE(token), maybe within
@@ -456,6 +522,10 @@ typedef struct {
 typedef struct {
     uint64_t last_seq;
     uint64_t log_first_seq;
+    uint64_t term;             /* the term it writes under and sends */
+    uint64_t sync_seq;         /* the seq sync_standbys standbys acknowledged */
+    size_t sync_waiting;       /* committed writes waiting for standby acks */
+    size_t standbys;           /* standby links streaming */
     uint64_t writes_committed; /* ops committed (failed ops excluded) */
     size_t edges_connected;
     int failed; /* 0, or the commit error that stopped writes */
@@ -489,6 +559,8 @@ typedef struct {
      * origin; 0 takes the defaults. */
     uint32_t protocol, protocol_min;
     const char *software; /* sent in every Hello, as the origin's */
+    /* The largest term seen, as stored with the position ("Terms"). */
+    uint64_t term;
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */
@@ -543,6 +615,14 @@ typedef struct {
      * and protocol (0: no Welcome yet). */
     char upstream_software[KV_REPL_SOFTWARE_MAX + 1];
     uint32_t upstream_protocol;
+    uint64_t term;          /* the largest term seen ("Terms") */
+    uint64_t terms_refused; /* frames refused for a smaller term (links dropped) */
+    uint64_t refused_term;  /* the term of the last one refused (0: none) */
+    /* A standby: the largest seq its leader said may have been acknowledged
+     * to a client (Welcome/MutationBatch/Heartbeat acked_seq). An origin
+     * candidate campaigns only while applied_seq >= acked_seen, so the
+     * winner holds every write acknowledged up to what it was told. */
+    uint64_t acked_seen;
 } repl_edge_status_t;
 
 void repl_edge_status(const repl_edge_t *e, uint64_t now_ms, repl_edge_status_t *out);

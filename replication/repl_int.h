@@ -129,14 +129,15 @@ void repl__hold_unref(repl__hold_t *h);
 /* Mutation i of a sequence the frame builder reads. */
 typedef const repl_mutation_t *(*repl__mut_at_fn)(const void *ctx, size_t i);
 
-/* Frame muts [0..n) as a MutationBatch (chunk = false, with origin_seq and
- * time_ms) or a SnapshotChunk, into a new buffer (one reference). */
+/* Frame muts [0..n) as a MutationBatch (chunk = false, with origin_seq,
+ * time_ms, the sender's term and, to a standby, acked_seq) or a
+ * SnapshotChunk, into a new buffer (one reference). */
 int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
-                     uint64_t time_ms, repl_buf_t **out);
+                     uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out);
 
 /* The same for a MutationBatch of an array. */
 int repl__batch_frame_array(const repl_mutation_t *muts, size_t n, uint64_t origin_seq,
-                            uint64_t time_ms, repl_buf_t **out);
+                            uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out);
 
 /* ---- misc --------------------------------------------------------------------- */
 

@@ -128,6 +128,7 @@ void repl_wire_mut_view(const repl_mutation_t *m, repl_wire_mut_t *w)
     w->version.node_id = m->version.node_id;
     repl_wire_op_view(&m->op, &w->op);
     w->mut.seq = m->seq;
+    w->mut.term = m->term;
     w->mut.version = &w->version;
     w->mut.op = &w->op;
 }
@@ -165,6 +166,7 @@ int repl_wire_mut_from_pb(const Edgekv__Mutation *pb, repl_mutation_t *out)
     if (!pb->version || !pb->op)
         return KV_ECORRUPT;
     out->seq = pb->seq;
+    out->term = pb->term;
     out->version.hlc = pb->version->hlc;
     out->version.node_id = pb->version->node_id;
     return repl_wire_op_from_pb(pb->op, &out->op);
@@ -257,7 +259,8 @@ typedef struct {
 } wire__muts_msg_t;
 
 static int wire__muts_msg(wire__muts_msg_t *w, bool chunk, repl__mut_at_fn at, const void *ctx,
-                          size_t n, uint64_t origin_seq, uint64_t time_ms)
+                          size_t n, uint64_t origin_seq, uint64_t time_ms, uint64_t term,
+                          uint64_t acked_seq)
 {
     edgekv__frame__init(&w->frame);
     w->views = n ? kv_malloc(n * sizeof *w->views) : NULL;
@@ -283,6 +286,8 @@ static int wire__muts_msg(wire__muts_msg_t *w, bool chunk, repl__mut_at_fn at, c
         w->batch.mutations = w->ptrs;
         w->batch.origin_seq = origin_seq;
         w->batch.origin_time_ms = time_ms;
+        w->batch.term = term;
+        w->batch.acked_seq = acked_seq;
         w->frame.msg_case = EDGEKV__FRAME__MSG_BATCH;
         w->frame.batch = &w->batch;
     }
@@ -296,10 +301,10 @@ static void wire__muts_msg_fini(wire__muts_msg_t *w)
 }
 
 int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
-                     uint64_t time_ms, repl_buf_t **out)
+                     uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out)
 {
     wire__muts_msg_t w;
-    int rc = wire__muts_msg(&w, chunk, at, ctx, n, origin_seq, time_ms);
+    int rc = wire__muts_msg(&w, chunk, at, ctx, n, origin_seq, time_ms, term, acked_seq);
     if (rc != 0)
         return rc;
     rc = repl__buf_frame(&w.frame, out);
@@ -313,15 +318,16 @@ static const repl_mutation_t *wire__array_at(const void *ctx, size_t i)
 }
 
 int repl__batch_frame_array(const repl_mutation_t *muts, size_t n, uint64_t origin_seq,
-                            uint64_t time_ms, repl_buf_t **out)
+                            uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out)
 {
-    return repl__muts_frame(false, wire__array_at, muts, n, origin_seq, time_ms, out);
+    return repl__muts_frame(false, wire__array_at, muts, n, origin_seq, time_ms, term, acked_seq,
+                            out);
 }
 
 int repl_wire_snapshot_chunk(const repl_mutation_t *muts, size_t n, uint8_t **out, size_t *len)
 {
     wire__muts_msg_t w;
-    int rc = wire__muts_msg(&w, true, wire__array_at, muts, n, 0, 0);
+    int rc = wire__muts_msg(&w, true, wire__array_at, muts, n, 0, 0, 0, 0);
     if (rc != 0)
         return rc;
     rc = frame_encode(&w.frame, out, len);

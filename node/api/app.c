@@ -345,6 +345,8 @@ static json_t *replication_json(node_app_t *app)
                       "upstream", st.upstream, "upstream_version", st.edge.upstream_software,
                       "upstream_protocol", (json_int_t)st.edge.upstream_protocol, "snapshots_taken",
                       (json_int_t)st.snapshots_taken);
+        json_object_set_new(j, "term", json_integer((json_int_t)st.edge.term));
+        json_object_set_new(j, "terms_refused", json_integer((json_int_t)st.edge.terms_refused));
     }
     if (st.role != REPLICA_EDGE) {
         json_t *edges = json_array();
@@ -362,6 +364,7 @@ static json_t *replication_json(node_app_t *app)
                               (json_int_t)st.origin.log_first_seq, "writes_committed",
                               (json_int_t)st.origin.writes_committed, "snapshots_served",
                               (json_int_t)st.snapshots_served, "edges", edges);
+        json_object_set_new(o, "term", json_integer((json_int_t)st.origin.term));
         /* A relay: its upstream view, with the links it serves under "downstream". */
         if (st.role == REPLICA_RELAY && j)
             json_object_set_new(j, "downstream", o);
@@ -392,6 +395,10 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
         metrics_buf_value(b, "counter", "edgekv_replication_snapshots_taken_total",
                           "Snapshots this node took from its upstream since start.",
                           st.snapshots_taken);
+        metrics_buf_value(b, "counter", "edgekv_replication_terms_refused_total",
+                          "Upstream frames refused for a term older than one seen (a deposed "
+                          "leader) since start.",
+                          st.edge.terms_refused);
         metrics_buf_value(b, "gauge", "edgekv_replication_applied_seq",
                           "Last log sequence applied here.", st.edge.applied_seq);
         metrics_buf_value(b, "gauge", "edgekv_replication_origin_seq",

@@ -68,6 +68,9 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->https_ticket_rotate_s = TLS_API_TICKET_ROTATE_S_DEFAULT;
     c->ready_wait_ms = NODE_READY_WAIT_MS_DEFAULT;
     c->drain_ms = NODE_DRAIN_MS_DEFAULT;
+    snprintf(c->ha_cluster, sizeof c->ha_cluster, "edgekv");
+    c->ha_lease_ms = KV_HA_LEASE_MS_DEFAULT;
+    c->ha_sync_standbys = 1;
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
@@ -202,7 +205,26 @@ const node_opt_t config__opts[] = {
              "this long before it stops accepting (0: stop at once; a second signal ends the "
              "drain). See \"Graceful drain\" in README.md"},
     {"--write-timeout-ms", "N", "write_timeout_ms", U64(write_timeout_ms, 100, 3600000),
-     .roles = OPT_UP, .help = "how long a forwarded write may wait"},
+     .roles = OPT_ALL,
+     .help = "how long a forwarded write may wait (an HA leader: for its standbys' acks, "
+             "then 503)"},
+    {"--etcd", "URL[,URL...]", "etcd", STR(etcd, 0), .roles = OPT_ORIGIN, .dflt_text = "off",
+     .help = "etcd members (http://HOST:PORT): this origin is a candidate for leadership and "
+             "follows the leader as a standby until it wins (see \"Topology\" in README.md)"},
+    {"--ha-cluster", "NAME", "ha_cluster", STR(ha_cluster, 1), .roles = OPT_ORIGIN,
+     .help = "with --etcd: the cluster the candidates campaign in (/edgekv/NAME/leader)"},
+    {"--ha-name", "NAME", "ha_name", STR(ha_name, 0), .roles = OPT_ORIGIN, .dflt_text = "--name",
+     .help = "with --etcd: this candidate's name in etcd"},
+    {"--ha-address", "HOST:PORT", "ha_address", STR(ha_address, 0), .roles = OPT_ORIGIN,
+     .dflt_text = "the --repl-listen address",
+     .help = "with --etcd: the replication address standbys dial when this candidate leads"},
+    {"--ha-lease-ms", "N", "ha_lease_ms", U64(ha_lease_ms, KV_HA_LEASE_MS_MIN, KV_HA_LEASE_MS_MAX),
+     .roles = OPT_ORIGIN,
+     .help = "with --etcd: the leader's lease; it stops acknowledging writes when it runs out"},
+    {"--ha-sync-standbys", "N", "ha_sync_standbys",
+     SIZE(ha_sync_standbys, 0, KV_REPL_SYNC_STANDBYS_MAX), .roles = OPT_ORIGIN,
+     .help = "with --etcd: standbys that must have made a write durable before the leader "
+             "acknowledges it"},
     {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40), .roles = OPT_DOWN,
      .help = "log entries always kept"},
     {"--log-retention-max", "N", "log_retention_max", U64(log_retention_max, 1, 1ULL << 40),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "auth.h"
+#include "kv_limits.h"
 #include "kv_log.h"
 #include "store.h"
 
@@ -77,6 +78,13 @@ typedef struct {
     bool new_history;       /* origin: --new-history (after restoring a backup) */
     uint64_t ready_wait_ms; /* edge: longest wait for a live link before READY=1 (ready.h) */
     uint64_t drain_ms;      /* SIGTERM: not ready, still serving, this long (--drain-ms) */
+    /* Origin leadership (node/replica/replica_ha.c): etcd members, "" none. */
+    char etcd[KV_HA_ENDPOINTS_MAX * (KV_HA_URL_MAX_BYTES + 1)];
+    char ha_cluster[KV_HA_CLUSTER_MAX_BYTES + 1];
+    char ha_name[KV_HA_NAME_MAX_BYTES + 1];       /* "": --name */
+    char ha_address[KV_HA_ADDRESS_MAX_BYTES + 1]; /* "": --repl-listen */
+    uint64_t ha_lease_ms;
+    size_t ha_sync_standbys;
 
     /* HTTPS on the API port (README "HTTPS"); https_host "" = off. The cert
      * and key fields are comma-separated lists of files, pairs in order. */

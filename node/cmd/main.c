@@ -500,6 +500,47 @@ static void configured_release(void *arg)
  * listens for edges and relays; an origin with certificates listens for
  * edges and relays; an origin without them is a lone origin - the same
  * origin core and commit path, no listener. */
+/* An origin candidate's leadership settings (--etcd and --ha-*). */
+static int ha_config(const node_config_t *c, replica_config_t *rc)
+{
+    char list[sizeof c->etcd];
+    snprintf(list, sizeof list, "%s", c->etcd);
+    for (char *save = NULL, *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        if (rc->ha.endpoint_count == KV_HA_ENDPOINTS_MAX || strlen(u) > KV_HA_URL_MAX_BYTES) {
+            KV_LOG_ERROR("node", "--etcd: at most %u members of at most %u bytes each",
+                         KV_HA_ENDPOINTS_MAX, KV_HA_URL_MAX_BYTES);
+            return KV_ECONFIG;
+        }
+        snprintf(rc->ha.endpoints[rc->ha.endpoint_count++], sizeof rc->ha.endpoints[0], "%s", u);
+    }
+    if (rc->ha.endpoint_count == 0)
+        return 0;
+    if (rc->lone || rc->role != REPLICA_ORIGIN) {
+        KV_LOG_ERROR("node", "--etcd: only an origin with --certs campaigns for leadership");
+        return KV_ECONFIG;
+    }
+    snprintf(rc->ha.cluster, sizeof rc->ha.cluster, "%s", c->ha_cluster);
+    snprintf(rc->ha.name, sizeof rc->ha.name, "%s", c->ha_name[0] ? c->ha_name : c->name);
+    if (c->ha_address[0]) {
+        snprintf(rc->ha.address, sizeof rc->ha.address, "%s", c->ha_address);
+    } else if (strcmp(c->repl_host, "0.0.0.0") == 0 || strcmp(c->repl_host, "::") == 0) {
+        KV_LOG_ERROR("node", "--etcd: --ha-address HOST:PORT is needed when --repl-listen is a "
+                             "wildcard (standbys and edges must be able to dial it)");
+        return KV_ECONFIG;
+    } else {
+        char addr[NODE_HOST_MAX + 16];
+        snprintf(addr, sizeof addr, "%s:%d", c->repl_host, c->repl_port);
+        if (strlen(addr) > KV_HA_ADDRESS_MAX_BYTES) {
+            KV_LOG_ERROR("node", "--etcd: the advertised address is too long: give --ha-address");
+            return KV_ECONFIG;
+        }
+        memcpy(rc->ha.address, addr, strlen(addr) + 1);
+    }
+    rc->ha.lease_ms = c->ha_lease_ms;
+    rc->ha.sync_standbys = c->ha_sync_standbys;
+    return 0;
+}
+
 static int start_replica(node_t *n)
 {
     replica_config_t rc;
@@ -547,6 +588,8 @@ static int start_replica(node_t *n)
                                  .hold = configured_hold,
                                  .release = configured_release,
                                  .arg = n->auth};
+    if ((err = ha_config(c, &rc)) != 0)
+        return err;
     if ((err = replica_start(&rc, &n->replica)) != 0)
         return err;
     kvops_set_replica(n->ops, n->replica);

@@ -278,8 +278,8 @@ static void on_read(ha_elect_t *e, const ha_etcd_result_t *r)
         return;
     }
     seen_kv(e, &r->kv);
-    if (r->kv.found) {
-        drop_lease(e);
+    if (r->kv.found || (e->cbs.may_claim && !e->cbs.may_claim(e->cbs.arg))) {
+        drop_lease(e); /* someone leads, or this candidate's log may lack what was acknowledged */
         plan(e, STEP_READ, now + e->poll_ms);
         return;
     }

@@ -93,6 +93,10 @@ typedef struct {
     void (*on_renewed)(void *arg, int64_t term, uint64_t until_ms);
     void (*on_deposed)(void *arg, int64_t term, ha_deposed_t why, uint64_t until_ms);
     void (*on_leader_seen)(void *arg, const ha_leader_t *leader); /* when it changes */
+    /* Asked when the key is absent, before claiming it: false, and this
+     * candidate keeps following (reads again a poll later). NULL: always.
+     * The replica answers from its log (node/replica/replica_ha.c). */
+    bool (*may_claim)(void *arg);
     void *arg;
     /* Call ha_elect_tick at at_ms or soon after; replaces the last request. */
     void (*wake_at)(void *wake_arg, uint64_t at_ms);

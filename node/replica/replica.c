@@ -58,11 +58,16 @@ uint64_t replica__now_ms(void)
  * relay: the rest of the driver calls these and never asks which core. */
 const replica_addr_t *replica__upstream(const replica_t *r)
 {
+    static const replica_addr_t none = {"", 0}; /* a standby before it knows its leader */
+    if (r->cfg.upstream_count == 0)
+        return &none;
     return &r->cfg.upstreams[r->up_turn % r->cfg.upstream_count];
 }
 
 void replica__up_connected(replica_t *r, repl_peer_t p, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_connect(r->relay, p, replica__now_ms(), a);
     else
@@ -71,6 +76,8 @@ void replica__up_connected(replica_t *r, repl_peer_t p, repl_actions_t *a)
 
 void replica__up_connect_failed(replica_t *r, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_connect_failed(r->relay, replica__now_ms(), a);
     else
@@ -79,6 +86,8 @@ void replica__up_connect_failed(replica_t *r, repl_actions_t *a)
 
 void replica__up_bytes(replica_t *r, const uint8_t *data, size_t len, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_bytes(r->relay, data, len, replica__now_ms(), a);
     else
@@ -87,6 +96,8 @@ void replica__up_bytes(replica_t *r, const uint8_t *data, size_t len, repl_actio
 
 void replica__up_gone(replica_t *r, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_up_disconnect(r->relay, replica__now_ms(), a);
     else
@@ -95,6 +106,8 @@ void replica__up_gone(replica_t *r, repl_actions_t *a)
 
 void replica__up_applied(replica_t *r, int rc, uint64_t seq, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_applied(r->relay, rc, seq, replica__now_ms(), a);
     else
@@ -103,6 +116,8 @@ void replica__up_applied(replica_t *r, int rc, uint64_t seq, repl_actions_t *a)
 
 void replica__up_reset_done(replica_t *r, int rc, repl_actions_t *a)
 {
+    if (!replica__follows(r))
+        return; /* the core was replaced (replica_ha.c) */
     if (r->relay)
         repl_relay_reset_done(r->relay, rc, replica__now_ms(), a);
     else
@@ -320,6 +335,27 @@ static void alarm_raised(replica_t *r, const char *reason)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The core refused its upstream for a term older than one it has seen
+ * (replication/repl.h "Terms"): say which, once per refusal. */
+static void log_term_refused(replica_t *r)
+{
+    if (!r->edge && !r->relay)
+        return;
+    repl_edge_status_t st;
+    if (r->edge)
+        repl_edge_status(r->edge, replica__now_ms(), &st);
+    else
+        repl_relay_status(r->relay, replica__now_ms(), &st);
+    if (st.terms_refused == r->terms_refused_logged)
+        return;
+    r->terms_refused_logged = st.terms_refused;
+    KV_LOG_WARN(REPLICA_LOG,
+                "refused upstream %s:%d: its term %llu is older than term %llu seen here (a "
+                "deposed leader); trying the next upstream",
+                replica__upstream(r)->host, replica__upstream(r)->port,
+                (unsigned long long)st.refused_term, (unsigned long long)st.term);
+}
+
 static void dispatch_one(replica_t *r, const repl_action_t *act)
 {
     switch (act->kind) {
@@ -331,6 +367,7 @@ static void dispatch_one(replica_t *r, const repl_action_t *act)
         KV_LOG_INFO(REPLICA_LOG, "closing link %u (%s): %s", act->u.close.peer,
                     peer ? tls_conn_peer_name(peer->tls) : "",
                     act->u.close.reason ? act->u.close.reason : "");
+        log_term_refused(r);
         replica__close_peer(r, act->u.close.peer);
         break;
     }
@@ -450,6 +487,15 @@ static void fail_writer(replica_t *r, rwrite_t *w, int status)
     writer_answer(r, w, status, 0);
 }
 
+void replica__fail_waiting(replica_t *r, int status)
+{
+    rwrite_t *w, *next;
+    for (w = r->waiting, r->waiting = NULL; w; w = next) {
+        next = w->next;
+        fail_writer(r, w, status);
+    }
+}
+
 static void take_submissions(replica_t *r)
 {
     rwrite_t *w, *next;
@@ -548,6 +594,8 @@ static void on_wake(uv_async_t *h)
         shutdown_loop(r);
         return;
     }
+    if (replica__ha(r))
+        replica__ha_switch(r);
     take_submissions(r);
 }
 
@@ -568,10 +616,7 @@ static void shutdown_loop(replica_t *r)
         next = w->next;
         fail_writer(r, w, KV_ESHUTDOWN);
     }
-    for (w = r->waiting, r->waiting = NULL; w; w = next) {
-        next = w->next;
-        fail_writer(r, w, KV_ESHUTDOWN);
-    }
+    replica__fail_waiting(r, KV_ESHUTDOWN);
     /* The last positions, whatever the save interval: a clean stop loses
      * none (the store worker finishes queued work before it stops). Not
      * when the start failed: the worker is gone, and nothing ran to save. */
@@ -581,6 +626,8 @@ static void shutdown_loop(replica_t *r)
                             : repl_origin_edges(r->origin, now, r->edges_now, KV_REPL_EDGES_MAX);
         save_acks_if_changed(r, n < KV_REPL_EDGES_MAX ? n : KV_REPL_EDGES_MAX, now);
     }
+    if (replica__ha(r))
+        replica__ha_stop(r);
     replica__net_stop(r);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, NULL);
@@ -599,7 +646,7 @@ static void loop_main(void *arg)
     uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 
-static int create_core(replica_t *r)
+int replica__create_core(replica_t *r)
 {
     char history[33] = "";
     uint64_t last_seq = 0, log_first = 0, hlc_last = 0;
@@ -614,12 +661,20 @@ static int create_core(replica_t *r)
         oc.last_seq = last_seq;
         oc.log_first_seq = log_first;
         oc.hlc_last = hlc_last;
+        oc.term = r->pos.term; /* the largest of its log (repl.h "Terms") */
         oc.heartbeat_interval_ms = r->cfg.heartbeat_interval_ms;
         oc.max_clock_offset_ms = r->cfg.max_clock_offset_ms;
         oc.log_retention = r->cfg.log_retention;
         oc.log_retention_max = r->cfg.log_retention_max;
         oc.groups_in_flight = REPLICA_GROUPS_IN_FLIGHT;
         oc.software = EDGEKV_VERSION;
+        if (replica__ha(r)) { /* a candidate that won (replica_ha.c) */
+            oc.leadership = true;
+            oc.sync_standbys = r->cfg.ha.sync_standbys;
+            oc.sync_timeout_ms = r->cfg.write_timeout_ms;
+            if ((uint64_t)r->ha_term > oc.term)
+                oc.term = (uint64_t)r->ha_term;
+        }
         memcpy(oc.history_id, history, sizeof oc.history_id);
         memcpy(oc.parent_history, r->pos.parent_history, sizeof oc.parent_history);
         if ((rc = repl_origin_create(&oc, &r->origin)) == 0)
@@ -632,6 +687,7 @@ static int create_core(replica_t *r)
     ec.applied_seq = last_seq;
     ec.applied_version = r->pos.seq_version;
     ec.hlc_last = hlc_last;
+    ec.term = r->pos.term;
     ec.propagation_bound_ms = r->cfg.propagation_bound_ms;
     ec.write_timeout_ms = r->cfg.write_timeout_ms;
     ec.seed = r->cfg.node_id;
@@ -695,7 +751,7 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
         snprintf(r->cfg.upstreams[0].host, sizeof r->cfg.upstreams[0].host, "%s", cfg->host);
         r->cfg.upstream_count = 1;
     }
-    if (cfg->role == REPLICA_RELAY && cfg->upstream_count == 0) {
+    if (cfg->role == REPLICA_RELAY && r->cfg.upstream_count == 0) {
         KV_LOG_ERROR(REPLICA_LOG, "a relay needs at least one upstream");
         replica_free(r);
         return KV_ECONFIG;
@@ -711,10 +767,16 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
                                : cfg->role == REPLICA_RELAY ? TLS_ROLE_RELAY
                                                             : TLS_ROLE_EDGE,
                                cfg->ca_file, cfg->cert_file, cfg->key_file, &r->tls);
+    if (rc == 0 && replica__ha(r)) {
+        tls_ctx_allow_candidates(r->tls); /* standbys follow the leader (tls.h) */
+        r->cfg.role = REPLICA_RELAY;      /* a standby until it wins (replica_ha.c) */
+    }
     if (rc == 0)
-        rc = create_core(r);
+        rc = replica__create_core(r);
     if (rc == 0)
         rc = init_loop(r);
+    if (rc == 0 && replica__ha(r))
+        rc = replica__ha_start(r);
     if (rc == 0 && cfg->role != REPLICA_EDGE && !lone)
         rc = replica__listen(r);
     if (rc == 0)
@@ -745,10 +807,14 @@ int replica_reload_tls(replica_t *r)
     int rc;
     if (r->cfg.role == REPLICA_ORIGIN && r->cfg.lone)
         return KV_ENOTFOUND;
-    rc = tls_ctx_create(r->cfg.role == REPLICA_ORIGIN ? TLS_ROLE_ORIGIN : TLS_ROLE_EDGE,
+    rc = tls_ctx_create(r->cfg.role == REPLICA_ORIGIN || replica__ha(r) ? TLS_ROLE_ORIGIN
+                        : r->cfg.role == REPLICA_RELAY                  ? TLS_ROLE_RELAY
+                                                                        : TLS_ROLE_EDGE,
                         r->cfg.ca_file, r->cfg.cert_file, r->cfg.key_file, &fresh);
     if (rc != 0)
         return rc;
+    if (replica__ha(r))
+        tls_ctx_allow_candidates(fresh);
     pthread_mutex_lock(&r->lock);
     stale = r->tls_next; /* a reload the loop has not taken yet */
     r->tls_next = fresh;

@@ -90,6 +90,22 @@ typedef struct {
     /* Origin: the tokens of its configuration, for the judge's re-check of
      * writes forwarded by edges (judge.h); fn NULL = none. */
     judge_tokens_t tokens;
+    /* Origin leadership (replica_ha.c): with etcd endpoints, an origin is a
+     * candidate. It campaigns in etcd (node/ha) on the replication loop;
+     * while another candidate leads it is a standby, a relay following the
+     * leader's advertised address (which serves edges as a relay does);
+     * when it wins it becomes the leader over its own store, under the
+     * election's term, acknowledging writes once sync_standbys standbys
+     * made them durable and only before the election's deadline. */
+    struct {
+        char endpoints[KV_HA_ENDPOINTS_MAX][KV_HA_URL_MAX_BYTES + 1];
+        size_t endpoint_count; /* 0: no leadership (a single origin) */
+        char cluster[KV_HA_CLUSTER_MAX_BYTES + 1];
+        char name[KV_HA_NAME_MAX_BYTES + 1];
+        char address[KV_HA_ADDRESS_MAX_BYTES + 1]; /* HOST:PORT standbys and edges dial */
+        uint64_t lease_ms;
+        size_t sync_standbys;
+    } ha;
 } replica_config_t;
 
 void replica_config_defaults(replica_config_t *c, replica_role_t role);

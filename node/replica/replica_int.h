@@ -115,6 +115,7 @@ typedef struct {
     bool live;        /* handshake done, known to the core */
     bool paused;      /* edge: reading paused for the apply backlog */
     bool closing;
+    bool orphan; /* its core was replaced (replica_ha.c): report nothing */
 } rpeer_t;
 
 struct replica {
@@ -194,6 +195,7 @@ struct replica {
     _Atomic uint64_t fresh_until_ms; /* 0: stale whatever the clock says */
     _Atomic uint64_t stale_since_ms;
     uint64_t snapshots_taken, snapshots_served; /* loop thread only; published in status */
+    uint64_t terms_refused_logged;              /* loop thread: refusals already logged */
     uint64_t acks_saved_ms;                     /* loop thread only */
     uint64_t acks_hash;                         /* loop thread only: what was saved */
     /* Origin: KV_REPL_EDGES_MAX entries each (heap: ~80 KiB). edges_now is
@@ -202,10 +204,33 @@ struct replica {
     /* The position the last commit wrote (replica__load_state sets it
      * before the store worker starts; that worker's only afterwards). */
     state_position_t pos;
+    /* Origin leadership (replica_ha.c), loop thread only. core_jobs: storage
+     * steps (persist, apply, reset) whose completion calls the core; the
+     * core is replaced only when there are none. */
+    struct ha_loop *ha_loop;
+    bool ha_leading;    /* the election says this candidate leads */
+    bool ha_switch_due; /* the core must change when core_jobs is 0 */
+    bool ha_held_back;  /* may_claim said no (logged once) */
+    int64_t ha_term;    /* the term it won */
+    uint64_t ha_until;  /* its deadline (replica__now_ms' clock) */
+    size_t core_jobs;
 };
 
 /* replica.c */
 uint64_t replica__now_ms(void); /* monotonic (CLOCK_BOOTTIME), never the wall */
+/* Create the core of cfg.role over the stored state (replica_ha.c calls it
+ * again when the role changes). */
+int replica__create_core(replica_t *r);
+/* Answer every writer waiting for the core with status. */
+void replica__fail_waiting(replica_t *r, int status);
+
+/* replica_ha.c */
+bool replica__ha(const replica_t *r); /* a candidate (etcd configured) */
+int replica__ha_start(replica_t *r);  /* before the loop runs */
+void replica__ha_stop(replica_t *r);  /* from shutdown_loop */
+/* From on_wake: replace the core if the election asked for it and no
+ * storage step is out. */
+void replica__ha_switch(replica_t *r);
 /* Edge or relay: the core follows an upstream. */
 static inline bool replica__follows(const replica_t *r)
 {

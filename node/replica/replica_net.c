@@ -100,17 +100,28 @@ static void core_connected(replica_t *r, rpeer_t *peer)
 {
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
     peer->live = true;
-    if (peer->upstream)
+    if (peer->upstream) {
         replica__up_connected(r, peer->id, &a);
-    else
+    } else if (tls_conn_peer_role(peer->tls) == TLS_ROLE_ORIGIN && !r->origin) {
+        /* Another candidate, as a standby, follows only the leader: this
+         * one is not (replica_ha.c). It dials the next. */
+        KV_LOG_INFO(REPLICA_LOG, "candidate %s refused: this node does not lead",
+                    tls_conn_peer_name(peer->tls));
+        peer->live = false;
+        replica__close_peer(r, peer->id);
+        return;
+    } else {
         replica__down_connected(r, peer->id, tls_conn_peer_name(peer->tls), &a);
+        if (tls_conn_peer_role(peer->tls) == TLS_ROLE_ORIGIN)
+            repl_origin_peer_standby(r->origin, peer->id); /* a candidate: its acks count */
+    }
     replica__dispatch(r, &a);
 }
 
 static void core_gone(replica_t *r, rpeer_t *peer)
 {
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-    if (!r->loop_started || (!peer->upstream && !peer->live))
+    if (!r->loop_started || (!peer->upstream && !peer->live) || peer->orphan)
         return; /* the serving core never knew a connection before its handshake */
     if (peer->upstream && peer->live)
         replica__up_gone(r, &a);
@@ -527,6 +538,13 @@ void replica__connect(replica_t *r)
     if (r->link) {
         /* The old link is still closing: connect once it is gone. */
         r->connect_pending = true;
+        return;
+    }
+    if (r->cfg.upstream_count == 0) {
+        /* A standby that knows no leader yet (replica_ha.c): a failed
+         * connect, retried after the core's backoff. */
+        r->defer_connect_failed = true;
+        replica__defer(r);
         return;
     }
     if (uv_ip4_addr(replica__upstream(r)->host, replica__upstream(r)->port,

@@ -397,6 +397,8 @@ static void persist_commit(persist_job_t *p)
             add_mutation(&c, &p->m.muts[i]);
         if (p->m.muts[i].version.hlc > hlc_max)
             hlc_max = p->m.muts[i].version.hlc;
+        if (p->m.muts[i].term > pos.term)
+            pos.term = p->m.muts[i].term;
     }
     pos.seq = p->m.muts[p->m.n - 1].seq;
     pos.seq_version = p->m.muts[p->m.n - 1].version; /* snapshots state it (SnapshotEnd) */
@@ -455,6 +457,7 @@ static void persist_done(rjob_t *j)
     if (p->rc != 0)
         KV_LOG_ERROR(REPLICA_LOG, "group commit failed: %s", kv_strerror(p->rc));
     replica_t *r = j->r;
+    r->core_jobs--;
     repl_origin_persisted(r->origin, p->batch_id, p->rc, p->results, replica__now_ms(), &a);
     persist_free(p);
     replica__dispatch(r, &a);
@@ -474,6 +477,7 @@ void replica__persist(replica_t *r, const repl_action_t *act)
         p->m = (mview_t){act->u.persist.muts, act->u.persist.n};
         p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
         p->batch_id = act->u.persist.batch_id;
+        r->core_jobs++; /* its completion calls the core (replica_ha.c) */
         /* A lone origin's loop has nothing to do while a group commits
          * but gather the next: it commits on the loop (as Redis does),
          * which saves a thread wakeup each way per group. Its completion
@@ -506,6 +510,7 @@ typedef struct {
     mview_t m;
     uint64_t seq;         /* 0: leave applied_seq alone (a snapshot chunk) */
     kv_version_t version; /* of the entry at seq: stored with it (the resume proof) */
+    uint64_t term;        /* the largest term seen: stored with the position */
     char history[33];
     bool set_history;
     int rc;
@@ -537,6 +542,8 @@ static void apply_run(rjob_t *j)
     }
     if (p->set_history)
         memcpy(pos.history_id, p->history, sizeof pos.history_id);
+    if (p->term > pos.term || p->set_history) /* a new history's terms start afresh */
+        pos.term = p->term;
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
     c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
     if ((p->rc = c.rc) != 0) {
@@ -588,6 +595,7 @@ static void apply_done(rjob_t *j)
     apply_job_t *p = (apply_job_t *)j;
     replica_t *r = j->r;
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    r->core_jobs--;
     if (p->rc != 0)
         KV_LOG_ERROR(REPLICA_LOG, "apply failed: %s", kv_strerror(p->rc));
     replica__up_applied(r, p->rc, p->seq, &a);
@@ -621,9 +629,11 @@ void replica__apply(replica_t *r, const repl_action_t *act)
         return;
     }
     p->job = (rjob_t){.r = r, .run = apply_run, .done = apply_done, .drop = apply_drop};
+    r->core_jobs++;
     p->m = (mview_t){act->u.apply.muts, act->u.apply.n};
     p->seq = act->u.apply.seq;
     p->version = act->u.apply.version;
+    p->term = act->u.apply.term;
     if (act->u.apply.history_id && act->u.apply.history_id[0]) {
         p->set_history = true;
         snprintf(p->history, sizeof p->history, "%s", act->u.apply.history_id);
@@ -671,6 +681,7 @@ static void reset_done(rjob_t *j)
     simple_job_t *p = (simple_job_t *)j;
     replica_t *r = j->r;
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    r->core_jobs--;
     KV_LOG_INFO(REPLICA_LOG, "replica reset for a snapshot: %s", kv_strerror(p->rc));
     pthread_mutex_lock(&r->lock);
     r->status.history_id[0] = '\0';
@@ -696,6 +707,7 @@ void replica__reset(replica_t *r)
         return;
     }
     p->job = (rjob_t){.r = r, .run = reset_run, .done = reset_done, .drop = simple_drop};
+    r->core_jobs++;
     rworker_push(&r->store_w, &p->job);
 }
 

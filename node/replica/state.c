@@ -129,6 +129,7 @@ static int position_decode(const char *v, size_t len, void *arg)
         copy_str(out->parent_history, sizeof out->parent_history, m->parent_history)) {
         out->seq = m->seq;
         out->hlc_last = m->hlc_last;
+        out->term = m->term;
         if (m->seq_version && m->seq)
             out->seq_version = (kv_version_t){m->seq_version->hlc, m->seq_version->node_id};
         rc = 0;
@@ -162,6 +163,7 @@ static void position_msg(const state_position_t *p, Edgekv__ReplPosition *m, Edg
         m->parent_history = (char *)p->parent_history;
     m->seq = p->seq;
     m->hlc_last = p->hlc_last;
+    m->term = p->term;
     if (p->seq && !kv_version_is_zero(p->seq_version)) {
         edgekv__version__init(v);
         v->hlc = p->seq_version.hlc;
@@ -180,11 +182,11 @@ size_t state_position_encode(const state_position_t *p, uint8_t buf[STATE_POSITI
 }
 
 /* Tag and varint of format (1 + 5), tag, length and 32 digits of the history
- * and of its parent (2 x (1 + 1 + 32)), tags and varints of seq and hlc_last
- * (2 x (1 + 10)), tag and length of seq_version with its hlc and node_id
+ * and of its parent (2 x (1 + 1 + 32)), tags and varints of seq, hlc_last and
+ * term (3 x (1 + 10)), tag and length of seq_version with its hlc and node_id
  * (1 + 1 + (1 + 10) + (1 + 5)). */
 _Static_assert(STATE_POSITION_MAX_BYTES >= (1 + 5) + 2 * (1 + 1 + STATE_HISTORY_HEX) +
-                                               2 * (1 + 10) + (1 + 1 + (1 + 10) + (1 + 5)),
+                                               3 * (1 + 10) + (1 + 1 + (1 + 10) + (1 + 5)),
                "a ReplPosition fits its buffer");
 
 int state_position_put(stor_t *s, const state_position_t *p)

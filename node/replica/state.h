@@ -101,11 +101,14 @@ typedef struct {
     /* origin: the history this one was started over by edgekv restore ("":
      * none); edges still on it take a snapshot instead of refusing. */
     char parent_history[STATE_HISTORY_HEX + 1];
+    /* The largest leader term of this replica's history (replication/repl.h
+     * "Terms"); 0: none. Kept across a snapshot's reset, as hlc_last. */
+    uint64_t term;
 } state_position_t;
 
 /* Encoded ReplPosition bound: tags, lengths, 32 hex digits, varints, and
  * the seq_version message. */
-#define STATE_POSITION_MAX_BYTES 132
+#define STATE_POSITION_MAX_BYTES 143
 
 int state_position_get(stor_t *s, state_position_t *out);
 /* As of a snapshot (the position its data holds). */

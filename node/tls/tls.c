@@ -466,6 +466,8 @@ int tls_conn_create(tls_ctx_t *ctx, uv_loop_t *loop, bool is_server, const tls_c
     c->own_role = ctx->role;
     /* Who may be on the other end: one rule, tls_peer_roles. */
     c->want_roles = tls_peer_roles(ctx->role, is_server);
+    if (ctx->candidates)
+        c->want_roles |= 1u << TLS_ROLE_ORIGIN;
     snprintf(c->peer_addr, sizeof c->peer_addr, "(not connected)");
     *out = c;
     return 0;

@@ -76,6 +76,12 @@ int tls_ctx_create(tls_role_t role, const char *ca_file, const char *cert_file,
  * the context may be freed while connections made from it are still open. */
 void tls_ctx_free(tls_ctx_t *ctx);
 tls_role_t tls_ctx_role(const tls_ctx_t *ctx);
+/* An origin candidate's context (origin leadership, node/replica): besides
+ * tls_peer_roles, it accepts origin certificates as clients (standbys
+ * following it) and dials origins (the leader it follows as a standby). A
+ * single origin's context never does. Only for TLS_ROLE_ORIGIN; affects
+ * connections made after the call. */
+void tls_ctx_allow_candidates(tls_ctx_t *ctx);
 
 /* ---- connection --------------------------------------------------------------- */
 

@@ -74,6 +74,12 @@ tls_role_t tls_ctx_role(const tls_ctx_t *ctx)
     return ctx->role;
 }
 
+void tls_ctx_allow_candidates(tls_ctx_t *ctx)
+{
+    if (ctx->role == TLS_ROLE_ORIGIN)
+        ctx->candidates = true;
+}
+
 unsigned long tls__drain_errors(char *buf, size_t len)
 {
     unsigned long e, first = 0;

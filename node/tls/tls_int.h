@@ -17,6 +17,7 @@
 struct tls_ctx {
     SSL_CTX *ssl; /* reference counted by OpenSSL; each SSL holds one */
     tls_role_t role;
+    bool candidates; /* an origin candidate's: origins on either side (tls.h) */
 };
 
 /* A queued plaintext write. */

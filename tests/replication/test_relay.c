@@ -54,6 +54,7 @@ typedef struct {
     bool cut;   /* its upstream connects fail */
     bool hold;  /* its storage step waits (a slow disk) */
     bool connect_pending;
+    bool standby;    /* an origin candidate: its links to an origin are marked so */
     tk_entry_t *log; /* origin, relay: the stored log */
     size_t nlog, logcap;
     nread_t reads[64];
@@ -423,6 +424,8 @@ static void ev_connect(world_t *w, int i)
         CALL(t, repl_relay_down_connect(t->d.relay, l->id, name, w->now, a_));
     else
         CALL(t, repl_origin_on_connect(t->d.origin, l->id, name, w->now, a_));
+    if (!t->d.relay && x->standby)
+        repl_origin_peer_standby(t->d.origin, l->id);
     if (x->d.relay)
         CALL(x, repl_relay_up_connect(x->d.relay, l->id, w->now, a_));
     else
@@ -602,11 +605,16 @@ static void cut_up(world_t *w, int i, bool cut)
         link_close(l, -1);
 }
 
-static void origin_put(world_t *w, uint64_t token, const char *key, const char *value)
+static void origin_put_at(world_t *w, int i, uint64_t token, const char *key, const char *value)
 {
     repl_op_t op = tk_put(key, value);
-    node_t *o = &w->n[0];
+    node_t *o = &w->n[i];
     CALL(o, repl_origin_write(o->d.origin, token, &op, 1, w->now, a_));
+}
+
+static void origin_put(world_t *w, uint64_t token, const char *key, const char *value)
+{
+    origin_put_at(w, 0, token, key, value);
 }
 
 static void puts_n(world_t *w, int n, const char *prefix)
@@ -984,6 +992,154 @@ static void test_relay_refuses_other_history(void **state)
     world_free(&w);
 }
 
+/* Terms pass through a relay (repl.h "Terms"): its downstream links get the
+ * largest term it has seen, also when its upstream's term grows under it,
+ * so an edge under a relay fences a deposed leader as one above it does. */
+static void test_relay_passes_term(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    repl_origin_set_term(w.n[0].d.origin, 7);
+    int r = relay_new(&w, 0, 201);
+    int e = edge_new(&w, r, 101);
+    run_until(&w, w.now + 2000);
+    puts_n(&w, 3, "k");
+    run_until(&w, w.now + 500);
+    assert_converged(&w, e);
+    repl_edge_status_t st;
+    repl_relay_status(w.n[r].d.relay, w.now, &st);
+    assert_int_equal(st.term, 7);
+    repl_edge_status(w.n[e].d.edge, w.now, &st);
+    assert_int_equal(st.term, 7);
+    repl_origin_set_term(w.n[0].d.origin, 9);
+    puts_n(&w, 2, "m");
+    run_until(&w, w.now + 500);
+    assert_converged(&w, e);
+    repl_edge_status(w.n[e].d.edge, w.now, &st);
+    assert_int_equal(st.term, 9);
+    assert_int_equal(st.terms_refused, 0);
+    world_free(&w);
+}
+
+/* ---- takeover (repl.h "Terms", "Synchronous standbys") ---------------------------- */
+
+static bool acknowledged(const node_t *x, uint64_t token)
+{
+    const tk_done_t *d = done_of(x, token);
+    return d && d->status == 0;
+}
+
+/* Node i, a standby relay, takes over as the origin under `term`: a new
+ * origin core over its replica and stored log (what a candidate's store
+ * holds), leading from now on. */
+static void take_over(world_t *w, int i, uint64_t term)
+{
+    node_t *x = &w->n[i];
+    repl_origin_config_t c;
+    tk_origin_config(&c);
+    memcpy(c.history_id, x->m.history, sizeof c.history_id);
+    c.node_id = 900 + (uint32_t)i;
+    c.last_seq = x->m.applied_seq;
+    c.log_first_seq = x->nlog ? x->log[0].seq : c.last_seq + 1;
+    c.hlc_last = x->m.hlc_max;
+    c.term = term;
+    c.leadership = true;
+    repl_origin_t *o;
+    assert_int_equal(repl_origin_create(&c, &o), 0);
+    repl_relay_destroy(x->d.relay);
+    for (size_t k = 0; k < w->nl; k++) /* its links went with its old core */
+        if (w->l[k].open && (w->l[k].up == i || w->l[k].down == i))
+            link_close(&w->l[k], -1);
+    for (size_t k = 0; k < w->nl; k++)
+        if (w->l[k].up == i || w->l[k].down == i)
+            w->l[k].tell_up = w->l[k].tell_down = false;
+    x->nreads = x->nsnaps = 0;
+    x->kind = N_ORIGIN;
+    drive_init(&x->d, o, NULL, &x->m, &OPS, w);
+    CALL(x, repl_origin_lead_until(o, UINT64_MAX, w->now, a_));
+}
+
+/* A leader (term 4) with a synchronous standby and two edges; the leader
+ * dies with a write committed only in its own log; the standby takes over
+ * under term 6 from its log. Every acknowledged write is at the new leader
+ * and every edge, the edges resume on its log without a snapshot, the
+ * unacknowledged write is nowhere, and a deposed leader's frames (term 4)
+ * are refused by an edge that has seen term 6. */
+static void test_standby_takes_over(void **state)
+{
+    (void)state;
+    world_t w;
+    world_init(&w);
+    node_t *l = &w.n[0];
+    repl_origin_destroy(l->d.origin);
+    repl_origin_config_t c;
+    tk_origin_config(&c);
+    c.term = 4;
+    c.leadership = true;
+    c.sync_standbys = 1;
+    repl_origin_t *o;
+    assert_int_equal(repl_origin_create(&c, &o), 0);
+    drive_init(&l->d, o, NULL, &l->m, &OPS, &w);
+    CALL(l, repl_origin_lead_until(o, UINT64_MAX, w.now, a_));
+    repl_relay_config_t rc;
+    relay_config(&rc, 201);
+    w.n[w.nn].standby = true;
+    int s = add_relay(&w, 0, &rc);
+    int e1 = edge_new(&w, 0, 101);
+    int e2 = edge_new(&w, 0, 102);
+    run_until(&w, w.now + 2000);
+    puts_n(&w, 10, "a"); /* tokens 1000..1009 */
+    run_until(&w, w.now + 500);
+    for (uint64_t t = 1000; t < 1010; t++)
+        assert_true(acknowledged(l, t));
+    run_until(&w, w.now + 300); /* a heartbeat: the standby hears what was acknowledged */
+    repl_edge_status_t sst;
+    repl_relay_status(w.n[s].d.relay, w.now, &sst);
+    assert_int_equal(sst.acked_seen, 10); /* its log holds it: it may campaign */
+    assert_true(sst.applied_seq >= sst.acked_seen);
+    /* Without its standby the leader commits but acknowledges nothing. */
+    cut_up(&w, s, true);
+    origin_put(&w, 77, "lost", "x");
+    run_until(&w, w.now + 500);
+    assert_null(done_of(l, 77));
+    assert_int_equal(l->m.applied_seq, 11);
+    assert_int_equal(w.n[s].m.applied_seq, 10);
+    kill_node(&w, 0);
+    take_over(&w, s, 6);
+    w.n[e1].target = w.n[e2].target = s;
+    run_until(&w, w.now + 3000);
+    origin_put_at(&w, s, 88, "b", "y");
+    run_until(&w, w.now + 500);
+    assert_true(acknowledged(&w.n[s], 88));
+    for (int e = e1; e <= e2; e++) {
+        assert_int_equal(link_state(&w, e), REPL_LINK_LIVE);
+        assert_true(lww_equal(&w.n[s].m, &w.n[e].m));
+        assert_int_equal(w.n[e].resets, 1); /* only its first snapshot */
+        for (int k = 0; k < 10; k++) {
+            char key[8];
+            snprintf(key, sizeof key, "a%d", k);
+            assert_non_null(lww_lookup(&w.n[e].m, TK_NS, key));
+        }
+        repl_edge_status_t st;
+        repl_edge_status(w.n[e].d.edge, w.now, &st);
+        assert_int_equal(st.term, 6);
+    }
+    assert_null(lww_lookup(&w.n[s].m, TK_NS, "lost"));
+    /* The deposed leader comes back believing it leads: refused. */
+    w.n[0].dead = false;
+    w.n[e2].target = 0;
+    cut_up(&w, e2, true);
+    cut_up(&w, e2, false);
+    run_until(&w, w.now + 1000);
+    repl_edge_status_t st;
+    repl_edge_status(w.n[e2].d.edge, w.now, &st);
+    assert_true(st.terms_refused >= 1);
+    assert_int_equal(st.refused_term, 4);
+    assert_null(lww_lookup(&w.n[e2].m, TK_NS, "lost"));
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -997,6 +1153,8 @@ int main(void)
         cmocka_unit_test(test_relay_resumes_at_its_snapshot_seq),
         cmocka_unit_test(test_relay_staleness_composes),
         cmocka_unit_test(test_relay_refuses_other_history),
+        cmocka_unit_test(test_relay_passes_term),
+        cmocka_unit_test(test_standby_takes_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

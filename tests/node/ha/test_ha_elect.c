@@ -303,6 +303,7 @@ typedef struct {
     uint64_t until_ms; /* the last deadline it was told */
     ha_deposed_t why;  /* of the last on_deposed */
     bool paused;       /* SIGSTOP: no answer, no tick */
+    bool hold_claim;   /* may_claim answers no */
     uint64_t deposed_at_ms;
     ha_leader_t seen;
 } cand_t;
@@ -343,6 +344,11 @@ static void on_seen(void *arg, const ha_leader_t *l)
     c->seen = *l;
 }
 
+static bool may_claim(void *arg)
+{
+    return !((cand_t *)arg)->hold_claim;
+}
+
 static void wake_at(void *arg, uint64_t at_ms)
 {
     ((cand_t *)arg)->wake_ms = at_ms;
@@ -372,6 +378,7 @@ static void candidate(int i, uint64_t poll_ms)
                           .on_renewed = on_renewed,
                           .on_deposed = on_deposed,
                           .on_leader_seen = on_seen,
+                          .may_claim = may_claim,
                           .arg = &C[i],
                           .wake_at = wake_at,
                           .wake_arg = &C[i]};
@@ -858,6 +865,24 @@ static void test_etcd_bad_endpoints(void **state)
     ha_etcd_free(c);
 }
 
+/* may_claim says no (a log behind what was acknowledged): the candidate
+ * keeps following an empty key; once it says yes, it leads within a poll. */
+static void test_claim_held_back(void **state)
+{
+    uint64_t from;
+    (void)state;
+    candidate(0, 100);
+    C[0].hold_claim = true;
+    run_until(F.now + 3 * LEASE_MS);
+    assert_int_equal(C[0].leader_calls, 0);
+    assert_int_equal(leaders(), 0);
+    C[0].hold_claim = false;
+    from = F.now;
+    run_until(F.now + 300);
+    assert_int_equal(C[0].leader_calls, 1);
+    assert_true(C[0].since_ms <= from + 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -870,6 +895,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_endpoint_failover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_jump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_hands_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_held_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_follower, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_lost, setup, teardown),

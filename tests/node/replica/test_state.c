@@ -121,7 +121,8 @@ static void test_position(void **state)
                           .seq = UINT64_MAX,
                           .hlc_last = UINT64_MAX,
                           .seq_version = {UINT64_MAX, UINT32_MAX},
-                          .parent_history = "0123456789abcdef0123456789abcdef"},
+                          .parent_history = "0123456789abcdef0123456789abcdef",
+                          .term = UINT64_MAX},
                      got;
     uint8_t buf[STATE_POSITION_MAX_BYTES];
     stor_snap_t *snap;
@@ -132,12 +133,14 @@ static void test_position(void **state)
     assert_int_equal(stor_snapshot_open(f->s, &snap), 0);
     p.seq = 5;
     p.seq_version = (kv_version_t){77, 3};
+    p.term = 12;
     assert_int_equal(state_position_put(f->s, &p), 0);
     assert_int_equal(state_position_get(f->s, &got), 0);
     assert_string_equal(got.history_id, HIST);
     assert_string_equal(got.parent_history, "0123456789abcdef0123456789abcdef");
     assert_true(got.seq == 5 && got.hlc_last == UINT64_MAX);
     assert_true(got.seq_version.hlc == 77 && got.seq_version.node_id == 3);
+    assert_int_equal(got.term, 12); /* the fence survives a restart */
     /* The snapshot still sees the position it was taken at. */
     assert_int_equal(state_position_get_at(snap, &got), 0);
     assert_true(got.seq == UINT64_MAX && got.seq_version.hlc == UINT64_MAX);
