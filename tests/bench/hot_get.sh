@@ -39,17 +39,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-bench.XXXXXX")
 OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-hot_get.json}
 EDGE_PID="" NGINX_PID="" H2O_PID="" WD_PID="" WRK_PID=""
 
-stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
-  local pid=$1 i
-  [[ -n "$pid" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/bench/lib.sh
+source "$REPO/tests/bench/lib.sh" # stop_pid
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM

@@ -49,17 +49,8 @@ for c in curl jq awk cc; do command -v "$c" >/dev/null || die "missing command $
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-relay-scale.XXXXXX")
 PIDS=() WD_PID="" TOOL_PID=""
 
-stop_pid() { # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reap
-  local pid=$1 i
-  [[ -n "$pid" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=tests/bench/lib.sh
+source "$REPO/tests/bench/lib.sh" # stop_pid
 stop_all() { # every node of the cluster, edges first; in parallel, each by its PID
   local p i
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
