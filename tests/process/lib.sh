@@ -200,3 +200,34 @@ limit() { # limit NAME -> the value
   e=$(sed -n "s/^#define $1 \(.*\)$/\1/p" "$KV_LIMITS_H" | tr -d 'u()')
   echo $((e))
 }
+
+# etcd3_start TOKEN: a 3-member etcd cluster on loopback ($ETCD, Debian's
+# etcd-server), members e0..e2 with data in $TMP/etcdI. Sets
+# ETCD_CPORT[i] (client) and ETCD_PPORT[i] (peer), reserved ports;
+# ETCD_ENDPOINTS, the client URLs joined by commas; ETCD_PID[i], each in
+# PIDS too. Returns once every member answers /health as healthy (60 s
+# each), or fails the test.
+etcd3_start() {
+  local token=$1 i initial=""
+  declare -ga ETCD_CPORT ETCD_PPORT ETCD_PID
+  for i in 0 1 2; do
+    reserve_port; ETCD_CPORT[$i]=$RESERVED
+    reserve_port; ETCD_PPORT[$i]=$RESERVED
+    initial+="${initial:+,}e$i=http://127.0.0.1:${ETCD_PPORT[$i]}"
+  done
+  ETCD_ENDPOINTS="http://127.0.0.1:${ETCD_CPORT[0]},http://127.0.0.1:${ETCD_CPORT[1]},http://127.0.0.1:${ETCD_CPORT[2]}"
+  for i in 0 1 2; do
+    "$ETCD" --name "e$i" --data-dir "$TMP/etcd$i" \
+      --listen-client-urls "http://127.0.0.1:${ETCD_CPORT[$i]}" \
+      --advertise-client-urls "http://127.0.0.1:${ETCD_CPORT[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${ETCD_PPORT[$i]}" \
+      --initial-advertise-peer-urls "http://127.0.0.1:${ETCD_PPORT[$i]}" \
+      --initial-cluster "$initial" --initial-cluster-state new \
+      --initial-cluster-token "$token-$$" \
+      --logger zap --log-level warn >"$TMP/etcd$i.out" 2>"$TMP/etcd$i.err" &
+    ETCD_PID[$i]=$!
+    PIDS+=("$!")
+  done
+  for i in 0 1 2; do wait_for "etcd member e$i healthy" 60 etcd3_healthy "$i" || fail_out; done
+}
+etcd3_healthy() { [[ $(curl -sf "http://127.0.0.1:${ETCD_CPORT[$1]}/health") == *'"health":"true"'* ]]; }

@@ -30,31 +30,8 @@ BOUND_S=10    # a new leader within lease + this, even in the ASan build on 2 bu
 CLUSTER=proc-test
 
 # ---- the etcd cluster --------------------------------------------------------
-declare -a CPORT PPORT MPID
-for i in 0 1 2; do
-  reserve_port; CPORT[$i]=$RESERVED
-  reserve_port; PPORT[$i]=$RESERVED
-done
-INITIAL="e0=http://127.0.0.1:${PPORT[0]},e1=http://127.0.0.1:${PPORT[1]},e2=http://127.0.0.1:${PPORT[2]}"
-ENDPOINTS="http://127.0.0.1:${CPORT[0]},http://127.0.0.1:${CPORT[1]},http://127.0.0.1:${CPORT[2]}"
-
-start_etcd() { # start_etcd I
-  local i=$1
-  "$ETCD" --name "e$i" --data-dir "$TMP/etcd$i" \
-    --listen-client-urls "http://127.0.0.1:${CPORT[$i]}" \
-    --advertise-client-urls "http://127.0.0.1:${CPORT[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${PPORT[$i]}" \
-    --initial-advertise-peer-urls "http://127.0.0.1:${PPORT[$i]}" \
-    --initial-cluster "$INITIAL" --initial-cluster-state new \
-    --initial-cluster-token "edgekv-test-$$" \
-    --logger zap --log-level warn >"$TMP/etcd$i.out" 2>"$TMP/etcd$i.err" &
-  MPID[$i]=$!
-  PIDS+=("$!")
-}
-etcd_healthy() { [[ $(curl -sf "http://127.0.0.1:${CPORT[$1]}/health") == *'"health":"true"'* ]]; }
-
-for i in 0 1 2; do start_etcd "$i"; done
-for i in 0 1 2; do wait_for "etcd member e$i healthy" 60 etcd_healthy "$i" || fail_out; done
+etcd3_start edgekv-test
+ENDPOINTS=$ETCD_ENDPOINTS
 ok "a 3-member etcd cluster on loopback"
 
 # ---- candidates ----------------------------------------------------------------
@@ -123,7 +100,7 @@ if wait_for "$L to report itself deposed after resuming" 10 \
 fi
 
 # ---- one etcd member killed ---------------------------------------------------------
-stop_pid "${MPID[0]}" KILL 137 # the first endpoint: every candidate asked it first
+stop_pid "${ETCD_PID[0]}" KILL 137 # the first endpoint: every candidate asked it first
 leader
 stop_pid "${CPID[$L]}" KILL 137
 if wait_for "a new leader with etcd member e0 dead" $((LEASE_MS / 1000 + BOUND_S)) new_leader_above "$T"; then
@@ -199,5 +176,5 @@ check "leadership intervals in the candidates' logs ($n of them): none overlap, 
   ok "${verdict#* }"
 
 # ---- etcd down by PID -----------------------------------------------------------------
-for i in 1 2; do stop_pid "${MPID[$i]}" TERM 143; done # etcd re-raises SIGTERM
+for i in 1 2; do stop_pid "${ETCD_PID[$i]}" TERM 143; done # etcd re-raises SIGTERM
 finish

@@ -35,26 +35,8 @@ SLACK_MS=200
 CLUSTER=failover
 
 # ---- etcd ---------------------------------------------------------------------
-declare -a ECPORT EPPORT
-for i in 0 1 2; do
-  reserve_port; ECPORT[$i]=$RESERVED
-  reserve_port; EPPORT[$i]=$RESERVED
-done
-INITIAL="e0=http://127.0.0.1:${EPPORT[0]},e1=http://127.0.0.1:${EPPORT[1]},e2=http://127.0.0.1:${EPPORT[2]}"
-ENDPOINTS="http://127.0.0.1:${ECPORT[0]},http://127.0.0.1:${ECPORT[1]},http://127.0.0.1:${ECPORT[2]}"
-for i in 0 1 2; do
-  "$ETCD" --name "e$i" --data-dir "$TMP/etcd$i" \
-    --listen-client-urls "http://127.0.0.1:${ECPORT[$i]}" \
-    --advertise-client-urls "http://127.0.0.1:${ECPORT[$i]}" \
-    --listen-peer-urls "http://127.0.0.1:${EPPORT[$i]}" \
-    --initial-advertise-peer-urls "http://127.0.0.1:${EPPORT[$i]}" \
-    --initial-cluster "$INITIAL" --initial-cluster-state new \
-    --initial-cluster-token "edgekv-failover-$$" \
-    --logger zap --log-level warn >"$TMP/etcd$i.out" 2>"$TMP/etcd$i.err" &
-  PIDS+=("$!")
-done
-etcd_healthy() { [[ $(curl -sf "http://127.0.0.1:${ECPORT[$1]}/health") == *'"health":"true"'* ]]; }
-for i in 0 1 2; do wait_for "etcd member e$i healthy" 60 etcd_healthy "$i" || fail_out; done
+etcd3_start edgekv-failover
+ENDPOINTS=$ETCD_ENDPOINTS
 ok "a 3-member etcd cluster on loopback"
 
 # ---- proxies: candidate c -> etcd member i ---------------------------------------
@@ -62,7 +44,7 @@ declare -A PXPORT=() PXCTL=()
 proxy_up() { grep -q "control on port" "$TMP/px$1.log"; }
 for c in 1 2 3; do
   for i in 0 1 2; do
-    "$CUTPROXY" --listen 127.0.0.1:0 --upstream "127.0.0.1:${ECPORT[$i]}" --control 127.0.0.1:0 \
+    "$CUTPROXY" --listen 127.0.0.1:0 --upstream "127.0.0.1:${ETCD_CPORT[$i]}" --control 127.0.0.1:0 \
       >"$TMP/px$c$i.log" 2>"$TMP/px$c$i.err" &
     PIDS+=("$!")
     wait_for "proxy c$c->e$i" 10 proxy_up "$c$i" || fail_out
