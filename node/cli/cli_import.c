@@ -175,7 +175,28 @@ static int append(import_t *im, const char *ns, const char *item, size_t n)
     return 0;
 }
 
-/* The target namespace of a record; --by-title creates a missing one. */
+/* --by-title: the account's namespaces, title -> id, into im->titles. */
+static int load_titles(import_t *im)
+{
+    json_t *all, *ns;
+    size_t i;
+    int rc = cli__ns_list_all(im->c, &all);
+    if (rc != 0)
+        return rc;
+    json_array_foreach(all, i, ns)
+    {
+        json_t *t = json_object_get(ns, "title");
+        if (json_is_string(t))
+            json_object_set(im->titles, json_string_value(t), json_object_get(ns, "id"));
+    }
+    json_decref(all);
+    return 0;
+}
+
+/* The target namespace of a record; --by-title creates a missing one. A
+ * create refused because the title exists now (an interrupted import's
+ * last request may still land after its --resume listed the titles) takes
+ * the namespace that has it. */
 static int target_of(import_t *im, const cli_rec_t *r, const char **id)
 {
     json_t *known;
@@ -189,8 +210,17 @@ static int target_of(import_t *im, const cli_rec_t *r, const char **id)
         *id = json_string_value(known);
         return 0;
     }
-    if ((rc = cli__ns_create(im->c, r->ns_title, &made)) != 0)
-        return rc;
+    if ((rc = cli__ns_create(im->c, r->ns_title, &made)) != 0) {
+        if (rc != CLI_EXIT_API || load_titles(im) != 0 ||
+            !(known = json_object_get(im->titles, r->ns_title)))
+            return rc;
+        fprintf(stderr,
+                "edgekv kv: namespace \"%s\" exists after all (created meanwhile): "
+                "importing into it\n",
+                r->ns_title);
+        *id = json_string_value(known);
+        return 0;
+    }
     json_object_set_new(im->titles, r->ns_title, json_string(made));
     json_array_append_new(im->created, json_string(r->ns_title));
     kv_free(made);
@@ -345,19 +375,8 @@ static int run_import(import_t *im)
         if (rc == 0 && fseeko(im->in, (off_t)im->offset, SEEK_SET) != 0)
             rc = CLI_EXIT_USAGE;
     }
-    if (rc == 0 && im->c->by_title) {
-        json_t *all, *ns;
-        size_t i;
-        if ((rc = cli__ns_list_all(im->c, &all)) == 0) {
-            json_array_foreach(all, i, ns)
-            {
-                json_t *t = json_object_get(ns, "title");
-                if (json_is_string(t))
-                    json_object_set(im->titles, json_string_value(t), json_object_get(ns, "id"));
-            }
-            json_decref(all);
-        }
-    }
+    if (rc == 0 && im->c->by_title)
+        rc = load_titles(im);
     if (rc == 0 && (rc = save_state(im)) == 0) /* from here on, --resume has a place to start */
         im->started = im->state_path != NULL;
     if (rc == 0)
