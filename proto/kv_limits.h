@@ -298,6 +298,9 @@ _Static_assert(KV_AUTH_ID_MAX_BYTES >= 4 + 32, "a configured token's id fits");
 #define KV_HA_CLUSTER_MAX_BYTES 64u
 #define KV_HA_NAME_MAX_BYTES    64u
 #define KV_HA_ADDRESS_MAX_BYTES 256u
+/* The leader's record of its synchronous standbys (node/ha/ha_sync.h): a
+ * term, the leader's name and up to KV_REPL_SYNC_STANDBYS_MAX names. */
+#define KV_HA_RECORD_MAX_BYTES 1024u
 /* An etcd answer: a leader key and a lease are a few hundred bytes; more is
  * not an answer to any of our requests. */
 #define KV_HA_RESPONSE_MAX_BYTES (64u * 1024u)

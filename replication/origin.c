@@ -378,6 +378,9 @@ void repl_origin_stats(const repl_origin_t *o, repl_origin_stats_t *out)
     out->term = o->term;
     out->sync_seq = repl__origin_sync_seq(o);
     out->sync_waiting = o->sq_n;
+    out->answer_seq = o->cfg.sync_standbys == 0      ? o->last_seq
+                      : o->visible_seq < o->last_seq ? o->visible_seq
+                                                     : o->last_seq;
     for (size_t i = 0; i < o->npeers; i++)
         out->standbys += o->peers[i]->standby && o->peers[i]->state == OPEER_STREAM;
     out->writes_committed = o->writes_committed;
@@ -406,6 +409,7 @@ static void origin__edge_info(const repl_origin_t *o, const oedge_t *e, uint64_t
         out->sent_seq = p->state == OPEER_STREAM ? p->next_seq - 1 : 0;
         out->behind = p->behind;
         out->snapshotting = p->state == OPEER_SNAPSHOT;
+        out->standby = p->standby && p->state == OPEER_STREAM;
     }
     memcpy(out->software, e->software, sizeof out->software);
     out->protocol = e->protocol;

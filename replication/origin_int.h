@@ -207,6 +207,9 @@ struct repl_origin {
     /* With sync_standbys: the log up to here is on enough standbys and may
      * go to edges (never back: repl__origin_visible). */
     uint64_t visible_seq;
+    /* With cfg.sync_named: the standbys whose acks count. */
+    char sync_names[KV_REPL_SYNC_STANDBYS_MAX][KV_TLS_PEER_NAME_MAX + 1];
+    size_t sync_n;
 
     /* The batch frame last encoded in this call: live edges share it. */
     repl_buf_t *cache;

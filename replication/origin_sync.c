@@ -64,17 +64,29 @@ int repl__origin_sync_admit(const repl_origin_t *o, uint64_t now_ms)
     return sync__leading(o, now_ms) ? 0 : KV_EUNAVAILABLE;
 }
 
+static bool sync__named(const repl_origin_t *o, const char *name)
+{
+    for (size_t i = 0; i < o->sync_n; i++)
+        if (strcmp(o->sync_names[i], name) == 0)
+            return true;
+    return false;
+}
+
 uint64_t repl__origin_sync_seq(const repl_origin_t *o)
 {
     size_t k = o->cfg.sync_standbys;
     if (k == 0)
         return o->last_seq;
+    if (o->cfg.sync_named && o->sync_n < k)
+        return 0; /* the set is not complete: nothing is answered */
     /* The k largest acked seqs of streaming standby links, descending. */
     uint64_t top[KV_REPL_SYNC_STANDBYS_MAX];
     size_t have = 0;
     for (size_t i = 0; i < o->npeers; i++) {
         const opeer_t *p = o->peers[i];
         if (!p->standby || p->state != OPEER_STREAM || p->edge == SIZE_MAX)
+            continue;
+        if (o->cfg.sync_named && !sync__named(o, p->name))
             continue;
         uint64_t v = o->edges[p->edge].acked_seq;
         size_t j = have < k ? have++ : k;
@@ -149,6 +161,22 @@ void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t id)
     opeer_t *p = repl__origin_peer(o, id);
     if (p)
         p->standby = true;
+}
+
+int repl_origin_sync_names(repl_origin_t *o, const char *const *names, size_t n, uint64_t now_ms,
+                           repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    if (n > KV_REPL_SYNC_STANDBYS_MAX)
+        return KV_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!names[i] || strlen(names[i]) > KV_TLS_PEER_NAME_MAX)
+            return KV_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        memcpy(o->sync_names[i], names[i], strlen(names[i]) + 1);
+    o->sync_n = n;
+    repl__origin_sync_release(o, now_ms, a);
+    return 0;
 }
 
 void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms, repl_actions_t *a)

@@ -399,6 +399,10 @@ typedef struct {
     bool leadership;
     size_t sync_standbys;
     uint64_t sync_timeout_ms;
+    /* sync_named: only the standbys the driver names count
+     * (repl_origin_sync_names: the set it published in etcd); false: any
+     * sync_standbys standby links do. */
+    bool sync_named;
 } repl_origin_config_t;
 
 /* Defaults for every tunable; identity and log position are left zero. */
@@ -450,6 +454,17 @@ void repl_origin_on_disconnect(repl_origin_t *o, repl_peer_t p, uint64_t now_ms,
  * idempotent under last-writer-wins).
  */
 void repl_origin_peer_standby(repl_origin_t *o, repl_peer_t p); /* emits nothing */
+/* With sync_named: the standbys whose acks count, by certificate name
+ * (copied; at most KV_REPL_SYNC_STANDBYS_MAX names of at most
+ * KV_TLS_PEER_NAME_MAX bytes, else KV_EINVAL and nothing changes). A
+ * write is answered once every named standby has acknowledged it, and only
+ * when the set holds sync_standbys names: the driver names a standby only
+ * once the set is recorded where a successor looks before it claims
+ * (node/replica/replica_ha.c), and only one that holds every write that
+ * may have been acknowledged (repl_origin_stats_t.answer_seq). Answers what
+ * the new set allows at once. */
+int repl_origin_sync_names(repl_origin_t *o, const char *const *names, size_t n, uint64_t now_ms,
+                           repl_actions_t *a);
 /* The leadership deadline (monotonic, as now_ms): answers stop at until_ms.
  * A driver passes each renewal's new deadline, and 0 once deposed. */
 void repl_origin_lead_until(repl_origin_t *o, uint64_t until_ms, uint64_t now_ms,
@@ -513,6 +528,7 @@ typedef struct {
     uint64_t sent_seq;    /* last seq sent on the current link */
     bool behind;          /* its buffer is full: served by catch-up */
     bool snapshotting;    /* a snapshot is streaming to it */
+    bool standby;         /* an origin candidate, streaming (repl_origin_peer_standby) */
     /* From its last Hello: the build it runs ("" when it did not say) and
      * the protocol it speaks (0: not heard yet). */
     char software[KV_REPL_SOFTWARE_MAX + 1];
@@ -526,6 +542,8 @@ typedef struct {
     uint64_t sync_seq;         /* the seq sync_standbys standbys acknowledged */
     size_t sync_waiting;       /* committed writes waiting for standby acks */
     size_t standbys;           /* standby links streaming */
+    uint64_t answer_seq;       /* every write up to here may have been
+                                * acknowledged to a client; none past it */
     uint64_t writes_committed; /* ops committed (failed ops excluded) */
     size_t edges_connected;
     int failed; /* 0, or the commit error that stopped writes */

@@ -70,7 +70,7 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->drain_ms = NODE_DRAIN_MS_DEFAULT;
     snprintf(c->ha_cluster, sizeof c->ha_cluster, "edgekv");
     c->ha_lease_ms = KV_HA_LEASE_MS_DEFAULT;
-    c->ha_sync_standbys = 2; /* every other candidate of the recommended three */
+    c->ha_sync_standbys = 1; /* named in etcd: only they may take over (ha_sync.h) */
     /* An edge's data is a replica of the origin's durable log: after a crash
      * it resumes from the last applied sequence that reached its disk, so a
      * write it acknowledged (durable at the origin first) is never lost. It
@@ -224,8 +224,8 @@ const node_opt_t config__opts[] = {
     {"--ha-sync-standbys", "N", "ha_sync_standbys",
      SIZE(ha_sync_standbys, 0, KV_REPL_SYNC_STANDBYS_MAX), .roles = OPT_ORIGIN,
      .help = "with --etcd: standbys that must have made a write durable before the leader "
-             "acknowledges it; the number of other candidates (fewer can lose an acknowledged "
-             "write in a failover)"},
+             "acknowledges it; the leader names them in etcd, and only a candidate it named "
+             "(or the leader itself) may take over"},
     {"--log-retention", "N", "log_retention", U64(log_retention, 1, 1ULL << 40), .roles = OPT_DOWN,
      .help = "log entries always kept"},
     {"--log-retention-max", "N", "log_retention_max", U64(log_retention_max, 1, 1ULL << 40),

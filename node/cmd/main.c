@@ -538,6 +538,7 @@ static int ha_config(const node_config_t *c, replica_config_t *rc)
     }
     rc->ha.lease_ms = c->ha_lease_ms;
     rc->ha.sync_standbys = c->ha_sync_standbys;
+    snprintf(rc->ha.cert_name, sizeof rc->ha.cert_name, "%s", c->name);
     return 0;
 }
 

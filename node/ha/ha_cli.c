@@ -54,8 +54,9 @@ static void usage(FILE *f)
             "       edgekv ha campaign --etcd URL[,URL...] --cluster NAME --name NAME\n"
             "                          --address HOST:PORT [--ha-lease-ms MS]\n"
             "                          [--ha-poll-ms MS] [--act-ms MS]\n\n"
-            "status prints the leader of the cluster's origins, its term and its\n"
-            "lease's TTL as JSON; campaign runs a bare candidate that prints its\n"
+            "status prints the leader of the cluster's origins, its term, its\n"
+            "lease's TTL and its record of synchronous standbys (\"sync\") as JSON;\n"
+            "campaign runs a bare candidate that prints its\n"
             "transitions until SIGTERM or SIGINT, then steps down.\n"
             "  --ha-lease-ms  the leader's lease (default %u, %u..%u)\n"
             "  --ha-poll-ms   a follower's reads of the leader key (default lease/%u)\n"
@@ -170,6 +171,27 @@ static void status_fail(status_t *s, int err)
     status_close(s);
 }
 
+static void on_sync(void *arg, const ha_etcd_result_t *r)
+{
+    status_t *s = arg;
+    if (r->err) {
+        status_fail(s, r->err);
+        return;
+    }
+    json_object_set_new(s->out, "sync", r->kv.found ? json_string(r->kv.value) : json_null());
+    status_close(s);
+}
+
+/* Last: the leader's record of its synchronous standbys (ha_sync.h). */
+static void status_sync(status_t *s)
+{
+    char key[KV_HA_CLUSTER_MAX_BYTES + 32];
+    snprintf(key, sizeof key, "/edgekv/%s/sync", s->cluster);
+    int rc = ha_etcd_get(s->etcd, key, STATUS_BUDGET_MS, on_sync, s, NULL);
+    if (rc != 0)
+        status_fail(s, rc);
+}
+
 static void on_ttl(void *arg, const ha_etcd_result_t *r)
 {
     status_t *s = arg;
@@ -178,7 +200,7 @@ static void on_ttl(void *arg, const ha_etcd_result_t *r)
         return;
     }
     json_object_set_new(s->out, "ttl_s", json_integer(r->ttl_s));
-    status_close(s);
+    status_sync(s);
 }
 
 static void on_key(void *arg, const ha_etcd_result_t *r)
@@ -196,7 +218,7 @@ static void on_key(void *arg, const ha_etcd_result_t *r)
     if (!r->kv.found) {
         json_object_set_new(s->out, "leader", json_null());
         json_object_set_new(s->out, "term", json_integer(0));
-        status_close(s);
+        status_sync(s);
         return;
     }
     v = json_loadb(r->kv.value, r->kv.value_len, 0, NULL);
@@ -206,7 +228,7 @@ static void on_key(void *arg, const ha_etcd_result_t *r)
     json_object_set_new(s->out, "term", json_integer(r->kv.create_revision));
     if (!r->kv.lease) { /* put by hand, without a lease: it never expires */
         json_object_set_new(s->out, "lease", json_null());
-        status_close(s);
+        status_sync(s);
         return;
     }
     snprintf(lease, sizeof lease, "%" PRId64, r->kv.lease);

@@ -23,18 +23,24 @@
 #include "kv_log.h"
 #include "kv_mem.h"
 
-#define NONE          UINT64_MAX /* no time asked for */
-#define KEY_MAX_BYTES (sizeof "/edgekv//leader" + KV_HA_CLUSTER_MAX_BYTES)
+#define NONE               UINT64_MAX /* no time asked for */
+#define KEY_MAX_BYTES      (sizeof "/edgekv//leader" + KV_HA_CLUSTER_MAX_BYTES)
+#define SYNC_KEY_MAX_BYTES (sizeof "/edgekv//sync" + KV_HA_CLUSTER_MAX_BYTES)
 /* The key's value: {"name":"...","address":"..."}. */
 #define VALUE_MAX_BYTES (KV_HA_NAME_MAX_BYTES + KV_HA_ADDRESS_MAX_BYTES + 32)
 
 typedef enum { ST_IDLE, ST_FOLLOW, ST_LEAD, ST_STOPPING, ST_STOPPED } state_t;
 /* What the next request is for. */
-typedef enum { STEP_READ, STEP_CLAIM, STEP_RENEW, STEP_CHECK } step_t;
-typedef enum { OP_NONE, OP_READ, OP_GRANT, OP_CLAIM, OP_RENEW, OP_CHECK, OP_REVOKE } op_t;
+typedef enum { STEP_READ, STEP_GUARD, STEP_CLAIM, STEP_RENEW, STEP_CHECK } step_t;
+typedef enum { OP_NONE, OP_READ, OP_GUARD, OP_GRANT, OP_CLAIM, OP_RENEW, OP_CHECK, OP_REVOKE } op_t;
 
 struct ha_elect {
     char key[KEY_MAX_BYTES];
+    char sync_key[SYNC_KEY_MAX_BYTES]; /* the leader's record of its standbys */
+    int64_t guard_mod;                 /* its mod_revision when read before a claim */
+    uint64_t pub_id;                   /* a ha_elect_publish in flight; 0: none */
+    void (*pub_cb)(void *arg, bool ok);
+    void *pub_arg;
     char value[VALUE_MAX_BYTES];
     char name[KV_HA_NAME_MAX_BYTES + 1];
     char address[KV_HA_ADDRESS_MAX_BYTES + 1];
@@ -158,6 +164,14 @@ static void seen_kv(ha_elect_t *e, const ha_kv_t *kv)
 
 /* ---- letting a lease go ------------------------------------------------------------------ */
 
+static void cancel_publish(ha_elect_t *e)
+{
+    if (e->pub_id)
+        ha_etcd_cancel(e->etcd, e->pub_id);
+    e->pub_id = 0;
+    e->pub_cb = NULL;
+}
+
 static void on_dropped(void *arg, const ha_etcd_result_t *r)
 {
     ha_elect_t *e = arg;
@@ -199,6 +213,7 @@ static void depose(ha_elect_t *e, ha_deposed_t why)
     cancel_op(e);
     KV_LOG_INFO("ha", "%s: no longer leader of term %lld (%s)", e->name, (long long)term,
                 ha_deposed_str(why));
+    cancel_publish(e); /* its answer no longer matters: the txn checks the term anyway */
     if (e->cbs.on_deposed)
         e->cbs.on_deposed(e->cbs.arg, term, why, e->until_ms);
     e->term = 0;
@@ -278,11 +293,30 @@ static void on_read(ha_elect_t *e, const ha_etcd_result_t *r)
         return;
     }
     seen_kv(e, &r->kv);
-    if (r->kv.found || (e->cbs.may_claim && !e->cbs.may_claim(e->cbs.arg))) {
-        drop_lease(e); /* someone leads, or this candidate's log may lack what was acknowledged */
+    if (r->kv.found) {
+        drop_lease(e); /* someone leads */
         plan(e, STEP_READ, now + e->poll_ms);
         return;
     }
+    plan(e, STEP_GUARD, now);
+}
+
+/* The leader key is absent: the record of the last leader's standbys, read
+ * after it, decides whether this candidate may claim (may_claim); the
+ * claim then holds only if the record has not moved since (the guard). */
+static void on_guard(ha_elect_t *e, const ha_etcd_result_t *r)
+{
+    uint64_t now = now_ms(e);
+    if (r->err) {
+        plan(e, STEP_READ, now + e->retry_ms);
+        return;
+    }
+    if (e->cbs.may_claim && !e->cbs.may_claim(e->cbs.arg, r->kv.found ? r->kv.value : NULL)) {
+        drop_lease(e); /* this candidate's log may lack what was acknowledged */
+        plan(e, STEP_READ, now + e->poll_ms);
+        return;
+    }
+    e->guard_mod = r->kv.found ? r->kv.mod_revision : 0;
     plan(e, STEP_CLAIM, now);
 }
 
@@ -344,6 +378,10 @@ static void issue(ha_elect_t *e)
         op = OP_CHECK;
         rc = ha_etcd_get(e->etcd, e->key, left, on_answer, e, &e->op_id);
         break;
+    case STEP_GUARD:
+        op = OP_GUARD;
+        rc = ha_etcd_get(e->etcd, e->sync_key, e->lease_ms, on_answer, e, &e->op_id);
+        break;
     case STEP_CLAIM:
         if (!e->lease) {
             int64_t ttl_s = (int64_t)((e->lease_ms + 999u) / 1000u); /* etcd: whole seconds */
@@ -351,8 +389,8 @@ static void issue(ha_elect_t *e)
             rc = ha_etcd_grant(e->etcd, ttl_s, e->lease_ms, on_answer, e, &e->op_id);
         } else {
             op = OP_CLAIM;
-            rc = ha_etcd_put_absent(e->etcd, e->key, e->value, e->lease, left, on_answer, e,
-                                    &e->op_id);
+            rc = ha_etcd_put_absent(e->etcd, e->key, e->value, e->lease, e->sync_key, e->guard_mod,
+                                    left, on_answer, e, &e->op_id);
         }
         break;
     default:
@@ -384,6 +422,9 @@ static void on_answer(void *arg, const ha_etcd_result_t *r)
     switch (op) {
     case OP_READ:
         on_read(e, r);
+        break;
+    case OP_GUARD:
+        on_guard(e, r);
         break;
     case OP_GRANT:
         on_granted(e, r);
@@ -461,6 +502,7 @@ int ha_elect_stop(ha_elect_t *e, void (*done)(void *arg), void *arg)
     if (e->state == ST_LEAD)
         depose(e, HA_DEPOSED_STOPPED);
     cancel_op(e);
+    cancel_publish(e);
     e->state = ST_STOPPING;
     if (e->drop_id)
         ha_etcd_cancel(e->etcd, e->drop_id);
@@ -479,6 +521,34 @@ int ha_elect_stop(ha_elect_t *e, void (*done)(void *arg), void *arg)
 void ha_elect_leader(const ha_elect_t *e, ha_leader_t *out)
 {
     *out = e->seen;
+}
+
+static void on_published(void *arg, const ha_etcd_result_t *r)
+{
+    ha_elect_t *e = arg;
+    void (*cb)(void *, bool) = e->pub_cb;
+    bool ok = r->err == 0 && r->created;
+    e->pub_id = 0;
+    e->pub_cb = NULL;
+    if (!ok)
+        KV_LOG_WARN("ha", "%s: the standbys' record was not written (%s)", e->name,
+                    r->err ? kv_strerror(r->err) : "no longer the leader's key");
+    if (cb)
+        cb(e->pub_arg, ok);
+}
+
+int ha_elect_publish(ha_elect_t *e, const char *record, void (*done)(void *arg, bool ok), void *arg)
+{
+    if (e->state != ST_LEAD || e->pub_id || !record || strlen(record) > KV_HA_RECORD_MAX_BYTES)
+        return KV_EINVAL;
+    uint64_t now = now_ms(e), left = e->until_ms > now ? e->until_ms - now : 1;
+    int rc = ha_etcd_put_if(e->etcd, e->sync_key, record, e->key, e->term, left, on_published, e,
+                            &e->pub_id);
+    if (rc == 0) {
+        e->pub_cb = done;
+        e->pub_arg = arg;
+    }
+    return rc;
 }
 
 /* ---- creation ----------------------------------------------------------------------------- */
@@ -535,6 +605,7 @@ int ha_elect_create(const ha_elect_config_t *cfg, ha_etcd_t *etcd, const ha_elec
     if (!(e = kv_calloc(1, sizeof *e)))
         return -ENOMEM;
     ha_elect_key(cfg->cluster, e->key, sizeof e->key);
+    snprintf(e->sync_key, sizeof e->sync_key, "/edgekv/%s/sync", cfg->cluster);
     snprintf(e->name, sizeof e->name, "%s", cfg->name);
     snprintf(e->address, sizeof e->address, "%s", cfg->address);
     snprintf(e->value, sizeof e->value, "{\"name\":\"%s\",\"address\":\"%s\"}", e->name,
@@ -559,6 +630,7 @@ void ha_elect_free(ha_elect_t *e)
     if (!e)
         return;
     cancel_op(e);
+    cancel_publish(e);
     if (e->drop_id)
         ha_etcd_cancel(e->etcd, e->drop_id);
     kv_free(e);

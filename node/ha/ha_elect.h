@@ -93,10 +93,14 @@ typedef struct {
     void (*on_renewed)(void *arg, int64_t term, uint64_t until_ms);
     void (*on_deposed)(void *arg, int64_t term, ha_deposed_t why, uint64_t until_ms);
     void (*on_leader_seen)(void *arg, const ha_leader_t *leader); /* when it changes */
-    /* Asked when the key is absent, before claiming it: false, and this
-     * candidate keeps following (reads again a poll later). NULL: always.
-     * The replica answers from its log (node/replica/replica_ha.c). */
-    bool (*may_claim)(void *arg);
+    /* Asked when the key is absent, before claiming it, with the standbys'
+     * record (/edgekv/<cluster>/sync, ha_elect_publish) as read after the
+     * key was seen absent (NULL: there is none): false, and this candidate
+     * keeps following (reads again a poll later). NULL: always. The claim
+     * itself holds only if the record has not changed since it was read.
+     * The replica answers from the record and its log
+     * (node/replica/replica_ha.c). */
+    bool (*may_claim)(void *arg, const char *record);
     void *arg;
     /* Call ha_elect_tick at at_ms or soon after; replaces the last request. */
     void (*wake_at)(void *wake_arg, uint64_t at_ms);
@@ -137,6 +141,18 @@ bool ha_elect_leading(ha_elect_t *e, int64_t *term);
 
 /* The leader as last seen (this candidate itself while it leads). */
 void ha_elect_leader(const ha_elect_t *e, ha_leader_t *out);
+
+/* The leader's record of its synchronous standbys: puts
+ * /edgekv/<cluster>/sync = record (at most KV_HA_RECORD_MAX_BYTES; no
+ * lease: it outlives the leader) only if the leader key is still this
+ * candidate's of this term, and calls done(arg, ok) once from an etcd
+ * answer (ok: written). Only the leader writes it, so once the leader key
+ * is gone it stays as its last leader wrote it, for the candidates that
+ * read it before they claim (may_claim). One at a time: KV_EINVAL when not
+ * leading, one is in flight, or the record is too long; -ENOMEM. Deposed
+ * or stopped, an answer still out is never reported. */
+int ha_elect_publish(ha_elect_t *e, const char *record, void (*done)(void *arg, bool ok),
+                     void *arg);
 
 /* Steps down: stops leading at once (on_deposed STOPPED if it led), revokes
  * the lease it holds (within one lease at most) and calls done(arg) once,

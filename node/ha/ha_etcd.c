@@ -369,19 +369,49 @@ int ha_etcd_get(ha_etcd_t *c, const char *key, uint64_t budget_ms, ha_etcd_cb cb
 }
 
 int ha_etcd_put_absent(ha_etcd_t *c, const char *key, const char *value, int64_t lease,
-                       uint64_t budget_ms, ha_etcd_cb cb, void *arg, uint64_t *id)
+                       const char *guard_key, int64_t guard_mod, uint64_t budget_ms, ha_etcd_cb cb,
+                       void *arg, uint64_t *id)
 {
     char *k64 = b64_encode(key, strlen(key)), *v64 = b64_encode(value, strlen(value));
+    char *g64 = b64_encode(guard_key ? guard_key : "", guard_key ? strlen(guard_key) : 0);
+    char *guard = NULL;
     int rc = -ENOMEM;
-    if (k64 && v64)
+    if (k64 && v64 && g64)
+        guard = guard_key ? printed(",{\"key\":\"%s\",\"result\":\"EQUAL\",\"target\":"
+                                    "\"MOD\",\"mod_revision\":\"%" PRId64 "\"}",
+                                    g64, guard_mod)
+                          : printed("%s", "");
+    if (guard)
         rc = start(c, OP_PUT_ABSENT,
                    printed("{\"compare\":[{\"key\":\"%s\",\"result\":\"EQUAL\",\"target\":"
-                           "\"CREATE\",\"create_revision\":\"0\"}],"
+                           "\"CREATE\",\"create_revision\":\"0\"}%s],"
                            "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\","
                            "\"lease\":\"%" PRId64 "\"}}],"
                            "\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
-                           k64, k64, v64, lease, k64),
+                           k64, guard, k64, v64, lease, k64),
                    budget_ms, cb, arg, id);
+    kv_free(guard);
+    kv_free(g64);
+    kv_free(k64);
+    kv_free(v64);
+    return rc;
+}
+
+int ha_etcd_put_if(ha_etcd_t *c, const char *key, const char *value, const char *if_key,
+                   int64_t if_create, uint64_t budget_ms, ha_etcd_cb cb, void *arg, uint64_t *id)
+{
+    char *k64 = b64_encode(key, strlen(key)), *v64 = b64_encode(value, strlen(value));
+    char *i64 = b64_encode(if_key, strlen(if_key));
+    int rc = -ENOMEM;
+    if (k64 && v64 && i64)
+        rc = start(c, OP_PUT_ABSENT, /* the same answer: succeeded, or the range */
+                   printed("{\"compare\":[{\"key\":\"%s\",\"result\":\"EQUAL\",\"target\":"
+                           "\"CREATE\",\"create_revision\":\"%" PRId64 "\"}],"
+                           "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\"}}],"
+                           "\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
+                           i64, if_create, k64, v64, i64),
+                   budget_ms, cb, arg, id);
+    kv_free(i64);
     kv_free(k64);
     kv_free(v64);
     return rc;

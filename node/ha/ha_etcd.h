@@ -96,11 +96,19 @@ int ha_etcd_ttl(ha_etcd_t *c, int64_t lease, uint64_t budget_ms, ha_etcd_cb cb, 
 /* POST /v3/kv/range for one key. */
 int ha_etcd_get(ha_etcd_t *c, const char *key, uint64_t budget_ms, ha_etcd_cb cb, void *arg,
                 uint64_t *id);
-/* POST /v3/kv/txn: if create_revision(key) == 0 (absent) put key = value
- * attached to lease, else read the key. created: ours, and revision is its
- * create_revision; else kv is the key that was there. */
+/* POST /v3/kv/txn: if create_revision(key) == 0 (absent) - and, with a
+ * guard_key, mod_revision(guard_key) == guard_mod (0: absent) - put key =
+ * value attached to lease, else read the key. created: ours, and revision
+ * is its create_revision; else kv is the key that was there (not found:
+ * the guard moved). */
 int ha_etcd_put_absent(ha_etcd_t *c, const char *key, const char *value, int64_t lease,
-                       uint64_t budget_ms, ha_etcd_cb cb, void *arg, uint64_t *id);
+                       const char *guard_key, int64_t guard_mod, uint64_t budget_ms, ha_etcd_cb cb,
+                       void *arg, uint64_t *id);
+/* POST /v3/kv/txn: if create_revision(if_key) == if_create (the key a leader
+ * holds is still its own) put key = value, with no lease; else read
+ * if_key. created: it was put. */
+int ha_etcd_put_if(ha_etcd_t *c, const char *key, const char *value, const char *if_key,
+                   int64_t if_create, uint64_t budget_ms, ha_etcd_cb cb, void *arg, uint64_t *id);
 
 /* Forgets request id (its callback is never called); an id that already
  * answered is ignored. */

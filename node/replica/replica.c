@@ -223,6 +223,10 @@ static void update_status(replica_t *r)
         s.edge_count = repl_origin_edges(r->origin, now, r->edges_now, KV_REPL_EDGES_MAX);
         if (s.edge_count > KV_REPL_EDGES_MAX)
             s.edge_count = KV_REPL_EDGES_MAX;
+        if (!r->ha_sync_due && replica__ha_sync_needed(r, r->edges_now, s.edge_count)) {
+            r->ha_sync_due = true;
+            replica__defer(r);
+        }
     }
     if ((r->origin || r->relay) && now - r->acks_saved_ms >= REPLICA_ACKS_SAVE_MS)
         save_acks_if_changed(r, s.edge_count, now);
@@ -594,8 +598,10 @@ static void on_wake(uv_async_t *h)
         shutdown_loop(r);
         return;
     }
-    if (replica__ha(r))
+    if (replica__ha(r)) {
         replica__ha_switch(r);
+        replica__ha_sync(r);
+    }
     take_submissions(r);
 }
 
@@ -672,6 +678,7 @@ int replica__create_core(replica_t *r)
             oc.leadership = true;
             oc.sync_standbys = r->cfg.ha.sync_standbys;
             oc.sync_timeout_ms = r->cfg.write_timeout_ms;
+            oc.sync_named = true; /* the set in etcd (replica_ha.c) */
             if ((uint64_t)r->ha_term > oc.term)
                 oc.term = (uint64_t)r->ha_term;
         }

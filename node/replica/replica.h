@@ -105,6 +105,9 @@ typedef struct {
         char address[KV_HA_ADDRESS_MAX_BYTES + 1]; /* HOST:PORT standbys and edges dial */
         uint64_t lease_ms;
         size_t sync_standbys;
+        /* This node's certificate name: how the standbys' record names it
+         * (node/ha/ha_sync.h). */
+        char cert_name[KV_TLS_PEER_NAME_MAX + 1];
     } ha;
 } replica_config_t;
 

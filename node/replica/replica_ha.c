@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "ha_loop.h"
+#include "ha_sync.h"
 #include "kv_err.h"
 #include "replica_int.h"
 
@@ -96,6 +97,7 @@ static void on_deposed(void *arg, int64_t term, ha_deposed_t why, uint64_t until
                 (long long)term, ha_deposed_str(why));
     r->ha_leading = false;
     r->ha_until = 0;
+    r->ha_pub_inflight = false; /* the election dropped its answer */
     ha_lead_until(r, 0);
     r->ha_switch_due = true;
     replica__defer(r);
@@ -116,11 +118,20 @@ static void on_leader_seen(void *arg, const ha_leader_t *l)
  * acknowledged up to what it was told. A deposed leader still waiting to
  * become a standby does not campaign: another may have led meanwhile, and
  * its log would lack that leader's writes. */
-static bool may_claim(void *arg)
+static bool may_claim(void *arg, const char *record)
 {
     replica_t *r = arg;
     if (!r->relay)
         return r->ha_leading;
+    if (!ha_sync_may_claim(record, r->cfg.ha.cert_name)) {
+        if (!r->ha_held_back)
+            KV_LOG_WARN(REPLICA_LOG,
+                        "not campaigning: the last leader's record of its synchronous standbys "
+                        "(%s) does not name %s",
+                        record, r->cfg.ha.cert_name);
+        r->ha_held_back = true;
+        return false;
+    }
     repl_edge_status_t st;
     repl_relay_status(r->relay, replica__now_ms(), &st);
     bool ok = st.applied_seq >= st.acked_seen;
@@ -130,6 +141,108 @@ static bool may_claim(void *arg)
                     (unsigned long long)st.applied_seq, (unsigned long long)st.acked_seen);
     r->ha_held_back = !ok;
     return ok;
+}
+
+/* ---- the leader's synchronous standbys ------------------------------------------------
+
+ * The core counts the acks of the standbys named in r->ha_sync only, and
+ * only once etcd holds a record naming them (ha_sync.h). When a named
+ * standby stops streaming, or the set is not complete (a new leader starts
+ * with none), the leader chooses again: the named standbys still
+ * streaming, then others streaming that hold every write that may have
+ * been acknowledged (acked_seq >= answer_seq), up to sync_standbys. Only a
+ * complete set is written. While the record is being written the core
+ * counts nobody: a write acknowledged by the old set during the change
+ * could be missing from a new standby. */
+
+static const repl_edge_info_t *ha_find(const repl_edge_info_t *edges, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (edges[i].connected && strcmp(edges[i].name, name) == 0)
+            return &edges[i];
+    return NULL;
+}
+
+bool replica__ha_sync_needed(const replica_t *r, const repl_edge_info_t *edges, size_t n)
+{
+    size_t k = r->cfg.ha.sync_standbys;
+    if (!replica__ha(r) || !r->origin || !r->ha_leading || k == 0 || r->ha_pub_inflight)
+        return false;
+    if (r->ha_sync_n < k)
+        return true;
+    for (size_t i = 0; i < r->ha_sync_n; i++) {
+        const repl_edge_info_t *e = ha_find(edges, n, r->ha_sync[i]);
+        if (!e || !e->standby)
+            return true;
+    }
+    return false;
+}
+
+static void ha_set_core(replica_t *r, char names[][KV_TLS_PEER_NAME_MAX + 1], size_t n)
+{
+    const char *v[KV_REPL_SYNC_STANDBYS_MAX];
+    repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    for (size_t i = 0; i < n; i++) {
+        v[i] = names[i];
+        if (names != r->ha_sync)
+            memcpy(r->ha_sync[i], names[i], sizeof r->ha_sync[i]);
+    }
+    r->ha_sync_n = n;
+    repl_origin_sync_names(r->origin, v, n, replica__now_ms(), &a);
+    replica__dispatch(r, &a);
+}
+
+static void ha_published(void *arg, bool ok)
+{
+    replica_t *r = arg;
+    r->ha_pub_inflight = false;
+    if (!ok || !r->origin || !r->ha_leading || r->ha_pub_term != r->ha_term)
+        return; /* chosen again on the next status */
+    KV_LOG_INFO(REPLICA_LOG, "synchronous standbys of term %lld: %s%s%s", (long long)r->ha_term,
+                r->ha_pub[0], r->ha_pub_n > 1 ? ", " : "", r->ha_pub_n > 1 ? r->ha_pub[1] : "");
+    ha_set_core(r, r->ha_pub, r->ha_pub_n);
+}
+
+void replica__ha_sync(replica_t *r)
+{
+    size_t k = r->cfg.ha.sync_standbys, n = 0;
+    if (!r->ha_sync_due)
+        return;
+    r->ha_sync_due = false;
+    if (!replica__ha_sync_needed(r, r->edges_now, r->status.edge_count))
+        return;
+    repl_origin_stats_t st;
+    repl_origin_stats(r->origin, &st);
+    size_t ne = repl_origin_edges(r->origin, replica__now_ms(), r->edges_now, KV_REPL_EDGES_MAX);
+    if (ne > KV_REPL_EDGES_MAX)
+        ne = KV_REPL_EDGES_MAX;
+    char(*pick)[KV_TLS_PEER_NAME_MAX + 1] = r->ha_pub;
+    for (size_t i = 0; i < r->ha_sync_n && n < k; i++) { /* keep those still streaming */
+        const repl_edge_info_t *e = ha_find(r->edges_now, ne, r->ha_sync[i]);
+        if (e && e->standby)
+            memcpy(pick[n++], e->name, sizeof pick[0]);
+    }
+    for (size_t i = 0; i < ne && n < k; i++) {
+        const repl_edge_info_t *e = &r->edges_now[i];
+        bool have = false;
+        for (size_t j = 0; j < n; j++)
+            have = have || strcmp(pick[j], e->name) == 0;
+        if (!have && e->connected && e->standby && e->acked_seq >= st.answer_seq)
+            memcpy(pick[n++], e->name, sizeof pick[0]);
+    }
+    if (n < k)
+        return; /* not enough yet: the next status asks again */
+    char record[KV_HA_RECORD_MAX_BYTES + 1];
+    const char *v[KV_REPL_SYNC_STANDBYS_MAX];
+    for (size_t i = 0; i < n; i++)
+        v[i] = pick[i];
+    if (ha_sync_format(record, sizeof record, r->ha_term, r->cfg.ha.cert_name, v, n) != 0)
+        return;
+    ha_set_core(r, r->ha_sync, 0); /* nobody counts while the record changes */
+    r->ha_pub_n = n;
+    r->ha_pub_term = r->ha_term;
+    if (ha_elect_publish(ha_loop_elect(r->ha_loop), record, ha_published, r) == 0)
+        r->ha_pub_inflight = true;
 }
 
 /* Close every link: their core is going away. */
@@ -160,6 +273,7 @@ void replica__ha_switch(replica_t *r)
     }
     ha_orphan_links(r);
     replica__fail_waiting(r, KV_EUNAVAILABLE);
+    r->ha_sync_n = 0; /* a new core counts nobody until a record names them */
     repl_origin_destroy(r->origin);
     repl_relay_destroy(r->relay);
     r->origin = NULL;

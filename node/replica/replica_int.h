@@ -213,6 +213,15 @@ struct replica {
     bool ha_held_back;  /* may_claim said no (logged once) */
     int64_t ha_term;    /* the term it won */
     uint64_t ha_until;  /* its deadline (replica__now_ms' clock) */
+    /* The leader's synchronous standbys (ha_sync.h): the names the core
+     * counts (set only once etcd holds them), and a record being written. */
+    char ha_sync[KV_REPL_SYNC_STANDBYS_MAX][KV_TLS_PEER_NAME_MAX + 1];
+    size_t ha_sync_n;
+    char ha_pub[KV_REPL_SYNC_STANDBYS_MAX][KV_TLS_PEER_NAME_MAX + 1];
+    size_t ha_pub_n;
+    bool ha_pub_inflight;
+    int64_t ha_pub_term;
+    bool ha_sync_due; /* on_wake should choose the set again */
     size_t core_jobs;
 };
 
@@ -231,6 +240,11 @@ void replica__ha_stop(replica_t *r);  /* from shutdown_loop */
 /* From on_wake: replace the core if the election asked for it and no
  * storage step is out. */
 void replica__ha_switch(replica_t *r);
+/* A leader's synchronous standbys: from update_status, whether the set
+ * the core counts must change (a named standby is not streaming, or the
+ * set is not complete): then on_wake calls replica__ha_sync. */
+bool replica__ha_sync_needed(const replica_t *r, const repl_edge_info_t *edges, size_t n);
+void replica__ha_sync(replica_t *r);
 /* Edge or relay: the core follows an upstream. */
 static inline bool replica__follows(const replica_t *r)
 {

@@ -41,7 +41,7 @@ static const repl_action_t *one(repl_act_kind_t kind)
 
 #define LEAD_TIMEOUT_MS 3000
 
-static repl_origin_t *leader(size_t sync_standbys)
+static repl_origin_t *leader_named(size_t sync_standbys, bool named)
 {
     repl_origin_config_t c;
     tk_origin_config(&c);
@@ -51,9 +51,15 @@ static repl_origin_t *leader(size_t sync_standbys)
     c.leadership = true;
     c.sync_standbys = sync_standbys;
     c.sync_timeout_ms = LEAD_TIMEOUT_MS;
+    c.sync_named = named;
     repl_origin_t *o;
     assert_int_equal(repl_origin_create(&c, &o), 0);
     return o;
+}
+
+static repl_origin_t *leader(size_t sync_standbys)
+{
+    return leader_named(sync_standbys, false);
 }
 
 static void frame_in(repl_origin_t *o, repl_peer_t p, const Edgekv__Frame *f, uint64_t now)
@@ -257,6 +263,54 @@ static void test_two_standbys(void **state)
 }
 
 /* A lone origin (no leadership, no standbys) answers at commit. */
+/* sync_named (the set a leader recorded in etcd, node/ha/ha_sync.h): only
+ * the named standbys' acks count, nothing is answered before a set is
+ * named or while the set is short, and answer_seq says what may have been
+ * acknowledged (what a standby must hold before it is named). */
+static void test_named_standbys(void **state)
+{
+    (void)state;
+    repl_origin_t *o = leader_named(1, true);
+    repl_origin_lead_until(o, 10000, 1000, acts());
+    link_at_start(o, 1, 201, true, 1000); /* node201: a standby, not named */
+    link_at_start(o, 2, 202, true, 1000); /* node202: a standby, named below */
+    write_committed(o, 7, 1000);
+    ack(o, 1, 1, 1010);
+    ack(o, 2, 1, 1010);
+    assert_int_equal(count(REPL_ACT_WRITE_DONE), 0); /* nobody is named yet */
+    repl_origin_stats_t st;
+    repl_origin_stats(o, &st);
+    assert_int_equal(st.answer_seq, 0);
+    const char *none[1] = {"x"};
+    const char *too_long[1] = {"a-name-longer-than-any-certificate-name-may-be-which-is-64-bytes-"
+                               "so-this-one-is-refused"};
+    assert_int_equal(repl_origin_sync_names(o, too_long, 1, 1020, acts()), KV_EINVAL);
+    assert_int_equal(repl_origin_sync_names(o, none, 9, 1020, acts()), KV_EINVAL);
+    assert_int_equal(count(REPL_ACT_WRITE_DONE), 0);
+    const char *named[1] = {"node202"};
+    assert_int_equal(repl_origin_sync_names(o, named, 1, 1020, acts()), 0);
+    assert_done(7, 0); /* node202 has it: answered at once */
+    repl_origin_stats(o, &st);
+    assert_int_equal(st.answer_seq, 1);
+
+    /* The named one stops acking; the other's acks do not count. */
+    write_committed(o, 8, 1030);
+    ack(o, 1, 2, 1040);
+    assert_int_equal(count(REPL_ACT_WRITE_DONE), 0);
+    repl_edge_info_t e[4];
+    size_t n = repl_origin_edges(o, 1040, e, 4);
+    assert_int_equal(n, 2);
+    assert_true(e[0].standby && e[1].standby);
+    /* The set is cleared while a new record is written, then names node201. */
+    assert_int_equal(repl_origin_sync_names(o, NULL, 0, 1050, acts()), 0);
+    ack(o, 2, 2, 1055); /* the old one's ack now counts for nothing either */
+    assert_int_equal(count(REPL_ACT_WRITE_DONE), 0);
+    const char *other[1] = {"node201"};
+    assert_int_equal(repl_origin_sync_names(o, other, 1, 1060, acts()), 0);
+    assert_done(8, 0);
+    repl_origin_destroy(o);
+}
+
 static void test_lone_origin_unchanged(void **state)
 {
     (void)state;
@@ -310,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_no_standby_times_out),
         cmocka_unit_test(test_lead_lost_stops_answers),
         cmocka_unit_test(test_two_standbys),
+        cmocka_unit_test(test_named_standbys),
         cmocka_unit_test(test_lone_origin_unchanged),
         cmocka_unit_test(test_standby_told_acked),
     };

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "ha_elect.h"
+#include "ha_sync.h"
 #include "ha_etcd.h"
 #include "kv_err.h"
 #include "kv_limits.h"
@@ -64,11 +65,11 @@ static struct {
         uint64_t expires_ms;
         bool live;
     } leases[LEASES];
-    struct {
+    struct fkey {
         bool present;
         int64_t create_rev, mod_rev, lease;
         char value[512];
-    } key;
+    } key, sync; /* /edgekv/test/leader and /edgekv/test/sync */
     bool down[MEMBERS];
     bool hang[MEMBERS];
     const char *lose_path;        /* the next lose_count requests to this path are */
@@ -76,6 +77,8 @@ static struct {
     uint64_t latency_ms;          /* every answer arrives this much later */
     unsigned requests[MEMBERS];   /* per member */
     unsigned keepalives, revokes; /* applied */
+    unsigned txns_put;            /* txns whose compares held */
+    bool move_sync_at_claim;      /* the next claim finds the record moved since its read */
     pending_t pending[PENDING];
     uint64_t next_id;
 } F;
@@ -147,21 +150,55 @@ static char *header(void)
     return h;
 }
 
-static char *kvs(void)
+static char *kvs_of(const struct fkey *key, const char *name)
 {
     static char s[1024];
-    char *k = b64("/edgekv/test/leader"), *v = b64(F.key.value);
-    if (!F.key.present)
+    char *k = b64(name), *v = b64(key->value);
+    if (!key->present)
         snprintf(s, sizeof s, "%s", header());
     else
         snprintf(s, sizeof s,
                  "%s,\"kvs\":[{\"key\":\"%s\",\"create_revision\":\"%lld\",\"mod_revision\":"
                  "\"%lld\",\"version\":\"1\",\"value\":\"%s\",\"lease\":\"%lld\"}],\"count\":\"1\"",
-                 header(), k, (long long)F.key.create_rev, (long long)F.key.mod_rev, v,
-                 (long long)F.key.lease);
+                 header(), k, (long long)key->create_rev, (long long)key->mod_rev, v,
+                 (long long)key->lease);
     free(k);
     free(v);
     return s;
+}
+
+/* The fake's key a request names (base64 in "key"). */
+static struct fkey *key_named(json_t *o, const char **name)
+{
+    char k[128];
+    unb64(json_string_value(json_object_get(o, "key")), k, sizeof k);
+    if (strcmp(k, "/edgekv/test/sync") == 0) {
+        *name = "/edgekv/test/sync";
+        return &F.sync;
+    }
+    assert_string_equal(k, "/edgekv/test/leader");
+    *name = "/edgekv/test/leader";
+    return &F.key;
+}
+
+/* Every compare of a txn holds (EQUAL on CREATE or MOD; an absent key's
+ * revisions are 0, as etcd has them). */
+static bool compares_hold(json_t *j)
+{
+    json_t *c;
+    size_t i;
+    json_array_foreach(json_object_get(j, "compare"), i, c)
+    {
+        const char *name, *target = json_string_value(json_object_get(c, "target"));
+        struct fkey *k = key_named(c, &name);
+        assert_string_equal(json_string_value(json_object_get(c, "result")), "EQUAL");
+        bool create = strcmp(target, "CREATE") == 0;
+        assert_true(create || strcmp(target, "MOD") == 0);
+        int64_t have = !k->present ? 0 : create ? k->create_rev : k->mod_rev;
+        if (have != jnum(c, create ? "create_revision" : "mod_revision"))
+            return false;
+    }
+    return true;
 }
 
 /* Applies one request as etcd would; the answer into *status, *body. */
@@ -210,21 +247,37 @@ static void apply(const char *path, const char *req, long *status, char **body)
             snprintf(buf, sizeof buf, "{%s}", header());
         }
     } else if (strcmp(path, "/v3/kv/range") == 0) {
-        snprintf(buf, sizeof buf, "{%s}", kvs());
+        const char *name;
+        struct fkey *k = key_named(j, &name);
+        snprintf(buf, sizeof buf, "{%s}", kvs_of(k, name));
     } else if (strcmp(path, "/v3/kv/txn") == 0) {
         json_t *put =
             json_object_get(json_array_get(json_object_get(j, "success"), 0), "request_put");
-        if (!F.key.present) {
-            F.key.present = true;
-            F.key.create_rev = F.key.mod_rev = ++F.revision;
-            F.key.lease = jnum(put, "lease");
-            unb64(json_string_value(json_object_get(put, "value")), F.key.value,
-                  sizeof F.key.value);
+        json_t *range =
+            json_object_get(json_array_get(json_object_get(j, "failure"), 0), "request_range");
+        const char *name;
+        if (F.move_sync_at_claim && json_array_size(json_object_get(j, "compare")) == 2) {
+            F.move_sync_at_claim = false; /* a leader came and went between read and claim */
+            F.sync.present = true;
+            F.sync.mod_rev = ++F.revision;
+            if (!F.sync.create_rev)
+                F.sync.create_rev = F.sync.mod_rev;
+        }
+        if (compares_hold(j)) {
+            struct fkey *k = key_named(put, &name);
+            k->mod_rev = ++F.revision;
+            if (!k->present)
+                k->create_rev = k->mod_rev;
+            k->present = true;
+            k->lease = jnum(put, "lease");
+            unb64(json_string_value(json_object_get(put, "value")), k->value, sizeof k->value);
+            F.txns_put++;
             snprintf(buf, sizeof buf,
                      "{%s,\"succeeded\":true,\"responses\":[{\"response_put\":{}}]}", header());
         } else {
+            struct fkey *k = key_named(range, &name);
             snprintf(buf, sizeof buf, "{%s,\"responses\":[{\"response_range\":{%s}}]}", header(),
-                     kvs());
+                     kvs_of(k, name));
         }
     } else {
         fail_msg("unexpected path %s", path);
@@ -304,6 +357,9 @@ typedef struct {
     ha_deposed_t why;  /* of the last on_deposed */
     bool paused;       /* SIGSTOP: no answer, no tick */
     bool hold_claim;   /* may_claim answers no */
+    bool by_record;    /* may_claim answers by the standbys' record (ha_sync.h) */
+    char name[16];
+    unsigned published, publish_failed;
     uint64_t deposed_at_ms;
     ha_leader_t seen;
 } cand_t;
@@ -344,9 +400,21 @@ static void on_seen(void *arg, const ha_leader_t *l)
     c->seen = *l;
 }
 
-static bool may_claim(void *arg)
+static bool may_claim(void *arg, const char *record)
 {
-    return !((cand_t *)arg)->hold_claim;
+    cand_t *c = arg;
+    if (c->by_record && !ha_sync_may_claim(record, c->name))
+        return false;
+    return !c->hold_claim;
+}
+
+static void on_published(void *arg, bool ok)
+{
+    cand_t *c = arg;
+    if (ok)
+        c->published++;
+    else
+        c->publish_failed++;
 }
 
 static void wake_at(void *arg, uint64_t at_ms)
@@ -386,6 +454,7 @@ static void candidate(int i, uint64_t poll_ms)
     snprintf(addr, sizeof addr, "127.0.0.1:%d", 7400 + i);
     memset(&C[i], 0, sizeof C[i]);
     C[i].wake_ms = NEVER;
+    snprintf(C[i].name, sizeof C[i].name, "%s", name);
     /* Under test_alloc_failures one allocation fails: creation says so and
      * leaves nothing behind; the next try succeeds. */
     while ((rc = ha_etcd_create(&ec, http, &C[i].etcd)) == -ENOMEM)
@@ -865,6 +934,82 @@ static void test_etcd_bad_endpoints(void **state)
     ha_etcd_free(c);
 }
 
+/* The leader's record of its synchronous standbys decides who may claim:
+ * after each leader is killed, only the standby it named leads, never the
+ * candidate it did not name, and a record is written only by the leader. */
+static void test_record_decides_claim(void **state)
+{
+    char rec[128];
+    (void)state;
+    for (int i = 0; i < CANDIDATES; i++) {
+        candidate(i, 0);
+        C[i].by_record = true;
+    }
+    run_until(F.now + 100);
+    for (int round = 0; round < 6; round++) {
+        int lead = leader_index(), named = (lead + 1 + round % 2) % CANDIDATES;
+        assert_true(lead >= 0);
+        for (int i = 0; i < CANDIDATES; i++) /* only the leader writes it */
+            if (i != lead)
+                assert_int_equal(ha_elect_publish(C[i].e, "1 x -", on_published, &C[i]), KV_EINVAL);
+        const char *names[1] = {C[named].name};
+        assert_int_equal(ha_sync_format(rec, sizeof rec, C[lead].term, C[lead].name, names, 1), 0);
+        assert_int_equal(ha_elect_publish(C[lead].e, rec, on_published, &C[lead]), 0);
+        assert_int_equal(ha_elect_publish(C[lead].e, rec, on_published, &C[lead]), KV_EINVAL);
+        run_until(F.now + 100);
+        assert_int_equal(C[lead].published, 1);
+        C[lead].published = 0;
+        assert_string_equal(F.sync.value, rec);
+        kill_candidate(lead);
+        run_until(F.now + 3 * LEASE_MS);
+        assert_int_equal(leader_index(), named); /* the third one never leads */
+        candidate(lead, 0);
+        C[lead].by_record = true;
+        run_until(F.now + 100);
+    }
+}
+
+/* A deposed leader's record is refused by etcd: its key is not the leader
+ * key any more (the txn compares the term). */
+static void test_publish_after_deposed(void **state)
+{
+    (void)state;
+    candidate(0, 0);
+    candidate(1, 0);
+    run_until(F.now + 100);
+    int old = leader_index(), other = 1 - old;
+    C[old].paused = true; /* SIGSTOP: its lease runs out, the other leads */
+    run_until(F.now + 3 * LEASE_MS);
+    assert_int_equal(leader_index(), other);
+    /* Still believing it leads until its next tick, it writes a record. */
+    C[old].paused = false;
+    int rc = ha_elect_publish(C[old].e, "1 a b", on_published, &C[old]);
+    if (rc == 0) { /* sent: etcd refuses it */
+        run_until(F.now + 100);
+        assert_int_equal(C[old].published, 0);
+    } else {
+        assert_int_equal(rc, KV_EINVAL);
+    }
+    assert_false(F.sync.present);
+}
+
+/* The record moved between the candidate's read and its claim (a leader
+ * came, wrote one and went): the claim fails, and the candidate reads
+ * again before it tries once more. */
+static void test_claim_guard(void **state)
+{
+    (void)state;
+    F.move_sync_at_claim = true;
+    candidate(0, 100);
+    run_until(F.now + 30);
+    assert_int_equal(C[0].leader_calls, 0); /* the first claim was refused */
+    assert_false(F.move_sync_at_claim);
+    assert_int_equal(F.txns_put, 0);
+    run_until(F.now + 500);
+    assert_int_equal(C[0].leader_calls, 1);
+    assert_int_equal(F.txns_put, 1);
+}
+
 /* may_claim says no (a log behind what was acknowledged): the candidate
  * keeps following an empty key; once it says yes, it leads within a poll. */
 static void test_claim_held_back(void **state)
@@ -896,6 +1041,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clock_jump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_hands_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_held_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_decides_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_after_deposed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_follower, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_lost, setup, teardown),
