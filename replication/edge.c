@@ -93,14 +93,16 @@ static void edge__connect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
     e->reconnect_at = UINT64_MAX;
 }
 
-/* Next attempt after min * 2^attempts (capped), with "equal jitter": half
+/* Next attempt after min * 2^step (capped; step: attempts, or whole rounds
+ * of reconnect_round attempts), with "equal jitter": half
  * fixed, half drawn from the seeded PRNG, so edges that lost the origin
  * together do not come back together, yet a seed replays exactly. */
 static void edge__schedule(repl_edge_t *e, uint64_t now_ms)
 {
     uint64_t d = e->cfg.reconnect_max_ms;
-    if (e->attempts < 32 && (e->cfg.reconnect_min_ms << e->attempts) < d)
-        d = e->cfg.reconnect_min_ms << e->attempts;
+    uint64_t step = e->cfg.reconnect_round > 1 ? e->attempts / e->cfg.reconnect_round : e->attempts;
+    if (step < 32 && (e->cfg.reconnect_min_ms << step) < d)
+        d = e->cfg.reconnect_min_ms << step;
     e->attempts++;
     uint64_t half = d / 2;
     d = half + repl__rand(&e->rng) % (d - half + 1);

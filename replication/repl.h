@@ -569,6 +569,12 @@ typedef struct {
     uint64_t propagation_bound_ms;
     uint64_t write_timeout_ms;
     uint64_t reconnect_min_ms, reconnect_max_ms;
+    /* Failed connects per backoff step (0 or 1: each doubles the delay).
+     * A driver with a list of N upstreams, which dials the next one after
+     * each failure, passes N: every upstream of the list is tried once at
+     * the same delay before the delay doubles, so a failover to a later
+     * upstream does not wait out a backoff the earlier ones built up. */
+    size_t reconnect_round;
     uint64_t seed;            /* backoff jitter */
     uint64_t link_timeout_ms; /* silence after which the link is dropped */
     repl_wall_fn wall;        /* HLC physical time; default repl_wall_realtime */

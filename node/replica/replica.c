@@ -698,6 +698,7 @@ int replica__create_core(replica_t *r)
     ec.propagation_bound_ms = r->cfg.propagation_bound_ms;
     ec.write_timeout_ms = r->cfg.write_timeout_ms;
     ec.seed = r->cfg.node_id;
+    ec.reconnect_round = r->cfg.upstream_count; /* try each upstream before backing off */
     ec.software = EDGEKV_VERSION;
     memcpy(ec.history_id, history, sizeof ec.history_id);
     if (r->cfg.role == REPLICA_EDGE)

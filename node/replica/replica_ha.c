@@ -143,6 +143,15 @@ static bool may_claim(void *arg, const char *record)
     return ok;
 }
 
+bool replica__ha_may_serve(const replica_t *r)
+{
+    if (!replica__ha(r) || !r->relay)
+        return true;
+    repl_edge_status_t st;
+    repl_relay_status(r->relay, replica__now_ms(), &st);
+    return st.link == REPL_LINK_LIVE;
+}
+
 /* ---- the leader's synchronous standbys ------------------------------------------------
 
  * The core counts the acks of the standbys named in r->ha_sync only, and

@@ -243,6 +243,9 @@ void replica__ha_switch(replica_t *r);
 /* A leader's synchronous standbys: from update_status, whether the set
  * the core counts must change (a named standby is not streaming, or the
  * set is not complete): then on_wake calls replica__ha_sync. */
+/* May this node serve an edge or relay that dials it? Yes, unless it is a
+ * standby whose link to the leader is not live. */
+bool replica__ha_may_serve(const replica_t *r);
 bool replica__ha_sync_needed(const replica_t *r, const repl_edge_info_t *edges, size_t n);
 void replica__ha_sync(replica_t *r);
 /* Edge or relay: the core follows an upstream. */

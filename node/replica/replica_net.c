@@ -110,6 +110,16 @@ static void core_connected(replica_t *r, rpeer_t *peer)
         peer->live = false;
         replica__close_peer(r, peer->id);
         return;
+    } else if (!replica__ha_may_serve(r)) {
+        /* A standby with no live link to a leader (it lost it, or was just
+         * deposed and is cut off from etcd) could neither pass a write on
+         * nor serve a fresh read: the edge or relay dials its next upstream,
+         * which may be the leader. */
+        KV_LOG_INFO(REPLICA_LOG, "%s refused: this standby follows no leader now",
+                    tls_conn_peer_name(peer->tls));
+        peer->live = false;
+        replica__close_peer(r, peer->id);
+        return;
     } else {
         replica__down_connected(r, peer->id, tls_conn_peer_name(peer->tls), &a);
         if (tls_conn_peer_role(peer->tls) == TLS_ROLE_ORIGIN)

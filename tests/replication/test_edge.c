@@ -1190,13 +1190,14 @@ static void test_write_deadline_cache(void **state)
 }
 
 /* The reconnect delays an edge with this seed goes through. */
-static void backoff_delays(uint64_t seed, uint64_t *out, size_t n)
+static void backoff_delays_round(uint64_t seed, size_t round, uint64_t *out, size_t n)
 {
     repl_edge_config_t c;
     tk_edge_config(&c, 101);
     c.reconnect_min_ms = 100;
     c.reconnect_max_ms = 1000;
     c.seed = seed;
+    c.reconnect_round = round;
     repl_edge_t *e;
     assert_int_equal(repl_edge_create(&c, &e), 0);
     tk_acts_t t;
@@ -1214,6 +1215,28 @@ static void backoff_delays(uint64_t seed, uint64_t *out, size_t n)
         assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 1);
     }
     repl_edge_destroy(e);
+}
+
+static void backoff_delays(uint64_t seed, uint64_t *out, size_t n)
+{
+    backoff_delays_round(seed, 0, out, n);
+}
+
+/* With a list of three upstreams (reconnect_round 3) each is tried once at
+ * a delay before the delay doubles; round 1 is the plain backoff. */
+static void test_backoff_round_of_upstreams(void **state)
+{
+    (void)state;
+    uint64_t a[9], one[9], plain[9];
+    backoff_delays_round(7, 3, a, 9);
+    backoff_delays_round(7, 1, one, 9);
+    backoff_delays(7, plain, 9);
+    assert_memory_equal(one, plain, sizeof one);
+    static const uint64_t cap[9] = {100, 100, 100, 200, 200, 200, 400, 400, 400};
+    for (int i = 0; i < 9; i++) {
+        assert_true(a[i] >= cap[i] / 2);
+        assert_true(a[i] <= cap[i]);
+    }
 }
 
 static void test_backoff_exponential_jittered_deterministic(void **state)
@@ -1414,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_write_unavailable_timeout_disconnect),
         cmocka_unit_test(test_write_deadline_cache),
         cmocka_unit_test(test_backoff_exponential_jittered_deterministic),
+        cmocka_unit_test(test_backoff_round_of_upstreams),
         cmocka_unit_test(test_ack_coalescing),
         cmocka_unit_test(test_apply_queue_is_bounded),
         cmocka_unit_test(test_apply_failure_alarms),
