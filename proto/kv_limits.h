@@ -283,7 +283,7 @@ _Static_assert(KV_AUTH_ID_MAX_BYTES >= 4 + 32, "a configured token's id fits");
 #define KV_HA_RENEW_DIV 3u
 /* A follower reads the leader key every lease / KV_HA_POLL_DIV (unless
  * `--ha-poll-ms`): a failover waits at most this long past the expiry. */
-#define KV_HA_POLL_DIV 4u
+#define KV_HA_POLL_DIV 10u
 /* One HTTP attempt against one etcd member gives up after lease /
  * KV_HA_ATTEMPT_DIV, so a hung member leaves time to try the others before
  * the leader's deadline. */

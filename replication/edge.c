@@ -171,6 +171,14 @@ void repl_edge_on_connect_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t
         edge__schedule(e, now_ms);
 }
 
+void repl_edge_redial(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
+{
+    repl__edge_begin(e);
+    e->attempts = 0;
+    if (e->state == ESTATE_DOWN && e->reconnect_at != UINT64_MAX)
+        edge__connect(e, now_ms, a);
+}
+
 void repl__edge_unlink(repl_edge_t *e, bool close, const char *reason, repl_actions_t *a)
 {
     if (close)

@@ -407,6 +407,11 @@ void repl_relay_up_connect_failed(repl_relay_t *r, uint64_t now_ms, repl_actions
     RELAY__UP(r, now_ms, a, repl_edge_on_connect_failed(r->up, now_ms, &t_.a));
 }
 
+void repl_relay_up_redial(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a)
+{
+    RELAY__UP(r, now_ms, a, repl_edge_redial(r->up, now_ms, &t_.a));
+}
+
 void repl_relay_up_bytes(repl_relay_t *r, const uint8_t *data, size_t len, uint64_t now_ms,
                          repl_actions_t *a)
 {

@@ -598,6 +598,10 @@ void repl_edge_destroy(repl_edge_t *e);
 void repl_edge_start(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
 void repl_edge_on_connect(repl_edge_t *e, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
 void repl_edge_on_connect_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
+/* The upstream to dial is a new one (a new leader's address, read from
+ * etcd): the backoff the old one built up is forgotten, and a link that is
+ * down waiting for its next attempt is dialled now. Nothing otherwise. */
+void repl_edge_redial(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
 void repl_edge_on_bytes(repl_edge_t *e, const uint8_t *data, size_t len, uint64_t now_ms,
                         repl_actions_t *a);
 void repl_edge_on_disconnect(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a);
@@ -743,6 +747,8 @@ void repl_relay_start(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
 /* The upstream link: as repl_edge_on_*. */
 void repl_relay_up_connect(repl_relay_t *r, repl_peer_t p, uint64_t now_ms, repl_actions_t *a);
 void repl_relay_up_connect_failed(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);
+void repl_relay_up_redial(repl_relay_t *r, uint64_t now_ms,
+                          repl_actions_t *a); /* repl_edge_redial */
 void repl_relay_up_bytes(repl_relay_t *r, const uint8_t *data, size_t len, uint64_t now_ms,
                          repl_actions_t *a);
 void repl_relay_up_disconnect(repl_relay_t *r, uint64_t now_ms, repl_actions_t *a);

@@ -519,6 +519,13 @@ static int ha_config(const node_config_t *c, replica_config_t *rc)
         KV_LOG_ERROR("node", "--etcd: only an origin with --certs campaigns for leadership");
         return KV_ECONFIG;
     }
+    if (c->storage.sync != STOR_SYNC_ALWAYS) {
+        /* A leader answers a write once it and its standbys hold it; a
+         * candidate that may claim must still hold it after a power cut. */
+        KV_LOG_ERROR("node", "--etcd: origin candidates run with --sync always (an acknowledged "
+                             "write must be durable on the leader and on its standbys)");
+        return KV_ECONFIG;
+    }
     snprintf(rc->ha.cluster, sizeof rc->ha.cluster, "%s", c->ha_cluster);
     snprintf(rc->ha.name, sizeof rc->ha.name, "%s", c->ha_name[0] ? c->ha_name : c->name);
     if (c->ha_address[0]) {

@@ -11,6 +11,7 @@
  * the earliest of the next request and the deadline.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct ha_elect {
     char sync_key[SYNC_KEY_MAX_BYTES]; /* the leader's record of its standbys */
     int64_t guard_mod;                 /* its mod_revision when read before a claim */
     uint64_t pub_id;                   /* a ha_elect_publish in flight; 0: none */
+    bool restart_checked;              /* the first read looked for a key of its own */
     void (*pub_cb)(void *arg, bool ok);
     void *pub_arg;
     char value[VALUE_MAX_BYTES];
@@ -292,6 +294,25 @@ static void on_read(ha_elect_t *e, const ha_etcd_result_t *r)
         lead(e, r->kv.create_revision); /* a claim whose answer was lost did win */
         return;
     }
+    if (!e->restart_checked && r->kv.found && strcmp(r->kv.value, e->value) == 0) {
+        /* The key names this candidate - its name and address - under a
+         * lease it does not hold: it led before a restart, and the process
+         * that held the lease is gone (this one holds its address and its
+         * store). Revoking that lease frees the key now instead of when it
+         * expires. Only on the first read: later, a key of its own is one
+         * it won (above). */
+        e->restart_checked = true;
+        KV_LOG_INFO("ha",
+                    "%s: the leader key is this candidate's from before its restart: "
+                    "revoking lease %" PRId64,
+                    e->name, r->kv.lease);
+        drop_lease(e);
+        e->lease = r->kv.lease;
+        drop_lease(e);
+        plan(e, STEP_READ, now + e->retry_ms);
+        return;
+    }
+    e->restart_checked = true;
     seen_kv(e, &r->kv);
     if (r->kv.found) {
         drop_lease(e); /* someone leads */

@@ -11,7 +11,10 @@
  * renews the lease every lease_ms / KV_HA_RENEW_DIV and checks that the key
  * is still its own. Stepping down (ha_elect_stop) revokes the lease, which
  * deletes the key at once: the next candidate leads within one poll instead
- * of one lease.
+ * of one lease. A candidate whose first read finds the key naming itself -
+ * its name and address - under a lease it does not hold is a leader that
+ * was restarted (the process that held the lease is gone: this one holds
+ * its address and its store): it revokes that lease, for the same reason.
  *
  * The term is the key's create_revision. etcd's revision is one counter for
  * the whole store that every change raises; a new leader's key can only be

@@ -59,6 +59,11 @@ static void ha_follow(replica_t *r, const char *address)
     KV_LOG_INFO(REPLICA_LOG, "following the leader at %s", address);
     if (r->link) /* the link to the old leader: the core reconnects */
         replica__close_peer(r, r->link->id);
+    if (r->relay) { /* not after the backoff the dead leader built up */
+        repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+        repl_relay_up_redial(r->relay, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
 }
 
 static void ha_lead_until(replica_t *r, uint64_t until_ms)

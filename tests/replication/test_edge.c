@@ -1239,6 +1239,45 @@ static void test_backoff_round_of_upstreams(void **state)
     }
 }
 
+/* redial: a new upstream address forgets the backoff and dials now. */
+static void test_redial(void **state)
+{
+    (void)state;
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    c.reconnect_min_ms = 100;
+    c.reconnect_max_ms = 10000;
+    repl_edge_t *e;
+    assert_int_equal(repl_edge_create(&c, &e), 0);
+    tk_acts_t t;
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    uint64_t now = 1000;
+    repl_edge_start(e, now, &t.a);
+    for (int i = 0; i < 6; i++) { /* the old upstream is dead: 6 failures */
+        tk_acts_reset(&t, TK_ACTS_MAX);
+        repl_edge_on_connect_failed(e, now, &t.a);
+        now = repl_edge_deadline(e);
+        tk_acts_reset(&t, TK_ACTS_MAX);
+        repl_edge_tick(e, now, &t.a);
+    }
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    repl_edge_on_connect_failed(e, now, &t.a);
+    assert_true(repl_edge_deadline(e) - now >= 3200); /* 100 << 6, halved at least */
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    repl_edge_redial(e, now + 10, &t.a);
+    assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 1); /* at once */
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    repl_edge_on_connect_failed(e, now + 20, &t.a);
+    assert_true(repl_edge_deadline(e) - (now + 20) <= 100); /* the backoff starts over */
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    repl_edge_redial(e, now + 30, &t.a); /* down and waiting: dials again */
+    assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 1);
+    tk_acts_reset(&t, TK_ACTS_MAX);
+    repl_edge_redial(e, now + 40, &t.a); /* already dialling: nothing more */
+    assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 0);
+    repl_edge_destroy(e);
+}
+
 static void test_backoff_exponential_jittered_deterministic(void **state)
 {
     (void)state;
@@ -1438,6 +1477,7 @@ int main(void)
         cmocka_unit_test(test_write_deadline_cache),
         cmocka_unit_test(test_backoff_exponential_jittered_deterministic),
         cmocka_unit_test(test_backoff_round_of_upstreams),
+        cmocka_unit_test(test_redial),
         cmocka_unit_test(test_ack_coalescing),
         cmocka_unit_test(test_apply_queue_is_bounded),
         cmocka_unit_test(test_apply_failure_alarms),

@@ -1010,6 +1010,31 @@ static void test_claim_guard(void **state)
     assert_int_equal(F.txns_put, 1);
 }
 
+/* A leader killed and restarted at once (a supervisor) finds the key of
+ * its dead self - its name and address - and revokes that lease: the next
+ * leader is chosen within a few polls, not after the lease ran out. A
+ * candidate of another name never touches it. */
+static void test_restart_frees_own_key(void **state)
+{
+    (void)state;
+    candidate(0, 100);
+    candidate(1, 100);
+    run_until(F.now + 100);
+    int old = leader_index(), other = 1 - old;
+    assert_true(old >= 0);
+    unsigned revokes = F.revokes;
+    uint64_t killed = F.now;
+    kill_candidate(old);
+    run_until(F.now + 50);
+    assert_int_equal(F.revokes, revokes); /* the other one waits for the lease */
+    candidate(old, 100);
+    run_until(F.now + 600);
+    assert_int_equal(F.revokes, revokes + 1);
+    int now_lead = leader_index();
+    assert_true(now_lead == old || now_lead == other);
+    assert_true(C[now_lead].since_ms < killed + LEASE_MS / 2);
+}
+
 /* may_claim says no (a log behind what was acknowledged): the candidate
  * keeps following an empty key; once it says yes, it leads within a poll. */
 static void test_claim_held_back(void **state)
@@ -1044,6 +1069,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_decides_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_after_deposed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_guard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_frees_own_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_follower, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_rounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_lost, setup, teardown),
