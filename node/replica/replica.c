@@ -841,9 +841,13 @@ void replica_stop(replica_t *r)
     pthread_mutex_unlock(&r->lock);
     uv_thread_join(&r->thread);
     /* Storage work already queued finishes (a commit in progress completes);
-     * its completions are dropped: nobody is waiting any more. */
+     * its completions are dropped: nobody is waiting any more. A snapshot
+     * cut short leaves records never ingested: dropped, as its position
+     * was never written (the next start resets). */
     rworker_stop(&r->store_w);
     rworker_stop(&r->read_w);
+    stor_bulk_close(r->bulk);
+    r->bulk = NULL;
     /* Completions queued before `stopping` was seen: drop them (snapshot
      * frames among them release their streams), then wait for streams. */
     pthread_mutex_lock(&r->lock);
