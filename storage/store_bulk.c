@@ -44,12 +44,12 @@ struct stor_bulk {
     char *dir;                  /* <store path>/bulk */
     char *file;                 /* the file being written (valid while w) */
     size_t file_cap;
-    uint64_t file_no;    /* names files apart within this handle */
-    size_t records;      /* in the current file */
-    uint64_t bytes;      /* key and value bytes in the current file */
-    uint64_t ingested;   /* records ingested by this handle */
-    int failed;          /* an add or an ingest failed: what every later call returns */
-    uint8_t *val;        /* scratch: one encoded record */
+    uint64_t file_no;  /* names files apart within this handle */
+    size_t records;    /* in the current file */
+    uint64_t bytes;    /* key and value bytes in the current file */
+    uint64_t ingested; /* records ingested by this handle */
+    int failed;        /* an add or an ingest failed: what every later call returns */
+    uint8_t *val;      /* scratch: one encoded record */
     size_t val_cap;
     char last[STOR__KEY_BUF_BYTES]; /* the last key added (any file of this handle) */
     size_t last_len;
