@@ -24,6 +24,15 @@
  * snapshot, as a crash mid-snapshot always did. Under --sync always that
  * is one fsync per snapshot instead of one per chunk.
  *
+ * A chunk of records only, above every key before it (the origin streams
+ * them in the records column family's order), skips the memtable: its
+ * records go into the bulk load's SST file (storage/store.h, bulk loads),
+ * ingested whole every REPLICA_BULK_FILE_BYTES and before any other
+ * apply, and the chunk's commit writes only the position, whose hlc_last
+ * then covers records before they are ingested. The apply that ends the
+ * snapshot ingests the rest, then records the position. A chunk that
+ * breaks the order takes the commit path, after what the load holds.
+ *
  * The mutations of a PERSIST or an APPLY are borrowed, not copied: the core
  * keeps them (and the bytes they point to, unchanged) until the job's
  * completion is reported (replication/repl.h, "Ownership"), and it outlives

@@ -71,7 +71,7 @@ static void fx_reopen(fx_t *f)
 
 /* Keys and values of the test records: k0000.. in NS1, then NS2. */
 typedef struct {
-    char key[NREC][16];
+    char key[NREC][24];
     char val[NREC][24];
     stor_mutation_t m[NREC];
 } recs_t;
