@@ -693,8 +693,10 @@ int replica__create_core(replica_t *r)
     ec.seed = r->cfg.node_id;
     ec.software = EDGEKV_VERSION;
     memcpy(ec.history_id, history, sizeof ec.history_id);
-    if (r->cfg.role == REPLICA_EDGE)
+    if (r->cfg.role == REPLICA_EDGE) {
+        ec.apply_merge_max_muts = REPLICA_APPLY_MERGE_MAX_MUTS;
         return repl_edge_create(&ec, &r->edge);
+    }
     repl_relay_config_t rc_;
     repl_relay_config_default(&rc_);
     rc_.up = ec;

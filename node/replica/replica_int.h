@@ -33,6 +33,12 @@
 /* Commits of up to this many records write them through to the read
  * cache; larger ones (a backlog) only invalidate (replica_work.c). */
 #define REPLICA_WRITE_THROUGH_MAX_RECORDS 64
+/* Edge: queued batches that follow each other are applied as one commit
+ * of up to this many mutations (repl_edge_config_t.apply_merge_max_muts):
+ * a catch-up's worker then goes from one commit to the next without
+ * waiting for the loop between frames, and each commit's fixed costs (the
+ * WAL write, the position, the handoff) are paid once per 8 frames. */
+#define REPLICA_APPLY_MERGE_MAX_MUTS (8u * KV_REPL_BATCH_MAX_MUTS)
 /* Edge: a snapshot's records are ingested in files of about this size
  * (replica_work.c). Fewer files mean fewer WAL syncs and ingests; each
  * file is built on disk, so the size costs no memory. */
