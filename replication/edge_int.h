@@ -167,6 +167,11 @@ struct repl_edge {
     size_t q_head, q_n, q_cap;
     size_t q_bytes;
     bool q_inflight; /* the head step is with storage (runs across links) */
+    /* Queue items in the step in flight (1 unless merged, see
+     * repl_edge_config_t.apply_merge_max_muts) and the merged mutations'
+     * array (NULL unless merged). */
+    size_t q_inflight_items;
+    repl_mutation_t *q_merged;
 
     /* Progress acks. */
     uint64_t acked_sent;

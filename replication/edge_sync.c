@@ -38,8 +38,16 @@ static void q_pop(repl_edge_t *e)
     e->q_n--;
 }
 
+static void q_merged_free(repl_edge_t *e)
+{
+    kv_free(e->q_merged);
+    e->q_merged = NULL;
+    e->q_inflight_items = 0;
+}
+
 void repl__edge_queue_free(repl_edge_t *e)
 {
+    q_merged_free(e);
     while (e->q_n > 0)
         q_pop(e);
     kv_free(e->q);
@@ -50,6 +58,7 @@ void repl__edge_queue_free(repl_edge_t *e)
 
 eitem_t *repl__edge_step_inflight(repl_edge_t *e)
 {
+    KV_ASSERT(!e->q_inflight || e->q_inflight_items == 1); /* a relay never merges */
     return e->q_inflight ? q_at(e, 0) : NULL;
 }
 
@@ -59,24 +68,66 @@ static bool q_admit(const repl_edge_t *e, size_t bytes)
            (e->q_n == 0 || e->q_bytes + bytes <= KV_REPL_APPLY_QUEUE_MAX_BYTES);
 }
 
-/* Start the head step if none is in flight. */
+/* Queue items from the head that may go to storage as one APPLY: batches
+ * (or snapshot chunks) that follow each other, up to apply_merge_max_muts
+ * mutations; *n gets their mutations. At least the head. */
+static size_t q_mergeable(repl_edge_t *e, size_t *n)
+{
+    const eitem_t *h = q_at(e, 0);
+    size_t k = 1, max = e->cfg.apply_merge_max_muts;
+    *n = h->n;
+    if (h->reset || h->set_history || max <= 1)
+        return 1;
+    for (; k < e->q_n; k++) {
+        const eitem_t *it = q_at(e, k);
+        if (it->reset || it->set_history || (it->seq == 0) != (h->seq == 0) || *n + it->n > max)
+            break;
+        *n += it->n;
+    }
+    return k;
+}
+
+/* The mutations of the first k items in one array (e->q_merged); NULL
+ * without memory (then the head goes alone). */
+static const repl_mutation_t *q_merge(repl_edge_t *e, size_t k, size_t n)
+{
+    size_t off = 0;
+    if (!(e->q_merged = kv_malloc(n * sizeof *e->q_merged)))
+        return NULL;
+    for (size_t i = 0; i < k; i++) {
+        const eitem_t *it = q_at(e, i);
+        memcpy(e->q_merged + off, it->muts, it->n * sizeof *it->muts);
+        off += it->n;
+    }
+    return e->q_merged;
+}
+
+/* Start the head step (merged with those behind it when it may) if none
+ * is in flight. */
 static void q_next(repl_edge_t *e, repl_actions_t *a)
 {
     if (e->q_inflight || e->q_n == 0)
         return;
-    const eitem_t *it = q_at(e, 0);
+    size_t n = 0, k = q_mergeable(e, &n);
+    const repl_mutation_t *merged = k > 1 ? q_merge(e, k, n) : NULL;
+    if (!merged) {
+        k = 1;
+        n = q_at(e, 0)->n;
+    }
+    const eitem_t *it = q_at(e, 0), *last = q_at(e, k - 1);
     repl_action_t act = {.kind = it->reset ? REPL_ACT_RESET : REPL_ACT_APPLY};
     if (it->reset) {
         act.u.reset.reason = it->reason;
         act.u.reset.diverged = it->diverged;
     } else {
-        act.u.apply.muts = it->muts;
-        act.u.apply.n = it->n;
-        act.u.apply.seq = it->seq;
-        act.u.apply.version = it->version;
+        act.u.apply.muts = merged ? merged : it->muts;
+        act.u.apply.n = n;
+        act.u.apply.seq = last->seq;
+        act.u.apply.version = last->version;
         act.u.apply.history_id = it->set_history ? e->origin_history : NULL;
         act.u.apply.term = e->term;
     }
+    e->q_inflight_items = k;
     e->q_inflight = true;
     repl__out_emit(&e->out, a, &act, NULL);
 }
@@ -364,6 +415,7 @@ void repl__edge_probe(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 static void edge__storage_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
     repl__emit_alarm(&e->out, a, "edge storage failed to apply: replication paused");
+    q_merged_free(e);
     while (e->q_n > 0)
         q_pop(e);
     e->q_inflight = false;
@@ -374,7 +426,9 @@ static void edge__storage_failed(repl_edge_t *e, uint64_t now_ms, repl_actions_t
 /* A step finished: start the next, say Hello if it was waiting, ack. */
 static void edge__step_done(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
-    q_pop(e);
+    for (size_t i = e->q_inflight_items; i > 0; i--)
+        q_pop(e);
+    q_merged_free(e);
     e->q_inflight = false;
     q_next(e, a);
     if (e->state == ESTATE_HELLO_PENDING && e->q_n == 0)
@@ -399,12 +453,12 @@ void repl_edge_reset_done(repl_edge_t *e, int rc, uint64_t now_ms, repl_actions_
 void repl_edge_applied(repl_edge_t *e, int rc, uint64_t seq, uint64_t now_ms, repl_actions_t *a)
 {
     repl__edge_begin(e);
-    KV_ASSERT(e->q_inflight && !q_at(e, 0)->reset && q_at(e, 0)->seq == seq);
+    KV_ASSERT(e->q_inflight && !q_at(e, 0)->reset && q_at(e, e->q_inflight_items - 1)->seq == seq);
     if (rc != 0) {
         edge__storage_failed(e, now_ms, a);
         return;
     }
-    const eitem_t *it = q_at(e, 0);
+    const eitem_t *it = q_at(e, e->q_inflight_items - 1); /* a merged step's last */
     if (it->seq) {
         e->applied_seq = it->seq;
         e->applied_version = it->version;

@@ -585,6 +585,13 @@ typedef struct {
     const char *software; /* sent in every Hello, as the origin's */
     /* The largest term seen, as stored with the position ("Terms"). */
     uint64_t term;
+    /* Queued batches (or snapshot chunks) that follow each other go to
+     * storage as one APPLY of up to this many mutations, so a backlog
+     * costs one storage step per many frames. 0 or 1 (the default): one
+     * frame per APPLY. Not for a relay's upstream part (it logs each
+     * frame as it came). The APPLY's muts then point into an array the
+     * core owns until the step's completion, as always. */
+    size_t apply_merge_max_muts;
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */

@@ -425,6 +425,8 @@ int stor_open(const stor_options_t *o, stor_t **out)
     }
     if (rc == 0)
         rc = stor__ns_load(s);
+    if (rc == 0 && !s->read_only)
+        stor__bulk_sweep(s);
     if (rc == 0 && s->sync == STOR_SYNC_BATCH && !s->read_only)
         rc = stor__sync_start(s);
     if (rc) {

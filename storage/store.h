@@ -332,6 +332,53 @@ typedef struct {
  * bounded: an iterator, one record copied at a time. */
 int stor_snapshot_next(stor_snap_t *snap, stor_snap_item_t *item);
 
+/* ---- replication: bulk loads (store_bulk.c) -------------------------------- */
+
+/* Records written straight into sorted files (RocksDB SstFileWriter) and
+ * added to the records column family whole (IngestExternalFile), without
+ * the memtable, the WAL or an LWW read: for a snapshot streamed into a
+ * store just reset, whose records come in key order, each key once. The
+ * caller promises what stor_commit_t.keys_absent promises (no key added is
+ * stored); a broken promise breaks LWW.
+ *
+ * Records added are invisible until stor_bulk_ingest, which makes them
+ * visible and durable at once; it first syncs the WAL, so every write made
+ * before it is durable before they are (a crash keeps the store as it was
+ * before the ingest, or that plus the whole file, never the file without
+ * the reset or the state written before it). Records added but not
+ * ingested are dropped by stor_bulk_close and by a crash (the next
+ * stor_open deletes the file).
+ *
+ * One thread at a time per handle; other writers may run beside it (none
+ * may write the keys it adds). Close it before stor_close. */
+typedef struct stor_bulk stor_bulk_t;
+
+/* 0, KV_EINVAL (a read-only store), -ENOMEM or -errno (the directory). */
+int stor_bulk_open(stor_t *s, stor_bulk_t **out);
+/* Drop what was not ingested; NULL is a no-op. */
+void stor_bulk_close(stor_bulk_t *b);
+
+/* Add n records (muts borrow for the call). Keys (ns id + key) must be
+ * strictly ascending, within the call and above every key this handle
+ * added before. KV_EINVAL when one is not, or a mutation is malformed:
+ * nothing was added and the handle is unchanged (the caller may write
+ * these records another way). Another error (-ENOMEM, KV_EIO) drops the
+ * records added since the last ingest, and every later add and ingest of
+ * the handle returns it. */
+int stor_bulk_add(stor_bulk_t *b, const stor_mutation_t *muts, size_t n);
+
+/* Key and value bytes added since the last ingest (0 for NULL). */
+uint64_t stor_bulk_pending_bytes(const stor_bulk_t *b);
+
+/* Ingest what was added since the last ingest (0 when nothing was): the
+ * WAL synced, then the file linked into the store, durable and visible
+ * when this returns 0. On an error nothing of the file is in the store;
+ * the handle keeps failing as stor_bulk_add says. */
+int stor_bulk_ingest(stor_bulk_t *b);
+
+/* Records this handle ingested so far. */
+uint64_t stor_bulk_ingested(const stor_bulk_t *b);
+
 /* ---- replication: reset and digest ---------------------------------------- */
 
 /* Wipe the replica before a snapshot is applied: one batch that range-

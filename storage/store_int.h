@@ -7,8 +7,8 @@
  * listing), store_ns.c (namespaces and their in-memory mirror),
  * store_commit.c (the atomic commit every write goes through but
  * stor_apply), store_log.c (the replication log), store_snap.c (snapshots
- * and reset), store_digest.c (the convergence digest) and
- * store_checkpoint.c (checkpoints for backups).
+ * and reset), store_digest.c (the convergence digest), store_bulk.c (bulk
+ * loads by SST ingest) and store_checkpoint.c (checkpoints for backups).
  */
 #ifndef STOR_STORE_INT_H
 #define STOR_STORE_INT_H
@@ -87,6 +87,9 @@ struct stor {
 /* If err is set: log it with `what`, rocksdb_free it, return KV_EIO.
  * Else 0. */
 int stor__err(char *err, const char *what);
+
+/* store_bulk.c: delete the files an interrupted bulk load left (open). */
+void stor__bulk_sweep(const stor_t *s);
 
 /* Write a batch with the store's sync policy. 0 or KV_EIO. */
 int stor__write(stor_t *s, rocksdb_writebatch_t *wb);

@@ -701,8 +701,10 @@ int replica__create_core(replica_t *r)
     ec.reconnect_round = r->cfg.upstream_count; /* try each upstream before backing off */
     ec.software = EDGEKV_VERSION;
     memcpy(ec.history_id, history, sizeof ec.history_id);
-    if (r->cfg.role == REPLICA_EDGE)
+    if (r->cfg.role == REPLICA_EDGE) {
+        ec.apply_merge_max_muts = REPLICA_APPLY_MERGE_MAX_MUTS;
         return repl_edge_create(&ec, &r->edge);
+    }
     repl_relay_config_t rc_;
     repl_relay_config_default(&rc_);
     rc_.up = ec;
@@ -849,9 +851,13 @@ void replica_stop(replica_t *r)
     pthread_mutex_unlock(&r->lock);
     uv_thread_join(&r->thread);
     /* Storage work already queued finishes (a commit in progress completes);
-     * its completions are dropped: nobody is waiting any more. */
+     * its completions are dropped: nobody is waiting any more. A snapshot
+     * cut short leaves records never ingested: dropped, as its position
+     * was never written (the next start resets). */
     rworker_stop(&r->store_w);
     rworker_stop(&r->read_w);
+    stor_bulk_close(r->bulk);
+    r->bulk = NULL;
     /* Completions queued before `stopping` was seen: drop them (snapshot
      * frames among them release their streams), then wait for streams. */
     pthread_mutex_lock(&r->lock);

@@ -33,6 +33,16 @@
 /* Commits of up to this many records write them through to the read
  * cache; larger ones (a backlog) only invalidate (replica_work.c). */
 #define REPLICA_WRITE_THROUGH_MAX_RECORDS 64
+/* Edge: queued batches that follow each other are applied as one commit
+ * of up to this many mutations (repl_edge_config_t.apply_merge_max_muts):
+ * a catch-up's worker then goes from one commit to the next without
+ * waiting for the loop between frames, and each commit's fixed costs (the
+ * WAL write, the position, the handoff) are paid once per 8 frames. */
+#define REPLICA_APPLY_MERGE_MAX_MUTS (8u * KV_REPL_BATCH_MAX_MUTS)
+/* Edge: a snapshot's records are ingested in files of about this size
+ * (replica_work.c). Fewer files mean fewer WAL syncs and ingests; each
+ * file is built on disk, so the size costs no memory. */
+#define REPLICA_BULK_FILE_BYTES (64u * 1024u * 1024u)
 /* Snapshot streams at once; more edges wait for a slot (the core retries). */
 #define REPLICA_SNAPSHOTS_MAX 4
 /* Unflushed snapshot bytes per stream before the streamer waits. */
@@ -189,6 +199,10 @@ struct replica {
     /* Worker thread only: the store was reset and has taken only snapshot
      * chunks since (replica_work.c, LWW reads). */
     bool snap_fresh;
+    /* Worker thread only: the snapshot's records on their way into SST
+     * files (storage/store.h, bulk loads), from its first chunk of records
+     * to the apply that ends it; NULL otherwise. */
+    stor_bulk_t *bulk;
     /* Edge: the core's staleness verdict (repl_edge_fresh_until), written
      * by the replication loop, read by the HTTP threads on every answer;
      * both are times of replica__now_ms (monotonic), judged against it. */

@@ -24,6 +24,15 @@
  * snapshot, as a crash mid-snapshot always did. Under --sync always that
  * is one fsync per snapshot instead of one per chunk.
  *
+ * A chunk of records only, above every key before it (the origin streams
+ * them in the records column family's order), skips the memtable: its
+ * records go into the bulk load's SST file (storage/store.h, bulk loads),
+ * ingested whole every REPLICA_BULK_FILE_BYTES and before any other
+ * apply, and the chunk's commit writes only the position, whose hlc_last
+ * then covers records before they are ingested. The apply that ends the
+ * snapshot ingests the rest, then records the position. A chunk that
+ * breaks the order takes the commit path, after what the load holds.
+ *
  * The mutations of a PERSIST or an APPLY are borrowed, not copied: the core
  * keeps them (and the bytes they point to, unchanged) until the job's
  * completion is reported (replication/repl.h, "Ownership"), and it outlives
@@ -516,6 +525,34 @@ typedef struct {
     int rc;
 } apply_job_t;
 
+/* A snapshot chunk of records only, into a store just reset: into the
+ * bulk load's file (opened by the first such chunk). 0 when they went in;
+ * KV_EINVAL when they cannot (not above the keys before them: the chunk is
+ * committed as usual); another code fails the apply. */
+static int apply_bulk_add(replica_t *r, const commit_arrays_t *c)
+{
+    int rc = r->bulk ? 0 : stor_bulk_open(r->cfg.store, &r->bulk);
+    if (rc == 0)
+        rc = stor_bulk_add(r->bulk, c->recs, c->nrecs);
+    if (rc == KV_EINVAL && r->bulk) {
+        int ingest_rc = stor_bulk_ingest(r->bulk); /* what came before it first */
+        rc = ingest_rc ? ingest_rc : KV_EINVAL;
+    }
+    return rc;
+}
+
+/* Ingest what the bulk load holds; at the end of the snapshot (any apply
+ * but a chunk into the reset store) close it too. */
+static int apply_bulk_flush(replica_t *r, bool end)
+{
+    int rc = stor_bulk_ingest(r->bulk);
+    if (end || rc != 0) {
+        stor_bulk_close(r->bulk);
+        r->bulk = NULL;
+    }
+    return rc;
+}
+
 static void apply_run(rjob_t *j)
 {
     apply_job_t *p = (apply_job_t *)j;
@@ -525,6 +562,7 @@ static void apply_run(rjob_t *j)
     uint64_t stored_max = r->pos.hlc_last; /* before this batch's */
     bool chunk = p->seq == 0 && !p->set_history;
     bool into_reset = chunk && r->snap_fresh; /* a snapshot chunk into a reset store */
+    bool bulk = false;
     uint8_t posbuf[STATE_POSITION_MAX_BYTES];
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
@@ -545,6 +583,18 @@ static void apply_run(rjob_t *j)
     if (p->term > pos.term || p->set_history) /* a new history's terms start afresh */
         pos.term = p->term;
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
+    /* A chunk of records only goes to the bulk load; the commit below
+     * then writes the position alone, whose hlc_last covers them before
+     * they are ingested. Anything else ingests what the load holds first,
+     * so the position that ends a snapshot is written after its data. */
+    if (c.rc == 0 && into_reset && c.nrecs > 0 && c.nrecs == p->m.n) {
+        int rc = apply_bulk_add(r, &c);
+        if (rc != 0 && rc != KV_EINVAL)
+            c.rc = rc;
+        bulk = rc == 0;
+    } else if (c.rc == 0 && r->bulk) {
+        c.rc = apply_bulk_flush(r, !into_reset);
+    }
     c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
     if ((p->rc = c.rc) != 0) {
         arrays_free(&c);
@@ -561,7 +611,7 @@ static void apply_run(rjob_t *j)
         p->rc = -ENOMEM;
     } else {
         stor_commit_t cm = {.muts = c.recs,
-                            .n_muts = c.nrecs,
+                            .n_muts = bulk ? 0 : c.nrecs,
                             .mut_results = rec_res,
                             .ns = c.ns,
                             .n_ns = c.nns,
@@ -573,6 +623,8 @@ static void apply_run(rjob_t *j)
                             .keys_absent = into_reset,
                             .no_sync = into_reset};
         p->rc = stor_commit(r->cfg.store, &cm);
+        if (p->rc == 0 && bulk && stor_bulk_pending_bytes(r->bulk) >= REPLICA_BULK_FILE_BYTES)
+            p->rc = apply_bulk_flush(r, false);
         if (p->rc == 0) {
             if (r->snap_fresh && !chunk)
                 cache_clear(r->cfg.cache); /* the chunks did not publish */
@@ -641,7 +693,7 @@ void replica__apply(replica_t *r, const repl_action_t *act)
     /* The core has one storage step in flight at a time, so the worker is
      * idle now and running it here keeps the order. Its completion still
      * goes through the queue: the core is not re-entered from a dispatch. */
-    if (r->cfg.apply_inline && p->m.n <= REPLICA_INLINE_APPLY_MAX_MUTS) {
+    if (r->cfg.apply_inline && p->m.n <= REPLICA_INLINE_APPLY_MAX_MUTS && !r->bulk) {
         apply_run(&p->job);
         replica__complete(r, &p->job);
         return;
@@ -658,6 +710,8 @@ static void reset_run(rjob_t *j)
 {
     static const char *const keep[] = {STATE_IDENTITY};
     simple_job_t *p = (simple_job_t *)j;
+    stor_bulk_close(j->r->bulk); /* what an earlier snapshot left unfinished */
+    j->r->bulk = NULL;
     p->rc = stor_reset(j->r->cfg.store, keep, sizeof keep / sizeof keep[0]);
     if (p->rc == 0) {
         /* The stored position went with the data; the highest timestamp

@@ -48,6 +48,20 @@ static void ex_init(ex_t *x, const char *hist, uint64_t applied)
     tk_acts_reset(&x->t, TK_ACTS_MAX);
 }
 
+/* ex_init with queued batches merged into APPLYs of up to `merge` muts. */
+static void ex_init_merge(ex_t *x, const char *hist, uint64_t applied, size_t merge)
+{
+    memset(x, 0, sizeof *x);
+    repl_edge_config_t c;
+    tk_edge_config(&c, 101);
+    c.wall_ctx = &x->skew;
+    memcpy(c.history_id, hist, strlen(hist) + 1);
+    c.applied_seq = applied;
+    c.apply_merge_max_muts = merge;
+    assert_int_equal(repl_edge_create(&c, &x->e), 0);
+    tk_acts_reset(&x->t, TK_ACTS_MAX);
+}
+
 static void ex_free(ex_t *x)
 {
     repl_edge_destroy(x->e);
@@ -575,6 +589,71 @@ static void test_origin_behind_after_lost_tail_snapshots(void **state)
     f = ex_sent(&x);
     assert_null(f->hello->applied_version);
     frame_free(f);
+    ex_free(&x);
+}
+
+/* apply_merge_max_muts: batches queued behind the step in flight go to
+ * storage as one APPLY, up to the cap, its seq and version the last's;
+ * snapshot chunks merge with chunks, never with the end or the tail. */
+static void test_batches_merge(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init_merge(&x, TK_HIST_A, 5, 5);
+    ex_live(&x, 5, 1000);
+    ex_batch(&x, 6, 7, 1000);
+    const repl_action_t *ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->u.apply.n, 2); /* nothing behind it */
+    ex_batch(&x, 8, 9, 1001);
+    ex_batch(&x, 10, 11, 1001);
+    ex_batch(&x, 12, 14, 1001);
+    assert_int_equal(x.t.a.n, 0);
+    repl_edge_applied(x.e, 0, 7, 1002, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->u.apply.n, 4); /* 12..14 would pass the cap of 5 */
+    assert_int_equal(ap->u.apply.seq, 11);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(ap->u.apply.muts[i].seq, 8 + i);
+    assert_memory_equal(ap->u.apply.muts[3].op.key, "k11", 3);
+    assert_int_equal(ap->u.apply.version.hlc, ap->u.apply.muts[3].version.hlc);
+    repl_edge_applied(x.e, 0, 11, 1003, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->u.apply.n, 3);
+    assert_int_equal(ap->u.apply.seq, 14);
+    repl_edge_applied(x.e, 0, 14, 1004, ex_a(&x));
+    repl_edge_status_t st;
+    repl_edge_status(x.e, 1004, &st);
+    assert_int_equal(st.applied_seq, 14);
+    ex_free(&x);
+
+    /* A snapshot: two chunks behind the reset go as one, then the end. */
+    ex_init_merge(&x, "", 0, 100);
+    ex_connect(&x, 1, 2000);
+    ex_welcome(&x, TK_HIST_A, EDGEKV__WELCOME__MODE__SNAPSHOT, 4, 0, 2000);
+    ex_one(&x, REPL_ACT_RESET);
+    ex_muts_frame(&x, true, 1, 2, 0, 2001);
+    ex_muts_frame(&x, true, 3, 4, 0, 2001);
+    uint8_t *b;
+    size_t len;
+    assert_int_equal(repl_wire_snapshot_end(4, KV_VERSION_ZERO, TK_HIST_A, &b, &len), 0);
+    repl_edge_on_bytes(x.e, b, len, 2001, ex_a(&x));
+    kv_free(b);
+    ex_batch(&x, 5, 5, 2001);
+    assert_int_equal(x.t.a.n, 0);
+    repl_edge_reset_done(x.e, 0, 2002, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->u.apply.n, 4);
+    assert_int_equal(ap->u.apply.seq, 0);
+    assert_null(ap->u.apply.history_id);
+    repl_edge_applied(x.e, 0, 0, 2003, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->u.apply.n, 0);
+    assert_int_equal(ap->u.apply.seq, 4);
+    assert_string_equal(ap->u.apply.history_id, TK_HIST_A);
+    repl_edge_applied(x.e, 0, 4, 2004, ex_a(&x));
+    ap = ex_one(&x, REPL_ACT_APPLY);
+    assert_int_equal(ap->u.apply.n, 1);
+    assert_int_equal(ap->u.apply.seq, 5);
     ex_free(&x);
 }
 
@@ -1457,6 +1536,7 @@ int main(void)
         cmocka_unit_test(test_connect_and_hello),
         cmocka_unit_test(test_lost_connect_is_retried),
         cmocka_unit_test(test_batches_apply_in_order_and_ack),
+        cmocka_unit_test(test_batches_merge),
         cmocka_unit_test(test_gap_closes_and_backs_off),
         cmocka_unit_test(test_protocol_window),
         cmocka_unit_test(test_software_names),
