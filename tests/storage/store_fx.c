@@ -5,7 +5,11 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+
+#include "kv_err.h"
+#include "kv_mem.h"
 
 /* Open descriptors nftw may hold while it walks. */
 #define STORE_FX_WALK_FDS 16
@@ -41,4 +45,39 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 void store_fx_rmtree(const char *dir)
 {
     nftw(dir, rm_entry, STORE_FX_WALK_FDS, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *store_fx_value(stor_t *s, const char *ns, const char *key, char *buf, size_t cap)
+{
+    stor_blob_t *b = NULL;
+    int rc = stor_get(s, ns, key, strlen(key), &b);
+    if (rc != 0) {
+        snprintf(buf, cap, "<error %d>", rc);
+        return buf;
+    }
+    if (!b)
+        return "";
+    stor_record_t r;
+    stor_blob_record(b, &r);
+    if (r.tombstone)
+        snprintf(buf, cap, "<del>");
+    else
+        snprintf(buf, cap, "%.*s", (int)r.value_len, (const char *)r.value);
+    stor_blob_unref(b);
+    return buf;
+}
+
+const char *store_fx_state(stor_t *s, const char *name, char *buf, size_t cap)
+{
+    char *v = NULL;
+    int rc = stor_state_get(s, name, &v, NULL);
+    if (rc == KV_ENOTFOUND)
+        return "<none>";
+    if (rc != 0) {
+        snprintf(buf, cap, "<error %d>", rc);
+        return buf;
+    }
+    snprintf(buf, cap, "%s", v);
+    kv_free(v);
+    return buf;
 }

@@ -20,6 +20,14 @@ int store_fx_mkdir(char *dir, const char *stem);
  * 4 MiB write buffer. path must outlive the options. */
 void store_fx_options(stor_options_t *o, const char *path);
 
+/* The stored value of key as a string into buf ("" for none, "<del>" for
+ * a tombstone, "<error N>" when the read failed: a test comparing strings
+ * sees it). Returns buf or "". */
+const char *store_fx_value(stor_t *s, const char *ns, const char *key, char *buf, size_t cap);
+
+/* A state entry as a string into buf ("<none>" when absent, "<error N>"). */
+const char *store_fx_state(stor_t *s, const char *name, char *buf, size_t cap);
+
 /* Remove dir and everything under it (symbolic links are not followed). */
 void store_fx_rmtree(const char *dir);
 

@@ -99,23 +99,6 @@ static int del(stor_t *s, const char *ns, const char *key, uint64_t hlc, uint32_
     return stor_apply(s, ns, key, strlen(key), &r);
 }
 
-/* The stored value of key as a string ("" for none), tombstones as "<del>". */
-static const char *value_of(stor_t *s, const char *ns, const char *key, char *buf, size_t cap)
-{
-    stor_blob_t *b = NULL;
-    assert_int_equal(stor_get(s, ns, key, strlen(key), &b), 0);
-    if (!b)
-        return "";
-    stor_record_t r;
-    stor_blob_record(b, &r);
-    if (r.tombstone)
-        snprintf(buf, cap, "<del>");
-    else
-        snprintf(buf, cap, "%.*s", (int)r.value_len, (const char *)r.value);
-    stor_blob_unref(b);
-    return buf;
-}
-
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
@@ -178,22 +161,22 @@ static void test_lww(void **state)
     assert_int_equal(put(f->s, NS1, "k", 10, 1, "a", 0), 0);
     /* Older: refused, value unchanged. */
     assert_int_equal(put(f->s, NS1, "k", 5, 9, "b", 0), KV_ESTALE);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "a");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "a");
     /* Equal version: refused even with a different value. */
     assert_int_equal(put(f->s, NS1, "k", 10, 1, "c", 0), KV_ESTALE);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "a");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "a");
     /* Same hlc, higher node id wins; lower loses, whatever the value. */
     assert_int_equal(put(f->s, NS1, "k", 10, 2, "d", 0), 0);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "d");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "d");
     assert_int_equal(put(f->s, NS1, "k", 10, 1, "zzzz", 0), KV_ESTALE);
     assert_int_equal(put(f->s, NS1, "k", 10, 2, "zzzz", 0), KV_ESTALE);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "d");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "d");
     /* The zero version is never newer than nothing. */
     assert_int_equal(put(f->s, NS1, "z", 0, 0, "x", 0), KV_ESTALE);
-    assert_string_equal(value_of(f->s, NS1, "z", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "z", buf, sizeof(buf)), "");
     /* Newer hlc wins over a higher node id. */
     assert_int_equal(put(f->s, NS1, "k", 11, 0, "e", 0), 0);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "e");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "e");
 }
 
 static void test_tombstone(void **state)
@@ -214,9 +197,9 @@ static void test_tombstone(void **state)
     stor_blob_unref(b);
     /* A write older than the tombstone stays dead (a replayed stream). */
     assert_int_equal(put(f->s, NS1, "k", 15, 3, "old", 0), KV_ESTALE);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "<del>");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "<del>");
     assert_int_equal(put(f->s, NS1, "k", 21, 0, "back", 0), 0);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "back");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "back");
 }
 
 static stor_mutation_t mut(const char *ns, const char *key, uint64_t hlc, const char *val)
@@ -249,10 +232,10 @@ static void test_batch(void **state)
     assert_int_equal(res[4], 0);
     assert_int_equal(res[5], 0);
     assert_int_equal(res[6], 0);
-    assert_string_equal(value_of(f->s, NS1, "k1", buf, sizeof(buf)), "fresh");
-    assert_string_equal(value_of(f->s, NS1, "k2", buf, sizeof(buf)), "new");
-    assert_string_equal(value_of(f->s, NS1, "k3", buf, sizeof(buf)), "four");
-    assert_string_equal(value_of(f->s, NS2, "k1", buf, sizeof(buf)), "ns2");
+    assert_string_equal(store_fx_value(f->s, NS1, "k1", buf, sizeof(buf)), "fresh");
+    assert_string_equal(store_fx_value(f->s, NS1, "k2", buf, sizeof(buf)), "new");
+    assert_string_equal(store_fx_value(f->s, NS1, "k3", buf, sizeof(buf)), "four");
+    assert_string_equal(store_fx_value(f->s, NS2, "k1", buf, sizeof(buf)), "ns2");
 
     /* All stale: nothing to write, still success. */
     assert_int_equal(stor_apply_batch(f->s, m, 1, res), 0);
@@ -261,7 +244,7 @@ static void test_batch(void **state)
     stor_mutation_t bad[] = {mut(NS1, "k9", 50, "x"),
                              mut("not-hex-not-hex-not-hex-not-hex!", "k", 1, "y")};
     assert_int_equal(stor_apply_batch(f->s, bad, 2, NULL), KV_EINVAL);
-    assert_string_equal(value_of(f->s, NS1, "k9", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k9", buf, sizeof(buf)), "");
     assert_int_equal(stor_apply_batch(f->s, NULL, 0, NULL), 0);
 }
 
@@ -598,7 +581,7 @@ static void test_reopen(void **state)
     assert_int_equal(stor_ns_create(f->s, "acct", "title", (kv_version_t){9, 1}, NULL, &ns), 0);
     assert_int_equal(stor_state_put(f->s, "history", "h-1", 3), 0);
     fx_reopen(f);
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "kept");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "kept");
     assert_int_equal(put(f->s, NS1, "k", 3, 1, "again", 0), KV_ESTALE);
     stor_ns_t got;
     assert_int_equal(stor_ns_get(f->s, ns.id, &got), 0);
@@ -631,7 +614,7 @@ static void test_compaction_filter(void **state)
     int64_t keep_ms = f->o.tombstone_retention_s * 1000;
     assert_int_equal(del(f->s, NS1, "old-del", hlc_at_ms(ms - keep_ms - 60000), 1), 0);
     assert_int_equal(del(f->s, NS1, "new-del", hlc_at_ms(ms), 1), 0);
-    assert_string_equal(value_of(f->s, NS1, "expired", buf, sizeof(buf)), "x");
+    assert_string_equal(store_fx_value(f->s, NS1, "expired", buf, sizeof(buf)), "x");
     /* A value in a blob file is filtered too (RocksDB fetches it for us). */
     char *bigval = malloc(4 * KV_BLOB_MIN_BYTES + 1);
     memset(bigval, 'b', 4 * KV_BLOB_MIN_BYTES);
@@ -647,15 +630,15 @@ static void test_compaction_filter(void **state)
     assert_int_equal(b->len, STOR_RECORD_HEADER_BYTES + 4 * KV_BLOB_MIN_BYTES);
     stor_blob_unref(b);
     free(bigval);
-    assert_string_equal(value_of(f->s, NS1, "r", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS1, "expired", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS1, "future", buf, sizeof(buf)), "x");
-    assert_string_equal(value_of(f->s, NS1, "forever", buf, sizeof(buf)), "x");
-    assert_string_equal(value_of(f->s, NS1, "old-del", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS1, "new-del", buf, sizeof(buf)), "<del>");
+    assert_string_equal(store_fx_value(f->s, NS1, "r", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "expired", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "future", buf, sizeof(buf)), "x");
+    assert_string_equal(store_fx_value(f->s, NS1, "forever", buf, sizeof(buf)), "x");
+    assert_string_equal(store_fx_value(f->s, NS1, "old-del", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "new-del", buf, sizeof(buf)), "<del>");
     fx_reopen(f);
-    assert_string_equal(value_of(f->s, NS1, "r", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS1, "forever", buf, sizeof(buf)), "x");
+    assert_string_equal(store_fx_value(f->s, NS1, "r", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "forever", buf, sizeof(buf)), "x");
 }
 
 /* ---- sync policies ----------------------------------------------------------------- */
@@ -855,7 +838,7 @@ static void test_sync_policies(void **state)
         fx_reopen(f);
         char want[16];
         snprintf(want, sizeof(want), "%d-20", i);
-        assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), want);
+        assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), want);
     }
     stor_sync_t s;
     assert_int_equal(stor_sync_parse("batch", &s), 0);
@@ -1005,7 +988,7 @@ static void test_oom(void **state)
     assert_int_equal(stor_apply_batch(f->s, m, 2, NULL), -ENOMEM);
     kv_mem_set(NULL);
     char buf[16];
-    assert_string_equal(value_of(f->s, NS1, "k1", buf, sizeof(buf)), "v");
+    assert_string_equal(store_fx_value(f->s, NS1, "k1", buf, sizeof(buf)), "v");
 }
 
 /* ---- namespaces ---------------------------------------------------------------------- */
@@ -1050,9 +1033,9 @@ static void test_ns_basic(void **state)
     assert_int_equal(put(f->s, c.id, "k1", 1, 1, "other", 0), 0);
     assert_int_equal(stor_ns_delete(f->s, a.id, (kv_version_t){5, 1}), 0);
     assert_int_equal(stor_ns_get(f->s, a.id, &got), KV_ENOTFOUND);
-    assert_string_equal(value_of(f->s, a.id, "k1", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, a.id, "k2", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, c.id, "k1", buf, sizeof(buf)), "other");
+    assert_string_equal(store_fx_value(f->s, a.id, "k1", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, a.id, "k2", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, c.id, "k1", buf, sizeof(buf)), "other");
     stor_list_t l;
     assert_int_equal(stor_list(f->s, a.id, NULL, 0, NULL, 10, now_s(), &l), 0);
     assert_int_equal(l.count, 0);
@@ -1192,7 +1175,7 @@ static void test_stats(void **state)
     assert_true(st.estimated_keys >= 90 && st.estimated_keys <= 110);
     assert_int_equal(stor_compact(f->s), 0);
     char buf[16];
-    assert_string_equal(value_of(f->s, NS1, "key42", buf, sizeof(buf)), "value");
+    assert_string_equal(store_fx_value(f->s, NS1, "key42", buf, sizeof(buf)), "value");
     stor_get_stats(f->s, &st);
     assert_true(st.live_sst_bytes > 0);
     assert_true(st.block_cache_bytes > 0);

@@ -103,35 +103,6 @@ static void recs_make(recs_t *r, size_t n, const char *tag)
     }
 }
 
-/* The stored value ("" for none, "<del>" for a tombstone). */
-static const char *value_of(stor_t *s, const char *ns, const char *key, char *buf, size_t cap)
-{
-    stor_blob_t *b = NULL;
-    assert_int_equal(stor_get(s, ns, key, strlen(key), &b), 0);
-    if (!b)
-        return "";
-    stor_record_t r;
-    stor_blob_record(b, &r);
-    if (r.tombstone)
-        snprintf(buf, cap, "<del>");
-    else
-        snprintf(buf, cap, "%.*s", (int)r.value_len, (const char *)r.value);
-    stor_blob_unref(b);
-    return buf;
-}
-
-static const char *state_of(stor_t *s, const char *name, char *buf, size_t cap)
-{
-    char *v = NULL;
-    int rc = stor_state_get(s, name, &v, NULL);
-    if (rc == KV_ENOTFOUND)
-        return "<none>";
-    assert_int_equal(rc, 0);
-    snprintf(buf, cap, "%s", v);
-    kv_free(v);
-    return buf;
-}
-
 static void state_put(stor_t *s, const char *name, const char *v, bool no_sync)
 {
     stor_state_put_t st = {name, v, strlen(v)};
@@ -145,7 +116,7 @@ static void recs_check(stor_t *s, const recs_t *r, size_t n)
     char buf[64];
     for (size_t i = 0; i < n; i++) {
         const stor_mutation_t *m = &r->m[i];
-        assert_string_equal(value_of(s, m->ns_id, m->key, buf, sizeof buf),
+        assert_string_equal(store_fx_value(s, m->ns_id, m->key, buf, sizeof buf),
                             m->rec.tombstone ? "<del>" : r->val[i]);
     }
 }
@@ -242,7 +213,7 @@ static void test_bulk_ingest(void **state)
     assert_int_equal(stor_bulk_open(f->s, &b), 0);
     assert_int_equal(stor_bulk_add(b, r.m, NREC / 2), 0);
     assert_true(stor_bulk_pending_bytes(b) > 0);
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "");
     assert_int_equal(stor_bulk_ingest(b), 0);
     assert_int_equal(stor_bulk_pending_bytes(b), 0);
     assert_int_equal(stor_bulk_ingest(b), 0); /* nothing pending: nothing done */
@@ -291,11 +262,11 @@ static void test_bulk_order(void **state)
     assert_int_equal(stor_bulk_add(b, r.m + 7, 3), 0);
     assert_int_equal(stor_bulk_ingest(b), 0);
     stor_bulk_close(b);
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "");
-    assert_string_equal(value_of(f->s, NS1, "k0001", buf, sizeof buf), "o-1");
-    assert_string_equal(value_of(f->s, NS1, "k0003", buf, sizeof buf), "<del>");
-    assert_string_equal(value_of(f->s, NS2, "k0005", buf, sizeof buf), "");
-    assert_string_equal(value_of(f->s, NS2, "k0009", buf, sizeof buf), "o-9");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0001", buf, sizeof buf), "o-1");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0003", buf, sizeof buf), "<del>");
+    assert_string_equal(store_fx_value(f->s, NS2, "k0005", buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS2, "k0009", buf, sizeof buf), "o-9");
     assert_int_equal(stor_bulk_ingested(NULL), 0);
 }
 
@@ -313,7 +284,7 @@ static void test_bulk_dropped(void **state)
     assert_int_equal(bulk_files(f->dir), 1);
     stor_bulk_close(b);
     assert_int_equal(bulk_files(f->dir), 0);
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "");
 
     /* The child adds, then dies; its file stays until the next open. */
     stor_close(f->s);
@@ -330,8 +301,8 @@ static void test_bulk_dropped(void **state)
     assert_int_equal(bulk_files(f->dir), 1);
     assert_int_equal(stor_open(&f->o, &f->s), 0);
     assert_int_equal(bulk_files(f->dir), 0);
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "");
-    assert_string_equal(state_of(f->s, "position", buf, sizeof buf), "hlc-only");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "");
+    assert_string_equal(store_fx_state(f->s, "position", buf, sizeof buf), "hlc-only");
 }
 
 /* A snapshot interrupted between an ingest and the position that ends it:
@@ -355,15 +326,15 @@ static void test_bulk_interrupted_snapshot(void **state)
     crash_child(f, "ingested");
     recs_make(&r, NREC, "new");
     recs_check(f->s, &r, NREC / 2); /* the ingested file survived */
-    assert_string_equal(value_of(f->s, NS2, r.key[NREC - 1], buf, sizeof buf), "");
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "new-0");
-    assert_string_equal(value_of(f->s, NS2, "k0030", buf, sizeof buf), ""); /* old, reset */
-    assert_string_equal(state_of(f->s, "position", buf, sizeof buf), "hlc-only");
-    assert_string_equal(state_of(f->s, "identity", buf, sizeof buf), "me");
+    assert_string_equal(store_fx_value(f->s, NS2, r.key[NREC - 1], buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "new-0");
+    assert_string_equal(store_fx_value(f->s, NS2, "k0030", buf, sizeof buf), ""); /* old, reset */
+    assert_string_equal(store_fx_state(f->s, "position", buf, sizeof buf), "hlc-only");
+    assert_string_equal(store_fx_state(f->s, "identity", buf, sizeof buf), "me");
 
     /* The resume: reset, the whole snapshot again, then its position. */
     assert_int_equal(stor_reset(f->s, keep, 1), 0);
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "");
     assert_int_equal(stor_bulk_open(f->s, &b), 0);
     assert_int_equal(stor_bulk_add(b, r.m, NREC), 0);
     assert_int_equal(stor_bulk_ingest(b), 0);
@@ -371,7 +342,7 @@ static void test_bulk_interrupted_snapshot(void **state)
     state_put(f->s, "position", "new-history:500", false);
     fx_reopen(f);
     recs_check(f->s, &r, NREC);
-    assert_string_equal(state_of(f->s, "position", buf, sizeof buf), "new-history:500");
+    assert_string_equal(store_fx_state(f->s, "position", buf, sizeof buf), "new-history:500");
     digest_same(f, &r, NREC); /* nothing of the old records is left */
 }
 
@@ -403,7 +374,7 @@ static void test_bulk_oom(void **state)
     assert_int_equal(stor_bulk_ingest(b), -ENOMEM);
     stor_bulk_close(b);
     assert_int_equal(bulk_files(f->dir), 0);
-    assert_string_equal(value_of(f->s, NS1, "k0000", buf, sizeof buf), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k0000", buf, sizeof buf), "");
 }
 
 int main(int argc, char **argv)

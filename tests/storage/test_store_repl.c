@@ -110,35 +110,6 @@ static int commit_ns(stor_t *s, const stor_ns_change_t *ch, size_t n, int *res)
     return stor_commit(s, &c);
 }
 
-/* The stored value of key as a string ("" for none), tombstones as "<del>". */
-static const char *value_of(stor_t *s, const char *ns, const char *key, char *buf, size_t cap)
-{
-    stor_blob_t *b = NULL;
-    assert_int_equal(stor_get(s, ns, key, strlen(key), &b), 0);
-    if (!b)
-        return "";
-    stor_record_t r;
-    stor_blob_record(b, &r);
-    if (r.tombstone)
-        snprintf(buf, cap, "<del>");
-    else
-        snprintf(buf, cap, "%.*s", (int)r.value_len, (const char *)r.value);
-    stor_blob_unref(b);
-    return buf;
-}
-
-static const char *state_of(stor_t *s, const char *name, char *buf, size_t cap)
-{
-    char *v = NULL;
-    int rc = stor_state_get(s, name, &v, NULL);
-    if (rc == KV_ENOTFOUND)
-        return "<none>";
-    assert_int_equal(rc, 0);
-    snprintf(buf, cap, "%s", v);
-    kv_free(v);
-    return buf;
-}
-
 /* "account/title" of a namespace, in a static buffer (one use at a time). */
 static const char *title_of(stor_t *s, const char *id)
 {
@@ -210,10 +181,10 @@ static void test_commit_all(void **state)
     assert_int_equal(mres[0], 0);
     assert_int_equal(mres[1], 0);
     assert_int_equal(nres[0], 0);
-    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "va");
+    assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "va");
     assert_string_equal(title_of(f->s, NS1), "acc/t1");
-    assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "2");
-    assert_string_equal(state_of(f->s, "history_id", buf, sizeof(buf)), "h");
+    assert_string_equal(store_fx_state(f->s, "last_seq", buf, sizeof(buf)), "2");
+    assert_string_equal(store_fx_state(f->s, "history_id", buf, sizeof(buf)), "h");
     uint64_t first = 9, last = 9;
     assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
     assert_true(first == 1 && last == 2);
@@ -244,9 +215,9 @@ static void test_commit_all(void **state)
     c2.ns = ch2;
     c2.muts = bad_m;
     assert_int_equal(stor_commit(f->s, &c2), KV_EINVAL);
-    assert_string_equal(value_of(f->s, NS1, "c", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "c", buf, sizeof(buf)), "");
     assert_string_equal(title_of(f->s, NS2), "<none>");
-    assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "2");
+    assert_string_equal(store_fx_state(f->s, "last_seq", buf, sizeof(buf)), "2");
     assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
     assert_true(first == 1 && last == 2);
     assert_int_equal(stor_commit(f->s, NULL), KV_EINVAL);
@@ -278,11 +249,11 @@ static void test_commit_oom(void **state)
             break;
         assert_int_equal(rc, -ENOMEM);
         fails++;
-        assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "");
-        assert_string_equal(value_of(f->s, NS3, "b", buf, sizeof(buf)), "");
+        assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "");
+        assert_string_equal(store_fx_value(f->s, NS3, "b", buf, sizeof(buf)), "");
         assert_string_equal(title_of(f->s, NS1), "<none>");
         assert_string_equal(title_of(f->s, NS3), "acc/old");
-        assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "<none>");
+        assert_string_equal(store_fx_state(f->s, "last_seq", buf, sizeof(buf)), "<none>");
         uint64_t first = 9, last = 9;
         assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
         assert_true(first == 0 && last == 0);
@@ -291,7 +262,7 @@ static void test_commit_oom(void **state)
      * mirror entry, create, then the LWW check's run starts, their versions
      * and the batched read of the two keys: nine allocations, then success. */
     assert_int_equal(fails, 9);
-    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "va");
+    assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "va");
     assert_string_equal(title_of(f->s, NS1), "acc/t1b");
     assert_string_equal(title_of(f->s, NS3), "acc/renamed");
     assert_string_equal(title_of(f->s, NS2), "<none>");
@@ -347,9 +318,9 @@ static void test_commit_io_error(void **state)
     assert_int_equal(rc, KV_EIO);
 
     for (int round = 0; round < 2; round++) {
-        assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "");
+        assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "");
         assert_string_equal(title_of(f->s, NS1), "<none>");
-        assert_string_equal(state_of(f->s, "last_seq", buf, sizeof(buf)), "<none>");
+        assert_string_equal(store_fx_state(f->s, "last_seq", buf, sizeof(buf)), "<none>");
         uint64_t first = 9, last = 9;
         assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
         assert_true(first == 1 && last == 1);
@@ -380,8 +351,8 @@ static void test_commit_lww(void **state)
     int want[] = {KV_ESTALE, 0, KV_ESTALE, KV_ESTALE, 0, 0};
     for (int i = 0; i < 6; i++)
         assert_int_equal(res[i], want[i]);
-    assert_string_equal(value_of(f->s, NS1, "k1", buf, sizeof(buf)), "<del>");
-    assert_string_equal(value_of(f->s, NS1, "k2", buf, sizeof(buf)), "four");
+    assert_string_equal(store_fx_value(f->s, NS1, "k1", buf, sizeof(buf)), "<del>");
+    assert_string_equal(store_fx_value(f->s, NS1, "k2", buf, sizeof(buf)), "four");
     /* Replayed: every mutation stale, yet the log entry is (re)written. */
     assert_int_equal(stor_commit(f->s, &c), 0);
     for (int i = 0; i < 6; i++)
@@ -391,7 +362,7 @@ static void test_commit_lww(void **state)
     assert_int_equal(stor_apply_batch(f->s, m2, 2, res), 0);
     assert_int_equal(res[0], KV_ESTALE);
     assert_int_equal(res[1], 0);
-    assert_string_equal(value_of(f->s, NS1, "k2", buf, sizeof(buf)), "five");
+    assert_string_equal(store_fx_value(f->s, NS1, "k2", buf, sizeof(buf)), "five");
 }
 
 /* The caller's promises skip the LWW reads: a run of a key whose every
@@ -415,21 +386,21 @@ static void test_commit_lww_promises(void **state)
     int want[] = {KV_ESTALE, 0, KV_ESTALE, 0};
     for (int i = 0; i < 4; i++)
         assert_int_equal(res[i], want[i]);
-    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "a100");
-    assert_string_equal(value_of(f->s, NS1, "b", buf, sizeof(buf)), "b160");
+    assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "a100");
+    assert_string_equal(store_fx_value(f->s, NS1, "b", buf, sizeof(buf)), "b160");
     /* Broken: c is stored at 200 but the caller says nothing is above 100. */
     stor_mutation_t m2[] = {mut(NS1, "c", 150, "c150")};
     stor_commit_t c2 = {.muts = m2, .n_muts = 1, .mut_results = res, .stored_hlc_max = 100};
     assert_int_equal(stor_commit(f->s, &c2), 0);
     assert_int_equal(res[0], 0);
-    assert_string_equal(value_of(f->s, NS1, "c", buf, sizeof(buf)), "c150");
+    assert_string_equal(store_fx_value(f->s, NS1, "c", buf, sizeof(buf)), "c150");
     /* Broken: d is stored, the caller says no key is. */
     stor_mutation_t m3[] = {mut(NS1, "d", 40, "d40"), mut(NS1, "e", 1, "e1")};
     stor_commit_t c3 = {.muts = m3, .n_muts = 2, .mut_results = res, .keys_absent = true};
     assert_int_equal(stor_commit(f->s, &c3), 0);
     assert_int_equal(res[0], 0);
     assert_int_equal(res[1], 0);
-    assert_string_equal(value_of(f->s, NS1, "d", buf, sizeof(buf)), "d40");
+    assert_string_equal(store_fx_value(f->s, NS1, "d", buf, sizeof(buf)), "d40");
     /* Without a promise the same commit is judged against what is stored. */
     stor_mutation_t m4[] = {mut(NS1, "d", 30, "d30")};
     assert_int_equal(commit_muts(f->s, m4, 1, res), 0);
@@ -453,14 +424,14 @@ static void test_commit_no_sync(void **state)
         assert_int_equal(stor_commit(f->s, &cx), 0);
     stor_get_stats(f->s, &s1);
     assert_int_equal(s1.wal_syncs, s0.wal_syncs);
-    assert_string_equal(value_of(f->s, NS1, "x", buf, sizeof(buf)), "chunk1");
+    assert_string_equal(store_fx_value(f->s, NS1, "x", buf, sizeof(buf)), "chunk1");
     stor_mutation_t y[] = {mut(NS1, "y", 11, "end")};
     assert_int_equal(commit_muts(f->s, y, 1, NULL), 0);
     stor_get_stats(f->s, &s2);
     assert_int_equal(s2.wal_syncs, s1.wal_syncs + 1); /* the one sync, at the end */
     fx_reopen(f);
-    assert_string_equal(value_of(f->s, NS1, "x2", buf, sizeof(buf)), "chunk2");
-    assert_string_equal(value_of(f->s, NS1, "y", buf, sizeof(buf)), "end");
+    assert_string_equal(store_fx_value(f->s, NS1, "x2", buf, sizeof(buf)), "chunk2");
+    assert_string_equal(store_fx_value(f->s, NS1, "y", buf, sizeof(buf)), "end");
 }
 
 /* ---- namespace rules ------------------------------------------------------------------ */
@@ -517,19 +488,19 @@ static void test_ns_replicated(void **state)
     assert_true(res[0] == 0 && res[1] == 0 && res[2] == 0 && res[3] == KV_ENOTFOUND);
     assert_string_equal(title_of(f->s, NS1), "acc/t");
     assert_string_equal(title_of(f->s, NS2), "acc/t");
-    assert_string_equal(value_of(f->s, NS3, "k", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "v1");
+    assert_string_equal(store_fx_value(f->s, NS3, "k", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "v1");
     /* A replicated create over an existing id replaces the entry and keeps
      * the records; a replicated delete removes entry and records. */
     stor_ns_change_t ch2[] = {nsc(STOR_NS_CREATE, NS1, "acc2", "u")};
     assert_int_equal(commit_ns(f->s, ch2, 1, res), 0);
     assert_string_equal(title_of(f->s, NS1), "acc2/u");
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "v1");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "v1");
     assert_int_equal(ns_count(f->s, "acc"), 1);
     ch2[0] = nsc(STOR_NS_DELETE, NS1, NULL, NULL);
     assert_int_equal(commit_ns(f->s, ch2, 1, res), 0);
     assert_string_equal(title_of(f->s, NS1), "<none>");
-    assert_string_equal(value_of(f->s, NS1, "k", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS1, "k", buf, sizeof(buf)), "");
     fx_reopen(f);
     assert_string_equal(title_of(f->s, NS2), "acc/t");
     assert_string_equal(title_of(f->s, NS1), "<none>");
@@ -552,9 +523,9 @@ static void test_commit_records_then_ns(void **state)
     stor_commit_t c = {m2, 2, mres, ch, 1, nres, NULL, 0, NULL, 0, NULL, 0, 0, false, false};
     assert_int_equal(stor_commit(f->s, &c), 0);
     assert_true(mres[0] == 0 && mres[1] == 0 && nres[0] == 0);
-    assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS2, "b", buf, sizeof(buf)), "");
-    assert_string_equal(value_of(f->s, NS3, "z", buf, sizeof(buf)), "kept");
+    assert_string_equal(store_fx_value(f->s, NS2, "c", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS2, "b", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS3, "z", buf, sizeof(buf)), "kept");
     assert_string_equal(title_of(f->s, NS2), "<none>");
 }
 
@@ -698,8 +669,8 @@ static void test_reopen_log_state(void **state)
     stor_compact(f->s);
     fx_reopen(f);
     char buf[64];
-    assert_string_equal(state_of(f->s, "applied_seq", buf, sizeof(buf)), "42");
-    assert_string_equal(state_of(f->s, "history_id", buf, sizeof(buf)), "hist");
+    assert_string_equal(store_fx_state(f->s, "applied_seq", buf, sizeof(buf)), "42");
+    assert_string_equal(store_fx_state(f->s, "history_id", buf, sizeof(buf)), "hist");
     uint64_t first = 0, last = 0;
     assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
     assert_true(first == 41 && last == 42);
@@ -783,7 +754,7 @@ static void test_snapshot(void **state)
     stor_snapshot_close(snap);
     stor_snapshot_close(NULL);
     char buf[32];
-    assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "new");
+    assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "new");
 }
 
 /* Stream a snapshot of one replica into an empty one: equal digests. */
@@ -849,14 +820,14 @@ static void test_reset(void **state)
     const char *keep[] = {"not-there", "node_id"};
     assert_int_equal(stor_reset(f->s, keep, 2), 0);
     for (int round = 0; round < 2; round++) {
-        assert_string_equal(value_of(f->s, NS1, "a", buf, sizeof(buf)), "");
-        assert_string_equal(value_of(f->s, NS1, "b", buf, sizeof(buf)), "");
-        assert_string_equal(value_of(f->s, NS2, "c", buf, sizeof(buf)), "");
+        assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "");
+        assert_string_equal(store_fx_value(f->s, NS1, "b", buf, sizeof(buf)), "");
+        assert_string_equal(store_fx_value(f->s, NS2, "c", buf, sizeof(buf)), "");
         assert_string_equal(title_of(f->s, NS1), "<none>");
         assert_int_equal(ns_count(f->s, "acc"), 0);
-        assert_string_equal(state_of(f->s, "node_id", buf, sizeof(buf)), "7");
-        assert_string_equal(state_of(f->s, "applied_seq", buf, sizeof(buf)), "<none>");
-        assert_string_equal(state_of(f->s, "history_id", buf, sizeof(buf)), "<none>");
+        assert_string_equal(store_fx_state(f->s, "node_id", buf, sizeof(buf)), "7");
+        assert_string_equal(store_fx_state(f->s, "applied_seq", buf, sizeof(buf)), "<none>");
+        assert_string_equal(store_fx_state(f->s, "history_id", buf, sizeof(buf)), "<none>");
         uint64_t first = 9, last = 9;
         assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
         assert_true(first == 0 && last == 0);
@@ -882,9 +853,9 @@ static void test_reset(void **state)
     /* Reset of an empty-but-for-node_id store, keeping everything. */
     const char *keep_all[] = {"node_id"};
     assert_int_equal(stor_reset(f->s, keep_all, 1), 0);
-    assert_string_equal(state_of(f->s, "node_id", buf, sizeof(buf)), "7");
+    assert_string_equal(store_fx_state(f->s, "node_id", buf, sizeof(buf)), "7");
     assert_int_equal(stor_reset(f->s, NULL, 0), 0);
-    assert_string_equal(state_of(f->s, "node_id", buf, sizeof(buf)), "<none>");
+    assert_string_equal(store_fx_state(f->s, "node_id", buf, sizeof(buf)), "<none>");
     assert_int_equal(stor_reset(f->s, NULL, 1), KV_EINVAL);
 }
 
