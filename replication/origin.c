@@ -120,18 +120,21 @@ void repl__origin_begin(repl_origin_t *o)
 /* The peer table is sorted by id: lookups are a binary search, and
  * removing an entry while walking it backwards skips nothing. The search
  * reads the ids' own array (a few cache lines for hundreds of links), not
- * one peer struct per probe: every frame from an edge starts here. */
+ * one peer struct per probe, and selects without branches (which half wins
+ * is a coin toss: mispredictions were most of its cost): every frame from an
+ * edge starts here. The first position whose id is >= id. */
 static size_t origin__peer_pos(const repl_origin_t *o, repl_peer_t id)
 {
-    size_t lo = 0, hi = o->npeers;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (o->peer_ids[mid] < id)
-            lo = mid + 1;
-        else
-            hi = mid;
+    const repl_peer_t *ids = o->peer_ids;
+    size_t lo = 0, len = o->npeers;
+    if (len == 0)
+        return 0;
+    while (len > 1) { /* the answer is in [lo, lo + len] */
+        size_t half = len / 2;
+        lo += half & -(size_t)(ids[lo + half] < id);
+        len -= half;
     }
-    return lo;
+    return lo + (ids[lo] < id);
 }
 
 opeer_t *repl__origin_peer(repl_origin_t *o, repl_peer_t id)

@@ -513,16 +513,37 @@ int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len)
                 g->step = WIRE__TAG;
             continue;
         }
-        uint8_t b = *data++;
-        len--;
-        g->pos++;
-        if (g->shift >= 64)
-            return wire__guard_fail(g, KV_ECORRUPT); /* over 10 bytes */
-        g->acc |= (uint64_t)(b & 0x7f) << g->shift;
-        g->shift += 7;
-        if (b & 0x80)
+        /* Varint bytes, up to the end of the input or of the innermost
+         * message (a varint cut there is caught above), in locals: stores
+         * through g may alias the input's bytes, which kept every step in
+         * memory when this went one byte per turn of the outer loop. */
+        uint64_t acc = g->acc;
+        unsigned shift = g->shift;
+        size_t room = g->lv[g->depth].end - g->pos;
+        size_t avail = len < room ? len : room, k = 0;
+        bool more = true;
+        while (k < avail) {
+            uint8_t b = data[k++];
+            if (shift >= 64) {
+                g->pos += k;
+                return wire__guard_fail(g, KV_ECORRUPT); /* over 10 bytes */
+            }
+            acc |= (uint64_t)(b & 0x7f) << shift;
+            shift += 7;
+            if (!(b & 0x80)) {
+                more = false;
+                break;
+            }
+        }
+        data += k;
+        len -= k;
+        g->pos += k;
+        if (more) {
+            g->acc = acc;
+            g->shift = shift;
             continue;
-        uint64_t v = g->acc;
+        }
+        uint64_t v = acc;
         g->acc = 0;
         g->shift = 0;
         if (g->step == WIRE__TAG)
