@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "kv_err.h"
 #include "kv_mem.h"
+#include "repl_int.h"
 #include "repl_testkit.h"
 #include "wire.h"
 
@@ -662,6 +663,52 @@ static void test_frame_decode_alloc_failure(void **state)
     kv_free(b);
 }
 
+/* The edge's ack frame, written directly: byte for byte what protobuf-c
+ * packs for the same Frame, for zero, one-byte, multi-byte and 64-bit
+ * values, and the origin's guard and reader take it. */
+static void test_ack_frame_bytes(void **state)
+{
+    (void)state;
+    static const uint64_t v[] = {0, 1, 127, 128, 300, 16383, 16384, 1764000000123u,
+                                 UINT64_C(1) << 63, UINT64_MAX};
+    size_t nv = sizeof v / sizeof v[0];
+    for (size_t i = 0; i < nv; i++) {
+        for (size_t j = 0; j < nv; j++) {
+            Edgekv__Frame f = EDGEKV__FRAME__INIT;
+            Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+            Edgekv__Probe probe = EDGEKV__PROBE__INIT;
+            ack.applied_seq = v[i];
+            probe.sent_ms = v[j];
+            ack.probe = &probe;
+            f.msg_case = EDGEKV__FRAME__MSG_ACK;
+            f.ack = &ack;
+            size_t len;
+            uint8_t *want = tk_frame_bytes(&f, &len);
+            repl_buf_t *b;
+            assert_int_equal(repl__ack_frame(v[i], v[j], &b), 0);
+            assert_int_equal(b->len, len);
+            assert_memory_equal(b->data, want, len);
+            repl_wire_guard_t g;
+            repl_wire_guard_init(&g);
+            assert_int_equal(repl_wire_guard_feed(&g, b->data, b->len), 0);
+            frame_reader_t r;
+            frame_reader_init(&r, KV_FRAME_MAX_BYTES);
+            const uint8_t *p = b->data;
+            size_t left = b->len;
+            Edgekv__Frame *d;
+            assert_int_equal(frame_reader_next(&r, &p, &left, &d), 1);
+            assert_int_equal(d->msg_case, EDGEKV__FRAME__MSG_ACK);
+            assert_int_equal(d->ack->applied_seq, v[i]);
+            assert_non_null(d->ack->probe);
+            assert_int_equal(d->ack->probe->sent_ms, v[j]);
+            frame_free(d);
+            frame_reader_free(&r);
+            repl_buf_unref(b);
+            free(want);
+        }
+    }
+}
+
 /* One whole frame through a reader: its Frame (the caller frees it). */
 static Edgekv__Frame *read_one(frame_reader_t *r, const uint8_t *b, size_t len)
 {
@@ -1125,6 +1172,7 @@ int main(void)
         cmocka_unit_test(test_frame_decode_arena),
         cmocka_unit_test(test_frame_decode_alloc_failure),
         cmocka_unit_test(test_frame_shared_decode),
+        cmocka_unit_test(test_ack_frame_bytes),
         cmocka_unit_test(test_frame_encode_alloc_failure),
         cmocka_unit_test(test_guard_field_numbers),
         cmocka_unit_test(test_guard_counts_ops_before_decoding),
