@@ -424,7 +424,6 @@ enum { WIRE__FRAME, WIRE__WRITE_REQUEST, WIRE__LEAF };
 /* What the next byte belongs to. */
 enum { WIRE__TAG, WIRE__LEN, WIRE__VARINT, WIRE__SKIP };
 
-
 _Static_assert(sizeof((repl_wire_guard_t *)0)->hdr == FRAME_PREFIX_BYTES, "the frame prefix");
 
 void repl_wire_guard_init(repl_wire_guard_t *g)

@@ -669,8 +669,8 @@ static void test_frame_decode_alloc_failure(void **state)
 static void test_ack_frame_bytes(void **state)
 {
     (void)state;
-    static const uint64_t v[] = {0, 1, 127, 128, 300, 16383, 16384, 1764000000123u,
-                                 UINT64_C(1) << 63, UINT64_MAX};
+    static const uint64_t v[] = {
+        0, 1, 127, 128, 300, 16383, 16384, 1764000000123u, UINT64_C(1) << 63, UINT64_MAX};
     size_t nv = sizeof v / sizeof v[0];
     for (size_t i = 0; i < nv; i++) {
         for (size_t j = 0; j < nv; j++) {
