@@ -122,6 +122,7 @@ typedef struct {
     size_t next_cap;        /* capacity of the next shared chunk */
     bool failed;            /* an allocation failed: -ENOMEM, not corrupt */
     void *first;            /* protobuf-c's first allocation: the Frame */
+    uint32_t refs;          /* a decoded Frame's holders (shared decodes); 1 otherwise */
 } frame__arena_t;
 
 static size_t frame__round(size_t n)
@@ -204,7 +205,8 @@ int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out)
     c->cap = cap;
     c->used = head;
     frame__arena_t *a = (frame__arena_t *)(void *)c->data;
-    *a = (frame__arena_t){.chunks = c, .next_cap = cap < FRAME_ARENA_CHUNK_MAX ? cap * 2 : cap};
+    *a = (frame__arena_t){
+        .chunks = c, .next_cap = cap < FRAME_ARENA_CHUNK_MAX ? cap * 2 : cap, .refs = 1};
     ProtobufCAllocator alloc = {frame__arena_alloc, frame__arena_free, a};
     Edgekv__Frame *f = edgekv__frame__unpack(&alloc, len, len ? body : empty);
     if (!f) {
@@ -218,11 +220,124 @@ int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out)
     return 0;
 }
 
+static frame__arena_t *frame__arena_of(Edgekv__Frame *f)
+{
+    return (frame__arena_t *)(void *)((unsigned char *)f - frame__round(sizeof(frame__arena_t)));
+}
+
 void frame_free(Edgekv__Frame *f)
 {
-    if (f)
-        frame__arena_drop(
-            (frame__arena_t *)(void *)((unsigned char *)f - frame__round(sizeof(frame__arena_t))));
+    if (!f)
+        return;
+    frame__arena_t *a = frame__arena_of(f);
+    KV_ASSERT(a->refs > 0);
+    if (--a->refs == 0)
+        frame__arena_drop(a);
+}
+
+/* ---- shared decodes (frame_share_install) ------------------------------------------ */
+
+typedef struct {
+    uint64_t hash;
+    size_t len;
+    uint8_t *bytes; /* kv_malloc'd copy of the body, compared in full on a hit */
+    Edgekv__Frame *f;
+} frame__share_ent_t;
+
+/* Process-wide; NULL table (the default, and always in the node): no sharing. */
+static struct {
+    frame__share_ent_t *ents;
+    size_t mask;
+    uint64_t hits;
+} frame__share;
+
+static bool frame__shareable(const Edgekv__Frame *f)
+{
+    return f->msg_case == EDGEKV__FRAME__MSG_BATCH ||
+           f->msg_case == EDGEKV__FRAME__MSG_SNAPSHOT_CHUNK;
+}
+
+/* The table index: the length and a 64-bit multiply-xorshift over the
+ * first FRAME_SHARE_MIN_BYTES bytes (a batch's first mutation's seq and
+ * version are there), not a check: a hit compares every byte. */
+static uint64_t frame__hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ n;
+    if (n > FRAME_SHARE_MIN_BYTES)
+        n = FRAME_SHARE_MIN_BYTES;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 32;
+    }
+    for (; i < n; i++)
+        h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+    return h ^ (h >> 29);
+}
+
+static void frame__share_evict(frame__share_ent_t *e)
+{
+    frame_free(e->f);
+    kv_free(e->bytes);
+    memset(e, 0, sizeof *e);
+}
+
+int frame_share_install(size_t slots)
+{
+    if (frame__share.ents) {
+        for (size_t i = 0; i <= frame__share.mask; i++)
+            if (frame__share.ents[i].f)
+                frame__share_evict(&frame__share.ents[i]);
+        kv_free(frame__share.ents);
+        memset(&frame__share, 0, sizeof frame__share);
+    }
+    if (slots == 0)
+        return 0;
+    KV_ASSERT((slots & (slots - 1)) == 0 && "a power of two");
+    frame__share.ents = kv_calloc(slots, sizeof *frame__share.ents);
+    if (!frame__share.ents)
+        return -ENOMEM;
+    frame__share.mask = slots - 1;
+    return 0;
+}
+
+uint64_t frame_share_hits(void)
+{
+    return frame__share.hits;
+}
+
+/* frame_decode, or another holder of the very same bytes' Frame. */
+static int frame__decode_shared(const uint8_t *body, size_t len, Edgekv__Frame **out)
+{
+    if (!frame__share.ents || len < FRAME_SHARE_MIN_BYTES)
+        return frame_decode(body, len, out);
+    uint64_t h = frame__hash(body, len);
+    frame__share_ent_t *e = &frame__share.ents[h & frame__share.mask];
+    if (e->f && e->hash == h && e->len == len && memcmp(e->bytes, body, len) == 0) {
+        frame__arena_of(e->f)->refs++;
+        frame__share.hits++;
+        *out = e->f;
+        return 0;
+    }
+    int rc = frame_decode(body, len, out);
+    if (rc != 0 || !frame__shareable(*out))
+        return rc;
+    uint8_t *copy = kv_malloc(len);
+    if (!copy)
+        return 0; /* decoded all the same, only not shared */
+    memcpy(copy, body, len);
+    if (e->f)
+        frame__share_evict(e);
+    *e = (frame__share_ent_t){.hash = h, .len = len, .bytes = copy, .f = *out};
+    frame__arena_of(*out)->refs++;
+    return 0;
+}
+
+void frame_reader_share(frame_reader_t *r, bool on)
+{
+    r->share = on;
 }
 
 /* ---- arenas for many messages ----------------------------------------------------- */
@@ -371,7 +486,8 @@ int frame_reader_next(frame_reader_t *r, const uint8_t **data, size_t *len, Edge
                 return 0;
             body = r->buf;
         }
-        int rc = frame_decode(body, r->body_len, out);
+        int rc = r->share ? frame__decode_shared(body, r->body_len, out)
+                          : frame_decode(body, r->body_len, out);
         if (rc != 0)
             return frame__reader_fail(r, rc);
         frame__reader_done(r);

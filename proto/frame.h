@@ -46,9 +46,31 @@ int frame_encode(const Edgekv__Frame *f, uint8_t **out, size_t *out_len);
 
 /* Decode one frame body (no prefix). *out is freed with frame_free(), and
  * only with it: its parts are not separately allocated. KV_ECORRUPT when the
- * bytes are not a Frame, -ENOMEM when memory ran out. */
+ * bytes are not a Frame, -ENOMEM when memory ran out. A decoded Frame is
+ * never written to after decoding (it may be shared: frame_share_install). */
 int frame_decode(const uint8_t *body, size_t len, Edgekv__Frame **out);
 void frame_free(Edgekv__Frame *f);
+
+/* Shared decodes, for one process that hands the same frame bytes to many
+ * readers: edgekv-sim delivers every pushed batch to each of its hundreds of
+ * edges, which all decoded the same bytes into the same Frame (protobuf-c
+ * decode, allocation and free were ~15 % of world300_push). Once installed,
+ * a reader that opted in (frame_reader_share: the edge core's) decodes a
+ * MutationBatch or SnapshotChunk body of at least FRAME_SHARE_MIN_BYTES
+ * once: the table keeps the Frame with a copy of its bytes, and a later body
+ * equal byte for byte (compared in full) gets that Frame again, counted, and
+ * each holder frees it with frame_free() as before. Decoding is a function
+ * of the bytes alone and no reader writes to a decoded Frame, so a reader
+ * cannot tell. The table is direct-mapped (slots, a power of two): a
+ * collision replaces the older entry, and its holders keep it.
+ *
+ * Not thread-safe, and off unless installed: the node never installs it
+ * (its readers run on several threads, and no two of its readers see the
+ * same bytes). slots 0 uninstalls and drops the table's references.
+ * -ENOMEM. frame_share_hits: bodies served from the table so far. */
+#define FRAME_SHARE_MIN_BYTES 64
+int frame_share_install(size_t slots);
+uint64_t frame_share_hits(void);
 
 /* An arena for decoding many protobuf messages at once (the origin's log
  * reads: thousands of stored mutations per read): protobuf-c's many small
@@ -87,11 +109,15 @@ typedef struct {
     size_t buf_cap;
     size_t last_frame_bytes; /* prefix + body of the frame last returned */
     int err;                 /* sticky: once set, every call returns it */
+    bool share;              /* decode through the shared table (frame_reader_share) */
 } frame_reader_t;
 
 /* max_bytes: the largest body accepted (normally KV_FRAME_MAX_BYTES). */
 void frame_reader_init(frame_reader_t *r, size_t max_bytes);
 void frame_reader_free(frame_reader_t *r);
+/* Let this reader's frames come from the shared table when one is installed
+ * (frame_share_install; a no-op otherwise). Off after frame_reader_init. */
+void frame_reader_share(frame_reader_t *r, bool on);
 
 /* Consume bytes from (*data, *len), advancing both, until one frame is
  * complete or the input is used up. Returns 1 with *out set (free it with

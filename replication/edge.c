@@ -157,6 +157,9 @@ void repl_edge_on_connect(repl_edge_t *e, repl_peer_t p, uint64_t now_ms, repl_a
     }
     e->peer = p;
     frame_reader_init(&e->rd, KV_FRAME_MAX_BYTES);
+    /* Batches may be decoded once for many edges in one process (proto/frame.h;
+     * edgekv-sim): the core only reads the frames it is handed. */
+    frame_reader_share(&e->rd, true);
     e->connect_ms = now_ms;
     e->state = ESTATE_HELLO_PENDING;
     /* Hello states what is durable: wait until queued applies are done. */

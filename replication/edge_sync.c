@@ -366,17 +366,13 @@ void repl__edge_on_snapshot_end(repl_edge_t *e, const Edgekv__SnapshotEnd *end, 
 /* An ack of applied_seq, which is also a probe. */
 static void edge__send_ack(repl_edge_t *e, uint64_t now_ms, repl_actions_t *a)
 {
-    Edgekv__Frame f = EDGEKV__FRAME__INIT;
-    Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
-    Edgekv__Probe probe = EDGEKV__PROBE__INIT;
-    ack.applied_seq = e->applied_seq;
-    probe.sent_ms = now_ms;
-    ack.probe = &probe;
-    f.msg_case = EDGEKV__FRAME__MSG_ACK;
-    f.ack = &ack;
     e->ack_due = false;
-    if (repl__edge_send(e, &f, now_ms, a) != 0)
+    repl_buf_t *b;
+    if (repl__ack_frame(e->applied_seq, now_ms, &b) != 0) {
+        repl__edge_drop(e, true, "cannot encode frame", now_ms, a); /* as repl__edge_send */
         return;
+    }
+    repl__emit_send(&e->out, a, e->peer, b);
     e->acked_sent = e->applied_seq;
     e->last_ack_ms = now_ms;
     e->last_probe_ms = now_ms;

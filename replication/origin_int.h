@@ -187,6 +187,7 @@ struct repl_origin {
     size_t commits_head, commits_n;
 
     opeer_t **peers;
+    repl_peer_t *peer_ids; /* peer_ids[i] == peers[i]->id: searched without a load per probe */
     size_t npeers, peers_cap;
     opeer_t **heap; /* links with a timer, a min-heap on due_ms */
     size_t heap_n, heap_cap;

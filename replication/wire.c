@@ -353,6 +353,65 @@ int repl_wire_snapshot_end(uint64_t seq, kv_version_t version, const char *histo
     return frame_encode(&f, out, len);
 }
 
+/* ---- progress acks ------------------------------------------------------------- */
+
+/* Protobuf wire types. */
+enum { WIRE__WT_VARINT = 0, WIRE__WT_I64 = 1, WIRE__WT_LEN = 2, WIRE__WT_I32 = 5 };
+
+/* Protobuf wire: a varint, and its size. */
+static size_t wire__varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *wire__varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Frame { ack (8) = ProgressAck { applied_seq (1), probe (2) = Probe { sent_ms (1) } } }:
+ * proto3 leaves out a zero scalar; the probe is always there. */
+int repl__ack_frame(uint64_t applied_seq, uint64_t sent_ms, repl_buf_t **out)
+{
+    size_t probe = sent_ms ? 1 + wire__varint_size(sent_ms) : 0;
+    size_t ack = (applied_seq ? 1 + wire__varint_size(applied_seq) : 0) + 1 +
+                 wire__varint_size(probe) + probe;
+    size_t body = 1 + wire__varint_size(ack) + ack;
+    repl_buf_t *b = kv_malloc(sizeof *b + FRAME_PREFIX_BYTES + body);
+    if (!b)
+        return -ENOMEM;
+    b->refs = 1;
+    b->len = FRAME_PREFIX_BYTES + body;
+    uint8_t *p = b->data;
+    frame_put_len(p, (uint32_t)body);
+    p += FRAME_PREFIX_BYTES;
+    *p++ = (uint8_t)(EDGEKV__FRAME__MSG_ACK << 3 | WIRE__WT_LEN);
+    p = wire__varint(p, ack);
+    if (applied_seq) {
+        *p++ = 1 << 3 | WIRE__WT_VARINT;
+        p = wire__varint(p, applied_seq);
+    }
+    *p++ = 2 << 3 | WIRE__WT_LEN;
+    p = wire__varint(p, probe);
+    if (sent_ms) {
+        *p++ = 1 << 3 | WIRE__WT_VARINT;
+        p = wire__varint(p, sent_ms);
+    }
+    KV_ASSERT((size_t)(p - b->data) == b->len);
+    *out = b;
+    return 0;
+}
+
 /* ---- the origin's guard on what an edge sends ----------------------------------- */
 
 /* Field numbers from proto/edgekv.proto (test_wire.c checks them against
@@ -364,9 +423,6 @@ enum { WIRE__FRAME, WIRE__WRITE_REQUEST, WIRE__LEAF };
 
 /* What the next byte belongs to. */
 enum { WIRE__TAG, WIRE__LEN, WIRE__VARINT, WIRE__SKIP };
-
-/* Protobuf wire types. */
-enum { WIRE__WT_VARINT = 0, WIRE__WT_I64 = 1, WIRE__WT_LEN = 2, WIRE__WT_I32 = 5 };
 
 _Static_assert(sizeof((repl_wire_guard_t *)0)->hdr == FRAME_PREFIX_BYTES, "the frame prefix");
 
@@ -513,16 +569,37 @@ int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len)
                 g->step = WIRE__TAG;
             continue;
         }
-        uint8_t b = *data++;
-        len--;
-        g->pos++;
-        if (g->shift >= 64)
-            return wire__guard_fail(g, KV_ECORRUPT); /* over 10 bytes */
-        g->acc |= (uint64_t)(b & 0x7f) << g->shift;
-        g->shift += 7;
-        if (b & 0x80)
+        /* Varint bytes, up to the end of the input or of the innermost
+         * message (a varint cut there is caught above), in locals: stores
+         * through g may alias the input's bytes, which kept every step in
+         * memory when this went one byte per turn of the outer loop. */
+        uint64_t acc = g->acc;
+        unsigned shift = g->shift;
+        size_t room = g->lv[g->depth].end - g->pos;
+        size_t avail = len < room ? len : room, k = 0;
+        bool more = true;
+        while (k < avail) {
+            uint8_t b = data[k++];
+            if (shift >= 64) {
+                g->pos += k;
+                return wire__guard_fail(g, KV_ECORRUPT); /* over 10 bytes */
+            }
+            acc |= (uint64_t)(b & 0x7f) << shift;
+            shift += 7;
+            if (!(b & 0x80)) {
+                more = false;
+                break;
+            }
+        }
+        data += k;
+        len -= k;
+        g->pos += k;
+        if (more) {
+            g->acc = acc;
+            g->shift = shift;
             continue;
-        uint64_t v = g->acc;
+        }
+        uint64_t v = acc;
         g->acc = 0;
         g->shift = 0;
         if (g->step == WIRE__TAG)

@@ -65,15 +65,12 @@ void sim__edge_advanced(sim_t *s, uint32_t node, uint64_t from, uint64_t to)
         return;
     n->hw_seq = to;
     uint64_t now = s->eng.now_ns, settle = (uint64_t)(s->sc->settle_ms * 1e6);
-    sim_hist_t *rh = &s->prop_region[n->region];
     for (uint64_t q = lo + 1; q <= to && q <= s->ncommits; q++) {
         const sim_commit_t *c = &s->commits[q - 1];
         if (c->kind == OPK_NOOP)
             continue;
         uint64_t us = (now - c->t_ns) / 1000;
-        sim_hist_add(&n->prop, us);
-        sim_hist_add(rh, us);
-        sim_hist_add(&s->prop_all, us);
+        sim_hist_add(&n->prop, us); /* the region's and the total: sim__prop_fold */
         if (s->opt.visibility)
             fprintf(s->opt.visibility, "%.3f %u %.3f\n", (double)c->t_ns / 1e6, node,
                     (double)(now - c->t_ns) / 1e6);

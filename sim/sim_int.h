@@ -215,8 +215,8 @@ struct sim {
     size_t nwrites, writes_cap;
 
     /* measurement */
-    sim_hist_t prop_all;
-    sim_hist_t *prop_region;
+    sim_hist_t prop_all;     /* the nodes' prop summed when the run ends (sim_run) */
+    sim_hist_t *prop_region; /* likewise, per region */
     sim_hist_t read_lat;
     sim_hist_t *read_lat_region;
     uint64_t *tvis_hit, *tvis_n;

@@ -23,6 +23,7 @@
 #include "frame.h"
 #include "kv_err.h"
 #include "kv_mem.h"
+#include "repl_int.h"
 #include "repl_testkit.h"
 #include "wire.h"
 
@@ -662,6 +663,165 @@ static void test_frame_decode_alloc_failure(void **state)
     kv_free(b);
 }
 
+/* The edge's ack frame, written directly: byte for byte what protobuf-c
+ * packs for the same Frame, for zero, one-byte, multi-byte and 64-bit
+ * values, and the origin's guard and reader take it. */
+static void test_ack_frame_bytes(void **state)
+{
+    (void)state;
+    static const uint64_t v[] = {
+        0, 1, 127, 128, 300, 16383, 16384, 1764000000123u, UINT64_C(1) << 63, UINT64_MAX};
+    size_t nv = sizeof v / sizeof v[0];
+    for (size_t i = 0; i < nv; i++) {
+        for (size_t j = 0; j < nv; j++) {
+            Edgekv__Frame f = EDGEKV__FRAME__INIT;
+            Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+            Edgekv__Probe probe = EDGEKV__PROBE__INIT;
+            ack.applied_seq = v[i];
+            probe.sent_ms = v[j];
+            ack.probe = &probe;
+            f.msg_case = EDGEKV__FRAME__MSG_ACK;
+            f.ack = &ack;
+            size_t len;
+            uint8_t *want = tk_frame_bytes(&f, &len);
+            repl_buf_t *b;
+            assert_int_equal(repl__ack_frame(v[i], v[j], &b), 0);
+            assert_int_equal(b->len, len);
+            assert_memory_equal(b->data, want, len);
+            repl_wire_guard_t g;
+            repl_wire_guard_init(&g);
+            assert_int_equal(repl_wire_guard_feed(&g, b->data, b->len), 0);
+            frame_reader_t r;
+            frame_reader_init(&r, KV_FRAME_MAX_BYTES);
+            const uint8_t *p = b->data;
+            size_t left = b->len;
+            Edgekv__Frame *d;
+            assert_int_equal(frame_reader_next(&r, &p, &left, &d), 1);
+            assert_int_equal(d->msg_case, EDGEKV__FRAME__MSG_ACK);
+            assert_int_equal(d->ack->applied_seq, v[i]);
+            assert_non_null(d->ack->probe);
+            assert_int_equal(d->ack->probe->sent_ms, v[j]);
+            frame_free(d);
+            frame_reader_free(&r);
+            repl_buf_unref(b);
+            free(want);
+        }
+    }
+}
+
+/* One whole frame through a reader: its Frame (the caller frees it). */
+static Edgekv__Frame *read_one(frame_reader_t *r, const uint8_t *b, size_t len)
+{
+    Edgekv__Frame *f = NULL;
+    const uint8_t *p = b;
+    size_t left = len;
+    assert_int_equal(frame_reader_next(r, &p, &left, &f), 1);
+    assert_int_equal(left, 0);
+    return f;
+}
+
+/* Shared decodes (frame_share_install): readers that opted in get the very
+ * same Frame for equal batch or chunk bytes, decoded once, and each frees
+ * its hold; different bytes of the same length, a reader that did not opt
+ * in, a body under FRAME_SHARE_MIN_BYTES and a frame kind that is not
+ * shared decode on their own; a Frame outlives the table (uninstalled while
+ * held) and its other holders (ASan checks the frees). */
+static void test_frame_shared_decode(void **state)
+{
+    (void)state;
+    repl_mutation_t m[3];
+    for (size_t i = 0; i < 3; i++)
+        m[i] =
+            (repl_mutation_t){.seq = 7 + i,
+                              .version = {100 + i, 1},
+                              .op = tk_put("shared-key", "a value of some forty bytes, or so..")};
+    uint8_t *c1, *c2, *c3, *small;
+    size_t l1, l2, l3, lsmall;
+    assert_int_equal(repl_wire_snapshot_chunk(m, 3, &c1, &l1), 0);
+    uint8_t *c1b = malloc(l1); /* equal bytes at another address */
+    memcpy(c1b, c1, l1);
+    m[1].op.value = (const uint8_t *)"A value of some forty bytes, or so.."; /* same length */
+    assert_int_equal(repl_wire_snapshot_chunk(m, 3, &c2, &l2), 0);
+    assert_int_equal(l2, l1);
+    assert_int_equal(repl_wire_snapshot_chunk(m + 2, 1, &c3, &l3), 0);
+    repl_mutation_t tiny = {.version = {1, 1}, .op = tk_put("k", "v")};
+    assert_int_equal(repl_wire_snapshot_chunk(&tiny, 1, &small, &lsmall), 0);
+    assert_true(lsmall - FRAME_PREFIX_BYTES < FRAME_SHARE_MIN_BYTES);
+    char hist[120];
+    memset(hist, 'h', sizeof hist - 1);
+    hist[sizeof hist - 1] = '\0';
+    Edgekv__Frame wf = EDGEKV__FRAME__INIT;
+    Edgekv__Welcome w = EDGEKV__WELCOME__INIT;
+    w.history_id = hist;
+    wf.msg_case = EDGEKV__FRAME__MSG_WELCOME;
+    wf.welcome = &w;
+    size_t lw;
+    uint8_t *wel = tk_frame_bytes(&wf, &lw);
+
+    assert_int_equal(frame_share_install(16), 0);
+    uint64_t hits0 = frame_share_hits();
+    frame_reader_t r1, r2, plain;
+    frame_reader_init(&r1, KV_FRAME_MAX_BYTES);
+    frame_reader_init(&r2, KV_FRAME_MAX_BYTES);
+    frame_reader_init(&plain, KV_FRAME_MAX_BYTES);
+    frame_reader_share(&r1, true);
+    frame_reader_share(&r2, true);
+
+    Edgekv__Frame *a = read_one(&r1, c1, l1);
+    Edgekv__Frame *b = read_one(&r2, c1b, l1);
+    assert_ptr_equal(a, b);
+    assert_int_equal(frame_share_hits(), hits0 + 1);
+    Edgekv__Frame *d = read_one(&r2, c2, l2); /* other bytes: its own */
+    assert_ptr_not_equal(d, a);
+    assert_memory_equal(d->snapshot_chunk->mutations[1]->op->value.data, m[1].op.value, 36);
+    Edgekv__Frame *e = read_one(&plain, c1, l1); /* not opted in */
+    assert_ptr_not_equal(e, a);
+    Edgekv__Frame *s1 = read_one(&r1, small, lsmall), *s2 = read_one(&r2, small, lsmall);
+    assert_ptr_not_equal(s1, s2);
+    Edgekv__Frame *w1 = read_one(&r1, wel, lw), *w2 = read_one(&r2, wel, lw);
+    assert_ptr_not_equal(w1, w2);
+    assert_string_equal(w2->welcome->history_id, hist);
+    assert_int_equal(frame_share_hits(), hits0 + 1);
+    Edgekv__Frame *g = read_one(&r1, c2, l2); /* the table kept c2's too */
+    assert_ptr_equal(g, d);
+    assert_int_equal(frame_share_hits(), hits0 + 2);
+    Edgekv__Frame *x = read_one(&r1, c3, l3);
+    Edgekv__Frame *y = read_one(&r2, c3, l3);
+    assert_ptr_equal(x, y);
+
+    /* Holders free in any order, before and after the table lets go. */
+    frame_free(a);
+    assert_int_equal(b->snapshot_chunk->n_mutations, 3);
+    assert_int_equal(frame_share_install(0), 0);
+    assert_int_equal(b->snapshot_chunk->mutations[2]->seq, 9);
+    frame_free(b);
+    frame_free(d);
+    assert_int_equal(g->snapshot_chunk->mutations[0]->seq, 7);
+    frame_free(g);
+    frame_free(x);
+    frame_free(y);
+    frame_free(e);
+    frame_free(s1);
+    frame_free(s2);
+    frame_free(w1);
+    frame_free(w2);
+    /* Uninstalled: opted-in readers decode on their own again. */
+    a = read_one(&r1, c1, l1);
+    b = read_one(&r2, c1, l1);
+    assert_ptr_not_equal(a, b);
+    frame_free(a);
+    frame_free(b);
+    frame_reader_free(&r1);
+    frame_reader_free(&r2);
+    frame_reader_free(&plain);
+    kv_free(c1);
+    kv_free(c2);
+    kv_free(c3);
+    kv_free(small);
+    free(c1b);
+    free(wel);
+}
+
 static void test_frame_encode_alloc_failure(void **state)
 {
     (void)state;
@@ -1011,6 +1171,8 @@ int main(void)
         cmocka_unit_test(test_snapshot_frames_decode),
         cmocka_unit_test(test_frame_decode_arena),
         cmocka_unit_test(test_frame_decode_alloc_failure),
+        cmocka_unit_test(test_frame_shared_decode),
+        cmocka_unit_test(test_ack_frame_bytes),
         cmocka_unit_test(test_frame_encode_alloc_failure),
         cmocka_unit_test(test_guard_field_numbers),
         cmocka_unit_test(test_guard_counts_ops_before_decoding),

@@ -86,6 +86,71 @@ static void test_determinism(void **state)
     assert_int_not_equal(a, c);
 }
 
+/* The queue against a plain model (an array searched for its least (time,
+ * id) at every pop), with delays from zero to minutes: events in the
+ * wheel's current bucket, in later ones, past the wheel's end (the far
+ * bag), across its wrap-around, and after gaps that leave it empty. Pops
+ * must come out in exactly the model's order. */
+typedef struct {
+    uint64_t t, id;
+} model_ev_t;
+
+static void test_order_against_model(void **state)
+{
+    (void)state;
+    sim_engine_t e;
+    sim_engine_init(&e);
+    sim_rng_t r;
+    sim_rng_seed(&r, 5);
+    enum { CAP = 40000 };
+    model_ev_t *m = calloc(CAP, sizeof *m);
+    assert_non_null(m);
+    size_t n = 0, popped = 0;
+    uint64_t id = 0;
+    static const uint64_t scale[] = {1,         1000,        1000000,     30000000,
+                                     700000000, 3000000000u, 90000000000u};
+    for (int round = 0; round < 60000; round++) {
+        int k = (int)sim_rng_below(&r, 3);
+        for (int i = 0; i < k && n < CAP; i++) {
+            uint64_t span = scale[sim_rng_below(&r, sizeof scale / sizeof scale[0])];
+            uint64_t t = e.now_ns + sim_rng_below(&r, span);
+            sim_engine_push(&e, t, 3)->a = ++id;
+            m[n++] = (model_ev_t){t, id};
+        }
+        if (sim_rng_below(&r, 4) == 0)
+            continue; /* let the queue grow now and then */
+        sim_ev_t ev;
+        bool got = sim_engine_pop(&e, &ev);
+        assert_int_equal(got, n > 0);
+        if (!got)
+            continue;
+        size_t best = 0;
+        for (size_t j = 1; j < n; j++)
+            if (m[j].t < m[best].t || (m[j].t == m[best].t && m[j].id < m[best].id))
+                best = j;
+        assert_int_equal(ev.a, m[best].id);
+        assert_int_equal(e.now_ns, m[best].t);
+        m[best] = m[--n];
+        popped++;
+        if (n)
+            assert_true(sim_engine_peek(&e) >= e.now_ns);
+    }
+    sim_ev_t ev;
+    while (sim_engine_pop(&e, &ev)) { /* drain: the rest in order too */
+        size_t best = 0;
+        for (size_t j = 1; j < n; j++)
+            if (m[j].t < m[best].t || (m[j].t == m[best].t && m[j].id < m[best].id))
+                best = j;
+        assert_int_equal(ev.a, m[best].id);
+        m[best] = m[--n];
+        popped++;
+    }
+    assert_int_equal(n, 0);
+    assert_true(popped > 30000);
+    free(m);
+    sim_engine_free(&e);
+}
+
 static void test_fnv(void **state)
 {
     (void)state;
@@ -148,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_time_then_insertion),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_order_against_model),
         cmocka_unit_test(test_fnv),
         cmocka_unit_test(test_hist),
         cmocka_unit_test(test_world),

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "frame.h"
 #include "kv_mem.h"
 #include "sim.h"
 #include "sim_int.h"
@@ -70,6 +71,16 @@ static void test_smoke_reproducible(void **state)
     uint64_t h1 = run_smoke(0, &a);
     uint64_t h2 = run_smoke(0, &b);
     uint64_t h4 = run_smoke(8, &d);
+    /* Batches decoded once for all edges (proto/frame.h, as edgekv-sim
+     * runs): the same run. */
+    sim_figures_t c;
+    assert_int_equal(frame_share_install(64), 0);
+    uint64_t hits = frame_share_hits();
+    uint64_t h3 = run_smoke(0, &c);
+    assert_true(frame_share_hits() > hits + 1000);
+    assert_int_equal(frame_share_install(0), 0);
+    assert_int_equal(h3, h1);
+    assert_int_equal(c.events, a.events);
     assert_int_equal(h1, h2);
     assert_int_not_equal(h1, h4);
     assert_int_equal(a.events, b.events);
@@ -88,21 +99,30 @@ static const char *PART_JSON =
     "\"faults\":[{\"type\":\"partition\",\"nodes\":\"edge:0\",\"at_s\":2,\"duration_s\":3}]}";
 
 /* The delivery event of conn scheduled last, or UINT64_MAX. */
+typedef struct {
+    uint16_t kind;
+    uint32_t id;
+    uint64_t best, best_ss, a;
+} find_t;
+
+static void find_one(void *ctx, const sim_hent_t *h, const sim_ev_t *ev)
+{
+    find_t *f = ctx;
+    uint32_t id = f->kind == EV_CONNECT ? ev->node : ev->conn;
+    if (ev->kind == f->kind && id == f->id && h->ss >= f->best_ss) {
+        f->best = h->t;
+        f->best_ss = h->ss;
+        f->a = ev->a;
+    }
+}
+
 static uint64_t find_event(const sim_t *s, uint16_t kind, uint32_t conn_or_node, uint64_t *a)
 {
-    uint64_t best = UINT64_MAX, best_ss = 0;
-    for (size_t i = 0; i < s->eng.n; i++) {
-        const sim_hent_t *h = &s->eng.heap[i];
-        const sim_ev_t *ev = &s->eng.pool[h->ss & ((1u << SIM_SLOT_BITS) - 1)];
-        uint32_t id = kind == EV_CONNECT ? ev->node : ev->conn;
-        if (ev->kind == kind && id == conn_or_node && h->ss >= best_ss) {
-            best = h->t;
-            best_ss = h->ss;
-            if (a)
-                *a = ev->a;
-        }
-    }
-    return best;
+    find_t f = {.kind = kind, .id = conn_or_node, .best = UINT64_MAX};
+    sim_engine_each(&s->eng, find_one, &f);
+    if (a && f.best != UINT64_MAX)
+        *a = f.a;
+    return f.best;
 }
 
 static uint64_t send_probe(sim_t *s, uint32_t conn)
