@@ -365,6 +365,15 @@ static json_t *replication_json(node_app_t *app)
                               (json_int_t)st.origin.writes_committed, "snapshots_served",
                               (json_int_t)st.snapshots_served, "edges", edges);
         json_object_set_new(o, "term", json_integer((json_int_t)st.origin.term));
+        if (st.ha_leader) { /* the synchronous standbys (README "Running an HA origin") */
+            json_t *names = json_array();
+            for (size_t i = 0; i < st.sync_count; i++)
+                json_array_append_new(names, json_string(st.sync_names[i]));
+            json_object_set_new(o, "sync",
+                                json_pack("{s:o, s:I, s:I}", "standbys", names, "acked_seq",
+                                          (json_int_t)st.origin.sync_seq, "waiting",
+                                          (json_int_t)st.origin.sync_waiting));
+        }
         /* A relay: its upstream view, with the links it serves under "downstream". */
         if (st.role == REPLICA_RELAY && j)
             json_object_set_new(j, "downstream", o);
@@ -425,6 +434,14 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
                           "Oldest sequence still in the log.", st.origin.log_first_seq);
         metrics_buf_value(b, "gauge", "edgekv_replication_edges_connected", "Edges connected now.",
                           st.origin.edges_connected);
+        if (st.ha_leader) {
+            metrics_buf_value(b, "gauge", "edgekv_replication_sync_standbys",
+                              "Synchronous standbys the leader has recorded in etcd and counts.",
+                              st.sync_count);
+            metrics_buf_value(b, "gauge", "edgekv_replication_sync_waiting",
+                              "Committed writes waiting for the synchronous standbys' acks.",
+                              st.origin.sync_waiting);
+        }
         metrics_buf_family(b, "gauge", "edgekv_replication_edge_lag_seq",
                            "Per-edge lag in mutations.");
         for (size_t i = 0; i < st.edge_count; i++)

@@ -232,6 +232,11 @@ static void update_status(replica_t *r)
         save_acks_if_changed(r, s.edge_count, now);
     s.snapshots_taken = r->snapshots_taken;
     s.snapshots_served = r->snapshots_served;
+    if (r->origin && replica__ha(r)) {
+        s.ha_leader = true;
+        s.sync_count = r->ha_sync_n;
+        memcpy(s.sync_names, r->ha_sync, r->ha_sync_n * sizeof r->ha_sync[0]);
+    }
     if (replica__follows(r))
         snprintf(s.upstream, sizeof s.upstream, "%s:%d", replica__upstream(r)->host,
                  replica__upstream(r)->port);

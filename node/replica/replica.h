@@ -172,6 +172,12 @@ typedef struct {
      * now (edge, relay: "host:port"). */
     uint64_t snapshots_taken, snapshots_served;
     char upstream[REPLICA_ADDR_TEXT_MAX];
+    /* An origin candidate that leads (--etcd): the standbys whose acks it
+     * counts, as recorded in etcd (node/ha/ha_sync.h); ha_leader false
+     * otherwise. */
+    bool ha_leader;
+    char sync_names[KV_REPL_SYNC_STANDBYS_MAX][KV_TLS_PEER_NAME_MAX + 1];
+    size_t sync_count;
 } replica_status_t;
 
 /* A consistent copy of the replication state (any thread). 0, or -ENOMEM:

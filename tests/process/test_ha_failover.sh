@@ -144,6 +144,15 @@ window_ms() {
 }
 iso_ms() { date -d "$1" +%s%3N; } # a log line's ISO time -> ms since the epoch
 wait_for "writes acknowledged before the first failover" 60 acked_after 0 || fail_out
+# The leader's synchronous standby: in /status, in /metrics and in etcd's record.
+sync_shown() {
+  SB=$(ops_status "${CHTTP[$L]}" | jq -r '.replication.sync.standbys | if length == 1 then .[0] else empty end')
+  [[ -n $SB ]] && status && [[ $(jq -r .sync "$TMP/status.json") == "$T c$L $SB" ]]
+}
+wait_for "the leader's /status and etcd's record name one synchronous standby" 30 sync_shown || fail_out
+check "the leader's /metrics counts one synchronous standby" 1 \
+  "$(curl -s -H "Authorization: Bearer $TOK" "http://127.0.0.1:${CHTTP[$L]}/metrics" |
+    awk '$1 == "edgekv_replication_sync_standbys" { print $2 }')"
 
 # ---- failovers -------------------------------------------------------------------------
 WINDOWS=()
