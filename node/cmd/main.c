@@ -8,8 +8,8 @@
  * (0 by default), then stops accepting, lets in-flight requests finish
  * (KV_SHUTDOWN_GRACE_MS at most) and closes RocksDB cleanly; a second
  * signal ends the drain at once. SIGHUP reloads the HTTPS and replication
- * certificates and the configured tokens (on_sighup), without dropping
- * a connection or a link. Under systemd (Type=notify) the node says when
+ * certificates and the configured tokens without dropping a connection or
+ * a link (node_signals.c). Under systemd (Type=notify) the node says when
  * it is ready, how it is doing, when it reloads and when it stops (ready.h).
  */
 #include <errno.h>
@@ -47,32 +47,7 @@
 #include "text.h"
 #include "tls_api.h"
 #include "tokens.h"
-
-#define TOKEN_HEX_LEN   64
-#define ACCOUNT_HEX_LEN 32
-
-typedef struct {
-    node_config_t cfg;
-    stor_t *store;
-    cache_t *cache;
-    kvops_t *ops;
-    auth_t *auth;
-    metrics_t *metrics;
-    http_server_t *http;
-    replica_t *replica;
-    node_app_t app;
-    char account[KV_ACCOUNT_ID_MAX_BYTES + 1];
-    char default_token[KV_TOKEN_MAX_BYTES + 1];
-    uv_signal_t sigint, sigterm, sighup;
-    uv_timer_t drain_timer; /* the drain period after the first stop signal */
-    bool draining;          /* a stop signal arrived */
-    bool stopping;          /* the signal handles are closing: uv_run returns */
-    int argc;               /* the node's flags, read again by a SIGHUP reload */
-    char **argv;
-    tls_api_t *https;    /* NULL: no HTTPS */
-    node_ready_t *ready; /* NULL: not started by systemd (no NOTIFY_SOCKET) */
-    hostgauges_t *host;  /* disk and certificate gauges of /metrics */
-} node_t;
+#include "node_int.h"
 
 static int mkdir_p(const char *path)
 {
@@ -169,7 +144,7 @@ static int node_tokens(node_t *n, int *generated)
 /* SIGHUP: the configuration (files and flags) read again for its tokens
  * only; every other setting keeps its start-up value. A configuration that
  * does not parse or holds a bad token changes nothing. */
-static int reload_config_tokens(node_t *n, size_t *count)
+int node_reload_config_tokens(node_t *n, size_t *count)
 {
     node_config_t fresh;
     auth_token_t dflt;
@@ -252,113 +227,6 @@ static void raise_nofile(const node_config_t *c)
                     (unsigned long long)rl.rlim_cur, need);
 }
 
-/* The end of the drain: closing the signal handles and the timer lets the
- * main loop return, and run_node stops the server. Once. */
-static void stop_now(node_t *n)
-{
-    if (n->stopping)
-        return;
-    n->stopping = true;
-    uv_close((uv_handle_t *)&n->sigint, NULL);
-    uv_close((uv_handle_t *)&n->sigterm, NULL);
-    uv_close((uv_handle_t *)&n->sighup, NULL);
-    uv_close((uv_handle_t *)&n->drain_timer, NULL);
-}
-
-static void on_drained(uv_timer_t *t)
-{
-    node_t *n = t->data;
-    KV_LOG_INFO("node", "drain over: closing the listeners (in-flight requests get %d ms)",
-                KV_SHUTDOWN_GRACE_MS);
-    stop_now(n);
-}
-
-/* SIGINT/SIGTERM. The first starts the drain: not ready (/readyz 503,
- * STOPPING=1 to systemd) while still serving for --drain-ms, so that load
- * balancers and Kubernetes take the node out before its listener closes.
- * A second signal ends the drain at once. */
-static void on_signal(uv_signal_t *h, int signum)
-{
-    node_t *n = h->data;
-    char status[96];
-    if (n->draining) {
-        KV_LOG_INFO("node", "signal %d again: ending the drain now", signum);
-        uv_timer_stop(&n->drain_timer);
-        stop_now(n);
-        return;
-    }
-    n->draining = true;
-    __atomic_store_n(&n->app.draining, true, __ATOMIC_RELAXED);
-    KV_LOG_INFO("node",
-                "signal %d: draining %llu ms (not ready, still serving), then stopping "
-                "(grace %d ms)",
-                signum, (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
-    snprintf(status, sizeof status, "stopping (signal %d, drain %llu ms, grace %d ms)", signum,
-             (unsigned long long)n->cfg.drain_ms, KV_SHUTDOWN_GRACE_MS);
-    ready_stop(n->ready, status);
-    n->ready = NULL;
-    if (n->cfg.drain_ms == 0)
-        stop_now(n);
-    else
-        uv_timer_start(&n->drain_timer, on_drained, n->cfg.drain_ms, 0);
-}
-
-/* One part of a SIGHUP reload: its outcome logged and added to the status
- * line systemd shows ("reloaded: ..." / "NOT reloaded: ..."). */
-static void reload_note(char *ok, char *failed, size_t cap, const char *what, int rc)
-{
-    char *list = rc == 0 ? ok : failed;
-    size_t len = strlen(list);
-    snprintf(list + len, cap - len, "%s%s", len ? ", " : "", what);
-}
-
-/* SIGHUP: read the certificate files and the configured tokens again. New
- * connections and reconnects get the new certificates; open connections
- * and replication links finish on the old ones. A part that fails keeps
- * what it had and says why in the log. */
-static void on_sighup(uv_signal_t *h, int signum)
-{
-    node_t *n = h->data;
-    char ok[128] = "", failed[128] = "", status[300];
-    size_t tokens = 0;
-    int rc;
-    (void)signum;
-    ready_reloading(n->ready);
-    if (n->https) {
-        if ((rc = tls_api_reload(n->https)) == 0)
-            KV_LOG_INFO("node", "SIGHUP: HTTPS certificates reloaded (generation %u)",
-                        tls_api_generation(n->https));
-        else
-            KV_LOG_ERROR("node", "SIGHUP: HTTPS certificates not reloaded (see above); still "
-                                 "serving the previous ones");
-        reload_note(ok, failed, sizeof ok, "HTTPS certificates", rc);
-    }
-    if (n->app.replica) {
-        if ((rc = replica_reload_tls(n->replica)) == 0)
-            KV_LOG_INFO("node",
-                        "SIGHUP: replication certificates reloaded (%s): new links use "
-                        "them, live links keep their session",
-                        n->cfg.certs_dir);
-        else
-            KV_LOG_ERROR("node",
-                         "SIGHUP: replication certificates not reloaded: %s (see above); "
-                         "new links still use the previous ones",
-                         kv_strerror(rc));
-        reload_note(ok, failed, sizeof ok, "replication certificates", rc);
-    }
-    if ((rc = reload_config_tokens(n, &tokens)) == 0)
-        KV_LOG_INFO("node", "SIGHUP: %zu configured token%s reloaded", tokens,
-                    tokens == 1 ? "" : "s");
-    else
-        KV_LOG_ERROR("node", "SIGHUP: tokens not reloaded (%s); the previous ones stay",
-                     kv_strerror(rc));
-    reload_note(ok, failed, sizeof ok, "tokens", rc);
-    snprintf(status, sizeof status, "%s%s%s%s%s", failed[0] ? "NOT reloaded: " : "", failed,
-             failed[0] && ok[0] ? "; " : "", ok[0] ? "reloaded: " : "", ok);
-    KV_LOG_INFO("node", "SIGHUP: %s", status);
-    ready_reloaded(n->ready, status);
-}
-
 /* Split a comma-separated list in place into at most max items. */
 static size_t split_list(char *s, char **items, size_t max)
 {
@@ -425,13 +293,6 @@ static int start_https(node_t *n, http_config_t *hc)
     return 0;
 }
 
-/* The stored API tokens changed (a commit, here or replicated). */
-static void reload_tokens(void *arg)
-{
-    node_t *n = arg;
-    tokens_reload(n->store, n->auth);
-}
-
 static int open_parts(node_t *n, int *token_generated)
 {
     char path[NODE_PATH_MAX + 8];
@@ -466,145 +327,6 @@ static int open_parts(node_t *n, int *token_generated)
     n->app.metrics = n->metrics;
     n->app.account_id = n->account;
     n->app.start_ns = uv_hrtime();
-    return 0;
-}
-
-/* The origin's judge asks the configured tokens by id (judge.h). */
-static int configured_token(void *arg, const char *id, judge_scope_t *out)
-{
-    auth_scope_t sc;
-    if (!auth_configured_scope(arg, id, &sc))
-        return 0;
-    *out = (judge_scope_t){.account = sc.account,
-                           .write = sc.write,
-                           .scoped = sc.namespaces != NULL,
-                           .namespaces = sc.namespaces,
-                           .namespace_count = sc.namespace_count};
-    return 1;
-}
-
-/* The judge holds the configured table while it judges a group, so a
- * SIGHUP reload does not free the strings it borrowed (auth.h). */
-static void configured_hold(void *arg)
-{
-    auth_configured_hold(arg);
-}
-
-static void configured_release(void *arg)
-{
-    auth_configured_release(arg);
-}
-
-/* The replica: every write goes through it. An edge replicates from its
- * upstreams (the origin, or relays); a relay follows its upstreams and
- * listens for edges and relays; an origin with certificates listens for
- * edges and relays; an origin without them is a lone origin - the same
- * origin core and commit path, no listener. */
-/* An origin candidate's leadership settings (--etcd and --ha-*). */
-static int ha_config(const node_config_t *c, replica_config_t *rc)
-{
-    char list[sizeof c->etcd];
-    snprintf(list, sizeof list, "%s", c->etcd);
-    for (char *save = NULL, *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-        if (rc->ha.endpoint_count == KV_HA_ENDPOINTS_MAX || strlen(u) > KV_HA_URL_MAX_BYTES) {
-            KV_LOG_ERROR("node", "--etcd: at most %u members of at most %u bytes each",
-                         KV_HA_ENDPOINTS_MAX, KV_HA_URL_MAX_BYTES);
-            return KV_ECONFIG;
-        }
-        snprintf(rc->ha.endpoints[rc->ha.endpoint_count++], sizeof rc->ha.endpoints[0], "%s", u);
-    }
-    if (rc->ha.endpoint_count == 0)
-        return 0;
-    if (rc->lone || rc->role != REPLICA_ORIGIN) {
-        KV_LOG_ERROR("node", "--etcd: only an origin with --certs campaigns for leadership");
-        return KV_ECONFIG;
-    }
-    if (c->storage.sync != STOR_SYNC_ALWAYS) {
-        /* A leader answers a write once it and its standbys hold it; a
-         * candidate that may claim must still hold it after a power cut. */
-        KV_LOG_ERROR("node", "--etcd: origin candidates run with --sync always (an acknowledged "
-                             "write must be durable on the leader and on its standbys)");
-        return KV_ECONFIG;
-    }
-    snprintf(rc->ha.cluster, sizeof rc->ha.cluster, "%s", c->ha_cluster);
-    snprintf(rc->ha.name, sizeof rc->ha.name, "%s", c->ha_name[0] ? c->ha_name : c->name);
-    if (c->ha_address[0]) {
-        snprintf(rc->ha.address, sizeof rc->ha.address, "%s", c->ha_address);
-    } else if (strcmp(c->repl_host, "0.0.0.0") == 0 || strcmp(c->repl_host, "::") == 0) {
-        KV_LOG_ERROR("node", "--etcd: --ha-address HOST:PORT is needed when --repl-listen is a "
-                             "wildcard (standbys and edges must be able to dial it)");
-        return KV_ECONFIG;
-    } else {
-        char addr[NODE_HOST_MAX + 16];
-        snprintf(addr, sizeof addr, "%s:%d", c->repl_host, c->repl_port);
-        if (strlen(addr) > KV_HA_ADDRESS_MAX_BYTES) {
-            KV_LOG_ERROR("node", "--etcd: the advertised address is too long: give --ha-address");
-            return KV_ECONFIG;
-        }
-        memcpy(rc->ha.address, addr, strlen(addr) + 1);
-    }
-    rc->ha.lease_ms = c->ha_lease_ms;
-    rc->ha.sync_standbys = c->ha_sync_standbys;
-    snprintf(rc->ha.cert_name, sizeof rc->ha.cert_name, "%s", c->name);
-    return 0;
-}
-
-static int start_replica(node_t *n)
-{
-    replica_config_t rc;
-    const node_config_t *c = &n->cfg;
-    bool edge = strcmp(n->app.role, "edge") == 0, relay = strcmp(n->app.role, "relay") == 0;
-    int err;
-    if (!c->certs_dir[0] && (edge || relay)) {
-        KV_LOG_ERROR("node", "an %s needs --certs DIR (the cluster CA and its certificate)",
-                     n->app.role);
-        return KV_ECONFIG;
-    }
-    replica_config_defaults(&rc, edge ? REPLICA_EDGE : relay ? REPLICA_RELAY : REPLICA_ORIGIN);
-    rc.lone = !c->certs_dir[0];
-    rc.node_id = n->app.node_id;
-    rc.store = n->store;
-    rc.cache = n->cache;
-    snprintf(rc.host, sizeof rc.host, "%s", edge ? c->origin_host : c->repl_host);
-    rc.port = edge ? c->origin_port : c->repl_port;
-    /* The upstreams: --upstream's list, or --origin alone. */
-    _Static_assert(NODE_UPSTREAMS_MAX <= REPLICA_UPSTREAMS_MAX, "every listed upstream fits");
-    for (size_t i = 0; (edge || relay) && i < c->upstream_count; i++) {
-        snprintf(rc.upstreams[i].host, sizeof rc.upstreams[i].host, "%s", c->upstream_hosts[i]);
-        rc.upstreams[i].port = c->upstream_ports[i];
-    }
-    rc.upstream_count = edge || relay ? c->upstream_count : 0;
-    if ((edge || relay) && rc.upstream_count == 0) {
-        snprintf(rc.upstreams[0].host, sizeof rc.upstreams[0].host, "%s", c->origin_host);
-        rc.upstreams[0].port = c->origin_port;
-        rc.upstream_count = 1;
-    }
-    snprintf(rc.ca_file, sizeof rc.ca_file, "%s/ca.crt", c->certs_dir);
-    snprintf(rc.cert_file, sizeof rc.cert_file, "%s/%s.crt", c->certs_dir, c->name);
-    snprintf(rc.key_file, sizeof rc.key_file, "%s/%s.key", c->certs_dir, c->name);
-    rc.propagation_bound_ms = c->propagation_bound_ms;
-    rc.heartbeat_interval_ms = c->heartbeat_interval_ms;
-    rc.max_clock_offset_ms = c->max_clock_offset_ms;
-    rc.write_timeout_ms = c->write_timeout_ms;
-    rc.log_retention = c->log_retention;
-    rc.log_retention_max = c->log_retention_max;
-    rc.new_history = c->new_history;
-    rc.apply_inline = (edge || relay) && c->storage.sync != STOR_SYNC_ALWAYS;
-    rc.on_tokens = reload_tokens;
-    rc.on_tokens_arg = n;
-    rc.tokens = (judge_tokens_t){.lookup = configured_token,
-                                 .hold = configured_hold,
-                                 .release = configured_release,
-                                 .arg = n->auth};
-    if ((err = ha_config(c, &rc)) != 0)
-        return err;
-    if ((err = replica_start(&rc, &n->replica)) != 0)
-        return err;
-    kvops_set_replica(n->ops, n->replica);
-    /* /status and /metrics describe replication only where there is some. */
-    n->app.replica = rc.lone ? NULL : n->replica;
-    n->app.strict_staleness = c->strict_staleness;
-    n->app.metrics_need_token = !c->metrics_public;
     return 0;
 }
 
@@ -729,7 +451,7 @@ static int run_node(const char *role, int argc, char **argv)
         close_parts(&n);
         return 1;
     }
-    if ((rc = start_replica(&n)) != 0) {
+    if ((rc = node_start_replica(&n)) != 0) {
         KV_LOG_ERROR("node", "replication: %s", kv_strerror(rc));
         close_parts(&n);
         return 1;
@@ -758,14 +480,7 @@ static int run_node(const char *role, int argc, char **argv)
     banner(&n, gen);
 
     uv_loop_t *loop = uv_default_loop();
-    uv_signal_init(loop, &n.sigint);
-    uv_signal_init(loop, &n.sigterm);
-    uv_signal_init(loop, &n.sighup);
-    uv_timer_init(loop, &n.drain_timer);
-    n.sigint.data = n.sigterm.data = n.sighup.data = n.drain_timer.data = &n;
-    uv_signal_start(&n.sigint, on_signal, SIGINT);
-    uv_signal_start(&n.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&n.sighup, on_sighup, SIGHUP);
+    node_signals_start(&n, loop);
     if (ready_start(loop, &n.app, n.cfg.ready_wait_ms, &n.ready) != 0)
         KV_LOG_WARN("node", "systemd notification: out of memory; READY=1 not sent");
     uv_run(loop, UV_RUN_DEFAULT);                   /* returns once the drain closed every handle */
