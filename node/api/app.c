@@ -434,14 +434,14 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
                           "Oldest sequence still in the log.", st.origin.log_first_seq);
         metrics_buf_value(b, "gauge", "edgekv_replication_edges_connected", "Edges connected now.",
                           st.origin.edges_connected);
-        if (st.ha_leader) {
-            metrics_buf_value(b, "gauge", "edgekv_replication_sync_standbys",
-                              "Synchronous standbys the leader has recorded in etcd and counts.",
-                              st.sync_count);
-            metrics_buf_value(b, "gauge", "edgekv_replication_sync_waiting",
-                              "Committed writes waiting for the synchronous standbys' acks.",
-                              st.origin.sync_waiting);
-        }
+        /* Every origin and relay: 0 and 0 without leadership, so one alert
+         * rule covers all (deploy/prometheus, EdgekvWritesWaitingForStandby). */
+        metrics_buf_value(b, "gauge", "edgekv_replication_sync_standbys",
+                          "Synchronous standbys an HA leader has recorded in etcd and counts.",
+                          st.sync_count);
+        metrics_buf_value(b, "gauge", "edgekv_replication_sync_waiting",
+                          "Committed writes waiting for the synchronous standbys' acks.",
+                          st.origin.sync_waiting);
         metrics_buf_family(b, "gauge", "edgekv_replication_edge_lag_seq",
                            "Per-edge lag in mutations.");
         for (size_t i = 0; i < st.edge_count; i++)
