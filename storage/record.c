@@ -110,6 +110,15 @@ stor_blob_t *stor_blob_new(const void *data, size_t len)
     return b;
 }
 
+void stor_record_encode(const stor_record_t *rec, uint8_t *out)
+{
+    stor_record_encode_header(rec, out);
+    if (rec->metadata_len)
+        memcpy(out + STOR_RECORD_HEADER_BYTES, rec->metadata, rec->metadata_len);
+    if (rec->value_len)
+        memcpy(out + STOR_RECORD_HEADER_BYTES + rec->metadata_len, rec->value, rec->value_len);
+}
+
 stor_blob_t *stor_blob_from_record(const stor_record_t *rec)
 {
     size_t body = rec->metadata_len + rec->value_len;
@@ -122,11 +131,7 @@ stor_blob_t *stor_blob_from_record(const stor_record_t *rec)
         return NULL;
     atomic_init(&b->refs, 1);
     b->len = len;
-    stor_record_encode_header(rec, b->data);
-    if (rec->metadata_len)
-        memcpy(b->data + STOR_RECORD_HEADER_BYTES, rec->metadata, rec->metadata_len);
-    if (rec->value_len)
-        memcpy(b->data + STOR_RECORD_HEADER_BYTES + rec->metadata_len, rec->value, rec->value_len);
+    stor_record_encode(rec, b->data);
     return b;
 }
 

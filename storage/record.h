@@ -61,6 +61,10 @@ typedef struct stor_blob {
  * concatenates hdr + metadata + value. */
 void stor_record_encode_header(const stor_record_t *rec, uint8_t hdr[STOR_RECORD_HEADER_BYTES]);
 
+/* The whole encoded record - header, metadata, value - into `out`, which
+ * holds STOR_RECORD_HEADER_BYTES + metadata_len + value_len bytes. */
+void stor_record_encode(const stor_record_t *rec, uint8_t *out);
+
 /* Decode `len` bytes at `buf`. Returns 0 or KV_ECORRUPT. `out` borrows. */
 int stor_record_decode(const uint8_t *buf, size_t len, stor_record_t *out);
 

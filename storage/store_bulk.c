@@ -205,11 +205,7 @@ static int stor__bulk_encode(stor_bulk_t *b, const stor_record_t *r, size_t *len
         b->val = v;
         b->val_cap = cap;
     }
-    stor_record_encode_header(r, b->val);
-    if (r->metadata_len)
-        memcpy(b->val + STOR_RECORD_HEADER_BYTES, r->metadata, r->metadata_len);
-    if (r->value_len)
-        memcpy(b->val + STOR_RECORD_HEADER_BYTES + r->metadata_len, r->value, r->value_len);
+    stor_record_encode(r, b->val);
     *len = n;
     return 0;
 }

@@ -373,22 +373,21 @@ int ha_etcd_put_absent(ha_etcd_t *c, const char *key, const char *value, int64_t
                        void *arg, uint64_t *id)
 {
     char *k64 = b64_encode(key, strlen(key)), *v64 = b64_encode(value, strlen(value));
-    char *g64 = b64_encode(guard_key ? guard_key : "", guard_key ? strlen(guard_key) : 0);
-    char *guard = NULL;
+    char *g64 = guard_key ? b64_encode(guard_key, strlen(guard_key)) : NULL;
+    char *guard = NULL; /* the guard's compare, when there is one */
     int rc = -ENOMEM;
-    if (k64 && v64 && g64)
-        guard = guard_key ? printed(",{\"key\":\"%s\",\"result\":\"EQUAL\",\"target\":"
-                                    "\"MOD\",\"mod_revision\":\"%" PRId64 "\"}",
-                                    g64, guard_mod)
-                          : printed("%s", "");
-    if (guard)
+    if (g64)
+        guard = printed(",{\"key\":\"%s\",\"result\":\"EQUAL\",\"target\":\"MOD\","
+                        "\"mod_revision\":\"%" PRId64 "\"}",
+                        g64, guard_mod);
+    if (k64 && v64 && (guard || !guard_key))
         rc = start(c, OP_PUT_ABSENT,
                    printed("{\"compare\":[{\"key\":\"%s\",\"result\":\"EQUAL\",\"target\":"
                            "\"CREATE\",\"create_revision\":\"0\"}%s],"
                            "\"success\":[{\"request_put\":{\"key\":\"%s\",\"value\":\"%s\","
                            "\"lease\":\"%" PRId64 "\"}}],"
                            "\"failure\":[{\"request_range\":{\"key\":\"%s\"}}]}",
-                           k64, guard, k64, v64, lease, k64),
+                           k64, guard ? guard : "", k64, v64, lease, k64),
                    budget_ms, cb, arg, id);
     kv_free(guard);
     kv_free(g64);

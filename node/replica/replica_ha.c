@@ -192,15 +192,13 @@ bool replica__ha_sync_needed(const replica_t *r, const repl_edge_info_t *edges, 
     return false;
 }
 
-static void ha_set_core(replica_t *r, char names[][KV_TLS_PEER_NAME_MAX + 1], size_t n)
+/* The core counts the first n names of r->ha_sync (0: nobody). */
+static void ha_set_core(replica_t *r, size_t n)
 {
     const char *v[KV_REPL_SYNC_STANDBYS_MAX];
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-    for (size_t i = 0; i < n; i++) {
-        v[i] = names[i];
-        if (names != r->ha_sync)
-            memcpy(r->ha_sync[i], names[i], sizeof r->ha_sync[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = r->ha_sync[i];
     r->ha_sync_n = n;
     repl_origin_sync_names(r->origin, v, n, replica__now_ms(), &a);
     replica__dispatch(r, &a);
@@ -214,7 +212,8 @@ static void ha_published(void *arg, bool ok)
         return; /* chosen again on the next status */
     KV_LOG_INFO(REPLICA_LOG, "synchronous standbys of term %lld: %s%s%s", (long long)r->ha_term,
                 r->ha_pub[0], r->ha_pub_n > 1 ? ", " : "", r->ha_pub_n > 1 ? r->ha_pub[1] : "");
-    ha_set_core(r, r->ha_pub, r->ha_pub_n);
+    memcpy(r->ha_sync, r->ha_pub, r->ha_pub_n * sizeof r->ha_pub[0]);
+    ha_set_core(r, r->ha_pub_n);
 }
 
 void replica__ha_sync(replica_t *r)
@@ -252,7 +251,7 @@ void replica__ha_sync(replica_t *r)
         v[i] = pick[i];
     if (ha_sync_format(record, sizeof record, r->ha_term, r->cfg.ha.cert_name, v, n) != 0)
         return;
-    ha_set_core(r, r->ha_sync, 0); /* nobody counts while the record changes */
+    ha_set_core(r, 0); /* nobody counts while the record changes */
     r->ha_pub_n = n;
     r->ha_pub_term = r->ha_term;
     if (ha_elect_publish(ha_loop_elect(r->ha_loop), record, ha_published, r) == 0)

@@ -1268,32 +1268,43 @@ static void test_write_deadline_cache(void **state)
     ex_free(&x);
 }
 
-/* The reconnect delays an edge with this seed goes through. */
-static void backoff_delays_round(uint64_t seed, size_t round, uint64_t *out, size_t n)
+/* An edge (reconnect 100 ms to max_ms, this seed and round) whose first n
+ * connects failed, each dialled again when its delay ran out; the delays
+ * into out (NULL: not kept), the virtual time after the last into *now. */
+static repl_edge_t *failing_edge(uint64_t seed, size_t round, uint64_t max_ms, uint64_t *out,
+                                 size_t n, uint64_t *now)
 {
     repl_edge_config_t c;
     tk_edge_config(&c, 101);
     c.reconnect_min_ms = 100;
-    c.reconnect_max_ms = 1000;
+    c.reconnect_max_ms = max_ms;
     c.seed = seed;
     c.reconnect_round = round;
     repl_edge_t *e;
     assert_int_equal(repl_edge_create(&c, &e), 0);
     tk_acts_t t;
     tk_acts_reset(&t, TK_ACTS_MAX);
-    uint64_t now = 1000;
-    repl_edge_start(e, now, &t.a);
+    *now = 1000;
+    repl_edge_start(e, *now, &t.a);
     for (size_t i = 0; i < n; i++) {
         tk_acts_reset(&t, TK_ACTS_MAX);
-        repl_edge_on_connect_failed(e, now, &t.a);
+        repl_edge_on_connect_failed(e, *now, &t.a);
         uint64_t d = repl_edge_deadline(e);
-        out[i] = d - now;
-        now = d;
+        if (out)
+            out[i] = d - *now;
+        *now = d;
         tk_acts_reset(&t, TK_ACTS_MAX);
-        repl_edge_tick(e, now, &t.a);
+        repl_edge_tick(e, *now, &t.a);
         assert_int_equal(tk_acts_count(&t, REPL_ACT_CONNECT), 1);
     }
-    repl_edge_destroy(e);
+    return e;
+}
+
+/* The reconnect delays an edge with this seed goes through. */
+static void backoff_delays_round(uint64_t seed, size_t round, uint64_t *out, size_t n)
+{
+    uint64_t now;
+    repl_edge_destroy(failing_edge(seed, round, 1000, out, n, &now));
 }
 
 static void backoff_delays(uint64_t seed, uint64_t *out, size_t n)
@@ -1322,23 +1333,9 @@ static void test_backoff_round_of_upstreams(void **state)
 static void test_redial(void **state)
 {
     (void)state;
-    repl_edge_config_t c;
-    tk_edge_config(&c, 101);
-    c.reconnect_min_ms = 100;
-    c.reconnect_max_ms = 10000;
-    repl_edge_t *e;
-    assert_int_equal(repl_edge_create(&c, &e), 0);
+    uint64_t now;
+    repl_edge_t *e = failing_edge(7, 0, 10000, NULL, 6, &now); /* the old upstream is dead */
     tk_acts_t t;
-    tk_acts_reset(&t, TK_ACTS_MAX);
-    uint64_t now = 1000;
-    repl_edge_start(e, now, &t.a);
-    for (int i = 0; i < 6; i++) { /* the old upstream is dead: 6 failures */
-        tk_acts_reset(&t, TK_ACTS_MAX);
-        repl_edge_on_connect_failed(e, now, &t.a);
-        now = repl_edge_deadline(e);
-        tk_acts_reset(&t, TK_ACTS_MAX);
-        repl_edge_tick(e, now, &t.a);
-    }
     tk_acts_reset(&t, TK_ACTS_MAX);
     repl_edge_on_connect_failed(e, now, &t.a);
     assert_true(repl_edge_deadline(e) - now >= 3200); /* 100 << 6, halved at least */

@@ -81,3 +81,17 @@ const char *store_fx_state(stor_t *s, const char *name, char *buf, size_t cap)
     kv_free(v);
     return buf;
 }
+
+int store_fx_open(char *dir, const char *stem, stor_options_t *o, stor_t **s)
+{
+    if (store_fx_mkdir(dir, stem) != 0)
+        return -1;
+    store_fx_options(o, dir);
+    return stor_open(o, s) == 0 ? 0 : -1;
+}
+
+void store_fx_close(stor_t *s, const char *dir)
+{
+    stor_close(s);
+    store_fx_rmtree(dir);
+}

@@ -28,6 +28,14 @@ const char *store_fx_value(stor_t *s, const char *ns, const char *key, char *buf
 /* A state entry as a string into buf ("<none>" when absent, "<error N>"). */
 const char *store_fx_state(stor_t *s, const char *name, char *buf, size_t cap);
 
+/* store_fx_mkdir, store_fx_options and stor_open in one: a fresh store in
+ * dir (STORE_FX_DIR_CAP bytes) with options *o (which must outlive it).
+ * Returns 0, or -1. */
+int store_fx_open(char *dir, const char *stem, stor_options_t *o, stor_t **s);
+
+/* stor_close(s) and the removal of dir. */
+void store_fx_close(stor_t *s, const char *dir);
+
 /* Remove dir and everything under it (symbolic links are not followed). */
 void store_fx_rmtree(const char *dir);
 

@@ -53,10 +53,7 @@ static void fx_reopen(fx_t *f)
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    if (!f || store_fx_mkdir(f->dir, "store") != 0)
-        return -1;
-    store_fx_options(&f->o, f->dir);
-    if (stor_open(&f->o, &f->s) != 0)
+    if (!f || store_fx_open(f->dir, "store", &f->o, &f->s) != 0)
         return -1;
     *state = f;
     return 0;
@@ -66,8 +63,7 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     kv_mem_set(NULL);
-    stor_close(f->s);
-    store_fx_rmtree(f->dir);
+    store_fx_close(f->s, f->dir);
     free(f);
     return 0;
 }

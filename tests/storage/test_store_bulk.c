@@ -38,11 +38,8 @@ typedef struct {
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    if (!f || store_fx_mkdir(f->dir, "bulk") != 0 || store_fx_mkdir(f->dir2, "bulkref") != 0)
-        return -1;
-    store_fx_options(&f->o, f->dir);
-    store_fx_options(&f->o2, f->dir2);
-    if (stor_open(&f->o, &f->s) != 0 || stor_open(&f->o2, &f->s2) != 0)
+    if (!f || store_fx_open(f->dir, "bulk", &f->o, &f->s) != 0 ||
+        store_fx_open(f->dir2, "bulkref", &f->o2, &f->s2) != 0)
         return -1;
     *state = f;
     return 0;
@@ -52,10 +49,8 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     kv_mem_set(NULL);
-    stor_close(f->s);
-    stor_close(f->s2);
-    store_fx_rmtree(f->dir);
-    store_fx_rmtree(f->dir2);
+    store_fx_close(f->s, f->dir);
+    store_fx_close(f->s2, f->dir2);
     free(f);
     return 0;
 }

@@ -53,10 +53,7 @@ static stor_t *fx_second(fx_t *f)
 static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
-    if (!f || store_fx_mkdir(f->dir, "repl") != 0)
-        return -1;
-    store_fx_options(&f->o, f->dir);
-    if (stor_open(&f->o, &f->s) != 0)
+    if (!f || store_fx_open(f->dir, "repl", &f->o, &f->s) != 0)
         return -1;
     *state = f;
     return 0;
@@ -66,12 +63,9 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     kv_mem_set(NULL);
-    stor_close(f->s);
-    store_fx_rmtree(f->dir);
-    if (f->dir2[0]) {
-        stor_close(f->s2);
-        store_fx_rmtree(f->dir2);
-    }
+    store_fx_close(f->s, f->dir);
+    if (f->dir2[0])
+        store_fx_close(f->s2, f->dir2);
     free(f);
     return 0;
 }
