@@ -168,8 +168,21 @@ static bool origin__emit_group(repl_origin_t *o, repl_actions_t *a)
 /* Start groups while fewer than groups_in_flight are in flight. */
 static void origin__start_groups(repl_origin_t *o, repl_actions_t *a)
 {
-    while (!o->failed && o->groups_n < o->cfg.groups_in_flight && origin__emit_group(o, a))
+    while (!o->failed && !o->corked && o->groups_n < o->cfg.groups_in_flight &&
+           origin__emit_group(o, a))
         ;
+}
+
+void repl_origin_cork(repl_origin_t *o)
+{
+    o->corked = true;
+}
+
+void repl_origin_uncork(repl_origin_t *o, repl_actions_t *a)
+{
+    repl__origin_begin(o);
+    o->corked = false;
+    origin__start_groups(o, a);
 }
 
 /* Stamp and sequence w, queue it, and start a group if none is in flight. */

@@ -259,6 +259,7 @@ static void stor__wal_sync(stor_t *s, const char *what)
 static void *stor__sync_main(void *arg)
 {
     stor_t *s = arg;
+    pthread_setname_np(pthread_self(), "ekv-walsync");
     pthread_mutex_lock(&s->sync_lock);
     while (!s->sync_stop) {
         struct timespec ts;

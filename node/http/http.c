@@ -309,7 +309,10 @@ static void http__on_stop_async(uv_async_t *a)
 static void http__loop_main(void *arg)
 {
     http_loop_t *l = arg;
+    char name[16];
 
+    snprintf(name, sizeof name, "ekv-http%u", l->index);
+    pthread_setname_np(pthread_self(), name);
     uv_run(&l->loop, UV_RUN_DEFAULT);
 }
 

@@ -512,6 +512,11 @@ static void take_submissions(replica_t *r)
     w = r->submit_head;
     r->submit_head = r->submit_tail = NULL;
     pthread_mutex_unlock(&r->lock);
+    /* An origin commits the writes taken here as one group (repl.h,
+     * repl_origin_cork), not the first alone and the rest behind it. */
+    bool cork = w && w->next && r->origin && !r->edge && !r->relay;
+    if (cork)
+        repl_origin_cork(r->origin);
     for (; w; w = next) {
         repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
         uint64_t token = (uint64_t)(uintptr_t)w;
@@ -524,6 +529,11 @@ static void take_submissions(replica_t *r)
             repl_relay_write(r->relay, token, w->ops, w->n, replica__now_ms(), &a);
         else
             repl_origin_write(r->origin, token, w->ops, w->n, replica__now_ms(), &a);
+        replica__dispatch(r, &a);
+    }
+    if (cork) {
+        repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+        repl_origin_uncork(r->origin, &a);
         replica__dispatch(r, &a);
     }
 }
@@ -649,6 +659,7 @@ static void loop_main(void *arg)
 {
     replica_t *r = arg;
     repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
+    pthread_setname_np(pthread_self(), "ekv-repl");
     if (r->edge)
         repl_edge_start(r->edge, replica__now_ms(), &a);
     else if (r->relay)
@@ -795,9 +806,9 @@ int replica_start(const replica_config_t *cfg, replica_t **out)
     if (rc == 0 && cfg->role != REPLICA_EDGE && !lone)
         rc = replica__listen(r);
     if (rc == 0)
-        rc = rworker_start(&r->store_w, r);
+        rc = rworker_start(&r->store_w, r, "ekv-store");
     if (rc == 0)
-        rc = rworker_start(&r->read_w, r);
+        rc = rworker_start(&r->read_w, r, "ekv-read");
     if (rc == 0)
         rc = uv_thread_create(&r->thread, loop_main, r);
     if (rc != 0) {

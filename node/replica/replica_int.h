@@ -23,9 +23,11 @@
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
 /* Origin group commits in flight (replication/repl.h, groups_in_flight):
- * two let the storage worker go from one group's fsync straight to the
- * next; the loop forms a third while both wait. */
-#define REPLICA_GROUPS_IN_FLIGHT 2
+ * the loop hands each group to the storage worker as it forms, and the
+ * worker commits every group queued behind the one it finished as one
+ * RocksDB write with one WAL sync (persist_absorb): a group formed while
+ * a sync runs waits for the worker, not for a slot. */
+#define REPLICA_GROUPS_IN_FLIGHT KV_REPL_GROUPS_IN_FLIGHT_MAX
 /* Edge, apply_inline: batches up to this many mutations are applied on the
  * loop (a live stream's frames); larger ones (catch-up, snapshot chunks)
  * still go to the worker, so the loop keeps reading while they commit. */
@@ -83,6 +85,13 @@ struct rjob {
     void (*run)(rjob_t *j);
     void (*done)(rjob_t *j); /* on the loop; frees the job */
     void (*drop)(rjob_t *j); /* instead of done() when stopping; frees it */
+    /* Optional: take `next`, queued right behind this job, into this job's
+     * run (true: chained on `chain`; run() does the work of both). The
+     * worker then completes this job and every chained one, in order. The
+     * origin's group commits use it: the groups that queued while one was
+     * syncing commit together, with one WAL sync (replica_work.c). */
+    bool (*absorb)(rjob_t *j, rjob_t *next);
+    rjob_t *chain; /* jobs taken by absorb, in queue order */
 };
 
 typedef struct {
@@ -93,6 +102,7 @@ typedef struct {
     bool stop;           /* guarded by lock */
     bool running;
     replica_t *r;
+    const char *name; /* its thread's name (top -H, perf) */
 } rworker_t;
 
 /* A write submitted: a caller blocked in replica_write (done_fn NULL:
@@ -313,7 +323,7 @@ void replica__send_counted(replica_t *r, repl_peer_t p, const uint8_t *frame, si
                            size_t *inflight);
 
 /* replica_work.c */
-int rworker_start(rworker_t *w, replica_t *r);
+int rworker_start(rworker_t *w, replica_t *r, const char *name);
 void rworker_push(rworker_t *w, rjob_t *j);
 void rworker_stop(rworker_t *w);
 int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_t *log_first,

@@ -391,6 +391,7 @@ static void *snap_main(void *arg)
 {
     snap_job_t *sj = arg;
     replica_t *r = sj->job.r;
+    pthread_setname_np(pthread_self(), "ekv-snap");
     sj->rc = snap_stream(sj);
     KV_LOG_INFO(REPLICA_LOG, "snapshot to link %u up to seq %llu: %s", sj->peer,
                 (unsigned long long)sj->seq, kv_strerror(sj->rc));

@@ -57,6 +57,7 @@
 static void *worker_main(void *arg)
 {
     rworker_t *w = arg;
+    pthread_setname_np(pthread_self(), w->name);
     for (;;) {
         rjob_t *j;
         pthread_mutex_lock(&w->lock);
@@ -65,6 +66,8 @@ static void *worker_main(void *arg)
         j = w->head;
         if (j) {
             w->head = j->next;
+            while (j->absorb && w->head && j->absorb(j, w->head))
+                w->head = w->head->next;
             if (!w->head)
                 w->tail = NULL;
         }
@@ -72,14 +75,19 @@ static void *worker_main(void *arg)
         if (!j)
             return NULL; /* stop, queue drained */
         j->run(j);
-        replica__complete(w->r, j);
+        /* Read the chain before completing: the loop frees a completed job. */
+        for (rjob_t *next; j; j = next) {
+            next = j->chain;
+            replica__complete(w->r, j);
+        }
     }
 }
 
-int rworker_start(rworker_t *w, replica_t *r)
+int rworker_start(rworker_t *w, replica_t *r, const char *name)
 {
     memset(w, 0, sizeof *w);
     w->r = r;
+    w->name = name;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
@@ -374,18 +382,26 @@ static void committed(replica_t *r, const commit_arrays_t *c, const int *rec_res
 
 /* ---- origin: group commit -------------------------------------------------------------- */
 
-typedef struct {
+typedef struct persist_job persist_job_t;
+struct persist_job {
     rjob_t job;
     uint64_t batch_id;
     mview_t m;
     int *results;
     int rc;
-} persist_job_t;
+    size_t bytes;       /* of the group's keys, values and metadata */
+    size_t chain_n;     /* ops of this group and those chained to it */
+    size_t chain_bytes; /* their bytes */
+    rjob_t *chain_last; /* the last job chained (absorb appends there) */
+};
 
-static void persist_commit(persist_job_t *p)
+/* Commit one run of mutations (one group, or consecutive groups taken
+ * together): judged, recorded, logged and the position moved in one
+ * RocksDB batch with one WAL sync. results[i] gets each op's outcome. */
+static int persist_commit(replica_t *r, mview_t m, int *results)
 {
-    replica_t *r = p->job.r;
     stor_t *s = r->cfg.store;
+    int rc;
     commit_arrays_t c;
     state_position_t pos = r->pos;
     uint64_t stored_max = r->pos.hlc_last; /* before this group's */
@@ -393,31 +409,31 @@ static void persist_commit(persist_job_t *p)
     uint64_t hlc_max = 0;
     int *rec_res = NULL;
 
-    if ((p->rc = arrays_alloc(&c, p->m.n)) != 0)
-        return;
+    if ((rc = arrays_alloc(&c, m.n)) != 0)
+        return rc;
     /* The one place where writes are judged (judge.h); refused ops are
      * logged as no-ops in the same batch. */
-    if ((p->rc = judge_group(s, &r->cfg.tokens, p->m.muts, p->m.n, p->results)) != 0) {
+    if ((rc = judge_group(s, &r->cfg.tokens, m.muts, m.n, results)) != 0) {
         arrays_free(&c);
-        return;
+        return rc;
     }
-    for (size_t i = 0; i < p->m.n; i++) {
-        if (p->results[i] == 0)
-            add_mutation(&c, &p->m.muts[i]);
-        if (p->m.muts[i].version.hlc > hlc_max)
-            hlc_max = p->m.muts[i].version.hlc;
-        if (p->m.muts[i].term > pos.term)
-            pos.term = p->m.muts[i].term;
+    for (size_t i = 0; i < m.n; i++) {
+        if (results[i] == 0)
+            add_mutation(&c, &m.muts[i]);
+        if (m.muts[i].version.hlc > hlc_max)
+            hlc_max = m.muts[i].version.hlc;
+        if (m.muts[i].term > pos.term)
+            pos.term = m.muts[i].term;
     }
-    pos.seq = p->m.muts[p->m.n - 1].seq;
-    pos.seq_version = p->m.muts[p->m.n - 1].version; /* snapshots state it (SnapshotEnd) */
+    pos.seq = m.muts[m.n - 1].seq;
+    pos.seq_version = m.muts[m.n - 1].version; /* snapshots state it (SnapshotEnd) */
     pos.hlc_last = hlc_max > pos.hlc_last ? hlc_max : pos.hlc_last;
     c.st[c.nst++] = (stor_state_put_t){STATE_POSITION, posbuf, state_position_encode(&pos, posbuf)};
-    if ((p->rc = c.rc) != 0) {
+    if ((rc = c.rc) != 0) {
         arrays_free(&c);
-        return;
+        return rc;
     }
-    if ((p->rc = encode_log(&c, p->m.muts, p->m.n, p->results)) == 0 &&
+    if ((rc = encode_log(&c, m.muts, m.n, results)) == 0 &&
         (rec_res = kv_calloc(c.nrecs + 1, sizeof *rec_res))) {
         stor_commit_t cm = {.muts = c.recs,
                             .n_muts = c.nrecs,
@@ -429,28 +445,78 @@ static void persist_commit(persist_job_t *p)
                             .state = c.st,
                             .n_state = c.nst,
                             .stored_hlc_max = stored_max};
-        p->rc = stor_commit(s, &cm);
-        if (p->rc == 0) {
+        rc = stor_commit(s, &cm);
+        if (rc == 0) {
             r->pos = pos;
             committed(r, &c, rec_res, false);
         }
-    } else if (p->rc == 0) {
-        p->rc = -ENOMEM;
+    } else if (rc == 0) {
+        rc = -ENOMEM;
     }
     kv_free(rec_res);
     arrays_free(&c);
+    return rc;
+}
+
+/* Groups chained by persist_absorb commit as one run: their mutations are
+ * consecutive in seq (each group follows the one before it), so the run
+ * is what one bigger group would have been. Copied into one view (the
+ * mutation structs only; the bytes stay where the groups hold them). */
+static int persist_commit_chain(persist_job_t *p)
+{
+    replica_t *r = p->job.r;
+    repl_mutation_t *muts = kv_malloc(p->chain_n * sizeof *muts);
+    int *res = kv_calloc(p->chain_n + 1, sizeof *res);
+    size_t off = 0;
+    int rc = -ENOMEM;
+    if (muts && res) {
+        for (rjob_t *j = &p->job; j; j = j->chain) {
+            const persist_job_t *q = (const persist_job_t *)j;
+            memcpy(muts + off, q->m.muts, q->m.n * sizeof *muts);
+            off += q->m.n;
+        }
+        rc = persist_commit(r, (mview_t){muts, p->chain_n}, res);
+        off = 0;
+        for (rjob_t *j = &p->job; j && rc == 0; j = j->chain) {
+            persist_job_t *q = (persist_job_t *)j;
+            memcpy(q->results, res + off, q->m.n * sizeof *res);
+            off += q->m.n;
+        }
+    }
+    kv_free(muts);
+    kv_free(res);
+    return rc;
 }
 
 static void persist_run(rjob_t *j)
 {
     persist_job_t *p = (persist_job_t *)j;
+    replica_t *r = j->r;
     /* After a failed group, the ones queued behind it must not be written:
      * the log would have a gap, and the origin answered their writers with
      * the failure already. */
-    if ((p->rc = j->r->persist_rc) != 0)
-        return;
-    persist_commit(p);
-    j->r->persist_rc = p->rc;
+    int rc = r->persist_rc;
+    if (rc == 0)
+        rc = j->chain ? persist_commit_chain(p) : persist_commit(r, p->m, p->results);
+    for (; j; j = j->chain)
+        ((persist_job_t *)j)->rc = rc;
+    r->persist_rc = rc;
+}
+
+/* The worker's queue holds the next groups while one commits: take them
+ * into its run, up to KV_REPL_GROUP_MAX_BYTES together (a group alone may
+ * be bigger, as the core allows). Never a job of another kind. */
+static bool persist_absorb(rjob_t *j, rjob_t *next)
+{
+    persist_job_t *p = (persist_job_t *)j, *q = (persist_job_t *)next;
+    if (next->absorb != persist_absorb || p->chain_bytes + q->bytes > KV_REPL_GROUP_MAX_BYTES)
+        return false;
+    p->chain_n += q->m.n;
+    p->chain_bytes += q->bytes;
+    p->chain_last->chain = next;
+    p->chain_last = next;
+    next->chain = NULL;
+    return true;
 }
 
 static void persist_free(persist_job_t *p)
@@ -484,8 +550,19 @@ void replica__persist(replica_t *r, const repl_action_t *act)
     persist_job_t *p = r->defer_persist_n ? NULL : kv_calloc(1, sizeof *p);
     if (p && (p->results = kv_calloc(act->u.persist.n + 1, sizeof *p->results))) {
         p->m = (mview_t){act->u.persist.muts, act->u.persist.n};
-        p->job = (rjob_t){.r = r, .run = persist_run, .done = persist_done, .drop = persist_drop};
+        p->job = (rjob_t){.r = r,
+                          .run = persist_run,
+                          .done = persist_done,
+                          .drop = persist_drop,
+                          .absorb = persist_absorb};
         p->batch_id = act->u.persist.batch_id;
+        for (size_t i = 0; i < p->m.n; i++) {
+            const repl_op_t *op = &p->m.muts[i].op;
+            p->bytes += op->key_len + op->value_len + op->metadata_len;
+        }
+        p->chain_n = p->m.n;
+        p->chain_bytes = p->bytes;
+        p->chain_last = &p->job;
         r->core_jobs++; /* its completion calls the core (replica_ha.c) */
         /* A lone origin's loop has nothing to do while a group commits
          * but gather the next: it commits on the loop (as Redis does),

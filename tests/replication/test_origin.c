@@ -706,6 +706,53 @@ static void test_groups_in_flight(void **state)
     fx_free(&x);
 }
 
+/* Corked, writes are sequenced and queued but no group starts; uncork
+ * starts one group of all of them (as many as group_max_ops allows, up to
+ * groups_in_flight), answered in order as one. */
+static void test_cork_groups_a_run_of_writes(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.group_max_ops = 4;
+    c.groups_in_flight = 2;
+    fx_t x;
+    fx_init(&x, &c);
+    repl_op_t ops[3] = {tk_put("a", "1"), tk_put("b", "2"), tk_del("c")};
+    repl_origin_cork(x.o);
+    repl_origin_write(x.o, 1, ops, 1, 1000, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0); /* corked: the first write waits too */
+    repl_origin_write(x.o, 2, ops, 2, 1000, fx_a(&x));
+    repl_origin_write(x.o, 3, ops, 3, 1000, fx_a(&x));
+    repl_origin_write(x.o, 4, ops, 2, 1000, fx_a(&x));
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_uncork(x.o, fx_a(&x));
+    /* 1 + 2 ops fit the first group of 4; 3 ops the second; the fourth
+     * write waits for a report (two in flight). */
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 2);
+    const repl_action_t *p1 = &x.t.buf[0], *p2 = &x.t.buf[1];
+    assert_int_equal(p1->kind, REPL_ACT_PERSIST);
+    assert_int_equal(p1->u.persist.n, 3);
+    assert_int_equal(p1->u.persist.muts[0].seq, 11);
+    assert_int_equal(p2->u.persist.n, 3);
+    assert_int_equal(p2->u.persist.muts[0].seq, 14);
+    uint64_t b1 = p1->u.persist.batch_id, b2 = p2->u.persist.batch_id;
+    repl_origin_persisted(x.o, b1, 0, NULL, 1001, fx_a(&x));
+    assert_int_equal(fx_done_all(&x, 0), 2); /* writers 1 and 2, together */
+    const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_int_equal(p->u.persist.n, 2);
+    assert_int_equal(p->u.persist.muts[0].seq, 17);
+    uint64_t b3 = p->u.persist.batch_id;
+    repl_origin_persisted(x.o, b2, 0, NULL, 1002, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 3);
+    /* Uncorked again: a write starts its group at once when there is room. */
+    repl_origin_write(x.o, 5, ops, 1, 1003, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->u.persist.muts[0].seq, 19);
+    repl_origin_persisted(x.o, b3, 0, NULL, 1004, fx_a(&x));
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 4);
+    fx_free(&x);
+}
+
 /* A failure with groups in flight answers every writer at once; the groups
  * behind it stay lent to the driver until reported, and a success reported
  * for them after the failure commits nothing. */
@@ -2040,6 +2087,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_writes_name_their_token),
         cmocka_unit_test(test_persist_failure_stops_writes),
         cmocka_unit_test(test_groups_in_flight),
+        cmocka_unit_test(test_cork_groups_a_run_of_writes),
         cmocka_unit_test(test_failure_with_groups_in_flight),
         cmocka_unit_test(test_flow_control_behind_and_catch_up),
         cmocka_unit_test(test_non_reading_edge_closed_on_stall),
