@@ -110,7 +110,7 @@ static void test_absorb_takes_its_kind_in_order(void **state)
     rworker_stop(&w);
 
     for (int i = 0; i <= JOBS; i++)
-        assert_int_equal(dropped[i], i); /* each once, in queue order */
+        assert_int_equal(dropped[i], i);   /* each once, in queue order */
     assert_int_equal(jobs[1].ran_with, 3); /* 1 took 2 and 3 */
     assert_int_equal(jobs[2].ran_with, 0);
     assert_int_equal(jobs[3].ran_with, 0);
