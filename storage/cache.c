@@ -446,6 +446,17 @@ void cache_put(cache_t *c, const char *ns_id, const char *key, size_t key_len, s
     cache__offer(c, NULL, ns_id, key, key_len, blob);
 }
 
+bool cache_written(cache_t *c, const char *ns_id, const char *key, size_t key_len)
+{
+    uint64_t hash = cache__hash(ns_id, key, key_len);
+    cache_shard_t *s = cache__shard(c, hash);
+    pthread_mutex_lock(&s->lock);
+    atomic_fetch_add(&s->writes, 1);
+    bool cached = cache__find(s, hash, ns_id, key, key_len) != NULL;
+    pthread_mutex_unlock(&s->lock);
+    return cached;
+}
+
 void cache_invalidate(cache_t *c, const char *ns_id, const char *key, size_t key_len)
 {
     uint64_t hash = cache__hash(ns_id, key, key_len);

@@ -63,6 +63,14 @@ void cache_fill(cache_t *c, cache_ticket_t t, const char *ns_id, const char *key
  * shard. Never replaces a newer cached version. */
 void cache_put(cache_t *c, const char *ns_id, const char *key, size_t key_len, stor_blob_t *blob);
 
+/* A write of (ns, key) is about to be published: invalidates outstanding
+ * tickets of its shard at once (a read that raced the write cannot install
+ * what it read) and tells whether the key has an entry, a value or a
+ * negative one. A writer that only keeps cached keys fresh (an edge: a
+ * replicated write of a key nobody read there costs no blob and evicts
+ * nothing) replaces it with cache_put() when true and is done when false. */
+bool cache_written(cache_t *c, const char *ns_id, const char *key, size_t key_len);
+
 /* Forget (ns, key) and invalidate outstanding tickets of its shard: the
  * write-through for a record too large to cache. */
 void cache_invalidate(cache_t *c, const char *ns_id, const char *key, size_t key_len);

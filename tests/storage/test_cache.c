@@ -421,6 +421,41 @@ static void test_invalidate(void **state)
     cache_destroy(c);
 }
 
+/* cache_written: tells a writer whether the key has an entry (a value or a
+ * negative one) and refuses the fills of reads that raced the write, as a
+ * put does, whether or not anything is cached. */
+static void test_written(void **state)
+{
+    (void)state;
+    cache_t *c = new_cache(SMALL_CACHE_BYTES);
+    put_new(c, NS_A, "k", 5, 10);
+    stor_blob_t *tomb = mktomb(6);
+    cache_put(c, NS_A, "gone", 4, tomb);
+    stor_blob_unref(tomb);
+    assert_true(cache_written(c, NS_A, "k", 1));
+    assert_true(cache_written(c, NS_A, "gone", 4)); /* a negative entry counts */
+    assert_false(cache_written(c, NS_A, "new", 3));
+    assert_false(cache_written(c, NS_B, "k", 1));
+    assert_int_equal(cached_hlc(c, NS_A, "k"), 5); /* nothing changed */
+    assert_int_equal(cached_hlc(c, NS_A, "new"), 0);
+    /* A read of an uncached key that raced the write cannot fill. */
+    cache_ticket_t t = cache_fill_begin(c, NS_A, "new", 3);
+    assert_false(cache_written(c, NS_A, "new", 3));
+    stor_blob_t *old = mkblob(4, 10);
+    cache_fill(c, t, NS_A, "new", 3, old);
+    assert_int_equal(cached_hlc(c, NS_A, "new"), 0);
+    /* One taken after the write fills. */
+    t = cache_fill_begin(c, NS_A, "new", 3);
+    cache_fill(c, t, NS_A, "new", 3, old);
+    assert_int_equal(cached_hlc(c, NS_A, "new"), 4);
+    stor_blob_unref(old);
+    cache_destroy(c);
+
+    c = new_cache(0);
+    assert_false(cache_written(c, NS_A, "k", 1));
+    cache_destroy(c);
+}
+
 static void test_drop_namespace(void **state)
 {
     (void)state;
@@ -768,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_put_never_older),   cmocka_unit_test(test_lru_eviction_order),
         cmocka_unit_test(test_byte_bound),        cmocka_unit_test(test_fill_ticket),
         cmocka_unit_test(test_oversized),         cmocka_unit_test(test_invalidate),
+        cmocka_unit_test(test_written),
         cmocka_unit_test(test_drop_namespace),    cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_refcounts),         cmocka_unit_test(test_alloc_failure),
         cmocka_unit_test(test_threads_small),     cmocka_unit_test(test_threads_sharded),
