@@ -803,10 +803,10 @@ int main(void)
         cmocka_unit_test(test_put_never_older),   cmocka_unit_test(test_lru_eviction_order),
         cmocka_unit_test(test_byte_bound),        cmocka_unit_test(test_fill_ticket),
         cmocka_unit_test(test_oversized),         cmocka_unit_test(test_invalidate),
-        cmocka_unit_test(test_written),
-        cmocka_unit_test(test_drop_namespace),    cmocka_unit_test(test_disabled),
-        cmocka_unit_test(test_refcounts),         cmocka_unit_test(test_alloc_failure),
-        cmocka_unit_test(test_threads_small),     cmocka_unit_test(test_threads_sharded),
+        cmocka_unit_test(test_written),           cmocka_unit_test(test_drop_namespace),
+        cmocka_unit_test(test_disabled),          cmocka_unit_test(test_refcounts),
+        cmocka_unit_test(test_alloc_failure),     cmocka_unit_test(test_threads_small),
+        cmocka_unit_test(test_threads_sharded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
