@@ -259,13 +259,18 @@ void http_loop_post(http_loop_t *l, http_post_t *p)
 {
     p->next = NULL;
     uv_mutex_lock(&l->post_lock);
+    /* One wakeup per batch of posts: the loop takes them all (a group's
+     * answers arrive together). Every uv_async_send that finds the loop
+     * draining its handles makes it spin until the send is done. */
+    bool wake = l->post_head == NULL;
     if (l->post_tail)
         l->post_tail->next = p;
     else
         l->post_head = p;
     l->post_tail = p;
     uv_mutex_unlock(&l->post_lock);
-    uv_async_send(&l->post_async);
+    if (wake)
+        uv_async_send(&l->post_async);
 }
 
 static void http__on_grace(uv_timer_t *t)

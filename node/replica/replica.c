@@ -479,13 +479,16 @@ void replica__complete(replica_t *r, rjob_t *j)
         return;
     }
     j->next = NULL;
+    /* One wakeup per batch of completions: the loop takes them all. */
+    bool wake = r->done_head == NULL;
     if (r->done_tail)
         r->done_tail->next = j;
     else
         r->done_head = j;
     r->done_tail = j;
     /* Under the lock: the wake handle closes only after `stopping` is set. */
-    uv_async_send(&r->wake);
+    if (wake)
+        uv_async_send(&r->wake);
     pthread_mutex_unlock(&r->lock);
 }
 
