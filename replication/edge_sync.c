@@ -35,7 +35,12 @@ static void q_pop(repl_edge_t *e)
     e->q_bytes -= it->bytes;
     item_free(it);
     e->q_head = repl__ring(e->q_head, 1, e->q_cap);
-    e->q_n--;
+    /* Empty: the next item goes to the first slot, the one the last went
+     * to, which is still in the cache (a queue that rarely holds more than
+     * one item then stays on one slot instead of touching every slot in
+     * turn: reading a cold item was most of q_next). */
+    if (--e->q_n == 0)
+        e->q_head = 0;
 }
 
 static void q_merged_free(repl_edge_t *e)
