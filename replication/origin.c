@@ -122,13 +122,19 @@ void repl__origin_begin(repl_origin_t *o)
  * reads the ids' own array (a few cache lines for hundreds of links), not
  * one peer struct per probe, and selects without branches (which half wins
  * is a coin toss: mispredictions were most of its cost): every frame from an
- * edge starts here. The first position whose id is >= id. */
+ * edge starts here. The first position whose id is >= id. Drivers number
+ * their links in order, so where no link below id has gone, id sits
+ * id - ids[0] places after the first: one probe checks that before the
+ * search (nine dependent loads for 300 links were 3-4 % of world300_push). */
 static size_t origin__peer_pos(const repl_origin_t *o, repl_peer_t id)
 {
     const repl_peer_t *ids = o->peer_ids;
     size_t lo = 0, len = o->npeers;
     if (len == 0)
         return 0;
+    size_t guess = (size_t)id - ids[0]; /* wraps to a huge number below ids[0] */
+    if (guess < len && ids[guess] == id)
+        return guess; /* sorted and distinct: exactly the first position >= id */
     while (len > 1) { /* the answer is in [lo, lo + len] */
         size_t half = len / 2;
         lo += half & -(size_t)(ids[lo + half] < id);
