@@ -460,6 +460,17 @@ static int frame__reader_body(frame_reader_t *r, const uint8_t **data, size_t *l
     return r->body_have == r->body_len;
 }
 
+bool frame_reader_idle(const frame_reader_t *r)
+{
+    return r->err == 0 && r->hdr_have == 0;
+}
+
+void frame_reader_passed(frame_reader_t *r, size_t frame_bytes)
+{
+    KV_ASSERT(frame_reader_idle(r));
+    r->last_frame_bytes = frame_bytes;
+}
+
 int frame_reader_next(frame_reader_t *r, const uint8_t **data, size_t *len, Edgekv__Frame **out)
 {
     *out = NULL;

@@ -128,4 +128,11 @@ void frame_reader_share(frame_reader_t *r, bool on);
  * resynchronised and the caller must drop the connection. */
 int frame_reader_next(frame_reader_t *r, const uint8_t **data, size_t *len, Edgekv__Frame **out);
 
+/* true when r holds no part of a frame and no error: the next bytes start a
+ * frame. A caller that decodes such a whole frame itself (the origin's ack
+ * fast path) tells the reader with frame_reader_passed(r, its prefix and
+ * body bytes), which leaves r as frame_reader_next would have. */
+bool frame_reader_idle(const frame_reader_t *r);
+void frame_reader_passed(frame_reader_t *r, size_t frame_bytes);
+
 #endif

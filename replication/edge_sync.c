@@ -20,7 +20,7 @@
 static eitem_t *q_at(repl_edge_t *e, size_t i)
 {
     KV_ASSERT(i < e->q_n);
-    return &e->q[(e->q_head + i) % e->q_cap];
+    return &e->q[repl__ring(e->q_head, i, e->q_cap)];
 }
 
 static void item_free(eitem_t *it)
@@ -34,8 +34,13 @@ static void q_pop(repl_edge_t *e)
     eitem_t *it = q_at(e, 0);
     e->q_bytes -= it->bytes;
     item_free(it);
-    e->q_head = (e->q_head + 1) % e->q_cap;
-    e->q_n--;
+    e->q_head = repl__ring(e->q_head, 1, e->q_cap);
+    /* Empty: the next item goes to the first slot, the one the last went
+     * to, which is still in the cache (a queue that rarely holds more than
+     * one item then stays on one slot instead of touching every slot in
+     * turn: reading a cold item was most of q_next). */
+    if (--e->q_n == 0)
+        e->q_head = 0;
 }
 
 static void q_merged_free(repl_edge_t *e)
@@ -145,7 +150,7 @@ static void q_push(repl_edge_t *e, const eitem_t *it, repl_actions_t *a)
         e->q_cap = cap;
         e->q_head = 0;
     }
-    e->q[(e->q_head + e->q_n) % e->q_cap] = *it;
+    e->q[repl__ring(e->q_head, e->q_n, e->q_cap)] = *it;
     e->q_n++;
     e->q_bytes += it->bytes;
     q_next(e, a);

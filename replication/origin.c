@@ -122,13 +122,19 @@ void repl__origin_begin(repl_origin_t *o)
  * reads the ids' own array (a few cache lines for hundreds of links), not
  * one peer struct per probe, and selects without branches (which half wins
  * is a coin toss: mispredictions were most of its cost): every frame from an
- * edge starts here. The first position whose id is >= id. */
+ * edge starts here. The first position whose id is >= id. Drivers number
+ * their links in order, so where no link below id has gone, id sits
+ * id - ids[0] places after the first: one probe checks that before the
+ * search (nine dependent loads for 300 links were 3-4 % of world300_push). */
 static size_t origin__peer_pos(const repl_origin_t *o, repl_peer_t id)
 {
     const repl_peer_t *ids = o->peer_ids;
     size_t lo = 0, len = o->npeers;
     if (len == 0)
         return 0;
+    size_t guess = (size_t)id - ids[0]; /* wraps to a huge number below ids[0] */
+    if (guess < len && ids[guess] == id)
+        return guess; /* sorted and distinct: exactly the first position >= id */
     while (len > 1) { /* the answer is in [lo, lo + len] */
         size_t half = len / 2;
         lo += half & -(size_t)(ids[lo + half] < id);
@@ -285,6 +291,31 @@ static bool origin__dispatch(repl_origin_t *o, opeer_t *p, Edgekv__Frame **f, ui
     return repl__origin_peer(o, id) != NULL;
 }
 
+/* The fast path of an edge's ack, the frame an origin hears most (one per
+ * batch an edge applies): bytes that are exactly one ack frame in the form
+ * repl__ack_frame writes, at a frame boundary of the guard and the reader,
+ * go to the ack handler without the guard's walk and protobuf-c's decode,
+ * as the Frame frame_decode would have made of them. The guard would have
+ * let them pass and the reader would have returned that Frame: the result
+ * is the same, without an allocation. Anything else: false. */
+static bool origin__ack_fast(repl_origin_t *o, opeer_t *p, const uint8_t *data, size_t len,
+                             uint64_t now_ms, repl_actions_t *a)
+{
+    Edgekv__Probe probe = EDGEKV__PROBE__INIT;
+    Edgekv__ProgressAck ack = EDGEKV__PROGRESS_ACK__INIT;
+    Edgekv__Frame fr = EDGEKV__FRAME__INIT;
+    if (!repl_wire_guard_idle(&p->guard) || !frame_reader_idle(&p->rd) ||
+        !repl__ack_parse(data, len, &ack.applied_seq, &probe.sent_ms))
+        return false;
+    frame_reader_passed(&p->rd, len);
+    ack.probe = &probe;
+    fr.msg_case = EDGEKV__FRAME__MSG_ACK;
+    fr.ack = &ack;
+    Edgekv__Frame *f = &fr;
+    (void)origin__dispatch(o, p, &f, now_ms, a); /* an ack's handler keeps nothing of it */
+    return true;
+}
+
 /* Why the guard refused an edge's bytes (wire.h). */
 static const char *origin__guard_reason(int rc)
 {
@@ -307,6 +338,8 @@ void repl_origin_on_bytes(repl_origin_t *o, repl_peer_t id, const uint8_t *data,
     opeer_t *p = repl__origin_peer(o, id);
     if (!p)
         return; /* closed by us; the driver may still have had bytes */
+    if (origin__ack_fast(o, p, data, len, now_ms, a))
+        return;
     /* The whole chunk passes the guard before any frame in it is decoded. */
     int bad = repl_wire_guard_feed(&p->guard, data, len);
     if (bad != 0) {

@@ -21,7 +21,7 @@ const otail_t *repl__tail_at(const repl_origin_t *o, uint64_t seq)
 {
     if (seq < o->tail_first_seq || seq - o->tail_first_seq >= o->tail_n)
         return NULL;
-    return &o->tail[(o->tail_head + (seq - o->tail_first_seq)) % o->tail_cap];
+    return &o->tail[repl__ring(o->tail_head, (size_t)(seq - o->tail_first_seq), o->tail_cap)];
 }
 
 static void tail__pop(repl_origin_t *o)
@@ -29,7 +29,7 @@ static void tail__pop(repl_origin_t *o)
     otail_t *t = &o->tail[o->tail_head];
     repl__hold_unref(t->hold);
     o->tail_bytes -= t->cost;
-    o->tail_head = (o->tail_head + 1) % o->tail_cap;
+    o->tail_head = repl__ring(o->tail_head, 1, o->tail_cap);
     o->tail_n--;
     o->tail_first_seq++;
 }
@@ -42,7 +42,7 @@ static void tail__grow(repl_origin_t *o)
     otail_t *t = kv_malloc(cap * sizeof *t);
     REPL__NOMEM(t);
     for (size_t i = 0; i < o->tail_n; i++)
-        t[i] = o->tail[(o->tail_head + i) % o->tail_cap];
+        t[i] = o->tail[repl__ring(o->tail_head, i, o->tail_cap)];
     kv_free(o->tail);
     o->tail = t;
     o->tail_cap = cap;
@@ -58,7 +58,7 @@ void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *h
     if (o->tail_n == 0)
         o->tail_first_seq = m->seq;
     KV_ASSERT(m->seq == o->tail_first_seq + o->tail_n);
-    otail_t *t = &o->tail[(o->tail_head + o->tail_n) % o->tail_cap];
+    otail_t *t = &o->tail[repl__ring(o->tail_head, o->tail_n, o->tail_cap)];
     t->m = *m;
     t->hold = hold ? repl__hold_ref(hold) : NULL;
     t->cost = repl_mutation_cost(m);

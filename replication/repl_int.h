@@ -145,6 +145,12 @@ int repl__batch_frame_array(const repl_mutation_t *muts, size_t n, uint64_t orig
  * applies, and protobuf-c's packed-size walk and pack of this three-field
  * frame were ~5 % of world300_push. -ENOMEM. */
 int repl__ack_frame(uint64_t applied_seq, uint64_t sent_ms, repl_buf_t **out);
+/* The inverse, for the origin's fast path: true when (p, len) is exactly
+ * one whole ack frame in the form repl__ack_frame writes (shortest varints,
+ * no other field, the probe present), with its applied_seq and probe
+ * sent_ms, which are what frame_decode would give. false for anything
+ * else, which then takes the guard and the reader as before. */
+bool repl__ack_parse(const uint8_t *p, size_t len, uint64_t *applied_seq, uint64_t *sent_ms);
 
 /* ---- misc --------------------------------------------------------------------- */
 
@@ -164,6 +170,16 @@ static inline uint64_t repl__max64(uint64_t a, uint64_t b)
 static inline uint64_t repl__add_sat(uint64_t a, uint64_t b)
 {
     return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* Slot i after head of a ring of cap slots (head < cap, i <= cap): a
+ * subtraction, not a division. The edge's apply queue and the origin's tail
+ * are read this way several times per frame; a 64-bit modulo there was most
+ * of q_next's time in the simulator's profile. */
+static inline size_t repl__ring(size_t head, size_t i, size_t cap)
+{
+    size_t j = head + i;
+    return j >= cap ? j - cap : j;
 }
 
 #endif

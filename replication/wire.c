@@ -412,6 +412,51 @@ int repl__ack_frame(uint64_t applied_seq, uint64_t sent_ms, repl_buf_t **out)
     return 0;
 }
 
+/* A varint in its shortest form at p[*i] before end (what protobuf-c and
+ * wire__varint write); false for anything else, a longer form included. */
+static bool wire__varint_get(const uint8_t *p, size_t end, size_t *i, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned k = 0; k < 10 && *i < end; k++) {
+        uint8_t b = p[(*i)++];
+        if (k == 9 && b > 1)
+            return false; /* past 64 bits */
+        x |= (uint64_t)(b & 0x7f) << (7 * k);
+        if (!(b & 0x80)) {
+            if (b == 0 && k > 0)
+                return false; /* a padded form */
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool repl__ack_parse(const uint8_t *p, size_t len, uint64_t *applied_seq, uint64_t *sent_ms)
+{
+    if (len < FRAME_PREFIX_BYTES + 4 || frame_get_len(p) != len - FRAME_PREFIX_BYTES)
+        return false;
+    size_t i = FRAME_PREFIX_BYTES;
+    uint64_t ack, probe, seq = 0, ms = 0;
+    if (p[i++] != (EDGEKV__FRAME__MSG_ACK << 3 | WIRE__WT_LEN) ||
+        !wire__varint_get(p, len, &i, &ack) || ack != len - i || i == len)
+        return false;
+    if (p[i] == (1 << 3 | WIRE__WT_VARINT)) {
+        i++;
+        if (!wire__varint_get(p, len, &i, &seq) || seq == 0)
+            return false; /* proto3 leaves a zero out */
+    }
+    if (i == len || p[i++] != (2 << 3 | WIRE__WT_LEN) || !wire__varint_get(p, len, &i, &probe) ||
+        probe != len - i)
+        return false;
+    if (probe && (p[i++] != (1 << 3 | WIRE__WT_VARINT) || !wire__varint_get(p, len, &i, &ms) ||
+                  ms == 0 || i != len))
+        return false;
+    *applied_seq = seq;
+    *sent_ms = ms;
+    return true;
+}
+
 /* ---- the origin's guard on what an edge sends ----------------------------------- */
 
 /* Field numbers from proto/edgekv.proto (test_wire.c checks them against
@@ -530,6 +575,11 @@ static int wire__guard_prefix(repl_wire_guard_t *g, const uint8_t **data, size_t
     g->shift = 0;
     g->ops = 0;
     return 0;
+}
+
+bool repl_wire_guard_idle(const repl_wire_guard_t *g)
+{
+    return g->err == 0 && g->hdr_have == 0;
 }
 
 int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len)

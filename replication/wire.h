@@ -110,6 +110,10 @@ void repl_wire_guard_init(repl_wire_guard_t *g);
  * unknown one) or KV_ECORRUPT (not the protobuf wire format: a length past
  * its message, a varint over 10 bytes, a group, field number 0). */
 int repl_wire_guard_feed(repl_wire_guard_t *g, const uint8_t *data, size_t len);
+/* true when g has seen only whole frames (none started) and no error: a
+ * whole frame that follows may skip it when it is one the guard lets pass
+ * (the origin's ack fast path, repl__ack_parse). */
+bool repl_wire_guard_idle(const repl_wire_guard_t *g);
 
 /* Snapshot frames for the driver's stream (REPL_ACT_SNAPSHOT). Each returns
  * one whole frame (prefix included) in a new kv_malloc()'d buffer the

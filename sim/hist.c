@@ -52,8 +52,43 @@ void sim_hist_add(sim_hist_t *h, uint64_t us)
         h->max_us = us;
 }
 
+void sim_hist_add_later(sim_hist_t *h, uint64_t us)
+{
+    if (us > UINT32_MAX) {
+        sim_hist_add(h, us); /* over an hour: not the common case */
+        return;
+    }
+    h->pend[h->npend++] = (uint32_t)us;
+    if (h->npend == SIM_HIST_PEND)
+        sim_hist_flush(h);
+}
+
+void sim_hist_flush(sim_hist_t *h)
+{
+    uint32_t k = h->npend;
+    if (!k)
+        return;
+    h->npend = 0;
+    if (!h->c) {
+        h->c = calloc(SIM_HIST_BUCKETS, sizeof *h->c);
+        KV_ASSERT(h->c != NULL);
+    }
+    uint64_t *c = h->c, max = h->max_us;
+    double sum = h->sum_us;
+    for (uint32_t i = 0; i < k; i++) { /* in the order they came */
+        uint64_t us = h->pend[i];
+        c[h_idx(us)]++;
+        sum += (double)us;
+        max = us > max ? us : max;
+    }
+    h->n += k;
+    h->sum_us = sum;
+    h->max_us = max;
+}
+
 void sim_hist_merge(sim_hist_t *dst, const sim_hist_t *src)
 {
+    KV_ASSERT(!src->npend && !dst->npend);
     if (!src->n)
         return;
     if (!dst->c) {
@@ -70,6 +105,7 @@ void sim_hist_merge(sim_hist_t *dst, const sim_hist_t *src)
 
 double sim_hist_quantile_ms(const sim_hist_t *h, double q)
 {
+    KV_ASSERT(!h->npend);
     if (!h->n)
         return 0;
     if (q >= 1)
@@ -90,6 +126,7 @@ double sim_hist_quantile_ms(const sim_hist_t *h, double q)
 
 double sim_hist_cdf(const sim_hist_t *h, double ms)
 {
+    KV_ASSERT(!h->npend);
     if (!h->n)
         return 0;
     if (ms < 0)
@@ -106,10 +143,12 @@ double sim_hist_cdf(const sim_hist_t *h, double ms)
 
 double sim_hist_mean_ms(const sim_hist_t *h)
 {
+    KV_ASSERT(!h->npend);
     return h->n ? h->sum_us / (double)h->n / 1000.0 : 0;
 }
 
 double sim_hist_max_ms(const sim_hist_t *h)
 {
+    KV_ASSERT(!h->npend);
     return (double)h->max_us / 1000.0;
 }

@@ -70,7 +70,8 @@ void sim__edge_advanced(sim_t *s, uint32_t node, uint64_t from, uint64_t to)
         if (c->kind == OPK_NOOP)
             continue;
         uint64_t us = (now - c->t_ns) / 1000;
-        sim_hist_add(&n->prop, us); /* the region's and the total: sim__prop_fold */
+        sim_hist_add_later(&n->prop, us); /* flushed, and the region's and the total
+                                           * summed, by sim__prop_fold */
         if (s->opt.visibility)
             fprintf(s->opt.visibility, "%.3f %u %.3f\n", (double)c->t_ns / 1e6, node,
                     (double)(now - c->t_ns) / 1e6);

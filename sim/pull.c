@@ -82,7 +82,8 @@ static void commit(sim_t *s, uint32_t wid)
         sim_node_t *n = &s->nodes[i];
         const sim_centry_t *c = &n->cache[w->key];
         uint64_t us = fresh(s, c) && kv_version_cmp(c->v, v) < 0 ? (c->expires_ns - now) / 1000 : 0;
-        sim_hist_add(&n->prop, us); /* the region's and the total: sim__prop_fold */
+        sim_hist_add_later(&n->prop, us); /* flushed, and the region's and the total
+                                           * summed, by sim__prop_fold */
     }
     uint64_t t = w->edge ? sim__path_arrival(s, w->edge, 0, now) : now;
     sim_ev_t *ev = sim__at(s, t, EV_PULL_ACK, 0);

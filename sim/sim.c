@@ -553,13 +553,16 @@ bool sim_run_until(sim_t *s, uint64_t t_ns)
 
 /* The regions' and the whole world's propagation histograms are the sums
  * of the nodes': one add per sample during the run (three adds into three
- * 36 KiB tables were 4 % of a run), summed once at its end. Counts, maximum
+ * 36 KiB tables were 4 % of a run), and even that one waits in the node's
+ * histogram with the next ones (sim_hist_add_later), flushed here and summed
+ * once at the end of the run. Counts, maximum
  * and the sum of whole microseconds (exact in a double below 2^53) do not
  * depend on the order of the additions. */
 static void sim__prop_fold(sim_t *s)
 {
     for (size_t i = 1; i < s->nnodes; i++) {
-        const sim_node_t *n = &s->nodes[i];
+        sim_node_t *n = &s->nodes[i];
+        sim_hist_flush(&n->prop);
         sim_hist_merge(&s->prop_region[n->region], &n->prop);
         sim_hist_merge(&s->prop_all, &n->prop);
     }

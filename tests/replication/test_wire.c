@@ -691,6 +691,10 @@ static void test_ack_frame_bytes(void **state)
             repl_wire_guard_t g;
             repl_wire_guard_init(&g);
             assert_int_equal(repl_wire_guard_feed(&g, b->data, b->len), 0);
+            uint64_t seq = 1, ms = 1; /* the origin's fast path reads the same numbers */
+            assert_true(repl__ack_parse(b->data, b->len, &seq, &ms));
+            assert_int_equal(seq, v[i]);
+            assert_int_equal(ms, v[j]);
             frame_reader_t r;
             frame_reader_init(&r, KV_FRAME_MAX_BYTES);
             const uint8_t *p = b->data;
@@ -707,6 +711,59 @@ static void test_ack_frame_bytes(void **state)
             free(want);
         }
     }
+}
+
+/* The origin's ack fast path takes only an ack frame exactly as the edge
+ * writes it; any other bytes (a padded varint, another or an extra field,
+ * no probe, a zero written out, a prefix that does not match, a byte too
+ * many or too few) go to the guard and protobuf-c as before. */
+static void test_ack_parse_refuses(void **state)
+{
+    (void)state;
+    uint64_t seq, ms;
+    /* Frame{ack{applied_seq 300, probe{sent_ms 5}}}: the edge's bytes. */
+    const uint8_t ok[] = {0, 0, 0, 9, 0x42, 7, 0x08, 0xac, 0x02, 0x12, 2, 0x08, 5};
+    repl_buf_t *b;
+    assert_int_equal(repl__ack_frame(300, 5, &b), 0);
+    assert_int_equal(b->len, sizeof ok);
+    assert_memory_equal(b->data, ok, sizeof ok);
+    repl_buf_unref(b);
+    assert_true(repl__ack_parse(ok, sizeof ok, &seq, &ms));
+    assert_int_equal(seq, 300);
+    assert_int_equal(ms, 5);
+    static const struct {
+        uint8_t b[16];
+        size_t len;
+    } bad[] = {
+        {{0, 0, 0, 10, 0x42, 8, 0x08, 0xac, 0x82, 0x00, 0x12, 2, 0x08, 5}, 14}, /* padded */
+        {{0, 0, 0, 9, 0x3a, 7, 0x08, 0xac, 0x02, 0x12, 2, 0x08, 5}, 13},        /* heartbeat */
+        {{0, 0, 0, 9, 0x42, 7, 0x10, 0xac, 0x02, 0x12, 2, 0x08, 5}, 13},        /* field 2 varint */
+        {{0, 0, 0, 5, 0x42, 3, 0x08, 0xac, 0x02}, 9},                           /* no probe */
+        {{0, 0, 0, 6, 0x42, 4, 0x08, 0x00, 0x12, 0}, 10},                       /* seq 0 written */
+        {{0, 0, 0, 6, 0x42, 4, 0x12, 2, 0x08, 0}, 10},                      /* sent_ms 0 written */
+        {{0, 0, 0, 9, 0x42, 7, 0x08, 0xac, 0x02, 0x12, 2, 0x08, 5, 0}, 14}, /* one more byte */
+        {{0, 0, 0, 9, 0x42, 7, 0x08, 0xac, 0x02, 0x12, 2, 0x08}, 12},       /* one byte less */
+        {{0, 0, 0, 8, 0x42, 7, 0x08, 0xac, 0x02, 0x12, 2, 0x08, 5}, 13},    /* prefix */
+        {{0, 0, 0, 9, 0x42, 6, 0x08, 0xac, 0x02, 0x12, 2, 0x08, 5}, 13},    /* ack length */
+        {{0, 0, 0, 9, 0x42, 7, 0x08, 0xac, 0x02, 0x12, 1, 0x08, 5}, 13},    /* probe length */
+        {{0, 0, 0, 11, 0x42, 9, 0x08, 0xac, 0x02, 0x12, 2, 0x08, 5, 0x18, 1}, 15}, /* extra */
+        {{0, 0, 0, 4, 0x42, 2, 0x12, 0}, 8}, /* ok, then cut: */
+    };
+    for (size_t i = 0; i + 1 < sizeof bad / sizeof bad[0]; i++)
+        assert_false(repl__ack_parse(bad[i].b, bad[i].len, &seq, &ms));
+    const size_t last = sizeof bad / sizeof bad[0] - 1;
+    assert_true(repl__ack_parse(bad[last].b, bad[last].len, &seq, &ms));
+    assert_int_equal(seq, 0);
+    assert_int_equal(ms, 0);
+    for (size_t cut = 0; cut < bad[last].len; cut++)
+        assert_false(repl__ack_parse(bad[last].b, cut, &seq, &ms));
+    /* 64-bit values: ten-byte varints, the last byte 1; a 2 there is past 64 bits. */
+    uint8_t big[] = {0,    0,    0,    15,   0x42, 13,   0x08, 0xff, 0xff, 0xff,
+                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x12, 0};
+    assert_true(repl__ack_parse(big, sizeof big, &seq, &ms));
+    assert_true(seq == UINT64_MAX);
+    big[16] = 0x02;
+    assert_false(repl__ack_parse(big, sizeof big, &seq, &ms));
 }
 
 /* One whole frame through a reader: its Frame (the caller frees it). */
@@ -1173,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_frame_decode_alloc_failure),
         cmocka_unit_test(test_frame_shared_decode),
         cmocka_unit_test(test_ack_frame_bytes),
+        cmocka_unit_test(test_ack_parse_refuses),
         cmocka_unit_test(test_frame_encode_alloc_failure),
         cmocka_unit_test(test_guard_field_numbers),
         cmocka_unit_test(test_guard_counts_ops_before_decoding),
