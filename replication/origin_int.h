@@ -176,8 +176,7 @@ struct repl_origin {
     ogroup_t groups[KV_REPL_GROUPS_IN_FLIGHT_MAX];
     size_t groups_head, groups_n;
     uint64_t group_id; /* of the last group emitted */
-    bool corked;       /* repl_origin_cork: writes queue, no group starts, no push */
-    bool push_corked;  /* a push was held back by the cork */
+    bool corked;       /* repl_origin_cork: writes queue, no group starts */
 
     /* Recent committed mutations, consecutive from tail_first_seq. */
     otail_t *tail;

@@ -530,10 +530,6 @@ void repl__origin_pump(repl_origin_t *o, opeer_t *p, uint64_t now_ms, repl_actio
 
 void repl__origin_push_all(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
 {
-    if (o->corked) { /* once, at repl_origin_uncork, with all there is */
-        o->push_corked = true;
-        return;
-    }
     /* Backwards: closing a peer shifts only those already visited. */
     for (size_t i = o->npeers; i-- > 0;)
         repl__origin_pump(o, o->peers[i], now_ms, a);

@@ -178,14 +178,10 @@ void repl_origin_cork(repl_origin_t *o)
     o->corked = true;
 }
 
-void repl_origin_uncork(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a)
+void repl_origin_uncork(repl_origin_t *o, repl_actions_t *a)
 {
     repl__origin_begin(o);
     o->corked = false;
-    if (o->push_corked) {
-        o->push_corked = false;
-        repl__origin_push_all(o, now_ms, a);
-    }
     origin__start_groups(o, a);
 }
 

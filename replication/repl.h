@@ -481,17 +481,15 @@ void repl_origin_set_term(repl_origin_t *o, uint64_t term);
 void repl_origin_write(repl_origin_t *o, uint64_t token, const repl_op_t *ops, size_t n,
                        uint64_t now_ms, repl_actions_t *a);
 
-/* Batching across a run of calls. Between cork and uncork, writes are
- * stamped, sequenced and queued but no group starts, and what commits is
- * not pushed yet: a driver that takes several writes at once (a wakeup's
- * worth) commits them as one group instead of sending the first alone
- * while the rest wait behind it, and several groups reported at once
- * (committed together) go to each edge in one batch, not one per group.
- * Uncork pushes what was held and starts the groups there is room for.
- * Nothing else changes: the order, the answers and a failure's handling
- * are those of the calls made one by one. */
+/* Group commit across a run of writes: between cork and uncork, writes are
+ * stamped, sequenced and queued but no group starts, so a driver that
+ * takes several writes at once (a wakeup's worth) commits them as one
+ * group instead of sending the first alone while the rest wait behind it.
+ * Uncork starts the groups there is room for. Nothing else changes: the
+ * order, the answers and a failure's handling are those of the writes
+ * passed one by one. */
 void repl_origin_cork(repl_origin_t *o);
-void repl_origin_uncork(repl_origin_t *o, uint64_t now_ms, repl_actions_t *a);
+void repl_origin_uncork(repl_origin_t *o, repl_actions_t *a);
 
 /* Storage completions. results[i]: 0 or the op's negative kv code (it then
  * was logged as a no-op). rc != 0: nothing was committed (the core fails

@@ -536,7 +536,7 @@ static void take_submissions(replica_t *r)
     }
     if (cork) {
         repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-        repl_origin_uncork(r->origin, replica__now_ms(), &a);
+        repl_origin_uncork(r->origin, &a);
         replica__dispatch(r, &a);
     }
 }
@@ -548,20 +548,9 @@ static void take_completions(replica_t *r)
     j = r->done_head;
     r->done_head = r->done_tail = NULL;
     pthread_mutex_unlock(&r->lock);
-    /* Groups committed together (persist_absorb) are reported here one by
-     * one: an origin pushes them to each edge as one batch (repl.h,
-     * repl_origin_cork) and starts its next group after the last report. */
-    bool cork = j && j->next && r->origin && !r->edge && !r->relay;
-    if (cork)
-        repl_origin_cork(r->origin);
     for (; j; j = next) {
         next = j->next;
         j->done(j); /* frees j */
-    }
-    if (cork) {
-        repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
-        repl_origin_uncork(r->origin, replica__now_ms(), &a);
-        replica__dispatch(r, &a);
     }
 }
 

@@ -726,7 +726,7 @@ static void test_cork_groups_a_run_of_writes(void **state)
     repl_origin_write(x.o, 3, ops, 3, 1000, fx_a(&x));
     repl_origin_write(x.o, 4, ops, 2, 1000, fx_a(&x));
     assert_int_equal(x.t.a.n, 0);
-    repl_origin_uncork(x.o, 1000, fx_a(&x));
+    repl_origin_uncork(x.o, fx_a(&x));
     /* 1 + 2 ops fit the first group of 4; 3 ops the second; the fourth
      * write waits for a report (two in flight). */
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 2);
@@ -750,44 +750,6 @@ static void test_cork_groups_a_run_of_writes(void **state)
     assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->u.persist.muts[0].seq, 19);
     repl_origin_persisted(x.o, b3, 0, NULL, 1004, fx_a(&x));
     assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 4);
-    fx_free(&x);
-}
-
-/* Groups reported while corked (committed together) are answered at once
- * but pushed to a streaming edge only at uncork, as one batch; the next
- * group starts then too. */
-static void test_cork_pushes_reported_groups_as_one_batch(void **state)
-{
-    (void)state;
-    repl_origin_config_t c;
-    cfg_at(&c, 10, 1);
-    c.group_max_ops = 2;
-    c.groups_in_flight = 2;
-    fx_t x;
-    fx_init(&x, &c);
-    repl_op_t ops[2] = {tk_put("a", "1"), tk_put("b", "2")};
-    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
-    repl_origin_write(x.o, 1, ops, 2, 1000, fx_a(&x));
-    uint64_t b1 = fx_one(&x, REPL_ACT_PERSIST)->u.persist.batch_id;
-    repl_origin_write(x.o, 2, ops, 2, 1000, fx_a(&x));
-    uint64_t b2 = fx_one(&x, REPL_ACT_PERSIST)->u.persist.batch_id;
-    repl_origin_write(x.o, 3, ops, 1, 1000, fx_a(&x));
-    assert_int_equal(x.t.a.n, 0); /* two in flight */
-    repl_origin_cork(x.o);
-    repl_origin_persisted(x.o, b1, 0, NULL, 1001, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 1);
-    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
-    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_PERSIST), 0);
-    repl_origin_persisted(x.o, b2, 0, NULL, 1001, fx_a(&x));
-    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.token, 2);
-    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
-    repl_origin_uncork(x.o, 1002, fx_a(&x));
-    Edgekv__Frame *f = tk_send_frame(fx_one(&x, REPL_ACT_SEND));
-    assert_int_equal(f->batch->n_mutations, 4); /* both groups, one batch */
-    assert_int_equal(f->batch->mutations[0]->seq, 11);
-    assert_int_equal(f->batch->mutations[3]->seq, 14);
-    frame_free(f);
-    assert_int_equal(fx_one(&x, REPL_ACT_PERSIST)->u.persist.muts[0].seq, 15);
     fx_free(&x);
 }
 
@@ -2126,7 +2088,6 @@ int main(void)
         cmocka_unit_test(test_persist_failure_stops_writes),
         cmocka_unit_test(test_groups_in_flight),
         cmocka_unit_test(test_cork_groups_a_run_of_writes),
-        cmocka_unit_test(test_cork_pushes_reported_groups_as_one_batch),
         cmocka_unit_test(test_failure_with_groups_in_flight),
         cmocka_unit_test(test_flow_control_behind_and_catch_up),
         cmocka_unit_test(test_non_reading_edge_closed_on_stall),
