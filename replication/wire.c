@@ -288,10 +288,16 @@ enum { WIRE__VERSION_HLC = 1, WIRE__VERSION_NODE = 2 };
 static bool wire__field(const uint8_t **p, const uint8_t *end, uint64_t *field, int *wt,
                         uint64_t *v, const uint8_t **bytes)
 {
+    /* Tags as protobuf-c reads them: at most 5 bytes, the field number in
+     * 32 bits; a first byte without field bits is refused, a longer tag
+     * that still comes to field 0 is skipped like any unknown field. */
+    const uint8_t *start = *p;
     uint64_t tag;
-    if (!wire__varint_get(p, end, &tag) || (tag >> 3) == 0)
+    if (*p < end && (**p & 0xf8) == 0)
         return false;
-    *field = tag >> 3;
+    if (!wire__varint_get(p, end, &tag) || *p - start > 5)
+        return false;
+    *field = (uint32_t)(tag >> 3);
     *wt = (int)(tag & 7);
     switch (*wt) {
     case WIRE__WT_VARINT:
@@ -314,6 +320,8 @@ static bool wire__field(const uint8_t **p, const uint8_t *end, uint64_t *field, 
     return true;
 }
 
+/* Version's fields into *out; a field given twice: the later one, and a
+ * Version given twice: the later one whole, as protobuf-c decodes them. */
 static int wire__peek_version(const uint8_t *p, const uint8_t *end, kv_version_t *out)
 {
     uint64_t field, v;
@@ -347,8 +355,8 @@ int repl_mutation_peek(const uint8_t *buf, size_t len, repl_mutation_t *out)
         if (!wire__field(&p, end, &field, &wt, &v, &bytes))
             return KV_ECORRUPT;
         bool message = field == WIRE__MUT_VERSION || field == WIRE__MUT_OP;
-        if (field > WIRE__MUT_TERM)
-            continue; /* a later field: passed on with the rest */
+        if (field < WIRE__MUT_SEQ || field > WIRE__MUT_TERM)
+            continue; /* not Mutation's: passed on with the rest */
         if (wt != (message ? WIRE__WT_LEN : WIRE__WT_VARINT))
             return KV_ECORRUPT;
         if (field == WIRE__MUT_SEQ) {

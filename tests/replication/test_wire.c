@@ -506,10 +506,33 @@ static void test_mutation_peek(void **state)
     uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                              0xff, 0xff, 0xff, 0x01, 0x12, 0x00, 0x1a, 0x00};
     assert_int_equal(repl_mutation_peek(long_varint, sizeof long_varint, &p), KV_ECORRUPT);
-    /* A later field is passed over (and on, with the bytes). */
-    uint8_t later[] = {0x08, 0x05, 0x12, 0x00, 0x1a, 0x00, 0x78, 0x01};
+    /* Fields given twice read as protobuf-c decodes them: the later scalar
+     * wins, and the later Version whole (not merged into the first). */
+    uint8_t twice[] = {0x08, 0x05, 0x12, 0x04, 0x08, 0x01, 0x10, 0x02,
+                       0x1a, 0x00, 0x08, 0x06, 0x12, 0x02, 0x08, 0x03};
+    assert_int_equal(repl_mutation_peek(twice, sizeof twice, &p), 0);
+    Edgekv__Mutation *pb = edgekv__mutation__unpack(NULL, sizeof twice, twice);
+    assert_non_null(pb);
+    assert_int_equal(p.seq, pb->seq);
+    assert_int_equal(p.version.hlc, pb->version->hlc);
+    assert_int_equal(p.version.node_id, pb->version->node_id);
+    assert_int_equal(p.seq, 6);
+    assert_int_equal(p.version.hlc, 3);
+    assert_int_equal(p.version.node_id, 0);
+    edgekv__mutation__free_unpacked(pb, NULL);
+    /* A later field is passed over (and on, with the bytes); so is field 0
+     * in a tag of two bytes, which protobuf-c decodes as an unknown field
+     * too, while it refuses a one-byte tag 0. */
+    uint8_t tag0[] = {0x08, 0x05, 0x12, 0x00, 0x1a, 0x00, 0x00, 0x07};
+    assert_int_equal(repl_mutation_peek(tag0, sizeof tag0, &p), KV_ECORRUPT);
+    assert_null(edgekv__mutation__unpack(NULL, sizeof tag0, tag0));
+    uint8_t later[] = {0x08, 0x05, 0x12, 0x00, 0x1a, 0x00, 0x78, 0x01, 0x80, 0x00, 0x07};
     assert_int_equal(repl_mutation_peek(later, sizeof later, &p), 0);
     assert_int_equal(p.enc_len, sizeof later);
+    assert_int_equal(p.seq, 5);
+    pb = edgekv__mutation__unpack(NULL, sizeof later, later);
+    assert_non_null(pb);
+    edgekv__mutation__free_unpacked(pb, NULL);
     /* The field numbers wire.c hard-codes are the generated ones. */
     static const char *const mut[] = {"seq", "version", "op", "term"};
     for (int i = 0; i < 4; i++)
