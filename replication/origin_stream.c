@@ -571,7 +571,9 @@ void repl__origin_heartbeats(repl_origin_t *o, uint64_t now_ms, repl_actions_t *
     }
 }
 
-/* Send log-read mutations [0..n) as batches; they must continue next_seq. */
+/* Send log-read mutations [0..n) as batches; they must continue next_seq.
+ * A node's log reads carry each entry's stored bytes (enc), which go into
+ * the frame as they are (wire.c): no decode and re-encode per entry. */
 static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t *muts, size_t n,
                              uint64_t now_ms, repl_actions_t *a)
 {

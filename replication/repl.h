@@ -203,6 +203,13 @@ typedef struct {
     kv_version_t version;
     uint64_t term; /* of the leader that wrote it (0: none; see "Terms") */
     repl_op_t op;
+    /* Log reads only (repl_origin_log_read): the entry's stored encoding
+     * (an edgekv.Mutation, as repl_mutation_encode wrote it), which goes
+     * into batch frames as it is, and then `op` may be left empty: seq,
+     * version and term must match the encoding (wire.h,
+     * repl_mutation_peek). NULL everywhere else. */
+    const uint8_t *enc;
+    size_t enc_len;
 } repl_mutation_t;
 
 /* What the core asks its driver to do. Each kind's payload is the union
@@ -499,7 +506,9 @@ void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const in
                            uint64_t now_ms, repl_actions_t *a);
 /* muts: the log from the requested seq on, consecutive. n == 0 or a first
  * seq past the requested one (trimmed meanwhile) closes the link: the edge
- * reconnects and takes a snapshot. */
+ * reconnects and takes a snapshot. A mutation with `enc` is sent as those
+ * bytes, not encoded again from its op (the driver's copy of its stored
+ * entry: no decode and re-encode per entry). */
 void repl_origin_log_read(repl_origin_t *o, repl_peer_t p, int rc, const repl_mutation_t *muts,
                           size_t n, uint64_t now_ms, repl_actions_t *a);
 void repl_origin_snapshot_sent(repl_origin_t *o, repl_peer_t p, int rc, uint64_t seq,

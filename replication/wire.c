@@ -23,6 +23,45 @@
 
 static const char wire__empty[1] = "";
 
+/* Protobuf wire types. */
+enum { WIRE__WT_VARINT = 0, WIRE__WT_I64 = 1, WIRE__WT_LEN = 2, WIRE__WT_I32 = 5 };
+
+/* Protobuf wire: a varint, and its size. */
+static size_t wire__varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *wire__varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Read a varint at *p (before end); false when cut or over 10 bytes. */
+static bool wire__varint_get(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t acc = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        acc |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = acc;
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool wire__hex_id(const char *id)
 {
     size_t i;
@@ -167,6 +206,8 @@ int repl_wire_mut_from_pb(const Edgekv__Mutation *pb, repl_mutation_t *out)
         return KV_ECORRUPT;
     out->seq = pb->seq;
     out->term = pb->term;
+    out->enc = NULL; /* no stored bytes: encoded from its op when sent */
+    out->enc_len = 0;
     out->version.hlc = pb->version->hlc;
     out->version.node_id = pb->version->node_id;
     return repl_wire_op_from_pb(pb->op, &out->op);
@@ -237,8 +278,110 @@ void repl_mutation_free(repl_mutation_t *m)
     kv_free(d);
 }
 
+/* Field numbers of Mutation and Version in proto/edgekv.proto (test_wire.c
+ * checks them against the generated descriptors). */
+enum { WIRE__MUT_SEQ = 1, WIRE__MUT_VERSION = 2, WIRE__MUT_OP = 3, WIRE__MUT_TERM = 4 };
+enum { WIRE__VERSION_HLC = 1, WIRE__VERSION_NODE = 2 };
+
+/* One field of a message in [*p, end): its number, wire type, and its
+ * value (a varint) or its bytes (length-delimited); fixed-width skipped. */
+static bool wire__field(const uint8_t **p, const uint8_t *end, uint64_t *field, int *wt,
+                        uint64_t *v, const uint8_t **bytes)
+{
+    /* Tags as protobuf-c reads them: at most 5 bytes, the field number in
+     * 32 bits; a first byte without field bits is refused, a longer tag
+     * that still comes to field 0 is skipped like any unknown field. */
+    const uint8_t *start = *p;
+    uint64_t tag;
+    if (*p < end && (**p & 0xf8) == 0)
+        return false;
+    if (!wire__varint_get(p, end, &tag) || *p - start > 5)
+        return false;
+    *field = (uint32_t)(tag >> 3);
+    *wt = (int)(tag & 7);
+    switch (*wt) {
+    case WIRE__WT_VARINT:
+        return wire__varint_get(p, end, v);
+    case WIRE__WT_I64:
+    case WIRE__WT_I32:
+        *v = *wt == WIRE__WT_I64 ? 8 : 4;
+        break;
+    case WIRE__WT_LEN:
+        if (!wire__varint_get(p, end, v))
+            return false;
+        break;
+    default:
+        return false; /* groups, and wire types that do not exist */
+    }
+    if (*v > (uint64_t)(end - *p))
+        return false;
+    *bytes = *p;
+    *p += *v;
+    return true;
+}
+
+/* Version's fields into *out; a field given twice: the later one, and a
+ * Version given twice: the later one whole, as protobuf-c decodes them. */
+static int wire__peek_version(const uint8_t *p, const uint8_t *end, kv_version_t *out)
+{
+    uint64_t field, v;
+    const uint8_t *bytes;
+    int wt;
+    *out = (kv_version_t){0};
+    while (p < end) {
+        if (!wire__field(&p, end, &field, &wt, &v, &bytes))
+            return KV_ECORRUPT;
+        if (field != WIRE__VERSION_HLC && field != WIRE__VERSION_NODE)
+            continue;
+        if (wt != WIRE__WT_VARINT)
+            return KV_ECORRUPT;
+        if (field == WIRE__VERSION_HLC)
+            out->hlc = v;
+        else
+            out->node_id = (uint32_t)v; /* as protobuf-c reads a uint32 */
+    }
+    return 0;
+}
+
+int repl_mutation_peek(const uint8_t *buf, size_t len, repl_mutation_t *out)
+{
+    static const uint8_t empty[1];
+    const uint8_t *p = len ? buf : empty, *end = p + len, *bytes;
+    bool version = false, op = false;
+    uint64_t field, v;
+    int wt;
+    memset(out, 0, sizeof *out);
+    while (p < end) {
+        if (!wire__field(&p, end, &field, &wt, &v, &bytes))
+            return KV_ECORRUPT;
+        bool message = field == WIRE__MUT_VERSION || field == WIRE__MUT_OP;
+        if (field < WIRE__MUT_SEQ || field > WIRE__MUT_TERM)
+            continue; /* not Mutation's: passed on with the rest */
+        if (wt != (message ? WIRE__WT_LEN : WIRE__WT_VARINT))
+            return KV_ECORRUPT;
+        if (field == WIRE__MUT_SEQ) {
+            out->seq = v;
+        } else if (field == WIRE__MUT_TERM) {
+            out->term = v;
+        } else if (field == WIRE__MUT_OP) {
+            op = true;
+        } else {
+            if (wire__peek_version(bytes, bytes + v, &out->version) != 0)
+                return KV_ECORRUPT;
+            version = true;
+        }
+    }
+    if (!version || !op)
+        return KV_ECORRUPT;
+    out->enc = len ? buf : empty;
+    out->enc_len = len;
+    return 0;
+}
+
 size_t repl_mutation_cost(const repl_mutation_t *m)
 {
+    if (m->enc)
+        return m->enc_len + 2 * sizeof(uint64_t); /* its bytes, tag and length */
     const repl_op_t *op = &m->op;
     size_t n = WIRE__MUT_OVERHEAD + op->key_len + op->value_len + op->metadata_len;
     if (op->account)
@@ -300,9 +443,94 @@ static void wire__muts_msg_fini(wire__muts_msg_t *w)
     kv_free(w->ptrs);
 }
 
+/* A MutationBatch field holding a varint: its bytes, none for 0 (proto3). */
+static size_t wire__opt_varint_size(uint64_t v)
+{
+    return v ? 1 + wire__varint_size(v) : 0;
+}
+
+static uint8_t *wire__opt_varint(uint8_t *p, unsigned field, uint64_t v)
+{
+    if (!v)
+        return p;
+    *p++ = (uint8_t)(field << 3 | WIRE__WT_VARINT);
+    return wire__varint(p, v);
+}
+
+/* Field numbers of MutationBatch (test_wire.c checks them). */
+enum {
+    WIRE__BATCH_MUTATIONS = 1,
+    WIRE__BATCH_ORIGIN_SEQ,
+    WIRE__BATCH_TIME,
+    WIRE__BATCH_TERM,
+    WIRE__BATCH_ACKED
+};
+
+/* Encoded size of mutation m: its stored bytes, or packed from its view. */
+static size_t wire__mut_size(const repl_mutation_t *m)
+{
+    return m->enc ? m->enc_len : repl_mutation_encoded_size(m);
+}
+
+/* A MutationBatch frame written directly, with the stored encodings of
+ * mutations that carry one copied in as they are (log reads): the same
+ * bytes protobuf-c packs (fields in number order, zero scalars left out),
+ * without decoding an entry to encode it again. */
+static int wire__batch_direct(repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
+                              uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out)
+{
+    uint64_t batch = wire__opt_varint_size(origin_seq) + wire__opt_varint_size(time_ms) +
+                     wire__opt_varint_size(term) + wire__opt_varint_size(acked_seq);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = wire__mut_size(at(ctx, i));
+        batch += 1 + wire__varint_size(len) + len;
+    }
+    uint64_t body = 1 + wire__varint_size(batch) + batch;
+    if (body > KV_FRAME_MAX_BYTES)
+        return KV_ETOOBIG;
+    repl_buf_t *b = kv_malloc(sizeof *b + FRAME_PREFIX_BYTES + (size_t)body);
+    if (!b)
+        return -ENOMEM;
+    b->refs = 1;
+    b->len = FRAME_PREFIX_BYTES + (size_t)body;
+    uint8_t *p = b->data;
+    frame_put_len(p, (uint32_t)body);
+    p += FRAME_PREFIX_BYTES;
+    *p++ = (uint8_t)(EDGEKV__FRAME__MSG_BATCH << 3 | WIRE__WT_LEN);
+    p = wire__varint(p, batch);
+    for (size_t i = 0; i < n; i++) {
+        const repl_mutation_t *m = at(ctx, i);
+        size_t len = wire__mut_size(m);
+        *p++ = (uint8_t)(WIRE__BATCH_MUTATIONS << 3 | WIRE__WT_LEN);
+        p = wire__varint(p, len);
+        if (m->enc) {
+            if (len)
+                memcpy(p, m->enc, len);
+        } else {
+            repl_wire_mut_t w;
+            repl_wire_mut_view(m, &w);
+            size_t packed = edgekv__mutation__pack(&w.mut, p);
+            KV_ASSERT(packed == len);
+        }
+        p += len;
+    }
+    p = wire__opt_varint(p, WIRE__BATCH_ORIGIN_SEQ, origin_seq);
+    p = wire__opt_varint(p, WIRE__BATCH_TIME, time_ms);
+    p = wire__opt_varint(p, WIRE__BATCH_TERM, term);
+    p = wire__opt_varint(p, WIRE__BATCH_ACKED, acked_seq);
+    KV_ASSERT((size_t)(p - b->data) == b->len);
+    *out = b;
+    return 0;
+}
+
 int repl__muts_frame(bool chunk, repl__mut_at_fn at, const void *ctx, size_t n, uint64_t origin_seq,
                      uint64_t time_ms, uint64_t term, uint64_t acked_seq, repl_buf_t **out)
 {
+    bool direct = false;
+    for (size_t i = 0; i < n && !chunk && !direct; i++)
+        direct = at(ctx, i)->enc != NULL;
+    if (direct)
+        return wire__batch_direct(at, ctx, n, origin_seq, time_ms, term, acked_seq, out);
     wire__muts_msg_t w;
     int rc = wire__muts_msg(&w, chunk, at, ctx, n, origin_seq, time_ms, term, acked_seq);
     if (rc != 0)
@@ -354,30 +582,6 @@ int repl_wire_snapshot_end(uint64_t seq, kv_version_t version, const char *histo
 }
 
 /* ---- progress acks ------------------------------------------------------------- */
-
-/* Protobuf wire types. */
-enum { WIRE__WT_VARINT = 0, WIRE__WT_I64 = 1, WIRE__WT_LEN = 2, WIRE__WT_I32 = 5 };
-
-/* Protobuf wire: a varint, and its size. */
-static size_t wire__varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static uint8_t *wire__varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
 
 /* Frame { ack (8) = ProgressAck { applied_seq (1), probe (2) = Probe { sent_ms (1) } } }:
  * proto3 leaves out a zero scalar; the probe is always there. */

@@ -66,6 +66,16 @@ void repl_mutation_free(repl_mutation_t *m);
 int repl_mutation_decode_in(frame_arena_t *arena, const uint8_t *buf, size_t len,
                             repl_mutation_t *out);
 
+/* A stored entry's place in history without decoding its op: *out gets
+ * seq, version and term, enc/enc_len = buf/len (borrowed: valid while buf
+ * is) and an empty op (NOOP), for repl_origin_log_read to pass the bytes
+ * on as they are. It follows the protobuf wire format of Mutation's own
+ * fields only (the op is a length-delimited field, skipped): the op is
+ * checked where it is decoded, by the edge (repl_wire_mut_from_pb).
+ * KV_ECORRUPT: not that wire format, a field of the wrong wire type, no
+ * version or no op. */
+int repl_mutation_peek(const uint8_t *buf, size_t len, repl_mutation_t *out);
+
 /* Rough wire cost of a mutation (payload plus a fixed overhead), used for
  * the soft batch and buffer caps. */
 size_t repl_mutation_cost(const repl_mutation_t *m);

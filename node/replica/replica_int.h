@@ -55,11 +55,25 @@
 #define REPLICA_LOG_READ_BYTES (1u * 1024u * 1024u)
 /* Edge: stop reading the link when the core's apply queue passes the high
  * mark (items or bytes), read again below the low mark. Well under the
- * core's own caps, so a queue never overflows and drops the link. */
-#define REPLICA_BACKLOG_HIGH_ITEMS (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 2)
-#define REPLICA_BACKLOG_LOW_ITEMS  (KV_REPL_APPLY_QUEUE_MAX_ITEMS / 8)
-#define REPLICA_BACKLOG_HIGH_BYTES (KV_REPL_APPLY_QUEUE_MAX_BYTES / 2)
-#define REPLICA_BACKLOG_LOW_BYTES  (KV_REPL_APPLY_QUEUE_MAX_BYTES / 8)
+ * core's own caps, so a queue never overflows and drops the link. The
+ * marks hold a few merged applies (REPLICA_APPLY_MERGE_MAX_MUTS) of full
+ * batches, enough to keep the store worker busy; the rest waits in the
+ * socket and at the origin, as bytes. A queue of decoded frames is ~3
+ * times its wire bytes: with the marks at half and an eighth of the
+ * core's caps, a catching-up edge decoded up to ~100 MiB ahead and freed
+ * most of it every cycle, and glibc returned that memory (whole 64 MiB
+ * heaps of the loop thread's arena) to the kernel each time: a quarter of
+ * the edge's CPU went to faulting in and zeroing fresh pages. */
+#define REPLICA_BACKLOG_HIGH_ITEMS 64
+#define REPLICA_BACKLOG_LOW_ITEMS  16
+#define REPLICA_BACKLOG_HIGH_BYTES (8u * 1024u * 1024u)
+#define REPLICA_BACKLOG_LOW_BYTES  (2u * 1024u * 1024u)
+_Static_assert(REPLICA_BACKLOG_HIGH_ITEMS < KV_REPL_APPLY_QUEUE_MAX_ITEMS &&
+                   REPLICA_BACKLOG_HIGH_BYTES < KV_REPL_APPLY_QUEUE_MAX_BYTES,
+               "the edge pauses its link well before its apply queue is full");
+_Static_assert(REPLICA_BACKLOG_LOW_ITEMS *KV_REPL_BATCH_MAX_MUTS >=
+                   2 * REPLICA_APPLY_MERGE_MAX_MUTS,
+               "resumed in time for two merged applies");
 /* Edge acknowledgements are saved at most this often (origin). */
 #define REPLICA_ACKS_SAVE_MS 1000
 /* A TLS handshake must finish within this. */

@@ -4,8 +4,10 @@
  * from its RocksDB log) and of a stored record (storage/record.c:
  * stor_record_decode, what every read decodes). Properties: an entry that
  * decodes passes repl_op_check and round-trips through
- * repl_mutation_encode; a record that decodes points inside the buffer and
- * re-encodes to the same header.
+ * repl_mutation_encode; repl_mutation_peek (what a log read takes of an
+ * entry it passes on as it is) never reads past the entry and, on every
+ * entry that decodes, reads the same seq, version and term; a record that
+ * decodes points inside the buffer and re-encodes to the same header.
  */
 #include "fuzz_repl.h"
 #include "kv_mem.h"
@@ -14,9 +16,13 @@
 
 static void logentry(const uint8_t *data, size_t size)
 {
-    repl_mutation_t *m, *back;
+    repl_mutation_t *m, *back, peek;
+    int peek_rc = repl_mutation_peek(data, size, &peek);
     if (repl_mutation_decode(data, size, &m) != 0)
         return;
+    FZ_CHECK(peek_rc == 0 && peek.enc_len == size && peek.op.kind == REPL_OP_NOOP);
+    FZ_CHECK(peek.seq == m->seq && peek.term == m->term && peek.version.hlc == m->version.hlc &&
+             peek.version.node_id == m->version.node_id);
     FZ_CHECK(repl_op_check(&m->op) == 0);
     size_t need = repl_mutation_encoded_size(m), len;
     uint8_t *buf = kv_malloc(need ? need : 1);

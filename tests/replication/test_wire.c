@@ -450,6 +450,167 @@ static void test_mutation_decode_in_arena(void **state)
     frame_arena_free(arena);
 }
 
+/* A stored entry peeked at: seq, version and term as the encoder wrote
+ * them, its bytes borrowed, its op left empty; malformed bytes refused. */
+static void test_mutation_peek(void **state)
+{
+    (void)state;
+    uint8_t buf[256];
+    size_t len;
+    repl_mutation_t m = {.seq = 1234567, .version = {0x123456789abcULL, 77}, .term = 9};
+    m.op = tk_put("key", "value");
+    assert_int_equal(repl_mutation_encode(&m, buf, sizeof buf, &len), 0);
+    repl_mutation_t p;
+    assert_int_equal(repl_mutation_peek(buf, len, &p), 0);
+    assert_int_equal(p.seq, m.seq);
+    assert_int_equal(p.version.hlc, m.version.hlc);
+    assert_int_equal(p.version.node_id, m.version.node_id);
+    assert_int_equal(p.term, 9);
+    assert_ptr_equal(p.enc, buf);
+    assert_int_equal(p.enc_len, len);
+    assert_int_equal(p.op.kind, REPL_OP_NOOP);
+    /* A no-op slot (an empty Op) and zero fields (left out) peek too. */
+    repl_mutation_t noop = {.seq = 5, .version = {1, 0}};
+    assert_int_equal(repl_mutation_encode(&noop, buf, sizeof buf, &len), 0);
+    assert_int_equal(repl_mutation_peek(buf, len, &p), 0);
+    assert_int_equal(p.seq, 5);
+    assert_int_equal(p.version.hlc, 1);
+    assert_int_equal(p.term, 0);
+    /* Cut anywhere, the entry is refused: a field cut short, or (cut after
+     * a whole field) no op, the last field without a term. Never read past
+     * its end (ASan: each cut in a buffer of its own size). */
+    m.term = 0;
+    assert_int_equal(repl_mutation_encode(&m, buf, sizeof buf, &len), 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *part = malloc(cut ? cut : 1);
+        memcpy(part, buf, cut);
+        assert_int_equal(repl_mutation_peek(part, cut, &p), KV_ECORRUPT);
+        free(part);
+    }
+    /* No version, no op, a field of the wrong wire type, a group. */
+    uint8_t seq_only[] = {0x08, 0x05};
+    assert_int_equal(repl_mutation_peek(seq_only, sizeof seq_only, &p), KV_ECORRUPT);
+    uint8_t no_op[] = {0x08, 0x05, 0x12, 0x02, 0x08, 0x01};
+    assert_int_equal(repl_mutation_peek(no_op, sizeof no_op, &p), KV_ECORRUPT);
+    uint8_t ok[] = {0x08, 0x05, 0x12, 0x02, 0x08, 0x01, 0x1a, 0x00};
+    assert_int_equal(repl_mutation_peek(ok, sizeof ok, &p), 0);
+    assert_int_equal(p.seq, 5);
+    uint8_t seq_len[] = {0x0a, 0x01, 0x05, 0x12, 0x02, 0x08, 0x01, 0x1a, 0x00};
+    assert_int_equal(repl_mutation_peek(seq_len, sizeof seq_len, &p), KV_ECORRUPT);
+    uint8_t version_varint[] = {0x08, 0x05, 0x10, 0x01, 0x1a, 0x00};
+    assert_int_equal(repl_mutation_peek(version_varint, sizeof version_varint, &p), KV_ECORRUPT);
+    uint8_t hlc_len[] = {0x08, 0x05, 0x12, 0x02, 0x0a, 0x00, 0x1a, 0x00};
+    assert_int_equal(repl_mutation_peek(hlc_len, sizeof hlc_len, &p), KV_ECORRUPT);
+    uint8_t group[] = {0x08, 0x05, 0x12, 0x00, 0x1a, 0x00, 0x2b};
+    assert_int_equal(repl_mutation_peek(group, sizeof group, &p), KV_ECORRUPT);
+    uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                             0xff, 0xff, 0xff, 0x01, 0x12, 0x00, 0x1a, 0x00};
+    assert_int_equal(repl_mutation_peek(long_varint, sizeof long_varint, &p), KV_ECORRUPT);
+    /* Fields given twice read as protobuf-c decodes them: the later scalar
+     * wins, and the later Version whole (not merged into the first). */
+    uint8_t twice[] = {0x08, 0x05, 0x12, 0x04, 0x08, 0x01, 0x10, 0x02,
+                       0x1a, 0x00, 0x08, 0x06, 0x12, 0x02, 0x08, 0x03};
+    assert_int_equal(repl_mutation_peek(twice, sizeof twice, &p), 0);
+    Edgekv__Mutation *pb = edgekv__mutation__unpack(NULL, sizeof twice, twice);
+    assert_non_null(pb);
+    assert_int_equal(p.seq, pb->seq);
+    assert_int_equal(p.version.hlc, pb->version->hlc);
+    assert_int_equal(p.version.node_id, pb->version->node_id);
+    assert_int_equal(p.seq, 6);
+    assert_int_equal(p.version.hlc, 3);
+    assert_int_equal(p.version.node_id, 0);
+    edgekv__mutation__free_unpacked(pb, NULL);
+    /* A later field is passed over (and on, with the bytes); so is field 0
+     * in a tag of two bytes, which protobuf-c decodes as an unknown field
+     * too, while it refuses a one-byte tag 0. */
+    uint8_t tag0[] = {0x08, 0x05, 0x12, 0x00, 0x1a, 0x00, 0x00, 0x07};
+    assert_int_equal(repl_mutation_peek(tag0, sizeof tag0, &p), KV_ECORRUPT);
+    assert_null(edgekv__mutation__unpack(NULL, sizeof tag0, tag0));
+    uint8_t later[] = {0x08, 0x05, 0x12, 0x00, 0x1a, 0x00, 0x78, 0x01, 0x80, 0x00, 0x07};
+    assert_int_equal(repl_mutation_peek(later, sizeof later, &p), 0);
+    assert_int_equal(p.enc_len, sizeof later);
+    assert_int_equal(p.seq, 5);
+    pb = edgekv__mutation__unpack(NULL, sizeof later, later);
+    assert_non_null(pb);
+    edgekv__mutation__free_unpacked(pb, NULL);
+    /* The field numbers wire.c hard-codes are the generated ones. */
+    static const char *const mut[] = {"seq", "version", "op", "term"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(
+            protobuf_c_message_descriptor_get_field_by_name(&edgekv__mutation__descriptor, mut[i])
+                ->id,
+            i + 1);
+    static const char *const ver[] = {"hlc", "node_id"};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            protobuf_c_message_descriptor_get_field_by_name(&edgekv__version__descriptor, ver[i])
+                ->id,
+            i + 1);
+    static const char *const batch[] = {"mutations", "origin_seq", "origin_time_ms", "term",
+                                        "acked_seq"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(protobuf_c_message_descriptor_get_field_by_name(
+                             &edgekv__mutation_batch__descriptor, batch[i])
+                             ->id,
+                         i + 1);
+}
+
+/* A batch of log-read entries carrying their stored bytes is the same
+ * frame, byte for byte, as the one encoded from their ops; so is one that
+ * mixes both, and every header field (zero ones left out) is kept. */
+static void test_batch_frame_stored_bytes(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    static uint8_t store[N][1024];
+    static repl_mutation_t ops[N], peeked[N];
+    static char key[N][32], value[N][600]; /* the ops borrow them */
+    for (size_t i = 0; i < N; i++) {
+        snprintf(key[i], sizeof key[i], "key-%zu", i);
+        memset(value[i], 'a' + (int)(i % 26), i * 13 % sizeof value[i]);
+        value[i][i * 13 % sizeof value[i]] = '\0';
+        ops[i] = (repl_mutation_t){.seq = 100 + i, .version = {5000 + i, 3}, .term = i % 3};
+        ops[i].op = i % 7 == 3 ? tk_del(key[i]) : tk_put(key[i], value[i]);
+        size_t len;
+        assert_int_equal(repl_mutation_encode(&ops[i], store[i], sizeof store[i], &len), 0);
+        assert_int_equal(repl_mutation_peek(store[i], len, &peeked[i]), 0);
+    }
+    static const uint64_t hdr[][4] = {{139, 1700000000123ULL, 4, 120}, {0, 0, 0, 0}, {1, 0, 7, 0}};
+    for (size_t h = 0; h < 3; h++) {
+        for (size_t n = 0; n <= N; n += 13) {
+            repl_buf_t *a, *b;
+            assert_int_equal(
+                repl__batch_frame_array(ops, n, hdr[h][0], hdr[h][1], hdr[h][2], hdr[h][3], &a), 0);
+            assert_int_equal(
+                repl__batch_frame_array(peeked, n, hdr[h][0], hdr[h][1], hdr[h][2], hdr[h][3], &b),
+                0);
+            assert_int_equal(b->len, a->len);
+            assert_memory_equal(b->data, a->data, a->len);
+            repl_buf_unref(b);
+            if (n > 1) { /* mixed: every other entry from its op */
+                static repl_mutation_t mixed[N];
+                for (size_t i = 0; i < n; i++)
+                    mixed[i] = i % 2 ? ops[i] : peeked[i];
+                assert_int_equal(repl__batch_frame_array(mixed, n, hdr[h][0], hdr[h][1], hdr[h][2],
+                                                         hdr[h][3], &b),
+                                 0);
+                assert_int_equal(b->len, a->len);
+                assert_memory_equal(b->data, a->data, a->len);
+                repl_buf_unref(b);
+            }
+            repl_buf_unref(a);
+        }
+    }
+    /* Out of memory, and a frame over the limit, are the encoder's errors. */
+    repl_buf_t *b = NULL;
+    kv_mem_failing_set(0);
+    assert_int_equal(repl__batch_frame_array(peeked, N, 1, 1, 1, 1, &b), -ENOMEM);
+    kv_mem_set(NULL);
+    repl_mutation_t huge = peeked[0];
+    huge.enc_len = KV_FRAME_MAX_BYTES; /* never read: refused by its size */
+    assert_int_equal(repl__batch_frame_array(&huge, 1, 1, 1, 1, 1, &b), KV_ETOOBIG);
+}
+
 static void test_mutation_decode_errors(void **state)
 {
     (void)state;
@@ -1223,6 +1384,8 @@ int main(void)
         cmocka_unit_test(test_mutation_roundtrip_all_kinds),
         cmocka_unit_test(test_mutation_decode_errors),
         cmocka_unit_test(test_mutation_decode_in_arena),
+        cmocka_unit_test(test_mutation_peek),
+        cmocka_unit_test(test_batch_frame_stored_bytes),
         cmocka_unit_test(test_op_check_limits),
         cmocka_unit_test(test_max_value_fits_a_frame),
         cmocka_unit_test(test_snapshot_frames_decode),
