@@ -617,8 +617,11 @@ int repl__ack_frame(uint64_t applied_seq, uint64_t sent_ms, repl_buf_t **out)
 }
 
 /* A varint in its shortest form at p[*i] before end (what protobuf-c and
- * wire__varint write); false for anything else, a longer form included. */
-static bool wire__varint_get(const uint8_t *p, size_t end, size_t *i, uint64_t *v)
+ * wire__varint write); false for anything else, a longer form included.
+ * Stricter than wire__varint_get, which reads what protobuf-c accepts: the
+ * ack fast path takes only the exact bytes an edge writes, and anything
+ * else goes through protobuf-c. */
+static bool wire__varint_shortest(const uint8_t *p, size_t end, size_t *i, uint64_t *v)
 {
     uint64_t x = 0;
     for (unsigned k = 0; k < 10 && *i < end; k++) {
@@ -643,17 +646,17 @@ bool repl__ack_parse(const uint8_t *p, size_t len, uint64_t *applied_seq, uint64
     size_t i = FRAME_PREFIX_BYTES;
     uint64_t ack, probe, seq = 0, ms = 0;
     if (p[i++] != (EDGEKV__FRAME__MSG_ACK << 3 | WIRE__WT_LEN) ||
-        !wire__varint_get(p, len, &i, &ack) || ack != len - i || i == len)
+        !wire__varint_shortest(p, len, &i, &ack) || ack != len - i || i == len)
         return false;
     if (p[i] == (1 << 3 | WIRE__WT_VARINT)) {
         i++;
-        if (!wire__varint_get(p, len, &i, &seq) || seq == 0)
+        if (!wire__varint_shortest(p, len, &i, &seq) || seq == 0)
             return false; /* proto3 leaves a zero out */
     }
-    if (i == len || p[i++] != (2 << 3 | WIRE__WT_LEN) || !wire__varint_get(p, len, &i, &probe) ||
-        probe != len - i)
+    if (i == len || p[i++] != (2 << 3 | WIRE__WT_LEN) ||
+        !wire__varint_shortest(p, len, &i, &probe) || probe != len - i)
         return false;
-    if (probe && (p[i++] != (1 << 3 | WIRE__WT_VARINT) || !wire__varint_get(p, len, &i, &ms) ||
+    if (probe && (p[i++] != (1 << 3 | WIRE__WT_VARINT) || !wire__varint_shortest(p, len, &i, &ms) ||
                   ms == 0 || i != len))
         return false;
     *applied_seq = seq;
