@@ -417,6 +417,7 @@ int stor_open(const stor_options_t *o, stor_t **out)
     atomic_init(&s->filter_warned, false);
     atomic_init(&s->write_failed, false);
     atomic_init(&s->log_floor, 0);
+    atomic_init(&s->log_deleted, 0);
     atomic_init(&s->wal_interval_syncs, 0);
     stor__options_build(s, o);
     rc = (s->path = kv_malloc(strlen(o->path) + 1)) ? 0 : -ENOMEM;

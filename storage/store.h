@@ -292,10 +292,21 @@ int stor_log_read(stor_t *s, uint64_t from_seq, size_t max_entries, size_t max_b
  * iterator seeks, cheap enough for every heartbeat. */
 int stor_log_bounds(stor_t *s, uint64_t *first, uint64_t *last);
 
-/* Delete every entry with seq < below_seq (one range delete, durable per
- * the sync policy). Trimmed sequence numbers must not be committed again,
- * except after stor_reset: reads start at the highest trim point. */
+/* Trim every entry with seq < below_seq: at once for every reader (reads
+ * and bounds start at the highest trim point), and deleted on disk (one
+ * range delete, durable per the sync policy) once the point is
+ * STOR_LOG_TRIM_STEP past the last deletion. Until then, and so after a
+ * reopen, the entries below it are still there, whole: a reopened log may
+ * start lower than the last trim. Trimmed sequence numbers must not be
+ * committed again, except after stor_reset. */
 int stor_log_trim(stor_t *s, uint64_t below_seq);
+
+/* Every range deletion stays in the memtable until a flush, and each flush
+ * and each new log iterator fragments all of them: an origin trims after
+ * nearly every group commit, and one deletion per trim left tens of
+ * thousands in the memtable after seconds of small commits (its flushes
+ * then took a core for minutes). So deletions go in steps of this many. */
+#define STOR_LOG_TRIM_STEP 4096u
 
 /* ---- replication: snapshots ----------------------------------------------- */
 

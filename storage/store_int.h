@@ -59,6 +59,9 @@ struct stor {
      * Reads seek from here, so they never wade through a trimmed range's
      * deleted keys before compaction drops them. */
     _Atomic uint64_t log_floor;
+    /* Below it the entries are deleted too: a range deletion is issued only
+     * when the floor is STOR_LOG_TRIM_STEP past it (stor_log_trim). */
+    _Atomic uint64_t log_deleted;
 
     /* Record writes: stripe i guards every key hashing to i. */
     pthread_mutex_t stripes[STOR__STRIPES];

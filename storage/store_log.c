@@ -99,7 +99,7 @@ int stor_log_bounds(stor_t *s, uint64_t *first, uint64_t *last)
     /* The bound must outlive the iterator: lo does. */
     rocksdb_readoptions_set_iterate_lower_bound(ro, lo, sizeof(lo));
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ro, s->cf_log);
-    rocksdb_iter_seek_to_first(it);
+    rocksdb_iter_seek(it, lo, sizeof(lo)); /* SeekToFirst ignores the lower bound */
     int rc = 0;
     uint64_t f = 0, l = 0;
     if (rocksdb_iter_valid(it)) {
@@ -119,10 +119,27 @@ int stor_log_bounds(stor_t *s, uint64_t *first, uint64_t *last)
     return rc;
 }
 
+/* Raise *a to v unless it is higher already (concurrent trims keep the
+ * highest point). */
+static void stor__raise(_Atomic uint64_t *a, uint64_t v)
+{
+    uint64_t cur = atomic_load(a);
+    while (cur < v && !atomic_compare_exchange_weak(a, &cur, v))
+        ;
+}
+
 int stor_log_trim(stor_t *s, uint64_t below_seq)
 {
     if (below_seq <= atomic_load(&s->log_floor))
         return 0; /* trimmed already */
+    /* Trimmed for every reader at once: none reads below the floor. */
+    stor__raise(&s->log_floor, below_seq);
+    /* Deleted in steps (STOR_LOG_TRIM_STEP). Entries between the last
+     * deletion and the floor stay on disk, whole and valid, until the next
+     * step; after a reopen the floor is unknown and the log starts at the
+     * first entry still there (stor_log_bounds), which the origin may serve. */
+    if (below_seq < atomic_load(&s->log_deleted) + STOR_LOG_TRIM_STEP)
+        return 0;
     char lo[8], hi[8];
     stor__seq_key(0, lo);
     stor__seq_key(below_seq, hi);
@@ -130,12 +147,7 @@ int stor_log_trim(stor_t *s, uint64_t below_seq)
     rocksdb_writebatch_delete_range_cf(wb, s->cf_log, lo, sizeof(lo), hi, sizeof(hi));
     int rc = stor__write(s, wb);
     rocksdb_writebatch_destroy(wb);
-    /* Raise the floor only once the deletion is in: a reader that still
-     * seeks from below merely steps over deleted keys. Concurrent trims
-     * keep the highest point. */
-    uint64_t cur = atomic_load(&s->log_floor);
-    while (rc == 0 && cur < below_seq &&
-           !atomic_compare_exchange_weak(&s->log_floor, &cur, below_seq))
-        ;
+    if (rc == 0)
+        stor__raise(&s->log_deleted, below_seq);
     return rc;
 }

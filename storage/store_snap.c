@@ -219,6 +219,7 @@ int stor_reset(stor_t *s, const char *const *keep_state, size_t nkeep)
     if (rc == 0) {
         stor__ns_clear(s);
         atomic_store(&s->log_floor, 0);
+        atomic_store(&s->log_deleted, 0);
     }
     stor__recs_lock(s, &all, false);
     pthread_mutex_unlock(&s->ns_write_lock);
