@@ -659,17 +659,23 @@ static size_t fx_done_all(fx_t *x, int status)
     return n;
 }
 
+/* An origin at seq 10 whose groups hold up to 4 ops, two in flight. */
+static void fx_init_groups(fx_t *x)
+{
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    c.group_max_ops = 4;
+    c.groups_in_flight = 2;
+    fx_init(x, &c);
+}
+
 /* With two groups in flight the second is emitted at once, a third waits
  * for the first report; reports answer writers in order. */
 static void test_groups_in_flight(void **state)
 {
     (void)state;
-    repl_origin_config_t c;
-    cfg_at(&c, 10, 1);
-    c.group_max_ops = 4;
-    c.groups_in_flight = 2;
     fx_t x;
-    fx_init(&x, &c);
+    fx_init_groups(&x);
     repl_op_t ops[3] = {tk_put("a", "1"), tk_put("b", "2"), tk_del("c")};
     fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
     repl_origin_write(x.o, 1, ops, 1, 1000, fx_a(&x));
@@ -712,12 +718,8 @@ static void test_groups_in_flight(void **state)
 static void test_cork_groups_a_run_of_writes(void **state)
 {
     (void)state;
-    repl_origin_config_t c;
-    cfg_at(&c, 10, 1);
-    c.group_max_ops = 4;
-    c.groups_in_flight = 2;
     fx_t x;
-    fx_init(&x, &c);
+    fx_init_groups(&x);
     repl_op_t ops[3] = {tk_put("a", "1"), tk_put("b", "2"), tk_del("c")};
     repl_origin_cork(x.o);
     repl_origin_write(x.o, 1, ops, 1, 1000, fx_a(&x));
