@@ -254,6 +254,12 @@ static void parse_all(pctx_t *c, const json_t *root, sim_scenario_t *s)
     else if (strcmp(pt, "uniform"))
         perr(c, "unknown popularity \"%s\" (uniform, zipf)", pt);
     s->writes_per_s = num(c, w, "writes_per_s", 10, 0, 1e6);
+    /* "paced": one write every 1/writes_per_s from t=0, as a client that
+     * paces its writes (the lab's) sends them; "poisson": independent. */
+    const char *arr = str(c, w, "write_arrivals", "poisson");
+    s->writes_paced = !strcmp(arr, "paced");
+    if (strcmp(arr, "poisson") && strcmp(arr, "paced"))
+        perr(c, "unknown write_arrivals \"%s\" (poisson, paced)", arr);
     s->reads_per_s = num(c, w, "reads_per_s", 100, 0, 1e7);
     s->delete_fraction = num(c, w, "delete_fraction", 0, 0, 1);
     s->value_size = dist(c, w, "value_size", "{\"type\":\"constant\",\"value\":256}");

@@ -84,6 +84,7 @@ typedef struct {
     double key_limit_per_s; /* 0 = none */
     bool key_limit_delay;   /* false: drop writes over the limit */
     bool write_at_origin;   /* else at a random edge of the writing region */
+    bool writes_paced;      /* writes every 1/writes_per_s from t=0, else Poisson */
     double read_service_ms; /* local read cost */
 
     /* push (the real core) */

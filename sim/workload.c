@@ -19,6 +19,15 @@ static uint64_t exp_ns(sim_t *s, double per_s)
     return (uint64_t)(-log(1.0 - sim_rng_unit(&s->rng_work)) / per_s * 1e9) + 1;
 }
 
+/* The gap to the next write: paced (no draw, so the other draws of a
+ * Poisson scenario are unchanged) or exponential. */
+static uint64_t write_gap_ns(sim_t *s)
+{
+    if (s->sc->writes_paced)
+        return (uint64_t)(1e9 / s->sc->writes_per_s);
+    return exp_ns(s, s->sc->writes_per_s);
+}
+
 static size_t pick_cum(sim_rng_t *r, const double *cum, size_t n)
 {
     double u = sim_rng_unit(r) * cum[n - 1];
@@ -62,7 +71,7 @@ void sim__workload_start(sim_t *s)
         }
     }
     if (sc->writes_per_s > 0)
-        sim__at(s, exp_ns(s, sc->writes_per_s), EV_WRITE, 0);
+        sim__at(s, sc->writes_paced ? 1 : exp_ns(s, sc->writes_per_s), EV_WRITE, 0);
     if (sc->reads_per_s > 0)
         sim__at(s, exp_ns(s, sc->reads_per_s), EV_READ, 0);
 }
@@ -194,7 +203,7 @@ void sim__workload_event(sim_t *s, const sim_ev_t *ev)
         if (!open)
             return;
         new_write(s);
-        sim__at(s, s->eng.now_ns + exp_ns(s, s->sc->writes_per_s), EV_WRITE, 0);
+        sim__at(s, s->eng.now_ns + write_gap_ns(s), EV_WRITE, 0);
         return;
     case EV_WRITE_DELAYED:
         issue(s, (uint32_t)ev->a);

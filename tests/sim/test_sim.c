@@ -407,6 +407,41 @@ static void test_relay_tree(void **state)
     assert_int_not_equal(run_tree("wait", false), h1);
 }
 
+/* "write_arrivals": "paced": one write every 1/writes_per_s from t = 0, as
+ * the lab's client sends them; the default stays Poisson. */
+static void test_paced_writes(void **state)
+{
+    (void)state;
+    static const char *const json =
+        "{\"name\":\"paced\",\"duration_s\":2,\"quiet_s\":1,"
+        "\"topology\":{\"origin\":\"frankfurt\",\"regions\":[\"paris\"],\"edges\":1},"
+        "\"workload\":{\"keys\":100,\"writes_per_s\":10,\"reads_per_s\":0,%s"
+        "\"key_write_limit_per_s\":0,\"write_at\":\"origin\"}}";
+    char text[1024];
+    for (int paced = 0; paced < 2; paced++) {
+        snprintf(text, sizeof text, json, paced ? "\"write_arrivals\":\"paced\"," : "");
+        sim_scenario_t *sc = parse(text);
+        assert_int_equal(sc->writes_paced, paced);
+        sim_t *s = make(sc, 3);
+        sim_run(s);
+        bool even = true;
+        for (size_t i = 1; i < s->nwrites; i++)
+            even = even && s->writes[i].t_ns - s->writes[i - 1].t_ns == 100000000u;
+        if (paced) {
+            assert_int_equal(s->nwrites, 20); /* t = 0 ... 1.9 s */
+            assert_int_equal(s->writes[0].t_ns, 1);
+        }
+        assert_int_equal(even, paced); /* Poisson gaps are never exactly equal */
+        sim_destroy(s);
+        sim_scenario_free(sc);
+    }
+    sim_scenario_t *sc = (sim_scenario_t *)1;
+    char err[256] = "";
+    assert_true(sim_scenario_parse("{\"workload\":{\"write_arrivals\":\"bursty\"}}", &sc, err,
+                                   sizeof err) < 0);
+    assert_non_null(strstr(err, "write_arrivals"));
+}
+
 static void test_bad_scenarios(void **state)
 {
     (void)state;
@@ -446,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_origin_crash_loses_unpersisted),
         cmocka_unit_test(test_edge_crash_loses_unapplied),
         cmocka_unit_test(test_node_start),
+        cmocka_unit_test(test_paced_writes),
         cmocka_unit_test(test_failed_commits_and_policies),
         cmocka_unit_test(test_relay_tree),
         cmocka_unit_test(test_bad_scenarios),
