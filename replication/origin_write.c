@@ -159,8 +159,9 @@ static bool origin__emit_group(repl_origin_t *o, repl_actions_t *a)
     g->reported = false;
     o->groups_n++;
     o->grouped_writes = k;
-    repl_action_t act = {.kind = REPL_ACT_PERSIST,
-                         .u.persist = {.batch_id = g->id, .muts = g->muts, .n = ops}};
+    repl_action_t act = {
+        .kind = REPL_ACT_PERSIST,
+        .u.persist = {.batch_id = g->id, .muts = g->muts, .n = ops, .bytes = bytes}};
     repl__out_emit(&o->out, a, &act, NULL);
     return true;
 }

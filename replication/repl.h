@@ -268,6 +268,7 @@ typedef struct {
             uint64_t batch_id;
             const repl_mutation_t *muts;
             size_t n;
+            size_t bytes; /* the group's size as KV_REPL_GROUP_MAX_BYTES counts it */
         } persist;
         struct {
             repl_peer_t peer;

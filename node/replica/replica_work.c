@@ -399,7 +399,7 @@ struct persist_job {
     mview_t m;
     int *results;
     int rc;
-    size_t bytes;       /* of the group's keys, values and metadata */
+    size_t bytes;       /* the group's size as the core counts it (repl.h) */
     size_t chain_n;     /* ops of this group and those chained to it */
     size_t chain_bytes; /* their bytes */
     rjob_t *chain_last; /* the last job chained (absorb appends there) */
@@ -566,10 +566,7 @@ void replica__persist(replica_t *r, const repl_action_t *act)
                           .drop = persist_drop,
                           .absorb = persist_absorb};
         p->batch_id = act->u.persist.batch_id;
-        for (size_t i = 0; i < p->m.n; i++) {
-            const repl_op_t *op = &p->m.muts[i].op;
-            p->bytes += op->key_len + op->value_len + op->metadata_len;
-        }
+        p->bytes = act->u.persist.bytes;
         p->chain_n = p->m.n;
         p->chain_bytes = p->bytes;
         p->chain_last = &p->job;

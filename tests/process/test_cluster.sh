@@ -26,6 +26,9 @@ start_node origin --data "$TMP/origin" --certs "$CERTS" --name origin \
   --repl-listen "127.0.0.1:$RESERVED" --log-retention 10 --log-retention-max 40 "${COMMON[@]}"
 OPID=$PID OPORT=$PORT RP=$REPL_PORT
 check "origin listens on the reserved replication port" "$RESERVED" "$RP"
+# Its threads carry their names (README "Architecture", Threads).
+check "the origin's threads are named" "ekv-http0 ekv-read ekv-repl ekv-store" \
+  "$(cat /proc/"$OPID"/task/*/comm | grep -E '^ekv-(http0|read|repl|store)$' | sort -u | tr '\n' ' ' | sed 's/ $//')"
 for n in 1 2 3; do start_edge "$n"; done
 # edge4 refuses reads while stale (strict staleness, a 500 ms bound).
 "$EDGEKV" certs issue --dir "$CERTS" --role edge --name edge4 >/dev/null
