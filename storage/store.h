@@ -300,6 +300,10 @@ int stor_log_bounds(stor_t *s, uint64_t *first, uint64_t *last);
  * start lower than the last trim. Trimmed sequence numbers must not be
  * committed again, except after stor_reset. */
 int stor_log_trim(stor_t *s, uint64_t below_seq);
+/* stor_log_trim's first half, cheap enough for an event loop (no I/O):
+ * raise the read floor to below_seq. True when a deletion on disk is due,
+ * which stor_log_trim(below_seq) then makes. */
+bool stor_log_trim_floor(stor_t *s, uint64_t below_seq);
 
 /* Every range deletion stays in the memtable until a flush, and each flush
  * and each new log iterator fragments all of them: an origin trims after

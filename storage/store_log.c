@@ -128,17 +128,21 @@ static void stor__raise(_Atomic uint64_t *a, uint64_t v)
         ;
 }
 
-int stor_log_trim(stor_t *s, uint64_t below_seq)
+bool stor_log_trim_floor(stor_t *s, uint64_t below_seq)
 {
-    if (below_seq <= atomic_load(&s->log_floor))
-        return 0; /* trimmed already */
     /* Trimmed for every reader at once: none reads below the floor. */
-    stor__raise(&s->log_floor, below_seq);
+    if (below_seq > atomic_load(&s->log_floor))
+        stor__raise(&s->log_floor, below_seq);
     /* Deleted in steps (STOR_LOG_TRIM_STEP). Entries between the last
      * deletion and the floor stay on disk, whole and valid, until the next
      * step; after a reopen the floor is unknown and the log starts at the
      * first entry still there (stor_log_bounds), which the origin may serve. */
-    if (below_seq < atomic_load(&s->log_deleted) + STOR_LOG_TRIM_STEP)
+    return below_seq >= atomic_load(&s->log_deleted) + STOR_LOG_TRIM_STEP;
+}
+
+int stor_log_trim(stor_t *s, uint64_t below_seq)
+{
+    if (!stor_log_trim_floor(s, below_seq))
         return 0;
     char lo[8], hi[8];
     stor__seq_key(0, lo);

@@ -621,6 +621,9 @@ static void on_wake(uv_async_t *h)
         replica__ha_sync(r);
     }
     take_submissions(r);
+    /* Groups the loop committed just now (replica__persist): answered and
+     * pushed in this wakeup, not the next. */
+    take_completions(r);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */

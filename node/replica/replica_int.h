@@ -23,11 +23,21 @@
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
 /* Origin group commits in flight (replication/repl.h, groups_in_flight):
- * the loop hands each group to the storage worker as it forms, and the
- * worker commits every group queued behind the one it finished as one
- * RocksDB write with one WAL sync (persist_absorb): a group formed while
- * a sync runs waits for the worker, not for a slot. */
+ * a group the loop does not commit itself (REPLICA_INLINE_COMMIT_MAX_BYTES)
+ * goes to the storage worker, and the worker commits every group queued
+ * behind the one it finished as one RocksDB write with one WAL sync
+ * (persist_absorb): a group formed while a sync runs waits for the worker,
+ * not for a slot. */
 #define REPLICA_GROUPS_IN_FLIGHT KV_REPL_GROUPS_IN_FLIGHT_MAX
+/* Origin: a group of up to this many bytes (as KV_REPL_GROUP_MAX_BYTES
+ * counts them) is committed on the loop when no group is out on the
+ * worker, which keeps the order. Its answers and pushes then follow the
+ * sync without a thread wakeup each way, and the writes that arrive
+ * during the sync gather into the next group, as Redis's do around its
+ * fsync. A larger group (a bulk write) goes to the worker, so the loop
+ * keeps serving its links while it commits, and the groups behind it
+ * queue there too. 64 KiB commits in well under a millisecond here. */
+#define REPLICA_INLINE_COMMIT_MAX_BYTES (64u * 1024u)
 /* Edge, apply_inline: batches up to this many mutations are applied on the
  * loop (a live stream's frames); larger ones (catch-up, snapshot chunks)
  * still go to the worker, so the loop keeps reading while they commit. */
@@ -217,9 +227,13 @@ struct replica {
      * reported failed from on_wake. */
     uint64_t defer_persist_batch[KV_REPL_GROUPS_IN_FLIGHT_MAX];
     size_t defer_persist_n;
-    /* Worker thread only: the first failed group commit; every group after
-     * it fails the same way unwritten, so the log never has a gap. */
+    /* The committing thread only (the worker, or the loop while no group
+     * is out on the worker): the first failed group commit; every group
+     * after it fails the same way unwritten, so the log never has a gap. */
     int persist_rc;
+    /* Origin, loop thread only: groups handed to the worker and not yet
+     * completed; the loop commits a group itself only when it is 0. */
+    size_t persist_out;
     /* Worker thread only: the store was reset and has taken only snapshot
      * chunks since (replica_work.c, LWW reads). */
     bool snap_fresh;

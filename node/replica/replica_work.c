@@ -403,6 +403,7 @@ struct persist_job {
     size_t chain_n;     /* ops of this group and those chained to it */
     size_t chain_bytes; /* their bytes */
     rjob_t *chain_last; /* the last job chained (absorb appends there) */
+    bool on_worker;     /* counted in persist_out */
 };
 
 /* Commit one run of mutations (one group, or consecutive groups taken
@@ -543,6 +544,8 @@ static void persist_done(rjob_t *j)
         KV_LOG_ERROR(REPLICA_LOG, "group commit failed: %s", kv_strerror(p->rc));
     replica_t *r = j->r;
     r->core_jobs--;
+    if (p->on_worker)
+        r->persist_out--;
     repl_origin_persisted(r->origin, p->batch_id, p->rc, p->results, replica__now_ms(), &a);
     persist_free(p);
     replica__dispatch(r, &a);
@@ -571,18 +574,19 @@ void replica__persist(replica_t *r, const repl_action_t *act)
         p->chain_bytes = p->bytes;
         p->chain_last = &p->job;
         r->core_jobs++; /* its completion calls the core (replica_ha.c) */
-        /* A lone origin's loop has nothing to do while a group commits
-         * but gather the next: it commits on the loop (as Redis does),
-         * which saves a thread wakeup each way per group. Its completion
-         * goes through the queue like a worker's (no core re-entry). Every
-         * group is committed here, in order; the worker keeps only log
-         * trims and the acks record, which touch neither the records nor
-         * the position and may run beside it. */
-        if (r->cfg.lone) {
+        /* On the loop when it keeps the order (REPLICA_INLINE_COMMIT_MAX_BYTES);
+         * a lone origin has no links to serve and commits every group
+         * here. Its completion goes through the queue like a worker's (no
+         * core re-entry); on_wake takes it before it sleeps. The worker
+         * may meanwhile run log trims and the acks record, which touch
+         * neither the records nor the position. */
+        if (r->cfg.lone || (r->persist_out == 0 && p->bytes <= REPLICA_INLINE_COMMIT_MAX_BYTES)) {
             persist_run(&p->job);
             replica__complete(r, &p->job);
             return;
         }
+        p->on_worker = true;
+        r->persist_out++;
         rworker_push(&r->store_w, &p->job);
         return;
     }
@@ -868,8 +872,12 @@ static void trim_done(rjob_t *j)
     kv_free(j);
 }
 
+/* The floor moves here (no I/O); the worker is woken only for the
+ * deletion on disk, once per STOR_LOG_TRIM_STEP entries, not per group. */
 void replica__trim(replica_t *r, uint64_t below)
 {
+    if (!stor_log_trim_floor(r->cfg.store, below))
+        return;
     trim_job_t *p = kv_calloc(1, sizeof *p);
     if (!p)
         return; /* trimming is best effort: the next trim covers it */

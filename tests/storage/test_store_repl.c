@@ -637,7 +637,20 @@ static void test_log(void **state)
     uint64_t top = 301 + STOR_LOG_TRIM_STEP;
     for (uint64_t q = 302; q <= top + 1; q++)
         assert_int_equal(commit_log(f->s, q, "x"), 0);
-    assert_int_equal(stor_log_trim(f->s, top), 0);
+    /* The floor alone (the loop's half): readers skip below it at once,
+     * and it says whether a deletion is due without making it. */
+    assert_false(stor_log_trim_floor(f->s, 305));
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 305 && last == top + 1);
+    assert_true(stor_log_trim_floor(f->s, top));
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == top);
+    fx_reopen(f);
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 1 && last == top + 1); /* nothing deleted yet */
+    assert_true(stor_log_trim_floor(f->s, top));
+    assert_int_equal(stor_log_trim(f->s, top), 0); /* the floor was raised: it deletes */
+    assert_false(stor_log_trim_floor(f->s, top));
     fx_reopen(f);
     assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
     assert_true(first == top && last == top + 1);
