@@ -74,6 +74,9 @@ void app_respond_json(node_app_t *app, http_req_t *req, metrics_route_t route, i
                       json_t *doc);
 
 /* REST envelope helpers. `result` and `result_info` are consumed (NULL ok). */
+/* The envelope of a success with a null result and no result_info (a PUT's,
+ * a DELETE's), as app_rest_ok writes it. */
+extern const char APP_REST_OK_NULL[];
 void app_rest_ok(node_app_t *app, http_req_t *req, metrics_route_t route, json_t *result,
                  json_t *result_info);
 void app_rest_error(node_app_t *app, http_req_t *req, metrics_route_t route, int status, int code,

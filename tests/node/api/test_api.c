@@ -444,6 +444,17 @@ static void test_rest_values(void **state)
     (void)state;
     /* Raw body, binary-safe, JSON stored verbatim. */
     json_decref(expect_rest_ok(nsreq("PUT", "/values/raw", "{\"value\":1}")));
+    /* A PUT's envelope is written without jansson: the bytes jansson
+     * prints for it, and what Cloudflare's API sends. */
+    json_t *env = json_pack("{s:b, s:[], s:[], s:n}", "success", 1, "errors", "messages", "result");
+    char *env_text = json_dumps(env, JSON_COMPACT);
+    assert_string_equal(APP_REST_OK_NULL, env_text);
+    free(env_text);
+    json_decref(env);
+    r = nsreq("PUT", "/values/raw2", "v");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":null}");
+    done(&r);
     r = nsreq("GET", "/values/raw", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"value\":1}");
