@@ -331,20 +331,18 @@ static int encode_log(commit_arrays_t *c, const repl_mutation_t *muts, size_t n,
     return 0;
 }
 
-/* Publish committed records to the read cache: written through when the
- * commit is small (a live write, soon read again), only invalidated when
- * it is a backlog (catch-up, a bulk write: a blob allocated and inserted
- * per record would cost more than the one miss a later read pays, and
- * would evict what readers use); namespace deletes drop their entries.
- * An edge or a relay writes through only keys its readers have cached (a
- * value or a negative entry, kept fresh in place): the writes it
- * replicates are every write of the network, most of them of keys nobody
- * reads there, and a blob per record would cost it CPU and evict what its
- * readers use. */
+/* Publish committed records to the read cache: the keys its readers have
+ * cached (a value or a negative entry) are kept fresh in place when the
+ * commit is small (a live write), only invalidated when it is a backlog
+ * (catch-up, a bulk write: a blob per record would cost more than the one
+ * miss a later read pays); namespace deletes drop their entries. A key
+ * nobody read is not added: most written keys are not read on every node
+ * (an edge replicates every write of the network), and a blob per record
+ * would cost the commit CPU and evict what readers use. The first read of
+ * a written key fills it, as any miss does. */
 static void publish(replica_t *r, const commit_arrays_t *c, const int *rec_results)
 {
     bool through = c->nrecs <= REPLICA_WRITE_THROUGH_MAX_RECORDS;
-    bool replicated = !r->origin; /* an edge's or a relay's apply */
     for (size_t k = 0; k < c->nrecs; k++) {
         const stor_mutation_t *m = &c->recs[k];
         stor_blob_t *b = NULL;
@@ -361,7 +359,7 @@ static void publish(replica_t *r, const commit_arrays_t *c, const int *rec_resul
             STOR_RECORD_HEADER_BYTES + m->rec.value_len + m->rec.metadata_len <=
                 KV_CACHE_MAX_ENTRY_BYTES) {
             /* Not cached here: the write refused racing fills; done. */
-            if (replicated && !cache_written(r->cfg.cache, m->ns_id, m->key, m->key_len))
+            if (!cache_written(r->cfg.cache, m->ns_id, m->key, m->key_len))
                 continue;
             b = stor_blob_from_record(&m->rec);
         }

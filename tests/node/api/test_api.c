@@ -1063,7 +1063,8 @@ static void test_bulk_get_cache(void **state)
     free(first);
 }
 
-/* A write of a few records goes through to the read cache; a large one (a
+/* A written key nobody read is not added to the read cache; one a reader
+ * cached is kept fresh in place by a write of a few records; a large one (a
  * bulk write past REPLICA_WRITE_THROUGH_MAX_RECORDS, node/replica) only
  * invalidates its keys, so a key cached before holds no old value. */
 static void test_write_through_small_commits(void **state)
@@ -1071,11 +1072,24 @@ static void test_write_through_small_commits(void **state)
     static char body[100 * 64];
     size_t n = 0;
     stor_blob_t *b = NULL;
+    stor_record_t rec;
     json_t *res;
+    resp_t r;
     (void)state;
     res = expect_rest_ok(nsreq("PUT", "/bulk", "[{\"key\":\"wt0\",\"value\":\"old\"}]"));
     json_decref(res);
+    assert_int_equal(cache_get(g->cache, g->ns, "wt0", 3, &b), CACHE_MISS); /* nobody read it */
+    r = nsreq("GET", "/values/wt0", NULL);                                  /* the read fills it */
+    assert_string_equal(r.body, "old");
+    done(&r);
     assert_int_equal(cache_get(g->cache, g->ns, "wt0", 3, &b), CACHE_HIT);
+    stor_blob_unref(b);
+    res = expect_rest_ok(nsreq("PUT", "/bulk", "[{\"key\":\"wt0\",\"value\":\"fresh\"}]"));
+    json_decref(res);
+    assert_int_equal(cache_get(g->cache, g->ns, "wt0", 3, &b), CACHE_HIT); /* fresh in place */
+    stor_blob_record(b, &rec);
+    assert_int_equal(rec.value_len, 5);
+    assert_memory_equal(rec.value, "fresh", 5);
     stor_blob_unref(b);
     n += (size_t)snprintf(body + n, sizeof body - n, "[");
     for (int i = 0; i < 100; i++)
@@ -1086,7 +1100,7 @@ static void test_write_through_small_commits(void **state)
     json_decref(res);
     assert_int_equal(cache_get(g->cache, g->ns, "wt0", 3, &b), CACHE_MISS);
     assert_int_equal(cache_get(g->cache, g->ns, "wt99", 4, &b), CACHE_MISS);
-    resp_t r = nsreq("GET", "/values/wt0", NULL);
+    r = nsreq("GET", "/values/wt0", NULL);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "new");
     done(&r);
