@@ -665,8 +665,20 @@ static void on_request(http_req_t *req, void *ctx)
                        "No route for the URI");
 }
 
+/* Before a loop polls again (after an iteration of its I/O): the writes
+ * its requests submitted (app_write, held by kvops_write_async) go to the
+ * replication loop together, and an origin sequences them as one group. */
+static void on_tail(void *ctx)
+{
+    (void)ctx;
+    replica_submit_flush();
+}
+
 http_handler_t app_http_handler(node_app_t *app)
 {
-    return (http_handler_t){
-        .head = on_head, .too_large = on_too_large, .request = on_request, .ctx = app};
+    return (http_handler_t){.head = on_head,
+                            .too_large = on_too_large,
+                            .request = on_request,
+                            .tail = on_tail,
+                            .ctx = app};
 }

@@ -428,7 +428,7 @@ void kvops_write_async(kvops_t *k, const char *auth_id, const char *ns, const kv
         name_token(b->ops, n, auth_id);
         b->done = done;
         b->arg = arg;
-        if ((rc = replica_submit(k->replica, b->ops, n, b->res, batch_done, b)) == 0)
+        if ((rc = replica_submit_held(k->replica, b->ops, n, b->res, batch_done, b)) == 0)
             return;
         kv_free(b);
     }

@@ -141,7 +141,10 @@ typedef struct {
 int kvops_write(kvops_t *k, const char *auth_id, const char *ns, const kvops_write_t *w, size_t n);
 
 /* The same without blocking, from any thread but the replication loop: no
- * thread waits while the write is committed. done(arg, rc) is called once
+ * thread waits while the write is committed. The write is held on the
+ * calling thread until it calls replica_submit_flush() (an HTTP loop does
+ * after each iteration: app.c), so a thread's writes reach the replication
+ * loop together (replica_submit_held). done(arg, rc) is called once
  * with kvops_write's result, on the replication loop (node/replica/replica.h:
  * it must not block) or, when the write cannot start, before this returns.
  * w[] and the bytes it points to must stay valid until then. */

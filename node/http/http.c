@@ -107,6 +107,12 @@ void http__addr_release(http_server_t *s, const http_addr_t *a)
 
 /* ---- ready queue ----------------------------------------------------------------- */
 
+static void http__on_tail(uv_prepare_t *h)
+{
+    const http_handler_t *hd = &((http_loop_t *)h->data)->srv->cfg.handler;
+    hd->tail(hd->ctx);
+}
+
 static void http__on_idle(uv_idle_t *h)
 {
     http_loop_t *l = h->data;
@@ -228,6 +234,7 @@ void http__loop_maybe_done(http_loop_t *l)
     l->done = true;
     uv_close((uv_handle_t *)&l->grace_timer, NULL);
     uv_close((uv_handle_t *)&l->ready_idle, NULL);
+    uv_close((uv_handle_t *)&l->tail_prepare, NULL);
     http__post_maybe_close(l);
 }
 
@@ -383,7 +390,14 @@ static int http__loop_init(http_server_t *s, http_loop_t *l, unsigned index, int
     uv_tcp_init(&l->loop, &l->listener);
     uv_timer_init(&l->loop, &l->grace_timer);
     uv_idle_init(&l->loop, &l->ready_idle);
+    uv_prepare_init(&l->loop, &l->tail_prepare);
     l->listener.data = l->stop_async.data = l->grace_timer.data = l->ready_idle.data = l;
+    l->tail_prepare.data = l;
+    if (l->srv->cfg.handler.tail) {
+        /* Runs while the loop runs; never keeps it alive on its own. */
+        uv_prepare_start(&l->tail_prepare, http__on_tail);
+        uv_unref((uv_handle_t *)&l->tail_prepare);
+    }
     l->handles_init = true;
     rc = uv_tcp_open(&l->listener, fd);
     if (rc != 0)

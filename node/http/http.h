@@ -122,6 +122,11 @@ typedef struct {
      * req->content_length is the announced or counted size). */
     void (*too_large)(http_req_t *req, uint64_t body_len, void *ctx);
     void (*request)(http_req_t *req, void *ctx);
+    /* Optional: called on each loop thread before the loop polls for I/O
+     * (a uv_prepare: after the callbacks of the previous iteration's I/O,
+     * timers and queued work, and before it can wait): what the requests
+     * of one iteration gathered goes out together. */
+    void (*tail)(void *ctx);
     void *ctx;
 } http_handler_t;
 

@@ -177,8 +177,9 @@ struct http_loop {
     unsigned holds; /* loop thread: holds not yet posted and run */
     bool post_closed;
     uv_timer_t grace_timer;
-    uv_idle_t ready_idle; /* runs the ready queue; active only when non-empty */
-    uv_tcp_t spare;       /* used to refuse a connection when malloc fails */
+    uv_prepare_t tail_prepare; /* runs handler.tail; active when there is one */
+    uv_idle_t ready_idle;      /* runs the ready queue; active only when non-empty */
+    uv_tcp_t spare;            /* used to refuse a connection when malloc fails */
     uv_thread_t thread;
     http__link_t conns;  /* every allocated connection, zombies included */
     http__link_t ready;  /* connections with buffered requests to parse */

@@ -899,37 +899,86 @@ void replica_stop(replica_t *r)
     replica_free(r);
 }
 
-/* Queue w for the loop; false when the node is stopping (w not queued).
- * Called and returns with r->lock held. */
-static bool submit_locked(replica_t *r, rwrite_t *w)
+/* Queue the list head..tail for the loop; false when the node is stopping
+ * (nothing queued). Called and returns with r->lock held. */
+static bool submit_locked(replica_t *r, rwrite_t *head, rwrite_t *tail)
 {
     if (r->stopping)
         return false;
     /* One wakeup per batch of submissions: the loop takes them all. */
     bool wake = r->submit_head == NULL;
+    tail->next = NULL;
     if (r->submit_tail)
-        r->submit_tail->next = w;
+        r->submit_tail->next = head;
     else
-        r->submit_head = w;
-    r->submit_tail = w;
+        r->submit_head = head;
+    r->submit_tail = tail;
     if (wake)
         uv_async_send(&r->wake);
     return true;
 }
 
+static rwrite_t *writer_new(const repl_op_t *ops, size_t n, int *results, replica_done_fn done,
+                            void *arg)
+{
+    rwrite_t *w = kv_calloc(1, sizeof *w);
+    if (w)
+        *w = (rwrite_t){.ops = ops, .n = n, .results = results, .done_fn = done, .done_arg = arg};
+    return w;
+}
+
 int replica_submit(replica_t *r, const repl_op_t *ops, size_t n, int *results, replica_done_fn done,
                    void *arg)
 {
-    rwrite_t *w = kv_calloc(1, sizeof *w);
+    rwrite_t *w = writer_new(ops, n, results, done, arg);
     if (!w)
         return -ENOMEM;
-    *w = (rwrite_t){.ops = ops, .n = n, .results = results, .done_fn = done, .done_arg = arg};
     pthread_mutex_lock(&r->lock);
-    bool queued = submit_locked(r, w);
+    bool queued = submit_locked(r, w, w);
     pthread_mutex_unlock(&r->lock);
     if (!queued)
         fail_writer(r, w, KV_ESHUTDOWN);
     return 0;
+}
+
+/* The writes this thread holds (replica_submit_held), all for one replica. */
+static _Thread_local struct {
+    replica_t *r;
+    rwrite_t *head, *tail;
+} held;
+
+int replica_submit_held(replica_t *r, const repl_op_t *ops, size_t n, int *results,
+                        replica_done_fn done, void *arg)
+{
+    rwrite_t *w = writer_new(ops, n, results, done, arg);
+    if (!w)
+        return -ENOMEM;
+    if (held.r != r)
+        replica_submit_flush();
+    held.r = r;
+    if (held.tail)
+        held.tail->next = w;
+    else
+        held.head = w;
+    held.tail = w;
+    return 0;
+}
+
+void replica_submit_flush(void)
+{
+    rwrite_t *w = held.head, *tail = held.tail, *next;
+    replica_t *r = held.r;
+    if (!w)
+        return;
+    held.head = held.tail = NULL;
+    held.r = NULL;
+    pthread_mutex_lock(&r->lock);
+    bool queued = submit_locked(r, w, tail);
+    pthread_mutex_unlock(&r->lock);
+    for (; !queued && w; w = next) {
+        next = w->next;
+        fail_writer(r, w, KV_ESHUTDOWN);
+    }
 }
 
 int replica_write(replica_t *r, const repl_op_t *ops, size_t n, int *results, uint64_t *seq)
@@ -938,7 +987,7 @@ int replica_write(replica_t *r, const repl_op_t *ops, size_t n, int *results, ui
     int status;
     pthread_cond_init(&w.cond, NULL);
     pthread_mutex_lock(&r->lock);
-    if (!submit_locked(r, &w)) {
+    if (!submit_locked(r, &w, &w)) {
         pthread_mutex_unlock(&r->lock);
         pthread_cond_destroy(&w.cond);
         return KV_ESHUTDOWN;

@@ -149,6 +149,18 @@ typedef void (*replica_done_fn)(void *arg, int status, uint64_t seq);
  * or -ENOMEM with done never called. */
 int replica_submit(replica_t *r, const repl_op_t *ops, size_t n, int *results, replica_done_fn done,
                    void *arg);
+/* As replica_submit, but held on the calling thread until it calls
+ * replica_submit_flush(): the writes one thread gathers (an HTTP loop's,
+ * over one iteration of its I/O) reach the replication loop together,
+ * under one lock with at most one wakeup, and an origin sequences them as
+ * one group. The thread must flush before it waits for anything (an HTTP
+ * loop flushes before it polls: http_handler_t.tail). Writes held
+ * for another replica are flushed first. */
+int replica_submit_held(replica_t *r, const repl_op_t *ops, size_t n, int *results,
+                        replica_done_fn done, void *arg);
+/* Hand this thread's held writes to their replica's loop (none: nothing).
+ * A stopping node fails them with KV_ESHUTDOWN, here. */
+void replica_submit_flush(void);
 
 typedef struct {
     replica_role_t role;

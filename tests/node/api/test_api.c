@@ -10,6 +10,7 @@
  * (node/replica/judge.h); after each replicated run the edge must have applied
  * every write and hold the origin's exact content (equal digests).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1314,6 +1315,67 @@ static void test_ops_digest_slots(void **state)
     g->app.digests_running = 0;
 }
 
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered;
+    int rc[3];
+} held_t;
+
+/* On the replication loop. */
+static void held_done(void *arg, int rc)
+{
+    held_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    h->rc[h->answered++] = rc;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The writes an HTTP loop's requests submit are held on its thread
+ * (kvops_write_async, replica_submit_held) until it flushes before it
+ * polls: they reach the replication loop together and commit as one
+ * group. Here the test's own thread holds three, then flushes. */
+static void test_held_writes_one_group(void **state)
+{
+    held_t h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    kvops_write_t w[3] = {
+        {.key = "held0", .key_len = 5, .value = (const uint8_t *)"a", .value_len = 1},
+        {.key = "held1", .key_len = 5, .value = (const uint8_t *)"b", .value_len = 1},
+        {.key = "held2", .key_len = 5, .value = (const uint8_t *)"c", .value_len = 1}};
+    stor_stats_t before, after;
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        kvops_write_async(g->ops, NULL, g->ns, &w[i], 1, held_done, &h);
+    /* A write submitted after them and answered: had they been queued,
+     * the loop would have taken them first and answered them before it. */
+    kvops_write_t probe = {
+        .key = "probe", .key_len = 5, .value = (const uint8_t *)"p", .value_len = 1};
+    assert_int_equal(kvops_write(g->ops, NULL, g->ns, &probe, 1), 0);
+    pthread_mutex_lock(&h.mu);
+    assert_int_equal(h.answered, 0);
+    pthread_mutex_unlock(&h.mu);
+    resp_t r = nsreq("GET", "/values/held0", NULL);
+    assert_int_equal(r.status, 404);
+    done(&r);
+    stor_get_stats(g->store, &before);
+    replica_submit_flush();
+    pthread_mutex_lock(&h.mu);
+    while (h.answered < 3)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h.rc[i], 0);
+    stor_get_stats(g->store, &after);
+    /* One RocksDB write for the three (a lone origin: nothing else writes). */
+    if (!g->edge)
+        assert_int_equal(after.commit_groups - before.commit_groups, 1);
+    r = nsreq("GET", "/values/held2", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "c");
+    done(&r);
+}
+
 int main(void)
 {
 #define BOTH(t)                                                                                    \
@@ -1333,6 +1395,7 @@ int main(void)
         BOTH(test_binding_numbers),
         BOTH(test_bulk_get_cache),
         BOTH(test_write_through_small_commits),
+        BOTH(test_held_writes_one_group),
         BOTH(test_keys_utf8),
         BOTH(test_token_endpoints),
         BOTH(test_managed_tokens),
