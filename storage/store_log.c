@@ -131,8 +131,7 @@ static void stor__raise(_Atomic uint64_t *a, uint64_t v)
 bool stor_log_trim_floor(stor_t *s, uint64_t below_seq)
 {
     /* Trimmed for every reader at once: none reads below the floor. */
-    if (below_seq > atomic_load(&s->log_floor))
-        stor__raise(&s->log_floor, below_seq);
+    stor__raise(&s->log_floor, below_seq);
     /* Deleted in steps (STOR_LOG_TRIM_STEP). Entries between the last
      * deletion and the floor stay on disk, whole and valid, until the next
      * step; after a reopen the floor is unknown and the log starts at the

@@ -184,7 +184,7 @@ struct http_loop {
     http__link_t conns;  /* every allocated connection, zombies included */
     http__link_t ready;  /* connections with buffered requests to parse */
     unsigned conns_open; /* connections not yet closing */
-    bool handles_init;   /* listener, async, grace timer and idle initialised */
+    bool handles_init;   /* listener, async, grace timer, idle and tail initialised */
     bool thread_started;
     bool stopping;
     bool done; /* loop handles closed; uv_run is about to return */
