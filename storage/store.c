@@ -439,6 +439,24 @@ int stor_open(const stor_options_t *o, stor_t **out)
     return 0;
 }
 
+/* Write every column family's memtable to an SST, so that the next open
+ * replays an empty WAL: a restart after a clean stop (an upgrade, an edge
+ * brought back to catch up) then opens in tens of milliseconds where a
+ * 64 MiB memtable's WAL took 0.6 s to replay and flush at open. The stop
+ * takes that time instead, within the drain's budget. A failure only costs
+ * the replay: the WAL (synced above) still holds every write. */
+static void stor__flush_memtables(stor_t *s)
+{
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (int i = 0; i < s->cf_count; i++) {
+        char *err = NULL;
+        rocksdb_flush_cf(s->db, fo, s->cfs[i], &err);
+        stor__err(err, "close: memtable flush");
+    }
+    rocksdb_flushoptions_destroy(fo);
+}
+
 void stor_close(stor_t *s)
 {
     if (!s)
@@ -447,6 +465,8 @@ void stor_close(stor_t *s)
     /* A clean shutdown is durable under every policy. */
     if (s->db && s->sync != STOR_SYNC_ALWAYS && !s->read_only && !atomic_load(&s->write_failed))
         stor__wal_sync(s, "close: WAL sync");
+    if (s->db && !s->read_only && !atomic_load(&s->write_failed))
+        stor__flush_memtables(s);
     /* Column family handles go before the DB they belong to. */
     for (int i = 0; i < s->cf_count; i++)
         rocksdb_column_family_handle_destroy(s->cfs[i]);

@@ -72,7 +72,9 @@ int stor_sync_parse(const char *s, stor_sync_t *out);
 const char *stor_sync_name(stor_sync_t s);
 
 int stor_open(const stor_options_t *o, stor_t **out);
-/* Flushes and closes; NULL is a no-op. No call may be in flight. */
+/* Syncs the WAL (every policy), writes the memtables out to SST files (the
+ * next open replays no WAL) and closes; NULL is a no-op. No call may be in
+ * flight. */
 void stor_close(stor_t *s);
 
 /* The directory the store was opened at (a copy of stor_options_t.path),
