@@ -192,7 +192,9 @@ _Static_assert(KV_HTTP_HEAD_TIMEOUT_MS <= KV_HTTP_IDLE_TIMEOUT_MS,
  * link and resumes later instead of buffering without bound. */
 #define KV_REPL_APPLY_QUEUE_MAX_BYTES (64u * 1024u * 1024u)
 #define KV_REPL_APPLY_QUEUE_MAX_ITEMS 1024
-/* Progress acks are coalesced to at most one per this interval while busy. */
+/* Progress acks are coalesced to at most one per this interval while busy,
+ * and at an edge (not a relay: a synchronous standby is one) while idle too
+ * (repl_edge_config_t.ack_coalesce_idle). */
 #define KV_REPL_ACK_INTERVAL_MS 10
 /* A streaming edge sends a probe (an ack, with nothing new perhaps) at
  * least this often; the origin echoes the latest in its heartbeats. An

@@ -389,8 +389,10 @@ void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t 
         e->ack_due = false;
         return;
     }
-    /* Coalesce while busy: at most one per interval; at once when idle. */
-    if (!force && e->q_n > 0 && now_ms < repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS)) {
+    /* Coalesce while busy (and idle too with ack_coalesce_idle): at most
+     * one per interval; at once when idle. */
+    if (!force && (e->q_n > 0 || e->cfg.ack_coalesce_idle) &&
+        now_ms < repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS)) {
         e->ack_due = true;
         return;
     }

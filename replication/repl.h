@@ -612,6 +612,15 @@ typedef struct {
      * frame as it came). The APPLY's muts then point into an array the
      * core owns until the step's completion, as always. */
     size_t apply_merge_max_muts;
+    /* Acks (progress reports: the origin trims its log and reports lag by
+     * them) are coalesced to one per KV_REPL_ACK_INTERVAL_MS while the
+     * apply queue is busy. false (the default): an idle edge acks each
+     * step at once, as a synchronous standby must (its acks answer
+     * writes). true: idle too, the first ack after a quiet interval at
+     * once and the rest at its end; for an edge whose acks answer no
+     * write, so that at a steady write rate its origin reads up to a
+     * hundred acks a second instead of one per batch. */
+    bool ack_coalesce_idle;
 } repl_edge_config_t;
 
 /* Defaults for every tunable; identity and position are left zero. */

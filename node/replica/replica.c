@@ -725,6 +725,7 @@ int replica__create_core(replica_t *r)
     memcpy(ec.history_id, history, sizeof ec.history_id);
     if (r->cfg.role == REPLICA_EDGE) {
         ec.apply_merge_max_muts = REPLICA_APPLY_MERGE_MAX_MUTS;
+        ec.ack_coalesce_idle = true; /* its acks answer no write (a relay's may: HA) */
         return repl_edge_create(&ec, &r->edge);
     }
     repl_relay_config_t rc_;

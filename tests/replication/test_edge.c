@@ -36,20 +36,10 @@ static repl_actions_t *ex_a(ex_t *x)
     return &x->t.a;
 }
 
-static void ex_init(ex_t *x, const char *hist, uint64_t applied)
-{
-    memset(x, 0, sizeof *x);
-    repl_edge_config_t c;
-    tk_edge_config(&c, 101);
-    c.wall_ctx = &x->skew;
-    memcpy(c.history_id, hist, strlen(hist) + 1);
-    c.applied_seq = applied;
-    assert_int_equal(repl_edge_create(&c, &x->e), 0);
-    tk_acts_reset(&x->t, TK_ACTS_MAX);
-}
-
-/* ex_init with queued batches merged into APPLYs of up to `merge` muts. */
-static void ex_init_merge(ex_t *x, const char *hist, uint64_t applied, size_t merge)
+/* An edge at `applied` of history hist; queued batches merged into APPLYs
+ * of up to `merge` muts; acks coalesced while idle too when coalesce_idle. */
+static void ex_init_with(ex_t *x, const char *hist, uint64_t applied, size_t merge,
+                         bool coalesce_idle)
 {
     memset(x, 0, sizeof *x);
     repl_edge_config_t c;
@@ -58,8 +48,19 @@ static void ex_init_merge(ex_t *x, const char *hist, uint64_t applied, size_t me
     memcpy(c.history_id, hist, strlen(hist) + 1);
     c.applied_seq = applied;
     c.apply_merge_max_muts = merge;
+    c.ack_coalesce_idle = coalesce_idle;
     assert_int_equal(repl_edge_create(&c, &x->e), 0);
     tk_acts_reset(&x->t, TK_ACTS_MAX);
+}
+
+static void ex_init(ex_t *x, const char *hist, uint64_t applied)
+{
+    ex_init_with(x, hist, applied, 0, false);
+}
+
+static void ex_init_merge(ex_t *x, const char *hist, uint64_t applied, size_t merge)
+{
+    ex_init_with(x, hist, applied, merge, false);
 }
 
 static void ex_free(ex_t *x)
@@ -1398,6 +1399,40 @@ static void test_ack_coalescing(void **state)
     ex_free(&x);
 }
 
+/* An edge whose acks answer no write coalesces them when idle too: the
+ * first after a quiet interval at once, the next at the interval's end,
+ * covering every step applied meanwhile. */
+static void test_ack_coalescing_idle(void **state)
+{
+    (void)state;
+    ex_t x;
+    ex_init_with(&x, TK_HIST_A, 0, 0, true);
+    ex_live(&x, 0, 1000);
+    ex_batch(&x, 1, 1, 1000);
+    repl_edge_applied(x.e, 0, 1, 1000, ex_a(&x));
+    Edgekv__Frame *f = ex_sent(&x); /* nothing sent before: at once */
+    assert_int_equal(f->ack->applied_seq, 1);
+    frame_free(f);
+    ex_batch(&x, 2, 2, 1003);
+    repl_edge_applied(x.e, 0, 2, 1003, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0); /* idle, yet < 10 ms */
+    assert_int_equal(repl_edge_deadline(x.e), 1000 + KV_REPL_ACK_INTERVAL_MS);
+    ex_batch(&x, 3, 3, 1006);
+    repl_edge_applied(x.e, 0, 3, 1006, ex_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_SEND), 0);
+    repl_edge_tick(x.e, 1000 + KV_REPL_ACK_INTERVAL_MS, ex_a(&x));
+    f = ex_sent(&x);
+    assert_int_equal(f->ack->applied_seq, 3); /* one ack covers 2 and 3 */
+    frame_free(f);
+    /* Quiet for an interval: the next goes at once again. */
+    ex_batch(&x, 4, 4, 1030);
+    repl_edge_applied(x.e, 0, 4, 1030, ex_a(&x));
+    f = ex_sent(&x);
+    assert_int_equal(f->ack->applied_seq, 4);
+    frame_free(f);
+    ex_free(&x);
+}
+
 static void test_apply_queue_is_bounded(void **state)
 {
     (void)state;
@@ -1556,6 +1591,7 @@ int main(void)
         cmocka_unit_test(test_backoff_round_of_upstreams),
         cmocka_unit_test(test_redial),
         cmocka_unit_test(test_ack_coalescing),
+        cmocka_unit_test(test_ack_coalescing_idle),
         cmocka_unit_test(test_apply_queue_is_bounded),
         cmocka_unit_test(test_apply_failure_alarms),
         cmocka_unit_test(test_action_overflow_poll),
