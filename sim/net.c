@@ -182,6 +182,8 @@ void sim__send_frame(sim_t *s, uint32_t conn, unsigned dir, repl_buf_t *buf, uin
     bool lost = false;
     uint64_t t = s->eng.now_ns;
     uint32_t sender = dir & DIR_UP ? c->edge : c->up;
+    if (dir & DIR_UP)
+        s->edge_tx_frames++;
     if (s->nodes[sender].is_relay) /* the relay's processing of what it sends */
         t += ms_ns(sim__sample_ms(s->sc->relay_proc, &s->nodes[sender].rng));
     t = hop(s, c->edge, c->up, t, len, dir, &lost);

@@ -626,6 +626,7 @@ void sim__edge_start(sim_t *s, uint32_t idx, bool restart)
     c.reconnect_min_ms = sc->reconnect_min_ms;
     c.reconnect_max_ms = sc->reconnect_max_ms;
     c.link_timeout_ms = sc->link_timeout_ms;
+    c.ack_coalesce_idle = sc->ack_coalesce_idle;
     c.seed = s->seed * 1000003u + idx * 7919u + n->inc;
     n->up = true;
     n->timer_ns = UINT64_MAX;

@@ -290,6 +290,10 @@ static void parse_all(pctx_t *c, const json_t *root, sim_scenario_t *s)
     s->reconnect_max_ms =
         (uint64_t)num(c, p, "reconnect_max_ms", (double)ed.reconnect_max_ms, 1, 1e7);
     s->log_retention = (uint64_t)num(c, p, "log_retention", (double)od.log_retention, 1, 1e9);
+    const json_t *ac = p ? json_object_get(p, "ack_coalesce_idle") : NULL;
+    if (ac && !json_is_boolean(ac))
+        perr(c, "\"ack_coalesce_idle\" must be true or false");
+    s->ack_coalesce_idle = ac ? json_is_true(ac) : ed.ack_coalesce_idle;
     if (s->reconnect_max_ms < s->reconnect_min_ms)
         perr(c, "reconnect_max_ms < reconnect_min_ms");
 

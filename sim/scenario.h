@@ -89,6 +89,10 @@ typedef struct {
 
     /* push (the real core) */
     uint64_t heartbeat_ms, bound_ms, link_timeout_ms, reconnect_min_ms, reconnect_max_ms;
+    /* push.ack_coalesce_idle (default false, the core's default): edges
+     * coalesce their acks when idle too, as a node's edges do
+     * (repl_edge_config_t.ack_coalesce_idle). */
+    bool ack_coalesce_idle;
     uint64_t log_retention;
 
     /* pull (cache TTL) */

@@ -612,6 +612,7 @@ void sim_figures(const sim_t *s, sim_figures_t *f)
     f->snapshots_started = s->snapshots;
     f->alarms = s->alarms;
     f->origin_tx_bytes = s->origin_tx_bytes;
+    f->edge_tx_frames = s->edge_tx_frames;
 }
 
 const sim_check_t *sim_checks(const sim_t *s)

@@ -60,6 +60,7 @@ typedef struct {
     double kstale0; /* fraction of reads that returned the latest value */
     uint64_t reconnects, snapshots_started, alarms;
     uint64_t origin_tx_bytes; /* frame bytes the origin sent downstream (its uplink) */
+    uint64_t edge_tx_frames;  /* frames edges sent upstream (acks, Hellos, writes) */
 } sim_figures_t;
 
 void sim_figures(const sim_t *s, sim_figures_t *out);

@@ -197,6 +197,7 @@ struct sim {
     uint64_t *key_last_seq; /* per key: last real commit */
     uint64_t origin_tx_free;
     uint64_t origin_tx_bytes;     /* frame bytes sent on the origin's links, downstream */
+    uint64_t edge_tx_frames;      /* frames edges handed to their links (upstream) */
     repl_edge_info_t *saved_acks; /* captured at an origin crash */
     size_t nsaved_acks;
     uint64_t next_pull_seq;

@@ -442,6 +442,45 @@ static void test_paced_writes(void **state)
     assert_non_null(strstr(err, "write_arrivals"));
 }
 
+/* "push": {"ack_coalesce_idle": true} runs the edges as a node runs its
+ * edges (at most one idle ack per KV_REPL_ACK_INTERVAL_MS); the default
+ * is the core's (an idle edge acks each apply). Writes reach the edges
+ * the same way either way; only the acks going up are fewer. */
+static void test_ack_coalescing_switch(void **state)
+{
+    (void)state;
+    static const char *const json =
+        "{\"name\":\"acks\",\"duration_s\":3,\"quiet_s\":2,"
+        "\"topology\":{\"origin\":\"frankfurt\",\"regions\":[\"paris\"],\"edges\":4},"
+        "\"workload\":{\"keys\":1000,\"writes_per_s\":400,\"reads_per_s\":0,"
+        "\"key_write_limit_per_s\":0,\"write_at\":\"origin\"}%s}";
+    char text[1024];
+    sim_figures_t f[2];
+    for (int on = 0; on < 2; on++) {
+        snprintf(text, sizeof text, json, on ? ",\"push\":{\"ack_coalesce_idle\":true}" : "");
+        sim_scenario_t *sc = parse(text);
+        assert_int_equal(sc->ack_coalesce_idle, on);
+        sim_t *s = make(sc, 5);
+        sim_run(s);
+        assert_true(sim_check_ok(sim_checks(s)));
+        sim_figures(s, &f[on]);
+        sim_destroy(s);
+        sim_scenario_free(sc);
+    }
+    assert_int_equal(f[1].writes_acked, f[0].writes_acked);
+    assert_int_equal(f[1].prop_samples, f[0].prop_samples);
+    /* 4 edges for 5 s: at once, an ack per batch each (4 504 here);
+     * coalesced, at most one per interval each, and a few Hellos and
+     * probes (1 272 here). */
+    assert_true(f[1].edge_tx_frames <= 4 * (5 * 1000 / KV_REPL_ACK_INTERVAL_MS + 10));
+    assert_true(f[0].edge_tx_frames > 3 * f[1].edge_tx_frames);
+    sim_scenario_t *sc = (sim_scenario_t *)1;
+    char err[256] = "";
+    assert_true(sim_scenario_parse("{\"push\":{\"ack_coalesce_idle\":1}}", &sc, err, sizeof err) <
+                0);
+    assert_non_null(strstr(err, "ack_coalesce_idle"));
+}
+
 static void test_bad_scenarios(void **state)
 {
     (void)state;
@@ -482,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_edge_crash_loses_unapplied),
         cmocka_unit_test(test_node_start),
         cmocka_unit_test(test_paced_writes),
+        cmocka_unit_test(test_ack_coalescing_switch),
         cmocka_unit_test(test_failed_commits_and_policies),
         cmocka_unit_test(test_relay_tree),
         cmocka_unit_test(test_bad_scenarios),
