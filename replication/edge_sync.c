@@ -389,8 +389,8 @@ void repl__edge_ack(repl_edge_t *e, bool force, uint64_t now_ms, repl_actions_t 
         e->ack_due = false;
         return;
     }
-    /* Coalesce while busy (and idle too with ack_coalesce_idle): at most
-     * one per interval; at once when idle. */
+    /* At most one per interval while busy, and idle too with
+     * ack_coalesce_idle; otherwise an idle edge acks at once. */
     if (!force && (e->q_n > 0 || e->cfg.ack_coalesce_idle) &&
         now_ms < repl__add_sat(e->last_ack_ms, KV_REPL_ACK_INTERVAL_MS)) {
         e->ack_due = true;

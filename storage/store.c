@@ -439,6 +439,18 @@ int stor_open(const stor_options_t *o, stor_t **out)
     return 0;
 }
 
+/* An integer property summed over the column families (0 where unknown). */
+static uint64_t stor__prop_sum(stor_t *s, const char *name)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < s->cf_count; i++) {
+        uint64_t v = 0;
+        if (rocksdb_property_int_cf(s->db, s->cfs[i], name, &v) == 0)
+            sum += v;
+    }
+    return sum;
+}
+
 /* Write every column family's memtable to an SST, so that the next open
  * replays an empty WAL: a restart after a clean stop (an upgrade, an edge
  * brought back to catch up) then opens in tens of milliseconds where a
@@ -447,19 +459,9 @@ int stor_open(const stor_options_t *o, stor_t **out)
  * the replay: the WAL (synced above) still holds every write. */
 static void stor__flush_memtables(stor_t *s)
 {
-    uint64_t entries = 0, bytes = 0;
-    static const char *const counts[] = {"rocksdb.num-entries-active-mem-table",
-                                         "rocksdb.num-entries-imm-mem-tables"};
-    for (int i = 0; i < s->cf_count; i++) {
-        for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
-            uint64_t n = 0;
-            if (rocksdb_property_int_cf(s->db, s->cfs[i], counts[k], &n) == 0)
-                entries += n;
-        }
-        uint64_t b = 0;
-        if (rocksdb_property_int_cf(s->db, s->cfs[i], "rocksdb.cur-size-all-mem-tables", &b) == 0)
-            bytes += b;
-    }
+    uint64_t entries = stor__prop_sum(s, "rocksdb.num-entries-active-mem-table") +
+                       stor__prop_sum(s, "rocksdb.num-entries-imm-mem-tables");
+    uint64_t bytes = stor__prop_sum(s, "rocksdb.cur-size-all-mem-tables");
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
@@ -565,17 +567,6 @@ int stor_state_put(stor_t *s, const char *name, const void *val, size_t len)
 }
 
 /* ---- introspection ---------------------------------------------------------------- */
-
-static uint64_t stor__prop_sum(stor_t *s, const char *name)
-{
-    uint64_t sum = 0;
-    for (int i = 0; i < s->cf_count; i++) {
-        uint64_t v = 0;
-        if (rocksdb_property_int_cf(s->db, s->cfs[i], name, &v) == 0)
-            sum += v;
-    }
-    return sum;
-}
 
 /* The COUNT of ticker `name` in RocksDB's statistics text, whose lines
  * read "rocksdb.wal.synced COUNT : 12"; 0 when absent. */
