@@ -434,7 +434,9 @@ static void rearm(replica_t *r)
     uv_timer_start(&r->timer, on_timer, dl > now ? dl - now : 0, 0);
 }
 
-void replica__dispatch(replica_t *r, repl_actions_t *a)
+/* Carry out the actions and what the core asks for after them, until it
+ * asks for nothing; the timer and the status are left to the caller. */
+static void dispatch_actions(replica_t *r, repl_actions_t *a)
 {
     for (;;) {
         if (replica__follows(r))
@@ -451,6 +453,24 @@ void replica__dispatch(replica_t *r, repl_actions_t *a)
         if (a->n == 0)
             break;
     }
+}
+
+void replica__dispatch(replica_t *r, repl_actions_t *a)
+{
+    dispatch_actions(r, a);
+    r->settle_due = true;
+}
+
+/* Once per loop iteration, before it polls: an iteration that dispatched
+ * thirty writes and eight acks rearms and publishes once (per dispatch,
+ * computing every edge's lag each time, it was a twentieth of an origin's
+ * loop with eight edges). */
+static void on_settle(uv_prepare_t *h)
+{
+    replica_t *r = h->data;
+    if (!r->settle_due)
+        return;
+    r->settle_due = false;
     rearm(r);
     update_status(r);
 }
@@ -658,6 +678,8 @@ static void shutdown_loop(replica_t *r)
     replica__net_stop(r);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, NULL);
+    uv_prepare_stop(&r->settle);
+    uv_close((uv_handle_t *)&r->settle, NULL);
     uv_close((uv_handle_t *)&r->wake, NULL);
 }
 
@@ -762,7 +784,9 @@ static int init_loop(replica_t *r)
         return rc;
     uv_async_init(&r->loop, &r->wake, on_wake);
     uv_timer_init(&r->loop, &r->timer);
-    r->wake.data = r->timer.data = r;
+    uv_prepare_init(&r->loop, &r->settle);
+    r->wake.data = r->timer.data = r->settle.data = r;
+    uv_prepare_start(&r->settle, on_settle);
     r->loop_started = true;
     return 0;
 }

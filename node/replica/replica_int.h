@@ -168,6 +168,10 @@ struct replica {
     uv_thread_t thread;
     uv_async_t wake;
     uv_timer_t timer;
+    /* Before the loop sleeps: the timer rearmed and the status published
+     * once for everything dispatched since (settle_due), not per dispatch. */
+    uv_prepare_t settle;
+    bool settle_due;
     bool loop_started;
 
     tls_ctx_t *tls;      /* loop thread: what new connections use */
