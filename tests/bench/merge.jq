@@ -39,11 +39,25 @@ def hot_rows($h):
              $e.req_per_s; .[0]; $rps[.[0]]; .[1]; "hot_get.sh")]
   end;
 
+# A throughput row measured in several rounds (repl.sh, EDGEKV_BENCH_TPUT_ROUNDS): its
+# figures are each side's median round; the note gives every round and its ratio.
+def rounds_note($e; $p):
+  def d1: tostring | if contains(".") then . else . + ".0" end;
+  def d2: . * 100 | round | tostring | (if length < 3 then ("00" + .)[-3:] else . end) as $c
+    | $c[:-2] + "." + $c[-2:];
+  def k: map(. / 100 | round / 10 | d1 + " k") | join(" / ");
+  if ($e | length) > 1 and ($p | length) == ($e | length) then
+    {note: ("median of \($e | length) rounds, edgekv and Redis alternating; every round: edgekv "
+      + ($e | k) + ", Redis " + ($p | k) + ", ratio "
+      + ([$e, $p] | transpose | map(.[0] / .[1] | d2) | join(" / ")))}
+  else {} end;
+
 def lone_rows($l):
   if $l == null then [] else
     [row("lone.origin"; "durable writes at a lone origin, writes/s"; "writes/s"; "higher";
          $l.throughput.origin.writes_per_s; "redis SET, lone primary"; $l.throughput.redis.writes_per_s;
-         targets.writes; "repl.sh, 0 edges")]
+         targets.writes; "repl.sh, 0 edges")
+       + rounds_note($l.throughput.rounds.origin // []; $l.throughput.rounds.redis // [])]
   end;
 
 def repl_rows($r):
@@ -52,10 +66,12 @@ def repl_rows($r):
     | ($r.catchup.failures // {}) as $failed
     | [row("repl.origin"; "durable writes at the origin with " + $n + " edges, writes/s"; "writes/s"; "higher";
            $r.throughput.origin.writes_per_s; "redis SET, primary + replica";
-           $r.throughput.redis.writes_per_s; targets.writes; "repl.sh"),
+           $r.throughput.redis.writes_per_s; targets.writes; "repl.sh")
+         + rounds_note($r.throughput.rounds.origin // []; $r.throughput.rounds.redis // []),
        row("repl.through_edge"; "durable writes through edge1, writes/s"; "writes/s"; "higher";
            $r.throughput.through_edge.writes_per_s; "redis SET, primary + replica";
-           $r.throughput.redis.writes_per_s; targets.writes; "repl.sh")]
+           $r.throughput.redis.writes_per_s; targets.writes; "repl.sh")
+         + rounds_note($r.throughput.rounds.through_edge // []; $r.throughput.rounds.redis // [])]
     + (if $r.delay == null then [] else
         [row("repl.delay_rate"; "writes achieved in the delay run, writes/s (paced: "
                + ($r.delay.rate | tostring) + ")"; "writes/s"; "higher";

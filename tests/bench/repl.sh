@@ -12,6 +12,8 @@
 #      EDGEKV_BENCH_RATE (5000)        paced writes/s of the delay scenario
 #      EDGEKV_BENCH_SECONDS (10)       duration of the delay scenario
 #      EDGEKV_BENCH_TPUT_SECONDS (5)   timed seconds of each throughput row (+1 s warm-up)
+#      EDGEKV_BENCH_TPUT_ROUNDS (3)    throughput rounds, edgekv and Redis alternating; each
+#                                      row reports its median round, the JSON every round
 #      EDGEKV_BENCH_WRITERS (64)       concurrent keep-alive writers (throughput, pacing pool)
 #      EDGEKV_BENCH_CATCHUP (1000000)  mutations written while one edge is down
 #      EDGEKV_BENCH_PROBE_EVERY (50)   every Nth paced write is a probe
@@ -41,6 +43,8 @@ NEDGES=${EDGEKV_BENCH_EDGES:-8}
 RATE=${EDGEKV_BENCH_RATE:-5000}
 SECS=${EDGEKV_BENCH_SECONDS:-10}
 TSECS=${EDGEKV_BENCH_TPUT_SECONDS:-5}
+ROUNDS=${EDGEKV_BENCH_TPUT_ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "repl.sh: EDGEKV_BENCH_TPUT_ROUNDS must be a positive integer" >&2; exit 1; }
 WRITERS=${EDGEKV_BENCH_WRITERS:-64}
 NCATCH=${EDGEKV_BENCH_CATCHUP:-1000000}
 PROBE_EVERY=${EDGEKV_BENCH_PROBE_EVERY:-50}
@@ -205,7 +209,7 @@ edge_pids() { local n; for n in "${!EPID[@]}"; do echo "${EPID[$n]}"; done; }
 # run_tool NAME ARGS...: repl_lag in the background (so a signal interrupts the
 # wait), its JSON into $TMP/NAME.json, CPU % of origin, edges and redis during it.
 # A failure ends the run, unless SOFT=1: then it is kept in FAILED[NAME].
-declare -A CPU_O CPU_E CPU_R TICKS_O TICKS_E FAILED
+declare -A CPU_O CPU_E CPU_R TICKS_O TICKS_E FAILED WRITES_ALL
 # perf_start NAME PID...: with EDGEKV_BENCH_PERF_DIR, profile these processes until perf_stop.
 perf_start() {
   local name=$1 list
@@ -323,18 +327,33 @@ R_FSYNC=always RR_FSYNC=everysec
 HTTP=(--acct "$ACCT" --ns "$NS" --token "$TOKEN")
 
 # ---- 1. durable write throughput ------------------------------------------------------------------
+# ROUNDS rounds, edgekv's rows and Redis's alternating, so that a spell of load on
+# the machine falls on both; every round's keys are new (the snapshot row counts them).
+# Each row's figures are then its median round's (by writes/s): tput_KIND.json.
 run_tput() {
-log "throughput: $WRITERS writers, ${TSECS}s (+${WARMUP}s warm-up) each"
-run_tool tput_origin tput "${HTTP[@]}" --port "$OPORT" --conns "$WRITERS" --seconds "$TSECS" \
-  --warmup "$WARMUP" --prefix t-o- --value-bytes "$VALUE_BYTES"
-if ((NEDGES > 0)); then
-  wait_converged 60
-  run_tool tput_edge tput "${HTTP[@]}" --port "${EPORT[1]}" --conns "$WRITERS" --seconds "$TSECS" \
-    --warmup "$WARMUP" --prefix t-e- --value-bytes "$VALUE_BYTES"
-  wait_converged 60
-fi
-run_tool tput_redis tput --proto resp --port "$RP" --conns "$WRITERS" --seconds "$TSECS" \
-  --warmup "$WARMUP" --prefix t-r- --value-bytes "$VALUE_BYTES"
+local r k
+log "throughput: $WRITERS writers, ${TSECS}s (+${WARMUP}s warm-up) each, $ROUNDS rounds"
+for ((r = 1; r <= ROUNDS; r++)); do
+  run_tool "tput_origin.$r" tput "${HTTP[@]}" --port "$OPORT" --conns "$WRITERS" --seconds "$TSECS" \
+    --warmup "$WARMUP" --prefix "t-o$r-" --value-bytes "$VALUE_BYTES"
+  if ((NEDGES > 0)); then
+    wait_converged 60
+    run_tool "tput_edge.$r" tput "${HTTP[@]}" --port "${EPORT[1]}" --conns "$WRITERS" --seconds "$TSECS" \
+      --warmup "$WARMUP" --prefix "t-e$r-" --value-bytes "$VALUE_BYTES"
+    wait_converged 60
+  fi
+  run_tool "tput_redis.$r" tput --proto resp --port "$RP" --conns "$WRITERS" --seconds "$TSECS" \
+    --warmup "$WARMUP" --prefix "t-r$r-" --value-bytes "$VALUE_BYTES"
+done
+for k in tput_origin tput_edge tput_redis; do
+  [[ -s "$TMP/$k.1.json" ]] || continue
+  jq -s '[.[] | .writes_per_s]' $(for ((r = 1; r <= ROUNDS; r++)); do echo "$TMP/$k.$r.json"; done) \
+    >"$TMP/$k.rounds.json"
+  r=$(jq -r 'to_entries | sort_by(.value) | .[(length - 1) / 2 | floor].key + 1' "$TMP/$k.rounds.json")
+  cp "$TMP/$k.$r.json" "$TMP/$k.json"
+  CPU_O[$k]=${CPU_O[$k.$r]} CPU_E[$k]=${CPU_E[$k.$r]} CPU_R[$k]=${CPU_R[$k.$r]}
+  WRITES_ALL[$k]=$(jq -s 'map(.writes_total) | add' $(for ((r = 1; r <= ROUNDS; r++)); do echo "$TMP/$k.$r.json"; done))
+done
 }
 [[ "$ONLY" == catchup ]] || run_tput
 
@@ -407,7 +426,7 @@ run_catchup() {
   SNAP_MODE=snapshot
   (($(snaps) > snaps0)) || SNAP_MODE=log
   # Every write of this run used a distinct key: the live records the snapshot carried.
-  RECORDS=$((1 + $(J0 tput_origin .writes_total) + $(J0 tput_edge .writes_total) + $(J0 lag_edgekv .writes) + NCATCH))
+  RECORDS=$((1 + ${WRITES_ALL[tput_origin]:-0} + ${WRITES_ALL[tput_edge]:-0} + $(J0 lag_edgekv .writes) + NCATCH))
 }
 ((NEDGES == 0)) || run_catchup
 for n in "${!EPID[@]}"; do kill -0 "${EPID[$n]}" 2>/dev/null || die "edge$n died"; done
@@ -436,6 +455,11 @@ report_tput() {
   s="ratio edgekv/redis (writes/s): origin $(ratio "$(J tput_origin .writes_per_s)" "$(J tput_redis .writes_per_s)")"
   ((NEDGES == 0)) || s+=", through an edge $(ratio "$(J tput_edge .writes_per_s)" "$(J tput_redis .writes_per_s)")"
   echo "$s"
+  echo "each row is its median of $ROUNDS rounds (edgekv and redis alternating); every round, writes/s:"
+  for s in "${rows[@]}"; do
+    k=${s%%|*}
+    printf '  %-32s %s\n' "${s#*|}" "$(jq -r 'map(. | round | tostring) | join("  ")' "$TMP/$k.rounds.json")"
+  done
 }
 report_delay() {
   local n s k
@@ -501,7 +525,8 @@ cpu_json() {
   done | jq -s add
 }
 # What did not run (no edges) is null in the JSON.
-for k in tput_origin tput_redis tput_edge lag_edgekv lag_redis bulk catchup_log catchup_snap; do
+for k in tput_origin tput_redis tput_edge lag_edgekv lag_redis bulk catchup_log catchup_snap \
+  tput_origin.rounds tput_redis.rounds tput_edge.rounds; do
   [[ -s "$TMP/$k.json" ]] || echo null >"$TMP/$k.json"
 done
 MUT=${MUT:-0} RECORDS=${RECORDS:-0}
@@ -533,6 +558,8 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
   --argjson tsecs "$TSECS" --argjson writers "$WRITERS" --argjson othreads "$OTHREADS" --argjson ethreads "$ETHREADS" \
   --arg osync "${EDGEKV_BENCH_ORIGIN_SYNC:-always}" --arg redis "$REDIS_VER" --arg rcfg "$REDIS_CFG" \
   --slurpfile to "$TMP/tput_origin.json" --slurpfile te "$TMP/tput_edge.json" --slurpfile tr "$TMP/tput_redis.json" \
+  --slurpfile ro "$TMP/tput_origin.rounds.json" --slurpfile re "$TMP/tput_edge.rounds.json" \
+  --slurpfile rr "$TMP/tput_redis.rounds.json" \
   --slurpfile le "$TMP/lag_edgekv.json" --slurpfile lr "$TMP/lag_redis.json" --slurpfile bulk "$TMP/bulk.json" \
   --slurpfile cl "$TMP/catchup_log.json" --slurpfile cs "$TMP/catchup_snap.json" \
   --argjson cpu "$(for k in "${!CPU_O[@]}"; do
@@ -544,7 +571,9 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
   '{benchmark: "repl", edges: $edges, cpus: $cpus, redis_version: $redis, redis_config: $rcfg, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
     throughput: (if $to[0] == null then null else
                  {writers: $writers, seconds: $tsecs, origin: $to[0], through_edge: $te[0], redis: $tr[0],
-                  ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s)} end),
+                  ratio_origin_redis: ($to[0].writes_per_s / $tr[0].writes_per_s),
+                  rounds: {origin: $ro[0], through_edge: $re[0], redis: $rr[0],
+                           ratio_origin_redis: ([$ro[0], $rr[0]] | transpose | map(.[0] / .[1]))}} end),
     delay: (if $edges == 0 or $le[0] == null then null else
             {rate: $rate, seconds: $secs, edgekv: $le[0], redis: $lr[0],
              ratio_p99_edgekv_redis: (if $lr[0].p99_ms > 0 then $le[0].p99_ms / $lr[0].p99_ms else null end)} end),
