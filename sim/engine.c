@@ -48,12 +48,17 @@ static uint32_t slot_alloc(sim_engine_t *e)
 {
     if (e->nfree)
         return e->free_slots[--e->nfree];
-    if (e->npool % 4096 == 0) {
-        size_t cap = e->npool + 4096;
-        sim_ev_t *p = realloc(e->pool, cap * sizeof *p);
+    if (e->npool == e->pool_cap) {
+        size_t cap = e->pool_cap ? 2 * e->pool_cap : 4096;
+        /* aligned_alloc: a body is one cache line (realloc keeps 16 bytes). */
+        sim_slot_t *p = aligned_alloc(_Alignof(sim_slot_t), cap * sizeof *p);
         uint32_t *f = realloc(e->free_slots, cap * sizeof *f);
         KV_ASSERT(p && f);
+        if (e->npool)
+            memcpy(p, e->pool, e->npool * sizeof *p);
+        free(e->pool);
         e->pool = p;
+        e->pool_cap = cap;
         e->free_slots = f;
     }
     return (uint32_t)e->npool++;
@@ -172,7 +177,7 @@ sim_ev_t *sim_engine_push(sim_engine_t *e, uint64_t at_ns, uint16_t kind)
         bag_add(e, ent); /* the far bag: any order */
     else
         wheel_insert(e, ent);
-    sim_ev_t *ev = &e->pool[slot];
+    sim_ev_t *ev = &e->pool[slot].ev;
     memset(ev, 0, sizeof *ev);
     ev->kind = kind;
     return ev;
@@ -264,7 +269,7 @@ bool sim_engine_pop(sim_engine_t *e, sim_ev_t *out)
     if (b->n > SIM_PREFETCH_AHEAD)
         __builtin_prefetch(&e->pool[b->k[b->n - 1 - SIM_PREFETCH_AHEAD].ss & mask]);
     uint32_t slot = (uint32_t)(top.ss & mask);
-    *out = e->pool[slot];
+    *out = e->pool[slot].ev;
     e->free_slots[e->nfree++] = slot;
     KV_ASSERT(top.t >= e->now_ns);
     e->now_ns = top.t;
@@ -278,9 +283,9 @@ void sim_engine_each(const sim_engine_t *e,
     const uint64_t mask = (1u << SIM_SLOT_BITS) - 1;
     for (size_t i = 0; i < SIM_WHEEL_SLOTS; i++)
         for (uint32_t j = 0; j < e->wheel[i].n; j++)
-            fn(ctx, &e->wheel[i].k[j], &e->pool[e->wheel[i].k[j].ss & mask]);
+            fn(ctx, &e->wheel[i].k[j], &e->pool[e->wheel[i].k[j].ss & mask].ev);
     for (size_t j = 0; j < e->nbag; j++)
-        fn(ctx, &e->bag[j], &e->pool[e->bag[j].ss & mask]);
+        fn(ctx, &e->bag[j], &e->pool[e->bag[j].ss & mask].ev);
 }
 
 void sim_engine_trace(sim_engine_t *e, const sim_ev_t *ev, uint64_t payload_hash)

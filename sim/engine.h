@@ -6,7 +6,7 @@
  * virtual time run in the order they were scheduled, so a run depends on
  * nothing but its seed. An event's key is 16 bytes (time, seq, slot) over a
  * pool of event bodies with a free list, so the queue moves keys, not
- * bodies. Events due before a "far line" at most
+ * bodies; a body is one cache line. Events due before a "far line" at most
  * SIM_NEAR_NS ahead of the clock sit in a timing wheel of SIM_WHEEL_SLOTS
  * buckets of SIM_BUCKET_NS (one per millisecond of virtual time); a bucket
  * is an array of keys in any order until the clock reaches it, then it is
@@ -51,6 +51,12 @@ typedef struct {
     const uint8_t *data;
     size_t len;
 } sim_ev_t;
+
+/* A body in the pool: one cache line each, so that a prefetch of its line
+ * brings the whole body (56-byte bodies straddled two lines). */
+typedef struct {
+    _Alignas(64) sim_ev_t ev;
+} sim_slot_t;
 
 /* A queue key: time, then (insertion seq << 24 | pool slot), so one 128-bit
  * comparison orders by (time, seq). */
@@ -101,9 +107,9 @@ typedef struct {
     sim_hent_t *bag; /* keys due at or after far_ns, in any order */
     size_t nbag, bag_cap;
     uint64_t far_ns;
-    sim_ev_t *pool;
+    sim_slot_t *pool; /* pool_cap bodies, npool of them ever used */
     uint32_t *free_slots;
-    size_t npool, nfree;
+    size_t npool, pool_cap, nfree;
     uint64_t seq;
     uint64_t trace;
     uint64_t executed;
