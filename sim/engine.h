@@ -77,7 +77,7 @@ typedef struct {
  * the counting sort uses at most 2^SIM_SORT_BITS_MAX bins. */
 #define SIM_BUCKET_BITS    20
 #define SIM_SORT_BITS_MAX  16
-#define SIM_PREFETCH_AHEAD 4 /* a pop prefetches the body this many pops ahead */
+#define SIM_PREFETCH_AHEAD 8 /* a pop prefetches the body this many pops ahead */
 _Static_assert(SIM_BUCKET_NS <= (UINT64_C(1) << SIM_BUCKET_BITS), "an offset fits the bits");
 _Static_assert(SIM_SORT_BITS_MAX >= 6 && SIM_SORT_BITS_MAX <= SIM_BUCKET_BITS, "bins");
 
