@@ -6,18 +6,23 @@
  * virtual time run in the order they were scheduled, so a run depends on
  * nothing but its seed. An event's key is 16 bytes (time, seq, slot) over a
  * pool of event bodies with a free list, so the queue moves keys, not
- * bodies. Events due before a "far line" at most SIM_NEAR_NS ahead of the
- * clock sit in a timing wheel of SIM_WHEEL_SLOTS buckets of SIM_BUCKET_NS
- * (one per millisecond of virtual time); a bucket is an array of keys in
- * any order until the clock reaches it, then a binary min-heap, and a pop
- * takes the least key of the first non-empty bucket from the clock's on.
- * The bucket being drained holds one millisecond's events (~90 in
+ * bodies; a body is one cache line. Events due before a "far line" at most
+ * SIM_NEAR_NS ahead of the clock sit in a timing wheel of SIM_WHEEL_SLOTS
+ * buckets of SIM_BUCKET_NS (one per millisecond of virtual time); a bucket
+ * is an array of keys in any order until the clock reaches it, then it is
+ * sorted, greatest key first (a counting sort on the key's offset in the
+ * millisecond, then an insertion sort that mends it: O(n)), and a pop
+ * takes its last key. A key pushed into the bucket being drained goes in
+ * at its place, moving the keys due before it. The sorted order says which
+ * bodies come next, so a pop prefetches the body SIM_PREFETCH_AHEAD pops
+ * ahead. The bucket being drained holds one millisecond's events (~90 in
  * world300_push) and stays in the cache, where one 4-ary heap of every
- * event of the next second missed it at each of its lower levels
- * (sim_engine_pop was 10-12 % of the run). Later events (t-visibility
- * probes up to minutes ahead) wait in an unordered bag and move into the
- * wheel when the line moves on. Any correct priority queue pops the same
- * order: keys are unique.
+ * event of the next second missed it at each of its lower levels, and a
+ * binary heap per bucket still took ~7 levels of sifting per pop
+ * (sim_engine_pop was 11 % of the run). Later events (t-visibility probes
+ * up to minutes ahead) wait in an unordered bag and move into the wheel
+ * when the line moves on. Any correct priority queue pops the same order:
+ * keys are unique.
  *
  * The trace hash is FNV-1a 64 over every executed event's (time, kind,
  * node, length, payload hash): equal seeds on equal builds give equal
@@ -47,8 +52,14 @@ typedef struct {
     size_t len;
 } sim_ev_t;
 
-/* A heap key: time, then (insertion seq << 24 | pool slot), so one 128-bit
- * comparison orders by (time, seq) and four children share a cache line. */
+/* A body in the pool: one cache line each, so that a prefetch of its line
+ * brings the whole body (56-byte bodies straddled two lines). */
+typedef struct {
+    _Alignas(64) sim_ev_t ev;
+} sim_slot_t;
+
+/* A queue key: time, then (insertion seq << 24 | pool slot), so one 128-bit
+ * comparison orders by (time, seq). */
 typedef struct {
     uint64_t t;
     uint64_t ss;
@@ -62,8 +73,16 @@ typedef struct {
 #define SIM_BUCKET_NS   UINT64_C(1000000)
 #define SIM_WHEEL_SLOTS 1024u
 #define SIM_NEAR_NS     (SIM_BUCKET_NS * SIM_WHEEL_SLOTS)
+/* Sorting a bucket: an offset in it has at most SIM_BUCKET_BITS bits, and
+ * the counting sort uses at most 2^SIM_SORT_BITS_MAX bins. */
+#define SIM_BUCKET_BITS    20
+#define SIM_SORT_BITS_MAX  16
+#define SIM_PREFETCH_AHEAD 8 /* a pop prefetches the body this many pops ahead */
+_Static_assert(SIM_BUCKET_NS <= (UINT64_C(1) << SIM_BUCKET_BITS), "an offset fits the bits");
+_Static_assert(SIM_SORT_BITS_MAX >= 6 && SIM_SORT_BITS_MAX <= SIM_BUCKET_BITS, "bins");
 
-/* One bucket of the wheel: keys, a binary min-heap once it is the active one. */
+/* One bucket of the wheel: keys in any order, sorted greatest first once it
+ * is the active one. */
 typedef struct {
     sim_hent_t *k;
     uint32_t n, cap;
@@ -80,14 +99,17 @@ typedef struct {
     uint64_t now_ns;
     sim_bucket_t *wheel; /* SIM_WHEEL_SLOTS buckets; bucket number b is wheel[b % slots] */
     uint64_t cur;        /* bucket number of the clock: wheel keys are in [cur, cur + slots) */
-    uint64_t active;     /* the bucket being drained, a heap; the others are in any order */
-    size_t nwheel;       /* keys in the wheel */
-    sim_hent_t *bag;     /* keys due at or after far_ns, in any order */
+    uint64_t active;     /* the bucket being drained, sorted; the others are in any order */
+    sim_hent_t *scratch; /* a bucket's sort writes here, then swaps arrays with it */
+    size_t scratch_cap;
+    uint32_t *bins;  /* the sort's counts, 2^SIM_SORT_BITS_MAX */
+    size_t nwheel;   /* keys in the wheel */
+    sim_hent_t *bag; /* keys due at or after far_ns, in any order */
     size_t nbag, bag_cap;
     uint64_t far_ns;
-    sim_ev_t *pool;
+    sim_slot_t *pool; /* pool_cap bodies, npool of them ever used */
     uint32_t *free_slots;
-    size_t npool, nfree;
+    size_t npool, pool_cap, nfree;
     uint64_t seq;
     uint64_t trace;
     uint64_t executed;
