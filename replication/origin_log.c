@@ -155,8 +155,14 @@ void repl__origin_on_ack(repl_origin_t *o, opeer_t *p, const Edgekv__ProgressAck
     e->last_ack_ms = repl__origin_wall(o, now_ms);
     e->seen_ms = now_ms;
     /* Only the slowest edge moving can move the trim point: with many
-     * edges acking every few ms, the others must not rescan them all. */
-    if (old <= o->trim_need)
+     * edges acking every few ms, the others must not rescan them all. Nor
+     * can an edge at or past what retention keeps anyway (the trim point
+     * is at most end - log_retention): edges in step all sit at the
+     * slowest one's seq, and each of their acks rescanned every peer and
+     * edge (quadratic in the edges per batch, 2-3 % of world300_push). */
+    uint64_t end = o->last_seq + 1;
+    uint64_t kept = o->cfg.log_retention < end ? end - o->cfg.log_retention : 0;
+    if (old <= o->trim_need && old < kept)
         repl__origin_trim(o, a);
 }
 

@@ -1254,6 +1254,43 @@ static void test_trim_follows_acks_within_retention(void **state)
     fx_free(&x);
 }
 
+/* An ack that can move the trim point is one from below end - retention:
+ * at that bound it still does, past it (edges in step) it cannot. */
+static void test_trim_on_ack_at_the_retention_bound(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.log_retention = 8;
+    c.log_retention_max = 64;
+    c.peer_buffer_max_bytes = 1u << 30;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    fx_hello(&x, 2, TK_HIST_A, 0, 102, 1000);
+    uint64_t now = 1000;
+    for (int i = 0; i < 20; i++)
+        commit_one(&x, ++now);
+    fx_ack(&x, 1, 20, now);
+    fx_ack(&x, 2, 11, now);
+    assert_int_equal(last_trim(&x), 11); /* retention keeps 13..; edge 2 needs 11 */
+    fx_ack(&x, 2, 12, now);
+    assert_int_equal(last_trim(&x), 12); /* 12 is one below the bound: it moves */
+    fx_ack(&x, 2, 19, now);
+    assert_int_equal(last_trim(&x), 13); /* from 12 below the bound: up to it */
+    fx_ack(&x, 2, 20, now);
+    assert_int_equal(x.t.a.n, 0); /* from 19, past the bound: nothing to trim */
+    commit_one(&x, ++now);
+    assert_int_equal(last_trim(&x), 14); /* the bound moved with the log */
+    fx_ack(&x, 1, 21, now);
+    fx_ack(&x, 2, 21, now);
+    assert_int_equal(x.t.a.n, 0);
+    repl_origin_stats_t st;
+    repl_origin_stats(x.o, &st);
+    assert_int_equal(st.log_first_seq, 14);
+    fx_free(&x);
+}
+
 static void test_trim_never_passes_a_snapshot(void **state)
 {
     (void)state;
@@ -2097,6 +2134,7 @@ int main(void)
         cmocka_unit_test(test_catch_up_reads_log_when_tail_evicted),
         cmocka_unit_test(test_heartbeat_echoes_probes),
         cmocka_unit_test(test_trim_follows_acks_within_retention),
+        cmocka_unit_test(test_trim_on_ack_at_the_retention_bound),
         cmocka_unit_test(test_trim_never_passes_a_snapshot),
         cmocka_unit_test(test_action_overflow_poll),
         cmocka_unit_test(test_hello_timeout_and_bad_frames),
