@@ -1206,25 +1206,34 @@ static uint64_t last_trim(fx_t *x)
     return i < 0 ? 0 : x->t.buf[i].u.trim.below_seq;
 }
 
-static void test_trim_follows_acks_within_retention(void **state)
+/* The trim tests' origin: 8 entries retained, at most 64; two edges
+ * linked from 0, and 20 writes committed at 1001..1020 (*now: the last),
+ * which trim nothing since nobody acked. */
+static void trim_fx_start(fx_t *x, uint64_t *now)
 {
-    (void)state;
     repl_origin_config_t c;
     cfg_at(&c, 0, 1);
     c.log_retention = 8;
     c.log_retention_max = 64;
     c.peer_buffer_max_bytes = 1u << 30;
-    fx_t x;
-    fx_init(&x, &c);
-    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
-    fx_hello(&x, 2, TK_HIST_A, 0, 102, 1000);
-    uint64_t now = 1000;
+    fx_init(x, &c);
+    fx_hello(x, 1, TK_HIST_A, 0, 101, 1000);
+    fx_hello(x, 2, TK_HIST_A, 0, 102, 1000);
+    *now = 1000;
     uint64_t trimmed = 0;
     for (int i = 0; i < 20; i++) {
-        commit_one(&x, ++now);
-        trimmed = last_trim(&x) ? last_trim(&x) : trimmed;
+        commit_one(x, ++*now);
+        trimmed = last_trim(x) ? last_trim(x) : trimmed;
     }
     assert_int_equal(trimmed, 0); /* nobody acked: the log stays */
+}
+
+static void test_trim_follows_acks_within_retention(void **state)
+{
+    (void)state;
+    fx_t x;
+    uint64_t now;
+    trim_fx_start(&x, &now);
     fx_ack(&x, 1, 20, now);
     assert_int_equal(x.t.a.n, 0); /* edge 2 still needs 1.. */
     fx_ack(&x, 2, 5, now);
@@ -1259,18 +1268,9 @@ static void test_trim_follows_acks_within_retention(void **state)
 static void test_trim_on_ack_at_the_retention_bound(void **state)
 {
     (void)state;
-    repl_origin_config_t c;
-    cfg_at(&c, 0, 1);
-    c.log_retention = 8;
-    c.log_retention_max = 64;
-    c.peer_buffer_max_bytes = 1u << 30;
     fx_t x;
-    fx_init(&x, &c);
-    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
-    fx_hello(&x, 2, TK_HIST_A, 0, 102, 1000);
-    uint64_t now = 1000;
-    for (int i = 0; i < 20; i++)
-        commit_one(&x, ++now);
+    uint64_t now;
+    trim_fx_start(&x, &now);
     fx_ack(&x, 1, 20, now);
     fx_ack(&x, 2, 11, now);
     assert_int_equal(last_trim(&x), 11); /* retention keeps 13..; edge 2 needs 11 */
