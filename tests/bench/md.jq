@@ -1,6 +1,7 @@
-# md.jq - all.md from all.json (tests/bench/merge.sh: jq -r -f md.jq all.json).
+# md.jq - all.md from all.json (tests/bench/merge.sh: jq -r -L tests/bench -f md.jq all.json).
 # One table, row | edgekv | peer | ratio | target; ratio = edgekv / peer, so
 # above 1 means more for a rate and slower for a delay (the row's unit says which).
+include "fmt";
 
 # 12345.6 -> "12 346"; 15.13 -> "15.1"; 0.8071 -> "0.807": three or more significant digits.
 def sep: if length <= 3 then . else (.[:-3] | sep) + " " + .[-3:] end;
@@ -10,9 +11,6 @@ def num:
   elif fabs >= 10 then (. * 10 | round / 10 | tostring)
   elif fabs >= 1 then (. * 100 | round / 100 | tostring)
   else (. * 1000 | round / 1000 | tostring) end;
-# A ratio (never negative) with two decimals: 1.2 -> "1.20".
-def fix2: (. * 100 | round | tostring) as $c | ("00" + $c)[-2:] as $d
-  | ($c | .[:length - 2]) as $i | (if $i == "" then "0" else $i end) + "." + $d;
 def cell: if . == null then "-" else tostring | gsub("\\|"; "\\|") end;
 
 "## edgekv benchmarks: \(.date), commit \(.commit)"

@@ -7,6 +7,7 @@
 # that a run could not measure (a catch-up that failed) is null, with a note.
 # Output: all.json's object. `all.md` is rendered from it by md.jq.
 # Not a judge: the target column repeats the stated targets; nothing is asserted.
+include "fmt";
 
 # The targets are the project's performance targets (README "Benchmarks", "Targets"):
 # reads at or above nginx's requests per second, 1.5 x over HTTPS with the same certificate
@@ -43,13 +44,11 @@ def hot_rows($h):
 # figures are each side's median round; the note gives every round and its ratio.
 def rounds_note($e; $p):
   def d1: tostring | if contains(".") then . else . + ".0" end;
-  def d2: . * 100 | round | tostring | (if length < 3 then ("00" + .)[-3:] else . end) as $c
-    | $c[:-2] + "." + $c[-2:];
   def k: map(. / 100 | round / 10 | d1 + " k") | join(" / ");
   if ($e | length) > 1 and ($p | length) == ($e | length) then
     {note: ("median of \($e | length) rounds, edgekv and Redis alternating; every round: edgekv "
       + ($e | k) + ", Redis " + ($p | k) + ", ratio "
-      + ([$e, $p] | transpose | map(.[0] / .[1] | d2) | join(" / ")))}
+      + ([$e, $p] | transpose | map(.[0] / .[1] | fix2) | join(" / ")))}
   else {} end;
 
 def lone_rows($l):

@@ -30,9 +30,9 @@ for k in hot_get:hot lone:lone repl:repl sim_speed:sim; do
     args+=(--argjson "${k#*:}" '[]')
   fi
 done
-jq -n "${args[@]}" -f "$HERE/merge.jq" >"$DIR/all.json.tmp" || die "merge.jq failed"
+jq -n -L "$HERE" "${args[@]}" -f "$HERE/merge.jq" >"$DIR/all.json.tmp" || die "merge.jq failed"
 mv "$DIR/all.json.tmp" "$DIR/all.json"
-jq -r -f "$HERE/md.jq" "$DIR/all.json" >"$DIR/all.md" || die "md.jq failed"
+jq -r -L "$HERE" -f "$HERE/md.jq" "$DIR/all.json" >"$DIR/all.md" || die "md.jq failed"
 
 # The figure: only when the delay run wrote its samples.
 E="$DIR/samples/lag_edgekv.samples" R="$DIR/samples/lag_redis.samples"

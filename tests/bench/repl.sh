@@ -345,14 +345,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
   run_tool "tput_redis.$r" tput --proto resp --port "$RP" --conns "$WRITERS" --seconds "$TSECS" \
     --warmup "$WARMUP" --prefix "t-r$r-" --value-bytes "$VALUE_BYTES"
 done
+local files
 for k in tput_origin tput_edge tput_redis; do
   [[ -s "$TMP/$k.1.json" ]] || continue
-  jq -s '[.[] | .writes_per_s]' $(for ((r = 1; r <= ROUNDS; r++)); do echo "$TMP/$k.$r.json"; done) \
-    >"$TMP/$k.rounds.json"
+  files=()
+  for ((r = 1; r <= ROUNDS; r++)); do files+=("$TMP/$k.$r.json"); done
+  jq -s '[.[] | .writes_per_s]' "${files[@]}" >"$TMP/$k.rounds.json"
   r=$(jq -r 'to_entries | sort_by(.value) | .[(length - 1) / 2 | floor].key + 1' "$TMP/$k.rounds.json")
   cp "$TMP/$k.$r.json" "$TMP/$k.json"
   CPU_O[$k]=${CPU_O[$k.$r]} CPU_E[$k]=${CPU_E[$k.$r]} CPU_R[$k]=${CPU_R[$k.$r]}
-  WRITES_ALL[$k]=$(jq -s 'map(.writes_total) | add' $(for ((r = 1; r <= ROUNDS; r++)); do echo "$TMP/$k.$r.json"; done))
+  WRITES_ALL[$k]=$(jq -s 'map(.writes_total) | add' "${files[@]}")
 done
 }
 [[ "$ONLY" == catchup ]] || run_tput
