@@ -14,7 +14,7 @@
 #                    freeze MS, heal, stats); prints the answer
 #   live PORT, same_digest PORT    conditions for wait_for
 #   cluster_heal_converge          heals every link, waits (bounded) until
-#                    every edge is live with the origin's digest
+#                    every edge is live with the origin's digest and fresh
 #   cluster_stop_proxies
 # Needs $EDGEKV and $CUTPROXY.
 CERTS=$TMP/certs
@@ -43,6 +43,10 @@ start_edge_n() { # start_edge_n N : edge N, its link through proxy N; edge3 stri
 
 ops_status() { curl -s --max-time 5 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/status"; }
 live() { [[ "$(ops_status "$1" | jq -r .replication.link)" == live ]]; }
+# Within its staleness bound: a strict edge answers reads only then. A frozen link
+# stays live, and its held bytes bring the digest level as it heals, before the
+# next heartbeat's round trip proves the edge current again.
+fresh() { [[ "$(ops_status "$1" | jq -r .replication.stale)" == false ]]; }
 digest() { curl -s --max-time 30 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$1/digest"; }
 same_digest() {
   local a b
@@ -94,6 +98,7 @@ cluster_heal_converge() {
   for n in 1 2 3; do
     wait_for "edge$n live after the faults" 60 live "${EHTTP[$n]}" &&
       wait_for "edge$n converges (digest equal to the origin's)" 120 same_digest "${EHTTP[$n]}" &&
+      wait_for "edge$n fresh (within its staleness bound)" 60 fresh "${EHTTP[$n]}" &&
       converged=$((converged + 1))
   done
   check "edges converged (digests equal)" 3 "$converged"
