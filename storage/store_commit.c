@@ -119,6 +119,7 @@ int stor_commit(stor_t *s, const stor_commit_t *c)
 {
     if (!c)
         return KV_EINVAL;
+    stor__thread_prepare(); /* before the LWW reads */
     int rc = stor__commit_check(c);
     stor__recs_t r;
     if (rc == 0)

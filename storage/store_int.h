@@ -95,6 +95,9 @@ int stor__err(char *err, const char *what);
 void stor__bulk_sweep(const stor_t *s);
 
 /* Write a batch with the store's sync policy. 0 or KV_EIO. */
+/* Per-thread RocksDB settings (the perf level), made on a thread's first
+ * call of a hot entry point; a thread-local test after that (store.c). */
+void stor__thread_prepare(void);
 int stor__write(stor_t *s, rocksdb_writebatch_t *wb);
 /* The same never synced, whatever the policy (stor_commit_t.no_sync). */
 int stor__write_nosync(stor_t *s, rocksdb_writebatch_t *wb);

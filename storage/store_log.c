@@ -81,6 +81,7 @@ int stor_log_read(stor_t *s, uint64_t from_seq, size_t max_entries, size_t max_b
         return KV_EINVAL;
     if (from_seq < atomic_load(&s->log_floor))
         return 0; /* trimmed away */
+    stor__thread_prepare();
     char k[8];
     stor__seq_key(from_seq, k);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ropts, s->cf_log);

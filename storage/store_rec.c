@@ -138,6 +138,7 @@ static void stor__batch_put(stor_t *s, rocksdb_writebatch_t *wb, const char *k, 
 int stor_apply(stor_t *s, const char *ns_id, const char *key, size_t key_len,
                const stor_record_t *rec)
 {
+    stor__thread_prepare();
     char k[STOR__KEY_BUF_BYTES];
     size_t klen = 0;
     int rc = stor__rec_key(ns_id, key, key_len, k, &klen);
@@ -379,6 +380,7 @@ static int stor__blob_from_pinned(rocksdb_pinnableslice_t *p, stor_blob_t **out)
 int stor_get(stor_t *s, const char *ns_id, const char *key, size_t key_len, stor_blob_t **out)
 {
     *out = NULL;
+    stor__thread_prepare();
     char k[STOR__KEY_BUF_BYTES];
     size_t klen = 0;
     int rc = stor__rec_key(ns_id, key, key_len, k, &klen);
@@ -425,6 +427,7 @@ int stor_multi_get(stor_t *s, const char *ns_id, const char *const *keys, const 
         out[i] = NULL;
     if (n == 0)
         return 0;
+    stor__thread_prepare();
     stor__mget_t m;
     void *block = NULL;
     int rc = stor__mget_prepare(ns_id, keys, key_lens, n, &m, &block);

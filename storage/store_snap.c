@@ -131,6 +131,7 @@ int stor_snapshot_next(stor_snap_t *sn, stor_snap_item_t *item)
     memset(item, 0, sizeof(*item));
     if (sn->done)
         return 0;
+    stor__thread_prepare(); /* the walk may move between threads */
     if (!sn->it) {
         sn->it = rocksdb_create_iterator_cf(sn->s->db, sn->ro, sn->s->cf_records);
         rocksdb_iter_seek_to_first(sn->it);

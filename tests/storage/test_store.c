@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <rocksdb/c.h>
 
 #include "kv_err.h"
 #include "kv_mem.h"
@@ -244,6 +245,58 @@ static void test_batch(void **state)
     assert_int_equal(stor_apply_batch(f->s, bad, 2, NULL), KV_EINVAL);
     assert_string_equal(store_fx_value(f->s, NS1, "k9", buf, sizeof(buf)), "");
     assert_int_equal(stor_apply_batch(f->s, NULL, 0, NULL), 0);
+}
+
+/* ---- RocksDB's per-thread perf counters ---------------------------------------- */
+
+/* A thread's commits, point reads and multi-gets leave RocksDB's perf
+ * counters alone (store.c stor__thread_prepare); then, as a control, the
+ * same commit with RocksDB's default level counts. */
+static void *perf_thread(void *arg)
+{
+    fx_t *f = arg;
+    rocksdb_perfcontext_t *pc = rocksdb_perfcontext_create();
+    rocksdb_perfcontext_reset(pc);
+    char keys[40][8];
+    stor_mutation_t m[40];
+    for (int i = 0; i < 40; i++) {
+        snprintf(keys[i], sizeof keys[i], "p%02d", (i * 17) % 40);
+        m[i] = mut(NS1, keys[i], 100 + (uint64_t)i, "v");
+    }
+    int rc = stor_apply_batch(f->s, m, 20, NULL);
+    stor_blob_t *b = NULL;
+    if (rc == 0)
+        rc = stor_get(f->s, NS1, keys[3], strlen(keys[3]), &b);
+    stor_blob_unref(b);
+    const char *ks[2] = {keys[1], keys[2]};
+    size_t kl[2] = {strlen(keys[1]), strlen(keys[2])};
+    stor_blob_t *got[2] = {NULL, NULL};
+    if (rc == 0)
+        rc = stor_multi_get(f->s, NS1, ks, kl, 2, got);
+    stor_blob_unref(got[0]);
+    stor_blob_unref(got[1]);
+    uint64_t off = rocksdb_perfcontext_metric(pc, rocksdb_user_key_comparison_count);
+    rocksdb_set_perf_level(rocksdb_enable_count);
+    if (rc == 0)
+        rc = stor_apply_batch(f->s, m + 20, 20, NULL);
+    uint64_t on = rocksdb_perfcontext_metric(pc, rocksdb_user_key_comparison_count);
+    rocksdb_perfcontext_destroy(pc);
+    return (void *)(intptr_t)(rc == 0 && off == 0 && on > 0 ? 0 : rc ? 1 : off ? 2 : 3);
+}
+
+static void test_perf_counters_off(void **state)
+{
+    fx_t *f = *state;
+    for (int i = 0; i < 30; i++) { /* keys to compare against */
+        char k[8];
+        snprintf(k, sizeof k, "q%02d", i);
+        assert_int_equal(put(f->s, NS1, k, 1, 1, "v", 0), 0);
+    }
+    pthread_t t;
+    void *ret = NULL;
+    assert_int_equal(pthread_create(&t, NULL, perf_thread, f), 0);
+    pthread_join(t, &ret);
+    assert_int_equal((intptr_t)ret, 0); /* 1: a call failed, 2: counted, 3: control did not */
 }
 
 static void test_multi_get(void **state)
@@ -1231,6 +1284,7 @@ int main(void)
         T(test_lww),
         T(test_tombstone),
         T(test_batch),
+        T(test_perf_counters_off),
         T(test_multi_get),
         T(test_lww_concurrent),
         T(test_list_order),
