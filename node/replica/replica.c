@@ -434,6 +434,17 @@ static void rearm(replica_t *r)
     uv_timer_start(&r->timer, on_timer, dl > now ? dl - now : 0, 0);
 }
 
+void replica__dispatch_order(const repl_action_t *acts, size_t n, uint8_t *order)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].kind == REPL_ACT_WRITE_DONE)
+            order[k++] = (uint8_t)i;
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].kind != REPL_ACT_WRITE_DONE)
+            order[k++] = (uint8_t)i;
+}
+
 /* Carry out the actions and what the core asks for after them, until it
  * asks for nothing; the timer and the status are left to the caller. */
 static void dispatch_actions(replica_t *r, repl_actions_t *a)
@@ -441,8 +452,10 @@ static void dispatch_actions(replica_t *r, repl_actions_t *a)
     for (;;) {
         if (replica__follows(r))
             publish_freshness(r);
+        uint8_t order[REPLICA_ACTIONS_CAP];
+        replica__dispatch_order(a->acts, a->n, order);
         for (size_t i = 0; i < a->n; i++)
-            dispatch_one(r, &a->acts[i]);
+            dispatch_one(r, &a->acts[order[i]]);
         a->n = 0;
         if (r->edge)
             repl_edge_poll(r->edge, a);

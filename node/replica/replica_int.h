@@ -22,6 +22,7 @@
 
 /* Actions taken from the core per call before polling for more. */
 #define REPLICA_ACTIONS_CAP 64
+_Static_assert(REPLICA_ACTIONS_CAP <= UINT8_MAX + 1, "a dispatch orders them by uint8_t index");
 /* Origin group commits in flight (replication/repl.h, groups_in_flight):
  * a group the loop does not commit itself (REPLICA_INLINE_COMMIT_MAX_BYTES)
  * goes to the storage worker, and the worker commits every group queued
@@ -362,6 +363,16 @@ int replica__load_state(replica_t *r, char *history, uint64_t *last_seq, uint64_
                         uint64_t *hlc_last);
 void replica__persist(replica_t *r, const repl_action_t *act);
 void replica__apply(replica_t *r, const repl_action_t *act);
+/* The order a dispatch carries out acts[0..n) in (n <= REPLICA_ACTIONS_CAP):
+ * indices into order[0..n). The writers' answers (WRITE_DONE) first, then
+ * the rest as the core emitted them. An answer only wakes an HTTP loop,
+ * while each SEND the core emitted before it (a group's frame to every
+ * edge: a TLS record and a loopback delivery each) costs this loop time
+ * the writer would wait; the core emits an answer only when it is due, so
+ * answering first changes no guarantee. At an origin with 8 edges and
+ * 5 000 writes/s, the writers' ack p50 fell from 1.08-1.25 to
+ * 0.90-1.06 ms (five interleaved pairs). */
+void replica__dispatch_order(const repl_action_t *acts, size_t n, uint8_t *order);
 void replica__reset(replica_t *r);
 void replica__read_log(replica_t *r, const repl_action_t *act);
 void replica__snapshot(replica_t *r, repl_peer_t p);

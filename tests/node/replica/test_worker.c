@@ -3,7 +3,8 @@
  * commits) takes the jobs of its kind queued right behind it into its own
  * run, and every job, absorbed or not, completes once, in queue order.
  * The replica is a bare one marked stopping: completion then drops each
- * job (replica__complete), which is where the test records the order. */
+ * job (replica__complete), which is where the test records the order.
+ * Also the order a dispatch carries out the core's actions in. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,10 +121,36 @@ static void test_absorb_takes_its_kind_in_order(void **state)
     pthread_mutex_destroy(&r.lock);
 }
 
+/* ---- dispatch order -------------------------------------------------------------------- */
+
+/* replica__dispatch_order: the writers' answers first, then everything else
+ * in the order the core emitted it. */
+static void test_dispatch_answers_first(void **state)
+{
+    (void)state;
+    const repl_act_kind_t kinds[] = {REPL_ACT_SEND,     REPL_ACT_SEND,      REPL_ACT_WRITE_DONE,
+                                     REPL_ACT_TRIM_LOG, REPL_ACT_SEND,      REPL_ACT_WRITE_DONE,
+                                     REPL_ACT_PERSIST,  REPL_ACT_WRITE_DONE};
+    const uint8_t want[] = {2, 5, 7, 0, 1, 3, 4, 6};
+    repl_action_t acts[8];
+    memset(acts, 0, sizeof acts);
+    for (size_t i = 0; i < 8; i++)
+        acts[i].kind = kinds[i];
+    uint8_t order[8];
+    replica__dispatch_order(acts, 8, order);
+    assert_memory_equal(order, want, sizeof want);
+    /* None to move, and none at all. */
+    replica__dispatch_order(acts, 2, order);
+    assert_int_equal(order[0], 0);
+    assert_int_equal(order[1], 1);
+    replica__dispatch_order(acts, 0, order);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_absorb_takes_its_kind_in_order),
+        cmocka_unit_test(test_dispatch_answers_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
