@@ -103,15 +103,19 @@ typedef struct {
     uint64_t id;
     size_t writes;
     size_t n;              /* ops */
-    repl_mutation_t *muts; /* what PERSIST pointed at */
+    repl_mutation_t *muts; /* what PERSIST pointed at, each with its enc */
+    repl__hold_t *enc;     /* the bytes of muts[i].enc, one block */
     bool reported;         /* after a failure: its report came in */
 } ogroup_t;
 
-/* A committed mutation kept in memory. */
+/* A committed mutation kept in memory: a relay's as it came (its op, in
+ * the frame it came in), the origin's own as its encoding (m.enc, in its
+ * group's block; m.op keeps only its kind: the write's payload is freed
+ * once the write is answered). */
 typedef struct {
     repl_mutation_t m;
-    repl__hold_t *hold; /* NULL for a NOOP */
-    size_t cost;
+    repl__hold_t *hold; /* what m points into; NULL for a NOOP */
+    size_t cost;        /* repl_mutation_cost of the op */
 } otail_t;
 
 typedef struct {
@@ -311,7 +315,7 @@ void repl__origin_timer_remove(repl_origin_t *o, opeer_t *p);
 
 /* origin_log.c */
 const otail_t *repl__tail_at(const repl_origin_t *o, uint64_t seq); /* NULL if not held */
-void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *hold);
+void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *hold, size_t cost);
 void repl__tail_evict(repl_origin_t *o);
 void repl__tail_free(repl_origin_t *o);
 void repl__commit_note(repl_origin_t *o, uint64_t first_seq, uint64_t now_ms);

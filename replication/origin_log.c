@@ -49,7 +49,7 @@ static void tail__grow(repl_origin_t *o)
     o->tail_head = 0;
 }
 
-void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *hold)
+void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *hold, size_t cost)
 {
     if (o->tail_n == KV_REPL_TAIL_MAX_MUTS)
         tail__pop(o);
@@ -61,7 +61,7 @@ void repl__tail_push(repl_origin_t *o, const repl_mutation_t *m, repl__hold_t *h
     otail_t *t = &o->tail[repl__ring(o->tail_head, o->tail_n, o->tail_cap)];
     t->m = *m;
     t->hold = hold ? repl__hold_ref(hold) : NULL;
-    t->cost = repl_mutation_cost(m);
+    t->cost = cost;
     o->tail_bytes += t->cost;
     o->tail_n++;
 }
@@ -125,7 +125,8 @@ void repl__origin_append(repl_origin_t *o, const repl_mutation_t *muts, size_t n
         KV_ASSERT(muts[i].seq == o->last_seq + 1 + i);
         KV_ASSERT(hold || muts[i].op.kind == REPL_OP_NOOP);
         o->writes_committed += muts[i].op.kind != REPL_OP_NOOP;
-        repl__tail_push(o, &muts[i], muts[i].op.kind == REPL_OP_NOOP ? NULL : hold);
+        repl__tail_push(o, &muts[i], muts[i].op.kind == REPL_OP_NOOP ? NULL : hold,
+                        repl_mutation_cost(&muts[i]));
     }
     repl__commit_note(o, o->last_seq + 1, now_ms);
     o->last_seq += n;

@@ -74,6 +74,37 @@ static void wq_pop(repl_origin_t *o)
     o->wq_n--;
 }
 
+static void group_free(ogroup_t *g)
+{
+    kv_free(g->muts);
+    repl__hold_unref(g->enc);
+    g->muts = NULL;
+    g->enc = NULL;
+}
+
+/* Encode every mutation of g once, into one block: the driver writes
+ * these bytes as the log entries, and the tail keeps them for the batch
+ * frames, which copy them in (wire.c) instead of packing each mutation
+ * again for every frame it goes into. */
+static void group_encode(ogroup_t *g)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < g->n; i++)
+        total += repl_mutation_encoded_size(&g->muts[i]);
+    uint8_t *p;
+    g->enc = repl__hold_bytes(total, &p);
+    REPL__NOMEM(g->enc);
+    for (size_t i = 0; i < g->n; i++) {
+        size_t len = 0;
+        int rc = repl_mutation_encode(&g->muts[i], p, total, &len);
+        KV_ASSERT(rc == 0);
+        g->muts[i].enc = p;
+        g->muts[i].enc_len = len;
+        p += len;
+        total -= len;
+    }
+}
+
 void repl__origin_writes_free(repl_origin_t *o)
 {
     for (size_t i = 0; i < o->fwd_n; i++)
@@ -86,7 +117,7 @@ void repl__origin_writes_free(repl_origin_t *o)
     kv_free(o->wq);
     o->wq = NULL;
     for (size_t i = 0; i < o->groups_n; i++)
-        kv_free(o->groups[(o->groups_head + i) % KV_REPL_GROUPS_IN_FLIGHT_MAX].muts);
+        group_free(&o->groups[(o->groups_head + i) % KV_REPL_GROUPS_IN_FLIGHT_MAX]);
     o->groups_n = 0;
 }
 
@@ -154,6 +185,7 @@ static bool origin__emit_group(repl_origin_t *o, repl_actions_t *a)
         off += w->n;
     }
     g->n = ops;
+    group_encode(g);
     g->writes = k - first;
     g->id = ++o->group_id;
     g->reported = false;
@@ -351,15 +383,16 @@ static void origin__release_failed(repl_origin_t *o)
         ogroup_t *g = group_at(o, 0);
         for (size_t k = 0; k < g->writes; k++)
             wq_pop(o);
-        kv_free(g->muts);
+        group_free(g);
         o->groups_head = (o->groups_head + 1) % KV_REPL_GROUPS_IN_FLIGHT_MAX;
         o->groups_n--;
     }
     o->grouped_writes = 0;
 }
 
-/* Committed: the oldest group's mutations (failed ops as NOOPs) go to the
- * tail. */
+/* Committed: the oldest group's mutations go to the tail as their
+ * encodings (failed ops as NOOPs, which have none: a frame packs their
+ * few bytes). The cost stays the op's, as for a relay's tail. */
 static void origin__commit_group(repl_origin_t *o, const ogroup_t *g, const int *results,
                                  uint64_t now_ms)
 {
@@ -367,14 +400,14 @@ static void origin__commit_group(repl_origin_t *o, const ogroup_t *g, const int 
     for (size_t k = 0; k < g->writes; k++) {
         owrite_t *w = wq_at(o, k);
         for (size_t i = 0; i < w->n; i++, off++) {
-            repl_mutation_t m = w->muts[i];
+            repl_mutation_t m = g->muts[off];
             bool ok = !results || results[off] == 0;
-            if (!ok) {
-                memset(&m.op, 0, sizeof m.op);
-                m.op.kind = REPL_OP_NOOP;
-            }
+            m.op = (repl_op_t){.kind = ok ? m.op.kind : REPL_OP_NOOP};
+            if (!ok)
+                m.enc = NULL, m.enc_len = 0;
+            size_t cost = repl_mutation_cost(ok ? &w->muts[i] : &m);
             o->writes_committed += ok;
-            repl__tail_push(o, &m, ok ? w->hold : NULL);
+            repl__tail_push(o, &m, ok ? g->enc : NULL, cost);
         }
     }
     KV_ASSERT(off == g->n);
@@ -403,7 +436,7 @@ void repl_origin_persisted(repl_origin_t *o, uint64_t batch_id, int rc, const in
     KV_ASSERT(i == 0); /* reported in the order they were emitted */
     ogroup_t g = *group_at(o, 0);
     origin__commit_group(o, &g, results, now_ms);
-    kv_free(g.muts);
+    group_free(&g);
     o->groups_head = (o->groups_head + 1) % KV_REPL_GROUPS_IN_FLIGHT_MAX;
     o->groups_n--;
     o->grouped_writes -= g.writes;

@@ -203,10 +203,12 @@ typedef struct {
     kv_version_t version;
     uint64_t term; /* of the leader that wrote it (0: none; see "Terms") */
     repl_op_t op;
-    /* Log reads only (repl_origin_log_read): the entry's stored encoding
-     * (an edgekv.Mutation, as repl_mutation_encode wrote it), which goes
-     * into batch frames as it is, and then `op` may be left empty: seq,
-     * version and term must match the encoding (wire.h,
+    /* The mutation's encoding (an edgekv.Mutation, as repl_mutation_encode
+     * writes it), which goes into batch frames as it is: from log reads
+     * (repl_origin_log_read: the entry's stored bytes, and then `op` may be
+     * left empty), and in an origin's PERSIST (the core encodes a group
+     * once; the driver writes these bytes as the log entries, `op` is
+     * whole). seq, version and term must match the encoding (wire.h,
      * repl_mutation_peek). NULL everywhere else. */
     const uint8_t *enc;
     size_t enc_len;
@@ -266,7 +268,7 @@ typedef struct {
         } close;
         struct {
             uint64_t batch_id;
-            const repl_mutation_t *muts;
+            const repl_mutation_t *muts; /* each with its encoding (enc): the log entry */
             size_t n;
             size_t bytes; /* the group's size as KV_REPL_GROUP_MAX_BYTES counts it */
         } persist;

@@ -279,6 +279,18 @@ repl__hold_t *repl__hold_frame(Edgekv__Frame *f, size_t bytes)
     return h;
 }
 
+repl__hold_t *repl__hold_bytes(size_t n, uint8_t **data)
+{
+    repl__hold_t *h = kv_malloc(sizeof *h + (n ? n : 1));
+    if (!h)
+        return NULL;
+    h->refs = 1;
+    h->bytes = n;
+    h->frame = NULL;
+    *data = (uint8_t *)(h + 1);
+    return h;
+}
+
 repl__hold_t *repl__hold_ref(repl__hold_t *h)
 {
     KV_ASSERT(h->refs > 0);

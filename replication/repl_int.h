@@ -121,6 +121,9 @@ typedef struct {
 repl__hold_t *repl__hold_copy(const repl_op_t *ops, size_t n, repl_mutation_t *out);
 /* Take ownership of a decoded frame. NULL (and the frame freed) on ENOMEM. */
 repl__hold_t *repl__hold_frame(Edgekv__Frame *f, size_t bytes);
+/* A hold of n bytes of the caller's (*data, following the struct). NULL
+ * when memory ran out. */
+repl__hold_t *repl__hold_bytes(size_t n, uint8_t **data);
 repl__hold_t *repl__hold_ref(repl__hold_t *h);
 void repl__hold_unref(repl__hold_t *h);
 

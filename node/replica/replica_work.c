@@ -311,17 +311,26 @@ static void add_mutation(commit_arrays_t *c, const repl_mutation_t *m)
     }
 }
 
-/* Encode every mutation (failed ones as no-ops) as log entries. */
+/* Every mutation (failed ones as no-ops) as log entries: the origin's own
+ * come encoded (repl_mutation_t.enc, made once by the core, which keeps
+ * it for the batch frames) and are written as they are; the rest are
+ * encoded here. */
 static int encode_log(commit_arrays_t *c, const repl_mutation_t *muts, size_t n, const int *failed)
 {
     size_t total = 0, i, off = 0, len;
     for (i = 0; i < n; i++)
-        total += repl_mutation_encoded_size(&muts[i]);
+        if (!muts[i].enc || (failed && failed[i]))
+            total += repl_mutation_encoded_size(&muts[i]);
     if (!(c->log_buf = kv_malloc(total ? total : 1)))
         return -ENOMEM;
     for (i = 0; i < n; i++) {
         repl_mutation_t noop = {.seq = muts[i].seq, .version = muts[i].version};
         const repl_mutation_t *m = failed && failed[i] ? &noop : &muts[i];
+        if (m->enc) {
+            c->log[c->nlog++] =
+                (stor_log_entry_t){.seq = m->seq, .data = m->enc, .len = m->enc_len};
+            continue;
+        }
         int rc = repl_mutation_encode(m, c->log_buf + off, total - off, &len);
         if (rc != 0)
             return rc;

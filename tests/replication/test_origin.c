@@ -540,6 +540,75 @@ static void test_failed_op_becomes_noop(void **state)
     fx_free(&x);
 }
 
+/* A group's mutations are encoded once, when the group is made: PERSIST
+ * carries each one's encoding (the log entry), and the tail keeps it for
+ * the batch frames, which copy it in (the same bytes protobuf-c packs).
+ * The tail does not need the write's payload once the write is answered:
+ * an edge that links afterwards is sent the batch from the encodings. */
+static void test_group_encoded_once(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 10, 1);
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 10, 101, 1000);
+    char key[3][8] = {"k1", "k2", "k3"}, val[2][8] = {"v1", "v2"};
+    repl_op_t ops[3] = {tk_put(key[0], val[0]), tk_put(key[1], val[1]), tk_del(key[2])};
+    ops[0].metadata = "{\"m\":1}";
+    ops[0].metadata_len = strlen(ops[0].metadata);
+    ops[1].expiration = 1900000000;
+    repl_origin_write(x.o, 7, ops, 3, 1000, fx_a(&x));
+    const repl_action_t *p = fx_one(&x, REPL_ACT_PERSIST);
+    assert_int_equal(p->u.persist.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        repl_mutation_t m = p->u.persist.muts[i];
+        assert_non_null(m.enc);
+        m.enc = NULL;
+        uint8_t buf[256];
+        size_t len = 0;
+        assert_int_equal(repl_mutation_encode(&m, buf, sizeof buf, &len), 0);
+        assert_int_equal(p->u.persist.muts[i].enc_len, len);
+        assert_memory_equal(p->u.persist.muts[i].enc, buf, len);
+    }
+    /* The caller's buffers are the write's own business once it was
+     * submitted (the core copied them). */
+    memset(key, 'x', sizeof key);
+    memset(val, 'y', sizeof val);
+    fx_persist_ok(&x, 1001);
+    assert_int_equal(fx_one(&x, REPL_ACT_WRITE_DONE)->u.write_done.seq, 13);
+    /* The batch the linked edge got: canonical bytes, the writes' content. */
+    const repl_action_t *send = fx_one(&x, REPL_ACT_SEND);
+    Edgekv__Frame *f = tk_send_frame(send);
+    size_t len = 0;
+    uint8_t *packed = tk_frame_bytes(f, &len);
+    assert_int_equal(len, send->u.send.len);
+    assert_memory_equal(packed, send->u.send.data, len);
+    free(packed);
+    frame_free(f);
+    /* Answered: the write and its payload are gone. A second edge is
+     * served from the tail's encodings. */
+    fx_hello(&x, 2, TK_HIST_A, 10, 102, 1002);
+    f = tk_acts_frame(&x.t, 1);
+    assert_non_null(f);
+    assert_int_equal(f->msg_case, EDGEKV__FRAME__MSG_BATCH);
+    assert_int_equal(f->batch->n_mutations, 3);
+    const char *want_key[3] = {"k1", "k2", "k3"};
+    for (size_t i = 0; i < 3; i++) {
+        Edgekv__Mutation *m = f->batch->mutations[i];
+        assert_int_equal(m->seq, 11 + i);
+        assert_int_equal(m->op->key.len, 2);
+        assert_memory_equal(m->op->key.data, want_key[i], 2);
+    }
+    assert_int_equal(f->batch->mutations[0]->op->value.len, 2);
+    assert_memory_equal(f->batch->mutations[0]->op->value.data, "v1", 2);
+    assert_memory_equal(f->batch->mutations[0]->op->metadata.data, "{\"m\":1}", 7);
+    assert_int_equal(f->batch->mutations[1]->op->expiration, 1900000000);
+    assert_int_equal(f->batch->mutations[2]->op->kind, EDGEKV__OP__KIND__DELETE);
+    frame_free(f);
+    fx_free(&x);
+}
+
 static void test_remote_write_clock_hint(void **state)
 {
     (void)state;
@@ -2122,6 +2191,7 @@ int main(void)
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_clock_behind_stored_versions),
         cmocka_unit_test(test_failed_op_becomes_noop),
+        cmocka_unit_test(test_group_encoded_once),
         cmocka_unit_test(test_remote_write_clock_hint),
         cmocka_unit_test(test_forwarded_writes_name_their_token),
         cmocka_unit_test(test_persist_failure_stops_writes),
