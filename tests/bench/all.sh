@@ -2,15 +2,16 @@
 # Every benchmark in one run, into one directory: reads vs nginx and h2o
 # (hot_get.sh), durable writes at a lone origin vs a lone Redis primary
 # (repl.sh with 0 edges), replication vs a Redis primary and replica: writes,
-# write -> visible delay, bulk load, catch-up, snapshot (repl.sh), and the
-# simulator's speed (sim_speed.sh). Then merge.sh writes all.json (date,
+# write -> visible delay, bulk load, catch-up, snapshot (repl.sh), the
+# simulator's speed (sim_speed.sh), and an edge's batch apply at the storage
+# layer vs RocksDB alone (store_apply.sh). Then merge.sh writes all.json (date,
 # commit, machine, every row and every sub-benchmark's JSON), all.md (one
 # table: row | edgekv | peer | ratio | target) and lag_cdf.png/.svg (the CDF
 # of write -> visible delay, edgekv's edges vs the Redis replica). See
 # tests/bench/README.md.
 #   tests/bench/all.sh
 # Env: EDGEKV_BENCH_DIR       output directory (default $TMPDIR/edgekv-bench-YYYYMMDD-HHMMSS)
-#      EDGEKV_BENCH_SKIP      comma list of steps not to run: hot_get, lone, repl, sim
+#      EDGEKV_BENCH_SKIP      comma list of steps not to run: hot_get, lone, repl, sim, store
 #      EDGEKV_BENCH_TOTAL_TIMEOUT (2700) hard limit of the whole run, seconds: a step
 #                             still running then is stopped, and what ran is merged
 #      EDGEKV_BIN             use this edgekv instead of building (and EDGEKV_SIM_BIN, by
@@ -160,3 +161,4 @@ step hot_get EDGEKV_BENCH_OUT="$DIR/hot_get.json" -- "$BENCH/hot_get.sh"
 step lone EDGEKV_BENCH_OUT="$DIR/lone.json" EDGEKV_BENCH_EDGES=0 -- "$BENCH/repl.sh"
 step repl EDGEKV_BENCH_OUT="$DIR/repl.json" EDGEKV_BENCH_SAMPLES_DIR="$DIR/samples" -- "$BENCH/repl.sh"
 step sim EDGEKV_BENCH_OUT="$DIR/sim_speed.json" EDGEKV_BENCH_SIM_DIR="$DIR/sim" -- "$BENCH/sim_speed.sh"
+step store EDGEKV_BENCH_OUT="$DIR/store.json" -- "$BENCH/store_apply.sh"

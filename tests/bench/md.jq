@@ -35,5 +35,5 @@ def cell: if . == null then "-" else tostring | gsub("\\|"; "\\|") end;
   + " | \(if .peer then "\(.peer | cell): \(.peer_value | num)" else "-" end)"
   + " | \(if .ratio then (.ratio | fix2) else "-" end) | \(.target | cell) |"),
 "",
-"ratio: edgekv / peer in the same run (rates: above 1 is faster than the peer; ms: above 1 is slower).",
+"ratio: edgekv / peer in the same run (rates: above 1 is faster than the peer; ms and CPU ns: above 1 is slower).",
 ([.rows[] | select(.note) | "- \(.row): \(.note)"] | if length > 0 then "", "Notes:", .[] else empty end)

@@ -2,7 +2,7 @@
 # sub-benchmark; run by tests/bench/merge.sh, which passes (jq -n):
 #   $run   [run.json]  (date, commit, machine, settings, runs; written by all.sh)
 #   $hot   [hot_get.json] or []   $lone [lone.json] or []   $repl [repl.json] or []
-#   $sim   [sim_speed.json] or []
+#   $sim   [sim_speed.json] or []   $store [store.json] or []
 # A sub-benchmark that did not run, or wrote no JSON, gives no rows; a figure
 # that a run could not measure (a catch-up that failed) is null, with a note.
 # Output: all.json's object. `all.md` is rendered from it by md.jq.
@@ -111,7 +111,21 @@ def sim_rows($s):
          $s.process_wall_s; null; null; targets.sim_wall; "sim_speed.sh")]
   end;
 
+# store_apply.sh: edgekv's storage commit against RocksDB alone, CPU ns per mutation
+# (lower is better: a ratio above 1 is edgekv's own work on top of RocksDB's).
+def store_rows($s):
+  if $s == null then [] else
+    [[["random", $s.random], ["sequential", $s.sequential]][] as [$k, $x]
+    | row("store." + $k; "storage: batch apply of \($x.batch), \($k) keys, CPU ns per mutation";
+          "ns"; "lower"; $x.edgekv.cpu_ns_per_mut; "RocksDB WriteBatch, same options";
+          $x.rocksdb.cpu_ns_per_mut; null; "store_apply.sh")
+      + {note: ("median of \($x.rounds) rounds of \($x.muts) mutations, alternating; every round "
+                + "(edgekv / RocksDB): " + ([$x.rounds_cpu_ns.edgekv, $x.rounds_cpu_ns.rocksdb]
+                | transpose | map("\(.[0] | round) / \(.[1] | round)") | join(", ")))}]
+  end;
+
 $run[0] + {
-  rows: (hot_rows($hot[0]) + lone_rows($lone[0]) + repl_rows($repl[0]) + sim_rows($sim[0])),
-  results: {hot_get: $hot[0], lone: $lone[0], repl: $repl[0], sim_speed: $sim[0]}
+  rows: (hot_rows($hot[0]) + lone_rows($lone[0]) + repl_rows($repl[0]) + sim_rows($sim[0])
+         + store_rows($store[0])),
+  results: {hot_get: $hot[0], lone: $lone[0], repl: $repl[0], sim_speed: $sim[0], store: $store[0]}
 }

@@ -6,7 +6,7 @@
 # all.sh runs it at the end; it can be run again on a directory later.
 #   tests/bench/merge.sh DIR
 # Reads DIR/run.json (written by all.sh), and when present
-# DIR/{hot_get,lone,repl,sim_speed}.json and DIR/samples/lag_{edgekv,redis}.samples.
+# DIR/{hot_get,lone,repl,sim_speed,store}.json and DIR/samples/lag_{edgekv,redis}.samples.
 # A sub-benchmark that wrote nothing gives no rows; that is all.sh's failure to
 # report, not this script's. Exit 1 when run.json is missing or a step fails.
 set -euo pipefail
@@ -22,7 +22,7 @@ done
 [[ -s "$DIR/run.json" ]] || die "no $DIR/run.json"
 
 args=(--slurpfile run "$DIR/run.json")
-for k in hot_get:hot lone:lone repl:repl sim_speed:sim; do
+for k in hot_get:hot lone:lone repl:repl sim_speed:sim store:store; do
   f="$DIR/${k%%:*}.json"
   if [[ -s "$f" ]] && jq -e . "$f" >/dev/null 2>&1; then
     args+=(--slurpfile "${k#*:}" "$f")
