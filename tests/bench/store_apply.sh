@@ -21,14 +21,9 @@ log() { echo "store_apply: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
 command -v jq >/dev/null || die "missing command jq"
-if [[ -n "${EDGEKV_BIN:-}" ]]; then
-  TOOL="$(dirname "$EDGEKV_BIN")/../tests/bench/store_apply"
-else
-  log "building"
-  bdir=$(cd "$REPO" && deploy/build.sh | tail -n1) || die "deploy/build.sh failed"
-  [[ "$bdir" == /* ]] || bdir="$REPO/$bdir"
-  TOOL="$bdir/tests/bench/store_apply"
-fi
+# shellcheck source=tests/bench/lib.sh
+source "$REPO/tests/bench/lib.sh" # build_file
+TOOL=$(build_file tests/bench/store_apply) || die "deploy/build.sh failed"
 [[ -x "$TOOL" ]] || die "no store_apply at $TOOL (it is built with the tests: deploy/build.sh)"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-store_apply.XXXXXX")

@@ -219,6 +219,38 @@ static void test_commit_all(void **state)
     assert_int_equal(stor_commit(f->s, &empty), 0);
 }
 
+/* Commit c with the n-th allocation failing, n = 0, 1, ... until it
+ * succeeds; after each failure, which must be -ENOMEM, untouched(f) checks
+ * that it left no trace. Returns how many failed. */
+static int commit_oom_steps(fx_t *f, const stor_commit_t *c, void (*untouched)(fx_t *))
+{
+    int fails = 0;
+    for (long n = 0; n < 20; n++) {
+        kv_mem_failing_set(n);
+        int rc = stor_commit(f->s, c);
+        kv_mem_set(NULL);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -ENOMEM);
+        fails++;
+        untouched(f);
+    }
+    return fails;
+}
+
+static void oom_untouched(fx_t *f)
+{
+    char buf[128];
+    assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "");
+    assert_string_equal(store_fx_value(f->s, NS3, "b", buf, sizeof(buf)), "");
+    assert_string_equal(title_of(f->s, NS1), "<none>");
+    assert_string_equal(title_of(f->s, NS3), "acc/old");
+    assert_string_equal(store_fx_state(f->s, "last_seq", buf, sizeof(buf)), "<none>");
+    uint64_t first = 9, last = 9;
+    assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
+    assert_true(first == 0 && last == 0);
+}
+
 /* Every allocation of a commit failing in turn: -ENOMEM and no trace. */
 static void test_commit_oom(void **state)
 {
@@ -233,25 +265,8 @@ static void test_commit_oom(void **state)
     };
     stor_log_entry_t log[] = {{7, "e7", 2}};
     stor_state_put_t st[] = {{"last_seq", "7", 1}};
-    int fails = 0;
-    for (long n = 0; n < 20; n++) {
-        stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0, 0, false, false};
-        kv_mem_failing_set(n);
-        int rc = stor_commit(f->s, &c);
-        kv_mem_set(NULL);
-        if (rc == 0)
-            break;
-        assert_int_equal(rc, -ENOMEM);
-        fails++;
-        assert_string_equal(store_fx_value(f->s, NS1, "a", buf, sizeof(buf)), "");
-        assert_string_equal(store_fx_value(f->s, NS3, "b", buf, sizeof(buf)), "");
-        assert_string_equal(title_of(f->s, NS1), "<none>");
-        assert_string_equal(title_of(f->s, NS3), "acc/old");
-        assert_string_equal(store_fx_state(f->s, "last_seq", buf, sizeof(buf)), "<none>");
-        uint64_t first = 9, last = 9;
-        assert_int_equal(stor_log_bounds(f->s, &first, &last), 0);
-        assert_true(first == 0 && last == 0);
-    }
+    stor_commit_t c = {m, 2, NULL, ch, 5, NULL, log, 1, st, 1, NULL, 0, 0, false, false};
+    int fails = commit_oom_steps(f, &c, oom_untouched);
     /* prepare, plan array, plan bookkeeping, create, copy on rename of a
      * mirror entry, create, then the batched read of the two keys: seven
      * allocations, then success (the LWW check's run starts and versions
@@ -262,6 +277,12 @@ static void test_commit_oom(void **state)
     assert_string_equal(title_of(f->s, NS3), "acc/renamed");
     assert_string_equal(title_of(f->s, NS2), "<none>");
     assert_int_equal(ns_count(f->s, "acc"), 2);
+}
+
+static void oom_big_untouched(fx_t *f)
+{
+    char buf[64];
+    assert_string_equal(store_fx_value(f->s, NS1, "k000", buf, sizeof(buf)), "");
 }
 
 /* A commit of more mutations than the LWW check keeps on the stack: its
@@ -277,18 +298,8 @@ static void test_commit_oom_big(void **state)
         snprintf(keys[i], sizeof keys[i], "k%03d", (i * 37) % N);
         m[i] = mut(NS1, keys[i], 5, "v");
     }
-    int fails = 0;
-    for (long n = 0; n < 20; n++) {
-        stor_commit_t c = {.muts = m, .n_muts = N};
-        kv_mem_failing_set(n);
-        int rc = stor_commit(f->s, &c);
-        kv_mem_set(NULL);
-        if (rc == 0)
-            break;
-        assert_int_equal(rc, -ENOMEM);
-        fails++;
-        assert_string_equal(store_fx_value(f->s, NS1, "k000", buf, sizeof(buf)), "");
-    }
+    stor_commit_t c = {.muts = m, .n_muts = N};
+    int fails = commit_oom_steps(f, &c, oom_big_untouched);
     /* prepare, the run starts, the versions, the batched read. */
     assert_int_equal(fails, 4);
     assert_string_equal(store_fx_value(f->s, NS1, "k000", buf, sizeof(buf)), "v");
