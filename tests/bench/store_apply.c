@@ -37,7 +37,8 @@
 
 #include "store.h"
 
-#define SA_KEY_BYTES  16 /* "k" + 15 hex digits */
+#define SA_KEY_BYTES  16 /* "k" + 15 hex digits (a key is below 2^60) */
+#define SA_KEY_BUF    24 /* room for any "k%015llx" and its NUL */
 #define SA_ROUNDS_MAX 15
 
 typedef struct {
@@ -78,17 +79,17 @@ static void sa_rmtree(const char *dir)
 
 /* The keys of one round, in order: xorshift from a fixed seed (or a
  * counter), so both sides write the same keys. */
-static void sa_keys(char (*keys)[SA_KEY_BYTES + 1], long n, bool sequential)
+static void sa_keys(char (*keys)[SA_KEY_BUF], long n, bool sequential)
 {
     uint64_t x = 88172645463325252ull;
     for (long i = 0; i < n; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         unsigned long long k = sequential ? (unsigned long long)i : (unsigned long long)(x >> 4);
-        snprintf(keys[i], SA_KEY_BYTES + 1, "k%015llx", k);
+        snprintf(keys[i], SA_KEY_BUF, "k%015llx", k);
     }
 }
 
-static sa_round_t sa_edgekv(const sa_opts_t *o, char (*keys)[SA_KEY_BYTES + 1], const uint8_t *val,
+static sa_round_t sa_edgekv(const sa_opts_t *o, char (*keys)[SA_KEY_BUF], const uint8_t *val,
                             const char *path)
 {
     stor_options_t so;
@@ -128,7 +129,7 @@ static sa_round_t sa_edgekv(const sa_opts_t *o, char (*keys)[SA_KEY_BYTES + 1], 
     return r;
 }
 
-static sa_round_t sa_rocksdb(const sa_opts_t *o, char (*keys)[SA_KEY_BYTES + 1], const uint8_t *val,
+static sa_round_t sa_rocksdb(const sa_opts_t *o, char (*keys)[SA_KEY_BUF], const uint8_t *val,
                              const char *path)
 {
     rocksdb_options_t *opt = rocksdb_options_create();
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
     const char *dir = o.dir ? o.dir : mkdtemp(tmpl);
     if (!dir)
         sa_die("cannot make a directory");
-    char(*keys)[SA_KEY_BYTES + 1] = malloc((size_t)o.muts * sizeof *keys);
+    char(*keys)[SA_KEY_BUF] = malloc((size_t)o.muts * sizeof *keys);
     uint8_t *val = malloc((size_t)o.value_bytes + 1);
     if (!keys || !val)
         sa_die("out of memory");
