@@ -90,18 +90,15 @@ static void group_encode(ogroup_t *g)
 {
     size_t total = 0;
     for (size_t i = 0; i < g->n; i++)
-        total += repl_mutation_encoded_size(&g->muts[i]);
+        total += g->muts[i].enc_len = repl_mutation_encoded_size(&g->muts[i]);
     uint8_t *p;
     g->enc = repl__hold_bytes(total, &p);
     REPL__NOMEM(g->enc);
     for (size_t i = 0; i < g->n; i++) {
-        size_t len = 0;
-        int rc = repl_mutation_encode(&g->muts[i], p, total, &len);
-        KV_ASSERT(rc == 0);
+        size_t len = repl_mutation_pack(&g->muts[i], p);
+        KV_ASSERT(len == g->muts[i].enc_len);
         g->muts[i].enc = p;
-        g->muts[i].enc_len = len;
         p += len;
-        total -= len;
     }
 }
 

@@ -220,14 +220,19 @@ size_t repl_mutation_encoded_size(const repl_mutation_t *m)
     return edgekv__mutation__get_packed_size(&w.mut);
 }
 
-int repl_mutation_encode(const repl_mutation_t *m, uint8_t *buf, size_t cap, size_t *len)
+size_t repl_mutation_pack(const repl_mutation_t *m, uint8_t *buf)
 {
     repl_wire_mut_t w;
     repl_wire_mut_view(m, &w);
-    size_t need = edgekv__mutation__get_packed_size(&w.mut);
+    return edgekv__mutation__pack(&w.mut, buf);
+}
+
+int repl_mutation_encode(const repl_mutation_t *m, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t need = repl_mutation_encoded_size(m);
     if (need > cap)
         return KV_ETOOBIG;
-    *len = edgekv__mutation__pack(&w.mut, buf);
+    *len = repl_mutation_pack(m, buf);
     KV_ASSERT(*len == need);
     return 0;
 }

@@ -52,6 +52,9 @@ size_t repl_mutation_encoded_size(const repl_mutation_t *m);
 /* Encode into buf (cap >= repl_mutation_encoded_size(m)); *len = bytes
  * written. KV_ETOOBIG when cap is short. */
 int repl_mutation_encode(const repl_mutation_t *m, uint8_t *buf, size_t cap, size_t *len);
+/* The same into buf, which holds repl_mutation_encoded_size(m) bytes the
+ * caller already computed (no second size walk); returns the bytes written. */
+size_t repl_mutation_pack(const repl_mutation_t *m, uint8_t *buf);
 /* Decode a stored entry. Copying: *out does not borrow buf (protobuf-c's
  * unpack copies the bytes once and *out points into that copy). Free with
  * repl_mutation_free(). KV_ECORRUPT, KV_EINVAL/KV_ETOOBIG (fails the check),

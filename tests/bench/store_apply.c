@@ -132,10 +132,15 @@ static sa_round_t sa_edgekv(const sa_opts_t *o, char (*keys)[SA_KEY_BUF], const 
 static sa_round_t sa_rocksdb(const sa_opts_t *o, char (*keys)[SA_KEY_BUF], const uint8_t *val,
                              const char *path)
 {
+    /* Storage's own defaults where they are public (stor_options_t);
+     * its background jobs and bloom bits (store.c) are repeated here. */
+    stor_options_t so;
+    stor_options_default(&so);
     rocksdb_options_t *opt = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(opt, 1);
-    rocksdb_options_set_write_buffer_size(opt, 64u * 1024u * 1024u);
-    rocksdb_options_set_compression(opt, rocksdb_lz4_compression);
+    rocksdb_options_set_write_buffer_size(opt, so.write_buffer_bytes);
+    rocksdb_options_set_compression(opt, so.compression ? rocksdb_lz4_compression
+                                                        : rocksdb_no_compression);
     rocksdb_options_set_max_background_jobs(opt, 2);
     rocksdb_options_enable_statistics(opt);
     rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
