@@ -6,8 +6,11 @@
  * write is submitted from the loop (app_write: no thread waits for it) and
  * the answer is sent from the loop when the commit is reported. A bulk body
  * (up to 100 MB) is never parsed on the loop: it is scanned (one pass,
- * nothing allocated: item and value counts) and then parsed and validated
- * on the threadpool, and its write is submitted when that is done. A bulk request is one atomic
+ * nothing allocated: item and value counts) and then read and validated
+ * on the threadpool, and its write is submitted when that is done. The
+ * usual shape of a body is read directly (bulk_scan.h: keys and values are
+ * decoded in place, no tree is built); any other goes to jansson, which
+ * then judges the whole body as before. A bulk request is one atomic
  * RocksDB batch: it is applied whole or not at all, so unsuccessful_keys is always empty on
  * success.
  */
@@ -17,6 +20,7 @@
 
 #include "kv_err.h"
 #include "kv_limits.h"
+#include "bulk_scan.h"
 #include "kv_mem.h"
 #include "multipart.h"
 #include "rest_int.h"
@@ -317,28 +321,26 @@ static int bulk_metadata(rest_job_t *j, json_t *m, kvops_write_t *w, kvop_err_t 
     return kvops_check_metadata(w->metadata, w->metadata_len, e);
 }
 
-static int bulk_value(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t *e)
+static int bulk_value(rest_job_t *j, const bulk_scan_item_t *f, kvops_write_t *w, kvop_err_t *e)
 {
-    json_t *v = json_object_get(item, "value");
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v), pos;
+    size_t len = f->value_len, pos;
     uint8_t *buf;
     long n;
-    if (!s) {
+    if (!f->value) {
         e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
         snprintf(e->msg, sizeof e->msg, "value for key \"%.*s\" must be a string", (int)w->key_len,
                  w->key);
         return -1;
     }
-    w->value = (const uint8_t *)s;
+    w->value = f->value;
     w->value_len = len;
-    if (!json_is_true(json_object_get(item, "base64")))
+    if (!f->base64)
         return kvops_check_value_len(len, e);
     if (!(buf = malloc(len / 4 * 3 + 3)) || keep_buf(j, buf) != 0) {
         kvops_internal(-ENOMEM, "bulk put", e);
         return -1;
     }
-    n = text_b64_decode(s, len, buf, &pos);
+    n = text_b64_decode((const char *)f->value, len, buf, &pos);
     if (n < 0) {
         e->status = 400, e->code = KVOP_CODE_BASE64;
         snprintf(e->msg, sizeof e->msg,
@@ -352,27 +354,41 @@ static int bulk_value(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t 
     return kvops_check_value_len(w->value_len, e);
 }
 
-/* One item of a bulk put, in the validation order of a single put. */
+/* One item of a bulk put in the validation order of a single put: its
+ * fields f, read by bulk_scan.h or taken from jansson's tree (bulk_item),
+ * and its metadata m (NULL when absent). */
+static int bulk_item_check(rest_job_t *j, const bulk_scan_item_t *f, json_t *m, kvops_write_t *w,
+                           kvop_err_t *e)
+{
+    e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
+    w->key = (const char *)f->key;
+    w->key_len = f->key_len;
+    if (kvops_check_key(w->key, w->key_len, e) != 0)
+        return -1;
+    if (kvops_check_expiry(f->has_expiration_ttl, f->expiration_ttl, f->has_expiration,
+                           f->expiration, kvops_now_s(j->app->ops), &w->expiration, e) != 0)
+        return -1;
+    if (bulk_metadata(j, m, w, e) != 0)
+        return -1;
+    return bulk_value(j, f, w, e);
+}
+
+/* One item of jansson's tree: its fields as bulk_item_check takes them. */
 static int bulk_item(rest_job_t *j, json_t *item, kvops_write_t *w, kvop_err_t *e)
 {
-    json_t *k = json_object_get(item, "key");
-    int64_t ttl, exp;
-    bool has_ttl, has_exp;
+    json_t *k = json_object_get(item, "key"), *v = json_object_get(item, "value");
+    bulk_scan_item_t f = {0};
     e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
     if (!json_is_object(item) || !json_is_string(k))
         return snprintf(e->msg, sizeof e->msg, "each item needs a string \"key\""), -1;
-    w->key = json_string_value(k);
-    w->key_len = json_string_length(k);
-    if (kvops_check_key(w->key, w->key_len, e) != 0)
-        return -1;
-    has_ttl = num_field(item, "expiration_ttl", &ttl);
-    has_exp = num_field(item, "expiration", &exp);
-    if (kvops_check_expiry(has_ttl, ttl, has_exp, exp, kvops_now_s(j->app->ops), &w->expiration,
-                           e) != 0)
-        return -1;
-    if (bulk_metadata(j, json_object_get(item, "metadata"), w, e) != 0)
-        return -1;
-    return bulk_value(j, item, w, e);
+    f.key = (uint8_t *)json_string_value(k);
+    f.key_len = json_string_length(k);
+    f.value = (uint8_t *)json_string_value(v); /* NULL unless a string */
+    f.value_len = json_string_length(v);
+    f.has_expiration_ttl = num_field(item, "expiration_ttl", &f.expiration_ttl);
+    f.has_expiration = num_field(item, "expiration", &f.expiration);
+    f.base64 = json_is_true(json_object_get(item, "base64"));
+    return bulk_item_check(j, &f, json_object_get(item, "metadata"), w, e);
 }
 
 /* What a bulk body holds, counted in one pass without allocating: the
@@ -413,17 +429,14 @@ static void json_counts(const uint8_t *s, size_t n, size_t *top, size_t *values)
     *top += top_any;
 }
 
-/* Parse the JSON array body into j->doc and check its size. On the
- * threadpool (bulk_put_work, bulk_delete_work): the body is scanned first,
- * so a body of more items than the cap, or of millions of tiny values, is
- * refused without building its JSON tree. */
-static int bulk_array(rest_job_t *j, kvop_err_t *e)
+/* The checks of the one-pass count (json_counts), before any parse: *top
+ * is then the most items the body can hold. */
+static int bulk_counts(rest_job_t *j, size_t *top, kvop_err_t *e)
 {
-    json_error_t jerr;
-    size_t top, values;
+    size_t values;
     e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
-    json_counts(j->req->body, j->req->body_len, &top, &values);
-    if (top > KV_BULK_WRITE_MAX_ITEMS) {
+    json_counts(j->req->body, j->req->body_len, top, &values);
+    if (*top > KV_BULK_WRITE_MAX_ITEMS) {
         e->code = KVOP_CODE_TOO_MANY_ITEMS;
         return snprintf(e->msg, sizeof e->msg, "a bulk request may hold at most %d items",
                         KV_BULK_WRITE_MAX_ITEMS),
@@ -433,6 +446,25 @@ static int bulk_array(rest_job_t *j, kvop_err_t *e)
         return snprintf(e->msg, sizeof e->msg, "request body holds more than %u JSON values",
                         KV_BULK_JSON_VALUES_MAX),
                -1;
+    return 0;
+}
+
+static int bulk_writes_alloc(rest_job_t *j, size_t n, kvop_err_t *e)
+{
+    j->nwrites = n;
+    j->writes = kv_calloc(n ? n : 1, sizeof *j->writes);
+    if (!j->writes) {
+        kvops_internal(-ENOMEM, "bulk", e);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parse the JSON array body into j->doc with jansson and check its size. */
+static int bulk_array(rest_job_t *j, kvop_err_t *e)
+{
+    json_error_t jerr;
+    e->status = 400, e->code = KVOP_CODE_BAD_REQUEST;
     /* A value is bytes: "\u0000" in its text is one of them (lengths, never
      * C strings, carry keys and values from here on). */
     j->doc = json_loadb((const char *)j->req->body, j->req->body_len, JSON_ALLOW_NUL, &jerr);
@@ -444,20 +476,74 @@ static int bulk_array(rest_job_t *j, kvop_err_t *e)
                         KV_BULK_WRITE_MAX_ITEMS),
                -1;
     }
-    j->nwrites = json_array_size(j->doc);
-    j->writes = kv_calloc(j->nwrites ? j->nwrites : 1, sizeof *j->writes);
-    if (!j->writes) {
-        kvops_internal(-ENOMEM, "bulk", e);
-        return -1;
+    return bulk_writes_alloc(j, json_array_size(j->doc), e);
+}
+
+/* A body read directly (bulk_scan.h): its items and their parsed metadata. */
+typedef struct {
+    bulk_scan_item_t *items;
+    json_t **metas; /* per item, NULL when no item has metadata */
+    size_t n;
+} bulk_read_t;
+
+static void bulk_read_free(bulk_read_t *r)
+{
+    for (size_t i = 0; r->metas && i < r->n; i++)
+        json_decref(r->metas[i]);
+    kv_free(r->metas);
+    kv_free(r->items);
+    *r = (bulk_read_t){0};
+}
+
+/* Read the body's usual shape directly, keys only for a delete. Returns
+ * false when the body is not of that shape (or memory is short), and the
+ * caller parses it with jansson, which then judges it whole. A metadata
+ * text jansson refuses sends the body there too: nothing is decoded
+ * before every item has been read. */
+static bool bulk_read(rest_job_t *j, size_t top, bool keys, bulk_read_t *r)
+{
+    uint8_t *body = j->req->body;
+    size_t len = j->req->body_len, i;
+    *r = (bulk_read_t){0};
+    if (!body || !(r->items = kv_malloc((top ? top : 1) * sizeof *r->items)))
+        return false;
+    r->n =
+        keys ? bulk_scan_keys(body, len, r->items, top) : bulk_scan_put(body, len, r->items, top);
+    for (i = 0; i < r->n; i++) {
+        if (!r->items[i].metadata)
+            continue;
+        if (!r->metas && !(r->metas = kv_calloc(r->n, sizeof *r->metas)))
+            break;
+        r->metas[i] = json_loadb((const char *)r->items[i].metadata, r->items[i].metadata_len,
+                                 JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        if (!r->metas[i])
+            break;
     }
-    return 0;
+    if (r->n == 0 || i < r->n) {
+        bulk_read_free(r);
+        return false;
+    }
+    bulk_scan_decode(r->items, r->n);
+    return true;
 }
 
 /* Parse, validate in the order of a single put, then write. */
 static int bulk_put_work(rest_job_t *j)
 {
-    int rc = bulk_array(j, &j->err);
-    for (size_t i = 0; rc == 0 && i < j->nwrites; i++)
+    bulk_read_t r;
+    size_t top, i;
+    int rc = bulk_counts(j, &top, &j->err);
+    if (rc == 0 && bulk_read(j, top, false, &r)) {
+        rc = bulk_writes_alloc(j, r.n, &j->err);
+        for (i = 0; rc == 0 && i < r.n; i++)
+            rc = bulk_item_check(j, &r.items[i], r.metas ? r.metas[i] : NULL, &j->writes[i],
+                                 &j->err);
+        bulk_read_free(&r);
+        return rc != 0 ? JOB_INVALID : 0;
+    }
+    if (rc == 0)
+        rc = bulk_array(j, &j->err);
+    for (i = 0; rc == 0 && i < j->nwrites; i++)
         rc = bulk_item(j, json_array_get(j->doc, i), &j->writes[i], &j->err);
     return rc != 0 ? JOB_INVALID : 0;
 }
@@ -465,21 +551,33 @@ static int bulk_put_work(rest_job_t *j)
 static int bulk_delete_work(rest_job_t *j)
 {
     kvop_err_t *e = &j->err;
-    int rc = bulk_array(j, e);
-    for (size_t i = 0; rc == 0 && i < j->nwrites; i++) {
-        json_t *it = json_array_get(j->doc, i), *k = it;
-        /* Keys as strings; wrangler's file format also allows {"name": k}. */
-        if (json_is_object(it))
-            k = json_object_get(it, json_object_get(it, "name") ? "name" : "key");
-        if (!json_is_string(k)) {
-            rc = -1;
-            snprintf(e->msg, sizeof e->msg, "keys must be strings");
-            break;
+    bulk_read_t r = {0};
+    size_t top, i;
+    int rc = bulk_counts(j, &top, e);
+    bool read = rc == 0 && bulk_read(j, top, true, &r);
+    if (rc == 0)
+        rc = read ? bulk_writes_alloc(j, r.n, e) : bulk_array(j, e);
+    for (i = 0; rc == 0 && i < j->nwrites; i++) {
+        json_t *it = read ? NULL : json_array_get(j->doc, i), *k = it;
+        if (read) {
+            j->writes[i] = (kvops_write_t){.key = (const char *)r.items[i].key,
+                                           .key_len = r.items[i].key_len,
+                                           .tombstone = true};
+        } else {
+            /* Keys as strings; wrangler's file format also allows {"name": k}. */
+            if (json_is_object(it))
+                k = json_object_get(it, json_object_get(it, "name") ? "name" : "key");
+            if (!json_is_string(k)) {
+                rc = -1;
+                snprintf(e->msg, sizeof e->msg, "keys must be strings");
+                break;
+            }
+            j->writes[i] = (kvops_write_t){
+                .key = json_string_value(k), .key_len = json_string_length(k), .tombstone = true};
         }
-        j->writes[i] = (kvops_write_t){
-            .key = json_string_value(k), .key_len = json_string_length(k), .tombstone = true};
         rc = kvops_check_key(j->writes[i].key, j->writes[i].key_len, e);
     }
+    bulk_read_free(&r);
     return rc != 0 ? JOB_INVALID : 0;
 }
 

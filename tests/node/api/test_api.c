@@ -683,6 +683,60 @@ static void test_rest_keys_and_bulk(void **state)
     json_decref(res);
 }
 
+/* A bulk body of the usual shape is read directly (node/api/bulk_scan.h);
+ * one with another field goes to jansson. Both store the same values and
+ * metadata, and a body that is not JSON is refused as such even when an
+ * earlier item would fail a check. */
+static void test_bulk_read_and_parse_agree(void **state)
+{
+    static const char *const items[] = {
+        "\"value\":\"plain\"",
+        "\"value\":\"q\\\"b\\\\s\\/ \\b\\f\\n\\r\\t\\u00e9\\u20ac\\u0000 \xf0\x9f\x98\x80\"",
+        "\"value\":\"aGk=\",\"base64\":true",
+        "\"value\":\"v\",\"metadata\":{\"n\":[1,-0,2.5e3,1E2,true,null],\"s\":\"\\u00e9\\n\"}",
+        "\"value\":\"v\",\"metadata\":\"text\",\"expiration_ttl\":3600",
+        "\"value\":\"v\",\"base64\":false,\"metadata\":null,\"expiration\":null",
+    };
+    char body[1024], sub[64];
+    (void)state;
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        resp_t a, b;
+        json_t *ma, *mb;
+        snprintf(body, sizeof body, "[{\"key\":\"f%zu\",%s}]", i, items[i]);
+        json_decref(expect_rest_ok(nsreq("PUT", "/bulk", body)));
+        snprintf(body, sizeof body, "[{\"key\":\"j%zu\",%s,\"other\":[1]}]", i, items[i]);
+        json_decref(expect_rest_ok(nsreq("PUT", "/bulk", body)));
+        snprintf(sub, sizeof sub, "/values/f%zu", i);
+        a = nsreq("GET", sub, NULL);
+        snprintf(sub, sizeof sub, "/values/j%zu", i);
+        b = nsreq("GET", sub, NULL);
+        assert_int_equal(a.status, 200);
+        assert_int_equal(b.status, 200);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.body, b.body, a.len);
+        done(&a), done(&b);
+        snprintf(sub, sizeof sub, "/metadata/f%zu", i);
+        ma = expect_rest_ok(nsreq("GET", sub, NULL));
+        snprintf(sub, sizeof sub, "/metadata/j%zu", i);
+        mb = expect_rest_ok(nsreq("GET", sub, NULL));
+        assert_true(json_equal(ma, mb));
+        json_decref(ma), json_decref(mb);
+    }
+    /* The value with escapes, byte for byte. */
+    resp_t r = nsreq("GET", "/values/f1", NULL);
+    assert_int_equal(r.len, 23);
+    assert_memory_equal(r.body, "q\"b\\s/ \b\f\n\r\t\xc3\xa9\xe2\x82\xac\0 \xf0\x9f\x98\x80", 23);
+    done(&r);
+    /* Syntax is judged before any item: an illegal key first, bad JSON later. */
+    expect_rest_error(nsreq("PUT", "/bulk", "[{\"key\":\"..\",\"value\":\"v\"},{\"key\":\"b\"]"),
+                      400, 10001, "bulk put: 'request body must be a JSON array'");
+    expect_rest_error(
+        nsreq("PUT", "/bulk", "[{\"key\":\"..\",\"value\":\"v\"},{\"key\":\"b\",\"value\":\"v\"}]"),
+        400, 10019, "bulk put: 'Illegal key name \"..\". Please use a different name.'");
+    expect_rest_error(nsreq("DELETE", "/bulk", "[\"ok\",\"..\"]"), 400, 10019,
+                      "bulk remove keys: 'Illegal key name \"..\". Please use a different name.'");
+}
+
 /* ---- binding ------------------------------------------------------------------------ */
 
 static void test_binding_get_put_delete(void **state)
@@ -1384,6 +1438,7 @@ int main(void)
         BOTH(test_rest_numbers),
         BOTH(test_rest_keys_and_bulk),
         BOTH(test_bulk_scanned_before_parse),
+        BOTH(test_bulk_read_and_parse_agree),
         BOTH(test_binding_get_put_delete),
         BOTH(test_binding_value_too_large),
         BOTH(test_refused_before_body),
