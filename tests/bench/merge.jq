@@ -57,6 +57,9 @@ def lone_rows($l):
          $l.throughput.origin.writes_per_s; "redis SET, lone primary"; $l.throughput.redis.writes_per_s;
          targets.writes; "repl.sh, 0 edges")
        + rounds_note($l.throughput.rounds.origin // []; $l.throughput.rounds.redis // [])]
+    + (if $l.bulk_lone == null then [] else
+        [row("lone.bulk"; "bulk load at a lone origin, durable, mutations/s"; "mutations/s"; "higher";
+             $l.bulk_lone.mutations_per_s; null; null; targets.bulk; "repl.sh, 0 edges")] end)
   end;
 
 def repl_rows($r):
@@ -86,7 +89,8 @@ def repl_rows($r):
                       $r.delay.redis[.[0] + "_ms"]; .[1]; "repl.sh")]
       end)
     + (if $r.catchup == null then [] else
-        [row("repl.bulk"; "bulk load at the origin, durable, mutations/s"; "mutations/s"; "higher";
+        [row("repl.bulk"; "bulk load at the origin with " + ($r.edges - 1 | tostring)
+               + " live edges, durable, mutations/s"; "mutations/s"; "higher";
              $r.catchup.bulk.mutations_per_s; null; null; targets.bulk; "repl.sh"),
          row("repl.catchup"; "catch-up of a restarted edge (from the "
                + ($r.catchup.restart.resumed_from // "log") + "), mutations/s"; "mutations/s"; "higher";

@@ -431,6 +431,9 @@ run_catchup() {
   RECORDS=$((1 + ${WRITES_ALL[tput_origin]:-0} + ${WRITES_ALL[tput_edge]:-0} + $(J0 lag_edgekv .writes) + NCATCH))
 }
 ((NEDGES == 0)) || run_catchup
+# A lone origin's bulk load: section 4's load, with no edge to feed.
+((NEDGES > 0)) || run_tool bulk bulk "${HTTP[@]}" --port "$OPORT" --count "$NCATCH" --batch 10000 \
+  --prefix c- --value-bytes "$CATCH_BYTES"
 for n in "${!EPID[@]}"; do kill -0 "${EPID[$n]}" 2>/dev/null || die "edge$n died"; done
 kill -0 "$OPID" 2>/dev/null || die "the origin died"
 # Why a catch-up did not finish, from the edge's log.
@@ -547,6 +550,12 @@ else
   echo
   report_tput
 fi
+if ((NEDGES == 0)); then
+  echo
+  echo "4. bulk load at a lone origin: $NCATCH mutations, $(J bulk .mutations_per_s | awk '{ printf "%.0f", $1 }')/s durable"
+  echo "   (bulk PUT, 10 000 per request, $CATCH_BYTES-byte values; CPU % origin ${CPU_O[bulk]};" \
+    "$(per_cpu_s "$NCATCH" "${TICKS_O[bulk]:-}") mutations per origin CPU-s)"
+fi
 if ((NEDGES > 0)); then
   if [[ "$ONLY" != catchup ]]; then
     echo
@@ -579,6 +588,7 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
     delay: (if $edges == 0 or $le[0] == null then null else
             {rate: $rate, seconds: $secs, edgekv: $le[0], redis: $lr[0],
              ratio_p99_edgekv_redis: (if $lr[0].p99_ms > 0 then $le[0].p99_ms / $lr[0].p99_ms else null end)} end),
+    bulk_lone: (if $edges == 0 then $bulk[0] else null end),
     catchup: (if $edges == 0 then null else
               {bulk: $bulk[0],
                restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate}),
