@@ -629,6 +629,13 @@ void stor_get_sizes(stor_t *s, stor_stats_t *out)
     out->memtable_bytes = stor__prop_sum(s, "rocksdb.cur-size-all-mem-tables");
     out->estimated_keys = stor__prop_sum(s, "rocksdb.estimate-num-keys");
     out->block_cache_bytes = rocksdb_cache_get_usage(s->block_cache);
+    uint64_t v = 0;
+    if (rocksdb_property_int(s->db, "rocksdb.num-running-flushes", &v) == 0)
+        out->bg_running += v;
+    if (rocksdb_property_int(s->db, "rocksdb.num-running-compactions", &v) == 0)
+        out->bg_running += v;
+    out->bg_pending = stor__prop_sum(s, "rocksdb.mem-table-flush-pending") +
+                      stor__prop_sum(s, "rocksdb.compaction-pending");
 }
 
 void stor_get_stats(stor_t *s, stor_stats_t *out)

@@ -425,6 +425,13 @@ typedef struct {
     uint64_t memtable_bytes;
     uint64_t estimated_keys;
     uint64_t block_cache_bytes;
+    /* RocksDB's background work now: flushes and compactions running
+     * (rocksdb.num-running-flushes + num-running-compactions), and column
+     * families with a memtable flush or a compaction waiting for a thread
+     * (mem-table-flush-pending + compaction-pending). Both 0: the store is
+     * quiet, nothing competes with the writes and reads for CPU or disk. */
+    uint64_t bg_running;
+    uint64_t bg_pending;
     /* WAL durability since open, counted by RocksDB (its statistics) and
      * by the store. Under STOR_SYNC_ALWAYS each write group syncs the WAL
      * once and no write of the group returns before that sync finished:

@@ -280,6 +280,11 @@ static void render_gauges(node_app_t *app, metrics_buf_t *b)
                       ss.estimated_keys);
     metrics_buf_value(b, "gauge", "edgekv_rocksdb_block_cache_bytes", "Block cache usage.",
                       ss.block_cache_bytes);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_background_jobs_running",
+                      "RocksDB flushes and compactions running now.", ss.bg_running);
+    metrics_buf_value(b, "gauge", "edgekv_rocksdb_background_jobs_pending",
+                      "Column families with a flush or compaction waiting for a thread.",
+                      ss.bg_pending);
     metrics_buf_value(b, "counter", "edgekv_rocksdb_write_groups_total",
                       "RocksDB write groups (group commit).", ss.commit_groups);
     metrics_buf_value(b, "counter", "edgekv_rocksdb_wal_syncs_total",

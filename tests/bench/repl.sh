@@ -196,6 +196,27 @@ wait_converged() {
     sleep 0.1
   done
 }
+# wait_quiet NAME SECONDS: until the origin's and every running edge's RocksDB runs and
+# waits for no flush or compaction (their /metrics gauges), at most SECONDS; the seconds
+# waited go into QUIET_S[NAME]. A catch-up then measures itself, not the compactions
+# that the bulk load before it left on nine stores sharing two CPUs.
+declare -A QUIET_S
+wait_quiet() {
+  local name=$1 t0 deadline=$((SECONDS + $2)) p busy
+  t0=$(date +%s%N)
+  while :; do
+    busy=0
+    for p in "$OPORT" "${EPORT[@]}"; do
+      "${CURL[@]}" -H "$AUTH" "http://127.0.0.1:$p/metrics" |
+        awk '/^edgekv_rocksdb_background_jobs_(running|pending) / { n += $2 } END { exit n > 0 ? 0 : 1 }' &&
+        { busy=1; break; }
+    done
+    ((busy)) || break
+    ((SECONDS < deadline)) || { log "the nodes' flushes and compactions still ran after $2 s; going on"; break; }
+    sleep 0.2
+  done
+  QUIET_S[$name]=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+}
 cpu_ticks() { # utime+stime of the given PIDs, summed
   local p t=0 x
   for p in "$@"; do
@@ -397,6 +418,7 @@ run_catchup() {
   run_tool bulk bulk "${HTTP[@]}" --port "$OPORT" --count "$NCATCH" --batch 10000 --prefix c- \
     --value-bytes "$CATCH_BYTES"
   wait_converged 300 # the other edges, so that the catch-up runs alone
+  wait_quiet catchup_log 120
   TARGET=$(origin_seq)
   MUT=$((TARGET - before))
   snaps0=$(snaps)
@@ -414,6 +436,7 @@ run_catchup() {
   (($(snaps) == snaps0)) || CATCH_MODE=snapshot
 
   FRESH=$((NEDGES + 1))
+  wait_quiet catchup_snap 120
   log "starting a fresh edge$FRESH (empty data dir) at seq $TARGET"
   snaps0=$(snaps)
   t0=$(date +%s%N)
@@ -499,6 +522,7 @@ report_catchup() {
   catch_row catchup_log "edge$LAST restarted ($CATCH_MODE)" "$MUT" "$LOG_S" "$LOG_RATE"
   catch_row catchup_snap "fresh edge$FRESH ($SNAP_MODE)" "$RECORDS" "$SNAP_S" "$SNAP_RATE"
   echo "(start s: from exec until the link is live; total s: until applied_seq = origin last_seq $TARGET; target >= 400000/s)"
+  echo "(each began once no node's RocksDB ran or awaited a flush or compaction: waited ${QUIET_S[catchup_log]:--} s and ${QUIET_S[catchup_snap]:--} s)"
   echo "CPU-s: bulk load origin $(cpu_s "${TICKS_O[bulk]:-}"), $((NEDGES - 1)) live edges $(cpu_s "${TICKS_E[bulk]:-}") -> $(per_cpu_s "$NCATCH" "${TICKS_O[bulk]:-}") mutations per origin CPU-s"
   echo "       log catch-up origin $(cpu_s "${TICKS_O[catchup_log]:-}"), edge$LAST (exec to done) $(cpu_s "${LIFE_E[catchup_log]:-}") -> $(per_cpu_s "$MUT" "${TICKS_O[catchup_log]:-}" "${LIFE_E[catchup_log]:-}") mutations per CPU-s (both)"
   echo "       snapshot origin $(cpu_s "${TICKS_O[catchup_snap]:-}"), edge$FRESH (exec to done) $(cpu_s "${LIFE_E[catchup_snap]:-}") -> $(per_cpu_s "$RECORDS" "${TICKS_O[catchup_snap]:-}" "${LIFE_E[catchup_snap]:-}") records per CPU-s (both)"
@@ -578,6 +602,7 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
       '{($k): {origin: $o, edges: $e, redis: $r}}'; done | jq -s add)" \
   --argjson cpus_c "$(cpu_json)" --argjson mut "$MUT" --argjson recs "$RECORDS" --argjson lrate "$LOG_RATE" --argjson srate "$SNAP_RATE" \
   --arg lmode "${CATCH_MODE:-}" --arg smode "${SNAP_MODE:-}" \
+  --arg qlog "${QUIET_S[catchup_log]:-}" --arg qsnap "${QUIET_S[catchup_snap]:-}" \
   --argjson failed "$(for k in "${!FAILED[@]}"; do jq -n --arg k "$k" --arg v "${FAILED[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" \
   '{benchmark: "repl", edges: $edges, cpus: $cpus, redis_version: $redis, redis_config: $rcfg, origin_sync: $osync, origin_threads: $othreads, edge_threads: $ethreads,
     throughput: (if $to[0] == null then null else
@@ -591,8 +616,10 @@ jq -n --argjson edges "$NEDGES" --argjson cpus "$(nproc)" --argjson rate "$RATE"
     bulk_lone: (if $edges == 0 then $bulk[0] else null end),
     catchup: (if $edges == 0 then null else
               {bulk: $bulk[0],
-               restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate}),
-               fresh: ($cs[0] + {resumed_from: $smode, records: $recs, records_per_s: $srate}),
+               restart: ($cl[0] + {resumed_from: $lmode, mutations: $mut, mutations_per_s: $lrate,
+                                   quiet_wait_s: ($qlog | tonumber? // null)}),
+               fresh: ($cs[0] + {resumed_from: $smode, records: $recs, records_per_s: $srate,
+                                 quiet_wait_s: ($qsnap | tonumber? // null)}),
                cpu_s: $cpus_c,
                failures: $failed} end),
     cpu_pct: $cpu}' >"$OUT"

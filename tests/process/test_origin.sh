@@ -55,6 +55,14 @@ after=$(wal_syncs)
 [[ -n $before && $((after - before)) -ge 10 ]] && ok "10 acknowledged writes, $((after - before)) WAL syncs (/metrics)" ||
   bad "WAL syncs for 10 writes under sync=always: [$before] -> [$after]"
 
+# The background-work gauges are served, and fall to 0 once the store is quiet
+# (the few writes above need no flush: waiting ends at once or after a
+# compaction RocksDB scheduled at open).
+bg() { curl -s "http://127.0.0.1:$PORT/metrics" |
+  awk '/^edgekv_rocksdb_background_jobs_(running|pending) [0-9]+$/ { n++; s += $2 } END { print (n == 2 ? s : "missing") }'; }
+for i in $(seq 1 300); do [[ $(bg) == 0 ]] && break; sleep 0.1; done
+check "RocksDB background gauges, quiet" 0 "$(bg)"
+
 # SIGTERM: clean stop.
 stop_node TERM
 check "SIGTERM exit status" 0 "$RC"

@@ -1274,6 +1274,41 @@ static void test_stats(void **state)
     stor_get_stats(f->s, &st);
     assert_true(st.live_sst_bytes > 0);
     assert_true(st.block_cache_bytes > 0);
+    /* A whole-range compaction has returned: nothing runs or waits. */
+    assert_int_equal(st.bg_running, 0);
+    assert_int_equal(st.bg_pending, 0);
+}
+
+/* The background gauges see the flushes of a 64 KiB memtable filling again
+ * and again, and fall to 0 once the writes stop and the work is done. */
+static void test_stats_background(void **state)
+{
+    fx_t *f = *state;
+    stor_close(f->s);
+    f->o.write_buffer_bytes = 64 * 1024;
+    fx_open(f);
+    static char val[4096];
+    memset(val, 'v', sizeof(val) - 1);
+    stor_stats_t st;
+    bool busy = false;
+    /* 8 000 writes of 4 KiB are some 500 flushes; the first sample taken
+     * while one runs or waits ends the writing. */
+    for (int i = 0; i < 8000 && !busy; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        assert_int_equal(put(f->s, NS1, k, (uint64_t)i + 1, 1, val, 0), 0);
+        stor_get_sizes(f->s, &st);
+        busy = st.bg_running > 0 || st.bg_pending > 0;
+    }
+    assert_true(busy);
+    for (int i = 0; i < 3000; i++) { /* 30 s at most */
+        stor_get_sizes(f->s, &st);
+        if (st.bg_running == 0 && st.bg_pending == 0)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(st.bg_running, 0);
+    assert_int_equal(st.bg_pending, 0);
 }
 
 int main(void)
@@ -1308,6 +1343,7 @@ int main(void)
         T(test_ns_list),
         T(test_state),
         T(test_stats),
+        T(test_stats_background),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
