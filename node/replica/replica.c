@@ -278,6 +278,11 @@ int replica_status(replica_t *r, replica_status_t *out)
         out->edge_count = 0;
     if (out->role != REPLICA_ORIGIN)
         out->edge.stale = judge_stale(r, &out->edge.staleness_ms);
+    else {
+        uint64_t answered = atomic_load_explicit(&r->answered_seq, memory_order_acquire);
+        if (answered > out->origin.last_seq)
+            out->origin.last_seq = answered;
+    }
     return rc;
 }
 
@@ -332,7 +337,13 @@ static void write_done(replica_t *r, const repl_action_t *act)
     *pp = w->next;
     for (size_t i = 0; i < w->n && w->results; i++)
         w->results[i] = results && i < act->u.write_done.n ? results[i] : status;
-    writer_answer(r, w, status, act->u.write_done.seq);
+    uint64_t seq = act->u.write_done.seq;
+    /* Only this loop stores it; the answer's own hand-off orders the store
+     * before anything the writer's thread reads afterwards. */
+    if (status == 0 && r->origin && !r->relay &&
+        seq > atomic_load_explicit(&r->answered_seq, memory_order_relaxed))
+        atomic_store_explicit(&r->answered_seq, seq, memory_order_release);
+    writer_answer(r, w, status, seq);
 }
 
 static void alarm_raised(replica_t *r, const char *reason)
@@ -485,7 +496,13 @@ static void on_settle(uv_prepare_t *h)
         return;
     r->settle_due = false;
     rearm(r);
-    update_status(r);
+    if (!atomic_load_explicit(&r->status_frozen, memory_order_relaxed))
+        update_status(r);
+}
+
+void replica_status_freeze(replica_t *r, bool frozen)
+{
+    atomic_store_explicit(&r->status_frozen, frozen, memory_order_relaxed);
 }
 
 static void on_timer(uv_timer_t *t)

@@ -194,8 +194,16 @@ typedef struct {
 
 /* A consistent copy of the replication state (any thread). 0, or -ENOMEM:
  * then everything but the edges was copied (edges NULL, edge_count 0).
- * Either way release it with replica_status_free. */
+ * Either way release it with replica_status_free. The loop publishes it once
+ * per iteration, after that iteration's writers were answered; an origin's
+ * last_seq is nonetheless never below the seq of a write it answered (that
+ * one is published before the answer leaves). */
 int replica_status(replica_t *r, replica_status_t *out);
+
+/* Tests: while frozen the loop publishes no status; replica_status() shows
+ * the last one published, with an origin's last_seq still covering every
+ * answered write. */
+void replica_status_freeze(replica_t *r, bool frozen);
 void replica_status_free(replica_status_t *s);
 
 /* Edge, relay: should reads be refused (strict staleness)? Cheap; any thread.

@@ -251,6 +251,12 @@ struct replica {
      * both are times of replica__now_ms (monotonic), judged against it. */
     _Atomic uint64_t fresh_until_ms; /* 0: stale whatever the clock says */
     _Atomic uint64_t stale_since_ms;
+    /* An origin's largest seq answered to a writer, stored before the
+     * answer leaves: replica_status() shows a last_seq of at least this, so
+     * /status is never behind a write it acknowledged (the rest of the
+     * status is published once per loop iteration, after the answers). */
+    _Atomic uint64_t answered_seq;
+    _Atomic bool status_frozen;                 /* replica_status_freeze */
     uint64_t snapshots_taken, snapshots_served; /* loop thread only; published in status */
     uint64_t terms_refused_logged;              /* loop thread: refusals already logged */
     uint64_t acks_saved_ms;                     /* loop thread only */

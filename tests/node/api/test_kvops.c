@@ -242,6 +242,33 @@ static void test_write_read_delete(void **state)
     check_value(f, "k", "v3");
 }
 
+static uint64_t origin_last_seq(fx_t *f)
+{
+    replica_status_t st;
+    assert_int_equal(replica_status(f->replica, &st), 0);
+    uint64_t seq = st.origin.last_seq;
+    replica_status_free(&st);
+    return seq;
+}
+
+/* The status never shows a last_seq behind a write that was answered, even
+ * with the per-iteration publishing stopped: each write here is one seq. */
+static void test_status_covers_answered(void **state)
+{
+    fx_t *f = *state;
+    replica_status_freeze(f->replica, true);
+    put(f, "s1", "v", 0);
+    uint64_t a = origin_last_seq(f);
+    put(f, "s2", "v", 0);
+    uint64_t b = origin_last_seq(f);
+    put(f, "s3", "v", 0);
+    uint64_t c = origin_last_seq(f);
+    replica_status_freeze(f->replica, false);
+    assert_true(a >= 1);
+    assert_int_equal(b, a + 1);
+    assert_int_equal(c, a + 2);
+}
+
 static void test_expiry_at_read_time(void **state)
 {
     fx_t *f = *state;
@@ -421,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_metadata_and_value),
         cmocka_unit_test(test_clock_refusal_answer),
         cmocka_unit_test_setup_teardown(test_write_read_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_covers_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_at_read_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_namespace_gone, setup, teardown),
