@@ -22,6 +22,8 @@
 #      EDGEKV_BENCH_POLL_FROM (send)   start polling for a probe when its write is sent, or
 #                                      once the origin acknowledged it (ack: fewer polls)
 #      EDGEKV_BENCH_CATCHUP_TIMEOUT (60) seconds a catching-up edge may take
+#      EDGEKV_BENCH_QUIET_TIMEOUT (120) seconds each catch-up waits at most for every node's
+#                                      flushes and compactions to end before it starts
 #      EDGEKV_BENCH_ONLY                catchup: only section 4 (bulk load, catch-up from the
 #                                      log, snapshot), no Redis; with EDGEKV_BENCH_EDGES=1 the
 #                                      edge that restarts is the only one
@@ -52,6 +54,7 @@ POLL_US=${EDGEKV_BENCH_POLL_US:-200}
 POLL_FROM=${EDGEKV_BENCH_POLL_FROM:-send}
 POLL_BACKOFF=${EDGEKV_BENCH_POLL_BACKOFF:-0.05}
 CATCH_TIMEOUT=${EDGEKV_BENCH_CATCHUP_TIMEOUT:-60}
+QUIET_TIMEOUT=${EDGEKV_BENCH_QUIET_TIMEOUT:-120}
 ONLY=${EDGEKV_BENCH_ONLY:-}
 PERF_DIR=${EDGEKV_BENCH_PERF_DIR:-}
 case "$ONLY" in "" | catchup) ;; *) echo "repl: EDGEKV_BENCH_ONLY: unknown step '$ONLY' (catchup)" >&2; exit 2 ;; esac
@@ -100,7 +103,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 3 * (TSECS + WARMUP) + 2 * SECS + 2 * CATCH_TIMEOUT))}
+LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 3 * (TSECS + WARMUP) + 2 * SECS + 2 * CATCH_TIMEOUT + 2 * QUIET_TIMEOUT))}
 MAIN_PID=$$
 (
   trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
@@ -418,7 +421,7 @@ run_catchup() {
   run_tool bulk bulk "${HTTP[@]}" --port "$OPORT" --count "$NCATCH" --batch 10000 --prefix c- \
     --value-bytes "$CATCH_BYTES"
   wait_converged 300 # the other edges, so that the catch-up runs alone
-  wait_quiet catchup_log 120
+  wait_quiet catchup_log "$QUIET_TIMEOUT"
   TARGET=$(origin_seq)
   MUT=$((TARGET - before))
   snaps0=$(snaps)
@@ -436,7 +439,7 @@ run_catchup() {
   (($(snaps) == snaps0)) || CATCH_MODE=snapshot
 
   FRESH=$((NEDGES + 1))
-  wait_quiet catchup_snap 120
+  wait_quiet catchup_snap "$QUIET_TIMEOUT"
   log "starting a fresh edge$FRESH (empty data dir) at seq $TARGET"
   snaps0=$(snaps)
   t0=$(date +%s%N)
