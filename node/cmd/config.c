@@ -57,6 +57,7 @@ void node_config_defaults(node_config_t *c, const char *role)
     c->write_timeout_ms = rd.write_timeout_ms;
     c->log_retention = rd.log_retention;
     c->log_retention_max = rd.log_retention_max;
+    c->repl_handshake_timeout_ms = rd.accept_handshake_timeout_ms;
     c->http_threads = ncpu > 0 ? (unsigned)ncpu : 1;
     c->write_threads = DEFAULT_WRITE_THREADS;
     c->cache_bytes = KV_CACHE_DEFAULT_BYTES;
@@ -231,6 +232,10 @@ const node_opt_t config__opts[] = {
     {"--log-retention-max", "N", "log_retention_max", U64(log_retention_max, 1, 1ULL << 40),
      .roles = OPT_DOWN,
      .help = "most log entries kept for a lagging edge; an edge further behind takes a snapshot"},
+    {"--repl-handshake-timeout-ms", "N", "repl_handshake_timeout_ms",
+     U64(repl_handshake_timeout_ms, 100, 600000), .roles = OPT_DOWN,
+     .help = "a connection to the replication port whose TLS handshake is not done this long "
+             "after it was accepted is closed"},
     {"--https-listen", "HOST:PORT", "https_listen", ADDR(https_host, https_port), .roles = OPT_ALL,
      .dflt_text = "off",
      .help = "also serve the API over HTTPS here (port 0 picks a free one); needs --https-cert "

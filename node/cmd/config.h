@@ -74,6 +74,7 @@ typedef struct {
     uint64_t write_timeout_ms;
     uint64_t log_retention;
     uint64_t log_retention_max;
+    uint64_t repl_handshake_timeout_ms; /* replica_config_t.accept_handshake_timeout_ms */
     bool strict_staleness;
     bool new_history;       /* origin: --new-history (after restoring a backup) */
     uint64_t ready_wait_ms; /* edge: longest wait for a live link before READY=1 (ready.h) */

@@ -137,6 +137,7 @@ int node_start_replica(node_t *n)
     rc.write_timeout_ms = c->write_timeout_ms;
     rc.log_retention = c->log_retention;
     rc.log_retention_max = c->log_retention_max;
+    rc.accept_handshake_timeout_ms = c->repl_handshake_timeout_ms;
     rc.new_history = c->new_history;
     rc.apply_inline = (edge || relay) && c->storage.sync != STOR_SYNC_ALWAYS;
     rc.on_tokens = reload_tokens;

@@ -38,6 +38,7 @@ void replica_config_defaults(replica_config_t *c, replica_role_t role)
     c->write_timeout_ms = ec.write_timeout_ms;
     c->log_retention = oc.log_retention;
     c->log_retention_max = oc.log_retention_max;
+    c->accept_handshake_timeout_ms = KV_TLS_HANDSHAKE_TIMEOUT_MS;
 }
 
 /* The core's now_ms: monotonic, so a step of the wall clock moves no timer

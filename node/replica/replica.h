@@ -70,7 +70,13 @@ typedef struct {
     uint64_t write_timeout_ms;
     uint64_t log_retention;     /* entries kept even when every edge has them */
     uint64_t log_retention_max; /* at most this many for lagging edges */
-    bool new_history;           /* origin: start a new history (after a restore) */
+    /* Origin, relay: a connection to the replication port whose TLS
+     * handshake is not done this long after it was accepted is closed
+     * (default KV_TLS_HANDSHAKE_TIMEOUT_MS). The link this node dials keeps
+     * KV_TLS_HANDSHAKE_TIMEOUT_MS, which ends before the core's own link
+     * deadline (KV_REPL_HANDSHAKE_TIMEOUT_MS). */
+    uint64_t accept_handshake_timeout_ms;
+    bool new_history; /* origin: start a new history (after a restore) */
     /* Origin: a lone origin, without a replication listener (host, port and
      * the TLS files are unused). Its writes take the same path as any
      * origin's: ordered by the core, judged (judge.h), committed with

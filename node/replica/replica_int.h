@@ -97,6 +97,10 @@ _Static_assert(REPLICA_BACKLOG_LOW_ITEMS *KV_REPL_BATCH_MAX_MUTS >=
 /* The driver's connection table: every live link the core allows, and the
  * unproven ones beside them. */
 #define REPLICA_SLOTS (KV_REPL_PEERS_MAX + REPLICA_UNPROVEN_MAX)
+/* The replication listener's accept queue (the kernel caps it at
+ * net.core.somaxconn): connections the loop has not accepted yet, such as
+ * while it waits at REPLICA_UNPROVEN_MAX. */
+#define REPLICA_LISTEN_BACKLOG 128
 /* Refused, evicted and timed-out connections are logged at most this often
  * (with a count), so a flood does not flood the log too. */
 #define REPLICA_NET_NOTE_MS 1000

@@ -365,7 +365,10 @@ static rpeer_t *peer_new(replica_t *r, bool is_server)
 
 static void start_handshake_timer(rpeer_t *peer)
 {
-    uv_timer_start(&peer->handshake_timer, on_handshake_timeout, KV_TLS_HANDSHAKE_TIMEOUT_MS, 0);
+    uint64_t ms =
+        peer->upstream ? KV_TLS_HANDSHAKE_TIMEOUT_MS : peer->r->cfg.accept_handshake_timeout_ms;
+    uv_timer_start(&peer->handshake_timer, on_handshake_timeout,
+                   ms ? ms : KV_TLS_HANDSHAKE_TIMEOUT_MS, 0);
 }
 
 /* ---- origin: the listener ------------------------------------------------------------ */
@@ -439,7 +442,7 @@ int replica__listen(replica_t *r)
     r->listener.data = r;
     r->listening = true;
     if ((rc = uv_tcp_bind(&r->listener, (struct sockaddr *)&addr, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&r->listener, 128, on_connection)) != 0) {
+        (rc = uv_listen((uv_stream_t *)&r->listener, REPLICA_LISTEN_BACKLOG, on_connection)) != 0) {
         KV_LOG_ERROR(REPLICA_LOG, "replication listener %s:%d: %s", r->cfg.host, r->cfg.port,
                      uv_strerror(rc));
         return rc;
