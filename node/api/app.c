@@ -406,6 +406,31 @@ static json_t *replication_json(node_app_t *app)
     return j;
 }
 
+/* The replication port before trust (replica_port_stats): what a flood of
+ * connections or bad handshakes did to it. */
+static void render_replication_port(node_app_t *app, metrics_buf_t *b)
+{
+    replica_port_stats_t ps;
+    replica_port_stats(app->replica, &ps);
+    if (!ps.listening)
+        return;
+    metrics_buf_value(b, "counter", "edgekv_replication_port_evictions_total",
+                      "Connections evicted from the TLS handshake to make room for newer ones.",
+                      ps.evicted);
+    metrics_buf_value(b, "counter", "edgekv_replication_port_handshake_timeouts_total",
+                      "Connections closed at the TLS handshake deadline.", ps.handshake_timeouts);
+    metrics_buf_value(b, "counter", "edgekv_replication_port_refused_total",
+                      "Connections closed at once (over a cap with none to evict, no memory, "
+                      "accept errors).",
+                      ps.refused);
+    metrics_buf_value(b, "counter", "edgekv_replication_port_handshake_failures_total",
+                      "TLS handshakes that failed (no certificate, or one the node refuses).",
+                      ps.handshake_failures);
+    metrics_buf_value(b, "gauge", "edgekv_replication_port_unauthenticated",
+                      "Connections not authenticated now (in the handshake, or closing).",
+                      ps.unauthenticated);
+}
+
 static void render_replication(node_app_t *app, metrics_buf_t *b)
 {
     replica_status_t st;
@@ -452,6 +477,7 @@ static void render_replication(node_app_t *app, metrics_buf_t *b)
                           "Oldest sequence still in the log.", st.origin.log_first_seq);
         metrics_buf_value(b, "gauge", "edgekv_replication_edges_connected", "Edges connected now.",
                           st.origin.edges_connected);
+        render_replication_port(app, b);
         /* Every origin and relay: 0 and 0 without leadership, so one alert
          * rule covers all (deploy/prometheus, EdgekvWritesWaitingForStandby). */
         metrics_buf_value(b, "gauge", "edgekv_replication_sync_standbys",

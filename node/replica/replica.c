@@ -501,6 +501,18 @@ static void on_settle(uv_prepare_t *h)
         update_status(r);
 }
 
+void replica_port_stats(replica_t *r, replica_port_stats_t *out)
+{
+    *out = (replica_port_stats_t){
+        .listening = (r->origin || r->relay) && !r->cfg.lone,
+        .evicted = atomic_load_explicit(&r->port_counts.evicted, memory_order_relaxed),
+        .handshake_timeouts = atomic_load_explicit(&r->port_counts.timed_out, memory_order_relaxed),
+        .refused = atomic_load_explicit(&r->port_counts.refused, memory_order_relaxed),
+        .handshake_failures = atomic_load_explicit(&r->port_counts.failed, memory_order_relaxed),
+        .unauthenticated =
+            atomic_load_explicit(&r->port_counts.unauthenticated, memory_order_relaxed)};
+}
+
 void replica_status_freeze(replica_t *r, bool frozen)
 {
     atomic_store_explicit(&r->status_frozen, frozen, memory_order_relaxed);

@@ -212,6 +212,21 @@ int replica_status(replica_t *r, replica_status_t *out);
 void replica_status_freeze(replica_t *r, bool frozen);
 void replica_status_free(replica_status_t *s);
 
+/* The replication port of an origin or relay (replica_net.c), since start:
+ * connections evicted from the handshake to make room for newer ones
+ * (KV_REPL_HANDSHAKES_MAX, KV_REPL_CONNS_PER_ADDR_MAX), closed at the
+ * handshake deadline, closed at once (over a cap with none to evict, out of
+ * memory, an accept error), and whose TLS handshake failed (no or a wrong
+ * certificate); and the connections not authenticated now (in the handshake,
+ * or closed and not yet freed). `listening` false (an edge, a lone origin):
+ * no port, all 0. Any thread. */
+typedef struct {
+    bool listening;
+    uint64_t evicted, handshake_timeouts, refused, handshake_failures;
+    uint64_t unauthenticated;
+} replica_port_stats_t;
+void replica_port_stats(replica_t *r, replica_port_stats_t *out);
+
 /* Edge, relay: should reads be refused (strict staleness)? Cheap; any thread.
  * *staleness_ms gets how long since the edge was last caught up with the
  * origin (repl_edge_fresh_until). */

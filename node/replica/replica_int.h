@@ -260,7 +260,13 @@ struct replica {
      * /status is never behind a write it acknowledged (the rest of the
      * status is published once per loop iteration, after the answers). */
     _Atomic uint64_t answered_seq;
-    _Atomic bool status_frozen;                 /* replica_status_freeze */
+    _Atomic bool status_frozen; /* replica_status_freeze */
+    /* The replication port's counts (replica_port_stats): the loop thread
+     * adds, any thread reads. unauthenticated mirrors `unproven`. */
+    struct {
+        _Atomic uint64_t evicted, timed_out, refused, failed;
+        _Atomic uint64_t unauthenticated;
+    } port_counts;
     uint64_t snapshots_taken, snapshots_served; /* loop thread only; published in status */
     uint64_t terms_refused_logged;              /* loop thread: refusals already logged */
     uint64_t acks_saved_ms;                     /* loop thread only */

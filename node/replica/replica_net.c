@@ -80,11 +80,13 @@ static void peer_close(rpeer_t *peer)
     }
 }
 
-/* Log a refused, evicted or timed-out connection: the first at once, then
- * at most one line per REPLICA_NET_NOTE_MS with how many there were. */
-static void net_note(replica_t *r, const char *what)
+/* Count a refused, evicted or timed-out connection in `counter` (one of
+ * r->port_counts's) and log it: the first at once, then at most one line per
+ * REPLICA_NET_NOTE_MS with how many there were. */
+static void net_note(replica_t *r, _Atomic uint64_t *counter, const char *what)
 {
     uint64_t now = replica__now_ms();
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
     r->net_noted++;
     if (r->net_note_ms && now >= r->net_note_ms && now - r->net_note_ms < REPLICA_NET_NOTE_MS)
         return;
@@ -154,6 +156,7 @@ static void peer_proven(replica_t *r, rpeer_t *peer)
         return;
     peer->unproven = false;
     r->unproven--;
+    atomic_store_explicit(&r->port_counts.unauthenticated, r->unproven, memory_order_relaxed);
     if (r->accept_paused && r->listening && r->unproven < REPLICA_UNPROVEN_MAX) {
         r->accept_paused = false;
         on_connection((uv_stream_t *)&r->listener, 0);
@@ -216,13 +219,15 @@ static const char *admit(replica_t *r, rpeer_t *peer)
         rpeer_t *old = oldest_half_open(r, peer);
         if (!old)
             return "closed a connection at once: too many from one address";
-        net_note(r, "evicted a half-open connection: too many from one address");
+        net_note(r, &r->port_counts.evicted,
+                 "evicted a half-open connection: too many from one address");
         peer_close(old);
         half_open--;
     }
     if (half_open >= KV_REPL_HANDSHAKES_MAX) {
         rpeer_t *old = oldest_half_open(r, NULL);
-        net_note(r, "evicted a half-open connection: too many in the handshake");
+        net_note(r, &r->port_counts.evicted,
+                 "evicted a half-open connection: too many in the handshake");
         peer_close(old);
     }
     return peer_slot(r, peer) == 0 ? NULL : "closed a connection at once: the table is full";
@@ -238,6 +243,8 @@ static void on_handshake(tls_conn_t *c, int status)
     uv_timer_stop(&peer->handshake_timer);
     if (status != 0) {
         const char *why = tls_conn_error(c);
+        if (!peer->upstream)
+            atomic_fetch_add_explicit(&r->port_counts.failed, 1, memory_order_relaxed);
         if (peer->upstream)
             KV_LOG_WARN(REPLICA_LOG, "link %u to the upstream %s:%d refused: %s%s%s", peer->id,
                         replica__upstream(r)->host, replica__upstream(r)->port, why,
@@ -335,7 +342,8 @@ static void on_handshake_timeout(uv_timer_t *t)
     if (peer->upstream)
         KV_LOG_WARN(REPLICA_LOG, "link %u: TLS handshake with the upstream timed out", peer->id);
     else
-        net_note(peer->r, "closed a connection: TLS handshake timed out");
+        net_note(peer->r, &peer->r->port_counts.timed_out,
+                 "closed a connection: TLS handshake timed out");
     peer_close(peer);
 }
 
@@ -390,7 +398,7 @@ static void drop_connection(replica_t *r, uv_stream_t *server)
     }
     (void)uv_accept(server, (uv_stream_t *)t);
     uv_close((uv_handle_t *)t, free_handle);
-    net_note(r, "closed a connection at once: out of memory");
+    net_note(r, &r->port_counts.refused, "closed a connection at once: out of memory");
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -399,7 +407,7 @@ static void on_connection(uv_stream_t *server, int status)
     rpeer_t *peer;
     const char *why;
     if (status != 0) {
-        net_note(r, uv_strerror(status)); /* EMFILE: libuv dropped one */
+        net_note(r, &r->port_counts.refused, uv_strerror(status)); /* EMFILE: libuv dropped one */
         return;
     }
     if (r->unproven >= REPLICA_UNPROVEN_MAX) {
@@ -415,13 +423,14 @@ static void on_connection(uv_stream_t *server, int status)
     peer->born = ++r->accepts;
     peer->unproven = true;
     r->unproven++;
+    atomic_store_explicit(&r->port_counts.unauthenticated, r->unproven, memory_order_relaxed);
     if (uv_accept(server, (uv_stream_t *)tls_conn_tcp(peer->tls)) != 0) {
         peer_close(peer);
         return;
     }
     peer_note_addr(peer);
     if ((why = admit(r, peer)) != NULL) {
-        net_note(r, why);
+        net_note(r, &r->port_counts.refused, why);
         peer_close(peer);
         return;
     }

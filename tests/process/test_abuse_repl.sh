@@ -105,6 +105,18 @@ held() { ss -Htn state established "( sport = :$RP )" | wc -l; }
 at_most() { [[ $(held) -le $1 ]]; }
 wait_for "the origin to hold at most KV_REPL_HANDSHAKES_MAX of them" "$HELD_WAIT_S" at_most 64 &&
   ok "the origin holds at most 64 of them ($(held))"
+# /metrics counts them: every connection opened and no longer held was
+# evicted, closed at once or (past the deadline) timed out.
+metric() { # metric PORT NAME -> its value in /metrics
+  curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"
+}
+h=$(held)
+ev=$(metric "$OPORT" edgekv_replication_port_evictions_total)
+ref=$(metric "$OPORT" edgekv_replication_port_refused_total)
+tmo=$(metric "$OPORT" edgekv_replication_port_handshake_timeouts_total)
+[[ ${ev:-0} -gt 0 && $((${ev:-0} + ${ref:-0} + ${tmo:-0})) -ge $((opened - h)) ]] &&
+  ok "/metrics: ${ev} evicted, ${ref} closed at once, ${tmo} timed out (${opened} opened, ${h} held)" ||
+  bad "/metrics: evicted [${ev}] + closed at once [${ref}] + timed out [${tmo}] < ${opened} opened - ${h} held"
 
 # A real edge links while the flood is still held, and converges.
 start_edge 1
@@ -126,6 +138,11 @@ closed_after=$((SECONDS - READY_AT))
 [[ $closed_after -ge $((HS_S - 2)) ]] &&
   ok "the last of them were held until the deadline (${closed_after} s, deadline ${HS_S} s)" ||
   bad "the last of them closed after ${closed_after} s, before the ${HS_S} s deadline"
+tmo=$(metric "$OPORT" edgekv_replication_port_handshake_timeouts_total)
+[[ ${tmo:-0} -ge 1 ]] && ok "/metrics: ${tmo} handshake timeouts" || bad "/metrics: handshake timeouts [${tmo}]"
+unauth_zero() { [[ "$(metric "$OPORT" edgekv_replication_port_unauthenticated)" == 0 ]]; }
+wait_for "/metrics to show no unauthenticated connection" 10 unauth_zero &&
+  ok "/metrics: no unauthenticated connection left"
 touch "$TMP/flood.release"
 wait "$FLOODER" || true
 forget_pid "$FLOODER"
@@ -135,12 +152,15 @@ check "edge1 still live" live "$(link_of "${EPORT[1]}")"
 # ---- 2. the edge verifies the origin's host name ---------------------------------------
 "$EDGEKV" certs issue --dir "$CERTS" --role origin --name elsewhere --host origin.example >/dev/null
 start_node elsewhere --data "$TMP/elsewhere" --certs "$CERTS" --name elsewhere --repl-listen 127.0.0.1:0 "${COMMON[@]}"
-EWPID=$PID EWRP=$REPL_PORT
+EWPID=$PID EWRP=$REPL_PORT EWPORT=$PORT
 start_role edge2 edge --data "$TMP/edge2" --certs "$CERTS" --name edge2 --origin "127.0.0.1:$EWRP" "${COMMON[@]}"
 E2PID=$PID
 refusal="refused: peer certificate: IP address mismatch; the upstream certificate must name 127.0.0.1"
 seen() { grep -q -- "$refusal" "$TMP/edge2.err"; }
 wait_for "edge2 to refuse the origin's certificate" 30 seen && ok "edge2: $refusal"
+failed_hs() { [[ $(metric "$EWPORT" edgekv_replication_port_handshake_failures_total) -ge 1 ]]; }
+wait_for "the refused origin to count the failed handshake" 10 failed_hs &&
+  ok "/metrics: the refused origin counts the failed handshake"
 check "edge2 never links" 0 "$(grep -c "link [0-9]* up" "$TMP/edge2.err" || true)"
 PID=$E2PID stop_node TERM
 PID=$EWPID stop_node TERM
