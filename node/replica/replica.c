@@ -509,8 +509,7 @@ void replica_port_stats(replica_t *r, replica_port_stats_t *out)
         .handshake_timeouts = atomic_load_explicit(&r->port_counts.timed_out, memory_order_relaxed),
         .refused = atomic_load_explicit(&r->port_counts.refused, memory_order_relaxed),
         .handshake_failures = atomic_load_explicit(&r->port_counts.failed, memory_order_relaxed),
-        .unauthenticated =
-            atomic_load_explicit(&r->port_counts.unauthenticated, memory_order_relaxed)};
+        .unauthenticated = atomic_load_explicit(&r->unproven, memory_order_relaxed)};
 }
 
 void replica_status_freeze(replica_t *r, bool frozen)

@@ -193,8 +193,10 @@ struct replica {
 
     rpeer_t *peers[REPLICA_SLOTS]; /* loop thread only */
     repl_peer_t next_peer;
-    uint64_t accepts;     /* origin: connections accepted (rpeer_t.born) */
-    size_t unproven;      /* origin: connections not yet authenticated */
+    uint64_t accepts; /* origin: connections accepted (rpeer_t.born) */
+    /* origin: connections not yet authenticated; the loop thread changes
+     * it, replica_port_stats reads it from any thread */
+    _Atomic size_t unproven;
     bool accept_paused;   /* origin: a connection waits in the listener */
     uint64_t net_note_ms; /* the last refusal logged ... */
     uint64_t net_noted;   /* ... and how many since */
@@ -262,10 +264,9 @@ struct replica {
     _Atomic uint64_t answered_seq;
     _Atomic bool status_frozen; /* replica_status_freeze */
     /* The replication port's counts (replica_port_stats): the loop thread
-     * adds, any thread reads. unauthenticated mirrors `unproven`. */
+     * adds, any thread reads. */
     struct {
         _Atomic uint64_t evicted, timed_out, refused, failed;
-        _Atomic uint64_t unauthenticated;
     } port_counts;
     uint64_t snapshots_taken, snapshots_served; /* loop thread only; published in status */
     uint64_t terms_refused_logged;              /* loop thread: refusals already logged */

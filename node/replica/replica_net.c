@@ -156,7 +156,6 @@ static void peer_proven(replica_t *r, rpeer_t *peer)
         return;
     peer->unproven = false;
     r->unproven--;
-    atomic_store_explicit(&r->port_counts.unauthenticated, r->unproven, memory_order_relaxed);
     if (r->accept_paused && r->listening && r->unproven < REPLICA_UNPROVEN_MAX) {
         r->accept_paused = false;
         on_connection((uv_stream_t *)&r->listener, 0);
@@ -373,10 +372,9 @@ static rpeer_t *peer_new(replica_t *r, bool is_server)
 
 static void start_handshake_timer(rpeer_t *peer)
 {
-    uint64_t ms =
-        peer->upstream ? KV_TLS_HANDSHAKE_TIMEOUT_MS : peer->r->cfg.accept_handshake_timeout_ms;
-    uv_timer_start(&peer->handshake_timer, on_handshake_timeout,
-                   ms ? ms : KV_TLS_HANDSHAKE_TIMEOUT_MS, 0);
+    uv_timer_start(
+        &peer->handshake_timer, on_handshake_timeout,
+        peer->upstream ? KV_TLS_HANDSHAKE_TIMEOUT_MS : peer->r->cfg.accept_handshake_timeout_ms, 0);
 }
 
 /* ---- origin: the listener ------------------------------------------------------------ */
@@ -423,7 +421,6 @@ static void on_connection(uv_stream_t *server, int status)
     peer->born = ++r->accepts;
     peer->unproven = true;
     r->unproven++;
-    atomic_store_explicit(&r->port_counts.unauthenticated, r->unproven, memory_order_relaxed);
     if (uv_accept(server, (uv_stream_t *)tls_conn_tcp(peer->tls)) != 0) {
         peer_close(peer);
         return;
