@@ -579,8 +579,12 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
 {
     uint64_t vis = repl__origin_visible(o, p);
     for (size_t k = 0; k < n; k++) {
-        if (muts[k].seq > vis && muts[k].seq <= o->last_seq) {
-            n = k; /* not on enough standbys yet: sent once it is */
+        /* Not on enough standbys yet, or written by a group whose commit
+         * is not reported yet (the store holds it before it is durable:
+         * node/replica/replica_work.c, pipelined group commit): sent once
+         * it is, from the group. */
+        if (muts[k].seq > vis) {
+            n = k;
             break;
         }
     }

@@ -1035,6 +1035,46 @@ static void test_catch_up_reads_log_when_tail_evicted(void **state)
     fx_free(&x);
 }
 
+/* A log read can return entries past the last committed seq: the store
+ * holds a group (written by the storage worker, or by the loop before its
+ * sync) whose completion the core has not seen yet. They are not sent and
+ * the link stays: the batch ends at the committed seq, and the group goes
+ * out live once it is reported. */
+static void test_log_read_past_committed_seq(void **state)
+{
+    (void)state;
+    repl_origin_config_t c;
+    cfg_at(&c, 0, 1);
+    c.peer_buffer_max_bytes = 300;
+    c.tail_max_bytes = 600;
+    fx_t x;
+    fx_init(&x, &c);
+    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    for (int i = 0; i < 6; i++)
+        commit_one(&x, 1001 + i);
+    repl_origin_on_flushed(x.o, 1, 1u << 20, 1010, fx_a(&x));
+    uint64_t from = fx_one(&x, REPL_ACT_READ_LOG)->u.read_log.from_seq;
+    repl_mutation_t muts[8];
+    size_t n = 0;
+    for (uint64_t s = from; s <= 8; s++, n++)
+        muts[n] = (repl_mutation_t){.seq = s, .version = {s, 1}, .op = tk_put("key", "v")};
+    repl_origin_log_read(x.o, 1, 0, muts, n, 1011, fx_a(&x));
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
+    assert_int_equal(tk_acts_count(&x.t, REPL_ACT_READ_LOG), 0); /* caught up */
+    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
+    assert_int_equal(f->batch->mutations[0]->seq, from);
+    assert_int_equal(f->batch->mutations[f->batch->n_mutations - 1]->seq, 6);
+    frame_free(f);
+    /* Seq 7 committed: it goes out from its group, after 6. */
+    repl_origin_on_flushed(x.o, 1, 1u << 20, 1012, fx_a(&x));
+    commit_one(&x, 1013);
+    f = tk_acts_frame(&x.t, 0);
+    assert_non_null(f);
+    assert_int_equal(f->batch->mutations[0]->seq, 7);
+    frame_free(f);
+    fx_free(&x);
+}
+
 /* The heartbeat that comes due; it says origin_seq and echoes `echo`
  * (0: no echo). */
 static void hb_expect(fx_t *x, uint64_t at, uint64_t origin_seq, uint64_t echo)
@@ -2202,6 +2242,7 @@ int main(void)
         cmocka_unit_test(test_non_reading_edge_closed_on_stall),
         cmocka_unit_test(test_send_buffer_hard_cap),
         cmocka_unit_test(test_catch_up_reads_log_when_tail_evicted),
+        cmocka_unit_test(test_log_read_past_committed_seq),
         cmocka_unit_test(test_heartbeat_echoes_probes),
         cmocka_unit_test(test_trim_follows_acks_within_retention),
         cmocka_unit_test(test_trim_on_ack_at_the_retention_bound),
