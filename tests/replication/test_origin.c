@@ -1001,32 +1001,54 @@ static void test_send_buffer_hard_cap(void **state)
     fx_free(&x);
 }
 
-static void test_catch_up_reads_log_when_tail_evicted(void **state)
+/* Edge 1 linked at seq 0 while seqs 1..6 are committed with a send buffer
+ * and an in-memory tail of about two mutations: its next batch comes from
+ * the log. Returns the READ_LOG's from_seq. */
+static uint64_t fx_tail_evicted(fx_t *x)
 {
-    (void)state;
     repl_origin_config_t c;
     cfg_at(&c, 0, 1);
     c.peer_buffer_max_bytes = 300;
     c.tail_max_bytes = 600; /* about two mutations */
-    fx_t x;
-    fx_init(&x, &c);
-    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
+    fx_init(x, &c);
+    fx_hello(x, 1, TK_HIST_A, 0, 101, 1000);
     for (int i = 0; i < 6; i++)
-        commit_one(&x, 1001 + i);
-    repl_origin_on_flushed(x.o, 1, 1u << 20, 1010, fx_a(&x));
-    const repl_action_t *r = fx_one(&x, REPL_ACT_READ_LOG);
-    uint64_t from = r->u.read_log.from_seq;
+        commit_one(x, 1001 + i);
+    repl_origin_on_flushed(x->o, 1, 1u << 20, 1010, fx_a(x));
+    uint64_t from = fx_one(x, REPL_ACT_READ_LOG)->u.read_log.from_seq;
     assert_true(from >= 2 && from <= 4);
+    return from;
+}
+
+/* Log entries from..last as a store returns them; their count. */
+static size_t log_entries(repl_mutation_t *muts, uint64_t from, uint64_t last)
+{
+    size_t n = 0;
+    for (uint64_t s = from; s <= last; s++, n++)
+        muts[n] = (repl_mutation_t){.seq = s, .version = {s, 1}, .op = tk_put("key", "v")};
+    return n;
+}
+
+/* The first frame among x's actions is a batch of seqs first..last. */
+static void expect_batch(fx_t *x, uint64_t first, uint64_t last)
+{
+    Edgekv__Frame *f = tk_acts_frame(&x->t, 0);
+    assert_non_null(f);
+    assert_int_equal(f->batch->mutations[0]->seq, first);
+    assert_int_equal(f->batch->mutations[f->batch->n_mutations - 1]->seq, last);
+    frame_free(f);
+}
+
+static void test_catch_up_reads_log_when_tail_evicted(void **state)
+{
+    (void)state;
+    fx_t x;
+    uint64_t from = fx_tail_evicted(&x);
     /* Entries come back; the batch continues the stream. */
     repl_mutation_t muts[6];
-    size_t n = 0;
-    for (uint64_t s = from; s <= 6; s++, n++)
-        muts[n] = (repl_mutation_t){.seq = s, .version = {s, 1}, .op = tk_put("key", "v")};
+    size_t n = log_entries(muts, from, 6);
     repl_origin_log_read(x.o, 1, 0, muts, n, 1011, fx_a(&x));
-    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
-    assert_int_equal(f->batch->mutations[0]->seq, from);
-    assert_int_equal(f->batch->mutations[f->batch->n_mutations - 1]->seq, 6);
-    frame_free(f);
+    expect_batch(&x, from, 6);
     /* A read that skips entries (trimmed meanwhile) closes the link. */
     fx_hello(&x, 2, TK_HIST_A, 1, 102, 1012);
     assert_int_equal(fx_one(&x, REPL_ACT_READ_LOG)->u.read_log.from_seq, 2);
@@ -1043,35 +1065,18 @@ static void test_catch_up_reads_log_when_tail_evicted(void **state)
 static void test_log_read_past_committed_seq(void **state)
 {
     (void)state;
-    repl_origin_config_t c;
-    cfg_at(&c, 0, 1);
-    c.peer_buffer_max_bytes = 300;
-    c.tail_max_bytes = 600;
     fx_t x;
-    fx_init(&x, &c);
-    fx_hello(&x, 1, TK_HIST_A, 0, 101, 1000);
-    for (int i = 0; i < 6; i++)
-        commit_one(&x, 1001 + i);
-    repl_origin_on_flushed(x.o, 1, 1u << 20, 1010, fx_a(&x));
-    uint64_t from = fx_one(&x, REPL_ACT_READ_LOG)->u.read_log.from_seq;
+    uint64_t from = fx_tail_evicted(&x);
     repl_mutation_t muts[8];
-    size_t n = 0;
-    for (uint64_t s = from; s <= 8; s++, n++)
-        muts[n] = (repl_mutation_t){.seq = s, .version = {s, 1}, .op = tk_put("key", "v")};
+    size_t n = log_entries(muts, from, 8);
     repl_origin_log_read(x.o, 1, 0, muts, n, 1011, fx_a(&x));
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_CLOSE), 0);
     assert_int_equal(tk_acts_count(&x.t, REPL_ACT_READ_LOG), 0); /* caught up */
-    Edgekv__Frame *f = tk_acts_frame(&x.t, 0);
-    assert_int_equal(f->batch->mutations[0]->seq, from);
-    assert_int_equal(f->batch->mutations[f->batch->n_mutations - 1]->seq, 6);
-    frame_free(f);
+    expect_batch(&x, from, 6);
     /* Seq 7 committed: it goes out from its group, after 6. */
     repl_origin_on_flushed(x.o, 1, 1u << 20, 1012, fx_a(&x));
     commit_one(&x, 1013);
-    f = tk_acts_frame(&x.t, 0);
-    assert_non_null(f);
-    assert_int_equal(f->batch->mutations[0]->seq, 7);
-    frame_free(f);
+    expect_batch(&x, 7, 7);
     fx_free(&x);
 }
 
