@@ -324,18 +324,24 @@ static void writer_answer(replica_t *r, rwrite_t *w, int status, uint64_t seq)
 
 static void write_done(replica_t *r, const repl_action_t *act)
 {
-    rwrite_t **pp = &r->waiting, *w;
+    rwrite_t *prev = NULL, *w;
     uint64_t token = act->u.write_done.token;
     int status = act->u.write_done.status;
     const int *results = act->u.write_done.results;
-    for (; (w = *pp); pp = &w->next)
+    /* Oldest first, the order the core answers in: found at the head. */
+    for (w = r->waiting; w; prev = w, w = w->next)
         if ((uint64_t)(uintptr_t)w == token)
             break;
     if (!w) {
         KV_LOG_WARN(REPLICA_LOG, "answer for an unknown writer %llx", (unsigned long long)token);
         return;
     }
-    *pp = w->next;
+    if (prev)
+        prev->next = w->next;
+    else
+        r->waiting = w->next;
+    if (r->waiting_tail == w)
+        r->waiting_tail = prev;
     for (size_t i = 0; i < w->n && w->results; i++)
         w->results[i] = results && i < act->u.write_done.n ? results[i] : status;
     uint64_t seq = act->u.write_done.seq;
@@ -564,7 +570,7 @@ static void fail_writer(replica_t *r, rwrite_t *w, int status)
 void replica__fail_waiting(replica_t *r, int status)
 {
     rwrite_t *w, *next;
-    for (w = r->waiting, r->waiting = NULL; w; w = next) {
+    for (w = r->waiting, r->waiting = r->waiting_tail = NULL; w; w = next) {
         next = w->next;
         fail_writer(r, w, status);
     }
@@ -586,8 +592,12 @@ static void take_submissions(replica_t *r)
         repl_actions_t a = {r->act_buf, REPLICA_ACTIONS_CAP, 0};
         uint64_t token = (uint64_t)(uintptr_t)w;
         next = w->next;
-        w->next = r->waiting;
-        r->waiting = w;
+        w->next = NULL;
+        if (r->waiting_tail)
+            r->waiting_tail->next = w;
+        else
+            r->waiting = w;
+        r->waiting_tail = w;
         if (r->edge)
             repl_edge_write(r->edge, token, w->ops, w->n, replica__now_ms(), &a);
         else if (r->relay)

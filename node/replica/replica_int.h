@@ -223,9 +223,13 @@ struct replica {
     rjob_t *done_head, *done_tail;       /* finished jobs, guarded by lock */
     pthread_cond_t snap_cond;            /* snapshot streamers wait here */
     bool stopping;                       /* guarded by lock */
-    rwrite_t *waiting;                   /* submitted, loop thread only */
-    replica_status_t status;             /* guarded by lock */
-    uint64_t links_total;                /* guarded by lock: replica_status_t.links_total */
+    /* Submitted and not yet answered, oldest first (loop thread only): the
+     * core answers in about that order, so an answer is found at the head
+     * (a list newest first made each group's answers quadratic in the
+     * writers waiting, up to KV_HTTP_MAX_CONNECTIONS of them). */
+    rwrite_t *waiting, *waiting_tail;
+    replica_status_t status; /* guarded by lock */
+    uint64_t links_total;    /* guarded by lock: replica_status_t.links_total */
     /* Core events that arose while its actions were being dispatched; they
      * are delivered from on_wake, never re-entrantly (loop thread only). */
     bool defer_connect_failed;
