@@ -40,7 +40,7 @@ OUT=${EDGEKV_BENCH_OUT:-${TMPDIR:-/tmp}/edgekv-hot_get.json}
 EDGE_PID="" NGINX_PID="" H2O_PID="" WD_PID="" WRK_PID=""
 
 # shellcheck source=tests/bench/lib.sh
-source "$REPO/tests/bench/lib.sh" # stop_pid
+source "$REPO/tests/bench/lib.sh" # stop_pid, start_watchdog, hex
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -64,15 +64,7 @@ trap 'exit 143' TERM
 
 # Watchdog: the whole run is bounded (9 wrk scenarios + setup).
 LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 10 * (SECS + WARMUP + 5)))}
-MAIN_PID=$$
-(
-  trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" & sp=$!
-  wait "$sp"
-  echo "hot_get: timeout after ${LIMIT}s" >&2
-  kill -TERM "$MAIN_PID"
-) &
-WD_PID=$!
+start_watchdog "$LIMIT" hot_get
 
 free_port() { # a TCP port on 127.0.0.1 that no socket uses, outside the ephemeral range
   local p i lo=32768 hi=60999 base span
@@ -88,7 +80,6 @@ free_port() { # a TCP port on 127.0.0.1 that no socket uses, outside the ephemer
   done
   return 1
 }
-hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # ---- build -----------------------------------------------------------------------------
 if [[ -n "${EDGEKV_BIN:-}" ]]; then

@@ -50,7 +50,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-relay-scale.XXXXXX")
 PIDS=() WD_PID="" TOOL_PID=""
 
 # shellcheck source=tests/bench/lib.sh
-source "$REPO/tests/bench/lib.sh" # stop_pid
+source "$REPO/tests/bench/lib.sh" # stop_pid, start_watchdog, hex, bench_tools
 stop_all() { # every node of the cluster, edges first; in parallel, each by its PID
   local p i
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
@@ -72,35 +72,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-MAIN_PID=$$
-(
-  trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" & sp=$!
-  wait "$sp"
-  echo "relay_scale: timeout after ${LIMIT}s" >&2
-  kill -TERM "$MAIN_PID"
-) &
-WD_PID=$!
-hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+start_watchdog "$LIMIT" relay_scale
 
 # ---- build ---------------------------------------------------------------------------------
-if [[ -n "${EDGEKV_BIN:-}" ]]; then
-  BIN=$EDGEKV_BIN TOOL=""
-else
-  log "building"
-  bdir=$(cd "$REPO" && deploy/build.sh | tail -n1) || die "deploy/build.sh failed"
-  [[ "$bdir" == /* ]] || bdir="$REPO/$bdir"
-  BIN="$bdir/node/edgekv" TOOL="$bdir/tests/bench/repl_lag"
-fi
-[[ -x "$BIN" ]] || die "no edgekv binary at $BIN"
-SHIM="$TMP/src_addr_shim.so"
-cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SHIM" \
-  "$REPO/tests/bench/src_addr_shim.c" -ldl || die "cannot compile src_addr_shim"
-if [[ -z "$TOOL" || ! -x "$TOOL" ]]; then
-  TOOL="$TMP/repl_lag"
-  cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$TOOL" "$REPO/tests/bench/repl_lag.c" ||
-    die "cannot compile repl_lag"
-fi
+bench_tools "$TMP" || die "cannot build the tools"
 
 TOKEN=$(hex 16) ACCT=$(hex 16)
 AUTH="Authorization: Bearer $TOKEN"

@@ -79,7 +79,7 @@ declare -A EPID EPORT
 OPID="" OPORT="" RPID="" RRPID="" WD_PID="" TOOL_PID="" STARTING_PID="" PERF_PID=""
 
 # shellcheck source=tests/bench/lib.sh
-source "$REPO/tests/bench/lib.sh" # stop_pid
+source "$REPO/tests/bench/lib.sh" # stop_pid, start_watchdog, hex
 cleanup() {
   local rc=$? n f
   trap - EXIT INT TERM
@@ -104,15 +104,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 LIMIT=${EDGEKV_BENCH_TIMEOUT:-$((600 + 3 * (TSECS + WARMUP) + 2 * SECS + 2 * CATCH_TIMEOUT + 2 * QUIET_TIMEOUT))}
-MAIN_PID=$$
-(
-  trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" & sp=$!
-  wait "$sp"
-  echo "repl: timeout after ${LIMIT}s" >&2
-  kill -TERM "$MAIN_PID"
-) &
-WD_PID=$!
+start_watchdog "$LIMIT" repl
 
 free_port() { # a TCP port on 127.0.0.1 that no socket uses, outside the ephemeral range
   local p i lo=32768 hi=60999 base span
@@ -128,7 +120,6 @@ free_port() { # a TCP port on 127.0.0.1 that no socket uses, outside the ephemer
   done
   return 1
 }
-hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 # ---- build -----------------------------------------------------------------------------
 if [[ -n "${EDGEKV_BIN:-}" ]]; then

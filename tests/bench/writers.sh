@@ -36,7 +36,7 @@ for c in curl jq awk cc redis-server redis-cli; do command -v "$c" >/dev/null ||
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/edgekv-writers.XXXXXX")
 SPID="" WD_PID="" GEN=()
 # shellcheck source=tests/bench/lib.sh
-source "$REPO/tests/bench/lib.sh" # stop_pid
+source "$REPO/tests/bench/lib.sh" # stop_pid, start_watchdog, hex, bench_tools
 cleanup() {
   local rc=$? p f
   trap - EXIT INT TERM
@@ -52,36 +52,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-MAIN_PID=$$
-(
-  trap 'kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; exit 0' TERM
-  sleep "$LIMIT" & sp=$!
-  wait "$sp"
-  echo "writers: timeout after ${LIMIT}s" >&2
-  kill -TERM "$MAIN_PID"
-) &
-WD_PID=$!
-hex() { head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+start_watchdog "$LIMIT" writers
 ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 # ---- build ---------------------------------------------------------------------------------
-if [[ -n "${EDGEKV_BIN:-}" ]]; then
-  BIN=$EDGEKV_BIN TOOL="$(dirname "$EDGEKV_BIN")/../tests/bench/repl_lag"
-else
-  log "building"
-  bdir=$(cd "$REPO" && deploy/build.sh | tail -n1) || die "deploy/build.sh failed"
-  [[ "$bdir" == /* ]] || bdir="$REPO/$bdir"
-  BIN="$bdir/node/edgekv" TOOL="$bdir/tests/bench/repl_lag"
-fi
-[[ -x "$BIN" ]] || die "no edgekv binary at $BIN"
-if [[ ! -x "$TOOL" ]]; then
-  TOOL="$TMP/repl_lag"
-  cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$TOOL" "$REPO/tests/bench/repl_lag.c" ||
-    die "cannot compile repl_lag"
-fi
-SHIM="$TMP/src_addr_shim.so"
-cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -shared -fPIC -o "$SHIM" \
-  "$REPO/tests/bench/src_addr_shim.c" -ldl || die "cannot compile src_addr_shim"
+bench_tools "$TMP" || die "cannot build the tools"
 
 # run NAME ARGS...: the generators against one server (PID $SPID), at once;
 # NAME.json holds the sum, the worst p50/p99 and the server's CPU.
