@@ -579,10 +579,10 @@ static int origin__send_read(repl_origin_t *o, opeer_t *p, const repl_mutation_t
 {
     uint64_t vis = repl__origin_visible(o, p);
     for (size_t k = 0; k < n; k++) {
-        /* Not on enough standbys yet, or written by a group whose commit
-         * is not reported yet (the store holds it before it is durable:
-         * node/replica/replica_work.c, pipelined group commit): sent once
-         * it is, from the group. */
+        /* Not on enough standbys yet, or past last_seq: a group the
+         * driver has committed but whose completion has not reached the
+         * core, which a log read on another thread can already see in the
+         * store. Sent once it is visible, from the group. */
         if (muts[k].seq > vis) {
             n = k;
             break;

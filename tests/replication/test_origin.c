@@ -1058,10 +1058,10 @@ static void test_catch_up_reads_log_when_tail_evicted(void **state)
 }
 
 /* A log read can return entries past the last committed seq: the store
- * holds a group (written by the storage worker, or by the loop before its
- * sync) whose completion the core has not seen yet. They are not sent and
- * the link stays: the batch ends at the committed seq, and the group goes
- * out live once it is reported. */
+ * holds a group the driver committed whose completion the core has not
+ * seen yet (the read runs on another thread). They are not sent and the
+ * link stays: the batch ends at the committed seq, and the group goes out
+ * live once it is reported. */
 static void test_log_read_past_committed_seq(void **state)
 {
     (void)state;
