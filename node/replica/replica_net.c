@@ -242,15 +242,16 @@ static void on_handshake(tls_conn_t *c, int status)
     uv_timer_stop(&peer->handshake_timer);
     if (status != 0) {
         const char *why = tls_conn_error(c);
-        if (!peer->upstream)
-            atomic_fetch_add_explicit(&r->port_counts.failed, 1, memory_order_relaxed);
-        if (peer->upstream)
+        if (peer->upstream) {
             KV_LOG_WARN(REPLICA_LOG, "link %u to the upstream %s:%d refused: %s%s%s", peer->id,
                         replica__upstream(r)->host, replica__upstream(r)->port, why,
                         strstr(why, "mismatch") ? "; the upstream certificate must name " : "",
                         strstr(why, "mismatch") ? replica__upstream(r)->host : "");
-        else if (kv_log_limit(&r->handshake_log, replica__now_ms(),
-                              KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS, &held))
+            return; /* on_close follows */
+        }
+        atomic_fetch_add_explicit(&r->port_counts.failed, 1, memory_order_relaxed);
+        if (kv_log_limit(&r->handshake_log, replica__now_ms(), KV_LOG_HANDSHAKE_FAIL_INTERVAL_MS,
+                         &held))
             KV_LOG_WARN(
                 REPLICA_LOG,
                 "link %u refused: %s (%llu more failed handshakes since the last such line)",

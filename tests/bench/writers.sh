@@ -25,11 +25,13 @@ PROCS=${EDGEKV_WRITERS_PROCS:-4}
 SECS=${EDGEKV_WRITERS_SECONDS:-8}
 LIMIT=${EDGEKV_WRITERS_TIMEOUT:-120}
 OUT=${EDGEKV_WRITERS_OUT:-${TMPDIR:-/tmp}/edgekv-writers.json}
-CONNS=1000 # per generator: at most KV_HTTP_CONNS_PER_ADDR_MAX from one address
+# Connections per generator: as many as a node admits from one address.
+CONNS=$(sed -n 's/^#define KV_HTTP_CONNS_PER_ADDR_MAX \([0-9][0-9]*\).*/\1/p' "$REPO/proto/kv_limits.h")
 
 log() { echo "writers: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 for c in curl jq awk cc redis-server redis-cli; do command -v "$c" >/dev/null || die "missing command $c"; done
+[[ -n "$CONNS" ]] || die "no KV_HTTP_CONNS_PER_ADDR_MAX in proto/kv_limits.h"
 ((PROCS >= 1 && PROCS <= 9)) || die "EDGEKV_WRITERS_PROCS must be 1..9"
 (($(ulimit -n) > CONNS + 64)) || die "ulimit -n is $(ulimit -n): a generator needs more than $((CONNS + 64))"
 
